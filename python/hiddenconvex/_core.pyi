@@ -1,0 +1,22 @@
+# Stubs of the private extension module hiddenconvex._core (checked by mypy.stubtest in CI).
+# Users import hiddenconvex; docstrings for users live in the public Python modules.
+from collections.abc import Callable
+from typing import Any
+
+__version__: str
+
+def thread_count() -> int: ...
+def set_thread_count(n: int) -> None: ...
+def _sleep_interruptible(
+    seconds: float, progress: Callable[[int, int], Any] | None = None
+) -> float: ...
+
+# ---- arrangement (chambers) ---------------------------------------------------------------
+
+# ---- objective ----------------------------------------------------------------------------
+
+# ---- hessian ------------------------------------------------------------------------------
+
+# ---- midpoint -----------------------------------------------------------------------------
+
+# ---- convex -------------------------------------------------------------------------------

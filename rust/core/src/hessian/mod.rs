@@ -1,0 +1,1 @@
+//! Batched finite-difference Hessians. (Issue: convexity diagnostics.)

@@ -1,0 +1,1 @@
+//! Midpoint-convexity sampling. (Issue: convexity diagnostics.)

@@ -1,0 +1,99 @@
+//! The crate's own rayon pool, created lazily (never at import: `fork` after a pool start hangs).
+//!
+//! Size: `HIDDENCONVEX_NUM_THREADS` if set to a positive integer, else the available parallelism.
+//! [`set_num_threads`] replaces the pool (used by tests that check results do not depend on the
+//! thread count). Results must never depend on the thread count: chunk work by problem index,
+//! seed each chunk from the problem index, and reduce floats in a fixed order.
+
+use std::sync::{Arc, OnceLock, RwLock};
+
+use crate::error::{Error, Result};
+
+/// Environment variable that sets the pool size.
+pub const NUM_THREADS_ENV: &str = "HIDDENCONVEX_NUM_THREADS";
+
+static POOL: OnceLock<RwLock<Option<Arc<rayon::ThreadPool>>>> = OnceLock::new();
+
+fn slot() -> &'static RwLock<Option<Arc<rayon::ThreadPool>>> {
+    POOL.get_or_init(|| RwLock::new(None))
+}
+
+/// The thread count the pool has or will have when first used.
+pub fn default_num_threads() -> usize {
+    std::env::var(NUM_THREADS_ENV)
+        .ok()
+        .and_then(|s| s.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1)
+        })
+}
+
+fn build(n: usize) -> Result<Arc<rayon::ThreadPool>> {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .thread_name(|i| format!("hiddenconvex-{i}"))
+        .build()
+        .map(Arc::new)
+        .map_err(|e| Error::Numerical(format!("could not start the thread pool: {e}")))
+}
+
+/// The pool, created on first use.
+pub fn pool() -> Result<Arc<rayon::ThreadPool>> {
+    if let Some(p) = slot().read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        return Ok(p.clone());
+    }
+    let mut guard = slot().write().unwrap_or_else(|e| e.into_inner());
+    if let Some(p) = guard.as_ref() {
+        return Ok(p.clone());
+    }
+    let p = build(default_num_threads())?;
+    *guard = Some(p.clone());
+    Ok(p)
+}
+
+/// Number of threads of the pool (creating it if needed).
+pub fn num_threads() -> usize {
+    match slot().read().unwrap_or_else(|e| e.into_inner()).as_ref() {
+        Some(p) => p.current_num_threads(),
+        None => default_num_threads(),
+    }
+}
+
+/// Replace the pool by one of `n` threads (`n >= 1`). Runs already started keep their pool.
+pub fn set_num_threads(n: usize) -> Result<()> {
+    if n == 0 {
+        return Err(Error::invalid("n", "the thread count must be at least 1"));
+    }
+    let p = build(n)?;
+    *slot().write().unwrap_or_else(|e| e.into_inner()) = Some(p);
+    Ok(())
+}
+
+/// Run `f` inside the pool (so rayon's parallel iterators in `f` use it).
+pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> Result<R> {
+    Ok(pool()?.install(f))
+}
+
+/// Whether a problem of `work` units should go parallel: above `threshold` and more than one thread.
+/// Callers expose `threshold` as a parameter (no magic numbers).
+pub fn should_parallelize(work: usize, threshold: usize) -> bool {
+    work >= threshold && num_threads() > 1
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rayon::prelude::*;
+
+    #[test]
+    fn pool_runs_and_resizes() {
+        set_num_threads(2).unwrap();
+        assert_eq!(num_threads(), 2);
+        let s: u64 = install(|| (0..1000u64).into_par_iter().sum()).unwrap();
+        assert_eq!(s, 499_500);
+        assert!(set_num_threads(0).is_err());
+    }
+}

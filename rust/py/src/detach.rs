@@ -1,0 +1,136 @@
+//! The one chokepoint for heavy calls (polars' `enter_polars`).
+//!
+//! [`run`] releases the GIL, runs the core closure on a worker thread inside the crate's rayon
+//! pool, and meanwhile, from the calling thread, every `POLL` re-attaches briefly to
+//! - check for signals: Ctrl-C cancels the run ([`Control::cancel`]) and raises KeyboardInterrupt;
+//! - call the optional `progress(done, total)` callable (an exception there cancels and is raised).
+//!
+//! Worker threads never touch Python. A panic in the core becomes `HiddenConvexError` ("internal
+//! error"), never a `PanicException`.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use hiddenconvex_core::{parallel, Control};
+use pyo3::prelude::*;
+
+use crate::errors::{package_error, PyCoreError};
+
+const POLL: Duration = Duration::from_millis(50);
+
+fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".to_string()
+    }
+}
+
+/// Run `f` inside the pool, turning a panic (in `f` or in the pool) into its message.
+fn run_caught<T: Send>(
+    f: impl FnOnce() -> hiddenconvex_core::Result<T> + Send,
+) -> Result<hiddenconvex_core::Result<T>, String> {
+    match catch_unwind(AssertUnwindSafe(|| {
+        parallel::install(|| catch_unwind(AssertUnwindSafe(f)))
+    })) {
+        Ok(Ok(Ok(r))) => Ok(r),
+        Ok(Ok(Err(p))) | Err(p) => Err(panic_message(p)),
+        Ok(Err(e)) => Ok(Err(e)),
+    }
+}
+
+fn internal(msg: String) -> PyErr {
+    package_error(
+        "HiddenConvexError",
+        format!("internal error in the Rust core (please report): {msg}"),
+    )
+}
+
+/// Run a long core computation with the GIL released, Ctrl-C and progress reporting.
+pub fn run<T, F>(py: Python<'_>, progress: Option<&Bound<'_, PyAny>>, f: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce(&Control) -> hiddenconvex_core::Result<T> + Send,
+{
+    let progress: Option<Py<PyAny>> = progress
+        .filter(|p| !p.is_none())
+        .map(|p| p.clone().unbind());
+    let ctl = Control::new();
+    let ctl_ref = &ctl;
+    let outcome: Result<hiddenconvex_core::Result<T>, PyErr> = py.detach(|| {
+        std::thread::scope(|s| {
+            let (tx, rx) = mpsc::channel::<()>();
+            let handle = s.spawn(move || {
+                let r = run_caught(|| f(ctl_ref));
+                let _ = tx.send(());
+                r
+            });
+            let mut py_err: Option<PyErr> = None;
+            let mut last = (u64::MAX, u64::MAX);
+            loop {
+                match rx.recv_timeout(POLL) {
+                    Ok(()) | Err(mpsc::RecvTimeoutError::Disconnected) => break,
+                    Err(mpsc::RecvTimeoutError::Timeout) => {}
+                }
+                if py_err.is_some() {
+                    continue; // already cancelling; wait for the worker to notice
+                }
+                let now = ctl_ref.progress();
+                Python::attach(|py| {
+                    if let Err(e) = py.check_signals() {
+                        ctl_ref.cancel();
+                        py_err = Some(e);
+                    } else if let Some(cb) = progress.as_ref() {
+                        if now != last {
+                            if let Err(e) = cb.call1(py, (now.0, now.1)) {
+                                ctl_ref.cancel();
+                                py_err = Some(e);
+                            }
+                        }
+                    }
+                });
+                last = now;
+            }
+            let joined = handle.join();
+            if let Some(e) = py_err {
+                return Err(e);
+            }
+            match joined {
+                Ok(Ok(r)) => Ok(r),
+                Ok(Err(msg)) => Err(internal(msg)),
+                Err(p) => Err(internal(panic_message(p))),
+            }
+        })
+    });
+    // A final progress call so a bar reaches its end.
+    if let (Some(cb), Ok(Ok(_))) = (progress.as_ref(), outcome.as_ref()) {
+        let (done, total) = ctl.progress();
+        cb.call1(py, (done, total))?;
+    }
+    match outcome {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(PyCoreError(e).into()),
+        Err(e) => Err(e),
+    }
+}
+
+/// Run a short core computation with the GIL released, on the calling thread (no polling, no
+/// progress). Use for calls that finish in milliseconds; panics still become exceptions.
+pub fn run_short<T, F>(py: Python<'_>, f: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce(&Control) -> hiddenconvex_core::Result<T> + Send,
+{
+    let outcome = py.detach(|| {
+        let ctl = Control::new();
+        run_caught(|| f(&ctl))
+    });
+    match outcome {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(PyCoreError(e).into()),
+        Err(msg) => Err(internal(msg)),
+    }
+}

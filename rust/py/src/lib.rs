@@ -1,0 +1,64 @@
+//! `hiddenconvex._core`: the thin bindings. Each capability module converts its inputs, runs the
+//! core through [`detach::run`] (GIL released, Ctrl-C, progress), and repackages the outputs.
+//! Users import `hiddenconvex`, never this module.
+
+use pyo3::prelude::*;
+
+mod arrangement;
+mod convex;
+mod detach;
+mod errors;
+mod hessian;
+mod midpoint;
+mod objective;
+
+/// Number of threads the core's pool uses (`HIDDENCONVEX_NUM_THREADS`, else the CPU count).
+#[pyfunction]
+fn thread_count() -> usize {
+    hiddenconvex_core::parallel::num_threads()
+}
+
+/// Replace the core's thread pool by one of `n` threads.
+#[pyfunction]
+fn set_thread_count(n: usize) -> PyResult<()> {
+    hiddenconvex_core::parallel::set_num_threads(n).map_err(|e| errors::PyCoreError(e).into())
+}
+
+/// Sleep for `seconds` in the core, checking for cancellation every millisecond: a probe of the
+/// GIL-release / Ctrl-C machinery used by the test suite.
+#[pyfunction]
+#[pyo3(signature = (seconds, progress=None))]
+fn _sleep_interruptible(
+    py: Python<'_>,
+    seconds: f64,
+    progress: Option<Bound<'_, PyAny>>,
+) -> PyResult<f64> {
+    if !seconds.is_finite() || seconds < 0.0 {
+        return Err(errors::invalid("seconds", "must be a finite number >= 0"));
+    }
+    detach::run(py, progress.as_ref(), move |ctl| {
+        let start = std::time::Instant::now();
+        let steps = (seconds * 1000.0).ceil() as u64;
+        ctl.set_total(steps);
+        for _ in 0..steps {
+            ctl.check()?;
+            std::thread::sleep(std::time::Duration::from_millis(1));
+            ctl.advance(1);
+        }
+        Ok(start.elapsed().as_secs_f64())
+    })
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add_function(wrap_pyfunction!(thread_count, m)?)?;
+    m.add_function(wrap_pyfunction!(set_thread_count, m)?)?;
+    m.add_function(wrap_pyfunction!(_sleep_interruptible, m)?)?;
+    arrangement::register(m)?;
+    objective::register(m)?;
+    hessian::register(m)?;
+    midpoint::register(m)?;
+    convex::register(m)?;
+    Ok(())
+}
