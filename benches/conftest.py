@@ -1,0 +1,76 @@
+"""Benchmark plumbing: every bench records its median into benches/results/<group>.json.
+
+Benches compare hiddenconvex with the real peers *in the same run* (ratios, medians; these
+machines are noisy and have 2 cores). In the test suite they run once each with
+``--benchmark-disable`` (smoke tests: same code, no timing, nothing written). Run them for real:
+
+    python -m pytest benches --benchmark-enable -p no:cacheprovider
+    python benches/tables.py          # rewrites the README tables from benches/results/*.json
+
+Use the ``bench`` fixture: ``bench(fn, group=..., case=..., impl=..., rounds=5, **extra)``.
+``impl="hiddenconvex"`` is the reference of the ratio column; extras (accuracy reached, coverage,
+chambers/s, ...) are stored beside the median.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+RESULTS_DIR = Path(__file__).parent / "results"
+_RESULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+
+
+@pytest.fixture
+def bench(benchmark, request):
+    """Time ``fn`` with pytest-benchmark and record the median (when benchmarks are enabled)."""
+
+    def run(fn, *, group: str, case: str, impl: str, rounds: int = 5, warmup: int = 0, **extra):
+        if warmup and not benchmark.disabled:
+            for _ in range(warmup):
+                fn()
+        benchmark.group = f"{group} | {case}"
+        result = benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=0)
+        if not benchmark.disabled and benchmark.stats is not None:
+            st = benchmark.stats.stats
+            entry = {
+                "median_s": st.median,
+                "min_s": st.min,
+                "rounds": st.rounds,
+                **{k: (v(result) if callable(v) else v) for k, v in extra.items()},
+            }
+            _RESULTS.setdefault(group, {}).setdefault(case, {})[impl] = entry
+        return result
+
+    return run
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not _RESULTS:
+        return
+    RESULTS_DIR.mkdir(exist_ok=True)
+    for group, cases in _RESULTS.items():
+        path = RESULTS_DIR / f"{group}.json"
+        old = json.loads(path.read_text()) if path.exists() else {}
+        merged = old.get("cases", {})
+        for case, impls in cases.items():
+            merged.setdefault(case, {}).update(impls)
+        doc = {
+            "group": group,
+            "updated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "machine": {
+                "cpus": os.cpu_count(),
+                "platform": platform.platform(),
+                "python": platform.python_version(),
+            },
+            "cases": merged,
+        }
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(doc, indent=1, sort_keys=True))
+        os.replace(tmp, path)
