@@ -28,6 +28,12 @@ _RESULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
 
 
 @pytest.fixture
+def smoke(request) -> bool:
+    """True in the test suite (benchmarks disabled): shrink problems so each bench takes ~1 s."""
+    return bool(request.config.getoption("benchmark_disable"))
+
+
+@pytest.fixture
 def bench(benchmark, request):
     """Time ``fn`` with pytest-benchmark and record the median (when benchmarks are enabled)."""
 
