@@ -12,11 +12,21 @@ def _sleep_interruptible(
 ) -> float: ...
 
 # ---- arrangement (chambers) ---------------------------------------------------------------
+# >>> arrangement stubs go here, keep this block's lines together
+# <<< end of arrangement
 
 # ---- objective ----------------------------------------------------------------------------
+# >>> objective stubs go here, keep this block's lines together
+# <<< end of objective
 
 # ---- hessian ------------------------------------------------------------------------------
+# >>> hessian stubs go here, keep this block's lines together
+# <<< end of hessian
 
 # ---- midpoint -----------------------------------------------------------------------------
+# >>> midpoint stubs go here, keep this block's lines together
+# <<< end of midpoint
 
 # ---- convex -------------------------------------------------------------------------------
+# >>> convex stubs go here, keep this block's lines together
+# <<< end of convex
