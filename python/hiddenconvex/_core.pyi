@@ -1,7 +1,10 @@
 # Stubs of the private extension module hiddenconvex._core (checked by mypy.stubtest in CI).
 # Users import hiddenconvex; docstrings for users live in the public Python modules.
 from collections.abc import Callable
-from typing import Any
+from typing import Any, final
+
+import numpy as np
+import numpy.typing as npt
 
 __version__: str
 
@@ -17,6 +20,29 @@ def _sleep_interruptible(
 
 # ---- objective ----------------------------------------------------------------------------
 # >>> objective stubs go here, keep this block's lines together
+@final
+class NativeObjective:
+    @property
+    def dim(self) -> int: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def has_gradient(self) -> bool: ...
+    def value_and_scale(self, theta: npt.NDArray[np.float64]) -> tuple[float, float]: ...
+    def values_and_scales(
+        self, points: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+    def value_and_gradient(
+        self, theta: npt.NDArray[np.float64]
+    ) -> tuple[float, npt.NDArray[np.float64]]: ...
+
+def eval_batch(
+    objective: NativeObjective | Callable[..., Any],
+    points: npt.NDArray[np.float64],
+    dim: int | None = None,
+    vectorized: bool = False,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None]: ...
+
 # <<< end of objective
 
 # ---- hessian ------------------------------------------------------------------------------

@@ -1,7 +1,244 @@
-//! Bindings for `hiddenconvex_core::objective`.
+//! Bindings for `hiddenconvex_core::objective`: the `NativeObjective` handle and the one way every
+//! capability evaluates "an objective" — native (Rust, parallel, GIL released) or a Python
+//! callable (called once per batch, under the GIL, never from a worker thread).
 
+use std::sync::Arc;
+
+use hiddenconvex_core::objective::{self as core_obj, Objective};
+use ndarray::{Array1, ArrayView2};
+use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::detach;
+use crate::errors::{invalid, to_py};
+
+/// Rows per batch above which native evaluation goes parallel.
+pub const PAR_THRESHOLD: usize = 32;
+
+/// A Rust-native objective. Built by the constructors of `hiddenconvex.objectives`.
+#[pyclass(name = "NativeObjective", module = "hiddenconvex._core", frozen)]
+pub struct PyNativeObjective {
+    pub inner: Arc<dyn Objective>,
+}
+
+#[pymethods]
+impl PyNativeObjective {
+    /// Length of the flat parameter vector.
+    #[getter]
+    fn dim(&self) -> usize {
+        self.inner.dim()
+    }
+
+    /// Human-readable name.
+    #[getter]
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+
+    /// Whether the objective has an analytic gradient.
+    #[getter]
+    fn has_gradient(&self) -> bool {
+        self.inner.has_gradient()
+    }
+
+    /// f(θ) and its rounding-error scale Σ|summands|.
+    fn value_and_scale(
+        &self,
+        py: Python<'_>,
+        theta: PyReadonlyArray1<'_, f64>,
+    ) -> PyResult<(f64, f64)> {
+        let t = theta.as_array().to_vec();
+        to_py(core_obj::check_dim(self.inner.as_ref(), "theta", t.len()))?;
+        let inner = self.inner.clone();
+        detach::run_short(py, move |_| Ok(inner.value_and_scale(&t)))
+    }
+
+    /// (values, scales) at every row of `points` (B × D).
+    fn values_and_scales<'py>(
+        &self,
+        py: Python<'py>,
+        points: PyReadonlyArray2<'py, f64>,
+    ) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>)> {
+        let pts = points.as_array();
+        let inner = self.inner.clone();
+        let (v, s) = detach::run_short(py, move |ctl| {
+            core_obj::batch_values_and_scales(inner.as_ref(), pts, PAR_THRESHOLD, ctl)
+        })?;
+        Ok((v.into_pyarray(py), s.into_pyarray(py)))
+    }
+
+    /// (f(θ), ∇f(θ)).
+    fn value_and_gradient<'py>(
+        &self,
+        py: Python<'py>,
+        theta: PyReadonlyArray1<'py, f64>,
+    ) -> PyResult<(f64, Bound<'py, PyArray1<f64>>)> {
+        let t = theta.as_array().to_vec();
+        to_py(core_obj::check_dim(self.inner.as_ref(), "theta", t.len()))?;
+        let inner = self.inner.clone();
+        let (f, g) = detach::run_short(py, move |_| {
+            let mut g = vec![0.0; t.len()];
+            let f = inner.gradient(&t, &mut g)?;
+            Ok((f, g))
+        })?;
+        Ok((f, Array1::from(g).into_pyarray(py)))
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "NativeObjective({}, dim={})",
+            self.inner.name(),
+            self.inner.dim()
+        )
+    }
+}
+
+/// An objective as the capabilities see it.
+pub enum ObjectiveRef {
+    /// Rust-native: evaluated in parallel with the GIL released.
+    Native(Arc<dyn Objective>),
+    /// A Python callable `f(theta) -> float`, or vectorised `f(Theta (B, D)) -> (B,)`.
+    Callable {
+        f: Py<PyAny>,
+        dim: usize,
+        vectorized: bool,
+    },
+}
+
+impl ObjectiveRef {
+    /// D.
+    pub fn dim(&self) -> usize {
+        match self {
+            ObjectiveRef::Native(o) => o.dim(),
+            ObjectiveRef::Callable { dim, .. } => *dim,
+        }
+    }
+
+    /// From a `NativeObjective`, or a callable with its `dim` and `vectorized` flag.
+    pub fn extract(
+        obj: &Bound<'_, PyAny>,
+        dim: Option<usize>,
+        vectorized: bool,
+    ) -> PyResult<ObjectiveRef> {
+        if let Ok(native) = obj.cast::<PyNativeObjective>() {
+            return Ok(ObjectiveRef::Native(native.get().inner.clone()));
+        }
+        if obj.is_callable() {
+            let dim = dim.ok_or_else(|| {
+                invalid("dim", "a Python callable objective needs its dimension D")
+            })?;
+            if dim == 0 {
+                return Err(invalid("dim", "must be at least 1"));
+            }
+            return Ok(ObjectiveRef::Callable {
+                f: obj.clone().unbind(),
+                dim,
+                vectorized,
+            });
+        }
+        Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "objective: expected a hiddenconvex objective or a callable, got {}",
+            obj.get_type().name()?
+        )))
+    }
+
+    /// Values (and, for native objectives, rounding scales) at every row of `points`.
+    /// Non-finite values are returned as they are: callers report them per point.
+    pub fn eval_batch(
+        &self,
+        py: Python<'_>,
+        points: ArrayView2<'_, f64>,
+    ) -> PyResult<(Array1<f64>, Option<Array1<f64>>)> {
+        if points.ncols() != self.dim() {
+            return Err(invalid(
+                "points",
+                format!(
+                    "expected {} columns (the objective's dimension), got {}",
+                    self.dim(),
+                    points.ncols()
+                ),
+            ));
+        }
+        match self {
+            ObjectiveRef::Native(o) => {
+                let o = o.clone();
+                let (v, s) = detach::run_short(py, move |ctl| {
+                    core_obj::batch_values_and_scales(o.as_ref(), points, PAR_THRESHOLD, ctl)
+                })?;
+                Ok((v, Some(s)))
+            }
+            ObjectiveRef::Callable { f, vectorized, .. } => {
+                let b = points.nrows();
+                let f = f.bind(py);
+                let values = if *vectorized {
+                    let arr = points.to_owned().into_pyarray(py);
+                    let out = f.call1((arr,)).map_err(|e| with_context(py, e, b))?;
+                    let out = py
+                        .import("numpy")?
+                        .call_method1("asarray", (out, "float64"))?;
+                    let out = out.cast_into::<numpy::PyArrayDyn<f64>>().map_err(|_| {
+                        invalid("objective", "the vectorised callable must return numbers")
+                    })?;
+                    let ro = out.readonly();
+                    let view = ro.as_array();
+                    if view.len() != b
+                        || (view.ndim() != 1 && !(view.ndim() == 2 && view.shape()[1] == 1))
+                    {
+                        return Err(invalid(
+                            "objective",
+                            format!(
+                                "the vectorised callable must return shape ({b},) for an input of shape ({b}, {}), got {:?}",
+                                points.ncols(),
+                                view.shape()
+                            ),
+                        ));
+                    }
+                    Array1::from_iter(view.iter().copied())
+                } else {
+                    let mut vals = Vec::with_capacity(b);
+                    for i in 0..b {
+                        let row = points.row(i).to_owned().into_pyarray(py);
+                        let v = f.call1((row,)).map_err(|e| with_context(py, e, b))?;
+                        let v: f64 = v.extract().map_err(|_| {
+                            invalid("objective", "the callable must return a real number")
+                        })?;
+                        vals.push(v);
+                    }
+                    Array1::from(vals)
+                };
+                Ok((values, None))
+            }
+        }
+    }
+}
+
+fn with_context(py: Python<'_>, e: PyErr, b: usize) -> PyErr {
+    let _ = e.value(py).call_method1(
+        "add_note",
+        (format!(
+            "(raised by the objective while hiddenconvex evaluated a batch of {b} points)"
+        ),),
+    );
+    e
+}
+
+/// Evaluate `objective` (native or callable) at every row of `points`: (values, scales or None).
+#[pyfunction]
+#[pyo3(signature = (objective, points, dim=None, vectorized=false))]
+fn eval_batch<'py>(
+    py: Python<'py>,
+    objective: &Bound<'py, PyAny>,
+    points: PyReadonlyArray2<'py, f64>,
+    dim: Option<usize>,
+    vectorized: bool,
+) -> PyResult<(Bound<'py, PyArray1<f64>>, Option<Bound<'py, PyArray1<f64>>>)> {
+    let obj = ObjectiveRef::extract(objective, dim, vectorized)?;
+    let (v, s) = obj.eval_batch(py, points.as_array())?;
+    Ok((v.into_pyarray(py), s.map(|s| s.into_pyarray(py))))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyNativeObjective>()?;
+    m.add_function(wrap_pyfunction!(eval_batch, m)?)?;
     Ok(())
 }
