@@ -452,3 +452,158 @@ def test_filter_normalised_pairs_use_the_groups():
     np.testing.assert_allclose(np.linalg.norm(z[:, :2], axis=1), 5.0)
     np.testing.assert_allclose(np.linalg.norm(z[:, 2:4], axis=1), 1.0)
     assert np.all(z[:, 4] == 0.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# Native objectives
+# ---------------------------------------------------------------------------------------------
+def _native_linear(kind, rng, n=100, d=10):
+    X, y, ys = _data(rng, n=n, d=d)
+    return {
+        "least_squares": lambda: hc.LeastSquares(X, y, bias=True),
+        "logistic": lambda: hc.LogisticRegression(X, ys, bias=True, l2=0.1),
+        "hinge": lambda: hc.HingeLoss(X, ys, bias=True),
+        "squared_hinge": lambda: hc.HingeLoss(X, ys, squared=True),
+    }[kind]()
+
+
+@pytest.mark.parametrize("kind", ["least_squares", "logistic", "hinge", "squared_hinge"])
+@pytest.mark.parametrize("center_scale", [0.0, 1e3])
+def test_native_convex_losses_have_no_violation(rng, kind, center_scale):
+    obj = _native_linear(kind, rng)
+    center = center_scale * rng.uniform(-1.0, 1.0, obj.dim)
+    rep = hc.midpoint_test(obj, n_pairs=34_000, seed=8, center=center, scales=SCALES)
+    assert rep.pairs_tested >= 100_000
+    assert rep.n_violations == 0, rep.summary()
+    assert rep.tolerance["kind"] == "scaled"
+    assert rep.verdict.startswith("no violation found")
+
+
+def test_native_affine_at_D_1000_has_no_violation(rng):
+    """An affine native objective: the hinge loss where every margin is < 1 (1 − y·x·w > 0)."""
+    n, d = 30, 1000
+    X = rng.standard_normal((n, d))
+    ys = np.ones(n)
+    obj = hc.HingeLoss(X, ys)
+    # Around c with x_i·c ≤ −1e4 every hinge is active: f is affine on the whole cloud of pairs.
+    c = -1e3 * np.sign(X.sum(axis=0))
+    assert np.all(X @ c < -1e4)
+    rep = hc.midpoint_test(obj, n_pairs=3000, seed=1, center=c, scales=(1e-3, 1.0, 30.0))
+    assert rep.n_violations == 0, rep.summary()
+    assert rep.n_negative > 0  # rounding produces negative gaps; the tolerance absorbs them
+
+
+def test_native_path_matches_callable_path(rng):
+    obj = _native_linear("least_squares", rng, n=40, d=6)
+    X, y = obj.X, obj.y
+    kw = dict(n_pairs=500, seed=21, center=rng.standard_normal(7), scales=(0.1, 3.0), t=(0.5, 0.2))
+    native = hc.midpoint_test(obj, **kw)
+    wrapped = hc.midpoint_test(lambda T: obj.values(T), dim=obj.dim, vectorized=True, **kw)
+    np.testing.assert_array_equal(native.gaps, wrapped.gaps)  # same points, same evaluations
+    assert native.n_violations == wrapped.n_violations == 0
+
+    def numpy_ls(T):
+        r = T[:, :6] @ X.T + T[:, 6:7] - y
+        return 0.5 * np.sum(r * r, axis=1)
+
+    plain = hc.midpoint_test(numpy_ls, dim=obj.dim, vectorized=True, **kw)
+    np.testing.assert_allclose(plain.gaps, native.gaps, rtol=1e-8, atol=1e-9)
+    scalar, vec = ref.one_hidden_unit(1.0, 0.0, 0.0)
+    r1 = hc.midpoint_test(scalar, dim=2, n_pairs=200, seed=3)
+    r2 = hc.midpoint_test(vec, dim=2, vectorized=True, n_pairs=200, seed=3)
+    np.testing.assert_array_equal(r1.gaps, r2.gaps)
+
+
+def test_native_reports_identical_at_1_2_8_threads(rng, restore_threads):
+    X = rng.standard_normal((30, 3))
+    net = hc.MLP(X, rng.standard_normal(30), [4, 3], activation="relu")
+    th = net.init(1)
+    reps = []
+    for n in (1, 2, 8):
+        hc.set_thread_count(n)
+        reps.append(hc.midpoint_test(net, n_pairs=2000, seed=5, center=th, scales=(0.5, 2.0)))
+        assert reps[-1].threads == n
+    for r in reps[1:]:
+        np.testing.assert_array_equal(r.gaps, reps[0].gaps)
+        np.testing.assert_array_equal(r.tols, reps[0].tols)
+        assert r.summary().split("tolerance")[0] == reps[0].summary().split("tolerance")[0]
+        assert r.verdict == reps[0].verdict
+
+
+def _teacher_two_layer(seed, n=40, d=3, m=4):
+    r = np.random.default_rng(seed)
+    X = r.standard_normal((n, d))
+    net0 = hc.TwoLayerReLU(X, np.zeros(n), m, bias=True)
+    th = net0.init(seed)
+    th[d * m : d * m + m] = 0.1 * r.standard_normal(m)  # non-zero biases
+    p = net0.unflatten(th)
+    y = np.maximum(X @ p["U"] + p["b"], 0.0) @ p["alpha"]
+    return hc.TwoLayerReLU(X, y, m, bias=True), th
+
+
+def test_two_layer_relu_permutation_pairs_certify_every_time():
+    for seed in range(10):
+        net, th = _teacher_two_layer(seed)
+        assert net(th) < 1e-20  # θ is a global minimiser
+        for pairs in (hc.permutation_pairs(net, th), hc.rescaling_pairs(net, th)):
+            rep = hc.midpoint_test(net, pairs=pairs)
+            assert rep.certified, rep.summary()
+            assert rep.n_violations == rep.pairs_tested
+    net, th = _teacher_two_layer(0)
+    rep = hc.midpoint_test(net, n_pairs=3000, seed=2, center=th, scales=(1.0,))
+    assert rep.n_violations > 0 and rep.certified
+
+
+@pytest.mark.parametrize("activation", ["relu", "tanh", "softplus", "sigmoid"])
+def test_deep_mlp_permutation_pairs_certify_every_time(activation):
+    for seed in range(5):
+        r = np.random.default_rng(100 + seed)
+        X = r.standard_normal((30, 3))
+        teacher = hc.MLP(X, np.zeros(30), [4, 3], activation=activation)
+        th = teacher.init(seed)
+        th += 0.3 * r.standard_normal(th.size)  # distinct units and non-zero biases
+        net = hc.MLP(X, teacher.predict(th)[:, 0], [4, 3], activation=activation)
+        assert net(th) < 1e-20
+        for layer in (0, 1):
+            rep = hc.midpoint_test(net, pairs=hc.permutation_pairs(net, th, layer=layer))
+            assert rep.certified, rep.summary()
+        if activation == "tanh":
+            rep = hc.midpoint_test(net, pairs=hc.sign_flip_pairs(net, th, layer=1))
+            assert rep.certified
+    rep = hc.midpoint_test(net, n_pairs=3000, seed=1, center=th, scales=(1.0,))
+    assert rep.n_violations > 0 and rep.certified, rep.summary()
+
+
+def test_icnn_convex_in_its_input_not_in_its_weights(rng):
+    X = rng.standard_normal((40, 3))
+    y = rng.standard_normal(40)
+    for nonneg in ("softplus", "clip"):
+        icnn = hc.ICNN(X, y, [5, 4], nonneg=nonneg)
+        th = icnn.init(3)
+        fx = icnn.as_input_function(th)
+        rep = hc.midpoint_test(fx, n_pairs=34_000, seed=4, scales=SCALES)
+        assert rep.n_violations == 0, rep.summary()
+        rep = hc.midpoint_test(icnn, n_pairs=4000, seed=4, center=th, scales=(1.0, 3.0, 10.0))
+        assert rep.certified, rep.summary()
+
+
+def test_native_non_finite_values_are_reported_per_pair(rng):
+    obj = _native_linear("least_squares", rng, n=10, d=3)
+    # At scale 1e160 the squared residuals overflow to inf: those pairs are excluded, not fatal.
+    rep = hc.midpoint_test(obj, n_pairs=200, seed=1, scales=(1.0, 1e160))
+    assert rep.n_invalid == 200
+    assert rep.pairs_tested == 200
+    assert np.all(rep.invalid_pairs >= 200)
+    assert rep.per_scale[1]["pairs"] == 0 and rep.per_scale[0]["pairs"] == 200
+
+
+def test_witness_of_native_objective_is_reverified(rng):
+    net, th = _teacher_two_layer(1)
+    rep = hc.midpoint_test(net, pairs=hc.permutation_pairs(net, th))
+    w = rep.witness
+    fa, fb = net(w.a), net(w.b)
+    fm = net(w.t * w.a + (1 - w.t) * w.b)
+    assert (fa, fb, fm) == (w.fa, w.fb, w.fm)
+    assert ref.exact_gap(w.t, fa, fb, fm) == w.gap_verified
+    # The verified tolerance includes the rounding of forming m (gradient term) on top of eps·s.
+    assert w.tol_verified >= w.tol * 0.999

@@ -47,7 +47,7 @@ __all__ = [
 EPS = float(np.finfo(np.float64).eps)
 
 #: Default tolerance factor c of native objectives: tol = c·eps·(t·s(a) + (1−t)·s(b) + s(m)).
-NATIVE_TOL_FACTOR = 64.0
+NATIVE_TOL_FACTOR = 32.0
 #: Default tolerance factor of black boxes: tol = c·σ·√(t² + (1−t)² + 1), σ the noise level.
 NOISE_TOL_FACTOR = 30.0
 #: Quantile levels reported for the Jensen gaps and the curvature proxy.
@@ -409,18 +409,9 @@ def _quantiles(x: np.ndarray) -> dict[str, float]:
 
 
 def _filter_groups(obj: Any, include_biases: bool) -> list[list[int]]:
-    fn = getattr(obj, "filter_groups", None)
-    if callable(fn):
-        groups = fn(include_biases=include_biases)
-    else:
-        units = getattr(obj, "unit_indices", None)
-        if not callable(units):
-            raise InvalidInputError(
-                "normalization: 'filter' needs an objective with a unit layout (unit_indices()), "
-                "or explicit groups= (lists of parameter indices)"
-            )
-        groups = units()
-    return [list(map(int, np.asarray(g).ravel())) for g in groups]
+    from .slices import filter_groups
+
+    return [[int(i) for i in g] for g in filter_groups(obj, include_biases=include_biases)]
 
 
 def _as_groups(groups: Any, dim: int) -> list[list[int]]:
@@ -483,7 +474,7 @@ def midpoint_test(
     **Tolerance** (never a fixed epsilon).
 
     - Native objectives: ``tol = c·eps·(t·s(a) + (1−t)·s(b) + s(m))`` with ``s = Σ|summands|``
-      returned alongside f (``c = tol_factor``, default 64). For pairs beyond this, if the
+      returned alongside f (``c = tol_factor``, default 32). For pairs beyond this, if the
       objective has a gradient, ``Σᵢ|∂ᵢf(m)|·δᵢ`` is added, δᵢ = u·(2|t·aᵢ| + 2|(1−t)·bᵢ| + |mᵢ|)
       bounding the rounding of forming m — for convex f a rigorous bound on f(fl(m)) − f(m) by the
       subgradient inequality.
@@ -859,8 +850,27 @@ def _unit_layout(
     the layout directly: a sequence (one entry per unit) of index arrays, or of dicts with keys
     ``"in"`` / ``"out"`` (or ``"incoming"`` / ``"outgoing"``).
     """
+    from .objectives import MLP
+
     src = objective_or_layout
     fn = getattr(src, "unit_indices", None)
+    if isinstance(src, MLP):
+        lay = 0 if layer is None else layer
+        blocks = src.unit_indices(lay)
+        n_in, n_next = src.widths[lay], src.widths[lay + 2]
+        units = []
+        for blk in blocks:
+            k_in = blk.size - n_next  # row of W_layer (+ bias), then the outgoing column
+            if k_in < n_in:
+                raise InvalidInputError("objective: unexpected unit layout")
+            units.append(
+                {
+                    "all": blk.astype(np.int64),
+                    "in": blk[:k_in].astype(np.int64),
+                    "out": blk[k_in:].astype(np.int64),
+                }
+            )
+        return units
     if callable(fn):
         src = fn() if layer is None else fn(layer)
     elif layer is not None:
