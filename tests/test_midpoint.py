@@ -607,3 +607,13 @@ def test_witness_of_native_objective_is_reverified(rng):
     assert ref.exact_gap(w.t, fa, fb, fm) == w.gap_verified
     # The verified tolerance includes the rounding of forming m (gradient term) on top of eps·s.
     assert w.tol_verified >= w.tol * 0.999
+
+
+def test_native_progress_and_summary_wording(rng):
+    obj = _native_linear("logistic", rng, n=20, d=3)
+    seen = []
+    rep = hc.midpoint_test(
+        obj, n_pairs=3000, seed=1, scales=(1.0,), progress=lambda d, t: seen.append((d, t))
+    )
+    assert seen and seen[-1] == (3000, 3000)
+    assert "closest pair" in rep.summary() and "certified" not in rep.witness.summary()

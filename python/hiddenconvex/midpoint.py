@@ -300,9 +300,14 @@ class MidpointWitness(Result):
     scale: float | None = None
 
     def summary(self) -> str:
-        word = "certified violation" if self.certified else "not a certified violation"
+        if self.certified:
+            word, head = "certified violation", "witness"
+        elif self.gap_verified < 0:
+            word, head = "within the rounding tolerance, not a violation", "closest pair"
+        else:
+            word, head = "no violation", "closest pair"
         return (
-            f"witness pair #{self.pair_index} (t={self.t:g}"
+            f"{head} #{self.pair_index} (t={self.t:g}"
             + (f", scale {self.scale:g}" if self.scale is not None else "")
             + f"): f(a)={self.fa:.12g}, f(b)={self.fb:.12g}, f(m)={self.fm:.12g}; "
             f"gap={self.gap_verified:.6g} vs tolerance {self.tol_verified:.3g} "
