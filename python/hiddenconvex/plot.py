@@ -164,9 +164,12 @@ def plot_eigenvalues(
 
     Negative eigenvalues are drawn in red, non-negative in blue; λ_min and λ_max are annotated;
     ``tol`` (optional) shades the band |λ| ≤ tol treated as zero. Works on the eigenvalues of
-    :func:`hiddenconvex.hessian` (shape (B, D)) or any array.
+    :func:`hiddenconvex.hessian` (shape (B, D), or the result itself: its ``eigenvalues`` are
+    used) or any array.
     """
     plt = pyplot()
+    if hasattr(eigenvalues, "eigenvalues"):  # a Hessian result
+        eigenvalues = eigenvalues.eigenvalues
     lam = np.asarray(eigenvalues, dtype=float).ravel()
     lam = lam[np.isfinite(lam)]
     if lam.size == 0:
