@@ -30,7 +30,8 @@ _RESULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
 @pytest.fixture
 def smoke(request) -> bool:
     """True in the test suite (benchmarks disabled): shrink problems so each bench takes ~1 s."""
-    return bool(request.config.getoption("benchmark_disable"))
+    opt = request.config.getoption
+    return bool(opt("benchmark_disable")) and not bool(opt("benchmark_enable"))
 
 
 @pytest.fixture
