@@ -665,3 +665,31 @@ def test_quadratics_psd_and_indefinite(rng):
     z = np.random.default_rng(5).standard_normal((200_000, d)) @ Q.T
     p = np.mean(np.einsum("ni,i,ni->n", z, lam, z) < 0)
     assert rep.ci_low - 0.01 <= p <= rep.ci_high + 0.01
+
+
+def test_structured_pairs_check_the_activation_and_label_the_witness():
+    net, th = _teacher_two_layer(3)
+    rep = hc.midpoint_test(net, pairs=hc.permutation_pairs(net, th))
+    assert rep.witness.label.startswith("swap units")
+    assert "swap units" in rep.summary()
+    X = np.random.default_rng(0).standard_normal((10, 2))
+    tanh_net = hc.MLP(X, np.zeros(10), [3], activation="tanh")
+    with pytest.raises(hc.InvalidInputError, match="ReLU"):
+        hc.rescaling_pairs(tanh_net, tanh_net.init(0))
+    with pytest.raises(hc.InvalidInputError, match="odd"):
+        hc.sign_flip_pairs(net, th)
+
+
+def test_ctrl_c_interrupts_a_native_run(rng):
+    import _thread
+    import threading
+
+    obj = _native_linear("logistic", rng, n=200, d=10)
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            # ~10^7 evaluations: far longer than 0.2 s, so the interrupt lands inside the run.
+            hc.midpoint_test(obj, n_pairs=1_000_000, seed=1, scales=(1.0, 2.0, 3.0))
+    finally:
+        timer.cancel()
