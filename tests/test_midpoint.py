@@ -693,3 +693,22 @@ def test_ctrl_c_interrupts_a_native_run(rng):
             hc.midpoint_test(obj, n_pairs=1_000_000, seed=1, scales=(1.0, 2.0, 3.0))
     finally:
         timer.cancel()
+
+
+def test_golden_pairs_for_a_fixed_seed():
+    """Seeded pairs are part of the reproducibility contract: a change of generator is visible."""
+    a, b = _core.midpoint_pairs(np.zeros(3), [1.0], 4, 12345, None, [0, 3])
+    np.testing.assert_array_equal(
+        a,
+        [
+            [-0.8057490971598085, -1.58474388362586, 0.7141408002681915],
+            [-0.05244042439962144, 0.8778400197046329, 0.872396555970575],
+        ],
+    )
+    np.testing.assert_array_equal(
+        b,
+        [
+            [-0.3061381756234274, -1.8398046428022312, -1.5744092613315792],
+            [-0.038599954515439794, -0.06970698585472872, -0.641899586495784],
+        ],
+    )
