@@ -712,3 +712,19 @@ def test_golden_pairs_for_a_fixed_seed():
             [-0.038599954515439794, -0.06970698585472872, -0.641899586495784],
         ],
     )
+
+
+def test_filter_normalisation_from_a_network_layout(rng):
+    X = rng.standard_normal((20, 3))
+    net = hc.MLP(X, rng.standard_normal(20), [4], activation="relu")
+    th = net.init(2)
+    rep = hc.midpoint_test(
+        net, n_pairs=50, seed=9, center=th, scales=(0.5,), normalization="filter"
+    )
+    assert "filter-normalised" in rep.distribution
+    groups = [list(map(int, g)) for g in hc.filter_groups(net)]
+    a, _ = _core.midpoint_pairs(th, [0.5], 50, rep.seed, groups, list(range(50)))
+    p, q = net.unflatten(a[7] - th), net.unflatten(th)
+    for Wd, Wt, bd in zip(p["weights"], q["weights"], p["biases"], strict=True):
+        np.testing.assert_allclose(np.linalg.norm(Wd, axis=1), 0.5 * np.linalg.norm(Wt, axis=1))
+        assert np.all(bd == 0.0)
