@@ -134,7 +134,8 @@ def _included(impl: str, D: int, B: int) -> bool:
 def pytest_generate_tests(metafunc):
     if "impl" not in metafunc.fixturenames:
         return
-    smoke = bool(metafunc.config.getoption("benchmark_disable"))
+    cfg = metafunc.config
+    smoke = bool(cfg.getoption("benchmark_disable") and not cfg.getoption("benchmark_enable"))
     dims, batches = ((10,), (1, 4)) if smoke else ((10, 20, 50, 100), (1, 64, 256))
     cases = [
         (impl, model, D, B)
