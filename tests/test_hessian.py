@@ -223,6 +223,8 @@ def test_bad_inputs(rng):
         hc.hessian(lambda T: np.zeros(len(T) + 1), np.zeros(3), dim=3, vectorized=True)
     with pytest.raises(hc.InvalidTypeError):
         hc.hessian(q, np.array(["a", "b", "c"]))
+    with pytest.raises(hc.ResourceLimitError, match="stencil"):
+        hc.hessian(lambda t: 0.0, np.zeros(6000), dim=6000)
 
 
 def test_callable_that_raises_propagates_without_deadlock():
