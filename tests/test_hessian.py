@@ -223,6 +223,8 @@ def test_bad_inputs(rng):
         hc.hessian(lambda T: np.zeros(len(T) + 1), np.zeros(3), dim=3, vectorized=True)
     with pytest.raises(hc.InvalidTypeError):
         hc.hessian(q, np.array(["a", "b", "c"]))
+    with pytest.raises(hc.ResourceLimitError, match="stencil"):
+        hc.hessian(lambda t: 0.0, np.zeros(6000), dim=6000)
 
 
 def test_callable_that_raises_propagates_without_deadlock():
@@ -273,3 +275,15 @@ def test_step_choice_is_power_of_two_and_scale_aware(rng):
     assert h[2] / h[0] == pytest.approx(1024, rel=0.5)
     assert r.step == 1e-3
     np.testing.assert_allclose(r.H[0], q.A, rtol=1e-6, atol=1e-6)
+
+
+def test_icnn_convex_in_input_not_in_weights(rng):
+    X = rng.standard_normal((20, 2))
+    y = rng.standard_normal(20)
+    icnn = hc.ICNN(X, y, [5, 5], activation="softplus")
+    thetas = np.stack([icnn.init(s) + 0.5 * rng.standard_normal(icnn.dim) for s in range(4)])
+    rw = hc.hessian(icnn, thetas)
+    assert "indefinite" in rw.verdict  # a certified non-convexity in the weights
+    fx = icnn.as_input_function(thetas[0])
+    rx = hc.hessian(fx, rng.standard_normal((8, 2)) * 2)
+    assert rx.verdict == ["psd"] * 8
