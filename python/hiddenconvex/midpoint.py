@@ -489,10 +489,10 @@ def midpoint_test(
       objective has a gradient, ``Σᵢ|∂ᵢf(m)|·δᵢ`` is added, δᵢ = u·(2|t·aᵢ| + 2|(1−t)·bᵢ| + |mᵢ|)
       bounding the rounding of forming m — for convex f a rigorous bound on f(fl(m)) − f(m) by the
       subgradient inequality.
-    - Black boxes: the noise level σ_k at each scale is estimated by Moré–Wild ECnoise on
-      ``noise_points`` random lines through sampled points, and
-      ``tol = c·max_k σ_k·√(t² + (1−t)² + 1)`` (``c = tol_factor``, default 30), floored at
-      ``c·eps·(|t·f(a)| + |(1−t)·f(b)| + |f(m)|)``.
+    - Black boxes: the noise level σ_k at each scale k is estimated by Moré–Wild ECnoise on
+      2·``noise_points`` random lines through the first pairs' points (median over the lines),
+      and ``tol = c·σ_k·√(t² + (1−t)² + 1)`` for a pair of scale k (``c = tol_factor``,
+      default 30), floored at ``c·eps·(|t·f(a)| + |(1−t)·f(b)| + |f(m)|)``.
 
     Parameters
     ----------
