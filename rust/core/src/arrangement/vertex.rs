@@ -438,44 +438,7 @@ pub fn chambers_simple(
             return Ok(None);
         }
     }
-    let mut out_p = vec![0u64; 2 * half * nw];
-    let mut out_w = vec![0.0; 2 * half * k];
-    let tail_mask = if m % 64 == 0 {
-        u64::MAX
-    } else {
-        !0u64 << (64 - m % 64)
-    };
-    let (neg_p, pos_p) = out_p.split_at_mut(half * nw);
-    let (neg_w, pos_w) = out_w.split_at_mut(half * k);
-    // negatives first (bit 0 = 0), in reverse order of the complements' sources
-    neg_p
-        .par_chunks_mut(nw)
-        .zip(neg_w.par_chunks_mut(k))
-        .enumerate()
-        .for_each(|(j, (pp, ww))| {
-            let src = order[half - 1 - j] as usize;
-            for wi in 0..nw {
-                let mask = if wi == nw - 1 { tail_mask } else { u64::MAX };
-                pp[wi] = !pats[src * nw + wi] & mask;
-            }
-            let u = &part.wit[src * k..(src + 1) * k];
-            let un = norm(u);
-            for (o, v) in ww.iter_mut().zip(u) {
-                *o = -v / un;
-            }
-        });
-    pos_p
-        .par_chunks_mut(nw)
-        .zip(pos_w.par_chunks_mut(k))
-        .enumerate()
-        .for_each(|(j, (pp, ww))| {
-            let src = order[j] as usize;
-            pp.copy_from_slice(&pats[src * nw..(src + 1) * nw]);
-            let u = &part.wit[src * k..(src + 1) * k];
-            let un = norm(u);
-            for (o, v) in ww.iter_mut().zip(u) {
-                *o = v / un;
-            }
-        });
+    let (out_p, out_w) =
+        super::enumerate::antipodal_complete(&part.pats, &part.wit, Some(&order), m, k);
     Ok(Some((out_p, out_w)))
 }
