@@ -12,7 +12,7 @@ type Out<'py> = (Bound<'py, PyArray2<bool>>, Bound<'py, PyArray2<f64>>, usize);
 
 fn to_arrays<'py>(py: Python<'py>, set: ChamberSet) -> PyResult<Out<'py>> {
     let p = set.count();
-    let bools: Vec<bool> = set.bool_patterns().into_iter().map(|b| b != 0).collect();
+    let bools: Vec<bool> = set.bools();
     let pats = Array2::from_shape_vec((p, set.n), bools)
         .map_err(|e| invalid("patterns", format!("internal shape error: {e}")))?;
     let wit = Array2::from_shape_vec((p, set.d), set.witnesses)

@@ -166,13 +166,27 @@ impl ChamberSet {
 
     /// P × n bytes, 1 where active.
     pub fn bool_patterns(&self) -> Vec<u8> {
+        self.bools().into_iter().map(u8::from).collect()
+    }
+
+    /// P × n booleans (row-major), true where active.
+    pub fn bools(&self) -> Vec<bool> {
+        // 8 booleans per pattern byte from a table (MSB first)
+        let mut lut = [[false; 8]; 256];
+        for (b, e) in lut.iter_mut().enumerate() {
+            for (j, v) in e.iter_mut().enumerate() {
+                *v = (b >> (7 - j)) & 1 == 1;
+            }
+        }
         let nw = self.words();
-        let mut out = vec![0u8; self.count() * self.n];
-        out.par_chunks_mut(self.n.max(1))
+        let n = self.n;
+        let mut out = vec![false; self.count() * n];
+        out.par_chunks_mut(n.max(1))
             .zip(self.patterns.par_chunks(nw))
             .for_each(|(row, p)| {
-                for (i, v) in row.iter_mut().enumerate() {
-                    *v = get_bit(p, i) as u8;
+                for (c, chunk) in row.chunks_mut(8).enumerate() {
+                    let byte = (p[c / 8] >> (56 - 8 * (c % 8))) as u8;
+                    chunk.copy_from_slice(&lut[byte as usize][..chunk.len()]);
                 }
             });
         out

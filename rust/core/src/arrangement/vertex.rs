@@ -126,6 +126,7 @@ struct Cols {
     m: usize,
     cols: Vec<f64>,
     norms: Vec<f64>,
+    inv_norms: Vec<f64>,
 }
 
 impl Cols {
@@ -137,8 +138,18 @@ impl Cols {
                 cols[c * m + i] = lines[i * q + c];
             }
         }
-        let norms = (0..m).map(|i| norm(&lines[i * q..(i + 1) * q])).collect();
-        Self { q, m, cols, norms }
+        let norms: Vec<f64> = (0..m).map(|i| norm(&lines[i * q..(i + 1) * q])).collect();
+        let inv_norms = norms
+            .iter()
+            .map(|v| if *v > 0.0 { 1.0 / v } else { f64::INFINITY })
+            .collect();
+        Self {
+            q,
+            m,
+            cols,
+            norms,
+            inv_norms,
+        }
     }
 
     #[inline]
@@ -240,7 +251,6 @@ pub fn chart(
     }
 
     // 2. one chamber per (q-1)-subset of the lines (lowest vertex in g)
-    let simple_thr: Vec<f64> = cols.norms.iter().map(|v| SIMPLE_TOL * v).collect();
     let idx: Vec<usize> = (0..m).filter(|&i| Some(i) != skip).collect();
     let per_first = |f: usize| -> FResult<Part> {
         ctl.check()?;
@@ -257,15 +267,11 @@ pub fn chart(
         let mut v = vec![0.0; qq];
         let mut sl = vec![0.0; qq];
         let mut p = vec![0.0; m];
-        let mut r = vec![0.0; m];
-        let mut s = vec![0.0; m];
         let mut u = vec![0.0; q];
         let mut bd = vec![0.0; q];
         // excluded lines (the subset and `skip`): no constraint on δ, no degeneracy test
-        let mut thr = simple_thr.clone();
         let mut inf_mask = vec![0.0f64; m];
         if let Some(k) = skip {
-            thr[k] = -1.0;
             inf_mask[k] = f64::INFINITY;
         }
         let mut count = 0usize;
@@ -277,7 +283,6 @@ pub fn chart(
             for (row, &pos) in comb.iter().enumerate() {
                 let i = idx[pos];
                 mat[row * qq..(row + 1) * qq].copy_from_slice(&a[i * qq..(i + 1) * qq]);
-                thr[i] = -1.0;
                 inf_mask[i] = f64::INFINITY;
             }
             if !inverse_into(&mut mat, qq, &mut inv) {
@@ -311,60 +316,53 @@ pub fn chart(
                 }
             }
             cols.products(&u, &mut p);
-            cols.products(&bd, &mut r);
             let un = norm(&u);
-            // δ = min(|u_v|, ½ min_{i ∉ S} |p_i| / |r_i|): branchless, 4 lanes (excluded lines
-            // carry +∞ in `inf_mask` and -1 in `thr`)
-            let mut dl = [un; 4];
-            let mut deg = [false; 4];
+            // μ = min_{i ∉ S} |p_i| / |y_i|: the distance of the vertex to the other hyperplanes
+            // (4 lanes, branchless; lines of S and `skip` carry +∞ in `inf_mask`)
+            let mut ml = [f64::INFINITY; 4];
             let pc = p.chunks_exact(4);
-            let rc = r.chunks_exact(4);
-            let tc = thr.chunks_exact(4);
+            let nc = cols.inv_norms.chunks_exact(4);
             let ic = inf_mask.chunks_exact(4);
-            let (pt, rt, tt, it) = (
-                pc.remainder(),
-                rc.remainder(),
-                tc.remainder(),
-                ic.remainder(),
-            );
-            for (((p4, r4), t4), i4) in pc.zip(rc).zip(tc).zip(ic) {
+            let (pt, nt, it) = (pc.remainder(), nc.remainder(), ic.remainder());
+            for ((p4, n4), i4) in pc.zip(nc).zip(ic) {
                 for l in 0..4 {
-                    let ap = p4[l].abs();
-                    deg[l] |= ap <= t4[l] * un;
-                    let qv = 0.5 * ap / r4[l].abs() + i4[l];
-                    dl[l] = if qv < dl[l] { qv } else { dl[l] };
+                    let qv = p4[l].abs() * n4[l] + i4[l];
+                    ml[l] = if qv < ml[l] { qv } else { ml[l] };
                 }
             }
-            for l in 0..pt.len() {
-                let ap = pt[l].abs();
-                deg[0] |= ap <= tt[l] * un;
-                let qv = 0.5 * ap / rt[l].abs() + it[l];
-                dl[0] = if qv < dl[0] { qv } else { dl[0] };
+            for ((pv, nv), iv) in pt.iter().zip(nt).zip(it) {
+                let qv = pv.abs() * nv + iv;
+                ml[0] = if qv < ml[0] { qv } else { ml[0] };
             }
-            let delta = dl[0].min(dl[1]).min(dl[2].min(dl[3]));
-            let degenerate = deg.iter().any(|v| *v);
-            if degenerate {
-                return Err(Fail::Degenerate);
+            let mu = ml[0].min(ml[1]).min(ml[2].min(ml[3]));
+            if mu <= SIMPLE_TOL * un {
+                return Err(Fail::Degenerate); // the vertex lies on another hyperplane
             }
+            // δ = ½ μ / |B d| moves every other y_i·u by at most ½|p_i|: their signs stay, and
+            // y_j·u = δ a_j·d = δ sign(λ_j) on the lines of S.
+            let delta = 0.5 * mu / norm(&bd);
             let mut wn2 = 0.0;
             for l in 0..q {
                 u[l] += delta * bd[l];
                 wn2 += u[l] * u[l];
             }
             let wn = wn2.sqrt();
-            for ((si, pi), ri) in s.iter_mut().zip(&p).zip(&r) {
-                *si = pi + delta * ri;
-            }
-            // lines off S keep |s_i| >= |p_i| / 2; check the margins of the lines of S
-            for &pos in comb.iter() {
+            let start = out.pats.len();
+            pack(&p, skip, &mut out.pats);
+            for (row, &pos) in comb.iter().enumerate() {
                 let i = idx[pos];
-                if s[i].abs() <= TIE_TOL * cols.norms[i] * wn {
+                if delta <= TIE_TOL * cols.norms[i] * wn {
                     return Err(Fail::Degenerate);
                 }
-                thr[i] = simple_thr[i];
+                let w = &mut out.pats[start + i / 64];
+                let bit = 1u64 << (63 - (i % 64));
+                if sl[row] > 0.0 {
+                    *w |= bit;
+                } else {
+                    *w &= !bit;
+                }
                 inf_mask[i] = 0.0;
             }
-            pack(&s, skip, &mut out.pats);
             out.wit.extend_from_slice(&u);
             // next combination with the same first element
             let mut t = qq;
