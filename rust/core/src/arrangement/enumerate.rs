@@ -77,7 +77,14 @@ pub fn witnesses_of_lines(
     opts: &RecOptions,
     ctl: &Control,
 ) -> Result<Vec<f64>> {
-    Ok(witnesses_impl(lines, k, opts, ctl, false, false)?.1)
+    // Chambers come in antipodal pairs: enumerate those with y_0·u > 0, then negate.
+    let half = k >= 3 && lines.len() >= k;
+    let (p, mut w) = witnesses_impl(lines, k, opts, ctl, false, half)?;
+    if half && p.is_some() {
+        let neg: Vec<f64> = w.iter().map(|v| -v).collect();
+        w.extend_from_slice(&neg);
+    }
+    Ok(w)
 }
 
 /// [`witnesses_of_lines`] reporting one unit of progress per top-level restriction, also returning
