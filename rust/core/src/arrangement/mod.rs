@@ -197,11 +197,13 @@ impl ChamberSet {
         let nw = self.words();
         let nb = self.n.div_ceil(8);
         let mut out = vec![0u8; self.count() * nb];
-        for (row, p) in out.chunks_mut(nb.max(1)).zip(self.patterns.chunks(nw)) {
-            for (b, v) in row.iter_mut().enumerate() {
-                *v = (p[b / 8] >> (56 - 8 * (b % 8))) as u8;
-            }
-        }
+        out.par_chunks_mut(nb.max(1))
+            .zip(self.patterns.par_chunks(nw))
+            .for_each(|(row, p)| {
+                for (b, v) in row.iter_mut().enumerate() {
+                    *v = (p[b / 8] >> (56 - 8 * (b % 8))) as u8;
+                }
+            });
         out
     }
 }
