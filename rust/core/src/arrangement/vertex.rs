@@ -165,6 +165,50 @@ impl Cols {
     }
 }
 
+/// One pass over the lines for a point u: pushes the sign bits of y_i·u (MSB-first words) and
+/// returns min_i |y_i·u| / |y_i| + inf_mask_i.
+#[inline(always)]
+fn fused<const Q: usize>(cols: &Cols, u: &[f64], inf_mask: &[f64], out: &mut Vec<u64>) -> f64 {
+    let m = cols.m;
+    let col: [&[f64]; Q] = std::array::from_fn(|c| &cols.cols[c * m..(c + 1) * m]);
+    let uu: [f64; Q] = std::array::from_fn(|c| u[c]);
+    let invn = &cols.inv_norms[..m];
+    let mask = &inf_mask[..m];
+    let mut ml = [f64::INFINITY; 4];
+    let mut start = 0;
+    while start < m {
+        let end = (start + 64).min(m);
+        let mut word = 0u64;
+        let mut i = start;
+        while i + 4 <= end {
+            for l in 0..4 {
+                let j = i + l;
+                let mut s = 0.0;
+                for c in 0..Q {
+                    s += uu[c] * col[c][j];
+                }
+                let qv = s.abs() * invn[j] + mask[j];
+                ml[l] = if qv < ml[l] { qv } else { ml[l] };
+                word |= ((s > 0.0) as u64) << (63 - (j - start));
+            }
+            i += 4;
+        }
+        while i < end {
+            let mut s = 0.0;
+            for c in 0..Q {
+                s += uu[c] * col[c][i];
+            }
+            let qv = s.abs() * invn[i] + mask[i];
+            ml[0] = if qv < ml[0] { qv } else { ml[0] };
+            word |= ((s > 0.0) as u64) << (63 - (i - start));
+            i += 1;
+        }
+        out.push(word);
+        start = end;
+    }
+    ml[0].min(ml[1]).min(ml[2].min(ml[3]))
+}
+
 fn pack(s: &[f64], skip: Option<usize>, out: &mut Vec<u64>) {
     let start = out.len();
     for block in s.chunks(64) {
@@ -315,26 +359,31 @@ pub fn chart(
                     bd[l] += db * basis[b * q + l];
                 }
             }
-            cols.products(&u, &mut p);
             let un = norm(&u);
-            // μ = min_{i ∉ S} |p_i| / |y_i|: the distance of the vertex to the other hyperplanes
-            // (4 lanes, branchless; lines of S and `skip` carry +∞ in `inf_mask`)
-            let mut ml = [f64::INFINITY; 4];
-            let pc = p.chunks_exact(4);
-            let nc = cols.inv_norms.chunks_exact(4);
-            let ic = inf_mask.chunks_exact(4);
-            let (pt, nt, it) = (pc.remainder(), nc.remainder(), ic.remainder());
-            for ((p4, n4), i4) in pc.zip(nc).zip(ic) {
-                for l in 0..4 {
-                    let qv = p4[l].abs() * n4[l] + i4[l];
-                    ml[l] = if qv < ml[l] { qv } else { ml[l] };
+            // μ = min_{i ∉ S} |p_i| / |y_i| (p_i = y_i·u_v): the distance of the vertex to the
+            // other hyperplanes; the signs of p_i are the pattern off S. One fused pass.
+            let start = out.pats.len();
+            let mu = match q {
+                2 => fused::<2>(&cols, &u, &inf_mask, &mut out.pats),
+                3 => fused::<3>(&cols, &u, &inf_mask, &mut out.pats),
+                4 => fused::<4>(&cols, &u, &inf_mask, &mut out.pats),
+                5 => fused::<5>(&cols, &u, &inf_mask, &mut out.pats),
+                6 => fused::<6>(&cols, &u, &inf_mask, &mut out.pats),
+                7 => fused::<7>(&cols, &u, &inf_mask, &mut out.pats),
+                8 => fused::<8>(&cols, &u, &inf_mask, &mut out.pats),
+                _ => {
+                    cols.products(&u, &mut p);
+                    pack(&p, None, &mut out.pats);
+                    p.iter()
+                        .zip(&cols.inv_norms)
+                        .zip(&inf_mask)
+                        .map(|((pv, nv), iv)| pv.abs() * nv + iv)
+                        .fold(f64::INFINITY, |a, b| if b < a { b } else { a })
                 }
+            };
+            if let Some(k) = skip {
+                out.pats[start + k / 64] |= 1u64 << (63 - (k % 64));
             }
-            for ((pv, nv), iv) in pt.iter().zip(nt).zip(it) {
-                let qv = pv.abs() * nv + iv;
-                ml[0] = if qv < ml[0] { qv } else { ml[0] };
-            }
-            let mu = ml[0].min(ml[1]).min(ml[2].min(ml[3]));
             if mu <= SIMPLE_TOL * un {
                 return Err(Fail::Degenerate); // the vertex lies on another hyperplane
             }
@@ -347,8 +396,6 @@ pub fn chart(
                 wn2 += u[l] * u[l];
             }
             let wn = wn2.sqrt();
-            let start = out.pats.len();
-            pack(&p, skip, &mut out.pats);
             for (row, &pos) in comb.iter().enumerate() {
                 let i = idx[pos];
                 if delta <= TIE_TOL * cols.norms[i] * wn {
