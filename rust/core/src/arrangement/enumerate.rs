@@ -13,6 +13,9 @@
 //! largest relative margin ("recentring": margins do not shrink with depth beyond what the
 //! geometry forces). Base cases: dimension 1 (two half-lines) and 2 (sort the lines by angle).
 
+// Index loops over small lanes / coordinates read better than iterator chains here.
+#![allow(clippy::needless_range_loop)]
+
 use rayon::prelude::*;
 
 use super::lines::{dedupe, dot, lift, norm, restrict};

@@ -68,11 +68,7 @@ pub struct Prepared {
 
 impl Prepared {
     pub fn num_lines(&self) -> usize {
-        if self.rank == 0 {
-            0
-        } else {
-            self.lines.len() / self.rank
-        }
+        self.lines.len().checked_div(self.rank).unwrap_or(0)
     }
 
     /// Cover's count for the distinct lines in the row space: an upper bound on the chambers.
@@ -153,11 +149,7 @@ pub struct ChamberSet {
 
 impl ChamberSet {
     pub fn count(&self) -> usize {
-        if self.d == 0 {
-            0
-        } else {
-            self.witnesses.len() / self.d
-        }
+        self.witnesses.len().checked_div(self.d).unwrap_or(0)
     }
 
     pub fn words(&self) -> usize {
@@ -298,7 +290,7 @@ pub fn count(x: ArrayView2<f64>, ctl: &Control) -> Result<u128> {
 /// first occurrence, so the row patterns are in the same (lexicographic) order.
 fn finish(prep: &Prepared, lp: &[u64], w: &[f64], ctl: &Control) -> Result<ChamberSet> {
     let (n, d, r) = (prep.n, prep.d, prep.rank);
-    let p = if r == 0 { 1 } else { w.len() / r };
+    let p = w.len().checked_div(r).unwrap_or(1);
     let nw = words_for(n);
     let nl = prep.num_lines();
     let lw = words_for(nl);

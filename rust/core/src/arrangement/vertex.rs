@@ -12,6 +12,9 @@
 //! Anything not simple (a singular subset, a vertex on another hyperplane) is reported as
 //! [`Degenerate`] and the caller falls back on deletion–restriction.
 
+// Index loops over small lanes / coordinates read better than iterator chains here.
+#![allow(clippy::needless_range_loop)]
+
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
