@@ -550,6 +550,11 @@ fn count_lines(lines: &[f64], k: usize, opts: &RecOptions, ctl: &Control) -> Res
     let per_t = |t: usize| -> Result<u128> {
         let y = &lines[t * k..(t + 1) * k];
         let z = restrict(&lines[..t * k], k, y);
+        if k == 3 {
+            // the restriction lives in R^2: 2 × (number of distinct lines), 1 if none
+            let l = distinct_planar(&z);
+            return Ok(if l == 0 { 1 } else { 2 * l as u128 });
+        }
         count_chambers(&z, k - 1, opts, ctl)
     };
     let total: u128 = if m >= opts.par_threshold {
@@ -567,6 +572,30 @@ fn count_lines(lines: &[f64], k: usize, opts: &RecOptions, ctl: &Control) -> Res
         s
     };
     Ok(total + 1)
+}
+
+/// Number of distinct lines among vectors of R^2 (same merging rule as `lines::dedupe`: keys
+/// v / v[pivot], near-equal keys within `PARALLEL_TOL` merged; zero vectors ignored).
+fn distinct_planar(z: &[f64]) -> usize {
+    let mut keys: Vec<(u8, f64)> = z
+        .chunks_exact(2)
+        .filter(|v| v[0] != 0.0 || v[1] != 0.0)
+        .map(|v| {
+            let p = super::lines::pivot(v);
+            (p as u8, v[1 - p] / v[p] + 0.0)
+        })
+        .collect();
+    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mut count = 0;
+    for (i, key) in keys.iter().enumerate() {
+        let same = i > 0
+            && keys[i - 1].0 == key.0
+            && (keys[i - 1].1 - key.1).abs() <= super::lines::PARALLEL_TOL;
+        if !same {
+            count += 1;
+        }
+    }
+    count
 }
 
 #[cfg(test)]

@@ -218,7 +218,7 @@ pub fn bytes_per_chamber(n: usize, d: usize, rank: usize) -> u64 {
 }
 
 /// Upper limit of the bound under which the exact count is computed to check a budget.
-const COUNT_TO_CHECK: u128 = 2_000_000_000;
+const COUNT_TO_CHECK: u128 = 50_000_000;
 
 /// The number of chambers to plan for: exact when the Cover bound exceeds a budget and counting
 /// is affordable, else the bound. Returns (estimate, exact?).
