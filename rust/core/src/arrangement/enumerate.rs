@@ -341,7 +341,11 @@ fn candidates(
     let (k, m) = (lv.k, lv.m);
     let y = &lines[t * k..(t + 1) * k];
     let z = restrict(&lines[..t * k], k, y);
-    let sub = chamber_witnesses(&z, k - 1, opts, ctl)?;
+    let sub = if k == 3 {
+        planar_rows(&z)
+    } else {
+        chamber_witnesses(&z, k - 1, opts, ctl)?
+    };
     let yn = norm(y);
     let n: Vec<f64> = y.iter().map(|v| v / yn).collect();
     let mut b = vec![0.0; m];
@@ -572,6 +576,35 @@ fn count_lines(lines: &[f64], k: usize, opts: &RecOptions, ctl: &Control) -> Res
         s
     };
     Ok(total + 1)
+}
+
+/// Chamber witnesses of arbitrary rows of R^2 (zero and parallel rows merged by the rule of
+/// [`distinct_planar`], without the general `dedupe`).
+fn planar_rows(z: &[f64]) -> Vec<f64> {
+    let mut keys: Vec<(u8, f64, u32)> = z
+        .chunks_exact(2)
+        .enumerate()
+        .filter(|(_, v)| v[0] != 0.0 || v[1] != 0.0)
+        .map(|(i, v)| {
+            let p = super::lines::pivot(v);
+            (p as u8, v[1 - p] / v[p] + 0.0, i as u32)
+        })
+        .collect();
+    if keys.is_empty() {
+        return vec![1.0, 0.0];
+    }
+    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut reps: Vec<f64> = Vec::with_capacity(2 * keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        let same = i > 0
+            && keys[i - 1].0 == key.0
+            && (keys[i - 1].1 - key.1).abs() <= super::lines::PARALLEL_TOL;
+        if !same {
+            let r = key.2 as usize;
+            reps.extend_from_slice(&z[2 * r..2 * r + 2]);
+        }
+    }
+    planar(&reps, reps.len() / 2)
 }
 
 /// Number of distinct lines among vectors of R^2 (same merging rule as `lines::dedupe`: keys
