@@ -478,7 +478,19 @@ pub fn enumerate_prepared_with(
         None if r == 0 => (Vec::new(), Vec::new()),
         None => {
             ctl.set_done(0);
-            enumerate::witnesses_of_lines_top(&prep.lines, r, &RecOptions::default(), ctl)?
+            let (lp, w) =
+                enumerate::witnesses_of_lines_top(&prep.lines, r, &RecOptions::default(), ctl)?;
+            // Cross-check with the (much cheaper) deletion–restriction count: a candidate gate can
+            // only be lost when a chamber is thinner than the tie tolerance.
+            let found = w.len() / r;
+            let expected = count_prepared(prep, ctl)?;
+            if found as u128 != expected {
+                return Err(Error::Numerical(format!(
+                    "the enumeration found {found} chambers but the deletion-restriction count is \
+                     {expected}: the data is too close to degenerate for the tie tolerance"
+                )));
+            }
+            (lp, w)
         }
     };
     ctl.set_done(nl as u64);
