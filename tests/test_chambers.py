@@ -117,10 +117,11 @@ def test_all_zero_data_has_one_chamber():
     assert hc.chamber_count(np.zeros((3, 2))) == 1
 
 
-@pytest.mark.parametrize("k", [2, 3, 4, 5, 6])
+@pytest.mark.parametrize("k", [2, 3, 4, 5, 6, 7])
 def test_braid_arrangement(k):
     ch = hc.chambers(braid(k), method="exact")
     assert ch.count == math.factorial(k)
+    assert hc.chamber_count(braid(k)) == math.factorial(k)
     assert ch.rank == k - 1
     assert_witnesses_realise(ch)
 
