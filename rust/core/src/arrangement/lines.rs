@@ -167,7 +167,8 @@ fn close(a: &[f64], b: &[f64]) -> bool {
 }
 
 /// The restriction of the lines `rows` (m × k) to the hyperplane `y^⊥`, in the coordinates of
-/// `y^⊥` obtained by eliminating coordinate `j = pivot(y)`: z_i = |y_j| x_i[-j] - sign(y_j) x_i[j] y[-j]
+/// `y^⊥` obtained by eliminating coordinate `j = pivot(y)`:
+/// `z_i = |y_j| x_i[-j] - sign(y_j) x_i[j] y[-j]`
 /// (fraction-free, exact on integers), so that x_i·lift(w) = z_i·w / |y_j|.
 pub fn restrict(rows: &[f64], k: usize, y: &[f64]) -> Vec<f64> {
     let j = pivot(y);
