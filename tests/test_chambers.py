@@ -248,13 +248,15 @@ def test_seed_none_is_recorded_and_reproducible(rng):
 
 @pytest.mark.usefixtures("restore_threads")
 def test_same_output_at_1_2_8_threads(rng):
-    X = rng.standard_normal((30, 4))
+    X = rng.standard_normal((30, 4))  # general position: vertex method
+    R = resonance(5)  # degenerate: deletion-restriction
     outs = []
     for t in (1, 2, 8):
         hc.set_thread_count(t)
         e = hc.chambers(X, method="exact")
+        r = hc.chambers(R, method="exact")
         s = hc.chambers(X, method="sample", n_samples=20_000, seed=5)
-        outs.append((e.patterns, e.witnesses, s.patterns, s.witnesses))
+        outs.append((e.patterns, e.witnesses, r.patterns, r.witnesses, s.patterns, s.witnesses))
     for o in outs[1:]:
         for a, b in zip(outs[0], o, strict=True):
             assert np.array_equal(a, b)
