@@ -293,6 +293,8 @@ def test_iter_chambers_streams_the_same_set(rng):
     assert np.allclose(np.concatenate([w for _, w in chunks]), ch.witnesses)
     with pytest.raises(hc.ResourceLimitError):
         list(hc.iter_chambers(X, max_chambers=3))
+    with pytest.raises(hc.ResourceLimitError, match="memory_limit"):
+        list(hc.iter_chambers(X, memory_limit=1000))
 
 
 def test_progress_and_save_roundtrip(rng, tmp_path):
