@@ -358,6 +358,7 @@ def test_bad_X(value, exc, match):
         ({"bias": "yes"}, TypeError, "bias"),
         ({"include_faces": 1}, TypeError, "include_faces"),
         ({"method": "sample", "seed": -1}, ValueError, "seed"),
+        ({"method": "exact", "seed": "abc"}, TypeError, "seed"),
         ({"progress": 3}, TypeError, "progress"),
     ],
 )

@@ -322,6 +322,8 @@ def chambers(
     memory_limit = _opt_int(memory_limit, "memory_limit")
     if memory_limit is None:
         memory_limit = DEFAULT_MEMORY_LIMIT
+    if seed is not None:
+        seed = resolve_seed(seed)  # validate now, whichever method runs
     if not isinstance(include_faces, (bool, np.bool_)):
         raise InvalidTypeError(
             f"include_faces: expected a bool, got {type(include_faces).__name__}"
