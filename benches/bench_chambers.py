@@ -42,14 +42,6 @@ def _data(case: str, smoke: bool) -> np.ndarray:
 CASES = [f"gaussian n={n} d={d}" for n, d in GAUSSIAN] + ["resonance d=6"]
 
 
-@pytest.fixture
-def smoke(benchmark) -> bool:
-    """Shrink problems only when benchmarks are disabled. (Overrides the shared fixture, which
-    reads the ``benchmark_disable`` option: that stays True under ``--benchmark-enable`` because
-    the project's addopts also pass ``--benchmark-disable``.)"""
-    return bool(benchmark.disabled)
-
-
 def _exact(X: np.ndarray) -> hc.Chambers:
     return hc.chambers(X, method="exact")
 

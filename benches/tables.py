@@ -59,13 +59,13 @@ def main() -> int:
         doc = json.loads(path.read_text())
         g = doc["group"]
         pat = re.compile(
-            rf"(<!-- bench:{re.escape(g)} -->\n).*?(\n<!-- /bench:{re.escape(g)} -->)", re.S
+            rf"(<!-- bench:{re.escape(g)} -->\n)(?:.*?\n)?(<!-- /bench:{re.escape(g)} -->)", re.S
         )
         if not pat.search(text):
             print(f"README has no <!-- bench:{g} --> section; skipped", file=sys.stderr)
             continue
         body = table(doc)
-        text = pat.sub(lambda m, body=body: m.group(1) + body + m.group(2), text)
+        text = pat.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
     readme.write_text(text)
     return 0
 
