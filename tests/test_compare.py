@@ -1,0 +1,153 @@
+"""compare_convex_nonconvex: the seed paper's Figure 5 experiment as a function.
+
+Oracle: the convex program solved by cvxpy + Clarabel over every activation pattern, enumerated by
+one LP per sign vector (tests/_reference_story.py) — independent of the package's own solver. By
+Theorem 1 its optimum is the global minimum of the non-convex objective, so no GD/SGD/Adam run may
+end below it (minus the solver tolerance).
+"""
+
+from __future__ import annotations
+
+import hiddenconvex as hc
+import numpy as np
+import pytest
+from hiddenconvex.datasets import toy_circle
+
+from _reference_story import CvxpyConvexReLU, lp_patterns
+
+BETA = 1e-4
+
+
+@pytest.fixture(scope="module")
+def toy_reference():
+    X, y = toy_circle(10, seed=0)
+    model = CvxpyConvexReLU(BETA, lp_patterns(X)).fit(X, y)
+    return X, y, model
+
+
+@pytest.fixture(scope="module")
+def toy_comparison(toy_reference):
+    X, y, model = toy_reference
+    return hc.compare_convex_nonconvex(
+        X, y, BETA, convex=model, widths=["m*", "2m*"], seeds=10, optimizers=("gd", "sgd", "adam"),
+        epochs=1500, batch_size={"sgd": 5},
+    )
+
+
+def test_no_run_below_the_convex_optimum(toy_reference, toy_comparison):
+    X, y, model = toy_reference
+    r = toy_comparison
+    assert r.convex_objective == model.objective_
+    assert r.convex_certified and r.convex_patterns == "exact"
+    assert r.widths == [model.n_active_, 2 * model.n_active_]
+    assert r.final.shape == (2, 3, 10) and r.curves.shape == (2, 3, 10, 1501)
+    tol = max(model.duality_gap_, 1e-6 * model.objective_)
+    assert r.tol == pytest.approx(tol)
+    # Theorem 1: no run ends (or ever passes) below the global optimum
+    assert np.all(r.final >= model.objective_ - tol)
+    assert np.all(r.curves >= model.objective_ - tol)
+    assert r.convex_below_every_run and not np.any(r.below)
+    # and the comparison reports how many ended above it, and by how much
+    rows = r.table()
+    assert len(rows) == 6
+    for row, (i, j) in zip(rows, [(i, j) for i in range(2) for j in range(3)], strict=True):
+        ex = r.final[i, j] - model.objective_
+        assert row["above"] == int(np.sum(ex > r.above_rtol * model.objective_ + tol))
+        assert row["max_excess"] == pytest.approx(ex.max())
+        assert row["median_excess"] == pytest.approx(np.median(ex))
+    assert 0.0 <= r.fraction_above <= 1.0
+    text = r.summary()
+    assert "certified global optimum" in text
+    assert f"{int(np.sum(r.above))} ended above p*" in text
+
+
+def test_recovered_network_attains_the_convex_optimum(toy_comparison, toy_reference):
+    """Theorem 1 through the network: F(recovered U, α) = p* (cvxpy's tolerance)."""
+    _, _, model = toy_reference
+    assert toy_comparison.recovered_objective == pytest.approx(model.objective_, rel=1e-6)
+
+
+def test_runs_are_the_single_training_runs(toy_reference, toy_comparison):
+    X, y, _ = toy_reference
+    r = toy_comparison
+    single = hc.train_relu_network(
+        X, y, r.widths[1], BETA, optimizer="sgd", epochs=1500, batch_size=5, seed=r.seeds[3]
+    )
+    np.testing.assert_allclose(r.curves[1, 1, 3], single.objective, rtol=1e-9)
+    assert r.seeds == list(range(10))
+    assert r.lrs["adam"] == 1e-2 and r.batch_sizes == {"gd": 10, "sgd": 5, "adam": 10}
+
+
+def test_plot_is_a_valid_png(toy_comparison, tmp_path):
+    from PIL import Image
+
+    path = toy_comparison.plot(tmp_path / "fig5.png")
+    with Image.open(path) as im:
+        im.verify()
+    with Image.open(path) as im:
+        assert im.format == "PNG" and im.size[0] > 800
+
+
+@pytest.mark.parametrize("suffix", [".npz", ".json"])
+def test_result_roundtrip(toy_comparison, tmp_path, suffix):
+    r = toy_comparison
+    back = hc.load(r.save(tmp_path / f"cmp{suffix}"))
+    assert isinstance(back, hc.ComparisonResult)
+    np.testing.assert_array_equal(back.curves, r.curves)
+    np.testing.assert_array_equal(back.final, r.final)
+    assert back.widths == r.widths and back.seeds == r.seeds and back.lrs == r.lrs
+    assert back.convex_objective == r.convex_objective
+    assert back.summary() == r.summary()
+
+
+def test_sampled_convex_side_is_labelled_as_an_upper_bound(toy_reference):
+    X, y, model = toy_reference
+
+    class Sampled(CvxpyConvexReLU):
+        patterns = "sample"
+
+    sub = Sampled(BETA, lp_patterns(X)[::3]).fit(X, y)
+    r = hc.compare_convex_nonconvex(X, y, BETA, convex=sub, widths=[3], seeds=2, epochs=20)
+    assert not r.convex_certified and r.convex_patterns == "sampled"
+    assert "upper bound" in r.convex_label
+    assert sub.objective_ >= model.objective_ - 1e-7  # fewer patterns: a larger optimum
+
+
+def test_width_and_seed_specifications(toy_reference):
+    X, y, model = toy_reference
+    m = model.n_active_
+    r = hc.compare_convex_nonconvex(
+        X, y, BETA, convex=model, widths=[2, "1.5m*", "m*"], seeds=[4, 9], epochs=3,
+        optimizers=("adam",), lr={"adam": 0.05},
+    )
+    assert r.widths == [2, int(round(1.5 * m)), m]
+    assert r.seeds == [4, 9] and r.lrs == {"adam": 0.05}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "match"),
+    [
+        (dict(widths=["3x"]), hc.InvalidInputError, "widths: expected ints or 'm\\*'"),
+        (dict(widths=[0]), hc.InvalidInputError, "widths: must be >= 1"),
+        (dict(seeds=0), hc.InvalidInputError, "seeds: must be >= 1"),
+        (dict(seeds="ten"), hc.InvalidTypeError, "seeds: expected a count"),
+        (dict(optimizers=("rmsprop",)), hc.InvalidInputError, "optimizers: expected one of"),
+        (dict(optimizers=()), hc.InvalidInputError, "optimizers: must not be empty"),
+        (dict(lr={"sgd": 0.1}), hc.InvalidInputError, "lr: keys"),
+        (dict(batch_size={"gd": 3}), hc.InvalidInputError, "batch_size: gradient descent"),
+        (dict(patterns="all"), hc.InvalidInputError, "patterns: expected one of"),
+        (dict(epochs=0), hc.InvalidInputError, "epochs: must be >= 1"),
+    ],
+)
+def test_bad_inputs(toy_reference, kwargs, exc, match):
+    X, y, model = toy_reference
+    with pytest.raises(exc, match=match):
+        hc.compare_convex_nonconvex(X, y, BETA, convex=model, **kwargs)
+
+
+def test_bad_problem_inputs(toy_reference):
+    X, y, model = toy_reference
+    with pytest.raises(hc.InvalidInputError, match="y: expected length 10"):
+        hc.compare_convex_nonconvex(X, y[:-1], BETA, convex=model)
+    with pytest.raises(hc.InvalidInputError, match="beta: must be >= 0"):
+        hc.compare_convex_nonconvex(X, y, -1.0, convex=model)
