@@ -11,9 +11,8 @@ from __future__ import annotations
 import hiddenconvex as hc
 import numpy as np
 import pytest
-from hiddenconvex.datasets import toy_circle
-
 from _reference_story import CvxpyConvexReLU, lp_patterns
+from hiddenconvex.datasets import toy_circle
 
 BETA = 1e-4
 
