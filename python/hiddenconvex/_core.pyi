@@ -64,6 +64,9 @@ class NativeObjective:
     def value_and_gradient(
         self, theta: npt.NDArray[np.float64]
     ) -> tuple[float, npt.NDArray[np.float64]]: ...
+    def gradients(
+        self, points: npt.NDArray[np.float64]
+    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
 
 def eval_batch(
     objective: NativeObjective | Callable[..., Any],
@@ -71,6 +74,33 @@ def eval_batch(
     dim: int | None = None,
     vectorized: bool = False,
 ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None]: ...
+def mlp_objective(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    widths: list[int],
+    activations: list[str],
+    bias: list[bool],
+    loss: str,
+    weight_decay: float,
+    name: str,
+) -> NativeObjective: ...
+def icnn_objective(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    hidden: list[int],
+    activation: str,
+    nonneg: str,
+    loss: str,
+    weight_decay: float,
+) -> NativeObjective: ...
+def icnn_input_objective(
+    d: int,
+    hidden: list[int],
+    activation: str,
+    nonneg: str,
+    theta: npt.NDArray[np.float64],
+) -> NativeObjective: ...
+def icnn_dim(d: int, hidden: list[int]) -> int: ...
 
 # <<< end of objective
 

@@ -18,10 +18,32 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._validation import as_float_array, check_int
+from ._validation import (
+    as_float_array,
+    as_matrix,
+    check_choice,
+    check_float,
+    check_int,
+    resolve_seed,
+)
 from .exceptions import InvalidInputError, InvalidTypeError
 
-__all__ = ["CallableObjective", "Objective", "as_objective"]
+__all__ = [
+    "ICNN",
+    "MLP",
+    "CallableObjective",
+    "HingeLoss",
+    "ICNNInput",
+    "LeastSquares",
+    "LinearModel",
+    "LogisticRegression",
+    "Objective",
+    "TwoLayerReLU",
+    "as_objective",
+]
+
+_LOSSES = ("squared", "logistic", "hinge", "squared_hinge")
+_ACTIVATIONS = ("relu", "tanh", "softplus", "sigmoid")
 
 
 class Objective:
@@ -78,6 +100,13 @@ class Objective:
     def value_and_gradient(self, theta: Any) -> tuple[float, np.ndarray]:
         f, g = self._native.value_and_gradient(self._theta(theta))
         return float(f), np.asarray(g)
+
+    def gradients(self, thetas: Any) -> np.ndarray:
+        """∇f at every row of ``thetas`` (B, D) → (B, D), in parallel in Rust."""
+        pts = as_float_array(thetas, "thetas", ndim=2)
+        if pts.shape[1] != self.dim:
+            raise InvalidInputError(f"thetas: expected {self.dim} columns, got {pts.shape[1]}")
+        return np.asarray(self._native.gradients(pts)[1])
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name}, dim={self.dim})"
@@ -148,3 +177,506 @@ def core_handle(objective: Objective | CallableObjective) -> tuple[Any, int, boo
     if isinstance(objective, Objective):
         return objective._native, objective.dim, False
     return objective.f, objective.dim, objective.vectorized
+
+
+# ---- concrete native objectives ------------------------------------------------------------
+
+
+def _targets(y: Any, n: int, loss: str, *, allow_matrix: bool = False) -> np.ndarray:
+    """Targets as an (n, c) float64 matrix; classification labels {0,1} or {-1,+1} → ±1."""
+    arr = as_float_array(y, "y", ndim=(1, 2) if allow_matrix else 1)
+    if arr.shape[0] != n:
+        raise InvalidInputError(f"y: expected {n} entries (one per row of X), got {arr.shape[0]}")
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if loss != "squared":
+        if arr.shape[1] != 1:
+            raise InvalidInputError(f"y: the {loss} loss needs one output column")
+        vals = set(np.unique(arr).tolist())
+        if vals <= {0.0, 1.0}:
+            arr = 2.0 * arr - 1.0
+        elif not vals <= {-1.0, 1.0}:
+            raise InvalidInputError(
+                f"y: labels for the {loss} loss must be in {{0, 1}} or {{-1, +1}}, "
+                f"got values {sorted(vals)[:5]}"
+            )
+    return np.ascontiguousarray(arr)
+
+
+def _normal(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int) -> np.ndarray:
+    return rng.standard_normal(shape) / np.sqrt(max(fan_in, 1))
+
+
+class LinearModel(Objective):
+    r"""A linear model on data (X, y): :math:`F(w, b) = \sum_i \ell(x_i \cdot w + b, y_i) + \tfrac{l2}{2}\|w\|^2`.
+
+    Sum convention (not the mean over samples); the bias is not regularised.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Data.
+    y : array_like, shape (n,)
+        Targets. For the classification losses, labels in {0, 1} or {-1, +1} (0 is read as -1).
+    loss : {"squared", "logistic", "hinge", "squared_hinge"}
+        ``squared``: ½(f − y)²; ``logistic``: log(1 + exp(−y f)) (binary cross-entropy on the logit
+        f); ``hinge``: max(0, 1 − y f); ``squared_hinge``: max(0, 1 − y f)² (no ½).
+    bias : bool
+        Whether to fit an intercept b.
+    l2 : float
+        Ridge weight (≥ 0).
+
+    Notes
+    -----
+    Flat layout: θ = [w_1, …, w_d, b] (b only when ``bias=True``), D = d + bias.
+    The hinge loss has a kink at y f = 1; its "gradient" there is the left derivative −y x.
+
+    Raises
+    ------
+    InvalidInputError
+        Shapes, NaN/inf, labels outside {0,1}/{−1,+1} for classification, l2 < 0.
+    """
+
+    def __init__(
+        self, X: Any, y: Any, *, loss: str = "squared", bias: bool = False, l2: float = 0.0
+    ) -> None:
+        self.X = as_matrix(X, "X")
+        self.loss = check_choice(loss, "loss", _LOSSES)
+        self.y = _targets(y, self.X.shape[0], self.loss)[:, 0]
+        self.bias = bool(bias)
+        self.l2 = check_float(l2, "l2", minimum=0.0)
+        d = self.X.shape[1]
+        name = f"{type(self).__name__} ({self.loss} loss, d={d}{', bias' if self.bias else ''})"
+        self._native = _core.mlp_objective(
+            self.X, self.y[:, None], [d, 1], ["identity"], [self.bias], self.loss, self.l2, name
+        )
+
+    def flatten(self, w: Any, b: float | None = None) -> np.ndarray:
+        """θ from the weights ``w`` (d,) and, with ``bias=True``, the intercept ``b``."""
+        w = as_float_array(w, "w", ndim=1)
+        if w.shape[0] != self.X.shape[1]:
+            raise InvalidInputError(f"w: expected length {self.X.shape[1]}, got {w.shape[0]}")
+        if self.bias:
+            return np.concatenate([w, [0.0 if b is None else float(b)]])
+        if b is not None:
+            raise InvalidInputError("b: this model has no bias (bias=False)")
+        return w.copy()
+
+    def unflatten(self, theta: Any) -> dict[str, Any]:
+        """``{"w": (d,), "b": float or None}``."""
+        t = self._theta(theta)
+        d = self.X.shape[1]
+        return {"w": t[:d].copy(), "b": float(t[d]) if self.bias else None}
+
+    def predict(self, theta: Any, X: Any | None = None) -> np.ndarray:
+        """x·w + b for every row of ``X`` (default: the training data)."""
+        p = self.unflatten(theta)
+        Xm = self.X if X is None else as_matrix(X, "X")
+        return Xm @ p["w"] + (p["b"] or 0.0)
+
+
+class LeastSquares(LinearModel):
+    """½‖Xw (+ b) − y‖² + (l2/2)‖w‖² (sum convention). See :class:`LinearModel`."""
+
+    def __init__(self, X: Any, y: Any, *, bias: bool = False, l2: float = 0.0) -> None:
+        super().__init__(X, y, loss="squared", bias=bias, l2=l2)
+
+
+class LogisticRegression(LinearModel):
+    """Σ_i log(1 + exp(−y_i (x_i·w + b))) + (l2/2)‖w‖², labels {0,1} or {−1,+1}.
+
+    Equal to the binary cross-entropy Σ −[t log p + (1−t) log(1−p)] with p = σ(x·w + b) and
+    t = (y + 1)/2. See :class:`LinearModel`.
+    """
+
+    def __init__(self, X: Any, y: Any, *, bias: bool = False, l2: float = 0.0) -> None:
+        super().__init__(X, y, loss="logistic", bias=bias, l2=l2)
+
+
+class HingeLoss(LinearModel):
+    """Σ_i max(0, 1 − y_i f_i) (or its square with ``squared=True``) + (l2/2)‖w‖².
+
+    See :class:`LinearModel`.
+    """
+
+    def __init__(
+        self, X: Any, y: Any, *, squared: bool = False, bias: bool = False, l2: float = 0.0
+    ) -> None:
+        super().__init__(X, y, loss="squared_hinge" if squared else "hinge", bias=bias, l2=l2)
+
+
+class MLP(Objective):
+    r"""A fully connected network's training loss.
+
+    h_0 = x, h_{k+1} = g(W_k h_k + b_k) (k < L−1), f(x) = W_{L−1} h_{L−1} + b_{L−1} (linear output);
+    :math:`F(\theta) = \sum_i \sum_o \ell(f_o(x_i), y_{io}) + \tfrac{\lambda}{2}\sum_k \|W_k\|_F^2`
+    (sum convention; biases are not decayed).
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+    y : array_like, shape (n,) or (n, c)
+        Targets (c outputs for the squared loss; one column of labels {0,1}/{−1,+1} otherwise).
+    hidden : sequence of int
+        Hidden widths (n_1, …, n_{L−1}); may be empty (a linear model).
+    activation : {"relu", "tanh", "softplus", "sigmoid"}
+        Hidden activation g (ReLU'(0) := 0).
+    loss : {"squared", "logistic", "hinge", "squared_hinge"}
+        As in :class:`LinearModel`.
+    weight_decay : float
+        λ ≥ 0.
+    bias : bool
+        Biases in every layer.
+
+    Notes
+    -----
+    W_k has shape (n_{k+1}, n_k) (PyTorch's convention). Flat layout: for each layer k, W_k
+    row-major then b_k. :meth:`unit_indices` gives, for hidden layer ``layer``, the θ indices of
+    each unit j: row j of W_layer, b_layer[j], column j of W_{layer+1}.
+    """
+
+    def __init__(
+        self,
+        X: Any,
+        y: Any,
+        hidden: Any = (),
+        *,
+        activation: str = "relu",
+        loss: str = "squared",
+        weight_decay: float = 0.0,
+        bias: bool = True,
+    ) -> None:
+        self.X = as_matrix(X, "X")
+        self.loss = check_choice(loss, "loss", _LOSSES)
+        self.Y = _targets(y, self.X.shape[0], self.loss, allow_matrix=True)
+        self.activation = check_choice(activation, "activation", _ACTIVATIONS)
+        self.hidden = [check_int(h, "hidden", minimum=1) for h in hidden]
+        self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
+        self.bias = bool(bias)
+        self.widths = [self.X.shape[1], *self.hidden, self.Y.shape[1]]
+        nl = len(self.widths) - 1
+        self._bias_flags = self._layer_bias_flags(nl)
+        acts = [self.activation] * (nl - 1) + ["identity"]
+        self._native = _core.mlp_objective(
+            self.X, self.Y, self.widths, acts, self._bias_flags, self.loss,
+            self.weight_decay, self._name(),
+        )  # fmt: skip
+        self._offsets = []
+        off = 0
+        for k in range(nl):
+            n_in, n_out = self.widths[k], self.widths[k + 1]
+            w_off = off
+            off += n_in * n_out
+            b_off = off if self._bias_flags[k] else None
+            off += n_out if self._bias_flags[k] else 0
+            self._offsets.append((w_off, b_off))
+        assert off == self.dim
+
+    def _layer_bias_flags(self, nl: int) -> list[bool]:
+        return [self.bias] * nl
+
+    def _name(self) -> str:
+        return (
+            f"MLP(widths={self.widths}, {self.activation}, {self.loss} loss"
+            f"{', wd=' + repr(self.weight_decay) if self.weight_decay else ''})"
+        )
+
+    @property
+    def n_layers(self) -> int:
+        """L, the number of weight matrices."""
+        return len(self.widths) - 1
+
+    def flatten(self, weights: Any, biases: Any = None) -> np.ndarray:
+        """θ from ``weights`` (list of W_k, shape (n_{k+1}, n_k)) and ``biases`` (list of b_k)."""
+        weights = list(weights)
+        if len(weights) != self.n_layers:
+            raise InvalidInputError(
+                f"weights: expected {self.n_layers} matrices, got {len(weights)}"
+            )
+        if biases is None:
+            biases = [None] * self.n_layers
+        biases = list(biases)
+        if len(biases) != self.n_layers:
+            raise InvalidInputError(f"biases: expected {self.n_layers} vectors, got {len(biases)}")
+        parts = []
+        for k in range(self.n_layers):
+            shape = (self.widths[k + 1], self.widths[k])
+            W = as_float_array(weights[k], f"weights[{k}]", ndim=2)
+            if W.shape != shape:
+                raise InvalidInputError(f"weights[{k}]: expected shape {shape}, got {W.shape}")
+            parts.append(W.ravel())
+            if self._bias_flags[k]:
+                b = (
+                    np.zeros(shape[0])
+                    if biases[k] is None
+                    else as_float_array(biases[k], f"biases[{k}]", ndim=1)
+                )
+                if b.shape != (shape[0],):
+                    raise InvalidInputError(f"biases[{k}]: expected length {shape[0]}")
+                parts.append(b)
+            elif biases[k] is not None:
+                raise InvalidInputError(f"biases[{k}]: layer {k} has no bias")
+        return np.concatenate(parts)
+
+    def unflatten(self, theta: Any) -> dict[str, list[Any]]:
+        """``{"weights": [W_k], "biases": [b_k or None]}``."""
+        t = self._theta(theta)
+        ws: list[Any] = []
+        bs: list[Any] = []
+        for k, (w_off, b_off) in enumerate(self._offsets):
+            n_in, n_out = self.widths[k], self.widths[k + 1]
+            ws.append(t[w_off : w_off + n_in * n_out].reshape(n_out, n_in).copy())
+            bs.append(None if b_off is None else t[b_off : b_off + n_out].copy())
+        return {"weights": ws, "biases": bs}
+
+    def unit_indices(self, layer: int = 0) -> list[np.ndarray]:
+        """θ indices of each unit j of hidden layer ``layer`` (0-based): incoming row of W_layer,
+        b_layer[j] (if any), outgoing column of W_{layer+1}. Swapping two units' blocks leaves
+        the network function unchanged (the permutation symmetry)."""
+        n_hidden = self.n_layers - 1
+        layer = check_int(layer, "layer", minimum=0)
+        if layer >= n_hidden:
+            raise InvalidInputError(f"layer: the network has {n_hidden} hidden layers, got {layer}")
+        n_in, n_unit, n_next = self.widths[layer], self.widths[layer + 1], self.widths[layer + 2]
+        w_off, b_off = self._offsets[layer]
+        w2_off, _ = self._offsets[layer + 1]
+        out = []
+        for j in range(n_unit):
+            idx = list(range(w_off + j * n_in, w_off + (j + 1) * n_in))
+            if b_off is not None:
+                idx.append(b_off + j)
+            idx.extend(w2_off + o * n_unit + j for o in range(n_next))
+            out.append(np.asarray(idx, dtype=np.intp))
+        return out
+
+    def init(self, seed: Any = None) -> np.ndarray:
+        """A random θ: W_k ~ N(0, 1/n_k) entrywise, zero biases (``seed`` as in the package)."""
+        rng = np.random.default_rng(resolve_seed(seed))
+        ws = [
+            _normal(rng, (self.widths[k + 1], self.widths[k]), self.widths[k])
+            for k in range(self.n_layers)
+        ]
+        return self.flatten(ws)
+
+    def predict(self, theta: Any, X: Any | None = None) -> np.ndarray:
+        """Network outputs (n, c) on ``X`` (default: the training data), in NumPy."""
+        p = self.unflatten(theta)
+        h = self.X if X is None else as_matrix(X, "X")
+        g = {
+            "relu": lambda z: np.maximum(z, 0.0),
+            "tanh": np.tanh,
+            "softplus": lambda z: np.logaddexp(0.0, z),
+            "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
+        }[self.activation]
+        for k in range(self.n_layers):
+            h = h @ p["weights"][k].T + (0.0 if p["biases"][k] is None else p["biases"][k])
+            if k < self.n_layers - 1:
+                h = g(h)
+        return h
+
+
+class TwoLayerReLU(MLP):
+    r"""The two-layer ReLU network of the convex-training problem (Pilanci & Ergen 2020).
+
+    f(x) = Σ_j (x·u_j + b_j)₊ α_j and
+
+    .. math:: F(U, b, α) = \tfrac12 \sum_i (f(x_i) − y_i)^2
+              + \tfrac{\beta}{2}\bigl(\|U\|_F^2 + \|α\|^2\bigr)
+
+    (``loss="squared"``; sum convention, exactly ``p*`` of :class:`hiddenconvex.ConvexReLU` with
+    ``scaling="sum"``), or Σ_i log(1 + exp(−y_i f(x_i))) + the same decay (``loss="logistic"``).
+    Biases b_j (optional) are not decayed; there is no output bias.
+
+    Notes
+    -----
+    Flat layout: θ = [u_1, …, u_m, b_1, …, b_m (if ``bias``), α_1, …, α_m], i.e. ``U.T.ravel()``
+    for U of shape (d, m). :meth:`unit_indices` lists the indices (u_j, b_j, α_j) of each unit.
+    """
+
+    def __init__(
+        self,
+        X: Any,
+        y: Any,
+        m: int,
+        *,
+        beta: float = 0.0,
+        bias: bool = False,
+        loss: str = "squared",
+    ) -> None:
+        check_choice(loss, "loss", ("squared", "logistic"))
+        self.m = check_int(m, "m", minimum=1)
+        self.beta = check_float(beta, "beta", minimum=0.0)
+        self._two_layer_bias = bool(bias)
+        Xm = as_matrix(X, "X")
+        yv = as_float_array(y, "y", ndim=1)
+        super().__init__(
+            Xm, yv, [self.m], activation="relu", loss=loss, weight_decay=self.beta, bias=bias
+        )
+
+    def _layer_bias_flags(self, nl: int) -> list[bool]:
+        return [self._two_layer_bias, False]
+
+    def _name(self) -> str:
+        return f"two-layer ReLU (m={self.m}, {self.loss} loss, beta={self.beta})"
+
+    def flatten(  # type: ignore[override]
+        self, U: Any, alpha: Any, b: Any = None
+    ) -> np.ndarray:
+        """θ from U (d, m), α (m,) and, with ``bias=True``, b (m,)."""
+        U = as_float_array(U, "U", ndim=2)
+        d = self.X.shape[1]
+        if U.shape != (d, self.m):
+            raise InvalidInputError(f"U: expected shape {(d, self.m)}, got {U.shape}")
+        alpha = as_float_array(alpha, "alpha", ndim=1)
+        if alpha.shape != (self.m,):
+            raise InvalidInputError(f"alpha: expected length {self.m}, got {alpha.shape[0]}")
+        return super().flatten([U.T, alpha[None, :]], [b, None])
+
+    def unflatten(self, theta: Any) -> dict[str, Any]:  # type: ignore[override]
+        """``{"U": (d, m), "b": (m,) or None, "alpha": (m,)}``."""
+        p = super().unflatten(theta)
+        return {"U": p["weights"][0].T.copy(), "b": p["biases"][0], "alpha": p["weights"][1][0]}
+
+    def unit_indices(self, layer: int = 0) -> list[np.ndarray]:
+        """θ indices (u_j, b_j, α_j) of each hidden unit j."""
+        return super().unit_indices(layer)
+
+    def init(self, seed: Any = None) -> np.ndarray:
+        """A random θ: u_j ~ N(0, I/d), α_j ~ N(0, 1/m), zero biases."""
+        rng = np.random.default_rng(resolve_seed(seed))
+        d = self.X.shape[1]
+        return self.flatten(_normal(rng, (d, self.m), d), _normal(rng, (self.m,), self.m))
+
+
+class ICNN(Objective):
+    r"""An input-convex neural network's training loss (Amos, Xu & Kolter 2017).
+
+    z_1 = g(W_0^x x + b_0), z_{k+1} = g(W_k^z z_k + W_k^x x + b_k), f(x) = W_L^z z_L + W_L^x x + b_L
+    with W_k^z ≥ 0 and g ∈ {ReLU, softplus} convex non-decreasing, so f is convex in x. The
+    non-negative weights are parametrised by unconstrained V_k: W_k^z = softplus(V_k)
+    (``nonneg="softplus"``, smooth) or max(V_k, 0) (``nonneg="clip"``).
+
+    F(θ) = Σ_i ℓ(f(x_i), y_i) + (λ/2)(Σ‖V_k‖² + Σ‖W_k^x‖²) (sum convention, biases not decayed).
+    As a function of the weights F is in general not convex; :meth:`as_input_function` gives
+    x ↦ f(x; θ), which is.
+
+    Notes
+    -----
+    Flat layout, layer by layer k = 0..L: V_k (n_{k+1}, n_k) row-major (absent for k = 0),
+    W_k^x (n_{k+1}, d) row-major, b_k (n_{k+1}); n_{L+1} = 1.
+    """
+
+    def __init__(
+        self,
+        X: Any,
+        y: Any,
+        hidden: Any,
+        *,
+        activation: str = "relu",
+        nonneg: str = "softplus",
+        loss: str = "squared",
+        weight_decay: float = 0.0,
+    ) -> None:
+        self.X = as_matrix(X, "X")
+        self.loss = check_choice(loss, "loss", _LOSSES)
+        self.y = _targets(y, self.X.shape[0], self.loss)[:, 0].copy()
+        self.hidden = [check_int(h, "hidden", minimum=1) for h in hidden]
+        if not self.hidden:
+            raise InvalidInputError("hidden: an ICNN needs at least one hidden layer")
+        self.activation = check_choice(activation, "activation", ("relu", "softplus"))
+        self.nonneg = check_choice(nonneg, "nonneg", ("softplus", "clip"))
+        self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
+        self._native = _core.icnn_objective(
+            self.X, self.y, self.hidden, self.activation, self.nonneg, self.loss, self.weight_decay
+        )
+        d = self.X.shape[1]
+        self._blocks: list[tuple[str, int, tuple[int, int]]] = []
+        off = 0
+        n_z = 0
+        for k, n_out in enumerate([*self.hidden, 1]):
+            if k > 0:
+                self._blocks.append(("V", off, (n_out, n_z)))
+                off += n_out * n_z
+            self._blocks.append(("Wx", off, (n_out, d)))
+            off += n_out * d
+            self._blocks.append(("b", off, (n_out,)))
+            off += n_out
+            n_z = n_out
+        assert off == self.dim
+
+    @property
+    def n_layers(self) -> int:
+        """L + 1, the number of layers including the linear output."""
+        return len(self.hidden) + 1
+
+    def unflatten(self, theta: Any) -> dict[str, list[Any]]:
+        """``{"V": [None, V_1, …, V_L], "Wx": [W_0^x, …], "b": [b_0, …]}`` (raw parameters;
+        the hidden-path weights actually used are p(V_k))."""
+        t = self._theta(theta)
+        out: dict[str, list[Any]] = {"V": [None], "Wx": [], "b": []}
+        for kind, off, shape in self._blocks:
+            size = int(np.prod(shape))
+            out[kind].append(t[off : off + size].reshape(shape).copy())
+        return out
+
+    def flatten(self, V: Any, Wx: Any, b: Any) -> np.ndarray:
+        """θ from the lists ``V`` (V[0] ignored / None), ``Wx`` and ``b`` (see :meth:`unflatten`)."""
+        lists = {"V": list(V), "Wx": list(Wx), "b": list(b)}
+        counters = {"V": 1, "Wx": 0, "b": 0}
+        parts = []
+        for kind, _, shape in self._blocks:
+            k = counters[kind]
+            counters[kind] += 1
+            if k >= len(lists[kind]):
+                raise InvalidInputError(f"{kind}: expected {self.n_layers} entries")
+            a = as_float_array(lists[kind][k], f"{kind}[{k}]", ndim=len(shape))
+            if a.shape != shape:
+                raise InvalidInputError(f"{kind}[{k}]: expected shape {shape}, got {a.shape}")
+            parts.append(a.ravel())
+        return np.concatenate(parts)
+
+    def init(self, seed: Any = None) -> np.ndarray:
+        """A random θ: entries N(0, 1/fan_in) (V_k shifted by −1 so softplus(V) is small), b = 0."""
+        rng = np.random.default_rng(resolve_seed(seed))
+        t = np.zeros(self.dim)
+        d = self.X.shape[1]
+        for kind, off, shape in self._blocks:
+            size = int(np.prod(shape))
+            if kind == "V":
+                t[off : off + size] = _normal(rng, (size,), shape[1]) - 1.0
+            elif kind == "Wx":
+                t[off : off + size] = _normal(rng, (size,), d)
+        return t
+
+    def as_input_function(self, theta: Any) -> ICNNInput:
+        """x ↦ f(x; θ) for fixed weights θ: a native objective of dimension d, convex in x."""
+        return ICNNInput(self.X.shape[1], self.hidden, self._theta(theta),
+                         activation=self.activation, nonneg=self.nonneg)  # fmt: skip
+
+
+class ICNNInput(Objective):
+    """An ICNN as a function of its input x ∈ R^d for fixed weights θ (see :class:`ICNN`).
+
+    Convex in x. Built by :meth:`ICNN.as_input_function`, or directly from the input dimension,
+    hidden widths and θ in :class:`ICNN`'s layout.
+    """
+
+    def __init__(
+        self,
+        d: int,
+        hidden: Any,
+        theta: Any,
+        *,
+        activation: str = "relu",
+        nonneg: str = "softplus",
+    ) -> None:
+        self.d = check_int(d, "d", minimum=1)
+        self.hidden = [check_int(h, "hidden", minimum=1) for h in hidden]
+        if not self.hidden:
+            raise InvalidInputError("hidden: an ICNN needs at least one hidden layer")
+        self.activation = check_choice(activation, "activation", ("relu", "softplus"))
+        self.nonneg = check_choice(nonneg, "nonneg", ("softplus", "clip"))
+        self.theta = as_float_array(theta, "theta", ndim=1).copy()
+        self._native = _core.icnn_input_objective(
+            self.d, self.hidden, self.activation, self.nonneg, self.theta
+        )

@@ -4,9 +4,12 @@
 
 use std::sync::Arc;
 
+use hiddenconvex_core::objective::icnn::{IcnnArch, IcnnInput, IcnnLoss, NonNeg};
+use hiddenconvex_core::objective::loss::{Activation, Loss};
+use hiddenconvex_core::objective::mlp::Mlp;
 use hiddenconvex_core::objective::{self as core_obj, Objective};
 use ndarray::{Array1, ArrayView2};
-use numpy::{IntoPyArray, PyArray1, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 
 use crate::detach;
@@ -82,6 +85,20 @@ impl PyNativeObjective {
             Ok((f, g))
         })?;
         Ok((f, Array1::from(g).into_pyarray(py)))
+    }
+
+    /// (values (B,), gradients (B, D)) at every row of `points`, in parallel.
+    fn gradients<'py>(
+        &self,
+        py: Python<'py>,
+        points: PyReadonlyArray2<'py, f64>,
+    ) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>)> {
+        let pts = points.as_array();
+        let inner = self.inner.clone();
+        let (v, g) = detach::run_short(py, move |ctl| {
+            core_obj::batch_gradients(inner.as_ref(), pts, PAR_THRESHOLD, ctl)
+        })?;
+        Ok((v.into_pyarray(py), g.into_pyarray(py)))
     }
 
     fn __repr__(&self) -> String {
@@ -237,8 +254,103 @@ fn eval_batch<'py>(
     Ok((v.into_pyarray(py), s.map(|s| s.into_pyarray(py))))
 }
 
+fn native(o: impl Objective + 'static) -> PyNativeObjective {
+    PyNativeObjective { inner: Arc::new(o) }
+}
+
+/// A fully connected network objective (linear models and two-layer ReLU are special cases).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn mlp_objective(
+    x: PyReadonlyArray2<'_, f64>,
+    y: PyReadonlyArray2<'_, f64>,
+    widths: Vec<usize>,
+    activations: Vec<String>,
+    bias: Vec<bool>,
+    loss: &str,
+    weight_decay: f64,
+    name: String,
+) -> PyResult<PyNativeObjective> {
+    let loss = to_py(Loss::parse(loss))?;
+    let acts = activations
+        .iter()
+        .map(|a| Activation::parse(a))
+        .collect::<Result<Vec<_>, _>>();
+    let acts = to_py(acts)?;
+    let obj = to_py(Mlp::new(
+        x.as_array().to_owned(),
+        y.as_array().to_owned(),
+        &widths,
+        &acts,
+        &bias,
+        loss,
+        weight_decay,
+        name,
+    ))?;
+    Ok(native(obj))
+}
+
+/// An ICNN training-loss objective (a function of the weights).
+#[pyfunction]
+#[allow(clippy::too_many_arguments)]
+fn icnn_objective(
+    x: PyReadonlyArray2<'_, f64>,
+    y: PyReadonlyArray1<'_, f64>,
+    hidden: Vec<usize>,
+    activation: &str,
+    nonneg: &str,
+    loss: &str,
+    weight_decay: f64,
+) -> PyResult<PyNativeObjective> {
+    let obj = to_py(IcnnLoss::new(
+        x.as_array().to_owned(),
+        y.as_array().to_vec(),
+        &hidden,
+        to_py(Activation::parse(activation))?,
+        to_py(NonNeg::parse(nonneg))?,
+        to_py(Loss::parse(loss))?,
+        weight_decay,
+    ))?;
+    Ok(native(obj))
+}
+
+/// An ICNN as a function of its input x for fixed weights θ.
+#[pyfunction]
+fn icnn_input_objective(
+    d: usize,
+    hidden: Vec<usize>,
+    activation: &str,
+    nonneg: &str,
+    theta: PyReadonlyArray1<'_, f64>,
+) -> PyResult<PyNativeObjective> {
+    let arch = to_py(IcnnArch::new(
+        d,
+        &hidden,
+        to_py(Activation::parse(activation))?,
+        to_py(NonNeg::parse(nonneg))?,
+    ))?;
+    let obj = to_py(IcnnInput::new(arch, theta.as_array().to_vec()))?;
+    Ok(native(obj))
+}
+
+/// Number of parameters of an ICNN architecture.
+#[pyfunction]
+fn icnn_dim(d: usize, hidden: Vec<usize>) -> PyResult<usize> {
+    let arch = to_py(IcnnArch::new(
+        d,
+        &hidden,
+        Activation::Relu,
+        NonNeg::Softplus,
+    ))?;
+    Ok(arch.dim())
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyNativeObjective>()?;
+    m.add_function(wrap_pyfunction!(mlp_objective, m)?)?;
+    m.add_function(wrap_pyfunction!(icnn_objective, m)?)?;
+    m.add_function(wrap_pyfunction!(icnn_input_objective, m)?)?;
+    m.add_function(wrap_pyfunction!(icnn_dim, m)?)?;
     m.add_function(wrap_pyfunction!(eval_batch, m)?)?;
     Ok(())
 }

@@ -4,7 +4,11 @@
 //! Contract shared by `hessian`, `midpoint` and the slices: an objective is `Send + Sync` (it is
 //! evaluated from rayon workers), pure (same θ ⇒ same bits), and cheap to share behind an `Arc`.
 
-use ndarray::{Array1, ArrayView2, Axis};
+pub mod icnn;
+pub mod loss;
+pub mod mlp;
+
+use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
 use crate::control::Control;
@@ -93,10 +97,82 @@ pub fn batch_values_and_scales(
     Ok((values, scales))
 }
 
+/// Values and gradients at every row of `points` (B × D), in parallel over rows when
+/// `B >= par_threshold`. Deterministic (each row is computed independently).
+pub fn batch_gradients(
+    obj: &dyn Objective,
+    points: ArrayView2<'_, f64>,
+    par_threshold: usize,
+    ctl: &Control,
+) -> Result<(Array1<f64>, Array2<f64>)> {
+    check_dim(obj, "points", points.ncols())?;
+    if !obj.has_gradient() {
+        return Err(Error::invalid(
+            "objective",
+            format!("{} has no analytic gradient", obj.name()),
+        ));
+    }
+    let (b, d) = points.dim();
+    let mut values = vec![0.0; b];
+    let mut grads = Array2::<f64>::zeros((b, d));
+    let grads_slice = grads
+        .as_slice_mut()
+        .ok_or_else(|| Error::Numerical("gradient buffer is not contiguous".into()))?;
+    let eval_row = |i: usize, v: &mut f64, g: &mut [f64], buf: &mut Vec<f64>| -> Result<()> {
+        if i % 16 == 0 {
+            ctl.check()?;
+        }
+        buf.clear();
+        buf.extend(points.row(i).iter().copied());
+        *v = obj.gradient(buf, g)?;
+        Ok(())
+    };
+    if d == 0 {
+        return Ok((Array1::from(values), grads));
+    }
+    if crate::parallel::should_parallelize(b, par_threshold) {
+        values
+            .par_iter_mut()
+            .zip(grads_slice.par_chunks_mut(d))
+            .enumerate()
+            .try_for_each_init(Vec::new, |buf, (i, (v, g))| eval_row(i, v, g, buf))?;
+    } else {
+        let mut buf = Vec::new();
+        for (i, (v, g)) in values.iter_mut().zip(grads_slice.chunks_mut(d)).enumerate() {
+            eval_row(i, v, g, &mut buf)?;
+        }
+    }
+    Ok((Array1::from(values), grads))
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     //! A tiny objective for tests of the generic machinery: f(θ) = ½ θᵀ diag(a) θ + cᵀθ.
     use super::*;
+
+    /// Compare the analytic gradient with central differences (relative tolerance `tol`).
+    pub fn check_gradient(obj: &dyn Objective, theta: &[f64], tol: f64) {
+        let mut g = vec![0.0; theta.len()];
+        let f = obj.gradient(theta, &mut g).unwrap();
+        assert!((f - obj.value(theta)).abs() <= 1e-12 * (1.0 + f.abs()));
+        let scale = g.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        let mut t = theta.to_vec();
+        for i in 0..theta.len() {
+            let h = 1e-6 * (1.0 + theta[i].abs());
+            t[i] = theta[i] + h;
+            let fp = obj.value(&t);
+            t[i] = theta[i] - h;
+            let fm = obj.value(&t);
+            t[i] = theta[i];
+            let fd = (fp - fm) / (2.0 * h);
+            assert!(
+                (fd - g[i]).abs() <= tol * scale * 10.0,
+                "{}: coordinate {i}: analytic {} vs differences {fd}",
+                obj.name(),
+                g[i]
+            );
+        }
+    }
 
     pub struct DiagQuadratic {
         pub a: Vec<f64>,
