@@ -110,6 +110,38 @@ def icnn_dim(d: int, hidden: list[int]) -> int: ...
 
 # ---- midpoint -----------------------------------------------------------------------------
 # >>> midpoint stubs go here, keep this block's lines together
+def midpoint_pairs(
+    center: npt.NDArray[np.float64],
+    scales: list[float],
+    n_pairs: int,
+    seed: int,
+    groups: list[list[int]] | None,
+    indices: list[int],
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64]]: ...
+def midpoint_run(
+    objective: NativeObjective | Callable[..., Any],
+    dim: int | None,
+    vectorized: bool,
+    t: list[float],
+    tol_factor: float,
+    sigma: list[float] | None = None,
+    center: npt.NDArray[np.float64] | None = None,
+    scales: list[float] | None = None,
+    n_pairs: int = 0,
+    seed: int = 0,
+    groups: list[list[int]] | None = None,
+    pairs_a: npt.NDArray[np.float64] | None = None,
+    pairs_b: npt.NDArray[np.float64] | None = None,
+    progress: Callable[[int, int], Any] | None = None,
+) -> dict[str, Any]: ...
+def midpoint_rounding_term(
+    objective: NativeObjective,
+    a: npt.NDArray[np.float64],
+    b: npt.NDArray[np.float64],
+    t: float,
+) -> float: ...
+def jensen_gap_compensated(t: float, fa: float, fb: float, fm: float) -> float: ...
+
 # <<< end of midpoint
 
 # ---- convex -------------------------------------------------------------------------------

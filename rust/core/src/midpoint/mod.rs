@@ -1,1 +1,871 @@
 //! Midpoint-convexity sampling. (Issue: convexity diagnostics.)
+//!
+//! For pairs (a, b) and weights t ∈ (0, 1), the Jensen gap is
+//! `g = t·f(a) + (1−t)·f(b) − f(t·a + (1−t)·b)`; a convex f has g ≥ 0 for every pair. A pair
+//! *violates* convexity when `g < −tol`, where `tol` bounds the floating-point error of the
+//! computed gap (see [`Tolerance`]), never a fixed epsilon.
+//!
+//! Pairs are either given, or sampled as `a = c + s·d(z₁)`, `b = c + s·d(z₂)` with z₁, z₂ iid
+//! N(0, I_D), s one of the scales, and d the identity or a filter normalisation (Li et al. 2018:
+//! each group of coordinates of z is rescaled to the norm of the same group of c; coordinates in
+//! no group are set to zero). Pair k (global index, scale index ⌊k / n_pairs⌋) draws z₁ then z₂
+//! from `rng::stream_rng(seed, k)`, so the pairs and every per-pair result are the same at any
+//! thread count.
+
+use ndarray::{Array1, Array2, ArrayView2};
+use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
+
+use crate::control::Control;
+use crate::error::{ensure_finite, Error, Result};
+use crate::objective::{check_dim, Objective};
+use crate::rng::stream_rng;
+
+/// Unit roundoff of f64 (eps / 2).
+pub const UNIT_ROUNDOFF: f64 = f64::EPSILON / 2.0;
+
+/// Pairs per parallel work item of the native run (also the cancellation/progress granularity).
+pub const BLOCK: usize = 128;
+
+/// Upper bound on stored per-pair results (pairs × weights), to keep memory bounded (~50 bytes each).
+pub const MAX_RECORDS: usize = 200_000_000;
+
+/// Random pairs around a center.
+#[derive(Debug, Clone)]
+pub struct Sampler {
+    center: Vec<f64>,
+    scales: Vec<f64>,
+    n_pairs: usize,
+    seed: u64,
+    /// Filter normalisation: (indices of the group, ‖c_group‖); `in_group[i]` marks covered coordinates.
+    groups: Option<(Vec<(Vec<usize>, f64)>, Vec<bool>)>,
+}
+
+impl Sampler {
+    /// `n_pairs` pairs per scale around `center`; `groups` enables filter normalisation.
+    pub fn new(
+        center: Vec<f64>,
+        scales: Vec<f64>,
+        n_pairs: usize,
+        seed: u64,
+        groups: Option<Vec<Vec<usize>>>,
+    ) -> Result<Self> {
+        if center.is_empty() {
+            return Err(Error::invalid("center", "must not be empty"));
+        }
+        ensure_finite("center", &center)?;
+        if n_pairs == 0 {
+            return Err(Error::invalid("n_pairs", "must be at least 1"));
+        }
+        if scales.is_empty() {
+            return Err(Error::invalid("scales", "must not be empty"));
+        }
+        if let Some(s) = scales.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return Err(Error::invalid(
+                "scales",
+                format!("every scale must be finite and > 0, got {s}"),
+            ));
+        }
+        let d = center.len();
+        let groups = match groups {
+            None => None,
+            Some(gs) => {
+                let mut covered = vec![false; d];
+                let mut out = Vec::with_capacity(gs.len());
+                for (gi, g) in gs.into_iter().enumerate() {
+                    if g.is_empty() {
+                        return Err(Error::invalid("groups", format!("group {gi} is empty")));
+                    }
+                    for &i in &g {
+                        if i >= d {
+                            return Err(Error::invalid(
+                                "groups",
+                                format!("group {gi} holds index {i}, out of range for D = {d}"),
+                            ));
+                        }
+                        if covered[i] {
+                            return Err(Error::invalid(
+                                "groups",
+                                format!("index {i} appears in more than one group"),
+                            ));
+                        }
+                        covered[i] = true;
+                    }
+                    let norm = g.iter().map(|&i| center[i] * center[i]).sum::<f64>().sqrt();
+                    out.push((g, norm));
+                }
+                Some((out, covered))
+            }
+        };
+        Ok(Sampler {
+            center,
+            scales,
+            n_pairs,
+            seed,
+            groups,
+        })
+    }
+
+    /// D.
+    pub fn dim(&self) -> usize {
+        self.center.len()
+    }
+
+    /// Total number of pairs (n_pairs × number of scales).
+    pub fn total(&self) -> usize {
+        self.n_pairs * self.scales.len()
+    }
+
+    /// Scale index of pair k.
+    pub fn scale_index(&self, k: usize) -> usize {
+        k / self.n_pairs
+    }
+
+    fn direction(&self, rng: &mut rand_chacha::ChaCha8Rng, z: &mut [f64]) {
+        for v in z.iter_mut() {
+            *v = StandardNormal.sample(rng);
+        }
+        if let Some((groups, covered)) = &self.groups {
+            for (g, cnorm) in groups {
+                let zn = g.iter().map(|&i| z[i] * z[i]).sum::<f64>().sqrt();
+                let f = if zn > 0.0 { cnorm / zn } else { 0.0 };
+                for &i in g {
+                    z[i] *= f;
+                }
+            }
+            for (v, &c) in z.iter_mut().zip(covered) {
+                if !c {
+                    *v = 0.0;
+                }
+            }
+        }
+    }
+
+    /// Write pair k into `a` and `b` (length D).
+    pub fn pair(&self, k: usize, a: &mut [f64], b: &mut [f64]) {
+        let s = self.scales[self.scale_index(k)];
+        let mut rng = stream_rng(self.seed, k as u64);
+        self.direction(&mut rng, a);
+        self.direction(&mut rng, b);
+        for i in 0..a.len() {
+            a[i] = self.center[i] + s * a[i];
+            b[i] = self.center[i] + s * b[i];
+        }
+    }
+}
+
+/// Where the pairs come from.
+pub enum PairSource<'a> {
+    /// Sampled around a center.
+    Random(Sampler),
+    /// Given as rows of two P × D arrays.
+    Given {
+        a: ArrayView2<'a, f64>,
+        b: ArrayView2<'a, f64>,
+    },
+}
+
+impl PairSource<'_> {
+    /// D.
+    pub fn dim(&self) -> usize {
+        match self {
+            PairSource::Random(s) => s.dim(),
+            PairSource::Given { a, .. } => a.ncols(),
+        }
+    }
+
+    /// Number of pairs.
+    pub fn total(&self) -> usize {
+        match self {
+            PairSource::Random(s) => s.total(),
+            PairSource::Given { a, .. } => a.nrows(),
+        }
+    }
+
+    /// Group index of pair k (scale index; 0 for given pairs).
+    pub fn scale_index(&self, k: usize) -> usize {
+        match self {
+            PairSource::Random(s) => s.scale_index(k),
+            PairSource::Given { .. } => 0,
+        }
+    }
+
+    /// Write pair k into `a`, `b`.
+    pub fn pair(&self, k: usize, a: &mut [f64], b: &mut [f64]) {
+        match self {
+            PairSource::Random(s) => s.pair(k, a, b),
+            PairSource::Given { a: pa, b: pb } => {
+                for (dst, src) in a.iter_mut().zip(pa.row(k)) {
+                    *dst = *src;
+                }
+                for (dst, src) in b.iter_mut().zip(pb.row(k)) {
+                    *dst = *src;
+                }
+            }
+        }
+    }
+
+    /// Check given pairs (same shape, finite).
+    pub fn validate(&self) -> Result<()> {
+        if let PairSource::Given { a, b } = self {
+            if a.dim() != b.dim() {
+                return Err(Error::invalid(
+                    "pairs",
+                    format!(
+                        "a and b must have the same shape, got {:?} and {:?}",
+                        a.dim(),
+                        b.dim()
+                    ),
+                ));
+            }
+            if a.nrows() == 0 || a.ncols() == 0 {
+                return Err(Error::invalid("pairs", "no pairs given"));
+            }
+            crate::error::ensure_finite_iter("pairs (a)", a.iter())?;
+            crate::error::ensure_finite_iter("pairs (b)", b.iter())?;
+        }
+        Ok(())
+    }
+}
+
+/// Check the midpoint weights: each t in (0, 1).
+pub fn check_weights(ts: &[f64]) -> Result<()> {
+    if ts.is_empty() {
+        return Err(Error::invalid("t", "give at least one weight"));
+    }
+    if let Some(t) = ts
+        .iter()
+        .find(|t| !(t.is_finite() && **t > 0.0 && **t < 1.0))
+    {
+        return Err(Error::invalid(
+            "t",
+            format!("every weight must lie strictly between 0 and 1, got {t}"),
+        ));
+    }
+    Ok(())
+}
+
+/// `m = t·a + (1−t)·b` and, in `delta`, a bound on |fl(m) − m| per coordinate:
+/// `u·(2|t·a| + 2|(1−t)·b| + |m|)` covers the roundings of t·a, of 1−t and (1−t)·b, and of the sum.
+pub fn form_midpoint(t: f64, a: &[f64], b: &[f64], m: &mut [f64], delta: Option<&mut [f64]>) {
+    let s = 1.0 - t;
+    for i in 0..a.len() {
+        m[i] = t * a[i] + s * b[i];
+    }
+    if let Some(d) = delta {
+        for i in 0..a.len() {
+            d[i] = 1.01
+                * UNIT_ROUNDOFF
+                * (2.0 * (t * a[i]).abs() + 2.0 * (s * b[i]).abs() + m[i].abs());
+        }
+    }
+}
+
+/// How the tolerance of each gap is set.
+#[derive(Debug, Clone)]
+pub enum Tolerance {
+    /// Native objectives: `tol = factor·eps·(t·s(a) + (1−t)·s(b) + s(m))` with s = Σ|summands|,
+    /// plus, for candidate violations of objectives with a gradient, `Σ_i |∂_i f(m)|·δ_i` where δ
+    /// bounds the rounding of forming m (for convex f this is a rigorous bound of f(fl(m)) − f(m)
+    /// by the subgradient inequality).
+    Scaled { factor: f64 },
+    /// Black boxes: `tol = factor·σ_k·√(t² + (1−t)² + 1)` with σ_k the estimated noise level of f
+    /// at scale group k, floored by `factor·eps·(|t·f(a)| + |(1−t)·f(b)| + |f(m)|)`.
+    Noise { factor: f64, sigma: Vec<f64> },
+}
+
+/// Values of one batch of pairs, laid out pair-major.
+#[derive(Debug, Clone, Default)]
+pub struct Values {
+    /// f(a), f(b): length n.
+    pub fa: Vec<f64>,
+    pub fb: Vec<f64>,
+    /// f(m_t): n × T (row-major).
+    pub fm: Vec<f64>,
+    /// Scales s = Σ|summands| (native objectives only): a, b length n; m n × T.
+    pub sa: Option<Vec<f64>>,
+    pub sb: Option<Vec<f64>>,
+    pub sm: Option<Vec<f64>>,
+    /// ‖b − a‖²: length n.
+    pub dist2: Vec<f64>,
+}
+
+/// The per-pair outcome of a midpoint test.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub n: usize,
+    pub t: Vec<f64>,
+    pub fa: Array1<f64>,
+    pub fb: Array1<f64>,
+    pub fm: Array2<f64>,
+    /// Jensen gaps (n × T); NaN where a value was not finite.
+    pub gap: Array2<f64>,
+    /// Tolerances (n × T); NaN where a value was not finite.
+    pub tol: Array2<f64>,
+    /// ‖b − a‖².
+    pub dist2: Array1<f64>,
+    /// Scale index per pair.
+    pub scale_index: Array1<usize>,
+    /// Pairs whose tolerance includes the gradient term of forming m.
+    pub refined: usize,
+}
+
+fn base_tolerance(
+    tol: &Tolerance,
+    t: f64,
+    k_scale: usize,
+    fa: f64,
+    fb: f64,
+    fm: f64,
+    s: Option<(f64, f64, f64)>,
+) -> f64 {
+    match tol {
+        Tolerance::Scaled { factor } => {
+            let (sa, sb, sm) = s.unwrap_or((fa.abs(), fb.abs(), fm.abs()));
+            factor * f64::EPSILON * (t * sa + (1.0 - t) * sb + sm)
+        }
+        Tolerance::Noise { factor, sigma } => {
+            let sig = sigma.get(k_scale).copied().unwrap_or(0.0);
+            let noise = factor * sig * (t * t + (1.0 - t) * (1.0 - t) + 1.0).sqrt();
+            let floor =
+                factor * f64::EPSILON * ((t * fa).abs() + ((1.0 - t) * fb).abs() + fm.abs());
+            noise.max(floor)
+        }
+    }
+}
+
+/// Jensen gap `t·fa + (1−t)·fb − fm` (NaN if any value is not finite).
+#[inline]
+pub fn jensen_gap(t: f64, fa: f64, fb: f64, fm: f64) -> f64 {
+    if !(fa.is_finite() && fb.is_finite() && fm.is_finite()) {
+        return f64::NAN;
+    }
+    t * fa + (1.0 - t) * fb - fm
+}
+
+/// Jensen gap summed with error-free transformations (TwoProduct via fma, Neumaier summation):
+/// the result is the correctly rounded value of `t·fa + (1−t)·fb − fm` up to one rounding of
+/// `1 − t` (exact for t ∈ [0.5, 1) and for dyadic t).
+pub fn jensen_gap_compensated(t: f64, fa: f64, fb: f64, fm: f64) -> f64 {
+    if !(fa.is_finite() && fb.is_finite() && fm.is_finite()) {
+        return f64::NAN;
+    }
+    let s = 1.0 - t;
+    let p1 = t * fa;
+    let e1 = t.mul_add(fa, -p1);
+    let p2 = s * fb;
+    let e2 = s.mul_add(fb, -p2);
+    neumaier(&[p1, p2, -fm, e1, e2])
+}
+
+/// Neumaier (improved Kahan–Babuška) summation.
+pub fn neumaier(xs: &[f64]) -> f64 {
+    let mut sum = 0.0f64;
+    let mut c = 0.0f64;
+    for &x in xs {
+        let t = sum + x;
+        if sum.abs() >= x.abs() {
+            c += (sum - t) + x;
+        } else {
+            c += (x - t) + sum;
+        }
+        sum = t;
+    }
+    sum + c
+}
+
+/// Turn values into gaps and tolerances. `refine(k, j)` may return an extra tolerance term
+/// (the gradient term of forming m) for a pair whose gap is below −base tolerance.
+pub fn assess(
+    values: &Values,
+    ts: &[f64],
+    scale_index: &[usize],
+    tol: &Tolerance,
+    refine: Option<&(dyn Fn(usize, usize) -> Result<f64> + Sync)>,
+    ctl: &Control,
+) -> Result<Outcome> {
+    let n = values.fa.len();
+    let nt = ts.len();
+    let mut gap = Array2::<f64>::zeros((n, nt));
+    let mut tolv = Array2::<f64>::zeros((n, nt));
+    let mut candidates = Vec::new();
+    for k in 0..n {
+        for (j, &t) in ts.iter().enumerate() {
+            let fa = values.fa[k];
+            let fb = values.fb[k];
+            let fm = values.fm[k * nt + j];
+            let g = jensen_gap(t, fa, fb, fm);
+            if g.is_nan() {
+                gap[[k, j]] = f64::NAN;
+                tolv[[k, j]] = f64::NAN;
+                continue;
+            }
+            let s = match (&values.sa, &values.sb, &values.sm) {
+                (Some(sa), Some(sb), Some(sm)) => Some((sa[k], sb[k], sm[k * nt + j])),
+                _ => None,
+            };
+            let tb = base_tolerance(tol, t, scale_index[k], fa, fb, fm, s);
+            gap[[k, j]] = g;
+            tolv[[k, j]] = tb;
+            if g < -tb {
+                candidates.push((k, j));
+            }
+        }
+    }
+    let mut refined = 0;
+    if let Some(r) = refine {
+        let extra: Vec<f64> = if crate::parallel::should_parallelize(candidates.len(), 8) {
+            candidates
+                .par_iter()
+                .map(|&(k, j)| {
+                    ctl.check()?;
+                    r(k, j)
+                })
+                .collect::<Result<_>>()?
+        } else {
+            candidates
+                .iter()
+                .map(|&(k, j)| {
+                    ctl.check()?;
+                    r(k, j)
+                })
+                .collect::<Result<_>>()?
+        };
+        for (&(k, j), e) in candidates.iter().zip(extra) {
+            tolv[[k, j]] += e;
+        }
+        refined = candidates.len();
+    }
+    Ok(Outcome {
+        n,
+        t: ts.to_vec(),
+        fa: Array1::from(values.fa.clone()),
+        fb: Array1::from(values.fb.clone()),
+        fm: Array2::from_shape_vec((n, nt), values.fm.clone())
+            .map_err(|e| Error::Numerical(e.to_string()))?,
+        gap,
+        tol: tolv,
+        dist2: Array1::from(values.dist2.clone()),
+        scale_index: Array1::from(scale_index.to_vec()),
+        refined,
+    })
+}
+
+/// `Σ_i |∂_i f(m)|·δ_i` for the midpoint of pair k at weight t (0 if no gradient; +inf if the
+/// gradient is not finite, so the pair is never counted as a violation on a doubtful bound).
+pub fn midpoint_rounding_term(
+    obj: &dyn Objective,
+    source: &PairSource<'_>,
+    k: usize,
+    t: f64,
+) -> Result<f64> {
+    if !obj.has_gradient() {
+        return Ok(0.0);
+    }
+    let d = source.dim();
+    let mut a = vec![0.0; d];
+    let mut b = vec![0.0; d];
+    let mut m = vec![0.0; d];
+    let mut delta = vec![0.0; d];
+    let mut g = vec![0.0; d];
+    source.pair(k, &mut a, &mut b);
+    form_midpoint(t, &a, &b, &mut m, Some(&mut delta));
+    obj.gradient(&m, &mut g)?;
+    let term: f64 = g.iter().zip(&delta).map(|(gi, di)| gi.abs() * di).sum();
+    Ok(if term.is_finite() {
+        1.01 * term
+    } else {
+        f64::INFINITY
+    })
+}
+
+fn check_records(n: usize, nt: usize) -> Result<()> {
+    let rec = n.saturating_mul(nt);
+    if rec > MAX_RECORDS {
+        return Err(Error::too_large(
+            "midpoint test",
+            format!("{rec} pair×weight records"),
+            MAX_RECORDS,
+            "use fewer pairs, scales or weights, or run the test in several calls with different seeds",
+        ));
+    }
+    Ok(())
+}
+
+/// The whole test for a native objective, evaluated in parallel over blocks of pairs.
+pub fn run_native(
+    obj: &dyn Objective,
+    source: &PairSource<'_>,
+    ts: &[f64],
+    tol: &Tolerance,
+    ctl: &Control,
+) -> Result<Outcome> {
+    source.validate()?;
+    check_weights(ts)?;
+    check_dim(obj, "center/pairs", source.dim())?;
+    let n = source.total();
+    let nt = ts.len();
+    check_records(n, nt)?;
+    let d = source.dim();
+    ctl.set_total(n as u64);
+    let nblocks = n.div_ceil(BLOCK);
+    let eval_block = |bi: usize| -> Result<Values> {
+        ctl.check()?;
+        let lo = bi * BLOCK;
+        let hi = (lo + BLOCK).min(n);
+        let len = hi - lo;
+        let mut v = Values {
+            fa: Vec::with_capacity(len),
+            fb: Vec::with_capacity(len),
+            fm: Vec::with_capacity(len * nt),
+            sa: Some(Vec::with_capacity(len)),
+            sb: Some(Vec::with_capacity(len)),
+            sm: Some(Vec::with_capacity(len * nt)),
+            dist2: Vec::with_capacity(len),
+        };
+        let mut a = vec![0.0; d];
+        let mut b = vec![0.0; d];
+        let mut m = vec![0.0; d];
+        for k in lo..hi {
+            source.pair(k, &mut a, &mut b);
+            let (fa, sa) = obj.value_and_scale(&a);
+            let (fb, sb) = obj.value_and_scale(&b);
+            v.fa.push(fa);
+            v.fb.push(fb);
+            if let (Some(x), Some(y)) = (v.sa.as_mut(), v.sb.as_mut()) {
+                x.push(sa);
+                y.push(sb);
+            }
+            for &t in ts {
+                form_midpoint(t, &a, &b, &mut m, None);
+                let (fm, sm) = obj.value_and_scale(&m);
+                v.fm.push(fm);
+                if let Some(z) = v.sm.as_mut() {
+                    z.push(sm);
+                }
+            }
+            v.dist2
+                .push(a.iter().zip(&b).map(|(x, y)| (y - x) * (y - x)).sum());
+        }
+        ctl.advance(len as u64);
+        Ok(v)
+    };
+    let blocks: Vec<Values> = if crate::parallel::should_parallelize(nblocks, 2) {
+        (0..nblocks)
+            .into_par_iter()
+            .map(eval_block)
+            .collect::<Result<_>>()?
+    } else {
+        (0..nblocks).map(eval_block).collect::<Result<_>>()?
+    };
+    let values = concat(blocks);
+    let scale_index: Vec<usize> = (0..n).map(|k| source.scale_index(k)).collect();
+    let refine = |k: usize, j: usize| midpoint_rounding_term(obj, source, k, ts[j]);
+    let refine_ref: Option<&(dyn Fn(usize, usize) -> Result<f64> + Sync)> =
+        if obj.has_gradient() && matches!(tol, Tolerance::Scaled { .. }) {
+            Some(&refine)
+        } else {
+            None
+        };
+    assess(&values, ts, &scale_index, tol, refine_ref, ctl)
+}
+
+fn concat(blocks: Vec<Values>) -> Values {
+    let mut out = Values {
+        sa: Some(Vec::new()),
+        sb: Some(Vec::new()),
+        sm: Some(Vec::new()),
+        ..Default::default()
+    };
+    let mut have_scales = true;
+    for b in blocks {
+        out.fa.extend(b.fa);
+        out.fb.extend(b.fb);
+        out.fm.extend(b.fm);
+        out.dist2.extend(b.dist2);
+        match (b.sa, b.sb, b.sm) {
+            (Some(x), Some(y), Some(z)) if have_scales => {
+                if let (Some(ox), Some(oy), Some(oz)) =
+                    (out.sa.as_mut(), out.sb.as_mut(), out.sm.as_mut())
+                {
+                    ox.extend(x);
+                    oy.extend(y);
+                    oz.extend(z);
+                }
+            }
+            _ => have_scales = false,
+        }
+    }
+    if !have_scales {
+        out.sa = None;
+        out.sb = None;
+        out.sm = None;
+    }
+    out
+}
+
+/// The points of pairs `start..start+count` for evaluation by a black box, pair-major:
+/// rows `(2+T)·i`, `(2+T)·i+1`, `(2+T)·i+2+j` are a, b and m_{t_j} of pair `start+i`.
+/// Also returns ‖b − a‖² per pair. Parallel over pairs; identical at any thread count.
+pub fn fill_points(
+    source: &PairSource<'_>,
+    start: usize,
+    count: usize,
+    ts: &[f64],
+    ctl: &Control,
+) -> Result<(Array2<f64>, Vec<f64>)> {
+    check_weights(ts)?;
+    if start + count > source.total() {
+        return Err(Error::invalid("start", "pair range out of bounds"));
+    }
+    let d = source.dim();
+    let rows = 2 + ts.len();
+    let mut pts = Array2::<f64>::zeros((count * rows, d));
+    let mut dist2 = vec![0.0; count];
+    let data = pts
+        .as_slice_mut()
+        .ok_or_else(|| Error::Numerical("non-contiguous buffer".into()))?;
+    let work = |(i, (chunk, d2)): (usize, (&mut [f64], &mut f64))| -> Result<()> {
+        if i % 64 == 0 {
+            ctl.check()?;
+        }
+        let (a, rest) = chunk.split_at_mut(d);
+        let (b, ms) = rest.split_at_mut(d);
+        source.pair(start + i, a, b);
+        for (j, &t) in ts.iter().enumerate() {
+            form_midpoint(t, a, b, &mut ms[j * d..(j + 1) * d], None);
+        }
+        *d2 = a.iter().zip(b.iter()).map(|(x, y)| (y - x) * (y - x)).sum();
+        Ok(())
+    };
+    if crate::parallel::should_parallelize(count, 64) {
+        data.par_chunks_mut(rows * d)
+            .zip(dist2.par_iter_mut())
+            .enumerate()
+            .try_for_each(work)?;
+    } else {
+        data.chunks_mut(rows * d)
+            .zip(dist2.iter_mut())
+            .enumerate()
+            .try_for_each(work)?;
+    }
+    Ok((pts, dist2))
+}
+
+/// Split values of `fill_points` rows (pair-major) into a [`Values`].
+pub fn split_values(
+    vals: &[f64],
+    scales: Option<&[f64]>,
+    nt: usize,
+    dist2: Vec<f64>,
+) -> Result<Values> {
+    let rows = 2 + nt;
+    if vals.len() % rows != 0 || vals.len() / rows != dist2.len() {
+        return Err(Error::invalid(
+            "values",
+            "length does not match the batch of pairs",
+        ));
+    }
+    let n = dist2.len();
+    let mut v = Values {
+        fa: Vec::with_capacity(n),
+        fb: Vec::with_capacity(n),
+        fm: Vec::with_capacity(n * nt),
+        sa: scales.map(|_| Vec::with_capacity(n)),
+        sb: scales.map(|_| Vec::with_capacity(n)),
+        sm: scales.map(|_| Vec::with_capacity(n * nt)),
+        dist2,
+    };
+    for i in 0..n {
+        v.fa.push(vals[i * rows]);
+        v.fb.push(vals[i * rows + 1]);
+        v.fm.extend_from_slice(&vals[i * rows + 2..(i + 1) * rows]);
+        if let (Some(s), Some(sa), Some(sb), Some(sm)) =
+            (scales, v.sa.as_mut(), v.sb.as_mut(), v.sm.as_mut())
+        {
+            sa.push(s[i * rows]);
+            sb.push(s[i * rows + 1]);
+            sm.extend_from_slice(&s[i * rows + 2..(i + 1) * rows]);
+        }
+    }
+    Ok(v)
+}
+
+/// Append `other` to `acc` (chunked black-box runs).
+pub fn extend_values(acc: &mut Values, other: Values) {
+    acc.fa.extend(other.fa);
+    acc.fb.extend(other.fb);
+    acc.fm.extend(other.fm);
+    acc.dist2.extend(other.dist2);
+    match (acc.sa.as_mut(), other.sa) {
+        (Some(x), Some(y)) => x.extend(y),
+        _ => acc.sa = None,
+    }
+    match (acc.sb.as_mut(), other.sb) {
+        (Some(x), Some(y)) => x.extend(y),
+        _ => acc.sb = None,
+    }
+    match (acc.sm.as_mut(), other.sm) {
+        (Some(x), Some(y)) => x.extend(y),
+        _ => acc.sm = None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::objective::testing::DiagQuadratic;
+
+    fn quad(d: usize, neg: bool) -> DiagQuadratic {
+        DiagQuadratic {
+            a: (0..d)
+                .map(|i| {
+                    if neg && i == 0 {
+                        -1.0
+                    } else {
+                        1.0 + i as f64 * 0.1
+                    }
+                })
+                .collect(),
+            c: (0..d).map(|i| (i as f64) * 0.3 - 1.0).collect(),
+        }
+    }
+
+    fn sampler(d: usize, n: usize, seed: u64) -> Sampler {
+        Sampler::new(vec![1.0; d], vec![1e-3, 1.0, 30.0], n, seed, None).unwrap()
+    }
+
+    #[test]
+    fn convex_quadratic_has_no_violation() {
+        let q = quad(20, false);
+        let src = PairSource::Random(sampler(20, 2000, 1));
+        let out = run_native(
+            &q,
+            &src,
+            &[0.5, 0.25],
+            &Tolerance::Scaled { factor: 16.0 },
+            &Control::new(),
+        )
+        .unwrap();
+        assert_eq!(out.n, 6000);
+        for (g, t) in out.gap.iter().zip(out.tol.iter()) {
+            assert!(*g >= -*t, "gap {g} tol {t}");
+        }
+        // Gaps of a quadratic are exact: t(1−t)/2 (b−a)ᵀA(b−a).
+    }
+
+    #[test]
+    fn gaps_match_closed_form_and_indefinite_is_caught() {
+        let q = quad(5, true);
+        let src = PairSource::Random(sampler(5, 500, 3));
+        let out = run_native(
+            &q,
+            &src,
+            &[0.5],
+            &Tolerance::Scaled { factor: 16.0 },
+            &Control::new(),
+        )
+        .unwrap();
+        let (mut a, mut b) = (vec![0.0; 5], vec![0.0; 5]);
+        let mut viol = 0;
+        for k in 0..out.n {
+            src.pair(k, &mut a, &mut b);
+            let exact: f64 = (0..5).map(|i| 0.125 * q.a[i] * (b[i] - a[i]).powi(2)).sum();
+            let g = out.gap[[k, 0]];
+            assert!((g - exact).abs() <= 1e-9 * (1.0 + exact.abs()) + 4.0 * out.tol[[k, 0]]);
+            if g < -out.tol[[k, 0]] {
+                viol += 1;
+            }
+        }
+        assert!(viol > 0);
+    }
+
+    #[test]
+    fn pairs_do_not_depend_on_threads_or_chunking() {
+        let q = quad(7, true);
+        let src = PairSource::Random(sampler(7, 300, 9));
+        crate::parallel::set_num_threads(1).unwrap();
+        let one = run_native(
+            &q,
+            &src,
+            &[0.5],
+            &Tolerance::Scaled { factor: 16.0 },
+            &Control::new(),
+        )
+        .unwrap();
+        crate::parallel::set_num_threads(3).unwrap();
+        let three = crate::parallel::install(|| {
+            run_native(
+                &q,
+                &src,
+                &[0.5],
+                &Tolerance::Scaled { factor: 16.0 },
+                &Control::new(),
+            )
+        })
+        .unwrap()
+        .unwrap();
+        assert_eq!(one.gap, three.gap);
+        // The black-box layout gives the same points.
+        let (pts, _) = fill_points(&src, 100, 50, &[0.5], &Control::new()).unwrap();
+        let (mut a, mut b) = (vec![0.0; 7], vec![0.0; 7]);
+        src.pair(120, &mut a, &mut b);
+        assert_eq!(pts.row(60).to_vec(), a);
+        assert_eq!(pts.row(61).to_vec(), b);
+    }
+
+    #[test]
+    fn filter_normalisation_matches_group_norms() {
+        let c = vec![3.0, 4.0, 0.0, 1.0, 2.0];
+        let s = Sampler::new(c.clone(), vec![1.0], 4, 5, Some(vec![vec![0, 1], vec![3]])).unwrap();
+        let (mut a, mut b) = (vec![0.0; 5], vec![0.0; 5]);
+        s.pair(2, &mut a, &mut b);
+        let d: Vec<f64> = a.iter().zip(&c).map(|(x, y)| x - y).collect();
+        assert!(((d[0] * d[0] + d[1] * d[1]).sqrt() - 5.0).abs() < 1e-12);
+        assert!((d[3].abs() - 1.0).abs() < 1e-12);
+        assert_eq!(d[2], 0.0);
+        assert_eq!(d[4], 0.0);
+        assert!(Sampler::new(c.clone(), vec![1.0], 4, 5, Some(vec![vec![0, 9]])).is_err());
+        assert!(Sampler::new(c.clone(), vec![1.0], 4, 5, Some(vec![vec![0], vec![0]])).is_err());
+        assert!(Sampler::new(c.clone(), vec![0.0], 4, 5, None).is_err());
+        assert!(Sampler::new(c, vec![1.0], 0, 5, None).is_err());
+    }
+
+    #[test]
+    fn compensated_gap_is_exact_on_cancellation() {
+        let g = jensen_gap_compensated(0.5, 1e16 + 2.0, 1e16, 1e16);
+        assert_eq!(g, 1.0);
+        assert_eq!(neumaier(&[1e100, 1.0, -1e100]), 1.0);
+        assert!(jensen_gap_compensated(0.5, f64::NAN, 1.0, 1.0).is_nan());
+    }
+
+    #[test]
+    fn bad_weights_and_shapes() {
+        assert!(check_weights(&[]).is_err());
+        assert!(check_weights(&[0.0]).is_err());
+        assert!(check_weights(&[1.0]).is_err());
+        assert!(check_weights(&[f64::NAN]).is_err());
+        let a = Array2::<f64>::zeros((3, 4));
+        let b = Array2::<f64>::zeros((3, 5));
+        let src = PairSource::Given {
+            a: a.view(),
+            b: b.view(),
+        };
+        assert!(src.validate().is_err());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn convex_quadratics_never_violate(seed in 0u64..1000, d in 1usize..12, scale in 1e-4f64..1e3) {
+            let q = DiagQuadratic {
+                a: (0..d).map(|i| 0.5 + (i as f64 * 0.37 + seed as f64).sin().abs()).collect(),
+                c: (0..d).map(|i| (i as f64 - 3.0) * 10.0).collect(),
+            };
+            let s = Sampler::new(vec![100.0; d], vec![scale], 50, seed, None).unwrap();
+            let out = run_native(&q, &PairSource::Random(s), &[0.5, 0.3], &Tolerance::Scaled { factor: 16.0 }, &Control::new()).unwrap();
+            for (g, t) in out.gap.iter().zip(out.tol.iter()) {
+                proptest::prop_assert!(*g >= -*t);
+            }
+        }
+    }
+}
