@@ -77,17 +77,96 @@ pub fn witnesses_of_lines(
     opts: &RecOptions,
     ctl: &Control,
 ) -> Result<Vec<f64>> {
-    witnesses_impl(lines, k, opts, ctl, false)
+    Ok(witnesses_impl(lines, k, opts, ctl, false)?.1)
 }
 
-/// [`witnesses_of_lines`] reporting one unit of progress per top-level restriction.
+/// [`witnesses_of_lines`] reporting one unit of progress per top-level restriction, also returning
+/// the patterns over the lines (P × words_for(m), sorted; witnesses in the same order).
 pub fn witnesses_of_lines_top(
     lines: &[f64],
     k: usize,
     opts: &RecOptions,
     ctl: &Control,
-) -> Result<Vec<f64>> {
-    witnesses_impl(lines, k, opts, ctl, true)
+) -> Result<(Vec<u64>, Vec<f64>)> {
+    let m = lines.len() / k.max(1);
+    match witnesses_impl(lines, k, opts, ctl, true)? {
+        (Some(p), w) => Ok((p, w)),
+        (None, w) => {
+            // base cases: few chambers, compute and sort the patterns directly
+            let nw = words_for(m);
+            let mut rows: Vec<(Vec<u64>, &[f64])> = w
+                .chunks_exact(k)
+                .map(|u| {
+                    let mut p = vec![0u64; nw];
+                    for i in 0..m {
+                        if dot(&lines[i * k..(i + 1) * k], u) > 0.0 {
+                            set_bit(&mut p, i);
+                        }
+                    }
+                    (p, u)
+                })
+                .collect();
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut pats = Vec::with_capacity(rows.len() * nw);
+            let mut wit = Vec::with_capacity(w.len());
+            for (p, u) in rows {
+                pats.extend_from_slice(&p);
+                wit.extend_from_slice(u);
+            }
+            Ok((pats, wit))
+        }
+    }
+}
+
+/// Column-major copy of a level's lines with per-line constants, shared by its restrictions.
+struct Level {
+    k: usize,
+    m: usize,
+    /// cols[c * m + i] = y_i[c]
+    cols: Vec<f64>,
+    /// TIE_TOL * |y_i|
+    tie: Vec<f64>,
+    /// 1 / |y_i|
+    inv_norm: Vec<f64>,
+}
+
+impl Level {
+    fn new(lines: &[f64], k: usize) -> Self {
+        let m = lines.len() / k;
+        let mut cols = vec![0.0; k * m];
+        let mut tie = vec![0.0; m];
+        let mut inv_norm = vec![0.0; m];
+        for i in 0..m {
+            let y = &lines[i * k..(i + 1) * k];
+            for c in 0..k {
+                cols[c * m + i] = y[c];
+            }
+            let nr = norm(y);
+            tie[i] = TIE_TOL * nr;
+            inv_norm[i] = 1.0 / nr;
+        }
+        Self {
+            k,
+            m,
+            cols,
+            tie,
+            inv_norm,
+        }
+    }
+
+    /// out[i] = y_i · u for every line (vectorised over i).
+    #[inline]
+    fn products(&self, u: &[f64], out: &mut [f64]) {
+        let m = self.m;
+        out.iter_mut().for_each(|v| *v = 0.0);
+        for c in 0..self.k {
+            let uc = u[c];
+            let col = &self.cols[c * m..(c + 1) * m];
+            for (o, y) in out.iter_mut().zip(col) {
+                *o += uc * y;
+            }
+        }
+    }
 }
 
 fn witnesses_impl(
@@ -96,26 +175,26 @@ fn witnesses_impl(
     opts: &RecOptions,
     ctl: &Control,
     report: bool,
-) -> Result<Vec<f64>> {
+) -> Result<(Option<Vec<u64>>, Vec<f64>)> {
     ctl.check()?;
     if k == 0 {
-        return Ok(Vec::new());
+        return Ok((None, Vec::new()));
     }
     let m = lines.len() / k;
     if m == 0 {
         let mut w = vec![0.0; k];
         w[0] = 1.0;
-        return Ok(w);
+        return Ok((None, w));
     }
     match k {
-        1 => return Ok(vec![1.0, -1.0]),
-        2 => return Ok(planar(lines, m)),
+        1 => return Ok((None, vec![1.0, -1.0])),
+        2 => return Ok((None, planar(lines, m))),
         _ => {}
     }
-    let norms: Vec<f64> = (0..m).map(|i| norm(&lines[i * k..(i + 1) * k])).collect();
+    let level = Level::new(lines, k);
     let nw = words_for(m);
     let per_t = |t: usize| -> Result<Cands> {
-        let c = candidates(lines, k, m, t, &norms, nw, opts, ctl)?;
+        let c = candidates(lines, &level, t, nw, opts, ctl)?;
         if report {
             ctl.advance(1);
         }
@@ -128,10 +207,12 @@ fn witnesses_impl(
     };
     ctl.check()?;
     let mut all = Cands::new(nw, k);
+    all.reserve(parts.iter().map(|p| p.len()).sum());
     for p in parts {
         all.append(p);
     }
-    Ok(all.best_per_pattern(ctl)?.1)
+    let (p, w, _) = all.best_per_pattern(ctl)?;
+    Ok((Some(p), w))
 }
 
 /// Candidate points with their patterns and margins (struct of arrays).
@@ -160,6 +241,12 @@ impl Cands {
 
     pub fn is_empty(&self) -> bool {
         self.margins.is_empty()
+    }
+
+    pub fn reserve(&mut self, c: usize) {
+        self.pats.reserve(c * self.nw);
+        self.margins.reserve(c);
+        self.points.reserve(c * self.k);
     }
 
     pub fn append(&mut self, mut o: Cands) {
@@ -214,70 +301,82 @@ impl Cands {
 }
 
 /// Candidates u±(R, t) for every chamber R of the restriction of lines 0..t to y_t^⊥.
-#[allow(clippy::too_many_arguments)]
 fn candidates(
     lines: &[f64],
-    k: usize,
-    m: usize,
+    lv: &Level,
     t: usize,
-    norms: &[f64],
     nw: usize,
     opts: &RecOptions,
     ctl: &Control,
 ) -> Result<Cands> {
     ctl.check()?;
+    let (k, m) = (lv.k, lv.m);
     let y = &lines[t * k..(t + 1) * k];
     let z = restrict(&lines[..t * k], k, y);
     let sub = chamber_witnesses(&z, k - 1, opts, ctl)?;
-    let yn = norms[t];
+    let yn = norm(y);
     let n: Vec<f64> = y.iter().map(|v| v / yn).collect();
-    let b: Vec<f64> = (0..m)
-        .map(|i| dot(&lines[i * k..(i + 1) * k], &n))
+    let mut b = vec![0.0; m];
+    lv.products(&n, &mut b);
+    // 1/|b_i| for the lines before t (infinite when b_i = 0: no constraint on ε)
+    let inv_b: Vec<f64> = b[..t]
+        .iter()
+        .map(|v| {
+            if *v == 0.0 {
+                f64::INFINITY
+            } else {
+                1.0 / v.abs()
+            }
+        })
         .collect();
     let nsub = sub.len() / (k - 1);
     let mut out = Cands::new(nw, k);
-    out.pats.reserve(2 * nsub * nw);
-    out.margins.reserve(2 * nsub);
-    out.points.reserve(2 * nsub * k);
+    out.reserve(2 * nsub);
     let mut u0 = vec![0.0; k];
     let mut a = vec![0.0; m];
+    let mut s = vec![0.0; m];
     for (r, w) in sub.chunks_exact(k - 1).enumerate() {
         if r % 256 == 255 {
             ctl.check()?;
         }
         lift(w, y, &mut u0);
         let u0n = norm(&u0);
-        let mut eps = u0n;
-        for i in 0..m {
-            a[i] = dot(&lines[i * k..(i + 1) * k], &u0);
-            if i < t && b[i] != 0.0 {
-                eps = eps.min(0.5 * a[i].abs() / b[i].abs());
-            }
+        lv.products(&u0, &mut a);
+        // ε = min(|u0|, ½ min_{i<t} |a_i| / |b_i|)  (NaN from 0·∞ never happens: a_i ≠ 0)
+        let mut ratio = f64::INFINITY;
+        for (ai, ib) in a[..t].iter().zip(&inv_b) {
+            let q = ai.abs() * ib;
+            ratio = if q < ratio { q } else { ratio };
         }
+        let eps = u0n.min(0.5 * ratio);
         let un = (u0n * u0n + eps * eps).sqrt();
         for sign in [1.0f64, -1.0] {
-            let mut pat = vec![0u64; nw];
-            let mut margin = f64::INFINITY;
+            let se = sign * eps;
             let mut tie = false;
-            for i in 0..m {
-                let s = a[i] + sign * eps * b[i];
-                let rel = s.abs() / (norms[i] * un);
-                if rel <= TIE_TOL {
-                    tie = true;
-                    break;
-                }
-                margin = margin.min(rel);
-                if s > 0.0 {
-                    set_bit(&mut pat, i);
-                }
+            let mut margin = f64::INFINITY;
+            for ((si, ai), bi) in s.iter_mut().zip(&a).zip(&b) {
+                *si = ai + se * bi;
+            }
+            for ((si, ti), inv) in s.iter().zip(&lv.tie).zip(&lv.inv_norm) {
+                let abs = si.abs();
+                tie |= abs <= ti * un;
+                let q = abs * inv;
+                margin = if q < margin { q } else { margin };
             }
             if tie {
                 continue;
             }
-            out.pats.extend_from_slice(&pat);
-            out.margins.push(margin);
+            for (wi, block) in s.chunks(64).enumerate() {
+                let mut word = 0u64;
+                for (bit, v) in block.iter().enumerate() {
+                    word |= ((*v > 0.0) as u64) << (63 - bit);
+                }
+                out.pats.push(word);
+                let _ = wi;
+            }
+            out.margins.push(margin / un);
             out.points
-                .extend(u0.iter().zip(&n).map(|(p, q)| p + sign * eps * q));
+                .extend(u0.iter().zip(&n).map(|(p, q)| p + se * q));
         }
     }
     Ok(out)

@@ -63,9 +63,10 @@ pub fn pivot(v: &[f64]) -> usize {
 
 /// Distinct lines of the rows of `rows` (m × k, row-major).
 ///
-/// Returns the normalised, oriented line vectors (L × k, in order of first occurrence) and for every
-/// input row `Some((line, flipped))` (row = positive multiple of the line, or negative when
-/// `flipped`) or `None` for a zero row.
+/// Returns the normalised line vectors (L × k, in order of first occurrence, each oriented like its
+/// first row, so that `map[first row] = (line, false)`) and for every input row
+/// `Some((line, flipped))` (row = positive multiple of the line, or negative when `flipped`) or
+/// `None` for a zero row.
 pub fn dedupe(rows: &[f64], k: usize) -> (Vec<f64>, Vec<Option<(u32, bool)>>) {
     let m = if k == 0 { 0 } else { rows.len() / k };
     let mut vecs: Vec<Vec<f64>> = Vec::with_capacity(m);
@@ -81,11 +82,6 @@ pub fn dedupe(rows: &[f64], k: usize) -> (Vec<f64>, Vec<Option<(u32, bool)>>) {
         let flip = v[p] < 0.0;
         // `+ 0.0` turns -0.0 into 0.0 so that exact keys sort together.
         let key: Vec<f64> = v.iter().map(|x| x / v[p] + 0.0).collect();
-        if flip {
-            for x in v.iter_mut() {
-                *x = -*x;
-            }
-        }
         vecs.push(v);
         keys.push((p, key, i, flip));
     }

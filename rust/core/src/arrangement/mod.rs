@@ -61,6 +61,8 @@ pub struct Prepared {
     pub basis: Option<Vec<f64>>,
     /// Distinct lines in row-space coordinates (L × rank).
     pub lines: Vec<f64>,
+    /// For every row: (line, flipped), or None for a zero row.
+    pub map: Vec<Option<(u32, bool)>>,
 }
 
 impl Prepared {
@@ -120,10 +122,10 @@ pub fn prepare(x: ArrayView2<f64>) -> Result<Prepared> {
         }
         (y, Some(basis))
     };
-    let lines = if rank == 0 {
-        Vec::new()
+    let (lines, map) = if rank == 0 {
+        (Vec::new(), vec![None; n])
     } else {
-        lines::dedupe(&y, rank).0
+        lines::dedupe(&y, rank)
     };
     Ok(Prepared {
         n,
@@ -132,6 +134,7 @@ pub fn prepare(x: ArrayView2<f64>) -> Result<Prepared> {
         x: xv,
         basis,
         lines,
+        map,
     })
 }
 
@@ -273,12 +276,15 @@ pub fn count(x: ArrayView2<f64>, ctl: &Control) -> Result<u128> {
     count_prepared(&prep, ctl)
 }
 
-/// Patterns of the witnesses `w` (P × rank, row-space coordinates) against the rows of X, sorted
-/// lexicographically, with the witnesses lifted to R^d. Fails if a witness lies on a hyperplane.
-fn finish(prep: &Prepared, w: &[f64], ctl: &Control) -> Result<ChamberSet> {
+/// Row patterns from line patterns `lp` (P × words_for(L), sorted) and witnesses `w` (P × rank,
+/// row-space coordinates) lifted to R^d. Lines are oriented like their first row and ordered by
+/// first occurrence, so the row patterns are in the same (lexicographic) order.
+fn finish(prep: &Prepared, lp: &[u64], w: &[f64], ctl: &Control) -> Result<ChamberSet> {
     let (n, d, r) = (prep.n, prep.d, prep.rank);
     let p = if r == 0 { 1 } else { w.len() / r };
     let nw = words_for(n);
+    let nl = prep.num_lines();
+    let lw = words_for(nl);
     let mut u = vec![0.0; p * d];
     if r == 0 {
         u[0] = 1.0;
@@ -288,49 +294,39 @@ fn finish(prep: &Prepared, w: &[f64], ctl: &Control) -> Result<ChamberSet> {
             .for_each(|(o, wi)| prep.lift(wi, o));
     }
     ctl.check()?;
-    let mut pats = vec![0u64; p * nw];
-    let bad = pats
-        .par_chunks_mut(nw)
-        .zip(u.par_chunks(d))
-        .map(|(pat, ui)| {
-            let mut bad = false;
-            for i in 0..n {
-                let row = &prep.x[i * d..(i + 1) * d];
-                let s = lines::dot(row, ui);
-                if s > 0.0 {
-                    set_bit(pat, i);
-                } else if s == 0.0 && row.iter().any(|v| *v != 0.0) {
-                    bad = true;
+    let identity = prep.map.len() == nl
+        && prep
+            .map
+            .iter()
+            .enumerate()
+            .all(|(i, m)| *m == Some((i as u32, false)));
+    let patterns = if r == 0 {
+        vec![0u64; nw]
+    } else if identity {
+        lp.to_vec()
+    } else {
+        let mut pats = vec![0u64; p * nw];
+        pats.par_chunks_mut(nw)
+            .zip(lp.par_chunks(lw))
+            .for_each(|(row, l)| {
+                for (i, m) in prep.map.iter().enumerate() {
+                    if let Some((li, flip)) = m {
+                        if get_bit(l, *li as usize) != *flip {
+                            set_bit(row, i);
+                        }
+                    }
                 }
-            }
-            bad
-        })
-        .reduce(|| false, |a, b| a || b);
-    if bad {
-        return Err(Error::Numerical(
-            "a chamber witness fell on a hyperplane (data too close to degenerate)".into(),
-        ));
-    }
+            });
+        pats
+    };
     ctl.check()?;
-    let mut idx: Vec<usize> = (0..p).collect();
-    idx.par_sort_unstable_by(|&a, &b| pats[a * nw..(a + 1) * nw].cmp(&pats[b * nw..(b + 1) * nw]));
-    let mut out = ChamberSet {
+    Ok(ChamberSet {
         n,
         d,
         rank: r,
-        patterns: Vec::with_capacity(p * nw),
-        witnesses: Vec::with_capacity(p * d),
-    };
-    for (j, &i) in idx.iter().enumerate() {
-        if j > 0 && pats[i * nw..(i + 1) * nw] == pats[idx[j - 1] * nw..(idx[j - 1] + 1) * nw] {
-            return Err(Error::Numerical(
-                "two chamber witnesses gave the same pattern (data too close to degenerate)".into(),
-            ));
-        }
-        out.patterns.extend_from_slice(&pats[i * nw..(i + 1) * nw]);
-        out.witnesses.extend_from_slice(&u[i * d..(i + 1) * d]);
-    }
-    Ok(out)
+        patterns,
+        witnesses: u,
+    })
 }
 
 /// Every chamber of the arrangement of the rows of `x`, exactly, with strictly interior witnesses.
@@ -343,12 +339,12 @@ pub fn enumerate(x: ArrayView2<f64>, limits: &Limits, ctl: &Control) -> Result<C
 /// [`enumerate`] on prepared data (no budget check).
 pub fn enumerate_prepared(prep: &Prepared, ctl: &Control) -> Result<ChamberSet> {
     ctl.set_total(prep.num_lines() as u64);
-    let w = if prep.rank == 0 {
-        Vec::new()
+    let (lp, w) = if prep.rank == 0 {
+        (Vec::new(), Vec::new())
     } else {
         enumerate::witnesses_of_lines_top(&prep.lines, prep.rank, &RecOptions::default(), ctl)?
     };
-    finish(prep, &w, ctl)
+    finish(prep, &lp, &w, ctl)
 }
 
 /// Samples per work item of [`sample`]: chunk `c` draws samples `c*SAMPLE_CHUNK ..` from
