@@ -101,11 +101,26 @@ def icnn_input_objective(
     theta: npt.NDArray[np.float64],
 ) -> NativeObjective: ...
 def icnn_dim(d: int, hidden: list[int]) -> int: ...
+def quadratic_objective(
+    a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], c: float
+) -> NativeObjective: ...
 
 # <<< end of objective
 
 # ---- hessian ------------------------------------------------------------------------------
 # >>> hessian stubs go here, keep this block's lines together
+def hessian_batch(
+    objective: NativeObjective | Callable[..., Any],
+    points: npt.NDArray[np.float64],
+    method: str,
+    step: float | None = None,
+    richardson: bool = True,
+    dim: int | None = None,
+    vectorized: bool = False,
+    progress: Callable[[int, int], Any] | None = None,
+) -> dict[str, Any]: ...
+def hessian_default_step(method: str, richardson: bool) -> float: ...
+
 # <<< end of hessian
 
 # ---- midpoint -----------------------------------------------------------------------------

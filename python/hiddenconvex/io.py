@@ -67,8 +67,16 @@ def _to_jsonable(value: Any) -> Any:
     if isinstance(value, Result):
         return {"__result__": type(value).__name__, "fields": value._fields_jsonable()}
     if isinstance(value, np.ndarray):
+        data = value.tolist()
+        if value.dtype.kind == "f" and not np.all(np.isfinite(value)):
+            # JSON has no NaN/inf: write them as the strings "nan"/"inf"/"-inf", which
+            # np.array(..., dtype=float) parses back.
+            obj = value.astype(object)
+            bad = ~np.isfinite(value)
+            obj[bad] = [repr(float(v)) for v in value[bad]]
+            data = obj.tolist()
         return {
-            "__ndarray__": value.tolist(),
+            "__ndarray__": data,
             "dtype": str(value.dtype),
             "shape": list(value.shape),
         }

@@ -38,6 +38,7 @@ __all__ = [
     "LinearModel",
     "LogisticRegression",
     "Objective",
+    "Quadratic",
     "TwoLayerReLU",
     "as_objective",
 ]
@@ -205,6 +206,35 @@ def _targets(y: Any, n: int, loss: str, *, allow_matrix: bool = False) -> np.nda
 
 def _normal(rng: np.random.Generator, shape: tuple[int, ...], fan_in: int) -> np.ndarray:
     return rng.standard_normal(shape) / np.sqrt(max(fan_in, 1))
+
+
+class Quadratic(Objective):
+    """f(θ) = ½ θᵀAθ + bᵀθ + c with A symmetric (made exactly symmetric as (A + Aᵀ)/2).
+
+    Hessian A everywhere: convex iff A is PSD. θ is the flat vector itself (D = len(b)).
+
+    Raises
+    ------
+    InvalidInputError
+        A not square, b of the wrong length, NaN/inf.
+    """
+
+    def __init__(self, A: Any, b: Any = None, c: float = 0.0) -> None:
+        A = as_matrix(A, "A")
+        if A.shape[0] != A.shape[1]:
+            raise InvalidInputError(f"A: expected a square matrix, got shape {A.shape}")
+        self.A = np.ascontiguousarray(0.5 * (A + A.T))
+        self.b = np.zeros(A.shape[0]) if b is None else as_float_array(b, "b", ndim=1)
+        self.c = check_float(c, "c")
+        self._native = _core.quadratic_objective(self.A, self.b, self.c)
+
+    def flatten(self, theta: Any) -> np.ndarray:
+        """θ itself (the layout is the identity)."""
+        return self._theta(theta).copy()
+
+    def unflatten(self, theta: Any) -> np.ndarray:
+        """θ itself (the layout is the identity)."""
+        return self._theta(theta).copy()
 
 
 class LinearModel(Objective):

@@ -1,7 +1,162 @@
-//! Bindings for `hiddenconvex_core::hessian`.
+//! Bindings for `hiddenconvex_core::hessian`: batched finite-difference Hessians of a native
+//! objective (GIL released, parallel) or of a Python callable (stencil built in Rust, Python called
+//! once per chunk of stencil points under the GIL, arithmetic finished in Rust).
 
+use hiddenconvex_core::hessian::{self as core_h, Method, Stencil};
+use hiddenconvex_core::Control;
+use numpy::{IntoPyArray, PyReadonlyArray2};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::detach;
+use crate::errors::{invalid, to_py, PyCoreError};
+use crate::objective::ObjectiveRef;
+
+/// Stencil coordinates materialised per Python call (32 MiB of float64).
+const CALLABLE_CHUNK_FLOATS: usize = 1 << 22;
+
+fn batch_to_dict<'py>(
+    py: Python<'py>,
+    b: core_h::Batch,
+    step: f64,
+    native: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let d = PyDict::new(py);
+    d.set_item("H", b.h.into_pyarray(py))?;
+    d.set_item("err", b.err.into_pyarray(py))?;
+    d.set_item("kink", b.kink.into_pyarray(py))?;
+    d.set_item("finite", numpy::PyArray1::from_vec(py, b.finite))?;
+    d.set_item("f0", b.f0.into_pyarray(py))?;
+    d.set_item("s0", b.s0.into_pyarray(py))?;
+    d.set_item("steps", b.steps.into_pyarray(py))?;
+    d.set_item("n_values", b.n_values)?;
+    d.set_item("n_gradients", b.n_gradients)?;
+    d.set_item("step", step)?;
+    d.set_item("native_scales", native)?;
+    Ok(d)
+}
+
+/// Hessians at every row of `points` (see `hiddenconvex.hessian`). Returns a dict of arrays.
+#[pyfunction]
+#[pyo3(signature = (objective, points, method, step=None, richardson=true, dim=None, vectorized=false, progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn hessian_batch<'py>(
+    py: Python<'py>,
+    objective: &Bound<'py, PyAny>,
+    points: PyReadonlyArray2<'py, f64>,
+    method: &str,
+    step: Option<f64>,
+    richardson: bool,
+    dim: Option<usize>,
+    vectorized: bool,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let method = to_py(Method::parse(method))?;
+    let obj = ObjectiveRef::extract(objective, dim, vectorized)?;
+    let pts = points.as_array();
+    if pts.ncols() != obj.dim() {
+        return Err(invalid(
+            "points",
+            format!(
+                "expected {} columns (the objective's dimension), got {}",
+                obj.dim(),
+                pts.ncols()
+            ),
+        ));
+    }
+    if pts.nrows() == 0 {
+        return Err(invalid("points", "need at least one point"));
+    }
+    let step = step.unwrap_or_else(|| core_h::default_step(method, richardson));
+    if !(step.is_finite() && step > 0.0) {
+        return Err(invalid(
+            "step",
+            format!("must be a finite number > 0, got {step}"),
+        ));
+    }
+    to_py(hiddenconvex_core::error::ensure_finite_iter(
+        "points",
+        pts.iter(),
+    ))?;
+    match (&obj, method) {
+        (ObjectiveRef::Native(o), Method::Values) => {
+            let o = o.clone();
+            let b = detach::run(py, progress.as_ref(), move |ctl| {
+                core_h::hessian_values_native(o.as_ref(), pts, step, richardson, ctl)
+            })?;
+            batch_to_dict(py, b, step, true)
+        }
+        (ObjectiveRef::Native(o), Method::Gradients) => {
+            let o = o.clone();
+            let b = detach::run(py, progress.as_ref(), move |ctl| {
+                core_h::hessian_gradients(o.as_ref(), pts, step, richardson, ctl)
+            })?;
+            batch_to_dict(py, b, step, true)
+        }
+        (ObjectiveRef::Callable { .. }, Method::Gradients) => Err(invalid(
+            "method",
+            "'gradients' needs a native objective with an analytic gradient; a Python callable supports method='values'",
+        )),
+        (ObjectiveRef::Callable { .. }, Method::Values) => {
+            let d = pts.ncols();
+            let st = Stencil::new(d, richardson);
+            let r_n = st.n_rows();
+            let stp = to_py(core_h::steps(pts, step))?;
+            let chunk_rows = (CALLABLE_CHUNK_FLOATS / d).max(1);
+            let ctl = Control::new();
+            let mut py_err: Option<PyErr> = None;
+            let total = (pts.nrows() * r_n) as u64;
+            let mut done = 0u64;
+            let mut eval = |b0: usize, b1: usize| -> hiddenconvex_core::Result<(Vec<f64>, Option<Vec<f64>>)> {
+                let n = (b1 - b0) * r_n;
+                let mut vals = Vec::with_capacity(n);
+                let mut lo = 0;
+                while lo < n {
+                    let hi = (lo + chunk_rows).min(n);
+                    let block = st.points(pts, stp.view(), b0, lo, hi);
+                    match obj.eval_batch(py, block.view()) {
+                        Ok((v, _)) => vals.extend(v.iter().copied()),
+                        Err(e) => {
+                            py_err = Some(e);
+                            return Err(hiddenconvex_core::Error::Interrupted);
+                        }
+                    }
+                    done += (hi - lo) as u64;
+                    if let Some(cb) = progress.as_ref().filter(|p| !p.is_none()) {
+                        if let Err(e) = cb.call1((done, total)) {
+                            py_err = Some(e);
+                            return Err(hiddenconvex_core::Error::Interrupted);
+                        }
+                    }
+                    if let Err(e) = py.check_signals() {
+                        py_err = Some(e);
+                        return Err(hiddenconvex_core::Error::Interrupted);
+                    }
+                    lo = hi;
+                }
+                Ok((vals, None))
+            };
+            let r = core_h::hessian_values_with(pts, step, richardson, &mut eval, &ctl);
+            if let Some(e) = py_err {
+                return Err(e);
+            }
+            let b = r.map_err(PyCoreError)?;
+            batch_to_dict(py, b, step, false)
+        }
+    }
+}
+
+/// The default relative step for a method ("values" | "gradients") with or without Richardson.
+#[pyfunction]
+fn hessian_default_step(method: &str, richardson: bool) -> PyResult<f64> {
+    Ok(core_h::default_step(
+        to_py(Method::parse(method))?,
+        richardson,
+    ))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(hessian_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(hessian_default_step, m)?)?;
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use hiddenconvex_core::objective::icnn::{IcnnArch, IcnnInput, IcnnLoss, NonNeg};
 use hiddenconvex_core::objective::loss::{Activation, Loss};
 use hiddenconvex_core::objective::mlp::Mlp;
+use hiddenconvex_core::objective::quadratic::Quadratic;
 use hiddenconvex_core::objective::{self as core_obj, Objective};
 use ndarray::{Array1, ArrayView2};
 use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, PyReadonlyArray2};
@@ -333,6 +334,21 @@ fn icnn_input_objective(
     Ok(native(obj))
 }
 
+/// f(θ) = ½ θᵀAθ + bᵀθ + c.
+#[pyfunction]
+fn quadratic_objective(
+    a: PyReadonlyArray2<'_, f64>,
+    b: PyReadonlyArray1<'_, f64>,
+    c: f64,
+) -> PyResult<PyNativeObjective> {
+    let obj = to_py(Quadratic::new(
+        a.as_array().to_owned(),
+        b.as_array().to_owned(),
+        c,
+    ))?;
+    Ok(native(obj))
+}
+
 /// Number of parameters of an ICNN architecture.
 #[pyfunction]
 fn icnn_dim(d: usize, hidden: Vec<usize>) -> PyResult<usize> {
@@ -351,6 +367,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(icnn_objective, m)?)?;
     m.add_function(wrap_pyfunction!(icnn_input_objective, m)?)?;
     m.add_function(wrap_pyfunction!(icnn_dim, m)?)?;
+    m.add_function(wrap_pyfunction!(quadratic_objective, m)?)?;
     m.add_function(wrap_pyfunction!(eval_batch, m)?)?;
     Ok(())
 }

@@ -1,1 +1,896 @@
 //! Batched finite-difference Hessians. (Issue: convexity diagnostics.)
+//!
+//! Two methods, both on a batch of B points of R^D:
+//!
+//! - **values** (black boxes): second differences of f on the stencil
+//!   {θ} ∪ {θ ± m h_i e_i} ∪ {θ ± m (h_i e_i + h_j e_j), i < j} for m = 1 (and m = 2 with Richardson):
+//!   H_ii(m) = (f(θ + m h_i e_i) + f(θ − m h_i e_i) − 2 f(θ)) / (m h_i)²,
+//!   H_ij(m) = (f(θ + m(h_i e_i + h_j e_j)) + f(θ − m(h_i e_i + h_j e_j)) − f(θ ± m h_i e_i)
+//!   − f(θ ± m h_j e_j) + 2 f(θ)) / (2 m² h_i h_j), both O(h²); 1 + S(D² + D) evaluations per point
+//!   (S = 2 with Richardson, else 1).
+//! - **gradients** (native objectives): central differences of the analytic gradient,
+//!   column i = (∇f(θ + m h_i e_i) − ∇f(θ − m h_i e_i)) / (2 m h_i), then symmetrised;
+//!   2SD (+1 with Richardson) gradient evaluations per point.
+//!
+//! With Richardson the result is (4 H(h) − H(2h)) / 3 (O(h⁴)), and the per-entry error estimate is
+//! |H(h) − H(2h)| (+ the rounding bound of H(h)), a conservative bound for the extrapolated value.
+//!
+//! Steps: h_i = 2^round(log2(c · max(1, |θ_i|))) — a power of two, so θ_i ± h_i, θ_i ± 2h_i are
+//! exact whenever they stay in θ_i's binade — with c = eps^(1/6) ≈ 2.5e-3 (values + Richardson,
+//! balancing the O(h⁴) truncation against the eps/h² rounding), eps^(1/4) (values), eps^(1/5)
+//! (gradients + Richardson), eps^(1/3) (gradients), or a caller-given c.
+//!
+//! Kinks (Richardson only): along each stencil line (axis e_i, and e_i + e_j for the values method;
+//! gradient component j along e_i for the gradients method) we have 5 equally spaced samples. Their
+//! consecutive differences of the appropriate order (second differences of f; first differences
+//! of ∇f_j) agree to O(h) relative for a smooth function; a kink crossed by the line makes one of
+//! them jump by O(1) relative. An entry is flagged when the jump exceeds
+//! ρ · (the largest difference) + τ · (line step)^k · max|H| + the rounding bound (ρ = 1/4, τ = 1/20).
+//!
+//! Determinism: each evaluation is computed independently from its (point, row) index and the
+//! reductions run in a fixed order, so results do not depend on the thread count.
+
+use ndarray::{Array1, Array2, Array3, ArrayView2};
+use rayon::prelude::*;
+
+use crate::control::Control;
+use crate::error::{Error, Result};
+use crate::objective::{check_dim, Objective};
+
+/// Relative threshold of the kink test.
+pub const KINK_RHO: f64 = 0.25;
+/// Absolute (matrix-scale) threshold of the kink test.
+pub const KINK_TAU: f64 = 0.05;
+/// Multiplier of eps · scale in the rounding bounds.
+pub const ROUND_C: f64 = 8.0;
+/// Rows evaluated per parallel chunk.
+const CHUNK: usize = 64;
+
+/// Finite-difference method.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Method {
+    /// Second differences of values.
+    Values,
+    /// Central differences of analytic gradients.
+    Gradients,
+}
+
+impl Method {
+    /// Parse "values" | "gradients".
+    pub fn parse(s: &str) -> Result<Self> {
+        match s {
+            "values" => Ok(Method::Values),
+            "gradients" => Ok(Method::Gradients),
+            _ => Err(Error::invalid(
+                "method",
+                format!("expected 'values' or 'gradients', got {s:?}"),
+            )),
+        }
+    }
+}
+
+/// The default relative step c for a method.
+pub fn default_step(method: Method, richardson: bool) -> f64 {
+    let eps = f64::EPSILON;
+    match (method, richardson) {
+        (Method::Values, true) => eps.powf(1.0 / 6.0),
+        (Method::Values, false) => eps.powf(0.25),
+        (Method::Gradients, true) => eps.powf(0.2),
+        (Method::Gradients, false) => eps.powf(1.0 / 3.0),
+    }
+}
+
+/// Steps h_i = 2^round(log2(c · max(1, |θ_i|))) for every row of `points`.
+pub fn steps(points: ArrayView2<'_, f64>, c: f64) -> Result<Array2<f64>> {
+    if !(c.is_finite() && c > 0.0) {
+        return Err(Error::invalid(
+            "step",
+            format!("must be a finite number > 0, got {c}"),
+        ));
+    }
+    crate::error::ensure_finite_iter("points", points.iter())?;
+    Ok(points.mapv(|t| {
+        let raw = c * t.abs().max(1.0);
+        2f64.powi(raw.log2().round() as i32)
+    }))
+}
+
+/// One stencil row: θ + mult · (h_i e_i + h_j e_j) (j = NONE: axis row; i = NONE: the centre).
+#[derive(Clone, Copy, Debug)]
+struct Row {
+    i: u32,
+    j: u32,
+    mult: f64,
+}
+
+const NONE: u32 = u32::MAX;
+
+/// The values stencil of a D-dimensional point.
+#[derive(Clone, Debug)]
+pub struct Stencil {
+    d: usize,
+    scales: usize,
+    rows: Vec<Row>,
+}
+
+impl Stencil {
+    /// The stencil for dimension `d`; two step scales (h, 2h) with Richardson, else one.
+    pub fn new(d: usize, richardson: bool) -> Self {
+        let scales = if richardson { 2 } else { 1 };
+        let mut rows = vec![Row {
+            i: NONE,
+            j: NONE,
+            mult: 0.0,
+        }];
+        for s in 0..scales {
+            let m = (1u32 << s) as f64;
+            for i in 0..d as u32 {
+                rows.push(Row {
+                    i,
+                    j: NONE,
+                    mult: m,
+                });
+                rows.push(Row {
+                    i,
+                    j: NONE,
+                    mult: -m,
+                });
+            }
+            for i in 0..d as u32 {
+                for j in (i + 1)..d as u32 {
+                    rows.push(Row { i, j, mult: m });
+                    rows.push(Row { i, j, mult: -m });
+                }
+            }
+        }
+        Stencil { d, scales, rows }
+    }
+
+    /// Rows per point: 1 + S (D² + D).
+    pub fn n_rows(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn block(&self, s: usize) -> usize {
+        1 + s * (self.d * self.d + self.d)
+    }
+    fn axis(&self, s: usize, i: usize, minus: bool) -> usize {
+        self.block(s) + 2 * i + minus as usize
+    }
+    fn pair(&self, s: usize, i: usize, j: usize, minus: bool) -> usize {
+        let d = self.d;
+        let p = i * d - i * (i + 1) / 2 + (j - i - 1);
+        self.block(s) + 2 * d + 2 * p + minus as usize
+    }
+
+    /// Write stencil row `r` of the point `theta` with steps `h` into `out` (which must already
+    /// hold `theta`; only the changed coordinates are written — call [`Stencil::restore`] after).
+    #[inline]
+    fn apply(&self, theta: &[f64], h: &[f64], r: usize, out: &mut [f64]) {
+        let row = self.rows[r];
+        if row.i != NONE {
+            let i = row.i as usize;
+            out[i] = theta[i] + row.mult * h[i];
+            if row.j != NONE {
+                let j = row.j as usize;
+                out[j] = theta[j] + row.mult * h[j];
+            }
+        }
+    }
+
+    #[inline]
+    fn restore(&self, theta: &[f64], r: usize, out: &mut [f64]) {
+        let row = self.rows[r];
+        if row.i != NONE {
+            out[row.i as usize] = theta[row.i as usize];
+            if row.j != NONE {
+                out[row.j as usize] = theta[row.j as usize];
+            }
+        }
+    }
+
+    /// Stencil rows `lo..hi` of the block of points starting at `b0` (row k of the block is
+    /// point b0 + k / R, stencil row k % R), as a ((hi − lo), D) matrix.
+    pub fn points(
+        &self,
+        points: ArrayView2<'_, f64>,
+        steps: ArrayView2<'_, f64>,
+        b0: usize,
+        lo: usize,
+        hi: usize,
+    ) -> Array2<f64> {
+        let r_n = self.n_rows();
+        let d = self.d;
+        let mut out = vec![0.0; (hi - lo) * d];
+        let mut cur = usize::MAX;
+        let mut theta: Vec<f64> = Vec::new();
+        let mut h: Vec<f64> = Vec::new();
+        for (k, buf) in (lo..hi).zip(out.chunks_mut(d.max(1))) {
+            let b = b0 + k / r_n;
+            if b != cur {
+                theta = points.row(b).to_vec();
+                h = steps.row(b).to_vec();
+                cur = b;
+            }
+            buf.copy_from_slice(&theta);
+            self.apply(&theta, &h, k % r_n, buf);
+        }
+        Array2::from_shape_vec((hi - lo, d), out).unwrap_or_else(|_| Array2::zeros((0, d)))
+    }
+}
+
+/// Hessians of a batch with their diagnostics.
+#[derive(Clone, Debug)]
+pub struct Batch {
+    /// (B, D, D) symmetric estimates (Richardson-extrapolated when enabled).
+    pub h: Array3<f64>,
+    /// (B, D, D) per-entry error estimates.
+    pub err: Array3<f64>,
+    /// (B, D, D) kink flags.
+    pub kink: Array3<bool>,
+    /// (B,) whether every evaluation of the point was finite.
+    pub finite: Vec<bool>,
+    /// (B,) f(θ).
+    pub f0: Array1<f64>,
+    /// (B,) the rounding scale of f(θ) (|f(θ)| for callables).
+    pub s0: Array1<f64>,
+    /// (B, D) steps h_i.
+    pub steps: Array2<f64>,
+    /// Objective value evaluations.
+    pub n_values: u64,
+    /// Gradient evaluations.
+    pub n_gradients: u64,
+}
+
+struct PointOut {
+    h: Vec<f64>,
+    err: Vec<f64>,
+    kink: Vec<bool>,
+    finite: bool,
+    f0: f64,
+    s0: f64,
+}
+
+fn max_abs(v: &[f64]) -> f64 {
+    v.iter().fold(
+        0.0f64,
+        |m, x| if x.is_finite() { m.max(x.abs()) } else { m },
+    )
+}
+
+/// Kink test on 5 equally spaced samples `y` (order k of differences: 2 for values, 1 for
+/// gradients), `floor` = τ · step^k · max|H| + rounding.
+fn line_kink(y: [f64; 5], order: usize, floor: f64) -> bool {
+    if y.iter().any(|v| !v.is_finite()) {
+        return false;
+    }
+    let d: Vec<f64> = if order == 2 {
+        (0..3).map(|k| y[k + 2] - 2.0 * y[k + 1] + y[k]).collect()
+    } else {
+        (0..4).map(|k| y[k + 1] - y[k]).collect()
+    };
+    let spike = d.windows(2).fold(0.0f64, |m, w| m.max((w[1] - w[0]).abs()));
+    let big = d.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+    spike > KINK_RHO * big + floor
+}
+
+/// Assemble one point's Hessian from its R stencil values (and scales).
+fn assemble_point(st: &Stencil, v: &[f64], s: &[f64], h: &[f64], richardson: bool) -> PointOut {
+    let d = st.d;
+    let eps = f64::EPSILON;
+    let f0 = v[0];
+    let s0 = s[0];
+    let finite = v.iter().all(|x| x.is_finite());
+    let mut hs: Vec<Vec<f64>> = Vec::with_capacity(st.scales);
+    let mut rs: Vec<Vec<f64>> = Vec::with_capacity(st.scales);
+    for sc in 0..st.scales {
+        let m = (1u32 << sc) as f64;
+        let mut hm = vec![0.0; d * d];
+        let mut rm = vec![0.0; d * d];
+        for i in 0..d {
+            let (pi, mi) = (st.axis(sc, i, false), st.axis(sc, i, true));
+            let hi = m * h[i];
+            hm[i * d + i] = (v[pi] + v[mi] - 2.0 * f0) / (hi * hi);
+            rm[i * d + i] = ROUND_C * eps * (s[pi] + s[mi] + 2.0 * s0) / (hi * hi);
+            for j in (i + 1)..d {
+                let (pj, mj) = (st.axis(sc, j, false), st.axis(sc, j, true));
+                let (pp, mm) = (st.pair(sc, i, j, false), st.pair(sc, i, j, true));
+                let den = 2.0 * hi * m * h[j];
+                let val = (v[pp] + v[mm] - v[pi] - v[mi] - v[pj] - v[mj] + 2.0 * f0) / den;
+                let r = ROUND_C * eps * (s[pp] + s[mm] + s[pi] + s[mi] + s[pj] + s[mj] + 2.0 * s0)
+                    / den;
+                hm[i * d + j] = val;
+                hm[j * d + i] = val;
+                rm[i * d + j] = r;
+                rm[j * d + i] = r;
+            }
+        }
+        hs.push(hm);
+        rs.push(rm);
+    }
+    let (hout, err, kink) = if richardson {
+        let hr: Vec<f64> = hs[0]
+            .iter()
+            .zip(&hs[1])
+            .map(|(a, b)| (4.0 * a - b) / 3.0)
+            .collect();
+        let err: Vec<f64> = (0..d * d)
+            .map(|k| (hs[0][k] - hs[1][k]).abs() + rs[0][k])
+            .collect();
+        let hmax = max_abs(&hr);
+        let mut axis_k = vec![false; d];
+        for (i, ak) in axis_k.iter_mut().enumerate() {
+            let y = [
+                v[st.axis(1, i, true)],
+                v[st.axis(0, i, true)],
+                f0,
+                v[st.axis(0, i, false)],
+                v[st.axis(1, i, false)],
+            ];
+            let noise = ROUND_C
+                * eps
+                * 4.0
+                * (s[st.axis(1, i, true)]
+                    + s[st.axis(0, i, true)]
+                    + s0
+                    + s[st.axis(0, i, false)]
+                    + s[st.axis(1, i, false)]);
+            *ak = line_kink(y, 2, KINK_TAU * h[i] * h[i] * hmax + noise);
+        }
+        let mut kink = vec![false; d * d];
+        for i in 0..d {
+            kink[i * d + i] = axis_k[i];
+            for j in (i + 1)..d {
+                let y = [
+                    v[st.pair(1, i, j, true)],
+                    v[st.pair(0, i, j, true)],
+                    f0,
+                    v[st.pair(0, i, j, false)],
+                    v[st.pair(1, i, j, false)],
+                ];
+                let noise = ROUND_C
+                    * eps
+                    * 4.0
+                    * (s[st.pair(1, i, j, true)]
+                        + s[st.pair(0, i, j, true)]
+                        + s0
+                        + s[st.pair(0, i, j, false)]
+                        + s[st.pair(1, i, j, false)]);
+                let step = h[i] + h[j];
+                let k = axis_k[i]
+                    || axis_k[j]
+                    || line_kink(y, 2, KINK_TAU * step * step * hmax + noise);
+                kink[i * d + j] = k;
+                kink[j * d + i] = k;
+            }
+        }
+        (hr, err, kink)
+    } else {
+        let h0 = hs.swap_remove(0);
+        let r0 = rs.swap_remove(0);
+        (h0, r0, vec![false; d * d])
+    };
+    PointOut {
+        h: hout,
+        err,
+        kink,
+        finite,
+        f0,
+        s0,
+    }
+}
+
+fn collect(outs: Vec<PointOut>, d: usize, steps: Array2<f64>, nv: u64, ng: u64) -> Result<Batch> {
+    let b = outs.len();
+    let mut h = Vec::with_capacity(b * d * d);
+    let mut err = Vec::with_capacity(b * d * d);
+    let mut kink = Vec::with_capacity(b * d * d);
+    let mut finite = Vec::with_capacity(b);
+    let mut f0 = Vec::with_capacity(b);
+    let mut s0 = Vec::with_capacity(b);
+    for o in outs {
+        h.extend(o.h);
+        err.extend(o.err);
+        kink.extend(o.kink);
+        finite.push(o.finite);
+        f0.push(o.f0);
+        s0.push(o.s0);
+    }
+    let shape = (b, d, d);
+    let bad = |e: ndarray::ShapeError| Error::Numerical(format!("hessian assembly: {e}"));
+    Ok(Batch {
+        h: Array3::from_shape_vec(shape, h).map_err(bad)?,
+        err: Array3::from_shape_vec(shape, err).map_err(bad)?,
+        kink: Array3::from_shape_vec(shape, kink).map_err(bad)?,
+        finite,
+        f0: Array1::from(f0),
+        s0: Array1::from(s0),
+        steps,
+        n_values: nv,
+        n_gradients: ng,
+    })
+}
+
+/// Values (and optional rounding scales) of a block of stencil rows, as an evaluator returns them.
+pub type BlockValues = (Vec<f64>, Option<Vec<f64>>);
+
+/// Upper bound on stencil rows whose values are held at once (16 MiB of values and scales).
+pub const BLOCK_ROWS: usize = 1 << 20;
+
+/// The values method with a caller-supplied evaluator.
+///
+/// Points are processed in blocks of at most [`BLOCK_ROWS`] stencil rows; for each block
+/// `eval(b0, b1)` returns the values (and optionally rounding scales) of the rows of points
+/// `b0..b1` in the order of [`Stencil::points`]. Without scales, |f| over each point's stencil
+/// (its maximum) is used as the rounding scale.
+pub fn hessian_values_with(
+    points: ArrayView2<'_, f64>,
+    step: f64,
+    richardson: bool,
+    eval: &mut dyn FnMut(usize, usize) -> Result<BlockValues>,
+    ctl: &Control,
+) -> Result<Batch> {
+    let (b, d) = points.dim();
+    if d == 0 {
+        return Err(Error::invalid("points", "need at least one column"));
+    }
+    let steps = steps(points, step)?;
+    let st = Stencil::new(d, richardson);
+    let r_n = st.n_rows();
+    let per_block = (BLOCK_ROWS / r_n).max(1);
+    ctl.set_total((b * r_n) as u64);
+    let mut outs: Vec<PointOut> = Vec::with_capacity(b);
+    let mut b0 = 0;
+    while b0 < b {
+        let b1 = (b0 + per_block).min(b);
+        let (vals, scales) = eval(b0, b1)?;
+        if vals.len() != (b1 - b0) * r_n {
+            return Err(Error::Numerical(format!(
+                "evaluator returned {} values for {} stencil rows",
+                vals.len(),
+                (b1 - b0) * r_n
+            )));
+        }
+        ctl.check()?;
+        let block: Vec<PointOut> = (b0..b1)
+            .into_par_iter()
+            .map(|p| {
+                let k = (p - b0) * r_n;
+                let v = &vals[k..k + r_n];
+                let s: Vec<f64> = match &scales {
+                    Some(sc) => sc[k..k + r_n].iter().map(|x| x.abs()).collect(),
+                    None => vec![max_abs(v); r_n],
+                };
+                let h: Vec<f64> = steps.row(p).to_vec();
+                assemble_point(&st, v, &s, &h, richardson)
+            })
+            .collect();
+        outs.extend(block);
+        b0 = b1;
+    }
+    collect(outs, d, steps, (b * r_n) as u64, 0)
+}
+
+/// Evaluate the stencil rows of points `b0..b1` of a native objective, in parallel over rows.
+pub fn eval_stencil_native(
+    obj: &dyn Objective,
+    points: ArrayView2<'_, f64>,
+    steps: ArrayView2<'_, f64>,
+    st: &Stencil,
+    b0: usize,
+    b1: usize,
+    ctl: &Control,
+) -> Result<(Vec<f64>, Vec<f64>)> {
+    let r_n = st.n_rows();
+    let n = (b1 - b0) * r_n;
+    let mut out = vec![(0.0f64, 0.0f64); n];
+    out.par_chunks_mut(CHUNK)
+        .enumerate()
+        .try_for_each(|(c, chunk)| -> Result<()> {
+            ctl.check()?;
+            let mut cur_b = usize::MAX;
+            let mut theta: Vec<f64> = Vec::new();
+            let mut h: Vec<f64> = Vec::new();
+            let mut buf: Vec<f64> = Vec::new();
+            for (k, slot) in chunk.iter_mut().enumerate() {
+                let g = c * CHUNK + k;
+                let b = b0 + g / r_n;
+                let r = g % r_n;
+                if b != cur_b {
+                    theta = points.row(b).to_vec();
+                    h = steps.row(b).to_vec();
+                    buf = theta.clone();
+                    cur_b = b;
+                }
+                st.apply(&theta, &h, r, &mut buf);
+                *slot = obj.value_and_scale(&buf);
+                st.restore(&theta, r, &mut buf);
+            }
+            ctl.advance(chunk.len() as u64);
+            Ok(())
+        })?;
+    Ok(out.into_iter().unzip())
+}
+
+/// The values method for a native objective (parallel over points × stencil rows).
+pub fn hessian_values_native(
+    obj: &dyn Objective,
+    points: ArrayView2<'_, f64>,
+    step: f64,
+    richardson: bool,
+    ctl: &Control,
+) -> Result<Batch> {
+    check_dim(obj, "points", points.ncols())?;
+    let st = Stencil::new(points.ncols(), richardson);
+    let stp = steps(points, step)?;
+    let mut eval = |b0: usize, b1: usize| {
+        let (v, s) = eval_stencil_native(obj, points, stp.view(), &st, b0, b1, ctl)?;
+        Ok((v, Some(s)))
+    };
+    hessian_values_with(points, step, richardson, &mut eval, ctl)
+}
+
+/// The gradients method for a native objective (parallel over points × columns).
+pub fn hessian_gradients(
+    obj: &dyn Objective,
+    points: ArrayView2<'_, f64>,
+    step: f64,
+    richardson: bool,
+    ctl: &Control,
+) -> Result<Batch> {
+    check_dim(obj, "points", points.ncols())?;
+    if !obj.has_gradient() {
+        return Err(Error::invalid(
+            "method",
+            format!(
+                "'gradients' needs an analytic gradient; {} has none (use method='values')",
+                obj.name()
+            ),
+        ));
+    }
+    let (b, d) = points.dim();
+    if d == 0 {
+        return Err(Error::invalid("points", "need at least one column"));
+    }
+    let stp = steps(points, step)?;
+    let scales = if richardson { 2 } else { 1 };
+    ctl.set_total((b * d) as u64);
+    // Centre: value, scale and (with Richardson) gradient.
+    let centre: Vec<(f64, f64, Vec<f64>)> = (0..b)
+        .into_par_iter()
+        .map(|p| -> Result<(f64, f64, Vec<f64>)> {
+            let theta = points.row(p).to_vec();
+            let (f, s) = obj.value_and_scale(&theta);
+            let mut g = vec![0.0; d];
+            if richardson {
+                obj.gradient(&theta, &mut g)?;
+            }
+            Ok((f, s, g))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    // Per (point, column i): gradients at θ ± m h_i e_i, stored as [m][±][component].
+    let per_task = 2 * scales * d;
+    let mut cols = vec![0.0; b * d * per_task];
+    cols.par_chunks_mut(per_task)
+        .enumerate()
+        .try_for_each_init(
+            || (Vec::new(), Vec::new()),
+            |(buf, g), (task, out)| -> Result<()> {
+                if task % 8 == 0 {
+                    ctl.check()?;
+                }
+                let p = task / d;
+                let i = task % d;
+                buf.clear();
+                buf.extend(points.row(p).iter().copied());
+                g.resize(d, 0.0);
+                let t = buf[i];
+                let hi = stp[[p, i]];
+                for sc in 0..scales {
+                    let m = (1u32 << sc) as f64;
+                    for (k, sign) in [1.0, -1.0].iter().enumerate() {
+                        buf[i] = t + sign * m * hi;
+                        obj.gradient(buf, g)?;
+                        let o = (sc * 2 + k) * d;
+                        out[o..o + d].copy_from_slice(g);
+                    }
+                }
+                buf[i] = t;
+                ctl.advance(1);
+                Ok(())
+            },
+        )?;
+    let eps = f64::EPSILON;
+    let outs: Vec<PointOut> = (0..b)
+        .into_par_iter()
+        .map(|p| {
+            let base = p * d * per_task;
+            let h = stp.row(p);
+            let g_at = |i: usize, sc: usize, minus: usize, j: usize| {
+                cols[base + i * per_task + (sc * 2 + minus) * d + j]
+            };
+            // Column estimates G(m)[j, i] = ∂_i g_j.
+            let mut gm: Vec<Vec<f64>> = Vec::new();
+            let mut rm: Vec<Vec<f64>> = Vec::new();
+            for sc in 0..scales {
+                let m = (1u32 << sc) as f64;
+                let mut gmat = vec![0.0; d * d];
+                let mut rmat = vec![0.0; d * d];
+                for i in 0..d {
+                    let den = 2.0 * m * h[i];
+                    for j in 0..d {
+                        let (a, c) = (g_at(i, sc, 0, j), g_at(i, sc, 1, j));
+                        gmat[j * d + i] = (a - c) / den;
+                        rmat[j * d + i] = ROUND_C * eps * (a.abs() + c.abs()) / den;
+                    }
+                }
+                gm.push(gmat);
+                rm.push(rmat);
+            }
+            let sym = |m: &[f64]| -> Vec<f64> {
+                let mut o = vec![0.0; d * d];
+                for i in 0..d {
+                    for j in 0..d {
+                        o[i * d + j] = 0.5 * (m[i * d + j] + m[j * d + i]);
+                    }
+                }
+                o
+            };
+            let h1 = sym(&gm[0]);
+            let r1 = sym(&rm[0]);
+            let asym: Vec<f64> = (0..d * d)
+                .map(|k| {
+                    let (i, j) = (k / d, k % d);
+                    0.5 * (gm[0][i * d + j] - gm[0][j * d + i]).abs()
+                })
+                .collect();
+            let (f0, s0, g0) = &centre[p];
+            let mut finite = f0.is_finite()
+                && cols[base..base + d * per_task]
+                    .iter()
+                    .all(|x| x.is_finite());
+            if richardson {
+                finite &= g0.iter().all(|x| x.is_finite());
+                let h2 = sym(&gm[1]);
+                let hr: Vec<f64> = h1
+                    .iter()
+                    .zip(&h2)
+                    .map(|(a, c)| (4.0 * a - c) / 3.0)
+                    .collect();
+                let err: Vec<f64> = (0..d * d)
+                    .map(|k| (h1[k] - h2[k]).abs() + r1[k] + asym[k])
+                    .collect();
+                let hmax = max_abs(&hr);
+                let mut kink = vec![false; d * d];
+                for i in 0..d {
+                    for j in 0..d {
+                        let y = [
+                            g_at(i, 1, 1, j),
+                            g_at(i, 0, 1, j),
+                            g0[j],
+                            g_at(i, 0, 0, j),
+                            g_at(i, 1, 0, j),
+                        ];
+                        let noise = ROUND_C * eps * 4.0 * y.iter().map(|v| v.abs()).sum::<f64>();
+                        if line_kink(y, 1, KINK_TAU * h[i] * hmax + noise) {
+                            kink[i * d + j] = true;
+                            kink[j * d + i] = true;
+                        }
+                    }
+                }
+                PointOut {
+                    h: hr,
+                    err,
+                    kink,
+                    finite,
+                    f0: *f0,
+                    s0: *s0,
+                }
+            } else {
+                let err: Vec<f64> = (0..d * d).map(|k| r1[k] + asym[k]).collect();
+                PointOut {
+                    h: h1,
+                    err,
+                    kink: vec![false; d * d],
+                    finite,
+                    f0: *f0,
+                    s0: *s0,
+                }
+            }
+        })
+        .collect();
+    let ng = (b * (2 * scales * d + richardson as usize)) as u64;
+    collect(outs, d, stp, b as u64, ng)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::objective::testing::DiagQuadratic;
+
+    /// f(θ) = ½ θᵀ A θ for a dense symmetric A.
+    struct Quad {
+        a: Vec<f64>,
+        d: usize,
+    }
+    impl Objective for Quad {
+        fn dim(&self) -> usize {
+            self.d
+        }
+        fn value_and_scale(&self, t: &[f64]) -> (f64, f64) {
+            let mut f = 0.0;
+            let mut s = 0.0;
+            for i in 0..self.d {
+                for j in 0..self.d {
+                    let v = 0.5 * self.a[i * self.d + j] * t[i] * t[j];
+                    f += v;
+                    s += v.abs();
+                }
+            }
+            (f, s)
+        }
+        fn gradient(&self, t: &[f64], g: &mut [f64]) -> Result<f64> {
+            for i in 0..self.d {
+                g[i] = (0..self.d).map(|j| self.a[i * self.d + j] * t[j]).sum();
+            }
+            Ok(self.value(t))
+        }
+        fn name(&self) -> String {
+            "quad".into()
+        }
+    }
+
+    /// f = −|θ_0| + θ_1².
+    struct Kinky;
+    impl Objective for Kinky {
+        fn dim(&self) -> usize {
+            2
+        }
+        fn value_and_scale(&self, t: &[f64]) -> (f64, f64) {
+            let f = -t[0].abs() + t[1] * t[1];
+            (f, t[0].abs() + t[1] * t[1])
+        }
+        fn gradient(&self, t: &[f64], g: &mut [f64]) -> Result<f64> {
+            g[0] = if t[0] > 0.0 { -1.0 } else { 1.0 };
+            g[1] = 2.0 * t[1];
+            Ok(self.value(t))
+        }
+        fn name(&self) -> String {
+            "kinky".into()
+        }
+    }
+
+    fn quad() -> Quad {
+        let d = 4;
+        let a = vec![
+            2.0, 0.5, 0.0, -1.0, //
+            0.5, -3.0, 0.2, 0.0, //
+            0.0, 0.2, 1.0, 0.7, //
+            -1.0, 0.0, 0.7, 0.5,
+        ];
+        Quad { a, d }
+    }
+
+    #[test]
+    fn stencil_indexing_is_consistent() {
+        let st = Stencil::new(5, true);
+        assert_eq!(st.n_rows(), 1 + 2 * (25 + 5));
+        for s in 0..2 {
+            for i in 0..5 {
+                let r = st.rows[st.axis(s, i, true)];
+                assert_eq!((r.i as usize, r.j, r.mult), (i, NONE, -((1 << s) as f64)));
+                for j in (i + 1)..5 {
+                    let r = st.rows[st.pair(s, i, j, false)];
+                    assert_eq!(
+                        (r.i as usize, r.j as usize, r.mult),
+                        (i, j, (1 << s) as f64)
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn quadratic_exact_both_methods() {
+        let q = quad();
+        let pts = Array2::from_shape_fn((3, 4), |(b, i)| (b as f64 - 1.0) * 0.7 + i as f64 * 0.3);
+        let ctl = Control::new();
+        for rich in [true, false] {
+            let v = hessian_values_native(
+                &q,
+                pts.view(),
+                default_step(Method::Values, rich),
+                rich,
+                &ctl,
+            )
+            .unwrap();
+            let g = hessian_gradients(
+                &q,
+                pts.view(),
+                default_step(Method::Gradients, rich),
+                rich,
+                &ctl,
+            )
+            .unwrap();
+            for b in 0..3 {
+                for k in 0..16 {
+                    let want = q.a[k];
+                    let (i, j) = (k / 4, k % 4);
+                    assert!(
+                        (v.h[[b, i, j]] - want).abs() < 1e-6,
+                        "values {rich} {b} {i} {j}"
+                    );
+                    assert!((g.h[[b, i, j]] - want).abs() < 1e-9, "grads {rich}");
+                    assert!(!v.kink[[b, i, j]] && !g.kink[[b, i, j]]);
+                    assert_eq!(v.h[[b, i, j]], v.h[[b, j, i]]);
+                }
+                assert!(v.finite[b] && g.finite[b]);
+            }
+            assert_eq!(v.n_values, 3 * (1 + (if rich { 2 } else { 1 }) * 20));
+        }
+    }
+
+    #[test]
+    fn kinks_flagged_only_when_crossed() {
+        let ctl = Control::new();
+        let pts = ndarray::arr2(&[[1e-4, 0.3], [0.5, 0.3]]);
+        for m in [Method::Values, Method::Gradients] {
+            let r = match m {
+                Method::Values => {
+                    hessian_values_native(&Kinky, pts.view(), default_step(m, true), true, &ctl)
+                }
+                Method::Gradients => {
+                    hessian_gradients(&Kinky, pts.view(), default_step(m, true), true, &ctl)
+                }
+            }
+            .unwrap();
+            assert!(r.kink[[0, 0, 0]], "{m:?}");
+            assert!(!r.kink[[0, 1, 1]], "{m:?}");
+            assert!(!r.kink[[1, 0, 0]] && !r.kink[[1, 1, 1]], "{m:?}");
+            assert!((r.h[[1, 1, 1]] - 2.0).abs() < 1e-8);
+        }
+    }
+
+    #[test]
+    fn steps_are_powers_of_two_and_validated() {
+        let pts = ndarray::arr2(&[[0.0, 3.0, -1000.0]]);
+        let s = steps(pts.view(), 1e-3).unwrap();
+        for &h in s.iter() {
+            assert_eq!(h, 2f64.powi(h.log2() as i32));
+        }
+        assert!(s[[0, 2]] > 500.0 * s[[0, 0]]);
+        assert!(steps(pts.view(), 0.0).is_err());
+        assert!(steps(pts.view(), f64::NAN).is_err());
+        let bad = ndarray::arr2(&[[f64::NAN, 0.0, 0.0]]);
+        assert!(steps(bad.view(), 1e-3).is_err());
+    }
+
+    #[test]
+    fn deterministic_across_thread_counts() {
+        let q = DiagQuadratic {
+            a: vec![1.0, -2.0, 3.0],
+            c: vec![0.1, 0.2, 0.3],
+        };
+        let pts = Array2::from_shape_fn((40, 3), |(b, i)| (b * 3 + i) as f64 * 0.01);
+        let ctl = Control::new();
+        let mut first: Option<(Array3<f64>, Array3<f64>)> = None;
+        for n in [1, 2, 3] {
+            crate::parallel::set_num_threads(n).unwrap();
+            let r = crate::parallel::install(|| {
+                (
+                    hessian_values_native(&q, pts.view(), 1e-3, true, &ctl)
+                        .unwrap()
+                        .h,
+                    hessian_gradients(&q, pts.view(), 1e-3, true, &ctl)
+                        .unwrap()
+                        .h,
+                )
+            })
+            .unwrap();
+            match &first {
+                None => first = Some(r),
+                Some(f) => assert!(f.0 == r.0 && f.1 == r.1),
+            }
+        }
+    }
+}

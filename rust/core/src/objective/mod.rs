@@ -7,6 +7,7 @@
 pub mod icnn;
 pub mod loss;
 pub mod mlp;
+pub mod quadratic;
 
 use ndarray::{Array1, Array2, ArrayView2, Axis};
 use rayon::prelude::*;

@@ -1,0 +1,114 @@
+//! A dense quadratic f(θ) = ½ θᵀAθ + bᵀθ + c (A symmetric): the oracle for Hessian tests and a
+//! reference convex / non-convex function for midpoint tests.
+//!
+//! Rounding scale: ½ Σ_ij |A_ij θ_i θ_j| + Σ_i |b_i θ_i| + |c| (the summands of f).
+
+use ndarray::{Array1, Array2};
+
+use super::Objective;
+use crate::error::{Error, Result};
+
+/// f(θ) = ½ θᵀAθ + bᵀθ + c.
+#[derive(Clone, Debug)]
+pub struct Quadratic {
+    a: Array2<f64>,
+    b: Array1<f64>,
+    c: f64,
+}
+
+impl Quadratic {
+    /// `a` must be square and symmetric (exactly), `b` of matching length, all finite.
+    pub fn new(a: Array2<f64>, b: Array1<f64>, c: f64) -> Result<Self> {
+        let d = a.nrows();
+        if d == 0 || a.ncols() != d {
+            return Err(Error::invalid(
+                "A",
+                format!("expected a non-empty square matrix, got {:?}", a.dim()),
+            ));
+        }
+        if b.len() != d {
+            return Err(Error::invalid(
+                "b",
+                format!("expected length {d}, got {}", b.len()),
+            ));
+        }
+        crate::error::ensure_finite_iter("A", a.iter())?;
+        crate::error::ensure_finite_iter("b", b.iter())?;
+        if !c.is_finite() {
+            return Err(Error::invalid("c", "must be finite"));
+        }
+        for i in 0..d {
+            for j in 0..i {
+                if a[[i, j]] != a[[j, i]] {
+                    return Err(Error::invalid(
+                        "A",
+                        format!("must be symmetric (A[{i},{j}] != A[{j},{i}])"),
+                    ));
+                }
+            }
+        }
+        Ok(Quadratic {
+            a: a.as_standard_layout().to_owned(),
+            b,
+            c,
+        })
+    }
+}
+
+impl Objective for Quadratic {
+    fn dim(&self) -> usize {
+        self.b.len()
+    }
+    fn value_and_scale(&self, t: &[f64]) -> (f64, f64) {
+        let d = self.b.len();
+        let mut f = self.c;
+        let mut s = self.c.abs();
+        for i in 0..d {
+            let row = self.a.row(i);
+            let mut q = 0.0;
+            let mut qa = 0.0;
+            for (aij, tj) in row.iter().zip(t) {
+                q += aij * tj;
+                qa += (aij * tj).abs();
+            }
+            f += t[i] * (0.5 * q + self.b[i]);
+            s += t[i].abs() * (0.5 * qa + self.b[i].abs());
+        }
+        (f, s)
+    }
+    fn gradient(&self, t: &[f64], g: &mut [f64]) -> Result<f64> {
+        let d = self.b.len();
+        if t.len() != d || g.len() != d {
+            return Err(Error::invalid("theta", format!("expected length {d}")));
+        }
+        for (i, gi) in g.iter_mut().enumerate() {
+            *gi = self.a.row(i).iter().zip(t).map(|(a, x)| a * x).sum::<f64>() + self.b[i];
+        }
+        Ok(self.value(t))
+    }
+    fn name(&self) -> String {
+        format!("quadratic (D={})", self.b.len())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::objective::testing::check_gradient;
+
+    #[test]
+    fn value_gradient_and_validation() {
+        let a = ndarray::arr2(&[[2.0, -1.0], [-1.0, -3.0]]);
+        let q = Quadratic::new(a, ndarray::arr1(&[0.5, 1.0]), 2.0).unwrap();
+        let t = [0.3, -0.7];
+        let want = 0.5 * (2.0 * 0.09 - 2.0 * 0.3 * -0.7 - 3.0 * 0.49) + 0.15 - 0.7 + 2.0;
+        assert!((q.value(&t) - want).abs() < 1e-14);
+        check_gradient(&q, &t, 1e-7);
+        assert!(Quadratic::new(
+            ndarray::arr2(&[[1.0, 2.0], [0.0, 1.0]]),
+            ndarray::arr1(&[0.0, 0.0]),
+            0.0
+        )
+        .is_err());
+    }
+}

@@ -1,0 +1,275 @@
+"""Finite-difference Hessians: analytic oracles, verdicts, kinks, callables, threads, bad inputs."""
+
+from __future__ import annotations
+
+import threading
+
+import _reference_diag as ref
+import hiddenconvex as hc
+import numpy as np
+import pytest
+
+
+def _rel(H, want):
+    return np.max(np.abs(H - want)) / np.max(np.abs(want))
+
+
+def _indefinite_quadratic(rng, d=6):
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    lam = np.array([-3.0, -0.5, 0.25, 1.0, 2.0, 5.0])[:d]
+    A = Q @ np.diag(lam) @ Q.T
+    A = 0.5 * (A + A.T)
+    return A, np.sort(lam)
+
+
+def test_quadratic_known_indefinite_spectrum(rng):
+    A, lam = _indefinite_quadratic(rng)
+    b = rng.standard_normal(6)
+    q = hc.Quadratic(A, b, 1.5)
+    pts = rng.standard_normal((5, 6)) * 2.0
+    rv = hc.hessian(q, pts, method="values")
+    rg = hc.hessian(q, pts, method="gradients")
+    for r, tol in [(rv, 1e-6), (rg, 1e-9)]:
+        for k in range(5):
+            assert _rel(r.H[k], q.A) <= tol
+            np.testing.assert_allclose(r.eigenvalues[k], lam, atol=tol * 5 * 10)
+            np.testing.assert_array_equal(r.H[k], r.H[k].T)
+        assert r.verdict == ["indefinite"] * 5
+        assert np.all(r.certificate_gap < -r.certificate_tolerance)
+        assert not r.kink.any()
+    # The same function as a callable (values only): same verdicts and accuracy.
+    rc = hc.hessian(lambda t: 0.5 * t @ q.A @ t + b @ t + 1.5, pts, dim=6)
+    assert rc.verdict == ["indefinite"] * 5
+    assert _rel(rc.H[0], q.A) <= 1e-6
+    assert rc.method == "values" and rg.method == "gradients"
+
+
+def test_psd_quadratic_is_psd(rng):
+    M = rng.standard_normal((5, 3))
+    A = M @ M.T  # PSD, rank 3: two zero eigenvalues
+    r = hc.hessian(hc.Quadratic(A), rng.standard_normal((4, 5)))
+    assert r.verdict == ["psd"] * 4
+    assert np.all(r.lambda_min >= -r.tolerance)
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_least_squares_hessian_is_xtx(rng, bias):
+    X = rng.standard_normal((40, 5))
+    y = rng.standard_normal(40)
+    obj = hc.LeastSquares(X, y, bias=bias, l2=0.3)
+    Xb = np.hstack([X, np.ones((40, 1))]) if bias else X
+    want = Xb.T @ Xb + 0.3 * np.diag([1.0] * 5 + ([0.0] if bias else []))
+    pts = rng.standard_normal((3, obj.dim)) * 3
+    for method, tol in [("values", 1e-6), ("gradients", 1e-9)]:
+        r = hc.hessian(obj, pts, method=method)
+        for k in range(3):
+            assert _rel(r.H[k], want) <= tol
+        assert r.verdict == ["psd"] * 3
+
+
+def test_logistic_regression_hessian(rng):
+    X = rng.standard_normal((60, 6))
+    y = (rng.random(60) > 0.5).astype(float)
+    obj = hc.LogisticRegression(X, y, l2=0.1)
+    pts = rng.standard_normal((4, 6)) * 0.5
+    rv = hc.hessian(obj, pts, method="values")
+    rg = hc.hessian(obj, pts, method="gradients")
+    for k in range(4):
+        want = ref.logistic_hessian(X, 2 * y - 1, pts[k], l2=0.1)
+        assert _rel(rv.H[k], want) <= 1e-6
+        assert _rel(rg.H[k], want) <= 1e-9
+        # The error estimate bounds the actual error.
+        assert np.all(np.abs(rv.H[k] - want) <= rv.error[k] + 1e-12 * np.abs(want).max())
+    assert rv.verdict == rg.verdict == ["psd"] * 4
+    assert rv.n_evaluations == 4 * (1 + 2 * (36 + 6))
+    assert rg.n_gradient_evaluations == 4 * (4 * 6 + 1)
+
+
+@pytest.mark.parametrize("activation", ["tanh", "softplus"])
+def test_negative_curvature_found_on_smooth_mlps(rng, activation):
+    X = rng.standard_normal((25, 3))
+    y = rng.standard_normal(25)
+    obj = hc.MLP(X, y, [4, 3], activation=activation)
+    pts = np.stack([obj.init(s) for s in range(6)])
+    r = hc.hessian(obj, pts, method="gradients")
+    assert r.verdict.count("indefinite") >= 5
+    for k in np.flatnonzero(np.array(r.verdict) == "indefinite"):
+        assert r.lambda_min[k] < -r.tolerance[k]
+        # Re-verify the certificate independently: q(t) < 0 along the eigenvector.
+        t, v, th = r.certificate_t[k], r.min_eigenvector[k], pts[k]
+        q = obj.value(th + t * v) + obj.value(th - t * v) - 2 * obj.value(th)
+        assert q < 0
+    assert not r.kink.any()
+    # Against the analytic gradient differenced by NumPy with a tiny step: agreement.
+    k = 0
+    g = np.stack(
+        [
+            (obj.gradient(pts[k] + 1e-5 * e) - obj.gradient(pts[k] - 1e-5 * e)) / 2e-5
+            for e in np.eye(obj.dim)
+        ]
+    )
+    np.testing.assert_allclose(r.H[k], 0.5 * (g + g.T), atol=1e-5 * np.abs(g).max())
+
+
+def test_kinks_of_minus_abs_are_flagged_and_certified():
+    def f(t):
+        return -abs(t[0]) + t[1] ** 2
+
+    r = hc.hessian(f, [[1e-4, 0.3], [0.7, 0.3], [0.0, 0.0]], dim=2)
+    assert r.kink[0, 0, 0] and r.kink[2, 0, 0]
+    assert not r.kink[1].any()
+    # Concave kink: certified non-convexity (a midpoint violation), not merely "unreliable".
+    assert r.verdict == ["indefinite", "psd", "indefinite"]
+    # A convex kink cannot be certified either way: unreliable.
+    r2 = hc.hessian(lambda t: abs(t[0]) + t[1] ** 2, [[1e-4, 0.3]], dim=2)
+    assert r2.kink[0, 0, 0] and r2.verdict == ["unreliable"]
+
+
+def test_relu_network_kinks_flagged(rng):
+    X = rng.standard_normal((10, 2))
+    y = rng.standard_normal(10)
+    obj = hc.TwoLayerReLU(X, y, 3)
+    theta = obj.init(0)
+    p = obj.unflatten(theta)
+    # Put sample 0 exactly next to unit 1's kink: x_0·u_1 = 1e-5.
+    u = p["U"][:, 1]
+    p["U"][:, 1] = u - (X[0] @ u - 1e-5) * X[0] / (X[0] @ X[0])
+    theta = obj.flatten(p["U"], p["alpha"])
+    for method in ["values", "gradients"]:
+        r = hc.hessian(obj, theta, method=method)
+        unit1 = obj.unit_indices()[1]
+        assert r.kink[0][np.ix_(unit1, unit1)].any(), method
+        assert r.verdict[0] in ("unreliable", "indefinite")
+    # Away from every kink (all pre-activations >= 1) nothing is flagged and H is accurate.
+    Xp = np.abs(X) + 0.5
+    obj2 = hc.TwoLayerReLU(Xp, y, 3)
+    far = obj2.flatten(np.ones((2, 3)), np.array([0.5, -1.0, 2.0]))
+    assert np.min(Xp @ np.ones(2)) >= 1.0
+    for method in ["values", "gradients"]:
+        r = hc.hessian(obj2, far, method=method)
+        assert not r.kink.any()
+        assert r.verdict == ["indefinite"]  # a ReLU network's loss is not convex in its weights
+
+
+def test_callable_matches_native_and_scalar_matches_vectorised(rng):
+    X = rng.standard_normal((30, 4))
+    y = (rng.random(30) > 0.5).astype(float)
+    obj = hc.LogisticRegression(X, y)
+    ypm = 2 * y - 1
+
+    def f(t):
+        return float(np.sum(np.logaddexp(0.0, -ypm * (X @ t))))
+
+    def fv(T):
+        return np.array([f(t) for t in T])
+
+    pts = rng.standard_normal((3, 4))
+    rn = hc.hessian(obj, pts, method="values")
+    rs = hc.hessian(f, pts, dim=4)
+    rv = hc.hessian(fv, pts, dim=4, vectorized=True)
+    np.testing.assert_array_equal(rs.H, rv.H)
+    np.testing.assert_allclose(rs.H, rn.H, rtol=1e-7, atol=1e-9)
+    assert rs.verdict == rn.verdict == ["psd"] * 3
+    assert rs.n_evaluations == rn.n_evaluations
+
+
+def test_same_results_at_1_2_8_threads(rng, restore_threads):
+    X = rng.standard_normal((20, 3))
+    obj = hc.MLP(X, rng.standard_normal(20), [4], activation="tanh")
+    pts = np.stack([obj.init(s) for s in range(40)])
+    out = []
+    for n in (1, 2, 8):
+        hc.set_thread_count(n)
+        rv = hc.hessian(obj, pts, method="values")
+        rg = hc.hessian(obj, pts, method="gradients")
+        out.append((rv.H, rv.error, rv.kink, rg.H, rg.error, rv.verdict, rg.verdict))
+    for o in out[1:]:
+        for a, b in zip(o, out[0], strict=True):
+            if isinstance(a, list):
+                assert a == b
+            else:
+                np.testing.assert_array_equal(a, b)
+
+
+def test_nonfinite_values_reported_per_point():
+    def f(t):
+        return (np.log(t[0]) if t[0] > 0 else np.nan) + t[1] ** 2  # NaN for t0 <= 0
+
+    r = hc.hessian(f, [[1.0, 0.0], [-1.0, 0.0], [1e-4, 0.0]], dim=2)
+    assert r.verdict[0] == "psd" or r.verdict[0] == "indefinite"
+    assert r.verdict[1] == "nonfinite" and not r.finite[1]
+    assert r.verdict[2] == "nonfinite"  # the stencil crosses 0
+    assert r.finite[0]
+    assert "non-finite" in r.summary()
+
+
+def test_bad_inputs(rng):
+    q = hc.Quadratic(np.eye(3))
+    with pytest.raises(hc.InvalidInputError, match="points"):
+        hc.hessian(q, np.zeros((2, 4)))
+    with pytest.raises(hc.InvalidInputError, match="points"):
+        hc.hessian(q, [[0.0, np.nan, 0.0]])
+    with pytest.raises(hc.InvalidInputError, match="step"):
+        hc.hessian(q, np.zeros(3), step=0.0)
+    with pytest.raises(hc.InvalidInputError, match="step"):
+        hc.hessian(q, np.zeros(3), step=-1e-3)
+    with pytest.raises(hc.InvalidInputError, match="method"):
+        hc.hessian(q, np.zeros(3), method="autodiff")
+    with pytest.raises(hc.InvalidInputError, match="gradients"):
+        hc.hessian(lambda t: 0.0, np.zeros(3), dim=3, method="gradients")
+    with pytest.raises(hc.InvalidInputError, match="dim"):
+        hc.hessian(lambda t: 0.0, np.zeros(3))
+    with pytest.raises(hc.InvalidInputError, match="shape"):
+        hc.hessian(lambda T: np.zeros(len(T) + 1), np.zeros(3), dim=3, vectorized=True)
+    with pytest.raises(hc.InvalidTypeError):
+        hc.hessian(q, np.array(["a", "b", "c"]))
+
+
+def test_callable_that_raises_propagates_without_deadlock():
+    calls = []
+
+    def boom(t):
+        calls.append(1)
+        if len(calls) > 5:
+            raise ZeroDivisionError("objective failed")
+        return float(t @ t)
+
+    done = threading.Event()
+    err: list[BaseException] = []
+
+    def run():
+        try:
+            hc.hessian(boom, np.zeros((2, 3)), dim=3)
+        except BaseException as e:  # noqa: BLE001 - re-raised below
+            err.append(e)
+        done.set()
+
+    th = threading.Thread(target=run)
+    th.start()
+    assert done.wait(60)
+    assert isinstance(err[0], ZeroDivisionError)
+    assert any("hiddenconvex" in n for n in getattr(err[0], "__notes__", []))
+
+
+def test_progress_and_result_roundtrip(rng, tmp_path):
+    X = rng.standard_normal((15, 3))
+    obj = hc.LeastSquares(X, rng.standard_normal(15))
+    seen = []
+    r = hc.hessian(obj, rng.standard_normal((3, 3)), progress=lambda d, t: seen.append((d, t)))
+    assert seen and seen[-1][0] == seen[-1][1] > 0
+    for suffix in (".npz", ".json"):
+        path = r.save(tmp_path / f"h{suffix}")
+        back = hc.load(path)
+        np.testing.assert_array_equal(back.H, r.H)
+        assert back.verdict == r.verdict
+    assert "psd" in r.summary()
+
+
+def test_step_choice_is_power_of_two_and_scale_aware(rng):
+    q = hc.Quadratic(np.diag([1.0, 2.0, 3.0]))
+    r = hc.hessian(q, [[0.0, 10.0, -1000.0]], method="values", step=1e-3)
+    h = r.steps[0]
+    np.testing.assert_array_equal(h, 2.0 ** np.round(np.log2(h)))
+    assert h[2] / h[0] == pytest.approx(1024, rel=0.5)
+    assert r.step == 1e-3
+    np.testing.assert_allclose(r.H[0], q.A, rtol=1e-6, atol=1e-6)
