@@ -16,6 +16,35 @@ def _sleep_interruptible(
 
 # ---- arrangement (chambers) ---------------------------------------------------------------
 # >>> arrangement stubs go here, keep this block's lines together
+def chambers_exact(
+    x: npt.NDArray[np.float64],
+    max_chambers: int | None = None,
+    memory_limit: int | None = None,
+    progress: Callable[[int, int], Any] | None = None,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], int]: ...
+def chamber_witnesses(
+    x: npt.NDArray[np.float64],
+    max_chambers: int | None = None,
+    progress: Callable[[int, int], Any] | None = None,
+) -> npt.NDArray[np.float64]: ...
+def chambers_sample(
+    x: npt.NDArray[np.float64],
+    n_samples: int,
+    seed: int,
+    progress: Callable[[int, int], Any] | None = None,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], int]: ...
+def chamber_faces(
+    x: npt.NDArray[np.float64], progress: Callable[[int, int], Any] | None = None
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.float64], int]: ...
+def chamber_count(
+    x: npt.NDArray[np.float64], progress: Callable[[int, int], Any] | None = None
+) -> int: ...
+def chambers_plan(
+    x: npt.NDArray[np.float64],
+    max_chambers: int | None = None,
+    memory_limit: int | None = None,
+) -> tuple[int, bool, int, int, int]: ...
+
 # <<< end of arrangement
 
 # ---- objective ----------------------------------------------------------------------------

@@ -1,7 +1,149 @@
-//! Bindings for `hiddenconvex_core::arrangement`.
+//! Bindings for `hiddenconvex_core::arrangement`: exact / sampled chambers, counts, faces.
 
+use hiddenconvex_core::arrangement::{self as arr, ChamberSet, Limits};
+use ndarray::Array2;
+use numpy::{IntoPyArray, PyArray2, PyReadonlyArray2};
 use pyo3::prelude::*;
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::detach;
+use crate::errors::invalid;
+
+type Out<'py> = (Bound<'py, PyArray2<bool>>, Bound<'py, PyArray2<f64>>, usize);
+
+fn to_arrays<'py>(py: Python<'py>, set: ChamberSet) -> PyResult<Out<'py>> {
+    let p = set.count();
+    let bools: Vec<bool> = set.bool_patterns().into_iter().map(|b| b != 0).collect();
+    let pats = Array2::from_shape_vec((p, set.n), bools)
+        .map_err(|e| invalid("patterns", format!("internal shape error: {e}")))?;
+    let wit = Array2::from_shape_vec((p, set.d), set.witnesses)
+        .map_err(|e| invalid("witnesses", format!("internal shape error: {e}")))?;
+    Ok((pats.into_pyarray(py), wit.into_pyarray(py), set.rank))
+}
+
+/// Exact chambers: (patterns (P, n) bool, witnesses (P, d), rank).
+#[pyfunction]
+#[pyo3(signature = (x, max_chambers=None, memory_limit=None, progress=None))]
+fn chambers_exact<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    max_chambers: Option<u64>,
+    memory_limit: Option<u64>,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<Out<'py>> {
+    let xv = x.as_array().to_owned();
+    let limits = Limits {
+        max_chambers,
+        memory_bytes: memory_limit,
+    };
+    let set = detach::run(py, progress.as_ref(), move |ctl| {
+        arr::enumerate(xv.view(), &limits, ctl)
+    })?;
+    to_arrays(py, set)
+}
+
+/// Exact chamber witnesses only (P, d), in the order of `chambers_exact`.
+#[pyfunction]
+#[pyo3(signature = (x, max_chambers=None, progress=None))]
+fn chamber_witnesses<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    max_chambers: Option<u64>,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyArray2<f64>>> {
+    let xv = x.as_array().to_owned();
+    let limits = Limits {
+        max_chambers,
+        memory_bytes: None,
+    };
+    let set = detach::run(py, progress.as_ref(), move |ctl| {
+        arr::enumerate(xv.view(), &limits, ctl)
+    })?;
+    let p = set.count();
+    let wit = Array2::from_shape_vec((p, set.d), set.witnesses)
+        .map_err(|e| invalid("witnesses", format!("internal shape error: {e}")))?;
+    Ok(wit.into_pyarray(py))
+}
+
+/// Sampled chambers from `n_samples` Gaussian gates: (patterns, witnesses, rank).
+#[pyfunction]
+#[pyo3(signature = (x, n_samples, seed, progress=None))]
+fn chambers_sample<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    n_samples: u64,
+    seed: u64,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<Out<'py>> {
+    let xv = x.as_array().to_owned();
+    let set = detach::run(py, progress.as_ref(), move |ctl| {
+        arr::sample(xv.view(), n_samples, seed, ctl)
+    })?;
+    to_arrays(py, set)
+}
+
+/// Face-only patterns 1[X u >= 0] (not patterns of open chambers): (patterns, points, rank).
+#[pyfunction]
+#[pyo3(signature = (x, progress=None))]
+fn chamber_faces<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<Out<'py>> {
+    let xv = x.as_array().to_owned();
+    let set = detach::run(py, progress.as_ref(), move |ctl| {
+        let open = arr::enumerate(xv.view(), &Limits::default(), ctl)?;
+        arr::faces(xv.view(), &open, ctl)
+    })?;
+    to_arrays(py, set)
+}
+
+/// Exact number of chambers (no patterns materialised).
+#[pyfunction]
+#[pyo3(signature = (x, progress=None))]
+fn chamber_count<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<u128> {
+    let xv = x.as_array().to_owned();
+    detach::run(py, progress.as_ref(), move |ctl| arr::count(xv.view(), ctl))
+}
+
+/// Plan an exact run: (estimate, estimate_is_exact, bytes_per_chamber, rank, distinct_lines).
+/// The estimate is Cover's bound for the distinct lines in the row space, replaced by the exact
+/// count when the bound exceeds a budget and counting is affordable.
+#[pyfunction]
+#[pyo3(signature = (x, max_chambers=None, memory_limit=None))]
+fn chambers_plan<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    max_chambers: Option<u64>,
+    memory_limit: Option<u64>,
+) -> PyResult<(u128, bool, u64, usize, usize)> {
+    let xv = x.as_array().to_owned();
+    let limits = Limits {
+        max_chambers,
+        memory_bytes: memory_limit,
+    };
+    detach::run(py, None, move |ctl| {
+        let prep = arr::prepare(xv.view())?;
+        let (est, exact) = arr::plan(&prep, &limits, ctl)?;
+        Ok((
+            est,
+            exact,
+            arr::bytes_per_chamber(prep.n, prep.d, prep.rank),
+            prep.rank,
+            prep.num_lines(),
+        ))
+    })
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(chambers_exact, m)?)?;
+    m.add_function(wrap_pyfunction!(chambers_sample, m)?)?;
+    m.add_function(wrap_pyfunction!(chamber_witnesses, m)?)?;
+    m.add_function(wrap_pyfunction!(chamber_faces, m)?)?;
+    m.add_function(wrap_pyfunction!(chamber_count, m)?)?;
+    m.add_function(wrap_pyfunction!(chambers_plan, m)?)?;
     Ok(())
 }

@@ -1,2 +1,546 @@
 //! Activation chambers of the central hyperplane arrangement {u : x_i · u = 0} of the rows of X.
-//! (Issue: foundation + chambers.)
+//!
+//! A gate u ∈ R^d gives the activation pattern 1[X u > 0]; the distinct patterns of gates off
+//! every hyperplane are the chambers (open cones) of the arrangement. This module
+//! - enumerates them exactly, LP-free, by deletion–restriction ([`enumerate`]), exact on degenerate
+//!   data (rank r < d: work in the row space; duplicate / scaled / antiparallel rows are one
+//!   hyperplane; zero rows are never active),
+//! - counts them without materialising patterns ([`count`]),
+//! - samples Gaussian gates and deduplicates their patterns ([`sample`]),
+//! - lists the extra patterns 1[X u ≥ 0] of lower-dimensional faces ([`faces`]).
+//!
+//! Output order: patterns sorted lexicographically (row 0 most significant, 0 < 1), which is
+//! also the byte order of NumPy's `packbits` rows; it never depends on the thread count.
+
+pub mod enumerate;
+pub mod lines;
+
+use ndarray::ArrayView2;
+use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
+
+use crate::error::{Error, Result};
+use crate::Control;
+pub use enumerate::{get_bit, set_bit, words_for, RecOptions, TIE_TOL};
+
+/// Relative tolerance of the rank decision (pivoted Gram–Schmidt).
+pub const RANK_TOL: f64 = 1e-10;
+
+/// Relative tolerance under which x·u counts as 0 when listing faces.
+pub const FACE_TOL: f64 = 1e-9;
+
+/// Cover's count 2 Σ_{k<r} C(n−1, k): the number of chambers of n hyperplanes in general position
+/// in R^r (saturating at u128::MAX). `n = 0` gives 1.
+pub fn cover_count(n: u64, r: u64) -> u128 {
+    if n == 0 {
+        return 1;
+    }
+    let mut total: u128 = 0;
+    let mut c: u128 = 1; // C(n-1, k)
+    for k in 0..r.min(n) {
+        total = total.saturating_add(c);
+        let num = (n - 1 - k) as u128;
+        c = c.saturating_mul(num) / (k as u128 + 1);
+        if num == 0 {
+            break;
+        }
+    }
+    total.saturating_mul(2)
+}
+
+/// Data prepared for enumeration: row-space coordinates and distinct lines.
+#[derive(Clone, Debug)]
+pub struct Prepared {
+    pub n: usize,
+    pub d: usize,
+    /// Rank of X.
+    pub rank: usize,
+    /// Row-major copy of X (n × d).
+    pub x: Vec<f64>,
+    /// Orthonormal basis of the row space (rank × d) when rank < d.
+    pub basis: Option<Vec<f64>>,
+    /// Distinct lines in row-space coordinates (L × rank).
+    pub lines: Vec<f64>,
+}
+
+impl Prepared {
+    pub fn num_lines(&self) -> usize {
+        if self.rank == 0 {
+            0
+        } else {
+            self.lines.len() / self.rank
+        }
+    }
+
+    /// Cover's count for the distinct lines in the row space: an upper bound on the chambers.
+    pub fn bound(&self) -> u128 {
+        cover_count(self.num_lines() as u64, self.rank as u64)
+    }
+
+    /// Map row-space coordinates w (rank) to R^d.
+    fn lift(&self, w: &[f64], out: &mut [f64]) {
+        match &self.basis {
+            None => out.copy_from_slice(w),
+            Some(b) => {
+                out.iter_mut().for_each(|v| *v = 0.0);
+                for (c, wc) in w.iter().enumerate() {
+                    for (o, bv) in out.iter_mut().zip(&b[c * self.d..(c + 1) * self.d]) {
+                        *o += wc * bv;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Check X (non-empty, finite) and bring it into row-space coordinates.
+pub fn prepare(x: ArrayView2<f64>) -> Result<Prepared> {
+    let (n, d) = x.dim();
+    if n == 0 || d == 0 {
+        return Err(Error::invalid(
+            "X",
+            format!("must have at least one row and one column, got shape ({n}, {d})"),
+        ));
+    }
+    crate::error::ensure_finite_iter("X", x.iter())?;
+    let xv: Vec<f64> = x.iter().copied().collect(); // logical (row-major) order, any strides
+    let (rank, basis) = lines::row_space(&xv, n, d, RANK_TOL);
+    let (y, basis) = if rank == d || rank == 0 {
+        (xv.clone(), None)
+    } else {
+        let mut y = vec![0.0; n * rank];
+        for i in 0..n {
+            let row = &xv[i * d..(i + 1) * d];
+            if row.iter().all(|v| *v == 0.0) {
+                continue; // zero rows stay exactly zero
+            }
+            for c in 0..rank {
+                y[i * rank + c] = lines::dot(row, &basis[c * d..(c + 1) * d]);
+            }
+        }
+        (y, Some(basis))
+    };
+    let lines = if rank == 0 {
+        Vec::new()
+    } else {
+        lines::dedupe(&y, rank).0
+    };
+    Ok(Prepared {
+        n,
+        d,
+        rank,
+        x: xv,
+        basis,
+        lines,
+    })
+}
+
+/// Chambers (or sampled patterns) with witnesses, patterns bit-packed (MSB-first u64 words).
+#[derive(Clone, Debug, Default)]
+pub struct ChamberSet {
+    pub n: usize,
+    pub d: usize,
+    pub rank: usize,
+    /// P × words_for(n) words; bit i of row p = 1[x_i · witness_p > 0].
+    pub patterns: Vec<u64>,
+    /// P × d gates, unit norm.
+    pub witnesses: Vec<f64>,
+}
+
+impl ChamberSet {
+    pub fn count(&self) -> usize {
+        if self.d == 0 {
+            0
+        } else {
+            self.witnesses.len() / self.d
+        }
+    }
+
+    pub fn words(&self) -> usize {
+        words_for(self.n)
+    }
+
+    /// P × n bytes, 1 where active.
+    pub fn bool_patterns(&self) -> Vec<u8> {
+        let nw = self.words();
+        let mut out = vec![0u8; self.count() * self.n];
+        out.par_chunks_mut(self.n.max(1))
+            .zip(self.patterns.par_chunks(nw))
+            .for_each(|(row, p)| {
+                for (i, v) in row.iter_mut().enumerate() {
+                    *v = get_bit(p, i) as u8;
+                }
+            });
+        out
+    }
+
+    /// P × ceil(n/8) bytes in NumPy `packbits(axis=1)` layout (big-endian bits in each byte).
+    pub fn packed(&self) -> Vec<u8> {
+        let nw = self.words();
+        let nb = self.n.div_ceil(8);
+        let mut out = vec![0u8; self.count() * nb];
+        for (row, p) in out.chunks_mut(nb.max(1)).zip(self.patterns.chunks(nw)) {
+            for (b, v) in row.iter_mut().enumerate() {
+                *v = (p[b / 8] >> (56 - 8 * (b % 8))) as u8;
+            }
+        }
+        out
+    }
+}
+
+/// Budgets checked before any large allocation.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Limits {
+    /// Refuse more chambers than this.
+    pub max_chambers: Option<u64>,
+    /// Refuse runs whose estimated peak memory exceeds this many bytes.
+    pub memory_bytes: Option<u64>,
+}
+
+/// Estimated peak bytes per chamber of an exact run (output + candidate buffers).
+pub fn bytes_per_chamber(n: usize, d: usize, rank: usize) -> u64 {
+    let nw = words_for(n) as u64;
+    let out = n as u64 + n.div_ceil(8) as u64 + 8 * d as u64 + 8 * nw;
+    let cand = 2 * (8 * words_for(n) as u64 + 8 * rank as u64 + 8 + 4);
+    out + cand
+}
+
+/// Upper limit of the bound under which the exact count is computed to check a budget.
+const COUNT_TO_CHECK: u128 = 2_000_000_000;
+
+/// The number of chambers to plan for: exact when the Cover bound exceeds a budget and counting
+/// is affordable, else the bound. Returns (estimate, exact?).
+pub fn plan(prep: &Prepared, limits: &Limits, ctl: &Control) -> Result<(u128, bool)> {
+    let bound = prep.bound();
+    let over = |p: u128| {
+        limits.max_chambers.is_some_and(|m| p > m as u128)
+            || limits.memory_bytes.is_some_and(|mb| {
+                p.saturating_mul(bytes_per_chamber(prep.n, prep.d, prep.rank) as u128) > mb as u128
+            })
+    };
+    if !over(bound) {
+        return Ok((bound, prep.rank <= 1 || prep.num_lines() <= prep.rank));
+    }
+    if bound <= COUNT_TO_CHECK {
+        let c = count_prepared(prep, ctl)?;
+        return Ok((c, true));
+    }
+    Ok((bound, false))
+}
+
+/// Raise [`Error::TooLarge`] when the planned size exceeds a budget.
+pub fn check_limits(prep: &Prepared, limits: &Limits, ctl: &Control) -> Result<u128> {
+    let (est, exact) = plan(prep, limits, ctl)?;
+    let what = if exact {
+        format!("{est} chambers")
+    } else {
+        format!("up to {est} chambers (Cover's bound)")
+    };
+    if let Some(m) = limits.max_chambers {
+        if est > m as u128 {
+            return Err(Error::too_large(
+                "chambers",
+                what,
+                format!("max_chambers={m}"),
+                "Use method=\"sample\", iter_chambers(...) to stream, or raise max_chambers.",
+            ));
+        }
+    }
+    if let Some(mb) = limits.memory_bytes {
+        let need = est.saturating_mul(bytes_per_chamber(prep.n, prep.d, prep.rank) as u128);
+        if need > mb as u128 {
+            return Err(Error::too_large(
+                "chambers",
+                format!("{what}, about {:.3} GB", need as f64 / 1e9),
+                format!("memory_limit={:.3} GB", mb as f64 / 1e9),
+                "Use method=\"sample\", iter_chambers(...) to stream, or raise memory_limit.",
+            ));
+        }
+    }
+    Ok(est)
+}
+
+fn count_prepared(prep: &Prepared, ctl: &Control) -> Result<u128> {
+    if prep.rank == 0 {
+        return Ok(1);
+    }
+    enumerate::count_chambers(&prep.lines, prep.rank, &RecOptions::default(), ctl)
+}
+
+/// Exact number of chambers of the arrangement of the rows of `x` (no patterns materialised).
+pub fn count(x: ArrayView2<f64>, ctl: &Control) -> Result<u128> {
+    let prep = prepare(x)?;
+    count_prepared(&prep, ctl)
+}
+
+/// Patterns of the witnesses `w` (P × rank, row-space coordinates) against the rows of X, sorted
+/// lexicographically, with the witnesses lifted to R^d. Fails if a witness lies on a hyperplane.
+fn finish(prep: &Prepared, w: &[f64], ctl: &Control) -> Result<ChamberSet> {
+    let (n, d, r) = (prep.n, prep.d, prep.rank);
+    let p = if r == 0 { 1 } else { w.len() / r };
+    let nw = words_for(n);
+    let mut u = vec![0.0; p * d];
+    if r == 0 {
+        u[0] = 1.0;
+    } else {
+        u.par_chunks_mut(d)
+            .zip(w.par_chunks(r))
+            .for_each(|(o, wi)| prep.lift(wi, o));
+    }
+    ctl.check()?;
+    let mut pats = vec![0u64; p * nw];
+    let bad = pats
+        .par_chunks_mut(nw)
+        .zip(u.par_chunks(d))
+        .map(|(pat, ui)| {
+            let mut bad = false;
+            for i in 0..n {
+                let row = &prep.x[i * d..(i + 1) * d];
+                let s = lines::dot(row, ui);
+                if s > 0.0 {
+                    set_bit(pat, i);
+                } else if s == 0.0 && row.iter().any(|v| *v != 0.0) {
+                    bad = true;
+                }
+            }
+            bad
+        })
+        .reduce(|| false, |a, b| a || b);
+    if bad {
+        return Err(Error::Numerical(
+            "a chamber witness fell on a hyperplane (data too close to degenerate)".into(),
+        ));
+    }
+    ctl.check()?;
+    let mut idx: Vec<usize> = (0..p).collect();
+    idx.par_sort_unstable_by(|&a, &b| pats[a * nw..(a + 1) * nw].cmp(&pats[b * nw..(b + 1) * nw]));
+    let mut out = ChamberSet {
+        n,
+        d,
+        rank: r,
+        patterns: Vec::with_capacity(p * nw),
+        witnesses: Vec::with_capacity(p * d),
+    };
+    for (j, &i) in idx.iter().enumerate() {
+        if j > 0 && pats[i * nw..(i + 1) * nw] == pats[idx[j - 1] * nw..(idx[j - 1] + 1) * nw] {
+            return Err(Error::Numerical(
+                "two chamber witnesses gave the same pattern (data too close to degenerate)".into(),
+            ));
+        }
+        out.patterns.extend_from_slice(&pats[i * nw..(i + 1) * nw]);
+        out.witnesses.extend_from_slice(&u[i * d..(i + 1) * d]);
+    }
+    Ok(out)
+}
+
+/// Every chamber of the arrangement of the rows of `x`, exactly, with strictly interior witnesses.
+pub fn enumerate(x: ArrayView2<f64>, limits: &Limits, ctl: &Control) -> Result<ChamberSet> {
+    let prep = prepare(x)?;
+    check_limits(&prep, limits, ctl)?;
+    enumerate_prepared(&prep, ctl)
+}
+
+/// [`enumerate`] on prepared data (no budget check).
+pub fn enumerate_prepared(prep: &Prepared, ctl: &Control) -> Result<ChamberSet> {
+    ctl.set_total(prep.num_lines() as u64);
+    let w = if prep.rank == 0 {
+        Vec::new()
+    } else {
+        enumerate::witnesses_of_lines_top(&prep.lines, prep.rank, &RecOptions::default(), ctl)?
+    };
+    finish(prep, &w, ctl)
+}
+
+/// Samples per work item of [`sample`]: chunk `c` draws samples `c*SAMPLE_CHUNK ..` from
+/// `stream_rng(seed, c)`, so results do not depend on the thread count.
+pub const SAMPLE_CHUNK: usize = 4096;
+
+/// Draw `n_samples` standard Gaussian gates (chunk c from `rng::stream_rng(seed, c)`), keep the
+/// distinct patterns 1[X u > 0]; each pattern's witness is the first gate drawn that realises it.
+pub fn sample(x: ArrayView2<f64>, n_samples: u64, seed: u64, ctl: &Control) -> Result<ChamberSet> {
+    let prep = prepare(x)?;
+    if n_samples == 0 {
+        return Err(Error::invalid("n_samples", "must be >= 1"));
+    }
+    let (n, d) = (prep.n, prep.d);
+    let nw = words_for(n);
+    let chunks = n_samples.div_ceil(SAMPLE_CHUNK as u64);
+    ctl.set_total(chunks);
+    let parts: Vec<enumerate::Cands> = (0..chunks)
+        .into_par_iter()
+        .map(|c| -> Result<enumerate::Cands> {
+            ctl.check()?;
+            let start = c * SAMPLE_CHUNK as u64;
+            let len = (n_samples - start).min(SAMPLE_CHUNK as u64) as usize;
+            let mut rng = crate::rng::stream_rng(seed, c);
+            let mut cands = enumerate::Cands::new(nw, d);
+            cands.pats.resize(len * nw, 0);
+            cands.points.resize(len * d, 0.0);
+            cands.margins.resize(len, 0.0);
+            for s in 0..len {
+                let u = &mut cands.points[s * d..(s + 1) * d];
+                for v in u.iter_mut() {
+                    *v = StandardNormal.sample(&mut rng);
+                }
+                let pat = &mut cands.pats[s * nw..(s + 1) * nw];
+                for i in 0..n {
+                    if lines::dot(&prep.x[i * d..(i + 1) * d], u) > 0.0 {
+                        set_bit(pat, i);
+                    }
+                }
+                // "margin" = -(global index): the earliest gate wins in the deduplication.
+                cands.margins[s] = -((start + s as u64) as f64);
+            }
+            let (p, w, margins) = cands.best_per_pattern(ctl)?;
+            let mut out = enumerate::Cands::new(nw, d);
+            out.pats = p;
+            out.points = w;
+            out.margins = margins;
+            ctl.advance(1);
+            Ok(out)
+        })
+        .collect::<Result<_>>()?;
+    let mut all = enumerate::Cands::new(nw, d);
+    for p in parts {
+        all.append(p);
+    }
+    let (pats, w, _) = all.best_per_pattern(ctl)?;
+    Ok(ChamberSet {
+        n,
+        d,
+        rank: prep.rank,
+        patterns: pats,
+        witnesses: w,
+    })
+}
+
+/// Ternary sign key of a point against lines (pos bits, zero bits), with a relative tolerance.
+fn sign_key(lines: &[f64], k: usize, u: &[f64], tol: f64) -> Vec<u64> {
+    let m = lines.len() / k.max(1);
+    let nw = words_for(m);
+    let mut key = vec![0u64; 2 * nw];
+    let un = lines::norm(u);
+    for i in 0..m {
+        let y = &lines[i * k..(i + 1) * k];
+        let s = lines::dot(y, u);
+        if s.abs() <= tol * lines::norm(y) * un {
+            set_bit(&mut key[nw..], i);
+        } else if s > 0.0 {
+            set_bit(&mut key[..nw], i);
+        }
+    }
+    key
+}
+
+/// One point in the relative interior of every face (chambers, walls, …, the lineality space).
+fn face_points(lines: &[f64], k: usize, ctl: &Control) -> Result<Vec<Vec<f64>>> {
+    ctl.check()?;
+    if k == 0 {
+        return Ok(vec![Vec::new()]);
+    }
+    let m = lines.len() / k;
+    let mut pts: Vec<Vec<f64>> =
+        enumerate::witnesses_of_lines(lines, k, &RecOptions::default(), ctl)?
+            .chunks_exact(k)
+            .map(|c| c.to_vec())
+            .collect();
+    for t in 0..m {
+        let y = &lines[t * k..(t + 1) * k];
+        let mut others = Vec::with_capacity((m - 1) * k);
+        for i in 0..m {
+            if i != t {
+                others.extend_from_slice(&lines[i * k..(i + 1) * k]);
+            }
+        }
+        let z = lines::restrict(&others, k, y);
+        let (zl, _) = lines::dedupe(&z, k - 1);
+        for w in face_points(&zl, k - 1, ctl)? {
+            let mut u = vec![0.0; k];
+            lines::lift(&w, y, &mut u);
+            pts.push(u);
+        }
+    }
+    // one point per ternary sign vector
+    let mut keyed: Vec<(Vec<u64>, usize)> = pts
+        .iter()
+        .enumerate()
+        .map(|(i, u)| (sign_key(lines, k, u, FACE_TOL), i))
+        .collect();
+    keyed.sort();
+    keyed.dedup_by(|a, b| a.0 == b.0);
+    Ok(keyed.into_iter().map(|(_, i)| pts[i].clone()).collect())
+}
+
+/// The patterns 1[X u ≥ 0] (ties active) of faces that are not already patterns of open chambers,
+/// sorted, each with a point u of the face. `open` are the open-chamber patterns.
+pub fn faces(x: ArrayView2<f64>, open: &ChamberSet, ctl: &Control) -> Result<ChamberSet> {
+    let prep = prepare(x)?;
+    let (n, d, r) = (prep.n, prep.d, prep.rank);
+    let nw = words_for(n);
+    let pts = if r == 0 {
+        vec![Vec::new()]
+    } else {
+        face_points(&prep.lines, r, ctl)?
+    };
+    let mut rows: Vec<(Vec<u64>, Vec<f64>)> = Vec::new();
+    for w in pts {
+        let mut u = vec![0.0; d];
+        if r > 0 {
+            prep.lift(&w, &mut u);
+        }
+        let un = lines::norm(&u);
+        let mut pat = vec![0u64; nw];
+        for i in 0..n {
+            let row = &prep.x[i * d..(i + 1) * d];
+            let s = lines::dot(row, &u);
+            if s >= -FACE_TOL * lines::norm(row) * un {
+                set_bit(&mut pat, i);
+            }
+        }
+        rows.push((pat, u));
+    }
+    rows.sort_by(|a, b| a.0.cmp(&b.0));
+    rows.dedup_by(|a, b| a.0 == b.0);
+    let mut out = ChamberSet {
+        n,
+        d,
+        rank: r,
+        patterns: Vec::new(),
+        witnesses: Vec::new(),
+    };
+    let open_rows: Vec<&[u64]> = open.patterns.chunks(nw).collect();
+    for (pat, u) in rows {
+        let found = open_rows.binary_search(&pat.as_slice()).is_ok();
+        if !found {
+            out.patterns.extend_from_slice(&pat);
+            out.witnesses.extend_from_slice(&u);
+        }
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::Array2;
+
+    #[test]
+    fn cover_count_values() {
+        assert_eq!(cover_count(5, 10), 32);
+        assert_eq!(cover_count(100, 4), 323_600);
+        assert_eq!(cover_count(7, 3), 44);
+        assert_eq!(cover_count(3, 2), 6);
+    }
+
+    #[test]
+    fn faces_of_x1_minus_x1_x2_x3() {
+        let x =
+            Array2::from_shape_vec((4, 2), vec![1.0, 0.0, -1.0, 0.0, 0.0, 1.0, 1.0, 1.0]).unwrap();
+        let ctl = Control::new();
+        let open = enumerate(x.view(), &Limits::default(), &ctl).unwrap();
+        assert_eq!(open.count(), 6);
+        let f = faces(x.view(), &open, &ctl).unwrap();
+        let got: Vec<Vec<u8>> = f.bool_patterns().chunks(4).map(|c| c.to_vec()).collect();
+        assert_eq!(got, vec![vec![1, 1, 0, 0], vec![1, 1, 1, 1]]);
+    }
+}

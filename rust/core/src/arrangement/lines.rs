@@ -1,0 +1,288 @@
+//! Lines of an arrangement: exact-when-possible normalisation, deduplication, restriction, lift.
+//!
+//! A hyperplane {u : y·u = 0} is stored as an oriented normal `y` ("line" of the arrangement).
+//! Normalisation keeps integer data integer (divide by the gcd) so that structured arrangements
+//! (braid, resonance, threshold) are restricted in exact arithmetic; other data is scaled by a
+//! power of two (also exact). Restriction to `y_t^⊥` eliminates the largest coordinate of `y_t`
+//! fraction-free, so integer data stays integer.
+
+use std::cmp::Ordering;
+
+/// Relative tolerance under which two normalised directions count as the same line.
+pub const PARALLEL_TOL: f64 = 1e-10;
+
+/// Largest magnitude below which integer data is normalised by its gcd (exactly representable).
+const INT_LIMIT: f64 = 4.5e15;
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        let t = a % b;
+        a = b;
+        b = t;
+    }
+    a
+}
+
+/// Scale `v` in place by an exact factor: the gcd for integer vectors, a power of two otherwise.
+/// Returns false when `v` is exactly zero.
+pub fn normalize(v: &mut [f64]) -> bool {
+    let amax = v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    if amax == 0.0 {
+        return false;
+    }
+    if amax < INT_LIMIT && v.iter().all(|x| x.fract() == 0.0) {
+        let g = v
+            .iter()
+            .filter(|x| **x != 0.0)
+            .fold(0u64, |g, x| gcd(g, x.abs() as u64));
+        if g > 1 {
+            let gf = g as f64;
+            for x in v.iter_mut() {
+                *x /= gf; // exact: g divides every entry
+            }
+        }
+        return true;
+    }
+    // Power-of-two scaling so that the largest entry lies in [1, 2): exact.
+    let e = amax.log2().floor() as i32;
+    let s = 2f64.powi(-e);
+    if s.is_finite() && s != 0.0 {
+        for x in v.iter_mut() {
+            *x *= s;
+        }
+    }
+    true
+}
+
+/// Index of the entry of largest magnitude (first one within a relative 1e-9 of the maximum).
+pub fn pivot(v: &[f64]) -> usize {
+    let amax = v.iter().fold(0.0f64, |m, x| m.max(x.abs()));
+    let thr = amax * (1.0 - 1e-9);
+    v.iter().position(|x| x.abs() >= thr).unwrap_or(0)
+}
+
+/// Distinct lines of the rows of `rows` (m × k, row-major).
+///
+/// Returns the normalised, oriented line vectors (L × k, in order of first occurrence) and for every
+/// input row `Some((line, flipped))` (row = positive multiple of the line, or negative when
+/// `flipped`) or `None` for a zero row.
+pub fn dedupe(rows: &[f64], k: usize) -> (Vec<f64>, Vec<Option<(u32, bool)>>) {
+    let m = if k == 0 { 0 } else { rows.len() / k };
+    let mut vecs: Vec<Vec<f64>> = Vec::with_capacity(m);
+    let mut keys: Vec<(usize, Vec<f64>, usize, bool)> = Vec::with_capacity(m);
+    let mut map: Vec<Option<(u32, bool)>> = vec![None; m];
+    for i in 0..m {
+        let mut v = rows[i * k..(i + 1) * k].to_vec();
+        if !normalize(&mut v) {
+            vecs.push(v);
+            continue;
+        }
+        let p = pivot(&v);
+        let flip = v[p] < 0.0;
+        // `+ 0.0` turns -0.0 into 0.0 so that exact keys sort together.
+        let key: Vec<f64> = v.iter().map(|x| x / v[p] + 0.0).collect();
+        if flip {
+            for x in v.iter_mut() {
+                *x = -*x;
+            }
+        }
+        vecs.push(v);
+        keys.push((p, key, i, flip));
+    }
+    keys.sort_by(|a, b| {
+        a.0.cmp(&b.0)
+            .then_with(|| cmp_slices(&a.1, &b.1))
+            .then(a.2.cmp(&b.2))
+    });
+    // Group consecutive (near-)equal keys; the group's representative is its first input row.
+    let mut group_of_row: Vec<usize> = vec![usize::MAX; m];
+    let mut groups: Vec<usize> = Vec::new(); // representative row per group
+    for s in 0..keys.len() {
+        let same = s > 0 && keys[s].0 == keys[s - 1].0 && close(&keys[s].1, &keys[s - 1].1);
+        if !same {
+            groups.push(keys[s].2);
+        } else {
+            let gi = groups.len() - 1;
+            groups[gi] = groups[gi].min(keys[s].2);
+        }
+        group_of_row[keys[s].2] = groups.len() - 1;
+    }
+    // Order lines by first occurrence.
+    let mut order: Vec<usize> = (0..groups.len()).collect();
+    order.sort_by_key(|&g| groups[g]);
+    let mut line_of_group = vec![0u32; groups.len()];
+    let mut lines = Vec::with_capacity(groups.len() * k);
+    for (li, &g) in order.iter().enumerate() {
+        line_of_group[g] = li as u32;
+        lines.extend_from_slice(&vecs[groups[g]]);
+    }
+    let flip_of_row: Vec<Option<bool>> = {
+        let mut f = vec![None; m];
+        for key in &keys {
+            f[key.2] = Some(key.3);
+        }
+        f
+    };
+    for i in 0..m {
+        if let Some(fi) = flip_of_row[i] {
+            let g = group_of_row[i];
+            let rep = groups[g];
+            let frep = flip_of_row[rep].unwrap_or(false);
+            map[i] = Some((line_of_group[g], fi != frep));
+        }
+    }
+    (lines, map)
+}
+
+fn cmp_slices(a: &[f64], b: &[f64]) -> Ordering {
+    for (x, y) in a.iter().zip(b) {
+        match x.total_cmp(y) {
+            Ordering::Equal => continue,
+            o => return o,
+        }
+    }
+    Ordering::Equal
+}
+
+fn close(a: &[f64], b: &[f64]) -> bool {
+    a.iter().zip(b).all(|(x, y)| (x - y).abs() <= PARALLEL_TOL)
+}
+
+/// The restriction of the lines `rows` (m × k) to the hyperplane `y^⊥`, in the coordinates of
+/// `y^⊥` obtained by eliminating coordinate `j = pivot(y)`: z_i = |y_j| x_i[-j] - sign(y_j) x_i[j] y[-j]
+/// (fraction-free, exact on integers), so that x_i·lift(w) = z_i·w / |y_j|.
+pub fn restrict(rows: &[f64], k: usize, y: &[f64]) -> Vec<f64> {
+    let j = pivot(y);
+    let p = y[j];
+    let ap = p.abs();
+    let s = p.signum();
+    let m = rows.len() / k;
+    let mut out = Vec::with_capacity(m * (k - 1));
+    for i in 0..m {
+        let x = &rows[i * k..(i + 1) * k];
+        let xj = x[j];
+        for l in 0..k {
+            if l != j {
+                out.push(ap * x[l] - s * xj * y[l]);
+            }
+        }
+    }
+    out
+}
+
+/// Lift a point `w` of `y^⊥` (coordinates as in [`restrict`]) into R^k.
+pub fn lift(w: &[f64], y: &[f64], out: &mut [f64]) {
+    let k = y.len();
+    let j = pivot(y);
+    let mut acc = 0.0;
+    let mut c = 0;
+    for l in 0..k {
+        if l != j {
+            out[l] = w[c];
+            acc += y[l] * w[c];
+            c += 1;
+        }
+    }
+    out[j] = -acc / y[j];
+}
+
+#[inline]
+pub fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+#[inline]
+pub fn norm(a: &[f64]) -> f64 {
+    dot(a, a).sqrt()
+}
+
+/// Rank of the rows of `x` (n × d) and, when it is below d, an orthonormal basis of the row space
+/// (r × d, row-major), by modified Gram–Schmidt with row pivoting (relative tolerance `tol`).
+pub fn row_space(x: &[f64], n: usize, d: usize, tol: f64) -> (usize, Vec<f64>) {
+    let mut res: Vec<f64> = x.to_vec();
+    let scale = (0..n)
+        .map(|i| norm(&x[i * d..(i + 1) * d]))
+        .fold(0.0f64, f64::max);
+    let mut basis: Vec<f64> = Vec::new();
+    let mut r = 0;
+    if scale == 0.0 {
+        return (0, basis);
+    }
+    while r < d {
+        let (best, bn) = (0..n)
+            .map(|i| (i, norm(&res[i * d..(i + 1) * d])))
+            .fold((0, -1.0), |a, b| if b.1 > a.1 { b } else { a });
+        if bn <= tol * scale {
+            break;
+        }
+        let q: Vec<f64> = res[best * d..(best + 1) * d]
+            .iter()
+            .map(|v| v / bn)
+            .collect();
+        // Re-orthogonalise q against the basis once more for stability.
+        let mut q = q;
+        for b in 0..r {
+            let bb = &basis[b * d..(b + 1) * d];
+            let c = dot(&q, bb);
+            for l in 0..d {
+                q[l] -= c * bb[l];
+            }
+        }
+        let qn = norm(&q);
+        for v in q.iter_mut() {
+            *v /= qn;
+        }
+        for i in 0..n {
+            let row = &mut res[i * d..(i + 1) * d];
+            let c = dot(row, &q);
+            for l in 0..d {
+                row[l] -= c * q[l];
+            }
+        }
+        basis.extend_from_slice(&q);
+        r += 1;
+    }
+    (r, basis)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dedupe_merges_scaled_and_antiparallel_rows() {
+        let rows = [1.0, 2.0, 0.0, 0.0, -3.0, -6.0, 2.5, 5.0, 1.0, 0.0];
+        let (lines, map) = dedupe(&rows, 2);
+        assert_eq!(lines.len() / 2, 2);
+        assert_eq!(map[0], Some((0, false)));
+        assert_eq!(map[1], None);
+        assert_eq!(map[2], Some((0, true)));
+        assert_eq!(map[3], Some((0, false)));
+        assert_eq!(map[4], Some((1, false)));
+    }
+
+    #[test]
+    fn restrict_and_lift_agree() {
+        let y = [0.3, -2.0, 0.7];
+        let x = [1.0, 0.5, -0.25, 0.2, 0.1, 3.0];
+        let z = restrict(&x, 3, &y);
+        let w = [0.4, -1.1];
+        let mut u = [0.0; 3];
+        lift(&w, &y, &mut u);
+        assert!(dot(&u, &y).abs() < 1e-14);
+        for i in 0..2 {
+            let lhs = dot(&x[i * 3..i * 3 + 3], &u);
+            let rhs = dot(&z[i * 2..i * 2 + 2], &w) / 2.0;
+            assert!((lhs - rhs).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn row_space_finds_rank() {
+        // rows: e1, e2, e1+e2 in R^3
+        let x = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 1.0, 1.0, 0.0];
+        let (r, b) = row_space(&x, 3, 3, 1e-12);
+        assert_eq!(r, 2);
+        assert_eq!(b.len(), 6);
+    }
+}
