@@ -12,7 +12,7 @@ use crate::errors::{invalid, to_py};
 #[pyfunction]
 #[pyo3(signature = (x, y, patterns, beta, *, kind="relu", loss="squared", huber_delta=1.0,
     solver="admm", tol=1e-6, max_iter=10000, check_every=10, warm_z=None, warm_a=None,
-    warm_b=None, warm_c=None, warm_rho=None, par_threshold=cx::DEFAULT_PAR_THRESHOLD,
+    warm_b=None, warm_c=None, warm_rho=None, par_threshold=200000,
     progress=None))]
 #[allow(clippy::too_many_arguments)]
 fn convex_solve<'py>(
