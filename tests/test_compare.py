@@ -28,8 +28,15 @@ def toy_reference():
 def toy_comparison(toy_reference):
     X, y, model = toy_reference
     return hc.compare_convex_nonconvex(
-        X, y, BETA, convex=model, widths=["m*", "2m*"], seeds=10, optimizers=("gd", "sgd", "adam"),
-        epochs=1500, batch_size={"sgd": 5},
+        X,
+        y,
+        BETA,
+        convex=model,
+        widths=["m*", "2m*"],
+        seeds=10,
+        optimizers=("gd", "sgd", "adam"),
+        epochs=1500,
+        batch_size={"sgd": 5},
     )
 
 
@@ -116,8 +123,15 @@ def test_width_and_seed_specifications(toy_reference):
     X, y, model = toy_reference
     m = model.n_active_
     r = hc.compare_convex_nonconvex(
-        X, y, BETA, convex=model, widths=[2, "1.5m*", "m*"], seeds=[4, 9], epochs=3,
-        optimizers=("adam",), lr={"adam": 0.05},
+        X,
+        y,
+        BETA,
+        convex=model,
+        widths=[2, "1.5m*", "m*"],
+        seeds=[4, 9],
+        epochs=3,
+        optimizers=("adam",),
+        lr={"adam": 0.05},
     )
     assert r.widths == [2, int(round(1.5 * m)), m]
     assert r.seeds == [4, 9] and r.lrs == {"adam": 0.05}

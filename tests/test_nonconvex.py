@@ -45,8 +45,29 @@ def test_objective_matches_loop(rng, loss, bias):
     d = 4 + bias
     U = rng.standard_normal((d, 6))
     a = rng.standard_normal(6)
-    got = hc.relu_network_objective(X, y, U, a, 0.3, bias=bias, loss=loss)
-    assert got == pytest.approx(slow_objective(X, y, U, a, 0.3, loss, bias), rel=1e-12)
+    want = slow_objective(X, y, U, a, 0.3, loss, bias)
+    Xa = nc._augment(X, bias)
+    mine = nc._objective_batch(Xa, y, U[None], a[None], 0.3, loss)[0]
+    assert mine == pytest.approx(want, rel=1e-12)
+    # the convex module's formula for the same objective agrees
+    assert hc.relu_network_objective(X, y, U, a, 0.3, bias=bias, loss=loss) == pytest.approx(
+        want, rel=1e-12
+    )
+
+
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_training_objective_is_the_native_two_layer_objective(loss):
+    """The trained weights evaluated by hiddenconvex.objectives.TwoLayerReLU (Rust) give the
+    recorded objective (bias as a data column: both decay it then)."""
+    from hiddenconvex.objectives import TwoLayerReLU
+
+    X, y = toy()
+    r = hc.train_relu_network(X, y, 5, 0.01, loss=loss, epochs=30, seed=2)
+    obj = TwoLayerReLU(X, y, 5, beta=0.01, loss=loss)
+    assert obj.value(obj.flatten(r.U, r.alpha)) == pytest.approx(r.final_objective, rel=1e-12)
+    g_native = obj.gradient(obj.flatten(r.U, r.alpha))
+    gU, ga = nc._gradient_batch(X, y, r.U[None], r.alpha[None], 0.01, loss, 1.0)
+    np.testing.assert_allclose(g_native, obj.flatten(gU[0], ga[0]), rtol=1e-10, atol=1e-12)
 
 
 @pytest.mark.parametrize("loss", ["squared", "logistic", "hinge"])

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,12 @@ from typing import Any
 import numpy as np
 
 from ._validation import as_matrix, check_choice, check_float, check_int, resolve_seed
-from .exceptions import InvalidInputError, InvalidTypeError, ResourceLimitError
+from .exceptions import (
+    ConvergenceWarning,
+    InvalidInputError,
+    InvalidTypeError,
+    ResourceLimitError,
+)
 from .io import Result
 from .nonconvex import (
     OPTIMIZERS,
@@ -72,16 +78,15 @@ class _ConvexSide:
 
 
 def _n_patterns_of(model: Any) -> int:
-    for name in ("n_patterns_", "patterns_count_", "n_patterns"):
+    res = getattr(model, "result_", None)
+    if res is not None and getattr(res, "n_patterns", None):
+        return int(res.n_patterns)
+    for name in ("n_patterns_", "patterns_"):
         v = getattr(model, name, None)
         if isinstance(v, (int, np.integer)) and v > 0:
             return int(v)
-    pats = getattr(model, "patterns_", None)
-    if pats is not None:
-        try:
-            return int(np.asarray(pats).shape[0])
-        except Exception:  # pragma: no cover - defensive, depends on the estimator
-            return 0
+        if isinstance(v, np.ndarray) and v.ndim == 2:
+            return int(v.shape[0])
     return 0
 
 
@@ -98,6 +103,7 @@ def _solve_convex(
     seed: int,
     convex: Any,
     progress: Any,
+    solver: str = "auto",
 ) -> _ConvexSide:
     from . import convex as _convex
 
@@ -132,13 +138,26 @@ def _solve_convex(
             patterns=kind,
             n_patterns=n_patterns if kind == "sample" else None,
             bias=bias,
+            solver=solver,
             seed=seed,
             progress=progress,
         )
-        model = est.fit(X, y)
+        # a ConvergenceWarning is not lost: it goes into the result's note and label
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ConvergenceWarning)
+            model = est.fit(X, y)
+        for w in caught:
+            if issubclass(w.category, ConvergenceWarning):
+                msg = str(w.message).split(". Raise")[0]
+                note = f"{note}; {msg}" if note else msg
+            else:  # pragma: no cover - other warnings pass through
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     else:
         pk = getattr(model, "patterns", "exact")
         kind = pk if isinstance(pk, str) else "exact"
+        if not isinstance(pk, str):
+            res = getattr(model, "result_", None)
+            kind = "exact" if getattr(res, "patterns_exact", True) else "sample"
     elapsed = time.perf_counter() - t0
     objective = float(model.objective_)
     gap = float(getattr(model, "duality_gap_", np.nan))
@@ -171,7 +190,11 @@ def _solve_convex(
         label=label,
         U=U,
         alpha=alpha,
-        time_s=float(getattr(model, "fit_time_", elapsed) or elapsed),
+        time_s=float(
+            getattr(model, "timings_", {}).get("total_s", elapsed)
+            if convex is None
+            else getattr(model, "timings_", {}).get("total_s", 0.0)
+        ),
         note=note,
     )
 
@@ -184,6 +207,8 @@ class ComparisonResult(Result):
     """Convex optimum vs many non-convex runs (see :func:`compare_convex_nonconvex`).
 
     Arrays are indexed ``[width, optimizer, seed]`` (``curves`` also by epoch, 0 = init).
+    ``network_U`` (d̃, m*) and ``network_alpha`` (m*,) are the network recovered from the convex
+    solution (``to_network()``); ``recovered_objective`` is its non-convex objective F.
     """
 
     convex_objective: float
@@ -211,6 +236,8 @@ class ComparisonResult(Result):
     final: np.ndarray
     grad_norms: np.ndarray
     run_times: np.ndarray
+    network_U: np.ndarray
+    network_alpha: np.ndarray
 
     # -- derived views ------------------------------------------------------------------------
     @property
@@ -430,6 +457,7 @@ def compare_convex_nonconvex(
     init: str = "he",
     seed: int = 0,
     above_rtol: float = 1e-3,
+    solver: str = "auto",
     convex: Any = None,
     progress: Any = None,
 ) -> ComparisonResult:
@@ -467,6 +495,9 @@ def compare_convex_nonconvex(
         Seeds the pattern sampling and the first run.
     above_rtol : float
         A run "ended above" p* when final − p* > above_rtol·|p*| + tol.
+    solver : str
+        The :class:`~hiddenconvex.ConvexReLU` solver (``"auto"``, ``"admm"``, ``"al"``,
+        ``"cvxpy"``).
     convex : fitted ConvexReLU, optional
         Reuse an already fitted estimator (same X, y, β, loss, bias) instead of solving again.
     progress : bool or callable, optional
@@ -513,6 +544,7 @@ def compare_convex_nonconvex(
         seed=seed_v,
         convex=convex,
         progress=progress,
+        solver=solver,
     )
     p = cs.objective
     if cs.U.shape[1] > 0:
@@ -597,6 +629,8 @@ def compare_convex_nonconvex(
         final=final,
         grad_norms=gnorms,
         run_times=times,
+        network_U=cs.U,
+        network_alpha=cs.alpha,
     )
 
 
@@ -686,6 +720,47 @@ class DataComparison(Result):
             )
         return rows
 
+    def plot(self, path: str | Path) -> Path:
+        """Two panels: training objective and test metric of the convex model (line) and of every
+        SGD/Adam run (dots). Writes a PNG and returns its path."""
+        from .plot import pyplot
+
+        plt = pyplot()
+        colors = {"gd": "#1f77b4", "sgd": "#2ca02c", "adam": "#d62728"}
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+        conv_vals = (self.convex_objective, self.convex_test_metric)
+        labels = ("training objective F (sum scaling)", f"test {self.metric_name}")
+        arrays = (self.objectives, self.test_metrics)
+        cl = (
+            "convex (certified)"
+            if self.convex_certified
+            else (
+                "convex (exact patterns)" if self.convex_patterns == "exact" else "convex (sampled)"
+            )
+        )
+        for ax, cv, lab, arr in zip(axes, conv_vals, labels, arrays, strict=True):
+            ax.axhline(cv, color="black", ls="--", lw=1.8, label=cl)
+            for j, o in enumerate(self.optimizers):
+                xs = np.full(arr.shape[1], j) + np.linspace(-0.12, 0.12, arr.shape[1])
+                ax.scatter(xs, arr[j], color=colors.get(o, "C4"), s=45, edgecolor="k",
+                           zorder=3, label=f"{o} (m = {self.width})")  # fmt: skip
+            ax.set_xticks(range(len(self.optimizers)))
+            ax.set_xticklabels([o.upper() if o != "adam" else "Adam" for o in self.optimizers])
+            ax.set_xlim(-0.6, len(self.optimizers) - 0.4)
+            ax.set_ylabel(lab)
+            ax.grid(alpha=0.3, axis="y")
+        axes[0].legend(fontsize=8, loc="best")
+        fig.suptitle(
+            f"{self.dataset}: convex program (m* = {self.m_star}) vs "
+            f"{len(self.seeds)} seed(s) of SGD/Adam, β = {self.beta:g}",
+            fontsize=11,
+        )
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(out, dpi=120)
+        plt.close(fig)
+        return out
+
     def summary(self) -> str:
         m = self.metric_name
         lines = [
@@ -722,6 +797,7 @@ def compare_on_data(
     patterns: str = "auto",
     n_patterns: int = 300,
     max_exact_patterns: int = 3000,
+    solver: str = "auto",
     seed: int = 0,
     progress: Any = None,
 ) -> DataComparison:
@@ -778,6 +854,7 @@ def compare_on_data(
         seed=seed_v,
         convex=None,
         progress=progress,
+        solver=solver,
     )
     w = max(cs.m_star, 1) if width is None else check_int(width, "width", minimum=1)
     task = ds.task

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -48,7 +49,8 @@ class _Ctx:
 
     @property
     def progress(self) -> bool:
-        return not self.quiet
+        """tqdm bars on long steps, unless --quiet or stderr is not a terminal."""
+        return not self.quiet and sys.stderr.isatty()
 
     def png(self, name: str) -> Path:
         p = self.out / name
@@ -67,45 +69,34 @@ def _with_ones(X: np.ndarray) -> np.ndarray:
     return np.hstack([X, np.ones((X.shape[0], 1))])
 
 
-def _hessian_check(obj: Any, points: np.ndarray) -> dict[str, Any] | None:
-    """λ_min / λ_max and verdicts of the finite-difference Hessians at ``points`` (None when the
-    Hessian capability is not in this build)."""
-    from . import hessian as _h
+def _hessian_check(obj: Any, points: np.ndarray) -> dict[str, Any]:
+    """λ_min / λ_max and verdicts of the finite-difference Hessians at ``points``."""
+    import hiddenconvex as hc
 
-    fn = getattr(_h, "hessian", None)
-    if fn is None:
-        return None
-    res = fn(obj, points)
-    lam = np.asarray(res.eigenvalues)
-    verdicts = [str(v) for v in np.atleast_1d(getattr(res, "verdicts", []))]
+    res = hc.hessian(obj, points)
     return {
-        "lambda_min": float(np.nanmin(lam)),
-        "lambda_max": float(np.nanmax(lam)),
-        "eigenvalues": lam,
-        "verdicts": verdicts,
+        "lambda_min": float(np.nanmin(res.lambda_min)),
+        "lambda_max": float(np.nanmax(res.lambda_max)),
+        "eigenvalues": np.asarray(res.eigenvalues),
+        "verdicts": [str(v) for v in res.verdict],
+        "counts": res.counts(),
         "result": res,
     }
-
-
-def _is_psd_verdict(v: str) -> bool:
-    s = v.lower()
-    return "psd" in s and "not" not in s
-
-
-def _is_indefinite_verdict(v: str) -> bool:
-    return "indefinite" in v.lower()
 
 
 # ---------------------------------------------------------------------------------------------
 # part 1: convex models
 # ---------------------------------------------------------------------------------------------
-def _part_convex_models(ctx: _Ctx, X: np.ndarray, y: np.ndarray, label: str) -> None:
+def _part_convex_models(
+    ctx: _Ctx, X: np.ndarray, y: np.ndarray, label: str, task: str = "classification"
+) -> None:
     import hiddenconvex as hc
     from hiddenconvex.objectives import LeastSquares, LogisticRegression
 
     sec = ctx.report.section("1 · Linear models are convex")
+    logistic = " and logistic regression Σ log(1 + exp(−y·Xw))" if task == "classification" else ""
     sec.para(
-        f"Least squares ½‖Xw − y‖² and logistic regression Σ log(1 + exp(−y·Xw)) on {label} "
+        f"Least squares ½‖Xw − y‖²{logistic} on {label} "
         f"(n = {X.shape[0]}, d = {X.shape[1]} with the intercept column). Midpoint test: random "
         "pairs at scales 1e-3, 1 and 30 around 0; a violation is a Jensen gap below a "
         "condition-aware rounding tolerance. Hessians by finite differences at random points."
@@ -113,21 +104,18 @@ def _part_convex_models(ctx: _Ctx, X: np.ndarray, y: np.ndarray, label: str) -> 
     n_pairs = 2000 if ctx.quick else 20000
     rows = []
     all_ok = True
-    for name, obj in (
-        ("least squares", LeastSquares(X, y)),
-        ("logistic regression", LogisticRegression(X, y)),
-    ):
+    models: list[tuple[str, Any]] = [("least squares", LeastSquares(X, y))]
+    if task == "classification":
+        models.append(("logistic regression", LogisticRegression(X, y)))
+    for name, obj in models:
         rep = hc.midpoint_test(obj, n_pairs=n_pairs, seed=ctx.seed, progress=False)
         pts = np.random.default_rng(ctx.seed).standard_normal((4 if ctx.quick else 16, obj.dim))
         hess = _hessian_check(obj, pts)
         ok_mid = rep.n_violations == 0
-        ok_h = True
-        hess_txt = "n/a"
-        if hess is not None:
-            ok_h = hess["lambda_min"] >= -1e-6 * max(abs(hess["lambda_max"]), 1.0)
-            if hess["verdicts"]:
-                ok_h = ok_h and all(_is_psd_verdict(v) for v in hess["verdicts"])
-            hess_txt = f"λ_min = {hess['lambda_min']:.3g}"
+        ok_h = all(v == "psd" for v in hess["verdicts"])
+        hess_txt = (
+            f"{hess['counts']['psd']}/{len(hess['verdicts'])} PSD, λ_min = {hess['lambda_min']:.3g}"
+        )
         ok = ok_mid and ok_h
         all_ok &= ok
         rows.append(
@@ -152,11 +140,10 @@ def _part_convex_models(ctx: _Ctx, X: np.ndarray, y: np.ndarray, label: str) -> 
             "violations": rep.n_violations,
             "upper_95": rep.upper_95,
             "verdict": rep.verdict,
-            "hessian_lambda_min": None if hess is None else hess["lambda_min"],
+            "hessian_lambda_min": hess["lambda_min"],
+            "hessian_verdicts": hess["counts"],
         }
-    sec.table(
-        ["model", "pairs", "violations", "rate (95% bound)", "Hessian", "verdict"], rows
-    )
+    sec.table(["model", "pairs", "violations", "rate (95% bound)", "Hessian", "verdict"], rows)
     sec.verdict(all_ok, "zero midpoint violations, PSD Hessians" if all_ok else "violation found")
     ctx.verdicts["convex_models_no_violation"] = bool(all_ok)
 
@@ -198,11 +185,8 @@ def _part_networks(ctx: _Ctx, X: np.ndarray, y: np.ndarray, label: str) -> None:
     rep = hc.midpoint_test(obj, pairs=pairs, progress=False)
     ok_relu = bool(rep.certified)
     hess = _hessian_check(obj, theta[None, :])
-    neg_txt = "n/a"
-    ok_neg = True
-    if hess is not None:
-        ok_neg = hess["lambda_min"] < 0
-        neg_txt = f"λ_min = {hess['lambda_min']:.3g}"
+    ok_neg = hess["lambda_min"] < 0
+    neg_txt = f"Hessian {hess['verdicts'][0]}, λ_min = {hess['lambda_min']:.3g}"
     sl = hc.witness_slice(obj, rep)
     p_slice = plot_slice_1d(
         sl,
@@ -222,7 +206,9 @@ def _part_networks(ctx: _Ctx, X: np.ndarray, y: np.ndarray, label: str) -> None:
             f"Jensen gap {w.gap_verified:.3g}, {abs(w.gap_verified) / max(w.tol_verified, 1e-300):.2g}"
             " times the rounding tolerance."
         )
-    sec.figure(p_slice, "1-D slice of the ReLU network's loss through its worst permutation witness")
+    sec.figure(
+        p_slice, "1-D slice of the ReLU network's loss through its worst permutation witness"
+    )
     sec.verdict(ok_relu, f"ReLU net: {rep.verdict}")
     ctx.row(
         "2 networks",
@@ -238,19 +224,17 @@ def _part_networks(ctx: _Ctx, X: np.ndarray, y: np.ndarray, label: str) -> None:
     pairs_mlp = hc.permutation_pairs(mlp, th, layer=0)
     rep_mlp = hc.midpoint_test(mlp, pairs=pairs_mlp, progress=False)
     hess_mlp = _hessian_check(mlp, th[None, :])
-    ok_mlp = bool(rep_mlp.certified)
-    mlp_neg = "n/a"
-    if hess_mlp is not None:
-        ok_mlp = ok_mlp and hess_mlp["lambda_min"] < 0
-        mlp_neg = f"λ_min = {hess_mlp['lambda_min']:.3g}"
-        from .plot import plot_eigenvalues
+    ok_mlp = bool(rep_mlp.certified) and hess_mlp["verdicts"][0] == "indefinite"
+    mlp_neg = f"Hessian {hess_mlp['verdicts'][0]}, λ_min = {hess_mlp['lambda_min']:.3g}"
+    from .plot import plot_eigenvalues
 
-        p_eig = plot_eigenvalues(
-            hess_mlp["eigenvalues"],
-            ctx.png("mlp_hessian_spectrum.png"),
-            title=f"Deep tanh MLP (2×8 hidden): Hessian spectrum, λ_min = {hess_mlp['lambda_min']:.3g}",
-        )
-        sec.figure(p_eig, "Hessian eigenvalues of the deep MLP's loss at a trained point")
+    p_eig = plot_eigenvalues(
+        hess_mlp["eigenvalues"],
+        ctx.png("mlp_hessian_spectrum.png"),
+        title=f"Deep tanh MLP (2×8 hidden), trained: Hessian spectrum, "
+        f"λ_min = {hess_mlp['lambda_min']:.3g}",
+    )
+    sec.figure(p_eig, "Hessian eigenvalues of the deep MLP's loss at a trained point")
     sec.verdict(ok_mlp, f"deep MLP: {rep_mlp.verdict}; {mlp_neg}")
     ctx.row(
         "2 networks",
@@ -295,10 +279,10 @@ def _part_networks(ctx: _Ctx, X: np.ndarray, y: np.ndarray, label: str) -> None:
     ctx.verdicts["one_unit_example_not_convex"] = ok_one
     ctx.details["networks"] = {
         "relu": {"violations": rep.n_violations, "pairs": rep.pairs_tested, "verdict": rep.verdict,
-                 "lambda_min": None if hess is None else hess["lambda_min"]},
+                 "lambda_min": hess["lambda_min"], "hessian": hess["verdicts"][0]},
         "mlp": {"violations": rep_mlp.n_violations, "pairs": rep_mlp.pairs_tested,
                 "verdict": rep_mlp.verdict,
-                "lambda_min": None if hess_mlp is None else hess_mlp["lambda_min"]},
+                "lambda_min": hess_mlp["lambda_min"], "hessian": hess_mlp["verdicts"][0]},
         "one_unit": {"violations": rep_one.n_violations, "pairs": rep_one.pairs_tested,
                      "verdict": rep_one.verdict},
     }  # fmt: skip
@@ -433,9 +417,7 @@ def _part_chambers(ctx: _Ctx) -> None:
     )
 
 
-def _plot_arrangement(
-    X2: np.ndarray, ch: Any, curve: Any, ctx: _Ctx, path: Path
-) -> Path:
+def _plot_arrangement(X2: np.ndarray, ch: Any, curve: Any, ctx: _Ctx, path: Path) -> Path:
     import hiddenconvex as hc
 
     from .plot import pyplot
@@ -505,10 +487,16 @@ def _part_hidden_convexity(ctx: _Ctx) -> None:
     sec = ctx.report.section("5 · Hidden convexity: the convex program vs SGD/Adam")
     X, y = toy_circle(10, seed=ctx.seed)
     beta = 1e-4
+    try:  # an interior-point solve is the most accurate on a problem this small
+        import cvxpy  # noqa: F401
+
+        solver = "cvxpy"
+    except ImportError:
+        solver = "auto"
     cmp = hc.compare_convex_nonconvex(
         X, y, beta, widths=["m*", "2m*"], seeds=4 if ctx.quick else 10,
         optimizers=("gd", "adam"), epochs=300 if ctx.quick else 3000, patterns="exact",
-        seed=ctx.seed, progress=ctx.progress,
+        solver=solver, seed=ctx.seed, progress=ctx.progress,
     )  # fmt: skip
     p5 = cmp.plot(ctx.png("convex_vs_sgd.png"))
     p_net = _plot_toy_network(X, y, cmp, ctx.png("recovered_network.png"))
@@ -521,12 +509,15 @@ def _part_hidden_convexity(ctx: _Ctx) -> None:
         f"{cmp.widths[0]} and {cmp.widths[-1]} train the same objective."
     )
     sec.pre(cmp.summary())
+    if cmp.convex_note:
+        sec.verdict(False, f"convex solver: {cmp.convex_note}")
     sec.figure(p5, "Every non-convex run against the convex optimum (the Figure 5 experiment)")
     sec.figure(p_net, "The network recovered from the convex solution and its decision regions")
     ok_below = cmp.convex_below_every_run
-    ok_thm = abs(cmp.recovered_objective - cmp.convex_objective) <= 1e-6 * max(
-        abs(cmp.convex_objective), 1e-12
-    ) + cmp.tol
+    ok_thm = (
+        abs(cmp.recovered_objective - cmp.convex_objective)
+        <= 1e-6 * max(abs(cmp.convex_objective), 1e-12) + cmp.tol
+    )
     sec.verdict(cmp.convex_certified, cmp.convex_label)
     sec.verdict(ok_below, "convex optimum ≤ every SGD/Adam run")
     sec.verdict(ok_thm, "recovered network attains p* (Theorem 1)")
@@ -565,12 +556,9 @@ def _part_hidden_convexity(ctx: _Ctx) -> None:
 
 def _plot_toy_network(X: np.ndarray, y: np.ndarray, cmp: Any, path: Path) -> Path:
     """Decision regions of the network recovered from the convex solution (toy problem)."""
-    import hiddenconvex as hc
-
     from .plot import pyplot
 
-    model = hc.ConvexReLU(cmp.beta, patterns="exact").fit(X, y)
-    U, alpha = model.to_network()
+    U, alpha = cmp.network_U, cmp.network_alpha
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.2, 5.4), constrained_layout=True)
     g = np.linspace(-3, 3, 301)
@@ -643,9 +631,7 @@ def _finish(ctx: _Ctx, title: str, extra: dict[str, Any]) -> dict[str, Any]:
         "quick": ctx.quick,
         "verdicts": ctx.verdicts,
         "all_verdicts_ok": bool(all(ctx.verdicts.values())),
-        "checks": [
-            {"part": a, "check": b, "result": c, "ok": d} for a, b, c, d in ctx.rows
-        ],
+        "checks": [{"part": a, "check": b, "result": c, "ok": d} for a, b, c, d in ctx.rows],
         "details": ctx.details,
         "figures": ctx.figures,
         "timings_s": ctx.timings,
@@ -761,7 +747,7 @@ def analyse_user_data(
     Xtr = _with_ones(ds.X_train)
     ytr = ds.y_train
     label = f"{name} (training split)"
-    _timed(ctx, "1 linear model", _part_convex_models, Xtr, ytr, label)
+    _timed(ctx, "1 linear model", _part_convex_models, Xtr, ytr, label, task)
     _timed(ctx, "2 networks", _part_report_network, Xtr, ytr, label, width)
 
     def part_chambers(c: _Ctx) -> None:
@@ -793,12 +779,28 @@ def analyse_user_data(
 
     def part_compare(c: _Ctx) -> None:
         s = c.report.section("Convex training vs SGD/Adam at equal width")
+        # exact patterns when Cover's bound is small; cvxpy (Clarabel) is the most reliable
+        # solver at that size when installed
+        max_exact = 200 if quick else 2000
+        Xb = _with_ones(ds.X_train)
+        bound = hc.cover_count(Xb.shape[0], int(np.linalg.matrix_rank(Xb)))
+        solver = "auto"
+        if bound <= max_exact:
+            try:
+                import cvxpy  # noqa: F401
+
+                solver = "cvxpy"
+            except ImportError:
+                pass
         dc = compare_on_data(
             ds, beta=beta, width=width, seeds=1 if quick else 3, epochs=100 if quick else 400,
+            max_exact_patterns=max_exact, n_patterns=100 if quick else 300, solver=solver,
             seed=c.seed, progress=c.progress,
         )  # fmt: skip
         s.pre(dc.summary())
-        s.verdict(None, dc.convex_label)
+        s.verdict(dc.convex_certified or None, dc.convex_label)
+        s.figure(dc.plot(c.png("convex_vs_sgd_data.png")),
+                 "Training objective and held-out metric: convex program vs SGD/Adam")  # fmt: skip
         c.row("convex vs SGD/Adam", "training objective (convex / best SGD-Adam)",
               f"{dc.convex_objective:.5g} / {float(np.min(dc.objectives)):.5g}", None)  # fmt: skip
         c.row("convex vs SGD/Adam", f"test {dc.metric_name} (convex / median SGD-Adam)",

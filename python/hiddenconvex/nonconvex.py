@@ -42,7 +42,7 @@ from ._validation import (
 from .exceptions import InvalidInputError, InvalidTypeError, NumericalError
 from .io import Result
 
-__all__ = ["TrainingResult", "relu_network_objective", "train_relu_network"]
+__all__ = ["TrainingResult", "train_relu_network"]
 
 OPTIMIZERS = ("gd", "sgd", "adam")
 LOSSES = ("squared", "logistic", "hinge")
@@ -117,42 +117,6 @@ def _gradient_batch(
     else:
         grad_U = np.einsum("sbd,sbm->sdm", Xb, GZ)
     return grad_U + beta * U, grad_a
-
-
-def relu_network_objective(
-    X: Any,
-    y: Any,
-    U: Any,
-    alpha: Any,
-    beta: float,
-    *,
-    bias: bool = False,
-    loss: str = "squared",
-) -> float:
-    """The regularised two-layer ReLU training objective F(U, α) (sum scaling).
-
-    ``F = L(Σ_j (X u_j)₊ α_j, y) + (β/2) Σ_j (‖u_j‖² + α_j²)`` with L as in
-    :func:`train_relu_network`; ``U`` has shape (d, m) (or (d + 1, m) with ``bias=True``: the last
-    row holds the biases) and ``alpha`` shape (m,).
-
-    Raises
-    ------
-    InvalidInputError
-        On shape mismatches, NaN/inf, β < 0, labels outside {−1, +1} for the logistic/hinge loss.
-    """
-    Xa, yv, beta, loss = _check_problem(X, y, beta, loss, bias)
-    Uv = as_float_array(U, "U", ndim=2)
-    av = as_float_array(alpha, "alpha", ndim=1)
-    if Uv.shape[0] != Xa.shape[1]:
-        raise InvalidInputError(
-            f"U: expected {Xa.shape[1]} rows (features{' + bias' if bias else ''}), "
-            f"got {Uv.shape[0]}"
-        )
-    if av.shape[0] != Uv.shape[1]:
-        raise InvalidInputError(
-            f"alpha: expected length {Uv.shape[1]} (columns of U), got {av.shape[0]}"
-        )
-    return float(_objective_batch(Xa, yv, Uv[None], av[None], beta, loss)[0])
 
 
 def _check_problem(
@@ -472,7 +436,8 @@ def train_relu_network(
 
         F(U, α) = L(Σ_j (X u_j)₊ α_j, y) + (β/2) Σ_j (‖u_j‖² + α_j²)
 
-    — exactly the objective of :class:`hiddenconvex.ConvexReLU` with ``scaling="sum"`` (the paper's
+    — exactly the objective of :class:`hiddenconvex.ConvexReLU` with ``scaling="sum"``
+    (and of :func:`hiddenconvex.relu_network_objective`) (the paper's
     ½‖·‖² for the squared loss, *not* pyscnn's 1/(2n)), so the two optima can be compared number
     for number.
 

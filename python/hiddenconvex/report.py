@@ -79,12 +79,21 @@ def _read_csv(path: Path) -> tuple[list[str], list[list[str]]]:
 
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
+        with open(path, "rb") as fh:
+            magic = fh.read(4)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+    if not magic:
+        raise DataError(f"{path}: the file is empty")
+    if magic[:2] != b"PK":
+        raise DataError(f"{path}: not a readable .npz file (not a zip archive)")
+    try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {k: np.asarray(z[k]) for k in z.files}
     except FileNotFoundError as exc:
         raise DataError(f"{path}: no such file") from exc
     except ValueError as exc:  # pickled objects
-        raise DataError(f"{path}: cannot read the .npz file ({exc})") from exc
+        raise DataError(f"{path}: holds pickled objects, which are never loaded") from exc
     except Exception as exc:
         raise DataError(f"{path}: not a readable .npz file ({type(exc).__name__})") from exc
     if not arrays:
