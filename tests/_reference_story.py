@@ -19,7 +19,10 @@ def lp_patterns(X: np.ndarray) -> np.ndarray:
     for bits in itertools.product((0, 1), repeat=n):
         s = 2.0 * np.array(bits) - 1.0
         res = linprog(
-            np.zeros(d), A_ub=-(s[:, None] * X), b_ub=-np.ones(n), bounds=[(None, None)] * d,
+            np.zeros(d),
+            A_ub=-(s[:, None] * X),
+            b_ub=-np.ones(n),
+            bounds=[(None, None)] * d,
             method="highs",
         )
         if res.status == 0:
