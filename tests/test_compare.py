@@ -164,3 +164,133 @@ def test_bad_problem_inputs(toy_reference):
         hc.compare_convex_nonconvex(X, y[:-1], BETA, convex=model)
     with pytest.raises(hc.InvalidInputError, match="beta: must be >= 0"):
         hc.compare_convex_nonconvex(X, y, -1.0, convex=model)
+
+
+# ---------------------------------------------------------------------------------------------
+# with the package's own convex solver
+# ---------------------------------------------------------------------------------------------
+def test_toy_with_convexrelu_matches_the_reference(toy_reference):
+    """ConvexReLU with exact patterns (cvxpy path) reproduces the LP + cvxpy reference p*, and
+    no GD/Adam run of 10 seeds at m* and 2m* ends below it (issue 4, §4)."""
+    pytest.importorskip("cvxpy")
+    X, y, ref = toy_reference
+    r = hc.compare_convex_nonconvex(
+        X, y, BETA, widths=["m*", "2m*"], seeds=10, epochs=800, patterns="exact", solver="cvxpy"
+    )
+    assert r.convex_patterns == "exact" and r.convex_n_patterns == ref.n_patterns_
+    assert r.convex_objective == pytest.approx(ref.objective_, rel=1e-6)
+    assert r.convex_certified
+    assert not np.any(r.below) and np.all(r.final >= ref.objective_ * (1 - 1e-6))
+    assert r.m_star <= X.shape[0] + 1  # Carathéodory: m* ≤ n + 1
+    assert r.network_U.shape == (3, r.m_star) and r.network_alpha.shape == (r.m_star,)
+
+
+def test_exact_patterns_refused_above_the_budget():
+    X, y = toy_circle(40, seed=1)
+    with pytest.raises(hc.ResourceLimitError, match="max_exact_patterns=100"):
+        hc.compare_convex_nonconvex(X, y, 1e-2, patterns="exact", max_exact_patterns=100)
+
+
+def test_auto_falls_back_to_sampled_patterns_with_an_honest_label():
+    X, y = toy_circle(40, seed=1)
+    r = hc.compare_convex_nonconvex(
+        X, y, 1.0, patterns="auto", max_exact_patterns=100, n_patterns=50, seeds=2, epochs=5,
+        widths=[4],
+    )  # fmt: skip
+    assert r.convex_patterns == "sampled" and not r.convex_certified
+    assert "upper bound" in r.convex_label and "exact enumeration skipped" in r.convex_note
+
+
+# ---------------------------------------------------------------------------------------------
+# data sets and the held-out comparison
+# ---------------------------------------------------------------------------------------------
+def test_prepare_standardises_with_training_statistics(rng):
+    from hiddenconvex.datasets import prepare
+
+    X = rng.standard_normal((80, 3)) * [1.0, 10.0, 0.1] + [5.0, -2.0, 0.0]
+    X[:, 2] = 7.0  # a constant column stays finite
+    y = X[:, 0] * 2 + rng.standard_normal(80)
+    ds = prepare(X, y, task="regression", test_fraction=0.25, seed=3)
+    assert ds.X_train.shape == (60, 3) and ds.X_test.shape == (20, 3)
+    np.testing.assert_allclose(ds.X_train[:, :2].mean(axis=0), 0.0, atol=1e-12)
+    np.testing.assert_allclose(ds.X_train[:, :2].std(axis=0), 1.0, rtol=1e-12)
+    np.testing.assert_array_equal(ds.X_train[:, 2], 0.0)
+    assert ds.y_train.mean() == pytest.approx(0.0, abs=1e-12)
+    assert ds.y_train.std() == pytest.approx(1.0, rel=1e-12)
+    # the test split uses the training statistics (not its own)
+    raw_test = ds.X_test * ds.x_scale + ds.x_mean
+    assert np.all(np.isin(np.round(raw_test[:, 0], 8), np.round(X[:, 0], 8)))
+    # seeded and reproducible
+    ds2 = prepare(X, y, task="regression", seed=3)
+    np.testing.assert_array_equal(ds.X_train, ds2.X_train)
+
+
+def test_prepare_classification_is_stratified_with_pm1_labels(rng):
+    from hiddenconvex.datasets import prepare
+
+    X = rng.standard_normal((100, 2))
+    y = np.array([3] * 80 + [7] * 20)
+    ds = prepare(X, y, task="classification", test_fraction=0.25, seed=0)
+    assert set(np.unique(ds.y_train)) == {-1.0, 1.0}
+    assert np.sum(ds.y_test == 1.0) == 5 and np.sum(ds.y_train == 1.0) == 15
+    with pytest.raises(hc.InvalidInputError, match="exactly two classes"):
+        prepare(X, np.arange(100) % 3, task="classification")
+    p = prepare(X, y, task="classification", pca=1)
+    assert p.X_train.shape[1] == 1 and p.feature_names == ["PC1"]
+
+
+@pytest.mark.parametrize(
+    "name", ["circle", "sine", "xor", "breast_cancer", "diabetes", "iris", "wine"]
+)
+def test_builtin_datasets(name):
+    from hiddenconvex.datasets import list_datasets, load_dataset
+
+    if name not in list_datasets():
+        pytest.skip("scikit-learn is not installed")
+    ds = load_dataset(name, seed=1)
+    assert np.all(np.isfinite(ds.X_train)) and ds.X_train.shape[1] == len(ds.feature_names)
+    if ds.task == "classification":
+        assert set(np.unique(ds.y_train)) == {-1.0, 1.0}
+    shapes = {
+        "breast_cancer": (569, 30),
+        "diabetes": (442, 10),
+        "iris": (150, 4),
+        "wine": (178, 13),
+    }
+    if name in shapes:
+        assert ds.n_train + ds.X_test.shape[0] == shapes[name][0]
+        assert ds.n_features == shapes[name][1]
+    with pytest.raises(hc.InvalidInputError, match="name: expected one of"):
+        load_dataset("mnist")
+
+
+def test_compare_on_data_and_roundtrip(tmp_path):
+    from hiddenconvex.datasets import load_dataset
+
+    ds = load_dataset("sine", n=40, seed=0)
+    dc = hc.compare_on_data(ds, beta=1.0, seeds=2, epochs=50, solver="auto", patterns="auto")
+    assert dc.task == "regression" and dc.metric_name == "MSE"
+    assert dc.convex_patterns == "exact"  # 1-D data with bias: 2·n_train patterns
+    assert dc.objectives.shape == (2, 2) and dc.width == dc.m_star
+    # the convex model's training objective is the objective F of the recovered network
+    rows = dc.rows()
+    assert rows[0]["objective"] == dc.convex_objective and len(rows) == 3
+    for suffix in (".json", ".npz"):
+        back = hc.load(dc.save(tmp_path / f"dc{suffix}"))
+        assert isinstance(back, hc.DataComparison)
+        np.testing.assert_array_equal(back.objectives, dc.objectives)
+        assert back.summary() == dc.summary()
+    from PIL import Image
+
+    with Image.open(dc.plot(tmp_path / "dc.png")) as im:
+        assert im.format == "PNG"
+
+
+def test_realdata_suite_quick_smoke(tmp_path):
+    suite = hc.realdata_suite(["sine", "circle"], quick=True, beta=2.0, epochs=10)
+    names = [c.dataset for c in suite.comparisons]
+    assert names == ["sine", "circle"]
+    md = suite.markdown()
+    assert md.startswith("| data set |") and md.count("\n") == 2 + 3 * 2 - 1
+    back = hc.load(suite.save(tmp_path / "suite.json"))
+    assert back.markdown() == md

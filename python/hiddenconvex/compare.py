@@ -104,6 +104,7 @@ def _solve_convex(
     convex: Any,
     progress: Any,
     solver: str = "auto",
+    max_iter: int | None = None,
 ) -> _ConvexSide:
     from . import convex as _convex
 
@@ -141,6 +142,7 @@ def _solve_convex(
             solver=solver,
             seed=seed,
             progress=progress,
+            **({} if max_iter is None else {"max_iter": max_iter}),
         )
         # a ConvergenceWarning is not lost: it goes into the result's note and label
         with warnings.catch_warnings(record=True) as caught:
@@ -798,6 +800,7 @@ def compare_on_data(
     n_patterns: int = 300,
     max_exact_patterns: int = 3000,
     solver: str = "auto",
+    max_iter: int | None = None,
     seed: int = 0,
     progress: Any = None,
 ) -> DataComparison:
@@ -818,9 +821,12 @@ def compare_on_data(
     width : int, optional
         Width of the non-convex networks; default m*, the convex solution's neuron count
         ("equal width").
-    patterns, n_patterns, max_exact_patterns
+    patterns, n_patterns, max_exact_patterns, solver
         As in :func:`compare_convex_nonconvex`: exact patterns when Cover's bound allows
         (``"auto"``), sampled otherwise, labelled honestly.
+    max_iter : int, optional
+        Iteration budget of the convex solver (its default otherwise); a run stopped by it is
+        reported in ``convex_note`` and is not certified.
 
     Returns
     -------
@@ -855,6 +861,7 @@ def compare_on_data(
         convex=None,
         progress=progress,
         solver=solver,
+        max_iter=None if max_iter is None else check_int(max_iter, "max_iter", minimum=1),
     )
     w = max(cs.m_star, 1) if width is None else check_int(width, "width", minimum=1)
     task = ds.task
@@ -961,7 +968,9 @@ def realdata_suite(
     Default data sets: ``breast_cancer``, ``diabetes``, ``iris``, ``wine`` (scikit-learn, when
     installed) each twice — on all standardised features (sampled patterns) and after PCA to 2
     dimensions (exact patterns when Cover's bound allows) — plus the synthetic ``sine`` and
-    ``circle``. ``quick`` keeps 120 samples per set, 1 seed and 100 epochs (a smoke run).
+    ``circle``. ``quick`` keeps 120 samples per set, 1 seed, 100 epochs, at most 50 sampled
+    patterns and 3000 convex iterations (a smoke run). Other keyword arguments go to
+    :func:`compare_on_data`.
     """
     from .datasets import list_datasets, load_dataset
 
@@ -977,6 +986,9 @@ def realdata_suite(
     if quick:
         opts.setdefault("seeds", 1)
         opts.setdefault("epochs", 100)
+        opts.setdefault("n_patterns", 50)
+        opts.setdefault("max_exact_patterns", 300)
+        opts.setdefault("max_iter", 3000)
     for name in datasets:
         variants: list[int | None] = [None]
         ds0 = load_dataset(name, n=n, seed=seed)
