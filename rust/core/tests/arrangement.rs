@@ -2,7 +2,8 @@
 //! realise their patterns, counting agrees with enumeration on degenerate integer data.
 
 use hiddenconvex_core::arrangement::{
-    count, cover_count, enumerate, get_bit, sample, words_for, Limits,
+    count, cover_count, enumerate, enumerate_prepared_with, get_bit, prepare, sample, words_for,
+    Algorithm, Limits,
 };
 use hiddenconvex_core::{Control, Error};
 use ndarray::Array2;
@@ -45,6 +46,18 @@ proptest! {
         prop_assert_eq!(set.count() as u128, cover_count(n as u64, d as u64));
         prop_assert_eq!(count(x.view(), &ctl).unwrap(), cover_count(n as u64, d as u64));
         check_witnesses(&x, &set);
+    }
+
+    #[test]
+    fn vertex_method_equals_deletion_restriction(n in 2usize..40, d in 2usize..6, seed in 0u64..1000) {
+        let x = gaussian(n, d, seed);
+        let ctl = Control::new();
+        let prep = prepare(x.view()).unwrap();
+        let a = enumerate_prepared_with(&prep, Algorithm::Auto, &ctl).unwrap();
+        let b = enumerate_prepared_with(&prep, Algorithm::DeletionRestriction, &ctl).unwrap();
+        prop_assert_eq!(&a.patterns, &b.patterns);
+        check_witnesses(&x, &a);
+        check_witnesses(&x, &b);
     }
 
     #[test]

@@ -77,7 +77,7 @@ pub fn witnesses_of_lines(
     opts: &RecOptions,
     ctl: &Control,
 ) -> Result<Vec<f64>> {
-    Ok(witnesses_impl(lines, k, opts, ctl, false)?.1)
+    Ok(witnesses_impl(lines, k, opts, ctl, false, false)?.1)
 }
 
 /// [`witnesses_of_lines`] reporting one unit of progress per top-level restriction, also returning
@@ -89,8 +89,8 @@ pub fn witnesses_of_lines_top(
     ctl: &Control,
 ) -> Result<(Vec<u64>, Vec<f64>)> {
     let m = lines.len() / k.max(1);
-    match witnesses_impl(lines, k, opts, ctl, true)? {
-        (Some(p), w) => Ok((p, w)),
+    match witnesses_impl(lines, k, opts, ctl, true, k >= 3)? {
+        (Some(p), w) => Ok(antipodal_complete(&p, &w, None, m, k)),
         (None, w) => {
             // base cases: few chambers, compute and sort the patterns directly
             let nw = words_for(m);
@@ -175,6 +175,7 @@ fn witnesses_impl(
     opts: &RecOptions,
     ctl: &Control,
     report: bool,
+    half: bool,
 ) -> Result<(Option<Vec<u64>>, Vec<f64>)> {
     ctl.check()?;
     if k == 0 {
@@ -194,7 +195,7 @@ fn witnesses_impl(
     let level = Level::new(lines, k);
     let nw = words_for(m);
     let per_t = |t: usize| -> Result<Cands> {
-        let c = candidates(lines, &level, t, nw, opts, ctl)?;
+        let c = candidates(lines, &level, t, nw, half, opts, ctl)?;
         if report {
             ctl.advance(1);
         }
@@ -261,21 +262,35 @@ impl Cands {
         let nw = self.nw;
         let k = self.k;
         let c = self.len();
-        let mut idx: Vec<u32> = (0..c as u32).collect();
         let pats = &self.pats;
         let margins = &self.margins;
-        let cmp = |a: &u32, b: &u32| {
-            let (a, b) = (*a as usize, *b as usize);
-            pats[a * nw..(a + 1) * nw]
-                .cmp(&pats[b * nw..(b + 1) * nw])
-                .then_with(|| margins[b].total_cmp(&margins[a]))
-                .then(a.cmp(&b))
-        };
-        if c > 50_000 {
-            idx.par_sort_unstable_by(cmp);
+        let idx: Vec<u32> = if nw == 1 {
+            // one-word patterns: sort plain keys (pattern, larger margin first, index)
+            let mut keys: Vec<(u64, u64, u32)> = (0..c)
+                .map(|i| (pats[i], !margins[i].max(0.0).to_bits(), i as u32))
+                .collect();
+            if c > 50_000 {
+                keys.par_sort_unstable();
+            } else {
+                keys.sort_unstable();
+            }
+            keys.into_iter().map(|k| k.2).collect()
         } else {
-            idx.sort_unstable_by(cmp);
-        }
+            let mut idx: Vec<u32> = (0..c as u32).collect();
+            let cmp = |a: &u32, b: &u32| {
+                let (a, b) = (*a as usize, *b as usize);
+                pats[a * nw..(a + 1) * nw]
+                    .cmp(&pats[b * nw..(b + 1) * nw])
+                    .then_with(|| margins[b].total_cmp(&margins[a]))
+                    .then(a.cmp(&b))
+            };
+            if c > 50_000 {
+                idx.par_sort_unstable_by(cmp);
+            } else {
+                idx.sort_unstable_by(cmp);
+            }
+            idx
+        };
         ctl.check()?;
         let mut out_p = Vec::new();
         let mut out_w = Vec::new();
@@ -300,12 +315,15 @@ impl Cands {
     }
 }
 
-/// Candidates u±(R, t) for every chamber R of the restriction of lines 0..t to y_t^⊥.
+/// Candidates u±(R, t) for every chamber R of the restriction of lines 0..t to y_t^⊥. With
+/// `half`, only candidates with y_0·u > 0 (the other chambers are their negatives).
+#[allow(clippy::too_many_arguments)]
 fn candidates(
     lines: &[f64],
     lv: &Level,
     t: usize,
     nw: usize,
+    half: bool,
     opts: &RecOptions,
     ctl: &Control,
 ) -> Result<Cands> {
@@ -331,48 +349,79 @@ fn candidates(
         .collect();
     let nsub = sub.len() / (k - 1);
     let mut out = Cands::new(nw, k);
-    out.reserve(2 * nsub);
+    out.reserve(if half { nsub } else { 2 * nsub });
     let mut u0 = vec![0.0; k];
     let mut a = vec![0.0; m];
     let mut s = vec![0.0; m];
+    let y0 = &lines[..k];
     for (r, w) in sub.chunks_exact(k - 1).enumerate() {
         if r % 256 == 255 {
             ctl.check()?;
         }
         lift(w, y, &mut u0);
+        // for t >= 1, ε <= ½|a_0|/|b_0| so both candidates have the sign of a_0 on line 0
+        if half && t >= 1 && dot(y0, &u0) < 0.0 {
+            continue;
+        }
         let u0n = norm(&u0);
         lv.products(&u0, &mut a);
-        // ε = min(|u0|, ½ min_{i<t} |a_i| / |b_i|)  (NaN from 0·∞ never happens: a_i ≠ 0)
-        let mut ratio = f64::INFINITY;
-        for (ai, ib) in a[..t].iter().zip(&inv_b) {
-            let q = ai.abs() * ib;
-            ratio = if q < ratio { q } else { ratio };
+        // ε = min(|u0|, ½ min_{i<t} |a_i| / |b_i|)  (a_i ≠ 0 for i < t)
+        let mut rl = [f64::INFINITY; 4];
+        let ac = a[..t].chunks_exact(4);
+        let bc = inv_b.chunks_exact(4);
+        let (at, bt) = (ac.remainder(), bc.remainder());
+        for (a4, b4) in ac.zip(bc) {
+            for l in 0..4 {
+                let q = a4[l].abs() * b4[l];
+                rl[l] = if q < rl[l] { q } else { rl[l] };
+            }
         }
+        for (ai, ib) in at.iter().zip(bt) {
+            let q = ai.abs() * ib;
+            rl[0] = if q < rl[0] { q } else { rl[0] };
+        }
+        let ratio = rl[0].min(rl[1]).min(rl[2].min(rl[3]));
         let eps = u0n.min(0.5 * ratio);
         let un = (u0n * u0n + eps * eps).sqrt();
         for sign in [1.0f64, -1.0] {
+            if half && t == 0 && sign < 0.0 {
+                continue;
+            }
             let se = sign * eps;
-            let mut tie = false;
-            let mut margin = f64::INFINITY;
             for ((si, ai), bi) in s.iter_mut().zip(&a).zip(&b) {
                 *si = ai + se * bi;
             }
-            for ((si, ti), inv) in s.iter().zip(&lv.tie).zip(&lv.inv_norm) {
-                let abs = si.abs();
-                tie |= abs <= ti * un;
-                let q = abs * inv;
-                margin = if q < margin { q } else { margin };
+            // ties and the smallest relative margin, 4 lanes, branchless
+            let mut tie = [false; 4];
+            let mut mg = [f64::INFINITY; 4];
+            let sc = s.chunks_exact(4);
+            let tc = lv.tie.chunks_exact(4);
+            let ic = lv.inv_norm.chunks_exact(4);
+            let (st, tt, it) = (sc.remainder(), tc.remainder(), ic.remainder());
+            for ((s4, t4), i4) in sc.zip(tc).zip(ic) {
+                for l in 0..4 {
+                    let abs = s4[l].abs();
+                    tie[l] |= abs <= t4[l] * un;
+                    let q = abs * i4[l];
+                    mg[l] = if q < mg[l] { q } else { mg[l] };
+                }
             }
-            if tie {
+            for ((sv, tv), iv) in st.iter().zip(tt).zip(it) {
+                let abs = sv.abs();
+                tie[0] |= abs <= tv * un;
+                let q = abs * iv;
+                mg[0] = if q < mg[0] { q } else { mg[0] };
+            }
+            if tie.iter().any(|v| *v) {
                 continue;
             }
-            for (wi, block) in s.chunks(64).enumerate() {
+            let margin = mg[0].min(mg[1]).min(mg[2].min(mg[3]));
+            for block in s.chunks(64) {
                 let mut word = 0u64;
                 for (bit, v) in block.iter().enumerate() {
                     word |= ((*v > 0.0) as u64) << (63 - bit);
                 }
                 out.pats.push(word);
-                let _ = wi;
             }
             out.margins.push(margin / un);
             out.points
@@ -380,6 +429,64 @@ fn candidates(
         }
     }
     Ok(out)
+}
+
+/// Complete the chambers with y_0·u > 0 (`pats` sorted, P × nw, over m lines; witnesses P × k)
+/// by their negatives: complementary patterns, which sort first (bit 0 = 0) in reverse order.
+pub fn antipodal_complete(
+    pats: &[u64],
+    wit: &[f64],
+    order: Option<&[u32]>,
+    m: usize,
+    k: usize,
+) -> (Vec<u64>, Vec<f64>) {
+    let nw = words_for(m);
+    let half = wit.len() / k;
+    let src = |j: usize| -> usize {
+        match order {
+            Some(o) => o[j] as usize,
+            None => j,
+        }
+    };
+    let mut out_p = vec![0u64; 2 * half * nw];
+    let mut out_w = vec![0.0; 2 * half * k];
+    let tail_mask = if m % 64 == 0 {
+        u64::MAX
+    } else {
+        !0u64 << (64 - m % 64)
+    };
+    let (neg_p, pos_p) = out_p.split_at_mut(half * nw);
+    let (neg_w, pos_w) = out_w.split_at_mut(half * k);
+    neg_p
+        .par_chunks_mut(nw)
+        .zip(neg_w.par_chunks_mut(k))
+        .enumerate()
+        .for_each(|(j, (pp, ww))| {
+            let s = src(half - 1 - j);
+            for wi in 0..nw {
+                let mask = if wi == nw - 1 { tail_mask } else { u64::MAX };
+                pp[wi] = !pats[s * nw + wi] & mask;
+            }
+            let u = &wit[s * k..(s + 1) * k];
+            let un = norm(u);
+            for (o, v) in ww.iter_mut().zip(u) {
+                *o = -v / un;
+            }
+        });
+    pos_p
+        .par_chunks_mut(nw)
+        .zip(pos_w.par_chunks_mut(k))
+        .enumerate()
+        .for_each(|(j, (pp, ww))| {
+            let s = src(j);
+            pp.copy_from_slice(&pats[s * nw..(s + 1) * nw]);
+            let u = &wit[s * k..(s + 1) * k];
+            let un = norm(u);
+            for (o, v) in ww.iter_mut().zip(u) {
+                *o = v / un;
+            }
+        });
+    (out_p, out_w)
 }
 
 /// Chambers of m distinct lines in R^2: 2m sectors, witnesses on the bisectors.

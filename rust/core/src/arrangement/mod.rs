@@ -14,6 +14,7 @@
 
 pub mod enumerate;
 pub mod lines;
+pub mod vertex;
 
 use ndarray::ArrayView2;
 use rand_distr::{Distribution, StandardNormal};
@@ -336,14 +337,44 @@ pub fn enumerate(x: ArrayView2<f64>, limits: &Limits, ctl: &Control) -> Result<C
     enumerate_prepared(&prep, ctl)
 }
 
+/// Which exact algorithm to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Algorithm {
+    /// The vertex method when the arrangement is simple (general position), else
+    /// deletion–restriction.
+    #[default]
+    Auto,
+    /// Always deletion–restriction (exact on any data).
+    DeletionRestriction,
+}
+
 /// [`enumerate`] on prepared data (no budget check).
 pub fn enumerate_prepared(prep: &Prepared, ctl: &Control) -> Result<ChamberSet> {
+    enumerate_prepared_with(prep, Algorithm::Auto, ctl)
+}
+
+/// [`enumerate_prepared`] with a choice of algorithm.
+pub fn enumerate_prepared_with(
+    prep: &Prepared,
+    algorithm: Algorithm,
+    ctl: &Control,
+) -> Result<ChamberSet> {
     ctl.set_total(prep.num_lines() as u64);
-    let (lp, w) = if prep.rank == 0 {
-        (Vec::new(), Vec::new())
+    let (r, nl) = (prep.rank, prep.num_lines());
+    let simple = if algorithm == Algorithm::Auto && r >= 2 && nl > r {
+        vertex::chambers_simple(&prep.lines, r, ctl)?
     } else {
-        enumerate::witnesses_of_lines_top(&prep.lines, prep.rank, &RecOptions::default(), ctl)?
+        None
     };
+    let (lp, w) = match simple {
+        Some(pw) => pw,
+        None if r == 0 => (Vec::new(), Vec::new()),
+        None => {
+            ctl.set_done(0);
+            enumerate::witnesses_of_lines_top(&prep.lines, r, &RecOptions::default(), ctl)?
+        }
+    };
+    ctl.set_done(nl as u64);
     finish(prep, &lp, &w, ctl)
 }
 
