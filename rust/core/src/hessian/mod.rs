@@ -568,38 +568,47 @@ pub fn hessian_gradients(
             Ok((f, s, g))
         })
         .collect::<Result<Vec<_>>>()?;
-    // Per (point, column i): gradients at θ ± m h_i e_i, stored as [m][±][component].
+    // Per (point, column i): gradients at θ ± m h_i e_i, stored as [m][±][component]; columns
+    // are processed in chunks of COLS per task through `gradients_along_axes`.
+    const COLS: usize = 8;
     let per_task = 2 * scales * d;
     let mut cols = vec![0.0; b * d * per_task];
-    cols.par_chunks_mut(per_task)
-        .enumerate()
-        .try_for_each_init(
-            || (Vec::new(), Vec::new()),
-            |(buf, g), (task, out)| -> Result<()> {
-                if task % 8 == 0 {
-                    ctl.check()?;
-                }
-                let p = task / d;
-                let i = task % d;
-                buf.clear();
-                buf.extend(points.row(p).iter().copied());
-                g.resize(d, 0.0);
-                let t = buf[i];
+    let chunks_per_point = d.div_ceil(COLS);
+    let mut tasks: Vec<&mut [f64]> = Vec::with_capacity(b * chunks_per_point);
+    {
+        let mut rest: &mut [f64] = &mut cols;
+        for _p in 0..b {
+            for c in 0..chunks_per_point {
+                let ncols = COLS.min(d - c * COLS);
+                let (head, tail) = rest.split_at_mut(ncols * per_task);
+                tasks.push(head);
+                rest = tail;
+            }
+        }
+    }
+    tasks.into_par_iter().enumerate().try_for_each_init(
+        Vec::new,
+        |buf: &mut Vec<f64>, (task, out)| -> Result<()> {
+            ctl.check()?;
+            let p = task / chunks_per_point;
+            let c0 = (task % chunks_per_point) * COLS;
+            let ncols = out.len() / per_task;
+            buf.clear();
+            buf.extend(points.row(p).iter().copied());
+            let mut moves = Vec::with_capacity(ncols * 2 * scales);
+            for i in c0..c0 + ncols {
                 let hi = stp[[p, i]];
                 for sc in 0..scales {
                     let m = (1u32 << sc) as f64;
-                    for (k, sign) in [1.0, -1.0].iter().enumerate() {
-                        buf[i] = t + sign * m * hi;
-                        obj.gradient(buf, g)?;
-                        let o = (sc * 2 + k) * d;
-                        out[o..o + d].copy_from_slice(g);
-                    }
+                    moves.push((i, m * hi));
+                    moves.push((i, -m * hi));
                 }
-                buf[i] = t;
-                ctl.advance(1);
-                Ok(())
-            },
-        )?;
+            }
+            obj.gradients_along_axes(buf, &moves, out)?;
+            ctl.advance(ncols as u64);
+            Ok(())
+        },
+    )?;
     let eps = f64::EPSILON;
     let outs: Vec<PointOut> = (0..b)
         .into_par_iter()

@@ -362,6 +362,64 @@ impl Objective for Mlp {
     fn name(&self) -> String {
         self.name.clone()
     }
+
+    fn gradients_along_axes(
+        &self,
+        theta: &[f64],
+        moves: &[(usize, f64)],
+        out: &mut [f64],
+    ) -> Result<()> {
+        if self.layers.len() != 1 || self.layers[0].n_out != 1 {
+            // Generic path: one gradient per move.
+            let d = self.dim;
+            let mut buf = theta.to_vec();
+            for (k, &(i, t)) in moves.iter().enumerate() {
+                buf[i] = theta[i] + t;
+                self.eval(&buf, Some(&mut out[k * d..(k + 1) * d]), false);
+                buf[i] = theta[i];
+            }
+            return Ok(());
+        }
+        // Linear model: z = Xw + b once, then z + t x_i per move, and all gradients as one
+        // matrix product Δᵀ X (Δ: the loss derivatives, one row per move).
+        let l = &self.layers[0];
+        let (n, din) = self.x.dim();
+        let w = &theta[l.w_off..l.w_off + din];
+        let b = if l.bias { theta[l.b_off] } else { 0.0 };
+        let mut z = self.x.dot(&ndarray::ArrayView1::from(w));
+        z += b;
+        let k_n = moves.len();
+        let mut delta = Array2::<f64>::zeros((k_n, n));
+        for (k, &(i, t)) in moves.iter().enumerate() {
+            let step = theta[i] + t - theta[i];
+            let mut row = delta.row_mut(k);
+            for s in 0..n {
+                let xi = if i < l.w_off + din {
+                    self.x[[s, i - l.w_off]]
+                } else {
+                    1.0
+                };
+                let zz = z[s] + step * xi;
+                row[s] = self.loss.eval(zz, self.y[[s, 0]]).1;
+            }
+        }
+        let gw = delta.dot(&self.x);
+        let d = self.dim;
+        for (k, &(i, t)) in moves.iter().enumerate() {
+            let o = &mut out[k * d..(k + 1) * d];
+            o[l.w_off..l.w_off + din].copy_from_slice(gw.row(k).as_slice().unwrap_or(&[]));
+            if l.bias {
+                o[l.b_off] = delta.row(k).sum();
+            }
+            if self.weight_decay > 0.0 {
+                for j in 0..din {
+                    let wj = if l.w_off + j == i { theta[i] + t } else { w[j] };
+                    o[l.w_off + j] += self.weight_decay * wj;
+                }
+            }
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]

@@ -40,6 +40,26 @@ pub trait Objective: Send + Sync {
 
     /// A short human-readable name ("least squares", "two-layer ReLU (m=4)", ...).
     fn name(&self) -> String;
+
+    /// Gradients at θ + t_k e_{i_k} for each move `(i_k, t_k)` (one coordinate moved per row,
+    /// to `theta[i] + t`), written row by row into `out` (K × D). The default calls
+    /// [`Objective::gradient`] K times; models with structure override it with a batched kernel
+    /// (used by the gradients-method Hessian).
+    fn gradients_along_axes(
+        &self,
+        theta: &[f64],
+        moves: &[(usize, f64)],
+        out: &mut [f64],
+    ) -> Result<()> {
+        let d = self.dim();
+        let mut buf = theta.to_vec();
+        for (k, &(i, t)) in moves.iter().enumerate() {
+            buf[i] = theta[i] + t;
+            self.gradient(&buf, &mut out[k * d..(k + 1) * d])?;
+            buf[i] = theta[i];
+        }
+        Ok(())
+    }
 }
 
 /// Check that `theta` has the objective's length.
