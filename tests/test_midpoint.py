@@ -607,3 +607,32 @@ def test_witness_of_native_objective_is_reverified(rng):
     assert ref.exact_gap(w.t, fa, fb, fm) == w.gap_verified
     # The verified tolerance includes the rounding of forming m (gradient term) on top of eps·s.
     assert w.tol_verified >= w.tol * 0.999
+
+
+def test_native_progress_and_summary_wording(rng):
+    obj = _native_linear("logistic", rng, n=20, d=3)
+    seen = []
+    rep = hc.midpoint_test(
+        obj, n_pairs=3000, seed=1, scales=(1.0,), progress=lambda d, t: seen.append((d, t))
+    )
+    assert seen and seen[-1] == (3000, 3000)
+    assert "closest pair" in rep.summary() and "certified" not in rep.witness.summary()
+
+
+def test_progress_callback_that_raises_cancels_the_native_run(rng):
+    obj = _native_linear("least_squares", rng, n=200, d=10)
+
+    def stop(done, total):
+        raise RuntimeError("stop here")
+
+    with pytest.raises(RuntimeError, match="stop here"):
+        hc.midpoint_test(obj, n_pairs=200_000, seed=1, scales=(1.0,), progress=stop)
+    with pytest.raises(hc.InvalidInputError, match="either"):
+        hc.midpoint_test(obj, n_pairs=5, pairs=(np.zeros((1, 11)), np.ones((1, 11))))
+
+
+def test_too_many_records_are_refused():
+    with pytest.raises(hc.ResourceLimitError, match="midpoint"):
+        hc.midpoint_test(
+            lambda T: T[:, 0], dim=1, vectorized=True, n_pairs=20_000_000, t=(0.5, 0.3)
+        )

@@ -300,9 +300,14 @@ class MidpointWitness(Result):
     scale: float | None = None
 
     def summary(self) -> str:
-        word = "certified violation" if self.certified else "not a certified violation"
+        if self.certified:
+            word, head = "certified violation", "witness"
+        elif self.gap_verified < 0:
+            word, head = "within the rounding tolerance, not a violation", "closest pair"
+        else:
+            word, head = "no violation", "closest pair"
         return (
-            f"witness pair #{self.pair_index} (t={self.t:g}"
+            f"{head} #{self.pair_index} (t={self.t:g}"
             + (f", scale {self.scale:g}" if self.scale is not None else "")
             + f"): f(a)={self.fa:.12g}, f(b)={self.fb:.12g}, f(m)={self.fm:.12g}; "
             f"gap={self.gap_verified:.6g} vs tolerance {self.tol_verified:.3g} "
@@ -549,6 +554,8 @@ def midpoint_test(
         normalization = check_choice(normalization, "normalization", ("filter",))
     kw: dict[str, Any] = {}
     scales_l: list[float] | None
+    if pairs is not None and n_pairs is not None:
+        raise InvalidInputError("n_pairs: give either n_pairs (random pairs) or pairs, not both")
     if pairs is not None:
         if hasattr(pairs, "a") and hasattr(pairs, "b"):
             pa, pb = pairs.a, pairs.b
@@ -730,7 +737,7 @@ def _pair_points(kw: dict[str, Any], indices: list[int]) -> tuple[np.ndarray, np
 
 
 def _black_box_sigma(
-    obj: CallableObjective, kw: dict[str, Any], n_lines: int, seed: int | None
+    obj: Objective | CallableObjective, kw: dict[str, Any], n_lines: int, seed: int | None
 ) -> list[float]:
     """σ per pair group: ECnoise on ``n_lines`` lines through a, b of the first pairs of each."""
     if "pairs_a" in kw:
@@ -746,7 +753,7 @@ def _black_box_sigma(
             pts_groups.append(np.vstack([a, b]))
     out = []
     for gi, pts in enumerate(pts_groups):
-        est = estimate_noise(obj, pts, seed=(seed or 0) + 7919 * gi)
+        est = estimate_noise(obj, pts, seed=((seed or 0) + 7919 * gi) % 2**63)
         out.append(float(est.sigma))
     return out
 

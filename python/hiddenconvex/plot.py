@@ -164,9 +164,12 @@ def plot_eigenvalues(
 
     Negative eigenvalues are drawn in red, non-negative in blue; λ_min and λ_max are annotated;
     ``tol`` (optional) shades the band |λ| ≤ tol treated as zero. Works on the eigenvalues of
-    :func:`hiddenconvex.hessian` (shape (B, D)) or any array.
+    :func:`hiddenconvex.hessian` (shape (B, D), or the result itself: its ``eigenvalues`` are
+    used) or any array.
     """
     plt = pyplot()
+    if hasattr(eigenvalues, "eigenvalues"):  # a Hessian result
+        eigenvalues = eigenvalues.eigenvalues
     lam = np.asarray(eigenvalues, dtype=float).ravel()
     lam = lam[np.isfinite(lam)]
     if lam.size == 0:
@@ -188,6 +191,9 @@ def plot_eigenvalues(
     if tol is not None and tol > 0:
         ax.axvspan(-tol, tol, color="0.85", zorder=0, label=f"|λ| ≤ {tol:.2g}")
     ax.axvline(0.0, color="k", lw=0.8)
+    from matplotlib.ticker import MaxNLocator
+
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("eigenvalue λ of the Hessian")
     ax.set_ylabel("count")
     ax.set_title(title or f"Hessian spectrum: λ_min = {lam.min():.3g}, λ_max = {lam.max():.3g}")
@@ -197,8 +203,8 @@ def plot_eigenvalues(
 
 
 def plot_gap_histogram(report: Any, path: Any, *, bins: int = 60, title: str | None = None) -> Path:
-    """Write a PNG histogram of a midpoint report's Jensen gaps divided by their tolerances
-    (symlog axis); pairs beyond tolerance (gap/tol < −1) in red."""
+    """Write a PNG histogram of a midpoint report's Jensen gaps divided by their tolerances, on
+    the signed log axis sign(r)·log10(1 + |r|); pairs beyond tolerance (r < −1) in red."""
     plt = pyplot()
     gaps, tols = np.asarray(report.gaps), np.asarray(report.tols)
     if gaps.size == 0:
@@ -208,23 +214,18 @@ def plot_gap_histogram(report: Any, path: Any, *, bins: int = 60, title: str | N
     with np.errstate(divide="ignore", invalid="ignore"):
         r = (gaps / tols).ravel()
     r = r[np.isfinite(r)]
+    x = np.sign(r) * np.log10(1.0 + np.abs(r))
     fig, ax = plt.subplots(figsize=(7.0, 4.5))
-    lim = max(np.abs(r).max(initial=1.0), 1.0)
-    edges = np.concatenate(
-        [
-            -np.logspace(np.log10(lim), -1, bins // 2),
-            [0.0],
-            np.logspace(-1, np.log10(lim), bins // 2),
-        ]
-    )
-    ax.hist(r[r >= -1], bins=edges, color="#1f4e9c", label="within tolerance / convex side")
-    ax.hist(r[r < -1], bins=edges, color="#c92a2a", label="violations (gap < −tol)")
-    ax.set_xscale("symlog", linthresh=0.1)
-    ax.axvline(-1.0, color="#c92a2a", lw=1.0, ls="--")
-    ax.set_xlabel("Jensen gap / tolerance")
+    edges = np.histogram_bin_edges(x, bins=bins)
+    cut = -np.log10(2.0)  # gap/tol = −1
+    ax.hist(x[x >= cut], bins=edges, color="#1f4e9c", label="within tolerance (gap ≥ −tol)")
+    ax.hist(x[x < cut], bins=edges, color="#c92a2a", label="violations (gap < −tol)")
+    ax.axvline(cut, color="#c92a2a", lw=1.0, ls="--")
+    ax.set_xlabel("sign(g)·log10(1 + |g / tol|)   (g = Jensen gap)")
     ax.set_ylabel("pairs")
     ax.set_title(
         title or f"{report.objective}: {report.n_violations} of {report.pairs_tested} pairs violate"
     )
+    ax.grid(alpha=0.3)
     ax.legend(fontsize=9)
     return _save(fig, path)

@@ -138,6 +138,7 @@ fn midpoint_run<'py>(
         }
         ObjectiveRef::Callable { .. } => {
             let n = source.total();
+            to_py(core_mp::check_records(n, t.len()))?;
             let rows = 2 + t.len();
             let chunk = (CHUNK_VALUES / (rows * source.dim()).max(1)).clamp(1, n.max(1));
             let progress = progress.filter(|p| !p.is_none());
@@ -175,7 +176,6 @@ fn midpoint_run<'py>(
             let scale_index: Vec<usize> = (0..n).map(|k| source.scale_index(k)).collect();
             let ts = &t;
             let tol = &tol;
-            let acc = &acc;
             detach::run_short(py, move |ctl| {
                 core_mp::assess(acc, ts, &scale_index, tol, None, ctl)
             })?

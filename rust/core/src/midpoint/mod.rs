@@ -27,8 +27,9 @@ pub const UNIT_ROUNDOFF: f64 = f64::EPSILON / 2.0;
 /// Pairs per parallel work item of the native run (also the cancellation/progress granularity).
 pub const BLOCK: usize = 128;
 
-/// Upper bound on stored per-pair results (pairs × weights), to keep memory bounded (~50 bytes each).
-pub const MAX_RECORDS: usize = 200_000_000;
+/// Upper bound on stored per-pair results (pairs × weights), to keep memory bounded: a run holds
+/// about 80 bytes per record (values, scales, gap, tolerance), so 2.5·10⁷ records ≈ 2 GB.
+pub const MAX_RECORDS: usize = 25_000_000;
 
 /// Random pairs around a center.
 #[derive(Debug, Clone)]
@@ -377,7 +378,7 @@ pub fn neumaier(xs: &[f64]) -> f64 {
 /// Turn values into gaps and tolerances. `refine(k, j)` may return an extra tolerance term
 /// (the gradient term of forming m) for a pair whose gap is below −base tolerance.
 pub fn assess(
-    values: &Values,
+    values: Values,
     ts: &[f64],
     scale_index: &[usize],
     tol: &Tolerance,
@@ -439,13 +440,13 @@ pub fn assess(
     Ok(Outcome {
         n,
         t: ts.to_vec(),
-        fa: Array1::from(values.fa.clone()),
-        fb: Array1::from(values.fb.clone()),
-        fm: Array2::from_shape_vec((n, nt), values.fm.clone())
+        fa: Array1::from(values.fa),
+        fb: Array1::from(values.fb),
+        fm: Array2::from_shape_vec((n, nt), values.fm)
             .map_err(|e| Error::Numerical(e.to_string()))?,
         gap,
         tol: tolv,
-        dist2: Array1::from(values.dist2.clone()),
+        dist2: Array1::from(values.dist2),
         scale_index: Array1::from(scale_index.to_vec()),
         refined,
     })
@@ -479,7 +480,8 @@ pub fn midpoint_rounding_term(
     })
 }
 
-fn check_records(n: usize, nt: usize) -> Result<()> {
+/// Refuse runs whose per-pair records would exceed [`MAX_RECORDS`].
+pub fn check_records(n: usize, nt: usize) -> Result<()> {
     let rec = n.saturating_mul(nt);
     if rec > MAX_RECORDS {
         return Err(Error::too_large(
@@ -567,7 +569,7 @@ pub fn run_native(
         } else {
             None
         };
-    assess(&values, ts, &scale_index, tol, refine_ref, ctl)
+    assess(values, ts, &scale_index, tol, refine_ref, ctl)
 }
 
 fn concat(blocks: Vec<Values>) -> Values {
