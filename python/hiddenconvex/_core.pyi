@@ -105,4 +105,5 @@ def convex_solve(
     par_threshold: int = 200000,
     progress: Callable[[int, int], Any] | None = None,
 ) -> dict[str, Any]: ...
+
 # <<< end of convex
