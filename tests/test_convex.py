@@ -9,13 +9,11 @@ import signal
 import threading
 import time
 
+import _reference_convex as R
+import hiddenconvex as hc
 import numpy as np
 import pytest
-
-import hiddenconvex as hc
 from hiddenconvex.exceptions import ConvergenceWarning
-
-import _reference_convex as R
 
 pytest.importorskip("cvxpy")
 
