@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import warnings
 
+import hiddenconvex as hc
 import numpy as np
 import pytest
-
-import hiddenconvex as hc
 from hiddenconvex.exceptions import ConvergenceWarning
 
 CASES = {
@@ -153,7 +152,7 @@ def test_convex_adelie_gated(bench, smoke, case):
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("kind", ["relu", "gated"])
 def test_convex_pyscnn(bench, smoke, case, kind):
-    scnn = pytest.importorskip("scnn")
+    pytest.importorskip("scnn")
     from scnn.models import ConvexGatedReLU, ConvexReLU
     from scnn.optimize import optimize_model
     from scnn.regularizers import NeuronGL1
