@@ -277,6 +277,22 @@ class _ConvexBase:
         return Xa
 
     def _targets(self, y: Any, n: int) -> np.ndarray:
+        if self.loss in ("logistic", "hinge") and np.asarray(y).ndim == 1:
+            raw = np.asarray(y)
+            if raw.shape[0] != n:
+                raise InvalidInputError(f"y: has {raw.shape[0]} rows but X has {n}")
+            if raw.dtype.kind == "f" and not np.all(np.isfinite(raw)):
+                raise InvalidInputError("y: contains NaN or inf")
+            self._vector = False
+            classes = np.unique(raw)
+            if len(classes) == 2:
+                self.classes_ = classes
+                return np.where(raw == classes[1], 1.0, -1.0).reshape(n, 1)
+            if len(classes) < 2:
+                raise InvalidInputError("y: needs at least two classes for a classification loss")
+            self.classes_ = classes
+            self._vector = True
+            return np.stack([np.where(raw == c, 1.0, -1.0) for c in classes], axis=1)
         yv = as_float_array(y, "y", ndim=(1, 2))
         if yv.shape[0] != n:
             raise InvalidInputError(f"y: has {yv.shape[0]} rows but X has {n}")
@@ -369,7 +385,7 @@ class _ConvexBase:
 
         seed = (
             resolve_seed(self.seed)
-            if self.patterns == "sample"
+            if isinstance(self.patterns, str) and self.patterns == "sample"
             else (None if self.seed is None else resolve_seed(self.seed))
         )
         Xa = self._augment(X)
