@@ -407,3 +407,19 @@ def test_ctrl_c_interrupts_promptly(which):
     timer.join()
     # a functional bound (each call would otherwise run for minutes)
     assert latency < 1.0
+
+
+def test_demo_table_quick():
+    from hiddenconvex.chambers import demo_table
+
+    rows, text = demo_table(quick=True, seed=0)
+    assert [r["name"].split()[0] for r in rows] == [
+        "gaussian",
+        "gaussian",
+        "resonance",
+        "threshold",
+    ]
+    assert rows[0]["exact"] == rows[0]["cover"] == 184_342
+    assert rows[2]["exact"] == 11_292 and rows[3]["exact"] == 1_882
+    assert all(0 < r["coverage"] <= 1 for r in rows)
+    assert "coverage" in text
