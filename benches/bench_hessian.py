@@ -4,8 +4,9 @@ scipy.differentiate and jax.jit(jax.vmap(jax.hessian)).
 Problems: logistic regression (N = 200, D = d) and a two-layer tanh network with squared loss
 (N = 200, D = m (d + 1), no biases), D ∈ {10, 20, 50, 100}, batches of B ∈ {1, 64, 256} points.
 Every implementation computes all B Hessians of the case. The finite-difference peers are tuned at
-set-up (not timed) to the cheapest setting of a short list that reaches the target on the first
-point; the accuracy reached over the batch is recorded (``rel_err``). The references are the
+set-up (not timed) to the cheapest setting of a short list that reaches the target (on the whole
+batch for scipy, on up to 4 points for numdifftools); the accuracy reached over the batch is
+recorded (``rel_err``). The references are the
 closed form Xᵀdiag(p(1−p))X (logistic) and JAX's exact Hessian (network). JAX's compile time is
 recorded apart (``compile_s``) and not in the median.
 
@@ -170,8 +171,8 @@ def test_hessian_bench(bench, smoke, impl, model, D, B):
 
         kw = _tune(
             [{"step": 1e-4}, {"step": 1e-3}, {"step": 1e-5}, {}],
-            lambda k: nd.Hessian(f, **k)(P[0]),
-            ref[0],
+            lambda k: np.array([nd.Hessian(f, **k)(p) for p in P[:4]]),
+            ref[:4],
         )
         extra["setting"] = str(kw)
 
@@ -186,7 +187,7 @@ def test_hessian_bench(bench, smoke, impl, model, D, B):
             {"maxiter": 1},
             {},
         ]
-        kw = _tune(cands, lambda k: sd.hessian(fvec, P[0], **k).ddf, ref[0])
+        kw = _tune(cands, lambda k: np.moveaxis(sd.hessian(fvec, P.T, **k).ddf, -1, 0), ref)
         extra["setting"] = str(kw)
 
         def run():
@@ -205,12 +206,14 @@ def test_hessian_bench(bench, smoke, impl, model, D, B):
 
     H = run()
     err = _rel(H, ref)
-    assert err <= TARGET, (impl, case, err)
+    if impl.startswith("hiddenconvex"):
+        assert err <= TARGET, (impl, case, err)
     bench(run, group="hessian", case=case, impl=impl, rounds=rounds, rel_err=err, **extra)
 
 
 def _tune(cands, compute, ref):
-    """The first candidate (cheapest first) reaching the target on one point."""
+    """The first candidate (cheapest first) reaching the target (on the batch, or its first
+    4 points for numdifftools)."""
     for kw in cands:
         try:
             H = compute(kw)

@@ -273,3 +273,15 @@ def test_step_choice_is_power_of_two_and_scale_aware(rng):
     assert h[2] / h[0] == pytest.approx(1024, rel=0.5)
     assert r.step == 1e-3
     np.testing.assert_allclose(r.H[0], q.A, rtol=1e-6, atol=1e-6)
+
+
+def test_icnn_convex_in_input_not_in_weights(rng):
+    X = rng.standard_normal((20, 2))
+    y = rng.standard_normal(20)
+    icnn = hc.ICNN(X, y, [5, 5], activation="softplus")
+    thetas = np.stack([icnn.init(s) + 0.5 * rng.standard_normal(icnn.dim) for s in range(4)])
+    rw = hc.hessian(icnn, thetas)
+    assert "indefinite" in rw.verdict  # a certified non-convexity in the weights
+    fx = icnn.as_input_function(thetas[0])
+    rx = hc.hessian(fx, rng.standard_normal((8, 2)) * 2)
+    assert rx.verdict == ["psd"] * 8

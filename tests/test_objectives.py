@@ -223,3 +223,18 @@ def test_objective_bad_inputs(rng):
         hc.as_objective(lambda t: 0.0)
     with pytest.raises(hc.InvalidTypeError):
         hc.as_objective(3.0)
+
+
+def test_quadratic_matches_numpy(rng):
+    A = rng.standard_normal((4, 4))
+    b = rng.standard_normal(4)
+    q = hc.Quadratic(A, b, -0.7)
+    S = 0.5 * (A + A.T)
+    for _ in range(3):
+        t = rng.standard_normal(4)
+        assert q.value(t) == pytest.approx(0.5 * t @ S @ t + b @ t - 0.7, rel=1e-13, abs=1e-13)
+        np.testing.assert_allclose(q.gradient(t), S @ t + b, rtol=1e-13, atol=1e-13)
+    with pytest.raises(hc.InvalidInputError, match="A"):
+        hc.Quadratic(np.ones((2, 3)))
+    with pytest.raises(hc.InvalidInputError, match="b"):
+        hc.Quadratic(np.eye(2), np.ones(3))

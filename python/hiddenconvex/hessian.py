@@ -167,17 +167,26 @@ class HessianResult(Result):
         return "\n".join(lines)
 
 
+_BLAS: list[Any] = []  # the cached threadpoolctl controller (or None when unavailable)
+
+
 def _eigh(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Batched eigh with BLAS limited to one thread when threadpoolctl is available.
 
     Multi-threaded OpenBLAS on small matrices is slow on loaded machines (its threads compete
     with the Rust pool): single-threaded it is ~100x faster for D = 100.
     """
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover - optional
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS.append(ThreadpoolController())
+        except ImportError:  # pragma: no cover - optional
+            _BLAS.append(None)
+    ctl = _BLAS[0]
+    if ctl is None:  # pragma: no cover - optional
         return np.linalg.eigh(H)
-    with threadpool_limits(limits=1, user_api="blas"):
+    with ctl.limit(limits=1, user_api="blas"):
         return np.linalg.eigh(H)
 
 

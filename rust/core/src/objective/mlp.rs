@@ -214,6 +214,113 @@ impl Mlp {
         &self.layers
     }
 
+    /// Gradients at several parameter vectors with matrix products over the samples: the first
+    /// layer's pre-activations of all K vectors are one product X · [W_0^(1); …; W_0^(K)]ᵀ and
+    /// their weight gradients one product [Δ^(1) … Δ^(K)]ᵀ X; later layers use one product per
+    /// vector. Same mathematics as [`Objective::gradient`], different summation order.
+    pub fn gradients_batched(&self, thetas: &[Vec<f64>], out: &mut [f64]) -> Result<()> {
+        use ndarray::{s, Array1, ArrayView1, ArrayView2};
+        let k_n = thetas.len();
+        let d = self.dim;
+        if out.len() != k_n * d || thetas.iter().any(|t| t.len() != d) {
+            return Err(Error::invalid(
+                "theta",
+                format!("expected vectors of length {d}"),
+            ));
+        }
+        let nl = self.layers.len();
+        let n = self.x.nrows();
+        let bad = |e: ndarray::ShapeError| Error::Numerical(format!("mlp shapes: {e}"));
+        let wview = |th: &'_ [f64], l: &Layer| -> Result<Array2<f64>> {
+            Ok(
+                ArrayView2::from_shape((l.n_out, l.n_in), &th[l.w_off..l.w_off + l.n_in * l.n_out])
+                    .map_err(bad)?
+                    .to_owned(),
+            )
+        };
+        let l0 = &self.layers[0];
+        let n1 = l0.n_out;
+        let mut w0 = Array2::<f64>::zeros((k_n * n1, l0.n_in));
+        for (k, th) in thetas.iter().enumerate() {
+            w0.slice_mut(s![k * n1..(k + 1) * n1, ..])
+                .assign(&wview(th, l0)?);
+        }
+        let z0 = self.x.dot(&w0.t());
+        let mut delta0 = Array2::<f64>::zeros((n, k_n * n1));
+        for (k, th) in thetas.iter().enumerate() {
+            let g = &mut out[k * d..(k + 1) * d];
+            g.iter_mut().for_each(|v| *v = 0.0);
+            let mut hs: Vec<Array2<f64>> = Vec::with_capacity(nl);
+            let mut ds: Vec<Array2<f64>> = Vec::with_capacity(nl);
+            for (l, lay) in self.layers.iter().enumerate() {
+                let mut z = if l == 0 {
+                    z0.slice(s![.., k * n1..(k + 1) * n1]).to_owned()
+                } else {
+                    hs[l - 1].dot(&wview(th, lay)?.t())
+                };
+                if lay.bias {
+                    z += &ArrayView1::from(&th[lay.b_off..lay.b_off + lay.n_out]);
+                }
+                let mut dz = z.clone();
+                ndarray::Zip::from(&mut z).and(&mut dz).for_each(|zv, dv| {
+                    let (a, da) = lay.act.apply(*zv);
+                    *zv = a;
+                    *dv = da;
+                });
+                hs.push(z);
+                ds.push(dz);
+            }
+            let pred = &hs[nl - 1];
+            let mut delta = Array2::<f64>::zeros(pred.raw_dim());
+            ndarray::Zip::from(&mut delta)
+                .and(pred)
+                .and(&self.y)
+                .for_each(|dv, &f, &yv| *dv = self.loss.eval(f, yv).1);
+            for l in (0..nl).rev() {
+                let lay = &self.layers[l];
+                delta *= &ds[l];
+                if lay.bias {
+                    let gb: Array1<f64> = delta.sum_axis(ndarray::Axis(0));
+                    for (o, v) in gb.iter().enumerate() {
+                        g[lay.b_off + o] += v;
+                    }
+                }
+                if l > 0 {
+                    let gw = delta.t().dot(&hs[l - 1]);
+                    for (t, v) in g[lay.w_off..lay.w_off + lay.n_in * lay.n_out]
+                        .iter_mut()
+                        .zip(gw.iter())
+                    {
+                        *t += v;
+                    }
+                    delta = delta.dot(&wview(th, lay)?);
+                } else {
+                    delta0
+                        .slice_mut(s![.., k * n1..(k + 1) * n1])
+                        .assign(&delta);
+                }
+            }
+            if self.weight_decay > 0.0 {
+                for lay in &self.layers {
+                    for t in lay.w_off..lay.w_off + lay.n_in * lay.n_out {
+                        g[t] += self.weight_decay * th[t];
+                    }
+                }
+            }
+        }
+        let gw0 = delta0.t().dot(&self.x);
+        for k in 0..k_n {
+            let g = &mut out[k * d + l0.w_off..k * d + l0.w_off + n1 * l0.n_in];
+            for (t, v) in g
+                .iter_mut()
+                .zip(gw0.slice(s![k * n1..(k + 1) * n1, ..]).iter())
+            {
+                *t += v;
+            }
+        }
+        Ok(())
+    }
+
     /// Value, scale, and (if `grad` is given) the gradient.
     fn eval(&self, theta: &[f64], mut grad: Option<&mut [f64]>, want_scale: bool) -> (f64, f64) {
         let nl = self.layers.len();
@@ -370,15 +477,15 @@ impl Objective for Mlp {
         out: &mut [f64],
     ) -> Result<()> {
         if self.layers.len() != 1 || self.layers[0].n_out != 1 {
-            // Generic path: one gradient per move.
-            let d = self.dim;
-            let mut buf = theta.to_vec();
-            for (k, &(i, t)) in moves.iter().enumerate() {
-                buf[i] = theta[i] + t;
-                self.eval(&buf, Some(&mut out[k * d..(k + 1) * d]), false);
-                buf[i] = theta[i];
-            }
-            return Ok(());
+            let thetas: Vec<Vec<f64>> = moves
+                .iter()
+                .map(|&(i, t)| {
+                    let mut v = theta.to_vec();
+                    v[i] = theta[i] + t;
+                    v
+                })
+                .collect();
+            return self.gradients_batched(&thetas, out);
         }
         // Linear model: z = Xw + b once, then z + t x_i per move, and all gradients as one
         // matrix product Δᵀ X (Δ: the loss derivatives, one row per move).
@@ -495,6 +602,58 @@ mod tests {
         let obj = Mlp::two_layer_relu(x, y, 3, true, Loss::Logistic, 0.2).unwrap();
         let theta: Vec<f64> = (0..obj.dim()).map(|i| (i as f64 * 0.9).sin()).collect();
         check_gradient(&obj, &theta, 1e-6);
+    }
+
+    #[test]
+    fn batched_gradients_match_single() {
+        let (x, y) = data(23, 3, 2, false);
+        let obj = Mlp::new(
+            x,
+            y,
+            &[3, 5, 4, 2],
+            &[Activation::Tanh, Activation::Relu, Activation::Identity],
+            &[true, false, true],
+            Loss::Squared,
+            0.3,
+            "t".into(),
+        )
+        .unwrap();
+        let d = obj.dim();
+        let theta: Vec<f64> = (0..d).map(|i| ((i * 5) as f64 * 0.41).sin()).collect();
+        let moves: Vec<(usize, f64)> = (0..d)
+            .step_by(3)
+            .map(|i| (i, 1e-3 * (i as f64 - 7.0)))
+            .collect();
+        let mut out = vec![0.0; moves.len() * d];
+        obj.gradients_along_axes(&theta, &moves, &mut out).unwrap();
+        for (k, &(i, t)) in moves.iter().enumerate() {
+            let mut th = theta.clone();
+            th[i] += t;
+            let mut g = vec![0.0; d];
+            obj.gradient(&th, &mut g).unwrap();
+            for j in 0..d {
+                assert!(
+                    (g[j] - out[k * d + j]).abs() <= 1e-12 * (1.0 + g[j].abs()),
+                    "{k} {j}"
+                );
+            }
+        }
+        // Linear models take the matrix-product path.
+        let (x, y) = data(17, 4, 1, true);
+        let lin = Mlp::linear(x, y, true, Loss::Logistic, 0.2).unwrap();
+        let th = vec![0.1, -0.2, 0.3, 0.05, 0.7];
+        let moves = [(0, 1e-3), (4, -2e-3), (2, 4e-3)];
+        let mut out = vec![0.0; 15];
+        lin.gradients_along_axes(&th, &moves, &mut out).unwrap();
+        for (k, &(i, t)) in moves.iter().enumerate() {
+            let mut t2 = th.clone();
+            t2[i] += t;
+            let mut g = vec![0.0; 5];
+            lin.gradient(&t2, &mut g).unwrap();
+            for j in 0..5 {
+                assert!((g[j] - out[k * 5 + j]).abs() <= 1e-12 * (1.0 + g[j].abs()));
+            }
+        }
     }
 
     #[test]
