@@ -636,3 +636,60 @@ def test_too_many_records_are_refused():
         hc.midpoint_test(
             lambda T: T[:, 0], dim=1, vectorized=True, n_pairs=20_000_000, t=(0.5, 0.3)
         )
+
+
+def test_native_affine_quadratic_objective_at_D_1000(rng):
+    """f(θ) = bᵀθ + c as a native Quadratic with A = 0: zero violations at |θ| ~ 1e3."""
+    d = 1000
+    obj = hc.Quadratic(np.zeros((d, d)), rng.standard_normal(d), 3.0)
+    c = 1e3 * rng.uniform(-1.0, 1.0, d)
+    # (A is dense: each evaluation costs D² flops, so few pairs.)
+    rep = hc.midpoint_test(obj, n_pairs=200, seed=2, center=c, scales=SCALES)
+    assert rep.n_violations == 0, rep.summary()
+    assert rep.n_negative > 0
+
+
+def test_quadratics_psd_and_indefinite(rng):
+    d = 6
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    psd = hc.Quadratic(Q @ np.diag(np.linspace(0.0, 3.0, d)) @ Q.T, rng.standard_normal(d))
+    rep = hc.midpoint_test(psd, n_pairs=34_000, seed=1, scales=SCALES)
+    assert rep.n_violations == 0, rep.summary()
+    lam = np.array([-0.5, 0.1, 1.0, 1.0, 2.0, 3.0])
+    indef = hc.Quadratic(Q @ np.diag(lam) @ Q.T)
+    rep = hc.midpoint_test(indef, n_pairs=5000, seed=1, scales=(1.0,))
+    assert rep.certified
+    # κ is the curvature along the segment: within [λ_min, λ_max].
+    assert rep.kappa_quantiles["0"] >= -0.5 - 1e-9 and rep.kappa_quantiles["1"] <= 3.0 + 1e-9
+    # The violation rate is P((b−a)ᵀA(b−a) < 0) for b − a ~ N(0, 2I): check by Monte Carlo.
+    z = np.random.default_rng(5).standard_normal((200_000, d)) @ Q.T
+    p = np.mean(np.einsum("ni,i,ni->n", z, lam, z) < 0)
+    assert rep.ci_low - 0.01 <= p <= rep.ci_high + 0.01
+
+
+def test_structured_pairs_check_the_activation_and_label_the_witness():
+    net, th = _teacher_two_layer(3)
+    rep = hc.midpoint_test(net, pairs=hc.permutation_pairs(net, th))
+    assert rep.witness.label.startswith("swap units")
+    assert "swap units" in rep.summary()
+    X = np.random.default_rng(0).standard_normal((10, 2))
+    tanh_net = hc.MLP(X, np.zeros(10), [3], activation="tanh")
+    with pytest.raises(hc.InvalidInputError, match="ReLU"):
+        hc.rescaling_pairs(tanh_net, tanh_net.init(0))
+    with pytest.raises(hc.InvalidInputError, match="odd"):
+        hc.sign_flip_pairs(net, th)
+
+
+def test_ctrl_c_interrupts_a_native_run(rng):
+    import _thread
+    import threading
+
+    obj = _native_linear("logistic", rng, n=200, d=10)
+    timer = threading.Timer(0.2, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            # ~10^7 evaluations: far longer than 0.2 s, so the interrupt lands inside the run.
+            hc.midpoint_test(obj, n_pairs=1_000_000, seed=1, scales=(1.0, 2.0, 3.0))
+    finally:
+        timer.cancel()

@@ -152,3 +152,12 @@ def test_slice_with_nan_values_is_kept(tmp_path):
     s = hc.slice_1d(f, np.zeros(1), np.ones(1), dim=1, vectorized=True)
     assert np.isnan(s.values[-1]) and np.isfinite(s.values[0])
     _png_ok(s.plot(tmp_path / "nan.png"))
+
+
+def test_eigenvalue_plot_of_a_hessian_result(tmp_path, rng):
+    d = 5
+    Q, _ = np.linalg.qr(rng.standard_normal((d, d)))
+    obj = hc.Quadratic(Q @ np.diag([-1.0, 0.5, 1.0, 2.0, 3.0]) @ Q.T)
+    res = hc.hessian(obj, rng.standard_normal((4, d)))
+    _png_ok(plot.plot_eigenvalues(res, tmp_path / "h.png"))
+    _png_ok(plot.plot_eigenvalues(res.eigenvalues, tmp_path / "h2.png", tol=0.1))

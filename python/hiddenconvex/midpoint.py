@@ -298,6 +298,7 @@ class MidpointWitness(Result):
     certified: bool
     kappa: float
     scale: float | None = None
+    label: str | None = None
 
     def summary(self) -> str:
         if self.certified:
@@ -309,6 +310,7 @@ class MidpointWitness(Result):
         return (
             f"{head} #{self.pair_index} (t={self.t:g}"
             + (f", scale {self.scale:g}" if self.scale is not None else "")
+            + (f", {self.label}" if self.label else "")
             + f"): f(a)={self.fa:.12g}, f(b)={self.fb:.12g}, f(m)={self.fm:.12g}; "
             f"gap={self.gap_verified:.6g} vs tolerance {self.tol_verified:.3g} "
             f"(gap/tol={self.gap_verified / self.tol_verified if self.tol_verified > 0 else -math.inf:.3g}),"
@@ -553,6 +555,7 @@ def midpoint_test(
     if normalization is not None:
         normalization = check_choice(normalization, "normalization", ("filter",))
     kw: dict[str, Any] = {}
+    pair_labels: list[str] | None = None
     scales_l: list[float] | None
     if pairs is not None and n_pairs is not None:
         raise InvalidInputError("n_pairs: give either n_pairs (random pairs) or pairs, not both")
@@ -576,6 +579,8 @@ def midpoint_test(
                 f"pairs: points have dimension {pa.shape[1]}, the objective has dimension {d}"
             )
         kw.update(pairs_a=pa, pairs_b=pb)
+        labels = getattr(pairs, "labels", None)
+        pair_labels = list(labels) if labels is not None and len(labels) == pa.shape[0] else None
         n_req = pa.shape[0]
         seed_used = None
         scales_l = None
@@ -680,6 +685,8 @@ def midpoint_test(
     with np.errstate(divide="ignore", invalid="ignore"):
         kappa = 2.0 * gap / (tarr[None, :] * (1.0 - tarr[None, :]) * dist2[:, None])
     witness = _witness(obj, raw, kw, ts, gap, tol, dist2, valid, scales_l, factor, sigma)
+    if witness is not None and pair_labels is not None:
+        witness.label = str(pair_labels[witness.pair_index])
     certified = bool(witness is not None and witness.certified)
     if certified:
         verdict = "NOT CONVEX (certified witness)"
@@ -1005,6 +1012,13 @@ def _in_out(
     return [(u["in"], u["out"]) for u in layout]
 
 
+def _check_activation(obj: Any, allowed: tuple[str, ...], msg: str) -> None:
+    from .objectives import MLP
+
+    if isinstance(obj, MLP) and obj.activation not in allowed:
+        raise InvalidInputError(f"objective: {msg}; this network uses {obj.activation!r}")
+
+
 def rescaling_pairs(
     objective_or_layout: Any,
     theta: Any,
@@ -1040,6 +1054,11 @@ def rescaling_pairs(
         else _unit_layout(objective_or_layout, layer, th.shape[0])
     )
     io = _in_out(layout, incoming, outgoing, th.shape[0])
+    _check_activation(
+        objective_or_layout,
+        ("relu",),
+        "rescaling pairs need a positively homogeneous activation (ReLU)",
+    )
     cs = [check_float(x, "c", minimum=0.0, strict_minimum=True) for x in c]
     if any(x == 1.0 for x in cs):
         raise InvalidInputError("c: a factor of 1 gives a = b")
@@ -1081,6 +1100,9 @@ def sign_flip_pairs(
         []
         if incoming is not None or outgoing is not None
         else _unit_layout(objective_or_layout, layer, th.shape[0])
+    )
+    _check_activation(
+        objective_or_layout, ("tanh",), "sign-flip pairs need an odd activation (tanh)"
     )
     io = _in_out(layout, incoming, outgoing, th.shape[0])
     a_rows, b_rows, labels = [], [], []

@@ -29,6 +29,9 @@ fn sampler(
     ))
 }
 
+/// Two P × D arrays (the a's and the b's).
+type PairArrays<'py> = (Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>);
+
 /// Rows `indices` of the sampled pairs: (A, B), each len(indices) × D.
 #[pyfunction]
 #[pyo3(signature = (center, scales, n_pairs, seed, groups, indices))]
@@ -40,7 +43,7 @@ fn midpoint_pairs<'py>(
     seed: u64,
     groups: Option<Vec<Vec<usize>>>,
     indices: Vec<usize>,
-) -> PyResult<(Bound<'py, PyArray2<f64>>, Bound<'py, PyArray2<f64>>)> {
+) -> PyResult<PairArrays<'py>> {
     let s = sampler(center, scales, n_pairs, seed, groups)?;
     let d = s.dim();
     if let Some(k) = indices.iter().find(|&&k| k >= s.total()) {

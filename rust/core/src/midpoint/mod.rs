@@ -38,8 +38,15 @@ pub struct Sampler {
     scales: Vec<f64>,
     n_pairs: usize,
     seed: u64,
-    /// Filter normalisation: (indices of the group, ‖c_group‖); `in_group[i]` marks covered coordinates.
-    groups: Option<(Vec<(Vec<usize>, f64)>, Vec<bool>)>,
+    /// Filter normalisation, if any.
+    groups: Option<FilterGroups>,
+}
+
+/// Filter groups: (indices of the group, ‖c_group‖), and which coordinates some group covers.
+#[derive(Debug, Clone)]
+struct FilterGroups {
+    groups: Vec<(Vec<usize>, f64)>,
+    covered: Vec<bool>,
 }
 
 impl Sampler {
@@ -95,7 +102,10 @@ impl Sampler {
                     let norm = g.iter().map(|&i| center[i] * center[i]).sum::<f64>().sqrt();
                     out.push((g, norm));
                 }
-                Some((out, covered))
+                Some(FilterGroups {
+                    groups: out,
+                    covered,
+                })
             }
         };
         Ok(Sampler {
@@ -126,7 +136,7 @@ impl Sampler {
         for v in z.iter_mut() {
             *v = StandardNormal.sample(rng);
         }
-        if let Some((groups, covered)) = &self.groups {
+        if let Some(FilterGroups { groups, covered }) = &self.groups {
             for (g, cnorm) in groups {
                 let zn = g.iter().map(|&i| z[i] * z[i]).sum::<f64>().sqrt();
                 let f = if zn > 0.0 { cnorm / zn } else { 0.0 };
