@@ -14,7 +14,8 @@ solver), ``cvxpy+Clarabel`` (ConvexReLU's cvxpy path, exact cases only, when cvx
 ``numpy-sgd`` / ``numpy-adam`` (train_relu_network, 300 epochs, width = m* of the convex solution,
 default learning rates, seed 0). Extras: training objective (sum scaling, same β for all), held-out
 accuracy or MSE, m*, certified. β = 1e-2·n_train. ``HIDDENCONVEX_BENCH_QUICK=1`` (``hiddenconvex
-bench --quick``) keeps 150 samples per set; the smoke run (test suite) keeps 40.
+bench --quick``) keeps 100 samples per set, 100 sampled patterns and one round; the smoke run
+(test suite) keeps 40 samples.
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ def _setup(case: str, smoke: bool) -> dict:
     name, pca, bias = CASES[case]
     if name not in list_datasets():
         pytest.skip("scikit-learn is not installed")
-    n = 40 if smoke else (150 if QUICK else None)
+    n = 40 if smoke else (100 if QUICK else None)
     ds = load_dataset(name, n=n, pca=pca, seed=0)
     beta = 1e-2 * ds.n_train
     exact = pca is not None or ds.n_features == 1
@@ -60,7 +61,7 @@ def _setup(case: str, smoke: bool) -> dict:
         loss="squared",
         bias=bias,
         patterns="exact" if exact else "sample",
-        n_patterns=None if exact else (30 if smoke else 300),
+        n_patterns=None if exact else (30 if smoke else (100 if QUICK else 300)),
         seed=0,
     )
     with warnings.catch_warnings():
@@ -102,7 +103,7 @@ def test_realdata_convex(bench, smoke, case, impl):
                 s["ds"].X_train, s["ds"].y_train
             )
 
-    model = bench(fit, group="realdata", case=case, impl=impl, rounds=1 if smoke else 3,
+    model = bench(fit, group="realdata", case=case, impl=impl, rounds=1 if smoke or QUICK else 3,
                   **{k: (lambda r, k=k: _convex_extras(s, r)[k])
                      for k in ("objective", "test_metric", "m_star", "certified", "patterns")})  # fmt: skip
     assert np.isfinite(model.objective_)
@@ -122,7 +123,7 @@ def test_realdata_nonconvex(bench, smoke, case, optimizer):
                                      bias=s["bias"], seed=0)  # fmt: skip
 
     res = bench(
-        train, group="realdata", case=case, impl=f"numpy-{optimizer}", rounds=1 if smoke else 3,
+        train, group="realdata", case=case, impl=f"numpy-{optimizer}", rounds=1 if smoke or QUICK else 3,
         objective=lambda r: r.final_objective,
         test_metric=lambda r: _metric(ds.task, r.predict(ds.X_test), ds.y_test),
         width=s["m"],

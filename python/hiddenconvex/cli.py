@@ -129,7 +129,8 @@ def _run_bench(quick: bool, quiet: bool, out: str) -> int:
     env = dict(os.environ)
     if quick:
         env["HIDDENCONVEX_BENCH_QUICK"] = "1"
-    print("$ " + " ".join(cmd[1:]) if not quiet else "", end="\n" if not quiet else "")
+    if not quiet:
+        print("$ python " + " ".join(cmd[1:]), flush=True)
     rc = subprocess.call(cmd, cwd=root, env=env)
     if rc != 0:
         print(f"hiddenconvex bench: pytest failed (exit code {rc})", file=sys.stderr)

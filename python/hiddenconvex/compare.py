@@ -751,6 +751,10 @@ class DataComparison(Result):
             ax.set_xlim(-0.6, len(self.optimizers) - 0.4)
             ax.set_ylabel(lab)
             ax.grid(alpha=0.3, axis="y")
+        vals = np.concatenate([[self.convex_objective], self.objectives.ravel()])
+        vals = vals[np.isfinite(vals) & (vals > 0)]
+        if vals.size and vals.max() > 20 * vals.min():
+            axes[0].set_yscale("log")
         axes[0].legend(fontsize=8, loc="best")
         fig.suptitle(
             f"{self.dataset}: convex program (m* = {self.m_star}) vs "

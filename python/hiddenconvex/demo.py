@@ -673,7 +673,14 @@ def _finish(ctx: _Ctx, title: str, extra: dict[str, Any]) -> dict[str, Any]:
     from . import __version__
 
     table = _format_table(ctx.rows)
-    ctx.report.sections.insert(0, Section("Summary", preformatted=[table]))
+    summary = Section("Summary")
+    mark = {True: "✔ ok", False: "✘ FAIL", None: "–"}
+    summary.table(["part", "check", "result", "verdict"],
+                  [[a, b, c, mark[d]] for a, b, c, d in ctx.rows])  # fmt: skip
+    n_ok = sum(1 for r in ctx.rows if r[3] is True)
+    n_bad = sum(1 for r in ctx.rows if r[3] is False)
+    summary.verdict(n_bad == 0, f"{n_ok} checks passed, {n_bad} failed")
+    ctx.report.sections.insert(0, summary)
     html_path = ctx.report.write(ctx.out / "index.html")
     results = {
         "format": "hiddenconvex-demo",
@@ -804,13 +811,20 @@ def analyse_user_data(
 
     def part_chambers(c: _Ctx) -> None:
         s = c.report.section("Activation chambers of the data")
-        Xc = ds.X_train
-        r = min(Xc.shape[1], 3)
-        if Xc.shape[1] > r:
-            _, _, Vt = np.linalg.svd(Xc, full_matrices=False)
-            Xc = Xc @ Vt[:r].T
-            s.para(f"Projected on the top {r} principal directions for exact enumeration.")
-        bound = hc.cover_count(Xc.shape[0], Xc.shape[1] + 1)
+        X0 = ds.X_train
+        _, _, Vt = np.linalg.svd(X0, full_matrices=False)
+        Xc = X0
+        for r in (3, 2, 1):
+            if X0.shape[1] > r:
+                Xc = X0 @ Vt[:r].T
+            bound = hc.cover_count(Xc.shape[0], Xc.shape[1] + 1)
+            if bound <= 2_000_000:
+                break
+        if Xc.shape[1] < X0.shape[1]:
+            s.para(
+                f"Projected on the top {Xc.shape[1]} principal direction(s) so that every chamber "
+                "(with a bias column) can be enumerated."
+            )
         if bound <= 2_000_000:
             ex = hc.chambers(Xc, method="exact", bias=True, progress=c.progress)
             sa = hc.chambers(Xc, method="sample", bias=True, n_samples=100_000, seed=c.seed)
@@ -846,7 +860,7 @@ def analyse_user_data(
                 pass
         dc = compare_on_data(
             ds, beta=beta, width=width, seeds=1 if quick else 3, epochs=100 if quick else 400,
-            max_exact_patterns=max_exact, n_patterns=100 if quick else 300, solver=solver,
+            max_exact_patterns=max_exact, n_patterns=50 if quick else 100, solver=solver,
             seed=c.seed, progress=c.progress,
         )  # fmt: skip
         s.pre(dc.summary())

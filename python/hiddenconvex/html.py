@@ -36,6 +36,7 @@ table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.92em; }
 th, td { border-bottom: 1px solid #e6e6e6; padding: 0.3em 0.8em; text-align: right; }
 th { background: #f3f3f3; }
 td:first-child, th:first-child { text-align: left; }
+td.text { text-align: left; }
 figure { margin: 1em 0; text-align: center; }
 figure img { max-width: 100%; border: 1px solid #eee; }
 figcaption { color: #555; font-size: 0.9em; margin-top: 0.3em; }
@@ -70,6 +71,14 @@ class Section:
 
     def pre(self, text: str) -> None:
         self.preformatted.append(text)
+
+
+def _numeric(text: str) -> bool:
+    try:
+        float(text.replace(",", "").rstrip("%").replace(" ms", "").replace(" s", ""))
+    except ValueError:
+        return False
+    return True
 
 
 def _fmt(v: Any) -> str:
@@ -118,7 +127,11 @@ class HtmlReport:
                 parts.extend(f"<th>{e(str(h))}</th>" for h in header)
                 parts.append("</tr></thead><tbody>")
                 for r in rows:
-                    parts.append("<tr>" + "".join(f"<td>{e(_fmt(v))}</td>" for v in r) + "</tr>")
+                    cells = []
+                    for v in r:
+                        cls = ' class="text"' if isinstance(v, str) and not _numeric(v) else ""
+                        cells.append(f"<td{cls}>{e(_fmt(v))}</td>")
+                    parts.append("<tr>" + "".join(cells) + "</tr>")
                 parts.append("</tbody></table>")
             for text in s.preformatted:
                 parts.append(f"<pre>{e(text)}</pre>")
