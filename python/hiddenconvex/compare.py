@@ -133,6 +133,7 @@ def _solve_convex(
                 )
             else:
                 kind = "exact"
+        extra: dict[str, Any] = {} if max_iter is None else {"max_iter": max_iter}
         est = _convex.ConvexReLU(
             beta,
             loss=loss,
@@ -142,7 +143,7 @@ def _solve_convex(
             solver=solver,
             seed=seed,
             progress=progress,
-            **({} if max_iter is None else {"max_iter": max_iter}),
+            **extra,
         )
         # a ConvergenceWarning is not lost: it goes into the result's note and label
         with warnings.catch_warnings(record=True) as caught:
