@@ -164,6 +164,7 @@ def _lp_cases():
         "dup-antiparallel-zero": np.vstack([base, -base[0], 2 * base[1], np.zeros(3)]),
         "rank2-in-r4": g.standard_normal((6, 2)) @ g.standard_normal((2, 4)),
         "integer": g.integers(-2, 3, size=(7, 3)).astype(float),
+        "three-lines-through-a-ray": np.vstack([base[:4], base[0] + base[1]]),
         "resonance-3": resonance(3),
         "braid-4": braid(4),
     }

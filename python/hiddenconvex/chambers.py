@@ -226,10 +226,6 @@ def _opt_int(value: Any, name: str, minimum: int = 1) -> int | None:
     return None if value is None else check_int(value, name, minimum=minimum)
 
 
-def _packed(patterns: np.ndarray) -> np.ndarray:
-    return np.packbits(patterns, axis=1)
-
-
 def chambers(
     X: Any,
     *,
@@ -340,23 +336,26 @@ def chambers(
     exact_count: int | None
     with progress_callback(progress, f"chambers ({run})", unit="step") as cb:
         if run == "exact":
-            patterns, witnesses, rank = _core.chambers_exact(Xp, max_chambers, memory_limit, cb)
+            patterns, packed, witnesses, rank = _core.chambers_exact(
+                Xp, max_chambers, memory_limit, cb
+            )
             exact_count = int(patterns.shape[0])
             coverage = 1.0
         else:
             used_seed = resolve_seed(seed)
             n_samples = DEFAULT_N_SAMPLES if n_samples is None else n_samples
-            patterns, witnesses, rank = _core.chambers_sample(Xp, n_samples, used_seed, cb)
+            patterns, packed, witnesses, rank = _core.chambers_sample(Xp, n_samples, used_seed, cb)
             exact_count = _affordable_count(Xp)
             coverage = None if exact_count is None else patterns.shape[0] / exact_count
     n_open = int(patterns.shape[0])
     if include_faces:
-        fp, fw, _ = _core.chamber_faces(Xp, None)
+        fp, fpk, fw, _ = _core.chamber_faces(Xp, None)
         patterns = np.concatenate([patterns, fp])
+        packed = np.concatenate([packed, fpk])
         witnesses = np.concatenate([witnesses, fw])
     return Chambers(
         patterns=patterns,
-        packed=_packed(patterns),
+        packed=packed,
         witnesses=witnesses,
         count=int(patterns.shape[0]),
         rank=int(rank),

@@ -13,6 +13,9 @@
 //! largest relative margin ("recentring": margins do not shrink with depth beyond what the
 //! geometry forces). Base cases: dimension 1 (two half-lines) and 2 (sort the lines by angle).
 
+// Index loops over small lanes / coordinates read better than iterator chains here.
+#![allow(clippy::needless_range_loop)]
+
 use rayon::prelude::*;
 
 use super::lines::{dedupe, dot, lift, norm, restrict};
@@ -77,7 +80,14 @@ pub fn witnesses_of_lines(
     opts: &RecOptions,
     ctl: &Control,
 ) -> Result<Vec<f64>> {
-    Ok(witnesses_impl(lines, k, opts, ctl, false, false)?.1)
+    // Chambers come in antipodal pairs: enumerate those with y_0·u > 0, then negate.
+    let half = k >= 3 && lines.len() >= k;
+    let (p, mut w) = witnesses_impl(lines, k, opts, ctl, false, half)?;
+    if half && p.is_some() {
+        let neg: Vec<f64> = w.iter().map(|v| -v).collect();
+        w.extend_from_slice(&neg);
+    }
+    Ok(w)
 }
 
 /// [`witnesses_of_lines`] reporting one unit of progress per top-level restriction, also returning
@@ -331,7 +341,11 @@ fn candidates(
     let (k, m) = (lv.k, lv.m);
     let y = &lines[t * k..(t + 1) * k];
     let z = restrict(&lines[..t * k], k, y);
-    let sub = chamber_witnesses(&z, k - 1, opts, ctl)?;
+    let sub = if k == 3 {
+        planar_rows(&z)
+    } else {
+        chamber_witnesses(&z, k - 1, opts, ctl)?
+    };
     let yn = norm(y);
     let n: Vec<f64> = y.iter().map(|v| v / yn).collect();
     let mut b = vec![0.0; m];
@@ -540,6 +554,11 @@ fn count_lines(lines: &[f64], k: usize, opts: &RecOptions, ctl: &Control) -> Res
     let per_t = |t: usize| -> Result<u128> {
         let y = &lines[t * k..(t + 1) * k];
         let z = restrict(&lines[..t * k], k, y);
+        if k == 3 {
+            // the restriction lives in R^2: 2 × (number of distinct lines), 1 if none
+            let l = distinct_planar(&z);
+            return Ok(if l == 0 { 1 } else { 2 * l as u128 });
+        }
         count_chambers(&z, k - 1, opts, ctl)
     };
     let total: u128 = if m >= opts.par_threshold {
@@ -557,6 +576,59 @@ fn count_lines(lines: &[f64], k: usize, opts: &RecOptions, ctl: &Control) -> Res
         s
     };
     Ok(total + 1)
+}
+
+/// Chamber witnesses of arbitrary rows of R^2 (zero and parallel rows merged by the rule of
+/// [`distinct_planar`], without the general `dedupe`).
+fn planar_rows(z: &[f64]) -> Vec<f64> {
+    let mut keys: Vec<(u8, f64, u32)> = z
+        .chunks_exact(2)
+        .enumerate()
+        .filter(|(_, v)| v[0] != 0.0 || v[1] != 0.0)
+        .map(|(i, v)| {
+            let p = super::lines::pivot(v);
+            (p as u8, v[1 - p] / v[p] + 0.0, i as u32)
+        })
+        .collect();
+    if keys.is_empty() {
+        return vec![1.0, 0.0];
+    }
+    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut reps: Vec<f64> = Vec::with_capacity(2 * keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        let same = i > 0
+            && keys[i - 1].0 == key.0
+            && (keys[i - 1].1 - key.1).abs() <= super::lines::PARALLEL_TOL;
+        if !same {
+            let r = key.2 as usize;
+            reps.extend_from_slice(&z[2 * r..2 * r + 2]);
+        }
+    }
+    planar(&reps, reps.len() / 2)
+}
+
+/// Number of distinct lines among vectors of R^2 (same merging rule as `lines::dedupe`: keys
+/// v / v[pivot], near-equal keys within `PARALLEL_TOL` merged; zero vectors ignored).
+fn distinct_planar(z: &[f64]) -> usize {
+    let mut keys: Vec<(u8, f64)> = z
+        .chunks_exact(2)
+        .filter(|v| v[0] != 0.0 || v[1] != 0.0)
+        .map(|v| {
+            let p = super::lines::pivot(v);
+            (p as u8, v[1 - p] / v[p] + 0.0)
+        })
+        .collect();
+    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mut count = 0;
+    for (i, key) in keys.iter().enumerate() {
+        let same = i > 0
+            && keys[i - 1].0 == key.0
+            && (keys[i - 1].1 - key.1).abs() <= super::lines::PARALLEL_TOL;
+        if !same {
+            count += 1;
+        }
+    }
+    count
 }
 
 #[cfg(test)]

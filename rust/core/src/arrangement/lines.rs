@@ -68,7 +68,7 @@ pub fn pivot(v: &[f64]) -> usize {
 /// `Some((line, flipped))` (row = positive multiple of the line, or negative when `flipped`) or
 /// `None` for a zero row.
 pub fn dedupe(rows: &[f64], k: usize) -> (Vec<f64>, Vec<Option<(u32, bool)>>) {
-    let m = if k == 0 { 0 } else { rows.len() / k };
+    let m = rows.len().checked_div(k).unwrap_or(0);
     let mut vecs: Vec<f64> = rows.to_vec(); // normalised rows
     let mut keys: Vec<f64> = vec![0.0; m * k]; // row / row[pivot]
     let mut piv: Vec<usize> = vec![0; m];

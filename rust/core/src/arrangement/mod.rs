@@ -68,11 +68,7 @@ pub struct Prepared {
 
 impl Prepared {
     pub fn num_lines(&self) -> usize {
-        if self.rank == 0 {
-            0
-        } else {
-            self.lines.len() / self.rank
-        }
+        self.lines.len().checked_div(self.rank).unwrap_or(0)
     }
 
     /// Cover's count for the distinct lines in the row space: an upper bound on the chambers.
@@ -153,11 +149,7 @@ pub struct ChamberSet {
 
 impl ChamberSet {
     pub fn count(&self) -> usize {
-        if self.d == 0 {
-            0
-        } else {
-            self.witnesses.len() / self.d
-        }
+        self.witnesses.len().checked_div(self.d).unwrap_or(0)
     }
 
     pub fn words(&self) -> usize {
@@ -166,13 +158,27 @@ impl ChamberSet {
 
     /// P × n bytes, 1 where active.
     pub fn bool_patterns(&self) -> Vec<u8> {
+        self.bools().into_iter().map(u8::from).collect()
+    }
+
+    /// P × n booleans (row-major), true where active.
+    pub fn bools(&self) -> Vec<bool> {
+        // 8 booleans per pattern byte from a table (MSB first)
+        let mut lut = [[false; 8]; 256];
+        for (b, e) in lut.iter_mut().enumerate() {
+            for (j, v) in e.iter_mut().enumerate() {
+                *v = (b >> (7 - j)) & 1 == 1;
+            }
+        }
         let nw = self.words();
-        let mut out = vec![0u8; self.count() * self.n];
-        out.par_chunks_mut(self.n.max(1))
+        let n = self.n;
+        let mut out = vec![false; self.count() * n];
+        out.par_chunks_mut(n.max(1))
             .zip(self.patterns.par_chunks(nw))
             .for_each(|(row, p)| {
-                for (i, v) in row.iter_mut().enumerate() {
-                    *v = get_bit(p, i) as u8;
+                for (c, chunk) in row.chunks_mut(8).enumerate() {
+                    let byte = (p[c / 8] >> (56 - 8 * (c % 8))) as u8;
+                    chunk.copy_from_slice(&lut[byte as usize][..chunk.len()]);
                 }
             });
         out
@@ -183,11 +189,13 @@ impl ChamberSet {
         let nw = self.words();
         let nb = self.n.div_ceil(8);
         let mut out = vec![0u8; self.count() * nb];
-        for (row, p) in out.chunks_mut(nb.max(1)).zip(self.patterns.chunks(nw)) {
-            for (b, v) in row.iter_mut().enumerate() {
-                *v = (p[b / 8] >> (56 - 8 * (b % 8))) as u8;
-            }
-        }
+        out.par_chunks_mut(nb.max(1))
+            .zip(self.patterns.par_chunks(nw))
+            .for_each(|(row, p)| {
+                for (b, v) in row.iter_mut().enumerate() {
+                    *v = (p[b / 8] >> (56 - 8 * (b % 8))) as u8;
+                }
+            });
         out
     }
 }
@@ -210,7 +218,7 @@ pub fn bytes_per_chamber(n: usize, d: usize, rank: usize) -> u64 {
 }
 
 /// Upper limit of the bound under which the exact count is computed to check a budget.
-const COUNT_TO_CHECK: u128 = 2_000_000_000;
+const COUNT_TO_CHECK: u128 = 50_000_000;
 
 /// The number of chambers to plan for: exact when the Cover bound exceeds a budget and counting
 /// is affordable, else the bound. Returns (estimate, exact?).
@@ -282,7 +290,7 @@ pub fn count(x: ArrayView2<f64>, ctl: &Control) -> Result<u128> {
 /// first occurrence, so the row patterns are in the same (lexicographic) order.
 fn finish(prep: &Prepared, lp: &[u64], w: &[f64], ctl: &Control) -> Result<ChamberSet> {
     let (n, d, r) = (prep.n, prep.d, prep.rank);
-    let p = if r == 0 { 1 } else { w.len() / r };
+    let p = w.len().checked_div(r).unwrap_or(1);
     let nw = words_for(n);
     let nl = prep.num_lines();
     let lw = words_for(nl);

@@ -12,6 +12,9 @@
 //! Anything not simple (a singular subset, a vertex on another hyperplane) is reported as
 //! [`Degenerate`] and the caller falls back on deletion–restriction.
 
+// Index loops over small lanes / coordinates read better than iterator chains here.
+#![allow(clippy::needless_range_loop)]
+
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
@@ -126,6 +129,7 @@ struct Cols {
     m: usize,
     cols: Vec<f64>,
     norms: Vec<f64>,
+    inv_norms: Vec<f64>,
 }
 
 impl Cols {
@@ -137,8 +141,18 @@ impl Cols {
                 cols[c * m + i] = lines[i * q + c];
             }
         }
-        let norms = (0..m).map(|i| norm(&lines[i * q..(i + 1) * q])).collect();
-        Self { q, m, cols, norms }
+        let norms: Vec<f64> = (0..m).map(|i| norm(&lines[i * q..(i + 1) * q])).collect();
+        let inv_norms = norms
+            .iter()
+            .map(|v| if *v > 0.0 { 1.0 / v } else { f64::INFINITY })
+            .collect();
+        Self {
+            q,
+            m,
+            cols,
+            norms,
+            inv_norms,
+        }
     }
 
     #[inline]
@@ -152,6 +166,50 @@ impl Cols {
             }
         }
     }
+}
+
+/// One pass over the lines for a point u: pushes the sign bits of y_i·u (MSB-first words) and
+/// returns min_i |y_i·u| / |y_i| + inf_mask_i.
+#[inline(always)]
+fn fused<const Q: usize>(cols: &Cols, u: &[f64], inf_mask: &[f64], out: &mut Vec<u64>) -> f64 {
+    let m = cols.m;
+    let col: [&[f64]; Q] = std::array::from_fn(|c| &cols.cols[c * m..(c + 1) * m]);
+    let uu: [f64; Q] = std::array::from_fn(|c| u[c]);
+    let invn = &cols.inv_norms[..m];
+    let mask = &inf_mask[..m];
+    let mut ml = [f64::INFINITY; 4];
+    let mut start = 0;
+    while start < m {
+        let end = (start + 64).min(m);
+        let mut word = 0u64;
+        let mut i = start;
+        while i + 4 <= end {
+            for l in 0..4 {
+                let j = i + l;
+                let mut s = 0.0;
+                for c in 0..Q {
+                    s += uu[c] * col[c][j];
+                }
+                let qv = s.abs() * invn[j] + mask[j];
+                ml[l] = if qv < ml[l] { qv } else { ml[l] };
+                word |= ((s > 0.0) as u64) << (63 - (j - start));
+            }
+            i += 4;
+        }
+        while i < end {
+            let mut s = 0.0;
+            for c in 0..Q {
+                s += uu[c] * col[c][i];
+            }
+            let qv = s.abs() * invn[i] + mask[i];
+            ml[0] = if qv < ml[0] { qv } else { ml[0] };
+            word |= ((s > 0.0) as u64) << (63 - (i - start));
+            i += 1;
+        }
+        out.push(word);
+        start = end;
+    }
+    ml[0].min(ml[1]).min(ml[2].min(ml[3]))
 }
 
 fn pack(s: &[f64], skip: Option<usize>, out: &mut Vec<u64>) {
@@ -240,7 +298,6 @@ pub fn chart(
     }
 
     // 2. one chamber per (q-1)-subset of the lines (lowest vertex in g)
-    let simple_thr: Vec<f64> = cols.norms.iter().map(|v| SIMPLE_TOL * v).collect();
     let idx: Vec<usize> = (0..m).filter(|&i| Some(i) != skip).collect();
     let per_first = |f: usize| -> FResult<Part> {
         ctl.check()?;
@@ -257,15 +314,11 @@ pub fn chart(
         let mut v = vec![0.0; qq];
         let mut sl = vec![0.0; qq];
         let mut p = vec![0.0; m];
-        let mut r = vec![0.0; m];
-        let mut s = vec![0.0; m];
         let mut u = vec![0.0; q];
         let mut bd = vec![0.0; q];
         // excluded lines (the subset and `skip`): no constraint on δ, no degeneracy test
-        let mut thr = simple_thr.clone();
         let mut inf_mask = vec![0.0f64; m];
         if let Some(k) = skip {
-            thr[k] = -1.0;
             inf_mask[k] = f64::INFINITY;
         }
         let mut count = 0usize;
@@ -277,7 +330,6 @@ pub fn chart(
             for (row, &pos) in comb.iter().enumerate() {
                 let i = idx[pos];
                 mat[row * qq..(row + 1) * qq].copy_from_slice(&a[i * qq..(i + 1) * qq]);
-                thr[i] = -1.0;
                 inf_mask[i] = f64::INFINITY;
             }
             if !inverse_into(&mut mat, qq, &mut inv) {
@@ -310,61 +362,57 @@ pub fn chart(
                     bd[l] += db * basis[b * q + l];
                 }
             }
-            cols.products(&u, &mut p);
-            cols.products(&bd, &mut r);
             let un = norm(&u);
-            // δ = min(|u_v|, ½ min_{i ∉ S} |p_i| / |r_i|): branchless, 4 lanes (excluded lines
-            // carry +∞ in `inf_mask` and -1 in `thr`)
-            let mut dl = [un; 4];
-            let mut deg = [false; 4];
-            let pc = p.chunks_exact(4);
-            let rc = r.chunks_exact(4);
-            let tc = thr.chunks_exact(4);
-            let ic = inf_mask.chunks_exact(4);
-            let (pt, rt, tt, it) = (
-                pc.remainder(),
-                rc.remainder(),
-                tc.remainder(),
-                ic.remainder(),
-            );
-            for (((p4, r4), t4), i4) in pc.zip(rc).zip(tc).zip(ic) {
-                for l in 0..4 {
-                    let ap = p4[l].abs();
-                    deg[l] |= ap <= t4[l] * un;
-                    let qv = 0.5 * ap / r4[l].abs() + i4[l];
-                    dl[l] = if qv < dl[l] { qv } else { dl[l] };
+            // μ = min_{i ∉ S} |p_i| / |y_i| (p_i = y_i·u_v): the distance of the vertex to the
+            // other hyperplanes; the signs of p_i are the pattern off S. One fused pass.
+            let start = out.pats.len();
+            let mu = match q {
+                2 => fused::<2>(&cols, &u, &inf_mask, &mut out.pats),
+                3 => fused::<3>(&cols, &u, &inf_mask, &mut out.pats),
+                4 => fused::<4>(&cols, &u, &inf_mask, &mut out.pats),
+                5 => fused::<5>(&cols, &u, &inf_mask, &mut out.pats),
+                6 => fused::<6>(&cols, &u, &inf_mask, &mut out.pats),
+                7 => fused::<7>(&cols, &u, &inf_mask, &mut out.pats),
+                8 => fused::<8>(&cols, &u, &inf_mask, &mut out.pats),
+                _ => {
+                    cols.products(&u, &mut p);
+                    pack(&p, None, &mut out.pats);
+                    p.iter()
+                        .zip(&cols.inv_norms)
+                        .zip(&inf_mask)
+                        .map(|((pv, nv), iv)| pv.abs() * nv + iv)
+                        .fold(f64::INFINITY, |a, b| if b < a { b } else { a })
                 }
+            };
+            if let Some(k) = skip {
+                out.pats[start + k / 64] |= 1u64 << (63 - (k % 64));
             }
-            for l in 0..pt.len() {
-                let ap = pt[l].abs();
-                deg[0] |= ap <= tt[l] * un;
-                let qv = 0.5 * ap / rt[l].abs() + it[l];
-                dl[0] = if qv < dl[0] { qv } else { dl[0] };
+            if mu <= SIMPLE_TOL * un {
+                return Err(Fail::Degenerate); // the vertex lies on another hyperplane
             }
-            let delta = dl[0].min(dl[1]).min(dl[2].min(dl[3]));
-            let degenerate = deg.iter().any(|v| *v);
-            if degenerate {
-                return Err(Fail::Degenerate);
-            }
+            // δ = ½ μ / |B d| moves every other y_i·u by at most ½|p_i|: their signs stay, and
+            // y_j·u = δ a_j·d = δ sign(λ_j) on the lines of S.
+            let delta = 0.5 * mu / norm(&bd);
             let mut wn2 = 0.0;
             for l in 0..q {
                 u[l] += delta * bd[l];
                 wn2 += u[l] * u[l];
             }
             let wn = wn2.sqrt();
-            for ((si, pi), ri) in s.iter_mut().zip(&p).zip(&r) {
-                *si = pi + delta * ri;
-            }
-            // lines off S keep |s_i| >= |p_i| / 2; check the margins of the lines of S
-            for &pos in comb.iter() {
+            for (row, &pos) in comb.iter().enumerate() {
                 let i = idx[pos];
-                if s[i].abs() <= TIE_TOL * cols.norms[i] * wn {
+                if delta <= TIE_TOL * cols.norms[i] * wn {
                     return Err(Fail::Degenerate);
                 }
-                thr[i] = simple_thr[i];
+                let w = &mut out.pats[start + i / 64];
+                let bit = 1u64 << (63 - (i % 64));
+                if sl[row] > 0.0 {
+                    *w |= bit;
+                } else {
+                    *w &= !bit;
+                }
                 inf_mask[i] = 0.0;
             }
-            pack(&s, skip, &mut out.pats);
             out.wit.extend_from_slice(&u);
             // next combination with the same first element
             let mut t = qq;
@@ -424,12 +472,26 @@ pub fn chambers_simple(
     };
     let half = part.wit.len() / k;
     ctl.check()?;
-    let mut order: Vec<u32> = (0..half as u32).collect();
     let pats = &part.pats;
-    order.par_sort_unstable_by(|&x, &y| {
-        let (x, y) = (x as usize, y as usize);
-        pats[x * nw..(x + 1) * nw].cmp(&pats[y * nw..(y + 1) * nw])
-    });
+    let order: Vec<u32> = if nw <= 2 {
+        // plain 128-bit keys sort much faster than slice comparisons
+        let mut keys: Vec<(u128, u32)> = (0..half)
+            .map(|i| {
+                let hi = (pats[i * nw] as u128) << 64;
+                let lo = if nw == 2 { pats[i * nw + 1] as u128 } else { 0 };
+                (hi | lo, i as u32)
+            })
+            .collect();
+        keys.par_sort_unstable();
+        keys.into_iter().map(|k| k.1).collect()
+    } else {
+        let mut order: Vec<u32> = (0..half as u32).collect();
+        order.par_sort_unstable_by(|&x, &y| {
+            let (x, y) = (x as usize, y as usize);
+            pats[x * nw..(x + 1) * nw].cmp(&pats[y * nw..(y + 1) * nw])
+        });
+        order
+    };
     ctl.check()?;
     // distinct patterns, else not simple after all
     for w in order.windows(2) {
