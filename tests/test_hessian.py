@@ -81,6 +81,9 @@ def test_logistic_regression_hessian(rng):
         # The error estimate bounds the actual error.
         assert np.all(np.abs(rv.H[k] - want) <= rv.error[k] + 1e-12 * np.abs(want).max())
     assert rv.verdict == rg.verdict == ["psd"] * 4
+    for r in (rv, rg):
+        np.testing.assert_array_equal(r.H, np.swapaxes(r.H, 1, 2))
+        np.testing.assert_array_equal(r.error, np.swapaxes(r.error, 1, 2))
     assert rv.n_evaluations == 4 * (1 + 2 * (36 + 6))
     assert rg.n_gradient_evaluations == 4 * (4 * 6 + 1)
 
@@ -223,6 +226,8 @@ def test_bad_inputs(rng):
         hc.hessian(lambda T: np.zeros(len(T) + 1), np.zeros(3), dim=3, vectorized=True)
     with pytest.raises(hc.InvalidTypeError):
         hc.hessian(q, np.array(["a", "b", "c"]))
+    with pytest.raises(hc.ResourceLimitError, match="stencil"):
+        hc.hessian(lambda t: 0.0, np.zeros(6000), dim=6000)
 
 
 def test_callable_that_raises_propagates_without_deadlock():

@@ -130,6 +130,7 @@ def test_icnn_matches_reference(rng, activation, nonneg):
     np.testing.assert_allclose(g, ref.central_gradient(obj.value, theta), rtol=1e-5, atol=1e-6)
     fx = obj.as_input_function(theta)
     assert fx.dim == 3
+    np.testing.assert_array_equal(fx.unflatten(fx.flatten([1.0, 2.0, 3.0])), [1.0, 2.0, 3.0])
     x = rng.standard_normal(3)
     assert fx.value(x) == pytest.approx(
         ref.icnn_forward(x, p["V"], p["Wx"], p["b"], activation, nonneg), rel=1e-13

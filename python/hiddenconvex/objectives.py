@@ -710,3 +710,11 @@ class ICNNInput(Objective):
         self._native = _core.icnn_input_objective(
             self.d, self.hidden, self.activation, self.nonneg, self.theta
         )
+
+    def flatten(self, x: Any) -> np.ndarray:
+        """The input x itself (the layout is the identity, D = d)."""
+        return self._theta(x, "x").copy()
+
+    def unflatten(self, x: Any) -> np.ndarray:
+        """The input x itself (the layout is the identity, D = d)."""
+        return self._theta(x, "x").copy()

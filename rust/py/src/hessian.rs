@@ -99,6 +99,7 @@ fn hessian_batch<'py>(
         )),
         (ObjectiveRef::Callable { .. }, Method::Values) => {
             let d = pts.ncols();
+            to_py(core_h::check_size(pts.nrows(), d, Method::Values, richardson))?;
             let st = Stencil::new(d, richardson);
             let r_n = st.n_rows();
             let stp = to_py(core_h::steps(pts, step))?;

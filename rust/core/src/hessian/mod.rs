@@ -43,6 +43,41 @@ pub const KINK_RHO: f64 = 0.25;
 pub const KINK_TAU: f64 = 0.05;
 /// Multiplier of eps · scale in the rounding bounds.
 pub const ROUND_C: f64 = 8.0;
+/// Floats of gradient differences held at once (128 MiB); points are processed in blocks.
+const BLOCK_FLOATS: usize = 1 << 24;
+/// Largest per-point buffer of gradient differences (1 GiB).
+const MAX_POINT_FLOATS: usize = 1 << 27;
+/// Largest output (B · D² entries per array, 1 GiB of float64).
+pub const MAX_OUTPUT_ENTRIES: usize = 1 << 27;
+/// Largest values stencil of one point (rows; values and scales take 16 bytes each).
+pub const MAX_STENCIL_ROWS: usize = 1 << 26;
+
+/// Check the output and stencil sizes before any work.
+pub fn check_size(b: usize, d: usize, method: Method, richardson: bool) -> Result<()> {
+    let out = b.saturating_mul(d).saturating_mul(d);
+    if out > MAX_OUTPUT_ENTRIES {
+        return Err(Error::too_large(
+            "Hessian batch",
+            format!("{b} x {d} x {d} = {out} entries per array"),
+            format!("{MAX_OUTPUT_ENTRIES} entries"),
+            "split the points into smaller batches",
+        ));
+    }
+    if method == Method::Values {
+        let s = if richardson { 2 } else { 1 };
+        let rows = 1 + s * (d * d + d);
+        if rows > MAX_STENCIL_ROWS {
+            return Err(Error::too_large(
+                "values stencil of one point",
+                format!("{rows} evaluations"),
+                format!("{MAX_STENCIL_ROWS}"),
+                "use method='gradients' (native objectives) or reduce D",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Rows evaluated per parallel chunk.
 const CHUNK: usize = 64;
 
@@ -434,6 +469,7 @@ pub fn hessian_values_with(
     if d == 0 {
         return Err(Error::invalid("points", "need at least one column"));
     }
+    check_size(b, d, Method::Values, richardson)?;
     let steps = steps(points, step)?;
     let st = Stencil::new(d, richardson);
     let r_n = st.n_rows();
@@ -521,6 +557,7 @@ pub fn hessian_values_native(
     ctl: &Control,
 ) -> Result<Batch> {
     check_dim(obj, "points", points.ncols())?;
+    check_size(points.nrows(), points.ncols(), Method::Values, richardson)?;
     let st = Stencil::new(points.ncols(), richardson);
     let stp = steps(points, step)?;
     let mut eval = |b0: usize, b1: usize| {
@@ -552,6 +589,7 @@ pub fn hessian_gradients(
     if d == 0 {
         return Err(Error::invalid("points", "need at least one column"));
     }
+    check_size(b, d, Method::Gradients, richardson)?;
     let stp = steps(points, step)?;
     let scales = if richardson { 2 } else { 1 };
     ctl.set_total((b * d) as u64);
@@ -572,142 +610,161 @@ pub fn hessian_gradients(
     // are processed in chunks of COLS per task through `gradients_along_axes`.
     const COLS: usize = 8;
     let per_task = 2 * scales * d;
-    let mut cols = vec![0.0; b * d * per_task];
+    let per_point = d * per_task;
+    if per_point > MAX_POINT_FLOATS {
+        return Err(Error::too_large(
+            "gradient differences of one point",
+            format!("{} MB", per_point * 8 / (1 << 20)),
+            format!("{} MB", MAX_POINT_FLOATS * 8 / (1 << 20)),
+            "D is too large for a dense finite-difference Hessian",
+        ));
+    }
+    let block_pts = (BLOCK_FLOATS / per_point).max(1);
     let chunks_per_point = d.div_ceil(COLS);
-    let mut tasks: Vec<&mut [f64]> = Vec::with_capacity(b * chunks_per_point);
-    {
-        let mut rest: &mut [f64] = &mut cols;
-        for _p in 0..b {
-            for c in 0..chunks_per_point {
-                let ncols = COLS.min(d - c * COLS);
-                let (head, tail) = rest.split_at_mut(ncols * per_task);
-                tasks.push(head);
-                rest = tail;
+    let eps = f64::EPSILON;
+    let mut outs: Vec<PointOut> = Vec::with_capacity(b);
+    let mut b0 = 0;
+    while b0 < b {
+        let b1 = (b0 + block_pts).min(b);
+        let nb = b1 - b0;
+        let mut cols = vec![0.0; nb * per_point];
+        let mut tasks: Vec<&mut [f64]> = Vec::with_capacity(nb * chunks_per_point);
+        {
+            let mut rest: &mut [f64] = &mut cols;
+            for _p in 0..nb {
+                for c in 0..chunks_per_point {
+                    let ncols = COLS.min(d - c * COLS);
+                    let (head, tail) = rest.split_at_mut(ncols * per_task);
+                    tasks.push(head);
+                    rest = tail;
+                }
             }
         }
-    }
-    tasks.into_par_iter().enumerate().try_for_each_init(
-        Vec::new,
-        |buf: &mut Vec<f64>, (task, out)| -> Result<()> {
-            ctl.check()?;
-            let p = task / chunks_per_point;
-            let c0 = (task % chunks_per_point) * COLS;
-            let ncols = out.len() / per_task;
-            buf.clear();
-            buf.extend(points.row(p).iter().copied());
-            let mut moves = Vec::with_capacity(ncols * 2 * scales);
-            for i in c0..c0 + ncols {
-                let hi = stp[[p, i]];
+        tasks.into_par_iter().enumerate().try_for_each_init(
+            Vec::new,
+            |buf: &mut Vec<f64>, (task, out)| -> Result<()> {
+                ctl.check()?;
+                let p = b0 + task / chunks_per_point;
+                let c0 = (task % chunks_per_point) * COLS;
+                let ncols = out.len() / per_task;
+                buf.clear();
+                buf.extend(points.row(p).iter().copied());
+                let mut moves = Vec::with_capacity(ncols * 2 * scales);
+                for i in c0..c0 + ncols {
+                    let hi = stp[[p, i]];
+                    for sc in 0..scales {
+                        let m = (1u32 << sc) as f64;
+                        moves.push((i, m * hi));
+                        moves.push((i, -m * hi));
+                    }
+                }
+                obj.gradients_along_axes(buf, &moves, out)?;
+                ctl.advance(ncols as u64);
+                Ok(())
+            },
+        )?;
+        let block: Vec<PointOut> = (b0..b1)
+            .into_par_iter()
+            .map(|p| {
+                let base = (p - b0) * per_point;
+                let h = stp.row(p);
+                let g_at = |i: usize, sc: usize, minus: usize, j: usize| {
+                    cols[base + i * per_task + (sc * 2 + minus) * d + j]
+                };
+                // Column estimates G(m)[j, i] = ∂_i g_j.
+                let mut gm: Vec<Vec<f64>> = Vec::new();
+                let mut rm: Vec<Vec<f64>> = Vec::new();
                 for sc in 0..scales {
                     let m = (1u32 << sc) as f64;
-                    moves.push((i, m * hi));
-                    moves.push((i, -m * hi));
-                }
-            }
-            obj.gradients_along_axes(buf, &moves, out)?;
-            ctl.advance(ncols as u64);
-            Ok(())
-        },
-    )?;
-    let eps = f64::EPSILON;
-    let outs: Vec<PointOut> = (0..b)
-        .into_par_iter()
-        .map(|p| {
-            let base = p * d * per_task;
-            let h = stp.row(p);
-            let g_at = |i: usize, sc: usize, minus: usize, j: usize| {
-                cols[base + i * per_task + (sc * 2 + minus) * d + j]
-            };
-            // Column estimates G(m)[j, i] = ∂_i g_j.
-            let mut gm: Vec<Vec<f64>> = Vec::new();
-            let mut rm: Vec<Vec<f64>> = Vec::new();
-            for sc in 0..scales {
-                let m = (1u32 << sc) as f64;
-                let mut gmat = vec![0.0; d * d];
-                let mut rmat = vec![0.0; d * d];
-                for i in 0..d {
-                    let den = 2.0 * m * h[i];
-                    for j in 0..d {
-                        let (a, c) = (g_at(i, sc, 0, j), g_at(i, sc, 1, j));
-                        gmat[j * d + i] = (a - c) / den;
-                        rmat[j * d + i] = ROUND_C * eps * (a.abs() + c.abs()) / den;
-                    }
-                }
-                gm.push(gmat);
-                rm.push(rmat);
-            }
-            let sym = |m: &[f64]| -> Vec<f64> {
-                let mut o = vec![0.0; d * d];
-                for i in 0..d {
-                    for j in 0..d {
-                        o[i * d + j] = 0.5 * (m[i * d + j] + m[j * d + i]);
-                    }
-                }
-                o
-            };
-            let h1 = sym(&gm[0]);
-            let r1 = sym(&rm[0]);
-            let asym: Vec<f64> = (0..d * d)
-                .map(|k| {
-                    let (i, j) = (k / d, k % d);
-                    0.5 * (gm[0][i * d + j] - gm[0][j * d + i]).abs()
-                })
-                .collect();
-            let (f0, s0, g0) = &centre[p];
-            let mut finite = f0.is_finite()
-                && cols[base..base + d * per_task]
-                    .iter()
-                    .all(|x| x.is_finite());
-            if richardson {
-                finite &= g0.iter().all(|x| x.is_finite());
-                let h2 = sym(&gm[1]);
-                let hr: Vec<f64> = h1
-                    .iter()
-                    .zip(&h2)
-                    .map(|(a, c)| (4.0 * a - c) / 3.0)
-                    .collect();
-                let err: Vec<f64> = (0..d * d)
-                    .map(|k| (h1[k] - h2[k]).abs() + r1[k] + asym[k])
-                    .collect();
-                let hmax = max_abs(&hr);
-                let mut kink = vec![false; d * d];
-                for i in 0..d {
-                    for j in 0..d {
-                        let y = [
-                            g_at(i, 1, 1, j),
-                            g_at(i, 0, 1, j),
-                            g0[j],
-                            g_at(i, 0, 0, j),
-                            g_at(i, 1, 0, j),
-                        ];
-                        let noise = ROUND_C * eps * 4.0 * y.iter().map(|v| v.abs()).sum::<f64>();
-                        if line_kink(y, 1, KINK_TAU * h[i] * hmax + noise) {
-                            kink[i * d + j] = true;
-                            kink[j * d + i] = true;
+                    let mut gmat = vec![0.0; d * d];
+                    let mut rmat = vec![0.0; d * d];
+                    for i in 0..d {
+                        let den = 2.0 * m * h[i];
+                        for j in 0..d {
+                            let (a, c) = (g_at(i, sc, 0, j), g_at(i, sc, 1, j));
+                            gmat[j * d + i] = (a - c) / den;
+                            rmat[j * d + i] = ROUND_C * eps * (a.abs() + c.abs()) / den;
                         }
                     }
+                    gm.push(gmat);
+                    rm.push(rmat);
                 }
-                PointOut {
-                    h: hr,
-                    err,
-                    kink,
-                    finite,
-                    f0: *f0,
-                    s0: *s0,
+                let sym = |m: &[f64]| -> Vec<f64> {
+                    let mut o = vec![0.0; d * d];
+                    for i in 0..d {
+                        for j in 0..d {
+                            o[i * d + j] = 0.5 * (m[i * d + j] + m[j * d + i]);
+                        }
+                    }
+                    o
+                };
+                let h1 = sym(&gm[0]);
+                let r1 = sym(&rm[0]);
+                let asym: Vec<f64> = (0..d * d)
+                    .map(|k| {
+                        let (i, j) = (k / d, k % d);
+                        0.5 * (gm[0][i * d + j] - gm[0][j * d + i]).abs()
+                    })
+                    .collect();
+                let (f0, s0, g0) = &centre[p];
+                let mut finite = f0.is_finite()
+                    && cols[base..base + d * per_task]
+                        .iter()
+                        .all(|x| x.is_finite());
+                if richardson {
+                    finite &= g0.iter().all(|x| x.is_finite());
+                    let h2 = sym(&gm[1]);
+                    let hr: Vec<f64> = h1
+                        .iter()
+                        .zip(&h2)
+                        .map(|(a, c)| (4.0 * a - c) / 3.0)
+                        .collect();
+                    let err: Vec<f64> = (0..d * d)
+                        .map(|k| (h1[k] - h2[k]).abs() + r1[k] + asym[k])
+                        .collect();
+                    let hmax = max_abs(&hr);
+                    let mut kink = vec![false; d * d];
+                    for i in 0..d {
+                        for j in 0..d {
+                            let y = [
+                                g_at(i, 1, 1, j),
+                                g_at(i, 0, 1, j),
+                                g0[j],
+                                g_at(i, 0, 0, j),
+                                g_at(i, 1, 0, j),
+                            ];
+                            let noise =
+                                ROUND_C * eps * 4.0 * y.iter().map(|v| v.abs()).sum::<f64>();
+                            if line_kink(y, 1, KINK_TAU * h[i] * hmax + noise) {
+                                kink[i * d + j] = true;
+                                kink[j * d + i] = true;
+                            }
+                        }
+                    }
+                    PointOut {
+                        h: hr,
+                        err,
+                        kink,
+                        finite,
+                        f0: *f0,
+                        s0: *s0,
+                    }
+                } else {
+                    let err: Vec<f64> = (0..d * d).map(|k| r1[k] + asym[k]).collect();
+                    PointOut {
+                        h: h1,
+                        err,
+                        kink: vec![false; d * d],
+                        finite,
+                        f0: *f0,
+                        s0: *s0,
+                    }
                 }
-            } else {
-                let err: Vec<f64> = (0..d * d).map(|k| r1[k] + asym[k]).collect();
-                PointOut {
-                    h: h1,
-                    err,
-                    kink: vec![false; d * d],
-                    finite,
-                    f0: *f0,
-                    s0: *s0,
-                }
-            }
-        })
-        .collect();
+            })
+            .collect();
+        outs.extend(block);
+        b0 = b1;
+    }
     let ng = (b * (2 * scales * d + richardson as usize)) as u64;
     collect(outs, d, stp, b as u64, ng)
 }
@@ -857,6 +914,32 @@ mod tests {
             assert!(!r.kink[[0, 1, 1]], "{m:?}");
             assert!(!r.kink[[1, 0, 0]] && !r.kink[[1, 1, 1]], "{m:?}");
             assert!((r.h[[1, 1, 1]] - 2.0).abs() < 1e-8);
+        }
+    }
+
+    #[test]
+    fn size_limits_are_clear_errors() {
+        assert!(matches!(
+            check_size(1 << 10, 1 << 10, Method::Gradients, true),
+            Err(Error::TooLarge { .. })
+        ));
+        assert!(matches!(
+            check_size(1, 6000, Method::Values, true),
+            Err(Error::TooLarge { .. })
+        ));
+        assert!(check_size(256, 100, Method::Values, true).is_ok());
+        // Blocks of points give the same result as one block.
+        let q = quad();
+        let pts = Array2::from_shape_fn((5, 4), |(b, i)| (b + i) as f64 * 0.1);
+        let ctl = Control::new();
+        let all = hessian_gradients(&q, pts.view(), 1e-3, true, &ctl).unwrap();
+        for p in 0..5 {
+            let one = hessian_gradients(&q, pts.slice(ndarray::s![p..p + 1, ..]), 1e-3, true, &ctl)
+                .unwrap();
+            assert_eq!(
+                one.h.index_axis(ndarray::Axis(0), 0),
+                all.h.index_axis(ndarray::Axis(0), p)
+            );
         }
     }
 

@@ -214,18 +214,24 @@ impl Mlp {
         &self.layers
     }
 
-    /// Gradients at several parameter vectors with matrix products over the samples: the first
-    /// layer's pre-activations of all K vectors are one product X · [W_0^(1); …; W_0^(K)]ᵀ and
-    /// their weight gradients one product [Δ^(1) … Δ^(K)]ᵀ X; later layers use one product per
-    /// vector. Same mathematics as [`Objective::gradient`], different summation order.
-    pub fn gradients_batched(&self, thetas: &[Vec<f64>], out: &mut [f64]) -> Result<()> {
+    /// Gradients at θ + t_k e_{i_k} for each move, with matrix products over the samples. The
+    /// first layer is evaluated once at θ; a move of a first-layer parameter of unit j only
+    /// recomputes unit j's column (z_j + t x_c, one activation per sample instead of n_1), and the
+    /// first-layer weight gradients of all moves are one product [Δ^(1) … Δ^(K)]ᵀ X. Same
+    /// mathematics as [`Objective::gradient`], different rounding.
+    pub fn gradients_moves(
+        &self,
+        theta: &[f64],
+        moves: &[(usize, f64)],
+        out: &mut [f64],
+    ) -> Result<()> {
         use ndarray::{s, Array1, ArrayView1, ArrayView2};
-        let k_n = thetas.len();
+        let k_n = moves.len();
         let d = self.dim;
-        if out.len() != k_n * d || thetas.iter().any(|t| t.len() != d) {
+        if out.len() != k_n * d || theta.len() != d || moves.iter().any(|m| m.0 >= d) {
             return Err(Error::invalid(
                 "theta",
-                format!("expected vectors of length {d}"),
+                format!("expected a vector of length {d} and moves inside it"),
             ));
         }
         let nl = self.layers.len();
@@ -240,24 +246,52 @@ impl Mlp {
         };
         let l0 = &self.layers[0];
         let n1 = l0.n_out;
-        let mut w0 = Array2::<f64>::zeros((k_n * n1, l0.n_in));
-        for (k, th) in thetas.iter().enumerate() {
-            w0.slice_mut(s![k * n1..(k + 1) * n1, ..])
-                .assign(&wview(th, l0)?);
+        // First layer at θ.
+        let mut z0 = self.x.dot(&wview(theta, l0)?.t());
+        if l0.bias {
+            z0 += &ArrayView1::from(&theta[l0.b_off..l0.b_off + n1]);
         }
-        let z0 = self.x.dot(&w0.t());
+        let mut h0 = z0.clone();
+        let mut d0 = z0.clone();
+        ndarray::Zip::from(&mut h0).and(&mut d0).for_each(|hv, dv| {
+            let (a, da) = l0.act.apply(*hv);
+            *hv = a;
+            *dv = da;
+        });
         let mut delta0 = Array2::<f64>::zeros((n, k_n * n1));
-        for (k, th) in thetas.iter().enumerate() {
+        let mut th = theta.to_vec();
+        for (k, &(i, t)) in moves.iter().enumerate() {
+            th[i] = theta[i] + t;
+            let step = th[i] - theta[i];
             let g = &mut out[k * d..(k + 1) * d];
             g.iter_mut().for_each(|v| *v = 0.0);
             let mut hs: Vec<Array2<f64>> = Vec::with_capacity(nl);
             let mut ds: Vec<Array2<f64>> = Vec::with_capacity(nl);
-            for (l, lay) in self.layers.iter().enumerate() {
-                let mut z = if l == 0 {
-                    z0.slice(s![.., k * n1..(k + 1) * n1]).to_owned()
-                } else {
-                    hs[l - 1].dot(&wview(th, lay)?.t())
-                };
+            let mut hk = h0.clone();
+            let mut dk = d0.clone();
+            let w_end = l0.w_off + n1 * l0.n_in;
+            let col = if i >= l0.w_off && i < w_end {
+                Some(((i - l0.w_off) / l0.n_in, Some((i - l0.w_off) % l0.n_in)))
+            } else if l0.bias && i >= l0.b_off && i < l0.b_off + n1 {
+                Some((i - l0.b_off, None))
+            } else {
+                None
+            };
+            if let Some((j, c)) = col {
+                for r in 0..n {
+                    let dz = match c {
+                        Some(c) => step * self.x[[r, c]],
+                        None => step,
+                    };
+                    let (a, da) = l0.act.apply(z0[[r, j]] + dz);
+                    hk[[r, j]] = a;
+                    dk[[r, j]] = da;
+                }
+            }
+            hs.push(hk);
+            ds.push(dk);
+            for (l, lay) in self.layers.iter().enumerate().skip(1) {
+                let mut z = hs[l - 1].dot(&wview(&th, lay)?.t());
                 if lay.bias {
                     z += &ArrayView1::from(&th[lay.b_off..lay.b_off + lay.n_out]);
                 }
@@ -293,7 +327,7 @@ impl Mlp {
                     {
                         *t += v;
                     }
-                    delta = delta.dot(&wview(th, lay)?);
+                    delta = delta.dot(&wview(&th, lay)?);
                 } else {
                     delta0
                         .slice_mut(s![.., k * n1..(k + 1) * n1])
@@ -307,6 +341,7 @@ impl Mlp {
                     }
                 }
             }
+            th[i] = theta[i];
         }
         let gw0 = delta0.t().dot(&self.x);
         for k in 0..k_n {
@@ -477,15 +512,7 @@ impl Objective for Mlp {
         out: &mut [f64],
     ) -> Result<()> {
         if self.layers.len() != 1 || self.layers[0].n_out != 1 {
-            let thetas: Vec<Vec<f64>> = moves
-                .iter()
-                .map(|&(i, t)| {
-                    let mut v = theta.to_vec();
-                    v[i] = theta[i] + t;
-                    v
-                })
-                .collect();
-            return self.gradients_batched(&thetas, out);
+            return self.gradients_moves(theta, moves, out);
         }
         // Linear model: z = Xw + b once, then z + t x_i per move, and all gradients as one
         // matrix product Δᵀ X (Δ: the loss derivatives, one row per move).
