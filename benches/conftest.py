@@ -30,8 +30,8 @@ _RESULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
 @pytest.fixture
 def smoke(request) -> bool:
     """True in the test suite (benchmarks disabled): shrink problems so each bench takes ~1 s."""
-    opt = request.config.getoption
-    return bool(opt("benchmark_disable")) and not bool(opt("benchmark_enable"))
+    cfg = request.config
+    return bool(cfg.getoption("benchmark_disable") and not cfg.getoption("benchmark_enable"))
 
 
 @pytest.fixture

@@ -693,3 +693,70 @@ def test_ctrl_c_interrupts_a_native_run(rng):
             hc.midpoint_test(obj, n_pairs=1_000_000, seed=1, scales=(1.0, 2.0, 3.0))
     finally:
         timer.cancel()
+
+
+def test_golden_pairs_for_a_fixed_seed():
+    """Seeded pairs are part of the reproducibility contract: a change of generator is visible."""
+    a, b = _core.midpoint_pairs(np.zeros(3), [1.0], 4, 12345, None, [0, 3])
+    np.testing.assert_array_equal(
+        a,
+        [
+            [-0.8057490971598085, -1.58474388362586, 0.7141408002681915],
+            [-0.05244042439962144, 0.8778400197046329, 0.872396555970575],
+        ],
+    )
+    np.testing.assert_array_equal(
+        b,
+        [
+            [-0.3061381756234274, -1.8398046428022312, -1.5744092613315792],
+            [-0.038599954515439794, -0.06970698585472872, -0.641899586495784],
+        ],
+    )
+
+
+def test_filter_normalisation_from_a_network_layout(rng):
+    X = rng.standard_normal((20, 3))
+    net = hc.MLP(X, rng.standard_normal(20), [4], activation="relu")
+    th = net.init(2)
+    rep = hc.midpoint_test(
+        net, n_pairs=50, seed=9, center=th, scales=(0.5,), normalization="filter"
+    )
+    assert "filter-normalised" in rep.distribution
+    groups = [list(map(int, g)) for g in hc.filter_groups(net)]
+    a, _ = _core.midpoint_pairs(th, [0.5], 50, rep.seed, groups, list(range(50)))
+    p, q = net.unflatten(a[7] - th), net.unflatten(th)
+    for Wd, Wt, bd in zip(p["weights"], q["weights"], p["biases"], strict=True):
+        np.testing.assert_allclose(np.linalg.norm(Wd, axis=1), 0.5 * np.linalg.norm(Wt, axis=1))
+        assert np.all(bd == 0.0)
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_streamed_runs_match_the_whole_run(monkeypatch, native):
+    """keep_arrays=False runs in chunks with bounded memory; counts and witness are unchanged."""
+    import hiddenconvex.midpoint as mp
+
+    net, th = _teacher_two_layer(4)
+    obj = net if native else (lambda T: net.values(T))
+    kw = dict(n_pairs=2500, seed=6, center=th, scales=(0.3, 1.0), t=(0.5, 0.25))
+    if not native:
+        kw.update(dim=net.dim, vectorized=True)
+    whole = hc.midpoint_test(obj, **kw)
+    monkeypatch.setattr(mp, "STREAM_RECORDS", 700)
+    monkeypatch.setattr(mp, "QUANTILE_SAMPLE", 1000)
+    seen = []
+    streamed = hc.midpoint_test(
+        obj, keep_arrays=False, progress=lambda d, t: seen.append((d, t)), **kw
+    )
+    assert streamed.n_violations == whole.n_violations > 0
+    assert streamed.n_negative == whole.n_negative
+    assert streamed.per_scale == whole.per_scale
+    assert streamed.verdict == whole.verdict
+    assert streamed.witness.pair_index == whole.witness.pair_index
+    assert streamed.witness.gap_verified == whole.witness.gap_verified
+    assert streamed.tolerance["refined"] == whole.tolerance["refined"]
+    assert streamed.gaps.shape == (0, 2)
+    assert streamed.tolerance["quantiles"].startswith("from every 10th")
+    # Quantiles from the systematic sample are close to the exact ones.
+    assert streamed.gap_quantiles["0.5"] == pytest.approx(whole.gap_quantiles["0.5"], rel=0.2)
+    assert seen[-1] == (5000, 5000)
+    assert all(b[0] >= a[0] for a, b in zip(seen, seen[1:], strict=False))

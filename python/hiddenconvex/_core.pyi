@@ -148,6 +148,8 @@ def midpoint_run(
     pairs_a: npt.NDArray[np.float64] | None = None,
     pairs_b: npt.NDArray[np.float64] | None = None,
     progress: Callable[[int, int], Any] | None = None,
+    start: int = 0,
+    count: int | None = None,
 ) -> dict[str, Any]: ...
 def midpoint_rounding_term(
     objective: NativeObjective,

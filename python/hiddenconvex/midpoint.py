@@ -50,6 +50,10 @@ EPS = float(np.finfo(np.float64).eps)
 NATIVE_TOL_FACTOR = 32.0
 #: Default tolerance factor of black boxes: tol = c·σ·√(t² + (1−t)² + 1), σ the noise level.
 NOISE_TOL_FACTOR = 30.0
+#: Records (pairs × weights) per chunk of a streamed run (``keep_arrays=False``).
+STREAM_RECORDS = 1 << 20
+#: Streamed runs compute quantiles from a systematic sample of about this many records.
+QUANTILE_SAMPLE = 1 << 20
 #: Quantile levels reported for the Jensen gaps and the curvature proxy.
 QUANTILES = (0.0, 0.001, 0.01, 0.1, 0.25, 0.5, 0.75, 0.9, 0.99, 1.0)
 
@@ -485,10 +489,10 @@ def midpoint_test(
       objective has a gradient, ``Σᵢ|∂ᵢf(m)|·δᵢ`` is added, δᵢ = u·(2|t·aᵢ| + 2|(1−t)·bᵢ| + |mᵢ|)
       bounding the rounding of forming m — for convex f a rigorous bound on f(fl(m)) − f(m) by the
       subgradient inequality.
-    - Black boxes: the noise level σ_k at each scale is estimated by Moré–Wild ECnoise on
-      ``noise_points`` random lines through sampled points, and
-      ``tol = c·max_k σ_k·√(t² + (1−t)² + 1)`` (``c = tol_factor``, default 30), floored at
-      ``c·eps·(|t·f(a)| + |(1−t)·f(b)| + |f(m)|)``.
+    - Black boxes: the noise level σ_k at each scale k is estimated by Moré–Wild ECnoise on
+      2·``noise_points`` random lines through the first pairs' points (median over the lines),
+      and ``tol = c·σ_k·√(t² + (1−t)² + 1)`` for a pair of scale k (``c = tol_factor``,
+      default 30), floored at ``c·eps·(|t·f(a)| + |(1−t)·f(b)| + |f(m)|)``.
 
     Parameters
     ----------
@@ -519,7 +523,11 @@ def midpoint_test(
     noise_points : int
         Lines per scale for the black-box noise estimate.
     keep_arrays : bool
-        Keep the per-pair gaps and tolerances in the report.
+        Keep the per-pair gaps, tolerances and scale indices in the report (one pass; at most
+        2.5·10⁷ pair×weight records, else ``ResourceLimitError``). With ``False`` the run is
+        streamed in chunks of 2²⁰ records with bounded memory (any ``n_pairs``); counts, rates,
+        per-scale figures and the witness are identical, and the quantiles come from a
+        systematic sample of about 2²⁰ records (``tolerance["quantiles"]`` says which).
     progress : None, bool or callable
         Progress reporting (``f(done, total)`` in pairs).
 
@@ -640,21 +648,24 @@ def midpoint_test(
         }
     if factor <= 0:
         raise InvalidInputError("tol_factor: must be > 0")
+    nt = len(ts)
+    n_groups = len(scales_l) if scales_l is not None else 1
+    # keep_arrays: one call returns every per-pair array. Otherwise stream in chunks of about
+    # STREAM_RECORDS pair×weight records, so memory stays bounded whatever n_pairs is.
+    chunk = n_req if keep_arrays else max(1, STREAM_RECORDS // nt)
+    acc = _Accumulator(n_groups, ts, n_req, keep_arrays)
     with progress_callback(progress, "midpoint test", unit="pair") as cb:
-        raw = _core.midpoint_run(handle, d, vec, ts, factor, sigma=sigma, progress=cb, **kw)
-    gap = np.asarray(raw["gap"])
-    tol = np.asarray(raw["tol"])
-    sidx = np.asarray(raw["scale_index"])
-    dist2 = np.asarray(raw["dist2"])
-    invalid = np.isnan(gap).any(axis=1)
-    valid = ~invalid
-    n_valid = int(valid.sum())
-    with np.errstate(invalid="ignore"):
-        viol_entry = gap < -tol
-        neg_entry = gap < 0.0
-    viol_pair = viol_entry.any(axis=1) & valid
-    k = int(viol_pair.sum())
-    n_neg = int((neg_entry.any(axis=1) & valid).sum())
+        for start in range(0, n_req, chunk):
+            count = min(chunk, n_req - start)
+            pcb = None if cb is None else _offset_progress(cb, start, n_req)
+            raw = _core.midpoint_run(
+                handle, d, vec, ts, factor, sigma=sigma, progress=pcb, start=start, count=count,
+                **kw,
+            )  # fmt: skip
+            acc.add(raw, start)
+    n_valid = acc.n_valid
+    k = acc.n_viol
+    n_neg = acc.n_neg
     if n_valid > 0:
         lo, hi = clopper_pearson(k, n_valid)
         up = _one_sided_upper(k, n_valid)
@@ -662,11 +673,8 @@ def midpoint_test(
     else:
         lo, hi, up, rate = 0.0, 1.0, 1.0, math.nan
     per_scale = []
-    groups_ = range(len(scales_l)) if scales_l is not None else [0]
-    for gi in groups_:
-        sel = (sidx == gi) & valid
-        ng = int(sel.sum())
-        kg = int(viol_pair[sel].sum())
+    for gi in range(n_groups):
+        ng, kg = int(acc.valid_g[gi]), int(acc.viol_g[gi])
         cl, ch = clopper_pearson(kg, ng) if ng else (0.0, 1.0)
         per_scale.append(
             {
@@ -674,17 +682,14 @@ def midpoint_test(
                 "scale": scales_l[gi] if scales_l is not None else None,
                 "pairs": ng,
                 "violations": kg,
-                "negative": int((neg_entry.any(axis=1) & sel).sum()),
+                "negative": int(acc.neg_g[gi]),
                 "rate": kg / ng if ng else math.nan,
                 "ci_low": cl,
                 "ci_high": ch,
                 "upper_95": _one_sided_upper(kg, ng) if ng else 1.0,
             }
         )
-    tarr = np.asarray(ts)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        kappa = 2.0 * gap / (tarr[None, :] * (1.0 - tarr[None, :]) * dist2[:, None])
-    witness = _witness(obj, raw, kw, ts, gap, tol, dist2, valid, scales_l, factor, sigma)
+    witness = _witness(obj, acc.best, kw, scales_l, factor, sigma)
     if witness is not None and pair_labels is not None:
         witness.label = str(pair_labels[witness.pair_index])
     certified = bool(witness is not None and witness.certified)
@@ -699,7 +704,6 @@ def midpoint_test(
         verdict = "inconclusive: no pair had finite values"
     else:
         verdict = f"no violation found: rate < {up:.3g} at 95% under {distribution}"
-    inv_idx = np.flatnonzero(invalid).astype(np.int64)
     return MidpointReport(
         objective=str(obj.name),
         dim=int(d),
@@ -713,18 +717,22 @@ def midpoint_test(
         ci_high=hi,
         upper_95=float(up),
         per_scale=per_scale,
-        gap_quantiles=_quantiles(gap[valid].ravel()),
-        kappa_quantiles=_quantiles(kappa[valid].ravel()),
+        gap_quantiles=_quantiles(acc.gap_sample()),
+        kappa_quantiles=_quantiles(acc.kappa_sample()),
         witness=witness,
         certified=certified,
         verdict=verdict,
         distribution=distribution,
-        tolerance={**noise_info, "refined": int(raw["refined"])},
-        n_invalid=int(invalid.sum()),
-        invalid_pairs=inv_idx,
-        gaps=gap if keep_arrays else np.zeros((0, len(ts))),
-        tols=tol if keep_arrays else np.zeros((0, len(ts))),
-        scale_index=sidx if keep_arrays else np.zeros(0, dtype=np.int64),
+        tolerance={
+            **noise_info,
+            "refined": acc.refined,
+            "quantiles": "exact" if acc.stride == 1 else f"from every {acc.stride}th record",
+        },
+        n_invalid=int(acc.invalid.size),
+        invalid_pairs=acc.invalid,
+        gaps=acc.array("gap"),
+        tols=acc.array("tol"),
+        scale_index=acc.array("scale_index"),
         seed=seed_used,
         scales=scales_l,
         normalization=normalization,
@@ -765,31 +773,125 @@ def _black_box_sigma(
     return out
 
 
+def _offset_progress(cb: Any, offset: int, total: int) -> Any:
+    """A chunk's progress callback reporting the whole run's progress."""
+
+    def inner(done: int, _chunk_total: int) -> None:
+        cb(offset + done, total)
+
+    return inner
+
+
+class _Accumulator:
+    """Counts, the worst pair and the gap/κ samples over the chunks of a run."""
+
+    def __init__(self, n_groups: int, ts: list[float], n_req: int, keep: bool) -> None:
+        self.ts = np.asarray(ts)
+        self.nt = len(ts)
+        self.keep = keep
+        self.valid_g = np.zeros(n_groups, dtype=np.int64)
+        self.viol_g = np.zeros(n_groups, dtype=np.int64)
+        self.neg_g = np.zeros(n_groups, dtype=np.int64)
+        self.invalid_parts: list[np.ndarray] = []
+        self.refined = 0
+        self.best: dict[str, Any] | None = None
+        total = n_req * self.nt
+        self.stride = 1 if keep else max(1, -(-total // QUANTILE_SAMPLE))
+        self.gaps: list[np.ndarray] = []
+        self.kappas: list[np.ndarray] = []
+        self.arrays: dict[str, np.ndarray] = {}
+
+    def add(self, raw: dict[str, Any], start: int) -> None:
+        gap = np.asarray(raw["gap"])
+        tol = np.asarray(raw["tol"])
+        sidx = np.asarray(raw["scale_index"])
+        dist2 = np.asarray(raw["dist2"])
+        valid = ~np.isnan(gap).any(axis=1)
+        with np.errstate(invalid="ignore"):
+            viol = (gap < -tol).any(axis=1) & valid
+            neg = (gap < 0.0).any(axis=1) & valid
+        ng = self.valid_g.size
+        self.valid_g += np.bincount(sidx[valid], minlength=ng)
+        self.viol_g += np.bincount(sidx[viol], minlength=ng)
+        self.neg_g += np.bincount(sidx[neg], minlength=ng)
+        self.invalid_parts.append(np.flatnonzero(~valid).astype(np.int64) + start)
+        self.refined += int(raw["refined"])
+        t = self.ts[None, :]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            kappa = 2.0 * gap / (t * (1.0 - t) * dist2[:, None])
+            ratio = np.where(tol > 0, gap / tol, np.where(gap < 0, -np.inf, np.inf))
+        ratio = np.where(valid[:, None], ratio, np.inf)
+        if valid.any():
+            flat = int(np.argmin(ratio))
+            k, j = divmod(flat, self.nt)
+            if self.best is None or ratio[k, j] < self.best["ratio"]:
+                self.best = {
+                    "k": start + k,
+                    "j": j,
+                    "t": float(self.ts[j]),
+                    "gap": float(gap[k, j]),
+                    "tol": float(tol[k, j]),
+                    "ratio": float(ratio[k, j]),
+                    "dist2": float(dist2[k]),
+                    "sidx": int(sidx[k]),
+                    "fa": float(raw["fa"][k]),
+                    "fb": float(raw["fb"][k]),
+                    "fm": float(raw["fm"][k, j]),
+                }
+        if self.stride == 1:
+            sel = np.broadcast_to(valid[:, None], gap.shape)
+        else:
+            idx = (start + np.arange(gap.shape[0]))[:, None] * self.nt + np.arange(self.nt)
+            sel = valid[:, None] & (idx % self.stride == 0)
+        self.gaps.append(gap[sel])
+        self.kappas.append(kappa[sel])
+        if self.keep:
+            self.arrays = {"gap": gap, "tol": tol, "scale_index": sidx}
+
+    @property
+    def invalid(self) -> np.ndarray:
+        return np.concatenate(self.invalid_parts) if self.invalid_parts else np.zeros(0, np.int64)
+
+    @property
+    def n_valid(self) -> int:
+        return int(self.valid_g.sum())
+
+    @property
+    def n_viol(self) -> int:
+        return int(self.viol_g.sum())
+
+    @property
+    def n_neg(self) -> int:
+        return int(self.neg_g.sum())
+
+    def gap_sample(self) -> np.ndarray:
+        return np.concatenate(self.gaps) if self.gaps else np.zeros(0)
+
+    def kappa_sample(self) -> np.ndarray:
+        return np.concatenate(self.kappas) if self.kappas else np.zeros(0)
+
+    def array(self, name: str) -> np.ndarray:
+        if name in self.arrays:
+            return self.arrays[name]
+        if name == "scale_index":
+            return np.zeros(0, dtype=np.int64)
+        return np.zeros((0, self.nt))
+
+
 def _witness(
     obj: Objective | CallableObjective,
-    raw: dict[str, Any],
+    best: dict[str, Any] | None,
     kw: dict[str, Any],
-    ts: list[float],
-    gap: np.ndarray,
-    tol: np.ndarray,
-    dist2: np.ndarray,
-    valid: np.ndarray,
     scales: list[float] | None,
     factor: float,
     sigma: list[float] | None,
 ) -> MidpointWitness | None:
-    if not valid.any():
+    if best is None:
         return None
-    with np.errstate(divide="ignore", invalid="ignore"):
-        ratio = np.where(tol > 0, gap / tol, np.where(gap < 0, -np.inf, np.inf))
-    ratio = np.where(valid[:, None], ratio, np.inf)
-    flat = int(np.argmin(ratio))
-    k, j = divmod(flat, len(ts))
-    tw = ts[j]
+    k, tw, sidx = best["k"], best["t"], best["sidx"]
     a, b = _pair_points(kw, [k])
     a, b = a[0], b[0]
     m = tw * a + (1.0 - tw) * b
-    sidx = int(np.asarray(raw["scale_index"])[k])
     if isinstance(obj, Objective):
         (fa2, sa), (fb2, sb), (fm2, sm) = (obj._native.value_and_scale(x) for x in (a, b, m))
         g2 = _core.jensen_gap_compensated(tw, fa2, fb2, fm2)
@@ -799,30 +901,28 @@ def _witness(
         vals = obj.values(np.vstack([a, b, m]))
         fa2, fb2, fm2 = (float(v) for v in vals)
         g2 = _core.jensen_gap_compensated(tw, fa2, fb2, fm2)
-        g_run = _core.jensen_gap_compensated(
-            tw, float(raw["fa"][k]), float(raw["fb"][k]), float(raw["fm"][k, j])
-        )
+        g_run = _core.jensen_gap_compensated(tw, best["fa"], best["fb"], best["fm"])
         if math.isfinite(g_run):
             g2 = max(g2, g_run)
-        sig = (sigma or [0.0])[sidx] if sigma else 0.0
+        sig = sigma[sidx] if sigma else 0.0
         tol2 = max(
             factor * sig * math.sqrt(tw * tw + (1 - tw) ** 2 + 1.0),
             factor * EPS * (abs(tw * fa2) + abs((1 - tw) * fb2) + abs(fm2)),
         )
     certified = bool(math.isfinite(g2) and math.isfinite(tol2) and g2 < -tol2)
-    d2 = float(dist2[k])
+    d2 = best["dist2"]
     kap = 2.0 * g2 / (tw * (1.0 - tw) * d2) if d2 > 0 else math.nan
     return MidpointWitness(
-        pair_index=k,
+        pair_index=int(k),
         t=float(tw),
         a=a,
         b=b,
         fa=float(fa2),
         fb=float(fb2),
         fm=float(fm2),
-        gap=float(gap[k, j]),
-        tol=float(tol[k, j]),
-        ratio=float(ratio[k, j]),
+        gap=best["gap"],
+        tol=best["tol"],
+        ratio=best["ratio"],
         gap_verified=float(g2),
         tol_verified=float(tol2),
         certified=certified,

@@ -72,7 +72,7 @@ fn midpoint_pairs<'py>(
 #[pyo3(signature = (
     objective, dim, vectorized, t, tol_factor, sigma=None,
     center=None, scales=None, n_pairs=0, seed=0, groups=None,
-    pairs_a=None, pairs_b=None, progress=None
+    pairs_a=None, pairs_b=None, progress=None, start=0, count=None
 ))]
 #[allow(clippy::too_many_arguments)]
 fn midpoint_run<'py>(
@@ -91,6 +91,8 @@ fn midpoint_run<'py>(
     pairs_a: Option<PyReadonlyArray2<'py, f64>>,
     pairs_b: Option<PyReadonlyArray2<'py, f64>>,
     progress: Option<Bound<'py, PyAny>>,
+    start: usize,
+    count: Option<usize>,
 ) -> PyResult<Bound<'py, PyDict>> {
     if !(tol_factor.is_finite() && tol_factor > 0.0) {
         return Err(invalid("tol_factor", "must be finite and > 0"));
@@ -122,6 +124,8 @@ fn midpoint_run<'py>(
             ),
         ));
     }
+    let count = count.unwrap_or_else(|| source.total().saturating_sub(start));
+    to_py(core_mp::check_range(&source, start, count))?;
     let tol = match sigma {
         None => Tolerance::Scaled { factor: tol_factor },
         Some(sigma) => Tolerance::Noise {
@@ -136,39 +140,40 @@ fn midpoint_run<'py>(
             let ts = &t;
             let tol = &tol;
             detach::run(py, progress.as_ref(), move |ctl| {
-                core_mp::run_native(o.as_ref(), source, ts, tol, ctl)
+                core_mp::run_native_range(o.as_ref(), source, start, count, ts, tol, ctl)
             })?
         }
         ObjectiveRef::Callable { .. } => {
-            let n = source.total();
+            let n = count;
             to_py(core_mp::check_records(n, t.len()))?;
             let rows = 2 + t.len();
             let chunk = (CHUNK_VALUES / (rows * source.dim()).max(1)).clamp(1, n.max(1));
             let progress = progress.filter(|p| !p.is_none());
             let mut acc = Values::default();
             let mut have_scales = true;
-            let mut start = 0;
-            while start < n {
-                let count = chunk.min(n - start);
+            let mut done = 0;
+            while done < n {
+                let len = chunk.min(n - done);
                 let src = &source;
                 let ts = &t;
+                let first = start + done;
                 let (pts, dist2) = detach::run_short(py, move |ctl: &Control| {
-                    core_mp::fill_points(src, start, count, ts, ctl)
+                    core_mp::fill_points(src, first, len, ts, ctl)
                 })?;
                 let (vals, scl) = obj.eval_batch(py, pts.view())?;
                 let vals = vals.to_vec();
                 let scl = scl.map(|s| s.to_vec());
                 have_scales &= scl.is_some();
                 let v = to_py(core_mp::split_values(&vals, scl.as_deref(), t.len(), dist2))?;
-                if start == 0 {
+                if done == 0 {
                     acc = v;
                 } else {
                     core_mp::extend_values(&mut acc, v);
                 }
-                start += count;
+                done += len;
                 py.check_signals()?;
                 if let Some(cb) = progress.as_ref() {
-                    cb.call1((start as u64, n as u64))?;
+                    cb.call1((done as u64, n as u64))?;
                 }
             }
             if !have_scales {
@@ -176,7 +181,8 @@ fn midpoint_run<'py>(
                 acc.sb = None;
                 acc.sm = None;
             }
-            let scale_index: Vec<usize> = (0..n).map(|k| source.scale_index(k)).collect();
+            let scale_index: Vec<usize> =
+                (start..start + n).map(|k| source.scale_index(k)).collect();
             let ts = &t;
             let tol = &tol;
             detach::run_short(py, move |ctl| {

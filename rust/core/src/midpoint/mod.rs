@@ -490,6 +490,21 @@ pub fn midpoint_rounding_term(
     })
 }
 
+/// Check that `start..start+count` is a non-empty range of pairs of `source`.
+pub fn check_range(source: &PairSource<'_>, start: usize, count: usize) -> Result<()> {
+    if count == 0 || start.checked_add(count).is_none_or(|e| e > source.total()) {
+        return Err(Error::invalid(
+            "start/count",
+            format!(
+                "pair range {start}..{} out of bounds ({} pairs)",
+                start.saturating_add(count),
+                source.total()
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// Refuse runs whose per-pair records would exceed [`MAX_RECORDS`].
 pub fn check_records(n: usize, nt: usize) -> Result<()> {
     let rec = n.saturating_mul(nt);
@@ -512,10 +527,25 @@ pub fn run_native(
     tol: &Tolerance,
     ctl: &Control,
 ) -> Result<Outcome> {
+    run_native_range(obj, source, 0, source.total(), ts, tol, ctl)
+}
+
+/// [`run_native`] on the pairs `start..start+count` only (chunked runs; outcome row i is pair
+/// `start + i`). The results of a pair do not depend on the range it is run in.
+pub fn run_native_range(
+    obj: &dyn Objective,
+    source: &PairSource<'_>,
+    start: usize,
+    count: usize,
+    ts: &[f64],
+    tol: &Tolerance,
+    ctl: &Control,
+) -> Result<Outcome> {
     source.validate()?;
     check_weights(ts)?;
     check_dim(obj, "center/pairs", source.dim())?;
-    let n = source.total();
+    check_range(source, start, count)?;
+    let n = count;
     let nt = ts.len();
     check_records(n, nt)?;
     let d = source.dim();
@@ -523,8 +553,8 @@ pub fn run_native(
     let nblocks = n.div_ceil(BLOCK);
     let eval_block = |bi: usize| -> Result<Values> {
         ctl.check()?;
-        let lo = bi * BLOCK;
-        let hi = (lo + BLOCK).min(n);
+        let lo = start + bi * BLOCK;
+        let hi = (lo + BLOCK).min(start + n);
         let len = hi - lo;
         let mut v = Values {
             fa: Vec::with_capacity(len),
@@ -571,8 +601,8 @@ pub fn run_native(
         (0..nblocks).map(eval_block).collect::<Result<_>>()?
     };
     let values = concat(blocks);
-    let scale_index: Vec<usize> = (0..n).map(|k| source.scale_index(k)).collect();
-    let refine = |k: usize, j: usize| midpoint_rounding_term(obj, source, k, ts[j]);
+    let scale_index: Vec<usize> = (start..start + n).map(|k| source.scale_index(k)).collect();
+    let refine = |k: usize, j: usize| midpoint_rounding_term(obj, source, start + k, ts[j]);
     let refine_ref: Option<&(dyn Fn(usize, usize) -> Result<f64> + Sync)> =
         if obj.has_gradient() && matches!(tol, Tolerance::Scaled { .. }) {
             Some(&refine)
@@ -824,6 +854,21 @@ mod tests {
         src.pair(120, &mut a, &mut b);
         assert_eq!(pts.row(60).to_vec(), a);
         assert_eq!(pts.row(61).to_vec(), b);
+    }
+
+    #[test]
+    fn ranges_give_the_rows_of_the_whole_run() {
+        let q = quad(4, true);
+        let src = PairSource::Random(sampler(4, 100, 2));
+        let tol = Tolerance::Scaled { factor: 16.0 };
+        let all = run_native(&q, &src, &[0.5, 0.3], &tol, &Control::new()).unwrap();
+        let part = run_native_range(&q, &src, 130, 70, &[0.5, 0.3], &tol, &Control::new()).unwrap();
+        assert_eq!(part.n, 70);
+        assert_eq!(part.gap, all.gap.slice(ndarray::s![130..200, ..]));
+        assert_eq!(part.tol, all.tol.slice(ndarray::s![130..200, ..]));
+        assert_eq!(part.scale_index[0], 1);
+        assert!(run_native_range(&q, &src, 290, 20, &[0.5], &tol, &Control::new()).is_err());
+        assert!(run_native_range(&q, &src, 0, 0, &[0.5], &tol, &Control::new()).is_err());
     }
 
     #[test]
