@@ -10,12 +10,96 @@ use super::{gap_ok, Kind, Problem, Settings, Solution, WarmStart};
 use crate::control::Control;
 use crate::error::{Error, Result};
 
-fn shrink_into(v: &Array2<f64>, thr: f64, out: &mut Array2<f64>) {
-    for (vc, mut oc) in v.columns().into_iter().zip(out.columns_mut()) {
-        let nrm = vc.iter().map(|x| x * x).sum::<f64>().sqrt();
-        let s = if nrm > thr { 1.0 - thr / nrm } else { 0.0 };
-        Zip::from(&mut oc).and(&vc).for_each(|o, &x| *o = s * x);
+/// Projection of v onto the cone K_i = {u : (2D_i − I) X u ≥ 0}: Π_K(v) = v + Eμ* with
+/// μ* = argmin_{μ ≥ 0} ‖−v − Eμ‖ (Moreau: the polar cone is −cone(E), E = [s_k x_k]).
+pub fn project_cone(prob: &Problem, i: usize, v: &[f64], warm: &mut Vec<usize>) -> Vec<f64> {
+    let n = prob.n();
+    let d = prob.d();
+    let mut feasible = true;
+    for k in 0..n {
+        let mut s = 0.0;
+        for j in 0..d {
+            s += prob.x[[k, j]] * v[j];
+        }
+        if prob.sign[[k, i]] * s < 0.0 {
+            feasible = false;
+            break;
+        }
     }
+    if feasible {
+        return v.to_vec();
+    }
+    let mut e = ndarray::Array2::<f64>::zeros((d, n));
+    for k in 0..n {
+        let sg = prob.sign[[k, i]];
+        for j in 0..d {
+            e[[j, k]] = sg * prob.x[[k, j]];
+        }
+    }
+    let g: Array1<f64> = v.iter().map(|x| -x).collect();
+    let (mu, _) = super::polish::nnls_warm(&e, &g, 3 * n + 10, warm);
+    let em = e.dot(&mu);
+    v.iter().zip(em.iter()).map(|(a, b)| a + b).collect()
+}
+
+/// prox of β/L Σ‖·‖ (+ cone indicators for ReLU): shrink(Π_K(v)) column by column.
+fn prox_into(
+    prob: &Problem,
+    v: &Array2<f64>,
+    thr: f64,
+    out: &mut Array2<f64>,
+    cache: &mut [Vec<usize>],
+) {
+    let p = prob.p();
+    let relu = prob.kind == Kind::Relu;
+    let one = |b: usize, vc: ndarray::ArrayView1<f64>, warm: &mut Vec<usize>| -> Vec<f64> {
+        let nrm = vc.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if nrm <= thr {
+            return vec![0.0; vc.len()];
+        }
+        let w: Vec<f64> = if relu {
+            let i = if b < p { b } else { b - p };
+            project_cone(prob, i, &vc.to_vec(), warm)
+        } else {
+            vc.to_vec()
+        };
+        let nw = w.iter().map(|x| x * x).sum::<f64>().sqrt();
+        let s = if nw > thr { 1.0 - thr / nw } else { 0.0 };
+        w.iter().map(|x| s * x).collect()
+    };
+    let cols: Vec<Vec<f64>> = if prob.par && relu {
+        use rayon::prelude::*;
+        cache
+            .par_iter_mut()
+            .enumerate()
+            .map(|(b, w)| one(b, v.column(b), w))
+            .collect()
+    } else {
+        cache
+            .iter_mut()
+            .enumerate()
+            .map(|(b, w)| one(b, v.column(b), w))
+            .collect()
+    };
+    for (b, c) in cols.into_iter().enumerate() {
+        for (j, x) in c.into_iter().enumerate() {
+            out[[j, b]] = x;
+        }
+    }
+}
+
+/// Gradient of the data-fit term w.r.t. all blocks (d × B).
+fn full_grad(prob: &Problem, r: &Array1<f64>) -> Array2<f64> {
+    let g = prob.at(r);
+    if prob.kind == Kind::Gated {
+        return g;
+    }
+    let p = prob.p();
+    let mut out = Array2::<f64>::zeros((prob.d(), 2 * p));
+    out.slice_mut(ndarray::s![.., 0..p]).assign(&g);
+    out.slice_mut(ndarray::s![.., p..2 * p])
+        .assign(&g.mapv(|v| -v));
+    out
 }
 
 /// Solve the gated program with FISTA (smooth losses only).
@@ -25,12 +109,6 @@ pub fn solve(
     warm: &WarmStart,
     ctl: &Control,
 ) -> Result<Solution> {
-    if prob.kind != Kind::Gated {
-        return Err(Error::invalid(
-            "solver",
-            "FISTA handles the gated program only; use ADMM",
-        ));
-    }
     if !prob.loss.is_smooth() {
         return Err(Error::invalid(
             "solver",
@@ -39,7 +117,8 @@ pub fn solve(
     }
     let n = prob.n();
     let d = prob.d();
-    let p = prob.p();
+    let p = prob.n_blocks();
+    let relu = prob.kind == Kind::Relu;
     let grad_of = |pred: &Array1<f64>| -> Array1<f64> {
         pred.iter()
             .zip(prob.y.iter())
@@ -67,20 +146,21 @@ pub fn solve(
     let mut iters = 0;
     let mut last = None;
     let mut xn = Array2::<f64>::zeros((d, p));
+    let mut cache: Vec<Vec<usize>> = vec![Vec::new(); p];
     ctl.set_total(settings.max_iter as u64);
     for it in 1..=settings.max_iter {
         ctl.check()?;
         iters = it;
         let pred_y = prob.predict_from_xu(&xy);
         let f_y = prob.loss_value(&pred_y);
-        let g = prob.at(&grad_of(&pred_y));
+        let g = full_grad(prob, &grad_of(&pred_y));
         lip *= 0.9;
         let mut xxn;
         let mut tries = 0;
         loop {
             ctl.check()?;
             let step = &yv - &(&g / lip);
-            shrink_into(&step, prob.beta / lip, &mut xn);
+            prox_into(prob, &step, prob.beta / lip, &mut xn, &mut cache);
             xxn = prob.xu(xn.view());
             let f_x = prob.loss_value(&prob.predict_from_xu(&xxn));
             let diff = &xn - &yv;
@@ -123,12 +203,20 @@ pub fn solve(
         std::mem::swap(&mut x, &mut xn);
         xx = xxn;
         if it % settings.check_every == 0 || it == settings.max_iter {
-            let cert = prob.certify(&x, None, None);
+            let cert = if relu {
+                super::polish::sharp_certificate(prob, &x, ctl)?.0
+            } else {
+                prob.certify(&x, None, None)
+            };
             if cert.dual > best_dual {
                 best_dual = cert.dual;
                 best_dual_point = cert.dual_point.clone();
             }
-            let done = gap_ok(cert.objective, best_dual, settings.tol);
+            let done = gap_ok(
+                cert.objective.max(cert.network_objective),
+                best_dual,
+                settings.tol,
+            );
             last = Some(cert);
             if done {
                 converged = true;
@@ -137,9 +225,13 @@ pub fn solve(
         }
         ctl.set_done(it as u64);
     }
-    let cert = match last {
-        Some(c) => c,
-        None => prob.certify(&x, None, None),
+    let (cert, mu) = if relu {
+        super::polish::sharp_certificate(prob, &x, ctl)?
+    } else {
+        (
+            last.unwrap_or_else(|| prob.certify(&x, None, None)),
+            Array2::zeros((n, 0)),
+        )
     };
     Ok(Solution {
         z: x.clone(),
@@ -151,7 +243,7 @@ pub fn solve(
         } else {
             best_dual_point
         },
-        cone_multipliers: Array2::zeros((n, 0)),
+        cone_multipliers: mu,
         violation: 0.0,
         n_iter: iters,
         converged,

@@ -18,6 +18,7 @@ pub mod al;
 pub mod fista;
 pub mod linalg;
 pub mod loss;
+pub mod polish;
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
