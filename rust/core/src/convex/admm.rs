@@ -378,7 +378,7 @@ fn project_blocks(prob: &Problem, z: &Array2<f64>) -> Array2<f64> {
             continue;
         }
         let i = if b < p { b } else { b - p };
-        let mut warm = Vec::new();
+        let mut warm = (Vec::new(), Vec::new());
         let pc = super::fista::project_cone(prob, i, &col, &mut warm);
         for (j, v) in pc.into_iter().enumerate() {
             out[[j, b]] = v;

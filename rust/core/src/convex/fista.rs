@@ -12,34 +12,164 @@ use crate::error::{Error, Result};
 
 /// Projection of v onto the cone K_i = {u : (2D_i − I) X u ≥ 0}: Π_K(v) = v + Eμ* with
 /// μ* = argmin_{μ ≥ 0} ‖−v − Eμ‖ (Moreau: the polar cone is −cone(E), E = [s_k x_k]).
-pub fn project_cone(prob: &Problem, i: usize, v: &[f64], warm: &mut Vec<usize>) -> Vec<f64> {
+/// Lawson–Hanson on the columns e_k = s_k x_k without forming E, warm-started from the passive
+/// set of the previous call for this block (`warm`, updated).
+pub fn project_cone(prob: &Problem, i: usize, v: &[f64], warm: &mut ConeWarm) -> Vec<f64> {
     let n = prob.n();
     let d = prob.d();
-    let mut feasible = true;
-    for k in 0..n {
+    let x = &prob.x;
+    let sgn = |k: usize| prob.sign[[k, i]];
+    // e_kᵀ u
+    let edot = |k: usize, u: &[f64]| -> f64 {
+        let row = x.row(k);
         let mut s = 0.0;
         for j in 0..d {
-            s += prob.x[[k, j]] * v[j];
+            s += row[j] * u[j];
         }
-        if prob.sign[[k, i]] * s < 0.0 {
-            feasible = false;
-            break;
-        }
-    }
-    if feasible {
+        sgn(k) * s
+    };
+    if (0..n).all(|k| edot(k, v) >= 0.0) {
         return v.to_vec();
     }
-    let mut e = ndarray::Array2::<f64>::zeros((d, n));
-    for k in 0..n {
-        let sg = prob.sign[[k, i]];
-        for j in 0..d {
-            e[[j, k]] = sg * prob.x[[k, j]];
+    let g: Vec<f64> = v.iter().map(|a| -a).collect();
+    let gnorm = g.iter().map(|a| a * a).sum::<f64>().sqrt().max(1e-300);
+    // least squares of g on the columns `idx` (normal equations, tiny ridge)
+    let ls = |idx: &[usize]| -> Option<Vec<f64>> {
+        let p = idx.len();
+        let mut gram = Array2::<f64>::zeros((p, p));
+        let mut rhs = Array1::<f64>::zeros(p);
+        for (a, &ka) in idx.iter().enumerate() {
+            rhs[a] = edot(ka, &g);
+            let ra = x.row(ka);
+            for (b, &kb) in idx.iter().enumerate().skip(a) {
+                let rb = x.row(kb);
+                let mut s = 0.0;
+                for j in 0..d {
+                    s += ra[j] * rb[j];
+                }
+                let val = sgn(ka) * sgn(kb) * s;
+                gram[[a, b]] = val;
+                gram[[b, a]] = val;
+            }
+        }
+        let tr = (0..p).map(|a| gram[[a, a]]).sum::<f64>().max(1e-300);
+        for a in 0..p {
+            gram[[a, a]] += 1e-13 * tr;
+        }
+        let l = super::linalg::cholesky(&gram).ok()?;
+        super::linalg::cholesky_solve(&l, &mut rhs);
+        Some(rhs.to_vec())
+    };
+    // residual r = g − Σ μ_k e_k
+    let resid = |idx: &[usize], mu: &[f64]| -> Vec<f64> {
+        let mut r = g.clone();
+        for (a, &k) in idx.iter().enumerate() {
+            let row = x.row(k);
+            let c = mu[a] * sgn(k);
+            for j in 0..d {
+                r[j] -= c * row[j];
+            }
+        }
+        r
+    };
+    let mut idx: Vec<usize> = Vec::new();
+    let mut mu: Vec<f64> = Vec::new();
+    if !warm.0.is_empty() && warm.0.iter().all(|&k| k < n) {
+        if let Some(s) = ls(&warm.0) {
+            if s.iter().all(|&a| a > 0.0) {
+                idx = warm.0.clone();
+                mu = s;
+            }
         }
     }
-    let g: Array1<f64> = v.iter().map(|x| -x).collect();
-    let (mu, _) = super::polish::nnls_warm(&e, &g, 3 * n + 10, warm);
-    let em = e.dot(&mu);
-    v.iter().zip(em.iter()).map(|(a, b)| a + b).collect()
+    let mut r = resid(&idx, &mu);
+    for _ in 0..(3 * n + 10) {
+        // entering variable: largest e_kᵀ r outside the passive set
+        let mut best = None;
+        let mut wmax = 1e-12 * gnorm;
+        for k in 0..n {
+            if idx.contains(&k) {
+                continue;
+            }
+            let w = edot(k, &r);
+            if w > wmax {
+                wmax = w;
+                best = Some(k);
+            }
+        }
+        let Some(k) = best else { break };
+        idx.push(k);
+        mu.push(0.0);
+        loop {
+            let Some(s) = ls(&idx) else {
+                idx.pop();
+                mu.pop();
+                break;
+            };
+            if s.iter().all(|&a| a > 0.0) {
+                mu = s;
+                break;
+            }
+            let mut alpha = f64::INFINITY;
+            for a in 0..idx.len() {
+                if s[a] <= 0.0 {
+                    let den = mu[a] - s[a];
+                    if den > 0.0 {
+                        alpha = alpha.min(mu[a] / den);
+                    }
+                }
+            }
+            if !alpha.is_finite() {
+                alpha = 0.0;
+            }
+            let mut keep_i = Vec::with_capacity(idx.len());
+            let mut keep_m = Vec::with_capacity(idx.len());
+            for a in 0..idx.len() {
+                let m = mu[a] + alpha * (s[a] - mu[a]);
+                if m > 1e-15 * gnorm {
+                    keep_i.push(idx[a]);
+                    keep_m.push(m);
+                }
+            }
+            idx = keep_i;
+            mu = keep_m;
+            if idx.is_empty() {
+                break;
+            }
+        }
+        r = resid(&idx, &mu);
+    }
+    warm.0.clear();
+    warm.0.extend(idx.iter().copied());
+    warm.1.clear();
+    warm.1.extend(mu.iter().copied());
+    // Π_K(v) = v + Eμ = −r_at_g... computed directly: v + Σ μ_k e_k
+    let mut out = v.to_vec();
+    for (a, &k) in idx.iter().enumerate() {
+        let row = x.row(k);
+        let c = mu[a] * sgn(k);
+        for j in 0..d {
+            out[j] += c * row[j];
+        }
+    }
+    out
+}
+
+/// Per-block warm start of the cone projection: passive set and multipliers of the last call.
+pub type ConeWarm = (Vec<usize>, Vec<f64>);
+
+/// ‖v + Σ μ_k e_k‖ for the cached multipliers: an upper bound on ‖Π_K(v)‖ = dist(v, K°).
+fn cached_bound(prob: &Problem, i: usize, v: &[f64], warm: &ConeWarm) -> f64 {
+    let d = prob.d();
+    let mut u = v.to_vec();
+    for (a, &k) in warm.0.iter().enumerate() {
+        let c = warm.1.get(a).copied().unwrap_or(0.0) * prob.sign[[k, i]];
+        let row = prob.x.row(k);
+        for j in 0..d {
+            u[j] += c * row[j];
+        }
+    }
+    u.iter().map(|a| a * a).sum::<f64>().sqrt()
 }
 
 /// prox of β/L Σ‖·‖ (+ cone indicators for ReLU): shrink(Π_K(v)) column by column.
@@ -48,18 +178,22 @@ fn prox_into(
     v: &Array2<f64>,
     thr: f64,
     out: &mut Array2<f64>,
-    cache: &mut [Vec<usize>],
+    cache: &mut [ConeWarm],
 ) {
     let p = prob.p();
     let relu = prob.kind == Kind::Relu;
-    let one = |b: usize, vc: ndarray::ArrayView1<f64>, warm: &mut Vec<usize>| -> Vec<f64> {
+    let one = |b: usize, vc: ndarray::ArrayView1<f64>, warm: &mut ConeWarm| -> Vec<f64> {
         let nrm = vc.iter().map(|x| x * x).sum::<f64>().sqrt();
         if nrm <= thr {
             return vec![0.0; vc.len()];
         }
         let w: Vec<f64> = if relu {
             let i = if b < p { b } else { b - p };
-            project_cone(prob, i, &vc.to_vec(), warm)
+            let vv = vc.to_vec();
+            if !warm.0.is_empty() && cached_bound(prob, i, &vv, warm) <= thr {
+                return vec![0.0; vc.len()];
+            }
+            project_cone(prob, i, &vv, warm)
         } else {
             vc.to_vec()
         };
@@ -146,7 +280,7 @@ pub fn solve(
     let mut iters = 0;
     let mut last = None;
     let mut xn = Array2::<f64>::zeros((d, p));
-    let mut cache: Vec<Vec<usize>> = vec![Vec::new(); p];
+    let mut cache: Vec<ConeWarm> = vec![(Vec::new(), Vec::new()); p];
     ctl.set_total(settings.max_iter as u64);
     for it in 1..=settings.max_iter {
         ctl.check()?;
@@ -154,7 +288,9 @@ pub fn solve(
         let pred_y = prob.predict_from_xu(&xy);
         let f_y = prob.loss_value(&pred_y);
         let g = full_grad(prob, &grad_of(&pred_y));
-        lip *= 0.9;
+        if it % 10 == 0 {
+            lip *= 0.7;
+        }
         let mut xxn;
         let mut tries = 0;
         loop {
