@@ -212,6 +212,17 @@ pub fn sharp_certificate(
     z: &Array2<f64>,
     ctl: &Control,
 ) -> Result<(Certificate, Array2<f64>)> {
+    sharp_certificate_scores(prob, z, ctl).map(|(c, m, _)| (c, m))
+}
+
+/// [`sharp_certificate`] plus, per pattern, the largest dual residual ‖A_bᵀλ − S_bᵀμ_b‖ over
+/// its blocks (> β means the block would enter the solution: the working-set score).
+#[allow(clippy::type_complexity)]
+pub fn sharp_certificate_scores(
+    prob: &Problem,
+    z: &Array2<f64>,
+    ctl: &Control,
+) -> Result<(Certificate, Array2<f64>, Vec<f64>)> {
     let n = prob.n();
     let d = prob.d();
     let p = prob.p();
@@ -228,6 +239,7 @@ pub fn sharp_certificate(
     let g = prob.at(&lam); // d × P
     let mut mu = Array2::<f64>::zeros((n, nb));
     let mut worst: f64 = 0.0;
+    let mut scores = vec![0.0f64; p];
     for b in 0..nb {
         ctl.check()?;
         let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
@@ -235,6 +247,7 @@ pub fn sharp_certificate(
         let nrm = gb.iter().map(|v| v * v).sum::<f64>().sqrt();
         if nrm <= prob.beta || prob.kind == Kind::Gated {
             worst = worst.max(nrm);
+            scores[i] = scores[i].max(nrm);
             continue;
         }
         // E = S_bᵀ: columns sign_k x_k
@@ -247,6 +260,7 @@ pub fn sharp_certificate(
         }
         let (m, rn) = nnls(&e, &gb, 3 * n + 10);
         worst = worst.max(rn);
+        scores[i] = scores[i].max(rn);
         for k in 0..n {
             mu[[k, b]] = m[k];
         }
@@ -267,7 +281,7 @@ pub fn sharp_certificate(
         cert.dual = dual;
         cert.dual_point = lam_s;
     }
-    Ok((cert, mu))
+    Ok((cert, mu, scores))
 }
 
 /// Polish `z` on its guessed support (see the module docs). Returns the polished blocks when
