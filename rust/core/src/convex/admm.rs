@@ -336,7 +336,7 @@ pub fn solve(
 /// Try polishing at two activity thresholds; return the polished point when its sharp
 /// certificate closes the gap.
 #[allow(clippy::type_complexity)]
-fn try_polish(
+pub(crate) fn try_polish(
     prob: &Problem,
     z: &Array2<f64>,
     tol: f64,

@@ -280,6 +280,7 @@ pub fn solve(
     let mut iters = 0;
     let mut last = None;
     let mut xn = Array2::<f64>::zeros((d, p));
+    let mut next_polish = 50usize;
     let mut cache: Vec<ConeWarm> = vec![(Vec::new(), Vec::new()); p];
     ctl.set_total(settings.max_iter as u64);
     for it in 1..=settings.max_iter {
@@ -357,10 +358,27 @@ pub fn solve(
                 best_dual,
                 settings.tol,
             );
+            let ub = cert.objective.max(cert.network_objective);
+            let rel_gap = (ub - best_dual) / ub.abs().max(1.0);
             last = Some(cert);
             if done {
                 converged = true;
                 break;
+            }
+            // Polish (Newton on the identified face) once the iterate is close; accepted only
+            // when the full certificate closes the gap at the polished, feasible point.
+            if relu && it >= next_polish && rel_gap < 1e-2 {
+                next_polish = (2 * next_polish).max(it + 1);
+                if let Some((zp, cp, _)) = super::admm::try_polish(prob, &x, settings.tol, ctl)? {
+                    if std::env::var("HC_DEBUG").is_ok() {
+                        eprintln!("polish accepted at iteration {it}");
+                    }
+                    x = zp;
+                    best_dual = best_dual.max(cp.dual);
+                    last = Some(cp);
+                    converged = true;
+                    break;
+                }
             }
         }
         ctl.set_done(it as u64);
