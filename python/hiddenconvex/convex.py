@@ -395,12 +395,9 @@ class _ConvexBase:
         t1 = time.perf_counter()
         beta_sum = beta * n if self.scaling == "mean" else beta
         if solver == "auto":
-            if self._kind == "gated" and self.loss != "hinge":
-                solver = "fista"
-            else:
-                solver = "admm"
-        if solver == "fista" and (self._kind != "gated" or self.loss == "hinge"):
-            raise InvalidInputError("solver: 'fista' solves the gated program with a smooth loss")
+            solver = "admm" if self.loss == "hinge" else "fista"
+        if solver == "fista" and self.loss == "hinge":
+            raise InvalidInputError("solver: 'fista' needs a smooth loss (use 'admm' for hinge)")
         if solver == "al" and (self._kind != "relu" or self.loss == "hinge"):
             raise InvalidInputError("solver: 'al' solves the ReLU program with a smooth loss")
         outs = []
@@ -636,13 +633,16 @@ class ConvexReLU(_ConvexBase):
         Append a ones column: neurons compute (xᵀu + b)₊ and b is penalised like u.
     scaling : {"sum", "mean"}
         ``"sum"``: Σℓ + β… (the paper); ``"mean"``: (1/n)Σℓ + λ… (pyscnn); objectives reported in it.
-    solver : {"auto", "admm", "al", "cvxpy"}
-        ``"auto"`` is the Rust ADMM; ``"al"`` the Rust augmented Lagrangian (smooth losses);
-        ``"cvxpy"`` Clarabel through cvxpy (small problems; the test oracle).
+    solver : {"auto", "fista", "admm", "al", "cvxpy"}
+        ``"auto"``: ``"fista"`` for smooth losses, ``"admm"`` for hinge. ``"fista"``: accelerated
+        proximal gradient whose prox is exact (projection of each block on its cone by
+        Lawson–Hanson NNLS, then group soft-thresholding); iterates are always feasible.
+        ``"admm"``: Woodbury-factored ADMM (any loss; slow at high accuracy, its final iterate is
+        projected on the cones before it is accepted). ``"al"``: augmented Lagrangian with inner
+        FISTA (experimental). ``"cvxpy"``: Clarabel through cvxpy (small problems; test oracle).
     tol : float
-        Relative tolerance on the certified gap: stop when
-        max(objective, network objective) − dual bound ≤ tol·max(1, |objective|) and the cone
-        violation ≤ √tol·max(1, max|y|).
+        Tolerance on the certified gap: stop when max(objective, network objective) − dual
+        bound ≤ tol·max(1, |objective|) at a point feasible for every cone constraint.
     max_iter : int
         Iteration budget (per output column).
     seed : int or None

@@ -98,6 +98,7 @@ pub fn solve(
     ctl.set_total(settings.max_iter as u64);
 
     let mut w = Array2::<f64>::zeros((n, nb));
+    let mut next_polish = 100usize;
     for it in 1..=settings.max_iter {
         ctl.check()?;
         iters = it;
@@ -227,13 +228,50 @@ pub fn solve(
                 best_dual_point = cert.dual_point.clone();
             }
             let ub = cert.objective.max(cert.network_objective);
-            let done = gap_ok(ub, best_dual, settings.tol)
-                && cert.violation
-                    <= settings.tol.sqrt() * prob.y.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+            let mut done = gap_ok(ub, best_dual, settings.tol);
+            if done && relu && cert.violation > 0.0 {
+                // The iterate is slightly infeasible: project every block on its cone (exact)
+                // and accept only if the feasible point still closes the gap.
+                let zp = project_blocks(prob, &z);
+                let cp = prob.certify(&zp, None, None);
+                let ubp = cp.objective.max(cp.network_objective);
+                done = gap_ok(ubp, best_dual, settings.tol);
+                if done {
+                    z = zp;
+                    let mu = Some(c.mapv(|v| (-rho * v).max(0.0)));
+                    last_cert = Some((cp, mu));
+                    converged = true;
+                    break;
+                }
+            }
             last_cert = Some((cert, mu));
             if done {
                 converged = true;
                 break;
+            }
+            if relu && prob.loss.is_smooth() && it >= next_polish {
+                next_polish = (next_polish * 2).max(it + 1);
+                if let Some((zp, cp, mup)) = try_polish(prob, &z, settings.tol, ctl)? {
+                    return Ok(Solution {
+                        z: zp.clone(),
+                        objective: cp.objective,
+                        network_objective: cp.network_objective,
+                        dual: cp.dual,
+                        dual_point: cp.dual_point,
+                        cone_multipliers: mup,
+                        violation: cp.violation,
+                        n_iter: it,
+                        converged: true,
+                        rho,
+                        warm: WarmStart {
+                            z: Some(zp),
+                            a: Some(a),
+                            b: Some(bd),
+                            c: Some(c),
+                            rho: Some(rho),
+                        },
+                    });
+                }
             }
         }
         // ---- residual balancing (every 10 iterations) --------------------------------------
@@ -293,4 +331,58 @@ pub fn solve(
             rho: Some(rho),
         },
     })
+}
+
+/// Try polishing at two activity thresholds; return the polished point when its sharp
+/// certificate closes the gap.
+#[allow(clippy::type_complexity)]
+pub(crate) fn try_polish(
+    prob: &Problem,
+    z: &Array2<f64>,
+    tol: f64,
+    ctl: &Control,
+) -> Result<Option<(Array2<f64>, super::Certificate, Array2<f64>)>> {
+    for act in [1e-3, 1e-6] {
+        let pz = super::polish::polish(prob, z, act, ctl)?;
+        if std::env::var("HC_DEBUG").is_ok() {
+            eprintln!("polish act={act} feasible={}", pz.is_some());
+        }
+        if let Some(zp) = pz {
+            let (cert, mu) = super::polish::sharp_certificate(prob, &zp, ctl)?;
+            let ub = cert.objective.max(cert.network_objective);
+            if std::env::var("HC_DEBUG").is_ok() {
+                eprintln!(
+                    "  obj={:.12} net={:.12} dual={:.12} viol={:e} nact={}",
+                    cert.objective,
+                    cert.network_objective,
+                    cert.dual,
+                    cert.violation,
+                    super::block_norms(&zp).iter().filter(|v| **v > 0.0).count()
+                );
+            }
+            if gap_ok(ub, cert.dual, tol) {
+                return Ok(Some((zp, cert, mu)));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Exact projection of every nonzero block on its cone (see [`super::fista::project_cone`]).
+fn project_blocks(prob: &Problem, z: &Array2<f64>) -> Array2<f64> {
+    let p = prob.p();
+    let mut out = z.clone();
+    for b in 0..z.ncols() {
+        let col: Vec<f64> = z.column(b).to_vec();
+        if col.iter().all(|v| *v == 0.0) {
+            continue;
+        }
+        let i = if b < p { b } else { b - p };
+        let mut warm = (Vec::new(), Vec::new());
+        let pc = super::fista::project_cone(prob, i, &col, &mut warm);
+        for (j, v) in pc.into_iter().enumerate() {
+            out[[j, b]] = v;
+        }
+    }
+    out
 }

@@ -220,9 +220,7 @@ pub fn solve(
             best_dual_point = cert.dual_point.clone();
         }
         let ub = cert.objective.max(cert.network_objective);
-        let done = gap_ok(ub, best_dual, settings.tol)
-            && cert.violation
-                <= settings.tol.sqrt() * prob.y.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+        let done = gap_ok(ub, best_dual, settings.tol) && cert.violation == 0.0;
         last = Some(cert);
         if done {
             converged = true;

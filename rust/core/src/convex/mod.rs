@@ -18,6 +18,7 @@ pub mod al;
 pub mod fista;
 pub mod linalg;
 pub mod loss;
+pub mod polish;
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
 
@@ -121,6 +122,24 @@ impl Problem {
             kind,
             par,
         })
+    }
+
+    /// The same problem restricted to the patterns `idx` (in that order).
+    pub fn subset(&self, idx: &[usize], par_threshold: usize) -> Problem {
+        let n = self.n();
+        let mask = Array2::from_shape_fn((n, idx.len()), |(k, j)| self.mask[[k, idx[j]]]);
+        let sign = mask.mapv(|m| 2.0 * m - 1.0);
+        let par = crate::parallel::should_parallelize(n * self.d() * idx.len(), par_threshold);
+        Problem {
+            x: self.x.clone(),
+            mask,
+            sign,
+            y: self.y.clone(),
+            loss: self.loss,
+            beta: self.beta,
+            kind: self.kind,
+            par,
+        }
     }
 
     pub fn n(&self) -> usize {
