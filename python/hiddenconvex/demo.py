@@ -296,7 +296,7 @@ def _plot_spectra(spectra: dict[str, np.ndarray], path: Path) -> Path:
 
     plt = pyplot()
     k = len(spectra)
-    fig, axes = plt.subplots(1, k, figsize=(3.6 * k, 3.8), constrained_layout=True, squeeze=False)
+    fig, axes = plt.subplots(1, k, figsize=(3.6 * k, 4.6), constrained_layout=True, squeeze=False)
     for ax, (name, lam) in zip(axes[0], spectra.items(), strict=True):
         lam = np.sort(np.asarray(lam)[np.isfinite(lam)])
         idx = np.arange(1, lam.size + 1)
@@ -306,7 +306,11 @@ def _plot_spectra(spectra: dict[str, np.ndarray], path: Path) -> Path:
             idx[~neg], lam[~neg], s=14, color="#1f4e9c", label=f"λ ≥ 0 ({int(np.sum(~neg))})"
         )
         ax.scatter(idx[neg], lam[neg], s=14, color="#c92a2a", label=f"λ < 0 ({int(np.sum(neg))})")
-        lin = max(1e-3, 1e-3 * float(np.max(np.abs(lam))) if lam.size else 1.0)
+        lin = (
+            10.0 ** np.floor(np.log10(max(1e-3, 1e-3 * float(np.max(np.abs(lam))))))
+            if lam.size
+            else 1.0
+        )
         ax.set_yscale("symlog", linthresh=lin)
         ax.set_xlabel("index (sorted)")
         ax.set_title(f"{name}\nλ_min = {lam[0]:.3g}", fontsize=10)
