@@ -424,3 +424,16 @@ def test_demo_table_quick():
     assert rows[2]["exact"] == 11_292 and rows[3]["exact"] == 1_882
     assert all(0 < r["coverage"] <= 1 for r in rows)
     assert "coverage" in text
+
+
+@pytest.mark.parametrize("scale", [1e-9, 1e8, 1e12])
+def test_badly_scaled_columns_do_not_matter(rng, scale):
+    # chambers are invariant under u -> A^{-1} u; floating data is whitened internally
+    X = rng.standard_normal((14, 3))
+    ref = hc.chambers(X, method="exact")
+    Xs = X * np.array([scale, 1.0, 1.0])
+    ch = hc.chambers(Xs, method="exact")
+    assert ch.count == ref.count == hc.cover_count(14, 3)
+    assert np.array_equal(ch.patterns, ref.patterns)
+    assert np.array_equal(Xs @ ch.witnesses.T > 0, ch.patterns.T)
+    assert hc.chamber_count(Xs) == ref.count

@@ -58,8 +58,8 @@ pub struct Prepared {
     pub rank: usize,
     /// Row-major copy of X (n × d).
     pub x: Vec<f64>,
-    /// Orthonormal basis of the row space (rank × d) when rank < d.
-    pub basis: Option<Vec<f64>>,
+    /// How row-space coordinates w map back to gates u ∈ R^d.
+    pub coords: Coords,
     /// Distinct lines in row-space coordinates (L × rank).
     pub lines: Vec<f64>,
     /// For every row: (line, flipped), or None for a zero row.
@@ -78,9 +78,9 @@ impl Prepared {
 
     /// Map row-space coordinates w (rank) to R^d.
     fn lift(&self, w: &[f64], out: &mut [f64]) {
-        match &self.basis {
-            None => out.copy_from_slice(w),
-            Some(b) => {
+        match &self.coords {
+            Coords::Identity => out.copy_from_slice(w),
+            Coords::Basis(b) => {
                 out.iter_mut().for_each(|v| *v = 0.0);
                 for (c, wc) in w.iter().enumerate() {
                     for (o, bv) in out.iter_mut().zip(&b[c * self.d..(c + 1) * self.d]) {
@@ -88,8 +88,99 @@ impl Prepared {
                     }
                 }
             }
+            Coords::Whitened { r, perm } => {
+                // u = P [R1^{-1} w; 0] (back substitution, R1 = leading rank × rank block)
+                let (k, d) = (self.rank, self.d);
+                let mut z = vec![0.0; k];
+                for t in (0..k).rev() {
+                    let mut acc = w[t];
+                    for j in t + 1..k {
+                        acc -= r[t * d + j] * z[j];
+                    }
+                    z[t] = acc / r[t * d + t];
+                }
+                out.iter_mut().for_each(|v| *v = 0.0);
+                for (j, zj) in z.iter().enumerate() {
+                    out[perm[j]] = *zj;
+                }
+            }
         }
     }
+}
+
+/// How the coordinates of the enumeration map back to gates u ∈ R^d.
+#[derive(Clone, Debug)]
+pub enum Coords {
+    /// The data itself (integer data of full rank: exact arithmetic).
+    Identity,
+    /// u = Bᵀ w with B (rank × d) an orthonormal basis of the row space (rank-deficient integer
+    /// data).
+    Basis(Vec<f64>),
+    /// Whitened coordinates of floating-point data: X P = Q R (pivoted Gram–Schmidt on the
+    /// columns), the rows of Q are the lines and w = R Pᵀ u. Chambers are invariant under this
+    /// change of variables, which removes bad column scaling. `r` is rank × d (pivoted column
+    /// order), `perm[j]` the original column of pivot j.
+    Whitened { r: Vec<f64>, perm: Vec<usize> },
+}
+
+/// Pivoted modified Gram–Schmidt on the columns of `x` (n × d, row-major): (rank, Q (n × rank,
+/// row-major), R (rank × d), perm). A column is dependent when its residual is below `tol` times
+/// its own norm (scale-invariant per column).
+fn whiten(x: &[f64], n: usize, d: usize, tol: f64) -> (usize, Vec<f64>, Vec<f64>, Vec<usize>) {
+    let mut cols: Vec<Vec<f64>> = (0..d)
+        .map(|j| (0..n).map(|i| x[i * d + j]).collect())
+        .collect();
+    let norm0: Vec<f64> = cols.iter().map(|c| lines::norm(c)).collect();
+    let mut perm: Vec<usize> = (0..d).collect();
+    let mut r = vec![0.0; d * d];
+    let mut q: Vec<Vec<f64>> = Vec::new();
+    let mut rank = 0;
+    while rank < d.min(n) {
+        // pivot: the largest residual relative to the column's own norm
+        let (best, ratio) = (rank..d)
+            .map(|j| {
+                let nj = norm0[perm[j]];
+                let res = lines::norm(&cols[j]);
+                (j, if nj > 0.0 { res / nj } else { 0.0 })
+            })
+            .fold((rank, -1.0), |a, b| if b.1 > a.1 { b } else { a });
+        if ratio <= tol {
+            break;
+        }
+        cols.swap(rank, best);
+        perm.swap(rank, best);
+        for row in 0..rank {
+            r.swap(row * d + rank, row * d + best);
+        }
+        // re-orthogonalise once more against the previous q's (CGS2-style)
+        for (t, qt) in q.iter().enumerate() {
+            let c = lines::dot(qt, &cols[rank]);
+            r[t * d + rank] += c;
+            for (v, qv) in cols[rank].iter_mut().zip(qt) {
+                *v -= c * qv;
+            }
+        }
+        let nr = lines::norm(&cols[rank]);
+        r[rank * d + rank] = nr;
+        let qs: Vec<f64> = cols[rank].iter().map(|v| v / nr).collect();
+        for j in rank + 1..d {
+            let c = lines::dot(&qs, &cols[j]);
+            r[rank * d + j] = c;
+            for (v, qv) in cols[j].iter_mut().zip(&qs) {
+                *v -= c * qv;
+            }
+        }
+        q.push(qs);
+        rank += 1;
+    }
+    let mut qm = vec![0.0; n * rank];
+    for (t, qt) in q.iter().enumerate() {
+        for i in 0..n {
+            qm[i * rank + t] = qt[i];
+        }
+    }
+    r.truncate(rank * d);
+    (rank, qm, r, perm)
 }
 
 /// Check X (non-empty, finite) and bring it into row-space coordinates.
@@ -103,21 +194,29 @@ pub fn prepare(x: ArrayView2<f64>) -> Result<Prepared> {
     }
     crate::error::ensure_finite_iter("X", x.iter())?;
     let xv: Vec<f64> = x.iter().copied().collect(); // logical (row-major) order, any strides
-    let (rank, basis) = lines::row_space(&xv, n, d, RANK_TOL);
-    let (y, basis) = if rank == d || rank == 0 {
-        (xv.clone(), None)
-    } else {
-        let mut y = vec![0.0; n * rank];
-        for i in 0..n {
-            let row = &xv[i * d..(i + 1) * d];
-            if row.iter().all(|v| *v == 0.0) {
-                continue; // zero rows stay exactly zero
+                                                    // Integer data keeps exact arithmetic; other data is whitened (chambers are invariant under
+                                                    // invertible linear changes of the gate), which makes the numerics scale-invariant.
+    let integer = xv.iter().all(|v| v.fract() == 0.0 && v.abs() < 1e12);
+    let (rank, y, coords) = if integer {
+        let (rank, basis) = lines::row_space(&xv, n, d, RANK_TOL);
+        if rank == d || rank == 0 {
+            (rank, xv.clone(), Coords::Identity)
+        } else {
+            let mut y = vec![0.0; n * rank];
+            for i in 0..n {
+                let row = &xv[i * d..(i + 1) * d];
+                if row.iter().all(|v| *v == 0.0) {
+                    continue; // zero rows stay exactly zero
+                }
+                for c in 0..rank {
+                    y[i * rank + c] = lines::dot(row, &basis[c * d..(c + 1) * d]);
+                }
             }
-            for c in 0..rank {
-                y[i * rank + c] = lines::dot(row, &basis[c * d..(c + 1) * d]);
-            }
+            (rank, y, Coords::Basis(basis))
         }
-        (y, Some(basis))
+    } else {
+        let (rank, qm, r, perm) = whiten(&xv, n, d, RANK_TOL);
+        (rank, qm, Coords::Whitened { r, perm })
     };
     let (lines, map) = if rank == 0 {
         (Vec::new(), vec![None; n])
@@ -129,7 +228,7 @@ pub fn prepare(x: ArrayView2<f64>) -> Result<Prepared> {
         d,
         rank,
         x: xv,
-        basis,
+        coords,
         lines,
         map,
     })
