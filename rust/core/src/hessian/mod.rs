@@ -957,6 +957,47 @@ mod tests {
         assert!(steps(bad.view(), 1e-3).is_err());
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+        /// Random separable quadratics at random points: both methods recover diag(a), the
+        /// error estimate bounds the error, nothing is flagged as a kink.
+        #[test]
+        fn random_quadratics(
+            a in proptest::collection::vec(-50.0f64..50.0, 1..6),
+            scale in 0.0f64..300.0,
+            seed in 0u64..1000,
+        ) {
+            let d = a.len();
+            let c: Vec<f64> = (0..d).map(|i| ((i as u64 + seed) as f64).sin()).collect();
+            let q = DiagQuadratic { a: a.clone(), c };
+            let pts = Array2::from_shape_fn((2, d), |(b, i)| {
+                scale * (((b * 7 + i) as u64 + seed) as f64 * 0.37).cos()
+            });
+            let ctl = Control::new();
+            let amax = a.iter().fold(1e-3f64, |m, v| m.max(v.abs()));
+            for (m, tol) in [(Method::Values, 1e-6), (Method::Gradients, 1e-9)] {
+                let r = match m {
+                    Method::Values => hessian_values_native(&q, pts.view(), default_step(m, true), true, &ctl),
+                    Method::Gradients => hessian_gradients(&q, pts.view(), default_step(m, true), true, &ctl),
+                }
+                .unwrap();
+                for b in 0..2 {
+                    for i in 0..d {
+                        for j in 0..d {
+                            let want = if i == j { a[i] } else { 0.0 };
+                            let e = (r.h[[b, i, j]] - want).abs();
+                            // Accuracy relative to the function's size at the point (rounding).
+                            let rel = tol * amax;
+                            proptest::prop_assert!(e <= rel, "{m:?} {b} {i} {j} {e}");
+                            proptest::prop_assert!(e <= r.err[[b, i, j]] + 1e-12 * amax);
+                            proptest::prop_assert!(!r.kink[[b, i, j]]);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn deterministic_across_thread_counts() {
         let q = DiagQuadratic {
