@@ -262,3 +262,26 @@ def test_foreign_files_fail_cleanly(tmp_path, demo_out):
     # and a result of another kind is refused by the typed loader
     with pytest.raises(hc.HiddenConvexError, match="not a TrainingResult"):
         hc.TrainingResult.load(demo_out / "comparison.npz")
+
+
+def test_html_report_escapes_and_embeds(tmp_path):
+    from hiddenconvex.html import HtmlReport
+    from PIL import Image
+
+    png = tmp_path / "fig.png"
+    Image.new("RGB", (8, 8), "red").save(png)
+    rep = HtmlReport("<b>title</b>", "sub & title")
+    sec = rep.section("a <section>")
+    sec.para("x < y & <script>alert(1)</script>")
+    sec.verdict(True, "good")
+    sec.verdict(False, "bad")
+    sec.verdict(None, "info")
+    sec.table(["k", "v"], [["text", 1.23456789], ["<i>", 2]])
+    sec.figure(png, "caption")
+    html = rep.write(tmp_path / "index.html").read_text(encoding="utf-8")
+    assert "<script>" not in html and "&lt;script&gt;" in html
+    assert "&lt;b&gt;title&lt;/b&gt;" in html and "sub &amp; title" in html
+    assert 'class="verdict ok"' in html and 'class="verdict bad"' in html
+    assert "1.235" in html and "data:image/png;base64," in html
+    linked = rep.render(embed=False)
+    assert 'src="fig.png"' in linked and "base64" not in linked
