@@ -57,11 +57,11 @@ fn convex_solve<'py>(
         return Err(invalid("max_iter", "must be >= 1"));
     }
     let which = match solver {
-        "admm" | "fista" | "al" => solver.to_string(),
+        "admm" | "fista" | "bcd" | "al" => solver.to_string(),
         other => {
             return Err(invalid(
                 "solver",
-                format!("expected 'admm', 'fista' or 'al', got {other:?}"),
+                format!("expected 'admm', 'fista', 'bcd' or 'al', got {other:?}"),
             ))
         }
     };
@@ -85,6 +85,7 @@ fn convex_solve<'py>(
         let start = std::time::Instant::now();
         let sol = match which.as_str() {
             "fista" => cx::fista::solve(&prob, &settings, &warm, ctl)?,
+            "bcd" => cx::bcd::solve(&prob, &settings, &warm, ctl)?,
             "al" => cx::al::solve(&prob, &settings, &warm, ctl)?,
             _ => cx::admm::solve(&prob, &settings, &warm, ctl)?,
         };

@@ -15,6 +15,7 @@
 
 pub mod admm;
 pub mod al;
+pub mod bcd;
 pub mod fista;
 pub mod linalg;
 pub mod loss;
