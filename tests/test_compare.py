@@ -59,6 +59,10 @@ def test_no_run_below_the_convex_optimum(toy_reference, toy_comparison):
     for row, (i, j) in zip(rows, [(i, j) for i in range(2) for j in range(3)], strict=True):
         ex = r.final[i, j] - model.objective_
         assert row["above"] == int(np.sum(ex > r.above_rtol * model.objective_ + tol))
+        stationary = r.grad_norms[i, j] <= r.stuck_gtol
+        assert row["stuck"] == int(
+            np.sum((ex > r.above_rtol * model.objective_ + tol) & stationary)
+        )
         assert row["max_excess"] == pytest.approx(ex.max())
         assert row["median_excess"] == pytest.approx(np.median(ex))
     assert 0.0 <= r.fraction_above <= 1.0

@@ -194,9 +194,7 @@ def _solve_convex(
         U=U,
         alpha=alpha,
         time_s=float(
-            getattr(model, "timings_", {}).get("total_s", elapsed)
-            if convex is None
-            else getattr(model, "timings_", {}).get("total_s", 0.0)
+            elapsed if convex is None else getattr(model, "timings_", {}).get("total_s", 0.0)
         ),
         note=note,
     )
@@ -241,6 +239,7 @@ class ComparisonResult(Result):
     run_times: np.ndarray
     network_U: np.ndarray
     network_alpha: np.ndarray
+    stuck_gtol: float = 1e-3
 
     # -- derived views ------------------------------------------------------------------------
     @property
@@ -258,6 +257,12 @@ class ComparisonResult(Result):
     def below(self) -> np.ndarray:
         """Runs that ended below p* − tol (impossible when p* is certified)."""
         return np.asarray(self.excess < -self.tol)
+
+    @property
+    def stuck(self) -> np.ndarray:
+        """Runs above p* whose final gradient norm is ≤ ``stuck_gtol``: (near-)stationary at a
+        worse point, not merely unconverged."""
+        return np.asarray(self.above & (self.grad_norms <= self.stuck_gtol))
 
     @property
     def n_runs(self) -> int:
@@ -284,6 +289,7 @@ class ComparisonResult(Result):
                         "optimizer": opt,
                         "runs": int(ex.size),
                         "above": int(np.sum(self.above[i, j])),
+                        "stuck": int(np.sum(self.stuck[i, j])),
                         "below": int(np.sum(self.below[i, j])),
                         "best": float(np.min(self.final[i, j])),
                         "median_excess": float(np.median(ex)),
@@ -313,14 +319,19 @@ class ComparisonResult(Result):
             f"{int(np.sum(self.below))} below p* - tol"
         )
         lines.append(
-            f"  {'width':>6} {'optimizer':>9} {'above':>7} {'best':>12} {'median excess':>14} "
-            f"{'max excess':>11}"
+            f"  {'width':>6} {'optimizer':>9} {'above':>7} {'stuck':>6} {'best':>12} "
+            f"{'median excess':>14} {'max excess':>11}"
         )
         for r in self.table():
             lines.append(
                 f"  {r['width']:>6} {r['optimizer']:>9} {r['above']:>3}/{r['runs']:<3} "
-                f"{r['best']:>12.6g} {r['median_excess']:>14.3g} {r['max_excess']:>11.3g}"
+                f"{r['stuck']:>6} {r['best']:>12.6g} {r['median_excess']:>14.3g} "
+                f"{r['max_excess']:>11.3g}"
             )
+        lines.append(
+            f"  (stuck: above p* with final ||grad F|| <= {self.stuck_gtol:g}, i.e. at a worse "
+            "stationary point rather than still descending)"
+        )
         return "\n".join(lines)
 
     def plot(self, path: str | Path, *, title: str | None = None) -> Path:
@@ -351,6 +362,7 @@ class ComparisonResult(Result):
                 ax1.plot(ep, med, color=c, ls=ls, lw=2.2)
                 ax2.plot(ep, np.maximum(med - p, floor), color=c, ls=ls, lw=2.2)
                 n_above = int(np.sum(self.above[i, j]))
+                n_stuck = int(np.sum(self.stuck[i, j]))
                 (h,) = ax1.plot(
                     [],
                     [],
@@ -358,7 +370,7 @@ class ComparisonResult(Result):
                     ls=ls,
                     lw=1.6,
                     label=f"{opt.upper() if opt != 'adam' else 'Adam'}, m = {w} "
-                    f"({n_above}/{len(self.seeds)} above)",
+                    f"({n_above}/{len(self.seeds)} above, {n_stuck} stuck)",
                 )
                 handles.append(h)
         if self.convex_certified:
@@ -460,6 +472,7 @@ def compare_convex_nonconvex(
     init: str = "he",
     seed: int = 0,
     above_rtol: float = 1e-3,
+    stuck_gtol: float = 1e-3,
     solver: str = "auto",
     convex: Any = None,
     progress: Any = None,
@@ -498,6 +511,9 @@ def compare_convex_nonconvex(
         Seeds the pattern sampling and the first run.
     above_rtol : float
         A run "ended above" p* when final − p* > above_rtol·|p*| + tol.
+    stuck_gtol : float
+        A run above p* with final ‖∇F‖₂ ≤ stuck_gtol counts as *stuck* (at a worse stationary
+        point) rather than unconverged.
     solver : str
         The :class:`~hiddenconvex.ConvexReLU` solver (``"auto"``, ``"admm"``, ``"al"``,
         ``"cvxpy"``).
@@ -634,6 +650,7 @@ def compare_convex_nonconvex(
         run_times=times,
         network_U=cs.U,
         network_alpha=cs.alpha,
+        stuck_gtol=check_float(stuck_gtol, "stuck_gtol", minimum=0.0),
     )
 
 
