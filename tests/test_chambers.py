@@ -117,10 +117,11 @@ def test_all_zero_data_has_one_chamber():
     assert hc.chamber_count(np.zeros((3, 2))) == 1
 
 
-@pytest.mark.parametrize("k", [2, 3, 4, 5, 6])
+@pytest.mark.parametrize("k", [2, 3, 4, 5, 6, 7])
 def test_braid_arrangement(k):
     ch = hc.chambers(braid(k), method="exact")
     assert ch.count == math.factorial(k)
+    assert hc.chamber_count(braid(k)) == math.factorial(k)
     assert ch.rank == k - 1
     assert_witnesses_realise(ch)
 
@@ -247,13 +248,15 @@ def test_seed_none_is_recorded_and_reproducible(rng):
 
 @pytest.mark.usefixtures("restore_threads")
 def test_same_output_at_1_2_8_threads(rng):
-    X = rng.standard_normal((30, 4))
+    X = rng.standard_normal((30, 4))  # general position: vertex method
+    R = resonance(5)  # degenerate: deletion-restriction
     outs = []
     for t in (1, 2, 8):
         hc.set_thread_count(t)
         e = hc.chambers(X, method="exact")
+        r = hc.chambers(R, method="exact")
         s = hc.chambers(X, method="sample", n_samples=20_000, seed=5)
-        outs.append((e.patterns, e.witnesses, s.patterns, s.witnesses))
+        outs.append((e.patterns, e.witnesses, r.patterns, r.witnesses, s.patterns, s.witnesses))
     for o in outs[1:]:
         for a, b in zip(outs[0], o, strict=True):
             assert np.array_equal(a, b)
@@ -290,6 +293,8 @@ def test_iter_chambers_streams_the_same_set(rng):
     assert np.allclose(np.concatenate([w for _, w in chunks]), ch.witnesses)
     with pytest.raises(hc.ResourceLimitError):
         list(hc.iter_chambers(X, max_chambers=3))
+    with pytest.raises(hc.ResourceLimitError, match="memory_limit"):
+        list(hc.iter_chambers(X, memory_limit=1000))
 
 
 def test_progress_and_save_roundtrip(rng, tmp_path):
@@ -353,6 +358,7 @@ def test_bad_X(value, exc, match):
         ({"bias": "yes"}, TypeError, "bias"),
         ({"include_faces": 1}, TypeError, "include_faces"),
         ({"method": "sample", "seed": -1}, ValueError, "seed"),
+        ({"method": "exact", "seed": "abc"}, TypeError, "seed"),
         ({"progress": 3}, TypeError, "progress"),
     ],
 )

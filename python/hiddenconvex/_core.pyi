@@ -25,6 +25,7 @@ def chambers_exact(
 def chamber_witnesses(
     x: npt.NDArray[np.float64],
     max_chambers: int | None = None,
+    memory_limit: int | None = None,
     progress: Callable[[int, int], Any] | None = None,
 ) -> npt.NDArray[np.float64]: ...
 def chambers_sample(

@@ -322,6 +322,8 @@ def chambers(
     memory_limit = _opt_int(memory_limit, "memory_limit")
     if memory_limit is None:
         memory_limit = DEFAULT_MEMORY_LIMIT
+    if seed is not None:
+        seed = resolve_seed(seed)  # validate now, whichever method runs
     if not isinstance(include_faces, (bool, np.bool_)):
         raise InvalidTypeError(
             f"include_faces: expected a bool, got {type(include_faces).__name__}"
@@ -414,6 +416,7 @@ def iter_chambers(
     bias: bool = False,
     max_chambers: int | None = None,
     progress: Any = None,
+    memory_limit: int | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The exact chambers in chunks of at most ``chunk`` rows: ``(patterns, witnesses)``.
 
@@ -432,6 +435,9 @@ def iter_chambers(
     max_chambers : int, optional
         Refuse runs with more chambers (ResourceLimitError).
     progress : None, bool or callable(done, total)
+    memory_limit : int, optional
+        Byte budget of the enumeration (default ``DEFAULT_MEMORY_LIMIT``; the same conservative
+        estimate as :func:`chambers`), checked before allocating (ResourceLimitError).
 
     Yields
     ------
@@ -441,8 +447,11 @@ def iter_chambers(
     Xp = _prepare(X, bias)
     chunk = check_int(chunk, "chunk", minimum=1)
     max_chambers = _opt_int(max_chambers, "max_chambers")
+    memory_limit = _opt_int(memory_limit, "memory_limit")
+    if memory_limit is None:
+        memory_limit = DEFAULT_MEMORY_LIMIT
     with progress_callback(progress, "chambers (exact)", unit="step") as cb:
-        witnesses = _core.chamber_witnesses(Xp, max_chambers, cb)
+        witnesses = _core.chamber_witnesses(Xp, max_chambers, memory_limit, cb)
 
     def gen() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for s in range(0, witnesses.shape[0], chunk):

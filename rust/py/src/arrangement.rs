@@ -71,17 +71,18 @@ fn chambers_exact<'py>(
 
 /// Exact chamber witnesses only (P, d), in the order of `chambers_exact`.
 #[pyfunction]
-#[pyo3(signature = (x, max_chambers=None, progress=None))]
+#[pyo3(signature = (x, max_chambers=None, memory_limit=None, progress=None))]
 fn chamber_witnesses<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     max_chambers: Option<u64>,
+    memory_limit: Option<u64>,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let xv = x.as_array().to_owned();
     let limits = Limits {
         max_chambers,
-        memory_bytes: None,
+        memory_bytes: memory_limit,
     };
     let set = detach::run(py, progress.as_ref(), move |ctl| {
         arr::enumerate(xv.view(), &limits, ctl)

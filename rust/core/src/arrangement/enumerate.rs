@@ -164,9 +164,33 @@ impl Level {
         }
     }
 
+    /// out[i] = y_i · u for every line (one pass, dimension known at compile time).
+    #[inline(always)]
+    fn products_fixed<const Q: usize>(&self, u: &[f64], out: &mut [f64]) {
+        let m = self.m;
+        let col: [&[f64]; Q] = std::array::from_fn(|c| &self.cols[c * m..(c + 1) * m]);
+        let uu: [f64; Q] = std::array::from_fn(|c| u[c]);
+        for (i, o) in out[..m].iter_mut().enumerate() {
+            let mut s = 0.0;
+            for c in 0..Q {
+                s += uu[c] * col[c][i];
+            }
+            *o = s;
+        }
+    }
+
     /// out[i] = y_i · u for every line (vectorised over i).
     #[inline]
     fn products(&self, u: &[f64], out: &mut [f64]) {
+        match self.k {
+            3 => return self.products_fixed::<3>(u, out),
+            4 => return self.products_fixed::<4>(u, out),
+            5 => return self.products_fixed::<5>(u, out),
+            6 => return self.products_fixed::<6>(u, out),
+            7 => return self.products_fixed::<7>(u, out),
+            8 => return self.products_fixed::<8>(u, out),
+            _ => {}
+        }
         let m = self.m;
         out.iter_mut().for_each(|v| *v = 0.0);
         for c in 0..self.k {

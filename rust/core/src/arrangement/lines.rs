@@ -97,22 +97,42 @@ pub fn dedupe(rows: &[f64], k: usize) -> (Vec<f64>, Vec<Option<(u32, bool)>>) {
             .then_with(|| cmp_slices(key(a), key(b)))
             .then(a.cmp(&b))
     });
-    // Group consecutive (near-)equal keys; the group's representative is its first input row.
+    // Group (near-)equal keys; the group's representative is its first input row. Keys within the
+    // tolerance need not be adjacent in lexicographic order (a key can sort between two copies
+    // that differ in the last bits of a leading coordinate), so compare with every earlier key
+    // whose leading free coordinate is within the tolerance (a short window in practice).
     let mut group_of_row: Vec<u32> = vec![u32::MAX; m];
     let mut groups: Vec<usize> = Vec::new(); // representative row per group
     for s in 0..live.len() {
         let i = live[s] as usize;
-        let same = s > 0 && {
-            let j = live[s - 1] as usize;
-            piv[i] == piv[j] && close(key(i), key(j))
-        };
-        if same {
-            let gi = groups.len() - 1;
-            groups[gi] = groups[gi].min(i);
-        } else {
-            groups.push(i);
+        let w = if piv[i] == 0 { 1 } else { 0 }; // first coordinate that is not the pivot's 1
+        let mut found: Option<u32> = None;
+        if k >= 2 {
+            let mut j = s;
+            while j > 0 {
+                j -= 1;
+                let jj = live[j] as usize;
+                if piv[jj] != piv[i] || key(jj)[w] < key(i)[w] - PARALLEL_TOL {
+                    break;
+                }
+                if close(key(jj), key(i)) {
+                    found = Some(group_of_row[jj]);
+                    break;
+                }
+            }
+        } else if s > 0 {
+            found = Some(group_of_row[live[s - 1] as usize]); // in R^1 every line is the same
         }
-        group_of_row[i] = (groups.len() - 1) as u32;
+        match found {
+            Some(g) => {
+                groups[g as usize] = groups[g as usize].min(i);
+                group_of_row[i] = g;
+            }
+            None => {
+                groups.push(i);
+                group_of_row[i] = (groups.len() - 1) as u32;
+            }
+        }
     }
     // Order lines by first occurrence.
     let mut order: Vec<usize> = (0..groups.len()).collect();
@@ -147,7 +167,8 @@ fn close(a: &[f64], b: &[f64]) -> bool {
 }
 
 /// The restriction of the lines `rows` (m × k) to the hyperplane `y^⊥`, in the coordinates of
-/// `y^⊥` obtained by eliminating coordinate `j = pivot(y)`: z_i = |y_j| x_i[-j] - sign(y_j) x_i[j] y[-j]
+/// `y^⊥` obtained by eliminating coordinate `j = pivot(y)`:
+/// `z_i = |y_j| x_i[-j] - sign(y_j) x_i[j] y[-j]`
 /// (fraction-free, exact on integers), so that x_i·lift(w) = z_i·w / |y_j|.
 pub fn restrict(rows: &[f64], k: usize, y: &[f64]) -> Vec<f64> {
     let j = pivot(y);

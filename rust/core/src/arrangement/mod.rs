@@ -1,13 +1,16 @@
 //! Activation chambers of the central hyperplane arrangement {u : x_i · u = 0} of the rows of X.
 //!
-//! A gate u ∈ R^d gives the activation pattern 1[X u > 0]; the distinct patterns of gates off
+//! A gate u ∈ R^d gives the activation pattern `1[X u > 0]`; the distinct patterns of gates off
 //! every hyperplane are the chambers (open cones) of the arrangement. This module
-//! - enumerates them exactly, LP-free, by deletion–restriction ([`enumerate`]), exact on degenerate
-//!   data (rank r < d: work in the row space; duplicate / scaled / antiparallel rows are one
-//!   hyperplane; zero rows are never active),
+//! - enumerates them exactly, LP-free ([`enumerate()`]): the vertex method ([`vertex`]) when the
+//!   distinct hyperplanes are in general position, else deletion–restriction (module
+//!   [`mod@enumerate`]), exact on degenerate data (rank r < d: work in r
+//!   coordinates; duplicate / scaled / antiparallel rows are one hyperplane; zero rows are never
+//!   active). Integer data is handled in exact arithmetic; floating-point data is whitened first
+//!   (X P = Q R, lines = rows of Q), which chambers are invariant under,
 //! - counts them without materialising patterns ([`count`]),
 //! - samples Gaussian gates and deduplicates their patterns ([`sample`]),
-//! - lists the extra patterns 1[X u ≥ 0] of lower-dimensional faces ([`faces`]).
+//! - lists the extra patterns `1[X u ≥ 0]` of lower-dimensional faces ([`faces`]).
 //!
 //! Output order: patterns sorted lexicographically (row 0 most significant, 0 < 1), which is
 //! also the byte order of NumPy's `packbits` rows; it never depends on the thread count.
@@ -455,7 +458,7 @@ pub enum Algorithm {
     DeletionRestriction,
 }
 
-/// [`enumerate`] on prepared data (no budget check).
+/// [`enumerate()`] on prepared data (no budget check).
 pub fn enumerate_prepared(prep: &Prepared, ctl: &Control) -> Result<ChamberSet> {
     enumerate_prepared_with(prep, Algorithm::Auto, ctl)
 }
@@ -478,7 +481,19 @@ pub fn enumerate_prepared_with(
         None if r == 0 => (Vec::new(), Vec::new()),
         None => {
             ctl.set_done(0);
-            enumerate::witnesses_of_lines_top(&prep.lines, r, &RecOptions::default(), ctl)?
+            let (lp, w) =
+                enumerate::witnesses_of_lines_top(&prep.lines, r, &RecOptions::default(), ctl)?;
+            // Cross-check with the (much cheaper) deletion–restriction count: a candidate gate can
+            // only be lost when a chamber is thinner than the tie tolerance.
+            let found = w.len() / r;
+            let expected = count_prepared(prep, ctl)?;
+            if found as u128 != expected {
+                return Err(Error::Numerical(format!(
+                    "the enumeration found {found} chambers but the deletion-restriction count is \
+                     {expected}: the data is too close to degenerate for the tie tolerance"
+                )));
+            }
+            (lp, w)
         }
     };
     ctl.set_done(nl as u64);
@@ -490,7 +505,7 @@ pub fn enumerate_prepared_with(
 pub const SAMPLE_CHUNK: usize = 4096;
 
 /// Draw `n_samples` standard Gaussian gates (chunk c from `rng::stream_rng(seed, c)`), keep the
-/// distinct patterns 1[X u > 0]; each pattern's witness is the first gate drawn that realises it.
+/// distinct patterns `1[X u > 0]`; each pattern's witness is the first gate drawn that realises it.
 pub fn sample(x: ArrayView2<f64>, n_samples: u64, seed: u64, ctl: &Control) -> Result<ChamberSet> {
     let prep = prepare(x)?;
     if n_samples == 0 {

@@ -10,7 +10,7 @@
 //!   to c^⊥ that meet {g·x < 0}: the same problem one dimension lower (chart direction −g).
 //!
 //! Anything not simple (a singular subset, a vertex on another hyperplane) is reported as
-//! [`Degenerate`] and the caller falls back on deletion–restriction.
+//! [`Fail::Degenerate`] and the caller falls back on deletion–restriction.
 
 // Index loops over small lanes / coordinates read better than iterator chains here.
 #![allow(clippy::needless_range_loop)]
