@@ -226,10 +226,6 @@ def _opt_int(value: Any, name: str, minimum: int = 1) -> int | None:
     return None if value is None else check_int(value, name, minimum=minimum)
 
 
-def _packed(patterns: np.ndarray) -> np.ndarray:
-    return np.packbits(patterns, axis=1)
-
-
 def chambers(
     X: Any,
     *,
@@ -326,6 +322,8 @@ def chambers(
     memory_limit = _opt_int(memory_limit, "memory_limit")
     if memory_limit is None:
         memory_limit = DEFAULT_MEMORY_LIMIT
+    if seed is not None:
+        seed = resolve_seed(seed)  # validate now, whichever method runs
     if not isinstance(include_faces, (bool, np.bool_)):
         raise InvalidTypeError(
             f"include_faces: expected a bool, got {type(include_faces).__name__}"
@@ -340,23 +338,26 @@ def chambers(
     exact_count: int | None
     with progress_callback(progress, f"chambers ({run})", unit="step") as cb:
         if run == "exact":
-            patterns, witnesses, rank = _core.chambers_exact(Xp, max_chambers, memory_limit, cb)
+            patterns, packed, witnesses, rank = _core.chambers_exact(
+                Xp, max_chambers, memory_limit, cb
+            )
             exact_count = int(patterns.shape[0])
             coverage = 1.0
         else:
             used_seed = resolve_seed(seed)
             n_samples = DEFAULT_N_SAMPLES if n_samples is None else n_samples
-            patterns, witnesses, rank = _core.chambers_sample(Xp, n_samples, used_seed, cb)
+            patterns, packed, witnesses, rank = _core.chambers_sample(Xp, n_samples, used_seed, cb)
             exact_count = _affordable_count(Xp)
             coverage = None if exact_count is None else patterns.shape[0] / exact_count
     n_open = int(patterns.shape[0])
     if include_faces:
-        fp, fw, _ = _core.chamber_faces(Xp, None)
+        fp, fpk, fw, _ = _core.chamber_faces(Xp, None)
         patterns = np.concatenate([patterns, fp])
+        packed = np.concatenate([packed, fpk])
         witnesses = np.concatenate([witnesses, fw])
     return Chambers(
         patterns=patterns,
-        packed=_packed(patterns),
+        packed=packed,
         witnesses=witnesses,
         count=int(patterns.shape[0]),
         rank=int(rank),
@@ -415,6 +416,7 @@ def iter_chambers(
     bias: bool = False,
     max_chambers: int | None = None,
     progress: Any = None,
+    memory_limit: int | None = None,
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The exact chambers in chunks of at most ``chunk`` rows: ``(patterns, witnesses)``.
 
@@ -433,6 +435,9 @@ def iter_chambers(
     max_chambers : int, optional
         Refuse runs with more chambers (ResourceLimitError).
     progress : None, bool or callable(done, total)
+    memory_limit : int, optional
+        Byte budget of the enumeration (default ``DEFAULT_MEMORY_LIMIT``; the same conservative
+        estimate as :func:`chambers`), checked before allocating (ResourceLimitError).
 
     Yields
     ------
@@ -442,8 +447,11 @@ def iter_chambers(
     Xp = _prepare(X, bias)
     chunk = check_int(chunk, "chunk", minimum=1)
     max_chambers = _opt_int(max_chambers, "max_chambers")
+    memory_limit = _opt_int(memory_limit, "memory_limit")
+    if memory_limit is None:
+        memory_limit = DEFAULT_MEMORY_LIMIT
     with progress_callback(progress, "chambers (exact)", unit="step") as cb:
-        witnesses = _core.chamber_witnesses(Xp, max_chambers, cb)
+        witnesses = _core.chamber_witnesses(Xp, max_chambers, memory_limit, cb)
 
     def gen() -> Iterator[tuple[np.ndarray, np.ndarray]]:
         for s in range(0, witnesses.shape[0], chunk):
@@ -451,3 +459,64 @@ def iter_chambers(
             yield np.ascontiguousarray((Xp @ w.T).T > 0), w
 
     return gen()
+
+
+def demo_table(quick: bool = False, seed: int = 0) -> tuple[list[dict[str, Any]], str]:
+    """Chamber part of ``hiddenconvex demo``: exact enumeration vs Cover's count vs sampling.
+
+    Built-in data: Gaussian points (n, d) = (40, 5) and (100, 4), the resonance arrangement of R^5
+    (all nonzero 0/1 vectors) and the threshold arrangement ({0,1}^4 with bias). For each, the
+    exact chambers, Cover's count for the rank, and the coverage of Gaussian-gate sampling with
+    ``n_samples`` gates (10^4 with ``quick``, else 10^6), with timings.
+
+    Returns
+    -------
+    rows : list of dict
+        One dict per data set (name, n, d, rank, exact, cover, exact_s, samples, found,
+        coverage, sample_s).
+    text : str
+        The rows as an aligned table.
+    """
+    import itertools
+
+    rng = np.random.default_rng(seed)
+    cube = np.array(list(itertools.product((0, 1), repeat=4)), dtype=np.float64)
+    res = np.array([v for v in itertools.product((0, 1), repeat=5) if any(v)], dtype=np.float64)
+    data = [
+        ("gaussian 40x5", rng.standard_normal((40, 5)), False),
+        ("gaussian 100x4", rng.standard_normal((100, 4)), False),
+        ("resonance R^5", res, False),
+        ("threshold {0,1}^4 + bias", cube, True),
+    ]
+    n_samples = 10_000 if quick else 1_000_000
+    rows: list[dict[str, Any]] = []
+    for name, X, b in data:
+        ex = chambers(X, method="exact", bias=b)
+        sm = chambers(X, method="sample", bias=b, n_samples=n_samples, seed=seed)
+        rows.append(
+            {
+                "name": name,
+                "n": X.shape[0],
+                "d": ex.X.shape[1],
+                "rank": ex.rank,
+                "exact": ex.count,
+                "cover": cover_count(X.shape[0], ex.rank),
+                "exact_s": ex.elapsed,
+                "samples": n_samples,
+                "found": sm.count,
+                "coverage": sm.count / ex.count,
+                "sample_s": sm.elapsed,
+            }
+        )
+    head = (
+        f"{'data':<26}{'n':>5}{'d':>3}{'rank':>5}{'chambers':>11}{'Cover':>11}{'exact s':>9}"
+        f"{'samples':>10}{'found':>9}{'coverage':>10}{'sample s':>10}"
+    )
+    lines = [head, "-" * len(head)]
+    for r in rows:
+        lines.append(
+            f"{r['name']:<26}{r['n']:>5}{r['d']:>3}{r['rank']:>5}{r['exact']:>11,}"
+            f"{r['cover']:>11,}{r['exact_s']:>9.3f}{r['samples']:>10,}{r['found']:>9,}"
+            f"{100 * r['coverage']:>9.1f}%{r['sample_s']:>10.3f}"
+        )
+    return rows, "\n".join(lines)

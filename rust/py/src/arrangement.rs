@@ -8,16 +8,44 @@ use pyo3::prelude::*;
 use crate::detach;
 use crate::errors::invalid;
 
-type Out<'py> = (Bound<'py, PyArray2<bool>>, Bound<'py, PyArray2<f64>>, usize);
+/// (patterns (P, n) bool, packed (P, ceil(n/8)) uint8 in `np.packbits` layout, witnesses (P, d),
+/// rank).
+type Out<'py> = (
+    Bound<'py, PyArray2<bool>>,
+    Bound<'py, PyArray2<u8>>,
+    Bound<'py, PyArray2<f64>>,
+    usize,
+);
 
-fn to_arrays<'py>(py: Python<'py>, set: ChamberSet) -> PyResult<Out<'py>> {
+fn shape_err(arg: &str, e: ndarray::ShapeError) -> PyErr {
+    invalid(arg, format!("internal shape error: {e}"))
+}
+
+/// A chamber set with its boolean and packed patterns, built inside the pool (see [`expand`]).
+type Expanded = (ChamberSet, Vec<bool>, Vec<u8>);
+
+/// Build the boolean and packed patterns (parallel: call inside `detach::run`, i.e. the pool).
+fn expand(set: ChamberSet) -> hiddenconvex_core::Result<Expanded> {
+    let b = set.bools();
+    let p = set.packed();
+    Ok((set, b, p))
+}
+
+fn to_arrays<'py>(py: Python<'py>, ex: Expanded) -> PyResult<Out<'py>> {
+    let (set, bools, packed) = ex;
     let p = set.count();
-    let bools: Vec<bool> = set.bool_patterns().into_iter().map(|b| b != 0).collect();
-    let pats = Array2::from_shape_vec((p, set.n), bools)
-        .map_err(|e| invalid("patterns", format!("internal shape error: {e}")))?;
-    let wit = Array2::from_shape_vec((p, set.d), set.witnesses)
-        .map_err(|e| invalid("witnesses", format!("internal shape error: {e}")))?;
-    Ok((pats.into_pyarray(py), wit.into_pyarray(py), set.rank))
+    let (n, d, rank) = (set.n, set.d, set.rank);
+    let pats = Array2::from_shape_vec((p, n), bools).map_err(|e| shape_err("patterns", e))?;
+    let packed =
+        Array2::from_shape_vec((p, n.div_ceil(8)), packed).map_err(|e| shape_err("packed", e))?;
+    let wit =
+        Array2::from_shape_vec((p, d), set.witnesses).map_err(|e| shape_err("witnesses", e))?;
+    Ok((
+        pats.into_pyarray(py),
+        packed.into_pyarray(py),
+        wit.into_pyarray(py),
+        rank,
+    ))
 }
 
 /// Exact chambers: (patterns (P, n) bool, witnesses (P, d), rank).
@@ -36,24 +64,25 @@ fn chambers_exact<'py>(
         memory_bytes: memory_limit,
     };
     let set = detach::run(py, progress.as_ref(), move |ctl| {
-        arr::enumerate(xv.view(), &limits, ctl)
+        expand(arr::enumerate(xv.view(), &limits, ctl)?)
     })?;
     to_arrays(py, set)
 }
 
 /// Exact chamber witnesses only (P, d), in the order of `chambers_exact`.
 #[pyfunction]
-#[pyo3(signature = (x, max_chambers=None, progress=None))]
+#[pyo3(signature = (x, max_chambers=None, memory_limit=None, progress=None))]
 fn chamber_witnesses<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     max_chambers: Option<u64>,
+    memory_limit: Option<u64>,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
     let xv = x.as_array().to_owned();
     let limits = Limits {
         max_chambers,
-        memory_bytes: None,
+        memory_bytes: memory_limit,
     };
     let set = detach::run(py, progress.as_ref(), move |ctl| {
         arr::enumerate(xv.view(), &limits, ctl)
@@ -76,7 +105,7 @@ fn chambers_sample<'py>(
 ) -> PyResult<Out<'py>> {
     let xv = x.as_array().to_owned();
     let set = detach::run(py, progress.as_ref(), move |ctl| {
-        arr::sample(xv.view(), n_samples, seed, ctl)
+        expand(arr::sample(xv.view(), n_samples, seed, ctl)?)
     })?;
     to_arrays(py, set)
 }
@@ -92,7 +121,7 @@ fn chamber_faces<'py>(
     let xv = x.as_array().to_owned();
     let set = detach::run(py, progress.as_ref(), move |ctl| {
         let open = arr::enumerate(xv.view(), &Limits::default(), ctl)?;
-        arr::faces(xv.view(), &open, ctl)
+        expand(arr::faces(xv.view(), &open, ctl)?)
     })?;
     to_arrays(py, set)
 }

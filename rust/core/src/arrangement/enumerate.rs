@@ -13,6 +13,9 @@
 //! largest relative margin ("recentring": margins do not shrink with depth beyond what the
 //! geometry forces). Base cases: dimension 1 (two half-lines) and 2 (sort the lines by angle).
 
+// Index loops over small lanes / coordinates read better than iterator chains here.
+#![allow(clippy::needless_range_loop)]
+
 use rayon::prelude::*;
 
 use super::lines::{dedupe, dot, lift, norm, restrict};
@@ -77,17 +80,127 @@ pub fn witnesses_of_lines(
     opts: &RecOptions,
     ctl: &Control,
 ) -> Result<Vec<f64>> {
-    witnesses_impl(lines, k, opts, ctl, false)
+    // Chambers come in antipodal pairs: enumerate those with y_0·u > 0, then negate.
+    let half = k >= 3 && lines.len() >= k;
+    let (p, mut w) = witnesses_impl(lines, k, opts, ctl, false, half)?;
+    if half && p.is_some() {
+        let neg: Vec<f64> = w.iter().map(|v| -v).collect();
+        w.extend_from_slice(&neg);
+    }
+    Ok(w)
 }
 
-/// [`witnesses_of_lines`] reporting one unit of progress per top-level restriction.
+/// [`witnesses_of_lines`] reporting one unit of progress per top-level restriction, also returning
+/// the patterns over the lines (P × words_for(m), sorted; witnesses in the same order).
 pub fn witnesses_of_lines_top(
     lines: &[f64],
     k: usize,
     opts: &RecOptions,
     ctl: &Control,
-) -> Result<Vec<f64>> {
-    witnesses_impl(lines, k, opts, ctl, true)
+) -> Result<(Vec<u64>, Vec<f64>)> {
+    let m = lines.len() / k.max(1);
+    match witnesses_impl(lines, k, opts, ctl, true, k >= 3)? {
+        (Some(p), w) => Ok(antipodal_complete(&p, &w, None, m, k)),
+        (None, w) => {
+            // base cases: few chambers, compute and sort the patterns directly
+            let nw = words_for(m);
+            let mut rows: Vec<(Vec<u64>, &[f64])> = w
+                .chunks_exact(k)
+                .map(|u| {
+                    let mut p = vec![0u64; nw];
+                    for i in 0..m {
+                        if dot(&lines[i * k..(i + 1) * k], u) > 0.0 {
+                            set_bit(&mut p, i);
+                        }
+                    }
+                    (p, u)
+                })
+                .collect();
+            rows.sort_by(|a, b| a.0.cmp(&b.0));
+            let mut pats = Vec::with_capacity(rows.len() * nw);
+            let mut wit = Vec::with_capacity(w.len());
+            for (p, u) in rows {
+                pats.extend_from_slice(&p);
+                wit.extend_from_slice(u);
+            }
+            Ok((pats, wit))
+        }
+    }
+}
+
+/// Column-major copy of a level's lines with per-line constants, shared by its restrictions.
+struct Level {
+    k: usize,
+    m: usize,
+    /// cols[c * m + i] = y_i[c]
+    cols: Vec<f64>,
+    /// TIE_TOL * |y_i|
+    tie: Vec<f64>,
+    /// 1 / |y_i|
+    inv_norm: Vec<f64>,
+}
+
+impl Level {
+    fn new(lines: &[f64], k: usize) -> Self {
+        let m = lines.len() / k;
+        let mut cols = vec![0.0; k * m];
+        let mut tie = vec![0.0; m];
+        let mut inv_norm = vec![0.0; m];
+        for i in 0..m {
+            let y = &lines[i * k..(i + 1) * k];
+            for c in 0..k {
+                cols[c * m + i] = y[c];
+            }
+            let nr = norm(y);
+            tie[i] = TIE_TOL * nr;
+            inv_norm[i] = 1.0 / nr;
+        }
+        Self {
+            k,
+            m,
+            cols,
+            tie,
+            inv_norm,
+        }
+    }
+
+    /// out[i] = y_i · u for every line (one pass, dimension known at compile time).
+    #[inline(always)]
+    fn products_fixed<const Q: usize>(&self, u: &[f64], out: &mut [f64]) {
+        let m = self.m;
+        let col: [&[f64]; Q] = std::array::from_fn(|c| &self.cols[c * m..(c + 1) * m]);
+        let uu: [f64; Q] = std::array::from_fn(|c| u[c]);
+        for (i, o) in out[..m].iter_mut().enumerate() {
+            let mut s = 0.0;
+            for c in 0..Q {
+                s += uu[c] * col[c][i];
+            }
+            *o = s;
+        }
+    }
+
+    /// out[i] = y_i · u for every line (vectorised over i).
+    #[inline]
+    fn products(&self, u: &[f64], out: &mut [f64]) {
+        match self.k {
+            3 => return self.products_fixed::<3>(u, out),
+            4 => return self.products_fixed::<4>(u, out),
+            5 => return self.products_fixed::<5>(u, out),
+            6 => return self.products_fixed::<6>(u, out),
+            7 => return self.products_fixed::<7>(u, out),
+            8 => return self.products_fixed::<8>(u, out),
+            _ => {}
+        }
+        let m = self.m;
+        out.iter_mut().for_each(|v| *v = 0.0);
+        for c in 0..self.k {
+            let uc = u[c];
+            let col = &self.cols[c * m..(c + 1) * m];
+            for (o, y) in out.iter_mut().zip(col) {
+                *o += uc * y;
+            }
+        }
+    }
 }
 
 fn witnesses_impl(
@@ -96,26 +209,27 @@ fn witnesses_impl(
     opts: &RecOptions,
     ctl: &Control,
     report: bool,
-) -> Result<Vec<f64>> {
+    half: bool,
+) -> Result<(Option<Vec<u64>>, Vec<f64>)> {
     ctl.check()?;
     if k == 0 {
-        return Ok(Vec::new());
+        return Ok((None, Vec::new()));
     }
     let m = lines.len() / k;
     if m == 0 {
         let mut w = vec![0.0; k];
         w[0] = 1.0;
-        return Ok(w);
+        return Ok((None, w));
     }
     match k {
-        1 => return Ok(vec![1.0, -1.0]),
-        2 => return Ok(planar(lines, m)),
+        1 => return Ok((None, vec![1.0, -1.0])),
+        2 => return Ok((None, planar(lines, m))),
         _ => {}
     }
-    let norms: Vec<f64> = (0..m).map(|i| norm(&lines[i * k..(i + 1) * k])).collect();
+    let level = Level::new(lines, k);
     let nw = words_for(m);
     let per_t = |t: usize| -> Result<Cands> {
-        let c = candidates(lines, k, m, t, &norms, nw, opts, ctl)?;
+        let c = candidates(lines, &level, t, nw, half, opts, ctl)?;
         if report {
             ctl.advance(1);
         }
@@ -128,10 +242,12 @@ fn witnesses_impl(
     };
     ctl.check()?;
     let mut all = Cands::new(nw, k);
+    all.reserve(parts.iter().map(|p| p.len()).sum());
     for p in parts {
         all.append(p);
     }
-    Ok(all.best_per_pattern(ctl)?.1)
+    let (p, w, _) = all.best_per_pattern(ctl)?;
+    Ok((Some(p), w))
 }
 
 /// Candidate points with their patterns and margins (struct of arrays).
@@ -162,6 +278,12 @@ impl Cands {
         self.margins.is_empty()
     }
 
+    pub fn reserve(&mut self, c: usize) {
+        self.pats.reserve(c * self.nw);
+        self.margins.reserve(c);
+        self.points.reserve(c * self.k);
+    }
+
     pub fn append(&mut self, mut o: Cands) {
         self.pats.append(&mut o.pats);
         self.margins.append(&mut o.margins);
@@ -174,21 +296,35 @@ impl Cands {
         let nw = self.nw;
         let k = self.k;
         let c = self.len();
-        let mut idx: Vec<u32> = (0..c as u32).collect();
         let pats = &self.pats;
         let margins = &self.margins;
-        let cmp = |a: &u32, b: &u32| {
-            let (a, b) = (*a as usize, *b as usize);
-            pats[a * nw..(a + 1) * nw]
-                .cmp(&pats[b * nw..(b + 1) * nw])
-                .then_with(|| margins[b].total_cmp(&margins[a]))
-                .then(a.cmp(&b))
-        };
-        if c > 50_000 {
-            idx.par_sort_unstable_by(cmp);
+        let idx: Vec<u32> = if nw == 1 {
+            // one-word patterns: sort plain keys (pattern, larger margin first, index)
+            let mut keys: Vec<(u64, u64, u32)> = (0..c)
+                .map(|i| (pats[i], !margins[i].max(0.0).to_bits(), i as u32))
+                .collect();
+            if c > 50_000 {
+                keys.par_sort_unstable();
+            } else {
+                keys.sort_unstable();
+            }
+            keys.into_iter().map(|k| k.2).collect()
         } else {
-            idx.sort_unstable_by(cmp);
-        }
+            let mut idx: Vec<u32> = (0..c as u32).collect();
+            let cmp = |a: &u32, b: &u32| {
+                let (a, b) = (*a as usize, *b as usize);
+                pats[a * nw..(a + 1) * nw]
+                    .cmp(&pats[b * nw..(b + 1) * nw])
+                    .then_with(|| margins[b].total_cmp(&margins[a]))
+                    .then(a.cmp(&b))
+            };
+            if c > 50_000 {
+                idx.par_sort_unstable_by(cmp);
+            } else {
+                idx.sort_unstable_by(cmp);
+            }
+            idx
+        };
         ctl.check()?;
         let mut out_p = Vec::new();
         let mut out_w = Vec::new();
@@ -213,74 +349,182 @@ impl Cands {
     }
 }
 
-/// Candidates u±(R, t) for every chamber R of the restriction of lines 0..t to y_t^⊥.
+/// Candidates u±(R, t) for every chamber R of the restriction of lines 0..t to y_t^⊥. With
+/// `half`, only candidates with y_0·u > 0 (the other chambers are their negatives).
 #[allow(clippy::too_many_arguments)]
 fn candidates(
     lines: &[f64],
-    k: usize,
-    m: usize,
+    lv: &Level,
     t: usize,
-    norms: &[f64],
     nw: usize,
+    half: bool,
     opts: &RecOptions,
     ctl: &Control,
 ) -> Result<Cands> {
     ctl.check()?;
+    let (k, m) = (lv.k, lv.m);
     let y = &lines[t * k..(t + 1) * k];
     let z = restrict(&lines[..t * k], k, y);
-    let sub = chamber_witnesses(&z, k - 1, opts, ctl)?;
-    let yn = norms[t];
+    let sub = if k == 3 {
+        planar_rows(&z)
+    } else {
+        chamber_witnesses(&z, k - 1, opts, ctl)?
+    };
+    let yn = norm(y);
     let n: Vec<f64> = y.iter().map(|v| v / yn).collect();
-    let b: Vec<f64> = (0..m)
-        .map(|i| dot(&lines[i * k..(i + 1) * k], &n))
+    let mut b = vec![0.0; m];
+    lv.products(&n, &mut b);
+    // 1/|b_i| for the lines before t (infinite when b_i = 0: no constraint on ε)
+    let inv_b: Vec<f64> = b[..t]
+        .iter()
+        .map(|v| {
+            if *v == 0.0 {
+                f64::INFINITY
+            } else {
+                1.0 / v.abs()
+            }
+        })
         .collect();
     let nsub = sub.len() / (k - 1);
     let mut out = Cands::new(nw, k);
-    out.pats.reserve(2 * nsub * nw);
-    out.margins.reserve(2 * nsub);
-    out.points.reserve(2 * nsub * k);
+    out.reserve(if half { nsub } else { 2 * nsub });
     let mut u0 = vec![0.0; k];
     let mut a = vec![0.0; m];
+    let mut s = vec![0.0; m];
+    let y0 = &lines[..k];
     for (r, w) in sub.chunks_exact(k - 1).enumerate() {
         if r % 256 == 255 {
             ctl.check()?;
         }
         lift(w, y, &mut u0);
+        // for t >= 1, ε <= ½|a_0|/|b_0| so both candidates have the sign of a_0 on line 0
+        if half && t >= 1 && dot(y0, &u0) < 0.0 {
+            continue;
+        }
         let u0n = norm(&u0);
-        let mut eps = u0n;
-        for i in 0..m {
-            a[i] = dot(&lines[i * k..(i + 1) * k], &u0);
-            if i < t && b[i] != 0.0 {
-                eps = eps.min(0.5 * a[i].abs() / b[i].abs());
+        lv.products(&u0, &mut a);
+        // ε = min(|u0|, ½ min_{i<t} |a_i| / |b_i|)  (a_i ≠ 0 for i < t)
+        let mut rl = [f64::INFINITY; 4];
+        let ac = a[..t].chunks_exact(4);
+        let bc = inv_b.chunks_exact(4);
+        let (at, bt) = (ac.remainder(), bc.remainder());
+        for (a4, b4) in ac.zip(bc) {
+            for l in 0..4 {
+                let q = a4[l].abs() * b4[l];
+                rl[l] = if q < rl[l] { q } else { rl[l] };
             }
         }
+        for (ai, ib) in at.iter().zip(bt) {
+            let q = ai.abs() * ib;
+            rl[0] = if q < rl[0] { q } else { rl[0] };
+        }
+        let ratio = rl[0].min(rl[1]).min(rl[2].min(rl[3]));
+        let eps = u0n.min(0.5 * ratio);
         let un = (u0n * u0n + eps * eps).sqrt();
         for sign in [1.0f64, -1.0] {
-            let mut pat = vec![0u64; nw];
-            let mut margin = f64::INFINITY;
-            let mut tie = false;
-            for i in 0..m {
-                let s = a[i] + sign * eps * b[i];
-                let rel = s.abs() / (norms[i] * un);
-                if rel <= TIE_TOL {
-                    tie = true;
-                    break;
-                }
-                margin = margin.min(rel);
-                if s > 0.0 {
-                    set_bit(&mut pat, i);
-                }
-            }
-            if tie {
+            if half && t == 0 && sign < 0.0 {
                 continue;
             }
-            out.pats.extend_from_slice(&pat);
-            out.margins.push(margin);
+            let se = sign * eps;
+            for ((si, ai), bi) in s.iter_mut().zip(&a).zip(&b) {
+                *si = ai + se * bi;
+            }
+            // ties and the smallest relative margin, 4 lanes, branchless
+            let mut tie = [false; 4];
+            let mut mg = [f64::INFINITY; 4];
+            let sc = s.chunks_exact(4);
+            let tc = lv.tie.chunks_exact(4);
+            let ic = lv.inv_norm.chunks_exact(4);
+            let (st, tt, it) = (sc.remainder(), tc.remainder(), ic.remainder());
+            for ((s4, t4), i4) in sc.zip(tc).zip(ic) {
+                for l in 0..4 {
+                    let abs = s4[l].abs();
+                    tie[l] |= abs <= t4[l] * un;
+                    let q = abs * i4[l];
+                    mg[l] = if q < mg[l] { q } else { mg[l] };
+                }
+            }
+            for ((sv, tv), iv) in st.iter().zip(tt).zip(it) {
+                let abs = sv.abs();
+                tie[0] |= abs <= tv * un;
+                let q = abs * iv;
+                mg[0] = if q < mg[0] { q } else { mg[0] };
+            }
+            if tie.iter().any(|v| *v) {
+                continue;
+            }
+            let margin = mg[0].min(mg[1]).min(mg[2].min(mg[3]));
+            for block in s.chunks(64) {
+                let mut word = 0u64;
+                for (bit, v) in block.iter().enumerate() {
+                    word |= ((*v > 0.0) as u64) << (63 - bit);
+                }
+                out.pats.push(word);
+            }
+            out.margins.push(margin / un);
             out.points
-                .extend(u0.iter().zip(&n).map(|(p, q)| p + sign * eps * q));
+                .extend(u0.iter().zip(&n).map(|(p, q)| p + se * q));
         }
     }
     Ok(out)
+}
+
+/// Complete the chambers with y_0·u > 0 (`pats` sorted, P × nw, over m lines; witnesses P × k)
+/// by their negatives: complementary patterns, which sort first (bit 0 = 0) in reverse order.
+pub fn antipodal_complete(
+    pats: &[u64],
+    wit: &[f64],
+    order: Option<&[u32]>,
+    m: usize,
+    k: usize,
+) -> (Vec<u64>, Vec<f64>) {
+    let nw = words_for(m);
+    let half = wit.len() / k;
+    let src = |j: usize| -> usize {
+        match order {
+            Some(o) => o[j] as usize,
+            None => j,
+        }
+    };
+    let mut out_p = vec![0u64; 2 * half * nw];
+    let mut out_w = vec![0.0; 2 * half * k];
+    let tail_mask = if m % 64 == 0 {
+        u64::MAX
+    } else {
+        !0u64 << (64 - m % 64)
+    };
+    let (neg_p, pos_p) = out_p.split_at_mut(half * nw);
+    let (neg_w, pos_w) = out_w.split_at_mut(half * k);
+    neg_p
+        .par_chunks_mut(nw)
+        .zip(neg_w.par_chunks_mut(k))
+        .enumerate()
+        .for_each(|(j, (pp, ww))| {
+            let s = src(half - 1 - j);
+            for wi in 0..nw {
+                let mask = if wi == nw - 1 { tail_mask } else { u64::MAX };
+                pp[wi] = !pats[s * nw + wi] & mask;
+            }
+            let u = &wit[s * k..(s + 1) * k];
+            let un = norm(u);
+            for (o, v) in ww.iter_mut().zip(u) {
+                *o = -v / un;
+            }
+        });
+    pos_p
+        .par_chunks_mut(nw)
+        .zip(pos_w.par_chunks_mut(k))
+        .enumerate()
+        .for_each(|(j, (pp, ww))| {
+            let s = src(j);
+            pp.copy_from_slice(&pats[s * nw..(s + 1) * nw]);
+            let u = &wit[s * k..(s + 1) * k];
+            let un = norm(u);
+            for (o, v) in ww.iter_mut().zip(u) {
+                *o = v / un;
+            }
+        });
+    (out_p, out_w)
 }
 
 /// Chambers of m distinct lines in R^2: 2m sectors, witnesses on the bisectors.
@@ -334,6 +578,11 @@ fn count_lines(lines: &[f64], k: usize, opts: &RecOptions, ctl: &Control) -> Res
     let per_t = |t: usize| -> Result<u128> {
         let y = &lines[t * k..(t + 1) * k];
         let z = restrict(&lines[..t * k], k, y);
+        if k == 3 {
+            // the restriction lives in R^2: 2 × (number of distinct lines), 1 if none
+            let l = distinct_planar(&z);
+            return Ok(if l == 0 { 1 } else { 2 * l as u128 });
+        }
         count_chambers(&z, k - 1, opts, ctl)
     };
     let total: u128 = if m >= opts.par_threshold {
@@ -351,6 +600,59 @@ fn count_lines(lines: &[f64], k: usize, opts: &RecOptions, ctl: &Control) -> Res
         s
     };
     Ok(total + 1)
+}
+
+/// Chamber witnesses of arbitrary rows of R^2 (zero and parallel rows merged by the rule of
+/// [`distinct_planar`], without the general `dedupe`).
+fn planar_rows(z: &[f64]) -> Vec<f64> {
+    let mut keys: Vec<(u8, f64, u32)> = z
+        .chunks_exact(2)
+        .enumerate()
+        .filter(|(_, v)| v[0] != 0.0 || v[1] != 0.0)
+        .map(|(i, v)| {
+            let p = super::lines::pivot(v);
+            (p as u8, v[1 - p] / v[p] + 0.0, i as u32)
+        })
+        .collect();
+    if keys.is_empty() {
+        return vec![1.0, 0.0];
+    }
+    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)).then(a.2.cmp(&b.2)));
+    let mut reps: Vec<f64> = Vec::with_capacity(2 * keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        let same = i > 0
+            && keys[i - 1].0 == key.0
+            && (keys[i - 1].1 - key.1).abs() <= super::lines::PARALLEL_TOL;
+        if !same {
+            let r = key.2 as usize;
+            reps.extend_from_slice(&z[2 * r..2 * r + 2]);
+        }
+    }
+    planar(&reps, reps.len() / 2)
+}
+
+/// Number of distinct lines among vectors of R^2 (same merging rule as `lines::dedupe`: keys
+/// v / v[pivot], near-equal keys within `PARALLEL_TOL` merged; zero vectors ignored).
+fn distinct_planar(z: &[f64]) -> usize {
+    let mut keys: Vec<(u8, f64)> = z
+        .chunks_exact(2)
+        .filter(|v| v[0] != 0.0 || v[1] != 0.0)
+        .map(|v| {
+            let p = super::lines::pivot(v);
+            (p as u8, v[1 - p] / v[p] + 0.0)
+        })
+        .collect();
+    keys.sort_unstable_by(|a, b| a.0.cmp(&b.0).then(a.1.total_cmp(&b.1)));
+    let mut count = 0;
+    for (i, key) in keys.iter().enumerate() {
+        let same = i > 0
+            && keys[i - 1].0 == key.0
+            && (keys[i - 1].1 - key.1).abs() <= super::lines::PARALLEL_TOL;
+        if !same {
+            count += 1;
+        }
+    }
+    count
 }
 
 #[cfg(test)]

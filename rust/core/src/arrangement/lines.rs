@@ -63,73 +63,91 @@ pub fn pivot(v: &[f64]) -> usize {
 
 /// Distinct lines of the rows of `rows` (m × k, row-major).
 ///
-/// Returns the normalised, oriented line vectors (L × k, in order of first occurrence) and for every
-/// input row `Some((line, flipped))` (row = positive multiple of the line, or negative when
-/// `flipped`) or `None` for a zero row.
+/// Returns the normalised line vectors (L × k, in order of first occurrence, each oriented like its
+/// first row, so that `map[first row] = (line, false)`) and for every input row
+/// `Some((line, flipped))` (row = positive multiple of the line, or negative when `flipped`) or
+/// `None` for a zero row.
 pub fn dedupe(rows: &[f64], k: usize) -> (Vec<f64>, Vec<Option<(u32, bool)>>) {
-    let m = if k == 0 { 0 } else { rows.len() / k };
-    let mut vecs: Vec<Vec<f64>> = Vec::with_capacity(m);
-    let mut keys: Vec<(usize, Vec<f64>, usize, bool)> = Vec::with_capacity(m);
-    let mut map: Vec<Option<(u32, bool)>> = vec![None; m];
+    let m = rows.len().checked_div(k).unwrap_or(0);
+    let mut vecs: Vec<f64> = rows.to_vec(); // normalised rows
+    let mut keys: Vec<f64> = vec![0.0; m * k]; // row / row[pivot]
+    let mut piv: Vec<usize> = vec![0; m];
+    let mut flip: Vec<bool> = vec![false; m];
+    let mut live: Vec<u32> = Vec::with_capacity(m);
     for i in 0..m {
-        let mut v = rows[i * k..(i + 1) * k].to_vec();
-        if !normalize(&mut v) {
-            vecs.push(v);
+        let v = &mut vecs[i * k..(i + 1) * k];
+        if !normalize(v) {
             continue;
         }
-        let p = pivot(&v);
-        let flip = v[p] < 0.0;
+        let p = pivot(v);
+        let vp = v[p];
         // `+ 0.0` turns -0.0 into 0.0 so that exact keys sort together.
-        let key: Vec<f64> = v.iter().map(|x| x / v[p] + 0.0).collect();
-        if flip {
-            for x in v.iter_mut() {
-                *x = -*x;
+        for (kk, x) in keys[i * k..(i + 1) * k].iter_mut().zip(v.iter()) {
+            *kk = x / vp + 0.0;
+        }
+        piv[i] = p;
+        flip[i] = vp < 0.0;
+        live.push(i as u32);
+    }
+    let key = |i: usize| &keys[i * k..(i + 1) * k];
+    live.sort_unstable_by(|&a, &b| {
+        let (a, b) = (a as usize, b as usize);
+        piv[a]
+            .cmp(&piv[b])
+            .then_with(|| cmp_slices(key(a), key(b)))
+            .then(a.cmp(&b))
+    });
+    // Group (near-)equal keys; the group's representative is its first input row. Keys within the
+    // tolerance need not be adjacent in lexicographic order (a key can sort between two copies
+    // that differ in the last bits of a leading coordinate), so compare with every earlier key
+    // whose leading free coordinate is within the tolerance (a short window in practice).
+    let mut group_of_row: Vec<u32> = vec![u32::MAX; m];
+    let mut groups: Vec<usize> = Vec::new(); // representative row per group
+    for s in 0..live.len() {
+        let i = live[s] as usize;
+        let w = if piv[i] == 0 { 1 } else { 0 }; // first coordinate that is not the pivot's 1
+        let mut found: Option<u32> = None;
+        if k >= 2 {
+            let mut j = s;
+            while j > 0 {
+                j -= 1;
+                let jj = live[j] as usize;
+                if piv[jj] != piv[i] || key(jj)[w] < key(i)[w] - PARALLEL_TOL {
+                    break;
+                }
+                if close(key(jj), key(i)) {
+                    found = Some(group_of_row[jj]);
+                    break;
+                }
+            }
+        } else if s > 0 {
+            found = Some(group_of_row[live[s - 1] as usize]); // in R^1 every line is the same
+        }
+        match found {
+            Some(g) => {
+                groups[g as usize] = groups[g as usize].min(i);
+                group_of_row[i] = g;
+            }
+            None => {
+                groups.push(i);
+                group_of_row[i] = (groups.len() - 1) as u32;
             }
         }
-        vecs.push(v);
-        keys.push((p, key, i, flip));
-    }
-    keys.sort_by(|a, b| {
-        a.0.cmp(&b.0)
-            .then_with(|| cmp_slices(&a.1, &b.1))
-            .then(a.2.cmp(&b.2))
-    });
-    // Group consecutive (near-)equal keys; the group's representative is its first input row.
-    let mut group_of_row: Vec<usize> = vec![usize::MAX; m];
-    let mut groups: Vec<usize> = Vec::new(); // representative row per group
-    for s in 0..keys.len() {
-        let same = s > 0 && keys[s].0 == keys[s - 1].0 && close(&keys[s].1, &keys[s - 1].1);
-        if !same {
-            groups.push(keys[s].2);
-        } else {
-            let gi = groups.len() - 1;
-            groups[gi] = groups[gi].min(keys[s].2);
-        }
-        group_of_row[keys[s].2] = groups.len() - 1;
     }
     // Order lines by first occurrence.
     let mut order: Vec<usize> = (0..groups.len()).collect();
-    order.sort_by_key(|&g| groups[g]);
+    order.sort_unstable_by_key(|&g| groups[g]);
     let mut line_of_group = vec![0u32; groups.len()];
     let mut lines = Vec::with_capacity(groups.len() * k);
     for (li, &g) in order.iter().enumerate() {
         line_of_group[g] = li as u32;
-        lines.extend_from_slice(&vecs[groups[g]]);
+        lines.extend_from_slice(&vecs[groups[g] * k..(groups[g] + 1) * k]);
     }
-    let flip_of_row: Vec<Option<bool>> = {
-        let mut f = vec![None; m];
-        for key in &keys {
-            f[key.2] = Some(key.3);
-        }
-        f
-    };
-    for i in 0..m {
-        if let Some(fi) = flip_of_row[i] {
-            let g = group_of_row[i];
-            let rep = groups[g];
-            let frep = flip_of_row[rep].unwrap_or(false);
-            map[i] = Some((line_of_group[g], fi != frep));
-        }
+    let mut map: Vec<Option<(u32, bool)>> = vec![None; m];
+    for &i in &live {
+        let i = i as usize;
+        let g = group_of_row[i] as usize;
+        map[i] = Some((line_of_group[g], flip[i] != flip[groups[g]]));
     }
     (lines, map)
 }
@@ -149,7 +167,8 @@ fn close(a: &[f64], b: &[f64]) -> bool {
 }
 
 /// The restriction of the lines `rows` (m × k) to the hyperplane `y^⊥`, in the coordinates of
-/// `y^⊥` obtained by eliminating coordinate `j = pivot(y)`: z_i = |y_j| x_i[-j] - sign(y_j) x_i[j] y[-j]
+/// `y^⊥` obtained by eliminating coordinate `j = pivot(y)`:
+/// `z_i = |y_j| x_i[-j] - sign(y_j) x_i[j] y[-j]`
 /// (fraction-free, exact on integers), so that x_i·lift(w) = z_i·w / |y_j|.
 pub fn restrict(rows: &[f64], k: usize, y: &[f64]) -> Vec<f64> {
     let j = pivot(y);

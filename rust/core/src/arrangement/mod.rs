@@ -1,19 +1,23 @@
 //! Activation chambers of the central hyperplane arrangement {u : x_i · u = 0} of the rows of X.
 //!
-//! A gate u ∈ R^d gives the activation pattern 1[X u > 0]; the distinct patterns of gates off
+//! A gate u ∈ R^d gives the activation pattern `1[X u > 0]`; the distinct patterns of gates off
 //! every hyperplane are the chambers (open cones) of the arrangement. This module
-//! - enumerates them exactly, LP-free, by deletion–restriction ([`enumerate`]), exact on degenerate
-//!   data (rank r < d: work in the row space; duplicate / scaled / antiparallel rows are one
-//!   hyperplane; zero rows are never active),
+//! - enumerates them exactly, LP-free ([`enumerate()`]): the vertex method ([`vertex`]) when the
+//!   distinct hyperplanes are in general position, else deletion–restriction (module
+//!   [`mod@enumerate`]), exact on degenerate data (rank r < d: work in r
+//!   coordinates; duplicate / scaled / antiparallel rows are one hyperplane; zero rows are never
+//!   active). Integer data is handled in exact arithmetic; floating-point data is whitened first
+//!   (X P = Q R, lines = rows of Q), which chambers are invariant under,
 //! - counts them without materialising patterns ([`count`]),
 //! - samples Gaussian gates and deduplicates their patterns ([`sample`]),
-//! - lists the extra patterns 1[X u ≥ 0] of lower-dimensional faces ([`faces`]).
+//! - lists the extra patterns `1[X u ≥ 0]` of lower-dimensional faces ([`faces`]).
 //!
 //! Output order: patterns sorted lexicographically (row 0 most significant, 0 < 1), which is
 //! also the byte order of NumPy's `packbits` rows; it never depends on the thread count.
 
 pub mod enumerate;
 pub mod lines;
+pub mod vertex;
 
 use ndarray::ArrayView2;
 use rand_distr::{Distribution, StandardNormal};
@@ -57,19 +61,17 @@ pub struct Prepared {
     pub rank: usize,
     /// Row-major copy of X (n × d).
     pub x: Vec<f64>,
-    /// Orthonormal basis of the row space (rank × d) when rank < d.
-    pub basis: Option<Vec<f64>>,
+    /// How row-space coordinates w map back to gates u ∈ R^d.
+    pub coords: Coords,
     /// Distinct lines in row-space coordinates (L × rank).
     pub lines: Vec<f64>,
+    /// For every row: (line, flipped), or None for a zero row.
+    pub map: Vec<Option<(u32, bool)>>,
 }
 
 impl Prepared {
     pub fn num_lines(&self) -> usize {
-        if self.rank == 0 {
-            0
-        } else {
-            self.lines.len() / self.rank
-        }
+        self.lines.len().checked_div(self.rank).unwrap_or(0)
     }
 
     /// Cover's count for the distinct lines in the row space: an upper bound on the chambers.
@@ -79,9 +81,9 @@ impl Prepared {
 
     /// Map row-space coordinates w (rank) to R^d.
     fn lift(&self, w: &[f64], out: &mut [f64]) {
-        match &self.basis {
-            None => out.copy_from_slice(w),
-            Some(b) => {
+        match &self.coords {
+            Coords::Identity => out.copy_from_slice(w),
+            Coords::Basis(b) => {
                 out.iter_mut().for_each(|v| *v = 0.0);
                 for (c, wc) in w.iter().enumerate() {
                     for (o, bv) in out.iter_mut().zip(&b[c * self.d..(c + 1) * self.d]) {
@@ -89,8 +91,99 @@ impl Prepared {
                     }
                 }
             }
+            Coords::Whitened { r, perm } => {
+                // u = P [R1^{-1} w; 0] (back substitution, R1 = leading rank × rank block)
+                let (k, d) = (self.rank, self.d);
+                let mut z = vec![0.0; k];
+                for t in (0..k).rev() {
+                    let mut acc = w[t];
+                    for j in t + 1..k {
+                        acc -= r[t * d + j] * z[j];
+                    }
+                    z[t] = acc / r[t * d + t];
+                }
+                out.iter_mut().for_each(|v| *v = 0.0);
+                for (j, zj) in z.iter().enumerate() {
+                    out[perm[j]] = *zj;
+                }
+            }
         }
     }
+}
+
+/// How the coordinates of the enumeration map back to gates u ∈ R^d.
+#[derive(Clone, Debug)]
+pub enum Coords {
+    /// The data itself (integer data of full rank: exact arithmetic).
+    Identity,
+    /// u = Bᵀ w with B (rank × d) an orthonormal basis of the row space (rank-deficient integer
+    /// data).
+    Basis(Vec<f64>),
+    /// Whitened coordinates of floating-point data: X P = Q R (pivoted Gram–Schmidt on the
+    /// columns), the rows of Q are the lines and w = R Pᵀ u. Chambers are invariant under this
+    /// change of variables, which removes bad column scaling. `r` is rank × d (pivoted column
+    /// order), `perm[j]` the original column of pivot j.
+    Whitened { r: Vec<f64>, perm: Vec<usize> },
+}
+
+/// Pivoted modified Gram–Schmidt on the columns of `x` (n × d, row-major): (rank, Q (n × rank,
+/// row-major), R (rank × d), perm). A column is dependent when its residual is below `tol` times
+/// its own norm (scale-invariant per column).
+fn whiten(x: &[f64], n: usize, d: usize, tol: f64) -> (usize, Vec<f64>, Vec<f64>, Vec<usize>) {
+    let mut cols: Vec<Vec<f64>> = (0..d)
+        .map(|j| (0..n).map(|i| x[i * d + j]).collect())
+        .collect();
+    let norm0: Vec<f64> = cols.iter().map(|c| lines::norm(c)).collect();
+    let mut perm: Vec<usize> = (0..d).collect();
+    let mut r = vec![0.0; d * d];
+    let mut q: Vec<Vec<f64>> = Vec::new();
+    let mut rank = 0;
+    while rank < d.min(n) {
+        // pivot: the largest residual relative to the column's own norm
+        let (best, ratio) = (rank..d)
+            .map(|j| {
+                let nj = norm0[perm[j]];
+                let res = lines::norm(&cols[j]);
+                (j, if nj > 0.0 { res / nj } else { 0.0 })
+            })
+            .fold((rank, -1.0), |a, b| if b.1 > a.1 { b } else { a });
+        if ratio <= tol {
+            break;
+        }
+        cols.swap(rank, best);
+        perm.swap(rank, best);
+        for row in 0..rank {
+            r.swap(row * d + rank, row * d + best);
+        }
+        // re-orthogonalise once more against the previous q's (CGS2-style)
+        for (t, qt) in q.iter().enumerate() {
+            let c = lines::dot(qt, &cols[rank]);
+            r[t * d + rank] += c;
+            for (v, qv) in cols[rank].iter_mut().zip(qt) {
+                *v -= c * qv;
+            }
+        }
+        let nr = lines::norm(&cols[rank]);
+        r[rank * d + rank] = nr;
+        let qs: Vec<f64> = cols[rank].iter().map(|v| v / nr).collect();
+        for j in rank + 1..d {
+            let c = lines::dot(&qs, &cols[j]);
+            r[rank * d + j] = c;
+            for (v, qv) in cols[j].iter_mut().zip(&qs) {
+                *v -= c * qv;
+            }
+        }
+        q.push(qs);
+        rank += 1;
+    }
+    let mut qm = vec![0.0; n * rank];
+    for (t, qt) in q.iter().enumerate() {
+        for i in 0..n {
+            qm[i * rank + t] = qt[i];
+        }
+    }
+    r.truncate(rank * d);
+    (rank, qm, r, perm)
 }
 
 /// Check X (non-empty, finite) and bring it into row-space coordinates.
@@ -104,34 +197,43 @@ pub fn prepare(x: ArrayView2<f64>) -> Result<Prepared> {
     }
     crate::error::ensure_finite_iter("X", x.iter())?;
     let xv: Vec<f64> = x.iter().copied().collect(); // logical (row-major) order, any strides
-    let (rank, basis) = lines::row_space(&xv, n, d, RANK_TOL);
-    let (y, basis) = if rank == d || rank == 0 {
-        (xv.clone(), None)
-    } else {
-        let mut y = vec![0.0; n * rank];
-        for i in 0..n {
-            let row = &xv[i * d..(i + 1) * d];
-            if row.iter().all(|v| *v == 0.0) {
-                continue; // zero rows stay exactly zero
+                                                    // Integer data keeps exact arithmetic; other data is whitened (chambers are invariant under
+                                                    // invertible linear changes of the gate), which makes the numerics scale-invariant.
+    let integer = xv.iter().all(|v| v.fract() == 0.0 && v.abs() < 1e12);
+    let (rank, y, coords) = if integer {
+        let (rank, basis) = lines::row_space(&xv, n, d, RANK_TOL);
+        if rank == d || rank == 0 {
+            (rank, xv.clone(), Coords::Identity)
+        } else {
+            let mut y = vec![0.0; n * rank];
+            for i in 0..n {
+                let row = &xv[i * d..(i + 1) * d];
+                if row.iter().all(|v| *v == 0.0) {
+                    continue; // zero rows stay exactly zero
+                }
+                for c in 0..rank {
+                    y[i * rank + c] = lines::dot(row, &basis[c * d..(c + 1) * d]);
+                }
             }
-            for c in 0..rank {
-                y[i * rank + c] = lines::dot(row, &basis[c * d..(c + 1) * d]);
-            }
+            (rank, y, Coords::Basis(basis))
         }
-        (y, Some(basis))
-    };
-    let lines = if rank == 0 {
-        Vec::new()
     } else {
-        lines::dedupe(&y, rank).0
+        let (rank, qm, r, perm) = whiten(&xv, n, d, RANK_TOL);
+        (rank, qm, Coords::Whitened { r, perm })
+    };
+    let (lines, map) = if rank == 0 {
+        (Vec::new(), vec![None; n])
+    } else {
+        lines::dedupe(&y, rank)
     };
     Ok(Prepared {
         n,
         d,
         rank,
         x: xv,
-        basis,
+        coords,
         lines,
+        map,
     })
 }
 
@@ -149,11 +251,7 @@ pub struct ChamberSet {
 
 impl ChamberSet {
     pub fn count(&self) -> usize {
-        if self.d == 0 {
-            0
-        } else {
-            self.witnesses.len() / self.d
-        }
+        self.witnesses.len().checked_div(self.d).unwrap_or(0)
     }
 
     pub fn words(&self) -> usize {
@@ -162,13 +260,27 @@ impl ChamberSet {
 
     /// P × n bytes, 1 where active.
     pub fn bool_patterns(&self) -> Vec<u8> {
+        self.bools().into_iter().map(u8::from).collect()
+    }
+
+    /// P × n booleans (row-major), true where active.
+    pub fn bools(&self) -> Vec<bool> {
+        // 8 booleans per pattern byte from a table (MSB first)
+        let mut lut = [[false; 8]; 256];
+        for (b, e) in lut.iter_mut().enumerate() {
+            for (j, v) in e.iter_mut().enumerate() {
+                *v = (b >> (7 - j)) & 1 == 1;
+            }
+        }
         let nw = self.words();
-        let mut out = vec![0u8; self.count() * self.n];
-        out.par_chunks_mut(self.n.max(1))
+        let n = self.n;
+        let mut out = vec![false; self.count() * n];
+        out.par_chunks_mut(n.max(1))
             .zip(self.patterns.par_chunks(nw))
             .for_each(|(row, p)| {
-                for (i, v) in row.iter_mut().enumerate() {
-                    *v = get_bit(p, i) as u8;
+                for (c, chunk) in row.chunks_mut(8).enumerate() {
+                    let byte = (p[c / 8] >> (56 - 8 * (c % 8))) as u8;
+                    chunk.copy_from_slice(&lut[byte as usize][..chunk.len()]);
                 }
             });
         out
@@ -179,11 +291,13 @@ impl ChamberSet {
         let nw = self.words();
         let nb = self.n.div_ceil(8);
         let mut out = vec![0u8; self.count() * nb];
-        for (row, p) in out.chunks_mut(nb.max(1)).zip(self.patterns.chunks(nw)) {
-            for (b, v) in row.iter_mut().enumerate() {
-                *v = (p[b / 8] >> (56 - 8 * (b % 8))) as u8;
-            }
-        }
+        out.par_chunks_mut(nb.max(1))
+            .zip(self.patterns.par_chunks(nw))
+            .for_each(|(row, p)| {
+                for (b, v) in row.iter_mut().enumerate() {
+                    *v = (p[b / 8] >> (56 - 8 * (b % 8))) as u8;
+                }
+            });
         out
     }
 }
@@ -206,7 +320,7 @@ pub fn bytes_per_chamber(n: usize, d: usize, rank: usize) -> u64 {
 }
 
 /// Upper limit of the bound under which the exact count is computed to check a budget.
-const COUNT_TO_CHECK: u128 = 2_000_000_000;
+const COUNT_TO_CHECK: u128 = 50_000_000;
 
 /// The number of chambers to plan for: exact when the Cover bound exceeds a budget and counting
 /// is affordable, else the bound. Returns (estimate, exact?).
@@ -273,12 +387,15 @@ pub fn count(x: ArrayView2<f64>, ctl: &Control) -> Result<u128> {
     count_prepared(&prep, ctl)
 }
 
-/// Patterns of the witnesses `w` (P × rank, row-space coordinates) against the rows of X, sorted
-/// lexicographically, with the witnesses lifted to R^d. Fails if a witness lies on a hyperplane.
-fn finish(prep: &Prepared, w: &[f64], ctl: &Control) -> Result<ChamberSet> {
+/// Row patterns from line patterns `lp` (P × words_for(L), sorted) and witnesses `w` (P × rank,
+/// row-space coordinates) lifted to R^d. Lines are oriented like their first row and ordered by
+/// first occurrence, so the row patterns are in the same (lexicographic) order.
+fn finish(prep: &Prepared, lp: &[u64], w: &[f64], ctl: &Control) -> Result<ChamberSet> {
     let (n, d, r) = (prep.n, prep.d, prep.rank);
-    let p = if r == 0 { 1 } else { w.len() / r };
+    let p = w.len().checked_div(r).unwrap_or(1);
     let nw = words_for(n);
+    let nl = prep.num_lines();
+    let lw = words_for(nl);
     let mut u = vec![0.0; p * d];
     if r == 0 {
         u[0] = 1.0;
@@ -288,49 +405,39 @@ fn finish(prep: &Prepared, w: &[f64], ctl: &Control) -> Result<ChamberSet> {
             .for_each(|(o, wi)| prep.lift(wi, o));
     }
     ctl.check()?;
-    let mut pats = vec![0u64; p * nw];
-    let bad = pats
-        .par_chunks_mut(nw)
-        .zip(u.par_chunks(d))
-        .map(|(pat, ui)| {
-            let mut bad = false;
-            for i in 0..n {
-                let row = &prep.x[i * d..(i + 1) * d];
-                let s = lines::dot(row, ui);
-                if s > 0.0 {
-                    set_bit(pat, i);
-                } else if s == 0.0 && row.iter().any(|v| *v != 0.0) {
-                    bad = true;
+    let identity = prep.map.len() == nl
+        && prep
+            .map
+            .iter()
+            .enumerate()
+            .all(|(i, m)| *m == Some((i as u32, false)));
+    let patterns = if r == 0 {
+        vec![0u64; nw]
+    } else if identity {
+        lp.to_vec()
+    } else {
+        let mut pats = vec![0u64; p * nw];
+        pats.par_chunks_mut(nw)
+            .zip(lp.par_chunks(lw))
+            .for_each(|(row, l)| {
+                for (i, m) in prep.map.iter().enumerate() {
+                    if let Some((li, flip)) = m {
+                        if get_bit(l, *li as usize) != *flip {
+                            set_bit(row, i);
+                        }
+                    }
                 }
-            }
-            bad
-        })
-        .reduce(|| false, |a, b| a || b);
-    if bad {
-        return Err(Error::Numerical(
-            "a chamber witness fell on a hyperplane (data too close to degenerate)".into(),
-        ));
-    }
+            });
+        pats
+    };
     ctl.check()?;
-    let mut idx: Vec<usize> = (0..p).collect();
-    idx.par_sort_unstable_by(|&a, &b| pats[a * nw..(a + 1) * nw].cmp(&pats[b * nw..(b + 1) * nw]));
-    let mut out = ChamberSet {
+    Ok(ChamberSet {
         n,
         d,
         rank: r,
-        patterns: Vec::with_capacity(p * nw),
-        witnesses: Vec::with_capacity(p * d),
-    };
-    for (j, &i) in idx.iter().enumerate() {
-        if j > 0 && pats[i * nw..(i + 1) * nw] == pats[idx[j - 1] * nw..(idx[j - 1] + 1) * nw] {
-            return Err(Error::Numerical(
-                "two chamber witnesses gave the same pattern (data too close to degenerate)".into(),
-            ));
-        }
-        out.patterns.extend_from_slice(&pats[i * nw..(i + 1) * nw]);
-        out.witnesses.extend_from_slice(&u[i * d..(i + 1) * d]);
-    }
-    Ok(out)
+        patterns,
+        witnesses: u,
+    })
 }
 
 /// Every chamber of the arrangement of the rows of `x`, exactly, with strictly interior witnesses.
@@ -340,15 +447,57 @@ pub fn enumerate(x: ArrayView2<f64>, limits: &Limits, ctl: &Control) -> Result<C
     enumerate_prepared(&prep, ctl)
 }
 
-/// [`enumerate`] on prepared data (no budget check).
+/// Which exact algorithm to run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Algorithm {
+    /// The vertex method when the arrangement is simple (general position), else
+    /// deletion–restriction.
+    #[default]
+    Auto,
+    /// Always deletion–restriction (exact on any data).
+    DeletionRestriction,
+}
+
+/// [`enumerate()`] on prepared data (no budget check).
 pub fn enumerate_prepared(prep: &Prepared, ctl: &Control) -> Result<ChamberSet> {
+    enumerate_prepared_with(prep, Algorithm::Auto, ctl)
+}
+
+/// [`enumerate_prepared`] with a choice of algorithm.
+pub fn enumerate_prepared_with(
+    prep: &Prepared,
+    algorithm: Algorithm,
+    ctl: &Control,
+) -> Result<ChamberSet> {
     ctl.set_total(prep.num_lines() as u64);
-    let w = if prep.rank == 0 {
-        Vec::new()
+    let (r, nl) = (prep.rank, prep.num_lines());
+    let simple = if algorithm == Algorithm::Auto && r >= 2 && nl > r {
+        vertex::chambers_simple(&prep.lines, r, ctl)?
     } else {
-        enumerate::witnesses_of_lines_top(&prep.lines, prep.rank, &RecOptions::default(), ctl)?
+        None
     };
-    finish(prep, &w, ctl)
+    let (lp, w) = match simple {
+        Some(pw) => pw,
+        None if r == 0 => (Vec::new(), Vec::new()),
+        None => {
+            ctl.set_done(0);
+            let (lp, w) =
+                enumerate::witnesses_of_lines_top(&prep.lines, r, &RecOptions::default(), ctl)?;
+            // Cross-check with the (much cheaper) deletion–restriction count: a candidate gate can
+            // only be lost when a chamber is thinner than the tie tolerance.
+            let found = w.len() / r;
+            let expected = count_prepared(prep, ctl)?;
+            if found as u128 != expected {
+                return Err(Error::Numerical(format!(
+                    "the enumeration found {found} chambers but the deletion-restriction count is \
+                     {expected}: the data is too close to degenerate for the tie tolerance"
+                )));
+            }
+            (lp, w)
+        }
+    };
+    ctl.set_done(nl as u64);
+    finish(prep, &lp, &w, ctl)
 }
 
 /// Samples per work item of [`sample`]: chunk `c` draws samples `c*SAMPLE_CHUNK ..` from
@@ -356,7 +505,7 @@ pub fn enumerate_prepared(prep: &Prepared, ctl: &Control) -> Result<ChamberSet> 
 pub const SAMPLE_CHUNK: usize = 4096;
 
 /// Draw `n_samples` standard Gaussian gates (chunk c from `rng::stream_rng(seed, c)`), keep the
-/// distinct patterns 1[X u > 0]; each pattern's witness is the first gate drawn that realises it.
+/// distinct patterns `1[X u > 0]`; each pattern's witness is the first gate drawn that realises it.
 pub fn sample(x: ArrayView2<f64>, n_samples: u64, seed: u64, ctl: &Control) -> Result<ChamberSet> {
     let prep = prepare(x)?;
     if n_samples == 0 {
