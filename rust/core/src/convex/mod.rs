@@ -405,3 +405,79 @@ pub struct WarmStart {
 pub fn gap_ok(cert_ub: f64, dual: f64, tol: f64) -> bool {
     (cert_ub - dual) <= tol * cert_ub.abs().max(1.0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::Control;
+    use ndarray::array;
+
+    /// X = I, one all-ones pattern: the group Lasso has the closed form w = (1 − β/‖y‖)₊ y,
+    /// objective ½β² + β(‖y‖ − β) = 4.5 for y = (3, 4), β = 1 (the w-blocks of the ReLU program
+    /// stay 0 and the v-block lies in its cone {v ≥ 0}).
+    #[test]
+    fn every_solver_finds_the_closed_form_optimum() {
+        let x = array![[1.0, 0.0], [0.0, 1.0]];
+        let y = array![3.0, 4.0];
+        let pats = array![[true, true]];
+        let settings = Settings {
+            tol: 1e-10,
+            max_iter: 200_000,
+            check_every: 10,
+        };
+        let ctl = Control::new();
+        for kind in [Kind::Gated, Kind::Relu] {
+            let prob = Problem::new(
+                x.view(),
+                y.view(),
+                pats.view(),
+                Loss::Squared,
+                1.0,
+                kind,
+                usize::MAX,
+            )
+            .unwrap();
+            let mut sols = vec![
+                fista::solve(&prob, &settings, &WarmStart::default(), &ctl).unwrap(),
+                admm::solve(&prob, &settings, &WarmStart::default(), &ctl).unwrap(),
+            ];
+            if kind == Kind::Gated {
+                sols.push(bcd::solve(&prob, &settings, &WarmStart::default(), &ctl).unwrap());
+            }
+            for s in sols {
+                assert!((s.objective - 4.5).abs() < 1e-7, "{kind:?} {}", s.objective);
+                assert!(s.dual <= 4.5 + 1e-12 && s.dual > 4.5 - 1e-6);
+                assert!((s.z[[0, 0]] - 2.4).abs() < 1e-3 && (s.z[[1, 0]] - 3.2).abs() < 1e-3);
+            }
+        }
+    }
+
+    #[test]
+    fn problem_rejects_bad_inputs() {
+        let x = array![[1.0, 0.0], [0.0, 1.0]];
+        let y = array![3.0, 4.0];
+        let pats = array![[true, true]];
+        let mk = |y: ndarray::ArrayView1<f64>, p: ndarray::ArrayView2<bool>, beta: f64| {
+            Problem::new(x.view(), y, p, Loss::Squared, beta, Kind::Relu, 1)
+        };
+        assert!(mk(y.view(), pats.view(), -1.0).is_err());
+        assert!(mk(array![1.0].view(), pats.view(), 1.0).is_err());
+        assert!(mk(
+            y.view(),
+            ndarray::Array2::<bool>::default((0, 2)).view(),
+            1.0
+        )
+        .is_err());
+        assert!(mk(array![f64::NAN, 1.0].view(), pats.view(), 1.0).is_err());
+        let lab = Problem::new(
+            x.view(),
+            y.view(),
+            pats.view(),
+            Loss::Logistic,
+            1.0,
+            Kind::Gated,
+            1,
+        );
+        assert!(lab.is_err());
+    }
+}
