@@ -239,3 +239,16 @@ def test_quadratic_matches_numpy(rng):
         hc.Quadratic(np.ones((2, 3)))
     with pytest.raises(hc.InvalidInputError, match="b"):
         hc.Quadratic(np.eye(2), np.ones(3))
+
+
+@pytest.mark.parametrize("bias", [False, True])
+def test_two_layer_predict_matches_formula(bias):
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(12, 3))
+    obj = hc.TwoLayerReLU(X, X[:, 0], 4, beta=0.1, bias=bias)
+    theta = obj.init(0)
+    if bias:
+        theta[obj.unit_indices()[0][3]] = 0.25  # a nonzero bias b_0
+    p = obj.unflatten(theta)
+    pre = X @ p["U"] + (0.0 if p["b"] is None else p["b"])
+    np.testing.assert_allclose(obj.predict(theta).ravel(), np.maximum(pre, 0.0) @ p["alpha"])

@@ -490,7 +490,7 @@ class MLP(Objective):
 
     def predict(self, theta: Any, X: Any | None = None) -> np.ndarray:
         """Network outputs (n, c) on ``X`` (default: the training data), in NumPy."""
-        p = self.unflatten(theta)
+        p = MLP.unflatten(self, theta)  # the layer-list layout, also for subclasses
         h = self.X if X is None else as_matrix(X, "X")
         g = {
             "relu": lambda z: np.maximum(z, 0.0),
