@@ -164,4 +164,26 @@ def jensen_gap_compensated(t: float, fa: float, fb: float, fm: float) -> float: 
 
 # ---- convex -------------------------------------------------------------------------------
 # >>> convex stubs go here, keep this block's lines together
+def convex_solve(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    patterns: npt.NDArray[np.bool_],
+    beta: float,
+    *,
+    kind: str = "relu",
+    loss: str = "squared",
+    huber_delta: float = 1.0,
+    solver: str = "admm",
+    tol: float = 1e-6,
+    max_iter: int = 10000,
+    check_every: int = 10,
+    warm_z: npt.NDArray[np.float64] | None = None,
+    warm_a: npt.NDArray[np.float64] | None = None,
+    warm_b: npt.NDArray[np.float64] | None = None,
+    warm_c: npt.NDArray[np.float64] | None = None,
+    warm_rho: float | None = None,
+    par_threshold: int = 200000,
+    progress: Callable[[int, int], Any] | None = None,
+) -> dict[str, Any]: ...
+
 # <<< end of convex

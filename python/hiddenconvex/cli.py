@@ -1,14 +1,28 @@
 """The ``hiddenconvex`` command: ``demo``, ``report``, ``bench``.
 
-Exit codes: 0 on success, 2 on bad input (one-line message on stderr, traceback only with
+Exit codes: 0 on success, 2 on bad input or usage (one-line message on stderr, traceback only with
 ``--verbose``), 1 on any other failure, 130 on Ctrl-C.
+
+``--quiet`` / ``--verbose`` may be given before or after the sub-command.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import subprocess
 import sys
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
+
+
+def _common(p: argparse.ArgumentParser, *, top: bool) -> None:
+    d = None if top else argparse.SUPPRESS
+    p.add_argument(
+        "-v", "--verbose", action="store_true", default=d, help="show tracebacks on errors"
+    )
+    p.add_argument("-q", "--quiet", action="store_true", default=d, help="no progress bars")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -19,35 +33,167 @@ def build_parser() -> argparse.ArgumentParser:
         description="Is this network's training loss convex, and where is its hidden convexity?",
     )
     parser.add_argument("--version", action="version", version=f"hiddenconvex {__version__}")
-    parser.add_argument("-v", "--verbose", action="store_true", help="show tracebacks on errors")
-    parser.add_argument("-q", "--quiet", action="store_true", help="no progress bars")
+    _common(parser, top=True)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    demo = sub.add_parser("demo", help="the whole story on built-in data")
-    demo.add_argument("--out", default="hiddenconvex-out", help="output folder")
+    demo = sub.add_parser(
+        "demo",
+        help="the whole story on built-in data (about a minute on 2 cores)",
+        description="Convex models, non-convex networks, ICNNs, activation chambers and hidden "
+        "convexity (convex program vs SGD/Adam), on built-in data. Writes OUT/index.html, "
+        "OUT/results.json and OUT/*.png.",
+    )
+    _common(demo, top=False)
+    demo.add_argument("--out", default="hiddenconvex-demo", help="output folder")
     demo.add_argument("--quick", action="store_true", help="smaller problems (seconds)")
     demo.add_argument("--seed", type=int, default=0, help="seed for every random step")
+
+    rep = sub.add_parser(
+        "report",
+        help="the same analysis on your data (.csv or .npz)",
+        description="Read FILE (.csv with a header row, or .npz of named columns), standardise "
+        "it, and write OUT/index.html, OUT/results.json and OUT/*.png.",
+    )
+    _common(rep, top=False)
+    rep.add_argument("--data", required=True, metavar="FILE", help=".csv or .npz file")
+    rep.add_argument("--target", required=True, metavar="COL", help="target column")
+    rep.add_argument("--task", choices=("regression", "classification"), default=None)
+    rep.add_argument("--positive", default=None, metavar="LABEL", help="+1 class (one-vs-rest)")
+    rep.add_argument("--width", type=int, default=None, help="network width (default: m*)")
+    rep.add_argument("--beta", type=float, default=None, help="weight decay (sum scaling)")
+    rep.add_argument("--out", default="hiddenconvex-report", help="output folder")
+    rep.add_argument("--seed", type=int, default=0)
+    rep.add_argument("--quick", action="store_true", help="fewer runs and epochs")
+
+    bench = sub.add_parser(
+        "bench",
+        help="the benchmark suite (from a source checkout) or the real-data comparison",
+        description="From a source checkout: python -m pytest benches --benchmark-enable, then "
+        "benches/tables.py (README tables). From an installed wheel: the real-data comparison "
+        "suite only, written to OUT/realdata.json and OUT/realdata.md.",
+    )
+    _common(bench, top=False)
+    bench.add_argument("--quick", action="store_true", help="only the real-data group, small")
+    bench.add_argument("--out", default="hiddenconvex-bench", help="output folder (wheel mode)")
     return parser
 
 
+def _source_root() -> Path | None:
+    """The repository root when running from a source checkout (editable install), else None."""
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        if (parent / "benches" / "conftest.py").is_file() and (parent / "pyproject.toml").is_file():
+            return parent
+    return None
+
+
+def _run_bench(quick: bool, quiet: bool, out: str) -> int:
+    root = _source_root()
+    if root is None:
+        print(
+            "hiddenconvex bench: the pytest benchmarks live in the source repository "
+            "(benches/); clone it and run `hiddenconvex bench` there. Running the real-data "
+            "comparison suite only.",
+            file=sys.stderr,
+        )
+        from .compare import realdata_suite
+        from .io import atomic_write_text
+
+        res = realdata_suite(quick=quick, progress=not quiet)
+        outdir = Path(out)
+        res.save(outdir / "realdata.json")
+        atomic_write_text(outdir / "realdata.md", res.markdown() + "\n")
+        print(res.markdown())
+        print(f"wrote {outdir / 'realdata.json'} and {outdir / 'realdata.md'}")
+        return 0
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "benches",
+        "--benchmark-enable",
+        "-p",
+        "no:cacheprovider",
+    ]
+    if quick:
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            "benches/bench_realdata.py",
+            "--benchmark-enable",
+            "-p",
+            "no:cacheprovider",
+        ]
+    cmd += ["-q"] if quiet else []
+    env = dict(os.environ)
+    if quick:
+        env["HIDDENCONVEX_BENCH_QUICK"] = "1"
+    if not quiet:
+        print("$ python " + " ".join(cmd[1:]), flush=True)
+    rc = subprocess.call(cmd, cwd=root, env=env)
+    if rc != 0:
+        print(f"hiddenconvex bench: pytest failed (exit code {rc})", file=sys.stderr)
+        return 1
+    rc = subprocess.call([sys.executable, str(root / "benches" / "tables.py")], cwd=root)
+    if rc != 0:
+        print(f"hiddenconvex bench: benches/tables.py failed (exit code {rc})", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point; returns the exit code (``python -m hiddenconvex`` and the script exit with it)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help / --version (0) or a usage error (2)
+        return int(exc.code) if isinstance(exc.code, int) else 2
     from .exceptions import HiddenConvexError
 
+    quiet = bool(getattr(args, "quiet", False))
+    verbose = bool(getattr(args, "verbose", False))
     try:
         if args.command == "demo":
             from .demo import run_demo
 
-            run_demo(out=args.out, quick=args.quick, seed=args.seed, quiet=args.quiet)
+            run_demo(out=args.out, quick=args.quick, seed=args.seed, quiet=quiet)
             return 0
-        parser.error(f"unknown command {args.command!r}")
+        if args.command == "report":
+            from .report import run_report
+
+            run_report(
+                args.data,
+                args.target,
+                out=args.out,
+                task=args.task,
+                positive=args.positive,
+                width=args.width,
+                beta=args.beta,
+                seed=args.seed,
+                quick=args.quick,
+                quiet=quiet,
+            )
+            return 0
+        if args.command == "bench":
+            return _run_bench(args.quick, quiet, args.out)
+        print(f"hiddenconvex: unknown command {args.command!r}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("hiddenconvex: interrupted", file=sys.stderr)
         return 130
-    except (HiddenConvexError, ValueError, TypeError, OSError) as exc:
-        if args.verbose:
-            raise
-        print(f"hiddenconvex {args.command}: error: {exc}", file=sys.stderr)
+    except (HiddenConvexError, ValueError, TypeError, OSError, ImportError) as exc:
+        if verbose:
+            traceback.print_exc()
+        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        print(f"hiddenconvex {args.command}: error: {msg}", file=sys.stderr)
         return 2
-    return 0
+    except Exception as exc:
+        if verbose:
+            traceback.print_exc()
+        print(
+            f"hiddenconvex {args.command}: internal error: {type(exc).__name__}: {exc} "
+            "(run with --verbose for the traceback)",
+            file=sys.stderr,
+        )
+        return 1

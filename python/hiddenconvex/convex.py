@@ -1,5 +1,765 @@
-"""hiddenconvex.convex (filled in by its issue)."""
+"""Train two-layer ReLU networks through their exact convex reformulation.
+
+The non-convex problem (scaling ``"sum"``, the paper's convention) for a network
+``f(x) = Σ_j (xᵀu_j)₊ α_j`` of any width m ≥ m* is
+
+    p* = min ½‖Σ_j (X u_j)₊ α_j − y‖² + (β/2) Σ_j (‖u_j‖² + α_j²).
+
+Theorem 1 of Zeger & Pilanci (from Pilanci & Ergen, ICML 2020): p* equals the convex program
+
+    min ½‖Σ_i D_i X (v_i − w_i) − y‖² + β Σ_i (‖v_i‖₂ + ‖w_i‖₂)
+    s.t. (2D_i − I) X v_i ≥ 0,  (2D_i − I) X w_i ≥ 0,
+
+over all activation patterns D_i = diag(1[X g > 0]) (the open chambers of the arrangement
+``{g : x_kᵀg = 0}``; their closures cover ℝ^d, so every neuron u satisfies the cone constraint of
+some open chamber and the face patterns are not needed). Recovery: u = v_i/√‖v_i‖,
+α = √‖v_i‖ (and −√‖w_i‖ for w blocks). The proof only uses the rescaling of each neuron and the
+cone constraints, so the equivalence holds for any convex loss ℓ in place of ½‖·‖² (Pilanci &
+Ergen state it for convex losses); we offer squared, logistic, hinge and Huber losses.
+
+:class:`ConvexGatedReLU` solves the gated relaxation (Mishkin et al., ICML 2022): the
+unconstrained group Lasso ``min ℓ(Σ_i D_i X w_i) + β Σ_i ‖w_i‖`` with fixed gates g_i.
+
+Scaling: ``scaling="sum"`` is the above; ``scaling="mean"`` is pyscnn's
+``(1/n) Σ_k ℓ + λ Σ_i ‖·‖`` with ``beta`` read as λ; since mean-objective = sum-objective / n
+with β = n·λ, we solve the sum problem with β = n·λ and report objectives divided by n.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._progress import progress_callback
+from ._validation import as_float_array, as_matrix, check_choice, check_float, check_int
+from .exceptions import ConvergenceWarning, HiddenConvexError, InvalidInputError
+from .io import Result
+
+__all__ = ["ConvexReLU", "ConvexGatedReLU", "ConvexFitResult", "relu_network_objective"]
+
+LOSSES = ("squared", "logistic", "hinge", "huber")
+SCALINGS = ("sum", "mean")
+SOLVERS = ("auto", "fista", "bcd", "admm", "al", "cvxpy")
+
+
+def _loss_value(loss: str, pred: np.ndarray, y: np.ndarray, delta: float) -> float:
+    if loss == "squared":
+        return float(0.5 * np.sum((pred - y) ** 2))
+    if loss == "logistic":
+        return float(np.sum(np.logaddexp(0.0, -y * pred)))
+    if loss == "hinge":
+        return float(np.sum(np.maximum(0.0, 1.0 - y * pred)))
+    r = np.abs(pred - y)
+    return float(np.sum(np.where(r <= delta, 0.5 * r**2, delta * (r - 0.5 * delta))))
+
+
+def relu_network_objective(
+    X: Any,
+    y: Any,
+    U: Any,
+    alpha: Any,
+    beta: float,
+    *,
+    loss: str = "squared",
+    scaling: str = "sum",
+    bias: bool = False,
+    huber_delta: float = 1.0,
+) -> float:
+    """Objective of the two-layer ReLU network ``f(x) = Σ_j ([x, 1]ᵀu_j)₊ α_j``.
+
+    ``sum``: Σ_k ℓ(f(x_k); y_k) + (β/2) Σ_j (‖u_j‖² + ‖α_j‖²); ``mean``: (1/n) Σ_k ℓ + (β/2) Σ_j
+    (…) with β read as λ (pyscnn's convention). With ``bias=True`` U has d + 1 rows (last: the
+    neuron's bias, penalised like the weights). ``y`` of shape (n, c) takes α of shape (m, c).
+    For logistic / hinge losses ``y`` holds ±1 labels.
+    """
+    X = as_matrix(X)
+    if bias:
+        X = np.hstack([X, np.ones((X.shape[0], 1))])
+    U = as_float_array(U, "U", ndim=2, allow_empty=True)
+    a = as_float_array(alpha, "alpha", ndim=(1, 2), allow_empty=True)
+    yv = as_float_array(y, "y", ndim=(1, 2))
+    check_choice(loss, "loss", LOSSES)
+    check_choice(scaling, "scaling", SCALINGS)
+    if U.shape[0] != X.shape[1]:
+        raise InvalidInputError(f"U: expected {X.shape[1]} rows, got {U.shape[0]}")
+    H = np.maximum(X @ U, 0.0)
+    pred = H @ a
+    if pred.shape != yv.shape:
+        raise InvalidInputError(
+            f"y: shape {yv.shape} does not match the network output {pred.shape}"
+        )
+    fit = _loss_value(loss, pred, yv, huber_delta)
+    reg = 0.5 * beta * (float(np.sum(U * U)) + float(np.sum(a * a)))
+    if scaling == "mean":
+        return fit / X.shape[0] + reg
+    return fit + reg
+
+
+@dataclass(repr=False)
+class ConvexFitResult(Result):
+    """Provenance and certificate of one convex fit (saved with ``save``; ``hc.load`` reads it).
+
+    Objectives are in the estimator's scaling. ``dual_objective`` is a rigorous lower bound on
+    the convex optimum over the patterns used; ``duality_gap = objective − dual_objective``.
+    ``certified`` is True when the patterns are all open chambers (exact) and the gap between
+    the *recovered network's* objective (an upper bound on p*) and the dual bound is within
+    tolerance: then the network is a certified global optimum of the non-convex problem.
+    """
+
+    kind: str
+    loss: str
+    scaling: str
+    beta: float
+    objective: float
+    network_objective: float
+    dual_objective: float
+    duality_gap: float
+    max_constraint_violation: float
+    n_iter: int
+    converged: bool
+    n_active: int
+    n_patterns: int
+    patterns_exact: bool
+    certified: bool
+    solver: str
+    tol: float
+    seed: int | None
+    timings: dict[str, float] = field(default_factory=dict)
+    blocks: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
+    dual_point: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def summary(self) -> str:
+        what = "ReLU (cone-constrained)" if self.kind == "relu" else "gated ReLU (group Lasso)"
+        lines = [
+            f"Convex {what} program, loss={self.loss}, scaling={self.scaling}, beta={self.beta:g}",
+            f"  patterns        : {self.n_patterns:,} ({'all chambers' if self.patterns_exact else 'sampled'})",
+            f"  objective       : {self.objective:.12g}",
+            f"  dual bound      : {self.dual_objective:.12g}  (gap {self.duality_gap:.3e})",
+            f"  violation       : {self.max_constraint_violation:.3e}",
+            f"  active neurons  : {self.n_active}",
+            f"  iterations      : {self.n_iter} ({self.solver}), converged={self.converged}",
+        ]
+        if self.kind == "relu":
+            lines.append(f"  network obj.    : {self.network_objective:.12g}")
+        if self.certified:
+            lines.append(
+                "  => certified global optimum of the non-convex network problem "
+                f"(network objective − dual bound ≤ {self.tol:g} relative)"
+            )
+        elif self.kind == "relu":
+            reason = "patterns were sampled" if not self.patterns_exact else "gap above tolerance"
+            lines.append(f"  => not a certificate of global optimality ({reason})")
+        return "\n".join(lines)
+
+
+def _gates_sample(X: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    G = rng.standard_normal((X.shape[1], n))
+    D = (X @ G > 0).T
+    _, idx = np.unique(D, axis=0, return_index=True)
+    idx = np.sort(idx)
+    keep = [i for i in idx if D[i].any()]
+    if not keep:
+        keep = list(idx[:1])
+    return D[keep], G[:, keep].T
+
+
+def _prune(Xa: np.ndarray, D: np.ndarray, z: np.ndarray, relu: bool) -> np.ndarray:
+    """Carathéodory pruning (Pilanci & Ergen 2020): while more than n + 1 blocks are active,
+    move their norms t_j along a direction δ with Σ δ_j c_j = 0 and Σ δ_j = 0 (c_j the unit-norm
+    block outputs ±D_i X z_j/‖z_j‖) until one reaches 0. Prediction and penalty are unchanged and
+    each block stays in its cone, so the objective is unchanged and at most n + 1 remain."""
+    n = Xa.shape[0]
+    z = z.copy()
+    P = D.shape[0]
+    for _ in range(z.shape[1]):
+        nrm = np.linalg.norm(z, axis=0)
+        act = np.flatnonzero(nrm > 0)
+        if len(act) <= n + 1:
+            break
+        cols = []
+        for b in act:
+            i = b % P
+            sgn = -1.0 if (relu and b >= P) else 1.0
+            cols.append(sgn * D[i] * (Xa @ z[:, b]) / nrm[b])
+        C = np.vstack([np.array(cols).T, np.ones(len(act))])
+        _, _, vt = np.linalg.svd(C)
+        delta = vt[-1]
+        if np.max(delta) <= 0:
+            delta = -delta
+        t = nrm[act]
+        pos = delta > 1e-14 * np.max(np.abs(delta))
+        s = np.min(t[pos] / delta[pos])
+        tn = t - s * delta
+        k = np.argmin(np.where(pos, t / np.where(pos, delta, 1.0), np.inf))
+        tn[k] = 0.0
+        tn = np.maximum(tn, 0.0)
+        z[:, act] = z[:, act] * (tn / t)
+    return z
+
+
+class _ConvexBase:
+    _kind = "relu"
+
+    def __init__(
+        self,
+        beta: float = 1e-3,
+        *,
+        loss: str = "squared",
+        patterns: Any = "exact",
+        n_patterns: int | None = None,
+        bias: bool = False,
+        scaling: str = "sum",
+        solver: str = "auto",
+        tol: float = 1e-6,
+        max_iter: int = 20000,
+        huber_delta: float = 1.0,
+        seed: int | None = None,
+        progress: Any = None,
+    ) -> None:
+        self.beta = beta
+        self.loss = loss
+        self.patterns = patterns
+        self.n_patterns = n_patterns
+        self.bias = bias
+        self.scaling = scaling
+        self.solver = solver
+        self.tol = tol
+        self.max_iter = max_iter
+        self.huber_delta = huber_delta
+        self.seed = seed
+        self.progress = progress
+
+    # -- scikit-learn protocol -------------------------------------------------------------
+    _param_names = (
+        "beta",
+        "loss",
+        "patterns",
+        "n_patterns",
+        "bias",
+        "scaling",
+        "solver",
+        "tol",
+        "max_iter",
+        "huber_delta",
+        "seed",
+        "progress",
+    )
+
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor parameters (scikit-learn convention)."""
+        return {k: getattr(self, k) for k in self._param_names}
+
+    def set_params(self, **params: Any) -> _ConvexBase:
+        """Set constructor parameters (scikit-learn convention)."""
+        for k, v in params.items():
+            if k not in self._param_names:
+                raise InvalidInputError(
+                    f"{k}: not a parameter of {type(self).__name__} "
+                    f"(expected one of {', '.join(self._param_names)})"
+                )
+            setattr(self, k, v)
+        return self
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(beta={self.beta!r}, loss={self.loss!r}, patterns={self.patterns if isinstance(self.patterns, str) else '<...>'!r})"
+
+    # -- data ---------------------------------------------------------------------------
+    def _augment(self, X: Any) -> np.ndarray:
+        Xa = as_matrix(X, "X")
+        if self.bias:
+            Xa = np.hstack([Xa, np.ones((Xa.shape[0], 1))])
+        return Xa
+
+    def _targets(self, y: Any, n: int) -> np.ndarray:
+        if self.loss in ("logistic", "hinge") and np.asarray(y).ndim == 1:
+            raw = np.asarray(y)
+            if raw.shape[0] != n:
+                raise InvalidInputError(f"y: has {raw.shape[0]} rows but X has {n}")
+            if raw.dtype.kind == "f" and not np.all(np.isfinite(raw)):
+                raise InvalidInputError("y: contains NaN or inf")
+            self._vector = False
+            classes = np.unique(raw)
+            if len(classes) == 2:
+                self.classes_ = classes
+                return np.where(raw == classes[1], 1.0, -1.0).reshape(n, 1)
+            if len(classes) < 2:
+                raise InvalidInputError("y: needs at least two classes for a classification loss")
+            self.classes_ = classes
+            self._vector = True
+            return np.stack([np.where(raw == c, 1.0, -1.0) for c in classes], axis=1)
+        yv = as_float_array(y, "y", ndim=(1, 2))
+        if yv.shape[0] != n:
+            raise InvalidInputError(f"y: has {yv.shape[0]} rows but X has {n}")
+        Y = yv.reshape(n, -1)
+        self._vector = yv.ndim == 2
+        if self.loss in ("logistic", "hinge"):
+            raw = np.asarray(y)
+            if raw.ndim == 2:
+                bad = ~np.isin(raw, (-1, 1))
+                if bad.any():
+                    raise InvalidInputError(
+                        "y: for classification losses a 2-D y must hold ±1 (one-vs-all columns)"
+                    )
+                self.classes_ = None
+                return Y
+            classes = np.unique(raw)
+            if len(classes) == 2:
+                self.classes_ = classes
+                return np.where(raw == classes[1], 1.0, -1.0).reshape(n, 1)
+            if len(classes) < 2:
+                raise InvalidInputError("y: needs at least two classes for a classification loss")
+            self.classes_ = classes
+            self._vector = True
+            return np.stack([np.where(raw == c, 1.0, -1.0) for c in classes], axis=1)
+        self.classes_ = None
+        return Y
+
+    def _resolve_patterns(
+        self, Xa: np.ndarray, seed: int | None
+    ) -> tuple[np.ndarray, np.ndarray | None, bool]:
+        p = self.patterns
+        n = Xa.shape[0]
+        if isinstance(p, str):
+            check_choice(p, "patterns", ("exact", "sample"))
+            if p == "exact":
+                from .chambers import chambers
+
+                ch = chambers(Xa, method="exact", bias=False)
+                return np.asarray(ch.patterns, bool), np.asarray(ch.witnesses, float), True
+            k = (
+                100
+                if self.n_patterns is None
+                else check_int(self.n_patterns, "n_patterns", minimum=1)
+            )
+            D, G = _gates_sample(Xa, k, int(seed if seed is not None else 0))
+            return D, G, False
+        if hasattr(p, "patterns") and hasattr(p, "witnesses"):
+            D = np.asarray(p.patterns, bool)
+            G = np.asarray(p.witnesses, float)
+            exact = getattr(p, "method", "") == "exact" and getattr(p, "coverage", 0) == 1.0
+            if G.shape[1] != Xa.shape[1]:
+                raise InvalidInputError(
+                    f"patterns: the Chambers gates have dimension {G.shape[1]} but X"
+                    f"{' with its bias column' if self.bias else ''} has {Xa.shape[1]} columns"
+                )
+            if D.shape[1] != n:
+                raise InvalidInputError(f"patterns: built for {D.shape[1]} points, X has {n}")
+            return D, G, exact
+        arr = np.asarray(p)
+        if arr.dtype != bool:
+            raise InvalidInputError(
+                "patterns: expected 'exact', 'sample', a Chambers result or a bool array (P, n)"
+            )
+        if arr.ndim != 2 or arr.shape[1] != n or arr.shape[0] == 0:
+            raise InvalidInputError(
+                f"patterns: expected a non-empty bool array of shape (P, {n}), got {arr.shape}"
+            )
+        return np.ascontiguousarray(arr), None, False
+
+    # -- fit ------------------------------------------------------------------------------
+    def fit(self, X: Any, y: Any, *, warm_start: dict[str, Any] | None = None) -> _ConvexBase:
+        """Solve the convex program on (X, y). Returns self.
+
+        Raises
+        ------
+        InvalidInputError
+            Bad shapes, NaN/inf, β < 0, no patterns, unknown loss / solver / scaling.
+        ConvergenceWarning
+            (warning) when the run stopped before the certified gap reached ``tol``.
+        """
+        t0 = time.perf_counter()
+        beta = check_float(self.beta, "beta", minimum=0.0)
+        check_choice(self.loss, "loss", LOSSES)
+        check_choice(self.scaling, "scaling", SCALINGS)
+        solver = check_choice(self.solver, "solver", SOLVERS)
+        tol = check_float(self.tol, "tol", minimum=0.0, strict_minimum=True)
+        max_iter = check_int(self.max_iter, "max_iter", minimum=1)
+        delta = check_float(self.huber_delta, "huber_delta", minimum=0.0, strict_minimum=True)
+        from ._validation import resolve_seed
+
+        seed = (
+            resolve_seed(self.seed)
+            if isinstance(self.patterns, str) and self.patterns == "sample"
+            else (None if self.seed is None else resolve_seed(self.seed))
+        )
+        Xa = self._augment(X)
+        n = Xa.shape[0]
+        Y = self._targets(y, n)
+        D, G, exact = self._resolve_patterns(Xa, seed)
+        t1 = time.perf_counter()
+        beta_sum = beta * n if self.scaling == "mean" else beta
+        if solver == "auto":
+            solver = "admm" if self.loss == "hinge" else "fista"
+        if solver in ("fista", "bcd") and self.loss == "hinge":
+            raise InvalidInputError(
+                f"solver: {solver!r} needs a smooth loss (use 'admm' for hinge)"
+            )
+        if solver == "bcd" and self._kind != "gated":
+            raise InvalidInputError(
+                "solver: 'bcd' solves the gated program (it stalls on the cone-constrained one)"
+            )
+        if solver == "al" and (self._kind != "relu" or self.loss == "hinge"):
+            raise InvalidInputError("solver: 'al' solves the ReLU program with a smooth loss")
+        outs = []
+        with progress_callback(self.progress, f"{type(self).__name__}.fit") as cb:
+            for col in range(Y.shape[1]):
+                yc = np.ascontiguousarray(Y[:, col])
+                if solver == "cvxpy":
+                    outs.append(self._fit_cvxpy(Xa, yc, D, beta_sum, delta))
+                    continue
+                ws = (warm_start or {}).get(col, {}) if warm_start else {}
+                outs.append(
+                    _core.convex_solve(
+                        Xa,
+                        yc,
+                        D,
+                        beta_sum,
+                        kind=self._kind,
+                        loss=self.loss,
+                        huber_delta=delta,
+                        solver=solver,
+                        tol=tol,
+                        max_iter=max_iter,
+                        check_every=25 if self._kind == "relu" else 10,
+                        progress=cb,
+                        **ws,
+                    )
+                )
+        for o in outs:
+            o["z"] = _prune(Xa, D, o["z"], self._kind == "relu")
+        t2 = time.perf_counter()
+        div = float(n) if self.scaling == "mean" else 1.0
+        self.X_fit_shape_ = Xa.shape
+        self.patterns_ = D
+        self.gates_ = G
+        self.blocks_ = [o["z"] for o in outs]
+        obj = sum(o["objective"] for o in outs) / div
+        net = sum(o["network_objective"] for o in outs) / div
+        dual = sum(o["dual"] for o in outs) / div
+        self.objective_ = obj
+        self.network_objective_ = net
+        self.dual_objective_ = dual
+        self.duality_gap_ = obj - dual
+        self.dual_point_ = np.stack([o["dual_point"] for o in outs], axis=1) / div
+        if not self._vector:
+            self.dual_point_ = self.dual_point_[:, 0]
+        self.cone_multipliers_ = [o["cone_multipliers"] / div for o in outs]
+        self.max_constraint_violation_ = max(o["violation"] for o in outs)
+        self.n_iter_ = int(sum(o["n_iter"] for o in outs))
+        self.converged_ = all(o["converged"] for o in outs)
+        norms = [np.linalg.norm(z, axis=0) for z in self.blocks_]
+        self.n_active_ = int(sum(int(np.sum(nrm > 0)) for nrm in norms))
+        self.warm_start_ = {
+            c: {
+                k: o[k]
+                for k in ("warm_z", "warm_a", "warm_b", "warm_c", "warm_rho")
+                if o.get(k) is not None
+            }
+            for c, o in enumerate(outs)
+        }
+        self.timings_ = {"patterns_s": t1 - t0, "solve_s": t2 - t1, "total_s": t2 - t0}
+        self.seed_ = seed
+        ub = max(obj, net) if self._kind == "relu" else obj
+        certified = bool(
+            exact
+            and self._kind == "relu"
+            and (ub - dual) <= tol * max(1.0, abs(ub))
+            and self.converged_
+        )
+        self.certified_ = certified
+        self.result_ = ConvexFitResult(
+            kind=self._kind,
+            loss=self.loss,
+            scaling=self.scaling,
+            beta=beta,
+            objective=obj,
+            network_objective=net,
+            dual_objective=dual,
+            duality_gap=obj - dual,
+            max_constraint_violation=self.max_constraint_violation_,
+            n_iter=self.n_iter_,
+            converged=self.converged_,
+            n_active=self.n_active_,
+            n_patterns=int(D.shape[0]),
+            patterns_exact=exact,
+            certified=certified,
+            solver=solver,
+            tol=tol,
+            seed=seed,
+            timings=dict(self.timings_),
+            blocks=np.concatenate(self.blocks_, axis=1),
+            dual_point=np.asarray(self.dual_point_),
+        )
+        if not self.converged_:
+            warnings.warn(
+                f"{type(self).__name__} stopped after {self.n_iter_} iterations before reaching "
+                f"tol={tol:g}: duality gap {self.duality_gap_:.3e} (objective {obj:.10g}, dual "
+                f"bound {dual:.10g}), max constraint violation "
+                f"{self.max_constraint_violation_:.3e}. Raise max_iter or loosen tol.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
+        return self
+
+    def _fit_cvxpy(self, Xa, y, D, beta, delta) -> dict[str, Any]:
+        try:
+            import cvxpy as cp
+        except ImportError as exc:  # pragma: no cover
+            raise HiddenConvexError(
+                "solver='cvxpy' needs cvxpy (pip install cvxpy clarabel)"
+            ) from exc
+        M = D.T.astype(float)
+        d, P = Xa.shape[1], M.shape[1]
+        relu = self._kind == "relu"
+        V = cp.Variable((d, P))
+        W = cp.Variable((d, P)) if relu else None
+        pred = cp.sum(cp.multiply(M, Xa @ V - (Xa @ W if relu else 0)), axis=1)
+        if self.loss == "squared":
+            fit = 0.5 * cp.sum_squares(pred - y)
+        elif self.loss == "logistic":
+            fit = cp.sum(cp.logistic(-cp.multiply(y, pred)))
+        elif self.loss == "hinge":
+            fit = cp.sum(cp.pos(1 - cp.multiply(y, pred)))
+        else:
+            fit = 0.5 * cp.sum(cp.huber(pred - y, delta))
+        reg = cp.sum(cp.norm(V, 2, axis=0))
+        cons = []
+        if relu:
+            reg = reg + cp.sum(cp.norm(W, 2, axis=0))
+            S = 2 * M - 1
+            cons = [cp.multiply(S, Xa @ V) >= 0, cp.multiply(S, Xa @ W) >= 0]
+        prob = cp.Problem(cp.Minimize(fit + beta * reg), cons)
+        prob.solve(solver="CLARABEL")
+        z = V.value if not relu else np.hstack([V.value, W.value])
+        z = np.where(np.abs(z) < 1e-9 * max(1.0, np.abs(z).max()), 0.0, z)
+        z[:, np.linalg.norm(z, axis=0) < 1e-8] = 0.0
+        val = float(prob.value)
+        ok = prob.status == "optimal"
+        return {
+            "z": np.ascontiguousarray(z),
+            "objective": val,
+            "network_objective": val,
+            "dual": val,
+            "dual_point": np.zeros(len(y)),
+            "cone_multipliers": np.zeros((len(y), 0)),
+            "violation": 0.0,
+            "n_iter": 0,
+            "converged": ok,
+        }
+
+    # -- model ----------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "blocks_"):
+            raise HiddenConvexError(f"{type(self).__name__} is not fitted yet: call fit(X, y)")
+
+    def decision_function(self, X: Any) -> np.ndarray:
+        """Network output for X (before thresholding for classification losses)."""
+        self._check_fitted()
+        Xa = self._augment(X)
+        if Xa.shape[1] != self.X_fit_shape_[1]:
+            raise InvalidInputError(
+                f"X: expected {self.X_fit_shape_[1] - int(bool(self.bias))} columns"
+            )
+        outs = [self._forward(Xa, z) for z in self.blocks_]
+        out = np.stack(outs, axis=1)
+        return out if self._vector else out[:, 0]
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Predictions: the network output (regression) or class labels (logistic / hinge)."""
+        f = self.decision_function(X)
+        if self.loss in ("logistic", "hinge"):
+            if self.classes_ is None:
+                return np.where(f >= 0, 1.0, -1.0)
+            if f.ndim == 1:
+                return self.classes_[(f >= 0).astype(int)]
+            return self.classes_[np.argmax(f, axis=1)]
+        return f
+
+    def score(self, X: Any, y: Any) -> float:
+        """R² (regression losses) or accuracy (classification losses)."""
+        p = self.predict(X)
+        yv = np.asarray(y)
+        if self.loss in ("logistic", "hinge"):
+            return float(np.mean(p == yv))
+        yv = yv.astype(float)
+        ss_res = float(np.sum((yv - p) ** 2))
+        ss_tot = float(np.sum((yv - yv.mean(axis=0)) ** 2))
+        return 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
+
+    def summary(self) -> str:
+        """A readable report of the fit and its certificate."""
+        self._check_fitted()
+        return self.result_.summary()
+
+    def regularization_path(self, X: Any, y: Any, betas: Any) -> list[ConvexFitResult]:
+        """Fit along a list of β (warm starts from one to the next); returns one result each.
+
+        The estimator ends fitted at the last β. ``beta`` is restored afterwards.
+        """
+        bs = as_float_array(betas, "betas", ndim=1)
+        if np.any(bs < 0):
+            raise InvalidInputError("betas: must all be >= 0")
+        old = self.beta
+        out = []
+        warm = None
+        try:
+            for b in bs:
+                self.beta = float(b)
+                self.fit(X, y, warm_start=warm)
+                warm = self.warm_start_ if self.solver != "cvxpy" else None
+                out.append(self.result_)
+        finally:
+            self.beta = old
+        return out
+
+
+class ConvexReLU(_ConvexBase):
+    """Two-layer ReLU network trained through its exact convex reformulation.
+
+    Solves min ℓ(Σ_i D_i X (v_i − w_i)) + β Σ_i (‖v_i‖ + ‖w_i‖) s.t. (2D_i − I) X v_i ≥ 0,
+    (2D_i − I) X w_i ≥ 0 (see the module docstring for Theorem 1 and the scaling conventions).
+
+    Parameters
+    ----------
+    beta : float
+        Weight decay β ≥ 0 (λ in pyscnn's convention when ``scaling="mean"``).
+    loss : {"squared", "logistic", "hinge", "huber"}
+        Data-fit loss. Classification losses take any two labels (mapped to ±1 by sorted
+        order; more classes → one-vs-all columns).
+    patterns : "exact", "sample", Chambers or bool array (P, n)
+        ``"exact"``: all open chambers of X (with the bias column) from :func:`hiddenconvex.chambers`
+        — needed for the global certificate; ``"sample"``: distinct patterns of ``n_patterns``
+        Gaussian gates (default 100) drawn with ``seed`` (an upper bound on p*, like pyscnn).
+    bias : bool
+        Append a ones column: neurons compute (xᵀu + b)₊ and b is penalised like u.
+    scaling : {"sum", "mean"}
+        ``"sum"``: Σℓ + β… (the paper); ``"mean"``: (1/n)Σℓ + λ… (pyscnn); objectives reported in it.
+    solver : {"auto", "fista", "admm", "al", "cvxpy"}
+        ``"auto"``: ``"fista"`` for smooth losses, ``"admm"`` for hinge. ``"fista"``: accelerated
+        proximal gradient whose prox is exact (projection of each block on its cone by
+        Lawson–Hanson NNLS, then group soft-thresholding); iterates are always feasible.
+        ``"admm"``: Woodbury-factored ADMM (any loss; slow at high accuracy, its final iterate is
+        projected on the cones before it is accepted). ``"al"``: augmented Lagrangian with inner
+        FISTA (experimental). ``"cvxpy"``: Clarabel through cvxpy (small problems; test oracle).
+    tol : float
+        Tolerance on the certified gap: stop when max(objective, network objective) − dual
+        bound ≤ tol·max(1, |objective|) at a point feasible for every cone constraint.
+    max_iter : int
+        Iteration budget (per output column).
+    seed : int or None
+        Seed of the sampled gates (``patterns="sample"``); the seed used is ``seed_``.
+    progress : None, bool or callable
+        Progress reporting ``f(done, total)`` (iterations).
+
+    Attributes
+    ----------
+    objective_, network_objective_, dual_objective_, duality_gap_, dual_point_,
+    cone_multipliers_, max_constraint_violation_, n_iter_, converged_, n_active_ (m*),
+    certified_, timings_, patterns_, blocks_ (d × 2P per output), result_ (ConvexFitResult).
+
+    Notes
+    -----
+    Solvers run in Rust with the GIL released, Ctrl-C aware, deterministic (results do not depend
+    on the thread count: products are split in fixed column chunks). Vector outputs y (n, c) are
+    fitted one-vs-all: c independent programs, i.e. a network whose hidden neurons each feed one
+    output (block-diagonal second layer), with the summed objective.
+    """
+
+    _kind = "relu"
+
+    def _forward(self, Xa: np.ndarray, z: np.ndarray) -> np.ndarray:
+        P = z.shape[1] // 2
+        H = np.maximum(Xa @ z, 0.0)
+        return H[:, :P].sum(axis=1) - H[:, P:].sum(axis=1)
+
+    def to_network(self) -> tuple[np.ndarray, np.ndarray]:
+        """(U of shape (d, m), α of shape (m,) or (m, c)): u = v/√‖v‖, α = ±√‖v‖, zero blocks
+        removed. With ``bias=True`` U has d + 1 rows (the last is each neuron's bias)."""
+        self._check_fitted()
+        Us, As = [], []
+        c = len(self.blocks_)
+        for col, z in enumerate(self.blocks_):
+            P = z.shape[1] // 2
+            nrm = np.linalg.norm(z, axis=0)
+            for b in np.flatnonzero(nrm > 0):
+                s = np.sqrt(nrm[b])
+                Us.append(z[:, b] / s)
+                a = np.zeros(c)
+                a[col] = s if b < P else -s
+                As.append(a)
+        d = self.X_fit_shape_[1]
+        U = np.array(Us).T if Us else np.zeros((d, 0))
+        A = np.array(As) if As else np.zeros((0, c))
+        return U, (A if self._vector else A[:, 0])
+
+    def network_objective(self, X: Any, y: Any) -> float:
+        """The non-convex objective of :meth:`to_network` on (X, y), same loss and scaling
+        (NumPy formula; equals ``objective_`` at the optimum by Theorem 1)."""
+        U, a = self.to_network()
+        Y = self._targets(y, as_matrix(X).shape[0])
+        yy = Y if self._vector else Y[:, 0]
+        return relu_network_objective(
+            X,
+            yy,
+            U,
+            a,
+            float(self.beta),
+            loss=self.loss,
+            scaling=self.scaling,
+            bias=bool(self.bias),
+            huber_delta=float(self.huber_delta),
+        )
+
+
+class ConvexGatedReLU(_ConvexBase):
+    """Gated ReLU network h(x) = Σ_i 1[xᵀg_i > 0] xᵀw_i trained by the convex group Lasso
+    min ℓ(Σ_i D_i X w_i) + β Σ_i ‖w_i‖ with fixed gates (Mishkin et al., ICML 2022).
+
+    Same parameters and attributes as :class:`ConvexReLU`; ``solver="auto"`` is FISTA (smooth
+    losses; ADMM for hinge); ``solver="bcd"`` is cyclic proximal block coordinate descent with
+    per-block step sizes and active-set sweeps (often faster on larger problems). The dual certificate is exact for this program whatever the
+    patterns. Predicting on new data needs the gates (``"exact"``, ``"sample"`` or a Chambers
+    result); with a bare pattern array only the training data can be predicted.
+    """
+
+    _kind = "gated"
+
+    def _forward(self, Xa: np.ndarray, z: np.ndarray) -> np.ndarray:
+        if self.gates_ is None:
+            if Xa.shape[0] != self.patterns_.shape[1]:
+                raise InvalidInputError(
+                    "X: the gates are unknown (patterns given as an array): only the training "
+                    "data can be predicted"
+                )
+            M = self.patterns_.T
+        else:
+            M = Xa @ self.gates_.T > 0
+        return np.sum(M * (Xa @ z), axis=1)
+
+    def to_network(self) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """(U (d, m), α (m,) or (m, c), gates (d, m) or None) of the gated network with zero
+        blocks removed: u = w/√‖w‖, α = √‖w‖."""
+        self._check_fitted()
+        Us, As, Gs = [], [], []
+        c = len(self.blocks_)
+        for col, z in enumerate(self.blocks_):
+            nrm = np.linalg.norm(z, axis=0)
+            for b in np.flatnonzero(nrm > 0):
+                s = np.sqrt(nrm[b])
+                Us.append(z[:, b] / s)
+                a = np.zeros(c)
+                a[col] = s
+                As.append(a)
+                if self.gates_ is not None:
+                    Gs.append(self.gates_[b])
+        d = self.X_fit_shape_[1]
+        U = np.array(Us).T if Us else np.zeros((d, 0))
+        A = np.array(As) if As else np.zeros((0, c))
+        G = (np.array(Gs).T if Gs else np.zeros((d, 0))) if self.gates_ is not None else None
+        return U, (A if self._vector else A[:, 0]), G

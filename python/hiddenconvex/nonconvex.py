@@ -1,5 +1,517 @@
-"""hiddenconvex.nonconvex (filled in by its issue)."""
+"""Non-convex training of two-layer ReLU networks with GD, SGD or Adam (NumPy).
+
+This is the baseline of the seed paper's Figure 5 experiment: the *same* objective as the convex
+reformulation (:class:`hiddenconvex.ConvexReLU`, ``scaling="sum"``), minimised directly over the
+weights,
+
+.. math::
+
+    F(U, \\alpha) = L\\Big(\\sum_{j=1}^m (X u_j)_+ \\alpha_j,\\; y\\Big)
+                  + \\frac{\\beta}{2} \\sum_{j=1}^m \\big(\\|u_j\\|_2^2 + \\alpha_j^2\\big),
+
+with ``L(f, y) = ½‖f − y‖²`` (``loss="squared"``), ``Σ_i log(1 + exp(−y_i f_i))``
+(``"logistic"``, y ∈ {−1, +1}) or ``Σ_i max(0, 1 − y_i f_i)`` (``"hinge"``). With ``bias=True``
+a column of ones is appended to X, so each u_j carries its neuron's bias, which is regularised like
+every other weight (as in the convex program with ``bias=True``). By Theorem 1 of Pilanci & Ergen
+(ICML 2020), min F equals the optimum of the convex program once m ≥ m*, so no run can end below
+the convex optimum.
+
+Minibatch scaling: a step on the minibatch B uses the unbiased estimate of the full gradient,
+``(n/|B|) Σ_{i∈B} ∇ℓ_i + β·(U, α)``, so GD (B = all samples) and SGD/Adam use the same learning-rate
+scale; an *epoch* is one pass over the data (⌈n/|B|⌉ steps, samples reshuffled every epoch), and the
+objective F is recorded on the full data set after every epoch (index 0 = at initialisation).
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import dataclasses
+import time
+from typing import Any
+
+import numpy as np
+
+from ._progress import progress_callback
+from ._validation import (
+    as_float_array,
+    as_matrix,
+    check_choice,
+    check_float,
+    check_int,
+    resolve_seed,
+)
+from .exceptions import InvalidInputError, InvalidTypeError, NumericalError
+from .io import Result
+
+__all__ = ["TrainingResult", "train_relu_network"]
+
+OPTIMIZERS = ("gd", "sgd", "adam")
+LOSSES = ("squared", "logistic", "hinge")
+INITS = ("he", "small")
+
+_ADAM_B1 = 0.9
+_ADAM_B2 = 0.999
+_ADAM_EPS = 1e-8
+
+
+# ---------------------------------------------------------------------------------------------
+# losses (sum scaling), vectorised over a leading run axis
+# ---------------------------------------------------------------------------------------------
+def _loss_value(loss: str, f: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Σ_i ℓ(f_i, y_i) over the last axis."""
+    if loss == "squared":
+        return 0.5 * np.sum((f - y) ** 2, axis=-1)
+    if loss == "logistic":
+        return np.sum(np.logaddexp(0.0, -y * f), axis=-1)
+    return np.sum(np.maximum(0.0, 1.0 - y * f), axis=-1)
+
+
+def _loss_grad(loss: str, f: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """∂ℓ/∂f_i (a subgradient for the hinge: −y_i where y_i f_i < 1, else 0)."""
+    if loss == "squared":
+        return f - y
+    if loss == "logistic":
+        # −y σ(−y f), computed without overflow
+        z = -y * f
+        return -y * np.exp(z - np.logaddexp(0.0, z))
+    return np.where(y * f < 1.0, -y, 0.0)
+
+
+def _augment(X: np.ndarray, bias: bool) -> np.ndarray:
+    if not bias:
+        return X
+    return np.hstack([X, np.ones((X.shape[0], 1))])
+
+
+def _objective_batch(
+    Xa: np.ndarray, y: np.ndarray, U: np.ndarray, a: np.ndarray, beta: float, loss: str
+) -> np.ndarray:
+    """F for a stack of runs: U (S, d, m), a (S, m) → (S,)."""
+    H = np.maximum(Xa @ U, 0.0)  # (S, n, m)
+    f = np.einsum("snm,sm->sn", H, a)
+    reg = 0.5 * beta * (np.sum(U * U, axis=(1, 2)) + np.sum(a * a, axis=1))
+    return np.asarray(_loss_value(loss, f, y[None, :]) + reg)
+
+
+def _gradient_batch(
+    Xb: np.ndarray,
+    yb: np.ndarray,
+    U: np.ndarray,
+    a: np.ndarray,
+    beta: float,
+    loss: str,
+    scale: float,
+) -> tuple[np.ndarray, np.ndarray]:
+    """(∇_U, ∇_α) of scale·Σ_{i∈B} ℓ_i + β/2 ‖·‖² for runs stacked on axis 0.
+
+    ``Xb`` is (n, d) shared by every run (full batch) or (S, b, d) (a minibatch per run); ``yb``
+    matches it without the feature axis.
+    """
+    Z = Xb @ U  # (S, b, m)
+    H = np.maximum(Z, 0.0)
+    f = np.einsum("sbm,sm->sb", H, a)
+    g = scale * _loss_grad(loss, f, yb if yb.ndim == 2 else yb[None, :])  # (S, b)
+    grad_a = np.einsum("sbm,sb->sm", H, g) + beta * a
+    GZ = (Z > 0.0) * (g[:, :, None] * a[:, None, :])
+    if Xb.ndim == 2:
+        grad_U = np.einsum("bd,sbm->sdm", Xb, GZ)
+    else:
+        grad_U = np.einsum("sbd,sbm->sdm", Xb, GZ)
+    return grad_U + beta * U, grad_a
+
+
+def _check_problem(
+    X: Any, y: Any, beta: Any, loss: Any, bias: Any
+) -> tuple[np.ndarray, np.ndarray, float, str]:
+    Xv = as_matrix(X, "X")
+    yv = as_float_array(y, "y", ndim=(1, 2))
+    if yv.ndim == 2:
+        if yv.shape[1] != 1:
+            raise InvalidInputError(
+                f"y: expected a vector of length {Xv.shape[0]} (scalar output), got shape {yv.shape}"
+            )
+        yv = yv[:, 0].copy()
+    if yv.shape[0] != Xv.shape[0]:
+        raise InvalidInputError(f"y: expected length {Xv.shape[0]} (rows of X), got {yv.shape[0]}")
+    beta_v = check_float(beta, "beta", minimum=0.0)
+    loss_v = check_choice(loss, "loss", LOSSES)
+    if not isinstance(bias, (bool, np.bool_)):
+        raise InvalidTypeError(f"bias: expected a bool, got {type(bias).__name__}")
+    if loss_v != "squared" and not np.all(np.isin(yv, (-1.0, 1.0))):
+        raise InvalidInputError(f"y: the {loss_v} loss needs labels in {{-1, +1}}")
+    return _augment(Xv, bool(bias)), yv, beta_v, loss_v
+
+
+@dataclasses.dataclass(repr=False)
+class TrainingResult(Result):
+    """One non-convex training run of a two-layer ReLU network.
+
+    Attributes
+    ----------
+    objective : ndarray (epochs + 1,)
+        Full-batch objective F after each epoch (index 0: at initialisation).
+    times : ndarray (epochs + 1,)
+        Wall-clock seconds since the start, at each record (when several runs are trained together
+        by :func:`hiddenconvex.compare_convex_nonconvex`, the batch time divided by the run count).
+    U : ndarray (d, m) or (d + 1, m)
+        Final first-layer weights, one column per neuron (last row = biases when ``bias``).
+    alpha : ndarray (m,)
+        Final second-layer weights.
+    grad_norm : float
+        ‖∇F‖₂ at the final weights (full batch; a subgradient for the hinge loss).
+    seed : int
+        The seed used (initialisation and minibatch order); rerunning with it reproduces the run.
+    """
+
+    objective: np.ndarray
+    times: np.ndarray
+    U: np.ndarray
+    alpha: np.ndarray
+    grad_norm: float
+    seed: int
+    optimizer: str
+    lr: float
+    epochs: int
+    batch_size: int
+    steps: int
+    m: int
+    beta: float
+    loss: str
+    bias: bool
+    init: str
+    n_samples: int
+    time_s: float
+
+    @property
+    def final_objective(self) -> float:
+        """F at the end of training."""
+        return float(self.objective[-1])
+
+    @property
+    def best_objective(self) -> float:
+        """The smallest recorded F."""
+        return float(np.min(self.objective))
+
+    def predict(self, X: Any) -> np.ndarray:
+        """Network output Σ_j (X u_j)₊ α_j (raw scores; take the sign for ±1 labels)."""
+        Xa = _augment(as_matrix(X, "X"), self.bias)
+        if Xa.shape[1] != self.U.shape[0]:
+            raise InvalidInputError(
+                f"X: expected {self.U.shape[0] - int(self.bias)} columns, got {as_matrix(X).shape[1]}"
+            )
+        return np.asarray(np.maximum(Xa @ self.U, 0.0) @ self.alpha)
+
+    def summary(self) -> str:
+        bs = "full batch" if self.batch_size == self.n_samples else f"batch {self.batch_size}"
+        return "\n".join(
+            [
+                f"two-layer ReLU network, m = {self.m}, trained by {self.optimizer} "
+                f"(lr = {self.lr:.3g}, {bs}, {self.epochs} epochs = {self.steps} steps, "
+                f"seed {self.seed})",
+                f"objective (sum scaling, {self.loss} loss, beta = {self.beta:g}): "
+                f"{self.objective[0]:.6g} -> {self.final_objective:.6g}  "
+                f"(||grad|| = {self.grad_norm:.2e})",
+                f"time: {self.time_s:.3f} s",
+            ]
+        )
+
+
+def _default_batch_size(optimizer: str, n: int) -> int:
+    return n if optimizer == "gd" else min(n, 32)
+
+
+def default_lr(optimizer: str, X: Any, *, bias: bool = False, loss: str = "squared") -> float:
+    """The learning rate used when ``lr=None``.
+
+    GD: ``0.25 / ‖X̃‖₂²``, SGD: ``0.125 / ‖X̃‖₂²`` (X̃ = X with the bias column if any; ×4 for the
+    logistic loss, whose curvature is ≤ ¼ that of the squared loss). These are stable, with the
+    unbiased minibatch scaling, for weights of the size the optimum has at unit-scale data (they
+    were chosen by measurement on the standardised data sets of :mod:`hiddenconvex.datasets`).
+    Adam: ``1e-2`` (its step does not depend on the gradient's scale).
+    """
+    opt = check_choice(optimizer, "optimizer", OPTIMIZERS)
+    if opt == "adam":
+        return 1e-2
+    Xa = _augment(as_matrix(X, "X"), bias)
+    s = float(np.linalg.norm(Xa, 2)) ** 2
+    c = 0.25 if opt == "gd" else 0.125
+    if loss == "logistic":
+        c *= 4.0
+    return c / max(s, 1e-300)
+
+
+def _init_weights(
+    rng: np.random.Generator, d: int, m: int, init: str
+) -> tuple[np.ndarray, np.ndarray]:
+    if init == "he":
+        U = rng.standard_normal((d, m)) * np.sqrt(2.0 / d)
+        a = rng.standard_normal(m) / np.sqrt(m)
+    else:  # "small"
+        U = rng.standard_normal((d, m)) * 1e-3
+        a = rng.standard_normal(m) * 1e-3
+    return U, a
+
+
+def _train_runs(
+    Xa: np.ndarray,
+    y: np.ndarray,
+    m: int,
+    beta: float,
+    *,
+    optimizer: str,
+    lr: float,
+    epochs: int,
+    batch_size: int,
+    seeds: list[int],
+    loss: str,
+    init: Any,
+    bias: bool = False,
+    progress: Any = None,
+    desc: str = "training",
+) -> list[TrainingResult]:
+    """Train ``len(seeds)`` runs at once (stacked on a leading axis; each run has its own
+    generator ``default_rng(seed)``: initialisation first, then one permutation per epoch), so run
+    k equals ``train_relu_network(..., seed=seeds[k])``."""
+    n, d = Xa.shape
+    S = len(seeds)
+    rngs = [np.random.default_rng(s) for s in seeds]
+    if isinstance(init, str):
+        pairs = [_init_weights(r, d, m, init) for r in rngs]
+        U = np.stack([p[0] for p in pairs])
+        a = np.stack([p[1] for p in pairs])
+        init_name = init
+    else:
+        U0, a0 = init
+        U = np.repeat(U0[None], S, axis=0)
+        a = np.repeat(a0[None], S, axis=0)
+        init_name = "given"
+    obj = np.empty((S, epochs + 1))
+    times = np.empty(epochs + 1)
+    steps = 0
+    adam = optimizer == "adam"
+    if adam:
+        mU = np.zeros_like(U)
+        vU = np.zeros_like(U)
+        ma = np.zeros_like(a)
+        va = np.zeros_like(a)
+    full = batch_size >= n
+    t0 = time.perf_counter()
+    obj[:, 0] = _objective_batch(Xa, y, U, a, beta, loss)
+    times[0] = 0.0
+    with (
+        progress_callback(progress, desc, unit="epoch") as cb,
+        np.errstate(over="ignore", invalid="ignore"),  # divergence is detected below
+    ):
+        for ep in range(1, epochs + 1):
+            if full:
+                batches: list[Any] = [None]
+            else:
+                perms = np.stack([r.permutation(n) for r in rngs])
+                batches = [perms[:, k : k + batch_size] for k in range(0, n, batch_size)]
+            for idx in batches:
+                if idx is None:
+                    gU, ga = _gradient_batch(Xa, y, U, a, beta, loss, 1.0)
+                else:
+                    gU, ga = _gradient_batch(Xa[idx], y[idx], U, a, beta, loss, n / idx.shape[1])
+                steps += 1
+                if adam:
+                    mU = _ADAM_B1 * mU + (1 - _ADAM_B1) * gU
+                    vU = _ADAM_B2 * vU + (1 - _ADAM_B2) * gU * gU
+                    ma = _ADAM_B1 * ma + (1 - _ADAM_B1) * ga
+                    va = _ADAM_B2 * va + (1 - _ADAM_B2) * ga * ga
+                    c1 = 1.0 - _ADAM_B1**steps
+                    c2 = 1.0 - _ADAM_B2**steps
+                    U = U - lr * (mU / c1) / (np.sqrt(vU / c2) + _ADAM_EPS)
+                    a = a - lr * (ma / c1) / (np.sqrt(va / c2) + _ADAM_EPS)
+                else:
+                    U = U - lr * gU
+                    a = a - lr * ga
+            obj[:, ep] = _objective_batch(Xa, y, U, a, beta, loss)
+            times[ep] = (time.perf_counter() - t0) / S
+            bad = ~np.isfinite(obj[:, ep])
+            if np.any(bad):
+                k = int(np.argmax(bad))
+                raise NumericalError(
+                    f"training diverged (objective not finite at epoch {ep}, seed {seeds[k]}, "
+                    f"{optimizer}, lr = {lr:.3g}): lower lr"
+                )
+            if cb is not None:
+                cb(ep, epochs)
+    gU, ga = _gradient_batch(Xa, y, U, a, beta, loss, 1.0)
+    gnorm = np.sqrt(np.sum(gU * gU, axis=(1, 2)) + np.sum(ga * ga, axis=1))
+    total = (time.perf_counter() - t0) / S
+    return [
+        TrainingResult(
+            objective=obj[k].copy(),
+            times=times.copy(),
+            U=U[k].copy(),
+            alpha=a[k].copy(),
+            grad_norm=float(gnorm[k]),
+            seed=int(seeds[k]),
+            optimizer=optimizer,
+            lr=float(lr),
+            epochs=int(epochs),
+            batch_size=int(min(batch_size, n)),
+            steps=int(steps),
+            m=int(m),
+            beta=float(beta),
+            loss=loss,
+            bias=bool(bias),
+            init=init_name,
+            n_samples=int(n),
+            time_s=float(total),
+        )
+        for k in range(S)
+    ]
+
+
+def _check_training(
+    X: Any,
+    y: Any,
+    m: Any,
+    beta: Any,
+    optimizer: Any,
+    lr: Any,
+    epochs: Any,
+    batch_size: Any,
+    bias: Any,
+    loss: Any,
+    init: Any,
+) -> tuple[np.ndarray, np.ndarray, int, float, str, float, int, int, str, Any]:
+    Xa, yv, beta_v, loss_v = _check_problem(X, y, beta, loss, bias)
+    n, d = Xa.shape
+    m_v = check_int(m, "m", minimum=1)
+    opt = check_choice(optimizer, "optimizer", OPTIMIZERS)
+    epochs_v = check_int(epochs, "epochs", minimum=1)
+    if batch_size is None:
+        bs = _default_batch_size(opt, n)
+    else:
+        bs = check_int(batch_size, "batch_size", minimum=1)
+        if opt == "gd" and bs != n:
+            raise InvalidInputError(
+                f"batch_size: gradient descent uses the full batch ({n}); got {bs} "
+                "(use optimizer='sgd' for minibatches)"
+            )
+        bs = min(bs, n)
+    if lr is None:
+        lr_v = default_lr(opt, X, bias=bool(bias), loss=loss_v)
+    else:
+        lr_v = check_float(lr, "lr", minimum=0.0, strict_minimum=True)
+    if isinstance(init, str):
+        init_v: Any = check_choice(init, "init", INITS)
+    elif isinstance(init, (tuple, list)) and len(init) == 2:
+        U0 = as_float_array(init[0], "init[0] (U)", ndim=2)
+        a0 = as_float_array(init[1], "init[1] (alpha)", ndim=1)
+        if U0.shape != (d, m_v) or a0.shape != (m_v,):
+            raise InvalidInputError(
+                f"init: expected (U, alpha) of shapes ({d}, {m_v}) and ({m_v},), "
+                f"got {U0.shape} and {a0.shape}"
+            )
+        init_v = (U0, a0)
+    else:
+        raise InvalidTypeError(
+            f"init: expected one of 'he', 'small' or a pair (U, alpha), got {type(init).__name__}"
+        )
+    return Xa, yv, m_v, beta_v, opt, lr_v, epochs_v, bs, loss_v, init_v
+
+
+def train_relu_network(
+    X: Any,
+    y: Any,
+    m: int,
+    beta: float,
+    *,
+    optimizer: str = "gd",
+    lr: float | None = None,
+    epochs: int = 1000,
+    batch_size: int | None = None,
+    seed: int | None = None,
+    bias: bool = False,
+    loss: str = "squared",
+    init: Any = "he",
+    progress: Any = None,
+) -> TrainingResult:
+    """Train a two-layer ReLU network of width ``m`` by GD, SGD or Adam on the non-convex objective.
+
+    Minimises, over U = [u_1 … u_m] and α,
+
+        F(U, α) = L(Σ_j (X u_j)₊ α_j, y) + (β/2) Σ_j (‖u_j‖² + α_j²)
+
+    — exactly the objective of :class:`hiddenconvex.ConvexReLU` with ``scaling="sum"``
+    (and of :func:`hiddenconvex.relu_network_objective`) (the paper's
+    ½‖·‖² for the squared loss, *not* pyscnn's 1/(2n)), so the two optima can be compared number
+    for number.
+
+    Parameters
+    ----------
+    X : array_like (n, d)
+        Data (float64 after coercion; NaN/inf rejected).
+    y : array_like (n,)
+        Targets (real for ``"squared"``, labels in {−1, +1} for ``"logistic"``/``"hinge"``).
+    m : int
+        Width (number of hidden ReLU neurons), ≥ 1.
+    beta : float
+        Weight-decay strength β ≥ 0.
+    optimizer : {"gd", "sgd", "adam"}
+        Full-batch gradient descent, minibatch SGD (no momentum) or Adam (β₁ = 0.9, β₂ = 0.999,
+        ε = 1e-8, bias-corrected; the weight decay is part of the gradient, i.e. L2, not AdamW).
+    lr : float, optional
+        Step size; default :func:`hiddenconvex.nonconvex.default_lr` (``0.25/‖X̃‖₂²`` for GD, ``0.125/‖X̃‖₂²`` for SGD,
+        ``1e-2`` for Adam).
+    epochs : int
+        Passes over the data; F is recorded on the full data after each.
+    batch_size : int, optional
+        Minibatch size for SGD/Adam (default ``min(n, 32)``; GD always uses all n samples). A step
+        on a minibatch B uses the unbiased gradient estimate ``(n/|B|) Σ_{i∈B} ∇ℓ_i + β·(U, α)``,
+        so the learning rate means the same for every batch size and one epoch (⌈n/|B|⌉ steps)
+        is one data pass.
+    seed : int, optional
+        Seeds ``numpy.random.default_rng(seed)``, used first for the initialisation, then for one
+        permutation of the samples per epoch. ``None`` draws a seed, recorded in the result.
+    bias : bool
+        Append a column of ones to X (each neuron's bias, regularised like the other weights).
+    loss : {"squared", "logistic", "hinge"}
+        ``½‖f − y‖²``, ``Σ log(1 + exp(−y f))`` or ``Σ max(0, 1 − y f)`` (subgradient).
+    init : {"he", "small"} or (U0, alpha0)
+        ``"he"``: u_j ~ N(0, 2/d̃ I), α_j ~ N(0, 1/m); ``"small"``: both N(0, 10⁻⁶); or given arrays
+        of shapes (d̃, m) and (m,).
+    progress : bool or callable, optional
+        A tqdm bar over epochs (``True``) or a callback ``f(done, total)``.
+
+    Returns
+    -------
+    TrainingResult
+        The objective curve, the final U and α, the seed, timings; ``predict(X)``.
+
+    Raises
+    ------
+    InvalidInputError
+        Bad shapes, NaN/inf, β < 0, m < 1, lr ≤ 0, an unknown optimizer/loss/init, a batch size
+        with GD, labels outside {−1, +1} for the logistic/hinge loss.
+    NumericalError
+        When the objective becomes non-finite (the step size is too large).
+
+    Notes
+    -----
+    Pure NumPy, single-threaded apart from BLAS. The forward pass costs O(n d m) per epoch.
+    """
+    Xa, yv, m_v, beta_v, opt, lr_v, ep, bs, loss_v, init_v = _check_training(
+        X, y, m, beta, optimizer, lr, epochs, batch_size, bias, loss, init
+    )
+    s = resolve_seed(seed)
+    (res,) = _train_runs(
+        Xa,
+        yv,
+        m_v,
+        beta_v,
+        optimizer=opt,
+        lr=lr_v,
+        epochs=ep,
+        batch_size=bs,
+        seeds=[s],
+        loss=loss_v,
+        init=init_v,
+        bias=bool(bias),
+        progress=progress,
+        desc=f"{opt} m={m_v}",
+    )
+    return res

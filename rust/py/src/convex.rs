@@ -1,7 +1,118 @@
 //! Bindings for `hiddenconvex_core::convex`.
 
+use hiddenconvex_core::convex::{self as cx, Kind, Loss, Problem, Settings, WarmStart};
+use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
+use pyo3::types::PyDict;
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::detach;
+use crate::errors::{invalid, to_py};
+
+/// Solve the ReLU (cone-constrained) or gated convex program. Returns a dict of results.
+#[pyfunction]
+#[pyo3(signature = (x, y, patterns, beta, *, kind="relu", loss="squared", huber_delta=1.0,
+    solver="admm", tol=1e-6, max_iter=10000, check_every=10, warm_z=None, warm_a=None,
+    warm_b=None, warm_c=None, warm_rho=None, par_threshold=200000,
+    progress=None))]
+#[allow(clippy::too_many_arguments)]
+fn convex_solve<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray1<'py, f64>,
+    patterns: PyReadonlyArray2<'py, bool>,
+    beta: f64,
+    kind: &str,
+    loss: &str,
+    huber_delta: f64,
+    solver: &str,
+    tol: f64,
+    max_iter: usize,
+    check_every: usize,
+    warm_z: Option<PyReadonlyArray2<'py, f64>>,
+    warm_a: Option<PyReadonlyArray1<'py, f64>>,
+    warm_b: Option<PyReadonlyArray2<'py, f64>>,
+    warm_c: Option<PyReadonlyArray2<'py, f64>>,
+    warm_rho: Option<f64>,
+    par_threshold: usize,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<Bound<'py, PyDict>> {
+    let kind = match kind {
+        "relu" => Kind::Relu,
+        "gated" => Kind::Gated,
+        other => {
+            return Err(invalid(
+                "kind",
+                format!("expected 'relu' or 'gated', got {other:?}"),
+            ))
+        }
+    };
+    let loss = to_py(Loss::parse(loss, huber_delta))?;
+    if !(tol.is_finite() && tol > 0.0) {
+        return Err(invalid(
+            "tol",
+            format!("must be a finite number > 0, got {tol}"),
+        ));
+    }
+    if max_iter == 0 {
+        return Err(invalid("max_iter", "must be >= 1"));
+    }
+    let which = match solver {
+        "admm" | "fista" | "bcd" | "al" => solver.to_string(),
+        other => {
+            return Err(invalid(
+                "solver",
+                format!("expected 'admm', 'fista', 'bcd' or 'al', got {other:?}"),
+            ))
+        }
+    };
+    let settings = Settings {
+        tol,
+        max_iter,
+        check_every: check_every.max(1),
+    };
+    let warm = WarmStart {
+        z: warm_z.map(|a| a.as_array().to_owned()),
+        a: warm_a.map(|a| a.as_array().to_owned()),
+        b: warm_b.map(|a| a.as_array().to_owned()),
+        c: warm_c.map(|a| a.as_array().to_owned()),
+        rho: warm_rho,
+    };
+    let xv = x.as_array();
+    let yv = y.as_array();
+    let pv = patterns.as_array();
+    let (sol, secs) = detach::run(py, progress.as_ref(), move |ctl| {
+        let prob = Problem::new(xv, yv, pv, loss, beta, kind, par_threshold)?;
+        let start = std::time::Instant::now();
+        let sol = match which.as_str() {
+            "fista" => cx::fista::solve(&prob, &settings, &warm, ctl)?,
+            "bcd" => cx::bcd::solve(&prob, &settings, &warm, ctl)?,
+            "al" => cx::al::solve(&prob, &settings, &warm, ctl)?,
+            _ => cx::admm::solve(&prob, &settings, &warm, ctl)?,
+        };
+        Ok((sol, start.elapsed().as_secs_f64()))
+    })?;
+    let out = PyDict::new(py);
+    out.set_item("z", sol.z.into_pyarray(py))?;
+    out.set_item("objective", sol.objective)?;
+    out.set_item("network_objective", sol.network_objective)?;
+    out.set_item("dual", sol.dual)?;
+    out.set_item("dual_point", sol.dual_point.into_pyarray(py))?;
+    out.set_item("cone_multipliers", sol.cone_multipliers.into_pyarray(py))?;
+    out.set_item("violation", sol.violation)?;
+    out.set_item("n_iter", sol.n_iter)?;
+    out.set_item("converged", sol.converged)?;
+    out.set_item("rho", sol.rho)?;
+    out.set_item("solve_seconds", secs)?;
+    let w = sol.warm;
+    out.set_item("warm_z", w.z.map(|a| a.into_pyarray(py)))?;
+    out.set_item("warm_a", w.a.map(|a| a.into_pyarray(py)))?;
+    out.set_item("warm_b", w.b.map(|a| a.into_pyarray(py)))?;
+    out.set_item("warm_c", w.c.map(|a| a.into_pyarray(py)))?;
+    out.set_item("warm_rho", w.rho)?;
+    Ok(out)
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(convex_solve, m)?)?;
     Ok(())
 }

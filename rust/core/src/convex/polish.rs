@@ -1,0 +1,513 @@
+//! Polishing and a sharp certificate for the ReLU program.
+//!
+//! ADMM identifies the support quickly but converges slowly on these degenerate programs. Given
+//! an iterate, [`polish`] guesses the active blocks (‖z_b‖ above a threshold) and, per block, the
+//! active cone constraints ((S_b z_b)_k ≈ 0), restricts each block to the null space N_b of its
+//! active rows (z_b = N_b ξ_b) and minimises the smooth reduced objective
+//! Σ ℓ(Σ_b σ_b D_i X N_b ξ_b) + β Σ_b ‖ξ_b‖ by damped Newton. The result is accepted only if it
+//! is feasible for every cone constraint; [`sharp_certificate`] then builds the dual point
+//! λ = ℓ'(prediction) and, for every block whose norm condition fails with μ = 0, the optimal
+//! multipliers μ_b = argmin_{μ ≥ 0} ‖A_bᵀλ − S_bᵀμ‖ by Lawson–Hanson NNLS (exact active set), so
+//! the dual bound is as tight as λ allows. Both the polished objective (feasible point) and the
+//! dual bound are rigorous; a wrong support guess only makes the gap large, never invalid.
+
+use ndarray::{Array1, Array2};
+
+use super::linalg::{cholesky, cholesky_solve};
+use super::{Certificate, Kind, Problem};
+use crate::control::Control;
+use crate::error::Result;
+
+/// Orthonormal basis (columns, d × k) of the null space of the rows of `rows` (m × d).
+fn null_space(rows: &[Vec<f64>], d: usize) -> Array2<f64> {
+    let mut basis: Vec<Vec<f64>> = Vec::new();
+    let orth = |v: &mut Vec<f64>, basis: &Vec<Vec<f64>>| {
+        for _ in 0..2 {
+            for b in basis.iter() {
+                let dot: f64 = v.iter().zip(b.iter()).map(|(a, c)| a * c).sum();
+                for (x, c) in v.iter_mut().zip(b.iter()) {
+                    *x -= dot * c;
+                }
+            }
+        }
+    };
+    for r in rows {
+        let mut v = r.clone();
+        let n0 = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if n0 == 0.0 {
+            continue;
+        }
+        orth(&mut v, &basis);
+        let nv = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if nv > 1e-9 * n0 {
+            basis.push(v.iter().map(|x| x / nv).collect());
+        }
+        if basis.len() == d {
+            break;
+        }
+    }
+    let rank = basis.len();
+    let mut null: Vec<Vec<f64>> = Vec::new();
+    for j in 0..d {
+        if null.len() + rank == d {
+            break;
+        }
+        let mut v = vec![0.0; d];
+        v[j] = 1.0;
+        let mut all = basis.clone();
+        all.extend(null.iter().cloned());
+        orth(&mut v, &all);
+        let nv = v.iter().map(|x| x * x).sum::<f64>().sqrt();
+        if nv > 1e-6 {
+            null.push(v.iter().map(|x| x / nv).collect());
+        }
+    }
+    let mut out = Array2::<f64>::zeros((d, null.len()));
+    for (c, v) in null.iter().enumerate() {
+        for j in 0..d {
+            out[[j, c]] = v[j];
+        }
+    }
+    out
+}
+
+/// Lawson–Hanson NNLS: μ ≥ 0 minimising ‖g − E μ‖ for E (d × m) given by its columns.
+/// Returns (μ, residual norm).
+pub fn nnls(e: &Array2<f64>, g: &Array1<f64>, max_iter: usize) -> (Array1<f64>, f64) {
+    let mut warm = Vec::new();
+    nnls_warm(e, g, max_iter, &mut warm)
+}
+
+/// Least squares of g on the columns `idx` of e (normal equations, tiny ridge).
+fn ls_on(e: &Array2<f64>, g: &Array1<f64>, idx: &[usize]) -> Option<Array1<f64>> {
+    let p = idx.len();
+    let mut gram = Array2::<f64>::zeros((p, p));
+    let mut rhs = Array1::<f64>::zeros(p);
+    for (a, &ja) in idx.iter().enumerate() {
+        let ca = e.column(ja);
+        rhs[a] = ca.dot(g);
+        for (b, &jb) in idx.iter().enumerate().skip(a) {
+            let v = ca.dot(&e.column(jb));
+            gram[[a, b]] = v;
+            gram[[b, a]] = v;
+        }
+    }
+    let tr = (0..p).map(|a| gram[[a, a]]).sum::<f64>().max(1e-300);
+    for a in 0..p {
+        gram[[a, a]] += 1e-13 * tr;
+    }
+    let l = cholesky(&gram).ok()?;
+    cholesky_solve(&l, &mut rhs);
+    Some(rhs)
+}
+
+/// [`nnls`] warm-started from a previous passive set `warm` (updated on return): when the
+/// least-squares solution on it is positive, Lawson–Hanson continues from there (usually one
+/// check), else it starts cold. The result is the same NNLS solution either way.
+pub fn nnls_warm(
+    e: &Array2<f64>,
+    g: &Array1<f64>,
+    max_iter: usize,
+    warm: &mut Vec<usize>,
+) -> (Array1<f64>, f64) {
+    let (d, m) = e.dim();
+    let mut mu = Array1::<f64>::zeros(m);
+    let mut passive = vec![false; m];
+    let resid = |mu: &Array1<f64>| -> Array1<f64> { g - &e.dot(mu) };
+    let scale = g.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
+    if !warm.is_empty() && warm.iter().all(|&k| k < m) {
+        if let Some(s) = ls_on(e, g, warm) {
+            if s.iter().all(|&v| v > 0.0) {
+                for (a, &k) in warm.iter().enumerate() {
+                    mu[k] = s[a];
+                    passive[k] = true;
+                }
+            }
+        }
+    }
+    let mut r = resid(&mu);
+    for _ in 0..max_iter {
+        let w = e.t().dot(&r);
+        let mut best = None;
+        let mut wmax = 1e-12 * scale;
+        for k in 0..m {
+            if !passive[k] && w[k] > wmax {
+                wmax = w[k];
+                best = Some(k);
+            }
+        }
+        let Some(k) = best else { break };
+        passive[k] = true;
+        loop {
+            let idx: Vec<usize> = (0..m).filter(|&j| passive[j]).collect();
+            let p = idx.len();
+            let mut gram = Array2::<f64>::zeros((p, p));
+            let mut rhs = Array1::<f64>::zeros(p);
+            for (a, &ja) in idx.iter().enumerate() {
+                let ca = e.column(ja);
+                rhs[a] = ca.dot(g);
+                for (b, &jb) in idx.iter().enumerate().skip(a) {
+                    let v = ca.dot(&e.column(jb));
+                    gram[[a, b]] = v;
+                    gram[[b, a]] = v;
+                }
+            }
+            let tr = (0..p).map(|a| gram[[a, a]]).sum::<f64>().max(1e-300);
+            for a in 0..p {
+                gram[[a, a]] += 1e-13 * tr;
+            }
+            let s = match cholesky(&gram) {
+                Ok(l) => {
+                    let mut s = rhs.clone();
+                    cholesky_solve(&l, &mut s);
+                    s
+                }
+                Err(_) => {
+                    passive[k] = false;
+                    break;
+                }
+            };
+            if s.iter().all(|&v| v > 0.0) {
+                for (a, &j) in idx.iter().enumerate() {
+                    mu[j] = s[a];
+                }
+                break;
+            }
+            let mut alpha = f64::INFINITY;
+            for (a, &j) in idx.iter().enumerate() {
+                if s[a] <= 0.0 {
+                    let den = mu[j] - s[a];
+                    if den > 0.0 {
+                        alpha = alpha.min(mu[j] / den);
+                    }
+                }
+            }
+            if !alpha.is_finite() {
+                alpha = 0.0;
+            }
+            for (a, &j) in idx.iter().enumerate() {
+                mu[j] += alpha * (s[a] - mu[j]);
+                if mu[j] <= 1e-15 * scale {
+                    mu[j] = 0.0;
+                    passive[j] = false;
+                }
+            }
+            if idx.iter().all(|&j| !passive[j]) {
+                break;
+            }
+        }
+        r = resid(&mu);
+        let _ = d;
+    }
+    warm.clear();
+    warm.extend((0..m).filter(|&k| passive[k] && mu[k] > 0.0));
+    let rn = r.iter().map(|v| v * v).sum::<f64>().sqrt();
+    (mu, rn)
+}
+
+/// The sharpest dual bound at `z` (ReLU program): λ = ℓ'(prediction), μ by NNLS where needed.
+/// Also returns the multipliers μ (n × B).
+pub fn sharp_certificate(
+    prob: &Problem,
+    z: &Array2<f64>,
+    ctl: &Control,
+) -> Result<(Certificate, Array2<f64>)> {
+    sharp_certificate_scores(prob, z, ctl).map(|(c, m, _)| (c, m))
+}
+
+/// [`sharp_certificate`] plus, per pattern, the largest dual residual ‖A_bᵀλ − S_bᵀμ_b‖ over
+/// its blocks (> β means the block would enter the solution: the working-set score).
+#[allow(clippy::type_complexity)]
+pub fn sharp_certificate_scores(
+    prob: &Problem,
+    z: &Array2<f64>,
+    ctl: &Control,
+) -> Result<(Certificate, Array2<f64>, Vec<f64>)> {
+    let n = prob.n();
+    let d = prob.d();
+    let p = prob.p();
+    let nb = prob.n_blocks();
+    let base = prob.certify(z, None, None);
+    let lam: Array1<f64> = {
+        let xz = prob.xu(z.view());
+        let pred = prob.predict_from_xu(&xz);
+        pred.iter()
+            .zip(prob.y.iter())
+            .map(|(&a, &b)| prob.loss.grad(a, b))
+            .collect()
+    };
+    let g = prob.at(&lam); // d × P
+    let mut mu = Array2::<f64>::zeros((n, nb));
+    let mut worst: f64 = 0.0;
+    let mut scores = vec![0.0f64; p];
+    for b in 0..nb {
+        ctl.check()?;
+        let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
+        let gb: Array1<f64> = (0..d).map(|j| sig * g[[j, i]]).collect();
+        let nrm = gb.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if nrm <= prob.beta || prob.kind == Kind::Gated {
+            worst = worst.max(nrm);
+            scores[i] = scores[i].max(nrm);
+            continue;
+        }
+        // E = S_bᵀ: columns sign_k x_k
+        let mut e = Array2::<f64>::zeros((d, n));
+        for k in 0..n {
+            let s = prob.sign[[k, i]];
+            for j in 0..d {
+                e[[j, k]] = s * prob.x[[k, j]];
+            }
+        }
+        let (m, rn) = nnls(&e, &gb, 3 * n + 10);
+        worst = worst.max(rn);
+        scores[i] = scores[i].max(rn);
+        for k in 0..n {
+            mu[[k, b]] = m[k];
+        }
+    }
+    let scale = if worst <= prob.beta || worst == 0.0 {
+        1.0
+    } else {
+        prob.beta / worst
+    };
+    let lam_s = lam.mapv(|v| v * scale);
+    let dual: f64 = -lam_s
+        .iter()
+        .zip(prob.y.iter())
+        .map(|(&u, &yy)| prob.loss.conjugate(u, yy))
+        .sum::<f64>();
+    let mut cert = base;
+    if dual > cert.dual {
+        cert.dual = dual;
+        cert.dual_point = lam_s;
+    }
+    Ok((cert, mu, scores))
+}
+
+/// Polish `z` on its guessed support (see the module docs). Returns the polished blocks when
+/// they are feasible, else `None`.
+pub fn polish(
+    prob: &Problem,
+    z: &Array2<f64>,
+    act_rel: f64,
+    ctl: &Control,
+) -> Result<Option<Array2<f64>>> {
+    let n = prob.n();
+    let d = prob.d();
+    let p = prob.p();
+    let nb = prob.n_blocks();
+    let norms = super::block_norms(z);
+    let zmax = norms.iter().cloned().fold(0.0, f64::max);
+    if zmax == 0.0 {
+        return Ok(None);
+    }
+    let xz = prob.xu(z.view());
+    let row_norm: Vec<f64> = (0..n)
+        .map(|k| prob.x.row(k).iter().map(|v| v * v).sum::<f64>().sqrt())
+        .collect();
+    // blocks: (b, N_b, M_b = σ D_i X N_b)
+    let mut blocks: Vec<(usize, Array2<f64>, Array2<f64>)> = Vec::new();
+    for b in 0..nb {
+        if norms[b] <= 1e-3 * zmax {
+            continue;
+        }
+        let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
+        let mut rows = Vec::new();
+        for k in 0..n {
+            let s = prob.sign[[k, i]] * xz[[k, b]];
+            if s <= act_rel * row_norm[k] * norms[b] && row_norm[k] > 0.0 {
+                rows.push(
+                    (0..d)
+                        .map(|j| prob.sign[[k, i]] * prob.x[[k, j]])
+                        .collect::<Vec<f64>>(),
+                );
+            }
+        }
+        let nsp = null_space(&rows, d);
+        if nsp.ncols() == 0 {
+            continue;
+        }
+        let xn = prob.x.dot(&nsp); // n × k
+        let mut mb = xn;
+        for k in 0..n {
+            let f = sig * prob.mask[[k, i]];
+            mb.row_mut(k).mapv_inplace(|v| v * f);
+        }
+        blocks.push((b, nsp, mb));
+    }
+    if blocks.is_empty() {
+        return Ok(None);
+    }
+    let dims: Vec<usize> = blocks.iter().map(|(_, nsp, _)| nsp.ncols()).collect();
+    let kk: usize = dims.iter().sum();
+    let mut offs = vec![0usize; blocks.len() + 1];
+    for (j, &k) in dims.iter().enumerate() {
+        offs[j + 1] = offs[j] + k;
+    }
+    let mut mfull = Array2::<f64>::zeros((n, kk));
+    let mut xi = Array1::<f64>::zeros(kk);
+    for (j, (b, nsp, mb)) in blocks.iter().enumerate() {
+        mfull
+            .slice_mut(ndarray::s![.., offs[j]..offs[j + 1]])
+            .assign(mb);
+        let zb = z.column(*b);
+        let x0 = nsp.t().dot(&zb);
+        xi.slice_mut(ndarray::s![offs[j]..offs[j + 1]]).assign(&x0);
+    }
+    let beta = prob.beta;
+    let fval = |xi: &Array1<f64>| -> f64 {
+        let pred = mfull.dot(xi);
+        let mut f = prob.loss_value(&pred);
+        for j in 0..blocks.len() {
+            let s = xi.slice(ndarray::s![offs[j]..offs[j + 1]]);
+            f += beta * s.iter().map(|v| v * v).sum::<f64>().sqrt();
+        }
+        f
+    };
+    let mut f = fval(&xi);
+    for _ in 0..100 {
+        ctl.check()?;
+        let pred = mfull.dot(&xi);
+        let l1: Array1<f64> = pred
+            .iter()
+            .zip(prob.y.iter())
+            .map(|(&a, &b)| prob.loss.grad(a, b))
+            .collect();
+        let l2: Array1<f64> = pred
+            .iter()
+            .zip(prob.y.iter())
+            .map(|(&a, &b)| curvature(prob, a, b))
+            .collect();
+        let mut grad = mfull.t().dot(&l1);
+        let mut wm = mfull.clone();
+        for k in 0..n {
+            let s = l2[k];
+            wm.row_mut(k).mapv_inplace(|v| v * s);
+        }
+        let mut h = mfull.t().dot(&wm);
+        for j in 0..blocks.len() {
+            let r = offs[j]..offs[j + 1];
+            let s = xi.slice(ndarray::s![r.clone()]).to_owned();
+            let nrm = s.iter().map(|v| v * v).sum::<f64>().sqrt();
+            if nrm < 1e-300 {
+                return Ok(None);
+            }
+            for a in 0..s.len() {
+                grad[r.start + a] += beta * s[a] / nrm;
+                for c in 0..s.len() {
+                    let id = if a == c { 1.0 } else { 0.0 };
+                    h[[r.start + a, r.start + c]] += beta * (id - s[a] * s[c] / (nrm * nrm)) / nrm;
+                }
+            }
+        }
+        let gnorm = grad.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if gnorm <= 1e-13 * f.abs().max(1.0) {
+            break;
+        }
+        let tr = (0..kk).map(|a| h[[a, a]]).sum::<f64>() / kk as f64;
+        let mut damp = 1e-12 * tr.max(1e-300);
+        let step = loop {
+            let mut hd = h.clone();
+            for a in 0..kk {
+                hd[[a, a]] += damp;
+            }
+            if let Ok(l) = cholesky(&hd) {
+                let mut s = grad.mapv(|v| -v);
+                cholesky_solve(&l, &mut s);
+                break s;
+            }
+            damp *= 100.0;
+            if damp > 1e6 * tr.max(1.0) {
+                return Ok(None);
+            }
+        };
+        let slope = grad.dot(&step);
+        let mut t = 1.0;
+        let mut accepted = false;
+        for _ in 0..40 {
+            let cand = &xi + &(&step * t);
+            let fc = fval(&cand);
+            if fc <= f + 1e-4 * t * slope {
+                xi = cand;
+                let dec = f - fc;
+                f = fc;
+                accepted = true;
+                if dec <= 1e-16 * f.abs().max(1.0) {
+                    t = 0.0;
+                }
+                break;
+            }
+            t *= 0.5;
+        }
+        if !accepted || t == 0.0 {
+            break;
+        }
+    }
+    let mut out = Array2::<f64>::zeros((d, nb));
+    for (j, (b, nsp, _)) in blocks.iter().enumerate() {
+        let s = xi.slice(ndarray::s![offs[j]..offs[j + 1]]);
+        let zb = nsp.dot(&s);
+        out.column_mut(*b).assign(&zb);
+    }
+    // feasibility: every cone constraint within rounding
+    let xo = prob.xu(out.view());
+    for k in 0..n {
+        for b in 0..nb {
+            let i = if b < p { b } else { b - p };
+            let s = prob.sign[[k, i]] * xo[[k, b]];
+            if s < -1e-10 * row_norm[k] * zmax.max(1.0) {
+                return Ok(None);
+            }
+        }
+    }
+    Ok(Some(out))
+}
+
+fn curvature(prob: &Problem, z: f64, y: f64) -> f64 {
+    match prob.loss {
+        super::Loss::Squared => 1.0,
+        super::Loss::Logistic => {
+            let t = -y * z;
+            let s = if t >= 0.0 {
+                1.0 / (1.0 + (-t).exp())
+            } else {
+                t.exp() / (1.0 + t.exp())
+            };
+            s * (1.0 - s)
+        }
+        super::Loss::Huber(dl) => {
+            if (z - y).abs() <= dl {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        super::Loss::Hinge => 0.0,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::array;
+
+    #[test]
+    fn nnls_matches_known_solution() {
+        // E = I: μ = max(g, 0), residual = ‖min(g, 0)‖
+        let e = Array2::<f64>::eye(3);
+        let g = array![1.0, -2.0, 0.5];
+        let (mu, rn) = nnls(&e, &g, 20);
+        assert!((mu[0] - 1.0).abs() < 1e-12 && mu[1] == 0.0 && (mu[2] - 0.5).abs() < 1e-12);
+        assert!((rn - 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn null_space_is_orthogonal() {
+        let rows = vec![vec![1.0, 1.0, 0.0]];
+        let n = null_space(&rows, 3);
+        assert_eq!(n.ncols(), 2);
+        for c in 0..2 {
+            assert!((n[[0, c]] + n[[1, c]]).abs() < 1e-12);
+        }
+    }
+}

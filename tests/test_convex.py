@@ -1,0 +1,298 @@
+"""Convex reformulation of two-layer ReLU training: oracles are cvxpy + Clarabel (independent
+formulations in _reference_convex.py), a loop-based NumPy network objective, and closed-form
+identities (scaling conventions, Carathéodory bound, weak duality)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+import warnings
+
+import _reference_convex as R
+import hiddenconvex as hc
+import numpy as np
+import pytest
+from hiddenconvex.exceptions import ConvergenceWarning
+
+pytest.importorskip("cvxpy")
+
+
+def _data(n, d, seed, loss="squared"):
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, d))
+    if loss in ("logistic", "hinge"):
+        y = np.where(np.linalg.norm(X, axis=1) > 1.2, 1.0, -1.0)
+    else:
+        y = np.sin(X.sum(axis=1)) + 0.1 * rng.standard_normal(n)
+    return X, y
+
+
+def _aug(X, bias):
+    return np.hstack([X, np.ones((X.shape[0], 1))]) if bias else X
+
+
+@pytest.fixture
+def restore_threads():
+    n = hc.thread_count()
+    yield
+    hc.set_thread_count(n)
+
+
+# ---- optimum == cvxpy + Clarabel --------------------------------------------------------------
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_gated_matches_clarabel(seed, bias, loss):
+    X, y = _data(14, 2, seed, loss)
+    m = hc.ConvexGatedReLU(0.05, loss=loss, bias=bias, tol=1e-9, max_iter=200000).fit(X, y)
+    ref, _ = R.cvxpy_gated(_aug(X, bias), y, m.patterns_, 0.05, loss)
+    assert m.converged_
+    assert m.objective_ == pytest.approx(ref, rel=1e-6)
+    # weak duality against the oracle's optimum, and the certified gap
+    assert m.dual_objective_ <= ref * (1 + 1e-7) + 1e-9
+    assert 0 <= m.duality_gap_ <= 1e-9 * max(1, abs(m.objective_)) + 1e-12
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
+def test_relu_matches_clarabel_exact_patterns(seed, bias, loss):
+    X, y = _data(10, 2, seed, loss)
+    m = hc.ConvexReLU(0.05, loss=loss, bias=bias, tol=1e-8, max_iter=200000).fit(X, y)
+    ref, _, _ = R.cvxpy_relu(_aug(X, bias), y, m.patterns_, 0.05, loss)
+    assert m.converged_
+    assert m.objective_ == pytest.approx(ref, rel=1e-6)
+    assert m.dual_objective_ <= ref * (1 + 1e-6)
+    # Theorem 1: the recovered network attains the convex optimum (loop oracle) ...
+    U, a = m.to_network()
+    yy = y
+    net = R.network_objective_loop(_aug(X, bias), yy, U, a, 0.05, loss)
+    assert net == pytest.approx(ref, rel=1e-6)
+    assert m.network_objective(X, y) == pytest.approx(net, rel=1e-12)
+    # ... with at most n + 1 neurons, and the certificate holds
+    assert 1 <= U.shape[1] <= X.shape[0] + 1
+    assert m.certified_ and "certified global optimum" in m.summary()
+
+
+def test_exact_patterns_are_all_chambers():
+    X, y = _data(10, 2, 3)
+    m = hc.ConvexReLU(0.1, bias=True, tol=1e-6, max_iter=100000).fit(X, y)
+    ch = hc.chambers(X, method="exact", bias=True)
+    assert m.patterns_.shape == ch.patterns.shape
+    assert m.result_.patterns_exact
+
+
+def test_sampled_patterns_are_not_certified_and_bound_the_exact_optimum():
+    X, y = _data(12, 2, 4)
+    ex = hc.ConvexReLU(0.1, bias=True, tol=1e-7, max_iter=100000).fit(X, y)
+    sa = hc.ConvexReLU(
+        0.1, bias=True, patterns="sample", n_patterns=8, seed=5, tol=1e-7, max_iter=100000
+    ).fit(X, y)
+    assert not sa.certified_ and "not a certificate" in sa.summary()
+    assert sa.objective_ >= ex.objective_ * (1 - 1e-6)
+    assert sa.seed_ == 5
+
+
+def test_dual_bound_is_valid_before_convergence():
+    """The dual bound is a lower bound at any iteration (rigorous certificate)."""
+    X, y = _data(12, 2, 6)
+    with pytest.warns(ConvergenceWarning, match="duality gap"):
+        m = hc.ConvexReLU(0.05, bias=True, max_iter=50).fit(X, y)
+    ref, _, _ = R.cvxpy_relu(_aug(X, True), y, m.patterns_, 0.05)
+    assert m.dual_objective_ <= ref * (1 + 1e-7)
+    assert not m.converged_ and not m.certified_
+
+
+@pytest.mark.parametrize("kind", ["gated"])
+def test_bcd_matches_clarabel(kind):
+    X, y = _data(12, 2, 19)
+    est = hc.ConvexReLU if kind == "relu" else hc.ConvexGatedReLU
+    m = est(0.05, bias=True, solver="bcd", tol=1e-8, max_iter=200000).fit(X, y)
+    Xa = _aug(X, True)
+    if kind == "relu":
+        ref = R.cvxpy_relu(Xa, y, m.patterns_, 0.05)[0]
+    else:
+        ref = R.cvxpy_gated(Xa, y, m.patterns_, 0.05)[0]
+    assert m.converged_
+    assert m.objective_ == pytest.approx(ref, rel=1e-6)
+    assert m.dual_objective_ <= ref * (1 + 1e-7)
+
+
+@pytest.mark.parametrize("solver", ["admm", "al"])
+def test_other_relu_solvers_agree_within_their_certificate(solver):
+    X, y = _data(10, 2, 18)
+    ref = hc.ConvexReLU(0.1, tol=1e-9, max_iter=100000).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m = hc.ConvexReLU(0.1, solver=solver, tol=1e-4, max_iter=20000).fit(X, y)
+    # the dual bound is valid whatever happened; a converged run is within its gap
+    assert m.dual_objective_ <= ref.objective_ * (1 + 1e-9)
+    if m.converged_:
+        assert m.max_constraint_violation_ <= 1e-12
+        assert m.objective_ <= ref.objective_ + 1e-4 * max(1.0, ref.objective_)
+
+
+def test_cvxpy_solver_path_and_huber_hinge():
+    X, y = _data(10, 2, 7)
+    a = hc.ConvexReLU(0.1, solver="cvxpy").fit(X, y)
+    b = hc.ConvexReLU(0.1, tol=1e-8, max_iter=200000).fit(X, y)
+    assert a.objective_ == pytest.approx(b.objective_, rel=1e-6)
+    for loss in ("huber", "hinge"):
+        yl = np.sign(y) if loss == "hinge" else y
+        g = hc.ConvexGatedReLU(0.1, loss=loss, tol=1e-6, max_iter=200000).fit(X, yl)
+        ref, _ = R.cvxpy_gated(X, yl, g.patterns_, 0.1, loss)
+        assert g.objective_ == pytest.approx(ref, rel=1e-5)
+        assert g.dual_objective_ <= ref + 1e-8
+
+
+# ---- scaling conventions -----------------------------------------------------------------------
+def test_mean_scaling_is_sum_over_n_with_beta_n_lambda():
+    X, y = _data(12, 2, 8)
+    n, lam = X.shape[0], 0.01
+    mean = hc.ConvexGatedReLU(lam, scaling="mean", bias=True, tol=1e-9, max_iter=100000).fit(X, y)
+    tot = hc.ConvexGatedReLU(n * lam, scaling="sum", bias=True, tol=1e-9, max_iter=100000).fit(X, y)
+    assert mean.objective_ == pytest.approx(tot.objective_ / n, rel=1e-6)
+    mean = hc.ConvexReLU(lam, scaling="mean", bias=True, tol=1e-7, max_iter=100000).fit(X, y)
+    tot = hc.ConvexReLU(n * lam, scaling="sum", bias=True, tol=1e-7, max_iter=100000).fit(X, y)
+    assert mean.objective_ == pytest.approx(tot.objective_ / n, rel=1e-6)
+    # pyscnn's convention by formula: (1/(2n))‖f(X) − y‖² + (λ/2) Σ (‖u‖² + α²)
+    U, a = mean.to_network()
+    Xa = _aug(X, True)
+    f = np.maximum(Xa @ U, 0) @ a
+    pyscnn = np.sum((f - y) ** 2) / (2 * n) + 0.5 * lam * (np.sum(U**2) + np.sum(a**2))
+    assert mean.network_objective(X, y) == pytest.approx(pyscnn, rel=1e-12)
+    assert pyscnn == pytest.approx(mean.objective_, rel=1e-6)
+
+
+def test_vector_output_is_one_vs_all_sum():
+    X, y = _data(10, 2, 9)
+    Y = np.stack([y, -0.5 * y + 0.3], axis=1)
+    m = hc.ConvexGatedReLU(0.1, tol=1e-9, max_iter=100000).fit(X, Y)
+    parts = [hc.ConvexGatedReLU(0.1, tol=1e-9, max_iter=100000).fit(X, Y[:, j]) for j in range(2)]
+    assert m.objective_ == pytest.approx(sum(p.objective_ for p in parts), rel=1e-9)
+    assert m.predict(X).shape == (10, 2)
+    U, a, G = m.to_network()
+    assert a.shape == (U.shape[1], 2)
+
+
+def test_classification_labels_predict_and_score():
+    X, y = _data(12, 2, 10, "logistic")
+    labels = np.where(y > 0, "out", "in")
+    m = hc.ConvexGatedReLU(1e-3, loss="logistic", bias=True, tol=1e-6, max_iter=100000)
+    m.fit(X, labels)
+    assert set(m.predict(X)) <= {"in", "out"}
+    assert m.score(X, labels) >= 0.9
+
+
+def test_regularization_path_warm_starts_match_cold_fits():
+    X, y = _data(12, 2, 11)
+    est = hc.ConvexGatedReLU(tol=1e-9, max_iter=100000)
+    path = est.regularization_path(X, y, [1.0, 0.3, 0.1])
+    assert [r.beta for r in path] == [1.0, 0.3, 0.1]
+    for r in path:
+        cold = hc.ConvexGatedReLU(r.beta, tol=1e-9, max_iter=100000).fit(X, y)
+        assert r.objective == pytest.approx(cold.objective_, rel=1e-7)
+    assert path[0].n_active <= path[-1].n_active
+
+
+def test_result_save_load(tmp_path):
+    X, y = _data(10, 2, 12)
+    m = hc.ConvexGatedReLU(0.1).fit(X, y)
+    p = m.result_.save(tmp_path / "fit.npz")
+    back = hc.load(p)
+    assert isinstance(back, hc.ConvexFitResult)
+    assert back.objective == m.objective_
+    np.testing.assert_array_equal(back.blocks, m.result_.blocks)
+
+
+# ---- scikit-learn protocol ----------------------------------------------------------------------
+def test_sklearn_clone_and_params():
+    sk = pytest.importorskip("sklearn.base")
+    est = hc.ConvexReLU(0.3, loss="huber", patterns="sample", n_patterns=20, seed=1)
+    c = sk.clone(est)
+    assert c.get_params() == est.get_params()
+    assert c.set_params(beta=0.5).beta == 0.5
+    with pytest.raises(ValueError, match="nope"):
+        c.set_params(nope=1)
+
+
+# ---- bad inputs ---------------------------------------------------------------------------------
+def test_bad_inputs():
+    X, y = _data(10, 2, 13)
+    with pytest.raises(hc.InvalidInputError, match="y"):
+        hc.ConvexReLU(0.1).fit(X, y[:-1])
+    Xn = X.copy()
+    Xn[0, 0] = np.nan
+    with pytest.raises(hc.InvalidInputError, match="X"):
+        hc.ConvexReLU(0.1).fit(Xn, y)
+    yi = y.copy()
+    yi[1] = np.inf
+    with pytest.raises(hc.InvalidInputError, match="y"):
+        hc.ConvexReLU(0.1).fit(X, yi)
+    with pytest.raises(hc.InvalidInputError, match="beta"):
+        hc.ConvexReLU(-1.0).fit(X, y)
+    with pytest.raises(hc.InvalidInputError, match="patterns"):
+        hc.ConvexReLU(0.1, patterns=np.zeros((0, 10), bool)).fit(X, y)
+    with pytest.raises(hc.InvalidInputError, match="patterns"):
+        hc.ConvexReLU(0.1, patterns=np.zeros((3, 9), bool)).fit(X, y)
+    with pytest.raises(hc.InvalidInputError, match="loss"):
+        hc.ConvexReLU(0.1, loss="l1").fit(X, y)
+    with pytest.raises(hc.InvalidInputError, match="solver"):
+        hc.ConvexReLU(0.1, solver="sgd").fit(X, y)
+    with pytest.raises(hc.InvalidInputError, match="solver"):
+        hc.ConvexReLU(0.1, loss="hinge", solver="fista").fit(X, np.sign(y))
+    with pytest.raises(hc.InvalidInputError, match="solver"):
+        hc.ConvexReLU(0.1, solver="bcd").fit(X, y)
+    with pytest.raises(hc.InvalidInputError, match="scaling"):
+        hc.ConvexReLU(0.1, scaling="avg").fit(X, y)
+    with pytest.raises(hc.HiddenConvexError, match="not fitted"):
+        hc.ConvexReLU(0.1).predict(X)
+
+
+def test_max_iter_warns_with_gap():
+    X, y = _data(10, 2, 14)
+    with pytest.warns(ConvergenceWarning, match=r"duality gap .*violation"):
+        m = hc.ConvexGatedReLU(0.01, max_iter=3).fit(X, y)
+    assert m.n_iter_ == 3 and not m.converged_
+
+
+# ---- runtime behaviour --------------------------------------------------------------------------
+def test_ctrl_c_interrupts_a_long_fit():
+    X, y = _data(200, 10, 15)
+    D, _ = R.sampled_patterns(X, 400, 0)
+    fired = {}
+
+    def fire():
+        fired["t"] = time.perf_counter()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Timer(0.3, fire)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        hc.ConvexReLU(1e-4, patterns=D, tol=1e-14, max_iter=10**7).fit(X, y)
+    latency = time.perf_counter() - fired["t"]
+    timer.join()
+    assert latency < 2.0
+
+
+def test_progress_is_reported():
+    X, y = _data(10, 2, 16)
+    seen = []
+    hc.ConvexGatedReLU(0.1, progress=lambda d, t: seen.append((d, t))).fit(X, y)
+    assert seen and seen[-1][1] > 0
+
+
+@pytest.mark.parametrize("kind", [hc.ConvexReLU, hc.ConvexGatedReLU])
+def test_same_seed_same_result_at_1_and_2_threads(kind, restore_threads):
+    X, y = _data(200, 10, 17)
+    res = []
+    for t in (1, 2):
+        hc.set_thread_count(t)
+        m = kind(1.0, patterns="sample", n_patterns=150, seed=3, max_iter=60)
+        with pytest.warns(ConvergenceWarning):
+            m.fit(X, y)
+        res.append(m)
+    assert res[0].objective_ == res[1].objective_
+    np.testing.assert_array_equal(res[0].blocks_[0], res[1].blocks_[0])
