@@ -1,6 +1,6 @@
-//! FISTA for the gated program with a smooth loss: proximal gradient on
+//! FISTA for both programs with a smooth loss: proximal gradient on
 //! Σ_k ℓ((Σ_i D_i X w_i)_k; y_k) + β Σ_i ‖w_i‖ (prox = group soft-thresholding), with
-//! backtracking on the step 1/L (L may also shrink by 10% per iteration), gradient-based adaptive
+//! backtracking on the step 1/L (L also shrinks by 30% every 10 iterations), gradient-based adaptive
 //! restart (O'Donoghue & Candès 2015) and the duality-gap stopping rule of [`Problem::certify`].
 //! Two products with X per iteration (X·w is carried along linearly for the extrapolated point).
 //! For the ReLU program the prox is shrink(Π_K(·)) per block (exact cone projection by NNLS),
