@@ -344,22 +344,9 @@ pub(crate) fn try_polish(
 ) -> Result<Option<(Array2<f64>, super::Certificate, Array2<f64>)>> {
     for act in [1e-3, 1e-6] {
         let pz = super::polish::polish(prob, z, act, ctl)?;
-        if std::env::var("HC_DEBUG").is_ok() {
-            eprintln!("polish act={act} feasible={}", pz.is_some());
-        }
         if let Some(zp) = pz {
             let (cert, mu) = super::polish::sharp_certificate(prob, &zp, ctl)?;
             let ub = cert.objective.max(cert.network_objective);
-            if std::env::var("HC_DEBUG").is_ok() {
-                eprintln!(
-                    "  obj={:.12} net={:.12} dual={:.12} viol={:e} nact={}",
-                    cert.objective,
-                    cert.network_objective,
-                    cert.dual,
-                    cert.violation,
-                    super::block_norms(&zp).iter().filter(|v| **v > 0.0).count()
-                );
-            }
             if gap_ok(ub, cert.dual, tol) {
                 return Ok(Some((zp, cert, mu)));
             }
