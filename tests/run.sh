@@ -8,8 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 
-echo "== install: hiddenconvex[test] (release build of the Rust extension)"
-"$PY" -m pip install --quiet --disable-pip-version-check ".[test]"
+echo "== install: hiddenconvex[test,bench] (release build of the Rust extension, test oracles, bench peers)"
+"$PY" -m pip install --quiet --disable-pip-version-check ".[test,bench]"
 
 echo "== cargo test (rust/core)"
 cargo test --quiet -p hiddenconvex-core
