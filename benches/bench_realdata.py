@@ -41,7 +41,8 @@ CASES = {
     "wine (all features)": ("wine", None, True),
     "sine (1-D)": ("sine", None, True),
 }
-SMOKE_CASES = ["iris (PCA 2)", "diabetes (all features)", "sine (1-D)"]
+# Every pattern is enumerated (so cvxpy is a meaningful peer) on the PCA-2 and 1-D cases.
+EXACT_CASES = [c for c, (name, pca, _) in CASES.items() if pca is not None or name == "sine"]
 EPOCHS = 300
 _CACHE: dict[tuple[str, bool], dict] = {}
 
@@ -84,16 +85,15 @@ def _convex_extras(s: dict, model) -> dict:
     }
 
 
-@pytest.mark.parametrize("case", list(CASES))
-@pytest.mark.parametrize("impl", ["hiddenconvex", "cvxpy+Clarabel"])
+@pytest.mark.parametrize(
+    "case, impl",
+    [(c, "hiddenconvex") for c in CASES] + [(c, "cvxpy+Clarabel") for c in EXACT_CASES],
+)
 def test_realdata_convex(bench, smoke, case, impl):
-    if smoke and case not in SMOKE_CASES:
-        pytest.skip("smoke run: a subset of the cases")
     s = _setup(case, smoke)
+    assert s["exact"] == (case in EXACT_CASES)
     if impl == "cvxpy+Clarabel":
         pytest.importorskip("cvxpy")
-        if not s["exact"]:
-            pytest.skip("cvxpy only on the exact (PCA 2) cases")
     solver = "cvxpy" if impl == "cvxpy+Clarabel" else "auto"
 
     def fit():
@@ -112,8 +112,6 @@ def test_realdata_convex(bench, smoke, case, impl):
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("optimizer", ["sgd", "adam"])
 def test_realdata_nonconvex(bench, smoke, case, optimizer):
-    if smoke and case not in SMOKE_CASES:
-        pytest.skip("smoke run: a subset of the cases")
     s = _setup(case, smoke)
     ds = s["ds"]
 
