@@ -282,19 +282,98 @@ def test_auto_chooses_and_records(rng):
     assert b.exact_count == hc.cover_count(20, 3)
 
 
+def _row_set(patterns):
+    return {bytes(r) for r in np.packbits(patterns, axis=1)}
+
+
+def _check_stream(X, chunk, ch, **kw):
+    chunks = list(hc.iter_chambers(X, chunk=chunk, **kw))
+    assert all(1 <= len(p) <= chunk and len(p) == len(w) for p, w in chunks)
+    pats = np.concatenate([p for p, _ in chunks])
+    wits = np.concatenate([w for _, w in chunks])
+    # each chamber exactly once, the same set as chambers(), interior witnesses
+    assert pats.shape == ch.patterns.shape
+    assert _row_set(pats) == _row_set(ch.patterns) and len(_row_set(pats)) == ch.count
+    Xf = np.asarray(X, dtype=np.float64)
+    assert np.array_equal(Xf @ wits.T > 0, pats.T)
+    nonzero = np.abs(Xf).sum(axis=1) > 0
+    assert np.all(np.abs(Xf[nonzero] @ wits.T) > 0)
+    assert np.allclose(np.linalg.norm(wits, axis=1), 1.0)
+    return chunks
+
+
 def test_iter_chambers_streams_the_same_set(rng):
     X = rng.standard_normal((15, 3))
     ch = hc.chambers(X, method="exact")
-    chunks = list(hc.iter_chambers(X, chunk=50))
-    assert [len(p) for p, _ in chunks] == [50] * (ch.count // 50) + (
-        [ch.count % 50] if ch.count % 50 else []
-    )
-    assert np.array_equal(np.concatenate([p for p, _ in chunks]), ch.patterns)
-    assert np.allclose(np.concatenate([w for _, w in chunks]), ch.witnesses)
+    for chunk in (1, 7, 50, 10_000):
+        _check_stream(X, chunk, ch)
+    # deterministic: same chunks every run and at any thread count
+    ref = list(hc.iter_chambers(X, chunk=50))
+    old = hc.thread_count()
+    try:
+        for t in (1, 2, 8):
+            hc.set_thread_count(t)
+            again = list(hc.iter_chambers(X, chunk=50))
+            assert all(
+                np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1])
+                for a, b in zip(ref, again, strict=True)
+            )
+    finally:
+        hc.set_thread_count(old)
     with pytest.raises(hc.ResourceLimitError):
         list(hc.iter_chambers(X, max_chambers=3))
     with pytest.raises(hc.ResourceLimitError, match="memory_limit"):
         list(hc.iter_chambers(X, memory_limit=1000))
+
+
+@pytest.mark.parametrize(
+    "case",
+    ["rank_deficient", "duplicates", "resonance4", "bias", "d2", "d1", "n_le_d"],
+)
+def test_iter_chambers_degenerate_and_small_cases(rng, case):
+    if case == "rank_deficient":
+        X = rng.standard_normal((9, 3)) @ rng.standard_normal((3, 5))
+    elif case == "duplicates":
+        B = rng.standard_normal((6, 3))
+        X = np.vstack([B, 2 * B[:2], -B[2:3], np.zeros((1, 3))])
+    elif case == "resonance4":
+        X = np.array([[(m >> j) & 1 for j in range(4)] for m in range(1, 16)], dtype=float)
+    elif case == "bias":
+        X = np.hstack([rng.standard_normal((12, 3)), np.ones((12, 1))])
+    elif case == "d2":
+        X = rng.standard_normal((9, 2))
+    elif case == "d1":
+        X = rng.standard_normal((5, 1))
+    else:
+        X = rng.standard_normal((3, 5))
+    ch = hc.chambers(X, method="exact")
+    for chunk in (3, 64):
+        _check_stream(X, chunk, ch)
+
+
+def test_iter_chambers_streams_beyond_the_memory_limit(rng):
+    # 2 * sum_{k<4} C(59, k) = 68,520 chambers: chambers() needs several MB, refused under a
+    # 1 MB budget, while streaming in chunks of 1000 fits it.
+    X = rng.standard_normal((60, 4))
+    budget = 1_000_000
+    with pytest.raises(hc.ResourceLimitError, match="memory_limit"):
+        hc.chambers(X, method="exact", memory_limit=budget)
+    seen = set()
+    rows = 0
+    for p, w in hc.iter_chambers(X, chunk=1000, memory_limit=budget):
+        assert len(p) <= 1000
+        assert np.array_equal(X @ w.T > 0, p.T)
+        rows += len(p)
+        seen |= _row_set(p)
+    assert rows == len(seen) == hc.cover_count(60, 4)
+    full = hc.chambers(X, method="exact")
+    assert seen == _row_set(full.patterns)
+
+
+def test_sample_checks_memory_before_allocating(rng):
+    X = rng.standard_normal((40, 5))
+    with pytest.raises(hc.ResourceLimitError, match="memory_limit"):
+        hc.chambers(X, method="sample", n_samples=10**12, seed=0, memory_limit=10**6)
 
 
 def test_progress_and_save_roundtrip(rng, tmp_path):

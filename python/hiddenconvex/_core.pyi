@@ -33,6 +33,7 @@ def chambers_sample(
     n_samples: int,
     seed: int,
     progress: Callable[[int, int], Any] | None = None,
+    memory_limit: int | None = None,
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint8], npt.NDArray[np.float64], int]: ...
 def chamber_faces(
     x: npt.NDArray[np.float64], progress: Callable[[int, int], Any] | None = None
@@ -45,6 +46,26 @@ def chambers_plan(
     max_chambers: int | None = None,
     memory_limit: int | None = None,
 ) -> tuple[int, bool, int, int, int]: ...
+
+@final
+class ChamberStream:
+    @property
+    def total(self) -> int: ...
+    @property
+    def bounded(self) -> bool: ...
+    def next_block(
+        self, progress: Callable[[int, int], Any] | None = None
+    ) -> (
+        tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint8], npt.NDArray[np.float64], int] | None
+    ): ...
+
+def chambers_stream(
+    x: npt.NDArray[np.float64],
+    block: int,
+    max_chambers: int | None = None,
+    memory_limit: int | None = None,
+    progress: Callable[[int, int], Any] | None = None,
+) -> ChamberStream: ...
 
 # <<< end of arrangement
 

@@ -346,7 +346,9 @@ def chambers(
         else:
             used_seed = resolve_seed(seed)
             n_samples = DEFAULT_N_SAMPLES if n_samples is None else n_samples
-            patterns, packed, witnesses, rank = _core.chambers_sample(Xp, n_samples, used_seed, cb)
+            patterns, packed, witnesses, rank = _core.chambers_sample(
+                Xp, n_samples, used_seed, cb, memory_limit
+            )
             exact_count = _affordable_count(Xp)
             coverage = None if exact_count is None else patterns.shape[0] / exact_count
     n_open = int(patterns.shape[0])
@@ -420,10 +422,25 @@ def iter_chambers(
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """The exact chambers in chunks of at most ``chunk`` rows: ``(patterns, witnesses)``.
 
-    Chunks follow the order of :func:`chambers` (lexicographic patterns). The witnesses of all
-    chambers (P × d floats) are computed first; the (P × n) pattern matrix is built one chunk at
-    a time from them, so problems whose patterns do not fit in memory can be streamed (e.g. to
-    disk or into a running reduction).
+    The union of the chunks is exactly the set of :func:`chambers` (each chamber once), but the
+    order differs from its global lexicographic sort. When the distinct hyperplanes are in
+    general position (e.g. Gaussian data) the chunks are generated on demand by the vertex
+    method, so memory is bounded by the chunk size whatever the number of chambers: problems
+    whose chambers do not fit in memory can be streamed (to disk or into a running reduction).
+    This costs a first pass over all chunks (nothing kept) that checks general position before
+    the first chunk is returned, i.e. about twice the time of :func:`chambers`.
+
+    Order (deterministic, identical for every run and thread count): chunk by chunk, the
+    chambers with ``x_0·u > 0`` (``x_0`` the first nonzero row) in vertex-method order — one
+    chamber per lowest vertex, i.e. per set of ``rank − 1`` hyperplanes in lexicographic order,
+    level by level of the recursion — followed by their antipodal chambers (complementary
+    patterns) in reverse order. Chunks hold at most ``chunk`` rows (for odd ``chunk`` usually
+    ``chunk − 1``: chambers come in antipodal pairs).
+
+    Degenerate data (not in general position: rank-deficient cones of lines through a common
+    subspace, duplicates are fine) falls back to one materialised exact enumeration, handed out
+    in the sorted order of :func:`chambers`; its memory then grows with the number of chambers
+    and is checked against ``memory_limit`` like :func:`chambers`.
 
     Parameters
     ----------
@@ -435,14 +452,24 @@ def iter_chambers(
     max_chambers : int, optional
         Refuse runs with more chambers (ResourceLimitError).
     progress : None, bool or callable(done, total)
+        Reports the general-position pass, then the chunks.
     memory_limit : int, optional
-        Byte budget of the enumeration (default ``DEFAULT_MEMORY_LIMIT``; the same conservative
-        estimate as :func:`chambers`), checked before allocating (ResourceLimitError).
+        Byte budget (default ``DEFAULT_MEMORY_LIMIT``): of one chunk when streaming on demand,
+        of the whole enumeration in the degenerate fallback. Checked before allocating
+        (ResourceLimitError).
 
     Yields
     ------
     patterns : ndarray of bool, shape (c, n)
     witnesses : ndarray of float64, shape (c, d)
+        Unit-norm, strictly interior gates, as in :func:`chambers`.
+
+    Raises
+    ------
+    ResourceLimitError
+        Raised by the call itself (before the first chunk), like the input errors.
+    KeyboardInterrupt
+        On Ctrl-C, between and within chunks.
     """
     Xp = _prepare(X, bias)
     chunk = check_int(chunk, "chunk", minimum=1)
@@ -450,13 +477,18 @@ def iter_chambers(
     memory_limit = _opt_int(memory_limit, "memory_limit")
     if memory_limit is None:
         memory_limit = DEFAULT_MEMORY_LIMIT
-    with progress_callback(progress, "chambers (exact)", unit="step") as cb:
-        witnesses = _core.chamber_witnesses(Xp, max_chambers, memory_limit, cb)
+    with progress_callback(progress, "chambers (general-position check)", unit="step") as cb:
+        stream = _core.chambers_stream(Xp, max(chunk, 2), max_chambers, memory_limit, cb)
 
     def gen() -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        for s in range(0, witnesses.shape[0], chunk):
-            w = witnesses[s : s + chunk]
-            yield np.ascontiguousarray((Xp @ w.T).T > 0), w
+        with progress_callback(progress, "chambers (stream)", unit="chamber") as cb:
+            while True:
+                block = stream.next_block(cb)
+                if block is None:
+                    return
+                patterns, _packed, witnesses, _rank = block
+                for s in range(0, patterns.shape[0], chunk):
+                    yield patterns[s : s + chunk], witnesses[s : s + chunk]
 
     return gen()
 

@@ -2,8 +2,8 @@
 //! realise their patterns, counting agrees with enumeration on degenerate integer data.
 
 use hiddenconvex_core::arrangement::{
-    count, cover_count, enumerate, enumerate_prepared_with, get_bit, prepare, sample, words_for,
-    Algorithm, Limits,
+    count, cover_count, enumerate, enumerate_prepared_with, get_bit, prepare, sample, stream,
+    words_for, Algorithm, Limits,
 };
 use hiddenconvex_core::{Control, Error};
 use ndarray::Array2;
@@ -17,6 +17,16 @@ fn gaussian(n: usize, d: usize, seed: u64) -> Array2<f64> {
 }
 
 fn check_witnesses(x: &Array2<f64>, set: &hiddenconvex_core::arrangement::ChamberSet) {
+    check_realised(x, set);
+    let nw = words_for(x.dim().0);
+    // sorted and distinct
+    for p in 1..set.count() {
+        assert!(set.patterns[(p - 1) * nw..p * nw] < set.patterns[p * nw..(p + 1) * nw]);
+    }
+}
+
+/// Every witness realises its pattern strictly (nonzero rows).
+fn check_realised(x: &Array2<f64>, set: &hiddenconvex_core::arrangement::ChamberSet) {
     let (n, d) = x.dim();
     let nw = words_for(n);
     for p in 0..set.count() {
@@ -28,10 +38,6 @@ fn check_witnesses(x: &Array2<f64>, set: &hiddenconvex_core::arrangement::Chambe
             assert_eq!(s > 0.0, get_bit(pat, i), "row {i} of chamber {p}");
             assert!(zero_row || s != 0.0);
         }
-    }
-    // sorted and distinct
-    for p in 1..set.count() {
-        assert!(set.patterns[(p - 1) * nw..p * nw] < set.patterns[p * nw..(p + 1) * nw]);
     }
 }
 
@@ -78,7 +84,7 @@ proptest! {
         let x = gaussian(n, d, seed);
         let ctl = Control::new();
         let exact = enumerate(x.view(), &Limits::default(), &ctl).unwrap();
-        let s = sample(x.view(), 500, seed, &ctl).unwrap();
+        let s = sample(x.view(), 500, seed, None, &ctl).unwrap();
         let nw = words_for(n);
         let all: Vec<&[u64]> = exact.patterns.chunks(nw).collect();
         for p in s.patterns.chunks(nw) {
@@ -136,4 +142,40 @@ fn limits_and_cancellation() {
         enumerate(x.view(), &Limits::default(), &ctl).unwrap_err(),
         Error::Interrupted
     );
+}
+
+/// Streamed blocks: bounded size, each chamber once, the same set as `enumerate`, interior
+/// witnesses; on general-position data (bounded) and on degenerate data (materialised).
+#[test]
+fn stream_blocks_cover_the_same_set() {
+    let ctl = Control::new();
+    let mut res = Vec::new();
+    for mask in 1..16u32 {
+        for j in 0..4 {
+            res.push(((mask >> j) & 1) as f64);
+        }
+    }
+    let cases = [
+        (gaussian(40, 4, 3), true),
+        (gaussian(9, 5, 4), true),
+        (Array2::from_shape_vec((15, 4), res).unwrap(), false),
+    ];
+    for (x, bounded) in cases {
+        let full = enumerate(x.view(), &Limits::default(), &ctl).unwrap();
+        let nw = full.words();
+        for block in [2usize, 37, 1000] {
+            let mut s = stream(x.view(), block, &Limits::default(), &ctl).unwrap();
+            assert_eq!(s.is_bounded(), bounded);
+            assert_eq!(s.total, full.count() as u128);
+            let mut rows: Vec<Vec<u64>> = Vec::new();
+            while let Some(b) = s.next_block(&ctl).unwrap() {
+                assert!(b.count() >= 1 && b.count() <= block);
+                check_realised(&x, &b);
+                rows.extend(b.patterns.chunks(nw).map(|c| c.to_vec()));
+            }
+            rows.sort();
+            let want: Vec<Vec<u64>> = full.patterns.chunks(nw).map(|c| c.to_vec()).collect();
+            assert_eq!(rows, want);
+        }
+    }
 }

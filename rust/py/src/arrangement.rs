@@ -4,6 +4,7 @@ use hiddenconvex_core::arrangement::{self as arr, ChamberSet, Limits};
 use ndarray::Array2;
 use numpy::{IntoPyArray, PyArray2, PyReadonlyArray2};
 use pyo3::prelude::*;
+use std::sync::Mutex;
 
 use crate::detach;
 use crate::errors::invalid;
@@ -95,17 +96,19 @@ fn chamber_witnesses<'py>(
 
 /// Sampled chambers from `n_samples` Gaussian gates: (patterns, witnesses, rank).
 #[pyfunction]
-#[pyo3(signature = (x, n_samples, seed, progress=None))]
+/// `memory_limit` (bytes) is checked before allocating.
+#[pyo3(signature = (x, n_samples, seed, progress=None, memory_limit=None))]
 fn chambers_sample<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     n_samples: u64,
     seed: u64,
     progress: Option<Bound<'py, PyAny>>,
+    memory_limit: Option<u64>,
 ) -> PyResult<Out<'py>> {
     let xv = x.as_array().to_owned();
     let set = detach::run(py, progress.as_ref(), move |ctl| {
-        expand(arr::sample(xv.view(), n_samples, seed, ctl)?)
+        expand(arr::sample(xv.view(), n_samples, seed, memory_limit, ctl)?)
     })?;
     to_arrays(py, set)
 }
@@ -167,6 +170,74 @@ fn chambers_plan<'py>(
     })
 }
 
+/// Exact chambers streamed in blocks (see `hiddenconvex_core::arrangement::stream`).
+#[pyclass(name = "ChamberStream", module = "hiddenconvex._core", frozen)]
+pub struct PyChamberStream {
+    inner: Mutex<arr::ChamberStream>,
+}
+
+#[pymethods]
+impl PyChamberStream {
+    /// Total number of chambers.
+    #[getter]
+    fn total(&self) -> PyResult<u128> {
+        Ok(self.lock()?.total)
+    }
+
+    /// Whether blocks are generated on demand with memory bounded by the block size.
+    #[getter]
+    fn bounded(&self) -> PyResult<bool> {
+        Ok(self.lock()?.is_bounded())
+    }
+
+    /// The next block (patterns, packed, witnesses, rank), or None at the end.
+    #[pyo3(signature = (progress=None))]
+    fn next_block<'py>(
+        &self,
+        py: Python<'py>,
+        progress: Option<Bound<'py, PyAny>>,
+    ) -> PyResult<Option<Out<'py>>> {
+        let mut guard = self.lock()?;
+        let st: &mut arr::ChamberStream = &mut guard;
+        let block = detach::run(py, progress.as_ref(), move |ctl| {
+            st.next_block(ctl)?.map(expand).transpose()
+        })?;
+        block.map(|b| to_arrays(py, b)).transpose()
+    }
+}
+
+impl PyChamberStream {
+    fn lock(&self) -> PyResult<std::sync::MutexGuard<'_, arr::ChamberStream>> {
+        self.inner
+            .try_lock()
+            .map_err(|_| invalid("stream", "is in use by another thread (or poisoned)"))
+    }
+}
+
+/// Open a stream of the exact chambers in blocks of at most `block` rows.
+#[pyfunction]
+#[pyo3(signature = (x, block, max_chambers=None, memory_limit=None, progress=None))]
+fn chambers_stream<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    block: usize,
+    max_chambers: Option<u64>,
+    memory_limit: Option<u64>,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<PyChamberStream> {
+    let xv = x.as_array().to_owned();
+    let limits = Limits {
+        max_chambers,
+        memory_bytes: memory_limit,
+    };
+    let st = detach::run(py, progress.as_ref(), move |ctl| {
+        arr::stream(xv.view(), block, &limits, ctl)
+    })?;
+    Ok(PyChamberStream {
+        inner: Mutex::new(st),
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(chambers_exact, m)?)?;
     m.add_function(wrap_pyfunction!(chambers_sample, m)?)?;
@@ -174,5 +245,7 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(chamber_faces, m)?)?;
     m.add_function(wrap_pyfunction!(chamber_count, m)?)?;
     m.add_function(wrap_pyfunction!(chambers_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(chambers_stream, m)?)?;
+    m.add_class::<PyChamberStream>()?;
     Ok(())
 }

@@ -402,7 +402,13 @@ fn finish(prep: &Prepared, lp: &[u64], w: &[f64], ctl: &Control) -> Result<Chamb
     } else {
         u.par_chunks_mut(d)
             .zip(w.par_chunks(r))
-            .for_each(|(o, wi)| prep.lift(wi, o));
+            .for_each(|(o, wi)| {
+                prep.lift(wi, o);
+                if !matches!(prep.coords, Coords::Identity) {
+                    let nu = lines::norm(o);
+                    o.iter_mut().for_each(|v| *v /= nu);
+                }
+            });
     }
     ctl.check()?;
     let identity = prep.map.len() == nl
@@ -469,7 +475,6 @@ pub fn enumerate_prepared_with(
     algorithm: Algorithm,
     ctl: &Control,
 ) -> Result<ChamberSet> {
-    ctl.set_total(prep.num_lines() as u64);
     let (r, nl) = (prep.rank, prep.num_lines());
     let simple = if algorithm == Algorithm::Auto && r >= 2 && nl > r {
         vertex::chambers_simple(&prep.lines, r, ctl)?
@@ -480,6 +485,7 @@ pub fn enumerate_prepared_with(
         Some(pw) => pw,
         None if r == 0 => (Vec::new(), Vec::new()),
         None => {
+            ctl.set_total(nl as u64);
             ctl.set_done(0);
             let (lp, w) =
                 enumerate::witnesses_of_lines_top(&prep.lines, r, &RecOptions::default(), ctl)?;
@@ -496,8 +502,167 @@ pub fn enumerate_prepared_with(
             (lp, w)
         }
     };
-    ctl.set_done(nl as u64);
     finish(prep, &lp, &w, ctl)
+}
+
+/// Where the chambers of a [`ChamberStream`] come from.
+enum StreamSource {
+    /// Simple arrangement: the vertex method, block by block (memory bounded by the block).
+    Simple(vertex::SimpleStream),
+    /// Any other data: one materialised enumeration, handed out block by block.
+    Materialised { set: ChamberSet, pos: usize },
+}
+
+/// Exact chambers in blocks of at most `block` rows, in a fixed order that does not depend on
+/// the thread count (see [`stream`]).
+pub struct ChamberStream {
+    prep: Prepared,
+    source: StreamSource,
+    block: usize,
+    /// Chambers handed out so far.
+    pub emitted: u64,
+    /// Total number of chambers.
+    pub total: u128,
+}
+
+impl ChamberStream {
+    /// Whether the blocks are produced on demand with memory bounded by the block size (simple
+    /// arrangements) rather than sliced from one materialised enumeration.
+    pub fn is_bounded(&self) -> bool {
+        matches!(self.source, StreamSource::Simple(_))
+    }
+
+    /// The next block (`Ok(None)` at the end).
+    pub fn next_block(&mut self, ctl: &Control) -> Result<Option<ChamberSet>> {
+        ctl.set_total(u64::try_from(self.total).unwrap_or(u64::MAX));
+        ctl.set_done(self.emitted);
+        let out = match &mut self.source {
+            StreamSource::Simple(s) => match s.next_block((self.block / 2).max(1), ctl) {
+                Ok(None) => None,
+                Ok(Some((lp, w))) => Some(finish(&self.prep, &lp, &w, ctl)?),
+                Err(vertex::Fail::Err(e)) => return Err(e),
+                Err(vertex::Fail::Degenerate) => {
+                    return Err(Error::Numerical(
+                        "the vertex method found the arrangement degenerate in a later block \
+                             (it passed the check before streaming): the data is too close to \
+                             degenerate for the tolerance"
+                            .into(),
+                    ))
+                }
+            },
+            StreamSource::Materialised { set, pos } => {
+                let p = set.count();
+                if *pos >= p {
+                    None
+                } else {
+                    let end = (*pos + self.block).min(p);
+                    let (nw, d) = (set.words(), set.d);
+                    let part = ChamberSet {
+                        n: set.n,
+                        d,
+                        rank: set.rank,
+                        patterns: set.patterns[*pos * nw..end * nw].to_vec(),
+                        witnesses: set.witnesses[*pos * d..end * d].to_vec(),
+                    };
+                    *pos = end;
+                    Some(part)
+                }
+            }
+        };
+        if let Some(b) = &out {
+            self.emitted += b.count() as u64;
+            ctl.set_done(self.emitted);
+        }
+        Ok(out)
+    }
+}
+
+/// Stream the exact chambers of the rows of `x` in blocks of at most `block` (≥ 2) rows.
+///
+/// When the distinct lines are in general position (simple arrangement) the vertex method runs
+/// block by block: a first pass over all blocks (nothing kept) checks general position, then
+/// every block is generated on demand, so memory is bounded by the block size whatever the
+/// number of chambers. Order: within each block the chambers with y_0·u > 0 (y_0 the first
+/// nonzero row) in vertex-method order — by level of the chart recursion, then (q−1)-subsets
+/// of lines in lexicographic order — followed by their antipodes in reverse order. Otherwise
+/// (degenerate data) one exact enumeration is materialised (budget-checked like [`enumerate`])
+/// and handed out in its sorted order.
+///
+/// `limits.max_chambers` is checked against the planned count; `limits.memory_bytes` against
+/// the memory of one block (bounded case) or of the whole enumeration (materialised case).
+pub fn stream(
+    x: ArrayView2<f64>,
+    block: usize,
+    limits: &Limits,
+    ctl: &Control,
+) -> Result<ChamberStream> {
+    let prep = prepare(x)?;
+    let block = block.max(2);
+    let only_count = Limits {
+        max_chambers: limits.max_chambers,
+        memory_bytes: None,
+    };
+    check_limits(&prep, &only_count, ctl)?;
+    if let Some(mb) = limits.memory_bytes {
+        let need = (block as u128) * bytes_per_chamber(prep.n, prep.d, prep.rank) as u128;
+        if need > mb as u128 {
+            return Err(Error::too_large(
+                "iter_chambers",
+                format!(
+                    "one chunk of {block} chambers, about {:.3} GB",
+                    need as f64 / 1e9
+                ),
+                format!("memory_limit={:.3} GB", mb as f64 / 1e9),
+                "Use a smaller chunk or raise memory_limit.",
+            ));
+        }
+    }
+    let (r, nl) = (prep.rank, prep.num_lines());
+    if r >= 2 && nl > r {
+        let mut s = vertex::SimpleStream::new(&prep.lines, r);
+        let half = s.half_total();
+        ctl.set_total(1000);
+        ctl.set_done(0);
+        s.progress_units = Some(1000);
+        let mut simple = true;
+        loop {
+            match s.next_half((block / 2).max(1), ctl) {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(vertex::Fail::Degenerate) => {
+                    simple = false;
+                    break;
+                }
+                Err(vertex::Fail::Err(e)) => return Err(e),
+            }
+        }
+        if simple {
+            s.reset();
+            s.progress_units = None;
+            return Ok(ChamberStream {
+                prep,
+                source: StreamSource::Simple(s),
+                block,
+                emitted: 0,
+                total: 2 * half,
+            });
+        }
+    }
+    check_limits(&prep, limits, ctl)?;
+    let algorithm = if r >= 2 && nl > r {
+        Algorithm::DeletionRestriction // the vertex method already failed
+    } else {
+        Algorithm::Auto
+    };
+    let set = enumerate_prepared_with(&prep, algorithm, ctl)?;
+    let total = set.count() as u128;
+    Ok(ChamberStream {
+        prep,
+        source: StreamSource::Materialised { set, pos: 0 },
+        block,
+        emitted: 0,
+        total,
+    })
 }
 
 /// Samples per work item of [`sample`]: chunk `c` draws samples `c*SAMPLE_CHUNK ..` from
@@ -506,10 +671,34 @@ pub const SAMPLE_CHUNK: usize = 4096;
 
 /// Draw `n_samples` standard Gaussian gates (chunk c from `rng::stream_rng(seed, c)`), keep the
 /// distinct patterns `1[X u > 0]`; each pattern's witness is the first gate drawn that realises it.
-pub fn sample(x: ArrayView2<f64>, n_samples: u64, seed: u64, ctl: &Control) -> Result<ChamberSet> {
+///
+/// `memory_bytes` (optional) is checked before allocating: at most min(n_samples, Cover's bound)
+/// distinct patterns are kept, plus the candidates of the per-chunk deduplication.
+pub fn sample(
+    x: ArrayView2<f64>,
+    n_samples: u64,
+    seed: u64,
+    memory_bytes: Option<u64>,
+    ctl: &Control,
+) -> Result<ChamberSet> {
     let prep = prepare(x)?;
     if n_samples == 0 {
         return Err(Error::invalid("n_samples", "must be >= 1"));
+    }
+    if let Some(mb) = memory_bytes {
+        let kept = (n_samples as u128).min(prep.bound().max(1));
+        let need = kept.saturating_mul(bytes_per_chamber(prep.n, prep.d, prep.rank) as u128);
+        if need > mb as u128 {
+            return Err(Error::too_large(
+                "chambers",
+                format!(
+                    "sampling {n_samples} gates keeps up to {kept} patterns, about {:.3} GB",
+                    need as f64 / 1e9
+                ),
+                format!("memory_limit={:.3} GB", mb as f64 / 1e9),
+                "Use fewer n_samples, iter_chambers(...) to stream, or raise memory_limit.",
+            ));
+        }
     }
     let (n, d) = (prep.n, prep.d);
     let nw = words_for(n);

@@ -226,89 +226,141 @@ fn pack(s: &[f64], skip: Option<usize>, out: &mut Vec<u64>) {
     }
 }
 
-/// Chambers of the central arrangement of `lines` (m × q) meeting {c·u > 0}, c a unit vector.
-/// `skip` is a line parallel to c (excluded from the geometry; its bit is 1).
-pub fn chart(
-    lines: &[f64],
+/// One level of the chart recursion: the chambers of the central arrangement of `lines`
+/// (m × q) meeting {c·u > 0}, in the chart u = c + B v, with the generic functional `g`.
+/// Level L + 1 is the restriction of level L to c^⊥ (lines `a`, direction −g).
+pub(crate) struct ChartLevel {
     q: usize,
-    c: &[f64],
+    m: usize,
+    c: Vec<f64>,
     skip: Option<usize>,
-    level: u64,
-    ctl: &Control,
-) -> FResult<Part> {
-    ctl.check()?;
-    let m = lines.len() / q;
-    let nw = words_for(m);
-    let cols = Cols::new(lines, q);
-    if q == 1 {
-        let mut s = vec![0.0; m];
-        cols.products(c, &mut s);
+    /// (q−1) × q orthonormal basis of c^⊥ (empty when q = 1).
+    basis: Vec<f64>,
+    /// m × (q−1): a_i = Bᵀ y_i.
+    a: Vec<f64>,
+    /// β_i = −y_i·c.
+    beta: Vec<f64>,
+    g: Vec<f64>,
+    cols: Cols,
+    /// Lines other than `skip`: the (q−1)-subsets are taken over these positions.
+    idx: Vec<usize>,
+}
+
+impl ChartLevel {
+    fn new(lines: &[f64], q: usize, c: &[f64], skip: Option<usize>, level: u64) -> Self {
+        let m = lines.len() / q;
+        let cols = Cols::new(lines, q);
+        let idx: Vec<usize> = (0..m).filter(|&i| Some(i) != skip).collect();
+        if q == 1 {
+            return Self {
+                q,
+                m,
+                c: c.to_vec(),
+                skip,
+                basis: Vec::new(),
+                a: Vec::new(),
+                beta: Vec::new(),
+                g: Vec::new(),
+                cols,
+                idx,
+            };
+        }
+        let basis = complement_basis(c); // (q-1) × q
+        let qq = q - 1;
+        let mut a = vec![0.0; m * qq];
+        let mut beta = vec![0.0; m];
+        for i in 0..m {
+            let y = &lines[i * q..(i + 1) * q];
+            for b in 0..qq {
+                a[i * qq + b] = dot(&basis[b * q..(b + 1) * q], y);
+            }
+            beta[i] = -dot(y, c);
+        }
+        // a generic functional, fixed per level (deterministic output)
+        let mut rng = crate::rng::stream_rng(0x6a09_e667_f3bc_c908, level);
+        let mut g: Vec<f64> = (0..qq).map(|_| StandardNormal.sample(&mut rng)).collect();
+        let gn = norm(&g);
+        g.iter_mut().for_each(|v| *v /= gn);
+        Self {
+            q,
+            m,
+            c: c.to_vec(),
+            skip,
+            basis,
+            a,
+            beta,
+            g,
+            cols,
+            idx,
+        }
+    }
+
+    /// Number of work items of this level: the (q−1)-subsets of `idx` (1 for q = 1).
+    pub(crate) fn total(&self) -> u128 {
+        if self.q == 1 {
+            1
+        } else {
+            binom(self.idx.len() as u128, (self.q - 1) as u128)
+        }
+    }
+
+    /// The chamber of a q = 1 level (a half-line).
+    fn base(&self, out: &mut Part) -> FResult<()> {
+        let mut s = vec![0.0; self.m];
+        self.cols.products(&self.c, &mut s);
         for (i, v) in s.iter().enumerate() {
-            if Some(i) != skip && v.abs() <= SIMPLE_TOL * cols.norms[i] {
+            if Some(i) != self.skip && v.abs() <= SIMPLE_TOL * self.cols.norms[i] {
                 return Err(Fail::Degenerate);
             }
         }
-        let mut pats = Vec::with_capacity(nw);
-        pack(&s, skip, &mut pats);
-        return Ok(Part {
-            pats,
-            wit: c.to_vec(),
-        });
+        pack(&s, self.skip, &mut out.pats);
+        out.wit.extend_from_slice(&self.c);
+        Ok(())
     }
-    let basis = complement_basis(c); // (q-1) × q
-    let qq = q - 1;
-    // chart coordinates: a_i = Bᵀ y_i (q-1), β_i = -y_i·c
-    let mut a = vec![0.0; m * qq];
-    let mut beta = vec![0.0; m];
-    for i in 0..m {
-        let y = &lines[i * q..(i + 1) * q];
-        for b in 0..qq {
-            a[i * qq + b] = dot(&basis[b * q..(b + 1) * q], y);
-        }
-        beta[i] = -dot(y, c);
-    }
-    // a generic functional, fixed per level (deterministic output)
-    let mut rng = crate::rng::stream_rng(0x6a09_e667_f3bc_c908, level);
-    let mut g: Vec<f64> = (0..qq).map(|_| StandardNormal.sample(&mut rng)).collect();
-    let gn = norm(&g);
-    g.iter_mut().for_each(|v| *v /= gn);
 
-    // 1. unbounded-below chambers: the restriction to c^⊥ in direction -g
-    let neg_g: Vec<f64> = g.iter().map(|v| -v).collect();
-    let sub = chart(&a, qq, &neg_g, skip, level + 1, ctl)?;
-    let mut pats = sub.pats;
-    let mut wit = Vec::with_capacity(sub.wit.len() / qq * q);
-    let mut prod = vec![0.0; m];
-    for x in sub.wit.chunks_exact(qq) {
-        // X = B x (in c^⊥), u = X + τ c with τ = ½ min |y_i·X| / |y_i·c|
-        let mut xx = vec![0.0; q];
+    /// Lift a witness x of the next level (q−1 coordinates in c^⊥) to this level:
+    /// X = B x, u = X + τ c with τ = ½ min |y_i·X| / |y_i·c| (and ≤ |X|).
+    fn lift(&self, x: &[f64], prod: &mut [f64], out: &mut [f64]) {
+        let (q, qq) = (self.q, self.q - 1);
+        let xx = out;
+        xx.iter_mut().for_each(|v| *v = 0.0);
         for b in 0..qq {
             for l in 0..q {
-                xx[l] += x[b] * basis[b * q + l];
+                xx[l] += x[b] * self.basis[b * q + l];
             }
         }
-        cols.products(&xx, &mut prod);
-        let mut tau = norm(&xx);
-        for i in 0..m {
-            if Some(i) != skip && beta[i] != 0.0 {
-                tau = tau.min(0.5 * prod[i].abs() / beta[i].abs());
+        self.cols.products(xx, prod);
+        let mut tau = norm(xx);
+        for i in 0..self.m {
+            if Some(i) != self.skip && self.beta[i] != 0.0 {
+                tau = tau.min(0.5 * prod[i].abs() / self.beta[i].abs());
             }
         }
-        wit.extend(xx.iter().zip(c).map(|(p, cc)| p + tau * cc));
+        for (p, cc) in xx.iter_mut().zip(&self.c) {
+            *p += tau * cc;
+        }
     }
 
-    // 2. one chamber per (q-1)-subset of the lines (lowest vertex in g)
-    let idx: Vec<usize> = (0..m).filter(|&i| Some(i) != skip).collect();
-    let per_first = |f: usize| -> FResult<Part> {
-        ctl.check()?;
+    /// The chambers of `count` consecutive (q−1)-subsets (lexicographic order of positions in
+    /// `idx`) starting at `comb`: each subset is the lowest vertex (in g) of one chamber.
+    fn subsets(&self, mut comb: Vec<usize>, count: usize, ctl: &Control) -> FResult<Part> {
+        let (q, m) = (self.q, self.m);
+        let qq = q - 1;
+        let (a, beta, g, basis, cols, idx) = (
+            &self.a,
+            &self.beta,
+            &self.g,
+            &self.basis,
+            &self.cols,
+            &self.idx,
+        );
+        let c = &self.c;
+        let skip = self.skip;
+        let nw = words_for(m);
         let mut out = Part {
-            pats: Vec::new(),
-            wit: Vec::new(),
+            pats: Vec::with_capacity(count * nw),
+            wit: Vec::with_capacity(count * q),
         };
-        let mut comb: Vec<usize> = (f..f + qq).collect(); // positions in idx
-        if *comb.last().unwrap_or(&f) >= idx.len() {
-            return Ok(out);
-        }
         let mut mat = vec![0.0; qq * qq];
         let mut inv = vec![0.0; qq * qq];
         let mut v = vec![0.0; qq];
@@ -321,10 +373,8 @@ pub fn chart(
         if let Some(k) = skip {
             inf_mask[k] = f64::INFINITY;
         }
-        let mut count = 0usize;
-        loop {
-            count += 1;
-            if count % 1024 == 0 {
+        for done in 0..count {
+            if done % 1024 == 1023 {
                 ctl.check()?;
             }
             for (row, &pos) in comb.iter().enumerate() {
@@ -367,13 +417,13 @@ pub fn chart(
             // other hyperplanes; the signs of p_i are the pattern off S. One fused pass.
             let start = out.pats.len();
             let mu = match q {
-                2 => fused::<2>(&cols, &u, &inf_mask, &mut out.pats),
-                3 => fused::<3>(&cols, &u, &inf_mask, &mut out.pats),
-                4 => fused::<4>(&cols, &u, &inf_mask, &mut out.pats),
-                5 => fused::<5>(&cols, &u, &inf_mask, &mut out.pats),
-                6 => fused::<6>(&cols, &u, &inf_mask, &mut out.pats),
-                7 => fused::<7>(&cols, &u, &inf_mask, &mut out.pats),
-                8 => fused::<8>(&cols, &u, &inf_mask, &mut out.pats),
+                2 => fused::<2>(cols, &u, &inf_mask, &mut out.pats),
+                3 => fused::<3>(cols, &u, &inf_mask, &mut out.pats),
+                4 => fused::<4>(cols, &u, &inf_mask, &mut out.pats),
+                5 => fused::<5>(cols, &u, &inf_mask, &mut out.pats),
+                6 => fused::<6>(cols, &u, &inf_mask, &mut out.pats),
+                7 => fused::<7>(cols, &u, &inf_mask, &mut out.pats),
+                8 => fused::<8>(cols, &u, &inf_mask, &mut out.pats),
                 _ => {
                     cols.products(&u, &mut p);
                     pack(&p, None, &mut out.pats);
@@ -414,43 +464,227 @@ pub fn chart(
                 inf_mask[i] = 0.0;
             }
             out.wit.extend_from_slice(&u);
-            // next combination with the same first element
-            let mut t = qq;
-            loop {
-                if t <= 1 {
-                    return Ok(out);
-                }
-                t -= 1;
-                if comb[t] < idx.len() - (qq - t) {
-                    comb[t] += 1;
-                    for l in t + 1..qq {
-                        comb[l] = comb[l - 1] + 1;
-                    }
-                    break;
-                }
+            if done + 1 < count && !next_comb(&mut comb, idx.len()) {
+                break;
             }
         }
-    };
-    let per_first = |f: usize| -> FResult<Part> {
-        let r = per_first(f);
-        if level == 0 {
-            ctl.advance(1);
-        }
-        r
-    };
-    let parts: Vec<Part> = if idx.len() >= 16 {
-        (0..idx.len())
-            .into_par_iter()
-            .map(per_first)
-            .collect::<FResult<_>>()?
-    } else {
-        (0..idx.len()).map(per_first).collect::<FResult<_>>()?
-    };
-    for part in parts {
-        pats.extend_from_slice(&part.pats);
-        wit.extend_from_slice(&part.wit);
+        Ok(out)
     }
-    Ok(Part { pats, wit })
+}
+
+/// Binomial coefficient C(n, k) (saturating).
+fn binom(n: u128, k: u128) -> u128 {
+    if k > n {
+        return 0;
+    }
+    let k = k.min(n - k);
+    let mut r: u128 = 1;
+    for i in 0..k {
+        r = r.saturating_mul(n - i) / (i + 1);
+    }
+    r
+}
+
+/// The k-subset of {0, …, n−1} of lexicographic rank `r`.
+fn unrank(mut r: u128, n: usize, k: usize) -> Vec<usize> {
+    let mut comb = Vec::with_capacity(k);
+    let mut x = 0usize;
+    for i in 0..k {
+        loop {
+            let c = binom((n - x - 1) as u128, (k - i - 1) as u128);
+            if r < c {
+                comb.push(x);
+                x += 1;
+                break;
+            }
+            r -= c;
+            x += 1;
+        }
+    }
+    comb
+}
+
+/// Advance to the next k-subset in lexicographic order; false after the last one.
+fn next_comb(comb: &mut [usize], n: usize) -> bool {
+    let k = comb.len();
+    let mut t = k;
+    while t > 0 {
+        t -= 1;
+        if comb[t] < n - (k - t) {
+            comb[t] += 1;
+            for l in t + 1..k {
+                comb[l] = comb[l - 1] + 1;
+            }
+            return true;
+        }
+    }
+    false
+}
+
+/// Subsets per parallel work item (fixed: the output never depends on the thread count).
+const PIECE: u128 = 2048;
+
+/// Streaming vertex method for a simple arrangement: the chambers with y_0·u > 0 come in a fixed
+/// order — the deepest level's single chamber, then level by level towards the top, the
+/// (q−1)-subsets of each level in lexicographic order — and every block is completed by the
+/// antipodal chambers. Memory is bounded by the block size.
+pub struct SimpleStream {
+    pub(crate) levels: Vec<ChartLevel>,
+    k: usize,
+    m: usize,
+    /// Position: index into the emission order of levels (deepest first) and rank inside it.
+    level_pos: usize,
+    rank: u128,
+    /// Progress: with `Some(units)`, `ctl.set_done` goes from 0 to `units` over the top level.
+    pub progress_units: Option<u64>,
+    /// Top-level subsets done (for progress).
+    top_done: std::sync::atomic::AtomicU64,
+}
+
+impl SimpleStream {
+    /// The levels of the vertex method for `lines` (m × k, m > k ≥ 2, distinct, spanning R^k).
+    pub fn new(lines: &[f64], k: usize) -> Self {
+        let m = lines.len() / k;
+        let y0 = &lines[..k];
+        let n0 = norm(y0);
+        let c: Vec<f64> = y0.iter().map(|v| v / n0).collect();
+        let mut levels = vec![ChartLevel::new(lines, k, &c, Some(0), 0)];
+        while levels.last().is_some_and(|l| l.q > 1) {
+            let top = levels.last().expect("non-empty");
+            let neg_g: Vec<f64> = top.g.iter().map(|v| -v).collect();
+            let next = ChartLevel::new(&top.a, top.q - 1, &neg_g, top.skip, levels.len() as u64);
+            levels.push(next);
+        }
+        Self {
+            levels,
+            k,
+            m,
+            level_pos: 0,
+            rank: 0,
+            progress_units: None,
+            top_done: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    /// Number of chambers with y_0·u > 0 (half of all).
+    pub fn half_total(&self) -> u128 {
+        self.levels.iter().map(|l| l.total()).sum()
+    }
+
+    /// Restart from the first block.
+    pub fn reset(&mut self) {
+        self.level_pos = 0;
+        self.rank = 0;
+        self.top_done.store(0, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The next at most `max_half` chambers with y_0·u > 0, in stream order: (line patterns,
+    /// witnesses in R^k, not normalised). `Ok(None)` at the end; `Err(Fail::Degenerate)` when
+    /// the arrangement turns out not to be simple.
+    pub fn next_half(&mut self, max_half: usize, ctl: &Control) -> FResult<Option<Part>> {
+        let nl = self.levels.len();
+        let mut out = Part {
+            pats: Vec::new(),
+            wit: Vec::new(),
+        };
+        let mut left = max_half.max(1) as u128;
+        let mut any = false;
+        while left > 0 && self.level_pos < nl {
+            let li = nl - 1 - self.level_pos; // deepest level first
+            let lv = &self.levels[li];
+            let total = lv.total();
+            if self.rank >= total {
+                self.level_pos += 1;
+                self.rank = 0;
+                continue;
+            }
+            let take = left.min(total - self.rank);
+            let parts: Vec<Part> = if lv.q == 1 {
+                let mut p = Part {
+                    pats: Vec::new(),
+                    wit: Vec::new(),
+                };
+                lv.base(&mut p)?;
+                vec![p]
+            } else {
+                let start = self.rank;
+                let pieces = take.div_ceil(PIECE) as usize;
+                let run = |j: usize| -> FResult<Part> {
+                    ctl.check()?;
+                    let s = start + j as u128 * PIECE;
+                    let cnt = PIECE.min(start + take - s) as usize;
+                    let comb = unrank(s, lv.idx.len(), lv.q - 1);
+                    let part = lv.subsets(comb, cnt, ctl)?;
+                    if let (0, Some(units)) = (li, self.progress_units) {
+                        let done = self
+                            .top_done
+                            .fetch_add(cnt as u64, std::sync::atomic::Ordering::Relaxed)
+                            + cnt as u64;
+                        let scaled = done as u128 * units as u128 / total.max(1);
+                        ctl.set_done(scaled as u64);
+                    }
+                    Ok(part)
+                };
+                if pieces > 1 {
+                    (0..pieces)
+                        .into_par_iter()
+                        .map(run)
+                        .collect::<FResult<_>>()?
+                } else {
+                    vec![run(0)?]
+                }
+            };
+            let q = lv.q;
+            for part in parts {
+                out.pats.extend_from_slice(&part.pats);
+                if li == 0 {
+                    out.wit.extend_from_slice(&part.wit);
+                } else {
+                    // lift through the levels above (each chunk of witnesses in parallel)
+                    let lifted: Vec<f64> = part
+                        .wit
+                        .par_chunks(q * 256)
+                        .flat_map_iter(|ch| {
+                            let mut res = Vec::with_capacity(ch.len() / q * self.k);
+                            let mut prod = vec![0.0; self.m];
+                            for x in ch.chunks_exact(q) {
+                                let mut cur = x.to_vec();
+                                for up in (0..li).rev() {
+                                    let l = &self.levels[up];
+                                    let mut nx = vec![0.0; l.q];
+                                    l.lift(&cur, &mut prod, &mut nx);
+                                    cur = nx;
+                                }
+                                res.extend_from_slice(&cur);
+                            }
+                            res.into_iter()
+                        })
+                        .collect();
+                    out.wit.extend_from_slice(&lifted);
+                }
+            }
+            ctl.check()?;
+            self.rank += take;
+            left -= take;
+            any = true;
+        }
+        Ok(if any { Some(out) } else { None })
+    }
+
+    /// The next block of at most `2 * max_half` chambers: the half block followed by its
+    /// antipodes (complementary patterns over the m lines), witnesses unit-norm.
+    pub fn next_block(
+        &mut self,
+        max_half: usize,
+        ctl: &Control,
+    ) -> FResult<Option<(Vec<u64>, Vec<f64>)>> {
+        let Some(part) = self.next_half(max_half, ctl)? else {
+            return Ok(None);
+        };
+        let (p, w) =
+            super::enumerate::antipodal_complete(&part.pats, &part.wit, None, self.m, self.k);
+        Ok(Some((p, w)))
+    }
 }
 
 /// All chambers of `lines` (m distinct lines spanning R^k) by the vertex method, sorted by
@@ -462,11 +696,14 @@ pub fn chambers_simple(
 ) -> Result<Option<(Vec<u64>, Vec<f64>)>> {
     let m = lines.len() / k;
     let nw = words_for(m);
-    let y0 = &lines[..k];
-    let n0 = norm(y0);
-    let c: Vec<f64> = y0.iter().map(|v| v / n0).collect();
-    let part = match chart(lines, k, &c, Some(0), 0, ctl) {
-        Ok(p) => p,
+    let mut stream = SimpleStream::new(lines, k);
+    let total = stream.half_total();
+    ctl.set_total(m as u64);
+    ctl.set_done(0);
+    stream.progress_units = Some(m as u64);
+    let part = match stream.next_half(usize::try_from(total).unwrap_or(usize::MAX), ctl) {
+        Ok(Some(p)) => p,
+        Ok(None) => return Ok(None),
         Err(Fail::Degenerate) => return Ok(None),
         Err(Fail::Err(e)) => return Err(e),
     };
