@@ -46,6 +46,59 @@ pub fn get_bit(p: &[u64], i: usize) -> bool {
     (p[i / 64] >> (63 - (i % 64))) & 1 == 1
 }
 
+/// Key of a pattern of at most two words for [`radix_order`] (first word most significant).
+#[inline]
+pub fn key128(p: &[u64]) -> u128 {
+    let hi = (p[0] as u128) << 64;
+    let lo = if p.len() > 1 { p[1] as u128 } else { 0 };
+    hi | lo
+}
+
+/// Below this many keys a comparison sort beats [`radix_order`] (histogram set-up).
+pub const RADIX_MIN: usize = 8192;
+
+/// Stable sorting order of `keys` (LSD radix sort, 11-bit digits; digits on which all keys
+/// agree are skipped). Linear time: much faster than a comparison sort for the millions of
+/// packed patterns of an enumeration.
+pub fn radix_order(keys: &[u128]) -> Vec<u32> {
+    const BITS: usize = 11;
+    const B: usize = 1 << BITS;
+    const PASSES: usize = 128usize.div_ceil(BITS);
+    let n = keys.len();
+    let digit = |k: u128, p: usize| ((k >> (p * BITS)) as usize) & (B - 1);
+    let mut hist = vec![[0u32; B]; PASSES];
+    for &k in keys {
+        for (p, h) in hist.iter_mut().enumerate() {
+            h[digit(k, p)] += 1;
+        }
+    }
+    let mut order: Vec<u32> = (0..n as u32).collect();
+    let mut cur: Vec<u128> = keys.to_vec();
+    let mut tmp_o = vec![0u32; n];
+    let mut tmp_k = vec![0u128; n];
+    for (p, h) in hist.iter().enumerate() {
+        if h.iter().any(|&c| c as usize == n) {
+            continue; // every key has the same digit here
+        }
+        let mut pos = [0u32; B];
+        let mut acc = 0u32;
+        for (b, &c) in h.iter().enumerate() {
+            pos[b] = acc;
+            acc += c;
+        }
+        for (&k, &o) in cur.iter().zip(&order) {
+            let b = digit(k, p);
+            let t = pos[b] as usize;
+            tmp_k[t] = k;
+            tmp_o[t] = o;
+            pos[b] += 1;
+        }
+        std::mem::swap(&mut cur, &mut tmp_k);
+        std::mem::swap(&mut order, &mut tmp_o);
+    }
+    order
+}
+
 /// Options of the recursion.
 #[derive(Clone, Copy, Debug)]
 pub struct RecOptions {
@@ -298,17 +351,21 @@ impl Cands {
         let c = self.len();
         let pats = &self.pats;
         let margins = &self.margins;
-        let idx: Vec<u32> = if nw == 1 {
-            // one-word patterns: sort plain keys (pattern, larger margin first, index)
-            let mut keys: Vec<(u64, u64, u32)> = (0..c)
-                .map(|i| (pats[i], !margins[i].max(0.0).to_bits(), i as u32))
+        // Patterns of at most two words: stable radix sort on the pattern alone; the best
+        // margin of each run of equal patterns is picked below (ties: first index).
+        let radix = nw <= 2;
+        let idx: Vec<u32> = if radix && c > RADIX_MIN {
+            let keys: Vec<u128> = pats.chunks_exact(nw).map(key128).collect();
+            radix_order(&keys)
+        } else if radix {
+            // small: (key, index) pairs, the index makes the unstable sort stable
+            let mut keys: Vec<(u128, u32)> = pats
+                .chunks_exact(nw)
+                .enumerate()
+                .map(|(i, p)| (key128(p), i as u32))
                 .collect();
-            if c > 50_000 {
-                keys.par_sort_unstable();
-            } else {
-                keys.sort_unstable();
-            }
-            keys.into_iter().map(|k| k.2).collect()
+            keys.sort_unstable();
+            keys.into_iter().map(|k| k.1).collect()
         } else {
             let mut idx: Vec<u32> = (0..c as u32).collect();
             let cmp = |a: &u32, b: &u32| {
@@ -330,10 +387,24 @@ impl Cands {
         let mut out_w = Vec::new();
         let mut out_m = Vec::new();
         let mut last: Option<usize> = None;
-        for &i in &idx {
-            let i = i as usize;
+        let mut j = 0;
+        while j < idx.len() {
+            let mut i = idx[j] as usize;
             let p = &pats[i * nw..(i + 1) * nw];
-            if let Some(l) = last {
+            j += 1;
+            if radix {
+                // the run of equal patterns: keep the largest margin (first on ties)
+                while j < idx.len() {
+                    let o = idx[j] as usize;
+                    if &pats[o * nw..(o + 1) * nw] != p {
+                        break;
+                    }
+                    if margins[o].max(0.0) > margins[i].max(0.0) {
+                        i = o;
+                    }
+                    j += 1;
+                }
+            } else if let Some(l) = last {
                 if &pats[l * nw..(l + 1) * nw] == p {
                     continue;
                 }

@@ -94,7 +94,14 @@ impl Prepared {
             Coords::Whitened { r, perm } => {
                 // u = P [R1^{-1} w; 0] (back substitution, R1 = leading rank × rank block)
                 let (k, d) = (self.rank, self.d);
-                let mut z = vec![0.0; k];
+                let mut zbuf = [0.0f64; 16];
+                let mut zvec = Vec::new();
+                let z: &mut [f64] = if k <= 16 {
+                    &mut zbuf[..k]
+                } else {
+                    zvec.resize(k, 0.0);
+                    &mut zvec
+                };
                 for t in (0..k).rev() {
                     let mut acc = w[t];
                     for j in t + 1..k {
@@ -294,8 +301,9 @@ impl ChamberSet {
         out.par_chunks_mut(nb.max(1))
             .zip(self.patterns.par_chunks(nw))
             .for_each(|(row, p)| {
-                for (b, v) in row.iter_mut().enumerate() {
-                    *v = (p[b / 8] >> (56 - 8 * (b % 8))) as u8;
+                // MSB-first words are big-endian byte strings
+                for (dst, w) in row.chunks_mut(8).zip(p) {
+                    dst.copy_from_slice(&w.to_be_bytes()[..dst.len()]);
                 }
             });
         out

@@ -184,6 +184,7 @@ fn fused<const Q: usize>(cols: &Cols, u: &[f64], inf_mask: &[f64], out: &mut Vec
         let mut word = 0u64;
         let mut i = start;
         while i + 4 <= end {
+            let mut pos = [0u64; 4];
             for l in 0..4 {
                 let j = i + l;
                 let mut s = 0.0;
@@ -192,8 +193,9 @@ fn fused<const Q: usize>(cols: &Cols, u: &[f64], inf_mask: &[f64], out: &mut Vec
                 }
                 let qv = s.abs() * invn[j] + mask[j];
                 ml[l] = if qv < ml[l] { qv } else { ml[l] };
-                word |= ((s > 0.0) as u64) << (63 - (j - start));
+                pos[l] = (s > 0.0) as u64;
             }
+            word = (word << 4) | (pos[0] << 3) | (pos[1] << 2) | (pos[2] << 1) | pos[3];
             i += 4;
         }
         while i < end {
@@ -203,10 +205,11 @@ fn fused<const Q: usize>(cols: &Cols, u: &[f64], inf_mask: &[f64], out: &mut Vec
             }
             let qv = s.abs() * invn[i] + mask[i];
             ml[0] = if qv < ml[0] { qv } else { ml[0] };
-            word |= ((s > 0.0) as u64) << (63 - (i - start));
+            word = (word << 1) | (s > 0.0) as u64;
             i += 1;
         }
-        out.push(word);
+        // MSB-first: bit (j - start) of the block is bit 63 - (j - start) of the word
+        out.push(word << (64 - (end - start)));
         start = end;
     }
     ml[0].min(ml[1]).min(ml[2].min(ml[3]))
@@ -711,16 +714,11 @@ pub fn chambers_simple(
     ctl.check()?;
     let pats = &part.pats;
     let order: Vec<u32> = if nw <= 2 {
-        // plain 128-bit keys sort much faster than slice comparisons
-        let mut keys: Vec<(u128, u32)> = (0..half)
-            .map(|i| {
-                let hi = (pats[i * nw] as u128) << 64;
-                let lo = if nw == 2 { pats[i * nw + 1] as u128 } else { 0 };
-                (hi | lo, i as u32)
-            })
+        let keys: Vec<u128> = pats
+            .chunks_exact(nw)
+            .map(super::enumerate::key128)
             .collect();
-        keys.par_sort_unstable();
-        keys.into_iter().map(|k| k.1).collect()
+        super::enumerate::radix_order(&keys)
     } else {
         let mut order: Vec<u32> = (0..half as u32).collect();
         order.par_sort_unstable_by(|&x, &y| {
