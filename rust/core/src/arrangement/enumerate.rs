@@ -66,17 +66,21 @@ pub fn radix_order(keys: &[u128]) -> Vec<u32> {
     const PASSES: usize = 128usize.div_ceil(BITS);
     let n = keys.len();
     let digit = |k: u128, p: usize| ((k >> (p * BITS)) as usize) & (B - 1);
+    // digits that are zero in every key (e.g. the unused low word) need no pass
+    let any = keys.iter().fold(0u128, |acc, &k| acc | k);
+    let live: Vec<usize> = (0..PASSES).filter(|&p| digit(any, p) != 0).collect();
     let mut hist = vec![[0u32; B]; PASSES];
     for &k in keys {
-        for (p, h) in hist.iter_mut().enumerate() {
-            h[digit(k, p)] += 1;
+        for &p in &live {
+            hist[p][digit(k, p)] += 1;
         }
     }
     let mut order: Vec<u32> = (0..n as u32).collect();
     let mut cur: Vec<u128> = keys.to_vec();
     let mut tmp_o = vec![0u32; n];
     let mut tmp_k = vec![0u128; n];
-    for (p, h) in hist.iter().enumerate() {
+    for &p in &live {
+        let h = &hist[p];
         if h.iter().any(|&c| c as usize == n) {
             continue; // every key has the same digit here
         }
@@ -526,11 +530,7 @@ fn candidates(
             }
             let margin = mg[0].min(mg[1]).min(mg[2].min(mg[3]));
             for block in s.chunks(64) {
-                let mut word = 0u64;
-                for (bit, v) in block.iter().enumerate() {
-                    word |= ((*v > 0.0) as u64) << (63 - bit);
-                }
-                out.pats.push(word);
+                out.pats.push(sign_word(block));
             }
             out.margins.push(margin / un);
             out.points
@@ -538,6 +538,25 @@ fn candidates(
         }
     }
     Ok(out)
+}
+
+/// The sign bits 1[v > 0] of at most 64 values as an MSB-first word (nibble by nibble).
+#[inline]
+fn sign_word(block: &[f64]) -> u64 {
+    let mut word = 0u64;
+    let c4 = block.chunks_exact(4);
+    let rest = c4.remainder();
+    for v in c4 {
+        word = (word << 4)
+            | ((v[0] > 0.0) as u64) << 3
+            | ((v[1] > 0.0) as u64) << 2
+            | ((v[2] > 0.0) as u64) << 1
+            | (v[3] > 0.0) as u64;
+    }
+    for v in rest {
+        word = (word << 1) | (*v > 0.0) as u64;
+    }
+    word << (64 - block.len())
 }
 
 /// Complete the chambers with y_0·u > 0 (`pats` sorted, P × nw, over m lines; witnesses P × k)
