@@ -588,6 +588,7 @@ pub fn antipodal_complete(
     neg_p
         .par_chunks_mut(nw)
         .zip(neg_w.par_chunks_mut(k))
+        .with_min_len(1024)
         .enumerate()
         .for_each(|(j, (pp, ww))| {
             let s = src(half - 1 - j);
@@ -604,6 +605,7 @@ pub fn antipodal_complete(
     pos_p
         .par_chunks_mut(nw)
         .zip(pos_w.par_chunks_mut(k))
+        .with_min_len(1024)
         .enumerate()
         .for_each(|(j, (pp, ww))| {
             let s = src(j);

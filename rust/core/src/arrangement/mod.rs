@@ -284,10 +284,21 @@ impl ChamberSet {
         let mut out = vec![false; self.count() * n];
         out.par_chunks_mut(n.max(1))
             .zip(self.patterns.par_chunks(nw))
+            .with_min_len(1024)
             .for_each(|(row, p)| {
-                for (c, chunk) in row.chunks_mut(8).enumerate() {
-                    let byte = (p[c / 8] >> (56 - 8 * (c % 8))) as u8;
-                    chunk.copy_from_slice(&lut[byte as usize][..chunk.len()]);
+                let byte = |c: usize| (p[c / 8] >> (56 - 8 * (c % 8))) as u8 as usize;
+                let mut full = row.chunks_exact_mut(8);
+                let mut c = 0;
+                for chunk in &mut full {
+                    // fixed-size copy: one 8-byte move
+                    let dst: &mut [bool; 8] = chunk.try_into().expect("chunk of 8");
+                    *dst = lut[byte(c)];
+                    c += 1;
+                }
+                let rest = full.into_remainder();
+                if !rest.is_empty() {
+                    let len = rest.len();
+                    rest.copy_from_slice(&lut[byte(c)][..len]);
                 }
             });
         out
@@ -300,6 +311,7 @@ impl ChamberSet {
         let mut out = vec![0u8; self.count() * nb];
         out.par_chunks_mut(nb.max(1))
             .zip(self.patterns.par_chunks(nw))
+            .with_min_len(1024)
             .for_each(|(row, p)| {
                 // MSB-first words are big-endian byte strings
                 for (dst, w) in row.chunks_mut(8).zip(p) {
@@ -408,14 +420,31 @@ fn finish(prep: &Prepared, lp: &[u64], w: &[f64], ctl: &Control) -> Result<Chamb
     if r == 0 {
         u[0] = 1.0;
     } else {
+        // the lift is linear: u = L w with L (d × r, stored by columns) the lifts of e_c
+        let identity_coords = matches!(prep.coords, Coords::Identity);
+        let mut lmat = vec![0.0; r * d];
+        let mut e = vec![0.0; r];
+        for c in 0..r {
+            e.iter_mut().for_each(|v| *v = 0.0);
+            e[c] = 1.0;
+            prep.lift(&e, &mut lmat[c * d..(c + 1) * d]);
+        }
         u.par_chunks_mut(d)
             .zip(w.par_chunks(r))
+            .with_min_len(1024)
             .for_each(|(o, wi)| {
-                prep.lift(wi, o);
-                if !matches!(prep.coords, Coords::Identity) {
-                    let nu = lines::norm(o);
-                    o.iter_mut().for_each(|v| *v /= nu);
+                if identity_coords {
+                    o.copy_from_slice(wi);
+                    return;
                 }
+                o.iter_mut().for_each(|v| *v = 0.0);
+                for (c, wc) in wi.iter().enumerate() {
+                    for (ov, lv) in o.iter_mut().zip(&lmat[c * d..(c + 1) * d]) {
+                        *ov += wc * lv;
+                    }
+                }
+                let nu = lines::norm(o);
+                o.iter_mut().for_each(|v| *v /= nu);
             });
     }
     ctl.check()?;
@@ -433,6 +462,7 @@ fn finish(prep: &Prepared, lp: &[u64], w: &[f64], ctl: &Control) -> Result<Chamb
         let mut pats = vec![0u64; p * nw];
         pats.par_chunks_mut(nw)
             .zip(lp.par_chunks(lw))
+            .with_min_len(1024)
             .for_each(|(row, l)| {
                 for (i, m) in prep.map.iter().enumerate() {
                     if let Some((li, flip)) = m {
