@@ -7,6 +7,7 @@ Peers in the same run:
   (pyscnn's ``sample_gate_vectors`` + dedup), given the same wall time as the exact run;
   reports its coverage of the exact chamber set, and ``t90_s``: the time sampling needs to
   reach 90% coverage (``inf`` when it has not after 30× the exact time, capped at 20 s).
+- ``iter_chambers`` (cases "... streamed"): the same chambers streamed chunk by chunk.
 - ``scipy-highs-lp``: incremental LP enumeration (grow sign vectors row by row, keep the
   feasible ones, one HiGHS LP per candidate prefix) on small sizes.
 In the test suite (smoke mode) every problem is shrunk so the file runs in a few seconds.
@@ -111,6 +112,29 @@ def test_exact(bench, smoke, case):
     )
     if smoke:
         assert out.count == hc.chamber_count(X)
+
+
+STREAM_CASES = ["gaussian n=100 d=4", "gaussian n=60 d=5"]
+
+
+@pytest.mark.parametrize("case", STREAM_CASES)
+def test_stream(bench, smoke, case):
+    """``iter_chambers`` in chunks of 65,536 (memory bounded by the chunk), reduced on the fly."""
+    X = _data(case, smoke)
+
+    def run() -> int:
+        return sum(int(p.sum()) for p, _ in hc.iter_chambers(X, chunk=65_536))
+
+    out = bench(
+        run,
+        group="chambers",
+        case=f"{case} streamed",
+        impl="hiddenconvex",
+        rounds=3,
+        active_bits=lambda r: r,
+    )
+    # every chamber once: each row is active in exactly half of the chambers (antipodes)
+    assert out == X.shape[0] * hc.chamber_count(X) // 2
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -478,7 +478,7 @@ def _interrupt_after(delay: float) -> tuple[threading.Timer, dict]:
     return timer, fired
 
 
-@pytest.mark.parametrize("which", ["count", "exact", "sample"])
+@pytest.mark.parametrize("which", ["count", "exact", "sample", "stream"])
 def test_ctrl_c_interrupts_promptly(which):
     X = np.random.default_rng(1).standard_normal((400, 7))
     timer, fired = _interrupt_after(0.3)
@@ -487,6 +487,9 @@ def test_ctrl_c_interrupts_promptly(which):
             hc.chamber_count(X)
         elif which == "exact":
             hc.chambers(X, method="exact", memory_limit=2**62)
+        elif which == "stream":
+            # huge chunks: the interrupt lands inside the generation of a chunk
+            next(hc.iter_chambers(X, chunk=10**8, memory_limit=2**62))
         else:
             hc.chambers(X[:, :3], method="sample", n_samples=10**9, seed=0)
     latency = time.perf_counter() - fired["t"]
