@@ -9,7 +9,7 @@ Learning", Theorem 1) is a group Lasso over exactly the matrices ``D_i = diag(pa
 Functions
 ---------
 chambers        every chamber exactly (LP-free, exact on degenerate data), or sampled.
-iter_chambers   the exact chambers in chunks (patterns built chunk by chunk).
+iter_chambers   the exact chambers in chunks (memory bounded by the chunk in general position).
 chamber_count   the exact number of chambers, without building patterns.
 cover_count     Cover's count 2 Σ_{k<r} C(n−1, k) (general position), exact integers.
 pattern_bound   the bound 2r(e(n−1)/r)^r on the number of patterns.
@@ -280,7 +280,8 @@ def chambers(
     progress : None, bool or callable(done, total)
         Progress report (``True``: a tqdm bar).
     memory_limit : int, optional
-        Byte budget of an exact run (default ``DEFAULT_MEMORY_LIMIT``).
+        Byte budget (default ``DEFAULT_MEMORY_LIMIT``) of an exact run, and of the patterns a
+        sampled run may keep; checked before allocating.
 
     Returns
     -------
@@ -295,7 +296,9 @@ def chambers(
         Non-numeric X, non-integer counts, non-bool flags.
     ResourceLimitError
         ``method="exact"`` and the estimate (exact count or Cover's bound) exceeds
-        ``max_chambers`` or ``memory_limit``; raised before allocating, with the estimate.
+        ``max_chambers`` or ``memory_limit``; raised before allocating, with the estimate. Also
+        for sampling when ``min(n_samples, Cover's bound)`` kept patterns would exceed
+        ``memory_limit``.
     KeyboardInterrupt
         On Ctrl-C (the GIL is released; the run stops within about 50 ms).
 
