@@ -275,7 +275,11 @@ def test_step_choice_is_power_of_two_and_scale_aware(rng):
     r = hc.hessian(q, [[0.0, 10.0, -1000.0]], method="values", step=1e-3)
     h = r.steps[0]
     np.testing.assert_array_equal(h, 2.0 ** np.round(np.log2(h)))
-    assert h[2] / h[0] == pytest.approx(1024, rel=0.5)
+    # The documented rule: h_i = 2^round(log2(c · max(1, |θ_i|, ‖θ‖∞/64))).
+    theta = np.array([0.0, 10.0, -1000.0])
+    scale = np.maximum(np.maximum(1.0, np.abs(theta)), np.abs(theta).max() / 64)
+    np.testing.assert_array_equal(h, 2.0 ** np.round(np.log2(1e-3 * scale)))
+    assert h[2] / h[0] == pytest.approx(64, rel=0.5)
     assert r.step == 1e-3
     np.testing.assert_allclose(r.H[0], q.A, rtol=1e-6, atol=1e-6)
 

@@ -25,7 +25,7 @@ Richardson: the result is (4 H(h) − H(2h)) / 3 (O(h⁴) truncation). The error
 being the native objectives' Σ|summands|, or max |f| over the point's stencil for callables); it
 bounds the error of H(h) and is therefore conservative for the extrapolated value.
 
-Steps: h_i = 2^round(log2(c · max(1, |θ_i|))), a power of two (so θ_i ± h_i and θ_i ± 2h_i are exact
+Steps: h_i = 2^round(log2(c · max(1, |θ_i|, ‖θ‖∞/64))), a power of two (so θ_i ± h_i and θ_i ± 2h_i are exact
 floating-point numbers unless they cross a binade), with c = eps^(1/6) ≈ 2.5e-3 ("values",
 Richardson: balances the h⁴ truncation against the eps/h² rounding), eps^(1/4) ("values"),
 eps^(1/5) ("gradients", Richardson) or eps^(1/3) ("gradients"); ``step=c`` overrides c.
@@ -272,7 +272,7 @@ def hessian(
     method : {"auto", "values", "gradients"}
         ``"auto"``: gradients for native objectives with an analytic gradient, else values.
     step : float, optional
-        Relative step c (h_i = 2^round(log2(c·max(1, |θ_i|)))); default depends on the method (see
+        Relative step c (h_i = 2^round(log2(c·max(1, |θ_i|, ‖θ‖∞/64)))); default depends on the method (see
         the module docstring). Must be > 0.
     richardson : bool
         Richardson extrapolation from steps h and 2h (also needed for the error estimate's
