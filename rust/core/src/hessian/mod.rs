@@ -960,7 +960,16 @@ mod tests {
         for &h in s.iter() {
             assert_eq!(h, 2f64.powi(h.log2() as i32));
         }
-        assert!(s[[0, 2]] > 500.0 * s[[0, 0]]);
+        // Scale-aware: h_i follows max(1, |θ_i|, ‖θ‖∞ · SPREAD).
+        let want = |t: f64| 2f64.powi((1e-3 * t).log2().round() as i32);
+        assert_eq!(s[[0, 0]], want(1000.0 * SPREAD));
+        assert_eq!(s[[0, 1]], want(1000.0 * SPREAD));
+        assert_eq!(s[[0, 2]], want(1000.0));
+        assert!(s[[0, 2]] > 32.0 * s[[0, 0]]);
+        let small = ndarray::arr2(&[[0.0, 3.0, -10.0]]);
+        let s2 = steps(small.view(), 1e-3).unwrap();
+        assert_eq!(s2[[0, 0]], want(1.0));
+        assert_eq!(s2[[0, 1]], want(3.0));
         assert!(steps(pts.view(), 0.0).is_err());
         assert!(steps(pts.view(), f64::NAN).is_err());
         let bad = ndarray::arr2(&[[f64::NAN, 0.0, 0.0]]);
