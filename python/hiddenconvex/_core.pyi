@@ -184,6 +184,7 @@ def convex_solve(
     warm_rho: float | None = None,
     par_threshold: int = 200000,
     progress: Callable[[int, int], Any] | None = None,
+    gates: npt.NDArray[np.float64] | None = None,
 ) -> dict[str, Any]: ...
 
 # <<< end of convex

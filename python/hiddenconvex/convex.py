@@ -44,7 +44,11 @@ __all__ = ["ConvexReLU", "ConvexGatedReLU", "ConvexFitResult", "relu_network_obj
 
 LOSSES = ("squared", "logistic", "hinge", "huber")
 SCALINGS = ("sum", "mean")
-SOLVERS = ("auto", "fista", "bcd", "admm", "al", "cvxpy")
+SOLVERS = ("auto", "ipm", "fista", "bcd", "admm", "al", "cvxpy")
+
+# "auto" picks the interior-point solver for the ReLU program when its Newton steps are cheap:
+# estimated work per step Σ_i n_i² d (n_i = active samples of pattern i) below this.
+IPM_MAX_WORK = 2e7
 
 
 def _loss_value(loss: str, pred: np.ndarray, y: np.ndarray, delta: float) -> float:
@@ -169,11 +173,25 @@ def _gates_sample(X: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndar
     return D[keep], G[:, keep].T
 
 
+def _network_fit(Xa: np.ndarray, D: np.ndarray, z: np.ndarray, relu: bool) -> np.ndarray:
+    """Output of the network recovered from the blocks z: Σ_b σ_b (X z_b)₊ (ReLU program) or
+    Σ_i D_i X z_i (gated program, D the (P, n) patterns)."""
+    if relu:
+        P = D.shape[0]
+        H = np.maximum(Xa @ z, 0.0)
+        return H[:, :P].sum(axis=1) - H[:, P:].sum(axis=1)
+    return np.sum(D.T * (Xa @ z), axis=1)
+
+
 def _prune(Xa: np.ndarray, D: np.ndarray, z: np.ndarray, relu: bool) -> np.ndarray:
-    """Carathéodory pruning (Pilanci & Ergen 2020): while more than n + 1 blocks are active,
-    move their norms t_j along a direction δ with Σ δ_j c_j = 0 and Σ δ_j = 0 (c_j the unit-norm
-    block outputs ±D_i X z_j/‖z_j‖) until one reaches 0. Prediction and penalty are unchanged and
-    each block stays in its cone, so the objective is unchanged and at most n + 1 remain."""
+    """Carathéodory pruning (Pilanci & Ergen 2020) of the *recovered network*: while more than
+    n + 1 blocks are active, move their norms t_j along a direction δ with Σ δ_j c_j = 0 and
+    Σ δ_j = 0 until one reaches 0, where c_j = σ_j (X z_j)₊/‖z_j‖ is the unit-norm output of
+    neuron j (the network's own output, not D_i X z_j: a block that slightly violates its cone
+    would otherwise be magnified and change the network). The network prediction Σ t_j c_j and
+    the penalty β Σ t_j are unchanged up to rounding, so the network objective is unchanged
+    (``fit`` re-evaluates it and keeps the unpruned blocks if rounding moved it beyond
+    tolerance). Gated program: c_j = D_i X z_j / ‖z_j‖ (its exact output)."""
     n = Xa.shape[0]
     z = z.copy()
     P = D.shape[0]
@@ -182,25 +200,56 @@ def _prune(Xa: np.ndarray, D: np.ndarray, z: np.ndarray, relu: bool) -> np.ndarr
         act = np.flatnonzero(nrm > 0)
         if len(act) <= n + 1:
             break
-        cols = []
-        for b in act:
-            i = b % P
-            sgn = -1.0 if (relu and b >= P) else 1.0
-            cols.append(sgn * D[i] * (Xa @ z[:, b]) / nrm[b])
-        C = np.vstack([np.array(cols).T, np.ones(len(act))])
+        out = Xa @ z[:, act]
+        if relu:
+            sgn = np.where(act >= P, -1.0, 1.0)
+            cols = sgn * np.maximum(out, 0.0) / nrm[act]
+        else:
+            cols = D[act % P].T * out / nrm[act]
+        C = np.vstack([cols, np.ones(len(act))])
         _, _, vt = np.linalg.svd(C)
         delta = vt[-1]
         if np.max(delta) <= 0:
             delta = -delta
         t = nrm[act]
         pos = delta > 1e-14 * np.max(np.abs(delta))
-        s = np.min(t[pos] / delta[pos])
-        tn = t - s * delta
-        k = np.argmin(np.where(pos, t / np.where(pos, delta, 1.0), np.inf))
+        ratio = np.where(pos, t / np.where(pos, delta, 1.0), np.inf)
+        k = int(np.argmin(ratio))
+        tn = t - ratio[k] * delta
         tn[k] = 0.0
         tn = np.maximum(tn, 0.0)
         z[:, act] = z[:, act] * (tn / t)
     return z
+
+
+def _verified_prune(
+    Xa: np.ndarray, D: np.ndarray, o: dict[str, Any], relu: bool, y: np.ndarray, loss: str,
+    beta: float, delta: float, tol: float,
+) -> dict[str, Any]:  # fmt: skip
+    """Prune o["z"] (see :func:`_prune`) and re-evaluate what the recovered network attains.
+
+    The pruned blocks are accepted only if the network objective did not grow by more than
+    tol/10 (relative to max(1, |objective|)); otherwise the unpruned blocks are kept. In both
+    cases ``network_objective`` is recomputed from the blocks returned (NumPy formula), so the
+    certificate in ``fit`` compares what the network actually attains with the dual bound."""
+    z0 = o["z"]
+
+    def net_obj(z: np.ndarray) -> float:
+        pred = _network_fit(Xa, D, z, relu)
+        return _loss_value(loss, pred, y, delta) + beta * float(np.linalg.norm(z, axis=0).sum())
+
+    before = net_obj(z0)
+    slack = 0.1 * tol * max(1.0, abs(before))
+    zp = _prune(Xa, D, z0, relu)
+    after = net_obj(zp)
+    if not (after <= before + slack):
+        zp, after = z0, before
+    o = dict(o)
+    o["z"] = np.ascontiguousarray(zp)
+    o["network_objective"] = after
+    if not relu:
+        o["objective"] = after
+    return o
 
 
 class _ConvexBase:
@@ -395,7 +444,18 @@ class _ConvexBase:
         t1 = time.perf_counter()
         beta_sum = beta * n if self.scaling == "mean" else beta
         if solver == "auto":
-            solver = "admm" if self.loss == "hinge" else "fista"
+            if self.loss == "hinge":
+                solver = "admm"
+            elif (
+                self._kind == "relu"
+                and G is not None
+                and float(np.sum(D.sum(axis=1).astype(float) ** 2)) * Xa.shape[1] <= IPM_MAX_WORK
+            ):
+                solver = "ipm"
+            else:
+                solver = "fista"
+        if solver == "ipm" and (self._kind != "relu" or self.loss == "hinge"):
+            raise InvalidInputError("solver: 'ipm' solves the ReLU program with a smooth loss")
         if solver in ("fista", "bcd") and self.loss == "hinge":
             raise InvalidInputError(
                 f"solver: {solver!r} needs a smooth loss (use 'admm' for hinge)"
@@ -428,11 +488,24 @@ class _ConvexBase:
                         max_iter=max_iter,
                         check_every=25 if self._kind == "relu" else 10,
                         progress=cb,
+                        gates=None if G is None else np.ascontiguousarray(G, dtype=float),
                         **ws,
                     )
                 )
-        for o in outs:
-            o["z"] = _prune(Xa, D, o["z"], self._kind == "relu")
+        outs = [
+            _verified_prune(
+                Xa,
+                D,
+                o,
+                self._kind == "relu",
+                np.ascontiguousarray(Y[:, c]),
+                self.loss,
+                beta_sum,
+                delta,
+                tol,
+            )  # fmt: skip
+            for c, o in enumerate(outs)
+        ]
         t2 = time.perf_counter()
         div = float(n) if self.scaling == "mean" else 1.0
         self.X_fit_shape_ = Xa.shape
@@ -465,12 +538,10 @@ class _ConvexBase:
         }
         self.timings_ = {"patterns_s": t1 - t0, "solve_s": t2 - t1, "total_s": t2 - t0}
         self.seed_ = seed
-        ub = max(obj, net) if self._kind == "relu" else obj
+        # The certificate is about the network actually returned: its objective (an upper bound
+        # on p*, whatever the cone violations) minus the dual bound (a lower bound on p*).
         certified = bool(
-            exact
-            and self._kind == "relu"
-            and (ub - dual) <= tol * max(1.0, abs(ub))
-            and self.converged_
+            exact and self._kind == "relu" and (net - dual) <= tol * max(1.0, abs(net))
         )
         self.certified_ = certified
         self.result_ = ConvexFitResult(
@@ -489,7 +560,7 @@ class _ConvexBase:
             n_patterns=int(D.shape[0]),
             patterns_exact=exact,
             certified=certified,
-            solver=solver,
+            solver=str(outs[0].get("solver", solver)),
             tol=tol,
             seed=seed,
             timings=dict(self.timings_),

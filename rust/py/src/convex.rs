@@ -13,7 +13,7 @@ use crate::errors::{invalid, to_py};
 #[pyo3(signature = (x, y, patterns, beta, *, kind="relu", loss="squared", huber_delta=1.0,
     solver="admm", tol=1e-6, max_iter=10000, check_every=10, warm_z=None, warm_a=None,
     warm_b=None, warm_c=None, warm_rho=None, par_threshold=200000,
-    progress=None))]
+    progress=None, gates=None))]
 #[allow(clippy::too_many_arguments)]
 fn convex_solve<'py>(
     py: Python<'py>,
@@ -35,6 +35,7 @@ fn convex_solve<'py>(
     warm_rho: Option<f64>,
     par_threshold: usize,
     progress: Option<Bound<'py, PyAny>>,
+    gates: Option<PyReadonlyArray2<'py, f64>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let kind = match kind {
         "relu" => Kind::Relu,
@@ -57,11 +58,11 @@ fn convex_solve<'py>(
         return Err(invalid("max_iter", "must be >= 1"));
     }
     let which = match solver {
-        "admm" | "fista" | "bcd" | "al" => solver.to_string(),
+        "admm" | "fista" | "bcd" | "al" | "ipm" => solver.to_string(),
         other => {
             return Err(invalid(
                 "solver",
-                format!("expected 'admm', 'fista', 'bcd' or 'al', got {other:?}"),
+                format!("expected 'admm', 'fista', 'bcd', 'al' or 'ipm', got {other:?}"),
             ))
         }
     };
@@ -80,16 +81,25 @@ fn convex_solve<'py>(
     let xv = x.as_array();
     let yv = y.as_array();
     let pv = patterns.as_array();
-    let (sol, secs) = detach::run(py, progress.as_ref(), move |ctl| {
+    let gv = gates.as_ref().map(|g| g.as_array());
+    let (sol, secs, used) = detach::run(py, progress.as_ref(), move |ctl| {
         let prob = Problem::new(xv, yv, pv, loss, beta, kind, par_threshold)?;
         let start = std::time::Instant::now();
+        let mut used = which.clone();
         let sol = match which.as_str() {
+            "ipm" => match cx::ipm::solve(&prob, &settings, gv, ctl)? {
+                Some(s) => s,
+                None => {
+                    used = "fista".to_string();
+                    cx::fista::solve(&prob, &settings, &warm, ctl)?
+                }
+            },
             "fista" => cx::fista::solve(&prob, &settings, &warm, ctl)?,
             "bcd" => cx::bcd::solve(&prob, &settings, &warm, ctl)?,
             "al" => cx::al::solve(&prob, &settings, &warm, ctl)?,
             _ => cx::admm::solve(&prob, &settings, &warm, ctl)?,
         };
-        Ok((sol, start.elapsed().as_secs_f64()))
+        Ok((sol, start.elapsed().as_secs_f64(), used))
     })?;
     let out = PyDict::new(py);
     out.set_item("z", sol.z.into_pyarray(py))?;
@@ -103,6 +113,7 @@ fn convex_solve<'py>(
     out.set_item("converged", sol.converged)?;
     out.set_item("rho", sol.rho)?;
     out.set_item("solve_seconds", secs)?;
+    out.set_item("solver", used)?;
     let w = sol.warm;
     out.set_item("warm_z", w.z.map(|a| a.into_pyarray(py)))?;
     out.set_item("warm_a", w.a.map(|a| a.into_pyarray(py)))?;
