@@ -133,7 +133,9 @@ def test_each_smooth_relu_solver_matches_clarabel(solver, loss):
     m = hc.ConvexReLU(0.05, loss=loss, bias=True, solver=solver, tol=1e-8, max_iter=200000)
     m.fit(X, y)
     ref, _, _ = R.cvxpy_relu(_aug(X, True), y, m.patterns_, 0.05, loss)
-    assert m.converged_ and m.certified_ and m.result_.solver == solver
+    # "ipm+fista": the barrier method stalled short of tol (rounding at large t) and FISTA,
+    # warm-started from its iterate, finished
+    assert m.converged_ and m.certified_ and m.result_.solver.startswith(solver)
     assert m.objective_ == pytest.approx(ref, rel=1e-6)
     assert m.network_objective(X, y) == pytest.approx(ref, rel=1e-6)
     assert m.dual_objective_ <= ref * (1 + 1e-7)

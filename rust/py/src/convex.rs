@@ -87,8 +87,25 @@ fn convex_solve<'py>(
         let start = std::time::Instant::now();
         let mut used = which.clone();
         let sol = match which.as_str() {
-            "ipm" => match cx::ipm::solve(&prob, &settings, gv, ctl)? {
-                Some(s) => s,
+            "ipm" => match cx::ipm::solve_working_set(&prob, &settings, gv, ctl)? {
+                Some(s) if s.converged => s,
+                Some(s) => {
+                    // not certified: finish with FISTA from the interior-point iterate
+                    used = "ipm+fista".to_string();
+                    let w = WarmStart {
+                        z: Some(s.z.clone()),
+                        ..warm.clone()
+                    };
+                    let mut f = cx::fista::solve(&prob, &settings, &w, ctl)?;
+                    f.n_iter += s.n_iter;
+                    if s.dual > f.dual {
+                        f.dual = s.dual;
+                        f.dual_point = s.dual_point;
+                    }
+                    f.converged = f.converged
+                        || cx::gap_ok(f.objective.max(f.network_objective), f.dual, settings.tol);
+                    f
+                }
                 None => {
                     used = "fista".to_string();
                     cx::fista::solve(&prob, &settings, &warm, ctl)?

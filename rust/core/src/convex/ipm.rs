@@ -88,13 +88,13 @@ fn barrier_value(prob: &Problem, st: &State, t: f64) -> f64 {
         let i = b % p;
         let zn = st.z.column(b).iter().map(|v| v * v).sum::<f64>().sqrt();
         let q = (st.s[b] - zn) * (st.s[b] + zn);
-        if !(q > 0.0) || !(st.s[b] > 0.0) {
+        if q.is_nan() || q <= 0.0 || st.s[b].is_nan() || st.s[b] <= 0.0 {
             return f64::INFINITY;
         }
         phi -= q.ln();
         for k in 0..n {
             let h = prob.sign[[k, i]] * st.xz[[k, b]];
-            if !(h > 0.0) {
+            if h.is_nan() || h <= 0.0 {
                 return f64::INFINITY;
             }
             phi -= h.ln();
@@ -105,6 +105,32 @@ fn barrier_value(prob: &Problem, st: &State, t: f64) -> f64 {
     t * f + phi
 }
 
+/// Zero blocks of negligible norm (relative thresholds 1e-3 … 1e-9, largest first) when the
+/// certified gap against `dual` (a lower bound that does not depend on z) stays within `tol`;
+/// zeroing keeps every cone constraint.
+fn sparsify(
+    prob: &Problem,
+    z: &Array2<f64>,
+    dual: f64,
+    tol: f64,
+) -> (Array2<f64>, super::Certificate) {
+    let norms = super::block_norms(z);
+    let zmax = norms.iter().cloned().fold(0.0, f64::max);
+    for eps in [1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9] {
+        let mut zt = z.clone();
+        for b in 0..z.ncols() {
+            if norms[b] < eps * zmax {
+                zt.column_mut(b).fill(0.0);
+            }
+        }
+        let ct = prob.certify(&zt, None, None);
+        if gap_ok(ct.objective.max(ct.network_objective), dual, tol) && ct.violation == 0.0 {
+            return (zt, ct);
+        }
+    }
+    (z.clone(), prob.certify(z, None, None))
+}
+
 /// Solve the ReLU program by the barrier method; `gates` (P × d) are strictly interior points of
 /// the cones. Returns `None` when no strictly feasible start is available (caller falls back).
 pub fn solve(
@@ -112,6 +138,16 @@ pub fn solve(
     settings: &Settings,
     gates: Option<ArrayView2<f64>>,
     ctl: &Control,
+) -> Result<Option<Solution>> {
+    solve_impl(prob, settings, gates, ctl, true)
+}
+
+fn solve_impl(
+    prob: &Problem,
+    settings: &Settings,
+    gates: Option<ArrayView2<f64>>,
+    ctl: &Control,
+    do_sparsify: bool,
 ) -> Result<Option<Solution>> {
     if prob.kind != Kind::Relu || !prob.loss.is_smooth() {
         return Err(Error::invalid(
@@ -139,7 +175,7 @@ pub fn solve(
         let i = b % p;
         let g = gates.row(i);
         let gn = g.iter().map(|v| v * v).sum::<f64>().sqrt();
-        if !(gn > 0.0 && gn.is_finite()) {
+        if gn.is_nan() || gn <= 0.0 || !gn.is_finite() {
             return Ok(None);
         }
         for j in 0..d {
@@ -152,7 +188,8 @@ pub fn solve(
     for b in 0..nb {
         let i = b % p;
         for k in 0..n {
-            if !(prob.sign[[k, i]] * st.xz[[k, b]] > 0.0) {
+            let h = prob.sign[[k, i]] * st.xz[[k, b]];
+            if h.is_nan() || h <= 0.0 {
                 return Ok(None);
             }
         }
@@ -192,6 +229,7 @@ pub fn solve(
                 .collect();
             let gx = prob.at(&gl); // d × P
             let mut hinv: Vec<Array2<f64>> = Vec::with_capacity(nb);
+            let mut hmat: Vec<Array2<f64>> = Vec::with_capacity(nb);
             let mut grad = Array2::<f64>::zeros((dm, nb));
             for b in 0..nb {
                 let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
@@ -231,37 +269,25 @@ pub fn solve(
                         h[[l, j]] = h[[j, l]];
                     }
                 }
+                hmat.push(h.clone());
                 hinv.push(robust_inverse(h)?);
             }
-            // u_b = H_b⁻¹ g_b; c = Σ K_b u_b; M = I + Σ K_b H_b⁻¹ K_bᵀ
-            let mut u = Array2::<f64>::zeros((dm, nb));
-            let mut cvec = Array1::<f64>::zeros(n);
+            // M = I + Σ K_b H_b⁻¹ K_bᵀ (n × n)
             let mut m = Array2::<f64>::eye(n);
             let mut tmp = vec![0.0; n * d];
             for b in 0..nb {
-                let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
+                let i = b % p;
                 let hb = &hinv[b];
-                for a in 0..dm {
-                    let mut acc = 0.0;
-                    for c2 in 0..dm {
-                        acc += hb[[a, c2]] * grad[[c2, b]];
-                    }
-                    u[[a, b]] = acc;
-                }
                 let r = &rows[i];
                 for (ra, &k) in r.iter().enumerate() {
                     let xr = prob.x.row(k);
-                    let mut dot = 0.0;
                     for j in 0..d {
-                        dot += xr[j] * u[[j, b]];
-                        // tmp = (H⁻¹_zz x_k) for this row
                         let mut acc = 0.0;
                         for l in 0..d {
                             acc += hb[[j, l]] * xr[l];
                         }
                         tmp[ra * d + j] = acc;
                     }
-                    cvec[k] += sk[k] * sig * dot;
                 }
                 for (ra, &k) in r.iter().enumerate() {
                     for (rb, &l) in r.iter().enumerate().take(ra + 1) {
@@ -280,15 +306,30 @@ pub fn solve(
             }
             let lm = match super::linalg::cholesky(&m) {
                 Ok(l) => l,
-                Err(_) => break 'outer,
+                Err(_) => {
+                    if std::env::var("HC_IPM_DEBUG").is_ok() {
+                        eprintln!("ipm: M not positive definite");
+                    }
+                    break 'outer;
+                }
             };
-            let mut xi = cvec;
-            super::linalg::cholesky_solve(&lm, &mut xi);
-            // Δ_b = −u_b + H_b⁻¹ K_bᵀ ξ
-            let mut dz = Array2::<f64>::zeros((d, nb));
-            let mut ds = Array1::<f64>::zeros(nb);
-            let mut dec = 0.0;
-            for b in 0..nb {
+            // K v (n) for v of shape dm × nb, and Kᵀ ξ per block
+            let k_apply = |v: &Array2<f64>| -> Array1<f64> {
+                let mut out = Array1::<f64>::zeros(n);
+                for b in 0..nb {
+                    let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
+                    for &k in &rows[i] {
+                        let xr = prob.x.row(k);
+                        let mut dot = 0.0;
+                        for j in 0..d {
+                            dot += xr[j] * v[[j, b]];
+                        }
+                        out[k] += sk[k] * sig * dot;
+                    }
+                }
+                out
+            };
+            let kt_apply = |xi: &Array1<f64>, b: usize| -> Vec<f64> {
                 let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
                 let mut kt = vec![0.0; dm];
                 for &k in &rows[i] {
@@ -298,20 +339,68 @@ pub fn solve(
                         kt[j] += f * xr[j];
                     }
                 }
-                let hb = &hinv[b];
-                for a in 0..dm {
-                    let mut acc = -u[[a, b]];
-                    for c2 in 0..dm {
-                        acc += hb[[a, c2]] * kt[c2];
+                kt
+            };
+            // H⁻¹ rhs = B⁻¹rhs − B⁻¹Kᵀ M⁻¹ K B⁻¹ rhs (Woodbury)
+            let solve_h = |rhs: &Array2<f64>| -> Array2<f64> {
+                let mut u = Array2::<f64>::zeros((dm, nb));
+                for b in 0..nb {
+                    let hb = &hinv[b];
+                    for a in 0..dm {
+                        let mut acc = 0.0;
+                        for c2 in 0..dm {
+                            acc += hb[[a, c2]] * rhs[[c2, b]];
+                        }
+                        u[[a, b]] = acc;
                     }
-                    if a < d {
-                        dz[[a, b]] = acc;
-                    } else {
-                        ds[b] = acc;
-                    }
-                    dec -= grad[[a, b]] * acc;
                 }
+                let mut xi = k_apply(&u);
+                super::linalg::cholesky_solve(&lm, &mut xi);
+                for b in 0..nb {
+                    let kt = kt_apply(&xi, b);
+                    let hb = &hinv[b];
+                    for a in 0..dm {
+                        let mut acc = 0.0;
+                        for c2 in 0..dm {
+                            acc += hb[[a, c2]] * kt[c2];
+                        }
+                        u[[a, b]] -= acc;
+                    }
+                }
+                u
+            };
+            // H v = B v + Kᵀ K v
+            let apply_h = |v: &Array2<f64>| -> Array2<f64> {
+                let kv = k_apply(v);
+                let mut out = Array2::<f64>::zeros((dm, nb));
+                for b in 0..nb {
+                    let hb = &hmat[b];
+                    let kt = kt_apply(&kv, b);
+                    for a in 0..dm {
+                        let mut acc = kt[a];
+                        for c2 in 0..dm {
+                            acc += hb[[a, c2]] * v[[c2, b]];
+                        }
+                        out[[a, b]] = acc;
+                    }
+                }
+                out
+            };
+            let neg_g = grad.mapv(|v| -v);
+            let mut delta = solve_h(&neg_g);
+            // iterative refinement: Woodbury loses accuracy when the data term dominates
+            for _ in 0..3 {
+                let res = &neg_g - &apply_h(&delta);
+                let rn = res.iter().map(|v| v * v).sum::<f64>().sqrt();
+                let gn = neg_g.iter().map(|v| v * v).sum::<f64>().sqrt();
+                if rn.is_nan() || rn <= 1e-14 * gn {
+                    break;
+                }
+                delta = delta + solve_h(&res);
             }
+            let dz = delta.slice(ndarray::s![0..d, ..]).to_owned();
+            let ds = delta.row(d).to_owned();
+            let dec: f64 = -(&grad * &delta).sum();
             if !dec.is_finite() {
                 return Err(Error::Numerical(
                     "interior-point Newton step is not finite".into(),
@@ -321,6 +410,9 @@ pub fn solve(
                 break;
             }
             let xdz = prob.xu(dz.view());
+            // Backtracking under the Armijo test; in the quadratic-convergence region of the
+            // self-concordant F_t (Newton decrement λ² < 0.1) a feasible full step is taken
+            // without it, since rounding of F_t defeats the test once t·f is large.
             let mut alpha = 1.0f64;
             let mut moved = false;
             for _ in 0..60 {
@@ -330,7 +422,8 @@ pub fn solve(
                     xz: &st.xz + &(&xdz * alpha),
                 };
                 let fv = barrier_value(prob, &trial, t);
-                if fv.is_finite() && fv <= fval - 0.25 * alpha * dec {
+                let quad = alpha == 1.0 && dec < 0.1;
+                if fv.is_finite() && (quad || fv <= fval - 0.25 * alpha * dec) {
                     st = trial;
                     fval = fv;
                     moved = true;
@@ -339,10 +432,21 @@ pub fn solve(
                 alpha *= 0.5;
             }
             if !moved {
+                if std::env::var("HC_IPM_DEBUG").is_ok() {
+                    eprintln!("ipm line search failed: dec={dec:e} fval={fval:e}");
+                }
                 break;
             }
         }
         ctl.set_done(iters as u64);
+        if std::env::var("HC_IPM_DEBUG").is_ok() {
+            let pred = prob.predict_from_xu(&st.xz);
+            eprintln!(
+                "ipm t={t:e} iters={iters} f={:.12e} nb={nb} elapsed={:?}",
+                prob.loss_value(&pred) + prob.beta * st.s.sum(),
+                std::time::Instant::now()
+            );
+        }
         // ---- certificate ----
         let pred = prob.predict_from_xu(&st.xz);
         let fcur = prob.loss_value(&pred) + prob.penalty(&st.z);
@@ -373,33 +477,11 @@ pub fn solve(
             (cert.dual, cert.dual_point, mu)
         }
     };
-    // Sparsify: zero blocks of negligible norm while the certified gap stays within tol/2
-    // (zeroing keeps every cone constraint; the dual bound is independent of z).
-    let mut zbest = st.z.clone();
-    let mut cbest = prob.certify(&zbest, None, None);
-    if converged {
-        let norms = super::block_norms(&st.z);
-        let zmax = norms.iter().cloned().fold(0.0, f64::max);
-        for eps in [1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9] {
-            let mut zt = st.z.clone();
-            for b in 0..nb {
-                if norms[b] < eps * zmax {
-                    zt.column_mut(b).fill(0.0);
-                }
-            }
-            let ct = prob.certify(&zt, None, None);
-            if gap_ok(
-                ct.objective.max(ct.network_objective),
-                dual,
-                0.5 * settings.tol,
-            ) && ct.violation == 0.0
-            {
-                zbest = zt;
-                cbest = ct;
-                break;
-            }
-        }
-    }
+    let (zbest, cbest) = if converged && do_sparsify {
+        sparsify(prob, &st.z, dual, settings.tol)
+    } else {
+        (st.z.clone(), prob.certify(&st.z, None, None))
+    };
     Ok(Some(Solution {
         z: zbest.clone(),
         objective: cbest.objective,
@@ -416,6 +498,146 @@ pub fn solve(
             ..Default::default()
         },
     }))
+}
+
+/// Patterns below which [`solve_working_set`] runs the barrier method on the whole program.
+pub const DIRECT_MAX_PATTERNS: usize = 200;
+
+/// The barrier method inside a working-set (column generation) loop, for programs with many
+/// patterns: a short FISTA run guesses the support; the barrier method solves the program
+/// restricted to the working set W; the full program's sharp certificate at that point (dual
+/// point λ = ℓ'(prediction), every pattern checked) either closes the gap — a rigorous
+/// certificate for the full program, since the dual bound is computed on all patterns — or
+/// names the patterns whose dual constraint fails (‖A_bᵀλ − S_bᵀμ_b‖ > β), which join W.
+pub fn solve_working_set(
+    prob: &Problem,
+    settings: &Settings,
+    gates: Option<ArrayView2<f64>>,
+    ctl: &Control,
+) -> Result<Option<Solution>> {
+    let p = prob.p();
+    let n = prob.n();
+    let Some(gates) = gates else { return Ok(None) };
+    if p <= DIRECT_MAX_PATTERNS {
+        return solve(prob, settings, Some(gates), ctl);
+    }
+    let d = prob.d();
+    if gates.dim() != (p, d) {
+        return Ok(None);
+    }
+    let par = if prob.par { 0 } else { usize::MAX };
+    // support guess from a short FISTA run
+    let short = Settings {
+        tol: settings.tol,
+        max_iter: 200.min(settings.max_iter),
+        check_every: 25,
+    };
+    let f0 = super::fista::solve(prob, &short, &WarmStart::default(), ctl)?;
+    if f0.converged {
+        return Ok(Some(f0));
+    }
+    let (_, _, scores0) = super::polish::sharp_certificate_scores(prob, &f0.z, ctl)?;
+    let norms0 = super::block_norms(&f0.z);
+    let mut in_w = vec![false; p];
+    for b in 0..2 * p {
+        if norms0[b] > 0.0 {
+            in_w[b % p] = true;
+        }
+    }
+    let mut order: Vec<usize> = (0..p).collect();
+    order.sort_by(|&a, &b| scores0[b].total_cmp(&scores0[a]));
+    let k0 = (2 * n + 20).min(p);
+    for &i in order.iter() {
+        if in_w.iter().filter(|&&v| v).count() >= k0 {
+            break;
+        }
+        in_w[i] = true;
+    }
+    let mut iters = f0.n_iter;
+    let mut sub_tol = 0.5 * settings.tol;
+    let mut best: Option<Solution> = None;
+    for _round in 0..30 {
+        ctl.check()?;
+        let idx: Vec<usize> = (0..p).filter(|&i| in_w[i]).collect();
+        let sub = prob.subset(&idx, par);
+        let g_sub = gates.select(ndarray::Axis(0), &idx);
+        let sub_settings = Settings {
+            tol: sub_tol,
+            max_iter: settings.max_iter.saturating_sub(iters).max(1),
+            check_every: settings.check_every,
+        };
+        let Some(ss) = solve_impl(&sub, &sub_settings, Some(g_sub.view()), ctl, false)? else {
+            return Ok(None);
+        };
+        iters += ss.n_iter;
+        // embed
+        let mut z = Array2::<f64>::zeros((d, 2 * p));
+        let q = idx.len();
+        for (a, &i) in idx.iter().enumerate() {
+            for j in 0..d {
+                z[[j, i]] = ss.z[[j, a]];
+                z[[j, p + i]] = ss.z[[j, q + a]];
+            }
+        }
+        let (cert, mu, scores) = super::polish::sharp_certificate_scores(prob, &z, ctl)?;
+        let ub = cert.objective.max(cert.network_objective);
+        let done = gap_ok(ub, cert.dual, settings.tol);
+        let (z, cert) = if done {
+            let (zs, cs) = sparsify(prob, &z, cert.dual, settings.tol);
+            let mut c2 = cert;
+            c2.objective = cs.objective;
+            c2.network_objective = cs.network_objective;
+            c2.violation = cs.violation;
+            (zs, c2)
+        } else {
+            (z, cert)
+        };
+        let sol = Solution {
+            z: z.clone(),
+            objective: cert.objective,
+            network_objective: cert.network_objective,
+            dual: cert.dual,
+            dual_point: cert.dual_point,
+            cone_multipliers: mu,
+            violation: cert.violation,
+            n_iter: iters,
+            converged: done,
+            rho: 0.0,
+            warm: WarmStart {
+                z: Some(z),
+                ..Default::default()
+            },
+        };
+        let better = best.as_ref().is_none_or(|b| sol.dual > b.dual);
+        if done || iters >= settings.max_iter {
+            if !done && !better {
+                if let Some(b) = best {
+                    return Ok(Some(b));
+                }
+            }
+            return Ok(Some(sol));
+        }
+        // patterns whose dual constraint fails join the working set (largest first)
+        let mut add: Vec<usize> = (0..p)
+            .filter(|&i| !in_w[i] && scores[i] > prob.beta * (1.0 + 1e-12))
+            .collect();
+        add.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+        add.truncate((idx.len() / 2).max(10));
+        if add.is_empty() {
+            if !ss.converged || sub_tol < 1e-3 * settings.tol {
+                best = Some(sol);
+                break;
+            }
+            sub_tol *= 0.1;
+        }
+        for i in add {
+            in_w[i] = true;
+        }
+        if better {
+            best = Some(sol);
+        }
+    }
+    Ok(best)
 }
 
 #[cfg(test)]
