@@ -714,8 +714,15 @@ class ConvexReLU(_ConvexBase):
         Append a ones column: neurons compute (xᵀu + b)₊ and b is penalised like u.
     scaling : {"sum", "mean"}
         ``"sum"``: Σℓ + β… (the paper); ``"mean"``: (1/n)Σℓ + λ… (pyscnn); objectives reported in it.
-    solver : {"auto", "fista", "admm", "al", "cvxpy"}
-        ``"auto"``: ``"fista"`` for smooth losses, ``"admm"`` for hinge. ``"fista"``: accelerated
+    solver : {"auto", "ipm", "fista", "admm", "al", "cvxpy"}
+        ``"auto"``: ``"ipm"`` for smooth losses when the gates are known (``"exact"``,
+        ``"sample"`` or a Chambers result) and a Newton step is cheap (Σ_i n_i²·d ≤
+        ``IPM_MAX_WORK``), else ``"fista"``; ``"admm"`` for hinge. ``"ipm"``: primal barrier
+        interior-point method started at the gates (strictly inside every cone), Newton
+        systems solved by Woodbury in the n-dimensional residual space, inside a working-set
+        loop over patterns above 200 patterns, verified by the full program's certificate; if
+        it stalls short of ``tol`` FISTA finishes (``result_.solver == "ipm+fista"``); without
+        gates it is FISTA. ``"fista"``: accelerated
         proximal gradient whose prox is exact (projection of each block on its cone by
         Lawson–Hanson NNLS, then group soft-thresholding); iterates are always feasible.
         ``"admm"``: Woodbury-factored ADMM (any loss; slow at high accuracy, its final iterate is
@@ -724,6 +731,10 @@ class ConvexReLU(_ConvexBase):
     tol : float
         Tolerance on the certified gap: stop when max(objective, network objective) − dual
         bound ≤ tol·max(1, |objective|) at a point feasible for every cone constraint.
+        ``certified_`` means: exact patterns and (objective of the network actually returned,
+        after pruning) − dual bound ≤ tol·max(1, |network objective|). Default 1e-6 (not
+        1e-8): FISTA, used above the interior-point size threshold, does not reach 1e-8 in
+        reasonable time on some real-data problems; pass 1e-8 for small problems.
     max_iter : int
         Iteration budget (per output column).
     seed : int or None
