@@ -140,7 +140,66 @@ fn convex_solve<'py>(
     Ok(out)
 }
 
+/// Rigorous certificate at given blocks z (d × B): the dual bound of the sharp certificate
+/// (λ = ℓ'(prediction), μ by NNLS; ReLU) or of `Problem::certify` (gated). Returns a dict.
+#[pyfunction]
+#[pyo3(signature = (x, y, patterns, beta, z, *, kind="relu", loss="squared", huber_delta=1.0))]
+#[allow(clippy::too_many_arguments)]
+fn convex_certify<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray1<'py, f64>,
+    patterns: PyReadonlyArray2<'py, bool>,
+    beta: f64,
+    z: PyReadonlyArray2<'py, f64>,
+    kind: &str,
+    loss: &str,
+    huber_delta: f64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let kind = match kind {
+        "relu" => Kind::Relu,
+        "gated" => Kind::Gated,
+        other => {
+            return Err(invalid(
+                "kind",
+                format!("expected 'relu' or 'gated', got {other:?}"),
+            ))
+        }
+    };
+    let loss = to_py(Loss::parse(loss, huber_delta))?;
+    let xv = x.as_array();
+    let yv = y.as_array();
+    let pv = patterns.as_array();
+    let zv = z.as_array().to_owned();
+    let cert = detach::run(py, None, move |ctl| {
+        let prob = Problem::new(xv, yv, pv, loss, beta, kind, usize::MAX)?;
+        if zv.dim() != (prob.d(), prob.n_blocks()) {
+            return Err(hiddenconvex_core::error::Error::invalid(
+                "z",
+                format!(
+                    "expected shape ({}, {}), got {:?}",
+                    prob.d(),
+                    prob.n_blocks(),
+                    zv.dim()
+                ),
+            ));
+        }
+        match kind {
+            Kind::Relu => Ok(cx::polish::sharp_certificate(&prob, &zv, ctl)?.0),
+            Kind::Gated => Ok(prob.certify(&zv, None, None)),
+        }
+    })?;
+    let out = PyDict::new(py);
+    out.set_item("objective", cert.objective)?;
+    out.set_item("network_objective", cert.network_objective)?;
+    out.set_item("dual", cert.dual)?;
+    out.set_item("dual_point", cert.dual_point.into_pyarray(py))?;
+    out.set_item("violation", cert.violation)?;
+    Ok(out)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(convex_solve, m)?)?;
+    m.add_function(wrap_pyfunction!(convex_certify, m)?)?;
     Ok(())
 }

@@ -275,10 +275,8 @@ fn solve_impl(
             // M = I + Σ K_b H_b⁻¹ K_bᵀ (n × n)
             let mut m = Array2::<f64>::eye(n);
             let mut tmp = vec![0.0; n * d];
-            for b in 0..nb {
-                let i = b % p;
-                let hb = &hinv[b];
-                let r = &rows[i];
+            for (b, hb) in hinv.iter().enumerate() {
+                let r = &rows[b % p];
                 for (ra, &k) in r.iter().enumerate() {
                     let xr = prob.x.row(k);
                     for j in 0..d {
