@@ -17,7 +17,7 @@ cmp = hc.compare_convex_nonconvex(
     optimizers=("gd", "adam"),
     epochs=1000,
     patterns="exact",  # all 92 activation patterns: the optimum is certified global
-    solver="cvxpy",  # a 10-point problem: Clarabel's interior point is the most accurate here
+    solver="auto",  # the Rust interior-point solver (no cvxpy needed)
 )
 print(cmp.summary())
 cmp.plot("convex_vs_sgd.png")

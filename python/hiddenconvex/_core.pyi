@@ -205,6 +205,18 @@ def convex_solve(
     warm_rho: float | None = None,
     par_threshold: int = 200000,
     progress: Callable[[int, int], Any] | None = None,
+    gates: npt.NDArray[np.float64] | None = None,
+) -> dict[str, Any]: ...
+def convex_certify(
+    x: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    patterns: npt.NDArray[np.bool_],
+    beta: float,
+    z: npt.NDArray[np.float64],
+    *,
+    kind: str = "relu",
+    loss: str = "squared",
+    huber_delta: float = 1.0,
 ) -> dict[str, Any]: ...
 
 # <<< end of convex

@@ -13,7 +13,7 @@ use crate::errors::{invalid, to_py};
 #[pyo3(signature = (x, y, patterns, beta, *, kind="relu", loss="squared", huber_delta=1.0,
     solver="admm", tol=1e-6, max_iter=10000, check_every=10, warm_z=None, warm_a=None,
     warm_b=None, warm_c=None, warm_rho=None, par_threshold=200000,
-    progress=None))]
+    progress=None, gates=None))]
 #[allow(clippy::too_many_arguments)]
 fn convex_solve<'py>(
     py: Python<'py>,
@@ -35,6 +35,7 @@ fn convex_solve<'py>(
     warm_rho: Option<f64>,
     par_threshold: usize,
     progress: Option<Bound<'py, PyAny>>,
+    gates: Option<PyReadonlyArray2<'py, f64>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let kind = match kind {
         "relu" => Kind::Relu,
@@ -57,11 +58,11 @@ fn convex_solve<'py>(
         return Err(invalid("max_iter", "must be >= 1"));
     }
     let which = match solver {
-        "admm" | "fista" | "bcd" | "al" => solver.to_string(),
+        "admm" | "fista" | "bcd" | "al" | "ipm" => solver.to_string(),
         other => {
             return Err(invalid(
                 "solver",
-                format!("expected 'admm', 'fista', 'bcd' or 'al', got {other:?}"),
+                format!("expected 'admm', 'fista', 'bcd', 'al' or 'ipm', got {other:?}"),
             ))
         }
     };
@@ -80,16 +81,42 @@ fn convex_solve<'py>(
     let xv = x.as_array();
     let yv = y.as_array();
     let pv = patterns.as_array();
-    let (sol, secs) = detach::run(py, progress.as_ref(), move |ctl| {
+    let gv = gates.as_ref().map(|g| g.as_array());
+    let (sol, secs, used) = detach::run(py, progress.as_ref(), move |ctl| {
         let prob = Problem::new(xv, yv, pv, loss, beta, kind, par_threshold)?;
         let start = std::time::Instant::now();
+        let mut used = which.clone();
         let sol = match which.as_str() {
+            "ipm" => match cx::ipm::solve_working_set(&prob, &settings, gv, ctl)? {
+                Some(s) if s.converged => s,
+                Some(s) => {
+                    // not certified: finish with FISTA from the interior-point iterate
+                    used = "ipm+fista".to_string();
+                    let w = WarmStart {
+                        z: Some(s.z.clone()),
+                        ..warm.clone()
+                    };
+                    let mut f = cx::fista::solve(&prob, &settings, &w, ctl)?;
+                    f.n_iter += s.n_iter;
+                    if s.dual > f.dual {
+                        f.dual = s.dual;
+                        f.dual_point = s.dual_point;
+                    }
+                    f.converged = f.converged
+                        || cx::gap_ok(f.objective.max(f.network_objective), f.dual, settings.tol);
+                    f
+                }
+                None => {
+                    used = "fista".to_string();
+                    cx::fista::solve(&prob, &settings, &warm, ctl)?
+                }
+            },
             "fista" => cx::fista::solve(&prob, &settings, &warm, ctl)?,
             "bcd" => cx::bcd::solve(&prob, &settings, &warm, ctl)?,
             "al" => cx::al::solve(&prob, &settings, &warm, ctl)?,
             _ => cx::admm::solve(&prob, &settings, &warm, ctl)?,
         };
-        Ok((sol, start.elapsed().as_secs_f64()))
+        Ok((sol, start.elapsed().as_secs_f64(), used))
     })?;
     let out = PyDict::new(py);
     out.set_item("z", sol.z.into_pyarray(py))?;
@@ -103,6 +130,7 @@ fn convex_solve<'py>(
     out.set_item("converged", sol.converged)?;
     out.set_item("rho", sol.rho)?;
     out.set_item("solve_seconds", secs)?;
+    out.set_item("solver", used)?;
     let w = sol.warm;
     out.set_item("warm_z", w.z.map(|a| a.into_pyarray(py)))?;
     out.set_item("warm_a", w.a.map(|a| a.into_pyarray(py)))?;
@@ -112,7 +140,66 @@ fn convex_solve<'py>(
     Ok(out)
 }
 
+/// Rigorous certificate at given blocks z (d × B): the dual bound of the sharp certificate
+/// (λ = ℓ'(prediction), μ by NNLS; ReLU) or of `Problem::certify` (gated). Returns a dict.
+#[pyfunction]
+#[pyo3(signature = (x, y, patterns, beta, z, *, kind="relu", loss="squared", huber_delta=1.0))]
+#[allow(clippy::too_many_arguments)]
+fn convex_certify<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray1<'py, f64>,
+    patterns: PyReadonlyArray2<'py, bool>,
+    beta: f64,
+    z: PyReadonlyArray2<'py, f64>,
+    kind: &str,
+    loss: &str,
+    huber_delta: f64,
+) -> PyResult<Bound<'py, PyDict>> {
+    let kind = match kind {
+        "relu" => Kind::Relu,
+        "gated" => Kind::Gated,
+        other => {
+            return Err(invalid(
+                "kind",
+                format!("expected 'relu' or 'gated', got {other:?}"),
+            ))
+        }
+    };
+    let loss = to_py(Loss::parse(loss, huber_delta))?;
+    let xv = x.as_array();
+    let yv = y.as_array();
+    let pv = patterns.as_array();
+    let zv = z.as_array().to_owned();
+    let cert = detach::run(py, None, move |ctl| {
+        let prob = Problem::new(xv, yv, pv, loss, beta, kind, usize::MAX)?;
+        if zv.dim() != (prob.d(), prob.n_blocks()) {
+            return Err(hiddenconvex_core::error::Error::invalid(
+                "z",
+                format!(
+                    "expected shape ({}, {}), got {:?}",
+                    prob.d(),
+                    prob.n_blocks(),
+                    zv.dim()
+                ),
+            ));
+        }
+        match kind {
+            Kind::Relu => Ok(cx::polish::sharp_certificate(&prob, &zv, ctl)?.0),
+            Kind::Gated => Ok(prob.certify(&zv, None, None)),
+        }
+    })?;
+    let out = PyDict::new(py);
+    out.set_item("objective", cert.objective)?;
+    out.set_item("network_objective", cert.network_objective)?;
+    out.set_item("dual", cert.dual)?;
+    out.set_item("dual_point", cert.dual_point.into_pyarray(py))?;
+    out.set_item("violation", cert.violation)?;
+    Ok(out)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(convex_solve, m)?)?;
+    m.add_function(wrap_pyfunction!(convex_certify, m)?)?;
     Ok(())
 }

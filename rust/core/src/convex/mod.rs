@@ -17,6 +17,7 @@ pub mod admm;
 pub mod al;
 pub mod bcd;
 pub mod fista;
+pub mod ipm;
 pub mod linalg;
 pub mod loss;
 pub mod polish;
