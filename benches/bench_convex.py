@@ -41,10 +41,15 @@ def _problem(case: str, smoke: bool):
         D = np.ascontiguousarray(ch.patterns)
         # hiddenconvex gets the Chambers result: its interior-point solver starts at the witnesses
         _WITNESSES[(D.shape, D.tobytes())] = ch
+        gates = ch.witnesses.T
     else:
         G = rng.standard_normal((d, 4 * P))
-        D = np.unique((X @ G > 0).T, axis=0)[:P]
-    return X, y, np.ascontiguousarray(D), beta
+        D, first = np.unique((X @ G > 0).T, axis=0, return_index=True)
+        D, gates = D[:P], G[:, first[:P]]
+    D = np.ascontiguousarray(D)
+    # Peers that take gate vectors (pyscnn) get gates realising exactly these patterns.
+    _GATES[(D.shape, D.tobytes())] = np.ascontiguousarray(gates)
+    return X, y, D, beta
 
 
 def _cvxpy(kind, X, y, D, beta, solver):
@@ -70,6 +75,7 @@ def _cvxpy(kind, X, y, D, beta, solver):
 
 
 _WITNESSES: dict = {}
+_GATES: dict = {}
 
 
 def _ours(kind, X, y, D, beta):
@@ -160,6 +166,7 @@ def test_convex_adelie_gated(bench, smoke, case):
 @pytest.mark.parametrize("kind", ["relu", "gated"])
 def test_convex_pyscnn(bench, smoke, case, kind):
     pytest.importorskip("scnn")
+    from scnn.metrics import Metrics
     from scnn.models import ConvexGatedReLU, ConvexReLU
     from scnn.optimize import optimize_model
     from scnn.regularizers import NeuronGL1
@@ -167,17 +174,27 @@ def test_convex_pyscnn(bench, smoke, case, kind):
 
     X, y, D, beta = _problem(case, smoke)
     n = X.shape[0]
-    G = None
-    rng = np.random.default_rng(0)
-    G = rng.standard_normal((X.shape[1], D.shape[0]))
+    G = _GATES[(D.shape, D.tobytes())]
+    assert np.array_equal((X @ G > 0).T, D)
 
     def run():
         model = (ConvexReLU if kind == "relu" else ConvexGatedReLU)(G)
         solver = AL(model) if kind == "relu" else RFISTA(model)
+        # pyscnn's own defaults for the solvers; float64 and the convex weights returned.
         model, _ = optimize_model(
-            model, solver, X, y, regularizer=NeuronGL1(beta / n), unitize_data=False
+            model,
+            solver,
+            Metrics(),
+            X,
+            y,
+            regularizer=NeuronGL1(beta / n),
+            return_convex=True,
+            unitize_data=False,
+            dtype="float64",
         )
-        return float(np.sum((model(X).ravel() - y) ** 2) / (2 * n))
+        # The same objective in the sum scaling: n · ((1/2n)‖·‖² + (β/n) Σ‖block‖).
+        blocks = np.linalg.norm(np.asarray(model.parameters[0]), axis=-1).sum()
+        return float(0.5 * np.sum((model(X).ravel() - y) ** 2) + beta * blocks)
 
     bench(
         run,
@@ -185,4 +202,5 @@ def test_convex_pyscnn(bench, smoke, case, kind):
         case=f"{kind} {case}",
         impl="pyscnn",
         rounds=1,
+        objective=lambda v: v,
     )
