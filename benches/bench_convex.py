@@ -107,12 +107,9 @@ def test_convex_hiddenconvex(bench, smoke, case, kind):
 @pytest.mark.parametrize("solver", ["CLARABEL", "SCS"])
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("kind", ["relu", "gated"])
-def test_convex_cvxpy(bench, smoke, case, kind, solver, request):
+def test_convex_cvxpy(bench, smoke, case, kind, solver):
     pytest.importorskip("cvxpy")
     X, y, D, beta = _problem(case, smoke)
-    big = case != "n=40 d=3 P=all (1562)"
-    if big and request.config.getoption("benchmark_disable") and not smoke:
-        pytest.skip("large cvxpy cases run only with --benchmark-enable")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         obj = bench(
