@@ -10,6 +10,7 @@
 
 use ndarray::{Array1, Array2, Zip};
 
+use super::fista::momentum_step;
 use super::{gap_ok, Kind, Problem, Settings, Solution, WarmStart};
 use crate::control::Control;
 use crate::error::{Error, Result};
@@ -171,29 +172,7 @@ pub fn solve(
                 let s: f64 = a.iter().zip(b.iter()).map(|(u, v)| (u - v) * (u - v)).sum();
                 gm = gm.max(lip * s.sqrt());
             }
-            let restart = {
-                let mut s = 0.0;
-                Zip::from(&yv)
-                    .and(&xn)
-                    .and(&x)
-                    .for_each(|&yy, &a, &b| s += (yy - a) * (a - b));
-                s > 0.0
-            };
-            let t_new = if restart {
-                1.0
-            } else {
-                0.5 * (1.0 + (1.0 + 4.0 * tk * tk).sqrt())
-            };
-            let mom = if restart { 0.0 } else { (tk - 1.0) / t_new };
-            tk = t_new;
-            Zip::from(&mut yv)
-                .and(&xn)
-                .and(&x)
-                .for_each(|yy, &a, &b| *yy = a + mom * (a - b));
-            Zip::from(&mut xy)
-                .and(&xxn)
-                .and(&xx)
-                .for_each(|yy, &a, &b| *yy = a + mom * (a - b));
+            momentum_step(&mut tk, &x, &xn, &xx, &xxn, &mut yv, &mut xy);
             std::mem::swap(&mut x, &mut xn);
             xx = xxn;
             ctl.set_done(total as u64);

@@ -332,30 +332,7 @@ pub fn solve(
             }
         }
         // adaptive restart: (y − x_new)·(x_new − x) > 0
-        let restart = {
-            let mut s = 0.0;
-            Zip::from(&yv)
-                .and(&xn)
-                .and(&x)
-                .for_each(|&yy, &a, &b| s += (yy - a) * (a - b));
-            s > 0.0
-        };
-        let t_new = if restart {
-            1.0
-        } else {
-            0.5 * (1.0 + (1.0 + 4.0 * tk * tk).sqrt())
-        };
-        let mom = if restart { 0.0 } else { (tk - 1.0) / t_new };
-        tk = t_new;
-        // y = xn + mom (xn − x);  X y likewise
-        Zip::from(&mut yv)
-            .and(&xn)
-            .and(&x)
-            .for_each(|yy, &a, &b| *yy = a + mom * (a - b));
-        Zip::from(&mut xy)
-            .and(&xxn)
-            .and(&xx)
-            .for_each(|yy, &a, &b| *yy = a + mom * (a - b));
+        momentum_step(&mut tk, &x, &xn, &xx, &xxn, &mut yv, &mut xy);
         std::mem::swap(&mut x, &mut xn);
         xx = xxn;
         if it % settings.check_every == 0 || it == settings.max_iter {
@@ -455,4 +432,39 @@ pub fn solve(
             ..Default::default()
         },
     })
+}
+
+/// FISTA momentum with gradient-based adaptive restart (O'Donoghue & Candès 2015): restart
+/// (t = 1, no momentum) when ⟨y − x_new, x_new − x⟩ > 0, else t ← (1 + √(1 + 4t²))/2. Updates
+/// the extrapolated point y = x_new + μ (x_new − x) and its image X·y = X·x_new + μ (X·x_new − X·x).
+pub(super) fn momentum_step(
+    tk: &mut f64,
+    x: &Array2<f64>,
+    xn: &Array2<f64>,
+    xx: &Array2<f64>,
+    xxn: &Array2<f64>,
+    yv: &mut Array2<f64>,
+    xy: &mut Array2<f64>,
+) {
+    let mut s = 0.0;
+    Zip::from(&*yv)
+        .and(xn)
+        .and(x)
+        .for_each(|&yy, &a, &b| s += (yy - a) * (a - b));
+    let restart = s > 0.0;
+    let t_new = if restart {
+        1.0
+    } else {
+        0.5 * (1.0 + (1.0 + 4.0 * *tk * *tk).sqrt())
+    };
+    let mom = if restart { 0.0 } else { (*tk - 1.0) / t_new };
+    *tk = t_new;
+    Zip::from(yv)
+        .and(xn)
+        .and(x)
+        .for_each(|yy, &a, &b| *yy = a + mom * (a - b));
+    Zip::from(xy)
+        .and(xxn)
+        .and(xx)
+        .for_each(|yy, &a, &b| *yy = a + mom * (a - b));
 }
