@@ -105,6 +105,7 @@ def _solve_convex(
     progress: Any,
     solver: str = "auto",
     max_iter: int | None = None,
+    tol: float | None = None,
 ) -> _ConvexSide:
     from . import convex as _convex
 
@@ -134,6 +135,8 @@ def _solve_convex(
             else:
                 kind = "exact"
         extra: dict[str, Any] = {} if max_iter is None else {"max_iter": max_iter}
+        if tol is not None:
+            extra["tol"] = tol
         est = _convex.ConvexReLU(
             beta,
             loss=loss,
@@ -474,6 +477,7 @@ def compare_convex_nonconvex(
     above_rtol: float = 1e-3,
     stuck_gtol: float = 1e-3,
     solver: str = "auto",
+    tol: float | None = None,
     convex: Any = None,
     progress: Any = None,
 ) -> ComparisonResult:
@@ -517,6 +521,10 @@ def compare_convex_nonconvex(
     solver : str
         The :class:`~hiddenconvex.ConvexReLU` solver (``"auto"``, ``"admm"``, ``"al"``,
         ``"cvxpy"``).
+    tol : float, optional
+        The convex solver's certified gap tolerance, relative to max(1, |objective|) (default:
+        :class:`~hiddenconvex.ConvexReLU`'s). Tiny objectives (as in the toy problem, p* ≈ 7e-4)
+        want a smaller one for a relative certificate.
     convex : fitted ConvexReLU, optional
         Reuse an already fitted estimator (same X, y, β, loss, bias) instead of solving again.
     progress : bool or callable, optional
@@ -564,6 +572,7 @@ def compare_convex_nonconvex(
         convex=convex,
         progress=progress,
         solver=solver,
+        tol=None if tol is None else check_float(tol, "tol", minimum=0.0, strict_minimum=True),
     )
     p = cs.objective
     if cs.U.shape[1] > 0:

@@ -546,7 +546,7 @@ def _part_hidden_convexity(ctx: _Ctx) -> None:
         X, y, beta, widths=["m*", "2m*"], seeds=4 if ctx.quick else 10,
         optimizers=("gd", "sgd", "adam"), batch_size={"sgd": 5},
         epochs=300 if ctx.quick else 3000, patterns="exact",
-        solver=solver, seed=ctx.seed, progress=ctx.progress,
+        solver=solver, tol=1e-10, seed=ctx.seed, progress=ctx.progress,
     )  # fmt: skip
     p5 = cmp.plot(ctx.png("convex_vs_sgd.png"))
     p_net = _plot_toy_network(X, y, cmp, ctx.png("recovered_network.png"))
