@@ -127,3 +127,37 @@ def test_realdata_nonconvex(bench, smoke, case, optimizer):
         width=s["m"],
     )  # fmt: skip
     assert np.isfinite(res.final_objective)
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_realdata_pyscnn(bench, smoke, case):
+    """pyscnn (pilancilab/scnn, when installed): its ConvexReLU + AL solver, λ = β/n,
+    ``unitize_data=False``, float64, objective recomputed in the sum scaling. Exact cases: gates
+    realising every chamber (the same patterns as ours); sampled cases: as many Gaussian gates."""
+    pytest.importorskip("scnn")
+    from scnn.metrics import Metrics
+    from scnn.models import ConvexReLU
+    from scnn.optimize import optimize_model
+    from scnn.regularizers import NeuronGL1
+    from scnn.solvers import AL
+
+    s = _setup(case, smoke)
+    ds = s["ds"]
+    Xa = np.hstack([ds.X_train, np.ones((ds.X_train.shape[0], 1))]) if s["bias"] else ds.X_train
+    if s["exact"]:
+        G = hc.chambers(Xa, method="exact").witnesses.T
+    else:
+        G = np.random.default_rng(0).standard_normal((Xa.shape[1], s["opts"]["n_patterns"]))
+    n, beta = Xa.shape[0], s["beta"]
+
+    def run():
+        model = ConvexReLU(np.ascontiguousarray(G))
+        model, _ = optimize_model(model, AL(model), Metrics(), Xa, ds.y_train,
+                                  regularizer=NeuronGL1(beta / n), return_convex=True,
+                                  unitize_data=False, dtype="float64")  # fmt: skip
+        blocks = np.linalg.norm(np.asarray(model.parameters[0]), axis=-1).sum()
+        return float(0.5 * np.sum((model(Xa).ravel() - ds.y_train) ** 2) + beta * blocks)
+
+    obj = bench(run, group="realdata", case=case, impl="pyscnn (AL)", rounds=1,
+                objective=lambda v: v, patterns=G.shape[1])  # fmt: skip
+    assert np.isfinite(obj)
