@@ -215,16 +215,14 @@ pub fn solve(
         Some(c) => c,
         None => prob.certify(&x, Some(&mu), None),
     };
+    let (dual, dual_point) =
+        super::best_dual_of(cert.dual, cert.dual_point, best_dual, best_dual_point);
     Ok(Solution {
         z: x.clone(),
         objective: cert.objective,
         network_objective: cert.network_objective,
-        dual: best_dual.max(cert.dual),
-        dual_point: if cert.dual > best_dual {
-            cert.dual_point
-        } else {
-            best_dual_point
-        },
+        dual,
+        dual_point,
         cone_multipliers: mu.clone(),
         violation: cert.violation,
         n_iter: total,

@@ -184,24 +184,15 @@ pub fn solve(
             }
         }
     }
-    let (cert, mu) = if relu {
-        super::polish::sharp_certificate(prob, &z, ctl)?
-    } else {
-        (
-            last.unwrap_or_else(|| prob.certify(&z, None, None)),
-            Array2::zeros((n, 0)),
-        )
-    };
+    let (cert, mu) = super::final_certificate(prob, &z, relu, last, ctl)?;
+    let (dual, dual_point) =
+        super::best_dual_of(cert.dual, cert.dual_point, best_dual, best_dual_point);
     Ok(Solution {
         z: z.clone(),
         objective: cert.objective,
         network_objective: cert.network_objective,
-        dual: best_dual.max(cert.dual),
-        dual_point: if cert.dual > best_dual {
-            cert.dual_point
-        } else {
-            best_dual_point
-        },
+        dual,
+        dual_point,
         cone_multipliers: mu,
         violation: cert.violation,
         n_iter: sweeps,

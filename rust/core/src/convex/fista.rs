@@ -403,24 +403,15 @@ pub fn solve(
         }
         ctl.set_done(it as u64);
     }
-    let (cert, mu) = if relu {
-        super::polish::sharp_certificate(prob, &x, ctl)?
-    } else {
-        (
-            last.unwrap_or_else(|| prob.certify(&x, None, None)),
-            Array2::zeros((n, 0)),
-        )
-    };
+    let (cert, mu) = super::final_certificate(prob, &x, relu, last, ctl)?;
+    let (dual, dual_point) =
+        super::best_dual_of(cert.dual, cert.dual_point, best_dual, best_dual_point);
     Ok(Solution {
         z: x.clone(),
         objective: cert.objective,
         network_objective: cert.network_objective,
-        dual: best_dual.max(cert.dual),
-        dual_point: if cert.dual > best_dual {
-            cert.dual_point
-        } else {
-            best_dual_point
-        },
+        dual,
+        dual_point,
         cone_multipliers: mu,
         violation: 0.0,
         n_iter: iters,
