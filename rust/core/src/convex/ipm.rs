@@ -25,29 +25,6 @@ use super::{gap_ok, Kind, Problem, Settings, Solution, WarmStart};
 use crate::control::Control;
 use crate::error::{Error, Result};
 
-fn loss_hess(prob: &Problem, z: f64, y: f64) -> f64 {
-    match prob.loss {
-        super::Loss::Squared => 1.0,
-        super::Loss::Logistic => {
-            let t = -y * z;
-            let s = if t >= 0.0 {
-                1.0 / (1.0 + (-t).exp())
-            } else {
-                t.exp() / (1.0 + t.exp())
-            };
-            s * (1.0 - s)
-        }
-        super::Loss::Huber(dl) => {
-            if (z - y).abs() <= dl {
-                1.0
-            } else {
-                0.0
-            }
-        }
-        super::Loss::Hinge => 0.0,
-    }
-}
-
 /// State of the barrier problem: blocks z (d × B), epigraph s (B), and X z (n × B).
 struct State {
     z: Array2<f64>,
@@ -225,7 +202,7 @@ fn solve_impl(
             let sk: Array1<f64> = pred
                 .iter()
                 .zip(prob.y.iter())
-                .map(|(&a, &b)| (t * loss_hess(prob, a, b)).sqrt())
+                .map(|(&a, &b)| (t * prob.loss.second_derivative(a, b)).sqrt())
                 .collect();
             let gx = prob.at(&gl); // d × P
             let mut hinv: Vec<Array2<f64>> = Vec::with_capacity(nb);

@@ -90,6 +90,31 @@ impl Loss {
         }
     }
 
+    /// ℓ''(z; y) (0 for hinge; Huber's generalised second derivative).
+    #[inline]
+    pub fn second_derivative(&self, z: f64, y: f64) -> f64 {
+        match *self {
+            Loss::Squared => 1.0,
+            Loss::Logistic => {
+                let t = -y * z;
+                let s = if t >= 0.0 {
+                    1.0 / (1.0 + (-t).exp())
+                } else {
+                    t.exp() / (1.0 + t.exp())
+                };
+                s * (1.0 - s)
+            }
+            Loss::Huber(dl) => {
+                if (z - y).abs() <= dl {
+                    1.0
+                } else {
+                    0.0
+                }
+            }
+            Loss::Hinge => 0.0,
+        }
+    }
+
     /// ℓ(z; y).
     #[inline]
     pub fn value(&self, z: f64, y: f64) -> f64 {

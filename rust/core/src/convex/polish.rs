@@ -376,7 +376,7 @@ pub fn polish(
         let l2: Array1<f64> = pred
             .iter()
             .zip(prob.y.iter())
-            .map(|(&a, &b)| curvature(prob, a, b))
+            .map(|(&a, &b)| prob.loss.second_derivative(a, b))
             .collect();
         let mut grad = mfull.t().dot(&l1);
         let mut wm = mfull.clone();
@@ -461,29 +461,6 @@ pub fn polish(
         }
     }
     Ok(Some(out))
-}
-
-fn curvature(prob: &Problem, z: f64, y: f64) -> f64 {
-    match prob.loss {
-        super::Loss::Squared => 1.0,
-        super::Loss::Logistic => {
-            let t = -y * z;
-            let s = if t >= 0.0 {
-                1.0 / (1.0 + (-t).exp())
-            } else {
-                t.exp() / (1.0 + t.exp())
-            };
-            s * (1.0 - s)
-        }
-        super::Loss::Huber(dl) => {
-            if (z - y).abs() <= dl {
-                1.0
-            } else {
-                0.0
-            }
-        }
-        super::Loss::Hinge => 0.0,
-    }
 }
 
 #[cfg(test)]
