@@ -42,6 +42,7 @@ from .nonconvex import (
     _train_runs,
     default_lr,
 )
+from .plot import save_figure
 
 __all__ = [
     "ComparisonResult",
@@ -411,11 +412,7 @@ class ComparisonResult(Result):
             f"ended above p* = {p:.4g}",
             fontsize=12,
         )
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=130)
-        plt.close(fig)
-        return out
+        return save_figure(fig, path, dpi=130)
 
 
 def _parse_widths(widths: Any, m_star: int) -> list[int]:
@@ -788,11 +785,7 @@ class DataComparison(Result):
             f"{len(self.seeds)} seed(s) of SGD/Adam, β = {self.beta:g}",
             fontsize=11,
         )
-        out = Path(path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out, dpi=120)
-        plt.close(fig)
-        return out
+        return save_figure(fig, path, dpi=120)
 
     def summary(self) -> str:
         m = self.metric_name

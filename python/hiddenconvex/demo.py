@@ -30,6 +30,7 @@ import numpy as np
 
 from .html import HtmlReport, Section
 from .io import atomic_write_text
+from .plot import save_figure
 
 __all__ = ["analyse_user_data", "run_demo"]
 
@@ -318,9 +319,7 @@ def _plot_spectra(spectra: dict[str, np.ndarray], path: Path) -> Path:
         ax.legend(fontsize=8, loc="lower right")
         ax.set_xlim(0, lam.size + 1)
     axes[0][0].set_ylabel("Hessian eigenvalue λ")
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)
 
 
 def _plot_one_unit(s2: Any, rep: Any, path: Path) -> Path:
@@ -349,9 +348,7 @@ def _plot_one_unit(s2: Any, rep: Any, path: Path) -> Path:
     ax.set_ylabel("w₁ (second layer)")
     ax.set_title("One hidden unit: ℓ = (1 − relu(w₁·relu(w₀)))²\nwhite: the minimisers w₀w₁ = 1")
     ax.set_aspect("equal")
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=130)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -525,9 +522,7 @@ def _plot_arrangement(X2: np.ndarray, ch: Any, curve: Any, ctx: _Ctx, path: Path
         ax.set_title(f"sampling misses chambers (Gaussian data {n} × {d})")
         ax.legend(loc="upper left", fontsize=9)
         ax.grid(alpha=0.3)
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=120)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -633,9 +628,7 @@ def _plot_toy_network(X: np.ndarray, y: np.ndarray, cmp: Any, path: Path) -> Pat
     ax.legend(loc="upper right", fontsize=9)
     ax.set_title(f"network from the convex solution: m* = {len(np.asarray(alpha))} neurons"
                  f"\n(black: f = 0; max |f| = {lim:.2g})")  # fmt: skip
-    fig.savefig(path, dpi=130)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=130)
 
 
 # ---------------------------------------------------------------------------------------------

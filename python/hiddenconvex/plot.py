@@ -31,16 +31,22 @@ def pyplot() -> Any:
     return plt
 
 
+def save_figure(fig: Any, path: Any, *, dpi: int = 150, tight: bool = False) -> Path:
+    """Write ``fig`` to ``path`` (folders created; format from the suffix), close it, return the path."""
+    out = Path(path)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi, **({"bbox_inches": "tight"} if tight else {}))
+    pyplot().close(fig)
+    return out
+
+
 def _save(fig: Any, path: Any) -> Path:
     out = Path(path)
     if out.suffix.lower() != ".png":
         from .exceptions import InvalidInputError
 
         raise InvalidInputError(f"path: expected a .png file name, got {str(path)!r}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=150, bbox_inches="tight")
-    pyplot().close(fig)
-    return out
+    return save_figure(fig, out, dpi=150, tight=True)
 
 
 def plot_slice_1d(result: Any, path: Any, *, title: str | None = None) -> Path:
