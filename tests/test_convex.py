@@ -173,7 +173,7 @@ def test_dual_bound_is_valid_before_convergence():
     """The dual bound is a lower bound at any iteration (rigorous certificate)."""
     X, y = _data(12, 2, 6)
     with pytest.warns(ConvergenceWarning, match="duality gap"):
-        m = hc.ConvexReLU(0.05, bias=True, max_iter=50).fit(X, y)
+        m = hc.ConvexReLU(0.05, bias=True, max_iter=4).fit(X, y)
     ref, _, _ = R.cvxpy_relu(_aug(X, True), y, m.patterns_, 0.05)
     assert m.dual_objective_ <= ref * (1 + 1e-7)
     assert not m.converged_ and not m.certified_
@@ -364,7 +364,9 @@ def test_same_seed_same_result_at_1_and_2_threads(kind, restore_threads):
     res = []
     for t in (1, 2):
         hc.set_thread_count(t)
-        m = kind(1.0, patterns="sample", n_patterns=150, seed=3, max_iter=60)
+        m = kind(
+            1.0, patterns="sample", n_patterns=150, seed=3, max_iter=8 if kind is hc.ConvexReLU else 60
+        )
         with pytest.warns(ConvergenceWarning):
             m.fit(X, y)
         res.append(m)

@@ -48,7 +48,7 @@ SOLVERS = ("auto", "ipm", "fista", "bcd", "admm", "al", "cvxpy")
 
 # "auto" picks the interior-point solver for the ReLU program when its Newton steps are cheap:
 # estimated work per step Σ_i n_i² d (n_i = active samples of pattern i) below this.
-IPM_MAX_WORK = 2e7
+IPM_MAX_WORK = 1e8
 
 
 def _loss_value(loss: str, pred: np.ndarray, y: np.ndarray, delta: float) -> float:
@@ -722,11 +722,12 @@ class ConvexReLU(_ConvexBase):
     solver : {"auto", "ipm", "fista", "admm", "al", "cvxpy"}
         ``"auto"``: ``"ipm"`` for smooth losses when the gates are known (``"exact"``,
         ``"sample"`` or a Chambers result) and a Newton step is cheap (Σ_i n_i²·d ≤
-        ``IPM_MAX_WORK``), else ``"fista"``; ``"admm"`` for hinge. ``"ipm"``: primal barrier
-        interior-point method started at the gates (strictly inside every cone), Newton
-        systems solved by Woodbury in the n-dimensional residual space, inside a working-set
-        loop over patterns above 200 patterns, verified by the full program's certificate; if
-        it stalls short of ``tol`` FISTA finishes (``result_.solver == "ipm+fista"``); without
+        ``IPM_MAX_WORK``), else ``"fista"``; ``"admm"`` for hinge. ``"ipm"``: primal-dual
+        (Mehrotra, Nesterov-Todd scaling) interior-point method started at the gates, reduced
+        Newton systems solved by Woodbury in the n-dimensional residual space, inside a
+        working-set loop over patterns when a direct iteration is too costly, verified by the
+        full program's certificate; if it stops short of ``tol`` FISTA finishes
+        (``result_.solver == "ipm+fista"``); without
         gates it is FISTA. ``"fista"``: accelerated
         proximal gradient whose prox is exact (projection of each block on its cone by
         Lawson–Hanson NNLS, then group soft-thresholding); iterates are always feasible.

@@ -20,6 +20,7 @@ pub mod fista;
 pub mod ipm;
 pub mod linalg;
 pub mod loss;
+pub mod pdip;
 pub mod polish;
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};

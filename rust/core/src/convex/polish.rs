@@ -293,9 +293,6 @@ pub fn polish(
     ctl: &Control,
 ) -> Result<Option<Array2<f64>>> {
     let n = prob.n();
-    let d = prob.d();
-    let p = prob.p();
-    let nb = prob.n_blocks();
     let norms = super::block_norms(z);
     let zmax = norms.iter().cloned().fold(0.0, f64::max);
     if zmax == 0.0 {
@@ -305,17 +302,47 @@ pub fn polish(
     let row_norm: Vec<f64> = (0..n)
         .map(|k| prob.x.row(k).iter().map(|v| v * v).sum::<f64>().sqrt())
         .collect();
+    let p = prob.p();
+    polish_with(
+        prob,
+        z,
+        &|b| norms[b] > 1e-3 * zmax,
+        &|k, b| {
+            let s = prob.sign[[k, b % p]] * xz[[k, b]];
+            s <= act_rel * row_norm[k] * norms[b] && row_norm[k] > 0.0
+        },
+        ctl,
+    )
+}
+
+/// [`polish`] with the support guess given: `block_on(b)` says whether block b is nonzero,
+/// `row_on(k, b)` whether cone row k of block b is active (an interior-point method reads
+/// both from its primal/dual complementarity pairs).
+pub fn polish_with(
+    prob: &Problem,
+    z: &Array2<f64>,
+    block_on: &dyn Fn(usize) -> bool,
+    row_on: &dyn Fn(usize, usize) -> bool,
+    ctl: &Control,
+) -> Result<Option<Array2<f64>>> {
+    let n = prob.n();
+    let d = prob.d();
+    let p = prob.p();
+    let nb = prob.n_blocks();
+    let zmax = super::block_norms(z).iter().cloned().fold(0.0, f64::max);
+    let row_norm: Vec<f64> = (0..n)
+        .map(|k| prob.x.row(k).iter().map(|v| v * v).sum::<f64>().sqrt())
+        .collect();
     // blocks: (b, N_b, M_b = σ D_i X N_b)
     let mut blocks: Vec<(usize, Array2<f64>, Array2<f64>)> = Vec::new();
     for b in 0..nb {
-        if norms[b] <= 1e-3 * zmax {
+        if !block_on(b) {
             continue;
         }
         let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
         let mut rows = Vec::new();
         for k in 0..n {
-            let s = prob.sign[[k, i]] * xz[[k, b]];
-            if s <= act_rel * row_norm[k] * norms[b] && row_norm[k] > 0.0 {
+            if row_on(k, b) {
                 rows.push(
                     (0..d)
                         .map(|j| prob.sign[[k, i]] * prob.x[[k, j]])

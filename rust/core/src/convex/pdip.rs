@@ -1,0 +1,1083 @@
+//! A primal–dual interior-point method (Mehrotra predictor–corrector, Nesterov–Todd scaling)
+//! for the ReLU program with a smooth loss.
+//!
+//! Per block b (pattern i = b mod P, sign σ_b = ±1) the variables are z_b ∈ ℝ^d and an
+//! epigraph t_b ≥ ‖z_b‖; the program is
+//!   min f(z) + β Σ_b t_b  s.t. (t_b, z_b) ∈ Q^{d+1},  h_b := S_i X z_b ∈ ℝⁿ₊,
+//! with f(z) = Σ_k ℓ((Σ_b σ_b D_i X z_b)_k; y_k) and S_i = diag(2D_i − I). The LP slacks h_b are
+//! separate variables (residual r_p = h − S X z, zero from a strictly feasible start at the
+//! chambers' witnesses, decaying geometrically otherwise), so any pattern set is accepted.
+//! Dual variables: y_b ∈ Q^{d+1} for the cone, μ_b ∈ ℝⁿ₊ for the LP part.
+//!
+//! Each iteration linearises the KKT conditions with NT scaling W (LP: W⁻² = diag(μ/h)), which
+//! leaves one reduced system in the primal blocks,
+//!   (∇²f + Gᵀ W⁻² G) Δx = −r_d + Gᵀ W⁻¹ q + Gᵀ W⁻² r_p,
+//! whose matrix is block diagonal ((d+1)² per block: W_b⁻² plus Xᵀ diag(μ_b/h_b) X) plus
+//! Jᵀ diag(ℓ'') J of rank ≤ n. It is solved by Woodbury in the n-dimensional residual space —
+//! M = I + K B⁻¹ Kᵀ, K = diag(√ℓ'') J, assembled pattern by pattern (the v and w blocks of a
+//! pattern share their rows, so their inverses are summed first: Σ_i n_i² d flops) — with
+//! iterative refinement against the exact operator. Predictor and corrector share the
+//! factorisation; steps keep 1% to the boundary. About 20–40 iterations, each
+//! O(Σ_b n d² + Σ_i n_i² d + n³).
+
+use ndarray::linalg::general_mat_mul;
+use ndarray::{s, Array1, Array2, ArrayView2, Axis};
+use rayon::prelude::*;
+
+use super::{Problem, Settings};
+use crate::control::Control;
+use crate::error::{Error, Result};
+
+// ---------------------------------------------------------------------------------------------
+// Second-order cone helpers. A cone vector is (u₀, u₁) with u₀ ≥ ‖u₁‖; J = diag(1, −I).
+// ---------------------------------------------------------------------------------------------
+
+/// u₀² − ‖u₁‖², computed as (u₀ − ‖u₁‖)(u₀ + ‖u₁‖).
+#[inline]
+fn soc_det(u: &[f64]) -> f64 {
+    let n1 = u[1..].iter().map(|v| v * v).sum::<f64>().sqrt();
+    (u[0] - n1) * (u[0] + n1)
+}
+
+/// Nesterov–Todd scaling of the pair (s, y), both strictly inside the cone: writes the
+/// normalised scaling point w̄ (w̄ᵀJw̄ = 1) and returns η, so that W = η W̄ with
+/// W̄ = [[w̄₀, w̄₁ᵀ], [w̄₁, I + w̄₁w̄₁ᵀ/(1 + w̄₀)]] and W y = W⁻¹ s.
+fn soc_nt(s: &[f64], y: &[f64], wbar: &mut [f64]) -> Option<f64> {
+    let sd = soc_det(s);
+    let yd = soc_det(y);
+    if !(sd > 0.0 && yd > 0.0 && s[0] > 0.0 && y[0] > 0.0) {
+        return None;
+    }
+    let sn = sd.sqrt();
+    let yn = yd.sqrt();
+    let mut dot = 0.0;
+    for a in 0..s.len() {
+        dot += (s[a] / sn) * (y[a] / yn);
+    }
+    let gamma = ((1.0 + dot) / 2.0).sqrt();
+    wbar[0] = (s[0] / sn + y[0] / yn) / (2.0 * gamma);
+    for a in 1..s.len() {
+        wbar[a] = (s[a] / sn - y[a] / yn) / (2.0 * gamma);
+    }
+    Some((sn / yn).sqrt())
+}
+
+/// out = W v (inverse = false) or W⁻¹ v (inverse = true).
+fn soc_apply_w(wbar: &[f64], eta: f64, v: &[f64], out: &mut [f64], inverse: bool) {
+    let sg = if inverse { -1.0 } else { 1.0 };
+    let w1v1: f64 = wbar[1..].iter().zip(&v[1..]).map(|(a, b)| a * b).sum();
+    let f = if inverse { 1.0 / eta } else { eta };
+    out[0] = f * (wbar[0] * v[0] + sg * w1v1);
+    let c = w1v1 / (1.0 + wbar[0]);
+    for a in 1..v.len() {
+        out[a] = f * (sg * v[0] * wbar[a] + v[a] + c * wbar[a]);
+    }
+}
+
+/// W⁻² = η⁻² (2 (Jw̄)(Jw̄)ᵀ − J), row-major into `out` (m²).
+fn soc_w2inv(wbar: &[f64], eta: f64, out: &mut [f64]) {
+    let m = wbar.len();
+    let e2 = 1.0 / (eta * eta);
+    for a in 0..m {
+        let ja = if a == 0 { wbar[0] } else { -wbar[a] };
+        for c in 0..m {
+            let jc = if c == 0 { wbar[0] } else { -wbar[c] };
+            let jac = match (a == c, a == 0) {
+                (true, true) => 1.0,
+                (true, false) => -1.0,
+                _ => 0.0,
+            };
+            out[a * m + c] = e2 * (2.0 * ja * jc - jac);
+        }
+    }
+}
+
+/// Jordan product u ∘ v = (uᵀv, u₀v₁ + v₀u₁).
+fn soc_jordan(u: &[f64], v: &[f64], out: &mut [f64]) {
+    out[0] = u.iter().zip(v).map(|(a, b)| a * b).sum();
+    for a in 1..u.len() {
+        out[a] = u[0] * v[a] + v[0] * u[a];
+    }
+}
+
+/// Solve l ∘ q = r for q (l strictly inside the cone).
+fn soc_jordan_div(l: &[f64], r: &[f64], q: &mut [f64]) {
+    let l1r1: f64 = l[1..].iter().zip(&r[1..]).map(|(a, b)| a * b).sum();
+    let det = soc_det(l);
+    q[0] = (l[0] * r[0] - l1r1) / det;
+    for a in 1..l.len() {
+        q[a] = (r[a] - q[0] * l[a]) / l[0];
+    }
+}
+
+/// Largest α ≥ 0 (capped at `cap`) with u + α δ in the cone (u strictly inside).
+fn soc_max_step(u: &[f64], du: &[f64], cap: f64) -> f64 {
+    let c = soc_det(u);
+    let a = du[0] * du[0] - du[1..].iter().map(|v| v * v).sum::<f64>();
+    let b = u[0] * du[0] - u[1..].iter().zip(&du[1..]).map(|(x, y)| x * y).sum::<f64>();
+    let mut alpha = cap;
+    if du[0] < 0.0 {
+        alpha = alpha.min(-u[0] / du[0]);
+    }
+    // q(α) = c + 2bα + aα², q(0) = c > 0: first positive root
+    let disc = b * b - a * c;
+    if disc >= 0.0 {
+        let sq = disc.sqrt();
+        let qq = -(b + b.signum() * sq);
+        let mut roots = [f64::INFINITY; 2];
+        if a != 0.0 {
+            roots[0] = qq / a;
+        }
+        if qq != 0.0 {
+            roots[1] = c / qq;
+        }
+        for r in roots {
+            if r > 0.0 {
+                alpha = alpha.min(r);
+            }
+        }
+    }
+    alpha.max(0.0)
+}
+
+// ---------------------------------------------------------------------------------------------
+// The reduced Newton system.
+// ---------------------------------------------------------------------------------------------
+
+/// A Newton direction: (Δx, Δh, Δμ, Δy, X Δz).
+type Direction = (
+    Array2<f64>,
+    Array2<f64>,
+    Array2<f64>,
+    Array2<f64>,
+    Array2<f64>,
+);
+
+/// Factorised reduced system for one iteration.
+struct Kkt<'a> {
+    prob: &'a Problem,
+    /// Block matrices B_b, row-major (d+1)², order (t, z).
+    bmat: Vec<f64>,
+    /// Their inverses.
+    binv: Vec<f64>,
+    /// √ℓ'' per sample.
+    sqw: Array1<f64>,
+    /// Cholesky factor of M = I + K B⁻¹ Kᵀ.
+    lm: Array2<f64>,
+}
+
+/// Inverse of a small SPD matrix (row-major m²) by a Cholesky factorisation in which a pivot
+/// that rounding has made tiny (≤ 1e-15 of its original diagonal) is replaced by a huge one
+/// ("Cholesky-infinity", as in LIPSOL/PCx): the matching component of the solution becomes ~0
+/// instead of garbage. Interior-point blocks are this ill-conditioned near the optimum (active
+/// constraints carry weights μ/h → ∞), and the error this makes lies in the directions that
+/// do not matter.
+fn small_spd_inverse(h: &[f64], m: usize) -> Result<Vec<f64>> {
+    let mut l = vec![0.0; m * m];
+    for j in 0..m {
+        let mut sj = h[j * m + j];
+        for k in 0..j {
+            sj -= l[j * m + k] * l[j * m + k];
+        }
+        let djj = h[j * m + j].abs();
+        if !sj.is_finite() || !djj.is_finite() {
+            return Err(Error::Numerical(
+                "interior-point block matrix is not finite".into(),
+            ));
+        }
+        let piv = if sj <= 1e-15 * djj || sj <= 0.0 {
+            1e64
+        } else {
+            sj.sqrt()
+        };
+        l[j * m + j] = piv;
+        for i in j + 1..m {
+            let mut si = h[i * m + j];
+            for k in 0..j {
+                si -= l[i * m + k] * l[j * m + k];
+            }
+            l[i * m + j] = si / piv;
+        }
+    }
+    let mut inv = vec![0.0; m * m];
+    let mut e = vec![0.0; m];
+    for c in 0..m {
+        e.iter_mut().for_each(|v| *v = 0.0);
+        e[c] = 1.0;
+        for i in 0..m {
+            let mut si = e[i];
+            for k in 0..i {
+                si -= l[i * m + k] * e[k];
+            }
+            e[i] = si / l[i * m + i];
+        }
+        for i in (0..m).rev() {
+            let mut si = e[i];
+            for k in i + 1..m {
+                si -= l[k * m + i] * e[k];
+            }
+            e[i] = si / l[i * m + i];
+        }
+        for i in 0..m {
+            inv[i * m + c] = e[i];
+        }
+    }
+    // symmetrise
+    for i in 0..m {
+        for c in 0..i {
+            let v = 0.5 * (inv[i * m + c] + inv[c * m + i]);
+            inv[i * m + c] = v;
+            inv[c * m + i] = v;
+        }
+    }
+    Ok(inv)
+}
+
+impl<'a> Kkt<'a> {
+    fn dm(&self) -> usize {
+        self.prob.d() + 1
+    }
+
+    /// K v: √ℓ'' ∘ Σ_b σ_b D_i X v_z,b.
+    fn k_apply(&self, v: &Array2<f64>) -> Array1<f64> {
+        let vz = v.slice(s![1.., ..]);
+        let xv = self.prob.xu(vz);
+        let mut out = self.prob.predict_from_xu(&xv);
+        out *= &self.sqw;
+        out
+    }
+
+    /// Kᵀ ξ as a (d+1) × B matrix (zero t-row).
+    fn kt_apply(&self, xi: &Array1<f64>) -> Array2<f64> {
+        let p = self.prob.p();
+        let d = self.prob.d();
+        let nb = self.prob.n_blocks();
+        let g = self.prob.at(&(xi * &self.sqw)); // d × P
+        let mut out = Array2::<f64>::zeros((d + 1, nb));
+        for b in 0..nb {
+            let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
+            for j in 0..d {
+                out[[j + 1, b]] = sig * g[[j, i]];
+            }
+        }
+        out
+    }
+
+    fn block_mul(mats: &[f64], v: &Array2<f64>, dm: usize) -> Array2<f64> {
+        let nb = v.ncols();
+        let mut out = Array2::<f64>::zeros((dm, nb));
+        for b in 0..nb {
+            let m = &mats[b * dm * dm..(b + 1) * dm * dm];
+            for a in 0..dm {
+                let mut acc = 0.0;
+                for c in 0..dm {
+                    acc += m[a * dm + c] * v[[c, b]];
+                }
+                out[[a, b]] = acc;
+            }
+        }
+        out
+    }
+
+    /// H v = B v + Kᵀ K v.
+    fn apply(&self, v: &Array2<f64>) -> Array2<f64> {
+        let kv = self.k_apply(v);
+        Self::block_mul(&self.bmat, v, self.dm()) + self.kt_apply(&kv)
+    }
+
+    /// H⁻¹ r by Woodbury, plus iterative refinement.
+    fn solve(&self, r: &Array2<f64>) -> Array2<f64> {
+        let once = |r: &Array2<f64>| -> Array2<f64> {
+            let u = Self::block_mul(&self.binv, r, self.dm());
+            let mut xi = self.k_apply(&u);
+            super::linalg::cholesky_solve(&self.lm, &mut xi);
+            let kt = self.kt_apply(&xi);
+            u - Self::block_mul(&self.binv, &kt, self.dm())
+        };
+        let rn = r.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let mut x = once(r);
+        let mut best: Option<(f64, Array2<f64>)> = None;
+        for it in 0..6 {
+            let res = r - &self.apply(&x);
+            let en = res.iter().map(|v| v * v).sum::<f64>().sqrt();
+            if std::env::var("HC_IPM_DEBUG2").is_ok() {
+                eprintln!("  refine {it}: rel res {:.3e}", en / rn);
+            }
+            let prev = best.as_ref().map_or(f64::INFINITY, |b| b.0);
+            if en.is_nan() || en >= prev {
+                break;
+            }
+            let stagnating = en > 0.5 * prev;
+            let next = &x + &once(&res);
+            best = Some((en, std::mem::replace(&mut x, next)));
+            if en <= 1e-15 * rn || stagnating {
+                break;
+            }
+        }
+        best.map_or(x, |b| b.1)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The solver.
+// ---------------------------------------------------------------------------------------------
+
+/// What the primal–dual method returns.
+pub struct PdResult {
+    /// Blocks d × B.
+    pub z: Array2<f64>,
+    /// LP multipliers μ (n × B) of the cone constraints S_i X z_b ≥ 0.
+    pub mu: Array2<f64>,
+    pub iters: usize,
+    /// Whether the rigorous certificate closed the gap within `settings.tol`.
+    pub converged: bool,
+}
+
+/// Per-block LP data in n × B layout: column b uses the sign column of pattern b mod P.
+fn sign_of(prob: &Problem, k: usize, b: usize) -> f64 {
+    prob.sign[[k, b % prob.p()]]
+}
+
+/// Solve the ReLU program (smooth loss). `gates` (P × d), when given, are strictly interior
+/// points of the cones and give a feasible start; otherwise the LP slacks start infeasible.
+pub fn solve(
+    prob: &Problem,
+    settings: &Settings,
+    gates: Option<ArrayView2<f64>>,
+    ctl: &Control,
+) -> Result<PdResult> {
+    let n = prob.n();
+    let d = prob.d();
+    let p = prob.p();
+    let nb = prob.n_blocks();
+    let dm = d + 1;
+    let beta = prob.beta;
+    let debug = std::env::var("HC_IPM_DEBUG").is_ok();
+    let rows: Vec<Vec<usize>> = (0..p)
+        .map(|i| (0..n).filter(|&k| prob.mask[[k, i]] != 0.0).collect())
+        .collect();
+    let xs = prob.x.as_standard_layout().into_owned();
+    let Some(xsl) = xs.as_slice() else {
+        return Err(Error::Numerical("data matrix is not contiguous".into()));
+    };
+
+    // ---- start ----
+    let xmax = (0..n)
+        .map(|k| prob.x.row(k).iter().map(|v| v * v).sum::<f64>().sqrt())
+        .fold(0.0, f64::max)
+        .max(1e-300);
+    let ynorm = prob.y.iter().map(|v| v * v).sum::<f64>().sqrt().max(1.0);
+    let c0 = ynorm / (xmax * (nb as f64).sqrt());
+    let mut z = Array2::<f64>::zeros((d, nb));
+    if let Some(g) = gates {
+        if g.dim() == (p, d) {
+            let gz: Vec<f64> = (0..p)
+                .map(|i| g.row(i).iter().map(|v| v * v).sum::<f64>().sqrt())
+                .collect();
+            if gz.iter().all(|&v| v.is_finite() && v > 0.0) {
+                for b in 0..nb {
+                    let i = b % p;
+                    for j in 0..d {
+                        z[[j, b]] = 0.1 * c0 * g[[i, j]] / gz[i];
+                    }
+                }
+            }
+        }
+    }
+    let mut xz = prob.xu(z.view());
+    // LP slacks: max(S X z, floor) — rows where the witness margin is small start infeasible
+    // (r_p = h − S X z ≠ 0), which keeps the start well centred.
+    let hfloor = 0.1 * c0 * xmax;
+    let mut h = Array2::<f64>::zeros((n, nb));
+    for b in 0..nb {
+        for k in 0..n {
+            let v = sign_of(prob, k, b) * xz[[k, b]];
+            h[[k, b]] = v.max(hfloor);
+        }
+    }
+    let mut t = Array1::<f64>::from_elem(nb, 0.0);
+    for b in 0..nb {
+        let zn = z.column(b).iter().map(|v| v * v).sum::<f64>().sqrt();
+        t[b] = (2.0 * zn).max(0.1 * c0);
+    }
+    // duals: centred at μ₀ (s ∘ y = μ₀ e)
+    let mu0 = beta.max(1e-3 * ynorm) * 0.1 * c0;
+    let mut lam = h.mapv(|v| mu0 / v);
+    let mut ysoc = Array2::<f64>::zeros((dm, nb));
+    for b in 0..nb {
+        let mut sv = vec![t[b]];
+        sv.extend(z.column(b).iter());
+        let det = soc_det(&sv);
+        ysoc[[0, b]] = mu0 * sv[0] / det;
+        for j in 0..d {
+            ysoc[[j + 1, b]] = -mu0 * sv[j + 1] / det;
+        }
+    }
+    let nu = (nb * (n + 1)) as f64;
+
+    let mut iters = 0usize;
+    let mut converged = false;
+    let mut best_mu: Option<(f64, Array2<f64>, Array2<f64>)> = None; // (dual, z, μ)
+    let max_iter = settings.max_iter.min(200);
+    ctl.set_total(max_iter as u64);
+    let par = prob.par;
+    let mut stall = 0usize;
+    let mut polish_at = 1e-4f64;
+    // Stop at the first short step (α < 0.01): past that point the reduced solve has lost the
+    // accuracy it needs and the caller finishes from this iterate.
+    let max_stall = 1usize;
+    while iters < max_iter {
+        ctl.check()?;
+        iters += 1;
+        ctl.advance(1);
+        let pred = prob.predict_from_xu(&xz);
+        let gl: Array1<f64> = pred
+            .iter()
+            .zip(prob.y.iter())
+            .map(|(&a, &b)| prob.loss.grad(a, b))
+            .collect();
+        let sqw: Array1<f64> = pred
+            .iter()
+            .zip(prob.y.iter())
+            .map(|(&a, &b)| prob.loss.second_derivative(a, b).max(0.0).sqrt())
+            .collect();
+        // ---- residuals ----
+        // r_d,z = σ_b Xᵀ D_i ℓ' − ȳ_b − Xᵀ S_i μ_b ; r_d,t = β − y₀
+        let gx = prob.at(&gl); // d × P
+        let mut smu = lam.clone();
+        for b in 0..nb {
+            for k in 0..n {
+                smu[[k, b]] *= sign_of(prob, k, b);
+            }
+        }
+        let xsmu = super::linalg::matmul(xs.t(), smu.view(), par); // d × B
+        let mut rd = Array2::<f64>::zeros((dm, nb));
+        for b in 0..nb {
+            let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
+            rd[[0, b]] = beta - ysoc[[0, b]];
+            for j in 0..d {
+                rd[[j + 1, b]] = sig * gx[[j, i]] - ysoc[[j + 1, b]] - xsmu[[j, b]];
+            }
+        }
+        // r_p = h − S X z
+        let mut rp = Array2::<f64>::zeros((n, nb));
+        for b in 0..nb {
+            for k in 0..n {
+                rp[[k, b]] = h[[k, b]] - sign_of(prob, k, b) * xz[[k, b]];
+            }
+        }
+        let gap_lp: f64 = (&h * &lam).sum();
+        let mut gap_soc = 0.0;
+        for b in 0..nb {
+            gap_soc += t[b] * ysoc[[0, b]];
+            for j in 0..d {
+                gap_soc += z[[j, b]] * ysoc[[j + 1, b]];
+            }
+        }
+        let mu = (gap_lp + gap_soc) / nu;
+        let pobj = prob.loss_value(&pred) + beta * t.sum();
+        let rdn = rd.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        let rpn = rp.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+        if debug {
+            eprintln!(
+                "pdip it={iters} pobj={pobj:.12e} mu={mu:.3e} gap={:.3e} rd={rdn:.3e} rp={rpn:.3e}",
+                mu * nu
+            );
+        }
+        // ---- certificate when the internal measures say we are close ----
+        let scale = pobj.abs().max(1.0);
+        if mu * nu <= settings.tol * scale {
+            let zc = clean_feasible(prob, &z, gates);
+            let cert = prob.certify(&zc, Some(&lam), None);
+            let ub = cert.objective.max(cert.network_objective);
+            if best_mu.as_ref().is_none_or(|bm| cert.dual > bm.0) {
+                best_mu = Some((cert.dual, zc.clone(), lam.clone()));
+            }
+            if debug {
+                eprintln!(
+                    "pdip cert ub={ub:.12e} dual={:.12e} viol={:e}",
+                    cert.dual, cert.violation
+                );
+            }
+            if super::gap_ok(ub, cert.dual, settings.tol) && cert.violation == 0.0 {
+                converged = true;
+                return Ok(PdResult {
+                    z: zc,
+                    mu: lam,
+                    iters,
+                    converged,
+                });
+            }
+        }
+        if mu * nu <= 1e-15 * scale || stall >= max_stall {
+            break;
+        }
+
+        // ---- polish on the identified support once the iterate is close or progress stalls ----
+        let rel_gap = mu * nu / scale;
+        if rel_gap <= polish_at || stall > 0 {
+            if let Some(done) =
+                polish_from_indicators(prob, settings, &z, &t, &h, &lam, &ysoc, gates, ctl)?
+            {
+                if debug {
+                    eprintln!("pdip polished at it={iters}");
+                }
+                return Ok(PdResult { iters, ..done });
+            }
+            polish_at = rel_gap * 1e-2;
+        }
+        // ---- scaling ----
+        let mut numerics_failed = false;
+        let mut wbar = Array2::<f64>::zeros((dm, nb));
+        let mut eta = Array1::<f64>::zeros(nb);
+        let mut lt = Array2::<f64>::zeros((dm, nb)); // λ̃ = W y = W⁻¹ s (SOC)
+        for b in 0..nb {
+            let mut sv = vec![t[b]];
+            sv.extend(z.column(b).iter());
+            let yv: Vec<f64> = ysoc.column(b).to_vec();
+            let mut wb = vec![0.0; dm];
+            let Some(e) = soc_nt(&sv, &yv, &mut wb) else {
+                // rounding put an iterate on the cone's boundary: stop with what we have
+                numerics_failed = true;
+                break;
+            };
+            eta[b] = e;
+            let mut out = vec![0.0; dm];
+            soc_apply_w(&wb, e, &yv, &mut out, false);
+            for a in 0..dm {
+                wbar[[a, b]] = wb[a];
+                lt[[a, b]] = out[a];
+            }
+        }
+        if numerics_failed {
+            break;
+        }
+        let dlp = &lam / &h; // W⁻² of the LP part
+        let delta = 1e-9 * xmax * xmax * prob.loss.curvature().min(1.0);
+        let mut w2 = vec![0.0; nb * dm * dm]; // W⁻² of the cones
+        for b in 0..nb {
+            let wb: Vec<f64> = wbar.column(b).to_vec();
+            soc_w2inv(&wb, eta[b], &mut w2[b * dm * dm..(b + 1) * dm * dm]);
+        }
+        // ---- block matrices ----
+        let block_list: Vec<usize> = (0..nb).collect();
+        let blocks: Vec<(Vec<f64>, Vec<f64>)> = {
+            let make = |b: usize| -> Result<(Vec<f64>, Vec<f64>)> {
+                let mut m = w2[b * dm * dm..(b + 1) * dm * dm].to_vec();
+                // + Xᵀ diag(μ_b/h_b) X in the z-part
+                for k in 0..n {
+                    let w = dlp[[k, b]];
+                    let xr = &xsl[k * d..(k + 1) * d];
+                    for j in 0..d {
+                        let wj = w * xr[j];
+                        let row = &mut m[(j + 1) * dm + 1..(j + 2) * dm];
+                        for l in 0..=j {
+                            row[l] += wj * xr[l];
+                        }
+                    }
+                }
+                for j in 0..d {
+                    for l in 0..j {
+                        m[(l + 1) * dm + j + 1] = m[(j + 1) * dm + l + 1];
+                    }
+                }
+                // B⁻¹ = W (I + W P W)⁻¹ W with W the cone's NT scaling (closed form) and P
+                // the LP part: far better conditioned than inverting B = W⁻² + P directly
+                // (W⁻² has condition ~1/μ² near the cone's boundary).
+                let wb: Vec<f64> = wbar.column(b).to_vec();
+                let mut wm = vec![0.0; dm * dm]; // W, row-major (symmetric)
+                let mut e = vec![0.0; dm];
+                let mut col = vec![0.0; dm];
+                for c in 0..dm {
+                    e.iter_mut().for_each(|v| *v = 0.0);
+                    e[c] = 1.0;
+                    soc_apply_w(&wb, eta[b], &e, &mut col, false);
+                    for a in 0..dm {
+                        wm[a * dm + c] = col[a];
+                    }
+                }
+                // A = I + W (P + δI) W: P (the LP part) lives on indices 1..dm; δ regularises
+                // the ray direction of a block on the cone's boundary, where B alone is nearly
+                // singular and Woodbury would cancel catastrophically (refinement against the
+                // exact operator removes δ's effect).
+                let mut pw = vec![0.0; dm * dm]; // (P + δI) W
+                for a in 0..dm {
+                    for c in 0..dm {
+                        let mut acc = delta * wm[a * dm + c];
+                        if a > 0 {
+                            for k in 1..dm {
+                                acc +=
+                                    (m[a * dm + k] - w2[b * dm * dm + a * dm + k]) * wm[k * dm + c];
+                            }
+                        }
+                        pw[a * dm + c] = acc;
+                    }
+                }
+                let mut am = vec![0.0; dm * dm];
+                for a in 0..dm {
+                    for c in 0..dm {
+                        let mut acc = if a == c { 1.0 } else { 0.0 };
+                        for k in 0..dm {
+                            acc += wm[a * dm + k] * pw[k * dm + c];
+                        }
+                        am[a * dm + c] = acc;
+                    }
+                }
+                let ainv = small_spd_inverse(&am, dm)?;
+                let mut tmpm = vec![0.0; dm * dm];
+                for a in 0..dm {
+                    for c in 0..dm {
+                        let mut acc = 0.0;
+                        for k in 0..dm {
+                            acc += wm[a * dm + k] * ainv[k * dm + c];
+                        }
+                        tmpm[a * dm + c] = acc;
+                    }
+                }
+                let mut inv = vec![0.0; dm * dm];
+                for a in 0..dm {
+                    for c in 0..dm {
+                        let mut acc = 0.0;
+                        for k in 0..dm {
+                            acc += tmpm[a * dm + k] * wm[k * dm + c];
+                        }
+                        inv[a * dm + c] = acc;
+                    }
+                }
+                Ok((m, inv))
+            };
+            if par {
+                block_list
+                    .par_iter()
+                    .map(|&b| make(b))
+                    .collect::<Result<Vec<_>>>()?
+            } else {
+                block_list
+                    .iter()
+                    .map(|&b| make(b))
+                    .collect::<Result<Vec<_>>>()?
+            }
+        };
+        let mut bmat = Vec::with_capacity(nb * dm * dm);
+        let mut binv = Vec::with_capacity(nb * dm * dm);
+        for (m, inv) in blocks {
+            bmat.extend(m);
+            binv.extend(inv);
+        }
+        ctl.check()?;
+        // ---- M = I + diag(√w) Σ_i X_R (C_v + C_w) X_Rᵀ diag(√w) ----
+        let m_of = |pats: &[usize]| -> Array2<f64> {
+            let mut acc = Array2::<f64>::zeros((n, n));
+            for &i in pats {
+                let r = &rows[i];
+                let ni = r.len();
+                if ni == 0 {
+                    continue;
+                }
+                let mut c = Array2::<f64>::zeros((d, d));
+                let nblk = if nb == 2 * p { 2 } else { 1 };
+                for rep in 0..nblk {
+                    let b = i + rep * p;
+                    let inv = &binv[b * dm * dm..(b + 1) * dm * dm];
+                    for j in 0..d {
+                        for l in 0..d {
+                            c[[j, l]] += inv[(j + 1) * dm + l + 1];
+                        }
+                    }
+                }
+                let xr = xs.select(Axis(0), r); // n_i × d
+                let tm = xr.dot(&c); // n_i × d
+                let mut out = Array2::<f64>::zeros((ni, ni));
+                general_mat_mul(1.0, &tm, &xr.t(), 0.0, &mut out);
+                for (a, &ka) in r.iter().enumerate() {
+                    let orow = out.row(a);
+                    let mut arow = acc.row_mut(ka);
+                    for (bb, &kb) in r.iter().enumerate() {
+                        arow[kb] += orow[bb];
+                    }
+                }
+            }
+            acc
+        };
+        let pats: Vec<usize> = (0..p).collect();
+        // fixed chunking (summed in order): bit-identical results whatever the thread count
+        let nchunks = 4;
+        let chunk = p.div_ceil(nchunks).max(1);
+        let parts: Vec<Array2<f64>> = if par {
+            pats.par_chunks(chunk).map(m_of).collect()
+        } else {
+            pats.chunks(chunk).map(m_of).collect()
+        };
+        let mut mm = Array2::<f64>::eye(n);
+        for part in parts {
+            for k in 0..n {
+                for l in 0..n {
+                    mm[[k, l]] += sqw[k] * sqw[l] * part[[k, l]];
+                }
+            }
+        }
+        let lm = super::linalg::cholesky(&mm)?;
+        ctl.check()?;
+        let kkt = Kkt {
+            prob,
+            bmat,
+            binv,
+            sqw,
+            lm,
+        };
+
+        // ---- one Newton direction for a given complementarity target ----
+        // rc_lp (n × B), rc_soc ((d+1) × B): targets of λ̃ ∘ (W Δy + W⁻¹ Δs)
+        let direction = |rc_lp: &Array2<f64>, rc_soc: &Array2<f64>| -> Direction {
+            // LP: W⁻¹ q = rc/h ; SOC: W⁻¹ q with q = λ̃ ⊘ rc
+            let lpq = rc_lp / &h; // n × B
+            let mut socq = Array2::<f64>::zeros((dm, nb)); // W⁻¹ q
+            let mut qv = vec![0.0; dm];
+            let mut out = vec![0.0; dm];
+            for b in 0..nb {
+                let l: Vec<f64> = lt.column(b).to_vec();
+                let r: Vec<f64> = rc_soc.column(b).to_vec();
+                soc_jordan_div(&l, &r, &mut qv);
+                let wb: Vec<f64> = wbar.column(b).to_vec();
+                soc_apply_w(&wb, eta[b], &qv, &mut out, true);
+                for a in 0..dm {
+                    socq[[a, b]] = out[a];
+                }
+            }
+            // rhs = −r_d + Gᵀ W⁻¹ q + Gᵀ W⁻² r_p
+            let mut lpt = &lpq + &(&dlp * &rp);
+            for b in 0..nb {
+                for k in 0..n {
+                    lpt[[k, b]] *= sign_of(prob, k, b);
+                }
+            }
+            let xl = super::linalg::matmul(xs.t(), lpt.view(), par); // d × B
+            let mut rhs = -&rd + &socq;
+            {
+                let mut zpart = rhs.slice_mut(s![1.., ..]);
+                zpart += &xl;
+            }
+            let dx = kkt.solve(&rhs);
+            // Δh = S X Δz − r_p ; Δμ = W⁻¹q − W⁻²Δh ; SOC Δs = Δx, Δy = W⁻¹q − W⁻²Δx
+            let dz = dx.slice(s![1.., ..]);
+            let xdz = prob.xu(dz);
+            let mut dh = Array2::<f64>::zeros((n, nb));
+            for b in 0..nb {
+                for k in 0..n {
+                    dh[[k, b]] = sign_of(prob, k, b) * xdz[[k, b]] - rp[[k, b]];
+                }
+            }
+            let dlam = &lpq - &(&dlp * &dh);
+            // Δy from the dual-residual equation (Gᵀ Δλ = r_d + ∇²f Δx), so the dual residual
+            // contracts by exactly (1 − α) whatever the accuracy of the reduced solve.
+            let pd = prob.predict_from_xu(&xdz);
+            let hd: Array1<f64> = pd
+                .iter()
+                .zip(kkt.sqw.iter())
+                .map(|(a, w)| a * w * w)
+                .collect();
+            let ghd = prob.at(&hd); // d × P
+            let mut sdl = dlam.clone();
+            for b in 0..nb {
+                for k in 0..n {
+                    sdl[[k, b]] *= sign_of(prob, k, b);
+                }
+            }
+            let xsdl = super::linalg::matmul(xs.t(), sdl.view(), par); // d × B
+            let mut dy = rd.clone();
+            for b in 0..nb {
+                let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
+                for j in 0..d {
+                    dy[[j + 1, b]] += sig * ghd[[j, i]] - xsdl[[j, b]];
+                }
+            }
+            (dx, dh, dlam, dy, xdz)
+        };
+        // step lengths
+        let max_step =
+            |dx: &Array2<f64>, dh: &Array2<f64>, dlam: &Array2<f64>, dy: &Array2<f64>| {
+                let mut a: f64 = 1.0 / 0.99;
+                for (v, dv) in h.iter().zip(dh.iter()) {
+                    if *dv < 0.0 {
+                        a = a.min(-v / dv);
+                    }
+                }
+                for (v, dv) in lam.iter().zip(dlam.iter()) {
+                    if *dv < 0.0 {
+                        a = a.min(-v / dv);
+                    }
+                }
+                let mut u = vec![0.0; dm];
+                for b in 0..nb {
+                    u[0] = t[b];
+                    for j in 0..d {
+                        u[j + 1] = z[[j, b]];
+                    }
+                    let du: Vec<f64> = dx.column(b).to_vec();
+                    a = soc_max_step(&u, &du, a);
+                    let yv: Vec<f64> = ysoc.column(b).to_vec();
+                    let dyv: Vec<f64> = dy.column(b).to_vec();
+                    a = soc_max_step(&yv, &dyv, a);
+                }
+                a
+            };
+        // ---- predictor ----
+        let rc_lp_aff = -(&h * &lam); // −λ̃∘λ̃ = −hμ
+        let mut rc_soc_aff = Array2::<f64>::zeros((dm, nb));
+        let mut tmp = vec![0.0; dm];
+        for b in 0..nb {
+            let l: Vec<f64> = lt.column(b).to_vec();
+            soc_jordan(&l, &l, &mut tmp);
+            for a in 0..dm {
+                rc_soc_aff[[a, b]] = -tmp[a];
+            }
+        }
+        let (dxa, dha, dlama, dya, _) = direction(&rc_lp_aff, &rc_soc_aff);
+        let aa = max_step(&dxa, &dha, &dlama, &dya).min(1.0);
+        let mut gap_aff = ((&h + &(&dha * aa)) * (&lam + &(&dlama * aa))).sum();
+        for b in 0..nb {
+            let mut s1 = t[b] + aa * dxa[[0, b]];
+            let mut acc = s1 * (ysoc[[0, b]] + aa * dya[[0, b]]);
+            for j in 0..d {
+                s1 = z[[j, b]] + aa * dxa[[j + 1, b]];
+                acc += s1 * (ysoc[[j + 1, b]] + aa * dya[[j + 1, b]]);
+            }
+            gap_aff += acc;
+        }
+        let mu_aff = (gap_aff / nu).max(0.0);
+        let sigma = (mu_aff / mu).powi(3).clamp(0.0, 1.0);
+        // ---- corrector: σμe − λ̃∘λ̃ − (W⁻¹Δs_a)∘(WΔy_a) ----
+        let rc_lp = rc_lp_aff.mapv(|v| v + sigma * mu) - &(&dha * &dlama);
+        let mut rc_soc = rc_soc_aff.clone();
+        let mut ws = vec![0.0; dm];
+        let mut wy = vec![0.0; dm];
+        for b in 0..nb {
+            let wb: Vec<f64> = wbar.column(b).to_vec();
+            let dsv: Vec<f64> = dxa.column(b).to_vec();
+            let dyv: Vec<f64> = dya.column(b).to_vec();
+            soc_apply_w(&wb, eta[b], &dsv, &mut ws, true);
+            soc_apply_w(&wb, eta[b], &dyv, &mut wy, false);
+            soc_jordan(&ws, &wy, &mut tmp);
+            rc_soc[[0, b]] += sigma * mu;
+            for a in 0..dm {
+                rc_soc[[a, b]] -= tmp[a];
+            }
+        }
+        let (dx, dh, dlam, dy, xdz) = direction(&rc_lp, &rc_soc);
+        let amax = max_step(&dx, &dh, &dlam, &dy);
+        let alpha = (0.99 * amax).min(1.0);
+        if !alpha.is_finite() || alpha <= 0.0 {
+            break;
+        }
+        if debug {
+            eprintln!("   alpha_aff={aa:.3e} sigma={sigma:.3e} alpha={alpha:.3e}");
+        }
+        if alpha < 1e-2 {
+            stall += 1;
+        } else {
+            stall = 0;
+        }
+        // ---- update ----
+        t.scaled_add(alpha, &dx.row(0));
+        z.scaled_add(alpha, &dx.slice(s![1.., ..]));
+        xz.scaled_add(alpha, &xdz);
+        h.scaled_add(alpha, &dh);
+        lam.scaled_add(alpha, &dlam);
+        ysoc.scaled_add(alpha, &dy);
+    }
+    ctl.set_done(iters as u64);
+    let (z, mu) = match best_mu {
+        Some((_, zb, mb)) => (zb, mb),
+        None => (clean_feasible(prob, &z, gates), lam),
+    };
+    Ok(PdResult {
+        z,
+        mu,
+        iters,
+        converged,
+    })
+}
+
+/// Polish on the support the interior-point pairs identify — block b nonzero when its primal
+/// size beats its dual slack (‖z_b‖/max‖z‖ > (y₀ − ‖ȳ‖)/y₀), row k of block b active when its
+/// multiplier beats its slack (Tapia-style indicator in natural units) — and keep the result
+/// when its sharp certificate closes the gap.
+#[allow(clippy::too_many_arguments)]
+fn polish_from_indicators(
+    prob: &Problem,
+    settings: &Settings,
+    z: &Array2<f64>,
+    t: &Array1<f64>,
+    h: &Array2<f64>,
+    lam: &Array2<f64>,
+    ysoc: &Array2<f64>,
+    gates: Option<ArrayView2<f64>>,
+    ctl: &Control,
+) -> Result<Option<PdResult>> {
+    let n = prob.n();
+    let d = prob.d();
+    let nb = prob.n_blocks();
+    let beta = prob.beta.max(1e-300);
+    let norms = super::block_norms(z);
+    let zmax = norms.iter().cloned().fold(0.0, f64::max).max(1e-300);
+    let row_norm: Vec<f64> = (0..n)
+        .map(|k| prob.x.row(k).iter().map(|v| v * v).sum::<f64>().sqrt())
+        .collect();
+    let dual_slack: Vec<f64> = (0..nb)
+        .map(|b| {
+            let y1 = (1..=d)
+                .map(|j| ysoc[[j, b]] * ysoc[[j, b]])
+                .sum::<f64>()
+                .sqrt();
+            (ysoc[[0, b]] - y1) / ysoc[[0, b]].max(1e-300)
+        })
+        .collect();
+    let _ = t;
+    let zc = clean_feasible(prob, z, gates);
+    for strict in [1.0, 1e-2, 1e2] {
+        let block_on = |b: usize| norms[b] / zmax > strict * dual_slack[b];
+        let row_on = |k: usize, b: usize| {
+            let rel_slack = h[[k, b]] / (row_norm[k] * norms[b]).max(1e-300);
+            let rel_mult = lam[[k, b]] * row_norm[k] / beta;
+            row_norm[k] > 0.0 && rel_mult > strict * rel_slack
+        };
+        if let Some(zp) = super::polish::polish_with(prob, &zc, &block_on, &row_on, ctl)? {
+            let zp = clean_feasible(prob, &zp, gates);
+            let (cert, mup) = super::polish::sharp_certificate(prob, &zp, ctl)?;
+            let ub = cert.objective.max(cert.network_objective);
+            if std::env::var("HC_IPM_DEBUG").is_ok() {
+                eprintln!(
+                    "  polish({strict}): ub={ub:.12e} dual={:.12e} viol={:e}",
+                    cert.dual, cert.violation
+                );
+            }
+            if super::gap_ok(ub, cert.dual, settings.tol) && cert.violation == 0.0 {
+                return Ok(Some(PdResult {
+                    z: zp,
+                    mu: mup,
+                    iters: 0,
+                    converged: true,
+                }));
+            }
+        }
+    }
+    Ok(None)
+}
+
+/// Make every block exactly feasible (S_i X z_b ≥ 0 in floating point): a block with a
+/// violated row is moved along its pattern's witness (which has a positive margin) by the
+/// smallest amount that clears every row; without a witness it is zeroed. Blocks already
+/// feasible are returned unchanged.
+pub fn clean_feasible(
+    prob: &Problem,
+    z: &Array2<f64>,
+    gates: Option<ArrayView2<f64>>,
+) -> Array2<f64> {
+    let n = prob.n();
+    let d = prob.d();
+    let p = prob.p();
+    let mut out = z.clone();
+    let xz = prob.xu(z.view());
+    let gates = gates.filter(|g| g.dim() == (p, d));
+    for b in 0..z.ncols() {
+        let i = b % p;
+        let worst = (0..n)
+            .map(|k| prob.sign[[k, i]] * xz[[k, b]])
+            .fold(f64::INFINITY, f64::min);
+        if worst >= 0.0 {
+            continue;
+        }
+        let mut fixed = false;
+        if let Some(g) = gates {
+            let gr = g.row(i);
+            let xg: Vec<f64> = (0..n)
+                .map(|k| prob.sign[[k, i]] * prob.x.row(k).dot(&gr))
+                .collect();
+            if xg.iter().all(|&v| v > 0.0) {
+                // smallest ε with sign·X(z + εg) ≥ 0 on every row, with a little slack
+                let mut eps: f64 = 0.0;
+                for k in 0..n {
+                    let v = prob.sign[[k, i]] * xz[[k, b]];
+                    if v < 0.0 {
+                        eps = eps.max(-v / xg[k]);
+                    }
+                }
+                for factor in [1.0 + 1e-9, 1.0 + 1e-6, 1.0 + 1e-3, 2.0] {
+                    let mut zb = z.column(b).to_owned();
+                    zb.scaled_add(eps * factor, &gr);
+                    let ok = (0..n).all(|k| prob.sign[[k, i]] * prob.x.row(k).dot(&zb) >= 0.0);
+                    if ok {
+                        out.column_mut(b).assign(&zb);
+                        fixed = true;
+                        break;
+                    }
+                }
+            }
+        }
+        if !fixed {
+            out.column_mut(b).fill(0.0);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rand_soc(seed: u64, m: usize) -> Vec<f64> {
+        let mut v: Vec<f64> = (0..m)
+            .map(|k| (((seed * 31 + k as u64 * 17) % 97) as f64 / 97.0) - 0.5)
+            .collect();
+        let n1 = v[1..].iter().map(|a| a * a).sum::<f64>().sqrt();
+        v[0] = n1 + 0.3;
+        v
+    }
+
+    #[test]
+    fn nt_scaling_maps_y_and_s_to_the_same_point() {
+        for seed in 0..20u64 {
+            let s = rand_soc(seed, 4);
+            let y = rand_soc(seed + 100, 4);
+            let mut wb = vec![0.0; 4];
+            let eta = soc_nt(&s, &y, &mut wb).unwrap();
+            assert!((soc_det(&wb) - 1.0).abs() < 1e-12);
+            let mut wy = vec![0.0; 4];
+            let mut wis = vec![0.0; 4];
+            soc_apply_w(&wb, eta, &y, &mut wy, false);
+            soc_apply_w(&wb, eta, &s, &mut wis, true);
+            for a in 0..4 {
+                assert!((wy[a] - wis[a]).abs() < 1e-12, "{wy:?} {wis:?}");
+            }
+            // W W⁻¹ = I
+            let v = rand_soc(seed + 7, 4);
+            let mut a1 = vec![0.0; 4];
+            let mut a2 = vec![0.0; 4];
+            soc_apply_w(&wb, eta, &v, &mut a1, true);
+            soc_apply_w(&wb, eta, &a1, &mut a2, false);
+            for a in 0..4 {
+                assert!((a2[a] - v[a]).abs() < 1e-12);
+            }
+            // Jordan division inverts the product
+            let mut prod = vec![0.0; 4];
+            soc_jordan(&wy, &v, &mut prod);
+            let mut q = vec![0.0; 4];
+            soc_jordan_div(&wy, &prod, &mut q);
+            for a in 0..4 {
+                assert!((q[a] - v[a]).abs() < 1e-10);
+            }
+        }
+    }
+
+    #[test]
+    fn max_step_stops_at_the_boundary() {
+        let u = [1.0, 0.0, 0.0];
+        let du = [0.0, 1.0, 0.0];
+        let a = soc_max_step(&u, &du, 10.0);
+        assert!((a - 1.0).abs() < 1e-12);
+        let du2 = [1.0, 0.5, 0.0];
+        assert_eq!(soc_max_step(&u, &du2, 10.0), 10.0);
+        let du3 = [-1.0, 0.0, 0.0];
+        assert!((soc_max_step(&u, &du3, 10.0) - 1.0).abs() < 1e-12);
+    }
+}
