@@ -365,7 +365,11 @@ def test_same_seed_same_result_at_1_and_2_threads(kind, restore_threads):
     for t in (1, 2):
         hc.set_thread_count(t)
         m = kind(
-            1.0, patterns="sample", n_patterns=150, seed=3, max_iter=8 if kind is hc.ConvexReLU else 60
+            1.0,
+            patterns="sample",
+            n_patterns=150,
+            seed=3,
+            max_iter=8 if kind is hc.ConvexReLU else 60,
         )
         with pytest.warns(ConvergenceWarning):
             m.fit(X, y)
