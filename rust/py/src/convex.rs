@@ -96,7 +96,10 @@ fn convex_solve<'py>(
                         z: Some(s.z.clone()),
                         ..warm.clone()
                     };
-                    let mut f = cx::fista::solve(&prob, &settings, &w, ctl)?;
+                    let mut f = cx::ipm::finish_on_support(&prob, &settings, &s.z, gv, ctl)?;
+                    if !f.converged {
+                        f = cx::fista::solve(&prob, &settings, &w, ctl)?;
+                    }
                     f.n_iter += s.n_iter;
                     if s.dual > f.dual {
                         f.dual = s.dual;

@@ -404,6 +404,11 @@ pub struct WarmStart {
     pub rho: Option<f64>,
 }
 
+/// Cone-constraint violation (absolute) accepted in a certified solution: rounding in the
+/// projections leaves ~1e-17; the certificate's upper bound is the larger of the convex and the
+/// recovered network's objective, so it stays a valid bound either way.
+pub const VIOLATION_TOL: f64 = 1e-12;
+
 /// The stopping rule: the certified gap relative to max(1, |upper bound|).
 pub fn gap_ok(cert_ub: f64, dual: f64, tol: f64) -> bool {
     (cert_ub - dual) <= tol * cert_ub.abs().max(1.0)

@@ -144,6 +144,26 @@ fn soc_max_step(u: &[f64], du: &[f64], cap: f64) -> f64 {
 // The reduced Newton system.
 // ---------------------------------------------------------------------------------------------
 
+/// Per-thread scratch of the block factorisations.
+struct Scratch {
+    wm: Vec<f64>,
+    pw: Vec<f64>,
+    am: Vec<f64>,
+    tmp: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(dm: usize) -> Self {
+        let z = vec![0.0; dm * dm];
+        Scratch {
+            wm: z.clone(),
+            pw: z.clone(),
+            am: z.clone(),
+            tmp: z,
+        }
+    }
+}
+
 /// A Newton direction: (Δx, Δh, Δμ, Δy, X Δz).
 type Direction = (
     Array2<f64>,
@@ -353,6 +373,7 @@ pub fn solve(
     let dm = d + 1;
     let beta = prob.beta;
     let debug = std::env::var("HC_IPM_DEBUG").is_ok();
+    let t_start = std::time::Instant::now();
     let rows: Vec<Vec<usize>> = (0..p)
         .map(|i| (0..n).filter(|&k| prob.mask[[k, i]] != 0.0).collect())
         .collect();
@@ -361,6 +382,25 @@ pub fn solve(
         return Err(Error::Numerical("data matrix is not contiguous".into()));
     };
 
+    // X⊙X (n × d(d+1)/2, row k = the lower triangle of x_k x_kᵀ): the LP Gram matrices of all
+    // blocks are one product with it
+    let nt = d * (d + 1) / 2;
+    let mut xx = Array2::<f64>::zeros((n, nt));
+    for k in 0..n {
+        let mut c = 0;
+        for j in 0..d {
+            for l in 0..=j {
+                xx[[k, c]] = xsl[k * d + j] * xsl[k * d + l];
+                c += 1;
+            }
+        }
+    }
+    // rows of X active in each pattern
+    let xr_of: Vec<Array2<f64>> = rows.iter().map(|r| xs.select(Axis(0), r)).collect();
+    let xr_max2: Vec<f64> = xr_of
+        .iter()
+        .map(|xr| xr.rows().into_iter().map(|r| r.dot(&r)).fold(0.0, f64::max))
+        .collect();
     // ---- start ----
     let xmax = (0..n)
         .map(|k| prob.x.row(k).iter().map(|v| v * v).sum::<f64>().sqrt())
@@ -480,8 +520,9 @@ pub fn solve(
         let rpn = rp.iter().fold(0.0f64, |a, v| a.max(v.abs()));
         if debug {
             eprintln!(
-                "pdip it={iters} pobj={pobj:.12e} mu={mu:.3e} gap={:.3e} rd={rdn:.3e} rp={rpn:.3e}",
-                mu * nu
+                "pdip it={iters} pobj={pobj:.12e} mu={mu:.3e} gap={:.3e} rd={rdn:.3e} rp={rpn:.3e} t={:.3}",
+                mu * nu,
+                t_start.elapsed().as_secs_f64()
             );
         }
         // ---- certificate when the internal measures say we are close ----
@@ -531,18 +572,24 @@ pub fn solve(
         let mut wbar = Array2::<f64>::zeros((dm, nb));
         let mut eta = Array1::<f64>::zeros(nb);
         let mut lt = Array2::<f64>::zeros((dm, nb)); // λ̃ = W y = W⁻¹ s (SOC)
+        let mut sv = vec![0.0; dm];
+        let mut yv = vec![0.0; dm];
+        let mut wb = vec![0.0; dm];
+        let mut out = vec![0.0; dm];
         for b in 0..nb {
-            let mut sv = vec![t[b]];
-            sv.extend(z.column(b).iter());
-            let yv: Vec<f64> = ysoc.column(b).to_vec();
-            let mut wb = vec![0.0; dm];
+            sv[0] = t[b];
+            for j in 0..d {
+                sv[j + 1] = z[[j, b]];
+            }
+            for a in 0..dm {
+                yv[a] = ysoc[[a, b]];
+            }
             let Some(e) = soc_nt(&sv, &yv, &mut wb) else {
                 // rounding put an iterate on the cone's boundary: stop with what we have
                 numerics_failed = true;
                 break;
             };
             eta[b] = e;
-            let mut out = vec![0.0; dm];
             soc_apply_w(&wb, e, &yv, &mut out, false);
             for a in 0..dm {
                 wbar[[a, b]] = wb[a];
@@ -556,116 +603,106 @@ pub fn solve(
         let delta = 1e-9 * xmax * xmax * prob.loss.curvature().min(1.0);
         let mut w2 = vec![0.0; nb * dm * dm]; // W⁻² of the cones
         for b in 0..nb {
-            let wb: Vec<f64> = wbar.column(b).to_vec();
+            for a in 0..dm {
+                wb[a] = wbar[[a, b]];
+            }
             soc_w2inv(&wb, eta[b], &mut w2[b * dm * dm..(b + 1) * dm * dm]);
         }
-        // ---- block matrices ----
-        let block_list: Vec<usize> = (0..nb).collect();
-        let blocks: Vec<(Vec<f64>, Vec<f64>)> = {
-            let make = |b: usize| -> Result<(Vec<f64>, Vec<f64>)> {
-                let mut m = w2[b * dm * dm..(b + 1) * dm * dm].to_vec();
-                // + Xᵀ diag(μ_b/h_b) X in the z-part
-                for k in 0..n {
-                    let w = dlp[[k, b]];
-                    let xr = &xsl[k * d..(k + 1) * d];
-                    for j in 0..d {
-                        let wj = w * xr[j];
-                        let row = &mut m[(j + 1) * dm + 1..(j + 2) * dm];
-                        for l in 0..=j {
-                            row[l] += wj * xr[l];
-                        }
+        // ---- block matrices B_b = W_b⁻² + P_b and their inverses ----
+        // P_b = Xᵀ diag(μ_b/h_b) X for every block at once: (X⊙X)ᵀ (μ/h), one GEMM
+        let gram = super::linalg::matmul(xx.t(), dlp.view(), par); // nt × B
+        let mut bmat = vec![0.0; nb * dm * dm];
+        let mut binv = vec![0.0; nb * dm * dm];
+        let make = |b: usize, m: &mut [f64], inv: &mut [f64], sc: &mut Scratch| -> Result<()> {
+            m.copy_from_slice(&w2[b * dm * dm..(b + 1) * dm * dm]);
+            let mut c = 0;
+            for j in 0..d {
+                for l in 0..=j {
+                    let v = gram[[c, b]];
+                    m[(j + 1) * dm + l + 1] += v;
+                    if l != j {
+                        m[(l + 1) * dm + j + 1] += v;
                     }
+                    c += 1;
                 }
-                for j in 0..d {
-                    for l in 0..j {
-                        m[(l + 1) * dm + j + 1] = m[(j + 1) * dm + l + 1];
-                    }
-                }
-                // B⁻¹ = W (I + W P W)⁻¹ W with W the cone's NT scaling (closed form) and P
-                // the LP part: far better conditioned than inverting B = W⁻² + P directly
-                // (W⁻² has condition ~1/μ² near the cone's boundary).
-                let wb: Vec<f64> = wbar.column(b).to_vec();
-                let mut wm = vec![0.0; dm * dm]; // W, row-major (symmetric)
-                let mut e = vec![0.0; dm];
-                let mut col = vec![0.0; dm];
-                for c in 0..dm {
-                    e.iter_mut().for_each(|v| *v = 0.0);
-                    e[c] = 1.0;
-                    soc_apply_w(&wb, eta[b], &e, &mut col, false);
-                    for a in 0..dm {
-                        wm[a * dm + c] = col[a];
-                    }
-                }
-                // A = I + W (P + δI) W: P (the LP part) lives on indices 1..dm; δ regularises
-                // the ray direction of a block on the cone's boundary, where B alone is nearly
-                // singular and Woodbury would cancel catastrophically (refinement against the
-                // exact operator removes δ's effect).
-                let mut pw = vec![0.0; dm * dm]; // (P + δI) W
-                for a in 0..dm {
-                    for c in 0..dm {
-                        let mut acc = delta * wm[a * dm + c];
-                        if a > 0 {
-                            for k in 1..dm {
-                                acc +=
-                                    (m[a * dm + k] - w2[b * dm * dm + a * dm + k]) * wm[k * dm + c];
-                            }
-                        }
-                        pw[a * dm + c] = acc;
-                    }
-                }
-                let mut am = vec![0.0; dm * dm];
-                for a in 0..dm {
-                    for c in 0..dm {
-                        let mut acc = if a == c { 1.0 } else { 0.0 };
-                        for k in 0..dm {
-                            acc += wm[a * dm + k] * pw[k * dm + c];
-                        }
-                        am[a * dm + c] = acc;
-                    }
-                }
-                let ainv = small_spd_inverse(&am, dm)?;
-                let mut tmpm = vec![0.0; dm * dm];
-                for a in 0..dm {
-                    for c in 0..dm {
-                        let mut acc = 0.0;
-                        for k in 0..dm {
-                            acc += wm[a * dm + k] * ainv[k * dm + c];
-                        }
-                        tmpm[a * dm + c] = acc;
-                    }
-                }
-                let mut inv = vec![0.0; dm * dm];
-                for a in 0..dm {
-                    for c in 0..dm {
-                        let mut acc = 0.0;
-                        for k in 0..dm {
-                            acc += tmpm[a * dm + k] * wm[k * dm + c];
-                        }
-                        inv[a * dm + c] = acc;
-                    }
-                }
-                Ok((m, inv))
-            };
-            if par {
-                block_list
-                    .par_iter()
-                    .map(|&b| make(b))
-                    .collect::<Result<Vec<_>>>()?
-            } else {
-                block_list
-                    .iter()
-                    .map(|&b| make(b))
-                    .collect::<Result<Vec<_>>>()?
             }
+            // B⁻¹ = W (I + W (P + δI) W)⁻¹ W with W the cone's NT scaling (closed form): far
+            // better conditioned than inverting B = W⁻² + P directly (W⁻² has condition ~1/μ²
+            // near the cone's boundary); δ regularises the ray direction of a block on the
+            // boundary, where B alone is nearly singular and Woodbury would cancel
+            // catastrophically (refinement against the exact operator removes δ's effect).
+            let e = eta[b];
+            let w0 = wbar[[0, b]];
+            let wm = &mut sc.wm;
+            wm[0] = e * w0;
+            for a in 1..dm {
+                let wa = wbar[[a, b]];
+                wm[a] = e * wa;
+                wm[a * dm] = e * wa;
+                for c2 in 1..dm {
+                    let wc = wbar[[c2, b]];
+                    wm[a * dm + c2] =
+                        e * ((if a == c2 { 1.0 } else { 0.0 }) + wa * wc / (1.0 + w0));
+                }
+            }
+            // pw = (P + δI) W, P on indices 1..dm
+            for a in 0..dm {
+                for c2 in 0..dm {
+                    let mut acc = delta * wm[a * dm + c2];
+                    if a > 0 {
+                        for k in 1..dm {
+                            acc += (m[a * dm + k] - w2[b * dm * dm + a * dm + k]) * wm[k * dm + c2];
+                        }
+                    }
+                    sc.pw[a * dm + c2] = acc;
+                }
+            }
+            for a in 0..dm {
+                for c2 in 0..dm {
+                    let mut acc = if a == c2 { 1.0 } else { 0.0 };
+                    for k in 0..dm {
+                        acc += wm[a * dm + k] * sc.pw[k * dm + c2];
+                    }
+                    sc.am[a * dm + c2] = acc;
+                }
+            }
+            let ainv = small_spd_inverse(&sc.am, dm)?;
+            for a in 0..dm {
+                for c2 in 0..dm {
+                    let mut acc = 0.0;
+                    for k in 0..dm {
+                        acc += wm[a * dm + k] * ainv[k * dm + c2];
+                    }
+                    sc.tmp[a * dm + c2] = acc;
+                }
+            }
+            for a in 0..dm {
+                for c2 in 0..dm {
+                    let mut acc = 0.0;
+                    for k in 0..dm {
+                        acc += sc.tmp[a * dm + k] * wm[k * dm + c2];
+                    }
+                    inv[a * dm + c2] = acc;
+                }
+            }
+            Ok(())
         };
-        let mut bmat = Vec::with_capacity(nb * dm * dm);
-        let mut binv = Vec::with_capacity(nb * dm * dm);
-        for (m, inv) in blocks {
-            bmat.extend(m);
-            binv.extend(inv);
-        }
+        let res: Result<()> = if par {
+            bmat.par_chunks_mut(dm * dm)
+                .zip(binv.par_chunks_mut(dm * dm))
+                .enumerate()
+                .try_for_each_init(|| Scratch::new(dm), |sc, (b, (m, inv))| make(b, m, inv, sc))
+        } else {
+            let mut sc = Scratch::new(dm);
+            bmat.chunks_mut(dm * dm)
+                .zip(binv.chunks_mut(dm * dm))
+                .enumerate()
+                .try_for_each(|(b, (m, inv))| make(b, m, inv, &mut sc))
+        };
+        res?;
         ctl.check()?;
         // ---- M = I + diag(√w) Σ_i X_R (C_v + C_w) X_Rᵀ diag(√w) ----
+        let wmax = sqw.iter().fold(0.0f64, |a, v| a.max(v * v));
         let m_of = |pats: &[usize]| -> Array2<f64> {
             let mut acc = Array2::<f64>::zeros((n, n));
             for &i in pats {
@@ -685,7 +722,13 @@ pub fn solve(
                         }
                     }
                 }
-                let xr = xs.select(Axis(0), r); // n_i × d
+                // a pattern whose blocks are pinned at zero (B⁻¹ ~ μ) adds nothing visible to
+                // M: skip it (the refinement against the exact operator covers the difference)
+                let cn = c.iter().map(|v| v * v).sum::<f64>().sqrt();
+                if cn * xr_max2[i] * wmax <= 1e-14 {
+                    continue;
+                }
+                let xr = &xr_of[i]; // n_i × d
                 let tm = xr.dot(&c); // n_i × d
                 let mut out = Array2::<f64>::zeros((ni, ni));
                 general_mat_mul(1.0, &tm, &xr.t(), 0.0, &mut out);
@@ -934,8 +977,11 @@ fn polish_from_indicators(
         .collect();
     let _ = t;
     let zc = clean_feasible(prob, z, gates);
-    for strict in [1.0, 1e-2, 1e2] {
-        let block_on = |b: usize| norms[b] / zmax > strict * dual_slack[b];
+    // rows count as active when their multiplier beats their slack by a wide margin (a
+    // looser rule over-constrains the polish on these degenerate programs)
+    let strict = 1e2;
+    {
+        let block_on = |b: usize| norms[b] / zmax > dual_slack[b];
         let row_on = |k: usize, b: usize| {
             let rel_slack = h[[k, b]] / (row_norm[k] * norms[b]).max(1e-300);
             let rel_mult = lam[[k, b]] * row_norm[k] / beta;
@@ -947,7 +993,7 @@ fn polish_from_indicators(
             let ub = cert.objective.max(cert.network_objective);
             if std::env::var("HC_IPM_DEBUG").is_ok() {
                 eprintln!(
-                    "  polish({strict}): ub={ub:.12e} dual={:.12e} viol={:e}",
+                    "  polish: ub={ub:.12e} dual={:.12e} viol={:e}",
                     cert.dual, cert.violation
                 );
             }
@@ -1002,9 +1048,14 @@ pub fn clean_feasible(
                         eps = eps.max(-v / xg[k]);
                     }
                 }
+                // plus an absolute margin far above the rounding of any way of computing X z
+                // (so every product agrees on the sign); it costs β·1e-12‖z_b‖ of objective
+                let zn = z.column(b).dot(&z.column(b)).sqrt();
+                let gn = gr.dot(&gr).sqrt().max(1e-300);
+                let pad = 1e-12 * zn / gn;
                 for factor in [1.0 + 1e-9, 1.0 + 1e-6, 1.0 + 1e-3, 2.0] {
                     let mut zb = z.column(b).to_owned();
-                    zb.scaled_add(eps * factor, &gr);
+                    zb.scaled_add(eps * factor + pad, &gr);
                     let ok = (0..n).all(|k| prob.sign[[k, i]] * prob.x.row(k).dot(&zb) >= 0.0);
                     if ok {
                         out.column_mut(b).assign(&zb);
