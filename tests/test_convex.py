@@ -369,7 +369,7 @@ def test_same_seed_same_result_at_1_and_2_threads(kind, restore_threads):
             patterns="sample",
             n_patterns=150,
             seed=3,
-            max_iter=8 if kind is hc.ConvexReLU else 60,
+            max_iter=4,
         )
         with pytest.warns(ConvergenceWarning):
             m.fit(X, y)

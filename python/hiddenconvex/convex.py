@@ -450,15 +450,14 @@ class _ConvexBase:
             if self.loss == "hinge":
                 solver = "admm"
             elif (
-                self._kind == "relu"
-                and G is not None
+                (self._kind == "gated" or G is not None)
                 and float(np.sum(D.sum(axis=1).astype(float) ** 2)) * Xa.shape[1] <= IPM_MAX_WORK
             ):
                 solver = "ipm"
             else:
                 solver = "fista"
-        if solver == "ipm" and (self._kind != "relu" or self.loss == "hinge"):
-            raise InvalidInputError("solver: 'ipm' solves the ReLU program with a smooth loss")
+        if solver == "ipm" and self.loss == "hinge":
+            raise InvalidInputError("solver: 'ipm' needs a smooth loss (use 'admm' for hinge)")
         if solver in ("fista", "bcd") and self.loss == "hinge":
             raise InvalidInputError(
                 f"solver: {solver!r} needs a smooth loss (use 'admm' for hinge)"

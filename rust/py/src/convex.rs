@@ -89,16 +89,33 @@ fn convex_solve<'py>(
         let sol = match which.as_str() {
             "ipm" => match cx::ipm::solve_working_set(&prob, &settings, gv, ctl)? {
                 Some(s) if s.converged => s,
+                Some(s) if s.n_iter >= settings.max_iter => s,
                 Some(s) => {
-                    // not certified: finish with FISTA from the interior-point iterate
+                    // not certified: finish with FISTA from the interior-point iterate, on its
+                    // support first, then on the whole program; max_iter bounds the total
                     used = "ipm+fista".to_string();
-                    let w = WarmStart {
-                        z: Some(s.z.clone()),
-                        ..warm.clone()
+                    let remaining = settings.max_iter - s.n_iter;
+                    let rest = Settings {
+                        max_iter: remaining,
+                        ..settings.clone()
                     };
-                    let mut f = cx::ipm::finish_on_support(&prob, &settings, &s.z, gv, ctl)?;
-                    if !f.converged {
-                        f = cx::fista::solve(&prob, &settings, &w, ctl)?;
+                    let mut f = cx::ipm::finish_on_support(&prob, &rest, &s.z, gv, ctl)?;
+                    if !f.converged && f.n_iter < remaining {
+                        let w = WarmStart {
+                            z: Some(f.z.clone()),
+                            ..warm.clone()
+                        };
+                        let rest2 = Settings {
+                            max_iter: remaining - f.n_iter,
+                            ..settings.clone()
+                        };
+                        let mut f2 = cx::fista::solve(&prob, &rest2, &w, ctl)?;
+                        f2.n_iter += f.n_iter;
+                        if f.dual > f2.dual {
+                            f2.dual = f.dual;
+                            f2.dual_point = f.dual_point;
+                        }
+                        f = f2;
                     }
                     f.n_iter += s.n_iter;
                     if s.dual > f.dual {

@@ -56,13 +56,13 @@ fn solve_impl(
     ctl: &Control,
     do_sparsify: bool,
 ) -> Result<Option<Solution>> {
-    if prob.kind != Kind::Relu || !prob.loss.is_smooth() {
+    if !prob.loss.is_smooth() {
         return Err(Error::invalid(
             "solver",
-            "the interior-point solver handles the ReLU program with a smooth loss",
+            "the interior-point solver needs a smooth loss",
         ));
     }
-    if gates.is_none() {
+    if prob.kind == Kind::Relu && gates.is_none() {
         // without witnesses no block can be repaired to exact feasibility: let FISTA solve it
         return Ok(None);
     }
@@ -131,14 +131,23 @@ pub fn solve_working_set(
 ) -> Result<Option<Solution>> {
     let p = prob.p();
     let n = prob.n();
-    let Some(gates) = gates else { return Ok(None) };
     let n_active: f64 = (0..p)
         .map(|i| {
             let ni = (0..n).filter(|&k| prob.mask[[k, i]] != 0.0).count() as f64;
             ni * ni
         })
         .sum();
-    if p <= DIRECT_MAX_PATTERNS || n_active * prob.d() as f64 <= DIRECT_MAX_WORK {
+    let direct = p <= DIRECT_MAX_PATTERNS || n_active * prob.d() as f64 <= DIRECT_MAX_WORK;
+    if prob.kind == Kind::Gated {
+        // the gated program needs no witnesses; its working-set variant is FISTA's job
+        return if direct {
+            solve(prob, settings, gates, ctl)
+        } else {
+            Ok(None)
+        };
+    }
+    let Some(gates) = gates else { return Ok(None) };
+    if direct {
         return solve(prob, settings, Some(gates), ctl);
     }
     let d = prob.d();
@@ -277,6 +286,7 @@ pub fn finish_on_support(
     let p = prob.p();
     let d = prob.d();
     let par = if prob.par { 0 } else { usize::MAX };
+    let reps = prob.n_blocks() / p; // blocks per pattern: 2 (ReLU) or 1 (gated)
     let norms = super::block_norms(z0);
     let zmax = norms.iter().cloned().fold(0.0, f64::max);
     let mut in_w = vec![false; p];
@@ -303,11 +313,12 @@ pub fn finish_on_support(
         }
         let sub = prob.subset(&idx, par);
         let q = idx.len();
-        let mut zs = Array2::<f64>::zeros((d, 2 * q));
+        let mut zs = Array2::<f64>::zeros((d, reps * q));
         for (a, &i) in idx.iter().enumerate() {
-            for j in 0..d {
-                zs[[j, a]] = z[[j, i]];
-                zs[[j, q + a]] = z[[j, p + i]];
+            for r in 0..reps {
+                for j in 0..d {
+                    zs[[j, r * q + a]] = z[[j, r * p + i]];
+                }
             }
         }
         let sub_settings = Settings {
@@ -323,9 +334,10 @@ pub fn finish_on_support(
         iters += ss.n_iter;
         z.fill(0.0);
         for (a, &i) in idx.iter().enumerate() {
-            for j in 0..d {
-                z[[j, i]] = ss.z[[j, a]];
-                z[[j, p + i]] = ss.z[[j, q + a]];
+            for r in 0..reps {
+                for j in 0..d {
+                    z[[j, r * p + i]] = ss.z[[j, r * q + a]];
+                }
             }
         }
         let (mut cert, mu, scores) = super::polish::sharp_certificate_scores(prob, &z, ctl)?;

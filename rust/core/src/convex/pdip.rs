@@ -24,7 +24,7 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array1, Array2, ArrayView2, Axis};
 use rayon::prelude::*;
 
-use super::{Problem, Settings};
+use super::{Kind, Problem, Settings};
 use crate::control::Control;
 use crate::error::{Error, Result};
 
@@ -401,6 +401,10 @@ pub fn solve(
         .iter()
         .map(|xr| xr.rows().into_iter().map(|r| r.dot(&r)).fold(0.0, f64::max))
         .collect();
+    // LP rows: the n cone rows per block of the ReLU program; none in the gated program (its
+    // blocks are free, only the norm cones remain)
+    let nl = if prob.kind == Kind::Relu { n } else { 0 };
+    let xs_lp = xs.slice(s![..nl, ..]);
     // ---- start ----
     let xmax = (0..n)
         .map(|k| prob.x.row(k).iter().map(|v| v * v).sum::<f64>().sqrt())
@@ -428,9 +432,9 @@ pub fn solve(
     // LP slacks: max(S X z, floor) — rows where the witness margin is small start infeasible
     // (r_p = h − S X z ≠ 0), which keeps the start well centred.
     let hfloor = 0.1 * c0 * xmax;
-    let mut h = Array2::<f64>::zeros((n, nb));
+    let mut h = Array2::<f64>::zeros((nl, nb));
     for b in 0..nb {
-        for k in 0..n {
+        for k in 0..nl {
             let v = sign_of(prob, k, b) * xz[[k, b]];
             h[[k, b]] = v.max(hfloor);
         }
@@ -453,7 +457,7 @@ pub fn solve(
             ysoc[[j + 1, b]] = -mu0 * sv[j + 1] / det;
         }
     }
-    let nu = (nb * (n + 1)) as f64;
+    let nu = (nb * (nl + 1)) as f64;
 
     let mut iters = 0usize;
     let mut converged = false;
@@ -486,11 +490,11 @@ pub fn solve(
         let gx = prob.at(&gl); // d × P
         let mut smu = lam.clone();
         for b in 0..nb {
-            for k in 0..n {
+            for k in 0..nl {
                 smu[[k, b]] *= sign_of(prob, k, b);
             }
         }
-        let xsmu = super::linalg::matmul(xs.t(), smu.view(), par); // d × B
+        let xsmu = super::linalg::matmul(xs_lp.t(), smu.view(), par); // d × B
         let mut rd = Array2::<f64>::zeros((dm, nb));
         for b in 0..nb {
             let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
@@ -500,9 +504,9 @@ pub fn solve(
             }
         }
         // r_p = h − S X z
-        let mut rp = Array2::<f64>::zeros((n, nb));
+        let mut rp = Array2::<f64>::zeros((nl, nb));
         for b in 0..nb {
-            for k in 0..n {
+            for k in 0..nl {
                 rp[[k, b]] = h[[k, b]] - sign_of(prob, k, b) * xz[[k, b]];
             }
         }
@@ -610,7 +614,7 @@ pub fn solve(
         }
         // ---- block matrices B_b = W_b⁻² + P_b and their inverses ----
         // P_b = Xᵀ diag(μ_b/h_b) X for every block at once: (X⊙X)ᵀ (μ/h), one GEMM
-        let gram = super::linalg::matmul(xx.t(), dlp.view(), par); // nt × B
+        let gram = super::linalg::matmul(xx.slice(s![..nl, ..]).t(), dlp.view(), par); // nt × B
         let mut bmat = vec![0.0; nb * dm * dm];
         let mut binv = vec![0.0; nb * dm * dm];
         let make = |b: usize, m: &mut [f64], inv: &mut [f64], sc: &mut Scratch| -> Result<()> {
@@ -790,11 +794,11 @@ pub fn solve(
             // rhs = −r_d + Gᵀ W⁻¹ q + Gᵀ W⁻² r_p
             let mut lpt = &lpq + &(&dlp * &rp);
             for b in 0..nb {
-                for k in 0..n {
+                for k in 0..nl {
                     lpt[[k, b]] *= sign_of(prob, k, b);
                 }
             }
-            let xl = super::linalg::matmul(xs.t(), lpt.view(), par); // d × B
+            let xl = super::linalg::matmul(xs_lp.t(), lpt.view(), par); // d × B
             let mut rhs = -&rd + &socq;
             {
                 let mut zpart = rhs.slice_mut(s![1.., ..]);
@@ -804,9 +808,9 @@ pub fn solve(
             // Δh = S X Δz − r_p ; Δμ = W⁻¹q − W⁻²Δh ; SOC Δs = Δx, Δy = W⁻¹q − W⁻²Δx
             let dz = dx.slice(s![1.., ..]);
             let xdz = prob.xu(dz);
-            let mut dh = Array2::<f64>::zeros((n, nb));
+            let mut dh = Array2::<f64>::zeros((nl, nb));
             for b in 0..nb {
-                for k in 0..n {
+                for k in 0..nl {
                     dh[[k, b]] = sign_of(prob, k, b) * xdz[[k, b]] - rp[[k, b]];
                 }
             }
@@ -822,11 +826,11 @@ pub fn solve(
             let ghd = prob.at(&hd); // d × P
             let mut sdl = dlam.clone();
             for b in 0..nb {
-                for k in 0..n {
+                for k in 0..nl {
                     sdl[[k, b]] *= sign_of(prob, k, b);
                 }
             }
-            let xsdl = super::linalg::matmul(xs.t(), sdl.view(), par); // d × B
+            let xsdl = super::linalg::matmul(xs_lp.t(), sdl.view(), par); // d × B
             let mut dy = rd.clone();
             for b in 0..nb {
                 let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
@@ -983,6 +987,9 @@ fn polish_from_indicators(
     {
         let block_on = |b: usize| norms[b] / zmax > dual_slack[b];
         let row_on = |k: usize, b: usize| {
+            if h.nrows() == 0 {
+                return false; // gated program: no cone rows
+            }
             let rel_slack = h[[k, b]] / (row_norm[k] * norms[b]).max(1e-300);
             let rel_mult = lam[[k, b]] * row_norm[k] / beta;
             row_norm[k] > 0.0 && rel_mult > strict * rel_slack
@@ -1023,6 +1030,9 @@ pub fn clean_feasible(
     let d = prob.d();
     let p = prob.p();
     let mut out = z.clone();
+    if prob.kind != Kind::Relu {
+        return out;
+    }
     let xz = prob.xu(z.view());
     let gates = gates.filter(|g| g.dim() == (p, d));
     for b in 0..z.ncols() {

@@ -476,6 +476,9 @@ pub fn polish_with(
         let zb = nsp.dot(&s);
         out.column_mut(*b).assign(&zb);
     }
+    if prob.kind == Kind::Gated {
+        return Ok(Some(out)); // no cone constraints
+    }
     // feasibility: every cone constraint within rounding
     let xo = prob.xu(out.view());
     for k in 0..n {
