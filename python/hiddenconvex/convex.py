@@ -449,10 +449,9 @@ class _ConvexBase:
         if solver == "auto":
             if self.loss == "hinge":
                 solver = "admm"
-            elif (
-                (self._kind == "gated" or G is not None)
-                and float(np.sum(D.sum(axis=1).astype(float) ** 2)) * Xa.shape[1] <= IPM_MAX_WORK
-            ):
+            elif (self._kind == "gated" or G is not None) and float(
+                np.sum(D.sum(axis=1).astype(float) ** 2)
+            ) * Xa.shape[1] <= IPM_MAX_WORK:
                 solver = "ipm"
             else:
                 solver = "fista"
