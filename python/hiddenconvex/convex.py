@@ -46,8 +46,9 @@ LOSSES = ("squared", "logistic", "hinge", "huber")
 SCALINGS = ("sum", "mean")
 SOLVERS = ("auto", "ipm", "fista", "bcd", "admm", "al", "cvxpy")
 
-# "auto" picks the interior-point solver for the ReLU program when its Newton steps are cheap:
-# estimated work per step Σ_i n_i² d (n_i = active samples of pattern i) below this.
+# "auto" picks the interior-point solver (ReLU program with known gates, or the gated program)
+# when its Newton steps are cheap: estimated work per step Σ_i n_i² d (n_i = active samples of
+# pattern i) below this.
 IPM_MAX_WORK = 1e8
 
 
@@ -810,8 +811,10 @@ class ConvexGatedReLU(_ConvexBase):
     """Gated ReLU network h(x) = Σ_i 1[xᵀg_i > 0] xᵀw_i trained by the convex group Lasso
     min ℓ(Σ_i D_i X w_i) + β Σ_i ‖w_i‖ with fixed gates (Mishkin et al., ICML 2022).
 
-    Same parameters and attributes as :class:`ConvexReLU`; ``solver="auto"`` is FISTA (smooth
-    losses; ADMM for hinge); ``solver="bcd"`` is cyclic proximal block coordinate descent with
+    Same parameters and attributes as :class:`ConvexReLU`; ``solver="auto"`` is the
+    primal-dual interior-point method when a Newton step is cheap (Σ_i n_i²·d ≤
+    ``IPM_MAX_WORK``; it then polishes by Newton on the support it identifies), else FISTA
+    (smooth losses; ADMM for hinge); ``solver="bcd"`` is cyclic proximal block coordinate descent with
     per-block step sizes and active-set sweeps (often faster on larger problems). The dual certificate is exact for this program whatever the
     patterns. Predicting on new data needs the gates (``"exact"``, ``"sample"`` or a Chambers
     result); with a bare pattern array only the training data can be predicted.
