@@ -467,9 +467,9 @@ pub fn solve(
     let par = prob.par;
     let mut stall = 0usize;
     let mut polish_at = 1e-4f64;
-    // Stop at the first short step (α < 0.01): past that point the reduced solve has lost the
+    // Stop at the second short step in a row (α < 0.01): past that point the reduced solve has lost the
     // accuracy it needs and the caller finishes from this iterate.
-    let max_stall = 1usize;
+    let max_stall = 2usize;
     while iters < max_iter {
         ctl.check()?;
         iters += 1;
@@ -734,13 +734,35 @@ pub fn solve(
                 }
                 let xr = &xr_of[i]; // n_i × d
                 let tm = xr.dot(&c); // n_i × d
-                let mut out = Array2::<f64>::zeros((ni, ni));
-                general_mat_mul(1.0, &tm, &xr.t(), 0.0, &mut out);
-                for (a, &ka) in r.iter().enumerate() {
-                    let orow = out.row(a);
-                    let mut arow = acc.row_mut(ka);
-                    for (bb, &kb) in r.iter().enumerate() {
-                        arow[kb] += orow[bb];
+                let Some(accs) = acc.as_slice_mut() else {
+                    continue;
+                };
+                if d <= 8 {
+                    // lower triangle by direct dot products (no temporary, no scatter pass)
+                    let (Some(tms), Some(xrs)) = (tm.as_slice(), xr.as_slice()) else {
+                        continue;
+                    };
+                    for (a, &ka) in r.iter().enumerate() {
+                        let ta = &tms[a * d..(a + 1) * d];
+                        let row = &mut accs[ka * n..(ka + 1) * n];
+                        for (bb, &kb) in r.iter().enumerate().take(a + 1) {
+                            let xb = &xrs[bb * d..(bb + 1) * d];
+                            let mut v = 0.0;
+                            for j in 0..d {
+                                v += ta[j] * xb[j];
+                            }
+                            row[kb] += v;
+                        }
+                    }
+                } else {
+                    let mut out = Array2::<f64>::zeros((ni, ni));
+                    general_mat_mul(1.0, &tm, &xr.t(), 0.0, &mut out);
+                    for (a, &ka) in r.iter().enumerate() {
+                        let orow = out.row(a);
+                        let row = &mut accs[ka * n..(ka + 1) * n];
+                        for (bb, &kb) in r.iter().enumerate().take(a + 1) {
+                            row[kb] += orow[bb];
+                        }
                     }
                 }
             }
@@ -755,12 +777,18 @@ pub fn solve(
         } else {
             pats.chunks(chunk).map(m_of).collect()
         };
+        // the parts hold the lower triangle (rows of a pattern are sorted, so kb ≤ ka)
         let mut mm = Array2::<f64>::eye(n);
         for part in parts {
             for k in 0..n {
-                for l in 0..n {
+                for l in 0..=k {
                     mm[[k, l]] += sqw[k] * sqw[l] * part[[k, l]];
                 }
+            }
+        }
+        for k in 0..n {
+            for l in 0..k {
+                mm[[l, k]] = mm[[k, l]];
             }
         }
         let lm = super::linalg::cholesky(&mm)?;
