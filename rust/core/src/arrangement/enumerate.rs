@@ -186,7 +186,7 @@ pub fn witnesses_of_lines_top(
 }
 
 /// Column-major copy of a level's lines with per-line constants, shared by its restrictions.
-struct Level {
+pub(super) struct Level {
     k: usize,
     m: usize,
     /// cols[c * m + i] = y_i[c]
@@ -198,7 +198,7 @@ struct Level {
 }
 
 impl Level {
-    fn new(lines: &[f64], k: usize) -> Self {
+    pub(super) fn new(lines: &[f64], k: usize) -> Self {
         let m = lines.len() / k;
         let mut cols = vec![0.0; k * m];
         let mut tie = vec![0.0; m];
@@ -437,7 +437,7 @@ fn candidates(
     ctl: &Control,
 ) -> Result<Cands> {
     ctl.check()?;
-    let (k, m) = (lv.k, lv.m);
+    let k = lv.k;
     let y = &lines[t * k..(t + 1) * k];
     let z = restrict(&lines[..t * k], k, y);
     let sub = if k == 3 {
@@ -445,6 +445,24 @@ fn candidates(
     } else {
         chamber_witnesses(&z, k - 1, opts, ctl)?
     };
+    candidates_from(&sub, lines, lv, t, nw, half, ctl)
+}
+
+/// Candidates u±(R, t) for the restriction witnesses `sub` (P' × (k−1), coordinates of
+/// [`restrict`] with y_t) of lines 0..t: u0 = lift(w), u± = u0 ± ε y_t/|y_t| with
+/// ε = min(|u0|, ½ min_{i<t} |y_i·u0| / |y_i·n|), so both keep the signs of u0 on lines < t.
+/// Candidates within the tie tolerance of a later line are dropped.
+pub(super) fn candidates_from(
+    sub: &[f64],
+    lines: &[f64],
+    lv: &Level,
+    t: usize,
+    nw: usize,
+    half: bool,
+    ctl: &Control,
+) -> Result<Cands> {
+    let (k, m) = (lv.k, lv.m);
+    let y = &lines[t * k..(t + 1) * k];
     let yn = norm(y);
     let n: Vec<f64> = y.iter().map(|v| v / yn).collect();
     let mut b = vec![0.0; m];
@@ -540,6 +558,28 @@ fn candidates(
     Ok(out)
 }
 
+/// Pattern (nw words) and relative margin min_i |y_i·u| / (|y_i| |u|) of one point, or None when
+/// it lies within the tie tolerance of a line.
+pub(super) fn point_candidate(lv: &Level, u: &[f64], nw: usize) -> Option<(Vec<u64>, f64)> {
+    let mut s = vec![0.0; lv.m];
+    lv.products(u, &mut s);
+    let un = norm(u);
+    let mut margin = f64::INFINITY;
+    for ((sv, tv), iv) in s.iter().zip(&lv.tie).zip(&lv.inv_norm) {
+        let abs = sv.abs();
+        if abs <= tv * un {
+            return None;
+        }
+        margin = margin.min(abs * iv);
+    }
+    let mut pat = Vec::with_capacity(nw);
+    for block in s.chunks(64) {
+        pat.push(sign_word(block));
+    }
+    pat.resize(nw, 0);
+    Some((pat, margin / un))
+}
+
 /// The sign bits 1[v > 0] of at most 64 values as an MSB-first word (nibble by nibble).
 #[inline]
 fn sign_word(block: &[f64]) -> u64 {
@@ -620,7 +660,7 @@ pub fn antipodal_complete(
 }
 
 /// Chambers of m distinct lines in R^2: 2m sectors, witnesses on the bisectors.
-fn planar(lines: &[f64], m: usize) -> Vec<f64> {
+pub(super) fn planar(lines: &[f64], m: usize) -> Vec<f64> {
     let pi = std::f64::consts::PI;
     let mut th: Vec<f64> = (0..m)
         .map(|i| {
@@ -653,7 +693,12 @@ pub fn count_chambers(rows: &[f64], k: usize, opts: &RecOptions, ctl: &Control) 
     count_lines(&lines, k, opts, ctl)
 }
 
-fn count_lines(lines: &[f64], k: usize, opts: &RecOptions, ctl: &Control) -> Result<u128> {
+pub(super) fn count_lines(
+    lines: &[f64],
+    k: usize,
+    opts: &RecOptions,
+    ctl: &Control,
+) -> Result<u128> {
     ctl.check()?;
     if k == 0 {
         return Ok(1);
