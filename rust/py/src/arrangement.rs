@@ -223,7 +223,8 @@ impl PyChamberStream {
 
 /// Open a stream of the exact chambers in blocks of at most `block` rows.
 #[pyfunction]
-/// `part_budget` (chambers per part on degenerate data) defaults to max(block, 32768).
+/// `part_budget` (chambers per part on degenerate data) defaults to
+/// max(block, min(2^18, memory_limit / bytes per chamber)).
 #[pyo3(signature = (x, block, max_chambers=None, memory_limit=None, progress=None, part_budget=None))]
 fn chambers_stream<'py>(
     py: Python<'py>,

@@ -31,8 +31,8 @@
 use rayon::prelude::*;
 
 use super::enumerate::{
-    candidates_from, count_lines, get_bit, planar, point_candidate, witnesses_of_lines,
-    witnesses_of_lines_top, words_for, Cands, Level, RecOptions, TIE_TOL,
+    candidates_from, count_lines, get_bit, planar, planar_rows, point_candidate,
+    witnesses_of_lines, witnesses_of_lines_top, words_for, Cands, Level, RecOptions, TIE_TOL,
 };
 use super::lines::{dedupe, dot, lift, norm, restrict};
 use crate::error::Result;
@@ -169,6 +169,29 @@ fn planar_in_cone(lines: &[f64], sig: &[bool]) -> Vec<f64> {
     out
 }
 
+/// Chamber witnesses inside C(σ) ∩ y_t^⊥ for k = 3 (a planar restriction): the sectors of the
+/// restricted rows (merged without the general `dedupe`) whose bisector has the signs σ on the
+/// restricted constraint rows (rows 0..σ.len() of the restriction).
+fn planar_restriction_in_cone(lines: &[f64], t: usize, sig: &[bool]) -> Vec<f64> {
+    let y = &lines[t * 3..(t + 1) * 3];
+    let z = restrict(&lines[..t * 3], 3, y);
+    let j = sig.len();
+    if z[..2 * j]
+        .chunks_exact(2)
+        .any(|v| v[0] == 0.0 && v[1] == 0.0)
+    {
+        return Vec::new(); // a constrained line vanishes on y_t^⊥
+    }
+    let all = planar_rows(&z);
+    let mut out = Vec::with_capacity(all.len());
+    for w in all.chunks_exact(2) {
+        if (0..j).all(|i| (dot(&z[2 * i..2 * i + 2], w) > 0.0) == sig[i]) {
+            out.extend_from_slice(w);
+        }
+    }
+    out
+}
+
 /// Number of chambers inside the cone C(σ) of distinct lines (m × k); 0 when it is empty.
 ///
 /// Emptiness is only tested (by [`cone_point`]) for cones that no unconstrained line cuts: a
@@ -191,6 +214,9 @@ pub fn count_in_cone(
     }
     let (m, j) = (lines.len() / k, sig.len());
     let per_t = |t: usize| -> Result<u128> {
+        if k == 3 {
+            return Ok(planar_restriction_in_cone(lines, t, sig).len() as u128 / 2);
+        }
         let Some((zl, s2)) = restrict_cone(lines, k, t, sig) else {
             return Ok(0);
         };
@@ -256,10 +282,14 @@ fn cone_cands(
     let per_t = |t: usize| -> Result<Cands> {
         ctl.check()?;
         let empty = Cands::new(nw, k);
-        let Some((zl, s2)) = restrict_cone(lines, k, t, sig) else {
-            return Ok(empty);
+        let sub = if k == 3 {
+            planar_restriction_in_cone(lines, t, sig)
+        } else {
+            let Some((zl, s2)) = restrict_cone(lines, k, t, sig) else {
+                return Ok(empty);
+            };
+            cone_witnesses(&zl, k - 1, &s2, opts, ctl)?
         };
-        let sub = cone_witnesses(&zl, k - 1, &s2, opts, ctl)?;
         if sub.is_empty() {
             return Ok(empty);
         }

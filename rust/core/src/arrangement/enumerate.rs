@@ -741,7 +741,7 @@ pub(super) fn count_lines(
 
 /// Chamber witnesses of arbitrary rows of R^2 (zero and parallel rows merged by the rule of
 /// [`distinct_planar`], without the general `dedupe`).
-fn planar_rows(z: &[f64]) -> Vec<f64> {
+pub(super) fn planar_rows(z: &[f64]) -> Vec<f64> {
     let mut keys: Vec<(u8, f64, u32)> = z
         .chunks_exact(2)
         .enumerate()
