@@ -18,7 +18,7 @@
 
 use rayon::prelude::*;
 
-use super::lines::{dedupe, dot, lift, norm, restrict};
+use super::lines::{dedupe, dot, norm, restrict};
 use crate::error::{Error, Result};
 use crate::Control;
 
@@ -680,38 +680,55 @@ pub(super) fn candidates_from(
     let (k, m) = (lv.k, lv.m);
     let y = &lines[t * k..(t + 1) * k];
     let yn = norm(y);
-    let n: Vec<f64> = y.iter().map(|v| v / yn).collect();
-    let mut b = vec![0.0; m];
-    lv.products(&n, &mut b);
+    // one scratch allocation: n (k) | b (m) | 1/|b_i|, i < t | u0 (k) | a (m)
+    let mut scratch = vec![0.0; 2 * k + 2 * m + t];
+    let (n, rest) = scratch.split_at_mut(k);
+    let (b, rest) = rest.split_at_mut(m);
+    let (inv_b, rest) = rest.split_at_mut(t);
+    let (u0, a) = rest.split_at_mut(k);
+    for (nv, yv) in n.iter_mut().zip(y) {
+        *nv = yv / yn;
+    }
+    lv.products(n, b);
     // 1/|b_i| for the lines before t (infinite when b_i = 0: no constraint on ε)
-    let inv_b: Vec<f64> = b[..t]
-        .iter()
-        .map(|v| {
-            if *v == 0.0 {
-                f64::INFINITY
-            } else {
-                1.0 / v.abs()
-            }
-        })
-        .collect();
+    for (ib, v) in inv_b.iter_mut().zip(b.iter()) {
+        *ib = if *v == 0.0 {
+            f64::INFINITY
+        } else {
+            1.0 / v.abs()
+        };
+    }
+    let (n, b, inv_b) = (&*n, &*b, &*inv_b);
     let nsub = sub.len() / (k - 1);
     let mut out = Cands::new(nw, k);
     out.reserve(if half { nsub } else { 2 * nsub });
-    let mut u0 = vec![0.0; k];
-    let mut a = vec![0.0; m];
-    let mut s = vec![0.0; m];
+    // lift w ∈ y^⊥ (coordinates of `restrict`: coordinate j = pivot(y) eliminated)
+    let j = super::lines::pivot(y);
+    let yj = y[j];
+    let mut pats = vec![0u64; 2 * nw];
+    let (pat_p, pat_m) = pats.split_at_mut(nw);
     let y0 = &lines[..k];
+    let (tie, inv_norm) = (&lv.tie[..m], &lv.inv_norm[..m]);
     for (r, w) in sub.chunks_exact(k - 1).enumerate() {
         if r % 256 == 255 {
             ctl.check()?;
         }
-        lift(w, y, &mut u0);
+        let mut acc = 0.0;
+        let mut c = 0;
+        for l in 0..k {
+            if l != j {
+                u0[l] = w[c];
+                acc += y[l] * w[c];
+                c += 1;
+            }
+        }
+        u0[j] = -acc / yj;
         // for t >= 1, ε <= ½|a_0|/|b_0| so both candidates have the sign of a_0 on line 0
-        if half && t >= 1 && dot(y0, &u0) < 0.0 {
+        if half && t >= 1 && dot(y0, u0) < 0.0 {
             continue;
         }
-        let u0n = norm(&u0);
-        lv.products(&u0, &mut a);
+        let u0n = norm(u0);
+        lv.products(u0, a);
         // ε = min(|u0|, ½ min_{i<t} |a_i| / |b_i|)  (a_i ≠ 0 for i < t)
         let mut rl = [f64::INFINITY; 4];
         let ac = a[..t].chunks_exact(4);
@@ -730,45 +747,75 @@ pub(super) fn candidates_from(
         let ratio = rl[0].min(rl[1]).min(rl[2].min(rl[3]));
         let eps = u0n.min(0.5 * ratio);
         let un = (u0n * u0n + eps * eps).sqrt();
-        for sign in [1.0f64, -1.0] {
-            if half && t == 0 && sign < 0.0 {
+        // One pass for both candidates u0 ± ε n: s± = a ± ε b; ties, smallest relative margin
+        // (4 lanes, branchless) and the sign words.
+        let mut tie_p = [false; 4];
+        let mut tie_m = [false; 4];
+        let mut mg_p = [f64::INFINITY; 4];
+        let mut mg_m = [f64::INFINITY; 4];
+        let blocks = a
+            .chunks(64)
+            .zip(b.chunks(64))
+            .zip(tie.chunks(64))
+            .zip(inv_norm.chunks(64));
+        for (wi, (((a64, b64), t64), i64)) in blocks.enumerate() {
+            let mut wp = 0u64;
+            let mut wm = 0u64;
+            let a4 = a64.chunks_exact(4);
+            let b4 = b64.chunks_exact(4);
+            let t4 = t64.chunks_exact(4);
+            let i4 = i64.chunks_exact(4);
+            let (ar, br, tr, ir) = (
+                a4.remainder(),
+                b4.remainder(),
+                t4.remainder(),
+                i4.remainder(),
+            );
+            for (((av, bv), tv), iv) in a4.zip(b4).zip(t4).zip(i4) {
+                let mut bp = [0u64; 4];
+                let mut bm = [0u64; 4];
+                for l in 0..4 {
+                    let eb = eps * bv[l];
+                    let (sp, sm) = (av[l] + eb, av[l] - eb);
+                    let (ap, am) = (sp.abs(), sm.abs());
+                    let th = tv[l] * un;
+                    tie_p[l] |= ap <= th;
+                    tie_m[l] |= am <= th;
+                    let (qp, qm) = (ap * iv[l], am * iv[l]);
+                    mg_p[l] = if qp < mg_p[l] { qp } else { mg_p[l] };
+                    mg_m[l] = if qm < mg_m[l] { qm } else { mg_m[l] };
+                    bp[l] = (sp > 0.0) as u64;
+                    bm[l] = (sm > 0.0) as u64;
+                }
+                wp = (wp << 4) | (bp[0] << 3) | (bp[1] << 2) | (bp[2] << 1) | bp[3];
+                wm = (wm << 4) | (bm[0] << 3) | (bm[1] << 2) | (bm[2] << 1) | bm[3];
+            }
+            for (((av, bv), tv), iv) in ar.iter().zip(br).zip(tr).zip(ir) {
+                let eb = eps * bv;
+                let (sp, sm) = (av + eb, av - eb);
+                let (ap, am) = (sp.abs(), sm.abs());
+                let th = tv * un;
+                tie_p[0] |= ap <= th;
+                tie_m[0] |= am <= th;
+                mg_p[0] = mg_p[0].min(ap * iv);
+                mg_m[0] = mg_m[0].min(am * iv);
+                wp = (wp << 1) | (sp > 0.0) as u64;
+                wm = (wm << 1) | (sm > 0.0) as u64;
+            }
+            let shift = 64 - a64.len();
+            pat_p[wi] = wp << shift;
+            pat_m[wi] = wm << shift;
+        }
+        for (sign, ties, mg, pat) in [(1.0f64, tie_p, mg_p, &*pat_p), (-1.0, tie_m, mg_m, &*pat_m)]
+        {
+            if (half && t == 0 && sign < 0.0) || ties.iter().any(|v| *v) {
                 continue;
             }
             let se = sign * eps;
-            for ((si, ai), bi) in s.iter_mut().zip(&a).zip(&b) {
-                *si = ai + se * bi;
-            }
-            // ties and the smallest relative margin, 4 lanes, branchless
-            let mut tie = [false; 4];
-            let mut mg = [f64::INFINITY; 4];
-            let sc = s.chunks_exact(4);
-            let tc = lv.tie.chunks_exact(4);
-            let ic = lv.inv_norm.chunks_exact(4);
-            let (st, tt, it) = (sc.remainder(), tc.remainder(), ic.remainder());
-            for ((s4, t4), i4) in sc.zip(tc).zip(ic) {
-                for l in 0..4 {
-                    let abs = s4[l].abs();
-                    tie[l] |= abs <= t4[l] * un;
-                    let q = abs * i4[l];
-                    mg[l] = if q < mg[l] { q } else { mg[l] };
-                }
-            }
-            for ((sv, tv), iv) in st.iter().zip(tt).zip(it) {
-                let abs = sv.abs();
-                tie[0] |= abs <= tv * un;
-                let q = abs * iv;
-                mg[0] = if q < mg[0] { q } else { mg[0] };
-            }
-            if tie.iter().any(|v| *v) {
-                continue;
-            }
             let margin = mg[0].min(mg[1]).min(mg[2].min(mg[3]));
-            for block in s.chunks(64) {
-                out.pats.push(sign_word(block));
-            }
+            out.pats.extend_from_slice(pat);
             out.margins.push(margin / un);
-            out.points
-                .extend(u0.iter().zip(&n).map(|(p, q)| p + se * q));
+            out.points.extend(u0.iter().zip(n).map(|(p, q)| p + se * q));
         }
     }
     Ok(out)
