@@ -24,4 +24,7 @@ fn main() {
     }
     times.sort_by(f64::total_cmp);
     println!("resonance R^{d}: {count} chambers, times {times:.3?}");
+    let prep = arr::prepare(x.view()).expect("prepare");
+    let rb = arr::restricted_bound(&prep, &ctl).expect("bound");
+    println!("Cover bound {}, restricted bound {rb}", prep.bound());
 }

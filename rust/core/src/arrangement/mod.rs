@@ -356,11 +356,35 @@ pub fn plan(prep: &Prepared, limits: &Limits, ctl: &Control) -> Result<(u128, bo
     if !over(bound) {
         return Ok((bound, prep.rank <= 1 || prep.num_lines() <= prep.rank));
     }
+    // One step of deletion–restriction with Cover's bound for each restriction: m restrictions,
+    // much cheaper than counting, and often far below Cover's bound on degenerate data.
+    let refined = restricted_bound(prep, ctl)?;
+    if !over(refined) {
+        return Ok((refined, false));
+    }
     if bound <= COUNT_TO_CHECK {
         let c = count_prepared(prep, ctl)?;
         return Ok((c, true));
     }
     Ok((bound, false))
+}
+
+/// An upper bound on the chambers: r(A) = 1 + Σ_t r(A_t^{y_t}) ≤ 1 + Σ_t Cover(L_t, r − 1) with
+/// L_t the distinct lines of the restriction of lines 0..t to y_t^⊥ (r ≥ 3; else Cover's bound).
+pub fn restricted_bound(prep: &Prepared, ctl: &Control) -> Result<u128> {
+    let (k, m) = (prep.rank, prep.num_lines());
+    if k < 3 {
+        return Ok(prep.bound());
+    }
+    let lines = &prep.lines;
+    let per_t = |t: usize| -> Result<u128> {
+        ctl.check()?;
+        let z = lines::restrict(&lines[..t * k], k, &lines[t * k..(t + 1) * k]);
+        let (zl, _) = lines::dedupe(&z, k - 1);
+        Ok(cover_count((zl.len() / (k - 1)) as u64, (k - 1) as u64))
+    };
+    let parts: Vec<u128> = (0..m).into_par_iter().map(per_t).collect::<Result<_>>()?;
+    Ok(parts.iter().fold(1u128, |a, b| a.saturating_add(*b)))
 }
 
 /// Raise [`Error::TooLarge`] when the planned size exceeds a budget.
