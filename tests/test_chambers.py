@@ -568,7 +568,7 @@ def _interrupt_after(delay: float) -> tuple[threading.Timer, dict]:
     return timer, fired
 
 
-@pytest.mark.parametrize("which", ["count", "exact", "sample", "stream"])
+@pytest.mark.parametrize("which", ["count", "exact", "sample", "stream", "stream_degenerate"])
 def test_ctrl_c_interrupts_promptly(which):
     X = np.random.default_rng(1).standard_normal((400, 7))
     timer, fired = _interrupt_after(0.3)
@@ -580,6 +580,11 @@ def test_ctrl_c_interrupts_promptly(which):
         elif which == "stream":
             # huge chunks: the interrupt lands inside the generation of a chunk
             next(hc.iter_chambers(X, chunk=10**8, memory_limit=2**62))
+        elif which == "stream_degenerate":
+            # resonance R^7 (347,326,352 chambers): prefix-cone parts, interrupted while
+            # counting or enumerating a part
+            for _ in hc.iter_chambers(resonance(7), chunk=10**6, memory_limit=2**62):
+                pass
         else:
             hc.chambers(X[:, :3], method="sample", n_samples=10**9, seed=0)
     latency = time.perf_counter() - fired["t"]
