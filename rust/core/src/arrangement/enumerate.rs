@@ -12,6 +12,11 @@
 //! that fall on a later hyperplane, and keep one witness per sign vector — the one with the
 //! largest relative margin ("recentring": margins do not shrink with depth beyond what the
 //! geometry forces). Base cases: dimension 1 (two half-lines) and 2 (sort the lines by angle).
+//!
+//! Exactness check, free: every level verifies r(A) = 1 + Σ_t r(A_t^{y_t}) with the numbers of
+//! restriction chambers it has just enumerated (themselves checked one level down; the planar
+//! base case is exact). Every pattern found is realised by a point, so a lost chamber (thinner
+//! than the tie tolerance) is reported as [`crate::Error::Numerical`] instead of going unnoticed.
 
 // Index loops over small lanes / coordinates read better than iterator chains here.
 #![allow(clippy::needless_range_loop)]
@@ -152,20 +157,26 @@ pub fn best_of_parts(parts: &[Cands], ctl: &Control) -> Result<(Vec<u64>, Vec<f6
         let l = g - offs[part];
         &parts[part].points[l * k..(l + 1) * k]
     };
-    let mut margins = Vec::with_capacity(offs[parts.len()]);
-    for p in parts {
-        margins.extend_from_slice(&p.margins);
-    }
+    let joined: Vec<f64>;
+    let margins: &[f64] = if parts.len() == 1 {
+        &first.margins
+    } else {
+        joined = parts
+            .iter()
+            .flat_map(|p| p.margins.iter().copied())
+            .collect();
+        &joined
+    };
     if nw == 1 {
         let keys: Vec<u64> = parts.iter().flat_map(|p| p.pats.iter().copied()).collect();
         let push = |key: u64, out: &mut Vec<u64>| out.push(key);
         if keys.len() >= PAR_DEDUPE_MIN {
             let top = |key: u64| (key >> (64 - TOP_BITS)) as usize;
-            return best_by_buckets(&keys, top, &margins, point, push, ctl);
+            return best_by_buckets(&keys, top, margins, point, push, ctl);
         }
         let idx = key_order(&keys, radix_order64);
         ctl.check()?;
-        Ok(best_in_runs(&keys, &idx, &margins, &point, &push))
+        Ok(best_in_runs(&keys, &idx, margins, &point, &push))
     } else {
         let keys: Vec<u128> = parts
             .iter()
@@ -177,11 +188,11 @@ pub fn best_of_parts(parts: &[Cands], ctl: &Control) -> Result<(Vec<u64>, Vec<f6
         };
         if keys.len() >= PAR_DEDUPE_MIN {
             let top = |key: u128| (key >> (128 - TOP_BITS)) as usize;
-            return best_by_buckets(&keys, top, &margins, point, push, ctl);
+            return best_by_buckets(&keys, top, margins, point, push, ctl);
         }
         let idx = key_order(&keys, radix_order);
         ctl.check()?;
-        Ok(best_in_runs(&keys, &idx, &margins, &point, &push))
+        Ok(best_in_runs(&keys, &idx, margins, &point, &push))
     }
 }
 
