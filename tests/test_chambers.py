@@ -394,8 +394,11 @@ def test_iter_chambers_degenerate_data_in_sorted_parts(rng, name):
     if known is not None:
         assert ch.count == known
     assert ch.count == hc.chamber_count(ch.X)
+    bpc = hc._core.chambers_plan(ch.X)[2]
     for chunk in (5, 97, 100_000):
-        chunks = _check_stream(ch.X, chunk, ch)
+        # a memory budget that forces parts of about a fifth of the chambers
+        limit = 4 * bpc * max(ch.count // 5 + 1, chunk)
+        chunks = _check_stream(ch.X, chunk, ch, memory_limit=limit)
         # degenerate data streams prefix cones in lexicographic order: exactly chambers()'s
         # sorted rows, chunk after chunk (so chunks are disjoint and their union is the set)
         pats = np.concatenate([p for p, _ in chunks])
@@ -583,7 +586,7 @@ def test_ctrl_c_interrupts_promptly(which):
         elif which == "stream_degenerate":
             # resonance R^7 (347,326,352 chambers): prefix-cone parts, interrupted while
             # counting or enumerating a part
-            for _ in hc.iter_chambers(resonance(7), chunk=10**6, memory_limit=2**62):
+            for _ in hc.iter_chambers(resonance(7), chunk=10**5, memory_limit=2**28):
                 pass
         else:
             hc.chambers(X[:, :3], method="sample", n_samples=10**9, seed=0)

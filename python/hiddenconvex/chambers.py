@@ -448,12 +448,15 @@ def iter_chambers(
       (σ0 before σ1; empty cones are detected by an LP-free Seidel-style feasibility test);
       otherwise it is enumerated by deletion–restriction inside the cone and handed out. Parts
       are disjoint and visited in lexicographic order, so the chunks are exactly the rows of
-      :func:`chambers` in its sorted order. ``B = max(chunk, min(2**18, memory_limit / b))``
-      with ``b`` the bytes per chamber of an exact run; live memory is at most about
-      ``(2 + 2·threads)·B`` chambers/candidates plus O(lines²) numbers, whatever the number of
-      chambers. Each part repeats the restrictions whose flats meet its cone, so streaming
-      costs more time than :func:`chambers`: about 3× on the resonance arrangement of R^6
-      (1,066,044 chambers, 6 parts), more with a smaller ``memory_limit``.
+      :func:`chambers` in its sorted order. ``B = max(chunk, memory_limit / (4 b))`` with
+      ``b`` the bytes per chamber of an exact run, so a part, its ≤ 2B candidates and the
+      sub-enumerations of the worker threads stay well under ``memory_limit`` (plus O(lines²)
+      numbers), whatever the number of chambers. Time: every part and every split (one exact
+      count of a cone) traverses the restriction tree of the lines meeting its cone at about
+      the cost of one :func:`chamber_count`, so streaming is fast when few parts are needed
+      (the default 2 GiB holds the 1,066,044 chambers of the resonance arrangement of R^6 in
+      one part: same time as :func:`chambers`; forced into 6 parts: about 3×) and slow when
+      ``memory_limit`` is small compared with the output (about 2 counts per part).
     * **Rank ≤ 2** (at most ``2n`` chambers): one enumeration, sliced.
 
     Parameters

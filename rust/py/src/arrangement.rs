@@ -224,7 +224,7 @@ impl PyChamberStream {
 /// Open a stream of the exact chambers in blocks of at most `block` rows.
 #[pyfunction]
 /// `part_budget` (chambers per part on degenerate data) defaults to
-/// max(block, min(2^18, memory_limit / bytes per chamber)).
+/// max(block, memory_limit / (4 × bytes per chamber)), or 2^18 without a memory limit.
 #[pyo3(signature = (x, block, max_chambers=None, memory_limit=None, progress=None, part_budget=None))]
 fn chambers_stream<'py>(
     py: Python<'py>,

@@ -569,12 +569,14 @@ enum StreamSource {
     Partitioned(PartStream),
 }
 
-/// Default part budget (chambers) of the prefix-cone partition. Every part repeats the fixed
-/// cost of the restriction tree (restrictions, deduplication, planar sorts) on the lines that
-/// meet its cone, so few large parts are much faster than many small ones: on the resonance
-/// arrangement of R^6 (1,066,044 chambers) 6 parts of ≤ 2^18 take ≈ 2.7× the time of one
-/// [`enumerate()`], 28 parts of ≤ 2^16 ≈ 6×. At 2^18 a part holds ≈ 2^18 × (8⌈lines/64⌉ +
-/// 8·rank + 8) bytes of chambers and twice that of candidates (tens of MB).
+/// Part budget (chambers) of the prefix-cone partition when no memory budget is given. With a
+/// memory budget M the part budget is M / (4 × [`bytes_per_chamber`]) (a part, its candidates
+/// and the sub-enumerations of the worker threads then take well under M). Every part, and
+/// every split (one constrained count), traverses the restriction tree of the lines meeting its
+/// cone, pruned mainly at the planar level, at roughly the cost of one full count: few large
+/// parts are much faster than many small ones (resonance arrangement of R^6, 1,066,044
+/// chambers: 6 parts of ≤ 2^18 take ≈ 3× the time of one [`enumerate()`], 28 parts of ≤ 2^16
+/// ≈ 6×; R^7, 3.5·10^8 chambers, in parts of 2^18 would take hours).
 pub const PART_BUDGET: usize = 1 << 18;
 
 /// A prefix cone C(σ) of the lines (see [`cone`]) with a point of it and its chamber count.
@@ -800,16 +802,16 @@ impl ChamberStream {
 ///   antipodes in reverse order.
 /// - Otherwise (degenerate data of rank ≥ 3) a depth-first walk of the prefix cones
 ///   ([`PartStream`], [`cone`]): a cone of the signs on the first lines is split on its next
-///   line while it holds more than the part budget B = max(`block`, min([`PART_BUDGET`],
-///   `memory_bytes` / [`bytes_per_chamber`])) chambers (counted by the constrained
+///   line while it holds more than the part budget B = max(`block`, `memory_bytes` / (4 ×
+///   [`bytes_per_chamber`])) (or [`PART_BUDGET`]) chambers (counted by the constrained
 ///   deletion–restriction recurrence), then enumerated and handed out. Order: the sorted order
 ///   of [`enumerate()`]. Memory O((2 + 2·threads) × B) candidates plus O(lines²), whatever the
 ///   number of chambers.
 /// - Rank ≤ 2 (at most 2 × lines chambers): one enumeration, sliced.
 ///
 /// `limits.max_chambers` is checked against the exact count; `limits.memory_bytes` against the
-/// memory of one block (and it lowers the part budget of the degenerate path, to no less than
-/// one block; rank ≤ 2: the whole enumeration, at most 2 × lines chambers).
+/// memory of one block, and it sets the part budget of the degenerate path (rank ≤ 2: the whole
+/// enumeration, at most 2 × lines chambers).
 pub fn stream(
     x: ArrayView2<f64>,
     block: usize,
@@ -837,12 +839,12 @@ pub fn stream_with_budget(
     check_limits(&prep, &only_count, ctl)?;
     let (r, nl) = (prep.rank, prep.num_lines());
     let per = bytes_per_chamber(prep.n, prep.d, prep.rank);
-    // Part budget of the degenerate path: PART_BUDGET, lowered to what memory_bytes allows,
-    // never below one block.
+    // Part budget of the degenerate path: a quarter of what memory_bytes holds (PART_BUDGET
+    // without a memory budget), never below one block.
     let budget = match (part_budget, limits.memory_bytes) {
         (Some(b), _) => b.max(1),
-        (None, Some(mb)) => PART_BUDGET
-            .min(usize::try_from(mb / per).unwrap_or(usize::MAX))
+        (None, Some(mb)) => usize::try_from(mb / (4 * per))
+            .unwrap_or(usize::MAX)
             .max(block),
         (None, None) => PART_BUDGET.max(block),
     };
