@@ -184,7 +184,8 @@ impl PyChamberStream {
         Ok(self.lock()?.total)
     }
 
-    /// Whether blocks are generated on demand with memory bounded by the block size.
+    /// Whether blocks are generated on demand with memory bounded independently of the number
+    /// of chambers (by the block, or by the part budget on degenerate data).
     #[getter]
     fn bounded(&self) -> PyResult<bool> {
         Ok(self.lock()?.is_bounded())

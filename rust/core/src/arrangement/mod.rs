@@ -727,8 +727,10 @@ pub struct ChamberStream {
 }
 
 impl ChamberStream {
-    /// Whether the blocks are produced on demand with memory bounded by the block size (simple
-    /// arrangements) rather than sliced from one materialised enumeration.
+    /// Whether the blocks are produced on demand with memory bounded independently of the
+    /// number of chambers (by the block: general position; by the part budget: degenerate data
+    /// of rank ≥ 3), rather than sliced from one enumeration (rank ≤ 2, at most 2 × lines
+    /// chambers).
     pub fn is_bounded(&self) -> bool {
         !matches!(self.source, StreamSource::Materialised { .. })
     }
