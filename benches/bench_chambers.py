@@ -114,21 +114,27 @@ def test_exact(bench, smoke, case):
         assert out.count == hc.chamber_count(X)
 
 
-STREAM_CASES = ["gaussian n=100 d=4", "gaussian n=60 d=5"]
+STREAM_CASES = ["gaussian n=100 d=4", "gaussian n=60 d=5", "resonance d=6"]
 
 
 @pytest.mark.parametrize("case", STREAM_CASES)
 def test_stream(bench, smoke, case):
-    """``iter_chambers`` in chunks of 65,536 (memory bounded by the chunk), reduced on the fly."""
+    """``iter_chambers`` in chunks of 65,536, reduced on the fly. General position: memory
+    bounded by the chunk; resonance (degenerate): ``memory_limit`` set so that parts hold at
+    most 2^18 chambers (prefix-cone partition, 6 parts on R^6)."""
     X = _data(case, smoke)
+    kw = {}
+    if case.startswith("resonance"):
+        bytes_per_chamber = hc._core.chambers_plan(X)[2]
+        kw["memory_limit"] = 4 * bytes_per_chamber * 2**18
 
     def run() -> int:
-        return sum(int(p.sum()) for p, _ in hc.iter_chambers(X, chunk=65_536))
+        return sum(int(p.sum()) for p, _ in hc.iter_chambers(X, chunk=65_536, **kw))
 
     out = bench(
         run,
         group="chambers",
-        case=f"{case} streamed",
+        case=f"{case} streamed" + (" (parts of 2^18)" if kw else ""),
         impl="hiddenconvex",
         rounds=3,
         active_bits=lambda r: r,

@@ -328,7 +328,7 @@ def test_iter_chambers_streams_the_same_set(rng):
 
 @pytest.mark.parametrize(
     "case",
-    ["rank_deficient", "duplicates", "resonance4", "bias", "d2", "d1", "n_le_d"],
+    ["rank_deficient", "duplicates", "resonance4", "bias", "d2", "d1", "n_le_d", "eye6"],
 )
 def test_iter_chambers_degenerate_and_small_cases(rng, case):
     if case == "rank_deficient":
@@ -344,11 +344,104 @@ def test_iter_chambers_degenerate_and_small_cases(rng, case):
         X = rng.standard_normal((9, 2))
     elif case == "d1":
         X = rng.standard_normal((5, 1))
+    elif case == "eye6":
+        X = np.eye(6)  # independent lines (no more lines than the rank): 2^6 chambers
     else:
         X = rng.standard_normal((3, 5))
     ch = hc.chambers(X, method="exact")
     for chunk in (3, 64):
         _check_stream(X, chunk, ch)
+
+
+def _degenerate_case(name, rng):
+    """(X, bias, known count or None) of degenerate arrangements (not in general position)."""
+    if name == "resonance4":
+        return resonance(4), False, 370
+    if name == "resonance5":
+        return resonance(5), False, 11_292
+    if name == "threshold3":
+        return cube(3), True, 104
+    if name == "threshold4":
+        return cube(4), True, 1_882
+    if name == "braid5":
+        return braid(5), False, 120
+    if name == "braid6":
+        return braid(6), False, 720
+    if name == "dup_antiparallel_zero":
+        R = resonance(4)
+        return np.vstack([R, 3 * R[3:4], -R[5:6], np.zeros((1, 4)), R[:1]]), False, 370
+    # rank 3 in R^5 with a dependent triple (x0, x1, x0 + x1) and an antiparallel copy
+    G = rng.standard_normal((7, 3)) @ rng.standard_normal((3, 5))
+    X = np.vstack([G, G[0] + G[1], -2 * G[2]])
+    return X, False, None
+
+
+DEGENERATE = [
+    "resonance4",
+    "resonance5",
+    "threshold3",
+    "threshold4",
+    "braid5",
+    "dup_antiparallel_zero",
+    "rank3_in_R5_dependent",
+]
+
+
+@pytest.mark.parametrize("name", DEGENERATE)
+def test_iter_chambers_degenerate_data_in_sorted_parts(rng, name):
+    X, bias, known = _degenerate_case(name, rng)
+    ch = hc.chambers(X, method="exact", bias=bias)
+    if known is not None:
+        assert ch.count == known
+    assert ch.count == hc.chamber_count(ch.X)
+    bpc = hc._core.chambers_plan(ch.X)[2]
+    for chunk in (5, 97, 100_000):
+        # a memory budget that forces parts of about a fifth of the chambers
+        limit = 4 * bpc * max(ch.count // 5 + 1, chunk)
+        chunks = _check_stream(ch.X, chunk, ch, memory_limit=limit)
+        # degenerate data streams prefix cones in lexicographic order: exactly chambers()'s
+        # sorted rows, chunk after chunk (so chunks are disjoint and their union is the set)
+        pats = np.concatenate([p for p, _ in chunks])
+        assert np.array_equal(pats, ch.patterns)
+
+
+@pytest.mark.parametrize("name", ["resonance5", "threshold4", "braid6"])
+def test_iter_chambers_degenerate_memory_is_bounded_by_the_part_budget(rng, name):
+    # The core stream of iter_chambers with a small part budget: no part (chambers held at
+    # once) exceeds the budget and no more than 2 * budget + 1 candidates are ever held, far
+    # below the number of chambers, and the output is still exactly chambers().
+    X, bias, _ = _degenerate_case(name, rng)
+    ch = hc.chambers(X, method="exact", bias=bias)
+    budget = 60
+    stream = hc._core.chambers_stream(ch.X, 16, None, None, None, budget)
+    assert stream.bounded and stream.total == ch.count
+    got = []
+    first_stats = None
+    while (block := stream.next_block()) is not None:
+        patterns, _packed, witnesses, _rank = block
+        assert 1 <= len(patterns) <= 16
+        assert np.array_equal(ch.X @ witnesses.T > 0, patterns.T)
+        got.append(patterns)
+        if first_stats is None:
+            first_stats = stream.part_stats  # the first block comes after one part only
+    peak_part, peak_candidates, parts = stream.part_stats
+    assert first_stats is not None and first_stats[2] == 1
+    assert peak_part <= budget and peak_candidates <= 2 * budget + 1
+    assert parts >= ch.count // budget
+    assert 5 * peak_candidates < ch.count
+    assert np.array_equal(np.concatenate(got), ch.patterns)
+
+
+def test_iter_chambers_degenerate_beyond_the_memory_limit():
+    # resonance R^5: chambers() needs several MB and is refused under 300 kB; iter_chambers
+    # lowers its part budget to the limit and streams all 11,292 chambers.
+    X = resonance(5)
+    budget = 300_000
+    with pytest.raises(hc.ResourceLimitError, match="memory_limit"):
+        hc.chambers(X, method="exact", memory_limit=budget)
+    rows = [p for p, _ in hc.iter_chambers(X, chunk=100, memory_limit=budget)]
+    full = hc.chambers(X, method="exact")
+    assert np.array_equal(np.concatenate(rows), full.patterns)
 
 
 def test_iter_chambers_streams_beyond_the_memory_limit(rng):
@@ -478,7 +571,7 @@ def _interrupt_after(delay: float) -> tuple[threading.Timer, dict]:
     return timer, fired
 
 
-@pytest.mark.parametrize("which", ["count", "exact", "sample", "stream"])
+@pytest.mark.parametrize("which", ["count", "exact", "sample", "stream", "stream_degenerate"])
 def test_ctrl_c_interrupts_promptly(which):
     X = np.random.default_rng(1).standard_normal((400, 7))
     timer, fired = _interrupt_after(0.3)
@@ -490,6 +583,11 @@ def test_ctrl_c_interrupts_promptly(which):
         elif which == "stream":
             # huge chunks: the interrupt lands inside the generation of a chunk
             next(hc.iter_chambers(X, chunk=10**8, memory_limit=2**62))
+        elif which == "stream_degenerate":
+            # resonance R^7 (347,326,352 chambers): prefix-cone parts, interrupted while
+            # counting or enumerating a part
+            for _ in hc.iter_chambers(resonance(7), chunk=10**5, memory_limit=2**28):
+                pass
         else:
             hc.chambers(X[:, :3], method="sample", n_samples=10**9, seed=0)
     latency = time.perf_counter() - fired["t"]

@@ -53,6 +53,8 @@ class ChamberStream:
     def total(self) -> int: ...
     @property
     def bounded(self) -> bool: ...
+    @property
+    def part_stats(self) -> tuple[int, int, int] | None: ...
     def next_block(
         self, progress: Callable[[int, int], Any] | None = None
     ) -> (
@@ -65,6 +67,7 @@ def chambers_stream(
     max_chambers: int | None = None,
     memory_limit: int | None = None,
     progress: Callable[[int, int], Any] | None = None,
+    part_budget: int | None = None,
 ) -> ChamberStream: ...
 
 # <<< end of arrangement

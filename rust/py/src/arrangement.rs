@@ -184,10 +184,18 @@ impl PyChamberStream {
         Ok(self.lock()?.total)
     }
 
-    /// Whether blocks are generated on demand with memory bounded by the block size.
+    /// Whether blocks are generated on demand with memory bounded independently of the number
+    /// of chambers (by the block, or by the part budget on degenerate data).
     #[getter]
     fn bounded(&self) -> PyResult<bool> {
         Ok(self.lock()?.is_bounded())
+    }
+
+    /// (largest part in chambers, most candidates held for one part, parts so far) of the
+    /// prefix-cone partition used on degenerate data; None for the other paths.
+    #[getter]
+    fn part_stats(&self) -> PyResult<Option<(usize, usize, usize)>> {
+        Ok(self.lock()?.part_stats())
     }
 
     /// The next block (patterns, packed, witnesses, rank), or None at the end.
@@ -216,7 +224,9 @@ impl PyChamberStream {
 
 /// Open a stream of the exact chambers in blocks of at most `block` rows.
 #[pyfunction]
-#[pyo3(signature = (x, block, max_chambers=None, memory_limit=None, progress=None))]
+/// `part_budget` (chambers per part on degenerate data) defaults to
+/// max(block, memory_limit / (4 × bytes per chamber)), or 2^18 without a memory limit.
+#[pyo3(signature = (x, block, max_chambers=None, memory_limit=None, progress=None, part_budget=None))]
 fn chambers_stream<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
@@ -224,6 +234,7 @@ fn chambers_stream<'py>(
     max_chambers: Option<u64>,
     memory_limit: Option<u64>,
     progress: Option<Bound<'py, PyAny>>,
+    part_budget: Option<usize>,
 ) -> PyResult<PyChamberStream> {
     let xv = x.as_array().to_owned();
     let limits = Limits {
@@ -231,7 +242,7 @@ fn chambers_stream<'py>(
         memory_bytes: memory_limit,
     };
     let st = detach::run(py, progress.as_ref(), move |ctl| {
-        arr::stream(xv.view(), block, &limits, ctl)
+        arr::stream_with_budget(xv.view(), block, part_budget, &limits, ctl)
     })?;
     Ok(PyChamberStream {
         inner: Mutex::new(st),

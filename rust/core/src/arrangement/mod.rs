@@ -15,6 +15,7 @@
 //! Output order: patterns sorted lexicographically (row 0 most significant, 0 < 1), which is
 //! also the byte order of NumPy's `packbits` rows; it never depends on the thread count.
 
+pub mod cone;
 pub mod enumerate;
 pub mod lines;
 pub mod vertex;
@@ -355,11 +356,35 @@ pub fn plan(prep: &Prepared, limits: &Limits, ctl: &Control) -> Result<(u128, bo
     if !over(bound) {
         return Ok((bound, prep.rank <= 1 || prep.num_lines() <= prep.rank));
     }
+    // One step of deletion–restriction with Cover's bound for each restriction: m restrictions,
+    // much cheaper than counting, and often far below Cover's bound on degenerate data.
+    let refined = restricted_bound(prep, ctl)?;
+    if !over(refined) {
+        return Ok((refined, false));
+    }
     if bound <= COUNT_TO_CHECK {
         let c = count_prepared(prep, ctl)?;
         return Ok((c, true));
     }
     Ok((bound, false))
+}
+
+/// An upper bound on the chambers: r(A) = 1 + Σ_t r(A_t^{y_t}) ≤ 1 + Σ_t Cover(L_t, r − 1) with
+/// L_t the distinct lines of the restriction of lines 0..t to y_t^⊥ (r ≥ 3; else Cover's bound).
+pub fn restricted_bound(prep: &Prepared, ctl: &Control) -> Result<u128> {
+    let (k, m) = (prep.rank, prep.num_lines());
+    if k < 3 {
+        return Ok(prep.bound());
+    }
+    let lines = &prep.lines;
+    let per_t = |t: usize| -> Result<u128> {
+        ctl.check()?;
+        let z = lines::restrict(&lines[..t * k], k, &lines[t * k..(t + 1) * k]);
+        let (zl, _) = lines::dedupe(&z, k - 1);
+        Ok(cover_count((zl.len() / (k - 1)) as u64, (k - 1) as u64))
+    };
+    let parts: Vec<u128> = (0..m).into_par_iter().map(per_t).collect::<Result<_>>()?;
+    Ok(parts.iter().fold(1u128, |a, b| a.saturating_add(*b)))
 }
 
 /// Raise [`Error::TooLarge`] when the planned size exceeds a budget.
@@ -525,19 +550,9 @@ pub fn enumerate_prepared_with(
         None => {
             ctl.set_total(nl as u64);
             ctl.set_done(0);
-            let (lp, w) =
-                enumerate::witnesses_of_lines_top(&prep.lines, r, &RecOptions::default(), ctl)?;
-            // Cross-check with the (much cheaper) deletion–restriction count: a candidate gate can
-            // only be lost when a chamber is thinner than the tie tolerance.
-            let found = w.len() / r;
-            let expected = count_prepared(prep, ctl)?;
-            if found as u128 != expected {
-                return Err(Error::Numerical(format!(
-                    "the enumeration found {found} chambers but the deletion-restriction count is \
-                     {expected}: the data is too close to degenerate for the tie tolerance"
-                )));
-            }
-            (lp, w)
+            // Checked against the deletion–restriction count level by level (a candidate gate
+            // can only be lost when a chamber is thinner than the tie tolerance).
+            enumerate::witnesses_of_lines_top(&prep.lines, r, &RecOptions::default(), ctl)?
         }
     };
     finish(prep, &lp, &w, ctl)
@@ -547,8 +562,156 @@ pub fn enumerate_prepared_with(
 enum StreamSource {
     /// Simple arrangement: the vertex method, block by block (memory bounded by the block).
     Simple(vertex::SimpleStream),
-    /// Any other data: one materialised enumeration, handed out block by block.
+    /// Rank ≤ 2 (at most 2 × lines chambers): one materialised enumeration, handed out block by
+    /// block.
     Materialised { set: ChamberSet, pos: usize },
+    /// Any other data: prefix-cone partition (memory bounded by the part budget).
+    Partitioned(PartStream),
+}
+
+/// Part budget (chambers) of the prefix-cone partition when no memory budget is given. With a
+/// memory budget M the part budget is M / (4 × [`bytes_per_chamber`]) (a part, its candidates
+/// and the sub-enumerations of the worker threads then take well under M). Every part, and
+/// every split (one constrained count), traverses the restriction tree of the lines meeting its
+/// cone, pruned mainly at the planar level, at roughly the cost of one full count: few large
+/// parts are much faster than many small ones (resonance arrangement of R^6, 1,066,044
+/// chambers: 6 parts of ≤ 2^18 take ≈ 3× the time of one [`enumerate()`], 28 parts of ≤ 2^16
+/// ≈ 6×; R^7, 3.5·10^8 chambers, in parts of 2^18 would take hours).
+pub const PART_BUDGET: usize = 1 << 18;
+
+/// A prefix cone C(σ) of the lines (see [`cone`]) with a point of it and its chamber count.
+struct PartNode {
+    sig: Vec<bool>,
+    point: Vec<f64>,
+    count: u128,
+}
+
+/// Bounded-memory traversal of the chambers of any arrangement: a depth-first walk of the
+/// prefix cones C(σ) (σ = signs on the first lines, 0 before 1), splitting a cone on its next
+/// line while it holds more than `budget` chambers, then enumerating it with
+/// [`cone::chambers_in_cone`] and handing it out. The parts are disjoint and visited in
+/// lexicographic order, so the stream is the sorted order of [`enumerate()`].
+///
+/// Live memory: the current part (≤ `budget` chambers, ≤ 2 × `budget` candidates at its top
+/// level plus, per worker thread, one sub-enumeration of at most `budget` chambers) and the
+/// depth-first stack (≤ 2 × lines nodes of one sign prefix and one point each): O(threads ×
+/// budget × (lines/8 + rank) + lines² ) bytes, independent of the number of chambers.
+pub struct PartStream {
+    lines: Vec<f64>,
+    r: usize,
+    budget: usize,
+    stack: Vec<PartNode>,
+    /// The current part: line patterns, unit witnesses (row-space coordinates), next row.
+    part: Option<(Vec<u64>, Vec<f64>, usize)>,
+    /// Largest number of candidates held for one part.
+    pub peak_candidates: usize,
+    /// Largest number of chambers held for one part.
+    pub peak_part: usize,
+    /// Number of parts enumerated so far.
+    pub parts: usize,
+}
+
+impl PartStream {
+    fn new(lines: &[f64], r: usize, total: u128, budget: usize) -> Self {
+        let mut point = vec![0.0; r];
+        point[0] = 1.0;
+        Self {
+            lines: lines.to_vec(),
+            r,
+            budget: budget.max(1),
+            stack: vec![PartNode {
+                sig: Vec::new(),
+                point,
+                count: total,
+            }],
+            part: None,
+            peak_candidates: 0,
+            peak_part: 0,
+            parts: 0,
+        }
+    }
+
+    /// Up to `block` chambers (line patterns, witnesses), None at the end.
+    fn next_block(&mut self, block: usize, ctl: &Control) -> Result<Option<(Vec<u64>, Vec<f64>)>> {
+        let (k, m) = (self.r, self.lines.len() / self.r);
+        let lw = words_for(m);
+        let opts = RecOptions::default();
+        loop {
+            ctl.check()?;
+            if let Some((pats, wit, pos)) = &mut self.part {
+                let p = wit.len() / k;
+                if *pos < p {
+                    let end = (*pos + block).min(p);
+                    let out = (
+                        pats[*pos * lw..end * lw].to_vec(),
+                        wit[*pos * k..end * k].to_vec(),
+                    );
+                    *pos = end;
+                    return Ok(Some(out));
+                }
+                self.part = None;
+            }
+            let Some(node) = self.stack.pop() else {
+                return Ok(None);
+            };
+            let j = node.sig.len();
+            if node.count <= self.budget as u128 || j == m {
+                let (pats, wit, held) =
+                    cone::chambers_in_cone(&self.lines, k, &node.sig, &node.point, &opts, ctl)?;
+                let found = wit.len() / k;
+                if found as u128 != node.count {
+                    return Err(Error::Numerical(format!(
+                        "the enumeration of a part found {found} chambers but its \
+                         deletion-restriction count is {}: the data is too close to degenerate \
+                         for the tie tolerance",
+                        node.count
+                    )));
+                }
+                self.peak_candidates = self.peak_candidates.max(held);
+                self.peak_part = self.peak_part.max(found);
+                self.parts += 1;
+                self.part = Some((pats, wit, 0));
+                continue;
+            }
+            // split on line j: children σ0 (pushed last, visited first) and σ1
+            let mut kids: Vec<PartNode> = Vec::with_capacity(2);
+            for b in [false, true] {
+                if let Some(point) =
+                    cone::extend_point(&self.lines, k, &node.sig, &node.point, b, ctl)?
+                {
+                    let mut sig = node.sig.clone();
+                    sig.push(b);
+                    kids.push(PartNode {
+                        sig,
+                        point,
+                        count: node.count,
+                    });
+                }
+            }
+            if kids.len() == 2 {
+                let c0 = cone::count_in_cone(&self.lines, k, &kids[0].sig, &opts, ctl)?;
+                if c0 == 0 || c0 >= node.count {
+                    return Err(Error::Numerical(format!(
+                        "a cone split into parts of {c0} and {} chambers: the data is too \
+                         close to degenerate for the tie tolerance",
+                        node.count as i128 - c0 as i128
+                    )));
+                }
+                kids[0].count = c0;
+                kids[1].count = node.count - c0;
+            }
+            if kids.is_empty() {
+                return Err(Error::Numerical(
+                    "a nonempty cone has no point on either side of a line: the data is too \
+                     close to degenerate for the tie tolerance"
+                        .into(),
+                ));
+            }
+            while let Some(kid) = kids.pop() {
+                self.stack.push(kid);
+            }
+        }
+    }
 }
 
 /// Exact chambers in blocks of at most `block` rows, in a fixed order that does not depend on
@@ -564,10 +727,21 @@ pub struct ChamberStream {
 }
 
 impl ChamberStream {
-    /// Whether the blocks are produced on demand with memory bounded by the block size (simple
-    /// arrangements) rather than sliced from one materialised enumeration.
+    /// Whether the blocks are produced on demand with memory bounded independently of the
+    /// number of chambers (by the block: general position; by the part budget: degenerate data
+    /// of rank ≥ 3), rather than sliced from one enumeration (rank ≤ 2, at most 2 × lines
+    /// chambers).
     pub fn is_bounded(&self) -> bool {
-        matches!(self.source, StreamSource::Simple(_))
+        !matches!(self.source, StreamSource::Materialised { .. })
+    }
+
+    /// (largest part in chambers, largest number of candidates held for one part, parts so far)
+    /// of the prefix-cone partition (degenerate data), None for the other sources.
+    pub fn part_stats(&self) -> Option<(usize, usize, usize)> {
+        match &self.source {
+            StreamSource::Partitioned(ps) => Some((ps.peak_part, ps.peak_candidates, ps.parts)),
+            _ => None,
+        }
     }
 
     /// The next block (`Ok(None)` at the end).
@@ -587,6 +761,10 @@ impl ChamberStream {
                             .into(),
                     ))
                 }
+            },
+            StreamSource::Partitioned(ps) => match ps.next_block(self.block, ctl)? {
+                None => None,
+                Some((lp, w)) => Some(finish(&self.prep, &lp, &w, ctl)?),
             },
             StreamSource::Materialised { set, pos } => {
                 let p = set.count();
@@ -615,22 +793,42 @@ impl ChamberStream {
     }
 }
 
-/// Stream the exact chambers of the rows of `x` in blocks of at most `block` (≥ 2) rows.
+/// Stream the exact chambers of the rows of `x` in blocks of at most `block` (≥ 2) rows, with
+/// memory bounded independently of the number of chambers.
 ///
-/// When the distinct lines are in general position (simple arrangement) the vertex method runs
-/// block by block: a first pass over all blocks (nothing kept) checks general position, then
-/// every block is generated on demand, so memory is bounded by the block size whatever the
-/// number of chambers. Order: within each block the chambers with y_0·u > 0 (y_0 the first
-/// nonzero row) in vertex-method order — by level of the chart recursion, then (q−1)-subsets
-/// of lines in lexicographic order — followed by their antipodes in reverse order. Otherwise
-/// (degenerate data) one exact enumeration is materialised (budget-checked like [`enumerate`])
-/// and handed out in its sorted order.
+/// - When the distinct lines are in general position (simple arrangement) the vertex method
+///   runs block by block: a first pass over all blocks (nothing kept) checks general position,
+///   then every block is generated on demand; memory O(block). Order: within each block the
+///   chambers with y_0·u > 0 (y_0 the first nonzero row) in vertex-method order — by level of
+///   the chart recursion, then (q−1)-subsets of lines in lexicographic order — followed by their
+///   antipodes in reverse order.
+/// - Otherwise (degenerate data of rank ≥ 3) a depth-first walk of the prefix cones
+///   ([`PartStream`], [`cone`]): a cone of the signs on the first lines is split on its next
+///   line while it holds more than the part budget B = max(`block`, `memory_bytes` / (4 ×
+///   [`bytes_per_chamber`])) (or [`PART_BUDGET`]) chambers (counted by the constrained
+///   deletion–restriction recurrence), then enumerated and handed out. Order: the sorted order
+///   of [`enumerate()`]. Memory O((2 + 2·threads) × B) candidates plus O(lines²), whatever the
+///   number of chambers.
+/// - Rank ≤ 2 (at most 2 × lines chambers): one enumeration, sliced.
 ///
-/// `limits.max_chambers` is checked against the planned count; `limits.memory_bytes` against
-/// the memory of one block (bounded case) or of the whole enumeration (materialised case).
+/// `limits.max_chambers` is checked against the exact count; `limits.memory_bytes` against the
+/// memory of one block, and it sets the part budget of the degenerate path (rank ≤ 2: the whole
+/// enumeration, at most 2 × lines chambers).
 pub fn stream(
     x: ArrayView2<f64>,
     block: usize,
+    limits: &Limits,
+    ctl: &Control,
+) -> Result<ChamberStream> {
+    stream_with_budget(x, block, None, limits, ctl)
+}
+
+/// [`stream`] with an explicit part budget (chambers per part of the degenerate path; default
+/// as in [`stream`]).
+pub fn stream_with_budget(
+    x: ArrayView2<f64>,
+    block: usize,
+    part_budget: Option<usize>,
     limits: &Limits,
     ctl: &Control,
 ) -> Result<ChamberStream> {
@@ -641,8 +839,19 @@ pub fn stream(
         memory_bytes: None,
     };
     check_limits(&prep, &only_count, ctl)?;
+    let (r, nl) = (prep.rank, prep.num_lines());
+    let per = bytes_per_chamber(prep.n, prep.d, prep.rank);
+    // Part budget of the degenerate path: a quarter of what memory_bytes holds (PART_BUDGET
+    // without a memory budget), never below one block.
+    let budget = match (part_budget, limits.memory_bytes) {
+        (Some(b), _) => b.max(1),
+        (None, Some(mb)) => usize::try_from(mb / (4 * per))
+            .unwrap_or(usize::MAX)
+            .max(block),
+        (None, None) => PART_BUDGET.max(block),
+    };
     if let Some(mb) = limits.memory_bytes {
-        let need = (block as u128) * bytes_per_chamber(prep.n, prep.d, prep.rank) as u128;
+        let need = (block as u128) * per as u128;
         if need > mb as u128 {
             return Err(Error::too_large(
                 "iter_chambers",
@@ -655,7 +864,6 @@ pub fn stream(
             ));
         }
     }
-    let (r, nl) = (prep.rank, prep.num_lines());
     if r >= 2 && nl > r {
         let mut s = vertex::SimpleStream::new(&prep.lines, r);
         let half = s.half_total();
@@ -686,13 +894,19 @@ pub fn stream(
             });
         }
     }
+    if r >= 3 {
+        let total = count_prepared(&prep, ctl)?;
+        let ps = PartStream::new(&prep.lines, r, total, budget);
+        return Ok(ChamberStream {
+            prep,
+            source: StreamSource::Partitioned(ps),
+            block,
+            emitted: 0,
+            total,
+        });
+    }
     check_limits(&prep, limits, ctl)?;
-    let algorithm = if r >= 2 && nl > r {
-        Algorithm::DeletionRestriction // the vertex method already failed
-    } else {
-        Algorithm::Auto
-    };
-    let set = enumerate_prepared_with(&prep, algorithm, ctl)?;
+    let set = enumerate_prepared_with(&prep, Algorithm::Auto, ctl)?;
     let total = set.count() as u128;
     Ok(ChamberStream {
         prep,
