@@ -11,10 +11,11 @@ scaling) so the README table shows accuracy beside the time.
 
 The non-convex rows ("best of 10 Adam", "best of 10 SGD" or "best of 10 GD", ReLU cases only)
 train 10 networks (seeds 0-9) of width m* (the number of active neurons of hiddenconvex's
-solution) with ``hiddenconvex.train_relu_network`` on the same objective and scaling; their
-time is the total of the 10 runs (``run_s``: the median run) and their extras are the best and
-median final objective, how many runs end above / below p* by more than 1e-6 relative and the
-max / median relative excess (final − p*)/p*. With all patterns enumerated p* is the global
+solution) with ``hiddenconvex.train_relu_network`` on the same objective and scaling (BLAS
+limited to one thread; optimizer, lr, batch and epochs per case in NONCONVEX). Their time is the
+total of the 10 runs (``run_s``: the median run); their extras are the best and median final
+objective, how many runs end above / below p* by more than 1e-6 relative and the max / median
+relative excess (final − p*)/p*. With all patterns enumerated p* is the global
 optimum (Theorem 1), so the bench asserts no run ends below it; with sampled patterns p* is
 optimal over those patterns only and a run may well end below it (it is recorded either way).
 ``benches/tables.py`` turns these rows into the "convex ≤ best of 10" table of the README.
@@ -25,6 +26,7 @@ points and the non-convex runs to SMOKE_EPOCHS epochs.
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import hiddenconvex as hc
@@ -178,17 +180,29 @@ ABOVE_RTOL = 1e-6
 _LABEL = {"adam": "Adam", "sgd": "SGD", "gd": "GD"}
 
 
+def _one_blas_thread():
+    """BLAS limited to one thread (threadpoolctl, when installed) for the non-convex runs: their
+    matrices are tiny (n × m), and multi-threaded OpenBLAS made a run ~10× slower on the loaded
+    2-core machine (12.8 s vs 1.2 s for 500 full-batch Adam epochs at n = 1000)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
 def _nonconvex_runs(X, y, m, beta, cfg, epochs):
     opt = cfg["optimizer"]
     n = X.shape[0]
     lr = cfg["lr"] if "lr" in cfg else cfg["lr_scale"] * hc.nonconvex.default_lr(opt, X)
     bs = n if cfg["batch_size"] == "n" else min(cfg["batch_size"], n)
-    return [
-        hc.train_relu_network(
-            X, y, m, beta, optimizer=opt, lr=lr, epochs=epochs, batch_size=bs, seed=s
-        )
-        for s in range(N_RUNS)
-    ]
+    with _one_blas_thread():
+        return [
+            hc.train_relu_network(
+                X, y, m, beta, optimizer=opt, lr=lr, epochs=epochs, batch_size=bs, seed=s
+            )
+            for s in range(N_RUNS)
+        ]
 
 
 @pytest.mark.parametrize("family", ["adam", "sgd"])
