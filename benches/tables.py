@@ -128,12 +128,12 @@ def nonconvex_table(doc: dict) -> str | None:
         + f" | target: convex ≤ best of {n_runs} |\n|"
         + "---|" * (len(names) + 4)
     )
+    rtol = f"{TARGET_RTOL:.0e}".replace("e-0", "e-")
     return (
         "The convex optimum p* (hiddenconvex, relative duality gap ≤ 1e-6) against the best final "
         "objective of the non-convex runs at width m*, same objective and sum scaling (in "
         "parentheses: relative to p*; a run ends above p* when its final objective exceeds "
-        f"p*·(1 + {TARGET_RTOL:g})):"
-        f"\n\n{head}\n" + "\n".join(rows)
+        f"p*·(1 + {rtol})):\n\n{head}\n" + "\n".join(rows)
     )
 
 
