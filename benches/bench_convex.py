@@ -1,16 +1,32 @@
 """Time to 1e-6 relative objective accuracy on the convex ReLU and gated programs.
 
 Cases (n, d, P): (40, 3, all 1,562 chambers), (200, 10, 500 sampled), (1000, 20, 1000 sampled),
-squared loss, β = 1e-2·n-ish (the paper's "sum" scaling). hiddenconvex stops on its certified
-relative gap ≤ 1e-6; cvxpy+Clarabel and cvxpy+SCS (eps 1e-6) run with their defaults otherwise;
-adelie (gated only, when installed) at λ = β/n with unit group penalties; pyscnn when installed
-(its R-FISTA / AL, λ = β/n, ``unitize_data=False``). Each record stores the objective it reached
-(in the sum scaling) so the README table shows accuracy beside the time. Big cvxpy cases run
-only with ``--benchmark-enable``; in the smoke run every case shrinks to a few points.
+squared loss, β = 1e-2·n (the paper's "sum" scaling). hiddenconvex stops on its certified
+relative gap ≤ 1e-6; cvxpy+Clarabel and cvxpy+SCS (eps 1e-6) run with their defaults otherwise,
+each capped at CVXPY_TIME_LIMIT_S (a capped run is recorded with its cvxpy ``status`` and the
+objective it reached, i.e. not converged unless ``status == "optimal"``); adelie (gated only,
+when installed) at λ = β/n with unit group penalties; pyscnn when installed (its R-FISTA / AL,
+λ = β/n, ``unitize_data=False``). Each record stores the objective it reached (in the sum
+scaling) so the README table shows accuracy beside the time.
+
+The non-convex rows ("best of 10 Adam", "best of 10 SGD" or "best of 10 GD", ReLU cases only)
+train 10 networks (seeds 0-9) of width m* (the number of active neurons of hiddenconvex's
+solution) with ``hiddenconvex.train_relu_network`` on the same objective and scaling (BLAS
+limited to one thread; optimizer, lr, batch and epochs per case in NONCONVEX). Their time is the
+total of the 10 runs (``run_s``: the median run); their extras are the best and median final
+objective, how many runs end above / below p* by more than 1e-6 relative and the max / median
+relative excess (final − p*)/p*. With all patterns enumerated p* is the global
+optimum (Theorem 1), so the bench asserts no run ends below it; with sampled patterns p* is
+optimal over those patterns only and a run may well end below it (it is recorded either way).
+``benches/tables.py`` turns these rows into the "convex ≤ best of 10" table of the README.
+
+Big cases run only with ``--benchmark-enable``; in the smoke run every case shrinks to a few
+points and the non-convex runs to SMOKE_EPOCHS epochs.
 """
 
 from __future__ import annotations
 
+import contextlib
 import warnings
 
 import hiddenconvex as hc
@@ -28,6 +44,16 @@ SMOKE = {
     "n=200 d=10 P=500": (20, 3, 30),
     "n=1000 d=20 P=1000": (30, 3, 40),
 }
+
+# Wall-clock cap (seconds) of every cvxpy solve (Clarabel ``time_limit``, SCS ``time_limit_secs``).
+# A solve that hits it is recorded with the status and the objective it reached (``status`` is
+# then "user_limit" or "optimal_inaccurate", not "optimal": not converged).
+CVXPY_TIME_LIMIT_S = 1200.0
+# SCS switches to its indirect (conjugate-gradient) linear solver above this many nonzeros in the
+# constraint matrix (≈ 4·n·d·P for the ReLU program, n·d·P for the gated one): its default direct
+# solver's setup (an MKL PARDISO factorisation, not covered by time_limit_secs) was still running
+# after 30 min at 18 GB of memory on the (1000, 20, 1000) ReLU program (80M nonzeros).
+SCS_INDIRECT_NNZ = 40_000_000
 
 
 def _problem(case: str, smoke: bool):
@@ -52,6 +78,10 @@ def _problem(case: str, smoke: bool):
     return X, y, D, beta
 
 
+def _scs_indirect(kind, X, D) -> bool:
+    return (4 if kind == "relu" else 1) * X.shape[0] * X.shape[1] * D.shape[0] > SCS_INDIRECT_NNZ
+
+
 def _cvxpy(kind, X, y, D, beta, solver):
     import cvxpy as cp
 
@@ -69,16 +99,22 @@ def _cvxpy(kind, X, y, D, beta, solver):
         reg = cp.sum(cp.norm(V, 2, axis=0))
         cons = []
     prob = cp.Problem(cp.Minimize(0.5 * cp.sum_squares(pred - y) + beta * reg), cons)
-    kw = {"eps_abs": 1e-6, "eps_rel": 1e-6} if solver == "SCS" else {}
+    if solver == "SCS":
+        kw = {"eps_abs": 1e-6, "eps_rel": 1e-6, "time_limit_secs": CVXPY_TIME_LIMIT_S}
+        if _scs_indirect(kind, X, D):
+            kw["use_indirect"] = True
+    else:
+        kw = {"time_limit": CVXPY_TIME_LIMIT_S}
     prob.solve(solver=solver, **kw)
-    return float(prob.value)
+    value = float("nan") if prob.value is None else float(prob.value)
+    return {"objective": value, "status": prob.status, "iterations": prob.solver_stats.num_iters}
 
 
 _WITNESSES: dict = {}
 _GATES: dict = {}
 
 
-def _ours(kind, X, y, D, beta):
+def _fit(kind, X, y, D, beta):
     pats = _WITNESSES.get((D.shape, D.tobytes()), D)
     est = (hc.ConvexReLU if kind == "relu" else hc.ConvexGatedReLU)(
         beta, patterns=pats, tol=1e-6, max_iter=200000
@@ -86,7 +122,23 @@ def _ours(kind, X, y, D, beta):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
         est.fit(X, y)
-    return est.objective_
+    return est
+
+
+def _ours(kind, X, y, D, beta):
+    return _fit(kind, X, y, D, beta).objective_
+
+
+_REFERENCE: dict = {}
+
+
+def _reference(kind: str, case: str, smoke: bool):
+    """hiddenconvex's fit of the case, solved once per session (the peers' accuracy check and
+    the non-convex runs' p* and width m* come from it; the timed benches solve afresh)."""
+    key = (kind, case, smoke)
+    if key not in _REFERENCE:
+        _REFERENCE[key] = _fit(kind, *_problem(case, smoke))
+    return _REFERENCE[key]
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -104,6 +156,124 @@ def test_convex_hiddenconvex(bench, smoke, case, kind):
     assert np.isfinite(obj)
 
 
+# The non-convex baseline: N_RUNS runs (seeds 0..N_RUNS-1) per optimizer of
+# hiddenconvex.train_relu_network at the width m* of the convex solution (n_active_ of the
+# reference fit), on the same objective
+#     F(U, α) = ½‖Σ_j (X u_j)₊ α_j − y‖² + (β/2) Σ_j (‖u_j‖² + α_j²)
+# (sum scaling, as ConvexReLU's objective_; checked below at the recovered network).
+# Settings per case: the lowest final objective of seed 0 on a small grid, at an epoch budget of
+# about 2-4 s per run (2-core machine, 2026-11-22):
+#   Adam: lr ∈ {1e-3, 3e-3, 1e-2, 3e-2} × batch ∈ {32, n} at 1/5 of the budget, then full-batch
+#         (it won on every case) at the full budget with lr ∈ {1e-3, 3e-3, 1e-2} (n = 40),
+#         {3e-3, 1e-2, 3e-2, 1e-1} (n = 200), {1e-2, 3e-2, 1e-1} (n = 1000);
+#   "sgd": plain SGD (batch 32) at {¼, ½, 1} × its default lr, or full-batch GD at {½, 1} × its
+#         default lr; GD won only at n = 40 (the row is then labelled GD).
+# At n = 1000 the default GD step diverges and GD at half of it was 16% above p* after 1000 epochs.
+# ``lr_scale`` multiplies hiddenconvex.nonconvex.default_lr(optimizer, X); ``lr`` is absolute.
+N_RUNS = 10
+NONCONVEX = {
+    "n=40 d=3 P=all (1562)": {
+        "adam": {"optimizer": "adam", "lr": 1e-3, "batch_size": "n", "epochs": 40000},
+        "sgd": {"optimizer": "gd", "lr_scale": 1.0, "batch_size": "n", "epochs": 40000},
+    },
+    "n=200 d=10 P=500": {
+        "adam": {"optimizer": "adam", "lr": 3e-3, "batch_size": "n", "epochs": 30000},
+        "sgd": {"optimizer": "sgd", "lr_scale": 0.5, "batch_size": 32, "epochs": 15000},
+    },
+    "n=1000 d=20 P=1000": {
+        "adam": {"optimizer": "adam", "lr": 3e-2, "batch_size": "n", "epochs": 5000},
+        "sgd": {"optimizer": "sgd", "lr_scale": 0.25, "batch_size": 32, "epochs": 2500},
+    },
+}
+SMOKE_EPOCHS = 20
+# A run "ends above" p* when its final objective exceeds p*·(1 + ABOVE_RTOL) (below: < p*·(1 − ·)).
+ABOVE_RTOL = 1e-6
+_LABEL = {"adam": "Adam", "sgd": "SGD", "gd": "GD"}
+
+
+def _one_blas_thread():
+    """BLAS limited to one thread (threadpoolctl, when installed) for the non-convex runs: their
+    matrices are tiny (n × m), and multi-threaded OpenBLAS made a run ~10× slower on the loaded
+    2-core machine (12.8 s vs 1.2 s for 500 full-batch Adam epochs at n = 1000)."""
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    return threadpool_limits(limits=1, user_api="blas")
+
+
+def _nonconvex_runs(X, y, m, beta, cfg, epochs):
+    opt = cfg["optimizer"]
+    n = X.shape[0]
+    lr = cfg["lr"] if "lr" in cfg else cfg["lr_scale"] * hc.nonconvex.default_lr(opt, X)
+    bs = n if cfg["batch_size"] == "n" else min(cfg["batch_size"], n)
+    with _one_blas_thread():
+        return [
+            hc.train_relu_network(
+                X, y, m, beta, optimizer=opt, lr=lr, epochs=epochs, batch_size=bs, seed=s
+            )
+            for s in range(N_RUNS)
+        ]
+
+
+@pytest.mark.parametrize("family", ["adam", "sgd"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_convex_vs_nonconvex(bench, smoke, case, family):
+    """Best (and median) final objective of N_RUNS Adam / SGD-or-GD runs at width m*, against p*.
+
+    The recorded time is the *total* of the N_RUNS runs (``run_s``: the median single run).
+    """
+    X, y, D, beta = _problem(case, smoke)
+    est = _reference("relu", case, smoke)
+    p_star = float(est.objective_)
+    m = int(est.n_active_)
+    assert m >= 1
+    exact = CASES[case][2] is None
+    cfg = NONCONVEX[case][family]
+    epochs = SMOKE_EPOCHS if smoke else cfg["epochs"]
+    # Same objective, same scaling: the trainer's F at the recovered convex network is p*.
+    U, alpha = est.to_network()
+    at_convex = hc.train_relu_network(
+        X, y, m, beta, optimizer="gd", lr=1e-300, epochs=1, init=(U, alpha), seed=0
+    )
+    assert at_convex.objective[0] == pytest.approx(p_star, rel=1e-9, abs=1e-12)
+
+    def rel_excess(runs):
+        return np.array([(r.final_objective - p_star) / abs(p_star) for r in runs])
+
+    runs = bench(
+        lambda: _nonconvex_runs(X, y, m, beta, cfg, epochs),
+        group="convex",
+        case=f"relu {case}",
+        impl=f"best of {N_RUNS} {_LABEL[cfg['optimizer']]}",
+        rounds=1,
+        objective=lambda rs: min(r.final_objective for r in rs),
+        median_objective=lambda rs: float(np.median([r.final_objective for r in rs])),
+        runs_above=lambda rs: int(np.sum(rel_excess(rs) > ABOVE_RTOL)),
+        runs_below=lambda rs: int(np.sum(rel_excess(rs) < -ABOVE_RTOL)),
+        max_excess=lambda rs: float(np.max(rel_excess(rs))),
+        median_excess=lambda rs: float(np.median(rel_excess(rs))),
+        width=m,
+        run_s=lambda rs: float(np.median([r.time_s for r in rs])),
+        # hidden from the notes column (leading "_"), used by the summary table of tables.py
+        _p_star=p_star,
+        _exact=exact,
+        _certified=bool(est.converged_),
+        _n_runs=N_RUNS,
+        _optimizer=cfg["optimizer"],
+        _lr=lambda rs: rs[0].lr,
+        _batch_size=lambda rs: rs[0].batch_size,
+        _epochs=epochs,
+    )
+    assert len(runs) == N_RUNS
+    assert all(np.isfinite(r.final_objective) for r in runs)
+    if exact:
+        # Theorem 1: with every pattern enumerated p* is the global minimum of F at width m*,
+        # so no run may end below it (up to the certified gap).
+        slack = max(float(est.duality_gap_), 1e-6 * abs(p_star))
+        assert min(r.final_objective for r in runs) >= p_star - slack
+
+
 @pytest.mark.parametrize("solver", ["CLARABEL", "SCS"])
 @pytest.mark.parametrize("case", list(CASES))
 @pytest.mark.parametrize("kind", ["relu", "gated"])
@@ -112,16 +282,29 @@ def test_convex_cvxpy(bench, smoke, case, kind, solver):
     X, y, D, beta = _problem(case, smoke)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        obj = bench(
+        res = bench(
             lambda: _cvxpy(kind, X, y, D, beta, solver),
             group="convex",
             case=f"{kind} {case}",
             impl=f"cvxpy+{solver.lower()}",
             rounds=1,
-            objective=lambda v: v,
+            objective=lambda r: r["objective"],
+            status=lambda r: r["status"],
+            iterations=lambda r: r["iterations"],
+            **(
+                {"linear_solver": "indirect"}
+                if solver == "SCS" and _scs_indirect(kind, X, D)
+                else {}
+            ),
         )
-    ours = _ours(kind, X, y, D, beta)
-    assert obj == pytest.approx(ours, rel=1e-3)
+    ours = _reference(kind, case, smoke).objective_
+    if res["status"] == "optimal":
+        assert res["objective"] == pytest.approx(ours, rel=1e-3)
+    else:
+        # Stopped by CVXPY_TIME_LIMIT_S (recorded above with its status and the value reached,
+        # which need not be feasible): only a finite value is required.
+        assert res["status"] in ("optimal_inaccurate", "user_limit"), res["status"]
+        assert np.isfinite(res["objective"])
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -156,7 +339,7 @@ def test_convex_adelie_gated(bench, smoke, case):
         rounds=1 if smoke else 3,
         objective=lambda v: v,
     )
-    assert obj == pytest.approx(_ours("gated", X, y, D, beta), rel=1e-3)
+    assert obj == pytest.approx(_reference("gated", case, smoke).objective_, rel=1e-3)
 
 
 @pytest.mark.parametrize("case", list(CASES))

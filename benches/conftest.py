@@ -53,16 +53,22 @@ def bench(benchmark, request):
                 **{k: (v(result) if callable(v) else v) for k, v in extra.items()},
             }
             _RESULTS.setdefault(group, {}).setdefault(case, {})[impl] = entry
+            # written at once too, so an interrupted (or killed) long session keeps what it measured
+            _write({group: {case: {impl: entry}}})
         return result
 
     return run
 
 
 def pytest_sessionfinish(session, exitstatus):
-    if not _RESULTS:
-        return
+    if _RESULTS:
+        _write(_RESULTS)
+
+
+def _write(results: dict[str, dict[str, dict[str, dict[str, Any]]]]) -> None:
+    """Merge ``results`` into benches/results/<group>.json (atomic replace)."""
     RESULTS_DIR.mkdir(exist_ok=True)
-    for group, cases in _RESULTS.items():
+    for group, cases in results.items():
         path = RESULTS_DIR / f"{group}.json"
         old = json.loads(path.read_text()) if path.exists() else {}
         merged = old.get("cases", {})

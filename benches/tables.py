@@ -2,7 +2,14 @@
 
 Each group's table sits in README.md between ``<!-- bench:GROUP -->`` and ``<!-- /bench:GROUP -->``.
 Columns: case, then per implementation its median time, and the ratio peer / hiddenconvex
-(> 1 means hiddenconvex is faster), plus any extra fields recorded by the bench.
+(> 1 means hiddenconvex is faster), plus any extra fields recorded by the bench (fields whose name
+starts with "_" are kept in the JSON but not shown in the notes).
+
+Groups with rows named "best of N <optimizer>" (non-convex training runs, see
+benches/bench_convex.py) get a second table: per case the convex optimum p* (field ``_p_star``)
+against the best final objective of each such row, and whether "convex ≤ best of N" holds —
+decided only where every activation pattern is enumerated (``_exact``), since a sampled-pattern
+optimum is not the global one.
 """
 
 from __future__ import annotations
@@ -36,19 +43,97 @@ def table(doc: dict) -> str:
         ref = impls.get(REF)
         for impl, e in impls.items():
             ratio = ""
-            if ref and impl != REF and ref.get("median_s"):
+            # no ratio for the non-convex runs: they solve a different problem (no certificate)
+            if (
+                ref
+                and impl != REF
+                and ref.get("median_s")
+                and not impl.startswith(NONCONVEX_PREFIX)
+            ):
                 ratio = f"{e['median_s'] / ref['median_s']:.1f}×"
             extras = ", ".join(
                 f"{k}={fmt_val(v)}"
                 for k, v in e.items()
-                if k not in ("median_s", "min_s", "rounds")
+                if k not in ("median_s", "min_s", "rounds") and not k.startswith("_")
             )
             rows.append(f"| {case} | {impl} | {fmt_time(e['median_s'])} | {ratio} | {extras} |")
     head = "| case | implementation | median | peer / hiddenconvex | notes |\n|---|---|---|---|---|"
-    return (
+    out = (
         f"{head}\n"
         + "\n".join(rows)
         + f"\n\n_Measured {doc['updated']} on {doc['machine']['cpus']} CPUs._"
+    )
+    summary = nonconvex_table(doc)
+    return out if summary is None else f"{out}\n\n{summary}"
+
+
+NONCONVEX_PREFIX = "best of "
+# "convex ≤ best run" allows the convex solver's certified tolerance (relative).
+TARGET_RTOL = 1e-6
+
+
+def nonconvex_table(doc: dict) -> str | None:
+    """p* against the best of N non-convex runs per case (None when no such rows)."""
+    names: list[str] = []
+    for impls in doc["cases"].values():
+        for impl in impls:
+            if impl.startswith(NONCONVEX_PREFIX) and impl not in names:
+                names.append(impl)
+    if not names:
+        return None
+    names.sort()
+    rows = []
+    n_runs: object = "N"
+    for case, impls in doc["cases"].items():
+        runs = {k: e for k, e in impls.items() if k.startswith(NONCONVEX_PREFIX)}
+        if not runs:
+            continue
+        first = next(iter(runs.values()))
+        p = first.get("_p_star", impls.get(REF, {}).get("objective"))
+        if p is None:
+            continue
+        exact = bool(first.get("_exact", False))
+        n_runs = first.get("_n_runs", "N")
+        cells = []
+        for name in names:
+            e = runs.get(name)
+            if e is None:
+                cells.append("")
+                continue
+            rel = (e["objective"] - p) / abs(p)
+            cells.append(
+                f"{e['objective']:.7g} ({rel:+.1e}); "
+                f"{e.get('runs_above', '?')}/{e.get('_n_runs', '?')} above p*"
+            )
+        best = min(e["objective"] for e in runs.values())
+        below = best < p - TARGET_RTOL * abs(p)
+        if exact:
+            status = "**not met**" if below else "met"
+            if not first.get("_certified", True):
+                status += " (p* not certified: the convex solver stopped early)"
+        else:
+            gap = f"{(best - p) / abs(p):+.1%}"
+            status = (
+                f"n/a (sampled patterns: p* is optimal over them only; best run {gap} vs p*"
+                + (", i.e. below it)" if below else ")")
+            )
+        rows.append(
+            f"| {case} | {'all (exact)' if exact else 'sampled'} | {p:.7g} | "
+            + " | ".join(cells)
+            + f" | {status} |"
+        )
+    head = (
+        "| case | patterns | convex p* | "
+        + " | ".join(f"{n} (vs p*); runs ending above p*" for n in names)
+        + f" | target: convex ≤ best of {n_runs} |\n|"
+        + "---|" * (len(names) + 4)
+    )
+    rtol = f"{TARGET_RTOL:.0e}".replace("e-0", "e-")
+    return (
+        "The convex optimum p* (hiddenconvex, relative duality gap ≤ 1e-6) against the best final "
+        "objective of the non-convex runs at width m*, same objective and sum scaling (in "
+        "parentheses: relative to p*; a run ends above p* when its final objective exceeds "
+        f"p*·(1 + {rtol})):\n\n{head}\n" + "\n".join(rows)
     )
 
 
