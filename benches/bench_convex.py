@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
+from types import SimpleNamespace
 
 import hiddenconvex as hc
 import numpy as np
@@ -115,7 +116,12 @@ _GATES: dict = {}
 
 
 def _fit(kind, X, y, D, beta):
-    pats = _WITNESSES.get((D.shape, D.tobytes()), D)
+    key = (D.shape, D.tobytes())
+    pats = _WITNESSES.get(key, D)
+    if key not in _WITNESSES and key in _GATES:
+        # sampled patterns: hand over the gates that realise them (as pyscnn gets them), so the
+        # interior-point solver can start inside every cone
+        pats = SimpleNamespace(patterns=D, witnesses=np.ascontiguousarray(_GATES[key].T))
     est = (hc.ConvexReLU if kind == "relu" else hc.ConvexGatedReLU)(
         beta, patterns=pats, tol=1e-6, max_iter=200000
     )
