@@ -38,8 +38,9 @@ fn sparsify(
     (z.clone(), prob.certify(z, None, None))
 }
 
-/// Solve the ReLU program by the barrier method; `gates` (P × d) are strictly interior points of
-/// the cones. Returns `None` when no strictly feasible start is available (caller falls back).
+/// Solve the program by the primal–dual interior-point method. `gates` (P × d) are strictly
+/// interior points of the ReLU program's cones; without them the ReLU program returns `None`
+/// (the caller falls back to FISTA); the gated program needs none.
 pub fn solve(
     prob: &Problem,
     settings: &Settings,
@@ -110,7 +111,7 @@ fn solve_impl(
     }))
 }
 
-/// Patterns below which [`solve_working_set`] runs the barrier method on the whole program.
+/// Patterns below which [`solve_working_set`] runs the interior-point method on the whole program.
 pub const DIRECT_MAX_PATTERNS: usize = 200;
 
 /// Work per interior-point iteration (Σ_i n_i² d, the assembly of the n × n Woodbury matrix)
