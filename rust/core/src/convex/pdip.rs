@@ -561,9 +561,18 @@ pub fn solve(
         // ---- polish on the identified support once the iterate is close or progress stalls ----
         let rel_gap = mu * nu / scale;
         if rel_gap <= polish_at || stall > 0 {
-            if let Some(done) =
-                polish_from_indicators(prob, settings, &z, &t, &h, &lam, &ysoc, gates, ctl)?
-            {
+            if let Some(done) = polish_from_indicators(
+                prob,
+                settings,
+                &z,
+                &t,
+                &h,
+                &lam,
+                &ysoc,
+                gates,
+                stall > 0,
+                ctl,
+            )? {
                 if debug {
                     eprintln!("pdip polished at it={iters}");
                 }
@@ -973,6 +982,9 @@ pub fn solve(
     })
 }
 
+/// Unknowns of the Newton polish above which it is only tried once the method stalls.
+const POLISH_MAX_DIM: usize = 400;
+
 /// Polish on the support the interior-point pairs identify — block b nonzero when its primal
 /// size beats its dual slack (‖z_b‖/max‖z‖ > (y₀ − ‖ȳ‖)/y₀), row k of block b active when its
 /// multiplier beats its slack (Tapia-style indicator in natural units) — and keep the result
@@ -987,6 +999,7 @@ fn polish_from_indicators(
     lam: &Array2<f64>,
     ysoc: &Array2<f64>,
     gates: Option<ArrayView2<f64>>,
+    forced: bool,
     ctl: &Control,
 ) -> Result<Option<PdResult>> {
     let n = prob.n();
@@ -1014,6 +1027,12 @@ fn polish_from_indicators(
     let strict = 1e2;
     {
         let block_on = |b: usize| norms[b] / zmax > dual_slack[b];
+        // the polish factorises a dense system of Σ_on dim(block) unknowns a few times: while
+        // the method still progresses, only try it when that is cheaper than a few iterations
+        let dim_on = (0..nb).filter(|&b| block_on(b)).count() * d;
+        if !forced && dim_on > POLISH_MAX_DIM {
+            return Ok(None);
+        }
         let row_on = |k: usize, b: usize| {
             if h.nrows() == 0 {
                 return false; // gated program: no cone rows
