@@ -175,7 +175,6 @@ pub fn solve_working_set_with(
     if gates.dim() != (p, d) {
         return Ok(None);
     }
-    let par = if prob.par { 0 } else { usize::MAX };
     // first working set: the patterns whose dual constraint is most violated at z = 0
     // (λ = ℓ'(0)), as many as the work budget allows (at least 2d, at most 2n + 20)
     let z0 = Array2::<f64>::zeros((d, 2 * p));
@@ -190,109 +189,30 @@ pub fn solve_working_set_with(
     for &i in order.iter().take(k0) {
         in_w[i] = true;
     }
-    let mut iters = 0usize;
-    let mut sub_tol = 0.5 * settings.tol;
-    let mut best: Option<Solution> = None;
-    for _round in 0..30 {
-        ctl.check()?;
-        let idx: Vec<usize> = (0..p).filter(|&i| in_w[i]).collect();
-        let sub = prob.subset(&idx, par);
-        let g_sub = gates.select(ndarray::Axis(0), &idx);
-        let sub_settings = Settings {
-            tol: sub_tol,
-            max_iter: settings.max_iter.saturating_sub(iters).max(1),
-            check_every: settings.check_every,
+    let z0 = Array2::<f64>::zeros((d, prob.n_blocks()));
+    let mut inner = |sub: &Problem,
+                     st: &Settings,
+                     _warm: &Array2<f64>,
+                     g: Option<ArrayView2<f64>>|
+     -> Result<Solution> {
+        let Some(ss) = solve_impl(sub, st, g, ctl, false)? else {
+            return Err(Error::Numerical(
+                "working set: no strictly feasible start".into(),
+            ));
         };
-        let Some(mut ss) = solve_impl(&sub, &sub_settings, Some(g_sub.view()), ctl, false)? else {
-            return Ok(None);
+        if ss.converged || ss.n_iter >= st.max_iter {
+            return Ok(ss);
+        }
+        // stopped short: FISTA on its support finishes the restricted program
+        let rest = Settings {
+            max_iter: st.max_iter - ss.n_iter,
+            ..st.clone()
         };
-        if !ss.converged && ss.n_iter < sub_settings.max_iter {
-            let rest = Settings {
-                max_iter: sub_settings.max_iter - ss.n_iter,
-                ..sub_settings.clone()
-            };
-            let f = finish_on_support(&sub, &rest, &ss.z, Some(g_sub.view()), ctl)?;
-            let it = ss.n_iter + f.n_iter;
-            ss = f;
-            ss.n_iter = it;
-        }
-        iters += ss.n_iter;
-        // embed
-        let mut z = Array2::<f64>::zeros((d, 2 * p));
-        let q = idx.len();
-        for (a, &i) in idx.iter().enumerate() {
-            for j in 0..d {
-                z[[j, i]] = ss.z[[j, a]];
-                z[[j, p + i]] = ss.z[[j, q + a]];
-            }
-        }
-        let (cert, mu, scores) = super::polish::sharp_certificate_scores(prob, &z, ctl)?;
-        let ub = cert.objective.max(cert.network_objective);
-        let done = gap_ok(ub, cert.dual, settings.tol);
-        if std::env::var("HC_IPM_DEBUG").is_ok() {
-            eprintln!(
-                "ws round: |W|={} sub_conv={} ub={ub:.12e} dual={:.12e} done={done}",
-                idx.len(),
-                ss.converged,
-                cert.dual
-            );
-        }
-        let (z, cert) = if done {
-            let (zs, cs) = sparsify(prob, &z, cert.dual, settings.tol);
-            let mut c2 = cert;
-            c2.objective = cs.objective;
-            c2.network_objective = cs.network_objective;
-            c2.violation = cs.violation;
-            (zs, c2)
-        } else {
-            (z, cert)
-        };
-        let sol = Solution {
-            z: z.clone(),
-            objective: cert.objective,
-            network_objective: cert.network_objective,
-            dual: cert.dual,
-            dual_point: cert.dual_point,
-            cone_multipliers: mu,
-            violation: cert.violation,
-            n_iter: iters,
-            converged: done,
-            rho: 0.0,
-            warm: WarmStart {
-                z: Some(z),
-                ..Default::default()
-            },
-        };
-        let better = best.as_ref().is_none_or(|b| sol.dual > b.dual);
-        if done || iters >= settings.max_iter {
-            if !done && !better {
-                if let Some(b) = best {
-                    return Ok(Some(b));
-                }
-            }
-            return Ok(Some(sol));
-        }
-        // patterns whose dual constraint fails join the working set (largest first)
-        let mut add: Vec<usize> = (0..p)
-            .filter(|&i| !in_w[i] && scores[i] > prob.beta * (1.0 + 1e-12))
-            .collect();
-        add.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-        add.truncate((idx.len() / 2).max(10));
-        if add.is_empty() {
-            if !ss.converged || sub_tol < 1e-3 * settings.tol {
-                best = Some(sol);
-                break;
-            }
-            sub_tol *= 0.1;
-        }
-        for i in add {
-            in_w[i] = true;
-        }
-        if better {
-            best = Some(sol);
-        }
-    }
-    Ok(best)
+        let mut f = finish_on_support(sub, &rest, &ss.z, g, ctl)?;
+        f.n_iter += ss.n_iter;
+        Ok(f)
+    };
+    column_generation(prob, settings, in_w, z0, Some(gates), &mut inner, ctl)
 }
 
 /// Finish from an interior-point iterate `z0` that stopped short of `tol`: FISTA on the
@@ -310,9 +230,6 @@ pub fn finish_on_support(
     ctl: &Control,
 ) -> Result<Solution> {
     let p = prob.p();
-    let d = prob.d();
-    let par = if prob.par { 0 } else { usize::MAX };
-    let reps = prob.n_blocks() / p; // blocks per pattern: 2 (ReLU) or 1 (gated)
     let norms = super::block_norms(z0);
     let zmax = norms.iter().cloned().fold(0.0, f64::max);
     let mut in_w = vec![false; p];
@@ -327,18 +244,67 @@ pub fn finish_on_support(
             in_w[i] = true;
         }
     }
-    let mut z = z0.clone();
+    let mut inner = |sub: &Problem,
+                     st: &Settings,
+                     warm: &Array2<f64>,
+                     _g: Option<ArrayView2<f64>>|
+     -> Result<Solution> {
+        let w = WarmStart {
+            z: Some(warm.clone()),
+            ..Default::default()
+        };
+        super::fista::solve(sub, st, &w, ctl)
+    };
+    match column_generation(prob, settings, in_w, z0.clone(), gates, &mut inner, ctl)? {
+        Some(s) => Ok(s),
+        None => super::fista::solve(
+            prob,
+            settings,
+            &WarmStart {
+                z: Some(z0.clone()),
+                ..Default::default()
+            },
+            ctl,
+        ),
+    }
+}
+
+/// The sub-problem solver of [`column_generation`]: (restricted program, settings, warm start
+/// restricted to it, the restricted gates) → its solution.
+type Inner<'a> =
+    dyn FnMut(&Problem, &Settings, &Array2<f64>, Option<ArrayView2<f64>>) -> Result<Solution> + 'a;
+
+/// Column generation over patterns: solve the program restricted to the working set `in_w`
+/// (warm-started from `z`), certify the point on the *full* program (a closed gap is a
+/// certificate for every pattern), and add the patterns whose dual constraint fails
+/// (‖A_bᵀλ − S_bᵀμ_b‖ > β, largest first). Rounding-level cone violations of a closing point are
+/// repaired along the witnesses; a certified point is sparsified. Returns the best point.
+fn column_generation(
+    prob: &Problem,
+    settings: &Settings,
+    mut in_w: Vec<bool>,
+    mut z: Array2<f64>,
+    gates: Option<ArrayView2<f64>>,
+    inner: &mut Inner<'_>,
+    ctl: &Control,
+) -> Result<Option<Solution>> {
+    let p = prob.p();
+    let d = prob.d();
+    let par = if prob.par { 0 } else { usize::MAX };
+    let reps = prob.n_blocks() / p; // blocks per pattern: 2 (ReLU) or 1 (gated)
+    let gates = gates.filter(|g| g.dim() == (p, d));
     let mut iters = 0usize;
     let mut sub_tol = 0.5 * settings.tol;
     let mut best: Option<Solution> = None;
-    for _round in 0..20 {
+    for _round in 0..30 {
         ctl.check()?;
         let idx: Vec<usize> = (0..p).filter(|&i| in_w[i]).collect();
         if idx.is_empty() {
             break;
         }
-        let sub = prob.subset(&idx, par);
         let q = idx.len();
+        let sub = prob.subset(&idx, par);
+        let g_sub = gates.map(|g| g.select(ndarray::Axis(0), &idx));
         let mut zs = Array2::<f64>::zeros((d, reps * q));
         for (a, &i) in idx.iter().enumerate() {
             for r in 0..reps {
@@ -352,11 +318,7 @@ pub fn finish_on_support(
             max_iter: settings.max_iter.saturating_sub(iters).max(1),
             check_every: settings.check_every,
         };
-        let warm = WarmStart {
-            z: Some(zs),
-            ..Default::default()
-        };
-        let ss = super::fista::solve(&sub, &sub_settings, &warm, ctl)?;
+        let ss = inner(&sub, &sub_settings, &zs, g_sub.as_ref().map(|g| g.view()))?;
         iters += ss.n_iter;
         z.fill(0.0);
         for (a, &i) in idx.iter().enumerate() {
@@ -367,68 +329,69 @@ pub fn finish_on_support(
             }
         }
         let (mut cert, mu, scores) = super::polish::sharp_certificate_scores(prob, &z, ctl)?;
-        if cert.violation > 0.0
-            && gap_ok(
-                cert.objective.max(cert.network_objective),
-                cert.dual,
-                settings.tol,
-            )
-        {
+        let closes = |c: &super::Certificate, dual: f64| {
+            gap_ok(c.objective.max(c.network_objective), dual, settings.tol)
+        };
+        if cert.violation > 0.0 && closes(&cert, cert.dual) {
             // rounding-level violations of the cone projections: repair along the witnesses
             let zc = super::pdip::clean_feasible(prob, &z, gates);
             let c2 = prob.certify(&zc, Some(&mu), Some(&cert.dual_point));
-            if c2.violation == 0.0
-                && gap_ok(
-                    c2.objective.max(c2.network_objective),
-                    c2.dual.max(cert.dual),
-                    settings.tol,
-                )
-            {
+            if c2.violation == 0.0 && closes(&c2, c2.dual.max(cert.dual)) {
                 z = zc;
-                let dual = c2.dual.max(cert.dual);
-                let dp = if c2.dual >= cert.dual {
-                    c2.dual_point.clone()
+                let (dual, dp) = if c2.dual >= cert.dual {
+                    (c2.dual, c2.dual_point.clone())
                 } else {
-                    cert.dual_point.clone()
+                    (cert.dual, cert.dual_point.clone())
                 };
                 cert = c2;
                 cert.dual = dual;
                 cert.dual_point = dp;
             }
         }
-        let ub = cert.objective.max(cert.network_objective);
-        // the cone projections leave rounding-level violations (~1e-17); the certificate's upper
+        // the projections leave rounding-level violations (~1e-17); the certificate's upper
         // bound already uses the recovered network's own objective, so it stays rigorous
-        let done = gap_ok(ub, cert.dual, settings.tol) && cert.violation <= super::VIOLATION_TOL;
+        let done = closes(&cert, cert.dual) && cert.violation <= super::VIOLATION_TOL;
         if std::env::var("HC_IPM_DEBUG").is_ok() {
             eprintln!(
-                "finish round: |W|={q} sub_conv={} sub_iters={} ub={ub:.12e} dual={:.12e} viol={:e}",
-                ss.converged, ss.n_iter, cert.dual, cert.violation
+                "column generation: |W|={q} sub_conv={} ub={:.12e} dual={:.12e} viol={:e}",
+                ss.converged,
+                cert.objective.max(cert.network_objective),
+                cert.dual,
+                cert.violation
             );
         }
+        let (zf, cf) = if done {
+            let (zs, cs) = sparsify(prob, &z, cert.dual, settings.tol);
+            let mut c2 = cert;
+            c2.objective = cs.objective;
+            c2.network_objective = cs.network_objective;
+            c2.violation = cs.violation;
+            (zs, c2)
+        } else {
+            (z.clone(), cert)
+        };
         let sol = Solution {
-            z: z.clone(),
-            objective: cert.objective,
-            network_objective: cert.network_objective,
-            dual: cert.dual,
-            dual_point: cert.dual_point,
+            z: zf.clone(),
+            objective: cf.objective,
+            network_objective: cf.network_objective,
+            dual: cf.dual,
+            dual_point: cf.dual_point,
             cone_multipliers: mu,
-            violation: cert.violation,
+            violation: cf.violation,
             n_iter: iters,
             converged: done,
             rho: ss.rho,
             warm: WarmStart {
-                z: Some(z.clone()),
+                z: Some(zf),
                 ..Default::default()
             },
         };
         let better = best.as_ref().is_none_or(|b| sol.dual > b.dual);
         if done || iters >= settings.max_iter {
-            return Ok(if !done && !better {
-                best.unwrap_or(sol)
-            } else {
-                sol
-            });
+            return Ok(Some(match best {
+                Some(b) if !done && !better => b,
+                _ => sol,
+            }));
         }
         let mut add: Vec<usize> = (0..p)
             .filter(|&i| !in_w[i] && scores[i] > prob.beta * (1.0 + 1e-12))
@@ -451,18 +414,7 @@ pub fn finish_on_support(
             best = Some(sol);
         }
     }
-    match best {
-        Some(b) => Ok(b),
-        None => super::fista::solve(
-            prob,
-            settings,
-            &WarmStart {
-                z: Some(z0.clone()),
-                ..Default::default()
-            },
-            ctl,
-        ),
-    }
+    Ok(best)
 }
 
 #[cfg(test)]
