@@ -317,22 +317,18 @@ impl<'a> Kkt<'a> {
         let rn = r.iter().map(|v| v * v).sum::<f64>().sqrt();
         let mut x = once(r);
         let mut best: Option<(f64, Array2<f64>)> = None;
-        for it in 0..6 {
+        for _ in 0..6 {
             let res = r - &self.apply(&x);
             let en = res.iter().map(|v| v * v).sum::<f64>().sqrt();
-            if std::env::var("HC_IPM_DEBUG2").is_ok() {
-                eprintln!("  refine {it}: rel res {:.3e}", en / rn);
-            }
             let prev = best.as_ref().map_or(f64::INFINITY, |b| b.0);
             if en.is_nan() || en >= prev {
                 break;
             }
-            let stagnating = en > 0.5 * prev;
+            if en <= 1e-15 * rn || en > 0.5 * prev {
+                return x; // accurate, or refinement stagnates: x is the best so far
+            }
             let next = &x + &once(&res);
             best = Some((en, std::mem::replace(&mut x, next)));
-            if en <= 1e-15 * rn || stagnating {
-                break;
-            }
         }
         best.map_or(x, |b| b.1)
     }
@@ -561,18 +557,9 @@ pub fn solve(
         // ---- polish on the identified support once the iterate is close or progress stalls ----
         let rel_gap = mu * nu / scale;
         if rel_gap <= polish_at || stall > 0 {
-            if let Some(done) = polish_from_indicators(
-                prob,
-                settings,
-                &z,
-                &t,
-                &h,
-                &lam,
-                &ysoc,
-                gates,
-                stall > 0,
-                ctl,
-            )? {
+            if let Some(done) =
+                polish_from_indicators(prob, settings, &z, &h, &lam, &ysoc, gates, stall > 0, ctl)?
+            {
                 if debug {
                     eprintln!("pdip polished at it={iters}");
                 }
@@ -994,7 +981,6 @@ fn polish_from_indicators(
     prob: &Problem,
     settings: &Settings,
     z: &Array2<f64>,
-    t: &Array1<f64>,
     h: &Array2<f64>,
     lam: &Array2<f64>,
     ysoc: &Array2<f64>,
@@ -1020,7 +1006,6 @@ fn polish_from_indicators(
             (ysoc[[0, b]] - y1) / ysoc[[0, b]].max(1e-300)
         })
         .collect();
-    let _ = t;
     let zc = clean_feasible(prob, z, gates);
     // rows count as active when their multiplier beats their slack by a wide margin (a
     // looser rule over-constrains the polish on these degenerate programs)
