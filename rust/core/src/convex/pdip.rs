@@ -354,6 +354,17 @@ fn sign_of(prob: &Problem, k: usize, b: usize) -> f64 {
     prob.sign[[k, b % prob.p()]]
 }
 
+/// Xᵀ S_i m_b for every block b (m: LP rows × B, consumed): the cone rows' multipliers mapped
+/// back to the blocks.
+fn xt_signed(prob: &Problem, xs_lp: ArrayView2<f64>, mut m: Array2<f64>, par: bool) -> Array2<f64> {
+    for b in 0..m.ncols() {
+        for k in 0..m.nrows() {
+            m[[k, b]] *= sign_of(prob, k, b);
+        }
+    }
+    super::linalg::matmul(xs_lp.t(), m.view(), par)
+}
+
 /// Solve the ReLU program (smooth loss). `gates` (P × d), when given, are strictly interior
 /// points of the cones and give a feasible start; otherwise the LP slacks start infeasible.
 pub fn solve(
@@ -484,13 +495,7 @@ pub fn solve(
         // ---- residuals ----
         // r_d,z = σ_b Xᵀ D_i ℓ' − ȳ_b − Xᵀ S_i μ_b ; r_d,t = β − y₀
         let gx = prob.at(&gl); // d × P
-        let mut smu = lam.clone();
-        for b in 0..nb {
-            for k in 0..nl {
-                smu[[k, b]] *= sign_of(prob, k, b);
-            }
-        }
-        let xsmu = super::linalg::matmul(xs_lp.t(), smu.view(), par); // d × B
+        let xsmu = xt_signed(prob, xs_lp, lam.clone(), par); // Xᵀ S_i μ_b, d × B
         let mut rd = Array2::<f64>::zeros((dm, nb));
         for b in 0..nb {
             let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
@@ -816,13 +821,7 @@ pub fn solve(
                 }
             }
             // rhs = −r_d + Gᵀ W⁻¹ q + Gᵀ W⁻² r_p
-            let mut lpt = &lpq + &(&dlp * &rp);
-            for b in 0..nb {
-                for k in 0..nl {
-                    lpt[[k, b]] *= sign_of(prob, k, b);
-                }
-            }
-            let xl = super::linalg::matmul(xs_lp.t(), lpt.view(), par); // d × B
+            let xl = xt_signed(prob, xs_lp, &lpq + &(&dlp * &rp), par); // d × B
             let mut rhs = -&rd + &socq;
             {
                 let mut zpart = rhs.slice_mut(s![1.., ..]);
@@ -848,13 +847,7 @@ pub fn solve(
                 .map(|(a, w)| a * w * w)
                 .collect();
             let ghd = prob.at(&hd); // d × P
-            let mut sdl = dlam.clone();
-            for b in 0..nb {
-                for k in 0..nl {
-                    sdl[[k, b]] *= sign_of(prob, k, b);
-                }
-            }
-            let xsdl = super::linalg::matmul(xs_lp.t(), sdl.view(), par); // d × B
+            let xsdl = xt_signed(prob, xs_lp, dlam.clone(), par); // Xᵀ S_i Δμ_b, d × B
             let mut dy = rd.clone();
             for b in 0..nb {
                 let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
