@@ -39,6 +39,18 @@ pub fn matmul(a: ArrayView2<f64>, b: ArrayView2<f64>, par: bool) -> Array2<f64> 
 
 /// Lower Cholesky factor L (A = L Lᵀ) of a symmetric positive-definite matrix.
 pub fn cholesky(a: &Array2<f64>) -> Result<Array2<f64>> {
+    cholesky_impl(a, false)
+}
+
+/// Cholesky factor of an ill-conditioned SPD matrix (an interior-point normal matrix) in which
+/// a pivot that rounding has made tiny (≤ 1e-15 of its original diagonal) or negative is
+/// replaced by a huge one ("Cholesky-infinity", LIPSOL/PCx): the matching component of a
+/// solution becomes ~0 instead of garbage.
+pub fn cholesky_inf(a: &Array2<f64>) -> Result<Array2<f64>> {
+    cholesky_impl(a, true)
+}
+
+fn cholesky_impl(a: &Array2<f64>, inf: bool) -> Result<Array2<f64>> {
     let n = a.nrows();
     let mut l = Array2::<f64>::zeros((n, n));
     for j in 0..n {
@@ -49,12 +61,15 @@ pub fn cholesky(a: &Array2<f64>) -> Result<Array2<f64>> {
                 s -= lj[k] * lj[k];
             }
         }
-        if s.is_nan() || s <= 0.0 {
+        let d = if inf && s.is_finite() && a[[j, j]].is_finite() && s <= 1e-15 * a[[j, j]].abs() {
+            1e64
+        } else if s.is_nan() || s <= 0.0 {
             return Err(Error::Numerical(format!(
                 "Cholesky factorisation failed at pivot {j} (value {s:e}): matrix not positive definite"
             )));
-        }
-        let d = s.sqrt();
+        } else {
+            s.sqrt()
+        };
         l[[j, j]] = d;
         let (top, mut bottom) = l.view_mut().split_at(Axis(0), j + 1);
         let lj = top.row(j);
@@ -87,6 +102,24 @@ pub fn cholesky_solve(l: &Array2<f64>, b: &mut Array1<f64>) {
             s -= l[[k, i]] * b[k];
         }
         b[i] = s / l[[i, i]];
+    }
+}
+
+/// Solve L X = B in place for a lower-triangular L (row by row, so each step is a vector
+/// operation over the columns of B).
+pub fn forward_solve_rows(l: &Array2<f64>, b: &mut Array2<f64>) {
+    let n = l.nrows();
+    for i in 0..n {
+        let (done, mut rest) = b.view_mut().split_at(Axis(0), i);
+        let mut bi = rest.row_mut(0);
+        let li = l.row(i);
+        for (k, bk) in done.rows().into_iter().enumerate() {
+            let c = li[k];
+            if c != 0.0 {
+                bi.scaled_add(-c, &bk);
+            }
+        }
+        bi /= li[i];
     }
 }
 

@@ -182,8 +182,22 @@ struct Kkt<'a> {
     binv: Vec<f64>,
     /// √ℓ'' per sample.
     sqw: Array1<f64>,
-    /// Cholesky factor of M = I + K B⁻¹ Kᵀ.
+    /// Cholesky factor of M = I + K_N B_N⁻¹ K_Nᵀ (N: the blocks not kept in `schur`).
     lm: Array2<f64>,
+    /// Blocks solved by their own Schur complement instead of the Woodbury update.
+    schur: Option<Schur>,
+}
+
+/// Blocks whose B_b⁻¹ is too large for the Woodbury update in the n-dimensional residual space
+/// (the nonzero blocks near the optimum: along the cone's tangent only the loss curvature holds
+/// them, so B_b⁻¹ ~ 1/μ and I + K B⁻¹ Kᵀ cancels catastrophically). They are kept as unknowns:
+/// with S = B_A + K_Aᵀ M_N⁻¹ K_A and W_A the blocks' NT scalings, S = W⁻¹ T W⁻¹ with
+/// T = I + W (P + δI) W + Fᵀ F, F = L_N⁻¹ K_A W — identity plus positive semidefinite terms, so
+/// its Cholesky factorisation is as well conditioned as the cone scaling allows.
+struct Schur {
+    blocks: Vec<usize>,
+    /// Cholesky factor of S.
+    lt: Array2<f64>,
 }
 
 /// Inverse of a small SPD matrix (row-major m²) by a Cholesky factorisation in which a pivot
@@ -305,15 +319,51 @@ impl<'a> Kkt<'a> {
         Self::block_mul(&self.bmat, v, self.dm()) + self.kt_apply(&kv)
     }
 
-    /// H⁻¹ r by Woodbury, plus iterative refinement.
-    fn solve(&self, r: &Array2<f64>) -> Array2<f64> {
-        let once = |r: &Array2<f64>| -> Array2<f64> {
-            let u = Self::block_mul(&self.binv, r, self.dm());
+    /// One solve with the factorisation: Woodbury for the blocks N, the Schur complement T
+    /// for the kept blocks A (Δ_A = W T⁻¹ W (r_A − K_Aᵀ M_N⁻¹ K_N B_N⁻¹ r_N), then
+    /// Δ_N = B_N⁻¹ (r_N − K_Nᵀ ξ) with ξ = M_N⁻¹ (K_A Δ_A + K_N B_N⁻¹ r_N)).
+    fn solve_once(&self, r: &Array2<f64>) -> Array2<f64> {
+        let dm = self.dm();
+        let mut u = Self::block_mul(&self.binv, r, dm);
+        let Some(sc) = &self.schur else {
             let mut xi = self.k_apply(&u);
             super::linalg::cholesky_solve(&self.lm, &mut xi);
             let kt = self.kt_apply(&xi);
-            u - Self::block_mul(&self.binv, &kt, self.dm())
+            return u - Self::block_mul(&self.binv, &kt, dm);
         };
+        for &b in &sc.blocks {
+            u.column_mut(b).fill(0.0);
+        }
+        let g = self.k_apply(&u);
+        let mut q = g.clone();
+        super::linalg::cholesky_solve(&self.lm, &mut q);
+        let kt = self.kt_apply(&q);
+        let mut rhs = Array1::<f64>::zeros(sc.blocks.len() * dm);
+        for (a, &b) in sc.blocks.iter().enumerate() {
+            for i in 0..dm {
+                rhs[a * dm + i] = r[[i, b]] - kt[[i, b]];
+            }
+        }
+        super::linalg::cholesky_solve(&sc.lt, &mut rhs);
+        let mut da = Array2::<f64>::zeros((dm, r.ncols()));
+        for (a, &b) in sc.blocks.iter().enumerate() {
+            for i in 0..dm {
+                da[[i, b]] = rhs[a * dm + i];
+            }
+        }
+        let mut xi = self.k_apply(&da) + g;
+        super::linalg::cholesky_solve(&self.lm, &mut xi);
+        let kt = self.kt_apply(&xi);
+        let mut out = u - Self::block_mul(&self.binv, &kt, dm);
+        for &b in &sc.blocks {
+            out.column_mut(b).assign(&da.column(b));
+        }
+        out
+    }
+
+    /// H⁻¹ r, plus iterative refinement against the exact operator.
+    fn solve(&self, r: &Array2<f64>) -> Array2<f64> {
+        let once = |r: &Array2<f64>| self.solve_once(r);
         let rn = r.iter().map(|v| v * v).sum::<f64>().sqrt();
         let mut x = once(r);
         let mut best: Option<(f64, Array2<f64>)> = None;
@@ -618,7 +668,15 @@ pub fn solve(
         let gram = super::linalg::matmul(xx.slice(s![..nl, ..]).t(), dlp.view(), par); // nt × B
         let mut bmat = vec![0.0; nb * dm * dm];
         let mut binv = vec![0.0; nb * dm * dm];
-        let make = |b: usize, m: &mut [f64], inv: &mut [f64], sc: &mut Scratch| -> Result<()> {
+        // per block: W (NT scaling) and I + W (P + δI) W, kept for the Schur complement
+        let mut wmats = vec![0.0; nb * dm * dm];
+        let mut amats = vec![0.0; nb * dm * dm];
+        let make = |b: usize,
+                    m: &mut [f64],
+                    inv: &mut [f64],
+                    (wout, aout): (&mut [f64], &mut [f64]),
+                    sc: &mut Scratch|
+         -> Result<()> {
             m.copy_from_slice(&w2[b * dm * dm..(b + 1) * dm * dm]);
             let mut c = 0;
             for j in 0..d {
@@ -672,6 +730,8 @@ pub fn solve(
                 }
             }
             let ainv = small_spd_inverse(&sc.am, dm)?;
+            wout.copy_from_slice(wm);
+            aout.copy_from_slice(&sc.am);
             for a in 0..dm {
                 for c2 in 0..dm {
                     let mut acc = 0.0;
@@ -695,19 +755,56 @@ pub fn solve(
         let res: Result<()> = if par {
             bmat.par_chunks_mut(dm * dm)
                 .zip(binv.par_chunks_mut(dm * dm))
+                .zip(
+                    wmats
+                        .par_chunks_mut(dm * dm)
+                        .zip(amats.par_chunks_mut(dm * dm)),
+                )
                 .enumerate()
-                .try_for_each_init(|| Scratch::new(dm), |sc, (b, (m, inv))| make(b, m, inv, sc))
+                .try_for_each_init(
+                    || Scratch::new(dm),
+                    |sc, (b, ((m, inv), wa))| make(b, m, inv, wa, sc),
+                )
         } else {
             let mut sc = Scratch::new(dm);
             bmat.chunks_mut(dm * dm)
                 .zip(binv.chunks_mut(dm * dm))
+                .zip(wmats.chunks_mut(dm * dm).zip(amats.chunks_mut(dm * dm)))
                 .enumerate()
-                .try_for_each(|(b, (m, inv))| make(b, m, inv, &mut sc))
+                .try_for_each(|(b, ((m, inv), wa))| make(b, m, inv, wa, &mut sc))
         };
         res?;
         ctl.check()?;
         // ---- M = I + diag(√w) Σ_i X_R (C_v + C_w) X_Rᵀ diag(√w) ----
         let wmax = sqw.iter().fold(0.0f64, |a, v| a.max(v * v));
+        // blocks too large for the Woodbury update (see `Schur`): the largest first, capped
+        let big = |b: usize| -> f64 {
+            let inv = &binv[b * dm * dm..(b + 1) * dm * dm];
+            let mut f = 0.0;
+            for j in 1..dm {
+                for l in 1..dm {
+                    f += inv[j * dm + l] * inv[j * dm + l];
+                }
+            }
+            f.sqrt() * xr_max2[b % p] * wmax
+        };
+        let mut kept: Vec<(usize, f64)> = (0..nb)
+            .map(|b| (b, big(b)))
+            .filter(|&(_, c)| c > SCHUR_MIN_WEIGHT)
+            .collect();
+        if kept.len() * dm > SCHUR_MAX_DIM {
+            kept.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            kept.truncate(SCHUR_MAX_DIM / dm);
+        }
+        let mut kept: Vec<usize> = kept.into_iter().map(|(b, _)| b).collect();
+        kept.sort_unstable();
+        if debug {
+            eprintln!("   schur blocks={}", kept.len());
+        }
+        let mut in_schur = vec![false; nb];
+        for &b in &kept {
+            in_schur[b] = true;
+        }
         let m_of = |pats: &[usize]| -> Array2<f64> {
             let mut acc = Array2::<f64>::zeros((n, n));
             for &i in pats {
@@ -720,6 +817,9 @@ pub fn solve(
                 let nblk = if nb == 2 * p { 2 } else { 1 };
                 for rep in 0..nblk {
                     let b = i + rep * p;
+                    if in_schur[b] {
+                        continue;
+                    }
                     let inv = &binv[b * dm * dm..(b + 1) * dm * dm];
                     for j in 0..d {
                         for l in 0..d {
@@ -794,12 +894,41 @@ pub fn solve(
         }
         let lm = super::linalg::cholesky(&mm)?;
         ctl.check()?;
+        let schur = if kept.is_empty() {
+            None
+        } else {
+            // F = L_N⁻¹ K_A (n × |A|(d+1), zero t columns); S = Fᵀ F + blockdiag(B_b)
+            let ka = kept.len() * dm;
+            let mut f = Array2::<f64>::zeros((n, ka));
+            for (a, &b) in kept.iter().enumerate() {
+                let sig = if b < p { 1.0 } else { -1.0 };
+                for &k in &rows[b % p] {
+                    for j in 0..d {
+                        f[[k, a * dm + j + 1]] = sig * sqw[k] * xsl[k * d + j];
+                    }
+                }
+            }
+            super::linalg::forward_solve_rows(&lm, &mut f);
+            let mut tm = super::linalg::matmul(f.t(), f.view(), par);
+            for (a, &b) in kept.iter().enumerate() {
+                let bm = &bmat[b * dm * dm..(b + 1) * dm * dm];
+                for i in 0..dm {
+                    for j in 0..dm {
+                        tm[[a * dm + i, a * dm + j]] += bm[i * dm + j];
+                    }
+                }
+            }
+            let lt = super::linalg::cholesky_inf(&tm)?;
+            Some(Schur { blocks: kept, lt })
+        };
+        ctl.check()?;
         let kkt = Kkt {
             prob,
             bmat,
             binv,
             sqw,
             lm,
+            schur,
         };
 
         // ---- one Newton direction for a given complementarity target ----
@@ -961,6 +1090,12 @@ pub fn solve(
         converged,
     })
 }
+
+/// A block's weight ‖B_b⁻¹‖·max‖x‖²·max ℓ'' in M above which it is kept out of the Woodbury
+/// update and solved through the Schur complement.
+const SCHUR_MIN_WEIGHT: f64 = 1e2;
+/// Cap on the Schur complement's dimension (the blocks with the largest weights are kept).
+const SCHUR_MAX_DIM: usize = 1500;
 
 /// Unknowns of the Newton polish above which it is only tried once the method stalls.
 const POLISH_MAX_DIM: usize = 400;
