@@ -23,7 +23,7 @@ pub mod loss;
 pub mod pdip;
 pub mod polish;
 
-use ndarray::{Array1, Array2, ArrayView1, ArrayView2, Axis};
+use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use crate::control::Control;
 use crate::error::{Error, Result};
@@ -194,10 +194,23 @@ impl Problem {
         out
     }
 
-    /// Xᵀ (D_i r) for every pattern i: the d × P matrix of (D_i X)ᵀ r.
+    /// Model output Σ_i D_i X (v_i − w_i) straight from the blocks z (d × B): with U = V − W
+    /// (d × P) it is rowsum(X ⊙ (mask · Uᵀ)), one product of inner dimension P instead of the
+    /// n × B matrix X Z.
+    pub fn predict(&self, z: ArrayView2<f64>) -> Array1<f64> {
+        let p = self.p();
+        let u = match self.kind {
+            Kind::Relu => &z.slice(s![.., ..p]) - &z.slice(s![.., p..]),
+            Kind::Gated => z.to_owned(),
+        };
+        let mu = linalg::matmul(self.mask.view(), u.t(), self.par); // n × d
+        (&self.x * &mu).sum_axis(Axis(1))
+    }
+
+    /// Xᵀ (D_i r) for every pattern i: the d × P matrix of (D_i X)ᵀ r, as (X ⊙ r)ᵀ · mask.
     pub fn at(&self, r: &Array1<f64>) -> Array2<f64> {
-        let w = &self.mask * &r.view().insert_axis(Axis(1));
-        linalg::matmul(self.x.t(), w.view(), self.par)
+        let xr = &self.x * &r.view().insert_axis(Axis(1));
+        linalg::matmul(xr.t(), self.mask.view(), self.par)
     }
 
     /// Σ_k ℓ(z_k; y_k).

@@ -21,7 +21,9 @@
 //! O(Σ_b n d² + Σ_i n_i² d + n³).
 
 use ndarray::linalg::general_mat_mul;
-use ndarray::{s, Array1, Array2, ArrayView2, Axis};
+use std::borrow::Cow;
+
+use ndarray::{s, Array1, Array2, ArrayView2, Axis, ShapeBuilder};
 use rayon::prelude::*;
 
 use super::{Kind, Problem, Settings};
@@ -275,8 +277,7 @@ impl<'a> Kkt<'a> {
     /// K v: √ℓ'' ∘ Σ_b σ_b D_i X v_z,b.
     fn k_apply(&self, v: &Array2<f64>) -> Array1<f64> {
         let vz = v.slice(s![1.., ..]);
-        let xv = self.prob.xu(vz);
-        let mut out = self.prob.predict_from_xu(&xv);
+        let mut out = self.prob.predict(vz);
         out *= &self.sqw;
         out
     }
@@ -404,15 +405,291 @@ fn sign_of(prob: &Problem, k: usize, b: usize) -> f64 {
     prob.sign[[k, b % prob.p()]]
 }
 
-/// Xᵀ S_i m_b for every block b (m: LP rows × B, consumed): the cone rows' multipliers mapped
-/// back to the blocks.
-fn xt_signed(prob: &Problem, xs_lp: ArrayView2<f64>, mut m: Array2<f64>, par: bool) -> Array2<f64> {
-    for b in 0..m.ncols() {
-        for k in 0..m.nrows() {
-            m[[k, b]] *= sign_of(prob, k, b);
+// ---------------------------------------------------------------------------------------------
+// Per-block kernels over the LP part. Every n-row array of the ReLU program (slacks h, their
+// multipliers μ, S X z, residuals, steps) is stored column-major (nl × B, `.f()`), so a block's
+// rows are contiguous; each kernel makes one fused pass over them, in parallel over fixed chunks
+// of blocks (results never depend on the thread count). The gated program has no LP rows
+// (nl = 0) and the kernels return zeros.
+// ---------------------------------------------------------------------------------------------
+
+/// Blocks per chunk of the per-block kernels.
+const BCH: usize = 32;
+
+/// The column-major data of an nl × B array (a copy only if it is not stored that way).
+fn fdata(a: &Array2<f64>) -> Cow<'_, [f64]> {
+    if a.t().is_standard_layout() {
+        if let Some(s) = a.as_slice_memory_order() {
+            return Cow::Borrowed(s);
         }
     }
-    super::linalg::matmul(xs_lp.t(), m.view(), par)
+    Cow::Owned(a.t().iter().copied().collect())
+}
+
+/// Run `f(first_block, n_blocks, outputs)` over fixed chunks of blocks; each call fills the
+/// columns of its blocks in `n_out` new nl × B column-major arrays and returns a summary.
+/// Summaries come back in block order.
+fn over_blocks<R, F>(
+    nb: usize,
+    nl: usize,
+    n_out: usize,
+    par: bool,
+    f: F,
+) -> (Vec<Array2<f64>>, Vec<R>)
+where
+    R: Send,
+    F: Fn(usize, usize, &mut [&mut [f64]]) -> R + Sync,
+{
+    let nch = nb.div_ceil(BCH);
+    let mut bufs: Vec<Vec<f64>> = (0..n_out).map(|_| vec![0.0; nl * nb]).collect();
+    let res: Vec<R> = {
+        let mut per: Vec<Vec<&mut [f64]>> = (0..nch).map(|_| Vec::with_capacity(n_out)).collect();
+        for buf in bufs.iter_mut() {
+            let mut rest: &mut [f64] = buf.as_mut_slice();
+            for (c, slot) in per.iter_mut().enumerate() {
+                let len = nl * BCH.min(nb - c * BCH);
+                let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+                slot.push(head);
+                rest = tail;
+            }
+        }
+        let run = |(c, mut sl): (usize, Vec<&mut [f64]>)| {
+            let b0 = c * BCH;
+            f(b0, BCH.min(nb - b0), &mut sl)
+        };
+        if par {
+            per.into_par_iter().enumerate().map(run).collect()
+        } else {
+            per.into_iter().enumerate().map(run).collect()
+        }
+    };
+    let arrs = bufs
+        .into_iter()
+        .map(|v| {
+            Array2::from_shape_vec((nb, nl), v)
+                .map_or_else(|_| Array2::zeros((nl, nb).f()), |a| a.reversed_axes())
+        })
+        .collect();
+    (arrs, res)
+}
+
+/// Gather per-block d-vectors (chunk summaries, `stride` values per block starting at `off`)
+/// into a d × B matrix.
+fn gather_blocks(
+    parts: &[Vec<f64>],
+    d: usize,
+    nb: usize,
+    stride: usize,
+    off: usize,
+) -> Array2<f64> {
+    let mut out = Array2::<f64>::zeros((d, nb));
+    let mut b = 0;
+    for part in parts {
+        for blk in part.chunks(stride) {
+            for j in 0..d {
+                out[[j, b]] = blk[off + j];
+            }
+            b += 1;
+        }
+    }
+    out
+}
+
+/// The LP data shared by the kernels: X (row-major), the signs S (column-major nl × P).
+struct LpData<'a> {
+    x: &'a [f64],
+    sg: Vec<f64>,
+    nl: usize,
+    d: usize,
+    p: usize,
+    nb: usize,
+    par: bool,
+}
+
+impl LpData<'_> {
+    /// Per block: r_p = h − S X z (written), and the summary (Σ h μ, max |r_p|, Xᵀ S μ).
+    fn residual(
+        &self,
+        h: &Array2<f64>,
+        lam: &Array2<f64>,
+        sxz: &Array2<f64>,
+    ) -> (Array2<f64>, Vec<f64>, f64, Array2<f64>) {
+        let (nl, d) = (self.nl, self.d);
+        let (hd, ld, xd) = (fdata(h), fdata(lam), fdata(sxz));
+        let (mut outs, parts) = over_blocks(self.nb, nl, 1, self.par, |b0, len, out| {
+            let mut res = Vec::with_capacity(len * (d + 2));
+            let mut acc = vec![0.0; d];
+            for j in 0..len {
+                let b = b0 + j;
+                let s = &self.sg[(b % self.p) * nl..(b % self.p + 1) * nl];
+                let (hb, lb, xb) = (
+                    &hd[b * nl..(b + 1) * nl],
+                    &ld[b * nl..(b + 1) * nl],
+                    &xd[b * nl..(b + 1) * nl],
+                );
+                let rp = &mut out[0][j * nl..(j + 1) * nl];
+                acc.iter_mut().for_each(|v| *v = 0.0);
+                let (mut gap, mut rmax) = (0.0, 0.0f64);
+                for k in 0..nl {
+                    let r = hb[k] - xb[k];
+                    rp[k] = r;
+                    rmax = rmax.max(r.abs());
+                    gap += hb[k] * lb[k];
+                    let c = s[k] * lb[k];
+                    let xk = &self.x[k * d..(k + 1) * d];
+                    for (a, &xv) in acc.iter_mut().zip(xk) {
+                        *a += c * xv;
+                    }
+                }
+                res.push(gap);
+                res.push(rmax);
+                res.extend_from_slice(&acc);
+            }
+            res
+        });
+        let gaps: Vec<f64> = parts
+            .iter()
+            .flat_map(|p| p.chunks(d + 2).map(|c| c[0]))
+            .collect();
+        let rmax = parts
+            .iter()
+            .flat_map(|p| p.chunks(d + 2).map(|c| c[1]))
+            .fold(0.0, f64::max);
+        let xsmu = gather_blocks(&parts, d, self.nb, d + 2, 2);
+        (outs.remove(0), gaps, rmax, xsmu)
+    }
+
+    /// Per block: Xᵀ S ((rc + μ ∘ r_p) / h), the LP part of the reduced right-hand side.
+    fn rhs(
+        &self,
+        rc: &Array2<f64>,
+        h: &Array2<f64>,
+        lam: &Array2<f64>,
+        rp: &Array2<f64>,
+    ) -> Array2<f64> {
+        let (nl, d) = (self.nl, self.d);
+        let (rcd, hd, ld, rpd) = (fdata(rc), fdata(h), fdata(lam), fdata(rp));
+        let (_, parts) = over_blocks(self.nb, nl, 0, self.par, |b0, len, _| {
+            let mut res = vec![0.0; len * d];
+            for j in 0..len {
+                let b = b0 + j;
+                let s = &self.sg[(b % self.p) * nl..(b % self.p + 1) * nl];
+                let r = b * nl..(b + 1) * nl;
+                let (cb, hb, lb, pb) = (&rcd[r.clone()], &hd[r.clone()], &ld[r.clone()], &rpd[r]);
+                let acc = &mut res[j * d..(j + 1) * d];
+                for k in 0..nl {
+                    let c = s[k] * (cb[k] + lb[k] * pb[k]) / hb[k];
+                    let xk = &self.x[k * d..(k + 1) * d];
+                    for (a, &xv) in acc.iter_mut().zip(xk) {
+                        *a += c * xv;
+                    }
+                }
+            }
+            res
+        });
+        gather_blocks(&parts, d, self.nb, d, 0)
+    }
+
+    /// Per block, from Δz: S X Δz, Δh = S X Δz − r_p, Δμ = (rc − μ ∘ Δh) / h (written) and
+    /// Xᵀ S Δμ (returned, d × B).
+    #[allow(clippy::type_complexity)]
+    fn step(
+        &self,
+        dz: ArrayView2<f64>,
+        rc: &Array2<f64>,
+        h: &Array2<f64>,
+        lam: &Array2<f64>,
+        rp: &Array2<f64>,
+    ) -> (Array2<f64>, Array2<f64>, Array2<f64>, Array2<f64>) {
+        let (nl, d) = (self.nl, self.d);
+        let (rcd, hd, ld, rpd) = (fdata(rc), fdata(h), fdata(lam), fdata(rp));
+        let (mut outs, parts) = over_blocks(self.nb, nl, 3, self.par, |b0, len, out| {
+            let mut res = vec![0.0; len * d];
+            let mut dzb = vec![0.0; d];
+            for j in 0..len {
+                let b = b0 + j;
+                let s = &self.sg[(b % self.p) * nl..(b % self.p + 1) * nl];
+                let r = b * nl..(b + 1) * nl;
+                let (cb, hb, lb, pb) = (&rcd[r.clone()], &hd[r.clone()], &ld[r.clone()], &rpd[r]);
+                for (jj, v) in dzb.iter_mut().enumerate() {
+                    *v = dz[[jj, b]];
+                }
+                let acc = &mut res[j * d..(j + 1) * d];
+                for k in 0..nl {
+                    let xk = &self.x[k * d..(k + 1) * d];
+                    let mut xd = 0.0;
+                    for (&xv, &zv) in xk.iter().zip(&dzb) {
+                        xd += xv * zv;
+                    }
+                    let sxd = s[k] * xd;
+                    let dh = sxd - pb[k];
+                    let dl = (cb[k] - lb[k] * dh) / hb[k];
+                    out[0][j * nl + k] = sxd;
+                    out[1][j * nl + k] = dh;
+                    out[2][j * nl + k] = dl;
+                    let c = s[k] * dl;
+                    for (a, &xv) in acc.iter_mut().zip(xk) {
+                        *a += c * xv;
+                    }
+                }
+            }
+            res
+        });
+        let dlam = outs.pop().unwrap_or_default();
+        let dh = outs.pop().unwrap_or_default();
+        let sxd = outs.pop().unwrap_or_default();
+        (sxd, dh, dlam, gather_blocks(&parts, d, self.nb, d, 0))
+    }
+
+    /// Largest α ≤ cap keeping h + α Δh ≥ 0 and μ + α Δμ ≥ 0.
+    fn max_step(
+        &self,
+        h: &Array2<f64>,
+        dh: &Array2<f64>,
+        lam: &Array2<f64>,
+        dlam: &Array2<f64>,
+        cap: f64,
+    ) -> f64 {
+        let (hd, dhd, ld, dld) = (fdata(h), fdata(dh), fdata(lam), fdata(dlam));
+        let nl = self.nl;
+        let (_, parts) = over_blocks(self.nb, nl, 0, self.par, |b0, len, _| {
+            let r = b0 * nl..(b0 + len) * nl;
+            let mut a = cap;
+            for (v, dv) in hd[r.clone()]
+                .iter()
+                .zip(&dhd[r.clone()])
+                .chain(ld[r.clone()].iter().zip(&dld[r]))
+            {
+                if *dv < 0.0 {
+                    a = a.min(-v / dv);
+                }
+            }
+            a
+        });
+        parts.into_iter().fold(cap, f64::min)
+    }
+
+    /// Σ (h + α Δh)(μ + α Δμ).
+    fn gap_after(
+        &self,
+        h: &Array2<f64>,
+        dh: &Array2<f64>,
+        lam: &Array2<f64>,
+        dlam: &Array2<f64>,
+        alpha: f64,
+    ) -> f64 {
+        let (hd, dhd, ld, dld) = (fdata(h), fdata(dh), fdata(lam), fdata(dlam));
+        let nl = self.nl;
+        let (_, parts) = over_blocks(self.nb, nl, 0, self.par, |b0, len, _| {
+            let r = b0 * nl..(b0 + len) * nl;
+            let mut acc = 0.0;
+            for k in r {
+                acc += (hd[k] + alpha * dhd[k]) * (ld[k] + alpha * dld[k]);
+            }
+            acc
+        });
+        parts.into_iter().sum()
+    }
 }
 
 /// Solve the ReLU program (smooth loss). `gates` (P × d), when given, are strictly interior
@@ -461,7 +738,6 @@ pub fn solve(
     // LP rows: the n cone rows per block of the ReLU program; none in the gated program (its
     // blocks are free, only the norm cones remain)
     let nl = if prob.kind == Kind::Relu { n } else { 0 };
-    let xs_lp = xs.slice(s![..nl, ..]);
     // ---- start ----
     let xmax = (0..n)
         .map(|k| prob.x.row(k).iter().map(|v| v * v).sum::<f64>().sqrt())
@@ -485,17 +761,33 @@ pub fn solve(
             }
         }
     }
-    let mut xz = prob.xu(z.view());
+    // the per-block work of an iteration (LP rows and (d+1)² block algebra) decides, not the
+    // problem's n·d·P
+    let par = prob.par || crate::parallel::should_parallelize(nb * (nl + dm * dm), 50_000);
+    let lp = LpData {
+        x: xsl,
+        sg: (0..p)
+            .flat_map(|i| (0..nl).map(move |k| prob.sign[[k, i]]))
+            .collect(),
+        nl,
+        d,
+        p,
+        nb,
+        par,
+    };
+    // S X z per block (LP rows), column-major like every LP array below
+    let mut sxz = Array2::<f64>::zeros((nl, nb).f());
+    for b in 0..nb {
+        for k in 0..nl {
+            let xk = &xsl[k * d..(k + 1) * d];
+            let v: f64 = (0..d).map(|j| xk[j] * z[[j, b]]).sum();
+            sxz[[k, b]] = sign_of(prob, k, b) * v;
+        }
+    }
     // LP slacks: max(S X z, floor) — rows where the witness margin is small start infeasible
     // (r_p = h − S X z ≠ 0), which keeps the start well centred.
     let hfloor = 0.1 * c0 * xmax;
-    let mut h = Array2::<f64>::zeros((nl, nb));
-    for b in 0..nb {
-        for k in 0..nl {
-            let v = sign_of(prob, k, b) * xz[[k, b]];
-            h[[k, b]] = v.max(hfloor);
-        }
-    }
+    let mut h = sxz.mapv(|v| v.max(hfloor));
     let mut t = Array1::<f64>::from_elem(nb, 0.0);
     for b in 0..nb {
         let zn = z.column(b).iter().map(|v| v * v).sum::<f64>().sqrt();
@@ -521,7 +813,6 @@ pub fn solve(
     let mut best_mu: Option<(f64, Array2<f64>, Array2<f64>)> = None; // (dual, z, μ)
     let max_iter = settings.max_iter.min(200);
     ctl.set_total(max_iter as u64);
-    let par = prob.par;
     let mut stall = 0usize;
     let mut polish_at = 1e-4f64;
     // Stop at the second short step in a row (α < 0.01): past that point the reduced solve has lost the
@@ -531,7 +822,7 @@ pub fn solve(
         ctl.check()?;
         iters += 1;
         ctl.advance(1);
-        let pred = prob.predict_from_xu(&xz);
+        let pred = prob.predict(z.view());
         let gl: Array1<f64> = pred
             .iter()
             .zip(prob.y.iter())
@@ -545,7 +836,8 @@ pub fn solve(
         // ---- residuals ----
         // r_d,z = σ_b Xᵀ D_i ℓ' − ȳ_b − Xᵀ S_i μ_b ; r_d,t = β − y₀
         let gx = prob.at(&gl); // d × P
-        let xsmu = xt_signed(prob, xs_lp, lam.clone(), par); // Xᵀ S_i μ_b, d × B
+                               // r_p = h − S X z, Σ h μ, max |r_p| and Xᵀ S_i μ_b (d × B) in one pass
+        let (rp, gaps, rpn, xsmu) = lp.residual(&h, &lam, &sxz);
         let mut rd = Array2::<f64>::zeros((dm, nb));
         for b in 0..nb {
             let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
@@ -554,14 +846,7 @@ pub fn solve(
                 rd[[j + 1, b]] = sig * gx[[j, i]] - ysoc[[j + 1, b]] - xsmu[[j, b]];
             }
         }
-        // r_p = h − S X z
-        let mut rp = Array2::<f64>::zeros((nl, nb));
-        for b in 0..nb {
-            for k in 0..nl {
-                rp[[k, b]] = h[[k, b]] - sign_of(prob, k, b) * xz[[k, b]];
-            }
-        }
-        let gap_lp: f64 = (&h * &lam).sum();
+        let gap_lp: f64 = gaps.iter().sum();
         let mut gap_soc = 0.0;
         for b in 0..nb {
             gap_soc += t[b] * ysoc[[0, b]];
@@ -572,7 +857,6 @@ pub fn solve(
         let mu = (gap_lp + gap_soc) / nu;
         let pobj = prob.loss_value(&pred) + beta * t.sum();
         let rdn = rd.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-        let rpn = rp.iter().fold(0.0f64, |a, v| a.max(v.abs()));
         if debug {
             eprintln!(
                 "pdip it={iters} pobj={pobj:.12e} mu={mu:.3e} gap={:.3e} rd={rdn:.3e} rp={rpn:.3e} t={:.3}",
@@ -935,7 +1219,6 @@ pub fn solve(
         // rc_lp (n × B), rc_soc ((d+1) × B): targets of λ̃ ∘ (W Δy + W⁻¹ Δs)
         let direction = |rc_lp: &Array2<f64>, rc_soc: &Array2<f64>| -> Direction {
             // LP: W⁻¹ q = rc/h ; SOC: W⁻¹ q with q = λ̃ ⊘ rc
-            let lpq = rc_lp / &h; // n × B
             let mut socq = Array2::<f64>::zeros((dm, nb)); // W⁻¹ q
             let mut qv = vec![0.0; dm];
             let mut out = vec![0.0; dm];
@@ -950,7 +1233,7 @@ pub fn solve(
                 }
             }
             // rhs = −r_d + Gᵀ W⁻¹ q + Gᵀ W⁻² r_p
-            let xl = xt_signed(prob, xs_lp, &lpq + &(&dlp * &rp), par); // d × B
+            let xl = lp.rhs(rc_lp, &h, &lam, &rp); // d × B
             let mut rhs = -&rd + &socq;
             {
                 let mut zpart = rhs.slice_mut(s![1.., ..]);
@@ -959,24 +1242,16 @@ pub fn solve(
             let dx = kkt.solve(&rhs);
             // Δh = S X Δz − r_p ; Δμ = W⁻¹q − W⁻²Δh ; SOC Δs = Δx, Δy = W⁻¹q − W⁻²Δx
             let dz = dx.slice(s![1.., ..]);
-            let xdz = prob.xu(dz);
-            let mut dh = Array2::<f64>::zeros((nl, nb));
-            for b in 0..nb {
-                for k in 0..nl {
-                    dh[[k, b]] = sign_of(prob, k, b) * xdz[[k, b]] - rp[[k, b]];
-                }
-            }
-            let dlam = &lpq - &(&dlp * &dh);
+            let (sxd, dh, dlam, xsdl) = lp.step(dz, rc_lp, &h, &lam, &rp);
             // Δy from the dual-residual equation (Gᵀ Δλ = r_d + ∇²f Δx), so the dual residual
             // contracts by exactly (1 − α) whatever the accuracy of the reduced solve.
-            let pd = prob.predict_from_xu(&xdz);
+            let pd = prob.predict(dz);
             let hd: Array1<f64> = pd
                 .iter()
                 .zip(kkt.sqw.iter())
                 .map(|(a, w)| a * w * w)
                 .collect();
             let ghd = prob.at(&hd); // d × P
-            let xsdl = xt_signed(prob, xs_lp, dlam.clone(), par); // Xᵀ S_i Δμ_b, d × B
             let mut dy = rd.clone();
             for b in 0..nb {
                 let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
@@ -984,22 +1259,12 @@ pub fn solve(
                     dy[[j + 1, b]] += sig * ghd[[j, i]] - xsdl[[j, b]];
                 }
             }
-            (dx, dh, dlam, dy, xdz)
+            (dx, dh, dlam, dy, sxd)
         };
         // step lengths
         let max_step =
             |dx: &Array2<f64>, dh: &Array2<f64>, dlam: &Array2<f64>, dy: &Array2<f64>| {
-                let mut a: f64 = 1.0 / 0.99;
-                for (v, dv) in h.iter().zip(dh.iter()) {
-                    if *dv < 0.0 {
-                        a = a.min(-v / dv);
-                    }
-                }
-                for (v, dv) in lam.iter().zip(dlam.iter()) {
-                    if *dv < 0.0 {
-                        a = a.min(-v / dv);
-                    }
-                }
+                let mut a = lp.max_step(&h, dh, &lam, dlam, 1.0 / 0.99);
                 let mut u = vec![0.0; dm];
                 for b in 0..nb {
                     u[0] = t[b];
@@ -1027,7 +1292,7 @@ pub fn solve(
         }
         let (dxa, dha, dlama, dya, _) = direction(&rc_lp_aff, &rc_soc_aff);
         let aa = max_step(&dxa, &dha, &dlama, &dya).min(1.0);
-        let mut gap_aff = ((&h + &(&dha * aa)) * (&lam + &(&dlama * aa))).sum();
+        let mut gap_aff = lp.gap_after(&h, &dha, &lam, &dlama, aa);
         for b in 0..nb {
             let mut s1 = t[b] + aa * dxa[[0, b]];
             let mut acc = s1 * (ysoc[[0, b]] + aa * dya[[0, b]]);
@@ -1056,7 +1321,7 @@ pub fn solve(
                 rc_soc[[a, b]] -= tmp[a];
             }
         }
-        let (dx, dh, dlam, dy, xdz) = direction(&rc_lp, &rc_soc);
+        let (dx, dh, dlam, dy, sxd) = direction(&rc_lp, &rc_soc);
         let amax = max_step(&dx, &dh, &dlam, &dy);
         let alpha = (0.99 * amax).min(1.0);
         if !alpha.is_finite() || alpha <= 0.0 {
@@ -1073,7 +1338,7 @@ pub fn solve(
         // ---- update ----
         t.scaled_add(alpha, &dx.row(0));
         z.scaled_add(alpha, &dx.slice(s![1.., ..]));
-        xz.scaled_add(alpha, &xdz);
+        sxz.scaled_add(alpha, &sxd);
         h.scaled_add(alpha, &dh);
         lam.scaled_add(alpha, &dlam);
         ysoc.scaled_add(alpha, &dy);
