@@ -4,6 +4,11 @@
 
 use pyo3::prelude::*;
 
+/// mimalloc: the solvers allocate and free many short-lived n × B work arrays per iteration;
+/// glibc's allocator returns them to the OS and page-faults them back in every time.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod arrangement;
 mod convex;
 mod detach;
