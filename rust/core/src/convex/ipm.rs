@@ -118,6 +118,12 @@ pub const DIRECT_MAX_PATTERNS: usize = 200;
 /// below which the whole program is solved directly rather than in a working-set loop.
 pub const DIRECT_MAX_WORK: f64 = 1e8;
 
+/// The ReLU program within the work budget still goes through the working-set loop when its
+/// first working set is at most 1/3 of the patterns (measured: (n, d, P) = (40, 3, 1562) solves
+/// 2.2× faster in four rounds of 100–337 patterns; at (200, 10, 500) the set would hold 420 of the
+/// 500 patterns and the loop is slower).
+const WORKING_SET_MIN_REDUCTION: usize = 3;
+
 /// The interior-point method inside a working-set (column generation) loop, for programs with many
 /// patterns: the patterns most violating their dual constraint at z = 0 start the set; the
 /// interior-point method (finished by FISTA on its support when it stops short) solves the
@@ -168,23 +174,27 @@ pub fn solve_working_set_with(
         };
     }
     let Some(gates) = gates else { return Ok(None) };
-    if direct {
-        return solve(prob, settings, Some(gates), ctl);
-    }
     let d = prob.d();
-    if gates.dim() != (p, d) {
-        return Ok(None);
-    }
-    // first working set: the patterns whose dual constraint is most violated at z = 0
-    // (λ = ℓ'(0)), as many as the work budget allows (at least 2d, at most 2n + 20)
-    let z0 = Array2::<f64>::zeros((d, 2 * p));
-    let (_, _, scores0) = super::polish::sharp_certificate_scores(prob, &z0, ctl)?;
-    let mut order: Vec<usize> = (0..p).collect();
-    order.sort_by(|&a, &b| scores0[b].total_cmp(&scores0[a]));
+    // first working set: as many patterns as the work budget allows (at least 2d, at most
+    // 2n + 20 — the optimum has at most n + 1 nonzero blocks)
     let mean_work = n_active * d as f64 / p as f64;
     let k0 = ((direct_max_work / mean_work.max(1.0)) as usize)
         .clamp(2 * d, 2 * n + 20)
         .min(p);
+    // the loop also pays when patterns far outnumber what the optimum can use (P ≫ n): each
+    // round's interior-point iteration costs a fraction of a full one
+    if p <= direct_max_patterns || (direct && k0 * WORKING_SET_MIN_REDUCTION > p) {
+        return solve(prob, settings, Some(gates), ctl);
+    }
+    if gates.dim() != (p, d) {
+        return Ok(None);
+    }
+    // the first working set: the k0 patterns whose dual constraint is most violated at z = 0
+    // (λ = ℓ'(0))
+    let z0 = Array2::<f64>::zeros((d, 2 * p));
+    let (_, _, scores0) = super::polish::sharp_certificate_scores(prob, &z0, ctl)?;
+    let mut order: Vec<usize> = (0..p).collect();
+    order.sort_by(|&a, &b| scores0[b].total_cmp(&scores0[a]));
     let mut in_w = vec![false; p];
     for &i in order.iter().take(k0) {
         in_w[i] = true;
