@@ -68,6 +68,17 @@ fn solve_impl(
         return Ok(None);
     }
     let pd = super::pdip::solve(prob, settings, gates, ctl)?;
+    wrap(prob, settings, pd, ctl, do_sparsify).map(Some)
+}
+
+/// The certified [`Solution`] of an interior-point result.
+fn wrap(
+    prob: &Problem,
+    settings: &Settings,
+    pd: super::pdip::PdResult,
+    ctl: &Control,
+    do_sparsify: bool,
+) -> Result<Solution> {
     // the dual bound: the interior-point multipliers first, the NNLS-sharpened one if needed
     let mut cert = prob.certify(&pd.z, Some(&pd.mu), None);
     let mut mu = pd.mu;
@@ -93,7 +104,7 @@ fn solve_impl(
     } else {
         (pd.z.clone(), cert.clone())
     };
-    Ok(Some(Solution {
+    Ok(Solution {
         z: zbest.clone(),
         objective: cbest.objective,
         network_objective: cbest.network_objective,
@@ -108,7 +119,7 @@ fn solve_impl(
             z: Some(zbest),
             ..Default::default()
         },
-    }))
+    })
 }
 
 /// Patterns below which [`solve_working_set`] runs the interior-point method on the whole program.
@@ -123,6 +134,12 @@ pub const DIRECT_MAX_WORK: f64 = 1e8;
 /// 2.2× faster in four rounds of 100–337 patterns; at (200, 10, 500) the set would hold 420 of the
 /// 500 patterns and the loop is slower).
 const WORKING_SET_MIN_REDUCTION: usize = 3;
+
+/// Relative gap at which the screened solve (programs within the work budget whose first working
+/// set would not be small) stops the interior-point method on the whole program …
+const SCREEN_REL_GAP: f64 = 0.03;
+/// … and keeps the patterns with a block above this fraction of the largest block.
+const SCREEN_REL_NORM: f64 = 1e-2;
 
 /// The interior-point method inside a working-set (column generation) loop, for programs with many
 /// patterns: the patterns most violating their dual constraint at z = 0 start the set; the
@@ -147,6 +164,46 @@ pub fn solve_working_set(
     )
 }
 
+/// How [`solve_working_set_with`] solves a program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Path {
+    /// The interior-point method on the whole program.
+    Direct,
+    /// The whole program until a loose gap, then the working-set loop from the blocks it has
+    /// not driven to ~0.
+    Screened,
+    /// The working-set loop from the patterns most violated at z = 0.
+    WorkingSet,
+}
+
+/// The path, and the size of the working-set loop's first set: as many patterns as the work
+/// budget allows (at least 2d, at most 2n + 20 — the optimum has at most n + 1 nonzero blocks).
+/// Within the budget, the loop still pays when that set is small next to P (P ≫ n: each
+/// round's iteration costs a fraction of a full one); otherwise the screened solve.
+fn plan(prob: &Problem, direct_max_patterns: usize, direct_max_work: f64) -> (Path, usize) {
+    let p = prob.p();
+    let n = prob.n();
+    let d = prob.d();
+    let n_active: f64 = (0..p)
+        .map(|i| {
+            let ni = (0..n).filter(|&k| prob.mask[[k, i]] != 0.0).count() as f64;
+            ni * ni
+        })
+        .sum();
+    let mean_work = n_active * d as f64 / p as f64;
+    let k0 = ((direct_max_work / mean_work.max(1.0)) as usize)
+        .clamp(2 * d, 2 * n + 20)
+        .min(p);
+    let path = if p <= direct_max_patterns {
+        Path::Direct
+    } else if n_active * d as f64 > direct_max_work || k0 * WORKING_SET_MIN_REDUCTION <= p {
+        Path::WorkingSet
+    } else {
+        Path::Screened
+    };
+    (path, k0)
+}
+
 /// [`solve_working_set`] with the thresholds of the direct solve given (tests force the loop).
 pub fn solve_working_set_with(
     prob: &Problem,
@@ -157,49 +214,23 @@ pub fn solve_working_set_with(
     ctl: &Control,
 ) -> Result<Option<Solution>> {
     let p = prob.p();
-    let n = prob.n();
-    let n_active: f64 = (0..p)
-        .map(|i| {
-            let ni = (0..n).filter(|&k| prob.mask[[k, i]] != 0.0).count() as f64;
-            ni * ni
-        })
-        .sum();
-    let direct = p <= direct_max_patterns || n_active * prob.d() as f64 <= direct_max_work;
+    let d = prob.d();
+    let (path, k0) = plan(prob, direct_max_patterns, direct_max_work);
     if prob.kind == Kind::Gated {
         // the gated program needs no witnesses; its working-set variant is FISTA's job
-        return if direct {
-            solve(prob, settings, gates, ctl)
-        } else {
+        return if path == Path::WorkingSet {
             Ok(None)
+        } else {
+            solve(prob, settings, gates, ctl)
         };
     }
     let Some(gates) = gates else { return Ok(None) };
-    let d = prob.d();
-    // first working set: as many patterns as the work budget allows (at least 2d, at most
-    // 2n + 20 — the optimum has at most n + 1 nonzero blocks)
-    let mean_work = n_active * d as f64 / p as f64;
-    let k0 = ((direct_max_work / mean_work.max(1.0)) as usize)
-        .clamp(2 * d, 2 * n + 20)
-        .min(p);
-    // the loop also pays when patterns far outnumber what the optimum can use (P ≫ n): each
-    // round's interior-point iteration costs a fraction of a full one
-    if p <= direct_max_patterns || (direct && k0 * WORKING_SET_MIN_REDUCTION > p) {
+    if path == Path::Direct {
         return solve(prob, settings, Some(gates), ctl);
     }
     if gates.dim() != (p, d) {
         return Ok(None);
     }
-    // the first working set: the k0 patterns whose dual constraint is most violated at z = 0
-    // (λ = ℓ'(0))
-    let z0 = Array2::<f64>::zeros((d, 2 * p));
-    let (_, _, scores0) = super::polish::sharp_certificate_scores(prob, &z0, ctl)?;
-    let mut order: Vec<usize> = (0..p).collect();
-    order.sort_by(|&a, &b| scores0[b].total_cmp(&scores0[a]));
-    let mut in_w = vec![false; p];
-    for &i in order.iter().take(k0) {
-        in_w[i] = true;
-    }
-    let z0 = Array2::<f64>::zeros((d, prob.n_blocks()));
     let mut inner = |sub: &Problem,
                      st: &Settings,
                      _warm: &Array2<f64>,
@@ -222,6 +253,40 @@ pub fn solve_working_set_with(
         f.n_iter += ss.n_iter;
         Ok(f)
     };
+    if path == Path::Screened {
+        // The whole program until its relative gap is SCREEN_REL_GAP, then the working-set loop
+        // from the patterns whose blocks the iterate has not driven towards 0 (the loop's
+        // certificate on the full program brings back any pattern screened out wrongly).
+        let pd = super::pdip::solve_until(prob, settings, Some(gates), Some(SCREEN_REL_GAP), ctl)?;
+        if !pd.stopped_early {
+            return wrap(prob, settings, pd, ctl, true).map(Some);
+        }
+        let norms = super::block_norms(&pd.z);
+        let zmax = norms.iter().cloned().fold(0.0, f64::max);
+        let mut in_w = vec![false; p];
+        for (b, &nb) in norms.iter().enumerate() {
+            if nb > SCREEN_REL_NORM * zmax {
+                in_w[b % p] = true;
+            }
+        }
+        let z0 = Array2::<f64>::zeros((d, prob.n_blocks()));
+        let sol = column_generation(prob, settings, in_w, z0, Some(gates), &mut inner, ctl)?;
+        return Ok(sol.map(|mut s| {
+            s.n_iter += pd.iters;
+            s
+        }));
+    }
+    // the first working set: the k0 patterns whose dual constraint is most violated at z = 0
+    // (λ = ℓ'(0))
+    let z0 = Array2::<f64>::zeros((d, 2 * p));
+    let (_, _, scores0) = super::polish::sharp_certificate_scores(prob, &z0, ctl)?;
+    let mut order: Vec<usize> = (0..p).collect();
+    order.sort_by(|&a, &b| scores0[b].total_cmp(&scores0[a]));
+    let mut in_w = vec![false; p];
+    for &i in order.iter().take(k0) {
+        in_w[i] = true;
+    }
+    let z0 = Array2::<f64>::zeros((d, prob.n_blocks()));
     column_generation(prob, settings, in_w, z0, Some(gates), &mut inner, ctl)
 }
 
@@ -523,21 +588,28 @@ mod tests {
         let direct = solve(&prob, &settings, Some(gm.view()), &ctl)
             .unwrap()
             .unwrap();
-        let looped = solve_working_set_with(&prob, &settings, Some(gm.view()), 0, 0.0, &ctl)
-            .unwrap()
-            .unwrap();
-        let best_dual = direct.dual.max(looped.dual);
-        for s in [&direct, &looped] {
-            // every point is an upper bound and every dual a lower bound of the same optimum
-            assert!(s.objective >= best_dual - 1e-9 * best_dual.abs().max(1.0));
+        // the working-set loop (no budget) and the screened solve (budget without limit, first
+        // set as large as allowed: 2n + 20 > P / 3)
+        assert_eq!(plan(&prob, 0, 0.0).0, Path::WorkingSet);
+        assert!(p < 3 * (2 * n + 20), "{p} patterns");
+        assert_eq!(plan(&prob, 0, 1e12).0, Path::Screened);
+        for budget in [0.0, 1e12] {
+            let looped = solve_working_set_with(&prob, &settings, Some(gm.view()), 0, budget, &ctl)
+                .unwrap()
+                .unwrap();
+            let best_dual = direct.dual.max(looped.dual);
+            for s in [&direct, &looped] {
+                // every point is an upper bound and every dual a lower bound of the same optimum
+                assert!(s.objective >= best_dual - 1e-9 * best_dual.abs().max(1.0));
+            }
+            assert!(looped.converged, "{} {}", looped.objective, looped.dual);
+            // the bare interior-point solve may stop short of 1e-8 (the caller finishes it): its
+            // point and bound must bracket the loop's certified optimum
+            let tol = 1e-9 * direct.objective.abs().max(1.0);
+            assert!(looped.objective <= direct.objective + tol);
+            assert!(looped.objective >= direct.dual - tol);
+            assert!(looped.dual <= direct.objective + tol);
+            assert!(looped.violation <= crate::convex::VIOLATION_TOL);
         }
-        assert!(looped.converged, "{} {}", looped.objective, looped.dual);
-        // the bare interior-point solve may stop short of 1e-8 (the caller finishes it): its
-        // point and bound must bracket the loop's certified optimum
-        let tol = 1e-9 * direct.objective.abs().max(1.0);
-        assert!(looped.objective <= direct.objective + tol);
-        assert!(looped.objective >= direct.dual - tol);
-        assert!(looped.dual <= direct.objective + tol);
-        assert!(looped.violation <= crate::convex::VIOLATION_TOL);
     }
 }

@@ -148,20 +148,17 @@ fn soc_max_step(u: &[f64], du: &[f64], cap: f64) -> f64 {
 
 /// Per-thread scratch of the block factorisations.
 struct Scratch {
-    wm: Vec<f64>,
     pw: Vec<f64>,
     am: Vec<f64>,
-    tmp: Vec<f64>,
+    v: Vec<f64>,
 }
 
 impl Scratch {
     fn new(dm: usize) -> Self {
-        let z = vec![0.0; dm * dm];
         Scratch {
-            wm: z.clone(),
-            pw: z.clone(),
-            am: z.clone(),
-            tmp: z,
+            pw: vec![0.0; dm * dm],
+            am: vec![0.0; dm * dm],
+            v: vec![0.0; 3 * dm],
         }
     }
 }
@@ -375,7 +372,7 @@ impl<'a> Kkt<'a> {
             if en.is_nan() || en >= prev {
                 break;
             }
-            if en <= 1e-15 * rn || en > 0.5 * prev {
+            if en <= REFINE_REL_RESIDUAL * rn || en > 0.5 * prev {
                 return x; // accurate, or refinement stagnates: x is the best so far
             }
             let next = &x + &once(&res);
@@ -398,6 +395,9 @@ pub struct PdResult {
     pub iters: usize,
     /// Whether the rigorous certificate closed the gap within `settings.tol`.
     pub converged: bool,
+    /// Whether it stopped at the relative gap asked by [`solve_until`] (neither converged nor
+    /// stalled).
+    pub stopped_early: bool,
 }
 
 /// Per-block LP data in n × B layout: column b uses the sign column of pattern b mod P.
@@ -700,6 +700,18 @@ pub fn solve(
     gates: Option<ArrayView2<f64>>,
     ctl: &Control,
 ) -> Result<PdResult> {
+    solve_until(prob, settings, gates, None, ctl)
+}
+
+/// [`solve`], stopping early (`stopped_early`) once the relative gap μν/max(1, |f|) is at most
+/// `stop_rel_gap`: the caller then screens the blocks the iterate has driven to ~0.
+pub fn solve_until(
+    prob: &Problem,
+    settings: &Settings,
+    gates: Option<ArrayView2<f64>>,
+    stop_rel_gap: Option<f64>,
+    ctl: &Control,
+) -> Result<PdResult> {
     let n = prob.n();
     let d = prob.d();
     let p = prob.p();
@@ -886,6 +898,7 @@ pub fn solve(
                     mu: lam,
                     iters,
                     converged,
+                    stopped_early: false,
                 });
             }
         }
@@ -895,6 +908,16 @@ pub fn solve(
 
         // ---- polish on the identified support once the iterate is close or progress stalls ----
         let rel_gap = mu * nu / scale;
+        if stop_rel_gap.is_some_and(|g| rel_gap <= g) {
+            ctl.set_done(iters as u64);
+            return Ok(PdResult {
+                z,
+                mu: lam,
+                iters,
+                converged: false,
+                stopped_early: true,
+            });
+        }
         if rel_gap <= polish_at || stall > 0 {
             if let Some(done) =
                 polish_from_indicators(prob, settings, &z, &h, &lam, &ysoc, gates, stall > 0, ctl)?
@@ -952,110 +975,80 @@ pub fn solve(
         let gram = super::linalg::matmul(xx.slice(s![..nl, ..]).t(), dlp.view(), par); // nt × B
         let mut bmat = vec![0.0; nb * dm * dm];
         let mut binv = vec![0.0; nb * dm * dm];
-        // per block: W (NT scaling) and I + W (P + δI) W, kept for the Schur complement
-        let mut wmats = vec![0.0; nb * dm * dm];
-        let mut amats = vec![0.0; nb * dm * dm];
-        let make = |b: usize,
-                    m: &mut [f64],
-                    inv: &mut [f64],
-                    (wout, aout): (&mut [f64], &mut [f64]),
-                    sc: &mut Scratch|
-         -> Result<()> {
-            m.copy_from_slice(&w2[b * dm * dm..(b + 1) * dm * dm]);
+        let make = |b: usize, m: &mut [f64], inv: &mut [f64], sc: &mut Scratch| -> Result<()> {
+            // B = W⁻² + P, P the LP rows' Gram matrix on the z indices
+            let pm = &mut sc.pw;
+            pm.fill(0.0);
             let mut c = 0;
             for j in 0..d {
                 for l in 0..=j {
                     let v = gram[[c, b]];
-                    m[(j + 1) * dm + l + 1] += v;
-                    if l != j {
-                        m[(l + 1) * dm + j + 1] += v;
-                    }
+                    pm[(j + 1) * dm + l + 1] = v;
+                    pm[(l + 1) * dm + j + 1] = v;
                     c += 1;
                 }
             }
-            // B⁻¹ = W (I + W (P + δI) W)⁻¹ W with W the cone's NT scaling (closed form): far
-            // better conditioned than inverting B = W⁻² + P directly (W⁻² has condition ~1/μ²
-            // near the cone's boundary); δ regularises the ray direction of a block on the
-            // boundary, where B alone is nearly singular and Woodbury would cancel
-            // catastrophically (refinement against the exact operator removes δ's effect).
-            let e = eta[b];
-            let w0 = wbar[[0, b]];
-            let wm = &mut sc.wm;
-            wm[0] = e * w0;
+            for ((mv, &wv), &pv) in m
+                .iter_mut()
+                .zip(&w2[b * dm * dm..(b + 1) * dm * dm])
+                .zip(pm.iter())
+            {
+                *mv = wv + pv;
+            }
+            // B⁻¹ = W (I + W (P + δI) W)⁻¹ W with W the cone's NT scaling: far better conditioned
+            // than inverting B directly (W⁻² has condition ~1/μ² near the cone's boundary); δ
+            // regularises the ray direction of a block on the boundary, where B alone is nearly
+            // singular and Woodbury would cancel catastrophically (refinement against the exact
+            // operator removes δ's effect). W = η (J + c a aᵀ) with J = diag(−1, I),
+            // a = (1 + w̄₀, w̄₁), c = 1/(1 + w̄₀), so both congruences cost O((d+1)²):
+            // W Q W = η² (J Q J + c (q aᵀ + a qᵀ) + c² (aᵀ Q a) a aᵀ), q = J Q a.
+            for a in 0..dm {
+                pm[a * dm + a] += delta;
+            }
+            let e2 = eta[b] * eta[b];
+            let cc = 1.0 / (1.0 + wbar[[0, b]]);
+            let (av, rest) = sc.v.split_at_mut(dm);
+            let (qv, rest) = rest.split_at_mut(dm);
+            let rv = &mut rest[..dm];
+            av[0] = 1.0 + wbar[[0, b]];
             for a in 1..dm {
-                let wa = wbar[[a, b]];
-                wm[a] = e * wa;
-                wm[a * dm] = e * wa;
-                for c2 in 1..dm {
-                    let wc = wbar[[c2, b]];
-                    wm[a * dm + c2] =
-                        e * ((if a == c2 { 1.0 } else { 0.0 }) + wa * wc / (1.0 + w0));
-                }
+                av[a] = wbar[[a, b]];
             }
-            // pw = (P + δI) W, P on indices 1..dm
-            for a in 0..dm {
-                for c2 in 0..dm {
-                    let mut acc = delta * wm[a * dm + c2];
-                    if a > 0 {
-                        for k in 1..dm {
-                            acc += (m[a * dm + k] - w2[b * dm * dm + a * dm + k]) * wm[k * dm + c2];
-                        }
+            let congruence = |qm: &[f64], out: &mut [f64], qv: &mut [f64], add_identity: bool| {
+                let mut s = 0.0;
+                for i in 0..dm {
+                    let row = &qm[i * dm..(i + 1) * dm];
+                    let qa: f64 = row.iter().zip(av.iter()).map(|(x, y)| x * y).sum();
+                    s += av[i] * qa;
+                    qv[i] = if i == 0 { -qa } else { qa };
+                }
+                for i in 0..dm {
+                    let ji = if i == 0 { -1.0 } else { 1.0 };
+                    for j in 0..dm {
+                        let jj = if j == 0 { -1.0 } else { 1.0 };
+                        let v = ji * jj * qm[i * dm + j]
+                            + cc * (qv[i] * av[j] + av[i] * qv[j])
+                            + cc * cc * s * av[i] * av[j];
+                        out[i * dm + j] = e2 * v + if add_identity && i == j { 1.0 } else { 0.0 };
                     }
-                    sc.pw[a * dm + c2] = acc;
                 }
-            }
-            for a in 0..dm {
-                for c2 in 0..dm {
-                    let mut acc = if a == c2 { 1.0 } else { 0.0 };
-                    for k in 0..dm {
-                        acc += wm[a * dm + k] * sc.pw[k * dm + c2];
-                    }
-                    sc.am[a * dm + c2] = acc;
-                }
-            }
+            };
+            congruence(pm, &mut sc.am, qv, true);
             let ainv = small_spd_inverse(&sc.am, dm)?;
-            wout.copy_from_slice(wm);
-            aout.copy_from_slice(&sc.am);
-            for a in 0..dm {
-                for c2 in 0..dm {
-                    let mut acc = 0.0;
-                    for k in 0..dm {
-                        acc += wm[a * dm + k] * ainv[k * dm + c2];
-                    }
-                    sc.tmp[a * dm + c2] = acc;
-                }
-            }
-            for a in 0..dm {
-                for c2 in 0..dm {
-                    let mut acc = 0.0;
-                    for k in 0..dm {
-                        acc += sc.tmp[a * dm + k] * wm[k * dm + c2];
-                    }
-                    inv[a * dm + c2] = acc;
-                }
-            }
+            congruence(&ainv, inv, rv, false);
             Ok(())
         };
         let res: Result<()> = if par {
             bmat.par_chunks_mut(dm * dm)
                 .zip(binv.par_chunks_mut(dm * dm))
-                .zip(
-                    wmats
-                        .par_chunks_mut(dm * dm)
-                        .zip(amats.par_chunks_mut(dm * dm)),
-                )
                 .enumerate()
-                .try_for_each_init(
-                    || Scratch::new(dm),
-                    |sc, (b, ((m, inv), wa))| make(b, m, inv, wa, sc),
-                )
+                .try_for_each_init(|| Scratch::new(dm), |sc, (b, (m, inv))| make(b, m, inv, sc))
         } else {
             let mut sc = Scratch::new(dm);
             bmat.chunks_mut(dm * dm)
                 .zip(binv.chunks_mut(dm * dm))
-                .zip(wmats.chunks_mut(dm * dm).zip(amats.chunks_mut(dm * dm)))
                 .enumerate()
-                .try_for_each(|(b, ((m, inv), wa))| make(b, m, inv, wa, &mut sc))
+                .try_for_each(|(b, (m, inv))| make(b, m, inv, &mut sc))
         };
         res?;
         ctl.check()?;
@@ -1353,6 +1346,7 @@ pub fn solve(
         mu,
         iters,
         converged,
+        stopped_early: false,
     })
 }
 
@@ -1361,6 +1355,10 @@ pub fn solve(
 const SCHUR_MIN_WEIGHT: f64 = 1e2;
 /// Cap on the Schur complement's dimension (the blocks with the largest weights are kept).
 const SCHUR_MAX_DIM: usize = 1500;
+
+/// Relative residual of the reduced Newton system at which iterative refinement stops (one
+/// refinement step usually takes the Woodbury solve from ~1e-7 to ~1e-13).
+const REFINE_REL_RESIDUAL: f64 = 1e-12;
 
 /// Unknowns of the Newton polish above which it is only tried once the method stalls.
 const POLISH_MAX_DIM: usize = 400;
@@ -1435,6 +1433,7 @@ fn polish_from_indicators(
                     mu: mup,
                     iters: 0,
                     converged: true,
+                    stopped_early: false,
                 }));
             }
         }
