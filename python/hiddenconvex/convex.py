@@ -723,9 +723,12 @@ class ConvexReLU(_ConvexBase):
         ``"sample"`` or a Chambers result) and a Newton step is cheap (Σ_i n_i²·d ≤
         ``IPM_MAX_WORK``), else ``"fista"``; ``"admm"`` for hinge. ``"ipm"``: primal-dual
         (Mehrotra, Nesterov-Todd scaling) interior-point method started at the gates, reduced
-        Newton systems solved by Woodbury in the n-dimensional residual space, inside a
-        working-set loop over patterns when a direct iteration is too costly, verified by the
-        full program's certificate; if it stops short of ``tol`` FISTA finishes
+        Newton systems solved by Woodbury in the n-dimensional residual space (neurons whose
+        block is too ill-conditioned for it through their own Schur complement), inside a
+        working-set loop over patterns when a direct iteration is too costly or the patterns far
+        outnumber what the optimum can use (P ≫ n), with screening of the blocks the method has
+        driven to ~0 otherwise (above 200 patterns), always verified by the full program's
+        certificate; if it stops short of ``tol`` FISTA finishes
         (``result_.solver == "ipm+fista"``); without
         gates it is FISTA. ``"fista"``: accelerated
         proximal gradient whose prox is exact (projection of each block on its cone by

@@ -16,9 +16,12 @@
 //! Jᵀ diag(ℓ'') J of rank ≤ n. It is solved by Woodbury in the n-dimensional residual space —
 //! M = I + K B⁻¹ Kᵀ, K = diag(√ℓ'') J, assembled pattern by pattern (the v and w blocks of a
 //! pattern share their rows, so their inverses are summed first: Σ_i n_i² d flops) — with
-//! iterative refinement against the exact operator. Predictor and corrector share the
-//! factorisation; steps keep 1% to the boundary. About 20–40 iterations, each
-//! O(Σ_b n d² + Σ_i n_i² d + n³).
+//! iterative refinement against the exact operator; blocks whose B_b⁻¹ is too large for that
+//! update to stay accurate (nonzero neurons near the optimum) are solved through their own Schur
+//! complement instead. Predictor and corrector share the factorisation; steps keep 1% to the
+//! boundary. The n-row arrays of the cone rows are stored per block (column-major) and each stage
+//! of an iteration is one fused pass over them, parallel over fixed chunks of blocks. About 20–40
+//! iterations, each O(Σ_b n d + Σ_b d³ + Σ_i n_i² d + n³).
 
 use ndarray::linalg::general_mat_mul;
 use std::borrow::Cow;
