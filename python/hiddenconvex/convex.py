@@ -44,7 +44,7 @@ __all__ = ["ConvexReLU", "ConvexGatedReLU", "ConvexFitResult", "relu_network_obj
 
 LOSSES = ("squared", "logistic", "hinge", "huber")
 SCALINGS = ("sum", "mean")
-SOLVERS = ("auto", "ipm", "fista", "bcd", "admm", "al", "cvxpy")
+SOLVERS = ("auto", "ipm", "newton", "fista", "bcd", "admm", "al", "cvxpy")
 
 # "auto" picks the interior-point solver (ReLU program with known gates, or the gated program)
 # when its Newton steps are cheap: estimated work per step Σ_i n_i² d (n_i = active samples of
@@ -461,6 +461,11 @@ class _ConvexBase:
         if solver in ("fista", "bcd") and self.loss == "hinge":
             raise InvalidInputError(
                 f"solver: {solver!r} needs a smooth loss (use 'admm' for hinge)"
+            )
+        if solver == "newton" and (self._kind != "gated" or self.loss == "hinge"):
+            raise InvalidInputError(
+                "solver: 'newton' solves the gated program with a smooth loss "
+                "(use 'ipm' or 'fista' for the ReLU program, 'admm' for hinge)"
             )
         if solver == "bcd" and self._kind != "gated":
             raise InvalidInputError(

@@ -20,6 +20,7 @@ pub mod fista;
 pub mod ipm;
 pub mod linalg;
 pub mod loss;
+pub mod newton;
 pub mod pdip;
 pub mod polish;
 
