@@ -452,6 +452,7 @@ mod tests {
             ];
             if kind == Kind::Gated {
                 sols.push(bcd::solve(&prob, &settings, &WarmStart::default(), &ctl).unwrap());
+                sols.push(newton::solve(&prob, &settings, &WarmStart::default(), &ctl).unwrap());
             }
             for s in sols {
                 assert!((s.objective - 4.5).abs() < 1e-7, "{kind:?} {}", s.objective);
