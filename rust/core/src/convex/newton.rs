@@ -64,12 +64,13 @@ fn lower_inverse(l: &Array2<f64>) -> Array2<f64> {
 
 /// Right-looking blocked Cholesky of the symmetric positive-definite `a` (lower triangle read),
 /// in place. Trailing updates are GEMMs on fixed NB-column blocks (parallel when `par`; the
-/// result does not depend on the thread count).
-fn cholesky_blocked(mut a: Array2<f64>, par: bool) -> Result<Chol> {
+/// result does not depend on the thread count). Checks `ctl` once per block column.
+fn cholesky_blocked(mut a: Array2<f64>, par: bool, ctl: &Control) -> Result<Chol> {
     let n = a.nrows();
     let mut inv_diag = Vec::with_capacity(n.div_ceil(NB));
     let mut k0 = 0;
     while k0 < n {
+        ctl.check()?;
         let k1 = (k0 + NB).min(n);
         let l11 = linalg::cholesky(&a.slice(s![k0..k1, k0..k1]).to_owned())?;
         let inv11 = lower_inverse(&l11);
@@ -206,7 +207,7 @@ impl<'a> Quad<'a> {
         self.xt.nrows()
     }
 
-    fn eval(&self, c: &[f64]) -> Result<Eval> {
+    fn eval(&self, c: &[f64], ctl: &Control) -> Result<Eval> {
         let n = self.n();
         let supp: Vec<usize> = (0..c.len()).filter(|&i| c[i] > 0.0).collect();
         let ms = self.mask.select(Axis(1), &supp);
@@ -225,7 +226,7 @@ impl<'a> Quad<'a> {
         for i in 0..n {
             k[[i, i]] += 1.0;
         }
-        let chol = cholesky_blocked(k, self.par)?;
+        let chol = cholesky_blocked(k, self.par, ctl)?;
         let mu = chol.solve(&self.yt);
         let f = 0.5 * self.yt.dot(&mu) + 0.5 * self.beta * self.beta * c.iter().sum::<f64>();
         Ok(Eval { f, chol, mu })
@@ -283,7 +284,7 @@ fn projected_newton(
     let p = q.mask.ncols();
     let beta2 = q.beta * q.beta;
     let mut c = c0;
-    let mut ev = q.eval(&c)?;
+    let mut ev = q.eval(&c, ctl)?;
     let mut rho = 1e-6f64;
     let mut iters = 0usize;
     loop {
@@ -374,9 +375,13 @@ fn projected_newton(
             for a in 0..m {
                 hr[[a, a]] += tau;
             }
-            let Ok(hc) = cholesky_blocked(hr, q.par) else {
-                rho *= 10.0;
-                continue;
+            let hc = match cholesky_blocked(hr, q.par, ctl) {
+                Ok(hc) => hc,
+                Err(Error::Interrupted) => return Err(Error::Interrupted),
+                Err(_) => {
+                    rho *= 10.0;
+                    continue;
+                }
             };
             let dir = hc.solve(&gfree).mapv(|v| -v);
             let mut alpha = 1.0;
@@ -391,7 +396,7 @@ fn projected_newton(
                     alpha *= 0.5;
                     continue;
                 }
-                let en = q.eval(&cn)?;
+                let en = q.eval(&cn, ctl)?;
                 if en.f <= ev.f + 1e-4 * decrease {
                     accepted = Some((cn, en, alpha));
                     break;
@@ -643,8 +648,9 @@ mod tests {
         for &n in &[1usize, 5, 64, 65, 150] {
             let a = spd(n, n as u64);
             let plain = linalg::cholesky(&a).unwrap();
-            let c1 = cholesky_blocked(a.clone(), false).unwrap();
-            let c2 = cholesky_blocked(a.clone(), true).unwrap();
+            let ctl = Control::new();
+            let c1 = cholesky_blocked(a.clone(), false, &ctl).unwrap();
+            let c2 = cholesky_blocked(a.clone(), true, &ctl).unwrap();
             for i in 0..n {
                 for j in 0..=i {
                     assert!((c1.l[[i, j]] - plain[[i, j]]).abs() < 1e-10 * plain[[i, i]].abs());
@@ -679,7 +685,8 @@ mod tests {
                 }
             }
         }
-        assert!(cholesky_blocked(ndarray::array![[1.0, 2.0], [2.0, 1.0]], false).is_err());
+        let bad = ndarray::array![[1.0, 2.0], [2.0, 1.0]];
+        assert!(cholesky_blocked(bad, false, &Control::new()).is_err());
     }
 
     /// X = I, one all-ones pattern: w = (1 − β/‖y‖)₊ y, optimum 4.5 (see
