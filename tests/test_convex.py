@@ -400,6 +400,25 @@ def test_ctrl_c_interrupts_a_long_fit():
     assert latency < 2.0
 
 
+def test_ctrl_c_interrupts_the_gated_newton_solver():
+    # n = 2500: every Newton step factors a 2500 × 2500 matrix (well over 0.3 s in all)
+    X, y = _data(2500, 8, 22)
+    D, _ = R.sampled_patterns(X, 600, 0)
+    fired = {}
+
+    def fire():
+        fired["t"] = time.perf_counter()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Timer(0.3, fire)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        hc.ConvexGatedReLU(1e-3, patterns=D, solver="newton", tol=1e-14, max_iter=10**6).fit(X, y)
+    latency = time.perf_counter() - fired["t"]
+    timer.join()
+    assert latency < 2.0
+
+
 def test_progress_is_reported():
     X, y = _data(10, 2, 16)
     seen = []
