@@ -262,6 +262,9 @@ fn predict_sparse(
         .collect::<Array1<f64>>()
 }
 
+/// The stopping test of [`projected_newton`]: (blocks, estimated absolute gap, model objective).
+type StopFn<'a> = dyn FnMut(&Array2<f64>, f64, f64) -> Result<bool> + 'a;
+
 /// Outcome of the inner projected-Newton solve.
 struct InnerOut {
     c: Vec<f64>,
@@ -279,7 +282,7 @@ fn projected_newton(
     c0: Vec<f64>,
     max_iter: usize,
     ctl: &Control,
-    stop: &mut dyn FnMut(&Array2<f64>, f64, f64) -> Result<bool>,
+    stop: &mut StopFn<'_>,
 ) -> Result<InnerOut> {
     let p = q.mask.ncols();
     let beta2 = q.beta * q.beta;
