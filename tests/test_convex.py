@@ -218,10 +218,15 @@ def test_gated_newton_edge_cases_and_auto_choice(monkeypatch):
     # y = 0: the zero point is optimal
     z = hc.ConvexGatedReLU(0.1, solver="newton").fit(X, np.zeros_like(y))
     assert z.converged_ and z.objective_ == 0.0
-    # "auto": Newton up to NEWTON_MAX_N samples, the interior-point method / FISTA beyond
+    # "auto": Newton up to NEWTON_MAX_N samples while n² ≤ NEWTON_RATIO·d·P, else FISTA; the
+    # interior-point method at β = 0 (small work)
     assert hc.ConvexGatedReLU(0.1).fit(X, y).result_.solver == "newton"
+    assert hc.ConvexGatedReLU(0.0, tol=1e-8).fit(X, y).result_.solver.startswith("ipm")
+    with monkeypatch.context() as mp:
+        mp.setattr(hc.convex, "NEWTON_RATIO", 1.0)
+        assert hc.ConvexGatedReLU(0.1).fit(X, y).result_.solver == "fista"
     monkeypatch.setattr(hc.convex, "NEWTON_MAX_N", 10)
-    assert hc.ConvexGatedReLU(0.1).fit(X, y).result_.solver == "ipm"
+    assert hc.ConvexGatedReLU(0.1).fit(X, y).result_.solver == "fista"
     with pytest.raises(hc.InvalidInputError, match="newton"):
         hc.ConvexReLU(0.1, solver="newton").fit(X, y)
     with pytest.raises(hc.InvalidInputError, match="newton"):
