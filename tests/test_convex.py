@@ -44,10 +44,15 @@ def restore_threads():
 @pytest.mark.parametrize("seed", [0, 1, 2])
 @pytest.mark.parametrize("bias", [False, True])
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
-def test_gated_matches_clarabel(seed, bias, loss):
+@pytest.mark.parametrize("solver", ["auto", "ipm"])
+def test_gated_matches_clarabel(seed, bias, loss, solver):
     X, y = _data(14, 2, seed, loss)
-    m = hc.ConvexGatedReLU(0.05, loss=loss, bias=bias, tol=1e-9, max_iter=200000).fit(X, y)
+    m = hc.ConvexGatedReLU(
+        0.05, loss=loss, bias=bias, solver=solver, tol=1e-9, max_iter=200000
+    ).fit(X, y)
     ref, _ = R.cvxpy_gated(_aug(X, bias), y, m.patterns_, 0.05, loss)
+    # "auto" is the projected Newton solver of the variational form on these sizes
+    assert m.result_.solver.startswith("newton" if solver == "auto" else "ipm")
     assert m.converged_
     assert m.objective_ == pytest.approx(ref, rel=1e-6)
     # weak duality against the oracle's optimum, and the certified gap
@@ -177,6 +182,55 @@ def test_dual_bound_is_valid_before_convergence():
     ref, _, _ = R.cvxpy_relu(_aug(X, True), y, m.patterns_, 0.05)
     assert m.dual_objective_ <= ref * (1 + 1e-7)
     assert not m.converged_ and not m.certified_
+
+
+@pytest.mark.parametrize("seed", [3, 4])
+@pytest.mark.parametrize("bias", [False, True])
+@pytest.mark.parametrize("loss", ["squared", "logistic", "huber"])
+def test_gated_newton_matches_clarabel_on_many_sampled_patterns(seed, bias, loss):
+    """More patterns than samples (the Newton system is then degenerate: several patterns explain
+    the same direction) and an active set of several patterns; Huber with outliers exercises the
+    proximal-Newton outer loop where ℓ'' vanishes."""
+    X, y = _data(30, 3, seed, loss)
+    if loss == "huber":
+        y[:4] += 4.0
+    kw = dict(loss=loss, bias=bias, huber_delta=0.3, tol=1e-9, max_iter=200000)
+    D, _ = R.sampled_patterns(_aug(X, bias), 80, seed)
+    m = hc.ConvexGatedReLU(0.03 * 30, patterns=D, solver="newton", **kw).fit(X, y)
+    ref, _ = R.cvxpy_gated(_aug(X, bias), y, D, 0.03 * 30, loss, delta=0.3)
+    assert m.result_.solver == "newton" and m.converged_
+    assert m.n_active_ >= 2
+    assert m.objective_ == pytest.approx(ref, rel=1e-6)
+    assert m.dual_objective_ <= ref * (1 + 1e-7) + 1e-9
+    assert 0 <= m.duality_gap_ <= 1e-9 * max(1, abs(m.objective_)) + 1e-12
+
+
+def test_gated_newton_edge_cases_and_auto_choice(monkeypatch):
+    X, y = _data(20, 2, 21)
+    # β = 0 (no variational form): the solver hands over to FISTA, still certified
+    m0 = hc.ConvexGatedReLU(0.0, solver="newton", tol=1e-8, max_iter=200000).fit(X, y)
+    ref0, _ = R.cvxpy_gated(X, y, m0.patterns_, 0.0)
+    assert m0.converged_ and m0.objective_ == pytest.approx(ref0, rel=1e-6, abs=1e-8)
+    # β above the largest dual score: w = 0 at once, objective ½‖y‖²
+    big = hc.ConvexGatedReLU(1e6, solver="newton").fit(X, y)
+    assert big.converged_ and big.n_active_ == 0
+    assert big.objective_ == pytest.approx(0.5 * float(y @ y), rel=1e-12)
+    # y = 0: the zero point is optimal
+    z = hc.ConvexGatedReLU(0.1, solver="newton").fit(X, np.zeros_like(y))
+    assert z.converged_ and z.objective_ == 0.0
+    # "auto": Newton up to NEWTON_MAX_N samples while n² ≤ NEWTON_RATIO·d·P, else FISTA; the
+    # interior-point method at β = 0 (small work)
+    assert hc.ConvexGatedReLU(0.1).fit(X, y).result_.solver == "newton"
+    assert hc.ConvexGatedReLU(0.0, tol=1e-8).fit(X, y).result_.solver.startswith("ipm")
+    with monkeypatch.context() as mp:
+        mp.setattr(hc.convex, "NEWTON_RATIO", 1.0)
+        assert hc.ConvexGatedReLU(0.1).fit(X, y).result_.solver == "fista"
+    monkeypatch.setattr(hc.convex, "NEWTON_MAX_N", 10)
+    assert hc.ConvexGatedReLU(0.1).fit(X, y).result_.solver == "fista"
+    with pytest.raises(hc.InvalidInputError, match="newton"):
+        hc.ConvexReLU(0.1, solver="newton").fit(X, y)
+    with pytest.raises(hc.InvalidInputError, match="newton"):
+        hc.ConvexGatedReLU(0.1, solver="newton", loss="hinge").fit(X, np.sign(y))
 
 
 @pytest.mark.parametrize("kind", ["gated"])
@@ -346,6 +400,25 @@ def test_ctrl_c_interrupts_a_long_fit():
     timer.start()
     with pytest.raises(KeyboardInterrupt):
         hc.ConvexReLU(1e-4, patterns=D, tol=1e-14, max_iter=10**7).fit(X, y)
+    latency = time.perf_counter() - fired["t"]
+    timer.join()
+    assert latency < 2.0
+
+
+def test_ctrl_c_interrupts_the_gated_newton_solver():
+    # n = 2500: every Newton step factors a 2500 × 2500 matrix (well over 0.3 s in all)
+    X, y = _data(2500, 8, 22)
+    D, _ = R.sampled_patterns(X, 600, 0)
+    fired = {}
+
+    def fire():
+        fired["t"] = time.perf_counter()
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Timer(0.3, fire)
+    timer.start()
+    with pytest.raises(KeyboardInterrupt):
+        hc.ConvexGatedReLU(1e-3, patterns=D, solver="newton", tol=1e-14, max_iter=10**6).fit(X, y)
     latency = time.perf_counter() - fired["t"]
     timer.join()
     assert latency < 2.0

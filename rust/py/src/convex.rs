@@ -58,11 +58,11 @@ fn convex_solve<'py>(
         return Err(invalid("max_iter", "must be >= 1"));
     }
     let which = match solver {
-        "admm" | "fista" | "bcd" | "al" | "ipm" => solver.to_string(),
+        "admm" | "fista" | "bcd" | "al" | "ipm" | "newton" => solver.to_string(),
         other => {
             return Err(invalid(
                 "solver",
-                format!("expected 'admm', 'fista', 'bcd', 'al' or 'ipm', got {other:?}"),
+                format!("expected 'admm', 'fista', 'bcd', 'al', 'ipm' or 'newton', got {other:?}"),
             ))
         }
     };
@@ -133,6 +133,7 @@ fn convex_solve<'py>(
             },
             "fista" => cx::fista::solve(&prob, &settings, &warm, ctl)?,
             "bcd" => cx::bcd::solve(&prob, &settings, &warm, ctl)?,
+            "newton" => cx::newton::solve(&prob, &settings, &warm, ctl)?,
             "al" => cx::al::solve(&prob, &settings, &warm, ctl)?,
             _ => cx::admm::solve(&prob, &settings, &warm, ctl)?,
         };

@@ -20,6 +20,7 @@ pub mod fista;
 pub mod ipm;
 pub mod linalg;
 pub mod loss;
+pub mod newton;
 pub mod pdip;
 pub mod polish;
 
@@ -464,6 +465,7 @@ mod tests {
             ];
             if kind == Kind::Gated {
                 sols.push(bcd::solve(&prob, &settings, &WarmStart::default(), &ctl).unwrap());
+                sols.push(newton::solve(&prob, &settings, &WarmStart::default(), &ctl).unwrap());
             }
             for s in sols {
                 assert!((s.objective - 4.5).abs() < 1e-7, "{kind:?} {}", s.objective);
