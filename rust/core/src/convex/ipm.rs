@@ -257,7 +257,8 @@ pub fn solve_working_set_with(
         // The whole program until its relative gap is SCREEN_REL_GAP, then the working-set loop
         // from the patterns whose blocks the iterate has not driven towards 0 (the loop's
         // certificate on the full program brings back any pattern screened out wrongly).
-        let pd = super::pdip::solve_until(prob, settings, Some(gates), Some(SCREEN_REL_GAP), ctl)?;
+        let pd =
+            super::pdip::solve_until(prob, settings, Some(gates), Some(SCREEN_REL_GAP), None, ctl)?;
         if !pd.stopped_early {
             return wrap(prob, settings, pd, ctl, true).map(Some);
         }
@@ -269,10 +270,50 @@ pub fn solve_working_set_with(
                 in_w[b % p] = true;
             }
         }
+        let mut iters = pd.iters;
+        // the method continues on the kept patterns from the screened iterate (still interior
+        // there); its point, with the dropped blocks at 0, is certified on the full program
+        if let Some(it) = &pd.iterate {
+            let idx: Vec<usize> = (0..p).filter(|&i| in_w[i]).collect();
+            let q = idx.len();
+            let sub = prob.subset(&idx, if prob.par { 0 } else { usize::MAX });
+            let g_sub = gates.select(ndarray::Axis(0), &idx);
+            let warm = it.select(&idx, p, 2);
+            let pd2 = super::pdip::solve_until(
+                &sub,
+                settings,
+                Some(g_sub.view()),
+                None,
+                Some(&warm),
+                ctl,
+            )?;
+            let nl = pd2.mu.nrows();
+            let mut z = Array2::<f64>::zeros((d, 2 * p));
+            let mut mu = Array2::<f64>::zeros((nl, 2 * p));
+            for (a, &i) in idx.iter().enumerate() {
+                for r in 0..2 {
+                    z.column_mut(r * p + i).assign(&pd2.z.column(r * q + a));
+                    mu.column_mut(r * p + i).assign(&pd2.mu.column(r * q + a));
+                }
+            }
+            iters += pd2.iters;
+            let full = super::pdip::PdResult {
+                z,
+                mu,
+                iters,
+                converged: false,
+                stopped_early: false,
+                iterate: None,
+            };
+            let sol = wrap(prob, settings, full, ctl, true)?;
+            if sol.converged {
+                return Ok(Some(sol));
+            }
+        }
         let z0 = Array2::<f64>::zeros((d, prob.n_blocks()));
         let sol = column_generation(prob, settings, in_w, z0, Some(gates), &mut inner, ctl)?;
         return Ok(sol.map(|mut s| {
-            s.n_iter += pd.iters;
+            s.n_iter += iters;
             s
         }));
     }

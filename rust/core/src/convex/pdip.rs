@@ -401,6 +401,44 @@ pub struct PdResult {
     /// Whether it stopped at the relative gap asked by [`solve_until`] (neither converged nor
     /// stalled).
     pub stopped_early: bool,
+    /// The iterate it stopped at, when `stopped_early`.
+    pub iterate: Option<Iterate>,
+}
+
+/// An interior iterate of the method: blocks z (d × B), epigraphs t (B), LP slacks h and their
+/// multipliers μ (n × B, column-major), cone duals y ((d+1) × B). A screened solve hands it on to
+/// the program restricted to the patterns it keeps, where it is still interior.
+#[derive(Clone)]
+pub struct Iterate {
+    pub z: Array2<f64>,
+    pub t: Array1<f64>,
+    pub h: Array2<f64>,
+    pub lam: Array2<f64>,
+    pub ysoc: Array2<f64>,
+}
+
+impl Iterate {
+    /// The iterate restricted to the patterns `idx` of a program with `p` patterns and `reps`
+    /// blocks per pattern (block r·p + i becomes r·|idx| + a for idx[a] = i).
+    pub fn select(&self, idx: &[usize], p: usize, reps: usize) -> Iterate {
+        let cols: Vec<usize> = (0..reps)
+            .flat_map(|r| idx.iter().map(move |&i| r * p + i))
+            .collect();
+        let sel_f = |a: &Array2<f64>| {
+            let mut out = Array2::<f64>::zeros((a.nrows(), cols.len()).f());
+            for (c, &b) in cols.iter().enumerate() {
+                out.column_mut(c).assign(&a.column(b));
+            }
+            out
+        };
+        Iterate {
+            z: self.z.select(Axis(1), &cols),
+            t: self.t.select(Axis(0), &cols),
+            h: sel_f(&self.h),
+            lam: sel_f(&self.lam),
+            ysoc: self.ysoc.select(Axis(1), &cols),
+        }
+    }
 }
 
 /// Per-block LP data in n × B layout: column b uses the sign column of pattern b mod P.
@@ -703,16 +741,18 @@ pub fn solve(
     gates: Option<ArrayView2<f64>>,
     ctl: &Control,
 ) -> Result<PdResult> {
-    solve_until(prob, settings, gates, None, ctl)
+    solve_until(prob, settings, gates, None, None, ctl)
 }
 
-/// [`solve`], stopping early (`stopped_early`) once the relative gap μν/max(1, |f|) is at most
-/// `stop_rel_gap`: the caller then screens the blocks the iterate has driven to ~0.
+/// [`solve`], stopping early (`stopped_early`, with the iterate) once the relative gap
+/// μν/max(1, |f|) is at most `stop_rel_gap` — the caller then screens the blocks the iterate has
+/// driven to ~0 —, and starting from `warm` (an interior iterate of this program) when given.
 pub fn solve_until(
     prob: &Problem,
     settings: &Settings,
     gates: Option<ArrayView2<f64>>,
     stop_rel_gap: Option<f64>,
+    warm: Option<&Iterate>,
     ctl: &Control,
 ) -> Result<PdResult> {
     let n = prob.n();
@@ -821,6 +861,29 @@ pub fn solve_until(
             ysoc[[j + 1, b]] = -mu0 * sv[j + 1] / det;
         }
     }
+    if let Some(w) = warm {
+        if w.z.dim() == (d, nb)
+            && w.t.len() == nb
+            && w.h.dim() == (nl, nb)
+            && w.lam.dim() == (nl, nb)
+            && w.ysoc.dim() == (dm, nb)
+        {
+            z = w.z.clone();
+            t = w.t.clone();
+            h = Array2::<f64>::zeros((nl, nb).f());
+            h.assign(&w.h);
+            lam = Array2::<f64>::zeros((nl, nb).f());
+            lam.assign(&w.lam);
+            ysoc = w.ysoc.clone();
+            for b in 0..nb {
+                for k in 0..nl {
+                    let xk = &xsl[k * d..(k + 1) * d];
+                    let v: f64 = (0..d).map(|j| xk[j] * z[[j, b]]).sum();
+                    sxz[[k, b]] = sign_of(prob, k, b) * v;
+                }
+            }
+        }
+    }
     let nu = (nb * (nl + 1)) as f64;
 
     let mut iters = 0usize;
@@ -902,6 +965,7 @@ pub fn solve_until(
                     iters,
                     converged,
                     stopped_early: false,
+                    iterate: None,
                 });
             }
         }
@@ -914,11 +978,12 @@ pub fn solve_until(
         if stop_rel_gap.is_some_and(|g| rel_gap <= g) {
             ctl.set_done(iters as u64);
             return Ok(PdResult {
-                z,
-                mu: lam,
+                z: z.clone(),
+                mu: lam.clone(),
                 iters,
                 converged: false,
                 stopped_early: true,
+                iterate: Some(Iterate { z, t, h, lam, ysoc }),
             });
         }
         if rel_gap <= polish_at || stall > 0 {
@@ -1350,6 +1415,7 @@ pub fn solve_until(
         iters,
         converged,
         stopped_early: false,
+        iterate: None,
     })
 }
 
@@ -1437,6 +1503,7 @@ fn polish_from_indicators(
                     iters: 0,
                     converged: true,
                     stopped_early: false,
+                    iterate: None,
                 }));
             }
         }
