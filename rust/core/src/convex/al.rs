@@ -95,12 +95,7 @@ pub fn solve(
             "the augmented Lagrangian solver is for the ReLU program",
         ));
     }
-    if !prob.loss.is_smooth() {
-        return Err(Error::invalid(
-            "solver",
-            "the augmented Lagrangian solver needs a smooth loss; use ADMM for hinge",
-        ));
-    }
+    prob.require_smooth("the augmented Lagrangian solver")?;
     let n = prob.n();
     let d = prob.d();
     let p = prob.p();

@@ -14,7 +14,7 @@ use ndarray::{Array1, Array2};
 use super::fista::{project_cone, ConeWarm};
 use super::{gap_ok, Kind, Problem, Settings, Solution, WarmStart};
 use crate::control::Control;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Full sweeps happen every `FULL_EVERY` sweeps (others visit only nonzero blocks).
 const FULL_EVERY: usize = 4;
@@ -60,12 +60,7 @@ pub fn solve(
     warm: &WarmStart,
     ctl: &Control,
 ) -> Result<Solution> {
-    if !prob.loss.is_smooth() {
-        return Err(Error::invalid(
-            "solver",
-            "block coordinate descent needs a smooth loss; use ADMM for hinge",
-        ));
-    }
+    prob.require_smooth("block coordinate descent")?;
     let n = prob.n();
     let d = prob.d();
     let p = prob.p();

@@ -11,7 +11,7 @@ use ndarray::{Array1, Array2, Zip};
 
 use super::{gap_ok, Kind, Problem, Settings, Solution, WarmStart};
 use crate::control::Control;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// Projection of v onto the cone K_i = {u : (2D_i − I) X u ≥ 0}: Π_K(v) = v + Eμ* with
 /// μ* = argmin_{μ ≥ 0} ‖−v − Eμ‖ (Moreau: the polar cone is −cone(E), E = [s_k x_k]).
@@ -248,12 +248,7 @@ pub fn solve(
     warm: &WarmStart,
     ctl: &Control,
 ) -> Result<Solution> {
-    if !prob.loss.is_smooth() {
-        return Err(Error::invalid(
-            "solver",
-            "FISTA needs a smooth loss; use ADMM for hinge",
-        ));
-    }
+    prob.require_smooth("FISTA")?;
     let n = prob.n();
     let d = prob.d();
     let p = prob.n_blocks();

@@ -57,12 +57,7 @@ fn solve_impl(
     ctl: &Control,
     do_sparsify: bool,
 ) -> Result<Option<Solution>> {
-    if !prob.loss.is_smooth() {
-        return Err(Error::invalid(
-            "solver",
-            "the interior-point solver needs a smooth loss",
-        ));
-    }
+    prob.require_smooth("the interior-point solver")?;
     if prob.kind == Kind::Relu && gates.is_none() {
         // without witnesses no block can be repaired to exact feasibility: let FISTA solve it
         return Ok(None);

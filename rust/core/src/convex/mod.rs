@@ -214,6 +214,19 @@ impl Problem {
         linalg::matmul(xr.t(), self.mask.view(), self.par)
     }
 
+    /// The check every smooth solver starts with: `solver` (its name in the message) needs a
+    /// smooth loss; hinge goes to ADMM.
+    pub fn require_smooth(&self, solver: &str) -> Result<()> {
+        if self.loss.is_smooth() {
+            Ok(())
+        } else {
+            Err(Error::invalid(
+                "solver",
+                format!("{solver} needs a smooth loss; use ADMM for hinge"),
+            ))
+        }
+    }
+
     /// Σ_k ℓ(z_k; y_k).
     pub fn loss_value(&self, z: &Array1<f64>) -> f64 {
         z.iter()

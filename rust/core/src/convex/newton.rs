@@ -444,12 +444,7 @@ pub fn solve(
             "'newton' solves the gated program (use 'ipm' or 'fista' for the ReLU program)",
         ));
     }
-    if !prob.loss.is_smooth() {
-        return Err(Error::invalid(
-            "solver",
-            "'newton' needs a smooth loss; use ADMM for hinge",
-        ));
-    }
+    prob.require_smooth("'newton'")?;
     let n = prob.n();
     let d = prob.d();
     let p = prob.p();
