@@ -187,11 +187,16 @@ def _gates_sample(X: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndar
 def _network_fit(Xa: np.ndarray, D: np.ndarray, z: np.ndarray, relu: bool) -> np.ndarray:
     """Output of the network recovered from the blocks z: Σ_b σ_b (X z_b)₊ (ReLU program) or
     Σ_i D_i X z_i (gated program, D the (P, n) patterns)."""
+    # only the nonzero blocks (m* ≤ n + 1 of them): a product the size of the network, not of
+    # the 2P blocks — small enough that BLAS runs it on one thread (waking its thread pool would
+    # leave it spinning on a core while the next solve runs)
+    act = np.flatnonzero(np.any(z != 0.0, axis=0))
+    out = Xa @ z[:, act]
     if relu:
         P = D.shape[0]
-        H = np.maximum(Xa @ z, 0.0)
-        return H[:, :P].sum(axis=1) - H[:, P:].sum(axis=1)
-    return np.sum(D.T * (Xa @ z), axis=1)
+        sgn = np.where(act >= P, -1.0, 1.0)
+        return np.maximum(out, 0.0) @ sgn
+    return np.sum(D[act % D.shape[0]].T * out, axis=1)
 
 
 def _prune(Xa: np.ndarray, D: np.ndarray, z: np.ndarray, relu: bool) -> np.ndarray:
