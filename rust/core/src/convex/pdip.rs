@@ -441,11 +441,6 @@ impl Iterate {
     }
 }
 
-/// Per-block LP data in n × B layout: column b uses the sign column of pattern b mod P.
-fn sign_of(prob: &Problem, k: usize, b: usize) -> f64 {
-    prob.sign[[k, b % prob.p()]]
-}
-
 // ---------------------------------------------------------------------------------------------
 // Per-block kernels over the LP part. Every n-row array of the ReLU program (slacks h, their
 // multipliers μ, S X z, residuals, steps) is stored column-major (nl × B, `.f()`), so a block's
@@ -785,7 +780,16 @@ pub fn solve_until(
         }
     }
     // rows of X active in each pattern
-    let xr_of: Vec<Array2<f64>> = rows.iter().map(|r| xs.select(Axis(0), r)).collect();
+    let xr_of: Vec<Array2<f64>> = rows
+        .iter()
+        .map(|r| {
+            let mut v = Vec::with_capacity(r.len() * d);
+            for &k in r {
+                v.extend_from_slice(&xsl[k * d..(k + 1) * d]);
+            }
+            Array2::from_shape_vec((r.len(), d), v).unwrap_or_else(|_| Array2::zeros((0, d)))
+        })
+        .collect();
     let xr_max2: Vec<f64> = xr_of
         .iter()
         .map(|xr| xr.rows().into_iter().map(|r| r.dot(&r)).fold(0.0, f64::max))
@@ -821,9 +825,18 @@ pub fn solve_until(
     let par = prob.par || crate::parallel::should_parallelize(nb * (nl + dm * dm), 50_000);
     let lp = LpData {
         x: xsl,
-        sg: (0..p)
-            .flat_map(|i| (0..nl).map(move |k| prob.sign[[k, i]]))
-            .collect(),
+        // S (column-major nl × P) from the active rows: +1 on them, −1 elsewhere
+        sg: {
+            let mut sg = vec![-1.0; nl * p];
+            if nl > 0 {
+                for (i, r) in rows.iter().enumerate() {
+                    for &k in r {
+                        sg[i * nl + k] = 1.0;
+                    }
+                }
+            }
+            sg
+        },
         nl,
         d,
         p,
@@ -831,14 +844,18 @@ pub fn solve_until(
         par,
     };
     // S X z per block (LP rows), column-major like every LP array below
-    let mut sxz = Array2::<f64>::zeros((nl, nb).f());
-    for b in 0..nb {
-        for k in 0..nl {
-            let xk = &xsl[k * d..(k + 1) * d];
-            let v: f64 = (0..d).map(|j| xk[j] * z[[j, b]]).sum();
-            sxz[[k, b]] = sign_of(prob, k, b) * v;
+    let signed_xz = |z: &Array2<f64>| -> Array2<f64> {
+        let xz = super::linalg::matmul(xs.slice(s![..nl, ..]), z.view(), par); // nl × B
+        let mut out = Array2::<f64>::zeros((nl, nb).f());
+        for (b, mut col) in out.columns_mut().into_iter().enumerate() {
+            let sgb = &lp.sg[(b % p) * nl..(b % p + 1) * nl];
+            for k in 0..nl {
+                col[k] = sgb[k] * xz[[k, b]];
+            }
         }
-    }
+        out
+    };
+    let mut sxz = signed_xz(&z);
     // LP slacks: max(S X z, floor) — rows where the witness margin is small start infeasible
     // (r_p = h − S X z ≠ 0), which keeps the start well centred.
     let hfloor = 0.1 * c0 * xmax;
@@ -875,13 +892,7 @@ pub fn solve_until(
             lam = Array2::<f64>::zeros((nl, nb).f());
             lam.assign(&w.lam);
             ysoc = w.ysoc.clone();
-            for b in 0..nb {
-                for k in 0..nl {
-                    let xk = &xsl[k * d..(k + 1) * d];
-                    let v: f64 = (0..d).map(|j| xk[j] * z[[j, b]]).sum();
-                    sxz[[k, b]] = sign_of(prob, k, b) * v;
-                }
-            }
+            sxz = signed_xz(&z);
         }
     }
     let nu = (nb * (nl + 1)) as f64;
