@@ -253,12 +253,7 @@ pub fn solve(
     let d = prob.d();
     let p = prob.n_blocks();
     let relu = prob.kind == Kind::Relu;
-    let grad_of = |pred: &Array1<f64>| -> Array1<f64> {
-        pred.iter()
-            .zip(prob.y.iter())
-            .map(|(&a, &b)| prob.loss.grad(a, b))
-            .collect()
-    };
+    let grad_of = |pred: &Array1<f64>| -> Array1<f64> { prob.loss_grad(pred) };
     let mut x = match &warm.z {
         Some(z0) if z0.dim() == (d, p) => z0.clone(),
         _ => Array2::<f64>::zeros((d, p)),

@@ -227,6 +227,22 @@ impl Problem {
         }
     }
 
+    /// ℓ'(z_k; y_k) for every sample.
+    pub fn loss_grad(&self, z: &Array1<f64>) -> Array1<f64> {
+        z.iter()
+            .zip(self.y.iter())
+            .map(|(&a, &b)| self.loss.grad(a, b))
+            .collect()
+    }
+
+    /// ℓ''(z_k; y_k) for every sample.
+    pub fn loss_second(&self, z: &Array1<f64>) -> Array1<f64> {
+        z.iter()
+            .zip(self.y.iter())
+            .map(|(&a, &b)| self.loss.second_derivative(a, b))
+            .collect()
+    }
+
     /// Σ_k ℓ(z_k; y_k).
     pub fn loss_value(&self, z: &Array1<f64>) -> f64 {
         z.iter()
@@ -296,12 +312,7 @@ impl Problem {
         };
         let mut candidates: Vec<Array1<f64>> = Vec::new();
         if self.loss.is_smooth() {
-            candidates.push(
-                pred.iter()
-                    .zip(self.y.iter())
-                    .map(|(&a, &b)| self.loss.grad(a, b))
-                    .collect(),
-            );
+            candidates.push(self.loss_grad(&pred));
         }
         if let Some(l) = lambda_extra {
             candidates.push(

@@ -528,16 +528,8 @@ pub fn solve(
                 break;
             }
             inner_tol = inner_tol.min(0.1 * rel).max(0.1 * settings.tol);
-            let gk: Array1<f64> = pred
-                .iter()
-                .zip(prob.y.iter())
-                .map(|(&a, &b)| prob.loss.grad(a, b))
-                .collect();
-            let hk: Array1<f64> = pred
-                .iter()
-                .zip(prob.y.iter())
-                .map(|(&a, &b)| prob.loss.second_derivative(a, b).max(h_floor))
-                .collect();
+            let gk = prob.loss_grad(&pred);
+            let hk = prob.loss_second(&pred).mapv(|v| v.max(h_floor));
             let sq = hk.mapv(f64::sqrt);
             let xt = &prob.x * &sq.view().insert_axis(Axis(1));
             let yt: Array1<f64> = (0..n).map(|k| sq[k] * pred[k] - gk[k] / sq[k]).collect();

@@ -912,16 +912,8 @@ pub fn solve_until(
         iters += 1;
         ctl.advance(1);
         let pred = prob.predict(z.view());
-        let gl: Array1<f64> = pred
-            .iter()
-            .zip(prob.y.iter())
-            .map(|(&a, &b)| prob.loss.grad(a, b))
-            .collect();
-        let sqw: Array1<f64> = pred
-            .iter()
-            .zip(prob.y.iter())
-            .map(|(&a, &b)| prob.loss.second_derivative(a, b).max(0.0).sqrt())
-            .collect();
+        let gl = prob.loss_grad(&pred);
+        let sqw = prob.loss_second(&pred).mapv(|v| v.max(0.0).sqrt());
         // ---- residuals ----
         // r_d,z = σ_b Xᵀ D_i ℓ' − ȳ_b − Xᵀ S_i μ_b ; r_d,t = β − y₀
         let gx = prob.at(&gl); // d × P

@@ -228,14 +228,7 @@ pub fn sharp_certificate_scores(
     let p = prob.p();
     let nb = prob.n_blocks();
     let base = prob.certify(z, None, None);
-    let lam: Array1<f64> = {
-        let xz = prob.xu(z.view());
-        let pred = prob.predict_from_xu(&xz);
-        pred.iter()
-            .zip(prob.y.iter())
-            .map(|(&a, &b)| prob.loss.grad(a, b))
-            .collect()
-    };
+    let lam = prob.loss_grad(&prob.predict(z.view()));
     let g = prob.at(&lam); // d × P
     let mut mu = Array2::<f64>::zeros((n, nb));
     let mut worst: f64 = 0.0;
@@ -395,16 +388,8 @@ pub fn polish_with(
     for _ in 0..100 {
         ctl.check()?;
         let pred = mfull.dot(&xi);
-        let l1: Array1<f64> = pred
-            .iter()
-            .zip(prob.y.iter())
-            .map(|(&a, &b)| prob.loss.grad(a, b))
-            .collect();
-        let l2: Array1<f64> = pred
-            .iter()
-            .zip(prob.y.iter())
-            .map(|(&a, &b)| prob.loss.second_derivative(a, b))
-            .collect();
+        let l1 = prob.loss_grad(&pred);
+        let l2 = prob.loss_second(&pred);
         let mut grad = mfull.t().dot(&l1);
         let mut wm = mfull.clone();
         for k in 0..n {
