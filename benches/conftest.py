@@ -18,12 +18,40 @@ import json
 import os
 import platform
 import time
+from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 RESULTS_DIR = Path(__file__).parent / "results"
+
+# Distributions whose versions each results file records (the ones installed in the run): a
+# peer's time depends on its version and its backends' (pyscnn's AL on torch's CPU kernels).
+PEER_DISTRIBUTIONS = (
+    "hiddenconvex",
+    "numpy",
+    "scipy",
+    "cvxpy",
+    "clarabel",
+    "scs",
+    "pyscnn",
+    "torch",
+    "adelie",
+    "numdifftools",
+    "jax",
+    "scikit-learn",
+)
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for dist in PEER_DISTRIBUTIONS:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
 _RESULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
 
 
@@ -82,6 +110,7 @@ def _write(results: dict[str, dict[str, dict[str, dict[str, Any]]]]) -> None:
                 "platform": platform.platform(),
                 "python": platform.python_version(),
             },
+            "versions": _versions(),
             "cases": merged,
         }
         tmp = path.with_suffix(".json.tmp")

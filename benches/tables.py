@@ -61,10 +61,18 @@ def table(doc: dict) -> str:
     out = (
         f"{head}\n"
         + "\n".join(rows)
-        + f"\n\n_Measured {doc['updated']} on {doc['machine']['cpus']} CPUs._"
+        + f"\n\n_Measured {doc['updated']} on {doc['machine']['cpus']} CPUs{versions_note(doc)}._"
     )
     summary = nonconvex_table(doc)
     return out if summary is None else f"{out}\n\n{summary}"
+
+
+def versions_note(doc: dict) -> str:
+    """The package versions of the run that last wrote the file (older files have none)."""
+    versions = doc.get("versions")
+    if not versions:
+        return ""
+    return " (last run's versions: " + ", ".join(f"{k} {v}" for k, v in versions.items()) + ")"
 
 
 NONCONVEX_PREFIX = "best of "
