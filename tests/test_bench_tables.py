@@ -7,9 +7,8 @@ import importlib.util
 import json
 from pathlib import Path
 
-import numpy as np
-
 import hiddenconvex
+import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
 
