@@ -52,6 +52,8 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             continue
     return out
+
+
 _RESULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
 
 
