@@ -24,9 +24,8 @@
 //! iterations, each O(Σ_b n d + Σ_b d³ + Σ_i n_i² d + n³).
 
 use ndarray::linalg::general_mat_mul;
-use std::borrow::Cow;
 
-use ndarray::{s, Array1, Array2, ArrayView2, Axis, ShapeBuilder};
+use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2, Axis, ShapeBuilder};
 use rayon::prelude::*;
 
 use super::{Kind, Problem, Settings};
@@ -154,6 +153,10 @@ struct Scratch {
     pw: Vec<f64>,
     am: Vec<f64>,
     v: Vec<f64>,
+    /// Cholesky factor and inverse of `am`, one column.
+    l: Vec<f64>,
+    ainv: Vec<f64>,
+    e: Vec<f64>,
 }
 
 impl Scratch {
@@ -162,18 +165,12 @@ impl Scratch {
             pw: vec![0.0; dm * dm],
             am: vec![0.0; dm * dm],
             v: vec![0.0; 3 * dm],
+            l: vec![0.0; dm * dm],
+            ainv: vec![0.0; dm * dm],
+            e: vec![0.0; dm],
         }
     }
 }
-
-/// A Newton direction: (Δx, Δh, Δμ, Δy, X Δz).
-type Direction = (
-    Array2<f64>,
-    Array2<f64>,
-    Array2<f64>,
-    Array2<f64>,
-    Array2<f64>,
-);
 
 /// Factorised reduced system for one iteration.
 struct Kkt<'a> {
@@ -188,6 +185,8 @@ struct Kkt<'a> {
     lm: Array2<f64>,
     /// Blocks solved by their own Schur complement instead of the Woodbury update.
     schur: Option<Schur>,
+    /// Relative residual at which iterative refinement stops.
+    refine_tol: f64,
 }
 
 /// Blocks whose B_b⁻¹ is too large for the Woodbury update in the n-dimensional residual space
@@ -208,8 +207,14 @@ struct Schur {
 /// instead of garbage. Interior-point blocks are this ill-conditioned near the optimum (active
 /// constraints carry weights μ/h → ∞), and the error this makes lies in the directions that
 /// do not matter.
-fn small_spd_inverse(h: &[f64], m: usize) -> Result<Vec<f64>> {
-    let mut l = vec![0.0; m * m];
+fn small_spd_inverse(
+    h: &[f64],
+    m: usize,
+    l: &mut [f64],
+    inv: &mut [f64],
+    e: &mut [f64],
+) -> Result<()> {
+    l.fill(0.0);
     for j in 0..m {
         let mut sj = h[j * m + j];
         for k in 0..j {
@@ -235,14 +240,13 @@ fn small_spd_inverse(h: &[f64], m: usize) -> Result<Vec<f64>> {
             l[i * m + j] = si / piv;
         }
     }
-    let mut inv = vec![0.0; m * m];
-    let mut e = vec![0.0; m];
     for c in 0..m {
         e.iter_mut().for_each(|v| *v = 0.0);
         e[c] = 1.0;
-        for i in 0..m {
+        // L w = e_c: w is zero above c
+        for i in c..m {
             let mut si = e[i];
-            for k in 0..i {
+            for k in c..i {
                 si -= l[i * m + k] * e[k];
             }
             e[i] = si / l[i * m + i];
@@ -266,7 +270,7 @@ fn small_spd_inverse(h: &[f64], m: usize) -> Result<Vec<f64>> {
             inv[c * m + i] = v;
         }
     }
-    Ok(inv)
+    Ok(())
 }
 
 impl<'a> Kkt<'a> {
@@ -300,15 +304,18 @@ impl<'a> Kkt<'a> {
 
     fn block_mul(mats: &[f64], v: &Array2<f64>, dm: usize) -> Array2<f64> {
         let nb = v.ncols();
+        let vs = v.as_standard_layout();
         let mut out = Array2::<f64>::zeros((dm, nb));
-        for b in 0..nb {
-            let m = &mats[b * dm * dm..(b + 1) * dm * dm];
-            for a in 0..dm {
-                let mut acc = 0.0;
-                for c in 0..dm {
-                    acc += m[a * dm + c] * v[[c, b]];
-                }
-                out[[a, b]] = acc;
+        let (Some(vd), Some(od)) = (vs.as_slice(), out.as_slice_mut()) else {
+            return out;
+        };
+        let mut vb = vec![0.0; dm];
+        for (b, m) in mats.chunks_exact(dm * dm).enumerate().take(nb) {
+            for (c, x) in vb.iter_mut().enumerate() {
+                *x = vd[c * nb + b];
+            }
+            for (a, row) in m.chunks_exact(dm).enumerate() {
+                od[a * nb + b] = row.iter().zip(&vb).map(|(p, q)| p * q).sum();
             }
         }
         out
@@ -375,7 +382,7 @@ impl<'a> Kkt<'a> {
             if en.is_nan() || en >= prev {
                 break;
             }
-            if en <= REFINE_REL_RESIDUAL * rn || en > 0.5 * prev {
+            if en <= self.refine_tol * rn || en > 0.5 * prev {
                 return x; // accurate, or refinement stagnates: x is the best so far
             }
             let next = &x + &once(&res);
@@ -444,96 +451,110 @@ impl Iterate {
 // ---------------------------------------------------------------------------------------------
 // Per-block kernels over the LP part. Every n-row array of the ReLU program (slacks h, their
 // multipliers μ, S X z, residuals, steps) is stored column-major (nl × B, `.f()`), so a block's
-// rows are contiguous; each kernel makes one fused pass over them, in parallel over fixed chunks
-// of blocks (results never depend on the thread count). The gated program has no LP rows
-// (nl = 0) and the kernels return zeros.
+// rows are contiguous. The arrays are allocated once per solve and each kernel makes one pass
+// over them, in parallel over fixed chunks of blocks (results never depend on the thread count):
+// the elementwise work of a chunk between two products, X Δz and Xᵀ S w, done by the GEMM
+// kernels (inner dimension d resp. n), so no per-row dot product of length d is left. The gated
+// program has no LP rows (nl = 0) and the kernels return zeros.
 // ---------------------------------------------------------------------------------------------
 
 /// Blocks per chunk of the per-block kernels.
 const BCH: usize = 32;
 
-/// The column-major data of an nl × B array (a copy only if it is not stored that way).
-fn fdata(a: &Array2<f64>) -> Cow<'_, [f64]> {
-    if a.t().is_standard_layout() {
-        if let Some(s) = a.as_slice_memory_order() {
-            return Cow::Borrowed(s);
-        }
+/// The column-major data of an nl × B array.
+fn fdata(a: &Array2<f64>) -> Result<&[f64]> {
+    match a.as_slice_memory_order() {
+        Some(s) if a.t().is_standard_layout() => Ok(s),
+        _ => Err(Error::Numerical(
+            "interior-point LP array is not column-major".into(),
+        )),
     }
-    Cow::Owned(a.t().iter().copied().collect())
 }
 
-/// Run `f(first_block, n_blocks, outputs)` over fixed chunks of blocks; each call fills the
-/// columns of its blocks in `n_out` new nl × B column-major arrays and returns a summary.
-/// Summaries come back in block order.
-fn over_blocks<R, F>(
-    nb: usize,
-    nl: usize,
-    n_out: usize,
-    par: bool,
-    f: F,
-) -> (Vec<Array2<f64>>, Vec<R>)
+/// [`fdata`], mutable.
+fn fdata_mut(a: &mut Array2<f64>) -> Result<&mut [f64]> {
+    if !a.t().is_standard_layout() {
+        return Err(Error::Numerical(
+            "interior-point LP array is not column-major".into(),
+        ));
+    }
+    a.as_slice_memory_order_mut()
+        .ok_or_else(|| Error::Numerical("interior-point LP array is not contiguous".into()))
+}
+
+/// A new nl × B column-major array of zeros.
+fn lp_zeros(nl: usize, nb: usize) -> Array2<f64> {
+    Array2::<f64>::zeros((nl, nb).f())
+}
+
+/// Run `f(first_block, n_blocks, outputs)` over fixed chunks of blocks, handing each call the
+/// columns of its blocks in every array of `outs` (nl × B column-major data); the summaries
+/// come back in block order.
+fn over_blocks<R, F>(nb: usize, nl: usize, outs: Vec<&mut [f64]>, par: bool, f: F) -> Vec<R>
 where
     R: Send,
     F: Fn(usize, usize, &mut [&mut [f64]]) -> R + Sync,
 {
     let nch = nb.div_ceil(BCH);
-    let mut bufs: Vec<Vec<f64>> = (0..n_out).map(|_| vec![0.0; nl * nb]).collect();
-    let res: Vec<R> = {
-        let mut per: Vec<Vec<&mut [f64]>> = (0..nch).map(|_| Vec::with_capacity(n_out)).collect();
-        for buf in bufs.iter_mut() {
-            let mut rest: &mut [f64] = buf.as_mut_slice();
-            for (c, slot) in per.iter_mut().enumerate() {
-                let len = nl * BCH.min(nb - c * BCH);
-                let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
-                slot.push(head);
-                rest = tail;
-            }
+    let mut per: Vec<Vec<&mut [f64]>> = (0..nch).map(|_| Vec::with_capacity(outs.len())).collect();
+    for buf in outs {
+        let mut rest: &mut [f64] = buf;
+        for (c, slot) in per.iter_mut().enumerate() {
+            let len = (nl * BCH.min(nb - c * BCH)).min(rest.len());
+            let (head, tail) = std::mem::take(&mut rest).split_at_mut(len);
+            slot.push(head);
+            rest = tail;
         }
-        let run = |(c, mut sl): (usize, Vec<&mut [f64]>)| {
-            let b0 = c * BCH;
-            f(b0, BCH.min(nb - b0), &mut sl)
-        };
-        if par {
-            per.into_par_iter().enumerate().map(run).collect()
-        } else {
-            per.into_iter().enumerate().map(run).collect()
-        }
+    }
+    let run = |(c, mut sl): (usize, Vec<&mut [f64]>)| {
+        let b0 = c * BCH;
+        f(b0, BCH.min(nb - b0), &mut sl)
     };
-    let arrs = bufs
-        .into_iter()
-        .map(|v| {
-            Array2::from_shape_vec((nb, nl), v)
-                .map_or_else(|_| Array2::zeros((nl, nb).f()), |a| a.reversed_axes())
-        })
-        .collect();
-    (arrs, res)
+    if par {
+        per.into_par_iter().enumerate().map(run).collect()
+    } else {
+        per.into_iter().enumerate().map(run).collect()
+    }
 }
 
-/// Gather per-block d-vectors (chunk summaries, `stride` values per block starting at `off`)
-/// into a d × B matrix.
-fn gather_blocks(
-    parts: &[Vec<f64>],
-    d: usize,
-    nb: usize,
-    stride: usize,
-    off: usize,
-) -> Array2<f64> {
+/// Write per-chunk d × len results (in block order) into the columns of a d × B matrix.
+fn gather_blocks(parts: &[Array2<f64>], d: usize, nb: usize) -> Array2<f64> {
     let mut out = Array2::<f64>::zeros((d, nb));
-    let mut b = 0;
+    let mut b0 = 0;
     for part in parts {
-        for blk in part.chunks(stride) {
-            for j in 0..d {
-                out[[j, b]] = blk[off + j];
-            }
-            b += 1;
-        }
+        let len = part.ncols();
+        out.slice_mut(s![.., b0..b0 + len]).assign(part);
+        b0 += len;
     }
     out
 }
 
-/// The LP data shared by the kernels: X (row-major), the signs S (column-major nl × P).
+/// The complementarity target r_c of the LP rows in a Newton direction.
+#[derive(Clone, Copy)]
+enum LpTarget<'a> {
+    /// The affine-scaling (predictor) direction: r_c = −h ∘ μ.
+    Affine,
+    /// Mehrotra's corrector: r_c = σμ − h ∘ μ − Δh_a ∘ Δμ_a (the predictor's steps).
+    Corrector {
+        sigma_mu: f64,
+        dh: &'a [f64],
+        dl: &'a [f64],
+    },
+}
+
+impl<'a> LpTarget<'a> {
+    /// The corrector's σμ and predictor steps on the rows `r`; `None` for the affine target.
+    fn rows(self, r: std::ops::Range<usize>) -> Option<(f64, &'a [f64], &'a [f64])> {
+        match self {
+            LpTarget::Affine => None,
+            LpTarget::Corrector { sigma_mu, dh, dl } => Some((sigma_mu, &dh[r.clone()], &dl[r])),
+        }
+    }
+}
+
+/// The LP data shared by the kernels: X (n × d), the signs S (column-major nl × P).
 struct LpData<'a> {
-    x: &'a [f64],
+    x: ArrayView2<'a, f64>,
     sg: Vec<f64>,
     nl: usize,
     d: usize,
@@ -543,138 +564,160 @@ struct LpData<'a> {
 }
 
 impl LpData<'_> {
-    /// Per block: r_p = h − S X z (written), and the summary (Σ h μ, max |r_p|, Xᵀ S μ).
+    /// The sign column of block b.
+    fn signs(&self, b: usize) -> &[f64] {
+        let i = b % self.p;
+        &self.sg[i * self.nl..(i + 1) * self.nl]
+    }
+
+    /// Xᵀ w for the len blocks of a chunk (w: nl × len column-major) → d × len.
+    fn xt_times(&self, w: &[f64], len: usize) -> Array2<f64> {
+        let mut acc = Array2::<f64>::zeros((self.d, len));
+        if let Ok(wv) = ArrayView2::from_shape((self.nl, len).f(), w) {
+            general_mat_mul(1.0, &self.x.t(), &wv, 0.0, &mut acc);
+        }
+        acc
+    }
+
+    /// Per block: r_p = h − S X z and μ/h (written), and the summary (Σ h μ per block,
+    /// max |r_p|, Xᵀ S μ as d × B).
     fn residual(
         &self,
         h: &Array2<f64>,
         lam: &Array2<f64>,
         sxz: &Array2<f64>,
-    ) -> (Array2<f64>, Vec<f64>, f64, Array2<f64>) {
-        let (nl, d) = (self.nl, self.d);
-        let (hd, ld, xd) = (fdata(h), fdata(lam), fdata(sxz));
-        let (mut outs, parts) = over_blocks(self.nb, nl, 1, self.par, |b0, len, out| {
-            let mut res = Vec::with_capacity(len * (d + 2));
-            let mut acc = vec![0.0; d];
+        rp: &mut Array2<f64>,
+        dlp: &mut Array2<f64>,
+    ) -> Result<(Vec<f64>, f64, Array2<f64>)> {
+        let nl = self.nl;
+        let (hd, ld, xd) = (fdata(h)?, fdata(lam)?, fdata(sxz)?);
+        let outs = vec![fdata_mut(rp)?, fdata_mut(dlp)?];
+        let parts = over_blocks(self.nb, nl, outs, self.par, |b0, len, out| {
+            let mut gaps = Vec::with_capacity(len);
+            let mut rmax = 0.0f64;
+            let mut w = vec![0.0; nl * len];
             for j in 0..len {
                 let b = b0 + j;
-                let s = &self.sg[(b % self.p) * nl..(b % self.p + 1) * nl];
-                let (hb, lb, xb) = (
-                    &hd[b * nl..(b + 1) * nl],
-                    &ld[b * nl..(b + 1) * nl],
-                    &xd[b * nl..(b + 1) * nl],
-                );
-                let rp = &mut out[0][j * nl..(j + 1) * nl];
-                acc.iter_mut().for_each(|v| *v = 0.0);
-                let (mut gap, mut rmax) = (0.0, 0.0f64);
+                let s = self.signs(b);
+                let r = b * nl..(b + 1) * nl;
+                let (hb, lb, xb) = (&hd[r.clone()], &ld[r.clone()], &xd[r]);
+                let (rpo, rest) = out.split_at_mut(1);
+                let rpb = &mut rpo[0][j * nl..(j + 1) * nl];
+                let dlb = &mut rest[0][j * nl..(j + 1) * nl];
+                let wb = &mut w[j * nl..(j + 1) * nl];
+                let mut gap = 0.0;
                 for k in 0..nl {
-                    let r = hb[k] - xb[k];
-                    rp[k] = r;
-                    rmax = rmax.max(r.abs());
+                    let v = hb[k] - xb[k];
+                    rpb[k] = v;
+                    rmax = rmax.max(v.abs());
                     gap += hb[k] * lb[k];
-                    let c = s[k] * lb[k];
-                    let xk = &self.x[k * d..(k + 1) * d];
-                    for (a, &xv) in acc.iter_mut().zip(xk) {
-                        *a += c * xv;
-                    }
+                    dlb[k] = lb[k] / hb[k];
+                    wb[k] = s[k] * lb[k];
                 }
-                res.push(gap);
-                res.push(rmax);
-                res.extend_from_slice(&acc);
+                gaps.push(gap);
             }
-            res
+            (gaps, rmax, self.xt_times(&w, len))
         });
-        let gaps: Vec<f64> = parts
-            .iter()
-            .flat_map(|p| p.chunks(d + 2).map(|c| c[0]))
-            .collect();
-        let rmax = parts
-            .iter()
-            .flat_map(|p| p.chunks(d + 2).map(|c| c[1]))
-            .fold(0.0, f64::max);
-        let xsmu = gather_blocks(&parts, d, self.nb, d + 2, 2);
-        (outs.remove(0), gaps, rmax, xsmu)
+        let gaps: Vec<f64> = parts.iter().flat_map(|p| p.0.iter().copied()).collect();
+        let rmax = parts.iter().map(|p| p.1).fold(0.0, f64::max);
+        let accs: Vec<Array2<f64>> = parts.into_iter().map(|p| p.2).collect();
+        Ok((gaps, rmax, gather_blocks(&accs, self.d, self.nb)))
     }
 
-    /// Per block: Xᵀ S ((rc + μ ∘ r_p) / h), the LP part of the reduced right-hand side.
+    /// Per block: Xᵀ S ((r_c + μ ∘ r_p) / h), the LP part of the reduced right-hand side.
     fn rhs(
         &self,
-        rc: &Array2<f64>,
+        tg: LpTarget<'_>,
         h: &Array2<f64>,
         lam: &Array2<f64>,
         rp: &Array2<f64>,
-    ) -> Array2<f64> {
-        let (nl, d) = (self.nl, self.d);
-        let (rcd, hd, ld, rpd) = (fdata(rc), fdata(h), fdata(lam), fdata(rp));
-        let (_, parts) = over_blocks(self.nb, nl, 0, self.par, |b0, len, _| {
-            let mut res = vec![0.0; len * d];
+    ) -> Result<Array2<f64>> {
+        let nl = self.nl;
+        let (hd, ld, pd) = (fdata(h)?, fdata(lam)?, fdata(rp)?);
+        let parts = over_blocks(self.nb, nl, Vec::new(), self.par, |b0, len, _| {
+            let mut w = vec![0.0; nl * len];
             for j in 0..len {
                 let b = b0 + j;
-                let s = &self.sg[(b % self.p) * nl..(b % self.p + 1) * nl];
+                let s = self.signs(b);
                 let r = b * nl..(b + 1) * nl;
-                let (cb, hb, lb, pb) = (&rcd[r.clone()], &hd[r.clone()], &ld[r.clone()], &rpd[r]);
-                let acc = &mut res[j * d..(j + 1) * d];
-                for k in 0..nl {
-                    let c = s[k] * (cb[k] + lb[k] * pb[k]) / hb[k];
-                    let xk = &self.x[k * d..(k + 1) * d];
-                    for (a, &xv) in acc.iter_mut().zip(xk) {
-                        *a += c * xv;
+                let (hb, lb, pb) = (&hd[r.clone()], &ld[r.clone()], &pd[r.clone()]);
+                let wb = &mut w[j * nl..(j + 1) * nl];
+                match tg.rows(r) {
+                    None => {
+                        for k in 0..nl {
+                            wb[k] = s[k] * (-hb[k] * lb[k] + lb[k] * pb[k]) / hb[k];
+                        }
+                    }
+                    Some((smu, dha, dla)) => {
+                        for k in 0..nl {
+                            let rc = smu - hb[k] * lb[k] - dha[k] * dla[k];
+                            wb[k] = s[k] * (rc + lb[k] * pb[k]) / hb[k];
+                        }
                     }
                 }
             }
-            res
+            self.xt_times(&w, len)
         });
-        gather_blocks(&parts, d, self.nb, d, 0)
+        Ok(gather_blocks(&parts, self.d, self.nb))
     }
 
-    /// Per block, from Δz: S X Δz, Δh = S X Δz − r_p, Δμ = (rc − μ ∘ Δh) / h (written) and
+    /// Per block, from Δz: Δh = S X Δz − r_p and Δμ = (r_c − μ ∘ Δh) / h (written), and
     /// Xᵀ S Δμ (returned, d × B).
-    #[allow(clippy::type_complexity)]
+    #[allow(clippy::too_many_arguments)]
     fn step(
         &self,
+        tg: LpTarget<'_>,
         dz: ArrayView2<f64>,
-        rc: &Array2<f64>,
         h: &Array2<f64>,
         lam: &Array2<f64>,
         rp: &Array2<f64>,
-    ) -> (Array2<f64>, Array2<f64>, Array2<f64>, Array2<f64>) {
-        let (nl, d) = (self.nl, self.d);
-        let (rcd, hd, ld, rpd) = (fdata(rc), fdata(h), fdata(lam), fdata(rp));
-        let (mut outs, parts) = over_blocks(self.nb, nl, 3, self.par, |b0, len, out| {
-            let mut res = vec![0.0; len * d];
-            let mut dzb = vec![0.0; d];
+        dh: &mut Array2<f64>,
+        dl: &mut Array2<f64>,
+    ) -> Result<Array2<f64>> {
+        let nl = self.nl;
+        let (hd, ld, pd) = (fdata(h)?, fdata(lam)?, fdata(rp)?);
+        let outs = vec![fdata_mut(dh)?, fdata_mut(dl)?];
+        let parts = over_blocks(self.nb, nl, outs, self.par, |b0, len, out| {
+            // X Δz for the chunk's blocks (nl × len, column-major), overwritten by S Δμ
+            let mut w = vec![0.0; nl * len];
+            if let Ok(mut wv) = ArrayViewMut2::from_shape((nl, len).f(), &mut w[..]) {
+                let dzc = dz.slice(s![.., b0..b0 + len]);
+                general_mat_mul(1.0, &self.x, &dzc, 0.0, &mut wv);
+            }
+            let (dho, rest) = out.split_at_mut(1);
             for j in 0..len {
                 let b = b0 + j;
-                let s = &self.sg[(b % self.p) * nl..(b % self.p + 1) * nl];
+                let s = self.signs(b);
                 let r = b * nl..(b + 1) * nl;
-                let (cb, hb, lb, pb) = (&rcd[r.clone()], &hd[r.clone()], &ld[r.clone()], &rpd[r]);
-                for (jj, v) in dzb.iter_mut().enumerate() {
-                    *v = dz[[jj, b]];
-                }
-                let acc = &mut res[j * d..(j + 1) * d];
-                for k in 0..nl {
-                    let xk = &self.x[k * d..(k + 1) * d];
-                    let mut xd = 0.0;
-                    for (&xv, &zv) in xk.iter().zip(&dzb) {
-                        xd += xv * zv;
+                let (hb, lb, pb) = (&hd[r.clone()], &ld[r.clone()], &pd[r.clone()]);
+                let dhb = &mut dho[0][j * nl..(j + 1) * nl];
+                let dlb = &mut rest[0][j * nl..(j + 1) * nl];
+                let wb = &mut w[j * nl..(j + 1) * nl];
+                match tg.rows(r) {
+                    None => {
+                        for k in 0..nl {
+                            let dhk = s[k] * wb[k] - pb[k];
+                            let dlk = (-hb[k] * lb[k] - lb[k] * dhk) / hb[k];
+                            dhb[k] = dhk;
+                            dlb[k] = dlk;
+                            wb[k] = s[k] * dlk;
+                        }
                     }
-                    let sxd = s[k] * xd;
-                    let dh = sxd - pb[k];
-                    let dl = (cb[k] - lb[k] * dh) / hb[k];
-                    out[0][j * nl + k] = sxd;
-                    out[1][j * nl + k] = dh;
-                    out[2][j * nl + k] = dl;
-                    let c = s[k] * dl;
-                    for (a, &xv) in acc.iter_mut().zip(xk) {
-                        *a += c * xv;
+                    Some((smu, dha, dla)) => {
+                        for k in 0..nl {
+                            let dhk = s[k] * wb[k] - pb[k];
+                            let rc = smu - hb[k] * lb[k] - dha[k] * dla[k];
+                            let dlk = (rc - lb[k] * dhk) / hb[k];
+                            dhb[k] = dhk;
+                            dlb[k] = dlk;
+                            wb[k] = s[k] * dlk;
+                        }
                     }
                 }
             }
-            res
+            self.xt_times(&w, len)
         });
-        let dlam = outs.pop().unwrap_or_default();
-        let dh = outs.pop().unwrap_or_default();
-        let sxd = outs.pop().unwrap_or_default();
-        (sxd, dh, dlam, gather_blocks(&parts, d, self.nb, d, 0))
+        Ok(gather_blocks(&parts, self.d, self.nb))
     }
 
     /// Largest α ≤ cap keeping h + α Δh ≥ 0 and μ + α Δμ ≥ 0.
@@ -685,24 +728,23 @@ impl LpData<'_> {
         lam: &Array2<f64>,
         dlam: &Array2<f64>,
         cap: f64,
-    ) -> f64 {
-        let (hd, dhd, ld, dld) = (fdata(h), fdata(dh), fdata(lam), fdata(dlam));
+    ) -> Result<f64> {
+        let (hd, dhd, ld, dld) = (fdata(h)?, fdata(dh)?, fdata(lam)?, fdata(dlam)?);
         let nl = self.nl;
-        let (_, parts) = over_blocks(self.nb, nl, 0, self.par, |b0, len, _| {
+        let parts = over_blocks(self.nb, nl, Vec::new(), self.par, |b0, len, _| {
             let r = b0 * nl..(b0 + len) * nl;
             let mut a = cap;
-            for (v, dv) in hd[r.clone()]
-                .iter()
-                .zip(&dhd[r.clone()])
-                .chain(ld[r.clone()].iter().zip(&dld[r]))
-            {
-                if *dv < 0.0 {
-                    a = a.min(-v / dv);
+            for (vs, dvs) in [(&hd[r.clone()], &dhd[r.clone()]), (&ld[r.clone()], &dld[r])] {
+                for (v, dv) in vs.iter().zip(dvs) {
+                    // α ≤ v / (−Δv) where Δv < 0, i.e. −α Δv ≤ v
+                    if *dv < 0.0 && -a * dv > *v {
+                        a = -v / dv;
+                    }
                 }
             }
             a
         });
-        parts.into_iter().fold(cap, f64::min)
+        Ok(parts.into_iter().fold(cap, f64::min))
     }
 
     /// Σ (h + α Δh)(μ + α Δμ).
@@ -713,10 +755,10 @@ impl LpData<'_> {
         lam: &Array2<f64>,
         dlam: &Array2<f64>,
         alpha: f64,
-    ) -> f64 {
-        let (hd, dhd, ld, dld) = (fdata(h), fdata(dh), fdata(lam), fdata(dlam));
+    ) -> Result<f64> {
+        let (hd, dhd, ld, dld) = (fdata(h)?, fdata(dh)?, fdata(lam)?, fdata(dlam)?);
         let nl = self.nl;
-        let (_, parts) = over_blocks(self.nb, nl, 0, self.par, |b0, len, _| {
+        let parts = over_blocks(self.nb, nl, Vec::new(), self.par, |b0, len, _| {
             let r = b0 * nl..(b0 + len) * nl;
             let mut acc = 0.0;
             for k in r {
@@ -724,7 +766,91 @@ impl LpData<'_> {
             }
             acc
         });
-        parts.into_iter().sum()
+        Ok(parts.into_iter().sum())
+    }
+
+    /// The step: h += α Δh, μ += α Δμ, S X z += α (Δh + r_p) (= α S X Δz).
+    #[allow(clippy::too_many_arguments)]
+    fn update(
+        &self,
+        alpha: f64,
+        h: &mut Array2<f64>,
+        lam: &mut Array2<f64>,
+        sxz: &mut Array2<f64>,
+        dh: &Array2<f64>,
+        dl: &Array2<f64>,
+        rp: &Array2<f64>,
+    ) -> Result<()> {
+        let (dhd, dld, pd) = (fdata(dh)?, fdata(dl)?, fdata(rp)?);
+        let nl = self.nl;
+        let outs = vec![fdata_mut(h)?, fdata_mut(lam)?, fdata_mut(sxz)?];
+        over_blocks(self.nb, nl, outs, self.par, |b0, _len, out| {
+            let off = b0 * nl;
+            let (ho, rest) = out.split_at_mut(1);
+            let (lo, xo) = rest.split_at_mut(1);
+            for (k, ((hk, lk), xk)) in ho[0]
+                .iter_mut()
+                .zip(lo[0].iter_mut())
+                .zip(xo[0].iter_mut())
+                .enumerate()
+            {
+                let g = off + k;
+                *hk += alpha * dhd[g];
+                *lk += alpha * dld[g];
+                *xk += alpha * (dhd[g] + pd[g]);
+            }
+        });
+        Ok(())
+    }
+}
+
+/// Wall time per stage of the iterations, printed when the solve ends (`HC_IPM_DEBUG` only).
+struct Phases {
+    on: bool,
+    secs: [f64; 8],
+    last: std::time::Instant,
+}
+
+impl Phases {
+    const NAMES: [&'static str; 8] = [
+        "residuals",
+        "certificate/polish",
+        "scaling+blocks",
+        "woodbury",
+        "factorisations",
+        "predictor",
+        "corrector",
+        "update",
+    ];
+
+    fn new(on: bool) -> Self {
+        Phases {
+            on,
+            secs: [0.0; 8],
+            last: std::time::Instant::now(),
+        }
+    }
+
+    /// Charge the time since the last call to stage `k`.
+    fn lap(&mut self, k: usize) {
+        if self.on {
+            let now = std::time::Instant::now();
+            self.secs[k] += (now - self.last).as_secs_f64();
+            self.last = now;
+        }
+    }
+}
+
+impl Drop for Phases {
+    fn drop(&mut self) {
+        if self.on {
+            let parts: Vec<String> = Self::NAMES
+                .iter()
+                .zip(self.secs)
+                .map(|(n, s)| format!("{n}={s:.4}"))
+                .collect();
+            eprintln!("pdip phases (s): {}", parts.join(" "));
+        }
     }
 }
 
@@ -779,20 +905,28 @@ pub fn solve_until(
             }
         }
     }
-    // rows of X active in each pattern
-    let xr_of: Vec<Array2<f64>> = rows
+    // the rows of X active in each pattern, transposed (d × ld, ld = n_i rounded up to the
+    // assembly kernel's tile, zero-padded): the operand of the Woodbury assembly
+    let tile = super::linalg::LOWER_TILE;
+    let xt_of: Vec<(usize, Vec<f64>)> = rows
         .iter()
         .map(|r| {
-            let mut v = Vec::with_capacity(r.len() * d);
-            for &k in r {
-                v.extend_from_slice(&xsl[k * d..(k + 1) * d]);
+            let ld = r.len().div_ceil(tile) * tile;
+            let mut v = vec![0.0; d * ld];
+            for (a, &k) in r.iter().enumerate() {
+                for j in 0..d {
+                    v[j * ld + a] = xsl[k * d + j];
+                }
             }
-            Array2::from_shape_vec((r.len(), d), v).unwrap_or_else(|_| Array2::zeros((0, d)))
+            (ld, v)
         })
         .collect();
-    let xr_max2: Vec<f64> = xr_of
+    let row_norm2: Vec<f64> = (0..n)
+        .map(|k| xsl[k * d..(k + 1) * d].iter().map(|v| v * v).sum())
+        .collect();
+    let xr_max2: Vec<f64> = rows
         .iter()
-        .map(|xr| xr.rows().into_iter().map(|r| r.dot(&r)).fold(0.0, f64::max))
+        .map(|r| r.iter().map(|&k| row_norm2[k]).fold(0.0, f64::max))
         .collect();
     // LP rows: the n cone rows per block of the ReLU program; none in the gated program (its
     // blocks are free, only the norm cones remain)
@@ -824,7 +958,7 @@ pub fn solve_until(
     // problem's n·d·P
     let par = prob.par || crate::parallel::should_parallelize(nb * (nl + dm * dm), 50_000);
     let lp = LpData {
-        x: xsl,
+        x: xs.slice(s![..nl, ..]),
         // S (column-major nl × P) from the active rows: +1 on them, −1 elsewhere
         sg: {
             let mut sg = vec![-1.0; nl * p];
@@ -896,6 +1030,12 @@ pub fn solve_until(
         }
     }
     let nu = (nb * (nl + 1)) as f64;
+    // the LP rows' work arrays, allocated once: r_p, μ/h (W⁻² of the LP part), the
+    // predictor's and the corrector's Δh, Δμ
+    let mut rp = lp_zeros(nl, nb);
+    let mut dlp = lp_zeros(nl, nb);
+    let (mut dh_a, mut dl_a) = (lp_zeros(nl, nb), lp_zeros(nl, nb));
+    let (mut dh, mut dl) = (lp_zeros(nl, nb), lp_zeros(nl, nb));
 
     let mut iters = 0usize;
     let mut converged = false;
@@ -907,7 +1047,9 @@ pub fn solve_until(
     // Stop at the second short step in a row (α < 0.01): past that point the reduced solve has lost the
     // accuracy it needs and the caller finishes from this iterate.
     let max_stall = 2usize;
+    let mut phases = Phases::new(debug);
     while iters < max_iter {
+        phases.lap(7);
         ctl.check()?;
         iters += 1;
         ctl.advance(1);
@@ -918,7 +1060,7 @@ pub fn solve_until(
         // r_d,z = σ_b Xᵀ D_i ℓ' − ȳ_b − Xᵀ S_i μ_b ; r_d,t = β − y₀
         let gx = prob.at(&gl); // d × P
                                // r_p = h − S X z, Σ h μ, max |r_p| and Xᵀ S_i μ_b (d × B) in one pass
-        let (rp, gaps, rpn, xsmu) = lp.residual(&h, &lam, &sxz);
+        let (gaps, rpn, xsmu) = lp.residual(&h, &lam, &sxz, &mut rp, &mut dlp)?;
         let mut rd = Array2::<f64>::zeros((dm, nb));
         for b in 0..nb {
             let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
@@ -945,6 +1087,7 @@ pub fn solve_until(
                 t_start.elapsed().as_secs_f64()
             );
         }
+        phases.lap(0);
         // ---- certificate when the internal measures say we are close ----
         let scale = pobj.abs().max(1.0);
         if mu * nu <= settings.tol * scale {
@@ -1000,6 +1143,7 @@ pub fn solve_until(
             }
             polish_at = rel_gap * 1e-2;
         }
+        phases.lap(1);
         // ---- scaling ----
         let mut numerics_failed = false;
         let mut wbar = Array2::<f64>::zeros((dm, nb));
@@ -1032,7 +1176,6 @@ pub fn solve_until(
         if numerics_failed {
             break;
         }
-        let dlp = &lam / &h; // W⁻² of the LP part
         let delta = 1e-9 * xmax * xmax * prob.loss.curvature().min(1.0);
         let mut w2 = vec![0.0; nb * dm * dm]; // W⁻² of the cones
         for b in 0..nb {
@@ -1105,8 +1248,8 @@ pub fn solve_until(
                 }
             };
             congruence(pm, &mut sc.am, qv, true);
-            let ainv = small_spd_inverse(&sc.am, dm)?;
-            congruence(&ainv, inv, rv, false);
+            small_spd_inverse(&sc.am, dm, &mut sc.l, &mut sc.ainv, &mut sc.e)?;
+            congruence(&sc.ainv, inv, rv, false);
             Ok(())
         };
         let res: Result<()> = if par {
@@ -1123,6 +1266,7 @@ pub fn solve_until(
         };
         res?;
         ctl.check()?;
+        phases.lap(2);
         // ---- M = I + diag(√w) Σ_i X_R (C_v + C_w) X_Rᵀ diag(√w) ----
         let wmax = sqw.iter().fold(0.0f64, |a, v| a.max(v * v));
         // blocks too large for the Woodbury update (see `Schur`): the largest first, capped
@@ -1181,39 +1325,23 @@ pub fn solve_until(
                 if cn * xr_max2[i] * wmax <= 1e-14 {
                     continue;
                 }
-                let xr = &xr_of[i]; // n_i × d
-                let tm = xr.dot(&c); // n_i × d
-                let Some(accs) = acc.as_slice_mut() else {
-                    continue;
-                };
-                if d <= 8 {
-                    // lower triangle by direct dot products (no temporary, no scatter pass)
-                    let (Some(tms), Some(xrs)) = (tm.as_slice(), xr.as_slice()) else {
-                        continue;
-                    };
-                    for (a, &ka) in r.iter().enumerate() {
-                        let ta = &tms[a * d..(a + 1) * d];
-                        let row = &mut accs[ka * n..(ka + 1) * n];
-                        for (bb, &kb) in r.iter().enumerate().take(a + 1) {
-                            let xb = &xrs[bb * d..(bb + 1) * d];
-                            let mut v = 0.0;
-                            for j in 0..d {
-                                v += ta[j] * xb[j];
-                            }
-                            row[kb] += v;
-                        }
-                    }
-                } else {
-                    let mut out = Array2::<f64>::zeros((ni, ni));
-                    general_mat_mul(1.0, &tm, &xr.t(), 0.0, &mut out);
-                    for (a, &ka) in r.iter().enumerate() {
-                        let orow = out.row(a);
-                        let row = &mut accs[ka * n..(ka + 1) * n];
-                        for (bb, &kb) in r.iter().enumerate().take(a + 1) {
-                            row[kb] += orow[bb];
+                // Tᵀ = C X_rᵀ (d × ld), then the lower triangle of X_r C X_rᵀ into M's rows r
+                let (ld, xt) = &xt_of[i];
+                let ld = *ld;
+                let mut tt = vec![0.0; d * ld];
+                for j in 0..d {
+                    let out = &mut tt[j * ld..(j + 1) * ld];
+                    for l in 0..d {
+                        let cjl = c[[j, l]];
+                        for (o, &xv) in out.iter_mut().zip(&xt[l * ld..(l + 1) * ld]) {
+                            *o += cjl * xv;
                         }
                     }
                 }
+                let Some(accs) = acc.as_slice_mut() else {
+                    continue;
+                };
+                super::linalg::add_lower_product(&tt, xt, ld, d, r, accs, n);
             }
             acc
         };
@@ -1240,6 +1368,7 @@ pub fn solve_until(
                 mm[[l, k]] = mm[[k, l]];
             }
         }
+        phases.lap(3);
         let lm = super::linalg::cholesky(&mm)?;
         ctl.check()?;
         let schur = if kept.is_empty() {
@@ -1270,6 +1399,7 @@ pub fn solve_until(
             Some(Schur { blocks: kept, lt })
         };
         ctl.check()?;
+        phases.lap(4);
         let kkt = Kkt {
             prob,
             bmat,
@@ -1277,11 +1407,21 @@ pub fn solve_until(
             sqw,
             lm,
             schur,
+            // far from the optimum a direction needs less accuracy than near it (the residual
+            // equations are exact whatever the solve's error; only the linearised
+            // complementarity sees it): refine to 1e-6 of the relative gap, within
+            // [REFINE_REL_RESIDUAL, REFINE_MAX_REL_RESIDUAL]
+            refine_tol: (1e-6 * rel_gap).clamp(REFINE_REL_RESIDUAL, REFINE_MAX_REL_RESIDUAL),
         };
 
         // ---- one Newton direction for a given complementarity target ----
-        // rc_lp (n × B), rc_soc ((d+1) × B): targets of λ̃ ∘ (W Δy + W⁻¹ Δs)
-        let direction = |rc_lp: &Array2<f64>, rc_soc: &Array2<f64>| -> Direction {
+        // LP target `tg` (Δh, Δμ written into `dh`, `dl`), rc_soc ((d+1) × B): targets of
+        // λ̃ ∘ (W Δy + W⁻¹ Δs)
+        let direction = |tg: LpTarget<'_>,
+                         rc_soc: &Array2<f64>,
+                         dh: &mut Array2<f64>,
+                         dl: &mut Array2<f64>|
+         -> Result<(Array2<f64>, Array2<f64>)> {
             // LP: W⁻¹ q = rc/h ; SOC: W⁻¹ q with q = λ̃ ⊘ rc
             let mut socq = Array2::<f64>::zeros((dm, nb)); // W⁻¹ q
             let mut qv = vec![0.0; dm];
@@ -1297,7 +1437,7 @@ pub fn solve_until(
                 }
             }
             // rhs = −r_d + Gᵀ W⁻¹ q + Gᵀ W⁻² r_p
-            let xl = lp.rhs(rc_lp, &h, &lam, &rp); // d × B
+            let xl = lp.rhs(tg, &h, &lam, &rp)?; // d × B
             let mut rhs = -&rd + &socq;
             {
                 let mut zpart = rhs.slice_mut(s![1.., ..]);
@@ -1306,7 +1446,7 @@ pub fn solve_until(
             let dx = kkt.solve(&rhs);
             // Δh = S X Δz − r_p ; Δμ = W⁻¹q − W⁻²Δh ; SOC Δs = Δx, Δy = W⁻¹q − W⁻²Δx
             let dz = dx.slice(s![1.., ..]);
-            let (sxd, dh, dlam, xsdl) = lp.step(dz, rc_lp, &h, &lam, &rp);
+            let xsdl = lp.step(tg, dz, &h, &lam, &rp, dh, dl)?;
             // Δy from the dual-residual equation (Gᵀ Δλ = r_d + ∇²f Δx), so the dual residual
             // contracts by exactly (1 − α) whatever the accuracy of the reduced solve.
             let pd = prob.predict(dz);
@@ -1323,12 +1463,12 @@ pub fn solve_until(
                     dy[[j + 1, b]] += sig * ghd[[j, i]] - xsdl[[j, b]];
                 }
             }
-            (dx, dh, dlam, dy, sxd)
+            Ok((dx, dy))
         };
         // step lengths
         let max_step =
             |dx: &Array2<f64>, dh: &Array2<f64>, dlam: &Array2<f64>, dy: &Array2<f64>| {
-                let mut a = lp.max_step(&h, dh, &lam, dlam, 1.0 / 0.99);
+                let mut a = lp.max_step(&h, dh, &lam, dlam, 1.0 / 0.99)?;
                 let mut u = vec![0.0; dm];
                 for b in 0..nb {
                     u[0] = t[b];
@@ -1341,10 +1481,9 @@ pub fn solve_until(
                     let dyv: Vec<f64> = dy.column(b).to_vec();
                     a = soc_max_step(&yv, &dyv, a);
                 }
-                a
+                Ok::<f64, Error>(a)
             };
         // ---- predictor ----
-        let rc_lp_aff = -(&h * &lam); // −λ̃∘λ̃ = −hμ
         let mut rc_soc_aff = Array2::<f64>::zeros((dm, nb));
         let mut tmp = vec![0.0; dm];
         for b in 0..nb {
@@ -1354,9 +1493,10 @@ pub fn solve_until(
                 rc_soc_aff[[a, b]] = -tmp[a];
             }
         }
-        let (dxa, dha, dlama, dya, _) = direction(&rc_lp_aff, &rc_soc_aff);
-        let aa = max_step(&dxa, &dha, &dlama, &dya).min(1.0);
-        let mut gap_aff = lp.gap_after(&h, &dha, &lam, &dlama, aa);
+        // LP target −λ̃∘λ̃ = −hμ
+        let (dxa, dya) = direction(LpTarget::Affine, &rc_soc_aff, &mut dh_a, &mut dl_a)?;
+        let aa = max_step(&dxa, &dh_a, &dl_a, &dya)?.min(1.0);
+        let mut gap_aff = lp.gap_after(&h, &dh_a, &lam, &dl_a, aa)?;
         for b in 0..nb {
             let mut s1 = t[b] + aa * dxa[[0, b]];
             let mut acc = s1 * (ysoc[[0, b]] + aa * dya[[0, b]]);
@@ -1368,8 +1508,8 @@ pub fn solve_until(
         }
         let mu_aff = (gap_aff / nu).max(0.0);
         let sigma = (mu_aff / mu).powi(3).clamp(0.0, 1.0);
+        phases.lap(5);
         // ---- corrector: σμe − λ̃∘λ̃ − (W⁻¹Δs_a)∘(WΔy_a) ----
-        let rc_lp = rc_lp_aff.mapv(|v| v + sigma * mu) - &(&dha * &dlama);
         let mut rc_soc = rc_soc_aff.clone();
         let mut ws = vec![0.0; dm];
         let mut wy = vec![0.0; dm];
@@ -1385,8 +1525,13 @@ pub fn solve_until(
                 rc_soc[[a, b]] -= tmp[a];
             }
         }
-        let (dx, dh, dlam, dy, sxd) = direction(&rc_lp, &rc_soc);
-        let amax = max_step(&dx, &dh, &dlam, &dy);
+        let tg = LpTarget::Corrector {
+            sigma_mu: sigma * mu,
+            dh: fdata(&dh_a)?,
+            dl: fdata(&dl_a)?,
+        };
+        let (dx, dy) = direction(tg, &rc_soc, &mut dh, &mut dl)?;
+        let amax = max_step(&dx, &dh, &dl, &dy)?;
         let alpha = (0.99 * amax).min(1.0);
         if !alpha.is_finite() || alpha <= 0.0 {
             break;
@@ -1399,12 +1544,11 @@ pub fn solve_until(
         } else {
             stall = 0;
         }
+        phases.lap(6);
         // ---- update ----
         t.scaled_add(alpha, &dx.row(0));
         z.scaled_add(alpha, &dx.slice(s![1.., ..]));
-        sxz.scaled_add(alpha, &sxd);
-        h.scaled_add(alpha, &dh);
-        lam.scaled_add(alpha, &dlam);
+        lp.update(alpha, &mut h, &mut lam, &mut sxz, &dh, &dl, &rp)?;
         ysoc.scaled_add(alpha, &dy);
     }
     ctl.set_done(iters as u64);
@@ -1434,6 +1578,9 @@ const SCHUR_MAX_DIM: usize = 600;
 /// Relative residual of the reduced Newton system at which iterative refinement stops (one
 /// refinement step usually takes the Woodbury solve from ~1e-7 to ~1e-13).
 const REFINE_REL_RESIDUAL: f64 = 1e-12;
+
+/// The loosest relative residual the refinement of a direction stops at (far from the optimum).
+const REFINE_MAX_REL_RESIDUAL: f64 = 1e-9;
 
 /// Unknowns of the Newton polish above which it is only tried once the method stalls.
 const POLISH_MAX_DIM: usize = 400;
