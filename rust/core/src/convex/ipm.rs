@@ -82,7 +82,8 @@ fn wrap(
         cert.dual,
         settings.tol,
     ) {
-        let (c2, m2) = super::polish::sharp_certificate(prob, &pd.z, ctl)?;
+        // NNLS only for the blocks whose interior-point multipliers leave a dual residual > β
+        let (c2, m2, _) = super::polish::sharp_certificate_guided(prob, &pd.z, Some(&mu), ctl)?;
         if c2.dual > cert.dual {
             cert.dual = c2.dual;
             cert.dual_point = c2.dual_point;
@@ -282,9 +283,10 @@ pub fn solve_working_set_with(
                 Some(&warm),
                 ctl,
             )?;
-            let nl = pd2.mu.nrows();
+            // the dropped blocks keep their multipliers of the screened iterate (the certificate
+            // starts from them)
             let mut z = Array2::<f64>::zeros((d, 2 * p));
-            let mut mu = Array2::<f64>::zeros((nl, 2 * p));
+            let mut mu = it.lam.to_owned();
             for (a, &i) in idx.iter().enumerate() {
                 for r in 0..2 {
                     z.column_mut(r * p + i).assign(&pd2.z.column(r * q + a));

@@ -11,7 +11,7 @@
 //! the dual bound is as tight as λ allows. Both the polished objective (feasible point) and the
 //! dual bound are rigorous; a wrong support guess only makes the gap large, never invalid.
 
-use ndarray::{Array1, Array2};
+use ndarray::{Array1, Array2, ShapeBuilder};
 
 use super::linalg::{cholesky, cholesky_solve};
 use super::{Certificate, Kind, Problem};
@@ -223,6 +223,23 @@ pub fn sharp_certificate_scores(
     z: &Array2<f64>,
     ctl: &Control,
 ) -> Result<(Certificate, Array2<f64>, Vec<f64>)> {
+    sharp_certificate_guided(prob, z, None, ctl)
+}
+
+/// [`sharp_certificate_scores`] with multipliers `guess` (n × B, e.g. an interior-point
+/// method's): a block whose dual residual with its guessed μ_b is already ≤ β keeps it, and only
+/// the others are solved by NNLS. The dual bound is the same as with NNLS everywhere (λ is the
+/// same; every block's residual ends ≤ β exactly when NNLS's would, and the worst block is
+/// NNLS's), and a pattern's score is > β exactly when NNLS's is. The blocks are independent and
+/// run in parallel (results do not depend on the thread count).
+#[allow(clippy::type_complexity)]
+pub fn sharp_certificate_guided(
+    prob: &Problem,
+    z: &Array2<f64>,
+    guess: Option<&Array2<f64>>,
+    ctl: &Control,
+) -> Result<(Certificate, Array2<f64>, Vec<f64>)> {
+    use rayon::prelude::*;
     let n = prob.n();
     let d = prob.d();
     let p = prob.p();
@@ -230,21 +247,37 @@ pub fn sharp_certificate_scores(
     let base = prob.certify(z, None, None);
     let lam = prob.loss_grad(&prob.predict(z.view()));
     let g = prob.at(&lam); // d × P
-    let mut mu = Array2::<f64>::zeros((n, nb));
-    let mut worst: f64 = 0.0;
-    let mut scores = vec![0.0f64; p];
-    for b in 0..nb {
+    let guess = guess.filter(|m| m.dim() == (n, nb) && prob.kind == Kind::Relu);
+    // S_bᵀ μ_b of the guess (d × B)
+    let smu = guess.map(|mu| {
+        let mut w = mu.to_owned();
+        for k in 0..n {
+            for b in 0..nb {
+                w[[k, b]] *= prob.sign[[k, b % p]];
+            }
+        }
+        super::linalg::matmul(prob.x.t(), w.view(), prob.par)
+    });
+    // per block: (dual residual, its μ_b when not zero)
+    let one = |b: usize| -> Result<(f64, Option<Array1<f64>>)> {
         ctl.check()?;
         let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
         let gb: Array1<f64> = (0..d).map(|j| sig * g[[j, i]]).collect();
         let nrm = gb.iter().map(|v| v * v).sum::<f64>().sqrt();
         if nrm <= prob.beta || prob.kind == Kind::Gated {
-            worst = worst.max(nrm);
-            scores[i] = scores[i].max(nrm);
-            continue;
+            return Ok((nrm, None));
         }
-        // E = S_bᵀ: columns sign_k x_k
-        let mut e = Array2::<f64>::zeros((d, n));
+        if let (Some(mu), Some(smu)) = (guess, smu.as_ref()) {
+            let rg = (0..d)
+                .map(|j| (gb[j] - smu[[j, b]]).powi(2))
+                .sum::<f64>()
+                .sqrt();
+            if rg <= prob.beta {
+                return Ok((rg, Some(mu.column(b).to_owned())));
+            }
+        }
+        // E = S_bᵀ: columns sign_k x_k (column-major: NNLS works on its columns)
+        let mut e = Array2::<f64>::zeros((d, n).f());
         for k in 0..n {
             let s = prob.sign[[k, i]];
             for j in 0..d {
@@ -252,10 +285,21 @@ pub fn sharp_certificate_scores(
             }
         }
         let (m, rn) = nnls(&e, &gb, 3 * n + 10);
+        Ok((rn, Some(m)))
+    };
+    let per: Vec<(f64, Option<Array1<f64>>)> = if prob.par {
+        (0..nb).into_par_iter().map(one).collect::<Result<_>>()?
+    } else {
+        (0..nb).map(one).collect::<Result<_>>()?
+    };
+    let mut mu = Array2::<f64>::zeros((n, nb));
+    let mut worst: f64 = 0.0;
+    let mut scores = vec![0.0f64; p];
+    for (b, (rn, mb)) in per.into_iter().enumerate() {
         worst = worst.max(rn);
-        scores[i] = scores[i].max(rn);
-        for k in 0..n {
-            mu[[k, b]] = m[k];
+        scores[b % p] = scores[b % p].max(rn);
+        if let Some(m) = mb {
+            mu.column_mut(b).assign(&m);
         }
     }
     let scale = if worst <= prob.beta || worst == 0.0 {
