@@ -164,7 +164,7 @@ impl Scratch {
         Scratch {
             pw: vec![0.0; dm * dm],
             am: vec![0.0; dm * dm],
-            v: vec![0.0; 3 * dm],
+            v: vec![0.0; 4 * dm],
             l: vec![0.0; dm * dm],
             ainv: vec![0.0; dm * dm],
             e: vec![0.0; dm],
@@ -187,6 +187,8 @@ struct Kkt<'a> {
     schur: Option<Schur>,
     /// Relative residual at which iterative refinement stops.
     refine_tol: f64,
+    /// The largest relative residual a solve returned with.
+    worst_residual: std::cell::Cell<f64>,
 }
 
 /// Blocks whose B_b⁻¹ is too large for the Woodbury update in the n-dimensional residual space
@@ -214,6 +216,7 @@ fn small_spd_inverse(
     inv: &mut [f64],
     e: &mut [f64],
 ) -> Result<()> {
+    // Cholesky factor L (lower, row-major), pivots kept as reciprocals in e
     l.fill(0.0);
     for j in 0..m {
         let mut sj = h[j * m + j];
@@ -232,42 +235,39 @@ fn small_spd_inverse(
             sj.sqrt()
         };
         l[j * m + j] = piv;
+        let rp = 1.0 / piv;
         for i in j + 1..m {
             let mut si = h[i * m + j];
             for k in 0..j {
                 si -= l[i * m + k] * l[j * m + k];
             }
-            l[i * m + j] = si / piv;
+            l[i * m + j] = si * rp;
         }
     }
-    for c in 0..m {
-        e.iter_mut().for_each(|v| *v = 0.0);
-        e[c] = 1.0;
-        // L w = e_c: w is zero above c
-        for i in c..m {
-            let mut si = e[i];
-            for k in c..i {
-                si -= l[i * m + k] * e[k];
-            }
-            e[i] = si / l[i * m + i];
+    // L⁻¹ in place, column by column from the last (L⁻¹[j+1.., j] = −L⁻¹[j+1.., j+1..] L[j+1.., j] / L_jj)
+    for j in (0..m).rev() {
+        let dj = 1.0 / l[j * m + j];
+        l[j * m + j] = dj;
+        for i in j + 1..m {
+            e[i] = l[i * m + j];
         }
-        for i in (0..m).rev() {
-            let mut si = e[i];
-            for k in i + 1..m {
-                si -= l[k * m + i] * e[k];
+        for i in j + 1..m {
+            let mut acc = 0.0;
+            for k in j + 1..=i {
+                acc += l[i * m + k] * e[k];
             }
-            e[i] = si / l[i * m + i];
-        }
-        for i in 0..m {
-            inv[i * m + c] = e[i];
+            l[i * m + j] = -acc * dj;
         }
     }
-    // symmetrise
-    for i in 0..m {
-        for c in 0..i {
-            let v = 0.5 * (inv[i * m + c] + inv[c * m + i]);
-            inv[i * m + c] = v;
-            inv[c * m + i] = v;
+    // B⁻¹ = L⁻ᵀ L⁻¹: (a, b) = Σ_{k ≥ max(a, b)} L⁻¹[k, a] L⁻¹[k, b], symmetric by construction
+    for a in 0..m {
+        for b in 0..=a {
+            let mut acc = 0.0;
+            for k in a..m {
+                acc += l[k * m + a] * l[k * m + b];
+            }
+            inv[a * m + b] = acc;
+            inv[b * m + a] = acc;
         }
     }
     Ok(())
@@ -372,9 +372,22 @@ impl<'a> Kkt<'a> {
     /// H⁻¹ r, plus iterative refinement against the exact operator.
     fn solve(&self, r: &Array2<f64>) -> Array2<f64> {
         let once = |r: &Array2<f64>| self.solve_once(r);
-        let rn = r.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let rn = r
+            .iter()
+            .map(|v| v * v)
+            .sum::<f64>()
+            .sqrt()
+            .max(f64::MIN_POSITIVE);
         let mut x = once(r);
         let mut best: Option<(f64, Array2<f64>)> = None;
+        let note = |en: f64| {
+            let rel = if en.is_finite() {
+                en / rn
+            } else {
+                f64::INFINITY
+            };
+            self.worst_residual.set(self.worst_residual.get().max(rel));
+        };
         for _ in 0..6 {
             let res = r - &self.apply(&x);
             let en = res.iter().map(|v| v * v).sum::<f64>().sqrt();
@@ -383,12 +396,22 @@ impl<'a> Kkt<'a> {
                 break;
             }
             if en <= self.refine_tol * rn || en > 0.5 * prev {
+                note(en);
                 return x; // accurate, or refinement stagnates: x is the best so far
             }
             let next = &x + &once(&res);
             best = Some((en, std::mem::replace(&mut x, next)));
         }
-        best.map_or(x, |b| b.1)
+        match best {
+            Some((en, xb)) => {
+                note(en);
+                xb
+            }
+            None => {
+                note(f64::INFINITY);
+                x
+            }
+        }
     }
 }
 
@@ -1048,6 +1071,9 @@ pub fn solve_until(
     // accuracy it needs and the caller finishes from this iterate.
     let max_stall = 2usize;
     let mut phases = Phases::new(debug);
+    // lowered (×0.1, down to 1) each time a solve stops short of its refinement tolerance by
+    // far: the Woodbury update has lost the accuracy the direction needs
+    let mut schur_min_weight = SCHUR_MIN_WEIGHT;
     while iters < max_iter {
         phases.lap(7);
         ctl.check()?;
@@ -1223,12 +1249,18 @@ pub fn solve_until(
             let cc = 1.0 / (1.0 + wbar[[0, b]]);
             let (av, rest) = sc.v.split_at_mut(dm);
             let (qv, rest) = rest.split_at_mut(dm);
-            let rv = &mut rest[..dm];
+            let (rv, rest) = rest.split_at_mut(dm);
+            let uv = &mut rest[..dm];
             av[0] = 1.0 + wbar[[0, b]];
             for a in 1..dm {
                 av[a] = wbar[[a, b]];
             }
-            let congruence = |qm: &[f64], out: &mut [f64], qv: &mut [f64], add_identity: bool| {
+            // with u = c q + ½ c² (aᵀ Q a) a: W Q W = η² (J Q J + u aᵀ + a uᵀ)
+            let congruence = |qm: &[f64],
+                              out: &mut [f64],
+                              qv: &mut [f64],
+                              uv: &mut [f64],
+                              add_identity: bool| {
                 let mut s = 0.0;
                 for i in 0..dm {
                     let row = &qm[i * dm..(i + 1) * dm];
@@ -1236,20 +1268,28 @@ pub fn solve_until(
                     s += av[i] * qa;
                     qv[i] = if i == 0 { -qa } else { qa };
                 }
+                let h2 = 0.5 * cc * cc * s;
+                for i in 0..dm {
+                    uv[i] = cc * qv[i] + h2 * av[i];
+                }
                 for i in 0..dm {
                     let ji = if i == 0 { -1.0 } else { 1.0 };
-                    for j in 0..dm {
-                        let jj = if j == 0 { -1.0 } else { 1.0 };
-                        let v = ji * jj * qm[i * dm + j]
-                            + cc * (qv[i] * av[j] + av[i] * qv[j])
-                            + cc * cc * s * av[i] * av[j];
-                        out[i * dm + j] = e2 * v + if add_identity && i == j { 1.0 } else { 0.0 };
+                    let (ui, ai) = (uv[i], av[i]);
+                    let row = &qm[i * dm..(i + 1) * dm];
+                    let orow = &mut out[i * dm..(i + 1) * dm];
+                    // J Q J: the signs flip row 0 and column 0
+                    orow[0] = e2 * (-ji * row[0] + ui * av[0] + ai * uv[0]);
+                    for j in 1..dm {
+                        orow[j] = e2 * (ji * row[j] + ui * av[j] + ai * uv[j]);
+                    }
+                    if add_identity {
+                        orow[i] += 1.0;
                     }
                 }
             };
-            congruence(pm, &mut sc.am, qv, true);
+            congruence(pm, &mut sc.am, qv, uv, true);
             small_spd_inverse(&sc.am, dm, &mut sc.l, &mut sc.ainv, &mut sc.e)?;
-            congruence(&sc.ainv, inv, rv, false);
+            congruence(&sc.ainv, inv, rv, uv, false);
             Ok(())
         };
         let res: Result<()> = if par {
@@ -1282,7 +1322,7 @@ pub fn solve_until(
         };
         let mut kept: Vec<(usize, f64)> = (0..nb)
             .map(|b| (b, big(b)))
-            .filter(|&(_, c)| c > SCHUR_MIN_WEIGHT)
+            .filter(|&(_, c)| c > schur_min_weight)
             .collect();
         if kept.len() * dm > SCHUR_MAX_DIM {
             kept.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
@@ -1412,6 +1452,7 @@ pub fn solve_until(
             // complementarity sees it): refine to 1e-6 of the relative gap, within
             // [REFINE_REL_RESIDUAL, REFINE_MAX_REL_RESIDUAL]
             refine_tol: (1e-6 * rel_gap).clamp(REFINE_REL_RESIDUAL, REFINE_MAX_REL_RESIDUAL),
+            worst_residual: std::cell::Cell::new(0.0),
         };
 
         // ---- one Newton direction for a given complementarity target ----
@@ -1538,6 +1579,15 @@ pub fn solve_until(
         }
         if debug {
             eprintln!("   alpha_aff={aa:.3e} sigma={sigma:.3e} alpha={alpha:.3e}");
+        }
+        if kkt.worst_residual.get() > 1e3 * kkt.refine_tol {
+            schur_min_weight = (0.1 * schur_min_weight).max(1.0);
+            if debug {
+                eprintln!(
+                    "   solve residual {:.1e}: Schur weight now {schur_min_weight:.0e}",
+                    kkt.worst_residual.get()
+                );
+            }
         }
         if alpha < 1e-2 {
             stall += 1;
