@@ -409,6 +409,8 @@ fn column_generation(
     let mut iters = 0usize;
     let mut sub_tol = 0.5 * settings.tol;
     let mut best: Option<Solution> = None;
+    // the previous round's cone multipliers: the next certificate's NNLS starts from them
+    let mut prev_mu: Option<Array2<f64>> = None;
     for _round in 0..30 {
         ctl.check()?;
         let idx: Vec<usize> = (0..p).filter(|&i| in_w[i]).collect();
@@ -441,7 +443,9 @@ fn column_generation(
                 }
             }
         }
-        let (mut cert, mu, scores) = super::polish::sharp_certificate_scores(prob, &z, ctl)?;
+        let (mut cert, mu, scores) =
+            super::polish::sharp_certificate_guided(prob, &z, prev_mu.as_ref(), ctl)?;
+        prev_mu = Some(mu.clone());
         let closes = |c: &super::Certificate, dual: f64| {
             gap_ok(c.objective.max(c.network_objective), dual, settings.tol)
         };

@@ -11,7 +11,7 @@
 //! the dual bound is as tight as λ allows. Both the polished objective (feasible point) and the
 //! dual bound are rigorous; a wrong support guess only makes the gap large, never invalid.
 
-use ndarray::{Array1, Array2, ShapeBuilder};
+use ndarray::{Array1, Array2};
 
 use super::linalg::{cholesky, cholesky_solve};
 use super::{Certificate, Kind, Problem};
@@ -74,109 +74,134 @@ fn null_space(rows: &[Vec<f64>], d: usize) -> Array2<f64> {
 /// Lawson–Hanson NNLS: μ ≥ 0 minimising ‖g − E μ‖ for E (d × m) given by its columns.
 /// Returns (μ, residual norm).
 pub fn nnls(e: &Array2<f64>, g: &Array1<f64>, max_iter: usize) -> (Array1<f64>, f64) {
-    let mut warm = Vec::new();
-    nnls_warm(e, g, max_iter, &mut warm)
+    let (d, m) = e.dim();
+    let mut x = Vec::with_capacity(m * d);
+    for k in 0..m {
+        x.extend(e.column(k).iter());
+    }
+    let gs: Vec<f64> = g.iter().copied().collect();
+    let (mu, rn) = cone_nnls(&x, &vec![1.0; m], d, &gs, &[], max_iter);
+    (Array1::from(mu), rn)
 }
 
-/// Least squares of g on the columns `idx` of e (normal equations, tiny ridge).
-fn ls_on(e: &Array2<f64>, g: &Array1<f64>, idx: &[usize]) -> Option<Array1<f64>> {
-    let p = idx.len();
-    let mut gram = Array2::<f64>::zeros((p, p));
-    let mut rhs = Array1::<f64>::zeros(p);
-    for (a, &ja) in idx.iter().enumerate() {
-        let ca = e.column(ja);
-        rhs[a] = ca.dot(g);
-        for (b, &jb) in idx.iter().enumerate().skip(a) {
-            let v = ca.dot(&e.column(jb));
-            gram[[a, b]] = v;
-            gram[[b, a]] = v;
+/// Dot product of two short vectors (four accumulators).
+#[inline]
+fn dot4(a: &[f64], b: &[f64]) -> f64 {
+    let mut acc = [0.0f64; 4];
+    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
+    let (ra, rb) = (ca.remainder(), cb.remainder());
+    for (u, v) in ca.zip(cb) {
+        for l in 0..4 {
+            acc[l] += u[l] * v[l];
         }
     }
-    let tr = (0..p).map(|a| gram[[a, a]]).sum::<f64>().max(1e-300);
-    for a in 0..p {
-        gram[[a, a]] += 1e-13 * tr;
+    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+    for (u, v) in ra.iter().zip(rb) {
+        s += u * v;
     }
-    let l = cholesky(&gram).ok()?;
-    cholesky_solve(&l, &mut rhs);
-    Some(rhs)
+    s
 }
 
-/// [`nnls`] warm-started from a previous passive set `warm` (updated on return): when the
-/// least-squares solution on it is positive, Lawson–Hanson continues from there (usually one
-/// check), else it starts cold. The result is the same NNLS solution either way.
-pub fn nnls_warm(
-    e: &Array2<f64>,
-    g: &Array1<f64>,
+/// Lawson–Hanson NNLS with the columns of E given as signed rows, e_k = s_k x_k (x: m × d
+/// row-major — for a block's dual certificate the rows of X with the pattern's signs, so nothing
+/// is copied): μ ≥ 0 minimising ‖g − Σ_k μ_k e_k‖; returns (μ, residual norm). `warm` is a
+/// guessed passive set: when the least-squares solution on it is positive, the method continues
+/// from there (usually a check or two), else it starts cold; the result is the NNLS solution
+/// either way. Least squares on a passive set by its normal equations (Gram entries s_a s_b
+/// x_aᵀx_b, a 1e-13 relative ridge); a column whose system cannot be factorised is left out.
+pub fn cone_nnls(
+    x: &[f64],
+    s: &[f64],
+    d: usize,
+    g: &[f64],
+    warm: &[usize],
     max_iter: usize,
-    warm: &mut Vec<usize>,
-) -> (Array1<f64>, f64) {
-    let (d, m) = e.dim();
-    let mut mu = Array1::<f64>::zeros(m);
-    let mut passive = vec![false; m];
-    let resid = |mu: &Array1<f64>| -> Array1<f64> { g - &e.dot(mu) };
+) -> (Vec<f64>, f64) {
+    let m = s.len();
+    let col = |k: usize| &x[k * d..(k + 1) * d];
     let scale = g.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
+    let ls = |set: &[usize]| -> Option<Vec<f64>> {
+        let p = set.len();
+        let mut gram = Array2::<f64>::zeros((p, p));
+        let mut rhs = Array1::<f64>::zeros(p);
+        for (a, &ka) in set.iter().enumerate() {
+            let xa = col(ka);
+            rhs[a] = s[ka] * dot4(xa, g);
+            for (b, &kb) in set.iter().enumerate().take(a + 1) {
+                let v = s[ka] * s[kb] * dot4(xa, col(kb));
+                gram[[a, b]] = v;
+                gram[[b, a]] = v;
+            }
+        }
+        let tr = (0..p).map(|a| gram[[a, a]]).sum::<f64>().max(1e-300);
+        for a in 0..p {
+            gram[[a, a]] += 1e-13 * tr;
+        }
+        let l = cholesky(&gram).ok()?;
+        cholesky_solve(&l, &mut rhs);
+        Some(rhs.to_vec())
+    };
+    let residual = |mu: &[f64], set: &[usize]| -> Vec<f64> {
+        let mut r = g.to_vec();
+        for &k in set {
+            let c = mu[k] * s[k];
+            for (rj, &xj) in r.iter_mut().zip(col(k)) {
+                *rj -= c * xj;
+            }
+        }
+        r
+    };
+    let mut mu = vec![0.0; m];
+    let mut passive = vec![false; m];
+    let mut excluded = vec![false; m];
     if !warm.is_empty() && warm.iter().all(|&k| k < m) {
-        if let Some(s) = ls_on(e, g, warm) {
-            if s.iter().all(|&v| v > 0.0) {
-                for (a, &k) in warm.iter().enumerate() {
-                    mu[k] = s[a];
+        let mut w: Vec<usize> = warm.to_vec();
+        w.sort_unstable();
+        w.dedup();
+        if let Some(sol) = ls(&w) {
+            if sol.iter().all(|&v| v > 0.0) {
+                for (a, &k) in w.iter().enumerate() {
+                    mu[k] = sol[a];
                     passive[k] = true;
                 }
             }
         }
     }
-    let mut r = resid(&mu);
+    let set_of = |passive: &[bool]| -> Vec<usize> { (0..m).filter(|&k| passive[k]).collect() };
+    let mut r = residual(&mu, &set_of(&passive));
     for _ in 0..max_iter {
-        let w = e.t().dot(&r);
+        // the most violated dual condition: w_k = e_kᵀ r
         let mut best = None;
         let mut wmax = 1e-12 * scale;
         for k in 0..m {
-            if !passive[k] && w[k] > wmax {
-                wmax = w[k];
+            if passive[k] || excluded[k] {
+                continue;
+            }
+            let wk = s[k] * dot4(col(k), &r);
+            if wk > wmax {
+                wmax = wk;
                 best = Some(k);
             }
         }
         let Some(k) = best else { break };
         passive[k] = true;
         loop {
-            let idx: Vec<usize> = (0..m).filter(|&j| passive[j]).collect();
-            let p = idx.len();
-            let mut gram = Array2::<f64>::zeros((p, p));
-            let mut rhs = Array1::<f64>::zeros(p);
-            for (a, &ja) in idx.iter().enumerate() {
-                let ca = e.column(ja);
-                rhs[a] = ca.dot(g);
-                for (b, &jb) in idx.iter().enumerate().skip(a) {
-                    let v = ca.dot(&e.column(jb));
-                    gram[[a, b]] = v;
-                    gram[[b, a]] = v;
-                }
-            }
-            let tr = (0..p).map(|a| gram[[a, a]]).sum::<f64>().max(1e-300);
-            for a in 0..p {
-                gram[[a, a]] += 1e-13 * tr;
-            }
-            let s = match cholesky(&gram) {
-                Ok(l) => {
-                    let mut s = rhs.clone();
-                    cholesky_solve(&l, &mut s);
-                    s
-                }
-                Err(_) => {
-                    passive[k] = false;
-                    break;
-                }
+            let idx = set_of(&passive);
+            let Some(sol) = ls(&idx) else {
+                passive[k] = false;
+                excluded[k] = true;
+                break;
             };
-            if s.iter().all(|&v| v > 0.0) {
+            if sol.iter().all(|&v| v > 0.0) {
                 for (a, &j) in idx.iter().enumerate() {
-                    mu[j] = s[a];
+                    mu[j] = sol[a];
                 }
                 break;
             }
             let mut alpha = f64::INFINITY;
             for (a, &j) in idx.iter().enumerate() {
-                if s[a] <= 0.0 {
-                    let den = mu[j] - s[a];
+                if sol[a] <= 0.0 {
+                    let den = mu[j] - sol[a];
                     if den > 0.0 {
                         alpha = alpha.min(mu[j] / den);
                     }
@@ -186,7 +211,7 @@ pub fn nnls_warm(
                 alpha = 0.0;
             }
             for (a, &j) in idx.iter().enumerate() {
-                mu[j] += alpha * (s[a] - mu[j]);
+                mu[j] += alpha * (sol[a] - mu[j]);
                 if mu[j] <= 1e-15 * scale {
                     mu[j] = 0.0;
                     passive[j] = false;
@@ -196,11 +221,8 @@ pub fn nnls_warm(
                 break;
             }
         }
-        r = resid(&mu);
-        let _ = d;
+        r = residual(&mu, &set_of(&passive));
     }
-    warm.clear();
-    warm.extend((0..m).filter(|&k| passive[k] && mu[k] > 0.0));
     let rn = r.iter().map(|v| v * v).sum::<f64>().sqrt();
     (mu, rn)
 }
@@ -258,6 +280,13 @@ pub fn sharp_certificate_guided(
         }
         super::linalg::matmul(prob.x.t(), w.view(), prob.par)
     });
+    let xstd = prob.x.as_standard_layout();
+    let xs: &[f64] = xstd.as_slice().unwrap_or(&[]);
+    if xs.len() != n * d {
+        return Err(crate::error::Error::Numerical(
+            "data matrix is not contiguous".into(),
+        ));
+    }
     // per block: (dual residual, its μ_b when not zero)
     let one = |b: usize| -> Result<(f64, Option<Array1<f64>>)> {
         ctl.check()?;
@@ -276,16 +305,18 @@ pub fn sharp_certificate_guided(
                 return Ok((rg, Some(mu.column(b).to_owned())));
             }
         }
-        // E = S_bᵀ: columns sign_k x_k (column-major: NNLS works on its columns)
-        let mut e = Array2::<f64>::zeros((d, n).f());
-        for k in 0..n {
-            let s = prob.sign[[k, i]];
-            for j in 0..d {
-                e[[j, k]] = s * prob.x[[k, j]];
-            }
+        // E = S_bᵀ: columns sign_k x_k; warm start: the rows the guess weighs most (at most d)
+        let signs: Vec<f64> = (0..n).map(|k| prob.sign[[k, i]]).collect();
+        let mut warm: Vec<usize> = Vec::new();
+        if let Some(mu) = guess {
+            let col = mu.column(b);
+            let mut order: Vec<usize> = (0..n).filter(|&k| col[k] > 0.0).collect();
+            order.sort_by(|&a, &c| col[c].total_cmp(&col[a]));
+            warm.extend(order.into_iter().take(d));
         }
-        let (m, rn) = nnls(&e, &gb, 3 * n + 10);
-        Ok((rn, Some(m)))
+        let gs: Vec<f64> = gb.to_vec();
+        let (m, rn) = cone_nnls(xs, &signs, d, &gs, &warm, 3 * n + 10);
+        Ok((rn, Some(Array1::from(m))))
     };
     let per: Vec<(f64, Option<Array1<f64>>)> = if prob.par {
         (0..nb).into_par_iter().map(one).collect::<Result<_>>()?
