@@ -233,6 +233,24 @@ def test_gated_newton_edge_cases_and_auto_choice(monkeypatch):
         hc.ConvexGatedReLU(0.1, solver="newton", loss="hinge").fit(X, np.sign(y))
 
 
+def test_relu_auto_choice_above_the_work_budget(monkeypatch):
+    # "auto" for the ReLU program with known gates: the interior-point method while a whole
+    # Newton step is cheap or, above that budget, while n ≤ IPM_MAX_N (its working-set loop);
+    # FISTA beyond. Every route reaches Clarabel's optimum with a closed certificate.
+    X, y = _data(16, 2, 23)
+    ref = None
+    monkeypatch.setattr(hc.convex, "IPM_MAX_WORK", 0.0)
+    for max_n, want in ((16, "ipm"), (15, "fista")):
+        monkeypatch.setattr(hc.convex, "IPM_MAX_N", max_n)
+        m = hc.ConvexReLU(0.05, tol=1e-8, max_iter=200000).fit(X, y)
+        if ref is None:
+            ref, _, _ = R.cvxpy_relu(X, y, m.patterns_, 0.05)
+        assert m.result_.solver.split("+")[0] == want
+        assert m.converged_ and m.certified_
+        assert m.objective_ == pytest.approx(ref, rel=1e-6)
+        assert m.network_objective(X, y) == pytest.approx(ref, rel=1e-6)
+
+
 @pytest.mark.parametrize("kind", ["gated"])
 def test_bcd_matches_clarabel(kind):
     X, y = _data(12, 2, 19)
