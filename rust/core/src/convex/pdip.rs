@@ -1828,6 +1828,48 @@ mod tests {
     }
 
     #[test]
+    fn small_inverse_inverts_and_pins_rank_deficient_directions() {
+        // A = C Cᵀ + I (m = 11, SPD): A · A⁻¹ = I, A⁻¹ symmetric
+        let m = 11;
+        let c: Vec<f64> = (0..m * m)
+            .map(|k| ((k * 7 % 13) as f64 - 6.0) * 0.1)
+            .collect();
+        let mut a = vec![0.0; m * m];
+        for i in 0..m {
+            for j in 0..m {
+                a[i * m + j] = (0..m).map(|k| c[i * m + k] * c[j * m + k]).sum::<f64>()
+                    + if i == j { 1.0 } else { 0.0 };
+            }
+        }
+        let (mut l, mut inv, mut e) = (vec![0.0; m * m], vec![0.0; m * m], vec![0.0; m]);
+        small_spd_inverse(&a, m, &mut l, &mut inv, &mut e).unwrap();
+        for i in 0..m {
+            for j in 0..m {
+                let v: f64 = (0..m).map(|k| a[i * m + k] * inv[k * m + j]).sum();
+                assert!(
+                    (v - if i == j { 1.0 } else { 0.0 }).abs() < 1e-10,
+                    "{i} {j} {v}"
+                );
+                assert_eq!(inv[i * m + j], inv[j * m + i]);
+            }
+        }
+        // rank one (u uᵀ, m = 3): the pivots rounding kills become infinite (Cholesky-infinity),
+        // so the inverse stays finite and the components they belong to are pinned at ~0: only
+        // the first pivot u₀² survives
+        let u = [1.0, 2.0, 2.0];
+        let r1: Vec<f64> = (0..9).map(|k| u[k / 3] * u[k % 3]).collect();
+        let (mut l, mut inv, mut e) = (vec![0.0; 9], vec![0.0; 9], vec![0.0; 3]);
+        small_spd_inverse(&r1, 3, &mut l, &mut inv, &mut e).unwrap();
+        assert!((inv[0] - 1.0 / (u[0] * u[0])).abs() < 1e-12, "{inv:?}");
+        assert!(inv[1..].iter().all(|v| v.abs() < 1e-100), "{inv:?}");
+        // non-finite input is an error, not a panic
+        let mut bad = a.clone();
+        bad[0] = f64::NAN;
+        let (mut l, mut inv, mut e) = (vec![0.0; m * m], vec![0.0; m * m], vec![0.0; m]);
+        assert!(small_spd_inverse(&bad, m, &mut l, &mut inv, &mut e).is_err());
+    }
+
+    #[test]
     fn max_step_stops_at_the_boundary() {
         let u = [1.0, 0.0, 0.0];
         let du = [0.0, 1.0, 0.0];
