@@ -251,6 +251,28 @@ def test_relu_auto_choice_above_the_work_budget(monkeypatch):
         assert m.network_objective(X, y) == pytest.approx(ref, rel=1e-6)
 
 
+def test_fit_refuses_work_over_its_memory_limit():
+    X, y = _data(12, 2, 24)
+    est = hc.convex.fit_memory_estimate
+    # the estimate grows with the problem and is largest for cvxpy, smallest for the gated FISTA
+    assert est("ipm", "relu", 200, 10, 500) < est("ipm", "relu", 400, 10, 500)
+    assert est("ipm", "relu", 200, 10, 500) < est("ipm", "relu", 200, 10, 1000)
+    assert est("fista", "gated", 200, 10, 500) < est("fista", "relu", 200, 10, 500)
+    assert est("cvxpy", "relu", 200, 10, 500) > est("ipm", "relu", 200, 10, 500)
+    assert hc.convex.default_memory_limit() > 0
+    need = est("ipm", "relu", 12, 2, len(hc.chambers(X, method="exact").patterns))
+    with pytest.raises(hc.ResourceLimitError, match=r"GiB.*memory_limit") as exc:
+        hc.ConvexReLU(0.1, solver="ipm", memory_limit=need - 1).fit(X, y)
+    assert isinstance(exc.value, MemoryError)
+    # at the estimate it runs (and clone keeps the parameter)
+    m = hc.ConvexReLU(0.1, solver="ipm", memory_limit=need, tol=1e-7).fit(X, y)
+    assert m.converged_ and m.get_params()["memory_limit"] == need
+    with pytest.raises(hc.InvalidTypeError, match="memory_limit"):
+        hc.ConvexReLU(0.1, memory_limit=1.5).fit(X, y)
+    with pytest.raises(hc.InvalidInputError, match="memory_limit"):
+        hc.ConvexGatedReLU(0.1, memory_limit=0).fit(X, y)
+
+
 @pytest.mark.parametrize("kind", ["gated"])
 def test_bcd_matches_clarabel(kind):
     X, y = _data(12, 2, 19)

@@ -27,6 +27,7 @@ with β = n·λ, we solve the sum problem with β = n·λ and report objectives 
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from dataclasses import dataclass, field
@@ -37,10 +38,22 @@ import numpy as np
 from . import _core
 from ._progress import progress_callback
 from ._validation import as_float_array, as_matrix, check_choice, check_float, check_int
-from .exceptions import ConvergenceWarning, HiddenConvexError, InvalidInputError
+from .exceptions import (
+    ConvergenceWarning,
+    HiddenConvexError,
+    InvalidInputError,
+    ResourceLimitError,
+)
 from .io import Result
 
-__all__ = ["ConvexReLU", "ConvexGatedReLU", "ConvexFitResult", "relu_network_objective"]
+__all__ = [
+    "ConvexReLU",
+    "ConvexGatedReLU",
+    "ConvexFitResult",
+    "relu_network_objective",
+    "default_memory_limit",
+    "fit_memory_estimate",
+]
 
 LOSSES = ("squared", "logistic", "hinge", "huber")
 SCALINGS = ("sum", "mean")
@@ -58,6 +71,41 @@ IPM_MAX_WORK = 1e8
 # 27 / 113 s, (300, 10, 3000) 7.0 / 19 s, (1000, 5, 1000) 4.9 / 4.9 s — and (2000, 10, 500)
 # 28 / 5.3 s, where the n³ factorisations dominate.
 IPM_MAX_N = 1000
+
+
+def default_memory_limit() -> int:
+    """Byte budget of a convex fit when ``memory_limit`` is None: three quarters of the
+    machine's physical memory (8 GiB where it cannot be read)."""
+    try:
+        total = int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        total = 0
+    return (3 * total) // 4 if total > 0 else 8 * 1024**3
+
+
+def fit_memory_estimate(solver: str, kind: str, n: int, d: int, n_patterns: int) -> int:
+    """Rough upper estimate (bytes) of the working memory of one fit (one output column) by
+    ``solver``: its n-row arrays over the B blocks (B = 2P for the ReLU program, P for the gated
+    one; the interior-point method holds about 20 of them — cone slacks, multipliers, steps,
+    residuals and the certificates' —, the first-order solvers about 10), the n × n matrices
+    of the Woodbury / Newton solvers, and for cvxpy ~150 bytes per nonzero of the constraint
+    matrix (measured: Clarabel needed 10 GB at 80M nonzeros)."""
+    f = 8
+    blocks = (2 if kind == "relu" else 1) * n_patterns
+    rows = n * blocks if kind == "relu" else 0  # cone rows S_i X z_b ≥ 0
+    common = f * (3 * n * n_patterns + 4 * d * blocks + n * d)
+    if solver == "cvxpy":
+        nnz = (4 * n * d + 2 * n) * n_patterns if kind == "relu" else n * d * n_patterns
+        return common + 150 * nnz
+    if solver == "ipm":
+        return common + f * (20 * rows + 3 * n * n + d * n * n_patterns + 3 * blocks * (d + 1) ** 2)
+    if solver == "newton":
+        return common + f * (4 * n * n + 2 * n * n_patterns)
+    if solver == "admm":
+        return common + f * (10 * rows + 2 * n * n + 6 * n * blocks)
+    return common + f * (10 * rows + 4 * n * blocks)  # fista, bcd, al
+
+
 # "auto" picks the projected Newton solver of the variational form for the gated program (smooth
 # loss, β > 0) up to NEWTON_MAX_N samples: it factors n × n matrices (three are held, ~0.4 GB at
 # n = 4000; about 1.5 s per Newton step there on one 2-core machine, against minutes for FISTA at
@@ -297,6 +345,7 @@ class _ConvexBase:
         huber_delta: float = 1.0,
         seed: int | None = None,
         progress: Any = None,
+        memory_limit: int | None = None,
     ) -> None:
         self.beta = beta
         self.loss = loss
@@ -310,6 +359,7 @@ class _ConvexBase:
         self.huber_delta = huber_delta
         self.seed = seed
         self.progress = progress
+        self.memory_limit = memory_limit
 
     # -- scikit-learn protocol -------------------------------------------------------------
     _param_names = (
@@ -325,6 +375,7 @@ class _ConvexBase:
         "huber_delta",
         "seed",
         "progress",
+        "memory_limit",
     )
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -501,6 +552,20 @@ class _ConvexBase:
             )
         if solver == "al" and (self._kind != "relu" or self.loss == "hinge"):
             raise InvalidInputError("solver: 'al' solves the ReLU program with a smooth loss")
+        limit = (
+            default_memory_limit()
+            if self.memory_limit is None
+            else check_int(self.memory_limit, "memory_limit", minimum=1)
+        )
+        need = fit_memory_estimate(solver, self._kind, n, Xa.shape[1], int(D.shape[0]))
+        if need > limit:
+            raise ResourceLimitError(
+                f"{type(self).__name__}.fit: solver {solver!r} needs about {need / 2**30:.2f} GiB "
+                f"of working memory for n = {n}, d = {Xa.shape[1]}, {D.shape[0]} patterns "
+                f"(estimate), over memory_limit = {limit / 2**30:.2f} GiB; use fewer patterns "
+                f"(patterns='sample' with a smaller n_patterns), another solver, or raise "
+                f"memory_limit"
+            )
         outs = []
         with progress_callback(self.progress, f"{type(self).__name__}.fit") as cb:
             for col in range(Y.shape[1]):
@@ -787,6 +852,10 @@ class ConvexReLU(_ConvexBase):
         Seed of the sampled gates (``patterns="sample"``); the seed used is ``seed_``.
     progress : None, bool or callable
         Progress reporting ``f(done, total)`` (iterations).
+    memory_limit : int or None
+        Byte budget of the fit's working memory (per output column); a fit whose estimate
+        (:func:`fit_memory_estimate`) exceeds it raises ``ResourceLimitError`` before anything is
+        allocated. None: :func:`default_memory_limit` (3/4 of physical memory).
 
     Attributes
     ----------
