@@ -102,25 +102,30 @@ fn cholesky_impl(a: &Array2<f64>, inf: bool) -> Result<Array2<f64>> {
 /// Column tile of [`add_lower_product`]: the zero padding of its operands' rows.
 pub const LOWER_TILE: usize = 8;
 
-/// `acc[r_a, r_b] += Σ_j t[j, a] · xt[j, b]` for every b ≤ a < r.len(): the lower triangle of
-/// the rank-d product Tᵀ X of two d × `ld` row-major matrices (columns past r.len() zero, `ld` a
-/// multiple of [`LOWER_TILE`]), scattered into the rows and columns `r` (< n) of the n × n
-/// row-major `acc`. Tiles of 4 × 8 entries are accumulated in registers, with AVX2 + FMA where
-/// the CPU has them (detected at run time: the rounding then differs from the portable path's,
-/// never with the thread count). Inconsistent sizes leave `acc` unchanged.
-pub fn add_lower_product(
-    t: &[f64],
-    xt: &[f64],
-    ld: usize,
-    d: usize,
-    r: &[usize],
-    acc: &mut [f64],
-    n: usize,
-) {
+/// Rows of the register tile of [`add_lower_product`].
+const LOWER_ROWS: usize = 4;
+
+/// The operands of [`add_lower_product`]: two d × `ld` row-major matrices T and X (columns past
+/// `rows.len()` zero, `ld` a multiple of [`LOWER_TILE`]) and the rows `rows` of the target.
+pub struct LowerProduct<'a> {
+    pub t: &'a [f64],
+    pub xt: &'a [f64],
+    pub ld: usize,
+    pub d: usize,
+    pub rows: &'a [usize],
+}
+
+/// `acc[r_a, r_b] += Σ_j t[j, a] · xt[j, b]` for every b ≤ a < r.len() (r = `op.rows`): the
+/// lower triangle of the rank-d product Tᵀ X, scattered into the rows and columns r (< n) of the
+/// n × n row-major `acc`. Tiles of 4 × 8 entries are accumulated in registers, with AVX2 + FMA
+/// where the CPU has them (detected at run time: the rounding then differs from the portable
+/// path's, never with the thread count). Inconsistent sizes leave `acc` unchanged.
+pub fn add_lower_product(op: &LowerProduct<'_>, acc: &mut [f64], n: usize) {
+    let (ld, d, r) = (op.ld, op.d, op.rows);
     if ld % LOWER_TILE != 0
         || ld < r.len()
-        || t.len() < d * ld
-        || xt.len() < d * ld
+        || op.t.len() < d * ld
+        || op.xt.len() < d * ld
         || acc.len() < n * n
         || r.iter().any(|&k| k >= n)
     {
@@ -131,11 +136,32 @@ pub fn add_lower_product(
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU has AVX2 and FMA, and the sizes were checked above.
-            unsafe { add_lower_product_fma(t, xt, ld, d, r, acc, n) };
+            unsafe { add_lower_product_fma(op, acc, n) };
             return;
         }
     }
-    add_lower_product_portable(t, xt, ld, d, r, acc, n);
+    add_lower_product_portable(op, acc, n);
+}
+
+/// Add the rows `ra` of a finished tile (rows a0.., columns b0..) to `acc`, lower triangle only.
+#[inline(always)]
+fn scatter_tile(
+    op: &LowerProduct<'_>,
+    acc: &mut [f64],
+    n: usize,
+    (a0, b0, ra): (usize, usize, usize),
+    tile: &[f64; LOWER_ROWS * LOWER_TILE],
+) {
+    let r = op.rows;
+    for q in 0..ra {
+        let a = a0 + q;
+        let row = &mut acc[r[a] * n..(r[a] + 1) * n];
+        let bend = (b0 + LOWER_TILE).min(a + 1);
+        let tq = &tile[q * LOWER_TILE..(q + 1) * LOWER_TILE];
+        for (&rb, &v) in r[b0..bend].iter().zip(tq) {
+            row[rb] += v;
+        }
+    }
 }
 
 /// The 4 × 8 register tile of [`add_lower_product`] in AVX2 + FMA.
@@ -144,24 +170,16 @@ pub fn add_lower_product(
 /// The CPU must support AVX2 and FMA, and the sizes must pass [`add_lower_product`]'s checks.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn add_lower_product_fma(
-    t: &[f64],
-    xt: &[f64],
-    ld: usize,
-    d: usize,
-    r: &[usize],
-    acc: &mut [f64],
-    n: usize,
-) {
+unsafe fn add_lower_product_fma(op: &LowerProduct<'_>, acc: &mut [f64], n: usize) {
     use std::arch::x86_64::{
         _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_setzero_pd, _mm256_storeu_pd,
     };
-    let ni = r.len();
-    let mut tile = [0.0f64; 32];
-    for a0 in (0..ni).step_by(4) {
-        let ra = 4.min(ni - a0);
-        let a_last = a0 + ra - 1;
-        for b0 in (0..=a_last).step_by(LOWER_TILE) {
+    let (t, xt, ld, d) = (op.t, op.xt, op.ld, op.d);
+    let ni = op.rows.len();
+    let mut tile = [0.0f64; LOWER_ROWS * LOWER_TILE];
+    for a0 in (0..ni).step_by(LOWER_ROWS) {
+        let ra = LOWER_ROWS.min(ni - a0);
+        for b0 in (0..a0 + ra).step_by(LOWER_TILE) {
             let mut c = [_mm256_setzero_pd(); 8];
             for j in 0..d {
                 // b0 + 8 ≤ ld and a0 + 4 ≤ ld (ld is a multiple of 8 and ≥ ni): in bounds
@@ -169,7 +187,7 @@ unsafe fn add_lower_product_fma(
                 let x0 = _mm256_loadu_pd(xp);
                 let x1 = _mm256_loadu_pd(xp.add(4));
                 let tp = t.as_ptr().add(j * ld + a0);
-                for q in 0..4 {
+                for q in 0..LOWER_ROWS {
                     let tv = _mm256_broadcast_sd(&*tp.add(q));
                     c[2 * q] = _mm256_fmadd_pd(tv, x0, c[2 * q]);
                     c[2 * q + 1] = _mm256_fmadd_pd(tv, x1, c[2 * q + 1]);
@@ -178,54 +196,32 @@ unsafe fn add_lower_product_fma(
             for (k, ck) in c.iter().enumerate() {
                 _mm256_storeu_pd(tile.as_mut_ptr().add(4 * k), *ck);
             }
-            for q in 0..ra {
-                let a = a0 + q;
-                let row = &mut acc[r[a] * n..(r[a] + 1) * n];
-                let bend = (b0 + LOWER_TILE).min(a + 1);
-                let tq = &tile[q * LOWER_TILE..(q + 1) * LOWER_TILE];
-                for (&rb, &v) in r[b0..bend].iter().zip(tq) {
-                    row[rb] += v;
-                }
-            }
+            scatter_tile(op, acc, n, (a0, b0, ra), &tile);
         }
     }
 }
 
 /// [`add_lower_product`] without SIMD intrinsics.
-fn add_lower_product_portable(
-    t: &[f64],
-    xt: &[f64],
-    ld: usize,
-    d: usize,
-    r: &[usize],
-    acc: &mut [f64],
-    n: usize,
-) {
-    const RA: usize = 4;
-    const CB: usize = LOWER_TILE;
-    let ni = r.len();
-    for a0 in (0..ni).step_by(RA) {
-        let ra = RA.min(ni - a0);
-        let a_last = a0 + ra - 1;
-        for b0 in (0..=a_last).step_by(CB) {
-            let mut tile = [[0.0f64; CB]; RA];
+fn add_lower_product_portable(op: &LowerProduct<'_>, acc: &mut [f64], n: usize) {
+    let (t, xt, ld, d) = (op.t, op.xt, op.ld, op.d);
+    let ni = op.rows.len();
+    for a0 in (0..ni).step_by(LOWER_ROWS) {
+        let ra = LOWER_ROWS.min(ni - a0);
+        for b0 in (0..a0 + ra).step_by(LOWER_TILE) {
+            let mut tile = [0.0f64; LOWER_ROWS * LOWER_TILE];
             for j in 0..d {
-                let xv = &xt[j * ld + b0..j * ld + b0 + CB];
-                let tv = &t[j * ld + a0..j * ld + a0 + RA];
-                for q in 0..RA {
-                    for c in 0..CB {
-                        tile[q][c] += tv[q] * xv[c];
+                let xv = &xt[j * ld + b0..j * ld + b0 + LOWER_TILE];
+                let tv = &t[j * ld + a0..j * ld + a0 + LOWER_ROWS];
+                for (q, &tq) in tv.iter().enumerate() {
+                    for (o, &xc) in tile[q * LOWER_TILE..(q + 1) * LOWER_TILE]
+                        .iter_mut()
+                        .zip(xv)
+                    {
+                        *o += tq * xc;
                     }
                 }
             }
-            for (q, row_tile) in tile.iter().enumerate().take(ra) {
-                let a = a0 + q;
-                let row = &mut acc[r[a] * n..(r[a] + 1) * n];
-                let bend = (b0 + CB).min(a + 1);
-                for (&rb, &v) in r[b0..bend].iter().zip(row_tile) {
-                    row[rb] += v;
-                }
-            }
+            scatter_tile(op, acc, n, (a0, b0, ra), &tile);
         }
     }
 }
@@ -394,15 +390,23 @@ mod tests {
                 }
             }
         };
+        let op = LowerProduct {
+            t: &t,
+            xt: &x,
+            ld,
+            d,
+            rows: &r,
+        };
         let mut acc = vec![1.0; n * n];
-        add_lower_product(&t, &x, ld, d, &r, &mut acc, n);
+        add_lower_product(&op, &mut acc, n);
         expect(&acc);
         let mut acc2 = vec![1.0; n * n];
-        add_lower_product_portable(&t, &x, ld, d, &r, &mut acc2, n);
+        add_lower_product_portable(&op, &mut acc2, n);
         expect(&acc2);
         // inconsistent sizes change nothing
         let mut acc3 = vec![1.0; n * n];
-        add_lower_product(&t, &x, ld + 1, d, &r, &mut acc3, n);
+        let bad = LowerProduct { ld: ld + 1, ..op };
+        add_lower_product(&bad, &mut acc3, n);
         assert!(acc3.iter().all(|&v| v == 1.0));
     }
 

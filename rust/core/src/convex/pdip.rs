@@ -1381,7 +1381,14 @@ pub fn solve_until(
                 let Some(accs) = acc.as_slice_mut() else {
                     continue;
                 };
-                super::linalg::add_lower_product(&tt, xt, ld, d, r, accs, n);
+                let op = super::linalg::LowerProduct {
+                    t: &tt,
+                    xt,
+                    ld,
+                    d,
+                    rows: r,
+                };
+                super::linalg::add_lower_product(&op, accs, n);
             }
             acc
         };
