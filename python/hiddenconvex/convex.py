@@ -66,10 +66,11 @@ IPM_MAX_WORK = 1e8
 # ... and, for the ReLU program with known gates, whatever that work while n ≤ IPM_MAX_N: above
 # the budget the interior-point method runs inside its working-set (column-generation) loop,
 # whose iterations cost ~n³/3 (the n × n Woodbury factorisation) plus the working set's
-# assembly. Measured (2-core machine, release build, squared loss, β = 0.01 n, sampled patterns,
-# tol 1e-6), interior-point vs FISTA: (n, d, P) = (1000, 20, 1000) 26 s / 46 s, (500, 20, 2000)
-# 27 / 113 s, (300, 10, 3000) 7.0 / 19 s, (1000, 5, 1000) 4.9 / 4.9 s — and (2000, 10, 500)
-# 28 / 5.3 s, where the n³ factorisations dominate.
+# assembly (or, while the optimum could use a good share of the patterns, screens the whole
+# program). Measured (2-core machine, release build, squared loss, β = 0.01 n, sampled patterns,
+# tol 1e-6), interior-point vs FISTA: (n, d, P) = (1000, 20, 1000) 13 s / 46 s, (500, 20, 2000)
+# 17 / 113 s, (300, 10, 3000) 7.0 / 19 s, (1000, 5, 1000) 3.3 / 4.9 s — and (2000, 10, 500)
+# 28 / 5.3 s (working-set loop), where the n³ factorisations dominate.
 IPM_MAX_N = 1000
 
 

@@ -125,6 +125,13 @@ pub const DIRECT_MAX_PATTERNS: usize = 200;
 /// below which the whole program is solved directly rather than in a working-set loop.
 pub const DIRECT_MAX_WORK: f64 = 1e8;
 
+/// Work per iteration on the whole program (Σ_i n_i² d) up to which a program whose optimum
+/// could use a good share of its patterns (P < 3(2n + 20)) is still screened rather than solved
+/// by the working-set loop from z = 0 (measured at (1000, 20, 1000), Σ_i n_i² d = 5·10⁹: screened
+/// 13 s — 26 iterations on the whole program to a 3% gap, then 21 on the 156 kept patterns —
+/// against 29 s for six cold-started working-set rounds of 40–140 patterns).
+pub const SCREEN_MAX_WORK: f64 = 1e10;
+
 /// The ReLU program within the work budget still goes through the working-set loop when its
 /// first working set is at most 1/3 of the patterns (measured: (n, d, P) = (40, 3, 1562) solves
 /// 2.2× faster in four rounds of 100–337 patterns; at (200, 10, 500) the set would hold 420 of the
@@ -150,14 +157,29 @@ pub fn solve_working_set(
     gates: Option<ArrayView2<f64>>,
     ctl: &Control,
 ) -> Result<Option<Solution>> {
-    solve_working_set_with(
-        prob,
-        settings,
-        gates,
-        DIRECT_MAX_PATTERNS,
-        DIRECT_MAX_WORK,
-        ctl,
-    )
+    solve_working_set_with(prob, settings, gates, Budgets::default(), ctl)
+}
+
+/// The thresholds that choose how [`solve_working_set_with`] solves a program.
+#[derive(Debug, Clone, Copy)]
+pub struct Budgets {
+    /// Patterns up to which the whole program is solved directly.
+    pub direct_patterns: usize,
+    /// Work per iteration (Σ_i n_i² d) within which the whole program is solved directly or
+    /// screened, and the working-set loop's first set is sized.
+    pub direct_work: f64,
+    /// Work per iteration up to which a program is still screened (see [`SCREEN_MAX_WORK`]).
+    pub screen_work: f64,
+}
+
+impl Default for Budgets {
+    fn default() -> Self {
+        Budgets {
+            direct_patterns: DIRECT_MAX_PATTERNS,
+            direct_work: DIRECT_MAX_WORK,
+            screen_work: SCREEN_MAX_WORK,
+        }
+    }
 }
 
 /// How [`solve_working_set_with`] solves a program.
@@ -176,7 +198,8 @@ enum Path {
 /// budget allows (at least 2d, at most 2n + 20 — the optimum has at most n + 1 nonzero blocks).
 /// Within the budget, the loop still pays when that set is small next to P (P ≫ n: each
 /// round's iteration costs a fraction of a full one); otherwise the screened solve.
-fn plan(prob: &Problem, direct_max_patterns: usize, direct_max_work: f64) -> (Path, usize) {
+fn plan(prob: &Problem, budgets: Budgets) -> (Path, usize) {
+    let (direct_max_patterns, direct_max_work) = (budgets.direct_patterns, budgets.direct_work);
     let p = prob.p();
     let n = prob.n();
     let d = prob.d();
@@ -190,12 +213,19 @@ fn plan(prob: &Problem, direct_max_patterns: usize, direct_max_work: f64) -> (Pa
     let k0 = ((direct_max_work / mean_work.max(1.0)) as usize)
         .clamp(2 * d, 2 * n + 20)
         .min(p);
+    let work = n_active * d as f64;
     let path = if p <= direct_max_patterns {
         Path::Direct
-    } else if n_active * d as f64 > direct_max_work || k0 * WORKING_SET_MIN_REDUCTION <= p {
-        Path::WorkingSet
-    } else {
+    } else if work <= direct_max_work {
+        if k0 * WORKING_SET_MIN_REDUCTION <= p {
+            Path::WorkingSet
+        } else {
+            Path::Screened
+        }
+    } else if work <= budgets.screen_work && (2 * n + 20).min(p) * WORKING_SET_MIN_REDUCTION > p {
         Path::Screened
+    } else {
+        Path::WorkingSet
     };
     (path, k0)
 }
@@ -205,13 +235,12 @@ pub fn solve_working_set_with(
     prob: &Problem,
     settings: &Settings,
     gates: Option<ArrayView2<f64>>,
-    direct_max_patterns: usize,
-    direct_max_work: f64,
+    budgets: Budgets,
     ctl: &Control,
 ) -> Result<Option<Solution>> {
     let p = prob.p();
     let d = prob.d();
-    let (path, k0) = plan(prob, direct_max_patterns, direct_max_work);
+    let (path, k0) = plan(prob, budgets);
     if prob.kind == Kind::Gated {
         // the gated program needs no witnesses; its working-set variant is FISTA's job
         return if path == Path::WorkingSet {
@@ -632,11 +661,24 @@ mod tests {
             .unwrap();
         // the working-set loop (no budget) and the screened solve (budget without limit, first
         // set as large as allowed: 2n + 20 > P / 3)
-        assert_eq!(plan(&prob, 0, 0.0).0, Path::WorkingSet);
+        let budget = |w: f64| Budgets {
+            direct_patterns: 0,
+            direct_work: w,
+            screen_work: w,
+        };
+        assert_eq!(plan(&prob, budget(0.0)).0, Path::WorkingSet);
         assert!(p < 3 * (2 * n + 20), "{p} patterns");
-        assert_eq!(plan(&prob, 0, 1e12).0, Path::Screened);
-        for budget in [0.0, 1e12] {
-            let looped = solve_working_set_with(&prob, &settings, Some(gm.view()), 0, budget, &ctl)
+        assert_eq!(plan(&prob, budget(1e12)).0, Path::Screened);
+        // above the direct budget but within the screening one: still screened, since the
+        // optimum could use a good share of the patterns (P < 3(2n + 20))
+        let wide = Budgets {
+            direct_patterns: 0,
+            direct_work: 0.0,
+            screen_work: 1e12,
+        };
+        assert_eq!(plan(&prob, wide).0, Path::Screened);
+        for w in [0.0, 1e12] {
+            let looped = solve_working_set_with(&prob, &settings, Some(gm.view()), budget(w), &ctl)
                 .unwrap()
                 .unwrap();
             let best_dual = direct.dual.max(looped.dual);
