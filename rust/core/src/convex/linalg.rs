@@ -99,36 +99,59 @@ fn cholesky_impl(a: &Array2<f64>, inf: bool) -> Result<Array2<f64>> {
     Ok(w)
 }
 
-/// Column tile of [`add_lower_product`]: the zero padding of its operands' rows.
+/// Column tile of [`add_tile_product`]: the columns of its register tile.
 pub const LOWER_TILE: usize = 8;
 
-/// Rows of the register tile of [`add_lower_product`].
-const LOWER_ROWS: usize = 4;
+/// Rows of the register tile of [`add_tile_product`] (and the padding of its T operand).
+pub const LOWER_ROWS: usize = 6;
 
-/// The operands of [`add_lower_product`]: two d × `ld` row-major matrices T and X (columns past
-/// `rows.len()` zero, `ld` a multiple of [`LOWER_TILE`]) and the rows `rows` of the target.
-pub struct LowerProduct<'a> {
+/// The operands of [`add_tile_product`]: one pattern's share of one tile of a symmetric
+/// n × n sum Σ_i X_i C_i X_iᵀ scattered into the rows `rows` of pattern i.
+///
+/// - `xt`: X_iᵀ, d × `ld` row-major (column b ↔ target row `rows[b]`), with
+///   `ld ≥ b.end + LOWER_TILE − 1` (zero padding past `rows.len()`).
+/// - `t`: C_i X_iᵀ restricted to the columns `a` (column a − a.start of `t`), d × `lt` row-major
+///   with `lt ≥ len(a)` a multiple of [`LOWER_ROWS`].
+/// - `a`, `b`: the ranges of `rows` inside the tile's row block and column block; `origin` the
+///   tile's first target row and column.
+pub struct TileProduct<'a> {
     pub t: &'a [f64],
+    pub lt: usize,
     pub xt: &'a [f64],
     pub ld: usize,
     pub d: usize,
     pub rows: &'a [usize],
+    pub a: std::ops::Range<usize>,
+    pub b: std::ops::Range<usize>,
+    pub origin: (usize, usize),
 }
 
-/// `acc[r_a, r_b] += Σ_j t[j, a] · xt[j, b]` for every b ≤ a < r.len() (r = `op.rows`): the
-/// lower triangle of the rank-d product Tᵀ X, scattered into the rows and columns r (< n) of the
-/// n × n row-major `acc`. Tiles of 4 × 8 entries are accumulated in registers, with AVX2 + FMA
-/// where the CPU has them (detected at run time: the rounding then differs from the portable
-/// path's, never with the thread count). Inconsistent sizes leave `acc` unchanged.
-pub fn add_lower_product(op: &LowerProduct<'_>, acc: &mut [f64], n: usize) {
-    let (ld, d, r) = (op.ld, op.d, op.rows);
-    if ld % LOWER_TILE != 0
-        || ld < r.len()
-        || op.t.len() < d * ld
-        || op.xt.len() < d * ld
-        || acc.len() < n * n
-        || r.iter().any(|&k| k >= n)
-    {
+/// `buf[(r_a − o₀)·w + r_b − o₁] += Σ_j t[j, a − a.start] · xt[j, b]` for every a in `op.a`,
+/// b in `op.b` with b ≤ a (r = `op.rows`, sorted; o = `op.origin`): the lower triangle of one
+/// pattern's rank-d product, scattered into a w × w tile `buf` (row-major) that stays in cache
+/// while every pattern adds its share. Tiles of 6 × 8 entries are accumulated in registers,
+/// with AVX2 + FMA where the CPU has them (detected at run time: the rounding then differs from
+/// the portable path's, never with the thread count). Inconsistent sizes leave `buf` unchanged.
+pub fn add_tile_product(op: &TileProduct<'_>, buf: &mut [f64], w: usize) {
+    let (d, r) = (op.d, op.rows);
+    let (a, b) = (&op.a, &op.b);
+    let ok = a.start <= a.end
+        && b.start <= b.end
+        && a.end <= r.len()
+        && b.end <= r.len()
+        && op.lt % LOWER_ROWS == 0
+        && op.lt >= a.len()
+        && (b.is_empty() || op.ld + 1 >= b.end + LOWER_TILE)
+        && op.t.len() >= d * op.lt
+        && op.xt.len() >= d * op.ld
+        && buf.len() >= w * w
+        && r[a.clone()]
+            .iter()
+            .all(|&k| k >= op.origin.0 && k - op.origin.0 < w)
+        && r[b.clone()]
+            .iter()
+            .all(|&k| k >= op.origin.1 && k - op.origin.1 < w);
+    if !ok || a.is_empty() || b.is_empty() {
         return;
     }
     #[cfg(target_arch = "x86_64")]
@@ -136,57 +159,66 @@ pub fn add_lower_product(op: &LowerProduct<'_>, acc: &mut [f64], n: usize) {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU has AVX2 and FMA, and the sizes were checked above.
-            unsafe { add_lower_product_fma(op, acc, n) };
+            unsafe { add_tile_product_fma(op, buf, w) };
             return;
         }
     }
-    add_lower_product_portable(op, acc, n);
+    add_tile_product_portable(op, buf, w);
 }
 
-/// Add the rows `ra` of a finished tile (rows a0.., columns b0..) to `acc`, lower triangle only.
+/// Add the rows `ra` of a finished register tile (rows a0.., columns b0..) to `buf`, lower
+/// triangle and the column range only.
 #[inline(always)]
 fn scatter_tile(
-    op: &LowerProduct<'_>,
-    acc: &mut [f64],
-    n: usize,
+    op: &TileProduct<'_>,
+    buf: &mut [f64],
+    w: usize,
     (a0, b0, ra): (usize, usize, usize),
     tile: &[f64; LOWER_ROWS * LOWER_TILE],
 ) {
     let r = op.rows;
+    let (o0, o1) = op.origin;
     for q in 0..ra {
         let a = a0 + q;
-        let row = &mut acc[r[a] * n..(r[a] + 1) * n];
-        let bend = (b0 + LOWER_TILE).min(a + 1);
+        let bend = (b0 + LOWER_TILE).min(a + 1).min(op.b.end);
+        if bend <= b0 {
+            continue;
+        }
+        let base = (r[a] - o0) * w;
         let tq = &tile[q * LOWER_TILE..(q + 1) * LOWER_TILE];
         for (&rb, &v) in r[b0..bend].iter().zip(tq) {
-            row[rb] += v;
+            // SAFETY: `add_tile_product` checked r[a] − o₀ < w and r[b] − o₁ < w for every a in
+            // `op.a` and b in `op.b` (a0 + q < a.end, b.start ≤ b0 < bend ≤ b.end), and
+            // buf.len() ≥ w²
+            unsafe { *buf.get_unchecked_mut(base + rb - o1) += v };
         }
     }
 }
 
-/// The 4 × 8 register tile of [`add_lower_product`] in AVX2 + FMA.
+/// The 6 × 8 register tile of [`add_tile_product`] in AVX2 + FMA.
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA, and the sizes must pass [`add_lower_product`]'s checks.
+/// The CPU must support AVX2 and FMA, and the sizes must pass [`add_tile_product`]'s checks.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn add_lower_product_fma(op: &LowerProduct<'_>, acc: &mut [f64], n: usize) {
+unsafe fn add_tile_product_fma(op: &TileProduct<'_>, buf: &mut [f64], w: usize) {
     use std::arch::x86_64::{
         _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_setzero_pd, _mm256_storeu_pd,
     };
-    let (t, xt, ld, d) = (op.t, op.xt, op.ld, op.d);
-    let ni = op.rows.len();
+    let (t, lt, xt, ld, d) = (op.t, op.lt, op.xt, op.ld, op.d);
+    let (sa, ea, sb) = (op.a.start, op.a.end, op.b.start);
     let mut tile = [0.0f64; LOWER_ROWS * LOWER_TILE];
-    for a0 in (0..ni).step_by(LOWER_ROWS) {
-        let ra = LOWER_ROWS.min(ni - a0);
-        for b0 in (0..a0 + ra).step_by(LOWER_TILE) {
-            let mut c = [_mm256_setzero_pd(); 8];
+    for a0 in (sa..ea).step_by(LOWER_ROWS) {
+        let ra = LOWER_ROWS.min(ea - a0);
+        let bstop = (a0 + ra).min(op.b.end);
+        for b0 in (sb..bstop).step_by(LOWER_TILE) {
+            let mut c = [_mm256_setzero_pd(); 2 * LOWER_ROWS];
             for j in 0..d {
-                // b0 + 8 ≤ ld and a0 + 4 ≤ ld (ld is a multiple of 8 and ≥ ni): in bounds
+                // b0 + 8 ≤ b.end + 7 ≤ ld and a0 − sa + LOWER_ROWS ≤ lt: in bounds
                 let xp = xt.as_ptr().add(j * ld + b0);
                 let x0 = _mm256_loadu_pd(xp);
                 let x1 = _mm256_loadu_pd(xp.add(4));
-                let tp = t.as_ptr().add(j * ld + a0);
+                let tp = t.as_ptr().add(j * lt + a0 - sa);
                 for q in 0..LOWER_ROWS {
                     let tv = _mm256_broadcast_sd(&*tp.add(q));
                     c[2 * q] = _mm256_fmadd_pd(tv, x0, c[2 * q]);
@@ -196,22 +228,23 @@ unsafe fn add_lower_product_fma(op: &LowerProduct<'_>, acc: &mut [f64], n: usize
             for (k, ck) in c.iter().enumerate() {
                 _mm256_storeu_pd(tile.as_mut_ptr().add(4 * k), *ck);
             }
-            scatter_tile(op, acc, n, (a0, b0, ra), &tile);
+            scatter_tile(op, buf, w, (a0, b0, ra), &tile);
         }
     }
 }
 
-/// [`add_lower_product`] without SIMD intrinsics.
-fn add_lower_product_portable(op: &LowerProduct<'_>, acc: &mut [f64], n: usize) {
-    let (t, xt, ld, d) = (op.t, op.xt, op.ld, op.d);
-    let ni = op.rows.len();
-    for a0 in (0..ni).step_by(LOWER_ROWS) {
-        let ra = LOWER_ROWS.min(ni - a0);
-        for b0 in (0..a0 + ra).step_by(LOWER_TILE) {
+/// [`add_tile_product`] without SIMD intrinsics.
+fn add_tile_product_portable(op: &TileProduct<'_>, buf: &mut [f64], w: usize) {
+    let (t, lt, xt, ld, d) = (op.t, op.lt, op.xt, op.ld, op.d);
+    let (sa, ea, sb) = (op.a.start, op.a.end, op.b.start);
+    for a0 in (sa..ea).step_by(LOWER_ROWS) {
+        let ra = LOWER_ROWS.min(ea - a0);
+        let bstop = (a0 + ra).min(op.b.end);
+        for b0 in (sb..bstop).step_by(LOWER_TILE) {
             let mut tile = [0.0f64; LOWER_ROWS * LOWER_TILE];
             for j in 0..d {
                 let xv = &xt[j * ld + b0..j * ld + b0 + LOWER_TILE];
-                let tv = &t[j * ld + a0..j * ld + a0 + LOWER_ROWS];
+                let tv = &t[j * lt + a0 - sa..j * lt + a0 - sa + LOWER_ROWS];
                 for (q, &tq) in tv.iter().enumerate() {
                     for (o, &xc) in tile[q * LOWER_TILE..(q + 1) * LOWER_TILE]
                         .iter_mut()
@@ -221,7 +254,7 @@ fn add_lower_product_portable(op: &LowerProduct<'_>, acc: &mut [f64], n: usize) 
                     }
                 }
             }
-            scatter_tile(op, acc, n, (a0, b0, ra), &tile);
+            scatter_tile(op, buf, w, (a0, b0, ra), &tile);
         }
     }
 }
@@ -354,11 +387,12 @@ mod tests {
     }
 
     #[test]
-    fn lower_product_matches_the_plain_product_on_both_paths() {
-        // ni = 13 rows scattered into n = 20: both the AVX2 and the portable kernel equal the
-        // lower triangle of Tᵀ X at the scattered positions and leave everything else alone
-        let (n, d, ni) = (20usize, 3usize, 13usize);
-        let ld = ni.div_ceil(LOWER_TILE) * LOWER_TILE;
+    fn tile_products_add_up_to_the_lower_triangle_on_both_paths() {
+        // ni = 13 rows scattered into n = 20, tiles of w = 8 (the last one partial): the tiles
+        // J ≤ I of both the AVX2 and the portable kernel add up to the lower triangle of Tᵀ X
+        // at the scattered positions, and leave everything else alone
+        let (n, d, ni, w) = (20usize, 3usize, 13usize, 8usize);
+        let ld = ni.div_ceil(LOWER_TILE) * LOWER_TILE + LOWER_TILE;
         let r: Vec<usize> = (0..ni)
             .map(|a| (a * 3 + 1) % n)
             .collect::<std::collections::BTreeSet<_>>()
@@ -390,24 +424,71 @@ mod tests {
                 }
             }
         };
-        let op = LowerProduct {
-            t: &t,
+        let ntile = n.div_ceil(w);
+        let seg = |i: usize| r.partition_point(|&k| k < i * w);
+        for portable in [false, true] {
+            let mut acc = vec![1.0; n * n];
+            for ti in 0..ntile {
+                for tj in 0..=ti {
+                    let (a, b) = (seg(ti)..seg(ti + 1), seg(tj)..seg(tj + 1));
+                    let lt = a.len().div_ceil(LOWER_ROWS).max(1) * LOWER_ROWS;
+                    let mut ts = vec![0.0; d * lt];
+                    for j in 0..d {
+                        for q in a.clone() {
+                            ts[j * lt + q - a.start] = t[j * ld + q];
+                        }
+                    }
+                    let op = TileProduct {
+                        t: &ts,
+                        lt,
+                        xt: &x,
+                        ld,
+                        d,
+                        rows: &r,
+                        a,
+                        b,
+                        origin: (ti * w, tj * w),
+                    };
+                    let mut buf = vec![0.0; w * w];
+                    if portable {
+                        add_tile_product_portable(&op, &mut buf, w);
+                    } else {
+                        add_tile_product(&op, &mut buf, w);
+                    }
+                    for k in 0..w.min(n - ti * w) {
+                        for l in 0..w.min(n - tj * w) {
+                            acc[(ti * w + k) * n + tj * w + l] += buf[k * w + l];
+                        }
+                    }
+                }
+            }
+            expect(&acc);
+        }
+        // inconsistent sizes (ld too short for the column range, rows outside the tile) change
+        // nothing
+        let (a, b) = (seg(1)..seg(2), seg(0)..seg(1));
+        let lt = a.len().div_ceil(LOWER_ROWS) * LOWER_ROWS;
+        let ts = vec![1.0; d * lt];
+        let mk = |ld: usize, origin: (usize, usize), lt: usize| TileProduct {
+            t: &ts,
+            lt,
             xt: &x,
             ld,
             d,
             rows: &r,
+            a: a.clone(),
+            b: b.clone(),
+            origin,
         };
-        let mut acc = vec![1.0; n * n];
-        add_lower_product(&op, &mut acc, n);
-        expect(&acc);
-        let mut acc2 = vec![1.0; n * n];
-        add_lower_product_portable(&op, &mut acc2, n);
-        expect(&acc2);
-        // inconsistent sizes change nothing
-        let mut acc3 = vec![1.0; n * n];
-        let bad = LowerProduct { ld: ld + 1, ..op };
-        add_lower_product(&bad, &mut acc3, n);
-        assert!(acc3.iter().all(|&v| v == 1.0));
+        for bad in [
+            mk(4, (w, 0), lt),
+            mk(ld, (w + 1, 0), lt),
+            mk(ld, (w, 0), lt + 1),
+        ] {
+            let mut buf = vec![1.0; w * w];
+            add_tile_product(&bad, &mut buf, w);
+            assert!(buf.iter().all(|&v| v == 1.0));
+        }
     }
 
     #[test]

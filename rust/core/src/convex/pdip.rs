@@ -929,12 +929,12 @@ pub fn solve_until(
         }
     }
     // the rows of X active in each pattern, transposed (d × ld, ld = n_i rounded up to the
-    // assembly kernel's tile, zero-padded): the operand of the Woodbury assembly
+    // assembly kernel's tile plus one tile, zero-padded): the operand of the Woodbury assembly
     let tile = super::linalg::LOWER_TILE;
     let xt_of: Vec<(usize, Vec<f64>)> = rows
         .iter()
         .map(|r| {
-            let ld = r.len().div_ceil(tile) * tile;
+            let ld = r.len().div_ceil(tile) * tile + tile;
             let mut v = vec![0.0; d * ld];
             for (a, &k) in r.iter().enumerate() {
                 for j in 0..d {
@@ -942,6 +942,18 @@ pub fn solve_until(
                 }
             }
             (ld, v)
+        })
+        .collect();
+    // the Woodbury matrix is assembled in tiles of w × w (≤ WOODBURY_TILE) that stay in cache
+    // while every pattern adds its share; seg[i][t] = first row of pattern i in tile t
+    let ntile = n.div_ceil(WOODBURY_TILE).max(1);
+    let wt = n.div_ceil(ntile).div_ceil(tile) * tile;
+    let seg: Vec<Vec<usize>> = rows
+        .iter()
+        .map(|r| {
+            (0..=ntile)
+                .map(|t| r.partition_point(|&k| k < t * wt))
+                .collect()
         })
         .collect();
     let row_norm2: Vec<f64> = (0..n)
@@ -1337,16 +1349,18 @@ pub fn solve_until(
         for &b in &kept {
             in_schur[b] = true;
         }
-        let m_of = |pats: &[usize]| -> Array2<f64> {
-            let mut acc = Array2::<f64>::zeros((n, n));
-            for &i in pats {
-                let r = &rows[i];
-                let ni = r.len();
-                if ni == 0 {
-                    continue;
+        // C_i = Σ over the pattern's blocks outside the Schur set of B_b⁻¹'s z part (d × d); a
+        // pattern whose blocks are pinned at zero (B⁻¹ ~ μ) adds nothing visible to M and is
+        // skipped (the refinement against the exact operator covers the difference)
+        let nblk = if nb == 2 * p { 2 } else { 1 };
+        let mut cmat = vec![0.0; p * d * d];
+        let live: Vec<bool> = cmat
+            .chunks_mut(d * d)
+            .enumerate()
+            .map(|(i, c)| {
+                if rows[i].is_empty() {
+                    return false;
                 }
-                let mut c = Array2::<f64>::zeros((d, d));
-                let nblk = if nb == 2 * p { 2 } else { 1 };
                 for rep in 0..nblk {
                     let b = i + rep * p;
                     if in_schur[b] {
@@ -1355,58 +1369,85 @@ pub fn solve_until(
                     let inv = &binv[b * dm * dm..(b + 1) * dm * dm];
                     for j in 0..d {
                         for l in 0..d {
-                            c[[j, l]] += inv[(j + 1) * dm + l + 1];
+                            c[j * d + l] += inv[(j + 1) * dm + l + 1];
                         }
                     }
                 }
-                // a pattern whose blocks are pinned at zero (B⁻¹ ~ μ) adds nothing visible to
-                // M: skip it (the refinement against the exact operator covers the difference)
                 let cn = c.iter().map(|v| v * v).sum::<f64>().sqrt();
-                if cn * xr_max2[i] * wmax <= 1e-14 {
+                cn * xr_max2[i] * wmax > 1e-14
+            })
+            .collect();
+        // one unit of work per tile (I, J ≤ I) of the lower triangle; a single tile is split
+        // into fixed chunks of patterns instead (summed in order): bit-identical results
+        // whatever the thread count
+        // one unit of work per tile (I, J ≤ I) of the lower triangle; a single tile is split
+        // into fixed chunks of patterns instead (summed in order): bit-identical results
+        // whatever the thread count
+        let pairs: Vec<(usize, usize)> = (0..ntile)
+            .flat_map(|ti| (0..=ti).map(move |tj| (ti, tj)))
+            .collect();
+        let nchunks = if pairs.len() == 1 { 4 } else { 1 };
+        let chunk = p.div_ceil(nchunks).max(1);
+        let units: Vec<(usize, usize)> = (0..pairs.len())
+            .flat_map(|u| (0..p.div_ceil(chunk)).map(move |c| (u, c)))
+            .collect();
+        let tile_of = |&(u, c): &(usize, usize)| -> Result<Vec<f64>> {
+            let (ti, tj) = pairs[u];
+            let mut buf = vec![0.0; wt * wt];
+            let mut ts: Vec<f64> = Vec::new();
+            for i in c * chunk..((c + 1) * chunk).min(p) {
+                let (a, b) = (seg[i][ti]..seg[i][ti + 1], seg[i][tj]..seg[i][tj + 1]);
+                if !live[i] || a.is_empty() || b.is_empty() {
                     continue;
                 }
-                // Tᵀ = C X_rᵀ (d × ld), then the lower triangle of X_r C X_rᵀ into M's rows r
+                // Tᵀ = C X_aᵀ (d × lt): the pattern's rows in the tile's row block
+                let lt = a.len().div_ceil(super::linalg::LOWER_ROWS) * super::linalg::LOWER_ROWS;
+                ts.clear();
+                ts.resize(d * lt, 0.0);
                 let (ld, xt) = &xt_of[i];
                 let ld = *ld;
-                let mut tt = vec![0.0; d * ld];
-                for j in 0..d {
-                    let out = &mut tt[j * ld..(j + 1) * ld];
-                    for l in 0..d {
-                        let cjl = c[[j, l]];
-                        for (o, &xv) in out.iter_mut().zip(&xt[l * ld..(l + 1) * ld]) {
-                            *o += cjl * xv;
-                        }
-                    }
-                }
-                let Some(accs) = acc.as_slice_mut() else {
-                    continue;
-                };
-                let op = super::linalg::LowerProduct {
-                    t: &tt,
+                let cv = ArrayView2::from_shape((d, d), &cmat[i * d * d..(i + 1) * d * d])
+                    .map_err(|e| Error::Numerical(e.to_string()))?;
+                let xv = ArrayView2::from_shape((d, ld), &xt[..d * ld])
+                    .map_err(|e| Error::Numerical(e.to_string()))?;
+                let mut tv = ArrayViewMut2::from_shape((d, lt), &mut ts[..])
+                    .map_err(|e| Error::Numerical(e.to_string()))?;
+                general_mat_mul(
+                    1.0,
+                    &cv,
+                    &xv.slice(s![.., a.clone()]),
+                    0.0,
+                    &mut tv.slice_mut(s![.., 0..a.len()]),
+                );
+                let op = super::linalg::TileProduct {
+                    t: &ts,
+                    lt,
                     xt,
                     ld,
                     d,
-                    rows: r,
+                    rows: &rows[i],
+                    a,
+                    b,
+                    origin: (ti * wt, tj * wt),
                 };
-                super::linalg::add_lower_product(&op, accs, n);
+                super::linalg::add_tile_product(&op, &mut buf, wt);
             }
-            acc
+            Ok(buf)
         };
-        let pats: Vec<usize> = (0..p).collect();
-        // fixed chunking (summed in order): bit-identical results whatever the thread count
-        let nchunks = 4;
-        let chunk = p.div_ceil(nchunks).max(1);
-        let parts: Vec<Array2<f64>> = if par {
-            pats.par_chunks(chunk).map(m_of).collect()
+        let bufs: Vec<Vec<f64>> = if par {
+            units.par_iter().map(tile_of).collect::<Result<_>>()?
         } else {
-            pats.chunks(chunk).map(m_of).collect()
+            units.iter().map(tile_of).collect::<Result<_>>()?
         };
-        // the parts hold the lower triangle (rows of a pattern are sorted, so kb ≤ ka)
+        // M = I + diag(√w) (lower triangle of the tiles) diag(√w), mirrored
         let mut mm = Array2::<f64>::eye(n);
-        for part in parts {
-            for k in 0..n {
-                for l in 0..=k {
-                    mm[[k, l]] += sqw[k] * sqw[l] * part[[k, l]];
+        for (&(u, _), buf) in units.iter().zip(&bufs) {
+            let (ti, tj) = pairs[u];
+            for k in ti * wt..((ti + 1) * wt).min(n) {
+                let lend = ((tj + 1) * wt).min(k + 1);
+                let brow = &buf[(k - ti * wt) * wt..];
+                for l in tj * wt..lend {
+                    mm[[k, l]] += sqw[k] * sqw[l] * brow[l - tj * wt];
                 }
             }
         }
@@ -1631,6 +1672,11 @@ const SCHUR_MIN_WEIGHT: f64 = 1e3;
 /// refinement does the rest (measured: (200, 10, 500) 0.51 → 0.43 s against weight 1e2 and no
 /// cap, the real-data cases within noise at 1e-6 and 1e-8).
 const SCHUR_MAX_DIM: usize = 600;
+
+/// Largest side of the tiles the n × n Woodbury matrix is assembled in: 256² doubles (512 KiB)
+/// stay in a core's L2 cache while every pattern adds its share, where scattering into the
+/// whole matrix went to memory (n = 1000, d = 20, 1000 patterns: 0.20 → 0.15 s per iteration).
+const WOODBURY_TILE: usize = 256;
 
 /// Relative residual of the reduced Newton system at which iterative refinement stops (one
 /// refinement step usually takes the Woodbury solve from ~1e-7 to ~1e-13).
