@@ -557,20 +557,37 @@ fn gather_blocks(parts: &[Array2<f64>], d: usize, nb: usize) -> Array2<f64> {
 enum LpTarget<'a> {
     /// The affine-scaling (predictor) direction: r_c = −h ∘ μ.
     Affine,
-    /// Mehrotra's corrector: r_c = σμ − h ∘ μ − Δh_a ∘ Δμ_a (the predictor's steps).
+    /// Mehrotra's corrector: r_c = σμ − h ∘ μ − Δh_a ∘ Δμ_a (the predictor's steps), plus
+    /// Gondzio's centrality correction `extra` when given.
     Corrector {
         sigma_mu: f64,
         dh: &'a [f64],
         dl: &'a [f64],
+        extra: Option<&'a [f64]>,
     },
 }
 
 impl<'a> LpTarget<'a> {
-    /// The corrector's σμ and predictor steps on the rows `r`; `None` for the affine target.
-    fn rows(self, r: std::ops::Range<usize>) -> Option<(f64, &'a [f64], &'a [f64])> {
+    /// The corrector's σμ, predictor steps and correction on the rows `r`; `None` for the
+    /// affine target.
+    #[allow(clippy::type_complexity)]
+    fn rows(
+        self,
+        r: std::ops::Range<usize>,
+    ) -> Option<(f64, &'a [f64], &'a [f64], Option<&'a [f64]>)> {
         match self {
             LpTarget::Affine => None,
-            LpTarget::Corrector { sigma_mu, dh, dl } => Some((sigma_mu, &dh[r.clone()], &dl[r])),
+            LpTarget::Corrector {
+                sigma_mu,
+                dh,
+                dl,
+                extra,
+            } => Some((
+                sigma_mu,
+                &dh[r.clone()],
+                &dl[r.clone()],
+                extra.map(|e| &e[r]),
+            )),
         }
     }
 }
@@ -671,10 +688,15 @@ impl LpData<'_> {
                             wb[k] = s[k] * (-hb[k] * lb[k] + lb[k] * pb[k]) / hb[k];
                         }
                     }
-                    Some((smu, dha, dla)) => {
+                    Some((smu, dha, dla, ex)) => {
                         for k in 0..nl {
                             let rc = smu - hb[k] * lb[k] - dha[k] * dla[k];
                             wb[k] = s[k] * (rc + lb[k] * pb[k]) / hb[k];
+                        }
+                        if let Some(ex) = ex {
+                            for k in 0..nl {
+                                wb[k] += s[k] * ex[k] / hb[k];
+                            }
                         }
                     }
                 }
@@ -726,7 +748,7 @@ impl LpData<'_> {
                             wb[k] = s[k] * dlk;
                         }
                     }
-                    Some((smu, dha, dla)) => {
+                    Some((smu, dha, dla, ex)) => {
                         for k in 0..nl {
                             let dhk = s[k] * wb[k] - pb[k];
                             let rc = smu - hb[k] * lb[k] - dha[k] * dla[k];
@@ -735,12 +757,58 @@ impl LpData<'_> {
                             dlb[k] = dlk;
                             wb[k] = s[k] * dlk;
                         }
+                        if let Some(ex) = ex {
+                            for k in 0..nl {
+                                let dlk = ex[k] / hb[k];
+                                dlb[k] += dlk;
+                                wb[k] += s[k] * dlk;
+                            }
+                        }
                     }
                 }
             }
             self.xt_times(&w, len)
         });
         Ok(gather_blocks(&parts, self.d, self.nb))
+    }
+
+    /// Gondzio's centrality correction (written into `out`): the trial products
+    /// v = (h + α Δh)(μ + α Δμ) moved into [lo, hi] (t = lo − v below, max(hi − v, −hi) above,
+    /// 0 inside).
+    #[allow(clippy::too_many_arguments)]
+    fn centrality(
+        &self,
+        h: &Array2<f64>,
+        dh: &Array2<f64>,
+        lam: &Array2<f64>,
+        dlam: &Array2<f64>,
+        alpha: f64,
+        (lo, hi): (f64, f64),
+        out: &mut Array2<f64>,
+    ) -> Result<()> {
+        let (hd, dhd, ld, dld) = (fdata(h)?, fdata(dh)?, fdata(lam)?, fdata(dlam)?);
+        let nl = self.nl;
+        over_blocks(
+            self.nb,
+            nl,
+            vec![fdata_mut(out)?],
+            self.par,
+            |b0, len, o| {
+                let r = b0 * nl..(b0 + len) * nl;
+                let (hb, dhb, lb, dlb) = (&hd[r.clone()], &dhd[r.clone()], &ld[r.clone()], &dld[r]);
+                for (k, ok) in o[0].iter_mut().enumerate() {
+                    let v = (hb[k] + alpha * dhb[k]) * (lb[k] + alpha * dlb[k]);
+                    *ok = if v < lo {
+                        lo - v
+                    } else if v > hi {
+                        (hi - v).max(-hi)
+                    } else {
+                        0.0
+                    };
+                }
+            },
+        );
+        Ok(())
     }
 
     /// Largest α ≤ cap keeping h + α Δh ≥ 0 and μ + α Δμ ≥ 0.
@@ -1071,6 +1139,8 @@ pub fn solve_until(
     let mut dlp = lp_zeros(nl, nb);
     let (mut dh_a, mut dl_a) = (lp_zeros(nl, nb), lp_zeros(nl, nb));
     let (mut dh, mut dl) = (lp_zeros(nl, nb), lp_zeros(nl, nb));
+    let (mut dh_c, mut dl_c) = (lp_zeros(nl, nb), lp_zeros(nl, nb));
+    let mut lp_extra = lp_zeros(nl, nb);
 
     let mut iters = 0usize;
     let mut converged = false;
@@ -1618,10 +1688,72 @@ pub fn solve_until(
             sigma_mu: sigma * mu,
             dh: fdata(&dh_a)?,
             dl: fdata(&dl_a)?,
+            extra: None,
         };
-        let (dx, dy) = direction(tg, &rc_soc, &mut dh, &mut dl)?;
+        let (mut dx, mut dy) = direction(tg, &rc_soc, &mut dh, &mut dl)?;
         let amax = max_step(&dx, &dh, &dl, &dy)?;
-        let alpha = (0.99 * amax).min(1.0);
+        let mut alpha = (0.99 * amax).min(1.0);
+        // ---- Gondzio's centrality correctors: aim at a longer step α̃ and push the trial
+        // complementarity products that would leave [0.1, 10]·σμ back into it ----
+        let mut n_corr = 0;
+        while n_corr < GONDZIO_MAX && alpha < GONDZIO_BELOW && alpha > 0.0 {
+            let at = (alpha + GONDZIO_STEP).min(1.0);
+            let band = (GONDZIO_LO * sigma * mu, GONDZIO_HI * sigma * mu);
+            lp.centrality(&h, &dh, &lam, &dl, at, band, &mut lp_extra)?;
+            let mut rc_c = rc_soc.clone();
+            for b in 0..nb {
+                // the scaled trial point's Jordan product, its spectral values moved into the band
+                let wb: Vec<f64> = wbar.column(b).to_vec();
+                let dsv: Vec<f64> = dx.column(b).to_vec();
+                let dyv: Vec<f64> = dy.column(b).to_vec();
+                soc_apply_w(&wb, eta[b], &dsv, &mut ws, true);
+                soc_apply_w(&wb, eta[b], &dyv, &mut wy, false);
+                for a in 0..dm {
+                    ws[a] = lt[[a, b]] + at * ws[a];
+                    wy[a] = lt[[a, b]] + at * wy[a];
+                }
+                soc_jordan(&ws, &wy, &mut tmp);
+                let v1 = tmp[1..].iter().map(|v| v * v).sum::<f64>().sqrt();
+                let (e1, e2) = (tmp[0] + v1, tmp[0] - v1);
+                let proj = |e: f64| {
+                    if e < band.0 {
+                        band.0 - e
+                    } else if e > band.1 {
+                        (band.1 - e).max(-band.1)
+                    } else {
+                        0.0
+                    }
+                };
+                let (t1, t2) = (proj(e1), proj(e2));
+                // t = t1 c₊ + t2 c₋ with c± = ½(1, ±v̂)
+                rc_c[[0, b]] += 0.5 * (t1 + t2);
+                if v1 > 0.0 {
+                    for a in 1..dm {
+                        rc_c[[a, b]] += 0.5 * (t1 - t2) * tmp[a] / v1;
+                    }
+                }
+            }
+            let tgc = LpTarget::Corrector {
+                sigma_mu: sigma * mu,
+                dh: fdata(&dh_a)?,
+                dl: fdata(&dl_a)?,
+                extra: Some(fdata(&lp_extra)?),
+            };
+            let (dxc, dyc) = direction(tgc, &rc_c, &mut dh_c, &mut dl_c)?;
+            let ac = (0.99 * max_step(&dxc, &dh_c, &dl_c, &dyc)?).min(1.0);
+            n_corr += 1;
+            if debug {
+                eprintln!("   corrector {n_corr}: alpha {alpha:.3e} -> {ac:.3e}");
+            }
+            if ac < alpha + GONDZIO_GAIN * GONDZIO_STEP {
+                break;
+            }
+            alpha = ac;
+            dx = dxc;
+            dy = dyc;
+            std::mem::swap(&mut dh, &mut dh_c);
+            std::mem::swap(&mut dl, &mut dl_c);
+        }
         if !alpha.is_finite() || alpha <= 0.0 {
             break;
         }
@@ -1663,6 +1795,17 @@ pub fn solve_until(
         iterate: None,
     })
 }
+
+/// Gondzio's multiple centrality correctors: at most `GONDZIO_MAX` per iteration, tried while
+/// the step is below `GONDZIO_BELOW`, each aiming at α + `GONDZIO_STEP` with the trial
+/// complementarity products kept within [`GONDZIO_LO`, `GONDZIO_HI`]·σμ, kept when the step
+/// grows by at least `GONDZIO_GAIN`·`GONDZIO_STEP`.
+const GONDZIO_MAX: usize = 1;
+const GONDZIO_BELOW: f64 = 0.9;
+const GONDZIO_STEP: f64 = 0.2;
+const GONDZIO_LO: f64 = 0.1;
+const GONDZIO_HI: f64 = 10.0;
+const GONDZIO_GAIN: f64 = 0.1;
 
 /// A block's weight ‖B_b⁻¹‖·max‖x‖²·max ℓ'' in M above which it is kept out of the Woodbury
 /// update and solved through the Schur complement.
@@ -1920,6 +2063,40 @@ mod tests {
         bad[0] = f64::NAN;
         let (mut l, mut inv, mut e) = (vec![0.0; m * m], vec![0.0; m * m], vec![0.0; m]);
         assert!(small_spd_inverse(&bad, m, &mut l, &mut inv, &mut e).is_err());
+    }
+
+    #[test]
+    fn centrality_moves_trial_products_into_the_band() {
+        // one block of four LP rows: trial products (h + αΔh)(μ + αΔμ) at α = 0.5 of
+        // 0.01 (below), 1 (inside), 50 (above, clipped to −hi) and 12 (above)
+        let x = Array2::<f64>::zeros((4, 1));
+        let lp = LpData {
+            x: x.view(),
+            sg: vec![1.0; 4],
+            nl: 4,
+            d: 1,
+            p: 1,
+            nb: 1,
+            par: false,
+        };
+        let col = |v: [f64; 4]| Array2::from_shape_vec((4, 1).f(), v.to_vec()).unwrap();
+        let h = col([0.1, 1.0, 5.0, 3.0]);
+        let dh = col([0.0, 0.0, 10.0, 2.0]);
+        let lam = col([0.1, 1.0, 5.0, 3.0]);
+        let dl = col([0.0, 0.0, -10.0 / 3.0, 0.0]);
+        // products: 0.01, 1, (5 + 5)(5 − 5/3) = 33.3…, (3 + 1)·3 = 12
+        let mut out = lp_zeros(4, 1);
+        lp.centrality(&h, &dh, &lam, &dl, 0.5, (0.1, 10.0), &mut out)
+            .unwrap();
+        let v = [0.01, 1.0, 10.0 * (5.0 - 5.0 / 3.0), 12.0];
+        let want = [0.1 - v[0], 0.0, -10.0, 10.0 - v[3]];
+        for k in 0..4 {
+            assert!(
+                (out[[k, 0]] - want[k]).abs() < 1e-12,
+                "{k}: {}",
+                out[[k, 0]]
+            );
+        }
     }
 
     #[test]
