@@ -510,6 +510,25 @@ fn lp_zeros(nl: usize, nb: usize) -> Array2<f64> {
     Array2::<f64>::zeros((nl, nb).f())
 }
 
+thread_local! {
+    /// Per-thread scratch of the LP-row kernels (nl × 32 values, reused across calls: a fresh
+    /// allocation of that size is a new mapping whose pages the kernel zeroes on every call).
+    static LP_SCRATCH: std::cell::Cell<Vec<f64>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// This thread's scratch buffer as `len` zeros (hand it back with [`give_scratch`]).
+fn take_scratch(len: usize) -> Vec<f64> {
+    let mut v = LP_SCRATCH.with(|c| c.take());
+    v.clear();
+    v.resize(len, 0.0);
+    v
+}
+
+/// Return a buffer from [`take_scratch`] for the thread's next call.
+fn give_scratch(v: Vec<f64>) {
+    LP_SCRATCH.with(|c| c.set(v));
+}
+
 /// Run `f(first_block, n_blocks, outputs)` over fixed chunks of blocks, handing each call the
 /// columns of its blocks in every array of `outs` (nl × B column-major data); the summaries
 /// come back in block order.
@@ -635,7 +654,7 @@ impl LpData<'_> {
         let parts = over_blocks(self.nb, nl, outs, self.par, |b0, len, out| {
             let mut gaps = Vec::with_capacity(len);
             let mut rmax = 0.0f64;
-            let mut w = vec![0.0; nl * len];
+            let mut w = take_scratch(nl * len);
             for j in 0..len {
                 let b = b0 + j;
                 let s = self.signs(b);
@@ -656,7 +675,9 @@ impl LpData<'_> {
                 }
                 gaps.push(gap);
             }
-            (gaps, rmax, self.xt_times(&w, len))
+            let acc = self.xt_times(&w, len);
+            give_scratch(w);
+            (gaps, rmax, acc)
         });
         let gaps: Vec<f64> = parts.iter().flat_map(|p| p.0.iter().copied()).collect();
         let rmax = parts.iter().map(|p| p.1).fold(0.0, f64::max);
@@ -675,7 +696,7 @@ impl LpData<'_> {
         let nl = self.nl;
         let (hd, ld, pd) = (fdata(h)?, fdata(lam)?, fdata(rp)?);
         let parts = over_blocks(self.nb, nl, Vec::new(), self.par, |b0, len, _| {
-            let mut w = vec![0.0; nl * len];
+            let mut w = take_scratch(nl * len);
             for j in 0..len {
                 let b = b0 + j;
                 let s = self.signs(b);
@@ -701,7 +722,9 @@ impl LpData<'_> {
                     }
                 }
             }
-            self.xt_times(&w, len)
+            let acc = self.xt_times(&w, len);
+            give_scratch(w);
+            acc
         });
         Ok(gather_blocks(&parts, self.d, self.nb))
     }
@@ -724,7 +747,7 @@ impl LpData<'_> {
         let outs = vec![fdata_mut(dh)?, fdata_mut(dl)?];
         let parts = over_blocks(self.nb, nl, outs, self.par, |b0, len, out| {
             // X Δz for the chunk's blocks (nl × len, column-major), overwritten by S Δμ
-            let mut w = vec![0.0; nl * len];
+            let mut w = take_scratch(nl * len);
             if let Ok(mut wv) = ArrayViewMut2::from_shape((nl, len).f(), &mut w[..]) {
                 let dzc = dz.slice(s![.., b0..b0 + len]);
                 general_mat_mul(1.0, &self.x, &dzc, 0.0, &mut wv);
@@ -767,7 +790,9 @@ impl LpData<'_> {
                     }
                 }
             }
-            self.xt_times(&w, len)
+            let acc = self.xt_times(&w, len);
+            give_scratch(w);
+            acc
         });
         Ok(gather_blocks(&parts, self.d, self.nb))
     }
