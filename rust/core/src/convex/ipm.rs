@@ -335,6 +335,23 @@ pub fn solve_working_set_with(
             if sol.converged {
                 return Ok(Some(sol));
             }
+            // the kept patterns missed some of the optimum's: those whose dual constraint the
+            // finished point violates join them, so the loop's first round solves the enlarged
+            // set instead of the kept one again (breast_cancer PCA-2: one round fewer)
+            let (_, _, scores) = super::polish::sharp_certificate_guided(
+                prob,
+                &sol.z,
+                Some(&sol.cone_multipliers),
+                ctl,
+            )?;
+            let mut add: Vec<usize> = (0..p)
+                .filter(|&i| !in_w[i] && scores[i] > prob.beta * (1.0 + 1e-12))
+                .collect();
+            add.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+            add.truncate((q / 2).max(10));
+            for i in add {
+                in_w[i] = true;
+            }
         }
         let z0 = Array2::<f64>::zeros((d, prob.n_blocks()));
         let sol = column_generation(prob, settings, in_w, z0, Some(gates), &mut inner, ctl)?;
