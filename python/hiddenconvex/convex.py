@@ -845,7 +845,7 @@ class ConvexReLU(_ConvexBase):
         ``certified_`` means: exact patterns and (objective of the network actually returned,
         after pruning) − dual bound ≤ tol·max(1, |network objective|). Default 1e-8. A run that
         cannot certify it within ``max_iter`` (e.g. breast_cancer after PCA to 2 dimensions,
-        which stops at a gap of 3.1e-8) warns with the gap it reached (``ConvergenceWarning``);
+        which stops at a gap of ~3.8e-8) warns with the gap it reached (``ConvergenceWarning``);
         ``tol=1e-6`` is then the practical choice.
     max_iter : int
         Iteration budget (per output column).
