@@ -611,6 +611,38 @@ impl<'a> LpTarget<'a> {
     }
 }
 
+/// The LP slacks h, multipliers μ and a step (Δh, Δμ) of them (nl × B column-major each): the
+/// operands of the step-length, gap and centrality kernels.
+#[derive(Clone, Copy)]
+struct LpStep<'a> {
+    h: &'a Array2<f64>,
+    dh: &'a Array2<f64>,
+    lam: &'a Array2<f64>,
+    dlam: &'a Array2<f64>,
+}
+
+impl<'a> LpStep<'a> {
+    fn new(
+        h: &'a Array2<f64>,
+        dh: &'a Array2<f64>,
+        lam: &'a Array2<f64>,
+        dlam: &'a Array2<f64>,
+    ) -> Self {
+        LpStep { h, dh, lam, dlam }
+    }
+
+    /// The four arrays' data (h, Δh, μ, Δμ).
+    #[allow(clippy::type_complexity)]
+    fn data(&self) -> Result<(&'a [f64], &'a [f64], &'a [f64], &'a [f64])> {
+        Ok((
+            fdata(self.h)?,
+            fdata(self.dh)?,
+            fdata(self.lam)?,
+            fdata(self.dlam)?,
+        ))
+    }
+}
+
 /// The LP data shared by the kernels: X (n × d), the signs S (column-major nl × P).
 struct LpData<'a> {
     x: ArrayView2<'a, f64>,
@@ -800,18 +832,14 @@ impl LpData<'_> {
     /// Gondzio's centrality correction (written into `out`): the trial products
     /// v = (h + α Δh)(μ + α Δμ) moved into [lo, hi] (t = lo − v below, max(hi − v, −hi) above,
     /// 0 inside).
-    #[allow(clippy::too_many_arguments)]
     fn centrality(
         &self,
-        h: &Array2<f64>,
-        dh: &Array2<f64>,
-        lam: &Array2<f64>,
-        dlam: &Array2<f64>,
+        st: LpStep<'_>,
         alpha: f64,
         (lo, hi): (f64, f64),
         out: &mut Array2<f64>,
     ) -> Result<()> {
-        let (hd, dhd, ld, dld) = (fdata(h)?, fdata(dh)?, fdata(lam)?, fdata(dlam)?);
+        let (hd, dhd, ld, dld) = st.data()?;
         let nl = self.nl;
         over_blocks(
             self.nb,
@@ -837,15 +865,8 @@ impl LpData<'_> {
     }
 
     /// Largest α ≤ cap keeping h + α Δh ≥ 0 and μ + α Δμ ≥ 0.
-    fn max_step(
-        &self,
-        h: &Array2<f64>,
-        dh: &Array2<f64>,
-        lam: &Array2<f64>,
-        dlam: &Array2<f64>,
-        cap: f64,
-    ) -> Result<f64> {
-        let (hd, dhd, ld, dld) = (fdata(h)?, fdata(dh)?, fdata(lam)?, fdata(dlam)?);
+    fn max_step(&self, st: LpStep<'_>, cap: f64) -> Result<f64> {
+        let (hd, dhd, ld, dld) = st.data()?;
         let nl = self.nl;
         let parts = over_blocks(self.nb, nl, Vec::new(), self.par, |b0, len, _| {
             let r = b0 * nl..(b0 + len) * nl;
@@ -864,15 +885,8 @@ impl LpData<'_> {
     }
 
     /// Σ (h + α Δh)(μ + α Δμ).
-    fn gap_after(
-        &self,
-        h: &Array2<f64>,
-        dh: &Array2<f64>,
-        lam: &Array2<f64>,
-        dlam: &Array2<f64>,
-        alpha: f64,
-    ) -> Result<f64> {
-        let (hd, dhd, ld, dld) = (fdata(h)?, fdata(dh)?, fdata(lam)?, fdata(dlam)?);
+    fn gap_after(&self, st: LpStep<'_>, alpha: f64) -> Result<f64> {
+        let (hd, dhd, ld, dld) = st.data()?;
         let nl = self.nl;
         let parts = over_blocks(self.nb, nl, Vec::new(), self.par, |b0, len, _| {
             let r = b0 * nl..(b0 + len) * nl;
@@ -1652,7 +1666,7 @@ pub fn solve_until(
         // step lengths
         let max_step =
             |dx: &Array2<f64>, dh: &Array2<f64>, dlam: &Array2<f64>, dy: &Array2<f64>| {
-                let mut a = lp.max_step(&h, dh, &lam, dlam, 1.0 / 0.99)?;
+                let mut a = lp.max_step(LpStep::new(&h, dh, &lam, dlam), 1.0 / 0.99)?;
                 let mut u = vec![0.0; dm];
                 for b in 0..nb {
                     u[0] = t[b];
@@ -1680,7 +1694,7 @@ pub fn solve_until(
         // LP target −λ̃∘λ̃ = −hμ
         let (dxa, dya) = direction(LpTarget::Affine, &rc_soc_aff, &mut dh_a, &mut dl_a)?;
         let aa = max_step(&dxa, &dh_a, &dl_a, &dya)?.min(1.0);
-        let mut gap_aff = lp.gap_after(&h, &dh_a, &lam, &dl_a, aa)?;
+        let mut gap_aff = lp.gap_after(LpStep::new(&h, &dh_a, &lam, &dl_a), aa)?;
         for b in 0..nb {
             let mut s1 = t[b] + aa * dxa[[0, b]];
             let mut acc = s1 * (ysoc[[0, b]] + aa * dya[[0, b]]);
@@ -1697,12 +1711,17 @@ pub fn solve_until(
         let mut rc_soc = rc_soc_aff.clone();
         let mut ws = vec![0.0; dm];
         let mut wy = vec![0.0; dm];
+        // block b of a direction in the scaled space: W⁻¹Δs into `ws`, WΔy into `wy`
+        let scaled =
+            |b: usize, dxm: &Array2<f64>, dym: &Array2<f64>, ws: &mut [f64], wy: &mut [f64]| {
+                let wb: Vec<f64> = wbar.column(b).to_vec();
+                let dsv: Vec<f64> = dxm.column(b).to_vec();
+                let dyv: Vec<f64> = dym.column(b).to_vec();
+                soc_apply_w(&wb, eta[b], &dsv, ws, true);
+                soc_apply_w(&wb, eta[b], &dyv, wy, false);
+            };
         for b in 0..nb {
-            let wb: Vec<f64> = wbar.column(b).to_vec();
-            let dsv: Vec<f64> = dxa.column(b).to_vec();
-            let dyv: Vec<f64> = dya.column(b).to_vec();
-            soc_apply_w(&wb, eta[b], &dsv, &mut ws, true);
-            soc_apply_w(&wb, eta[b], &dyv, &mut wy, false);
+            scaled(b, &dxa, &dya, &mut ws, &mut wy);
             soc_jordan(&ws, &wy, &mut tmp);
             rc_soc[[0, b]] += sigma * mu;
             for a in 0..dm {
@@ -1724,15 +1743,11 @@ pub fn solve_until(
         while n_corr < GONDZIO_MAX && alpha < GONDZIO_BELOW && alpha > 0.0 {
             let at = (alpha + GONDZIO_STEP).min(1.0);
             let band = (GONDZIO_LO * sigma * mu, GONDZIO_HI * sigma * mu);
-            lp.centrality(&h, &dh, &lam, &dl, at, band, &mut lp_extra)?;
+            lp.centrality(LpStep::new(&h, &dh, &lam, &dl), at, band, &mut lp_extra)?;
             let mut rc_c = rc_soc.clone();
             for b in 0..nb {
                 // the scaled trial point's Jordan product, its spectral values moved into the band
-                let wb: Vec<f64> = wbar.column(b).to_vec();
-                let dsv: Vec<f64> = dx.column(b).to_vec();
-                let dyv: Vec<f64> = dy.column(b).to_vec();
-                soc_apply_w(&wb, eta[b], &dsv, &mut ws, true);
-                soc_apply_w(&wb, eta[b], &dyv, &mut wy, false);
+                scaled(b, &dx, &dy, &mut ws, &mut wy);
                 for a in 0..dm {
                     ws[a] = lt[[a, b]] + at * ws[a];
                     wy[a] = lt[[a, b]] + at * wy[a];
@@ -2111,7 +2126,7 @@ mod tests {
         let dl = col([0.0, 0.0, -10.0 / 3.0, 0.0]);
         // products: 0.01, 1, (5 + 5)(5 − 5/3) = 33.3…, (3 + 1)·3 = 12
         let mut out = lp_zeros(4, 1);
-        lp.centrality(&h, &dh, &lam, &dl, 0.5, (0.1, 10.0), &mut out)
+        lp.centrality(LpStep::new(&h, &dh, &lam, &dl), 0.5, (0.1, 10.0), &mut out)
             .unwrap();
         let v = [0.01, 1.0, 10.0 * (5.0 - 5.0 / 3.0), 12.0];
         let want = [0.1 - v[0], 0.0, -10.0, 10.0 - v[3]];
