@@ -74,16 +74,30 @@ fn wrap(
     ctl: &Control,
     do_sparsify: bool,
 ) -> Result<Solution> {
+    wrap_scored(prob, settings, pd, ctl, do_sparsify).map(|(sol, _)| sol)
+}
+
+/// [`wrap`], also returning each pattern's dual-constraint score from the sharpened certificate
+/// when the interior-point multipliers alone did not close the gap (`None` otherwise).
+fn wrap_scored(
+    prob: &Problem,
+    settings: &Settings,
+    pd: super::pdip::PdResult,
+    ctl: &Control,
+    do_sparsify: bool,
+) -> Result<(Solution, Option<Vec<f64>>)> {
     // the dual bound: the interior-point multipliers first, the NNLS-sharpened one if needed
     let mut cert = prob.certify(&pd.z, Some(&pd.mu), None);
     let mut mu = pd.mu;
+    let mut scores = None;
     if !gap_ok(
         cert.objective.max(cert.network_objective),
         cert.dual,
         settings.tol,
     ) {
         // NNLS only for the blocks whose interior-point multipliers leave a dual residual > β
-        let (c2, m2, _) = super::polish::sharp_certificate_guided(prob, &pd.z, Some(&mu), ctl)?;
+        let (c2, m2, sc) = super::polish::sharp_certificate_guided(prob, &pd.z, Some(&mu), ctl)?;
+        scores = Some(sc);
         if c2.dual > cert.dual {
             cert.dual = c2.dual;
             cert.dual_point = c2.dual_point;
@@ -100,7 +114,7 @@ fn wrap(
     } else {
         (pd.z.clone(), cert.clone())
     };
-    Ok(Solution {
+    let sol = Solution {
         z: zbest.clone(),
         objective: cbest.objective,
         network_objective: cbest.network_objective,
@@ -115,7 +129,22 @@ fn wrap(
             z: Some(zbest),
             ..Default::default()
         },
-    })
+    };
+    Ok((sol, scores))
+}
+
+/// Add to the working set `in_w` (of q patterns) the patterns outside it whose dual constraint
+/// fails (score > β), the most violated first and at most max(q/2, 10) of them; how many joined.
+fn grow_working_set(in_w: &mut [bool], scores: &[f64], beta: f64, q: usize) -> usize {
+    let mut add: Vec<usize> = (0..in_w.len())
+        .filter(|&i| !in_w[i] && scores[i] > beta * (1.0 + 1e-12))
+        .collect();
+    add.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+    add.truncate((q / 2).max(10));
+    for &i in &add {
+        in_w[i] = true;
+    }
+    add.len()
 }
 
 /// Patterns below which [`solve_working_set`] runs the interior-point method on the whole program.
@@ -335,27 +364,26 @@ pub fn solve_working_set_with(
                 stopped_early: false,
                 iterate: None,
             };
-            let sol = wrap(prob, settings, full, ctl, true)?;
+            let (sol, scores) = wrap_scored(prob, settings, full, ctl, true)?;
             if sol.converged {
                 return Ok(Some(sol));
             }
             // the kept patterns missed some of the optimum's: those whose dual constraint the
             // finished point violates join them, so the loop's first round solves the enlarged
             // set instead of the kept one again (breast_cancer PCA-2: one round fewer)
-            let (_, _, scores) = super::polish::sharp_certificate_guided(
-                prob,
-                &sol.z,
-                Some(&sol.cone_multipliers),
-                ctl,
-            )?;
-            let mut add: Vec<usize> = (0..p)
-                .filter(|&i| !in_w[i] && scores[i] > prob.beta * (1.0 + 1e-12))
-                .collect();
-            add.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-            add.truncate((q / 2).max(10));
-            for i in add {
-                in_w[i] = true;
-            }
+            let scores = match scores {
+                Some(sc) => sc,
+                None => {
+                    super::polish::sharp_certificate_guided(
+                        prob,
+                        &sol.z,
+                        Some(&sol.cone_multipliers),
+                        ctl,
+                    )?
+                    .2
+                }
+            };
+            grow_working_set(&mut in_w, &scores, prob.beta, q);
         }
         let z0 = Array2::<f64>::zeros((d, prob.n_blocks()));
         let sol = column_generation(prob, settings, in_w, z0, Some(gates), &mut inner, ctl)?;
@@ -560,12 +588,7 @@ fn column_generation(
                 _ => sol,
             }));
         }
-        let mut add: Vec<usize> = (0..p)
-            .filter(|&i| !in_w[i] && scores[i] > prob.beta * (1.0 + 1e-12))
-            .collect();
-        add.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-        add.truncate((q / 2).max(10));
-        if add.is_empty() {
+        if grow_working_set(&mut in_w, &scores, prob.beta, q) == 0 {
             if !ss.converged || sub_tol < 1e-3 * settings.tol {
                 if better {
                     best = Some(sol);
@@ -573,9 +596,6 @@ fn column_generation(
                 break;
             }
             sub_tol *= 0.1;
-        }
-        for i in add {
-            in_w[i] = true;
         }
         if better {
             best = Some(sol);
