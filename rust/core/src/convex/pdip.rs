@@ -611,6 +611,19 @@ impl<'a> LpTarget<'a> {
     }
 }
 
+/// Gondzio's correction of a trial complementarity product (an LP pair's, or a spectral value of
+/// a scaled cone product) towards the band [lo, hi]: lo − v below it, max(hi − v, −hi) above,
+/// 0 inside.
+fn band_correction(v: f64, lo: f64, hi: f64) -> f64 {
+    if v < lo {
+        lo - v
+    } else if v > hi {
+        (hi - v).max(-hi)
+    } else {
+        0.0
+    }
+}
+
 /// The LP slacks h, multipliers μ and a step (Δh, Δμ) of them (nl × B column-major each): the
 /// operands of the step-length, gap and centrality kernels.
 #[derive(Clone, Copy)]
@@ -829,9 +842,8 @@ impl LpData<'_> {
         Ok(gather_blocks(&parts, self.d, self.nb))
     }
 
-    /// Gondzio's centrality correction (written into `out`): the trial products
-    /// v = (h + α Δh)(μ + α Δμ) moved into [lo, hi] (t = lo − v below, max(hi − v, −hi) above,
-    /// 0 inside).
+    /// Gondzio's centrality correction (written into `out`): [`band_correction`] of the trial
+    /// products (h + α Δh)(μ + α Δμ).
     fn centrality(
         &self,
         st: LpStep<'_>,
@@ -850,14 +862,11 @@ impl LpData<'_> {
                 let r = b0 * nl..(b0 + len) * nl;
                 let (hb, dhb, lb, dlb) = (&hd[r.clone()], &dhd[r.clone()], &ld[r.clone()], &dld[r]);
                 for (k, ok) in o[0].iter_mut().enumerate() {
-                    let v = (hb[k] + alpha * dhb[k]) * (lb[k] + alpha * dlb[k]);
-                    *ok = if v < lo {
-                        lo - v
-                    } else if v > hi {
-                        (hi - v).max(-hi)
-                    } else {
-                        0.0
-                    };
+                    *ok = band_correction(
+                        (hb[k] + alpha * dhb[k]) * (lb[k] + alpha * dlb[k]),
+                        lo,
+                        hi,
+                    );
                 }
             },
         );
@@ -1489,9 +1498,6 @@ pub fn solve_until(
         // one unit of work per tile (I, J ≤ I) of the lower triangle; a single tile is split
         // into fixed chunks of patterns instead (summed in order): bit-identical results
         // whatever the thread count
-        // one unit of work per tile (I, J ≤ I) of the lower triangle; a single tile is split
-        // into fixed chunks of patterns instead (summed in order): bit-identical results
-        // whatever the thread count
         let pairs: Vec<(usize, usize)> = (0..ntile)
             .flat_map(|ti| (0..=ti).map(move |tj| (ti, tj)))
             .collect();
@@ -1754,17 +1760,10 @@ pub fn solve_until(
                 }
                 soc_jordan(&ws, &wy, &mut tmp);
                 let v1 = tmp[1..].iter().map(|v| v * v).sum::<f64>().sqrt();
-                let (e1, e2) = (tmp[0] + v1, tmp[0] - v1);
-                let proj = |e: f64| {
-                    if e < band.0 {
-                        band.0 - e
-                    } else if e > band.1 {
-                        (band.1 - e).max(-band.1)
-                    } else {
-                        0.0
-                    }
-                };
-                let (t1, t2) = (proj(e1), proj(e2));
+                let (t1, t2) = (
+                    band_correction(tmp[0] + v1, band.0, band.1),
+                    band_correction(tmp[0] - v1, band.0, band.1),
+                );
                 // t = t1 c₊ + t2 c₋ with c± = ½(1, ±v̂)
                 rc_c[[0, b]] += 0.5 * (t1 + t2);
                 if v1 > 0.0 {
@@ -2108,7 +2107,7 @@ mod tests {
     #[test]
     fn centrality_moves_trial_products_into_the_band() {
         // one block of four LP rows: trial products (h + αΔh)(μ + αΔμ) at α = 0.5 of
-        // 0.01 (below), 1 (inside), 50 (above, clipped to −hi) and 12 (above)
+        // 0.01 (below), 1 (inside), 33.3… (above, clipped to −hi) and 12 (above)
         let x = Array2::<f64>::zeros((4, 1));
         let lp = LpData {
             x: x.view(),
