@@ -261,7 +261,7 @@ fn add_tile_product_portable(op: &TileProduct<'_>, buf: &mut [f64], w: usize) {
 
 /// Dot product with eight independent accumulators (vectorises).
 #[inline]
-fn dot(a: &[f64], b: &[f64]) -> f64 {
+pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     let mut acc = [0.0f64; 8];
     let ca = a.chunks_exact(8);
     let cb = b.chunks_exact(8);

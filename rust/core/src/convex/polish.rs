@@ -13,7 +13,7 @@
 
 use ndarray::{Array1, Array2};
 
-use super::linalg::{cholesky, cholesky_solve};
+use super::linalg::{cholesky, cholesky_solve, dot};
 use super::{Certificate, Kind, Problem};
 use crate::control::Control;
 use crate::error::Result;
@@ -84,24 +84,6 @@ pub fn nnls(e: &Array2<f64>, g: &Array1<f64>, max_iter: usize) -> (Array1<f64>, 
     (Array1::from(mu), rn)
 }
 
-/// Dot product of two short vectors (four accumulators).
-#[inline]
-fn dot4(a: &[f64], b: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let (ca, cb) = (a.chunks_exact(4), b.chunks_exact(4));
-    let (ra, rb) = (ca.remainder(), cb.remainder());
-    for (u, v) in ca.zip(cb) {
-        for l in 0..4 {
-            acc[l] += u[l] * v[l];
-        }
-    }
-    let mut s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-    for (u, v) in ra.iter().zip(rb) {
-        s += u * v;
-    }
-    s
-}
-
 /// Lawson–Hanson NNLS with the columns of E given as signed rows, e_k = s_k x_k (x: m × d
 /// row-major — for a block's dual certificate the rows of X with the pattern's signs, so nothing
 /// is copied): μ ≥ 0 minimising ‖g − Σ_k μ_k e_k‖; returns (μ, residual norm). `warm` is a
@@ -126,9 +108,9 @@ pub fn cone_nnls(
         let mut rhs = Array1::<f64>::zeros(p);
         for (a, &ka) in set.iter().enumerate() {
             let xa = col(ka);
-            rhs[a] = s[ka] * dot4(xa, g);
+            rhs[a] = s[ka] * dot(xa, g);
             for (b, &kb) in set.iter().enumerate().take(a + 1) {
-                let v = s[ka] * s[kb] * dot4(xa, col(kb));
+                let v = s[ka] * s[kb] * dot(xa, col(kb));
                 gram[[a, b]] = v;
                 gram[[b, a]] = v;
             }
@@ -177,7 +159,7 @@ pub fn cone_nnls(
             if passive[k] || excluded[k] {
                 continue;
             }
-            let wk = s[k] * dot4(col(k), &r);
+            let wk = s[k] * dot(col(k), &r);
             if wk > wmax {
                 wmax = wk;
                 best = Some(k);
