@@ -445,6 +445,11 @@ pub struct Iterate {
     pub h: Array2<f64>,
     pub lam: Array2<f64>,
     pub ysoc: Array2<f64>,
+    /// The complementarity measure μ at this iterate …
+    pub mu: f64,
+    /// … and (μ, t) two iterations earlier, when the run made them (a block whose epigraph
+    /// t_b keeps its size while μ shrinks is heading for the support: Tapia's indicator).
+    pub back: Option<(f64, Array1<f64>)>,
 }
 
 impl Iterate {
@@ -467,7 +472,33 @@ impl Iterate {
             h: sel_f(&self.h),
             lam: sel_f(&self.lam),
             ysoc: self.ysoc.select(Axis(1), &cols),
+            mu: self.mu,
+            back: self
+                .back
+                .as_ref()
+                .map(|(m, tb)| (*m, tb.select(Axis(0), &cols))),
         }
+    }
+
+    /// Tapia's indicator per block: t_b / t_b two iterations earlier, and the same ratio of μ
+    /// (the rate at which a block outside the support shrinks); `None` before two iterations.
+    pub fn growth(&self) -> Option<(Array1<f64>, f64)> {
+        let (mu_back, t_back) = self.back.as_ref()?;
+        let rho = Array1::from_shape_fn(self.t.len(), |b| {
+            if t_back[b] > 0.0 {
+                self.t[b] / t_back[b]
+            } else {
+                f64::INFINITY
+            }
+        });
+        Some((
+            rho,
+            if *mu_back > 0.0 {
+                self.mu / mu_back
+            } else {
+                1.0
+            },
+        ))
     }
 }
 
@@ -1204,6 +1235,9 @@ pub fn solve_until(
     // lowered (×0.1, down to 1) each time a solve stops short of its refinement tolerance by
     // far: the Woodbury update has lost the accuracy the direction needs
     let mut schur_min_weight = SCHUR_MIN_WEIGHT;
+    // (μ, t) of the last two iterations, oldest first (for the screening indicator)
+    let mut hist: std::collections::VecDeque<(f64, Array1<f64>)> =
+        std::collections::VecDeque::with_capacity(3);
     while iters < max_iter {
         phases.lap(7);
         ctl.check()?;
@@ -1279,14 +1313,33 @@ pub fn solve_until(
         let rel_gap = mu * nu / scale;
         if stop_rel_gap.is_some_and(|g| rel_gap <= g) {
             ctl.set_done(iters as u64);
+            let back = if hist.len() == 2 {
+                hist.pop_front()
+            } else {
+                None
+            };
             return Ok(PdResult {
                 z: z.clone(),
                 mu: lam.clone(),
                 iters,
                 converged: false,
                 stopped_early: true,
-                iterate: Some(Iterate { z, t, h, lam, ysoc }),
+                iterate: Some(Iterate {
+                    z,
+                    t,
+                    h,
+                    lam,
+                    ysoc,
+                    mu,
+                    back,
+                }),
             });
+        }
+        if stop_rel_gap.is_some() {
+            if hist.len() == 2 {
+                hist.pop_front();
+            }
+            hist.push_back((mu, t.clone()));
         }
         if rel_gap <= polish_at || stall > 0 {
             if let Some(done) =

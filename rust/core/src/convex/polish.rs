@@ -80,7 +80,7 @@ pub fn nnls(e: &Array2<f64>, g: &Array1<f64>, max_iter: usize) -> (Array1<f64>, 
         x.extend(e.column(k).iter());
     }
     let gs: Vec<f64> = g.iter().copied().collect();
-    let (mu, rn) = cone_nnls(&x, &vec![1.0; m], d, &gs, &[], max_iter);
+    let (mu, rn) = cone_nnls(&x, &vec![1.0; m], d, &gs, &[], max_iter, 0.0);
     (Array1::from(mu), rn)
 }
 
@@ -91,6 +91,9 @@ pub fn nnls(e: &Array2<f64>, g: &Array1<f64>, max_iter: usize) -> (Array1<f64>, 
 /// from there (usually a check or two), else it starts cold; the result is the NNLS solution
 /// either way. Least squares on a passive set by its normal equations (Gram entries s_a s_b
 /// x_aᵀx_b, a 1e-13 relative ridge); a column whose system cannot be factorised is left out.
+/// The method stops early once the residual norm is at most `enough` (0: never): Lawson–Hanson's
+/// residual only decreases, so a residual that the full method would leave above `enough` is
+/// still returned exactly.
 pub fn cone_nnls(
     x: &[f64],
     s: &[f64],
@@ -98,6 +101,7 @@ pub fn cone_nnls(
     g: &[f64],
     warm: &[usize],
     max_iter: usize,
+    enough: f64,
 ) -> (Vec<f64>, f64) {
     let m = s.len();
     let col = |k: usize| &x[k * d..(k + 1) * d];
@@ -152,6 +156,9 @@ pub fn cone_nnls(
     let set_of = |passive: &[bool]| -> Vec<usize> { (0..m).filter(|&k| passive[k]).collect() };
     let mut r = residual(&mu, &set_of(&passive));
     for _ in 0..max_iter {
+        if enough > 0.0 && dot(&r, &r) <= enough * enough {
+            break;
+        }
         // the most violated dual condition: w_k = e_kᵀ r
         let mut best = None;
         let mut wmax = 1e-12 * scale;
@@ -227,20 +234,24 @@ pub fn sharp_certificate_scores(
     z: &Array2<f64>,
     ctl: &Control,
 ) -> Result<(Certificate, Array2<f64>, Vec<f64>)> {
-    sharp_certificate_guided(prob, z, None, ctl)
+    sharp_certificate_guided(prob, z, None, false, ctl)
 }
 
 /// [`sharp_certificate_scores`] with multipliers `guess` (n × B, e.g. an interior-point
 /// method's): a block whose dual residual with its guessed μ_b is already ≤ β keeps it, and only
-/// the others are solved by NNLS. The dual bound is the same as with NNLS everywhere (λ is the
-/// same; every block's residual ends ≤ β exactly when NNLS's would, and the worst block is
-/// NNLS's), and a pattern's score is > β exactly when NNLS's is. The blocks are independent and
-/// run in parallel (results do not depend on the thread count).
+/// the others are solved by NNLS — with `stop_at_beta`, stopped as soon as their residual is
+/// ≤ β (a one-off certificate; multipliers handed on to the next round of a loop are better
+/// solved to the end, so that they still pass the guess test after λ moves). The dual bound is
+/// the same as with NNLS run to the end everywhere (λ is the same; every block's residual ends
+/// ≤ β exactly when NNLS's would, and the worst block is NNLS's), and a pattern's score is > β
+/// exactly when NNLS's is (and then equal to it; a score ≤ β is an upper bound of NNLS's). The
+/// blocks are independent and run in parallel (results do not depend on the thread count).
 #[allow(clippy::type_complexity)]
 pub fn sharp_certificate_guided(
     prob: &Problem,
     z: &Array2<f64>,
     guess: Option<&Array2<f64>>,
+    stop_at_beta: bool,
     ctl: &Control,
 ) -> Result<(Certificate, Array2<f64>, Vec<f64>)> {
     use rayon::prelude::*;
@@ -297,7 +308,10 @@ pub fn sharp_certificate_guided(
             warm.extend(order.into_iter().take(d));
         }
         let gs: Vec<f64> = gb.to_vec();
-        let (m, rn) = cone_nnls(xs, &signs, d, &gs, &warm, 3 * n + 10);
+        // a residual ≤ β is all the bound needs (the worst block, > β, is solved exactly; like a
+        // guessed μ_b, the score of a block ≤ β is then an upper bound of NNLS's)
+        let enough = if stop_at_beta { prob.beta } else { 0.0 };
+        let (m, rn) = cone_nnls(xs, &signs, d, &gs, &warm, 3 * n + 10, enough);
         Ok((rn, Some(Array1::from(m))))
     };
     let per: Vec<(f64, Option<Array1<f64>>)> = if prob.par {
