@@ -109,14 +109,13 @@ pub const LOWER_ROWS: usize = 6;
 /// n × n sum Σ_i X_i C_i X_iᵀ scattered into the rows `rows` of pattern i.
 ///
 /// - `xt`: X_iᵀ, d × `ld` row-major (column b ↔ target row `rows[b]`), with
-///   `ld ≥ b.end + LOWER_TILE − 1` (zero padding past `rows.len()`).
-/// - `t`: C_i X_iᵀ restricted to the columns `a` (column a − a.start of `t`), d × `lt` row-major
-///   with `lt ≥ len(a)` a multiple of [`LOWER_ROWS`].
+///   `ld ≥ b.end + LOWER_TILE − 1` and `ld ≥ a.end + LOWER_ROWS − 1` (zero padding past
+///   `rows.len()`).
+/// - `t`: C_i X_iᵀ in the same layout (computed once per pattern, read by every tile).
 /// - `a`, `b`: the ranges of `rows` inside the tile's row block and column block; `origin` the
 ///   tile's first target row and column.
 pub struct TileProduct<'a> {
     pub t: &'a [f64],
-    pub lt: usize,
     pub xt: &'a [f64],
     pub ld: usize,
     pub d: usize,
@@ -139,10 +138,9 @@ pub fn add_tile_product(op: &TileProduct<'_>, buf: &mut [f64], w: usize) {
         && b.start <= b.end
         && a.end <= r.len()
         && b.end <= r.len()
-        && op.lt % LOWER_ROWS == 0
-        && op.lt >= a.len()
+        && (a.is_empty() || op.ld + 1 >= a.end + LOWER_ROWS)
         && (b.is_empty() || op.ld + 1 >= b.end + LOWER_TILE)
-        && op.t.len() >= d * op.lt
+        && op.t.len() >= d * op.ld
         && op.xt.len() >= d * op.ld
         && buf.len() >= w * w
         && r[a.clone()]
@@ -205,7 +203,7 @@ unsafe fn add_tile_product_fma(op: &TileProduct<'_>, buf: &mut [f64], w: usize) 
     use std::arch::x86_64::{
         _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_setzero_pd, _mm256_storeu_pd,
     };
-    let (t, lt, xt, ld, d) = (op.t, op.lt, op.xt, op.ld, op.d);
+    let (t, xt, ld, d) = (op.t, op.xt, op.ld, op.d);
     let (sa, ea, sb) = (op.a.start, op.a.end, op.b.start);
     let mut tile = [0.0f64; LOWER_ROWS * LOWER_TILE];
     for a0 in (sa..ea).step_by(LOWER_ROWS) {
@@ -214,11 +212,11 @@ unsafe fn add_tile_product_fma(op: &TileProduct<'_>, buf: &mut [f64], w: usize) 
         for b0 in (sb..bstop).step_by(LOWER_TILE) {
             let mut c = [_mm256_setzero_pd(); 2 * LOWER_ROWS];
             for j in 0..d {
-                // b0 + 8 ≤ b.end + 7 ≤ ld and a0 − sa + LOWER_ROWS ≤ lt: in bounds
+                // b0 + 8 ≤ b.end + 7 ≤ ld and a0 + 6 ≤ a.end + 5 ≤ ld: in bounds
                 let xp = xt.as_ptr().add(j * ld + b0);
                 let x0 = _mm256_loadu_pd(xp);
                 let x1 = _mm256_loadu_pd(xp.add(4));
-                let tp = t.as_ptr().add(j * lt + a0 - sa);
+                let tp = t.as_ptr().add(j * ld + a0);
                 for q in 0..LOWER_ROWS {
                     let tv = _mm256_broadcast_sd(&*tp.add(q));
                     c[2 * q] = _mm256_fmadd_pd(tv, x0, c[2 * q]);
@@ -235,7 +233,7 @@ unsafe fn add_tile_product_fma(op: &TileProduct<'_>, buf: &mut [f64], w: usize) 
 
 /// [`add_tile_product`] without SIMD intrinsics.
 fn add_tile_product_portable(op: &TileProduct<'_>, buf: &mut [f64], w: usize) {
-    let (t, lt, xt, ld, d) = (op.t, op.lt, op.xt, op.ld, op.d);
+    let (t, xt, ld, d) = (op.t, op.xt, op.ld, op.d);
     let (sa, ea, sb) = (op.a.start, op.a.end, op.b.start);
     for a0 in (sa..ea).step_by(LOWER_ROWS) {
         let ra = LOWER_ROWS.min(ea - a0);
@@ -244,7 +242,7 @@ fn add_tile_product_portable(op: &TileProduct<'_>, buf: &mut [f64], w: usize) {
             let mut tile = [0.0f64; LOWER_ROWS * LOWER_TILE];
             for j in 0..d {
                 let xv = &xt[j * ld + b0..j * ld + b0 + LOWER_TILE];
-                let tv = &t[j * lt + a0 - sa..j * lt + a0 - sa + LOWER_ROWS];
+                let tv = &t[j * ld + a0..j * ld + a0 + LOWER_ROWS];
                 for (q, &tq) in tv.iter().enumerate() {
                     for (o, &xc) in tile[q * LOWER_TILE..(q + 1) * LOWER_TILE]
                         .iter_mut()
@@ -431,16 +429,8 @@ mod tests {
             for ti in 0..ntile {
                 for tj in 0..=ti {
                     let (a, b) = (seg(ti)..seg(ti + 1), seg(tj)..seg(tj + 1));
-                    let lt = a.len().div_ceil(LOWER_ROWS).max(1) * LOWER_ROWS;
-                    let mut ts = vec![0.0; d * lt];
-                    for j in 0..d {
-                        for q in a.clone() {
-                            ts[j * lt + q - a.start] = t[j * ld + q];
-                        }
-                    }
                     let op = TileProduct {
-                        t: &ts,
-                        lt,
+                        t: &t,
                         xt: &x,
                         ld,
                         d,
@@ -464,30 +454,32 @@ mod tests {
             }
             expect(&acc);
         }
-        // inconsistent sizes (ld too short for the column range, rows outside the tile) change
-        // nothing
+        // inconsistent sizes (ld too short for the column ranges, rows outside the tile, T
+        // shorter than its layout) change nothing
         let (a, b) = (seg(1)..seg(2), seg(0)..seg(1));
-        let lt = a.len().div_ceil(LOWER_ROWS) * LOWER_ROWS;
-        let ts = vec![1.0; d * lt];
-        let mk = |ld: usize, origin: (usize, usize), lt: usize| TileProduct {
-            t: &ts,
-            lt,
-            xt: &x,
-            ld,
-            d,
-            rows: &r,
-            a: a.clone(),
-            b: b.clone(),
-            origin,
-        };
-        for bad in [
-            mk(4, (w, 0), lt),
-            mk(ld, (w + 1, 0), lt),
-            mk(ld, (w, 0), lt + 1),
-        ] {
+        let short = vec![1.0; d * ld - 1];
+        let mk = |t: &[f64], ld: usize, origin: (usize, usize)| {
+            let op = TileProduct {
+                t,
+                xt: &x,
+                ld,
+                d,
+                rows: &r,
+                a: a.clone(),
+                b: b.clone(),
+                origin,
+            };
             let mut buf = vec![1.0; w * w];
-            add_tile_product(&bad, &mut buf, w);
-            assert!(buf.iter().all(|&v| v == 1.0));
+            add_tile_product(&op, &mut buf, w);
+            buf.iter().all(|&v| v == 1.0)
+        };
+        for unchanged in [
+            mk(&t, 4, (w, 0)),
+            mk(&t, ld, (w + 1, 0)),
+            mk(&short, ld, (w, 0)),
+            mk(&t, a.end + LOWER_ROWS - 2, (w, 0)),
+        ] {
+            assert!(unchanged);
         }
     }
 

@@ -1076,7 +1076,8 @@ pub fn solve_until(
         }
     }
     // the rows of X active in each pattern, transposed (d × ld, ld = n_i rounded up to the
-    // assembly kernel's tile plus one tile, zero-padded): the operand of the Woodbury assembly
+    // assembly kernel's tile plus one tile, zero-padded): the operand of the Woodbury assembly;
+    // c_xt[i] = C_i X_iᵀ in the same layout, made once per iteration and read by every tile
     let tile = super::linalg::LOWER_TILE;
     let xt_of: Vec<(usize, Vec<f64>)> = rows
         .iter()
@@ -1091,6 +1092,7 @@ pub fn solve_until(
             (ld, v)
         })
         .collect();
+    let mut c_xt: Vec<Vec<f64>> = xt_of.iter().map(|(ld, _)| vec![0.0; d * ld]).collect();
     // the Woodbury matrix is assembled in tiles of w × w (≤ WOODBURY_TILE) that stay in cache
     // while every pattern adds its share; seg[i][t] = first row of pattern i in tile t
     let ntile = n.div_ceil(WOODBURY_TILE).max(1);
@@ -1559,37 +1561,41 @@ pub fn solve_until(
         let units: Vec<(usize, usize)> = (0..pairs.len())
             .flat_map(|u| (0..p.div_ceil(chunk)).map(move |c| (u, c)))
             .collect();
+        // C_i X_iᵀ of every live pattern (d × ld, one product per pattern)
+        let c_product = |i: usize, out: &mut Vec<f64>| -> Result<()> {
+            if !live[i] {
+                return Ok(());
+            }
+            let (ld, xt) = &xt_of[i];
+            let err = |e: ndarray::ShapeError| Error::Numerical(e.to_string());
+            let cv =
+                ArrayView2::from_shape((d, d), &cmat[i * d * d..(i + 1) * d * d]).map_err(err)?;
+            let xv = ArrayView2::from_shape((d, *ld), &xt[..]).map_err(err)?;
+            let mut tv = ArrayViewMut2::from_shape((d, *ld), &mut out[..]).map_err(err)?;
+            general_mat_mul(1.0, &cv, &xv, 0.0, &mut tv);
+            Ok(())
+        };
+        if par {
+            c_xt.par_iter_mut()
+                .enumerate()
+                .try_for_each(|(i, out)| c_product(i, out))?;
+        } else {
+            c_xt.iter_mut()
+                .enumerate()
+                .try_for_each(|(i, out)| c_product(i, out))?;
+        }
         let tile_of = |&(u, c): &(usize, usize)| -> Result<Vec<f64>> {
             let (ti, tj) = pairs[u];
             let mut buf = vec![0.0; wt * wt];
-            let mut ts: Vec<f64> = Vec::new();
             for i in c * chunk..((c + 1) * chunk).min(p) {
                 let (a, b) = (seg[i][ti]..seg[i][ti + 1], seg[i][tj]..seg[i][tj + 1]);
                 if !live[i] || a.is_empty() || b.is_empty() {
                     continue;
                 }
-                // Tᵀ = C X_aᵀ (d × lt): the pattern's rows in the tile's row block
-                let lt = a.len().div_ceil(super::linalg::LOWER_ROWS) * super::linalg::LOWER_ROWS;
-                ts.clear();
-                ts.resize(d * lt, 0.0);
                 let (ld, xt) = &xt_of[i];
                 let ld = *ld;
-                let cv = ArrayView2::from_shape((d, d), &cmat[i * d * d..(i + 1) * d * d])
-                    .map_err(|e| Error::Numerical(e.to_string()))?;
-                let xv = ArrayView2::from_shape((d, ld), &xt[..d * ld])
-                    .map_err(|e| Error::Numerical(e.to_string()))?;
-                let mut tv = ArrayViewMut2::from_shape((d, lt), &mut ts[..])
-                    .map_err(|e| Error::Numerical(e.to_string()))?;
-                general_mat_mul(
-                    1.0,
-                    &cv,
-                    &xv.slice(s![.., a.clone()]),
-                    0.0,
-                    &mut tv.slice_mut(s![.., 0..a.len()]),
-                );
                 let op = super::linalg::TileProduct {
-                    t: &ts,
-                    lt,
+                    t: &c_xt[i],
                     xt,
                     ld,
                     d,
