@@ -50,6 +50,9 @@ pub fn cholesky_inf(a: &Array2<f64>) -> Result<Array2<f64>> {
     cholesky_impl(a, true)
 }
 
+/// Trailing size from which [`cholesky`]'s updates run in parallel.
+const PAR_CHOLESKY_MIN: usize = 256;
+
 fn cholesky_impl(a: &Array2<f64>, inf: bool) -> Result<Array2<f64>> {
     // Right-looking blocked factorisation: each panel of NB columns is factorised in place
     // (dot products over the panel's columns), then the trailing matrix is updated by one GEMM.
@@ -86,9 +89,28 @@ fn cholesky_impl(a: &Array2<f64>, inf: bool) -> Result<Array2<f64>> {
             }
         }
         if ke < n {
+            // the trailing update of the lower triangle only, by column chunks (rows from the
+            // chunk's diagonal down), in parallel for large matrices: same result either way
             let l21 = w.slice(ndarray::s![ke.., kb..ke]).to_owned();
             let mut w22 = w.slice_mut(ndarray::s![ke.., ke..]);
-            general_mat_mul(-1.0, &l21, &l21.t(), 1.0, &mut w22);
+            let chunks: Vec<(usize, ArrayViewMut2<f64>)> = w22
+                .axis_chunks_iter_mut(Axis(1), NB)
+                .enumerate()
+                .map(|(c, v)| (c * NB, v))
+                .collect();
+            let upd = |(c0, mut v): (usize, ArrayViewMut2<f64>)| {
+                let c1 = c0 + v.ncols();
+                let mut low = v.slice_mut(ndarray::s![c0.., ..]);
+                let lr = l21.slice(ndarray::s![c0.., ..]);
+                let lc = l21.slice(ndarray::s![c0..c1, ..]);
+                general_mat_mul(-1.0, &lr, &lc.t(), 1.0, &mut low);
+            };
+            if n - ke >= PAR_CHOLESKY_MIN {
+                use rayon::prelude::*;
+                chunks.into_par_iter().for_each(upd);
+            } else {
+                chunks.into_iter().for_each(upd);
+            }
         }
     }
     for i in 0..n {
@@ -298,23 +320,48 @@ pub fn cholesky_solve(l: &Array2<f64>, b: &mut Array1<f64>) {
     }
 }
 
-/// Solve L X = B in place for a lower-triangular L (row by row, so each step is a vector
-/// operation over the columns of B).
-pub fn forward_solve_rows(l: &Array2<f64>, b: &mut Array2<f64>) {
+/// Solve L X = B in place for a lower-triangular L: blocks of [`TRSM_BLOCK`] rows, each
+/// solved row by row (vector operations over the columns of B) and then subtracted from the
+/// rows below by one GEMM (in parallel over fixed column chunks when `par`).
+pub fn forward_solve_rows(l: &Array2<f64>, b: &mut Array2<f64>, par: bool) {
     let n = l.nrows();
-    for i in 0..n {
-        let (done, mut rest) = b.view_mut().split_at(Axis(0), i);
-        let mut bi = rest.row_mut(0);
-        let li = l.row(i);
-        for (k, bk) in done.rows().into_iter().enumerate() {
-            let c = li[k];
-            if c != 0.0 {
-                bi.scaled_add(-c, &bk);
+    for kb in (0..n).step_by(TRSM_BLOCK) {
+        let ke = (kb + TRSM_BLOCK).min(n);
+        for i in kb..ke {
+            let (done, mut rest) = b.view_mut().split_at(Axis(0), i);
+            let mut bi = rest.row_mut(0);
+            let li = l.row(i);
+            for (k, bk) in done.rows().into_iter().enumerate().skip(kb) {
+                let c = li[k];
+                if c != 0.0 {
+                    bi.scaled_add(-c, &bk);
+                }
+            }
+            bi /= li[i];
+        }
+        if ke < n {
+            let (top, mut below) = b.view_mut().split_at(Axis(0), ke);
+            let solved = top.slice(ndarray::s![kb..ke, ..]);
+            let lk = l.slice(ndarray::s![ke.., kb..ke]);
+            let upd = |mut o: ArrayViewMut2<f64>, sc: ArrayView2<f64>| {
+                general_mat_mul(-1.0, &lk, &sc, 1.0, &mut o)
+            };
+            if par {
+                use rayon::prelude::*;
+                let pairs: Vec<_> = below
+                    .axis_chunks_iter_mut(Axis(1), CHUNK)
+                    .zip(solved.axis_chunks_iter(Axis(1), CHUNK))
+                    .collect();
+                pairs.into_par_iter().for_each(|(o, sc)| upd(o, sc));
+            } else {
+                upd(below.view_mut(), solved);
             }
         }
-        bi /= li[i];
     }
 }
+
+/// Row block of [`forward_solve_rows`].
+pub const TRSM_BLOCK: usize = 64;
 
 /// Inverse of a small SPD matrix through its Cholesky factor.
 pub fn spd_inverse(a: &Array2<f64>) -> Result<Array2<f64>> {
@@ -357,8 +404,9 @@ mod tests {
 
     #[test]
     fn blocked_cholesky_factors_large_matrices() {
-        // n spans several 64-column panels; A = B Bᵀ + I is SPD
-        let n = 150;
+        // n spans several 64-column panels (trailing updates in parallel above
+        // PAR_CHOLESKY_MIN); A = B Bᵀ + I is SPD
+        let n = PAR_CHOLESKY_MIN + 90;
         let b = Array2::from_shape_fn((n, n), |(i, j)| {
             (((i * 7 + j * 13) % 17) as f64 - 8.0) * 0.1
         });
@@ -382,6 +430,24 @@ mod tests {
         let li = cholesky_inf(&s).unwrap();
         assert!(li.iter().all(|v| v.is_finite()));
         assert!(li.diag().iter().filter(|&&v| v == 1e64).count() >= n - 3);
+    }
+
+    #[test]
+    fn blocked_forward_solve_matches_the_system() {
+        // n spans several row blocks, B several column chunks; serial and parallel agree
+        let (n, m) = (150usize, 3 * CHUNK + 5);
+        let l = Array2::from_shape_fn((n, n), |(i, j)| match i.cmp(&j) {
+            std::cmp::Ordering::Less => 0.0,
+            std::cmp::Ordering::Equal => 2.0 + (i % 3) as f64,
+            std::cmp::Ordering::Greater => (((i * 7 + j * 3) % 11) as f64 - 5.0) * 0.02,
+        });
+        let b0 = Array2::from_shape_fn((n, m), |(i, j)| ((i * 5 + j * 13) % 17) as f64 - 8.0);
+        for par in [false, true] {
+            let mut x = b0.clone();
+            forward_solve_rows(&l, &mut x, par);
+            let r = l.dot(&x) - &b0;
+            assert!(r.iter().all(|v| v.abs() < 1e-9), "par = {par}");
+        }
     }
 
     #[test]

@@ -1647,7 +1647,7 @@ pub fn solve_until(
                     }
                 }
             }
-            super::linalg::forward_solve_rows(&lm, &mut f);
+            super::linalg::forward_solve_rows(&lm, &mut f, par);
             let mut tm = super::linalg::matmul(f.t(), f.view(), par);
             for (a, &b) in kept.iter().enumerate() {
                 let bm = &bmat[b * dm * dm..(b + 1) * dm * dm];
