@@ -183,7 +183,7 @@ const WORKING_SET_MIN_REDUCTION: usize = 3;
 /// Relative gaps at which the screened solve (programs within the work budget whose first
 /// working set would not be small) stops the interior-point method to screen patterns: first on
 /// the whole program, then once more on the patterns kept.
-const SCREEN_GAPS: [f64; 2] = [0.3, 0.03];
+const SCREEN_GAPS: [f64; 2] = [0.3, 0.003];
 /// A pattern is kept when one of its blocks has an epigraph t_b above this fraction of the
 /// largest …
 const SCREEN_REL_NORM: f64 = 0.1;
