@@ -485,3 +485,20 @@ def test_same_seed_same_result_at_1_and_2_threads(kind, restore_threads):
         res.append(m)
     assert res[0].objective_ == res[1].objective_
     np.testing.assert_array_equal(res[0].blocks_[0], res[1].blocks_[0])
+
+
+def test_concurrent_fits_match_sequential_ones():
+    # heavy calls overlap (each releases the GIL; the allocator keeps freed pages while any
+    # runs and hands them back after the last): same results as one after the other
+    X, y = _data(30, 3, 11)
+    fit = lambda b: hc.ConvexReLU(b, patterns="exact", tol=1e-6).fit(X, y).objective_  # noqa: E731
+    betas = [0.1, 0.2, 0.3, 0.5]
+    seq = [fit(b) for b in betas]
+    out: dict[float, float] = {}
+    threads = [threading.Thread(target=lambda b=b: out.__setitem__(b, fit(b))) for b in betas]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [out[b] for b in betas] == seq
+

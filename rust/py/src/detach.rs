@@ -19,6 +19,55 @@ use crate::errors::{package_error, PyCoreError};
 
 const POLL: Duration = Duration::from_millis(50);
 
+/// mimalloc's `mi_option_purge_delay` (the same index in its v2 and v3 headers).
+const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
+
+/// The purge delay while heavy calls run (ms): far longer than an iteration, so a freed work
+/// array is reused before the OS gets it back; the end of the last call purges at once.
+const RETAIN_PURGE_DELAY_MS: std::os::raw::c_long = 10_000;
+
+/// Heavy calls under way (see [`RetainPages`]) and the purge delay to restore after them.
+static RETAINING: std::sync::Mutex<(usize, std::os::raw::c_long)> = std::sync::Mutex::new((0, 10));
+
+/// While heavy calls run, freed memory stays with mimalloc for [`RETAIN_PURGE_DELAY_MS`]
+/// instead of going back to the OS after 10 ms: the solvers free and reallocate their n × B work
+/// arrays every iteration, and every page handed back was faulted in and zeroed by the kernel
+/// again (12% of the CPU time of a (1000, 20, 1000) ReLU fit; page faults 119k → 10k). When the
+/// last one ends, the delay is restored and `mi_collect(true)` purges what is still held (the
+/// resident memory after such a fit: 236 MB before, 127 MB now).
+struct RetainPages;
+
+impl RetainPages {
+    fn new() -> Self {
+        if let Ok(mut g) = RETAINING.lock() {
+            if g.0 == 0 {
+                // SAFETY: plain option calls of the allocator this extension links
+                unsafe {
+                    g.1 = libmimalloc_sys::mi_option_get(MI_OPTION_PURGE_DELAY);
+                    libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, RETAIN_PURGE_DELAY_MS);
+                }
+            }
+            g.0 += 1;
+        }
+        RetainPages
+    }
+}
+
+impl Drop for RetainPages {
+    fn drop(&mut self) {
+        if let Ok(mut g) = RETAINING.lock() {
+            g.0 = g.0.saturating_sub(1);
+            if g.0 == 0 {
+                // SAFETY: as above; mi_collect(true) hands the retained memory back
+                unsafe {
+                    libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, g.1);
+                    libmimalloc_sys::mi_collect(true);
+                }
+            }
+        }
+    }
+}
+
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
     if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_string()
@@ -60,6 +109,7 @@ where
         .map(|p| p.clone().unbind());
     let ctl = Control::new();
     let ctl_ref = &ctl;
+    let _retain = RetainPages::new();
     let outcome: Result<hiddenconvex_core::Result<T>, PyErr> = py.detach(|| {
         std::thread::scope(|s| {
             let (tx, rx) = mpsc::channel::<()>();
