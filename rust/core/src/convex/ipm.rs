@@ -329,31 +329,54 @@ pub fn solve_working_set_with(
         if ss.converged || ss.n_iter >= st.max_iter {
             return Ok(ss);
         }
-        // stopped short: FISTA on its support finishes the restricted program
+        // stopped short: FISTA on its support finishes the restricted program, with a share of
+        // the budget (the full program's certificate may well name new patterns, and the next
+        // round needs iterations left; one finish used to spend them all)
+        let left = st.max_iter - ss.n_iter;
         let rest = Settings {
-            max_iter: st.max_iter - ss.n_iter,
+            max_iter: left.min((left / 4).max(ROUND_FINISH_MIN_ITER)),
             ..st.clone()
         };
         let mut f = finish_on_support(sub, &rest, &ss.z, g, ctl)?;
         f.n_iter += ss.n_iter;
         Ok(f)
     };
-    if path == Path::Screened {
-        return solve_screened(prob, settings, gates, budgets, &mut inner, ctl);
+    let sol = if path == Path::Screened {
+        solve_screened(prob, settings, gates, budgets, &mut inner, ctl)?
+    } else {
+        // the first working set: the k0 patterns whose dual constraint is most violated at
+        // z = 0 (λ = ℓ'(0))
+        let z0 = Array2::<f64>::zeros((d, 2 * p));
+        let (_, _, scores0) = super::polish::sharp_certificate_scores(prob, &z0, ctl)?;
+        let mut order: Vec<usize> = (0..p).collect();
+        order.sort_by(|&a, &b| scores0[b].total_cmp(&scores0[a]));
+        let mut in_w = vec![false; p];
+        for &i in order.iter().take(k0) {
+            in_w[i] = true;
+        }
+        let z0 = Array2::<f64>::zeros((d, prob.n_blocks()));
+        column_generation(prob, settings, in_w, z0, Some(gates), &mut inner, ctl)?
+    };
+    // the loop ended short of the tolerance with iterations left (e.g. its rounds' restricted
+    // solves stalled): FISTA on the support of its point, certified on the full program,
+    // finishes with the rest
+    match sol {
+        Some(s) if !s.converged && s.n_iter < settings.max_iter => {
+            let rest = Settings {
+                max_iter: settings.max_iter - s.n_iter,
+                ..settings.clone()
+            };
+            let mut f = finish_on_support(prob, &rest, &s.z, Some(gates), ctl)?;
+            f.n_iter += s.n_iter;
+            Ok(Some(if f.converged || f.dual > s.dual { f } else { s }))
+        }
+        other => Ok(other),
     }
-    // the first working set: the k0 patterns whose dual constraint is most violated at z = 0
-    // (λ = ℓ'(0))
-    let z0 = Array2::<f64>::zeros((d, 2 * p));
-    let (_, _, scores0) = super::polish::sharp_certificate_scores(prob, &z0, ctl)?;
-    let mut order: Vec<usize> = (0..p).collect();
-    order.sort_by(|&a, &b| scores0[b].total_cmp(&scores0[a]));
-    let mut in_w = vec![false; p];
-    for &i in order.iter().take(k0) {
-        in_w[i] = true;
-    }
-    let z0 = Array2::<f64>::zeros((d, prob.n_blocks()));
-    column_generation(prob, settings, in_w, z0, Some(gates), &mut inner, ctl)
 }
+
+/// The least iterations a working-set round's FISTA finish gets (otherwise a quarter of what is
+/// left).
+const ROUND_FINISH_MIN_ITER: usize = 2000;
 
 /// The patterns (indices into the iterate's program of `q` patterns) that a screen keeps: those
 /// with a block whose epigraph is above `budgets.screen_keep` of the largest, or which keeps its
