@@ -170,8 +170,9 @@ pub const DIRECT_MAX_WORK: f64 = 1e8;
 /// Work per iteration on the whole program (Σ_i n_i² d) up to which a program whose optimum
 /// could use a good share of its patterns (P < 3(2n + 20)) is still screened rather than solved
 /// by the working-set loop from z = 0 (measured at (1000, 20, 1000), Σ_i n_i² d = 5·10⁹: screened
-/// 13 s — 26 iterations on the whole program to a 3% gap, then 21 on the 156 kept patterns —
-/// against 29 s for six cold-started working-set rounds of 40–140 patterns).
+/// 6–7 s — 11 iterations on the whole program to a 30% gap, 14 on the 230 kept patterns to 0.3%,
+/// 13 on the 143 kept then — against 25 s for seven cold-started working-set rounds of 40–140
+/// patterns).
 pub const SCREEN_MAX_WORK: f64 = 1e10;
 
 /// The ReLU program within the work budget still goes through the working-set loop when its
@@ -768,6 +769,41 @@ mod tests {
         assert!(solve(&prob, &settings, None, &Control::new())
             .unwrap()
             .is_none());
+    }
+
+    /// The screen keeps a pattern for a large block or for a block that keeps its size while μ
+    /// shrinks, and by norm alone before the run has two iterations of history.
+    #[test]
+    fn screen_keeps_large_and_growing_blocks() {
+        // 3 patterns, blocks b ↔ pattern b mod 3; μ halved over the last two iterations, so the
+        // growth threshold is 0.5 + 0.15·0.5 = 0.575
+        let t = ndarray::array![1.0, 0.05, 0.01, 0.02, 0.05, 0.001];
+        let t_back = ndarray::array![1.0, 0.1, 0.011, 0.04, 0.1, 0.1];
+        let mut it = crate::convex::pdip::Iterate {
+            z: Array2::zeros((1, 6)),
+            t,
+            h: Array2::zeros((0, 6)),
+            lam: Array2::zeros((0, 6)),
+            ysoc: Array2::zeros((2, 6)),
+            mu: 0.5,
+            back: Some((1.0, t_back)),
+        };
+        let b = Budgets::default();
+        // block 0 is large; block 2 is small but kept its size (ratio 0.91); pattern 1's blocks
+        // halved like μ (ratio 0.5) and are small
+        assert_eq!(screen_patterns(&it, 3, &b), vec![0, 2]);
+        let norms_only = Budgets {
+            screen_growth: f64::INFINITY,
+            ..b
+        };
+        assert_eq!(screen_patterns(&it, 3, &norms_only), vec![0]);
+        it.back = None;
+        assert_eq!(screen_patterns(&it, 3, &b), vec![0]);
+        // the selection carries the history along
+        it.back = Some((1.0, ndarray::array![1.0, 0.1, 0.011, 0.04, 0.1, 0.1]));
+        let sub = it.select(&[0, 2], 3, 2);
+        assert_eq!(sub.t.to_vec(), vec![1.0, 0.01, 0.02, 0.001]);
+        assert_eq!(sub.back.unwrap().1.to_vec(), vec![1.0, 0.011, 0.04, 0.1]);
     }
 
     /// The working-set loop (forced on a small problem) reaches the direct solve's optimum,
