@@ -32,7 +32,7 @@ static RETAINING: std::sync::Mutex<(usize, std::os::raw::c_long)> = std::sync::M
 /// While heavy calls run, freed memory stays with mimalloc for [`RETAIN_PURGE_DELAY_MS`]
 /// instead of going back to the OS after 10 ms: the solvers free and reallocate their n × B work
 /// arrays every iteration, and every page handed back was faulted in and zeroed by the kernel
-/// again (12% of the CPU time of a (1000, 20, 1000) ReLU fit; page faults 119k → 10k). When the
+/// again (12% of the CPU time of a (1000, 20, 1000) ReLU fit; page faults 119k → 12k). When the
 /// last one ends, the delay is restored and `mi_collect(true)` purges what is still held (the
 /// resident memory after such a fit: 236 MB before, 127 MB now).
 struct RetainPages;

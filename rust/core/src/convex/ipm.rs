@@ -117,13 +117,8 @@ fn wrap_scored(
         cert.dual,
         settings.tol,
     ) && cert.violation == 0.0;
-    let t0 = std::time::Instant::now();
     let (zbest, cbest) = if converged && do_sparsify {
-        let r = sparsify(prob, &pd.z, cert.dual, settings.tol);
-        if std::env::var("HC_IPM_DEBUG").is_ok() {
-            eprintln!("wrap: sparsify {:.3} s", t0.elapsed().as_secs_f64());
-        }
-        r
+        sparsify(prob, &pd.z, cert.dual, settings.tol)
     } else {
         (pd.z.clone(), cert.clone())
     };
@@ -358,9 +353,9 @@ pub fn solve_working_set_with(
         let z0 = Array2::<f64>::zeros((d, prob.n_blocks()));
         column_generation(prob, settings, in_w, z0, Some(gates), &mut inner, ctl)?
     };
-    // the loop ended short of the tolerance with iterations left (e.g. its rounds' restricted
-    // solves stalled): FISTA on the support of its point, certified on the full program,
-    // finishes with the rest
+    // the loop or the screened solve ended short of the tolerance with iterations left (a
+    // restricted solve stalled, or the kept patterns were solved short of tol): FISTA on the
+    // support of its point, certified on the full program, finishes with the rest
     match sol {
         Some(s) if !s.converged && s.n_iter < settings.max_iter => {
             let rest = Settings {
@@ -404,7 +399,8 @@ fn screen_patterns(it: &super::pdip::Iterate, q: usize, budgets: &Budgets) -> Ve
 /// again, and then to the end. The point, with the dropped blocks at 0 and their multipliers from
 /// the iterate that dropped them, is certified on the full program; when the certificate fails,
 /// the patterns it violates join the kept ones and the column-generation loop finishes (so a
-/// pattern screened out wrongly costs time, never correctness).
+/// pattern screened out wrongly costs time, never correctness); when it names none, the point
+/// is returned as it is, for the caller's FISTA finish.
 fn solve_screened(
     prob: &Problem,
     settings: &Settings,
@@ -482,14 +478,7 @@ fn solve_screened(
         stopped_early: false,
         iterate: None,
     };
-    let t_wrap = std::time::Instant::now();
     let (sol, scores) = wrap_scored(prob, settings, full, ctl, true)?;
-    if std::env::var("HC_IPM_DEBUG").is_ok() {
-        eprintln!(
-            "screened: certificate {:.3} s",
-            t_wrap.elapsed().as_secs_f64()
-        );
-    }
     if sol.converged {
         return Ok(Some(sol));
     }
@@ -513,20 +502,10 @@ fn solve_screened(
         in_w[i] = true;
     }
     if grow_working_set(&mut in_w, &scores, prob.beta, q) == 0 {
-        // no pattern is missing: the kept program was solved short of the tolerance, and FISTA
-        // on the point's support finishes it (a cold column-generation round on the same set
-        // cost (200, 10, 500, seed 1) 22 more interior-point iterations)
-        let rest = Settings {
-            max_iter: settings.max_iter.saturating_sub(iters).max(1),
-            ..settings.clone()
-        };
-        let mut f = finish_on_support(prob, &rest, &sol.z, Some(gates), ctl)?;
-        f.n_iter += iters;
-        return Ok(Some(if f.converged || f.dual > sol.dual {
-            f
-        } else {
-            sol
-        }));
+        // no pattern is missing: the kept program was solved short of the tolerance, and the
+        // caller's FISTA finish on the point's support completes it (a cold column-generation
+        // round on the same set cost (200, 10, 500, seed 1) 22 more interior-point iterations)
+        return Ok(Some(sol));
     }
     let z0 = Array2::<f64>::zeros((d, prob.n_blocks()));
     let sol = column_generation(prob, settings, in_w, z0, Some(gates), inner, ctl)?;
