@@ -30,6 +30,27 @@ pub fn matmul_into(a: ArrayView2<f64>, b: ArrayView2<f64>, mut out: ArrayViewMut
     }
 }
 
+/// `a · b` as a new array, split into fixed row chunks of `a`/`out` (in parallel when `par`):
+/// the split [`matmul`] cannot make for a tall product with few columns (n × P times P × d).
+pub fn matmul_rows(a: ArrayView2<f64>, b: ArrayView2<f64>, par: bool) -> Array2<f64> {
+    let mut out = Array2::<f64>::zeros((a.nrows(), b.ncols()));
+    let pairs = out
+        .axis_chunks_iter_mut(Axis(0), CHUNK)
+        .zip(a.axis_chunks_iter(Axis(0), CHUNK));
+    if par {
+        use rayon::prelude::*;
+        let pairs: Vec<_> = pairs.collect();
+        pairs
+            .into_par_iter()
+            .for_each(|(mut o, ac)| general_mat_mul(1.0, &ac, &b, 0.0, &mut o));
+    } else {
+        for (mut o, ac) in pairs {
+            general_mat_mul(1.0, &ac, &b, 0.0, &mut o);
+        }
+    }
+    out
+}
+
 /// `a · b` as a new array (see [`matmul_into`]).
 pub fn matmul(a: ArrayView2<f64>, b: ArrayView2<f64>, par: bool) -> Array2<f64> {
     let mut out = Array2::<f64>::zeros((a.nrows(), b.ncols()));
@@ -558,6 +579,19 @@ mod tests {
         let c3 = a.dot(&b);
         assert_eq!(c1, c2);
         for (x, y) in c1.iter().zip(c3.iter()) {
+            assert!((x - y).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn row_chunked_matmul_matches_plain_and_parallel() {
+        // tall and narrow (several row chunks, a ragged last one), as in the n × P · P × d product
+        let a = Array2::from_shape_fn((150, 9), |(i, j)| ((i * 5 + 3 * j) % 11) as f64 * 0.3 - 1.5);
+        let b = Array2::from_shape_fn((9, 4), |(i, j)| (i as f64 - 2.0 * j as f64) * 0.25);
+        let c1 = matmul_rows(a.view(), b.view(), false);
+        let c2 = matmul_rows(a.view(), b.view(), true);
+        assert_eq!(c1, c2);
+        for (x, y) in c1.iter().zip(a.dot(&b).iter()) {
             assert!((x - y).abs() < 1e-12);
         }
     }
