@@ -88,8 +88,9 @@ fn cholesky_impl(a: &Array2<f64>, inf: bool) -> Result<Array2<f64>> {
                     "Cholesky work matrix is not contiguous".into(),
                 ));
             };
+            // the panel's diagonal block, column by column
             for j in kb..ke {
-                let (head, tail) = ws.split_at_mut(j * n + n);
+                let (head, tail) = ws[..ke * n].split_at_mut(j * n + n);
                 let rj = &mut head[j * n..];
                 let s = rj[j] - dot(&rj[kb..j], &rj[kb..j]);
                 let ajj = a[[j, j]];
@@ -107,6 +108,24 @@ fn cholesky_impl(a: &Array2<f64>, inf: bool) -> Result<Array2<f64>> {
                 for ri in tail.chunks_exact_mut(n) {
                     ri[j] = (ri[j] - dot(&ri[kb..j], lj)) / d;
                 }
+            }
+            // the panel's rows below it: each row on its own (the same dot products as column
+            // by column), by fixed row chunks, in parallel for large matrices
+            let (head, tail) = ws.split_at_mut(ke * n);
+            let diag = &head[kb * n..];
+            let solve_rows = |rows: &mut [f64]| {
+                for ri in rows.chunks_exact_mut(n) {
+                    for j in kb..ke {
+                        let rj = &diag[(j - kb) * n..(j - kb + 1) * n];
+                        ri[j] = (ri[j] - dot(&ri[kb..j], &rj[kb..j])) / rj[j];
+                    }
+                }
+            };
+            if n - ke >= PAR_CHOLESKY_MIN {
+                use rayon::prelude::*;
+                tail.par_chunks_mut(NB * n).for_each(solve_rows);
+            } else {
+                tail.chunks_mut(NB * n).for_each(solve_rows);
             }
         }
         if ke < n {
@@ -319,24 +338,71 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     s + acc.iter().sum::<f64>()
 }
 
-/// Solve (L Lᵀ) x = b in place.
+/// Order from which [`cholesky_solve`] updates the rows outside a block in parallel.
+const PAR_SOLVE_MIN: usize = 512;
+
+/// Solve (L Lᵀ) x = b in place: both triangular solves by blocks of [`TRSM_BLOCK`] rows, the
+/// rest of the vector updated after each block (by fixed chunks, in parallel from
+/// [`PAR_SOLVE_MIN`] on: the same result either way).
 pub fn cholesky_solve(l: &Array2<f64>, b: &mut Array1<f64>) {
     let n = l.nrows();
-    for i in 0..n {
-        let li = l.row(i);
-        let s = match (li.as_slice(), b.as_slice()) {
-            (Some(ls), Some(bs)) => dot(&ls[..i], &bs[..i]),
-            _ => (0..i).map(|k| li[k] * b[k]).sum(),
+    let (Some(ls), Some(bs)) = (l.as_slice(), b.as_slice_mut()) else {
+        let lo = l.as_standard_layout().into_owned();
+        let mut bo = b.to_owned();
+        cholesky_solve(&lo, &mut bo);
+        b.assign(&bo);
+        return;
+    };
+    let par = n >= PAR_SOLVE_MIN;
+    // L y = b: a block's rows, then y_below −= L[below, block] y_block
+    for kb in (0..n).step_by(TRSM_BLOCK) {
+        let ke = (kb + TRSM_BLOCK).min(n);
+        for i in kb..ke {
+            let s = dot(&ls[i * n + kb..i * n + i], &bs[kb..i]);
+            bs[i] = (bs[i] - s) / ls[i * n + i];
+        }
+        let (done, below) = bs.split_at_mut(ke);
+        let yb = &done[kb..ke];
+        let upd = |(c, chunk): (usize, &mut [f64])| {
+            for (r, v) in chunk.iter_mut().enumerate() {
+                let i = ke + c * CHUNK + r;
+                *v -= dot(&ls[i * n + kb..i * n + ke], yb);
+            }
         };
-        b[i] = (b[i] - s) / li[i];
+        if par {
+            use rayon::prelude::*;
+            below.par_chunks_mut(CHUNK).enumerate().for_each(upd);
+        } else {
+            below.chunks_mut(CHUNK).enumerate().for_each(upd);
+        }
     }
-    // Lᵀ x = b by columns of Lᵀ (rows of L, contiguous)
-    for i in (0..n).rev() {
-        let xi = b[i] / l[[i, i]];
-        b[i] = xi;
-        let li = l.row(i);
-        for k in 0..i {
-            b[k] -= li[k] * xi;
+    // Lᵀ x = y: a block's rows from the last, then x_above −= L[block, above]ᵀ x_block (rows of
+    // L, contiguous)
+    for kb in (0..n).step_by(TRSM_BLOCK).rev() {
+        let ke = (kb + TRSM_BLOCK).min(n);
+        for i in (kb..ke).rev() {
+            let xi = bs[i] / ls[i * n + i];
+            bs[i] = xi;
+            for k in kb..i {
+                bs[k] -= ls[i * n + k] * xi;
+            }
+        }
+        let (above, rest) = bs.split_at_mut(kb);
+        let xb = &rest[..ke - kb];
+        let upd = |(c, chunk): (usize, &mut [f64])| {
+            let k0 = c * CHUNK;
+            for (q, &xi) in xb.iter().enumerate() {
+                let row = &ls[(kb + q) * n + k0..(kb + q) * n + k0 + chunk.len()];
+                for (v, &lv) in chunk.iter_mut().zip(row) {
+                    *v -= lv * xi;
+                }
+            }
+        };
+        if par {
+            use rayon::prelude::*;
+            above.par_chunks_mut(CHUNK).enumerate().for_each(upd);
+        } else {
+            above.chunks_mut(CHUNK).enumerate().for_each(upd);
         }
     }
 }
@@ -425,9 +491,9 @@ mod tests {
 
     #[test]
     fn blocked_cholesky_factors_large_matrices() {
-        // n spans several 64-column panels (trailing updates in parallel above
-        // PAR_CHOLESKY_MIN); A = B Bᵀ + I is SPD
-        let n = PAR_CHOLESKY_MIN + 90;
+        // n spans several 64-column panels (panel rows and trailing updates in parallel above
+        // PAR_CHOLESKY_MIN, the solves' updates above PAR_SOLVE_MIN); A = B Bᵀ + I is SPD
+        let n = PAR_CHOLESKY_MIN.max(PAR_SOLVE_MIN) + 90;
         let b = Array2::from_shape_fn((n, n), |(i, j)| {
             (((i * 7 + j * 13) % 17) as f64 - 8.0) * 0.1
         });
