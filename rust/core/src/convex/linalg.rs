@@ -58,7 +58,8 @@ pub fn matmul(a: ArrayView2<f64>, b: ArrayView2<f64>, par: bool) -> Array2<f64> 
     out
 }
 
-/// Lower Cholesky factor L (A = L Lᵀ) of a symmetric positive-definite matrix.
+/// Lower Cholesky factor L (A = L Lᵀ) of a symmetric positive-definite matrix, of which only
+/// the lower triangle is read (callers may leave the upper one unset).
 pub fn cholesky(a: &Array2<f64>) -> Result<Array2<f64>> {
     cholesky_impl(a, false)
 }
@@ -506,6 +507,14 @@ mod tests {
         }
         let r = l.dot(&l.t()) - &a;
         assert!(r.iter().all(|v| v.abs() < 1e-10 * a[[0, 0]].abs().max(1.0)));
+        // only the lower triangle is read
+        let mut lower = a.clone();
+        for i in 0..n {
+            for j in i + 1..n {
+                lower[[i, j]] = f64::NAN;
+            }
+        }
+        assert_eq!(cholesky(&lower).unwrap(), l);
         let x0 = Array1::from_shape_fn(n, |i| (i as f64).sin());
         let mut x = a.dot(&x0);
         cholesky_solve(&l, &mut x);

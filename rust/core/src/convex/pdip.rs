@@ -189,6 +189,8 @@ struct Kkt<'a> {
     refine_tol: f64,
     /// The largest relative residual a solve returned with.
     worst_residual: std::cell::Cell<f64>,
+    /// Whether the per-block products run in parallel.
+    par: bool,
 }
 
 /// Blocks whose B_b⁻¹ is too large for the Woodbury update in the n-dimensional residual space
@@ -302,21 +304,33 @@ impl<'a> Kkt<'a> {
         out
     }
 
-    fn block_mul(mats: &[f64], v: &Array2<f64>, dm: usize) -> Array2<f64> {
+    /// Block b of the result is the dm × dm matrix b of `mats` (row-major) times column b of
+    /// `v`, by fixed chunks of blocks (in parallel when `par`: the same result either way).
+    fn block_mul(mats: &[f64], v: &Array2<f64>, dm: usize, par: bool) -> Array2<f64> {
         let nb = v.ncols();
-        let vs = v.as_standard_layout();
         let mut out = Array2::<f64>::zeros((dm, nb));
-        let (Some(vd), Some(od)) = (vs.as_slice(), out.as_slice_mut()) else {
+        if mats.len() < nb * dm * dm || v.nrows() != dm {
             return out;
+        }
+        let work = |(c, mut o): (usize, ArrayViewMut2<f64>)| {
+            let mut vb = vec![0.0; dm];
+            for q in 0..o.ncols() {
+                let b = c * BCH + q;
+                for (a, x) in vb.iter_mut().enumerate() {
+                    *x = v[[a, b]];
+                }
+                let m = &mats[b * dm * dm..(b + 1) * dm * dm];
+                for (a, row) in m.chunks_exact(dm).enumerate() {
+                    o[[a, q]] = row.iter().zip(&vb).map(|(p, q)| p * q).sum();
+                }
+            }
         };
-        let mut vb = vec![0.0; dm];
-        for (b, m) in mats.chunks_exact(dm * dm).enumerate().take(nb) {
-            for (c, x) in vb.iter_mut().enumerate() {
-                *x = vd[c * nb + b];
-            }
-            for (a, row) in m.chunks_exact(dm).enumerate() {
-                od[a * nb + b] = row.iter().zip(&vb).map(|(p, q)| p * q).sum();
-            }
+        let chunks: Vec<(usize, ArrayViewMut2<f64>)> =
+            out.axis_chunks_iter_mut(Axis(1), BCH).enumerate().collect();
+        if par {
+            chunks.into_par_iter().for_each(work);
+        } else {
+            chunks.into_iter().for_each(work);
         }
         out
     }
@@ -324,7 +338,7 @@ impl<'a> Kkt<'a> {
     /// H v = B v + Kᵀ K v.
     fn apply(&self, v: &Array2<f64>) -> Array2<f64> {
         let kv = self.k_apply(v);
-        Self::block_mul(&self.bmat, v, self.dm()) + self.kt_apply(&kv)
+        Self::block_mul(&self.bmat, v, self.dm(), self.par) + self.kt_apply(&kv)
     }
 
     /// One solve with the factorisation: Woodbury for the blocks N, the Schur complement T
@@ -332,12 +346,12 @@ impl<'a> Kkt<'a> {
     /// Δ_N = B_N⁻¹ (r_N − K_Nᵀ ξ) with ξ = M_N⁻¹ (K_A Δ_A + K_N B_N⁻¹ r_N)).
     fn solve_once(&self, r: &Array2<f64>) -> Array2<f64> {
         let dm = self.dm();
-        let mut u = Self::block_mul(&self.binv, r, dm);
+        let mut u = Self::block_mul(&self.binv, r, dm, self.par);
         let Some(sc) = &self.schur else {
             let mut xi = self.k_apply(&u);
             super::linalg::cholesky_solve(&self.lm, &mut xi);
             let kt = self.kt_apply(&xi);
-            return u - Self::block_mul(&self.binv, &kt, dm);
+            return u - Self::block_mul(&self.binv, &kt, dm, self.par);
         };
         for &b in &sc.blocks {
             u.column_mut(b).fill(0.0);
@@ -362,7 +376,7 @@ impl<'a> Kkt<'a> {
         let mut xi = self.k_apply(&da) + g;
         super::linalg::cholesky_solve(&self.lm, &mut xi);
         let kt = self.kt_apply(&xi);
-        let mut out = u - Self::block_mul(&self.binv, &kt, dm);
+        let mut out = u - Self::block_mul(&self.binv, &kt, dm, self.par);
         for &b in &sc.blocks {
             out.column_mut(b).assign(&da.column(b));
         }
@@ -1613,7 +1627,8 @@ pub fn solve_until(
         } else {
             units.iter().map(tile_of).collect::<Result<_>>()?
         };
-        // M = I + diag(√w) (lower triangle of the tiles) diag(√w), mirrored
+        // M = I + diag(√w) (lower triangle of the tiles) diag(√w): the lower triangle, all the
+        // factorisation reads
         let mut mm = Array2::<f64>::eye(n);
         for (&(u, _), buf) in units.iter().zip(&bufs) {
             let (ti, tj) = pairs[u];
@@ -1623,11 +1638,6 @@ pub fn solve_until(
                 for l in tj * wt..lend {
                     mm[[k, l]] += sqw[k] * sqw[l] * brow[l - tj * wt];
                 }
-            }
-        }
-        for k in 0..n {
-            for l in 0..k {
-                mm[[l, k]] = mm[[k, l]];
             }
         }
         phases.lap(3);
@@ -1675,6 +1685,7 @@ pub fn solve_until(
             // [REFINE_REL_RESIDUAL, REFINE_MAX_REL_RESIDUAL]
             refine_tol: (1e-6 * rel_gap).clamp(REFINE_REL_RESIDUAL, REFINE_MAX_REL_RESIDUAL),
             worst_residual: std::cell::Cell::new(0.0),
+            par,
         };
 
         // ---- one Newton direction for a given complementarity target ----
