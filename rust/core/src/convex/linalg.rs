@@ -228,7 +228,8 @@ pub fn add_tile_product(op: &TileProduct<'_>, buf: &mut [f64], w: usize) {
 }
 
 /// Add the rows `ra` of a finished register tile (rows a0.., columns b0..) to `buf`, lower
-/// triangle and the column range only.
+/// triangle and the column range only; a tile wholly on or below the diagonal adds full rows
+/// at target columns looked up once.
 #[inline(always)]
 fn scatter_tile(
     op: &TileProduct<'_>,
@@ -239,6 +240,20 @@ fn scatter_tile(
 ) {
     let r = op.rows;
     let (o0, o1) = op.origin;
+    if b0 + LOWER_TILE <= op.b.end && a0 + 1 >= b0 + LOWER_TILE {
+        let mut cols = [0usize; LOWER_TILE];
+        for (c, &rb) in cols.iter_mut().zip(&r[b0..b0 + LOWER_TILE]) {
+            *c = rb - o1;
+        }
+        for (q, &ka) in r[a0..a0 + ra].iter().enumerate() {
+            let base = (ka - o0) * w;
+            for c in 0..LOWER_TILE {
+                // SAFETY: as below (every column of the register tile is in `op.b`)
+                unsafe { *buf.get_unchecked_mut(base + cols[c]) += tile[q * LOWER_TILE + c] };
+            }
+        }
+        return;
+    }
     for q in 0..ra {
         let a = a0 + q;
         let bend = (b0 + LOWER_TILE).min(a + 1).min(op.b.end);
@@ -551,7 +566,12 @@ mod tests {
         // ni = 13 rows scattered into n = 20, tiles of w = 8 (the last one partial): the tiles
         // J ≤ I of both the AVX2 and the portable kernel add up to the lower triangle of Tᵀ X
         // at the scattered positions, and leave everything else alone
-        let (n, d, ni, w) = (20usize, 3usize, 13usize, 8usize);
+        tile_products_case(20, 3, 13, 8, true);
+        // larger tiles hold register tiles wholly below the diagonal (the full-row scatter)
+        tile_products_case(200, 5, 120, 64, false);
+    }
+
+    fn tile_products_case(n: usize, d: usize, ni: usize, w: usize, bad_sizes: bool) {
         let ld = ni.div_ceil(LOWER_TILE) * LOWER_TILE + LOWER_TILE;
         let r: Vec<usize> = (0..ni)
             .map(|a| (a * 3 + 1) % n)
@@ -615,6 +635,9 @@ mod tests {
                 }
             }
             expect(&acc);
+        }
+        if !bad_sizes {
+            return;
         }
         // inconsistent sizes (ld too short for the column ranges, rows outside the tile, T
         // shorter than its layout) change nothing
