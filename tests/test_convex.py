@@ -467,6 +467,19 @@ def test_progress_is_reported():
     assert seen and seen[-1][1] > 0
 
 
+def test_progress_never_goes_back_across_solver_stages():
+    # the ReLU program here runs the interior-point method in screened stages and may finish by
+    # FISTA: every stage counts on from the work already reported
+    X, y = _data(300, 10, 19)
+    seen = []
+    m = hc.ConvexReLU(
+        3.0, patterns="sample", n_patterns=600, seed=1, progress=lambda d, t: seen.append((d, t))
+    ).fit(X, y)
+    done = [d for d, _ in seen]
+    assert done and done == sorted(done)
+    assert done[-1] >= m.n_iter_
+
+
 @pytest.mark.parametrize("kind", [hc.ConvexReLU, hc.ConvexGatedReLU])
 def test_same_seed_same_result_at_1_and_2_threads(kind, restore_threads):
     X, y = _data(200, 10, 17)

@@ -15,6 +15,8 @@ pub struct Control {
     cancelled: AtomicBool,
     done: AtomicU64,
     total: AtomicU64,
+    /// Work done before the current stage (see [`Control::begin_stage`]).
+    base: AtomicU64,
 }
 
 impl Control {
@@ -43,9 +45,19 @@ impl Control {
         }
     }
 
-    /// Declare the total amount of work (units are the caller's: chambers, iterations, pairs).
+    /// Start a stage of a composite run (a solver run after another on the same control): the
+    /// stage's [`Control::set_done`] and [`Control::set_total`] count from the work done so
+    /// far, so the reported progress never goes back.
+    pub fn begin_stage(&self) {
+        self.base
+            .store(self.done.load(Ordering::Relaxed), Ordering::Relaxed);
+    }
+
+    /// Declare the total amount of work (units are the caller's: chambers, iterations, pairs),
+    /// counted from the start of the current stage.
     pub fn set_total(&self, total: u64) {
-        self.total.store(total, Ordering::Relaxed);
+        let base = self.base.load(Ordering::Relaxed);
+        self.total.store(base.saturating_add(total), Ordering::Relaxed);
     }
 
     /// Add `n` units of work done.
@@ -54,9 +66,11 @@ impl Control {
         self.done.fetch_add(n, Ordering::Relaxed);
     }
 
-    /// Set the work done to `n` (for iterative solvers that report their iteration).
+    /// Set the work done in the current stage to `n` (for iterative solvers that report their
+    /// iteration).
     pub fn set_done(&self, n: u64) {
-        self.done.store(n, Ordering::Relaxed);
+        let base = self.base.load(Ordering::Relaxed);
+        self.done.store(base.saturating_add(n), Ordering::Relaxed);
     }
 
     /// `(done, total)`; total is 0 when unknown.
@@ -81,5 +95,23 @@ mod tests {
         assert_eq!(c.progress(), (3, 10));
         c.cancel();
         assert_eq!(c.check(), Err(Error::Interrupted));
+    }
+
+    #[test]
+    fn stages_count_on_from_the_work_done() {
+        // two solvers in a row, each reporting its own iteration count: the second stage's
+        // counts start where the first ended, so the progress never goes back
+        let c = Control::new();
+        c.begin_stage();
+        c.set_total(200);
+        c.set_done(11);
+        assert_eq!(c.progress(), (11, 200));
+        c.begin_stage();
+        c.set_total(200);
+        c.set_done(1);
+        assert_eq!(c.progress(), (12, 211));
+        c.advance(2);
+        c.set_done(14);
+        assert_eq!(c.progress(), (25, 211));
     }
 }

@@ -95,6 +95,7 @@ pub fn solve(
     let mut last_cert = None;
     let mut converged = false;
     let mut iters = 0usize;
+    ctl.begin_stage();
     ctl.set_total(settings.max_iter as u64);
 
     let mut w = Array2::<f64>::zeros((n, nb));

@@ -126,6 +126,7 @@ pub fn solve(
     let floor_tol = 1e-3 * settings.tol * prob.beta.max(1e-12);
     let mut prev_viol = f64::INFINITY;
     let mut last = None;
+    ctl.begin_stage();
     ctl.set_total(settings.max_iter as u64);
     'outer: while total < settings.max_iter {
         // ---- inner FISTA -----------------------------------------------------------------

@@ -81,6 +81,7 @@ pub fn solve(
     let mut last = None;
     let mut g = vec![0.0f64; d];
     let mut v = vec![0.0f64; d];
+    ctl.begin_stage();
     ctl.set_total(settings.max_iter as u64);
     while sweeps < settings.max_iter {
         ctl.check()?;

@@ -287,6 +287,7 @@ pub fn solve(
         })
         .collect();
     let mut cache: Vec<ConeWarm> = vec![(Vec::new(), Vec::new()); p];
+    ctl.begin_stage();
     ctl.set_total(settings.max_iter as u64);
     for it in 1..=settings.max_iter {
         ctl.check()?;

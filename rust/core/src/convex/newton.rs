@@ -467,6 +467,7 @@ pub fn solve(
     };
     // c_i = ‖w_i‖/β at an optimum
     let mut c: Vec<f64> = super::block_norms(&z).iter().map(|v| v / beta).collect();
+    ctl.begin_stage();
     ctl.set_total(settings.max_iter as u64);
     let mut best_dual = f64::NEG_INFINITY;
     let mut best_dual_point = Array1::<f64>::zeros(n);

@@ -1241,6 +1241,7 @@ pub fn solve_until(
     let mut converged = false;
     let mut best_mu: Option<(f64, Array2<f64>, Array2<f64>)> = None; // (dual, z, μ)
     let max_iter = settings.max_iter.min(200);
+    ctl.begin_stage();
     ctl.set_total(max_iter as u64);
     let mut stall = 0usize;
     let mut polish_at = 1e-4f64;
