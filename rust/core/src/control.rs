@@ -57,7 +57,8 @@ impl Control {
     /// counted from the start of the current stage.
     pub fn set_total(&self, total: u64) {
         let base = self.base.load(Ordering::Relaxed);
-        self.total.store(base.saturating_add(total), Ordering::Relaxed);
+        self.total
+            .store(base.saturating_add(total), Ordering::Relaxed);
     }
 
     /// Add `n` units of work done.

@@ -9,46 +9,32 @@ use crate::error::{Error, Result};
 /// Column chunk width of the products: fixed, so results never depend on the thread count.
 pub const CHUNK: usize = 64;
 
-/// `out = a · b`, split into fixed column chunks of `b`/`out`, in parallel when `par`.
+/// `out = a · b`, split into fixed chunks, in parallel when `par`: column chunks of `b`/`out`,
+/// or row chunks of `a`/`out` when `out` has one column chunk and several row chunks (a tall
+/// product with few columns, like n × P · P × d). The split depends on the shapes only, so
+/// results never depend on the thread count.
 pub fn matmul_into(a: ArrayView2<f64>, b: ArrayView2<f64>, mut out: ArrayViewMut2<f64>, par: bool) {
+    let by_rows = out.ncols() <= CHUNK && out.nrows() > CHUNK;
+    let parts: Vec<(ArrayViewMut2<f64>, ArrayView2<f64>, ArrayView2<f64>)> = if by_rows {
+        out.axis_chunks_iter_mut(Axis(0), CHUNK)
+            .zip(a.axis_chunks_iter(Axis(0), CHUNK))
+            .map(|(o, ac)| (o, ac, b.view()))
+            .collect()
+    } else {
+        out.axis_chunks_iter_mut(Axis(1), CHUNK)
+            .zip(b.axis_chunks_iter(Axis(1), CHUNK))
+            .map(|(o, bc)| (o, a.view(), bc))
+            .collect()
+    };
+    let mul = |(mut o, ac, bc): (ArrayViewMut2<f64>, ArrayView2<f64>, ArrayView2<f64>)| {
+        general_mat_mul(1.0, &ac, &bc, 0.0, &mut o)
+    };
     if par {
         use rayon::prelude::*;
-        let pairs: Vec<_> = out
-            .axis_chunks_iter_mut(Axis(1), CHUNK)
-            .zip(b.axis_chunks_iter(Axis(1), CHUNK))
-            .collect();
-        pairs
-            .into_par_iter()
-            .for_each(|(mut o, bc)| general_mat_mul(1.0, &a, &bc, 0.0, &mut o));
+        parts.into_par_iter().for_each(mul);
     } else {
-        for (mut o, bc) in out
-            .axis_chunks_iter_mut(Axis(1), CHUNK)
-            .zip(b.axis_chunks_iter(Axis(1), CHUNK))
-        {
-            general_mat_mul(1.0, &a, &bc, 0.0, &mut o);
-        }
+        parts.into_iter().for_each(mul);
     }
-}
-
-/// `a · b` as a new array, split into fixed row chunks of `a`/`out` (in parallel when `par`):
-/// the split [`matmul`] cannot make for a tall product with few columns (n × P times P × d).
-pub fn matmul_rows(a: ArrayView2<f64>, b: ArrayView2<f64>, par: bool) -> Array2<f64> {
-    let mut out = Array2::<f64>::zeros((a.nrows(), b.ncols()));
-    let pairs = out
-        .axis_chunks_iter_mut(Axis(0), CHUNK)
-        .zip(a.axis_chunks_iter(Axis(0), CHUNK));
-    if par {
-        use rayon::prelude::*;
-        let pairs: Vec<_> = pairs.collect();
-        pairs
-            .into_par_iter()
-            .for_each(|(mut o, ac)| general_mat_mul(1.0, &ac, &b, 0.0, &mut o));
-    } else {
-        for (mut o, ac) in pairs {
-            general_mat_mul(1.0, &ac, &b, 0.0, &mut o);
-        }
-    }
-    out
 }
 
 /// `a · b` as a new array (see [`matmul_into`]).
@@ -686,8 +672,8 @@ mod tests {
         // tall and narrow (several row chunks, a ragged last one), as in the n × P · P × d product
         let a = Array2::from_shape_fn((150, 9), |(i, j)| ((i * 5 + 3 * j) % 11) as f64 * 0.3 - 1.5);
         let b = Array2::from_shape_fn((9, 4), |(i, j)| (i as f64 - 2.0 * j as f64) * 0.25);
-        let c1 = matmul_rows(a.view(), b.view(), false);
-        let c2 = matmul_rows(a.view(), b.view(), true);
+        let c1 = matmul(a.view(), b.view(), false);
+        let c2 = matmul(a.view(), b.view(), true);
         assert_eq!(c1, c2);
         for (x, y) in c1.iter().zip(a.dot(&b).iter()) {
             assert!((x - y).abs() < 1e-12);

@@ -204,7 +204,7 @@ impl Problem {
             Kind::Relu => &z.slice(s![.., ..p]) - &z.slice(s![.., p..]),
             Kind::Gated => z.to_owned(),
         };
-        let mu = linalg::matmul_rows(self.mask.view(), u.t(), self.par); // n × d
+        let mu = linalg::matmul(self.mask.view(), u.t(), self.par); // n × d
         (&self.x * &mu).sum_axis(Axis(1))
     }
 
