@@ -394,6 +394,8 @@ pub fn solve(
         }
         ctl.set_done(it as u64);
     }
+    // the iteration that converged left the loop before reporting itself
+    ctl.set_done(iters as u64);
     let (cert, mu) = super::final_certificate(prob, &x, relu, last, ctl)?;
     let (dual, dual_point) =
         super::best_dual_of(cert.dual, cert.dual_point, best_dual, best_dual_point);
