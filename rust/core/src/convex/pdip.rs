@@ -447,6 +447,8 @@ pub struct PdResult {
     pub stopped_early: bool,
     /// The iterate it stopped at, when `stopped_early`.
     pub iterate: Option<Iterate>,
+    /// Whether it ended beyond rows it had left out and solved again with every row.
+    pub all_rows_again: bool,
 }
 
 /// An interior iterate of the method: blocks z (d × B), epigraphs t (B), LP slacks h and their
@@ -464,6 +466,9 @@ pub struct Iterate {
     /// … and (μ, t) two iterations earlier, when the run made them (a block whose epigraph
     /// t_b keeps its size while μ shrinks is heading for the support: Tapia's indicator).
     pub back: Option<(f64, Array1<f64>)>,
+    /// The data rows of each pattern's LP rows (column-major nl × P, see [`nearest_rows`]);
+    /// `None`: all n rows.
+    pub lp_rows: Option<Vec<usize>>,
 }
 
 impl Iterate {
@@ -491,6 +496,23 @@ impl Iterate {
                 .back
                 .as_ref()
                 .map(|(m, tb)| (*m, tb.select(Axis(0), &cols))),
+            lp_rows: self.lp_rows.as_ref().map(|ix| {
+                let nl = self.lam.nrows();
+                idx.iter()
+                    .flat_map(|&i| ix[i * nl..(i + 1) * nl].iter().copied())
+                    .collect()
+            }),
+        }
+    }
+
+    /// The LP multipliers μ on all n rows of the data (0 on the rows that are not LP rows).
+    pub fn lam_full(&self, n: usize) -> Array2<f64> {
+        match self.lp_rows.as_ref() {
+            None => self.lam.clone(),
+            Some(ix) => {
+                let nl = self.lam.nrows();
+                scatter_rows(&self.lam, ix, nl, ix.len() / nl.max(1), n, 0.0)
+            }
         }
     }
 
@@ -553,6 +575,98 @@ fn fdata_mut(a: &mut Array2<f64>) -> Result<&mut [f64]> {
 /// A new nl × B column-major array of zeros.
 fn lp_zeros(nl: usize, nb: usize) -> Array2<f64> {
     Array2::<f64>::zeros((nl, nb).f())
+}
+
+/// An nl × B array over the LP rows `ix` (column-major nl × P; block b has pattern b mod P)
+/// scattered into all n rows (n × B, column-major), `fill` elsewhere.
+fn scatter_rows(
+    a: &Array2<f64>,
+    ix: &[usize],
+    nl: usize,
+    p: usize,
+    n: usize,
+    fill: f64,
+) -> Array2<f64> {
+    let nb = a.ncols();
+    let mut out = Array2::<f64>::from_elem((n, nb).f(), fill);
+    if p == 0 {
+        return out;
+    }
+    for b in 0..nb {
+        let i = b % p;
+        let mut col = out.column_mut(b);
+        for (r, &k) in ix[i * nl..(i + 1) * nl].iter().enumerate() {
+            col[k] = a[[r, b]];
+        }
+    }
+    out
+}
+
+/// The LP rows of each pattern's cone {z : S_i X z ≥ 0} the interior-point method keeps: the
+/// `m` rows whose hyperplanes are nearest (in angle) to the pattern's witness g_i, i.e. the
+/// smallest s_k x_kᵀ g_i / ‖x_k‖ (column-major m × P, ascending row order within a pattern).
+///
+/// A chamber of n hyperplanes in ℝᵈ has far fewer facets than n (about 6d for the chambers that
+/// Gaussian witnesses sample at n = 1000, d = 20, against 1000 rows), and the facets are among
+/// the hyperplanes nearest to an interior point; the other rows are redundant and dropping them
+/// leaves the cone — and the program — unchanged. The choice is a heuristic only for speed:
+/// the method's certificate and the caller's checks always use all n rows, so a facet left out
+/// can cost iterations, never correctness. `None` when every row is kept (m ≥ n) or a witness
+/// is not strictly inside its cone.
+fn nearest_rows(
+    xs: &[f64],
+    n: usize,
+    d: usize,
+    sign: impl Fn(usize, usize) -> f64 + Sync,
+    gates: ArrayView2<f64>,
+    m: usize,
+    par: bool,
+) -> Option<Vec<usize>> {
+    let p = gates.nrows();
+    if m >= n || p == 0 || gates.ncols() != d {
+        return None;
+    }
+    let inv_norm: Vec<f64> = (0..n)
+        .map(|k| {
+            let r = xs[k * d..(k + 1) * d]
+                .iter()
+                .map(|v| v * v)
+                .sum::<f64>()
+                .sqrt();
+            if r > 0.0 {
+                1.0 / r
+            } else {
+                0.0
+            }
+        })
+        .collect();
+    let xv = ArrayView2::from_shape((n, d), xs).ok()?;
+    let xg = super::linalg::matmul(xv, gates.t(), par); // n × P
+    let pick = |i: usize| -> Option<Vec<usize>> {
+        let mut marg: Vec<(f64, usize)> = Vec::with_capacity(n);
+        for k in 0..n {
+            let v = sign(k, i) * xg[[k, i]];
+            if inv_norm[k] == 0.0 {
+                // a zero row: 0 ≥ 0 holds for every z, never needed
+                marg.push((f64::INFINITY, k));
+                continue;
+            }
+            if !(v > 0.0 && v.is_finite()) {
+                return None;
+            }
+            marg.push((v * inv_norm[k], k));
+        }
+        marg.select_nth_unstable_by(m, |a, b| a.0.total_cmp(&b.0).then(a.1.cmp(&b.1)));
+        let mut rows: Vec<usize> = marg[..m].iter().map(|&(_, k)| k).collect();
+        rows.sort_unstable();
+        Some(rows)
+    };
+    let per: Option<Vec<Vec<usize>>> = if par {
+        (0..p).into_par_iter().map(pick).collect()
+    } else {
+        (0..p).map(pick).collect()
+    };
+    Some(per?.into_iter().flatten().collect())
 }
 
 thread_local! {
@@ -701,9 +815,14 @@ impl<'a> LpStep<'a> {
     }
 }
 
-/// The LP data shared by the kernels: X (n × d), the signs S (column-major nl × P).
+/// The LP data shared by the kernels: X (n × d), the LP rows of each pattern (all n, or the
+/// nl rows of [`nearest_rows`]: `idx`, column-major nl × P) and their signs S (column-major
+/// nl × P).
 struct LpData<'a> {
     x: ArrayView2<'a, f64>,
+    /// X row-major (n × d).
+    xr: &'a [f64],
+    idx: Option<Vec<usize>>,
     sg: Vec<f64>,
     nl: usize,
     d: usize,
@@ -719,13 +838,184 @@ impl LpData<'_> {
         &self.sg[i * self.nl..(i + 1) * self.nl]
     }
 
-    /// Xᵀ w for the len blocks of a chunk (w: nl × len column-major) → d × len.
-    fn xt_times(&self, w: &[f64], len: usize) -> Array2<f64> {
-        let mut acc = Array2::<f64>::zeros((self.d, len));
-        if let Ok(wv) = ArrayView2::from_shape((self.nl, len).f(), w) {
-            general_mat_mul(1.0, &self.x.t(), &wv, 0.0, &mut acc);
+    /// The data rows of block b's LP rows (`None`: rows 0..n).
+    fn rows_of(&self, b: usize) -> Option<&[usize]> {
+        let i = b % self.p;
+        self.idx
+            .as_ref()
+            .map(|ix| &ix[i * self.nl..(i + 1) * self.nl])
+    }
+
+    /// Xᵀ w for the len blocks of a chunk starting at block b0 (w: nl × len column-major) →
+    /// d × len.
+    fn xt_times(&self, w: &[f64], b0: usize, len: usize) -> Array2<f64> {
+        let (d, nl) = (self.d, self.nl);
+        let mut acc = Array2::<f64>::zeros((d, len));
+        if self.idx.is_none() {
+            if let Ok(wv) = ArrayView2::from_shape((nl, len).f(), w) {
+                general_mat_mul(1.0, &self.x.t(), &wv, 0.0, &mut acc);
+            }
+            return acc;
+        }
+        let mut col = vec![0.0; d];
+        for j in 0..len {
+            let Some(ix) = self.rows_of(b0 + j) else {
+                continue;
+            };
+            col.fill(0.0);
+            for (&k, &wk) in ix.iter().zip(&w[j * nl..(j + 1) * nl]) {
+                for (c, &xv) in col.iter_mut().zip(&self.xr[k * d..(k + 1) * d]) {
+                    *c += wk * xv;
+                }
+            }
+            for (a, &c) in col.iter().enumerate() {
+                acc[[a, j]] = c;
+            }
         }
         acc
+    }
+
+    /// X v for the len blocks of a chunk starting at block b0 (v: d × B, its columns b0..)
+    /// into `out` (nl × len column-major).
+    fn x_times(&self, v: ArrayView2<f64>, b0: usize, len: usize, out: &mut [f64]) {
+        let (d, nl) = (self.d, self.nl);
+        if self.idx.is_none() {
+            if let Ok(mut ov) = ArrayViewMut2::from_shape((nl, len).f(), &mut out[..nl * len]) {
+                let vc = v.slice(s![.., b0..b0 + len]);
+                general_mat_mul(1.0, &self.x, &vc, 0.0, &mut ov);
+            }
+            return;
+        }
+        let mut col = vec![0.0; d];
+        for j in 0..len {
+            let Some(ix) = self.rows_of(b0 + j) else {
+                continue;
+            };
+            for (a, c) in col.iter_mut().enumerate() {
+                *c = v[[a, b0 + j]];
+            }
+            for (o, &k) in out[j * nl..(j + 1) * nl].iter_mut().zip(ix) {
+                *o = self.xr[k * d..(k + 1) * d]
+                    .iter()
+                    .zip(&col)
+                    .map(|(a, b)| a * b)
+                    .sum();
+            }
+        }
+    }
+
+    /// S X z for every block (nl × B, column-major).
+    fn signed_x(&self, z: &Array2<f64>) -> Result<Array2<f64>> {
+        let nl = self.nl;
+        let mut out = lp_zeros(nl, self.nb);
+        let outs = vec![fdata_mut(&mut out)?];
+        over_blocks(self.nb, nl, outs, self.par, |b0, len, o| {
+            self.x_times(z.view(), b0, len, o[0]);
+            for j in 0..len {
+                let s = self.signs(b0 + j);
+                for (v, sk) in o[0][j * nl..(j + 1) * nl].iter_mut().zip(s) {
+                    *v *= sk;
+                }
+            }
+        });
+        Ok(out)
+    }
+
+    /// The LP rows' Gram matrices Xᵀ diag(w_b) X of every block, as the lower triangles
+    /// (rows of X⊙X, `xx`: n × d(d+1)/2) weighted by w (nl × B column-major): B × d(d+1)/2.
+    fn gram(&self, xx: &Array2<f64>, w: &Array2<f64>) -> Result<Array2<f64>> {
+        let nt = xx.ncols();
+        if self.idx.is_none() {
+            return Ok(super::linalg::matmul(
+                w.t(),
+                xx.slice(s![..self.nl, ..]),
+                self.par,
+            ));
+        }
+        let (nl, nb) = (self.nl, self.nb);
+        let wd = fdata(w)?;
+        let Some(xxs) = xx.as_slice() else {
+            return Err(Error::Numerical("X⊙X is not contiguous".into()));
+        };
+        let mut out = Array2::<f64>::zeros((nb, nt));
+        let Some(od) = out.as_slice_mut() else {
+            return Err(Error::Numerical("Gram output is not contiguous".into()));
+        };
+        let one = |b: usize, o: &mut [f64]| {
+            if let Some(ix) = self.rows_of(b) {
+                for (&k, &wk) in ix.iter().zip(&wd[b * nl..(b + 1) * nl]) {
+                    for (c, &xv) in o.iter_mut().zip(&xxs[k * nt..(k + 1) * nt]) {
+                        *c += wk * xv;
+                    }
+                }
+            }
+        };
+        if self.par {
+            od.par_chunks_mut(nt)
+                .enumerate()
+                .for_each(|(b, o)| one(b, o));
+        } else {
+            od.chunks_mut(nt).enumerate().for_each(|(b, o)| one(b, o));
+        }
+        Ok(out)
+    }
+
+    /// The rows outside each block's LP rows that z violates by more than `rel` (relative to
+    /// ‖x_k‖‖z_b‖): (block, rows, worst relative violation) for every block with one.
+    fn dropped_violations(
+        &self,
+        prob: &Problem,
+        z: &Array2<f64>,
+        rel: f64,
+    ) -> Vec<(usize, Vec<usize>, f64)> {
+        let Some(ix) = self.idx.as_ref() else {
+            return Vec::new();
+        };
+        let (n, d, nl) = (prob.n(), self.d, self.nl);
+        let xz = prob.xu(z.view()); // n × B
+        let mut out = Vec::new();
+        let mut kept = vec![false; n];
+        for b in 0..self.nb {
+            let i = b % self.p;
+            let zn = z.column(b).iter().map(|v| v * v).sum::<f64>().sqrt();
+            if zn == 0.0 {
+                continue;
+            }
+            kept.fill(false);
+            for &k in &ix[i * nl..(i + 1) * nl] {
+                kept[k] = true;
+            }
+            let mut rows = Vec::new();
+            let mut worst = 0.0f64;
+            for k in 0..n {
+                if kept[k] {
+                    continue;
+                }
+                let xn = self.xr[k * d..(k + 1) * d]
+                    .iter()
+                    .map(|v| v * v)
+                    .sum::<f64>()
+                    .sqrt();
+                let v = -prob.sign[[k, i]] * xz[[k, b]] / (xn * zn).max(1e-300);
+                if v > rel {
+                    rows.push(k);
+                    worst = worst.max(v);
+                }
+            }
+            if !rows.is_empty() {
+                out.push((b, rows, worst));
+            }
+        }
+        out
+    }
+
+    /// An nl × B array of this program's LP rows scattered into all n rows (column-major),
+    /// `fill` on the rows that are not LP rows.
+    fn scatter(&self, a: &Array2<f64>, n: usize, fill: f64) -> Array2<f64> {
+        let Some(ix) = self.idx.as_ref() else {
+            return a.clone();
+        };
+        scatter_rows(a, ix, self.nl, self.p, n, fill)
     }
 
     /// Per block: r_p = h − S X z and μ/h (written), and the summary (Σ h μ per block,
@@ -765,7 +1055,7 @@ impl LpData<'_> {
                 }
                 gaps.push(gap);
             }
-            let acc = self.xt_times(&w, len);
+            let acc = self.xt_times(&w, b0, len);
             give_scratch(w);
             (gaps, rmax, acc)
         });
@@ -812,7 +1102,7 @@ impl LpData<'_> {
                     }
                 }
             }
-            let acc = self.xt_times(&w, len);
+            let acc = self.xt_times(&w, b0, len);
             give_scratch(w);
             acc
         });
@@ -838,10 +1128,7 @@ impl LpData<'_> {
         let parts = over_blocks(self.nb, nl, outs, self.par, |b0, len, out| {
             // X Δz for the chunk's blocks (nl × len, column-major), overwritten by S Δμ
             let mut w = take_scratch(nl * len);
-            if let Ok(mut wv) = ArrayViewMut2::from_shape((nl, len).f(), &mut w[..]) {
-                let dzc = dz.slice(s![.., b0..b0 + len]);
-                general_mat_mul(1.0, &self.x, &dzc, 0.0, &mut wv);
-            }
+            self.x_times(dz, b0, len, &mut w);
             let (dho, rest) = out.split_at_mut(1);
             for j in 0..len {
                 let b = b0 + j;
@@ -880,7 +1167,7 @@ impl LpData<'_> {
                     }
                 }
             }
-            let acc = self.xt_times(&w, len);
+            let acc = self.xt_times(&w, b0, len);
             give_scratch(w);
             acc
         });
@@ -1046,7 +1333,7 @@ pub fn solve(
     gates: Option<ArrayView2<f64>>,
     ctl: &Control,
 ) -> Result<PdResult> {
-    solve_until(prob, settings, gates, None, None, ctl)
+    solve_rows(prob, settings, gates, None, None, None, START_EPIGRAPH, ctl)
 }
 
 /// [`solve`], stopping early (`stopped_early`, with the iterate) once the relative gap
@@ -1058,6 +1345,32 @@ pub fn solve_until(
     gates: Option<ArrayView2<f64>>,
     stop_rel_gap: Option<f64>,
     warm: Option<&Iterate>,
+    ctl: &Control,
+) -> Result<PdResult> {
+    solve_rows(
+        prob,
+        settings,
+        gates,
+        stop_rel_gap,
+        warm,
+        None,
+        SCREENED_START_EPIGRAPH,
+        ctl,
+    )
+}
+
+/// [`solve_until`] keeping `lp_rows` LP rows per pattern on a cold start ([`nearest_rows`];
+/// `None`: [`lp_row_count`]), whose epigraphs start at `epigraph` × ‖z_b‖. When the method ends uncertified at a point beyond a row it did
+/// not keep (a facet of that pattern's cone was left out, and the relaxed program's optimum lies
+/// past it), it solves again with every row.
+fn solve_rows(
+    prob: &Problem,
+    settings: &Settings,
+    gates: Option<ArrayView2<f64>>,
+    stop_rel_gap: Option<f64>,
+    warm: Option<&Iterate>,
+    lp_rows: Option<usize>,
+    epigraph: f64,
     ctl: &Control,
 ) -> Result<PdResult> {
     let n = prob.n();
@@ -1128,7 +1441,28 @@ pub fn solve_until(
         .collect();
     // LP rows: the n cone rows per block of the ReLU program; none in the gated program (its
     // blocks are free, only the norm cones remain)
-    let nl = if prob.kind == Kind::Relu { n } else { 0 };
+    let nl_full = if prob.kind == Kind::Relu { n } else { 0 };
+    // the LP rows each pattern keeps: a warm start's, else the rows nearest to the witnesses
+    let lp_idx: Option<Vec<usize>> = match warm {
+        _ if nl_full == 0 => None,
+        Some(w) if w.z.dim() == (d, nb) => w.lp_rows.clone(),
+        _ => gates.filter(|g| g.dim() == (p, d)).and_then(|g| {
+            let par_sel = prob.par || crate::parallel::should_parallelize(n * d * p, 50_000);
+            nearest_rows(
+                xsl,
+                n,
+                d,
+                |k, i| prob.sign[[k, i]],
+                g,
+                lp_rows.unwrap_or_else(|| lp_row_count(n, d)),
+                par_sel,
+            )
+        }),
+    };
+    let nl = match &lp_idx {
+        Some(ix) if p > 0 => ix.len() / p,
+        _ => nl_full,
+    };
     // ---- start ----
     let xmax = (0..n)
         .map(|k| prob.x.row(k).iter().map(|v| v * v).sum::<f64>().sqrt())
@@ -1156,19 +1490,28 @@ pub fn solve_until(
     // problem's n·d·P
     let par = prob.par || crate::parallel::should_parallelize(nb * (nl + dm * dm), 50_000);
     let lp = LpData {
-        x: xs.slice(s![..nl, ..]),
-        // S (column-major nl × P) from the active rows: +1 on them, −1 elsewhere
-        sg: {
-            let mut sg = vec![-1.0; nl * p];
-            if nl > 0 {
-                for (i, r) in rows.iter().enumerate() {
-                    for &k in r {
-                        sg[i * nl + k] = 1.0;
+        x: xs.slice(s![..nl_full, ..]),
+        xr: xsl,
+        // S (column-major nl × P): +1 on the pattern's active rows, −1 elsewhere
+        sg: match lp_idx.as_ref() {
+            Some(ix) => ix
+                .iter()
+                .enumerate()
+                .map(|(a, &k)| prob.sign[[k, a / nl]])
+                .collect(),
+            None => {
+                let mut sg = vec![-1.0; nl * p];
+                if nl > 0 {
+                    for (i, r) in rows.iter().enumerate() {
+                        for &k in r {
+                            sg[i * nl + k] = 1.0;
+                        }
                     }
                 }
+                sg
             }
-            sg
         },
+        idx: lp_idx,
         nl,
         d,
         p,
@@ -1176,18 +1519,7 @@ pub fn solve_until(
         par,
     };
     // S X z per block (LP rows), column-major like every LP array below
-    let signed_xz = |z: &Array2<f64>| -> Array2<f64> {
-        let xz = super::linalg::matmul(xs.slice(s![..nl, ..]), z.view(), par); // nl × B
-        let mut out = Array2::<f64>::zeros((nl, nb).f());
-        for (b, mut col) in out.columns_mut().into_iter().enumerate() {
-            let sgb = &lp.sg[(b % p) * nl..(b % p + 1) * nl];
-            for k in 0..nl {
-                col[k] = sgb[k] * xz[[k, b]];
-            }
-        }
-        out
-    };
-    let mut sxz = signed_xz(&z);
+    let mut sxz = lp.signed_x(&z)?;
     // LP slacks: max(S X z, floor) — rows where the witness margin is small start infeasible
     // (r_p = h − S X z ≠ 0), which keeps the start well centred.
     let hfloor = 0.1 * c0 * xmax;
@@ -1195,7 +1527,7 @@ pub fn solve_until(
     let mut t = Array1::<f64>::from_elem(nb, 0.0);
     for b in 0..nb {
         let zn = z.column(b).iter().map(|v| v * v).sum::<f64>().sqrt();
-        t[b] = (2.0 * zn).max(0.1 * c0);
+        t[b] = (epigraph * zn).max(0.05 * epigraph * c0);
     }
     // duals: centred at μ₀ (s ∘ y = μ₀ e)
     let mu0 = beta.max(1e-3 * ynorm) * 0.1 * c0;
@@ -1224,7 +1556,7 @@ pub fn solve_until(
             lam = Array2::<f64>::zeros((nl, nb).f());
             lam.assign(&w.lam);
             ysoc = w.ysoc.clone();
-            sxz = signed_xz(&z);
+            sxz = lp.signed_x(&z)?;
         }
     }
     let nu = (nb * (nl + 1)) as f64;
@@ -1299,10 +1631,11 @@ pub fn solve_until(
         let scale = pobj.abs().max(1.0);
         if mu * nu <= settings.tol * scale {
             let zc = clean_feasible(prob, &z, gates);
-            let cert = prob.certify(&zc, Some(&lam), None);
+            let lam_full = lp.scatter(&lam, n, 0.0);
+            let cert = prob.certify(&zc, Some(&lam_full), None);
             let ub = cert.objective.max(cert.network_objective);
             if best_mu.as_ref().is_none_or(|bm| cert.dual > bm.0) {
-                best_mu = Some((cert.dual, zc.clone(), lam.clone()));
+                best_mu = Some((cert.dual, zc.clone(), lam_full.clone()));
             }
             if debug {
                 eprintln!(
@@ -1314,12 +1647,17 @@ pub fn solve_until(
                 converged = true;
                 return Ok(PdResult {
                     z: zc,
-                    mu: lam,
+                    mu: lam_full,
                     iters,
                     converged,
                     stopped_early: false,
                     iterate: None,
+                    all_rows_again: false,
                 });
+            }
+            // a point beyond a row the method left out stays there: no iteration fixes that
+            if !lp.dropped_violations(prob, &z, DROPPED_ROW_TOL).is_empty() {
+                break;
             }
         }
         if mu * nu <= 1e-15 * scale || stall >= max_stall {
@@ -1337,10 +1675,11 @@ pub fn solve_until(
             };
             return Ok(PdResult {
                 z: z.clone(),
-                mu: lam.clone(),
+                mu: lp.scatter(&lam, n, 0.0),
                 iters,
                 converged: false,
                 stopped_early: true,
+                all_rows_again: false,
                 iterate: Some(Iterate {
                     z,
                     t,
@@ -1349,6 +1688,7 @@ pub fn solve_until(
                     ysoc,
                     mu,
                     back,
+                    lp_rows: lp.idx.clone(),
                 }),
             });
         }
@@ -1359,8 +1699,9 @@ pub fn solve_until(
             hist.push_back((mu, t.clone()));
         }
         if rel_gap <= polish_at || stall > 0 {
+            let (hf, lf) = (lp.scatter(&h, n, f64::INFINITY), lp.scatter(&lam, n, 0.0));
             if let Some(done) =
-                polish_from_indicators(prob, settings, &z, &h, &lam, &ysoc, gates, stall > 0, ctl)?
+                polish_from_indicators(prob, settings, &z, &hf, &lf, &ysoc, gates, stall > 0, ctl)?
             {
                 if debug {
                     eprintln!("pdip polished at it={iters}");
@@ -1412,7 +1753,7 @@ pub fn solve_until(
         }
         // ---- block matrices B_b = W_b⁻² + P_b and their inverses ----
         // P_b = Xᵀ diag(μ_b/h_b) X for every block at once: (X⊙X)ᵀ (μ/h), one GEMM
-        let gram = super::linalg::matmul(xx.slice(s![..nl, ..]).t(), dlp.view(), par); // nt × B
+        let gram = lp.gram(&xx, &dlp)?; // B × nt
         let mut bmat = vec![0.0; nb * dm * dm];
         let mut binv = vec![0.0; nb * dm * dm];
         let make = |b: usize, m: &mut [f64], inv: &mut [f64], sc: &mut Scratch| -> Result<()> {
@@ -1422,7 +1763,7 @@ pub fn solve_until(
             let mut c = 0;
             for j in 0..d {
                 for l in 0..=j {
-                    let v = gram[[c, b]];
+                    let v = gram[[b, c]];
                     pm[(j + 1) * dm + l + 1] = v;
                     pm[(l + 1) * dm + j + 1] = v;
                     c += 1;
@@ -1892,9 +2233,34 @@ pub fn solve_until(
         ysoc.scaled_add(alpha, &dy);
     }
     ctl.set_done(iters as u64);
+    let beyond = lp.dropped_violations(prob, &z, DROPPED_ROW_TOL);
+    if !beyond.is_empty() {
+        if debug {
+            eprintln!(
+                "pdip: {} blocks end beyond rows they did not keep (worst {:.2e}): all rows",
+                beyond.len(),
+                beyond.iter().map(|x| x.2).fold(0.0, f64::max),
+            );
+        }
+        let again = solve_rows(
+            prob,
+            settings,
+            gates,
+            stop_rel_gap,
+            None,
+            Some(n),
+            epigraph,
+            ctl,
+        )?;
+        return Ok(PdResult {
+            iters: iters + again.iters,
+            all_rows_again: true,
+            ..again
+        });
+    }
     let (z, mu) = match best_mu {
         Some((_, zb, mb)) => (zb, mb),
-        None => (clean_feasible(prob, &z, gates), lam),
+        None => (clean_feasible(prob, &z, gates), lp.scatter(&lam, n, 0.0)),
     };
     Ok(PdResult {
         z,
@@ -1903,6 +2269,7 @@ pub fn solve_until(
         converged,
         stopped_early: false,
         iterate: None,
+        all_rows_again: false,
     })
 }
 
@@ -1940,6 +2307,39 @@ const REFINE_MAX_REL_RESIDUAL: f64 = 1e-9;
 
 /// Unknowns of the Newton polish above which it is only tried once the method stalls.
 const POLISH_MAX_DIM: usize = 400;
+
+/// LP rows per pattern the interior-point method keeps: `LP_ROWS_PER_DIM`·d, at least
+/// `LP_ROWS_MIN`, and all n when that would keep more than half of them.
+fn lp_row_count(n: usize, d: usize) -> usize {
+    let m = (LP_ROWS_PER_DIM * d).max(LP_ROWS_MIN);
+    if 2 * m > n {
+        n
+    } else {
+        m
+    }
+}
+
+/// The starting epigraphs t_b as a multiple of the starting ‖z_b‖ (the cone (t, z) that far
+/// inside) of a direct or working-set solve …
+const START_EPIGRAPH: f64 = 2.0;
+/// … and of a screened one's first stage: at 2 every block's cone held the first affine steps
+/// of (1000, 20, 1000) to 0.1–0.2, at 3 the whole program reaches its 30% gap in 9 iterations
+/// instead of 10–11 (seeds 0–3: 3.0–3.7 → 2.7–3.0 s; (200, 10, 500): 27 → 25 iterations; 5 and
+/// above were slower again). The working-set loop keeps 2: at 3 the restricted solves of all
+/// 872 chambers of n = 30 points in ℝ³ stalled more often and the loop ended 1e-6 short of its
+/// 1e-8 tolerance (a test).
+const SCREENED_START_EPIGRAPH: f64 = 3.0;
+
+/// LP rows kept per dimension of the data: the facets of the chambers Gaussian witnesses
+/// sample at (n, d) = (1000, 20) were all among the 11d rows nearest to the witness (8 chambers
+/// checked by LP, 110–140 facets each), and at 12.5d no solve of 12 seeds ended beyond a row it
+/// left out (7.5d did).
+const LP_ROWS_PER_DIM: usize = 15;
+/// The fewest LP rows kept per pattern.
+const LP_ROWS_MIN: usize = 64;
+/// Relative violation (by ‖x_k‖‖z_b‖) of a row a block did not keep above which the method
+/// solves again with every row.
+const DROPPED_ROW_TOL: f64 = 1e-9;
 
 /// Polish on the support the interior-point pairs identify — block b nonzero when its primal
 /// size beats its dual slack (‖z_b‖/max‖z‖ > (y₀ − ‖ȳ‖)/y₀), row k of block b active when its
@@ -2013,6 +2413,7 @@ fn polish_from_indicators(
                     converged: true,
                     stopped_early: false,
                     iterate: None,
+                    all_rows_again: false,
                 }));
             }
         }
@@ -2088,6 +2489,214 @@ pub fn clean_feasible(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A random ReLU program: X (n × d, uniform in [−1, 1]), y smooth in X, the distinct
+    /// patterns of `draws` Gaussian-like gates with those gates as witnesses.
+    fn relu_program(seed: u64, n: usize, d: usize, draws: usize) -> (Problem, Array2<f64>) {
+        use rand::Rng;
+        let mut rng = crate::rng::stream_rng(seed, 0);
+        let x = Array2::from_shape_fn((n, d), |_| rng.random::<f64>() * 2.0 - 1.0);
+        let y = Array1::from_shape_fn(n, |k| (x[[k, 0]] * 3.0).sin() + x[[k, 1]]);
+        let mut pats: Vec<Vec<bool>> = Vec::new();
+        let mut gates: Vec<Vec<f64>> = Vec::new();
+        for _ in 0..draws {
+            let u: Vec<f64> = (0..d).map(|_| rng.random::<f64>() * 2.0 - 1.0).collect();
+            let pat: Vec<bool> = (0..n)
+                .map(|k| (0..d).map(|j| x[[k, j]] * u[j]).sum::<f64>() > 0.0)
+                .collect();
+            if !pats.contains(&pat) {
+                pats.push(pat);
+                gates.push(u);
+            }
+        }
+        let p = pats.len();
+        let pm = Array2::from_shape_fn((p, n), |(i, k)| pats[i][k]);
+        let gm = Array2::from_shape_fn((p, d), |(i, j)| gates[i][j]);
+        let prob = Problem::new(
+            x.view(),
+            y.view(),
+            pm.view(),
+            super::super::Loss::Squared,
+            0.1,
+            Kind::Relu,
+            usize::MAX,
+        )
+        .unwrap();
+        (prob, gm)
+    }
+
+    /// The kept rows are the m with the smallest s_k x_kᵀ g / ‖x_k‖, ascending, per pattern;
+    /// a zero row is never needed; no selection when m ≥ n or a witness is not strictly inside.
+    #[test]
+    fn nearest_rows_keeps_the_rows_nearest_to_the_witness() {
+        let (prob, g) = relu_program(3, 30, 3, 40);
+        let (n, d, p) = (prob.n(), prob.d(), prob.p());
+        let mut x = prob.x.clone();
+        x.row_mut(4).fill(0.0);
+        let xs = x.as_slice().unwrap();
+        let sign = |k: usize, i: usize| prob.sign[[k, i]];
+        let m = 7;
+        let ix = nearest_rows(xs, n, d, sign, g.view(), m, false).unwrap();
+        assert_eq!(ix.len(), m * p);
+        for i in 0..p {
+            let mut marg: Vec<(f64, usize)> = (0..n)
+                .map(|k| {
+                    let r = x.row(k);
+                    let nr = r.dot(&r).sqrt();
+                    let v = if nr == 0.0 {
+                        f64::INFINITY
+                    } else {
+                        sign(k, i) * r.dot(&g.row(i)) / nr
+                    };
+                    (v, k)
+                })
+                .collect();
+            assert!(marg.iter().all(|v| v.0 > 0.0), "witness {i} is inside");
+            marg.sort_by(|a, b| a.0.total_cmp(&b.0));
+            let mut want: Vec<usize> = marg[..m].iter().map(|v| v.1).collect();
+            want.sort_unstable();
+            assert_eq!(&ix[i * m..(i + 1) * m], &want[..], "pattern {i}");
+            assert!(!want.contains(&4));
+        }
+        assert!(nearest_rows(xs, n, d, sign, g.view(), n, false).is_none());
+        // parallel selection: the same rows
+        assert_eq!(nearest_rows(xs, n, d, sign, g.view(), m, true).unwrap(), ix);
+        // a witness on a row's hyperplane gives no selection
+        let mut g2 = g.clone();
+        g2.row_mut(0).mapv_inplace(|v| -v);
+        assert!(nearest_rows(xs, n, d, sign, g2.view(), m, false).is_none());
+    }
+
+    /// On kept rows the kernels compute what the same products over explicitly gathered rows
+    /// give: S X z, Xᵀ w, X v, the Gram matrices, and the scatter back to n rows.
+    #[test]
+    fn kernels_on_kept_rows_match_gathered_products() {
+        let (prob, g) = relu_program(5, 40, 4, 60);
+        let (n, d, p) = (prob.n(), prob.d(), prob.p());
+        let nb = 2 * p;
+        let xs = prob.x.as_standard_layout().into_owned();
+        let xsl = xs.as_slice().unwrap();
+        let m = 9;
+        let ix = nearest_rows(xsl, n, d, |k, i| prob.sign[[k, i]], g.view(), m, false).unwrap();
+        for par in [false, true] {
+            let lp = LpData {
+                x: xs.view(),
+                xr: xsl,
+                sg: ix
+                    .iter()
+                    .enumerate()
+                    .map(|(a, &k)| prob.sign[[k, a / m]])
+                    .collect(),
+                idx: Some(ix.clone()),
+                nl: m,
+                d,
+                p,
+                nb,
+                par,
+            };
+            let z = Array2::from_shape_fn((d, nb), |(j, b)| ((j * 7 + b * 3) % 11) as f64 - 5.0);
+            let w = Array2::from_shape_fn((m, nb).f(), |(k, b)| ((k * 5 + b) % 7) as f64 + 0.5);
+            let sxz = lp.signed_x(&z).unwrap();
+            let mut xx = Array2::<f64>::zeros((n, d * (d + 1) / 2));
+            for k in 0..n {
+                let mut c = 0;
+                for j in 0..d {
+                    for l in 0..=j {
+                        xx[[k, c]] = xs[[k, j]] * xs[[k, l]];
+                        c += 1;
+                    }
+                }
+            }
+            let gram = lp.gram(&xx, &w).unwrap();
+            let xtw = lp.xt_times(w.as_slice_memory_order().unwrap(), 0, nb);
+            let mut xv = vec![0.0; m * nb];
+            lp.x_times(z.view(), 0, nb, &mut xv);
+            for b in 0..nb {
+                let i = b % p;
+                // the pattern's kept rows, gathered
+                let a = xs.select(Axis(0), &ix[i * m..(i + 1) * m]);
+                let az = a.dot(&z.column(b));
+                let atw = a.t().dot(&w.column(b));
+                for r in 0..m {
+                    let k = ix[i * m + r];
+                    assert!((sxz[[r, b]] - prob.sign[[k, i]] * az[r]).abs() < 1e-12);
+                    assert!((xv[b * m + r] - az[r]).abs() < 1e-12);
+                }
+                for j in 0..d {
+                    assert!((xtw[[j, b]] - atw[j]).abs() < 1e-12);
+                }
+                let gm = a.t().dot(&(&a * &w.column(b).insert_axis(Axis(1))));
+                let mut c = 0;
+                for j in 0..d {
+                    for l in 0..=j {
+                        assert!((gram[[b, c]] - gm[[j, l]]).abs() < 1e-12);
+                        c += 1;
+                    }
+                }
+            }
+            let full = lp.scatter(&w, n, -1.0);
+            for b in 0..nb {
+                let i = b % p;
+                let kept = &ix[i * m..(i + 1) * m];
+                for k in 0..n {
+                    match kept.iter().position(|&r| r == k) {
+                        Some(r) => assert_eq!(full[[k, b]], w[[r, b]]),
+                        None => assert_eq!(full[[k, b]], -1.0),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Keeping only the rows nearest to the witnesses gives the program's optimum: with enough
+    /// rows directly, and with far too few (a relaxed cone whose optimum lies past rows it left
+    /// out) by solving again with every row. (The bare method may stall a little short of a
+    /// tight tolerance on these small programs — its callers finish it —, so the three solves
+    /// are compared by their certificates: every dual bound below every objective, and every
+    /// objective within 1e-5 of the best bound.)
+    #[test]
+    fn solve_on_kept_rows_reaches_the_full_optimum() {
+        let settings = Settings {
+            tol: 1e-7,
+            max_iter: 1000,
+            check_every: 10,
+        };
+        let ctl = Control::new();
+        for seed in [1u64, 2, 3] {
+            let (prob, g) = relu_program(seed, 150, 3, 200);
+            let n = prob.n();
+            let mut certs = Vec::new();
+            for m in [n, 64, 3] {
+                let r = solve_rows(
+                    &prob,
+                    &settings,
+                    Some(g.view()),
+                    None,
+                    None,
+                    Some(m),
+                    START_EPIGRAPH,
+                    &ctl,
+                )
+                .unwrap();
+                // three rows per pattern in ℝ³ cannot hold these chambers; 64 do
+                assert_eq!(r.all_rows_again, m == 3, "seed {seed}, {m} rows");
+                assert_eq!(r.mu.dim(), (n, 2 * prob.p()));
+                let c = prob.certify(&r.z, Some(&r.mu), None);
+                assert_eq!(c.violation, 0.0);
+                certs.push(c);
+            }
+            let best = certs
+                .iter()
+                .map(|c| c.dual)
+                .fold(f64::NEG_INFINITY, f64::max);
+            let scale = best.abs().max(1.0);
+            for c in &certs {
+                let ub = c.objective.max(c.network_objective);
+                assert!(ub >= best - 1e-12 * scale, "seed {seed}: {ub} < {best}");
+                assert!(ub - best <= 1e-5 * scale, "seed {seed}: {ub} vs {best}");
+            }
+        }
+    }
 
     fn rand_soc(seed: u64, m: usize) -> Vec<f64> {
         let mut v: Vec<f64> = (0..m)
@@ -2182,6 +2791,8 @@ mod tests {
         let x = Array2::<f64>::zeros((4, 1));
         let lp = LpData {
             x: x.view(),
+            xr: &[0.0; 4],
+            idx: None,
             sg: vec![1.0; 4],
             nl: 4,
             d: 1,

@@ -254,13 +254,35 @@ pub fn sharp_certificate_guided(
     stop_at_beta: bool,
     ctl: &Control,
 ) -> Result<(Certificate, Array2<f64>, Vec<f64>)> {
+    sharp_certificate_at(prob, z, None, guess, stop_at_beta, ctl)
+}
+
+/// [`sharp_certificate_guided`] at the dual point `lam` (projected onto the loss's conjugate
+/// domain) instead of ℓ'(prediction at z) when given — e.g. the dual point a solve of a
+/// sub-program certified, priced on the whole program (z still gives the upper bound).
+#[allow(clippy::type_complexity)]
+pub fn sharp_certificate_at(
+    prob: &Problem,
+    z: &Array2<f64>,
+    lam: Option<&Array1<f64>>,
+    guess: Option<&Array2<f64>>,
+    stop_at_beta: bool,
+    ctl: &Control,
+) -> Result<(Certificate, Array2<f64>, Vec<f64>)> {
     use rayon::prelude::*;
     let n = prob.n();
     let d = prob.d();
     let p = prob.p();
     let nb = prob.n_blocks();
     let base = prob.certify(z, None, None);
-    let lam = prob.loss_grad(&prob.predict(z.view()));
+    let lam = match lam.filter(|l| l.len() == n) {
+        Some(l) => l
+            .iter()
+            .zip(prob.y.iter())
+            .map(|(&a, &b)| prob.loss.project_dual(a, b))
+            .collect(),
+        None => prob.loss_grad(&prob.predict(z.view())),
+    };
     let g = prob.at(&lam); // d × P
     let guess = guess.filter(|m| m.dim() == (n, nb) && prob.kind == Kind::Relu);
     // S_bᵀ μ_b of the guess (d × B)
