@@ -1347,6 +1347,11 @@ pub fn solve_until(
     warm: Option<&Iterate>,
     ctl: &Control,
 ) -> Result<PdResult> {
+    let epigraph = if keeps_row_subset(prob.n(), prob.d()) {
+        SCREENED_START_EPIGRAPH
+    } else {
+        START_EPIGRAPH
+    };
     solve_rows(
         prob,
         settings,
@@ -1354,7 +1359,7 @@ pub fn solve_until(
         stop_rel_gap,
         warm,
         None,
-        SCREENED_START_EPIGRAPH,
+        epigraph,
         ctl,
     )
 }
@@ -2322,13 +2327,19 @@ fn lp_row_count(n: usize, d: usize) -> usize {
 /// The starting epigraphs t_b as a multiple of the starting ‖z_b‖ (the cone (t, z) that far
 /// inside) of a direct or working-set solve …
 const START_EPIGRAPH: f64 = 2.0;
-/// … and of a screened one's first stage: at 2 every block's cone held the first affine steps
-/// of (1000, 20, 1000) to 0.1–0.2, at 3 the whole program reaches its 30% gap in 9 iterations
-/// instead of 10–11 (seeds 0–3: 3.0–3.7 → 2.7–3.0 s; (200, 10, 500): 27 → 25 iterations; 5 and
-/// above were slower again). The working-set loop keeps 2: at 3 the restricted solves of all
-/// 872 chambers of n = 30 points in ℝ³ stalled more often and the loop ended 1e-6 short of its
-/// 1e-8 tolerance (a test).
+/// … and of a screened one that keeps a subset of its cone rows ([`keeps_row_subset`]): at 2
+/// every block's cone held the first affine steps of (1000, 20, 1000) to 0.1–0.2, at 3 the whole
+/// program reaches its 30% gap in 9 iterations instead of 10–11 (seeds 0–3: 3.0–3.7 → 2.7–3.0 s;
+/// 5 and above were slower again). Elsewhere 3 was slower: (200, 10, 500), all rows, 21 → 25
+/// iterations; the working-set loop on all 872 chambers of n = 30 points in ℝ³ ended 1e-6 short
+/// of its 1e-8 tolerance (a test).
 const SCREENED_START_EPIGRAPH: f64 = 3.0;
+
+/// Whether a program with n samples in ℝᵈ keeps only a subset of its cone rows per pattern
+/// (see [`lp_row_count`]).
+pub fn keeps_row_subset(n: usize, d: usize) -> bool {
+    lp_row_count(n, d) < n
+}
 
 /// LP rows kept per dimension of the data: the facets of the chambers Gaussian witnesses
 /// sample at (n, d) = (1000, 20) were all among the 11d rows nearest to the witness (8 chambers
