@@ -915,37 +915,9 @@ mod tests {
     /// certified on the full program.
     #[test]
     fn working_set_loop_matches_the_direct_solve() {
-        use rand::Rng;
-        let mut rng = crate::rng::stream_rng(7, 0);
-        let (n, d) = (16usize, 3usize);
-        let x = Array2::from_shape_fn((n, d), |_| rng.random::<f64>() * 2.0 - 1.0);
-        let y = ndarray::Array1::from_shape_fn(n, |k| (x[[k, 0]] * 3.0).sin() + x[[k, 1]]);
-        // patterns and witnesses from random gates (deduplicated)
-        let mut pats: Vec<Vec<bool>> = Vec::new();
-        let mut gates: Vec<Vec<f64>> = Vec::new();
-        for _ in 0..400 {
-            let u: Vec<f64> = (0..d).map(|_| rng.random::<f64>() * 2.0 - 1.0).collect();
-            let pat: Vec<bool> = (0..n)
-                .map(|k| (0..d).map(|j| x[[k, j]] * u[j]).sum::<f64>() > 0.0)
-                .collect();
-            if !pats.contains(&pat) {
-                pats.push(pat);
-                gates.push(u);
-            }
-        }
-        let p = pats.len();
-        let pm = Array2::from_shape_fn((p, n), |(i, k)| pats[i][k]);
-        let gm = Array2::from_shape_fn((p, d), |(i, j)| gates[i][j]);
-        let prob = Problem::new(
-            x.view(),
-            y.view(),
-            pm.view(),
-            Loss::Squared,
-            0.05,
-            Kind::Relu,
-            usize::MAX,
-        )
-        .unwrap();
+        let n = 16usize;
+        let (prob, gm) = crate::convex::pdip::tests::relu_program_at(7, n, 3, 400, 0.05);
+        let p = prob.p();
         let settings = Settings {
             tol: 1e-8,
             max_iter: 100_000,

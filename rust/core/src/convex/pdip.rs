@@ -1365,9 +1365,10 @@ pub fn solve_until(
 }
 
 /// [`solve_until`] keeping `lp_rows` LP rows per pattern on a cold start ([`nearest_rows`];
-/// `None`: [`lp_row_count`]), whose epigraphs start at `epigraph` × ‖z_b‖. When the method ends uncertified at a point beyond a row it did
-/// not keep (a facet of that pattern's cone was left out, and the relaxed program's optimum lies
-/// past it), it solves again with every row.
+/// `None`: [`lp_row_count`]), whose epigraphs start at `epigraph` × ‖z_b‖. When the method ends
+/// uncertified at a point beyond a row it did not keep (a facet of that pattern's cone was left
+/// out, and the relaxed program's optimum lies past it), it solves again with every row.
+#[allow(clippy::too_many_arguments)]
 fn solve_rows(
     prob: &Problem,
     settings: &Settings,
@@ -2498,12 +2499,23 @@ pub fn clean_feasible(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
-    /// A random ReLU program: X (n × d, uniform in [−1, 1]), y smooth in X, the distinct
-    /// patterns of `draws` Gaussian-like gates with those gates as witnesses.
+    /// A random ReLU program at β = 0.1 (see [`relu_program_at`]).
     fn relu_program(seed: u64, n: usize, d: usize, draws: usize) -> (Problem, Array2<f64>) {
+        relu_program_at(seed, n, d, draws, 0.1)
+    }
+
+    /// A random ReLU program: X (n × d, uniform in [−1, 1]), y = sin(3x₀) + x₁, the distinct
+    /// patterns of `draws` uniform gates in [−1, 1]ᵈ, with those gates as witnesses (P × d).
+    pub(crate) fn relu_program_at(
+        seed: u64,
+        n: usize,
+        d: usize,
+        draws: usize,
+        beta: f64,
+    ) -> (Problem, Array2<f64>) {
         use rand::Rng;
         let mut rng = crate::rng::stream_rng(seed, 0);
         let x = Array2::from_shape_fn((n, d), |_| rng.random::<f64>() * 2.0 - 1.0);
@@ -2528,7 +2540,7 @@ mod tests {
             y.view(),
             pm.view(),
             super::super::Loss::Squared,
-            0.1,
+            beta,
             Kind::Relu,
             usize::MAX,
         )
