@@ -141,6 +141,17 @@ fn wrap_scored(
     Ok((sol, scores))
 }
 
+/// Copy the block columns of a program restricted to the patterns `idx` (block r·|idx| + a,
+/// `reps` blocks per pattern) into the columns of the whole program's (block r·p + idx[a]).
+fn scatter_blocks(dst: &mut Array2<f64>, src: &Array2<f64>, idx: &[usize], p: usize, reps: usize) {
+    let q = idx.len();
+    for (a, &i) in idx.iter().enumerate() {
+        for r in 0..reps {
+            dst.column_mut(r * p + i).assign(&src.column(r * q + a));
+        }
+    }
+}
+
 /// Add to the working set `in_w` (of q patterns) the patterns outside it whose dual constraint
 /// fails (score > β), the most violated first and at most max(q/2, 10) of them; how many joined.
 fn grow_working_set(in_w: &mut [bool], scores: &[f64], beta: f64, q: usize) -> usize {
@@ -459,15 +470,9 @@ fn solve_screened(
                 }
             };
             let q = idx.len();
-            // every block of the current program hands its multipliers on (the dropped ones keep them)
-            let lam_it = it.lam_full(n);
-            for (a, &i) in idx.iter().enumerate() {
-                for r in 0..2 {
-                    mu_full
-                        .column_mut(r * p + i)
-                        .assign(&lam_it.column(r * q + a));
-                }
-            }
+            // every block of the current program hands its multipliers on (the dropped ones keep
+            // them); the result's μ is the iterate's on all n rows
+            scatter_blocks(&mut mu_full, &pd.mu, &idx, p, 2);
             // the first screen, far from the optimum, is the more lenient one on programs that
             // keep a subset of their cone rows: a pattern it drops wrongly sends the solve back
             // to its iterate
@@ -494,16 +499,9 @@ fn solve_screened(
             idx = next;
         };
         // the final program's point and multipliers in the full numbering
-        let q = idx.len();
         let mut z = Array2::<f64>::zeros((d, 2 * p));
-        for (a, &i) in idx.iter().enumerate() {
-            for r in 0..2 {
-                z.column_mut(r * p + i).assign(&pd.z.column(r * q + a));
-                mu_full
-                    .column_mut(r * p + i)
-                    .assign(&pd.mu.column(r * q + a));
-            }
-        }
+        scatter_blocks(&mut z, &pd.z, &idx, p, 2);
+        scatter_blocks(&mut mu_full, &pd.mu, &idx, p, 2);
         let full = super::pdip::PdResult {
             z,
             mu: mu_full.clone(),
@@ -687,14 +685,10 @@ fn column_generation(
         let q = idx.len();
         let sub = prob.subset(&idx, par);
         let g_sub = gates.map(|g| g.select(ndarray::Axis(0), &idx));
-        let mut zs = Array2::<f64>::zeros((d, reps * q));
-        for (a, &i) in idx.iter().enumerate() {
-            for r in 0..reps {
-                for j in 0..d {
-                    zs[[j, r * q + a]] = z[[j, r * p + i]];
-                }
-            }
-        }
+        let cols: Vec<usize> = (0..reps)
+            .flat_map(|r| idx.iter().map(move |&i| r * p + i))
+            .collect();
+        let zs = z.select(ndarray::Axis(1), &cols);
         let sub_settings = Settings {
             tol: sub_tol,
             max_iter: settings.max_iter.saturating_sub(iters).max(1),
@@ -703,13 +697,7 @@ fn column_generation(
         let ss = inner(&sub, &sub_settings, &zs, g_sub.as_ref().map(|g| g.view()))?;
         iters += ss.n_iter;
         z.fill(0.0);
-        for (a, &i) in idx.iter().enumerate() {
-            for r in 0..reps {
-                for j in 0..d {
-                    z[[j, r * p + i]] = ss.z[[j, r * q + a]];
-                }
-            }
-        }
+        scatter_blocks(&mut z, &ss.z, &idx, p, reps);
         let (mut cert, mut mu, mut scores) =
             super::polish::sharp_certificate_guided(prob, &z, prev_mu.as_ref(), false, ctl)?;
         let closes = |c: &super::Certificate, dual: f64| {
@@ -722,12 +710,7 @@ fn column_generation(
             let n = prob.n();
             let guess = (ss.cone_multipliers.dim() == (n, reps * q)).then(|| {
                 let mut g = Array2::<f64>::zeros((n, reps * p));
-                for (a, &i) in idx.iter().enumerate() {
-                    for r in 0..reps {
-                        g.column_mut(r * p + i)
-                            .assign(&ss.cone_multipliers.column(r * q + a));
-                    }
-                }
+                scatter_blocks(&mut g, &ss.cone_multipliers, &idx, p, reps);
                 g
             });
             let (c2, m2, s2) = super::polish::sharp_certificate_at(

@@ -23,6 +23,8 @@
 //! of an iteration is one fused pass over them, parallel over fixed chunks of blocks. About 20–40
 //! iterations, each O(Σ_b n d + Σ_b d³ + Σ_i n_i² d + n³).
 
+use std::borrow::Cow;
+
 use ndarray::linalg::general_mat_mul;
 
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2, Axis, ShapeBuilder};
@@ -505,17 +507,6 @@ impl Iterate {
         }
     }
 
-    /// The LP multipliers μ on all n rows of the data (0 on the rows that are not LP rows).
-    pub fn lam_full(&self, n: usize) -> Array2<f64> {
-        match self.lp_rows.as_ref() {
-            None => self.lam.clone(),
-            Some(ix) => {
-                let nl = self.lam.nrows();
-                scatter_rows(&self.lam, ix, nl, ix.len() / nl.max(1), n, 0.0)
-            }
-        }
-    }
-
     /// Tapia's indicator per block: t_b / t_b two iterations earlier, and the same ratio of μ
     /// (the rate at which a block outside the support shrinks); `None` before two iterations.
     pub fn growth(&self) -> Option<(Array1<f64>, f64)> {
@@ -822,6 +813,8 @@ struct LpData<'a> {
     x: ArrayView2<'a, f64>,
     /// X row-major (n × d).
     xr: &'a [f64],
+    /// ‖x_k‖ per data row.
+    row_norm: Vec<f64>,
     idx: Option<Vec<usize>>,
     sg: Vec<f64>,
     nl: usize,
@@ -960,20 +953,15 @@ impl LpData<'_> {
         Ok(out)
     }
 
-    /// The rows outside each block's LP rows that z violates by more than `rel` (relative to
-    /// ‖x_k‖‖z_b‖): (block, rows, worst relative violation) for every block with one.
-    fn dropped_violations(
-        &self,
-        prob: &Problem,
-        z: &Array2<f64>,
-        rel: f64,
-    ) -> Vec<(usize, Vec<usize>, f64)> {
+    /// The blocks of z beyond a row outside their LP rows by more than `rel` (relative to
+    /// ‖x_k‖‖z_b‖): how many, and the worst relative violation.
+    fn dropped_violations(&self, prob: &Problem, z: &Array2<f64>, rel: f64) -> (usize, f64) {
         let Some(ix) = self.idx.as_ref() else {
-            return Vec::new();
+            return (0, 0.0);
         };
-        let (n, d, nl) = (prob.n(), self.d, self.nl);
+        let (n, nl) = (prob.n(), self.nl);
         let xz = prob.xu(z.view()); // n × B
-        let mut out = Vec::new();
+        let (mut count, mut worst) = (0usize, 0.0f64);
         let mut kept = vec![false; n];
         for b in 0..self.nb {
             let i = b % self.p;
@@ -985,37 +973,26 @@ impl LpData<'_> {
             for &k in &ix[i * nl..(i + 1) * nl] {
                 kept[k] = true;
             }
-            let mut rows = Vec::new();
-            let mut worst = 0.0f64;
-            for k in 0..n {
-                if kept[k] {
-                    continue;
-                }
-                let xn = self.xr[k * d..(k + 1) * d]
-                    .iter()
-                    .map(|v| v * v)
-                    .sum::<f64>()
-                    .sqrt();
-                let v = -prob.sign[[k, i]] * xz[[k, b]] / (xn * zn).max(1e-300);
+            let mut beyond = false;
+            for k in (0..n).filter(|&k| !kept[k]) {
+                let v = -prob.sign[[k, i]] * xz[[k, b]] / (self.row_norm[k] * zn).max(1e-300);
                 if v > rel {
-                    rows.push(k);
+                    beyond = true;
                     worst = worst.max(v);
                 }
             }
-            if !rows.is_empty() {
-                out.push((b, rows, worst));
-            }
+            count += usize::from(beyond);
         }
-        out
+        (count, worst)
     }
 
-    /// An nl × B array of this program's LP rows scattered into all n rows (column-major),
-    /// `fill` on the rows that are not LP rows.
-    fn scatter(&self, a: &Array2<f64>, n: usize, fill: f64) -> Array2<f64> {
-        let Some(ix) = self.idx.as_ref() else {
-            return a.clone();
-        };
-        scatter_rows(a, ix, self.nl, self.p, n, fill)
+    /// An nl × B array of this program's LP rows on all n rows (column-major), `fill` on the
+    /// rows that are not LP rows (the array itself when every row is one).
+    fn scatter<'b>(&self, a: &'b Array2<f64>, n: usize, fill: f64) -> Cow<'b, Array2<f64>> {
+        match self.idx.as_ref() {
+            None => Cow::Borrowed(a),
+            Some(ix) => Cow::Owned(scatter_rows(a, ix, self.nl, self.p, n, fill)),
+        }
     }
 
     /// Per block: r_p = h − S X z and μ/h (written), and the summary (Σ h μ per block,
@@ -1498,6 +1475,7 @@ fn solve_rows(
     let lp = LpData {
         x: xs.slice(s![..nl_full, ..]),
         xr: xsl,
+        row_norm: row_norm2.iter().map(|v| v.sqrt()).collect(),
         // S (column-major nl × P): +1 on the pattern's active rows, −1 elsewhere
         sg: match lp_idx.as_ref() {
             Some(ix) => ix
@@ -1641,7 +1619,7 @@ fn solve_rows(
             let cert = prob.certify(&zc, Some(&lam_full), None);
             let ub = cert.objective.max(cert.network_objective);
             if best_mu.as_ref().is_none_or(|bm| cert.dual > bm.0) {
-                best_mu = Some((cert.dual, zc.clone(), lam_full.clone()));
+                best_mu = Some((cert.dual, zc.clone(), lam_full.clone().into_owned()));
             }
             if debug {
                 eprintln!(
@@ -1653,7 +1631,7 @@ fn solve_rows(
                 converged = true;
                 return Ok(PdResult {
                     z: zc,
-                    mu: lam_full,
+                    mu: lam_full.into_owned(),
                     iters,
                     converged,
                     stopped_early: false,
@@ -1662,7 +1640,7 @@ fn solve_rows(
                 });
             }
             // a point beyond a row the method left out stays there: no iteration fixes that
-            if !lp.dropped_violations(prob, &z, DROPPED_ROW_TOL).is_empty() {
+            if lp.dropped_violations(prob, &z, DROPPED_ROW_TOL).0 > 0 {
                 break;
             }
         }
@@ -1681,7 +1659,7 @@ fn solve_rows(
             };
             return Ok(PdResult {
                 z: z.clone(),
-                mu: lp.scatter(&lam, n, 0.0),
+                mu: lp.scatter(&lam, n, 0.0).into_owned(),
                 iters,
                 converged: false,
                 stopped_early: true,
@@ -2239,13 +2217,11 @@ fn solve_rows(
         ysoc.scaled_add(alpha, &dy);
     }
     ctl.set_done(iters as u64);
-    let beyond = lp.dropped_violations(prob, &z, DROPPED_ROW_TOL);
-    if !beyond.is_empty() {
+    let (beyond, worst) = lp.dropped_violations(prob, &z, DROPPED_ROW_TOL);
+    if beyond > 0 {
         if debug {
             eprintln!(
-                "pdip: {} blocks end beyond rows they did not keep (worst {:.2e}): all rows",
-                beyond.len(),
-                beyond.iter().map(|x| x.2).fold(0.0, f64::max),
+                "pdip: {beyond} blocks end beyond rows they did not keep (worst {worst:.2e}): all rows"
             );
         }
         let again = solve_rows(
@@ -2266,7 +2242,10 @@ fn solve_rows(
     }
     let (z, mu) = match best_mu {
         Some((_, zb, mb)) => (zb, mb),
-        None => (clean_feasible(prob, &z, gates), lp.scatter(&lam, n, 0.0)),
+        None => (
+            clean_feasible(prob, &z, gates),
+            lp.scatter(&lam, n, 0.0).into_owned(),
+        ),
     };
     Ok(PdResult {
         z,
@@ -2605,6 +2584,7 @@ pub(crate) mod tests {
             let lp = LpData {
                 x: xs.view(),
                 xr: xsl,
+                row_norm: (0..n).map(|k| xs.row(k).dot(&xs.row(k)).sqrt()).collect(),
                 sg: ix
                     .iter()
                     .enumerate()
@@ -2815,6 +2795,7 @@ pub(crate) mod tests {
         let lp = LpData {
             x: x.view(),
             xr: &[0.0; 4],
+            row_norm: vec![0.0; 4],
             idx: None,
             sg: vec![1.0; 4],
             nl: 4,
