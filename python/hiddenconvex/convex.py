@@ -99,8 +99,12 @@ def fit_memory_estimate(solver: str, kind: str, n: int, d: int, n_patterns: int)
         nnz = (4 * n * d + 2 * n) * n_patterns if kind == "relu" else n * d * n_patterns
         return common + 150 * nnz
     if solver == "ipm":
-        # X_iᵀ and C_i X_iᵀ per pattern (the Woodbury assembly's operands): 2 d n P
-        return common + f * (20 * rows + 3 * n * n + 2 * d * n * n_patterns + 3 * blocks * (d + 1) ** 2)
+        # X_iᵀ and C_i X_iᵀ per pattern (the Woodbury assembly's operands): 2 d n P; its tiles
+        # (at most 9 units of ≤ 512² partial sums)
+        tiles = 9 * min(n, 512) ** 2
+        return common + f * (
+            20 * rows + 3 * n * n + tiles + 2 * d * n * n_patterns + 3 * blocks * (d + 1) ** 2
+        )
     if solver == "newton":
         return common + f * (4 * n * n + 2 * n * n_patterns)
     if solver == "admm":

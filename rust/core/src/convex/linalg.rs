@@ -148,56 +148,191 @@ fn cholesky_impl(a: &Array2<f64>, inf: bool) -> Result<Array2<f64>> {
     Ok(w)
 }
 
-/// Column tile of [`add_tile_product`]: the columns of its register tile.
-pub const LOWER_TILE: usize = 8;
+/// Side of the square register tile of [`add_block_product`]: the packed operands hold their
+/// rows in blocks of this many.
+pub const PANEL: usize = 8;
 
-/// Rows of the register tile of [`add_tile_product`] (and the padding of its T operand).
-pub const LOWER_ROWS: usize = 6;
+/// One pattern's rows of X packed for the Woodbury assembly Σ_i X_i C_i X_iᵀ: the rows are cut
+/// at the boundaries of the assembly's tiles, each tile's share is padded with zero rows to whole
+/// blocks of [`PANEL`], and each block is stored as its d × PANEL transpose (row-major), so that a
+/// register tile reads contiguous memory.
+#[derive(Debug, Clone)]
+pub struct PackedRows {
+    /// Target row of every slot (`usize::MAX`: padding, always at the end of a block).
+    pub rows: Vec<usize>,
+    /// Real rows per block.
+    pub len: Vec<usize>,
+    /// First block of every tile (one more entry than tiles).
+    pub starts: Vec<usize>,
+    /// The blocks, `PANEL · d` values each: x[block][j][c] = X[rows[block · PANEL + c], j].
+    pub x: Vec<f64>,
+}
 
-/// The operands of [`add_tile_product`]: one pattern's share of one tile of a symmetric
-/// n × n sum Σ_i X_i C_i X_iᵀ scattered into the rows `rows` of pattern i.
+impl PackedRows {
+    /// Pack the rows `rows` (sorted) of the row-major n × d matrix `x` for tiles of `w` rows.
+    pub fn new(x: &[f64], d: usize, rows: &[usize], w: usize, ntile: usize) -> Self {
+        let mut out = PackedRows {
+            rows: Vec::new(),
+            len: Vec::new(),
+            starts: vec![0],
+            x: Vec::new(),
+        };
+        let mut at = 0;
+        for t in 0..ntile {
+            let end = at + rows[at..].partition_point(|&k| k < (t + 1) * w);
+            for blk in rows[at..end].chunks(PANEL) {
+                let base = out.x.len();
+                out.x.resize(base + PANEL * d, 0.0);
+                for (c, &k) in blk.iter().enumerate() {
+                    for j in 0..d {
+                        out.x[base + j * PANEL + c] = x[k * d + j];
+                    }
+                }
+                out.rows.extend(blk);
+                out.rows
+                    .resize(out.rows.len() + PANEL - blk.len(), usize::MAX);
+                out.len.push(blk.len());
+            }
+            out.starts.push(out.len.len());
+            at = end;
+        }
+        out
+    }
+
+    /// Number of blocks.
+    pub fn blocks(&self) -> usize {
+        self.len.len()
+    }
+}
+
+/// t = C · x block by block (C: d × d row-major; x, t: packed blocks of d × [`PANEL`]): the
+/// packed C_i X_iᵀ of the Woodbury assembly. Returns false (t unchanged) on inconsistent sizes.
+pub fn packed_product(c: &[f64], x: &[f64], t: &mut [f64], d: usize) -> bool {
+    if c.len() < d * d || x.len() != t.len() || x.len() % (PANEL * d.max(1)) != 0 {
+        return false;
+    }
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
+        {
+            // SAFETY: the CPU has AVX2 and FMA, and the sizes were checked above
+            unsafe { packed_product_fma(c, x, t, d) };
+            return true;
+        }
+    }
+    packed_product_portable(c, x, t, d);
+    true
+}
+
+/// [`packed_product`] in AVX2 + FMA: four rows of C at a time (eight independent accumulators).
 ///
-/// - `xt`: X_iᵀ, d × `ld` row-major (column b ↔ target row `rows[b]`), with
-///   `ld ≥ b.end + LOWER_TILE − 1` and `ld ≥ a.end + LOWER_ROWS − 1` (zero padding past
-///   `rows.len()`).
-/// - `t`: C_i X_iᵀ in the same layout (computed once per pattern, read by every tile).
-/// - `a`, `b`: the ranges of `rows` inside the tile's row block and column block; `origin` the
-///   tile's first target row and column.
-pub struct TileProduct<'a> {
+/// # Safety
+/// The CPU must support AVX2 and FMA; c.len() ≥ d², x.len() = t.len() a multiple of PANEL · d.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn packed_product_fma(c: &[f64], x: &[f64], t: &mut [f64], d: usize) {
+    use std::arch::x86_64::{
+        _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_setzero_pd, _mm256_storeu_pd,
+    };
+    const R: usize = 4;
+    for (xb, tb) in x.chunks_exact(PANEL * d).zip(t.chunks_exact_mut(PANEL * d)) {
+        let xp = xb.as_ptr();
+        let tp = tb.as_mut_ptr();
+        let mut j0 = 0;
+        while j0 + R <= d {
+            let mut acc = [_mm256_setzero_pd(); 2 * R];
+            for l in 0..d {
+                let x0 = _mm256_loadu_pd(xp.add(l * PANEL));
+                let x1 = _mm256_loadu_pd(xp.add(l * PANEL + 4));
+                for r in 0..R {
+                    let cv = _mm256_broadcast_sd(c.get_unchecked((j0 + r) * d + l));
+                    acc[2 * r] = _mm256_fmadd_pd(cv, x0, acc[2 * r]);
+                    acc[2 * r + 1] = _mm256_fmadd_pd(cv, x1, acc[2 * r + 1]);
+                }
+            }
+            for r in 0..R {
+                _mm256_storeu_pd(tp.add((j0 + r) * PANEL), acc[2 * r]);
+                _mm256_storeu_pd(tp.add((j0 + r) * PANEL + 4), acc[2 * r + 1]);
+            }
+            j0 += R;
+        }
+        for j in j0..d {
+            let (mut a0, mut a1) = (_mm256_setzero_pd(), _mm256_setzero_pd());
+            for l in 0..d {
+                let cv = _mm256_broadcast_sd(c.get_unchecked(j * d + l));
+                a0 = _mm256_fmadd_pd(cv, _mm256_loadu_pd(xp.add(l * PANEL)), a0);
+                a1 = _mm256_fmadd_pd(cv, _mm256_loadu_pd(xp.add(l * PANEL + 4)), a1);
+            }
+            _mm256_storeu_pd(tp.add(j * PANEL), a0);
+            _mm256_storeu_pd(tp.add(j * PANEL + 4), a1);
+        }
+    }
+}
+
+fn packed_product_portable(c: &[f64], x: &[f64], t: &mut [f64], d: usize) {
+    for (xb, tb) in x.chunks_exact(PANEL * d).zip(t.chunks_exact_mut(PANEL * d)) {
+        for (j, trow) in tb.chunks_exact_mut(PANEL).enumerate() {
+            let mut acc = [0.0f64; PANEL];
+            for (l, xrow) in xb.chunks_exact(PANEL).enumerate() {
+                let cjl = c[j * d + l];
+                for (a, &xv) in acc.iter_mut().zip(xrow) {
+                    *a += cjl * xv;
+                }
+            }
+            trow.copy_from_slice(&acc);
+        }
+    }
+}
+
+/// The operands of [`add_block_product`]: one pattern's share of one tile (I, J) of the
+/// symmetric n × n sum Σ_i X_i C_i X_iᵀ.
+///
+/// - `t`, `x`: C_i X_iᵀ and X_iᵀ of the pattern, packed as in [`PackedRows`] (`rows` its slots'
+///   target rows, `len` its blocks' real rows).
+/// - `a`, `b`: the pattern's blocks in the tile's row block I and column block J; `diagonal`:
+///   I = J (then only block pairs B ≤ A are added, the register tiles on the diagonal whole).
+/// - `origin`: the tile's first target row and column.
+pub struct BlockProduct<'a> {
     pub t: &'a [f64],
-    pub xt: &'a [f64],
-    pub ld: usize,
-    pub d: usize,
+    pub x: &'a [f64],
     pub rows: &'a [usize],
+    pub len: &'a [usize],
+    pub d: usize,
     pub a: std::ops::Range<usize>,
     pub b: std::ops::Range<usize>,
+    pub diagonal: bool,
     pub origin: (usize, usize),
 }
 
-/// `buf[(r_a − o₀)·w + r_b − o₁] += Σ_j t[j, a − a.start] · xt[j, b]` for every a in `op.a`,
-/// b in `op.b` with b ≤ a (r = `op.rows`, sorted; o = `op.origin`): the lower triangle of one
-/// pattern's rank-d product, scattered into a w × w tile `buf` (row-major) that stays in cache
-/// while every pattern adds its share. Tiles of 6 × 8 entries are accumulated in registers,
-/// with AVX2 + FMA where the CPU has them (detected at run time: the rounding then differs from
-/// the portable path's, never with the thread count). Inconsistent sizes leave `buf` unchanged.
-pub fn add_tile_product(op: &TileProduct<'_>, buf: &mut [f64], w: usize) {
-    let (d, r) = (op.d, op.rows);
-    let (a, b) = (&op.a, &op.b);
+/// `buf[(r_a − o₀)·w + r_b − o₁] += Σ_j t[a, j] · x[b, j]` for every real slot a of the blocks
+/// `op.a` and b of the blocks `op.b` (on a diagonal tile, of the blocks B ≤ A only: the register
+/// tiles on the diagonal are added whole, so entries above the diagonal are written too and the
+/// caller reads the lower triangle). Register tiles of [`PANEL`] × [`PANEL`] with AVX2 + FMA
+/// where the CPU has them (detected at run time: the rounding then differs from the portable
+/// path's, never with the thread count). Inconsistent sizes leave `buf` unchanged.
+pub fn add_block_product(op: &BlockProduct<'_>, buf: &mut [f64], w: usize) {
+    let (a, b, d) = (&op.a, &op.b, op.d);
+    let nblk = op.len.len();
+    let real = |r: &std::ops::Range<usize>, o: usize| {
+        (r.start..r.end).all(|blk| {
+            let l = op.len[blk];
+            (1..=PANEL).contains(&l)
+                && op.rows[blk * PANEL..blk * PANEL + l]
+                    .iter()
+                    .all(|&k| k >= o && k - o < w)
+        })
+    };
     let ok = a.start <= a.end
         && b.start <= b.end
-        && a.end <= r.len()
-        && b.end <= r.len()
-        && (a.is_empty() || op.ld + 1 >= a.end + LOWER_ROWS)
-        && (b.is_empty() || op.ld + 1 >= b.end + LOWER_TILE)
-        && op.t.len() >= d * op.ld
-        && op.xt.len() >= d * op.ld
+        && a.end <= nblk
+        && b.end <= nblk
+        && op.rows.len() >= nblk * PANEL
+        && op.t.len() >= nblk * PANEL * d
+        && op.x.len() >= nblk * PANEL * d
         && buf.len() >= w * w
-        && r[a.clone()]
-            .iter()
-            .all(|&k| k >= op.origin.0 && k - op.origin.0 < w)
-        && r[b.clone()]
-            .iter()
-            .all(|&k| k >= op.origin.1 && k - op.origin.1 < w);
+        && (!op.diagonal || a == b)
+        && real(a, op.origin.0)
+        && real(b, op.origin.1);
     if !ok || a.is_empty() || b.is_empty() {
         return;
     }
@@ -206,117 +341,130 @@ pub fn add_tile_product(op: &TileProduct<'_>, buf: &mut [f64], w: usize) {
         if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma")
         {
             // SAFETY: the CPU has AVX2 and FMA, and the sizes were checked above.
-            unsafe { add_tile_product_fma(op, buf, w) };
+            unsafe { add_block_product_fma(op, buf, w) };
             return;
         }
     }
-    add_tile_product_portable(op, buf, w);
+    add_block_product_portable(op, buf, w);
 }
 
-/// Add the rows `ra` of a finished register tile (rows a0.., columns b0..) to `buf`, lower
-/// triangle and the column range only; a tile wholly on or below the diagonal adds full rows
-/// at target columns looked up once.
+/// Add a finished register tile (rows: the slots of block `ablk`, columns: those of `bblk`) to
+/// `buf`, real slots only (whole blocks by fixed-length loops).
 #[inline(always)]
-fn scatter_tile(
-    op: &TileProduct<'_>,
+fn scatter_block(
+    op: &BlockProduct<'_>,
     buf: &mut [f64],
-    w: usize,
-    (a0, b0, ra): (usize, usize, usize),
-    tile: &[f64; LOWER_ROWS * LOWER_TILE],
+    (bases, la): (&[usize; PANEL], usize),
+    bblk: usize,
+    tile: &[f64; PANEL * PANEL],
 ) {
-    let r = op.rows;
-    let (o0, o1) = op.origin;
-    if b0 + LOWER_TILE <= op.b.end && a0 + 1 >= b0 + LOWER_TILE {
-        let mut cols = [0usize; LOWER_TILE];
-        for (c, &rb) in cols.iter_mut().zip(&r[b0..b0 + LOWER_TILE]) {
-            *c = rb - o1;
-        }
-        for (q, &ka) in r[a0..a0 + ra].iter().enumerate() {
-            let base = (ka - o0) * w;
-            for c in 0..LOWER_TILE {
-                // SAFETY: as below (every column of the register tile is in `op.b`)
-                unsafe { *buf.get_unchecked_mut(base + cols[c]) += tile[q * LOWER_TILE + c] };
+    let lb = op.len[bblk];
+    let mut cols = [0usize; PANEL];
+    for (c, &r) in cols
+        .iter_mut()
+        .zip(&op.rows[bblk * PANEL..(bblk + 1) * PANEL])
+    {
+        // padding slots (past `lb`) are never read below
+        *c = r.wrapping_sub(op.origin.1);
+    }
+    // SAFETY (all three loops): `add_block_product` checked r − o₀ < w and r − o₁ < w for every
+    // real slot of the blocks in `op.a` and `op.b`, and buf.len() ≥ w²; only real slots are read
+    if lb == PANEL {
+        for q in 0..la {
+            let base = bases[q];
+            for c in 0..PANEL {
+                unsafe { *buf.get_unchecked_mut(base + cols[c]) += tile[q * PANEL + c] };
             }
         }
-        return;
-    }
-    for q in 0..ra {
-        let a = a0 + q;
-        let bend = (b0 + LOWER_TILE).min(a + 1).min(op.b.end);
-        if bend <= b0 {
-            continue;
-        }
-        let base = (r[a] - o0) * w;
-        let tq = &tile[q * LOWER_TILE..(q + 1) * LOWER_TILE];
-        for (&rb, &v) in r[b0..bend].iter().zip(tq) {
-            // SAFETY: `add_tile_product` checked r[a] − o₀ < w and r[b] − o₁ < w for every a in
-            // `op.a` and b in `op.b` (a0 + q < a.end, b.start ≤ b0 < bend ≤ b.end), and
-            // buf.len() ≥ w²
-            unsafe { *buf.get_unchecked_mut(base + rb - o1) += v };
+    } else {
+        for q in 0..la {
+            let base = bases[q];
+            for c in 0..lb {
+                unsafe { *buf.get_unchecked_mut(base + cols[c]) += tile[q * PANEL + c] };
+            }
         }
     }
 }
 
-/// The 6 × 8 register tile of [`add_tile_product`] in AVX2 + FMA.
+/// The offsets in `buf` of the rows of block A (padding slots: never read), and its real rows.
+#[inline(always)]
+fn row_bases(op: &BlockProduct<'_>, ablk: usize, w: usize) -> ([usize; PANEL], usize) {
+    let mut bases = [0usize; PANEL];
+    for (b, &r) in bases
+        .iter_mut()
+        .zip(&op.rows[ablk * PANEL..(ablk + 1) * PANEL])
+    {
+        *b = r.wrapping_sub(op.origin.0).wrapping_mul(w);
+    }
+    (bases, op.len[ablk])
+}
+
+/// The blocks B of `op.b` that pair with block A.
+#[inline(always)]
+fn paired(op: &BlockProduct<'_>, ablk: usize) -> std::ops::Range<usize> {
+    let end = if op.diagonal {
+        (ablk + 1).min(op.b.end)
+    } else {
+        op.b.end
+    };
+    op.b.start..end
+}
+
+/// [`add_block_product`]'s register tile in AVX2 + FMA: two halves of 4 × 8.
 ///
 /// # Safety
-/// The CPU must support AVX2 and FMA, and the sizes must pass [`add_tile_product`]'s checks.
+/// The CPU must support AVX2 and FMA, and the sizes must pass [`add_block_product`]'s checks.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn add_tile_product_fma(op: &TileProduct<'_>, buf: &mut [f64], w: usize) {
+unsafe fn add_block_product_fma(op: &BlockProduct<'_>, buf: &mut [f64], w: usize) {
     use std::arch::x86_64::{
         _mm256_broadcast_sd, _mm256_fmadd_pd, _mm256_loadu_pd, _mm256_setzero_pd, _mm256_storeu_pd,
     };
-    let (t, xt, ld, d) = (op.t, op.xt, op.ld, op.d);
-    let (sa, ea, sb) = (op.a.start, op.a.end, op.b.start);
-    let mut tile = [0.0f64; LOWER_ROWS * LOWER_TILE];
-    for a0 in (sa..ea).step_by(LOWER_ROWS) {
-        let ra = LOWER_ROWS.min(ea - a0);
-        let bstop = (a0 + ra).min(op.b.end);
-        for b0 in (sb..bstop).step_by(LOWER_TILE) {
-            let mut c = [_mm256_setzero_pd(); 2 * LOWER_ROWS];
-            for j in 0..d {
-                // b0 + 8 ≤ b.end + 7 ≤ ld and a0 + 6 ≤ a.end + 5 ≤ ld: in bounds
-                let xp = xt.as_ptr().add(j * ld + b0);
-                let x0 = _mm256_loadu_pd(xp);
-                let x1 = _mm256_loadu_pd(xp.add(4));
-                let tp = t.as_ptr().add(j * ld + a0);
-                for q in 0..LOWER_ROWS {
-                    let tv = _mm256_broadcast_sd(&*tp.add(q));
-                    c[2 * q] = _mm256_fmadd_pd(tv, x0, c[2 * q]);
-                    c[2 * q + 1] = _mm256_fmadd_pd(tv, x1, c[2 * q + 1]);
+    let d = op.d;
+    let mut tile = [0.0f64; PANEL * PANEL];
+    for ablk in op.a.clone() {
+        let (bases, la) = row_bases(op, ablk, w);
+        for bblk in paired(op, ablk) {
+            // both blocks are whole (PANEL · d values) by the checks: in bounds
+            let xp = op.x.as_ptr().add(bblk * PANEL * d);
+            for half in 0..2 {
+                let tp = op.t.as_ptr().add(ablk * PANEL * d + half * 4);
+                let mut c = [_mm256_setzero_pd(); 8];
+                for j in 0..d {
+                    let x0 = _mm256_loadu_pd(xp.add(j * PANEL));
+                    let x1 = _mm256_loadu_pd(xp.add(j * PANEL + 4));
+                    for q in 0..4 {
+                        let tv = _mm256_broadcast_sd(&*tp.add(j * PANEL + q));
+                        c[2 * q] = _mm256_fmadd_pd(tv, x0, c[2 * q]);
+                        c[2 * q + 1] = _mm256_fmadd_pd(tv, x1, c[2 * q + 1]);
+                    }
+                }
+                for (k, ck) in c.iter().enumerate() {
+                    _mm256_storeu_pd(tile.as_mut_ptr().add(32 * half + 4 * k), *ck);
                 }
             }
-            for (k, ck) in c.iter().enumerate() {
-                _mm256_storeu_pd(tile.as_mut_ptr().add(4 * k), *ck);
-            }
-            scatter_tile(op, buf, w, (a0, b0, ra), &tile);
+            scatter_block(op, buf, (&bases, la), bblk, &tile);
         }
     }
 }
 
-/// [`add_tile_product`] without SIMD intrinsics.
-fn add_tile_product_portable(op: &TileProduct<'_>, buf: &mut [f64], w: usize) {
-    let (t, xt, ld, d) = (op.t, op.xt, op.ld, op.d);
-    let (sa, ea, sb) = (op.a.start, op.a.end, op.b.start);
-    for a0 in (sa..ea).step_by(LOWER_ROWS) {
-        let ra = LOWER_ROWS.min(ea - a0);
-        let bstop = (a0 + ra).min(op.b.end);
-        for b0 in (sb..bstop).step_by(LOWER_TILE) {
-            let mut tile = [0.0f64; LOWER_ROWS * LOWER_TILE];
-            for j in 0..d {
-                let xv = &xt[j * ld + b0..j * ld + b0 + LOWER_TILE];
-                let tv = &t[j * ld + a0..j * ld + a0 + LOWER_ROWS];
-                for (q, &tq) in tv.iter().enumerate() {
-                    for (o, &xc) in tile[q * LOWER_TILE..(q + 1) * LOWER_TILE]
-                        .iter_mut()
-                        .zip(xv)
-                    {
+/// [`add_block_product`] without SIMD intrinsics.
+fn add_block_product_portable(op: &BlockProduct<'_>, buf: &mut [f64], w: usize) {
+    let d = op.d;
+    for ablk in op.a.clone() {
+        let (bases, la) = row_bases(op, ablk, w);
+        for bblk in paired(op, ablk) {
+            let mut tile = [0.0f64; PANEL * PANEL];
+            let xb = &op.x[bblk * PANEL * d..(bblk + 1) * PANEL * d];
+            let tb = &op.t[ablk * PANEL * d..(ablk + 1) * PANEL * d];
+            for (xr, tr) in xb.chunks_exact(PANEL).zip(tb.chunks_exact(PANEL)) {
+                for (q, &tq) in tr.iter().enumerate() {
+                    for (o, &xc) in tile[q * PANEL..(q + 1) * PANEL].iter_mut().zip(xr) {
                         *o += tq * xc;
                     }
                 }
             }
-            scatter_tile(op, buf, w, (a0, b0, ra), &tile);
+            scatter_block(op, buf, (&bases, la), bblk, &tile);
         }
     }
 }
@@ -548,70 +696,92 @@ mod tests {
     }
 
     #[test]
-    fn tile_products_add_up_to_the_lower_triangle_on_both_paths() {
-        // ni = 13 rows scattered into n = 20, tiles of w = 8 (the last one partial): the tiles
-        // J ≤ I of both the AVX2 and the portable kernel add up to the lower triangle of Tᵀ X
-        // at the scattered positions, and leave everything else alone
-        tile_products_case(20, 3, 13, 8, true);
-        // larger tiles hold register tiles wholly below the diagonal (the full-row scatter)
-        tile_products_case(200, 5, 120, 64, false);
+    fn block_products_add_up_to_the_lower_triangle_on_both_paths() {
+        // ni = 13 rows scattered into n = 20, tiles of w = 8 (the last one partial, blocks
+        // padded at every tile boundary): the tiles J ≤ I of both the AVX2 and the portable
+        // kernel add up to the lower triangle of X_r C X_rᵀ at the scattered positions, and
+        // leave everything else below the diagonal alone
+        block_products_case(20, 3, 13, 8, true);
+        // larger tiles: several whole blocks per tile, register tiles wholly below the diagonal
+        block_products_case(200, 5, 120, 64, false);
     }
 
-    fn tile_products_case(n: usize, d: usize, ni: usize, w: usize, bad_sizes: bool) {
-        let ld = ni.div_ceil(LOWER_TILE) * LOWER_TILE + LOWER_TILE;
+    fn block_products_case(n: usize, d: usize, ni: usize, w: usize, bad_sizes: bool) {
         let r: Vec<usize> = (0..ni)
             .map(|a| (a * 3 + 1) % n)
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .collect();
         assert_eq!(r.len(), ni);
-        let mut t = vec![0.0; d * ld];
-        let mut x = vec![0.0; d * ld];
-        for j in 0..d {
-            for a in 0..ni {
-                t[j * ld + a] = ((a * 7 + j * 5) % 11) as f64 * 0.3 - 1.2;
-                x[j * ld + a] = ((a * 3 + j * 2) % 13) as f64 * 0.2 - 0.9;
+        let x: Vec<f64> = (0..n * d)
+            .map(|v| ((v * 3 + 2) % 13) as f64 * 0.2 - 0.9)
+            .collect();
+        let cm: Vec<f64> = (0..d * d)
+            .map(|v| {
+                let (j, l) = (v / d, v % d);
+                ((j * l + j + l) % 7) as f64 * 0.3 - 0.8
+            })
+            .collect();
+        let ntile = n.div_ceil(w);
+        let pk = PackedRows::new(&x, d, &r, w, ntile);
+        assert_eq!(pk.starts.len(), ntile + 1);
+        assert_eq!(pk.len.iter().sum::<usize>(), ni);
+        // t = C Xᵀ block by block, on both paths
+        let mut t = vec![0.0; pk.x.len()];
+        assert!(packed_product(&cm, &pk.x, &mut t, d));
+        let mut t_port = vec![0.0; pk.x.len()];
+        packed_product_portable(&cm, &pk.x, &mut t_port, d);
+        for (slot, &k) in pk.rows.iter().enumerate() {
+            let (blk, c) = (slot / PANEL, slot % PANEL);
+            for j in 0..d {
+                let want = if k == usize::MAX {
+                    0.0
+                } else {
+                    (0..d).map(|l| cm[j * d + l] * x[k * d + l]).sum::<f64>()
+                };
+                for tv in [&t, &t_port] {
+                    assert!((tv[blk * PANEL * d + j * PANEL + c] - want).abs() < 1e-12);
+                }
             }
         }
+        assert!(!packed_product(&cm[..d * d - 1], &pk.x, &mut t, d));
         let expect = |acc: &[f64]| {
             for ka in 0..n {
-                for kb in 0..n {
-                    let (pa, pb) = (
-                        r.iter().position(|&v| v == ka),
-                        r.iter().position(|&v| v == kb),
-                    );
-                    let want = match (pa, pb) {
-                        (Some(a), Some(b)) if b <= a => {
-                            1.0 + (0..d).map(|j| t[j * ld + a] * x[j * ld + b]).sum::<f64>()
-                        }
-                        _ => 1.0,
+                for kb in 0..=ka {
+                    let both = r.contains(&ka) && r.contains(&kb);
+                    let want = if both {
+                        1.0 + (0..d)
+                            .flat_map(|j| (0..d).map(move |l| (j, l)))
+                            .map(|(j, l)| x[ka * d + j] * cm[j * d + l] * x[kb * d + l])
+                            .sum::<f64>()
+                    } else {
+                        1.0
                     };
-                    assert!((acc[ka * n + kb] - want).abs() < 1e-12, "{ka} {kb}");
+                    assert!((acc[ka * n + kb] - want).abs() < 1e-11, "{ka} {kb}");
                 }
             }
         };
-        let ntile = n.div_ceil(w);
-        let seg = |i: usize| r.partition_point(|&k| k < i * w);
+        let op_for = |ti: usize, tj: usize| BlockProduct {
+            t: &t,
+            x: &pk.x,
+            rows: &pk.rows,
+            len: &pk.len,
+            d,
+            a: pk.starts[ti]..pk.starts[ti + 1],
+            b: pk.starts[tj]..pk.starts[tj + 1],
+            diagonal: ti == tj,
+            origin: (ti * w, tj * w),
+        };
         for portable in [false, true] {
             let mut acc = vec![1.0; n * n];
             for ti in 0..ntile {
                 for tj in 0..=ti {
-                    let (a, b) = (seg(ti)..seg(ti + 1), seg(tj)..seg(tj + 1));
-                    let op = TileProduct {
-                        t: &t,
-                        xt: &x,
-                        ld,
-                        d,
-                        rows: &r,
-                        a,
-                        b,
-                        origin: (ti * w, tj * w),
-                    };
+                    let op = op_for(ti, tj);
                     let mut buf = vec![0.0; w * w];
                     if portable {
-                        add_tile_product_portable(&op, &mut buf, w);
+                        add_block_product_portable(&op, &mut buf, w);
                     } else {
-                        add_tile_product(&op, &mut buf, w);
+                        add_block_product(&op, &mut buf, w);
                     }
                     for k in 0..w.min(n - ti * w) {
                         for l in 0..w.min(n - tj * w) {
@@ -625,33 +795,32 @@ mod tests {
         if !bad_sizes {
             return;
         }
-        // inconsistent sizes (ld too short for the column ranges, rows outside the tile, T
-        // shorter than its layout) change nothing
-        let (a, b) = (seg(1)..seg(2), seg(0)..seg(1));
-        let short = vec![1.0; d * ld - 1];
-        let mk = |t: &[f64], ld: usize, origin: (usize, usize)| {
-            let op = TileProduct {
-                t,
-                xt: &x,
-                ld,
-                d,
-                rows: &r,
-                a: a.clone(),
-                b: b.clone(),
-                origin,
-            };
+        // inconsistent sizes (a tile origin its rows fall outside, t shorter than the blocks,
+        // block ranges past the end, a diagonal tile with different ranges) change nothing
+        let short = vec![1.0; t.len() - 1];
+        let unchanged = |op: BlockProduct<'_>| {
             let mut buf = vec![1.0; w * w];
-            add_tile_product(&op, &mut buf, w);
+            add_block_product(&op, &mut buf, w);
             buf.iter().all(|&v| v == 1.0)
         };
-        for unchanged in [
-            mk(&t, 4, (w, 0)),
-            mk(&t, ld, (w + 1, 0)),
-            mk(&short, ld, (w, 0)),
-            mk(&t, a.end + LOWER_ROWS - 2, (w, 0)),
-        ] {
-            assert!(unchanged);
-        }
+        assert!(unchanged(BlockProduct {
+            origin: (w + 1, 0),
+            ..op_for(1, 0)
+        }));
+        assert!(unchanged(BlockProduct {
+            t: &short,
+            ..op_for(1, 0)
+        }));
+        assert!(unchanged(BlockProduct {
+            a: 0..pk.blocks() + 1,
+            origin: (0, 0),
+            ..op_for(1, 0)
+        }));
+        assert!(unchanged(BlockProduct {
+            diagonal: true,
+            ..op_for(1, 0)
+        }));
+        assert!(!unchanged(op_for(1, 0)));
     }
 
     #[test]
