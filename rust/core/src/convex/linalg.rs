@@ -469,6 +469,98 @@ fn add_block_product_portable(op: &BlockProduct<'_>, buf: &mut [f64], w: usize) 
     }
 }
 
+/// `acc += Σ_r w[r] · data[ix[r]]` (rows of `acc.len()` values at stride `stride` in the
+/// row-major `data`): a weighted sum of gathered rows, as in the cone rows' Gram matrices and
+/// Xᵀ S w. Each entry is accumulated in row order, so the result is the same on every path
+/// (AVX2 only widens the loop). Rows out of range are skipped.
+pub fn gathered_axpy(acc: &mut [f64], data: &[f64], stride: usize, ix: &[usize], w: &[f64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (the function only enables it for code generation)
+            unsafe { gathered_axpy_avx2(acc, data, stride, ix, w) };
+            return;
+        }
+    }
+    gathered_axpy_body(acc, data, stride, ix, w);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn gathered_axpy_avx2(
+    acc: &mut [f64],
+    data: &[f64],
+    stride: usize,
+    ix: &[usize],
+    w: &[f64],
+) {
+    gathered_axpy_body(acc, data, stride, ix, w)
+}
+
+#[inline(always)]
+fn gathered_axpy_body(acc: &mut [f64], data: &[f64], stride: usize, ix: &[usize], w: &[f64]) {
+    let m = acc.len();
+    for (&k, &wk) in ix.iter().zip(w) {
+        let Some(row) = data.get(k * stride..k * stride + m) else {
+            continue;
+        };
+        for (c, &xv) in acc.iter_mut().zip(row) {
+            *c += wk * xv;
+        }
+    }
+}
+
+/// `out[r] = ⟨data[ix[r]], v⟩` (rows of `v.len()` values at stride `stride` in the row-major
+/// `data`), each dot product summed in four interleaved partial sums combined as
+/// (s₀ + s₁) + (s₂ + s₃): the same result on every path, AVX2 only widening the loop. Rows out of
+/// range give 0.
+pub fn gathered_dots(out: &mut [f64], data: &[f64], stride: usize, ix: &[usize], v: &[f64]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU has AVX2 (the function only enables it for code generation)
+            unsafe { gathered_dots_avx2(out, data, stride, ix, v) };
+            return;
+        }
+    }
+    gathered_dots_body(out, data, stride, ix, v);
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn gathered_dots_avx2(
+    out: &mut [f64],
+    data: &[f64],
+    stride: usize,
+    ix: &[usize],
+    v: &[f64],
+) {
+    gathered_dots_body(out, data, stride, ix, v)
+}
+
+#[inline(always)]
+fn gathered_dots_body(out: &mut [f64], data: &[f64], stride: usize, ix: &[usize], v: &[f64]) {
+    let m = v.len();
+    let (vc, vr) = v.split_at(m - m % 4);
+    for (o, &k) in out.iter_mut().zip(ix) {
+        let Some(row) = data.get(k * stride..k * stride + m) else {
+            *o = 0.0;
+            continue;
+        };
+        let (rc, rr) = row.split_at(m - m % 4);
+        let mut s = [0.0f64; 4];
+        for (x4, v4) in rc.chunks_exact(4).zip(vc.chunks_exact(4)) {
+            for l in 0..4 {
+                s[l] += x4[l] * v4[l];
+            }
+        }
+        for (l, (&x, &y)) in rr.iter().zip(vr).enumerate() {
+            s[l] += x * y;
+        }
+        *o = (s[0] + s[1]) + (s[2] + s[3]);
+    }
+}
+
 /// Dot product with eight independent accumulators (vectorises).
 #[inline]
 pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
@@ -821,6 +913,44 @@ mod tests {
             ..op_for(1, 0)
         }));
         assert!(!unchanged(op_for(1, 0)));
+    }
+
+    #[test]
+    fn gathered_kernels_match_plain_sums_on_both_paths() {
+        let (n, m) = (9, 7);
+        let data: Vec<f64> = (0..n * m)
+            .map(|v| ((v * 5 + 3) % 17) as f64 * 0.25 - 2.0)
+            .collect();
+        let ix = [4usize, 0, 8, 4, 2, 50];
+        let w = [0.5, -1.5, 2.0, 0.25, 3.0, 1.0];
+        let v: Vec<f64> = (0..m).map(|j| j as f64 * 0.3 - 1.0).collect();
+        let mut want_acc = vec![1.0; m];
+        for (&k, &wk) in ix.iter().zip(&w).take(5) {
+            for j in 0..m {
+                want_acc[j] += wk * data[k * m + j];
+            }
+        }
+        let mut a1 = vec![1.0; m];
+        gathered_axpy(&mut a1, &data, m, &ix, &w);
+        let mut a2 = vec![1.0; m];
+        gathered_axpy_body(&mut a2, &data, m, &ix, &w);
+        assert_eq!(a1, a2);
+        for (a, b) in a1.iter().zip(&want_acc) {
+            assert!((a - b).abs() < 1e-12);
+        }
+        let mut o1 = vec![9.0; ix.len()];
+        gathered_dots(&mut o1, &data, m, &ix, &v);
+        let mut o2 = vec![9.0; ix.len()];
+        gathered_dots_body(&mut o2, &data, m, &ix, &v);
+        assert_eq!(o1, o2);
+        for (r, &k) in ix.iter().enumerate() {
+            let want = if k < n {
+                (0..m).map(|j| data[k * m + j] * v[j]).sum::<f64>()
+            } else {
+                0.0
+            };
+            assert!((o1[r] - want).abs() < 1e-12, "{r}");
+        }
     }
 
     #[test]

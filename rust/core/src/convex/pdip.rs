@@ -856,11 +856,7 @@ impl LpData<'_> {
                 continue;
             };
             col.fill(0.0);
-            for (&k, &wk) in ix.iter().zip(&w[j * nl..(j + 1) * nl]) {
-                for (c, &xv) in col.iter_mut().zip(&self.xr[k * d..(k + 1) * d]) {
-                    *c += wk * xv;
-                }
-            }
+            super::linalg::gathered_axpy(&mut col, self.xr, d, ix, &w[j * nl..(j + 1) * nl]);
             for (a, &c) in col.iter().enumerate() {
                 acc[[a, j]] = c;
             }
@@ -887,13 +883,7 @@ impl LpData<'_> {
             for (a, c) in col.iter_mut().enumerate() {
                 *c = v[[a, b0 + j]];
             }
-            for (o, &k) in out[j * nl..(j + 1) * nl].iter_mut().zip(ix) {
-                *o = self.xr[k * d..(k + 1) * d]
-                    .iter()
-                    .zip(&col)
-                    .map(|(a, b)| a * b)
-                    .sum();
-            }
+            super::linalg::gathered_dots(&mut out[j * nl..(j + 1) * nl], self.xr, d, ix, &col);
         }
     }
 
@@ -936,11 +926,7 @@ impl LpData<'_> {
         };
         let one = |b: usize, o: &mut [f64]| {
             if let Some(ix) = self.rows_of(b) {
-                for (&k, &wk) in ix.iter().zip(&wd[b * nl..(b + 1) * nl]) {
-                    for (c, &xv) in o.iter_mut().zip(&xxs[k * nt..(k + 1) * nt]) {
-                        *c += wk * xv;
-                    }
-                }
+                super::linalg::gathered_axpy(o, xxs, nt, ix, &wd[b * nl..(b + 1) * nl]);
             }
         };
         if self.par {
