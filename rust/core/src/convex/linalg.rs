@@ -171,15 +171,22 @@ pub struct PackedRows {
 impl PackedRows {
     /// Pack the rows `rows` (sorted) of the row-major n × d matrix `x` for tiles of `w` rows.
     pub fn new(x: &[f64], d: usize, rows: &[usize], w: usize, ntile: usize) -> Self {
+        // the tiles' ends in `rows`, and the blocks they make (allocated once)
+        let ends: Vec<usize> = (1..=ntile)
+            .map(|t| rows.partition_point(|&k| k < t * w))
+            .collect();
+        let nblk: usize = (0..ntile)
+            .map(|t| (ends[t] - if t == 0 { 0 } else { ends[t - 1] }).div_ceil(PANEL))
+            .sum();
         let mut out = PackedRows {
-            rows: Vec::new(),
-            len: Vec::new(),
-            starts: vec![0],
-            x: Vec::new(),
+            rows: Vec::with_capacity(nblk * PANEL),
+            len: Vec::with_capacity(nblk),
+            starts: Vec::with_capacity(ntile + 1),
+            x: Vec::with_capacity(nblk * PANEL * d),
         };
+        out.starts.push(0);
         let mut at = 0;
-        for t in 0..ntile {
-            let end = at + rows[at..].partition_point(|&k| k < (t + 1) * w);
+        for &end in &ends {
             for blk in rows[at..end].chunks(PANEL) {
                 let base = out.x.len();
                 out.x.resize(base + PANEL * d, 0.0);
