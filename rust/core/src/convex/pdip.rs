@@ -1920,16 +1920,36 @@ fn solve_rows(
         };
         // M = I + diag(√w) (lower triangle of the tiles) diag(√w): the lower triangle, all the
         // factorisation reads
-        let mut mm = Array2::<f64>::eye(n);
-        for (&(u, _), buf) in units.iter().zip(&bufs) {
-            let (ti, tj) = pairs[u];
-            for k in ti * wt..((ti + 1) * wt).min(n) {
-                let lend = ((tj + 1) * wt).min(k + 1);
-                let brow = &buf[(k - ti * wt) * wt..];
-                for l in tj * wt..lend {
-                    mm[[k, l]] += sqw[k] * sqw[l] * brow[l - tj * wt];
+        // (by chunks of rows, in parallel: every entry sums the units in their order)
+        let mut mm = Array2::<f64>::zeros((n, n));
+        let sq = sqw
+            .as_slice()
+            .ok_or_else(|| Error::Numerical("√w not contiguous".into()))?;
+        let fill = |(c, mut rows): (usize, ArrayViewMut2<f64>)| {
+            for (q, mut row) in rows.outer_iter_mut().enumerate() {
+                let k = c * BCH + q;
+                let ti = k / wt;
+                row[k] = 1.0;
+                for (&(u, _), buf) in units.iter().zip(&bufs) {
+                    let (ui, tj) = pairs[u];
+                    let lend = ((tj + 1) * wt).min(k + 1);
+                    if ui != ti || lend <= tj * wt {
+                        continue;
+                    }
+                    let brow = &buf[(k - ti * wt) * wt..(k - ti * wt) * wt + (lend - tj * wt)];
+                    let seg = row.slice_mut(s![tj * wt..lend]);
+                    for ((m, &b), &sl) in seg.into_iter().zip(brow).zip(&sq[tj * wt..lend]) {
+                        *m += sq[k] * sl * b;
+                    }
                 }
             }
+        };
+        let chunks: Vec<(usize, ArrayViewMut2<f64>)> =
+            mm.axis_chunks_iter_mut(Axis(0), BCH).enumerate().collect();
+        if par {
+            chunks.into_par_iter().for_each(fill);
+        } else {
+            chunks.into_iter().for_each(fill);
         }
         phases.lap(3);
         let lm = super::linalg::cholesky(&mm)?;
