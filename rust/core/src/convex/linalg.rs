@@ -504,15 +504,61 @@ unsafe fn gathered_axpy_avx2(
     gathered_axpy_body(acc, data, stride, ix, w)
 }
 
+/// Columns `c0..c0 + C` of [`gathered_axpy`] summed in registers over all the rows (one load and
+/// store of `acc` per chunk instead of one per row; each entry still adds the rows in order).
+#[inline(always)]
+fn axpy_chunk<const C: usize>(
+    acc: &mut [f64],
+    data: &[f64],
+    (stride, c0): (usize, usize),
+    ix: &[usize],
+    w: &[f64],
+) {
+    let m = acc.len();
+    let mut r = [0.0f64; C];
+    r.copy_from_slice(&acc[c0..c0 + C]);
+    for (&k, &wk) in ix.iter().zip(w) {
+        let Some(x) = data
+            .get(k * stride + c0..k * stride + c0 + C)
+            .and_then(|v| <&[f64; C]>::try_from(v).ok())
+        else {
+            continue;
+        };
+        if k * stride + m > data.len() {
+            continue; // a row out of range is skipped whole
+        }
+        for e in 0..C {
+            r[e] += wk * x[e];
+        }
+    }
+    acc[c0..c0 + C].copy_from_slice(&r);
+}
+
 #[inline(always)]
 fn gathered_axpy_body(acc: &mut [f64], data: &[f64], stride: usize, ix: &[usize], w: &[f64]) {
     let m = acc.len();
-    for (&k, &wk) in ix.iter().zip(w) {
-        let Some(row) = data.get(k * stride..k * stride + m) else {
-            continue;
-        };
-        for (c, &xv) in acc.iter_mut().zip(row) {
-            *c += wk * xv;
+    let mut c0 = 0;
+    while c0 + 32 <= m {
+        axpy_chunk::<32>(acc, data, (stride, c0), ix, w);
+        c0 += 32;
+    }
+    if c0 + 16 <= m {
+        axpy_chunk::<16>(acc, data, (stride, c0), ix, w);
+        c0 += 16;
+    }
+    if c0 + 8 <= m {
+        axpy_chunk::<8>(acc, data, (stride, c0), ix, w);
+        c0 += 8;
+    }
+    if c0 + 4 <= m {
+        axpy_chunk::<4>(acc, data, (stride, c0), ix, w);
+        c0 += 4;
+    }
+    for c in c0..m {
+        for (&k, &wk) in ix.iter().zip(w) {
+            if k * stride + m <= data.len() {
+                acc[c] += wk * data[k * stride + c];
+            }
         }
     }
 }
