@@ -709,6 +709,14 @@ where
     }
 }
 
+/// Column b of `m` into `out` (the per-block loops reuse one buffer instead of a Vec per block).
+#[inline]
+fn col_into(m: &Array2<f64>, b: usize, out: &mut [f64]) {
+    for (o, &v) in out.iter_mut().zip(m.column(b)) {
+        *o = v;
+    }
+}
+
 /// Write per-chunk d × len results (in block order) into the columns of a d × B matrix.
 fn gather_blocks(parts: &[Array2<f64>], d: usize, nb: usize) -> Array2<f64> {
     let mut out = Array2::<f64>::zeros((d, nb));
@@ -2011,11 +2019,12 @@ fn solve_rows(
             let mut socq = Array2::<f64>::zeros((dm, nb)); // W⁻¹ q
             let mut qv = vec![0.0; dm];
             let mut out = vec![0.0; dm];
+            let (mut l, mut r, mut wb) = (vec![0.0; dm], vec![0.0; dm], vec![0.0; dm]);
             for b in 0..nb {
-                let l: Vec<f64> = lt.column(b).to_vec();
-                let r: Vec<f64> = rc_soc.column(b).to_vec();
+                col_into(&lt, b, &mut l);
+                col_into(rc_soc, b, &mut r);
                 soc_jordan_div(&l, &r, &mut qv);
-                let wb: Vec<f64> = wbar.column(b).to_vec();
+                col_into(&wbar, b, &mut wb);
                 soc_apply_w(&wb, eta[b], &qv, &mut out, true);
                 for a in 0..dm {
                     socq[[a, b]] = out[a];
@@ -2055,15 +2064,16 @@ fn solve_rows(
             |dx: &Array2<f64>, dh: &Array2<f64>, dlam: &Array2<f64>, dy: &Array2<f64>| {
                 let mut a = lp.max_step(LpStep::new(&h, dh, &lam, dlam), 1.0 / 0.99)?;
                 let mut u = vec![0.0; dm];
+                let (mut du, mut yv, mut dyv) = (vec![0.0; dm], vec![0.0; dm], vec![0.0; dm]);
                 for b in 0..nb {
                     u[0] = t[b];
                     for j in 0..d {
                         u[j + 1] = z[[j, b]];
                     }
-                    let du: Vec<f64> = dx.column(b).to_vec();
+                    col_into(dx, b, &mut du);
                     a = soc_max_step(&u, &du, a);
-                    let yv: Vec<f64> = ysoc.column(b).to_vec();
-                    let dyv: Vec<f64> = dy.column(b).to_vec();
+                    col_into(&ysoc, b, &mut yv);
+                    col_into(dy, b, &mut dyv);
                     a = soc_max_step(&yv, &dyv, a);
                 }
                 Ok::<f64, Error>(a)
@@ -2071,8 +2081,9 @@ fn solve_rows(
         // ---- predictor ----
         let mut rc_soc_aff = Array2::<f64>::zeros((dm, nb));
         let mut tmp = vec![0.0; dm];
+        let mut l = vec![0.0; dm];
         for b in 0..nb {
-            let l: Vec<f64> = lt.column(b).to_vec();
+            col_into(&lt, b, &mut l);
             soc_jordan(&l, &l, &mut tmp);
             for a in 0..dm {
                 rc_soc_aff[[a, b]] = -tmp[a];
@@ -2099,11 +2110,12 @@ fn solve_rows(
         let mut ws = vec![0.0; dm];
         let mut wy = vec![0.0; dm];
         // block b of a direction in the scaled space: W⁻¹Δs into `ws`, WΔy into `wy`
-        let scaled =
+        let (mut wb, mut dsv, mut dyv) = (vec![0.0; dm], vec![0.0; dm], vec![0.0; dm]);
+        let mut scaled =
             |b: usize, dxm: &Array2<f64>, dym: &Array2<f64>, ws: &mut [f64], wy: &mut [f64]| {
-                let wb: Vec<f64> = wbar.column(b).to_vec();
-                let dsv: Vec<f64> = dxm.column(b).to_vec();
-                let dyv: Vec<f64> = dym.column(b).to_vec();
+                col_into(&wbar, b, &mut wb);
+                col_into(dxm, b, &mut dsv);
+                col_into(dym, b, &mut dyv);
                 soc_apply_w(&wb, eta[b], &dsv, ws, true);
                 soc_apply_w(&wb, eta[b], &dyv, wy, false);
             };
