@@ -550,14 +550,16 @@ fn gathered_axpy_body(acc: &mut [f64], data: &[f64], stride: usize, ix: &[usize]
         axpy_chunk::<8>(acc, data, (stride, c0), ix, w);
         c0 += 8;
     }
-    if c0 + 4 <= m {
-        axpy_chunk::<4>(acc, data, (stride, c0), ix, w);
-        c0 += 4;
-    }
-    for c in c0..m {
+    // the last < 8 columns in one pass over the rows (a pass per column cost small d, where
+    // they are all the columns, ~2×)
+    if c0 < m {
+        let tail = &mut acc[c0..];
         for (&k, &wk) in ix.iter().zip(w) {
-            if k * stride + m <= data.len() {
-                acc[c] += wk * data[k * stride + c];
+            let Some(row) = data.get(k * stride..k * stride + m) else {
+                continue;
+            };
+            for (c, &xv) in tail.iter_mut().zip(&row[c0..]) {
+                *c += wk * xv;
             }
         }
     }
