@@ -205,11 +205,6 @@ impl PackedRows {
         }
         out
     }
-
-    /// Number of blocks.
-    pub fn blocks(&self) -> usize {
-        self.len.len()
-    }
 }
 
 /// t = C · x block by block (C: d × d row-major; x, t: packed blocks of d × [`PANEL`]): the
@@ -492,6 +487,9 @@ pub fn gathered_axpy(acc: &mut [f64], data: &[f64], stride: usize, ix: &[usize],
     gathered_axpy_body(acc, data, stride, ix, w);
 }
 
+// The AVX2 twins of the gathered kernels stay two explicit functions: a generic dispatcher over
+// the body (fn item or closure) was tried, and its AVX2 instance called the body through
+// `Fn::call` un-inlined, i.e. compiled for baseline SSE2 again (checked with objdump).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
 unsafe fn gathered_axpy_avx2(
@@ -518,15 +516,13 @@ fn axpy_chunk<const C: usize>(
     let mut r = [0.0f64; C];
     r.copy_from_slice(&acc[c0..c0 + C]);
     for (&k, &wk) in ix.iter().zip(w) {
-        let Some(x) = data
-            .get(k * stride + c0..k * stride + c0 + C)
-            .and_then(|v| <&[f64; C]>::try_from(v).ok())
-        else {
+        // a row out of range is skipped whole (as by the other chunks and the tail)
+        let Some(row) = data.get(k * stride..k * stride + m) else {
             continue;
         };
-        if k * stride + m > data.len() {
-            continue; // a row out of range is skipped whole
-        }
+        let Ok(x) = <&[f64; C]>::try_from(&row[c0..c0 + C]) else {
+            continue;
+        };
         for e in 0..C {
             r[e] += wk * x[e];
         }
@@ -959,7 +955,7 @@ mod tests {
             ..op_for(1, 0)
         }));
         assert!(unchanged(BlockProduct {
-            a: 0..pk.blocks() + 1,
+            a: 0..pk.len.len() + 1,
             origin: (0, 0),
             ..op_for(1, 0)
         }));
