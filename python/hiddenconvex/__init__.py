@@ -15,15 +15,34 @@ CPU count), see :func:`thread_count` / :func:`set_thread_count`. Results never d
 
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
+
 from . import _core
-from . import chambers as _chambers_mod
-from . import compare as _compare_mod
-from . import convex as _convex_mod
-from . import hessian as _hessian_mod
-from . import midpoint as _midpoint_mod
-from . import nonconvex as _nonconvex_mod
-from . import objectives as _objectives_mod
-from . import slices as _slices_mod
+from .chambers import (
+    Chambers,
+    chamber_count,
+    chambers,
+    cover_count,
+    iter_chambers,
+    pattern_bound,
+)
+from .compare import (
+    ComparisonResult,
+    DataComparison,
+    SuiteResult,
+    compare_convex_nonconvex,
+    compare_on_data,
+    realdata_suite,
+)
+from .convex import (
+    ConvexFitResult,
+    ConvexGatedReLU,
+    ConvexReLU,
+    default_memory_limit,
+    fit_memory_estimate,
+    relu_network_objective,
+)
 from .exceptions import (
     ConvergenceWarning,
     HiddenConvexError,
@@ -32,9 +51,50 @@ from .exceptions import (
     NumericalError,
     ResourceLimitError,
 )
+from .hessian import HessianResult, hessian
 from .io import Result, load, save
+from .midpoint import (
+    MidpointReport,
+    MidpointWitness,
+    Pairs,
+    clopper_pearson,
+    estimate_noise,
+    midpoint_test,
+    permutation_pairs,
+    rescaling_pairs,
+    sign_flip_pairs,
+)
+from .nonconvex import TrainingResult, train_relu_network
+from .objectives import (
+    ICNN,
+    MLP,
+    CallableObjective,
+    HingeLoss,
+    ICNNInput,
+    LeastSquares,
+    LinearModel,
+    LogisticRegression,
+    Objective,
+    Quadratic,
+    TwoLayerReLU,
+    as_objective,
+)
+from .slices import (
+    Slice1D,
+    Slice2D,
+    filter_groups,
+    random_direction,
+    slice_1d,
+    slice_2d,
+    witness_slice,
+)
 
-__version__: str = _core.__version__
+try:
+    # One place for the version: the workspace version in Cargo.toml, which maturin writes into
+    # the distribution's metadata.
+    __version__: str = _dist_version("hiddenconvex")
+except PackageNotFoundError:  # pragma: no cover - imported from a source tree, not installed
+    __version__ = _core.__version__
 
 
 def thread_count() -> int:
@@ -53,22 +113,64 @@ def set_thread_count(n: int) -> None:
     _core.set_thread_count(check_int(n, "n", minimum=1))
 
 
-_modules = (
-    _chambers_mod,
-    _objectives_mod,
-    _hessian_mod,
-    _midpoint_mod,
-    _slices_mod,
-    _convex_mod,
-    _nonconvex_mod,
-    _compare_mod,
-)
-_name = ""
-for _m in _modules:
-    for _name in _m.__all__:
-        globals()[_name] = getattr(_m, _name)
-
 __all__ = [
+    # activation chambers
+    "Chambers",
+    "chamber_count",
+    "chambers",
+    "cover_count",
+    "iter_chambers",
+    "pattern_bound",
+    # objectives
+    "CallableObjective",
+    "HingeLoss",
+    "ICNN",
+    "ICNNInput",
+    "LeastSquares",
+    "LinearModel",
+    "LogisticRegression",
+    "MLP",
+    "Objective",
+    "Quadratic",
+    "TwoLayerReLU",
+    "as_objective",
+    # Hessians
+    "HessianResult",
+    "hessian",
+    # midpoint tests and slices
+    "MidpointReport",
+    "MidpointWitness",
+    "Pairs",
+    "Slice1D",
+    "Slice2D",
+    "clopper_pearson",
+    "estimate_noise",
+    "filter_groups",
+    "midpoint_test",
+    "permutation_pairs",
+    "random_direction",
+    "rescaling_pairs",
+    "sign_flip_pairs",
+    "slice_1d",
+    "slice_2d",
+    "witness_slice",
+    # convex training
+    "ConvexFitResult",
+    "ConvexGatedReLU",
+    "ConvexReLU",
+    "default_memory_limit",
+    "fit_memory_estimate",
+    "relu_network_objective",
+    # non-convex training and comparisons
+    "ComparisonResult",
+    "DataComparison",
+    "SuiteResult",
+    "TrainingResult",
+    "compare_convex_nonconvex",
+    "compare_on_data",
+    "realdata_suite",
+    "train_relu_network",
+    # results, errors, threads, version
     "ConvergenceWarning",
     "HiddenConvexError",
     "InvalidInputError",
@@ -81,6 +183,4 @@ __all__ = [
     "save",
     "set_thread_count",
     "thread_count",
-] + [n for _m in _modules for n in _m.__all__]
-
-del _m, _name
+]

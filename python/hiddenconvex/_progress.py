@@ -52,7 +52,7 @@ class progress_callback:
                 return None
             return self._tqdm
         if callable(p):
-            return p  # type: ignore[no-any-return]
+            return p
         from .exceptions import InvalidTypeError
 
         raise InvalidTypeError(

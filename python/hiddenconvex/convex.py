@@ -335,6 +335,7 @@ def _verified_prune(
 
 class _ConvexBase:
     _kind = "relu"
+    classes_: np.ndarray | None
 
     def __init__(
         self,
@@ -496,7 +497,9 @@ class _ConvexBase:
         return np.ascontiguousarray(arr), None, False
 
     # -- fit ------------------------------------------------------------------------------
-    def fit(self, X: Any, y: Any, *, warm_start: dict[str, Any] | None = None) -> _ConvexBase:
+    def fit(
+        self, X: Any, y: Any, *, warm_start: dict[int, dict[str, Any]] | None = None
+    ) -> _ConvexBase:
         """Solve the convex program on (X, y). Returns self.
 
         Raises
@@ -684,7 +687,9 @@ class _ConvexBase:
             )
         return self
 
-    def _fit_cvxpy(self, Xa, y, D, beta, delta) -> dict[str, Any]:
+    def _fit_cvxpy(
+        self, Xa: np.ndarray, y: np.ndarray, D: np.ndarray, beta: float, delta: float
+    ) -> dict[str, Any]:
         try:
             import cvxpy as cp
         except ImportError as exc:  # pragma: no cover
@@ -695,7 +700,7 @@ class _ConvexBase:
         d, P = Xa.shape[1], M.shape[1]
         relu = self._kind == "relu"
         V = cp.Variable((d, P))
-        W = cp.Variable((d, P)) if relu else None
+        W: Any = cp.Variable((d, P)) if relu else None
         pred = cp.sum(cp.multiply(M, Xa @ V - (Xa @ W if relu else 0)), axis=1)
         if self.loss == "squared":
             fit = 0.5 * cp.sum_squares(pred - y)
@@ -739,6 +744,10 @@ class _ConvexBase:
     def _check_fitted(self) -> None:
         if not hasattr(self, "blocks_"):
             raise HiddenConvexError(f"{type(self).__name__} is not fitted yet: call fit(X, y)")
+
+    def _forward(self, Xa: np.ndarray, z: np.ndarray) -> np.ndarray:
+        """The model output of one fitted block matrix ``z`` on the augmented data ``Xa``."""
+        raise NotImplementedError
 
     def decision_function(self, X: Any) -> np.ndarray:
         """Network output for X (before thresholding for classification losses)."""

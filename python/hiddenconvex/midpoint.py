@@ -999,11 +999,10 @@ def _unit_layout(
     units = []
     for i, u in enumerate(src):
         if isinstance(u, dict) or hasattr(u, "incoming") or hasattr(u, "in_"):
-            get = (
-                (lambda key, u=u: u.get(key))
-                if isinstance(u, dict)
-                else (lambda key, u=u: getattr(u, key, None))
-            )
+
+            def get(key: str, u: Any = u) -> Any:
+                return u.get(key) if isinstance(u, dict) else getattr(u, key, None)
+
             inc = get("in") if get("in") is not None else get("incoming")
             out = get("out") if get("out") is not None else get("outgoing")
             if inc is None or out is None:

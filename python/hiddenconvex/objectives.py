@@ -492,12 +492,13 @@ class MLP(Objective):
         """Network outputs (n, c) on ``X`` (default: the training data), in NumPy."""
         p = MLP.unflatten(self, theta)  # the layer-list layout, also for subclasses
         h = self.X if X is None else as_matrix(X, "X")
-        g = {
+        acts: dict[str, Callable[[np.ndarray], np.ndarray]] = {
             "relu": lambda z: np.maximum(z, 0.0),
             "tanh": np.tanh,
             "softplus": lambda z: np.logaddexp(0.0, z),
             "sigmoid": lambda z: 1.0 / (1.0 + np.exp(-z)),
-        }[self.activation]
+        }
+        g = acts[self.activation]
         for k in range(self.n_layers):
             h = h @ p["weights"][k].T + (0.0 if p["biases"][k] is None else p["biases"][k])
             if k < self.n_layers - 1:
@@ -562,7 +563,7 @@ class TwoLayerReLU(MLP):
             raise InvalidInputError(f"alpha: expected length {self.m}, got {alpha.shape[0]}")
         return super().flatten([U.T, alpha[None, :]], [b, None])
 
-    def unflatten(self, theta: Any) -> dict[str, Any]:  # type: ignore[override]
+    def unflatten(self, theta: Any) -> dict[str, Any]:
         """``{"U": (d, m), "b": (m,) or None, "alpha": (m,)}``."""
         p = super().unflatten(theta)
         return {"U": p["weights"][0].T.copy(), "b": p["biases"][0], "alpha": p["weights"][1][0]}
@@ -620,7 +621,7 @@ class ICNN(Objective):
             self.X, self.y, self.hidden, self.activation, self.nonneg, self.loss, self.weight_decay
         )
         d = self.X.shape[1]
-        self._blocks: list[tuple[str, int, tuple[int, int]]] = []
+        self._blocks: list[tuple[str, int, tuple[int, ...]]] = []
         off = 0
         n_z = 0
         for k, n_out in enumerate([*self.hidden, 1]):
