@@ -7,7 +7,7 @@ each capped at CVXPY_TIME_LIMIT_S (a capped run is recorded with its cvxpy ``sta
 objective it reached, i.e. not converged unless ``status == "optimal"``); adelie (gated only,
 when installed) at λ = β/n with unit group penalties; pyscnn when installed (its R-FISTA / AL,
 λ = β/n, ``unitize_data=False``). Each record stores the objective it reached (in the sum
-scaling) so the README table shows accuracy beside the time.
+scaling) so the table shows accuracy beside the time.
 
 The non-convex rows ("best of 10 Adam", "best of 10 SGD" or "best of 10 GD", ReLU cases only)
 train 10 networks (seeds 0-9) of width m* (the number of active neurons of hiddenconvex's
@@ -18,7 +18,7 @@ objective, how many runs end above / below p* by more than 1e-6 relative and the
 relative excess (final − p*)/p*. With all patterns enumerated p* is the global
 optimum (Theorem 1), so the bench asserts no run ends below it; with sampled patterns p* is
 optimal over those patterns only and a run may well end below it (it is recorded either way).
-``benches/tables.py`` turns these rows into the "convex ≤ best of 10" table of the README.
+``benches/tables.py`` turns these rows into the "convex ≤ best of 10" table of docs/benchmarks.md.
 
 Big cases run only with ``--benchmark-enable``; in the smoke run every case shrinks to a few
 points and the non-convex runs to SMOKE_EPOCHS epochs.

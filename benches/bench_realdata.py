@@ -65,7 +65,7 @@ def _setup(case: str, smoke: bool) -> dict:
         n_patterns=None if exact else (30 if smoke else (100 if QUICK else 300)),
         seed=0,
         # the time to a certified 1e-6 gap (the default 1e-8 is not reached on breast_cancer
-        # PCA-2 within max_iter; see README limitations)
+        # PCA-2 within max_iter; see docs/limitations.md)
         tol=1e-6,
     )
     with warnings.catch_warnings():

@@ -5,7 +5,7 @@ machines are noisy and have 2 cores). In the test suite they run once each with
 ``--benchmark-disable`` (smoke tests: same code, no timing, nothing written). Run them for real:
 
     python -m pytest benches --benchmark-enable -p no:cacheprovider
-    python benches/tables.py          # rewrites the README tables from benches/results/*.json
+    python benches/tables.py          # rewrites the tables in docs/ from benches/results/*.json
 
 Use the ``bench`` fixture: ``bench(fn, group=..., case=..., impl=..., rounds=5, **extra)``.
 ``impl="hiddenconvex"`` is the reference of the ratio column; extras (accuracy reached, coverage,

@@ -1,13 +1,14 @@
-"""Rewrite the README's benchmark tables from benches/results/*.json.
+"""Rewrite the documentation's benchmark tables from benches/results/*.json.
 
-Each group's table sits in README.md between ``<!-- bench:GROUP -->`` and ``<!-- /bench:GROUP -->``.
+Each group's table sits in a page of ``docs/`` (``docs/benchmarks.md`` unless a group has a page of
+its own) between ``<!-- bench:GROUP -->`` and ``<!-- /bench:GROUP -->``.
 Columns: case, then per implementation its median time, and the ratio peer / hiddenconvex
 (> 1 means hiddenconvex is faster), plus any extra fields recorded by the bench (fields whose name
 starts with "_" are kept in the JSON but not shown in the notes).
 
 Groups with rows named "best of N <optimizer>" (non-convex training runs, see
 benches/bench_convex.py) get a second table: per case the convex optimum p* (field ``_p_star``)
-against the best final objective of each such row, and whether "convex ≤ best of N" holds —
+against the best final objective of each such row, and whether "convex ≤ best of N" holds ("yes"/"no") —
 decided only where every activation pattern is enumerated (``_exact``), since a sampled-pattern
 optimum is not the global one.
 """
@@ -116,7 +117,7 @@ def nonconvex_table(doc: dict) -> str | None:
         best = min(e["objective"] for e in runs.values())
         below = best < p - TARGET_RTOL * abs(p)
         if exact:
-            status = "**not met**" if below else "met"
+            status = "**no**" if below else "yes"
             if not first.get("_certified", True):
                 status += " (p* not certified: the convex solver stopped early)"
         else:
@@ -133,7 +134,7 @@ def nonconvex_table(doc: dict) -> str | None:
     head = (
         "| case | patterns | convex p* | "
         + " | ".join(f"{n} (vs p*); runs ending above p*" for n in names)
-        + f" | target: convex ≤ best of {n_runs} |\n|"
+        + f" | convex ≤ best of {n_runs} |\n|"
         + "---|" * (len(names) + 4)
     )
     rtol = f"{TARGET_RTOL:.0e}".replace("e-0", "e-")
@@ -145,21 +146,30 @@ def nonconvex_table(doc: dict) -> str | None:
     )
 
 
+DOCS = ROOT / "docs"
+
+
 def main() -> int:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+    pages = {path: path.read_text(encoding="utf-8") for path in sorted(DOCS.glob("*.md"))}
+    changed: set[Path] = set()
     for path in sorted((ROOT / "benches" / "results").glob("*.json")):
         doc = json.loads(path.read_text())
         g = doc["group"]
         pat = re.compile(
             rf"(<!-- bench:{re.escape(g)} -->\n)(?:.*?\n)?(<!-- /bench:{re.escape(g)} -->)", re.S
         )
-        if not pat.search(text):
-            print(f"README has no <!-- bench:{g} --> section; skipped", file=sys.stderr)
+        hits = [page for page, text in pages.items() if pat.search(text)]
+        if not hits:
+            print(f"docs/ has no <!-- bench:{g} --> section; skipped", file=sys.stderr)
             continue
         body = table(doc)
-        text = pat.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
-    readme.write_text(text)
+        for page in hits:
+            pages[page] = pat.sub(
+                lambda m, body=body: m.group(1) + body + "\n" + m.group(2), pages[page]
+            )
+            changed.add(page)
+    for page in sorted(changed):
+        page.write_text(pages[page], encoding="utf-8")
     return 0
 
 

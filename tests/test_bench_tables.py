@@ -1,5 +1,5 @@
 """The benchmark plumbing: results files record the versions of the run's packages and the
-README tables state them (a peer's time depends on its version: pyscnn's AL on torch's)."""
+generated tables in docs/ state them (a peer's time depends on its version: pyscnn's AL on torch's)."""
 
 from __future__ import annotations
 

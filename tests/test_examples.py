@@ -26,26 +26,44 @@ def test_example_runs(script, tmp_path):
     assert proc.stdout.strip(), f"{script.name} printed nothing"
 
 
-def _readme_snippets(section: str) -> list[str]:
+ROOT = Path(__file__).resolve().parent.parent
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+
+def _snippets(section: str) -> tuple[Path, list[str]]:
+    """The ```python blocks between ``<!-- section:NAME -->`` markers (README or a docs page)."""
     import re
 
-    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
-    m = re.search(rf"<!-- section:{section} -->(.*?)<!-- /section:{section} -->", readme, re.S)
-    assert m, section
-    return re.findall(r"```python\n(.*?)```", m.group(1), re.S)
+    for page in PAGES:
+        text = page.read_text(encoding="utf-8")
+        m = re.search(rf"<!-- section:{section} -->(.*?)<!-- /section:{section} -->", text, re.S)
+        if m:
+            return page, re.findall(r"```python\n(.*?)```", m.group(1), re.S)
+    raise AssertionError(f"no page has the section {section!r}")
+
+
+def test_readme_tour_runs(tmp_path, monkeypatch):
+    """The README's tour runs as written (its sections in order, one namespace)."""
+    monkeypatch.chdir(tmp_path)
+    ns: dict = {}
+    for section in ["tour-chambers", "tour-diag", "tour-midpoint", "tour-convex", "tour-story"]:
+        page, snippets = _snippets(section)
+        assert page.name == "README.md" and len(snippets) == 1, section
+        exec(compile(snippets[0], f"README.md:{section}", "exec"), ns)  # noqa: S102
+    assert (tmp_path / "convex_vs_sgd.png").is_file()
 
 
 @pytest.mark.parametrize(
     "section", ["chambers-api", "diag-api", "midpoint-api", "convex-api", "story-api"]
 )
-def test_readme_snippets_run(section, tmp_path, monkeypatch):
-    """Each API-tour section's snippets run as written (in order, one namespace)."""
-    snippets = _readme_snippets(section)
+def test_docs_snippets_run(section, tmp_path, monkeypatch):
+    """Each capability page's API snippets run as written (in order, one namespace)."""
+    page, snippets = _snippets(section)
     assert snippets, section
     monkeypatch.chdir(tmp_path)
     ns: dict = {}
     for code in snippets:
-        exec(compile(code, "README.md", "exec"), ns)  # noqa: S102
+        exec(compile(code, str(page.relative_to(ROOT)), "exec"), ns)  # noqa: S102
     if section == "story-api":
         assert len(snippets) >= 2
         assert (tmp_path / "convex_vs_sgd.png").is_file()

@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         "bench",
         help="the benchmark suite (from a source checkout) or the real-data comparison",
         description="From a source checkout: python -m pytest benches --benchmark-enable, then "
-        "benches/tables.py (README tables). From an installed wheel: the real-data comparison "
+        "benches/tables.py (the tables in docs/). From an installed wheel: the real-data comparison "
         "suite only, written to OUT/realdata.json and OUT/realdata.md.",
     )
     _common(bench, top=False)
