@@ -16,6 +16,11 @@ use pyo3::prelude::*;
 use crate::detach;
 use crate::errors::{invalid, to_py};
 
+/// Two arrays returned to Python.
+type Arrays2<'py, A, B> = PyResult<(Bound<'py, A>, Bound<'py, B>)>;
+/// Values and, when the objective gives them, rounding scales.
+type ValuesScales<'py> = PyResult<(Bound<'py, PyArray1<f64>>, Option<Bound<'py, PyArray1<f64>>>)>;
+
 /// Rows per batch above which native evaluation goes parallel.
 pub const PAR_THRESHOLD: usize = 32;
 
@@ -62,7 +67,7 @@ impl PyNativeObjective {
         &self,
         py: Python<'py>,
         points: PyReadonlyArray2<'py, f64>,
-    ) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray1<f64>>)> {
+    ) -> Arrays2<'py, PyArray1<f64>, PyArray1<f64>> {
         let pts = points.as_array();
         let inner = self.inner.clone();
         let (v, s) = detach::run_short(py, move |ctl| {
@@ -93,7 +98,7 @@ impl PyNativeObjective {
         &self,
         py: Python<'py>,
         points: PyReadonlyArray2<'py, f64>,
-    ) -> PyResult<(Bound<'py, PyArray1<f64>>, Bound<'py, PyArray2<f64>>)> {
+    ) -> Arrays2<'py, PyArray1<f64>, PyArray2<f64>> {
         let pts = points.as_array();
         let inner = self.inner.clone();
         let (v, g) = detach::run_short(py, move |ctl| {
@@ -249,7 +254,7 @@ fn eval_batch<'py>(
     points: PyReadonlyArray2<'py, f64>,
     dim: Option<usize>,
     vectorized: bool,
-) -> PyResult<(Bound<'py, PyArray1<f64>>, Option<Bound<'py, PyArray1<f64>>>)> {
+) -> ValuesScales<'py> {
     let obj = ObjectiveRef::extract(objective, dim, vectorized)?;
     let (v, s) = obj.eval_batch(py, points.as_array())?;
     Ok((v.into_pyarray(py), s.map(|s| s.into_pyarray(py))))

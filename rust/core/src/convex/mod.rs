@@ -452,6 +452,38 @@ pub fn gap_ok(cert_ub: f64, dual: f64, tol: f64) -> bool {
     (cert_ub - dual) <= tol * cert_ub.abs().max(1.0)
 }
 
+/// The certificate a first-order solver ends with: the sharp one (cone multipliers by NNLS) for the
+/// ReLU program, else the last certificate computed (or a fresh one) with no cone multipliers.
+pub(crate) fn final_certificate(
+    prob: &Problem,
+    z: &Array2<f64>,
+    relu: bool,
+    last: Option<Certificate>,
+    ctl: &Control,
+) -> Result<(Certificate, Array2<f64>)> {
+    if relu {
+        polish::sharp_certificate(prob, z, ctl)
+    } else {
+        let cert = last.unwrap_or_else(|| prob.certify(z, None, None));
+        let n = cert.dual_point.len();
+        Ok((cert, Array2::zeros((n, 0))))
+    }
+}
+
+/// The best dual bound seen (the final certificate's or an earlier one) and its dual point.
+pub(crate) fn best_dual_of(
+    cert_dual: f64,
+    cert_point: Array1<f64>,
+    best_dual: f64,
+    best_point: Array1<f64>,
+) -> (f64, Array1<f64>) {
+    if cert_dual > best_dual {
+        (cert_dual, cert_point)
+    } else {
+        (best_dual, best_point)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -526,37 +558,5 @@ mod tests {
             1,
         );
         assert!(lab.is_err());
-    }
-}
-
-/// The certificate a first-order solver ends with: the sharp one (cone multipliers by NNLS) for the
-/// ReLU program, else the last certificate computed (or a fresh one) with no cone multipliers.
-pub(crate) fn final_certificate(
-    prob: &Problem,
-    z: &Array2<f64>,
-    relu: bool,
-    last: Option<Certificate>,
-    ctl: &Control,
-) -> Result<(Certificate, Array2<f64>)> {
-    if relu {
-        polish::sharp_certificate(prob, z, ctl)
-    } else {
-        let cert = last.unwrap_or_else(|| prob.certify(z, None, None));
-        let n = cert.dual_point.len();
-        Ok((cert, Array2::zeros((n, 0))))
-    }
-}
-
-/// The best dual bound seen (the final certificate's or an earlier one) and its dual point.
-pub(crate) fn best_dual_of(
-    cert_dual: f64,
-    cert_point: Array1<f64>,
-    best_dual: f64,
-    best_point: Array1<f64>,
-) -> (f64, Array1<f64>) {
-    if cert_dual > best_dual {
-        (cert_dual, cert_point)
-    } else {
-        (best_dual, best_point)
     }
 }

@@ -806,8 +806,8 @@ mod tests {
             (f, s)
         }
         fn gradient(&self, t: &[f64], g: &mut [f64]) -> Result<f64> {
-            for i in 0..self.d {
-                g[i] = (0..self.d).map(|j| self.a[i * self.d + j] * t[j]).sum();
+            for (i, gi) in g.iter_mut().enumerate().take(self.d) {
+                *gi = (0..self.d).map(|j| self.a[i * self.d + j] * t[j]).sum();
             }
             Ok(self.value(t))
         }
@@ -1001,9 +1001,9 @@ mod tests {
                 }
                 .unwrap();
                 for b in 0..2 {
-                    for i in 0..d {
+                    for (i, &ai) in a.iter().enumerate().take(d) {
                         for j in 0..d {
-                            let want = if i == j { a[i] } else { 0.0 };
+                            let want = if i == j { ai } else { 0.0 };
                             let e = (r.h[[b, i, j]] - want).abs();
                             // Accuracy relative to the function's size at the point (rounding).
                             let rel = tol * amax;

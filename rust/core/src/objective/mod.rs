@@ -207,9 +207,9 @@ pub(crate) mod testing {
         fn value_and_scale(&self, t: &[f64]) -> (f64, f64) {
             let mut f = 0.0;
             let mut s = 0.0;
-            for i in 0..t.len() {
-                let q = 0.5 * self.a[i] * t[i] * t[i];
-                let l = self.c[i] * t[i];
+            for (i, &ti) in t.iter().enumerate() {
+                let q = 0.5 * self.a[i] * ti * ti;
+                let l = self.c[i] * ti;
                 f += q + l;
                 s += q.abs() + l.abs();
             }
