@@ -597,7 +597,7 @@ def test_ctrl_c_interrupts_promptly(which):
 
 
 def test_demo_table_quick():
-    from hiddenconvex.chambers import demo_table
+    from hiddenconvex.app.chambers_table import demo_table
 
     rows, text = demo_table(quick=True, seed=0)
     assert [r["name"].split()[0] for r in rows] == [

@@ -12,8 +12,8 @@ from pathlib import Path
 import hiddenconvex as hc
 import numpy as np
 import pytest
-from hiddenconvex import cli
-from hiddenconvex.report import DataError, read_table
+from hiddenconvex.app import cli
+from hiddenconvex.app.report import DataError, read_table
 
 DEMO_VERDICTS = (
     "convex_models_no_violation",
@@ -265,7 +265,7 @@ def test_foreign_files_fail_cleanly(tmp_path, demo_out):
 
 
 def test_html_report_escapes_and_embeds(tmp_path):
-    from hiddenconvex.html import HtmlReport
+    from hiddenconvex.app.html import HtmlReport
     from PIL import Image
 
     png = tmp_path / "fig.png"
@@ -285,3 +285,34 @@ def test_html_report_escapes_and_embeds(tmp_path):
     assert "1.235" in html and "data:image/png;base64," in html
     linked = rep.render(embed=False)
     assert 'src="fig.png"' in linked and "base64" not in linked
+
+
+def test_library_never_imports_the_app():
+    """The application (hiddenconvex.app) depends on the library, never the reverse."""
+    import ast
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import hiddenconvex
+
+    pkg = Path(hiddenconvex.__file__).parent
+    for path in pkg.glob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom):
+                mod = ("." * node.level) + (node.module or "")
+                names = [a.name for a in node.names]
+                assert not mod.startswith((".app", "hiddenconvex.app")), (path.name, mod)
+                assert not (mod in {".", "hiddenconvex"} and "app" in names), (path.name, mod)
+            elif isinstance(node, ast.Import):
+                for a in node.names:
+                    assert not a.name.startswith("hiddenconvex.app"), (path.name, a.name)
+    code = (
+        "import sys, pkgutil, importlib, hiddenconvex\n"
+        "for m in pkgutil.iter_modules(hiddenconvex.__path__):\n"
+        "    if m.name not in ('app', '__main__'):\n"
+        "        importlib.import_module('hiddenconvex.' + m.name)\n"
+        "print(sorted(n for n in sys.modules if n.startswith('hiddenconvex.app')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout

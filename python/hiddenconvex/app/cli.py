@@ -26,7 +26,7 @@ def _common(p: argparse.ArgumentParser, *, top: bool) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from . import __version__
+    from .. import __version__
 
     parser = argparse.ArgumentParser(
         prog="hiddenconvex",
@@ -96,8 +96,8 @@ def _run_bench(quick: bool, quiet: bool, out: str) -> int:
             "comparison suite only.",
             file=sys.stderr,
         )
-        from .compare import realdata_suite
-        from .io import atomic_write_text
+        from ..compare import realdata_suite
+        from ..io import atomic_write_text
 
         res = realdata_suite(quick=quick, progress=not quiet)
         outdir = Path(out)
@@ -149,7 +149,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help / --version (0) or a usage error (2)
         return int(exc.code) if isinstance(exc.code, int) else 2
-    from .exceptions import HiddenConvexError
+    from ..exceptions import HiddenConvexError
 
     quiet = bool(getattr(args, "quiet", False))
     verbose = bool(getattr(args, "verbose", False))

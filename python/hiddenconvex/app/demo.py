@@ -28,9 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from ..io import atomic_write_text
+from ..plot import save_figure
 from .html import HtmlReport, Section
-from .io import atomic_write_text
-from .plot import save_figure
 
 __all__ = ["analyse_user_data", "run_demo"]
 
@@ -174,7 +174,7 @@ def _part_networks(ctx: _Ctx, X: np.ndarray, y: np.ndarray, label: str) -> None:
     import hiddenconvex as hc
     from hiddenconvex.objectives import MLP, TwoLayerReLU
 
-    from .plot import plot_slice_1d
+    from ..plot import plot_slice_1d
 
     sec = ctx.report.section("2 · Neural networks are not convex")
     m = 8
@@ -293,7 +293,7 @@ def _part_networks(ctx: _Ctx, X: np.ndarray, y: np.ndarray, label: str) -> None:
 
 
 def _plot_spectra(spectra: dict[str, np.ndarray], path: Path) -> Path:
-    from .plot import pyplot
+    from ..plot import pyplot
 
     plt = pyplot()
     k = len(spectra)
@@ -323,7 +323,7 @@ def _plot_spectra(spectra: dict[str, np.ndarray], path: Path) -> Path:
 
 
 def _plot_one_unit(s2: Any, rep: Any, path: Path) -> Path:
-    from .plot import pyplot
+    from ..plot import pyplot
 
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 5.2), constrained_layout=True)
@@ -428,7 +428,7 @@ def _part_chambers(ctx: _Ctx) -> None:
             cover_curve = (Xc, ex.count)
     # structured (degenerate) arrangements: the exact count is below Cover's general-position
     # count, and sampling misses the small chambers
-    from .chambers import demo_table
+    from .chambers_table import demo_table
 
     for r in demo_table(quick=ctx.quick, seed=ctx.seed)[0]:
         if r["name"].startswith("gaussian"):
@@ -471,7 +471,7 @@ def _part_chambers(ctx: _Ctx) -> None:
 def _plot_arrangement(X2: np.ndarray, ch: Any, curve: Any, ctx: _Ctx, path: Path) -> Path:
     import hiddenconvex as hc
 
-    from .plot import pyplot
+    from ..plot import pyplot
 
     plt = pyplot()
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.8), constrained_layout=True)
@@ -531,7 +531,7 @@ def _plot_arrangement(X2: np.ndarray, ch: Any, curve: Any, ctx: _Ctx, path: Path
 def _part_hidden_convexity(ctx: _Ctx) -> None:
     import hiddenconvex as hc
 
-    from .datasets import toy_circle
+    from ..datasets import toy_circle
 
     sec = ctx.report.section("5 · Hidden convexity: the convex program vs SGD/Adam")
     X, y = toy_circle(10, seed=ctx.seed)
@@ -602,7 +602,7 @@ def _part_hidden_convexity(ctx: _Ctx) -> None:
 
 def _plot_toy_network(X: np.ndarray, y: np.ndarray, cmp: Any, path: Path) -> Path:
     """Decision regions of the network recovered from the convex solution (toy problem)."""
-    from .plot import pyplot
+    from ..plot import pyplot
 
     U, alpha = cmp.network_U, cmp.network_alpha
     plt = pyplot()
@@ -664,7 +664,7 @@ def _jsonable(v: Any) -> Any:
 
 
 def _finish(ctx: _Ctx, title: str, extra: dict[str, Any]) -> dict[str, Any]:
-    from . import __version__
+    from .. import __version__
 
     table = _format_table(ctx.rows)
     summary = Section("Summary")
@@ -727,9 +727,9 @@ def run_demo(
     dict
         The content of ``results.json``: ``verdicts`` (bool per claim), ``checks``, ``details``.
     """
-    from . import __version__
-    from ._validation import check_int
-    from .datasets import load_dataset
+    from .. import __version__
+    from .._validation import check_int
+    from ..datasets import load_dataset
 
     seed = check_int(seed, "seed", minimum=0)
     outdir = Path(out)
@@ -771,10 +771,10 @@ def analyse_user_data(
     """The demo's analysis on user data (``hiddenconvex report``): see :func:`run_report`."""
     import hiddenconvex as hc
 
-    from . import __version__
-    from ._validation import check_float, check_int
-    from .compare import compare_on_data
-    from .datasets import prepare
+    from .. import __version__
+    from .._validation import check_float, check_int
+    from ..compare import compare_on_data
+    from ..datasets import prepare
 
     seed = check_int(seed, "seed", minimum=0)
     if width is not None:
@@ -878,7 +878,7 @@ def _part_report_network(
     import hiddenconvex as hc
     from hiddenconvex.objectives import TwoLayerReLU
 
-    from .plot import plot_slice_1d
+    from ..plot import plot_slice_1d
 
     sec = ctx.report.section("A two-layer ReLU network on this data is not convex")
     m = width or 8

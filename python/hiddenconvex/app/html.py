@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .io import atomic_write_text
+from ..io import atomic_write_text
 
 __all__ = ["HtmlReport", "Section"]
 
@@ -146,7 +146,7 @@ class HtmlReport:
                     f"<figcaption>{e(caption)}</figcaption></figure>"
                 )
             parts.append("</section>")
-        from . import __version__
+        from .. import __version__
 
         stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         parts.append(

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .exceptions import InvalidInputError
+from ..exceptions import InvalidInputError
 
 __all__ = ["DataError", "read_table", "run_report"]
 
