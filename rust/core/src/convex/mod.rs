@@ -18,7 +18,7 @@ pub mod al;
 pub mod bcd;
 pub mod fista;
 pub mod ipm;
-pub mod linalg;
+pub(crate) mod linalg;
 pub mod loss;
 pub mod newton;
 pub mod pdip;
