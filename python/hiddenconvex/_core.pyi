@@ -1,10 +1,69 @@
 # Stubs of the private extension module hiddenconvex._core (checked by mypy.stubtest in CI).
 # Users import hiddenconvex; docstrings for users live in the public Python modules.
 from collections.abc import Callable
-from typing import Any, final
+from typing import Any, Literal, TypedDict, final
 
 import numpy as np
 import numpy.typing as npt
+
+# String options, parsed once in the core (an error lists the allowed values).
+_Loss = Literal["squared", "logistic", "hinge", "squared_hinge"]
+_Activation = Literal["relu", "tanh", "softplus", "sigmoid", "identity"]
+_NonNeg = Literal["softplus", "clip"]
+_HessianMethod = Literal["values", "gradients"]
+_ConvexKind = Literal["relu", "gated"]
+_ConvexLoss = Literal["squared", "logistic", "hinge", "huber"]
+_F64 = npt.NDArray[np.float64]
+_Progress = Callable[[int, int], Any] | None
+
+class _HessianBatch(TypedDict):
+    H: _F64
+    err: _F64
+    kink: npt.NDArray[np.bool_]
+    finite: npt.NDArray[np.bool_]
+    f0: _F64
+    s0: _F64
+    steps: _F64
+    n_values: int
+    n_gradients: int
+    step: float
+    native_scales: bool
+
+class _MidpointRun(TypedDict):
+    fa: _F64
+    fb: _F64
+    fm: _F64
+    gap: _F64
+    tol: _F64
+    dist2: _F64
+    scale_index: npt.NDArray[np.int64]
+    refined: int
+
+class _ConvexSolution(TypedDict):
+    z: _F64
+    objective: float
+    network_objective: float
+    dual: float
+    dual_point: _F64
+    cone_multipliers: _F64
+    violation: float
+    n_iter: int
+    converged: bool
+    rho: float
+    solve_seconds: float
+    solver: str
+    warm_z: _F64 | None
+    warm_a: _F64 | None
+    warm_b: _F64 | None
+    warm_c: _F64 | None
+    warm_rho: float | None
+
+class _ConvexCertificate(TypedDict):
+    objective: float
+    network_objective: float
+    dual: float
+    dual_point: _F64
+    violation: float
 
 __version__: str
 
@@ -15,7 +74,6 @@ def _sleep_interruptible(
 ) -> float: ...
 
 # ---- arrangement (chambers) ---------------------------------------------------------------
-# >>> arrangement stubs go here, keep this block's lines together
 def chambers_exact(
     x: npt.NDArray[np.float64],
     max_chambers: int | None = None,
@@ -70,10 +128,7 @@ def chambers_stream(
     part_budget: int | None = None,
 ) -> ChamberStream: ...
 
-# <<< end of arrangement
-
 # ---- objective ----------------------------------------------------------------------------
-# >>> objective stubs go here, keep this block's lines together
 @final
 class NativeObjective:
     @property
@@ -103,9 +158,9 @@ def mlp_objective(
     x: npt.NDArray[np.float64],
     y: npt.NDArray[np.float64],
     widths: list[int],
-    activations: list[str],
+    activations: list[_Activation],
     bias: list[bool],
-    loss: str,
+    loss: _Loss,
     weight_decay: float,
     name: str,
 ) -> NativeObjective: ...
@@ -113,16 +168,16 @@ def icnn_objective(
     x: npt.NDArray[np.float64],
     y: npt.NDArray[np.float64],
     hidden: list[int],
-    activation: str,
-    nonneg: str,
-    loss: str,
+    activation: _Activation,
+    nonneg: _NonNeg,
+    loss: _Loss,
     weight_decay: float,
 ) -> NativeObjective: ...
 def icnn_input_objective(
     d: int,
     hidden: list[int],
-    activation: str,
-    nonneg: str,
+    activation: _Activation,
+    nonneg: _NonNeg,
     theta: npt.NDArray[np.float64],
 ) -> NativeObjective: ...
 def icnn_dim(d: int, hidden: list[int]) -> int: ...
@@ -130,26 +185,20 @@ def quadratic_objective(
     a: npt.NDArray[np.float64], b: npt.NDArray[np.float64], c: float
 ) -> NativeObjective: ...
 
-# <<< end of objective
-
 # ---- hessian ------------------------------------------------------------------------------
-# >>> hessian stubs go here, keep this block's lines together
 def hessian_batch(
     objective: NativeObjective | Callable[..., Any],
     points: npt.NDArray[np.float64],
-    method: str,
+    method: _HessianMethod,
     step: float | None = None,
     richardson: bool = True,
     dim: int | None = None,
     vectorized: bool = False,
     progress: Callable[[int, int], Any] | None = None,
-) -> dict[str, Any]: ...
-def hessian_default_step(method: str, richardson: bool) -> float: ...
-
-# <<< end of hessian
+) -> _HessianBatch: ...
+def hessian_default_step(method: _HessianMethod, richardson: bool) -> float: ...
 
 # ---- midpoint -----------------------------------------------------------------------------
-# >>> midpoint stubs go here, keep this block's lines together
 def midpoint_pairs(
     center: npt.NDArray[np.float64],
     scales: list[float],
@@ -175,7 +224,7 @@ def midpoint_run(
     progress: Callable[[int, int], Any] | None = None,
     start: int = 0,
     count: int | None = None,
-) -> dict[str, Any]: ...
+) -> _MidpointRun: ...
 def midpoint_rounding_term(
     objective: NativeObjective,
     a: npt.NDArray[np.float64],
@@ -184,18 +233,15 @@ def midpoint_rounding_term(
 ) -> float: ...
 def jensen_gap_compensated(t: float, fa: float, fb: float, fm: float) -> float: ...
 
-# <<< end of midpoint
-
 # ---- convex -------------------------------------------------------------------------------
-# >>> convex stubs go here, keep this block's lines together
 def convex_solve(
     x: npt.NDArray[np.float64],
     y: npt.NDArray[np.float64],
     patterns: npt.NDArray[np.bool_],
     beta: float,
     *,
-    kind: str = "relu",
-    loss: str = "squared",
+    kind: _ConvexKind = "relu",
+    loss: _ConvexLoss = "squared",
     huber_delta: float = 1.0,
     solver: str = "admm",
     tol: float = 1e-6,
@@ -209,7 +255,7 @@ def convex_solve(
     par_threshold: int = 200000,
     progress: Callable[[int, int], Any] | None = None,
     gates: npt.NDArray[np.float64] | None = None,
-) -> dict[str, Any]: ...
+) -> _ConvexSolution: ...
 def convex_certify(
     x: npt.NDArray[np.float64],
     y: npt.NDArray[np.float64],
@@ -217,9 +263,7 @@ def convex_certify(
     beta: float,
     z: npt.NDArray[np.float64],
     *,
-    kind: str = "relu",
-    loss: str = "squared",
+    kind: _ConvexKind = "relu",
+    loss: _ConvexLoss = "squared",
     huber_delta: float = 1.0,
-) -> dict[str, Any]: ...
-
-# <<< end of convex
+) -> _ConvexCertificate: ...

@@ -131,3 +131,12 @@ def resolve_seed(seed: Any, name: str = "seed") -> int:
     if isinstance(seed, np.random.Generator):
         return int(seed.integers(0, 2**63 - 1))
     return check_int(seed, name, minimum=0, maximum=2**64 - 1)
+
+
+def encode_pm1(y: Any, positive: Any) -> np.ndarray:
+    """The one ±1 label encoding of the package: +1.0 where ``y == positive``, -1.0 elsewhere.
+
+    Two-class data uses the larger of its two sorted labels as ``positive``; one-vs-rest uses the
+    chosen class. Returns a float64 array of ``y``'s shape.
+    """
+    return np.where(np.asarray(y) == positive, 1.0, -1.0)

@@ -31,13 +31,13 @@ import os
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from . import _core
 from ._progress import progress_callback
-from ._validation import as_float_array, as_matrix, check_choice, check_float, check_int
+from ._validation import as_float_array, as_matrix, check_choice, check_float, check_int, encode_pm1
 from .exceptions import (
     ConvergenceWarning,
     HiddenConvexError,
@@ -45,6 +45,9 @@ from .exceptions import (
     ResourceLimitError,
 )
 from .io import Result
+
+if TYPE_CHECKING:
+    from ._core import _ConvexKind, _ConvexLoss
 
 __all__ = [
     "ConvexReLU",
@@ -55,7 +58,7 @@ __all__ = [
     "fit_memory_estimate",
 ]
 
-LOSSES = ("squared", "logistic", "hinge", "huber")
+LOSSES: tuple[_ConvexLoss, ...] = ("squared", "logistic", "hinge", "huber")
 SCALINGS = ("sum", "mean")
 SOLVERS = ("auto", "ipm", "newton", "fista", "bcd", "admm", "al", "cvxpy")
 
@@ -334,7 +337,7 @@ def _verified_prune(
 
 
 class _ConvexBase:
-    _kind = "relu"
+    _kind: _ConvexKind = "relu"
     classes_: np.ndarray | None
 
     def __init__(
@@ -421,12 +424,12 @@ class _ConvexBase:
             classes = np.unique(raw)
             if len(classes) == 2:
                 self.classes_ = classes
-                return np.where(raw == classes[1], 1.0, -1.0).reshape(n, 1)
+                return encode_pm1(raw, classes[1]).reshape(n, 1)
             if len(classes) < 2:
                 raise InvalidInputError("y: needs at least two classes for a classification loss")
             self.classes_ = classes
             self._vector = True
-            return np.stack([np.where(raw == c, 1.0, -1.0) for c in classes], axis=1)
+            return np.stack([encode_pm1(raw, c) for c in classes], axis=1)
         yv = as_float_array(y, "y", ndim=(1, 2))
         if yv.shape[0] != n:
             raise InvalidInputError(f"y: has {yv.shape[0]} rows but X has {n}")
@@ -445,12 +448,12 @@ class _ConvexBase:
             classes = np.unique(raw)
             if len(classes) == 2:
                 self.classes_ = classes
-                return np.where(raw == classes[1], 1.0, -1.0).reshape(n, 1)
+                return encode_pm1(raw, classes[1]).reshape(n, 1)
             if len(classes) < 2:
                 raise InvalidInputError("y: needs at least two classes for a classification loss")
             self.classes_ = classes
             self._vector = True
-            return np.stack([np.where(raw == c, 1.0, -1.0) for c in classes], axis=1)
+            return np.stack([encode_pm1(raw, c) for c in classes], axis=1)
         self.classes_ = None
         return Y
 
@@ -511,7 +514,7 @@ class _ConvexBase:
         """
         t0 = time.perf_counter()
         beta = check_float(self.beta, "beta", minimum=0.0)
-        check_choice(self.loss, "loss", LOSSES)
+        self._loss = check_choice(self.loss, "loss", LOSSES)
         check_choice(self.scaling, "scaling", SCALINGS)
         solver = check_choice(self.solver, "solver", SOLVERS)
         tol = check_float(self.tol, "tol", minimum=0.0, strict_minimum=True)
@@ -575,7 +578,7 @@ class _ConvexBase:
                 f"(patterns='sample' with a smaller n_patterns), another solver, or raise "
                 f"memory_limit"
             )
-        outs = []
+        outs: list[Any] = []  # the core's solutions, then the cvxpy path's dicts
         with progress_callback(self.progress, f"{type(self).__name__}.fit") as cb:
             for col in range(Y.shape[1]):
                 yc = np.ascontiguousarray(Y[:, col])
@@ -590,7 +593,7 @@ class _ConvexBase:
                         D,
                         beta_sum,
                         kind=self._kind,
-                        loss=self.loss,
+                        loss=self._loss,
                         huber_delta=delta,
                         solver=solver,
                         tol=tol,
@@ -722,7 +725,7 @@ class _ConvexBase:
         # An independent, rigorous dual bound at Clarabel's point (λ = ℓ'(prediction), μ by NNLS)
         cert = _core.convex_certify(
             Xa, np.ascontiguousarray(y, dtype=float), np.ascontiguousarray(D), beta, z_raw,
-            kind=self._kind, loss=self.loss, huber_delta=delta,
+            kind=self._kind, loss=self._loss, huber_delta=delta,
         )  # fmt: skip
         z = np.where(np.abs(z_raw) < 1e-9 * max(1.0, np.abs(z_raw).max()), 0.0, z_raw)
         z[:, np.linalg.norm(z, axis=0) < 1e-8] = 0.0

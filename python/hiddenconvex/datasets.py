@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_float_array, as_matrix, check_choice, check_float, check_int
+from ._validation import as_float_array, as_matrix, check_choice, check_float, check_int, encode_pm1
 from .exceptions import InvalidInputError
 
 __all__ = ["Dataset", "list_datasets", "load_dataset", "prepare", "toy_circle"]
@@ -151,7 +151,7 @@ def prepare(
                 f"y: a classification target needs exactly two classes, got {labels.size} "
                 f"({', '.join(f'{v:g}' for v in labels[:6])}{', ...' if labels.size > 6 else ''})"
             )
-        yv = np.where(yv == labels[1], 1.0, -1.0)
+        yv = encode_pm1(yv, labels[1])
     rng = np.random.default_rng(check_int(seed, "seed", minimum=0))
     tr, te = _split(yv, task_v, frac, rng)
     mean = Xv[tr].mean(axis=0)
@@ -324,7 +324,7 @@ def load_dataset(
                     f"target_class: {name_v} has classes {[int(v) for v in classes]}, got {c}"
                 )
             cname = str(bunch.target_names[c]) if hasattr(bunch, "target_names") else f"class {c}"
-            y = np.where(y == c, 1.0, -1.0)
+            y = encode_pm1(y, c)
             desc += f"; one-vs-rest: {cname} = +1"
         if n is not None:
             k = check_int(n, "n", minimum=4)

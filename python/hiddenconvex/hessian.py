@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -63,9 +63,12 @@ from .exceptions import InvalidInputError
 from .io import Result
 from .objectives import CallableObjective, Objective, as_objective, core_handle
 
+if TYPE_CHECKING:
+    from ._core import _HessianMethod
+
 __all__ = ["HessianResult", "hessian"]
 
-_METHODS = ("auto", "values", "gradients")
+_METHODS: tuple[Literal["auto"] | _HessianMethod, ...] = ("auto", "values", "gradients")
 #: Units of eps · (Σ scales) allowed as rounding noise in a certifying 1-D second difference.
 CERT_ULPS = 256.0
 #: Number of step sizes tried for the certificate (t0 · 2^k).
@@ -304,17 +307,20 @@ def hessian(
         Whatever a Python callable raises, with a note saying which batch was being evaluated.
     """
     obj = as_objective(objective, dim, vectorized=vectorized)
-    method = check_choice(method, "method", _METHODS)
+    choice = check_choice(method, "method", _METHODS)
     if step is not None:
         step = check_float(step, "step", minimum=0.0, strict_minimum=True)
     native = isinstance(obj, Objective)
-    if method == "auto":
-        method = "gradients" if native and obj.has_gradient else "values"
+    how: _HessianMethod = "values"
+    if choice == "auto":
+        how = "gradients" if native and obj.has_gradient else "values"
+    else:
+        how = choice
     pts = _points(points, obj.dim)
     handle, d, vec = core_handle(obj)
     start = time.perf_counter()
     with progress_callback(progress, "hessian") as cb:
-        out = _core.hessian_batch(handle, pts, method, step, bool(richardson), d, vec, progress=cb)
+        out = _core.hessian_batch(handle, pts, how, step, bool(richardson), d, vec, progress=cb)
     H = np.asarray(out["H"])
     err = np.asarray(out["err"])
     finite = np.asarray(out["finite"], dtype=bool)
@@ -363,7 +369,7 @@ def hessian(
         certificate_t=cert_t,
         certificate_gap=cert_gap,
         certificate_tolerance=cert_tol,
-        method=method,
+        method=how,
         richardson=bool(richardson),
         step=float(out["step"]),
         n_evaluations=int(out["n_values"]) + 2 * CERT_STEPS * int(cand.size),

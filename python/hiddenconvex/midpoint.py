@@ -20,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -801,7 +801,7 @@ class _Accumulator:
         self.kappas: list[np.ndarray] = []
         self.arrays: dict[str, np.ndarray] = {}
 
-    def add(self, raw: dict[str, Any], start: int) -> None:
+    def add(self, raw: Mapping[str, Any], start: int) -> None:
         gap = np.asarray(raw["gap"])
         tol = np.asarray(raw["tol"])
         sidx = np.asarray(raw["scale_index"])

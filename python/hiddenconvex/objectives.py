@@ -13,7 +13,7 @@ Two kinds are accepted everywhere an ``objective`` is expected (Hessians, midpoi
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,9 +24,13 @@ from ._validation import (
     check_choice,
     check_float,
     check_int,
+    encode_pm1,
     resolve_seed,
 )
 from .exceptions import InvalidInputError, InvalidTypeError
+
+if TYPE_CHECKING:
+    from ._core import _Activation, _Loss, _NonNeg
 
 __all__ = [
     "ICNN",
@@ -43,8 +47,10 @@ __all__ = [
     "as_objective",
 ]
 
-_LOSSES = ("squared", "logistic", "hinge", "squared_hinge")
-_ACTIVATIONS = ("relu", "tanh", "softplus", "sigmoid")
+_LOSSES: tuple[_Loss, ...] = ("squared", "logistic", "hinge", "squared_hinge")
+_ACTIVATIONS: tuple[_Activation, ...] = ("relu", "tanh", "softplus", "sigmoid")
+_ICNN_ACTIVATIONS: tuple[_Activation, ...] = ("relu", "softplus")
+_NONNEG: tuple[_NonNeg, ...] = ("softplus", "clip")
 
 
 class Objective:
@@ -195,7 +201,7 @@ def _targets(y: Any, n: int, loss: str, *, allow_matrix: bool = False) -> np.nda
             raise InvalidInputError(f"y: the {loss} loss needs one output column")
         vals = set(np.unique(arr).tolist())
         if vals <= {0.0, 1.0}:
-            arr = 2.0 * arr - 1.0
+            arr = encode_pm1(arr, 1.0)
         elif not vals <= {-1.0, 1.0}:
             raise InvalidInputError(
                 f"y: labels for the {loss} loss must be in {{0, 1}} or {{-1, +1}}, "
@@ -614,8 +620,8 @@ class ICNN(Objective):
         self.hidden = [check_int(h, "hidden", minimum=1) for h in hidden]
         if not self.hidden:
             raise InvalidInputError("hidden: an ICNN needs at least one hidden layer")
-        self.activation = check_choice(activation, "activation", ("relu", "softplus"))
-        self.nonneg = check_choice(nonneg, "nonneg", ("softplus", "clip"))
+        self.activation = check_choice(activation, "activation", _ICNN_ACTIVATIONS)
+        self.nonneg = check_choice(nonneg, "nonneg", _NONNEG)
         self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
         self._native = _core.icnn_objective(
             self.X, self.y, self.hidden, self.activation, self.nonneg, self.loss, self.weight_decay
@@ -705,8 +711,8 @@ class ICNNInput(Objective):
         self.hidden = [check_int(h, "hidden", minimum=1) for h in hidden]
         if not self.hidden:
             raise InvalidInputError("hidden: an ICNN needs at least one hidden layer")
-        self.activation = check_choice(activation, "activation", ("relu", "softplus"))
-        self.nonneg = check_choice(nonneg, "nonneg", ("softplus", "clip"))
+        self.activation = check_choice(activation, "activation", _ICNN_ACTIVATIONS)
+        self.nonneg = check_choice(nonneg, "nonneg", _NONNEG)
         self.theta = as_float_array(theta, "theta", ndim=1).copy()
         self._native = _core.icnn_input_objective(
             self.d, self.hidden, self.activation, self.nonneg, self.theta

@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import encode_pm1
 from ..exceptions import InvalidInputError
 
 __all__ = ["DataError", "read_table", "run_report"]
@@ -226,7 +227,7 @@ def read_table(
                 raise DataError(
                     f"{p}: no label {positive!r} in column {target!r} (labels: {shown})"
                 )
-            y = np.where(keys == positive, 1.0, -1.0)
+            y = encode_pm1(keys, positive)
             if np.all(y == 1.0):
                 raise DataError(f"{p}: column {target!r} holds only the label {positive!r}")
         else:
@@ -238,9 +239,9 @@ def read_table(
                     "for one-vs-rest"
                 )
             if yv.dtype == object:
-                y = np.where(yv.astype(str) == labels[1], 1.0, -1.0)
+                y = encode_pm1(yv.astype(str), labels[1])
             else:
-                y = np.where(yv == labels[1], 1.0, -1.0)
+                y = encode_pm1(yv, labels[1])
     else:
         y = np.asarray(yv, dtype=np.float64)
         if labels.size < 2:
