@@ -302,3 +302,24 @@ def test_bad_inputs(kwargs, exc, match):
             epochs=args.pop("epochs", 2),
             **args,
         )
+
+
+def test_relu_problem_train_equals_train_relu_network():
+    """The public trainer API: ReluProblem.train(seeds=[...]) trains the same runs, bit for bit,
+    as one train_relu_network call per seed, and ReluProblem.objectives is their objective."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((30, 3))
+    y = np.where(X[:, 0] * X[:, 1] > 0, 1.0, -1.0)
+    prob = hc.relu_problem(X, y, 1e-2, loss="logistic", bias=True)
+    assert prob.X.shape == (30, 4) and prob.loss == "logistic"
+    runs = prob.train(5, seeds=[4, 7], optimizer="sgd", epochs=20)
+    for s, r in zip([4, 7], runs, strict=True):
+        one = hc.train_relu_network(
+            X, y, 5, 1e-2, optimizer="sgd", epochs=20, seed=s, loss="logistic", bias=True
+        )
+        np.testing.assert_array_equal(r.objective, one.objective)
+        np.testing.assert_array_equal(r.U, one.U)
+        F = hc.relu_network_objective(X, y, r.U, r.alpha, 1e-2, loss="logistic", bias=True)
+        assert abs(prob.objectives(r.U[None], r.alpha[None])[0] - F) <= 1e-12 * F
+    with pytest.raises(hc.InvalidInputError, match="batch_size"):
+        prob.train(5, seeds=[0], optimizer="gd", batch_size=3)

@@ -64,7 +64,14 @@ from .midpoint import (
     rescaling_pairs,
     sign_flip_pairs,
 )
-from .nonconvex import TrainingResult, train_relu_network
+from .nonconvex import (
+    ReluProblem,
+    TrainingResult,
+    default_batch_size,
+    default_lr,
+    relu_problem,
+    train_relu_network,
+)
 from .objectives import (
     ICNN,
     MLP,
@@ -164,11 +171,15 @@ __all__ = [
     # non-convex training and comparisons
     "ComparisonResult",
     "DataComparison",
+    "ReluProblem",
     "SuiteResult",
     "TrainingResult",
     "compare_convex_nonconvex",
     "compare_on_data",
+    "default_batch_size",
+    "default_lr",
     "realdata_suite",
+    "relu_problem",
     "train_relu_network",
     # results, errors, threads, version
     "ConvergenceWarning",

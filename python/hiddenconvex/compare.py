@@ -33,15 +33,7 @@ from .exceptions import (
     ResourceLimitError,
 )
 from .io import Result
-from .nonconvex import (
-    OPTIMIZERS,
-    _augment,
-    _check_problem,
-    _default_batch_size,
-    _objective_batch,
-    _train_runs,
-    default_lr,
-)
+from .nonconvex import OPTIMIZERS, default_batch_size, default_lr, relu_problem
 from .plot import save_figure
 
 __all__ = [
@@ -118,7 +110,8 @@ def _solve_convex(
         if patterns == "exact" or patterns == "auto":
             from .chambers import cover_count
 
-            n, r = X.shape[0], int(np.linalg.matrix_rank(_augment(X, bias)))
+            Xa = np.hstack([X, np.ones((X.shape[0], 1))]) if bias else X
+            n, r = X.shape[0], int(np.linalg.matrix_rank(Xa))
             bound = int(cover_count(n, r))
             if bound > max_exact_patterns:
                 if patterns == "exact":
@@ -541,7 +534,8 @@ def compare_convex_nonconvex(
         ``patterns="exact"`` with more than ``max_exact_patterns`` patterns.
     """
     Xm = as_matrix(X, "X")
-    Xa, yv, beta_v, loss_v = _check_problem(Xm, y, beta, loss, bias)
+    prob = relu_problem(Xm, y, beta, loss=loss, bias=bias)
+    Xa, yv, beta_v, loss_v = prob.X, prob.y, prob.beta, prob.loss
     n = Xa.shape[0]
     opts = [check_choice(o, "optimizers", OPTIMIZERS) for o in optimizers]
     if not opts:
@@ -573,13 +567,9 @@ def compare_convex_nonconvex(
     )
     p = cs.objective
     if cs.U.shape[1] > 0:
-        recovered = float(_objective_batch(Xa, yv, cs.U[None], cs.alpha[None], beta_v, loss_v)[0])
+        recovered = float(prob.objectives(cs.U[None], cs.alpha[None])[0])
     else:
-        recovered = float(
-            _objective_batch(
-                Xa, yv, np.zeros((1, Xa.shape[1], 1)), np.zeros((1, 1)), beta_v, loss_v
-            )[0]
-        )
+        recovered = float(prob.objectives(np.zeros((1, Xa.shape[1], 1)), np.zeros((1, 1)))[0])
     ws = _parse_widths(widths, max(cs.m_star, 1))
     lrs: dict[str, float] = {}
     bss: dict[str, int] = {}
@@ -593,9 +583,7 @@ def compare_convex_nonconvex(
         if o == "gd" and b is not None and int(b) != n:
             raise InvalidInputError(f"batch_size: gradient descent uses the full batch ({n})")
         bss[o] = (
-            _default_batch_size(o, n)
-            if b is None
-            else min(check_int(b, "batch_size", minimum=1), n)
+            default_batch_size(o, n) if b is None else min(check_int(b, "batch_size", minimum=1), n)
         )
 
     n_w, n_o, S = len(ws), len(opts), len(seed_list)
@@ -605,19 +593,14 @@ def compare_convex_nonconvex(
     times = np.empty((n_w, n_o, S))
     for i, w in enumerate(ws):
         for j, o in enumerate(opts):
-            runs = _train_runs(
-                Xa,
-                yv,
+            runs = prob.train(
                 w,
-                beta_v,
                 optimizer=o,
                 lr=lrs[o],
                 epochs=ep,
                 batch_size=bss[o],
                 seeds=seed_list,
-                loss=loss_v,
                 init=init,
-                bias=bool(bias),
                 progress=progress,
                 desc=f"{o} m={w} x{S}",
             )
@@ -664,7 +647,7 @@ def compare_convex_nonconvex(
 # held-out comparison on real data
 # ---------------------------------------------------------------------------------------------
 def _forward(X: np.ndarray, U: np.ndarray, alpha: np.ndarray, bias: bool) -> np.ndarray:
-    Xa = _augment(X, bias)
+    Xa = np.hstack([X, np.ones((X.shape[0], 1))]) if bias else X
     if U.shape[1] == 0:
         return np.zeros(X.shape[0])
     return np.asarray(np.maximum(Xa @ U, 0.0) @ alpha)
@@ -867,7 +850,8 @@ def compare_on_data(
         )
     Xtr, ytr = ds.X_train, ds.y_train
     beta_v = 1e-2 * Xtr.shape[0] if beta is None else check_float(beta, "beta", minimum=0.0)
-    Xa, yv, beta_v, loss_v = _check_problem(Xtr, ytr, beta_v, loss, bias)
+    prob = relu_problem(Xtr, ytr, beta_v, loss=loss, bias=bias)
+    Xa, yv, beta_v, loss_v = prob.X, prob.y, prob.beta, prob.loss
     opts = [check_choice(o, "optimizers", OPTIMIZERS) for o in optimizers]
     ep = check_int(epochs, "epochs", minimum=1)
     seed_v = resolve_seed(seed)
@@ -897,19 +881,14 @@ def compare_on_data(
     test_m = np.empty((n_o, S))
     times = np.empty((n_o, S))
     for j, o in enumerate(opts):
-        runs = _train_runs(
-            Xa,
-            yv,
+        runs = prob.train(
             w,
-            beta_v,
             optimizer=o,
             lr=default_lr(o, Xtr, bias=bool(bias), loss=loss_v),
             epochs=ep,
-            batch_size=_default_batch_size(o, Xa.shape[0]),
+            batch_size=default_batch_size(o, Xa.shape[0]),
             seeds=seed_list,
-            loss=loss_v,
             init="he",
-            bias=bool(bias),
             progress=progress,
             desc=f"{ds.name}: {o} m={w} x{S}",
         )

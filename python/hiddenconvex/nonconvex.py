@@ -42,7 +42,14 @@ from ._validation import (
 from .exceptions import InvalidInputError, InvalidTypeError, NumericalError
 from .io import Result
 
-__all__ = ["TrainingResult", "train_relu_network"]
+__all__ = [
+    "ReluProblem",
+    "TrainingResult",
+    "default_batch_size",
+    "default_lr",
+    "relu_problem",
+    "train_relu_network",
+]
 
 OPTIMIZERS = ("gd", "sgd", "adam")
 LOSSES = ("squared", "logistic", "hinge")
@@ -141,6 +148,98 @@ def _check_problem(
     return _augment(Xv, bool(bias)), yv, beta_v, loss_v
 
 
+@dataclasses.dataclass(frozen=True)
+class ReluProblem:
+    """A validated two-layer ReLU training problem: the data and the objective F of this module.
+
+    Built by :func:`relu_problem`. ``X`` already carries the ones column when ``bias`` is true
+    (so U has ``X.shape[1]`` rows); ``y`` is a vector (±1 labels for the logistic/hinge loss).
+    Its methods are the trainer's API for code that trains many networks on one problem, such as
+    :func:`hiddenconvex.compare_convex_nonconvex`.
+    """
+
+    X: np.ndarray
+    y: np.ndarray
+    beta: float
+    loss: str
+    bias: bool
+
+    def objectives(self, U: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+        """F at a stack of networks: U of shape (S, d, m), α of shape (S, m) → (S,)."""
+        return _objective_batch(self.X, self.y, U, alpha, self.beta, self.loss)
+
+    def train(
+        self,
+        m: int,
+        *,
+        seeds: list[int],
+        optimizer: str = "gd",
+        lr: float | None = None,
+        epochs: int = 1000,
+        batch_size: int | None = None,
+        init: Any = "he",
+        progress: Any = None,
+        desc: str | None = None,
+    ) -> list[TrainingResult]:
+        """Train one network of width ``m`` per seed, all at once (stacked arrays).
+
+        Run k equals ``train_relu_network(X, y, m, beta, ..., seed=seeds[k])`` with this
+        problem's data, loss and bias. Options as in :func:`train_relu_network`; ``desc`` labels
+        the progress bar.
+        """
+        opt = check_choice(optimizer, "optimizer", OPTIMIZERS)
+        n, d = self.X.shape
+        m_v = check_int(m, "m", minimum=1)
+        if lr is None:
+            Xraw = self.X[:, :-1] if self.bias else self.X
+            lr_v = default_lr(opt, Xraw, bias=self.bias, loss=self.loss)
+        else:
+            lr_v = check_float(lr, "lr", minimum=0.0, strict_minimum=True)
+        if batch_size is None:
+            bs = default_batch_size(opt, n)
+        else:
+            bs = check_int(batch_size, "batch_size", minimum=1)
+            if opt == "gd" and bs != n:
+                raise InvalidInputError(f"batch_size: gradient descent uses the full batch ({n})")
+            bs = min(bs, n)
+        seeds_v = [check_int(s, "seeds", minimum=0) for s in seeds]
+        if not seeds_v:
+            raise InvalidInputError("seeds: must not be empty")
+        return _train_runs(
+            self.X,
+            self.y,
+            m_v,
+            self.beta,
+            optimizer=opt,
+            lr=lr_v,
+            epochs=check_int(epochs, "epochs", minimum=1),
+            batch_size=bs,
+            seeds=seeds_v,
+            loss=self.loss,
+            init=_check_init(init, d, m_v),
+            bias=self.bias,
+            progress=progress,
+            desc=desc if desc is not None else f"{opt} m={m_v}",
+        )
+
+
+def relu_problem(
+    X: Any, y: Any, beta: float, *, loss: str = "squared", bias: bool = False
+) -> ReluProblem:
+    """Validate a two-layer ReLU training problem once (see :class:`ReluProblem`).
+
+    Raises
+    ------
+    InvalidInputError
+        Bad shapes, NaN/inf, β < 0, an unknown loss, labels outside {−1, +1} for the
+        logistic/hinge loss.
+    InvalidTypeError
+        ``bias`` not a bool.
+    """
+    Xa, yv, beta_v, loss_v = _check_problem(X, y, beta, loss, bias)
+    return ReluProblem(X=Xa, y=yv, beta=beta_v, loss=loss_v, bias=bool(bias))
+
+
 @dataclasses.dataclass(repr=False)
 class TrainingResult(Result):
     """One non-convex training run of a two-layer ReLU network.
@@ -215,8 +314,12 @@ class TrainingResult(Result):
         )
 
 
-def _default_batch_size(optimizer: str, n: int) -> int:
+def default_batch_size(optimizer: str, n: int) -> int:
+    """The batch size used when ``batch_size=None``: all ``n`` samples for GD, else min(n, 32)."""
     return n if optimizer == "gd" else min(n, 32)
+
+
+_default_batch_size = default_batch_size
 
 
 def default_lr(optimizer: str, X: Any, *, bias: bool = False, loss: str = "squared") -> float:
@@ -396,22 +499,26 @@ def _check_training(
         lr_v = default_lr(opt, X, bias=bool(bias), loss=loss_v)
     else:
         lr_v = check_float(lr, "lr", minimum=0.0, strict_minimum=True)
+    init_v = _check_init(init, d, m_v)
+    return Xa, yv, m_v, beta_v, opt, lr_v, epochs_v, bs, loss_v, init_v
+
+
+def _check_init(init: Any, d: int, m: int) -> Any:
+    """``"he"``, ``"small"`` or a pair (U (d, m), α (m,))."""
     if isinstance(init, str):
-        init_v: Any = check_choice(init, "init", INITS)
-    elif isinstance(init, (tuple, list)) and len(init) == 2:
+        return check_choice(init, "init", INITS)
+    if isinstance(init, (tuple, list)) and len(init) == 2:
         U0 = as_float_array(init[0], "init[0] (U)", ndim=2)
         a0 = as_float_array(init[1], "init[1] (alpha)", ndim=1)
-        if U0.shape != (d, m_v) or a0.shape != (m_v,):
+        if U0.shape != (d, m) or a0.shape != (m,):
             raise InvalidInputError(
-                f"init: expected (U, alpha) of shapes ({d}, {m_v}) and ({m_v},), "
+                f"init: expected (U, alpha) of shapes ({d}, {m}) and ({m},), "
                 f"got {U0.shape} and {a0.shape}"
             )
-        init_v = (U0, a0)
-    else:
-        raise InvalidTypeError(
-            f"init: expected one of 'he', 'small' or a pair (U, alpha), got {type(init).__name__}"
-        )
-    return Xa, yv, m_v, beta_v, opt, lr_v, epochs_v, bs, loss_v, init_v
+        return (U0, a0)
+    raise InvalidTypeError(
+        f"init: expected one of 'he', 'small' or a pair (U, alpha), got {type(init).__name__}"
+    )
 
 
 def train_relu_network(
