@@ -51,6 +51,7 @@ from .exceptions import (
     NumericalError,
     ResourceLimitError,
 )
+from .groups import filter_groups
 from .hessian import HessianResult, hessian
 from .io import Result, load, save
 from .midpoint import (
@@ -89,7 +90,6 @@ from .objectives import (
 from .slices import (
     Slice1D,
     Slice2D,
-    filter_groups,
     random_direction,
     slice_1d,
     slice_2d,

@@ -238,15 +238,18 @@ class ConvexFitResult(Result):
 
 
 def _gates_sample(X: np.ndarray, n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    G = rng.standard_normal((X.shape[1], n))
-    D = (X @ G > 0).T
-    _, idx = np.unique(D, axis=0, return_index=True)
-    idx = np.sort(idx)
-    keep = [i for i in idx if D[i].any()]
-    if not keep:
-        keep = list(idx[:1])
-    return D[keep], G[:, keep].T
+    """The distinct nonempty patterns of ``n`` Gaussian gates and a gate realising each: the Rust
+    sampler of :func:`hiddenconvex.chambers` (``method="sample"``; ChaCha8 streams of ``seed``,
+    the same at any thread count), without the all-zero pattern unless it is the only one."""
+    from .chambers import chambers
+
+    s = chambers(X, method="sample", n_samples=n, seed=seed)
+    D = np.asarray(s.patterns, bool)
+    G = np.asarray(s.witnesses, float)
+    keep = D.any(axis=1)
+    if keep.any():
+        D, G = D[keep], G[keep]
+    return D, G
 
 
 def _network_fit(Xa: np.ndarray, D: np.ndarray, z: np.ndarray, relu: bool) -> np.ndarray:

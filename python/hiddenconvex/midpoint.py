@@ -29,6 +29,7 @@ from . import _core
 from ._progress import progress_callback
 from ._validation import as_float_array, check_choice, check_float, check_int, resolve_seed
 from .exceptions import InvalidInputError, InvalidTypeError
+from .groups import filter_groups
 from .io import Result
 from .objectives import CallableObjective, Objective, as_objective, core_handle
 
@@ -420,8 +421,6 @@ def _quantiles(x: np.ndarray) -> dict[str, float]:
 
 
 def _filter_groups(obj: Any, include_biases: bool) -> list[list[int]]:
-    from .slices import filter_groups
-
     return [[int(i) for i in g] for g in filter_groups(obj, include_biases=include_biases)]
 
 

@@ -21,7 +21,9 @@ import numpy as np
 
 from ._validation import as_float_array, check_choice, check_int, resolve_seed
 from .exceptions import InvalidInputError
+from .groups import filter_groups
 from .io import Result
+from .midpoint import MidpointReport, MidpointWitness
 from .objectives import as_objective
 
 __all__ = [
@@ -119,54 +121,6 @@ def _vec(x: Any, name: str, dim: int) -> np.ndarray:
             f"{name}: expected length {dim} (the objective's dimension), got {v.shape[0]}"
         )
     return v
-
-
-def filter_groups(objective: Any, *, include_biases: bool = False) -> list[np.ndarray]:
-    """Filter groups of an objective's parameters, for filter normalisation (Li et al. 2018).
-
-    A filter of a fully connected layer is one output unit's incoming weights: for :class:`MLP`
-    / :class:`TwoLayerReLU`, row j of every W_k (with b_k[j] when ``include_biases``); for linear
-    models, w (and b); for :class:`ICNN`, unit j's rows of V_k and W_k^x (and b_k[j]). Other
-    objectives may define ``filter_groups(include_biases=...)`` or ``unit_indices()`` (one group
-    per unit). Parameters in no group (biases by default) get a zero direction.
-    """
-    from .objectives import ICNN, MLP, LinearModel
-
-    fn = getattr(objective, "filter_groups", None)
-    if callable(fn):
-        return [np.asarray(g, dtype=np.int64).ravel() for g in fn(include_biases=include_biases)]
-    if isinstance(objective, (MLP, LinearModel, ICNN)):
-        idx = np.arange(objective.dim, dtype=np.float64)
-        if isinstance(objective, MLP):
-            p = MLP.unflatten(objective, idx)
-            groups = []
-            for W, b in zip(p["weights"], p["biases"], strict=True):
-                for j in range(W.shape[0]):
-                    g = list(W[j])
-                    if include_biases and b is not None:
-                        g.append(b[j])
-                    groups.append(g)
-        elif isinstance(objective, LinearModel):
-            p = objective.unflatten(idx)
-            groups = [list(p["w"]) + ([p["b"]] if include_biases and p["b"] is not None else [])]
-        else:
-            p = objective.unflatten(idx)
-            groups = []
-            for k, (Wx, b) in enumerate(zip(p["Wx"], p["b"], strict=True)):
-                V = p["V"][k]
-                for j in range(Wx.shape[0]):
-                    g = list(Wx[j]) + ([] if V is None else list(V[j]))
-                    if include_biases:
-                        g.append(b[j])
-                    groups.append(g)
-        return [np.asarray(g, dtype=np.int64) for g in groups]
-    units = getattr(objective, "unit_indices", None)
-    if not callable(units):
-        raise InvalidInputError(
-            "normalization: 'filter' needs an objective with a known layout (MLP, linear model, "
-            "ICNN, or unit_indices()) or explicit groups="
-        )
-    return [np.asarray(g, dtype=np.int64).ravel() for g in units()]
 
 
 def random_direction(
@@ -288,8 +242,6 @@ def witness_slice(
     (its witness pair and weight are used). The tested midpoint m = t·a + (1−t)·b sits at
     τ = 1 − t; ``ts`` defaults to 201 points in [−0.25, 1.25].
     """
-    from .midpoint import MidpointReport, MidpointWitness
-
     src = a
     if isinstance(src, MidpointReport):
         if src.witness is None:
