@@ -424,15 +424,7 @@ class _ConvexBase:
             if raw.dtype.kind == "f" and not np.all(np.isfinite(raw)):
                 raise InvalidInputError("y: contains NaN or inf")
             self._vector = False
-            classes = np.unique(raw)
-            if len(classes) == 2:
-                self.classes_ = classes
-                return encode_pm1(raw, classes[1]).reshape(n, 1)
-            if len(classes) < 2:
-                raise InvalidInputError("y: needs at least two classes for a classification loss")
-            self.classes_ = classes
-            self._vector = True
-            return np.stack([encode_pm1(raw, c) for c in classes], axis=1)
+            return self._encode_classes(raw, n)
         yv = as_float_array(y, "y", ndim=(1, 2))
         if yv.shape[0] != n:
             raise InvalidInputError(f"y: has {yv.shape[0]} rows but X has {n}")
@@ -448,17 +440,22 @@ class _ConvexBase:
                     )
                 self.classes_ = None
                 return Y
-            classes = np.unique(raw)
-            if len(classes) == 2:
-                self.classes_ = classes
-                return encode_pm1(raw, classes[1]).reshape(n, 1)
-            if len(classes) < 2:
-                raise InvalidInputError("y: needs at least two classes for a classification loss")
-            self.classes_ = classes
-            self._vector = True
-            return np.stack([encode_pm1(raw, c) for c in classes], axis=1)
+            return self._encode_classes(raw, n)
         self.classes_ = None
         return Y
+
+    def _encode_classes(self, raw: np.ndarray, n: int) -> np.ndarray:
+        """Labels of a classification loss: two classes → one ±1 column (the larger is +1), more →
+        one-vs-all ±1 columns; ``classes_`` keeps the original labels."""
+        classes = np.unique(raw)
+        if len(classes) == 2:
+            self.classes_ = classes
+            return encode_pm1(raw, classes[1]).reshape(n, 1)
+        if len(classes) < 2:
+            raise InvalidInputError("y: needs at least two classes for a classification loss")
+        self.classes_ = classes
+        self._vector = True
+        return np.stack([encode_pm1(raw, c) for c in classes], axis=1)
 
     def _resolve_patterns(
         self, Xa: np.ndarray, seed: int | None
