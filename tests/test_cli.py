@@ -318,3 +318,17 @@ def test_library_never_imports_the_app():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_version_has_one_source():
+    """__version__, the extension's version and `hiddenconvex --version` are Cargo's version."""
+    import re
+    from importlib.metadata import version
+    from pathlib import Path
+
+    from hiddenconvex import _core
+
+    cargo = (Path(__file__).resolve().parent.parent / "Cargo.toml").read_text(encoding="utf-8")
+    m = re.search(r'^\[workspace\.package\]\n(?:.*\n)*?version = "([^"]+)"', cargo, re.M)
+    assert m, "no workspace version in Cargo.toml"
+    assert hc.__version__ == version("hiddenconvex") == _core.__version__ == m.group(1)
