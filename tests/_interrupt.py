@@ -31,8 +31,14 @@ try:
     outcome = "finished"
 except KeyboardInterrupt:
     outcome = "interrupted"
+except Exception as exc:  # a refusal or error before the signal: report it
+    outcome = "raised " + type(exc).__name__
 end = time.perf_counter()
-timer.join()
+timer.cancel()
+try:
+    timer.join()
+except KeyboardInterrupt:  # the signal landed after the call: it finished first
+    pass
 print(json.dumps({{"outcome": outcome, "latency": end - fired.get("t", float("nan"))}}))
 """
 
@@ -40,7 +46,8 @@ print(json.dumps({{"outcome": outcome, "latency": end - fired.get("t", float("na
 def run_interrupted(setup: str, call: str, delay: float = 0.3, timeout: float = 300.0) -> dict:
     """Run ``setup`` then ``call`` (Python source) in a child; SIGINT the child after ``delay``.
 
-    Returns ``{"outcome": "interrupted" | "finished", "latency": seconds}``.
+    Returns ``{"outcome": "interrupted" | "finished" | "raised <Exception>", "latency":
+    seconds}`` (latency NaN when the call ended before the signal).
     """
     code = _CHILD.format(
         setup=textwrap.dedent(setup),

@@ -92,7 +92,7 @@ pub fn min_chambers(lines: u64, rank: u64) -> u128 {
         return 1;
     }
     let lines = lines.max(rank);
-    let pow = if rank - 1 >= 127 {
+    let pow = if rank > 127 {
         u128::MAX
     } else {
         1u128 << (rank - 1)
@@ -106,10 +106,18 @@ pub fn min_chambers(lines: u64, rank: u64) -> u128 {
 /// patterns and the witnesses of the rows do not change, and the enumeration's arithmetic
 /// (norms, Gram–Schmidt) neither overflows nor underflows at any global scale.
 pub fn normalize_rows(x: &mut [f64], d: usize) {
+    normalize_rows_ctl(x, d, &Control::new()).expect("a fresh Control is never cancelled");
+}
+
+/// [`normalize_rows`], checking for cancellation every 4096 rows.
+pub fn normalize_rows_ctl(x: &mut [f64], d: usize, ctl: &Control) -> Result<()> {
     if d == 0 {
-        return;
+        return Ok(());
     }
-    for row in x.chunks_exact_mut(d) {
+    for (i, row) in x.chunks_exact_mut(d).enumerate() {
+        if i % 4096 == 0 {
+            ctl.check()?;
+        }
         let amax = row.iter().fold(0.0f64, |m, v| m.max(v.abs()));
         if amax == 0.0 || (1.0..2.0).contains(&amax) {
             continue;
@@ -122,6 +130,7 @@ pub fn normalize_rows(x: &mut [f64], d: usize) {
             *v = *v * f1 * f2;
         }
     }
+    Ok(())
 }
 
 /// Rows of the two-sided CountSketch of [`rank_lower_bound`].
@@ -313,16 +322,13 @@ pub enum Coords {
     Whitened { r: Vec<f64>, perm: Vec<usize> },
 }
 
+/// (rank, Q (n × rank, row-major), R (rank × d), perm) of [`whiten`].
+type Whitened = (usize, Vec<f64>, Vec<f64>, Vec<usize>);
+
 /// Pivoted modified Gram–Schmidt on the columns of `x` (n × d, row-major): (rank, Q (n × rank,
 /// row-major), R (rank × d), perm). A column is dependent when its residual is below `tol` times
 /// its own norm (scale-invariant per column).
-fn whiten(
-    x: &[f64],
-    n: usize,
-    d: usize,
-    tol: f64,
-    ctl: &Control,
-) -> Result<(usize, Vec<f64>, Vec<f64>, Vec<usize>)> {
+fn whiten(x: &[f64], n: usize, d: usize, tol: f64, ctl: &Control) -> Result<Whitened> {
     let mut cols: Vec<Vec<f64>> = (0..d)
         .map(|j| (0..n).map(|i| x[i * d + j]).collect())
         .collect();
@@ -409,7 +415,7 @@ pub fn prepare_checked(
                                                         // linear changes of the gate), which makes the numerics scale-invariant.
     let integer = xv.iter().all(|v| v.fract() == 0.0 && v.abs() < 1e12);
     if !integer {
-        normalize_rows(&mut xv, d);
+        normalize_rows_ctl(&mut xv, d, ctl)?;
     }
     ctl.check()?;
     if let Some(l) = limits {
@@ -1268,7 +1274,7 @@ pub fn sample(
         let (n, d) = x.dim();
         crate::error::ensure_finite_iter("X", x.iter())?;
         let mut xv: Vec<f64> = x.iter().copied().collect();
-        normalize_rows(&mut xv, d);
+        normalize_rows_ctl(&mut xv, d, ctl)?;
         let r = rank_lower_bound(&xv, n, d, ctl)?;
         let kept = (n_samples as u128).min(min_chambers(r as u64, r as u64));
         let need = kept.saturating_mul(bytes_per_chamber(n, d, r) as u128);
@@ -1317,6 +1323,9 @@ pub fn sample(
             cands.points.resize(len * d, 0.0);
             cands.margins.resize(len, 0.0);
             for s in 0..len {
+                if s % 64 == 0 {
+                    ctl.check()?; // a chunk is 4096 gates × n rows: check within it
+                }
                 let u = &mut cands.points[s * d..(s + 1) * d];
                 for v in u.iter_mut() {
                     *v = StandardNormal.sample(&mut rng);
