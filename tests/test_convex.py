@@ -552,3 +552,29 @@ def test_working_set_rounds_keep_budget_for_new_patterns(beta, tol):
     assert est.converged_
     assert abs(est.objective_ - ref) <= 1e-6 * ref
     assert est.dual_objective_ <= ref * (1 + 1e-7)
+
+
+# --- hardening (issue 19, items 2 and 5): refuse, never certify a wrong optimum --------------
+
+
+@pytest.mark.parametrize("scale", [1e160, 1e-160])
+def test_convex_relu_refuses_data_whose_squares_leave_float64(scale):
+    # the patterns are right at any scale (chambers are scale-invariant), but the program squares
+    # X: at 1e±160 it used to print a wrong "certified global optimum"
+    rng = np.random.default_rng(0)
+    Z, y = rng.standard_normal((12, 2)), rng.standard_normal(12)
+    ch = hc.chambers(Z * scale, method="exact")
+    assert np.array_equal(ch.patterns, hc.chambers(Z, method="exact").patterns)
+    with pytest.raises(hc.InvalidInputError, match="Rescale X"):
+        hc.ConvexReLU(1e-3).fit(Z * scale, y)
+    with pytest.raises(hc.InvalidInputError, match="Rescale y"):
+        hc.ConvexReLU(1e-3).fit(Z, y * scale)
+
+
+def test_convex_relu_refuses_impossible_exact_patterns_before_enumerating():
+    # 10^5 x 20 (+ bias): at least 2^21 chambers of 10^5-bit patterns; refused from a sketched
+    # rank bound in O(n·d) (it used to run for minutes)
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((10**5, 20)), rng.standard_normal(10**5)
+    with pytest.raises(hc.ResourceLimitError, match=r"rank\(X\) >= 2[01]"):
+        hc.ConvexReLU().fit(X, y)

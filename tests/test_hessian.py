@@ -8,6 +8,7 @@ import _reference_diag as ref
 import hiddenconvex as hc
 import numpy as np
 import pytest
+from scipy.special import expit
 
 
 def _rel(H, want):
@@ -294,3 +295,129 @@ def test_icnn_convex_in_input_not_in_weights(rng):
     fx = icnn.as_input_function(thetas[0])
     rx = hc.hessian(fx, rng.standard_normal((8, 2)) * 2)
     assert rx.verdict == ["psd"] * 8
+
+
+# --- hardening (issue 19, items 15 and 17): honest, scale-aware error estimates -----------
+
+
+@pytest.mark.parametrize("scale", [1e-160, 1e-250, 1e150])
+def test_psd_quadratic_at_extreme_scales_is_psd(scale):
+    # τ = ‖E‖_F must not underflow to 0 (nor overflow): a PSD quadratic is "psd" at any scale
+    B = np.random.default_rng(4).standard_normal((6, 6))
+    A = scale * (B @ B.T)
+    for method in ("values", "gradients"):
+        r = hc.hessian(hc.Quadratic(A), np.ones(6), method=method)
+        assert r.verdict == ["psd"], (scale, method)
+        assert 0.0 < r.tolerance[0] < np.inf
+        assert np.all(np.abs(r.H[0] - A) <= r.error[0]), (scale, method)
+
+
+def test_error_estimate_bounds_the_richardson_value_least_squares():
+    # gradients + Richardson return (4 H(h) − H(2h)) / 3; the estimate must bound its error
+    # (the analytic Hessian is XᵀX); D = 151 is where a bound for H(h) fell short (1.9x)
+    rng = np.random.default_rng(0)
+    for D in (40, 151):
+        X = rng.standard_normal((300, D))
+        obj = hc.LeastSquares(X, rng.standard_normal(300))
+        want = X.T @ X
+        pts = rng.standard_normal((3, D)) * 3
+        for method in ("gradients", "values"):
+            r = hc.hessian(obj, pts, method=method)
+            assert np.all(np.abs(r.H - want[None]) <= r.error), (D, method)
+            assert r.verdict == ["psd"] * 3
+
+
+def test_error_estimate_bounds_the_richardson_value_against_jax():
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    rng = np.random.default_rng(1)
+    n, d, h = 30, 4, 5
+    X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
+    net = hc.MLP(X, y, [h], activation="tanh")  # bias=True by default
+
+    def f(theta):
+        # the same network in JAX; flat layout W1 (h × d) row-major, b1, W2 (1 × h), b2
+        W1 = theta[: h * d].reshape(h, d)
+        b1 = theta[h * d : h * d + h]
+        W2 = theta[h * d + h : h * d + 2 * h]
+        b2 = theta[h * d + 2 * h]
+        out = jnp.tanh(jnp.asarray(X) @ W1.T + b1) @ W2 + b2
+        return 0.5 * jnp.sum((out - jnp.asarray(y)) ** 2)
+
+    theta = net.init(3)
+    assert net.dim == h * d + 2 * h + 1
+    assert np.isclose(float(f(jnp.asarray(theta))), net.value(theta), rtol=1e-12)
+    want = np.asarray(jax.hessian(f)(jnp.asarray(theta)))
+    for method in ("gradients", "values"):
+        r = hc.hessian(net, theta, method=method)
+        assert np.all(np.abs(r.H[0] - want) <= r.error[0]), method
+
+
+def test_logistic_regression_far_out_on_separable_data_has_no_false_kinks():
+    # a smooth loss, under-resolved by the relative steps at |w| ~ 10^3: its curvature changes
+    # by a near-constant factor per step along each line (geometric differences), no kink
+    for seed in range(6):
+        rng = np.random.default_rng(seed)
+        n, d = [(50, 3), (200, 5), (100, 10)][seed % 3]
+        X = rng.standard_normal((n, d))
+        w = rng.standard_normal(d)
+        obj = hc.LogisticRegression(X, (X @ w > 0).astype(float))
+        th = w / np.linalg.norm(w) * 1000
+        p = expit(X @ th)  # analytic Hessian Xᵀ diag(p(1−p)) X: PSD
+        want = X.T @ (X * (p * (1 - p))[:, None])
+        assert np.linalg.eigvalsh(want)[0] >= -1e-12 * np.abs(want).max()
+        # the default for a native objective (gradients); the values method's 3 second
+        # differences per line cannot tell such lines from kinks as reliably (documented)
+        r = hc.hessian(obj, th[None])
+        assert r.method == "gradients"
+        assert not r.kink.any(), seed
+        assert r.verdict == ["psd"], seed
+
+
+def _relu_net_with_kink_near_stencil(t: int, method: str):
+    """Two-layer ReLU net (12 × 3 data, 3 units) and a point whose stencil line along the axis
+    of U[c, j] crosses the kink of unit j at sample k at an offset uniform in (−2h, 2h)."""
+    n, d, m = 12, 3, 3
+    rng = np.random.default_rng(1000 + t)
+    X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
+    obj = hc.TwoLayerReLU(X, y, m)
+    p = obj.unflatten(obj.init(t))
+    U, al = np.array(p["U"]), np.array(p["alpha"])
+    j, c, k = rng.integers(m), rng.integers(d), rng.integers(n)
+    i = j * d + c  # θ = [u_1, …, u_m, α]: U[c, j] is θ[j d + c]
+    h = hc.hessian(obj, obj.flatten(U, al), method=method).steps[0][i]
+    u01 = rng.random(2)[0 if method == "values" else 1]  # one draw per method
+    delta = -2 * h + 4 * h * u01
+    u = U[:, j].copy()
+    U[:, j] = u - (X[k] @ u + delta * X[k, c]) * X[k] / (X[k] @ X[k])
+    return obj, obj.flatten(U, al), X, y, i
+
+
+@pytest.mark.parametrize("method", ["values", "gradients"])
+def test_unflagged_kinks_stay_within_the_error_estimate(method):
+    # issue 19 item 16: a kink crossed by the stencil is either flagged or covered by the
+    # estimate (placements 30 and 47 were neither before); truth: the Hessian from JAX
+    jax = pytest.importorskip("jax")
+    jax.config.update("jax_enable_x64", True)
+    jnp = jax.numpy
+    flagged = 0
+    trials = [30, 47, *range(12)]
+    for t in trials:
+        obj, theta, X, y, i = _relu_net_with_kink_near_stencil(t, method)
+        m, d = 3, X.shape[1]
+
+        def f(v, X=X, y=y, m=m, d=d):
+            U = v[: m * d].reshape(m, d).T
+            r = jnp.maximum(0.0, jnp.asarray(X) @ U) @ v[m * d :] - jnp.asarray(y)
+            return 0.5 * jnp.sum(r * r)
+
+        assert np.isclose(float(f(jnp.asarray(theta))), obj.value(theta), rtol=1e-12)
+        want = np.asarray(jax.hessian(f)(jnp.asarray(theta)))
+        r = hc.hessian(obj, theta, method=method)
+        if r.kink[0][i].any():
+            flagged += 1
+            assert r.verdict[0] in ("unreliable", "indefinite")
+        else:
+            assert np.all(np.abs(r.H[0] - want) <= r.error[0]), t
+    assert flagged >= len(trials) - 3  # most crossings are flagged

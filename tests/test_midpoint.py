@@ -760,3 +760,61 @@ def test_streamed_runs_match_the_whole_run(monkeypatch, native):
     assert streamed.gap_quantiles["0.5"] == pytest.approx(whole.gap_quantiles["0.5"], rel=0.2)
     assert seen[-1] == (5000, 5000)
     assert all(b[0] >= a[0] for a, b in zip(seen, seen[1:], strict=False))
+
+
+# --- hardening (issue 19): degenerate pairs are never counted as tests ---------------------
+
+
+def test_filter_normalisation_at_a_zero_center_is_refused():
+    # every group of the default center is 0: each direction would be rescaled to 0, a = b = 0
+    def concave(th):
+        return -float(th @ th)
+
+    groups = [[0, 1], [2, 3]]
+    with pytest.raises(hc.InvalidInputError, match="center"):
+        hc.midpoint_test(concave, dim=4, n_pairs=20, seed=0, normalization="filter", groups=groups)
+    with pytest.raises(hc.InvalidInputError, match="groups"):
+        hc.midpoint_test(concave, dim=4, n_pairs=20, seed=0, normalization="filter", groups=[])
+    # a center that is 0 on one group only still tests pairs (directions live on the other)
+    c = np.array([1.0, -2.0, 0.0, 0.0])
+    rep = hc.midpoint_test(
+        concave, dim=4, n_pairs=20, seed=0, normalization="filter", groups=groups, center=c
+    )
+    assert rep.n_degenerate == 0 and rep.pairs_tested == 60
+    assert rep.n_violations == 60 and rep.certified  # a concave f violates on every pair
+
+
+def test_two_layer_relu_filter_normalisation_needs_a_center():
+    rng = np.random.default_rng(0)
+    X, y = rng.standard_normal((20, 3)), rng.standard_normal(20)
+    net = hc.TwoLayerReLU(X, y, 4)
+    with pytest.raises(hc.InvalidInputError, match="center"):
+        hc.midpoint_test(net, n_pairs=50, seed=0, normalization="filter")
+    rep = hc.midpoint_test(net, n_pairs=50, seed=0, normalization="filter", center=net.init(1))
+    assert rep.n_degenerate == 0 and rep.pairs_tested == 150
+
+
+def test_pairs_with_a_equal_b_are_not_counted():
+    rng = np.random.default_rng(1)
+    A = rng.standard_normal((10, 3))
+    B = rng.standard_normal((10, 3))
+    same = np.array([0, 3, 4, 9])
+    B[same] = A[same]  # a = b: the Jensen gap is identically 0, nothing is tested
+    f = hc.Quadratic(np.eye(3))
+    rep = hc.midpoint_test(f, pairs=(A, B))
+    want_degenerate = int(np.all(A == B, axis=1).sum())
+    assert rep.n_degenerate == want_degenerate == 4
+    assert rep.pairs_tested == 10 - want_degenerate
+    assert rep.per_scale[0]["pairs"] == 6
+    assert rep.verdict.startswith("inconclusive") and "4 of 10" in rep.verdict
+    # all degenerate: inconclusive, nothing tested, no "no violation found" claim
+    rep0 = hc.midpoint_test(f, pairs=(A, A))
+    assert rep0.pairs_tested == 0 and rep0.n_degenerate == 10
+    assert rep0.verdict.startswith("inconclusive") and "no violation" not in rep0.verdict
+    # a center so large that c + s·z rounds to c: degenerate, not "convex"
+    rep1 = hc.midpoint_test(
+        lambda th: -float(th @ th), dim=2, n_pairs=5, seed=0, scales=[1e-3],
+        center=np.array([1e20, 1e20]),
+    )  # fmt: skip
+    assert rep1.n_degenerate == 5 and rep1.pairs_tested == 0
+    assert rep1.verdict.startswith("inconclusive")

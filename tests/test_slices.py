@@ -161,3 +161,13 @@ def test_eigenvalue_plot_of_a_hessian_result(tmp_path, rng):
     res = hc.hessian(obj, rng.standard_normal((4, d)))
     _png_ok(plot.plot_eigenvalues(res, tmp_path / "h.png"))
     _png_ok(plot.plot_eigenvalues(res.eigenvalues, tmp_path / "h2.png", tol=0.1))
+
+
+def test_random_direction_refuses_the_zero_direction(rng):
+    net, th = _net(rng)
+    with pytest.raises(hc.InvalidInputError, match="theta"):
+        hc.random_direction(net, np.zeros(net.dim), seed=0)
+    with pytest.raises(hc.InvalidInputError, match="groups"):
+        hc.random_direction(net, th, seed=0, groups=[])
+    d = hc.random_direction(net, th, seed=0)
+    assert np.linalg.norm(d) > 0

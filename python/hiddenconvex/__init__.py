@@ -109,15 +109,47 @@ def thread_count() -> int:
 
     Set by the environment variable ``HIDDENCONVEX_NUM_THREADS`` before first use, or by
     :func:`set_thread_count`; defaults to the number of CPUs. Results never depend on it.
+    A value above :func:`max_thread_count` is capped to it, and a value that is not a positive
+    integer falls back to the CPU count; both emit a ``RuntimeWarning`` at import.
     """
     return int(_core.thread_count())
 
 
+def max_thread_count() -> int:
+    """Largest thread count accepted: ``max(64, 4 × number of CPUs)``."""
+    return int(_core.max_thread_count())
+
+
 def set_thread_count(n: int) -> None:
-    """Replace the Rust core's thread pool by one of ``n >= 1`` threads."""
+    """Replace the Rust core's thread pool by one of ``n`` threads.
+
+    Raises
+    ------
+    InvalidInputError
+        ``n < 1`` or ``n > max_thread_count()`` (more threads only oversubscribe the machine).
+    InvalidTypeError
+        ``n`` is not an integer.
+    """
     from ._validation import check_int
 
-    _core.set_thread_count(check_int(n, "n", minimum=1))
+    n = check_int(n, "n", minimum=1)
+    cap = max_thread_count()
+    if n > cap:
+        raise InvalidInputError(
+            f"n: the thread count must be at most {cap} (max(64, 4 x CPUs)), got {n}"
+        )
+    _core.set_thread_count(n)
+
+
+def _warn_thread_env() -> None:
+    import warnings
+
+    msg = _core._thread_env_warning()
+    if msg is not None:
+        warnings.warn(msg, RuntimeWarning, stacklevel=3)
+
+
+_warn_thread_env()
 
 
 __all__ = [
@@ -192,6 +224,7 @@ __all__ = [
     "__version__",
     "load",
     "save",
+    "max_thread_count",
     "set_thread_count",
     "thread_count",
 ]

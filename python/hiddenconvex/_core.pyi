@@ -69,6 +69,8 @@ __version__: str
 
 def thread_count() -> int: ...
 def set_thread_count(n: int) -> None: ...
+def max_thread_count() -> int: ...
+def _thread_env_warning() -> str | None: ...
 def _sleep_interruptible(
     seconds: float, progress: Callable[[int, int], Any] | None = None
 ) -> float: ...
@@ -94,10 +96,15 @@ def chambers_sample(
     memory_limit: int | None = None,
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint8], npt.NDArray[np.float64], int]: ...
 def chamber_faces(
-    x: npt.NDArray[np.float64], progress: Callable[[int, int], Any] | None = None
+    x: npt.NDArray[np.float64],
+    progress: Callable[[int, int], Any] | None = None,
+    max_chambers: int | None = None,
+    memory_limit: int | None = None,
 ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint8], npt.NDArray[np.float64], int]: ...
 def chamber_count(
-    x: npt.NDArray[np.float64], progress: Callable[[int, int], Any] | None = None
+    x: npt.NDArray[np.float64],
+    progress: Callable[[int, int], Any] | None = None,
+    max_chambers: int | None = None,
 ) -> int: ...
 def chambers_plan(
     x: npt.NDArray[np.float64],

@@ -28,7 +28,7 @@ import numpy as np
 from . import _core
 from ._progress import progress_callback
 from ._validation import as_matrix, check_choice, check_int, resolve_seed
-from .exceptions import InvalidTypeError
+from .exceptions import InvalidInputError, InvalidTypeError, ResourceLimitError
 from .io import Result
 
 __all__ = [
@@ -50,6 +50,11 @@ DEFAULT_N_SAMPLES: int = 100_000
 
 #: Largest Cover bound for which a sampled result also counts the chambers exactly (coverage).
 COVERAGE_COUNT_LIMIT: int = 50_000_000
+
+#: Default ``max_chambers`` of :func:`chamber_count` and :func:`iter_chambers`: larger runs are
+#: refused (:class:`~hiddenconvex.exceptions.ResourceLimitError`) unless a larger limit is given.
+#: Counting visits about every chamber once (about 10^7–10^8 chambers/s per core).
+DEFAULT_MAX_COUNT: int = 10**11
 
 Method = Literal["auto", "exact", "sample"]
 
@@ -356,7 +361,17 @@ def chambers(
             coverage = None if exact_count is None else patterns.shape[0] / exact_count
     n_open = int(patterns.shape[0])
     if include_faces:
-        fp, fpk, fw, _ = _core.chamber_faces(Xp, None)
+        if run != "exact":
+            if method == "sample":
+                raise InvalidInputError(
+                    "include_faces: the face patterns need the exact chambers; use "
+                    "method='exact' (or 'auto') with include_faces=True"
+                )
+            raise ResourceLimitError(
+                "include_faces: the exact chambers do not fit max_chambers / memory_limit "
+                "(method='auto' chose sampling), and the faces are more numerous still"
+            )
+        fp, fpk, fw, _ = _core.chamber_faces(Xp, None, max_chambers, memory_limit)
         patterns = np.concatenate([patterns, fp])
         packed = np.concatenate([packed, fpk])
         witnesses = np.concatenate([witnesses, fw])
@@ -379,14 +394,20 @@ def chambers(
     )
 
 
+#: The plan's estimate when an O(n·d) lower bound already exceeds the budget.
+_TOO_LARGE = 2**128 - 1
+
+
 def _affordable_count(Xp: np.ndarray) -> int | None:
-    bound, _exact, _bpc, rank, lines = _core.chambers_plan(Xp, None, None)
-    if cover_count(lines, rank) > COVERAGE_COUNT_LIMIT:
+    bound, _exact, _bpc, rank, lines = _core.chambers_plan(Xp, COVERAGE_COUNT_LIMIT, None)
+    if bound == _TOO_LARGE or cover_count(lines, rank) > COVERAGE_COUNT_LIMIT:
         return None
     return int(_core.chamber_count(Xp, None))
 
 
-def chamber_count(X: Any, *, bias: bool = False, progress: Any = None) -> int:
+def chamber_count(
+    X: Any, *, bias: bool = False, progress: Any = None, max_chambers: int | None = None
+) -> int:
     """The exact number of chambers (activation patterns) without building them.
 
     Uses the deletion–restriction recurrence ``r(A) = r(A ∖ H) + r(A^H)`` unrolled over the
@@ -399,6 +420,11 @@ def chamber_count(X: Any, *, bias: bool = False, progress: Any = None) -> int:
     bias : bool
         Append a ones column first.
     progress : None, bool or callable(done, total)
+    max_chambers : int, optional
+        Refuse arrangements with more chambers (default ``DEFAULT_MAX_COUNT`` = 10^11): at
+        once, in O(n·d), when a lower bound (2^r for a rank r ≤ rank(X) from a sketch, then
+        Zaslavsky's 2^(r−1)(L − r + 2) for L distinct lines) exceeds it, else as soon as the
+        running count passes it, so the work stays proportional to ``max_chambers``.
 
     Returns
     -------
@@ -408,10 +434,17 @@ def chamber_count(X: Any, *, bias: bool = False, progress: Any = None) -> int:
     ------
     ValueError, TypeError
         On invalid X (see :func:`chambers`).
+    ResourceLimitError
+        More than ``max_chambers`` chambers (the message gives the bound).
+    KeyboardInterrupt
+        On Ctrl-C.
     """
     Xp = _prepare(X, bias)
+    max_chambers = _opt_int(max_chambers, "max_chambers")
+    if max_chambers is None:
+        max_chambers = DEFAULT_MAX_COUNT
     with progress_callback(progress, "chamber count") as cb:
-        return int(_core.chamber_count(Xp, cb))
+        return int(_core.chamber_count(Xp, cb, max_chambers))
 
 
 def iter_chambers(
@@ -467,7 +500,9 @@ def iter_chambers(
     bias : bool
         Append a ones column first.
     max_chambers : int, optional
-        Refuse runs with more chambers (ResourceLimitError).
+        Refuse runs with more chambers (ResourceLimitError; default ``DEFAULT_MAX_COUNT`` =
+        10^11, checked against a lower bound in O(n·d), then against Cover's bound or the exact
+        count before the first chunk).
     progress : None, bool or callable(done, total)
         Reports the general-position pass, then the chunks.
     memory_limit : int, optional
@@ -490,6 +525,8 @@ def iter_chambers(
     Xp = _prepare(X, bias)
     chunk = check_int(chunk, "chunk", minimum=1)
     max_chambers = _opt_int(max_chambers, "max_chambers")
+    if max_chambers is None:
+        max_chambers = DEFAULT_MAX_COUNT
     memory_limit = _opt_int(memory_limit, "memory_limit")
     if memory_limit is None:
         memory_limit = DEFAULT_MEMORY_LIMIT

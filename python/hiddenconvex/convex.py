@@ -87,6 +87,31 @@ def default_memory_limit() -> int:
     return (3 * total) // 4 if total > 0 else 8 * 1024**3
 
 
+#: Largest / smallest nonzero magnitude of X and y the convex solvers accept: they square X and
+#: y (XᵀX, Lipschitz constants, ‖y‖²), which must stay far inside float64's range.
+SOLVER_SCALE_LIMIT: float = 2.0**300
+
+
+def _check_solver_scale(Xa: np.ndarray, Y: np.ndarray) -> None:
+    """Refuse data whose squares overflow or underflow (a wrong "certified" optimum otherwise)."""
+    for name, arr in (("X", Xa), ("y", Y)):
+        a = np.abs(np.asarray(arr, dtype=np.float64))
+        big = float(a.max()) if a.size else 0.0
+        small = float(a[a > 0].min()) if np.any(a > 0) else 1.0
+        if big > SOLVER_SCALE_LIMIT or (big > 0 and big < 1.0 / SOLVER_SCALE_LIMIT):
+            raise InvalidInputError(
+                f"{name}: entries of magnitude up to {big:.3g}; the convex program squares the "
+                "data (XᵀX, step sizes, ‖y‖²), which leaves float64's range beyond about "
+                f"{SOLVER_SCALE_LIMIT:.1e} (or below its inverse). Rescale {name} "
+                "(the activation patterns do not change under scaling)."
+            )
+        if small < 1.0 / SOLVER_SCALE_LIMIT and big / small > 2.0**600:
+            raise InvalidInputError(
+                f"{name}: nonzero entries range from {small:.3g} to {big:.3g}: their squares "
+                "cannot be represented together in float64."
+            )
+
+
 def fit_memory_estimate(solver: str, kind: str, n: int, d: int, n_patterns: int) -> int:
     """Rough upper estimate (bytes) of the working memory of one fit (one output column) by
     ``solver``: its n-row arrays over the B blocks (B = 2P for the ReLU program, P for the gated
@@ -508,7 +533,10 @@ class _ConvexBase:
         Raises
         ------
         InvalidInputError
-            Bad shapes, NaN/inf, β < 0, no patterns, unknown loss / solver / scaling.
+            Bad shapes, NaN/inf, β < 0, no patterns, unknown loss / solver / scaling; X or y
+            with entries beyond 2^±300 in magnitude (their squares leave float64's range).
+        ResourceLimitError
+            ``patterns="exact"`` on data whose chambers cannot fit (refused in O(n·d)).
         ConvergenceWarning
             (warning) when the run stopped before the certified gap reached ``tol``.
         """
@@ -530,6 +558,7 @@ class _ConvexBase:
         Xa = self._augment(X)
         n = Xa.shape[0]
         Y = self._targets(y, n)
+        _check_solver_scale(Xa, Y)
         D, G, exact = self._resolve_patterns(Xa, seed)
         t1 = time.perf_counter()
         beta_sum = beta * n if self.scaling == "mean" else beta

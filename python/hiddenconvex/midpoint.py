@@ -356,6 +356,7 @@ class MidpointReport(Result):
     normalization: str | None
     elapsed_s: float
     threads: int
+    n_degenerate: int = 0
 
     @property
     def violation_rate(self) -> float:
@@ -366,6 +367,7 @@ class MidpointReport(Result):
             f"Midpoint convexity test of {self.objective} (D={self.dim})",
             f"  pairs tested: {self.pairs_tested} of {self.pairs_requested}"
             + (f" ({self.n_invalid} with non-finite values, excluded)" if self.n_invalid else "")
+            + (f" ({self.n_degenerate} degenerate, a = b, not tested)" if self.n_degenerate else "")
             + f"; weights t = {', '.join(f'{t:g}' for t in self.t)}",
             f"  negative gaps (raw): {self.n_negative}; beyond tolerance: {self.n_violations}",
             f"  violation rate: {self.rate:.4g}  (95% Clopper–Pearson [{self.ci_low:.3g}, {self.ci_high:.3g}];"
@@ -432,6 +434,27 @@ def _as_groups(groups: Any, dim: int) -> list[list[int]]:
             raise InvalidInputError(f"groups: group {i} must be a 1-D array of integer indices")
         out.append([int(v) for v in arr])
     return out
+
+
+def _check_filter_groups(grp: list[list[int]], c: np.ndarray) -> None:
+    """Refuse filter normalisation that would make every direction zero (a = b = c)."""
+    if not grp:
+        raise InvalidInputError(
+            "groups: filter normalisation needs at least one group (with groups=[] every "
+            "direction is 0, so every pair would be a = b = center and test nothing)"
+        )
+    for g in grp:
+        idx = np.asarray(g, dtype=np.int64)
+        if idx.size and (idx.min() < 0 or idx.max() >= c.shape[0]):
+            return  # the core names the out-of-range index
+        if np.any(c[idx] != 0.0):
+            return
+    raise InvalidInputError(
+        "center: filter normalisation rescales each group of a direction to the norm of the "
+        "same group of the center, which is 0 for every group here (the default center is 0): "
+        "every pair would be a = b = center and test nothing. Give a center with nonzero "
+        "groups (e.g. trained weights) or use normalization=None."
+    )
 
 
 def _describe_distribution(
@@ -617,6 +640,7 @@ def midpoint_test(
             grp = (
                 _as_groups(groups, d) if groups is not None else _filter_groups(obj, include_biases)
             )
+            _check_filter_groups(grp, c)
         kw.update(center=c, scales=scales_l, n_pairs=n_pairs, seed=seed_used, groups=grp)
         n_req = n_pairs * len(scales_l)
         distribution = _describe_distribution(scales_l, ts, normalization, cdesc)
@@ -699,6 +723,16 @@ def midpoint_test(
             f"inconclusive: {k} pair(s) beyond tolerance, but the worst one did not survive "
             "re-verification (non-deterministic objective?)"
         )
+    elif acc.degenerate > 0:
+        verdict = (
+            f"inconclusive: {acc.degenerate} of {n_req} pair(s) degenerate (a = b in floating "
+            "point, nothing tested)"
+            + (
+                f"; no violation among the {n_valid} tested (rate < {up:.3g} at 95% over them)"
+                if n_valid
+                else ""
+            )
+        )
     elif n_valid == 0:
         verdict = "inconclusive: no pair had finite values"
     else:
@@ -737,6 +771,7 @@ def midpoint_test(
         normalization=normalization,
         elapsed_s=time.perf_counter() - start_time,
         threads=int(_core.thread_count()),
+        n_degenerate=int(acc.degenerate),
     )
 
 
@@ -793,6 +828,7 @@ class _Accumulator:
         self.neg_g = np.zeros(n_groups, dtype=np.int64)
         self.invalid_parts: list[np.ndarray] = []
         self.refined = 0
+        self.degenerate = 0
         self.best: dict[str, Any] | None = None
         total = n_req * self.nt
         self.stride = 1 if keep else max(1, -(-total // QUANTILE_SAMPLE))
@@ -805,7 +841,11 @@ class _Accumulator:
         tol = np.asarray(raw["tol"])
         sidx = np.asarray(raw["scale_index"])
         dist2 = np.asarray(raw["dist2"])
-        valid = ~np.isnan(gap).any(axis=1)
+        finite = ~np.isnan(gap).any(axis=1)
+        # a = b (‖b − a‖² = 0): the gap is identically 0, the pair tests nothing
+        degenerate = finite & ~(dist2 > 0.0)
+        valid = finite & ~degenerate
+        self.degenerate += int(degenerate.sum())
         with np.errstate(invalid="ignore"):
             viol = (gap < -tol).any(axis=1) & valid
             neg = (gap < 0.0).any(axis=1) & valid
@@ -813,7 +853,7 @@ class _Accumulator:
         self.valid_g += np.bincount(sidx[valid], minlength=ng)
         self.viol_g += np.bincount(sidx[viol], minlength=ng)
         self.neg_g += np.bincount(sidx[neg], minlength=ng)
-        self.invalid_parts.append(np.flatnonzero(~valid).astype(np.int64) + start)
+        self.invalid_parts.append(np.flatnonzero(~finite).astype(np.int64) + start)
         self.refined += int(raw["refined"])
         t = self.ts[None, :]
         with np.errstate(divide="ignore", invalid="ignore"):

@@ -139,6 +139,12 @@ def random_direction(
     filter groups) is rescaled: ``d_g ← d_g·‖θ_g‖/‖d_g‖``; coordinates in no group are set to 0
     (biases, unless ``include_biases``). With ``normalization=None`` d is returned as drawn.
     The same ``seed`` gives the same direction.
+
+    Raises
+    ------
+    InvalidInputError
+        ``groups=[]``, a group empty or out of range, or (filter normalisation) θ zero on every
+        group, which would give the zero direction.
     """
     obj = as_objective(objective, dim)
     d = int(obj.dim)
@@ -153,12 +159,23 @@ def random_direction(
         if groups is not None
         else filter_groups(obj, include_biases=include_biases)
     )
+    if not gs:
+        raise InvalidInputError(
+            "groups: filter normalisation needs at least one group (groups=[] gives the zero "
+            "direction)"
+        )
     out = np.zeros(d)
     for i, g in enumerate(gs):
         if g.size == 0 or g.min() < 0 or g.max() >= d:
             raise InvalidInputError(f"groups: group {i} is empty or out of range for D = {d}")
         zn = np.linalg.norm(z[g])
         out[g] = z[g] * (np.linalg.norm(th[g]) / zn if zn > 0 else 0.0)
+    if not np.any(out != 0.0):
+        raise InvalidInputError(
+            "theta: filter normalisation rescales each group of the direction to the norm of the "
+            "same group of theta, which is 0 for every group here: the direction would be 0. "
+            "Use a theta with nonzero groups (e.g. trained weights) or normalization=None."
+        )
     return out
 
 

@@ -17,6 +17,9 @@ pub struct Control {
     total: AtomicU64,
     /// Work done before the current stage (see [`Control::begin_stage`]).
     base: AtomicU64,
+    /// Budget of [`Control::spend`] (0: none) and the amount spent.
+    budget: AtomicU64,
+    spent: AtomicU64,
 }
 
 impl Control {
@@ -72,6 +75,24 @@ impl Control {
     pub fn set_done(&self, n: u64) {
         let base = self.base.load(Ordering::Relaxed);
         self.done.store(base.saturating_add(n), Ordering::Relaxed);
+    }
+
+    /// Set a budget for [`Control::spend`] (0 removes it).
+    pub fn set_budget(&self, budget: u64) {
+        self.spent.store(0, Ordering::Relaxed);
+        self.budget.store(budget, Ordering::Relaxed);
+    }
+
+    /// Spend `n` units of the budget: `Some(budget)` once the total spent exceeds it (the caller
+    /// then stops with its own error), `None` otherwise or without a budget.
+    #[inline]
+    pub fn spend(&self, n: u64) -> Option<u64> {
+        let b = self.budget.load(Ordering::Relaxed);
+        if b == 0 {
+            return None;
+        }
+        let before = self.spent.fetch_add(n, Ordering::Relaxed);
+        (before.saturating_add(n) > b).then_some(b)
     }
 
     /// `(done, total)`; total is 0 when unknown.

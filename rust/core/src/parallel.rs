@@ -1,6 +1,7 @@
 //! The crate's own rayon pool, created lazily (never at import: `fork` after a pool start hangs).
 //!
-//! Size: `HIDDENCONVEX_NUM_THREADS` if set to a positive integer, else the available parallelism.
+//! Size: `HIDDENCONVEX_NUM_THREADS` if set to a positive integer (capped at [`max_threads`]), else
+//! the available parallelism (an invalid value falls back to it; the bindings warn).
 //! [`set_num_threads`] replaces the pool (used by tests that check results do not depend on the
 //! thread count). Results must never depend on the thread count: chunk work by problem index,
 //! seed each chunk from the problem index, and reduce floats in a fixed order.
@@ -18,17 +19,50 @@ fn slot() -> &'static RwLock<Option<Arc<rayon::ThreadPool>>> {
     POOL.get_or_init(|| RwLock::new(None))
 }
 
+/// Number of CPUs available to the process (1 when unknown).
+fn cpus() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+}
+
+/// Largest pool size: max(64, 4 × CPUs). Larger pools only oversubscribe the machine (each
+/// thread reserves a stack; 10^4 threads exhaust memory or thread limits).
+pub fn max_threads() -> usize {
+    (4 * cpus()).max(64)
+}
+
+/// How `HIDDENCONVEX_NUM_THREADS` was read: the thread count it gives and, when the value was
+/// not used as given, why (an invalid value falls back to the CPU count, a value above
+/// [`max_threads`] is capped). The bindings turn the message into a warning.
+pub fn env_num_threads() -> (usize, Option<String>) {
+    let Ok(raw) = std::env::var(NUM_THREADS_ENV) else {
+        return (cpus(), None);
+    };
+    match raw.trim().parse::<u128>() {
+        Ok(n) if n >= 1 && n <= max_threads() as u128 => (n as usize, None),
+        Ok(n) if n >= 1 => (
+            max_threads(),
+            Some(format!(
+                "{NUM_THREADS_ENV}={n} exceeds the maximum of {} threads (max(64, 4 x CPUs)); \
+                 using {} threads",
+                max_threads(),
+                max_threads()
+            )),
+        ),
+        _ => (
+            cpus(),
+            Some(format!(
+                "{NUM_THREADS_ENV}={raw:?} is not a positive integer; using the CPU count ({})",
+                cpus()
+            )),
+        ),
+    }
+}
+
 /// The thread count the pool has or will have when first used.
 pub fn default_num_threads() -> usize {
-    std::env::var(NUM_THREADS_ENV)
-        .ok()
-        .and_then(|s| s.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| {
-            std::thread::available_parallelism()
-                .map(|n| n.get())
-                .unwrap_or(1)
-        })
+    env_num_threads().0
 }
 
 fn build(n: usize) -> Result<Arc<rayon::ThreadPool>> {
@@ -67,6 +101,15 @@ pub fn set_num_threads(n: usize) -> Result<()> {
     if n == 0 {
         return Err(Error::invalid("n", "the thread count must be at least 1"));
     }
+    if n > max_threads() {
+        return Err(Error::invalid(
+            "n",
+            format!(
+                "the thread count must be at most {} (max(64, 4 x CPUs)), got {n}",
+                max_threads()
+            ),
+        ));
+    }
     let p = build(n)?;
     *slot().write().unwrap_or_else(|e| e.into_inner()) = Some(p);
     Ok(())
@@ -95,5 +138,7 @@ mod tests {
         let s: u64 = install(|| (0..1000u64).into_par_iter().sum()).unwrap();
         assert_eq!(s, 499_500);
         assert!(set_num_threads(0).is_err());
+        assert!(set_num_threads(max_threads() + 1).is_err());
+        assert!(set_num_threads(20_000).is_err());
     }
 }

@@ -114,31 +114,44 @@ fn chambers_sample<'py>(
 }
 
 /// Face-only patterns 1[X u >= 0] (not patterns of open chambers): (patterns, points, rank).
+/// `max_chambers` and `memory_limit` bound the open chambers and the faces (checked first).
 #[pyfunction]
-#[pyo3(signature = (x, progress=None))]
+#[pyo3(signature = (x, progress=None, max_chambers=None, memory_limit=None))]
 fn chamber_faces<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     progress: Option<Bound<'py, PyAny>>,
+    max_chambers: Option<u64>,
+    memory_limit: Option<u64>,
 ) -> PyResult<Out<'py>> {
     let xv = x.as_array().to_owned();
+    let limits = Limits {
+        max_chambers,
+        memory_bytes: memory_limit,
+    };
     let set = detach::run(py, progress.as_ref(), move |ctl| {
-        let open = arr::enumerate(xv.view(), &Limits::default(), ctl)?;
-        expand(arr::faces(xv.view(), &open, ctl)?)
+        // bound the faces before enumerating anything
+        arr::check_faces(&arr::prepare_checked(xv.view(), None, ctl)?, &limits)?;
+        let open = arr::enumerate(xv.view(), &limits, ctl)?;
+        expand(arr::faces_limited(xv.view(), &open, &limits, ctl)?)
     })?;
     to_arrays(py, set)
 }
 
-/// Exact number of chambers (no patterns materialised).
+/// Exact number of chambers (no patterns materialised); more than `max_chambers` raises
+/// (at once when a lower bound exceeds it, else as soon as the count passes it).
 #[pyfunction]
-#[pyo3(signature = (x, progress=None))]
+#[pyo3(signature = (x, progress=None, max_chambers=None))]
 fn chamber_count<'py>(
     py: Python<'py>,
     x: PyReadonlyArray2<'py, f64>,
     progress: Option<Bound<'py, PyAny>>,
+    max_chambers: Option<u64>,
 ) -> PyResult<u128> {
     let xv = x.as_array().to_owned();
-    detach::run(py, progress.as_ref(), move |ctl| arr::count(xv.view(), ctl))
+    detach::run(py, progress.as_ref(), move |ctl| {
+        arr::count_limited(xv.view(), max_chambers, ctl)
+    })
 }
 
 /// Plan an exact run: (estimate, estimate_is_exact, bytes_per_chamber, rank, distinct_lines).
@@ -158,7 +171,21 @@ fn chambers_plan<'py>(
         memory_bytes: memory_limit,
     };
     detach::run(py, None, move |ctl| {
-        let prep = arr::prepare(xv.view())?;
+        // an O(n·d) lower bound over the budget: plan "does not fit" (estimate u128::MAX)
+        let prep = match arr::prepare_checked(xv.view(), Some(&limits), ctl) {
+            Ok(p) => p,
+            Err(hiddenconvex_core::Error::TooLarge { .. }) => {
+                let (n, d) = xv.dim();
+                return Ok((
+                    u128::MAX,
+                    false,
+                    arr::bytes_per_chamber(n, d, d.min(n)),
+                    0,
+                    0,
+                ));
+            }
+            Err(e) => return Err(e),
+        };
         let (est, exact) = arr::plan(&prep, &limits, ctl)?;
         Ok((
             est,

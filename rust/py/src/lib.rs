@@ -23,6 +23,18 @@ fn thread_count() -> usize {
     hiddenconvex_core::parallel::num_threads()
 }
 
+/// Largest allowed thread count (max(64, 4 × CPUs)).
+#[pyfunction]
+fn max_thread_count() -> usize {
+    hiddenconvex_core::parallel::max_threads()
+}
+
+/// Why `HIDDENCONVEX_NUM_THREADS` is not used as given (invalid or capped), or None.
+#[pyfunction]
+fn _thread_env_warning() -> Option<String> {
+    hiddenconvex_core::parallel::env_num_threads().1
+}
+
 /// Replace the core's thread pool by one of `n` threads.
 #[pyfunction]
 fn set_thread_count(n: usize) -> PyResult<()> {
@@ -59,6 +71,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(thread_count, m)?)?;
     m.add_function(wrap_pyfunction!(set_thread_count, m)?)?;
+    m.add_function(wrap_pyfunction!(max_thread_count, m)?)?;
+    m.add_function(wrap_pyfunction!(_thread_env_warning, m)?)?;
     m.add_function(wrap_pyfunction!(_sleep_interruptible, m)?)?;
     arrangement::register(m)?;
     objective::register(m)?;

@@ -992,7 +992,17 @@ pub(super) fn count_lines(
         if k == 3 {
             // the restriction lives in R^2: 2 × (number of distinct lines), 1 if none
             let l = distinct_planar(&z);
-            return Ok(if l == 0 { 1 } else { 2 * l as u128 });
+            let c = if l == 0 { 1 } else { 2 * l as u128 };
+            // leaves sum to at most the count: a budget on them bounds the count and the work
+            if let Some(b) = ctl.spend(c as u64) {
+                return Err(crate::error::Error::too_large(
+                    "chamber_count",
+                    format!("more than {b} chambers (counting stopped there)"),
+                    format!("max_chambers={b}"),
+                    "Raise max_chambers (counting visits about every chamber once).",
+                ));
+            }
+            return Ok(c);
         }
         count_chambers(&z, k - 1, opts, ctl)
     };

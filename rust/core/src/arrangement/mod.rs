@@ -53,6 +53,193 @@ pub fn cover_count(n: u64, r: u64) -> u128 {
     total.saturating_mul(2)
 }
 
+/// Cover's count as a float, computed in log space (never saturates; `inf` only beyond 10^308).
+pub fn cover_count_f64(n: u64, r: u64) -> f64 {
+    if n == 0 {
+        return 1.0;
+    }
+    // log of the terms C(n-1, k), summed with a running maximum (log-sum-exp)
+    let mut lc = 0.0f64; // ln C(n-1, 0)
+    let mut lmax = 0.0f64;
+    let mut acc = 1.0f64; // Σ exp(ln C - lmax)
+    for k in 1..r.min(n) {
+        lc += ((n - k) as f64).ln() - (k as f64).ln();
+        if lc > lmax {
+            acc = acc * (lmax - lc).exp() + 1.0;
+            lmax = lc;
+        } else {
+            acc += (lc - lmax).exp();
+        }
+    }
+    (std::f64::consts::LN_2 + lmax + acc.ln()).exp()
+}
+
+/// Cover's bound in words, exact when it fits in u128 (`"1.2e+187"` style otherwise).
+pub fn cover_text(n: u64, r: u64) -> String {
+    let c = cover_count(n, r);
+    if c < u128::MAX {
+        format!("{c}")
+    } else {
+        format!("{:.3e}", cover_count_f64(n, r))
+    }
+}
+
+/// Fewest chambers of a central arrangement of `lines` distinct hyperplanes of rank `rank`:
+/// 2^(r−1) (L − r + 2) for r ≥ 1 (Zaslavsky; attained by L − r + 1 hyperplanes through a
+/// common codimension-2 subspace plus r − 1 generic ones), 1 for r = 0. Saturates at u128::MAX.
+pub fn min_chambers(lines: u64, rank: u64) -> u128 {
+    if rank == 0 || lines == 0 {
+        return 1;
+    }
+    let lines = lines.max(rank);
+    let pow = if rank > 127 {
+        u128::MAX
+    } else {
+        1u128 << (rank - 1)
+    };
+    pow.saturating_mul((lines - rank + 2) as u128)
+}
+
+/// Scale every row of `x` (n × d, row-major) by a power of two so that its largest magnitude
+/// lies in [1, 2) (zero rows stay zero). Exact (no sign or ratio changes, except entries more
+/// than 2^1074 times smaller than the row's largest, which flush to zero): the chambers, the
+/// patterns and the witnesses of the rows do not change, and the enumeration's arithmetic
+/// (norms, Gram–Schmidt) neither overflows nor underflows at any global scale.
+pub fn normalize_rows(x: &mut [f64], d: usize) {
+    normalize_rows_ctl(x, d, &Control::new()).expect("a fresh Control is never cancelled");
+}
+
+/// [`normalize_rows`], checking for cancellation every 4096 rows.
+pub fn normalize_rows_ctl(x: &mut [f64], d: usize, ctl: &Control) -> Result<()> {
+    if d == 0 {
+        return Ok(());
+    }
+    for (i, row) in x.chunks_exact_mut(d).enumerate() {
+        if i % 4096 == 0 {
+            ctl.check()?;
+        }
+        let amax = row.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        if amax == 0.0 || (1.0..2.0).contains(&amax) {
+            continue;
+        }
+        let e = amax.log2().floor() as i32; // -1074 ..= 1023
+                                            // 2^-e in two exact factors, each within the normal range
+        let (e1, e2) = (-e / 2, -e - (-e / 2));
+        let (f1, f2) = (2f64.powi(e1), 2f64.powi(e2));
+        for v in row.iter_mut() {
+            *v = *v * f1 * f2;
+        }
+    }
+    Ok(())
+}
+
+/// Rows of the two-sided CountSketch of [`rank_lower_bound`].
+const SKETCH: usize = 160;
+
+fn mix(mut z: u64) -> u64 {
+    // splitmix64
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// A lower bound on rank(X) (X n × d row-major, rows normalised) in O(n·d) + O(160³): the rank of
+/// the 160 × 160 sketch S X T (S, T CountSketch matrices with fixed hashes), decided with a
+/// strict relative tolerance (1e-8), since rank(S X T) ≤ rank(X). Equal to min(rank, ~150)
+/// for generic data; used only to refuse impossible exact runs before the O(n·d²) preparation.
+pub fn rank_lower_bound(x: &[f64], n: usize, d: usize, ctl: &Control) -> Result<usize> {
+    let (k1, k2) = (n.min(SKETCH), d.min(SKETCH));
+    if k1 == 0 || k2 == 0 {
+        return Ok(0);
+    }
+    let col: Vec<(usize, f64)> = (0..d)
+        .map(|j| {
+            let h = mix(j as u64 ^ 0x5151_5151);
+            let b = if d <= SKETCH {
+                j
+            } else {
+                (h % k2 as u64) as usize
+            };
+            (b, if h >> 63 == 0 { 1.0 } else { -1.0 })
+        })
+        .collect();
+    let mut sk = vec![0.0f64; k1 * k2];
+    for (i, row) in x.chunks_exact(d).enumerate() {
+        if i % 4096 == 0 {
+            ctl.check()?;
+        }
+        let h = mix(i as u64);
+        let b = if n <= SKETCH {
+            i
+        } else {
+            (h % k1 as u64) as usize
+        };
+        let sg = if h >> 63 == 0 { 1.0 } else { -1.0 };
+        let dst = &mut sk[b * k2..(b + 1) * k2];
+        for (v, (c, cs)) in row.iter().zip(&col) {
+            dst[*c] += sg * cs * v;
+        }
+    }
+    let (r, _, _, _) = whiten(&sk, k1, k2, 1e-8, ctl)?;
+    Ok(r)
+}
+
+/// Refuse an exact run that cannot fit, in O(n·d) before any O(n·d²) work: the chambers are at
+/// least 2^r for r ≤ rank(X) (see [`rank_lower_bound`]). `x` holds the normalised rows.
+fn quick_refuse(x: &[f64], n: usize, d: usize, limits: &Limits, ctl: &Control) -> Result<()> {
+    if limits.max_chambers.is_none() && limits.memory_bytes.is_none() {
+        return Ok(());
+    }
+    let r = rank_lower_bound(x, n, d, ctl)?;
+    let lower = min_chambers(r as u64, r as u64);
+    refuse_if_over(lower, n, d, r, limits, true)
+}
+
+/// Raise [`Error::TooLarge`] when `lower` (a proven lower bound on the chambers when
+/// `is_lower`) exceeds a budget. Messages give the bound and Cover's count.
+fn refuse_if_over(
+    lower: u128,
+    n: usize,
+    d: usize,
+    r: usize,
+    limits: &Limits,
+    sketch: bool,
+) -> Result<()> {
+    let why = if sketch {
+        format!(
+            "at least {lower} chambers (rank(X) >= {r} gives at least 2^{r}; Cover's bound for \
+             n = {n} rows of rank <= {}: {})",
+            d.min(n),
+            cover_text(n as u64, d.min(n) as u64)
+        )
+    } else {
+        format!("at least {lower} chambers")
+    };
+    if let Some(m) = limits.max_chambers {
+        if lower > m as u128 {
+            return Err(Error::too_large(
+                "chambers",
+                why,
+                format!("max_chambers={m}"),
+                "Use method=\"sample\", iter_chambers(...) to stream, or raise max_chambers.",
+            ));
+        }
+    }
+    if let Some(mb) = limits.memory_bytes {
+        let need = lower.saturating_mul(bytes_per_chamber(n, d, r) as u128);
+        if need > mb as u128 {
+            return Err(Error::too_large(
+                "chambers",
+                format!("{why}, at least {:.3e} bytes", need as f64),
+                format!("memory_limit={:.3} GB", mb as f64 / 1e9),
+                "Use method=\"sample\", iter_chambers(...) to stream, or raise memory_limit.",
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Data prepared for enumeration: row-space coordinates and distinct lines.
 #[derive(Clone, Debug)]
 pub struct Prepared {
@@ -60,7 +247,8 @@ pub struct Prepared {
     pub d: usize,
     /// Rank of X.
     pub rank: usize,
-    /// Row-major copy of X (n × d).
+    /// Row-major copy of X (n × d), each row of non-integer data scaled by a power of two
+    /// (see [`normalize_rows`]): same patterns, no overflow or underflow in `x_i · u`.
     pub x: Vec<f64>,
     /// How row-space coordinates w map back to gates u ∈ R^d.
     pub coords: Coords,
@@ -134,10 +322,13 @@ pub enum Coords {
     Whitened { r: Vec<f64>, perm: Vec<usize> },
 }
 
+/// (rank, Q (n × rank, row-major), R (rank × d), perm) of [`whiten`].
+type Whitened = (usize, Vec<f64>, Vec<f64>, Vec<usize>);
+
 /// Pivoted modified Gram–Schmidt on the columns of `x` (n × d, row-major): (rank, Q (n × rank,
 /// row-major), R (rank × d), perm). A column is dependent when its residual is below `tol` times
 /// its own norm (scale-invariant per column).
-fn whiten(x: &[f64], n: usize, d: usize, tol: f64) -> (usize, Vec<f64>, Vec<f64>, Vec<usize>) {
+fn whiten(x: &[f64], n: usize, d: usize, tol: f64, ctl: &Control) -> Result<Whitened> {
     let mut cols: Vec<Vec<f64>> = (0..d)
         .map(|j| (0..n).map(|i| x[i * d + j]).collect())
         .collect();
@@ -147,6 +338,7 @@ fn whiten(x: &[f64], n: usize, d: usize, tol: f64) -> (usize, Vec<f64>, Vec<f64>
     let mut q: Vec<Vec<f64>> = Vec::new();
     let mut rank = 0;
     while rank < d.min(n) {
+        ctl.check()?;
         // pivot: the largest residual relative to the column's own norm
         let (best, ratio) = (rank..d)
             .map(|j| {
@@ -175,6 +367,9 @@ fn whiten(x: &[f64], n: usize, d: usize, tol: f64) -> (usize, Vec<f64>, Vec<f64>
         r[rank * d + rank] = nr;
         let qs: Vec<f64> = cols[rank].iter().map(|v| v / nr).collect();
         for j in rank + 1..d {
+            if j % 64 == 0 {
+                ctl.check()?;
+            }
             let c = lines::dot(&qs, &cols[j]);
             r[rank * d + j] = c;
             for (v, qv) in cols[j].iter_mut().zip(&qs) {
@@ -191,11 +386,21 @@ fn whiten(x: &[f64], n: usize, d: usize, tol: f64) -> (usize, Vec<f64>, Vec<f64>
         }
     }
     r.truncate(rank * d);
-    (rank, qm, r, perm)
+    Ok((rank, qm, r, perm))
 }
 
 /// Check X (non-empty, finite) and bring it into row-space coordinates.
 pub fn prepare(x: ArrayView2<f64>) -> Result<Prepared> {
+    prepare_checked(x, None, &Control::new())
+}
+
+/// [`prepare`], cancellable, refusing first (in O(n·d), see [`rank_lower_bound`]) exact runs
+/// whose chambers cannot fit `limits`.
+pub fn prepare_checked(
+    x: ArrayView2<f64>,
+    limits: Option<&Limits>,
+    ctl: &Control,
+) -> Result<Prepared> {
     let (n, d) = x.dim();
     if n == 0 || d == 0 {
         return Err(Error::invalid(
@@ -204,10 +409,18 @@ pub fn prepare(x: ArrayView2<f64>) -> Result<Prepared> {
         ));
     }
     crate::error::ensure_finite_iter("X", x.iter())?;
-    let xv: Vec<f64> = x.iter().copied().collect(); // logical (row-major) order, any strides
-                                                    // Integer data keeps exact arithmetic; other data is whitened (chambers are invariant under
-                                                    // invertible linear changes of the gate), which makes the numerics scale-invariant.
+    let mut xv: Vec<f64> = x.iter().copied().collect(); // logical (row-major) order, any strides
+                                                        // Integer data keeps exact arithmetic; other data is scaled row by row by powers of two
+                                                        // (exact, chambers are invariant) and whitened (chambers are invariant under invertible
+                                                        // linear changes of the gate), which makes the numerics scale-invariant.
     let integer = xv.iter().all(|v| v.fract() == 0.0 && v.abs() < 1e12);
+    if !integer {
+        normalize_rows_ctl(&mut xv, d, ctl)?;
+    }
+    ctl.check()?;
+    if let Some(l) = limits {
+        quick_refuse(&xv, n, d, l, ctl)?;
+    }
     let (rank, y, coords) = if integer {
         let (rank, basis) = lines::row_space(&xv, n, d, RANK_TOL);
         if rank == d || rank == 0 {
@@ -226,14 +439,16 @@ pub fn prepare(x: ArrayView2<f64>) -> Result<Prepared> {
             (rank, y, Coords::Basis(basis))
         }
     } else {
-        let (rank, qm, r, perm) = whiten(&xv, n, d, RANK_TOL);
+        let (rank, qm, r, perm) = whiten(&xv, n, d, RANK_TOL, ctl)?;
         (rank, qm, Coords::Whitened { r, perm })
     };
+    ctl.check()?;
     let (lines, map) = if rank == 0 {
         (Vec::new(), vec![None; n])
     } else {
         lines::dedupe(&y, rank)
     };
+    ctl.check()?;
     Ok(Prepared {
         n,
         d,
@@ -340,6 +555,9 @@ pub fn bytes_per_chamber(n: usize, d: usize, rank: usize) -> u64 {
     out + cand
 }
 
+/// Largest cost (m² r log m operations) of [`restricted_bound`] that [`plan`] spends.
+const RESTRICTED_BOUND_WORK: f64 = 4e8;
+
 /// Upper limit of the bound under which the exact count is computed to check a budget.
 const COUNT_TO_CHECK: u128 = 50_000_000;
 
@@ -356,11 +574,20 @@ pub fn plan(prep: &Prepared, limits: &Limits, ctl: &Control) -> Result<(u128, bo
     if !over(bound) {
         return Ok((bound, prep.rank <= 1 || prep.num_lines() <= prep.rank));
     }
+    // The fewest chambers L distinct lines of rank r can have: over budget means impossible.
+    let lower = min_chambers(prep.num_lines() as u64, prep.rank as u64);
+    if over(lower) {
+        return Ok((lower, false));
+    }
     // One step of deletion–restriction with Cover's bound for each restriction: m restrictions,
-    // much cheaper than counting, and often far below Cover's bound on degenerate data.
-    let refined = restricted_bound(prep, ctl)?;
-    if !over(refined) {
-        return Ok((refined, false));
+    // much cheaper than counting, and often far below Cover's bound on degenerate data; skipped
+    // when its O(m² r log m) cost is itself large.
+    let m = prep.num_lines() as f64;
+    if m * m * prep.rank as f64 * (1.0 + m.log2()) <= RESTRICTED_BOUND_WORK {
+        let refined = restricted_bound(prep, ctl)?;
+        if !over(refined) {
+            return Ok((refined, false));
+        }
     }
     if bound <= COUNT_TO_CHECK {
         let c = count_prepared(prep, ctl)?;
@@ -389,11 +616,36 @@ pub fn restricted_bound(prep: &Prepared, ctl: &Control) -> Result<u128> {
 
 /// Raise [`Error::TooLarge`] when the planned size exceeds a budget.
 pub fn check_limits(prep: &Prepared, limits: &Limits, ctl: &Control) -> Result<u128> {
+    let lower = min_chambers(prep.num_lines() as u64, prep.rank as u64);
+    refuse_if_over(lower, prep.n, prep.d, prep.rank, limits, false).map_err(|e| match e {
+        Error::TooLarge {
+            what,
+            estimate,
+            limit,
+            hint,
+        } => Error::TooLarge {
+            what,
+            estimate: format!(
+                "{estimate} ({} distinct lines of rank {}; Cover's bound {})",
+                prep.num_lines(),
+                prep.rank,
+                cover_text(prep.num_lines() as u64, prep.rank as u64)
+            ),
+            limit,
+            hint,
+        },
+        other => other,
+    })?;
     let (est, exact) = plan(prep, limits, ctl)?;
     let what = if exact {
         format!("{est} chambers")
     } else {
-        format!("up to {est} chambers (Cover's bound)")
+        let shown = if est == u128::MAX {
+            cover_text(prep.num_lines() as u64, prep.rank as u64)
+        } else {
+            est.to_string()
+        };
+        format!("up to {shown} chambers (Cover's bound)")
     };
     if let Some(m) = limits.max_chambers {
         if est > m as u128 {
@@ -428,8 +680,39 @@ fn count_prepared(prep: &Prepared, ctl: &Control) -> Result<u128> {
 
 /// Exact number of chambers of the arrangement of the rows of `x` (no patterns materialised).
 pub fn count(x: ArrayView2<f64>, ctl: &Control) -> Result<u128> {
-    let prep = prepare(x)?;
-    count_prepared(&prep, ctl)
+    count_limited(x, None, ctl)
+}
+
+/// [`count`] refusing more than `max_chambers` chambers: at once (O(n·d)) when a lower bound
+/// exceeds it, else by stopping the count as soon as it passes `max_chambers`, so the work
+/// stays proportional to `max_chambers`.
+pub fn count_limited(x: ArrayView2<f64>, max_chambers: Option<u64>, ctl: &Control) -> Result<u128> {
+    let limits = Limits {
+        max_chambers,
+        memory_bytes: None,
+    };
+    let prep = prepare_checked(x, Some(&limits), ctl)?;
+    let lower = min_chambers(prep.num_lines() as u64, prep.rank as u64);
+    refuse_if_over(lower, prep.n, prep.d, prep.rank, &limits, false)?;
+    if let Some(m) = max_chambers {
+        if prep.bound() > m as u128 {
+            ctl.set_budget(m);
+        }
+    }
+    let out = count_prepared(&prep, ctl);
+    ctl.set_budget(0);
+    let c = out?;
+    if let Some(m) = max_chambers {
+        if c > m as u128 {
+            return Err(Error::too_large(
+                "chamber_count",
+                format!("{c} chambers"),
+                format!("max_chambers={m}"),
+                "Raise max_chambers.",
+            ));
+        }
+    }
+    Ok(c)
 }
 
 /// Row patterns from line patterns `lp` (P × words_for(L), sorted) and witnesses `w` (P × rank,
@@ -500,6 +783,7 @@ fn finish(prep: &Prepared, lp: &[u64], w: &[f64], ctl: &Control) -> Result<Chamb
         pats
     };
     ctl.check()?;
+    verify_witnesses(prep, &patterns, &u, ctl)?;
     Ok(ChamberSet {
         n,
         d,
@@ -509,9 +793,50 @@ fn finish(prep: &Prepared, lp: &[u64], w: &[f64], ctl: &Control) -> Result<Chamb
     })
 }
 
+/// Check that every witness realises its pattern: bit i of row p is set exactly when
+/// x_i · w_p > 0, computed on the power-of-two-scaled rows (`prep.x`, same signs as X, no
+/// overflow or underflow). A failure is a [`Error::Numerical`], never a silent result.
+pub fn verify_witnesses(prep: &Prepared, patterns: &[u64], w: &[f64], ctl: &Control) -> Result<()> {
+    let (n, d) = (prep.n, prep.d);
+    let nw = words_for(n);
+    let bad = patterns
+        .par_chunks(nw)
+        .zip(w.par_chunks(d))
+        .enumerate()
+        .with_min_len(256)
+        .map(|(p, (pat, u))| -> Result<Option<(usize, usize, f64)>> {
+            if p % 4096 == 0 {
+                ctl.check()?;
+            }
+            if u.iter().any(|v| !v.is_finite()) {
+                return Ok(Some((p, 0, f64::NAN)));
+            }
+            for i in 0..n {
+                let s = lines::dot(&prep.x[i * d..(i + 1) * d], u);
+                if (s > 0.0) != get_bit(pat, i) {
+                    return Ok(Some((p, i, s)));
+                }
+            }
+            Ok(None)
+        })
+        .find_map_first(|r| match r {
+            Ok(None) => None,
+            other => Some(other),
+        });
+    match bad {
+        None => Ok(()),
+        Some(Err(e)) => Err(e),
+        Some(Ok(None)) => Ok(()),
+        Some(Ok(Some((p, i, s)))) => Err(Error::Numerical(format!(
+            "the witness of chamber {p} does not realise its pattern (row {i}: x_i . w = {s:e}): \
+             the data is too close to degenerate for the enumeration's tolerances"
+        ))),
+    }
+}
+
 /// Every chamber of the arrangement of the rows of `x`, exactly, with strictly interior witnesses.
 pub fn enumerate(x: ArrayView2<f64>, limits: &Limits, ctl: &Control) -> Result<ChamberSet> {
-    let prep = prepare(x)?;
+    let prep = prepare_checked(x, Some(limits), ctl)?;
     check_limits(&prep, limits, ctl)?;
     enumerate_prepared(&prep, ctl)
 }
@@ -832,7 +1157,14 @@ pub fn stream_with_budget(
     limits: &Limits,
     ctl: &Control,
 ) -> Result<ChamberStream> {
-    let prep = prepare(x)?;
+    let prep = prepare_checked(
+        x,
+        Some(&Limits {
+            max_chambers: limits.max_chambers,
+            memory_bytes: None,
+        }),
+        ctl,
+    )?;
     let block = block.max(2);
     let only_count = Limits {
         max_chambers: limits.max_chambers,
@@ -933,10 +1265,33 @@ pub fn sample(
     memory_bytes: Option<u64>,
     ctl: &Control,
 ) -> Result<ChamberSet> {
-    let prep = prepare(x)?;
     if n_samples == 0 {
         return Err(Error::invalid("n_samples", "must be >= 1"));
     }
+    if let Some(mb) = memory_bytes {
+        // O(n·d) refusal before the O(n·d²) preparation: at least min(n_samples, 2^r) patterns
+        // are planned for (Cover's bound ≥ 2^r, r ≤ rank)
+        let (n, d) = x.dim();
+        crate::error::ensure_finite_iter("X", x.iter())?;
+        let mut xv: Vec<f64> = x.iter().copied().collect();
+        normalize_rows_ctl(&mut xv, d, ctl)?;
+        let r = rank_lower_bound(&xv, n, d, ctl)?;
+        let kept = (n_samples as u128).min(min_chambers(r as u64, r as u64));
+        let need = kept.saturating_mul(bytes_per_chamber(n, d, r) as u128);
+        if need > mb as u128 {
+            return Err(Error::too_large(
+                "chambers",
+                format!(
+                    "sampling {n_samples} gates keeps up to {kept} patterns or more, at least \
+                     {:.3} GB",
+                    need as f64 / 1e9
+                ),
+                format!("memory_limit={:.3} GB", mb as f64 / 1e9),
+                "Use fewer n_samples, iter_chambers(...) to stream, or raise memory_limit.",
+            ));
+        }
+    }
+    let prep = prepare_checked(x, None, ctl)?;
     if let Some(mb) = memory_bytes {
         let kept = (n_samples as u128).min(prep.bound().max(1));
         let need = kept.saturating_mul(bytes_per_chamber(prep.n, prep.d, prep.rank) as u128);
@@ -968,6 +1323,9 @@ pub fn sample(
             cands.points.resize(len * d, 0.0);
             cands.margins.resize(len, 0.0);
             for s in 0..len {
+                if s % 64 == 0 {
+                    ctl.check()?; // a chunk is 4096 gates × n rows: check within it
+                }
                 let u = &mut cands.points[s * d..(s + 1) * d];
                 for v in u.iter_mut() {
                     *v = StandardNormal.sample(&mut rng);
@@ -1064,7 +1422,63 @@ fn face_points(lines: &[f64], k: usize, ctl: &Control) -> Result<Vec<Vec<f64>>> 
 /// The patterns 1[X u ≥ 0] (ties active) of faces that are not already patterns of open chambers,
 /// sorted, each with a point u of the face. `open` are the open-chamber patterns.
 pub fn faces(x: ArrayView2<f64>, open: &ChamberSet, ctl: &Control) -> Result<ChamberSet> {
-    let prep = prepare(x)?;
+    faces_limited(x, open, &Limits::default(), ctl)
+}
+
+/// An upper bound on the faces of L lines of rank r: Σ_j C(L, j) · Cover(L, r − j) (a face of
+/// codimension j spans a flat cut out by j of the lines, and is a chamber of the restriction).
+pub fn face_bound(lines: u64, rank: u64) -> f64 {
+    let mut total = 0.0f64;
+    let mut c = 1.0f64; // C(L, j)
+    for j in 0..=rank.min(lines) {
+        total += c * cover_count_f64(lines, rank - j);
+        c = c * (lines - j) as f64 / (j + 1) as f64;
+    }
+    total
+}
+
+/// [`faces`] refusing, before the work, face lists whose bound ([`face_bound`]) exceeds
+/// `limits` (`max_chambers` counts faces; memory about 2 × [`bytes_per_chamber`] per face).
+pub fn faces_limited(
+    x: ArrayView2<f64>,
+    open: &ChamberSet,
+    limits: &Limits,
+    ctl: &Control,
+) -> Result<ChamberSet> {
+    let prep = prepare_checked(x, None, ctl)?;
+    check_faces(&prep, limits)?;
+    faces_prepared(&prep, open, ctl)
+}
+
+/// Refuse face lists whose bound exceeds `limits` (see [`faces_limited`]).
+pub fn check_faces(prep: &Prepared, limits: &Limits) -> Result<()> {
+    let (n, d, r) = (prep.n, prep.d, prep.rank);
+    let est = face_bound(prep.num_lines() as u64, r as u64);
+    if let Some(m) = limits.max_chambers {
+        if est > m as f64 {
+            return Err(Error::too_large(
+                "chamber faces (include_faces=True)",
+                format!("up to {est:.3e} faces"),
+                format!("max_chambers={m}"),
+                "Use include_faces=False, or raise max_chambers.",
+            ));
+        }
+    }
+    if let Some(mb) = limits.memory_bytes {
+        let need = est * 2.0 * bytes_per_chamber(n, d, r) as f64;
+        if need > mb as f64 {
+            return Err(Error::too_large(
+                "chamber faces (include_faces=True)",
+                format!("up to {est:.3e} faces, about {:.3} GB", need / 1e9),
+                format!("memory_limit={:.3} GB", mb as f64 / 1e9),
+                "Use include_faces=False, or raise memory_limit.",
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn faces_prepared(prep: &Prepared, open: &ChamberSet, ctl: &Control) -> Result<ChamberSet> {
     let (n, d, r) = (prep.n, prep.d, prep.rank);
     let nw = words_for(n);
     let pts = if r == 0 {
