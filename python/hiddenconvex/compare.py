@@ -25,7 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_matrix, check_choice, check_float, check_int, resolve_seed
+from ._validation import (
+    as_matrix,
+    check_allocation,
+    check_choice,
+    check_float,
+    check_int,
+    data_fingerprint,
+    resolve_seed,
+)
 from .exceptions import (
     ConvergenceWarning,
     InvalidInputError,
@@ -40,6 +48,7 @@ from .nonconvex import (
     _default_batch_size,
     _objective_batch,
     _train_runs,
+    check_training_memory,
     default_lr,
 )
 from .plot import save_figure
@@ -89,6 +98,44 @@ def _n_patterns_of(model: Any) -> int:
         if isinstance(v, np.ndarray) and v.ndim == 2:
             return int(v.shape[0])
     return 0
+
+
+def _check_prefitted(
+    model: Any, X: np.ndarray, y: np.ndarray, beta: float, *, loss: str, bias: bool
+) -> None:
+    """Refuse a pre-fitted ``convex=`` model that did not solve this comparison's problem."""
+    from .convex import ConvexReLU
+
+    if not isinstance(model, ConvexReLU):
+        raise InvalidTypeError(
+            f"convex: expected a fitted hiddenconvex.ConvexReLU, got {type(model).__name__}"
+        )
+    res = getattr(model, "result_", None)
+    if res is None or not hasattr(model, "objective_"):
+        raise InvalidInputError("convex: the ConvexReLU is not fitted (call fit(X, y) first)")
+    diffs = []
+    if float(res.beta) != float(beta):
+        diffs.append(f"beta (model {float(res.beta)!r}, comparison {float(beta)!r})")
+    if res.loss != loss:
+        diffs.append(f"loss (model {res.loss!r}, comparison {loss!r})")
+    if res.scaling != "sum":
+        diffs.append(f"scaling (model {res.scaling!r}, the comparison uses 'sum')")
+    fit_cols = getattr(model, "X_fit_shape_", (0, 0))[1]
+    if bool(model.bias) != bool(bias) or fit_cols != X.shape[1] + int(bias):
+        diffs.append(f"bias (model {bool(model.bias)}, comparison {bool(bias)})")
+    Xa = _augment(X, bias)
+    fp = getattr(model, "data_fingerprint_", None)
+    if not diffs and fp != data_fingerprint(Xa, y.reshape(-1, 1)):
+        if tuple(getattr(model, "X_fit_shape_", ())) != Xa.shape:
+            diffs.append(f"X (model fitted on shape {model.X_fit_shape_}, comparison {Xa.shape})")
+        else:
+            diffs.append("X or y (the model was fitted on other data)")
+    if diffs:
+        raise InvalidInputError(
+            "convex: the given model was fitted on another problem; it differs in "
+            + "; ".join(diffs)
+            + ". Refit it on this X, y (or pass convex=None)"
+        )
 
 
 def _solve_convex(
@@ -160,6 +207,7 @@ def _solve_convex(
             else:  # pragma: no cover - other warnings pass through
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     else:
+        _check_prefitted(model, X, y, beta, loss=loss, bias=bias)
         pk = getattr(model, "patterns", "exact")
         kind = pk if isinstance(pk, str) else "exact"
         if not isinstance(pk, str):
@@ -552,6 +600,8 @@ def compare_convex_nonconvex(
     max_exact = check_int(max_exact_patterns, "max_exact_patterns", minimum=1)
     seed_v = resolve_seed(seed)
     seed_list = _parse_seeds(seeds, seed_v)
+    # curves alone (before the convex solve; widths are known only after it)
+    check_training_memory(n, Xa.shape[1], 1, ep, len(seed_list) * len(opts))
     above_v = check_float(above_rtol, "above_rtol", minimum=0.0)
     lrs_in = _per_optimizer(lr, "lr", opts)
     bss_in = _per_optimizer(batch_size, "batch_size", opts)
@@ -599,6 +649,13 @@ def compare_convex_nonconvex(
         )
 
     n_w, n_o, S = len(ws), len(opts), len(seed_list)
+    check_training_memory(n, Xa.shape[1], max(ws), ep, S)
+    check_allocation(
+        8 * n_w * n_o * S * (ep + 4),
+        f"compare_convex_nonconvex: curves of {n_w} widths x {n_o} optimizers x {S} seeds x "
+        f"{ep + 1} epochs",
+        hint="lower epochs or seeds",
+    )
     curves = np.empty((n_w, n_o, S, ep + 1))
     final = np.empty((n_w, n_o, S))
     gnorms = np.empty((n_w, n_o, S))
@@ -620,6 +677,7 @@ def compare_convex_nonconvex(
                 bias=bool(bias),
                 progress=progress,
                 desc=f"{o} m={w} x{S}",
+                line_search=o == "gd" and lrs_in[o] is None,
             )
             for k, r in enumerate(runs):
                 curves[i, j, k] = r.objective
@@ -912,6 +970,7 @@ def compare_on_data(
             bias=bool(bias),
             progress=progress,
             desc=f"{ds.name}: {o} m={w} x{S}",
+            line_search=o == "gd",
         )
         for k, r in enumerate(runs):
             objectives[j, k] = r.final_objective

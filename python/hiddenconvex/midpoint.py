@@ -27,7 +27,16 @@ import numpy as np
 
 from . import _core
 from ._progress import progress_callback
-from ._validation import as_float_array, check_choice, check_float, check_int, resolve_seed
+from ._validation import (
+    as_float_array,
+    check_allocation,
+    check_bool,
+    check_choice,
+    check_float,
+    check_float_list,
+    check_int,
+    resolve_seed,
+)
 from .exceptions import InvalidInputError, InvalidTypeError
 from .io import Result
 from .objectives import CallableObjective, Objective, as_objective, core_handle
@@ -190,6 +199,10 @@ def _ecnoise(fval: np.ndarray) -> tuple[float, int]:
     return 0.0, 3
 
 
+#: Most coordinates of line points :func:`estimate_noise` holds at once (2^21 values, 16 MiB).
+NOISE_BATCH_VALUES = 1 << 21
+
+
 class NoiseEstimate(NamedTuple):
     """Noise level σ of f near some points, with the ECnoise outcome of each line."""
 
@@ -233,6 +246,11 @@ def estimate_noise(
     n_points = check_int(n_points, "n_points", minimum=5)
     rng = np.random.default_rng(resolve_seed(seed))
     d = obj.dim
+    check_allocation(
+        8 * d * (n_points + 2 * len(pts) + 1),
+        f"estimate_noise: one line of {n_points} points of dimension D = {d} and the "
+        f"{len(pts)} points' directions",
+    )
     sig = np.full(len(pts), np.nan)
     inf = np.zeros(len(pts), dtype=np.int64)
     steps = np.zeros(len(pts))
@@ -245,8 +263,16 @@ def estimate_noise(
     for _ in range(max_tries):
         if todo.size == 0:
             break
-        line = pts[todo, None, :] + (h[todo, None, None] * i[None, :, None]) * dirs[todo, None, :]
-        vals = np.asarray(obj.values(line.reshape(-1, d))).reshape(todo.size, n_points)
+        # Lines are formed and evaluated a few at a time: at most NOISE_BATCH_VALUES coordinates
+        # of θ copies are held at once (whatever the number of points), at least one line.
+        per = max(1, NOISE_BATCH_VALUES // (n_points * d))
+        vals = np.empty((todo.size, n_points))
+        for s0 in range(0, todo.size, per):
+            tk = todo[s0 : s0 + per]
+            line = pts[tk, None, :] + (h[tk, None, None] * i[None, :, None]) * dirs[tk, None, :]
+            vals[s0 : s0 + tk.size] = np.asarray(obj.values(line.reshape(-1, d))).reshape(
+                tk.size, n_points
+            )
         still = []
         for r, idx in enumerate(todo):
             if not np.all(np.isfinite(vals[r])):
@@ -431,6 +457,10 @@ def _as_groups(groups: Any, dim: int) -> list[list[int]]:
         arr = np.asarray(g)
         if arr.dtype.kind not in "iu" or arr.ndim != 1:
             raise InvalidInputError(f"groups: group {i} must be a 1-D array of integer indices")
+        if arr.size and (arr.min() < 0 or arr.max() >= dim):
+            raise InvalidInputError(
+                f"groups: group {i} has indices outside [0, {dim}): {arr.min()}..{arr.max()}"
+            )
         out.append([int(v) for v in arr])
     return out
 
@@ -555,8 +585,13 @@ def midpoint_test(
     start_time = time.perf_counter()
     obj = as_objective(objective, dim, vectorized=vectorized)
     handle, d, vec = core_handle(obj)
-    ts = [t] if isinstance(t, (int, float, np.floating)) else list(t)
-    ts = [check_float(x, "t") for x in ts]
+    check_allocation(
+        8 * d * (5 * _core.thread_count() + 8),
+        f"midpoint_test: points of dimension D = {d} (a, b, midpoints and work vectors)",
+    )
+    ts = check_float_list(t, "t")
+    keep_arrays = check_bool(keep_arrays, "keep_arrays")
+    include_biases = check_bool(include_biases, "include_biases")
     if not ts or any(not (0.0 < x < 1.0) for x in ts):
         raise InvalidInputError(f"t: every weight must lie strictly between 0 and 1, got {ts}")
     native = isinstance(obj, Objective)
@@ -598,11 +633,7 @@ def midpoint_test(
             raise InvalidInputError("n_pairs: give the number of random pairs per scale (>= 1)")
         n_pairs = check_int(n_pairs, "n_pairs", minimum=1)
         seed_used = resolve_seed(seed)
-        if isinstance(scales, (int, float, np.floating)):
-            scales = [float(scales)]
-        scales_l = [check_float(s, "scales", minimum=0.0, strict_minimum=True) for s in scales]
-        if not scales_l:
-            raise InvalidInputError("scales: give at least one scale")
+        scales_l = check_float_list(scales, "scales", minimum=0.0, strict_minimum=True)
         if center is None:
             c = np.zeros(d)
             cdesc = "0"

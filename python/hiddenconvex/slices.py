@@ -19,7 +19,15 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_float_array, check_choice, check_int, resolve_seed
+from ._validation import (
+    as_float_array,
+    check_allocation,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    resolve_seed,
+)
 from .exceptions import InvalidInputError
 from .io import Result
 from .objectives import as_objective
@@ -132,6 +140,7 @@ def filter_groups(objective: Any, *, include_biases: bool = False) -> list[np.nd
     """
     from .objectives import ICNN, MLP, LinearModel
 
+    include_biases = check_bool(include_biases, "include_biases")
     fn = getattr(objective, "filter_groups", None)
     if callable(fn):
         return [np.asarray(g, dtype=np.int64).ravel() for g in fn(include_biases=include_biases)]
@@ -254,7 +263,9 @@ def slice_2d(
     v = _vec(d2, "d2", obj.dim)
     if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
         n = check_int(grid, "grid", minimum=2)
-        al = np.linspace(-extent, extent, n)
+        ext = check_float(extent, "extent", minimum=0.0, strict_minimum=True)
+        check_allocation(8 * n * n, f"slice_2d: a {n} x {n} grid of values (grid={n})")
+        al = np.linspace(-ext, ext, n)
         be = al.copy()
     else:
         try:
@@ -263,6 +274,7 @@ def slice_2d(
             raise InvalidInputError("grid: expected an int or a pair (alphas, betas)") from exc
         al = as_float_array(ga, "grid (alphas)", ndim=1)
         be = as_float_array(gb, "grid (betas)", ndim=1)
+        check_allocation(8 * al.size * be.size, f"slice_2d: a {al.size} x {be.size} grid of values")
     vals = np.empty((al.size, be.size))
     rows = max(1, BATCH_VALUES // max(obj.dim * be.size, 1))
     for s in range(0, al.size, rows):
