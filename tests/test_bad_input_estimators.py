@@ -85,6 +85,22 @@ def test_compare_refuses_other_loss_and_scaling(data):
         hc.compare_convex_nonconvex(X, y, 0.5, convex=m_mean, seeds=1, epochs=2)
 
 
+def test_compare_checks_a_duck_typed_model_by_its_network(data):
+    """An independent estimator (the cvxpy oracle) is accepted on its own data and refused on
+    other data: its network does not attain its objective there."""
+    pytest.importorskip("cvxpy")
+    from _reference_story import CvxpyConvexReLU, lp_patterns
+
+    X, y = data
+    model = CvxpyConvexReLU(0.5, lp_patterns(X)).fit(X, y)
+    res = hc.compare_convex_nonconvex(X, y, 0.5, convex=model, seeds=1, epochs=3)
+    assert res.convex_objective == model.objective_
+    with pytest.raises(InvalidInputError, match="X or y"):
+        hc.compare_convex_nonconvex(X * 2.0, y, 0.5, convex=model, seeds=1, epochs=3)
+    with pytest.raises(InvalidInputError, match="beta"):
+        hc.compare_convex_nonconvex(X, y, 0.25, convex=model, seeds=1, epochs=3)
+
+
 def test_compare_convex_of_wrong_type_or_unfitted(data):
     X, y = data
     with pytest.raises(InvalidTypeError, match="convex"):
@@ -521,3 +537,16 @@ def test_default_gd_never_diverges_over_many_runs():
                 assert np.all(np.isfinite(r.objective))
                 assert np.all(np.diff(r.objective) <= 1e-12 * np.abs(r.objective[:-1]) + 1e-300)
     assert runs == 52
+
+
+@pytest.mark.parametrize("name, m", [("circle", 200), ("sine", 64), ("xor", 200)])
+def test_default_gd_on_wide_networks_does_not_diverge(name, m):
+    """These runs diverged (NumericalError within 10 epochs) with the fixed step 0.25/‖X̃‖²:
+    the curvature grows with the width m."""
+    from hiddenconvex.datasets import load_dataset
+
+    ds = load_dataset(name)
+    r = hc.train_relu_network(ds.X_train, ds.y_train, m, 1e-4, epochs=30, seed=0)
+    assert r.line_search and np.all(np.isfinite(r.objective))
+    assert r.final_objective < r.objective[0]
+    assert np.all(np.diff(r.objective) <= 0.0)

@@ -100,36 +100,72 @@ def _n_patterns_of(model: Any) -> int:
     return 0
 
 
+#: Relative agreement required between a duck-typed pre-fitted model's objective_ and the
+#: objective of its network on the comparison's data (Theorem 1: they are equal at the optimum).
+PREFIT_RTOL = 1e-5
+
+
 def _check_prefitted(
     model: Any, X: np.ndarray, y: np.ndarray, beta: float, *, loss: str, bias: bool
 ) -> None:
-    """Refuse a pre-fitted ``convex=`` model that did not solve this comparison's problem."""
-    from .convex import ConvexReLU
+    """Refuse a pre-fitted ``convex=`` model that did not solve this comparison's problem.
 
-    if not isinstance(model, ConvexReLU):
+    A :class:`~hiddenconvex.ConvexReLU` is checked exactly: β, loss, scaling, bias and a
+    fingerprint of the (X, y) it was fitted on. Another object must offer the estimator protocol
+    (``objective_``, ``n_active_``, ``to_network()``); its ``beta``/``loss``/``bias``/``scaling``
+    attributes are checked when present, and its network must attain ``objective_`` on this data
+    (within :data:`PREFIT_RTOL`), which a model fitted on other data does not."""
+    from .convex import ConvexGatedReLU, ConvexReLU
+
+    if (
+        isinstance(model, ConvexGatedReLU)
+        or not (hasattr(type(model), "fit") or hasattr(model, "objective_"))
+        or not callable(getattr(model, "to_network", None))
+    ):
         raise InvalidTypeError(
-            f"convex: expected a fitted hiddenconvex.ConvexReLU, got {type(model).__name__}"
+            "convex: expected a fitted hiddenconvex.ConvexReLU (or an object with objective_, "
+            f"n_active_ and to_network()), got {type(model).__name__}"
+        )
+    if not hasattr(model, "objective_") or not hasattr(model, "n_active_"):
+        raise InvalidInputError(
+            f"convex: the {type(model).__name__} is not fitted (call fit(X, y) first)"
         )
     res = getattr(model, "result_", None)
-    if res is None or not hasattr(model, "objective_"):
-        raise InvalidInputError("convex: the ConvexReLU is not fitted (call fit(X, y) first)")
+    m_beta = getattr(res, "beta", getattr(model, "beta", beta))
+    m_loss = getattr(res, "loss", getattr(model, "loss", loss))
+    m_scaling = getattr(res, "scaling", getattr(model, "scaling", "sum"))
     diffs = []
-    if float(res.beta) != float(beta):
-        diffs.append(f"beta (model {float(res.beta)!r}, comparison {float(beta)!r})")
-    if res.loss != loss:
-        diffs.append(f"loss (model {res.loss!r}, comparison {loss!r})")
-    if res.scaling != "sum":
-        diffs.append(f"scaling (model {res.scaling!r}, the comparison uses 'sum')")
-    fit_cols = getattr(model, "X_fit_shape_", (0, 0))[1]
-    if bool(model.bias) != bool(bias) or fit_cols != X.shape[1] + int(bias):
-        diffs.append(f"bias (model {bool(model.bias)}, comparison {bool(bias)})")
+    if float(m_beta) != float(beta):
+        diffs.append(f"beta (model {float(m_beta)!r}, comparison {float(beta)!r})")
+    if m_loss != loss:
+        diffs.append(f"loss (model {m_loss!r}, comparison {loss!r})")
+    if m_scaling != "sum":
+        diffs.append(f"scaling (model {m_scaling!r}, the comparison uses 'sum')")
     Xa = _augment(X, bias)
-    fp = getattr(model, "data_fingerprint_", None)
-    if not diffs and fp != data_fingerprint(Xa, y.reshape(-1, 1)):
-        if tuple(getattr(model, "X_fit_shape_", ())) != Xa.shape:
-            diffs.append(f"X (model fitted on shape {model.X_fit_shape_}, comparison {Xa.shape})")
+    m_bias = bool(getattr(model, "bias", bias))
+    fit_shape = tuple(getattr(model, "X_fit_shape_", ()))
+    if m_bias != bool(bias) or (fit_shape and fit_shape[1] != Xa.shape[1]):
+        diffs.append(f"bias (model {m_bias}, comparison {bool(bias)})")
+    if not diffs and isinstance(model, ConvexReLU):
+        if model.data_fingerprint_ != data_fingerprint(Xa, y.reshape(-1, 1)):
+            if fit_shape != Xa.shape:
+                diffs.append(f"X (model fitted on shape {fit_shape}, comparison {Xa.shape})")
+            else:
+                diffs.append("X or y (the model was fitted on other data)")
+    elif not diffs:
+        U, alpha = model.to_network()[:2]
+        U = np.asarray(U, dtype=np.float64)
+        alpha = np.asarray(alpha, dtype=np.float64).reshape(-1)
+        if U.ndim != 2 or U.shape[0] != Xa.shape[1]:
+            diffs.append(f"X (the model's network takes {U.shape[0]} inputs, X has {Xa.shape[1]})")
         else:
-            diffs.append("X or y (the model was fitted on other data)")
+            p = float(model.objective_)
+            q = float(_objective_batch(Xa, y, U[None], alpha[None], beta, loss)[0])
+            if not abs(q - p) <= PREFIT_RTOL * max(1.0, abs(p)):
+                diffs.append(
+                    f"X or y (its network's objective on this data is {q:.6g}, its objective_ "
+                    f"{p:.6g})"
+                )
     if diffs:
         raise InvalidInputError(
             "convex: the given model was fitted on another problem; it differs in "
