@@ -550,3 +550,34 @@ def test_default_gd_on_wide_networks_does_not_diverge(name, m):
     assert r.line_search and np.all(np.isfinite(r.objective))
     assert r.final_objective < r.objective[0]
     assert np.all(np.diff(r.objective) <= 0.0)
+
+
+def test_core_panic_is_one_internal_error_and_prints_nothing():
+    """A panic in the core is raised as HiddenConvexError (internal error, with where it
+    happened) and the default hook's 'thread … panicked at' lines are not printed."""
+    code = (
+        "import hiddenconvex as hc\n"
+        "try:\n"
+        "    hc._core._panic_probe('probe 42')\n"
+        "except hc.HiddenConvexError as e:\n"
+        "    assert not isinstance(e, (hc.InvalidInputError, hc.ResourceLimitError)), e\n"
+        "    print('caught:', e)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    assert "caught: internal error" in proc.stdout and "probe 42" in proc.stdout
+    assert ".rs:" in proc.stdout  # the location is in the exception
+    assert proc.stderr == ""  # nothing from the panic hook
+
+
+def test_cli_internal_error_from_a_core_panic(monkeypatch, capsys, tmp_path):
+    import hiddenconvex.report as report_mod
+
+    def boom(*a, **k):
+        hc._core._panic_probe("unexpected state")
+
+    monkeypatch.setattr(report_mod, "run_report", boom)
+    rc = cli.main(["report", "--data", "x.csv", "--target", "y", "-q", "--out", str(tmp_path)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == cli.EXIT_INTERNAL
+    assert len(err) == 1 and "internal error" in err[0] and "unexpected state" in err[0]

@@ -524,7 +524,7 @@ def _parse_seeds(seeds: Any, seed: int) -> list[int]:
         k = check_int(seeds, "seeds", minimum=1)
         return [seed + i for i in range(k)]
     if isinstance(seeds, Sequence) and not isinstance(seeds, str) and len(seeds) > 0:
-        return [check_int(s, "seeds", minimum=0) for s in seeds]
+        return [check_int(s, "seeds", minimum=0, maximum=2**64 - 1) for s in seeds]
     raise InvalidTypeError(f"seeds: expected a count or a list of seeds, got {seeds!r}")
 
 
