@@ -176,6 +176,10 @@ def test_huge_integers_and_odd_sequences(data):
     Q = hc.Quadratic(np.eye(3))
     with pytest.raises(InvalidInputError, match="n_pairs"):
         hc.midpoint_test(Q, n_pairs=2**64)
+    with pytest.raises(InvalidInputError, match="n_pairs"):
+        hc.midpoint_test(Q, n_pairs=2**63 - 1)  # x 3 scales: over the core's record count
+    with pytest.raises(ResourceLimitError, match="keep_arrays=False"):
+        hc.midpoint_test(Q, n_pairs=10**9)
     with pytest.raises(InvalidInputError, match="n_samples"):
         hc.chambers(X, method="sample", n_samples=2**64)
     with pytest.raises(InvalidInputError, match="groups"):

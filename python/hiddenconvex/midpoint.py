@@ -28,6 +28,7 @@ import numpy as np
 from . import _core
 from ._progress import progress_callback
 from ._validation import (
+    INT_MAX,
     as_float_array,
     check_allocation,
     check_bool,
@@ -651,6 +652,11 @@ def midpoint_test(
             )
         kw.update(center=c, scales=scales_l, n_pairs=n_pairs, seed=seed_used, groups=grp)
         n_req = n_pairs * len(scales_l)
+        if n_req * len(ts) > INT_MAX:
+            raise InvalidInputError(
+                f"n_pairs: {n_pairs} pairs x {len(scales_l)} scales x {len(ts)} weights is more "
+                f"than {INT_MAX} records"
+            )
         distribution = _describe_distribution(scales_l, ts, normalization, cdesc)
     # Tolerance model.
     noise_info: dict[str, Any]
@@ -683,6 +689,12 @@ def midpoint_test(
     n_groups = len(scales_l) if scales_l is not None else 1
     # keep_arrays: one call returns every per-pair array. Otherwise stream in chunks of about
     # STREAM_RECORDS pair×weight records, so memory stays bounded whatever n_pairs is.
+    if keep_arrays:  # every per-pair array at once (~16 numbers per pair and weight)
+        check_allocation(
+            16 * 8 * n_req * nt,
+            f"midpoint_test: per-pair arrays of {n_req} pairs x {nt} weights (keep_arrays=True)",
+            hint="pass keep_arrays=False to stream the pairs in bounded memory",
+        )
     chunk = n_req if keep_arrays else max(1, STREAM_RECORDS // nt)
     acc = _Accumulator(n_groups, ts, n_req, keep_arrays)
     with progress_callback(progress, "midpoint test", unit="pair") as cb:
