@@ -132,7 +132,7 @@ def set_thread_count(n: int) -> None:
     """
     from ._validation import check_int
 
-    n = check_int(n, "n", minimum=1)
+    n = check_int(n, "n", minimum=1, maximum=None)
     cap = max_thread_count()
     if n > cap:
         raise InvalidInputError(

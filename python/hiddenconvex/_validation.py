@@ -85,10 +85,16 @@ def check_choice(value: Any, name: str, allowed: Sequence[T]) -> T:
     return value  # type: ignore[return-value]
 
 
+#: Default upper bound of :func:`check_int`: the largest value every size argument of the core
+#: (usize / u64 / i64) can hold, so no OverflowError can leak from the bindings.
+INT_MAX = 2**63 - 1
+
+
 def check_int(
-    value: Any, name: str, *, minimum: int | None = None, maximum: int | None = None
+    value: Any, name: str, *, minimum: int | None = None, maximum: int | None = INT_MAX
 ) -> int:
-    """An integer (not bool) within bounds."""
+    """An integer (not bool) within bounds; ``maximum`` defaults to :data:`INT_MAX` (pass
+    ``maximum=None`` for exact Python integers of any size)."""
     if isinstance(value, bool) or not isinstance(value, (numbers.Integral, np.integer)):
         raise InvalidTypeError(f"{name}: expected an integer, got {type(value).__name__}")
     v = int(value)
@@ -140,3 +146,126 @@ def encode_pm1(y: Any, positive: Any) -> np.ndarray:
     chosen class. Returns a float64 array of ``y``'s shape.
     """
     return np.where(np.asarray(y) == positive, 1.0, -1.0)
+
+
+def check_bool(value: Any, name: str) -> bool:
+    """A real bool (``True``/``False`` or ``numpy.bool_``); strings, ints and None are refused,
+    so ``bias='no'`` cannot silently mean True."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise InvalidTypeError(f"{name}: expected a bool (True or False), got {value!r}")
+    return bool(value)
+
+
+def memory_budget() -> int:
+    """The byte budget of one allocation request: three quarters of the physical memory
+    (8 GiB where it cannot be read)."""
+    import os
+
+    try:
+        total = int(os.sysconf("SC_PAGE_SIZE")) * int(os.sysconf("SC_PHYS_PAGES"))
+    except (AttributeError, OSError, ValueError):
+        total = 0
+    return (3 * total) // 4 if total > 0 else 8 * 1024**3
+
+
+def _gib(nbytes: float) -> str:
+    return f"{nbytes / 2**30:.3g} GiB"
+
+
+def check_allocation(nbytes: float, what: str, *, limit: int | None = None, hint: str = "") -> None:
+    """Refuse, before allocating, a request whose estimated size exceeds the memory budget.
+
+    ``nbytes`` is the estimate (exact Python integers or floats; any size, no overflow), ``what``
+    names the argument(s) responsible and the object that would be built.
+    """
+    from .exceptions import ResourceLimitError
+
+    budget = memory_budget() if limit is None else int(limit)
+    if nbytes > budget:
+        raise ResourceLimitError(
+            f"{what}: needs about {_gib(float(nbytes))} ({int(nbytes)} bytes, estimate), over the "
+            f"memory budget of {_gib(budget)}{'; ' + hint if hint else ''}"
+        )
+
+
+def check_work(count: float, what: str, *, limit: float, hint: str = "") -> None:
+    """Refuse a request whose operation count exceeds ``limit`` (e.g. epochs × steps)."""
+    from .exceptions import ResourceLimitError
+
+    if count > limit:
+        raise ResourceLimitError(
+            f"{what}: about {float(count):.3g} operations requested, over the limit of "
+            f"{float(limit):.3g}{'; ' + hint if hint else ''}"
+        )
+
+
+def check_labels(value: Any, name: str = "y") -> np.ndarray:
+    """Class labels as a 1-D array: numbers (finite, real) or strings; None, NaN, inf, complex
+    and mixed objects are refused."""
+    if isinstance(value, (str, bytes)):
+        raise InvalidTypeError(f"{name}: expected an array of labels, got {type(value).__name__}")
+    try:
+        raw = np.asarray(value)
+    except Exception as exc:
+        raise InvalidInputError(f"{name}: cannot be read as an array ({exc})") from exc
+    if raw.ndim != 1:
+        raise InvalidInputError(f"{name}: expected a 1-D array of labels, got shape {raw.shape}")
+    kind = raw.dtype.kind
+    if kind == "c":
+        raise InvalidTypeError(f"{name}: complex labels are not class labels (dtype {raw.dtype})")
+    if kind == "f" and not np.all(np.isfinite(raw)):
+        i = int(np.flatnonzero(~np.isfinite(raw))[0])
+        raise InvalidInputError(f"{name}: contains NaN or inf (first at index {i})")
+    if kind == "O":
+        for i, v in enumerate(raw.tolist()):
+            if v is None:
+                raise InvalidInputError(f"{name}: contains None (first at index {i})")
+            if isinstance(v, complex):
+                raise InvalidTypeError(f"{name}: complex label at index {i}")
+            if isinstance(v, float) and not np.isfinite(v):
+                raise InvalidInputError(f"{name}: contains NaN or inf (first at index {i})")
+            if not isinstance(v, (str, numbers.Real, np.generic)):
+                raise InvalidTypeError(
+                    f"{name}: label at index {i} has type {type(v).__name__}; expected numbers "
+                    "or strings"
+                )
+        kinds = {isinstance(v, str) for v in raw.tolist()}
+        if len(kinds) > 1:
+            raise InvalidTypeError(f"{name}: mixes strings and numbers")
+    elif kind not in "biufUS":
+        raise InvalidTypeError(f"{name}: unsupported label dtype {raw.dtype}")
+    return raw
+
+
+def data_fingerprint(*arrays: np.ndarray) -> str:
+    """SHA-256 of the shapes and float64 bytes of ``arrays``: identifies the data a model was
+    fitted on (row order included), without keeping a copy of it."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for a in arrays:
+        arr = np.ascontiguousarray(a, dtype=np.float64)
+        h.update(repr(arr.shape).encode())
+        h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def check_float_list(value: Any, name: str, **bounds: Any) -> list[float]:
+    """A real number or a non-empty sequence of them (each checked by :func:`check_float`)."""
+    if isinstance(value, (numbers.Real, np.floating, np.integer)) and not isinstance(value, bool):
+        items: list[Any] = [value]
+    elif isinstance(value, np.ndarray) and value.ndim == 0:
+        items = [value.item()]
+    elif isinstance(value, (Sequence, np.ndarray)) and not isinstance(value, (str, bytes)):
+        items = (
+            list(np.asarray(value, dtype=object).ravel())
+            if isinstance(value, np.ndarray)
+            else list(value)
+        )
+    else:
+        raise InvalidTypeError(
+            f"{name}: expected a number or a sequence of numbers, got {type(value).__name__}"
+        )
+    if not items:
+        raise InvalidInputError(f"{name}: must not be empty")
+    return [check_float(v, name, **bounds) for v in items]

@@ -163,7 +163,9 @@ def cover_count(n: int, r: int) -> int:
 
     The number of chambers of n central hyperplanes in general position in R^r (Cover 1965):
     the number of activation patterns of n data points in general position with rank r.
-    ``n <= r`` gives ``2**n``; ``n = 0`` gives 1 (the whole space).
+    ``n <= r`` gives ``2**n``; ``n = 0`` gives 1 (the whole space); ``r = 0`` gives 1: points of
+    rank 0 are all zero, every weight vector gives them the same pattern, so there is one chamber
+    (the whole space) — the closed form's empty sum (0) does not count it, the enumeration does.
 
     Parameters
     ----------
@@ -186,16 +188,20 @@ def cover_count(n: int, r: int) -> int:
     """
     n = check_int(n, "n", minimum=0)
     r = check_int(r, "r", minimum=0)
-    if n == 0:
+    if n == 0 or r == 0:
         return 1
-    return 2 * sum(math.comb(n - 1, k) for k in range(min(r, n)))
+    if r >= n:
+        return 2**n
+    return 2 * sum(math.comb(n - 1, k) for k in range(r))
 
 
 def pattern_bound(n: int, r: int) -> float:
     """The bound ``2r (e (n−1) / r)^r`` on the number of activation patterns.
 
     Valid for n points of rank r (Pilanci & Ergen 2020): at least :func:`cover_count` for
-    ``1 <= r <= n - 1``, and polynomial in n for fixed r.
+    ``1 <= r <= n - 1``, and polynomial in n for fixed r. For ``r >= n`` (where the formula is
+    no bound: it is 0 at n = 1) the exact count ``2**n`` is returned. A bound beyond the float
+    range is ``inf`` (never an OverflowError).
 
     Parameters
     ----------
@@ -215,7 +221,12 @@ def pattern_bound(n: int, r: int) -> float:
     """
     n = check_int(n, "n", minimum=1)
     r = check_int(r, "r", minimum=1)
-    return float(2 * r * (math.e * (n - 1) / r) ** r)
+    if r >= n:
+        return math.ldexp(1.0, n) if n < 1024 else math.inf
+    try:
+        return float(2 * r * (math.e * (n - 1) / r) ** r)
+    except OverflowError:
+        return math.inf
 
 
 def _prepare(X: Any, bias: Any) -> np.ndarray:

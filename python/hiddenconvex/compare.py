@@ -25,7 +25,15 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_matrix, check_choice, check_float, check_int, resolve_seed
+from ._validation import (
+    as_matrix,
+    check_allocation,
+    check_choice,
+    check_float,
+    check_int,
+    data_fingerprint,
+    resolve_seed,
+)
 from .exceptions import (
     ConvergenceWarning,
     InvalidInputError,
@@ -33,7 +41,15 @@ from .exceptions import (
     ResourceLimitError,
 )
 from .io import Result
-from .nonconvex import OPTIMIZERS, default_batch_size, default_lr, relu_problem
+from .nonconvex import (
+    OPTIMIZERS,
+    _augment,
+    _objective_batch,
+    check_training_memory,
+    default_batch_size,
+    default_lr,
+    relu_problem,
+)
 from .plot import save_figure
 
 __all__ = [
@@ -81,6 +97,80 @@ def _n_patterns_of(model: Any) -> int:
         if isinstance(v, np.ndarray) and v.ndim == 2:
             return int(v.shape[0])
     return 0
+
+
+#: Relative agreement required between a duck-typed pre-fitted model's objective_ and the
+#: objective of its network on the comparison's data (Theorem 1: they are equal at the optimum).
+PREFIT_RTOL = 1e-5
+
+
+def _check_prefitted(
+    model: Any, X: np.ndarray, y: np.ndarray, beta: float, *, loss: str, bias: bool
+) -> None:
+    """Refuse a pre-fitted ``convex=`` model that did not solve this comparison's problem.
+
+    A :class:`~hiddenconvex.ConvexReLU` is checked exactly: β, loss, scaling, bias and a
+    fingerprint of the (X, y) it was fitted on. Another object must offer the estimator protocol
+    (``objective_``, ``n_active_``, ``to_network()``); its ``beta``/``loss``/``bias``/``scaling``
+    attributes are checked when present, and its network must attain ``objective_`` on this data
+    (within :data:`PREFIT_RTOL`), which a model fitted on other data does not."""
+    from .convex import ConvexGatedReLU, ConvexReLU
+
+    if (
+        isinstance(model, ConvexGatedReLU)
+        or not (hasattr(type(model), "fit") or hasattr(model, "objective_"))
+        or not callable(getattr(model, "to_network", None))
+    ):
+        raise InvalidTypeError(
+            "convex: expected a fitted hiddenconvex.ConvexReLU (or an object with objective_, "
+            f"n_active_ and to_network()), got {type(model).__name__}"
+        )
+    if not hasattr(model, "objective_") or not hasattr(model, "n_active_"):
+        raise InvalidInputError(
+            f"convex: the {type(model).__name__} is not fitted (call fit(X, y) first)"
+        )
+    res = getattr(model, "result_", None)
+    m_beta = getattr(res, "beta", getattr(model, "beta", beta))
+    m_loss = getattr(res, "loss", getattr(model, "loss", loss))
+    m_scaling = getattr(res, "scaling", getattr(model, "scaling", "sum"))
+    diffs = []
+    if float(m_beta) != float(beta):
+        diffs.append(f"beta (model {float(m_beta)!r}, comparison {float(beta)!r})")
+    if m_loss != loss:
+        diffs.append(f"loss (model {m_loss!r}, comparison {loss!r})")
+    if m_scaling != "sum":
+        diffs.append(f"scaling (model {m_scaling!r}, the comparison uses 'sum')")
+    Xa = _augment(X, bias)
+    m_bias = bool(getattr(model, "bias", bias))
+    fit_shape = tuple(getattr(model, "X_fit_shape_", ()))
+    if m_bias != bool(bias) or (fit_shape and fit_shape[1] != Xa.shape[1]):
+        diffs.append(f"bias (model {m_bias}, comparison {bool(bias)})")
+    if not diffs and isinstance(model, ConvexReLU):
+        if model.data_fingerprint_ != data_fingerprint(Xa, y.reshape(-1, 1)):
+            if fit_shape != Xa.shape:
+                diffs.append(f"X (model fitted on shape {fit_shape}, comparison {Xa.shape})")
+            else:
+                diffs.append("X or y (the model was fitted on other data)")
+    elif not diffs:
+        U, alpha = model.to_network()[:2]
+        U = np.asarray(U, dtype=np.float64)
+        alpha = np.asarray(alpha, dtype=np.float64).reshape(-1)
+        if U.ndim != 2 or U.shape[0] != Xa.shape[1]:
+            diffs.append(f"X (the model's network takes {U.shape[0]} inputs, X has {Xa.shape[1]})")
+        else:
+            p = float(model.objective_)
+            q = float(_objective_batch(Xa, y, U[None], alpha[None], beta, loss)[0])
+            if not abs(q - p) <= PREFIT_RTOL * max(1.0, abs(p)):
+                diffs.append(
+                    f"X or y (its network's objective on this data is {q:.6g}, its objective_ "
+                    f"{p:.6g})"
+                )
+    if diffs:
+        raise InvalidInputError(
+            "convex: the given model was fitted on another problem; it differs in "
+            + "; ".join(diffs)
+            + ". Refit it on this X, y (or pass convex=None)"
+        )
 
 
 def _solve_convex(
@@ -153,6 +243,7 @@ def _solve_convex(
             else:  # pragma: no cover - other warnings pass through
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     else:
+        _check_prefitted(model, X, y, beta, loss=loss, bias=bias)
         pk = getattr(model, "patterns", "exact")
         kind = pk if isinstance(pk, str) else "exact"
         if not isinstance(pk, str):
@@ -433,7 +524,7 @@ def _parse_seeds(seeds: Any, seed: int) -> list[int]:
         k = check_int(seeds, "seeds", minimum=1)
         return [seed + i for i in range(k)]
     if isinstance(seeds, Sequence) and not isinstance(seeds, str) and len(seeds) > 0:
-        return [check_int(s, "seeds", minimum=0) for s in seeds]
+        return [check_int(s, "seeds", minimum=0, maximum=2**64 - 1) for s in seeds]
     raise InvalidTypeError(f"seeds: expected a count or a list of seeds, got {seeds!r}")
 
 
@@ -546,6 +637,8 @@ def compare_convex_nonconvex(
     max_exact = check_int(max_exact_patterns, "max_exact_patterns", minimum=1)
     seed_v = resolve_seed(seed)
     seed_list = _parse_seeds(seeds, seed_v)
+    # curves alone (before the convex solve; widths are known only after it)
+    check_training_memory(n, Xa.shape[1], 1, ep, len(seed_list) * len(opts))
     above_v = check_float(above_rtol, "above_rtol", minimum=0.0)
     lrs_in = _per_optimizer(lr, "lr", opts)
     bss_in = _per_optimizer(batch_size, "batch_size", opts)
@@ -587,6 +680,13 @@ def compare_convex_nonconvex(
         )
 
     n_w, n_o, S = len(ws), len(opts), len(seed_list)
+    check_training_memory(n, Xa.shape[1], max(ws), ep, S)
+    check_allocation(
+        8 * n_w * n_o * S * (ep + 4),
+        f"compare_convex_nonconvex: curves of {n_w} widths x {n_o} optimizers x {S} seeds x "
+        f"{ep + 1} epochs",
+        hint="lower epochs or seeds",
+    )
     curves = np.empty((n_w, n_o, S, ep + 1))
     final = np.empty((n_w, n_o, S))
     gnorms = np.empty((n_w, n_o, S))
@@ -603,6 +703,7 @@ def compare_convex_nonconvex(
                 init=init,
                 progress=progress,
                 desc=f"{o} m={w} x{S}",
+                line_search=o == "gd" and lrs_in[o] is None,
             )
             for k, r in enumerate(runs):
                 curves[i, j, k] = r.objective
@@ -891,6 +992,7 @@ def compare_on_data(
             init="he",
             progress=progress,
             desc=f"{ds.name}: {o} m={w} x{S}",
+            line_search=o == "gd",
         )
         for k, r in enumerate(runs):
             objectives[j, k] = r.final_objective

@@ -37,7 +37,17 @@ import numpy as np
 
 from . import _core
 from ._progress import progress_callback
-from ._validation import as_float_array, as_matrix, check_choice, check_float, check_int, encode_pm1
+from ._validation import (
+    as_float_array,
+    as_matrix,
+    check_bool,
+    check_choice,
+    check_float,
+    check_int,
+    check_labels,
+    data_fingerprint,
+    encode_pm1,
+)
 from .exceptions import (
     ConvergenceWarning,
     HiddenConvexError,
@@ -118,7 +128,15 @@ def fit_memory_estimate(solver: str, kind: str, n: int, d: int, n_patterns: int)
     one; the interior-point method holds about 20 of them — cone slacks, multipliers, steps,
     residuals and the certificates' —, the first-order solvers about 10), the n × n matrices
     of the Woodbury / Newton solvers, and for cvxpy ~150 bytes per nonzero of the constraint
-    matrix (measured: Clarabel needed 10 GB at 80M nonzeros)."""
+    matrix (measured: Clarabel needed 10 GB at 80M nonzeros).
+
+    ``solver`` is one of the concrete solvers (not ``"auto"``), ``kind`` ``"relu"`` or
+    ``"gated"``; n, d, n_patterns are integers ≥ 1 (else InvalidInputError / InvalidTypeError)."""
+    solver = check_choice(solver, "solver", tuple(s for s in SOLVERS if s != "auto"))
+    kind = check_choice(kind, "kind", ("relu", "gated"))
+    n = check_int(n, "n", minimum=1, maximum=None)
+    d = check_int(d, "d", minimum=1, maximum=None)
+    n_patterns = check_int(n_patterns, "n_patterns", minimum=1, maximum=None)
     f = 8
     blocks = (2 if kind == "relu" else 1) * n_patterns
     rows = n * blocks if kind == "relu" else 0  # cone rows S_i X z_b ≥ 0
@@ -437,13 +455,13 @@ class _ConvexBase:
     # -- data ---------------------------------------------------------------------------
     def _augment(self, X: Any) -> np.ndarray:
         Xa = as_matrix(X, "X")
-        if self.bias:
+        if check_bool(self.bias, "bias"):
             Xa = np.hstack([Xa, np.ones((Xa.shape[0], 1))])
         return Xa
 
     def _targets(self, y: Any, n: int) -> np.ndarray:
         if self.loss in ("logistic", "hinge") and np.asarray(y).ndim == 1:
-            raw = np.asarray(y)
+            raw = check_labels(y, "y")
             if raw.shape[0] != n:
                 raise InvalidInputError(f"y: has {raw.shape[0]} rows but X has {n}")
             if raw.dtype.kind == "f" and not np.all(np.isfinite(raw)):
@@ -499,6 +517,21 @@ class _ConvexBase:
                 if self.n_patterns is None
                 else check_int(self.n_patterns, "n_patterns", minimum=1)
             )
+            # checked before sampling: the sample itself (gates, X @ G, patterns) and the
+            # cheapest solver's working memory for k patterns
+            d = Xa.shape[1]
+            need = max(k * (8 * d + 10 * n), fit_memory_estimate("fista", self._kind, n, d, k))
+            limit = (
+                default_memory_limit()
+                if self.memory_limit is None
+                else check_int(self.memory_limit, "memory_limit", minimum=1)
+            )
+            if need > limit:
+                raise ResourceLimitError(
+                    f"n_patterns: sampling and solving with {k} patterns needs about "
+                    f"{need / 2**30:.3g} GiB ({need} bytes, estimate) for n = {n}, d = {d}, over "
+                    f"memory_limit = {limit / 2**30:.3g} GiB; use a smaller n_patterns"
+                )
             D, G = _gates_sample(Xa, k, int(seed if seed is not None else 0))
             return D, G, False
         if hasattr(p, "patterns") and hasattr(p, "witnesses"):
@@ -650,6 +683,7 @@ class _ConvexBase:
         t2 = time.perf_counter()
         div = float(n) if self.scaling == "mean" else 1.0
         self.X_fit_shape_ = Xa.shape
+        self.data_fingerprint_ = data_fingerprint(Xa, Y)
         self.patterns_ = D
         self.gates_ = G
         self.blocks_ = [o["z"] for o in outs]
@@ -807,10 +841,18 @@ class _ConvexBase:
     def score(self, X: Any, y: Any) -> float:
         """R² (regression losses) or accuracy (classification losses)."""
         p = self.predict(X)
-        yv = np.asarray(y)
+        if self.loss in ("logistic", "hinge") and p.ndim == 1:
+            yv = check_labels(y, "y")
+        elif self.loss in ("logistic", "hinge"):
+            yv = as_float_array(y, "y", ndim=2)
+        else:
+            yv = as_float_array(y, "y", ndim=(1, 2))
+        if yv.shape != p.shape:
+            raise InvalidInputError(
+                f"y: expected shape {p.shape} (one entry per row of X), got {yv.shape}"
+            )
         if self.loss in ("logistic", "hinge"):
             return float(np.mean(p == yv))
-        yv = yv.astype(float)
         ss_res = float(np.sum((yv - p) ** 2))
         ss_tot = float(np.sum((yv - yv.mean(axis=0)) ** 2))
         return 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0

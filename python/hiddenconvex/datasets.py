@@ -102,6 +102,13 @@ def _split(
     return tr, te
 
 
+def _pow2_scale(A: np.ndarray) -> np.ndarray:
+    """Per column, the power of two at or above its largest |value| (1 for all-zero columns)."""
+    mx = np.max(np.abs(A), axis=0) if A.shape[0] else np.zeros(A.shape[1])
+    _, e = np.frexp(np.where(mx > 0, mx, 1.0))
+    return np.asarray(np.ldexp(1.0, e))
+
+
 def prepare(
     X: Any,
     y: Any,
@@ -154,11 +161,18 @@ def prepare(
         yv = encode_pm1(yv, labels[1])
     rng = np.random.default_rng(check_int(seed, "seed", minimum=0))
     tr, te = _split(yv, task_v, frac, rng)
-    mean = Xv[tr].mean(axis=0)
-    scale = Xv[tr].std(axis=0)
-    scale = np.where(scale > 0, scale, 1.0)
-    Xtr = (Xv[tr] - mean) / scale
-    Xte = (Xv[te] - mean) / scale
+    # scale-safe standardisation: each column is first divided by its largest |value| (a power
+    # of two, exact), so features of any magnitude (1e-200 … 1e200) neither overflow nor
+    # underflow; the result equals the textbook (x − mean) / std.
+    p2 = _pow2_scale(Xv[tr])
+    mb = (Xv[tr] / p2).mean(axis=0)
+    sb = (Xv[tr] / p2).std(axis=0)
+    sb = np.where(sb > 0, sb, 1.0)
+    Xtr = (Xv[tr] / p2 - mb) / sb
+    Xte = (Xv[te] / p2 - mb) / sb
+    with np.errstate(over="ignore"):
+        mean = mb * p2
+        scale = sb * p2
     names = list(feature_names) if feature_names is not None else [f"x{j}" for j in range(d)]
     comps = None
     if pca is not None:
@@ -174,10 +188,13 @@ def prepare(
     y_mean, y_scale = 0.0, 1.0
     ytr, yte = yv[tr], yv[te]
     if task_v == "regression":
-        y_mean = float(ytr.mean())
-        y_scale = float(ytr.std()) or 1.0
-        ytr = (ytr - y_mean) / y_scale
-        yte = (yte - y_mean) / y_scale
+        q = float(_pow2_scale(ytr[:, None])[0])
+        ym = float((ytr / q).mean())
+        ys = float((ytr / q).std()) or 1.0
+        ytr = (ytr / q - ym) / ys
+        yte = (yte / q - ym) / ys
+        with np.errstate(over="ignore"):
+            y_mean, y_scale = ym * q, ys * q
     return Dataset(
         name=name,
         task=task_v,

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from ._validation import check_bool
 from .exceptions import InvalidInputError
 
 __all__ = ["filter_groups"]
@@ -26,6 +27,7 @@ def filter_groups(objective: Any, *, include_biases: bool = False) -> list[np.nd
     """
     from .objectives import ICNN, MLP, LinearModel
 
+    include_biases = check_bool(include_biases, "include_biases")
     fn = getattr(objective, "filter_groups", None)
     if callable(fn):
         return [np.asarray(g, dtype=np.int64).ravel() for g in fn(include_biases=include_biases)]

@@ -80,7 +80,7 @@ import numpy as np
 
 from . import _core
 from ._progress import progress_callback
-from ._validation import as_float_array, check_choice, check_float
+from ._validation import as_float_array, check_bool, check_choice, check_float
 from .exceptions import InvalidInputError
 from .io import Result
 from .objectives import CallableObjective, Objective, as_objective, core_handle
@@ -91,6 +91,8 @@ if TYPE_CHECKING:
 __all__ = ["HessianResult", "hessian"]
 
 _METHODS: tuple[Literal["auto"] | _HessianMethod, ...] = ("auto", "values", "gradients")
+#: Smallest relative step c accepted (machine epsilon): below it θ + h == θ.
+MIN_STEP = float(np.finfo(np.float64).eps)
 #: Units of eps · (Σ scales) allowed as rounding noise in a certifying 1-D second difference.
 CERT_ULPS = 256.0
 #: Number of step sizes tried for the certificate (t0 · 2^k).
@@ -310,7 +312,8 @@ def hessian(
         ``"auto"``: gradients for native objectives with an analytic gradient, else values.
     step : float, optional
         Relative step c (h_i = 2^round(log2(c·max(1, |θ_i|, ‖θ‖∞/64)))); default depends on the method (see
-        the module docstring). Must be > 0.
+        the module docstring). Must be at least machine epsilon (2.2e-16): below it θ + h
+        rounds to θ and no difference is resolved (InvalidInputError).
     richardson : bool
         Richardson extrapolation from steps h and 2h (also needed for the error estimate's
         truncation part and for kink detection). Without it, the error estimate is the rounding
@@ -342,8 +345,17 @@ def hessian(
     """
     obj = as_objective(objective, dim, vectorized=vectorized)
     choice = check_choice(method, "method", _METHODS)
+    richardson = check_bool(richardson, "richardson")
     if step is not None:
         step = check_float(step, "step", minimum=0.0, strict_minimum=True)
+        if step < MIN_STEP:
+            # h_i = c·max(1, |θ_i|, …) with c < eps: θ_i + h_i rounds to θ_i, every difference
+            # is 0 (or 0/0 once h² underflows), so H would be 0 or NaN from finite values
+            raise InvalidInputError(
+                f"step: the relative step {step:.3g} is below the resolvable scale (machine "
+                f"epsilon {MIN_STEP:.3g}): θ + h rounds to θ, so every finite difference is 0; "
+                "use step >= 2.2e-16 (the defaults are about 1e-3 to 1e-5)"
+            )
     native = isinstance(obj, Objective)
     how: _HessianMethod = "values"
     if choice == "auto":

@@ -16,7 +16,9 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import stat
 import tempfile
+import time
 from pathlib import Path
 from typing import Any, ClassVar, TypeVar
 
@@ -24,7 +26,14 @@ import numpy as np
 
 from .exceptions import HiddenConvexError, InvalidInputError
 
-__all__ = ["Result", "load", "save", "atomic_write_bytes", "atomic_write_text"]
+__all__ = [
+    "Result",
+    "ResultFileError",
+    "load",
+    "save",
+    "atomic_write_bytes",
+    "atomic_write_text",
+]
 
 _REGISTRY: dict[str, type[Result]] = {}
 R = TypeVar("R", bound="Result")
@@ -37,16 +46,86 @@ def _version() -> str:
     return __version__
 
 
+#: Marker in the names of the temporary files of atomic writes: ``.<name>.hctmp-<pid>-<rand>``.
+TMP_MARK = ".hctmp-"
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux shows it (else set and restored)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    old = os.umask(0o022)
+    os.umask(old)
+    return old
+
+
+def _remove_stale_temps(target: Path) -> None:
+    """Delete temporary files of earlier writes to ``target`` whose writer process is gone
+    (killed mid-save): they are named ``.<name>.hctmp-<pid>-…``."""
+    prefix = f".{target.name}{TMP_MARK}"
+    try:
+        names = [p for p in target.parent.iterdir() if p.name.startswith(prefix)]
+    except OSError:
+        return
+    for p in names:
+        pid_text = p.name[len(prefix) :].split("-", 1)[0]
+        if not pid_text.isdigit():
+            continue
+        pid = int(pid_text)
+        if pid != os.getpid():
+            try:
+                os.kill(pid, 0)
+                continue  # the writer still runs
+            except ProcessLookupError:
+                pass
+            except (PermissionError, OSError):
+                continue
+        elif p.stat().st_mtime > _START_TIME:
+            continue  # this process's own write in progress (another thread)
+        try:
+            p.unlink()
+        except OSError:
+            pass
+
+
+_START_TIME = time.time()
+
+
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically (temporary file + rename)."""
+    """Write ``data`` to ``path`` atomically (temporary file + rename).
+
+    The file gets the permission bits of the file it replaces, or for a new file those
+    ``open()`` would give (``0o666`` less the umask). The temporary file is named
+    ``.<name>.hctmp-<pid>-<random>`` in the same folder; one left behind by a killed process is
+    removed by the next write to the same path. Writing onto a directory raises
+    :class:`~hiddenconvex.exceptions.InvalidInputError`.
+    """
     target = Path(path)
+    if target.is_dir():
+        raise InvalidInputError(f"path: {os.fspath(path)!r} is a directory, expected a file name")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        mode = stat.S_IMODE(os.stat(target).st_mode)
+    except OSError:
+        mode = 0o666 & ~_umask()
+    _remove_stale_temps(target)
+    fd, tmp = tempfile.mkstemp(
+        prefix=f".{target.name}{TMP_MARK}{os.getpid()}-", suffix=".tmp", dir=target.parent
+    )
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
+            if hasattr(os, "fchmod"):
+                os.fchmod(fh.fileno(), mode)
             os.fsync(fh.fileno())
+        if not hasattr(os, "fchmod"):
+            os.chmod(tmp, mode)
         os.replace(tmp, target)
     except BaseException:
         try:
@@ -103,7 +182,7 @@ def _from_jsonable(value: Any) -> Any:
         if "__result__" in value:
             cls = _REGISTRY.get(value["__result__"])
             if cls is None:
-                raise HiddenConvexError(f"unknown result kind {value['__result__']!r}")
+                raise ResultFileError(f"unknown result kind {value['__result__']!r}")
             return cls._from_fields({k: _from_jsonable(v) for k, v in value["fields"].items()})
         return {k: _from_jsonable(v) for k, v in value.items()}
     if isinstance(value, list):
@@ -171,7 +250,7 @@ class Result:
         """Load a result saved by :meth:`save`; checks it is of this class."""
         obj = load(path)
         if not isinstance(obj, cls):
-            raise HiddenConvexError(
+            raise ResultFileError(
                 f"{os.fspath(path)!r} holds a {type(obj).__name__}, not a {cls.__name__}"
             )
         return obj
@@ -221,6 +300,45 @@ def save(result: Result, path: str | os.PathLike[str]) -> Path:
     raise InvalidInputError(f"path: expected a .npz or .json file name, got {os.fspath(path)!r}")
 
 
+class ResultFileError(InvalidInputError):
+    """A file given to :func:`load` is not a readable hiddenconvex result (malformed header,
+    missing or mistyped fields); the message names the file and the field."""
+
+
+_TYPE_CHECKS: dict[str, Any] = {
+    "np.ndarray": lambda v: isinstance(v, np.ndarray),
+    "float": lambda v: (
+        isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+    ),
+    "int": lambda v: isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)),
+    "bool": lambda v: isinstance(v, (bool, np.bool_)),
+    "str": lambda v: isinstance(v, str),
+    "list": lambda v: isinstance(v, (list, tuple)),
+    "dict": lambda v: isinstance(v, dict),
+    "None": lambda v: v is None,
+}
+
+
+def _check_field_types(cls: type[Result], fields: dict[str, Any], where: str) -> None:
+    """Check each loaded field against its annotation (the simple types of result classes:
+    arrays, numbers, strings, bools, lists, dicts, unions with None); others are not checked."""
+    for f in dataclasses.fields(cls):
+        if f.name not in fields:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ResultFileError(f"{where!r}: field {f.name!r} of {cls.__name__} is missing")
+            continue
+        ann = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", "")
+        alts = [a.strip().split("[", 1)[0] for a in ann.split("|")]
+        if not alts or any(a not in _TYPE_CHECKS for a in alts):
+            continue
+        v = fields[f.name]
+        if not any(_TYPE_CHECKS[a](v) for a in alts):
+            raise ResultFileError(
+                f"{where!r}: field {f.name!r} of {cls.__name__} should be {ann}, got "
+                f"{type(v).__name__}"
+            )
+
+
 def load(path: str | os.PathLike[str]) -> Result:
     """Load any result saved by :func:`save`. Files that are not ours fail with a clear error."""
     p = Path(path)
@@ -234,9 +352,7 @@ def load(path: str | os.PathLike[str]) -> Result:
         elif suffix == ".npz":
             with np.load(p, allow_pickle=False) as z:
                 if "__header__" not in z.files:
-                    raise HiddenConvexError(
-                        f"{os.fspath(path)!r} is not a hiddenconvex result file"
-                    )
+                    raise ResultFileError(f"{os.fspath(path)!r} is not a hiddenconvex result file")
                 header = json.loads(bytes(z["__header__"]).decode("utf-8"))
                 arrays = {k: z[k] for k in z.files if k != "__header__"}
         else:
@@ -244,18 +360,35 @@ def load(path: str | os.PathLike[str]) -> Result:
     except HiddenConvexError:
         raise
     except Exception as exc:
-        raise HiddenConvexError(
+        raise ResultFileError(
             f"{os.fspath(path)!r} is not a readable hiddenconvex result file ({exc})"
         ) from exc
+    where = os.fspath(path)
     if not isinstance(header, dict) or header.get("format") != FORMAT:
-        raise HiddenConvexError(f"{os.fspath(path)!r} is not a hiddenconvex result file")
-    cls = _REGISTRY.get(header.get("kind", ""))
+        raise ResultFileError(f"{where!r} is not a hiddenconvex result file")
+    kind = header.get("kind")
+    cls = _REGISTRY.get(kind) if isinstance(kind, str) else None
     if cls is None:
-        raise HiddenConvexError(f"{os.fspath(path)!r}: unknown result kind {header.get('kind')!r}")
-    fields = {}
-    for k, v in header["fields"].items():
-        if isinstance(v, dict) and "__npz__" in v:
-            fields[k] = arrays[v["__npz__"]]
-        else:
-            fields[k] = _from_jsonable(v)
-    return cls._from_fields(fields)
+        raise ResultFileError(f"{where!r}: unknown result kind {kind!r}")
+    raw_fields = header.get("fields")
+    if not isinstance(raw_fields, dict):
+        raise ResultFileError(f"{where!r}: malformed header (fields is not a mapping)")
+    try:
+        fields = {}
+        for k, v in raw_fields.items():
+            if isinstance(v, dict) and "__npz__" in v:
+                if v["__npz__"] not in arrays:
+                    raise ResultFileError(f"{where!r}: field {k!r}: array {v['__npz__']!r} missing")
+                fields[k] = arrays[v["__npz__"]]
+            else:
+                fields[k] = _from_jsonable(v)
+        _check_field_types(cls, fields, where)
+        return cls._from_fields(fields)
+    except HiddenConvexError as exc:
+        if where in str(exc):
+            raise
+        raise ResultFileError(f"{where!r}: {exc}") from exc
+    except Exception as exc:  # malformed nested values, missing fields
+        raise ResultFileError(
+            f"{where!r}: malformed {cls.__name__} ({type(exc).__name__}: {exc})"
+        ) from exc

@@ -27,7 +27,17 @@ import numpy as np
 
 from . import _core
 from ._progress import progress_callback
-from ._validation import as_float_array, check_choice, check_float, check_int, resolve_seed
+from ._validation import (
+    INT_MAX,
+    as_float_array,
+    check_allocation,
+    check_bool,
+    check_choice,
+    check_float,
+    check_float_list,
+    check_int,
+    resolve_seed,
+)
 from .exceptions import InvalidInputError, InvalidTypeError
 from .groups import filter_groups
 from .io import Result
@@ -191,6 +201,10 @@ def _ecnoise(fval: np.ndarray) -> tuple[float, int]:
     return 0.0, 3
 
 
+#: Most coordinates of line points :func:`estimate_noise` holds at once (2^21 values, 16 MiB).
+NOISE_BATCH_VALUES = 1 << 21
+
+
 class NoiseEstimate(NamedTuple):
     """Noise level σ of f near some points, with the ECnoise outcome of each line."""
 
@@ -234,6 +248,11 @@ def estimate_noise(
     n_points = check_int(n_points, "n_points", minimum=5)
     rng = np.random.default_rng(resolve_seed(seed))
     d = obj.dim
+    check_allocation(
+        8 * d * (n_points + 2 * len(pts) + 1),
+        f"estimate_noise: one line of {n_points} points of dimension D = {d} and the "
+        f"{len(pts)} points' directions",
+    )
     sig = np.full(len(pts), np.nan)
     inf = np.zeros(len(pts), dtype=np.int64)
     steps = np.zeros(len(pts))
@@ -246,8 +265,16 @@ def estimate_noise(
     for _ in range(max_tries):
         if todo.size == 0:
             break
-        line = pts[todo, None, :] + (h[todo, None, None] * i[None, :, None]) * dirs[todo, None, :]
-        vals = np.asarray(obj.values(line.reshape(-1, d))).reshape(todo.size, n_points)
+        # Lines are formed and evaluated a few at a time: at most NOISE_BATCH_VALUES coordinates
+        # of θ copies are held at once (whatever the number of points), at least one line.
+        per = max(1, NOISE_BATCH_VALUES // (n_points * d))
+        vals = np.empty((todo.size, n_points))
+        for s0 in range(0, todo.size, per):
+            tk = todo[s0 : s0 + per]
+            line = pts[tk, None, :] + (h[tk, None, None] * i[None, :, None]) * dirs[tk, None, :]
+            vals[s0 : s0 + tk.size] = np.asarray(obj.values(line.reshape(-1, d))).reshape(
+                tk.size, n_points
+            )
         still = []
         for r, idx in enumerate(todo):
             if not np.all(np.isfinite(vals[r])):
@@ -432,6 +459,10 @@ def _as_groups(groups: Any, dim: int) -> list[list[int]]:
         arr = np.asarray(g)
         if arr.dtype.kind not in "iu" or arr.ndim != 1:
             raise InvalidInputError(f"groups: group {i} must be a 1-D array of integer indices")
+        if arr.size and (arr.min() < 0 or arr.max() >= dim):
+            raise InvalidInputError(
+                f"groups: group {i} has indices outside [0, {dim}): {arr.min()}..{arr.max()}"
+            )
         out.append([int(v) for v in arr])
     return out
 
@@ -577,8 +608,13 @@ def midpoint_test(
     start_time = time.perf_counter()
     obj = as_objective(objective, dim, vectorized=vectorized)
     handle, d, vec = core_handle(obj)
-    ts = [t] if isinstance(t, (int, float, np.floating)) else list(t)
-    ts = [check_float(x, "t") for x in ts]
+    check_allocation(
+        8 * d * (5 * _core.thread_count() + 8),
+        f"midpoint_test: points of dimension D = {d} (a, b, midpoints and work vectors)",
+    )
+    ts = check_float_list(t, "t")
+    keep_arrays = check_bool(keep_arrays, "keep_arrays")
+    include_biases = check_bool(include_biases, "include_biases")
     if not ts or any(not (0.0 < x < 1.0) for x in ts):
         raise InvalidInputError(f"t: every weight must lie strictly between 0 and 1, got {ts}")
     native = isinstance(obj, Objective)
@@ -620,11 +656,7 @@ def midpoint_test(
             raise InvalidInputError("n_pairs: give the number of random pairs per scale (>= 1)")
         n_pairs = check_int(n_pairs, "n_pairs", minimum=1)
         seed_used = resolve_seed(seed)
-        if isinstance(scales, (int, float, np.floating)):
-            scales = [float(scales)]
-        scales_l = [check_float(s, "scales", minimum=0.0, strict_minimum=True) for s in scales]
-        if not scales_l:
-            raise InvalidInputError("scales: give at least one scale")
+        scales_l = check_float_list(scales, "scales", minimum=0.0, strict_minimum=True)
         if center is None:
             c = np.zeros(d)
             cdesc = "0"
@@ -643,6 +675,11 @@ def midpoint_test(
             _check_filter_groups(grp, c)
         kw.update(center=c, scales=scales_l, n_pairs=n_pairs, seed=seed_used, groups=grp)
         n_req = n_pairs * len(scales_l)
+        if n_req * len(ts) > INT_MAX:
+            raise InvalidInputError(
+                f"n_pairs: {n_pairs} pairs x {len(scales_l)} scales x {len(ts)} weights is more "
+                f"than {INT_MAX} records"
+            )
         distribution = _describe_distribution(scales_l, ts, normalization, cdesc)
     # Tolerance model.
     noise_info: dict[str, Any]
@@ -675,6 +712,12 @@ def midpoint_test(
     n_groups = len(scales_l) if scales_l is not None else 1
     # keep_arrays: one call returns every per-pair array. Otherwise stream in chunks of about
     # STREAM_RECORDS pair×weight records, so memory stays bounded whatever n_pairs is.
+    if keep_arrays:  # every per-pair array at once (~16 numbers per pair and weight)
+        check_allocation(
+            16 * 8 * n_req * nt,
+            f"midpoint_test: per-pair arrays of {n_req} pairs x {nt} weights (keep_arrays=True)",
+            hint="pass keep_arrays=False to stream the pairs in bounded memory",
+        )
     chunk = n_req if keep_arrays else max(1, STREAM_RECORDS // nt)
     acc = _Accumulator(n_groups, ts, n_req, keep_arrays)
     with progress_callback(progress, "midpoint test", unit="pair") as cb:

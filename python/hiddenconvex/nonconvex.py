@@ -34,6 +34,8 @@ from ._progress import progress_callback
 from ._validation import (
     as_float_array,
     as_matrix,
+    check_allocation,
+    check_bool,
     check_choice,
     check_float,
     check_int,
@@ -180,12 +182,14 @@ class ReluProblem:
         init: Any = "he",
         progress: Any = None,
         desc: str | None = None,
+        line_search: bool | None = None,
     ) -> list[TrainingResult]:
         """Train one network of width ``m`` per seed, all at once (stacked arrays).
 
         Run k equals ``train_relu_network(X, y, m, beta, ..., seed=seeds[k])`` with this
         problem's data, loss and bias. Options as in :func:`train_relu_network`; ``desc`` labels
-        the progress bar.
+        the progress bar. ``line_search`` (full-batch GD only) defaults, as there, to Armijo
+        backtracking when ``lr`` is not given.
         """
         opt = check_choice(optimizer, "optimizer", OPTIMIZERS)
         n, d = self.X.shape
@@ -220,6 +224,9 @@ class ReluProblem:
             bias=self.bias,
             progress=progress,
             desc=desc if desc is not None else f"{opt} m={m_v}",
+            line_search=(opt == "gd" and lr is None)
+            if line_search is None
+            else check_bool(line_search, "line_search"),
         )
 
 
@@ -279,6 +286,7 @@ class TrainingResult(Result):
     init: str
     n_samples: int
     time_s: float
+    line_search: bool = False
 
     @property
     def final_objective(self) -> float:
@@ -342,6 +350,44 @@ def default_lr(optimizer: str, X: Any, *, bias: bool = False, loss: str = "squar
     return c / max(s, 1e-300)
 
 
+#: Most halvings of the backtracking line search in one step (2^-60 of the trial step).
+LS_MAX_HALVINGS = 60
+
+
+def _armijo_step(
+    Xa: np.ndarray,
+    y: np.ndarray,
+    U: np.ndarray,
+    a: np.ndarray,
+    gU: np.ndarray,
+    ga: np.ndarray,
+    F: np.ndarray,
+    step: np.ndarray,
+    beta: float,
+    loss: str,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One backtracking GD step per run (vectorised over runs); see :func:`_train_runs`."""
+    g2 = np.sum(gU * gU, axis=(1, 2)) + np.sum(ga * ga, axis=1)
+    done = g2 == 0.0
+    t = np.where(done, step, 2.0 * step)
+    newU, newa, newF = U.copy(), a.copy(), F.copy()
+    for _ in range(LS_MAX_HALVINGS):
+        todo = np.flatnonzero(~done)
+        if todo.size == 0:
+            break
+        Ut = U[todo] - t[todo, None, None] * gU[todo]
+        at = a[todo] - t[todo, None] * ga[todo]
+        Ft = _objective_batch(Xa, y, Ut, at, beta, loss)
+        ok = np.isfinite(Ft) & (Ft <= F[todo] - 0.5 * t[todo] * g2[todo])
+        acc = todo[ok]
+        newU[acc], newa[acc], newF[acc] = Ut[ok], at[ok], Ft[ok]
+        done[acc] = True
+        t[todo[~ok]] *= 0.5
+    # runs that found no decrease keep their point and restart from the last accepted step
+    t = np.where(done, t, step)
+    return newU, newa, newF, t
+
+
 def _init_weights(
     rng: np.random.Generator, d: int, m: int, init: str
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -370,10 +416,16 @@ def _train_runs(
     bias: bool = False,
     progress: Any = None,
     desc: str = "training",
+    line_search: bool = False,
 ) -> list[TrainingResult]:
     """Train ``len(seeds)`` runs at once (stacked on a leading axis; each run has its own
     generator ``default_rng(seed)``: initialisation first, then one permutation per epoch), so run
-    k equals ``train_relu_network(..., seed=seeds[k])``."""
+    k equals ``train_relu_network(..., seed=seeds[k])``.
+
+    ``line_search`` (full-batch GD only): each run's step starts at twice its last accepted step
+    (``lr`` at first) and is halved until the Armijo condition
+    F(w − t∇F) ≤ F(w) − ½ t ‖∇F‖² holds (at most :data:`LS_MAX_HALVINGS` times; a run that finds
+    no decrease keeps its point), so F never increases and GD cannot diverge."""
     n, d = Xa.shape
     S = len(seeds)
     rngs = [np.random.default_rng(s) for s in seeds]
@@ -400,6 +452,9 @@ def _train_runs(
     t0 = time.perf_counter()
     obj[:, 0] = _objective_batch(Xa, y, U, a, beta, loss)
     times[0] = 0.0
+    ls = bool(line_search) and full and not adam
+    step = np.full(S, float(lr))
+    F = obj[:, 0].copy()
     with (
         progress_callback(progress, desc, unit="epoch") as cb,
         np.errstate(over="ignore", invalid="ignore"),  # divergence is detected below
@@ -416,7 +471,9 @@ def _train_runs(
                 else:
                     gU, ga = _gradient_batch(Xa[idx], y[idx], U, a, beta, loss, n / idx.shape[1])
                 steps += 1
-                if adam:
+                if ls:
+                    U, a, F, step = _armijo_step(Xa, y, U, a, gU, ga, F, step, beta, loss)
+                elif adam:
                     mU = _ADAM_B1 * mU + (1 - _ADAM_B1) * gU
                     vU = _ADAM_B2 * vU + (1 - _ADAM_B2) * gU * gU
                     ma = _ADAM_B1 * ma + (1 - _ADAM_B1) * ga
@@ -428,7 +485,7 @@ def _train_runs(
                 else:
                     U = U - lr * gU
                     a = a - lr * ga
-            obj[:, ep] = _objective_batch(Xa, y, U, a, beta, loss)
+            obj[:, ep] = F if ls else _objective_batch(Xa, y, U, a, beta, loss)
             times[ep] = (time.perf_counter() - t0) / S
             bad = ~np.isfinite(obj[:, ep])
             if np.any(bad):
@@ -462,9 +519,26 @@ def _train_runs(
             init=init_name,
             n_samples=int(n),
             time_s=float(total),
+            line_search=ls,
         )
         for k in range(S)
     ]
+
+
+def training_memory_estimate(n: int, d: int, m: int, epochs: int, runs: int = 1) -> int:
+    """Bytes held while training ``runs`` networks of width m on n × d data for ``epochs``: the
+    weights, Adam moments and gradients (~8 (d + 1) m per run), the hidden activations and their
+    masks (~4 n m per run) and the objective curves (epochs + 1 per run)."""
+    return 8 * runs * (8 * (d + 1) * m + 4 * n * m + (epochs + 1)) + 8 * (epochs + 1)
+
+
+def check_training_memory(n: int, d: int, m: int, epochs: int, runs: int = 1) -> None:
+    """Refuse (ResourceLimitError) a training run whose arrays exceed the memory budget."""
+    check_allocation(
+        training_memory_estimate(n, d, m, epochs, runs),
+        f"training {runs} network(s) of width m = {m} for epochs = {epochs} on {n} x {d} data",
+        hint="lower m or epochs",
+    )
 
 
 def _check_training(
@@ -485,6 +559,7 @@ def _check_training(
     m_v = check_int(m, "m", minimum=1)
     opt = check_choice(optimizer, "optimizer", OPTIMIZERS)
     epochs_v = check_int(epochs, "epochs", minimum=1)
+    check_training_memory(n, d, m_v, epochs_v)
     if batch_size is None:
         bs = _default_batch_size(opt, n)
     else:
@@ -563,7 +638,11 @@ def train_relu_network(
         ε = 1e-8, bias-corrected; the weight decay is part of the gradient, i.e. L2, not AdamW).
     lr : float, optional
         Step size; default :func:`hiddenconvex.nonconvex.default_lr` (``0.25/‖X̃‖₂²`` for GD, ``0.125/‖X̃‖₂²`` for SGD,
-        ``1e-2`` for Adam).
+        ``1e-2`` for Adam). With the default, GD backtracks (Armijo): each step starts at twice
+        the last accepted one and is halved until F(w − t∇F) ≤ F(w) − ½t‖∇F‖², so F never
+        increases and GD cannot diverge (the curvature grows with the width m, which a fixed
+        step cannot know); ``TrainingResult.line_search`` is then True and ``lr`` the first
+        trial step. A given ``lr`` is used as a fixed step.
     epochs : int
         Passes over the data; F is recorded on the full data after each.
     batch_size : int, optional
@@ -620,5 +699,6 @@ def train_relu_network(
         bias=bool(bias),
         progress=progress,
         desc=f"{opt} m={m_v}",
+        line_search=lr is None and opt == "gd",
     )
     return res

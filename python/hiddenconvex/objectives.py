@@ -12,7 +12,7 @@ Two kinds are accepted everywhere an ``objective`` is expected (Hessians, midpoi
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -21,6 +21,8 @@ from . import _core
 from ._validation import (
     as_float_array,
     as_matrix,
+    check_allocation,
+    check_bool,
     check_choice,
     check_float,
     check_int,
@@ -138,7 +140,7 @@ class CallableObjective:
             raise InvalidTypeError(f"f: expected a callable, got {type(f).__name__}")
         self.f = f
         self.dim = check_int(dim, "dim", minimum=1)
-        self.vectorized = bool(vectorized)
+        self.vectorized = check_bool(vectorized, "vectorized")
         self.name = getattr(f, "__name__", "callable")
         self.has_gradient = False
 
@@ -166,6 +168,7 @@ def as_objective(
     A callable needs ``dim`` (D). Returns the object the capabilities pass to the core: use
     :func:`core_handle` to get ``(handle, dim, vectorized)`` for a ``_core`` call.
     """
+    check_bool(vectorized, "vectorized")
     if isinstance(objective, (Objective, CallableObjective)):
         if dim is not None and int(dim) != objective.dim:
             raise InvalidInputError(f"dim: the objective has dimension {objective.dim}, got {dim}")
@@ -279,7 +282,7 @@ class LinearModel(Objective):
         self.X = as_matrix(X, "X")
         self.loss = check_choice(loss, "loss", _LOSSES)
         self.y = _targets(y, self.X.shape[0], self.loss)[:, 0]
-        self.bias = bool(bias)
+        self.bias = check_bool(bias, "bias")
         self.l2 = check_float(l2, "l2", minimum=0.0)
         d = self.X.shape[1]
         name = f"{type(self).__name__} ({self.loss} loss, d={d}{', bias' if self.bias else ''})"
@@ -386,11 +389,23 @@ class MLP(Objective):
         self.loss = check_choice(loss, "loss", _LOSSES)
         self.Y = _targets(y, self.X.shape[0], self.loss, allow_matrix=True)
         self.activation = check_choice(activation, "activation", _ACTIVATIONS)
+        if isinstance(hidden, (str, bytes)) or not isinstance(hidden, (Sequence, np.ndarray)):
+            raise InvalidTypeError(
+                f"hidden: expected a sequence of widths (e.g. [{hidden!r}]), got "
+                f"{type(hidden).__name__}"
+            )
         self.hidden = [check_int(h, "hidden", minimum=1) for h in hidden]
         self.weight_decay = check_float(weight_decay, "weight_decay", minimum=0.0)
-        self.bias = bool(bias)
+        self.bias = check_bool(bias, "bias")
         self.widths = [self.X.shape[1], *self.hidden, self.Y.shape[1]]
         nl = len(self.widths) - 1
+        n_params = sum(self.widths[k] * self.widths[k + 1] + self.widths[k + 1] for k in range(nl))
+        check_allocation(
+            8 * (4 * n_params + 3 * self.X.shape[0] * sum(self.widths[1:])),
+            f"{type(self).__name__}: a network of widths {self.widths} ({n_params} parameters, "
+            f"activations of {self.X.shape[0]} samples; argument {self._width_arg})",
+            hint="use narrower layers",
+        )
         self._bias_flags = self._layer_bias_flags(nl)
         acts = [self.activation] * (nl - 1) + ["identity"]
         self._native = _core.mlp_objective(
@@ -407,6 +422,8 @@ class MLP(Objective):
             off += n_out if self._bias_flags[k] else 0
             self._offsets.append((w_off, b_off))
         assert off == self.dim
+
+    _width_arg = "hidden"
 
     def _layer_bias_flags(self, nl: int) -> list[bool]:
         return [self.bias] * nl
@@ -543,12 +560,14 @@ class TwoLayerReLU(MLP):
         check_choice(loss, "loss", ("squared", "logistic"))
         self.m = check_int(m, "m", minimum=1)
         self.beta = check_float(beta, "beta", minimum=0.0)
-        self._two_layer_bias = bool(bias)
+        self._two_layer_bias = check_bool(bias, "bias")
         Xm = as_matrix(X, "X")
         yv = as_float_array(y, "y", ndim=1)
         super().__init__(
             Xm, yv, [self.m], activation="relu", loss=loss, weight_decay=self.beta, bias=bias
         )
+
+    _width_arg = "m"
 
     def _layer_bias_flags(self, nl: int) -> list[bool]:
         return [self._two_layer_bias, False]

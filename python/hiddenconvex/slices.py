@@ -19,7 +19,14 @@ from typing import Any
 
 import numpy as np
 
-from ._validation import as_float_array, check_choice, check_int, resolve_seed
+from ._validation import (
+    as_float_array,
+    check_allocation,
+    check_choice,
+    check_float,
+    check_int,
+    resolve_seed,
+)
 from .exceptions import InvalidInputError
 from .groups import filter_groups
 from .io import Result
@@ -225,7 +232,9 @@ def slice_2d(
     v = _vec(d2, "d2", obj.dim)
     if isinstance(grid, (int, np.integer)) and not isinstance(grid, bool):
         n = check_int(grid, "grid", minimum=2)
-        al = np.linspace(-extent, extent, n)
+        ext = check_float(extent, "extent", minimum=0.0, strict_minimum=True)
+        check_allocation(8 * n * n, f"slice_2d: a {n} x {n} grid of values (grid={n})")
+        al = np.linspace(-ext, ext, n)
         be = al.copy()
     else:
         try:
@@ -234,6 +243,7 @@ def slice_2d(
             raise InvalidInputError("grid: expected an int or a pair (alphas, betas)") from exc
         al = as_float_array(ga, "grid (alphas)", ndim=1)
         be = as_float_array(gb, "grid (betas)", ndim=1)
+        check_allocation(8 * al.size * be.size, f"slice_2d: a {al.size} x {be.size} grid of values")
     vals = np.empty((al.size, be.size))
     rows = max(1, BATCH_VALUES // max(obj.dim * be.size, 1))
     for s in range(0, al.size, rows):

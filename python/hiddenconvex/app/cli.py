@@ -1,7 +1,7 @@
 """The ``hiddenconvex`` command: ``demo``, ``report``, ``bench``.
 
-Exit codes: 0 on success, 2 on bad input or usage (one-line message on stderr, traceback only with
-``--verbose``), 1 on any other failure, 130 on Ctrl-C.
+Exit codes (also in ``hiddenconvex --help``): every failure prints one line on stderr (a
+traceback only with ``--verbose``) and exits with the code of its class, :data:`EXIT_CODES`.
 
 ``--quiet`` / ``--verbose`` may be given before or after the sub-command.
 """
@@ -15,6 +15,55 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+
+#: Exit code of each failure class, in the order they are tested (documented in ``--help``).
+EXIT_OK = 0
+EXIT_INTERNAL = 1
+EXIT_INPUT = 2
+EXIT_RESOURCE = 3
+EXIT_NUMERICAL = 4
+EXIT_IO = 5
+EXIT_INTERRUPTED = 130
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_INTERNAL: "internal error (a bug in hiddenconvex: please report it, with --verbose output)",
+    EXIT_INPUT: "bad input or usage (InvalidInputError, InvalidTypeError, unreadable data file)",
+    EXIT_RESOURCE: "resource limit (ResourceLimitError, out of memory): the request is too large",
+    EXIT_NUMERICAL: "numerical failure (NumericalError, e.g. a diverging training run)",
+    EXIT_IO: "cannot write the output or read a file (OSError)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+}
+
+
+def _epilog() -> str:
+    return "exit codes:\n" + "\n".join(f"  {k:>3}  {v}" for k, v in EXIT_CODES.items())
+
+
+def exit_code_of(exc: BaseException) -> int:
+    """The documented exit code of a failure (see :data:`EXIT_CODES`)."""
+    from ..exceptions import (
+        InvalidInputError,
+        InvalidTypeError,
+        NumericalError,
+        ResourceLimitError,
+    )
+
+    if isinstance(exc, KeyboardInterrupt):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, (ResourceLimitError, MemoryError)):
+        return EXIT_RESOURCE
+    if isinstance(exc, (InvalidInputError, InvalidTypeError)):
+        return EXIT_INPUT
+    if isinstance(exc, NumericalError):
+        return EXIT_NUMERICAL
+    if isinstance(exc, OSError):
+        return EXIT_IO
+    return EXIT_INTERNAL
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split()) if str(exc).strip() else ""
+    return text or type(exc).__name__
 
 
 def _common(p: argparse.ArgumentParser, *, top: bool) -> None:
@@ -31,6 +80,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hiddenconvex",
         description="Is this network's training loss convex, and where is its hidden convexity?",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"hiddenconvex {__version__}")
     _common(parser, top=True)
@@ -148,7 +199,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse: --help / --version (0) or a usage error (2)
-        return int(exc.code) if isinstance(exc.code, int) else 2
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_INPUT
+
     from ..exceptions import HiddenConvexError
 
     quiet = bool(getattr(args, "quiet", False))
@@ -181,19 +233,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         print("hiddenconvex: interrupted", file=sys.stderr)
-        return 130
-    except (HiddenConvexError, ValueError, TypeError, OSError, ImportError) as exc:
+        return EXIT_INTERRUPTED
+    except BaseException as exc:  # PanicException derives from BaseException
+        if isinstance(exc, (SystemExit, GeneratorExit)):
+            raise
+        code = exit_code_of(exc)
         if verbose:
             traceback.print_exc()
-        msg = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        print(f"hiddenconvex {args.command}: error: {msg}", file=sys.stderr)
-        return 2
-    except Exception as exc:
-        if verbose:
-            traceback.print_exc()
-        print(
-            f"hiddenconvex {args.command}: internal error: {type(exc).__name__}: {exc} "
-            "(run with --verbose for the traceback)",
-            file=sys.stderr,
-        )
-        return 1
+        if code == EXIT_INTERNAL:
+            msg = f"internal error: {type(exc).__name__}: {_one_line(exc)}"
+            if not verbose:
+                msg += " (run with --verbose for the traceback)"
+        elif code == EXIT_RESOURCE and not isinstance(exc, HiddenConvexError):
+            msg = f"out of memory: {_one_line(exc)}"
+        else:
+            msg = f"error: {_one_line(exc)}"
+        print(f"hiddenconvex {args.command}: {msg}", file=sys.stderr)
+        return code

@@ -781,6 +781,16 @@ def analyse_user_data(
         check_int(width, "width", minimum=1)
     if beta is not None:
         check_float(beta, "beta", minimum=0.0)
+    from .report import plan_data
+
+    n_rows = X.shape[0]
+    X, y, feature_names, plan_notes, plan = plan_data(
+        X, y, list(feature_names), task=task, seed=seed, quick=quick
+    )
+    if width is not None:  # the networks of width m (3 seeds x 2 optimizers, 400 epochs)
+        from ..nonconvex import check_training_memory
+
+        check_training_memory(X.shape[0], X.shape[1] + 1, width, 400, 6)
     out.mkdir(parents=True, exist_ok=True)
     rep = HtmlReport(
         f"hiddenconvex report: {name}",
@@ -788,10 +798,15 @@ def analyse_user_data(
         f"seed {seed}",
     )
     ctx = _Ctx(out=out, quick=quick, seed=seed, quiet=quiet, report=rep)
+    ctx.details["plan"] = plan
+    for note in plan_notes:
+        ctx.log(f"plan: {note}")
     ds = prepare(X, y, task=task, name=name, feature_names=feature_names, seed=seed)
     sec = rep.section("Data")
+    for note in plan_notes:
+        sec.para(f"Plan: {note}.")
     sec.para(
-        f"{X.shape[0]} rows, {X.shape[1]} features ({', '.join(feature_names[:12])}"
+        f"{n_rows} rows ({X.shape[0]} analysed), {X.shape[1]} features ({', '.join(feature_names[:12])}"
         f"{', …' if len(feature_names) > 12 else ''}); task: {task}. Split 75/25 "
         f"({'stratified, ' if task == 'classification' else ''}seed {seed}); features "
         "standardised with the training split's mean and standard deviation"

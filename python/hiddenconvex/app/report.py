@@ -249,6 +249,94 @@ def read_table(
     return np.ascontiguousarray(X), y, names, task
 
 
+#: Rows the report analyses (a seeded, stratified subsample above it; ``--quick``: half).
+REPORT_MAX_ROWS = 2000
+
+
+def plan_data(
+    X: np.ndarray,
+    y: np.ndarray,
+    names: list[str],
+    *,
+    task: str,
+    seed: int = 0,
+    quick: bool = False,
+    max_rows: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, list[str], list[str], dict[str, Any]]:
+    """Plan the report's work on ``(X, y)`` before any analysis.
+
+    - constant feature columns carry no information (and cannot be standardised): they are
+      dropped and named; if every column is constant the data are refused (DataError);
+    - columns of extreme magnitude (max |x| outside [1e-150, 1e150]) are kept: the
+      standardisation is scale-safe, and a note says so;
+    - above ``max_rows`` rows (default :data:`REPORT_MAX_ROWS`, half with ``quick``) the
+      analysis runs on a seeded subsample (stratified for classification), and says so.
+
+    Returns ``(X, y, names, notes, plan)``: the data to analyse, one line per decision for the
+    report, and the same decisions for ``results.json``.
+    """
+    n, d = X.shape
+    notes: list[str] = []
+    const = [j for j in range(d) if X[0, j] == X[:, j].min() == X[:, j].max()]
+    const_names = [names[j] for j in const]
+    if len(const) == d:
+        raise DataError(
+            f"every feature column is constant ({', '.join(names[:8])}"
+            f"{', ...' if d > 8 else ''}): nothing to learn from"
+        )
+    if const:
+        notes.append(
+            f"dropped {len(const)} constant feature column(s): "
+            + ", ".join(names[j] for j in const[:12])
+            + (", ..." if len(const) > 12 else "")
+        )
+        keep = [j for j in range(d) if j not in set(const)]
+        X = np.ascontiguousarray(X[:, keep])
+        names = [names[j] for j in keep]
+    mags = np.max(np.abs(X), axis=0)
+    extreme = [j for j in range(X.shape[1]) if not (1e-150 <= mags[j] <= 1e150)]
+    if extreme:
+        notes.append(
+            f"{len(extreme)} column(s) of extreme magnitude ("
+            + ", ".join(f"{names[j]} ~ {mags[j]:.1e}" for j in extreme[:6])
+            + "): standardised scale-safely (each column divided by a power of two first)"
+        )
+    if task == "regression" and not (1e-150 <= float(np.max(np.abs(y))) <= 1e150):
+        notes.append(
+            f"the target has extreme magnitude (max |y| = {float(np.max(np.abs(y))):.1e}): "
+            "standardised scale-safely"
+        )
+    limit = REPORT_MAX_ROWS // 2 if quick else REPORT_MAX_ROWS
+    if max_rows is not None:
+        limit = max_rows
+    plan: dict[str, Any] = {
+        "rows": int(n),
+        "rows_used": int(n),
+        "subsampled": False,
+        "dropped_constant_columns": const_names,
+        "extreme_magnitude_columns": [names[j] for j in extreme],
+    }
+    if n > limit:
+        rng = np.random.default_rng(seed)
+        if task == "classification":
+            idx_parts = []
+            for lab in np.unique(y):
+                members = np.flatnonzero(y == lab)
+                k = max(2, int(round(limit * members.size / n)))
+                idx_parts.append(rng.choice(members, size=min(k, members.size), replace=False))
+            idx = np.sort(np.concatenate(idx_parts))
+        else:
+            idx = np.sort(rng.choice(n, size=limit, replace=False))
+        X, y = np.ascontiguousarray(X[idx]), np.ascontiguousarray(y[idx])
+        notes.append(
+            f"{n} rows: the analysis runs on a seeded random subsample of {idx.size} rows "
+            f"({'stratified by label, ' if task == 'classification' else ''}seed {seed}) so that "
+            "every part finishes in minutes"
+        )
+        plan.update(rows_used=int(idx.size), subsampled=True)
+    return X, y, names, notes, plan
+
+
 def run_report(
     data: str | Path,
     target: str,

@@ -68,13 +68,39 @@ impl Drop for RetainPages {
     }
 }
 
+/// Where the last panic happened (file:line), recorded by the quiet panic hook.
+static LAST_PANIC_AT: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Replace the default panic hook (which prints "thread … panicked at …" lines on stderr) by one
+/// that only records where the panic happened: every panic in this extension is caught and raised
+/// as `HiddenConvexError("internal error … (at file:line)")`, so the message and location reach
+/// the user once, in the exception, and a command-line tool prints one line. Installed once when
+/// the module is imported.
+pub fn install_quiet_panic_hook() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        std::panic::set_hook(Box::new(|info| {
+            let at = info
+                .location()
+                .map(|l| format!("{}:{}", l.file(), l.line()));
+            if let Ok(mut g) = LAST_PANIC_AT.lock() {
+                *g = at;
+            }
+        }));
+    });
+}
+
 fn panic_message(p: Box<dyn std::any::Any + Send>) -> String {
-    if let Some(s) = p.downcast_ref::<&str>() {
+    let msg = if let Some(s) = p.downcast_ref::<&str>() {
         (*s).to_string()
     } else if let Some(s) = p.downcast_ref::<String>() {
         s.clone()
     } else {
         "unknown panic".to_string()
+    };
+    match LAST_PANIC_AT.lock().ok().and_then(|mut g| g.take()) {
+        Some(at) => format!("{msg} (at {at})"),
+        None => msg,
     }
 }
 

@@ -66,14 +66,25 @@ fn _sleep_interruptible(
     })
 }
 
+/// Panic inside the core (through [`detach::run`]) with `message`: a probe of the panic path
+/// (a `HiddenConvexError` "internal error", nothing printed on stderr) used by the test suite.
+#[pyfunction]
+fn _panic_probe(py: Python<'_>, message: String) -> PyResult<()> {
+    detach::run(py, None, move |_ctl| -> hiddenconvex_core::Result<()> {
+        panic!("{message}")
+    })
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    detach::install_quiet_panic_hook();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(thread_count, m)?)?;
     m.add_function(wrap_pyfunction!(set_thread_count, m)?)?;
     m.add_function(wrap_pyfunction!(max_thread_count, m)?)?;
     m.add_function(wrap_pyfunction!(_thread_env_warning, m)?)?;
     m.add_function(wrap_pyfunction!(_sleep_interruptible, m)?)?;
+    m.add_function(wrap_pyfunction!(_panic_probe, m)?)?;
     arrangement::register(m)?;
     objective::register(m)?;
     hessian::register(m)?;

@@ -14,7 +14,7 @@ use numpy::{IntoPyArray, PyArray1, PyArray2, PyArrayMethods, PyReadonlyArray1, P
 use pyo3::prelude::*;
 
 use crate::detach;
-use crate::errors::{invalid, to_py};
+use crate::errors::{invalid, package_error, to_py};
 
 /// Two arrays returned to Python.
 type Arrays2<'py, A, B> = PyResult<(Bound<'py, A>, Bound<'py, B>)>;
@@ -196,9 +196,22 @@ impl ObjectiveRef {
                 let values = if *vectorized {
                     let arr = points.to_owned().into_pyarray(py);
                     let out = f.call1((arr,)).map_err(|e| with_context(py, e, b))?;
-                    let out = py
-                        .import("numpy")?
-                        .call_method1("asarray", (out, "float64"))?;
+                    // real numbers only: strings, complex, None or objects are refused (a cast
+                    // to float64 would raise a bare ValueError or drop imaginary parts)
+                    let out = py.import("numpy")?.call_method1("asarray", (out,))?;
+                    let dtype = out.getattr("dtype")?;
+                    let kind: String = dtype.getattr("kind")?.extract()?;
+                    if !matches!(kind.as_str(), "b" | "i" | "u" | "f") {
+                        return Err(package_error(
+                            "InvalidTypeError",
+                            format!(
+                                "objective: the vectorised callable must return real numbers, \
+                                 got an array of dtype {}",
+                                dtype.str()?
+                            ),
+                        ));
+                    }
+                    let out = out.call_method1("astype", ("float64",))?;
                     let out = out.cast_into::<numpy::PyArrayDyn<f64>>().map_err(|_| {
                         invalid("objective", "the vectorised callable must return numbers")
                     })?;
