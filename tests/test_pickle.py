@@ -120,6 +120,7 @@ def _results() -> dict[str, hc.Result]:
         "Chambers": hc.chambers(X, method="exact"),
         "Chambers-sample": hc.chambers(X, method="sample", n_samples=500, seed=1),
         "MidpointReport": hc.midpoint_test(obj, n_pairs=200, seed=5),
+        "MidpointPart": hc.midpoint_test(obj, n_pairs=200, seed=5, pair_range=(50, 300)),
         "HessianResult": hc.hessian(obj, theta),
         "Slice1D": hc.slice_1d(
             obj, theta, hc.random_direction(obj, theta, seed=1), np.linspace(-1, 1, 11)
