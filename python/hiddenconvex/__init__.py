@@ -84,3 +84,9 @@ __all__ = [
 ] + [n for _m in _modules for n in _m.__all__]
 
 del _m, _name
+
+# Exact chambers in parts, one file per part (with ``client=``, on a Dask cluster: see
+# ``hiddenconvex.distributed``, which is imported only when a client is used).
+from .chamber_parts import ChamberParts, write_chamber_parts  # noqa: E402
+
+__all__ += ["ChamberParts", "write_chamber_parts"]
