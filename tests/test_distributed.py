@@ -350,3 +350,39 @@ def test_a_worker_without_hiddenconvex_gives_a_clear_error(tmp_path) -> None:
             hc.midpoint_test(NET, n_pairs=10, seed=0, client=bad)
         assert "No module named 'hiddenconvex'" in str(info.value)
         assert isinstance(info.value, ImportError) and isinstance(info.value, hc.HiddenConvexError)
+
+
+# ---- command line ----------------------------------------------------------------------------
+def test_cli_bench_on_a_local_cluster_runs_the_suite_there(monkeypatch, tmp_path, capsys) -> None:
+    """``hiddenconvex bench --workers 2``: a LocalCluster of 2 processes, the suite runs on it."""
+    import hiddenconvex.compare as cmp
+    from hiddenconvex import cli
+
+    seen = {}
+    real = cmp.realdata_suite
+
+    def small_suite(quick, progress, client):
+        seen["workers"] = len(client.scheduler_info()["workers"])
+        seen["progress"] = progress
+        return real(["sine"], quick=True, seed=0, epochs=10, client=client)
+
+    monkeypatch.setattr(cmp, "realdata_suite", small_suite)
+    rc = cli.main(["bench", "--quick", "-q", "--workers", "2", "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert seen == {"workers": 2, "progress": False}
+    assert "on the Dask cluster" in err
+    res = hc.load(tmp_path / "realdata.json")
+    assert [c.dataset for c in res.comparisons] == ["sine"]
+    local = real(["sine"], quick=True, seed=0, epochs=10)
+    assert local.comparisons[0].convex_objective == res.comparisons[0].convex_objective
+    np.testing.assert_array_equal(local.comparisons[0].objectives, res.comparisons[0].objectives)
+
+
+def test_cli_cluster_options_are_checked(capsys) -> None:
+    from hiddenconvex import cli
+
+    assert cli.main(["bench", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert "not allowed with" in capsys.readouterr().err
+    assert cli.main(["bench", "--quick", "-q", "--workers", "0"]) == 2
+    assert "workers: must be >= 1" in capsys.readouterr().err

@@ -844,6 +844,7 @@ def compare_on_data(
     max_iter: int | None = None,
     seed: int = 0,
     progress: Any = None,
+    client: Any = None,
 ) -> DataComparison:
     """Convex training vs SGD/Adam at equal width on a prepared train/test split.
 
@@ -868,6 +869,9 @@ def compare_on_data(
     max_iter : int, optional
         Iteration budget of the convex solver (its default otherwise); a run stopped by it is
         reported in ``convex_note`` and is not certified.
+    client : dask.distributed.Client, optional
+        Train the per-optimizer batches of runs on a Dask cluster's workers (see
+        :mod:`hiddenconvex.distributed`); the convex solve runs here. Identical results.
 
     Returns
     -------
@@ -913,23 +917,23 @@ def compare_on_data(
     train_m = np.empty((n_o, S))
     test_m = np.empty((n_o, S))
     times = np.empty((n_o, S))
-    for j, o in enumerate(opts):
-        runs = _train_runs(
-            Xa,
-            yv,
-            w,
-            beta_v,
-            optimizer=o,
-            lr=default_lr(o, Xtr, bias=bool(bias), loss=loss_v),
-            epochs=ep,
-            batch_size=_default_batch_size(o, Xa.shape[0]),
-            seeds=seed_list,
-            loss=loss_v,
-            init="he",
-            bias=bool(bias),
-            progress=progress,
-            desc=f"{ds.name}: {o} m={w} x{S}",
-        )
+    from .distributed import run_tasks
+
+    batches = run_tasks(
+        client,
+        _train_batch,
+        [
+            (w, o, default_lr(o, Xtr, bias=bool(bias), loss=loss_v),
+             _default_batch_size(o, Xa.shape[0]), f"{ds.name}: {o} m={w} x{S}")
+            for o in opts
+        ],
+        kwargs=dict(beta=beta_v, epochs=ep, seeds=seed_list, loss=loss_v, init="he",
+                    bias=bool(bias), progress=progress if client is None else None),
+        shared={"Xa": Xa, "y": yv},
+        progress=progress if client is not None else None,
+        desc=f"{ds.name}: training runs (batches)",
+    )  # fmt: skip
+    for j, runs in enumerate(batches):
         for k, r in enumerate(runs):
             objectives[j, k] = r.final_objective
             train_m[j, k] = _metric(task, _forward(Xtr, r.U, r.alpha, bool(bias)), ytr)

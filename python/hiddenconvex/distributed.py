@@ -23,9 +23,10 @@ Install with ``pip install "hiddenconvex[dask]"``. See ``docs/distributed.md``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from ._progress import progress_callback
@@ -33,6 +34,7 @@ from .exceptions import HiddenConvexError, InvalidInputError, InvalidTypeError
 
 __all__ = [
     "TASK_TIMEOUT",
+    "cluster_client",
     "WorkerImportError",
     "check_client",
     "run_tasks",
@@ -114,6 +116,38 @@ def check_client(client: Any, *, threads_per_worker: int | None = None) -> Any:
     except TypeError:  # pragma: no cover
         pass
     return client
+
+
+@contextlib.contextmanager
+def cluster_client(
+    scheduler: str | None = None, workers: int | None = None, *, threads_per_worker: int = 1
+) -> Iterator[Any]:
+    """A client for the command line: ``scheduler`` (an address such as ``tcp://host:8786``)
+    connects to a running cluster; ``workers`` starts a ``LocalCluster`` of that many worker
+    processes (``threads_per_worker`` threads each) for the duration of the block; neither
+    yields ``None`` (local run). The client is prepared by :func:`check_client`."""
+    if scheduler is not None and workers is not None:
+        raise InvalidInputError("scheduler/workers: give one of them, not both")
+    if scheduler is None and workers is None:
+        yield None
+        return
+    dist = _distributed()
+    if workers is not None:
+        if int(workers) < 1:
+            raise InvalidInputError(f"workers: must be >= 1, got {workers}")
+        with (
+            dist.LocalCluster(
+                n_workers=int(workers),
+                threads_per_worker=int(threads_per_worker),
+                processes=True,
+                dashboard_address=None,
+            ) as cluster,
+            dist.Client(cluster) as client,
+        ):
+            yield check_client(client)
+        return
+    with dist.Client(scheduler, timeout=60) as client:
+        yield check_client(client)
 
 
 def total_threads(client: Any) -> int:
