@@ -1,6 +1,7 @@
 """Rewrite the README's benchmark tables from benches/results/*.json.
 
-Each group's table sits in README.md between ``<!-- bench:GROUP -->`` and ``<!-- /bench:GROUP -->``.
+Each group's table sits in README.md (or a page of docs/) between ``<!-- bench:GROUP -->`` and
+``<!-- /bench:GROUP -->``.
 Columns: case, then per implementation its median time, and the ratio peer / hiddenconvex
 (> 1 means hiddenconvex is faster), plus any extra fields recorded by the bench (fields whose name
 starts with "_" are kept in the JSON but not shown in the notes).
@@ -146,20 +147,25 @@ def nonconvex_table(doc: dict) -> str | None:
 
 
 def main() -> int:
-    readme = ROOT / "README.md"
-    text = readme.read_text()
+    # README.md, and the docs pages that hold a group's markers (docs/distributed.md)
+    targets = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    texts = {t: t.read_text() for t in targets if t.is_file()}
     for path in sorted((ROOT / "benches" / "results").glob("*.json")):
         doc = json.loads(path.read_text())
         g = doc["group"]
         pat = re.compile(
             rf"(<!-- bench:{re.escape(g)} -->\n)(?:.*?\n)?(<!-- /bench:{re.escape(g)} -->)", re.S
         )
-        if not pat.search(text):
+        found = [t for t, text in texts.items() if pat.search(text)]
+        if not found:
             print(f"README has no <!-- bench:{g} --> section; skipped", file=sys.stderr)
             continue
         body = table(doc)
-        text = pat.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text)
-    readme.write_text(text)
+        for t in found:
+            texts[t] = pat.sub(lambda m, body=body: m.group(1) + body + "\n" + m.group(2), texts[t])
+    for t, text in texts.items():
+        if t.read_text() != text:
+            t.write_text(text)
     return 0
 
 

@@ -33,8 +33,8 @@ def client():
         n_workers=2,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
-        worker_dashboard_address=None,
+        dashboard_address=":0",
+        worker_dashboard_address=":0",
     )
     cl = distributed.Client(cluster, timeout=120)
     old = hcd.TASK_TIMEOUT
@@ -270,8 +270,8 @@ def fault_client():
         n_workers=2,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
-        worker_dashboard_address=None,
+        dashboard_address=":0",
+        worker_dashboard_address=":0",
     )
     cl = distributed.Client(cluster, timeout=120)
     old = hcd.TASK_TIMEOUT
@@ -340,8 +340,8 @@ def test_a_worker_without_hiddenconvex_gives_a_clear_error(tmp_path) -> None:
             n_workers=1,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
-            worker_dashboard_address=None,
+            dashboard_address=":0",
+            worker_dashboard_address=":0",
             preload=[str(pre)],
         ) as cluster,
         distributed.Client(cluster, timeout=120) as bad,

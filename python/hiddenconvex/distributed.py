@@ -140,7 +140,7 @@ def cluster_client(
                 n_workers=int(workers),
                 threads_per_worker=int(threads_per_worker),
                 processes=True,
-                dashboard_address=None,
+                dashboard_address=":0",
             ) as cluster,
             dist.Client(cluster) as client,
         ):
@@ -231,9 +231,9 @@ def partition(total: int, parts: int, *, minimum: int = 1) -> list[tuple[int, in
 # ---------------------------------------------------------------------------------------------
 # Midpoint tests: ranges of the pair index
 # ---------------------------------------------------------------------------------------------
-#: Fewest pair×weight records in one midpoint part (a part then runs for about a second or
-#: more on one core, so that Dask's per-task cost stays far below 5% of it).
-MIDPOINT_PART_RECORDS = 1 << 21
+#: Fewest pair×weight records in one midpoint part (a part then runs for a second or more for
+#: a data-fitting objective on one core, so that Dask's per-task cost stays below 5% of it).
+MIDPOINT_PART_RECORDS = 1 << 18
 
 #: Parts per worker thread of a midpoint test (a few, so that a lost worker's parts are
 #: re-run in parallel and progress is fine-grained).
