@@ -228,3 +228,9 @@ __all__ = [
     "set_thread_count",
     "thread_count",
 ]
+
+# Exact chambers in parts, one file per part (with ``client=``, on a Dask cluster: see
+# ``hiddenconvex.distributed``, which is imported only when a client is used).
+from .chamber_parts import ChamberParts, write_chamber_parts  # noqa: E402
+
+__all__ += ["ChamberParts", "write_chamber_parts"]

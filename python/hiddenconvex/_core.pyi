@@ -135,6 +135,19 @@ def chambers_stream(
     progress: Callable[[int, int], Any] | None = None,
     part_budget: int | None = None,
 ) -> ChamberStream: ...
+def chamber_parts_plan(
+    x: npt.NDArray[np.float64],
+    budget: int,
+    max_chambers: int | None = None,
+    progress: Callable[[int, int], Any] | None = None,
+) -> tuple[list[tuple[list[bool], list[float], int]], int]: ...
+def chambers_part(
+    x: npt.NDArray[np.float64],
+    sig: list[bool],
+    point: list[float],
+    count: int,
+    progress: Callable[[int, int], Any] | None = None,
+) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.uint8], npt.NDArray[np.float64], int]: ...
 
 # ---- objective ----------------------------------------------------------------------------
 @final

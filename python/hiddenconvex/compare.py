@@ -43,6 +43,7 @@ from .exceptions import (
 from .io import Result
 from .nonconvex import (
     OPTIMIZERS,
+    ReluProblem,
     _augment,
     _objective_batch,
     check_training_memory,
@@ -561,6 +562,7 @@ def compare_convex_nonconvex(
     tol: float | None = None,
     convex: Any = None,
     progress: Any = None,
+    client: Any = None,
 ) -> ComparisonResult:
     """The Figure 5 experiment: the convex optimum against many GD/SGD/Adam runs.
 
@@ -610,6 +612,9 @@ def compare_convex_nonconvex(
         Reuse an already fitted estimator (same X, y, β, loss, bias) instead of solving again.
     progress : bool or callable, optional
         tqdm bars (``True``) for the convex solve and each batch of runs.
+    client : dask.distributed.Client, optional
+        Train the (width, optimizer) batches of runs on a Dask cluster's workers (see
+        :mod:`hiddenconvex.distributed`); the convex solve runs here. Identical results.
 
     Returns
     -------
@@ -691,25 +696,26 @@ def compare_convex_nonconvex(
     final = np.empty((n_w, n_o, S))
     gnorms = np.empty((n_w, n_o, S))
     times = np.empty((n_w, n_o, S))
-    for i, w in enumerate(ws):
-        for j, o in enumerate(opts):
-            runs = prob.train(
-                w,
-                optimizer=o,
-                lr=lrs[o],
-                epochs=ep,
-                batch_size=bss[o],
-                seeds=seed_list,
-                init=init,
-                progress=progress,
-                desc=f"{o} m={w} x{S}",
-                line_search=o == "gd" and lrs_in[o] is None,
-            )
-            for k, r in enumerate(runs):
-                curves[i, j, k] = r.objective
-                final[i, j, k] = r.final_objective
-                gnorms[i, j, k] = r.grad_norm
-                times[i, j, k] = r.time_s
+    grid = [(i, j, w, o) for i, w in enumerate(ws) for j, o in enumerate(opts)]
+    from .distributed import run_tasks
+
+    batches = run_tasks(
+        client,
+        _train_batch,
+        [(w, o, lrs[o], bss[o], f"{o} m={w} x{S}", o == "gd" and lrs_in[o] is None)
+         for _, _, w, o in grid],
+        kwargs=dict(beta=beta_v, epochs=ep, seeds=seed_list, loss=loss_v, init=init,
+                    bias=bool(bias), progress=progress if client is None else None),
+        shared={"Xa": Xa, "y": yv},
+        progress=progress if client is not None else None,
+        desc="training runs (batches)",
+    )  # fmt: skip
+    for (i, j, _, _), runs in zip(grid, batches, strict=True):
+        for k, r in enumerate(runs):
+            curves[i, j, k] = r.objective
+            final[i, j, k] = r.final_objective
+            gnorms[i, j, k] = r.grad_norm
+            times[i, j, k] = r.time_s
     gap = cs.gap if np.isfinite(cs.gap) else 0.0
     tol = max(gap, 1e-6 * abs(p), 1e-12)
     return ComparisonResult(
@@ -742,6 +748,28 @@ def compare_convex_nonconvex(
         network_alpha=cs.alpha,
         stuck_gtol=check_float(stuck_gtol, "stuck_gtol", minimum=0.0),
     )
+
+
+def _train_batch(
+    m: int,
+    optimizer: str,
+    lr: float,
+    batch_size: int,
+    desc: str,
+    line_search: bool,
+    *,
+    Xa: Any,
+    y: Any,
+    beta: float,
+    loss: str,
+    bias: bool,
+    **kwargs: Any,
+) -> list[Any]:
+    """One (width, optimizer) batch of :func:`compare_convex_nonconvex` (a task): the seeds'
+    runs on the already validated problem (``Xa`` carries the ones column when ``bias``)."""
+    prob = ReluProblem(X=np.asarray(Xa), y=np.asarray(y), beta=beta, loss=loss, bias=bias)
+    return prob.train(m, optimizer=optimizer, lr=lr, batch_size=batch_size, desc=desc,
+                      line_search=line_search, **kwargs)  # fmt: skip
 
 
 # ---------------------------------------------------------------------------------------------
@@ -911,6 +939,7 @@ def compare_on_data(
     max_iter: int | None = None,
     seed: int = 0,
     progress: Any = None,
+    client: Any = None,
 ) -> DataComparison:
     """Convex training vs SGD/Adam at equal width on a prepared train/test split.
 
@@ -935,6 +964,9 @@ def compare_on_data(
     max_iter : int, optional
         Iteration budget of the convex solver (its default otherwise); a run stopped by it is
         reported in ``convex_note`` and is not certified.
+    client : dask.distributed.Client, optional
+        Train the per-optimizer batches of runs on a Dask cluster's workers (see
+        :mod:`hiddenconvex.distributed`); the convex solve runs here. Identical results.
 
     Returns
     -------
@@ -981,19 +1013,24 @@ def compare_on_data(
     train_m = np.empty((n_o, S))
     test_m = np.empty((n_o, S))
     times = np.empty((n_o, S))
-    for j, o in enumerate(opts):
-        runs = prob.train(
-            w,
-            optimizer=o,
-            lr=default_lr(o, Xtr, bias=bool(bias), loss=loss_v),
-            epochs=ep,
-            batch_size=default_batch_size(o, Xa.shape[0]),
-            seeds=seed_list,
-            init="he",
-            progress=progress,
-            desc=f"{ds.name}: {o} m={w} x{S}",
-            line_search=o == "gd",
-        )
+    from .distributed import run_tasks
+
+    batches = run_tasks(
+        client,
+        _train_batch,
+        [
+            (w, o, default_lr(o, Xtr, bias=bool(bias), loss=loss_v),
+             default_batch_size(o, Xa.shape[0]), f"{ds.name}: {o} m={w} x{S}",
+             o == "gd")
+            for o in opts
+        ],
+        kwargs=dict(beta=beta_v, epochs=ep, seeds=seed_list, loss=loss_v, init="he",
+                    bias=bool(bias), progress=progress if client is None else None),
+        shared={"Xa": Xa, "y": yv},
+        progress=progress if client is not None else None,
+        desc=f"{ds.name}: training runs (batches)",
+    )  # fmt: skip
+    for j, runs in enumerate(batches):
         for k, r in enumerate(runs):
             objectives[j, k] = r.final_objective
             train_m[j, k] = _metric(task, _forward(Xtr, r.U, r.alpha, bool(bias)), ytr)
@@ -1066,6 +1103,7 @@ def realdata_suite(
     quick: bool = False,
     seed: int = 0,
     progress: Any = None,
+    client: Any = None,
     **kwargs: Any,
 ) -> SuiteResult:
     """Run :func:`compare_on_data` on several data sets.
@@ -1075,7 +1113,8 @@ def realdata_suite(
     dimensions (exact patterns when Cover's bound allows) — plus the synthetic ``sine`` and
     ``circle``. ``quick`` keeps 120 samples per set, 1 seed, 100 epochs, at most 50 sampled
     patterns and 3000 convex iterations (a smoke run). Other keyword arguments go to
-    :func:`compare_on_data`.
+    :func:`compare_on_data`. With a Dask ``client`` each comparison is one task on the
+    cluster (see :mod:`hiddenconvex.distributed`; identical results, ``progress`` counts them).
     """
     from .datasets import list_datasets, load_dataset
 
@@ -1085,7 +1124,6 @@ def realdata_suite(
             "sine",
             "circle",
         ]
-    comps = []
     n = 120 if quick else None
     opts = dict(kwargs)
     if quick:
@@ -1094,6 +1132,7 @@ def realdata_suite(
         opts.setdefault("n_patterns", 50)
         opts.setdefault("max_exact_patterns", 300)
         opts.setdefault("max_iter", 3000)
+    todo = []
     for name in datasets:
         variants: list[int | None] = [None]
         ds0 = load_dataset(name, n=n, seed=seed)
@@ -1103,5 +1142,12 @@ def realdata_suite(
             ds = ds0 if pca is None else load_dataset(name, n=n, pca=pca, seed=seed)
             if pca is not None:
                 ds.name = f"{name} (PCA {pca})"
-            comps.append(compare_on_data(ds, seed=seed, progress=progress, **opts))
+            todo.append((ds,))
+    from .distributed import run_tasks
+
+    comps = run_tasks(
+        client, compare_on_data, todo,
+        kwargs=dict(seed=seed, progress=progress if client is None else None, **opts),
+        progress=progress if client is not None else None, desc="real-data suite",
+    )  # fmt: skip
     return SuiteResult(comparisons=comps, quick=bool(quick), seed=int(seed))

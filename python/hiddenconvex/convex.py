@@ -862,14 +862,36 @@ class _ConvexBase:
         self._check_fitted()
         return self.result_.summary()
 
-    def regularization_path(self, X: Any, y: Any, betas: Any) -> list[ConvexFitResult]:
+    def regularization_path(
+        self,
+        X: Any,
+        y: Any,
+        betas: Any,
+        *,
+        client: Any = None,
+        segment: int | None = None,
+        progress: Any = None,
+    ) -> list[ConvexFitResult]:
         """Fit along a list of β (warm starts from one to the next); returns one result each.
 
         The estimator ends fitted at the last β. ``beta`` is restored afterwards.
+
+        With ``segment`` (β per segment) or a Dask ``client`` (then ``segment`` defaults to
+        :data:`hiddenconvex.distributed.PATH_SEGMENT`), the β are split into segments of
+        consecutive values, warm-started inside a segment and fitted independently of each
+        other, on the cluster's workers with ``client`` (see :mod:`hiddenconvex.distributed`).
+        The results depend on ``segment`` only, not on where the segments ran. ``progress``
+        counts segments.
         """
         bs = as_float_array(betas, "betas", ndim=1)
         if np.any(bs < 0):
             raise InvalidInputError("betas: must all be >= 0")
+        if client is not None or segment is not None:
+            from .distributed import regularization_path as _segmented_path
+
+            return _segmented_path(
+                self, X, y, bs, client=client, segment=segment, progress=progress
+            )
         old = self.beta
         out = []
         warm = None

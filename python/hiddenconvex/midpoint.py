@@ -44,6 +44,7 @@ from .io import Result
 from .objectives import CallableObjective, Objective, as_objective, core_handle
 
 __all__ = [
+    "MidpointPart",
     "MidpointReport",
     "MidpointWitness",
     "Pairs",
@@ -389,6 +390,26 @@ class MidpointReport(Result):
     def violation_rate(self) -> float:
         return self.rate
 
+    @classmethod
+    def merge(cls, parts: Sequence[MidpointPart]) -> MidpointReport:
+        """The report of a whole test from the reports of ranges of its pairs.
+
+        ``parts`` are :class:`MidpointPart` results of one test (same objective, seed, pairs,
+        weights, tolerance) run with ``pair_range`` on ranges that together cover every pair
+        index exactly once, in any order. The merge is exact: counts, rates, Clopper–Pearson
+        intervals, per-scale figures, invalid pairs, the witness (the smallest gap/tolerance
+        ratio, ties to the lowest pair index, as in one pass) and the quantiles (from the
+        concatenated records, which are those of one pass, or, for ``keep_arrays=False``,
+        its systematic sample of every s-th record by global index) equal those of the
+        single-process run; ``elapsed_s`` is the sum over the parts, ``threads`` their largest.
+
+        Raises
+        ------
+        InvalidInputError
+            No parts, parts of different tests, or ranges that overlap or leave a gap.
+        """
+        return _merge_parts(parts)
+
     def summary(self) -> str:
         lines = [
             f"Midpoint convexity test of {self.objective} (D={self.dim})",
@@ -427,6 +448,28 @@ class MidpointReport(Result):
         return (
             f"MidpointReport({self.objective!r}, D={self.dim}, pairs={self.pairs_tested}, "
             f"violations={self.n_violations}, rate={self.rate:.3g}, verdict={self.verdict!r})"
+        )
+
+
+@dataclasses.dataclass(repr=False, kw_only=True)
+class MidpointPart(MidpointReport):
+    """The report of the pairs ``pair_start <= k < pair_stop`` of a midpoint test.
+
+    Returned by ``midpoint_test(..., pair_range=(start, stop))``; merge the parts of a test
+    with :meth:`MidpointReport.merge`. Besides the report of its own pairs it carries the gap
+    and κ records that enter the test's quantiles (``gap_sample``, ``kappa_sample``: every
+    record, or every s-th by global index when the test streams).
+    """
+
+    pair_start: int
+    pair_stop: int
+    gap_sample: np.ndarray
+    kappa_sample: np.ndarray
+
+    def __repr__(self) -> str:
+        return (
+            f"MidpointPart({self.objective!r}, pairs [{self.pair_start}, {self.pair_stop}) of "
+            f"{self.pairs_requested}, violations={self.n_violations})"
         )
 
 
@@ -521,6 +564,8 @@ def midpoint_test(
     noise_points: int = 8,
     keep_arrays: bool = True,
     progress: Any = None,
+    client: Any = None,
+    pair_range: tuple[int, int] | None = None,
 ) -> MidpointReport:
     """Test midpoint convexity of ``objective`` on random or given pairs.
 
@@ -582,7 +627,18 @@ def midpoint_test(
         per-scale figures and the witness are identical, and the quantiles come from a
         systematic sample of about 2²⁰ records (``tolerance["quantiles"]`` says which).
     progress : None, bool or callable
-        Progress reporting (``f(done, total)`` in pairs).
+        Progress reporting (``f(done, total)`` in pairs; with ``client``, in parts).
+    client : dask.distributed.Client, optional
+        Run on a Dask cluster (see :mod:`hiddenconvex.distributed`): the pair indices are split
+        into ranges evaluated by the workers and merged by :meth:`MidpointReport.merge`. The
+        report is identical to the single-process one (counts, rates, intervals, per-scale
+        figures, invalid pairs, witness, quantiles and, with ``keep_arrays``, the arrays); only
+        ``elapsed_s`` and ``threads`` differ. ``seed=None`` is resolved once, here.
+    pair_range : (start, stop), optional
+        Evaluate only the pairs of global index ``start <= k < stop`` (pair k is the same pair
+        whatever the range) and return a :class:`MidpointPart` for
+        :meth:`MidpointReport.merge`. Pairs of one scale are contiguous: index
+        ``k = scale_index · n_pairs + j``.
 
     Returns
     -------
@@ -606,6 +662,16 @@ def midpoint_test(
         If ``objective`` is neither an objective nor a callable.
     """
     start_time = time.perf_counter()
+    if client is not None:
+        from .distributed import midpoint_test_distributed
+
+        return midpoint_test_distributed(
+            client, objective, n_pairs=n_pairs, seed=seed, center=center, scales=scales,
+            pairs=pairs, t=t, normalization=normalization, groups=groups,
+            include_biases=include_biases, dim=dim, vectorized=vectorized,
+            tol_factor=tol_factor, noise_points=noise_points, keep_arrays=keep_arrays,
+            progress=progress, pair_range=pair_range,
+        )  # fmt: skip
     obj = as_objective(objective, dim, vectorized=vectorized)
     handle, d, vec = core_handle(obj)
     check_allocation(
@@ -720,9 +786,10 @@ def midpoint_test(
         )
     chunk = n_req if keep_arrays else max(1, STREAM_RECORDS // nt)
     acc = _Accumulator(n_groups, ts, n_req, keep_arrays)
+    r_lo, r_hi = (0, n_req) if pair_range is None else _check_range(pair_range, n_req)
     with progress_callback(progress, "midpoint test", unit="pair") as cb:
-        for start in range(0, n_req, chunk):
-            count = min(chunk, n_req - start)
+        for start in range(r_lo, r_hi, chunk):
+            count = min(chunk, r_hi - start)
             pcb = None if cb is None else _offset_progress(cb, start, n_req)
             raw = _core.midpoint_run(
                 handle, d, vec, ts, factor, sigma=sigma, progress=pcb, start=start, count=count,
@@ -759,28 +826,8 @@ def midpoint_test(
     if witness is not None and pair_labels is not None:
         witness.label = str(pair_labels[witness.pair_index])
     certified = bool(witness is not None and witness.certified)
-    if certified:
-        verdict = "NOT CONVEX (certified witness)"
-    elif k > 0:
-        verdict = (
-            f"inconclusive: {k} pair(s) beyond tolerance, but the worst one did not survive "
-            "re-verification (non-deterministic objective?)"
-        )
-    elif acc.degenerate > 0:
-        verdict = (
-            f"inconclusive: {acc.degenerate} of {n_req} pair(s) degenerate (a = b in floating "
-            "point, nothing tested)"
-            + (
-                f"; no violation among the {n_valid} tested (rate < {up:.3g} at 95% over them)"
-                if n_valid
-                else ""
-            )
-        )
-    elif n_valid == 0:
-        verdict = "inconclusive: no pair had finite values"
-    else:
-        verdict = f"no violation found: rate < {up:.3g} at 95% under {distribution}"
-    return MidpointReport(
+    verdict = _verdict(certified, k, int(acc.degenerate), int(n_req), n_valid, up, distribution)
+    return (MidpointReport if pair_range is None else _part_factory(acc, r_lo, r_hi))(
         objective=str(obj.name),
         dim=int(d),
         pairs_tested=n_valid,
@@ -1299,3 +1346,175 @@ def sign_flip_pairs(
     if not a_rows:
         raise InvalidInputError("theta: every unit is zero; no sign-flip pair")
     return Pairs(np.array(a_rows), np.array(b_rows), labels)
+
+
+# ---------------------------------------------------------------------------------------------
+# Parts of a test (pair-index ranges) and their exact merge
+# ---------------------------------------------------------------------------------------------
+def _check_range(pair_range: Any, n_req: int) -> tuple[int, int]:
+    try:
+        lo, hi = (int(v) for v in pair_range)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInputError("pair_range: expected (start, stop) integers") from exc
+    if not (0 <= lo <= hi <= n_req):
+        raise InvalidInputError(
+            f"pair_range: expected 0 <= start <= stop <= {n_req} (the number of pairs), "
+            f"got ({lo}, {hi})"
+        )
+    return lo, hi
+
+
+def _part_factory(acc: _Accumulator, lo: int, hi: int) -> Any:
+    def build(**fields: Any) -> MidpointPart:
+        return MidpointPart(
+            **fields,
+            pair_start=lo,
+            pair_stop=hi,
+            gap_sample=acc.gap_sample(),
+            kappa_sample=acc.kappa_sample(),
+        )
+
+    return build
+
+
+_SAME = ("objective", "dim", "pairs_requested", "t", "seed", "scales", "normalization",
+         "distribution")  # fmt: skip
+
+
+def _verdict(
+    certified: bool,
+    k: int,
+    n_degenerate: int,
+    n_req: int,
+    n_valid: int,
+    up: float,
+    distribution: str,
+) -> str:
+    """The verdict of a midpoint test from its counts (one rule for one pass and merged parts)."""
+    if certified:
+        return "NOT CONVEX (certified witness)"
+    if k > 0:
+        return (
+            f"inconclusive: {k} pair(s) beyond tolerance, but the worst one did not survive "
+            "re-verification (non-deterministic objective?)"
+        )
+    if n_degenerate > 0:
+        return (
+            f"inconclusive: {n_degenerate} of {n_req} pair(s) degenerate (a = b in floating "
+            "point, nothing tested)"
+            + (
+                f"; no violation among the {n_valid} tested (rate < {up:.3g} at 95% over them)"
+                if n_valid
+                else ""
+            )
+        )
+    if n_valid == 0:
+        return "inconclusive: no pair had finite values"
+    return f"no violation found: rate < {up:.3g} at 95% under {distribution}"
+
+
+def _merge_parts(parts: Sequence[MidpointPart]) -> MidpointReport:
+    parts = list(parts)
+    if not parts:
+        raise InvalidInputError("parts: give at least one MidpointPart")
+    for i, p in enumerate(parts):
+        if not isinstance(p, MidpointPart):
+            raise InvalidInputError(
+                f"parts[{i}]: expected a MidpointPart (midpoint_test(..., pair_range=...)), "
+                f"got {type(p).__name__}"
+            )
+    parts.sort(key=lambda p: (p.pair_start, p.pair_stop))
+    first = parts[0]
+    n_req = first.pairs_requested
+    noise = {k: v for k, v in first.tolerance.items() if k != "refined"}
+    pos = 0
+    for p in parts:
+        for name in _SAME:
+            if getattr(p, name) != getattr(first, name):
+                raise InvalidInputError(f"parts: the parts belong to different tests ({name})")
+        if {k: v for k, v in p.tolerance.items() if k != "refined"} != noise:
+            raise InvalidInputError("parts: the parts belong to different tests (tolerance)")
+        if p.pair_start != pos:
+            what = "overlap" if p.pair_start < pos else "leave a gap"
+            raise InvalidInputError(
+                f"parts: the pair ranges {what} at index {min(pos, p.pair_start)}"
+            )
+        pos = p.pair_stop
+    if pos != n_req:
+        raise InvalidInputError(f"parts: the pair ranges end at {pos}, the test has {n_req} pairs")
+    n_groups = len(first.per_scale)
+    valid_g = [sum(int(p.per_scale[g]["pairs"]) for p in parts) for g in range(n_groups)]
+    viol_g = [sum(int(p.per_scale[g]["violations"]) for p in parts) for g in range(n_groups)]
+    neg_g = [sum(int(p.per_scale[g]["negative"]) for p in parts) for g in range(n_groups)]
+    n_valid, k, n_neg = sum(valid_g), sum(viol_g), sum(neg_g)
+    if n_valid > 0:
+        lo, hi = clopper_pearson(k, n_valid)
+        up = _one_sided_upper(k, n_valid)
+        rate = k / n_valid
+    else:
+        lo, hi, up, rate = 0.0, 1.0, 1.0, math.nan
+    per_scale = []
+    for gi in range(n_groups):
+        ng, kg = valid_g[gi], viol_g[gi]
+        cl, ch = clopper_pearson(kg, ng) if ng else (0.0, 1.0)
+        per_scale.append(
+            {
+                "label": first.per_scale[gi]["label"],
+                "scale": first.per_scale[gi]["scale"],
+                "pairs": ng,
+                "violations": kg,
+                "negative": neg_g[gi],
+                "rate": kg / ng if ng else math.nan,
+                "ci_low": cl,
+                "ci_high": ch,
+                "upper_95": _one_sided_upper(kg, ng) if ng else 1.0,
+            }
+        )
+    witness = None
+    for p in parts:  # strict <: ties keep the lowest pair index, as one pass does
+        if p.witness is not None and (witness is None or p.witness.ratio < witness.ratio):
+            witness = p.witness
+    certified = bool(witness is not None and witness.certified)
+    n_degenerate = sum(int(p.n_degenerate) for p in parts)
+    verdict = _verdict(certified, k, n_degenerate, int(n_req), n_valid, up, first.distribution)
+    keep = all(p.gaps.shape[0] == p.pair_stop - p.pair_start for p in parts) and n_req > 0
+    nt = len(first.t)
+    invalid = np.concatenate([p.invalid_pairs for p in parts]).astype(np.int64)
+    return MidpointReport(
+        objective=first.objective,
+        dim=first.dim,
+        pairs_tested=n_valid,
+        pairs_requested=n_req,
+        t=list(first.t),
+        n_negative=n_neg,
+        n_violations=k,
+        rate=float(rate),
+        ci_low=lo,
+        ci_high=hi,
+        upper_95=float(up),
+        per_scale=per_scale,
+        gap_quantiles=_quantiles(np.concatenate([p.gap_sample for p in parts])),
+        kappa_quantiles=_quantiles(np.concatenate([p.kappa_sample for p in parts])),
+        witness=witness,
+        certified=certified,
+        verdict=verdict,
+        distribution=first.distribution,
+        tolerance={
+            **{k2: v for k2, v in first.tolerance.items() if k2 != "quantiles"},
+            "refined": sum(int(p.tolerance.get("refined", 0)) for p in parts),
+            "quantiles": first.tolerance.get("quantiles", "exact"),
+        },
+        n_invalid=int(invalid.size),
+        invalid_pairs=invalid,
+        gaps=np.concatenate([p.gaps for p in parts]) if keep else np.zeros((0, nt)),
+        tols=np.concatenate([p.tols for p in parts]) if keep else np.zeros((0, nt)),
+        scale_index=(
+            np.concatenate([p.scale_index for p in parts]) if keep else np.zeros(0, np.int64)
+        ),
+        seed=first.seed,
+        scales=first.scales,
+        normalization=first.normalization,
+        elapsed_s=float(sum(p.elapsed_s for p in parts)),
+        threads=max(int(p.threads) for p in parts),
+        n_degenerate=n_degenerate,
+    )

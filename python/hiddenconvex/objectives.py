@@ -64,6 +64,24 @@ class Objective:
 
     _native: Any
 
+    # -- pickling: transport between processes (files on disk use save/load, never pickle) --
+    def __new__(cls, *args: Any, **kwargs: Any) -> Any:
+        self = super().__new__(cls)
+        # The constructor's arguments: unpickling calls the constructor again with them, which
+        # rebuilds the Rust handle (not picklable itself) and repeats the validation.
+        self._init_args = (args, kwargs)
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickle as ``(type(self), constructor arguments)``: the copy is built by the constructor.
+
+        The arguments are those the object was constructed with, so the copy evaluates exactly
+        as the original (an array mutated in place after construction would be pickled in its
+        new state: do not mutate the data of a live objective).
+        """
+        args, kwargs = self.__dict__.get("_init_args", ((), {}))
+        return (_rebuild_objective, (type(self), args, kwargs))
+
     @property
     def dim(self) -> int:
         """D, the length of θ."""
@@ -119,6 +137,11 @@ class Objective:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.name}, dim={self.dim})"
+
+
+def _rebuild_objective(cls: type, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+    """Unpickling of a native objective: call its constructor with the recorded arguments."""
+    return cls(*args, **kwargs)
 
 
 class CallableObjective:

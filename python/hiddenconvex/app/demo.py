@@ -767,6 +767,7 @@ def analyse_user_data(
     seed: int = 0,
     quick: bool = False,
     quiet: bool = False,
+    client: Any = None,
 ) -> dict[str, Any]:
     """The demo's analysis on user data (``hiddenconvex report``): see :func:`run_report`."""
     import hiddenconvex as hc
@@ -870,7 +871,7 @@ def analyse_user_data(
         dc = compare_on_data(
             ds, beta=beta, width=width, seeds=1 if quick else 3, epochs=100 if quick else 400,
             max_exact_patterns=max_exact, n_patterns=50 if quick else 100, solver=solver,
-            seed=c.seed, progress=c.progress,
+            seed=c.seed, progress=c.progress, client=client,
         )  # fmt: skip
         s.pre(dc.summary())
         s.verdict(dc.convex_certified or None, dc.convex_label)

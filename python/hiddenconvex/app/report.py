@@ -349,10 +349,12 @@ def run_report(
     seed: int = 0,
     quick: bool = False,
     quiet: bool = False,
+    client: Any = None,
 ) -> dict[str, Any]:
     """Read the user's data and write the analysis to ``out`` (index.html, results.json, PNGs).
 
-    Returns the machine-readable results (also written to ``out/results.json``).
+    Returns the machine-readable results (also written to ``out/results.json``). With a Dask
+    ``client`` the SGD/Adam training runs of the comparison run on the cluster.
     """
     from .demo import analyse_user_data
 
@@ -369,4 +371,5 @@ def run_report(
         seed=seed,
         quick=quick,
         quiet=quiet,
+        client=client,
     )

@@ -276,7 +276,56 @@ fn chambers_stream<'py>(
     })
 }
 
+/// A part of the prefix-cone partition: (signs on the first distinct lines, a point of the cone
+/// in row-space coordinates, exact number of chambers).
+type PartTuple = (Vec<bool>, Vec<f64>, u128);
+
+/// The prefix-cone partition into parts of at most `budget` chambers: (parts, total).
+#[pyfunction]
+#[pyo3(signature = (x, budget, max_chambers=None, progress=None))]
+fn chamber_parts_plan<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    budget: usize,
+    max_chambers: Option<u64>,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<(Vec<PartTuple>, u128)> {
+    let xv = x.as_array().to_owned();
+    detach::run(py, progress.as_ref(), move |ctl| {
+        let (parts, total) = arr::plan_parts(xv.view(), budget, max_chambers, ctl)?;
+        Ok((
+            parts
+                .into_iter()
+                .map(|p| (p.sig, p.point, p.count))
+                .collect(),
+            total,
+        ))
+    })
+}
+
+/// The chambers of one part of `chamber_parts_plan` (same `x`): (patterns, packed, witnesses,
+/// rank), checked against the part's count.
+#[pyfunction]
+#[pyo3(signature = (x, sig, point, count, progress=None))]
+fn chambers_part<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    sig: Vec<bool>,
+    point: Vec<f64>,
+    count: u128,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<Out<'py>> {
+    let xv = x.as_array().to_owned();
+    let part = arr::ConePart { sig, point, count };
+    let ex = detach::run(py, progress.as_ref(), move |ctl| {
+        expand(arr::enumerate_part(xv.view(), &part, ctl)?)
+    })?;
+    to_arrays(py, ex)
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(chamber_parts_plan, m)?)?;
+    m.add_function(wrap_pyfunction!(chambers_part, m)?)?;
     m.add_function(wrap_pyfunction!(chambers_exact, m)?)?;
     m.add_function(wrap_pyfunction!(chambers_sample, m)?)?;
     m.add_function(wrap_pyfunction!(chamber_witnesses, m)?)?;

@@ -999,44 +999,176 @@ impl PartStream {
                 continue;
             }
             // split on line j: children σ0 (pushed last, visited first) and σ1
-            let mut kids: Vec<PartNode> = Vec::with_capacity(2);
-            for b in [false, true] {
-                if let Some(point) =
-                    cone::extend_point(&self.lines, k, &node.sig, &node.point, b, ctl)?
-                {
-                    let mut sig = node.sig.clone();
-                    sig.push(b);
-                    kids.push(PartNode {
-                        sig,
-                        point,
-                        count: node.count,
-                    });
-                }
-            }
-            if kids.len() == 2 {
-                let c0 = cone::count_in_cone(&self.lines, k, &kids[0].sig, &opts, ctl)?;
-                if c0 == 0 || c0 >= node.count {
-                    return Err(Error::Numerical(format!(
-                        "a cone split into parts of {c0} and {} chambers: the data is too \
-                         close to degenerate for the tie tolerance",
-                        node.count as i128 - c0 as i128
-                    )));
-                }
-                kids[0].count = c0;
-                kids[1].count = node.count - c0;
-            }
-            if kids.is_empty() {
-                return Err(Error::Numerical(
-                    "a nonempty cone has no point on either side of a line: the data is too \
-                     close to degenerate for the tie tolerance"
-                        .into(),
-                ));
-            }
+            let mut kids = split_part(&self.lines, k, &node, &opts, ctl)?;
             while let Some(kid) = kids.pop() {
                 self.stack.push(kid);
             }
         }
     }
+}
+
+/// Split the cone C(σ) of `node` on its next line: the nonempty children σ0, σ1 (in this
+/// order) with a point of each and their exact chamber counts.
+fn split_part(
+    lines: &[f64],
+    k: usize,
+    node: &PartNode,
+    opts: &RecOptions,
+    ctl: &Control,
+) -> Result<Vec<PartNode>> {
+    let mut kids: Vec<PartNode> = Vec::with_capacity(2);
+    for b in [false, true] {
+        if let Some(point) = cone::extend_point(lines, k, &node.sig, &node.point, b, ctl)? {
+            let mut sig = node.sig.clone();
+            sig.push(b);
+            kids.push(PartNode {
+                sig,
+                point,
+                count: node.count,
+            });
+        }
+    }
+    if kids.len() == 2 {
+        let c0 = cone::count_in_cone(lines, k, &kids[0].sig, opts, ctl)?;
+        if c0 == 0 || c0 >= node.count {
+            return Err(Error::Numerical(format!(
+                "a cone split into parts of {c0} and {} chambers: the data is too \
+                 close to degenerate for the tie tolerance",
+                node.count as i128 - c0 as i128
+            )));
+        }
+        kids[0].count = c0;
+        kids[1].count = node.count - c0;
+    }
+    if kids.is_empty() {
+        return Err(Error::Numerical(
+            "a nonempty cone has no point on either side of a line: the data is too \
+             close to degenerate for the tie tolerance"
+                .into(),
+        ));
+    }
+    Ok(kids)
+}
+
+/// One part of the prefix-cone partition of the chambers (see [`plan_parts`]): the chambers
+/// whose pattern over the distinct lines starts with the signs `sig`, a point of that cone in
+/// row-space coordinates, and their exact number.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ConePart {
+    pub sig: Vec<bool>,
+    pub point: Vec<f64>,
+    pub count: u128,
+}
+
+/// Partition the chambers of the rows of `x` into prefix-cone parts of at most `budget`
+/// chambers each, without enumerating any: the cone of the empty prefix is split on its next
+/// line (σ0 before σ1, each child counted exactly by the constrained deletion–restriction
+/// recurrence) while it holds more than `budget` chambers. Works on any data (general position
+/// or degenerate). The parts are disjoint, their counts add up to the exact number of chambers
+/// (returned second), and [`enumerate_part`] of each part, in the returned order, concatenates
+/// to the sorted rows of [`enumerate()`]. Rank ≤ 2 (at most 2 × lines chambers): one part.
+/// `max_chambers` is checked against the exact count.
+pub fn plan_parts(
+    x: ArrayView2<f64>,
+    budget: usize,
+    max_chambers: Option<u64>,
+    ctl: &Control,
+) -> Result<(Vec<ConePart>, u128)> {
+    let prep = prepare(x)?;
+    let only_count = Limits {
+        max_chambers,
+        memory_bytes: None,
+    };
+    check_limits(&prep, &only_count, ctl)?;
+    let r = prep.rank;
+    let total = count_prepared(&prep, ctl)?;
+    let mut point = vec![0.0; r];
+    if r > 0 {
+        point[0] = 1.0;
+    }
+    let root = PartNode {
+        sig: Vec::new(),
+        point,
+        count: total,
+    };
+    if r < 3 {
+        return Ok((
+            vec![ConePart {
+                sig: root.sig,
+                point: root.point,
+                count: total,
+            }],
+            total,
+        ));
+    }
+    let m = prep.num_lines();
+    let opts = RecOptions::default();
+    let budget = budget.max(1) as u128;
+    let mut stack = vec![root];
+    let mut out = Vec::new();
+    while let Some(node) = stack.pop() {
+        ctl.check()?;
+        if node.count <= budget || node.sig.len() == m {
+            out.push(ConePart {
+                sig: node.sig,
+                point: node.point,
+                count: node.count,
+            });
+            continue;
+        }
+        let mut kids = split_part(&prep.lines, r, &node, &opts, ctl)?;
+        while let Some(kid) = kids.pop() {
+            stack.push(kid);
+        }
+    }
+    Ok((out, total))
+}
+
+/// The chambers of one part of [`plan_parts`] (same `x`), sorted, with strictly interior unit
+/// witnesses; checked against the part's exact count.
+pub fn enumerate_part(x: ArrayView2<f64>, part: &ConePart, ctl: &Control) -> Result<ChamberSet> {
+    let prep = prepare(x)?;
+    let r = prep.rank;
+    let m = prep.num_lines();
+    if part.sig.len() > m || (r >= 1 && part.point.len() != r) {
+        return Err(Error::invalid(
+            "part",
+            format!(
+                "the part does not belong to this data ({} signs and a point of dimension {} \
+                 for {m} lines of rank {r})",
+                part.sig.len(),
+                part.point.len()
+            ),
+        ));
+    }
+    let set = if r < 3 {
+        if !part.sig.is_empty() {
+            return Err(Error::invalid(
+                "part",
+                "data of rank <= 2 has one part, with no signs",
+            ));
+        }
+        enumerate_prepared_with(&prep, Algorithm::Auto, ctl)?
+    } else {
+        let (pats, wit, _held) = cone::chambers_in_cone(
+            &prep.lines,
+            r,
+            &part.sig,
+            &part.point,
+            &RecOptions::default(),
+            ctl,
+        )?;
+        finish(&prep, &pats, &wit, ctl)?
+    };
+    if set.count() as u128 != part.count {
+        return Err(Error::Numerical(format!(
+            "the enumeration of a part found {} chambers but its exact count is {}: the data \
+             is too close to degenerate for the tie tolerance (or the part belongs to other data)",
+            set.count(),
+            part.count
+        )));
+    }
+    Ok(set)
 }
 
 /// Exact chambers in blocks of at most `block` rows, in a fixed order that does not depend on

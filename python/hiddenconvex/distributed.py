@@ -1,0 +1,359 @@
+"""Running the work that splits into independent tasks on a Dask cluster.
+
+Every function of hiddenconvex whose work splits into independent tasks takes ``client=``:
+
+- ``None`` (default): the tasks run one after another in the calling process, each of them in
+  parallel on the Rust core's thread pool, exactly as without this module;
+- a :class:`dask.distributed.Client`: the tasks run on the cluster's workers (any cluster Dask
+  can start: ``LocalCluster``, dask-jobqueue's ``SLURMCluster``, dask-kubernetes, or a plain
+  ``dask scheduler`` with ``dask worker`` processes).
+
+Results never depend on where the tasks ran, nor on the number of workers: the work is split
+into a fixed partition (pair-index ranges of a midpoint test, β segments of a path, the runs of
+a comparison, prefix-cone parts of an enumeration) and merged in the partition's order.
+
+This module holds the one small layer between hiddenconvex and Dask: checking that every
+worker can import the extension, capping the Rust thread pool of each worker at the worker's
+own thread count (so that a worker never oversubscribes its cores), submitting tasks in a fixed
+order with progress and gathering them in that order. There is no scheduler, queue or socket
+code here: Dask does all of it, including re-running the tasks of a worker that dies.
+
+Install with ``pip install "hiddenconvex[dask]"``. See ``docs/distributed.md``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+import weakref
+from collections.abc import Callable, Iterator, Sequence
+from typing import Any
+
+from ._progress import progress_callback
+from .exceptions import HiddenConvexError, InvalidInputError, InvalidTypeError
+
+__all__ = [
+    "TASK_TIMEOUT",
+    "cluster_client",
+    "WorkerImportError",
+    "check_client",
+    "run_tasks",
+]
+
+#: Seconds to wait for one task's result before ``TimeoutError`` (None: wait as long as it
+#: takes). Dask re-runs the tasks of a worker that dies, so a run survives worker failures.
+TASK_TIMEOUT: float | None = None
+
+#: Environment variable holding the thread count of the Rust core's pool.
+THREADS_ENV = "HIDDENCONVEX_NUM_THREADS"
+
+
+class WorkerImportError(HiddenConvexError, ImportError):
+    """A Dask worker cannot import hiddenconvex (or its compiled extension)."""
+
+
+def _distributed() -> Any:
+    try:
+        import distributed
+    except ImportError as exc:
+        raise ImportError(
+            'client=: running on a Dask cluster needs dask.distributed: pip install "hiddenconvex[dask]"'
+        ) from exc
+    return distributed
+
+
+_READY: weakref.WeakKeyDictionary[Any, int | None] = weakref.WeakKeyDictionary()
+
+_PROBE = "import hiddenconvex._core"
+
+
+def check_client(client: Any, *, threads_per_worker: int | None = None) -> Any:
+    """Validate ``client`` and prepare its workers; returns it (``None`` stays ``None``).
+
+    On first use of a client: checks that every worker imports ``hiddenconvex._core`` (else
+    :class:`WorkerImportError` naming the workers and their error) and registers
+    :class:`ThreadCap` (the Rust pool of each worker capped at ``threads_per_worker``, default
+    the worker's thread count).
+
+    Raises
+    ------
+    InvalidTypeError
+        ``client`` is not a ``dask.distributed.Client``.
+    WorkerImportError
+        A worker cannot import hiddenconvex.
+    """
+    if client is None:
+        return None
+    dist = _distributed()
+    if not isinstance(client, dist.Client):
+        raise InvalidTypeError(
+            f"client: expected None or a dask.distributed.Client, got {type(client).__name__}"
+        )
+    try:
+        if client in _READY and _READY[client] == threads_per_worker:
+            return client
+    except TypeError:  # pragma: no cover - an unhashable client subclass
+        pass
+    # exec is pickled by reference (builtins): the probe itself needs nothing on the worker.
+    res = client.run(exec, _PROBE, on_error="return")
+    if not res:
+        raise InvalidInputError("client: the cluster has no workers")
+    bad = {w: r for w, r in res.items() if isinstance(r, BaseException)}
+    if bad:
+        lines = "; ".join(f"{w}: {type(e).__name__}: {e}" for w, e in sorted(bad.items()))
+        raise WorkerImportError(
+            f"{len(bad)} of {len(res)} Dask worker(s) cannot import hiddenconvex ({lines}). "
+            "Install the same hiddenconvex (with its compiled extension) in every worker's "
+            "environment."
+        )
+    if threads_per_worker is not None and threads_per_worker < 1:
+        raise InvalidInputError(f"threads_per_worker: must be >= 1, got {threads_per_worker}")
+    from ._dask_plugin import ThreadCap
+
+    client.register_plugin(ThreadCap(threads_per_worker), name=ThreadCap.name)
+    try:
+        _READY[client] = threads_per_worker
+    except TypeError:  # pragma: no cover
+        pass
+    return client
+
+
+@contextlib.contextmanager
+def cluster_client(
+    scheduler: str | None = None, workers: int | None = None, *, threads_per_worker: int = 1
+) -> Iterator[Any]:
+    """A client for the command line: ``scheduler`` (an address such as ``tcp://host:8786``)
+    connects to a running cluster; ``workers`` starts a ``LocalCluster`` of that many worker
+    processes (``threads_per_worker`` threads each) for the duration of the block; neither
+    yields ``None`` (local run). The client is prepared by :func:`check_client`."""
+    if scheduler is not None and workers is not None:
+        raise InvalidInputError("scheduler/workers: give one of them, not both")
+    if scheduler is None and workers is None:
+        yield None
+        return
+    dist = _distributed()
+    if workers is not None:
+        if int(workers) < 1:
+            raise InvalidInputError(f"workers: must be >= 1, got {workers}")
+        with (
+            dist.LocalCluster(
+                n_workers=int(workers),
+                threads_per_worker=int(threads_per_worker),
+                processes=True,
+                dashboard_address=":0",
+            ) as cluster,
+            dist.Client(cluster) as client,
+        ):
+            yield check_client(client)
+        return
+    with dist.Client(scheduler, timeout=60) as client:
+        yield check_client(client)
+
+
+def total_threads(client: Any) -> int:
+    """Sum of the workers' thread counts (1 for the local run)."""
+    if client is None:
+        return 1
+    info = (
+        client.scheduler_info(n_workers=-1)
+        if _accepts_n_workers(client)
+        else client.scheduler_info()
+    )
+    return max(1, sum(int(w.get("nthreads", 1)) for w in info.get("workers", {}).values()))
+
+
+def _accepts_n_workers(client: Any) -> bool:
+    import inspect
+
+    try:
+        return "n_workers" in inspect.signature(client.scheduler_info).parameters
+    except (TypeError, ValueError):  # pragma: no cover
+        return False
+
+
+def run_tasks(
+    client: Any,
+    fn: Callable[..., Any],
+    tasks: Sequence[tuple[Any, ...]],
+    *,
+    kwargs: dict[str, Any] | None = None,
+    shared: dict[str, Any] | None = None,
+    progress: Any = None,
+    desc: str = "tasks",
+    timeout: float | None = None,
+) -> list[Any]:
+    """``[fn(*t, **kwargs, **shared) for t in tasks]``, locally or on the cluster, in order.
+
+    ``shared`` values (large inputs common to every task: an objective, a data set) are sent to
+    the cluster once (``client.scatter``) rather than with every task. Progress counts finished
+    tasks across all workers. A task's exception is re-raised here (the other tasks are
+    cancelled). A task whose worker dies is re-run by Dask on another worker.
+    """
+    kw = dict(kwargs or {})
+    n = len(tasks)
+    if client is None:
+        kw.update(shared or {})
+        out = []
+        with progress_callback(progress, desc, unit="task") as cb:
+            for i, t in enumerate(tasks):
+                out.append(fn(*t, **kw))
+                if cb is not None:
+                    cb(i + 1, n)
+        return out
+    dist = _distributed()
+    check_client(client)
+    if shared:
+        for k, v in shared.items():
+            kw[k] = client.scatter(v, broadcast=False, hash=False)
+    wait = TASK_TIMEOUT if timeout is None else timeout
+    futures = [client.submit(fn, *t, pure=False, **kw) for t in tasks]
+    try:
+        with progress_callback(progress, desc, unit="task") as cb:
+            for done, fut in enumerate(dist.as_completed(futures, timeout=wait), 1):
+                if fut.status == "error":
+                    fut.result(timeout=wait)  # re-raises the task's exception
+                if cb is not None:
+                    cb(done, n)
+        return [f.result(timeout=wait) for f in futures]
+    finally:
+        client.cancel([f for f in futures if not f.done()])
+
+
+def partition(total: int, parts: int, *, minimum: int = 1) -> list[tuple[int, int]]:
+    """``[start, stop)`` ranges covering ``range(total)`` in order: about ``parts`` ranges of
+    at least ``minimum`` items (the last may be shorter)."""
+    if total <= 0:
+        return []
+    size = max(int(minimum), math.ceil(total / max(1, int(parts))))
+    return [(s, min(s + size, total)) for s in range(0, total, size)]
+
+
+# ---------------------------------------------------------------------------------------------
+# Midpoint tests: ranges of the pair index
+# ---------------------------------------------------------------------------------------------
+#: Fewest pair×weight records in one midpoint part (a part then runs for a second or more for
+#: a data-fitting objective on one core, so that Dask's per-task cost stays below 5% of it).
+MIDPOINT_PART_RECORDS = 1 << 18
+
+#: Parts per worker thread of a midpoint test (a few, so that a lost worker's parts are
+#: re-run in parallel and progress is fine-grained).
+PARTS_PER_THREAD = 4
+
+#: Largest number of pair×weight records a run with ``keep_arrays=True`` returns (as the core's
+#: ``MAX_RECORDS``: about 80 bytes per record, 2 GB).
+MAX_KEPT_RECORDS = 25_000_000
+
+
+def _midpoint_part(lo: int, hi: int, *, objective: Any, **kwargs: Any) -> Any:
+    from .midpoint import midpoint_test
+
+    return midpoint_test(objective, pair_range=(lo, hi), **kwargs)
+
+
+def midpoint_test_distributed(
+    client: Any,
+    objective: Any,
+    *,
+    pair_range: tuple[int, int] | None = None,
+    part_pairs: int | None = None,
+    progress: Any = None,
+    **kwargs: Any,
+) -> Any:
+    """:func:`hiddenconvex.midpoint_test` with ``client=``: ranges of pairs on the workers.
+
+    The test is first checked here (a run on no pair: the input errors, the seed, the black-box
+    noise level), then its pair indices are split into ranges of ``part_pairs`` pairs (default:
+    ``PARTS_PER_THREAD`` ranges per worker thread, at least ``MIDPOINT_PART_RECORDS`` records
+    each), each range evaluated on a worker, and the parts merged with
+    :meth:`~hiddenconvex.MidpointReport.merge`: the report equals the single-process one.
+    """
+    import time
+
+    from ._validation import check_int, resolve_seed
+    from .exceptions import ResourceLimitError
+    from .midpoint import MidpointReport, midpoint_test
+
+    start = time.perf_counter()
+    check_client(client)
+    if pair_range is not None:
+        raise InvalidInputError("pair_range: give either client or pair_range, not both")
+    if kwargs.get("pairs") is None:
+        kwargs["seed"] = resolve_seed(kwargs.get("seed"))
+    probe = midpoint_test(objective, pair_range=(0, 0), **kwargs)
+    n_req = probe.pairs_requested
+    nt = len(probe.t)
+    if kwargs.get("keep_arrays", True) and n_req * nt > MAX_KEPT_RECORDS:
+        raise ResourceLimitError(
+            f"midpoint_test: keep_arrays=True keeps {n_req * nt:,} pair×weight records, more "
+            f"than {MAX_KEPT_RECORDS:,} (about 2 GB). Use keep_arrays=False (streamed, bounded "
+            "memory, identical counts)."
+        )
+    if part_pairs is None:
+        minimum = max(1, MIDPOINT_PART_RECORDS // nt)
+        ranges = partition(n_req, PARTS_PER_THREAD * total_threads(client), minimum=minimum)
+    else:
+        ranges = partition(n_req, 1, minimum=check_int(part_pairs, "part_pairs", minimum=1))
+    if not ranges:
+        return probe
+    parts = run_tasks(
+        client, _midpoint_part, ranges, kwargs=kwargs, shared={"objective": objective},
+        progress=progress, desc="midpoint test (parts)",
+    )  # fmt: skip
+    report = MidpointReport.merge(parts)
+    report.elapsed_s = time.perf_counter() - start
+    return report
+
+
+# ---------------------------------------------------------------------------------------------
+# Regularisation paths: segments of β, warm starts inside a segment
+# ---------------------------------------------------------------------------------------------
+#: β per segment of a distributed regularisation path (warm starts inside a segment).
+PATH_SEGMENT = 4
+
+
+def _path_segment(estimator: Any, betas: list[float], last: bool, *, X: Any, y: Any) -> Any:
+    results = estimator.regularization_path(X, y, betas)
+    return results, (estimator if last else None)
+
+
+def regularization_path(
+    estimator: Any,
+    X: Any,
+    y: Any,
+    betas: Sequence[float],
+    *,
+    client: Any = None,
+    segment: int | None = None,
+    progress: Any = None,
+) -> list[Any]:
+    """A regularisation path in segments of ``segment`` consecutive β (default
+    ``PATH_SEGMENT``), each segment fitted with warm starts from one β to the next, segments
+    independently (locally one after another, or on the workers of ``client``).
+
+    The results depend on ``segment`` (the warm starts), never on where the segments run nor
+    on the number of workers. The estimator ends fitted at the last β.
+    """
+    from ._validation import check_int
+
+    seg = PATH_SEGMENT if segment is None else check_int(segment, "segment", minimum=1)
+    bs = [float(b) for b in betas]
+    chunks = [bs[i : i + seg] for i in range(0, len(bs), seg)]
+    params = dict(estimator.get_params())
+    params["progress"] = None
+    tasks = [(type(estimator)(**params), c, i == len(chunks) - 1) for i, c in enumerate(chunks)]
+    outs = run_tasks(
+        client,
+        _path_segment,
+        tasks,
+        shared={"X": X, "y": y},
+        progress=progress,
+        desc="regularization path (segments)",
+    )
+    results = [r for res, _ in outs for r in res]
+    fitted = outs[-1][1] if outs else None
+    if fitted is not None:
+        names = set(getattr(estimator, "_param_names", ()))
+        for k, v in fitted.__dict__.items():
+            if k not in names:  # the fitted state (``*_`` attributes and private ones)
+                setattr(estimator, k, v)
+    return results

@@ -1,0 +1,388 @@
+"""Distributed runs on a real Dask cluster started by the test suite itself.
+
+Oracle: the same call without ``client`` (single process). A ``LocalCluster`` of two worker
+processes with one thread each runs the midpoint tests (ranges of the pair index), the
+regularisation paths (β segments), the comparison batches, the real-data suite and the chamber
+parts; the results must equal the single-process ones exactly. Fault tests SIGKILL a worker
+process (never the test process) while a run is in flight: Dask re-runs the lost tasks on the
+restarted worker and the result is still identical. Every wait has a timeout
+(``hiddenconvex.distributed.TASK_TIMEOUT``), so nothing can hang.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import textwrap
+
+import hiddenconvex as hc
+import numpy as np
+import pytest
+from hiddenconvex import distributed as hcd
+from hiddenconvex.midpoint import MidpointReport
+
+distributed = pytest.importorskip("distributed")
+
+TIMEOUT = 600  # seconds, per task result: generous for a loaded 2-core machine, never infinite
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        worker_dashboard_address=":0",
+    )
+    cl = distributed.Client(cluster, timeout=120)
+    old = hcd.TASK_TIMEOUT
+    hcd.TASK_TIMEOUT = TIMEOUT
+    try:
+        yield cl
+    finally:
+        hcd.TASK_TIMEOUT = old
+        cl.close(timeout=60)
+        cluster.close(timeout=60)
+
+
+@pytest.fixture
+def small_parts(monkeypatch):
+    """Midpoint parts of a few hundred pairs, so that small tests still split into many parts."""
+    monkeypatch.setattr(hcd, "MIDPOINT_PART_RECORDS", 512)
+
+
+RNG = np.random.default_rng(21)
+X = RNG.standard_normal((30, 3))
+Y = X[:, 0] ** 2 - X[:, 1]
+NET = hc.MLP(X, Y, [4], activation="tanh")
+
+
+def assert_same_report(a: MidpointReport, b: MidpointReport) -> None:
+    for f in dataclasses.fields(MidpointReport):
+        if f.name in ("elapsed_s", "threads"):
+            continue
+        va, vb = getattr(a, f.name), getattr(b, f.name)
+        if isinstance(va, np.ndarray):
+            assert va.dtype == vb.dtype and va.shape == vb.shape, f.name
+            np.testing.assert_array_equal(va, vb, err_msg=f.name)
+        elif f.name == "witness":
+            assert (va is None) == (vb is None)
+            if va is not None:
+                for g in dataclasses.fields(va):
+                    x, z = getattr(va, g.name), getattr(vb, g.name)
+                    if isinstance(x, np.ndarray):
+                        np.testing.assert_array_equal(x, z, err_msg=g.name)
+                    else:
+                        assert x == z, g.name
+        else:
+            assert repr(va) == repr(vb), f.name  # repr: NaN-safe, exact for floats
+
+
+# ---- plumbing --------------------------------------------------------------------------------
+def test_workers_are_capped_at_their_thread_count(client) -> None:
+    hcd.check_client(client)
+    caps = client.run(
+        lambda: (
+            os.environ.get("HIDDENCONVEX_NUM_THREADS"),
+            __import__("hiddenconvex").thread_count(),
+        )
+    )
+    assert len(caps) == 2
+    assert all(v == ("1", 1) for v in caps.values()), caps
+
+
+def test_a_client_of_the_wrong_type_is_refused() -> None:
+    with pytest.raises(hc.InvalidTypeError, match="client"):
+        hc.midpoint_test(NET, n_pairs=10, seed=0, client="tcp://127.0.0.1:1")
+
+
+def test_run_tasks_keeps_order_and_reraises_task_errors(client) -> None:
+    got = hcd.run_tasks(client, divmod, [(i, 3) for i in range(10)])
+    assert got == [divmod(i, 3) for i in range(10)]
+    with pytest.raises(ZeroDivisionError):
+        hcd.run_tasks(client, divmod, [(1, 1), (1, 0)])
+
+
+# ---- midpoint tests --------------------------------------------------------------------------
+@pytest.mark.parametrize("keep", [True, False])
+def test_midpoint_test_on_the_cluster_equals_the_local_run(client, small_parts, keep) -> None:
+    kw = dict(n_pairs=1500, seed=4, t=(0.5, 0.3), keep_arrays=keep)
+    local = hc.midpoint_test(NET, **kw)
+    seen = []
+    dist = hc.midpoint_test(NET, client=client, progress=lambda d, n: seen.append((d, n)), **kw)
+    assert local.n_violations > 0 and local.witness is not None  # a non-trivial comparison
+    assert len(seen) > 4 and seen[-1][0] == seen[-1][1]  # many parts, progress across workers
+    assert_same_report(local, dist)
+
+
+def _set_quantile_sample(n: int) -> int:
+    import hiddenconvex.midpoint as m
+
+    old, m.QUANTILE_SAMPLE = m.QUANTILE_SAMPLE, n
+    return old
+
+
+def test_streamed_midpoint_quantile_sample_merges_exactly(client, small_parts) -> None:
+    # a streamed run's quantiles come from every s-th record by global index: make s = 5 by
+    # shrinking the sample (here and on every worker) rather than running 10^6 records
+    obj = hc.LogisticRegression(X, (Y > 0).astype(float))
+    kw = dict(n_pairs=3000, seed=9, t=(0.5, 0.2), scales=(1.0, 10.0, 100.0), keep_arrays=False)
+    old = _set_quantile_sample(4096)
+    client.run(_set_quantile_sample, 4096)
+    try:
+        local = hc.midpoint_test(obj, **kw)
+        assert local.tolerance["quantiles"] == "from every 5th record"
+        assert_same_report(local, hc.midpoint_test(obj, client=client, **kw))
+    finally:
+        _set_quantile_sample(old)
+        client.run(_set_quantile_sample, old)
+
+
+def vectorised_black_box(theta: np.ndarray) -> np.ndarray:
+    return np.sum(np.sin(theta) ** 2, axis=1) - 0.1 * np.sum(theta**2, axis=1)
+
+
+def test_black_box_midpoint_on_the_cluster(client, small_parts) -> None:
+    kw = dict(n_pairs=800, seed=2, dim=5, vectorized=True, scales=(0.5, 3.0))
+    local = hc.midpoint_test(vectorised_black_box, **kw)
+    assert local.certified
+    assert_same_report(local, hc.midpoint_test(vectorised_black_box, client=client, **kw))
+
+
+def test_merge_refuses_parts_that_do_not_tile_the_pairs() -> None:
+    kw = dict(n_pairs=100, seed=1)
+    a = hc.midpoint_test(NET, pair_range=(0, 60), **kw)
+    b = hc.midpoint_test(NET, pair_range=(50, 300), **kw)
+    c = hc.midpoint_test(NET, pair_range=(60, 300), **kw)
+    other = hc.midpoint_test(NET, pair_range=(60, 300), n_pairs=100, seed=2)
+    with pytest.raises(hc.InvalidInputError, match="overlap"):
+        MidpointReport.merge([a, b])
+    with pytest.raises(hc.InvalidInputError, match="end at 60"):
+        MidpointReport.merge([a])
+    with pytest.raises(hc.InvalidInputError, match="different tests"):
+        MidpointReport.merge([a, other])
+    with pytest.raises(hc.InvalidInputError, match="MidpointPart"):
+        MidpointReport.merge([a, hc.midpoint_test(NET, **kw)])
+    with pytest.raises(hc.InvalidInputError, match="pair_range"):
+        hc.midpoint_test(NET, pair_range=(0, 301), **kw)
+    assert_same_report(MidpointReport.merge([c, a]), hc.midpoint_test(NET, **kw))
+
+
+# ---- sweeps ----------------------------------------------------------------------------------
+BETAS = [2.0, 1.0, 0.5, 0.2, 0.1, 0.05, 0.02]
+XP, YP = X[:16], Y[:16]
+
+
+def _path_local():
+    est = hc.ConvexReLU(tol=1e-6)
+    return est, est.regularization_path(XP, YP, BETAS, segment=3)
+
+
+def test_regularization_path_on_the_cluster_equals_the_local_segments(client) -> None:
+    est_l, local = _path_local()
+    est_d = hc.ConvexReLU(tol=1e-6)
+    dist = est_d.regularization_path(XP, YP, BETAS, client=client, segment=3)
+    assert [r.objective for r in dist] == [r.objective for r in local]
+    for a, b in zip(local, dist, strict=True):
+        np.testing.assert_array_equal(a.blocks, b.blocks)
+        assert a.beta == b.beta and a.certified == b.certified
+    # the estimator ends fitted at the last β, with its β restored
+    assert est_d.beta == est_l.beta
+    np.testing.assert_array_equal(est_d.predict(XP), est_l.predict(XP))
+    # one segment = the plain warm-started chain of the single-process method
+    one = hc.ConvexReLU(tol=1e-6).regularization_path(XP, YP, BETAS[:3])
+    seg = hc.ConvexReLU(tol=1e-6).regularization_path(XP, YP, BETAS[:3], segment=3)
+    assert [r.objective for r in one] == [r.objective for r in seg]
+
+
+def test_compare_convex_nonconvex_on_the_cluster_equals_the_local_run(client) -> None:
+    kw = dict(widths=[2, 5], seeds=3, optimizers=("gd", "adam"), epochs=30, patterns="exact")
+    local = hc.compare_convex_nonconvex(XP, YP, 0.1, **kw)
+    dist = hc.compare_convex_nonconvex(XP, YP, 0.1, client=client, **kw)
+    np.testing.assert_array_equal(local.curves, dist.curves)
+    np.testing.assert_array_equal(local.final, dist.final)
+    np.testing.assert_array_equal(local.grad_norms, dist.grad_norms)
+    assert local.convex_objective == dist.convex_objective
+
+
+def test_realdata_suite_on_the_cluster_equals_the_local_run(client) -> None:
+    kw = dict(datasets=["sine", "circle"], quick=True, seed=1, epochs=20)
+    local = hc.realdata_suite(**kw)
+    dist = hc.realdata_suite(client=client, **kw)
+    assert len(local.comparisons) == len(dist.comparisons) == 2
+    for a, b in zip(local.comparisons, dist.comparisons, strict=True):
+        ra = [{k: v for k, v in r.items() if k != "time_s"} for r in a.rows()]
+        rb = [{k: v for k, v in r.items() if k != "time_s"} for r in b.rows()]
+        assert repr(ra) == repr(rb)
+
+
+# ---- chambers in parts -----------------------------------------------------------------------
+def resonance(d: int) -> np.ndarray:
+    return np.array([[(v >> (d - 1 - j)) & 1 for j in range(d)] for v in range(1, 2**d)], float)
+
+
+@pytest.mark.parametrize("data", ["gaussian", "resonance"])
+def test_chamber_parts_on_the_cluster_stream_back_the_exact_chambers(client, tmp_path, data):
+    Xc = RNG.standard_normal((13, 4)) if data == "gaussian" else resonance(4)
+    oracle = hc.chambers(Xc, method="exact")
+    idx = hc.write_chamber_parts(Xc, tmp_path / "parts", part_chambers=40, client=client)
+    assert idx.n_parts > 3 and idx.total == idx.exact_count == oracle.count
+    assert idx.exact_count == hc.chamber_count(Xc)
+    back = hc.load(tmp_path / "parts" / "index.json")
+    assert isinstance(back, hc.ChamberParts) and back.counts == idx.counts
+    pats, wits = zip(*back, strict=True)
+    np.testing.assert_array_equal(np.vstack(pats), oracle.patterns)
+    W = np.vstack(wits)
+    np.testing.assert_array_equal(Xc @ W.T > 0, oracle.patterns.T)  # strictly interior witnesses
+    assert np.all(np.abs(Xc @ W.T) > 0)
+    # the same parts written locally are the same files' contents
+    loc = hc.write_chamber_parts(Xc, tmp_path / "local", part_chambers=40)
+    for p, q in zip(loc.iter_parts(), back.iter_parts(), strict=True):
+        np.testing.assert_array_equal(p.patterns, q.patterns)
+        np.testing.assert_array_equal(p.witnesses, q.witnesses)
+    with pytest.raises(hc.InvalidInputError, match="already holds an index"):
+        hc.write_chamber_parts(Xc, tmp_path / "parts", part_chambers=40)
+
+
+# ---- faults ----------------------------------------------------------------------------------
+def _killer(client, log):
+    """A progress callback that SIGKILLs a busy worker process at the first finished task."""
+
+    def cb(done: int, total: int) -> None:
+        if log:
+            return
+        busy = [w for w, keys in client.processing().items() if keys] or list(client.processing())
+        pids = client.run(os.getpid, workers=[busy[0]], on_error="return")
+        pid = pids[busy[0]]
+        assert isinstance(pid, int) and pid != os.getpid()  # a worker, never this process
+        os.kill(pid, signal.SIGKILL)
+        log.append((done, total, pid))
+
+    return cb
+
+
+@pytest.fixture
+def fault_client():
+    """A cluster of its own for each fault test: killing a worker leaves one running."""
+    cluster = distributed.LocalCluster(
+        n_workers=2,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=":0",
+        worker_dashboard_address=":0",
+    )
+    cl = distributed.Client(cluster, timeout=120)
+    old = hcd.TASK_TIMEOUT
+    hcd.TASK_TIMEOUT = TIMEOUT
+    try:
+        yield cl
+    finally:
+        hcd.TASK_TIMEOUT = old
+        cl.close(timeout=60)
+        cluster.close(timeout=60)
+
+
+def test_killing_a_worker_mid_path_still_gives_the_identical_path(fault_client) -> None:
+    client = fault_client
+    log: list = []
+    dist = hc.ConvexReLU(tol=1e-6).regularization_path(
+        XP, YP, BETAS, client=client, segment=1, progress=_killer(client, log)
+    )
+    assert len(log) == 1 and log[0][0] < log[0][1]  # killed while tasks were still pending
+    assert log[0][2] not in client.run(os.getpid).values()  # that worker process is gone
+    # segment=1 means no warm starts; the local run of the same segments is the oracle
+    local = hc.ConvexReLU(tol=1e-6).regularization_path(XP, YP, BETAS, segment=1)
+    assert [r.objective for r in dist] == [r.objective for r in local]
+    for a, b in zip(local, dist, strict=True):
+        np.testing.assert_array_equal(a.blocks, b.blocks)
+
+
+def test_killing_a_worker_mid_midpoint_test_still_gives_the_identical_report(
+    fault_client, monkeypatch
+) -> None:
+    client = fault_client
+    monkeypatch.setattr(hcd, "MIDPOINT_PART_RECORDS", 2048)
+    kw = dict(n_pairs=8000, seed=8, keep_arrays=False)
+    local = hc.midpoint_test(NET, **kw)
+    log: list = []
+    dist = hc.midpoint_test(NET, client=client, progress=_killer(client, log), **kw)
+    assert len(log) == 1 and log[0][0] < log[0][1]
+    assert log[0][2] not in client.run(os.getpid).values()
+    assert_same_report(local, dist)
+
+
+# ---- a worker without the extension -----------------------------------------------------------
+HIDE = textwrap.dedent(
+    '''
+    """Worker preload: make hiddenconvex unimportable, as in an environment without it."""
+    import sys
+
+
+    class _NoHiddenConvex:
+        def find_spec(self, name, path=None, target=None):
+            if name == "hiddenconvex" or name.startswith("hiddenconvex."):
+                raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+            return None
+
+
+    sys.meta_path.insert(0, _NoHiddenConvex())
+    '''
+)
+
+
+def test_a_worker_without_hiddenconvex_gives_a_clear_error(tmp_path) -> None:
+    pre = tmp_path / "hide_hiddenconvex.py"
+    pre.write_text(HIDE)
+    with (
+        distributed.LocalCluster(
+            n_workers=1,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",
+            worker_dashboard_address=":0",
+            preload=[str(pre)],
+        ) as cluster,
+        distributed.Client(cluster, timeout=120) as bad,
+    ):
+        with pytest.raises(hcd.WorkerImportError, match="cannot import hiddenconvex") as info:
+            hc.midpoint_test(NET, n_pairs=10, seed=0, client=bad)
+        assert "No module named 'hiddenconvex'" in str(info.value)
+        assert isinstance(info.value, ImportError) and isinstance(info.value, hc.HiddenConvexError)
+
+
+# ---- command line ----------------------------------------------------------------------------
+def test_cli_bench_on_a_local_cluster_runs_the_suite_there(monkeypatch, tmp_path, capsys) -> None:
+    """``hiddenconvex bench --workers 2``: a LocalCluster of 2 processes, the suite runs on it."""
+    import hiddenconvex.compare as cmp
+    from hiddenconvex.app import cli
+
+    seen = {}
+    real = cmp.realdata_suite
+
+    def small_suite(quick, progress, client):
+        seen["workers"] = len(client.scheduler_info()["workers"])
+        seen["progress"] = progress
+        return real(["sine"], quick=True, seed=0, epochs=10, client=client)
+
+    monkeypatch.setattr(cmp, "realdata_suite", small_suite)
+    rc = cli.main(["bench", "--quick", "-q", "--workers", "2", "--out", str(tmp_path)])
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert seen == {"workers": 2, "progress": False}
+    assert "on the Dask cluster" in err
+    res = hc.load(tmp_path / "realdata.json")
+    assert [c.dataset for c in res.comparisons] == ["sine"]
+    local = real(["sine"], quick=True, seed=0, epochs=10)
+    assert local.comparisons[0].convex_objective == res.comparisons[0].convex_objective
+    np.testing.assert_array_equal(local.comparisons[0].objectives, res.comparisons[0].objectives)
+
+
+def test_cli_cluster_options_are_checked(capsys) -> None:
+    from hiddenconvex.app import cli
+
+    assert cli.main(["bench", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1"]) == 2
+    assert "not allowed with" in capsys.readouterr().err
+    assert cli.main(["bench", "--quick", "-q", "--workers", "0"]) == 2
+    assert "workers: must be >= 1" in capsys.readouterr().err
