@@ -1,7 +1,7 @@
 # Stubs of the private extension module hiddenconvex._core (checked by mypy.stubtest in CI).
 # Users import hiddenconvex; docstrings for users live in the public Python modules.
 from collections.abc import Callable
-from typing import Any, final
+from typing import Any, Literal, final
 
 import numpy as np
 import numpy.typing as npt
@@ -223,3 +223,41 @@ def convex_certify(
 ) -> dict[str, Any]: ...
 
 # <<< end of convex
+
+# ---- spectra ------------------------------------------------------------------------------
+# >>> spectra stubs go here, keep this block's lines together
+def spectra_hvp(
+    objective: NativeObjective | Callable[..., Any],
+    theta: npt.NDArray[np.float64],
+    vectors: npt.NDArray[np.float64],
+    step: float | None = None,
+    richardson: bool = True,
+    vectorized: bool = False,
+    progress: Callable[[int, int], Any] | None = None,
+) -> dict[str, Any]: ...
+def spectra_lanczos(
+    objective: NativeObjective | Callable[..., Any],
+    theta: npt.NDArray[np.float64],
+    k: int,
+    which: Literal["largest", "smallest", "both"],
+    tol: float,
+    ncv: int | None,
+    max_restarts: int,
+    seed: int,
+    step: float | None = None,
+    vectorized: bool = False,
+    progress: Callable[[int, int], Any] | None = None,
+) -> dict[str, Any]: ...
+def spectra_slq(
+    objective: NativeObjective | Callable[..., Any],
+    theta: npt.NDArray[np.float64],
+    n_probes: int,
+    n_steps: int,
+    seed: int,
+    step: float | None = None,
+    group: int | None = None,
+    vectorized: bool = False,
+    progress: Callable[[int, int], Any] | None = None,
+) -> dict[str, Any]: ...
+
+# <<< end of spectra
