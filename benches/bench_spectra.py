@@ -6,9 +6,10 @@ finite-difference HVP (NumPy forward/backward pass, central differences).
 Problem: ``hc.MLP`` with n = 200 samples, d = 20 inputs, two tanh hidden layers of 300 units, one
 linear output, squared loss, weight decay 1e-4 (D = 96,901), at its seeded initialisation.
 Cases: the 5 largest eigenvalues, the 3 smallest (negative) ones, and one gradient evaluation.
-Every solver runs at tol = 1e-10; ``rel_err`` is the largest relative deviation from the JAX-HVP +
-eigsh reference computed at set-up with tol = 1e-12 (not timed). JAX's compile time is excluded
-(a warm-up call). In the test suite (benchmarks disabled) the network is shrunk to 2 × 24 units.
+Every solver runs at tol = 1e-8; ``rel_err`` is the largest relative deviation from the JAX-HVP +
+eigsh result (the reference; eigsh's default ncv = 2k + 1 for the peers, as users call it). JAX's
+compile time is excluded (a warm-up call). The peers on the smallest end run once (minutes each),
+every other row three times. In the test suite (benchmarks disabled) the network is shrunk to 2 × 24 units.
 """
 
 from __future__ import annotations
@@ -18,8 +19,8 @@ import numpy as np
 import pytest
 
 N, DIN, WD = 200, 20, 1e-4
-TOL = 1e-10
-_CACHE: dict[tuple[int, int], dict] = {}
+TOL = 1e-8
+_CACHE: dict[int, dict] = {}
 
 
 def _problem(width: int):
@@ -98,17 +99,19 @@ def _eigsh(matvec, D, k, which, tol, seed=0):
 
 def _setup(smoke: bool):
     width = 24 if smoke else 300
-    key = (width, 0)
-    if key not in _CACHE:
+    if width not in _CACHE:
         obj, X, y, theta = _problem(width)
         jhvp = _jax_hvp(obj, X, y)
-        jhvp(theta, np.ones(obj.dim))  # compile
-        ref = {
-            "LA": _eigsh(lambda v: jhvp(theta, v), obj.dim, 5, "LA", 1e-12),
-            "SA": _eigsh(lambda v: jhvp(theta, v), obj.dim, 3, "SA", 1e-12),
-        }
-        _CACHE[key] = {"obj": obj, "X": X, "y": y, "theta": theta, "jhvp": jhvp, "ref": ref}
-    return _CACHE[key]
+        jhvp(theta, np.ones(obj.dim))  # compile (not timed)
+        _CACHE[width] = {"obj": obj, "X": X, "y": y, "theta": theta, "jhvp": jhvp, "ref": {}}
+    return _CACHE[width]
+
+
+def _reference(s, k, mode):
+    """JAX-HVP + eigsh at tol = TOL (the timed JAX run stores it; computed here otherwise)."""
+    if mode not in s["ref"]:
+        s["ref"][mode] = _eigsh(lambda v: s["jhvp"](s["theta"], v), s["obj"].dim, k, mode, TOL)
+    return s["ref"][mode]
 
 
 def _rel(w, ref):
@@ -124,7 +127,7 @@ CASES = [("largest", 5, "LA"), ("smallest", 3, "SA")]
 )
 def test_spectra(bench, smoke, which, k, mode, impl):
     s = _setup(smoke)
-    obj, theta, ref = s["obj"], s["theta"], s["ref"][mode]
+    obj, theta = s["obj"], s["theta"]
     D = obj.dim
     case = f"tanh MLP D={D:,}: {k} {which}"
     out: dict = {}
@@ -156,6 +159,7 @@ def test_spectra(bench, smoke, which, k, mode, impl):
 
             out["w"] = _eigsh(mv, D, k, mode, TOL)
             out["n"] = n[0]
+            s["ref"][mode] = out["w"]
             return out["w"]
 
     else:
@@ -177,17 +181,19 @@ def test_spectra(bench, smoke, which, k, mode, impl):
             out["n"] = n[0]
             return out["w"]
 
+    # the slow peers on the smallest end run once (minutes per run)
+    slow = which == "smallest" and impl in ("jax-hvp+eigsh", "numpy-fd+eigsh")
     bench(
         run,
         group="spectra",
         case=case,
         impl=impl,
-        rounds=1 if smoke else 3,
-        rel_err=lambda _r: _rel(out["w"], ref),
+        rounds=1 if smoke or slow else 3,
+        rel_err=lambda _r: _rel(out["w"], _reference(s, k, mode)),
         n_matvec=lambda _r: int(out["n"]),
     )
     # every implementation matches the exact-HVP reference
-    assert _rel(out["w"], ref) <= 1e-6
+    assert _rel(out["w"], _reference(s, k, mode)) <= 1e-6
     if which == "smallest":
         assert np.all(np.asarray(out["w"]) < 0)
 

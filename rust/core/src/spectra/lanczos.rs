@@ -16,6 +16,7 @@
 
 use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2, Axis};
 use rand_distr::{Distribution, StandardNormal};
+use rayon::prelude::*;
 
 use super::{check_memory, norm2};
 use crate::control::Control;
@@ -164,17 +165,86 @@ pub(crate) fn sym_eig(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
     (vals, vecs)
 }
 
-/// Orthogonalise `w` against rows `0..=j` of `basis` twice; return the first pass's coefficients
-/// plus the second's.
-fn orthogonalise(basis: &Array2<f64>, j: usize, w: &mut Array1<f64>) -> Array1<f64> {
-    let vb = basis.slice(s![..=j, ..]);
-    let mut c = vb.dot(w);
-    *w -= &vb.t().dot(&c);
-    let c2 = vb.dot(w);
-    *w -= &vb.t().dot(&c2);
-    c += &c2;
+/// Columns per task of the projections (fixed: results do not depend on the thread count).
+const COL_CHUNK: usize = 8192;
+
+/// c = V w for the rows of `vb` (n × D): partial products per fixed column chunk, in parallel,
+/// summed in chunk order.
+fn project(vb: ArrayView2<'_, f64>, w: &Array1<f64>) -> Array1<f64> {
+    let d = vb.ncols();
+    let n_chunks = d.div_ceil(COL_CHUNK).max(1);
+    let parts: Vec<Array1<f64>> = (0..n_chunks)
+        .into_par_iter()
+        .map(|q| {
+            let lo = q * COL_CHUNK;
+            let hi = (lo + COL_CHUNK).min(d);
+            vb.slice(s![.., lo..hi]).dot(&w.slice(s![lo..hi]))
+        })
+        .collect();
+    let mut c = Array1::zeros(vb.nrows());
+    for p in &parts {
+        c += p;
+    }
     c
 }
+
+/// w −= Vᵀ c, in parallel over fixed column chunks.
+fn subtract(vb: ArrayView2<'_, f64>, c: &Array1<f64>, w: &mut Array1<f64>) {
+    let d = vb.ncols();
+    let ws = match w.as_slice_mut() {
+        Some(ws) => ws,
+        None => return,
+    };
+    ws.par_chunks_mut(COL_CHUNK)
+        .enumerate()
+        .for_each(|(q, chunk)| {
+            let lo = q * COL_CHUNK;
+            let hi = (lo + chunk.len()).min(d);
+            let upd = vb.slice(s![.., lo..hi]).t().dot(c);
+            for (x, u) in chunk.iter_mut().zip(upd.iter()) {
+                *x -= u;
+            }
+        });
+}
+
+/// Orthogonalise `w` against rows `0..=j` of `basis` (classical Gram–Schmidt; a second pass when
+/// the first removed more than 1 − 1/√2 of the norm, or always with `twice`). Returns the
+/// coefficients of both passes.
+pub(crate) fn orthogonalise(
+    basis: &Array2<f64>,
+    j: usize,
+    w: &mut Array1<f64>,
+    twice: bool,
+) -> Array1<f64> {
+    let vb = basis.slice(s![..=j, ..]);
+    let before = norm2(w.as_slice().unwrap_or(&[]));
+    let mut c = project(vb, w);
+    subtract(vb, &c, w);
+    let after = norm2(w.as_slice().unwrap_or(&[]));
+    if twice || after < std::f64::consts::FRAC_1_SQRT_2 * before {
+        let c2 = project(vb, w);
+        subtract(vb, &c2, w);
+        c += &c2;
+    }
+    c
+}
+
+/// Ritz values (ascending), vectors (row-major n × n, column i) and residual norms of the
+/// leading n × n block of `t` (stride m) with coupling `beta` to the next basis vector.
+fn ritz(t: &[f64], m: usize, n: usize, beta: f64) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
+    let mut a = vec![0.0; n * n];
+    for i in 0..n {
+        a[i * n..(i + 1) * n].copy_from_slice(&t[i * m..i * m + n]);
+    }
+    let (theta, svec) = sym_eig(&a, n);
+    let res = (0..n)
+        .map(|i| (beta * svec[(n - 1) * n + i]).abs())
+        .collect();
+    (theta, svec, res)
+}
+
+/// Steps between convergence checks inside a cycle.
+const CHECK_EVERY: usize = 4;
 
 fn random_unit(d: usize, seed: u64, stream: u64) -> Array1<f64> {
     let mut rng = crate::rng::stream_rng(seed, stream);
@@ -258,6 +328,7 @@ pub fn lanczos(
     let mut w2 = Array2::<f64>::zeros((1, d));
     loop {
         let mut beta_m = 0.0;
+        let mut n_cur = m;
         for j in kept..m {
             ctl.check()?;
             {
@@ -272,9 +343,19 @@ pub fn lanczos(
                         .into(),
                 ));
             }
-            let c = orthogonalise(&basis, j, &mut w);
-            t[j * m + j] = c[j];
-            anorm = anorm.max(c[j].abs());
+            let alpha = if j == kept {
+                // First step of a cycle: couplings to every kept vector (arrowhead).
+                orthogonalise(&basis, j, &mut w, true)[j]
+            } else {
+                // Three-term recurrence, then one reorthogonalisation pass against the basis.
+                let b_prev = t[(j - 1) * m + j];
+                w.scaled_add(-b_prev, &basis.row(j - 1));
+                let a = basis.row(j).dot(&w);
+                w.scaled_add(-a, &basis.row(j));
+                a + orthogonalise(&basis, j, &mut w, false)[j]
+            };
+            t[j * m + j] = alpha;
+            anorm = anorm.max(alpha.abs());
             let mut beta = norm2(w.as_slice().unwrap_or(&[]));
             let scale = anorm.max(beta).max(f64::MIN_POSITIVE);
             if beta <= 1e-12 * scale {
@@ -283,7 +364,7 @@ pub fn lanczos(
                 if j + 1 < d.min(m + 1) {
                     let mut r = random_unit(d, opts.seed, fresh_stream);
                     fresh_stream += 1;
-                    orthogonalise(&basis, j, &mut r);
+                    orthogonalise(&basis, j, &mut r, true);
                     let nr = norm2(r.as_slice().unwrap_or(&[]));
                     r /= nr;
                     w = r;
@@ -297,24 +378,32 @@ pub fn lanczos(
             if j + 1 < m {
                 t[j * m + j + 1] = beta;
                 t[(j + 1) * m + j] = beta;
-            } else {
-                beta_m = beta;
+            }
+            beta_m = beta;
+            // Early exit once every wanted value has converged.
+            let n = j + 1;
+            if n < m && n > nwant && (n - kept) % CHECK_EVERY == 0 {
+                let (theta, _, res) = ritz(&t, m, n, beta);
+                let an = theta.iter().fold(anorm, |a, x| a.max(x.abs()));
+                let (wanted, _) = select(opts.which, opts.k, n, nwant);
+                if wanted.iter().all(|&i| res[i] <= opts.tol * an) {
+                    n_cur = n;
+                    break;
+                }
             }
         }
-        let (theta, svec) = sym_eig(&t, m);
+        let (theta, svec, res) = ritz(&t, m, n_cur, beta_m);
         anorm = theta.iter().fold(anorm, |a, x| a.max(x.abs()));
-        let res: Vec<f64> = (0..m)
-            .map(|i| (beta_m * svec[(m - 1) * m + i]).abs())
-            .collect();
         let p = (nwant + (m - nwant) / 2).min(m - 1).max(nwant);
-        let (wanted, keep) = select(opts.which, opts.k, m, p);
+        let (wanted, keep) = select(opts.which, opts.k, n_cur, p.min(n_cur));
         let thr = opts.tol * anorm;
         let all_conv = wanted.iter().all(|&i| res[i] <= thr);
         let exhausted = m == d || n_restarts >= opts.max_restarts;
         if all_conv || exhausted {
             let mut vectors = Array2::zeros((wanted.len(), d));
-            let vb = basis.slice(s![..m, ..]);
-            let sel = Array2::from_shape_fn((wanted.len(), m), |(r, c)| svec[c * m + wanted[r]]);
+            let vb = basis.slice(s![..n_cur, ..]);
+            let sel =
+                Array2::from_shape_fn((wanted.len(), n_cur), |(r, c)| svec[c * n_cur + wanted[r]]);
             vectors.assign(&sel.dot(&vb));
             for mut row in vectors.axis_iter_mut(Axis(0)) {
                 let n = norm2(row.as_slice().unwrap_or(&[]));
@@ -334,6 +423,7 @@ pub fn lanczos(
         }
         // Thick restart: keep p Ritz vectors, then the residual direction.
         n_restarts += 1;
+        debug_assert_eq!(n_cur, m);
         let sel = Array2::from_shape_fn((keep.len(), m), |(r, c)| svec[c * m + keep[r]]);
         let newv = sel.dot(&basis.slice(s![..m, ..]));
         let resid = basis.row(m).to_owned();

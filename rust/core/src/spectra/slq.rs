@@ -16,7 +16,7 @@ use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
 use rand::Rng;
 
 use super::check_memory;
-use super::lanczos::sym_eig;
+use super::lanczos::{orthogonalise, sym_eig};
 use crate::control::Control;
 use crate::error::{Error, Result};
 
@@ -119,12 +119,14 @@ pub fn slq(
                             .into(),
                     ));
                 }
-                let vb = bases[q].slice(s![..=j, ..]);
-                let c = vb.dot(&w);
-                w -= &vb.t().dot(&c);
-                let c2 = vb.dot(&w);
-                w -= &vb.t().dot(&c2);
-                let a = c[j] + c2[j];
+                // Three-term recurrence, then one reorthogonalisation pass (two when the
+                // first removed much of the norm).
+                if j > 0 {
+                    w.scaled_add(-beta[q][j - 1], &bases[q].row(j - 1));
+                }
+                let a0 = bases[q].row(j).dot(&w);
+                w.scaled_add(-a0, &bases[q].row(j));
+                let a = a0 + orthogonalise(&bases[q], j, &mut w, false)[j];
                 alpha[q][j] = a;
                 len[q] = j + 1;
                 let bn = super::norm2(w.as_slice().unwrap_or(&[]));
