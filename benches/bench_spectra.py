@@ -14,6 +14,9 @@ every other row three times. In the test suite (benchmarks disabled) the network
 
 from __future__ import annotations
 
+import os
+import resource
+
 import hiddenconvex as hc
 import numpy as np
 import pytest
@@ -114,6 +117,23 @@ def _reference(s, k, mode):
     return s["ref"][mode]
 
 
+def _cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def _timed_cpu(fn, out):
+    """Wrap ``fn`` to record the process CPU time (all threads) of its last call in ``out``."""
+
+    def run():
+        c0 = _cpu()
+        r = fn()
+        out["cpu"] = _cpu() - c0
+        return r
+
+    return run
+
+
 def _rel(w, ref):
     return float(np.max(np.abs(np.asarray(w) - ref) / np.abs(ref)))
 
@@ -184,11 +204,13 @@ def test_spectra(bench, smoke, which, k, mode, impl):
     # the slow peers on the smallest end run once (minutes per run)
     slow = which == "smallest" and impl in ("jax-hvp+eigsh", "numpy-fd+eigsh")
     bench(
-        run,
+        _timed_cpu(run, out),
         group="spectra",
         case=case,
         impl=impl,
         rounds=1 if smoke or slow else 3,
+        cpu_s=lambda _r: round(out["cpu"], 3),
+        load=lambda _r: round(os.getloadavg()[0], 1),
         rel_err=lambda _r: _rel(out["w"], _reference(s, k, mode)),
         n_matvec=lambda _r: int(out["n"]),
     )

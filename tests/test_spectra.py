@@ -128,7 +128,7 @@ def test_small_mlp_against_jax_hessian(rng):
     theta = obj.init(seed=2)
     jax, loss = _jax_mlp(X, y, obj.widths, 1e-3)
     np.testing.assert_allclose(float(loss(theta)), obj.value(theta), rtol=1e-12)
-    H = np.asarray(jax.hessian(loss)(theta))
+    H = np.asarray(jax.jit(jax.hessian(loss))(theta))
     w = np.linalg.eigvalsh(H)
     assert w[0] < 0  # an indefinite training loss
     r = hc.eigenvalues(obj, theta, k=3, which="both", seed=5)
@@ -312,3 +312,20 @@ def test_bad_input(rng):
             None, np.zeros(10**6), n_steps=1000, gradient=lambda t: called.append(1) or t
         )
     assert not called
+
+
+def test_plot_spectrum_writes_a_png(rng, tmp_path):
+    pytest.importorskip("matplotlib")
+    from hiddenconvex.plot import plot_spectrum
+    from PIL import Image
+
+    obj, _ = _quadratic(np.concatenate([[-0.5], np.linspace(1, 3, 59)]), 3)
+    theta = np.zeros(60)
+    low = hc.eigenvalues(obj, theta, k=2, which="smallest", seed=0)
+    top = hc.eigenvalues(obj, theta, k=2, which="largest", seed=0)
+    dens = hc.spectral_density(obj, theta, n_probes=3, n_steps=10, seed=0)
+    p = plot_spectrum(dens, tmp_path / "s.png", extremes=(top, low))
+    with Image.open(p) as im:
+        assert im.format == "PNG" and min(im.size) >= 300
+    with pytest.raises(InvalidInputError, match="png"):
+        plot_spectrum(dens, tmp_path / "s.pdf")
