@@ -14,11 +14,11 @@
 //! invariant, a fresh random vector (stream 1, 2, …) orthogonal to the basis continues it.
 //! Small dense eigenproblems (T, at most m × m) are solved by cyclic Jacobi ([`sym_eig`]).
 
-use ndarray::{s, Array1, Array2, ArrayView2, ArrayViewMut2, Axis};
+use ndarray::{s, Array1, Array2, ArrayView2, Axis};
 use rand_distr::{Distribution, StandardNormal};
 use rayon::prelude::*;
 
-use super::{check_memory, norm2};
+use super::{check_memory, norm2, BlockOp};
 use crate::control::Control;
 use crate::error::{Error, Result};
 
@@ -277,12 +277,7 @@ pub fn work_floats(d: usize, ncv: usize, nwant: usize) -> usize {
 
 /// The extreme eigenpairs of the symmetric operator `op` (products with blocks of row vectors)
 /// on R^d.
-pub fn lanczos(
-    d: usize,
-    opts: &Options,
-    op: &mut dyn FnMut(ArrayView2<'_, f64>, ArrayViewMut2<'_, f64>) -> Result<()>,
-    ctl: &Control,
-) -> Result<Eigs> {
+pub fn lanczos(d: usize, opts: &Options, op: &mut BlockOp<'_>, ctl: &Control) -> Result<Eigs> {
     let nwant = opts.which.n_wanted(opts.k);
     if opts.k == 0 || nwant > d {
         return Err(Error::invalid(
@@ -447,6 +442,7 @@ mod tests {
     use crate::spectra::hvp::{default_relative_step, FdHvp};
     use crate::spectra::native_gradients;
     use crate::spectra::testing::quadratic_with_spectrum;
+    use ndarray::ArrayViewMut2;
 
     #[test]
     fn jacobi_diagonalises() {

@@ -27,6 +27,10 @@ use crate::objective::Objective;
 /// Gradients at every row of a block of points (B × D), written into the rows of `out` (B × D).
 pub type GradFn<'a> = dyn FnMut(ArrayView2<'_, f64>, ArrayViewMut2<'_, f64>) -> Result<()> + 'a;
 
+/// A symmetric operator applied to the rows of a block of vectors (K × D), results into the rows
+/// of the output (K × D).
+pub type BlockOp<'a> = dyn FnMut(ArrayView2<'_, f64>, ArrayViewMut2<'_, f64>) -> Result<()> + 'a;
+
 /// Largest number of float64 entries the spectra routines allocate for their work arrays
 /// (basis, Ritz vectors, gradient blocks): 2^28 entries = 2 GiB.
 pub const MAX_WORK_FLOATS: usize = 1 << 28;

@@ -12,11 +12,11 @@
 //! fully (twice) against the probe's basis; a breakdown (invariant subspace) ends that probe early
 //! (its remaining nodes get weight 0).
 
-use ndarray::{s, Array2, ArrayView2, ArrayViewMut2};
+use ndarray::{s, Array2};
 use rand::Rng;
 
-use super::check_memory;
 use super::lanczos::{orthogonalise, sym_eig};
+use super::{check_memory, BlockOp};
 use crate::control::Control;
 use crate::error::{Error, Result};
 
@@ -55,7 +55,7 @@ pub fn slq(
     m: usize,
     seed: u64,
     group: usize,
-    op: &mut dyn FnMut(ArrayView2<'_, f64>, ArrayViewMut2<'_, f64>) -> Result<()>,
+    op: &mut BlockOp<'_>,
     ctl: &Control,
 ) -> Result<Quadrature> {
     if n_probes == 0 {
@@ -181,6 +181,7 @@ pub fn slq(
 mod tests {
     use super::*;
     use crate::spectra::testing::quadratic_with_spectrum;
+    use ndarray::{ArrayView2, ArrayViewMut2};
 
     #[test]
     fn moments_match_the_probes_hutchinson_estimates() {
