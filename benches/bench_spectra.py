@@ -141,10 +141,10 @@ def _rel(w, ref):
 CASES = [("largest", 5, "LA"), ("smallest", 3, "SA")]
 
 
-@pytest.mark.parametrize("which,k,mode", CASES, ids=[c[0] for c in CASES])
 @pytest.mark.parametrize(
     "impl", ["hiddenconvex", "hiddenconvex+eigsh", "jax-hvp+eigsh", "numpy-fd+eigsh"]
 )
+@pytest.mark.parametrize("which,k,mode", CASES, ids=[c[0] for c in CASES])
 def test_spectra(bench, smoke, which, k, mode, impl):
     s = _setup(smoke)
     obj, theta = s["obj"], s["theta"]
