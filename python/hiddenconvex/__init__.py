@@ -95,6 +95,14 @@ from .slices import (
     slice_2d,
     witness_slice,
 )
+from .spectra import (
+    HvpResult,
+    SpectralDensityResult,
+    SpectrumResult,
+    eigenvalues,
+    hvp,
+    spectral_density,
+)
 
 try:
     # One place for the version: the workspace version in Cargo.toml, which maturin writes into
@@ -153,6 +161,13 @@ _warn_thread_env()
 
 
 __all__ = [
+    # Hessian-vector products and spectra at large D
+    "HvpResult",
+    "SpectralDensityResult",
+    "SpectrumResult",
+    "eigenvalues",
+    "hvp",
+    "spectral_density",
     # activation chambers
     "Chambers",
     "chamber_count",

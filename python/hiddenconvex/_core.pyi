@@ -288,3 +288,38 @@ def convex_certify(
     loss: _ConvexLoss = "squared",
     huber_delta: float = 1.0,
 ) -> _ConvexCertificate: ...
+
+# ---- spectra ------------------------------------------------------------------------------
+def spectra_hvp(
+    objective: NativeObjective | Callable[..., Any],
+    theta: npt.NDArray[np.float64],
+    vectors: npt.NDArray[np.float64],
+    step: float | None = None,
+    richardson: bool = True,
+    vectorized: bool = False,
+    progress: Callable[[int, int], Any] | None = None,
+) -> dict[str, Any]: ...
+def spectra_lanczos(
+    objective: NativeObjective | Callable[..., Any],
+    theta: npt.NDArray[np.float64],
+    k: int,
+    which: Literal["largest", "smallest", "both"],
+    tol: float,
+    ncv: int | None,
+    max_restarts: int,
+    seed: int,
+    step: float | None = None,
+    vectorized: bool = False,
+    progress: Callable[[int, int], Any] | None = None,
+) -> dict[str, Any]: ...
+def spectra_slq(
+    objective: NativeObjective | Callable[..., Any],
+    theta: npt.NDArray[np.float64],
+    n_probes: int,
+    n_steps: int,
+    seed: int,
+    step: float | None = None,
+    group: int | None = None,
+    vectorized: bool = False,
+    progress: Callable[[int, int], Any] | None = None,
+) -> dict[str, Any]: ...

@@ -15,6 +15,7 @@ __all__ = [
     "plot_gap_histogram",
     "plot_slice_1d",
     "plot_slice_2d",
+    "plot_spectrum",
     "pyplot",
 ]
 
@@ -234,4 +235,51 @@ def plot_gap_histogram(report: Any, path: Any, *, bins: int = 60, title: str | N
     )
     ax.grid(alpha=0.3)
     ax.legend(fontsize=9)
+    return _save(fig, path)
+
+
+def plot_spectrum(density: Any, path: Any, *, extremes: Any = (), title: str | None = None) -> Path:
+    """Write a PNG of a large-D Hessian spectrum: the SLQ density (log scale) with the extreme
+    eigenvalues from Lanczos marked (red: negative, blue: non-negative, with their bounds).
+
+    Parameters
+    ----------
+    density : SpectralDensityResult
+        From :func:`hiddenconvex.spectral_density`.
+    path : str or Path
+        A ``.png`` file name.
+    extremes : sequence of SpectrumResult
+        From :func:`hiddenconvex.eigenvalues` (e.g. the largest and the smallest).
+    title : str, optional
+    """
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(7.5, 4.5))
+    grid, dens = np.asarray(density.grid), np.asarray(density.density)
+    floor = max(float(dens.max()) * 1e-8, np.finfo(float).tiny)
+    ax.semilogy(grid, np.maximum(dens, floor), color="0.25", lw=1.2,
+                label=f"SLQ density ({density.n_probes} probes × {density.n_steps} steps)")  # fmt: skip
+    lams, bnds = [], []
+    for r in extremes:
+        lams.extend(np.asarray(r.eigenvalues, dtype=float).tolist())
+        bnds.extend(np.asarray(r.bounds, dtype=float).tolist())
+    neg_done = pos_done = False
+    for lam, b in zip(lams, bnds, strict=True):
+        neg = lam < 0
+        colour = "#c92a2a" if neg else "#1f4e9c"
+        label = None
+        if neg and not neg_done:
+            label, neg_done = "Lanczos eigenvalues λ < 0", True
+        elif not neg and not pos_done:
+            label, pos_done = "Lanczos eigenvalues λ ≥ 0", True
+        ax.axvline(lam, color=colour, lw=1.0, alpha=0.8, label=label)
+        if np.isfinite(b) and b > 0:
+            ax.axvspan(lam - b, lam + b, color=colour, alpha=0.15)
+    ax.axvline(0.0, color="k", lw=0.6, ls=":")
+    ax.set_xlabel("eigenvalue λ of the Hessian")
+    ax.set_ylabel("spectral density (smoothed)")
+    lo = f"{min(lams):.3g}" if lams else "?"
+    hi = f"{max(lams):.3g}" if lams else "?"
+    ax.set_title(title or f"Hessian spectrum at D = {density.dim}: λ from {lo} to {hi}")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
     return _save(fig, path)

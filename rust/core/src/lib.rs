@@ -10,6 +10,7 @@
 //! - [`hessian`]: batched finite-difference Hessians.
 //! - [`midpoint`]: midpoint-convexity sampling.
 //! - [`convex`]: the convex reformulation of two-layer ReLU training and its solvers.
+//! - [`spectra`]: Hessian-vector products, Lanczos eigenvalues and spectral densities at large D.
 
 pub mod control;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod convex;
 pub mod hessian;
 pub mod midpoint;
 pub mod objective;
+pub mod spectra;
 
 pub use control::Control;
 pub use error::{Error, Result};
