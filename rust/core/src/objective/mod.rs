@@ -41,6 +41,59 @@ pub trait Objective: Send + Sync {
     /// A short human-readable name ("least squares", "two-layer ReLU (m=4)", ...).
     fn name(&self) -> String;
 
+    /// Values and rounding scales at the B rows of `points` (B × D, any strides), written into
+    /// `values` and `scales` (length B each): per row the pair of [`Objective::value_and_scale`].
+    ///
+    /// This is the batched evaluation path every consumer (Hessians, midpoint tests, slices) calls
+    /// with blocks of points. The default loops over the rows; the native objectives override it
+    /// with matrix products over the whole block and the vectorised kernels of [`loss`], whose
+    /// results differ from the per-point path by at most a few ulp of the rounding scale (see
+    /// `docs/performance-evaluation.md`). A point's result does not depend on the other rows of the
+    /// block.
+    fn values_scales_block(
+        &self,
+        points: ArrayView2<'_, f64>,
+        values: &mut [f64],
+        scales: &mut [f64],
+    ) -> Result<()> {
+        check_block(self.dim(), points, values.len(), scales.len(), None)?;
+        let mut buf = Vec::new();
+        for (i, row) in points.outer_iter().enumerate() {
+            let (v, s) = match row.as_slice() {
+                Some(r) => self.value_and_scale(r),
+                None => {
+                    buf.clear();
+                    buf.extend(row.iter().copied());
+                    self.value_and_scale(&buf)
+                }
+            };
+            values[i] = v;
+            scales[i] = s;
+        }
+        Ok(())
+    }
+
+    /// Values and gradients at the B rows of `points` (B × D, any strides): `values[b] = f(θ_b)`
+    /// and `grads[b·D..(b+1)·D] = ∇f(θ_b)` (row-major B × D). The default loops over
+    /// [`Objective::gradient`]; the native objectives override it with matrix products over the
+    /// block (same mathematics, rounding within a few ulp of the per-point path).
+    fn gradients_block(
+        &self,
+        points: ArrayView2<'_, f64>,
+        values: &mut [f64],
+        grads: &mut [f64],
+    ) -> Result<()> {
+        let d = self.dim();
+        check_block(d, points, values.len(), values.len(), Some(grads.len()))?;
+        let mut buf = Vec::with_capacity(d);
+        for (i, row) in points.outer_iter().enumerate() {
+            buf.clear();
+            buf.extend(row.iter().copied());
+            values[i] = self.gradient(&buf, &mut grads[i * d..(i + 1) * d])?;
+        }
+        Ok(())
+    }
+
     /// Gradients at θ + t_k e_{i_k} for each move `(i_k, t_k)` (one coordinate moved per row,
     /// to `theta[i] + t`), written row by row into `out` (K × D). The default calls
     /// [`Objective::gradient`] K times; models with structure override it with a batched kernel
@@ -60,6 +113,34 @@ pub trait Objective: Send + Sync {
         }
         Ok(())
     }
+}
+
+/// Check the shapes of a block evaluation: `points` B × `d`, `nv` = `ns` = B values and scales,
+/// `ng` = B·d gradient entries.
+pub fn check_block(
+    d: usize,
+    points: ArrayView2<'_, f64>,
+    nv: usize,
+    ns: usize,
+    ng: Option<usize>,
+) -> Result<()> {
+    let b = points.nrows();
+    if points.ncols() != d {
+        return Err(Error::invalid(
+            "points",
+            format!(
+                "expected {d} columns (the objective's dimension), got {}",
+                points.ncols()
+            ),
+        ));
+    }
+    if nv != b || ns != b || ng.is_some_and(|g| g != b * d) {
+        return Err(Error::invalid(
+            "points",
+            format!("output buffers do not match a block of {b} points"),
+        ));
+    }
+    Ok(())
 }
 
 /// Check that `theta` has the objective's length.
