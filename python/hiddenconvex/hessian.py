@@ -61,7 +61,7 @@ from ._progress import progress_callback
 from ._validation import as_float_array, check_choice, check_float
 from .exceptions import InvalidInputError
 from .io import Result
-from .objectives import CallableObjective, Objective, as_objective, core_handle
+from .objectives import CallableObjective, Objective, as_objective, core_handle, infer_dim
 
 __all__ = ["HessianResult", "hessian"]
 
@@ -279,7 +279,7 @@ def hessian(
         truncation part and for kink detection). Without it, the error estimate is the rounding
         bound only and no kinks are flagged.
     dim : int, optional
-        D, required for a Python callable.
+        D of a Python callable; inferred from ``points`` when not given.
     vectorized : bool
         Whether the callable takes a batch.
     progress : bool or callable, optional
@@ -303,7 +303,7 @@ def hessian(
     Exception
         Whatever a Python callable raises, with a note saying which batch was being evaluated.
     """
-    obj = as_objective(objective, dim, vectorized=vectorized)
+    obj = as_objective(objective, infer_dim(objective, dim, points), vectorized=vectorized)
     method = check_choice(method, "method", _METHODS)
     if step is not None:
         step = check_float(step, "step", minimum=0.0, strict_minimum=True)

@@ -30,7 +30,7 @@ from ._progress import progress_callback
 from ._validation import as_float_array, check_choice, check_float, check_int, resolve_seed
 from .exceptions import InvalidInputError, InvalidTypeError
 from .io import Result
-from .objectives import CallableObjective, Objective, as_objective, core_handle
+from .objectives import CallableObjective, Objective, as_objective, core_handle, infer_dim
 
 __all__ = [
     "MidpointReport",
@@ -224,7 +224,7 @@ def estimate_noise(
     NoiseEstimate
         ``(sigma, sigmas, informs, steps)``.
     """
-    obj = as_objective(objective, dim, vectorized=vectorized)
+    obj = as_objective(objective, infer_dim(objective, dim, points), vectorized=vectorized)
     pts = as_float_array(points, "points", ndim=(1, 2))
     if pts.ndim == 1:
         pts = pts[None, :]
@@ -498,7 +498,8 @@ def midpoint_test(
     ----------
     objective : Objective or callable
         A native objective, or ``f(theta) -> float`` (``vectorized=True``:
-        ``f(Theta (B, D)) -> (B,)``, called once per batch of up to 2^21 values) with ``dim``.
+        ``f(Theta (B, D)) -> (B,)``, called once per batch of up to 2^21 values); a callable's
+        ``dim`` is inferred from ``pairs`` or ``center`` when not given.
     n_pairs : int
         Random pairs per scale (≥ 1); ignored with ``pairs``.
     seed : int, optional
@@ -553,7 +554,7 @@ def midpoint_test(
         If ``objective`` is neither an objective nor a callable.
     """
     start_time = time.perf_counter()
-    obj = as_objective(objective, dim, vectorized=vectorized)
+    obj = as_objective(objective, infer_dim(objective, dim, pairs, center), vectorized=vectorized)
     handle, d, vec = core_handle(obj)
     ts = [t] if isinstance(t, (int, float, np.floating)) else list(t)
     ts = [check_float(x, "t") for x in ts]

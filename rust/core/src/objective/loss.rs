@@ -263,7 +263,12 @@ fn reduce(x: f64) -> (f64, f64) {
 /// exponent bits (integer add and shift only: vectorisable on AVX2).
 #[inline(always)]
 fn pow2(nf: f64) -> f64 {
-    f64::from_bits((nf + (MAGIC + 1023.0)).to_bits().wrapping_sub(MAGIC.to_bits()) << 52)
+    f64::from_bits(
+        (nf + (MAGIC + 1023.0))
+            .to_bits()
+            .wrapping_sub(MAGIC.to_bits())
+            << 52,
+    )
 }
 
 /// e^x, branch-free (vectorisable). Overflow gives +inf, underflow 0 (subnormal results are
@@ -554,7 +559,6 @@ simd_dispatch! {
     }
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -626,7 +630,9 @@ mod tests {
         // Pseudo-random points (a fixed LCG) between the grid points.
         let mut u: u64 = 0x9E37_79B9_7F4A_7C15;
         for _ in 0..n {
-            u = u.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            u = u
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
             xs.push(lo + (hi - lo) * ((u >> 11) as f64 / (1u64 << 53) as f64));
         }
         xs
@@ -685,9 +691,14 @@ mod tests {
             assert_eq!(z1, z3);
             for (k, &z) in zs.iter().enumerate() {
                 let (a, da) = act.apply(z);
-                assert!((z1[k] - a).abs() <= KERNEL_ULP * f64::EPSILON * a.abs(), "{act:?} {z}");
                 assert!(
-                    (d1[k] - da).abs() <= 2.0 * KERNEL_ULP * f64::EPSILON * (da.abs() + 1e-300) + 4.0 * f64::EPSILON * a.abs() * a.abs(),
+                    (z1[k] - a).abs() <= KERNEL_ULP * f64::EPSILON * a.abs(),
+                    "{act:?} {z}"
+                );
+                assert!(
+                    (d1[k] - da).abs()
+                        <= 2.0 * KERNEL_ULP * f64::EPSILON * (da.abs() + 1e-300)
+                            + 4.0 * f64::EPSILON * a.abs() * a.abs(),
                     "{act:?}' {z}: {} vs {da}",
                     d1[k]
                 );
@@ -696,7 +707,12 @@ mod tests {
         let fs = sweep(-60.0, 60.0, 3_001);
         let b = fs.len();
         let es: Vec<f64> = fs.iter().map(|f| 3.0 * f.abs()).collect();
-        for loss in [Loss::Squared, Loss::Logistic, Loss::Hinge, Loss::SquaredHinge] {
+        for loss in [
+            Loss::Squared,
+            Loss::Logistic,
+            Loss::Hinge,
+            Loss::SquaredHinge,
+        ] {
             for y in [1.0, -1.0, 0.3] {
                 if loss.is_classification() && y == 0.3 {
                     continue;

@@ -344,9 +344,9 @@ impl Mlp {
     }
 }
 
-/// Floats of one work matrix (n × block·width) of the batched path (512 KiB): sets how many
+/// Floats of one work matrix (n × block·width) of the batched path (256 KiB): sets how many
 /// points a sub-block holds.
-const BLOCK_FLOATS: usize = 1 << 16;
+const BLOCK_FLOATS: usize = 1 << 15;
 /// Most points per sub-block of the batched path.
 const MAX_BLOCK_POINTS: usize = 256;
 
@@ -373,12 +373,7 @@ fn gemm_nt(
 impl Mlp {
     /// Points per sub-block of the batched path.
     fn block_points(&self) -> usize {
-        let w = self
-            .layers
-            .iter()
-            .map(|l| l.n_out.max(l.n_in))
-            .max()
-            .unwrap_or(1);
+        let w = self.layers.iter().map(|l| l.n_out).max().unwrap_or(1);
         (BLOCK_FLOATS / (self.x.nrows() * w).max(1)).clamp(1, MAX_BLOCK_POINTS)
     }
 
@@ -432,11 +427,7 @@ impl Mlp {
                         .unwrap_or_else(|_| Array2::zeros((n_out, n_in)));
                     let cols_in = s![.., b * n_in..(b + 1) * n_in];
                     let cols_out = s![.., b * n_out..(b + 1) * n_out];
-                    matmul_small(
-                        hin.slice(cols_in),
-                        w.view(),
-                        &mut z.slice_mut(cols_out),
-                    );
+                    matmul_small(hin.slice(cols_in), w.view(), &mut z.slice_mut(cols_out));
                     if let (Some(en), Some(a)) = (e_next.as_mut(), ain.as_ref()) {
                         let wa = w.mapv(f64::abs);
                         matmul_small(a.slice(cols_in), wa.view(), &mut en.slice_mut(cols_out));
@@ -514,7 +505,11 @@ impl Mlp {
             let erow = fwd.e_out.as_ref().map(|e| e.row(i));
             let erow = erow.as_ref().and_then(|r| r.as_slice()).unwrap_or(&[]);
             if c == 1 {
-                let acc_s = if want_scale { &mut *scales } else { &mut *no_scale };
+                let acc_s = if want_scale {
+                    &mut *scales
+                } else {
+                    &mut *no_scale
+                };
                 super::loss::loss_accumulate_row(
                     self.loss,
                     row,
@@ -967,7 +962,12 @@ mod tests {
     fn block_path_matches_per_point_path() {
         let eps = f64::EPSILON;
         let mut objs: Vec<Mlp> = Vec::new();
-        for loss in [Loss::Squared, Loss::Logistic, Loss::Hinge, Loss::SquaredHinge] {
+        for loss in [
+            Loss::Squared,
+            Loss::Logistic,
+            Loss::Hinge,
+            Loss::SquaredHinge,
+        ] {
             let cls = loss.is_classification();
             let (x, y) = data(37, 5, 1, cls);
             objs.push(Mlp::linear(x.clone(), y.clone(), true, loss, 0.3).unwrap());
@@ -1021,9 +1021,19 @@ mod tests {
                     let th = pts.row(b).to_vec();
                     let (f, s) = obj.value_and_scale(&th);
                     let tol = 64.0 * eps * s;
-                    assert!((v[b] - f).abs() <= tol, "{} {nb} {b}: {} vs {f}", obj.name(), v[b]);
+                    assert!(
+                        (v[b] - f).abs() <= tol,
+                        "{} {nb} {b}: {} vs {f}",
+                        obj.name(),
+                        v[b]
+                    );
                     assert!((gv[b] - f).abs() <= tol, "{} grad value", obj.name());
-                    assert!(sc[b] >= v[b].abs() && (sc[b] - s).abs() <= 1e-6 * s, "{} scale {} vs {s}", obj.name(), sc[b]);
+                    assert!(
+                        sc[b] >= v[b].abs() && (sc[b] - s).abs() <= 1e-6 * s,
+                        "{} scale {} vs {s}",
+                        obj.name(),
+                        sc[b]
+                    );
                     let mut g1 = vec![0.0; d];
                     obj.gradient(&th, &mut g1).unwrap();
                     let gs = g1.iter().fold(1.0f64, |m, x| m.max(x.abs()));

@@ -9,7 +9,7 @@ pub mod loss;
 pub mod mlp;
 pub mod quadratic;
 
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView2};
 use rayon::prelude::*;
 
 use crate::control::Control;
@@ -157,8 +157,13 @@ pub fn check_dim(obj: &dyn Objective, arg: &str, len: usize) -> Result<()> {
     Ok(())
 }
 
-/// Values and scales at every row of `points` (B × D), in parallel over rows when
-/// `B >= par_threshold`. Row order is kept; results do not depend on the thread count.
+/// Rows per block of the batched consumers ([`batch_values_and_scales`], [`batch_gradients`],
+/// Hessians, midpoint tests): fixed, so results never depend on the thread count.
+pub const EVAL_BLOCK: usize = 64;
+
+/// Values and scales at every row of `points` (B × D), in blocks of [`EVAL_BLOCK`] rows through
+/// [`Objective::values_scales_block`], in parallel over blocks when `B >= par_threshold`. Row
+/// order is kept; results do not depend on the thread count.
 pub fn batch_values_and_scales(
     obj: &dyn Objective,
     points: ArrayView2<'_, f64>,
@@ -167,40 +172,35 @@ pub fn batch_values_and_scales(
 ) -> Result<(Array1<f64>, Array1<f64>)> {
     check_dim(obj, "points", points.ncols())?;
     let b = points.nrows();
-    let mut out = vec![(0.0, 0.0); b];
-    let eval_row = |i: usize, slot: &mut (f64, f64), buf: &mut Vec<f64>| -> Result<()> {
-        if i % 64 == 0 {
-            ctl.check()?;
-        }
-        let row = points.index_axis(Axis(0), i);
-        let v = match row.as_slice() {
-            Some(s) => obj.value_and_scale(s),
-            None => {
-                buf.clear();
-                buf.extend(row.iter().copied());
-                obj.value_and_scale(buf)
-            }
-        };
-        *slot = v;
-        Ok(())
+    let mut values = vec![0.0; b];
+    let mut scales = vec![0.0; b];
+    let eval = |k: usize, v: &mut [f64], s: &mut [f64]| -> Result<()> {
+        ctl.check()?;
+        let lo = k * EVAL_BLOCK;
+        let rows = points.slice(ndarray::s![lo..lo + v.len(), ..]);
+        obj.values_scales_block(rows, v, s)
     };
     if crate::parallel::should_parallelize(b, par_threshold) {
-        out.par_iter_mut()
+        values
+            .par_chunks_mut(EVAL_BLOCK)
+            .zip(scales.par_chunks_mut(EVAL_BLOCK))
             .enumerate()
-            .try_for_each_init(Vec::new, |buf, (i, slot)| eval_row(i, slot, buf))?;
+            .try_for_each(|(k, (v, s))| eval(k, v, s))?;
     } else {
-        let mut buf = Vec::new();
-        for (i, slot) in out.iter_mut().enumerate() {
-            eval_row(i, slot, &mut buf)?;
+        for (k, (v, s)) in values
+            .chunks_mut(EVAL_BLOCK)
+            .zip(scales.chunks_mut(EVAL_BLOCK))
+            .enumerate()
+        {
+            eval(k, v, s)?;
         }
     }
-    let values = out.iter().map(|p| p.0).collect();
-    let scales = out.iter().map(|p| p.1).collect();
-    Ok((values, scales))
+    Ok((Array1::from(values), Array1::from(scales)))
 }
 
-/// Values and gradients at every row of `points` (B × D), in parallel over rows when
-/// `B >= par_threshold`. Deterministic (each row is computed independently).
+/// Values and gradients at every row of `points` (B × D), in blocks of [`EVAL_BLOCK`] rows
+/// through [`Objective::gradients_block`], in parallel over blocks when `B >= par_threshold`.
+/// Deterministic (fixed blocks).
 pub fn batch_gradients(
     obj: &dyn Objective,
     points: ArrayView2<'_, f64>,
@@ -217,31 +217,31 @@ pub fn batch_gradients(
     let (b, d) = points.dim();
     let mut values = vec![0.0; b];
     let mut grads = Array2::<f64>::zeros((b, d));
+    if d == 0 || b == 0 {
+        return Ok((Array1::from(values), grads));
+    }
     let grads_slice = grads
         .as_slice_mut()
         .ok_or_else(|| Error::Numerical("gradient buffer is not contiguous".into()))?;
-    let eval_row = |i: usize, v: &mut f64, g: &mut [f64], buf: &mut Vec<f64>| -> Result<()> {
-        if i % 16 == 0 {
-            ctl.check()?;
-        }
-        buf.clear();
-        buf.extend(points.row(i).iter().copied());
-        *v = obj.gradient(buf, g)?;
-        Ok(())
+    let eval = |k: usize, v: &mut [f64], g: &mut [f64]| -> Result<()> {
+        ctl.check()?;
+        let lo = k * EVAL_BLOCK;
+        let rows = points.slice(ndarray::s![lo..lo + v.len(), ..]);
+        obj.gradients_block(rows, v, g)
     };
-    if d == 0 {
-        return Ok((Array1::from(values), grads));
-    }
     if crate::parallel::should_parallelize(b, par_threshold) {
         values
-            .par_iter_mut()
-            .zip(grads_slice.par_chunks_mut(d))
+            .par_chunks_mut(EVAL_BLOCK)
+            .zip(grads_slice.par_chunks_mut(EVAL_BLOCK * d))
             .enumerate()
-            .try_for_each_init(Vec::new, |buf, (i, (v, g))| eval_row(i, v, g, buf))?;
+            .try_for_each(|(k, (v, g))| eval(k, v, g))?;
     } else {
-        let mut buf = Vec::new();
-        for (i, (v, g)) in values.iter_mut().zip(grads_slice.chunks_mut(d)).enumerate() {
-            eval_row(i, v, g, &mut buf)?;
+        for (k, (v, g)) in values
+            .chunks_mut(EVAL_BLOCK)
+            .zip(grads_slice.chunks_mut(EVAL_BLOCK * d))
+            .enumerate()
+        {
+            eval(k, v, g)?;
         }
     }
     Ok((Array1::from(values), grads))

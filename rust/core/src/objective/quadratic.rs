@@ -89,6 +89,51 @@ impl Objective for Quadratic {
     fn name(&self) -> String {
         format!("quadratic (D={})", self.b.len())
     }
+
+    /// The block as two products, Q = Θ A and |Θ| |A| (A symmetric), then per row the sums of
+    /// the per-point path in the same order.
+    fn values_scales_block(
+        &self,
+        points: ndarray::ArrayView2<'_, f64>,
+        values: &mut [f64],
+        scales: &mut [f64],
+    ) -> Result<()> {
+        let d = self.b.len();
+        super::check_block(d, points, values.len(), scales.len(), None)?;
+        let q = points.dot(&self.a);
+        let qa = points.mapv(f64::abs).dot(&self.a.mapv(f64::abs));
+        for (k, t) in points.outer_iter().enumerate() {
+            let mut f = self.c;
+            let mut s = self.c.abs();
+            for i in 0..d {
+                f += t[i] * (0.5 * q[[k, i]] + self.b[i]);
+                s += t[i].abs() * (0.5 * qa[[k, i]] + self.b[i].abs());
+            }
+            values[k] = f;
+            scales[k] = s;
+        }
+        Ok(())
+    }
+
+    fn gradients_block(
+        &self,
+        points: ndarray::ArrayView2<'_, f64>,
+        values: &mut [f64],
+        grads: &mut [f64],
+    ) -> Result<()> {
+        let d = self.b.len();
+        super::check_block(d, points, values.len(), values.len(), Some(grads.len()))?;
+        let q = points.dot(&self.a);
+        for (k, t) in points.outer_iter().enumerate() {
+            let mut f = self.c;
+            for i in 0..d {
+                f += t[i] * (0.5 * q[[k, i]] + self.b[i]);
+                grads[k * d + i] = q[[k, i]] + self.b[i];
+            }
+            values[k] = f;
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -110,5 +155,30 @@ mod tests {
             0.0
         )
         .is_err());
+    }
+
+    #[test]
+    fn block_path_matches_per_point_path() {
+        let a = ndarray::arr2(&[[2.0, -1.0, 0.5], [-1.0, 3.0, 0.0], [0.5, 0.0, -1.0]]);
+        let q = Quadratic::new(a, ndarray::arr1(&[0.3, -0.2, 1.0]), 0.7).unwrap();
+        let pts =
+            ndarray::Array2::from_shape_fn((11, 3), |(i, j)| ((i * 3 + j) as f64).sin() * 4.0);
+        let (mut v, mut s, mut g) = (vec![0.0; 11], vec![0.0; 11], vec![0.0; 33]);
+        q.values_scales_block(pts.view(), &mut v, &mut s).unwrap();
+        let mut gv = vec![0.0; 11];
+        q.gradients_block(pts.view(), &mut gv, &mut g).unwrap();
+        for k in 0..11 {
+            let t = pts.row(k).to_vec();
+            let (f, sc) = q.value_and_scale(&t);
+            assert!(
+                (v[k] - f).abs() <= 16.0 * f64::EPSILON * sc && (s[k] - sc).abs() <= 1e-12 * sc
+            );
+            assert!((gv[k] - f).abs() <= 16.0 * f64::EPSILON * sc);
+            let mut g1 = vec![0.0; 3];
+            q.gradient(&t, &mut g1).unwrap();
+            for j in 0..3 {
+                assert!((g[k * 3 + j] - g1[j]).abs() <= 1e-13 * (1.0 + g1[j].abs()) * 10.0);
+            }
+        }
     }
 }
