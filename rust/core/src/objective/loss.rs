@@ -10,19 +10,18 @@
 //!
 //! - **scalar** ([`Loss::eval`], [`Activation::apply`], [`sigmoid`], [`softplus`]): the platform
 //!   `exp`/`ln_1p`/`tanh`, one value at a time;
-//! - **vectorised** (the `*_slice` kernels and [`Loss::accumulate_row`] / [`Loss::derivs_row`]):
+//! - **vectorised** (the `*_slice` kernels, [`loss_accumulate_row`] and [`loss_derivs_row`]):
 //!   branch-free polynomial kernels ([`exp_v`], [`log1p_unit_v`], [`expm1_v`], [`tanh_v`],
-//!   [`sigmoid_v`], [`softplus_v`]) over slices, compiled twice — for AVX2 (chosen at run time when
-//!   the CPU has it) and for the baseline target. Both compilations perform the same IEEE
-//!   operations in the same order (no fused multiply-add), so their results are bit-identical;
-//!   they are what the batched evaluation of the native objectives
-//!   ([`crate::objective::Objective::values_scales_block`]) uses.
+//!   [`sigmoid_v`], [`softplus_v`]) over slices, four lanes at a time with AVX2 intrinsics
+//!   (chosen at run time when the CPU has AVX2, module `avx2`) or one value at a time (the
+//!   portable twins). Both perform the same IEEE operations in the same order (no fused
+//!   multiply-add), so their results are bit-identical; they are what the batched evaluation of
+//!   the native objectives ([`crate::objective::Objective::values_scales_block`]) uses.
 //!
-//! Accuracy of the vectorised kernels (relative error against the exact function, measured by the
-//! tests of this module against the platform's functions on dense sweeps, plus the ≤ 1 ulp of
-//! the platform function): `exp_v` ≤ 1 ulp, `expm1_v` ≤ 2 ulp, `log1p_unit_v` (argument in
-//! [0, 1]) ≤ 2 ulp, `sigmoid_v` ≤ 3 ulp, `softplus_v` ≤ 3 ulp, `tanh_v` ≤ 3 ulp (tested bounds,
-//! see `KERNEL_ULP`). A loss term computed with them differs from the scalar path by at most
+//! Accuracy of the vectorised kernels (bounds asserted by the tests of this module, relative to
+//! the platform's functions on dense sweeps of the argument range): `exp_v` ≤ 2 ulp, `expm1_v`
+//! ≤ 3 ulp, `log1p_unit_v` (argument in [0, 1]) ≤ 3 ulp, `sigmoid_v`, `softplus_v`, `tanh_v` ≤ 4
+//! ulp (`KERNEL_ULP`). A loss term computed with them differs from the scalar path by at most
 //! `KERNEL_ULP · eps · |term|`, which the rounding scale s = Σ|terms| + … already covers: every
 //! rounding bound of the form `C · eps · s` stays valid with C increased by `KERNEL_ULP` (the
 //! Hessians use C = 8, the midpoint tests 32 and more).
@@ -366,29 +365,25 @@ pub fn tanh_v(z: f64) -> f64 {
     }
 }
 
-/// Define `$name` (dispatching at run time to an AVX2 compilation of `$body` when the CPU has
-/// AVX2) and `$portable` (the baseline compilation). Both compile the same IEEE operations (no
-/// fused multiply-add is introduced), so they return bit-identical results.
+/// Define `$name`, which runs `$avx2` (explicit AVX2 lanes, see [`avx2`]) when the CPU has
+/// AVX2 and `$portable` (the same operations one value at a time) otherwise. Both perform the same
+/// IEEE operations in the same order (no fused multiply-add), so they return bit-identical
+/// results; the tests check it.
 macro_rules! simd_dispatch {
-    ($(#[$m:meta])* $vis:vis fn $name:ident / $portable:ident ($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
+    ($(#[$m:meta])* $vis:vis fn $name:ident / $portable:ident / $avx2:ident ($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
         $(#[$m])*
         $vis fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
-                #[target_feature(enable = "avx2")]
-                unsafe fn avx2($($arg: $ty),*) {
-                    $portable($($arg),*)
-                }
                 if std::arch::is_x86_feature_detected!("avx2") {
                     // SAFETY: the CPU supports the feature the function was compiled for.
-                    return unsafe { avx2($($arg),*) };
+                    return unsafe { avx2::$avx2($($arg),*) };
                 }
             }
             $portable($($arg),*)
         }
 
-        /// The baseline-target compilation of the function of the same name without the suffix.
-        #[inline(always)]
+        /// The portable (one value at a time) twin of the function without the suffix.
         #[allow(dead_code)]
         $vis fn $portable($($arg: $ty),*) $body
     };
@@ -396,7 +391,7 @@ macro_rules! simd_dispatch {
 
 simd_dispatch! {
     /// `out[k] = e^{x[k]}` ([`exp_v`]).
-    pub fn exp_slice / exp_slice_portable(x: &[f64], out: &mut [f64]) {
+    pub fn exp_slice / exp_slice_portable / exp_slice(x: &[f64], out: &mut [f64]) {
         for (o, &v) in out.iter_mut().zip(x) {
             *o = exp_v(v);
         }
@@ -406,7 +401,7 @@ simd_dispatch! {
 simd_dispatch! {
     /// In place `z[k] ← g(z[k])` and `dz[k] = g'(z[k])` (the vectorised [`Activation::apply`];
     /// `dz` may be empty to skip the derivative).
-    pub fn activation_slice / activation_slice_portable(act: Activation, z: &mut [f64], dz: &mut [f64]) {
+    pub fn activation_slice / activation_slice_portable / activation_slice(act: Activation, z: &mut [f64], dz: &mut [f64]) {
         let want_d = !dz.is_empty();
         match act {
             Activation::Identity => dz.iter_mut().for_each(|d| *d = 1.0),
@@ -508,7 +503,7 @@ simd_dispatch! {
     /// One sample's terms for a row of B predictions `f` (one per point) with target `y`:
     /// `acc_f[b] += ℓ(f[b], y)` and, when `acc_s` is not empty,
     /// `acc_s[b] += |ℓ| + |ℓ'| (e[b] + |other operand|)` ([`Loss::term_scale`]).
-    pub fn loss_accumulate_row / loss_accumulate_row_portable(
+    pub fn loss_accumulate_row / loss_accumulate_row_portable / loss_accumulate_row(
         loss: Loss,
         f: &[f64],
         e: &[f64],
@@ -538,7 +533,7 @@ simd_dispatch! {
 simd_dispatch! {
     /// One sample's terms for a row of B predictions: `dl[b] = ℓ'(f[b], y)` and, when `acc_f` is
     /// not empty, `acc_f[b] += ℓ(f[b], y)`.
-    pub fn loss_derivs_row / loss_derivs_row_portable(
+    pub fn loss_derivs_row / loss_derivs_row_portable / loss_derivs_row(
         loss: Loss,
         f: &[f64],
         y: f64,
@@ -556,6 +551,394 @@ simd_dispatch! {
             *a += l;
             *d = g;
         }
+    }
+}
+
+/// The AVX2 twins of the slice kernels: four lanes per instruction, the same operations in the
+/// same order as the scalar kernels ([`exp_v`], [`log1p_unit_v`], …), which also handle the
+/// last `len % 4` values. Explicit intrinsics (the compiler does not vectorise the scalar loops
+/// by itself: the kernels' selects and bit manipulations stop its cost model).
+#[cfg(target_arch = "x86_64")]
+#[allow(unused_unsafe, clippy::missing_safety_doc)]
+pub(crate) mod avx2 {
+    use super::{
+        exp_v, log1p_unit_v, loss_term, sigmoid_v, softplus_v, tanh_v, Activation, Loss, LN2_HI,
+        LN2_LO, LOG2E, MAGIC,
+    };
+    use std::arch::x86_64::*;
+
+    type V = __m256d;
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn splat(x: f64) -> V {
+        unsafe { _mm256_set1_pd(x) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn add(a: V, b: V) -> V {
+        unsafe { _mm256_add_pd(a, b) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn sub(a: V, b: V) -> V {
+        unsafe { _mm256_sub_pd(a, b) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn mul(a: V, b: V) -> V {
+        unsafe { _mm256_mul_pd(a, b) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn div(a: V, b: V) -> V {
+        unsafe { _mm256_div_pd(a, b) }
+    }
+    /// `if m { b } else { a }` per lane.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn select(m: V, b: V, a: V) -> V {
+        unsafe { _mm256_blendv_pd(a, b, m) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn ge(a: V, b: V) -> V {
+        unsafe { _mm256_cmp_pd::<_CMP_GE_OQ>(a, b) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn gt(a: V, b: V) -> V {
+        unsafe { _mm256_cmp_pd::<_CMP_GT_OQ>(a, b) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn is_nan(a: V) -> V {
+        unsafe { _mm256_cmp_pd::<_CMP_UNORD_Q>(a, a) }
+    }
+    /// max(a, b) for a non-NaN b (as `f64::max`, NaN a gives b).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn max(a: V, b: V) -> V {
+        unsafe { _mm256_max_pd(a, b) }
+    }
+    /// min(a, b) for a non-NaN b (as `f64::min`, NaN a gives b).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn min(a: V, b: V) -> V {
+        unsafe { _mm256_min_pd(a, b) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn abs(a: V) -> V {
+        unsafe { _mm256_andnot_pd(splat(-0.0), a) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn neg_abs(a: V) -> V {
+        unsafe { _mm256_or_pd(splat(-0.0), a) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn copysign(mag: V, sign: V) -> V {
+        unsafe {
+            _mm256_or_pd(
+                _mm256_andnot_pd(splat(-0.0), mag),
+                _mm256_and_pd(splat(-0.0), sign),
+            )
+        }
+    }
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load(s: &[f64], k: usize) -> V {
+        debug_assert!(k + 4 <= s.len());
+        unsafe { _mm256_loadu_pd(s.as_ptr().add(k)) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn store(s: &mut [f64], k: usize, v: V) {
+        debug_assert!(k + 4 <= s.len());
+        unsafe { _mm256_storeu_pd(s.as_mut_ptr().add(k), v) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn expm1_reduced(r: V) -> V {
+        const C: [f64; 12] = [
+            1.0 / 2.0,
+            1.0 / 6.0,
+            1.0 / 24.0,
+            1.0 / 120.0,
+            1.0 / 720.0,
+            1.0 / 5040.0,
+            1.0 / 40320.0,
+            1.0 / 362880.0,
+            1.0 / 3628800.0,
+            1.0 / 39916800.0,
+            1.0 / 479001600.0,
+            1.0 / 6227020800.0,
+        ];
+        let mut p = splat(C[11]);
+        for k in (0..11).rev() {
+            p = add(mul(p, r), splat(C[k]));
+        }
+        add(r, mul(r, mul(r, p)))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn reduce(x: V) -> (V, V) {
+        let magic = splat(MAGIC);
+        let nf = sub(add(mul(x, splat(LOG2E)), magic), magic);
+        let r = sub(sub(x, mul(nf, splat(LN2_HI))), mul(nf, splat(LN2_LO)));
+        (nf, r)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn pow2(nf: V) -> V {
+        unsafe {
+            let t = _mm256_castpd_si256(add(nf, splat(MAGIC + 1023.0)));
+            let e = _mm256_sub_epi64(t, _mm256_set1_epi64x(MAGIC.to_bits() as i64));
+            _mm256_castsi256_pd(_mm256_slli_epi64::<52>(e))
+        }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    pub(super) fn exp4(x: V) -> V {
+        let xc = min(max(x, splat(-746.0)), splat(710.0));
+        let (nf, r) = reduce(xc);
+        let p = add(splat(1.0), expm1_reduced(r));
+        let magic = splat(MAGIC);
+        let n1 = sub(add(mul(nf, splat(0.5)), magic), magic);
+        let n2 = sub(nf, n1);
+        let y = mul(mul(p, pow2(n1)), pow2(n2));
+        select(is_nan(x), x, y)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn expm1_4(x: V) -> V {
+        let xc = min(max(x, splat(-60.0)), splat(709.0));
+        let (nf, r) = reduce(xc);
+        let q = expm1_reduced(r);
+        let s = pow2(nf);
+        let y = add(mul(s, q), sub(s, splat(1.0)));
+        select(is_nan(x), x, y)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn log1p_unit4(u: V) -> V {
+        const A: [f64; 11] = [
+            1.0 / 3.0,
+            1.0 / 5.0,
+            1.0 / 7.0,
+            1.0 / 9.0,
+            1.0 / 11.0,
+            1.0 / 13.0,
+            1.0 / 15.0,
+            1.0 / 17.0,
+            1.0 / 19.0,
+            1.0 / 21.0,
+            1.0 / 23.0,
+        ];
+        let big = ge(u, splat(0.5));
+        let num = select(big, sub(u, splat(1.0)), u);
+        let den = select(big, add(u, splat(3.0)), add(u, splat(2.0)));
+        let s = div(num, den);
+        let s2 = mul(s, s);
+        let mut p = splat(A[10]);
+        for k in (0..10).rev() {
+            p = add(mul(p, s2), splat(A[k]));
+        }
+        let two_s = mul(splat(2.0), s);
+        let zero = splat(0.0);
+        let hi = select(big, splat(LN2_HI), zero);
+        let lo = select(big, splat(LN2_LO), zero);
+        add(hi, add(two_s, add(mul(mul(two_s, s2), p), lo)))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn sigmoid4(z: V) -> V {
+        let u = exp4(neg_abs(z));
+        let num = select(ge(z, splat(0.0)), splat(1.0), u);
+        div(num, add(splat(1.0), u))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn softplus4(z: V) -> V {
+        add(max(z, splat(0.0)), log1p_unit4(exp4(neg_abs(z))))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn tanh4(z: V) -> V {
+        let e = expm1_4(min(mul(splat(2.0), abs(z)), splat(40.0)));
+        let t = copysign(div(e, add(e, splat(2.0))), z);
+        select(is_nan(z), z, t)
+    }
+
+    /// `(ℓ, ℓ')` of the logistic loss, four lanes (as [`loss_term`]).
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn logistic4(f: V, y: V) -> (V, V) {
+        let z = mul(y, f);
+        let u = exp4(neg_abs(z));
+        let negz = unsafe { _mm256_xor_pd(z, splat(-0.0)) };
+        let l = add(max(negz, splat(0.0)), log1p_unit4(u));
+        let num = select(gt(z, splat(0.0)), u, splat(1.0));
+        let negy = unsafe { _mm256_xor_pd(y, splat(-0.0)) };
+        (l, mul(negy, div(num, add(splat(1.0), u))))
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn exp_slice(x: &[f64], out: &mut [f64]) {
+        let n = x.len().min(out.len());
+        let mut k = 0;
+        while k + 4 <= n {
+            store(out, k, exp4(load(x, k)));
+            k += 4;
+        }
+        for j in k..n {
+            out[j] = exp_v(x[j]);
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn activation_slice(act: Activation, z: &mut [f64], dz: &mut [f64]) {
+        let want_d = !dz.is_empty();
+        let n = if want_d {
+            z.len().min(dz.len())
+        } else {
+            z.len()
+        };
+        let one = splat(1.0);
+        let mut k = 0;
+        match act {
+            Activation::Tanh => {
+                while k + 4 <= n {
+                    let t = tanh4(load(z, k));
+                    store(z, k, t);
+                    if want_d {
+                        store(dz, k, sub(one, mul(t, t)));
+                    }
+                    k += 4;
+                }
+            }
+            Activation::Softplus => {
+                while k + 4 <= n {
+                    let v = load(z, k);
+                    if want_d {
+                        store(dz, k, sigmoid4(v));
+                    }
+                    store(z, k, softplus4(v));
+                    k += 4;
+                }
+            }
+            Activation::Sigmoid => {
+                while k + 4 <= n {
+                    let s = sigmoid4(load(z, k));
+                    store(z, k, s);
+                    if want_d {
+                        store(dz, k, mul(s, sub(one, s)));
+                    }
+                    k += 4;
+                }
+            }
+            Activation::Identity | Activation::Relu => {}
+        }
+        // The rest (and the piecewise-linear activations) by the portable kernel.
+        super::activation_slice_portable(
+            act,
+            &mut z[k..],
+            if want_d { &mut dz[k..] } else { &mut [] },
+        );
+        let _ = (sigmoid_v, softplus_v, tanh_v);
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn loss_accumulate_row(
+        loss: Loss,
+        f: &[f64],
+        e: &[f64],
+        y: f64,
+        acc_f: &mut [f64],
+        acc_s: &mut [f64],
+    ) {
+        let mut k = 0;
+        if loss == Loss::Logistic {
+            let n = f.len().min(acc_f.len());
+            let yv = splat(y);
+            if acc_s.is_empty() {
+                while k + 4 <= n {
+                    let (l, _) = logistic4(load(f, k), yv);
+                    store(acc_f, k, add(load(acc_f, k), l));
+                    k += 4;
+                }
+            } else {
+                let n = n.min(e.len()).min(acc_s.len());
+                // other operand: 0 for the logistic loss.
+                let other = splat(0.0);
+                while k + 4 <= n {
+                    let (l, dl) = logistic4(load(f, k), yv);
+                    store(acc_f, k, add(load(acc_f, k), l));
+                    let ts = add(abs(l), mul(abs(dl), add(load(e, k), other)));
+                    store(acc_s, k, add(load(acc_s, k), ts));
+                    k += 4;
+                }
+            }
+        }
+        let (es, ss) = if acc_s.is_empty() {
+            (&e[..0], &mut acc_s[..0])
+        } else {
+            (&e[k..], &mut acc_s[k..])
+        };
+        super::loss_accumulate_row_portable(loss, &f[k..], es, y, &mut acc_f[k..], ss);
+        let _ = loss_term;
+    }
+
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn loss_derivs_row(
+        loss: Loss,
+        f: &[f64],
+        y: f64,
+        acc_f: &mut [f64],
+        dl: &mut [f64],
+    ) {
+        let mut k = 0;
+        if loss == Loss::Logistic {
+            let yv = splat(y);
+            let n = f.len().min(dl.len());
+            if acc_f.is_empty() {
+                while k + 4 <= n {
+                    let (_, d) = logistic4(load(f, k), yv);
+                    store(dl, k, d);
+                    k += 4;
+                }
+            } else {
+                let n = n.min(acc_f.len());
+                while k + 4 <= n {
+                    let (l, d) = logistic4(load(f, k), yv);
+                    store(acc_f, k, add(load(acc_f, k), l));
+                    store(dl, k, d);
+                    k += 4;
+                }
+            }
+        }
+        let af = if acc_f.is_empty() {
+            &mut acc_f[..0]
+        } else {
+            &mut acc_f[k..]
+        };
+        super::loss_derivs_row_portable(loss, &f[k..], y, af, &mut dl[k..]);
+    }
+
+    #[allow(dead_code)]
+    fn _unused() -> (f64, f64) {
+        (log1p_unit_v(0.5), 0.0)
     }
 }
 
