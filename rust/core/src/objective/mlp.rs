@@ -218,8 +218,15 @@ impl Mlp {
         &self.layers
     }
 
-    /// Value, scale, and (if `grad` is given) the gradient.
-    fn eval(&self, theta: &[f64], mut grad: Option<&mut [f64]>, want_scale: bool) -> (f64, f64) {
+    /// Value, scale, and (if `grad` is given) the gradient, one point at a time with scalar
+    /// loops and the platform's `exp`/`ln_1p`/`tanh`: the reference the batched path is tested
+    /// against.
+    pub fn eval_scalar(
+        &self,
+        theta: &[f64],
+        mut grad: Option<&mut [f64]>,
+        want_scale: bool,
+    ) -> (f64, f64) {
         let nl = self.layers.len();
         let maxw = self
             .layers
@@ -688,11 +695,17 @@ impl Objective for Mlp {
     fn dim(&self) -> usize {
         self.dim
     }
+    /// A block of one point, so that `value_and_scale(θ)` equals row θ of any block evaluation
+    /// bit for bit (the per-point scalar path, [`Mlp::eval_scalar`], is the tests' reference).
     fn value_and_scale(&self, theta: &[f64]) -> (f64, f64) {
-        self.eval(theta, None, true)
-    }
-    fn value(&self, theta: &[f64]) -> f64 {
-        self.eval(theta, None, false).0
+        let (mut v, mut s) = ([f64::NAN], [f64::NAN]);
+        match ArrayView2::from_shape((1, theta.len()), theta) {
+            Ok(p) if theta.len() == self.dim => {
+                self.values_sub_block(p, &mut v, &mut s, true);
+                (v[0], s[0])
+            }
+            _ => (f64::NAN, f64::NAN),
+        }
     }
     fn gradient(&self, theta: &[f64], grad: &mut [f64]) -> Result<f64> {
         if grad.len() != self.dim || theta.len() != self.dim {
@@ -701,7 +714,11 @@ impl Objective for Mlp {
                 format!("expected length {}", self.dim),
             ));
         }
-        Ok(self.eval(theta, Some(grad), false).0)
+        let p = ArrayView2::from_shape((1, self.dim), theta)
+            .map_err(|e| Error::Numerical(format!("mlp shapes: {e}")))?;
+        let mut v = [0.0];
+        self.gradients_sub_block(p, &mut v, grad)?;
+        Ok(v[0])
     }
     fn name(&self) -> String {
         self.name.clone()
@@ -1019,7 +1036,7 @@ mod tests {
                 obj.gradients_block(pts, &mut gv, &mut g).unwrap();
                 for b in 0..nb {
                     let th = pts.row(b).to_vec();
-                    let (f, s) = obj.value_and_scale(&th);
+                    let (f, s) = obj.eval_scalar(&th, None, true);
                     let tol = 64.0 * eps * s;
                     assert!(
                         (v[b] - f).abs() <= tol,
@@ -1035,7 +1052,7 @@ mod tests {
                         sc[b]
                     );
                     let mut g1 = vec![0.0; d];
-                    obj.gradient(&th, &mut g1).unwrap();
+                    obj.eval_scalar(&th, Some(&mut g1), false);
                     let gs = g1.iter().fold(1.0f64, |m, x| m.max(x.abs()));
                     for j in 0..d {
                         assert!(
@@ -1047,6 +1064,8 @@ mod tests {
                         );
                     }
                 }
+                // The per-point methods are blocks of one point.
+                assert_eq!(obj.value_and_scale(&pts.row(0).to_vec()), (v[0], sc[0]));
                 // A point's result does not depend on the block it is in.
                 if nb == 17 {
                     let mut v1 = vec![0.0; 1];
