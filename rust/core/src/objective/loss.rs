@@ -219,8 +219,10 @@ impl Activation {
 /// (see the module documentation).
 pub const KERNEL_ULP: f64 = 4.0;
 
-const LN2_HI: f64 = 6.931_471_803_691_238_164_90e-1; // 21 trailing zero bits: n · LN2_HI is exact
-const LN2_LO: f64 = 1.908_214_929_270_587_700_02e-10;
+/// ln 2 = LN2_HI + LN2_LO (fdlibm's split): LN2_HI has 21 trailing zero bits, so n · LN2_HI is
+/// exact for |n| < 2^21.
+const LN2_HI: f64 = f64::from_bits(0x3fe6_2e42_fee0_0000);
+const LN2_LO: f64 = f64::from_bits(0x3dea_39ef_3579_3c76);
 const LOG2E: f64 = std::f64::consts::LOG2_E;
 /// 1.5 · 2^52: `(x + MAGIC) − MAGIC` rounds |x| < 2^51 to the nearest integer (ties to even).
 const MAGIC: f64 = 6_755_399_441_055_744.0;
