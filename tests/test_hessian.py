@@ -221,8 +221,14 @@ def test_bad_inputs(rng):
         hc.hessian(q, np.zeros(3), method="autodiff")
     with pytest.raises(hc.InvalidInputError, match="gradients"):
         hc.hessian(lambda t: 0.0, np.zeros(3), dim=3, method="gradients")
-    with pytest.raises(hc.InvalidInputError, match="dim"):
-        hc.hessian(lambda t: 0.0, np.zeros(3))
+    # A callable's dim is inferred from the points; a given dim must match them.
+    np.testing.assert_allclose(
+        hc.hessian(lambda t: float(t @ t), np.zeros(3), method="values").H[0],
+        2 * np.eye(3),
+        atol=1e-6,
+    )
+    with pytest.raises(hc.InvalidInputError, match="points"):
+        hc.hessian(lambda t: 0.0, np.zeros(3), dim=4)
     with pytest.raises(hc.InvalidInputError, match="shape"):
         hc.hessian(lambda T: np.zeros(len(T) + 1), np.zeros(3), dim=3, vectorized=True)
     with pytest.raises(hc.InvalidTypeError):

@@ -83,7 +83,7 @@ from ._progress import progress_callback
 from ._validation import as_float_array, check_bool, check_choice, check_float
 from .exceptions import InvalidInputError
 from .io import Result
-from .objectives import CallableObjective, Objective, as_objective, core_handle
+from .objectives import CallableObjective, Objective, as_objective, core_handle, infer_dim
 
 if TYPE_CHECKING:
     from ._core import _HessianMethod
@@ -319,7 +319,7 @@ def hessian(
         truncation part and for kink detection). Without it, the error estimate is the rounding
         bound only and no kinks are flagged.
     dim : int, optional
-        D, required for a Python callable.
+        D of a Python callable; inferred from ``points`` when not given.
     vectorized : bool
         Whether the callable takes a batch.
     progress : bool or callable, optional
@@ -343,7 +343,7 @@ def hessian(
     Exception
         Whatever a Python callable raises, with a note saying which batch was being evaluated.
     """
-    obj = as_objective(objective, dim, vectorized=vectorized)
+    obj = as_objective(objective, infer_dim(objective, dim, points), vectorized=vectorized)
     choice = check_choice(method, "method", _METHODS)
     richardson = check_bool(richardson, "richardson")
     if step is not None:

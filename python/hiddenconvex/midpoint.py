@@ -41,7 +41,7 @@ from ._validation import (
 from .exceptions import InvalidInputError, InvalidTypeError
 from .groups import filter_groups
 from .io import Result
-from .objectives import CallableObjective, Objective, as_objective, core_handle
+from .objectives import CallableObjective, Objective, as_objective, core_handle, infer_dim
 
 __all__ = [
     "MidpointPart",
@@ -240,7 +240,7 @@ def estimate_noise(
     NoiseEstimate
         ``(sigma, sigmas, informs, steps)``.
     """
-    obj = as_objective(objective, dim, vectorized=vectorized)
+    obj = as_objective(objective, infer_dim(objective, dim, points), vectorized=vectorized)
     pts = as_float_array(points, "points", ndim=(1, 2))
     if pts.ndim == 1:
         pts = pts[None, :]
@@ -596,7 +596,8 @@ def midpoint_test(
     ----------
     objective : Objective or callable
         A native objective, or ``f(theta) -> float`` (``vectorized=True``:
-        ``f(Theta (B, D)) -> (B,)``, called once per batch of up to 2^21 values) with ``dim``.
+        ``f(Theta (B, D)) -> (B,)``, called once per batch of up to 2^21 values); a callable's
+        ``dim`` is inferred from ``pairs`` or ``center`` when not given.
     n_pairs : int
         Random pairs per scale (≥ 1); ignored with ``pairs``.
     seed : int, optional
@@ -672,7 +673,7 @@ def midpoint_test(
             tol_factor=tol_factor, noise_points=noise_points, keep_arrays=keep_arrays,
             progress=progress, pair_range=pair_range,
         )  # fmt: skip
-    obj = as_objective(objective, dim, vectorized=vectorized)
+    obj = as_objective(objective, infer_dim(objective, dim, pairs, center), vectorized=vectorized)
     handle, d, vec = core_handle(obj)
     check_allocation(
         8 * d * (5 * _core.thread_count() + 8),

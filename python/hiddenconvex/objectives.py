@@ -188,7 +188,8 @@ def as_objective(
 ) -> Objective | CallableObjective:
     """Coerce ``objective`` to an :class:`Objective` or :class:`CallableObjective`.
 
-    A callable needs ``dim`` (D). Returns the object the capabilities pass to the core: use
+    A callable needs ``dim`` (D; the capabilities infer it from their points with
+    :func:`infer_dim` when they are given). Returns the object the capabilities pass to the core: use
     :func:`core_handle` to get ``(handle, dim, vectorized)`` for a ``_core`` call.
     """
     check_bool(vectorized, "vectorized")
@@ -203,6 +204,28 @@ def as_objective(
     raise InvalidTypeError(
         f"objective: expected a hiddenconvex objective or a callable, got {type(objective).__name__}"
     )
+
+
+def infer_dim(objective: Any, dim: int | None, *arrays: Any) -> int | None:
+    """``dim`` for a Python callable, inferred from the first given array when not given.
+
+    Returns ``dim`` unchanged when it is given or ``objective`` is not a bare callable; else the
+    length of the last axis of the first of ``arrays`` that is not ``None`` (a point, a batch of
+    points, a center, or a pair ``(A, B)`` / an object with an ``a`` attribute), or ``None``.
+    """
+    if dim is not None or isinstance(objective, (Objective, CallableObjective)):
+        return dim
+    for arr in arrays:
+        if arr is None:
+            continue
+        if hasattr(arr, "a") and hasattr(arr, "b"):
+            arr = arr.a
+        elif isinstance(arr, (tuple, list)) and len(arr) == 2 and np.ndim(arr[0]) == 2:
+            arr = arr[0]
+        shape = np.shape(arr)
+        if len(shape) >= 1 and shape[-1] > 0:
+            return int(shape[-1])
+    return None
 
 
 def core_handle(objective: Objective | CallableObjective) -> tuple[Any, int, bool]:

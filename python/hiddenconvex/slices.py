@@ -31,7 +31,7 @@ from .exceptions import InvalidInputError
 from .groups import filter_groups
 from .io import Result
 from .midpoint import MidpointReport, MidpointWitness
-from .objectives import as_objective
+from .objectives import as_objective, infer_dim
 
 __all__ = [
     "Slice1D",
@@ -153,7 +153,7 @@ def random_direction(
         ``groups=[]``, a group empty or out of range, or (filter normalisation) θ zero on every
         group, which would give the zero direction.
     """
-    obj = as_objective(objective, dim)
+    obj = as_objective(objective, infer_dim(objective, dim, theta))
     d = int(obj.dim)
     th = _vec(theta, "theta", d)
     rng = np.random.default_rng(resolve_seed(seed))
@@ -202,7 +202,7 @@ def slice_1d(
     InvalidInputError
         Shape/D mismatch or non-finite θ, d or ts.
     """
-    obj = as_objective(objective, dim, vectorized=vectorized)
+    obj = as_objective(objective, infer_dim(objective, dim, theta), vectorized=vectorized)
     th = _vec(theta, "theta", obj.dim)
     dv = _vec(direction, "direction", obj.dim)
     tt = np.linspace(-1.0, 1.0, 101) if ts is None else as_float_array(ts, "ts", ndim=1)
@@ -226,7 +226,7 @@ def slice_2d(
     ``grid`` is an int n (α, β each ``linspace(−extent, extent, n)``) or a pair of 1-D arrays
     (alphas, betas). ``values[i, j]`` is at (alphas[i], betas[j]).
     """
-    obj = as_objective(objective, dim, vectorized=vectorized)
+    obj = as_objective(objective, infer_dim(objective, dim, theta), vectorized=vectorized)
     th = _vec(theta, "theta", obj.dim)
     u = _vec(d1, "d1", obj.dim)
     v = _vec(d2, "d2", obj.dim)
@@ -278,7 +278,7 @@ def witness_slice(
         a, b, t = src.a, src.b, src.t
     if b is None:
         raise InvalidInputError("b: give both ends of the segment, or a report/witness as a")
-    obj = as_objective(objective, dim, vectorized=vectorized)
+    obj = as_objective(objective, infer_dim(objective, dim, a, b), vectorized=vectorized)
     av = _vec(a, "a", obj.dim)
     bv = _vec(b, "b", obj.dim)
     if not 0.0 < float(t) < 1.0:

@@ -225,17 +225,6 @@ impl Stencil {
         }
     }
 
-    #[inline]
-    fn restore(&self, theta: &[f64], r: usize, out: &mut [f64]) {
-        let row = self.rows[r];
-        if row.i != NONE {
-            out[row.i as usize] = theta[row.i as usize];
-            if row.j != NONE {
-                out[row.j as usize] = theta[row.j as usize];
-            }
-        }
-    }
-
     /// Stencil rows `lo..hi` of the block of points starting at `b0` (row k of the block is
     /// point b0 + k / R, stencil row k % R), as a ((hi − lo), D) matrix.
     pub fn points(
@@ -609,23 +598,14 @@ pub fn eval_stencil_native(
         .enumerate()
         .try_for_each(|(c, chunk)| -> Result<()> {
             ctl.check()?;
-            let mut cur_b = usize::MAX;
-            let mut theta: Vec<f64> = Vec::new();
-            let mut h: Vec<f64> = Vec::new();
-            let mut buf: Vec<f64> = Vec::new();
-            for (k, slot) in chunk.iter_mut().enumerate() {
-                let g = c * CHUNK + k;
-                let b = b0 + g / r_n;
-                let r = g % r_n;
-                if b != cur_b {
-                    theta = points.row(b).to_vec();
-                    h = steps.row(b).to_vec();
-                    buf = theta.clone();
-                    cur_b = b;
-                }
-                st.apply(&theta, &h, r, &mut buf);
-                *slot = obj.value_and_scale(&buf);
-                st.restore(&theta, r, &mut buf);
+            // The chunk's stencil rows as one block of points, evaluated by one batched call.
+            let lo = c * CHUNK;
+            let rows = st.points(points, steps, b0, lo, lo + chunk.len());
+            let mut v = vec![0.0; chunk.len()];
+            let mut sc = vec![0.0; chunk.len()];
+            obj.values_scales_block(rows.view(), &mut v, &mut sc)?;
+            for (slot, (fv, sv)) in chunk.iter_mut().zip(v.into_iter().zip(sc)) {
+                *slot = (fv, sv);
             }
             ctl.advance(chunk.len() as u64);
             Ok(())
@@ -679,21 +659,17 @@ pub fn hessian_gradients(
     let scales = if richardson { 2 } else { 1 };
     ctl.set_total((b * d) as u64);
     // Centre: value, scale and (with Richardson) gradient.
-    let centre: Vec<(f64, f64, Vec<f64>)> = (0..b)
-        .into_par_iter()
-        .map(|p| -> Result<(f64, f64, Vec<f64>)> {
-            let theta = points.row(p).to_vec();
-            let (f, s) = obj.value_and_scale(&theta);
-            let mut g = vec![0.0; d];
-            if richardson {
-                obj.gradient(&theta, &mut g)?;
-            }
-            Ok((f, s, g))
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let (cf, cs) = crate::objective::batch_values_and_scales(obj, points, CHUNK, ctl)?;
+    let cg = if richardson {
+        crate::objective::batch_gradients(obj, points, CHUNK, ctl)?.1
+    } else {
+        Array2::zeros((b, d))
+    };
+    let centre: Vec<(f64, f64, Vec<f64>)> =
+        (0..b).map(|p| (cf[p], cs[p], cg.row(p).to_vec())).collect();
     // Per (point, column i): gradients at θ ± m h_i e_i, stored as [m][±][component]; columns
     // are processed in chunks of COLS per task through `gradients_along_axes`.
-    const COLS: usize = 8;
+    const COLS: usize = 32;
     let per_task = 2 * scales * d;
     let per_point = d * per_task;
     if per_point > MAX_POINT_FLOATS {

@@ -565,29 +565,36 @@ pub fn run_native_range(
             sm: Some(Vec::with_capacity(len * nt)),
             dist2: Vec::with_capacity(len),
         };
-        let mut a = vec![0.0; d];
-        let mut b = vec![0.0; d];
-        let mut m = vec![0.0; d];
-        for k in lo..hi {
-            source.pair(k, &mut a, &mut b);
-            let (fa, sa) = obj.value_and_scale(&a);
-            let (fb, sb) = obj.value_and_scale(&b);
-            v.fa.push(fa);
-            v.fb.push(fb);
-            if let (Some(x), Some(y)) = (v.sa.as_mut(), v.sb.as_mut()) {
-                x.push(sa);
-                y.push(sb);
-            }
-            for &t in ts {
-                form_midpoint(t, &a, &b, &mut m, None);
-                let (fm, sm) = obj.value_and_scale(&m);
-                v.fm.push(fm);
-                if let Some(z) = v.sm.as_mut() {
-                    z.push(sm);
-                }
+        // a, b and the t-points of every pair of the block as one block of points (pair-major:
+        // rows (2+T)·i, (2+T)·i + 1, (2+T)·i + 2 + j), evaluated by one batched call.
+        let rows = 2 + nt;
+        let mut pts = Array2::<f64>::zeros((len * rows, d));
+        for (i, k) in (lo..hi).enumerate() {
+            let chunk = pts
+                .as_slice_mut()
+                .map(|s| &mut s[i * rows * d..(i + 1) * rows * d])
+                .ok_or_else(|| Error::Numerical("non-contiguous buffer".into()))?;
+            let (a, rest) = chunk.split_at_mut(d);
+            let (b, ms) = rest.split_at_mut(d);
+            source.pair(k, a, b);
+            for (j, &t) in ts.iter().enumerate() {
+                form_midpoint(t, a, b, &mut ms[j * d..(j + 1) * d], None);
             }
             v.dist2
-                .push(a.iter().zip(&b).map(|(x, y)| (y - x) * (y - x)).sum());
+                .push(a.iter().zip(b.iter()).map(|(x, y)| (y - x) * (y - x)).sum());
+        }
+        let mut vals = vec![0.0; len * rows];
+        let mut scs = vec![0.0; len * rows];
+        obj.values_scales_block(pts.view(), &mut vals, &mut scs)?;
+        for i in 0..len {
+            v.fa.push(vals[i * rows]);
+            v.fb.push(vals[i * rows + 1]);
+            v.fm.extend_from_slice(&vals[i * rows + 2..(i + 1) * rows]);
+            if let (Some(x), Some(y), Some(z)) = (v.sa.as_mut(), v.sb.as_mut(), v.sm.as_mut()) {
+                x.push(scs[i * rows]);
+                y.push(scs[i * rows + 1]);
+                z.extend_from_slice(&scs[i * rows + 2..(i + 1) * rows]);
+            }
         }
         ctl.advance(len as u64);
         Ok(v)

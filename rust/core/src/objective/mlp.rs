@@ -16,7 +16,7 @@
 //! magnitudes of the summands of each pre-activation plus the propagated input error). The scale
 //! returned is Σ_i Σ_o (|ℓ| + |ℓ'| (e_out + |other operand|)) + (λ/2) Σ W² ≥ |F|.
 
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 
 use super::loss::{Activation, Loss};
 use super::Objective;
@@ -37,6 +37,8 @@ pub struct Layer {
 #[derive(Clone, Debug)]
 pub struct Mlp {
     x: Array2<f64>,
+    /// |X| (the rounding-scale products of the batched path).
+    xabs: Array2<f64>,
     y: Array2<f64>,
     layers: Vec<Layer>,
     loss: Loss,
@@ -159,8 +161,10 @@ impl Mlp {
                 b_off,
             });
         }
+        let x = x.as_standard_layout().to_owned();
         Ok(Mlp {
-            x: x.as_standard_layout().to_owned(),
+            xabs: x.mapv(f64::abs),
+            x,
             y: y.as_standard_layout().to_owned(),
             layers,
             loss,
@@ -214,150 +218,15 @@ impl Mlp {
         &self.layers
     }
 
-    /// Gradients at θ + t_k e_{i_k} for each move, with matrix products over the samples. The
-    /// first layer is evaluated once at θ; a move of a first-layer parameter of unit j only
-    /// recomputes unit j's column (z_j + t x_c, one activation per sample instead of n_1), and the
-    /// first-layer weight gradients of all moves are one product [Δ^(1) … Δ^(K)]ᵀ X. Same
-    /// mathematics as [`Objective::gradient`], different rounding.
-    pub fn gradients_moves(
+    /// Value, scale, and (if `grad` is given) the gradient, one point at a time with scalar
+    /// loops and the platform's `exp`/`ln_1p`/`tanh`: the reference the batched path is tested
+    /// against.
+    pub fn eval_scalar(
         &self,
         theta: &[f64],
-        moves: &[(usize, f64)],
-        out: &mut [f64],
-    ) -> Result<()> {
-        use ndarray::{s, Array1, ArrayView1, ArrayView2};
-        let k_n = moves.len();
-        let d = self.dim;
-        if out.len() != k_n * d || theta.len() != d || moves.iter().any(|m| m.0 >= d) {
-            return Err(Error::invalid(
-                "theta",
-                format!("expected a vector of length {d} and moves inside it"),
-            ));
-        }
-        let nl = self.layers.len();
-        let n = self.x.nrows();
-        let bad = |e: ndarray::ShapeError| Error::Numerical(format!("mlp shapes: {e}"));
-        let wview = |th: &'_ [f64], l: &Layer| -> Result<Array2<f64>> {
-            Ok(
-                ArrayView2::from_shape((l.n_out, l.n_in), &th[l.w_off..l.w_off + l.n_in * l.n_out])
-                    .map_err(bad)?
-                    .to_owned(),
-            )
-        };
-        let l0 = &self.layers[0];
-        let n1 = l0.n_out;
-        // First layer at θ.
-        let mut z0 = self.x.dot(&wview(theta, l0)?.t());
-        if l0.bias {
-            z0 += &ArrayView1::from(&theta[l0.b_off..l0.b_off + n1]);
-        }
-        let mut h0 = z0.clone();
-        let mut d0 = z0.clone();
-        ndarray::Zip::from(&mut h0).and(&mut d0).for_each(|hv, dv| {
-            let (a, da) = l0.act.apply(*hv);
-            *hv = a;
-            *dv = da;
-        });
-        let mut delta0 = Array2::<f64>::zeros((n, k_n * n1));
-        let mut th = theta.to_vec();
-        for (k, &(i, t)) in moves.iter().enumerate() {
-            th[i] = theta[i] + t;
-            let step = th[i] - theta[i];
-            let g = &mut out[k * d..(k + 1) * d];
-            g.iter_mut().for_each(|v| *v = 0.0);
-            let mut hs: Vec<Array2<f64>> = Vec::with_capacity(nl);
-            let mut ds: Vec<Array2<f64>> = Vec::with_capacity(nl);
-            let mut hk = h0.clone();
-            let mut dk = d0.clone();
-            let w_end = l0.w_off + n1 * l0.n_in;
-            let col = if i >= l0.w_off && i < w_end {
-                Some(((i - l0.w_off) / l0.n_in, Some((i - l0.w_off) % l0.n_in)))
-            } else if l0.bias && i >= l0.b_off && i < l0.b_off + n1 {
-                Some((i - l0.b_off, None))
-            } else {
-                None
-            };
-            if let Some((j, c)) = col {
-                for r in 0..n {
-                    let dz = match c {
-                        Some(c) => step * self.x[[r, c]],
-                        None => step,
-                    };
-                    let (a, da) = l0.act.apply(z0[[r, j]] + dz);
-                    hk[[r, j]] = a;
-                    dk[[r, j]] = da;
-                }
-            }
-            hs.push(hk);
-            ds.push(dk);
-            for (l, lay) in self.layers.iter().enumerate().skip(1) {
-                let mut z = hs[l - 1].dot(&wview(&th, lay)?.t());
-                if lay.bias {
-                    z += &ArrayView1::from(&th[lay.b_off..lay.b_off + lay.n_out]);
-                }
-                let mut dz = z.clone();
-                ndarray::Zip::from(&mut z).and(&mut dz).for_each(|zv, dv| {
-                    let (a, da) = lay.act.apply(*zv);
-                    *zv = a;
-                    *dv = da;
-                });
-                hs.push(z);
-                ds.push(dz);
-            }
-            let pred = &hs[nl - 1];
-            let mut delta = Array2::<f64>::zeros(pred.raw_dim());
-            ndarray::Zip::from(&mut delta)
-                .and(pred)
-                .and(&self.y)
-                .for_each(|dv, &f, &yv| *dv = self.loss.eval(f, yv).1);
-            for l in (0..nl).rev() {
-                let lay = &self.layers[l];
-                delta *= &ds[l];
-                if lay.bias {
-                    let gb: Array1<f64> = delta.sum_axis(ndarray::Axis(0));
-                    for (o, v) in gb.iter().enumerate() {
-                        g[lay.b_off + o] += v;
-                    }
-                }
-                if l > 0 {
-                    let gw = delta.t().dot(&hs[l - 1]);
-                    for (t, v) in g[lay.w_off..lay.w_off + lay.n_in * lay.n_out]
-                        .iter_mut()
-                        .zip(gw.iter())
-                    {
-                        *t += v;
-                    }
-                    delta = delta.dot(&wview(&th, lay)?);
-                } else {
-                    delta0
-                        .slice_mut(s![.., k * n1..(k + 1) * n1])
-                        .assign(&delta);
-                }
-            }
-            if self.weight_decay > 0.0 {
-                for lay in &self.layers {
-                    for t in lay.w_off..lay.w_off + lay.n_in * lay.n_out {
-                        g[t] += self.weight_decay * th[t];
-                    }
-                }
-            }
-            th[i] = theta[i];
-        }
-        let gw0 = delta0.t().dot(&self.x);
-        for k in 0..k_n {
-            let g = &mut out[k * d + l0.w_off..k * d + l0.w_off + n1 * l0.n_in];
-            for (t, v) in g
-                .iter_mut()
-                .zip(gw0.slice(s![k * n1..(k + 1) * n1, ..]).iter())
-            {
-                *t += v;
-            }
-        }
-        Ok(())
-    }
-
-    /// Value, scale, and (if `grad` is given) the gradient.
-    fn eval(&self, theta: &[f64], mut grad: Option<&mut [f64]>, want_scale: bool) -> (f64, f64) {
+        mut grad: Option<&mut [f64]>,
+        want_scale: bool,
+    ) -> (f64, f64) {
         let nl = self.layers.len();
         let maxw = self
             .layers
@@ -582,15 +451,361 @@ impl Mlp {
     }
 }
 
+/// Floats of one work matrix (n × block·width) of the batched path (256 KiB): sets how many
+/// points a sub-block holds.
+const BLOCK_FLOATS: usize = 1 << 15;
+/// Most points per sub-block of the batched path.
+const MAX_BLOCK_POINTS: usize = 256;
+
+/// The forward pass of a sub-block of points: per layer the activations h_k (n × nb·n_{k+1},
+/// point b in columns b·n_{k+1}..), their derivatives g'(z) (when asked) and, for the output,
+/// the rounding-error bounds e (when asked).
+struct Forward {
+    h: Vec<Array2<f64>>,
+    dg: Vec<Array2<f64>>,
+    e_out: Option<Array2<f64>>,
+}
+
+/// `c = a · bᵀ` (or `c += …` with `beta = 1`) through ndarray's matrixmultiply-backed product.
+#[inline]
+fn gemm_nt(
+    a: ArrayView2<'_, f64>,
+    b: ArrayView2<'_, f64>,
+    beta: f64,
+    c: &mut ndarray::ArrayViewMut2<'_, f64>,
+) {
+    ndarray::linalg::general_mat_mul(1.0, &a, &b.t(), beta, c);
+}
+
+impl Mlp {
+    /// Points per sub-block of the batched path.
+    fn block_points(&self) -> usize {
+        let w = self.layers.iter().map(|l| l.n_out).max().unwrap_or(1);
+        (BLOCK_FLOATS / (self.x.nrows() * w).max(1)).clamp(1, MAX_BLOCK_POINTS)
+    }
+
+    /// Forward pass of the sub-block `p` (nb × D, standard layout).
+    fn forward_block(&self, p: ArrayView2<'_, f64>, want_dg: bool, want_e: bool) -> Forward {
+        use ndarray::s;
+        let n = self.x.nrows();
+        let nb = p.nrows();
+        let nl = self.layers.len();
+        let mut hs: Vec<Array2<f64>> = Vec::with_capacity(nl);
+        let mut dgs: Vec<Array2<f64>> = Vec::with_capacity(nl);
+        let mut e: Option<Array2<f64>> = None;
+        for (k, l) in self.layers.iter().enumerate() {
+            let (n_in, n_out) = (l.n_in, l.n_out);
+            let lip = l.act.lipschitz();
+            let mut z = Array2::<f64>::zeros((n, nb * n_out));
+            let mut e_next = if want_e {
+                Some(Array2::<f64>::zeros((n, nb * n_out)))
+            } else {
+                None
+            };
+            if k == 0 {
+                // All points' first layers as one product X · [W_0(θ_1); …; W_0(θ_nb)]ᵀ.
+                let mut w = Vec::with_capacity(nb * n_out * n_in);
+                for row in p.outer_iter() {
+                    w.extend(row.slice(s![l.w_off..l.w_off + n_out * n_in]).iter());
+                }
+                let w = Array2::from_shape_vec((nb * n_out, n_in), w)
+                    .unwrap_or_else(|_| Array2::zeros((nb * n_out, n_in)));
+                gemm_nt(self.x.view(), w.view(), 0.0, &mut z.view_mut());
+                if let Some(en) = e_next.as_mut() {
+                    let wa = w.mapv(f64::abs);
+                    gemm_nt(self.xabs.view(), wa.view(), 0.0, &mut en.view_mut());
+                }
+            } else {
+                let hin = &hs[k - 1];
+                let ain = if want_e {
+                    let mut a = hin.mapv(f64::abs);
+                    if let Some(ep) = e.as_ref() {
+                        a += ep;
+                    }
+                    Some(a)
+                } else {
+                    None
+                };
+                for (b, row) in p.outer_iter().enumerate() {
+                    let wsl = row.slice(s![l.w_off..l.w_off + n_out * n_in]);
+                    let w = wsl
+                        .to_shape((n_out, n_in))
+                        .map(|c| c.to_owned())
+                        .unwrap_or_else(|_| Array2::zeros((n_out, n_in)));
+                    let cols_in = s![.., b * n_in..(b + 1) * n_in];
+                    let cols_out = s![.., b * n_out..(b + 1) * n_out];
+                    matmul_small(hin.slice(cols_in), w.view(), &mut z.slice_mut(cols_out));
+                    if let (Some(en), Some(a)) = (e_next.as_mut(), ain.as_ref()) {
+                        let wa = w.mapv(f64::abs);
+                        matmul_small(a.slice(cols_in), wa.view(), &mut en.slice_mut(cols_out));
+                    }
+                }
+            }
+            if l.bias {
+                let mut brow = Vec::with_capacity(nb * n_out);
+                for row in p.outer_iter() {
+                    brow.extend(row.slice(s![l.b_off..l.b_off + n_out]).iter());
+                }
+                let brow = ndarray::Array1::from(brow);
+                z += &brow;
+                if let Some(en) = e_next.as_mut() {
+                    *en += &brow.mapv(f64::abs);
+                }
+            }
+            if let Some(en) = e_next.as_mut() {
+                if lip != 1.0 {
+                    en.mapv_inplace(|v| lip * v);
+                }
+            }
+            let mut dg = if want_dg {
+                Array2::<f64>::zeros((n, nb * n_out))
+            } else {
+                Array2::<f64>::zeros((0, 0))
+            };
+            {
+                let zs = z.as_slice_mut().unwrap_or(&mut []);
+                let ds = dg.as_slice_mut().unwrap_or(&mut []);
+                super::loss::activation_slice(l.act, zs, ds);
+            }
+            hs.push(z);
+            dgs.push(dg);
+            e = e_next;
+        }
+        Forward {
+            h: hs,
+            dg: dgs,
+            e_out: e,
+        }
+    }
+
+    /// (λ/2)·Σ_k ‖W_k‖² of one point, summed layer by layer as the per-point path does.
+    fn decay_sum(&self, theta: ndarray::ArrayView1<'_, f64>) -> f64 {
+        let mut r = 0.0;
+        for l in &self.layers {
+            r += theta
+                .slice(ndarray::s![l.w_off..l.w_off + l.n_in * l.n_out])
+                .iter()
+                .map(|v| v * v)
+                .sum::<f64>();
+        }
+        r
+    }
+
+    /// Values and scales of a sub-block (standard layout).
+    fn values_sub_block(
+        &self,
+        p: ArrayView2<'_, f64>,
+        values: &mut [f64],
+        scales: &mut [f64],
+        want_scale: bool,
+    ) {
+        let fwd = self.forward_block(p, false, want_scale);
+        let nb = p.nrows();
+        let c = self.y.ncols();
+        let out = &fwd.h[self.layers.len() - 1];
+        values.iter_mut().for_each(|v| *v = 0.0);
+        scales.iter_mut().for_each(|v| *v = 0.0);
+        let no_scale: &mut [f64] = &mut [];
+        for i in 0..self.x.nrows() {
+            let row = out.row(i);
+            let row = row.as_slice().unwrap_or(&[]);
+            let erow = fwd.e_out.as_ref().map(|e| e.row(i));
+            let erow = erow.as_ref().and_then(|r| r.as_slice()).unwrap_or(&[]);
+            if c == 1 {
+                let acc_s = if want_scale {
+                    &mut *scales
+                } else {
+                    &mut *no_scale
+                };
+                super::loss::loss_accumulate_row(
+                    self.loss,
+                    row,
+                    erow,
+                    self.y[[i, 0]],
+                    values,
+                    acc_s,
+                );
+            } else {
+                for b in 0..nb {
+                    for o in 0..c {
+                        let yv = self.y[[i, o]];
+                        let (lv, dl) = self.loss.eval(row[b * c + o], yv);
+                        values[b] += lv;
+                        if want_scale {
+                            scales[b] += self.loss.term_scale(lv, dl, erow[b * c + o], yv);
+                        }
+                    }
+                }
+            }
+        }
+        for (b, th) in p.outer_iter().enumerate() {
+            let (f, s) = (&mut values[b], &mut scales[b]);
+            if self.weight_decay > 0.0 {
+                let r = self.decay_sum(th);
+                *f += 0.5 * self.weight_decay * r;
+                *s += 0.5 * self.weight_decay * r;
+            }
+            *s = if want_scale { s.max(f.abs()) } else { f.abs() };
+        }
+    }
+
+    /// Values and gradients of a sub-block (standard layout); `grads` is nb × D row-major.
+    fn gradients_sub_block(
+        &self,
+        p: ArrayView2<'_, f64>,
+        values: &mut [f64],
+        grads: &mut [f64],
+    ) -> Result<()> {
+        use ndarray::s;
+        let fwd = self.forward_block(p, true, false);
+        let (n, din) = self.x.dim();
+        let nb = p.nrows();
+        let c = self.y.ncols();
+        let d = self.dim;
+        let nl = self.layers.len();
+        let out = &fwd.h[nl - 1];
+        values.iter_mut().for_each(|v| *v = 0.0);
+        grads.iter_mut().for_each(|v| *v = 0.0);
+        // Δ = ∂F/∂h_L, n × nb·c.
+        let mut delta = Array2::<f64>::zeros((n, nb * c));
+        for i in 0..n {
+            let row = out.row(i);
+            let row = row.as_slice().unwrap_or(&[]);
+            let mut drow = delta.row_mut(i);
+            let drow = drow.as_slice_mut().unwrap_or(&mut []);
+            if c == 1 {
+                super::loss::loss_derivs_row(self.loss, row, self.y[[i, 0]], values, drow);
+            } else {
+                for b in 0..nb {
+                    for o in 0..c {
+                        let (lv, dl) = self.loss.eval(row[b * c + o], self.y[[i, o]]);
+                        values[b] += lv;
+                        drow[b * c + o] = dl;
+                    }
+                }
+            }
+        }
+        for l in (0..nl).rev() {
+            let lay = &self.layers[l];
+            let (n_in, n_out) = (lay.n_in, lay.n_out);
+            delta *= &fwd.dg[l];
+            if lay.bias {
+                let mut sums = vec![0.0; nb * n_out];
+                for row in delta.outer_iter() {
+                    for (sv, v) in sums.iter_mut().zip(row.iter()) {
+                        *sv += v;
+                    }
+                }
+                for b in 0..nb {
+                    grads[b * d + lay.b_off..b * d + lay.b_off + n_out]
+                        .copy_from_slice(&sums[b * n_out..(b + 1) * n_out]);
+                }
+            }
+            if l > 0 {
+                let hin = &fwd.h[l - 1];
+                let mut dprev = Array2::<f64>::zeros((n, nb * n_in));
+                for (b, row) in p.outer_iter().enumerate() {
+                    let w = row
+                        .slice(s![lay.w_off..lay.w_off + n_out * n_in])
+                        .to_shape((n_out, n_in))
+                        .map(|c| c.to_owned())
+                        .unwrap_or_else(|_| Array2::zeros((n_out, n_in)));
+                    let db = delta.slice(s![.., b * n_out..(b + 1) * n_out]);
+                    let hb = hin.slice(s![.., b * n_in..(b + 1) * n_in]);
+                    let g = &mut grads[b * d + lay.w_off..b * d + lay.w_off + n_out * n_in];
+                    let mut gv = ndarray::ArrayViewMut2::from_shape((n_out, n_in), g)
+                        .map_err(|e| Error::Numerical(format!("mlp shapes: {e}")))?;
+                    // ∂F/∂W = Δᵀ h_in, ∂F/∂h_in = Δ W.
+                    ndarray::linalg::general_mat_mul(1.0, &db.t(), &hb, 0.0, &mut gv);
+                    let mut dp = dprev.slice_mut(s![.., b * n_in..(b + 1) * n_in]);
+                    ndarray::linalg::general_mat_mul(1.0, &db, &w, 0.0, &mut dp);
+                }
+                delta = dprev;
+            } else {
+                // All points' first-layer gradients as one product Δᵀ X.
+                let mut g0 = Array2::<f64>::zeros((nb * n_out, din));
+                ndarray::linalg::general_mat_mul(1.0, &delta.t(), &self.x, 0.0, &mut g0);
+                let g0 = g0.as_slice().unwrap_or(&[]);
+                for b in 0..nb {
+                    grads[b * d + lay.w_off..b * d + lay.w_off + n_out * din]
+                        .copy_from_slice(&g0[b * n_out * din..(b + 1) * n_out * din]);
+                }
+            }
+        }
+        for (b, th) in p.outer_iter().enumerate() {
+            if self.weight_decay > 0.0 {
+                let lam = self.weight_decay;
+                for lay in &self.layers {
+                    for t in lay.w_off..lay.w_off + lay.n_in * lay.n_out {
+                        grads[b * d + t] += lam * th[t];
+                    }
+                }
+                values[b] += 0.5 * lam * self.decay_sum(th);
+            }
+        }
+        Ok(())
+    }
+
+    /// Run `f` over sub-blocks of `points` (copied to standard layout when needed).
+    fn for_sub_blocks(
+        &self,
+        points: ArrayView2<'_, f64>,
+        mut f: impl FnMut(ArrayView2<'_, f64>, usize, usize) -> Result<()>,
+    ) -> Result<()> {
+        let bp = self.block_points();
+        let b = points.nrows();
+        let mut lo = 0;
+        while lo < b {
+            let hi = (lo + bp).min(b);
+            let sub = points.slice(ndarray::s![lo..hi, ..]);
+            if sub.is_standard_layout() {
+                f(sub, lo, hi)?;
+            } else {
+                let owned = sub.as_standard_layout().to_owned();
+                f(owned.view(), lo, hi)?;
+            }
+            lo = hi;
+        }
+        Ok(())
+    }
+}
+
+/// `c = a · wᵀ` for a small per-point layer: a direct loop when w has one row (a matrix–vector
+/// product, where a packed product's set-up would dominate), else the packed product.
+fn matmul_small(
+    a: ArrayView2<'_, f64>,
+    w: ArrayView2<'_, f64>,
+    c: &mut ndarray::ArrayViewMut2<'_, f64>,
+) {
+    if w.nrows() == 1 {
+        let wr = w.row(0);
+        for (i, ar) in a.outer_iter().enumerate() {
+            let mut acc = 0.0;
+            for (x, y) in ar.iter().zip(wr.iter()) {
+                acc += x * y;
+            }
+            c[[i, 0]] = acc;
+        }
+    } else {
+        gemm_nt(a, w, 0.0, c);
+    }
+}
+
 impl Objective for Mlp {
     fn dim(&self) -> usize {
         self.dim
     }
+    /// A block of one point, so that `value_and_scale(θ)` equals row θ of any block evaluation
+    /// bit for bit (the per-point scalar path, [`Mlp::eval_scalar`], is the tests' reference).
     fn value_and_scale(&self, theta: &[f64]) -> (f64, f64) {
-        self.eval(theta, None, true)
-    }
-    fn value(&self, theta: &[f64]) -> f64 {
-        self.eval(theta, None, false).0
+        let (mut v, mut s) = ([f64::NAN], [f64::NAN]);
+        match ArrayView2::from_shape((1, theta.len()), theta) {
+            Ok(p) if theta.len() == self.dim => {
+                self.values_sub_block(p, &mut v, &mut s, true);
+                (v[0], s[0])
+            }
+            _ => (f64::NAN, f64::NAN),
+        }
     }
     fn gradient(&self, theta: &[f64], grad: &mut [f64]) -> Result<f64> {
         if grad.len() != self.dim || theta.len() != self.dim {
@@ -602,10 +817,40 @@ impl Objective for Mlp {
         if self.dim >= GEMM_GRADIENT_MIN_DIM {
             return self.value_gradient_gemm(theta, grad);
         }
-        Ok(self.eval(theta, Some(grad), false).0)
+        let p = ArrayView2::from_shape((1, self.dim), theta)
+            .map_err(|e| Error::Numerical(format!("mlp shapes: {e}")))?;
+        let mut v = [0.0];
+        self.gradients_sub_block(p, &mut v, grad)?;
+        Ok(v[0])
     }
     fn name(&self) -> String {
         self.name.clone()
+    }
+
+    fn values_scales_block(
+        &self,
+        points: ndarray::ArrayView2<'_, f64>,
+        values: &mut [f64],
+        scales: &mut [f64],
+    ) -> Result<()> {
+        super::check_block(self.dim, points, values.len(), scales.len(), None)?;
+        self.for_sub_blocks(points, |p, lo, hi| {
+            self.values_sub_block(p, &mut values[lo..hi], &mut scales[lo..hi], true);
+            Ok(())
+        })
+    }
+
+    fn gradients_block(
+        &self,
+        points: ndarray::ArrayView2<'_, f64>,
+        values: &mut [f64],
+        grads: &mut [f64],
+    ) -> Result<()> {
+        let d = self.dim;
+        super::check_block(d, points, values.len(), values.len(), Some(grads.len()))?;
+        self.for_sub_blocks(points, |p, lo, hi| {
+            self.gradients_sub_block(p, &mut values[lo..hi], &mut grads[lo * d..hi * d])
+        })
     }
 
     fn gradients_along_axes(
@@ -614,39 +859,73 @@ impl Objective for Mlp {
         moves: &[(usize, f64)],
         out: &mut [f64],
     ) -> Result<()> {
-        if self.layers.len() != 1 || self.layers[0].n_out != 1 {
-            return self.gradients_moves(theta, moves, out);
+        let d = self.dim;
+        if out.len() != moves.len() * d || theta.len() != d || moves.iter().any(|m| m.0 >= d) {
+            return Err(Error::invalid(
+                "theta",
+                format!("expected a vector of length {d} and moves inside it"),
+            ));
         }
-        // Linear model: z = Xw + b once, then z + t x_i per move, and all gradients as one
-        // matrix product Δᵀ X (Δ: the loss derivatives, one row per move).
+        let k_n = moves.len();
+        if self.layers.len() != 1 || self.layers[0].n_out != 1 {
+            // The moved points as one block.
+            let mut pts = Array2::<f64>::zeros((k_n, d));
+            for (mut row, &(i, t)) in pts.outer_iter_mut().zip(moves) {
+                row.iter_mut().zip(theta).for_each(|(r, v)| *r = *v);
+                row[i] = theta[i] + t;
+            }
+            let mut vals = vec![0.0; k_n];
+            return self.gradients_block(pts.view(), &mut vals, out);
+        }
+        // Linear model: z = Xw + b once; the moved predictions z + step·x_{·i} of all moves as an
+        // n × K matrix, their loss derivatives row by row (vectorised kernels), and all gradients
+        // as one product Δᵀ X.
         let l = &self.layers[0];
         let (n, din) = self.x.dim();
         let w = &theta[l.w_off..l.w_off + din];
         let b = if l.bias { theta[l.b_off] } else { 0.0 };
         let mut z = self.x.dot(&ndarray::ArrayView1::from(w));
         z += b;
-        let k_n = moves.len();
-        let mut delta = Array2::<f64>::zeros((k_n, n));
+        let mut zm = Array2::<f64>::zeros((n, k_n));
         for (k, &(i, t)) in moves.iter().enumerate() {
             let step = theta[i] + t - theta[i];
-            let mut row = delta.row_mut(k);
-            for s in 0..n {
-                let xi = if i < l.w_off + din {
-                    self.x[[s, i - l.w_off]]
-                } else {
-                    1.0
-                };
-                let zz = z[s] + step * xi;
-                row[s] = self.loss.eval(zz, self.y[[s, 0]]).1;
+            let mut col = zm.column_mut(k);
+            if i < l.w_off + din {
+                let xc = self.x.column(i - l.w_off);
+                for ((c, &zv), &xv) in col.iter_mut().zip(z.iter()).zip(xc.iter()) {
+                    *c = zv + step * xv;
+                }
+            } else {
+                for (c, &zv) in col.iter_mut().zip(z.iter()) {
+                    *c = zv + step;
+                }
             }
         }
-        let gw = delta.dot(&self.x);
-        let d = self.dim;
+        let mut delta = Array2::<f64>::zeros((n, k_n));
+        for s in 0..n {
+            let zr = zm.row(s);
+            let mut dr = delta.row_mut(s);
+            super::loss::loss_derivs_row(
+                self.loss,
+                zr.as_slice().unwrap_or(&[]),
+                self.y[[s, 0]],
+                &mut [],
+                dr.as_slice_mut().unwrap_or(&mut []),
+            );
+        }
+        let mut gw = Array2::<f64>::zeros((k_n, din));
+        ndarray::linalg::general_mat_mul(1.0, &delta.t(), &self.x, 0.0, &mut gw);
+        let mut gb = vec![0.0; k_n];
+        for row in delta.outer_iter() {
+            for (g, v) in gb.iter_mut().zip(row.iter()) {
+                *g += v;
+            }
+        }
         for (k, &(i, t)) in moves.iter().enumerate() {
             let o = &mut out[k * d..(k + 1) * d];
             o[l.w_off..l.w_off + din].copy_from_slice(gw.row(k).as_slice().unwrap_or(&[]));
             if l.bias {
-                o[l.b_off] = delta.row(k).sum();
+                o[l.b_off] = gb[k];
             }
             if self.weight_decay > 0.0 {
                 for j in 0..din {
@@ -829,5 +1108,116 @@ mod tests {
         let (x2, _) = data(4, 2, 1, false);
         assert!(Mlp::linear(x2, y.clone(), false, Loss::Squared, 0.0).is_err());
         assert!(Mlp::two_layer_relu(x, y, 0, false, Loss::Squared, 0.0).is_err());
+    }
+
+    /// The batched path against the per-point path: values, scales, gradients, for every loss,
+    /// activation and layer shape, odd block sizes, strided input, and block-composition
+    /// independence.
+    #[test]
+    fn block_path_matches_per_point_path() {
+        let eps = f64::EPSILON;
+        let mut objs: Vec<Mlp> = Vec::new();
+        for loss in [
+            Loss::Squared,
+            Loss::Logistic,
+            Loss::Hinge,
+            Loss::SquaredHinge,
+        ] {
+            let cls = loss.is_classification();
+            let (x, y) = data(37, 5, 1, cls);
+            objs.push(Mlp::linear(x.clone(), y.clone(), true, loss, 0.3).unwrap());
+            objs.push(Mlp::linear(x.clone(), y.clone(), false, loss, 0.0).unwrap());
+            objs.push(Mlp::two_layer_relu(x.clone(), y.clone(), 7, true, loss, 0.2).unwrap());
+            for act in [Activation::Tanh, Activation::Softplus, Activation::Sigmoid] {
+                objs.push(
+                    Mlp::new(
+                        x.clone(),
+                        y.clone(),
+                        &[5, 6, 3, 1],
+                        &[act, Activation::Relu, Activation::Identity],
+                        &[true, false, true],
+                        loss,
+                        0.1,
+                        "t".into(),
+                    )
+                    .unwrap(),
+                );
+            }
+        }
+        let (x, y) = data(29, 3, 2, false);
+        objs.push(
+            Mlp::new(
+                x,
+                y,
+                &[3, 4, 5, 2],
+                &[Activation::Tanh, Activation::Tanh, Activation::Identity],
+                &[true, true, false],
+                Loss::Squared,
+                0.05,
+                "multi-output".into(),
+            )
+            .unwrap(),
+        );
+        for obj in &objs {
+            let d = obj.dim();
+            for &nb in &[1usize, 3, 17, 300] {
+                // Wide storage, every other column: a strided view.
+                let wide = Array2::from_shape_fn((nb, 2 * d), |(b, j)| {
+                    (((b * 31 + j * 7) as f64) * 0.173).sin() * 1.3
+                });
+                let pts = wide.slice(ndarray::s![.., ..;2]);
+                let mut v = vec![0.0; nb];
+                let mut sc = vec![0.0; nb];
+                obj.values_scales_block(pts, &mut v, &mut sc).unwrap();
+                let mut gv = vec![0.0; nb];
+                let mut g = vec![0.0; nb * d];
+                obj.gradients_block(pts, &mut gv, &mut g).unwrap();
+                for b in 0..nb {
+                    let th = pts.row(b).to_vec();
+                    let (f, s) = obj.eval_scalar(&th, None, true);
+                    let tol = 64.0 * eps * s;
+                    assert!(
+                        (v[b] - f).abs() <= tol,
+                        "{} {nb} {b}: {} vs {f}",
+                        obj.name(),
+                        v[b]
+                    );
+                    assert!((gv[b] - f).abs() <= tol, "{} grad value", obj.name());
+                    assert!(
+                        sc[b] >= v[b].abs() && (sc[b] - s).abs() <= 1e-6 * s,
+                        "{} scale {} vs {s}",
+                        obj.name(),
+                        sc[b]
+                    );
+                    let mut g1 = vec![0.0; d];
+                    obj.eval_scalar(&th, Some(&mut g1), false);
+                    let gs = g1.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+                    for j in 0..d {
+                        assert!(
+                            (g[b * d + j] - g1[j]).abs() <= 1e-12 * gs * (1.0 + s),
+                            "{} grad {b} {j}: {} vs {}",
+                            obj.name(),
+                            g[b * d + j],
+                            g1[j]
+                        );
+                    }
+                }
+                // The per-point methods are blocks of one point.
+                assert_eq!(obj.value_and_scale(&pts.row(0).to_vec()), (v[0], sc[0]));
+                // A point's result does not depend on the block it is in.
+                if nb == 17 {
+                    let mut v1 = vec![0.0; 1];
+                    let mut s1 = vec![0.0; 1];
+                    obj.values_scales_block(pts.slice(ndarray::s![5..6, ..]), &mut v1, &mut s1)
+                        .unwrap();
+                    assert_eq!(v1[0], v[5]);
+                    assert_eq!(s1[0], sc[5]);
+                }
+            }
+            let mut v = vec![0.0; 2];
+            assert!(obj
+                .values_scales_block(Array2::zeros((2, d + 1)).view(), &mut v, &mut [0.0; 2])
+                .is_err());
+        }
     }
 }

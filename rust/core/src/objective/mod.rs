@@ -9,7 +9,7 @@ pub mod loss;
 pub mod mlp;
 pub mod quadratic;
 
-use ndarray::{Array1, Array2, ArrayView2, Axis};
+use ndarray::{Array1, Array2, ArrayView2};
 use rayon::prelude::*;
 
 use crate::control::Control;
@@ -41,6 +41,59 @@ pub trait Objective: Send + Sync {
     /// A short human-readable name ("least squares", "two-layer ReLU (m=4)", ...).
     fn name(&self) -> String;
 
+    /// Values and rounding scales at the B rows of `points` (B × D, any strides), written into
+    /// `values` and `scales` (length B each): per row the pair of [`Objective::value_and_scale`].
+    ///
+    /// This is the batched evaluation path every consumer (Hessians, midpoint tests, slices) calls
+    /// with blocks of points. The default loops over the rows; the native objectives override it
+    /// with matrix products over the whole block and the vectorised kernels of [`loss`], whose
+    /// results differ from the per-point path by at most a few ulp of the rounding scale (see
+    /// `docs/performance-evaluation.md`). A point's result does not depend on the other rows of the
+    /// block.
+    fn values_scales_block(
+        &self,
+        points: ArrayView2<'_, f64>,
+        values: &mut [f64],
+        scales: &mut [f64],
+    ) -> Result<()> {
+        check_block(self.dim(), points, values.len(), scales.len(), None)?;
+        let mut buf = Vec::new();
+        for (i, row) in points.outer_iter().enumerate() {
+            let (v, s) = match row.as_slice() {
+                Some(r) => self.value_and_scale(r),
+                None => {
+                    buf.clear();
+                    buf.extend(row.iter().copied());
+                    self.value_and_scale(&buf)
+                }
+            };
+            values[i] = v;
+            scales[i] = s;
+        }
+        Ok(())
+    }
+
+    /// Values and gradients at the B rows of `points` (B × D, any strides): `values[b] = f(θ_b)`
+    /// and `grads[b·D..(b+1)·D] = ∇f(θ_b)` (row-major B × D). The default loops over
+    /// [`Objective::gradient`]; the native objectives override it with matrix products over the
+    /// block (same mathematics, rounding within a few ulp of the per-point path).
+    fn gradients_block(
+        &self,
+        points: ArrayView2<'_, f64>,
+        values: &mut [f64],
+        grads: &mut [f64],
+    ) -> Result<()> {
+        let d = self.dim();
+        check_block(d, points, values.len(), values.len(), Some(grads.len()))?;
+        let mut buf = Vec::with_capacity(d);
+        for (i, row) in points.outer_iter().enumerate() {
+            buf.clear();
+            buf.extend(row.iter().copied());
+            values[i] = self.gradient(&buf, &mut grads[i * d..(i + 1) * d])?;
+        }
+        Ok(())
+    }
+
     /// Gradients at θ + t_k e_{i_k} for each move `(i_k, t_k)` (one coordinate moved per row,
     /// to `theta[i] + t`), written row by row into `out` (K × D). The default calls
     /// [`Objective::gradient`] K times; models with structure override it with a batched kernel
@@ -62,6 +115,34 @@ pub trait Objective: Send + Sync {
     }
 }
 
+/// Check the shapes of a block evaluation: `points` B × `d`, `nv` = `ns` = B values and scales,
+/// `ng` = B·d gradient entries.
+pub fn check_block(
+    d: usize,
+    points: ArrayView2<'_, f64>,
+    nv: usize,
+    ns: usize,
+    ng: Option<usize>,
+) -> Result<()> {
+    let b = points.nrows();
+    if points.ncols() != d {
+        return Err(Error::invalid(
+            "points",
+            format!(
+                "expected {d} columns (the objective's dimension), got {}",
+                points.ncols()
+            ),
+        ));
+    }
+    if nv != b || ns != b || ng.is_some_and(|g| g != b * d) {
+        return Err(Error::invalid(
+            "points",
+            format!("output buffers do not match a block of {b} points"),
+        ));
+    }
+    Ok(())
+}
+
 /// Check that `theta` has the objective's length.
 pub fn check_dim(obj: &dyn Objective, arg: &str, len: usize) -> Result<()> {
     if len != obj.dim() {
@@ -76,8 +157,13 @@ pub fn check_dim(obj: &dyn Objective, arg: &str, len: usize) -> Result<()> {
     Ok(())
 }
 
-/// Values and scales at every row of `points` (B × D), in parallel over rows when
-/// `B >= par_threshold`. Row order is kept; results do not depend on the thread count.
+/// Rows per block of the batched consumers ([`batch_values_and_scales`], [`batch_gradients`],
+/// Hessians, midpoint tests): fixed, so results never depend on the thread count.
+pub const EVAL_BLOCK: usize = 64;
+
+/// Values and scales at every row of `points` (B × D), in blocks of [`EVAL_BLOCK`] rows through
+/// [`Objective::values_scales_block`], in parallel over blocks when `B >= par_threshold`. Row
+/// order is kept; results do not depend on the thread count.
 pub fn batch_values_and_scales(
     obj: &dyn Objective,
     points: ArrayView2<'_, f64>,
@@ -86,40 +172,35 @@ pub fn batch_values_and_scales(
 ) -> Result<(Array1<f64>, Array1<f64>)> {
     check_dim(obj, "points", points.ncols())?;
     let b = points.nrows();
-    let mut out = vec![(0.0, 0.0); b];
-    let eval_row = |i: usize, slot: &mut (f64, f64), buf: &mut Vec<f64>| -> Result<()> {
-        if i % 64 == 0 {
-            ctl.check()?;
-        }
-        let row = points.index_axis(Axis(0), i);
-        let v = match row.as_slice() {
-            Some(s) => obj.value_and_scale(s),
-            None => {
-                buf.clear();
-                buf.extend(row.iter().copied());
-                obj.value_and_scale(buf)
-            }
-        };
-        *slot = v;
-        Ok(())
+    let mut values = vec![0.0; b];
+    let mut scales = vec![0.0; b];
+    let eval = |k: usize, v: &mut [f64], s: &mut [f64]| -> Result<()> {
+        ctl.check()?;
+        let lo = k * EVAL_BLOCK;
+        let rows = points.slice(ndarray::s![lo..lo + v.len(), ..]);
+        obj.values_scales_block(rows, v, s)
     };
     if crate::parallel::should_parallelize(b, par_threshold) {
-        out.par_iter_mut()
+        values
+            .par_chunks_mut(EVAL_BLOCK)
+            .zip(scales.par_chunks_mut(EVAL_BLOCK))
             .enumerate()
-            .try_for_each_init(Vec::new, |buf, (i, slot)| eval_row(i, slot, buf))?;
+            .try_for_each(|(k, (v, s))| eval(k, v, s))?;
     } else {
-        let mut buf = Vec::new();
-        for (i, slot) in out.iter_mut().enumerate() {
-            eval_row(i, slot, &mut buf)?;
+        for (k, (v, s)) in values
+            .chunks_mut(EVAL_BLOCK)
+            .zip(scales.chunks_mut(EVAL_BLOCK))
+            .enumerate()
+        {
+            eval(k, v, s)?;
         }
     }
-    let values = out.iter().map(|p| p.0).collect();
-    let scales = out.iter().map(|p| p.1).collect();
-    Ok((values, scales))
+    Ok((Array1::from(values), Array1::from(scales)))
 }
 
-/// Values and gradients at every row of `points` (B × D), in parallel over rows when
-/// `B >= par_threshold`. Deterministic (each row is computed independently).
+/// Values and gradients at every row of `points` (B × D), in blocks of [`EVAL_BLOCK`] rows
+/// through [`Objective::gradients_block`], in parallel over blocks when `B >= par_threshold`.
+/// Deterministic (fixed blocks).
 pub fn batch_gradients(
     obj: &dyn Objective,
     points: ArrayView2<'_, f64>,
@@ -136,31 +217,31 @@ pub fn batch_gradients(
     let (b, d) = points.dim();
     let mut values = vec![0.0; b];
     let mut grads = Array2::<f64>::zeros((b, d));
+    if d == 0 || b == 0 {
+        return Ok((Array1::from(values), grads));
+    }
     let grads_slice = grads
         .as_slice_mut()
         .ok_or_else(|| Error::Numerical("gradient buffer is not contiguous".into()))?;
-    let eval_row = |i: usize, v: &mut f64, g: &mut [f64], buf: &mut Vec<f64>| -> Result<()> {
-        if i % 16 == 0 {
-            ctl.check()?;
-        }
-        buf.clear();
-        buf.extend(points.row(i).iter().copied());
-        *v = obj.gradient(buf, g)?;
-        Ok(())
+    let eval = |k: usize, v: &mut [f64], g: &mut [f64]| -> Result<()> {
+        ctl.check()?;
+        let lo = k * EVAL_BLOCK;
+        let rows = points.slice(ndarray::s![lo..lo + v.len(), ..]);
+        obj.gradients_block(rows, v, g)
     };
-    if d == 0 {
-        return Ok((Array1::from(values), grads));
-    }
     if crate::parallel::should_parallelize(b, par_threshold) {
         values
-            .par_iter_mut()
-            .zip(grads_slice.par_chunks_mut(d))
+            .par_chunks_mut(EVAL_BLOCK)
+            .zip(grads_slice.par_chunks_mut(EVAL_BLOCK * d))
             .enumerate()
-            .try_for_each_init(Vec::new, |buf, (i, (v, g))| eval_row(i, v, g, buf))?;
+            .try_for_each(|(k, (v, g))| eval(k, v, g))?;
     } else {
-        let mut buf = Vec::new();
-        for (i, (v, g)) in values.iter_mut().zip(grads_slice.chunks_mut(d)).enumerate() {
-            eval_row(i, v, g, &mut buf)?;
+        for (k, (v, g)) in values
+            .chunks_mut(EVAL_BLOCK)
+            .zip(grads_slice.chunks_mut(EVAL_BLOCK * d))
+            .enumerate()
+        {
+            eval(k, v, g)?;
         }
     }
     Ok((Array1::from(values), grads))

@@ -59,35 +59,73 @@ impl Objective for Quadratic {
     fn dim(&self) -> usize {
         self.b.len()
     }
+    /// A block of one point ([`Objective::values_scales_block`]), so that the per-point and the
+    /// batched values agree bit for bit.
     fn value_and_scale(&self, t: &[f64]) -> (f64, f64) {
-        let d = self.b.len();
-        let mut f = self.c;
-        let mut s = self.c.abs();
-        for i in 0..d {
-            let row = self.a.row(i);
-            let mut q = 0.0;
-            let mut qa = 0.0;
-            for (aij, tj) in row.iter().zip(t) {
-                q += aij * tj;
-                qa += (aij * tj).abs();
-            }
-            f += t[i] * (0.5 * q + self.b[i]);
-            s += t[i].abs() * (0.5 * qa + self.b[i].abs());
+        let (mut v, mut s) = ([f64::NAN], [f64::NAN]);
+        match ndarray::ArrayView2::from_shape((1, t.len()), t) {
+            Ok(p) if self.values_scales_block(p, &mut v, &mut s).is_ok() => (v[0], s[0]),
+            _ => (f64::NAN, f64::NAN),
         }
-        (f, s)
     }
     fn gradient(&self, t: &[f64], g: &mut [f64]) -> Result<f64> {
         let d = self.b.len();
         if t.len() != d || g.len() != d {
             return Err(Error::invalid("theta", format!("expected length {d}")));
         }
-        for (i, gi) in g.iter_mut().enumerate() {
-            *gi = self.a.row(i).iter().zip(t).map(|(a, x)| a * x).sum::<f64>() + self.b[i];
-        }
-        Ok(self.value(t))
+        let p = ndarray::ArrayView2::from_shape((1, d), t)
+            .map_err(|e| Error::Numerical(format!("quadratic shapes: {e}")))?;
+        let mut v = [0.0];
+        self.gradients_block(p, &mut v, g)?;
+        Ok(v[0])
     }
     fn name(&self) -> String {
         format!("quadratic (D={})", self.b.len())
+    }
+
+    /// The block as two products, Q = Θ A and |Θ| |A| (A symmetric), then per row the sums of
+    /// the per-point path in the same order.
+    fn values_scales_block(
+        &self,
+        points: ndarray::ArrayView2<'_, f64>,
+        values: &mut [f64],
+        scales: &mut [f64],
+    ) -> Result<()> {
+        let d = self.b.len();
+        super::check_block(d, points, values.len(), scales.len(), None)?;
+        let q = points.dot(&self.a);
+        let qa = points.mapv(f64::abs).dot(&self.a.mapv(f64::abs));
+        for (k, t) in points.outer_iter().enumerate() {
+            let mut f = self.c;
+            let mut s = self.c.abs();
+            for i in 0..d {
+                f += t[i] * (0.5 * q[[k, i]] + self.b[i]);
+                s += t[i].abs() * (0.5 * qa[[k, i]] + self.b[i].abs());
+            }
+            values[k] = f;
+            scales[k] = s;
+        }
+        Ok(())
+    }
+
+    fn gradients_block(
+        &self,
+        points: ndarray::ArrayView2<'_, f64>,
+        values: &mut [f64],
+        grads: &mut [f64],
+    ) -> Result<()> {
+        let d = self.b.len();
+        super::check_block(d, points, values.len(), values.len(), Some(grads.len()))?;
+        let q = points.dot(&self.a);
+        for (k, t) in points.outer_iter().enumerate() {
+            let mut f = self.c;
+            for i in 0..d {
+                f += t[i] * (0.5 * q[[k, i]] + self.b[i]);
+                grads[k * d + i] = q[[k, i]] + self.b[i];
+            }
+            values[k] = f;
+        }
+        Ok(())
     }
 }
 
@@ -110,5 +148,44 @@ mod tests {
             0.0
         )
         .is_err());
+    }
+
+    #[test]
+    fn block_path_matches_per_point_path() {
+        let a = ndarray::arr2(&[[2.0, -1.0, 0.5], [-1.0, 3.0, 0.0], [0.5, 0.0, -1.0]]);
+        let q = Quadratic::new(a, ndarray::arr1(&[0.3, -0.2, 1.0]), 0.7).unwrap();
+        let pts =
+            ndarray::Array2::from_shape_fn((11, 3), |(i, j)| ((i * 3 + j) as f64).sin() * 4.0);
+        let (mut v, mut s, mut g) = (vec![0.0; 11], vec![0.0; 11], vec![0.0; 33]);
+        q.values_scales_block(pts.view(), &mut v, &mut s).unwrap();
+        let mut gv = vec![0.0; 11];
+        q.gradients_block(pts.view(), &mut gv, &mut g).unwrap();
+        let a = ndarray::arr2(&[[2.0, -1.0, 0.5], [-1.0, 3.0, 0.0], [0.5, 0.0, -1.0]]);
+        let bv = [0.3, -0.2, 1.0];
+        for k in 0..11 {
+            let t = pts.row(k).to_vec();
+            // Scalar reference: ½ tᵀAt + bᵀt + c and Σ|summands|.
+            let (mut f, mut sc) = (0.7, 0.7);
+            for i in 0..3 {
+                let (mut qi, mut qa) = (0.0, 0.0);
+                for j in 0..3 {
+                    qi += a[[i, j]] * t[j];
+                    qa += (a[[i, j]] * t[j]).abs();
+                }
+                f += t[i] * (0.5 * qi + bv[i]);
+                sc += t[i].abs() * (0.5 * qa + f64::abs(bv[i]));
+            }
+            assert_eq!(q.value_and_scale(&t), (v[k], s[k]));
+            assert!(
+                (v[k] - f).abs() <= 16.0 * f64::EPSILON * sc && (s[k] - sc).abs() <= 1e-12 * sc
+            );
+            assert!((gv[k] - f).abs() <= 16.0 * f64::EPSILON * sc);
+            let g1: Vec<f64> = (0..3)
+                .map(|i| (0..3).map(|j| a[[i, j]] * t[j]).sum::<f64>() + bv[i])
+                .collect();
+            for j in 0..3 {
+                assert!((g[k * 3 + j] - g1[j]).abs() <= 1e-13 * (1.0 + g1[j].abs()) * 10.0);
+            }
+        }
     }
 }
