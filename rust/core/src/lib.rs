@@ -10,6 +10,7 @@
 //! - [`hessian`]: batched finite-difference Hessians.
 //! - [`midpoint`]: midpoint-convexity sampling.
 //! - [`convex`]: the convex reformulation of two-layer ReLU training and its solvers.
+//! - [`wedge`]: wedge-product (generalised cross product) dictionaries and their Lasso.
 
 pub mod control;
 pub mod error;
@@ -21,6 +22,7 @@ pub mod convex;
 pub mod hessian;
 pub mod midpoint;
 pub mod objective;
+pub mod wedge;
 
 pub use control::Control;
 pub use error::{Error, Result};
