@@ -24,6 +24,7 @@ from . import midpoint as _midpoint_mod
 from . import nonconvex as _nonconvex_mod
 from . import objectives as _objectives_mod
 from . import slices as _slices_mod
+from . import wedge as _wedge_mod
 from .exceptions import (
     ConvergenceWarning,
     HiddenConvexError,
@@ -62,6 +63,7 @@ _modules = (
     _convex_mod,
     _nonconvex_mod,
     _compare_mod,
+    _wedge_mod,
 )
 _name = ""
 for _m in _modules:

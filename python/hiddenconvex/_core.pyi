@@ -1,7 +1,7 @@
 # Stubs of the private extension module hiddenconvex._core (checked by mypy.stubtest in CI).
 # Users import hiddenconvex; docstrings for users live in the public Python modules.
 from collections.abc import Callable
-from typing import Any, final
+from typing import Any, Literal, final
 
 import numpy as np
 import numpy.typing as npt
@@ -223,3 +223,31 @@ def convex_certify(
 ) -> dict[str, Any]: ...
 
 # <<< end of convex
+
+# ---- wedge --------------------------------------------------------------------------------
+# >>> wedge stubs go here, keep this block's lines together
+def wedge_dictionary(
+    x: npt.NDArray[np.float64],
+    *,
+    norm: Literal["l1", "l2"] = "l2",
+    norm_dims: int | None = None,
+    axes: bool = False,
+    features: Literal["exact", "sample"] = "exact",
+    n_features: int = 0,
+    seed: int = 0,
+    max_bytes: int = ...,
+    progress: Callable[[int, int], Any] | None = None,
+) -> dict[str, Any]: ...
+def wedge_bytes_estimate(n_subsets: int, n: int, dim: int) -> int: ...
+def wedge_lasso(
+    values: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    beta: float,
+    *,
+    intercept: bool = False,
+    tol: float = 1e-8,
+    max_iter: int = 1000,
+    progress: Callable[[int, int], Any] | None = None,
+) -> dict[str, Any]: ...
+
+# <<< end of wedge
