@@ -11,18 +11,16 @@ volumes equal to determinants; exact signs against rational arithmetic.
 
 from __future__ import annotations
 
+import hiddenconvex as hc
 import numpy as np
 import pytest
-
-import hiddenconvex as hc
+from _reference_wedge import cross_product_loop, cvxpy_relu_norm, det_fraction
 from hiddenconvex.exceptions import (
     HiddenConvexError,
     InvalidInputError,
     InvalidTypeError,
     ResourceLimitError,
 )
-
-from _reference_wedge import cross_product_loop, cvxpy_relu_norm, det_fraction
 
 SEEDS = range(20)
 EQ = 1e-6
@@ -122,7 +120,7 @@ def test_two_dimensional_neurons_are_orthogonal_to_samples():
     X = rng.standard_normal((6, 2))
     D = hc.wedge_dictionary(X)
     assert D.neurons.shape == (6, 2)
-    for u, (j,) in zip(D.neurons, D.subsets):
+    for u, (j,) in zip(D.neurons, D.subsets, strict=True):
         assert u @ X[j] == pytest.approx(0.0, abs=1e-15)
         # the rotation of x_j by 90 degrees, unit ℓ2 norm
         rot = np.array([-X[j, 1], X[j, 0]]) / np.linalg.norm(X[j])

@@ -199,9 +199,17 @@ def wedge_dictionary(
     nf = 0
     used_seed: int | None = None
     if features == "sample":
-        nf = DEFAULT_N_FEATURES if n_features is None else check_int(n_features, "n_features", minimum=1)
+        nf = (
+            DEFAULT_N_FEATURES
+            if n_features is None
+            else check_int(n_features, "n_features", minimum=1)
+        )
         used_seed = resolve_seed(seed)
-    mb = default_memory_limit() if max_bytes is None else check_int(max_bytes, "max_bytes", minimum=1)
+    mb = (
+        default_memory_limit()
+        if max_bytes is None
+        else check_int(max_bytes, "max_bytes", minimum=1)
+    )
     t0 = time.perf_counter()
     with progress_callback(progress, "wedge dictionary", "subsets") as cb:
         out = _core.wedge_dictionary(
@@ -261,9 +269,7 @@ def wedge_network_objective(
     d = Xm.shape[1]
     Xa = np.hstack([Xm, np.ones((Xm.shape[0], 1))]) if bias else Xm
     if Um.shape[0] != Xa.shape[1] or Um.shape[1] != a.shape[0]:
-        raise InvalidInputError(
-            f"U: expected shape ({Xa.shape[1]}, {a.shape[0]}), got {Um.shape}"
-        )
+        raise InvalidInputError(f"U: expected shape ({Xa.shape[1]}, {a.shape[0]}), got {Um.shape}")
     if yv.shape[0] != Xm.shape[0]:
         raise InvalidInputError(f"y: has {yv.shape[0]} rows but X has {Xm.shape[0]}")
     pred = np.maximum(Xa @ Um, 0.0) @ a + float(intercept)
@@ -619,7 +625,9 @@ class WedgeLasso:
         self._check_fitted()
         Xm = as_matrix(X, "X")
         if Xm.shape[1] != self.X_fit_shape_[1]:
-            raise InvalidInputError(f"X: expected {self.X_fit_shape_[1]} columns, got {Xm.shape[1]}")
+            raise InvalidInputError(
+                f"X: expected {self.X_fit_shape_[1]} columns, got {Xm.shape[1]}"
+            )
         Xa = np.hstack([Xm, np.ones((Xm.shape[0], 1))]) if self.bias else Xm
         return np.maximum(Xa @ self.U_, 0.0) @ self.alpha_ + self.intercept_
 
@@ -656,9 +664,7 @@ class WedgeLasso:
         """A fitted estimator rebuilt from a file written by :meth:`save`."""
         res = _load(path)
         if not isinstance(res, WedgeFitResult):
-            raise InvalidInputError(
-                f"path: holds a {type(res).__name__}, not a WedgeFitResult"
-            )
+            raise InvalidInputError(f"path: holds a {type(res).__name__}, not a WedgeFitResult")
         est = cls(
             res.beta,
             depth=res.depth,

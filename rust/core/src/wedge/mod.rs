@@ -494,8 +494,7 @@ fn float_normal(rows: &[f64], k: usize, dim: usize) -> (Vec<f64>, bool) {
         for i in p + 1..k {
             let fct = a[i * dim + cols[p]] / piv;
             if fct != 0.0 {
-                for j in p..dim {
-                    let c = cols[j];
+                for &c in &cols[p..dim] {
                     a[i * dim + c] -= fct * a[p * dim + c];
                 }
             }
