@@ -292,3 +292,17 @@ def test_dtype_coercion_is_exact():
     a = hc.WedgeLasso(0.1).fit(Xi, y)
     b = hc.WedgeLasso(0.1).fit(Xi.astype(np.float64), y)
     assert a.objective_ == b.objective_
+
+
+def test_plot_and_comparison(tmp_path):
+    pytest.importorskip("matplotlib")
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((10, 2))
+    y = np.abs(X[:, 0]) - X[:, 1]
+    m = hc.WedgeLasso(0.1).fit(X, y)
+    p = hc.plot_wedge_neurons(X, m, tmp_path / "w.png")
+    assert p.stat().st_size > 0
+    rows = hc.compare_wedge(X, y, 0.1, epochs=50)
+    assert [r["method"].split()[0] for r in rows] == ["wedge", "exact", "Adam"]
+    # the wedge Lasso (ℓ2, d = 2) is a restriction: never below the exact convex optimum
+    assert rows[0]["objective"] >= rows[1]["objective"] - EQ

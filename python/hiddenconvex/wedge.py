@@ -85,6 +85,8 @@ __all__ = [
     "WedgeDictionary",
     "wedge_dictionary",
     "wedge_network_objective",
+    "plot_wedge_neurons",
+    "compare_wedge",
 ]
 
 NORMS = ("l1", "l2")
@@ -683,3 +685,101 @@ class WedgeLasso:
         est.X_fit_shape_ = (0, d)
         est.seed_ = res.seed
         return est
+
+
+def plot_wedge_neurons(X: Any, model: WedgeLasso, path: Any, *, title: str | None = None) -> Path:
+    """Draw the active wedge neurons of a fitted 2-D ``WedgeLasso`` (``bias=False``) over the
+    chamber picture of X: the arrangement lines {u : x_iᵀu = 0} (grey), the samples (dots) and
+    each active neuron u_j as an arrow, coloured by the sign of α_j — every arrow lies on an
+    arrangement line, orthogonal to the sample it is the cross product of. Writes a PNG.
+    """
+    from .plot import pyplot, save_figure
+
+    Xm = as_matrix(X, "X")
+    model._check_fitted()
+    if Xm.shape[1] != 2 or model.bias:
+        raise InvalidInputError("X: plot_wedge_neurons draws 2-D data without bias only")
+    plt = pyplot()
+    fig, ax = plt.subplots(figsize=(5.5, 5.5))
+    r = 1.2 * float(np.max(np.linalg.norm(Xm, axis=1)))
+    for x in Xm:
+        t = np.array([-x[1], x[0]]) / np.linalg.norm(x) * r
+        ax.plot([-t[0], t[0]], [-t[1], t[1]], color="0.8", lw=0.8, zorder=1)
+    ax.scatter(Xm[:, 0], Xm[:, 1], s=14, color="k", zorder=3, label="samples")
+    U, a = model.to_network()
+    scale = r / max(1e-300, float(np.max(np.linalg.norm(U, axis=0)))) if U.shape[1] else 1.0
+    for j in range(U.shape[1]):
+        u = U[:, j] * scale
+        ax.annotate(
+            "",
+            xy=(u[0], u[1]),
+            xytext=(0, 0),
+            arrowprops={
+                "arrowstyle": "->",
+                "color": "tab:red" if a[j] > 0 else "tab:blue",
+                "lw": 1.6,
+            },
+            zorder=4,
+        )
+    ax.set_xlim(-r, r)
+    ax.set_ylim(-r, r)
+    ax.set_aspect("equal")
+    ax.set_title(title or f"wedge neurons (active {U.shape[1]}): red α>0, blue α<0")
+    return save_figure(fig, path, tight=True)
+
+
+def compare_wedge(
+    X: Any,
+    y: Any,
+    beta: float,
+    *,
+    epochs: int = 2000,
+    seed: int = 0,
+    norm: str = "l2",
+) -> list[dict[str, Any]]:
+    """Time, objective and sparsity of the wedge Lasso, the exact convex program
+    (:class:`~hiddenconvex.ConvexReLU`, same ℓ2 weight decay, no bias) and Adam on the non-convex
+    objective at width m* (the convex program's active neurons), on one problem.
+
+    Returns one dict per method: ``method``, ``seconds``, ``objective`` (the non-convex objective
+    of the returned network, "sum" scaling), ``n_active``. With ``norm="l1"`` the wedge row is
+    the ℓ1-regularised optimum (a different objective; reported as such).
+    """
+    from .convex import ConvexReLU
+    from .nonconvex import train_relu_network
+
+    Xm = as_matrix(X, "X")
+    yv = as_float_array(y, "y", ndim=1)
+    rows: list[dict[str, Any]] = []
+    t = time.perf_counter()
+    w = WedgeLasso(beta, norm=norm, tol=1e-8).fit(Xm, yv)
+    rows.append(
+        {
+            "method": f"wedge Lasso ({norm}, {w.theorem_})",
+            "seconds": time.perf_counter() - t,
+            "objective": w.network_objective(Xm, yv),
+            "n_active": w.n_active_,
+        }
+    )
+    t = time.perf_counter()
+    c = ConvexReLU(beta, tol=1e-8).fit(Xm, yv)
+    rows.append(
+        {
+            "method": "exact convex program (ConvexReLU)",
+            "seconds": time.perf_counter() - t,
+            "objective": c.network_objective(Xm, yv),
+            "n_active": int(c.n_active_),
+        }
+    )
+    m = max(1, int(c.n_active_))
+    t = time.perf_counter()
+    tr = train_relu_network(Xm, yv, m, beta, optimizer="adam", epochs=epochs, seed=seed)
+    rows.append(
+        {
+            "method": f"Adam (width {m}, {epochs} epochs)",
+            "seconds": time.perf_counter() - t,
+            "objective": float(tr.objective[-1]),
+            "n_active": int(np.count_nonzero(np.abs(tr.alpha) > 1e-8)),
+        }
+    )
+    return rows
