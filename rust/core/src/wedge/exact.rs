@@ -220,11 +220,8 @@ mod tests {
         let b = [1.0, 0.0, 0.0, 0.0, 1e-300, 0.0, 0.0, 0.0, -1.0];
         assert_eq!(det_sign(&b, 3), -1);
         let c = [0.1, 0.2, 0.3, 0.6];
-        // 0.1·0.6 − 0.2·0.3 in exact binary values of the literals
         let exact = {
-            let p = |x: f64, y: f64| (x, y);
-            let _ = p;
-            // 0.1*0.6 and 0.2*0.3 differ in binary: decide by big integers independently
+            // 0.1·0.6 and 0.2·0.3 differ in binary: decide by big integers independently
             let (m1, e1) = decompose(0.1);
             let (m2, e2) = decompose(0.6);
             let (m3, e3) = decompose(0.2);
