@@ -103,6 +103,15 @@ from .spectra import (
     hvp,
     spectral_density,
 )
+from .wedge import (
+    WedgeDictionary,
+    WedgeFitResult,
+    WedgeLasso,
+    compare_wedge,
+    plot_wedge_neurons,
+    wedge_dictionary,
+    wedge_network_objective,
+)
 
 try:
     # One place for the version: the workspace version in Cargo.toml, which maturin writes into
@@ -161,6 +170,14 @@ _warn_thread_env()
 
 
 __all__ = [
+    # the wedge-product (geometric-algebra) Lasso
+    "WedgeDictionary",
+    "WedgeFitResult",
+    "WedgeLasso",
+    "compare_wedge",
+    "plot_wedge_neurons",
+    "wedge_dictionary",
+    "wedge_network_objective",
     # Hessian-vector products and spectra at large D
     "HvpResult",
     "SpectralDensityResult",

@@ -323,3 +323,28 @@ def spectra_slq(
     vectorized: bool = False,
     progress: Callable[[int, int], Any] | None = None,
 ) -> dict[str, Any]: ...
+
+# ---- wedge --------------------------------------------------------------------------------
+def wedge_dictionary(
+    x: npt.NDArray[np.float64],
+    *,
+    norm: Literal["l1", "l2"] = "l2",
+    norm_dims: int | None = None,
+    axes: bool = False,
+    features: Literal["exact", "sample"] = "exact",
+    n_features: int = 0,
+    seed: int = 0,
+    max_bytes: int = ...,
+    progress: Callable[[int, int], Any] | None = None,
+) -> dict[str, Any]: ...
+def wedge_bytes_estimate(n_subsets: int, n: int, dim: int) -> int: ...
+def wedge_lasso(
+    values: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    beta: float,
+    *,
+    intercept: bool = False,
+    tol: float = 1e-8,
+    max_iter: int = 1000,
+    progress: Callable[[int, int], Any] | None = None,
+) -> dict[str, Any]: ...

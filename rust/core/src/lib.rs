@@ -11,6 +11,7 @@
 //! - [`midpoint`]: midpoint-convexity sampling.
 //! - [`convex`]: the convex reformulation of two-layer ReLU training and its solvers.
 //! - [`spectra`]: Hessian-vector products, Lanczos eigenvalues and spectral densities at large D.
+//! - [`wedge`]: wedge-product (generalised cross product) dictionaries and their Lasso.
 
 pub mod control;
 pub mod error;
@@ -23,6 +24,7 @@ pub mod hessian;
 pub mod midpoint;
 pub mod objective;
 pub mod spectra;
+pub mod wedge;
 
 pub use control::Control;
 pub use error::{Error, Result};

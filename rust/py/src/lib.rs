@@ -17,6 +17,7 @@ mod hessian;
 mod midpoint;
 mod objective;
 mod spectra;
+mod wedge;
 
 /// Number of threads the core's pool uses (`HIDDENCONVEX_NUM_THREADS`, else the CPU count).
 #[pyfunction]
@@ -92,6 +93,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     midpoint::register(m)?;
     convex::register(m)?;
     spectra::register(m)?;
+    wedge::register(m)?;
     // pyo3 fills `__all__` as functions are added; this private module exports nothing by `*`,
     // and the stubs (checked by stubtest) then need no list to keep in sync.
     m.delattr("__all__")?;
