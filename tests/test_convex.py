@@ -170,12 +170,14 @@ def test_each_smooth_relu_solver_matches_clarabel(solver, loss):
     assert m.max_constraint_violation_ == 0.0
 
 
-def test_ipm_without_gates_falls_back_to_fista():
+def test_ipm_without_gates_falls_back_to_the_conic_endgame():
+    # without witnesses the interior-point method cannot start inside the cones: the chain
+    # goes on with the conic endgame (blocks repaired by exact cone projections)
     X, y = _data(10, 2, 22)
     D = hc.chambers(X, method="exact", bias=False).patterns
     m = hc.ConvexReLU(0.05, patterns=np.asarray(D, bool), solver="ipm", tol=1e-7, max_iter=200000)
     m.fit(X, y)
-    assert m.result_.solver == "fista" and m.converged_
+    assert m.result_.solver.startswith("conic") and m.converged_
 
 
 def test_exact_patterns_are_all_chambers():

@@ -1,7 +1,7 @@
 # Stubs of the private extension module hiddenconvex._core (checked by mypy.stubtest in CI).
 # Users import hiddenconvex; docstrings for users live in the public Python modules.
 from collections.abc import Callable
-from typing import Any, final
+from typing import Any, Literal, final
 
 import numpy as np
 import numpy.typing as npt
@@ -197,7 +197,7 @@ def convex_solve(
     kind: str = "relu",
     loss: str = "squared",
     huber_delta: float = 1.0,
-    solver: str = "admm",
+    solver: Literal["auto", "ipm", "conic", "newton", "fista", "bcd", "admm", "al"] = "auto",
     tol: float = 1e-6,
     max_iter: int = 10000,
     check_every: int = 10,
@@ -209,6 +209,7 @@ def convex_solve(
     par_threshold: int = 200000,
     progress: Callable[[int, int], Any] | None = None,
     gates: npt.NDArray[np.float64] | None = None,
+    memory_limit: int | None = None,
 ) -> dict[str, Any]: ...
 def convex_certify(
     x: npt.NDArray[np.float64],
