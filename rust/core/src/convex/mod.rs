@@ -531,9 +531,9 @@ pub struct WarmStart {
 /// recovered network's objective, so it stays a valid bound either way.
 pub const VIOLATION_TOL: f64 = 1e-12;
 
-/// Smallest |upper bound| the relative certificate divides by (an objective of exactly 0 —
-/// zero targets — is certified only by a dual bound of 0).
-pub const GAP_TINY: f64 = f64::MIN_POSITIVE;
+/// Smallest |upper bound| the relative certificate scales by: objectives below 1e-20 (zero
+/// targets fitted exactly) are certified by an absolute gap of tol · 1e-20.
+pub const GAP_TINY: f64 = 1e-20;
 
 /// The certificate rule: the gap relative to the upper bound, ub − lb ≤ tol · max(|ub|, tiny).
 pub fn gap_ok(cert_ub: f64, dual: f64, tol: f64) -> bool {
