@@ -392,3 +392,123 @@ def test_convex_pyscnn(bench, smoke, case, kind):
         rounds=1 if smoke or n >= 1000 else 3,
         objective=lambda v: v,
     )
+
+
+# ---- β grid: small n, all patterns, the small-β regime (certified at every β) ----
+BETA_GRID_CASES = {"n=40 d=3 P=all": (40, 3), "n=60 d=2 P=all": (60, 2)}
+BETA_GRID_SMOKE = {"n=40 d=3 P=all": (10, 2), "n=60 d=2 P=all": (12, 2)}
+BETA_GRID = (1e-4, 1e-3, 1e-2, 0.4)
+
+
+def _grid_problem(case: str, smoke: bool):
+    n, d = (BETA_GRID_SMOKE if smoke else BETA_GRID_CASES)[case]
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((n, d))
+    y = rng.standard_normal(n)
+    ch = hc.chambers(X, method="exact")
+    return X, y, ch
+
+
+def _clarabel_direct(X, y, D, beta):
+    """The exact-pattern ReLU program as one conic problem for Python ``clarabel`` (the same
+    formulation as the core's conic endgame: z_b, t_b, u; zero cone u = Σ σ D X z, LP rows
+    S X z ≥ 0, SOC (t_b, z_b); objective ½‖u − y‖² + β Σ t_b), no cvxpy canonicalisation."""
+    import clarabel
+    import scipy.sparse as sp
+
+    n, d = X.shape
+    P = D.shape[0]
+    nb = 2 * P
+    M = D.T.astype(float)
+    S = 2 * M - 1
+    nz, nt = nb * d, nb
+    nx = nz + nt + n
+    rows, cols, vals = [], [], []
+    # zero cone: u_k − Σ_b σ_b m_ki x_kᵀ z_b = 0
+    kk, ii = np.nonzero(M)
+    for sig, off in ((1.0, 0), (-1.0, P)):
+        for j in range(d):
+            rows.append(kk)
+            cols.append((off + ii) * d + j)
+            vals.append(-sig * X[kk, j])
+    rows.append(np.arange(n))
+    cols.append(nz + nt + np.arange(n))
+    vals.append(np.ones(n))
+    r0 = n
+    # LP rows: −S_i X z_b ≤ 0
+    kk, bb = np.meshgrid(np.arange(n), np.arange(nb), indexing="ij")
+    kk, bb = kk.ravel(), bb.ravel()
+    lp_row = r0 + bb * n + kk
+    for j in range(d):
+        rows.append(lp_row)
+        cols.append(bb * d + j)
+        vals.append(-S[kk, bb % P] * X[kk, j])
+    r1 = r0 + nb * n
+    # SOC (t_b, z_b)
+    for b in range(nb):
+        base = r1 + b * (d + 1)
+        rows.append(np.arange(base, base + d + 1))
+        cols.append(np.r_[nz + b, b * d + np.arange(d)])
+        vals.append(-np.ones(d + 1))
+    m = r1 + nb * (d + 1)
+    A = sp.csc_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(m, nx)
+    )
+    Pm = sp.csc_matrix(
+        (np.ones(n), (nz + nt + np.arange(n), nz + nt + np.arange(n))), shape=(nx, nx)
+    )
+    q = np.zeros(nx)
+    q[nz : nz + nt] = beta
+    q[nz + nt :] = -y
+    cones = [clarabel.ZeroConeT(n), clarabel.NonnegativeConeT(nb * n)] + [
+        clarabel.SecondOrderConeT(d + 1) for _ in range(nb)
+    ]
+    settings = clarabel.DefaultSettings()
+    settings.verbose = False
+    solver = clarabel.DefaultSolver(Pm, q, A, np.zeros(m), cones, settings)
+    sol = solver.solve()
+    return {"objective": float(sol.obj_val) + 0.5 * float(y @ y), "status": str(sol.status)}
+
+
+@pytest.mark.parametrize("beta", BETA_GRID)
+@pytest.mark.parametrize("case", list(BETA_GRID_CASES))
+@pytest.mark.parametrize("impl", ["hiddenconvex", "cvxpy+clarabel", "clarabel-direct"])
+def test_convex_beta_grid(bench, smoke, case, beta, impl):
+    X, y, ch = _grid_problem(case, smoke)
+    D = np.ascontiguousarray(ch.patterns)
+    if impl == "hiddenconvex":
+
+        def run():
+            return hc.ConvexReLU(beta, patterns=ch).fit(X, y)
+
+        res = bench(
+            run,
+            group="convex beta grid",
+            case=f"{case} beta={beta:g}",
+            impl=impl,
+            rounds=3,
+            objective=lambda m: m.network_objective_,
+            certified=lambda m: bool(m.certified_),
+            solver=lambda m: m.result_.solver,
+        )
+        assert res.certified_
+        return
+    if impl == "cvxpy+clarabel":
+        pytest.importorskip("cvxpy")
+        fn = lambda: _cvxpy("relu", X, y, D, beta, "CLARABEL")  # noqa: E731
+    else:
+        pytest.importorskip("clarabel")
+        fn = lambda: _clarabel_direct(X, y, D, beta)  # noqa: E731
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = bench(
+            fn,
+            group="convex beta grid",
+            case=f"{case} beta={beta:g}",
+            impl=impl,
+            rounds=1,
+            objective=lambda r: r["objective"],
+            status=lambda r: r["status"],
+        )
+    ours = hc.ConvexReLU(beta, patterns=ch).fit(X, y)
+    assert res["objective"] == pytest.approx(ours.network_objective_, rel=1e-5)

@@ -264,7 +264,7 @@ def convex_solve(
     kind: _ConvexKind = "relu",
     loss: _ConvexLoss = "squared",
     huber_delta: float = 1.0,
-    solver: str = "admm",
+    solver: Literal["auto", "ipm", "conic", "newton", "fista", "bcd", "admm", "al"] = "auto",
     tol: float = 1e-6,
     max_iter: int = 10000,
     check_every: int = 10,
@@ -276,7 +276,8 @@ def convex_solve(
     par_threshold: int = 200000,
     progress: Callable[[int, int], Any] | None = None,
     gates: npt.NDArray[np.float64] | None = None,
-) -> _ConvexSolution: ...
+    memory_limit: int | None = None,
+) -> dict[str, Any]: ...
 def convex_certify(
     x: npt.NDArray[np.float64],
     y: npt.NDArray[np.float64],

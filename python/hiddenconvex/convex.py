@@ -69,8 +69,16 @@ __all__ = [
 ]
 
 LOSSES: tuple[_ConvexLoss, ...] = ("squared", "logistic", "hinge", "huber")
+
+# Smallest |objective| the relative certificate scales by (objectives below it: zero targets
+# fitted exactly, certified by an absolute gap of tol * 1e-20).
+GAP_TINY = 1e-20
+CERTIFICATE_RULE = (
+    "certified: all open chambers as patterns and network objective - dual bound "
+    "<= tol * max(|network objective|, 1e-20)"
+)
 SCALINGS = ("sum", "mean")
-SOLVERS = ("auto", "ipm", "newton", "fista", "bcd", "admm", "al", "cvxpy")
+SOLVERS = ("auto", "ipm", "conic", "newton", "fista", "bcd", "admm", "al", "cvxpy")
 
 # "auto" picks the interior-point solver (ReLU program with known gates, or the gated program)
 # when its Newton steps are cheap: estimated work per step Σ_i n_i² d (n_i = active samples of
@@ -253,6 +261,10 @@ class ConvexFitResult(Result):
     tol: float
     seed: int | None
     timings: dict[str, float] = field(default_factory=dict)
+    beta_max: float | None = None
+    certificate_rule: str = ""
+    reason: str = ""
+    log: list[str] = field(default_factory=list)
     blocks: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))
     dual_point: np.ndarray = field(default_factory=lambda: np.zeros(0))
 
@@ -277,6 +289,12 @@ class ConvexFitResult(Result):
         elif self.kind == "relu":
             reason = "patterns were sampled" if not self.patterns_exact else "gap above tolerance"
             lines.append(f"  => not a certificate of global optimality ({reason})")
+            if self.reason:
+                lines.append(f"     {self.reason}")
+        if self.beta_max is not None:
+            lines.append(
+                f"  beta_max        : {self.beta_max:.6g} (zero network optimal for beta >= it)"
+            )
         return "\n".join(lines)
 
 
@@ -359,7 +377,7 @@ def _verified_prune(
     """Prune o["z"] (see :func:`_prune`) and re-evaluate what the recovered network attains.
 
     The pruned blocks are accepted only if the network objective did not grow by more than
-    tol/10 (relative to max(1, |objective|)); otherwise the unpruned blocks are kept. In both
+    tol/10 relative; otherwise the unpruned blocks are kept. In both
     cases ``network_objective`` is recomputed from the blocks returned (NumPy formula), so the
     certificate in ``fit`` compares what the network actually attains with the dual bound."""
     z0 = o["z"]
@@ -369,7 +387,7 @@ def _verified_prune(
         return _loss_value(loss, pred, y, delta) + beta * float(np.linalg.norm(z, axis=0).sum())
 
     before = net_obj(z0)
-    slack = 0.1 * tol * max(1.0, abs(before))
+    slack = 0.1 * tol * max(abs(before), GAP_TINY)
     zp = _prune(Xa, D, z0, relu)
     after = net_obj(zp)
     if not (after <= before + slack):
@@ -402,6 +420,7 @@ class _ConvexBase:
         seed: int | None = None,
         progress: Any = None,
         memory_limit: int | None = None,
+        verbose: bool = False,
     ) -> None:
         self.beta = beta
         self.loss = loss
@@ -416,6 +435,7 @@ class _ConvexBase:
         self.seed = seed
         self.progress = progress
         self.memory_limit = memory_limit
+        self.verbose = verbose
 
     # -- scikit-learn protocol -------------------------------------------------------------
     _param_names = (
@@ -432,6 +452,7 @@ class _ConvexBase:
         "seed",
         "progress",
         "memory_limit",
+        "verbose",
     )
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
@@ -595,51 +616,21 @@ class _ConvexBase:
         D, G, exact = self._resolve_patterns(Xa, seed)
         t1 = time.perf_counter()
         beta_sum = beta * n if self.scaling == "mean" else beta
-        if solver == "auto":
-            if self.loss == "hinge":
-                solver = "admm"
-            elif self._kind == "gated" and beta_sum > 0:
-                dp = float(Xa.shape[1]) * D.shape[0]
-                solver = "newton" if n <= NEWTON_MAX_N and n * n <= NEWTON_RATIO * dp else "fista"
-            elif (self._kind == "gated" or G is not None) and float(
-                np.sum(D.sum(axis=1).astype(float) ** 2)
-            ) * Xa.shape[1] <= IPM_MAX_WORK:
-                solver = "ipm"
-            elif self._kind == "relu" and G is not None and n <= IPM_MAX_N:
-                solver = "ipm"
-            else:
-                solver = "fista"
-        if solver == "ipm" and self.loss == "hinge":
-            raise InvalidInputError("solver: 'ipm' needs a smooth loss (use 'admm' for hinge)")
-        if solver in ("fista", "bcd") and self.loss == "hinge":
-            raise InvalidInputError(
-                f"solver: {solver!r} needs a smooth loss (use 'admm' for hinge)"
-            )
-        if solver == "newton" and (self._kind != "gated" or self.loss == "hinge"):
-            raise InvalidInputError(
-                "solver: 'newton' solves the gated program with a smooth loss "
-                "(use 'ipm' or 'fista' for the ReLU program, 'admm' for hinge)"
-            )
-        if solver == "bcd" and self._kind != "gated":
-            raise InvalidInputError(
-                "solver: 'bcd' solves the gated program (it stalls on the cone-constrained one)"
-            )
-        if solver == "al" and (self._kind != "relu" or self.loss == "hinge"):
-            raise InvalidInputError("solver: 'al' solves the ReLU program with a smooth loss")
         limit = (
             default_memory_limit()
             if self.memory_limit is None
             else check_int(self.memory_limit, "memory_limit", minimum=1)
         )
-        need = fit_memory_estimate(solver, self._kind, n, Xa.shape[1], int(D.shape[0]))
-        if need > limit:
-            raise ResourceLimitError(
-                f"{type(self).__name__}.fit: solver {solver!r} needs about {need / 2**30:.2f} GiB "
-                f"of working memory for n = {n}, d = {Xa.shape[1]}, {D.shape[0]} patterns "
-                f"(estimate), over memory_limit = {limit / 2**30:.2f} GiB; use fewer patterns "
-                f"(patterns='sample' with a smaller n_patterns), another solver, or raise "
-                f"memory_limit"
-            )
+        if solver == "cvxpy":
+            need = fit_memory_estimate(solver, self._kind, n, Xa.shape[1], int(D.shape[0]))
+            if need > limit:
+                raise ResourceLimitError(
+                    f"{type(self).__name__}.fit: solver 'cvxpy' needs about "
+                    f"{need / 2**30:.2f} GiB of working memory for n = {n}, d = {Xa.shape[1]}, "
+                    f"{D.shape[0]} patterns (estimate), over memory_limit = "
+                    f"{limit / 2**30:.2f} GiB; use fewer patterns, another solver, or raise "
+                    f"memory_limit"
+                )
         outs: list[Any] = []  # the core's solutions, then the cvxpy path's dicts
         with progress_callback(self.progress, f"{type(self).__name__}.fit") as cb:
             for col in range(Y.shape[1]):
@@ -663,6 +654,7 @@ class _ConvexBase:
                         check_every=25 if self._kind == "relu" else 10,
                         progress=cb,
                         gates=None if G is None else np.ascontiguousarray(G, dtype=float),
+                        memory_limit=limit,
                         **ws,
                     )
                 )
@@ -712,11 +704,28 @@ class _ConvexBase:
             for c, o in enumerate(outs)
         }
         self.timings_ = {"patterns_s": t1 - t0, "solve_s": t2 - t1, "total_s": t2 - t0}
+        for o in outs:
+            for k, v in (o.get("timings") or {}).items():
+                self.timings_[f"{k}_s"] = self.timings_.get(f"{k}_s", 0.0) + float(v)
+        bmaxes = [o.get("beta_max") for o in outs]
+        self.beta_max_ = (
+            None if any(b is None for b in bmaxes) else max(float(b) for b in bmaxes) / div
+        )
+        log = [line for o in outs for line in (o.get("log") or [])]
+        reason = "; ".join(o["reason"] for o in outs if o.get("reason"))
+        if not exact and self._kind == "relu":
+            reason = (reason + "; " if reason else "") + (
+                "the patterns were sampled: the dual bound holds for the program over these "
+                "patterns only"
+            )
+        if self.verbose:
+            for line in log:
+                print(f"[{type(self).__name__}] {line}")
         self.seed_ = seed
         # The certificate is about the network actually returned: its objective (an upper bound
         # on p*, whatever the cone violations) minus the dual bound (a lower bound on p*).
         certified = bool(
-            exact and self._kind == "relu" and (net - dual) <= tol * max(1.0, abs(net))
+            exact and self._kind == "relu" and (net - dual) <= tol * max(abs(net), GAP_TINY)
         )
         self.certified_ = certified
         self.result_ = ConvexFitResult(
@@ -739,15 +748,21 @@ class _ConvexBase:
             tol=tol,
             seed=seed,
             timings=dict(self.timings_),
+            beta_max=self.beta_max_,
+            certificate_rule=CERTIFICATE_RULE,
+            reason=reason,
+            log=log,
             blocks=np.concatenate(self.blocks_, axis=1),
             dual_point=np.asarray(self.dual_point_),
         )
         if not self.converged_:
+            why = "; ".join(o["reason"] for o in outs if o.get("reason"))
             warnings.warn(
                 f"{type(self).__name__} stopped after {self.n_iter_} iterations before reaching "
                 f"tol={tol:g}: duality gap {self.duality_gap_:.3e} (objective {obj:.10g}, dual "
                 f"bound {dual:.10g}), max constraint violation "
-                f"{self.max_constraint_violation_:.3e}. Raise max_iter or loosen tol.",
+                f"{self.max_constraint_violation_:.3e}"
+                f"{' — ' + why if why else ''}. Raise max_iter or loosen tol.",
                 ConvergenceWarning,
                 stacklevel=2,
             )
@@ -927,36 +942,26 @@ class ConvexReLU(_ConvexBase):
         Append a ones column: neurons compute (xᵀu + b)₊ and b is penalised like u.
     scaling : {"sum", "mean"}
         ``"sum"``: Σℓ + β… (the paper); ``"mean"``: (1/n)Σℓ + λ… (pyscnn); objectives reported in it.
-    solver : {"auto", "ipm", "newton", "fista", "bcd", "admm", "al", "cvxpy"}
-        ``"auto"``: ``"ipm"`` for smooth losses when the gates are known (``"exact"``,
-        ``"sample"`` or a Chambers result) and either a Newton step on the whole program is
-        cheap (Σ_i n_i²·d ≤ ``IPM_MAX_WORK``) or n ≤ ``IPM_MAX_N`` (its working-set loop),
-        else ``"fista"``; ``"admm"`` for hinge. ``"ipm"``: primal-dual
-        (Mehrotra, Nesterov-Todd scaling) interior-point method started at the gates, reduced
-        Newton systems solved by Woodbury in the n-dimensional residual space (neurons whose
-        block is too ill-conditioned for it through their own Schur complement), inside a
-        working-set loop over patterns when a direct iteration is too costly or the patterns far
-        outnumber what the optimum can use (P ≫ n), with screening of the blocks the method has
-        driven to ~0 otherwise (above 200 patterns), always verified by the full program's
-        certificate; if it stops short of ``tol`` FISTA finishes
-        (``result_.solver == "ipm+fista"``); without
-        gates it is FISTA. ``"fista"``: accelerated
-        proximal gradient whose prox is exact (projection of each block on its cone by
-        Lawson–Hanson NNLS, then group soft-thresholding); iterates are always feasible.
-        ``"admm"``: Woodbury-factored ADMM (any loss; slow at high accuracy, its final iterate is
-        projected on the cones before it is accepted). ``"al"``: augmented Lagrangian with inner
-        FISTA (experimental). ``"cvxpy"``: Clarabel through cvxpy (small problems; test oracle).
-        ``"newton"`` and ``"bcd"`` solve the gated program only (see :class:`ConvexGatedReLU`,
-        whose ``"auto"`` is ``"newton"`` up to ``NEWTON_MAX_N`` samples and n² ≤
-        ``NEWTON_RATIO``·d·P, else FISTA).
+    solver : {"auto", "ipm", "conic", "newton", "fista", "bcd", "admm", "al", "cvxpy"}
+        ``"auto"`` (resolved in the Rust core, see ``docs/convex-solvers.md``): with the gates
+        known, β ≥ β_max returns the zero network exactly; otherwise the interior-point method
+        (large programs, smooth losses) followed by the conic endgame — Clarabel on a working
+        set of patterns, its dual point priced on every pattern, column generation until the
+        full program's gap closes (hinge starts there) — and a FISTA finish
+        only if still open; ``result_.solver`` names the chain that ran. Without gates (bare
+        pattern array) FISTA (smooth) or ADMM (hinge). ``"ipm"``: primal-dual interior-point
+        method (Mehrotra, Nesterov-Todd scaling, Woodbury-reduced Newton systems, working-set
+        loop) then the same endgame. ``"conic"``: the endgame alone. ``"fista"``: accelerated
+        proximal gradient with exact cone projections. ``"admm"``: Woodbury-factored ADMM (any
+        loss). ``"al"``: augmented Lagrangian with inner FISTA (experimental). ``"cvxpy"``:
+        Clarabel through cvxpy (the test oracle). ``"newton"`` and ``"bcd"`` solve the gated
+        program only (see :class:`ConvexGatedReLU`).
     tol : float
-        Tolerance on the certified gap: stop when max(objective, network objective) − dual
-        bound ≤ tol·max(1, |objective|) at a point feasible for every cone constraint.
-        ``certified_`` means: exact patterns and (objective of the network actually returned,
-        after pruning) − dual bound ≤ tol·max(1, |network objective|). Default 1e-8. A run that
-        cannot certify it within ``max_iter`` (e.g. breast_cancer after PCA to 2 dimensions,
-        which stops at a gap of ~3.8e-8) warns with the gap it reached (``ConvergenceWarning``);
-        ``tol=1e-6`` is then the practical choice.
+        Relative tolerance of the certificate: ``certified_`` means exact patterns and
+        (objective of the network returned) − dual bound ≤ tol·max(|network objective|, tiny)
+        (``result_.certificate_rule``). Default 1e-8. A run that cannot certify within
+        ``max_iter`` warns (``ConvergenceWarning``) with the gap reached and the reason
+        (``result_.reason``). A tighter tol never returns a worse point.
     max_iter : int
         Iteration budget (per output column).
     seed : int or None
@@ -965,8 +970,11 @@ class ConvexReLU(_ConvexBase):
         Progress reporting ``f(done, total)`` (iterations).
     memory_limit : int or None
         Byte budget of the fit's working memory (per output column); a fit whose estimate
-        (:func:`fit_memory_estimate`) exceeds it raises ``ResourceLimitError`` before anything is
-        allocated. None: :func:`default_memory_limit` (3/4 of physical memory).
+        exceeds it raises ``ResourceLimitError`` before anything is allocated (checked in the
+        core). None: :func:`default_memory_limit` (3/4 of physical memory).
+    verbose : bool
+        Print the solver chain's log (one line per stage and column-generation round; also in
+        ``result_.log``).
 
     Attributes
     ----------

@@ -6,13 +6,16 @@
 //! that cancellation is prompt, and [`Control::advance`] to report work done.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
 /// Shared cancellation flag and progress counters. Cheap to check from any thread.
 #[derive(Debug, Default)]
 pub struct Control {
-    cancelled: AtomicBool,
+    /// Shared so that a solver taking a `'static` callback (Clarabel's termination callback)
+    /// can watch it too.
+    cancelled: Arc<AtomicBool>,
     done: AtomicU64,
     total: AtomicU64,
     /// Work done before the current stage (see [`Control::begin_stage`]).
@@ -36,6 +39,11 @@ impl Control {
     /// Whether [`Control::cancel`] was called.
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Relaxed)
+    }
+
+    /// A handle on the cancellation flag, for callbacks that must own what they read.
+    pub fn cancel_flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.cancelled)
     }
 
     /// `Err(Interrupted)` once cancelled, else `Ok(())`.

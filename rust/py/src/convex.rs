@@ -11,9 +11,9 @@ use crate::errors::{invalid, to_py};
 /// Solve the ReLU (cone-constrained) or gated convex program. Returns a dict of results.
 #[pyfunction]
 #[pyo3(signature = (x, y, patterns, beta, *, kind="relu", loss="squared", huber_delta=1.0,
-    solver="admm", tol=1e-6, max_iter=10000, check_every=10, warm_z=None, warm_a=None,
+    solver="auto", tol=1e-6, max_iter=10000, check_every=10, warm_z=None, warm_a=None,
     warm_b=None, warm_c=None, warm_rho=None, par_threshold=200000,
-    progress=None, gates=None))]
+    progress=None, gates=None, memory_limit=None))]
 #[allow(clippy::too_many_arguments)]
 fn convex_solve<'py>(
     py: Python<'py>,
@@ -36,6 +36,7 @@ fn convex_solve<'py>(
     par_threshold: usize,
     progress: Option<Bound<'py, PyAny>>,
     gates: Option<PyReadonlyArray2<'py, f64>>,
+    memory_limit: Option<usize>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let kind = match kind {
         "relu" => Kind::Relu,
@@ -57,15 +58,6 @@ fn convex_solve<'py>(
     if max_iter == 0 {
         return Err(invalid("max_iter", "must be >= 1"));
     }
-    let which = match solver {
-        "admm" | "fista" | "bcd" | "al" | "ipm" | "newton" => solver.to_string(),
-        other => {
-            return Err(invalid(
-                "solver",
-                format!("expected 'admm', 'fista', 'bcd', 'al', 'ipm' or 'newton', got {other:?}"),
-            ))
-        }
-    };
     let settings = Settings {
         tol,
         max_iter,
@@ -82,63 +74,18 @@ fn convex_solve<'py>(
     let yv = y.as_array();
     let pv = patterns.as_array();
     let gv = gates.as_ref().map(|g| g.as_array());
-    let (sol, secs, used) = detach::run(py, progress.as_ref(), move |ctl| {
+    let solver = solver.to_string();
+    let (fit, secs) = detach::run(py, progress.as_ref(), move |ctl| {
+        if let Some(limit) = memory_limit {
+            let (n, d) = xv.dim();
+            cx::driver::check_memory(&solver, kind, n, d, pv.nrows(), limit)?;
+        }
         let prob = Problem::new(xv, yv, pv, loss, beta, kind, par_threshold)?;
         let start = std::time::Instant::now();
-        let mut used = which.clone();
-        let sol = match which.as_str() {
-            "ipm" => match cx::ipm::solve_working_set(&prob, &settings, gv, ctl)? {
-                Some(s) if s.converged => s,
-                Some(s) if s.n_iter >= settings.max_iter => s,
-                Some(s) => {
-                    // not certified: finish with FISTA from the interior-point iterate, on its
-                    // support first, then on the whole program; max_iter bounds the total
-                    used = "ipm+fista".to_string();
-                    let remaining = settings.max_iter - s.n_iter;
-                    let rest = Settings {
-                        max_iter: remaining,
-                        ..settings.clone()
-                    };
-                    let mut f = cx::ipm::finish_on_support(&prob, &rest, &s.z, gv, ctl)?;
-                    if !f.converged && f.n_iter < remaining {
-                        let w = WarmStart {
-                            z: Some(f.z.clone()),
-                            ..warm.clone()
-                        };
-                        let rest2 = Settings {
-                            max_iter: remaining - f.n_iter,
-                            ..settings.clone()
-                        };
-                        let mut f2 = cx::fista::solve(&prob, &rest2, &w, ctl)?;
-                        f2.n_iter += f.n_iter;
-                        if f.dual > f2.dual {
-                            f2.dual = f.dual;
-                            f2.dual_point = f.dual_point;
-                        }
-                        f = f2;
-                    }
-                    f.n_iter += s.n_iter;
-                    if s.dual > f.dual {
-                        f.dual = s.dual;
-                        f.dual_point = s.dual_point;
-                    }
-                    f.converged = f.converged
-                        || cx::gap_ok(f.objective.max(f.network_objective), f.dual, settings.tol);
-                    f
-                }
-                None => {
-                    used = "fista".to_string();
-                    cx::fista::solve(&prob, &settings, &warm, ctl)?
-                }
-            },
-            "fista" => cx::fista::solve(&prob, &settings, &warm, ctl)?,
-            "bcd" => cx::bcd::solve(&prob, &settings, &warm, ctl)?,
-            "newton" => cx::newton::solve(&prob, &settings, &warm, ctl)?,
-            "al" => cx::al::solve(&prob, &settings, &warm, ctl)?,
-            _ => cx::admm::solve(&prob, &settings, &warm, ctl)?,
-        };
-        Ok((sol, start.elapsed().as_secs_f64(), used))
+        let fit = cx::driver::fit(&prob, &solver, &settings, &warm, gv, ctl)?;
+        Ok((fit, start.elapsed().as_secs_f64()))
     })?;
+    let sol = fit.sol;
     let out = PyDict::new(py);
     out.set_item("z", sol.z.into_pyarray(py))?;
     out.set_item("objective", sol.objective)?;
@@ -151,7 +98,15 @@ fn convex_solve<'py>(
     out.set_item("converged", sol.converged)?;
     out.set_item("rho", sol.rho)?;
     out.set_item("solve_seconds", secs)?;
-    out.set_item("solver", used)?;
+    out.set_item("solver", fit.solver)?;
+    out.set_item("beta_max", fit.beta_max)?;
+    out.set_item("reason", fit.reason)?;
+    out.set_item("log", fit.log)?;
+    let tm = PyDict::new(py);
+    for (k, v) in fit.timings {
+        tm.set_item(k, v)?;
+    }
+    out.set_item("timings", tm)?;
     let w = sol.warm;
     out.set_item("warm_z", w.z.map(|a| a.into_pyarray(py)))?;
     out.set_item("warm_a", w.a.map(|a| a.into_pyarray(py)))?;

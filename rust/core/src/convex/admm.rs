@@ -357,7 +357,7 @@ pub(crate) fn try_polish(
 }
 
 /// Exact projection of every nonzero block on its cone (see [`super::fista::project_cone`]).
-fn project_blocks(prob: &Problem, z: &Array2<f64>) -> Array2<f64> {
+pub(crate) fn project_blocks(prob: &Problem, z: &Array2<f64>) -> Array2<f64> {
     let p = prob.p();
     let mut out = z.clone();
     for b in 0..z.ncols() {

@@ -183,10 +183,15 @@ fn prox_into(
     out: &mut Array2<f64>,
     cache: &mut [ConeWarm],
     alive: &[bool],
+    ctl: &Control,
 ) {
     let p = prob.p();
     let relu = prob.kind == Kind::Relu;
     let one = |b: usize, vc: ndarray::ArrayView1<f64>, warm: &mut ConeWarm| -> Vec<f64> {
+        // once cancelled, every remaining block is skipped (the caller's next check stops)
+        if ctl.is_cancelled() {
+            return vec![0.0; vc.len()];
+        }
         let nrm = vc.iter().map(|x| x * x).sum::<f64>().sqrt();
         let i = if b < p { b } else { b - p };
         if nrm <= thr || !alive[i] {
@@ -304,7 +309,16 @@ pub fn solve(
         loop {
             ctl.check()?;
             let step = &yv - &(&g / lip);
-            prox_into(prob, &step, prob.beta / lip, &mut xn, &mut cache, &alive);
+            prox_into(
+                prob,
+                &step,
+                prob.beta / lip,
+                &mut xn,
+                &mut cache,
+                &alive,
+                ctl,
+            );
+            ctl.check()?;
             xxn = prob.xu(xn.view());
             let f_x = prob.loss_value(&prob.predict_from_xu(&xxn));
             let diff = &xn - &yv;

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 /// Zero blocks of negligible norm (relative thresholds 1e-3 … 1e-9, largest first) when the
 /// certified gap against `dual` (a lower bound that does not depend on z) stays within `tol`;
 /// zeroing keeps every cone constraint.
-fn sparsify(
+pub(crate) fn sparsify(
     prob: &Problem,
     z: &Array2<f64>,
     dual: f64,
@@ -288,7 +288,9 @@ fn plan(prob: &Problem, budgets: Budgets) -> (Path, usize) {
         .sum();
     let mean_work = n_active * d as f64 / p as f64;
     let k0 = ((direct_max_work / mean_work.max(1.0)) as usize)
-        .clamp(2 * d, 2 * n + 20)
+        // at least 2d patterns (so d > n works: no clamp with min > max), at most 2n + 20
+        .min(2 * n + 20)
+        .max(2 * d)
         .min(p);
     let work = n_active * d as f64;
     let path = if p <= direct_max_patterns {

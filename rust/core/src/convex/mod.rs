@@ -16,6 +16,8 @@
 pub mod admm;
 pub mod al;
 pub mod bcd;
+pub mod conic;
+pub mod driver;
 pub mod fista;
 pub mod ipm;
 pub(crate) mod linalg;
@@ -256,6 +258,99 @@ impl Problem {
         self.beta * block_norms(u).sum()
     }
 
+    /// −Σ_k ℓ*(λ_k; y_k), the dual objective at λ (−∞ outside the conjugate's domain).
+    pub fn dual_value(&self, lam: &Array1<f64>) -> f64 {
+        -lam.iter()
+            .zip(self.y.iter())
+            .map(|(&u, &yy)| self.loss.conjugate(u, yy))
+            .sum::<f64>()
+    }
+
+    /// The best multiple of a dual candidate: λ (inside the conjugate's domain) whose largest
+    /// dual-constraint residual is `worst` (‖A_bᵀλ − S_bᵀμ_b‖ over the blocks, with μ_b scaling
+    /// along) gives the dual-feasible points sλ for 0 ≤ s ≤ β / worst (the losses' conjugate
+    /// domains are star-shaped around 0; s is also kept inside the domain). The dual objective
+    /// D(s) = −Σ_k ℓ*(sλ_k) is concave in s: maximised over that interval in closed form for the
+    /// squared loss (D(s) = −½s²‖λ‖² − s λᵀy) and by golden-section search otherwise, never
+    /// below the value at min(1, β / worst). Returns (D(s*), s*).
+    pub fn best_dual_scale(&self, lam: &Array1<f64>, worst: f64) -> (f64, f64) {
+        let mut smax = if worst > 0.0 {
+            self.beta / worst
+        } else {
+            f64::INFINITY
+        };
+        // the conjugate's domain: y·u ∈ [−1, 0] (logistic, hinge), |u| ≤ δ (Huber)
+        let dom = lam
+            .iter()
+            .zip(self.y.iter())
+            .map(|(&u, &yy)| match self.loss {
+                Loss::Logistic | Loss::Hinge => (-u * yy).max(0.0),
+                Loss::Huber(dl) => u.abs() / dl,
+                Loss::Squared => 0.0,
+            })
+            .fold(0.0f64, f64::max);
+        if dom > 0.0 {
+            smax = smax.min(1.0 / dom);
+        }
+        let at = |s: f64| -> f64 {
+            let v = self.dual_value(&lam.mapv(|u| u * s));
+            if v.is_nan() {
+                f64::NEG_INFINITY
+            } else {
+                v
+            }
+        };
+        let s0 = smax.min(1.0);
+        let mut best = (at(s0), s0);
+        let cand = match self.loss {
+            Loss::Squared => {
+                let ll: f64 = lam.iter().map(|v| v * v).sum();
+                let ly: f64 = lam.iter().zip(self.y.iter()).map(|(a, b)| a * b).sum();
+                if ll > 0.0 {
+                    (-ly / ll).clamp(0.0, if smax.is_finite() { smax } else { f64::MAX })
+                } else {
+                    s0
+                }
+            }
+            _ => {
+                let hi = if smax.is_finite() {
+                    smax
+                } else {
+                    2.0 * s0.max(1.0)
+                };
+                let (mut a, mut b) = (0.0f64, hi);
+                let g = 0.5 * (5f64.sqrt() - 1.0);
+                let (mut c, mut d) = (b - g * (b - a), a + g * (b - a));
+                let (mut fc, mut fd) = (at(c), at(d));
+                for _ in 0..90 {
+                    if fc >= fd {
+                        b = d;
+                        d = c;
+                        fd = fc;
+                        c = b - g * (b - a);
+                        fc = at(c);
+                    } else {
+                        a = c;
+                        c = d;
+                        fc = fd;
+                        d = a + g * (b - a);
+                        fd = at(d);
+                    }
+                }
+                if fc >= fd {
+                    c
+                } else {
+                    d
+                }
+            }
+        };
+        let v = at(cand);
+        if v > best.0 {
+            best = (v, cand);
+        }
+        best
+    }
+
     /// Certificate at the primal point `z` (d × B) with dual candidates built from the residual.
     ///
     /// Dual of the program (Fenchel): max_λ −Σ_k ℓ*(λ_k; y_k) subject to, for every block b with
@@ -342,19 +437,8 @@ impl Problem {
                 }
                 worst = worst.max(s2.sqrt());
             }
-            let scale = if worst <= self.beta {
-                1.0
-            } else if worst > 0.0 {
-                self.beta / worst
-            } else {
-                1.0
-            };
+            let (dual, scale) = self.best_dual_scale(&lam, worst);
             let lam_s = lam.mapv(|v| v * scale);
-            let dual: f64 = -lam_s
-                .iter()
-                .zip(self.y.iter())
-                .map(|(&u, &yy)| self.loss.conjugate(u, yy))
-                .sum::<f64>();
             if dual > best.0 {
                 best = (dual, lam_s);
             }
@@ -394,7 +478,7 @@ pub fn block_norms(u: &Array2<f64>) -> Array1<f64> {
 /// Solver settings shared by the solvers.
 #[derive(Debug, Clone)]
 pub struct Settings {
-    /// Relative tolerance on the certified gap: stop when ub − lb ≤ tol · max(1, |ub|).
+    /// Relative tolerance on the certified gap: stop when ub − lb ≤ tol · max(|ub|, tiny).
     pub tol: f64,
     pub max_iter: usize,
     /// Iterations between certificate evaluations.
@@ -447,9 +531,13 @@ pub struct WarmStart {
 /// recovered network's objective, so it stays a valid bound either way.
 pub const VIOLATION_TOL: f64 = 1e-12;
 
-/// The stopping rule: the certified gap relative to max(1, |upper bound|).
+/// Smallest |upper bound| the relative certificate scales by: objectives below 1e-20 (zero
+/// targets fitted exactly) are certified by an absolute gap of tol · 1e-20.
+pub const GAP_TINY: f64 = 1e-20;
+
+/// The certificate rule: the gap relative to the upper bound, ub − lb ≤ tol · max(|ub|, tiny).
 pub fn gap_ok(cert_ub: f64, dual: f64, tol: f64) -> bool {
-    (cert_ub - dual) <= tol * cert_ub.abs().max(1.0)
+    (cert_ub - dual) <= tol * cert_ub.abs().max(GAP_TINY)
 }
 
 /// The certificate a first-order solver ends with: the sharp one (cone multipliers by NNLS) for the

@@ -351,17 +351,8 @@ pub fn sharp_certificate_at(
             mu.column_mut(b).assign(&m);
         }
     }
-    let scale = if worst <= prob.beta || worst == 0.0 {
-        1.0
-    } else {
-        prob.beta / worst
-    };
+    let (dual, scale) = prob.best_dual_scale(&lam, worst);
     let lam_s = lam.mapv(|v| v * scale);
-    let dual: f64 = -lam_s
-        .iter()
-        .zip(prob.y.iter())
-        .map(|(&u, &yy)| prob.loss.conjugate(u, yy))
-        .sum::<f64>();
     let mut cert = base;
     if dual > cert.dual {
         cert.dual = dual;

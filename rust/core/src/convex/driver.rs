@@ -1,0 +1,679 @@
+//! One entry point for the convex programs: [`fit`] chooses the solver ("auto"), runs the chain
+//! (zero test → interior-point method → conic endgame on a working set → first-order finish),
+//! keeps the best point and the best dual bound seen, and says why when it cannot certify.
+//!
+//! **Certificate.** Every solver ends with a primal point z (upper bound ub: the larger of the
+//! convex objective and the objective of the ReLU network recovered from z) and a dual-feasible
+//! point λ (lower bound lb = −Σ ℓ*(λ_k), see [`Problem::certify`]). The fit is *converged*
+//! when ub − lb ≤ tol · max(|ub|, tiny) ([`super::gap_ok`]).
+//!
+//! **β_max.** At z = 0 the dual candidate is λ₀ = ℓ'(0) and block b's dual residual is
+//! min_{μ ≥ 0} ‖A_bᵀλ₀ − S_bᵀμ‖ (NNLS; for the gated program ‖A_bᵀλ₀‖); β_max is the largest
+//! over the blocks. For β ≥ β_max the zero network is optimal, certified by λ₀ itself, and is
+//! returned exactly (no solver runs).
+//!
+//! **Endgame.** The interior-point method of [`super::pdip`] reaches relative gaps of 1e-4 …
+//! 1e-6 fast, but on degenerate optima (≈ n + 1 active blocks, rows active with zero
+//! multipliers — the small-β regime) its reduced Newton systems lose the accuracy the last
+//! digits need, and the dual point λ = ℓ'(prediction) built from an inaccurate primal point
+//! is infeasible by ~√(primal gap), so the certificate stalls even where the objective is
+//! right. The endgame solves the program restricted to a working set W of patterns (the
+//! support found so far plus the patterns whose dual constraint fails) with Clarabel (a direct
+//! sparse LDL on the full KKT system, with regularisation and iterative refinement), takes λ
+//! from its zero-cone multipliers — a dual point accurate to the solver's tolerance, not to
+//! its square root — and prices it on *every* pattern by NNLS; patterns whose dual constraint
+//! fails join W (column generation) until the full program's gap closes.
+
+use ndarray::{Array1, Array2, ArrayView2};
+
+use super::{gap_ok, Kind, Problem, Settings, Solution, WarmStart};
+use crate::control::Control;
+use crate::error::{Error, Result};
+
+/// The solvers [`fit`] knows ("auto" chooses one of the others).
+pub const SOLVERS: [&str; 8] = [
+    "auto", "ipm", "conic", "newton", "fista", "bcd", "admm", "al",
+];
+
+/// "auto" takes the interior-point path for the ReLU program when a Newton step on the whole
+/// program is cheap (Σ_i n_i² d at most this) …
+pub const IPM_MAX_WORK: f64 = 1e8;
+/// … or the program has at most this many samples (its working-set loop).
+pub const IPM_MAX_N: usize = 1000;
+/// "auto" picks Newton for the gated program up to this many samples …
+pub const NEWTON_MAX_N: usize = 4000;
+/// … while n² ≤ NEWTON_RATIO · d · P.
+pub const NEWTON_RATIO: f64 = 1000.0;
+/// Largest conic problem (nonzeros of its constraint matrix) the endgame builds.
+pub const CONIC_MAX_NNZ: usize = 20_000_000;
+/// Iteration budget of the interior-point stage (its first-order finish included) when the
+/// conic endgame follows.
+pub const IPM_STAGE_MAX_ITER: usize = 1000;
+/// Column-generation rounds of the endgame.
+const CONIC_MAX_ROUNDS: usize = 30;
+
+/// The outcome of [`fit`].
+#[derive(Debug, Clone)]
+pub struct Fit {
+    pub sol: Solution,
+    /// The chain that ran ("ipm", "ipm+conic", "conic", "zero", "ipm+fista", "fista", …).
+    pub solver: String,
+    /// β_max when computed (the ReLU program; see the module docs).
+    pub beta_max: Option<f64>,
+    /// Why the fit is not certified (empty when it converged).
+    pub reason: String,
+    /// One line per stage: what ran, its time and the gap it left.
+    pub log: Vec<String>,
+    /// Seconds per stage.
+    pub timings: Vec<(String, f64)>,
+}
+
+/// Bytes of working memory the chain needs for `choice` (rough upper estimate).
+pub fn memory_estimate(choice: &str, kind: Kind, n: usize, d: usize, n_patterns: usize) -> usize {
+    let f = 8usize;
+    let blocks = if kind == Kind::Relu { 2 } else { 1 } * n_patterns;
+    let rows = if kind == Kind::Relu { n * blocks } else { 0 };
+    let common = f * (3 * n * n_patterns + 4 * d * blocks + n * d);
+    match choice {
+        "ipm" | "auto" | "conic" => {
+            let tiles = 9 * n.min(512).pow(2);
+            common
+                + f * (20 * rows
+                    + 3 * n * n
+                    + tiles
+                    + 2 * d * n * n_patterns
+                    + 3 * blocks * (d + 1) * (d + 1))
+        }
+        "newton" => common + f * (4 * n * n + 2 * n * n_patterns),
+        "admm" => common + f * (10 * rows + 2 * n * n + 6 * n * blocks),
+        _ => common + f * (10 * rows + 4 * n * blocks),
+    }
+}
+
+/// Refuse, before anything is allocated, a fit whose [`memory_estimate`] exceeds `limit` bytes.
+pub fn check_memory(
+    choice: &str,
+    kind: Kind,
+    n: usize,
+    d: usize,
+    n_patterns: usize,
+    limit: usize,
+) -> Result<()> {
+    let need = memory_estimate(choice, kind, n, d, n_patterns);
+    if need > limit {
+        return Err(Error::too_large(
+            format!("convex fit (solver {choice:?}, n = {n}, d = {d}, {n_patterns} patterns)"),
+            format!("{:.2} GiB of working memory", need as f64 / 1024f64.powi(3)),
+            format!("memory_limit = {:.2} GiB", limit as f64 / 1024f64.powi(3)),
+            "Use fewer patterns (patterns='sample' with a smaller n_patterns), another solver, \
+             or raise memory_limit.",
+        ));
+    }
+    Ok(())
+}
+
+/// β_max of the program (see the module docs; every block's residual is solved exactly, in
+/// parallel over blocks when the problem is large — the result does not depend on the thread
+/// count) and the certificate of z = 0 at β (with its multipliers).
+pub fn beta_max(prob: &Problem, ctl: &Control) -> Result<(f64, super::Certificate, Array2<f64>)> {
+    use rayon::prelude::*;
+    let (n, d, p) = (prob.n(), prob.d(), prob.p());
+    let nb = prob.n_blocks();
+    let z0 = Array2::<f64>::zeros((d, nb));
+    let lam0 = prob.loss_grad(&Array1::zeros(n));
+    let g = prob.at(&lam0);
+    let xstd = prob.x.as_standard_layout();
+    let xs: &[f64] = xstd.as_slice().unwrap_or(&[]);
+    let one = |b: usize| -> Result<f64> {
+        ctl.check()?;
+        let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
+        let gb: Vec<f64> = (0..d).map(|j| sig * g[[j, i]]).collect();
+        let nrm = gb.iter().map(|v| v * v).sum::<f64>().sqrt();
+        if prob.kind == Kind::Gated || nrm == 0.0 || xs.len() != n * d {
+            return Ok(nrm);
+        }
+        let signs: Vec<f64> = (0..n).map(|k| prob.sign[[k, i]]).collect();
+        let (_, rn) = super::polish::cone_nnls(xs, &signs, d, &gb, &[], 3 * n + 10, 0.0);
+        Ok(rn.min(nrm))
+    };
+    let res: Vec<f64> = if prob.par {
+        (0..nb).into_par_iter().map(one).collect::<Result<_>>()?
+    } else {
+        (0..nb).map(one).collect::<Result<_>>()?
+    };
+    let bmax = res.iter().cloned().fold(0.0f64, f64::max);
+    let (cert, mu, _) =
+        super::polish::sharp_certificate_at(prob, &z0, Some(&lam0), None, false, ctl)?;
+    Ok((bmax, cert, mu))
+}
+
+fn stage_secs(t: std::time::Instant) -> f64 {
+    t.elapsed().as_secs_f64()
+}
+
+/// Resolve "auto" for this problem.
+pub fn choose(prob: &Problem, has_gates: bool) -> &'static str {
+    let n = prob.n();
+    let d = prob.d() as f64;
+    if prob.kind == Kind::Gated {
+        if !prob.loss.is_smooth() {
+            return "admm";
+        }
+        if prob.beta > 0.0 {
+            let dp = d * prob.p() as f64;
+            return if n <= NEWTON_MAX_N && (n * n) as f64 <= NEWTON_RATIO * dp {
+                "newton"
+            } else {
+                "fista"
+            };
+        }
+        return if work(prob) <= IPM_MAX_WORK {
+            "ipm"
+        } else {
+            "fista"
+        };
+    }
+    if !has_gates {
+        return if prob.loss.is_smooth() {
+            "fista"
+        } else {
+            "admm"
+        };
+    }
+    if !prob.loss.is_smooth() {
+        return "conic";
+    }
+    if work(prob) <= IPM_MAX_WORK || n <= IPM_MAX_N {
+        "ipm"
+    } else {
+        "fista"
+    }
+}
+
+/// Σ_i n_i² d: the work of one interior-point iteration on the whole program.
+fn work(prob: &Problem) -> f64 {
+    let d = prob.d() as f64;
+    (0..prob.p())
+        .map(|i| {
+            let ni = prob.mask.column(i).sum();
+            ni * ni * d
+        })
+        .sum()
+}
+
+/// Keep the best of two solutions: the lower upper bound's point, the larger dual bound.
+fn merge(best: Option<Solution>, new: Solution, tol: f64) -> Solution {
+    let Some(mut b) = best else { return new };
+    let ub = |s: &Solution| s.objective.max(s.network_objective);
+    let (mut keep, other) = if ub(&new) < ub(&b) {
+        (new, b)
+    } else {
+        (b.clone(), new)
+    };
+    if other.dual > keep.dual {
+        keep.dual = other.dual;
+        keep.dual_point = other.dual_point;
+    }
+    keep.n_iter = keep.n_iter.max(other.n_iter);
+    keep.converged = gap_ok(ub(&keep), keep.dual, tol);
+    b = keep;
+    b
+}
+
+/// Solve `prob` with `choice` ("auto" or one of [`SOLVERS`]); `gates` (P × d) are the
+/// patterns' witnesses when known.
+pub fn fit(
+    prob: &Problem,
+    choice: &str,
+    settings: &Settings,
+    warm: &WarmStart,
+    gates: Option<ArrayView2<f64>>,
+    ctl: &Control,
+) -> Result<Fit> {
+    if !SOLVERS.contains(&choice) {
+        return Err(Error::invalid(
+            "solver",
+            format!("expected one of {}, got {choice:?}", SOLVERS.join(", ")),
+        ));
+    }
+    let gates = gates.filter(|g| g.dim() == (prob.p(), prob.d()));
+    let mut used = if choice == "auto" {
+        choose(prob, gates.is_some()).to_string()
+    } else {
+        choice.to_string()
+    };
+    match used.as_str() {
+        "ipm" | "fista" | "bcd" | "newton" | "al" => prob.require_smooth(&used)?,
+        _ => {}
+    }
+    if used == "newton" && prob.kind != Kind::Gated {
+        return Err(Error::invalid(
+            "solver",
+            "'newton' solves the gated program (use 'ipm' or 'fista' for the ReLU program)",
+        ));
+    }
+    if used == "bcd" && prob.kind != Kind::Gated {
+        return Err(Error::invalid(
+            "solver",
+            "'bcd' solves the gated program (it stalls on the cone-constrained one)",
+        ));
+    }
+    if used == "al" && prob.kind != Kind::Relu {
+        return Err(Error::invalid("solver", "'al' solves the ReLU program"));
+    }
+    if used == "conic" && prob.kind == Kind::Relu && gates.is_none() {
+        used = "conic".into(); // repaired by exact projection instead of the witnesses
+    }
+    let mut log = Vec::new();
+    let mut timings = Vec::new();
+    let tol = settings.tol;
+    // ---- β ≥ β_max: the zero network, exactly ----
+    let mut bmax = None;
+    if prob.kind == Kind::Relu && matches!(used.as_str(), "ipm" | "conic" | "fista" | "admm") {
+        let t0 = std::time::Instant::now();
+        let (bm, cert, mu) = beta_max(prob, ctl)?;
+        bmax = Some(bm);
+        timings.push(("beta_max".to_string(), stage_secs(t0)));
+        if prob.beta >= bm {
+            log.push(format!(
+                "beta = {:e} >= beta_max = {bm:e}: zero network",
+                prob.beta
+            ));
+            let n = prob.n();
+            let z = Array2::zeros((prob.d(), prob.n_blocks()));
+            let ub = cert.objective.max(cert.network_objective);
+            let sol = Solution {
+                z: z.clone(),
+                objective: cert.objective,
+                network_objective: cert.network_objective,
+                dual: cert.dual.min(ub),
+                dual_point: cert.dual_point,
+                cone_multipliers: if mu.dim() == (n, prob.n_blocks()) {
+                    mu
+                } else {
+                    Array2::zeros((n, 0))
+                },
+                violation: 0.0,
+                n_iter: 0,
+                converged: true,
+                rho: 0.0,
+                warm: WarmStart {
+                    z: Some(z),
+                    ..Default::default()
+                },
+            };
+            return Ok(Fit {
+                sol,
+                solver: "zero".into(),
+                beta_max: bmax,
+                reason: String::new(),
+                log,
+                timings,
+            });
+        }
+    }
+    let mut best: Option<Solution> = None;
+    let mut chain: Vec<&str> = Vec::new();
+    let mut spent = 0usize;
+    // ---- the first solver ----
+    let t0 = std::time::Instant::now();
+    let first = match used.as_str() {
+        "ipm" => {
+            {
+                // the conic endgame follows: for the losses it solves as a quadratic cone
+                // program (squared, Huber) the interior-point path's own first-order finish
+                // gets a bounded budget; the logistic loss needs exponential cones, where the
+                // conic solver is less reliable, so its interior-point path keeps the budget
+                let cap = match prob.loss {
+                    super::Loss::Squared | super::Loss::Huber(_) => IPM_STAGE_MAX_ITER,
+                    _ => settings.max_iter,
+                };
+                let st = Settings {
+                    max_iter: settings.max_iter.min(cap),
+                    ..settings.clone()
+                };
+                let r = super::ipm::solve_working_set(prob, &st, gates, ctl)?;
+                if r.is_some() {
+                    chain.push("ipm");
+                }
+                r
+            }
+        }
+        "conic" => None,
+        "fista" => {
+            chain.push("fista");
+            Some(super::fista::solve(prob, settings, warm, ctl)?)
+        }
+        "bcd" => {
+            chain.push("bcd");
+            Some(super::bcd::solve(prob, settings, warm, ctl)?)
+        }
+        "newton" => {
+            chain.push("newton");
+            Some(super::newton::solve(prob, settings, warm, ctl)?)
+        }
+        "al" => {
+            chain.push("al");
+            Some(super::al::solve(prob, settings, warm, ctl)?)
+        }
+        _ => {
+            chain.push("admm");
+            Some(super::admm::solve(prob, settings, warm, ctl)?)
+        }
+    };
+    if let Some(s) = first {
+        let name = chain.last().copied().unwrap_or("?");
+        let ub = s.objective.max(s.network_objective);
+        log.push(format!(
+            "{name}: {} iterations, {:.3} s, relative gap {:.3e}",
+            s.n_iter,
+            stage_secs(t0),
+            (ub - s.dual) / ub.abs().max(super::GAP_TINY)
+        ));
+        timings.push((name.to_string(), stage_secs(t0)));
+        spent = s.n_iter;
+        best = Some(s);
+    }
+    let done = |b: &Option<Solution>| b.as_ref().is_some_and(|s| s.converged);
+    // ---- the conic endgame (ReLU program, or any program the first solver left open) ----
+    let conic_ok = prob.kind == Kind::Relu
+        && (used == "ipm" || used == "conic" || (choice == "auto" && used == "fista"));
+    if !done(&best) && conic_ok {
+        let t0 = std::time::Instant::now();
+        let z0 = best.as_ref().map(|s| s.z.clone());
+        match endgame(prob, settings, z0.as_ref(), gates, ctl, &mut log)? {
+            Some(s) => {
+                chain.push("conic");
+                spent += s.n_iter;
+                best = Some(merge(best, s, tol));
+            }
+            None => log.push("conic: the working set's conic problem is too large".into()),
+        }
+        timings.push(("conic".to_string(), stage_secs(t0)));
+    }
+    // ---- first-order finish of a smooth program still open (budget permitting) ----
+    if !done(&best) && prob.loss.is_smooth() && spent < settings.max_iter && used != "fista" {
+        let t0 = std::time::Instant::now();
+        let rest = Settings {
+            max_iter: settings.max_iter - spent,
+            ..settings.clone()
+        };
+        let z0 = best.as_ref().map(|s| s.z.clone());
+        let s = match (&z0, prob.kind) {
+            (Some(z), Kind::Relu) => {
+                let f = super::ipm::finish_on_support(prob, &rest, z, gates, ctl)?;
+                if f.converged || f.n_iter >= rest.max_iter {
+                    f
+                } else {
+                    let w = WarmStart {
+                        z: Some(f.z.clone()),
+                        ..warm.clone()
+                    };
+                    let r2 = Settings {
+                        max_iter: rest.max_iter - f.n_iter,
+                        ..settings.clone()
+                    };
+                    let f2 = super::fista::solve(prob, &r2, &w, ctl)?;
+                    let mut m = merge(Some(f), f2, tol);
+                    m.n_iter = rest.max_iter.min(m.n_iter);
+                    m
+                }
+            }
+            _ => super::fista::solve(
+                prob,
+                &rest,
+                &WarmStart {
+                    z: z0,
+                    ..warm.clone()
+                },
+                ctl,
+            )?,
+        };
+        chain.push("fista");
+        let ub = s.objective.max(s.network_objective);
+        log.push(format!(
+            "fista finish: {} iterations, {:.3} s, relative gap {:.3e}",
+            s.n_iter,
+            stage_secs(t0),
+            (ub - s.dual) / ub.abs().max(super::GAP_TINY)
+        ));
+        timings.push(("fista".to_string(), stage_secs(t0)));
+        spent += s.n_iter;
+        best = Some(merge(best, s, tol));
+    }
+    let Some(mut sol) = best else {
+        return Err(Error::Numerical("no solver ran".into()));
+    };
+    sol.n_iter = spent.max(sol.n_iter);
+    let ub = sol.objective.max(sol.network_objective);
+    sol.converged = gap_ok(ub, sol.dual, tol);
+    let reason = if sol.converged {
+        String::new()
+    } else {
+        format!(
+            "the certified gap stalled at {:.3e} relative (tol {tol:e}) after {} iterations of {}: \
+             {}",
+            (ub - sol.dual) / ub.abs().max(super::GAP_TINY),
+            sol.n_iter,
+            chain.join("+"),
+            log.last().cloned().unwrap_or_default()
+        )
+    };
+    Ok(Fit {
+        sol,
+        solver: if chain.is_empty() {
+            used
+        } else {
+            chain.join("+")
+        },
+        beta_max: bmax,
+        reason,
+        log,
+        timings,
+    })
+}
+
+/// Blocks of a program restricted to the patterns `idx` (`reps` blocks per pattern) scattered
+/// into the whole program's columns.
+fn scatter(dst: &mut Array2<f64>, src: &Array2<f64>, idx: &[usize], p: usize, reps: usize) {
+    let q = idx.len();
+    for r in 0..reps {
+        for (a, &i) in idx.iter().enumerate() {
+            dst.column_mut(r * p + i).assign(&src.column(r * q + a));
+        }
+    }
+}
+
+/// The conic endgame (see the module docs): column generation with Clarabel from the point
+/// `z0` (or z = 0). `None` when the working set's conic problem would exceed
+/// [`CONIC_MAX_NNZ`].
+pub fn endgame(
+    prob: &Problem,
+    settings: &Settings,
+    z0: Option<&Array2<f64>>,
+    gates: Option<ArrayView2<f64>>,
+    ctl: &Control,
+    log: &mut Vec<String>,
+) -> Result<Option<Solution>> {
+    let (n, d, p) = (prob.n(), prob.d(), prob.p());
+    let nb = prob.n_blocks();
+    let reps = nb / p;
+    let tol = settings.tol;
+    let zstart = z0.cloned().unwrap_or_else(|| Array2::zeros((d, nb)));
+    // pricing at the start: scores with λ = ℓ'(prediction) (smooth) or ℓ'(0)-like subgradient
+    let lam_start = if prob.loss.is_smooth() {
+        None
+    } else {
+        Some(prob.loss_grad(&prob.predict(zstart.view())))
+    };
+    let (_, _, scores0) =
+        super::polish::sharp_certificate_at(prob, &zstart, lam_start.as_ref(), None, false, ctl)?;
+    let norms = super::block_norms(&zstart);
+    let zmax = norms.iter().cloned().fold(0.0f64, f64::max);
+    let mut in_w = vec![false; p];
+    for b in 0..nb {
+        if zmax > 0.0 && norms[b] > 1e-4 * zmax {
+            in_w[b % p] = true;
+        }
+    }
+    let mut order: Vec<usize> = (0..p).filter(|&i| !in_w[i]).collect();
+    order.sort_by(|&a, &b| scores0[b].total_cmp(&scores0[a]));
+    let supp = in_w.iter().filter(|&&v| v).count();
+    // from a solver's point: its support plus the patterns whose dual constraint fails or
+    // nearly does; from z = 0: the 2n + 20 most violated
+    let want = if supp == 0 {
+        (2 * n + 20).min(p)
+    } else {
+        (supp + n + 10).min(p)
+    };
+    for &i in order.iter() {
+        if in_w.iter().filter(|&&v| v).count() >= want {
+            break;
+        }
+        if scores0[i] > 0.9 * prob.beta || supp == 0 {
+            in_w[i] = true;
+        }
+    }
+    if !in_w.iter().any(|&v| v) {
+        in_w[order[0]] = true;
+    }
+    // Clarabel's default accuracy first (it reaches it reliably); tighter only when the
+    // pricing finds no pattern to add and the gap is still open
+    let mut ctol = 1e-8f64.max(0.01 * tol).min(1e-6);
+    let mut best: Option<Solution> = None;
+    let mut iters = 0usize;
+    let mut polished = false;
+    for round in 0..CONIC_MAX_ROUNDS {
+        ctl.check()?;
+        let idx: Vec<usize> = (0..p).filter(|&i| in_w[i]).collect();
+        let nnz = n * d * idx.len() * reps * if prob.kind == Kind::Relu { 2 } else { 1 };
+        if nnz > CONIC_MAX_NNZ {
+            return Ok(best);
+        }
+        let sub = prob.subset(&idx, super::DEFAULT_PAR_THRESHOLD);
+        let t0 = std::time::Instant::now();
+        let cs = super::conic::solve(&sub, ctol, 300, ctl)?;
+        iters += cs.iterations;
+        let mut z = Array2::<f64>::zeros((d, nb));
+        scatter(&mut z, &cs.z, &idx, p, reps);
+        // the solver's cone rows hold to its tolerance: project each block on its cone (the
+        // smallest move; moving along a witness of small margin can cost far more objective)
+        let _ = gates;
+        let z = super::admm::project_blocks(prob, &z);
+        // two dual candidates priced on every pattern: Clarabel's multipliers and ℓ'(pred)
+        let (mut cert, mut mu, mut scores) =
+            super::polish::sharp_certificate_at(prob, &z, Some(&cs.lam), None, false, ctl)?;
+        if prob.loss.is_smooth() {
+            let (c2, m2, s2) =
+                super::polish::sharp_certificate_at(prob, &z, None, None, false, ctl)?;
+            if c2.dual > cert.dual {
+                cert = c2;
+                mu = m2;
+                scores = s2;
+            }
+        }
+        let ub = cert.objective.max(cert.network_objective);
+        let converged = gap_ok(ub, cert.dual, tol);
+        log.push(format!(
+            "conic round {round}: {} patterns, tol {ctol:e}, {} iterations ({}), {:.3} s, \
+             relative gap {:.3e}",
+            idx.len(),
+            cs.iterations,
+            cs.status,
+            stage_secs(t0),
+            (ub - cert.dual) / ub.abs().max(super::GAP_TINY)
+        ));
+        let (zs, cs2) = if converged {
+            super::ipm::sparsify(prob, &z, cert.dual, tol)
+        } else {
+            (z.clone(), cert.clone())
+        };
+        let sol = Solution {
+            z: zs.clone(),
+            objective: cs2.objective,
+            network_objective: cs2.network_objective,
+            dual: cert.dual,
+            dual_point: cert.dual_point.clone(),
+            cone_multipliers: mu,
+            violation: cs2.violation,
+            n_iter: iters,
+            converged,
+            rho: 0.0,
+            warm: WarmStart {
+                z: Some(zs),
+                ..Default::default()
+            },
+        };
+        best = Some(merge(best, sol, tol));
+        if best.as_ref().is_some_and(|s| s.converged) {
+            break;
+        }
+        // patterns whose dual constraint fails join, the most violated first
+        let mut viol: Vec<usize> = (0..p)
+            .filter(|&i| !in_w[i] && scores[i] > prob.beta * (1.0 + 1e-12))
+            .collect();
+        viol.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
+        let cap = (idx.len() / 2).max(10);
+        if viol.is_empty() {
+            // the gap is the sub-solve's accuracy: polish on the support once, then a
+            // tighter conic tolerance
+            if !polished && prob.loss.is_smooth() {
+                polished = true;
+                let zb = best.as_ref().map(|s| s.z.clone()).unwrap_or(z);
+                if let Some((zp, cp, mup)) = super::admm::try_polish(prob, &zb, tol, ctl)? {
+                    let sol = Solution {
+                        z: zp.clone(),
+                        objective: cp.objective,
+                        network_objective: cp.network_objective,
+                        dual: cp.dual,
+                        dual_point: cp.dual_point,
+                        cone_multipliers: mup,
+                        violation: cp.violation,
+                        n_iter: iters,
+                        converged: true,
+                        rho: 0.0,
+                        warm: WarmStart {
+                            z: Some(zp),
+                            ..Default::default()
+                        },
+                    };
+                    log.push("conic: polished on the support".into());
+                    best = Some(merge(best, sol, tol));
+                    break;
+                }
+            }
+            if ctol <= 1.5e-10 || !cs.solved {
+                break;
+            }
+            ctol = (ctol * 0.1).max(1e-10);
+            continue;
+        }
+        for &i in viol.iter().take(cap) {
+            in_w[i] = true;
+        }
+    }
+    if !polished && prob.loss.is_smooth() && best.as_ref().is_some_and(|s| !s.converged) {
+        let zb = best.as_ref().map(|s| s.z.clone()).unwrap_or_default();
+        if let Some((zp, cp, mup)) = super::admm::try_polish(prob, &zb, tol, ctl)? {
+            log.push("conic: polished on the support".into());
+            let sol = Solution {
+                z: zp.clone(),
+                objective: cp.objective,
+                network_objective: cp.network_objective,
+                dual: cp.dual,
+                dual_point: cp.dual_point,
+                cone_multipliers: mup,
+                violation: cp.violation,
+                n_iter: iters,
+                converged: true,
+                rho: 0.0,
+                warm: WarmStart {
+                    z: Some(zp),
+                    ..Default::default()
+                },
+            };
+            best = Some(merge(best, sol, tol));
+        }
+    }
+    Ok(best)
+}
