@@ -10,7 +10,7 @@ from distributed import WorkerPlugin
 THREADS_ENV = "HIDDENCONVEX_NUM_THREADS"
 
 
-class ThreadCap(WorkerPlugin):  # type: ignore[misc]
+class ThreadCap(WorkerPlugin):
     """Worker plugin: cap the Rust core's thread pool of each worker at its thread count.
 
     Runs on every worker when registered and on every worker that joins (or is restarted)

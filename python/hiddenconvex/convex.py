@@ -31,7 +31,7 @@ import os
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 import numpy as np
 
@@ -58,6 +58,9 @@ from .io import Result
 
 if TYPE_CHECKING:
     from ._core import _ConvexKind, _ConvexLoss
+
+# The solvers the core's driver takes ("cvxpy" runs in Python).
+_CoreSolver = Literal["auto", "ipm", "conic", "newton", "fista", "bcd", "admm", "al"]
 
 __all__ = [
     "ConvexReLU",
@@ -648,7 +651,7 @@ class _ConvexBase:
                         kind=self._kind,
                         loss=self._loss,
                         huber_delta=delta,
-                        solver=solver,
+                        solver=cast(_CoreSolver, solver),
                         tol=tol,
                         max_iter=max_iter,
                         check_every=25 if self._kind == "relu" else 10,

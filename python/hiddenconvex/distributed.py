@@ -320,7 +320,7 @@ def regularization_path(
     estimator: Any,
     X: Any,
     y: Any,
-    betas: Sequence[float],
+    betas: Any,
     *,
     client: Any = None,
     segment: int | None = None,

@@ -63,6 +63,7 @@ class Objective:
     """
 
     _native: Any
+    _init_args: tuple[tuple[Any, ...], dict[str, Any]]
 
     # -- pickling: transport between processes (files on disk use save/load, never pickle) --
     def __new__(cls, *args: Any, **kwargs: Any) -> Any:

@@ -378,11 +378,11 @@ def _eigsh(
     vectorized: bool,
 ) -> dict[str, Any]:
     """ARPACK on the same finite-difference operator (products through the core)."""
-    from scipy.sparse.linalg import (  # type: ignore[import-untyped]
+    from scipy.sparse.linalg import (
         ArpackNoConvergence,
         LinearOperator,
     )
-    from scipy.sparse.linalg import eigsh as _scipy_eigsh  # type: ignore[import-untyped]
+    from scipy.sparse.linalg import eigsh as _scipy_eigsh
 
     D = t.shape[0]
     count = [0, 0]

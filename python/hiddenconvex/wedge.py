@@ -61,7 +61,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -216,10 +216,10 @@ def wedge_dictionary(
     with progress_callback(progress, "wedge dictionary", "subsets") as cb:
         out = _core.wedge_dictionary(
             Xm,
-            norm=norm,
+            norm=cast(Literal["l1", "l2"], norm),
             norm_dims=nd,
             axes=bool(axes),
-            features=features,
+            features=cast(Literal["exact", "sample"], features),
             n_features=nf,
             seed=used_seed or 0,
             max_bytes=mb,
@@ -762,7 +762,8 @@ def compare_wedge(
         }
     )
     t = time.perf_counter()
-    c = ConvexReLU(beta, tol=1e-8).fit(Xm, yv)
+    c = ConvexReLU(beta, tol=1e-8)
+    c.fit(Xm, yv)
     rows.append(
         {
             "method": "exact convex program (ConvexReLU)",

@@ -15,6 +15,7 @@ import sys
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 #: Exit code of each failure class, in the order they are tested (documented in ``--help``).
 EXIT_OK = 0
@@ -176,7 +177,7 @@ def _run_bench(quick: bool, quiet: bool, out: str, client: object = None) -> int
         from ..compare import realdata_suite
         from ..io import atomic_write_text
 
-        kw = {} if client is None else {"client": client}
+        kw: dict[str, Any] = {} if client is None else {"client": client}
         res = realdata_suite(quick=quick, progress=not quiet, **kw)
         outdir = Path(out)
         res.save(outdir / "realdata.json")

@@ -295,9 +295,9 @@ def _part_networks(ctx: _Ctx, X: np.ndarray, y: np.ndarray, label: str) -> None:
 
 def _large_spectrum(ctx: _Ctx, X: np.ndarray, y: np.ndarray, label: str) -> None:
     """Lanczos + SLQ Hessian spectrum of a tanh MLP whose D is too large for a dense Hessian."""
-    from .objectives import MLP
-    from .plot import plot_spectrum
-    from .spectra import eigenvalues, spectral_density
+    from ..objectives import MLP
+    from ..plot import plot_spectrum
+    from ..spectra import eigenvalues, spectral_density
 
     width = 48 if ctx.quick else 160
     mlp = MLP(X, y, [width, width], activation="tanh", weight_decay=1e-3)

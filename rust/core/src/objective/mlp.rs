@@ -1030,7 +1030,7 @@ mod tests {
         let d = obj.dim();
         let theta: Vec<f64> = (0..d).map(|i| ((i * 3) as f64 * 0.37).cos()).collect();
         let (mut g1, mut g2) = (vec![0.0; d], vec![0.0; d]);
-        let f1 = obj.eval(&theta, Some(&mut g1), false).0;
+        let f1 = obj.eval_scalar(&theta, Some(&mut g1), false).0;
         let f2 = obj.value_gradient_gemm(&theta, &mut g2).unwrap();
         assert!((f1 - f2).abs() <= 1e-13 * f1.abs().max(1.0));
         for j in 0..d {
@@ -1040,7 +1040,7 @@ mod tests {
         let lin = Mlp::linear(x, y, true, Loss::Logistic, 0.0).unwrap();
         let th = vec![0.1, -0.2, 0.3, 0.05, 0.7];
         let (mut g1, mut g2) = (vec![0.0; 5], vec![0.0; 5]);
-        lin.eval(&th, Some(&mut g1), false);
+        lin.eval_scalar(&th, Some(&mut g1), false);
         lin.value_gradient_gemm(&th, &mut g2).unwrap();
         for j in 0..5 {
             assert!((g1[j] - g2[j]).abs() <= 1e-13 * (1.0 + g1[j].abs()));
