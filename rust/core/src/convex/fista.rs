@@ -346,14 +346,19 @@ pub fn solve(
                 // GAP safe screening (Ndiaye et al. 2017): the dual optimum lies within
                 // r = √(2·gap·curvature) of θ = sλ; a pattern whose residual bound
                 // s·score + ‖D_iX‖_F·r stays below β has zero blocks at the optimum.
-                let gap = (cert.objective - cert.dual).max(0.0);
-                let r = (2.0 * gap * prob.loss.curvature()).sqrt();
                 let worst = scores.iter().cloned().fold(0.0, f64::max);
                 let sc = if worst > prob.beta {
                     prob.beta / worst
                 } else {
                     1.0
                 };
+                // the ball is centred at θ = sc·λ (λ = ∇ℓ at the iterate, whose block residuals
+                // are `scores`), so the gap is the one at θ itself, not at the certificate's
+                // best-scaled dual point
+                let lam = prob.loss_grad(&prob.predict(x.view()));
+                let dual_at = prob.dual_value(&lam.mapv(|u| u * sc));
+                let gap = (cert.objective - dual_at).max(0.0);
+                let r = (2.0 * gap * prob.loss.curvature()).sqrt();
                 let mut killed = false;
                 for i in 0..prob.p() {
                     if alive[i] && sc * scores[i] + anorm[i] * r < prob.beta * (1.0 - 1e-12) {

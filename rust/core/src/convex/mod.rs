@@ -611,8 +611,12 @@ mod tests {
                 sols.push(bcd::solve(&prob, &settings, &WarmStart::default(), &ctl).unwrap());
                 sols.push(newton::solve(&prob, &settings, &WarmStart::default(), &ctl).unwrap());
             }
-            for s in sols {
-                assert!((s.objective - 4.5).abs() < 1e-7, "{kind:?} {}", s.objective);
+            for (i, s) in sols.into_iter().enumerate() {
+                assert!(
+                    (s.objective - 4.5).abs() < 1e-7,
+                    "{kind:?} #{i} {}",
+                    s.objective
+                );
                 assert!(s.dual <= 4.5 + 1e-12 && s.dual > 4.5 - 1e-6);
                 assert!((s.z[[0, 0]] - 2.4).abs() < 1e-3 && (s.z[[1, 0]] - 3.2).abs() < 1e-3);
             }
