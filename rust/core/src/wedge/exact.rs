@@ -195,9 +195,23 @@ mod tests {
 
     #[test]
     fn decompose_is_exact() {
-        for v in [1.0, -0.1, 3.5e-310, 1e300, -7.25] {
+        // m · 2^e rebuilt by exact power-of-two steps: 2^e itself leaves the float range for
+        // subnormals (2^-1074 computed as 1 / 2^1074 is 0 where powi is not constant-folded)
+        fn ldexp(m: f64, mut e: i32) -> f64 {
+            let mut x = m;
+            while e > 1000 {
+                x *= 2f64.powi(1000);
+                e -= 1000;
+            }
+            while e < -1000 {
+                x *= 2f64.powi(-1000);
+                e += 1000;
+            }
+            x * 2f64.powi(e)
+        }
+        for v in [1.0, -0.1, 3.5e-310, 1e300, -7.25, f64::MIN_POSITIVE, 5e-324] {
             let (m, e) = decompose(v);
-            assert_eq!((m as f64) * 2f64.powi(e), v);
+            assert_eq!(ldexp(m as f64, e), v, "{v:e}");
         }
     }
 
