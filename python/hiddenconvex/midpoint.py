@@ -800,29 +800,15 @@ def midpoint_test(
     n_valid = acc.n_valid
     k = acc.n_viol
     n_neg = acc.n_neg
-    if n_valid > 0:
-        lo, hi = clopper_pearson(k, n_valid)
-        up = _one_sided_upper(k, n_valid)
-        rate = k / n_valid
-    else:
-        lo, hi, up, rate = 0.0, 1.0, 1.0, math.nan
-    per_scale = []
-    for gi in range(n_groups):
-        ng, kg = int(acc.valid_g[gi]), int(acc.viol_g[gi])
-        cl, ch = clopper_pearson(kg, ng) if ng else (0.0, 1.0)
-        per_scale.append(
-            {
-                "label": f"scale {scales_l[gi]:g}" if scales_l is not None else "given pairs",
-                "scale": scales_l[gi] if scales_l is not None else None,
-                "pairs": ng,
-                "violations": kg,
-                "negative": int(acc.neg_g[gi]),
-                "rate": kg / ng if ng else math.nan,
-                "ci_low": cl,
-                "ci_high": ch,
-                "upper_95": _one_sided_upper(kg, ng) if ng else 1.0,
-            }
-        )
+    lo, hi, up, rate, per_scale = _counts_table(
+        k,
+        n_valid,
+        [f"scale {x:g}" for x in scales_l] if scales_l is not None else ["given pairs"],
+        list(scales_l) if scales_l is not None else [None],
+        [int(v) for v in acc.valid_g],
+        [int(v) for v in acc.viol_g],
+        [int(v) for v in acc.neg_g],
+    )
     witness = _witness(obj, acc.best, kw, scales_l, factor, sigma)
     if witness is not None and pair_labels is not None:
         witness.label = str(pair_labels[witness.pair_index])
@@ -1382,6 +1368,42 @@ _SAME = ("objective", "dim", "pairs_requested", "t", "seed", "scales", "normaliz
          "distribution")  # fmt: skip
 
 
+def _counts_table(
+    k: int,
+    n_valid: int,
+    labels: list[str],
+    scales: list[Any],
+    valid_g: list[int],
+    viol_g: list[int],
+    neg_g: list[int],
+) -> tuple[float, float, float, float, list[dict[str, Any]]]:
+    """Intervals of a midpoint test from its counts: (ci_low, ci_high, upper_95, rate) over all
+    tested pairs and the per-scale table (one rule for one pass and for merged parts)."""
+    if n_valid > 0:
+        lo, hi = clopper_pearson(k, n_valid)
+        up = _one_sided_upper(k, n_valid)
+        rate = k / n_valid
+    else:
+        lo, hi, up, rate = 0.0, 1.0, 1.0, math.nan
+    per_scale = []
+    for label, scale, ng, kg, neg in zip(labels, scales, valid_g, viol_g, neg_g, strict=True):
+        cl, ch = clopper_pearson(kg, ng) if ng else (0.0, 1.0)
+        per_scale.append(
+            {
+                "label": label,
+                "scale": scale,
+                "pairs": ng,
+                "violations": kg,
+                "negative": neg,
+                "rate": kg / ng if ng else math.nan,
+                "ci_low": cl,
+                "ci_high": ch,
+                "upper_95": _one_sided_upper(kg, ng) if ng else 1.0,
+            }
+        )
+    return lo, hi, float(up), float(rate), per_scale
+
+
 def _verdict(
     certified: bool,
     k: int,
@@ -1448,29 +1470,15 @@ def _merge_parts(parts: Sequence[MidpointPart]) -> MidpointReport:
     viol_g = [sum(int(p.per_scale[g]["violations"]) for p in parts) for g in range(n_groups)]
     neg_g = [sum(int(p.per_scale[g]["negative"]) for p in parts) for g in range(n_groups)]
     n_valid, k, n_neg = sum(valid_g), sum(viol_g), sum(neg_g)
-    if n_valid > 0:
-        lo, hi = clopper_pearson(k, n_valid)
-        up = _one_sided_upper(k, n_valid)
-        rate = k / n_valid
-    else:
-        lo, hi, up, rate = 0.0, 1.0, 1.0, math.nan
-    per_scale = []
-    for gi in range(n_groups):
-        ng, kg = valid_g[gi], viol_g[gi]
-        cl, ch = clopper_pearson(kg, ng) if ng else (0.0, 1.0)
-        per_scale.append(
-            {
-                "label": first.per_scale[gi]["label"],
-                "scale": first.per_scale[gi]["scale"],
-                "pairs": ng,
-                "violations": kg,
-                "negative": neg_g[gi],
-                "rate": kg / ng if ng else math.nan,
-                "ci_low": cl,
-                "ci_high": ch,
-                "upper_95": _one_sided_upper(kg, ng) if ng else 1.0,
-            }
-        )
+    lo, hi, up, rate, per_scale = _counts_table(
+        k,
+        n_valid,
+        [first.per_scale[g]["label"] for g in range(n_groups)],
+        [first.per_scale[g]["scale"] for g in range(n_groups)],
+        valid_g,
+        viol_g,
+        neg_g,
+    )
     witness = None
     for p in parts:  # strict <: ties keep the lowest pair index, as one pass does
         if p.witness is not None and (witness is None or p.witness.ratio < witness.ratio):
