@@ -133,6 +133,16 @@ pub fn normalize_rows_ctl(x: &mut [f64], d: usize, ctl: &Control) -> Result<()> 
     Ok(())
 }
 
+/// Whether some nonzero row's largest magnitude lies outside [2^-250, 2^250]: only then are the
+/// rows rescaled (ordinary data keeps its exact arithmetic path and witnesses bit for bit).
+fn needs_row_scaling(x: &[f64], d: usize) -> bool {
+    let (lo, hi) = (2f64.powi(-250), 2f64.powi(250));
+    x.chunks_exact(d.max(1)).any(|row| {
+        let amax = row.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        amax != 0.0 && !(lo..=hi).contains(&amax)
+    })
+}
+
 /// Rows of the two-sided CountSketch of [`rank_lower_bound`].
 const SKETCH: usize = 160;
 
@@ -247,8 +257,9 @@ pub struct Prepared {
     pub d: usize,
     /// Rank of X.
     pub rank: usize,
-    /// Row-major copy of X (n × d), each row of non-integer data scaled by a power of two
-    /// (see [`normalize_rows`]): same patterns, no overflow or underflow in `x_i · u`.
+    /// Row-major copy of X (n × d); when a row is extreme (beyond 2^±250), each row of
+    /// non-integer data scaled by a power of two (see [`normalize_rows`]): same patterns, no
+    /// overflow or underflow in `x_i · u`.
     pub x: Vec<f64>,
     /// How row-space coordinates w map back to gates u ∈ R^d.
     pub coords: Coords,
@@ -414,7 +425,7 @@ pub fn prepare_checked(
                                                         // (exact, chambers are invariant) and whitened (chambers are invariant under invertible
                                                         // linear changes of the gate), which makes the numerics scale-invariant.
     let integer = xv.iter().all(|v| v.fract() == 0.0 && v.abs() < 1e12);
-    if !integer {
+    if !integer && needs_row_scaling(&xv, d) {
         normalize_rows_ctl(&mut xv, d, ctl)?;
     }
     ctl.check()?;
