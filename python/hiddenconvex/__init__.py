@@ -57,13 +57,9 @@ from .io import Result, load, save
 from .midpoint import (
     MidpointReport,
     MidpointWitness,
-    Pairs,
     clopper_pearson,
     estimate_noise,
     midpoint_test,
-    permutation_pairs,
-    rescaling_pairs,
-    sign_flip_pairs,
 )
 from .nonconvex import (
     ReluProblem,
@@ -87,6 +83,7 @@ from .objectives import (
     TwoLayerReLU,
     as_objective,
 )
+from .pairs import Pairs, permutation_pairs, rescaling_pairs, sign_flip_pairs
 from .slices import (
     Slice1D,
     Slice2D,
