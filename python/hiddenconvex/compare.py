@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ._typing import ComparePatterns, ConvexSolver, Init, Optimizer, TrainingLoss
 from ._validation import (
     as_matrix,
     check_allocation,
@@ -315,7 +316,7 @@ class ComparisonResult(Result):
     loss: str
     bias: bool
     widths: list[int]
-    optimizers: list[str]
+    optimizers: list[Optimizer]
     seeds: list[int]
     lrs: dict[str, float]
     batch_sizes: dict[str, int]
@@ -545,20 +546,20 @@ def compare_convex_nonconvex(
     *,
     widths: Any = None,
     seeds: int | Sequence[int] = 10,
-    optimizers: Sequence[str] = ("gd", "adam"),
+    optimizers: Sequence[Optimizer] = ("gd", "adam"),
     epochs: int = 2000,
     lr: float | dict[str, float] | None = None,
     batch_size: int | dict[str, int] | None = None,
-    loss: str = "squared",
+    loss: TrainingLoss = "squared",
     bias: bool = False,
-    patterns: str = "auto",
+    patterns: ComparePatterns = "auto",
     n_patterns: int = 500,
     max_exact_patterns: int = 5000,
-    init: str = "he",
+    init: Init = "he",
     seed: int = 0,
     above_rtol: float = 1e-3,
     stuck_gtol: float = 1e-3,
-    solver: str = "auto",
+    solver: ConvexSolver = "auto",
     tol: float | None = None,
     convex: Any = None,
     progress: Any = None,
@@ -752,7 +753,7 @@ def compare_convex_nonconvex(
 
 def _train_batch(
     m: int,
-    optimizer: str,
+    optimizer: Optimizer,
     lr: float,
     batch_size: int,
     desc: str,
@@ -761,7 +762,7 @@ def _train_batch(
     Xa: Any,
     y: Any,
     beta: float,
-    loss: str,
+    loss: TrainingLoss,
     bias: bool,
     **kwargs: Any,
 ) -> list[Any]:
@@ -820,7 +821,7 @@ class DataComparison(Result):
     convex_test_metric: float
     convex_time_s: float
     width: int
-    optimizers: list[str]
+    optimizers: list[Optimizer]
     seeds: list[int]
     epochs: int
     objectives: np.ndarray
@@ -926,16 +927,16 @@ def compare_on_data(
     data: Any,
     *,
     beta: float | None = None,
-    loss: str = "squared",
+    loss: TrainingLoss = "squared",
     bias: bool = True,
-    optimizers: Sequence[str] = ("sgd", "adam"),
+    optimizers: Sequence[Optimizer] = ("sgd", "adam"),
     seeds: int | Sequence[int] = 3,
     epochs: int = 300,
     width: int | None = None,
-    patterns: str = "auto",
+    patterns: ComparePatterns = "auto",
     n_patterns: int = 300,
     max_exact_patterns: int = 3000,
-    solver: str = "auto",
+    solver: ConvexSolver = "auto",
     max_iter: int | None = None,
     seed: int = 0,
     progress: Any = None,

@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ._progress import progress_callback
+from ._typing import Init, Optimizer, TrainingLoss
 from ._validation import (
     as_float_array,
     as_matrix,
@@ -53,9 +54,9 @@ __all__ = [
     "train_relu_network",
 ]
 
-OPTIMIZERS = ("gd", "sgd", "adam")
-LOSSES = ("squared", "logistic", "hinge")
-INITS = ("he", "small")
+OPTIMIZERS: tuple[Optimizer, ...] = ("gd", "sgd", "adam")
+LOSSES: tuple[TrainingLoss, ...] = ("squared", "logistic", "hinge")
+INITS: tuple[Init, ...] = ("he", "small")
 
 _ADAM_B1 = 0.9
 _ADAM_B2 = 0.999
@@ -130,7 +131,7 @@ def _gradient_batch(
 
 def _check_problem(
     X: Any, y: Any, beta: Any, loss: Any, bias: Any
-) -> tuple[np.ndarray, np.ndarray, float, str]:
+) -> tuple[np.ndarray, np.ndarray, float, TrainingLoss]:
     Xv = as_matrix(X, "X")
     yv = as_float_array(y, "y", ndim=(1, 2))
     if yv.ndim == 2:
@@ -163,7 +164,7 @@ class ReluProblem:
     X: np.ndarray
     y: np.ndarray
     beta: float
-    loss: str
+    loss: TrainingLoss
     bias: bool
 
     def objectives(self, U: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -175,11 +176,11 @@ class ReluProblem:
         m: int,
         *,
         seeds: list[int],
-        optimizer: str = "gd",
+        optimizer: Optimizer = "gd",
         lr: float | None = None,
         epochs: int = 1000,
         batch_size: int | None = None,
-        init: Any = "he",
+        init: Init | tuple[Any, Any] | list[Any] = "he",
         progress: Any = None,
         desc: str | None = None,
         line_search: bool | None = None,
@@ -231,7 +232,7 @@ class ReluProblem:
 
 
 def relu_problem(
-    X: Any, y: Any, beta: float, *, loss: str = "squared", bias: bool = False
+    X: Any, y: Any, beta: float, *, loss: TrainingLoss = "squared", bias: bool = False
 ) -> ReluProblem:
     """Validate a two-layer ReLU training problem once (see :class:`ReluProblem`).
 
@@ -322,7 +323,7 @@ class TrainingResult(Result):
         )
 
 
-def default_batch_size(optimizer: str, n: int) -> int:
+def default_batch_size(optimizer: Optimizer, n: int) -> int:
     """The batch size used when ``batch_size=None``: all ``n`` samples for GD, else min(n, 32)."""
     return n if optimizer == "gd" else min(n, 32)
 
@@ -330,7 +331,9 @@ def default_batch_size(optimizer: str, n: int) -> int:
 _default_batch_size = default_batch_size
 
 
-def default_lr(optimizer: str, X: Any, *, bias: bool = False, loss: str = "squared") -> float:
+def default_lr(
+    optimizer: Optimizer, X: Any, *, bias: bool = False, loss: TrainingLoss = "squared"
+) -> float:
     """The learning rate used when ``lr=None``.
 
     GD: ``0.25 / ‖X̃‖₂²``, SGD: ``0.125 / ‖X̃‖₂²`` (X̃ = X with the bias column if any; ×4 for the
@@ -553,7 +556,7 @@ def _check_training(
     bias: Any,
     loss: Any,
     init: Any,
-) -> tuple[np.ndarray, np.ndarray, int, float, str, float, int, int, str, Any]:
+) -> tuple[np.ndarray, np.ndarray, int, float, Optimizer, float, int, int, TrainingLoss, Any]:
     Xa, yv, beta_v, loss_v = _check_problem(X, y, beta, loss, bias)
     n, d = Xa.shape
     m_v = check_int(m, "m", minimum=1)
@@ -602,14 +605,14 @@ def train_relu_network(
     m: int,
     beta: float,
     *,
-    optimizer: str = "gd",
+    optimizer: Optimizer = "gd",
     lr: float | None = None,
     epochs: int = 1000,
     batch_size: int | None = None,
     seed: int | None = None,
     bias: bool = False,
-    loss: str = "squared",
-    init: Any = "he",
+    loss: TrainingLoss = "squared",
+    init: Init | tuple[Any, Any] | list[Any] = "he",
     progress: Any = None,
 ) -> TrainingResult:
     """Train a two-layer ReLU network of width ``m`` by GD, SGD or Adam on the non-convex objective.
