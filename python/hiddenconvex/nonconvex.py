@@ -1,6 +1,6 @@
 """Non-convex training of two-layer ReLU networks with GD, SGD or Adam (NumPy).
 
-This is the baseline of the seed paper's Figure 5 experiment: the *same* objective as the convex
+This is the baseline of the Figure 5 experiment of Zeger & Pilanci: the *same* objective as the convex
 reformulation (:class:`hiddenconvex.ConvexReLU`, ``scaling="sum"``), minimised directly over the
 weights,
 
@@ -50,6 +50,7 @@ __all__ = [
     "TrainingResult",
     "default_batch_size",
     "default_lr",
+    "relu_network_output",
     "relu_problem",
     "train_relu_network",
 ]
@@ -90,6 +91,46 @@ def _augment(X: np.ndarray, bias: bool) -> np.ndarray:
     if not bias:
         return X
     return np.hstack([X, np.ones((X.shape[0], 1))])
+
+
+def relu_network_output(X: Any, U: Any, alpha: Any, *, bias: bool = False) -> np.ndarray:
+    """Output ``f(x) = Σ_j (x̃ᵀu_j)₊ α_j`` of a two-layer ReLU network at the rows of ``X``.
+
+    The network of this module, of :class:`hiddenconvex.ConvexReLU` and of
+    :func:`hiddenconvex.relu_network_objective`: ``x̃ = [x, 1]`` when ``bias`` (U then has
+    ``d + 1`` rows), else ``x̃ = x``; raw scores (take the sign for ±1 labels).
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+    U : array_like, shape (d or d + 1, m)
+        First-layer weights, one neuron per column (``m = 0``: the zero network).
+    alpha : array_like, shape (m,)
+        Second-layer weights.
+    bias : bool
+        Whether U's last row multiplies a ones column.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+
+    Raises
+    ------
+    InvalidInputError
+        Shapes that do not match, NaN/inf.
+    """
+    Xa = _augment(as_matrix(X, "X"), check_bool(bias, "bias"))
+    Uv = as_float_array(U, "U", ndim=2, allow_empty=True)
+    av = as_float_array(alpha, "alpha", ndim=1, allow_empty=True)
+    if Uv.shape[0] != Xa.shape[1]:
+        raise InvalidInputError(
+            f"X: expected {Uv.shape[0] - int(bias)} columns, got {Xa.shape[1] - int(bias)}"
+        )
+    if av.shape[0] != Uv.shape[1]:
+        raise InvalidInputError(f"alpha: expected {Uv.shape[1]} entries, got {av.shape[0]}")
+    if Uv.shape[1] == 0:
+        return np.zeros(Xa.shape[0])
+    return np.asarray(np.maximum(Xa @ Uv, 0.0) @ av)
 
 
 def _objective_batch(
@@ -300,13 +341,9 @@ class TrainingResult(Result):
         return float(np.min(self.objective))
 
     def predict(self, X: Any) -> np.ndarray:
-        """Network output Σ_j (X u_j)₊ α_j (raw scores; take the sign for ±1 labels)."""
-        Xa = _augment(as_matrix(X, "X"), self.bias)
-        if Xa.shape[1] != self.U.shape[0]:
-            raise InvalidInputError(
-                f"X: expected {self.U.shape[0] - int(self.bias)} columns, got {as_matrix(X).shape[1]}"
-            )
-        return np.asarray(np.maximum(Xa @ self.U, 0.0) @ self.alpha)
+        """Network output Σ_j (X u_j)₊ α_j (raw scores; take the sign for ±1 labels); see
+        :func:`relu_network_output`."""
+        return relu_network_output(X, self.U, self.alpha, bias=self.bias)
 
     def summary(self) -> str:
         bs = "full batch" if self.batch_size == self.n_samples else f"batch {self.batch_size}"
