@@ -139,7 +139,7 @@ fn needs_row_scaling(x: &[f64], d: usize) -> bool {
     })
 }
 
-/// Rows of the two-sided CountSketch of [`rank_lower_bound`].
+/// Rows of the two-sided CountSketch of `rank_lower_bound`.
 const SKETCH: usize = 160;
 
 fn mix(mut z: u64) -> u64 {
@@ -192,7 +192,7 @@ pub(crate) fn rank_lower_bound(x: &[f64], n: usize, d: usize, ctl: &Control) -> 
 }
 
 /// Refuse an exact run that cannot fit, in O(n·d) before any O(n·d²) work: the chambers are at
-/// least 2^r for r ≤ rank(X) (see [`rank_lower_bound`]). `x` holds the normalised rows.
+/// least 2^r for r ≤ rank(X) (see `rank_lower_bound`). `x` holds the normalised rows.
 fn quick_refuse(x: &[f64], n: usize, d: usize, limits: &Limits, ctl: &Control) -> Result<()> {
     if limits.max_chambers.is_none() && limits.memory_bytes.is_none() {
         return Ok(());
@@ -254,7 +254,7 @@ pub struct Prepared {
     /// Rank of X.
     pub rank: usize,
     /// Row-major copy of X (n × d); when a row is extreme (beyond 2^±250), each row of
-    /// non-integer data scaled by a power of two (see [`normalize_rows_ctl`]): same patterns, no
+    /// non-integer data scaled by a power of two (see `normalize_rows_ctl`): same patterns, no
     /// overflow or underflow in `x_i · u`.
     pub x: Vec<f64>,
     /// How row-space coordinates w map back to gates u ∈ R^d.
@@ -401,7 +401,7 @@ pub fn prepare(x: ArrayView2<f64>) -> Result<Prepared> {
     prepare_checked(x, None, &Control::new())
 }
 
-/// [`prepare`], cancellable, refusing first (in O(n·d), see [`rank_lower_bound`]) exact runs
+/// [`prepare`], cancellable, refusing first (in O(n·d), see `rank_lower_bound`) exact runs
 /// whose chambers cannot fit `limits`.
 pub fn prepare_checked(
     x: ArrayView2<f64>,
@@ -562,7 +562,7 @@ pub fn bytes_per_chamber(n: usize, d: usize, rank: usize) -> u64 {
     out + cand
 }
 
-/// Largest cost (m² r log m operations) of [`restricted_bound`] that [`plan`] spends.
+/// Largest cost (m² r log m operations) of `restricted_bound` that [`plan`] spends.
 const RESTRICTED_BOUND_WORK: f64 = 4e8;
 
 /// Upper limit of the bound under which the exact count is computed to check a budget.
@@ -1581,7 +1581,7 @@ pub(crate) fn face_bound(lines: u64, rank: u64) -> f64 {
     total
 }
 
-/// [`faces`] refusing, before the work, face lists whose bound ([`face_bound`]) exceeds
+/// [`faces`] refusing, before the work, face lists whose bound (`face_bound`) exceeds
 /// `limits` (`max_chambers` counts faces; memory about 2 × [`bytes_per_chamber`] per face).
 pub fn faces_limited(
     x: ArrayView2<f64>,

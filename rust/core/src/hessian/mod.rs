@@ -528,7 +528,7 @@ pub(crate) const BLOCK_ROWS: usize = 1 << 20;
 
 /// The values method with a caller-supplied evaluator.
 ///
-/// Points are processed in blocks of at most [`BLOCK_ROWS`] stencil rows; for each block
+/// Points are processed in blocks of at most `BLOCK_ROWS` stencil rows; for each block
 /// `eval(b0, b1)` returns the values (and optionally rounding scales) of the rows of points
 /// `b0..b1` in the order of [`Stencil::points`]. Without scales, |f| over each point's stencil
 /// (its maximum) is used as the rounding scale.

@@ -511,7 +511,7 @@ pub fn check_range(source: &PairSource<'_>, start: usize, count: usize) -> Resul
     Ok(())
 }
 
-/// Refuse runs whose per-pair records would exceed [`MAX_RECORDS`].
+/// Refuse runs whose per-pair records would exceed `MAX_RECORDS`.
 pub fn check_records(n: usize, nt: usize) -> Result<()> {
     let rec = n.saturating_mul(nt);
     if rec > MAX_RECORDS {

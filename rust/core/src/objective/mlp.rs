@@ -797,7 +797,7 @@ impl Objective for Mlp {
         self.dim
     }
     /// A block of one point, so that `value_and_scale(θ)` equals row θ of any block evaluation
-    /// bit for bit (the per-point scalar path, [`Mlp::eval_scalar`], is the tests' reference).
+    /// bit for bit (the per-point scalar path, `Mlp::eval_scalar`, is the tests' reference).
     fn value_and_scale(&self, theta: &[f64]) -> (f64, f64) {
         let (mut v, mut s) = ([f64::NAN], [f64::NAN]);
         match ArrayView2::from_shape((1, theta.len()), theta) {

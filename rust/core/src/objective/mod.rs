@@ -161,7 +161,7 @@ pub fn check_dim(obj: &dyn Objective, arg: &str, len: usize) -> Result<()> {
 /// Hessians, midpoint tests): fixed, so results never depend on the thread count.
 pub(crate) const EVAL_BLOCK: usize = 64;
 
-/// Values and scales at every row of `points` (B × D), in blocks of [`EVAL_BLOCK`] rows through
+/// Values and scales at every row of `points` (B × D), in blocks of `EVAL_BLOCK` rows through
 /// [`Objective::values_scales_block`], in parallel over blocks when `B >= par_threshold`. Row
 /// order is kept; results do not depend on the thread count.
 pub fn batch_values_and_scales(
@@ -198,7 +198,7 @@ pub fn batch_values_and_scales(
     Ok((Array1::from(values), Array1::from(scales)))
 }
 
-/// Values and gradients at every row of `points` (B × D), in blocks of [`EVAL_BLOCK`] rows
+/// Values and gradients at every row of `points` (B × D), in blocks of `EVAL_BLOCK` rows
 /// through [`Objective::gradients_block`], in parallel over blocks when `B >= par_threshold`.
 /// Deterministic (fixed blocks).
 pub fn batch_gradients(

@@ -35,7 +35,7 @@ pub type BlockOp<'a> = dyn FnMut(ArrayView2<'_, f64>, ArrayViewMut2<'_, f64>) ->
 /// (basis, Ritz vectors, gradient blocks): 2^28 entries = 2 GiB.
 pub(crate) const MAX_WORK_FLOATS: usize = 1 << 28;
 
-/// Refuse a run whose work arrays would exceed [`MAX_WORK_FLOATS`], naming the estimate.
+/// Refuse a run whose work arrays would exceed `MAX_WORK_FLOATS`, naming the estimate.
 pub fn check_memory(what: &str, floats: usize, hint: &str) -> Result<()> {
     if floats > MAX_WORK_FLOATS {
         return Err(Error::too_large(
