@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .._typing import ConvexSolver, Task
 from ..io import atomic_write_text
 from ..plot import save_figure
 from .html import HtmlReport, Section
@@ -570,7 +571,8 @@ def _part_hidden_convexity(ctx: _Ctx) -> None:
     sec = ctx.report.section("5 · Hidden convexity: the convex program vs SGD/Adam")
     X, y = toy_circle(10, seed=ctx.seed)
     beta = 1e-4
-    solver = "auto"  # the Rust interior-point solver certifies this problem in ~0.05 s
+    # the Rust interior-point solver certifies this problem in ~0.05 s
+    solver: ConvexSolver = "auto"
     cmp = hc.compare_convex_nonconvex(
         X, y, beta, widths=["m*", "2m*"], seeds=4 if ctx.quick else 10,
         optimizers=("gd", "sgd", "adam"), batch_size={"sgd": 5},
@@ -793,7 +795,7 @@ def analyse_user_data(
     y: np.ndarray,
     feature_names: list[str],
     *,
-    task: str,
+    task: Task,
     name: str,
     out: Path,
     width: int | None = None,
@@ -894,7 +896,7 @@ def analyse_user_data(
         max_exact = 200 if quick else 2000
         Xb = _with_ones(ds.X_train)
         bound = hc.cover_count(Xb.shape[0], int(np.linalg.matrix_rank(Xb)))
-        solver = "auto"
+        solver: ConvexSolver = "auto"
         if bound <= max_exact:
             try:
                 import cvxpy  # noqa: F401

@@ -521,14 +521,14 @@ fn collect(outs: Vec<PointOut>, d: usize, steps: Array2<f64>, nv: u64, ng: u64) 
 }
 
 /// Values (and optional rounding scales) of a block of stencil rows, as an evaluator returns them.
-pub type BlockValues = (Vec<f64>, Option<Vec<f64>>);
+pub(crate) type BlockValues = (Vec<f64>, Option<Vec<f64>>);
 
 /// Upper bound on stencil rows whose values are held at once (16 MiB of values and scales).
-pub const BLOCK_ROWS: usize = 1 << 20;
+pub(crate) const BLOCK_ROWS: usize = 1 << 20;
 
 /// The values method with a caller-supplied evaluator.
 ///
-/// Points are processed in blocks of at most [`BLOCK_ROWS`] stencil rows; for each block
+/// Points are processed in blocks of at most `BLOCK_ROWS` stencil rows; for each block
 /// `eval(b0, b1)` returns the values (and optionally rounding scales) of the rows of points
 /// `b0..b1` in the order of [`Stencil::points`]. Without scales, |f| over each point's stencil
 /// (its maximum) is used as the rounding scale.
@@ -582,7 +582,7 @@ pub fn hessian_values_with(
 }
 
 /// Evaluate the stencil rows of points `b0..b1` of a native objective, in parallel over rows.
-pub fn eval_stencil_native(
+pub(crate) fn eval_stencil_native(
     obj: &dyn Objective,
     points: ArrayView2<'_, f64>,
     steps: ArrayView2<'_, f64>,

@@ -275,7 +275,7 @@ fn pow2(nf: f64) -> f64 {
 /// e^x, branch-free (vectorisable). Overflow gives +inf, underflow 0 (subnormal results are
 /// rounded once), NaN propagates. Error ≤ 1 ulp (tested).
 #[inline(always)]
-pub fn exp_v(x: f64) -> f64 {
+pub(crate) fn exp_v(x: f64) -> f64 {
     let xc = x.clamp(-746.0, 710.0);
     let (nf, r) = reduce(xc);
     let p = 1.0 + expm1_reduced(r);
@@ -293,7 +293,7 @@ pub fn exp_v(x: f64) -> f64 {
 /// e^x − 1 for x ≤ 709 (larger x are clamped to 709), accurate near 0 (no cancellation):
 /// 2^n·expm1(r) + (2^n − 1). Error ≤ 2 ulp (tested).
 #[inline(always)]
-pub fn expm1_v(x: f64) -> f64 {
+pub(crate) fn expm1_v(x: f64) -> f64 {
     let xc = x.clamp(-60.0, 709.0);
     let (nf, r) = reduce(xc);
     let q = expm1_reduced(r);
@@ -311,7 +311,7 @@ pub fn expm1_v(x: f64) -> f64 {
 /// (u − 1 is exact there); |s| ≤ 1/5 and the odd series is cut after s^23 (truncation < 1e-18
 /// relative). Error ≤ 2 ulp on [0, 1] (tested); not for arguments outside [0, 1].
 #[inline(always)]
-pub fn log1p_unit_v(u: f64) -> f64 {
+pub(crate) fn log1p_unit_v(u: f64) -> f64 {
     const A: [f64; 11] = [
         1.0 / 3.0,
         1.0 / 5.0,
@@ -342,7 +342,7 @@ pub fn log1p_unit_v(u: f64) -> f64 {
 
 /// The logistic function 1/(1 + e^{−z}), branch-free (vectorisable). Error ≤ 3 ulp (tested).
 #[inline(always)]
-pub fn sigmoid_v(z: f64) -> f64 {
+pub(crate) fn sigmoid_v(z: f64) -> f64 {
     let u = exp_v(-z.abs());
     let num = if z >= 0.0 { 1.0 } else { u };
     num / (1.0 + u)
@@ -350,14 +350,14 @@ pub fn sigmoid_v(z: f64) -> f64 {
 
 /// log(1 + e^z), branch-free (vectorisable). Error ≤ 3 ulp (tested).
 #[inline(always)]
-pub fn softplus_v(z: f64) -> f64 {
+pub(crate) fn softplus_v(z: f64) -> f64 {
     z.max(0.0) + log1p_unit_v(exp_v(-z.abs()))
 }
 
 /// tanh z = sign(z)·e/(e + 2) with e = expm1(2|z|) (2|z| capped at 40, where tanh rounds to ±1),
 /// branch-free (vectorisable). Error ≤ 3 ulp (tested).
 #[inline(always)]
-pub fn tanh_v(z: f64) -> f64 {
+pub(crate) fn tanh_v(z: f64) -> f64 {
     let e = expm1_v((2.0 * z.abs()).min(40.0));
     let t = (e / (e + 2.0)).copysign(z);
     if z.is_nan() {
@@ -403,7 +403,7 @@ simd_dispatch! {
 simd_dispatch! {
     /// In place `z[k] ← g(z[k])` and `dz[k] = g'(z[k])` (the vectorised [`Activation::apply`];
     /// `dz` may be empty to skip the derivative).
-    pub fn activation_slice / activation_slice_portable / activation_slice(act: Activation, z: &mut [f64], dz: &mut [f64]) {
+    pub(crate) fn activation_slice / activation_slice_portable / activation_slice(act: Activation, z: &mut [f64], dz: &mut [f64]) {
         let want_d = !dz.is_empty();
         match act {
             Activation::Identity => dz.iter_mut().for_each(|d| *d = 1.0),
@@ -505,7 +505,7 @@ simd_dispatch! {
     /// One sample's terms for a row of B predictions `f` (one per point) with target `y`:
     /// `acc_f[b] += ℓ(f[b], y)` and, when `acc_s` is not empty,
     /// `acc_s[b] += |ℓ| + |ℓ'| (e[b] + |other operand|)` ([`Loss::term_scale`]).
-    pub fn loss_accumulate_row / loss_accumulate_row_portable / loss_accumulate_row(
+    pub(crate) fn loss_accumulate_row / loss_accumulate_row_portable / loss_accumulate_row(
         loss: Loss,
         f: &[f64],
         e: &[f64],
@@ -535,7 +535,7 @@ simd_dispatch! {
 simd_dispatch! {
     /// One sample's terms for a row of B predictions: `dl[b] = ℓ'(f[b], y)` and, when `acc_f` is
     /// not empty, `acc_f[b] += ℓ(f[b], y)`.
-    pub fn loss_derivs_row / loss_derivs_row_portable / loss_derivs_row(
+    pub(crate) fn loss_derivs_row / loss_derivs_row_portable / loss_derivs_row(
         loss: Loss,
         f: &[f64],
         y: f64,

@@ -221,7 +221,8 @@ impl Mlp {
     /// Value, scale, and (if `grad` is given) the gradient, one point at a time with scalar
     /// loops and the platform's `exp`/`ln_1p`/`tanh`: the reference the batched path is tested
     /// against.
-    pub fn eval_scalar(
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn eval_scalar(
         &self,
         theta: &[f64],
         mut grad: Option<&mut [f64]>,
@@ -356,14 +357,14 @@ impl Mlp {
 /// loops: large networks (Hessian-vector products and spectra at D = 10⁴–10⁶), where the loops'
 /// dot products run at a fraction of the machine's speed. Below it the per-sample path (and its
 /// rounding) is kept.
-pub const GEMM_GRADIENT_MIN_DIM: usize = 1 << 14;
+pub(crate) const GEMM_GRADIENT_MIN_DIM: usize = 1 << 14;
 
 impl Mlp {
     /// f(θ) and ∇f(θ) with one matrix product per layer and pass over all n samples
     /// (Z_k = H_{k−1} W_kᵀ forward; ∂W_k = Δ_kᵀ H_{k−1} and Δ_{k−1} = (Δ_k W_k) ⊙ g'(Z_{k−1})
     /// backward). Same mathematics as the per-sample path, different rounding; deterministic
     /// (single-threaded products with a fixed blocking).
-    pub fn value_gradient_gemm(&self, theta: &[f64], grad: &mut [f64]) -> Result<f64> {
+    pub(crate) fn value_gradient_gemm(&self, theta: &[f64], grad: &mut [f64]) -> Result<f64> {
         use ndarray::{ArrayView1, ArrayView2, Axis, Zip};
         if grad.len() != self.dim || theta.len() != self.dim {
             return Err(Error::invalid(
@@ -796,7 +797,7 @@ impl Objective for Mlp {
         self.dim
     }
     /// A block of one point, so that `value_and_scale(θ)` equals row θ of any block evaluation
-    /// bit for bit (the per-point scalar path, [`Mlp::eval_scalar`], is the tests' reference).
+    /// bit for bit (the per-point scalar path, `Mlp::eval_scalar`, is the tests' reference).
     fn value_and_scale(&self, theta: &[f64]) -> (f64, f64) {
         let (mut v, mut s) = ([f64::NAN], [f64::NAN]);
         match ArrayView2::from_shape((1, theta.len()), theta) {

@@ -33,9 +33,9 @@ pub type BlockOp<'a> = dyn FnMut(ArrayView2<'_, f64>, ArrayViewMut2<'_, f64>) ->
 
 /// Largest number of float64 entries the spectra routines allocate for their work arrays
 /// (basis, Ritz vectors, gradient blocks): 2^28 entries = 2 GiB.
-pub const MAX_WORK_FLOATS: usize = 1 << 28;
+pub(crate) const MAX_WORK_FLOATS: usize = 1 << 28;
 
-/// Refuse a run whose work arrays would exceed [`MAX_WORK_FLOATS`], naming the estimate.
+/// Refuse a run whose work arrays would exceed `MAX_WORK_FLOATS`, naming the estimate.
 pub fn check_memory(what: &str, floats: usize, hint: &str) -> Result<()> {
     if floats > MAX_WORK_FLOATS {
         return Err(Error::too_large(
