@@ -33,8 +33,12 @@ tree's cost); ``benches/tables.py`` averages the samples into the scale study of
 
 Sizes: environment variables (defaults in brackets) ``HIDDENCONVEX_BENCH_PAIRS`` [10^8] pairs
 of the large midpoint case, ``HIDDENCONVEX_BENCH_LOGISTIC_PAIRS`` [1.4·10^6: 4 default parts],
-``HIDDENCONVEX_BENCH_R7_SAMPLES`` [2] sampled parts (each group takes ≤ ~5 min on an idle
-2-core machine). Smoke mode (the test suite): 2 β, 2000 pairs, R^4 with parts of 2^4.
+``HIDDENCONVEX_BENCH_R7_SAMPLES`` [2] sampled parts, ``HIDDENCONVEX_BENCH_R7_DIM`` [7] (6: the
+same study on R^6, whose whole plan is also made as a check of the estimates),
+``HIDDENCONVEX_BENCH_LARGE_IMPLS`` (comma-separated implementations of the large case; the
+first one that runs is its reference). Group ``distributed`` takes a few minutes on an idle
+2-core machine. A sample of R^7 takes much longer: its splits near the root each cost about an
+exact count of the whole arrangement (well over 35 CPU-seconds), so run them on a quiet machine. Smoke mode (the test suite): 2 β, 2000 pairs, R^4 with parts of 2^4.
 """
 
 from __future__ import annotations
@@ -136,7 +140,7 @@ def _work_cpu() -> float:
     return total
 
 
-def _bench_case(bench, go, *, case: str, impl: str, client=None, **extra) -> None:
+def _bench_case(bench, go, *, case: str, impl: str, client=None, rounds: int = 1, **extra) -> None:
     """One round of ``go`` with the load average before/after and the CPU seconds it used (of
     the workers' processes with a client, else of this process): under contention the CPU
     seconds stay comparable where the wall times do not."""
@@ -150,7 +154,7 @@ def _bench_case(bench, go, *, case: str, impl: str, client=None, **extra) -> Non
         used["cpu"] = sum(c1[k] - c0[k] for k in c1 if k in c0)
         return out
 
-    bench(timed, group="distributed", case=case, impl=impl, rounds=1, load_start=load0,
+    bench(timed, group="distributed", case=case, impl=impl, rounds=rounds, load_start=load0,
           load_end=lambda _r: _load(), cpu_s=lambda _r: round(used.get("cpu", 0.0), 3),
           cpus=os.cpu_count(), **extra)  # fmt: skip
 
@@ -177,7 +181,8 @@ def test_machine_ceiling(bench, smoke, clusters, impl):
         return out
 
     _bench_case(bench, go, case="control: 8 equal pure-Python CPU tasks", impl=impl,
-                client=client, tasks=8, workers=workers or 0)  # fmt: skip
+                client=client, rounds=1 if smoke else 3, tasks=8,
+                workers=workers or 0)  # fmt: skip
 
 
 # ---- regularisation path -----------------------------------------------------------------------
@@ -214,7 +219,8 @@ def test_path_scaling(bench, smoke, clusters, one_thread, impl):
         return res
 
     _bench_case(bench, go, case=f"path of {len(betas)} beta (ConvexReLU, n={X.shape[0]})",
-                impl=impl, client=client, tasks=tasks, segment=seg, workers=workers or 0,
+                impl=impl, client=client, rounds=1 if smoke else 3, tasks=tasks, segment=seg,
+                workers=workers or 0,
                 identical=True)  # fmt: skip
 
 
@@ -334,7 +340,15 @@ def descend(Xr: np.ndarray, root: tuple, budget: int, rng: np.random.Generator):
     return (sig, point, count), splits
 
 
-@pytest.mark.timeout(4 * 3600)  # benches only: one sample of R^7 takes tens of CPU-minutes
+@functools.lru_cache(maxsize=2)
+def _exact_plan(d: int, budget: int) -> tuple[int, float]:
+    """Parts and CPU seconds of the whole plan (R^6 and below: a check of the estimates)."""
+    c0 = _cpu_all()
+    plan, _ = _core.chamber_parts_plan(resonance(d), budget)
+    return len(plan), _cpu_all() - c0
+
+
+@pytest.mark.timeout(4 * 3600)  # benches only: a sample of R^7 takes long (see the docstring)
 @pytest.mark.parametrize("sample", range(_env_int("HIDDENCONVEX_BENCH_R7_SAMPLES", 2)))
 def test_r7_sampled_parts(bench, smoke, one_thread, sample):
     d = 4 if smoke else _env_int("HIDDENCONVEX_BENCH_R7_DIM", 7)
@@ -355,12 +369,15 @@ def test_r7_sampled_parts(bench, smoke, one_thread, sample):
         return out
 
     w = total / part[2]  # 1 / (probability of reaching this part)
+    exact = {}
+    if d <= 6:  # small enough to plan whole: the estimates' oracle
+        exact["exact_parts"], exact["exact_plan_cpu_s"] = _exact_plan(d, budget)
     bench(enumerate_part, group="distributed_scale", impl="hiddenconvex", rounds=1,
           case=f"resonance R^{d}, part budget {budget}: sampled part {sample}",
-          chambers_total=total, part_chambers=part[2], depth=len(part[0]), budget=budget,
+          dim=d, chambers_total=total, part_chambers=part[2], depth=len(part[0]), budget=budget,
           root_count_cpu_s=t_root, plan_splits=len(splits),
           split_cpu_s=round(sum(s for _, s in splits), 3),
           part_cpu_s=lambda _r: round(used["cpu"], 3),
           _plan_estimate_cpu_s=sum(s * total / c for c, s in splits) + t_root,
           _parts_estimate=w, load_start=load0, load_end=lambda _r: _load(),
-          cpus=os.cpu_count())  # fmt: skip
+          cpus=os.cpu_count(), **exact)  # fmt: skip

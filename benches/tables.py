@@ -274,7 +274,7 @@ def distributed_projection(results: Path) -> str | None:
             plan = sum(e["_plan_estimate_cpu_s"] for e in es) / k
             t_part = enum / parts
             c = cost_mid or 0.0
-            d = 7 if total == 347_326_352 else None
+            d = es[0].get("dim")
             name = f"R^{d} resonance" if d else f"arrangement of {total:,} chambers"
             walls = [_wave_wall(round(parts), w, t_part, c) for w in WORKERS]
             proj.append(
@@ -296,6 +296,12 @@ def distributed_projection(results: Path) -> str | None:
                 f"{', '.join(f'{v:.0f}' for v in per_chamber)} µs per chamber; load "
                 f"{_loads(*es)}); estimates: {parts:,.0f} parts, {enum:,.0f} CPU-s of enumeration, "
                 f"{plan:,.0f} CPU-s of plan"
+                + (
+                    f" (the whole plan, made as a check: {es[0]['exact_parts']:,} parts, "
+                    f"{es[0]['exact_plan_cpu_s']:,.1f} CPU-s)"
+                    if "exact_parts" in es[0]
+                    else ""
+                )
             )
     body = (
         measured

@@ -371,7 +371,9 @@ def regularization_path(
     independently (locally one after another, or on the workers of ``client``).
 
     The results depend on ``segment`` (the warm starts), never on where the segments run nor
-    on the number of workers. The estimator ends fitted at the last β.
+    on the number of workers. On a cluster the segments holding the smallest β (the costliest
+    fits) start first, so that the workers finish together. The estimator ends fitted at the
+    last β.
     """
     from ._validation import check_int
 
