@@ -247,8 +247,9 @@ def distributed_projection(results: Path) -> str | None:
             for n in (10**8, 10**9):
                 cells, counts = [], []
                 for w in WORKERS:
-                    size = max(minimum, -(-n // (per_thread * w)))
-                    tasks = -(-n // size)
+                    # hiddenconvex.distributed.partition: equal ranges of >= minimum pairs
+                    tasks = max(1, min(per_thread * w, n // max(1, minimum)))
+                    size = n / tasks
                     counts.append(str(tasks))
                     cells.append(_fmt_wall(_wave_wall(tasks, w, size * per_pair, r["cost"])))
                 label = r["case"].split(", ")[1].replace(" (large)", "")

@@ -125,6 +125,23 @@ def test_run_tasks_starts_the_tasks_in_the_order_first(client) -> None:
     assert [g[0] for g in hcd.run_tasks(None, _started_at, [(0,), (1,)], first=[1, 0])] == [0, 1]
 
 
+def test_partition_tiles_in_equal_ranges_of_at_least_the_minimum() -> None:
+    assert hcd.partition(0, 3) == []
+    assert hcd.partition(10, 3) == [(0, 4), (4, 7), (7, 10)]
+    # no sliver: 7e5 items in ranges of >= 349,525 -> two halves, not 349,525 + 349,525 + 950
+    assert hcd.partition(700_000, 8, minimum=349_525) == [(0, 350_000), (350_000, 700_000)]
+    assert hcd.partition(5, 2, minimum=10) == [(0, 5)]
+    for total in range(1, 40):
+        for parts in range(1, 6):
+            for minimum in (1, 3, 7):
+                r = hcd.partition(total, parts, minimum=minimum)
+                assert r[0][0] == 0 and r[-1][1] == total and len(r) <= parts
+                assert all(a[1] == b[0] for a, b in zip(r[:-1], r[1:], strict=True))
+                sizes = [b - a for a, b in r]
+                assert max(sizes) - min(sizes) <= 1
+                assert len(r) == 1 or min(sizes) >= minimum
+
+
 def test_path_segments_start_with_the_smallest_beta() -> None:
     chunks = [[10.0, 5.0], [2.0, 1.0], [0.5, 0.1]]
     assert hcd._costliest_first(chunks) == [2, 1, 0]
@@ -247,7 +264,11 @@ def test_realdata_suite_on_the_cluster_equals_the_local_run(client) -> None:
 
 def _without_times(v):
     if isinstance(v, dict):
-        return {k: _without_times(x) for k, x in v.items() if "time" not in k}
+        return {
+            k: _without_times(x)
+            for k, x in v.items()
+            if not any(w in k for w in ("time", "second", "elapsed"))
+        }
     if isinstance(v, list):
         return [_without_times(x) for x in v]
     return v

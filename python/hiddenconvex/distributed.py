@@ -24,7 +24,6 @@ Install with ``pip install "hiddenconvex[dask]"``. See ``docs/distributed.md``.
 from __future__ import annotations
 
 import contextlib
-import math
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -231,12 +230,20 @@ def run_tasks(
 
 
 def partition(total: int, parts: int, *, minimum: int = 1) -> list[tuple[int, int]]:
-    """``[start, stop)`` ranges covering ``range(total)`` in order: about ``parts`` ranges of
-    at least ``minimum`` items (the last may be shorter)."""
+    """``[start, stop)`` ranges covering ``range(total)`` in order: ``parts`` ranges of equal
+    size (to one item), fewer when that size would be below ``minimum`` (then as many as hold
+    ``minimum`` items each; one range when ``total < minimum``). No range is a sliver: a task's
+    fixed cost is paid on a full share of the work."""
     if total <= 0:
         return []
-    size = max(int(minimum), math.ceil(total / max(1, int(parts))))
-    return [(s, min(s + size, total)) for s in range(0, total, size)]
+    k = max(1, min(max(1, int(parts)), total // max(1, int(minimum))))
+    size, extra = divmod(total, k)
+    out, start = [], 0
+    for i in range(k):
+        stop = start + size + (1 if i < extra else 0)
+        out.append((start, stop))
+        start = stop
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
