@@ -191,6 +191,13 @@ def chamber_parts_plan(
     max_chambers: int | None = None,
     progress: Callable[[int, int], Any] | None = None,
 ) -> tuple[list[tuple[list[bool], list[float], int]], int]: ...
+def chamber_part_split(
+    x: npt.NDArray[np.float64],
+    sig: list[bool],
+    point: list[float],
+    count: int,
+    progress: Callable[[int, int], Any] | None = None,
+) -> list[tuple[list[bool], list[float], int]]: ...
 def chambers_part(
     x: npt.NDArray[np.float64],
     sig: list[bool],

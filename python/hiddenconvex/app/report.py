@@ -355,7 +355,9 @@ def run_report(
     """Read the user's data and write the analysis to ``out`` (index.html, results.json, PNGs).
 
     Returns the machine-readable results (also written to ``out/results.json``). With a Dask
-    ``client`` the SGD/Adam training runs of the comparison run on the cluster.
+    ``client`` the report's independent sweeps run on the cluster — the midpoint tests (pair
+    ranges), the SGD/Adam training runs of the comparison (per optimizer) and the convex β path
+    (segments) — with the same results as without it.
     """
     from .demo import analyse_user_data
 

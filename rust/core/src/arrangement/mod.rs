@@ -1183,6 +1183,45 @@ pub fn enumerate_part(x: ArrayView2<f64>, part: &ConePart, ctl: &Control) -> Res
     Ok(set)
 }
 
+/// Split one part of [`plan_parts`] (same `x`) on its next distinct line, as the plan does: the
+/// nonempty children σ0, σ1 (in this order) with a point of each and their exact counts (one
+/// constrained deletion–restriction count). A part already on every line, or of data of rank
+/// ≤ 2, has no children (empty vector). Lets a caller walk the plan's tree one node at a time,
+/// e.g. to sample real parts of an arrangement whose whole plan is too long to make.
+pub fn split_part_of(x: ArrayView2<f64>, part: &ConePart, ctl: &Control) -> Result<Vec<ConePart>> {
+    let prep = prepare(x)?;
+    let r = prep.rank;
+    let m = prep.num_lines();
+    if part.sig.len() > m || (r >= 1 && part.point.len() != r) {
+        return Err(Error::invalid(
+            "part",
+            format!(
+                "the part does not belong to this data ({} signs and a point of dimension {} \
+                 for {m} lines of rank {r})",
+                part.sig.len(),
+                part.point.len()
+            ),
+        ));
+    }
+    if r < 3 || part.sig.len() == m {
+        return Ok(Vec::new());
+    }
+    let node = PartNode {
+        sig: part.sig.clone(),
+        point: part.point.clone(),
+        count: part.count,
+    };
+    let kids = split_part(&prep.lines, r, &node, &RecOptions::default(), ctl)?;
+    Ok(kids
+        .into_iter()
+        .map(|k| ConePart {
+            sig: k.sig,
+            point: k.point,
+            count: k.count,
+        })
+        .collect())
+}
+
 /// Exact chambers in blocks of at most `block` rows, in a fixed order that does not depend on
 /// the thread count (see [`stream`]).
 pub struct ChamberStream {
