@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import resource
+import warnings
 
 import hiddenconvex as hc
 import numpy as np
@@ -173,8 +174,12 @@ def _pyhessian(s, k):
 
     data = (torch.from_numpy(s["X"]), torch.from_numpy(s["y"]))
     torch.manual_seed(0)
-    h = hessian_mod.hessian(model, criterion, data=data, cuda=False)
-    w, _ = h.eigenvalues(maxIter=1000, tol=1e-6, top_n=k)
+    with warnings.catch_warnings():
+        # PyHessian calls backward(create_graph=True), which torch warns about (a reference
+        # cycle between parameters and their gradients); the run is unaffected.
+        warnings.simplefilter("ignore", UserWarning)
+        h = hessian_mod.hessian(model, criterion, data=data, cuda=False)
+        w, _ = h.eigenvalues(maxIter=1000, tol=1e-6, top_n=k)
     return np.sort(np.asarray(w, dtype=float))[::-1]
 
 
