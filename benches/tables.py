@@ -62,10 +62,19 @@ def table(doc: dict) -> str:
     out = (
         f"{head}\n"
         + "\n".join(rows)
-        + f"\n\n_Measured {doc['updated']} on {doc['machine']['cpus']} CPUs{versions_note(doc)}._"
+        + f"\n\n_Measured {doc['updated']} on {doc['machine']['cpus']} CPUs{load_note(doc)}"
+        + f"{versions_note(doc)}._"
     )
     summary = nonconvex_table(doc)
     return out if summary is None else f"{out}\n\n{summary}"
+
+
+def load_note(doc: dict) -> str:
+    """The machine's 1/5/15-minute load averages when the file was last written (if recorded)."""
+    load = doc["machine"].get("load_avg")
+    if not load:
+        return ""
+    return ", load average " + "/".join(f"{x:g}" for x in load)
 
 
 def versions_note(doc: dict) -> str:
