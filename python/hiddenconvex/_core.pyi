@@ -264,7 +264,7 @@ def convex_solve(
     kind: _ConvexKind = "relu",
     loss: _ConvexLoss = "squared",
     huber_delta: float = 1.0,
-    solver: Literal["auto", "ipm", "conic", "newton", "fista", "bcd", "admm", "al"] = "auto",
+    solver: Literal["auto", "ipm", "conic", "newton", "fista", "admm"] = "auto",
     tol: float = 1e-6,
     max_iter: int = 10000,
     check_every: int = 10,
@@ -277,6 +277,7 @@ def convex_solve(
     progress: Callable[[int, int], Any] | None = None,
     gates: npt.NDArray[np.float64] | None = None,
     memory_limit: int | None = None,
+    verbose: bool = False,
 ) -> dict[str, Any]: ...
 def convex_certify(
     x: npt.NDArray[np.float64],

@@ -602,7 +602,7 @@ def compare_convex_nonconvex(
         A run above p* with final ‖∇F‖₂ ≤ stuck_gtol counts as *stuck* (at a worse stationary
         point) rather than unconverged.
     solver : str
-        The :class:`~hiddenconvex.ConvexReLU` solver (``"auto"``, ``"admm"``, ``"al"``,
+        The :class:`~hiddenconvex.ConvexReLU` solver (``"auto"``, ``"admm"``,
         ``"cvxpy"``).
     tol : float, optional
         The convex solver's certified gap tolerance, relative to max(1, |objective|) (default:
