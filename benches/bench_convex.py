@@ -515,7 +515,7 @@ def _clarabel_direct(X, y, D, beta, loss="squared", delta=1.0, tol=None):
         vals.append(np.array(e_vals))
         rhs.append(np.array(e_rhs))
         row += 6 * n
-        cones += [clarabel.ExpConeT() for _ in range(2 * n)]
+        cones += [clarabel.ExponentialConeT() for _ in range(2 * n)]
     A = sp.csc_matrix(
         (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(row, nx)
     )
