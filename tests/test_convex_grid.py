@@ -123,13 +123,18 @@ def _check(n, d, loss, bias, scaling, beta_sum, seed=0):
         r.dual_objective,
     )
     # the objective is the optimum: never above Clarabel's, and equal to it within Clarabel's
-    # own accuracy (~1e-8 relative on the quadratic / LP programs); on the exponential cones of
-    # the logistic loss Clarabel may stop "optimal_inaccurate" far above p* (1e-2 relative on
-    # the n = 20, d = 3 problems), where only the bounds are compared
+    # own accuracy (~1e-8 relative on the quadratic / LP programs, and an absolute 1e-10 … 1e-8
+    # where the objective is far below the loss terms: small-β hinge, objective ~1e-2, where
+    # Clarabel's optimum is 2.6e-9 above the certified one); on the exponential cones of the
+    # logistic loss Clarabel may stop "optimal_inaccurate" far above p* (1e-2 relative on the
+    # n = 20, d = 3 problems), where only the bounds are compared
     assert r.network_objective <= pstar + 1e-7 * scale + 1e-12, (r.network_objective, pstar)
     if status == "optimal":
         acc = 1e-5 if loss == "logistic" else 1e-7
-        assert abs(r.network_objective - pstar) <= acc * scale + 1e-12, (r.network_objective, pstar)
+        assert abs(r.network_objective - pstar) <= acc * scale + 1e-8 / div, (
+            r.network_objective,
+            pstar,
+        )
     # the dual bound is a true lower bound
     assert r.dual_objective <= pstar + 1e-8 * scale + 1e-13, (r.dual_objective, pstar)
     # the recovered network attains the objective reported
@@ -157,31 +162,21 @@ def _beta(b, n):
 @pytest.mark.parametrize("b", BETAS)
 def test_certified_across_beta(request, b, loss, bias, scaling):
     n, d = 12, 2
-    if (loss == "hinge" and b in (1e-5, 1e-4, 1e-3)) or (
-        loss == "logistic" and bias and b in (1e-5, 1e-4)
-    ):
-        # Known limitation (open): the hinge program (an LP in the loss) has no Newton polish
-        # and the logistic one goes through exponential cones; at small β the conic endgame
-        # can stall at relative gaps 1e-7 … 2e-5 (the result and the ConvergenceWarning say
-        # so). Marked non-strict: the check runs and records the outcome.
-        request.applymarker(
-            pytest.mark.xfail(strict=False, reason="small-β hinge / logistic+bias (open)")
-        )
+    if loss == "hinge" and b in (1e-5, 1e-4):
+        # Known limitation (open): the hinge program (an LP in the loss) has no Newton polish;
+        # at β ≤ 1e-4 the conic endgame can stall where Clarabel reports "AlmostSolved"
+        # (relative gaps ~1e-7 … 2e-5; the result and the ConvergenceWarning say so). Marked
+        # non-strict: the check runs and records the outcome.
+        request.applymarker(pytest.mark.xfail(strict=False, reason="β ≤ 1e-4 hinge (open)"))
     _check(n, d, loss, bias, scaling, _beta(b, n))
 
 
-@pytest.mark.parametrize(
-    "loss",
-    [
-        "squared",
-        pytest.param(
-            "logistic",
-            marks=pytest.mark.xfail(strict=False, reason="logistic d=3 small β: may stall (open)"),
-        ),
-    ],
-)
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
 @pytest.mark.parametrize("beta", [1e-3, 1e-2])
-def test_certified_small_beta_d3(beta, loss):
+def test_certified_small_beta_d3(request, beta, loss):
+    if loss == "logistic" and beta == 1e-2:
+        # open: the exponential-cone endgame stops "AlmostSolved" at a relative gap of ~4e-8
+        request.applymarker(pytest.mark.xfail(strict=False, reason="logistic d=3 β=1e-2 (open)"))
     _check(20, 3, loss, False, "sum", beta, seed=1)
 
 
