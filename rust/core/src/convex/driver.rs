@@ -539,6 +539,7 @@ pub fn endgame(
     // Clarabel's default accuracy first (it reaches it reliably); tighter only when the
     // pricing finds no pattern to add and the gap is still open
     let mut ctol = 1e-8f64.max(0.01 * tol).min(1e-6);
+    let mut last_solved = ctol;
     let mut best: Option<Solution> = None;
     let mut iters = 0usize;
     let mut polished = false;
@@ -623,7 +624,17 @@ pub fn endgame(
             // Clarabel's tolerances are relative to the program's largest terms (the loss's),
             // the certificate's dual constraints are of size β: at small β the gap left is
             // ~ctol·‖loss terms‖/β, so the tolerance falls in proportion to the gap still open
-            if ctol <= 1.5 * CONIC_TOL_FLOOR || !cs.solved {
+            // (a tolerance Clarabel cannot reach — "AlmostSolved" — is retried halfway, in the
+            // geometric sense, towards the last one it reached)
+            if !cs.solved {
+                if ctol < 0.05 * last_solved {
+                    ctol = (ctol * last_solved).sqrt();
+                    continue;
+                }
+                break;
+            }
+            last_solved = ctol;
+            if ctol <= 1.5 * CONIC_TOL_FLOOR {
                 break;
             }
             ctol = (ctol * (0.3 * tol / rel.max(1e-300)).clamp(1e-3, 0.1)).max(CONIC_TOL_FLOOR);
