@@ -266,14 +266,18 @@ mod tests {
                 Problem::new(x.view(), y.view(), pats.view(), Loss::Squared, 1.0, kind, 1).unwrap();
             let s = solve(&prob, 1e-10, 100, &ctl).unwrap();
             assert!(s.solved);
+            // the objective to Clarabel's tolerance; the point to about its square root (the
+            // v − w direction is flat to first order at the apex of the zero w block)
+            let obj = prob.certify(&s.z, None, None).objective;
+            assert!((obj - 4.5).abs() < 1e-9, "{kind:?} {obj}");
             assert!(
-                (s.z[[0, 0]] - 2.4).abs() < 1e-8 && (s.z[[1, 0]] - 3.2).abs() < 1e-8,
+                (s.z[[0, 0]] - 2.4).abs() < 2e-6 && (s.z[[1, 0]] - 3.2).abs() < 2e-6,
                 "{kind:?} {:?} {:?} {:?}",
                 s.z,
                 s.lam,
                 s.status
             );
-            assert!((s.lam[0] + 0.6).abs() < 1e-8 && (s.lam[1] + 0.8).abs() < 1e-8);
+            assert!((s.lam[0] + 0.6).abs() < 2e-6 && (s.lam[1] + 0.8).abs() < 2e-6);
         }
     }
 }
