@@ -29,7 +29,7 @@ def _data(n: int, d: int, loss: str, seed: int) -> tuple[np.ndarray, np.ndarray]
 
 
 @functools.cache
-def _oracle(n: int, d: int, loss: str, bias: bool, beta_sum: float, seed: int) -> float:
+def _oracle(n: int, d: int, loss: str, bias: bool, beta_sum: float, seed: int) -> tuple[float, str]:
     """p* of the exact-pattern program by cvxpy + Clarabel (sum scaling), written here
     independently of the package's own formulations (patterns: the exact chambers, which
     tests/test_chambers.py checks against brute force)."""
@@ -60,7 +60,42 @@ def _oracle(n: int, d: int, loss: str, bias: bool, beta_sum: float, seed: int) -
         except cp.error.SolverError:  # tight tolerances out of reach: Clarabel's defaults
             prob.solve(solver="CLARABEL")
     assert prob.status in ("optimal", "optimal_inaccurate")
-    return float(prob.value)
+    return float(prob.value), prob.status
+
+
+def _conjugate(loss: str, lam: np.ndarray, y: np.ndarray) -> float:
+    """Σ_k ℓ*(λ_k; y_k) (+inf outside the domain), written out independently."""
+    if loss == "squared":
+        return float(np.sum(0.5 * lam**2 + lam * y))
+    if loss == "huber":
+        if np.any(np.abs(lam) > 1.0 + 1e-12):
+            return np.inf
+        return float(np.sum(0.5 * lam**2 + lam * y))
+    s = -lam * y  # logistic / hinge: λ = −y s, s ∈ [0, 1]
+    if np.any(s < -1e-12) or np.any(s > 1 + 1e-12):
+        return np.inf
+    s = np.clip(s, 0.0, 1.0)
+    if loss == "hinge":
+        return float(-np.sum(s))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ent = np.where(s > 0, s * np.log(s), 0.0) + np.where(s < 1, (1 - s) * np.log1p(-s), 0.0)
+    return float(np.sum(ent))
+
+
+def _dual_check(Xa, y, patterns, loss, beta_sum, lam):
+    """Independent check of a dual certificate (sum scaling): λ is dual feasible when every
+    block's residual min_{μ ≥ 0} ‖σ (D_i X)ᵀλ − (S_i X)ᵀμ‖ (SciPy's NNLS) is at most β, and
+    its value is −Σ ℓ*(λ_k). Returns (value, worst residual / β)."""
+    from scipy.optimize import nnls
+
+    worst = 0.0
+    for D in np.asarray(patterns, bool):
+        g = Xa.T @ np.where(D, lam, 0.0)
+        S = (2.0 * D - 1.0)[:, None] * Xa
+        for sig in (1.0, -1.0):
+            _, r = nnls(S.T, sig * g)
+            worst = max(worst, r)
+    return -_conjugate(loss, lam, y), worst / beta_sum
 
 
 def _check(n, d, loss, bias, scaling, beta_sum, seed=0):
@@ -72,21 +107,38 @@ def _check(n, d, loss, bias, scaling, beta_sum, seed=0):
         m.fit(X, y)
     r = m.result_
     div = n if scaling == "mean" else 1.0
-    pstar = _oracle(n, d, loss, bias, float(beta_sum), seed) / div
+    pstar, status = _oracle(n, d, loss, bias, float(beta_sum), seed)
+    pstar /= div
     scale = max(abs(pstar), 1e-12)
     assert r.certified, r.summary()
     assert r.network_objective - r.dual_objective <= r.tol * max(abs(r.network_objective), 1e-300)
+    # the certificate checked independently: the dual point is feasible (NNLS per block) and
+    # attains the dual bound reported, so p* ≥ dual_objective whatever any solver says
+    Xa = np.hstack([X, np.ones((n, 1))]) if bias else X
+    lam = np.asarray(r.dual_point) * div
+    dval, worst = _dual_check(Xa, y, m.patterns_, loss, beta_sum, lam)
+    assert worst <= 1.0 + 1e-9, worst
+    assert abs(dval / div - r.dual_objective) <= 1e-9 * scale + 1e-13, (
+        dval / div,
+        r.dual_objective,
+    )
     # the objective is the optimum: never above Clarabel's, and equal to it within Clarabel's
-    # own accuracy (~1e-9 relative on the quadratic/LP programs; the logistic loss goes through
-    # exponential cones, where Clarabel stops ~1e-7 above the certified optimum)
-    acc = 1e-5 if loss == "logistic" else 1e-7
+    # own accuracy (~1e-8 relative on the quadratic / LP programs, and an absolute 1e-10 … 1e-8
+    # where the objective is far below the loss terms: small-β hinge, objective ~1e-2, where
+    # Clarabel's optimum is 2.6e-9 above the certified one); on the exponential cones of the
+    # logistic loss Clarabel may stop "optimal_inaccurate" far above p* (1e-2 relative on the
+    # n = 20, d = 3 problems), where only the bounds are compared
     assert r.network_objective <= pstar + 1e-7 * scale + 1e-12, (r.network_objective, pstar)
-    assert abs(r.network_objective - pstar) <= acc * scale + 1e-12, (r.network_objective, pstar)
+    if status == "optimal":
+        acc = 1e-5 if loss == "logistic" else 1e-7
+        assert abs(r.network_objective - pstar) <= acc * scale + 1e-8 / div, (
+            r.network_objective,
+            pstar,
+        )
     # the dual bound is a true lower bound
     assert r.dual_objective <= pstar + 1e-8 * scale + 1e-13, (r.dual_objective, pstar)
     # the recovered network attains the objective reported
     U, a = m.to_network()
-    Xa = np.hstack([X, np.ones((n, 1))]) if bias else X
     out = np.maximum(Xa @ U, 0.0) @ a if U.shape[1] else np.zeros(n)
     assert np.allclose(m.decision_function(X), out, atol=1e-10)
     return m
@@ -110,31 +162,21 @@ def _beta(b, n):
 @pytest.mark.parametrize("b", BETAS)
 def test_certified_across_beta(request, b, loss, bias, scaling):
     n, d = 12, 2
-    if (loss == "hinge" and b in (1e-5, 1e-4, 1e-3)) or (
-        loss == "logistic" and bias and b in (1e-5, 1e-4)
-    ):
-        # Known limitation (open): the hinge program (an LP in the loss) has no Newton polish
-        # and the logistic one goes through exponential cones; at small β the conic endgame
-        # can stall at relative gaps 1e-7 … 2e-5 (the result and the ConvergenceWarning say
-        # so). Marked non-strict: the check runs and records the outcome.
-        request.applymarker(
-            pytest.mark.xfail(strict=False, reason="small-β hinge / logistic+bias (open)")
-        )
+    if loss == "hinge" and b in (1e-5, 1e-4):
+        # Known limitation (open): the hinge program (an LP in the loss) has no Newton polish;
+        # at β ≤ 1e-4 the conic endgame can stall where Clarabel reports "AlmostSolved"
+        # (relative gaps ~1e-7 … 2e-5; the result and the ConvergenceWarning say so). Marked
+        # non-strict: the check runs and records the outcome.
+        request.applymarker(pytest.mark.xfail(strict=False, reason="β ≤ 1e-4 hinge (open)"))
     _check(n, d, loss, bias, scaling, _beta(b, n))
 
 
-@pytest.mark.parametrize(
-    "loss",
-    [
-        "squared",
-        pytest.param(
-            "logistic",
-            marks=pytest.mark.xfail(strict=False, reason="logistic d=3 small β: may stall (open)"),
-        ),
-    ],
-)
+@pytest.mark.parametrize("loss", ["squared", "logistic"])
 @pytest.mark.parametrize("beta", [1e-3, 1e-2])
-def test_certified_small_beta_d3(beta, loss):
+def test_certified_small_beta_d3(request, beta, loss):
+    if loss == "logistic" and beta == 1e-2:
+        # open: the exponential-cone endgame stops "AlmostSolved" at a relative gap of ~4e-8
+        request.applymarker(pytest.mark.xfail(strict=False, reason="logistic d=3 β=1e-2 (open)"))
     _check(20, 3, loss, False, "sum", beta, seed=1)
 
 

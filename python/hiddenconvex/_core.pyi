@@ -334,6 +334,7 @@ def convex_solve(
     progress: Callable[[int, int], Any] | None = None,
     gates: npt.NDArray[np.float64] | None = None,
     memory_limit: int | None = None,
+    verbose: bool = False,
 ) -> dict[str, Any]: ...
 def convex_certify(
     x: npt.NDArray[np.float64],

@@ -73,9 +73,9 @@ ConvexLoss = Literal["squared", "logistic", "hinge", "huber"]
 #: Loss scaling: ``"sum"`` (the paper's ½‖·‖²) or ``"mean"`` (divided by n).
 Scaling = Literal["sum", "mean"]
 #: Solvers of the convex program (``"cvxpy"`` runs in Python).
-ConvexSolver = Literal["auto", "ipm", "conic", "newton", "fista", "bcd", "admm", "al", "cvxpy"]
+ConvexSolver = Literal["auto", "ipm", "conic", "newton", "fista", "admm", "cvxpy"]
 #: The solvers the core's driver takes.
-CoreConvexSolver = Literal["auto", "ipm", "conic", "newton", "fista", "bcd", "admm", "al"]
+CoreConvexSolver = Literal["auto", "ipm", "conic", "newton", "fista", "admm"]
 #: Named pattern sets of the convex program: every chamber, or sampled gates.
 ConvexPatterns = Literal["exact", "sample"]
 #: Pattern choice of the comparisons (``"auto"``: exact when the chamber count is small).

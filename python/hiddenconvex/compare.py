@@ -188,7 +188,7 @@ def _solve_convex(
     seed: int,
     convex: Any,
     progress: Any,
-    solver: str = "auto",
+    solver: ConvexSolver = "auto",
     max_iter: int | None = None,
     tol: float | None = None,
 ) -> _ConvexSide:
@@ -603,7 +603,7 @@ def compare_convex_nonconvex(
         A run above p* with final ‖∇F‖₂ ≤ stuck_gtol counts as *stuck* (at a worse stationary
         point) rather than unconverged.
     solver : str
-        The :class:`~hiddenconvex.ConvexReLU` solver (``"auto"``, ``"admm"``, ``"al"``,
+        The :class:`~hiddenconvex.ConvexReLU` solver (``"auto"``, ``"admm"``,
         ``"cvxpy"``).
     tol : float, optional
         The convex solver's certified gap tolerance, relative to max(1, |objective|) (default:

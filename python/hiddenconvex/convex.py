@@ -27,16 +27,18 @@ with β = n·λ, we solve the sum problem with β = n·λ and report objectives 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 import warnings
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
 from . import _core
 from ._progress import progress_callback
+from ._typing import ConvexLoss, ConvexPatterns, ConvexSolver, CoreConvexSolver, Scaling
 from ._validation import (
     as_float_array,
     as_matrix,
@@ -59,8 +61,6 @@ from .io import Result
 if TYPE_CHECKING:
     from ._core import _ConvexKind, _ConvexLoss
 
-# The solvers the core's driver takes ("cvxpy" runs in Python).
-_CoreSolver = Literal["auto", "ipm", "conic", "newton", "fista", "bcd", "admm", "al"]
 
 __all__ = [
     "ConvexReLU",
@@ -81,21 +81,7 @@ CERTIFICATE_RULE = (
     "<= tol * max(|network objective|, 1e-20)"
 )
 SCALINGS = ("sum", "mean")
-SOLVERS = ("auto", "ipm", "conic", "newton", "fista", "bcd", "admm", "al", "cvxpy")
-
-# "auto" picks the interior-point solver (ReLU program with known gates, or the gated program)
-# when its Newton steps are cheap: estimated work per step Σ_i n_i² d (n_i = active samples of
-# pattern i) below this.
-IPM_MAX_WORK = 1e8
-# ... and, for the ReLU program with known gates, whatever that work while n ≤ IPM_MAX_N: above
-# the budget the interior-point method runs inside its working-set (column-generation) loop,
-# whose iterations cost ~n³/3 (the n × n Woodbury factorisation) plus the working set's
-# assembly (or, while the optimum could use a good share of the patterns, screens the whole
-# program). Measured (2-core machine, release build, squared loss, β = 0.01 n, sampled patterns,
-# tol 1e-6), interior-point vs FISTA: (n, d, P) = (1000, 20, 1000) 13 s / 46 s, (500, 20, 2000)
-# 17 / 113 s, (300, 10, 3000) 7.0 / 19 s, (1000, 5, 1000) 3.3 / 4.9 s — and (2000, 10, 500)
-# 28 / 5.3 s (working-set loop), where the n³ factorisations dominate.
-IPM_MAX_N = 1000
+SOLVERS = ("auto", "ipm", "conic", "newton", "fista", "admm", "cvxpy")
 
 
 def default_memory_limit() -> int:
@@ -166,19 +152,7 @@ def fit_memory_estimate(solver: str, kind: str, n: int, d: int, n_patterns: int)
         return common + f * (4 * n * n + 2 * n * n_patterns)
     if solver == "admm":
         return common + f * (10 * rows + 2 * n * n + 6 * n * blocks)
-    return common + f * (10 * rows + 4 * n * blocks)  # fista, bcd, al
-
-
-# "auto" picks the projected Newton solver of the variational form for the gated program (smooth
-# loss, β > 0) up to NEWTON_MAX_N samples: it factors n × n matrices (three are held, ~0.4 GB at
-# n = 4000; about 1.5 s per Newton step there on one 2-core machine, against minutes for FISTA at
-# P = 1000) — and only while n² ≤ NEWTON_RATIO · d · P: a Newton step costs ~n³ and a FISTA
-# iteration ~n·d·P, and FISTA needs few iterations when d·P is small against n. Break-even
-# measured (2-core machine, fastdev build, squared loss, β = 0.01 n): (n, d, P) = (1000, 5, 200)
-# Newton 0.24 s / FISTA 0.41 s; (1000, 10, 100) 0.24 / 0.24 s; (2000, 10, 200) 1.07 / 0.96 s;
-# (1000, 5, 50) 0.16 / 0.04 s; the interior-point method was slower than both on all four.
-NEWTON_MAX_N = 4000
-NEWTON_RATIO = 1000.0
+    return common + f * (10 * rows + 4 * n * blocks)  # fista
 
 
 def _loss_value(loss: str, pred: np.ndarray, y: np.ndarray, delta: float) -> float:
@@ -199,8 +173,8 @@ def relu_network_objective(
     alpha: Any,
     beta: float,
     *,
-    loss: str = "squared",
-    scaling: str = "sum",
+    loss: ConvexLoss = "squared",
+    scaling: Scaling = "sum",
     bias: bool = False,
     huber_delta: float = 1.0,
 ) -> float:
@@ -331,6 +305,26 @@ def _network_fit(Xa: np.ndarray, D: np.ndarray, z: np.ndarray, relu: bool) -> np
     return np.sum(D[act % D.shape[0]].T * out, axis=1)
 
 
+_BLAS: list[Any] = []  # the cached threadpoolctl controller (or None when unavailable)
+
+
+def _one_blas_thread() -> Any:
+    """Context limiting BLAS to one thread (threadpoolctl, when available): the pruning's small
+    SVDs ((n + 1) × (n + 2), one per block removed) ran 0.35 s each on a loaded 2-core machine
+    with OpenBLAS's threads competing — 62 of 85 s of an n = 60 fit — and ~1 ms on one thread."""
+    if not _BLAS:
+        try:
+            from threadpoolctl import ThreadpoolController
+
+            _BLAS.append(ThreadpoolController())
+        except ImportError:  # pragma: no cover - optional
+            _BLAS.append(None)
+    ctl = _BLAS[0]
+    if ctl is None:  # pragma: no cover - optional
+        return contextlib.nullcontext()
+    return ctl.limit(limits=1, user_api="blas")
+
+
 def _prune(Xa: np.ndarray, D: np.ndarray, z: np.ndarray, relu: bool) -> np.ndarray:
     """Carathéodory pruning (Pilanci & Ergen 2020) of the *recovered network*: while more than
     n + 1 blocks are active, move their norms t_j along a direction δ with Σ δ_j c_j = 0 and
@@ -391,7 +385,8 @@ def _verified_prune(
 
     before = net_obj(z0)
     slack = 0.1 * tol * max(abs(before), GAP_TINY)
-    zp = _prune(Xa, D, z0, relu)
+    with _one_blas_thread():
+        zp = _prune(Xa, D, z0, relu)
     after = net_obj(zp)
     if not (after <= before + slack):
         zp, after = z0, before
@@ -411,12 +406,12 @@ class _ConvexBase:
         self,
         beta: float = 1e-3,
         *,
-        loss: str = "squared",
-        patterns: Any = "exact",
+        loss: ConvexLoss = "squared",
+        patterns: ConvexPatterns | Any = "exact",
         n_patterns: int | None = None,
         bias: bool = False,
-        scaling: str = "sum",
-        solver: str = "auto",
+        scaling: Scaling = "sum",
+        solver: ConvexSolver = "auto",
         tol: float = 1e-8,
         max_iter: int = 20000,
         huber_delta: float = 1.0,
@@ -651,13 +646,14 @@ class _ConvexBase:
                         kind=self._kind,
                         loss=self._loss,
                         huber_delta=delta,
-                        solver=cast(_CoreSolver, solver),
+                        solver=cast(CoreConvexSolver, solver),
                         tol=tol,
                         max_iter=max_iter,
                         check_every=25 if self._kind == "relu" else 10,
                         progress=cb,
                         gates=None if G is None else np.ascontiguousarray(G, dtype=float),
                         memory_limit=limit,
+                        verbose=bool(self.verbose),
                         **ws,
                     )
                 )
@@ -945,7 +941,7 @@ class ConvexReLU(_ConvexBase):
         Append a ones column: neurons compute (xᵀu + b)₊ and b is penalised like u.
     scaling : {"sum", "mean"}
         ``"sum"``: Σℓ + β… (the paper); ``"mean"``: (1/n)Σℓ + λ… (pyscnn); objectives reported in it.
-    solver : {"auto", "ipm", "conic", "newton", "fista", "bcd", "admm", "al", "cvxpy"}
+    solver : {"auto", "ipm", "conic", "newton", "fista", "admm", "cvxpy"}
         ``"auto"`` (resolved in the Rust core, see ``docs/convex-solvers.md``): with the gates
         known, β ≥ β_max returns the zero network exactly; otherwise the interior-point method
         (large programs, smooth losses) followed by the conic endgame — Clarabel on a working
@@ -956,9 +952,8 @@ class ConvexReLU(_ConvexBase):
         method (Mehrotra, Nesterov-Todd scaling, Woodbury-reduced Newton systems, working-set
         loop) then the same endgame. ``"conic"``: the endgame alone. ``"fista"``: accelerated
         proximal gradient with exact cone projections. ``"admm"``: Woodbury-factored ADMM (any
-        loss). ``"al"``: augmented Lagrangian with inner FISTA (experimental). ``"cvxpy"``:
-        Clarabel through cvxpy (the test oracle). ``"newton"`` and ``"bcd"`` solve the gated
-        program only (see :class:`ConvexGatedReLU`).
+        loss). ``"cvxpy"``: Clarabel through cvxpy (the test oracle). ``"newton"`` solves the
+        gated program only (see :class:`ConvexGatedReLU`).
     tol : float
         Relative tolerance of the certificate: ``certified_`` means exact patterns and
         (objective of the network returned) − dual bound ≤ tol·max(|network objective|, tiny)
@@ -977,7 +972,8 @@ class ConvexReLU(_ConvexBase):
         core). None: :func:`default_memory_limit` (3/4 of physical memory).
     verbose : bool
         Print the solver chain's log (one line per stage and column-generation round; also in
-        ``result_.log``).
+        ``result_.log``); with ``verbose=True`` the log also holds the interior-point method's
+        per-iteration lines and phase timings.
 
     Attributes
     ----------
@@ -1044,7 +1040,7 @@ class ConvexGatedReLU(_ConvexBase):
     min ℓ(Σ_i D_i X w_i) + β Σ_i ‖w_i‖ with fixed gates (Mishkin et al., ICML 2022).
 
     Same parameters and attributes as :class:`ConvexReLU`. ``solver="auto"`` (smooth losses,
-    β > 0, n ≤ ``NEWTON_MAX_N`` and n² ≤ ``NEWTON_RATIO``·d·P) is ``"newton"``: projected Newton
+    β > 0, n ≤ 4000 and n² ≤ 1000·d·P, see ``docs/solvers.md``) is ``"newton"``: projected Newton
     on the variational form
     β‖w‖ = min_{c>0} ‖w‖²/(2c) + β²c/2, which for the squared loss leaves the smooth convex
     program min_{c ≥ 0} ½ yᵀ(I + K(c))⁻¹y + (β²/2) Σ_i c_i over one scalar per pattern, with
@@ -1055,9 +1051,7 @@ class ConvexGatedReLU(_ConvexBase):
     solver. Every point is certified on the full program; a stalled run is finished by FISTA.
     Other smooth-loss programs with β > 0 (many samples against d·P: cheap, few FISTA
     iterations) get FISTA; with β = 0 the primal-dual interior-point method when a step is cheap
-    (Σ_i n_i²·d ≤ ``IPM_MAX_WORK``), else FISTA; ADMM for hinge.
-    ``solver="bcd"`` is cyclic proximal block coordinate descent with per-block step sizes and
-    active-set sweeps. The dual certificate is exact for this program whatever the
+    (Σ_i n_i²·d ≤ 10⁸), else FISTA; ADMM for hinge. The dual certificate is exact for this program whatever the
     patterns. Predicting on new data needs the gates (``"exact"``, ``"sample"`` or a Chambers
     result); with a bare pattern array only the training data can be predicted.
     """

@@ -935,7 +935,7 @@ def analyse_user_data(
     return _finish(ctx, f"report on {name}", {"data": name, "task": task})
 
 
-def _part_beta_path(ctx: _Ctx, X: np.ndarray, y: np.ndarray, dc: Any, solver: str) -> None:
+def _part_beta_path(ctx: _Ctx, X: np.ndarray, y: np.ndarray, dc: Any, solver: ConvexSolver) -> None:
     """The convex program of the comparison along β (β·10 … β/10): objective, m*, certificate.
 
     The β are fitted in segments of ``hiddenconvex.distributed.PATH_SEGMENT`` consecutive

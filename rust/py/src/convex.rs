@@ -13,7 +13,7 @@ use crate::errors::{invalid, to_py};
 #[pyo3(signature = (x, y, patterns, beta, *, kind="relu", loss="squared", huber_delta=1.0,
     solver="auto", tol=1e-6, max_iter=10000, check_every=10, warm_z=None, warm_a=None,
     warm_b=None, warm_c=None, warm_rho=None, par_threshold=200000,
-    progress=None, gates=None, memory_limit=None))]
+    progress=None, gates=None, memory_limit=None, verbose=false))]
 #[allow(clippy::too_many_arguments)]
 fn convex_solve<'py>(
     py: Python<'py>,
@@ -37,6 +37,7 @@ fn convex_solve<'py>(
     progress: Option<Bound<'py, PyAny>>,
     gates: Option<PyReadonlyArray2<'py, f64>>,
     memory_limit: Option<usize>,
+    verbose: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let kind = match kind {
         "relu" => Kind::Relu,
@@ -62,6 +63,7 @@ fn convex_solve<'py>(
         tol,
         max_iter,
         check_every: check_every.max(1),
+        trace: verbose.then(cx::Trace::default),
     };
     let warm = WarmStart {
         z: warm_z.map(|a| a.as_array().to_owned()),
@@ -78,11 +80,11 @@ fn convex_solve<'py>(
     let (fit, secs) = detach::run(py, progress.as_ref(), move |ctl| {
         if let Some(limit) = memory_limit {
             let (n, d) = xv.dim();
-            cx::driver::check_memory(&solver, kind, n, d, pv.nrows(), limit)?;
+            cx::check_memory(&solver, kind, n, d, pv.nrows(), limit)?;
         }
         let prob = Problem::new(xv, yv, pv, loss, beta, kind, par_threshold)?;
         let start = std::time::Instant::now();
-        let fit = cx::driver::fit(&prob, &solver, &settings, &warm, gv, ctl)?;
+        let fit = cx::fit(&prob, &solver, &settings, &warm, gv, ctl)?;
         Ok((fit, start.elapsed().as_secs_f64()))
     })?;
     let sol = fit.sol;
@@ -161,7 +163,7 @@ fn convex_certify<'py>(
             ));
         }
         match kind {
-            Kind::Relu => Ok(cx::polish::sharp_certificate(&prob, &zv, ctl)?.0),
+            Kind::Relu => Ok(cx::sharp_certificate(&prob, &zv, ctl)?.0),
             Kind::Gated => Ok(prob.certify(&zv, None, None)),
         }
     })?;

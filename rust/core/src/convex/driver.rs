@@ -31,9 +31,7 @@ use crate::control::Control;
 use crate::error::{Error, Result};
 
 /// The solvers [`fit`] knows ("auto" chooses one of the others).
-pub const SOLVERS: [&str; 8] = [
-    "auto", "ipm", "conic", "newton", "fista", "bcd", "admm", "al",
-];
+pub const SOLVERS: [&str; 6] = ["auto", "ipm", "conic", "newton", "fista", "admm"];
 
 /// "auto" takes the interior-point path for the ReLU program when a Newton step on the whole
 /// program is cheap (Σ_i n_i² d at most this) …
@@ -49,6 +47,9 @@ pub const CONIC_MAX_NNZ: usize = 20_000_000;
 /// Iteration budget of the interior-point stage (its first-order finish included) when the
 /// conic endgame follows.
 pub const IPM_STAGE_MAX_ITER: usize = 1000;
+/// Tightest tolerance the endgame asks of Clarabel (it reports `Solved` down to ~1e-13 on
+/// these programs once they are written in the residual, see [`super::conic`]).
+const CONIC_TOL_FLOOR: f64 = 1e-13;
 /// Column-generation rounds of the endgame.
 const CONIC_MAX_ROUNDS: usize = 30;
 
@@ -147,6 +148,19 @@ pub fn beta_max(prob: &Problem, ctl: &Control) -> Result<(f64, super::Certificat
     Ok((bmax, cert, mu))
 }
 
+/// Append a stage line to the log, after the detailed lines the solvers traced so far
+/// ([`Settings::trace`], `verbose`).
+fn note(log: &mut Vec<String>, settings: &Settings, line: String) {
+    note_flush(log, settings);
+    log.push(line);
+}
+
+fn note_flush(log: &mut Vec<String>, settings: &Settings) {
+    if let Some(t) = &settings.trace {
+        log.extend(t.take());
+    }
+}
+
 fn stage_secs(t: std::time::Instant) -> f64 {
     t.elapsed().as_secs_f64()
 }
@@ -237,13 +251,13 @@ pub fn fit(
         ));
     }
     let gates = gates.filter(|g| g.dim() == (prob.p(), prob.d()));
-    let mut used = if choice == "auto" {
+    let used = if choice == "auto" {
         choose(prob, gates.is_some()).to_string()
     } else {
         choice.to_string()
     };
     match used.as_str() {
-        "ipm" | "fista" | "bcd" | "newton" | "al" => prob.require_smooth(&used)?,
+        "ipm" | "fista" | "newton" => prob.require_smooth(&used)?,
         _ => {}
     }
     if used == "newton" && prob.kind != Kind::Gated {
@@ -251,18 +265,6 @@ pub fn fit(
             "solver",
             "'newton' solves the gated program (use 'ipm' or 'fista' for the ReLU program)",
         ));
-    }
-    if used == "bcd" && prob.kind != Kind::Gated {
-        return Err(Error::invalid(
-            "solver",
-            "'bcd' solves the gated program (it stalls on the cone-constrained one)",
-        ));
-    }
-    if used == "al" && prob.kind != Kind::Relu {
-        return Err(Error::invalid("solver", "'al' solves the ReLU program"));
-    }
-    if used == "conic" && prob.kind == Kind::Relu && gates.is_none() {
-        used = "conic".into(); // repaired by exact projection instead of the witnesses
     }
     let mut log = Vec::new();
     let mut timings = Vec::new();
@@ -275,33 +277,25 @@ pub fn fit(
         bmax = Some(bm);
         timings.push(("beta_max".to_string(), stage_secs(t0)));
         if prob.beta >= bm {
-            log.push(format!(
-                "beta = {:e} >= beta_max = {bm:e}: zero network",
-                prob.beta
-            ));
+            note(
+                &mut log,
+                settings,
+                format!("beta = {:e} >= beta_max = {bm:e}: zero network", prob.beta),
+            );
             let n = prob.n();
             let z = Array2::zeros((prob.d(), prob.n_blocks()));
             let ub = cert.objective.max(cert.network_objective);
-            let sol = Solution {
-                z: z.clone(),
-                objective: cert.objective,
-                network_objective: cert.network_objective,
-                dual: cert.dual.min(ub),
-                dual_point: cert.dual_point,
-                cone_multipliers: if mu.dim() == (n, prob.n_blocks()) {
-                    mu
-                } else {
-                    Array2::zeros((n, 0))
-                },
-                violation: 0.0,
-                n_iter: 0,
-                converged: true,
-                rho: 0.0,
-                warm: WarmStart {
-                    z: Some(z),
-                    ..Default::default()
-                },
+            let mu = if mu.dim() == (n, prob.n_blocks()) {
+                mu
+            } else {
+                Array2::zeros((n, 0))
             };
+            let cert = super::Certificate {
+                dual: cert.dual.min(ub),
+                violation: 0.0,
+                ..cert
+            };
+            let sol = Solution::from_certificate(z, cert, mu, 0, true);
             return Ok(Fit {
                 sol,
                 solver: "zero".into(),
@@ -344,17 +338,9 @@ pub fn fit(
             chain.push("fista");
             Some(super::fista::solve(prob, settings, warm, ctl)?)
         }
-        "bcd" => {
-            chain.push("bcd");
-            Some(super::bcd::solve(prob, settings, warm, ctl)?)
-        }
         "newton" => {
             chain.push("newton");
             Some(super::newton::solve(prob, settings, warm, ctl)?)
-        }
-        "al" => {
-            chain.push("al");
-            Some(super::al::solve(prob, settings, warm, ctl)?)
         }
         _ => {
             chain.push("admm");
@@ -364,12 +350,16 @@ pub fn fit(
     if let Some(s) = first {
         let name = chain.last().copied().unwrap_or("?");
         let ub = s.objective.max(s.network_objective);
-        log.push(format!(
-            "{name}: {} iterations, {:.3} s, relative gap {:.3e}",
-            s.n_iter,
-            stage_secs(t0),
-            (ub - s.dual) / ub.abs().max(super::GAP_TINY)
-        ));
+        note(
+            &mut log,
+            settings,
+            format!(
+                "{name}: {} iterations, {:.3} s, relative gap {:.3e}",
+                s.n_iter,
+                stage_secs(t0),
+                (ub - s.dual) / ub.abs().max(super::GAP_TINY)
+            ),
+        );
         timings.push((name.to_string(), stage_secs(t0)));
         spent = s.n_iter;
         best = Some(s);
@@ -387,7 +377,11 @@ pub fn fit(
                 spent += s.n_iter;
                 best = Some(merge(best, s, tol));
             }
-            None => log.push("conic: the working set's conic problem is too large".into()),
+            None => note(
+                &mut log,
+                settings,
+                "conic: the working set's conic problem is too large".into(),
+            ),
         }
         timings.push(("conic".to_string(), stage_secs(t0)));
     }
@@ -431,16 +425,21 @@ pub fn fit(
         };
         chain.push("fista");
         let ub = s.objective.max(s.network_objective);
-        log.push(format!(
-            "fista finish: {} iterations, {:.3} s, relative gap {:.3e}",
-            s.n_iter,
-            stage_secs(t0),
-            (ub - s.dual) / ub.abs().max(super::GAP_TINY)
-        ));
+        note(
+            &mut log,
+            settings,
+            format!(
+                "fista finish: {} iterations, {:.3} s, relative gap {:.3e}",
+                s.n_iter,
+                stage_secs(t0),
+                (ub - s.dual) / ub.abs().max(super::GAP_TINY)
+            ),
+        );
         timings.push(("fista".to_string(), stage_secs(t0)));
         spent += s.n_iter;
         best = Some(merge(best, s, tol));
     }
+    note_flush(&mut log, settings);
     let Some(mut sol) = best else {
         return Err(Error::Numerical("no solver ran".into()));
     };
@@ -540,6 +539,7 @@ pub fn endgame(
     // Clarabel's default accuracy first (it reaches it reliably); tighter only when the
     // pricing finds no pattern to add and the gap is still open
     let mut ctol = 1e-8f64.max(0.01 * tol).min(1e-6);
+    let mut last_solved = ctol;
     let mut best: Option<Solution> = None;
     let mut iters = 0usize;
     let mut polished = false;
@@ -574,36 +574,30 @@ pub fn endgame(
         }
         let ub = cert.objective.max(cert.network_objective);
         let converged = gap_ok(ub, cert.dual, tol);
-        log.push(format!(
-            "conic round {round}: {} patterns, tol {ctol:e}, {} iterations ({}), {:.3} s, \
-             relative gap {:.3e}",
-            idx.len(),
-            cs.iterations,
-            cs.status,
-            stage_secs(t0),
-            (ub - cert.dual) / ub.abs().max(super::GAP_TINY)
-        ));
+        let rel = (ub - cert.dual) / ub.abs().max(super::GAP_TINY);
+        note(
+            log,
+            settings,
+            format!(
+                "conic round {round}: {} patterns, tol {ctol:e}, {} iterations ({}), {:.3} s, \
+             relative gap {rel:.3e}",
+                idx.len(),
+                cs.iterations,
+                cs.status,
+                stage_secs(t0),
+            ),
+        );
         let (zs, cs2) = if converged {
             super::ipm::sparsify(prob, &z, cert.dual, tol)
         } else {
             (z.clone(), cert.clone())
         };
-        let sol = Solution {
-            z: zs.clone(),
-            objective: cs2.objective,
-            network_objective: cs2.network_objective,
+        let cs2 = super::Certificate {
             dual: cert.dual,
             dual_point: cert.dual_point.clone(),
-            cone_multipliers: mu,
-            violation: cs2.violation,
-            n_iter: iters,
-            converged,
-            rho: 0.0,
-            warm: WarmStart {
-                z: Some(zs),
-                ..Default::default()
-            },
+            ..cs2
         };
+        let sol = Solution::from_certificate(zs, cs2, mu, iters, converged);
         best = Some(merge(best, sol, tol));
         if best.as_ref().is_some_and(|s| s.converged) {
             break;
@@ -621,31 +615,29 @@ pub fn endgame(
                 polished = true;
                 let zb = best.as_ref().map(|s| s.z.clone()).unwrap_or(z);
                 if let Some((zp, cp, mup)) = super::admm::try_polish(prob, &zb, tol, ctl)? {
-                    let sol = Solution {
-                        z: zp.clone(),
-                        objective: cp.objective,
-                        network_objective: cp.network_objective,
-                        dual: cp.dual,
-                        dual_point: cp.dual_point,
-                        cone_multipliers: mup,
-                        violation: cp.violation,
-                        n_iter: iters,
-                        converged: true,
-                        rho: 0.0,
-                        warm: WarmStart {
-                            z: Some(zp),
-                            ..Default::default()
-                        },
-                    };
-                    log.push("conic: polished on the support".into());
+                    let sol = Solution::from_certificate(zp, cp, mup, iters, true);
+                    note(log, settings, "conic: polished on the support".into());
                     best = Some(merge(best, sol, tol));
                     break;
                 }
             }
-            if ctol <= 1.5e-10 || !cs.solved {
+            // Clarabel's tolerances are relative to the program's largest terms (the loss's),
+            // the certificate's dual constraints are of size β: at small β the gap left is
+            // ~ctol·‖loss terms‖/β, so the tolerance falls in proportion to the gap still open
+            // (a tolerance Clarabel cannot reach — "AlmostSolved" — is retried halfway, in the
+            // geometric sense, towards the last one it reached)
+            if !cs.solved {
+                if ctol < 0.05 * last_solved {
+                    ctol = (ctol * last_solved).sqrt();
+                    continue;
+                }
                 break;
             }
-            ctol = (ctol * 0.1).max(1e-10);
+            last_solved = ctol;
+            if ctol <= 1.5 * CONIC_TOL_FLOOR {
+                break;
+            }
+            ctol = (ctol * (0.3 * tol / rel.max(1e-300)).clamp(1e-3, 0.1)).max(CONIC_TOL_FLOOR);
             continue;
         }
         for &i in viol.iter().take(cap) {
@@ -655,23 +647,8 @@ pub fn endgame(
     if !polished && prob.loss.is_smooth() && best.as_ref().is_some_and(|s| !s.converged) {
         let zb = best.as_ref().map(|s| s.z.clone()).unwrap_or_default();
         if let Some((zp, cp, mup)) = super::admm::try_polish(prob, &zb, tol, ctl)? {
-            log.push("conic: polished on the support".into());
-            let sol = Solution {
-                z: zp.clone(),
-                objective: cp.objective,
-                network_objective: cp.network_objective,
-                dual: cp.dual,
-                dual_point: cp.dual_point,
-                cone_multipliers: mup,
-                violation: cp.violation,
-                n_iter: iters,
-                converged: true,
-                rho: 0.0,
-                warm: WarmStart {
-                    z: Some(zp),
-                    ..Default::default()
-                },
-            };
+            note(log, settings, "conic: polished on the support".into());
+            let sol = Solution::from_certificate(zp, cp, mup, iters, true);
             best = Some(merge(best, sol, tol));
         }
     }

@@ -99,11 +99,13 @@ fn wrap_scored(
         let t0 = std::time::Instant::now();
         let (c2, m2, sc) =
             super::polish::sharp_certificate_guided(prob, &pd.z, Some(&mu), true, ctl)?;
-        if std::env::var("HC_IPM_DEBUG").is_ok() {
-            eprintln!(
-                "wrap: sharp certificate {:.3} s",
-                t0.elapsed().as_secs_f64()
-            );
+        if settings.tracing() {
+            settings.note(|| {
+                format!(
+                    "wrap: sharp certificate {:.3} s",
+                    t0.elapsed().as_secs_f64()
+                )
+            });
         }
         scores = Some(sc);
         if c2.dual > cert.dual {
@@ -487,8 +489,8 @@ fn solve_screened(
                 budgets
             };
             let kept = screen_patterns(&it, q, &this);
-            if std::env::var("HC_IPM_DEBUG").is_ok() {
-                eprintln!("screen {stage}: kept {} of {q} patterns", kept.len());
+            if settings.tracing() {
+                settings.note(|| format!("screen {stage}: kept {} of {q} patterns", kept.len()));
             }
             if kept.is_empty() || (stage > 1 && kept.len() as f64 > SCREEN_MIN_SHRINK * q as f64) {
                 warm = Some(it);
@@ -542,13 +544,15 @@ fn solve_screened(
                     .iter()
                     .filter_map(|i| ids.iter().position(|j| j == i))
                     .collect();
-                if std::env::var("HC_IPM_DEBUG").is_ok() {
-                    eprintln!(
-                        "screen: {} patterns missing, resuming from screen {} with {}",
-                        missing.len(),
-                        si + 1,
-                        next.len()
-                    );
+                if settings.tracing() {
+                    settings.note(|| {
+                        format!(
+                            "screen: {} patterns missing, resuming from screen {} with {}",
+                            missing.len(),
+                            si + 1,
+                            next.len()
+                        )
+                    });
                 }
                 warm = Some(it.select(&pos, ids.len(), 2));
                 saved.truncate(si + 1);
@@ -695,6 +699,7 @@ fn column_generation(
             tol: sub_tol,
             max_iter: settings.max_iter.saturating_sub(iters).max(1),
             check_every: settings.check_every,
+            trace: settings.trace.clone(),
         };
         let ss = inner(&sub, &sub_settings, &zs, g_sub.as_ref().map(|g| g.view()))?;
         iters += ss.n_iter;
@@ -750,14 +755,16 @@ fn column_generation(
         // the projections leave rounding-level violations (~1e-17); the certificate's upper
         // bound already uses the recovered network's own objective, so it stays rigorous
         let done = closes(&cert, cert.dual) && cert.violation <= super::VIOLATION_TOL;
-        if std::env::var("HC_IPM_DEBUG").is_ok() {
-            eprintln!(
-                "column generation: |W|={q} sub_conv={} ub={:.12e} dual={:.12e} viol={:e}",
-                ss.converged,
-                cert.objective.max(cert.network_objective),
-                cert.dual,
-                cert.violation
-            );
+        if settings.tracing() {
+            settings.note(|| {
+                format!(
+                    "column generation: |W|={q} sub_conv={} ub={:.12e} dual={:.12e} viol={:e}",
+                    ss.converged,
+                    cert.objective.max(cert.network_objective),
+                    cert.dual,
+                    cert.violation
+                )
+            });
         }
         let (zf, cf) = if done {
             let (zs, cs) = sparsify(prob, &z, cert.dual, settings.tol);
@@ -836,6 +843,7 @@ mod tests {
             tol: 1e-10,
             max_iter: 1000,
             check_every: 1,
+            trace: None,
         };
         let s = solve(&prob, &settings, Some(gates.view()), &Control::new())
             .unwrap()
@@ -907,6 +915,7 @@ mod tests {
             tol: 1e-8,
             max_iter: 100_000,
             check_every: 10,
+            trace: None,
         };
         let ctl = Control::new();
         let direct = solve(&prob, &settings, Some(gm.view()), &ctl)

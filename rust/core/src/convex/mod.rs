@@ -13,18 +13,21 @@
 //! rigorous dual lower bound (from a dual-feasible point built from the residual, see
 //! [`Problem::certify`]) and the constraint violation.
 
-pub mod admm;
-pub mod al;
-pub mod bcd;
-pub mod conic;
+// The public surface: [`fit`] (the driver), the problem, its settings and results. The
+// solvers are internal pieces of the driver's chain.
+pub(crate) mod admm;
+pub(crate) mod conic;
 pub mod driver;
-pub mod fista;
-pub mod ipm;
+pub(crate) mod fista;
+pub(crate) mod ipm;
 pub(crate) mod linalg;
 pub mod loss;
-pub mod newton;
-pub mod pdip;
-pub mod polish;
+pub(crate) mod newton;
+pub(crate) mod pdip;
+pub(crate) mod polish;
+
+pub use driver::{check_memory, fit, memory_estimate, Fit, SOLVERS};
+pub use polish::sharp_certificate;
 
 use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
 
@@ -483,6 +486,10 @@ pub struct Settings {
     pub max_iter: usize,
     /// Iterations between certificate evaluations.
     pub check_every: usize,
+    /// Detailed iteration log (`verbose`): the interior-point method's per-iteration lines and
+    /// phase timings are collected here (shared by the clones of these settings) and handed to
+    /// [`driver::Fit::log`]; `None` collects nothing.
+    pub trace: Option<Trace>,
 }
 
 impl Default for Settings {
@@ -491,7 +498,42 @@ impl Default for Settings {
             tol: 1e-6,
             max_iter: 10_000,
             check_every: 10,
+            trace: None,
         }
+    }
+}
+
+impl Settings {
+    /// Whether detailed lines are collected.
+    pub(crate) fn tracing(&self) -> bool {
+        self.trace.is_some()
+    }
+
+    /// Record one detailed line (no-op unless tracing).
+    pub(crate) fn note(&self, line: impl FnOnce() -> String) {
+        if let Some(t) = &self.trace {
+            t.push(line());
+        }
+    }
+}
+
+/// A shared sink of log lines (see [`Settings::trace`]).
+#[derive(Debug, Clone, Default)]
+pub struct Trace(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Trace {
+    pub fn push(&self, line: String) {
+        if let Ok(mut v) = self.0.lock() {
+            v.push(line);
+        }
+    }
+
+    /// Take the lines collected so far.
+    pub fn take(&self) -> Vec<String> {
+        self.0
+            .lock()
+            .map(|mut v| std::mem::take(&mut *v))
+            .unwrap_or_default()
     }
 }
 
@@ -514,6 +556,36 @@ pub struct Solution {
     pub rho: f64,
     /// Solver state for warm starts (ADMM: a (n), b (d × B), c (n × B)).
     pub warm: WarmStart,
+}
+
+impl Solution {
+    /// A solver's point `z` with its certificate `cert` (objective, network objective, dual
+    /// bound and point, violation) and cone multipliers `mu`; `converged` as decided by the
+    /// caller, the warm start holding `z` alone.
+    pub fn from_certificate(
+        z: Array2<f64>,
+        cert: Certificate,
+        mu: Array2<f64>,
+        n_iter: usize,
+        converged: bool,
+    ) -> Self {
+        Solution {
+            z: z.clone(),
+            objective: cert.objective,
+            network_objective: cert.network_objective,
+            dual: cert.dual,
+            dual_point: cert.dual_point,
+            cone_multipliers: mu,
+            violation: cert.violation,
+            n_iter,
+            converged,
+            rho: 0.0,
+            warm: WarmStart {
+                z: Some(z),
+                ..Default::default()
+            },
+        }
+    }
 }
 
 /// State carried between solves on a regularisation path.
@@ -590,6 +662,7 @@ mod tests {
             tol: 1e-10,
             max_iter: 200_000,
             check_every: 10,
+            trace: None,
         };
         let ctl = Control::new();
         for kind in [Kind::Gated, Kind::Relu] {
@@ -608,7 +681,6 @@ mod tests {
                 admm::solve(&prob, &settings, &WarmStart::default(), &ctl).unwrap(),
             ];
             if kind == Kind::Gated {
-                sols.push(bcd::solve(&prob, &settings, &WarmStart::default(), &ctl).unwrap());
                 sols.push(newton::solve(&prob, &settings, &WarmStart::default(), &ctl).unwrap());
             }
             for (i, s) in sols.into_iter().enumerate() {

@@ -443,6 +443,7 @@ pub struct PdResult {
     pub mu: Array2<f64>,
     pub iters: usize,
     /// Whether the rigorous certificate closed the gap within `settings.tol`.
+    #[allow(dead_code)] // the callers re-certify the point themselves
     pub converged: bool,
     /// Whether it stopped at the relative gap asked by [`solve_until`] (neither converged nor
     /// stalled).
@@ -450,6 +451,7 @@ pub struct PdResult {
     /// The iterate it stopped at, when `stopped_early`.
     pub iterate: Option<Iterate>,
     /// Whether it ended beyond rows it had left out and solved again with every row.
+    #[cfg_attr(not(test), allow(dead_code))]
     pub all_rows_again: bool,
 }
 
@@ -1246,9 +1248,10 @@ impl LpData<'_> {
     }
 }
 
-/// Wall time per stage of the iterations, printed when the solve ends (`HC_IPM_DEBUG` only).
+/// Wall time per stage of the iterations, one line of [`Settings::trace`] when the solve ends
+/// (collected only while tracing).
 struct Phases {
-    on: bool,
+    on: Option<super::Trace>,
     secs: [f64; 8],
     last: std::time::Instant,
 }
@@ -1265,7 +1268,7 @@ impl Phases {
         "update",
     ];
 
-    fn new(on: bool) -> Self {
+    fn new(on: Option<super::Trace>) -> Self {
         Phases {
             on,
             secs: [0.0; 8],
@@ -1275,7 +1278,7 @@ impl Phases {
 
     /// Charge the time since the last call to stage `k`.
     fn lap(&mut self, k: usize) {
-        if self.on {
+        if self.on.is_some() {
             let now = std::time::Instant::now();
             self.secs[k] += (now - self.last).as_secs_f64();
             self.last = now;
@@ -1285,13 +1288,13 @@ impl Phases {
 
 impl Drop for Phases {
     fn drop(&mut self) {
-        if self.on {
+        if let Some(t) = &self.on {
             let parts: Vec<String> = Self::NAMES
                 .iter()
                 .zip(self.secs)
                 .map(|(n, s)| format!("{n}={s:.4}"))
                 .collect();
-            eprintln!("pdip phases (s): {}", parts.join(" "));
+            t.push(format!("pdip phases (s): {}", parts.join(" ")));
         }
     }
 }
@@ -1356,7 +1359,6 @@ fn solve_rows(
     let nb = prob.n_blocks();
     let dm = d + 1;
     let beta = prob.beta;
-    let debug = std::env::var("HC_IPM_DEBUG").is_ok();
     let t_start = std::time::Instant::now();
     let rows: Vec<Vec<usize>> = (0..p)
         .map(|i| (0..n).filter(|&k| prob.mask[[k, i]] != 0.0).collect())
@@ -1540,7 +1542,7 @@ fn solve_rows(
     // Stop at the second short step in a row (α < 0.01): past that point the reduced solve has lost the
     // accuracy it needs and the caller finishes from this iterate.
     let max_stall = 2usize;
-    let mut phases = Phases::new(debug);
+    let mut phases = Phases::new(settings.trace.clone());
     // lowered (×0.1, down to 1) each time a solve stops short of its refinement tolerance by
     // far: the Woodbury update has lost the accuracy the direction needs
     let mut schur_min_weight = SCHUR_MIN_WEIGHT;
@@ -1579,12 +1581,12 @@ fn solve_rows(
         let mu = (gap_lp + gap_soc) / nu;
         let pobj = prob.loss_value(&pred) + beta * t.sum();
         let rdn = rd.iter().fold(0.0f64, |a, v| a.max(v.abs()));
-        if debug {
-            eprintln!(
+        if settings.tracing() {
+            settings.note(|| format!(
                 "pdip it={iters} pobj={pobj:.12e} mu={mu:.3e} gap={:.3e} rd={rdn:.3e} rp={rpn:.3e} t={:.3}",
                 mu * nu,
                 t_start.elapsed().as_secs_f64()
-            );
+            ));
         }
         phases.lap(0);
         // ---- certificate when the internal measures say we are close ----
@@ -1597,11 +1599,13 @@ fn solve_rows(
             if best_mu.as_ref().is_none_or(|bm| cert.dual > bm.0) {
                 best_mu = Some((cert.dual, zc.clone(), lam_full.clone().into_owned()));
             }
-            if debug {
-                eprintln!(
-                    "pdip cert ub={ub:.12e} dual={:.12e} viol={:e}",
-                    cert.dual, cert.violation
-                );
+            if settings.tracing() {
+                settings.note(|| {
+                    format!(
+                        "pdip cert ub={ub:.12e} dual={:.12e} viol={:e}",
+                        cert.dual, cert.violation
+                    )
+                });
             }
             if super::gap_ok(ub, cert.dual, settings.tol) && cert.violation == 0.0 {
                 converged = true;
@@ -1663,8 +1667,8 @@ fn solve_rows(
             if let Some(done) =
                 polish_from_indicators(prob, settings, &z, &hf, &lf, &ysoc, gates, stall > 0, ctl)?
             {
-                if debug {
-                    eprintln!("pdip polished at it={iters}");
+                if settings.tracing() {
+                    settings.note(|| format!("pdip polished at it={iters}"));
                 }
                 return Ok(PdResult { iters, ..done });
             }
@@ -1831,8 +1835,8 @@ fn solve_rows(
         }
         let mut kept: Vec<usize> = kept.into_iter().map(|(b, _)| b).collect();
         kept.sort_unstable();
-        if debug {
-            eprintln!("   schur blocks={}", kept.len());
+        if settings.tracing() {
+            settings.note(|| format!("   schur blocks={}", kept.len()));
         }
         let mut in_schur = vec![false; nb];
         for &b in &kept {
@@ -2174,8 +2178,8 @@ fn solve_rows(
             let (dxc, dyc) = direction(tgc, &rc_c, &mut dh_c, &mut dl_c)?;
             let ac = (0.99 * max_step(&dxc, &dh_c, &dl_c, &dyc)?).min(1.0);
             n_corr += 1;
-            if debug {
-                eprintln!("   corrector {n_corr}: alpha {alpha:.3e} -> {ac:.3e}");
+            if settings.tracing() {
+                settings.note(|| format!("   corrector {n_corr}: alpha {alpha:.3e} -> {ac:.3e}"));
             }
             if ac < alpha + GONDZIO_GAIN * GONDZIO_STEP {
                 break;
@@ -2189,16 +2193,18 @@ fn solve_rows(
         if !alpha.is_finite() || alpha <= 0.0 {
             break;
         }
-        if debug {
-            eprintln!("   alpha_aff={aa:.3e} sigma={sigma:.3e} alpha={alpha:.3e}");
+        if settings.tracing() {
+            settings.note(|| format!("   alpha_aff={aa:.3e} sigma={sigma:.3e} alpha={alpha:.3e}"));
         }
         if kkt.worst_residual.get() > 1e3 * kkt.refine_tol {
             schur_min_weight = (0.1 * schur_min_weight).max(1.0);
-            if debug {
-                eprintln!(
-                    "   solve residual {:.1e}: Schur weight now {schur_min_weight:.0e}",
-                    kkt.worst_residual.get()
-                );
+            if settings.tracing() {
+                settings.note(|| {
+                    format!(
+                        "   solve residual {:.1e}: Schur weight now {schur_min_weight:.0e}",
+                        kkt.worst_residual.get()
+                    )
+                });
             }
         }
         if alpha < 1e-2 {
@@ -2216,10 +2222,10 @@ fn solve_rows(
     ctl.set_done(iters as u64);
     let (beyond, worst) = lp.dropped_violations(prob, &z, DROPPED_ROW_TOL);
     if beyond > 0 {
-        if debug {
-            eprintln!(
+        if settings.tracing() {
+            settings.note(|| format!(
                 "pdip: {beyond} blocks end beyond rows they did not keep (worst {worst:.2e}): all rows"
-            );
+            ));
         }
         let again = solve_rows(
             prob,
@@ -2395,11 +2401,13 @@ fn polish_from_indicators(
             let zp = clean_feasible(prob, &zp, gates);
             let (cert, mup) = super::polish::sharp_certificate(prob, &zp, ctl)?;
             let ub = cert.objective.max(cert.network_objective);
-            if std::env::var("HC_IPM_DEBUG").is_ok() {
-                eprintln!(
-                    "  polish: ub={ub:.12e} dual={:.12e} viol={:e}",
-                    cert.dual, cert.violation
-                );
+            if settings.tracing() {
+                settings.note(|| {
+                    format!(
+                        "  polish: ub={ub:.12e} dual={:.12e} viol={:e}",
+                        cert.dual, cert.violation
+                    )
+                });
             }
             if super::gap_ok(ub, cert.dual, settings.tol) && cert.violation == 0.0 {
                 return Ok(Some(PdResult {
@@ -2668,6 +2676,7 @@ pub(crate) mod tests {
             tol: 1e-7,
             max_iter: 1000,
             check_every: 10,
+            trace: None,
         };
         let ctl = Control::new();
         for seed in [1u64, 2, 3] {

@@ -73,6 +73,7 @@ fn null_space(rows: &[Vec<f64>], d: usize) -> Array2<f64> {
 
 /// Lawson–Hanson NNLS: μ ≥ 0 minimising ‖g − E μ‖ for E (d × m) given by its columns.
 /// Returns (μ, residual norm).
+#[cfg(test)]
 pub fn nnls(e: &Array2<f64>, g: &Array1<f64>, max_iter: usize) -> (Array1<f64>, f64) {
     let (d, m) = e.dim();
     let mut x = Vec::with_capacity(m * d);
