@@ -29,7 +29,9 @@ the adapters evaluate it with ``torch.func.vmap`` / ``jax.vmap`` (jitted) in sub
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import contextlib
+import warnings
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -269,6 +271,15 @@ class _Structured(CallableObjective):
     def activation(self) -> str:
         """The symmetry class of hidden layer 0 (see :meth:`hidden_activation`)."""
         return self.hidden_activation(0) if self.n_hidden_layers else "identity"
+
+
+@contextlib.contextmanager
+def _quiet_torch_jit() -> Iterator[None]:
+    """Silence torch's own deprecation warning for ``torch.jit.script``, which its forward-mode
+    AD emits the first time it loads its decompositions (``torch.func.jvp`` / ``hessian``)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script.*", category=FutureWarning)
+        yield
 
 
 def _auto_batch(per_vector_bytes: float, batch_size: int | None) -> int:
@@ -543,24 +554,24 @@ class TorchObjective(_Structured):
         from torch.func import hessian
 
         th = torch.as_tensor(self._check(theta), dtype=self.torch_dtype, device=self.device)
-        with self._mode():
+        with _quiet_torch_jit(), self._mode():
             H = hessian(self._single)(th)
         return H.detach().to("cpu", torch.float64).numpy()
 
     def exact_hvp(self, theta: Any, V: Any) -> np.ndarray:
-        """H(θ)·V by autodiff (forward-over-reverse ``torch.func.jvp`` of the gradient); V of
-        shape (D,) or (D, k)."""
+        """H(θ)·V by autodiff (reverse-over-reverse: ``torch.func.vjp`` of the gradient, the
+        Pearlmutter product PyHessian and hessian-eigenthings use); V of shape (D,) or (D, k)."""
         torch = _import_torch()
-        from torch.func import grad, jvp, vmap
+        from torch.func import grad, vjp, vmap
 
         th = torch.as_tensor(self._check(theta), dtype=self.torch_dtype, device=self.device)
         Vm = np.asarray(V, dtype=np.float64)
         vs = torch.as_tensor(
             Vm.T if Vm.ndim == 2 else Vm[None], dtype=self.torch_dtype, device=self.device
         )
-        g = grad(self._single)
         with self._mode():
-            hv = vmap(lambda v: jvp(g, (th,), (v,))[1])(vs)
+            _, pullback = vjp(grad(self._single), th)
+            hv = vmap(pullback)(vs)[0]
         out = hv.detach().to("cpu", torch.float64).numpy()
         return out.T if Vm.ndim == 2 else out[0]
 

@@ -132,25 +132,31 @@ def _peer_rows(obj: Any, theta: np.ndarray, lmax: float) -> list[list[str]]:
         return rows
     obj.assign(theta)
     X, y = obj.X, obj.y
+    n_iter = max(1, min(60, int(obj.dim) - 1))
     try:
         import hessian_eigenthings as he
-
-        op = he.HessianOperator(model, [(X, y)], he.supervised_loss(obj.loss_fn))
-        r = he.lanczos(op, k=1, which="LA", tol=1e-8, seed=0, max_iter=60)
-        rows.append(
-            ["hessian-eigenthings (Lanczos, no error bar)", "", f"{float(r.eigenvalues[0]):.6g}"]
-        )
     except ImportError:
         rows.append(["hessian-eigenthings", "not installed", ""])
+    else:
+        try:
+            op = he.HessianOperator(model, [(X, y)], he.supervised_loss(obj.loss_fn))
+            r = he.lanczos(op, k=1, which="LA", tol=1e-8, seed=0, max_iter=n_iter)
+            lam = f"{float(r.eigenvalues[0]):.6g}"
+            rows.append(["hessian-eigenthings (Lanczos, no error bar)", "", lam])
+        except Exception as exc:  # a peer's failure is reported, not fatal
+            rows.append(["hessian-eigenthings", f"failed: {type(exc).__name__}", ""])
     try:
         from pyhessian import hessian as pyh
-
-        torch.manual_seed(0)
-        comp = pyh(model, obj.loss_fn, data=(X, y), cuda=False)
-        top = comp.eigenvalues(maxIter=200, tol=1e-6, top_n=1)[0][0]
-        rows.append(["PyHessian (power iteration, no error bar)", "", f"{float(top):.6g}"])
     except ImportError:
         rows.append(["PyHessian", "not installed", ""])
+    else:
+        try:
+            torch.manual_seed(0)
+            comp = pyh(model, obj.loss_fn, data=(X, y), cuda=False)
+            top = comp.eigenvalues(maxIter=200, tol=1e-6, top_n=1)[0][0]
+            rows.append(["PyHessian (power iteration, no error bar)", "", f"{float(top):.6g}"])
+        except Exception as exc:  # a peer's failure is reported, not fatal
+            rows.append(["PyHessian", f"failed: {type(exc).__name__}", ""])
     return rows
 
 
