@@ -24,12 +24,15 @@ Run: ``python -m pytest benches/bench_adapters.py --benchmark-enable -p no:cache
 
 from __future__ import annotations
 
+import importlib.util
+import warnings
+
 import hiddenconvex as hc
 import numpy as np
 import pytest
+import torch  # a test dependency (tests/run.sh installs it)
+from torch import nn
 
-torch = pytest.importorskip("torch")  # a test dependency (tests/run.sh installs it)
-nn = torch.nn
 N = 200
 
 
@@ -52,22 +55,35 @@ def _data(d, seed=1):
     return X, y
 
 
+_CACHE: dict = {}
+
+
+def _objective(widths, act, smoke):
+    key = (widths, act.__name__, smoke)
+    if key not in _CACHE:
+        X, y = _data(widths[0])
+        model = _mlp(widths, act)
+        _CACHE[key] = (hc.from_torch(model, nn.MSELoss(), X, y), model, X, y)
+    return _CACHE[key]
+
+
 # ---------------------------------------------------------------------------------------------
-def test_midpoint_throughput(bench, smoke):
+@pytest.mark.parametrize("impl", ["hiddenconvex", "loop"])
+def test_midpoint_throughput(bench, smoke, impl):
     widths = (20, 10, 8, 1) if smoke else (20, 100, 80, 1)
     n_pairs = 20 if smoke else 600
-    X, y = _data(widths[0])
-    model = _mlp(widths, nn.ReLU)
-    obj = hc.from_torch(model, nn.MSELoss(), X, y)
+    obj, model, X, y = _objective(widths, nn.ReLU, smoke)
     theta = obj.theta0
     case = f"midpoint D={obj.dim}, {n_pairs} pairs"
+    if impl == "hiddenconvex":
 
-    def ours():
-        return hc.midpoint_test(obj, n_pairs=n_pairs, center=theta, scales=(1.0,), seed=0)
+        def ours():
+            return hc.midpoint_test(obj, n_pairs=n_pairs, center=theta, scales=(1.0,), seed=0)
 
-    rep = bench(ours, group="adapters", case=case, impl="hiddenconvex", rounds=3,
-                pairs_per_s=lambda r: n_pairs / max(r.elapsed_s, 1e-12))  # fmt: skip
-    assert rep.pairs_tested == n_pairs
+        rep = bench(ours, group="adapters", case=case, impl="hiddenconvex", rounds=3,
+                    pairs_per_s=lambda r: n_pairs / max(r.elapsed_s, 1e-12))  # fmt: skip
+        assert rep.pairs_tested == n_pairs
+        return
 
     from torch.func import functional_call
 
@@ -93,87 +109,92 @@ def test_midpoint_throughput(bench, smoke):
 
 
 # ---------------------------------------------------------------------------------------------
-def test_dense_hessian(bench, smoke):
+@pytest.mark.parametrize("impl", ["hiddenconvex", "torch.func.hessian"])
+def test_dense_hessian(bench, smoke, impl):
     widths = (4, 5, 3, 1) if smoke else (10, 30, 5, 1)
-    X, y = _data(widths[0])
-    obj = hc.from_torch(_mlp(widths, nn.Tanh), nn.MSELoss(), X, y)
+    obj = _objective(widths, nn.Tanh, smoke)[0]
     theta = obj.theta0
     case = f"dense Hessian D={obj.dim}"
+    if impl == "torch.func.hessian":
+        bench(lambda: obj.exact_hessian(theta), group="adapters", case=case, impl=impl, rounds=3)
+        return
     H = obj.exact_hessian(theta)
-
-    def ours():
-        return hc.hessian(obj, theta)
-
     res = bench(
-        ours, group="adapters", case=case, impl="hiddenconvex", rounds=3,
+        lambda: hc.hessian(obj, theta), group="adapters", case=case, impl="hiddenconvex",
+        rounds=3,
         max_err=lambda r: float(np.abs(r.H[0] - H).max()),
         covered=lambda r: bool(np.all(np.abs(r.H[0] - H) <= r.error[0])),
     )  # fmt: skip
     assert np.all(np.abs(res.H[0] - H) <= res.error[0] + 1e-14 * np.abs(H).max())
 
-    def exact():
-        return obj.exact_hessian(theta)
-
-    bench(exact, group="adapters", case=case, impl="torch.func.hessian", rounds=3)
-
 
 # ---------------------------------------------------------------------------------------------
-def test_lambda_max(bench, smoke):
+def _lambda_ref(obj):
+    from scipy.sparse.linalg import LinearOperator, eigsh
+
+    theta = obj.theta0
+    op = LinearOperator((obj.dim, obj.dim), matvec=lambda v: obj.exact_hvp(theta, v),
+                        dtype=np.float64)  # fmt: skip
+    return float(eigsh(op, k=1, which="LA", tol=1e-10, v0=np.ones(obj.dim))[0][0])
+
+
+# the optional peers run where installed (bench extras do not pull them in)
+_PEERS = [
+    name
+    for name, module in (("eigenthings", "hessian_eigenthings"), ("pyhessian", "pyhessian"))
+    if importlib.util.find_spec(module) is not None
+]
+
+
+@pytest.mark.parametrize("impl", ["hiddenconvex", "eigsh", *_PEERS])
+def test_lambda_max(bench, smoke, impl):
     widths = (20, 12, 12, 1) if smoke else (20, 300, 300, 1)
-    X, y = _data(widths[0])
-    model = _mlp(widths, nn.Tanh)
-    obj = hc.from_torch(model, nn.MSELoss(), X, y)
+    obj, model, X, y = _objective(widths, nn.Tanh, smoke)
     theta = obj.theta0
     case = f"lambda_max D={obj.dim}"
     tol = 1e-6
+    key = ("ref", widths)
+    if key not in _CACHE:
+        _CACHE[key] = _lambda_ref(obj)
+    lam_ref = _CACHE[key]
 
-    from scipy.sparse.linalg import LinearOperator, eigsh
+    def rel(v):
+        return abs(v - lam_ref) / abs(lam_ref)
 
-    def reference():
-        hv = lambda v: obj.exact_hvp(theta, v)  # noqa: E731
-        op = LinearOperator((obj.dim, obj.dim), matvec=hv, dtype=np.float64)
-        return float(eigsh(op, k=1, which="LA", tol=1e-10, v0=np.ones(obj.dim))[0][0])
-
-    lam_ref = reference()
-
-    def ours():
-        return hc.eigenvalues(obj, theta, k=1, which="largest", tol=tol, seed=0)
-
-    r = bench(
-        ours, group="adapters", case=case, impl="hiddenconvex", rounds=3,
-        rel_err=lambda r: abs(float(r.eigenvalues[-1]) - lam_ref) / abs(lam_ref),
-    )  # fmt: skip
-    assert abs(float(r.eigenvalues[-1]) - lam_ref) <= 1e-4 * abs(lam_ref)
-
-    bench(reference, group="adapters", case=case, impl="scipy eigsh on torch autograd HVP",
-          rounds=1 if not smoke else 1,
-          rel_err=lambda v: abs(v - lam_ref) / abs(lam_ref))  # fmt: skip
-
-    try:
+    if impl == "hiddenconvex":
+        r = bench(
+            lambda: hc.eigenvalues(obj, theta, k=1, which="largest", tol=tol, seed=0),
+            group="adapters", case=case, impl="hiddenconvex", rounds=3,
+            rel_err=lambda r: rel(float(r.eigenvalues[-1])),
+        )  # fmt: skip
+        assert rel(float(r.eigenvalues[-1])) <= 1e-4
+    elif impl == "eigsh":
+        bench(lambda: _lambda_ref(obj), group="adapters", case=case,
+              impl="scipy eigsh on torch autograd HVP", rounds=1, rel_err=rel)  # fmt: skip
+    elif impl == "eigenthings":
         import hessian_eigenthings as he
-    except ImportError:  # pragma: no cover - optional peer
-        he = None
-    if he is not None:
+
         Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
         op = he.HessianOperator(model, [(Xt, yt)], he.supervised_loss(nn.MSELoss()))
+        n_iter = min(60, obj.dim - 1)
 
         def eigenthings():
-            res = he.lanczos(op, k=1, which="LA", tol=tol, seed=0, max_iter=60)
+            res = he.lanczos(op, k=1, which="LA", tol=tol, seed=0, max_iter=n_iter)
             return float(res.eigenvalues[0])
 
         bench(eigenthings, group="adapters", case=case, impl="hessian-eigenthings lanczos",
-              rounds=3, rel_err=lambda v: abs(v - lam_ref) / abs(lam_ref))  # fmt: skip
-    try:
+              rounds=3, rel_err=rel)  # fmt: skip
+    else:
         from pyhessian import hessian as pyh
-    except ImportError:  # pragma: no cover - optional peer
-        pyh = None
-    if pyh is not None:
+
         Xt, yt = torch.as_tensor(X), torch.as_tensor(y)
 
         def pyhessian():
             torch.manual_seed(0)
-            comp = pyh(model, nn.MSELoss(), data=(Xt, yt), cuda=False)
-            return float(comp.eigenvalues(maxIter=200, tol=tol, top_n=1)[0][0])
+            with warnings.catch_warnings():  # PyHessian's backward(create_graph=True) warns
+                warnings.filterwarnings("ignore", message=".*create_graph=True.*")
+                comp = pyh(model, nn.MSELoss(), data=(Xt, yt), cuda=False)
+                return float(comp.eigenvalues(maxIter=200, tol=tol, top_n=1)[0][0])
 
         bench(pyhessian, group="adapters", case=case, impl="PyHessian power iteration",
-              rounds=1, rel_err=lambda v: abs(v - lam_ref) / abs(lam_ref))  # fmt: skip
+              rounds=1, rel_err=rel)  # fmt: skip

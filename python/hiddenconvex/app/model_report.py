@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -152,8 +153,10 @@ def _peer_rows(obj: Any, theta: np.ndarray, lmax: float) -> list[list[str]]:
     else:
         try:
             torch.manual_seed(0)
-            comp = pyh(model, obj.loss_fn, data=(X, y), cuda=False)
-            top = comp.eigenvalues(maxIter=200, tol=1e-6, top_n=1)[0][0]
+            with warnings.catch_warnings():  # PyHessian's backward(create_graph=True) warns
+                warnings.filterwarnings("ignore", message=".*create_graph=True.*")
+                comp = pyh(model, obj.loss_fn, data=(X, y), cuda=False)
+                top = comp.eigenvalues(maxIter=200, tol=1e-6, top_n=1)[0][0]
             rows.append(["PyHessian (power iteration, no error bar)", "", f"{float(top):.6g}"])
         except Exception as exc:  # a peer's failure is reported, not fatal
             rows.append(["PyHessian", f"failed: {type(exc).__name__}", ""])
