@@ -406,7 +406,6 @@ class TorchObjective(_Structured):
         # One traced forward pass: the call order of the leaf modules (for the unit structure)
         # and the activation memory per parameter vector (for the automatic batch size).
         self._layers, act_bytes = self._trace()
-        self._was_training = model.training
         self.batch_size = _auto_batch(3.0 * act_bytes, batch_size)
         from torch.func import functional_call, grad, vmap
 
@@ -425,7 +424,8 @@ class TorchObjective(_Structured):
                 f"loss_fn: must return a scalar (one number per parameter vector), got {shape}; "
                 "use a reduction such as reduction='mean' or 'sum'"
             )
-        name = f"torch {type(model).__name__} ({type(loss_fn).__name__ if not hasattr(loss_fn, '__name__') else loss_fn.__name__}, D={dim})"
+        loss_name = getattr(loss_fn, "__name__", type(loss_fn).__name__)
+        name = f"torch {type(model).__name__} ({loss_name}, D={dim})"
         super().__init__(self._values, dim, vectorized=True, gradient=self._gradients)
         self.name = name
 
