@@ -33,6 +33,19 @@ WHEEL=$(ls dist/hiddenconvex-*.whl)
 echo "wheel: $WHEEL"
 echo "sdist: $(ls dist/hiddenconvex-*.tar.gz)"
 
+step "install: PyTorch and JAX (the adapters' tests need both; installed once per machine)"
+# PyPI's torch wheel is large (several GB with its CUDA libraries): install it only when it is
+# missing, so reruns on the same machine skip the download. The [test] extra lists it too, and
+# pip then finds it satisfied.
+if ! "$PY" -c "import torch" >/dev/null 2>&1; then
+    "${PIP[@]}" install "torch>=2.1"
+fi
+"$PY" -c "import torch; print('torch', torch.__version__)"
+if ! "$PY" -c "import jax" >/dev/null 2>&1; then
+    "${PIP[@]}" install "jax[cpu]>=0.4.30"
+fi
+"$PY" -c "import jax; print('jax', jax.__version__)"
+
 step "install: the wheel with [test,bench,docs,lint]"
 "${PIP[@]}" install "${WHEEL}[test,bench,docs,lint]"
 # The same version may be installed already (e.g. an editable developer build): replace it.

@@ -20,6 +20,7 @@ DEMO_VERDICTS = (
     "relu_network_certified_witness",
     "chambers_equal_cover_count",
     "convex_optimum_below_every_run",
+    "torch_mlp_nonconvex_certified",
 )
 
 

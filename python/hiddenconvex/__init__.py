@@ -19,6 +19,9 @@ from importlib.metadata import PackageNotFoundError
 from importlib.metadata import version as _dist_version
 
 from . import _core
+
+# PyTorch / JAX models as objectives (torch and jax are imported only when used)
+from .adapters import JaxObjective, TorchObjective, from_jax, from_torch
 from .chambers import (
     Chambers,
     chamber_count,
@@ -168,6 +171,11 @@ _warn_thread_env()
 
 
 __all__ = [
+    # adapters
+    "JaxObjective",
+    "TorchObjective",
+    "from_jax",
+    "from_torch",
     # the wedge-product (geometric-algebra) Lasso
     "WedgeDictionary",
     "WedgeFitResult",

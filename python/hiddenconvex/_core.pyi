@@ -273,6 +273,7 @@ def hessian_batch(
     dim: int | None = None,
     vectorized: bool = False,
     progress: Callable[[int, int], Any] | None = None,
+    gradient: Callable[..., Any] | None = None,
 ) -> _HessianBatch: ...
 def hessian_default_step(method: _HessianMethod, richardson: bool) -> float: ...
 

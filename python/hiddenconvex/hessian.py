@@ -16,7 +16,7 @@ Methods
     (1 + D² + D without). The whole batch of stencil points is built in Rust; native objectives are
     evaluated in parallel with the GIL released; Python callables are called once per chunk of up to
     2²² / D stencil points (vectorised) or once per point (scalar), always from the calling thread.
-``"gradients"`` (native objectives)
+``"gradients"`` (native objectives; Python callables with a gradient, e.g. autodiff)
     Central differences of the analytic gradient, column i = (∇f(θ + h_i e_i) − ∇f(θ − h_i e_i)) /
     (2h_i), symmetrised. 4D + 1 gradient evaluations per point with Richardson (2D without).
 
@@ -298,6 +298,7 @@ def hessian(
     richardson: bool = True,
     dim: int | None = None,
     vectorized: bool = False,
+    gradient: Any = None,
     progress: Any = None,
 ) -> HessianResult:
     """Finite-difference Hessians at a batch of points, with error estimates and verdicts.
@@ -310,7 +311,9 @@ def hessian(
     points : array_like, shape (B, D) or (D,)
         Where to evaluate H. Must be finite.
     method : {"auto", "values", "gradients"}
-        ``"auto"``: gradients for native objectives with an analytic gradient, else values.
+        ``"auto"``: gradients for objectives with a gradient (native objectives with an analytic
+        gradient, a :class:`CallableObjective` or adapter with a gradient, or ``gradient=``), else
+        values.
     step : float, optional
         Relative step c (h_i = 2^round(log2(c·max(1, |θ_i|, ‖θ‖∞/64)))); default depends on the method (see
         the module docstring). Must be at least machine epsilon (2.2e-16): below it θ + h
@@ -322,7 +325,13 @@ def hessian(
     dim : int, optional
         D of a Python callable; inferred from ``points`` when not given.
     vectorized : bool
-        Whether the callable takes a batch.
+        Whether the callable (and ``gradient``) take a batch.
+    gradient : callable, optional
+        ∇f of a Python callable (``gradient(theta (D,)) -> (D,)``, or with ``vectorized=True``
+        ``gradient(Theta (B, D)) -> (B, D)``), e.g. from autodiff. Not needed for objectives that
+        carry their gradient (:func:`hiddenconvex.from_torch`, :func:`hiddenconvex.from_jax`).
+        The gradients method differentiates it by central differences (kink-aware), calling it
+        from the calling thread once per chunk of shifted points.
     progress : bool or callable, optional
         Progress reporting (see :mod:`hiddenconvex._progress`).
 
@@ -340,12 +349,18 @@ def hessian(
     ------
     InvalidInputError
         Shape or dimension mismatch, non-finite points, step ≤ 0, unknown method, "gradients"
-        for a callable.
+        for a callable without a gradient.
     Exception
         Whatever a Python callable raises, with a note saying which batch was being evaluated.
     """
     obj = as_objective(objective, infer_dim(objective, dim, points), vectorized=vectorized)
     choice = check_choice(method, "method", _METHODS)
+    if gradient is not None:
+        if isinstance(obj, Objective):
+            raise InvalidInputError(
+                "gradient: only for Python callables (a native objective has its own gradient)"
+            )
+        obj = CallableObjective(obj.f, obj.dim, vectorized=obj.vectorized, gradient=gradient)
     richardson = check_bool(richardson, "richardson")
     if step is not None:
         step = check_float(step, "step", minimum=0.0, strict_minimum=True)
@@ -360,14 +375,17 @@ def hessian(
     native = isinstance(obj, Objective)
     how: _HessianMethod = "values"
     if choice == "auto":
-        how = "gradients" if native and obj.has_gradient else "values"
+        how = "gradients" if obj.has_gradient else "values"
     else:
         how = choice
     pts = _points(points, obj.dim)
     handle, d, vec = core_handle(obj)
     start = time.perf_counter()
     with progress_callback(progress, "hessian") as cb:
-        out = _core.hessian_batch(handle, pts, how, step, bool(richardson), d, vec, progress=cb)
+        grad = obj.gradient_fn if isinstance(obj, CallableObjective) else None
+        out = _core.hessian_batch(
+            handle, pts, how, step, bool(richardson), d, vec, progress=cb, gradient=grad
+        )
     H = np.asarray(out["H"])
     err = np.asarray(out["err"])
     finite = np.asarray(out["finite"], dtype=bool)

@@ -157,17 +157,34 @@ class CallableObjective:
     dim : int
         D.
     vectorized : bool
-        Whether ``f`` takes a batch. Vectorised callables are called once per batch.
+        Whether ``f`` (and ``gradient``) take a batch. Vectorised callables are called once per
+        batch.
+    gradient : callable, optional
+        ∇f, with the same convention: ``gradient(theta (D,)) -> (D,)``, or with ``vectorized=True``
+        ``gradient(Theta (B, D)) -> (B, D)``. With it, :func:`~hiddenconvex.hessian` uses the
+        gradients method (finite differences of this gradient) and the spectral functions
+        (:func:`~hiddenconvex.hvp`, :func:`~hiddenconvex.eigenvalues`,
+        :func:`~hiddenconvex.spectral_density`) need no ``gradient=``.
     """
 
-    def __init__(self, f: Callable[..., Any], dim: int, *, vectorized: bool = False) -> None:
+    def __init__(
+        self,
+        f: Callable[..., Any],
+        dim: int,
+        *,
+        vectorized: bool = False,
+        gradient: Callable[..., Any] | None = None,
+    ) -> None:
         if not callable(f):
             raise InvalidTypeError(f"f: expected a callable, got {type(f).__name__}")
+        if gradient is not None and not callable(gradient):
+            raise InvalidTypeError(f"gradient: expected a callable, got {type(gradient).__name__}")
         self.f = f
         self.dim = check_int(dim, "dim", minimum=1)
         self.vectorized = check_bool(vectorized, "vectorized")
         self.name = getattr(f, "__name__", "callable")
-        self.has_gradient = False
+        self.gradient_fn = gradient
+        self.has_gradient = gradient is not None
 
     def values(self, thetas: Any) -> np.ndarray:
         pts = as_float_array(thetas, "thetas", ndim=2)
@@ -180,9 +197,32 @@ class CallableObjective:
     def __call__(self, theta: Any) -> float:
         return self.value(theta)
 
+    def gradients(self, thetas: Any) -> np.ndarray:
+        """∇f at every row of ``thetas`` (B, D) → (B, D) (needs ``gradient=``)."""
+        if self.gradient_fn is None:
+            raise InvalidInputError(f"objective: {self.name} has no gradient (gradient=)")
+        pts = as_float_array(thetas, "thetas", ndim=2)
+        if pts.shape[1] != self.dim:
+            raise InvalidInputError(f"thetas: expected {self.dim} columns, got {pts.shape[1]}")
+        if self.vectorized:
+            g = np.asarray(self.gradient_fn(pts), dtype=np.float64)
+        else:
+            g = np.array([np.asarray(self.gradient_fn(t), dtype=np.float64) for t in pts])
+        if g.shape != pts.shape:
+            raise InvalidInputError(
+                f"gradient: expected shape {pts.shape} for an input of shape {pts.shape}, "
+                f"got {g.shape}"
+            )
+        return g
+
+    def gradient(self, theta: Any) -> np.ndarray:
+        """∇f(θ) (needs ``gradient=``)."""
+        t = as_float_array(theta, "theta", ndim=1)
+        return self.gradients(t[None, :])[0]
+
     def __repr__(self) -> str:
         kind = "vectorised" if self.vectorized else "scalar"
-        return f"CallableObjective({self.name}, dim={self.dim}, {kind})"
+        return f"{type(self).__name__}({self.name}, dim={self.dim}, {kind})"
 
 
 def as_objective(

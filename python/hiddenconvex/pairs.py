@@ -210,11 +210,27 @@ def _in_out(
     return [(u["in"], u["out"]) for u in layout]
 
 
-def _check_activation(obj: Any, allowed: tuple[str, ...], msg: str) -> None:
+def _check_activation(
+    obj: Any, allowed: tuple[str, ...], msg: str, *, symmetry: str = "", layer: int | None = None
+) -> None:
+    """Refuse a construction the network's activation does not support.
+
+    Native MLPs are checked by their activation name; objectives with ``symmetries(layer)`` (the
+    PyTorch / JAX adapters) by the set of symmetries their activations keep.
+    """
     from .objectives import MLP
 
     if isinstance(obj, MLP) and obj.activation not in allowed:
         raise InvalidInputError(f"objective: {msg}; this network uses {obj.activation!r}")
+    sym = getattr(obj, "symmetries", None)
+    if symmetry and callable(sym) and not isinstance(obj, MLP):
+        lay = 0 if layer is None else layer
+        if symmetry not in sym(lay):
+            act = getattr(obj, "hidden_activation", lambda _k: "unknown")(lay)
+            raise InvalidInputError(
+                f"objective: {msg}; hidden layer {lay} of this model has activations of class "
+                f"{act!r} (valid here: {sorted(sym(lay))})"
+            )
 
 
 def rescaling_pairs(
@@ -256,6 +272,8 @@ def rescaling_pairs(
         objective_or_layout,
         ("relu",),
         "rescaling pairs need a positively homogeneous activation (ReLU)",
+        symmetry="rescaling",
+        layer=layer,
     )
     cs = [check_float(x, "c", minimum=0.0, strict_minimum=True) for x in c]
     if any(x == 1.0 for x in cs):
@@ -300,7 +318,11 @@ def sign_flip_pairs(
         else _unit_layout(objective_or_layout, layer, th.shape[0])
     )
     _check_activation(
-        objective_or_layout, ("tanh",), "sign-flip pairs need an odd activation (tanh)"
+        objective_or_layout,
+        ("tanh",),
+        "sign-flip pairs need an odd activation (tanh)",
+        symmetry="sign_flip",
+        layer=layer,
     )
     io = _in_out(layout, incoming, outgoing, th.shape[0])
     a_rows, b_rows, labels = [], [], []

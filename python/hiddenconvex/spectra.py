@@ -89,8 +89,8 @@ _WHICH: tuple[Which, ...] = ("largest", "smallest", "both")
 _METHODS: tuple[SpectrumMethod, ...] = ("auto", "lanczos", "eigsh")
 
 
-def _source(objective: Any, gradient: Any, vectorized: bool) -> tuple[Any, str, int | None]:
-    """``(handle for _core, name, dim or None)`` of the gradient source."""
+def _source(objective: Any, gradient: Any, vectorized: bool) -> tuple[Any, str, int | None, bool]:
+    """``(handle for _core, name, dim or None, vectorized)`` of the gradient source."""
     if isinstance(objective, Objective):
         if gradient is not None:
             raise InvalidInputError(
@@ -98,7 +98,14 @@ def _source(objective: Any, gradient: Any, vectorized: bool) -> tuple[Any, str, 
             )
         if not objective.has_gradient:
             raise InvalidInputError(f"objective: {objective.name} has no analytic gradient")
-        return objective._native, str(objective.name), objective.dim
+        return objective._native, str(objective.name), objective.dim, bool(vectorized)
+    if (
+        gradient is None
+        and isinstance(objective, CallableObjective)
+        and objective.gradient_fn is not None
+    ):
+        # an objective that carries its gradient (the PyTorch / JAX adapters)
+        return objective.gradient_fn, str(objective.name), objective.dim, objective.vectorized
     if gradient is None:
         if objective is None or callable(objective):
             raise InvalidInputError(
@@ -120,7 +127,7 @@ def _source(objective: Any, gradient: Any, vectorized: bool) -> tuple[Any, str, 
     name = getattr(objective, "__name__", None) or getattr(gradient, "__name__", "callable")
     if isinstance(objective, CallableObjective):
         name = objective.name
-    return gradient, str(name), dim
+    return gradient, str(name), dim, bool(vectorized)
 
 
 def _theta(theta: Any, dim: int | None) -> np.ndarray:
@@ -237,7 +244,7 @@ def hvp(
     Exception
         Whatever a Python gradient raises, with a note saying which batch was evaluated.
     """
-    handle, name, dim = _source(objective, gradient, vectorized)
+    handle, name, dim, vectorized = _source(objective, gradient, vectorized)
     t = _theta(theta, dim)
     Vm = as_float_array(V, "V", ndim=(1, 2))
     if Vm.shape[0] != t.shape[0]:
@@ -498,7 +505,7 @@ def eigenvalues(
     NumericalError
         A gradient returned NaN or inf during the iteration.
     """
-    handle, name, dim = _source(objective, gradient, vectorized)
+    handle, name, dim, vectorized = _source(objective, gradient, vectorized)
     t = _theta(theta, dim)
     D = t.shape[0]
     which = check_choice(which, "which", _WHICH)
@@ -688,7 +695,7 @@ def spectral_density(
     ResourceLimitError
         The Lanczos bases would exceed 2 GiB (refused before allocating).
     """
-    handle, name, dim = _source(objective, gradient, vectorized)
+    handle, name, dim, vectorized = _source(objective, gradient, vectorized)
     t = _theta(theta, dim)
     D = t.shape[0]
     n_probes = check_int(n_probes, "n_probes", minimum=1)

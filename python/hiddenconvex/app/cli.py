@@ -107,8 +107,16 @@ def build_parser() -> argparse.ArgumentParser:
         "it, and write OUT/index.html, OUT/results.json and OUT/*.png.",
     )
     _common(rep, top=False)
-    rep.add_argument("--data", required=True, metavar="FILE", help=".csv or .npz file")
-    rep.add_argument("--target", required=True, metavar="COL", help="target column")
+    rep.add_argument("--data", default=None, metavar="FILE", help=".csv or .npz file")
+    rep.add_argument("--target", default=None, metavar="COL", help="target column")
+    rep.add_argument(
+        "--torch-model",
+        default=None,
+        metavar="MODULE:ATTR",
+        help="analyse your model instead of data: ATTR of the importable MODULE is an objective "
+        "(hiddenconvex.from_torch / from_jax) or a function returning one or a tuple "
+        "(model, loss_fn, X, y); needs hiddenconvex[torch]",
+    )
     rep.add_argument("--task", choices=("regression", "classification"), default=None)
     rep.add_argument("--positive", default=None, metavar="LABEL", help="+1 class (one-vs-rest)")
     rep.add_argument("--width", type=int, default=None, help="network width (default: m*)")
@@ -240,8 +248,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 
             run_demo(out=args.out, quick=args.quick, seed=args.seed, quiet=quiet)
             return 0
+        if args.command == "report" and args.torch_model is not None:
+            from .model_report import load_model_spec, run_model_report
+
+            if args.data is not None or args.target is not None:
+                print("hiddenconvex report: --torch-model analyses a model; drop --data/--target",
+                      file=sys.stderr)  # fmt: skip
+                return 2
+            run_model_report(
+                load_model_spec(args.torch_model),
+                out=args.out,
+                seed=args.seed,
+                quick=args.quick,
+                quiet=quiet,
+            )
+            return 0
         if args.command == "report":
             from .report import run_report
+
+            if args.data is None or args.target is None:
+                print("hiddenconvex report: --data FILE and --target COL are required "
+                      "(or --torch-model MODULE:ATTR)", file=sys.stderr)  # fmt: skip
+                return 2
 
             with cluster_client(args.scheduler, args.workers) as client:
                 run_report(

@@ -38,7 +38,7 @@ fn batch_to_dict<'py>(
 
 /// Hessians at every row of `points` (see `hiddenconvex.hessian`). Returns a dict of arrays.
 #[pyfunction]
-#[pyo3(signature = (objective, points, method, step=None, richardson=true, dim=None, vectorized=false, progress=None))]
+#[pyo3(signature = (objective, points, method, step=None, richardson=true, dim=None, vectorized=false, progress=None, gradient=None))]
 #[allow(clippy::too_many_arguments)]
 fn hessian_batch<'py>(
     py: Python<'py>,
@@ -50,6 +50,7 @@ fn hessian_batch<'py>(
     dim: Option<usize>,
     vectorized: bool,
     progress: Option<Bound<'py, PyAny>>,
+    gradient: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyDict>> {
     let method = to_py(Method::parse(method))?;
     let obj = ObjectiveRef::extract(objective, dim, vectorized)?;
@@ -104,13 +105,66 @@ fn hessian_batch<'py>(
             };
             batch_to_dict(py, b, step, true)
         }
-        (ObjectiveRef::Callable { .. }, Method::Gradients) => Err(invalid(
-            "method",
-            "'gradients' needs a native objective with an analytic gradient; a Python callable supports method='values'",
-        )),
+        (ObjectiveRef::Callable { .. }, Method::Gradients) => {
+            let Some(grad_f) = gradient.filter(|g| !g.is_none()) else {
+                return Err(invalid(
+                    "method",
+                    "'gradients' needs an analytic gradient: a native objective, or a Python callable with gradient=",
+                ));
+            };
+            let d = pts.ncols();
+            let chunk_rows = (CALLABLE_CHUNK_FLOATS / d).max(1);
+            let ctl = Control::new();
+            let py_err: std::cell::RefCell<Option<PyErr>> = std::cell::RefCell::new(None);
+            let fail = |e: PyErr| {
+                *py_err.borrow_mut() = Some(e);
+                hiddenconvex_core::Error::Interrupted
+            };
+            let total = (pts.nrows() * d) as u64;
+            let mut vals = |p: ndarray::ArrayView2<'_, f64>| {
+                let mut out = Vec::with_capacity(p.nrows());
+                let mut lo = 0;
+                while lo < p.nrows() {
+                    let hi = (lo + chunk_rows).min(p.nrows());
+                    let (v, _) = obj
+                        .eval_batch(py, p.slice(ndarray::s![lo..hi, ..]))
+                        .map_err(fail)?;
+                    out.extend(v.iter().copied());
+                    lo = hi;
+                }
+                Ok((out, None))
+            };
+            let mut done = 0u64;
+            let mut grad = |p: ndarray::ArrayView2<'_, f64>, o: ndarray::ArrayViewMut2<'_, f64>| {
+                crate::spectra::call_gradient(py, &grad_f, vectorized, p, o)
+                    .and_then(|_| py.check_signals())
+                    .map_err(fail)?;
+                done += p.nrows() as u64;
+                if let Some(cb) = progress.as_ref().filter(|c| !c.is_none()) {
+                    // gradient rows → columns done (2 or 4 rows per column)
+                    let per_col = if richardson { 4 } else { 2 };
+                    cb.call1(((done / per_col).min(total), total))
+                        .map_err(fail)?;
+                }
+                Ok(())
+            };
+            let r = core_h::hessian_gradients_with(
+                pts, step, richardson, chunk_rows, &mut vals, &mut grad, &ctl,
+            );
+            if let Some(e) = py_err.into_inner() {
+                return Err(e);
+            }
+            let b = r.map_err(PyCoreError)?;
+            batch_to_dict(py, b, step, false)
+        }
         (ObjectiveRef::Callable { .. }, Method::Values) => {
             let d = pts.ncols();
-            to_py(core_h::check_size(pts.nrows(), d, Method::Values, richardson))?;
+            to_py(core_h::check_size(
+                pts.nrows(),
+                d,
+                Method::Values,
+                richardson,
+            ))?;
             let st = Stencil::new(d, richardson);
             let r_n = st.n_rows();
             let stp = to_py(core_h::steps(pts, step))?;
@@ -119,35 +173,36 @@ fn hessian_batch<'py>(
             let mut py_err: Option<PyErr> = None;
             let total = (pts.nrows() * r_n) as u64;
             let mut done = 0u64;
-            let mut eval = |b0: usize, b1: usize| -> hiddenconvex_core::Result<(Vec<f64>, Option<Vec<f64>>)> {
-                let n = (b1 - b0) * r_n;
-                let mut vals = Vec::with_capacity(n);
-                let mut lo = 0;
-                while lo < n {
-                    let hi = (lo + chunk_rows).min(n);
-                    let block = st.points(pts, stp.view(), b0, lo, hi);
-                    match obj.eval_batch(py, block.view()) {
-                        Ok((v, _)) => vals.extend(v.iter().copied()),
-                        Err(e) => {
+            let mut eval =
+                |b0: usize, b1: usize| -> hiddenconvex_core::Result<(Vec<f64>, Option<Vec<f64>>)> {
+                    let n = (b1 - b0) * r_n;
+                    let mut vals = Vec::with_capacity(n);
+                    let mut lo = 0;
+                    while lo < n {
+                        let hi = (lo + chunk_rows).min(n);
+                        let block = st.points(pts, stp.view(), b0, lo, hi);
+                        match obj.eval_batch(py, block.view()) {
+                            Ok((v, _)) => vals.extend(v.iter().copied()),
+                            Err(e) => {
+                                py_err = Some(e);
+                                return Err(hiddenconvex_core::Error::Interrupted);
+                            }
+                        }
+                        done += (hi - lo) as u64;
+                        if let Some(cb) = progress.as_ref().filter(|p| !p.is_none()) {
+                            if let Err(e) = cb.call1((done, total)) {
+                                py_err = Some(e);
+                                return Err(hiddenconvex_core::Error::Interrupted);
+                            }
+                        }
+                        if let Err(e) = py.check_signals() {
                             py_err = Some(e);
                             return Err(hiddenconvex_core::Error::Interrupted);
                         }
+                        lo = hi;
                     }
-                    done += (hi - lo) as u64;
-                    if let Some(cb) = progress.as_ref().filter(|p| !p.is_none()) {
-                        if let Err(e) = cb.call1((done, total)) {
-                            py_err = Some(e);
-                            return Err(hiddenconvex_core::Error::Interrupted);
-                        }
-                    }
-                    if let Err(e) = py.check_signals() {
-                        py_err = Some(e);
-                        return Err(hiddenconvex_core::Error::Interrupted);
-                    }
-                    lo = hi;
-                }
-                Ok((vals, None))
-            };
+                    Ok((vals, None))
+                };
             let r = core_h::hessian_values_with(pts, step, richardson, &mut eval, &ctl);
             if let Some(e) = py_err {
                 return Err(e);

@@ -44,7 +44,7 @@ fn source(obj: &Bound<'_, PyAny>, vectorized: bool) -> PyResult<Source> {
 }
 
 /// Gradients of a Python callable at the rows of `points`, written into `out`.
-fn call_gradient(
+pub(crate) fn call_gradient(
     py: Python<'_>,
     f: &Bound<'_, PyAny>,
     vectorized: bool,

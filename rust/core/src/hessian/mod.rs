@@ -636,6 +636,132 @@ pub fn hessian_values_native(
     hessian_values_with(points, step, richardson, &mut eval, ctl)
 }
 
+/// One point of the gradients method from its gradient differences.
+///
+/// `cols` holds, for each column i, the gradients at θ + m h_i e_i and θ − m h_i e_i for
+/// m = 1 (and 2 with Richardson), laid out as `[i][m][±][component]`; `g0` is the gradient at θ
+/// (used only with Richardson), `f0`/`s0` the value and its rounding scale.
+fn gradient_point(
+    cols: &[f64],
+    h: &[f64],
+    g0: &[f64],
+    f0: f64,
+    s0: f64,
+    d: usize,
+    richardson: bool,
+) -> PointOut {
+    let eps = f64::EPSILON;
+    let scales = if richardson { 2 } else { 1 };
+    let per_task = 2 * scales * d;
+    let g_at =
+        |i: usize, sc: usize, minus: usize, j: usize| cols[i * per_task + (sc * 2 + minus) * d + j];
+    // Column estimates G(m)[j, i] = ∂_i g_j.
+    let mut gm: Vec<Vec<f64>> = Vec::new();
+    let mut rm: Vec<Vec<f64>> = Vec::new();
+    for sc in 0..scales {
+        let m = (1u32 << sc) as f64;
+        let mut gmat = vec![0.0; d * d];
+        let mut rmat = vec![0.0; d * d];
+        for i in 0..d {
+            let den = 2.0 * m * h[i];
+            for j in 0..d {
+                let (a, c) = (g_at(i, sc, 0, j), g_at(i, sc, 1, j));
+                gmat[j * d + i] = (a - c) / den;
+                rmat[j * d + i] = ROUND_C * eps * (a.abs() + c.abs()) / den;
+            }
+        }
+        gm.push(gmat);
+        rm.push(rmat);
+    }
+    let sym = |m: &[f64]| -> Vec<f64> {
+        let mut o = vec![0.0; d * d];
+        for i in 0..d {
+            for j in 0..d {
+                o[i * d + j] = 0.5 * (m[i * d + j] + m[j * d + i]);
+            }
+        }
+        o
+    };
+    let h1 = sym(&gm[0]);
+    let r1 = sym(&rm[0]);
+    let asym: Vec<f64> = (0..d * d)
+        .map(|k| {
+            let (i, j) = (k / d, k % d);
+            0.5 * (gm[0][i * d + j] - gm[0][j * d + i]).abs()
+        })
+        .collect();
+
+    let mut finite = f0.is_finite() && cols[..d * per_task].iter().all(|x| x.is_finite());
+    if richardson {
+        finite &= g0.iter().all(|x| x.is_finite());
+        let h2 = sym(&gm[1]);
+        let hr: Vec<f64> = h1
+            .iter()
+            .zip(&h2)
+            .map(|(a, c)| (4.0 * a - c) / 3.0)
+            .collect();
+        let r2 = sym(&rm[1]);
+        // asymmetry of the extrapolated column estimates (what symmetrising removes)
+        let asym_r: Vec<f64> = (0..d * d)
+            .map(|k| {
+                let (i, j) = (k / d, k % d);
+                let gr = |a: usize, b: usize| (4.0 * gm[0][a * d + b] - gm[1][a * d + b]) / 3.0;
+                0.5 * (gr(i, j) - gr(j, i)).abs()
+            })
+            .collect();
+        // Rounding of analytic gradients can exceed the model r (cancellation in
+        // the gradient's sums): each column's RMS of |H(h) − H(2h)| and of the
+        // asymmetry measures the rounding noise of its gradient differences, which
+        // bounds the extrapolated value's rounding error per entry only
+        // statistically; COL_C of it is added (see `column_noise`).
+        let noise = column_noise(&h1, &h2, &asym_r, d);
+        let err: Vec<f64> = (0..d * d)
+            .map(|k| {
+                let (i, j) = (k / d, k % d);
+                richardson_error(h1[k], h2[k], r1[k], r2[k])
+                    + asym_r[k]
+                    + COL_C * noise[i].max(noise[j])
+            })
+            .collect();
+        let hmax = max_abs(&hr);
+        let mut kink = vec![false; d * d];
+        for i in 0..d {
+            for j in 0..d {
+                let y = [
+                    g_at(i, 1, 1, j),
+                    g_at(i, 0, 1, j),
+                    g0[j],
+                    g_at(i, 0, 0, j),
+                    g_at(i, 1, 0, j),
+                ];
+                let noise = ROUND_C * eps * 4.0 * y.iter().map(|v| v.abs()).sum::<f64>();
+                if line_kink(y, 1, KINK_TAU * h[i] * hmax + noise) {
+                    kink[i * d + j] = true;
+                    kink[j * d + i] = true;
+                }
+            }
+        }
+        PointOut {
+            h: hr,
+            err,
+            kink,
+            finite,
+            f0,
+            s0,
+        }
+    } else {
+        let err: Vec<f64> = (0..d * d).map(|k| r1[k] + asym[k]).collect();
+        PointOut {
+            h: h1,
+            err,
+            kink: vec![false; d * d],
+            finite,
+            f0,
+            s0,
+        }
+    }
+}
+
 /// The gradients method for a native objective (parallel over points × columns).
 pub fn hessian_gradients(
     obj: &dyn Objective,
@@ -686,7 +812,6 @@ pub fn hessian_gradients(
     }
     let block_pts = (BLOCK_FLOATS / per_point).max(1);
     let chunks_per_point = d.div_ceil(COLS);
-    let eps = f64::EPSILON;
     let mut outs: Vec<PointOut> = Vec::with_capacity(b);
     let mut b0 = 0;
     while b0 < b {
@@ -742,119 +867,17 @@ pub fn hessian_gradients(
         }
         let assemble = |p: usize| {
             let base = (p - b0) * per_point;
-            let h = stp.row(p);
-            let g_at = |i: usize, sc: usize, minus: usize, j: usize| {
-                cols[base + i * per_task + (sc * 2 + minus) * d + j]
-            };
-            // Column estimates G(m)[j, i] = ∂_i g_j.
-            let mut gm: Vec<Vec<f64>> = Vec::new();
-            let mut rm: Vec<Vec<f64>> = Vec::new();
-            for sc in 0..scales {
-                let m = (1u32 << sc) as f64;
-                let mut gmat = vec![0.0; d * d];
-                let mut rmat = vec![0.0; d * d];
-                for i in 0..d {
-                    let den = 2.0 * m * h[i];
-                    for j in 0..d {
-                        let (a, c) = (g_at(i, sc, 0, j), g_at(i, sc, 1, j));
-                        gmat[j * d + i] = (a - c) / den;
-                        rmat[j * d + i] = ROUND_C * eps * (a.abs() + c.abs()) / den;
-                    }
-                }
-                gm.push(gmat);
-                rm.push(rmat);
-            }
-            let sym = |m: &[f64]| -> Vec<f64> {
-                let mut o = vec![0.0; d * d];
-                for i in 0..d {
-                    for j in 0..d {
-                        o[i * d + j] = 0.5 * (m[i * d + j] + m[j * d + i]);
-                    }
-                }
-                o
-            };
-            let h1 = sym(&gm[0]);
-            let r1 = sym(&rm[0]);
-            let asym: Vec<f64> = (0..d * d)
-                .map(|k| {
-                    let (i, j) = (k / d, k % d);
-                    0.5 * (gm[0][i * d + j] - gm[0][j * d + i]).abs()
-                })
-                .collect();
             let (f0, s0, g0) = &centre[p];
-            let mut finite = f0.is_finite()
-                && cols[base..base + d * per_task]
-                    .iter()
-                    .all(|x| x.is_finite());
-            if richardson {
-                finite &= g0.iter().all(|x| x.is_finite());
-                let h2 = sym(&gm[1]);
-                let hr: Vec<f64> = h1
-                    .iter()
-                    .zip(&h2)
-                    .map(|(a, c)| (4.0 * a - c) / 3.0)
-                    .collect();
-                let r2 = sym(&rm[1]);
-                // asymmetry of the extrapolated column estimates (what symmetrising removes)
-                let asym_r: Vec<f64> = (0..d * d)
-                    .map(|k| {
-                        let (i, j) = (k / d, k % d);
-                        let gr =
-                            |a: usize, b: usize| (4.0 * gm[0][a * d + b] - gm[1][a * d + b]) / 3.0;
-                        0.5 * (gr(i, j) - gr(j, i)).abs()
-                    })
-                    .collect();
-                // Rounding of analytic gradients can exceed the model r (cancellation in
-                // the gradient's sums): each column's RMS of |H(h) − H(2h)| and of the
-                // asymmetry measures the rounding noise of its gradient differences, which
-                // bounds the extrapolated value's rounding error per entry only
-                // statistically; COL_C of it is added (see `column_noise`).
-                let noise = column_noise(&h1, &h2, &asym_r, d);
-                let err: Vec<f64> = (0..d * d)
-                    .map(|k| {
-                        let (i, j) = (k / d, k % d);
-                        richardson_error(h1[k], h2[k], r1[k], r2[k])
-                            + asym_r[k]
-                            + COL_C * noise[i].max(noise[j])
-                    })
-                    .collect();
-                let hmax = max_abs(&hr);
-                let mut kink = vec![false; d * d];
-                for i in 0..d {
-                    for j in 0..d {
-                        let y = [
-                            g_at(i, 1, 1, j),
-                            g_at(i, 0, 1, j),
-                            g0[j],
-                            g_at(i, 0, 0, j),
-                            g_at(i, 1, 0, j),
-                        ];
-                        let noise = ROUND_C * eps * 4.0 * y.iter().map(|v| v.abs()).sum::<f64>();
-                        if line_kink(y, 1, KINK_TAU * h[i] * hmax + noise) {
-                            kink[i * d + j] = true;
-                            kink[j * d + i] = true;
-                        }
-                    }
-                }
-                PointOut {
-                    h: hr,
-                    err,
-                    kink,
-                    finite,
-                    f0: *f0,
-                    s0: *s0,
-                }
-            } else {
-                let err: Vec<f64> = (0..d * d).map(|k| r1[k] + asym[k]).collect();
-                PointOut {
-                    h: h1,
-                    err,
-                    kink: vec![false; d * d],
-                    finite,
-                    f0: *f0,
-                    s0: *s0,
-                }
-            }
+            let h: Vec<f64> = stp.row(p).to_vec();
+            gradient_point(
+                &cols[base..base + per_point],
+                &h,
+                g0,
+                *f0,
+                *s0,
+                d,
+                richardson,
+            )
         };
         if par {
             outs.par_extend((b0..b1).into_par_iter().map(assemble));
@@ -867,10 +890,177 @@ pub fn hessian_gradients(
     collect(outs, d, stp, b as u64, ng)
 }
 
+/// The gradients method with caller-supplied values and gradients, evaluated from the calling
+/// thread (a Python objective with its framework's autodiff gradient).
+///
+/// `values(rows)` returns f (and optionally rounding scales; |f| is used without) at the rows of
+/// `points`; `grad` writes the gradients at a block of at most `chunk_rows` rows. The shifted
+/// points θ ± m h_i e_i of a block of points are built here, in the order the assembly reads them;
+/// the assembly is that of [`hessian_gradients`] (same estimates, error bounds and kink flags).
+pub fn hessian_gradients_with(
+    points: ArrayView2<'_, f64>,
+    step: f64,
+    richardson: bool,
+    chunk_rows: usize,
+    values: &mut dyn FnMut(ArrayView2<'_, f64>) -> Result<BlockValues>,
+    grad: &mut crate::spectra::GradFn<'_>,
+    ctl: &Control,
+) -> Result<Batch> {
+    let (b, d) = points.dim();
+    if d == 0 {
+        return Err(Error::invalid("points", "need at least one column"));
+    }
+    check_size(b, d, Method::Gradients, richardson)?;
+    let stp = steps(points, step)?;
+    let scales = if richardson { 2 } else { 1 };
+    let per_task = 2 * scales * d;
+    let per_point = d * per_task;
+    if per_point > MAX_POINT_FLOATS {
+        return Err(Error::too_large(
+            "gradient differences of one point",
+            format!("{} MB", per_point * 8 / (1 << 20)),
+            format!("{} MB", MAX_POINT_FLOATS * 8 / (1 << 20)),
+            "D is too large for a dense finite-difference Hessian",
+        ));
+    }
+    let chunk_rows = chunk_rows.max(1);
+    ctl.set_total((b * d) as u64);
+    let (cf, cs) = values(points)?;
+    if cf.len() != b {
+        return Err(Error::Numerical(format!(
+            "evaluator returned {} values for {b} points",
+            cf.len()
+        )));
+    }
+    let cs: Vec<f64> = match cs {
+        Some(s) => s.iter().map(|x| x.abs()).collect(),
+        None => cf.iter().map(|x| x.abs()).collect(),
+    };
+    let mut cg = Array2::zeros((b, d));
+    if richardson {
+        let mut lo = 0;
+        while lo < b {
+            let hi = (lo + chunk_rows).min(b);
+            grad(
+                points.slice(ndarray::s![lo..hi, ..]),
+                cg.slice_mut(ndarray::s![lo..hi, ..]),
+            )?;
+            ctl.check()?;
+            lo = hi;
+        }
+    }
+    let rows_per_point = d * 2 * scales;
+    let block_pts = (BLOCK_FLOATS / per_point).max(1);
+    let mut outs: Vec<PointOut> = Vec::with_capacity(b);
+    let mut b0 = 0;
+    while b0 < b {
+        let b1 = (b0 + block_pts).min(b);
+        let n_rows = (b1 - b0) * rows_per_point;
+        let mut cols = Array2::<f64>::zeros((n_rows, d));
+        let mut lo = 0;
+        while lo < n_rows {
+            let hi = (lo + chunk_rows).min(n_rows);
+            // Row r of the block: point b0 + r / rows_per_point, column i, scale m, sign ±.
+            let shifted = Array2::from_shape_fn((hi - lo, d), |(k, j)| {
+                let r = lo + k;
+                let p = b0 + r / rows_per_point;
+                let rem = r % rows_per_point;
+                let (i, sc, minus) = (rem / (2 * scales), (rem % (2 * scales)) / 2, rem % 2);
+                let x = points[[p, j]];
+                if j == i {
+                    let m = (1u32 << sc) as f64 * stp[[p, i]];
+                    if minus == 0 {
+                        x + m
+                    } else {
+                        x - m
+                    }
+                } else {
+                    x
+                }
+            });
+            grad(shifted.view(), cols.slice_mut(ndarray::s![lo..hi, ..]))?;
+            ctl.check()?;
+            ctl.advance(((hi - lo) / (2 * scales)) as u64);
+            lo = hi;
+        }
+        let flat = cols.as_slice().expect("a fresh array is contiguous");
+        let block: Vec<PointOut> = (b0..b1)
+            .into_par_iter()
+            .map(|p| {
+                let base = (p - b0) * per_point;
+                let h: Vec<f64> = stp.row(p).to_vec();
+                let g0: Vec<f64> = cg.row(p).to_vec();
+                gradient_point(
+                    &flat[base..base + per_point],
+                    &h,
+                    &g0,
+                    cf[p],
+                    cs[p],
+                    d,
+                    richardson,
+                )
+            })
+            .collect();
+        outs.extend(block);
+        b0 = b1;
+    }
+    let ng = (b * (2 * scales * d + richardson as usize)) as u64;
+    collect(outs, d, stp, b as u64, ng)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::objective::testing::DiagQuadratic;
+
+    #[test]
+    fn gradients_with_matches_native() {
+        let q = quad();
+        let pts = Array2::from_shape_fn((3, 4), |(b, i)| (b as f64 - 1.0) * 0.7 + i as f64 * 0.3);
+        let ctl = Control::new();
+        for rich in [true, false] {
+            let step = default_step(Method::Gradients, rich);
+            let a = hessian_gradients(&q, pts.view(), step, rich, &ctl).unwrap();
+            let mut vals = |p: ArrayView2<'_, f64>| -> Result<BlockValues> {
+                let v: Vec<(f64, f64)> = p
+                    .rows()
+                    .into_iter()
+                    .map(|r| q.value_and_scale(r.as_slice().unwrap()))
+                    .collect();
+                Ok((
+                    v.iter().map(|x| x.0).collect(),
+                    Some(v.iter().map(|x| x.1).collect()),
+                ))
+            };
+            let mut grad =
+                |p: ArrayView2<'_, f64>, mut o: ndarray::ArrayViewMut2<'_, f64>| -> Result<()> {
+                    for (r, mut orow) in p.rows().into_iter().zip(o.rows_mut()) {
+                        let r = r.to_vec();
+                        let mut g = vec![0.0; r.len()];
+                        q.gradient(&r, &mut g)?;
+                        orow.iter_mut().zip(g).for_each(|(x, y)| *x = y);
+                    }
+                    Ok(())
+                };
+            // odd chunk sizes: rows of one point split across calls
+            for chunk in [1, 7, 1000] {
+                let c = hessian_gradients_with(
+                    pts.view(),
+                    step,
+                    rich,
+                    chunk,
+                    &mut vals,
+                    &mut grad,
+                    &ctl,
+                )
+                .unwrap();
+                assert_eq!(a.h, c.h);
+                assert_eq!(a.err, c.err);
+                assert_eq!(a.kink, c.kink);
+                assert_eq!(a.n_gradients, c.n_gradients);
+            }
+        }
+    }
 
     /// f(θ) = ½ θᵀ A θ for a dense symmetric A.
     struct Quad {
