@@ -393,7 +393,7 @@ class WedgeFitResult(Result):
     alpha: np.ndarray = field(default_factory=lambda: np.zeros(0))
     subsets: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
     dual_point: np.ndarray = field(default_factory=lambda: np.zeros(0))
-    layers: list = field(default_factory=list)
+    layers: list[Any] = field(default_factory=list)
 
     def summary(self) -> str:
         lines = [
