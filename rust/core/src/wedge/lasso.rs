@@ -490,7 +490,7 @@ fn active_set(
             let (dmin, dmax) = (0..m).fold((f64::INFINITY, 0.0f64), |(lo, hi), i| {
                 (lo.min(lc[[i, i]].abs()), hi.max(lc[[i, i]].abs()))
             });
-            if !(dmin > 1e-7 * dmax) {
+            if dmin.is_nan() || dmin <= 1e-7 * dmax {
                 return false;
             }
             cholesky_solve(&lc, &mut rhs);
