@@ -1,11 +1,13 @@
-"""Wedge-product Lasso: dictionary + certified Lasso, exact and sampled.
+"""Wedge-product Lasso: dictionary + certified Lasso, exact and sampled, over a grid of β and n.
 
-Cases: exact dictionary at n = 200, d = 3 (all 19,900 pairs; target ≤ 1 s for features plus the
-Lasso to a relative gap of 1e-6) and the sampled dictionary at n = 10⁴, d = 10 (1000 random
-9-subsets; target ≤ 10 s). Squared loss, ℓ2 neuron norm, β = 0.05·n (exact case) and 0.005·n
-(sampled case, where 0.05·n leaves no neuron active) in the "sum" scaling, Gaussian
-data and targets, seed 0. Each record stores the phase timings, the relative gap reached and the
-number of active neurons. The smoke run (benchmarks disabled) shrinks both cases.
+Targets: the exact dictionary at n = 200, d = 3 (all 19,900 pairs) plus the Lasso to a relative
+duality gap of 1e-6 in ≤ 1 s at every β of the grid, and the sampled dictionary at n = 10⁴,
+d = 10 (1000 random 9-subsets) in ≤ 10 s. Grid: n ∈ {100, 200} (exact, d = 3) and
+β = s·n with s ∈ {0.05, 0.005, 0.0005} — the small end is the hard one: hundreds of nearly
+parallel active features (the fit approaches interpolation). Squared loss, ℓ2 neuron norm, the
+"sum" scaling, Gaussian data and targets, seed 0. Each record stores the phase timings, the
+relative gap reached and the numbers of active and dictionary neurons. The smoke run
+(benchmarks disabled) shrinks every case.
 """
 
 from __future__ import annotations
@@ -17,19 +19,26 @@ import numpy as np
 import pytest
 from hiddenconvex.exceptions import ConvergenceWarning
 
+# case name -> (n, d, features, n_features, beta / n)
 CASES = {
-    "exact n=200 d=3 (19,900 pairs)": (200, 3, "exact", None, 0.05),
-    "sample n=10000 d=10 (1000 subsets)": (10_000, 10, "sample", 1000, 0.005),
+    f"exact n={n} d=3 ({n * (n - 1) // 2:,} pairs) beta={s:g}n": (n, 3, "exact", None, s)
+    for n in (100, 200)
+    for s in (0.05, 0.005, 0.0005)
 }
-SMOKE = {
-    "exact n=200 d=3 (19,900 pairs)": (20, 3, "exact", None, 0.05),
-    "sample n=10000 d=10 (1000 subsets)": (200, 10, "sample", 50, 0.05),
-}
+# n = 100 at β = 0.0005n is left out: its supports are numerically singular for the active-set
+# solver, whose coordinate-descent fallback then needs minutes (see docs/wedge.md, Limitations)
+del CASES["exact n=100 d=3 (4,950 pairs) beta=0.0005n"]
+CASES["sample n=10000 d=10 (1000 subsets) beta=0.005n"] = (10_000, 10, "sample", 1000, 0.005)
+
+
+def _smoke(case: str) -> tuple:
+    n, d, features, nf, s = CASES[case]
+    return (20, d, features, None, s) if features == "exact" else (200, d, features, 50, 0.05)
 
 
 @pytest.mark.parametrize("case", list(CASES))
 def test_wedge_lasso(bench, smoke, case):
-    n, d, features, nf, scale = (SMOKE if smoke else CASES)[case]
+    n, d, features, nf, scale = _smoke(case) if smoke else CASES[case]
     rng = np.random.default_rng(0)
     X = rng.standard_normal((n, d))
     y = rng.standard_normal(n)
@@ -44,6 +53,7 @@ def test_wedge_lasso(bench, smoke, case):
     m = run()
     r = m.result_
     assert r.dual_objective <= r.objective + 1e-9 * max(1.0, abs(r.objective))
+    assert r.relative_gap <= 1e-6
     bench(
         run,
         group="wedge",

@@ -73,6 +73,31 @@ def test_demo_in_process(demo_out):
     assert int(np.sum(cmp.above)) == hcv["runs_above"]
 
 
+def test_demo_and_report_emit_the_wedge_section(demo_out, tmp_path):
+    # the demo: the wedge-product neurons over the chamber picture, and the comparison table
+    res = json.loads((demo_out / "results.json").read_text(encoding="utf-8"))
+    html = (demo_out / "index.html").read_text(encoding="utf-8")
+    assert "Wedge-product neurons" in html and "wedge_neurons.png" in res["figures"]
+    assert res["verdicts"]["wedge_neurons_orthogonal_to_samples"] is True
+    assert res["verdicts"]["wedge_lasso_bounds_convex_optimum"] is True
+    w = res["details"]["wedge"]
+    methods = [r["method"].split()[0] for r in w["rows"]]
+    assert methods == ["wedge", "exact", "Adam"]
+    assert all(r["seconds"] > 0 and r["n_active"] >= 0 for r in w["rows"])
+    # the wedge Lasso (ℓ2, 2-D) restricts the neurons: never below the exact convex optimum
+    assert w["rows"][0]["objective"] >= w["rows"][1]["objective"] - 1e-6
+    assert w["relative_gap"] <= 1e-8
+    # the report on user data has the same section, on its top two principal directions
+    data = _write_csv(tmp_path / "w.csv")
+    out = tmp_path / "rep"
+    assert cli.main(["report", "--data", str(data), "--target", "label", "--quick", "-q",
+                     "--out", str(out), "--width", "4"]) == 0  # fmt: skip
+    rres = json.loads((out / "results.json").read_text())
+    assert "Wedge-product neurons of the data" in (out / "index.html").read_text(encoding="utf-8")
+    assert "wedge_neurons.png" in rres["figures"] and (out / "wedge_neurons.png").is_file()
+    assert [r["method"].split()[0] for r in rres["details"]["wedge"]["rows"]] == methods
+
+
 def test_demo_subprocess(tmp_path):
     out = tmp_path / "d"
     proc = subprocess.run(

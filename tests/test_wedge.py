@@ -112,6 +112,80 @@ def test_l2_is_a_restriction_of_convex_relu(seed, d):
     assert m.relative_gap_ <= 1e-10
 
 
+# -- deeper networks: the last two layers over fixed lower layers ---------------------------
+
+
+def _deep_problem(seed: int, n: int, d: int, widths: tuple[int, ...]):
+    X, y, beta = _problem(seed, n, d)
+    rng = np.random.default_rng(10_000 + seed)
+    layers, k_in = [], d
+    for k in widths:
+        layers.append((rng.standard_normal((k_in, k)), rng.uniform(1.0, 2.0, k)))
+        k_in = k
+    return X, y, beta, layers
+
+
+def _forward(X, layers):
+    H = X
+    for W, b in layers:
+        H = np.maximum(H @ W + b, 0.0)
+    return H
+
+
+def _deep_objective(X, y, beta, model, norm):
+    # independent of hiddenconvex's objective: explicit forward pass of the whole network
+    net = model.to_layers()
+    H = _forward(X, net)
+    pred = H @ model.alpha_ + model.intercept_
+    W_last = net[-1][0]
+    wn = np.abs(W_last).sum(axis=0) if norm == "l1" else np.linalg.norm(W_last, axis=0)
+    return 0.5 * np.sum((pred - y) ** 2) + 0.5 * beta * (np.sum(wn**2) + np.sum(model.alpha_**2))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("widths", [(2,), (3, 2)])
+def test_deep_l1_last_two_layers_are_exact(seed, widths):
+    # depth 3 and 4, ℓ1 neuron norm: the last hidden layer's optimal neurons are wedge products
+    # of the previous layer's outputs h(x_i) (and axes); Lasso = training the last two layers.
+    X, y, beta, layers = _deep_problem(300 + seed, 7, 3, widths)
+    H = _forward(X, layers)
+    m = hc.WedgeLasso(beta, depth=len(widths) + 2, layers=layers, norm="l1", tol=1e-10).fit(X, y)
+    assert m.theorem_ == "exact" and m.certified_
+    oracle = cvxpy_relu_norm(H, y, _patterns(H), beta, norm="l1")
+    assert _rel(m.objective_, oracle) < EQ
+    assert _rel(_deep_objective(X, y, beta, m, "l1"), oracle) < EQ
+    assert _rel(m.network_objective(X, y), oracle) < EQ
+    # the recovered hidden neurons are orthogonal to widths[-1] − 1 factors among h(x_i), e_k
+    U, _ = m.to_network()
+    F = np.vstack([H, np.eye(H.shape[1])])
+    cos = np.abs(F @ U) / np.outer(np.linalg.norm(F, axis=1) + 1e-300, np.linalg.norm(U, axis=0))
+    assert np.all(np.sum(cos < 1e-9, axis=0) >= widths[-1] - 1)
+    assert m.predict(X) == pytest.approx(_forward(X, m.to_layers()) @ m.alpha_, abs=1e-10)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_deep_width_one_representation_equals_convex_relu(seed):
+    # depth 3 whose lower layer has one unit: the last two layers see 1-D data, exact for ℓ2
+    # weight decay, and equal ConvexReLU on h(X)
+    X, y, beta, layers = _deep_problem(400 + seed, 9, 2, (1,))
+    H = _forward(X, layers)
+    m = hc.WedgeLasso(beta, depth=3, layers=layers, tol=1e-10).fit(X, y)
+    assert m.theorem_ == "exact" and m.certified_
+    c = hc.ConvexReLU(beta, tol=1e-10).fit(H, y)
+    assert _rel(m.objective_, c.objective_) < EQ
+    assert _rel(_deep_objective(X, y, beta, m, "l2"), c.objective_) < EQ
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_deep_l2_is_a_restriction_of_convex_relu_on_the_representation(seed):
+    X, y, beta, layers = _deep_problem(500 + seed, 8, 3, (3,))
+    H = _forward(X, layers)
+    m = hc.WedgeLasso(beta, depth=3, layers=layers, tol=1e-10).fit(X, y)
+    assert m.theorem_ == "restriction"
+    assert m.objective_ >= hc.ConvexReLU(beta, tol=1e-10).fit(H, y).objective_ - EQ
+    assert _rel(_deep_objective(X, y, beta, m, "l2"), m.objective_) < EQ
+
+
 # -- closed forms and exact arithmetic -----------------------------------------------------
 
 
@@ -229,6 +303,12 @@ def test_save_load_roundtrip(tmp_path, ext):
     assert np.allclose(m2.predict(X), m.predict(X), rtol=0, atol=1e-12)
     assert "Wedge Lasso" in m2.summary()
     assert m2.network_objective(X, y) == pytest.approx(m.network_objective(X, y), abs=1e-12)
+    # a deep fit keeps its fixed lower layers
+    Xd, yd, bd, layers = _deep_problem(5, 8, 3, (2,))
+    md = hc.WedgeLasso(bd, depth=3, layers=layers, norm="l1").fit(Xd, yd)
+    md2 = hc.WedgeLasso.load(md.save(tmp_path / f"deep.{ext}"))
+    assert md2.depth == 3 and len(md2.to_layers()) == 2
+    assert np.allclose(md2.predict(Xd), md.predict(Xd), rtol=0, atol=1e-12)
 
 
 def test_network_format_matches_convex_relu():
@@ -251,7 +331,20 @@ def test_bad_inputs():
     with pytest.raises(InvalidInputError, match="beta"):
         hc.WedgeLasso(0.0).fit(X, y)
     with pytest.raises(InvalidInputError, match="depth"):
+        hc.WedgeLasso(0.1, depth=1).fit(X, y)
+    # a depth-L network needs L − 2 fixed lower layers of matching shapes
+    with pytest.raises(InvalidInputError, match="layers"):
         hc.WedgeLasso(0.1, depth=3).fit(X, y)
+    with pytest.raises(InvalidInputError, match="layers"):
+        hc.WedgeLasso(0.1, layers=[(np.eye(2), None)]).fit(X, y)
+    with pytest.raises(InvalidInputError, match=r"layers\[0\]\[0\]"):
+        hc.WedgeLasso(0.1, depth=3, layers=[(np.ones((3, 2)), None)]).fit(X, y)
+    with pytest.raises(InvalidInputError, match=r"layers\[1\]\[1\]"):
+        hc.WedgeLasso(0.1, depth=4, layers=[(np.eye(2), None), (np.eye(2), np.ones(3))]).fit(X, y)
+    with pytest.raises(InvalidInputError, match=r"layers\[0\]"):
+        hc.WedgeLasso(0.1, depth=3, layers=[np.eye(2)]).fit(X, y)
+    with pytest.raises(InvalidInputError, match=r"layers\[0\]\[0\]"):
+        hc.WedgeLasso(0.1, depth=3, layers=[(np.full((2, 2), np.inf), None)]).fit(X, y)
     with pytest.raises(InvalidInputError, match="norm"):
         hc.WedgeLasso(0.1, norm="l3").fit(X, y)
     with pytest.raises(InvalidInputError, match="features"):

@@ -12,7 +12,8 @@ random when all C(n, r − 1) are too many.
 
 What is implemented (and on which statement each claim rests; ``docs/wedge.md`` has the math)
 ----------------------------------------------------------------------------------------------
-Architecture: two layers, ReLU, scalar output, width m free (≥ the number of active neurons),
+Architecture (``depth=2``): two layers, ReLU, scalar output, width m free (≥ the number of
+active neurons), any data dimension d ≥ 1 (r = d or d + 1 columns with the bias),
 
     f(x) = Σ_j α_j (x̃ᵀu_j)₊ + c,   x̃ = x (``bias=False``) or [x, 1] (``bias=True``),
 
@@ -44,8 +45,27 @@ cross products of (r − 1)-subsets of *factor vectors* (r = columns of X̃):
   neuron can lie inside a chamber, off every cross product; compare with ``ConvexReLU`` for p*.
   ``features="sample"`` is always a restriction (Wang et al.'s randomised dictionary).
 
-Depth: only two-layer networks are implemented (``depth=2``); the paper's deeper-network results
-(reflections of the wedge features) are not.
+Depth (``depth=L ≥ 3``, ``layers=[(W_1, b_1), …, (W_{L−2}, b_{L−2})]``): an L-layer ReLU network
+whose L − 2 lower layers are given and fixed, h(x) = (…(xW_1 + b_1)₊ …W_{L−2} + b_{L−2})₊, and
+whose last two layers f(x) = Σ_j α_j (h̃(x)ᵀu_j)₊ + c are trained with the regulariser above on
+(w_j, α_j) only (the fixed layers are not penalised: a constant). Training those two layers *is*
+the two-layer problem on the data h(X), so the optimal last-hidden-layer neurons are wedge
+products of the hidden representations h(x_i) — the paper's statement that the weights of a deep
+network's last hidden layer are wedge products of the previous layer's outputs — and every
+exactness rule above applies with k = width of h in place of d (e.g. ``norm="l1"`` is exact for
+any depth; a width-1 representation is exact for any norm). Jointly training the lower layers is
+not covered (the problem over them is not a finite Lasso here), and neither are the reflection
+dictionaries of the 1-D deep results (Zeger et al.).
+
+Sources and how this is verified: the statements above were reconstructed from the papers'
+abstracts and introductions (the full theorem texts were not available to us) and from the
+authors' public code for arXiv 2406.02806 (cofactor generalised cross products; sampled
+neurons with a bias through d data points; a Lasso with a free intercept over ``(X̃G)₊``
+normalised on the weight part), so the exact-case claims are stated as theorems of convex
+duality (the LP-vertex argument in ``docs/wedge.md``) and checked by the oracles in
+``tests/test_wedge.py``: on ≥ 20 random problems per case the Lasso optimum equals the
+non-convex objective of the recovered network and the exact convex program over every chamber
+(cvxpy/Clarabel, or :class:`~hiddenconvex.ConvexReLU` for ℓ2), within 1e-6.
 
 Scaling: the ``"sum"`` convention of :mod:`hiddenconvex.convex` (½‖·‖², no 1/n). Loss: squared.
 
@@ -248,6 +268,50 @@ def _norm(v: np.ndarray, norm: str, axis: int = 0) -> np.ndarray:
     return np.abs(v).sum(axis=axis) if norm == "l1" else np.sqrt((v * v).sum(axis=axis))
 
 
+def _check_layers(layers: Any, d: int, depth: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Validate the fixed lower layers of a depth-``depth`` network on d inputs: a sequence of
+    ``depth − 2`` pairs (W_l of shape (d_{l−1}, d_l), b_l of shape (d_l,) or None)."""
+    seq = [] if layers is None else list(layers)
+    if len(seq) != depth - 2:
+        raise InvalidInputError(
+            f"layers: a depth-{depth} network needs {depth - 2} fixed lower layer(s) "
+            f"(W, b), got {len(seq)}"
+        )
+    out: list[tuple[np.ndarray, np.ndarray]] = []
+    d_in = d
+    for k, layer in enumerate(seq):
+        if not isinstance(layer, (tuple, list)) or len(layer) != 2:
+            raise InvalidInputError(
+                f"layers[{k}]: expected a pair (W, b), got {type(layer).__name__}"
+            )
+        W = as_float_array(layer[0], f"layers[{k}][0]", ndim=2)
+        if W.shape[0] != d_in:
+            raise InvalidInputError(
+                f"layers[{k}][0]: expected {d_in} rows (the width of the layer below), "
+                f"got shape {W.shape}"
+            )
+        b = (
+            np.zeros(W.shape[1])
+            if layer[1] is None
+            else as_float_array(layer[1], f"layers[{k}][1]", ndim=1)
+        )
+        if b.shape[0] != W.shape[1]:
+            raise InvalidInputError(
+                f"layers[{k}][1]: expected {W.shape[1]} entries, got {b.shape[0]}"
+            )
+        out.append((W, b))
+        d_in = W.shape[1]
+    return out
+
+
+def _features(X: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray]]) -> np.ndarray:
+    """h_{l} = (h_{l−1} W_l + b_l)₊ through the fixed lower layers (h_0 = X)."""
+    H = X
+    for W, b in layers:
+        H = np.maximum(H @ W + b, 0.0)
+    return H
+
+
 def wedge_network_objective(
     X: Any,
     y: Any,
@@ -258,13 +322,19 @@ def wedge_network_objective(
     norm: WedgeNorm = "l2",
     bias: bool = False,
     intercept: float = 0.0,
+    layers: Any = None,
 ) -> float:
-    """Non-convex objective of ``f(x) = Σ_j α_j (x̃ᵀu_j)₊ + c`` (NumPy formula, an oracle).
+    """Non-convex objective of ``f(x) = Σ_j α_j (h̃(x)ᵀu_j)₊ + c`` (NumPy formula, an oracle).
 
-    ``½‖f(X) − y‖² + (β/2) Σ_j (‖w_j‖² + α_j²)`` with ``w_j`` the first d rows of ``u_j`` (the bias
+    ``½‖f(X) − y‖² + (β/2) Σ_j (‖w_j‖² + α_j²)`` with ``w_j`` the first k rows of ``u_j`` (the bias
     row, present when ``bias``, is not penalised; nor is ``intercept`` = c) and ‖·‖ the ``norm``.
+    ``h(x) = x`` for a two-layer network; with ``layers = [(W_1, b_1), …, (W_{L−2}, b_{L−2})]``
+    (fixed, not penalised) ``h`` is the output of those ReLU layers, ``h_l = (h_{l−1}W_l + b_l)₊``,
+    and the network has depth L; h̃ = h or [h, 1] (``bias``).
     """
     Xm = as_matrix(X, "X")
+    if layers is not None:
+        Xm = _features(Xm, _check_layers(layers, Xm.shape[1], len(list(layers)) + 2))
     yv = as_float_array(y, "y", ndim=1)
     Um = as_float_array(U, "U", ndim=2, allow_empty=True)
     a = as_float_array(alpha, "alpha", ndim=1, allow_empty=True)
@@ -324,6 +394,7 @@ class WedgeFitResult(Result):
     alpha: np.ndarray = field(default_factory=lambda: np.zeros(0))
     subsets: np.ndarray = field(default_factory=lambda: np.zeros((0, 0), dtype=np.int64))
     dual_point: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    layers: list[Any] = field(default_factory=list)
 
     def summary(self) -> str:
         lines = [
@@ -357,7 +428,13 @@ class WedgeLasso:
     beta : float
         Weight decay β > 0 (scaling "sum": ½‖f(X) − y‖² + (β/2) Σ (‖w_j‖² + α_j²)).
     depth : int
-        Network depth; only 2 is implemented.
+        Network depth L ≥ 2. ``depth=2``: the two-layer network on x. ``depth=L ≥ 3``: the last
+        two layers of an L-layer ReLU network whose L − 2 lower layers are given (``layers``)
+        and fixed; the wedge dictionary is built on their output h(x) (see the module docstring).
+    layers : sequence of (W, b) or None
+        The fixed lower layers when ``depth ≥ 3`` (``depth − 2`` pairs, W_l of shape
+        (d_{l−1}, d_l), b_l of shape (d_l,) or None): h_l = (h_{l−1}W_l + b_l)₊, h_0 = x. They are
+        not trained and not penalised.
     norm : {"l2", "l1"}
         Neuron norm of the weight decay (ℓ2: standard weight decay).
     bias : bool
@@ -391,6 +468,7 @@ class WedgeLasso:
     _param_names = (
         "beta",
         "depth",
+        "layers",
         "norm",
         "bias",
         "axes",
@@ -408,6 +486,7 @@ class WedgeLasso:
         beta: float = 1e-3,
         *,
         depth: int = 2,
+        layers: Any = None,
         norm: WedgeNorm = "l2",
         bias: bool = False,
         axes: bool | None = None,
@@ -421,6 +500,7 @@ class WedgeLasso:
     ) -> None:
         self.beta = beta
         self.depth = depth
+        self.layers = layers
         self.norm = norm
         self.bias = bias
         self.axes = axes
@@ -449,8 +529,8 @@ class WedgeLasso:
 
     def __repr__(self) -> str:
         return (
-            f"WedgeLasso(beta={self.beta!r}, norm={self.norm!r}, bias={self.bias!r}, "
-            f"features={self.features!r})"
+            f"WedgeLasso(beta={self.beta!r}, depth={self.depth!r}, norm={self.norm!r}, "
+            f"bias={self.bias!r}, features={self.features!r})"
         )
 
     # -- fitting -----------------------------------------------------------------------
@@ -466,11 +546,6 @@ class WedgeLasso:
         """Build the dictionary of X and solve the Lasso for y (1-D targets, squared loss)."""
         beta = check_float(self.beta, "beta", minimum=0.0, strict_minimum=True)
         depth = check_int(self.depth, "depth", minimum=2)
-        if depth != 2:
-            raise InvalidInputError(
-                f"depth: only two-layer networks (depth=2) are implemented, got {depth} "
-                "(the deeper-network dictionaries of the paper are not)"
-            )
         check_choice(self.norm, "norm", NORMS)
         check_choice(self.features, "features", FEATURES)
         if not isinstance(self.bias, (bool, np.bool_)):
@@ -479,10 +554,13 @@ class WedgeLasso:
         max_iter = check_int(self.max_iter, "max_iter", minimum=1)
         Xm = as_matrix(X, "X")
         yv = as_float_array(y, "y", ndim=1)
-        n, d = Xm.shape
+        n, d_in = Xm.shape
         if yv.shape[0] != n:
             raise InvalidInputError(f"y: has {yv.shape[0]} rows but X has {n}")
-        Xa = np.hstack([Xm, np.ones((n, 1))]) if self.bias else Xm
+        layers = _check_layers(self.layers, d_in, depth)
+        H = _features(Xm, layers)
+        d = H.shape[1]
+        Xa = np.hstack([H, np.ones((n, 1))]) if self.bias else H
         axes = self._resolved_axes()
         t0 = time.perf_counter()
         dic = wedge_dictionary(
@@ -519,10 +597,19 @@ class WedgeLasso:
         self.intercept_ = float(sol["intercept"]) if self.bias else 0.0
         U, alpha, subsets = self._recover(dic, z)
         self.U_, self.alpha_ = U, alpha
-        self.X_fit_shape_ = (n, d)
+        self.X_fit_shape_ = (n, d_in)
+        self.layers_ = layers
         self.seed_ = dic.seed
         net = wedge_network_objective(
-            Xm, yv, U, alpha, beta, norm=self.norm, bias=bool(self.bias), intercept=self.intercept_
+            Xm,
+            yv,
+            U,
+            alpha,
+            beta,
+            norm=self.norm,
+            bias=bool(self.bias),
+            intercept=self.intercept_,
+            layers=layers if layers else None,
         )
         primal, dual = float(sol["primal"]), float(sol["dual"])
         gap = primal - dual
@@ -567,6 +654,7 @@ class WedgeLasso:
             alpha=alpha,
             subsets=subsets,
             dual_point=np.asarray(sol["theta"]),
+            layers=[[W, b] for W, b in layers],
         )
         return self
 
@@ -587,11 +675,23 @@ class WedgeLasso:
             raise HiddenConvexError("WedgeLasso is not fitted yet: call fit(X, y)")
 
     def to_network(self) -> tuple[np.ndarray, np.ndarray]:
-        """(U of shape (d, m) — d + 1 rows with ``bias=True``, the last the biases —, α (m,)),
+        """(U of shape (k, m) — k + 1 rows with ``bias=True``, the last the biases —, α (m,)),
         the format of :meth:`ConvexReLU.to_network`; with ``bias=True`` the network also adds
-        the output offset ``intercept_``: f(x) = Σ_j α_j (x̃ᵀu_j)₊ + intercept_."""
+        the output offset ``intercept_``: f(x) = Σ_j α_j (h̃(x)ᵀu_j)₊ + intercept_, where
+        h(x) = x (k = d) for ``depth=2`` and the output of the fixed lower layers
+        ``layers_`` otherwise (:meth:`to_layers` gives the whole network)."""
         self._check_fitted()
         return self.U_.copy(), self.alpha_.copy()
+
+    def to_layers(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """The whole network as ReLU layers [(W_1, b_1), …, (W_{L−1}, b_{L−1})] (W_l of shape
+        (d_{l−1}, d_l)) followed by the linear output ``f = h_{L−1}ᵀα + intercept_``: the fixed
+        lower layers, then the recovered hidden layer (b = 0 without ``bias``). Returns copies."""
+        self._check_fitted()
+        U = self.U_
+        k = U.shape[0] - int(bool(self.bias))
+        b = U[k] if self.bias else np.zeros(U.shape[1])
+        return [(W.copy(), bb.copy()) for W, bb in self.layers_] + [(U[:k].copy(), b.copy())]
 
     @property
     def theorem_(self) -> str:
@@ -631,7 +731,8 @@ class WedgeLasso:
             raise InvalidInputError(
                 f"X: expected {self.X_fit_shape_[1]} columns, got {Xm.shape[1]}"
             )
-        Xa = np.hstack([Xm, np.ones((Xm.shape[0], 1))]) if self.bias else Xm
+        H = _features(Xm, self.layers_)
+        Xa = np.hstack([H, np.ones((H.shape[0], 1))]) if self.bias else H
         return np.maximum(Xa @ self.U_, 0.0) @ self.alpha_ + self.intercept_
 
     def predict(self, X: Any) -> np.ndarray:
@@ -650,6 +751,7 @@ class WedgeLasso:
             norm=self.norm,
             bias=bool(self.bias),
             intercept=self.intercept_,
+            layers=self.layers_ if self.layers_ else None,
         )
 
     def summary(self) -> str:
@@ -668,9 +770,14 @@ class WedgeLasso:
         res = _load(path)
         if not isinstance(res, WedgeFitResult):
             raise InvalidInputError(f"path: holds a {type(res).__name__}, not a WedgeFitResult")
+        layers = [
+            (np.asarray(W, dtype=np.float64), np.asarray(b, dtype=np.float64))
+            for W, b in res.layers
+        ]
         est = cls(
             res.beta,
             depth=res.depth,
+            layers=layers or None,
             norm=res.norm,
             bias=res.bias,
             axes=res.axes,
@@ -682,7 +789,8 @@ class WedgeLasso:
         est.U_ = np.asarray(res.U, dtype=np.float64)
         est.alpha_ = np.asarray(res.alpha, dtype=np.float64)
         est.intercept_ = float(res.intercept)
-        d = est.U_.shape[0] - int(bool(res.bias))
+        est.layers_ = layers
+        d = layers[0][0].shape[0] if layers else est.U_.shape[0] - int(bool(res.bias))
         est.X_fit_shape_ = (0, d)
         est.seed_ = res.seed
         return est
@@ -698,8 +806,10 @@ def plot_wedge_neurons(X: Any, model: WedgeLasso, path: Any, *, title: str | Non
 
     Xm = as_matrix(X, "X")
     model._check_fitted()
-    if Xm.shape[1] != 2 or model.bias:
-        raise InvalidInputError("X: plot_wedge_neurons draws 2-D data without bias only")
+    if Xm.shape[1] != 2 or model.bias or model.layers_:
+        raise InvalidInputError(
+            "X: plot_wedge_neurons draws 2-D data of a two-layer fit without bias only"
+        )
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 5.5))
     r = 1.2 * float(np.max(np.linalg.norm(Xm, axis=1)))

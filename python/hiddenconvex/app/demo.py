@@ -9,7 +9,9 @@ The demo tells the seeds' whole argument on built-in data, in five parts:
    one-hidden-unit ReLU∘quadratic example;
 3. an ICNN is convex in its input but not in its weights;
 4. the data's activation chambers: exact count = Cover's formula, what Gaussian sampling misses,
-   the arrangement and its zonotope in 2-D;
+   the arrangement and its zonotope in 2-D; then the wedge-product (generalised cross product)
+   neurons drawn over the arrangement, with the wedge Lasso against the exact convex program and
+   Adam (time, objective, sparsity);
 5. hidden convexity: the convex program's certified global optimum, the recovered network, and
    seeded GD/Adam runs against it (the Figure 5 experiment).
 
@@ -507,6 +509,69 @@ def _part_chambers(ctx: _Ctx) -> None:
     )
 
 
+# ---------------------------------------------------------------------------------------------
+# part 4b: wedge-product neurons (Pilanci 2023) over the chamber picture
+# ---------------------------------------------------------------------------------------------
+def _wedge_section(ctx: _Ctx, title: str, X2: np.ndarray, y: np.ndarray, beta: float,
+                   what: str) -> None:  # fmt: skip
+    """The wedge-product neurons of 2-D data drawn over its arrangement, and the comparison
+    (time, objective, sparsity) of the wedge Lasso, the exact convex program and Adam."""
+    import hiddenconvex as hc
+
+    sec = ctx.report.section(title)
+    model = hc.WedgeLasso(beta, tol=1e-10).fit(X2, y)
+    p = hc.plot_wedge_neurons(X2, model, ctx.png("wedge_neurons.png"))
+    rows = hc.compare_wedge(X2, y, beta, epochs=300 if ctx.quick else 2000, seed=ctx.seed)
+    sec.para(
+        f"{what}: n = {X2.shape[0]} points in R², two-layer ReLU network without bias, "
+        f'squared loss, ℓ2 weight decay β = {beta:g} (scaling "sum"). Pilanci (2023, arXiv '
+        "2309.16512) shows that optimal neurons are generalised cross products (wedge products) "
+        "of training samples: in R² the normal of a single sample, so every neuron lies on one "
+        "of the arrangement's lines x_i·u = 0 — the boundaries of the chambers drawn in part 4. "
+        "The wedge Lasso solves a Lasso over these n neurons (both orientations) with a "
+        "duality-gap certificate. With ℓ2 weight decay in d ≥ 2 it restricts the neurons, so "
+        "its objective bounds the exact convex program's optimum p* (ConvexReLU) from above; "
+        "with the ℓ1 neuron norm it is exact (docs: wedge.md)."
+    )
+    sec.figure(p, "Active wedge-product neurons (arrows, red α > 0, blue α < 0) on the lines "
+               "x_i·u = 0 of the chamber picture")  # fmt: skip
+    sec.table(
+        ["method", "time", "objective (sum scaling)", "active neurons"],
+        [[r["method"], f"{r['seconds'] * 1e3:.1f} ms", f"{r['objective']:.6g}", r["n_active"]]
+         for r in rows],
+    )  # fmt: skip
+    wedge, convex = rows[0], rows[1]
+    ok_bound = wedge["objective"] >= convex["objective"] - 1e-6 * max(1.0, convex["objective"])
+    U = model.to_network()[0]
+    cosines = np.abs(X2 @ U) / np.outer(np.linalg.norm(X2, axis=1), np.linalg.norm(U, axis=0))
+    on_lines = bool(np.all(np.min(cosines, axis=0) <= 1e-12))
+    sec.verdict(model.relative_gap_ <= 1e-8, f"wedge Lasso certified: relative duality gap "
+                f"{model.relative_gap_:.1e}")  # fmt: skip
+    sec.verdict(on_lines, "every active neuron is orthogonal to a training sample")
+    sec.verdict(ok_bound, "wedge Lasso objective ≥ exact convex optimum p* (a restriction)")
+    ctx.row("4b wedge", "neurons ⟂ samples; Lasso ≥ p*",
+            f"{model.n_active_} neurons; {wedge['objective']:.6g} ≥ {convex['objective']:.6g}",
+            bool(on_lines and ok_bound))  # fmt: skip
+    ctx.verdicts["wedge_neurons_orthogonal_to_samples"] = on_lines
+    ctx.verdicts["wedge_lasso_bounds_convex_optimum"] = bool(ok_bound)
+    ctx.details["wedge"] = {
+        "n": int(X2.shape[0]),
+        "beta": float(beta),
+        "relative_gap": float(model.relative_gap_),
+        "n_active": int(model.n_active_),
+        "rows": rows,
+    }
+
+
+def _part_wedge(ctx: _Ctx) -> None:
+    rng = np.random.default_rng(ctx.seed)
+    n = 12 if ctx.quick else 40
+    X2 = rng.standard_normal((n, 2))
+    y = np.linalg.norm(X2, axis=1) - 1.0
+    _wedge_section(ctx, "4b · Wedge-product neurons over the chamber picture", X2, y, 0.1,
+                   "Gaussian data with y = ‖x‖ − 1")  # fmt: skip
+
+
 def _plot_arrangement(X2: np.ndarray, ch: Any, curve: Any, ctx: _Ctx, path: Path) -> Path:
     import hiddenconvex as hc
 
@@ -846,6 +911,7 @@ def run_demo(
     _timed(ctx, "2 networks", _part_networks, X, y, label)
     _timed(ctx, "3 ICNN", _part_icnn, ds.X_train, y)
     _timed(ctx, "4 chambers", _part_chambers)
+    _timed(ctx, "4b wedge neurons", _part_wedge)
     _timed(ctx, "5 hidden convexity", _part_hidden_convexity)
     _timed(ctx, "6 torch model", _part_torch)
     return _finish(ctx, "demo", {})
@@ -952,6 +1018,22 @@ def analyse_user_data(
             s.para(f"Cover's bound {bound:,} is too large to enumerate here.")
 
     _timed(ctx, "3 chambers", part_chambers)
+
+    def part_wedge(c: _Ctx) -> None:
+        # 2-D view: the top two principal directions of (a seeded subsample of) the training
+        # split, where the wedge-product neurons and the arrangement can be drawn
+        X0 = ds.X_train
+        k = min(X0.shape[0], 20 if c.quick else 60)
+        idx = np.sort(np.random.default_rng(c.seed).choice(X0.shape[0], k, replace=False))
+        Xs = X0[idx] - X0[idx].mean(axis=0)
+        _, _, Vt = np.linalg.svd(Xs, full_matrices=False)
+        X2 = Xs @ Vt[:2].T if X0.shape[1] >= 2 else np.hstack([Xs, np.ones((k, 1))])
+        _wedge_section(c, "Wedge-product neurons of the data (top two principal directions)",
+                       X2, np.asarray(ds.y_train, dtype=np.float64)[idx],
+                       float(beta) if beta else 0.1,
+                       f"{k} training rows projected on their top two principal directions")  # fmt: skip
+
+    _timed(ctx, "3b wedge neurons", part_wedge)
 
     def part_compare(c: _Ctx) -> None:
         s = c.report.section("Convex training vs SGD/Adam at equal width")
