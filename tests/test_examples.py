@@ -47,7 +47,7 @@ def test_readme_tour_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     ns: dict = {}
     sections = ["tour-chambers", "tour-diag", "tour-spectra", "tour-midpoint", "tour-convex"]
-    for section in [*sections, "tour-wedge", "tour-story"]:
+    for section in [*sections, "tour-wedge", "tour-torch", "tour-story"]:
         page, snippets = _snippets(section)
         assert page.name == "README.md" and len(snippets) == 1, section
         exec(compile(snippets[0], f"README.md:{section}", "exec"), ns)  # noqa: S102
