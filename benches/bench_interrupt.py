@@ -79,7 +79,7 @@ yt = np.maximum(Xt @ rng.standard_normal(50), 0)
 
 _WEDGE = """
 rng = np.random.default_rng(4)
-Xw = rng.standard_normal((2000, 40))
+Xw = rng.standard_normal((2000, 10))
 yw = Xw[:, 0] * Xw[:, 1] + 0.1 * rng.standard_normal(2000)
 """
 
@@ -125,9 +125,10 @@ CASES: dict[str, tuple[str, str]] = {
         _TRAIN,
         "hc.train_relu_network(Xt, yt, 1000, 1e-3, epochs=10**6, seed=0)",
     ),
-    "WedgeLasso, 2000 × 40 (780 pairs)": (
+    "WedgeLasso, 2000 × 10, 2000 sampled features": (
         _WEDGE,
-        "hc.WedgeLasso(1e-4, tol=1e-14, max_iter=10**7).fit(Xw, yw)",
+        'hc.WedgeLasso(1e-4, features="sample", n_features=2000, seed=0, tol=1e-14, '
+        "max_iter=10**7).fit(Xw, yw)",
     ),
     "ConvexReLU FISTA, 200 × 10, 400 patterns (convex)": (
         _RELU,
