@@ -64,13 +64,16 @@ pub fn pivot(v: &[f64]) -> usize {
     v.iter().position(|x| x.abs() >= thr).unwrap_or(0)
 }
 
+/// (distinct lines L × k, per input row its (line, flipped) or None) of [`dedupe`].
+pub type Deduped = (Vec<f64>, Vec<Option<(u32, bool)>>);
+
 /// Distinct lines of the rows of `rows` (m × k, row-major).
 ///
 /// Returns the normalised line vectors (L × k, in order of first occurrence, each oriented like its
 /// first row, so that `map[first row] = (line, false)`) and for every input row
 /// `Some((line, flipped))` (row = positive multiple of the line, or negative when `flipped`) or
 /// `None` for a zero row.
-pub fn dedupe(rows: &[f64], k: usize) -> (Vec<f64>, Vec<Option<(u32, bool)>>) {
+pub fn dedupe(rows: &[f64], k: usize) -> Deduped {
     dedupe_ctl(rows, k, &Control::new()).expect("a fresh Control is never cancelled")
 }
 
@@ -79,11 +82,7 @@ const CHECK_ROWS: usize = 1 << 14;
 
 /// [`dedupe`], cancellable: every pass checks `ctl` every [`CHECK_ROWS`] rows, and the sort is a
 /// merge sort of sorted runs checked between merges (a check every ~10 ms on 10⁶ rows).
-pub fn dedupe_ctl(
-    rows: &[f64],
-    k: usize,
-    ctl: &Control,
-) -> Result<(Vec<f64>, Vec<Option<(u32, bool)>>)> {
+pub fn dedupe_ctl(rows: &[f64], k: usize, ctl: &Control) -> Result<Deduped> {
     let m = rows.len().checked_div(k).unwrap_or(0);
     let mut vecs: Vec<f64> = rows.to_vec(); // normalised rows
     let mut keys: Vec<f64> = vec![0.0; m * k]; // row / row[pivot]
