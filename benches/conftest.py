@@ -131,6 +131,9 @@ def _write(results: dict[str, dict[str, dict[str, dict[str, Any]]]]) -> None:
                 "cpus": os.cpu_count(),
                 "platform": platform.platform(),
                 "python": platform.python_version(),
+                # 1/5/15-minute load averages when the file was written (timings of a loaded
+                # machine are not comparable with a quiet one's; ratios of the same run are)
+                "load_avg": [round(x, 2) for x in os.getloadavg()],
             },
             "versions": _versions(),
             "cases": merged,

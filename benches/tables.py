@@ -62,10 +62,19 @@ def table(doc: dict) -> str:
     out = (
         f"{head}\n"
         + "\n".join(rows)
-        + f"\n\n_Measured {doc['updated']} on {doc['machine']['cpus']} CPUs{versions_note(doc)}._"
+        + f"\n\n_Measured {doc['updated']} on {doc['machine']['cpus']} CPUs{load_note(doc)}"
+        + f"{versions_note(doc)}._"
     )
     summary = nonconvex_table(doc)
     return out if summary is None else f"{out}\n\n{summary}"
+
+
+def load_note(doc: dict) -> str:
+    """The machine's 1/5/15-minute load averages when the file was last written (if recorded)."""
+    load = doc["machine"].get("load_avg")
+    if not load:
+        return ""
+    return ", load average " + "/".join(f"{x:g}" for x in load)
 
 
 def versions_note(doc: dict) -> str:
@@ -168,6 +177,181 @@ GROUP_TABLES = {"interrupt": interrupt_table}
 DOCS = ROOT / "docs"
 
 
+# ---- docs/distributed.md: measured scaling and the scale study (from distributed*.json) -------
+WORKERS = (8, 64, 512)
+
+
+def _fmt_wall(s: float) -> str:
+    if s < 120:
+        return f"{s:.3g} s"
+    if s < 7200:
+        return f"{s / 60:.3g} min"
+    return f"{s / 3600:.3g} h"
+
+
+def _loads(*entries: dict) -> str:
+    vals = [e[k] for e in entries for k in ("load_start", "load_end") if k in e]
+    return f"{min(vals):.1f}–{max(vals):.1f}" if vals else "?"
+
+
+def _scaling_inputs(doc: dict) -> list[dict]:
+    """Per case of group ``distributed``: times of 2 workers / 1 worker / in process, speed-up,
+    per-task time and Dask's cost per task."""
+    out = []
+    for case, impls in doc["cases"].items():
+        two, one, ip = impls.get("hiddenconvex"), impls.get("1 worker"), impls.get("in process")
+        if not (two and one):
+            continue
+        tasks = int(one.get("tasks", 1))
+        # CPU seconds (one thread: the wall time on an idle core) when recorded: on a loaded
+        # machine they measure the work where wall times measure the contention. Without an
+        # in-process row the 1-worker row gives the per-task time (Dask's cost included).
+        key = "cpu_s" if "cpu_s" in one and (ip is None or "cpu_s" in ip) else "median_s"
+        t_task = (ip or one)[key] / tasks
+        cost = (one[key] - ip[key]) / tasks if ip is not None else None
+        out.append(dict(case=case, two=two, one=one, ip=ip, tasks1=tasks,
+                        tasks2=int(two.get("tasks", 1)), t_task=t_task, cost=cost,
+                        speedup=one["median_s"] / two["median_s"]))  # fmt: skip
+    return out
+
+
+def _wave_wall(
+    tasks: int, workers: int, t_task: float, cost: float | None, serial: float = 0.0
+) -> float:
+    return serial + -(-tasks // workers) * (t_task + max(cost or 0.0, 0.0))
+
+
+def distributed_projection(results: Path) -> str | None:
+    """Measured speed-ups and the projected wall times on 8, 64 and 512 workers."""
+    path = results / "distributed.json"
+    if not path.exists():
+        return None
+    doc = json.loads(path.read_text())
+    rows = _scaling_inputs(doc)
+    lines = [
+        "| case | 2 workers | 1 worker | in process | speed-up 2 vs 1 | tasks (1 / 2 workers) "
+        "| per task (CPU, in process) | Dask's cost per task (CPU) | load (1-min avg) |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r["cost"] is None:
+            cost_txt, ip_txt = "–", "–"
+        else:
+            pct = 100 * r["cost"] / r["t_task"] if r["t_task"] > 0 else float("nan")
+            cost_txt = f"{fmt_time(max(r['cost'], 0.0))} ({pct:+.1f}%)"
+            ip_txt = fmt_time(r["ip"]["median_s"])
+        rows_loads = [e for e in (r["two"], r["one"], r["ip"]) if e]
+        lines.append(
+            f"| {r['case']} | {fmt_time(r['two']['median_s'])} | {fmt_time(r['one']['median_s'])} "
+            f"| {ip_txt} | **{r['speedup']:.2f}×** | {r['tasks1']} / {r['tasks2']} | "
+            f"{fmt_time(r['t_task'])} | {cost_txt} | {_loads(*rows_loads)} |"
+        )
+    measured = "\n".join(lines)
+    proj = [
+        "| work | tasks on W workers | per task | "
+        + " | ".join(f"{w} workers" for w in WORKERS)
+        + " |",
+        "|---|---|---|" + "---|" * len(WORKERS),
+    ]
+    # Dask's cost per task for the chamber parts: the smallest measured (each is an upper bound:
+    # a worker's periodic work lasts as long as the wall time, which load stretches)
+    costs = [
+        r["cost"] for r in rows if r["cost"] is not None and not r["case"].startswith("control")
+    ]
+    cost_mid = max(0.0, min(costs)) if costs else None
+    for r in rows:
+        if r["case"].startswith("path of"):
+            nb = int(r["case"].split()[2])
+            seg = int(r["one"].get("segment", 1))
+            for betas in (nb, 512):
+                tasks = -(-betas // seg)
+                t = r["t_task"] * r["tasks1"] / -(-nb // seg) if betas != nb else r["t_task"]
+                walls = [_wave_wall(tasks, w, t, r["cost"]) for w in WORKERS]
+                proj.append(
+                    f"| path of {betas} β (ConvexReLU, as measured; segments of {seg}) | "
+                    f"{tasks} | {fmt_time(t)} | " + " | ".join(_fmt_wall(x) for x in walls) + " |"
+                )
+        elif r["case"].startswith("midpoint") and "pairs" in r["one"]:
+            per_pair = r["t_task"] * r["tasks1"] / r["one"]["pairs"]
+            minimum = int(r["one"].get("min_part_pairs", 1))
+            per_thread = int(r["one"].get("parts_per_thread", 4))
+
+            for n in (10**8, 10**9):
+                cells, counts = [], []
+                for w in WORKERS:
+                    # hiddenconvex.distributed.partition: equal ranges of >= minimum pairs
+                    tasks = max(1, min(per_thread * w, n // max(1, minimum)))
+                    size = n / tasks
+                    counts.append(str(tasks))
+                    cells.append(_fmt_wall(_wave_wall(tasks, w, size * per_pair, r["cost"])))
+                label = r["case"].split(", ")[1].replace(" (large)", "")
+                proj.append(
+                    f"| midpoint test, {label}, 10^{len(str(n)) - 1} pairs | "
+                    f"{' / '.join(counts)} | {per_pair * 1e6:.3g} µs per pair | "
+                    + " | ".join(cells)
+                    + " |"
+                )
+    scale = results / "distributed_scale.json"
+    notes = []
+    if scale.exists():
+        sdoc = json.loads(scale.read_text())
+        samples = [impls["hiddenconvex"] for impls in sdoc["cases"].values()
+                   if "hiddenconvex" in impls and "_parts_estimate" in impls["hiddenconvex"]]  # fmt: skip
+        by_total: dict[int, list[dict]] = {}
+        for e in samples:
+            by_total.setdefault(int(e["chambers_total"]), []).append(e)
+        for total, es in sorted(by_total.items()):
+            k = len(es)
+            parts = sum(e["_parts_estimate"] for e in es) / k
+            enum = sum(e.get("part_cpu_s", e["median_s"]) * e["_parts_estimate"] for e in es) / k
+            plan = sum(e["_plan_estimate_cpu_s"] for e in es) / k
+            t_part = enum / parts
+            c = cost_mid or 0.0
+            d = es[0].get("dim")
+            name = f"R^{d} resonance" if d else f"arrangement of {total:,} chambers"
+            walls = [_wave_wall(round(parts), w, t_part, c) for w in WORKERS]
+            proj.append(
+                f"| {name} ({total:,} chambers): enumeration of the parts | ≈ {parts:,.0f} | "
+                f"{fmt_time(t_part)} | " + " | ".join(_fmt_wall(x) for x in walls) + " |"
+            )
+            proj.append(
+                f"| {name}: + the plan, serial in the caller | 1 | {_fmt_wall(plan)} | "
+                + " | ".join(_fmt_wall(plan + x) for x in walls)
+                + " |"
+            )
+            per_chamber = [
+                1e6 * e.get("part_cpu_s", e["median_s"]) / e["part_chambers"] for e in es
+            ]
+            notes.append(
+                f"{name}: {k} sampled part(s) of the default budget {es[0]['budget']:,} "
+                f"({', '.join(format(e['part_chambers'], ',') for e in es)} chambers at depths "
+                f"{', '.join(str(e['depth']) for e in es)}; "
+                f"{', '.join(f'{v:.0f}' for v in per_chamber)} µs per chamber; load "
+                f"{_loads(*es)}); estimates: {parts:,.0f} parts, {enum:,.0f} CPU-s of enumeration, "
+                f"{plan:,.0f} CPU-s of plan"
+                + (
+                    f" (the whole plan, made as a check: {es[0]['exact_parts']:,} parts, "
+                    f"{es[0]['exact_plan_cpu_s']:,.1f} CPU-s)"
+                    if "exact_parts" in es[0]
+                    else ""
+                )
+            )
+    body = (
+        measured
+        + "\n\nProjected wall time = serial part + ⌈tasks / W⌉ × (per-task time + Dask's cost "
+        "per task), W idle workers of 1 thread, from the CPU seconds above (one thread's CPU "
+        "seconds = its wall time on an idle core; midpoint tests: the default partition on W "
+        "workers; chamber parts: the smallest measured cost of Dask per task):\n\n"
+        + "\n".join(proj)
+        + ("\n\n" + "\n".join(f"- {n}" for n in notes) if notes else "")
+        + f"\n\n_Measured {doc['updated']} on {doc['machine']['cpus']} CPUs._"
+    )
+    return body
+
+
+DERIVED = {"distributed-projection": distributed_projection}
+
+
 def main() -> int:
     pages = {path: path.read_text(encoding="utf-8") for path in sorted(DOCS.glob("*.md"))}
     changed: set[Path] = set()
@@ -187,6 +371,18 @@ def main() -> int:
                 lambda m, body=body: m.group(1) + body + "\n" + m.group(2), pages[page]
             )
             changed.add(page)
+    for name, fn in DERIVED.items():
+        body = fn(ROOT / "benches" / "results")
+        pat = re.compile(
+            rf"(<!-- bench:{re.escape(name)} -->\n)(?:.*?\n)?(<!-- /bench:{re.escape(name)} -->)",
+            re.S,
+        )
+        for page, text in pages.items():
+            if body is not None and pat.search(text):
+                pages[page] = pat.sub(
+                    lambda m, body=body: m.group(1) + body + "\n" + m.group(2), text
+                )
+                changed.add(page)
     for page in sorted(changed):
         page.write_text(pages[page], encoding="utf-8")
     return 0

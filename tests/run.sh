@@ -5,7 +5,8 @@
 #   2. installs that wheel with the test, bench, docs and lint extras,
 #   3. lints: ruff check, ruff format --check, cargo fmt --check, cargo clippy -D warnings, mypy,
 #   4. builds the documentation with warnings as errors (mkdocs build --strict),
-#   5. cargo test for the pure-Rust core (unit + property tests),
+#   5. cargo test for the pure-Rust core (unit + property tests), in the optimised `fastdev`
+#      profile (the debug profile compiles faster but runs the numerical tests far slower),
 #   6. pytest against the installed wheel (oracle tests; benches/ run once each as smoke tests),
 #   7. mypy.stubtest on the private extension's stubs,
 #   8. installs the wheel into a fresh virtual environment, outside the source tree and without a
@@ -15,6 +16,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
+# One target directory for every cargo/maturin call below (and a developer's own builds).
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
 PY=${PYTHON:-python3}
 PIP=("$PY" -m pip --quiet --disable-pip-version-check)
 SECONDS=0
@@ -50,8 +53,8 @@ SITE=$(mktemp -d)
 "$PY" -m mkdocs build --strict --quiet --site-dir "$SITE"
 rm -rf "$SITE"
 
-step "cargo test (rust/core)"
-cargo test --quiet -p hiddenconvex-core
+step "cargo test (rust/core, fastdev profile)"
+cargo test --quiet -p hiddenconvex-core --profile fastdev
 
 step "pytest"
 # Exit code 5 (no tests collected) is a failure here, like any other non-zero code.

@@ -103,6 +103,50 @@ def test_run_tasks_keeps_order_and_reraises_task_errors(client) -> None:
     assert got == [divmod(i, 3) for i in range(10)]
     with pytest.raises(ZeroDivisionError):
         hcd.run_tasks(client, divmod, [(1, 1), (1, 0)])
+    with pytest.raises(hc.InvalidInputError, match="permutation"):
+        hcd.run_tasks(client, divmod, [(1, 1), (1, 2)], first=[0, 0])
+
+
+def _started_at(i: int) -> tuple[int, float]:
+    import time
+
+    t = time.time()
+    time.sleep(0.3)
+    return i, t
+
+
+def test_run_tasks_starts_the_tasks_in_the_order_first(client) -> None:
+    order = [5, 4, 3, 2, 1, 0]
+    got = hcd.run_tasks(client, _started_at, [(i,) for i in range(6)], first=order)
+    assert [g[0] for g in got] == list(range(6))  # results in task order
+    start = {i: t for i, t in got}
+    assert start[5] < start[0] and start[4] < start[1]  # started in the order given
+    # locally the tasks run in task order
+    assert [g[0] for g in hcd.run_tasks(None, _started_at, [(0,), (1,)], first=[1, 0])] == [0, 1]
+
+
+def test_partition_tiles_in_equal_ranges_of_at_least_the_minimum() -> None:
+    assert hcd.partition(0, 3) == []
+    assert hcd.partition(10, 3) == [(0, 4), (4, 7), (7, 10)]
+    # no sliver: 7e5 items in ranges of >= 349,525 -> two halves, not 349,525 + 349,525 + 950
+    assert hcd.partition(700_000, 8, minimum=349_525) == [(0, 350_000), (350_000, 700_000)]
+    assert hcd.partition(5, 2, minimum=10) == [(0, 5)]
+    for total in range(1, 40):
+        for parts in range(1, 6):
+            for minimum in (1, 3, 7):
+                r = hcd.partition(total, parts, minimum=minimum)
+                assert r[0][0] == 0 and r[-1][1] == total and len(r) <= parts
+                assert all(a[1] == b[0] for a, b in zip(r[:-1], r[1:], strict=True))
+                sizes = [b - a for a, b in r]
+                assert max(sizes) - min(sizes) <= 1
+                assert len(r) == 1 or min(sizes) >= minimum
+
+
+def test_path_segments_start_with_the_smallest_beta() -> None:
+    chunks = [[10.0, 5.0], [2.0, 1.0], [0.5, 0.1]]
+    assert hcd._costliest_first(chunks) == [2, 1, 0]
+    assert hcd._costliest_first([[0.1, 0.2], [1.0], [0.1]]) == [0, 2, 1]  # ties: path order
+    assert hcd.path_segments(10, 4) == [(0, 4), (4, 8), (8, 10)]
 
 
 # ---- midpoint tests --------------------------------------------------------------------------
@@ -216,6 +260,41 @@ def test_realdata_suite_on_the_cluster_equals_the_local_run(client) -> None:
         ra = [{k: v for k, v in r.items() if k != "time_s"} for r in a.rows()]
         rb = [{k: v for k, v in r.items() if k != "time_s"} for r in b.rows()]
         assert repr(ra) == repr(rb)
+
+
+def _without_times(v):
+    if isinstance(v, dict):
+        return {
+            k: _without_times(x)
+            for k, x in v.items()
+            if not any(w in k for w in ("time", "second", "elapsed"))
+        }
+    if isinstance(v, list):
+        return [_without_times(x) for x in v]
+    return v
+
+
+def test_report_on_the_cluster_equals_the_local_report(client, tmp_path) -> None:
+    """``hiddenconvex report --workers N``: the midpoint tests, the training runs and the convex
+    β path run on the workers; every number of the report equals the local report's."""
+    from hiddenconvex.app.report import run_report
+
+    rng = np.random.default_rng(3)
+    Xd = rng.standard_normal((50, 3))
+    yd = np.where(np.linalg.norm(Xd[:, :2], axis=1) > 1.1, 1, 0)
+    data = tmp_path / "d.npz"
+    np.savez(data, X=Xd, y=yd)
+    kw = dict(quick=True, quiet=True, width=3, beta=0.5, seed=2)
+    local = run_report(data, "y", out=tmp_path / "local", **kw)
+    with distributed.get_task_stream(client=client) as ts:
+        dist = run_report(data, "y", out=tmp_path / "dist", client=client, **kw)
+    ran = {t["key"][0] if isinstance(t["key"], tuple) else t["key"] for t in ts.data}
+    names = {k.split("-", 1)[0] for k in ran}
+    assert {"_midpoint_part", "_train_batch", "_path_segment"} <= names, names
+    assert len(local["details"]["beta_path"]) == 4
+    assert _without_times(local["details"]) == _without_times(dist["details"])
+    assert local["verdicts"] == dist["verdicts"]
+    assert [c["result"] for c in local["checks"]] == [c["result"] for c in dist["checks"]]
 
 
 # ---- chambers in parts -----------------------------------------------------------------------

@@ -46,7 +46,8 @@ def test_readme_tour_runs(tmp_path, monkeypatch):
     """The README's tour runs as written (its sections in order, one namespace)."""
     monkeypatch.chdir(tmp_path)
     ns: dict = {}
-    for section in ["tour-chambers", "tour-diag", "tour-midpoint", "tour-convex", "tour-story"]:
+    sections = ["tour-chambers", "tour-diag", "tour-spectra", "tour-midpoint", "tour-convex"]
+    for section in [*sections, "tour-wedge", "tour-story"]:
         page, snippets = _snippets(section)
         assert page.name == "README.md" and len(snippets) == 1, section
         exec(compile(snippets[0], f"README.md:{section}", "exec"), ns)  # noqa: S102

@@ -323,3 +323,38 @@ def test_relu_problem_train_equals_train_relu_network():
         assert abs(prob.objectives(r.U[None], r.alpha[None])[0] - F) <= 1e-12 * F
     with pytest.raises(hc.InvalidInputError, match="batch_size"):
         prob.train(5, seeds=[0], optimizer="gd", batch_size=3)
+
+
+def test_relu_network_output_matches_neuron_loop():
+    """relu_network_output against the definition Σ_j max(x̃ᵀu_j, 0) α_j, one neuron at a time."""
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((7, 3))
+    for bias in (False, True):
+        U = rng.standard_normal((3 + int(bias), 5))
+        a = rng.standard_normal(5)
+        Xa = np.hstack([X, np.ones((7, 1))]) if bias else X
+        want = np.zeros(7)
+        for j in range(5):
+            for i in range(7):
+                want[i] += max(float(Xa[i] @ U[:, j]), 0.0) * a[j]
+        got = hc.relu_network_output(X, U, a, bias=bias)
+        np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-14)
+    assert np.array_equal(hc.relu_network_output(X, np.zeros((3, 0)), np.zeros(0)), np.zeros(7))
+    with pytest.raises(hc.InvalidInputError, match="X: expected 5 columns, got 3"):
+        hc.relu_network_output(X, np.ones((5, 2)), np.ones(2))
+    with pytest.raises(hc.InvalidInputError, match="alpha: expected 2 entries"):
+        hc.relu_network_output(X, np.ones((3, 2)), np.ones(3))
+    with pytest.raises(hc.InvalidTypeError):
+        hc.relu_network_output(X, np.ones((3, 2)), np.ones(2), bias="yes")
+
+
+def test_training_result_predict_is_the_network_output():
+    rng = np.random.default_rng(4)
+    X, y = rng.standard_normal((12, 2)), rng.standard_normal(12)
+    r = hc.train_relu_network(X, y, 3, 1e-3, epochs=5, seed=0, bias=True)
+    Xt = rng.standard_normal((4, 2))
+    np.testing.assert_array_equal(
+        r.predict(Xt), hc.relu_network_output(Xt, r.U, r.alpha, bias=True)
+    )
+    want = np.maximum(np.hstack([Xt, np.ones((4, 1))]) @ r.U, 0.0) @ r.alpha
+    np.testing.assert_allclose(r.predict(Xt), want, rtol=1e-13, atol=1e-14)

@@ -66,6 +66,7 @@ from .nonconvex import (
     TrainingResult,
     default_batch_size,
     default_lr,
+    relu_network_output,
     relu_problem,
     train_relu_network,
 )
@@ -240,6 +241,7 @@ __all__ = [
     "default_batch_size",
     "default_lr",
     "realdata_suite",
+    "relu_network_output",
     "relu_problem",
     "train_relu_network",
     # results, errors, threads, version

@@ -1,18 +1,32 @@
 # Stubs of the private extension module hiddenconvex._core (checked by mypy.stubtest in CI).
 # Users import hiddenconvex; docstrings for users live in the public Python modules.
 from collections.abc import Callable
-from typing import Any, Literal, TypedDict, final
+from typing import Any, TypedDict, final
 
 import numpy as np
 import numpy.typing as npt
 
-# String options, parsed once in the core (an error lists the allowed values).
-_Loss = Literal["squared", "logistic", "hinge", "squared_hinge"]
-_Activation = Literal["relu", "tanh", "softplus", "sigmoid", "identity"]
-_NonNeg = Literal["softplus", "clip"]
-_HessianMethod = Literal["values", "gradients"]
-_ConvexKind = Literal["relu", "gated"]
-_ConvexLoss = Literal["squared", "logistic", "hinge", "huber"]
+from ._typing import (
+    Activation,
+    ConvexKind,
+    ConvexLoss,
+    CoreConvexSolver,
+    CoreHessianMethod,
+    NonNeg,
+    ObjectiveLoss,
+    SpectrumWhich,
+    WedgeFeatures,
+    WedgeNorm,
+)
+
+# String options, parsed once in the core (an error lists the allowed values); the Literal
+# types live in hiddenconvex._typing, shared with the public signatures.
+_Loss = ObjectiveLoss
+_Activation = Activation
+_NonNeg = NonNeg
+_HessianMethod = CoreHessianMethod
+_ConvexKind = ConvexKind
+_ConvexLoss = ConvexLoss
 _F64 = npt.NDArray[np.float64]
 _Progress = Callable[[int, int], Any] | None
 
@@ -64,6 +78,42 @@ class _ConvexCertificate(TypedDict):
     dual: float
     dual_point: _F64
     violation: float
+
+class _Hvp(TypedDict):
+    hv: _F64
+    err: _F64
+    h: float
+    step: float
+    n_gradients: int
+
+class _Slq(TypedDict):
+    nodes: _F64
+    weights: _F64
+    n_steps: list[int]
+    n_matvec: int
+    n_gradients: int
+    h: float
+    step: float
+
+class _WedgeDictionary(TypedDict):
+    neurons: _F64
+    values: _F64
+    subsets: npt.NDArray[np.int64]
+    n_subsets: int
+    n_degenerate: int
+    n_bias_only: int
+    n_exact_signs: int
+    n_exact_normals: int
+
+class _WedgeLasso(TypedDict):
+    z: _F64
+    intercept: float
+    primal: float
+    dual: float
+    theta: _F64
+    n_iter: int
+    n_sweeps: int
+    converged: bool
 
 __version__: str
 
@@ -141,6 +191,13 @@ def chamber_parts_plan(
     max_chambers: int | None = None,
     progress: Callable[[int, int], Any] | None = None,
 ) -> tuple[list[tuple[list[bool], list[float], int]], int]: ...
+def chamber_part_split(
+    x: npt.NDArray[np.float64],
+    sig: list[bool],
+    point: list[float],
+    count: int,
+    progress: Callable[[int, int], Any] | None = None,
+) -> list[tuple[list[bool], list[float], int]]: ...
 def chambers_part(
     x: npt.NDArray[np.float64],
     sig: list[bool],
@@ -264,7 +321,7 @@ def convex_solve(
     kind: _ConvexKind = "relu",
     loss: _ConvexLoss = "squared",
     huber_delta: float = 1.0,
-    solver: Literal["auto", "ipm", "conic", "newton", "fista", "bcd", "admm", "al"] = "auto",
+    solver: CoreConvexSolver = "auto",
     tol: float = 1e-6,
     max_iter: int = 10000,
     check_every: int = 10,
@@ -299,12 +356,12 @@ def spectra_hvp(
     richardson: bool = True,
     vectorized: bool = False,
     progress: Callable[[int, int], Any] | None = None,
-) -> dict[str, Any]: ...
+) -> _Hvp: ...
 def spectra_lanczos(
     objective: NativeObjective | Callable[..., Any],
     theta: npt.NDArray[np.float64],
     k: int,
-    which: Literal["largest", "smallest", "both"],
+    which: SpectrumWhich,
     tol: float,
     ncv: int | None,
     max_restarts: int,
@@ -323,21 +380,21 @@ def spectra_slq(
     group: int | None = None,
     vectorized: bool = False,
     progress: Callable[[int, int], Any] | None = None,
-) -> dict[str, Any]: ...
+) -> _Slq: ...
 
 # ---- wedge --------------------------------------------------------------------------------
 def wedge_dictionary(
     x: npt.NDArray[np.float64],
     *,
-    norm: Literal["l1", "l2"] = "l2",
+    norm: WedgeNorm = "l2",
     norm_dims: int | None = None,
     axes: bool = False,
-    features: Literal["exact", "sample"] = "exact",
+    features: WedgeFeatures = "exact",
     n_features: int = 0,
     seed: int = 0,
     max_bytes: int = ...,
     progress: Callable[[int, int], Any] | None = None,
-) -> dict[str, Any]: ...
+) -> _WedgeDictionary: ...
 def wedge_bytes_estimate(n_subsets: int, n: int, dim: int) -> int: ...
 def wedge_lasso(
     values: npt.NDArray[np.float64],
@@ -348,4 +405,4 @@ def wedge_lasso(
     tol: float = 1e-8,
     max_iter: int = 1000,
     progress: Callable[[int, int], Any] | None = None,
-) -> dict[str, Any]: ...
+) -> _WedgeLasso: ...

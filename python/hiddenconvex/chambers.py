@@ -21,12 +21,13 @@ import dataclasses
 import math
 import time
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from . import _core
 from ._progress import progress_callback
+from ._typing import ChamberMethod
 from ._validation import as_matrix, check_choice, check_int, resolve_seed
 from .exceptions import InvalidInputError, InvalidTypeError, ResourceLimitError
 from .io import Result
@@ -56,7 +57,7 @@ COVERAGE_COUNT_LIMIT: int = 50_000_000
 #: Counting visits about every chamber once (about 10^7–10^8 chambers/s per core).
 DEFAULT_MAX_COUNT: int = 10**11
 
-Method = Literal["auto", "exact", "sample"]
+Method = ChamberMethod
 
 
 @dataclasses.dataclass(repr=False)

@@ -1,4 +1,4 @@
-"""Convex vs non-convex training of two-layer ReLU networks (the seed paper's Figure 5, as functions).
+"""Convex vs non-convex training of two-layer ReLU networks (Figure 5 of Zeger & Pilanci, as functions).
 
 :func:`compare_convex_nonconvex` solves the convex reformulation once (:class:`~hiddenconvex.ConvexReLU`,
 exact activation patterns when they can be enumerated) and trains many GD/SGD/Adam runs of the
@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ._typing import ComparePatterns, ConvexSolver, Init, Optimizer, TrainingLoss
 from ._validation import (
     as_matrix,
     check_allocation,
@@ -44,11 +45,10 @@ from .io import Result
 from .nonconvex import (
     OPTIMIZERS,
     ReluProblem,
-    _augment,
-    _objective_batch,
     check_training_memory,
     default_batch_size,
     default_lr,
+    relu_network_output,
     relu_problem,
 )
 from .plot import save_figure
@@ -106,7 +106,7 @@ PREFIT_RTOL = 1e-5
 
 
 def _check_prefitted(
-    model: Any, X: np.ndarray, y: np.ndarray, beta: float, *, loss: str, bias: bool
+    model: Any, X: np.ndarray, y: np.ndarray, beta: float, *, loss: TrainingLoss, bias: bool
 ) -> None:
     """Refuse a pre-fitted ``convex=`` model that did not solve this comparison's problem.
 
@@ -141,7 +141,8 @@ def _check_prefitted(
         diffs.append(f"loss (model {m_loss!r}, comparison {loss!r})")
     if m_scaling != "sum":
         diffs.append(f"scaling (model {m_scaling!r}, the comparison uses 'sum')")
-    Xa = _augment(X, bias)
+    prob = relu_problem(X, y, beta, loss=loss, bias=bias)
+    Xa = prob.X
     m_bias = bool(getattr(model, "bias", bias))
     fit_shape = tuple(getattr(model, "X_fit_shape_", ()))
     if m_bias != bool(bias) or (fit_shape and fit_shape[1] != Xa.shape[1]):
@@ -160,7 +161,7 @@ def _check_prefitted(
             diffs.append(f"X (the model's network takes {U.shape[0]} inputs, X has {Xa.shape[1]})")
         else:
             p = float(model.objective_)
-            q = float(_objective_batch(Xa, y, U[None], alpha[None], beta, loss)[0])
+            q = float(prob.objectives(U[None], alpha[None])[0])
             if not abs(q - p) <= PREFIT_RTOL * max(1.0, abs(p)):
                 diffs.append(
                     f"X or y (its network's objective on this data is {q:.6g}, its objective_ "
@@ -179,7 +180,7 @@ def _solve_convex(
     y: np.ndarray,
     beta: float,
     *,
-    loss: str,
+    loss: TrainingLoss,
     bias: bool,
     patterns: str,
     n_patterns: int,
@@ -315,7 +316,7 @@ class ComparisonResult(Result):
     loss: str
     bias: bool
     widths: list[int]
-    optimizers: list[str]
+    optimizers: list[Optimizer]
     seeds: list[int]
     lrs: dict[str, float]
     batch_sizes: dict[str, int]
@@ -545,20 +546,20 @@ def compare_convex_nonconvex(
     *,
     widths: Any = None,
     seeds: int | Sequence[int] = 10,
-    optimizers: Sequence[str] = ("gd", "adam"),
+    optimizers: Sequence[Optimizer] = ("gd", "adam"),
     epochs: int = 2000,
     lr: float | dict[str, float] | None = None,
     batch_size: int | dict[str, int] | None = None,
-    loss: str = "squared",
+    loss: TrainingLoss = "squared",
     bias: bool = False,
-    patterns: str = "auto",
+    patterns: ComparePatterns = "auto",
     n_patterns: int = 500,
     max_exact_patterns: int = 5000,
-    init: str = "he",
+    init: Init = "he",
     seed: int = 0,
     above_rtol: float = 1e-3,
     stuck_gtol: float = 1e-3,
-    solver: str = "auto",
+    solver: ConvexSolver = "auto",
     tol: float | None = None,
     convex: Any = None,
     progress: Any = None,
@@ -752,7 +753,7 @@ def compare_convex_nonconvex(
 
 def _train_batch(
     m: int,
-    optimizer: str,
+    optimizer: Optimizer,
     lr: float,
     batch_size: int,
     desc: str,
@@ -761,7 +762,7 @@ def _train_batch(
     Xa: Any,
     y: Any,
     beta: float,
-    loss: str,
+    loss: TrainingLoss,
     bias: bool,
     **kwargs: Any,
 ) -> list[Any]:
@@ -775,13 +776,6 @@ def _train_batch(
 # ---------------------------------------------------------------------------------------------
 # held-out comparison on real data
 # ---------------------------------------------------------------------------------------------
-def _forward(X: np.ndarray, U: np.ndarray, alpha: np.ndarray, bias: bool) -> np.ndarray:
-    Xa = np.hstack([X, np.ones((X.shape[0], 1))]) if bias else X
-    if U.shape[1] == 0:
-        return np.zeros(X.shape[0])
-    return np.asarray(np.maximum(Xa @ U, 0.0) @ alpha)
-
-
 def _metric(task: str, f: np.ndarray, y: np.ndarray) -> float:
     if y.size == 0:
         return float("nan")
@@ -820,7 +814,7 @@ class DataComparison(Result):
     convex_test_metric: float
     convex_time_s: float
     width: int
-    optimizers: list[str]
+    optimizers: list[Optimizer]
     seeds: list[int]
     epochs: int
     objectives: np.ndarray
@@ -926,16 +920,16 @@ def compare_on_data(
     data: Any,
     *,
     beta: float | None = None,
-    loss: str = "squared",
+    loss: TrainingLoss = "squared",
     bias: bool = True,
-    optimizers: Sequence[str] = ("sgd", "adam"),
+    optimizers: Sequence[Optimizer] = ("sgd", "adam"),
     seeds: int | Sequence[int] = 3,
     epochs: int = 300,
     width: int | None = None,
-    patterns: str = "auto",
+    patterns: ComparePatterns = "auto",
     n_patterns: int = 300,
     max_exact_patterns: int = 3000,
-    solver: str = "auto",
+    solver: ConvexSolver = "auto",
     max_iter: int | None = None,
     seed: int = 0,
     progress: Any = None,
@@ -951,7 +945,7 @@ def compare_on_data(
         Weight decay (sum scaling). Default ``1e-2 · n_train``: with standardised data this is
         the per-sample strength 1e-2 of the mean-scaled problem.
     loss : {"squared", "logistic", "hinge"}
-        Squared loss on ±1 labels for classification by default (as in the seed paper).
+        Squared loss on ±1 labels for classification by default (as in Zeger & Pilanci's Figure 5).
     optimizers, seeds, epochs
         The non-convex runs (each on the training objective, defaults of
         :func:`~hiddenconvex.train_relu_network`).
@@ -1006,8 +1000,8 @@ def compare_on_data(
     )
     w = max(cs.m_star, 1) if width is None else check_int(width, "width", minimum=1)
     task = ds.task
-    f_tr = _forward(Xtr, cs.U, cs.alpha, bool(bias))
-    f_te = _forward(ds.X_test, cs.U, cs.alpha, bool(bias))
+    f_tr = relu_network_output(Xtr, cs.U, cs.alpha, bias=bool(bias))
+    f_te = relu_network_output(ds.X_test, cs.U, cs.alpha, bias=bool(bias))
     n_o, S = len(opts), len(seed_list)
     objectives = np.empty((n_o, S))
     train_m = np.empty((n_o, S))
@@ -1033,8 +1027,8 @@ def compare_on_data(
     for j, runs in enumerate(batches):
         for k, r in enumerate(runs):
             objectives[j, k] = r.final_objective
-            train_m[j, k] = _metric(task, _forward(Xtr, r.U, r.alpha, bool(bias)), ytr)
-            test_m[j, k] = _metric(task, _forward(ds.X_test, r.U, r.alpha, bool(bias)), ds.y_test)
+            train_m[j, k] = _metric(task, r.predict(Xtr), ytr)
+            test_m[j, k] = _metric(task, r.predict(ds.X_test), ds.y_test)
             times[j, k] = r.time_s
     return DataComparison(
         dataset=ds.name,

@@ -24,12 +24,13 @@ from typing import Any
 
 import numpy as np
 
+from ._typing import Task
 from ._validation import as_float_array, as_matrix, check_choice, check_float, check_int, encode_pm1
 from .exceptions import InvalidInputError
 
 __all__ = ["Dataset", "list_datasets", "load_dataset", "prepare", "toy_circle"]
 
-TASKS = ("regression", "classification")
+TASKS: tuple[Task, ...] = ("regression", "classification")
 
 
 @dataclasses.dataclass
@@ -113,7 +114,7 @@ def prepare(
     X: Any,
     y: Any,
     *,
-    task: str,
+    task: Task,
     name: str = "data",
     description: str = "",
     feature_names: list[str] | None = None,
@@ -249,14 +250,14 @@ def _xor(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, str]
     return X, y, "x ~ U([-1, 1]^2), y = sign(x1 x2) (XOR)"
 
 
-_SYNTHETIC: dict[str, tuple[Callable[..., Any], str, int]] = {
+_SYNTHETIC: dict[str, tuple[Callable[..., Any], Task, int]] = {
     "circle": (_circle, "classification", 200),
     "sine": (_sine, "regression", 60),
     "xor": (_xor, "classification", 200),
 }
 
 # name -> (sklearn loader name, task, default positive class for one-vs-rest or None)
-_SKLEARN: dict[str, tuple[str, str, int | None]] = {
+_SKLEARN: dict[str, tuple[str, Task, int | None]] = {
     "breast_cancer": ("load_breast_cancer", "classification", None),
     "diabetes": ("load_diabetes", "regression", None),
     "iris": ("load_iris", "classification", 1),

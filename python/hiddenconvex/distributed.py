@@ -24,7 +24,6 @@ Install with ``pip install "hiddenconvex[dask]"``. See ``docs/distributed.md``.
 from __future__ import annotations
 
 import contextlib
-import math
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -181,6 +180,7 @@ def run_tasks(
     progress: Any = None,
     desc: str = "tasks",
     timeout: float | None = None,
+    first: Sequence[int] | None = None,
 ) -> list[Any]:
     """``[fn(*t, **kwargs, **shared) for t in tasks]``, locally or on the cluster, in order.
 
@@ -188,6 +188,11 @@ def run_tasks(
     the cluster once (``client.scatter``) rather than with every task. Progress counts finished
     tasks across all workers. A task's exception is re-raised here (the other tasks are
     cancelled). A task whose worker dies is re-run by Dask on another worker.
+
+    ``first`` (a permutation of the task indices) is the order in which the cluster starts the
+    tasks (Dask priorities): the longest tasks first keeps the workers busy until the end
+    (longest-processing-time-first scheduling). The results are returned in task order either
+    way, and locally the tasks run in task order.
     """
     kw = dict(kwargs or {})
     n = len(tasks)
@@ -206,7 +211,12 @@ def run_tasks(
         for k, v in shared.items():
             kw[k] = client.scatter(v, broadcast=False, hash=False)
     wait = TASK_TIMEOUT if timeout is None else timeout
-    futures = [client.submit(fn, *t, pure=False, **kw) for t in tasks]
+    order = list(range(n)) if first is None else [int(i) for i in first]
+    if sorted(order) != list(range(n)):
+        raise InvalidInputError("first: must be a permutation of the task indices")
+    futures: list[Any] = [None] * n
+    for rank, i in enumerate(order):  # submitted in that order, with decreasing priority
+        futures[i] = client.submit(fn, *tasks[i], pure=False, priority=n - rank, **kw)
     try:
         with progress_callback(progress, desc, unit="task") as cb:
             for done, fut in enumerate(dist.as_completed(futures, timeout=wait), 1):
@@ -220,20 +230,32 @@ def run_tasks(
 
 
 def partition(total: int, parts: int, *, minimum: int = 1) -> list[tuple[int, int]]:
-    """``[start, stop)`` ranges covering ``range(total)`` in order: about ``parts`` ranges of
-    at least ``minimum`` items (the last may be shorter)."""
+    """``[start, stop)`` ranges covering ``range(total)`` in order: ``parts`` ranges of equal
+    size (to one item), fewer when that size would be below ``minimum`` (then as many as hold
+    ``minimum`` items each; one range when ``total < minimum``). No range is a sliver: a task's
+    fixed cost is paid on a full share of the work."""
     if total <= 0:
         return []
-    size = max(int(minimum), math.ceil(total / max(1, int(parts))))
-    return [(s, min(s + size, total)) for s in range(0, total, size)]
+    k = max(1, min(max(1, int(parts)), total // max(1, int(minimum))))
+    size, extra = divmod(total, k)
+    out, start = [], 0
+    for i in range(k):
+        stop = start + size + (1 if i < extra else 0)
+        out.append((start, stop))
+        start = stop
+    return out
 
 
 # ---------------------------------------------------------------------------------------------
 # Midpoint tests: ranges of the pair index
 # ---------------------------------------------------------------------------------------------
-#: Fewest pair×weight records in one midpoint part (a part then runs for a second or more for
-#: a data-fitting objective on one core, so that Dask's per-task cost stays below 5% of it).
-MIDPOINT_PART_RECORDS = 1 << 18
+#: Fewest pair×weight records in one midpoint part. Chosen from measured per-task costs: a part
+#: has a fixed cost of about 10 ms of CPU (the test's setup in the part) and Dask adds about
+#: 10 ms of worker CPU per task (``benches/bench_distributed.py``); 2^20 records take about
+#: 0.4 s on one core for the cheapest native objective (a 10-dimensional quadratic, 0.36 µs
+#: per record), so that the two stay within 5% of every part, and about 7 s for a logistic
+#: regression on 200 samples.
+MIDPOINT_PART_RECORDS = 1 << 20
 
 #: Parts per worker thread of a midpoint test (a few, so that a lost worker's parts are
 #: re-run in parallel and progress is fine-grained).
@@ -242,6 +264,18 @@ PARTS_PER_THREAD = 4
 #: Largest number of pair×weight records a run with ``keep_arrays=True`` returns (as the core's
 #: ``MAX_RECORDS``: about 80 bytes per record, 2 GB).
 MAX_KEPT_RECORDS = 25_000_000
+
+
+def midpoint_ranges(
+    pairs: int, weights: int, threads: int, *, part_pairs: int | None = None
+) -> list[tuple[int, int]]:
+    """The pair-index ranges of a distributed midpoint test of ``pairs`` pairs × ``weights``
+    weights on ``threads`` worker threads: ``part_pairs`` pairs each when given, else
+    ``PARTS_PER_THREAD`` ranges per thread of at least ``MIDPOINT_PART_RECORDS`` records."""
+    if part_pairs is not None:
+        return partition(pairs, 1, minimum=part_pairs)
+    minimum = max(1, MIDPOINT_PART_RECORDS // max(1, weights))
+    return partition(pairs, PARTS_PER_THREAD * max(1, threads), minimum=minimum)
 
 
 def _midpoint_part(lo: int, hi: int, *, objective: Any, **kwargs: Any) -> Any:
@@ -288,11 +322,9 @@ def midpoint_test_distributed(
             f"than {MAX_KEPT_RECORDS:,} (about 2 GB). Use keep_arrays=False (streamed, bounded "
             "memory, identical counts)."
         )
-    if part_pairs is None:
-        minimum = max(1, MIDPOINT_PART_RECORDS // nt)
-        ranges = partition(n_req, PARTS_PER_THREAD * total_threads(client), minimum=minimum)
-    else:
-        ranges = partition(n_req, 1, minimum=check_int(part_pairs, "part_pairs", minimum=1))
+    if part_pairs is not None:
+        part_pairs = check_int(part_pairs, "part_pairs", minimum=1)
+    ranges = midpoint_ranges(n_req, nt, total_threads(client), part_pairs=part_pairs)
     if not ranges:
         return probe
     parts = run_tasks(
@@ -309,6 +341,21 @@ def midpoint_test_distributed(
 # ---------------------------------------------------------------------------------------------
 #: β per segment of a distributed regularisation path (warm starts inside a segment).
 PATH_SEGMENT = 4
+
+
+def path_segments(n_betas: int, segment: int) -> list[tuple[int, int]]:
+    """The ``[start, stop)`` index ranges of the segments of a path of ``n_betas`` β."""
+    return [(i, min(i + segment, n_betas)) for i in range(0, n_betas, segment)]
+
+
+def _costliest_first(chunks: list[list[float]]) -> list[int]:
+    """Segment indices in the order the cluster should start them: smallest β first.
+
+    A fit's cost grows as β decreases (more active neurons, more interior-point iterations:
+    on a 16-β path from β_max/… down, the last segment costs about five times the first), so
+    the segments holding the smallest β are started first and the cheap large-β segments fill
+    the workers at the end (longest-processing-time first). Ties keep the path's order."""
+    return sorted(range(len(chunks)), key=lambda i: (min(chunks[i]), i))
 
 
 def _path_segment(estimator: Any, betas: list[float], last: bool, *, X: Any, y: Any) -> Any:
@@ -331,13 +378,15 @@ def regularization_path(
     independently (locally one after another, or on the workers of ``client``).
 
     The results depend on ``segment`` (the warm starts), never on where the segments run nor
-    on the number of workers. The estimator ends fitted at the last β.
+    on the number of workers. On a cluster the segments holding the smallest β (the costliest
+    fits) start first, so that the workers finish together. The estimator ends fitted at the
+    last β.
     """
     from ._validation import check_int
 
     seg = PATH_SEGMENT if segment is None else check_int(segment, "segment", minimum=1)
     bs = [float(b) for b in betas]
-    chunks = [bs[i : i + seg] for i in range(0, len(bs), seg)]
+    chunks = [bs[a:b] for a, b in path_segments(len(bs), seg)]
     params = dict(estimator.get_params())
     params["progress"] = None
     tasks = [(type(estimator)(**params), c, i == len(chunks) - 1) for i, c in enumerate(chunks)]
@@ -348,6 +397,7 @@ def regularization_path(
         shared={"X": X, "y": y},
         progress=progress,
         desc="regularization path (segments)",
+        first=_costliest_first(chunks),
     )
     results = [r for res, _ in outs for r in res]
     fitted = outs[-1][1] if outs else None

@@ -80,6 +80,7 @@ import numpy as np
 
 from . import _core
 from ._progress import progress_callback
+from ._typing import HessianMethod
 from ._validation import as_float_array, check_bool, check_choice, check_float
 from .exceptions import InvalidInputError
 from .io import Result
@@ -292,7 +293,7 @@ def hessian(
     objective: Any,
     points: Any,
     *,
-    method: str = "auto",
+    method: HessianMethod = "auto",
     step: float | None = None,
     richardson: bool = True,
     dim: int | None = None,

@@ -24,6 +24,7 @@ from typing import Any, ClassVar, TypeVar
 
 import numpy as np
 
+from . import _typing
 from .exceptions import HiddenConvexError, InvalidInputError
 
 __all__ = [
@@ -317,6 +318,21 @@ _TYPE_CHECKS: dict[str, Any] = {
     "dict": lambda v: isinstance(v, dict),
     "None": lambda v: v is None,
 }
+
+
+def _literal_values(alias: Any) -> tuple[Any, ...]:
+    """The allowed values of a ``Literal[...]`` alias (through ``| None``)."""
+    args = getattr(alias, "__args__", ())
+    out: tuple[Any, ...] = ()
+    for a in args:
+        out += _literal_values(a) if hasattr(a, "__args__") else (a,)
+    return out
+
+
+# A field typed by one of the option aliases of hiddenconvex._typing holds one of its values.
+for _name in _typing.__all__:
+    _allowed = _literal_values(getattr(_typing, _name))
+    _TYPE_CHECKS[_name] = lambda v, allowed=_allowed: isinstance(v, str) and v in allowed
 
 
 def _check_field_types(cls: type[Result], fields: dict[str, Any], where: str) -> None:

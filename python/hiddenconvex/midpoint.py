@@ -27,6 +27,7 @@ import numpy as np
 
 from . import _core
 from ._progress import progress_callback
+from ._typing import Normalization
 from ._validation import (
     INT_MAX,
     as_float_array,
@@ -543,7 +544,7 @@ def midpoint_test(
     scales: Sequence[float] = (1e-3, 1.0, 30.0),
     pairs: Any = None,
     t: Sequence[float] | float = (0.5,),
-    normalization: str | None = None,
+    normalization: Normalization = None,
     groups: Any = None,
     include_biases: bool = False,
     dim: int | None = None,
@@ -674,7 +675,7 @@ def midpoint_test(
         raise InvalidInputError(f"t: every weight must lie strictly between 0 and 1, got {ts}")
     native = isinstance(obj, Objective)
     if normalization is not None:
-        normalization = check_choice(normalization, "normalization", ("filter",))
+        check_choice(normalization, "normalization", ("filter",))
     kw: dict[str, Any] = {}
     pair_labels: list[str] | None = None
     scales_l: list[float] | None

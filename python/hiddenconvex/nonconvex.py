@@ -1,6 +1,6 @@
 """Non-convex training of two-layer ReLU networks with GD, SGD or Adam (NumPy).
 
-This is the baseline of the seed paper's Figure 5 experiment: the *same* objective as the convex
+This is the baseline of the Figure 5 experiment of Zeger & Pilanci: the *same* objective as the convex
 reformulation (:class:`hiddenconvex.ConvexReLU`, ``scaling="sum"``), minimised directly over the
 weights,
 
@@ -31,6 +31,7 @@ from typing import Any
 import numpy as np
 
 from ._progress import progress_callback
+from ._typing import Init, Optimizer, TrainingLoss
 from ._validation import (
     as_float_array,
     as_matrix,
@@ -49,13 +50,14 @@ __all__ = [
     "TrainingResult",
     "default_batch_size",
     "default_lr",
+    "relu_network_output",
     "relu_problem",
     "train_relu_network",
 ]
 
-OPTIMIZERS = ("gd", "sgd", "adam")
-LOSSES = ("squared", "logistic", "hinge")
-INITS = ("he", "small")
+OPTIMIZERS: tuple[Optimizer, ...] = ("gd", "sgd", "adam")
+LOSSES: tuple[TrainingLoss, ...] = ("squared", "logistic", "hinge")
+INITS: tuple[Init, ...] = ("he", "small")
 
 _ADAM_B1 = 0.9
 _ADAM_B2 = 0.999
@@ -89,6 +91,46 @@ def _augment(X: np.ndarray, bias: bool) -> np.ndarray:
     if not bias:
         return X
     return np.hstack([X, np.ones((X.shape[0], 1))])
+
+
+def relu_network_output(X: Any, U: Any, alpha: Any, *, bias: bool = False) -> np.ndarray:
+    """Output ``f(x) = Σ_j (x̃ᵀu_j)₊ α_j`` of a two-layer ReLU network at the rows of ``X``.
+
+    The network of this module, of :class:`hiddenconvex.ConvexReLU` and of
+    :func:`hiddenconvex.relu_network_objective`: ``x̃ = [x, 1]`` when ``bias`` (U then has
+    ``d + 1`` rows), else ``x̃ = x``; raw scores (take the sign for ±1 labels).
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+    U : array_like, shape (d or d + 1, m)
+        First-layer weights, one neuron per column (``m = 0``: the zero network).
+    alpha : array_like, shape (m,)
+        Second-layer weights.
+    bias : bool
+        Whether U's last row multiplies a ones column.
+
+    Returns
+    -------
+    ndarray, shape (n,)
+
+    Raises
+    ------
+    InvalidInputError
+        Shapes that do not match, NaN/inf.
+    """
+    Xa = _augment(as_matrix(X, "X"), check_bool(bias, "bias"))
+    Uv = as_float_array(U, "U", ndim=2, allow_empty=True)
+    av = as_float_array(alpha, "alpha", ndim=1, allow_empty=True)
+    if Uv.shape[0] != Xa.shape[1]:
+        raise InvalidInputError(
+            f"X: expected {Uv.shape[0] - int(bias)} columns, got {Xa.shape[1] - int(bias)}"
+        )
+    if av.shape[0] != Uv.shape[1]:
+        raise InvalidInputError(f"alpha: expected {Uv.shape[1]} entries, got {av.shape[0]}")
+    if Uv.shape[1] == 0:
+        return np.zeros(Xa.shape[0])
+    return np.asarray(np.maximum(Xa @ Uv, 0.0) @ av)
 
 
 def _objective_batch(
@@ -130,7 +172,7 @@ def _gradient_batch(
 
 def _check_problem(
     X: Any, y: Any, beta: Any, loss: Any, bias: Any
-) -> tuple[np.ndarray, np.ndarray, float, str]:
+) -> tuple[np.ndarray, np.ndarray, float, TrainingLoss]:
     Xv = as_matrix(X, "X")
     yv = as_float_array(y, "y", ndim=(1, 2))
     if yv.ndim == 2:
@@ -163,7 +205,7 @@ class ReluProblem:
     X: np.ndarray
     y: np.ndarray
     beta: float
-    loss: str
+    loss: TrainingLoss
     bias: bool
 
     def objectives(self, U: np.ndarray, alpha: np.ndarray) -> np.ndarray:
@@ -175,11 +217,11 @@ class ReluProblem:
         m: int,
         *,
         seeds: list[int],
-        optimizer: str = "gd",
+        optimizer: Optimizer = "gd",
         lr: float | None = None,
         epochs: int = 1000,
         batch_size: int | None = None,
-        init: Any = "he",
+        init: Init | tuple[Any, Any] | list[Any] = "he",
         progress: Any = None,
         desc: str | None = None,
         line_search: bool | None = None,
@@ -231,7 +273,7 @@ class ReluProblem:
 
 
 def relu_problem(
-    X: Any, y: Any, beta: float, *, loss: str = "squared", bias: bool = False
+    X: Any, y: Any, beta: float, *, loss: TrainingLoss = "squared", bias: bool = False
 ) -> ReluProblem:
     """Validate a two-layer ReLU training problem once (see :class:`ReluProblem`).
 
@@ -299,13 +341,9 @@ class TrainingResult(Result):
         return float(np.min(self.objective))
 
     def predict(self, X: Any) -> np.ndarray:
-        """Network output Σ_j (X u_j)₊ α_j (raw scores; take the sign for ±1 labels)."""
-        Xa = _augment(as_matrix(X, "X"), self.bias)
-        if Xa.shape[1] != self.U.shape[0]:
-            raise InvalidInputError(
-                f"X: expected {self.U.shape[0] - int(self.bias)} columns, got {as_matrix(X).shape[1]}"
-            )
-        return np.asarray(np.maximum(Xa @ self.U, 0.0) @ self.alpha)
+        """Network output Σ_j (X u_j)₊ α_j (raw scores; take the sign for ±1 labels); see
+        :func:`relu_network_output`."""
+        return relu_network_output(X, self.U, self.alpha, bias=self.bias)
 
     def summary(self) -> str:
         bs = "full batch" if self.batch_size == self.n_samples else f"batch {self.batch_size}"
@@ -322,7 +360,7 @@ class TrainingResult(Result):
         )
 
 
-def default_batch_size(optimizer: str, n: int) -> int:
+def default_batch_size(optimizer: Optimizer, n: int) -> int:
     """The batch size used when ``batch_size=None``: all ``n`` samples for GD, else min(n, 32)."""
     return n if optimizer == "gd" else min(n, 32)
 
@@ -330,7 +368,9 @@ def default_batch_size(optimizer: str, n: int) -> int:
 _default_batch_size = default_batch_size
 
 
-def default_lr(optimizer: str, X: Any, *, bias: bool = False, loss: str = "squared") -> float:
+def default_lr(
+    optimizer: Optimizer, X: Any, *, bias: bool = False, loss: TrainingLoss = "squared"
+) -> float:
     """The learning rate used when ``lr=None``.
 
     GD: ``0.25 / ‖X̃‖₂²``, SGD: ``0.125 / ‖X̃‖₂²`` (X̃ = X with the bias column if any; ×4 for the
@@ -553,7 +593,7 @@ def _check_training(
     bias: Any,
     loss: Any,
     init: Any,
-) -> tuple[np.ndarray, np.ndarray, int, float, str, float, int, int, str, Any]:
+) -> tuple[np.ndarray, np.ndarray, int, float, Optimizer, float, int, int, TrainingLoss, Any]:
     Xa, yv, beta_v, loss_v = _check_problem(X, y, beta, loss, bias)
     n, d = Xa.shape
     m_v = check_int(m, "m", minimum=1)
@@ -602,14 +642,14 @@ def train_relu_network(
     m: int,
     beta: float,
     *,
-    optimizer: str = "gd",
+    optimizer: Optimizer = "gd",
     lr: float | None = None,
     epochs: int = 1000,
     batch_size: int | None = None,
     seed: int | None = None,
     bias: bool = False,
-    loss: str = "squared",
-    init: Any = "he",
+    loss: TrainingLoss = "squared",
+    init: Init | tuple[Any, Any] | list[Any] = "he",
     progress: Any = None,
 ) -> TrainingResult:
     """Train a two-layer ReLU network of width ``m`` by GD, SGD or Adam on the non-convex objective.

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from . import _core
+from ._typing import HiddenActivation, ICNNActivation, NonNeg, ObjectiveLoss, TwoLayerLoss
 from ._validation import (
     as_float_array,
     as_matrix,
@@ -51,7 +52,7 @@ __all__ = [
 
 _LOSSES: tuple[_Loss, ...] = ("squared", "logistic", "hinge", "squared_hinge")
 _ACTIVATIONS: tuple[_Activation, ...] = ("relu", "tanh", "softplus", "sigmoid")
-_ICNN_ACTIVATIONS: tuple[_Activation, ...] = ("relu", "softplus")
+_ICNN_ACTIVATIONS: tuple[ICNNActivation, ...] = ("relu", "softplus")
 _NONNEG: tuple[_NonNeg, ...] = ("softplus", "clip")
 
 
@@ -324,7 +325,13 @@ class LinearModel(Objective):
     """
 
     def __init__(
-        self, X: Any, y: Any, *, loss: str = "squared", bias: bool = False, l2: float = 0.0
+        self,
+        X: Any,
+        y: Any,
+        *,
+        loss: ObjectiveLoss = "squared",
+        bias: bool = False,
+        l2: float = 0.0,
     ) -> None:
         self.X = as_matrix(X, "X")
         self.loss = check_choice(loss, "loss", _LOSSES)
@@ -427,8 +434,8 @@ class MLP(Objective):
         y: Any,
         hidden: Any = (),
         *,
-        activation: str = "relu",
-        loss: str = "squared",
+        activation: HiddenActivation = "relu",
+        loss: ObjectiveLoss = "squared",
         weight_decay: float = 0.0,
         bias: bool = True,
     ) -> None:
@@ -602,7 +609,7 @@ class TwoLayerReLU(MLP):
         *,
         beta: float = 0.0,
         bias: bool = False,
-        loss: str = "squared",
+        loss: TwoLayerLoss = "squared",
     ) -> None:
         check_choice(loss, "loss", ("squared", "logistic"))
         self.m = check_int(m, "m", minimum=1)
@@ -675,9 +682,9 @@ class ICNN(Objective):
         y: Any,
         hidden: Any,
         *,
-        activation: str = "relu",
-        nonneg: str = "softplus",
-        loss: str = "squared",
+        activation: ICNNActivation = "relu",
+        nonneg: NonNeg = "softplus",
+        loss: ObjectiveLoss = "squared",
         weight_decay: float = 0.0,
     ) -> None:
         self.X = as_matrix(X, "X")
@@ -770,8 +777,8 @@ class ICNNInput(Objective):
         hidden: Any,
         theta: Any,
         *,
-        activation: str = "relu",
-        nonneg: str = "softplus",
+        activation: ICNNActivation = "relu",
+        nonneg: NonNeg = "softplus",
     ) -> None:
         self.d = check_int(d, "d", minimum=1)
         self.hidden = [check_int(h, "hidden", minimum=1) for h in hidden]

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ._typing import Normalization
 from ._validation import (
     as_float_array,
     check_allocation,
@@ -135,7 +136,7 @@ def random_direction(
     theta: Any,
     *,
     seed: int | None = None,
-    normalization: str | None = "filter",
+    normalization: Normalization = "filter",
     groups: Any = None,
     include_biases: bool = False,
     dim: int | None = None,

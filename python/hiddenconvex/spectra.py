@@ -63,12 +63,13 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from . import _core
 from ._progress import progress_callback
+from ._typing import SpectrumMethod, SpectrumWhich
 from ._validation import as_float_array, check_choice, check_float, check_int, resolve_seed
 from .exceptions import InvalidInputError, InvalidTypeError
 from .io import Result
@@ -83,9 +84,9 @@ __all__ = [
     "spectral_density",
 ]
 
-Which = Literal["largest", "smallest", "both"]
+Which = SpectrumWhich
 _WHICH: tuple[Which, ...] = ("largest", "smallest", "both")
-_METHODS = ("auto", "lanczos", "eigsh")
+_METHODS: tuple[SpectrumMethod, ...] = ("auto", "lanczos", "eigsh")
 
 
 def _source(objective: Any, gradient: Any, vectorized: bool) -> tuple[Any, str, int | None]:
@@ -427,13 +428,13 @@ def eigenvalues(
     objective: Any,
     theta: Any,
     k: int = 6,
-    which: str = "largest",
+    which: SpectrumWhich = "largest",
     *,
     tol: float = 1e-8,
     seed: Any = None,
     ncv: int | None = None,
     max_restarts: int = 500,
-    method: str = "auto",
+    method: SpectrumMethod = "auto",
     refine: bool = True,
     gradient: Callable[..., Any] | None = None,
     vectorized: bool = False,

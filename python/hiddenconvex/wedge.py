@@ -61,12 +61,13 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, cast
+from typing import Any
 
 import numpy as np
 
 from . import _core
 from ._progress import progress_callback
+from ._typing import WedgeFeatures, WedgeNorm
 from ._validation import (
     as_float_array,
     as_matrix,
@@ -104,10 +105,10 @@ class WedgeDictionary(Result):
     factor indices (``< n``: sample, ``n + k``: axis e_k).
     """
 
-    norm: str
+    norm: WedgeNorm
     norm_dims: int
     axes: bool
-    features: str
+    features: WedgeFeatures
     seed: int | None
     n_subsets: int
     n_degenerate: int
@@ -131,10 +132,10 @@ class WedgeDictionary(Result):
 def wedge_dictionary(
     X: Any,
     *,
-    norm: str = "l2",
+    norm: WedgeNorm = "l2",
     norm_dims: int | None = None,
     axes: bool = False,
-    features: str = "exact",
+    features: WedgeFeatures = "exact",
     n_features: int | None = None,
     seed: int | None = None,
     max_bytes: int | None = None,
@@ -216,10 +217,10 @@ def wedge_dictionary(
     with progress_callback(progress, "wedge dictionary", "subsets") as cb:
         out = _core.wedge_dictionary(
             Xm,
-            norm=cast(Literal["l1", "l2"], norm),
+            norm=norm,
             norm_dims=nd,
             axes=bool(axes),
-            features=cast(Literal["exact", "sample"], features),
+            features=features,
             n_features=nf,
             seed=used_seed or 0,
             max_bytes=mb,
@@ -254,7 +255,7 @@ def wedge_network_objective(
     alpha: Any,
     beta: float,
     *,
-    norm: str = "l2",
+    norm: WedgeNorm = "l2",
     bias: bool = False,
     intercept: float = 0.0,
 ) -> float:
@@ -294,10 +295,10 @@ class WedgeFitResult(Result):
     """
 
     beta: float
-    norm: str
+    norm: WedgeNorm
     bias: bool
     axes: bool
-    features: str
+    features: WedgeFeatures
     depth: int
     theorem: str
     objective: float
@@ -407,10 +408,10 @@ class WedgeLasso:
         beta: float = 1e-3,
         *,
         depth: int = 2,
-        norm: str = "l2",
+        norm: WedgeNorm = "l2",
         bias: bool = False,
         axes: bool | None = None,
-        features: str = "exact",
+        features: WedgeFeatures = "exact",
         n_features: int | None = None,
         seed: int | None = None,
         tol: float = 1e-8,
@@ -735,7 +736,7 @@ def compare_wedge(
     *,
     epochs: int = 2000,
     seed: int = 0,
-    norm: str = "l2",
+    norm: WedgeNorm = "l2",
 ) -> list[dict[str, Any]]:
     """Time, objective and sparsity of the wedge Lasso, the exact convex program
     (:class:`~hiddenconvex.ConvexReLU`, same ℓ2 weight decay, no bias) and Adam on the non-convex

@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from .._typing import ConvexSolver, Task
 from ..io import atomic_write_text
 from ..plot import save_figure
 from .html import HtmlReport, Section
@@ -48,6 +49,8 @@ class _Ctx:
     figures: list[str] = dataclasses.field(default_factory=list)
     timings: dict[str, float] = dataclasses.field(default_factory=dict)
     spectra: dict[str, np.ndarray] = dataclasses.field(default_factory=dict)
+    #: A Dask client (``report --scheduler/--workers``): the independent sweeps run there.
+    client: Any = None
 
     @property
     def progress(self) -> bool:
@@ -110,7 +113,9 @@ def _part_convex_models(
     if task == "classification":
         models.append(("logistic regression", LogisticRegression(X, y)))
     for name, obj in models:
-        rep = hc.midpoint_test(obj, n_pairs=n_pairs, seed=ctx.seed, progress=False)
+        rep = hc.midpoint_test(
+            obj, n_pairs=n_pairs, seed=ctx.seed, progress=False, client=ctx.client
+        )
         pts = np.random.default_rng(ctx.seed).standard_normal((4 if ctx.quick else 16, obj.dim))
         hess = _hessian_check(obj, pts)
         ok_mid = rep.n_violations == 0
@@ -570,7 +575,8 @@ def _part_hidden_convexity(ctx: _Ctx) -> None:
     sec = ctx.report.section("5 · Hidden convexity: the convex program vs SGD/Adam")
     X, y = toy_circle(10, seed=ctx.seed)
     beta = 1e-4
-    solver = "auto"  # the Rust interior-point solver certifies this problem in ~0.05 s
+    # the Rust interior-point solver certifies this problem in ~0.05 s
+    solver: ConvexSolver = "auto"
     cmp = hc.compare_convex_nonconvex(
         X, y, beta, widths=["m*", "2m*"], seeds=4 if ctx.quick else 10,
         optimizers=("gd", "sgd", "adam"), batch_size={"sgd": 5},
@@ -793,7 +799,7 @@ def analyse_user_data(
     y: np.ndarray,
     feature_names: list[str],
     *,
-    task: str,
+    task: Task,
     name: str,
     out: Path,
     width: int | None = None,
@@ -832,7 +838,7 @@ def analyse_user_data(
         f"hiddenconvex {__version__} · {task} · {X.shape[0]} rows × {X.shape[1]} features · "
         f"seed {seed}",
     )
-    ctx = _Ctx(out=out, quick=quick, seed=seed, quiet=quiet, report=rep)
+    ctx = _Ctx(out=out, quick=quick, seed=seed, quiet=quiet, report=rep, client=client)
     ctx.details["plan"] = plan
     for note in plan_notes:
         ctx.log(f"plan: {note}")
@@ -894,7 +900,7 @@ def analyse_user_data(
         max_exact = 200 if quick else 2000
         Xb = _with_ones(ds.X_train)
         bound = hc.cover_count(Xb.shape[0], int(np.linalg.matrix_rank(Xb)))
-        solver = "auto"
+        solver: ConvexSolver = "auto"
         if bound <= max_exact:
             try:
                 import cvxpy  # noqa: F401
@@ -917,9 +923,60 @@ def analyse_user_data(
               f"{dc.convex_test_metric:.4g} / {float(np.median(dc.test_metrics)):.4g}", None)  # fmt: skip
         dc.save(c.out / "comparison.json")
         c.details["comparison"] = {r["method"]: r for r in dc.rows()}
+        compared["dc"], compared["solver"] = dc, solver
 
+    compared: dict[str, Any] = {}
     _timed(ctx, "4 convex vs SGD/Adam", part_compare)
+
+    def part_path(c: _Ctx) -> None:
+        _part_beta_path(c, ds.X_train, ds.y_train, compared["dc"], compared["solver"])
+
+    _timed(ctx, "5 beta path", part_path)
     return _finish(ctx, f"report on {name}", {"data": name, "task": task})
+
+
+def _part_beta_path(ctx: _Ctx, X: np.ndarray, y: np.ndarray, dc: Any, solver: str) -> None:
+    """The convex program of the comparison along β (β·10 … β/10): objective, m*, certificate.
+
+    The β are fitted in segments of ``hiddenconvex.distributed.PATH_SEGMENT`` consecutive
+    values (warm starts inside a segment), on the Dask cluster when the report has one: the same
+    segments either way, so the same numbers."""
+    import warnings
+
+    import hiddenconvex as hc
+
+    from ..distributed import PATH_SEGMENT
+    from ..exceptions import ConvergenceWarning
+
+    sec = ctx.report.section("The convex program along β")
+    betas = dc.beta * np.geomspace(10.0, 0.1, 4 if ctx.quick else 8)
+    sampled = dc.convex_patterns != "exact"
+    est = hc.ConvexReLU(
+        dc.beta, loss=dc.loss, bias=dc.bias, patterns="sample" if sampled else "exact",
+        n_patterns=dc.convex_n_patterns if sampled else None, solver=solver, seed=ctx.seed,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # reported per β below
+        path = est.regularization_path(X, y, betas, segment=PATH_SEGMENT, client=ctx.client)
+    sec.para(
+        f"The convex reformulation ({'sampled' if sampled else 'exact'} patterns, "
+        f"{dc.convex_n_patterns}) fitted along {len(betas)} values of β around the comparison's "
+        f"β = {dc.beta:.4g}, warm-started from one β to the next within segments of "
+        f"{PATH_SEGMENT}. m* is the number of active neurons of the optimal network."
+    )
+    rows, details = [], []
+    for r in path:
+        status = "certified" if r.certified else ("converged" if r.converged else "stopped")
+        rows.append([f"{r.beta:.4g}", f"{r.objective:.6g}", r.n_active,
+                     f"{r.duality_gap:.2e}", status])  # fmt: skip
+        details.append({"beta": r.beta, "objective": r.objective, "m_star": r.n_active,
+                        "duality_gap": r.duality_gap, "certified": bool(r.certified),
+                        "converged": bool(r.converged)})  # fmt: skip
+    sec.table(["β", "objective", "m*", "duality gap", "status"], rows)
+    ctx.row("convex β path", f"{len(betas)} β ({betas[0]:.3g} … {betas[-1]:.3g})",
+            f"m* from {path[0].n_active} to {path[-1].n_active}; "
+            f"{sum(r.certified for r in path)}/{len(path)} certified", None)  # fmt: skip
+    ctx.details["beta_path"] = details
 
 
 def _part_report_network(
@@ -938,7 +995,7 @@ def _part_report_network(
                                epochs=100 if ctx.quick else 400, seed=ctx.seed)  # fmt: skip
     theta = obj.flatten(tr.U, tr.alpha)
     pairs = hc.permutation_pairs(obj, theta)
-    rep = hc.midpoint_test(obj, pairs=pairs, progress=False)
+    rep = hc.midpoint_test(obj, pairs=pairs, progress=False, client=ctx.client)
     sl = hc.witness_slice(obj, rep)
     p = plot_slice_1d(sl, ctx.png("relu_witness_slice.png"),
                       title=f"ReLU network (m = {m}) on {label}: loss along a permutation witness")  # fmt: skip

@@ -20,10 +20,11 @@ import csv
 import io as _io
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
+from .._typing import Task
 from .._validation import encode_pm1
 from ..exceptions import InvalidInputError
 
@@ -118,7 +119,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 
 def read_table(
     path: str | Path, target: str, *, task: str | None = None, positive: str | None = None
-) -> tuple[np.ndarray, np.ndarray, list[str], str]:
+) -> tuple[np.ndarray, np.ndarray, list[str], Task]:
     """Read ``path`` and return ``(X, y, feature_names, task)``.
 
     ``y`` is numeric; for classification it holds two distinct values (the labels +1 for the
@@ -246,7 +247,7 @@ def read_table(
         y = np.asarray(yv, dtype=np.float64)
         if labels.size < 2:
             raise DataError(f"{p}: the target column {target!r} is constant")
-    return np.ascontiguousarray(X), y, names, task
+    return np.ascontiguousarray(X), y, names, cast("Task", task)  # validated above
 
 
 #: Rows the report analyses (a seeded, stratified subsample above it; ``--quick``: half).
@@ -354,7 +355,9 @@ def run_report(
     """Read the user's data and write the analysis to ``out`` (index.html, results.json, PNGs).
 
     Returns the machine-readable results (also written to ``out/results.json``). With a Dask
-    ``client`` the SGD/Adam training runs of the comparison run on the cluster.
+    ``client`` the report's independent sweeps run on the cluster — the midpoint tests (pair
+    ranges), the SGD/Adam training runs of the comparison (per optimizer) and the convex β path
+    (segments) — with the same results as without it.
     """
     from .demo import analyse_user_data
 

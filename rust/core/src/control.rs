@@ -59,7 +59,7 @@ impl Control {
     /// Start a stage of a composite run (a solver run after another on the same control): the
     /// stage's [`Control::set_done`] and [`Control::set_total`] count from the work done so
     /// far, so the reported progress never goes back.
-    pub fn begin_stage(&self) {
+    pub(crate) fn begin_stage(&self) {
         self.base
             .store(self.done.load(Ordering::Relaxed), Ordering::Relaxed);
     }
@@ -80,13 +80,13 @@ impl Control {
 
     /// Set the work done in the current stage to `n` (for iterative solvers that report their
     /// iteration).
-    pub fn set_done(&self, n: u64) {
+    pub(crate) fn set_done(&self, n: u64) {
         let base = self.base.load(Ordering::Relaxed);
         self.done.store(base.saturating_add(n), Ordering::Relaxed);
     }
 
     /// Set a budget for [`Control::spend`] (0 removes it).
-    pub fn set_budget(&self, budget: u64) {
+    pub(crate) fn set_budget(&self, budget: u64) {
         self.spent.store(0, Ordering::Relaxed);
         self.budget.store(budget, Ordering::Relaxed);
     }
@@ -94,7 +94,7 @@ impl Control {
     /// Spend `n` units of the budget: `Some(budget)` once the total spent exceeds it (the caller
     /// then stops with its own error), `None` otherwise or without a budget.
     #[inline]
-    pub fn spend(&self, n: u64) -> Option<u64> {
+    pub(crate) fn spend(&self, n: u64) -> Option<u64> {
         let b = self.budget.load(Ordering::Relaxed);
         if b == 0 {
             return None;

@@ -61,7 +61,7 @@ pub fn env_num_threads() -> (usize, Option<String>) {
 }
 
 /// The thread count the pool has or will have when first used.
-pub fn default_num_threads() -> usize {
+pub(crate) fn default_num_threads() -> usize {
     env_num_threads().0
 }
 
@@ -122,7 +122,7 @@ pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> Result<R> {
 
 /// Whether a problem of `work` units should go parallel: above `threshold` and more than one thread.
 /// Callers expose `threshold` as a parameter (no magic numbers).
-pub fn should_parallelize(work: usize, threshold: usize) -> bool {
+pub(crate) fn should_parallelize(work: usize, threshold: usize) -> bool {
     work >= threshold && num_threads() > 1
 }
 

@@ -3,7 +3,7 @@
 //! in order, are the sorted rows of `enumerate` (the oracle), whatever the part budget.
 
 use hiddenconvex_core::arrangement::{
-    enumerate, enumerate_part, get_bit, plan_parts, ConePart, Limits,
+    enumerate, enumerate_part, get_bit, plan_parts, split_part_of, ConePart, Limits,
 };
 use hiddenconvex_core::Control;
 use ndarray::Array2;
@@ -90,4 +90,54 @@ fn rank_two_data_is_one_part_and_foreign_parts_are_refused() {
         ..parts[0].clone()
     };
     assert!(enumerate_part(y.view(), &wrong, &ctl).is_err());
+}
+
+/// The plan's tree walked one node at a time by `split_part_of` (depth first, σ0 before σ1):
+/// its leaves are the plan's parts, in order.
+fn walk(x: &Array2<f64>, node: ConePart, budget: u128, out: &mut Vec<ConePart>) {
+    let ctl = Control::new();
+    if node.count <= budget {
+        out.push(node);
+        return;
+    }
+    let kids = split_part_of(x.view(), &node, &ctl).unwrap();
+    if kids.is_empty() {
+        out.push(node);
+        return;
+    }
+    assert_eq!(kids.iter().map(|k| k.count).sum::<u128>(), node.count);
+    for k in kids {
+        assert_eq!(k.sig.len(), node.sig.len() + 1);
+        assert_eq!(&k.sig[..node.sig.len()], &node.sig[..]);
+        walk(x, k, budget, out);
+    }
+}
+
+#[test]
+fn splitting_parts_one_at_a_time_walks_the_plan() {
+    let ctl = Control::new();
+    for (x, budget) in [
+        (resonance(4), 10usize),
+        (resonance(5), 500),
+        (gaussian(14, 4, 3), 40),
+    ] {
+        let (parts, total) = plan_parts(x.view(), budget, None, &ctl).unwrap();
+        let (root, _) = plan_parts(x.view(), usize::MAX, None, &ctl).unwrap();
+        assert_eq!(root.len(), 1);
+        assert_eq!(root[0].count, total);
+        let mut leaves = Vec::new();
+        walk(&x, root[0].clone(), budget as u128, &mut leaves);
+        assert_eq!(leaves, parts);
+    }
+    // rank 2: nothing to split; a foreign part is refused
+    let y = gaussian(9, 2, 1);
+    let (root, _) = plan_parts(y.view(), 1, None, &ctl).unwrap();
+    assert!(split_part_of(y.view(), &root[0], &ctl).unwrap().is_empty());
+    let z = gaussian(10, 4, 2);
+    let bad = ConePart {
+        sig: vec![true],
+        point: vec![1.0, 0.0],
+        count: 3,
+    };
+    assert!(split_part_of(z.view(), &bad, &ctl).is_err());
 }

@@ -323,9 +323,32 @@ fn chambers_part<'py>(
     to_arrays(py, ex)
 }
 
+/// The children of one part of `chamber_parts_plan` (same `x`) split on its next line, with
+/// their exact counts (empty when the part cannot be split).
+#[pyfunction]
+#[pyo3(signature = (x, sig, point, count, progress=None))]
+fn chamber_part_split<'py>(
+    py: Python<'py>,
+    x: PyReadonlyArray2<'py, f64>,
+    sig: Vec<bool>,
+    point: Vec<f64>,
+    count: u128,
+    progress: Option<Bound<'py, PyAny>>,
+) -> PyResult<Vec<PartTuple>> {
+    let xv = x.as_array().to_owned();
+    let part = arr::ConePart { sig, point, count };
+    detach::run(py, progress.as_ref(), move |ctl| {
+        Ok(arr::split_part_of(xv.view(), &part, ctl)?
+            .into_iter()
+            .map(|p| (p.sig, p.point, p.count))
+            .collect())
+    })
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(chamber_parts_plan, m)?)?;
     m.add_function(wrap_pyfunction!(chambers_part, m)?)?;
+    m.add_function(wrap_pyfunction!(chamber_part_split, m)?)?;
     m.add_function(wrap_pyfunction!(chambers_exact, m)?)?;
     m.add_function(wrap_pyfunction!(chambers_sample, m)?)?;
     m.add_function(wrap_pyfunction!(chamber_witnesses, m)?)?;

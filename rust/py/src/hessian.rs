@@ -88,9 +88,20 @@ fn hessian_batch<'py>(
         }
         (ObjectiveRef::Native(o), Method::Gradients) => {
             let o = o.clone();
-            let b = detach::run(py, progress.as_ref(), move |ctl| {
+            let d = pts.ncols();
+            let small = pts.nrows().saturating_mul(2 * d).saturating_mul(d)
+                < core_h::PAR_MIN_FLOATS
+                && progress.as_ref().is_none_or(|p| p.is_none());
+            let run = move |ctl: &Control| {
                 core_h::hessian_gradients(o.as_ref(), pts, step, richardson, ctl)
-            })?;
+            };
+            // Work below the core's parallel threshold (microseconds) runs on this thread with
+            // the GIL released, without the watcher thread of a long run.
+            let b = if small {
+                detach::run_short(py, run)?
+            } else {
+                detach::run(py, progress.as_ref(), run)?
+            };
             batch_to_dict(py, b, step, true)
         }
         (ObjectiveRef::Callable { .. }, Method::Gradients) => Err(invalid(

@@ -15,10 +15,10 @@
 //! Output order: patterns sorted lexicographically (row 0 most significant, 0 < 1), which is
 //! also the byte order of NumPy's `packbits` rows; it never depends on the thread count.
 
-pub mod cone;
-pub mod enumerate;
-pub mod lines;
-pub mod vertex;
+pub(crate) mod cone;
+pub(crate) mod enumerate;
+pub(crate) mod lines;
+pub(crate) mod vertex;
 
 use ndarray::ArrayView2;
 use rand_distr::{Distribution, StandardNormal};
@@ -75,7 +75,7 @@ pub fn cover_count_f64(n: u64, r: u64) -> f64 {
 }
 
 /// Cover's bound in words, exact when it fits in u128 (`"1.2e+187"` style otherwise).
-pub fn cover_text(n: u64, r: u64) -> String {
+pub(crate) fn cover_text(n: u64, r: u64) -> String {
     let c = cover_count(n, r);
     if c < u128::MAX {
         format!("{c}")
@@ -104,13 +104,9 @@ pub fn min_chambers(lines: u64, rank: u64) -> u128 {
 /// lies in [1, 2) (zero rows stay zero). Exact (no sign or ratio changes, except entries more
 /// than 2^1074 times smaller than the row's largest, which flush to zero): the chambers, the
 /// patterns and the witnesses of the rows do not change, and the enumeration's arithmetic
-/// (norms, Gram–Schmidt) neither overflows nor underflows at any global scale.
-pub fn normalize_rows(x: &mut [f64], d: usize) {
-    normalize_rows_ctl(x, d, &Control::new()).expect("a fresh Control is never cancelled");
-}
-
-/// [`normalize_rows`], checking for cancellation every 4096 rows.
-pub fn normalize_rows_ctl(x: &mut [f64], d: usize, ctl: &Control) -> Result<()> {
+/// (norms, Gram–Schmidt) neither overflows nor underflows at any global scale. Checks for
+/// cancellation every 4096 rows.
+pub(crate) fn normalize_rows_ctl(x: &mut [f64], d: usize, ctl: &Control) -> Result<()> {
     if d == 0 {
         return Ok(());
     }
@@ -143,7 +139,7 @@ fn needs_row_scaling(x: &[f64], d: usize) -> bool {
     })
 }
 
-/// Rows of the two-sided CountSketch of [`rank_lower_bound`].
+/// Rows of the two-sided CountSketch of `rank_lower_bound`.
 const SKETCH: usize = 160;
 
 fn mix(mut z: u64) -> u64 {
@@ -158,7 +154,7 @@ fn mix(mut z: u64) -> u64 {
 /// the 160 × 160 sketch S X T (S, T CountSketch matrices with fixed hashes), decided with a
 /// strict relative tolerance (1e-8), since rank(S X T) ≤ rank(X). Equal to min(rank, ~150)
 /// for generic data; used only to refuse impossible exact runs before the O(n·d²) preparation.
-pub fn rank_lower_bound(x: &[f64], n: usize, d: usize, ctl: &Control) -> Result<usize> {
+pub(crate) fn rank_lower_bound(x: &[f64], n: usize, d: usize, ctl: &Control) -> Result<usize> {
     let (k1, k2) = (n.min(SKETCH), d.min(SKETCH));
     if k1 == 0 || k2 == 0 {
         return Ok(0);
@@ -196,7 +192,7 @@ pub fn rank_lower_bound(x: &[f64], n: usize, d: usize, ctl: &Control) -> Result<
 }
 
 /// Refuse an exact run that cannot fit, in O(n·d) before any O(n·d²) work: the chambers are at
-/// least 2^r for r ≤ rank(X) (see [`rank_lower_bound`]). `x` holds the normalised rows.
+/// least 2^r for r ≤ rank(X) (see `rank_lower_bound`). `x` holds the normalised rows.
 fn quick_refuse(x: &[f64], n: usize, d: usize, limits: &Limits, ctl: &Control) -> Result<()> {
     if limits.max_chambers.is_none() && limits.memory_bytes.is_none() {
         return Ok(());
@@ -258,7 +254,7 @@ pub struct Prepared {
     /// Rank of X.
     pub rank: usize,
     /// Row-major copy of X (n × d); when a row is extreme (beyond 2^±250), each row of
-    /// non-integer data scaled by a power of two (see [`normalize_rows`]): same patterns, no
+    /// non-integer data scaled by a power of two (see `normalize_rows_ctl`): same patterns, no
     /// overflow or underflow in `x_i · u`.
     pub x: Vec<f64>,
     /// How row-space coordinates w map back to gates u ∈ R^d.
@@ -443,7 +439,7 @@ pub fn prepare(x: ArrayView2<f64>) -> Result<Prepared> {
     prepare_checked(x, None, &Control::new())
 }
 
-/// [`prepare`], cancellable, refusing first (in O(n·d), see [`rank_lower_bound`]) exact runs
+/// [`prepare`], cancellable, refusing first (in O(n·d), see `rank_lower_bound`) exact runs
 /// whose chambers cannot fit `limits`.
 pub fn prepare_checked(
     x: ArrayView2<f64>,
@@ -602,7 +598,7 @@ pub fn bytes_per_chamber(n: usize, d: usize, rank: usize) -> u64 {
     out + cand
 }
 
-/// Largest cost (m² r log m operations) of [`restricted_bound`] that [`plan`] spends.
+/// Largest cost (m² r log m operations) of `restricted_bound` that [`plan`] spends.
 const RESTRICTED_BOUND_WORK: f64 = 4e8;
 
 /// Upper limit of the bound under which the exact count is computed to check a budget.
@@ -645,7 +641,7 @@ pub fn plan(prep: &Prepared, limits: &Limits, ctl: &Control) -> Result<(u128, bo
 
 /// An upper bound on the chambers: r(A) = 1 + Σ_t r(A_t^{y_t}) ≤ 1 + Σ_t Cover(L_t, r − 1) with
 /// L_t the distinct lines of the restriction of lines 0..t to y_t^⊥ (r ≥ 3; else Cover's bound).
-pub fn restricted_bound(prep: &Prepared, ctl: &Control) -> Result<u128> {
+pub(crate) fn restricted_bound(prep: &Prepared, ctl: &Control) -> Result<u128> {
     let (k, m) = (prep.rank, prep.num_lines());
     if k < 3 {
         return Ok(prep.bound());
@@ -843,7 +839,12 @@ fn finish(prep: &Prepared, lp: &[u64], w: &[f64], ctl: &Control) -> Result<Chamb
 /// Check that every witness realises its pattern: bit i of row p is set exactly when
 /// x_i · w_p > 0, computed on the power-of-two-scaled rows (`prep.x`, same signs as X, no
 /// overflow or underflow). A failure is a [`Error::Numerical`], never a silent result.
-pub fn verify_witnesses(prep: &Prepared, patterns: &[u64], w: &[f64], ctl: &Control) -> Result<()> {
+pub(crate) fn verify_witnesses(
+    prep: &Prepared,
+    patterns: &[u64],
+    w: &[f64],
+    ctl: &Control,
+) -> Result<()> {
     let (n, d) = (prep.n, prep.d);
     let nw = words_for(n);
     let bad = patterns
@@ -1218,6 +1219,45 @@ pub fn enumerate_part(x: ArrayView2<f64>, part: &ConePart, ctl: &Control) -> Res
     Ok(set)
 }
 
+/// Split one part of [`plan_parts`] (same `x`) on its next distinct line, as the plan does: the
+/// nonempty children σ0, σ1 (in this order) with a point of each and their exact counts (one
+/// constrained deletion–restriction count). A part already on every line, or of data of rank
+/// ≤ 2, has no children (empty vector). Lets a caller walk the plan's tree one node at a time,
+/// e.g. to sample real parts of an arrangement whose whole plan is too long to make.
+pub fn split_part_of(x: ArrayView2<f64>, part: &ConePart, ctl: &Control) -> Result<Vec<ConePart>> {
+    let prep = prepare(x)?;
+    let r = prep.rank;
+    let m = prep.num_lines();
+    if part.sig.len() > m || (r >= 1 && part.point.len() != r) {
+        return Err(Error::invalid(
+            "part",
+            format!(
+                "the part does not belong to this data ({} signs and a point of dimension {} \
+                 for {m} lines of rank {r})",
+                part.sig.len(),
+                part.point.len()
+            ),
+        ));
+    }
+    if r < 3 || part.sig.len() == m {
+        return Ok(Vec::new());
+    }
+    let node = PartNode {
+        sig: part.sig.clone(),
+        point: part.point.clone(),
+        count: part.count,
+    };
+    let kids = split_part(&prep.lines, r, &node, &RecOptions::default(), ctl)?;
+    Ok(kids
+        .into_iter()
+        .map(|k| ConePart {
+            sig: k.sig,
+            point: k.point,
+            count: k.count,
+        })
+        .collect())
+}
+
 /// Exact chambers in blocks of at most `block` rows, in a fixed order that does not depend on
 /// the thread count (see [`stream`]).
 pub struct ChamberStream {
@@ -1430,7 +1470,7 @@ pub fn stream_with_budget(
 
 /// Samples per work item of [`sample`]: chunk `c` draws samples `c*SAMPLE_CHUNK ..` from
 /// `stream_rng(seed, c)`, so results do not depend on the thread count.
-pub const SAMPLE_CHUNK: usize = 4096;
+pub(crate) const SAMPLE_CHUNK: usize = 4096;
 
 /// Draw `n_samples` standard Gaussian gates (chunk c from `rng::stream_rng(seed, c)`), keep the
 /// distinct patterns `1[X u > 0]`; each pattern's witness is the first gate drawn that realises it.
@@ -1604,7 +1644,7 @@ pub fn faces(x: ArrayView2<f64>, open: &ChamberSet, ctl: &Control) -> Result<Cha
 
 /// An upper bound on the faces of L lines of rank r: Σ_j C(L, j) · Cover(L, r − j) (a face of
 /// codimension j spans a flat cut out by j of the lines, and is a chamber of the restriction).
-pub fn face_bound(lines: u64, rank: u64) -> f64 {
+pub(crate) fn face_bound(lines: u64, rank: u64) -> f64 {
     let mut total = 0.0f64;
     let mut c = 1.0f64; // C(L, j)
     for j in 0..=rank.min(lines) {
@@ -1614,7 +1654,7 @@ pub fn face_bound(lines: u64, rank: u64) -> f64 {
     total
 }
 
-/// [`faces`] refusing, before the work, face lists whose bound ([`face_bound`]) exceeds
+/// [`faces`] refusing, before the work, face lists whose bound (`face_bound`) exceeds
 /// `limits` (`max_chambers` counts faces; memory about 2 × [`bytes_per_chamber`] per face).
 pub fn faces_limited(
     x: ArrayView2<f64>,

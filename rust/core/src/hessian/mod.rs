@@ -83,6 +83,10 @@ pub fn check_size(b: usize, d: usize, method: Method, richardson: bool) -> Resul
 /// Rows evaluated per parallel chunk.
 const CHUNK: usize = 64;
 
+/// Gradient entries (points × 2·D moved gradients × D) of one block of the gradients method
+/// below which it runs on the calling thread.
+pub const PAR_MIN_FLOATS: usize = 1 << 14;
+
 /// Finite-difference method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Method {
@@ -521,14 +525,14 @@ fn collect(outs: Vec<PointOut>, d: usize, steps: Array2<f64>, nv: u64, ng: u64) 
 }
 
 /// Values (and optional rounding scales) of a block of stencil rows, as an evaluator returns them.
-pub type BlockValues = (Vec<f64>, Option<Vec<f64>>);
+pub(crate) type BlockValues = (Vec<f64>, Option<Vec<f64>>);
 
 /// Upper bound on stencil rows whose values are held at once (16 MiB of values and scales).
-pub const BLOCK_ROWS: usize = 1 << 20;
+pub(crate) const BLOCK_ROWS: usize = 1 << 20;
 
 /// The values method with a caller-supplied evaluator.
 ///
-/// Points are processed in blocks of at most [`BLOCK_ROWS`] stencil rows; for each block
+/// Points are processed in blocks of at most `BLOCK_ROWS` stencil rows; for each block
 /// `eval(b0, b1)` returns the values (and optionally rounding scales) of the rows of points
 /// `b0..b1` in the order of [`Stencil::points`]. Without scales, |f| over each point's stencil
 /// (its maximum) is used as the rounding scale.
@@ -582,7 +586,7 @@ pub fn hessian_values_with(
 }
 
 /// Evaluate the stencil rows of points `b0..b1` of a native objective, in parallel over rows.
-pub fn eval_stencil_native(
+pub(crate) fn eval_stencil_native(
     obj: &dyn Objective,
     points: ArrayView2<'_, f64>,
     steps: ArrayView2<'_, f64>,
@@ -702,157 +706,168 @@ pub fn hessian_gradients(
                 }
             }
         }
-        tasks.into_par_iter().enumerate().try_for_each_init(
-            Vec::new,
-            |buf: &mut Vec<f64>, (task, out)| -> Result<()> {
-                let p = b0 + task / chunks_per_point;
-                let c0 = (task % chunks_per_point) * COLS;
-                let ncols = out.len() / per_task;
-                buf.clear();
-                buf.extend(points.row(p).iter().copied());
-                // SUB columns per call, a cancellation check before each: one call is
-                // 2·scales·SUB gradients (a large network: tens of ms each)
-                for (g, out_g) in out.chunks_mut(SUB * per_task).enumerate() {
-                    ctl.check()?;
-                    let lo = c0 + g * SUB;
-                    let hi_col = lo + out_g.len() / per_task;
-                    let mut moves = Vec::with_capacity((hi_col - lo) * 2 * scales);
-                    for i in lo..hi_col {
-                        let hi = stp[[p, i]];
-                        for sc in 0..scales {
-                            let m = (1u32 << sc) as f64;
-                            moves.push((i, m * hi));
-                            moves.push((i, -m * hi));
-                        }
+        // Small blocks (a single Hessian at small D) stay on the calling thread: waking the
+        // pool costs more than the work.
+        let par = crate::parallel::should_parallelize(nb * per_point, PAR_MIN_FLOATS);
+        let work = |buf: &mut Vec<f64>, (task, out): (usize, &mut [f64])| -> Result<()> {
+            let p = b0 + task / chunks_per_point;
+            let c0 = (task % chunks_per_point) * COLS;
+            let ncols = out.len() / per_task;
+            buf.clear();
+            buf.extend(points.row(p).iter().copied());
+            // SUB columns per call, a cancellation check before each: one call is
+            // 2·scales·SUB gradients (a large network: tens of ms each)
+            for (g, out_g) in out.chunks_mut(SUB * per_task).enumerate() {
+                ctl.check()?;
+                let lo = c0 + g * SUB;
+                let hi_col = lo + out_g.len() / per_task;
+                let mut moves = Vec::with_capacity((hi_col - lo) * 2 * scales);
+                for i in lo..hi_col {
+                    let hi = stp[[p, i]];
+                    for sc in 0..scales {
+                        let m = (1u32 << sc) as f64;
+                        moves.push((i, m * hi));
+                        moves.push((i, -m * hi));
                     }
-                    obj.gradients_along_axes(buf, &moves, out_g)?;
                 }
-                ctl.advance(ncols as u64);
-                Ok(())
-            },
-        )?;
-        let block: Vec<PointOut> = (b0..b1)
-            .into_par_iter()
-            .map(|p| {
-                let base = (p - b0) * per_point;
-                let h = stp.row(p);
-                let g_at = |i: usize, sc: usize, minus: usize, j: usize| {
-                    cols[base + i * per_task + (sc * 2 + minus) * d + j]
-                };
-                // Column estimates G(m)[j, i] = ∂_i g_j.
-                let mut gm: Vec<Vec<f64>> = Vec::new();
-                let mut rm: Vec<Vec<f64>> = Vec::new();
-                for sc in 0..scales {
-                    let m = (1u32 << sc) as f64;
-                    let mut gmat = vec![0.0; d * d];
-                    let mut rmat = vec![0.0; d * d];
-                    for i in 0..d {
-                        let den = 2.0 * m * h[i];
-                        for j in 0..d {
-                            let (a, c) = (g_at(i, sc, 0, j), g_at(i, sc, 1, j));
-                            gmat[j * d + i] = (a - c) / den;
-                            rmat[j * d + i] = ROUND_C * eps * (a.abs() + c.abs()) / den;
-                        }
+                obj.gradients_along_axes(buf, &moves, out_g)?;
+            }
+            ctl.advance(ncols as u64);
+            Ok(())
+        };
+        if par {
+            tasks
+                .into_par_iter()
+                .enumerate()
+                .try_for_each_init(Vec::new, work)?;
+        } else {
+            let mut buf = Vec::new();
+            tasks
+                .into_iter()
+                .enumerate()
+                .try_for_each(|t| work(&mut buf, t))?;
+        }
+        let assemble = |p: usize| {
+            let base = (p - b0) * per_point;
+            let h = stp.row(p);
+            let g_at = |i: usize, sc: usize, minus: usize, j: usize| {
+                cols[base + i * per_task + (sc * 2 + minus) * d + j]
+            };
+            // Column estimates G(m)[j, i] = ∂_i g_j.
+            let mut gm: Vec<Vec<f64>> = Vec::new();
+            let mut rm: Vec<Vec<f64>> = Vec::new();
+            for sc in 0..scales {
+                let m = (1u32 << sc) as f64;
+                let mut gmat = vec![0.0; d * d];
+                let mut rmat = vec![0.0; d * d];
+                for i in 0..d {
+                    let den = 2.0 * m * h[i];
+                    for j in 0..d {
+                        let (a, c) = (g_at(i, sc, 0, j), g_at(i, sc, 1, j));
+                        gmat[j * d + i] = (a - c) / den;
+                        rmat[j * d + i] = ROUND_C * eps * (a.abs() + c.abs()) / den;
                     }
-                    gm.push(gmat);
-                    rm.push(rmat);
                 }
-                let sym = |m: &[f64]| -> Vec<f64> {
-                    let mut o = vec![0.0; d * d];
-                    for i in 0..d {
-                        for j in 0..d {
-                            o[i * d + j] = 0.5 * (m[i * d + j] + m[j * d + i]);
-                        }
+                gm.push(gmat);
+                rm.push(rmat);
+            }
+            let sym = |m: &[f64]| -> Vec<f64> {
+                let mut o = vec![0.0; d * d];
+                for i in 0..d {
+                    for j in 0..d {
+                        o[i * d + j] = 0.5 * (m[i * d + j] + m[j * d + i]);
                     }
-                    o
-                };
-                let h1 = sym(&gm[0]);
-                let r1 = sym(&rm[0]);
-                let asym: Vec<f64> = (0..d * d)
+                }
+                o
+            };
+            let h1 = sym(&gm[0]);
+            let r1 = sym(&rm[0]);
+            let asym: Vec<f64> = (0..d * d)
+                .map(|k| {
+                    let (i, j) = (k / d, k % d);
+                    0.5 * (gm[0][i * d + j] - gm[0][j * d + i]).abs()
+                })
+                .collect();
+            let (f0, s0, g0) = &centre[p];
+            let mut finite = f0.is_finite()
+                && cols[base..base + d * per_task]
+                    .iter()
+                    .all(|x| x.is_finite());
+            if richardson {
+                finite &= g0.iter().all(|x| x.is_finite());
+                let h2 = sym(&gm[1]);
+                let hr: Vec<f64> = h1
+                    .iter()
+                    .zip(&h2)
+                    .map(|(a, c)| (4.0 * a - c) / 3.0)
+                    .collect();
+                let r2 = sym(&rm[1]);
+                // asymmetry of the extrapolated column estimates (what symmetrising removes)
+                let asym_r: Vec<f64> = (0..d * d)
                     .map(|k| {
                         let (i, j) = (k / d, k % d);
-                        0.5 * (gm[0][i * d + j] - gm[0][j * d + i]).abs()
+                        let gr =
+                            |a: usize, b: usize| (4.0 * gm[0][a * d + b] - gm[1][a * d + b]) / 3.0;
+                        0.5 * (gr(i, j) - gr(j, i)).abs()
                     })
                     .collect();
-                let (f0, s0, g0) = &centre[p];
-                let mut finite = f0.is_finite()
-                    && cols[base..base + d * per_task]
-                        .iter()
-                        .all(|x| x.is_finite());
-                if richardson {
-                    finite &= g0.iter().all(|x| x.is_finite());
-                    let h2 = sym(&gm[1]);
-                    let hr: Vec<f64> = h1
-                        .iter()
-                        .zip(&h2)
-                        .map(|(a, c)| (4.0 * a - c) / 3.0)
-                        .collect();
-                    let r2 = sym(&rm[1]);
-                    // asymmetry of the extrapolated column estimates (what symmetrising removes)
-                    let asym_r: Vec<f64> = (0..d * d)
-                        .map(|k| {
-                            let (i, j) = (k / d, k % d);
-                            let gr = |a: usize, b: usize| {
-                                (4.0 * gm[0][a * d + b] - gm[1][a * d + b]) / 3.0
-                            };
-                            0.5 * (gr(i, j) - gr(j, i)).abs()
-                        })
-                        .collect();
-                    // Rounding of analytic gradients can exceed the model r (cancellation in
-                    // the gradient's sums): each column's RMS of |H(h) − H(2h)| and of the
-                    // asymmetry measures the rounding noise of its gradient differences, which
-                    // bounds the extrapolated value's rounding error per entry only
-                    // statistically; COL_C of it is added (see `column_noise`).
-                    let noise = column_noise(&h1, &h2, &asym_r, d);
-                    let err: Vec<f64> = (0..d * d)
-                        .map(|k| {
-                            let (i, j) = (k / d, k % d);
-                            richardson_error(h1[k], h2[k], r1[k], r2[k])
-                                + asym_r[k]
-                                + COL_C * noise[i].max(noise[j])
-                        })
-                        .collect();
-                    let hmax = max_abs(&hr);
-                    let mut kink = vec![false; d * d];
-                    for i in 0..d {
-                        for j in 0..d {
-                            let y = [
-                                g_at(i, 1, 1, j),
-                                g_at(i, 0, 1, j),
-                                g0[j],
-                                g_at(i, 0, 0, j),
-                                g_at(i, 1, 0, j),
-                            ];
-                            let noise =
-                                ROUND_C * eps * 4.0 * y.iter().map(|v| v.abs()).sum::<f64>();
-                            if line_kink(y, 1, KINK_TAU * h[i] * hmax + noise) {
-                                kink[i * d + j] = true;
-                                kink[j * d + i] = true;
-                            }
+                // Rounding of analytic gradients can exceed the model r (cancellation in
+                // the gradient's sums): each column's RMS of |H(h) − H(2h)| and of the
+                // asymmetry measures the rounding noise of its gradient differences, which
+                // bounds the extrapolated value's rounding error per entry only
+                // statistically; COL_C of it is added (see `column_noise`).
+                let noise = column_noise(&h1, &h2, &asym_r, d);
+                let err: Vec<f64> = (0..d * d)
+                    .map(|k| {
+                        let (i, j) = (k / d, k % d);
+                        richardson_error(h1[k], h2[k], r1[k], r2[k])
+                            + asym_r[k]
+                            + COL_C * noise[i].max(noise[j])
+                    })
+                    .collect();
+                let hmax = max_abs(&hr);
+                let mut kink = vec![false; d * d];
+                for i in 0..d {
+                    for j in 0..d {
+                        let y = [
+                            g_at(i, 1, 1, j),
+                            g_at(i, 0, 1, j),
+                            g0[j],
+                            g_at(i, 0, 0, j),
+                            g_at(i, 1, 0, j),
+                        ];
+                        let noise = ROUND_C * eps * 4.0 * y.iter().map(|v| v.abs()).sum::<f64>();
+                        if line_kink(y, 1, KINK_TAU * h[i] * hmax + noise) {
+                            kink[i * d + j] = true;
+                            kink[j * d + i] = true;
                         }
                     }
-                    PointOut {
-                        h: hr,
-                        err,
-                        kink,
-                        finite,
-                        f0: *f0,
-                        s0: *s0,
-                    }
-                } else {
-                    let err: Vec<f64> = (0..d * d).map(|k| r1[k] + asym[k]).collect();
-                    PointOut {
-                        h: h1,
-                        err,
-                        kink: vec![false; d * d],
-                        finite,
-                        f0: *f0,
-                        s0: *s0,
-                    }
                 }
-            })
-            .collect();
-        outs.extend(block);
+                PointOut {
+                    h: hr,
+                    err,
+                    kink,
+                    finite,
+                    f0: *f0,
+                    s0: *s0,
+                }
+            } else {
+                let err: Vec<f64> = (0..d * d).map(|k| r1[k] + asym[k]).collect();
+                PointOut {
+                    h: h1,
+                    err,
+                    kink: vec![false; d * d],
+                    finite,
+                    f0: *f0,
+                    s0: *s0,
+                }
+            }
+        };
+        if par {
+            outs.par_extend((b0..b1).into_par_iter().map(assemble));
+        } else {
+            outs.extend((b0..b1).map(assemble));
+        }
         b0 = b1;
     }
     let ng = (b * (2 * scales * d + richardson as usize)) as u64;

@@ -25,11 +25,11 @@ use crate::rng::stream_rng;
 pub const UNIT_ROUNDOFF: f64 = f64::EPSILON / 2.0;
 
 /// Pairs per parallel work item of the native run (also the cancellation/progress granularity).
-pub const BLOCK: usize = 128;
+pub(crate) const BLOCK: usize = 128;
 
 /// Upper bound on stored per-pair results (pairs × weights), to keep memory bounded: a run holds
 /// about 80 bytes per record (values, scales, gap, tolerance), so 2.5·10⁷ records ≈ 2 GB.
-pub const MAX_RECORDS: usize = 25_000_000;
+pub(crate) const MAX_RECORDS: usize = 25_000_000;
 
 /// Random pairs around a center.
 #[derive(Debug, Clone)]
@@ -258,7 +258,13 @@ pub fn check_weights(ts: &[f64]) -> Result<()> {
 
 /// `m = t·a + (1−t)·b` and, in `delta`, a bound on |fl(m) − m| per coordinate:
 /// `u·(2|t·a| + 2|(1−t)·b| + |m|)` covers the roundings of t·a, of 1−t and (1−t)·b, and of the sum.
-pub fn form_midpoint(t: f64, a: &[f64], b: &[f64], m: &mut [f64], delta: Option<&mut [f64]>) {
+pub(crate) fn form_midpoint(
+    t: f64,
+    a: &[f64],
+    b: &[f64],
+    m: &mut [f64],
+    delta: Option<&mut [f64]>,
+) {
     let s = 1.0 - t;
     for i in 0..a.len() {
         m[i] = t * a[i] + s * b[i];
@@ -370,7 +376,7 @@ pub fn jensen_gap_compensated(t: f64, fa: f64, fb: f64, fm: f64) -> f64 {
 }
 
 /// Neumaier (improved Kahan–Babuška) summation.
-pub fn neumaier(xs: &[f64]) -> f64 {
+pub(crate) fn neumaier(xs: &[f64]) -> f64 {
     let mut sum = 0.0f64;
     let mut c = 0.0f64;
     for &x in xs {
@@ -505,7 +511,7 @@ pub fn check_range(source: &PairSource<'_>, start: usize, count: usize) -> Resul
     Ok(())
 }
 
-/// Refuse runs whose per-pair records would exceed [`MAX_RECORDS`].
+/// Refuse runs whose per-pair records would exceed `MAX_RECORDS`.
 pub fn check_records(n: usize, nt: usize) -> Result<()> {
     let rec = n.saturating_mul(nt);
     if rec > MAX_RECORDS {

@@ -14,7 +14,7 @@
 
 use std::sync::Arc;
 
-use ndarray::Array2;
+use ndarray::{Array2, ArrayView2};
 
 use super::loss::{sigmoid, softplus, Activation, Loss};
 use super::Objective;
@@ -246,6 +246,154 @@ impl IcnnArch {
     }
 }
 
+/// The forward pass of a block of inputs (rows of `x`, B × d) as matrix products: per layer the
+/// activations Z_k (B × n_{k+1}), their derivatives and, when asked, the rounding bounds E_k.
+struct BlockForward {
+    z: Vec<Array2<f64>>,
+    dg: Vec<Array2<f64>>,
+    e: Option<Array2<f64>>,
+}
+
+/// `c = a · bᵀ + beta·c` (ndarray's matrixmultiply-backed product).
+fn gemm_nt(a: ArrayView2<'_, f64>, b: ArrayView2<'_, f64>, beta: f64, c: &mut Array2<f64>) {
+    ndarray::linalg::general_mat_mul(1.0, &a, &b.t(), beta, c);
+}
+
+impl IcnnArch {
+    /// View of the `rows × cols` row-major block of `v` starting at `off`.
+    fn mat(v: &[f64], off: usize, rows: usize, cols: usize) -> Result<ArrayView2<'_, f64>> {
+        v.get(off..off + rows * cols)
+            .and_then(|s| ArrayView2::from_shape((rows, cols), s).ok())
+            .ok_or_else(|| Error::Numerical("icnn: parameter block out of range".into()))
+    }
+
+    /// Forward pass of the block `x` (B × d) with weights θ and effective W^z = `wz`: the
+    /// batched twin of [`IcnnArch::run`] (same mathematics; the sums in a different order, so
+    /// values agree to rounding).
+    fn forward_block(
+        &self,
+        theta: &[f64],
+        wz: &[f64],
+        x: ArrayView2<'_, f64>,
+        want_scale: bool,
+    ) -> Result<BlockForward> {
+        let b = x.nrows();
+        let d = self.d;
+        let nl = self.layers.len();
+        let xabs = if want_scale {
+            Some(x.mapv(f64::abs))
+        } else {
+            None
+        };
+        let mut zs: Vec<Array2<f64>> = Vec::with_capacity(nl);
+        let mut dgs: Vec<Array2<f64>> = Vec::with_capacity(nl);
+        let mut e: Option<Array2<f64>> = None;
+        for (k, l) in self.layers.iter().enumerate() {
+            let act = if k + 1 == nl {
+                Activation::Identity
+            } else {
+                self.act
+            };
+            let wx = Self::mat(theta, l.x_off, l.n_out, d)?;
+            let bias = ndarray::ArrayView1::from(&theta[l.b_off..l.b_off + l.n_out]);
+            let mut u = Array2::<f64>::zeros((b, l.n_out));
+            gemm_nt(x, wx, 0.0, &mut u);
+            let mut m = xabs.as_ref().map(|xa| {
+                let mut m = Array2::<f64>::zeros((b, l.n_out));
+                gemm_nt(xa.view(), wx.mapv(f64::abs).view(), 0.0, &mut m);
+                m
+            });
+            if k > 0 {
+                let w = Self::mat(wz, l.v_off, l.n_out, l.n_z)?;
+                gemm_nt(zs[k - 1].view(), w, 1.0, &mut u);
+                if let (Some(m), Some(ep)) = (m.as_mut(), e.as_ref()) {
+                    let a = zs[k - 1].mapv(f64::abs) + ep;
+                    gemm_nt(a.view(), w.mapv(f64::abs).view(), 1.0, m);
+                }
+            }
+            u += &bias;
+            if let Some(m) = m.as_mut() {
+                *m += &bias.mapv(f64::abs);
+                let lip = act.lipschitz();
+                if lip != 1.0 {
+                    m.mapv_inplace(|v| lip * v);
+                }
+            }
+            let mut dg = Array2::<f64>::zeros((b, l.n_out));
+            match (u.as_slice_mut(), dg.as_slice_mut()) {
+                (Some(us), Some(ds)) => super::loss::activation_slice(act, us, ds),
+                _ => ndarray::Zip::from(&mut u).and(&mut dg).for_each(|uv, dv| {
+                    let (a, da) = act.apply(*uv);
+                    *uv = a;
+                    *dv = da;
+                }),
+            }
+            zs.push(u);
+            dgs.push(dg);
+            e = m;
+        }
+        Ok(BlockForward { z: zs, dg: dgs, e })
+    }
+
+    /// Backward pass of a block: with `delta` = ∂F/∂f per row (B), accumulate Σ_rows δ ∂f/∂θ into
+    /// `gtheta` (if given) and write δ_b ∂f/∂x_b into the rows of `gx` (if given, B × d).
+    #[allow(clippy::too_many_arguments)]
+    fn backward_block(
+        &self,
+        theta: &[f64],
+        wz: &[f64],
+        dwz: &[f64],
+        x: ArrayView2<'_, f64>,
+        fwd: &BlockForward,
+        delta: &[f64],
+        mut gtheta: Option<&mut [f64]>,
+        mut gx: Option<&mut Array2<f64>>,
+    ) -> Result<()> {
+        let b = x.nrows();
+        let d = self.d;
+        let nl = self.layers.len();
+        let mut dl = Array2::<f64>::zeros((b, 1));
+        dl.column_mut(0)
+            .iter_mut()
+            .zip(delta)
+            .for_each(|(a, v)| *a = *v);
+        for k in (0..nl).rev() {
+            let l = &self.layers[k];
+            dl *= &fwd.dg[k];
+            if let Some(g) = gtheta.as_deref_mut() {
+                let gb = dl.sum_axis(ndarray::Axis(0));
+                g[l.b_off..l.b_off + l.n_out]
+                    .iter_mut()
+                    .zip(gb.iter())
+                    .for_each(|(a, v)| *a += v);
+                let mut gw = Array2::<f64>::zeros((l.n_out, d));
+                ndarray::linalg::general_mat_mul(1.0, &dl.t(), &x, 0.0, &mut gw);
+                g[l.x_off..l.x_off + l.n_out * d]
+                    .iter_mut()
+                    .zip(gw.iter())
+                    .for_each(|(a, v)| *a += v);
+                if k > 0 {
+                    let mut gv = Array2::<f64>::zeros((l.n_out, l.n_z));
+                    ndarray::linalg::general_mat_mul(1.0, &dl.t(), &fwd.z[k - 1], 0.0, &mut gv);
+                    let t0 = l.v_off;
+                    for (j, v) in gv.iter().enumerate() {
+                        g[t0 + j] += v * dwz[t0 + j];
+                    }
+                }
+            }
+            if let Some(g) = gx.as_deref_mut() {
+                let wx = Self::mat(theta, l.x_off, l.n_out, d)?;
+                ndarray::linalg::general_mat_mul(1.0, &dl, &wx, 1.0, g);
+            }
+            if k > 0 {
+                let w = Self::mat(wz, l.v_off, l.n_out, l.n_z)?;
+                dl = dl.dot(&w);
+            }
+        }
+        Ok(())
+    }
+}
+
 /// ICNN training loss on data (X, y): an objective of the weights θ.
 #[derive(Clone, Debug)]
 pub struct IcnnLoss {
@@ -309,6 +457,9 @@ impl IcnnLoss {
         self.arch.layers.iter().any(|l| t >= l.v_off && t < l.b_off)
     }
 
+    /// The per-sample path (one forward/backward pass per sample): the reference the batched
+    /// path ([`IcnnLoss::eval_block`]) is tested against.
+    #[cfg_attr(not(test), allow(dead_code))]
     fn eval(&self, theta: &[f64], mut grad: Option<&mut [f64]>, want_scale: bool) -> (f64, f64) {
         let (wz, dwz) = self.arch.effective(theta);
         if let Some(g) = grad.as_deref_mut() {
@@ -351,15 +502,69 @@ impl IcnnLoss {
     }
 }
 
+impl IcnnLoss {
+    /// Value, scale and (if asked) gradient at one θ with the samples as one block of matrix
+    /// products (the batched path; [`IcnnLoss::eval`] is the per-sample reference).
+    fn eval_block(
+        &self,
+        theta: &[f64],
+        grad: Option<&mut [f64]>,
+        want_scale: bool,
+    ) -> Result<(f64, f64)> {
+        let (wz, dwz) = self.arch.effective(theta);
+        let fwd = self
+            .arch
+            .forward_block(theta, &wz, self.x.view(), want_scale)?;
+        let out = &fwd.z[self.arch.layers.len() - 1];
+        let n = self.x.nrows();
+        let mut f = 0.0;
+        let mut s = 0.0;
+        let mut dls = vec![0.0; n];
+        for i in 0..n {
+            let p = out[[i, 0]];
+            let (l, dl) = self.loss.eval(p, self.y[i]);
+            f += l;
+            if want_scale {
+                let ep = fwd.e.as_ref().map_or(0.0, |e| e[[i, 0]]).max(p.abs());
+                s += self.loss.term_scale(l, dl, ep, self.y[i]);
+            }
+            dls[i] = dl;
+        }
+        let mut grad = grad;
+        if let Some(g) = grad.as_deref_mut() {
+            g.iter_mut().for_each(|v| *v = 0.0);
+            self.arch
+                .backward_block(theta, &wz, &dwz, self.x.view(), &fwd, &dls, Some(g), None)?;
+        }
+        if self.weight_decay > 0.0 {
+            let mut r = 0.0;
+            for t in 0..theta.len() {
+                if self.decayed(t) {
+                    r += theta[t] * theta[t];
+                    if let Some(g) = grad.as_deref_mut() {
+                        g[t] += self.weight_decay * theta[t];
+                    }
+                }
+            }
+            f += 0.5 * self.weight_decay * r;
+            s += 0.5 * self.weight_decay * r;
+        }
+        Ok((f, s.max(f.abs())))
+    }
+}
+
 impl Objective for IcnnLoss {
     fn dim(&self) -> usize {
         self.arch.dim
     }
+    /// The batched path with one point ([`IcnnLoss::eval_block`]), so that the per-point and
+    /// the block values agree bit for bit (the per-sample path is the tests' reference).
     fn value_and_scale(&self, theta: &[f64]) -> (f64, f64) {
-        self.eval(theta, None, true)
-    }
-    fn value(&self, theta: &[f64]) -> f64 {
-        self.eval(theta, None, false).0
+        if theta.len() != self.arch.dim {
+            return (f64::NAN, f64::NAN);
+        }
+        self.eval_block(theta, None, true)
+            .unwrap_or((f64::NAN, f64::NAN))
     }
     fn gradient(&self, theta: &[f64], grad: &mut [f64]) -> Result<f64> {
         if grad.len() != self.arch.dim || theta.len() != self.arch.dim {
@@ -368,7 +573,7 @@ impl Objective for IcnnLoss {
                 format!("expected length {}", self.arch.dim),
             ));
         }
-        Ok(self.eval(theta, Some(grad), false).0)
+        Ok(self.eval_block(theta, Some(grad), false)?.0)
     }
     fn name(&self) -> String {
         format!(
@@ -376,6 +581,40 @@ impl Objective for IcnnLoss {
             self.arch.layers.len() - 1,
             self.loss.as_str()
         )
+    }
+    /// Per point, the samples as one block of matrix products ([`IcnnLoss::eval_block`]).
+    fn values_scales_block(
+        &self,
+        points: ArrayView2<'_, f64>,
+        values: &mut [f64],
+        scales: &mut [f64],
+    ) -> Result<()> {
+        super::check_block(self.arch.dim, points, values.len(), scales.len(), None)?;
+        let mut buf = Vec::with_capacity(self.arch.dim);
+        for (i, row) in points.outer_iter().enumerate() {
+            buf.clear();
+            buf.extend(row.iter().copied());
+            (values[i], scales[i]) = self.eval_block(&buf, None, true)?;
+        }
+        Ok(())
+    }
+    fn gradients_block(
+        &self,
+        points: ArrayView2<'_, f64>,
+        values: &mut [f64],
+        grads: &mut [f64],
+    ) -> Result<()> {
+        let d = self.arch.dim;
+        super::check_block(d, points, values.len(), values.len(), Some(grads.len()))?;
+        let mut buf = Vec::with_capacity(d);
+        for (i, row) in points.outer_iter().enumerate() {
+            buf.clear();
+            buf.extend(row.iter().copied());
+            values[i] = self
+                .eval_block(&buf, Some(&mut grads[i * d..(i + 1) * d]), false)?
+                .0;
+        }
+        Ok(())
     }
 }
 
@@ -444,6 +683,56 @@ impl Objective for IcnnInput {
     fn name(&self) -> String {
         format!("ICNN of its input (d={})", self.arch.d)
     }
+    /// The block of inputs as one forward pass of matrix products.
+    fn values_scales_block(
+        &self,
+        points: ArrayView2<'_, f64>,
+        values: &mut [f64],
+        scales: &mut [f64],
+    ) -> Result<()> {
+        super::check_block(self.arch.d, points, values.len(), scales.len(), None)?;
+        let fwd = self
+            .arch
+            .forward_block(&self.theta, &self.wz, points, true)?;
+        let out = &fwd.z[self.arch.layers.len() - 1];
+        for i in 0..points.nrows() {
+            let f = out[[i, 0]];
+            values[i] = f;
+            scales[i] = fwd.e.as_ref().map_or(0.0, |e| e[[i, 0]]).max(f.abs());
+        }
+        Ok(())
+    }
+    /// The block of inputs as one forward and one backward pass of matrix products.
+    fn gradients_block(
+        &self,
+        points: ArrayView2<'_, f64>,
+        values: &mut [f64],
+        grads: &mut [f64],
+    ) -> Result<()> {
+        let d = self.arch.d;
+        super::check_block(d, points, values.len(), values.len(), Some(grads.len()))?;
+        let b = points.nrows();
+        let fwd = self
+            .arch
+            .forward_block(&self.theta, &self.wz, points, false)?;
+        let out = &fwd.z[self.arch.layers.len() - 1];
+        for i in 0..b {
+            values[i] = out[[i, 0]];
+        }
+        let mut gx = Array2::<f64>::zeros((b, d));
+        self.arch.backward_block(
+            &self.theta,
+            &self.wz,
+            &self.dwz,
+            points,
+            &fwd,
+            &vec![1.0; b],
+            None,
+            Some(&mut gx),
+        )?;
+        grads.iter_mut().zip(gx.iter()).for_each(|(a, v)| *a = *v);
+        Ok(())
+    }
 }
 
 #[cfg(test)]
@@ -485,6 +774,58 @@ mod tests {
             let (fb, sb) = f.value_and_scale(&b);
             let (fm, sm) = f.value_and_scale(&m);
             assert!(fm <= (fa + fb) / 2.0 + 1e-13 * (sa + sb + sm));
+        }
+    }
+
+    #[test]
+    fn block_path_matches_per_point_path() {
+        let x = Array2::from_shape_fn((9, 3), |(i, j)| ((i * 3 + j) as f64 * 0.61).cos());
+        let y: Vec<f64> = (0..9).map(|i| (i as f64 * 0.4).sin()).collect();
+        let close = |a: f64, b: f64, s: f64| (a - b).abs() <= 64.0 * f64::EPSILON * s;
+        for (act, nn, wd) in [
+            (Activation::Softplus, NonNeg::Softplus, 0.1),
+            (Activation::Relu, NonNeg::Clip, 0.0),
+        ] {
+            let obj =
+                IcnnLoss::new(x.clone(), y.clone(), &[5, 4], act, nn, Loss::Squared, wd).unwrap();
+            let dd = obj.dim();
+            let pts = Array2::from_shape_fn((6, dd), |(b, i)| {
+                ((i * 7 + b * 13) as f64 * 0.53).sin() * 0.8
+            });
+            let (mut v, mut s) = (vec![0.0; 6], vec![0.0; 6]);
+            obj.values_scales_block(pts.view(), &mut v, &mut s).unwrap();
+            let (mut gv, mut g) = (vec![0.0; 6], vec![0.0; 6 * dd]);
+            obj.gradients_block(pts.view(), &mut gv, &mut g).unwrap();
+            for b in 0..6 {
+                let th = pts.row(b).to_vec();
+                let (f, sc) = obj.eval(&th, None, true);
+                assert!(close(v[b], f, sc), "{} vs {f}", v[b]);
+                assert!(close(s[b], sc, sc) && s[b] >= v[b].abs());
+                assert!(close(gv[b], f, sc));
+                let mut gr = vec![0.0; dd];
+                obj.eval(&th, Some(&mut gr), false);
+                let gs = gr.iter().fold(1.0f64, |m, v| m.max(v.abs()));
+                for t in 0..dd {
+                    assert!(close(g[b * dd + t], gr[t], 4.0 * gs * sc), "grad {t}");
+                }
+            }
+            let th = pts.row(2).to_vec();
+            let inp = IcnnInput::new(obj.arch().clone(), th).unwrap();
+            let xs = Array2::from_shape_fn((7, 3), |(b, j)| ((b * 5 + j) as f64 * 0.9).sin() * 2.0);
+            let (mut v, mut s) = (vec![0.0; 7], vec![0.0; 7]);
+            inp.values_scales_block(xs.view(), &mut v, &mut s).unwrap();
+            let (mut gv, mut g) = (vec![0.0; 7], vec![0.0; 21]);
+            inp.gradients_block(xs.view(), &mut gv, &mut g).unwrap();
+            for b in 0..7 {
+                let xr = xs.row(b).to_vec();
+                let (f, sc) = inp.value_and_scale(&xr);
+                assert!(close(v[b], f, sc) && close(s[b], sc, sc) && close(gv[b], f, sc));
+                let mut gr = vec![0.0; 3];
+                inp.gradient(&xr, &mut gr).unwrap();
+                for j in 0..3 {
+                    assert!(close(g[b * 3 + j], gr[j], 4.0 * sc), "input grad {j}");
+                }
+            }
         }
     }
 

@@ -12,11 +12,14 @@
 //!   `exp`/`ln_1p`/`tanh`, one value at a time;
 //! - **vectorised** (the `*_slice` kernels, [`loss_accumulate_row`] and [`loss_derivs_row`]):
 //!   branch-free polynomial kernels ([`exp_v`], [`log1p_unit_v`], [`expm1_v`], [`tanh_v`],
-//!   [`sigmoid_v`], [`softplus_v`]) over slices, four lanes at a time with AVX2 intrinsics
-//!   (chosen at run time when the CPU has AVX2, module `avx2`) or one value at a time (the
-//!   portable twins). Both perform the same IEEE operations in the same order (no fused
-//!   multiply-add), so their results are bit-identical; they are what the batched evaluation of
-//!   the native objectives ([`crate::objective::Objective::values_scales_block`]) uses.
+//!   [`sigmoid_v`], [`softplus_v`]) over slices, four lanes at a time with AVX2 + FMA intrinsics
+//!   (chosen at run time when the CPU has both, module `avx2`) or one value at a time (the
+//!   portable twins). Both perform the same IEEE operations in the same order, fused
+//!   multiply-adds included (`f64::mul_add`, correctly rounded in software where the CPU has no
+//!   FMA), so their results are bit-identical; they are what the batched evaluation of the native
+//!   objectives ([`crate::objective::Objective::values_scales_block`]) uses. Polynomials are
+//!   evaluated by Estrin's scheme (short dependency chains: the kernels are throughput-bound,
+//!   not latency-bound).
 //!
 //! Accuracy of the vectorised kernels (bounds asserted by the tests of this module, relative to
 //! the platform's functions on dense sweeps of the argument range): `exp_v` ≤ 2 ulp, `expm1_v`
@@ -227,36 +230,92 @@ const LOG2E: f64 = std::f64::consts::LOG2_E;
 /// 1.5 · 2^52: `(x + MAGIC) − MAGIC` rounds |x| < 2^51 to the nearest integer (ties to even).
 const MAGIC: f64 = 6_755_399_441_055_744.0;
 
+/// The coefficients 1/k!, k = 2..13, of [`expm1_reduced`].
+const EXPM1_C: [f64; 12] = [
+    1.0 / 2.0,
+    1.0 / 6.0,
+    1.0 / 24.0,
+    1.0 / 120.0,
+    1.0 / 720.0,
+    1.0 / 5040.0,
+    1.0 / 40320.0,
+    1.0 / 362880.0,
+    1.0 / 3628800.0,
+    1.0 / 39916800.0,
+    1.0 / 479001600.0,
+    1.0 / 6227020800.0,
+];
+
+/// The coefficients 1/(2k + 1), k = 1..11, of [`log1p_unit_v`].
+const ATANH_A: [f64; 11] = [
+    1.0 / 3.0,
+    1.0 / 5.0,
+    1.0 / 7.0,
+    1.0 / 9.0,
+    1.0 / 11.0,
+    1.0 / 13.0,
+    1.0 / 15.0,
+    1.0 / 17.0,
+    1.0 / 19.0,
+    1.0 / 21.0,
+    1.0 / 23.0,
+];
+
+/// `a·b + c` with one rounding (the fused multiply-add of the AVX2 kernels; correctly rounded
+/// in software where the CPU has none).
+#[inline(always)]
+fn fma(a: f64, b: f64, c: f64) -> f64 {
+    a.mul_add(b, c)
+}
+
 /// expm1(r) for |r| ≤ ln2/2: the Taylor polynomial of degree 13, whose truncation error
-/// |r|^14/14! ≤ 5e-18 is below half an ulp; evaluated by Horner's rule as r + r·(r·p(r)).
+/// |r|^14/14! ≤ 5e-18 is below half an ulp, as r + r²·p(r) with p (degree 11) evaluated by
+/// Estrin's scheme (fused multiply-adds; a dependency chain of depth 5 instead of Horner's 11,
+/// so the out-of-order core overlaps the evaluations of consecutive vectors).
 #[inline(always)]
 fn expm1_reduced(r: f64) -> f64 {
-    const C: [f64; 12] = [
-        1.0 / 2.0,
-        1.0 / 6.0,
-        1.0 / 24.0,
-        1.0 / 120.0,
-        1.0 / 720.0,
-        1.0 / 5040.0,
-        1.0 / 40320.0,
-        1.0 / 362880.0,
-        1.0 / 3628800.0,
-        1.0 / 39916800.0,
-        1.0 / 479001600.0,
-        1.0 / 6227020800.0,
-    ];
-    let mut p = C[11];
-    for k in (0..11).rev() {
-        p = p * r + C[k];
-    }
-    r + r * (r * p)
+    let c = &EXPM1_C;
+    let r2 = r * r;
+    let r4 = r2 * r2;
+    let r8 = r4 * r4;
+    let q0 = fma(c[1], r, c[0]);
+    let q1 = fma(c[3], r, c[2]);
+    let q2 = fma(c[5], r, c[4]);
+    let q3 = fma(c[7], r, c[6]);
+    let q4 = fma(c[9], r, c[8]);
+    let q5 = fma(c[11], r, c[10]);
+    let s0 = fma(q1, r2, q0);
+    let s1 = fma(q3, r2, q2);
+    let s2 = fma(q5, r2, q4);
+    let t0 = fma(s1, r4, s0);
+    let p = fma(s2, r8, t0);
+    fma(r2, p, r)
+}
+
+/// Σ_k ATANH_A[k]·w^k (w = s² ≤ 1/25) by Estrin's scheme.
+#[inline(always)]
+fn atanh_poly(w: f64) -> f64 {
+    let a = &ATANH_A;
+    let w2 = w * w;
+    let w4 = w2 * w2;
+    let w8 = w4 * w4;
+    let q0 = fma(a[1], w, a[0]);
+    let q1 = fma(a[3], w, a[2]);
+    let q2 = fma(a[5], w, a[4]);
+    let q3 = fma(a[7], w, a[6]);
+    let q4 = fma(a[9], w, a[8]);
+    let s0 = fma(q1, w2, q0);
+    let s1 = fma(q3, w2, q2);
+    let s2 = fma(a[10], w2, q4);
+    let t0 = fma(s1, w4, s0);
+    fma(s2, w8, t0)
 }
 
 /// `(n, r)` with x = n ln2 + r, n an integer (as a float), |r| ≤ ln2/2 (Cody–Waite reduction).
 #[inline(always)]
 fn reduce(x: f64) -> (f64, f64) {
-    let nf = (x * LOG2E + MAGIC) - MAGIC;
-    let r = (x - nf * LN2_HI) - nf * LN2_LO;
+    let nf = fma(x, LOG2E, MAGIC) - MAGIC;
+    let r = fma(-nf, LN2_LO, fma(-nf, LN2_HI, x));
     (nf, r)
 }
 
@@ -275,7 +334,7 @@ fn pow2(nf: f64) -> f64 {
 /// e^x, branch-free (vectorisable). Overflow gives +inf, underflow 0 (subnormal results are
 /// rounded once), NaN propagates. Error ≤ 1 ulp (tested).
 #[inline(always)]
-pub fn exp_v(x: f64) -> f64 {
+pub(crate) fn exp_v(x: f64) -> f64 {
     let xc = x.clamp(-746.0, 710.0);
     let (nf, r) = reduce(xc);
     let p = 1.0 + expm1_reduced(r);
@@ -293,12 +352,12 @@ pub fn exp_v(x: f64) -> f64 {
 /// e^x − 1 for x ≤ 709 (larger x are clamped to 709), accurate near 0 (no cancellation):
 /// 2^n·expm1(r) + (2^n − 1). Error ≤ 2 ulp (tested).
 #[inline(always)]
-pub fn expm1_v(x: f64) -> f64 {
+pub(crate) fn expm1_v(x: f64) -> f64 {
     let xc = x.clamp(-60.0, 709.0);
     let (nf, r) = reduce(xc);
     let q = expm1_reduced(r);
     let s = pow2(nf);
-    let y = s * q + (s - 1.0);
+    let y = fma(s, q, s - 1.0);
     if x.is_nan() {
         x
     } else {
@@ -309,40 +368,25 @@ pub fn expm1_v(x: f64) -> f64 {
 /// log(1 + u) for u ∈ [0, 1] (the domain of every use here: u = e^{−|z|}), branch-free:
 /// 2·atanh(s) with s = u/(2 + u) (u < ½) or, for u ≥ ½, ln 2 + 2·atanh((u − 1)/(u + 3))
 /// (u − 1 is exact there); |s| ≤ 1/5 and the odd series is cut after s^23 (truncation < 1e-18
-/// relative). Error ≤ 2 ulp on [0, 1] (tested); not for arguments outside [0, 1].
+/// relative), evaluated by Estrin's scheme ([`atanh_poly`]). Error ≤ 2 ulp on [0, 1] (tested);
+/// not for arguments outside [0, 1].
 #[inline(always)]
-pub fn log1p_unit_v(u: f64) -> f64 {
-    const A: [f64; 11] = [
-        1.0 / 3.0,
-        1.0 / 5.0,
-        1.0 / 7.0,
-        1.0 / 9.0,
-        1.0 / 11.0,
-        1.0 / 13.0,
-        1.0 / 15.0,
-        1.0 / 17.0,
-        1.0 / 19.0,
-        1.0 / 21.0,
-        1.0 / 23.0,
-    ];
+pub(crate) fn log1p_unit_v(u: f64) -> f64 {
     let big = u >= 0.5;
     let num = if big { u - 1.0 } else { u };
     let den = if big { u + 3.0 } else { u + 2.0 };
     let s = num / den;
     let s2 = s * s;
-    let mut p = A[10];
-    for k in (0..10).rev() {
-        p = p * s2 + A[k];
-    }
+    let p = atanh_poly(s2);
     let two_s = 2.0 * s;
     let hi = if big { LN2_HI } else { 0.0 };
     let lo = if big { LN2_LO } else { 0.0 };
-    hi + (two_s + (two_s * s2 * p + lo))
+    hi + (two_s + fma(two_s * s2, p, lo))
 }
 
 /// The logistic function 1/(1 + e^{−z}), branch-free (vectorisable). Error ≤ 3 ulp (tested).
 #[inline(always)]
-pub fn sigmoid_v(z: f64) -> f64 {
+pub(crate) fn sigmoid_v(z: f64) -> f64 {
     let u = exp_v(-z.abs());
     let num = if z >= 0.0 { 1.0 } else { u };
     num / (1.0 + u)
@@ -350,14 +394,14 @@ pub fn sigmoid_v(z: f64) -> f64 {
 
 /// log(1 + e^z), branch-free (vectorisable). Error ≤ 3 ulp (tested).
 #[inline(always)]
-pub fn softplus_v(z: f64) -> f64 {
+pub(crate) fn softplus_v(z: f64) -> f64 {
     z.max(0.0) + log1p_unit_v(exp_v(-z.abs()))
 }
 
 /// tanh z = sign(z)·e/(e + 2) with e = expm1(2|z|) (2|z| capped at 40, where tanh rounds to ±1),
 /// branch-free (vectorisable). Error ≤ 3 ulp (tested).
 #[inline(always)]
-pub fn tanh_v(z: f64) -> f64 {
+pub(crate) fn tanh_v(z: f64) -> f64 {
     let e = expm1_v((2.0 * z.abs()).min(40.0));
     let t = (e / (e + 2.0)).copysign(z);
     if z.is_nan() {
@@ -367,17 +411,19 @@ pub fn tanh_v(z: f64) -> f64 {
     }
 }
 
-/// Define `$name`, which runs `$avx2` (explicit AVX2 lanes, see [`avx2`]) when the CPU has
-/// AVX2 and `$portable` (the same operations one value at a time) otherwise. Both perform the same
-/// IEEE operations in the same order (no fused multiply-add), so they return bit-identical
-/// results; the tests check it.
+/// Define `$name`, which runs `$avx2` (explicit AVX2 + FMA lanes, see [`avx2`]) when the CPU
+/// has both and `$portable` (the same operations one value at a time) otherwise. Both perform
+/// the same IEEE operations in the same order (fused multiply-adds included), so they return
+/// bit-identical results; the tests check it.
 macro_rules! simd_dispatch {
     ($(#[$m:meta])* $vis:vis fn $name:ident / $portable:ident / $avx2:ident ($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
         $(#[$m])*
         $vis fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
-                if std::arch::is_x86_feature_detected!("avx2") {
+                if std::arch::is_x86_feature_detected!("avx2")
+                    && std::arch::is_x86_feature_detected!("fma")
+                {
                     // SAFETY: the CPU supports the feature the function was compiled for.
                     return unsafe { avx2::$avx2($($arg),*) };
                 }
@@ -403,7 +449,7 @@ simd_dispatch! {
 simd_dispatch! {
     /// In place `z[k] ← g(z[k])` and `dz[k] = g'(z[k])` (the vectorised [`Activation::apply`];
     /// `dz` may be empty to skip the derivative).
-    pub fn activation_slice / activation_slice_portable / activation_slice(act: Activation, z: &mut [f64], dz: &mut [f64]) {
+    pub(crate) fn activation_slice / activation_slice_portable / activation_slice(act: Activation, z: &mut [f64], dz: &mut [f64]) {
         let want_d = !dz.is_empty();
         match act {
             Activation::Identity => dz.iter_mut().for_each(|d| *d = 1.0),
@@ -505,7 +551,7 @@ simd_dispatch! {
     /// One sample's terms for a row of B predictions `f` (one per point) with target `y`:
     /// `acc_f[b] += ℓ(f[b], y)` and, when `acc_s` is not empty,
     /// `acc_s[b] += |ℓ| + |ℓ'| (e[b] + |other operand|)` ([`Loss::term_scale`]).
-    pub fn loss_accumulate_row / loss_accumulate_row_portable / loss_accumulate_row(
+    pub(crate) fn loss_accumulate_row / loss_accumulate_row_portable / loss_accumulate_row(
         loss: Loss,
         f: &[f64],
         e: &[f64],
@@ -535,7 +581,7 @@ simd_dispatch! {
 simd_dispatch! {
     /// One sample's terms for a row of B predictions: `dl[b] = ℓ'(f[b], y)` and, when `acc_f` is
     /// not empty, `acc_f[b] += ℓ(f[b], y)`.
-    pub fn loss_derivs_row / loss_derivs_row_portable / loss_derivs_row(
+    pub(crate) fn loss_derivs_row / loss_derivs_row_portable / loss_derivs_row(
         loss: Loss,
         f: &[f64],
         y: f64,
@@ -564,83 +610,88 @@ simd_dispatch! {
 #[allow(unused_unsafe, clippy::missing_safety_doc)]
 pub(crate) mod avx2 {
     use super::{
-        exp_v, log1p_unit_v, loss_term, sigmoid_v, softplus_v, tanh_v, Activation, Loss, LN2_HI,
-        LN2_LO, LOG2E, MAGIC,
+        exp_v, log1p_unit_v, loss_term, sigmoid_v, softplus_v, tanh_v, Activation, Loss, ATANH_A,
+        EXPM1_C, LN2_HI, LN2_LO, LOG2E, MAGIC,
     };
     use std::arch::x86_64::*;
 
     type V = __m256d;
 
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn splat(x: f64) -> V {
         unsafe { _mm256_set1_pd(x) }
     }
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn add(a: V, b: V) -> V {
         unsafe { _mm256_add_pd(a, b) }
     }
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn sub(a: V, b: V) -> V {
         unsafe { _mm256_sub_pd(a, b) }
     }
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn mul(a: V, b: V) -> V {
         unsafe { _mm256_mul_pd(a, b) }
     }
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
+    fn fma(a: V, b: V, c: V) -> V {
+        unsafe { _mm256_fmadd_pd(a, b, c) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
     fn div(a: V, b: V) -> V {
         unsafe { _mm256_div_pd(a, b) }
     }
     /// `if m { b } else { a }` per lane.
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn select(m: V, b: V, a: V) -> V {
         unsafe { _mm256_blendv_pd(a, b, m) }
     }
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn ge(a: V, b: V) -> V {
         unsafe { _mm256_cmp_pd::<_CMP_GE_OQ>(a, b) }
     }
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn gt(a: V, b: V) -> V {
         unsafe { _mm256_cmp_pd::<_CMP_GT_OQ>(a, b) }
     }
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn is_nan(a: V) -> V {
         unsafe { _mm256_cmp_pd::<_CMP_UNORD_Q>(a, a) }
     }
     /// max(a, b) for a non-NaN b (as `f64::max`, NaN a gives b).
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn max(a: V, b: V) -> V {
         unsafe { _mm256_max_pd(a, b) }
     }
     /// min(a, b) for a non-NaN b (as `f64::min`, NaN a gives b).
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn min(a: V, b: V) -> V {
         unsafe { _mm256_min_pd(a, b) }
     }
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn abs(a: V) -> V {
         unsafe { _mm256_andnot_pd(splat(-0.0), a) }
     }
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn neg_abs(a: V) -> V {
         unsafe { _mm256_or_pd(splat(-0.0), a) }
     }
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn copysign(mag: V, sign: V) -> V {
         unsafe {
             _mm256_or_pd(
@@ -650,53 +701,72 @@ pub(crate) mod avx2 {
         }
     }
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn load(s: &[f64], k: usize) -> V {
         debug_assert!(k + 4 <= s.len());
         unsafe { _mm256_loadu_pd(s.as_ptr().add(k)) }
     }
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn store(s: &mut [f64], k: usize, v: V) {
         debug_assert!(k + 4 <= s.len());
         unsafe { _mm256_storeu_pd(s.as_mut_ptr().add(k), v) }
     }
 
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn expm1_reduced(r: V) -> V {
-        const C: [f64; 12] = [
-            1.0 / 2.0,
-            1.0 / 6.0,
-            1.0 / 24.0,
-            1.0 / 120.0,
-            1.0 / 720.0,
-            1.0 / 5040.0,
-            1.0 / 40320.0,
-            1.0 / 362880.0,
-            1.0 / 3628800.0,
-            1.0 / 39916800.0,
-            1.0 / 479001600.0,
-            1.0 / 6227020800.0,
-        ];
-        let mut p = splat(C[11]);
-        for k in (0..11).rev() {
-            p = add(mul(p, r), splat(C[k]));
-        }
-        add(r, mul(r, mul(r, p)))
+        let c = &EXPM1_C;
+        let k = |v: f64| splat(v);
+        let r2 = mul(r, r);
+        let r4 = mul(r2, r2);
+        let r8 = mul(r4, r4);
+        let q0 = fma(k(c[1]), r, k(c[0]));
+        let q1 = fma(k(c[3]), r, k(c[2]));
+        let q2 = fma(k(c[5]), r, k(c[4]));
+        let q3 = fma(k(c[7]), r, k(c[6]));
+        let q4 = fma(k(c[9]), r, k(c[8]));
+        let q5 = fma(k(c[11]), r, k(c[10]));
+        let s0 = fma(q1, r2, q0);
+        let s1 = fma(q3, r2, q2);
+        let s2 = fma(q5, r2, q4);
+        let t0 = fma(s1, r4, s0);
+        let p = fma(s2, r8, t0);
+        fma(r2, p, r)
     }
 
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
+    fn atanh_poly(w: V) -> V {
+        let a = &ATANH_A;
+        let k = |v: f64| splat(v);
+        let w2 = mul(w, w);
+        let w4 = mul(w2, w2);
+        let w8 = mul(w4, w4);
+        let q0 = fma(k(a[1]), w, k(a[0]));
+        let q1 = fma(k(a[3]), w, k(a[2]));
+        let q2 = fma(k(a[5]), w, k(a[4]));
+        let q3 = fma(k(a[7]), w, k(a[6]));
+        let q4 = fma(k(a[9]), w, k(a[8]));
+        let s0 = fma(q1, w2, q0);
+        let s1 = fma(q3, w2, q2);
+        let s2 = fma(k(a[10]), w2, q4);
+        let t0 = fma(s1, w4, s0);
+        fma(s2, w8, t0)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
     fn reduce(x: V) -> (V, V) {
         let magic = splat(MAGIC);
-        let nf = sub(add(mul(x, splat(LOG2E)), magic), magic);
-        let r = sub(sub(x, mul(nf, splat(LN2_HI))), mul(nf, splat(LN2_LO)));
+        let nf = sub(fma(x, splat(LOG2E), magic), magic);
+        let mnf = unsafe { _mm256_xor_pd(nf, splat(-0.0)) };
+        let r = fma(mnf, splat(LN2_LO), fma(mnf, splat(LN2_HI), x));
         (nf, r)
     }
 
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn pow2(nf: V) -> V {
         unsafe {
             let t = _mm256_castpd_si256(add(nf, splat(MAGIC + 1023.0)));
@@ -706,7 +776,7 @@ pub(crate) mod avx2 {
     }
 
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     pub(super) fn exp4(x: V) -> V {
         let xc = min(max(x, splat(-746.0)), splat(710.0));
         let (nf, r) = reduce(xc);
@@ -719,50 +789,34 @@ pub(crate) mod avx2 {
     }
 
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn expm1_4(x: V) -> V {
         let xc = min(max(x, splat(-60.0)), splat(709.0));
         let (nf, r) = reduce(xc);
         let q = expm1_reduced(r);
         let s = pow2(nf);
-        let y = add(mul(s, q), sub(s, splat(1.0)));
+        let y = fma(s, q, sub(s, splat(1.0)));
         select(is_nan(x), x, y)
     }
 
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn log1p_unit4(u: V) -> V {
-        const A: [f64; 11] = [
-            1.0 / 3.0,
-            1.0 / 5.0,
-            1.0 / 7.0,
-            1.0 / 9.0,
-            1.0 / 11.0,
-            1.0 / 13.0,
-            1.0 / 15.0,
-            1.0 / 17.0,
-            1.0 / 19.0,
-            1.0 / 21.0,
-            1.0 / 23.0,
-        ];
         let big = ge(u, splat(0.5));
         let num = select(big, sub(u, splat(1.0)), u);
         let den = select(big, add(u, splat(3.0)), add(u, splat(2.0)));
         let s = div(num, den);
         let s2 = mul(s, s);
-        let mut p = splat(A[10]);
-        for k in (0..10).rev() {
-            p = add(mul(p, s2), splat(A[k]));
-        }
+        let p = atanh_poly(s2);
         let two_s = mul(splat(2.0), s);
         let zero = splat(0.0);
         let hi = select(big, splat(LN2_HI), zero);
         let lo = select(big, splat(LN2_LO), zero);
-        add(hi, add(two_s, add(mul(mul(two_s, s2), p), lo)))
+        add(hi, add(two_s, fma(mul(two_s, s2), p, lo)))
     }
 
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn sigmoid4(z: V) -> V {
         let u = exp4(neg_abs(z));
         let num = select(ge(z, splat(0.0)), splat(1.0), u);
@@ -770,22 +824,129 @@ pub(crate) mod avx2 {
     }
 
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn softplus4(z: V) -> V {
         add(max(z, splat(0.0)), log1p_unit4(exp4(neg_abs(z))))
     }
 
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn tanh4(z: V) -> V {
         let e = expm1_4(min(mul(splat(2.0), abs(z)), splat(40.0)));
         let t = copysign(div(e, add(e, splat(2.0))), z);
         select(is_nan(z), z, t)
     }
 
+    /// `[{ i = 0; e }, { i = 1; e }]`: one step of a computation on two independent vectors,
+    /// written so that the two dependency chains are interleaved instruction by instruction
+    /// (the out-of-order core then overlaps their latencies).
+    macro_rules! m2 {
+        ($i:ident => $e:expr) => {
+            [
+                {
+                    let $i = 0usize;
+                    $e
+                },
+                {
+                    let $i = 1usize;
+                    $e
+                },
+            ]
+        };
+    }
+
+    /// [`exp4`] of two vectors, interleaved (same operations per lane).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn exp4x2(x: [V; 2]) -> [V; 2] {
+        let c = &EXPM1_C;
+        let magic = splat(MAGIC);
+        let xc = m2!(i => min(max(x[i], splat(-746.0)), splat(710.0)));
+        let nf = m2!(i => sub(fma(xc[i], splat(LOG2E), magic), magic));
+        let mnf = m2!(i => unsafe { _mm256_xor_pd(nf[i], splat(-0.0)) });
+        let r1 = m2!(i => fma(mnf[i], splat(LN2_HI), xc[i]));
+        let r = m2!(i => fma(mnf[i], splat(LN2_LO), r1[i]));
+        let r2 = m2!(i => mul(r[i], r[i]));
+        let r4 = m2!(i => mul(r2[i], r2[i]));
+        let r8 = m2!(i => mul(r4[i], r4[i]));
+        let q0 = m2!(i => fma(splat(c[1]), r[i], splat(c[0])));
+        let q1 = m2!(i => fma(splat(c[3]), r[i], splat(c[2])));
+        let q2 = m2!(i => fma(splat(c[5]), r[i], splat(c[4])));
+        let q3 = m2!(i => fma(splat(c[7]), r[i], splat(c[6])));
+        let q4 = m2!(i => fma(splat(c[9]), r[i], splat(c[8])));
+        let q5 = m2!(i => fma(splat(c[11]), r[i], splat(c[10])));
+        let s0 = m2!(i => fma(q1[i], r2[i], q0[i]));
+        let s1 = m2!(i => fma(q3[i], r2[i], q2[i]));
+        let s2 = m2!(i => fma(q5[i], r2[i], q4[i]));
+        let t0 = m2!(i => fma(s1[i], r4[i], s0[i]));
+        let pp = m2!(i => fma(s2[i], r8[i], t0[i]));
+        let em1 = m2!(i => fma(r2[i], pp[i], r[i]));
+        let p = m2!(i => add(splat(1.0), em1[i]));
+        let n1 = m2!(i => sub(add(mul(nf[i], splat(0.5)), magic), magic));
+        let n2 = m2!(i => sub(nf[i], n1[i]));
+        let y = m2!(i => mul(mul(p[i], pow2(n1[i])), pow2(n2[i])));
+        m2!(i => select(is_nan(x[i]), x[i], y[i]))
+    }
+
+    /// [`log1p_unit4`] of two vectors, interleaved (same operations per lane).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn log1p_unit4x2(u: [V; 2]) -> [V; 2] {
+        let a = &ATANH_A;
+        let big = m2!(i => ge(u[i], splat(0.5)));
+        let num = m2!(i => select(big[i], sub(u[i], splat(1.0)), u[i]));
+        let den = m2!(i => select(big[i], add(u[i], splat(3.0)), add(u[i], splat(2.0))));
+        let s = m2!(i => div(num[i], den[i]));
+        let w = m2!(i => mul(s[i], s[i]));
+        let w2 = m2!(i => mul(w[i], w[i]));
+        let w4 = m2!(i => mul(w2[i], w2[i]));
+        let w8 = m2!(i => mul(w4[i], w4[i]));
+        let q0 = m2!(i => fma(splat(a[1]), w[i], splat(a[0])));
+        let q1 = m2!(i => fma(splat(a[3]), w[i], splat(a[2])));
+        let q2 = m2!(i => fma(splat(a[5]), w[i], splat(a[4])));
+        let q3 = m2!(i => fma(splat(a[7]), w[i], splat(a[6])));
+        let q4 = m2!(i => fma(splat(a[9]), w[i], splat(a[8])));
+        let s0 = m2!(i => fma(q1[i], w2[i], q0[i]));
+        let s1 = m2!(i => fma(q3[i], w2[i], q2[i]));
+        let s2 = m2!(i => fma(splat(a[10]), w2[i], q4[i]));
+        let t0 = m2!(i => fma(s1[i], w4[i], s0[i]));
+        let p = m2!(i => fma(s2[i], w8[i], t0[i]));
+        let two_s = m2!(i => mul(splat(2.0), s[i]));
+        let zero = splat(0.0);
+        let hi = m2!(i => select(big[i], splat(LN2_HI), zero));
+        let lo = m2!(i => select(big[i], splat(LN2_LO), zero));
+        m2!(i => add(hi[i], add(two_s[i], fma(mul(two_s[i], w[i]), p[i], lo[i]))))
+    }
+
+    /// [`logistic4`] of two vectors of predictions, interleaved: `[(ℓ, ℓ'); 2]`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn logistic4x2(f: [V; 2], y: V) -> [(V, V); 2] {
+        let z = m2!(i => mul(y, f[i]));
+        let u = exp4x2(m2!(i => neg_abs(z[i])));
+        let lg = log1p_unit4x2(u);
+        let negz = m2!(i => unsafe { _mm256_xor_pd(z[i], splat(-0.0)) });
+        let l = m2!(i => add(max(negz[i], splat(0.0)), lg[i]));
+        let num = m2!(i => select(gt(z[i], splat(0.0)), u[i], splat(1.0)));
+        let negy = unsafe { _mm256_xor_pd(y, splat(-0.0)) };
+        let q = m2!(i => div(num[i], add(splat(1.0), u[i])));
+        m2!(i => (l[i], mul(negy, q[i])))
+    }
+
+    /// [`logistic4`] of the `m < 4` predictions `f` (zero-padded lanes), written to `l`, `dl`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn logistic_tail(f: &[f64], y: V, l: &mut [f64; 4], dl: &mut [f64; 4]) {
+        let mut fb = [0.0; 4];
+        fb[..f.len()].copy_from_slice(f);
+        let (lv, dv) = logistic4(load(&fb, 0), y);
+        store(l, 0, lv);
+        store(dl, 0, dv);
+    }
+
     /// `(ℓ, ℓ')` of the logistic loss, four lanes (as [`loss_term`]).
     #[inline]
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     fn logistic4(f: V, y: V) -> (V, V) {
         let z = mul(y, f);
         let u = exp4(neg_abs(z));
@@ -796,7 +957,7 @@ pub(crate) mod avx2 {
         (l, mul(negy, div(num, add(splat(1.0), u))))
     }
 
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     pub unsafe fn exp_slice(x: &[f64], out: &mut [f64]) {
         let n = x.len().min(out.len());
         let mut k = 0;
@@ -809,7 +970,7 @@ pub(crate) mod avx2 {
         }
     }
 
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     pub unsafe fn activation_slice(act: Activation, z: &mut [f64], dz: &mut [f64]) {
         let want_d = !dz.is_empty();
         let n = if want_d {
@@ -861,7 +1022,7 @@ pub(crate) mod avx2 {
         let _ = (sigmoid_v, softplus_v, tanh_v);
     }
 
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     pub unsafe fn loss_accumulate_row(
         loss: Loss,
         f: &[f64],
@@ -872,25 +1033,38 @@ pub(crate) mod avx2 {
     ) {
         let mut k = 0;
         if loss == Loss::Logistic {
-            let n = f.len().min(acc_f.len());
+            let want_s = !acc_s.is_empty();
+            let mut n = f.len().min(acc_f.len());
+            if want_s {
+                n = n.min(e.len()).min(acc_s.len());
+            }
             let yv = splat(y);
-            if acc_s.is_empty() {
-                while k + 4 <= n {
-                    let (l, _) = logistic4(load(f, k), yv);
-                    store(acc_f, k, add(load(acc_f, k), l));
-                    k += 4;
+            // other operand: 0 for the logistic loss.
+            let other = splat(0.0);
+            while k + 8 <= n {
+                let [(l0, d0), (l1, d1)] = logistic4x2([load(f, k), load(f, k + 4)], yv);
+                for (j, l, dl) in [(k, l0, d0), (k + 4, l1, d1)] {
+                    store(acc_f, j, add(load(acc_f, j), l));
+                    if want_s {
+                        let ts = add(abs(l), mul(abs(dl), add(load(e, j), other)));
+                        store(acc_s, j, add(load(acc_s, j), ts));
+                    }
                 }
-            } else {
-                let n = n.min(e.len()).min(acc_s.len());
-                // other operand: 0 for the logistic loss.
-                let other = splat(0.0);
-                while k + 4 <= n {
-                    let (l, dl) = logistic4(load(f, k), yv);
-                    store(acc_f, k, add(load(acc_f, k), l));
-                    let ts = add(abs(l), mul(abs(dl), add(load(e, k), other)));
-                    store(acc_s, k, add(load(acc_s, k), ts));
-                    k += 4;
+                k += 8;
+            }
+            while k < n {
+                // The last < 8 values four lanes at a time, zero-padded (same operations per
+                // lane as the portable kernel, without its software FMA).
+                let m = (n - k).min(4);
+                let (mut lb, mut db) = ([0.0; 4], [0.0; 4]);
+                logistic_tail(&f[k..k + m], yv, &mut lb, &mut db);
+                for j in 0..m {
+                    acc_f[k + j] += lb[j];
+                    if want_s {
+                        acc_s[k + j] += lb[j].abs() + db[j].abs() * (e[k + j] + 0.0);
+                    }
                 }
+                k += m;
             }
         }
         let (es, ss) = if acc_s.is_empty() {
@@ -902,7 +1076,7 @@ pub(crate) mod avx2 {
         let _ = loss_term;
     }
 
-    #[target_feature(enable = "avx2")]
+    #[target_feature(enable = "avx2,fma")]
     pub unsafe fn loss_derivs_row(
         loss: Loss,
         f: &[f64],
@@ -913,21 +1087,32 @@ pub(crate) mod avx2 {
         let mut k = 0;
         if loss == Loss::Logistic {
             let yv = splat(y);
-            let n = f.len().min(dl.len());
-            if acc_f.is_empty() {
-                while k + 4 <= n {
-                    let (_, d) = logistic4(load(f, k), yv);
-                    store(dl, k, d);
-                    k += 4;
+            let want_f = !acc_f.is_empty();
+            let mut n = f.len().min(dl.len());
+            if want_f {
+                n = n.min(acc_f.len());
+            }
+            while k + 8 <= n {
+                let [(l0, d0), (l1, d1)] = logistic4x2([load(f, k), load(f, k + 4)], yv);
+                for (j, l, d) in [(k, l0, d0), (k + 4, l1, d1)] {
+                    if want_f {
+                        store(acc_f, j, add(load(acc_f, j), l));
+                    }
+                    store(dl, j, d);
                 }
-            } else {
-                let n = n.min(acc_f.len());
-                while k + 4 <= n {
-                    let (l, d) = logistic4(load(f, k), yv);
-                    store(acc_f, k, add(load(acc_f, k), l));
-                    store(dl, k, d);
-                    k += 4;
+                k += 8;
+            }
+            while k < n {
+                let m = (n - k).min(4);
+                let (mut lb, mut db) = ([0.0; 4], [0.0; 4]);
+                logistic_tail(&f[k..k + m], yv, &mut lb, &mut db);
+                for j in 0..m {
+                    if want_f {
+                        acc_f[k + j] += lb[j];
+                    }
+                    dl[k + j] = db[j];
                 }
+                k += m;
             }
         }
         let af = if acc_f.is_empty() {

@@ -221,7 +221,8 @@ impl Mlp {
     /// Value, scale, and (if `grad` is given) the gradient, one point at a time with scalar
     /// loops and the platform's `exp`/`ln_1p`/`tanh`: the reference the batched path is tested
     /// against.
-    pub fn eval_scalar(
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn eval_scalar(
         &self,
         theta: &[f64],
         mut grad: Option<&mut [f64]>,
@@ -356,14 +357,14 @@ impl Mlp {
 /// loops: large networks (Hessian-vector products and spectra at D = 10⁴–10⁶), where the loops'
 /// dot products run at a fraction of the machine's speed. Below it the per-sample path (and its
 /// rounding) is kept.
-pub const GEMM_GRADIENT_MIN_DIM: usize = 1 << 14;
+pub(crate) const GEMM_GRADIENT_MIN_DIM: usize = 1 << 14;
 
 impl Mlp {
     /// f(θ) and ∇f(θ) with one matrix product per layer and pass over all n samples
     /// (Z_k = H_{k−1} W_kᵀ forward; ∂W_k = Δ_kᵀ H_{k−1} and Δ_{k−1} = (Δ_k W_k) ⊙ g'(Z_{k−1})
     /// backward). Same mathematics as the per-sample path, different rounding; deterministic
     /// (single-threaded products with a fixed blocking).
-    pub fn value_gradient_gemm(&self, theta: &[f64], grad: &mut [f64]) -> Result<f64> {
+    pub(crate) fn value_gradient_gemm(&self, theta: &[f64], grad: &mut [f64]) -> Result<f64> {
         use ndarray::{ArrayView1, ArrayView2, Axis, Zip};
         if grad.len() != self.dim || theta.len() != self.dim {
             return Err(Error::invalid(
@@ -390,11 +391,15 @@ impl Mlp {
                 z += &ArrayView1::from(&theta[l.b_off..l.b_off + l.n_out]);
             }
             let mut dz = Array2::<f64>::zeros(z.raw_dim());
-            Zip::from(&mut z).and(&mut dz).for_each(|zv, dv| {
-                let (a, da) = l.act.apply(*zv);
-                *zv = a;
-                *dv = da;
-            });
+            match (z.as_slice_mut(), dz.as_slice_mut()) {
+                // The vectorised activation kernels (the batched path's).
+                (Some(zs), Some(ds)) => super::loss::activation_slice(l.act, zs, ds),
+                _ => Zip::from(&mut z).and(&mut dz).for_each(|zv, dv| {
+                    let (a, da) = l.act.apply(*zv);
+                    *zv = a;
+                    *dv = da;
+                }),
+            }
             hs.push(z);
             ds.push(dz);
         }
@@ -481,7 +486,14 @@ impl Mlp {
     /// Points per sub-block of the batched path.
     fn block_points(&self) -> usize {
         let w = self.layers.iter().map(|l| l.n_out).max().unwrap_or(1);
-        (BLOCK_FLOATS / (self.x.nrows() * w).max(1)).clamp(1, MAX_BLOCK_POINTS)
+        let bp = (BLOCK_FLOATS / (self.x.nrows() * w).max(1)).clamp(1, MAX_BLOCK_POINTS);
+        // A multiple of 8 (two AVX2 vectors) when possible: the loss kernels run over rows of
+        // one value per point and handle a ragged end with padded vectors.
+        if bp >= 8 {
+            bp / 8 * 8
+        } else {
+            bp
+        }
     }
 
     /// Forward pass of the sub-block `p` (nb × D, standard layout).
@@ -526,7 +538,23 @@ impl Mlp {
                 } else {
                     None
                 };
+                if n_out == 1 {
+                    // One output unit (the usual last layer): per sample row, the dot product of
+                    // each point's n_in activations with its weights, read contiguously.
+                    let mut wflat: Vec<f64> = Vec::with_capacity(nb * n_in);
+                    for row in p.outer_iter() {
+                        wflat.extend(row.slice(s![l.w_off..l.w_off + n_in]).iter());
+                    }
+                    let wabs: Vec<f64> = wflat.iter().map(|v: &f64| v.abs()).collect();
+                    row_dots(hin, &wflat, n_in, &mut z);
+                    if let (Some(en), Some(a)) = (e_next.as_mut(), ain.as_ref()) {
+                        row_dots(a, &wabs, n_in, en);
+                    }
+                }
                 for (b, row) in p.outer_iter().enumerate() {
+                    if n_out == 1 {
+                        break;
+                    }
                     let wsl = row.slice(s![l.w_off..l.w_off + n_out * n_in]);
                     let w = wsl
                         .to_shape((n_out, n_in))
@@ -770,6 +798,33 @@ impl Mlp {
     }
 }
 
+/// `c[i, b] = Σ_j a[i, b·k + j] · w[b·k + j]` (j in order) for every row i: the one-unit layer of
+/// every point of a block at once.
+fn row_dots(a: &Array2<f64>, w: &[f64], k: usize, c: &mut Array2<f64>) {
+    for (ar, mut cr) in a.outer_iter().zip(c.outer_iter_mut()) {
+        match (ar.as_slice(), cr.as_slice_mut()) {
+            (Some(ar), Some(cr)) => {
+                for ((ab, wb), cv) in ar.chunks_exact(k).zip(w.chunks_exact(k)).zip(cr.iter_mut()) {
+                    let mut acc = 0.0;
+                    for (x, y) in ab.iter().zip(wb) {
+                        acc += x * y;
+                    }
+                    *cv = acc;
+                }
+            }
+            _ => {
+                for (b, cv) in cr.iter_mut().enumerate() {
+                    let mut acc = 0.0;
+                    for j in 0..k {
+                        acc += ar[b * k + j] * w[b * k + j];
+                    }
+                    *cv = acc;
+                }
+            }
+        }
+    }
+}
+
 /// `c = a · wᵀ` for a small per-point layer: a direct loop when w has one row (a matrix–vector
 /// product, where a packed product's set-up would dominate), else the packed product.
 fn matmul_small(
@@ -796,7 +851,7 @@ impl Objective for Mlp {
         self.dim
     }
     /// A block of one point, so that `value_and_scale(θ)` equals row θ of any block evaluation
-    /// bit for bit (the per-point scalar path, [`Mlp::eval_scalar`], is the tests' reference).
+    /// bit for bit (the per-point scalar path, `Mlp::eval_scalar`, is the tests' reference).
     fn value_and_scale(&self, theta: &[f64]) -> (f64, f64) {
         let (mut v, mut s) = ([f64::NAN], [f64::NAN]);
         match ArrayView2::from_shape((1, theta.len()), theta) {
@@ -848,6 +903,16 @@ impl Objective for Mlp {
     ) -> Result<()> {
         let d = self.dim;
         super::check_block(d, points, values.len(), values.len(), Some(grads.len()))?;
+        if d >= GEMM_GRADIENT_MIN_DIM {
+            // Large networks: per point, the products over the samples (as `gradient`).
+            let mut buf = Vec::with_capacity(d);
+            for (i, row) in points.outer_iter().enumerate() {
+                buf.clear();
+                buf.extend(row.iter().copied());
+                values[i] = self.value_gradient_gemm(&buf, &mut grads[i * d..(i + 1) * d])?;
+            }
+            return Ok(());
+        }
         self.for_sub_blocks(points, |p, lo, hi| {
             self.gradients_sub_block(p, &mut values[lo..hi], &mut grads[lo * d..hi * d])
         })

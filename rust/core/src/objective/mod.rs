@@ -117,7 +117,7 @@ pub trait Objective: Send + Sync {
 
 /// Check the shapes of a block evaluation: `points` B × `d`, `nv` = `ns` = B values and scales,
 /// `ng` = B·d gradient entries.
-pub fn check_block(
+pub(crate) fn check_block(
     d: usize,
     points: ArrayView2<'_, f64>,
     nv: usize,
@@ -159,9 +159,9 @@ pub fn check_dim(obj: &dyn Objective, arg: &str, len: usize) -> Result<()> {
 
 /// Rows per block of the batched consumers ([`batch_values_and_scales`], [`batch_gradients`],
 /// Hessians, midpoint tests): fixed, so results never depend on the thread count.
-pub const EVAL_BLOCK: usize = 64;
+pub(crate) const EVAL_BLOCK: usize = 64;
 
-/// Values and scales at every row of `points` (B × D), in blocks of [`EVAL_BLOCK`] rows through
+/// Values and scales at every row of `points` (B × D), in blocks of `EVAL_BLOCK` rows through
 /// [`Objective::values_scales_block`], in parallel over blocks when `B >= par_threshold`. Row
 /// order is kept; results do not depend on the thread count.
 pub fn batch_values_and_scales(
@@ -198,7 +198,7 @@ pub fn batch_values_and_scales(
     Ok((Array1::from(values), Array1::from(scales)))
 }
 
-/// Values and gradients at every row of `points` (B × D), in blocks of [`EVAL_BLOCK`] rows
+/// Values and gradients at every row of `points` (B × D), in blocks of `EVAL_BLOCK` rows
 /// through [`Objective::gradients_block`], in parallel over blocks when `B >= par_threshold`.
 /// Deterministic (fixed blocks).
 pub fn batch_gradients(

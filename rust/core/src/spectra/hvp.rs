@@ -176,7 +176,7 @@ pub struct HvpBatch {
 }
 
 /// Work floats of [`hvp`] for K vectors of length D (outputs plus one gradient block).
-pub fn hvp_work_floats(k: usize, d: usize, richardson: bool) -> usize {
+pub(crate) fn hvp_work_floats(k: usize, d: usize, richardson: bool) -> usize {
     let r = if richardson { 4 } else { 2 };
     let block_vecs = (BLOCK_FLOATS / (r * d.max(1))).max(1).min(k.max(1));
     (2 * k)

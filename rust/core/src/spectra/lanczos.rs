@@ -271,7 +271,7 @@ fn select(which: Which, k: usize, m: usize, p: usize) -> (Vec<usize>, Vec<usize>
 }
 
 /// Work floats of [`lanczos`]: the basis (m + 1) × D plus the n × D Ritz vectors.
-pub fn work_floats(d: usize, ncv: usize, nwant: usize) -> usize {
+pub(crate) fn work_floats(d: usize, ncv: usize, nwant: usize) -> usize {
     (ncv + 1 + nwant).saturating_mul(d)
 }
 

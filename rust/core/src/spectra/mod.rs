@@ -33,9 +33,9 @@ pub type BlockOp<'a> = dyn FnMut(ArrayView2<'_, f64>, ArrayViewMut2<'_, f64>) ->
 
 /// Largest number of float64 entries the spectra routines allocate for their work arrays
 /// (basis, Ritz vectors, gradient blocks): 2^28 entries = 2 GiB.
-pub const MAX_WORK_FLOATS: usize = 1 << 28;
+pub(crate) const MAX_WORK_FLOATS: usize = 1 << 28;
 
-/// Refuse a run whose work arrays would exceed [`MAX_WORK_FLOATS`], naming the estimate.
+/// Refuse a run whose work arrays would exceed `MAX_WORK_FLOATS`, naming the estimate.
 pub fn check_memory(what: &str, floats: usize, hint: &str) -> Result<()> {
     if floats > MAX_WORK_FLOATS {
         return Err(Error::too_large(
@@ -48,11 +48,24 @@ pub fn check_memory(what: &str, floats: usize, hint: &str) -> Result<()> {
     Ok(())
 }
 
+/// Rows per task of [`gradients`]: whole blocks through [`Objective::gradients_block`] (its
+/// matrix products over the block) for small D; one point per task from D = 4096 on, where one
+/// gradient is itself a sequence of matrix products and two rows already keep two cores busy.
+/// A function of D only, so results do not depend on the thread count.
+fn gradient_rows_per_task(d: usize, b: usize) -> usize {
+    if d >= 4096 {
+        1
+    } else {
+        crate::objective::EVAL_BLOCK.min(b.max(1))
+    }
+}
+
 /// Gradients of a native objective at every row of `points`, written into `out`.
 ///
-/// Rows are independent and evaluated in parallel (one row per task), so the result does not
-/// depend on the thread count. This is the one place the spectra routines evaluate a native
-/// objective; it can switch to a batched gradient kernel without touching the algorithms.
+/// Rows are grouped into fixed blocks ([`gradient_rows_per_task`]) evaluated by one
+/// [`Objective::gradients_block`] call each, blocks in parallel; a row's gradient does not depend
+/// on the block it is in, so the result does not depend on the thread count. This is the one
+/// place the spectra routines evaluate a native objective.
 pub fn gradients(
     obj: &dyn Objective,
     points: ArrayView2<'_, f64>,
@@ -77,39 +90,31 @@ pub fn gradients(
             format!("{} has no analytic gradient", obj.name()),
         ));
     }
+    let rows = gradient_rows_per_task(d, points.nrows());
     let work = |(p, mut g): (ArrayView2<'_, f64>, ArrayViewMut2<'_, f64>)| -> Result<()> {
         ctl.check()?;
-        let p = p.row(0);
-        let mut g = g.row_mut(0);
-        let pbuf;
-        let ps: &[f64] = match p.as_slice() {
-            Some(s) => s,
-            None => {
-                pbuf = p.to_vec();
-                &pbuf
-            }
-        };
+        let nb = p.nrows();
+        let mut vals = vec![0.0; nb];
         match g.as_slice_mut() {
-            Some(gs) => {
-                obj.gradient(ps, gs)?;
-            }
+            Some(gs) => obj.gradients_block(p, &mut vals, gs)?,
             None => {
-                let mut gb = vec![0.0; d];
-                obj.gradient(ps, &mut gb)?;
+                let mut gb = vec![0.0; nb * d];
+                obj.gradients_block(p, &mut vals, &mut gb)?;
                 g.iter_mut().zip(&gb).for_each(|(a, b)| *a = *b);
             }
         }
-        ctl.advance(1);
+        ctl.advance(nb as u64);
         Ok(())
     };
-    let rows = points.axis_chunks_iter(Axis(0), 1);
-    let outs = out.axis_chunks_iter_mut(Axis(0), 1);
-    if points.nrows() > 1 && crate::parallel::num_threads() > 1 {
-        rows.into_par_iter()
+    let blocks = points.axis_chunks_iter(Axis(0), rows);
+    let outs = out.axis_chunks_iter_mut(Axis(0), rows);
+    if points.nrows() > rows && crate::parallel::num_threads() > 1 {
+        blocks
+            .into_par_iter()
             .zip(outs.into_par_iter())
             .try_for_each(work)
     } else {
-        rows.zip(outs).try_for_each(work)
+        blocks.zip(outs).try_for_each(work)
     }
 }
 

@@ -34,7 +34,7 @@ pub struct Quadrature {
 }
 
 /// Work floats of [`slq`] for a group of `g` probes: g bases of (m + 1) × D plus 2 g × D.
-pub fn work_floats(d: usize, m: usize, g: usize) -> usize {
+pub(crate) fn work_floats(d: usize, m: usize, g: usize) -> usize {
     (g * (m + 3)).saturating_mul(d)
 }
 

@@ -82,6 +82,7 @@ pub fn det_sign(rows: &[f64], k: usize) -> i8 {
 }
 
 /// Exact rank of the `r × c` matrix `rows` (row-major, finite).
+#[cfg_attr(not(test), allow(dead_code))]
 pub fn rank(rows: &[f64], r: usize, c: usize) -> usize {
     if r == 0 || c == 0 {
         return 0;

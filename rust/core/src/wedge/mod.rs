@@ -25,7 +25,7 @@
 //! Work is cut in fixed chunks of subsets (sampled chunks seeded by `stream_rng(seed, chunk)`),
 //! run in parallel and concatenated in chunk order: results never depend on the thread count.
 
-pub mod exact;
+pub(crate) mod exact;
 pub mod lasso;
 
 use ndarray::ArrayView2;
@@ -37,7 +37,7 @@ use crate::error::{ensure_finite_iter, Error, Result};
 use crate::rng::stream_rng;
 
 /// Subsets per work chunk (fixed: the chunking, not the thread count, defines the order).
-pub const CHUNK: usize = 256;
+pub(crate) const CHUNK: usize = 256;
 /// A sample within this relative distance of a neuron's hyperplane has its sign decided exactly.
 pub const SIGN_FILTER: f64 = 1e-8;
 /// A subset whose elimination has (smallest pivot)/(largest pivot) below this gets its normal
@@ -141,7 +141,7 @@ impl Dictionary {
 }
 
 /// C(a, b) as u128, saturating at u128::MAX.
-pub fn binomial(a: u64, b: u64) -> u128 {
+pub(crate) fn binomial(a: u64, b: u64) -> u128 {
     if b > a {
         return 0;
     }
@@ -164,7 +164,7 @@ pub fn bytes_estimate(m: u128, n: usize, dim: usize) -> u128 {
 }
 
 /// Number of factor vectors: the samples, plus `norm_dims` axes when `spec.axes`.
-pub fn factor_count(n: usize, spec: &Spec) -> usize {
+pub(crate) fn factor_count(n: usize, spec: &Spec) -> usize {
     n + if spec.axes { spec.norm_dims } else { 0 }
 }
 
