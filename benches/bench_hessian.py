@@ -222,3 +222,66 @@ def _tune(cands, compute, ref):
         if _rel(np.asarray(H), ref) <= TARGET:
             return kw
     pytest.skip("no setting of the list reaches the target accuracy")
+
+
+# ---- kink flags: how many stencil crossings of a ReLU kink go unflagged ----------------------
+KINK_PLACEMENTS = 300
+
+
+def _relu_net_with_kink_near_stencil(t: int, method: str):
+    """Two-layer ReLU net (12 × 3 data, 3 units) and a point whose stencil line along the axis of
+    U[c, j] crosses the kink of unit j at sample k at an offset uniform in (−2h, 2h) (the same
+    placements as tests/test_hessian.py)."""
+    n, d, m = 12, 3, 3
+    rng = np.random.default_rng(1000 + t)
+    X, y = rng.standard_normal((n, d)), rng.standard_normal(n)
+    obj = hc.TwoLayerReLU(X, y, m)
+    p = obj.unflatten(obj.init(t))
+    U, al = np.array(p["U"]), np.array(p["alpha"])
+    j, c, k = rng.integers(m), rng.integers(d), rng.integers(n)
+    i = j * d + c  # θ = [u_1, …, u_m, α]: U[c, j] is θ[j d + c]
+    h = hc.hessian(obj, obj.flatten(U, al), method=method).steps[0][i]
+    u01 = rng.random(2)[0 if method == "values" else 1]  # one draw per method
+    delta = -2 * h + 4 * h * u01
+    u = U[:, j].copy()
+    U[:, j] = u - (X[k] @ u + delta * X[k, c]) * X[k] / (X[k] @ X[k])
+    return obj, obj.flatten(U, al), X, y, i
+
+
+@pytest.mark.parametrize("method", ["values", "gradients"])
+def test_kink_flag_rates(record, smoke, method):
+    """Per method: the share of kink crossings not flagged, and how many of those have an entry
+    off by more than its error estimate (truth: JAX's Hessian of the same net)."""
+    jax, jnp = _jax()
+    m, d = 3, 3
+
+    def f(v, X, y):
+        U = v[: m * d].reshape(m, d).T
+        r = jnp.maximum(0.0, X @ U) @ v[m * d :] - y
+        return 0.5 * jnp.sum(r * r)
+
+    hess = jax.jit(jax.hessian(f))
+    placements = range(4 if smoke else KINK_PLACEMENTS)
+    unflagged = beyond = 0
+    times = []
+    for t in placements:
+        obj, theta, X, y, i = _relu_net_with_kink_near_stencil(t, method)
+        want = np.asarray(hess(jnp.asarray(theta), jnp.asarray(X), jnp.asarray(y)))
+        start = time.perf_counter()
+        r = hc.hessian(obj, theta, method=method)
+        times.append(time.perf_counter() - start)
+        if not r.kink[0][i].any():
+            unflagged += 1
+            beyond += int(np.any(np.abs(r.H[0] - want) > r.error[0]))
+    n = len(placements)
+    assert beyond == 0  # an unflagged crossing stays within its error estimate
+    record(
+        group="kink_flags",
+        case=f"two-layer ReLU 12 × 3, 3 units, kink within ±2h, {n} placements",
+        impl=f"hiddenconvex ({method})",
+        median_s=float(np.median(times)),
+        min_s=float(np.min(times)),
+        rounds=n,
+        unflagged=f"{100 * unflagged / n:.1f}%",
+        unflagged_beyond_estimate=beyond,
+    )

@@ -90,6 +90,26 @@ def bench(benchmark, request):
     return run
 
 
+@pytest.fixture
+def record(request):
+    """Record a measurement taken by the bench itself (not timed by pytest-benchmark), e.g. a
+    latency: ``record(group=..., case=..., impl=..., median_s=..., min_s=..., rounds=..., **extra)``.
+    Nothing is written when benchmarks are disabled."""
+    cfg = request.config
+    disabled = bool(cfg.getoption("benchmark_disable") and not cfg.getoption("benchmark_enable"))
+
+    def run(
+        *, group: str, case: str, impl: str, median_s: float, min_s: float, rounds: int, **extra
+    ):
+        if disabled:
+            return
+        entry = {"median_s": median_s, "min_s": min_s, "rounds": rounds, **extra}
+        _RESULTS.setdefault(group, {}).setdefault(case, {})[impl] = entry
+        _write({group: {case: {impl: entry}}})
+
+    return run
+
+
 def pytest_sessionfinish(session, exitstatus):
     if _RESULTS:
         _write(_RESULTS)

@@ -155,6 +155,25 @@ def nonconvex_table(doc: dict) -> str | None:
     )
 
 
+def interrupt_table(doc: dict) -> str:
+    """Ctrl-C latency (benches/bench_interrupt.py): one row per operation."""
+    head = "| operation | median latency | largest | trials interrupted |\n|---|---|---|---|"
+    rows = [
+        f"| {case} | {fmt_time(e['median_s'])} | {e.get('max_latency', '')} | "
+        f"{e.get('interrupted', e.get('rounds', ''))} |"
+        for case, impls in doc["cases"].items()
+        for e in impls.values()
+    ]
+    return (
+        f"{head}\n"
+        + "\n".join(rows)
+        + f"\n\n_Measured {doc['updated']} on {doc['machine']['cpus']} CPUs{versions_note(doc)}._"
+    )
+
+
+#: Groups with a table of their own (default: :func:`table`).
+GROUP_TABLES = {"interrupt": interrupt_table}
+
 DOCS = ROOT / "docs"
 
 
@@ -346,7 +365,7 @@ def main() -> int:
         if not hits:
             print(f"docs/ has no <!-- bench:{g} --> section; skipped", file=sys.stderr)
             continue
-        body = table(doc)
+        body = GROUP_TABLES.get(g, table)(doc)
         for page in hits:
             pages[page] = pat.sub(
                 lambda m, body=body: m.group(1) + body + "\n" + m.group(2), pages[page]

@@ -5,6 +5,12 @@ handler first: a process started in the background by a non-interactive shell in
 *ignored*, and Python then installs no handler, so without this the signal would be lost and
 the call would run to the end. ``subprocess.run(timeout=...)`` kills a child that still does not
 stop, so the test fails instead of hanging.
+
+What tests assert is the interruption itself, never a latency: the outcome, whether the core
+stopped at a cancellation check before finishing its work (``stopped_early``, from the
+``KeyboardInterrupt`` raised by ``rust/py/src/detach.rs``), its progress then, and that the call
+returned nothing (a call written ``result = ...`` leaves ``result`` None). The latency is
+measured by ``benches/bench_interrupt.py``.
 """
 
 from __future__ import annotations
@@ -24,13 +30,17 @@ fired = {{}}
 def fire():
     fired["t"] = time.perf_counter()
     os.kill(os.getpid(), signal.SIGINT)
+result = None
+stopped_early = progress = None
 timer = threading.Timer({delay}, fire)
 timer.start()
 try:
 {call}
     outcome = "finished"
-except KeyboardInterrupt:
+except KeyboardInterrupt as exc:
     outcome = "interrupted"
+    stopped_early = getattr(exc, "_hc_stopped_early", None)
+    progress = getattr(exc, "_hc_progress", None)
 except Exception as exc:  # a refusal or error before the signal: report it
     outcome = "raised " + type(exc).__name__
 end = time.perf_counter()
@@ -39,7 +49,13 @@ try:
     timer.join()
 except KeyboardInterrupt:  # the signal landed after the call: it finished first
     pass
-print(json.dumps({{"outcome": outcome, "latency": end - fired.get("t", float("nan"))}}))
+print(json.dumps({{
+    "outcome": outcome,
+    "latency": end - fired.get("t", float("nan")),
+    "stopped_early": stopped_early,
+    "progress": None if progress is None else list(progress),
+    "result": None if result is None else type(result).__name__,
+}}))
 """
 
 
@@ -47,7 +63,10 @@ def run_interrupted(setup: str, call: str, delay: float = 0.3, timeout: float = 
     """Run ``setup`` then ``call`` (Python source) in a child; SIGINT the child after ``delay``.
 
     Returns ``{"outcome": "interrupted" | "finished" | "raised <Exception>", "latency":
-    seconds}`` (latency NaN when the call ended before the signal).
+    seconds, "stopped_early": bool | None, "progress": [done, total] | None, "result":
+    type name | None}``: latency NaN when the call ended before the signal; ``stopped_early``
+    True when the core stopped at a cancellation check (False: it had finished its work; None:
+    not a detached core call); ``result`` the type of what the call assigned to ``result``.
     """
     code = _CHILD.format(
         setup=textwrap.dedent(setup),

@@ -557,32 +557,39 @@ def test_dtypes_and_layouts_give_identical_results(rng):
 
 # ---- interrupts ---------------------------------------------------------------------------------
 _CTRL_C_CALLS = {
-    "count": "hc.chamber_count(X, max_chambers=2**62)",
-    "exact": 'hc.chambers(X, method="exact", memory_limit=2**62)',
+    "count": "result = hc.chamber_count(X, max_chambers=2**62)",
+    "exact": 'result = hc.chambers(X, method="exact", memory_limit=2**62)',
     # huge chunks: the interrupt lands inside the generation of a chunk
-    "stream": "next(hc.iter_chambers(X, chunk=10**8, memory_limit=2**62, max_chambers=2**62))",
+    "stream": (
+        "result = next(hc.iter_chambers(X, chunk=10**8, memory_limit=2**62, max_chambers=2**62))"
+    ),
     # resonance R^7 (347,326,352 chambers): prefix-cone parts, interrupted while counting or
     # enumerating a part
     "stream_degenerate": (
         "for _ in hc.iter_chambers(R7, chunk=10**5, memory_limit=2**28):\n    pass"
     ),
-    "sample": 'hc.chambers(X[:, :3], method="sample", n_samples=10**9, seed=0)',
+    "sample": 'result = hc.chambers(X[:, :3], method="sample", n_samples=10**9, seed=0)',
 }
 
 
 @pytest.mark.parametrize("which", sorted(_CTRL_C_CALLS))
-def test_ctrl_c_interrupts_promptly(which):
+def test_ctrl_c_stops_the_core_and_returns_nothing(which):
     # in a child process (see tests/_interrupt.py): the test process gets no signal, and an
-    # inherited ignored SIGINT cannot make the test hang
+    # inherited ignored SIGINT cannot make the test hang. Each call would run for minutes: the
+    # interruption is asserted (not its latency, measured by benches/bench_interrupt.py).
     setup = (
         "import itertools\n"
         "X = np.random.default_rng(1).standard_normal((400, 7))\n"
         "R7 = np.array([v for v in itertools.product((0, 1), repeat=7) if any(v)], float)\n"
     )
     res = run_interrupted(setup, _CTRL_C_CALLS[which])
-    # each call would otherwise run for minutes
     assert res["outcome"] == "interrupted"
-    assert res["latency"] < 1.0
+    # the core saw the cancellation and stopped before finishing its work
+    assert res["stopped_early"] is True
+    done, total = res["progress"]
+    assert total == 0 or done < total
+    # no partial result reached the caller
+    assert res["result"] is None
 
 
 def test_demo_table_quick():

@@ -4,16 +4,14 @@ identities (scaling conventions, Carathéodory bound, weak duality)."""
 
 from __future__ import annotations
 
-import os
-import signal
 import threading
-import time
 import warnings
 
 import _reference_convex as R
 import hiddenconvex as hc
 import numpy as np
 import pytest
+from _interrupt import run_interrupted
 from hiddenconvex.exceptions import ConvergenceWarning
 
 pytest.importorskip("cvxpy")
@@ -436,34 +434,32 @@ def test_max_iter_warns_with_gap():
 def _long_relu_fit():
     X, y = _data(200, 10, 15)
     D, _ = R.sampled_patterns(X, 400, 0)
-    return lambda: hc.ConvexReLU(1e-4, patterns=D, tol=1e-14, max_iter=10**7).fit(X, y)
+    call = "hc.ConvexReLU(1e-4, patterns=D, tol=1e-14, max_iter=10**7)"
+    return X, y, D, call
 
 
 def _long_gated_newton_fit():
     # n = 2500: every Newton step factors a 2500 × 2500 matrix (well over 0.3 s in all)
     X, y = _data(2500, 8, 22)
     D, _ = R.sampled_patterns(X, 600, 0)
-    return lambda: hc.ConvexGatedReLU(
-        1e-3, patterns=D, solver="newton", tol=1e-14, max_iter=10**6
-    ).fit(X, y)
+    call = 'hc.ConvexGatedReLU(1e-3, patterns=D, solver="newton", tol=1e-14, max_iter=10**6)'
+    return X, y, D, call
 
 
 @pytest.mark.parametrize("make_fit", [_long_relu_fit, _long_gated_newton_fit])
-def test_ctrl_c_interrupts_a_long_fit(make_fit):
-    fit = make_fit()
-    fired = {}
-
-    def fire():
-        fired["t"] = time.perf_counter()
-        os.kill(os.getpid(), signal.SIGINT)
-
-    timer = threading.Timer(0.3, fire)
-    timer.start()
-    with pytest.raises(KeyboardInterrupt):
-        fit()
-    latency = time.perf_counter() - fired["t"]
-    timer.join()
-    assert latency < 2.0
+def test_ctrl_c_stops_a_long_fit(make_fit, tmp_path):
+    # in a child process (tests/_interrupt.py): no signal reaches the test process. The fit would
+    # run for minutes; asserted: KeyboardInterrupt, the solver stopped at a cancellation check
+    # before its iteration limit, no model returned (latency: benches/bench_interrupt.py)
+    X, y, D, call = make_fit()
+    np.savez(tmp_path / "fit.npz", X=X, y=y, D=D)
+    setup = f"d = np.load({str(tmp_path / 'fit.npz')!r}); X, y, D = d['X'], d['y'], d['D']"
+    res = run_interrupted(setup, f"result = {call}.fit(X, y)")
+    assert res["outcome"] == "interrupted"
+    assert res["stopped_early"] is True
+    done, total = res["progress"]
+    assert total == 0 or done < total
+    assert res["result"] is None
 
 
 def test_progress_is_reported():

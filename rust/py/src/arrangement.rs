@@ -59,7 +59,7 @@ fn chambers_exact<'py>(
     memory_limit: Option<u64>,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Out<'py>> {
-    let xv = x.as_array().to_owned();
+    let xv = x.as_array();
     let limits = Limits {
         max_chambers,
         memory_bytes: memory_limit,
@@ -80,7 +80,7 @@ fn chamber_witnesses<'py>(
     memory_limit: Option<u64>,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyArray2<f64>>> {
-    let xv = x.as_array().to_owned();
+    let xv = x.as_array();
     let limits = Limits {
         max_chambers,
         memory_bytes: memory_limit,
@@ -106,7 +106,7 @@ fn chambers_sample<'py>(
     progress: Option<Bound<'py, PyAny>>,
     memory_limit: Option<u64>,
 ) -> PyResult<Out<'py>> {
-    let xv = x.as_array().to_owned();
+    let xv = x.as_array();
     let set = detach::run(py, progress.as_ref(), move |ctl| {
         expand(arr::sample(xv.view(), n_samples, seed, memory_limit, ctl)?)
     })?;
@@ -124,7 +124,7 @@ fn chamber_faces<'py>(
     max_chambers: Option<u64>,
     memory_limit: Option<u64>,
 ) -> PyResult<Out<'py>> {
-    let xv = x.as_array().to_owned();
+    let xv = x.as_array();
     let limits = Limits {
         max_chambers,
         memory_bytes: memory_limit,
@@ -148,7 +148,7 @@ fn chamber_count<'py>(
     progress: Option<Bound<'py, PyAny>>,
     max_chambers: Option<u64>,
 ) -> PyResult<u128> {
-    let xv = x.as_array().to_owned();
+    let xv = x.as_array();
     detach::run(py, progress.as_ref(), move |ctl| {
         arr::count_limited(xv.view(), max_chambers, ctl)
     })
@@ -165,7 +165,7 @@ fn chambers_plan<'py>(
     max_chambers: Option<u64>,
     memory_limit: Option<u64>,
 ) -> PyResult<(u128, bool, u64, usize, usize)> {
-    let xv = x.as_array().to_owned();
+    let xv = x.as_array();
     let limits = Limits {
         max_chambers,
         memory_bytes: memory_limit,
@@ -263,7 +263,7 @@ fn chambers_stream<'py>(
     progress: Option<Bound<'py, PyAny>>,
     part_budget: Option<usize>,
 ) -> PyResult<PyChamberStream> {
-    let xv = x.as_array().to_owned();
+    let xv = x.as_array();
     let limits = Limits {
         max_chambers,
         memory_bytes: memory_limit,
@@ -290,7 +290,7 @@ fn chamber_parts_plan<'py>(
     max_chambers: Option<u64>,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<(Vec<PartTuple>, u128)> {
-    let xv = x.as_array().to_owned();
+    let xv = x.as_array();
     detach::run(py, progress.as_ref(), move |ctl| {
         let (parts, total) = arr::plan_parts(xv.view(), budget, max_chambers, ctl)?;
         Ok((
@@ -315,7 +315,7 @@ fn chambers_part<'py>(
     count: u128,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Out<'py>> {
-    let xv = x.as_array().to_owned();
+    let xv = x.as_array();
     let part = arr::ConePart { sig, point, count };
     let ex = detach::run(py, progress.as_ref(), move |ctl| {
         expand(arr::enumerate_part(xv.view(), &part, ctl)?)

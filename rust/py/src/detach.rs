@@ -5,6 +5,9 @@
 //! - check for signals: Ctrl-C cancels the run ([`Control::cancel`]) and raises KeyboardInterrupt;
 //! - call the optional `progress(done, total)` callable (an exception there cancels and is raised).
 //!
+//! On Ctrl-C the `KeyboardInterrupt` carries `_hc_stopped_early` (True when the core stopped at a
+//! cancellation check, False when it had finished anyway) and `_hc_progress` `(done, total)`.
+//!
 //! Worker threads never touch Python. A panic in the core becomes `HiddenConvexError` ("internal
 //! error"), never a `PanicException`.
 
@@ -12,7 +15,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use hiddenconvex_core::{parallel, Control};
+use hiddenconvex_core::{parallel, Control, Error as CoreError};
 use pyo3::prelude::*;
 
 use crate::errors::{package_error, PyCoreError};
@@ -172,6 +175,16 @@ where
             }
             let joined = handle.join();
             if let Some(e) = py_err {
+                // Say on the exception whether the core stopped at a cancellation check (it
+                // returned `Interrupted`) or had already finished its work, and how far it got:
+                // the tests assert the interruption from these, not from a clock.
+                let stopped = matches!(joined, Ok(Ok(Err(CoreError::Interrupted))));
+                let (done, total) = ctl_ref.progress();
+                Python::attach(|py| {
+                    let v = e.value(py);
+                    let _ = v.setattr("_hc_stopped_early", stopped);
+                    let _ = v.setattr("_hc_progress", (done, total));
+                });
                 return Err(e);
             }
             match joined {

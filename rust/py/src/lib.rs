@@ -43,14 +43,16 @@ fn set_thread_count(n: usize) -> PyResult<()> {
     hiddenconvex_core::parallel::set_num_threads(n).map_err(|e| errors::PyCoreError(e).into())
 }
 
-/// Sleep for `seconds` in the core, checking for cancellation every millisecond: a probe of the
-/// GIL-release / Ctrl-C machinery used by the test suite.
+/// Sleep for `seconds` in the core, checking for cancellation every millisecond (never with
+/// `checks=False`: a core loop that ignores Ctrl-C): a probe of the GIL-release / Ctrl-C
+/// machinery used by the test suite.
 #[pyfunction]
-#[pyo3(signature = (seconds, progress=None))]
+#[pyo3(signature = (seconds, progress=None, checks=true))]
 fn _sleep_interruptible(
     py: Python<'_>,
     seconds: f64,
     progress: Option<Bound<'_, PyAny>>,
+    checks: bool,
 ) -> PyResult<f64> {
     if !seconds.is_finite() || seconds < 0.0 {
         return Err(errors::invalid("seconds", "must be a finite number >= 0"));
@@ -60,7 +62,9 @@ fn _sleep_interruptible(
         let steps = (seconds * 1000.0).ceil() as u64;
         ctl.set_total(steps);
         for _ in 0..steps {
-            ctl.check()?;
+            if checks {
+                ctl.check()?;
+            }
             std::thread::sleep(std::time::Duration::from_millis(1));
             ctl.advance(1);
         }

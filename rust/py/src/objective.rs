@@ -70,7 +70,7 @@ impl PyNativeObjective {
     ) -> Arrays2<'py, PyArray1<f64>, PyArray1<f64>> {
         let pts = points.as_array();
         let inner = self.inner.clone();
-        let (v, s) = detach::run_short(py, move |ctl| {
+        let (v, s) = detach::run(py, None, move |ctl| {
             core_obj::batch_values_and_scales(inner.as_ref(), pts, PAR_THRESHOLD, ctl)
         })?;
         Ok((v.into_pyarray(py), s.into_pyarray(py)))
@@ -101,7 +101,7 @@ impl PyNativeObjective {
     ) -> Arrays2<'py, PyArray1<f64>, PyArray2<f64>> {
         let pts = points.as_array();
         let inner = self.inner.clone();
-        let (v, g) = detach::run_short(py, move |ctl| {
+        let (v, g) = detach::run(py, None, move |ctl| {
             core_obj::batch_gradients(inner.as_ref(), pts, PAR_THRESHOLD, ctl)
         })?;
         Ok((v.into_pyarray(py), g.into_pyarray(py)))
@@ -185,7 +185,8 @@ impl ObjectiveRef {
         match self {
             ObjectiveRef::Native(o) => {
                 let o = o.clone();
-                let (v, s) = detach::run_short(py, move |ctl| {
+                // polled for Ctrl-C: a batch of a large network is seconds of work (slices)
+                let (v, s) = detach::run(py, None, move |ctl| {
                     core_obj::batch_values_and_scales(o.as_ref(), points, PAR_THRESHOLD, ctl)
                 })?;
                 Ok((v, Some(s)))

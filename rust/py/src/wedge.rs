@@ -37,7 +37,7 @@ fn wedge_dictionary<'py>(
             ))
         }
     };
-    let xv = x.as_array().to_owned();
+    let xv = x.as_array();
     let spec = Spec {
         norm,
         norm_dims: norm_dims.unwrap_or(xv.ncols()),

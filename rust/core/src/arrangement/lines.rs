@@ -8,6 +8,9 @@
 
 use std::cmp::Ordering;
 
+use crate::control::Control;
+use crate::error::Result;
+
 /// Relative tolerance under which two normalised directions count as the same line.
 pub const PARALLEL_TOL: f64 = 1e-10;
 
@@ -61,13 +64,25 @@ pub fn pivot(v: &[f64]) -> usize {
     v.iter().position(|x| x.abs() >= thr).unwrap_or(0)
 }
 
+/// (distinct lines L × k, per input row its (line, flipped) or None) of [`dedupe`].
+pub type Deduped = (Vec<f64>, Vec<Option<(u32, bool)>>);
+
 /// Distinct lines of the rows of `rows` (m × k, row-major).
 ///
 /// Returns the normalised line vectors (L × k, in order of first occurrence, each oriented like its
 /// first row, so that `map[first row] = (line, false)`) and for every input row
 /// `Some((line, flipped))` (row = positive multiple of the line, or negative when `flipped`) or
 /// `None` for a zero row.
-pub fn dedupe(rows: &[f64], k: usize) -> (Vec<f64>, Vec<Option<(u32, bool)>>) {
+pub fn dedupe(rows: &[f64], k: usize) -> Deduped {
+    dedupe_ctl(rows, k, &Control::new()).expect("a fresh Control is never cancelled")
+}
+
+/// Rows between two cancellation checks in the linear passes of [`dedupe_ctl`].
+const CHECK_ROWS: usize = 1 << 14;
+
+/// [`dedupe`], cancellable: every pass checks `ctl` every [`CHECK_ROWS`] rows, and the sort is a
+/// merge sort of sorted runs checked between merges (a check every ~10 ms on 10⁶ rows).
+pub fn dedupe_ctl(rows: &[f64], k: usize, ctl: &Control) -> Result<Deduped> {
     let m = rows.len().checked_div(k).unwrap_or(0);
     let mut vecs: Vec<f64> = rows.to_vec(); // normalised rows
     let mut keys: Vec<f64> = vec![0.0; m * k]; // row / row[pivot]
@@ -75,6 +90,9 @@ pub fn dedupe(rows: &[f64], k: usize) -> (Vec<f64>, Vec<Option<(u32, bool)>>) {
     let mut flip: Vec<bool> = vec![false; m];
     let mut live: Vec<u32> = Vec::with_capacity(m);
     for i in 0..m {
+        if i % CHECK_ROWS == 0 {
+            ctl.check()?;
+        }
         let v = &mut vecs[i * k..(i + 1) * k];
         if !normalize(v) {
             continue;
@@ -90,13 +108,18 @@ pub fn dedupe(rows: &[f64], k: usize) -> (Vec<f64>, Vec<Option<(u32, bool)>>) {
         live.push(i as u32);
     }
     let key = |i: usize| &keys[i * k..(i + 1) * k];
-    live.sort_unstable_by(|&a, &b| {
-        let (a, b) = (a as usize, b as usize);
-        piv[a]
-            .cmp(&piv[b])
-            .then_with(|| cmp_slices(key(a), key(b)))
-            .then(a.cmp(&b))
-    });
+    // a total order (ties broken by the row index): the result is that of any correct sort
+    sort_checked(
+        &mut live,
+        |&a, &b| {
+            let (a, b) = (a as usize, b as usize);
+            piv[a]
+                .cmp(&piv[b])
+                .then_with(|| cmp_slices(key(a), key(b)))
+                .then(a.cmp(&b))
+        },
+        ctl,
+    )?;
     // Group (near-)equal keys; the group's representative is its first input row. Keys within the
     // tolerance need not be adjacent in lexicographic order (a key can sort between two copies
     // that differ in the last bits of a leading coordinate), so compare with every earlier key
@@ -104,6 +127,9 @@ pub fn dedupe(rows: &[f64], k: usize) -> (Vec<f64>, Vec<Option<(u32, bool)>>) {
     let mut group_of_row: Vec<u32> = vec![u32::MAX; m];
     let mut groups: Vec<usize> = Vec::new(); // representative row per group
     for s in 0..live.len() {
+        if s % CHECK_ROWS == 0 {
+            ctl.check()?;
+        }
         let i = live[s] as usize;
         let w = if piv[i] == 0 { 1 } else { 0 }; // first coordinate that is not the pivot's 1
         let mut found: Option<u32> = None;
@@ -143,13 +169,62 @@ pub fn dedupe(rows: &[f64], k: usize) -> (Vec<f64>, Vec<Option<(u32, bool)>>) {
         line_of_group[g] = li as u32;
         lines.extend_from_slice(&vecs[groups[g] * k..(groups[g] + 1) * k]);
     }
+    ctl.check()?;
     let mut map: Vec<Option<(u32, bool)>> = vec![None; m];
     for &i in &live {
         let i = i as usize;
         let g = group_of_row[i] as usize;
         map[i] = Some((line_of_group[g], flip[i] != flip[groups[g]]));
     }
-    (lines, map)
+    Ok((lines, map))
+}
+
+/// Sort `v` by the total order `cmp`, checking `ctl` between pieces of work: runs of
+/// [`SORT_RUN`] sorted one by one, then bottom-up merges, each merge of at most the whole slice
+/// (10⁶ entries: ~10 ms) between two checks. The result equals `sort_unstable_by(cmp)` for a
+/// total order (no two entries compare equal).
+fn sort_checked<F>(v: &mut Vec<u32>, cmp: F, ctl: &Control) -> Result<()>
+where
+    F: Fn(&u32, &u32) -> Ordering,
+{
+    let n = v.len();
+    for run in v.chunks_mut(SORT_RUN) {
+        ctl.check()?;
+        run.sort_unstable_by(&cmp);
+    }
+    let mut buf: Vec<u32> = vec![0; n];
+    let mut width = SORT_RUN;
+    while width < n {
+        for lo in (0..n).step_by(2 * width) {
+            ctl.check()?;
+            let mid = (lo + width).min(n);
+            let hi = (lo + 2 * width).min(n);
+            merge_into(&v[lo..mid], &v[mid..hi], &mut buf[lo..hi], &cmp);
+        }
+        std::mem::swap(v, &mut buf);
+        width *= 2;
+    }
+    Ok(())
+}
+
+/// Entries per sorted run of [`sort_checked`].
+const SORT_RUN: usize = 1 << 15;
+
+fn merge_into<F>(a: &[u32], b: &[u32], out: &mut [u32], cmp: &F)
+where
+    F: Fn(&u32, &u32) -> Ordering,
+{
+    let (mut i, mut j) = (0, 0);
+    for o in out.iter_mut() {
+        let take_a = j == b.len() || (i < a.len() && cmp(&a[i], &b[j]) != Ordering::Greater);
+        if take_a {
+            *o = a[i];
+            i += 1;
+        } else {
+            *o = b[j];
+            j += 1;
+        }
+    }
 }
 
 fn cmp_slices(a: &[f64], b: &[f64]) -> Ordering {
@@ -278,6 +353,24 @@ mod tests {
         assert_eq!(map[2], Some((0, true)));
         assert_eq!(map[3], Some((0, false)));
         assert_eq!(map[4], Some((1, false)));
+    }
+
+    #[test]
+    fn checked_sort_equals_the_plain_sort() {
+        // several runs and an odd tail: the merges must give the plain sort's order
+        let n = 3 * SORT_RUN + 1234;
+        let key: Vec<u64> = (0..n as u64)
+            .map(|i| i.wrapping_mul(0x9E37_79B9_7F4A_7C15) % 1000)
+            .collect();
+        let cmp = |a: &u32, b: &u32| key[*a as usize].cmp(&key[*b as usize]).then(a.cmp(b));
+        let mut v: Vec<u32> = (0..n as u32).rev().collect();
+        let mut w = v.clone();
+        sort_checked(&mut v, cmp, &Control::new()).unwrap();
+        w.sort_unstable_by(cmp);
+        assert_eq!(v, w);
+        let ctl = Control::new();
+        ctl.cancel();
+        assert!(dedupe_ctl(&[1.0, 2.0, 3.0, 4.0], 2, &ctl).is_err());
     }
 
     #[test]

@@ -336,9 +336,13 @@ type Whitened = (usize, Vec<f64>, Vec<f64>, Vec<usize>);
 /// row-major), R (rank × d), perm). A column is dependent when its residual is below `tol` times
 /// its own norm (scale-invariant per column).
 fn whiten(x: &[f64], n: usize, d: usize, tol: f64, ctl: &Control) -> Result<Whitened> {
-    let mut cols: Vec<Vec<f64>> = (0..d)
-        .map(|j| (0..n).map(|i| x[i * d + j]).collect())
-        .collect();
+    // one check per column gathered and per 8 columns updated: at n = 10⁶ a column is ~10⁶
+    // strided reads, an update 2·10⁶ flops
+    let mut cols: Vec<Vec<f64>> = Vec::with_capacity(d);
+    for j in 0..d {
+        ctl.check()?;
+        cols.push((0..n).map(|i| x[i * d + j]).collect());
+    }
     let norm0: Vec<f64> = cols.iter().map(|c| lines::norm(c)).collect();
     let mut perm: Vec<usize> = (0..d).collect();
     let mut r = vec![0.0; d * d];
@@ -374,7 +378,7 @@ fn whiten(x: &[f64], n: usize, d: usize, tol: f64, ctl: &Control) -> Result<Whit
         r[rank * d + rank] = nr;
         let qs: Vec<f64> = cols[rank].iter().map(|v| v / nr).collect();
         for j in rank + 1..d {
-            if j % 64 == 0 {
+            if j % 8 == 0 {
                 ctl.check()?;
             }
             let c = lines::dot(&qs, &cols[j]);
@@ -388,12 +392,46 @@ fn whiten(x: &[f64], n: usize, d: usize, tol: f64, ctl: &Control) -> Result<Whit
     }
     let mut qm = vec![0.0; n * rank];
     for (t, qt) in q.iter().enumerate() {
+        ctl.check()?;
         for i in 0..n {
             qm[i * rank + t] = qt[i];
         }
     }
     r.truncate(rank * d);
     Ok((rank, qm, r, perm))
+}
+
+/// Rows copied between two cancellation checks by [`copy_rows_checked`] (10⁶ × 50 values: a
+/// check every ~2 ms).
+const COPY_ROWS: usize = 1 << 12;
+
+/// X in logical (row-major) order, any strides, checked finite, and whether every entry is an
+/// integer below 10¹²: in blocks of [`COPY_ROWS`] rows with a cancellation check between blocks
+/// (the input may be 10⁶ × 50 and more).
+fn copy_rows_checked(x: ArrayView2<f64>, ctl: &Control) -> Result<(Vec<f64>, bool)> {
+    let (n, d) = x.dim();
+    let mut xv: Vec<f64> = Vec::with_capacity(n * d);
+    let mut integer = true;
+    for (b, block) in x.axis_chunks_iter(ndarray::Axis(0), COPY_ROWS).enumerate() {
+        ctl.check()?;
+        let start = xv.len();
+        xv.extend(block.iter().copied());
+        if let Some(j) = xv[start..].iter().position(|v| !v.is_finite()) {
+            let i = b * COPY_ROWS * d + j;
+            return Err(Error::invalid(
+                "X",
+                format!(
+                    "contains a non-finite value ({}) at flat index {i}",
+                    xv[start + j]
+                ),
+            ));
+        }
+        integer = integer
+            && xv[start..]
+                .iter()
+                .all(|v| v.fract() == 0.0 && v.abs() < 1e12);
+    }
+    Ok((xv, integer))
 }
 
 /// Check X (non-empty, finite) and bring it into row-space coordinates.
@@ -415,12 +453,10 @@ pub fn prepare_checked(
             format!("must have at least one row and one column, got shape ({n}, {d})"),
         ));
     }
-    crate::error::ensure_finite_iter("X", x.iter())?;
-    let mut xv: Vec<f64> = x.iter().copied().collect(); // logical (row-major) order, any strides
-                                                        // Integer data keeps exact arithmetic; other data is scaled row by row by powers of two
-                                                        // (exact, chambers are invariant) and whitened (chambers are invariant under invertible
-                                                        // linear changes of the gate), which makes the numerics scale-invariant.
-    let integer = xv.iter().all(|v| v.fract() == 0.0 && v.abs() < 1e12);
+    // Integer data keeps exact arithmetic; other data is scaled row by row by powers of two
+    // (exact, chambers are invariant) and whitened (chambers are invariant under invertible
+    // linear changes of the gate), which makes the numerics scale-invariant.
+    let (mut xv, integer) = copy_rows_checked(x, ctl)?;
     if !integer && needs_row_scaling(&xv, d) {
         normalize_rows_ctl(&mut xv, d, ctl)?;
     }
@@ -453,7 +489,7 @@ pub fn prepare_checked(
     let (lines, map) = if rank == 0 {
         (Vec::new(), vec![None; n])
     } else {
-        lines::dedupe(&y, rank)
+        lines::dedupe_ctl(&y, rank, ctl)?
     };
     ctl.check()?;
     Ok(Prepared {
@@ -1455,8 +1491,7 @@ pub fn sample(
         // O(n·d) refusal before the O(n·d²) preparation: at least min(n_samples, 2^r) patterns
         // are planned for (Cover's bound ≥ 2^r, r ≤ rank)
         let (n, d) = x.dim();
-        crate::error::ensure_finite_iter("X", x.iter())?;
-        let mut xv: Vec<f64> = x.iter().copied().collect();
+        let (mut xv, _) = copy_rows_checked(x, ctl)?;
         normalize_rows_ctl(&mut xv, d, ctl)?;
         let r = rank_lower_bound(&xv, n, d, ctl)?;
         let kept = (n_samples as u128).min(min_chambers(r as u64, r as u64));
@@ -1506,9 +1541,8 @@ pub fn sample(
             cands.points.resize(len * d, 0.0);
             cands.margins.resize(len, 0.0);
             for s in 0..len {
-                if s % 64 == 0 {
-                    ctl.check()?; // a chunk is 4096 gates × n rows: check within it
-                }
+                // a gate costs n·d flops (5·10⁷ at 10⁶ × 50): check before each one
+                ctl.check()?;
                 let u = &mut cands.points[s * d..(s + 1) * d];
                 for v in u.iter_mut() {
                     *v = StandardNormal.sample(&mut rng);

@@ -800,6 +800,7 @@ pub fn hessian_gradients(
     // Per (point, column i): gradients at θ ± m h_i e_i, stored as [m][±][component]; columns
     // are processed in chunks of COLS per task through `gradients_along_axes`.
     const COLS: usize = 32;
+    const SUB: usize = 4;
     let per_task = 2 * scales * d;
     let per_point = d * per_task;
     if per_point > MAX_POINT_FLOATS {
@@ -834,22 +835,28 @@ pub fn hessian_gradients(
         // pool costs more than the work.
         let par = crate::parallel::should_parallelize(nb * per_point, PAR_MIN_FLOATS);
         let work = |buf: &mut Vec<f64>, (task, out): (usize, &mut [f64])| -> Result<()> {
-            ctl.check()?;
             let p = b0 + task / chunks_per_point;
             let c0 = (task % chunks_per_point) * COLS;
             let ncols = out.len() / per_task;
             buf.clear();
             buf.extend(points.row(p).iter().copied());
-            let mut moves = Vec::with_capacity(ncols * 2 * scales);
-            for i in c0..c0 + ncols {
-                let hi = stp[[p, i]];
-                for sc in 0..scales {
-                    let m = (1u32 << sc) as f64;
-                    moves.push((i, m * hi));
-                    moves.push((i, -m * hi));
+            // SUB columns per call, a cancellation check before each: one call is
+            // 2·scales·SUB gradients (a large network: tens of ms each)
+            for (g, out_g) in out.chunks_mut(SUB * per_task).enumerate() {
+                ctl.check()?;
+                let lo = c0 + g * SUB;
+                let hi_col = lo + out_g.len() / per_task;
+                let mut moves = Vec::with_capacity((hi_col - lo) * 2 * scales);
+                for i in lo..hi_col {
+                    let hi = stp[[p, i]];
+                    for sc in 0..scales {
+                        let m = (1u32 << sc) as f64;
+                        moves.push((i, m * hi));
+                        moves.push((i, -m * hi));
+                    }
                 }
+                obj.gradients_along_axes(buf, &moves, out_g)?;
             }
-            obj.gradients_along_axes(buf, &moves, out)?;
             ctl.advance(ncols as u64);
             Ok(())
         };

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use crate::control::Control;
 use crate::error::{ensure_finite, Error, Result};
-use crate::objective::{check_dim, Objective};
+use crate::objective::{check_dim, Objective, EVAL_BLOCK};
 use crate::rng::stream_rng;
 
 /// Unit roundoff of f64 (eps / 2).
@@ -591,7 +591,18 @@ pub fn run_native_range(
         }
         let mut vals = vec![0.0; len * rows];
         let mut scs = vec![0.0; len * rows];
-        obj.values_scales_block(pts.view(), &mut vals, &mut scs)?;
+        // in pieces of EVAL_BLOCK points with a cancellation check before each: a block holds
+        // BLOCK · (2 + T) points, seconds of work for a large network
+        for (k, (vp, sp)) in vals
+            .chunks_mut(EVAL_BLOCK)
+            .zip(scs.chunks_mut(EVAL_BLOCK))
+            .enumerate()
+        {
+            ctl.check()?;
+            let lo = k * EVAL_BLOCK;
+            let piece = pts.slice(ndarray::s![lo..lo + vp.len(), ..]);
+            obj.values_scales_block(piece, vp, sp)?;
+        }
         for i in 0..len {
             v.fa.push(vals[i * rows]);
             v.fb.push(vals[i * rows + 1]);

@@ -1,0 +1,188 @@
+"""Ctrl-C latency of every long operation at (or near) its largest accepted size.
+
+Each trial runs the operation in a child interpreter (``tests/_interrupt.py``: the benchmark process
+itself never receives a signal), sends the child SIGINT after a delay and measures the time from
+the signal to the ``KeyboardInterrupt`` reaching Python. The delays are spread over the run so that
+the signal lands in different phases (input copy, preparation, deduplication, enumeration,
+solver iterations). Recorded per operation: the median and the largest latency over the trials
+that were interrupted, and how many were. The setup (building the data) runs before the timer
+starts and is not measured.
+
+Run: ``python -m pytest benches/bench_interrupt.py --benchmark-enable -p no:cacheprovider`` (about
+4 min on 2 cores), then ``python benches/tables.py`` (table in ``docs/bad-input.md``). Set
+``HC_INTERRUPT_CASES=name1,name2`` to run some cases only. In the test suite (benchmarks disabled)
+one small case runs once as a smoke test and nothing is written.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from _interrupt import run_interrupted  # noqa: E402
+
+GROUP = "interrupt"
+
+#: 10⁶ × 50 rows on 6 lines (positive multiples of 6 random rows): the largest exact chamber
+#: problem accepted at this width; the work is the copy, the preparation and the deduplication.
+_BIG = """
+rng = np.random.default_rng(0)
+B = rng.standard_normal((6, 50))
+X = B[rng.integers(6, size=10**6)] * rng.uniform(0.5, 2.0, size=(10**6, 1))
+"""
+
+_SMALL = """
+import itertools
+X = np.random.default_rng(1).standard_normal((400, 7))
+R7 = np.array([v for v in itertools.product((0, 1), repeat=7) if any(v)], float)
+"""
+
+_MLP = """
+rng = np.random.default_rng(2)
+Xm = rng.standard_normal((2000, 20))
+ym = np.tanh(Xm @ rng.standard_normal(20))
+obj = hc.MLP(Xm, ym, hidden=(50, 50), activation="tanh")
+theta = obj.init(seed=0)
+"""
+
+_SPEC = """
+rng = np.random.default_rng(17)
+Xs = rng.standard_normal((200, 20))
+ys = np.tanh(Xs @ rng.standard_normal(20) / np.sqrt(20))
+obj = hc.MLP(Xs, ys, hidden=(300, 300), activation="tanh", weight_decay=1e-4)
+theta = obj.init(seed=0)
+"""
+
+_RELU = """
+rng = np.random.default_rng(15)
+Xr = rng.standard_normal((200, 10))
+yr = np.maximum(Xr @ rng.standard_normal(10), 0) + 0.1 * rng.standard_normal(200)
+"""
+
+_NEWTON = """
+rng = np.random.default_rng(22)
+Xn = rng.standard_normal((2500, 8))
+yn = np.maximum(Xn @ rng.standard_normal(8), 0) + 0.1 * rng.standard_normal(2500)
+"""
+
+_TRAIN = """
+rng = np.random.default_rng(3)
+Xt = rng.standard_normal((10**5, 50))
+yt = np.maximum(Xt @ rng.standard_normal(50), 0)
+"""
+
+_WEDGE = """
+rng = np.random.default_rng(4)
+Xw = rng.standard_normal((2000, 10))
+yw = Xw[:, 0] * Xw[:, 1] + 0.1 * rng.standard_normal(2000)
+"""
+
+#: name -> (setup, call). "(convex)" rows are the convex solvers (rust/core/src/convex/).
+CASES: dict[str, tuple[str, str]] = {
+    "chambers exact, 10⁶ × 50 (6 lines)": (
+        _BIG,
+        'hc.chambers(X, method="exact", memory_limit=2**62)',
+    ),
+    "chamber_count, 10⁶ × 50 (6 lines)": (_BIG, "hc.chamber_count(X, max_chambers=2**62)"),
+    "chambers sample, 10⁶ × 50": (
+        _BIG,
+        'hc.chambers(X, method="sample", n_samples=10**9, seed=0, memory_limit=2**62)',
+    ),
+    "chambers exact, 400 × 7, memory_limit lifted": (
+        _SMALL,
+        'hc.chambers(X, method="exact", memory_limit=2**62)',
+    ),
+    "chamber_count, 400 × 7, max_chambers lifted": (
+        _SMALL,
+        "hc.chamber_count(X, max_chambers=2**62)",
+    ),
+    "iter_chambers, 400 × 7, one chunk, limits lifted": (
+        _SMALL,
+        "next(hc.iter_chambers(X, chunk=10**8, memory_limit=2**62, max_chambers=2**62))",
+    ),
+    "iter_chambers, resonance R⁷": (
+        _SMALL,
+        "for _ in hc.iter_chambers(R7, chunk=10**5, memory_limit=2**28):\n    pass",
+    ),
+    "hessian, MLP D = 3,651, n = 2000": (_MLP, "hc.hessian(obj, theta)"),
+    "midpoint_test, MLP D = 3,651, 10⁶ pairs": (
+        _MLP,
+        "hc.midpoint_test(obj, n_pairs=10**6, seed=0, center=theta, keep_arrays=False)",
+    ),
+    "slice_2d, MLP D = 3,651, grid 2000": (
+        _MLP,
+        "hc.slice_2d(obj, theta, theta * 0 + 1, np.roll(theta * 0 + 1, 1), grid=2000)",
+    ),
+    "eigenvalues, MLP D = 96,901": (
+        _SPEC,
+        'hc.eigenvalues(obj, theta, k=3, which="smallest", tol=1e-12, max_restarts=10**4)',
+    ),
+    "spectral_density, MLP D = 96,901": (
+        _SPEC,
+        "hc.spectral_density(obj, theta, n_probes=256, n_steps=400, seed=0)",
+    ),
+    "train_relu_network, 10⁵ × 50, m = 1000": (
+        _TRAIN,
+        "hc.train_relu_network(Xt, yt, 1000, 1e-3, epochs=10**6, seed=0)",
+    ),
+    "WedgeLasso, 2000 × 10, 2000 sampled features": (
+        _WEDGE,
+        'hc.WedgeLasso(1e-4, features="sample", n_features=2000, seed=0, tol=1e-14, '
+        "max_iter=10**7).fit(Xw, yw)",
+    ),
+    "ConvexReLU FISTA, 200 × 10, 400 patterns (convex)": (
+        _RELU,
+        'hc.ConvexReLU(1e-4, patterns="sample", n_patterns=400, seed=0, tol=1e-14, '
+        'solver="fista", max_iter=10**7).fit(Xr, yr)',
+    ),
+    "ConvexGatedReLU Newton, 2500 × 8, 600 patterns (convex)": (
+        _NEWTON,
+        'hc.ConvexGatedReLU(1e-3, patterns="sample", n_patterns=600, seed=0, '
+        'solver="newton", tol=1e-14, max_iter=10**6).fit(Xn, yn)',
+    ),
+}
+
+#: Seconds after the setup at which the signal is sent, one trial each.
+DELAYS = (0.05, 0.3, 0.8, 1.5, 3.0)
+
+
+def _selected() -> list[str]:
+    want = os.environ.get("HC_INTERRUPT_CASES")
+    if not want:
+        return sorted(CASES)
+    keys = [w.strip() for w in want.split(",") if w.strip()]
+    return [c for c in sorted(CASES) if any(k in c for k in keys)]
+
+
+@pytest.mark.parametrize("case", _selected())
+def test_interrupt_latency(case, smoke, record):
+    setup, call = CASES[case]
+    if smoke:
+        if case != "chambers exact, 400 × 7, memory_limit lifted":
+            pytest.skip("one case in the test suite")
+        res = run_interrupted(setup, call, delay=0.2)
+        assert res["outcome"] == "interrupted"
+        return
+    lat, outcomes = [], []
+    for delay in DELAYS:
+        res = run_interrupted(setup, call, delay=delay)
+        outcomes.append(res["outcome"])
+        if res["outcome"] == "interrupted" and math.isfinite(res["latency"]):
+            lat.append(res["latency"])
+    assert lat, f"{case}: never interrupted ({outcomes})"
+    record(
+        group=GROUP,
+        case=case,
+        impl="hiddenconvex",
+        median_s=statistics.median(lat),
+        min_s=min(lat),
+        rounds=len(lat),
+        max_latency=f"{max(lat) * 1e3:.0f} ms",
+        interrupted=f"{len(lat)}/{len(DELAYS)}",
+    )
