@@ -26,7 +26,8 @@ import warnings
 import hiddenconvex as hc
 import numpy as np
 import pytest
-from hiddenconvex.compare import _forward, _metric
+from hiddenconvex import relu_network_output
+from hiddenconvex.compare import _metric
 from hiddenconvex.datasets import list_datasets, load_dataset
 from hiddenconvex.exceptions import ConvergenceWarning
 
@@ -81,7 +82,9 @@ def _convex_extras(s: dict, model) -> dict:
     U, a = model.to_network()
     return {
         "objective": float(model.objective_),
-        "test_metric": _metric(ds.task, _forward(ds.X_test, U, a, s["bias"]), ds.y_test),
+        "test_metric": _metric(
+            ds.task, relu_network_output(ds.X_test, U, a, bias=s["bias"]), ds.y_test
+        ),
         "m_star": int(model.n_active_),
         "certified": bool(model.certified_),
         "patterns": int(model.patterns_.shape[0]),

@@ -803,14 +803,7 @@ pub fn hessian_gradients(
     const SUB: usize = 4;
     let per_task = 2 * scales * d;
     let per_point = d * per_task;
-    if per_point > MAX_POINT_FLOATS {
-        return Err(Error::too_large(
-            "gradient differences of one point",
-            format!("{} MB", per_point * 8 / (1 << 20)),
-            format!("{} MB", MAX_POINT_FLOATS * 8 / (1 << 20)),
-            "D is too large for a dense finite-difference Hessian",
-        ));
-    }
+    check_point_floats(per_point)?;
     let block_pts = (BLOCK_FLOATS / per_point).max(1);
     let chunks_per_point = d.div_ceil(COLS);
     let mut outs: Vec<PointOut> = Vec::with_capacity(b);
@@ -897,6 +890,20 @@ pub fn hessian_gradients(
     collect(outs, d, stp, b as u64, ng)
 }
 
+/// Refuse a point whose gradient differences (D · 2 · scales · D floats) exceed
+/// `MAX_POINT_FLOATS`.
+fn check_point_floats(per_point: usize) -> Result<()> {
+    if per_point > MAX_POINT_FLOATS {
+        return Err(Error::too_large(
+            "gradient differences of one point",
+            format!("{} MB", per_point * 8 / (1 << 20)),
+            format!("{} MB", MAX_POINT_FLOATS * 8 / (1 << 20)),
+            "D is too large for a dense finite-difference Hessian",
+        ));
+    }
+    Ok(())
+}
+
 /// The gradients method with caller-supplied values and gradients, evaluated from the calling
 /// thread (a Python objective with its framework's autodiff gradient).
 ///
@@ -922,14 +929,7 @@ pub fn hessian_gradients_with(
     let scales = if richardson { 2 } else { 1 };
     let per_task = 2 * scales * d;
     let per_point = d * per_task;
-    if per_point > MAX_POINT_FLOATS {
-        return Err(Error::too_large(
-            "gradient differences of one point",
-            format!("{} MB", per_point * 8 / (1 << 20)),
-            format!("{} MB", MAX_POINT_FLOATS * 8 / (1 << 20)),
-            "D is too large for a dense finite-difference Hessian",
-        ));
-    }
+    check_point_floats(per_point)?;
     let chunk_rows = chunk_rows.max(1);
     ctl.set_total((b * d) as u64);
     let (cf, cs) = values(points)?;
