@@ -186,28 +186,34 @@ def test_machine_ceiling(bench, smoke, clusters, impl):
 
 
 # ---- regularisation path -----------------------------------------------------------------------
-def _path_problem(smoke: bool):
+#: Samples of the path's problem (d = 3, all chambers): a toy where Dask's per-task cost weighs
+#: most, and a size where one path takes seconds per segment.
+PATH_SIZES = (24, 40)
+
+
+def _path_problem(smoke: bool, n: int = 24):
     rng = np.random.default_rng(0)
-    n = 10 if smoke else 24
+    n = 10 if smoke else n
     X = rng.standard_normal((n, 3))
     y = np.sin(2 * X[:, 0]) + X[:, 1] * X[:, 2]
     betas = np.geomspace(10.0, 0.05, 2 if smoke else 16)
     return X, y, betas
 
 
-@functools.lru_cache(maxsize=2)
-def _path_reference(smoke: bool) -> list[float]:
-    X, y, betas = _path_problem(smoke)
+@functools.lru_cache(maxsize=4)
+def _path_reference(smoke: bool, n: int) -> list[float]:
+    X, y, betas = _path_problem(smoke, n)
     seg = hcd.PATH_SEGMENT
     return [
         r.objective for r in hc.ConvexReLU(tol=1e-5).regularization_path(X, y, betas, segment=seg)
     ]
 
 
+@pytest.mark.parametrize("n", PATH_SIZES)
 @pytest.mark.parametrize("impl", list(IMPLS))
-def test_path_scaling(bench, smoke, clusters, one_thread, impl):
-    X, y, betas = _path_problem(smoke)
-    ref = _path_reference(smoke)
+def test_path_scaling(bench, smoke, clusters, one_thread, impl, n):
+    X, y, betas = _path_problem(smoke, n)
+    ref = _path_reference(smoke, n)
     workers = IMPLS[impl]
     client = None if workers is None else clusters[workers]
     seg = hcd.PATH_SEGMENT
