@@ -156,9 +156,10 @@ def test_jax_fd_hessian_vs_jax_hessian() -> None:
         "l1": {"kernel": rng.standard_normal((3, 4)), "bias": rng.standard_normal(4)},
         "l2": {"kernel": rng.standard_normal((4, 1)), "bias": np.zeros(1)},
     }
-    obj = hc.from_jax(loss, params, X, y, activation="tanh")
-    assert obj.dim == 21 and not jax.config.jax_enable_x64  # the global setting is untouched
-    res = hc.hessian(obj, obj.theta0[None, :])
+    with jax.enable_x64(False):  # the user's setting, whatever other tests set globally
+        obj = hc.from_jax(loss, params, X, y, activation="tanh")
+        res = hc.hessian(obj, obj.theta0[None, :])
+        assert obj.dim == 21 and not jax.config.jax_enable_x64  # left untouched by both
     H = obj.exact_hessian(obj.theta0)
     assert np.all(np.abs(res.H[0] - H) <= res.error[0] + 1e-14 * np.abs(H).max())
     # gradient: exact (jax.grad on the pytree)

@@ -457,6 +457,23 @@ impl IcnnLoss {
         self.arch.layers.iter().any(|l| t >= l.v_off && t < l.b_off)
     }
 
+    /// ½·λ·Σ θ_t² over the decayed weights (0 without weight decay), adding λ·θ_t to `grad`.
+    fn weight_decay_term(&self, theta: &[f64], mut grad: Option<&mut [f64]>) -> f64 {
+        if self.weight_decay <= 0.0 {
+            return 0.0;
+        }
+        let mut r = 0.0;
+        for t in 0..theta.len() {
+            if self.decayed(t) {
+                r += theta[t] * theta[t];
+                if let Some(g) = grad.as_deref_mut() {
+                    g[t] += self.weight_decay * theta[t];
+                }
+            }
+        }
+        0.5 * self.weight_decay * r
+    }
+
     /// The per-sample path (one forward/backward pass per sample): the reference the batched
     /// path ([`IcnnLoss::eval_block`]) is tested against.
     #[cfg_attr(not(test), allow(dead_code))]
@@ -485,19 +502,9 @@ impl IcnnLoss {
                 }
             }
         }
-        if self.weight_decay > 0.0 {
-            let mut r = 0.0;
-            for t in 0..theta.len() {
-                if self.decayed(t) {
-                    r += theta[t] * theta[t];
-                    if let Some(g) = grad.as_deref_mut() {
-                        g[t] += self.weight_decay * theta[t];
-                    }
-                }
-            }
-            f += 0.5 * self.weight_decay * r;
-            s += 0.5 * self.weight_decay * r;
-        }
+        let wd = self.weight_decay_term(theta, grad);
+        f += wd;
+        s += wd;
         (f, s.max(f.abs()))
     }
 }
@@ -536,19 +543,9 @@ impl IcnnLoss {
             self.arch
                 .backward_block(theta, &wz, &dwz, self.x.view(), &fwd, &dls, Some(g), None)?;
         }
-        if self.weight_decay > 0.0 {
-            let mut r = 0.0;
-            for t in 0..theta.len() {
-                if self.decayed(t) {
-                    r += theta[t] * theta[t];
-                    if let Some(g) = grad.as_deref_mut() {
-                        g[t] += self.weight_decay * theta[t];
-                    }
-                }
-            }
-            f += 0.5 * self.weight_decay * r;
-            s += 0.5 * self.weight_decay * r;
-        }
+        let wd = self.weight_decay_term(theta, grad);
+        f += wd;
+        s += wd;
         Ok((f, s.max(f.abs())))
     }
 }
