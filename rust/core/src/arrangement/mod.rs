@@ -222,22 +222,36 @@ fn refuse_if_over(
     } else {
         format!("at least {lower} chambers")
     };
+    refuse_beyond_limits(lower, bytes_per_chamber(n, d, r), limits, &why, |need| {
+        format!("{why}, at least {:.3e} bytes", need as f64)
+    })
+}
+
+/// Refuse `count` chambers of `bytes_each` bytes beyond `limits.max_chambers` or
+/// `limits.memory_bytes`: `what` describes the count, `memory_text(bytes)` the memory it needs.
+fn refuse_beyond_limits(
+    count: u128,
+    bytes_each: u64,
+    limits: &Limits,
+    what: &str,
+    memory_text: impl Fn(u128) -> String,
+) -> Result<()> {
     if let Some(m) = limits.max_chambers {
-        if lower > m as u128 {
+        if count > m as u128 {
             return Err(Error::too_large(
                 "chambers",
-                why,
+                what,
                 format!("max_chambers={m}"),
                 "Use method=\"sample\", iter_chambers(...) to stream, or raise max_chambers.",
             ));
         }
     }
     if let Some(mb) = limits.memory_bytes {
-        let need = lower.saturating_mul(bytes_per_chamber(n, d, r) as u128);
+        let need = count.saturating_mul(bytes_each as u128);
         if need > mb as u128 {
             return Err(Error::too_large(
                 "chambers",
-                format!("{why}, at least {:.3e} bytes", need as f64),
+                memory_text(need),
                 format!("memory_limit={:.3} GB", mb as f64 / 1e9),
                 "Use method=\"sample\", iter_chambers(...) to stream, or raise memory_limit.",
             ));
@@ -690,27 +704,10 @@ pub fn check_limits(prep: &Prepared, limits: &Limits, ctl: &Control) -> Result<u
         };
         format!("up to {shown} chambers (Cover's bound)")
     };
-    if let Some(m) = limits.max_chambers {
-        if est > m as u128 {
-            return Err(Error::too_large(
-                "chambers",
-                what,
-                format!("max_chambers={m}"),
-                "Use method=\"sample\", iter_chambers(...) to stream, or raise max_chambers.",
-            ));
-        }
-    }
-    if let Some(mb) = limits.memory_bytes {
-        let need = est.saturating_mul(bytes_per_chamber(prep.n, prep.d, prep.rank) as u128);
-        if need > mb as u128 {
-            return Err(Error::too_large(
-                "chambers",
-                format!("{what}, about {:.3} GB", need as f64 / 1e9),
-                format!("memory_limit={:.3} GB", mb as f64 / 1e9),
-                "Use method=\"sample\", iter_chambers(...) to stream, or raise memory_limit.",
-            ));
-        }
-    }
+    let bytes_each = bytes_per_chamber(prep.n, prep.d, prep.rank);
+    refuse_beyond_limits(est, bytes_each, limits, &what, |need| {
+        format!("{what}, about {:.3} GB", need as f64 / 1e9)
+    })?;
     Ok(est)
 }
 
