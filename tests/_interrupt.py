@@ -30,7 +30,7 @@ fired = {{}}
 def fire():
     fired["t"] = time.perf_counter()
     os.kill(os.getpid(), signal.SIGINT)
-result = None
+result = extra = None
 stopped_early = progress = None
 timer = threading.Timer({delay}, fire)
 timer.start()
@@ -55,6 +55,7 @@ print(json.dumps({{
     "stopped_early": stopped_early,
     "progress": None if progress is None else list(progress),
     "result": None if result is None else type(result).__name__,
+    "extra": extra,
 }}))
 """
 
@@ -64,9 +65,10 @@ def run_interrupted(setup: str, call: str, delay: float = 0.3, timeout: float = 
 
     Returns ``{"outcome": "interrupted" | "finished" | "raised <Exception>", "latency":
     seconds, "stopped_early": bool | None, "progress": [done, total] | None, "result":
-    type name | None}``: latency NaN when the call ended before the signal; ``stopped_early``
-    True when the core stopped at a cancellation check (False: it had finished its work; None:
-    not a detached core call); ``result`` the type of what the call assigned to ``result``.
+    type name | None, "extra": ...}``: latency NaN when the call ended before the signal;
+    ``stopped_early`` True when the core stopped at a cancellation check (False: it had finished
+    its work; None: not a detached core call); ``result`` the type of what the call assigned to
+    ``result``; ``extra`` what the call assigned to ``extra`` (JSON), e.g. in a ``finally:``.
     """
     code = _CHILD.format(
         setup=textwrap.dedent(setup),

@@ -427,3 +427,42 @@ def test_unflagged_kinks_stay_within_the_error_estimate(method):
         else:
             assert np.all(np.abs(r.H[0] - want) <= r.error[0]), t
     assert flagged >= len(trials) - 3  # most crossings are flagged
+
+
+def test_ctrl_c_during_the_eigendecomposition_returns_at_once():
+    # in a child process (tests/_interrupt.py): LAPACK cannot be stopped, so a large Hessian is
+    # decomposed on a worker thread and the caller's wait is what Ctrl-C interrupts. Asserted:
+    # KeyboardInterrupt while the decomposition was still running (its thread alive), nothing
+    # returned (latency: benches/bench_interrupt.py)
+    from _interrupt import run_interrupted
+
+    setup = (
+        "import threading\n"
+        "from hiddenconvex.hessian import _eigh\n"
+        "A = np.random.default_rng(0).standard_normal((2500, 2500))\n"
+        "H = (A + A.T)[None]\n"
+    )
+    call = (
+        "try:\n"
+        "    result = _eigh(H)\n"
+        "finally:\n"
+        "    extra = [t.name for t in threading.enumerate()]\n"
+    )
+    res = run_interrupted(setup, call, delay=0.2)
+    assert res["outcome"] == "interrupted"
+    assert "hiddenconvex-eigh" in res["extra"]
+    assert res["result"] is None
+
+
+def test_threaded_eigendecomposition_matches_numpy():
+    from hiddenconvex.hessian import EIGH_THREAD_MIN_DIM, _eigh, _eigh_now
+
+    A = np.random.default_rng(3).standard_normal((2, EIGH_THREAD_MIN_DIM, EIGH_THREAD_MIN_DIM))
+    H = A + np.swapaxes(A, 1, 2)
+    w, V = _eigh(H)
+    w0, V0 = _eigh_now(H)
+    np.testing.assert_array_equal(w, w0)
+    np.testing.assert_array_equal(V, V0)
+    # an error on the worker thread reaches the caller
+    with pytest.raises(np.linalg.LinAlgError):
+        _eigh(np.zeros((1, EIGH_THREAD_MIN_DIM - 1, EIGH_THREAD_MIN_DIM)))

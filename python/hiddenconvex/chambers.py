@@ -317,7 +317,7 @@ def chambers(
         for sampling when ``min(n_samples, Cover's bound)`` kept patterns would exceed
         ``memory_limit``.
     KeyboardInterrupt
-        On Ctrl-C (the GIL is released; the run stops within about 50 ms).
+        On Ctrl-C (the GIL is released; the run stops within a few tens of ms).
 
     Notes
     -----

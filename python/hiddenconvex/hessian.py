@@ -73,6 +73,7 @@ max|E|·‖E/max|E|‖_F, so it neither underflows nor overflows at any scale of
 from __future__ import annotations
 
 import dataclasses
+import threading
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -198,7 +199,38 @@ class HessianResult(Result):
 _BLAS: list[Any] = []  # the cached threadpoolctl controller (or None when unavailable)
 
 
+#: Hessians of at least this order are decomposed on a worker thread (see :func:`_eigh`).
+EIGH_THREAD_MIN_DIM = 256
+
+
 def _eigh(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Batched eigh, honouring Ctrl-C while LAPACK runs.
+
+    LAPACK cannot be stopped and NumPy checks for signals only when it returns (minutes for
+    D = 3651 on a loaded machine). From order :data:`EIGH_THREAD_MIN_DIM` on, the decomposition
+    runs on a daemon thread (NumPy releases the GIL) and the caller waits for it in an
+    interruptible join: Ctrl-C raises ``KeyboardInterrupt`` at once, and the abandoned
+    decomposition finishes in the background, its result discarded.
+    """
+    if H.shape[-1] < EIGH_THREAD_MIN_DIM:
+        return _eigh_now(H)
+    box: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            box["out"] = _eigh_now(H)
+        except BaseException as exc:  # re-raised on the calling thread
+            box["exc"] = exc
+
+    worker = threading.Thread(target=work, name="hiddenconvex-eigh", daemon=True)
+    worker.start()
+    worker.join()  # a signal interrupts the wait (POSIX), not the worker
+    if "exc" in box:
+        raise box["exc"]
+    return box["out"]
+
+
+def _eigh_now(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Batched eigh with BLAS limited to one thread when threadpoolctl is available.
 
     Multi-threaded OpenBLAS on small matrices is slow on loaded machines (its threads compete

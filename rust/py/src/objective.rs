@@ -278,10 +278,29 @@ fn native(o: impl Objective + 'static) -> PyNativeObjective {
     PyNativeObjective { inner: Arc::new(o) }
 }
 
+/// Data of at least this many values is taken by a constructor with the GIL released and
+/// Ctrl-C honoured ([`detach::run`]); smaller data is copied at once.
+const CONSTRUCT_DETACHED: usize = 1 << 20;
+
+/// Build an objective from its data (`n_values` values of X): for large data with the GIL
+/// released, copying X in cancellable blocks ([`core_obj::copy_rows`]).
+fn construct<T: Send>(
+    py: Python<'_>,
+    n_values: usize,
+    f: impl FnOnce(&hiddenconvex_core::Control) -> hiddenconvex_core::Result<T> + Send,
+) -> PyResult<T> {
+    if n_values >= CONSTRUCT_DETACHED {
+        detach::run(py, None, f)
+    } else {
+        to_py(f(&hiddenconvex_core::Control::new()))
+    }
+}
+
 /// A fully connected network objective (linear models and two-layer ReLU are special cases).
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 fn mlp_objective(
+    py: Python<'_>,
     x: PyReadonlyArray2<'_, f64>,
     y: PyReadonlyArray2<'_, f64>,
     widths: Vec<usize>,
@@ -297,16 +316,13 @@ fn mlp_objective(
         .map(|a| Activation::parse(a))
         .collect::<Result<Vec<_>, _>>();
     let acts = to_py(acts)?;
-    let obj = to_py(Mlp::new(
-        x.as_array().to_owned(),
-        y.as_array().to_owned(),
-        &widths,
-        &acts,
-        &bias,
-        loss,
-        weight_decay,
-        name,
-    ))?;
+    let (xv, yv) = (x.as_array(), y.as_array());
+    let obj = construct(py, xv.len(), move |ctl| {
+        let x = core_obj::copy_rows(xv, ctl)?;
+        let y = core_obj::copy_rows(yv, ctl)?;
+        ctl.check()?;
+        Mlp::new(x, y, &widths, &acts, &bias, loss, weight_decay, name)
+    })?;
     Ok(native(obj))
 }
 
@@ -314,6 +330,7 @@ fn mlp_objective(
 #[pyfunction]
 #[allow(clippy::too_many_arguments)]
 fn icnn_objective(
+    py: Python<'_>,
     x: PyReadonlyArray2<'_, f64>,
     y: PyReadonlyArray1<'_, f64>,
     hidden: Vec<usize>,
@@ -322,15 +339,15 @@ fn icnn_objective(
     loss: &str,
     weight_decay: f64,
 ) -> PyResult<PyNativeObjective> {
-    let obj = to_py(IcnnLoss::new(
-        x.as_array().to_owned(),
-        y.as_array().to_vec(),
-        &hidden,
-        to_py(Activation::parse(activation))?,
-        to_py(NonNeg::parse(nonneg))?,
-        to_py(Loss::parse(loss))?,
-        weight_decay,
-    ))?;
+    let act = to_py(Activation::parse(activation))?;
+    let nonneg = to_py(NonNeg::parse(nonneg))?;
+    let loss = to_py(Loss::parse(loss))?;
+    let (xv, yv) = (x.as_array(), y.as_array());
+    let obj = construct(py, xv.len(), move |ctl| {
+        let x = core_obj::copy_rows(xv, ctl)?;
+        ctl.check()?;
+        IcnnLoss::new(x, yv.to_vec(), &hidden, act, nonneg, loss, weight_decay)
+    })?;
     Ok(native(obj))
 }
 

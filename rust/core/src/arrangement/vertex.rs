@@ -638,16 +638,26 @@ impl SimpleStream {
                 }
             };
             let q = lv.q;
+            // the level's chambers at once: one reallocation of the output, not a doubling
+            // (and a copy of everything so far) every few parts
+            let n_new: usize = parts.iter().map(|p| p.wit.len() / q).sum();
+            let n_pats: usize = parts.iter().map(|p| p.pats.len()).sum();
+            ctl.check()?;
+            out.pats.reserve(n_pats);
+            out.wit.reserve(n_new * self.k);
             for part in parts {
+                ctl.check()?;
                 out.pats.extend_from_slice(&part.pats);
                 if li == 0 {
                     out.wit.extend_from_slice(&part.wit);
                 } else {
-                    // lift through the levels above (each chunk of witnesses in parallel)
-                    let lifted: Vec<f64> = part
+                    // lift through the levels above (chunks of witnesses in parallel, a
+                    // cancellation check before each: a level can hold 10⁷ chambers)
+                    let lifted: Vec<Vec<f64>> = part
                         .wit
                         .par_chunks(q * 256)
-                        .flat_map_iter(|ch| {
+                        .map(|ch| -> FResult<Vec<f64>> {
+                            ctl.check()?;
                             let mut res = Vec::with_capacity(ch.len() / q * self.k);
                             let mut prod = vec![0.0; self.m];
                             for x in ch.chunks_exact(q) {
@@ -660,10 +670,12 @@ impl SimpleStream {
                                 }
                                 res.extend_from_slice(&cur);
                             }
-                            res.into_iter()
+                            Ok(res)
                         })
-                        .collect();
-                    out.wit.extend_from_slice(&lifted);
+                        .collect::<FResult<_>>()?;
+                    for ch in lifted {
+                        out.wit.extend_from_slice(&ch);
+                    }
                 }
             }
             ctl.check()?;

@@ -84,6 +84,9 @@ fn cholesky_blocked(mut a: Array2<f64>, par: bool, ctl: &Control) -> Result<Chol
             // trailing lower block columns: A[j.., j] −= L21[j..] L21[j]ᵀ
             let mut trailing = a.slice_mut(s![k1.., k1..]);
             let update = |(jb, mut col): (usize, ArrayViewMut2<f64>)| {
+                if ctl.is_cancelled() {
+                    return; // the check after the loop reports it
+                }
                 let r0 = jb * NB;
                 let w = col.ncols();
                 let lhs = l21.slice(s![r0.., ..]);
@@ -104,16 +107,26 @@ fn cholesky_blocked(mut a: Array2<f64>, par: bool, ctl: &Control) -> Result<Chol
         inv_diag.push(inv11);
         k0 = k1;
     }
+    ctl.check()?;
     Ok(Chol { l: a, inv_diag })
 }
 
 /// The lower block triangle (NB-column blocks, diagonal blocks in full) of a · bᵀ for a, b of
 /// shape m × k, when a · bᵀ is known to be symmetric; the strict upper block triangle is zero.
-/// Fixed blocks, parallel when `par` (results do not depend on the thread count).
-fn gemm_lower(a: ArrayView2<f64>, b: ArrayView2<f64>, par: bool) -> Array2<f64> {
+/// Fixed blocks, parallel when `par` (results do not depend on the thread count). Checks `ctl`
+/// once per block column.
+fn gemm_lower(
+    a: ArrayView2<f64>,
+    b: ArrayView2<f64>,
+    par: bool,
+    ctl: &Control,
+) -> Result<Array2<f64>> {
     let m = a.nrows();
     let mut out = Array2::<f64>::zeros((m, m));
     let one = |(jb, mut col): (usize, ArrayViewMut2<f64>)| {
+        if ctl.is_cancelled() {
+            return; // the check after the loop reports it
+        }
         let r0 = jb * NB;
         let w = col.ncols();
         let mut o = col.slice_mut(s![r0.., ..]);
@@ -132,16 +145,21 @@ fn gemm_lower(a: ArrayView2<f64>, b: ArrayView2<f64>, par: bool) -> Array2<f64> 
     } else {
         cols.into_iter().for_each(one);
     }
-    out
+    ctl.check()?;
+    Ok(out)
 }
 
 impl Chol {
     /// V ← L⁻¹ V for many right-hand sides (fixed 64-column chunks, parallel when `par`).
-    fn forward_many(&self, v: &mut Array2<f64>, par: bool) {
+    /// Checks `ctl` once per block row of each chunk.
+    fn forward_many(&self, v: &mut Array2<f64>, par: bool, ctl: &Control) -> Result<()> {
         let n = self.l.nrows();
         let one = |mut vc: ArrayViewMut2<f64>| {
             let mut tmp = Array2::<f64>::zeros((NB, vc.ncols()));
             for (kb, inv) in self.inv_diag.iter().enumerate() {
+                if ctl.is_cancelled() {
+                    return; // the check after the loop reports it
+                }
                 let k0 = kb * NB;
                 let k1 = (k0 + NB).min(n);
                 let (top, mut bottom) = vc.view_mut().split_at(Axis(0), k0);
@@ -161,6 +179,7 @@ impl Chol {
         } else {
             chunks.into_iter().for_each(one);
         }
+        ctl.check()
     }
 
     /// Solve (L Lᵀ) x = b.
@@ -218,7 +237,7 @@ impl<'a> Quad<'a> {
         let mut k = if supp.is_empty() {
             Array2::<f64>::zeros((n, n))
         } else {
-            gemm_lower(mc.view(), ms.view(), self.par)
+            gemm_lower(mc.view(), ms.view(), self.par, ctl)?
         };
         ndarray::Zip::from(&mut k)
             .and(&self.xx)
@@ -366,8 +385,8 @@ fn projected_newton(
                 .zip(mcol.iter())
                 .for_each(|(x, &mk)| *x *= mk);
         }
-        ev.chol.forward_many(&mut v, q.par);
-        let h = gemm_lower(v.t(), v.t(), q.par);
+        ev.chol.forward_many(&mut v, q.par, ctl)?;
+        let h = gemm_lower(v.t(), v.t(), q.par, ctl)?;
         let tr = (0..m).map(|a| h[[a, a]]).sum::<f64>() / m as f64;
         let gfree: Array1<f64> = free.iter().map(|&i| grad[i]).collect();
         let mut accepted = None;
@@ -651,8 +670,8 @@ mod tests {
             let mut rng = crate::rng::stream_rng(3, n as u64);
             let v = Array2::from_shape_fn((n, 130), |_| rng.random::<f64>() - 0.5);
             let (mut z1, mut z2) = (v.clone(), v.clone());
-            c1.forward_many(&mut z1, false);
-            c2.forward_many(&mut z2, true);
+            c1.forward_many(&mut z1, false, &ctl).unwrap();
+            c2.forward_many(&mut z2, true, &ctl).unwrap();
             assert_eq!(z1, z2);
             // L z = v
             let mut lo = plain.clone();
@@ -666,8 +685,8 @@ mod tests {
                 assert!((x - y).abs() < 1e-9);
             }
             let b = Array2::from_shape_fn((n, 7), |(i, j)| ((i * 7 + j) % 5) as f64 - 2.0);
-            let g1 = gemm_lower(b.view(), b.view(), false);
-            let g2 = gemm_lower(b.view(), b.view(), true);
+            let g1 = gemm_lower(b.view(), b.view(), false, &ctl).unwrap();
+            let g2 = gemm_lower(b.view(), b.view(), true, &ctl).unwrap();
             assert_eq!(g1, g2);
             let full = b.dot(&b.t());
             for i in 0..n {
@@ -678,6 +697,33 @@ mod tests {
         }
         let bad = ndarray::array![[1.0, 2.0], [2.0, 1.0]];
         assert!(cholesky_blocked(bad, false, &Control::new()).is_err());
+    }
+
+    #[test]
+    fn the_blocked_kernels_stop_when_cancelled() {
+        // the n × n products and triangular solves of a Newton step check for Ctrl-C inside
+        // (one block column at a time), not only between steps
+        let n = 3 * NB + 5;
+        let a = spd(n, 4);
+        let ctl = Control::new();
+        let c = cholesky_blocked(a.clone(), true, &ctl).unwrap();
+        let b = Array2::from_shape_fn((n, 9), |(i, j)| ((i * 3 + j) as f64).cos());
+        ctl.cancel();
+        for par in [false, true] {
+            assert!(matches!(
+                cholesky_blocked(a.clone(), par, &ctl),
+                Err(Error::Interrupted)
+            ));
+            assert_eq!(
+                gemm_lower(b.view(), b.view(), par, &ctl).unwrap_err(),
+                Error::Interrupted
+            );
+            let mut z = b.clone();
+            assert_eq!(
+                c.forward_many(&mut z, par, &ctl).unwrap_err(),
+                Error::Interrupted
+            );
+        }
     }
 
     /// X = I, one all-ones pattern: w = (1 − β/‖y‖)₊ y, optimum 4.5 (see

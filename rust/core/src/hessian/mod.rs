@@ -37,7 +37,7 @@ use rayon::prelude::*;
 
 use crate::control::Control;
 use crate::error::{Error, Result};
-use crate::objective::{check_dim, Objective};
+use crate::objective::{check_dim, for_pieces, points_per_check, Objective};
 
 /// Relative threshold of the kink test.
 pub const KINK_RHO: f64 = 0.25;
@@ -607,7 +607,11 @@ pub(crate) fn eval_stencil_native(
             let rows = st.points(points, steps, b0, lo, lo + chunk.len());
             let mut v = vec![0.0; chunk.len()];
             let mut sc = vec![0.0; chunk.len()];
-            obj.values_scales_block(rows.view(), &mut v, &mut sc)?;
+            // in pieces sized by the objective's cost, a cancellation check before each
+            for_pieces(obj, chunk.len(), ctl, |a, z| {
+                let piece = rows.slice(ndarray::s![a..z, ..]);
+                obj.values_scales_block(piece, &mut v[a..z], &mut sc[a..z])
+            })?;
             for (slot, (fv, sv)) in chunk.iter_mut().zip(v.into_iter().zip(sc)) {
                 *slot = (fv, sv);
             }
@@ -833,22 +837,22 @@ pub fn hessian_gradients(
             let ncols = out.len() / per_task;
             buf.clear();
             buf.extend(points.row(p).iter().copied());
-            // SUB columns per call, a cancellation check before each: one call is
-            // 2·scales·SUB gradients (a large network: tens of ms each)
-            for (g, out_g) in out.chunks_mut(SUB * per_task).enumerate() {
-                ctl.check()?;
-                let lo = c0 + g * SUB;
-                let hi_col = lo + out_g.len() / per_task;
-                let mut moves = Vec::with_capacity((hi_col - lo) * 2 * scales);
-                for i in lo..hi_col {
-                    let hi = stp[[p, i]];
-                    for sc in 0..scales {
-                        let m = (1u32 << sc) as f64;
-                        moves.push((i, m * hi));
-                        moves.push((i, -m * hi));
-                    }
+            // At most SUB columns (2·scales·SUB gradients) per call, fewer for a costly
+            // objective (a large network: tens of ms per gradient), a cancellation check before
+            // each call. A row's gradient does not depend on the other moves of its call.
+            let mut moves = Vec::with_capacity(ncols * 2 * scales);
+            for i in c0..c0 + ncols {
+                let hi = stp[[p, i]];
+                for sc in 0..scales {
+                    let m = (1u32 << sc) as f64;
+                    moves.push((i, m * hi));
+                    moves.push((i, -m * hi));
                 }
-                obj.gradients_along_axes(buf, &moves, out_g)?;
+            }
+            let per_call = points_per_check(obj, SUB * 2 * scales);
+            for (mv, out_g) in moves.chunks(per_call).zip(out.chunks_mut(per_call * d)) {
+                ctl.check()?;
+                obj.gradients_along_axes(buf, mv, out_g)?;
             }
             ctl.advance(ncols as u64);
             Ok(())
@@ -1019,6 +1023,42 @@ pub fn hessian_gradients_with(
 mod tests {
     use super::*;
     use crate::objective::testing::DiagQuadratic;
+
+    #[test]
+    fn a_costly_objective_is_cancelled_within_one_gradient() {
+        // Ctrl-C at the first gradient of the stencil (after the centre's value and gradient):
+        // the run stops there, not after the 2·2·SUB gradients of a call
+        use crate::objective::testing::CancelsAt;
+        let pts = Array2::from_shape_fn((1, 6), |(_, i)| i as f64 * 0.3);
+        let ctl = Control::new();
+        let obj = CancelsAt::new(6, &ctl, 3);
+        let step = default_step(Method::Gradients, true);
+        let r = hessian_gradients(&obj, pts.view(), step, true, &ctl);
+        assert_eq!(r.unwrap_err(), Error::Interrupted);
+        assert_eq!(obj.evals(), 3);
+        // the values method: at the stencil's first value
+        let ctl = Control::new();
+        let obj = CancelsAt::new(6, &ctl, 2);
+        let step = default_step(Method::Values, true);
+        let r = hessian_values_native(&obj, pts.view(), step, true, &ctl);
+        assert_eq!(r.unwrap_err(), Error::Interrupted);
+        assert!(obj.evals() <= 2 + crate::parallel::num_threads());
+    }
+
+    #[test]
+    fn pieces_leave_the_hessian_unchanged() {
+        use crate::objective::testing::CancelsAt;
+        let pts = Array2::from_shape_fn((2, 5), |(b, i)| b as f64 - i as f64 * 0.4);
+        let ctl = Control::new();
+        let costly = CancelsAt::new(5, &ctl, usize::MAX);
+        for rich in [true, false] {
+            let step = default_step(Method::Gradients, rich);
+            let a = hessian_gradients(&costly, pts.view(), step, rich, &ctl).unwrap();
+            let b = hessian_gradients(&costly.q, pts.view(), step, rich, &ctl).unwrap();
+            assert_eq!(a.h, b.h);
+            assert_eq!(a.err, b.err);
+        }
+    }
 
     #[test]
     fn gradients_with_matches_native() {

@@ -18,7 +18,7 @@ use rayon::prelude::*;
 
 use crate::control::Control;
 use crate::error::{ensure_finite, Error, Result};
-use crate::objective::{check_dim, Objective, EVAL_BLOCK};
+use crate::objective::{check_dim, points_per_check, Objective, EVAL_BLOCK};
 use crate::rng::stream_rng;
 
 /// Unit roundoff of f64 (eps / 2).
@@ -591,15 +591,17 @@ pub fn run_native_range(
         }
         let mut vals = vec![0.0; len * rows];
         let mut scs = vec![0.0; len * rows];
-        // in pieces of EVAL_BLOCK points with a cancellation check before each: a block holds
-        // BLOCK · (2 + T) points, seconds of work for a large network
+        // in pieces of at most EVAL_BLOCK points (fewer for a costly objective) with a
+        // cancellation check before each: a block holds BLOCK · (2 + T) points, seconds of work
+        // for a large network
+        let piece_len = points_per_check(obj, EVAL_BLOCK);
         for (k, (vp, sp)) in vals
-            .chunks_mut(EVAL_BLOCK)
-            .zip(scs.chunks_mut(EVAL_BLOCK))
+            .chunks_mut(piece_len)
+            .zip(scs.chunks_mut(piece_len))
             .enumerate()
         {
             ctl.check()?;
-            let lo = k * EVAL_BLOCK;
+            let lo = k * piece_len;
             let piece = pts.slice(ndarray::s![lo..lo + vp.len(), ..]);
             obj.values_scales_block(piece, vp, sp)?;
         }
@@ -799,6 +801,24 @@ mod tests {
 
     fn sampler(d: usize, n: usize, seed: u64) -> Sampler {
         Sampler::new(vec![1.0; d], vec![1e-3, 1.0, 30.0], n, seed, None).unwrap()
+    }
+
+    #[test]
+    fn a_costly_objective_is_cancelled_within_one_point() {
+        // Ctrl-C at the 4th of the block's 3 × 10 evaluations stops the test there
+        use crate::objective::testing::CancelsAt;
+        let ctl = Control::new();
+        let obj = CancelsAt::new(4, &ctl, 4);
+        let src = PairSource::Random(sampler(4, 10, 1));
+        let r = run_native(
+            &obj,
+            &src,
+            &[0.5],
+            &Tolerance::Scaled { factor: 16.0 },
+            &ctl,
+        );
+        assert_eq!(r.unwrap_err(), Error::Interrupted);
+        assert_eq!(obj.evals(), 4);
     }
 
     #[test]

@@ -579,6 +579,9 @@ impl Objective for IcnnLoss {
             self.loss.as_str()
         )
     }
+    fn work_per_point(&self) -> f64 {
+        self.x.nrows() as f64 * self.arch.dim as f64
+    }
     /// Per point, the samples as one block of matrix products ([`IcnnLoss::eval_block`]).
     fn values_scales_block(
         &self,

@@ -161,7 +161,12 @@ impl Mlp {
                 b_off,
             });
         }
-        let x = x.as_standard_layout().to_owned();
+        // no second copy of a large X that is already in row-major order
+        let x = if x.is_standard_layout() {
+            x
+        } else {
+            x.as_standard_layout().to_owned()
+        };
         Ok(Mlp {
             xabs: x.mapv(f64::abs),
             x,
@@ -880,6 +885,9 @@ impl Objective for Mlp {
     }
     fn name(&self) -> String {
         self.name.clone()
+    }
+    fn work_per_point(&self) -> f64 {
+        self.x.nrows() as f64 * self.dim as f64
     }
 
     fn values_scales_block(

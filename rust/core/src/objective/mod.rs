@@ -41,6 +41,14 @@ pub trait Objective: Send + Sync {
     /// A short human-readable name ("least squares", "two-layer ReLU (m=4)", ...).
     fn name(&self) -> String;
 
+    /// About how many multiply-adds one evaluation of f costs (a gradient costs a small multiple):
+    /// sizes the pieces of work between two cancellation checks ([`points_per_check`]). The
+    /// default, D, suits objectives whose cost is linear in θ; data-driven objectives return
+    /// about n·D.
+    fn work_per_point(&self) -> f64 {
+        self.dim() as f64
+    }
+
     /// Values and rounding scales at the B rows of `points` (B × D, any strides), written into
     /// `values` and `scales` (length B each): per row the pair of [`Objective::value_and_scale`].
     ///
@@ -161,6 +169,61 @@ pub fn check_dim(obj: &dyn Objective, arg: &str, len: usize) -> Result<()> {
 /// Hessians, midpoint tests): fixed, so results never depend on the thread count.
 pub(crate) const EVAL_BLOCK: usize = 64;
 
+/// Multiply-adds between two cancellation checks of the batched consumers: a few milliseconds of
+/// work, so Ctrl-C is honoured within a fraction of [`EVAL_BLOCK`] points of a large network.
+const CHECK_WORK: f64 = 4.0e6;
+
+/// Points per cancellation check (1..=`max`) when evaluating `obj`: `max` for cheap objectives,
+/// fewer for costly ones ([`Objective::work_per_point`]). It depends on the objective's sizes
+/// only, never on timing, and a point's result does not depend on the other rows of its block,
+/// so splitting a block into such pieces leaves every result unchanged.
+pub(crate) fn points_per_check(obj: &dyn Objective, max: usize) -> usize {
+    let w = obj.work_per_point();
+    if w.is_nan() || w <= 0.0 {
+        return max.max(1);
+    }
+    ((CHECK_WORK / w) as usize).clamp(1, max.max(1))
+}
+
+/// `f(lo, hi)` for consecutive pieces `lo..hi` of the rows `0..b`, of `points_per_check(obj, b)`
+/// rows, with a cancellation check before each piece.
+pub(crate) fn for_pieces(
+    obj: &dyn Objective,
+    b: usize,
+    ctl: &Control,
+    mut f: impl FnMut(usize, usize) -> Result<()>,
+) -> Result<()> {
+    let step = points_per_check(obj, b);
+    let mut lo = 0;
+    while lo < b {
+        ctl.check()?;
+        let hi = (lo + step).min(b);
+        f(lo, hi)?;
+        lo = hi;
+    }
+    Ok(())
+}
+
+/// Rows copied between two cancellation checks by [`copy_rows`] (10⁶ × 50 values: a check every
+/// few ms).
+const COPY_ROWS: usize = 1 << 12;
+
+/// An owned, standard-layout copy of `x` (any strides), made in blocks of rows with a
+/// cancellation check between blocks: the objectives' constructors take their data this way
+/// with the GIL released, so a large X (10⁶ × 50) can be interrupted while it is copied.
+pub fn copy_rows(x: ArrayView2<'_, f64>, ctl: &Control) -> Result<Array2<f64>> {
+    let (n, d) = x.dim();
+    let mut out: Vec<f64> = Vec::with_capacity(n * d);
+    for block in x.axis_chunks_iter(ndarray::Axis(0), COPY_ROWS) {
+        ctl.check()?;
+        match block.as_slice() {
+            Some(s) => out.extend_from_slice(s),
+            None => out.extend(block.iter().copied()),
+        }
+    }
+    Array2::from_shape_vec((n, d), out).map_err(|e| Error::Numerical(format!("copy of X: {e}")))
+}
+
 /// Values and scales at every row of `points` (B × D), in blocks of `EVAL_BLOCK` rows through
 /// [`Objective::values_scales_block`], in parallel over blocks when `B >= par_threshold`. Row
 /// order is kept; results do not depend on the thread count.
@@ -175,10 +238,11 @@ pub fn batch_values_and_scales(
     let mut values = vec![0.0; b];
     let mut scales = vec![0.0; b];
     let eval = |k: usize, v: &mut [f64], s: &mut [f64]| -> Result<()> {
-        ctl.check()?;
         let lo = k * EVAL_BLOCK;
-        let rows = points.slice(ndarray::s![lo..lo + v.len(), ..]);
-        obj.values_scales_block(rows, v, s)
+        for_pieces(obj, v.len(), ctl, |a, z| {
+            let rows = points.slice(ndarray::s![lo + a..lo + z, ..]);
+            obj.values_scales_block(rows, &mut v[a..z], &mut s[a..z])
+        })
     };
     if crate::parallel::should_parallelize(b, par_threshold) {
         values
@@ -224,10 +288,11 @@ pub fn batch_gradients(
         .as_slice_mut()
         .ok_or_else(|| Error::Numerical("gradient buffer is not contiguous".into()))?;
     let eval = |k: usize, v: &mut [f64], g: &mut [f64]| -> Result<()> {
-        ctl.check()?;
         let lo = k * EVAL_BLOCK;
-        let rows = points.slice(ndarray::s![lo..lo + v.len(), ..]);
-        obj.gradients_block(rows, v, g)
+        for_pieces(obj, v.len(), ctl, |a, z| {
+            let rows = points.slice(ndarray::s![lo + a..lo + z, ..]);
+            obj.gradients_block(rows, &mut v[a..z], &mut g[a * d..z * d])
+        })
     };
     if crate::parallel::should_parallelize(b, par_threshold) {
         values
@@ -305,6 +370,108 @@ pub(crate) mod testing {
         fn name(&self) -> String {
             "diagonal quadratic".into()
         }
+    }
+
+    /// [`DiagQuadratic`] that declares itself costly (one evaluation: ~10⁹ multiply-adds) and
+    /// cancels `ctl` at its `cancel_at`-th evaluation (values and gradients counted alike), as
+    /// Ctrl-C would in the middle of a run: the tests count the evaluations made after that.
+    pub struct CancelsAt<'a> {
+        pub q: DiagQuadratic,
+        pub ctl: &'a Control,
+        pub cancel_at: usize,
+        pub evals: std::sync::atomic::AtomicUsize,
+    }
+
+    impl<'a> CancelsAt<'a> {
+        pub fn new(d: usize, ctl: &'a Control, cancel_at: usize) -> Self {
+            CancelsAt {
+                q: DiagQuadratic {
+                    a: vec![1.0; d],
+                    c: vec![0.0; d],
+                },
+                ctl,
+                cancel_at,
+                evals: std::sync::atomic::AtomicUsize::new(0),
+            }
+        }
+        pub fn evals(&self) -> usize {
+            self.evals.load(std::sync::atomic::Ordering::SeqCst)
+        }
+        fn count(&self) {
+            let k = self.evals.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+            if k == self.cancel_at {
+                self.ctl.cancel();
+            }
+        }
+    }
+
+    impl Objective for CancelsAt<'_> {
+        fn dim(&self) -> usize {
+            self.q.dim()
+        }
+        fn value_and_scale(&self, t: &[f64]) -> (f64, f64) {
+            self.count();
+            self.q.value_and_scale(t)
+        }
+        fn gradient(&self, t: &[f64], g: &mut [f64]) -> Result<f64> {
+            self.count();
+            self.q.gradient(t, g)
+        }
+        fn name(&self) -> String {
+            "costly diagonal quadratic".into()
+        }
+        fn work_per_point(&self) -> f64 {
+            1e9
+        }
+    }
+
+    #[test]
+    fn a_costly_objective_is_cancelled_within_one_point() {
+        // a cancellation in the middle of a block of EVAL_BLOCK points of a costly objective
+        // stops the batch at the next point, not at the end of the block
+        let pts = ndarray::Array2::from_shape_fn((EVAL_BLOCK, 3), |(i, j)| (i + j) as f64);
+        let ctl = Control::new();
+        let obj = CancelsAt::new(3, &ctl, 5);
+        let r = batch_values_and_scales(&obj, pts.view(), usize::MAX, &ctl);
+        assert_eq!(r.unwrap_err(), Error::Interrupted);
+        assert_eq!(obj.evals(), 5);
+        let ctl = Control::new();
+        let obj = CancelsAt::new(3, &ctl, 2);
+        let r = batch_gradients(&obj, pts.view(), usize::MAX, &ctl);
+        assert_eq!(r.unwrap_err(), Error::Interrupted);
+        assert_eq!(obj.evals(), 2);
+        // cheap objectives keep whole blocks (one check per EVAL_BLOCK points)
+        assert_eq!(points_per_check(&obj.q, EVAL_BLOCK), EVAL_BLOCK);
+        assert_eq!(points_per_check(&obj, EVAL_BLOCK), 1);
+    }
+
+    #[test]
+    fn pieces_leave_the_results_unchanged() {
+        // the same points through pieces of one (costly declaration) and whole blocks
+        let ctl = Control::new();
+        let obj = CancelsAt::new(3, &ctl, usize::MAX);
+        let pts = ndarray::Array2::from_shape_fn((150, 3), |(i, j)| (i as f64).sin() + j as f64);
+        let (v1, s1) = batch_values_and_scales(&obj, pts.view(), usize::MAX, &ctl).unwrap();
+        let (v2, s2) = batch_values_and_scales(&obj.q, pts.view(), usize::MAX, &ctl).unwrap();
+        assert_eq!(v1, v2);
+        assert_eq!(s1, s2);
+        let (g1, h1) = batch_gradients(&obj, pts.view(), 1, &ctl).unwrap();
+        let (g2, h2) = batch_gradients(&obj.q, pts.view(), 1, &ctl).unwrap();
+        assert_eq!(g1, g2);
+        assert_eq!(h1, h2);
+    }
+
+    #[test]
+    fn copy_rows_copies_any_layout_and_stops_when_cancelled() {
+        let x = ndarray::Array2::from_shape_fn((5000, 7), |(i, j)| (i * 7 + j) as f64);
+        let ctl = Control::new();
+        assert_eq!(copy_rows(x.view(), &ctl).unwrap(), x);
+        let xt = x.t().to_owned();
+        let back = copy_rows(xt.t(), &ctl).unwrap();
+        assert!(back.is_standard_layout());
+        assert_eq!(back, x);
+        ctl.cancel();
+        assert_eq!(copy_rows(x.view(), &ctl).unwrap_err(), Error::Interrupted);
     }
 
     #[test]

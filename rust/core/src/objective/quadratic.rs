@@ -82,6 +82,9 @@ impl Objective for Quadratic {
     fn name(&self) -> String {
         format!("quadratic (D={})", self.b.len())
     }
+    fn work_per_point(&self) -> f64 {
+        (self.b.len() as f64).powi(2)
+    }
 
     /// The block as two products, Q = Θ A and |Θ| |A| (A symmetric), then per row the sums of
     /// the per-point path in the same order.

@@ -112,6 +112,9 @@ pub fn slq(
             op(vin.slice(s![..na, ..]), vout.slice_mut(s![..na, ..]))?;
             n_matvec += na as u64;
             for (r, &q) in act.iter().enumerate() {
+                // a check per probe: its reorthogonalisation against j + 1 basis vectors is
+                // up to 4·m·D multiply-adds (tens of ms at D = 10⁵)
+                ctl.check()?;
                 let mut w = vout.row(r).to_owned();
                 if w.iter().any(|x| !x.is_finite()) {
                     return Err(Error::Numerical(

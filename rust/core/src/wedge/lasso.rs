@@ -181,7 +181,7 @@ pub fn solve(values: &[f64], n: usize, y: &[f64], s: &Settings, ctl: &Control) -
         // the working set's Lasso solved exactly by an active-set method on its Gram matrix;
         // coordinate descent (below) only when that fails (singular support)
         let before: Vec<f64> = ws.iter().map(|&l| z[l]).collect();
-        if active_set(values, n, y, beta, s.intercept, &ws, &mut z)
+        if active_set(values, n, y, beta, s.intercept, &ws, &mut z, ctl)?
             && ws.iter().zip(&before).any(|(&l, &b)| z[l] != b)
         {
             residual(values, n, y, s.intercept, &z, &mut r, &mut c);
@@ -406,6 +406,7 @@ const ACTIVE_SET_STEPS: usize = 8;
 /// working set's optimality conditions hold (relative 1e-10); returns false, leaving z
 /// unchanged, when a support's Gram matrix is singular or the step budget runs out (the caller
 /// then falls back to coordinate descent).
+#[allow(clippy::too_many_arguments)]
 fn active_set(
     values: &[f64],
     n: usize,
@@ -414,13 +415,15 @@ fn active_set(
     intercept: bool,
     ws: &[usize],
     z: &mut [f64],
-) -> bool {
+    ctl: &Control,
+) -> Result<bool> {
     use crate::convex::linalg::{cholesky, cholesky_solve};
     use ndarray::{Array1, Array2};
     let k = ws.len();
     if k == 0 {
-        return true;
+        return Ok(true);
     }
+    // cancellation checks: per row of the Gram matrix (k·n multiply-adds) and per step
     let cols = gather(values, n, ws, intercept);
     let ymean = if intercept {
         y.iter().sum::<f64>() / n as f64
@@ -431,6 +434,7 @@ fn active_set(
     let mut g = vec![0.0; k * k];
     let mut q = vec![0.0; k];
     for a in 0..k {
+        ctl.check()?;
         let ca = &cols[a * n..(a + 1) * n];
         for b in 0..=a {
             let cb = &cols[b * n..(b + 1) * n];
@@ -467,13 +471,14 @@ fn active_set(
     for _ in 0..ACTIVE_SET_STEPS * k + 50 {
         // sign-fixed solves with drops until the solution keeps every sign
         while settle {
+            ctl.check()?;
             let supp: Vec<usize> = (0..k).filter(|&a| sgn[a] != 0.0).collect();
             let m = supp.len();
             if m == 0 {
                 break;
             }
             if m > n {
-                return false;
+                return Ok(false);
             }
             let mut gs = Array2::<f64>::zeros((m, m));
             let mut rhs = Array1::<f64>::zeros(m);
@@ -484,18 +489,18 @@ fn active_set(
                 rhs[i] = q[a] - beta * sgn[a];
             }
             let Ok(lc) = cholesky(&gs) else {
-                return false;
+                return Ok(false);
             };
             // a numerically singular support (nearly equal columns): leave it to the fallback
             let (dmin, dmax) = (0..m).fold((f64::INFINITY, 0.0f64), |(lo, hi), i| {
                 (lo.min(lc[[i, i]].abs()), hi.max(lc[[i, i]].abs()))
             });
             if dmin.is_nan() || dmin <= 1e-7 * dmax {
-                return false;
+                return Ok(false);
             }
             cholesky_solve(&lc, &mut rhs);
             if rhs.iter().any(|v| !v.is_finite()) {
-                return false;
+                return Ok(false);
             }
             let mut t = 1.0f64;
             let mut hit = None;
@@ -547,22 +552,22 @@ fn active_set(
         }
         let Some(new) = best else {
             if blocked.iter().any(|&b| b) {
-                return false;
+                return Ok(false);
             }
             // every step descends in exact arithmetic; refuse a result that rounding made worse
             if objective(&zl) > f_start + 1e-12 * f_start.abs() {
-                return false;
+                return Ok(false);
             }
             for (t, &l) in ws.iter().enumerate() {
                 z[l] = zl[t];
             }
-            return true;
+            return Ok(true);
         };
         sgn[new] = corr[new].signum();
         add = Some(new);
         settle = true;
     }
-    false
+    Ok(false)
 }
 
 fn recentre(r: &mut [f64], c: &mut f64) {
@@ -682,6 +687,20 @@ mod tests {
         // (−s_1)₊ = 2 e1, correlation −8, norm² 4: z = soft(−2, 1/4) = −1.75
         assert!((sol.z[3] + 1.75).abs() < 1e-9);
         assert!(sol.primal - sol.dual <= 1e-12 * sol.primal.max(1.0));
+    }
+
+    #[test]
+    fn the_active_set_step_stops_when_cancelled() {
+        // the working set's Gram matrix (k² n multiply-adds) is built with cancellation checks
+        let n = 50;
+        let values: Vec<f64> = (0..4 * n).map(|i| ((i * 7) as f64).sin()).collect();
+        let y: Vec<f64> = (0..n).map(|i| (i as f64).cos()).collect();
+        let mut z = vec![0.0; 8];
+        let ctl = Control::new();
+        assert!(active_set(&values, n, &y, 0.1, false, &[0, 1, 2, 3], &mut z, &ctl).is_ok());
+        ctl.cancel();
+        let r = active_set(&values, n, &y, 0.1, false, &[0, 1, 2, 3], &mut z, &ctl);
+        assert_eq!(r.unwrap_err(), Error::Interrupted);
     }
 
     #[test]
