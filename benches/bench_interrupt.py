@@ -83,6 +83,42 @@ Xw = rng.standard_normal((2000, 10))
 yw = Xw[:, 0] * Xw[:, 1] + 0.1 * rng.standard_normal(2000)
 """
 
+_CONSTRUCT = """
+rng = np.random.default_rng(5)
+Xc = rng.standard_normal((10**6, 50))
+yc = rng.standard_normal(10**6)
+"""
+
+#: A torch MLP 20 → 50 → 50 → 1 (tanh, n = 2000, D = 3,651, the native MLP's size): the
+#: adapter's vmapped calls are Python code, interrupted between sub-batches.
+_TORCH = """
+import torch
+from torch import nn
+torch.manual_seed(0)
+rng = np.random.default_rng(6)
+Xa = rng.standard_normal((2000, 20))
+ya = np.tanh(Xa @ rng.standard_normal(20))[:, None]
+model = nn.Sequential(nn.Linear(20, 50), nn.Tanh(), nn.Linear(50, 50), nn.Tanh(),
+                      nn.Linear(50, 1)).double()
+tobj = hc.from_torch(model, nn.MSELoss(), Xa, ya)
+ttheta = tobj.theta0
+"""
+
+_JAX = """
+import jax, jax.numpy as jnp
+rng = np.random.default_rng(7)
+Xj = rng.standard_normal((2000, 20))
+yj = np.tanh(Xj @ rng.standard_normal(20))
+def loss(p, X, y):
+    h = jnp.tanh(X @ p["w1"] + p["b1"])
+    h = jnp.tanh(h @ p["w2"] + p["b2"])
+    return jnp.mean((h @ p["w3"] - y) ** 2)
+params = {"w1": rng.standard_normal((20, 100)) / 5, "b1": np.zeros(100),
+          "w2": rng.standard_normal((100, 100)) / 10, "b2": np.zeros(100),
+          "w3": rng.standard_normal(100) / 10}
+jobj = hc.from_jax(loss, params, Xj, yj)
+"""
+
 #: name -> (setup, call). "(convex)" rows are the convex solvers (rust/core/src/convex/).
 CASES: dict[str, tuple[str, str]] = {
     "chambers exact, 10⁶ × 50 (6 lines)": (
@@ -140,6 +176,24 @@ CASES: dict[str, tuple[str, str]] = {
         _RELU,
         'hc.ConvexReLU(1e-4, patterns="sample", n_patterns=400, seed=0, tol=1e-14, '
         'solver="fista", max_iter=10**7).fit(Xr, yr)',
+    ),
+    "MLP objective from X 10⁶ × 50 (construction)": (
+        _CONSTRUCT,
+        'hc.MLP(Xc, yc, hidden=(8,), activation="tanh")',
+    ),
+    "hessian, torch MLP D = 3,651, n = 2000 (adapter)": (_TORCH, "hc.hessian(tobj, ttheta)"),
+    "eigenvalues, torch MLP D = 3,651, n = 2000 (adapter)": (
+        _TORCH,
+        'hc.eigenvalues(tobj, ttheta, k=3, which="smallest", tol=1e-12, max_restarts=10**4)',
+    ),
+    "midpoint_test, jax MLP D = 12,301 (adapter)": (
+        _JAX,
+        "hc.midpoint_test(jobj, n_pairs=10**6, seed=0, center=jobj.theta0, keep_arrays=False)",
+    ),
+    "ConvexReLU regularization_path, 200 × 10, 400 patterns (convex)": (
+        _RELU,
+        'hc.ConvexReLU(1e-4, patterns="sample", n_patterns=400, seed=0, tol=1e-14, '
+        'solver="fista", max_iter=10**7).regularization_path(Xr, yr, [1e-2, 1e-3, 1e-4])',
     ),
     "ConvexGatedReLU Newton, 2500 × 8, 600 patterns (convex)": (
         _NEWTON,
