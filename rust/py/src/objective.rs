@@ -321,7 +321,7 @@ fn mlp_objective(
         let x = core_obj::copy_rows(xv, ctl)?;
         let y = core_obj::copy_rows(yv, ctl)?;
         ctl.check()?;
-        Mlp::new(x, y, &widths, &acts, &bias, loss, weight_decay, name)
+        Mlp::new_cancellable(x, y, &widths, &acts, &bias, loss, weight_decay, name, ctl)
     })?;
     Ok(native(obj))
 }

@@ -16,10 +16,11 @@
 //! magnitudes of the summands of each pre-activation plus the propagated input error). The scale
 //! returned is Σ_i Σ_o (|ℓ| + |ℓ'| (e_out + |other operand|)) + (λ/2) Σ W² ≥ |F|.
 
-use ndarray::{Array2, ArrayView2};
+use ndarray::{Array2, ArrayView2, Axis};
 
 use super::loss::{Activation, Loss};
 use super::Objective;
+use crate::control::Control;
 use crate::error::{Error, Result};
 
 /// One dense layer: shape, bias, activation and where its parameters start in θ.
@@ -47,7 +48,7 @@ pub struct Mlp {
     name: String,
 }
 
-fn check_data(x: &Array2<f64>, y: &Array2<f64>, loss: Loss) -> Result<()> {
+fn check_data(x: &Array2<f64>, y: &Array2<f64>, loss: Loss, ctl: &Control) -> Result<()> {
     if x.nrows() == 0 || x.ncols() == 0 {
         return Err(Error::invalid("X", "must be a non-empty (n, d) matrix"));
     }
@@ -64,7 +65,19 @@ fn check_data(x: &Array2<f64>, y: &Array2<f64>, loss: Loss) -> Result<()> {
     if y.ncols() == 0 {
         return Err(Error::invalid("y", "must have at least one output column"));
     }
-    crate::error::ensure_finite_iter("X", x.iter())?;
+    // in blocks of rows with a cancellation check before each (X may be 10⁶ × 50)
+    let rows = super::COPY_ROWS;
+    for (b, block) in x.axis_chunks_iter(Axis(0), rows).enumerate() {
+        ctl.check()?;
+        if let Some(i) = block.iter().position(|v| !v.is_finite()) {
+            let v = block.iter().nth(i).copied().unwrap_or(f64::NAN);
+            let at = b * rows * x.ncols() + i;
+            return Err(Error::invalid(
+                "X",
+                format!("contains a non-finite value ({v}) at flat index {at}"),
+            ));
+        }
+    }
     crate::error::ensure_finite_iter("y", y.iter())?;
     if loss.is_classification() {
         if y.ncols() != 1 {
@@ -101,7 +114,24 @@ impl Mlp {
         weight_decay: f64,
         name: String,
     ) -> Result<Self> {
-        check_data(&x, &y, loss)?;
+        let ctl = Control::new();
+        Self::new_cancellable(x, y, widths, acts, bias, loss, weight_decay, name, &ctl)
+    }
+
+    /// [`Mlp::new`] with cancellation checks while a large X is checked and |X| formed.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_cancellable(
+        x: Array2<f64>,
+        y: Array2<f64>,
+        widths: &[usize],
+        acts: &[Activation],
+        bias: &[bool],
+        loss: Loss,
+        weight_decay: f64,
+        name: String,
+        ctl: &Control,
+    ) -> Result<Self> {
+        check_data(&x, &y, loss, ctl)?;
         if widths.len() < 2 {
             return Err(Error::invalid(
                 "widths",
@@ -167,8 +197,19 @@ impl Mlp {
         } else {
             x.as_standard_layout().to_owned()
         };
+        let mut xabs = Array2::<f64>::zeros(x.raw_dim());
+        let rows = super::COPY_ROWS;
+        for (src, mut dst) in x
+            .axis_chunks_iter(Axis(0), rows)
+            .zip(xabs.axis_chunks_iter_mut(Axis(0), rows))
+        {
+            ctl.check()?;
+            ndarray::Zip::from(&mut dst)
+                .and(&src)
+                .for_each(|a, &v| *a = v.abs());
+        }
         Ok(Mlp {
-            xabs: x.mapv(f64::abs),
+            xabs,
             x,
             y: y.as_standard_layout().to_owned(),
             layers,
@@ -1032,6 +1073,33 @@ mod tests {
             }
         });
         (x, y)
+    }
+
+    #[test]
+    fn the_constructor_checks_for_cancellation_and_keeps_its_errors() {
+        let (x, y) = data(20, 3, 1, false);
+        let build = |x: Array2<f64>, ctl: &Control| {
+            Mlp::new_cancellable(
+                x,
+                y.clone(),
+                &[3, 4, 1],
+                &[Activation::Tanh, Activation::Identity],
+                &[true, true],
+                Loss::Squared,
+                0.0,
+                "net".into(),
+                ctl,
+            )
+        };
+        let ctl = Control::new();
+        let a = build(x.clone(), &ctl).unwrap();
+        assert_eq!(a.xabs, x.mapv(f64::abs));
+        let mut bad = x.clone();
+        bad[[4, 2]] = f64::NAN;
+        let e = build(bad, &ctl).unwrap_err();
+        assert!(format!("{e}").contains("flat index 14"), "{e}");
+        ctl.cancel();
+        assert!(matches!(build(x, &ctl), Err(Error::Interrupted)));
     }
 
     #[test]

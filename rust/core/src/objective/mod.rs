@@ -206,7 +206,7 @@ pub(crate) fn for_pieces(
 
 /// Rows copied between two cancellation checks by [`copy_rows`] (10⁶ × 50 values: a check every
 /// few ms).
-const COPY_ROWS: usize = 1 << 12;
+pub(crate) const COPY_ROWS: usize = 1 << 12;
 
 /// An owned, standard-layout copy of `x` (any strides), made in blocks of rows with a
 /// cancellation check between blocks: the objectives' constructors take their data this way
