@@ -128,8 +128,9 @@ def cluster_client(
 ) -> Iterator[Any]:
     """A client for the command line: ``scheduler`` (an address such as ``tcp://host:8786``)
     connects to a running cluster; ``workers`` starts a ``LocalCluster`` of that many worker
-    processes (``threads_per_worker`` threads each) for the duration of the block; neither
-    yields ``None`` (local run). The client is prepared by :func:`check_client`."""
+    processes (``threads_per_worker`` threads each, without Dask's worker profiler) for the
+    duration of the block; neither yields ``None`` (local run). The client is prepared by
+    :func:`check_client`."""
     if scheduler is not None and workers is not None:
         raise InvalidInputError("scheduler/workers: give one of them, not both")
     if scheduler is None and workers is None:
@@ -139,7 +140,12 @@ def cluster_client(
     if workers is not None:
         if int(workers) < 1:
             raise InvalidInputError(f"workers: must be >= 1, got {workers}")
+        import dask
+
         with (
+            # Dask's statistical profiler samples the worker's threads every 10 ms: about 1.5%
+            # of a core per worker, taken from the tasks of a CPU-bound cluster
+            dask.config.set({"distributed.worker.profile.enabled": False}),
             dist.LocalCluster(
                 n_workers=int(workers),
                 threads_per_worker=int(threads_per_worker),
