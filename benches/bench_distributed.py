@@ -186,18 +186,39 @@ def _bench_case(bench, go, *, case: str, impl: str, client=None, rounds: int = 1
 
     def timed():
         c0 = client.run(_worker_cpu) if client is not None else {"here": (0.0, _work_cpu())}
-        out = go()
+        if client is not None:
+            with distributed.get_task_stream(client) as stream:
+                w0 = time.time()
+                out = go()
+                wall = time.time() - w0
+            used["busy"] = _busy(stream.data, len(c0), wall)
+        else:
+            out = go()
         c1 = client.run(_worker_cpu) if client is not None else {"here": (0.0, _work_cpu())}
         used["work"] = sum(c1[k][1] - c0[k][1] for k in c1 if k in c0)
         used["cpu"] = sum(c1[k][0] - c0[k][0] for k in c1 if k in c0) if client else used["work"]
         return out
 
     if client is not None:
+        # share of the run's wall time the workers' threads spent computing tasks (Dask's task
+        # stream): 1.0 = no worker ever waited, for data, for a task, or at the end
+        extra["busy"] = lambda _r: round(used.get("busy", 0.0), 3)
         extra["work_cpu_s"] = lambda _r: round(used.get("work", 0.0), 3)
         extra["worker_profile"] = WORKER_PROFILE
     bench(timed, group="distributed", case=case, impl=impl, rounds=rounds, load_start=load0,
           load_end=lambda _r: _load(), cpu_s=lambda _r: round(used.get("cpu", 0.0), 3),
           cpus=os.cpu_count(), **extra)  # fmt: skip
+
+
+def _busy(records: list[dict], workers: int, wall: float) -> float:
+    """Σ of the tasks' compute intervals (task stream) / (workers × wall time)."""
+    computing = sum(
+        ss["stop"] - ss["start"]
+        for r in records
+        for ss in r.get("startstops", ())
+        if ss.get("action") == "compute"
+    )
+    return computing / max(1e-9, workers * wall)
 
 
 def _spin(k: int) -> int:
