@@ -135,10 +135,16 @@ def _ran_on(i: int, *, data: np.ndarray) -> tuple[str, float, float]:
     return distributed.get_worker().address, t0, time.time()
 
 
-def test_run_tasks_spreads_tasks_with_shared_data_and_starts_one_per_free_thread(client) -> None:
-    # shared data is on every worker, so the first two tasks start on the two idle workers (with
-    # the data on one worker only, Dask would queue all four there); a further task is submitted
-    # only when one has finished, so it goes to the worker that is free
+@pytest.mark.parametrize("inline", [True, False])
+def test_run_tasks_spreads_tasks_with_shared_data_and_starts_one_per_free_thread(
+    client, monkeypatch, inline
+) -> None:
+    # shared data travels with the tasks or is replicated on every worker, so the first two
+    # tasks start on the two idle workers (with the data on one worker only, Dask would queue
+    # all four there); a further task is submitted only when one has finished, so it goes to
+    # the worker that is free
+    if not inline:
+        monkeypatch.setattr(hcd, "SHARED_INLINE_BYTES", 0)
     got = hcd.run_tasks(client, _ran_on, [(i,) for i in range(4)], shared={"data": np.ones(3)})
     assert {w for w, _, _ in got[:2]} == set(client.scheduler_info()["workers"])
     first_end = min(e for _, _, e in got[:2])

@@ -181,6 +181,14 @@ def _accepts_n_workers(client: Any) -> bool:
         return False
 
 
+#: Largest pickle of a shared input sent with every task (bytes); larger ones are sent once.
+SHARED_INLINE_BYTES = 1 << 21
+
+
+def _shared_value(value: Any) -> Any:
+    return value
+
+
 def run_tasks(
     client: Any,
     fn: Callable[..., Any],
@@ -195,9 +203,12 @@ def run_tasks(
 ) -> list[Any]:
     """``[fn(*t, **kwargs, **shared) for t in tasks]``, locally or on the cluster, in order.
 
-    ``shared`` values (large inputs common to every task: an objective, a data set) are sent to
-    every worker once (``client.scatter(..., broadcast=True)``) rather than with every task, so
-    that every worker holds them and Dask may start a task on any worker. Progress counts
+    ``shared`` values (inputs common to every task: an objective, a data set) travel with each
+    task when their pickle holds at most ``SHARED_INLINE_BYTES``: a task then depends on
+    nothing, Dask may start it on any worker and re-run it anywhere. A larger value is sent once,
+    as the result of a task that returns it, replicated on every worker (``client.replicate``):
+    Dask recomputes it if every worker holding it dies (a scattered value would be lost), and
+    the replicas let Dask start the tasks on any worker (it places a task where its inputs are). Progress counts
     finished tasks across all workers. A task's exception is re-raised here (the other tasks are
     cancelled). A task whose worker dies is re-run by Dask on another worker.
 
@@ -222,13 +233,24 @@ def run_tasks(
                     cb(i + 1, n)
         return out
     dist = _distributed()
+    import cloudpickle  # a dependency of dask.distributed
+
     check_client(client)
     order = list(range(n)) if first is None else [int(i) for i in first]
     if sorted(order) != list(range(n)):
         raise InvalidInputError("first: must be a permutation of the task indices")
-    if shared:
-        for k, v in shared.items():
-            kw[k] = client.scatter(v, broadcast=True, hash=False)
+    big = []
+    for k, v in (shared or {}).items():
+        if len(cloudpickle.dumps(v)) <= SHARED_INLINE_BYTES:  # Dask's own pickler
+            kw[k] = v  # in every task: no dependency, so Dask may start a task on any worker
+        else:
+            # a task that returns the value, not ``scatter``: Dask recomputes a task's result
+            # that every holder lost (a scattered value is gone with its workers); replicated
+            # on every worker so that the tasks are not all placed where it was computed
+            kw[k] = client.submit(_shared_value, v, pure=False)
+            big.append(kw[k])
+    if big:
+        client.replicate(big)
     wait = TASK_TIMEOUT if timeout is None else timeout
     futures: list[Any] = [None] * n
     pending = dist.as_completed(loop=client.loop, timeout=wait)
