@@ -14,7 +14,11 @@ clusters started here, at the DEFAULT partition sizes of :mod:`hiddenconvex.dist
 Implementations: ``hiddenconvex`` = 2 workers × 1 thread (reference of the ratio column, so the
 ratio of the 1-worker row is the speed-up), ``1 worker`` = 1 worker × 1 thread (same threads
 per worker), ``in process`` = the same call without Dask on a 1-thread pool (the 1-worker row
-minus this one, per task, is Dask's cost per task). Every distributed result is checked
+minus this one, per task, is Dask's cost per task). Each row records CPU seconds: ``cpu_s`` of
+the workers' processes (or of this process's work threads), ``work_cpu_s`` of the workers' work
+threads (Rust pool and Dask's executor threads): ``work_cpu_s`` minus the in-process ``cpu_s``
+is the cost inside the tasks (unpickling, pickling, the task's Python), ``cpu_s - work_cpu_s``
+the workers' own activity (event loop, heartbeats, monitors). Every distributed result is checked
 identical to the in-process one. Targets: speed-up ≥ 1.7×; Dask's cost ≤ 5% of a task's time.
 Every row records the machine's 1-minute load average before and after it (``load_*``): on a
 machine whose load exceeds its cores the workers do not get a core each and the speed-up is not
@@ -32,12 +36,13 @@ is then enumerated. A descent reaches each part with probability (its chambers)/
 tree's cost); ``benches/tables.py`` averages the samples into the scale study of the docs.
 
 Sizes: environment variables (defaults in brackets) ``HIDDENCONVEX_BENCH_PAIRS`` [10^8] pairs
-of the large midpoint case, ``HIDDENCONVEX_BENCH_LOGISTIC_PAIRS`` [1.4·10^6: 4 default parts],
-``HIDDENCONVEX_BENCH_R7_SAMPLES`` [2] sampled parts, ``HIDDENCONVEX_BENCH_R7_DIM`` [7] (6: the
+of the large midpoint case, ``HIDDENCONVEX_BENCH_LOGISTIC_PAIRS`` [1.4·10^6: about 14 s of
+CPU, 4 parts per worker], ``HIDDENCONVEX_BENCH_R7_SAMPLES`` [2] sampled parts, ``HIDDENCONVEX_BENCH_R7_DIM`` [7] (6: the
 same study on R^6, whose whole plan is also made as a check of the estimates),
 ``HIDDENCONVEX_BENCH_LARGE_IMPLS`` (comma-separated implementations of the large case; the
-first one that runs is its reference). Group ``distributed`` takes a few minutes on an idle
-2-core machine. A sample of R^7 takes much longer: its splits near the root each cost about an
+first one that runs is its reference), ``HIDDENCONVEX_BENCH_PROFILE=1`` (keep Dask's worker
+profiler, off by default). On an idle 2-core machine ``-k "not r7 and not large"`` (control,
+paths, logistic midpoint test) takes about 3 minutes and ``-k large`` (10^8 pairs) about 4. A sample of R^7 takes much longer: its splits near the root each cost about an
 exact count of the whole arrangement (well over 35 CPU-seconds), so run them on a quiet machine. Smoke mode (the test suite): 2 β, 2000 pairs, R^4 with parts of 2^4.
 """
 
@@ -57,6 +62,7 @@ from hiddenconvex import chamber_parts as hcp
 from hiddenconvex import distributed as hcd
 
 distributed = pytest.importorskip("distributed")
+dask = pytest.importorskip("dask")
 
 # A β whose fit stops at max_iter short of tol still gives the same result everywhere (checked).
 pytestmark = pytest.mark.filterwarnings("ignore::hiddenconvex.ConvergenceWarning")
@@ -71,7 +77,20 @@ def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
+#: Dask's statistical profiler samples every worker thread's stack every 10 ms on the worker's
+#: event loop: about 1.5% of a core per worker for as long as the run lasts, on the core the
+#: tasks need (``docs/distributed.md``). The bench's clusters run without it, as a CPU-bound
+#: cluster should (``distributed.worker.profile.enabled: false``); ``HIDDENCONVEX_BENCH_PROFILE=1``
+#: keeps it.
+WORKER_PROFILE = os.environ.get("HIDDENCONVEX_BENCH_PROFILE", "").strip() == "1"
+
+
 def _cluster(n_workers: int):
+    with dask.config.set({"distributed.worker.profile.enabled": WORKER_PROFILE}):
+        return _start_cluster(n_workers)
+
+
+def _start_cluster(n_workers: int):
     cluster = distributed.LocalCluster(
         n_workers=n_workers,
         threads_per_worker=1,
@@ -115,12 +134,19 @@ def _cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def _work_cpu() -> float:
-    """CPU seconds of the calling thread and the Rust core's pool threads of this process: the
-    in-process run's work without the threads of the clusters this module keeps running here
-    (their schedulers and clients). Linux (``/proc``); elsewhere the whole process."""
+def _worker_cpu() -> tuple[float, float]:
+    """(CPU seconds of this Dask worker process, of its work threads: the Rust pool and Dask's
+    executor threads that run the tasks). The rest is the worker's own activity (event loop,
+    heartbeats, monitors), which lasts as long as the wall time."""
+    names = {t.native_id: t.name for t in threading.enumerate()}
+    return _cpu(), _threads_cpu(lambda tid, comm: comm.startswith("hiddenconvex")
+                                or "Dask-Default-Threads" in names.get(tid, ""))  # fmt: skip
+
+
+def _threads_cpu(keep) -> float:
+    """CPU seconds of the threads of this process for which ``keep(tid, comm)`` (Linux,
+    ``/proc``; elsewhere the whole process)."""
     tick = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    me = threading.get_native_id()
     total = 0.0
     try:
         tids = os.listdir("/proc/self/task")
@@ -129,8 +155,8 @@ def _work_cpu() -> float:
     for tid in tids:
         try:
             with open(f"/proc/self/task/{tid}/comm") as f:
-                name = f.read().strip()
-            if int(tid) != me and not name.startswith("hiddenconvex"):
+                comm = f.read().strip()
+            if not keep(int(tid), comm):
                 continue
             with open(f"/proc/self/task/{tid}/stat") as f:
                 fields = f.read().rsplit(")", 1)[1].split()
@@ -140,23 +166,59 @@ def _work_cpu() -> float:
     return total
 
 
+def _work_cpu() -> float:
+    """CPU seconds of the calling thread and the Rust core's pool threads of this process: the
+    in-process run's work without the threads of the clusters this module keeps running here
+    (their schedulers and clients). Linux (``/proc``); elsewhere the whole process."""
+    me = threading.get_native_id()
+    return _threads_cpu(lambda tid, comm: tid == me or comm.startswith("hiddenconvex"))
+
+
 def _bench_case(bench, go, *, case: str, impl: str, client=None, rounds: int = 1, **extra) -> None:
     """One round of ``go`` with the load average before/after and the CPU seconds it used (of
-    the workers' processes with a client, else of this process): under contention the CPU
-    seconds stay comparable where the wall times do not."""
+    the workers' processes with a client, else of this process's work threads): under
+    contention the CPU seconds stay comparable where the wall times do not. With a client,
+    ``work_cpu_s`` is the part of ``cpu_s`` spent by the workers' work threads (the tasks'
+    own work, with their arguments' unpickling and results' pickling) and the rest, the
+    workers' own activity, is ``cpu_s - work_cpu_s``."""
     load0 = _load()
     used: dict[str, float] = {}
 
     def timed():
-        c0 = client.run(_cpu) if client is not None else {"here": _work_cpu()}
-        out = go()
-        c1 = client.run(_cpu) if client is not None else {"here": _work_cpu()}
-        used["cpu"] = sum(c1[k] - c0[k] for k in c1 if k in c0)
+        c0 = client.run(_worker_cpu) if client is not None else {"here": (0.0, _work_cpu())}
+        if client is not None:
+            with distributed.get_task_stream(client) as stream:
+                w0 = time.time()
+                out = go()
+                wall = time.time() - w0
+            used["busy"] = _busy(stream.data, len(c0), wall)
+        else:
+            out = go()
+        c1 = client.run(_worker_cpu) if client is not None else {"here": (0.0, _work_cpu())}
+        used["work"] = sum(c1[k][1] - c0[k][1] for k in c1 if k in c0)
+        used["cpu"] = sum(c1[k][0] - c0[k][0] for k in c1 if k in c0) if client else used["work"]
         return out
 
+    if client is not None:
+        # share of the run's wall time the workers' threads spent computing tasks (Dask's task
+        # stream): 1.0 = no worker ever waited, for data, for a task, or at the end
+        extra["busy"] = lambda _r: round(used.get("busy", 0.0), 3)
+        extra["work_cpu_s"] = lambda _r: round(used.get("work", 0.0), 3)
+        extra["worker_profile"] = WORKER_PROFILE
     bench(timed, group="distributed", case=case, impl=impl, rounds=rounds, load_start=load0,
           load_end=lambda _r: _load(), cpu_s=lambda _r: round(used.get("cpu", 0.0), 3),
           cpus=os.cpu_count(), **extra)  # fmt: skip
+
+
+def _busy(records: list[dict], workers: int, wall: float) -> float:
+    """Σ of the tasks' compute intervals (task stream) / (workers × wall time)."""
+    computing = sum(
+        ss["stop"] - ss["start"]
+        for r in records
+        for ss in r.get("startstops", ())
+        if ss.get("action") == "compute"
+    )
+    return computing / max(1e-9, workers * wall)
 
 
 def _spin(k: int) -> int:
@@ -254,20 +316,23 @@ def _midpoint_case(bench, clusters, impl, n: int, label: str) -> None:
     kw = dict(n_pairs=n, seed=5, scales=(1.0,), keep_arrays=False)
     workers = IMPLS[impl]
     client = None if workers is None else clusters[workers]
-    nt = 3  # the default weights t
-    tasks = len(hcd.midpoint_ranges(n, nt, (workers or 1)))
+    parts: list[int] = []
 
     def go():
-        rep = hc.midpoint_test(obj, client=client, **kw)
+        count = (lambda _d, t: parts.append(t)) if client is not None else None
+        rep = hc.midpoint_test(obj, client=client, progress=count, **kw)
         ref = _REPORTS.setdefault((label, n), rep)  # the first run of the case is the oracle
         for f in FIELDS:  # identical to it (the in-process run, when it runs first)
             assert repr(getattr(rep, f)) == repr(getattr(ref, f)), f
         return rep
 
+    # tasks: the parts the run made (the progress total, in parts with a client); the part
+    # size follows from part_seconds and the piloted cost of a pair
     _bench_case(bench, go, case=f"midpoint test, {label}, {n:.0e} pairs", impl=impl,
-                client=client, workers=workers or 0, tasks=tasks if workers else 1, pairs=n,
-                min_part_pairs=max(1, hcd.MIDPOINT_PART_RECORDS // nt),
-                parts_per_thread=hcd.PARTS_PER_THREAD, identical=True)  # fmt: skip
+                client=client, workers=workers or 0, pairs=n,
+                tasks=lambda _r: parts[-1] if client is not None and parts else 1,
+                part_seconds=hcd.MIDPOINT_PART_SECONDS, parts_per_thread=hcd.PARTS_PER_THREAD,
+                identical=True)  # fmt: skip
 
 
 IN_PROCESS_FIRST = ["in process", "hiddenconvex", "1 worker"]

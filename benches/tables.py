@@ -16,6 +16,7 @@ optimum is not the global one.
 from __future__ import annotations
 
 import json
+import math
 import re
 import sys
 from pathlib import Path
@@ -209,8 +210,15 @@ def _scaling_inputs(doc: dict) -> list[dict]:
         key = "cpu_s" if "cpu_s" in one and (ip is None or "cpu_s" in ip) else "median_s"
         t_task = (ip or one)[key] / tasks
         cost = (one[key] - ip[key]) / tasks if ip is not None else None
+        # the part of it inside the tasks (work threads of the worker) when recorded
+        inside = (
+            (one["work_cpu_s"] - ip["cpu_s"]) / tasks
+            if ip is not None and "work_cpu_s" in one and "cpu_s" in ip
+            else None
+        )
         out.append(dict(case=case, two=two, one=one, ip=ip, tasks1=tasks,
                         tasks2=int(two.get("tasks", 1)), t_task=t_task, cost=cost,
+                        inside=inside,
                         speedup=one["median_s"] / two["median_s"]))  # fmt: skip
     return out
 
@@ -230,21 +238,27 @@ def distributed_projection(results: Path) -> str | None:
     rows = _scaling_inputs(doc)
     lines = [
         "| case | 2 workers | 1 worker | in process | speed-up 2 vs 1 | tasks (1 / 2 workers) "
-        "| per task (CPU, in process) | Dask's cost per task (CPU) | load (1-min avg) |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| per task (CPU, in process) | Dask's cost per task (CPU) | of which inside the task "
+        "| load (1-min avg) |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
+        inside_txt = "–"
         if r["cost"] is None:
             cost_txt, ip_txt = "–", "–"
         else:
             pct = 100 * r["cost"] / r["t_task"] if r["t_task"] > 0 else float("nan")
             cost_txt = f"{fmt_time(max(r['cost'], 0.0))} ({pct:+.1f}%)"
             ip_txt = fmt_time(r["ip"]["median_s"])
+            if r["inside"] is not None and r["t_task"] > 0:
+                inside_txt = (
+                    f"{fmt_time(max(r['inside'], 0.0))} ({100 * r['inside'] / r['t_task']:+.1f}%)"
+                )
         rows_loads = [e for e in (r["two"], r["one"], r["ip"]) if e]
         lines.append(
             f"| {r['case']} | {fmt_time(r['two']['median_s'])} | {fmt_time(r['one']['median_s'])} "
             f"| {ip_txt} | **{r['speedup']:.2f}×** | {r['tasks1']} / {r['tasks2']} | "
-            f"{fmt_time(r['t_task'])} | {cost_txt} | {_loads(*rows_loads)} |"
+            f"{fmt_time(r['t_task'])} | {cost_txt} | {inside_txt} | {_loads(*rows_loads)} |"
         )
     measured = "\n".join(lines)
     proj = [
@@ -273,7 +287,11 @@ def distributed_projection(results: Path) -> str | None:
                 )
         elif r["case"].startswith("midpoint") and "pairs" in r["one"]:
             per_pair = r["t_task"] * r["tasks1"] / r["one"]["pairs"]
-            minimum = int(r["one"].get("min_part_pairs", 1))
+            # hiddenconvex.distributed.midpoint_min_pairs: parts of >= part_seconds of CPU
+            if "part_seconds" in r["one"]:
+                minimum = max(1, math.ceil(float(r["one"]["part_seconds"]) / per_pair))
+            else:
+                minimum = int(r["one"].get("min_part_pairs", 1))
             per_thread = int(r["one"].get("parts_per_thread", 4))
 
             for n in (10**8, 10**9):

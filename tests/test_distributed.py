@@ -49,8 +49,9 @@ def client():
 
 @pytest.fixture
 def small_parts(monkeypatch):
-    """Midpoint parts of a few hundred pairs, so that small tests still split into many parts."""
-    monkeypatch.setattr(hcd, "MIDPOINT_PART_RECORDS", 512)
+    """Midpoint parts sized without the pilot (no minimum CPU time per part): small tests still
+    split into ``PARTS_PER_THREAD`` parts per worker thread."""
+    monkeypatch.setattr(hcd, "MIDPOINT_PART_SECONDS", 0.0)
 
 
 RNG = np.random.default_rng(21)
@@ -123,6 +124,53 @@ def test_run_tasks_starts_the_tasks_in_the_order_first(client) -> None:
     assert start[5] < start[0] and start[4] < start[1]  # started in the order given
     # locally the tasks run in task order
     assert [g[0] for g in hcd.run_tasks(None, _started_at, [(0,), (1,)], first=[1, 0])] == [0, 1]
+
+
+def _ran_on(i: int, *, data: np.ndarray) -> tuple[str, float, float]:
+    import time
+
+    assert data.shape == (3,)  # the shared data, scattered to the workers
+    t0 = time.time()
+    time.sleep(0.2)
+    return distributed.get_worker().address, t0, time.time()
+
+
+@pytest.mark.parametrize("inline", [True, False])
+def test_run_tasks_spreads_tasks_with_shared_data_and_starts_one_per_free_thread(
+    client, monkeypatch, inline
+) -> None:
+    # shared data travels with the tasks or is replicated on every worker, so the first two
+    # tasks start on the two idle workers (with the data on one worker only, Dask would queue
+    # all four there); a further task is submitted only when one has finished, so it goes to
+    # the worker that is free
+    if not inline:
+        monkeypatch.setattr(hcd, "SHARED_INLINE_BYTES", 0)
+    got = hcd.run_tasks(client, _ran_on, [(i,) for i in range(4)], shared={"data": np.ones(3)})
+    assert {w for w, _, _ in got[:2]} == set(client.scheduler_info()["workers"])
+    first_end = min(e for _, _, e in got[:2])
+    assert all(s >= first_end for _, s, _ in got[2:])
+
+
+def test_midpoint_ranges_from_the_part_size_or_the_measured_cost(monkeypatch) -> None:
+    assert hcd.midpoint_ranges(10, 2, part_pairs=4) == [(0, 4), (4, 7), (7, 10)]
+    assert hcd.midpoint_ranges(10, 2, part_pairs=20) == [(0, 10)]
+    assert len(hcd.midpoint_ranges(10**6, 2)) == 2 * hcd.PARTS_PER_THREAD
+    # parts of at least MIDPOINT_PART_SECONDS at the piloted cost of a pair
+    monkeypatch.setattr(hcd, "pair_seconds", lambda obj, total, **kw: 1e-5)
+    assert hcd.midpoint_min_pairs(NET, 10**6) == round(hcd.MIDPOINT_PART_SECONDS / 1e-5)
+    assert hcd.midpoint_min_pairs(NET, 10) == 10
+    monkeypatch.setattr(hcd, "MIDPOINT_PART_SECONDS", 0.0)
+    assert hcd.midpoint_min_pairs(NET, 10**6) == 1
+
+
+def test_the_pilot_measures_the_cost_of_a_pair() -> None:
+    # the pilot runs the test's first pairs; a far costlier objective costs more per pair
+    cheap = hc.Quadratic(np.eye(3))
+    costly = hc.LogisticRegression(np.tile(X, (20, 1)), np.tile((Y > 0).astype(float), 20))
+    kw = dict(n_pairs=10**6, seed=0, scales=(1.0,), keep_arrays=False)
+    per_cheap = hcd.pair_seconds(cheap, 10**6, **kw)
+    per_costly = hcd.pair_seconds(costly, 10**6, **kw)
+    assert 0 < per_cheap < per_costly
 
 
 def test_partition_tiles_in_equal_ranges_of_at_least_the_minimum() -> None:
@@ -382,7 +430,7 @@ def test_killing_a_worker_mid_midpoint_test_still_gives_the_identical_report(
     fault_client, monkeypatch
 ) -> None:
     client = fault_client
-    monkeypatch.setattr(hcd, "MIDPOINT_PART_RECORDS", 2048)
+    monkeypatch.setattr(hcd, "MIDPOINT_PART_SECONDS", 0.0)
     kw = dict(n_pairs=8000, seed=8, keep_arrays=False)
     local = hc.midpoint_test(NET, **kw)
     log: list = []

@@ -9,8 +9,11 @@ Every function of hiddenconvex whose work splits into independent tasks takes ``
   ``dask scheduler`` with ``dask worker`` processes).
 
 Results never depend on where the tasks ran, nor on the number of workers: the work is split
-into a fixed partition (pair-index ranges of a midpoint test, β segments of a path, the runs of
-a comparison, prefix-cone parts of an enumeration) and merged in the partition's order.
+into independent parts (pair-index ranges of a midpoint test, β segments of a path, the runs of
+a comparison, prefix-cone parts of an enumeration) and merged in the partition's order. A path's
+results depend on its segments (the warm starts), which depend only on ``segment``; a midpoint
+test's report does not depend on its ranges at all (the merge is exact), so they are sized from
+the measured cost of a pair.
 
 This module holds the one small layer between hiddenconvex and Dask: checking that every
 worker can import the extension, capping the Rust thread pool of each worker at the worker's
@@ -24,6 +27,8 @@ Install with ``pip install "hiddenconvex[dask]"``. See ``docs/distributed.md``.
 from __future__ import annotations
 
 import contextlib
+import math
+import time
 import weakref
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -123,8 +128,9 @@ def cluster_client(
 ) -> Iterator[Any]:
     """A client for the command line: ``scheduler`` (an address such as ``tcp://host:8786``)
     connects to a running cluster; ``workers`` starts a ``LocalCluster`` of that many worker
-    processes (``threads_per_worker`` threads each) for the duration of the block; neither
-    yields ``None`` (local run). The client is prepared by :func:`check_client`."""
+    processes (``threads_per_worker`` threads each, without Dask's worker profiler) for the
+    duration of the block; neither yields ``None`` (local run). The client is prepared by
+    :func:`check_client`."""
     if scheduler is not None and workers is not None:
         raise InvalidInputError("scheduler/workers: give one of them, not both")
     if scheduler is None and workers is None:
@@ -134,7 +140,12 @@ def cluster_client(
     if workers is not None:
         if int(workers) < 1:
             raise InvalidInputError(f"workers: must be >= 1, got {workers}")
+        import dask
+
         with (
+            # Dask's statistical profiler samples the worker's threads every 10 ms: about 1.5%
+            # of a core per worker, taken from the tasks of a CPU-bound cluster
+            dask.config.set({"distributed.worker.profile.enabled": False}),
             dist.LocalCluster(
                 n_workers=int(workers),
                 threads_per_worker=int(threads_per_worker),
@@ -170,6 +181,14 @@ def _accepts_n_workers(client: Any) -> bool:
         return False
 
 
+#: Largest pickle of a shared input sent with every task (bytes); larger ones are sent once.
+SHARED_INLINE_BYTES = 1 << 21
+
+
+def _shared_value(value: Any) -> Any:
+    return value
+
+
 def run_tasks(
     client: Any,
     fn: Callable[..., Any],
@@ -184,15 +203,23 @@ def run_tasks(
 ) -> list[Any]:
     """``[fn(*t, **kwargs, **shared) for t in tasks]``, locally or on the cluster, in order.
 
-    ``shared`` values (large inputs common to every task: an objective, a data set) are sent to
-    the cluster once (``client.scatter``) rather than with every task. Progress counts finished
-    tasks across all workers. A task's exception is re-raised here (the other tasks are
+    ``shared`` values (inputs common to every task: an objective, a data set) travel with each
+    task when their pickle holds at most ``SHARED_INLINE_BYTES``: a task then depends on
+    nothing, Dask may start it on any worker and re-run it anywhere. A larger value is sent once,
+    as the result of a task that returns it, replicated on every worker (``client.replicate``):
+    Dask recomputes it if every worker holding it dies (a scattered value would be lost), and
+    the replicas let Dask start the tasks on any worker (it places a task where its inputs are). Progress counts
+    finished tasks across all workers. A task's exception is re-raised here (the other tasks are
     cancelled). A task whose worker dies is re-run by Dask on another worker.
 
-    ``first`` (a permutation of the task indices) is the order in which the cluster starts the
-    tasks (Dask priorities): the longest tasks first keeps the workers busy until the end
-    (longest-processing-time-first scheduling). The results are returned in task order either
-    way, and locally the tasks run in task order.
+    On a cluster the tasks are started in the order ``first`` (a permutation of the task
+    indices; default the task order), at most one task per worker thread at a time: the next
+    task is submitted when one finishes, so that it goes to the worker that is free (greedy list
+    scheduling: with the longest tasks first, longest-processing-time-first scheduling, which
+    keeps the workers busy until the end). Submitted all at once, Dask would assign every task to
+    a worker at submission, before their durations are known, and leave it to work stealing to
+    undo an unbalanced assignment. The results are returned in task order either way, and
+    locally the tasks run in task order.
     """
     kw = dict(kwargs or {})
     n = len(tasks)
@@ -206,27 +233,54 @@ def run_tasks(
                     cb(i + 1, n)
         return out
     dist = _distributed()
+    import cloudpickle  # a dependency of dask.distributed
+
     check_client(client)
-    if shared:
-        for k, v in shared.items():
-            kw[k] = client.scatter(v, broadcast=False, hash=False)
-    wait = TASK_TIMEOUT if timeout is None else timeout
     order = list(range(n)) if first is None else [int(i) for i in first]
     if sorted(order) != list(range(n)):
         raise InvalidInputError("first: must be a permutation of the task indices")
+    big = []
+    for k, v in (shared or {}).items():
+        if len(cloudpickle.dumps(v)) <= SHARED_INLINE_BYTES:  # Dask's own pickler
+            kw[k] = v  # in every task: no dependency, so Dask may start a task on any worker
+        else:
+            # a task that returns the value, not ``scatter``: Dask recomputes a task's result
+            # that every holder lost (a scattered value is gone with its workers); replicated
+            # on every worker so that the tasks are not all placed where it was computed
+            kw[k] = client.submit(_shared_value, v, pure=False)
+            big.append(kw[k])
+    if big:
+        client.replicate(big)
+    wait = TASK_TIMEOUT if timeout is None else timeout
     futures: list[Any] = [None] * n
-    for rank, i in enumerate(order):  # submitted in that order, with decreasing priority
-        futures[i] = client.submit(fn, *tasks[i], pure=False, priority=n - rank, **kw)
+    pending = dist.as_completed(loop=client.loop, timeout=wait)
+    started = 0
+
+    def start_next() -> None:
+        nonlocal started
+        i = order[started]  # the priority keeps the order among tasks queued on one worker
+        futures[i] = client.submit(fn, *tasks[i], pure=False, priority=n - started, **kw)
+        pending.add(futures[i])
+        started += 1
+
     try:
+        threads, asked = total_threads(client), time.monotonic()
+        while started < min(n, threads):
+            start_next()
         with progress_callback(progress, desc, unit="task") as cb:
-            for done, fut in enumerate(dist.as_completed(futures, timeout=wait), 1):
+            for done, fut in enumerate(pending, 1):
                 if fut.status == "error":
                     fut.result(timeout=wait)  # re-raises the task's exception
+                if started < n and time.monotonic() - asked > 1.0:
+                    # a worker that joined (or left) meanwhile changes the tasks in flight
+                    threads, asked = total_threads(client), time.monotonic()
+                while started < n and started - done < threads:
+                    start_next()
                 if cb is not None:
                     cb(done, n)
         return [f.result(timeout=wait) for f in futures]
     finally:
-        client.cancel([f for f in futures if not f.done()])
+        client.cancel([f for f in futures if f is not None and not f.done()])
 
 
 def partition(total: int, parts: int, *, minimum: int = 1) -> list[tuple[int, int]]:
@@ -249,13 +303,17 @@ def partition(total: int, parts: int, *, minimum: int = 1) -> list[tuple[int, in
 # ---------------------------------------------------------------------------------------------
 # Midpoint tests: ranges of the pair index
 # ---------------------------------------------------------------------------------------------
-#: Fewest pair×weight records in one midpoint part. Chosen from measured per-task costs: a part
-#: has a fixed cost of about 10 ms of CPU (the test's setup in the part) and Dask adds about
-#: 10 ms of worker CPU per task (``benches/bench_distributed.py``); 2^20 records take about
-#: 0.4 s on one core for the cheapest native objective (a 10-dimensional quadratic, 0.36 µs
-#: per record), so that the two stay within 5% of every part, and about 7 s for a logistic
-#: regression on 200 samples.
-MIDPOINT_PART_RECORDS = 1 << 20
+#: Target CPU seconds (one thread) of one midpoint part. A part has a fixed cost of about
+#: 2 ms of CPU (the test's setup in the part) and Dask adds about 10 ms per task
+#: (``benches/bench_distributed.py``), so that a part of 1 s keeps both near 1% of it. The
+#: cost of a pair varies by four orders of magnitude between objectives (0.9 µs for a
+#: 10-dimensional quadratic, 10 µs for a logistic regression on 200 samples, far more for a
+#: network or a black box), so the part size is set from a timed pilot run, not a pair count.
+MIDPOINT_PART_SECONDS = 1.0
+
+#: CPU seconds of the pilot run that measures the cost of a pair (in the caller, before the
+#: parts are made; about twice this in all, as the pilot grows by factors of 4).
+PILOT_SECONDS = 0.05
 
 #: Parts per worker thread of a midpoint test (a few, so that a lost worker's parts are
 #: re-run in parallel and progress is fine-grained).
@@ -267,15 +325,40 @@ MAX_KEPT_RECORDS = 25_000_000
 
 
 def midpoint_ranges(
-    pairs: int, weights: int, threads: int, *, part_pairs: int | None = None
+    pairs: int, threads: int, *, min_pairs: int = 1, part_pairs: int | None = None
 ) -> list[tuple[int, int]]:
-    """The pair-index ranges of a distributed midpoint test of ``pairs`` pairs × ``weights``
-    weights on ``threads`` worker threads: ``part_pairs`` pairs each when given, else
-    ``PARTS_PER_THREAD`` ranges per thread of at least ``MIDPOINT_PART_RECORDS`` records."""
+    """The pair-index ranges of a distributed midpoint test of ``pairs`` pairs on ``threads``
+    worker threads: ranges of ``part_pairs`` pairs (to one pair) when given, else
+    ``PARTS_PER_THREAD`` ranges per thread of at least ``min_pairs`` pairs each."""
     if part_pairs is not None:
-        return partition(pairs, 1, minimum=part_pairs)
-    minimum = max(1, MIDPOINT_PART_RECORDS // max(1, weights))
-    return partition(pairs, PARTS_PER_THREAD * max(1, threads), minimum=minimum)
+        return partition(pairs, -(-pairs // max(1, part_pairs)))
+    return partition(pairs, PARTS_PER_THREAD * max(1, threads), minimum=min_pairs)
+
+
+def pair_seconds(objective: Any, total: int, /, **kwargs: Any) -> float:
+    """CPU seconds (one thread) of one pair of the midpoint test ``midpoint_test(objective,
+    **kwargs)`` of ``total`` pairs: a pilot run, here, on its first pairs (256, then 4 times as
+    many until it takes ``PILOT_SECONDS`` of CPU or covers the test). The CPU time of the
+    process counts every thread of the Rust pool, so the figure does not depend on its size."""
+    from .midpoint import midpoint_test
+
+    k = min(total, 256)
+    while True:
+        c0 = time.process_time()
+        midpoint_test(objective, pair_range=(0, k), **kwargs)
+        used = time.process_time() - c0
+        if used >= PILOT_SECONDS or k >= total:
+            return used / max(1, k)
+        k = min(total, 4 * k)
+
+
+def midpoint_min_pairs(objective: Any, total: int, /, **kwargs: Any) -> int:
+    """Fewest pairs in one part of a distributed midpoint test: ``MIDPOINT_PART_SECONDS``
+    over the cost of a pair (:func:`pair_seconds`); 1 when the target is 0."""
+    if MIDPOINT_PART_SECONDS <= 0 or total <= 0:
+        return 1
+    per_pair = pair_seconds(objective, total, **kwargs)
+    return max(1, min(total, math.ceil(MIDPOINT_PART_SECONDS / max(per_pair, 1e-12))))
 
 
 def _midpoint_part(lo: int, hi: int, *, objective: Any, **kwargs: Any) -> Any:
@@ -297,12 +380,11 @@ def midpoint_test_distributed(
 
     The test is first checked here (a run on no pair: the input errors, the seed, the black-box
     noise level), then its pair indices are split into ranges of ``part_pairs`` pairs (default:
-    ``PARTS_PER_THREAD`` ranges per worker thread, at least ``MIDPOINT_PART_RECORDS`` records
-    each), each range evaluated on a worker, and the parts merged with
+    ``PARTS_PER_THREAD`` ranges per worker thread, each of at least ``MIDPOINT_PART_SECONDS``
+    of CPU by the cost of a pair measured in a pilot run, :func:`midpoint_min_pairs`), each
+    range evaluated on a worker, and the parts merged with
     :meth:`~hiddenconvex.MidpointReport.merge`: the report equals the single-process one.
     """
-    import time
-
     from ._validation import check_int, resolve_seed
     from .exceptions import ResourceLimitError
     from .midpoint import MidpointReport, midpoint_test
@@ -322,9 +404,13 @@ def midpoint_test_distributed(
             f"than {MAX_KEPT_RECORDS:,} (about 2 GB). Use keep_arrays=False (streamed, bounded "
             "memory, identical counts)."
         )
+    threads = total_threads(client)
     if part_pairs is not None:
         part_pairs = check_int(part_pairs, "part_pairs", minimum=1)
-    ranges = midpoint_ranges(n_req, nt, total_threads(client), part_pairs=part_pairs)
+        ranges = midpoint_ranges(n_req, threads, part_pairs=part_pairs)
+    else:
+        minimum = midpoint_min_pairs(objective, n_req, **kwargs)
+        ranges = midpoint_ranges(n_req, threads, min_pairs=minimum)
     if not ranges:
         return probe
     parts = run_tasks(
