@@ -109,11 +109,20 @@ fn cholesky_blocked(mut a: Array2<f64>, par: bool, ctl: &Control) -> Result<Chol
 
 /// The lower block triangle (NB-column blocks, diagonal blocks in full) of a · bᵀ for a, b of
 /// shape m × k, when a · bᵀ is known to be symmetric; the strict upper block triangle is zero.
-/// Fixed blocks, parallel when `par` (results do not depend on the thread count).
-fn gemm_lower(a: ArrayView2<f64>, b: ArrayView2<f64>, par: bool) -> Array2<f64> {
+/// Fixed blocks, parallel when `par` (results do not depend on the thread count). Polls `ctl`
+/// before each block column (a cancelled call skips the rest and returns the error).
+fn gemm_lower(
+    a: ArrayView2<f64>,
+    b: ArrayView2<f64>,
+    par: bool,
+    ctl: &Control,
+) -> Result<Array2<f64>> {
     let m = a.nrows();
     let mut out = Array2::<f64>::zeros((m, m));
     let one = |(jb, mut col): (usize, ArrayViewMut2<f64>)| {
+        if ctl.is_cancelled() {
+            return;
+        }
         let r0 = jb * NB;
         let w = col.ncols();
         let mut o = col.slice_mut(s![r0.., ..]);
@@ -132,7 +141,8 @@ fn gemm_lower(a: ArrayView2<f64>, b: ArrayView2<f64>, par: bool) -> Array2<f64> 
     } else {
         cols.into_iter().for_each(one);
     }
-    out
+    ctl.check()?;
+    Ok(out)
 }
 
 impl Chol {
@@ -218,7 +228,7 @@ impl<'a> Quad<'a> {
         let mut k = if supp.is_empty() {
             Array2::<f64>::zeros((n, n))
         } else {
-            gemm_lower(mc.view(), ms.view(), self.par)
+            gemm_lower(mc.view(), ms.view(), self.par, ctl)?
         };
         ndarray::Zip::from(&mut k)
             .and(&self.xx)
@@ -367,7 +377,7 @@ fn projected_newton(
                 .for_each(|(x, &mk)| *x *= mk);
         }
         ev.chol.forward_many(&mut v, q.par);
-        let h = gemm_lower(v.t(), v.t(), q.par);
+        let h = gemm_lower(v.t(), v.t(), q.par, ctl)?;
         let tr = (0..m).map(|a| h[[a, a]]).sum::<f64>() / m as f64;
         let gfree: Array1<f64> = free.iter().map(|&i| grad[i]).collect();
         let mut accepted = None;
@@ -666,8 +676,8 @@ mod tests {
                 assert!((x - y).abs() < 1e-9);
             }
             let b = Array2::from_shape_fn((n, 7), |(i, j)| ((i * 7 + j) % 5) as f64 - 2.0);
-            let g1 = gemm_lower(b.view(), b.view(), false);
-            let g2 = gemm_lower(b.view(), b.view(), true);
+            let g1 = gemm_lower(b.view(), b.view(), false, &Control::new()).unwrap();
+            let g2 = gemm_lower(b.view(), b.view(), true, &Control::new()).unwrap();
             assert_eq!(g1, g2);
             let full = b.dot(&b.t());
             for i in 0..n {
