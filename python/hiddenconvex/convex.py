@@ -310,8 +310,8 @@ _BLAS: list[Any] = []  # the cached threadpoolctl controller (or None when unava
 
 def _one_blas_thread() -> Any:
     """Context limiting BLAS to one thread (threadpoolctl, when available): the pruning's small
-    SVDs ((n + 1) × (n + 2), one per block removed) ran 0.35 s each on a loaded 2-core machine
-    with OpenBLAS's threads competing — 62 of 85 s of an n = 60 fit — and ~1 ms on one thread."""
+    SVD ran 0.35 s on a loaded 2-core machine with OpenBLAS's threads competing and ~1 ms on
+    one thread."""
     if not _BLAS:
         try:
             from threadpoolctl import ThreadpoolController
@@ -337,33 +337,57 @@ def _prune(Xa: np.ndarray, D: np.ndarray, z: np.ndarray, relu: bool) -> np.ndarr
     n = Xa.shape[0]
     z = z.copy()
     P = D.shape[0]
-    for _ in range(z.shape[1]):
-        nrm = np.linalg.norm(z, axis=0)
-        act = np.flatnonzero(nrm > 0)
-        if len(act) <= n + 1:
-            break
-        # Any n + 2 active blocks have linearly dependent [c_j; 1] columns: step along a null
-        # vector of that (n + 1) × (n + 2) matrix (O(n³) per removed block).
-        act = act[np.argsort(nrm[act], kind="stable")][: n + 2]
-        out = Xa @ z[:, act]
-        if relu:
-            sgn = np.where(act >= P, -1.0, 1.0)
-            cols = sgn * np.maximum(out, 0.0) / nrm[act]
-        else:
-            cols = D[act % P].T * out / nrm[act]
-        C = np.vstack([cols, np.ones(len(act))])
-        _, _, vt = np.linalg.svd(C)
-        delta = vt[-1]
-        if np.max(delta) <= 0:
+    nrm = np.linalg.norm(z, axis=0)
+    act = np.flatnonzero(nrm > 0)
+    m = len(act)
+    if m <= n + 1:
+        return z
+    # One SVD of the (n + 1) × m matrix [c_j; 1] of all active blocks: its last m − (n + 1)
+    # right singular vectors span null vectors δ (Σ δ_j c_j = 0, Σ δ_j = 0). Each step moves
+    # along one of them until a norm reaches 0, then eliminates that block's coordinate from
+    # the remaining basis (one rank-one update, O(m k) for k vectors left) — the same steps as
+    # one SVD per removed block, at the cost of one.
+    t0 = nrm[act]
+    out = Xa @ z[:, act]
+    if relu:
+        sgn = np.where(act >= P, -1.0, 1.0)
+        cols = sgn * np.maximum(out, 0.0) / t0
+    else:
+        cols = D[act % P].T * out / t0
+    C = np.vstack([cols, np.ones(m)])
+    _, _, vt = np.linalg.svd(C, full_matrices=True)
+    N = vt[n + 1 :].T.copy()  # m × k
+    t = t0.copy()
+    alive = np.ones(m, dtype=bool)
+    while N.shape[1] > 0 and int(alive.sum()) > n + 1:
+        delta = N[:, 0].copy()
+        delta[~alive] = 0.0
+        scale = np.max(np.abs(delta))
+        if scale == 0.0:
+            N = N[:, 1:]
+            continue
+        if np.max(delta) <= 1e-14 * scale:
             delta = -delta
-        t = nrm[act]
-        pos = delta > 1e-14 * np.max(np.abs(delta))
+        pos = alive & (delta > 1e-14 * scale)
         ratio = np.where(pos, t / np.where(pos, delta, 1.0), np.inf)
         k = int(np.argmin(ratio))
-        tn = t - ratio[k] * delta
-        tn[k] = 0.0
-        tn = np.maximum(tn, 0.0)
-        z[:, act] = z[:, act] * (tn / t)
+        t = np.maximum(t - ratio[k] * delta, 0.0)
+        t[k] = 0.0
+        gone = alive & (t == 0.0)
+        alive &= ~gone
+        # eliminate the removed coordinates from the basis (pivot: the entry of largest
+        # magnitude, so the multipliers are at most 1)
+        for j in np.flatnonzero(gone):
+            if N.shape[1] == 0:
+                break
+            q = int(np.argmax(np.abs(N[j])))
+            if N[j, q] == 0.0:
+                continue
+            piv = N[:, q].copy()
+            N = np.delete(N, q, axis=1)
+            N -= np.outer(piv, N[j] / piv[j])
+            N[j] = 0.0
+    z[:, act] = z[:, act] * (t / t0)
     return z
 
 

@@ -22,6 +22,17 @@
 //! relative above p* whatever its tolerance (n = 60, d = 2, β = 1e-3: 2e-6 at tol 1e-8 and
 //! 1e-10); with the residual r = u − y as variable (no linear term, y in the right-hand side)
 //! it reaches 1e-9 at its default tolerance and 3e-13 at 1e-10.
+//!
+//! **Blocks in units of 1/β.** Clarabel's dual residual is measured against the program's
+//! largest terms (≈ 1), while a dual constraint of the certificate, ‖A_bᵀλ − S_bᵀμ_b‖ ≤ β,
+//! is of size β: a dual point accurate to Clarabel's tolerance ε misses it by ~ε/β relative,
+//! and the certificate's gap is then ~ε/β (hinge, n = 40, d = 3, β = 1e-4: 2e-4 at ε = 1e-8).
+//! With `unit_scale` the variables are ζ_b = β z_b and t'_b = β t_b (cost Σ t'_b, the
+//! prediction's coefficients divided by β), so the dual constraints read
+//! ‖A_bᵀλ/β − S_bᵀμ'_b‖ ≤ 1 and Clarabel's tolerance applies to them directly (the same hinge
+//! problem: 2e-9 at ε = 1e-13, where it stalled at 1.4e-8 before). On exponential cones
+//! Clarabel sometimes stops "InsufficientProgress" in these units; the endgame then solves in
+//! the original units.
 
 use std::sync::atomic::Ordering;
 
@@ -42,6 +53,8 @@ pub struct ConicSolution {
     pub lam: Array1<f64>,
     /// Clarabel reported Solved (to `tol`).
     pub solved: bool,
+    /// Clarabel reported Solved or AlmostSolved (a usable point).
+    pub usable: bool,
     /// Clarabel's status, for the log.
     pub status: String,
     pub iterations: usize,
@@ -63,8 +76,15 @@ impl Triplets {
     }
 }
 
-/// Solve `prob` (typically a working-set subset) with Clarabel to relative gap `tol`.
-pub fn solve(prob: &Problem, tol: f64, max_iter: u32, ctl: &Control) -> Result<ConicSolution> {
+/// Solve `prob` (typically a working-set subset) with Clarabel to relative gap `tol`; with
+/// `unit_scale` the blocks are variables in units of 1/β (see the module docs).
+pub fn solve(
+    prob: &Problem,
+    tol: f64,
+    max_iter: u32,
+    unit_scale: bool,
+    ctl: &Control,
+) -> Result<ConicSolution> {
     ctl.check()?;
     let (n, d) = (prob.n(), prob.d());
     let p = prob.p();
@@ -86,9 +106,15 @@ pub fn solve(prob: &Problem, tol: f64, max_iter: u32, ctl: &Control) -> Result<C
         j: vec![],
         v: vec![],
     };
+    // the blocks in units of 1/β: ζ_b = β z_b, t'_b = β t_b (see the module docs)
+    let cz = if unit_scale && prob.beta > 0.0 && prob.beta.is_finite() {
+        prob.beta
+    } else {
+        1.0
+    };
     let mut q = vec![0.0; nx];
     for b in 0..nb {
-        q[ti(b)] = prob.beta;
+        q[ti(b)] = prob.beta / cz;
     }
     let mut a = Triplets {
         i: vec![],
@@ -107,7 +133,7 @@ pub fn solve(prob: &Problem, tol: f64, max_iter: u32, ctl: &Control) -> Result<C
             let m = prob.mask[[k, i]];
             if m != 0.0 {
                 for j in 0..d {
-                    a.push(row, zi(b, j), -sig * m * prob.x[[k, j]]);
+                    a.push(row, zi(b, j), -sig * m * prob.x[[k, j]] / cz);
                 }
             }
         }
@@ -230,11 +256,12 @@ pub fn solve(prob: &Problem, tol: f64, max_iter: u32, ctl: &Control) -> Result<C
     ctl.check()?;
     let sol = &solver.solution;
     let solved = matches!(sol.status, SolverStatus::Solved);
+    let usable = solved || matches!(sol.status, SolverStatus::AlmostSolved);
     let status = format!("{:?}", sol.status);
     let mut z = Array2::<f64>::zeros((d, nb));
     for b in 0..nb {
         for j in 0..d {
-            z[[j, b]] = sol.x[zi(b, j)];
+            z[[j, b]] = sol.x[zi(b, j)] / cz;
         }
     }
     let lam = (0..n).map(|k| -sol.z[k]).collect();
@@ -242,6 +269,7 @@ pub fn solve(prob: &Problem, tol: f64, max_iter: u32, ctl: &Control) -> Result<C
         z,
         lam,
         solved,
+        usable,
         status,
         iterations: sol.iterations as usize,
     })
@@ -261,10 +289,15 @@ mod tests {
         let y = array![3.0, 4.0];
         let pats = array![[true, true]];
         let ctl = Control::new();
-        for kind in [Kind::Gated, Kind::Relu] {
+        for (kind, unit) in [
+            (Kind::Gated, false),
+            (Kind::Relu, false),
+            (Kind::Gated, true),
+            (Kind::Relu, true),
+        ] {
             let prob =
                 Problem::new(x.view(), y.view(), pats.view(), Loss::Squared, 1.0, kind, 1).unwrap();
-            let s = solve(&prob, 1e-10, 100, &ctl).unwrap();
+            let s = solve(&prob, 1e-10, 100, unit, &ctl).unwrap();
             assert!(s.solved);
             // the objective to Clarabel's tolerance; the point to about its square root (the
             // v − w direction is flat to first order at the apex of the zero w block)

@@ -314,16 +314,11 @@ pub fn fit(
     let first = match used.as_str() {
         "ipm" => {
             {
-                // the conic endgame follows: for the losses it solves as a quadratic cone
-                // program (squared, Huber) the interior-point path's own first-order finish
-                // gets a bounded budget; the logistic loss needs exponential cones, where the
-                // conic solver is less reliable, so its interior-point path keeps the budget
-                let cap = match prob.loss {
-                    super::Loss::Squared | super::Loss::Huber(_) => IPM_STAGE_MAX_ITER,
-                    _ => settings.max_iter,
-                };
+                // the conic endgame follows: the interior-point path's own first-order
+                // finish gets a bounded budget (what is left of max_iter goes to the
+                // first-order finish after the endgame, when one is still needed)
                 let st = Settings {
-                    max_iter: settings.max_iter.min(cap),
+                    max_iter: settings.max_iter.min(IPM_STAGE_MAX_ITER),
                     ..settings.clone()
                 };
                 let r = super::ipm::solve_working_set(prob, &st, gates, ctl)?;
@@ -543,6 +538,7 @@ pub fn endgame(
     let mut best: Option<Solution> = None;
     let mut iters = 0usize;
     let mut polished = false;
+    let mut unit_scale = true;
     for round in 0..CONIC_MAX_ROUNDS {
         ctl.check()?;
         let idx: Vec<usize> = (0..p).filter(|&i| in_w[i]).collect();
@@ -552,7 +548,22 @@ pub fn endgame(
         }
         let sub = prob.subset(&idx, super::DEFAULT_PAR_THRESHOLD);
         let t0 = std::time::Instant::now();
-        let cs = super::conic::solve(&sub, ctol, 300, ctl)?;
+        // blocks in units of 1/β first; in the original units from the first solve that
+        // stops short of a usable point there (see [`super::conic`])
+        let mut cs = super::conic::solve(&sub, ctol, 300, unit_scale, ctl)?;
+        if unit_scale && !cs.usable {
+            iters += cs.iterations;
+            unit_scale = false;
+            note(
+                log,
+                settings,
+                format!(
+                    "conic round {round}: {} in units of 1/beta, solved again in the original units",
+                    cs.status
+                ),
+            );
+            cs = super::conic::solve(&sub, ctol, 300, false, ctl)?;
+        }
         iters += cs.iterations;
         let mut z = Array2::<f64>::zeros((d, nb));
         scatter(&mut z, &cs.z, &idx, p, reps);
@@ -580,11 +591,12 @@ pub fn endgame(
             settings,
             format!(
                 "conic round {round}: {} patterns, tol {ctol:e}, {} iterations ({}), {:.3} s, \
-             relative gap {rel:.3e}",
+             relative gap {rel:.3e} (upper {ub:.12e}, dual {:.12e})",
                 idx.len(),
                 cs.iterations,
                 cs.status,
                 stage_secs(t0),
+                cert.dual,
             ),
         );
         let (zs, cs2) = if converged {
