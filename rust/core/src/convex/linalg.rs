@@ -1,15 +1,8 @@
-//! Small dense kernels: column-chunked (deterministic, optionally parallel) products, faer's
-//! Cholesky factorisation and triangular solves on row-major ndarray matrices, and the packed
-//! Woodbury assembly kernels no crate offers (each with a portable twin).
+//! Small dense kernels: column-chunked (deterministic, optionally parallel) products and a dense
+//! Cholesky factorisation with triangular solves.
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis};
-
-use faer::linalg::triangular_solve::{
-    solve_lower_triangular_in_place, solve_upper_triangular_in_place,
-};
-use faer::reborrow::ReborrowMut;
-use faer::{ColMut, Mat, MatMut, MatRef, Par};
 
 use crate::error::{Error, Result};
 
@@ -54,12 +47,7 @@ pub fn matmul(a: ArrayView2<f64>, b: ArrayView2<f64>, par: bool) -> Array2<f64> 
 /// Lower Cholesky factor L (A = L Lᵀ) of a symmetric positive-definite matrix, of which only
 /// the lower triangle is read (callers may leave the upper one unset).
 pub fn cholesky(a: &Array2<f64>) -> Result<Array2<f64>> {
-    faer_llt(a, None, None, true)
-}
-
-/// [`cholesky`], serial when `par` is false (on the rayon pool from [`PAR_MIN`] on otherwise).
-pub fn cholesky_par(a: &Array2<f64>, par: bool) -> Result<Array2<f64>> {
-    faer_llt(a, None, None, par)
+    cholesky_impl(a, false)
 }
 
 /// Cholesky factor of an ill-conditioned SPD matrix (an interior-point normal matrix) in which
@@ -67,131 +55,97 @@ pub fn cholesky_par(a: &Array2<f64>, par: bool) -> Result<Array2<f64>> {
 /// replaced by a huge one ("Cholesky-infinity", LIPSOL/PCx): the matching component of a
 /// solution becomes ~0 instead of garbage.
 pub fn cholesky_inf(a: &Array2<f64>) -> Result<Array2<f64>> {
-    // faer's dynamic regularisation compares a pivot with an absolute threshold: on the
-    // unit-diagonal A_s = S A S (S = diag(a_jj^{-1/2})) its threshold 1e-15 is the relative rule
-    // above, and the replacement pivot 1e128 of D has the square root 1e64; L = S⁻¹ L_s.
-    let n = a.nrows();
-    let sc: Vec<f64> = (0..n)
-        .map(|j| {
-            let v = a[[j, j]];
-            if v.is_finite() && v > 0.0 {
-                1.0 / v.sqrt()
-            } else {
-                1.0
-            }
-        })
-        .collect();
-    let mut l = faer_llt(a, Some(&sc), Some((1e-15, 1e128)), true)?;
-    for (mut row, &s) in l.rows_mut().into_iter().zip(&sc) {
-        row /= s;
-    }
-    Ok(l)
+    cholesky_impl(a, true)
 }
 
-/// Order from which the factorisations and the solves run on the rayon pool (faer splits the
-/// work by output blocks whose reduction order does not depend on the thread count; checked
-/// bit for bit by `faer_results_do_not_depend_on_the_thread_count`).
-const PAR_MIN: usize = 256;
+/// Trailing size from which [`cholesky`]'s updates run in parallel.
+const PAR_CHOLESKY_MIN: usize = 256;
 
-/// faer's parallelism for an n × n problem: [`Par::Seq`] below [`PAR_MIN`], the rayon pool from
-/// it on (or always serial when `par` is false).
-fn faer_par(n: usize, par: bool) -> Par {
-    if par && n >= PAR_MIN && rayon::current_num_threads() > 1 {
-        Par::rayon(0)
-    } else {
-        Par::Seq
-    }
-}
-
-/// faer's lower Cholesky factorisation of the lower triangle of `a` (scaled by `scale` on both
-/// sides, A_s = S A S, when given), with faer's dynamic regularisation when `reg` is given
-/// (pivots ≤ eps replaced by delta); the factor comes back row-major with a zero upper triangle.
-fn faer_llt(
-    a: &Array2<f64>,
-    scale: Option<&[f64]>,
-    reg: Option<(f64, f64)>,
-    par: bool,
-) -> Result<Array2<f64>> {
-    use faer::dyn_stack::{MemBuffer, MemStack};
-    use faer::linalg::cholesky::ldlt::factor as ldlt;
-    use faer::linalg::cholesky::llt::factor::{
-        cholesky_in_place, cholesky_in_place_scratch, LltError, LltRegularization,
-    };
+fn cholesky_impl(a: &Array2<f64>, inf: bool) -> Result<Array2<f64>> {
+    // Right-looking blocked factorisation: each panel of NB columns is factorised in place
+    // (dot products over the panel's columns), then the trailing matrix is updated by one GEMM.
+    const NB: usize = 64;
     let n = a.nrows();
-    if a.ncols() != n {
-        return Err(Error::Numerical(
-            "Cholesky factorisation of a non-square matrix".into(),
-        ));
-    }
-    let mut m = match scale {
-        Some(sc) => Mat::<f64>::from_fn(n, n, |i, j| {
-            if i >= j {
-                sc[i] * a[[i, j]] * sc[j]
-            } else {
-                0.0
-            }
-        }),
-        None => Mat::<f64>::from_fn(n, n, |i, j| if i >= j { a[[i, j]] } else { 0.0 }),
-    };
-    let par = faer_par(n, par);
-    let failed = |index: usize| {
-        Error::Numerical(format!(
-            "Cholesky factorisation failed at pivot {index}: matrix not positive definite"
-        ))
-    };
-    match reg {
-        None => {
-            let mut mem =
-                MemBuffer::new(cholesky_in_place_scratch::<f64>(n, par, Default::default()));
-            let stack = MemStack::new(&mut mem);
-            let reg = LltRegularization::default();
-            if let Err(LltError::NonPositivePivot { index }) =
-                cholesky_in_place(m.as_mut(), reg, par, stack, Default::default())
-            {
-                return Err(failed(index));
-            }
-        }
-        Some((eps, delta)) => {
-            // faer's regularised LLᵀ leaves the replaced pivots' diagonal entries unset (0.24):
-            // its LDLᵀ with all expected signs +1 regularises the same pivots of D, and
-            // L = L_unit · diag(√D)
-            let mut mem = MemBuffer::new(ldlt::cholesky_in_place_scratch::<f64>(
-                n,
-                par,
-                Default::default(),
-            ));
-            let stack = MemStack::new(&mut mem);
-            let signs = vec![1i8; n];
-            let reg = ldlt::LdltRegularization {
-                dynamic_regularization_signs: Some(&signs),
-                dynamic_regularization_delta: delta,
-                dynamic_regularization_epsilon: eps,
+    let mut w = a.as_standard_layout().into_owned();
+    for kb in (0..n).step_by(NB) {
+        let ke = (kb + NB).min(n);
+        {
+            let Some(ws) = w.as_slice_mut() else {
+                return Err(Error::Numerical(
+                    "Cholesky work matrix is not contiguous".into(),
+                ));
             };
-            if let Err(ldlt::LdltError::ZeroPivot { index }) =
-                ldlt::cholesky_in_place(m.as_mut(), reg, par, stack, Default::default())
-            {
-                return Err(failed(index));
+            // the panel's diagonal block, column by column
+            for j in kb..ke {
+                let (head, tail) = ws[..ke * n].split_at_mut(j * n + n);
+                let rj = &mut head[j * n..];
+                let s = rj[j] - dot(&rj[kb..j], &rj[kb..j]);
+                let ajj = a[[j, j]];
+                let d = if inf && s.is_finite() && ajj.is_finite() && s <= 1e-15 * ajj.abs() {
+                    1e64
+                } else if s.is_nan() || s <= 0.0 {
+                    return Err(Error::Numerical(format!(
+                        "Cholesky factorisation failed at pivot {j} (value {s:e}): matrix not positive definite"
+                    )));
+                } else {
+                    s.sqrt()
+                };
+                rj[j] = d;
+                let lj = &rj[kb..j];
+                for ri in tail.chunks_exact_mut(n) {
+                    ri[j] = (ri[j] - dot(&ri[kb..j], lj)) / d;
+                }
             }
-            for j in 0..n {
-                let dj = m[(j, j)];
-                if dj.is_nan() || dj <= 0.0 {
-                    return Err(failed(j));
+            // the panel's rows below it: each row on its own (the same dot products as column
+            // by column), by fixed row chunks, in parallel for large matrices
+            let (head, tail) = ws.split_at_mut(ke * n);
+            let diag = &head[kb * n..];
+            let solve_rows = |rows: &mut [f64]| {
+                for ri in rows.chunks_exact_mut(n) {
+                    for j in kb..ke {
+                        let rj = &diag[(j - kb) * n..(j - kb + 1) * n];
+                        ri[j] = (ri[j] - dot(&ri[kb..j], &rj[kb..j])) / rj[j];
+                    }
                 }
-                let sd = dj.sqrt();
-                m[(j, j)] = sd;
-                for i in j + 1..n {
-                    m[(i, j)] *= sd;
-                }
+            };
+            if n - ke >= PAR_CHOLESKY_MIN {
+                use rayon::prelude::*;
+                tail.par_chunks_mut(NB * n).for_each(solve_rows);
+            } else {
+                tail.chunks_mut(NB * n).for_each(solve_rows);
+            }
+        }
+        if ke < n {
+            // the trailing update of the lower triangle only, by column chunks (rows from the
+            // chunk's diagonal down), in parallel for large matrices: same result either way
+            let l21 = w.slice(ndarray::s![ke.., kb..ke]).to_owned();
+            let mut w22 = w.slice_mut(ndarray::s![ke.., ke..]);
+            let chunks: Vec<(usize, ArrayViewMut2<f64>)> = w22
+                .axis_chunks_iter_mut(Axis(1), NB)
+                .enumerate()
+                .map(|(c, v)| (c * NB, v))
+                .collect();
+            let upd = |(c0, mut v): (usize, ArrayViewMut2<f64>)| {
+                let c1 = c0 + v.ncols();
+                let mut low = v.slice_mut(ndarray::s![c0.., ..]);
+                let lr = l21.slice(ndarray::s![c0.., ..]);
+                let lc = l21.slice(ndarray::s![c0..c1, ..]);
+                general_mat_mul(-1.0, &lr, &lc.t(), 1.0, &mut low);
+            };
+            if n - ke >= PAR_CHOLESKY_MIN {
+                use rayon::prelude::*;
+                chunks.into_par_iter().for_each(upd);
+            } else {
+                chunks.into_iter().for_each(upd);
             }
         }
     }
-    let l = Array2::from_shape_fn((n, n), |(i, j)| if j <= i { m[(i, j)] } else { 0.0 });
-    if l.diag().iter().any(|v| !v.is_finite()) {
-        return Err(Error::Numerical(
-            "Cholesky factorisation produced a non-finite pivot".into(),
-        ));
+    for i in 0..n {
+        for j in i + 1..n {
+            w[[i, j]] = 0.0;
+        }
     }
-    Ok(l)
+    Ok(w)
 }
 
 /// Side of the square register tile of [`add_block_product`]: the packed operands hold their
@@ -677,47 +631,117 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     s + acc.iter().sum::<f64>()
 }
 
-/// faer's view of a row-major (C-order) ndarray matrix, or `None` for other layouts.
-fn faer_ref(a: &Array2<f64>) -> Option<MatRef<'_, f64>> {
-    let (r, c) = a.dim();
-    a.as_slice().map(|s| MatRef::from_row_major_slice(s, r, c))
-}
+/// Order from which [`cholesky_solve`] updates the rows outside a block in parallel.
+const PAR_SOLVE_MIN: usize = 512;
 
-/// Solve (L Lᵀ) x = b in place for the row-major lower factor L of [`cholesky`]: faer's
-/// triangular solves (serial: a vector right-hand side leaves little to split).
+/// Solve (L Lᵀ) x = b in place: both triangular solves by blocks of [`TRSM_BLOCK`] rows, the
+/// rest of the vector updated after each block (by fixed chunks, in parallel from
+/// [`PAR_SOLVE_MIN`] on: the same result either way).
 pub fn cholesky_solve(l: &Array2<f64>, b: &mut Array1<f64>) {
-    let Some(lv) = faer_ref(l) else {
+    let n = l.nrows();
+    let (Some(ls), Some(bs)) = (l.as_slice(), b.as_slice_mut()) else {
         let lo = l.as_standard_layout().into_owned();
-        return cholesky_solve(&lo, b);
-    };
-    let Some(bs) = b.as_slice_mut() else {
         let mut bo = b.to_owned();
-        cholesky_solve(l, &mut bo);
+        cholesky_solve(&lo, &mut bo);
         b.assign(&bo);
         return;
     };
-    let mut bm = ColMut::from_slice_mut(bs).as_mat_mut();
-    solve_lower_triangular_in_place(lv, bm.rb_mut(), Par::Seq);
-    solve_upper_triangular_in_place(lv.transpose(), bm, Par::Seq);
+    let par = n >= PAR_SOLVE_MIN;
+    // L y = b: a block's rows, then y_below −= L[below, block] y_block
+    for kb in (0..n).step_by(TRSM_BLOCK) {
+        let ke = (kb + TRSM_BLOCK).min(n);
+        for i in kb..ke {
+            let s = dot(&ls[i * n + kb..i * n + i], &bs[kb..i]);
+            bs[i] = (bs[i] - s) / ls[i * n + i];
+        }
+        let (done, below) = bs.split_at_mut(ke);
+        let yb = &done[kb..ke];
+        let upd = |(c, chunk): (usize, &mut [f64])| {
+            for (r, v) in chunk.iter_mut().enumerate() {
+                let i = ke + c * CHUNK + r;
+                *v -= dot(&ls[i * n + kb..i * n + ke], yb);
+            }
+        };
+        if par {
+            use rayon::prelude::*;
+            below.par_chunks_mut(CHUNK).enumerate().for_each(upd);
+        } else {
+            below.chunks_mut(CHUNK).enumerate().for_each(upd);
+        }
+    }
+    // Lᵀ x = y: a block's rows from the last, then x_above −= L[block, above]ᵀ x_block (rows of
+    // L, contiguous)
+    for kb in (0..n).step_by(TRSM_BLOCK).rev() {
+        let ke = (kb + TRSM_BLOCK).min(n);
+        for i in (kb..ke).rev() {
+            let xi = bs[i] / ls[i * n + i];
+            bs[i] = xi;
+            for k in kb..i {
+                bs[k] -= ls[i * n + k] * xi;
+            }
+        }
+        let (above, rest) = bs.split_at_mut(kb);
+        let xb = &rest[..ke - kb];
+        let upd = |(c, chunk): (usize, &mut [f64])| {
+            let k0 = c * CHUNK;
+            for (q, &xi) in xb.iter().enumerate() {
+                let row = &ls[(kb + q) * n + k0..(kb + q) * n + k0 + chunk.len()];
+                for (v, &lv) in chunk.iter_mut().zip(row) {
+                    *v -= lv * xi;
+                }
+            }
+        };
+        if par {
+            use rayon::prelude::*;
+            above.par_chunks_mut(CHUNK).enumerate().for_each(upd);
+        } else {
+            above.chunks_mut(CHUNK).enumerate().for_each(upd);
+        }
+    }
 }
 
-/// Solve L X = B in place for a lower-triangular L (faer's blocked triangular solve, on the
-/// rayon pool from [`PAR_MIN`] rows on when `par`).
+/// Solve L X = B in place for a lower-triangular L: blocks of [`TRSM_BLOCK`] rows, each
+/// solved row by row (vector operations over the columns of B) and then subtracted from the
+/// rows below by one GEMM (in parallel over fixed column chunks when `par`).
 pub fn forward_solve_rows(l: &Array2<f64>, b: &mut Array2<f64>, par: bool) {
-    let Some(lv) = faer_ref(l) else {
-        let lo = l.as_standard_layout().into_owned();
-        return forward_solve_rows(&lo, b, par);
-    };
-    let (r, c) = b.dim();
-    let Some(bs) = b.as_slice_mut() else {
-        let mut bo = b.as_standard_layout().into_owned();
-        forward_solve_rows(l, &mut bo, par);
-        b.assign(&bo);
-        return;
-    };
-    let bm = MatMut::from_row_major_slice_mut(bs, r, c);
-    solve_lower_triangular_in_place(lv, bm, faer_par(r, par));
+    let n = l.nrows();
+    for kb in (0..n).step_by(TRSM_BLOCK) {
+        let ke = (kb + TRSM_BLOCK).min(n);
+        for i in kb..ke {
+            let (done, mut rest) = b.view_mut().split_at(Axis(0), i);
+            let mut bi = rest.row_mut(0);
+            let li = l.row(i);
+            for (k, bk) in done.rows().into_iter().enumerate().skip(kb) {
+                let c = li[k];
+                if c != 0.0 {
+                    bi.scaled_add(-c, &bk);
+                }
+            }
+            bi /= li[i];
+        }
+        if ke < n {
+            let (top, mut below) = b.view_mut().split_at(Axis(0), ke);
+            let solved = top.slice(ndarray::s![kb..ke, ..]);
+            let lk = l.slice(ndarray::s![ke.., kb..ke]);
+            let upd = |mut o: ArrayViewMut2<f64>, sc: ArrayView2<f64>| {
+                general_mat_mul(-1.0, &lk, &sc, 1.0, &mut o)
+            };
+            if par {
+                use rayon::prelude::*;
+                let pairs: Vec<_> = below
+                    .axis_chunks_iter_mut(Axis(1), CHUNK)
+                    .zip(solved.axis_chunks_iter(Axis(1), CHUNK))
+                    .collect();
+                pairs.into_par_iter().for_each(|(o, sc)| upd(o, sc));
+            } else {
+                upd(below.view_mut(), solved);
+            }
+        }
+    }
 }
+
+/// Row block of [`forward_solve_rows`].
+pub const TRSM_BLOCK: usize = 64;
 
 /// Inverse of a small SPD matrix through its Cholesky factor.
 pub fn spd_inverse(a: &Array2<f64>) -> Result<Array2<f64>> {
@@ -760,8 +784,9 @@ mod tests {
 
     #[test]
     fn blocked_cholesky_factors_large_matrices() {
-        // n above PAR_MIN (faer on the rayon pool); A = B Bᵀ + I is SPD
-        let n = PAR_MIN + 346;
+        // n spans several 64-column panels (panel rows and trailing updates in parallel above
+        // PAR_CHOLESKY_MIN, the solves' updates above PAR_SOLVE_MIN); A = B Bᵀ + I is SPD
+        let n = PAR_CHOLESKY_MIN.max(PAR_SOLVE_MIN) + 90;
         let b = Array2::from_shape_fn((n, n), |(i, j)| {
             (((i * 7 + j * 13) % 17) as f64 - 8.0) * 0.1
         });
@@ -792,128 +817,7 @@ mod tests {
         assert!(cholesky(&s).is_err());
         let li = cholesky_inf(&s).unwrap();
         assert!(li.iter().all(|v| v.is_finite()));
-        assert!(li.diag().iter().filter(|&&v| v >= 1e60).count() >= n - 3);
-        // faer's factor and solve agree with the hand-written blocked reference
-        let lh = handwritten::cholesky(&a, false).unwrap();
-        let scale = l.iter().fold(0.0f64, |m, v| m.max(v.abs()));
-        assert!(l
-            .iter()
-            .zip(lh.iter())
-            .all(|(u, v)| (u - v).abs() <= 1e-12 * scale));
-        let mut xh = a.dot(&x0);
-        handwritten::cholesky_solve(&lh, &mut xh);
-        assert!(x.iter().zip(xh.iter()).all(|(u, v)| (u - v).abs() < 1e-9));
-        // the reference puts as many infinite pivots (± the borderline one)
-        let lhi = handwritten::cholesky(&s, true).unwrap();
-        let big = li.diag().iter().filter(|&&v| v >= 1e60).count();
-        let big_h = lhi.diag().iter().filter(|&&v| v == 1e64).count();
-        assert!(big.abs_diff(big_h) <= 1, "{big} vs {big_h}");
-        // on a well-conditioned matrix the infinite variant is the plain factor (up to rounding)
-        let lr = cholesky_inf(&a).unwrap();
-        assert!(lr
-            .iter()
-            .zip(l.iter())
-            .all(|(u, v)| (u - v).abs() <= 1e-12 * scale));
-    }
-
-    #[test]
-    fn faer_results_do_not_depend_on_the_thread_count() {
-        let n = PAR_MIN + 300;
-        let b = Array2::from_shape_fn((n, n), |(i, j)| ((i * 31 + j * 17) % 23) as f64 - 11.0);
-        let a = b.dot(&b.t()) + Array2::<f64>::eye(n);
-        let rhs = Array2::from_shape_fn((n, 150), |(i, j)| ((i + 3 * j) as f64).sin());
-        let run = || {
-            let l = cholesky(&a).unwrap();
-            let li = cholesky_inf(&a).unwrap();
-            let mut x = rhs.clone();
-            forward_solve_rows(&l, &mut x, true);
-            let mut v = rhs.column(0).to_owned();
-            cholesky_solve(&l, &mut v);
-            (l, li, x, v)
-        };
-        let one = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap()
-            .install(run);
-        for t in [2, 3, 4] {
-            let pool = rayon::ThreadPoolBuilder::new()
-                .num_threads(t)
-                .build()
-                .unwrap();
-            assert_eq!(pool.install(run), one, "{t} threads");
-        }
-    }
-
-    /// Same-run timing of faer against the hand-written blocked factorisation it replaced, on
-    /// one thread: `cargo test -p hiddenconvex-core --release cholesky_timing -- --ignored
-    /// --nocapture` (optionally `HC_CHOL_SIZES=500,1000`).
-    #[test]
-    #[ignore]
-    fn cholesky_timing() {
-        use std::time::Instant;
-        let sizes: Vec<usize> = std::env::var("HC_CHOL_SIZES")
-            .unwrap_or_else(|_| "500,1000,2000,4000".into())
-            .split(',')
-            .map(|v| v.trim().parse().unwrap())
-            .collect();
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(1)
-            .build()
-            .unwrap();
-        pool.install(|| {
-            for n in sizes {
-                let b = Array2::from_shape_fn((n, n), |(i, j)| {
-                    (((i * 7 + j * 13) % 17) as f64 - 8.0) / n as f64
-                });
-                let a = b.dot(&b.t()) + Array2::<f64>::eye(n);
-                let x0 = Array1::from_shape_fn(n, |i| (i as f64).sin());
-                let reps = (4000 / n).clamp(1, 8);
-                let median = |f: &mut dyn FnMut()| {
-                    let mut t: Vec<f64> = (0..reps + 2)
-                        .map(|_| {
-                            let s = Instant::now();
-                            f();
-                            s.elapsed().as_secs_f64()
-                        })
-                        .collect();
-                    t.sort_by(f64::total_cmp);
-                    t[t.len() / 2]
-                };
-                let tf = median(&mut || {
-                    std::hint::black_box(cholesky(&a).unwrap());
-                });
-                let th = median(&mut || {
-                    std::hint::black_box(handwritten::cholesky(&a, false).unwrap());
-                });
-                let l = cholesky(&a).unwrap();
-                let sf = median(&mut || {
-                    let mut x = x0.clone();
-                    cholesky_solve(&l, &mut x);
-                    std::hint::black_box(x);
-                });
-                let sh = median(&mut || {
-                    let mut x = x0.clone();
-                    handwritten::cholesky_solve(&l, &mut x);
-                    std::hint::black_box(x);
-                });
-                let rhs = Array2::from_shape_fn((n, 256), |(i, j)| ((i + j) as f64).cos());
-                let ff = median(&mut || {
-                    let mut x = rhs.clone();
-                    forward_solve_rows(&l, &mut x, false);
-                    std::hint::black_box(x);
-                });
-                let fh = median(&mut || {
-                    let mut x = rhs.clone();
-                    handwritten::forward_solve_rows(&l, &mut x);
-                    std::hint::black_box(x);
-                });
-                println!(
-                    "n={n}: factor faer {:.4}s hand {:.4}s ({:.2}x); solve faer {:.2e}s hand {:.2e}s ({:.2}x); forward(256 rhs) faer {:.4}s hand {:.4}s ({:.2}x)",
-                    tf, th, th / tf, sf, sh, sh / sf, ff, fh, fh / ff
-                );
-            }
-        });
+        assert!(li.diag().iter().filter(|&&v| v == 1e64).count() >= n - 3);
     }
 
     #[test]
@@ -1125,204 +1029,4 @@ mod tests {
             assert!((x - y).abs() < 1e-12);
         }
     }
-}
-
-/// The hand-written blocked Cholesky factorisation and triangular solves that faer replaced:
-/// an independent oracle for the tests and the peer of `cholesky_timing`.
-#[cfg(test)]
-mod handwritten {
-    use super::{dot, CHUNK};
-    use crate::error::{Error, Result};
-    use ndarray::linalg::general_mat_mul;
-    use ndarray::{Array1, Array2, ArrayViewMut2, Axis};
-
-    /// Trailing size from which [`cholesky`]'s updates run in parallel.
-    const PAR_CHOLESKY_MIN: usize = 256;
-
-    pub fn cholesky(a: &Array2<f64>, inf: bool) -> Result<Array2<f64>> {
-        // Right-looking blocked factorisation: each panel of NB columns is factorised in place
-        // (dot products over the panel's columns), then the trailing matrix is updated by one GEMM.
-        const NB: usize = 64;
-        let n = a.nrows();
-        let mut w = a.as_standard_layout().into_owned();
-        for kb in (0..n).step_by(NB) {
-            let ke = (kb + NB).min(n);
-            {
-                let Some(ws) = w.as_slice_mut() else {
-                    return Err(Error::Numerical(
-                        "Cholesky work matrix is not contiguous".into(),
-                    ));
-                };
-                // the panel's diagonal block, column by column
-                for j in kb..ke {
-                    let (head, tail) = ws[..ke * n].split_at_mut(j * n + n);
-                    let rj = &mut head[j * n..];
-                    let s = rj[j] - dot(&rj[kb..j], &rj[kb..j]);
-                    let ajj = a[[j, j]];
-                    let d = if inf && s.is_finite() && ajj.is_finite() && s <= 1e-15 * ajj.abs() {
-                        1e64
-                    } else if s.is_nan() || s <= 0.0 {
-                        return Err(Error::Numerical(format!(
-                        "Cholesky factorisation failed at pivot {j} (value {s:e}): matrix not positive definite"
-                    )));
-                    } else {
-                        s.sqrt()
-                    };
-                    rj[j] = d;
-                    let lj = &rj[kb..j];
-                    for ri in tail.chunks_exact_mut(n) {
-                        ri[j] = (ri[j] - dot(&ri[kb..j], lj)) / d;
-                    }
-                }
-                // the panel's rows below it: each row on its own (the same dot products as column
-                // by column), by fixed row chunks, in parallel for large matrices
-                let (head, tail) = ws.split_at_mut(ke * n);
-                let diag = &head[kb * n..];
-                let solve_rows = |rows: &mut [f64]| {
-                    for ri in rows.chunks_exact_mut(n) {
-                        for j in kb..ke {
-                            let rj = &diag[(j - kb) * n..(j - kb + 1) * n];
-                            ri[j] = (ri[j] - dot(&ri[kb..j], &rj[kb..j])) / rj[j];
-                        }
-                    }
-                };
-                if n - ke >= PAR_CHOLESKY_MIN {
-                    use rayon::prelude::*;
-                    tail.par_chunks_mut(NB * n).for_each(solve_rows);
-                } else {
-                    tail.chunks_mut(NB * n).for_each(solve_rows);
-                }
-            }
-            if ke < n {
-                // the trailing update of the lower triangle only, by column chunks (rows from the
-                // chunk's diagonal down), in parallel for large matrices: same result either way
-                let l21 = w.slice(ndarray::s![ke.., kb..ke]).to_owned();
-                let mut w22 = w.slice_mut(ndarray::s![ke.., ke..]);
-                let chunks: Vec<(usize, ArrayViewMut2<f64>)> = w22
-                    .axis_chunks_iter_mut(Axis(1), NB)
-                    .enumerate()
-                    .map(|(c, v)| (c * NB, v))
-                    .collect();
-                let upd = |(c0, mut v): (usize, ArrayViewMut2<f64>)| {
-                    let c1 = c0 + v.ncols();
-                    let mut low = v.slice_mut(ndarray::s![c0.., ..]);
-                    let lr = l21.slice(ndarray::s![c0.., ..]);
-                    let lc = l21.slice(ndarray::s![c0..c1, ..]);
-                    general_mat_mul(-1.0, &lr, &lc.t(), 1.0, &mut low);
-                };
-                if n - ke >= PAR_CHOLESKY_MIN {
-                    use rayon::prelude::*;
-                    chunks.into_par_iter().for_each(upd);
-                } else {
-                    chunks.into_iter().for_each(upd);
-                }
-            }
-        }
-        for i in 0..n {
-            for j in i + 1..n {
-                w[[i, j]] = 0.0;
-            }
-        }
-        Ok(w)
-    }
-
-    /// Order from which [`cholesky_solve`] updates the rows outside a block in parallel.
-    const PAR_SOLVE_MIN: usize = 512;
-
-    /// Solve (L Lᵀ) x = b in place: both triangular solves by blocks of [`TRSM_BLOCK`] rows, the
-    /// rest of the vector updated after each block (by fixed chunks, in parallel from
-    /// [`PAR_SOLVE_MIN`] on: the same result either way).
-    pub fn cholesky_solve(l: &Array2<f64>, b: &mut Array1<f64>) {
-        let n = l.nrows();
-        let (Some(ls), Some(bs)) = (l.as_slice(), b.as_slice_mut()) else {
-            let lo = l.as_standard_layout().into_owned();
-            let mut bo = b.to_owned();
-            cholesky_solve(&lo, &mut bo);
-            b.assign(&bo);
-            return;
-        };
-        let par = n >= PAR_SOLVE_MIN;
-        // L y = b: a block's rows, then y_below −= L[below, block] y_block
-        for kb in (0..n).step_by(TRSM_BLOCK) {
-            let ke = (kb + TRSM_BLOCK).min(n);
-            for i in kb..ke {
-                let s = dot(&ls[i * n + kb..i * n + i], &bs[kb..i]);
-                bs[i] = (bs[i] - s) / ls[i * n + i];
-            }
-            let (done, below) = bs.split_at_mut(ke);
-            let yb = &done[kb..ke];
-            let upd = |(c, chunk): (usize, &mut [f64])| {
-                for (r, v) in chunk.iter_mut().enumerate() {
-                    let i = ke + c * CHUNK + r;
-                    *v -= dot(&ls[i * n + kb..i * n + ke], yb);
-                }
-            };
-            if par {
-                use rayon::prelude::*;
-                below.par_chunks_mut(CHUNK).enumerate().for_each(upd);
-            } else {
-                below.chunks_mut(CHUNK).enumerate().for_each(upd);
-            }
-        }
-        // Lᵀ x = y: a block's rows from the last, then x_above −= L[block, above]ᵀ x_block (rows of
-        // L, contiguous)
-        for kb in (0..n).step_by(TRSM_BLOCK).rev() {
-            let ke = (kb + TRSM_BLOCK).min(n);
-            for i in (kb..ke).rev() {
-                let xi = bs[i] / ls[i * n + i];
-                bs[i] = xi;
-                for k in kb..i {
-                    bs[k] -= ls[i * n + k] * xi;
-                }
-            }
-            let (above, rest) = bs.split_at_mut(kb);
-            let xb = &rest[..ke - kb];
-            let upd = |(c, chunk): (usize, &mut [f64])| {
-                let k0 = c * CHUNK;
-                for (q, &xi) in xb.iter().enumerate() {
-                    let row = &ls[(kb + q) * n + k0..(kb + q) * n + k0 + chunk.len()];
-                    for (v, &lv) in chunk.iter_mut().zip(row) {
-                        *v -= lv * xi;
-                    }
-                }
-            };
-            if par {
-                use rayon::prelude::*;
-                above.par_chunks_mut(CHUNK).enumerate().for_each(upd);
-            } else {
-                above.chunks_mut(CHUNK).enumerate().for_each(upd);
-            }
-        }
-    }
-
-    /// Solve L X = B in place for a lower-triangular L: blocks of [`TRSM_BLOCK`] rows, each
-    /// solved row by row (vector operations over the columns of B) and then subtracted from the
-    /// rows below by one GEMM.
-    pub fn forward_solve_rows(l: &Array2<f64>, b: &mut Array2<f64>) {
-        let n = l.nrows();
-        for kb in (0..n).step_by(TRSM_BLOCK) {
-            let ke = (kb + TRSM_BLOCK).min(n);
-            for i in kb..ke {
-                let (done, mut rest) = b.view_mut().split_at(Axis(0), i);
-                let mut bi = rest.row_mut(0);
-                let li = l.row(i);
-                for (k, bk) in done.rows().into_iter().enumerate().skip(kb) {
-                    let c = li[k];
-                    if c != 0.0 {
-                        bi.scaled_add(-c, &bk);
-                    }
-                }
-                bi /= li[i];
-            }
-            if ke < n {
-                let (top, mut below) = b.view_mut().split_at(Axis(0), ke);
-                let solved = top.slice(ndarray::s![kb..ke, ..]);
-                let lk = l.slice(ndarray::s![ke.., kb..ke]);
-                general_mat_mul(-1.0, &lk, &solved, 1.0, &mut below);
-            }
-        }
-    }
-
-    /// Row block of the triangular solves.
-    pub const TRSM_BLOCK: usize = 64;
 }
