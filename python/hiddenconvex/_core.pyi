@@ -348,6 +348,14 @@ def convex_certify(
     loss: _ConvexLoss = "squared",
     huber_delta: float = 1.0,
 ) -> _ConvexCertificate: ...
+def loss_rows(
+    loss: _ConvexLoss,
+    f: npt.NDArray[np.float64],
+    y: npt.NDArray[np.float64],
+    *,
+    huber_delta: float = 1.0,
+    grad: bool = False,
+) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64] | None]: ...
 
 # ---- spectra ------------------------------------------------------------------------------
 def spectra_hvp(

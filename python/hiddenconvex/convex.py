@@ -156,14 +156,11 @@ def fit_memory_estimate(solver: str, kind: str, n: int, d: int, n_patterns: int)
 
 
 def _loss_value(loss: str, pred: np.ndarray, y: np.ndarray, delta: float) -> float:
-    if loss == "squared":
-        return float(0.5 * np.sum((pred - y) ** 2))
-    if loss == "logistic":
-        return float(np.sum(np.logaddexp(0.0, -y * pred)))
-    if loss == "hinge":
-        return float(np.sum(np.maximum(0.0, 1.0 - y * pred)))
-    r = np.abs(pred - y)
-    return float(np.sum(np.where(r <= delta, 0.5 * r**2, delta * (r - 0.5 * delta))))
+    """Σ_k ℓ(pred_k; y_k) over all entries, from the core's loss module."""
+    f = np.ascontiguousarray(pred, dtype=np.float64).reshape(1, -1)
+    t = np.ascontiguousarray(y, dtype=np.float64).reshape(1, -1)
+    sums, _ = _core.loss_rows(cast(Any, loss), f, t, huber_delta=delta)
+    return float(sums[0])
 
 
 def relu_network_objective(

@@ -26,10 +26,11 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
+from . import _core
 from ._progress import progress_callback
 from ._typing import Init, Optimizer, TrainingLoss
 from ._validation import (
@@ -67,24 +68,22 @@ _ADAM_EPS = 1e-8
 # ---------------------------------------------------------------------------------------------
 # losses (sum scaling), vectorised over a leading run axis
 # ---------------------------------------------------------------------------------------------
+def _loss_rows(loss: str, f: np.ndarray, y: np.ndarray, grad: bool) -> tuple[Any, Any]:
+    """Σ_i ℓ(f_i, y_i) over the last axis (and ∂ℓ/∂f_i), from the core's loss module."""
+    f2 = np.ascontiguousarray(f, dtype=np.float64).reshape(-1, f.shape[-1])
+    y2 = np.ascontiguousarray(np.broadcast_to(y, f.shape), dtype=np.float64).reshape(f2.shape)
+    sums, g = _core.loss_rows(cast(Any, loss), f2, y2, grad=grad)
+    return sums.reshape(f.shape[:-1]), (None if g is None else g.reshape(f.shape))
+
+
 def _loss_value(loss: str, f: np.ndarray, y: np.ndarray) -> np.ndarray:
     """Σ_i ℓ(f_i, y_i) over the last axis."""
-    if loss == "squared":
-        return 0.5 * np.sum((f - y) ** 2, axis=-1)
-    if loss == "logistic":
-        return np.sum(np.logaddexp(0.0, -y * f), axis=-1)
-    return np.sum(np.maximum(0.0, 1.0 - y * f), axis=-1)
+    return np.asarray(_loss_rows(loss, f, y, False)[0])
 
 
 def _loss_grad(loss: str, f: np.ndarray, y: np.ndarray) -> np.ndarray:
     """∂ℓ/∂f_i (a subgradient for the hinge: −y_i where y_i f_i < 1, else 0)."""
-    if loss == "squared":
-        return f - y
-    if loss == "logistic":
-        # −y σ(−y f), computed without overflow
-        z = -y * f
-        return -y * np.exp(z - np.logaddexp(0.0, z))
-    return np.where(y * f < 1.0, -y, 0.0)
+    return np.asarray(_loss_rows(loss, f, y, True)[1])
 
 
 def _augment(X: np.ndarray, bias: bool) -> np.ndarray:

@@ -1,7 +1,7 @@
 //! Bindings for `hiddenconvex_core::convex`.
 
 use hiddenconvex_core::convex::{self as cx, Kind, Loss, Problem, Settings, WarmStart};
-use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyArray1, PyArray2, PyReadonlyArray1, PyReadonlyArray2};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -176,7 +176,31 @@ fn convex_certify<'py>(
     Ok(out)
 }
 
+/// Row sums of the loss of predictions `f` against targets `y` (same shape) and, with `grad`,
+/// the pointwise derivatives: the core's loss module, for the Python layer's network objectives.
+#[pyfunction]
+#[pyo3(signature = (loss, f, y, *, huber_delta=1.0, grad=false))]
+#[allow(clippy::type_complexity)]
+fn loss_rows<'py>(
+    py: Python<'py>,
+    loss: &str,
+    f: PyReadonlyArray2<'py, f64>,
+    y: PyReadonlyArray2<'py, f64>,
+    huber_delta: f64,
+    grad: bool,
+) -> PyResult<(Bound<'py, PyArray1<f64>>, Option<Bound<'py, PyArray2<f64>>>)> {
+    let loss = to_py(Loss::parse(loss, huber_delta))?;
+    let (sums, g) = to_py(hiddenconvex_core::convex::loss::row_sums(
+        loss,
+        f.as_array(),
+        y.as_array(),
+        grad,
+    ))?;
+    Ok((sums.into_pyarray(py), g.map(|g| g.into_pyarray(py))))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(loss_rows, m)?)?;
     m.add_function(wrap_pyfunction!(convex_solve, m)?)?;
     m.add_function(wrap_pyfunction!(convex_certify, m)?)?;
     Ok(())

@@ -7,6 +7,8 @@
 //! - hinge: ℓ = max(0, 1 − y z), y ∈ {−1, +1} (not smooth: ADMM only),
 //! - huber(δ): ℓ = ½r² if |r| ≤ δ else δ(|r| − δ/2), r = z − y.
 
+use ndarray::{Array1, Array2, ArrayView2, Zip};
+
 use crate::error::{Error, Result};
 
 /// The loss of the data-fit term.
@@ -239,6 +241,42 @@ impl Loss {
     }
 }
 
+/// Row sums Σ_k ℓ(f_rk; y_rk) of a stack of predictions (rows r) against targets of the same
+/// shape and, when `with_grad`, the derivatives ℓ'(f_rk; y_rk) (a subgradient for hinge):
+/// what the Python layer evaluates network objectives and SGD/Adam gradients with.
+pub fn row_sums(
+    loss: Loss,
+    f: ArrayView2<f64>,
+    y: ArrayView2<f64>,
+    with_grad: bool,
+) -> Result<(Array1<f64>, Option<Array2<f64>>)> {
+    if f.dim() != y.dim() {
+        return Err(Error::invalid(
+            "y",
+            format!(
+                "shape {:?} does not match the predictions {:?}",
+                y.dim(),
+                f.dim()
+            ),
+        ));
+    }
+    let sums = Array1::from_iter(f.rows().into_iter().zip(y.rows()).map(|(fr, yr)| {
+        fr.iter()
+            .zip(yr.iter())
+            .map(|(&z, &t)| loss.value(z, t))
+            .sum()
+    }));
+    let grad = with_grad.then(|| {
+        let mut g = Array2::<f64>::zeros(f.dim());
+        Zip::from(&mut g)
+            .and(&f)
+            .and(&y)
+            .for_each(|g, &z, &t| *g = loss.grad(z, t));
+        g
+    });
+    Ok((sums, grad))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -279,5 +317,33 @@ mod tests {
         assert!(Loss::parse("l1", 1.0).is_err());
         assert!(Loss::parse("huber", -1.0).is_err());
         assert_eq!(Loss::parse("huber", 2.0), Ok(Loss::Huber(2.0)));
+    }
+
+    #[test]
+    fn row_sums_add_the_pointwise_values() {
+        let f = ndarray::array![[0.5, -2.0, 3.0], [1.0, 0.0, -0.25]];
+        let y = ndarray::array![[1.0, -1.0, 1.0], [-1.0, 1.0, 1.0]];
+        for loss in losses() {
+            let (s, g) = row_sums(loss, f.view(), y.view(), true).unwrap();
+            let g = g.unwrap();
+            for r in 0..2 {
+                let want: f64 = (0..3).map(|k| loss.value(f[[r, k]], y[[r, k]])).sum();
+                assert_eq!(s[r], want);
+                for k in 0..3 {
+                    assert_eq!(g[[r, k]], loss.grad(f[[r, k]], y[[r, k]]));
+                }
+            }
+            assert!(row_sums(loss, f.view(), y.t(), false).is_err());
+        }
+        // closed forms: squared ½Σ(f−y)², logistic Σ log(1 + e^{−yf}), hinge Σ(1 − yf)₊
+        let (s, _) = row_sums(Loss::Squared, f.view(), y.view(), false).unwrap();
+        assert!((s[0] - 0.5 * (0.25 + 1.0 + 4.0)).abs() < 1e-15);
+        let (s, _) = row_sums(Loss::Hinge, f.view(), y.view(), false).unwrap();
+        assert!((s[1] - (2.0 + 1.0 + 1.25)).abs() < 1e-15);
+        let (s, _) = row_sums(Loss::Logistic, f.view(), y.view(), false).unwrap();
+        let want = (1.0f64 + (-0.5f64).exp()).ln()
+            + (1.0f64 + (-2.0f64).exp()).ln()
+            + (1.0f64 + (-3.0f64).exp()).ln();
+        assert!((s[0] - want).abs() < 1e-14);
     }
 }
