@@ -587,11 +587,13 @@ impl Mlp {
             }
             Some(hin) => {
                 let ain = if want_e {
-                    let mut a = hin.mapv(f64::abs);
-                    if let Some(ep) = ein {
-                        a += ep;
-                    }
-                    Some(a)
+                    Some(match ein {
+                        // |h| + e in one pass
+                        Some(ep) => ndarray::Zip::from(hin)
+                            .and(ep)
+                            .map_collect(|h, e| h.abs() + e),
+                        None => hin.mapv(f64::abs),
+                    })
                 } else {
                     None
                 };
@@ -697,22 +699,18 @@ impl Mlp {
         let ab = q.slice(ndarray::s![..2 * np, ..]);
         let (zab, eab) = self.pre_activation(0, ab, None, None, true);
         let n = self.x.nrows();
-        let mut z = Array2::<f64>::zeros((n, r * w));
-        let mut e = Array2::<f64>::zeros((n, r * w));
+        let (mut zv, mut ev) = (Vec::with_capacity(n * r * w), Vec::with_capacity(n * r * w));
         for s in 0..n {
             let za = zab.row(s);
             let ea = eab.as_ref().map(|e| e.row(s));
-            let mut zr = z.row_mut(s);
-            let mut er = e.row_mut(s);
-            if let (Some(za), Some(ea), Some(zr), Some(er)) = (
-                za.as_slice(),
-                ea.as_ref().and_then(|r| r.as_slice()),
-                zr.as_slice_mut(),
-                er.as_slice_mut(),
-            ) {
-                combine_pair_row(za, ea, ts, w, zr, er);
+            if let (Some(za), Some(ea)) = (za.as_slice(), ea.as_ref().and_then(|r| r.as_slice())) {
+                combine_pair_row(za, ts, w, 1.0, &mut zv);
+                combine_pair_row(ea, ts, w, 4.0, &mut ev);
             }
         }
+        let shape = (n, r * w);
+        let z = Array2::from_shape_vec(shape, zv).unwrap_or_else(|_| Array2::zeros(shape));
+        let e = Array2::from_shape_vec(shape, ev).unwrap_or_else(|_| Array2::zeros(shape));
         let fwd = self.forward_from(q.view(), z, Some(e), false, true);
         let (mut vq, mut sq) = (vec![0.0; r * np], vec![0.0; r * np]);
         self.values_from_forward(q.view(), &fwd, &mut vq, &mut sq, true);
@@ -930,24 +928,20 @@ fn row_dots(a: &Array2<f64>, w: &[f64], k: usize, c: &mut Array2<f64>) {
     }
 }
 
-/// One sample row of the pair path: from the a-columns `za[..w]` and b-columns `za[w..2w]` (and
-/// their bounds `ea`), write a, b and, per weight t, t·z_a + (1 − t)·z_b (formed as the points
-/// are, `t * a + (1 − t) * b`) with the bound 4·(t·e_a + (1 − t)·e_b) into `z`, `e` (columns
-/// role by role, `w` each; see [`Mlp::pair_values_sub_block`]).
-fn combine_pair_row(za: &[f64], ea: &[f64], ts: &[f64], w: usize, z: &mut [f64], e: &mut [f64]) {
-    z[..2 * w].copy_from_slice(&za[..2 * w]);
-    e[..2 * w].copy_from_slice(&ea[..2 * w]);
+/// One sample row of the pair path: from the a-columns `za[..w]` and b-columns `za[w..2w]`,
+/// append a, b and, per weight t, `c·(t·z_a + (1 − t)·z_b)` to `out` (columns role by role, `w`
+/// each). With c = 1 these are the t-points' pre-activations (formed as the points are,
+/// `t * a + (1 − t) * b`), with c = 4 their bounds (see [`Mlp::pair_values_sub_block`]).
+fn combine_pair_row(za: &[f64], ts: &[f64], w: usize, c: f64, out: &mut Vec<f64>) {
     let (a, b) = za[..2 * w].split_at(w);
-    let (ae, be) = ea[..2 * w].split_at(w);
-    for (j, &t) in ts.iter().enumerate() {
+    out.extend_from_slice(a);
+    out.extend_from_slice(b);
+    for &t in ts {
         let s = 1.0 - t;
-        let zm = &mut z[(2 + j) * w..(3 + j) * w];
-        for ((m, &x), &y) in zm.iter_mut().zip(a).zip(b) {
-            *m = t * x + s * y;
-        }
-        let em = &mut e[(2 + j) * w..(3 + j) * w];
-        for ((m, &x), &y) in em.iter_mut().zip(ae).zip(be) {
-            *m = 4.0 * (t * x + s * y);
+        if c == 1.0 {
+            out.extend(a.iter().zip(b).map(|(&x, &y)| t * x + s * y));
+        } else {
+            out.extend(a.iter().zip(b).map(|(&x, &y)| c * (t * x + s * y)));
         }
     }
 }
@@ -1034,7 +1028,11 @@ impl Objective for Mlp {
         if points.nrows() % r != 0 {
             return Err(Error::invalid(
                 "points",
-                format!("expected (2 + {}) rows per pair, got {} rows", ts.len(), points.nrows()),
+                format!(
+                    "expected (2 + {}) rows per pair, got {} rows",
+                    ts.len(),
+                    points.nrows()
+                ),
             ));
         }
         // Sub-blocks of whole pairs, as many points as the block path's sub-blocks hold.
@@ -1491,9 +1489,11 @@ mod tests {
                 }
                 let nb = np_ * r;
                 let (mut v1, mut s1) = (vec![0.0; nb], vec![0.0; nb]);
-                obj.values_scales_block(pts.view(), &mut v1, &mut s1).unwrap();
+                obj.values_scales_block(pts.view(), &mut v1, &mut s1)
+                    .unwrap();
                 let (mut v2, mut s2) = (vec![0.0; nb], vec![0.0; nb]);
-                obj.pair_values_block(pts.view(), &ts, &mut v2, &mut s2).unwrap();
+                obj.pair_values_block(pts.view(), &ts, &mut v2, &mut s2)
+                    .unwrap();
                 for i in 0..np_ {
                     for q in 0..2 {
                         assert_eq!(v1[r * i + q], v2[r * i + q], "{}", obj.name());
@@ -1503,7 +1503,12 @@ mod tests {
                         let k = r * i + q;
                         assert!(s2[k] >= s1[k] * (1.0 - 1e-12), "{} scale", obj.name());
                         let sab = s1[r * i] + s1[r * i + 1];
-                        assert!(s2[k] <= 8.0 * (s1[k] + sab), "{} scale {}", obj.name(), s2[k]);
+                        assert!(
+                            s2[k] <= 8.0 * (s1[k] + sab),
+                            "{} scale {}",
+                            obj.name(),
+                            s2[k]
+                        );
                         assert!(
                             (v2[k] - v1[k]).abs() <= 16.0 * eps * s2[k],
                             "{}: {} vs {}",
