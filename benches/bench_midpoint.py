@@ -8,7 +8,8 @@ count, gap quantiles, Clopper–Pearson interval):
 - ``hiddenconvex``: ``hc.midpoint_test`` on the native objective (pairs generated in parallel in
   Rust; a, b and the midpoints of each block of 128 pairs evaluated as one batch);
 - ``numpy``: a vectorised NumPy implementation (pairs from ``np.random.Generator``, objective
-  evaluated with matrix products in chunks of 10^4 pairs — BLAS may use both cores);
+  evaluated with one matrix product per chunk of 2000 pairs and in-place ufuncs — BLAS may use
+  both cores);
 - ``bare 3 evals``: only the three objective evaluations per pair, ``obj.values`` (the same
   batched native evaluation) on prepared chunks of 3·10^4 points (no pair generation, no gaps):
   the floor the test should approach.
@@ -23,7 +24,8 @@ import numpy as np
 import pytest
 
 EPS = np.finfo(np.float64).eps
-CHUNK = 10_000
+CHUNK = 2_000  # pairs per NumPy chunk (the fastest of 1000–10⁴ here: the work stays in cache)
+BARE_CHUNK = 10_000
 
 
 def _problem(name):
@@ -32,10 +34,19 @@ def _problem(name):
         X = rng.standard_normal((200, 10))
         y = np.where(X @ rng.standard_normal(10) + 0.5 * rng.standard_normal(200) > 0, 1.0, -1.0)
         obj = hc.LogisticRegression(X, y)
+        nyx = np.ascontiguousarray(-(X * y[:, None]).T)  # columns −y_i x_i
 
         def f_np(T):
-            terms = np.logaddexp(0.0, -(T @ X.T) * y)
-            v = terms.sum(axis=1)
+            # log(1 + e^z), z = −y·xᵀθ, as max(z, 0) + log1p(e^{−|z|}) in place (faster than
+            # np.logaddexp, same values)
+            Z = T @ nyx
+            A = np.abs(Z)
+            np.negative(A, out=A)
+            np.exp(A, out=A)
+            np.log1p(A, out=A)
+            np.maximum(Z, 0.0, out=Z)
+            Z += A
+            v = Z.sum(axis=1)
             return v, v  # terms ≥ 0: Σ|terms| = f
 
         return obj, f_np, np.zeros(obj.dim), 1.0
@@ -46,11 +57,12 @@ def _problem(name):
     theta = obj.init(1)
 
     def f_np(T):
-        U = T[:, : m * d].reshape(-1, m, d)
-        alpha = T[:, m * d :]
-        h = np.maximum(np.einsum("nd,bmd->bnm", X, U), 0.0)
-        r = np.einsum("bnm,bm->bn", h, alpha) - y
-        v = 0.5 * np.sum(r * r, axis=1)
+        k = T.shape[0]
+        H = T[:, : m * d].reshape(k * m, d) @ X.T  # (k·m, n): all first layers, one product
+        np.maximum(H, 0.0, out=H)
+        r = np.matmul(T[:, None, m * d :], H.reshape(k, m, -1))[:, 0, :]  # (k, n)
+        r -= y
+        v = 0.5 * np.einsum("kn,kn->k", r, r)
         return v, v
 
     return obj, f_np, theta, 1.0
@@ -105,7 +117,7 @@ def test_midpoint_pairs_per_second(bench, smoke, problem, size, impl):
 
     else:
         rng = np.random.default_rng(2)
-        k = min(CHUNK, n)
+        k = min(BARE_CHUNK, n)
         pts = center + scale * rng.standard_normal((3 * k, center.size))
 
         def run():

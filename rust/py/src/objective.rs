@@ -24,6 +24,9 @@ type ValuesScales<'py> = PyResult<(Bound<'py, PyArray1<f64>>, Option<Bound<'py, 
 /// Rows per batch above which native evaluation goes parallel.
 pub const PAR_THRESHOLD: usize = 32;
 
+/// Points × dimension up to which a native batch evaluation runs on the calling thread.
+const SHORT_BATCH_FLOATS: usize = 2048;
+
 /// A Rust-native objective. Built by the constructors of `hiddenconvex.objectives`.
 #[pyclass(name = "NativeObjective", module = "hiddenconvex._core", frozen)]
 pub struct PyNativeObjective {
@@ -185,10 +188,19 @@ impl ObjectiveRef {
         match self {
             ObjectiveRef::Native(o) => {
                 let o = o.clone();
-                // polled for Ctrl-C: a batch of a large network is seconds of work (slices)
-                let (v, s) = detach::run(py, None, move |ctl| {
+                let run = move |ctl: &hiddenconvex_core::Control| {
                     core_obj::batch_values_and_scales(o.as_ref(), points, PAR_THRESHOLD, ctl)
-                })?;
+                };
+                // A few points of a small objective (the Hessian's certification batch) run on
+                // this thread with the GIL released, without the watcher thread of a long run;
+                // larger batches are polled for Ctrl-C (a batch of a large network is seconds of
+                // work: slices).
+                let (v, s) = if points.nrows().saturating_mul(points.ncols()) <= SHORT_BATCH_FLOATS
+                {
+                    detach::run_short(py, run)?
+                } else {
+                    detach::run(py, None, run)?
+                };
                 Ok((v, Some(s)))
             }
             ObjectiveRef::Callable { f, vectorized, .. } => {

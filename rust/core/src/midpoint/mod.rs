@@ -165,6 +165,17 @@ impl Sampler {
     }
 }
 
+/// Pairs per evaluation piece of the native run with T weights: about `EVAL_BLOCK` points
+/// ((2 + T) per pair), a multiple of 8 pairs when that many fit (whole vectors in the kernels).
+fn pair_piece(nt: usize) -> usize {
+    let p = (EVAL_BLOCK / (2 + nt)).max(1);
+    if p >= 8 {
+        p / 8 * 8
+    } else {
+        p
+    }
+}
+
 /// Where the pairs come from.
 pub enum PairSource<'a> {
     /// Sampled around a center.
@@ -591,19 +602,20 @@ pub fn run_native_range(
         }
         let mut vals = vec![0.0; len * rows];
         let mut scs = vec![0.0; len * rows];
-        // in pieces of at most EVAL_BLOCK points (fewer for a costly objective) with a
-        // cancellation check before each: a block holds BLOCK · (2 + T) points, seconds of work
-        // for a large network
-        let piece_len = points_per_check(obj, EVAL_BLOCK);
+        // in pieces of whole pairs, about EVAL_BLOCK points each (fewer for a costly objective:
+        // at least one pair), with a cancellation check before each: a block holds
+        // BLOCK · (2 + T) points, seconds of work for a large network
+        let piece_pairs = pair_piece(nt).min((points_per_check(obj, EVAL_BLOCK) / rows).max(1));
+        let piece_rows = piece_pairs * rows;
         for (k, (vp, sp)) in vals
-            .chunks_mut(piece_len)
-            .zip(scs.chunks_mut(piece_len))
+            .chunks_mut(piece_rows)
+            .zip(scs.chunks_mut(piece_rows))
             .enumerate()
         {
             ctl.check()?;
-            let lo = k * piece_len;
+            let lo = k * piece_rows;
             let piece = pts.slice(ndarray::s![lo..lo + vp.len(), ..]);
-            obj.values_scales_block(piece, vp, sp)?;
+            obj.pair_values_block(piece, ts, vp, sp)?;
         }
         for i in 0..len {
             v.fa.push(vals[i * rows]);

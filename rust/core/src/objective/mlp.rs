@@ -544,23 +544,80 @@ impl Mlp {
 
     /// Forward pass of the sub-block `p` (nb × D, standard layout).
     fn forward_block(&self, p: ArrayView2<'_, f64>, want_dg: bool, want_e: bool) -> Forward {
-        use ndarray::s;
-        let n = self.x.nrows();
-        let nb = p.nrows();
+        let (z, e) = self.pre_activation(0, p, None, None, want_e);
+        self.forward_from(p, z, e, want_dg, want_e)
+    }
+
+    /// The forward pass from the first layer's pre-activations `z` (n × nb·n_1, biases added)
+    /// and their bounds `e` (before the Lipschitz factor) on.
+    fn forward_from(
+        &self,
+        p: ArrayView2<'_, f64>,
+        z: Array2<f64>,
+        e: Option<Array2<f64>>,
+        want_dg: bool,
+        want_e: bool,
+    ) -> Forward {
         let nl = self.layers.len();
         let mut hs: Vec<Array2<f64>> = Vec::with_capacity(nl);
         let mut dgs: Vec<Array2<f64>> = Vec::with_capacity(nl);
+        let (mut z, mut e_next) = (z, e);
         let mut e: Option<Array2<f64>> = None;
         for (k, l) in self.layers.iter().enumerate() {
-            let (n_in, n_out) = (l.n_in, l.n_out);
+            if k > 0 {
+                (z, e_next) = self.pre_activation(k, p, Some(&hs[k - 1]), e.as_ref(), want_e);
+            }
             let lip = l.act.lipschitz();
-            let mut z = Array2::<f64>::zeros((n, nb * n_out));
-            let mut e_next = if want_e {
-                Some(Array2::<f64>::zeros((n, nb * n_out)))
+            if let Some(en) = e_next.as_mut() {
+                if lip != 1.0 {
+                    en.mapv_inplace(|v| lip * v);
+                }
+            }
+            let mut dg = if want_dg {
+                Array2::<f64>::zeros(z.raw_dim())
             } else {
-                None
+                Array2::<f64>::zeros((0, 0))
             };
-            if k == 0 {
+            {
+                let zs = z.as_slice_mut().unwrap_or(&mut []);
+                let ds = dg.as_slice_mut().unwrap_or(&mut []);
+                super::loss::activation_slice(l.act, zs, ds);
+            }
+            hs.push(std::mem::take(&mut z));
+            dgs.push(dg);
+            e = e_next.take();
+        }
+        Forward {
+            h: hs,
+            dg: dgs,
+            e_out: e,
+        }
+    }
+
+    /// Pre-activations of layer `k` for the sub-block `p` (nb × D): Z = H_{k−1} W_kᵀ + b_k
+    /// (n × nb·n_out, point b in columns b·n_out..), with H_{−1} = X, and, when `want_e`, the
+    /// bounds E = (|H_{k−1}| + E_{k−1}) |W_k|ᵀ + |b_k| (before the Lipschitz factor of g_k).
+    fn pre_activation(
+        &self,
+        k: usize,
+        p: ArrayView2<'_, f64>,
+        hin: Option<&Array2<f64>>,
+        ein: Option<&Array2<f64>>,
+        want_e: bool,
+    ) -> (Array2<f64>, Option<Array2<f64>>) {
+        use ndarray::s;
+        let n = self.x.nrows();
+        let nb = p.nrows();
+        let l = &self.layers[k];
+        let (n_in, n_out) = (l.n_in, l.n_out);
+        let mut z = Array2::<f64>::zeros((n, nb * n_out));
+        let mut e_next = if want_e {
+            Some(Array2::<f64>::zeros((n, nb * n_out)))
+        } else {
+            None
+        };
+        match hin {
+            None => {
                 // All points' first layers as one product X · [W_0(θ_1); …; W_0(θ_nb)]ᵀ.
                 let mut w = Vec::with_capacity(nb * n_out * n_in);
                 for row in p.outer_iter() {
@@ -573,14 +630,16 @@ impl Mlp {
                     let wa = w.mapv(f64::abs);
                     gemm_nt(self.xabs.view(), wa.view(), 0.0, &mut en.view_mut());
                 }
-            } else {
-                let hin = &hs[k - 1];
+            }
+            Some(hin) => {
                 let ain = if want_e {
-                    let mut a = hin.mapv(f64::abs);
-                    if let Some(ep) = e.as_ref() {
-                        a += ep;
-                    }
-                    Some(a)
+                    Some(match ein {
+                        // |h| + e in one pass
+                        Some(ep) => ndarray::Zip::from(hin)
+                            .and(ep)
+                            .map_collect(|h, e| h.abs() + e),
+                        None => hin.mapv(f64::abs),
+                    })
                 } else {
                     None
                 };
@@ -596,60 +655,36 @@ impl Mlp {
                     if let (Some(en), Some(a)) = (e_next.as_mut(), ain.as_ref()) {
                         row_dots(a, &wabs, n_in, en);
                     }
-                }
-                for (b, row) in p.outer_iter().enumerate() {
-                    if n_out == 1 {
-                        break;
-                    }
-                    let wsl = row.slice(s![l.w_off..l.w_off + n_out * n_in]);
-                    let w = wsl
-                        .to_shape((n_out, n_in))
-                        .map(|c| c.to_owned())
-                        .unwrap_or_else(|_| Array2::zeros((n_out, n_in)));
-                    let cols_in = s![.., b * n_in..(b + 1) * n_in];
-                    let cols_out = s![.., b * n_out..(b + 1) * n_out];
-                    matmul_small(hin.slice(cols_in), w.view(), &mut z.slice_mut(cols_out));
-                    if let (Some(en), Some(a)) = (e_next.as_mut(), ain.as_ref()) {
-                        let wa = w.mapv(f64::abs);
-                        matmul_small(a.slice(cols_in), wa.view(), &mut en.slice_mut(cols_out));
+                } else {
+                    for (b, row) in p.outer_iter().enumerate() {
+                        let wsl = row.slice(s![l.w_off..l.w_off + n_out * n_in]);
+                        let w = wsl
+                            .to_shape((n_out, n_in))
+                            .map(|c| c.to_owned())
+                            .unwrap_or_else(|_| Array2::zeros((n_out, n_in)));
+                        let cols_in = s![.., b * n_in..(b + 1) * n_in];
+                        let cols_out = s![.., b * n_out..(b + 1) * n_out];
+                        matmul_small(hin.slice(cols_in), w.view(), &mut z.slice_mut(cols_out));
+                        if let (Some(en), Some(a)) = (e_next.as_mut(), ain.as_ref()) {
+                            let wa = w.mapv(f64::abs);
+                            matmul_small(a.slice(cols_in), wa.view(), &mut en.slice_mut(cols_out));
+                        }
                     }
                 }
             }
-            if l.bias {
-                let mut brow = Vec::with_capacity(nb * n_out);
-                for row in p.outer_iter() {
-                    brow.extend(row.slice(s![l.b_off..l.b_off + n_out]).iter());
-                }
-                let brow = ndarray::Array1::from(brow);
-                z += &brow;
-                if let Some(en) = e_next.as_mut() {
-                    *en += &brow.mapv(f64::abs);
-                }
+        }
+        if l.bias {
+            let mut brow = Vec::with_capacity(nb * n_out);
+            for row in p.outer_iter() {
+                brow.extend(row.slice(s![l.b_off..l.b_off + n_out]).iter());
             }
+            let brow = ndarray::Array1::from(brow);
+            z += &brow;
             if let Some(en) = e_next.as_mut() {
-                if lip != 1.0 {
-                    en.mapv_inplace(|v| lip * v);
-                }
+                *en += &brow.mapv(f64::abs);
             }
-            let mut dg = if want_dg {
-                Array2::<f64>::zeros((n, nb * n_out))
-            } else {
-                Array2::<f64>::zeros((0, 0))
-            };
-            {
-                let zs = z.as_slice_mut().unwrap_or(&mut []);
-                let ds = dg.as_slice_mut().unwrap_or(&mut []);
-                super::loss::activation_slice(l.act, zs, ds);
-            }
-            hs.push(z);
-            dgs.push(dg);
-            e = e_next;
         }
-        Forward {
-            h: hs,
-            dg: dgs,
-            e_out: e,
-        }
+        (z, e_next)
     }
 
     /// (λ/2)·Σ_k ‖W_k‖² of one point, summed layer by layer as the per-point path does.
@@ -674,6 +709,74 @@ impl Mlp {
         want_scale: bool,
     ) {
         let fwd = self.forward_block(p, false, want_scale);
+        self.values_from_forward(p, &fwd, values, scales, want_scale);
+    }
+
+    /// Values and scales of a sub-block of midpoint pairs (standard layout, pair-major: rows
+    /// r·i, r·i + 1 and r·i + 2 + j are a_i, b_i and m_ij = fl(t_j·a_i + (1 − t_j)·b_i), r = 2 + T).
+    ///
+    /// The first layer is affine in θ, so the t-points' pre-activations are taken as
+    /// Z_m = t·Z_a + (1 − t)·Z_b from the a's and b's product (one product for 2 of the 2 + T
+    /// points of a pair), with the bound E_m = 4·(t·E_a + (1 − t)·E_b): Z_m differs from the
+    /// pre-activations X·W_0(fl(m))ᵀ + b_0(fl(m)) by at most the propagated errors of Z_a and Z_b
+    /// (t·E_a + (1 − t)·E_b), the rounding of the combination (≤ u·(2|t·Z_a| + 2|(1 − t)·Z_b| +
+    /// |Z_m|) ≤ 1.5·(t·E_a + (1 − t)·E_b) in units of eps, as |Z| ≤ E) and the rounding of forming
+    /// fl(m) seen through |X| (the same bound), so E_m bounds the error of Z_m as E bounds that of
+    /// a direct product and the rounding scale of f(m) stays valid. The later layers, the loss and
+    /// the weight decay use the rows of `p` as the block path does.
+    fn pair_values_sub_block(
+        &self,
+        p: ArrayView2<'_, f64>,
+        ts: &[f64],
+        values: &mut [f64],
+        scales: &mut [f64],
+    ) {
+        let r = 2 + ts.len();
+        let np = p.nrows() / r;
+        let w = np * self.layers[0].n_out;
+        // The points ordered by role (all a's, all b's, then the t-points of each weight), so
+        // that every combination below runs over contiguous columns.
+        let mut q = Array2::<f64>::zeros((r * np, self.dim));
+        for i in 0..np {
+            for j in 0..r {
+                q.row_mut(j * np + i).assign(&p.row(r * i + j));
+            }
+        }
+        let ab = q.slice(ndarray::s![..2 * np, ..]);
+        let (zab, eab) = self.pre_activation(0, ab, None, None, true);
+        let n = self.x.nrows();
+        let (mut zv, mut ev) = (Vec::with_capacity(n * r * w), Vec::with_capacity(n * r * w));
+        for s in 0..n {
+            let za = zab.row(s);
+            let ea = eab.as_ref().map(|e| e.row(s));
+            if let (Some(za), Some(ea)) = (za.as_slice(), ea.as_ref().and_then(|r| r.as_slice())) {
+                combine_pair_row(za, ts, w, 1.0, &mut zv);
+                combine_pair_row(ea, ts, w, 4.0, &mut ev);
+            }
+        }
+        let shape = (n, r * w);
+        let z = Array2::from_shape_vec(shape, zv).unwrap_or_else(|_| Array2::zeros(shape));
+        let e = Array2::from_shape_vec(shape, ev).unwrap_or_else(|_| Array2::zeros(shape));
+        let fwd = self.forward_from(q.view(), z, Some(e), false, true);
+        let (mut vq, mut sq) = (vec![0.0; r * np], vec![0.0; r * np]);
+        self.values_from_forward(q.view(), &fwd, &mut vq, &mut sq, true);
+        for i in 0..np {
+            for j in 0..r {
+                values[r * i + j] = vq[j * np + i];
+                scales[r * i + j] = sq[j * np + i];
+            }
+        }
+    }
+
+    /// The loss and weight-decay part of [`Mlp::values_sub_block`] from a forward pass.
+    fn values_from_forward(
+        &self,
+        p: ArrayView2<'_, f64>,
+        fwd: &Forward,
+        values: &mut [f64],
+        scales: &mut [f64],
+        want_scale: bool,
+    ) {
         let nb = p.nrows();
         let c = self.y.ncols();
         let out = &fwd.h[self.layers.len() - 1];
@@ -871,6 +974,24 @@ fn row_dots(a: &Array2<f64>, w: &[f64], k: usize, c: &mut Array2<f64>) {
     }
 }
 
+/// One sample row of the pair path: from the a-columns `za[..w]` and b-columns `za[w..2w]`,
+/// append a, b and, per weight t, `c·(t·z_a + (1 − t)·z_b)` to `out` (columns role by role, `w`
+/// each). With c = 1 these are the t-points' pre-activations (formed as the points are,
+/// `t * a + (1 − t) * b`), with c = 4 their bounds (see [`Mlp::pair_values_sub_block`]).
+fn combine_pair_row(za: &[f64], ts: &[f64], w: usize, c: f64, out: &mut Vec<f64>) {
+    let (a, b) = za[..2 * w].split_at(w);
+    out.extend_from_slice(a);
+    out.extend_from_slice(b);
+    for &t in ts {
+        let s = 1.0 - t;
+        if c == 1.0 {
+            out.extend(a.iter().zip(b).map(|(&x, &y)| t * x + s * y));
+        } else {
+            out.extend(a.iter().zip(b).map(|(&x, &y)| c * (t * x + s * y)));
+        }
+    }
+}
+
 /// `c = a · wᵀ` for a small per-point layer: a direct loop when w has one row (a matrix–vector
 /// product, where a packed product's set-up would dominate), else the packed product.
 fn matmul_small(
@@ -942,6 +1063,44 @@ impl Objective for Mlp {
             self.values_sub_block(p, &mut values[lo..hi], &mut scales[lo..hi], true);
             Ok(())
         })
+    }
+
+    fn pair_values_block(
+        &self,
+        points: ndarray::ArrayView2<'_, f64>,
+        ts: &[f64],
+        values: &mut [f64],
+        scales: &mut [f64],
+    ) -> Result<()> {
+        super::check_block(self.dim, points, values.len(), scales.len(), None)?;
+        let r = 2 + ts.len();
+        if points.nrows() % r != 0 {
+            return Err(Error::invalid(
+                "points",
+                format!(
+                    "expected (2 + {}) rows per pair, got {} rows",
+                    ts.len(),
+                    points.nrows()
+                ),
+            ));
+        }
+        // Sub-blocks of whole pairs, as many points as the block path's sub-blocks hold.
+        let pairs = (self.block_points() / r).max(1);
+        let mut lo = 0;
+        while lo < points.nrows() {
+            let hi = (lo + pairs * r).min(points.nrows());
+            let sub = points.slice(ndarray::s![lo..hi, ..]);
+            let owned;
+            let sub = if sub.is_standard_layout() {
+                sub
+            } else {
+                owned = sub.as_standard_layout().to_owned();
+                owned.view()
+            };
+            self.pair_values_sub_block(sub, ts, &mut values[lo..hi], &mut scales[lo..hi]);
+            lo = hi;
+        }
+        Ok(())
     }
 
     fn gradients_block(
@@ -1358,6 +1517,87 @@ mod tests {
             let mut v = vec![0.0; 2];
             assert!(obj
                 .values_scales_block(Array2::zeros((2, d + 1)).view(), &mut v, &mut [0.0; 2])
+                .is_err());
+        }
+    }
+
+    #[test]
+    fn pair_path_matches_block_path() {
+        // a and b rows bit for bit; t-points within the rounding scale, whose bound is larger.
+        let eps = f64::EPSILON;
+        let mut objs: Vec<Mlp> = Vec::new();
+        for loss in [Loss::Squared, Loss::Logistic, Loss::Hinge] {
+            let (x, y) = data(37, 5, 1, loss.is_classification());
+            objs.push(Mlp::linear(x.clone(), y.clone(), true, loss, 0.3).unwrap());
+            objs.push(Mlp::linear(x.clone(), y.clone(), false, loss, 0.0).unwrap());
+            objs.push(Mlp::two_layer_relu(x.clone(), y.clone(), 7, true, loss, 0.2).unwrap());
+            objs.push(
+                Mlp::new(
+                    x,
+                    y,
+                    &[5, 6, 3, 1],
+                    &[Activation::Sigmoid, Activation::Tanh, Activation::Identity],
+                    &[true, false, true],
+                    loss,
+                    0.1,
+                    "t".into(),
+                )
+                .unwrap(),
+            );
+        }
+        let ts = [0.5, 0.3];
+        let r = 2 + ts.len();
+        for obj in &objs {
+            let d = obj.dim();
+            for np_ in [1usize, 5, 67] {
+                let mut pts = Array2::<f64>::zeros((np_ * r, d));
+                for i in 0..np_ {
+                    for j in 0..d {
+                        pts[[r * i, j]] = ((i * 31 + j * 7) as f64 * 0.13).sin() * 2.0;
+                        pts[[r * i + 1, j]] = ((i * 17 + j * 5) as f64 * 0.29).cos() * 2.0;
+                    }
+                    for (k, &t) in ts.iter().enumerate() {
+                        for j in 0..d {
+                            pts[[r * i + 2 + k, j]] =
+                                t * pts[[r * i, j]] + (1.0 - t) * pts[[r * i + 1, j]];
+                        }
+                    }
+                }
+                let nb = np_ * r;
+                let (mut v1, mut s1) = (vec![0.0; nb], vec![0.0; nb]);
+                obj.values_scales_block(pts.view(), &mut v1, &mut s1)
+                    .unwrap();
+                let (mut v2, mut s2) = (vec![0.0; nb], vec![0.0; nb]);
+                obj.pair_values_block(pts.view(), &ts, &mut v2, &mut s2)
+                    .unwrap();
+                for i in 0..np_ {
+                    for q in 0..2 {
+                        assert_eq!(v1[r * i + q], v2[r * i + q], "{}", obj.name());
+                        assert_eq!(s1[r * i + q], s2[r * i + q], "{}", obj.name());
+                    }
+                    for q in 2..r {
+                        let k = r * i + q;
+                        assert!(s2[k] >= s1[k] * (1.0 - 1e-12), "{} scale", obj.name());
+                        let sab = s1[r * i] + s1[r * i + 1];
+                        assert!(
+                            s2[k] <= 8.0 * (s1[k] + sab),
+                            "{} scale {}",
+                            obj.name(),
+                            s2[k]
+                        );
+                        assert!(
+                            (v2[k] - v1[k]).abs() <= 16.0 * eps * s2[k],
+                            "{}: {} vs {}",
+                            obj.name(),
+                            v2[k],
+                            v1[k]
+                        );
+                    }
+                }
+            }
+            let mut v = vec![0.0; 3];
+            assert!(obj
+                .pair_values_block(Array2::zeros((3, d)).view(), &ts, &mut v, &mut [0.0; 3])
                 .is_err());
         }
     }

@@ -81,6 +81,24 @@ pub trait Objective: Send + Sync {
         Ok(())
     }
 
+    /// Values and rounding scales at the points of a block of midpoint pairs, written as by
+    /// [`Objective::values_scales_block`]. `points` is pair-major with r = 2 + T rows per pair
+    /// (T = `ts.len()`): rows r·i and r·i + 1 are a_i and b_i, row r·i + 2 + j is the t-point
+    /// m_ij = t_j·a_i + (1 − t_j)·b_i as formed by the midpoint test. The default evaluates every
+    /// row; an objective whose first layer is affine in θ may derive the t-points' first-layer
+    /// pre-activations from those of a_i and b_i (no product for them), provided its rounding
+    /// scale still bounds the error of the value at the row m_ij.
+    fn pair_values_block(
+        &self,
+        points: ArrayView2<'_, f64>,
+        ts: &[f64],
+        values: &mut [f64],
+        scales: &mut [f64],
+    ) -> Result<()> {
+        let _ = ts;
+        self.values_scales_block(points, values, scales)
+    }
+
     /// Values and gradients at the B rows of `points` (B × D, any strides): `values[b] = f(θ_b)`
     /// and `grads[b·D..(b+1)·D] = ∇f(θ_b)` (row-major B × D). The default loops over
     /// [`Objective::gradient`]; the native objectives override it with matrix products over the
