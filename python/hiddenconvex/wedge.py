@@ -1,14 +1,14 @@
 """Wedge-product (geometric-algebra) Lasso for two-layer ReLU networks.
 
 Pilanci (*From Complexity to Clarity: Analytical Expressions of Deep Neural Network Weights via
-Clifford's Geometric Algebra and Convexity*, arXiv 2309.16512, ICLR 2024) shows that optimal
-hidden neurons of regularised ReLU networks are **generalised cross products** of training
-vectors — the Hodge dual ``⋆(x_{s_1} ∧ … ∧ x_{s_{r−1}})`` of a wedge product of r − 1 of them,
-i.e. the normal of the hyperplane through them — and that training is a **Lasso over the
-features** ``(±X w_S)₊``, whose entries ``x_iᵀw_S = det[x_i; x_{s_1}; …]`` are signed volumes of
-parallelotopes spanned by data vectors. Wang, Kim, Chu, Subramaniam & Pilanci (*Randomized
-Geometric Algebra Methods for Convex Neural Networks*, arXiv 2406.02806) draw the subsets S at
-random when all C(n, r − 1) are too many.
+Clifford's Geometric Algebra and Convexity*, arXiv 2309.16512; TMLR, ICLR 2025 journal track)
+shows that optimal hidden neurons of regularised ReLU networks are **generalised cross
+products** of training vectors — the Hodge dual ``⋆(x_{s_1} ∧ … ∧ x_{s_{r−1}})`` of a wedge
+product of r − 1 of them, i.e. the normal of the hyperplane through them — and that training is
+a **Lasso over the features** ``(±X w_S)₊``, whose entries ``x_iᵀw_S = det[x_i; x_{s_1}; …]``
+are signed volumes of parallelotopes spanned by data vectors. Wang, Kim, Chu, Subramaniam &
+Pilanci (*Randomized Geometric Algebra Methods for Convex Neural Networks*, arXiv 2406.02806)
+draw the subsets S at random when all C(n, r − 1) are too many.
 
 What is implemented (and on which statement each claim rests; ``docs/wedge.md`` has the math)
 ----------------------------------------------------------------------------------------------

@@ -61,12 +61,16 @@ pub struct Solution {
 const GRAD_CHUNK: usize = 64;
 
 /// Correlations of both orientations of every neuron with r: (a_{2j}ᵀr, a_{2j+1}ᵀr).
-fn correlations(values: &[f64], n: usize, r: &[f64]) -> Vec<f64> {
+/// A cancelled run skips the remaining chunks (the caller checks the control afterwards).
+fn correlations(values: &[f64], n: usize, r: &[f64], ctl: &Control) -> Vec<f64> {
     let m = values.len() / n.max(1);
     let mut g = vec![0.0; 2 * m];
     g.par_chunks_mut(2 * GRAD_CHUNK)
         .enumerate()
         .for_each(|(c, out)| {
+            if ctl.is_cancelled() {
+                return;
+            }
             for (t, o) in out.chunks_mut(2).enumerate() {
                 let j = c * GRAD_CHUNK + t;
                 let s = &values[j * n..(j + 1) * n];
@@ -151,6 +155,7 @@ pub fn solve(values: &[f64], n: usize, y: &[f64], s: &Settings, ctl: &Control) -
     let mut r: Vec<f64> = y.iter().map(|v| v - c).collect();
     let mut sweeps = 0usize;
     let mut last: Option<(f64, f64, Vec<f64>)> = None; // (gap, dual, theta) of the last check
+    let mut cache = GramCache::default();
     ctl.set_total(s.max_iter as u64);
     for it in 0..s.max_iter {
         ctl.check()?;
@@ -158,7 +163,8 @@ pub fn solve(values: &[f64], n: usize, y: &[f64], s: &Settings, ctl: &Control) -
         if s.intercept {
             recentre(&mut r, &mut c);
         }
-        let g = correlations(values, n, &r);
+        let g = correlations(values, n, &r, ctl);
+        ctl.check()?;
         let (primal, dual, scale) = objectives(&z, &r, y, beta, g.iter().copied());
         let gap = primal - dual;
         let theta: Vec<f64> = r.iter().map(|v| v * scale).collect();
@@ -174,15 +180,26 @@ pub fn solve(values: &[f64], n: usize, y: &[f64], s: &Settings, ctl: &Control) -
             .collect();
         // largest |g| first, ties by index (deterministic)
         cand.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()).then(a.cmp(&b)));
-        // size: twice the support (Celer's rule), at least WS_START
+        // size: twice the support (Celer's rule), at least WS_START; more when more columns
+        // violate |a_lᵀr| ≤ β (all of them, up to twice that room)
         let room = (2 * ws.len()).max(WS_START).saturating_sub(ws.len());
-        ws.extend(cand.into_iter().take(room));
+        let violators = cand.iter().take_while(|&&l| g[l].abs() > beta).count();
+        ws.extend(cand.into_iter().take(violators.clamp(room, 2 * room)));
         ws.sort_unstable();
         // the working set's Lasso solved exactly by an active-set method on its Gram matrix;
         // coordinate descent (below) only when that fails (singular support)
         let before: Vec<f64> = ws.iter().map(|&l| z[l]).collect();
-        if active_set(values, n, y, beta, s.intercept, &ws, &mut z)
-            && ws.iter().zip(&before).any(|(&l, &b)| z[l] != b)
+        if active_set(
+            values,
+            n,
+            y,
+            beta,
+            s.intercept,
+            &ws,
+            &mut z,
+            &mut cache,
+            ctl,
+        )? && ws.iter().zip(&before).any(|(&l, &b)| z[l] != b)
         {
             residual(values, n, y, s.intercept, &z, &mut r, &mut c);
             continue;
@@ -197,8 +214,8 @@ pub fn solve(values: &[f64], n: usize, y: &[f64], s: &Settings, ctl: &Control) -
             if s.intercept {
                 recentre(&mut r, &mut c);
             }
+            ctl.check()?;
             if sweep % GAP_EVERY == 0 {
-                ctl.check()?;
                 support_step(values, n, y, beta, s.intercept, &mut z, &mut r, &mut c);
                 let gws = ws.iter().map(|&l| column_dot(values, n, l, &r));
                 let (p_ws, d_ws, _) = objectives(&z, &r, y, beta, gws);
@@ -392,20 +409,70 @@ fn residual(
     }
 }
 
-/// Largest number of active-set steps per working set, as a multiple of its size.
-const ACTIVE_SET_STEPS: usize = 8;
+/// The working set's Gram matrix, kept across outer rounds: entries between columns of the
+/// previous working set are reused, the rows of new columns computed by one product (new
+/// columns × working set, in fixed chunks of rows with a cancellation check between them).
+#[derive(Default)]
+struct GramCache {
+    ids: Vec<usize>,
+    g: Vec<f64>,
+}
+
+/// Rows of new Gram columns per product (a cancellation check after each).
+const GRAM_ROWS: usize = 64;
+
+impl GramCache {
+    /// Gram matrix (k × k, row-major) of the gathered columns `cols` (k × n) of `ws`.
+    fn gram(&mut self, cols: &[f64], n: usize, ws: &[usize], ctl: &Control) -> Result<Vec<f64>> {
+        use crate::convex::linalg::matmul;
+        use ndarray::ArrayView2;
+        let k = ws.len();
+        let kp = self.ids.len();
+        let prev: std::collections::HashMap<usize, usize> =
+            self.ids.iter().enumerate().map(|(i, &l)| (l, i)).collect();
+        let old: Vec<Option<usize>> = ws.iter().map(|l| prev.get(l).copied()).collect();
+        let fresh: Vec<usize> = (0..k).filter(|&a| old[a].is_none()).collect();
+        let all = ArrayView2::from_shape((k, n), cols)
+            .map_err(|e| crate::error::Error::Numerical(e.to_string()))?;
+        let mut g = vec![0.0; k * k];
+        for a in 0..k {
+            if let Some(pa) = old[a] {
+                for b in 0..k {
+                    if let Some(pb) = old[b] {
+                        g[a * k + b] = self.g[pa * kp + pb];
+                    }
+                }
+            }
+        }
+        for chunk in fresh.chunks(GRAM_ROWS) {
+            ctl.check()?;
+            let mut rows = vec![0.0; chunk.len() * n];
+            for (t, &a) in chunk.iter().enumerate() {
+                rows[t * n..(t + 1) * n].copy_from_slice(&cols[a * n..(a + 1) * n]);
+            }
+            let rv = ArrayView2::from_shape((chunk.len(), n), &rows)
+                .map_err(|e| crate::error::Error::Numerical(e.to_string()))?;
+            let b = matmul(rv, all.t(), true);
+            for (t, &a) in chunk.iter().enumerate() {
+                for c in 0..k {
+                    g[a * k + c] = b[[t, c]];
+                    g[c * k + a] = b[[t, c]];
+                }
+            }
+        }
+        ctl.check()?;
+        self.ids = ws.to_vec();
+        self.g.clone_from(&g);
+        Ok(g)
+    }
+}
 
 /// The Lasso restricted to the working set `ws` (columns of the dictionary), solved exactly by
-/// the active-set (homotopy-free) method of Osborne, Presnell & Turlach (2000) on the working
-/// set's Gram matrix: add the column that violates the optimality condition |a_lᵀr| ≤ β most,
-/// solve the sign-fixed normal equations on the support (Cholesky), and move towards their
-/// solution up to the first coordinate that would change sign (dropped there). On that segment
-/// the objective is the convex sign-fixed quadratic, so every step decreases it. Nearly parallel
-/// columns — the hard case of wedge dictionaries at small β — cost one Cholesky per support
-/// change instead of thousands of coordinate sweeps. Updates z on `ws` and returns true when the
-/// working set's optimality conditions hold (relative 1e-10); returns false, leaving z
-/// unchanged, when a support's Gram matrix is singular or the step budget runs out (the caller
-/// then falls back to coordinate descent).
+/// the active-set method of [`super::active`] on the working set's Gram matrix (the active
+/// columns kept linearly independent). Updates z on `ws` and returns true when the working
+/// set's optimality conditions hold; returns false, leaving z unchanged, when the step budget
+/// runs out (the caller then falls back to coordinate descent).
+#[allow(clippy::too_many_arguments)]
 fn active_set(
     values: &[f64],
     n: usize,
@@ -414,12 +481,12 @@ fn active_set(
     intercept: bool,
     ws: &[usize],
     z: &mut [f64],
-) -> bool {
-    use crate::convex::linalg::{cholesky, cholesky_solve};
-    use ndarray::{Array1, Array2};
+    cache: &mut GramCache,
+    ctl: &Control,
+) -> Result<bool> {
     let k = ws.len();
     if k == 0 {
-        return true;
+        return Ok(true);
     }
     let cols = gather(values, n, ws, intercept);
     let ymean = if intercept {
@@ -427,142 +494,24 @@ fn active_set(
     } else {
         0.0
     };
-    // Gram matrix and correlations with the (centred) targets
-    let mut g = vec![0.0; k * k];
-    let mut q = vec![0.0; k];
-    for a in 0..k {
-        let ca = &cols[a * n..(a + 1) * n];
-        for b in 0..=a {
-            let cb = &cols[b * n..(b + 1) * n];
-            let v: f64 = ca.iter().zip(cb).map(|(p, q)| p * q).sum();
-            g[a * k + b] = v;
-            g[b * k + a] = v;
-        }
-        q[a] = ca.iter().zip(y).map(|(p, t)| p * (t - ymean)).sum();
-    }
-    let mut zl: Vec<f64> = ws.iter().map(|&l| z[l]).collect();
-    // ½zᵀGz − qᵀz + β‖z‖₁: the working set's objective up to a constant
-    let objective = |zv: &[f64]| -> f64 {
-        let mut f = 0.0;
-        for a in 0..k {
-            if zv[a] != 0.0 {
-                let gz: f64 = (0..k).map(|b| g[a * k + b] * zv[b]).sum();
-                f += zv[a] * (0.5 * gz - q[a]) + beta * zv[a].abs();
-            }
-        }
-        f
-    };
-    let f_start = objective(&zl);
-    // sign of each active coordinate (0: inactive)
-    let mut sgn: Vec<f64> = zl
-        .iter()
-        .map(|v| v.signum() * f64::from(*v != 0.0))
+    let g = cache.gram(&cols, n, ws, ctl)?;
+    let q: Vec<f64> = (0..k)
+        .map(|a| {
+            cols[a * n..(a + 1) * n]
+                .iter()
+                .zip(y)
+                .map(|(p, t)| p * (t - ymean))
+                .sum()
+        })
         .collect();
-    let mut blocked = vec![false; k];
-    let kkt = 1e-10 * beta;
-    // the starting support is first brought to its sign-fixed optimum (add: the column just
-    // added, if any)
-    let mut add: Option<usize> = None;
-    let mut settle = sgn.iter().any(|&v| v != 0.0);
-    for _ in 0..ACTIVE_SET_STEPS * k + 50 {
-        // sign-fixed solves with drops until the solution keeps every sign
-        while settle {
-            let supp: Vec<usize> = (0..k).filter(|&a| sgn[a] != 0.0).collect();
-            let m = supp.len();
-            if m == 0 {
-                break;
-            }
-            if m > n {
-                return false;
-            }
-            let mut gs = Array2::<f64>::zeros((m, m));
-            let mut rhs = Array1::<f64>::zeros(m);
-            for (i, &a) in supp.iter().enumerate() {
-                for (jj, &b) in supp.iter().enumerate() {
-                    gs[[i, jj]] = g[a * k + b];
-                }
-                rhs[i] = q[a] - beta * sgn[a];
-            }
-            let Ok(lc) = cholesky(&gs) else {
-                return false;
-            };
-            // a numerically singular support (nearly equal columns): leave it to the fallback
-            let (dmin, dmax) = (0..m).fold((f64::INFINITY, 0.0f64), |(lo, hi), i| {
-                (lo.min(lc[[i, i]].abs()), hi.max(lc[[i, i]].abs()))
-            });
-            if dmin.is_nan() || dmin <= 1e-7 * dmax {
-                return false;
-            }
-            cholesky_solve(&lc, &mut rhs);
-            if rhs.iter().any(|v| !v.is_finite()) {
-                return false;
-            }
-            let mut t = 1.0f64;
-            let mut hit = None;
-            for (i, &a) in supp.iter().enumerate() {
-                if rhs[i] * sgn[a] <= 0.0 {
-                    let old = zl[a];
-                    let ta = if old == rhs[i] {
-                        0.0
-                    } else {
-                        old / (old - rhs[i])
-                    };
-                    if ta < t {
-                        t = ta;
-                        hit = Some(a);
-                    }
-                }
-            }
-            for (i, &a) in supp.iter().enumerate() {
-                zl[a] += t * (rhs[i] - zl[a]);
-            }
-            match hit {
-                None => {
-                    blocked.iter_mut().for_each(|b| *b = false);
-                    settle = false;
-                }
-                Some(a) => {
-                    zl[a] = 0.0;
-                    sgn[a] = 0.0;
-                    if Some(a) == add && t == 0.0 {
-                        blocked[a] = true; // degenerate: its direction does not descend now
-                    }
-                }
-            }
+    let mut zl: Vec<f64> = ws.iter().map(|&l| z[l]).collect();
+    let ok = super::active::solve(&g, &q, beta, n, &mut zl, ctl)?;
+    if ok {
+        for (t, &l) in ws.iter().enumerate() {
+            z[l] = zl[t];
         }
-        // correlations with the current residual: q − G z
-        let corr: Vec<f64> = (0..k)
-            .map(|a| q[a] - (0..k).map(|b| g[a * k + b] * zl[b]).sum::<f64>())
-            .collect();
-        let mut best = None;
-        let mut worst = kkt;
-        for a in 0..k {
-            if sgn[a] == 0.0 && !blocked[a] {
-                let v = corr[a].abs() - beta;
-                if v > worst {
-                    worst = v;
-                    best = Some(a);
-                }
-            }
-        }
-        let Some(new) = best else {
-            if blocked.iter().any(|&b| b) {
-                return false;
-            }
-            // every step descends in exact arithmetic; refuse a result that rounding made worse
-            if objective(&zl) > f_start + 1e-12 * f_start.abs() {
-                return false;
-            }
-            for (t, &l) in ws.iter().enumerate() {
-                z[l] = zl[t];
-            }
-            return true;
-        };
-        sgn[new] = corr[new].signum();
-        add = Some(new);
-        settle = true;
     }
-    false
+    Ok(ok)
 }
 
 fn recentre(r: &mut [f64], c: &mut f64) {
