@@ -451,7 +451,8 @@ class WedgeLasso:
     tol : float
         Relative duality-gap tolerance of the Lasso: gap ≤ tol·max(1, objective).
     max_iter : int
-        Outer rounds of the coordinate descent (each ends with a full gap check).
+        Outer rounds of the working-set solver (each solves the working set's Lasso by an
+        active-set method and ends with a full duality-gap check; ``docs/wedge.md``).
     max_bytes : int or None
         Dictionary budget (default 3/4 of physical memory), refused before allocating.
     progress : None, bool or callable
@@ -463,6 +464,14 @@ class WedgeLasso:
     theorem_ : {"exact", "restriction"}
     objective_, dual_objective_, relative_gap_, certified_, n_active_, intercept_, seed_,
     dictionary_ (WedgeDictionary of the last fit), coef_ (2m Lasso coefficients).
+
+    Notes
+    -----
+    The dictionary's columns are linearly dependent (``(X̃u)₊ − (−X̃u)₊ = X̃u`` spans only r
+    directions), so the Lasso optimum need not be unique; the solver returns an optimum on at
+    most n linearly independent columns (Carathéodory exchanges keep the active set
+    independent). The optimal value, the fitted values and the certificate do not depend on
+    which optimum is returned.
     """
 
     _param_names = (

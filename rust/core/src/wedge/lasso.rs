@@ -156,6 +156,8 @@ pub fn solve(values: &[f64], n: usize, y: &[f64], s: &Settings, ctl: &Control) -
     let mut sweeps = 0usize;
     let mut last: Option<(f64, f64, Vec<f64>)> = None; // (gap, dual, theta) of the last check
     let mut cache = GramCache::default();
+    // largest working set kept across rounds (then rebuilt from the support)
+    let ws_max = WS_MAX_PER_SAMPLE * n.max(WS_START);
     ctl.set_total(s.max_iter as u64);
     for it in 0..s.max_iter {
         ctl.check()?;
@@ -173,18 +175,37 @@ pub fn solve(values: &[f64], n: usize, y: &[f64], s: &Settings, ctl: &Control) -
         if gap <= target {
             return Ok(finish(z, c, primal, last, it + 1, sweeps, true));
         }
-        // working set: the nonzero coefficients and the columns of largest correlation
-        let mut ws: Vec<usize> = (0..2 * m).filter(|&l| z[l] != 0.0).collect();
+        // working set: the previous working set (its Gram entries are cached; keeping it stops
+        // columns from leaving and re-entering round after round), the nonzero coefficients,
+        // and the columns of largest correlation
+        let supp = z.iter().filter(|v| **v != 0.0).count();
+        let grow = (2 * supp).max(WS_START);
+        let keep = cache.ids.len() + grow <= ws_max;
+        let mut in_ws = vec![false; 2 * m];
+        let mut ws: Vec<usize> = if keep { cache.ids.clone() } else { Vec::new() };
+        for &l in &ws {
+            in_ws[l] = true;
+        }
+        for l in 0..2 * m {
+            if z[l] != 0.0 && !in_ws[l] {
+                in_ws[l] = true;
+                ws.push(l);
+            }
+        }
         let mut cand: Vec<usize> = (0..2 * m)
-            .filter(|&l| z[l] == 0.0 && norms[l] > 0.0 && g[l].abs() > 0.0)
+            .filter(|&l| !in_ws[l] && norms[l] > 0.0 && g[l].abs() > 0.0)
             .collect();
         // largest |g| first, ties by index (deterministic)
         cand.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()).then(a.cmp(&b)));
-        // size: twice the support (Celer's rule), at least WS_START; more when more columns
-        // violate |a_lᵀr| ≤ β (all of them, up to twice that room)
-        let room = (2 * ws.len()).max(WS_START).saturating_sub(ws.len());
+        // new columns: up to twice the support (Celer's rule), at least WS_START, the violators
+        // of |a_lᵀr| ≤ β first; a fresh working set is filled to that size
         let violators = cand.iter().take_while(|&&l| g[l].abs() > beta).count();
-        ws.extend(cand.into_iter().take(violators.clamp(room, 2 * room)));
+        let take = if keep {
+            violators.min(grow)
+        } else {
+            grow.saturating_sub(ws.len())
+        };
+        ws.extend(cand.into_iter().take(take));
         ws.sort_unstable();
         // the working set's Lasso solved exactly by an active-set method on its Gram matrix;
         // coordinate descent (below) only when that fails (singular support)
@@ -232,6 +253,9 @@ pub fn solve(values: &[f64], n: usize, y: &[f64], s: &Settings, ctl: &Control) -
 
 /// Initial working-set size (columns).
 const WS_START: usize = 100;
+/// A working set grows across rounds up to this many columns per sample (at least per
+/// WS_START samples), then restarts from the support.
+const WS_MAX_PER_SAMPLE: usize = 8;
 /// The inner loop stops when the working set's gap is below this fraction of the outer gap.
 const INNER_FRACTION: f64 = 0.3;
 /// Sweeps between two working-set gap checks.
