@@ -124,11 +124,11 @@ impl Factor {
             let r = lkk.hypot(x[k]);
             let (c, s) = (r / lkk, x[k] / lkk);
             self.l[kk * cap + kk] = r;
-            for i in k + 1..t {
+            for (i, xi) in (k + 1..t).zip(x[k + 1..].iter_mut()) {
                 let ii = p + i;
-                let v = (self.at(ii, kk) + s * x[i]) / c;
+                let v = (self.at(ii, kk) + s * *xi) / c;
                 self.l[ii * cap + kk] = v;
-                x[i] = c * x[i] - s * v;
+                *xi = c * *xi - s * v;
             }
         }
     }
