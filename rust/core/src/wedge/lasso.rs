@@ -74,16 +74,25 @@ fn correlations(values: &[f64], n: usize, r: &[f64], ctl: &Control) -> Vec<f64> 
             for (t, o) in out.chunks_mut(2).enumerate() {
                 let j = c * GRAD_CHUNK + t;
                 let s = &values[j * n..(j + 1) * n];
-                let (mut pos, mut neg) = (0.0, 0.0);
-                for (v, ri) in s.iter().zip(r) {
-                    if *v > 0.0 {
-                        pos += v * ri;
-                    } else {
-                        neg -= v * ri;
+                // branch-free ((−v)₊ = v₊ − v; the signs are random, a branch mispredicts half
+                // the time), four fixed lanes combined in a fixed order
+                let (mut pos, mut neg) = ([0.0f64; 4], [0.0f64; 4]);
+                let (sv, rv) = (s.chunks_exact(4), r.chunks_exact(4));
+                let (st, rt) = (sv.remainder(), rv.remainder());
+                for (vq, rq) in sv.zip(rv) {
+                    for t in 0..4 {
+                        let p = vq[t].max(0.0);
+                        pos[t] += p * rq[t];
+                        neg[t] += (p - vq[t]) * rq[t];
                     }
                 }
-                o[0] = pos;
-                o[1] = neg;
+                for (v, ri) in st.iter().zip(rt) {
+                    let p = v.max(0.0);
+                    pos[0] += p * ri;
+                    neg[0] += (p - v) * ri;
+                }
+                o[0] = (pos[0] + pos[1]) + (pos[2] + pos[3]);
+                o[1] = (neg[0] + neg[1]) + (neg[2] + neg[3]);
             }
         });
     g
