@@ -449,6 +449,8 @@ fn residual(
 struct GramCache {
     ids: Vec<usize>,
     g: Vec<f64>,
+    /// The previous round's buffer, reused (no fresh zeroed pages every round).
+    spare: Vec<f64>,
 }
 
 /// Rows of new Gram columns per product (a cancellation check after each).
@@ -456,7 +458,7 @@ const GRAM_ROWS: usize = 64;
 
 impl GramCache {
     /// Gram matrix (k × k, row-major) of the gathered columns `cols` (k × n) of `ws`.
-    fn gram(&mut self, cols: &[f64], n: usize, ws: &[usize], ctl: &Control) -> Result<Vec<f64>> {
+    fn gram(&mut self, cols: &[f64], n: usize, ws: &[usize], ctl: &Control) -> Result<&[f64]> {
         use crate::convex::linalg::matmul;
         use ndarray::ArrayView2;
         let k = ws.len();
@@ -467,7 +469,9 @@ impl GramCache {
         let fresh: Vec<usize> = (0..k).filter(|&a| old[a].is_none()).collect();
         let all = ArrayView2::from_shape((k, n), cols)
             .map_err(|e| crate::error::Error::Numerical(e.to_string()))?;
-        let mut g = vec![0.0; k * k];
+        let mut g = std::mem::take(&mut self.spare);
+        g.clear();
+        g.resize(k * k, 0.0);
         for a in 0..k {
             if let Some(pa) = old[a] {
                 for b in 0..k {
@@ -495,8 +499,8 @@ impl GramCache {
         }
         ctl.check()?;
         self.ids = ws.to_vec();
-        self.g.clone_from(&g);
-        Ok(g)
+        self.spare = std::mem::replace(&mut self.g, g);
+        Ok(&self.g)
     }
 }
 
