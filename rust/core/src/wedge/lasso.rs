@@ -542,7 +542,7 @@ fn active_set(
         })
         .collect();
     let mut zl: Vec<f64> = ws.iter().map(|&l| z[l]).collect();
-    let ok = super::active::solve(&g, &q, beta, n, &mut zl, ctl)?;
+    let ok = super::active::solve(g, &q, beta, n, &mut zl, ctl)?;
     if ok {
         for (t, &l) in ws.iter().enumerate() {
             z[l] = zl[t];
