@@ -166,7 +166,7 @@ pub fn solve(values: &[f64], n: usize, y: &[f64], s: &Settings, ctl: &Control) -
     let mut last: Option<(f64, f64, Vec<f64>)> = None; // (gap, dual, theta) of the last check
     let mut cache = GramCache::default();
     // largest working set kept across rounds (then rebuilt from the support)
-    let ws_max = WS_MAX_PER_SAMPLE * n.max(WS_START);
+    let ws_max = (WS_MAX_PER_SAMPLE * n.max(WS_START)).min(WS_MAX);
     ctl.set_total(s.max_iter as u64);
     for it in 0..s.max_iter {
         ctl.check()?;
@@ -265,6 +265,9 @@ const WS_START: usize = 100;
 /// A working set grows across rounds up to this many columns per sample (at least per
 /// WS_START samples), then restarts from the support.
 const WS_MAX_PER_SAMPLE: usize = 8;
+/// ... and never beyond this many columns (its Gram matrix and the cached copy: 2 × 8·WS_MAX²
+/// bytes, 256 MiB).
+const WS_MAX: usize = 4096;
 /// The inner loop stops when the working set's gap is below this fraction of the outer gap.
 const INNER_FRACTION: f64 = 0.3;
 /// Sweeps between two working-set gap checks.
