@@ -63,3 +63,18 @@ def cross_product_loop(rows: np.ndarray) -> np.ndarray:
         minor = np.delete(rows, j, axis=1)
         out[j] = (-1) ** j * (np.linalg.det(minor) if k else 1.0)
     return out
+
+
+def cvxpy_lasso(values, y, beta, intercept=False):
+    """Optimum of the Lasso over a wedge dictionary's signed values V (m × n): columns
+    (V_j)₊ and (−V_j)₊, min ½‖y − Az − c‖² + β‖z‖₁ (c free only with ``intercept``), by cvxpy +
+    Clarabel. Returns the optimal value."""
+    import cvxpy as cp
+
+    A = np.hstack([np.maximum(values, 0.0).T, np.maximum(-values, 0.0).T])
+    z = cp.Variable(A.shape[1])
+    c = cp.Variable() if intercept else 0.0
+    obj = 0.5 * cp.sum_squares(y - A @ z - c) + beta * cp.norm1(z)
+    prob = cp.Problem(cp.Minimize(obj))
+    prob.solve(solver="CLARABEL", tol_gap_abs=1e-11, tol_gap_rel=1e-11, tol_feas=1e-11)
+    return float(prob.value)

@@ -14,7 +14,8 @@ from __future__ import annotations
 import hiddenconvex as hc
 import numpy as np
 import pytest
-from _reference_wedge import cross_product_loop, cvxpy_relu_norm, det_fraction
+from _interrupt import run_interrupted
+from _reference_wedge import cross_product_loop, cvxpy_lasso, cvxpy_relu_norm, det_fraction
 from hiddenconvex.exceptions import (
     HiddenConvexError,
     InvalidInputError,
@@ -321,6 +322,56 @@ def test_network_format_matches_convex_relu():
         m.network_objective(X, y), abs=1e-12
     )
     assert m.predict(X) == pytest.approx(np.maximum(X @ U, 0) @ a, abs=1e-12)
+
+
+# -- the Lasso solver: small β, linearly dependent supports --------------------------------
+
+
+@pytest.mark.parametrize(("n", "seed"), [(100, 0), (60, 1), (60, 2), (60, 3)])
+def test_small_beta_with_dependent_columns_reaches_the_lasso_optimum(n, seed):
+    # β = 0.0005 n on Gaussian data (the bench grid's hard end): near interpolation, and the
+    # dictionary's columns are linearly dependent ((s)₊ − (−s)₊ = Xu spans only d directions),
+    # so optimal supports can be singular. The solver keeps its active columns independent and
+    # must reach the Lasso optimum of an independent oracle (cvxpy + Clarabel on the same
+    # dictionary) with a certificate at the default tolerance.
+    rng = np.random.default_rng(seed)
+    X = rng.standard_normal((n, 3))
+    y = rng.standard_normal(n)
+    beta = 0.0005 * n
+    m = hc.WedgeLasso(beta).fit(X, y)
+    r = m.result_
+    assert r.converged and r.relative_gap <= 1e-8
+    oracle = cvxpy_lasso(m.dictionary_.values, y, beta)
+    assert _rel(m.objective_, oracle) < EQ
+    assert r.dual_objective <= oracle + 1e-7 * max(1.0, oracle)
+    assert _rel(m.network_objective(X, y), m.objective_) < EQ
+    # the support's columns are linearly independent (at most n of them)
+    z = m.coef_
+    act = np.flatnonzero(z)
+    V = m.dictionary_.values
+    A = np.maximum(np.where(act % 2 == 0, 1.0, -1.0)[:, None] * V[act // 2], 0.0)
+    assert np.linalg.matrix_rank(A) == act.size <= n
+
+
+def test_ctrl_c_stops_the_lasso(tmp_path):
+    # in a child process (tests/_interrupt.py): no signal reaches the test process. A gap
+    # tolerance below rounding keeps the Lasso's outer loop running for its 10⁷ rounds; asserted:
+    # KeyboardInterrupt, stopped at a cancellation check before the round limit, no model
+    rng = np.random.default_rng(4)
+    X = rng.standard_normal((2000, 10))
+    y = X[:, 0] * X[:, 1] + 0.1 * rng.standard_normal(2000)
+    np.savez(tmp_path / "w.npz", X=X, y=y)
+    setup = f"d = np.load({str(tmp_path / 'w.npz')!r}); X, y = d['X'], d['y']"
+    call = (
+        'result = hc.WedgeLasso(1e-4, features="sample", n_features=2000, seed=0, tol=1e-300, '
+        "max_iter=10**7).fit(X, y)"
+    )
+    res = run_interrupted(setup, call, delay=1.0)
+    assert res["outcome"] == "interrupted"
+    assert res["stopped_early"] is True
+    done, total = res["progress"]
+    assert total == 0 or done < total
+    assert res["result"] is None
 
 
 # -- bad input ---------------------------------------------------------------------------------

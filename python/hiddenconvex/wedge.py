@@ -1,14 +1,14 @@
 """Wedge-product (geometric-algebra) Lasso for two-layer ReLU networks.
 
 Pilanci (*From Complexity to Clarity: Analytical Expressions of Deep Neural Network Weights via
-Clifford's Geometric Algebra and Convexity*, arXiv 2309.16512, ICLR 2024) shows that optimal
-hidden neurons of regularised ReLU networks are **generalised cross products** of training
-vectors — the Hodge dual ``⋆(x_{s_1} ∧ … ∧ x_{s_{r−1}})`` of a wedge product of r − 1 of them,
-i.e. the normal of the hyperplane through them — and that training is a **Lasso over the
-features** ``(±X w_S)₊``, whose entries ``x_iᵀw_S = det[x_i; x_{s_1}; …]`` are signed volumes of
-parallelotopes spanned by data vectors. Wang, Kim, Chu, Subramaniam & Pilanci (*Randomized
-Geometric Algebra Methods for Convex Neural Networks*, arXiv 2406.02806) draw the subsets S at
-random when all C(n, r − 1) are too many.
+Clifford's Geometric Algebra and Convexity*, arXiv 2309.16512; TMLR, ICLR 2025 journal track)
+shows that optimal hidden neurons of regularised ReLU networks are **generalised cross
+products** of training vectors — the Hodge dual ``⋆(x_{s_1} ∧ … ∧ x_{s_{r−1}})`` of a wedge
+product of r − 1 of them, i.e. the normal of the hyperplane through them — and that training is
+a **Lasso over the features** ``(±X w_S)₊``, whose entries ``x_iᵀw_S = det[x_i; x_{s_1}; …]``
+are signed volumes of parallelotopes spanned by data vectors. Wang, Kim, Chu, Subramaniam &
+Pilanci (*Randomized Geometric Algebra Methods for Convex Neural Networks*, arXiv 2406.02806)
+draw the subsets S at random when all C(n, r − 1) are too many.
 
 What is implemented (and on which statement each claim rests; ``docs/wedge.md`` has the math)
 ----------------------------------------------------------------------------------------------
@@ -451,7 +451,8 @@ class WedgeLasso:
     tol : float
         Relative duality-gap tolerance of the Lasso: gap ≤ tol·max(1, objective).
     max_iter : int
-        Outer rounds of the coordinate descent (each ends with a full gap check).
+        Outer rounds of the working-set solver (each solves the working set's Lasso by an
+        active-set method and ends with a full duality-gap check; ``docs/wedge.md``).
     max_bytes : int or None
         Dictionary budget (default 3/4 of physical memory), refused before allocating.
     progress : None, bool or callable
@@ -463,6 +464,14 @@ class WedgeLasso:
     theorem_ : {"exact", "restriction"}
     objective_, dual_objective_, relative_gap_, certified_, n_active_, intercept_, seed_,
     dictionary_ (WedgeDictionary of the last fit), coef_ (2m Lasso coefficients).
+
+    Notes
+    -----
+    The dictionary's columns are linearly dependent (``(X̃u)₊ − (−X̃u)₊ = X̃u`` spans only r
+    directions), so the Lasso optimum need not be unique; the solver returns an optimum on at
+    most n linearly independent columns (Carathéodory exchanges keep the active set
+    independent). The optimal value, the fitted values and the certificate do not depend on
+    which optimum is returned.
     """
 
     _param_names = (

@@ -61,25 +61,38 @@ pub struct Solution {
 const GRAD_CHUNK: usize = 64;
 
 /// Correlations of both orientations of every neuron with r: (a_{2j}ᵀr, a_{2j+1}ᵀr).
-fn correlations(values: &[f64], n: usize, r: &[f64]) -> Vec<f64> {
+/// A cancelled run skips the remaining chunks (the caller checks the control afterwards).
+fn correlations(values: &[f64], n: usize, r: &[f64], ctl: &Control) -> Vec<f64> {
     let m = values.len() / n.max(1);
     let mut g = vec![0.0; 2 * m];
     g.par_chunks_mut(2 * GRAD_CHUNK)
         .enumerate()
         .for_each(|(c, out)| {
+            if ctl.is_cancelled() {
+                return;
+            }
             for (t, o) in out.chunks_mut(2).enumerate() {
                 let j = c * GRAD_CHUNK + t;
                 let s = &values[j * n..(j + 1) * n];
-                let (mut pos, mut neg) = (0.0, 0.0);
-                for (v, ri) in s.iter().zip(r) {
-                    if *v > 0.0 {
-                        pos += v * ri;
-                    } else {
-                        neg -= v * ri;
+                // branch-free ((−v)₊ = v₊ − v; the signs are random, a branch mispredicts half
+                // the time), four fixed lanes combined in a fixed order
+                let (mut pos, mut neg) = ([0.0f64; 4], [0.0f64; 4]);
+                let (sv, rv) = (s.chunks_exact(4), r.chunks_exact(4));
+                let (st, rt) = (sv.remainder(), rv.remainder());
+                for (vq, rq) in sv.zip(rv) {
+                    for t in 0..4 {
+                        let p = vq[t].max(0.0);
+                        pos[t] += p * rq[t];
+                        neg[t] += (p - vq[t]) * rq[t];
                     }
                 }
-                o[0] = pos;
-                o[1] = neg;
+                for (v, ri) in st.iter().zip(rt) {
+                    let p = v.max(0.0);
+                    pos[0] += p * ri;
+                    neg[0] += (p - v) * ri;
+                }
+                o[0] = (pos[0] + pos[1]) + (pos[2] + pos[3]);
+                o[1] = (neg[0] + neg[1]) + (neg[2] + neg[3]);
             }
         });
     g
@@ -151,6 +164,9 @@ pub fn solve(values: &[f64], n: usize, y: &[f64], s: &Settings, ctl: &Control) -
     let mut r: Vec<f64> = y.iter().map(|v| v - c).collect();
     let mut sweeps = 0usize;
     let mut last: Option<(f64, f64, Vec<f64>)> = None; // (gap, dual, theta) of the last check
+    let mut cache = GramCache::default();
+    // largest working set kept across rounds (then rebuilt from the support)
+    let ws_max = (WS_MAX_PER_SAMPLE * n.max(WS_START)).min(WS_MAX);
     ctl.set_total(s.max_iter as u64);
     for it in 0..s.max_iter {
         ctl.check()?;
@@ -158,7 +174,8 @@ pub fn solve(values: &[f64], n: usize, y: &[f64], s: &Settings, ctl: &Control) -
         if s.intercept {
             recentre(&mut r, &mut c);
         }
-        let g = correlations(values, n, &r);
+        let g = correlations(values, n, &r, ctl);
+        ctl.check()?;
         let (primal, dual, scale) = objectives(&z, &r, y, beta, g.iter().copied());
         let gap = primal - dual;
         let theta: Vec<f64> = r.iter().map(|v| v * scale).collect();
@@ -167,22 +184,52 @@ pub fn solve(values: &[f64], n: usize, y: &[f64], s: &Settings, ctl: &Control) -
         if gap <= target {
             return Ok(finish(z, c, primal, last, it + 1, sweeps, true));
         }
-        // working set: the nonzero coefficients and the columns of largest correlation
-        let mut ws: Vec<usize> = (0..2 * m).filter(|&l| z[l] != 0.0).collect();
+        // working set: the previous working set (its Gram entries are cached; keeping it stops
+        // columns from leaving and re-entering round after round), the nonzero coefficients,
+        // and the columns of largest correlation
+        let supp = z.iter().filter(|v| **v != 0.0).count();
+        let grow = (2 * supp).max(WS_START);
+        let keep = cache.ids.len() + grow <= ws_max;
+        let mut in_ws = vec![false; 2 * m];
+        let mut ws: Vec<usize> = if keep { cache.ids.clone() } else { Vec::new() };
+        for &l in &ws {
+            in_ws[l] = true;
+        }
+        for l in 0..2 * m {
+            if z[l] != 0.0 && !in_ws[l] {
+                in_ws[l] = true;
+                ws.push(l);
+            }
+        }
         let mut cand: Vec<usize> = (0..2 * m)
-            .filter(|&l| z[l] == 0.0 && norms[l] > 0.0 && g[l].abs() > 0.0)
+            .filter(|&l| !in_ws[l] && norms[l] > 0.0 && g[l].abs() > 0.0)
             .collect();
         // largest |g| first, ties by index (deterministic)
         cand.sort_by(|&a, &b| g[b].abs().total_cmp(&g[a].abs()).then(a.cmp(&b)));
-        // size: twice the support (Celer's rule), at least WS_START
-        let room = (2 * ws.len()).max(WS_START).saturating_sub(ws.len());
-        ws.extend(cand.into_iter().take(room));
+        // new columns: up to twice the support (Celer's rule), at least WS_START, the violators
+        // of |a_lᵀr| ≤ β first; a fresh working set is filled to that size
+        let violators = cand.iter().take_while(|&&l| g[l].abs() > beta).count();
+        let take = if keep {
+            violators.min(grow)
+        } else {
+            grow.saturating_sub(ws.len())
+        };
+        ws.extend(cand.into_iter().take(take));
         ws.sort_unstable();
         // the working set's Lasso solved exactly by an active-set method on its Gram matrix;
         // coordinate descent (below) only when that fails (singular support)
         let before: Vec<f64> = ws.iter().map(|&l| z[l]).collect();
-        if active_set(values, n, y, beta, s.intercept, &ws, &mut z, ctl)?
-            && ws.iter().zip(&before).any(|(&l, &b)| z[l] != b)
+        if active_set(
+            values,
+            n,
+            y,
+            beta,
+            s.intercept,
+            &ws,
+            &mut z,
+            &mut cache,
+            ctl,
+        )? && ws.iter().zip(&before).any(|(&l, &b)| z[l] != b)
         {
             residual(values, n, y, s.intercept, &z, &mut r, &mut c);
             continue;
@@ -197,8 +244,8 @@ pub fn solve(values: &[f64], n: usize, y: &[f64], s: &Settings, ctl: &Control) -
             if s.intercept {
                 recentre(&mut r, &mut c);
             }
+            ctl.check()?;
             if sweep % GAP_EVERY == 0 {
-                ctl.check()?;
                 support_step(values, n, y, beta, s.intercept, &mut z, &mut r, &mut c);
                 let gws = ws.iter().map(|&l| column_dot(values, n, l, &r));
                 let (p_ws, d_ws, _) = objectives(&z, &r, y, beta, gws);
@@ -215,6 +262,12 @@ pub fn solve(values: &[f64], n: usize, y: &[f64], s: &Settings, ctl: &Control) -
 
 /// Initial working-set size (columns).
 const WS_START: usize = 100;
+/// A working set grows across rounds up to this many columns per sample (at least per
+/// WS_START samples), then restarts from the support.
+const WS_MAX_PER_SAMPLE: usize = 8;
+/// ... and never beyond this many columns (its Gram matrix and the cached copy: 2 × 8·WS_MAX²
+/// bytes, 256 MiB).
+const WS_MAX: usize = 4096;
 /// The inner loop stops when the working set's gap is below this fraction of the outer gap.
 const INNER_FRACTION: f64 = 0.3;
 /// Sweeps between two working-set gap checks.
@@ -392,20 +445,73 @@ fn residual(
     }
 }
 
-/// Largest number of active-set steps per working set, as a multiple of its size.
-const ACTIVE_SET_STEPS: usize = 8;
+/// The working set's Gram matrix, kept across outer rounds: entries between columns of the
+/// previous working set are reused, the rows of new columns computed by one product (new
+/// columns × working set, in fixed chunks of rows with a cancellation check between them).
+#[derive(Default)]
+struct GramCache {
+    ids: Vec<usize>,
+    g: Vec<f64>,
+    /// The previous round's buffer, reused (no fresh zeroed pages every round).
+    spare: Vec<f64>,
+}
+
+/// Rows of new Gram columns per product (a cancellation check after each).
+const GRAM_ROWS: usize = 64;
+
+impl GramCache {
+    /// Gram matrix (k × k, row-major) of the gathered columns `cols` (k × n) of `ws`.
+    fn gram(&mut self, cols: &[f64], n: usize, ws: &[usize], ctl: &Control) -> Result<&[f64]> {
+        use crate::convex::linalg::matmul;
+        use ndarray::ArrayView2;
+        let k = ws.len();
+        let kp = self.ids.len();
+        let prev: std::collections::HashMap<usize, usize> =
+            self.ids.iter().enumerate().map(|(i, &l)| (l, i)).collect();
+        let old: Vec<Option<usize>> = ws.iter().map(|l| prev.get(l).copied()).collect();
+        let fresh: Vec<usize> = (0..k).filter(|&a| old[a].is_none()).collect();
+        let all = ArrayView2::from_shape((k, n), cols)
+            .map_err(|e| crate::error::Error::Numerical(e.to_string()))?;
+        let mut g = std::mem::take(&mut self.spare);
+        g.clear();
+        g.resize(k * k, 0.0);
+        for a in 0..k {
+            if let Some(pa) = old[a] {
+                for b in 0..k {
+                    if let Some(pb) = old[b] {
+                        g[a * k + b] = self.g[pa * kp + pb];
+                    }
+                }
+            }
+        }
+        for chunk in fresh.chunks(GRAM_ROWS) {
+            ctl.check()?;
+            let mut rows = vec![0.0; chunk.len() * n];
+            for (t, &a) in chunk.iter().enumerate() {
+                rows[t * n..(t + 1) * n].copy_from_slice(&cols[a * n..(a + 1) * n]);
+            }
+            let rv = ArrayView2::from_shape((chunk.len(), n), &rows)
+                .map_err(|e| crate::error::Error::Numerical(e.to_string()))?;
+            let b = matmul(rv, all.t(), true);
+            for (t, &a) in chunk.iter().enumerate() {
+                for c in 0..k {
+                    g[a * k + c] = b[[t, c]];
+                    g[c * k + a] = b[[t, c]];
+                }
+            }
+        }
+        ctl.check()?;
+        self.ids = ws.to_vec();
+        self.spare = std::mem::replace(&mut self.g, g);
+        Ok(&self.g)
+    }
+}
 
 /// The Lasso restricted to the working set `ws` (columns of the dictionary), solved exactly by
-/// the active-set (homotopy-free) method of Osborne, Presnell & Turlach (2000) on the working
-/// set's Gram matrix: add the column that violates the optimality condition |a_lᵀr| ≤ β most,
-/// solve the sign-fixed normal equations on the support (Cholesky), and move towards their
-/// solution up to the first coordinate that would change sign (dropped there). On that segment
-/// the objective is the convex sign-fixed quadratic, so every step decreases it. Nearly parallel
-/// columns — the hard case of wedge dictionaries at small β — cost one Cholesky per support
-/// change instead of thousands of coordinate sweeps. Updates z on `ws` and returns true when the
-/// working set's optimality conditions hold (relative 1e-10); returns false, leaving z
-/// unchanged, when a support's Gram matrix is singular or the step budget runs out (the caller
-/// then falls back to coordinate descent).
+/// the active-set method of [`super::active`] on the working set's Gram matrix (the active
+/// columns kept linearly independent). Updates z on `ws` and returns true when the working
+/// set's optimality conditions hold; returns false, leaving z unchanged, when the step budget
+/// runs out (the caller then falls back to coordinate descent).
 #[allow(clippy::too_many_arguments)]
 fn active_set(
     values: &[f64],
@@ -415,159 +521,37 @@ fn active_set(
     intercept: bool,
     ws: &[usize],
     z: &mut [f64],
+    cache: &mut GramCache,
     ctl: &Control,
 ) -> Result<bool> {
-    use crate::convex::linalg::{cholesky, cholesky_solve};
-    use ndarray::{Array1, Array2};
     let k = ws.len();
     if k == 0 {
         return Ok(true);
     }
-    // cancellation checks: per row of the Gram matrix (k·n multiply-adds) and per step
     let cols = gather(values, n, ws, intercept);
     let ymean = if intercept {
         y.iter().sum::<f64>() / n as f64
     } else {
         0.0
     };
-    // Gram matrix and correlations with the (centred) targets
-    let mut g = vec![0.0; k * k];
-    let mut q = vec![0.0; k];
-    for a in 0..k {
-        ctl.check()?;
-        let ca = &cols[a * n..(a + 1) * n];
-        for b in 0..=a {
-            let cb = &cols[b * n..(b + 1) * n];
-            let v: f64 = ca.iter().zip(cb).map(|(p, q)| p * q).sum();
-            g[a * k + b] = v;
-            g[b * k + a] = v;
-        }
-        q[a] = ca.iter().zip(y).map(|(p, t)| p * (t - ymean)).sum();
-    }
-    let mut zl: Vec<f64> = ws.iter().map(|&l| z[l]).collect();
-    // ½zᵀGz − qᵀz + β‖z‖₁: the working set's objective up to a constant
-    let objective = |zv: &[f64]| -> f64 {
-        let mut f = 0.0;
-        for a in 0..k {
-            if zv[a] != 0.0 {
-                let gz: f64 = (0..k).map(|b| g[a * k + b] * zv[b]).sum();
-                f += zv[a] * (0.5 * gz - q[a]) + beta * zv[a].abs();
-            }
-        }
-        f
-    };
-    let f_start = objective(&zl);
-    // sign of each active coordinate (0: inactive)
-    let mut sgn: Vec<f64> = zl
-        .iter()
-        .map(|v| v.signum() * f64::from(*v != 0.0))
+    let g = cache.gram(&cols, n, ws, ctl)?;
+    let q: Vec<f64> = (0..k)
+        .map(|a| {
+            cols[a * n..(a + 1) * n]
+                .iter()
+                .zip(y)
+                .map(|(p, t)| p * (t - ymean))
+                .sum()
+        })
         .collect();
-    let mut blocked = vec![false; k];
-    let kkt = 1e-10 * beta;
-    // the starting support is first brought to its sign-fixed optimum (add: the column just
-    // added, if any)
-    let mut add: Option<usize> = None;
-    let mut settle = sgn.iter().any(|&v| v != 0.0);
-    for _ in 0..ACTIVE_SET_STEPS * k + 50 {
-        // sign-fixed solves with drops until the solution keeps every sign
-        while settle {
-            ctl.check()?;
-            let supp: Vec<usize> = (0..k).filter(|&a| sgn[a] != 0.0).collect();
-            let m = supp.len();
-            if m == 0 {
-                break;
-            }
-            if m > n {
-                return Ok(false);
-            }
-            let mut gs = Array2::<f64>::zeros((m, m));
-            let mut rhs = Array1::<f64>::zeros(m);
-            for (i, &a) in supp.iter().enumerate() {
-                for (jj, &b) in supp.iter().enumerate() {
-                    gs[[i, jj]] = g[a * k + b];
-                }
-                rhs[i] = q[a] - beta * sgn[a];
-            }
-            let Ok(lc) = cholesky(&gs) else {
-                return Ok(false);
-            };
-            // a numerically singular support (nearly equal columns): leave it to the fallback
-            let (dmin, dmax) = (0..m).fold((f64::INFINITY, 0.0f64), |(lo, hi), i| {
-                (lo.min(lc[[i, i]].abs()), hi.max(lc[[i, i]].abs()))
-            });
-            if dmin.is_nan() || dmin <= 1e-7 * dmax {
-                return Ok(false);
-            }
-            cholesky_solve(&lc, &mut rhs);
-            if rhs.iter().any(|v| !v.is_finite()) {
-                return Ok(false);
-            }
-            let mut t = 1.0f64;
-            let mut hit = None;
-            for (i, &a) in supp.iter().enumerate() {
-                if rhs[i] * sgn[a] <= 0.0 {
-                    let old = zl[a];
-                    let ta = if old == rhs[i] {
-                        0.0
-                    } else {
-                        old / (old - rhs[i])
-                    };
-                    if ta < t {
-                        t = ta;
-                        hit = Some(a);
-                    }
-                }
-            }
-            for (i, &a) in supp.iter().enumerate() {
-                zl[a] += t * (rhs[i] - zl[a]);
-            }
-            match hit {
-                None => {
-                    blocked.iter_mut().for_each(|b| *b = false);
-                    settle = false;
-                }
-                Some(a) => {
-                    zl[a] = 0.0;
-                    sgn[a] = 0.0;
-                    if Some(a) == add && t == 0.0 {
-                        blocked[a] = true; // degenerate: its direction does not descend now
-                    }
-                }
-            }
+    let mut zl: Vec<f64> = ws.iter().map(|&l| z[l]).collect();
+    let ok = super::active::solve(g, &q, beta, n, &mut zl, ctl)?;
+    if ok {
+        for (t, &l) in ws.iter().enumerate() {
+            z[l] = zl[t];
         }
-        // correlations with the current residual: q − G z
-        let corr: Vec<f64> = (0..k)
-            .map(|a| q[a] - (0..k).map(|b| g[a * k + b] * zl[b]).sum::<f64>())
-            .collect();
-        let mut best = None;
-        let mut worst = kkt;
-        for a in 0..k {
-            if sgn[a] == 0.0 && !blocked[a] {
-                let v = corr[a].abs() - beta;
-                if v > worst {
-                    worst = v;
-                    best = Some(a);
-                }
-            }
-        }
-        let Some(new) = best else {
-            if blocked.iter().any(|&b| b) {
-                return Ok(false);
-            }
-            // every step descends in exact arithmetic; refuse a result that rounding made worse
-            if objective(&zl) > f_start + 1e-12 * f_start.abs() {
-                return Ok(false);
-            }
-            for (t, &l) in ws.iter().enumerate() {
-                z[l] = zl[t];
-            }
-            return Ok(true);
-        };
-        sgn[new] = corr[new].signum();
-        add = Some(new);
-        settle = true;
     }
-    Ok(false)
+    Ok(ok)
 }
 
 fn recentre(r: &mut [f64], c: &mut f64) {
@@ -690,20 +674,6 @@ mod tests {
     }
 
     #[test]
-    fn the_active_set_step_stops_when_cancelled() {
-        // the working set's Gram matrix (k² n multiply-adds) is built with cancellation checks
-        let n = 50;
-        let values: Vec<f64> = (0..4 * n).map(|i| ((i * 7) as f64).sin()).collect();
-        let y: Vec<f64> = (0..n).map(|i| (i as f64).cos()).collect();
-        let mut z = vec![0.0; 8];
-        let ctl = Control::new();
-        assert!(active_set(&values, n, &y, 0.1, false, &[0, 1, 2, 3], &mut z, &ctl).is_ok());
-        ctl.cancel();
-        let r = active_set(&values, n, &y, 0.1, false, &[0, 1, 2, 3], &mut z, &ctl);
-        assert_eq!(r.unwrap_err(), Error::Interrupted);
-    }
-
-    #[test]
     fn bad_inputs_are_errors() {
         let s = Settings {
             beta: 0.0,
@@ -715,5 +685,22 @@ mod tests {
         let s = Settings { beta: 1.0, ..s };
         assert!(solve(&[1.0], 1, &[f64::NAN], &s, &Control::new()).is_err());
         assert!(solve(&[1.0, 2.0], 1, &[1.0, 2.0], &s, &Control::new()).is_err());
+    }
+
+    #[test]
+    fn the_active_set_step_stops_when_cancelled() {
+        // the working set's Gram matrix (k² n multiply-adds) is built with cancellation checks
+        let n = 50;
+        let values: Vec<f64> = (0..4 * n).map(|i| ((i * 7) as f64).sin()).collect();
+        let y: Vec<f64> = (0..n).map(|i| (i as f64).cos()).collect();
+        let ws = [0, 1, 2, 3];
+        let mut z = vec![0.0; 8];
+        let ctl = Control::new();
+        let mut cache = GramCache::default();
+        assert!(active_set(&values, n, &y, 0.1, false, &ws, &mut z, &mut cache, &ctl).is_ok());
+        ctl.cancel();
+        let mut cache = GramCache::default();
+        let r = active_set(&values, n, &y, 0.1, false, &ws, &mut z, &mut cache, &ctl);
+        assert_eq!(r.unwrap_err(), Error::Interrupted);
     }
 }

@@ -1,7 +1,7 @@
 //! Wedge-product (geometric-algebra) dictionaries and the Lasso over them.
 //!
-//! Pilanci (arXiv 2309.16512, ICLR 2024) characterises optimal hidden neurons of ReLU networks
-//! as *generalised cross products* (Hodge duals of wedge products) of `dim − 1` training
+//! Pilanci (arXiv 2309.16512; TMLR, ICLR 2025 journal track) characterises optimal hidden
+//! neurons of ReLU networks as *generalised cross products* (Hodge duals of wedge products) of `dim − 1` training
 //! vectors: the normal `w_S = ⋆(x_{s_1} ∧ … ∧ x_{s_{dim−1}})` of the hyperplane through them,
 //! with `x·w_S = det[x; x_{s_1}; …; x_{s_{dim−1}}]` the signed volume of the parallelotope they
 //! span with x. Training then reduces to a Lasso over the features `(±X w_S)₊`; Wang et al.
@@ -25,6 +25,7 @@
 //! Work is cut in fixed chunks of subsets (sampled chunks seeded by `stream_rng(seed, chunk)`),
 //! run in parallel and concatenated in chunk order: results never depend on the thread count.
 
+mod active;
 pub(crate) mod exact;
 pub mod lasso;
 
