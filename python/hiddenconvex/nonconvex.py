@@ -132,12 +132,26 @@ def relu_network_output(X: Any, U: Any, alpha: Any, *, bias: bool = False) -> np
     return np.asarray(np.maximum(Xa @ Uv, 0.0) @ av)
 
 
+# Hidden-layer entries (runs × rows × neurons) per piece of rows in the full-batch passes: 2**20
+# float64 values (8 MiB), a few ms of work between two points where Python sees Ctrl-C.
+_PIECE_VALUES = 1 << 20
+
+
+def _rows_per_piece(runs: int, m: int) -> int:
+    return max(1, _PIECE_VALUES // max(1, runs * m))
+
+
 def _objective_batch(
     Xa: np.ndarray, y: np.ndarray, U: np.ndarray, a: np.ndarray, beta: float, loss: str
 ) -> np.ndarray:
     """F for a stack of runs: U (S, d, m), a (S, m) → (S,)."""
-    H = np.maximum(Xa @ U, 0.0)  # (S, n, m)
-    f = np.einsum("snm,sm->sn", H, a)
+    n = Xa.shape[0]
+    f = np.empty((U.shape[0], n))
+    # the hidden layer in pieces of rows (each a few MB, so Ctrl-C is seen between them)
+    for lo in range(0, n, _rows_per_piece(U.shape[0], U.shape[2])):
+        hi = min(n, lo + _rows_per_piece(U.shape[0], U.shape[2]))
+        H = np.maximum(Xa[lo:hi] @ U, 0.0)  # (S, rows, m)
+        f[:, lo:hi] = np.einsum("snm,sm->sn", H, a)
     reg = 0.5 * beta * (np.sum(U * U, axis=(1, 2)) + np.sum(a * a, axis=1))
     return np.asarray(_loss_value(loss, f, y[None, :]) + reg)
 
@@ -156,6 +170,27 @@ def _gradient_batch(
     ``Xb`` is (n, d) shared by every run (full batch) or (S, b, d) (a minibatch per run); ``yb``
     matches it without the feature axis.
     """
+    b = Xb.shape[-2]
+    step = _rows_per_piece(U.shape[0], U.shape[2])
+    if b > step:
+        # a large batch in pieces of rows (bounded memory, Ctrl-C seen between pieces): the
+        # predictions first, then the gradient's sums piece by piece
+        f = np.empty((U.shape[0], b))
+        for lo in range(0, b, step):
+            Xp = Xb[..., lo : lo + step, :]
+            f[:, lo : lo + step] = np.einsum("sbm,sm->sb", np.maximum(Xp @ U, 0.0), a)
+        g = scale * _loss_grad(loss, f, yb if yb.ndim == 2 else yb[None, :])  # (S, b)
+        grad_a = beta * a
+        grad_U = beta * U
+        for lo in range(0, b, step):
+            Xp = Xb[..., lo : lo + step, :]
+            Z = Xp @ U
+            gp = g[:, lo : lo + step]
+            grad_a = grad_a + np.einsum("sbm,sb->sm", np.maximum(Z, 0.0), gp)
+            GZ = (Z > 0.0) * (gp[:, :, None] * a[:, None, :])
+            sub = "bd,sbm->sdm" if Xb.ndim == 2 else "sbd,sbm->sdm"
+            grad_U = grad_U + np.einsum(sub, Xp, GZ)
+        return grad_U, grad_a
     Z = Xb @ U  # (S, b, m)
     H = np.maximum(Z, 0.0)
     f = np.einsum("sbm,sm->sb", H, a)
