@@ -282,10 +282,20 @@ def _quiet_torch_jit() -> Iterator[None]:
         yield
 
 
-def _auto_batch(per_vector_bytes: float, batch_size: int | None) -> int:
+#: Multiply-adds allowed per call of the compiled batch function when ``batch_size`` is chosen
+#: automatically (about n·D per parameter vector): a few tens of ms, so Ctrl-C, which Python sees
+#: between calls, is honoured promptly.
+WORK_BUDGET = 1 << 27
+
+
+def _auto_batch(
+    per_vector_bytes: float, batch_size: int | None, per_vector_work: float = 0.0
+) -> int:
     if batch_size is not None:
         return check_int(batch_size, "batch_size", minimum=1)
-    return int(max(1, min(4096, ACTIVATION_BUDGET // max(per_vector_bytes, 1.0))))
+    by_memory = ACTIVATION_BUDGET // max(per_vector_bytes, 1.0)
+    by_work = WORK_BUDGET // max(per_vector_work, 1.0)
+    return int(max(1, min(4096, by_memory, by_work)))
 
 
 # =============================================================================================
@@ -798,7 +808,10 @@ class JaxObjective(_Structured):
         self._layers = self._find_layers(params, activation)
         self.activation_kind = activation
         size_x = float(np.size(np.asarray(self.X)))
-        self.batch_size = _auto_batch(8.0 * 3.0 * max(size_x, dim), batch_size)
+        n_rows = float(np.shape(np.asarray(self.X))[0]) if np.ndim(self.X) else 1.0
+        self.batch_size = _auto_batch(
+            8.0 * 3.0 * max(size_x, dim), batch_size, per_vector_work=n_rows * dim
+        )
         super().__init__(self._values, dim, vectorized=True, gradient=self._gradients)
         self.name = f"jax {getattr(loss_fn, '__name__', 'loss')} (D={dim})"
 
@@ -990,7 +1003,9 @@ def from_jax(
     X, y : array_like
         Data (floating-point arrays cast to ``dtype``).
     batch_size : int, optional
-        Parameter vectors per vmapped call (default from a 256 MiB budget, at most 4096).
+        Parameter vectors per vmapped call. Default: within a 256 MiB budget of activations and
+        about 1.3·10⁸ multiply-adds (n·D per vector), so one call takes tens of milliseconds
+        and Ctrl-C is seen between calls; at most 4096.
     dtype : {"float64", "float32"}
         Evaluation precision. float64 (default) runs every call inside
         ``jax.enable_x64(True)``, so JAX's global setting is left as it is.

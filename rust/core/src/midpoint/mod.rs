@@ -816,8 +816,9 @@ mod tests {
     }
 
     #[test]
-    fn a_costly_objective_is_cancelled_within_one_point() {
-        // Ctrl-C at the 4th of the block's 3 × 10 evaluations stops the test there
+    fn a_costly_objective_is_cancelled_within_one_pair() {
+        // Ctrl-C at the 4th of the block's 3 × 10 evaluations stops the test at the end of the
+        // pair being evaluated (pieces hold whole pairs: a, b and the t-points, 3 evaluations)
         use crate::objective::testing::CancelsAt;
         let ctl = Control::new();
         let obj = CancelsAt::new(4, &ctl, 4);
@@ -830,7 +831,7 @@ mod tests {
             &ctl,
         );
         assert_eq!(r.unwrap_err(), Error::Interrupted);
-        assert_eq!(obj.evals(), 4);
+        assert_eq!(obj.evals(), 6);
     }
 
     #[test]
