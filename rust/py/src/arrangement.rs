@@ -335,7 +335,7 @@ fn chamber_part_split<'py>(
     count: u128,
     progress: Option<Bound<'py, PyAny>>,
 ) -> PyResult<Vec<PartTuple>> {
-    let xv = x.as_array().to_owned();
+    let xv = x.as_array();
     let part = arr::ConePart { sig, point, count };
     detach::run(py, progress.as_ref(), move |ctl| {
         Ok(arr::split_part_of(xv.view(), &part, ctl)?

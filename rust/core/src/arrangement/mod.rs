@@ -1169,10 +1169,9 @@ pub fn plan_parts(
     Ok((out, total))
 }
 
-/// The chambers of one part of [`plan_parts`] (same `x`), sorted, with strictly interior unit
-/// witnesses; checked against the part's exact count.
-pub fn enumerate_part(x: ArrayView2<f64>, part: &ConePart, ctl: &Control) -> Result<ChamberSet> {
-    let prep = prepare(x)?;
+/// `(rank, number of lines)` of the prepared data, after checking that `part` can belong to it
+/// (no more signs than lines, a point of the data's rank).
+fn check_part(prep: &Prepared, part: &ConePart) -> Result<(usize, usize)> {
     let r = prep.rank;
     let m = prep.num_lines();
     if part.sig.len() > m || (r >= 1 && part.point.len() != r) {
@@ -1186,6 +1185,14 @@ pub fn enumerate_part(x: ArrayView2<f64>, part: &ConePart, ctl: &Control) -> Res
             ),
         ));
     }
+    Ok((r, m))
+}
+
+/// The chambers of one part of [`plan_parts`] (same `x`), sorted, with strictly interior unit
+/// witnesses; checked against the part's exact count.
+pub fn enumerate_part(x: ArrayView2<f64>, part: &ConePart, ctl: &Control) -> Result<ChamberSet> {
+    let prep = prepare(x)?;
+    let (r, _) = check_part(&prep, part)?;
     let set = if r < 3 {
         if !part.sig.is_empty() {
             return Err(Error::invalid(
@@ -1223,19 +1230,7 @@ pub fn enumerate_part(x: ArrayView2<f64>, part: &ConePart, ctl: &Control) -> Res
 /// e.g. to sample real parts of an arrangement whose whole plan is too long to make.
 pub fn split_part_of(x: ArrayView2<f64>, part: &ConePart, ctl: &Control) -> Result<Vec<ConePart>> {
     let prep = prepare(x)?;
-    let r = prep.rank;
-    let m = prep.num_lines();
-    if part.sig.len() > m || (r >= 1 && part.point.len() != r) {
-        return Err(Error::invalid(
-            "part",
-            format!(
-                "the part does not belong to this data ({} signs and a point of dimension {} \
-                 for {m} lines of rank {r})",
-                part.sig.len(),
-                part.point.len()
-            ),
-        ));
-    }
+    let (r, m) = check_part(&prep, part)?;
     if r < 3 || part.sig.len() == m {
         return Ok(Vec::new());
     }
