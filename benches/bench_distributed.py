@@ -3,7 +3,7 @@
 Group ``distributed`` (each case on ``LocalCluster(processes=True, threads_per_worker=1)``
 clusters started here, at the DEFAULT partition sizes of :mod:`hiddenconvex.distributed`):
 
-- a regularisation path of ``ConvexReLU`` over 16 β (default segments);
+- a regularisation path of ``ConvexReLU`` over 16 β (default segments, bundled into Dask tasks);
 - a control: 8 equal pure-Python CPU tasks (the speed-up the machine gives 2 processes now);
 - a midpoint test of a logistic regression (n = 200, D = 10; the per-pair cost of the
   projections in ``docs/distributed.md``), ``keep_arrays=False``;
