@@ -3,7 +3,7 @@
 Group ``distributed`` (each case on ``LocalCluster(processes=True, threads_per_worker=1)``
 clusters started here, at the DEFAULT partition sizes of :mod:`hiddenconvex.distributed`):
 
-- a regularisation path of ``ConvexReLU`` over 16 β (default segments);
+- a regularisation path of ``ConvexReLU`` over 16 β (default segments, bundled into Dask tasks);
 - a control: 8 equal pure-Python CPU tasks (the speed-up the machine gives 2 processes now);
 - a midpoint test of a logistic regression (n = 200, D = 10; the per-pair cost of the
   projections in ``docs/distributed.md``), ``keep_arrays=False``;
@@ -192,6 +192,7 @@ def _bench_case(bench, go, *, case: str, impl: str, client=None, rounds: int = 1
                 out = go()
                 wall = time.time() - w0
             used["busy"] = _busy(stream.data, len(c0), wall)
+            used["dask_tasks"] = len(stream.data)
         else:
             out = go()
         c1 = client.run(_worker_cpu) if client is not None else {"here": (0.0, _work_cpu())}
@@ -203,6 +204,8 @@ def _bench_case(bench, go, *, case: str, impl: str, client=None, rounds: int = 1
         # share of the run's wall time the workers' threads spent computing tasks (Dask's task
         # stream): 1.0 = no worker ever waited, for data, for a task, or at the end
         extra["busy"] = lambda _r: round(used.get("busy", 0.0), 3)
+        # the Dask tasks the run computed (a bundle of path segments is one)
+        extra["dask_tasks"] = lambda _r: int(used.get("dask_tasks", 0))
         extra["work_cpu_s"] = lambda _r: round(used.get("work", 0.0), 3)
         extra["worker_profile"] = WORKER_PROFILE
     bench(timed, group="distributed", case=case, impl=impl, rounds=rounds, load_start=load0,
@@ -265,7 +268,7 @@ def _path_problem(smoke: bool, n: int = 24):
 @functools.lru_cache(maxsize=4)
 def _path_reference(smoke: bool, n: int) -> list[float]:
     X, y, betas = _path_problem(smoke, n)
-    seg = hcd.PATH_SEGMENT
+    seg = hcd.default_segment(len(betas))
     return [
         r.objective for r in hc.ConvexReLU(tol=1e-5).regularization_path(X, y, betas, segment=seg)
     ]
@@ -278,16 +281,19 @@ def test_path_scaling(bench, smoke, clusters, one_thread, impl, n):
     ref = _path_reference(smoke, n)
     workers = IMPLS[impl]
     client = None if workers is None else clusters[workers]
-    seg = hcd.PATH_SEGMENT
-    tasks = len(hcd.path_segments(len(betas), seg))
+    seg = hcd.default_segment(len(betas))  # the default with a client, given to the local run
+    segments = len(hcd.path_segments(len(betas), seg))
 
     def go():
-        res = hc.ConvexReLU(tol=1e-5).regularization_path(X, y, betas, segment=seg, client=client)
+        res = hc.ConvexReLU(tol=1e-5).regularization_path(
+            X, y, betas, segment=None if client is not None else seg, client=client
+        )
         assert [r.objective for r in res] == ref  # identical to the in-process run
         return res
 
     _bench_case(bench, go, case=f"path of {len(betas)} beta (ConvexReLU, n={X.shape[0]})",
-                impl=impl, client=client, rounds=1 if smoke else 3, tasks=tasks, segment=seg,
+                impl=impl, client=client, rounds=1 if smoke else 3, segments=segments,
+                tasks=segments, segment=seg,
                 workers=workers or 0,
                 identical=True)  # fmt: skip
 

@@ -203,7 +203,8 @@ def _scaling_inputs(doc: dict) -> list[dict]:
         two, one, ip = impls.get("hiddenconvex"), impls.get("1 worker"), impls.get("in process")
         if not (two and one):
             continue
-        tasks = int(one.get("tasks", 1))
+        # Dask tasks of the 1-worker run (a bundle of path segments is one) when recorded
+        tasks = int(one.get("dask_tasks") or one.get("tasks", 1))
         # CPU seconds (one thread: the wall time on an idle core) when recorded: on a loaded
         # machine they measure the work where wall times measure the contention. Without an
         # in-process row the 1-worker row gives the per-task time (Dask's cost included).
@@ -217,7 +218,8 @@ def _scaling_inputs(doc: dict) -> list[dict]:
             else None
         )
         out.append(dict(case=case, two=two, one=one, ip=ip, tasks1=tasks,
-                        tasks2=int(two.get("tasks", 1)), t_task=t_task, cost=cost,
+                        tasks2=int(two.get("dask_tasks") or two.get("tasks", 1)),
+                        t_task=t_task, cost=cost,
                         inside=inside,
                         speedup=one["median_s"] / two["median_s"]))  # fmt: skip
     return out
@@ -277,13 +279,17 @@ def distributed_projection(results: Path) -> str | None:
         if r["case"].startswith("path of"):
             nb = int(r["case"].split()[2])
             seg = int(r["one"].get("segment", 1))
-            for betas in (nb, 512):
-                tasks = -(-betas // seg)
-                t = r["t_task"] * r["tasks1"] / -(-nb // seg) if betas != nb else r["t_task"]
-                walls = [_wave_wall(tasks, w, t, r["cost"]) for w in WORKERS]
+            segs = int(r["one"].get("segments", -(-nb // seg)))
+            # per segment: the in-process time over the segments (bundled on a cluster into
+            # fewer Dask tasks, so ⌈segments / W⌉ waves with Dask's cost each is an upper bound)
+            t = r["t_task"] * r["tasks1"] / segs
+            for betas, s in ((nb, seg), (512, 4)):  # distributed.default_segment(512) = 4
+                tasks = -(-betas // s)
+                ts = t * s / seg
+                walls = [_wave_wall(tasks, w, ts, r["cost"]) for w in WORKERS]
                 proj.append(
-                    f"| path of {betas} β (ConvexReLU, as measured; segments of {seg}) | "
-                    f"{tasks} | {fmt_time(t)} | " + " | ".join(_fmt_wall(x) for x in walls) + " |"
+                    f"| path of {betas} β (ConvexReLU, as measured; segments of {s}) | "
+                    f"{tasks} | {fmt_time(ts)} | " + " | ".join(_fmt_wall(x) for x in walls) + " |"
                 )
         elif r["case"].startswith("midpoint") and "pairs" in r["one"]:
             per_pair = r["t_task"] * r["tasks1"] / r["one"]["pairs"]

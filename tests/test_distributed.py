@@ -108,6 +108,37 @@ def test_run_tasks_keeps_order_and_reraises_task_errors(client) -> None:
         hcd.run_tasks(client, divmod, [(1, 1), (1, 2)], first=[0, 0])
 
 
+def test_run_tasks_bundles_short_tasks_by_factoring(client) -> None:
+    # 16 tasks on 2 threads: each submission takes ⌈remaining / (2 × 2)⌉ tasks in the order
+    # ``first`` — 4, 3, 3, 2, then 1, 1, 1, 1 — whatever the timing; the results are the tasks'
+    tasks = [(i, 3) for i in range(16)]
+    order = list(range(15, -1, -1))
+    seen: list[tuple[int, int]] = []
+    with distributed.get_task_stream(client=client) as ts:
+        got = hcd.run_tasks(
+            client,
+            divmod,
+            tasks,
+            first=order,
+            bundle=True,
+            progress=lambda d, t: seen.append((d, t)),
+        )
+    assert got == [divmod(i, 3) for i in range(16)]
+    names = [t["key"].split("-", 1)[0] for t in ts.data if isinstance(t["key"], str)]
+    assert sorted(names) == ["divmod"] * 4 + ["divmod_bundle"] * 4, names
+    assert seen[-1] == (16, 16) and all(a[0] < b[0] for a, b in zip(seen, seen[1:], strict=False))
+    # the local run ignores bundling and gives the same list
+    assert hcd.run_tasks(None, divmod, tasks, first=order, bundle=True) == got
+
+
+def test_default_segment_makes_at_least_eight_segments_of_at_most_four() -> None:
+    got = {n: hcd.default_segment(n) for n in (1, 8, 15, 16, 24, 31, 32, 100)}
+    assert got == {1: 1, 8: 1, 15: 1, 16: 2, 24: 3, 31: 3, 32: 4, 100: 4}
+    for n in range(1, 80):
+        k = len(hcd.path_segments(n, hcd.default_segment(n)))
+        assert k >= min(n, hcd.PATH_MIN_SEGMENTS) and hcd.default_segment(n) <= hcd.PATH_SEGMENT
+
+
 def _started_at(i: int) -> tuple[int, float]:
     import time
 

@@ -912,9 +912,10 @@ class _ConvexBase:
         The estimator ends fitted at the last β. ``beta`` is restored afterwards.
 
         With ``segment`` (β per segment) or a Dask ``client`` (then ``segment`` defaults to
-        :data:`hiddenconvex.distributed.PATH_SEGMENT`), the β are split into segments of
-        consecutive values, warm-started inside a segment and fitted independently of each
-        other, on the cluster's workers with ``client`` (see :mod:`hiddenconvex.distributed`).
+        :func:`hiddenconvex.distributed.default_segment`: 4 β, fewer for paths of under 32 β),
+        the β are split into segments of consecutive values, warm-started inside a segment and
+        fitted independently of each other, on the cluster's workers with ``client`` (see
+        :mod:`hiddenconvex.distributed`).
         The results depend on ``segment`` only, not on where the segments ran. ``progress``
         counts segments.
         """
