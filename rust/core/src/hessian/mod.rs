@@ -896,7 +896,7 @@ pub fn hessian_gradients(
     // Per (point, column i): gradients at θ ± m h_i e_i, stored as [m][±][component]; columns
     // are processed in chunks of COLS per task through `gradients_along_axes`.
     const COLS: usize = 32;
-    const SUB: usize = 4;
+    const SUB: usize = COLS;
     let per_task = 2 * scales * d;
     let per_point = d * per_task;
     check_point_floats(per_point)?;

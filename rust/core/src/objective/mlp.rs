@@ -878,7 +878,43 @@ impl Mlp {
                         .copy_from_slice(&sums[b * n_out..(b + 1) * n_out]);
                 }
             }
-            if l > 0 {
+            if l > 0 && n_out == 1 {
+                // One output unit (the usual last layer): per sample row, every point's
+                // ∂F/∂w += δ·h_in and ∂F/∂h_in = δ·w, read contiguously (no product per point).
+                let hin = &fwd.h[l - 1];
+                let mut dprev = Array2::<f64>::zeros((n, nb * n_in));
+                let mut wflat: Vec<f64> = Vec::with_capacity(nb * n_in);
+                for row in p.outer_iter() {
+                    wflat.extend(row.slice(s![lay.w_off..lay.w_off + n_in]).iter());
+                }
+                let mut gacc = vec![0.0; nb * n_in];
+                for ((dr, hr), mut pr) in delta
+                    .outer_iter()
+                    .zip(hin.outer_iter())
+                    .zip(dprev.outer_iter_mut())
+                {
+                    let (Some(hr), Some(pr)) = (hr.as_slice(), pr.as_slice_mut()) else {
+                        return Err(Error::Numerical("mlp: non-contiguous activations".into()));
+                    };
+                    for (b, &dv) in dr.iter().enumerate() {
+                        let r = b * n_in..(b + 1) * n_in;
+                        for (((g, &h), p), &w) in gacc[r.clone()]
+                            .iter_mut()
+                            .zip(&hr[r.clone()])
+                            .zip(pr[r.clone()].iter_mut())
+                            .zip(&wflat[r])
+                        {
+                            *g += dv * h;
+                            *p = dv * w;
+                        }
+                    }
+                }
+                for b in 0..nb {
+                    grads[b * d + lay.w_off..b * d + lay.w_off + n_in]
+                        .copy_from_slice(&gacc[b * n_in..(b + 1) * n_in]);
+                }
+                delta = dprev;
+            } else if l > 0 {
                 let hin = &fwd.h[l - 1];
                 let mut dprev = Array2::<f64>::zeros((n, nb * n_in));
                 for (b, row) in p.outer_iter().enumerate() {
