@@ -353,7 +353,9 @@ def hessian(
     richardson : bool
         Richardson extrapolation from steps h and 2h (also needed for the error estimate's
         truncation part and for kink detection). Without it, the error estimate is the rounding
-        bound only and no kinks are flagged.
+        bound only and no kinks are flagged; for linear models with the gradients method it is a
+        derived bound of the computed gradient differences (one product XᵀQ per point, see
+        "Gradient differences of linear models" in the diagnostics docs).
     dim : int, optional
         D of a Python callable; inferred from ``points`` when not given.
     vectorized : bool

@@ -766,6 +766,93 @@ fn gradient_point(
     }
 }
 
+/// One point of the gradients method without Richardson from the objective's gradient
+/// differences ([`Objective::gradient_differences`]), or `None` when it has no such kernel.
+/// Column j is diff(·, j) / (2h_j) with its bound scaled alike; the estimate is symmetrised as
+/// in [`gradient_point`], its error the symmetrised bound plus half the asymmetry plus the
+/// rounding of the symmetrisation.
+fn difference_point(
+    obj: &dyn Objective,
+    theta: &[f64],
+    h: &[f64],
+    f0: f64,
+    s0: f64,
+) -> Result<Option<PointOut>> {
+    let d = h.len();
+    let eps = f64::EPSILON;
+    let mut diff = vec![0.0; d * d];
+    let mut bound = vec![0.0; d * d];
+    if !obj.gradient_differences(theta, h, &mut diff, &mut bound)? {
+        return Ok(None);
+    }
+    let finite = f0.is_finite() && diff.iter().all(|x| x.is_finite());
+    // G[k, j] = ∂_j g_k
+    for k in 0..d {
+        for j in 0..d {
+            let den = 2.0 * h[j];
+            diff[k * d + j] /= den;
+            bound[k * d + j] = bound[k * d + j] / den + eps * diff[k * d + j].abs();
+        }
+    }
+    let mut hout = vec![0.0; d * d];
+    let mut err = vec![0.0; d * d];
+    for i in 0..d {
+        for j in 0..d {
+            let (a, b) = (diff[i * d + j], diff[j * d + i]);
+            let v = 0.5 * (a + b);
+            hout[i * d + j] = v;
+            err[i * d + j] =
+                0.5 * (bound[i * d + j] + bound[j * d + i]) + 0.5 * (a - b).abs() + eps * v.abs();
+        }
+    }
+    Ok(Some(PointOut {
+        h: hout,
+        err,
+        kink: vec![false; d * d],
+        finite,
+        f0,
+        s0,
+    }))
+}
+
+/// The gradients method without Richardson through [`Objective::gradient_differences`],
+/// in parallel over points (each point computed alone: results do not depend on the thread
+/// count), or `None` when the objective has no such kernel.
+fn hessian_differences(
+    obj: &dyn Objective,
+    points: ArrayView2<'_, f64>,
+    stp: &Array2<f64>,
+    centre: (&Array1<f64>, &Array1<f64>),
+    ctl: &Control,
+) -> Result<Option<Vec<PointOut>>> {
+    let (b, d) = points.dim();
+    let one = |p: usize| -> Result<Option<PointOut>> {
+        ctl.check()?;
+        let theta: Vec<f64> = points.row(p).to_vec();
+        let h: Vec<f64> = stp.row(p).to_vec();
+        let out = difference_point(obj, &theta, &h, centre.0[p], centre.1[p])?;
+        ctl.advance(d as u64);
+        Ok(out)
+    };
+    let Some(first) = one(0)? else {
+        return Ok(None);
+    };
+    let par = crate::parallel::should_parallelize((b - 1) * 2 * d * d, PAR_MIN_FLOATS);
+    let rest: Vec<Option<PointOut>> = if par {
+        (1..b).into_par_iter().map(one).collect::<Result<_>>()?
+    } else {
+        (1..b).map(one).collect::<Result<_>>()?
+    };
+    let mut outs = Vec::with_capacity(b);
+    outs.push(first);
+    for o in rest {
+        outs.push(o.ok_or_else(|| {
+            Error::Numerical("gradient differences available for some points only".into())
+        })?);
+    }
+    Ok(Some(outs))
+}
+
 /// The gradients method for a native objective (parallel over points × columns).
 pub fn hessian_gradients(
     obj: &dyn Objective,
@@ -799,12 +886,17 @@ pub fn hessian_gradients(
     } else {
         Array2::zeros((b, d))
     };
+    if !richardson {
+        if let Some(outs) = hessian_differences(obj, points, &stp, (&cf, &cs), ctl)? {
+            return collect(outs, d, stp, b as u64, (b * 2 * d) as u64);
+        }
+    }
     let centre: Vec<(f64, f64, Vec<f64>)> =
         (0..b).map(|p| (cf[p], cs[p], cg.row(p).to_vec())).collect();
     // Per (point, column i): gradients at θ ± m h_i e_i, stored as [m][±][component]; columns
     // are processed in chunks of COLS per task through `gradients_along_axes`.
     const COLS: usize = 32;
-    const SUB: usize = 4;
+    const SUB: usize = COLS;
     let per_task = 2 * scales * d;
     let per_point = d * per_task;
     check_point_floats(per_point)?;

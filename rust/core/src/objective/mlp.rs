@@ -878,7 +878,43 @@ impl Mlp {
                         .copy_from_slice(&sums[b * n_out..(b + 1) * n_out]);
                 }
             }
-            if l > 0 {
+            if l > 0 && n_out == 1 {
+                // One output unit (the usual last layer): per sample row, every point's
+                // ∂F/∂w += δ·h_in and ∂F/∂h_in = δ·w, read contiguously (no product per point).
+                let hin = &fwd.h[l - 1];
+                let mut dprev = Array2::<f64>::zeros((n, nb * n_in));
+                let mut wflat: Vec<f64> = Vec::with_capacity(nb * n_in);
+                for row in p.outer_iter() {
+                    wflat.extend(row.slice(s![lay.w_off..lay.w_off + n_in]).iter());
+                }
+                let mut gacc = vec![0.0; nb * n_in];
+                for ((dr, hr), mut pr) in delta
+                    .outer_iter()
+                    .zip(hin.outer_iter())
+                    .zip(dprev.outer_iter_mut())
+                {
+                    let (Some(hr), Some(pr)) = (hr.as_slice(), pr.as_slice_mut()) else {
+                        return Err(Error::Numerical("mlp: non-contiguous activations".into()));
+                    };
+                    for (b, &dv) in dr.iter().enumerate() {
+                        let r = b * n_in..(b + 1) * n_in;
+                        for (((g, &h), p), &w) in gacc[r.clone()]
+                            .iter_mut()
+                            .zip(&hr[r.clone()])
+                            .zip(pr[r.clone()].iter_mut())
+                            .zip(&wflat[r])
+                        {
+                            *g += dv * h;
+                            *p = dv * w;
+                        }
+                    }
+                }
+                for b in 0..nb {
+                    grads[b * d + lay.w_off..b * d + lay.w_off + n_in]
+                        .copy_from_slice(&gacc[b * n_in..(b + 1) * n_in]);
+                }
+                delta = dprev;
+            } else if l > 0 {
                 let hin = &fwd.h[l - 1];
                 let mut dprev = Array2::<f64>::zeros((n, nb * n_in));
                 for (b, row) in p.outer_iter().enumerate() {
@@ -974,6 +1010,24 @@ fn row_dots(a: &Array2<f64>, w: &[f64], k: usize, c: &mut Array2<f64>) {
     }
 }
 
+/// Floats of the loss-derivative differences held at once by
+/// [`Mlp::linear_gradient_differences`] (2 MiB).
+const DIFF_BLOCK_FLOATS: usize = 1 << 18;
+
+/// `(Lip ℓ', range of ℓ'', sup |ℓ‴|)` of a loss as a function of the prediction (labels ±1):
+/// the constants of the rounding bound of [`Mlp::linear_gradient_differences`]. `None` for the
+/// third where ℓ'' jumps (squared hinge: the range bound is used instead). The hinge loss has
+/// ℓ' piecewise constant: its constants are 0, valid away from its kink only.
+fn loss_derivative_constants(loss: Loss) -> (f64, f64, Option<f64>) {
+    match loss {
+        Loss::Squared => (1.0, 0.0, Some(0.0)),
+        // ℓ'' = σ(1 − σ) ∈ (0, 1/4]; |ℓ‴| = σ(1 − σ)|1 − 2σ| ≤ 1/(6√3) < 0.1
+        Loss::Logistic => (0.25, 0.25, Some(0.1)),
+        Loss::Hinge => (0.0, 0.0, Some(0.0)),
+        Loss::SquaredHinge => (2.0, 2.0, None),
+    }
+}
+
 /// One sample row of the pair path: from the a-columns `za[..w]` and b-columns `za[w..2w]`,
 /// append a, b and, per weight t, `c·(t·z_a + (1 − t)·z_b)` to `out` (columns role by role, `w`
 /// each). With c = 1 these are the t-points' pre-activations (formed as the points are,
@@ -1010,6 +1064,146 @@ fn matmul_small(
         }
     } else {
         gemm_nt(a, w, 0.0, c);
+    }
+}
+
+impl Mlp {
+    /// [`Objective::gradient_differences`] of a linear model (one layer, one output): with
+    /// z = Xw + b computed once, the moved points' predictions are z ± h_j X_{·j} (no product per
+    /// moved point), the loss-derivative differences Q_ij = ℓ'(z_i + h_j X_ij) − ℓ'(z_i − h_j X_ij)
+    /// form an n × D matrix, and every difference of the point is one product XᵀQ (the bias row:
+    /// the column sums of Q), plus λ(h⁺_j + h⁻_j) on the diagonal of the decayed weights.
+    ///
+    /// Rounding bound, per sample i and move j, in units of eps (the error of Q_ij as computed):
+    /// Lip(ℓ')·(|ẑ⁺| + |ẑ⁻| + 2h_j|X_ij|) (rounding of the shifted predictions); the error of z
+    /// itself, (d + 1)·E_i with E = |X||w| + |b|, seen through ℓ'(· + h X_ij) − ℓ'(· − h X_ij),
+    /// whose Lipschitz constant is at most min(range ℓ'', 2h_j|X_ij| sup|ℓ‴|) (z's error is
+    /// shared by both sides and cancels to O(h)); (KERNEL_ULP + 1)·(|ℓ'⁺| + |ℓ'⁻|) (the
+    /// vectorised kernel); and (n + 1)·|Q_ij| (the subtraction and the product's sum over n).
+    /// With β_i the largest of these over j, the difference (k, j) is off by at most
+    /// eps·Σ_i |X_ik| β_i (one product |X|ᵀβ), plus eps·(|diff| + λ(h⁺ + h⁻)) for the decay
+    /// term's additions.
+    fn linear_gradient_differences(
+        &self,
+        theta: &[f64],
+        steps: &[f64],
+        diff: &mut [f64],
+        bound: &mut [f64],
+    ) -> Result<bool> {
+        use ndarray::{Array1, ArrayView1};
+        let d = self.dim;
+        if theta.len() != d || steps.len() != d || diff.len() != d * d || bound.len() != d * d {
+            return Err(Error::invalid(
+                "theta",
+                format!("expected a vector of length {d}, its steps and D x D buffers"),
+            ));
+        }
+        let eps = f64::EPSILON;
+        let l = &self.layers[0];
+        let (n, din) = self.x.dim();
+        let w = ArrayView1::from(&theta[l.w_off..l.w_off + din]);
+        let bias = if l.bias { theta[l.b_off] } else { 0.0 };
+        let mut z = self.x.dot(&w);
+        z += bias;
+        let mut e = self.xabs.dot(&w.mapv(f64::abs));
+        e += bias.abs();
+        // The moves as formed by `gradients_along_axes`: θ_j + h_j and θ_j − h_j, rounded.
+        let tp: Vec<f64> = (0..d).map(|j| (theta[j] + steps[j]) - theta[j]).collect();
+        let tm: Vec<f64> = (0..d).map(|j| theta[j] - (theta[j] - steps[j])).collect();
+        let (lip1, range2, l3) = loss_derivative_constants(self.loss);
+        let k_ulp = super::loss::KERNEL_ULP + 1.0;
+        let z_err = (din + 1) as f64;
+        let sum_err = (n + 1) as f64;
+        // X's column of coordinate j (the bias: a column of ones)
+        let col = |xi: &[f64], j: usize| {
+            if j < l.w_off + din {
+                xi[j - l.w_off]
+            } else {
+                1.0
+            }
+        };
+        // Samples in blocks of a fixed number of rows (Q at most DIFF_BLOCK_FLOATS floats), the
+        // products accumulated block after block in a fixed order.
+        let rows = (DIFF_BLOCK_FLOATS / d.max(1)).clamp(1, n.max(1));
+        let mut q = Array2::<f64>::zeros((rows, d));
+        let mut gw = Array2::<f64>::zeros((din, d));
+        let mut gb = vec![0.0; d];
+        let mut beta = Array1::<f64>::zeros(n);
+        let (mut zp, mut zm) = (vec![0.0; d], vec![0.0; d]);
+        let (mut dp, mut dm) = (vec![0.0; d], vec![0.0; d]);
+        let mut lo = 0;
+        while lo < n {
+            let hi = (lo + rows).min(n);
+            for i in lo..hi {
+                let xrow = self.x.row(i);
+                let xi = xrow.as_slice().unwrap_or(&[]);
+                let zi = z[i];
+                for j in 0..d {
+                    let xv = col(xi, j);
+                    zp[j] = zi + tp[j] * xv;
+                    zm[j] = zi - tm[j] * xv;
+                }
+                let yi = self.y[[i, 0]];
+                super::loss::loss_derivs_row(self.loss, &zp, yi, &mut [], &mut dp);
+                super::loss::loss_derivs_row(self.loss, &zm, yi, &mut [], &mut dm);
+                let mut qrow = q.row_mut(i - lo);
+                let qr = qrow.as_slice_mut().unwrap_or(&mut []);
+                let mut b = 0.0f64;
+                for j in 0..d {
+                    let qv = dp[j] - dm[j];
+                    qr[j] = qv;
+                    let span = (tp[j] + tm[j]) * col(xi, j).abs();
+                    let shared = match l3 {
+                        Some(c) => (span * c).min(range2),
+                        None => range2,
+                    };
+                    let bij = lip1 * (zp[j].abs() + zm[j].abs() + span)
+                        + z_err * e[i] * shared
+                        + k_ulp * (dp[j].abs() + dm[j].abs())
+                        + sum_err * qv.abs();
+                    // NaN propagates (a non-finite point is reported as such)
+                    b = if bij.is_nan() { bij } else { b.max(bij) };
+                }
+                beta[i] = b;
+            }
+            let qb = q.slice(ndarray::s![..hi - lo, ..]);
+            let xb = self.x.slice(ndarray::s![lo..hi, ..]);
+            ndarray::linalg::general_mat_mul(1.0, &xb.t(), &qb, 1.0, &mut gw);
+            if l.bias {
+                for qrow in qb.outer_iter() {
+                    for (s, v) in gb.iter_mut().zip(qrow.iter()) {
+                        *s += v;
+                    }
+                }
+            }
+            lo = hi;
+        }
+        let rw = self.xabs.t().dot(&beta);
+        // the sums of non-negative terms above are computed with a relative error below n·eps
+        let margin = eps * (1.0 + sum_err * eps);
+        for k in 0..din {
+            let o = (l.w_off + k) * d;
+            diff[o..o + d].copy_from_slice(gw.row(k).as_slice().unwrap_or(&[]));
+            bound[o..o + d].iter_mut().for_each(|v| *v = margin * rw[k]);
+        }
+        if l.bias {
+            let o = l.b_off * d;
+            diff[o..o + d].copy_from_slice(&gb);
+            let rb = margin * beta.sum();
+            bound[o..o + d].iter_mut().for_each(|v| *v = rb);
+        }
+        let lam = self.weight_decay;
+        for k in 0..d {
+            if lam > 0.0 && k >= l.w_off && k < l.w_off + din {
+                let t = lam * (tp[k] + tm[k]);
+                diff[k * d + k] += t;
+                bound[k * d + k] += eps * t;
+            }
+            for j in 0..d {
+                bound[k * d + j] += eps * diff[k * d + j].abs();
+            }
+        }
+        Ok(true)
     }
 }
 
@@ -1124,6 +1318,19 @@ impl Objective for Mlp {
         self.for_sub_blocks(points, |p, lo, hi| {
             self.gradients_sub_block(p, &mut values[lo..hi], &mut grads[lo * d..hi * d])
         })
+    }
+
+    fn gradient_differences(
+        &self,
+        theta: &[f64],
+        steps: &[f64],
+        diff: &mut [f64],
+        bound: &mut [f64],
+    ) -> Result<bool> {
+        if self.layers.len() != 1 || self.layers[0].n_out != 1 || self.y.ncols() != 1 {
+            return Ok(false);
+        }
+        self.linear_gradient_differences(theta, steps, diff, bound)
     }
 
     fn gradients_along_axes(

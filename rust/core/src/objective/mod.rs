@@ -139,6 +139,24 @@ pub trait Objective: Send + Sync {
         }
         Ok(())
     }
+
+    /// Central gradient differences along every axis, formed without the gradients themselves:
+    /// `diff[k·D + j] = ∇_k f(θ + h_j e_j) − ∇_k f(θ − h_j e_j)` (the moved points as
+    /// [`Objective::gradients_along_axes`] forms them: θ_j + h_j and θ_j − h_j rounded) and
+    /// `bound[k·D + j]`, a bound on the rounding error of that computed difference. Returns
+    /// `Ok(false)` (buffers untouched) when the objective has no such kernel; the
+    /// gradients-method Hessian then differences [`Objective::gradients_along_axes`]. Linear
+    /// models override it (see `docs/diagnostics.md`, "Gradient differences of linear models").
+    fn gradient_differences(
+        &self,
+        theta: &[f64],
+        steps: &[f64],
+        diff: &mut [f64],
+        bound: &mut [f64],
+    ) -> Result<bool> {
+        let _ = (theta, steps, diff, bound);
+        Ok(false)
+    }
 }
 
 /// Check the shapes of a block evaluation: `points` B × `d`, `nv` = `ns` = B values and scales,
