@@ -119,6 +119,43 @@ params = {"w1": rng.standard_normal((20, 100)) / 5, "b1": np.zeros(100),
 jobj = hc.from_jax(loss, params, Xj, yj)
 """
 
+#: 1000 × 20 Gaussian data, the regime of the interior-point method on a large working set
+#: (1000 sampled patterns: the n × n Woodbury matrix and its Cholesky factor every iteration).
+#: The ReLU fit spends its first seconds computing β_max (one cone NNLS per block); the gated
+#: fit with ``solver="ipm"`` is in the interior-point iterations within a second.
+_IPM = """
+rng = np.random.default_rng(8)
+Xi = rng.standard_normal((1000, 20))
+yi = np.maximum(Xi @ rng.standard_normal(20), 0) + 0.1 * rng.standard_normal(1000)
+"""
+
+#: Exact patterns on 60 × 2 data at β = 1e-4: most of the fit is Clarabel's conic endgame
+#: (``result_.timings["conic_s"]``), whose KKT factorisations are the long uninterruptible pieces.
+_CONIC = """
+rng = np.random.default_rng(9)
+Xe = rng.standard_normal((60, 2))
+ye = np.maximum(Xe @ rng.standard_normal(2), 0) + 0.1 * rng.standard_normal(60)
+"""
+
+#: A JAX MLP 20 → 4 × 100 (tanh) → 1, n = 2000, D = 32,500: the spectrum's first gradient call
+#: traces the vmapped gradient and XLA compiles it (seconds, in C++; on a worker thread so the
+#: signal is seen, see ``JaxObjective._executable``).
+_JAXC = """
+import jax, jax.numpy as jnp
+rng = np.random.default_rng(10)
+Xk = rng.standard_normal((2000, 20))
+yk = np.tanh(Xk @ rng.standard_normal(20))
+def deep_loss(p, X, y):
+    h = X
+    for layer in p[:-1]:
+        h = jnp.tanh(h @ layer["w"] + layer["b"])
+    return jnp.mean((h @ p[-1]["w"] - y) ** 2)
+dims = [20, 100, 100, 100, 100]
+kparams = [{"w": rng.standard_normal((a, b)) / np.sqrt(a), "b": np.zeros(b)}
+           for a, b in zip(dims[:-1], dims[1:])] + [{"w": rng.standard_normal(100) / 10}]
+kobj = hc.from_jax(deep_loss, kparams, Xk, yk)
+"""
+
 #: name -> (setup, call). "(convex)" rows are the convex solvers (rust/core/src/convex/).
 CASES: dict[str, tuple[str, str]] = {
     "chambers exact, 10⁶ × 50 (6 lines)": (
@@ -194,6 +231,28 @@ CASES: dict[str, tuple[str, str]] = {
         _RELU,
         'hc.ConvexReLU(1e-4, patterns="sample", n_patterns=400, seed=0, tol=1e-14, '
         'solver="fista", max_iter=10**7).regularization_path(Xr, yr, [1e-2, 1e-3, 1e-4])',
+    ),
+    "ConvexReLU interior point, 1000 × 20, 1000 patterns (convex)": (
+        _IPM,
+        'hc.ConvexReLU(0.01 * 1000, patterns="sample", n_patterns=1000, seed=0).fit(Xi, yi)',
+    ),
+    "ConvexGatedReLU interior point, 1000 × 20, 1000 patterns (convex)": (
+        _IPM,
+        'hc.ConvexGatedReLU(0.01 * 1000, patterns="sample", n_patterns=1000, seed=0, '
+        'solver="ipm").fit(Xi, yi)',
+    ),
+    "ConvexReLU FISTA, 1000 × 20, 1000 patterns (convex)": (
+        _IPM,
+        'hc.ConvexReLU(0.01 * 1000, patterns="sample", n_patterns=1000, seed=0, tol=1e-14, '
+        'solver="fista", max_iter=10**7).fit(Xi, yi)',
+    ),
+    "ConvexReLU exact, 60 × 2, β = 1e-4: conic endgame (convex)": (
+        _CONIC,
+        'hc.ConvexReLU(1e-4, patterns="exact").fit(Xe, ye)',
+    ),
+    "eigenvalues, jax MLP D = 32,500, first call: XLA compile (adapter)": (
+        _JAXC,
+        'hc.eigenvalues(kobj, kobj.theta0, k=3, which="smallest", tol=1e-12, max_restarts=10**4)',
     ),
     "ConvexGatedReLU Newton, 2500 × 8, 600 patterns (convex)": (
         _NEWTON,

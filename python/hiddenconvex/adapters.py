@@ -25,6 +25,13 @@ What is exact and what is finite differences
 Batches: every capability hands a batch of parameter vectors (B, D) to the objective at once;
 the adapters evaluate it with ``torch.func.vmap`` / ``jax.vmap`` (jitted) in sub-batches of at most
 ``batch_size`` vectors, on the calling thread.
+
+Ctrl-C: Python sees the signal between two calls of the framework. The one long call that
+does not return to Python, JAX's XLA compilation of the jitted batch function (once per batch
+shape, seconds for a large network), runs on a worker thread that the calling thread waits for
+in 10 ms steps, so Ctrl-C raises ``KeyboardInterrupt`` at once; the abandoned compilation
+finishes in the background and is discarded (the interpreter waits for it at exit). PyTorch
+has no such step: ``torch.func`` runs the model eagerly, operation by operation.
 """
 
 from __future__ import annotations
@@ -36,6 +43,7 @@ from typing import Any
 
 import numpy as np
 
+from ._interruptible import call_interruptibly
 from ._validation import check_choice, check_int
 from .exceptions import InvalidInputError, InvalidTypeError
 from .objectives import CallableObjective
@@ -798,6 +806,8 @@ class JaxObjective(_Structured):
                     f"loss_fn: must return a scalar, got shape {np.shape(v)}; reduce over the "
                     "samples (mean or sum)"
                 )
+            # compiled per batch shape by `_executable` (the compilation interruptible)
+            self._executables: dict[tuple[int, tuple[int, ...]], Any] = {}
             self._vvalue = jax.jit(jax.vmap(lambda t: jnp.reshape(single(t), ())))
             self._vgrad = jax.jit(jax.vmap(jax.grad(lambda t: jnp.reshape(single(t), ()))))
         # θ index of every leaf (ravel_pytree's order): unravel the index vector itself
@@ -938,8 +948,27 @@ class JaxObjective(_Structured):
         with self._ctx():
             for lo in range(0, thetas.shape[0], self.batch_size):
                 th = jnp.asarray(thetas[lo : lo + self.batch_size], dtype=self.dtype)
-                outs.append(np.asarray(fn(th), dtype=np.float64))
+                outs.append(np.asarray(self._executable(fn, th)(th), dtype=np.float64))
         return np.concatenate(outs, axis=0)
+
+    def _executable(self, fn: Any, th: Any) -> Any:
+        """``fn`` (jitted) compiled for the shape of ``th``, compiled once per shape.
+
+        XLA compiles in C++ for up to seconds without returning to Python, so Ctrl-C would wait
+        for it. The function is traced and lowered here (Python: interruptible, with the
+        caller's JAX configuration) and the lowered module is compiled on a worker thread that
+        the calling thread waits for in 10 ms steps
+        (:func:`~hiddenconvex._interruptible.call_interruptibly`): Ctrl-C raises
+        ``KeyboardInterrupt`` at once, the abandoned compilation finishes in the background and
+        is discarded (the interpreter waits for it at exit), and the next call compiles again.
+        """
+        key = (id(fn), tuple(th.shape))
+        exe = self._executables.get(key)
+        if exe is None:
+            lowered = fn.lower(th)
+            exe = call_interruptibly(lowered.compile, "hiddenconvex-xla-compile", daemon=False)
+            self._executables[key] = exe
+        return exe
 
     def _values(self, thetas: np.ndarray) -> np.ndarray:
         return self._batched(self._vvalue, np.asarray(thetas)).reshape(-1)
@@ -1030,6 +1059,14 @@ def from_jax(
         ``loss_fn`` not callable, object arrays.
     ImportError
         JAX is not installed (``pip install 'hiddenconvex[jax]'``).
+
+    Notes
+    -----
+    The first evaluation of each batch shape compiles the vmapped function with XLA (seconds
+    for a large network). The compilation runs on a worker thread while the calling thread
+    waits in 10 ms steps, so Ctrl-C interrupts it at once: the abandoned compilation finishes
+    in the background and its result is discarded (the interpreter waits for it at exit), and
+    the next evaluation compiles again.
     """
     return JaxObjective(
         loss_fn, params, X, y, batch_size=batch_size, dtype=dtype, activation=activation

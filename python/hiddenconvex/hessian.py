@@ -73,13 +73,13 @@ max|E|·‖E/max|E|‖_F, so it neither underflows nor overflows at any scale of
 from __future__ import annotations
 
 import dataclasses
-import threading
 import time
 from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
 from . import _core
+from ._interruptible import call_interruptibly
 from ._progress import progress_callback
 from ._typing import HessianMethod
 from ._validation import as_float_array, check_bool, check_choice, check_float
@@ -208,26 +208,14 @@ def _eigh(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     LAPACK cannot be stopped and NumPy checks for signals only when it returns (minutes for
     D = 3651 on a loaded machine). From order :data:`EIGH_THREAD_MIN_DIM` on, the decomposition
-    runs on a daemon thread (NumPy releases the GIL) and the caller waits for it in an
-    interruptible join: Ctrl-C raises ``KeyboardInterrupt`` at once, and the abandoned
-    decomposition finishes in the background, its result discarded.
+    runs on a daemon thread (NumPy releases the GIL) and the caller waits for it interruptibly
+    (:func:`~hiddenconvex._interruptible.call_interruptibly`): Ctrl-C raises
+    ``KeyboardInterrupt`` at once, and the abandoned decomposition finishes in the background,
+    its result discarded.
     """
     if H.shape[-1] < EIGH_THREAD_MIN_DIM:
         return _eigh_now(H)
-    box: dict[str, Any] = {}
-
-    def work() -> None:
-        try:
-            box["out"] = _eigh_now(H)
-        except BaseException as exc:  # re-raised on the calling thread
-            box["exc"] = exc
-
-    worker = threading.Thread(target=work, name="hiddenconvex-eigh", daemon=True)
-    worker.start()
-    worker.join()  # a signal interrupts the wait (POSIX), not the worker
-    if "exc" in box:
-        raise box["exc"]
-    return box["out"]
+    return call_interruptibly(lambda: _eigh_now(H), "hiddenconvex-eigh")
 
 
 def _eigh_now(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -12,8 +12,9 @@
 //! and the objective is the loss (squared: ½‖r‖²; Huber: min_a ½‖a‖² + δ‖r − a‖₁;
 //! hinge: Σ max(0, 1 − y r); logistic: Σ s_k with e^{−s_k} + e^{−y_k r_k − s_k} ≤ 1) plus
 //! β Σ_b t_b. The multipliers of the zero-cone rows are −ℓ'(prediction*): the dual point that
-//! [`super::polish::sharp_certificate_at`] prices on the whole program. Clarabel runs with the
-//! control's cancellation flag as its termination callback.
+//! [`super::polish::sharp_certificate_at`] prices on the whole program. Clarabel runs on a
+//! thread of its own with the control's cancellation flag as its termination callback, and the
+//! caller waits for it polling the control (see [`solve_on_worker`]).
 //!
 //! **Why the residual.** Written with the prediction u as variable, the squared loss is
 //! ½‖u‖² − yᵀu + const: near interpolation (small β) the objective Clarabel sees is
@@ -35,9 +36,13 @@
 //! the original units.
 
 use std::sync::atomic::Ordering;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::time::Duration;
 
 use clarabel::algebra::CscMatrix;
-use clarabel::solver::{DefaultSettings, DefaultSolver, IPSolver, SolverStatus, SupportedConeT};
+use clarabel::solver::{
+    DefaultSettings, DefaultSolution, DefaultSolver, IPSolver, SolverStatus, SupportedConeT,
+};
 use ndarray::{Array1, Array2};
 
 use super::{Kind, Loss, Problem};
@@ -127,6 +132,7 @@ pub fn solve(
     // zero cone: r_k − Σ_b σ_b m_ki x_kᵀ z_b = −c_k (c = y for the regression losses)
     let regression = matches!(prob.loss, Loss::Squared | Loss::Huber(_));
     for k in 0..n {
+        ctl.check()?; // rows of nb·d entries: a large working set takes a while
         a.push(row, ui(k), 1.0);
         for b in 0..nb {
             let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
@@ -145,6 +151,7 @@ pub fn solve(
     let row_nn = row;
     if relu {
         for b in 0..nb {
+            ctl.check()?;
             let i = b % p;
             for k in 0..n {
                 let s = prob.sign[[k, i]];
@@ -236,8 +243,6 @@ pub fn solve(
             cones.push(SupportedConeT::ExponentialConeT());
         }
     }
-    let pmat = CscMatrix::new_from_triplets(nx, nx, pm.i, pm.j, pm.v);
-    let amat = CscMatrix::new_from_triplets(row, nx, a.i, a.j, a.v);
     let settings = DefaultSettings::<f64> {
         verbose: false,
         max_iter,
@@ -248,13 +253,8 @@ pub fn solve(
         max_threads: 1,
         ..DefaultSettings::default()
     };
-    let mut solver = DefaultSolver::new(&pmat, &q, &amat, &rhs, &cones, settings)
-        .map_err(|e| Error::Numerical(format!("conic solver setup: {e:?}")))?;
-    let flag = ctl.cancel_flag();
-    solver.set_termination_callback(move |_info| flag.load(Ordering::Relaxed));
-    solver.solve();
+    let sol = solve_on_worker(nx, row, pm, a, q, rhs, cones, settings, ctl)?;
     ctl.check()?;
-    let sol = &solver.solution;
     let solved = matches!(sol.status, SolverStatus::Solved);
     let usable = solved || matches!(sol.status, SolverStatus::AlmostSolved);
     let status = format!("{:?}", sol.status);
@@ -275,10 +275,114 @@ pub fn solve(
     })
 }
 
+/// Interval at which the calling thread checks the control while Clarabel runs.
+const POLL: Duration = Duration::from_millis(5);
+
+/// Clarabel on the program (P, q, A, b, K), on a thread of its own.
+///
+/// Clarabel checks its termination callback (the control's cancellation flag) once per
+/// iteration, and one iteration — a sparse LDLᵀ factorisation of the KKT matrix — or its setup
+/// (equilibration, ordering, symbolic factorisation) can take longer than Ctrl-C may wait. The
+/// calling thread therefore waits for the solver in steps of [`POLL`] and returns
+/// [`Error::Interrupted`] as soon as the run is cancelled; the abandoned solver stops at its
+/// next callback and its result is discarded. A panic inside Clarabel ends its thread and is
+/// reported as a numerical error.
+#[allow(clippy::too_many_arguments)]
+fn solve_on_worker(
+    nx: usize,
+    rows: usize,
+    pm: Triplets,
+    a: Triplets,
+    q: Vec<f64>,
+    rhs: Vec<f64>,
+    cones: Vec<SupportedConeT<f64>>,
+    settings: DefaultSettings<f64>,
+    ctl: &Control,
+) -> Result<DefaultSolution<f64>> {
+    let flag = ctl.cancel_flag();
+    let (tx, rx) = mpsc::channel();
+    std::thread::Builder::new()
+        .name("hiddenconvex-clarabel".into())
+        .spawn(move || {
+            let pmat = CscMatrix::new_from_triplets(nx, nx, pm.i, pm.j, pm.v);
+            let amat = CscMatrix::new_from_triplets(rows, nx, a.i, a.j, a.v);
+            let out =
+                DefaultSolver::new(&pmat, &q, &amat, &rhs, &cones, settings).map(|mut solver| {
+                    solver.set_termination_callback(move |_info| flag.load(Ordering::Relaxed));
+                    solver.solve();
+                    solver.solution
+                });
+            // the receiver is gone when the run was cancelled: nothing to deliver
+            let _ = tx.send(out);
+        })
+        .map_err(|e| Error::Numerical(format!("conic solver: no thread ({e})")))?;
+    loop {
+        match rx.recv_timeout(POLL) {
+            Ok(out) => {
+                return out.map_err(|e| Error::Numerical(format!("conic solver setup: {e:?}")))
+            }
+            Err(RecvTimeoutError::Timeout) => ctl.check()?,
+            Err(RecvTimeoutError::Disconnected) => {
+                return Err(Error::Numerical(
+                    "conic solver: Clarabel stopped without a result (internal panic)".into(),
+                ))
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use ndarray::array;
+
+    /// A cancelled run: the caller returns `Interrupted` (at a poll) or Clarabel, seeing the flag
+    /// at its first callback, stops without solving; never a solution reported as solved.
+    #[test]
+    fn a_cancelled_solve_stops() {
+        let ctl = Control::new();
+        ctl.cancel();
+        // min ½x² − x s.t. x ≥ 0 (x = 1)
+        let pm = Triplets {
+            i: vec![0],
+            j: vec![0],
+            v: vec![1.0],
+        };
+        let a = Triplets {
+            i: vec![0],
+            j: vec![0],
+            v: vec![-1.0],
+        };
+        let cones = vec![SupportedConeT::NonnegativeConeT(1)];
+        let st = DefaultSettings::<f64> {
+            verbose: false,
+            ..DefaultSettings::default()
+        };
+        match solve_on_worker(1, 1, pm, a, vec![-1.0], vec![0.0], cones, st, &ctl) {
+            Err(e) => assert_eq!(e, Error::Interrupted),
+            Ok(sol) => assert!(matches!(sol.status, SolverStatus::CallbackTerminated)),
+        }
+        // the same program without cancellation is solved on the worker
+        let ctl = Control::new();
+        let pm = Triplets {
+            i: vec![0],
+            j: vec![0],
+            v: vec![1.0],
+        };
+        let a = Triplets {
+            i: vec![0],
+            j: vec![0],
+            v: vec![-1.0],
+        };
+        let cones = vec![SupportedConeT::NonnegativeConeT(1)];
+        let st = DefaultSettings::<f64> {
+            verbose: false,
+            ..DefaultSettings::default()
+        };
+        let sol = solve_on_worker(1, 1, pm, a, vec![-1.0], vec![0.0], cones, st, &ctl).unwrap();
+        assert!(matches!(sol.status, SolverStatus::Solved));
+        assert!((sol.x[0] - 1.0).abs() < 1e-7);
+    }
 
     /// X = I, one all-ones pattern, β = 1: the closed form w = (1 − β/‖y‖)₊ y (objective 4.5
     /// for y = (3, 4)) for the squared loss, the gated and the ReLU program alike; the zero-cone

@@ -1390,8 +1390,11 @@ fn solve_rows(
     let wt = n.div_ceil(ntile).div_ceil(panel) * panel;
     let packed: Vec<super::linalg::PackedRows> = rows
         .iter()
-        .map(|r| super::linalg::PackedRows::new(xsl, d, r, wt, ntile))
-        .collect();
+        .map(|r| {
+            ctl.check()?;
+            Ok(super::linalg::PackedRows::new(xsl, d, r, wt, ntile))
+        })
+        .collect::<Result<_>>()?;
     let mut c_xt: Vec<Vec<f64>> = packed.iter().map(|pk| vec![0.0; pk.x.len()]).collect();
     let row_norm2: Vec<f64> = (0..n)
         .map(|k| xsl[k * d..(k + 1) * d].iter().map(|v| v * v).sum())
@@ -1882,6 +1885,7 @@ fn solve_rows(
             .collect();
         // C_i X_iᵀ of every live pattern (packed, one product per pattern)
         let c_product = |i: usize, out: &mut Vec<f64>| -> Result<()> {
+            ctl.check()?;
             if live[i] && !super::linalg::packed_product(&cmat[i * d * d..], &packed[i].x, out, d) {
                 return Err(Error::Numerical(
                     "Woodbury assembly: inconsistent packed sizes".into(),
@@ -1902,6 +1906,8 @@ fn solve_rows(
             let (ti, tj) = pairs[u];
             let mut buf = vec![0.0; wt * wt];
             for i in c * chunk..((c + 1) * chunk).min(p) {
+                // a unit adds up to P/8 patterns (seconds in all for n = 1000, P = 1000)
+                ctl.check()?;
                 let pk = &packed[i];
                 let (a, b) = (
                     pk.starts[ti]..pk.starts[ti + 1],
@@ -1964,6 +1970,7 @@ fn solve_rows(
             chunks.into_iter().for_each(fill);
         }
         phases.lap(3);
+        ctl.check()?;
         let lm = super::linalg::cholesky(&mm)?;
         ctl.check()?;
         let schur = if kept.is_empty() {
@@ -2109,6 +2116,7 @@ fn solve_rows(
         let mu_aff = (gap_aff / nu).max(0.0);
         let sigma = (mu_aff / mu).powi(3).clamp(0.0, 1.0);
         phases.lap(5);
+        ctl.check()?;
         // ---- corrector: σμe − λ̃∘λ̃ − (W⁻¹Δs_a)∘(WΔy_a) ----
         let mut rc_soc = rc_soc_aff.clone();
         let mut ws = vec![0.0; dm];
