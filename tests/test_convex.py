@@ -254,14 +254,13 @@ def test_gated_newton_edge_cases_and_auto_choice():
 
 
 def test_relu_auto_choice_above_the_work_budget():
-    # "auto" for the ReLU program with known gates: the conic endgame from z = 0 for d ≤ 3 and
-    # n ≤ 200 (facet rows only), else the interior-point method while a whole Newton step is
-    # cheap or, above that budget, while n ≤ IPM_MAX_N (its working-set loop); FISTA beyond.
-    # Every route reaches Clarabel's optimum with a closed certificate.
-    # ("auto" is resolved in the core: convex::driver::choose; the others are asked for)
+    # "auto" for the ReLU program with known gates: the interior-point method while a whole
+    # Newton step is cheap or, above that budget, while n ≤ IPM_MAX_N (its working-set loop);
+    # FISTA beyond. Every route reaches Clarabel's optimum with a closed certificate.
+    # ("auto" is resolved in the core: convex::driver::choose; FISTA is asked for explicitly)
     X, y = _data(16, 2, 23)
     ref = None
-    for solver, want in (("auto", "conic"), ("ipm", "ipm"), ("fista", "fista")):
+    for solver, want in (("auto", "ipm"), ("fista", "fista")):
         m = hc.ConvexReLU(0.05, tol=1e-8, max_iter=200000, solver=solver).fit(X, y)
         if ref is None:
             ref, _, _ = R.cvxpy_relu(X, y, m.patterns_, 0.05)

@@ -1010,8 +1010,8 @@ class ConvexReLU(_ConvexBase):
         known, β ≥ β_max returns the zero network exactly; otherwise the interior-point method
         (large programs, smooth losses) followed by the conic endgame — Clarabel on a working
         set of patterns, its dual point priced on every pattern, column generation until the
-        full program's gap closes (hinge, and every loss when d ≤ 3 and n ≤ 200, start
-        there: each pattern's cone then keeps only its facet rows) — and a FISTA finish
+        full program's gap closes (hinge starts there; for d ≤ 3 each pattern's cone keeps
+        only its facet rows) — and a FISTA finish
         only if still open; ``result_.solver`` names the chain that ran. Without gates (bare
         pattern array) FISTA (smooth) or ADMM (hinge). ``"ipm"``: primal-dual interior-point
         method (Mehrotra, Nesterov-Todd scaling, Woodbury-reduced Newton systems, working-set

@@ -44,14 +44,6 @@ pub const IPM_MAX_N: usize = 1000;
 pub const NEWTON_MAX_N: usize = 4000;
 /// … while n² ≤ NEWTON_RATIO · d · P.
 pub const NEWTON_RATIO: f64 = 1000.0;
-/// "auto" solves the ReLU program (patterns with witnesses) by the conic endgame from z = 0,
-/// without the interior-point stage, in up to this many dimensions (where each pattern's cone
-/// keeps only its facet rows, see [`super::conic::facet_rows`]) …
-pub const CONIC_FIRST_MAX_D: usize = 3;
-/// … and samples (measured at n = 40, d = 3, all 1,562 patterns, β from 1e-4 to 0.4: the
-/// interior-point stage took 2.7–8 s on a loaded machine and left relative gaps of 0.77–0.86 at
-/// β ≤ 1e-2, while the endgame's Clarabel rounds took 0.3–0.7 s each).
-pub const CONIC_FIRST_MAX_N: usize = 200;
 /// Largest conic problem (nonzeros of its constraint matrix) the endgame builds.
 pub const CONIC_MAX_NNZ: usize = 20_000_000;
 /// Iteration budget of the interior-point stage (its first-order finish included) when the
@@ -269,7 +261,7 @@ pub fn choose(prob: &Problem, has_gates: bool) -> &'static str {
             "admm"
         };
     }
-    if !prob.loss.is_smooth() || (prob.d() <= CONIC_FIRST_MAX_D && n <= CONIC_FIRST_MAX_N) {
+    if !prob.loss.is_smooth() {
         return "conic";
     }
     if work(prob) <= IPM_MAX_WORK || n <= IPM_MAX_N {
