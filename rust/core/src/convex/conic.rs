@@ -395,7 +395,7 @@ mod tests {
     use ndarray::array;
 
     /// Every row `facet_rows` drops is implied by the rows it keeps: s_k x_k lies in the cone
-    /// of the kept s_j x_j (NNLS residual ~0), for d = 2 and 3 on random data and gates (the
+    /// of the kept s_j x_j (NNLS residual at NNLS's accuracy), for d = 2 and 3 on random data and gates (the
     /// witnesses), and d = 2 keeps exactly 2 rows.
     #[test]
     fn facet_rows_keep_the_same_cones() {
@@ -446,7 +446,9 @@ mod tests {
                     let (_, r) =
                         crate::convex::polish::cone_nnls(&xs, &kept, d, &a, &[], 10 * n, 0.0);
                     let an = a.iter().map(|v| v * v).sum::<f64>().sqrt();
-                    assert!(r <= 1e-10 * an, "d {d} pattern {i} row {k}: residual {r}");
+                    // NNLS stops at ~1e-9 relative; a row outside the kept cone leaves a
+                    // residual of the order of its distance to it
+                    assert!(r <= 1e-6 * an, "d {d} pattern {i} row {k}: residual {r}");
                 }
             }
         }
