@@ -172,8 +172,64 @@ def interrupt_table(doc: dict) -> str:
     )
 
 
+# ---- the convex section: the main table, then the β grid (benches/bench_convex.py) -----------
+BETA_GRID_PREFIX = "beta grid "
+BETA_GRID_PEERS = ("cvxpy+clarabel", "clarabel-direct", "adelie")
+
+
+def convex_table(doc: dict) -> str:
+    """The convex group: every case but the β grid's in the usual table, the β grid's rows
+    (case names starting with BETA_GRID_PREFIX) in a second one."""
+    rest = {c: v for c, v in doc["cases"].items() if not c.startswith(BETA_GRID_PREFIX)}
+    main = {**doc, "cases": rest}
+    out = table(main)
+    grid = beta_grid_table(doc)
+    return out if grid is None else f"{out}\n\n{grid}"
+
+
+def beta_grid_table(doc: dict) -> str | None:
+    """One line per β-grid row: hiddenconvex's median, whether it certified, the chain that
+    ran, and each peer's median with the ratio peer / hiddenconvex. A mean-scaling row is the
+    sum-scaling program divided by n: its peers are the sum row's (they run there only)."""
+    cases = {
+        c[len(BETA_GRID_PREFIX) :]: v
+        for c, v in doc["cases"].items()
+        if c.startswith(BETA_GRID_PREFIX)
+    }
+    rows = []
+    for name, impls in cases.items():
+        ours = impls.get(REF)
+        if not ours or not ours.get("median_s"):
+            continue
+        src = cases.get(name.replace(" mean beta=", " sum beta="), {})
+        cells = []
+        for peer in BETA_GRID_PEERS:
+            e = impls.get(peer) or src.get(peer)
+            if e and e.get("median_s"):
+                cells += [fmt_time(e["median_s"]), f"{e['median_s'] / ours['median_s']:.1f}×"]
+            else:
+                cells += ["", ""]
+        rows.append(
+            f"| {name} | {fmt_time(ours['median_s'])} | {ours.get('certified', '')} | "
+            f"{ours.get('solver', '')} | " + " | ".join(cells) + " |"
+        )
+    if not rows:
+        return None
+    head = (
+        "| β grid case | hiddenconvex | certified | chain | cvxpy+Clarabel | ratio "
+        "| Clarabel direct | ratio | adelie | ratio |\n|" + "---|" * 10
+    )
+    return (
+        f"{head}\n"
+        + "\n".join(rows)
+        + "\n\n_β grid: all exact patterns, default tol (relative gap 1e-8), β in the sum "
+        "scaling; hiddenconvex median of 3, peers one run each on the sum-scaling rows (a "
+        "mean-scaling row is the same program divided by n and is compared with them)._"
+    )
+
+
 #: Groups with a table of their own (default: :func:`table`).
-GROUP_TABLES = {"interrupt": interrupt_table}
+GROUP_TABLES = {"interrupt": interrupt_table, "convex": convex_table}
 
 DOCS = ROOT / "docs"
 
