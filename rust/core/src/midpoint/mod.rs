@@ -165,15 +165,10 @@ impl Sampler {
     }
 }
 
-/// Points per evaluation piece of the native run (at most; fewer for a costly objective): four
-/// of the batched consumers' blocks, so that the products of a cheap objective's piece are large
-/// enough to amortise their set-up (packing X). A pair's results do not depend on the piece.
-const PIECE_POINTS: usize = 4 * EVAL_BLOCK;
-
-/// Pairs per evaluation piece of the native run with T weights: about `PIECE_POINTS` points
+/// Pairs per evaluation piece of the native run with T weights: about `EVAL_BLOCK` points
 /// ((2 + T) per pair), a multiple of 8 pairs when that many fit (whole vectors in the kernels).
 fn pair_piece(nt: usize) -> usize {
-    let p = (PIECE_POINTS / (2 + nt)).max(1);
+    let p = (EVAL_BLOCK / (2 + nt)).max(1);
     if p >= 8 {
         p / 8 * 8
     } else {
@@ -607,10 +602,10 @@ pub fn run_native_range(
         }
         let mut vals = vec![0.0; len * rows];
         let mut scs = vec![0.0; len * rows];
-        // in pieces of whole pairs, about PIECE_POINTS points each (fewer for a costly objective:
+        // in pieces of whole pairs, about EVAL_BLOCK points each (fewer for a costly objective:
         // at least one pair), with a cancellation check before each: a block holds
         // BLOCK · (2 + T) points, seconds of work for a large network
-        let piece_pairs = pair_piece(nt).min((points_per_check(obj, PIECE_POINTS) / rows).max(1));
+        let piece_pairs = pair_piece(nt).min((points_per_check(obj, EVAL_BLOCK) / rows).max(1));
         let piece_rows = piece_pairs * rows;
         for (k, (vp, sp)) in vals
             .chunks_mut(piece_rows)

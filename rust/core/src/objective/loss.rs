@@ -411,49 +411,6 @@ pub(crate) fn tanh_v(z: f64) -> f64 {
     }
 }
 
-/// 2^−60 (the second factor of [`exp_nonpos`]'s scaling).
-const TWO_M60: f64 = 1.0 / (1u64 << 60) as f64;
-
-/// e^x for x ≤ 0 (and NaN), bit-identical to [`exp_v`] there with fewer operations: no upper
-/// clamp, and 2^n applied as 2^(n+60)·2^−60 (the first product exact for n ≥ −1076, the second
-/// rounding once, as [`exp_v`]'s 2^n1·2^n2 does). NaN propagates through the lower clamp
-/// (written as a comparison so that the AVX2 twin's `max(−746, x)` matches it).
-#[inline(always)]
-pub(crate) fn exp_nonpos(x: f64) -> f64 {
-    let xc = if -746.0 > x { -746.0 } else { x };
-    let (nf, r) = reduce(xc);
-    let p = 1.0 + expm1_reduced(r);
-    p * pow2(nf + 60.0) * TWO_M60
-}
-
-/// The logistic loss term of the midpoint pair path: `(ℓ, σ)` with ℓ = log(1 + e^{−z}),
-/// z = y·f, and σ = σ(−z) = |ℓ'|/|y|, with **one** division: q = 1/(d_l·d_s) gives both the
-/// argument s = num/d_l of [`log1p_unit_v`]'s series (as num·d_s·q) and σ = num_σ/d_s (as
-/// num_σ·d_l·q), d_s = 1 + e^{−|z|}. s carries up to four roundings instead of one, so ℓ is
-/// within `KERNEL_ULP` ulp of the scalar path (tested) rather than 3; σ (which only enters the
-/// rounding scale) within a few ulp.
-#[inline(always)]
-pub(crate) fn logistic_pair_term(f: f64, y: f64) -> (f64, f64) {
-    let z = y * f;
-    let u = exp_nonpos(-z.abs());
-    let big = u >= 0.5;
-    let num = if big { u - 1.0 } else { u };
-    let dl = if big { u + 3.0 } else { u + 2.0 };
-    let ds = 1.0 + u;
-    let q = 1.0 / (dl * ds);
-    let s = (num * ds) * q;
-    let s2 = s * s;
-    let p = atanh_poly(s2);
-    let two_s = 2.0 * s;
-    let hi = if big { LN2_HI } else { 0.0 };
-    let lo = if big { LN2_LO } else { 0.0 };
-    let lg = hi + (two_s + fma(two_s * s2, p, lo));
-    let negz = -z;
-    let l = (if negz > 0.0 { negz } else { 0.0 }) + lg;
-    let nsig = if z > 0.0 { u } else { 1.0 };
-    (l, (nsig * dl) * q)
-}
-
 /// Define `$name`, which runs `$avx2` (explicit AVX2 + FMA lanes, see [`avx2`]) when the CPU
 /// has both and `$portable` (the same operations one value at a time) otherwise. Both perform
 /// the same IEEE operations in the same order (fused multiply-adds included), so they return
@@ -645,26 +602,6 @@ simd_dispatch! {
     }
 }
 
-simd_dispatch! {
-    /// The logistic loss of one sample for a row of B predictions `f` (midpoint pair path):
-    /// `acc_f[b] += ℓ` and `acc_s[b] += ℓ + |y|·σ·e[b]` ([`logistic_pair_term`]; the same
-    /// rounding scale as [`loss_accumulate_row`]'s |ℓ| + |ℓ'|·e, as ℓ ≥ 0 and |ℓ'| = |y|·σ).
-    pub(crate) fn logistic_pair_row / logistic_pair_row_portable / logistic_pair_row(
-        f: &[f64],
-        e: &[f64],
-        y: f64,
-        acc_f: &mut [f64],
-        acc_s: &mut [f64],
-    ) {
-        let ay = y.abs();
-        for (((a, s), &fv), &ev) in acc_f.iter_mut().zip(acc_s.iter_mut()).zip(f).zip(e) {
-            let (l, sig) = logistic_pair_term(fv, y);
-            *a += l;
-            *s += fma(ay * sig, ev, l);
-        }
-    }
-}
-
 /// The AVX2 twins of the slice kernels: four lanes per instruction, the same operations in the
 /// same order as the scalar kernels ([`exp_v`], [`log1p_unit_v`], …), which also handle the
 /// last `len % 4` values. Explicit intrinsics (the compiler does not vectorise the scalar loops
@@ -674,7 +611,7 @@ simd_dispatch! {
 pub(crate) mod avx2 {
     use super::{
         exp_v, log1p_unit_v, loss_term, sigmoid_v, softplus_v, tanh_v, Activation, Loss, ATANH_A,
-        EXPM1_C, LN2_HI, LN2_LO, LOG2E, MAGIC, TWO_M60,
+        EXPM1_C, LN2_HI, LN2_LO, LOG2E, MAGIC,
     };
     use std::arch::x86_64::*;
 
@@ -1020,79 +957,6 @@ pub(crate) mod avx2 {
         (l, mul(negy, div(num, add(splat(1.0), u))))
     }
 
-    /// [`super::logistic_pair_term`], four lanes (same operations in the same order).
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn logistic_pair4(f: V, y: V) -> (V, V) {
-        let z = mul(y, f);
-        let x = neg_abs(z);
-        // max(−746, x): NaN x gives x, as the scalar comparison does
-        let xc = max(splat(-746.0), x);
-        let (nf, r) = reduce(xc);
-        let p = add(splat(1.0), expm1_reduced(r));
-        let u = mul(mul(p, pow2(add(nf, splat(60.0)))), splat(TWO_M60));
-        let one = splat(1.0);
-        let big = ge(u, splat(0.5));
-        let num = select(big, sub(u, one), u);
-        let dl = select(big, add(u, splat(3.0)), add(u, splat(2.0)));
-        let ds = add(one, u);
-        let q = div(one, mul(dl, ds));
-        let s = mul(mul(num, ds), q);
-        let s2 = mul(s, s);
-        let pp = atanh_poly(s2);
-        let two_s = mul(splat(2.0), s);
-        let zero = splat(0.0);
-        let hi = select(big, splat(LN2_HI), zero);
-        let lo = select(big, splat(LN2_LO), zero);
-        let lg = add(hi, add(two_s, fma(mul(two_s, s2), pp, lo)));
-        let negz = unsafe { _mm256_xor_pd(z, splat(-0.0)) };
-        let l = add(select(gt(negz, zero), negz, zero), lg);
-        let nsig = select(gt(z, zero), u, one);
-        (l, mul(mul(nsig, dl), q))
-    }
-
-    #[target_feature(enable = "avx2,fma")]
-    pub unsafe fn logistic_pair_row(
-        f: &[f64],
-        e: &[f64],
-        y: f64,
-        acc_f: &mut [f64],
-        acc_s: &mut [f64],
-    ) {
-        let n = f.len().min(e.len()).min(acc_f.len()).min(acc_s.len());
-        let yv = splat(y);
-        let ay = splat(y.abs());
-        let mut k = 0;
-        while k < n {
-            let m = (n - k).min(4);
-            let (l, sig, ev) = if m == 4 {
-                let (l, sig) = logistic_pair4(load(f, k), yv);
-                (l, sig, load(e, k))
-            } else {
-                // the last < 4 values in zero-padded lanes (same operations per lane)
-                let (mut fb, mut eb) = ([0.0; 4], [0.0; 4]);
-                fb[..m].copy_from_slice(&f[k..k + m]);
-                eb[..m].copy_from_slice(&e[k..k + m]);
-                let (l, sig) = logistic_pair4(load(&fb, 0), yv);
-                (l, sig, load(&eb, 0))
-            };
-            let ts = fma(mul(ay, sig), ev, l);
-            if m == 4 {
-                store(acc_f, k, add(load(acc_f, k), l));
-                store(acc_s, k, add(load(acc_s, k), ts));
-            } else {
-                let (mut lb, mut sb) = ([0.0; 4], [0.0; 4]);
-                store(&mut lb, 0, l);
-                store(&mut sb, 0, ts);
-                for j in 0..m {
-                    acc_f[k + j] += lb[j];
-                    acc_s[k + j] += sb[j];
-                }
-            }
-            k += m;
-        }
-    }
-
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn exp_slice(x: &[f64], out: &mut [f64]) {
         let n = x.len().min(out.len());
@@ -1373,59 +1237,6 @@ mod tests {
         // Subnormal results: one rounding.
         for x in [-709.5, -720.0, -740.0, -745.0] {
             assert!((exp_v(x) - x.exp()).abs() <= f64::from_bits(1), "{x}");
-        }
-    }
-
-    #[test]
-    fn logistic_pair_kernel_is_within_a_few_ulp_and_bit_identical_across_paths() {
-        // exp_nonpos is exp_v on x ≤ 0, bit for bit (subnormal results included)
-        for x in sweep(-800.0, 0.0, 200_000) {
-            assert_eq!(exp_nonpos(x).to_bits(), exp_v(x).to_bits(), "{x}");
-        }
-        assert_eq!(exp_nonpos(f64::NEG_INFINITY), 0.0);
-        assert!(exp_nonpos(f64::NAN).is_nan());
-        let fs = sweep(-750.0, 750.0, 400_000);
-        let (mut wl, mut ws) = (0.0f64, 0.0f64);
-        for &f in &fs {
-            for y in [1.0, -1.0] {
-                let (l, sig) = logistic_pair_term(f, y);
-                let (l0, d0) = Loss::Logistic.eval(f, y);
-                // relative to the value, or to the smallest normal number for subnormal values
-                // (where the platform's exp and exp_v may differ by a unit of 2^−1074)
-                let rel = |a: f64, b: f64| {
-                    (a - b).abs() / (f64::EPSILON * b.abs().max(f64::MIN_POSITIVE))
-                };
-                wl = wl.max(rel(l, l0));
-                ws = ws.max(rel(sig, d0.abs()));
-            }
-        }
-        eprintln!("logistic pair term: {wl:.2} ulp, slope {ws:.2} ulp");
-        assert!(wl <= KERNEL_ULP, "logistic term {wl} ulp");
-        assert!(ws <= 2.0 * KERNEL_ULP, "logistic slope {ws} ulp");
-        assert!(logistic_pair_term(f64::NAN, 1.0).0.is_nan());
-        assert!(logistic_pair_term(f64::NAN, 1.0).1.is_nan());
-        assert_eq!(logistic_pair_term(f64::INFINITY, -1.0).0, f64::INFINITY);
-        // the row kernel: AVX2 and portable twins agree bit for bit (ragged ends included), and
-        // the rounding scale equals loss_accumulate_row's to a few ulp
-        let fs = sweep(-60.0, 60.0, 3_001);
-        let es: Vec<f64> = fs.iter().map(|f| 3.0 * f.abs() + 1.0).collect();
-        for len in [fs.len(), 7, 5, 3, 1] {
-            for y in [1.0, -1.0] {
-                let (f, e) = (&fs[..len], &es[..len]);
-                let (mut af, mut as_) = (vec![1.5; len], vec![2.0; len]);
-                logistic_pair_row(f, e, y, &mut af, &mut as_);
-                let (mut pf, mut ps) = (vec![1.5; len], vec![2.0; len]);
-                logistic_pair_row_portable(f, e, y, &mut pf, &mut ps);
-                assert_eq!(af, pf);
-                assert_eq!(as_, ps);
-                let (mut rf, mut rs) = (vec![1.5; len], vec![2.0; len]);
-                loss_accumulate_row(Loss::Logistic, f, e, y, &mut rf, &mut rs);
-                for k in 0..len {
-                    let tol = 2.0 * KERNEL_ULP * f64::EPSILON;
-                    assert!((af[k] - rf[k]).abs() <= tol * rf[k], "{}", f[k]);
-                    assert!((as_[k] - rs[k]).abs() <= tol * rs[k], "{}", f[k]);
-                }
-            }
         }
     }
 

@@ -782,10 +782,8 @@ impl Mlp {
     /// general path. The predictions of a and b are one product each with X and |X| (their
     /// bounds); per sample, the t-points' predictions t·z_a + (1 − t)·z_b and bounds
     /// 4·(t·e_a + (1 − t)·e_b) are formed in a short row and the loss is accumulated over the
-    /// a, b and t columns directly — for the logistic loss by
-    /// [`super::loss::logistic_pair_row`]
-    /// (one division per term), for the others by the block path's kernel. Pair-major output as
-    /// the general path.
+    /// a, b and t columns directly with the block path's loss kernel (so the values of a and b
+    /// are bit for bit those of the block path). Pair-major output as the general path.
     fn pair_values_linear(
         &self,
         p: ArrayView2<'_, f64>,
@@ -830,7 +828,6 @@ impl Mlp {
         let nt = ts.len();
         let (mut acc_f, mut acc_s) = (vec![0.0; r * np], vec![0.0; r * np]);
         let (mut zm, mut em) = (vec![0.0; nt * np], vec![0.0; nt * np]);
-        let logistic = self.loss == Loss::Logistic;
         for i in 0..n {
             let (zr, er) = (z.row(i), e.row(i));
             let (Some(zr), Some(er)) = (zr.as_slice(), er.as_slice()) else {
@@ -849,13 +846,8 @@ impl Mlp {
             let yv = self.y[[i, 0]];
             let (fab, fm) = acc_f.split_at_mut(2 * np);
             let (sab, sm) = acc_s.split_at_mut(2 * np);
-            if logistic {
-                super::loss::logistic_pair_row(zr, er, yv, fab, sab);
-                super::loss::logistic_pair_row(&zm, &em, yv, fm, sm);
-            } else {
-                super::loss::loss_accumulate_row(self.loss, zr, er, yv, fab, sab);
-                super::loss::loss_accumulate_row(self.loss, &zm, &em, yv, fm, sm);
-            }
+            super::loss::loss_accumulate_row(self.loss, zr, er, yv, fab, sab);
+            super::loss::loss_accumulate_row(self.loss, &zm, &em, yv, fm, sm);
         }
         for i in 0..np {
             for j in 0..r {
@@ -1673,20 +1665,10 @@ mod tests {
                 let (mut v2, mut s2) = (vec![0.0; nb], vec![0.0; nb]);
                 obj.pair_values_block(pts.view(), &ts, &mut v2, &mut s2)
                     .unwrap();
-                // the linear logistic model's pair path has its own loss kernel (one division
-                // per term, within KERNEL_ULP of the block path's); the others are bit-identical
-                let own_kernel = obj.layers.len() == 1 && obj.loss == Loss::Logistic;
                 for i in 0..np_ {
                     for q in 0..2 {
-                        let k = r * i + q;
-                        if own_kernel {
-                            let tol = 2.0 * super::super::loss::KERNEL_ULP * eps;
-                            assert!((v1[k] - v2[k]).abs() <= tol * s1[k], "{}", obj.name());
-                            assert!((s1[k] - s2[k]).abs() <= tol * s1[k], "{}", obj.name());
-                        } else {
-                            assert_eq!(v1[k], v2[k], "{}", obj.name());
-                            assert_eq!(s1[k], s2[k], "{}", obj.name());
-                        }
+                        assert_eq!(v1[r * i + q], v2[r * i + q], "{}", obj.name());
+                        assert_eq!(s1[r * i + q], s2[r * i + q], "{}", obj.name());
                     }
                     for q in 2..r {
                         let k = r * i + q;
