@@ -838,9 +838,9 @@ impl Mlp {
             for (j, &t) in ts.iter().enumerate() {
                 let sw = 1.0 - t;
                 let (zmj, emj) = (&mut zm[j * np..(j + 1) * np], &mut em[j * np..(j + 1) * np]);
-                for k in 0..np {
-                    zmj[k] = t * za[k] + sw * zb[k];
-                    emj[k] = 4.0 * (t * ea[k] + sw * eb[k]);
+                for (k, (zk, ek)) in zmj.iter_mut().zip(emj.iter_mut()).enumerate() {
+                    *zk = t * za[k] + sw * zb[k];
+                    *ek = 4.0 * (t * ea[k] + sw * eb[k]);
                 }
             }
             let yv = self.y[[i, 0]];
