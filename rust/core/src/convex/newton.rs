@@ -14,8 +14,8 @@
 //! ‖A_iᵀμ‖ ≤ β fails, the worst first). Bertsekas' projected Newton (ε-binding set, Armijo search
 //! along the projection arc) with Levenberg–Marquardt damping (the program is degenerate when
 //! several patterns explain the same direction) converges in ~10–30 iterations of
-//! O(n³/3 + n²(|S| + |F|) + n|F|² + n d P) flops (blocked Cholesky and triangular solves on
-//! GEMM kernels, deterministic fixed-block parallelism).
+//! O(n³/3 + n²(|S| + |F|) + n|F|² + n d P) flops (Cholesky factorisation and triangular solves
+//! on faer's kernels, GEMMs on fixed blocks: results do not depend on the thread count).
 //!
 //! Other smooth losses (logistic, Huber): proximal Newton (Lee, Sun & Saunders 2014) — the loss is
 //! replaced by its second-order model ½ Σ_k h_k (z_k − t_k)², a weighted squared loss solved as
@@ -32,83 +32,24 @@ use super::{gap_ok, linalg, Certificate, Kind, Loss, Problem, Settings, Solution
 use crate::control::Control;
 use crate::error::{Error, Result};
 
-/// Block size of the Cholesky factorisation and the triangular solves.
+/// Column block of the lower-triangle GEMM.
 const NB: usize = 64;
 
 /// Largest n accepted (three n × n matrices are held).
 pub const MAX_N: usize = 20_000;
 
-/// Blocked lower Cholesky factor with the inverses of its diagonal blocks.
+/// Lower Cholesky factor (row-major, zero upper triangle).
 struct Chol {
-    /// Lower triangle holds L (the strict upper triangle is not referenced).
     l: Array2<f64>,
-    inv_diag: Vec<Array2<f64>>,
 }
 
-/// Inverse of a lower-triangular matrix (forward substitution on the identity).
-fn lower_inverse(l: &Array2<f64>) -> Array2<f64> {
-    let m = l.nrows();
-    let mut inv = Array2::<f64>::zeros((m, m));
-    for j in 0..m {
-        inv[[j, j]] = 1.0 / l[[j, j]];
-        for i in j + 1..m {
-            let mut s = 0.0;
-            for k in j..i {
-                s += l[[i, k]] * inv[[k, j]];
-            }
-            inv[[i, j]] = -s / l[[i, i]];
-        }
-    }
-    inv
-}
-
-/// Right-looking blocked Cholesky of the symmetric positive-definite `a` (lower triangle read),
-/// in place. Trailing updates are GEMMs on fixed NB-column blocks (parallel when `par`; the
-/// result does not depend on the thread count). Checks `ctl` once per block column.
-fn cholesky_blocked(mut a: Array2<f64>, par: bool, ctl: &Control) -> Result<Chol> {
-    let n = a.nrows();
-    let mut inv_diag = Vec::with_capacity(n.div_ceil(NB));
-    let mut k0 = 0;
-    while k0 < n {
-        ctl.check()?;
-        let k1 = (k0 + NB).min(n);
-        let l11 = linalg::cholesky(&a.slice(s![k0..k1, k0..k1]).to_owned())?;
-        let inv11 = lower_inverse(&l11);
-        a.slice_mut(s![k0..k1, k0..k1]).assign(&l11);
-        if k1 < n {
-            // panel: L21 = A21 L11⁻ᵀ
-            let a21 = a.slice(s![k1.., k0..k1]).to_owned();
-            let mut l21v = a.slice_mut(s![k1.., k0..k1]);
-            general_mat_mul(1.0, &a21, &inv11.t(), 0.0, &mut l21v);
-            let l21 = a.slice(s![k1.., k0..k1]).to_owned();
-            // trailing lower block columns: A[j.., j] −= L21[j..] L21[j]ᵀ
-            let mut trailing = a.slice_mut(s![k1.., k1..]);
-            let update = |(jb, mut col): (usize, ArrayViewMut2<f64>)| {
-                if ctl.is_cancelled() {
-                    return; // the check after the loop reports it
-                }
-                let r0 = jb * NB;
-                let w = col.ncols();
-                let lhs = l21.slice(s![r0.., ..]);
-                let rhs = l21.slice(s![r0..r0 + w, ..]);
-                let mut out = col.slice_mut(s![r0.., ..]);
-                general_mat_mul(-1.0, &lhs, &rhs.t(), 1.0, &mut out);
-            };
-            let cols: Vec<(usize, ArrayViewMut2<f64>)> = trailing
-                .axis_chunks_iter_mut(Axis(1), NB)
-                .enumerate()
-                .collect();
-            if par && cols.len() > 1 {
-                cols.into_par_iter().for_each(update);
-            } else {
-                cols.into_iter().for_each(update);
-            }
-        }
-        inv_diag.push(inv11);
-        k0 = k1;
-    }
-    ctl.check()?;
-    Ok(Chol { l: a, inv_diag })
+/// Cholesky factorisation of the symmetric positive-definite `a` (lower triangle read):
+/// [`linalg::cholesky_ctl`] (faer's kernels, fixed blocks, parallel when `par`; the result does
+/// not depend on the thread count), checking `ctl` once per panel and trailing column block.
+fn cholesky_blocked(a: Array2<f64>, par: bool, ctl: &Control) -> Result<Chol> {
+    Ok(Chol {
+        l: linalg::cholesky_ctl(&a, par, ctl)?,
+    })
 }
 
 /// The lower block triangle (NB-column blocks, diagonal blocks in full) of a · bᵀ for a, b of
@@ -150,36 +91,10 @@ fn gemm_lower(
 }
 
 impl Chol {
-    /// V ← L⁻¹ V for many right-hand sides (fixed 64-column chunks, parallel when `par`).
-    /// Checks `ctl` once per block row of each chunk.
+    /// V ← L⁻¹ V for many right-hand sides ([`linalg::forward_solve_rows_ctl`]: fixed column
+    /// chunks, parallel when `par`). Checks `ctl` once per row block of each chunk.
     fn forward_many(&self, v: &mut Array2<f64>, par: bool, ctl: &Control) -> Result<()> {
-        let n = self.l.nrows();
-        let one = |mut vc: ArrayViewMut2<f64>| {
-            let mut tmp = Array2::<f64>::zeros((NB, vc.ncols()));
-            for (kb, inv) in self.inv_diag.iter().enumerate() {
-                if ctl.is_cancelled() {
-                    return; // the check after the loop reports it
-                }
-                let k0 = kb * NB;
-                let k1 = (k0 + NB).min(n);
-                let (top, mut bottom) = vc.view_mut().split_at(Axis(0), k0);
-                let mut vk = bottom.slice_mut(s![0..k1 - k0, ..]);
-                if k0 > 0 {
-                    general_mat_mul(-1.0, &self.l.slice(s![k0..k1, 0..k0]), &top, 1.0, &mut vk);
-                }
-                let mut t = tmp.slice_mut(s![0..k1 - k0, ..]);
-                t.assign(&vk);
-                general_mat_mul(1.0, inv, &t, 0.0, &mut vk);
-            }
-        };
-        let chunks: Vec<ArrayViewMut2<f64>> =
-            v.axis_chunks_iter_mut(Axis(1), linalg::CHUNK).collect();
-        if par && chunks.len() > 1 {
-            chunks.into_par_iter().for_each(one);
-        } else {
-            chunks.into_iter().for_each(one);
-        }
-        ctl.check()
+        linalg::forward_solve_rows_ctl(&self.l, v, par, ctl)
     }
 
     /// Solve (L Lᵀ) x = b.
