@@ -1,9 +1,17 @@
-//! Small dense kernels: column-chunked (deterministic, optionally parallel) products and a dense
-//! Cholesky factorisation with triangular solves.
+//! Small dense kernels: column-chunked (deterministic, optionally parallel) products, faer's
+//! Cholesky factorisation and triangular solves on row-major ndarray matrices, and the packed
+//! Woodbury assembly kernels no crate offers (each with a portable twin).
 
 use ndarray::linalg::general_mat_mul;
 use ndarray::{Array1, Array2, ArrayView2, ArrayViewMut2, Axis};
 
+use faer::linalg::triangular_solve::{
+    solve_lower_triangular_in_place, solve_upper_triangular_in_place,
+};
+use faer::reborrow::{Reborrow, ReborrowMut};
+use faer::{ColMut, Mat, MatMut, MatRef, Par};
+
+use crate::control::Control;
 use crate::error::{Error, Result};
 
 /// Column chunk width of the products: fixed, so results never depend on the thread count.
@@ -47,7 +55,13 @@ pub fn matmul(a: ArrayView2<f64>, b: ArrayView2<f64>, par: bool) -> Array2<f64> 
 /// Lower Cholesky factor L (A = L Lᵀ) of a symmetric positive-definite matrix, of which only
 /// the lower triangle is read (callers may leave the upper one unset).
 pub fn cholesky(a: &Array2<f64>) -> Result<Array2<f64>> {
-    cholesky_impl(a, false)
+    factor(a, None, true, None)
+}
+
+/// [`cholesky`], serial when `par` is false, checking `ctl` once per panel and per trailing
+/// column block (Ctrl-C is seen within one NB × NB block of GEMM work of an n-row panel).
+pub fn cholesky_ctl(a: &Array2<f64>, par: bool, ctl: &Control) -> Result<Array2<f64>> {
+    factor(a, None, par, Some(ctl))
 }
 
 /// Cholesky factor of an ill-conditioned SPD matrix (an interior-point normal matrix) in which
@@ -55,97 +69,228 @@ pub fn cholesky(a: &Array2<f64>) -> Result<Array2<f64>> {
 /// replaced by a huge one ("Cholesky-infinity", LIPSOL/PCx): the matching component of a
 /// solution becomes ~0 instead of garbage.
 pub fn cholesky_inf(a: &Array2<f64>) -> Result<Array2<f64>> {
-    cholesky_impl(a, true)
+    // faer's dynamic regularisation compares a pivot with an absolute threshold: on the
+    // unit-diagonal A_s = S A S (S = diag(a_jj^{-1/2})) its threshold 1e-15 is the relative rule
+    // above, and the replacement pivot 1e128 of D has the square root 1e64; L = S⁻¹ L_s.
+    factor(a, Some((1e-15, 1e128)), true, None)
 }
 
-/// Trailing size from which [`cholesky`]'s updates run in parallel.
-const PAR_CHOLESKY_MIN: usize = 256;
+/// Panel width of the blocked factorisation and of the blocked forward solve (faer's own
+/// block size for its right-looking Cholesky recursion).
+const NB: usize = 128;
 
-fn cholesky_impl(a: &Array2<f64>, inf: bool) -> Result<Array2<f64>> {
-    // Right-looking blocked factorisation: each panel of NB columns is factorised in place
-    // (dot products over the panel's columns), then the trailing matrix is updated by one GEMM.
-    const NB: usize = 64;
+/// Order from which the factorisation's panel solves and trailing updates, and the forward
+/// solve's column chunks, are spread over the rayon pool.
+const PAR_MIN: usize = 256;
+
+/// Mutable column blocks of `NB` columns (the last one narrower), in order.
+fn col_blocks(m: MatMut<'_, f64>, w: usize) -> Vec<MatMut<'_, f64>> {
+    let mut out = Vec::with_capacity(m.ncols().div_ceil(w.max(1)));
+    let mut rest = m;
+    while rest.ncols() > 0 {
+        let k = w.min(rest.ncols());
+        let (head, tail) = rest.split_at_col_mut(k);
+        out.push(head);
+        rest = tail;
+    }
+    out
+}
+
+/// Run `f` on every item, on the rayon pool when `par`: the items are fixed blocks, each
+/// computed by one thread in a fixed order, so the result does not depend on the thread count.
+fn for_each_block<I: Send>(items: Vec<I>, par: bool, f: impl Fn(I) + Sync + Send) {
+    if par && items.len() > 1 && rayon::current_num_threads() > 1 {
+        use rayon::prelude::*;
+        items.into_par_iter().for_each(f);
+    } else {
+        items.into_iter().for_each(f);
+    }
+}
+
+/// Cholesky factorisation of the lower triangle of `a` on faer's kernels: a right-looking
+/// blocked loop over panels of [`NB`] columns — the diagonal block by faer's LLᵀ (or, with
+/// `reg`, its LDLᵀ with dynamic regularisation on the unit-diagonal scaling, pivots of D ≤ eps
+/// or negative replaced by delta), the panel below it by faer's triangular solve, the trailing
+/// lower triangle by faer's GEMM in column blocks of NB. Every kernel is serial (`Par::Seq`);
+/// the panel rows and the trailing column blocks are the parallel units, so the factor is the
+/// same at any thread count. The factor comes back row-major with a zero upper triangle.
+fn factor(
+    a: &Array2<f64>,
+    reg: Option<(f64, f64)>,
+    par: bool,
+    ctl: Option<&Control>,
+) -> Result<Array2<f64>> {
+    use faer::linalg::matmul::matmul;
+    use faer::Accum;
     let n = a.nrows();
-    let mut w = a.as_standard_layout().into_owned();
-    for kb in (0..n).step_by(NB) {
-        let ke = (kb + NB).min(n);
-        {
-            let Some(ws) = w.as_slice_mut() else {
-                return Err(Error::Numerical(
-                    "Cholesky work matrix is not contiguous".into(),
-                ));
-            };
-            // the panel's diagonal block, column by column
-            for j in kb..ke {
-                let (head, tail) = ws[..ke * n].split_at_mut(j * n + n);
-                let rj = &mut head[j * n..];
-                let s = rj[j] - dot(&rj[kb..j], &rj[kb..j]);
-                let ajj = a[[j, j]];
-                let d = if inf && s.is_finite() && ajj.is_finite() && s <= 1e-15 * ajj.abs() {
-                    1e64
-                } else if s.is_nan() || s <= 0.0 {
-                    return Err(Error::Numerical(format!(
-                        "Cholesky factorisation failed at pivot {j} (value {s:e}): matrix not positive definite"
-                    )));
+    if a.ncols() != n {
+        return Err(Error::Numerical(
+            "Cholesky factorisation of a non-square matrix".into(),
+        ));
+    }
+    let check = || ctl.map_or(Ok(()), |c| c.check());
+    let cancelled = || ctl.is_some_and(|c| c.is_cancelled());
+    // S = diag(a_jj^{-1/2}) for the regularised variant (the unit-diagonal scaling)
+    let sc: Option<Vec<f64>> = reg.map(|_| {
+        (0..n)
+            .map(|j| {
+                let v = a[[j, j]];
+                if v.is_finite() && v > 0.0 {
+                    1.0 / v.sqrt()
                 } else {
-                    s.sqrt()
-                };
-                rj[j] = d;
-                let lj = &rj[kb..j];
-                for ri in tail.chunks_exact_mut(n) {
-                    ri[j] = (ri[j] - dot(&ri[kb..j], lj)) / d;
+                    1.0
                 }
-            }
-            // the panel's rows below it: each row on its own (the same dot products as column
-            // by column), by fixed row chunks, in parallel for large matrices
-            let (head, tail) = ws.split_at_mut(ke * n);
-            let diag = &head[kb * n..];
-            let solve_rows = |rows: &mut [f64]| {
-                for ri in rows.chunks_exact_mut(n) {
-                    for j in kb..ke {
-                        let rj = &diag[(j - kb) * n..(j - kb + 1) * n];
-                        ri[j] = (ri[j] - dot(&ri[kb..j], &rj[kb..j])) / rj[j];
-                    }
+            })
+            .collect()
+    });
+    let mut m = match &sc {
+        Some(s) => Mat::<f64>::from_fn(
+            n,
+            n,
+            |i, j| {
+                if i >= j {
+                    s[i] * a[[i, j]] * s[j]
+                } else {
+                    0.0
                 }
-            };
-            if n - ke >= PAR_CHOLESKY_MIN {
-                use rayon::prelude::*;
-                tail.par_chunks_mut(NB * n).for_each(solve_rows);
-            } else {
-                tail.chunks_mut(NB * n).for_each(solve_rows);
-            }
-        }
-        if ke < n {
-            // the trailing update of the lower triangle only, by column chunks (rows from the
-            // chunk's diagonal down), in parallel for large matrices: same result either way
-            let l21 = w.slice(ndarray::s![ke.., kb..ke]).to_owned();
-            let mut w22 = w.slice_mut(ndarray::s![ke.., ke..]);
-            let chunks: Vec<(usize, ArrayViewMut2<f64>)> = w22
-                .axis_chunks_iter_mut(Axis(1), NB)
+            },
+        ),
+        None => Mat::<f64>::from_fn(n, n, |i, j| if i >= j { a[[i, j]] } else { 0.0 }),
+    };
+    let par = par && n >= PAR_MIN;
+    let mut k0 = 0;
+    while k0 < n {
+        check()?;
+        let k1 = (k0 + NB).min(n);
+        let w = k1 - k0;
+        let (mut left, right) = m.as_mut().split_at_col_mut(k1);
+        let (top, bottom) = left.rb_mut().split_at_row_mut(k1);
+        let mut a11 = top.submatrix_mut(k0, k0, w, w);
+        factor_block(a11.rb_mut(), reg).map_err(|j| {
+            Error::Numerical(format!(
+                "Cholesky factorisation failed at pivot {}: matrix not positive definite",
+                k0 + j
+            ))
+        })?;
+        if k1 < n {
+            // L21 = A21 L11⁻ᵀ, i.e. L11 L21ᵀ = A21ᵀ, by blocks of NB rows
+            let l11 = a11.rb();
+            let a21 = bottom.subcols_mut(k0, w);
+            let rows: Vec<MatMut<'_, f64>> = col_blocks(a21.transpose_mut(), NB);
+            for_each_block(rows, par, |blk| {
+                solve_lower_triangular_in_place(l11, blk, Par::Seq);
+            });
+            // trailing lower triangle: T[j.., j] −= L21[j..] L21[j]ᵀ by column blocks of NB
+            let l21 = bottom_ref(&left, k1, k0, w);
+            let t = right.subrows_mut(k1, n - k1);
+            let blocks: Vec<(usize, MatMut<'_, f64>)> = col_blocks(t, NB)
+                .into_iter()
                 .enumerate()
-                .map(|(c, v)| (c * NB, v))
+                .map(|(b, v)| (b * NB, v))
                 .collect();
-            let upd = |(c0, mut v): (usize, ArrayViewMut2<f64>)| {
-                let c1 = c0 + v.ncols();
-                let mut low = v.slice_mut(ndarray::s![c0.., ..]);
-                let lr = l21.slice(ndarray::s![c0.., ..]);
-                let lc = l21.slice(ndarray::s![c0..c1, ..]);
-                general_mat_mul(-1.0, &lr, &lc.t(), 1.0, &mut low);
+            for_each_block(blocks, par, |(j0, col)| {
+                if cancelled() {
+                    return; // the check of the next panel reports it
+                }
+                let jw = col.ncols();
+                let rows = col.nrows() - j0;
+                matmul(
+                    col.subrows_mut(j0, rows),
+                    Accum::Add,
+                    l21.subrows(j0, rows),
+                    l21.subrows(j0, jw).transpose(),
+                    -1.0,
+                    Par::Seq,
+                );
+            });
+        }
+        k0 = k1;
+    }
+    check()?;
+    let l = Array2::from_shape_fn((n, n), |(i, j)| {
+        if j > i {
+            0.0
+        } else if let Some(s) = &sc {
+            m[(i, j)] / s[i]
+        } else {
+            m[(i, j)]
+        }
+    });
+    if l.diag().iter().any(|v| !v.is_finite()) {
+        return Err(Error::Numerical(
+            "Cholesky factorisation produced a non-finite pivot".into(),
+        ));
+    }
+    Ok(l)
+}
+
+/// The factored panel L[k1.., k0..k0 + w] of `left` (columns ..k1 of the work matrix).
+fn bottom_ref<'a>(left: &'a MatMut<'_, f64>, k1: usize, k0: usize, w: usize) -> MatRef<'a, f64> {
+    left.rb().submatrix(k1, k0, left.nrows() - k1, w)
+}
+
+/// faer's factorisation of one diagonal block in place (lower triangle, serial): LLᵀ, or with
+/// `reg = (eps, delta)` its LDLᵀ with dynamic regularisation (all signs +1: a pivot of D that is
+/// ≤ eps or negative becomes delta), returned in LLᵀ form (L = L_unit · diag(√D)). Err(j): the
+/// block's pivot j failed.
+fn factor_block(mut b: MatMut<'_, f64>, reg: Option<(f64, f64)>) -> std::result::Result<(), usize> {
+    use faer::dyn_stack::{MemBuffer, MemStack};
+    use faer::linalg::cholesky::ldlt::factor as ldlt;
+    use faer::linalg::cholesky::llt::factor as llt;
+    let n = b.nrows();
+    match reg {
+        None => {
+            let mut mem = MemBuffer::new(llt::cholesky_in_place_scratch::<f64>(
+                n,
+                Par::Seq,
+                Default::default(),
+            ));
+            llt::cholesky_in_place(
+                b.rb_mut(),
+                llt::LltRegularization::default(),
+                Par::Seq,
+                MemStack::new(&mut mem),
+                Default::default(),
+            )
+            .map(|_| ())
+            .map_err(|llt::LltError::NonPositivePivot { index }| index)
+        }
+        Some((eps, delta)) => {
+            // faer's regularised LLᵀ leaves the replaced pivots' diagonal entries unset (0.24):
+            // its LDLᵀ regularises the same pivots of D
+            let mut mem = MemBuffer::new(ldlt::cholesky_in_place_scratch::<f64>(
+                n,
+                Par::Seq,
+                Default::default(),
+            ));
+            let signs = vec![1i8; n];
+            let r = ldlt::LdltRegularization {
+                dynamic_regularization_signs: Some(&signs),
+                dynamic_regularization_delta: delta,
+                dynamic_regularization_epsilon: eps,
             };
-            if n - ke >= PAR_CHOLESKY_MIN {
-                use rayon::prelude::*;
-                chunks.into_par_iter().for_each(upd);
-            } else {
-                chunks.into_iter().for_each(upd);
+            ldlt::cholesky_in_place(
+                b.rb_mut(),
+                r,
+                Par::Seq,
+                MemStack::new(&mut mem),
+                Default::default(),
+            )
+            .map_err(|ldlt::LdltError::ZeroPivot { index }| index)?;
+            for j in 0..n {
+                let dj = b[(j, j)];
+                if dj.is_nan() || dj <= 0.0 {
+                    return Err(j);
+                }
+                let sd = dj.sqrt();
+                b[(j, j)] = sd;
+                for i in j + 1..n {
+                    b[(i, j)] *= sd;
+                }
             }
+            Ok(())
         }
     }
-    for i in 0..n {
-        for j in i + 1..n {
-            w[[i, j]] = 0.0;
-        }
-    }
-    Ok(w)
 }
 
 /// Side of the square register tile of [`add_block_product`]: the packed operands hold their
@@ -631,117 +776,94 @@ pub(crate) fn dot(a: &[f64], b: &[f64]) -> f64 {
     s + acc.iter().sum::<f64>()
 }
 
-/// Order from which [`cholesky_solve`] updates the rows outside a block in parallel.
-const PAR_SOLVE_MIN: usize = 512;
+/// faer's view of a row-major (C-order) ndarray matrix, or `None` for other layouts.
+fn faer_ref(a: &Array2<f64>) -> Option<MatRef<'_, f64>> {
+    let (r, c) = a.dim();
+    a.as_slice().map(|s| MatRef::from_row_major_slice(s, r, c))
+}
 
-/// Solve (L Lᵀ) x = b in place: both triangular solves by blocks of [`TRSM_BLOCK`] rows, the
-/// rest of the vector updated after each block (by fixed chunks, in parallel from
-/// [`PAR_SOLVE_MIN`] on: the same result either way).
+/// Solve (L Lᵀ) x = b in place for the row-major lower factor L of [`cholesky`]: faer's
+/// triangular solves (serial: a vector right-hand side leaves little to split).
 pub fn cholesky_solve(l: &Array2<f64>, b: &mut Array1<f64>) {
-    let n = l.nrows();
-    let (Some(ls), Some(bs)) = (l.as_slice(), b.as_slice_mut()) else {
+    let Some(lv) = faer_ref(l) else {
         let lo = l.as_standard_layout().into_owned();
+        return cholesky_solve(&lo, b);
+    };
+    let Some(bs) = b.as_slice_mut() else {
         let mut bo = b.to_owned();
-        cholesky_solve(&lo, &mut bo);
+        cholesky_solve(l, &mut bo);
         b.assign(&bo);
         return;
     };
-    let par = n >= PAR_SOLVE_MIN;
-    // L y = b: a block's rows, then y_below −= L[below, block] y_block
-    for kb in (0..n).step_by(TRSM_BLOCK) {
-        let ke = (kb + TRSM_BLOCK).min(n);
-        for i in kb..ke {
-            let s = dot(&ls[i * n + kb..i * n + i], &bs[kb..i]);
-            bs[i] = (bs[i] - s) / ls[i * n + i];
-        }
-        let (done, below) = bs.split_at_mut(ke);
-        let yb = &done[kb..ke];
-        let upd = |(c, chunk): (usize, &mut [f64])| {
-            for (r, v) in chunk.iter_mut().enumerate() {
-                let i = ke + c * CHUNK + r;
-                *v -= dot(&ls[i * n + kb..i * n + ke], yb);
-            }
-        };
-        if par {
-            use rayon::prelude::*;
-            below.par_chunks_mut(CHUNK).enumerate().for_each(upd);
-        } else {
-            below.chunks_mut(CHUNK).enumerate().for_each(upd);
-        }
-    }
-    // Lᵀ x = y: a block's rows from the last, then x_above −= L[block, above]ᵀ x_block (rows of
-    // L, contiguous)
-    for kb in (0..n).step_by(TRSM_BLOCK).rev() {
-        let ke = (kb + TRSM_BLOCK).min(n);
-        for i in (kb..ke).rev() {
-            let xi = bs[i] / ls[i * n + i];
-            bs[i] = xi;
-            for k in kb..i {
-                bs[k] -= ls[i * n + k] * xi;
-            }
-        }
-        let (above, rest) = bs.split_at_mut(kb);
-        let xb = &rest[..ke - kb];
-        let upd = |(c, chunk): (usize, &mut [f64])| {
-            let k0 = c * CHUNK;
-            for (q, &xi) in xb.iter().enumerate() {
-                let row = &ls[(kb + q) * n + k0..(kb + q) * n + k0 + chunk.len()];
-                for (v, &lv) in chunk.iter_mut().zip(row) {
-                    *v -= lv * xi;
-                }
-            }
-        };
-        if par {
-            use rayon::prelude::*;
-            above.par_chunks_mut(CHUNK).enumerate().for_each(upd);
-        } else {
-            above.chunks_mut(CHUNK).enumerate().for_each(upd);
-        }
-    }
+    let mut bm = ColMut::from_slice_mut(bs).as_mat_mut();
+    solve_lower_triangular_in_place(lv, bm.rb_mut(), Par::Seq);
+    solve_upper_triangular_in_place(lv.transpose(), bm, Par::Seq);
 }
 
-/// Solve L X = B in place for a lower-triangular L: blocks of [`TRSM_BLOCK`] rows, each
-/// solved row by row (vector operations over the columns of B) and then subtracted from the
-/// rows below by one GEMM (in parallel over fixed column chunks when `par`).
+/// Solve L X = B in place for a lower-triangular L (see [`forward_solve_rows_ctl`]).
 pub fn forward_solve_rows(l: &Array2<f64>, b: &mut Array2<f64>, par: bool) {
-    let n = l.nrows();
-    for kb in (0..n).step_by(TRSM_BLOCK) {
-        let ke = (kb + TRSM_BLOCK).min(n);
-        for i in kb..ke {
-            let (done, mut rest) = b.view_mut().split_at(Axis(0), i);
-            let mut bi = rest.row_mut(0);
-            let li = l.row(i);
-            for (k, bk) in done.rows().into_iter().enumerate().skip(kb) {
-                let c = li[k];
-                if c != 0.0 {
-                    bi.scaled_add(-c, &bk);
-                }
-            }
-            bi /= li[i];
-        }
-        if ke < n {
-            let (top, mut below) = b.view_mut().split_at(Axis(0), ke);
-            let solved = top.slice(ndarray::s![kb..ke, ..]);
-            let lk = l.slice(ndarray::s![ke.., kb..ke]);
-            let upd = |mut o: ArrayViewMut2<f64>, sc: ArrayView2<f64>| {
-                general_mat_mul(-1.0, &lk, &sc, 1.0, &mut o)
-            };
-            if par {
-                use rayon::prelude::*;
-                let pairs: Vec<_> = below
-                    .axis_chunks_iter_mut(Axis(1), CHUNK)
-                    .zip(solved.axis_chunks_iter(Axis(1), CHUNK))
-                    .collect();
-                pairs.into_par_iter().for_each(|(o, sc)| upd(o, sc));
-            } else {
-                upd(below.view_mut(), solved);
-            }
-        }
-    }
+    // without a control nothing can interrupt it
+    let _ = forward_solve(l, b, par, None);
 }
 
-/// Row block of [`forward_solve_rows`].
-pub const TRSM_BLOCK: usize = 64;
+/// Solve L X = B in place for a lower-triangular L: blocks of [`CHUNK`] columns of B (on the
+/// rayon pool from [`PAR_MIN`] rows on when `par`), each by a blocked forward substitution over
+/// [`NB`] rows (faer's GEMM for the rows above, faer's triangular solve for the diagonal
+/// block; all serial kernels, so the result does not depend on the thread count). Checks `ctl`
+/// once per row block.
+pub fn forward_solve_rows_ctl(
+    l: &Array2<f64>,
+    b: &mut Array2<f64>,
+    par: bool,
+    ctl: &Control,
+) -> Result<()> {
+    forward_solve(l, b, par, Some(ctl))
+}
+
+fn forward_solve(
+    l: &Array2<f64>,
+    b: &mut Array2<f64>,
+    par: bool,
+    ctl: Option<&Control>,
+) -> Result<()> {
+    use faer::linalg::matmul::matmul;
+    use faer::Accum;
+    let Some(lv) = faer_ref(l) else {
+        let lo = l.as_standard_layout().into_owned();
+        return forward_solve(&lo, b, par, ctl);
+    };
+    let (r, c) = b.dim();
+    let Some(bs) = b.as_slice_mut() else {
+        let mut bo = b.as_standard_layout().into_owned();
+        forward_solve(l, &mut bo, par, ctl)?;
+        b.assign(&bo);
+        return Ok(());
+    };
+    let cancelled = || ctl.is_some_and(|c| c.is_cancelled());
+    let bm = MatMut::from_row_major_slice_mut(bs, r, c);
+    for_each_block(col_blocks(bm, CHUNK), par && r >= PAR_MIN, |mut blk| {
+        for k0 in (0..r).step_by(NB) {
+            if cancelled() {
+                return; // reported below
+            }
+            let k1 = (k0 + NB).min(r);
+            let (done, rest) = blk.rb_mut().split_at_row_mut(k0);
+            let mut cur = rest.subrows_mut(0, k1 - k0);
+            if k0 > 0 {
+                matmul(
+                    cur.rb_mut(),
+                    Accum::Add,
+                    lv.submatrix(k0, 0, k1 - k0, k0),
+                    done.rb(),
+                    -1.0,
+                    Par::Seq,
+                );
+            }
+            solve_lower_triangular_in_place(lv.submatrix(k0, k0, k1 - k0, k1 - k0), cur, Par::Seq);
+        }
+    });
+    ctl.map_or(Ok(()), |c| c.check())
+}
 
 /// Inverse of a small SPD matrix through its Cholesky factor.
 pub fn spd_inverse(a: &Array2<f64>) -> Result<Array2<f64>> {
@@ -784,9 +906,8 @@ mod tests {
 
     #[test]
     fn blocked_cholesky_factors_large_matrices() {
-        // n spans several 64-column panels (panel rows and trailing updates in parallel above
-        // PAR_CHOLESKY_MIN, the solves' updates above PAR_SOLVE_MIN); A = B Bᵀ + I is SPD
-        let n = PAR_CHOLESKY_MIN.max(PAR_SOLVE_MIN) + 90;
+        // n above PAR_MIN (panels and trailing blocks on the rayon pool); A = B Bᵀ + I is SPD
+        let n = PAR_MIN + 346;
         let b = Array2::from_shape_fn((n, n), |(i, j)| {
             (((i * 7 + j * 13) % 17) as f64 - 8.0) * 0.1
         });
@@ -817,7 +938,211 @@ mod tests {
         assert!(cholesky(&s).is_err());
         let li = cholesky_inf(&s).unwrap();
         assert!(li.iter().all(|v| v.is_finite()));
-        assert!(li.diag().iter().filter(|&&v| v == 1e64).count() >= n - 3);
+        assert!(li.diag().iter().filter(|&&v| v >= 1e60).count() >= n - 3);
+        // faer's factor and solve agree with the hand-written blocked reference
+        let lh = handwritten::cholesky(&a, false).unwrap();
+        let scale = l.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+        assert!(l
+            .iter()
+            .zip(lh.iter())
+            .all(|(u, v)| (u - v).abs() <= 1e-12 * scale));
+        let mut xh = a.dot(&x0);
+        handwritten::cholesky_solve(&lh, &mut xh);
+        assert!(x.iter().zip(xh.iter()).all(|(u, v)| (u - v).abs() < 1e-9));
+        // the reference puts as many infinite pivots (± the borderline one)
+        let lhi = handwritten::cholesky(&s, true).unwrap();
+        let big = li.diag().iter().filter(|&&v| v >= 1e60).count();
+        let big_h = lhi.diag().iter().filter(|&&v| v == 1e64).count();
+        assert!(big.abs_diff(big_h) <= 1, "{big} vs {big_h}");
+        // on a well-conditioned matrix the infinite variant is the plain factor (up to rounding)
+        let lr = cholesky_inf(&a).unwrap();
+        assert!(lr
+            .iter()
+            .zip(l.iter())
+            .all(|(u, v)| (u - v).abs() <= 1e-12 * scale));
+    }
+
+    #[test]
+    fn faer_results_do_not_depend_on_the_thread_count() {
+        let n = PAR_MIN + 300;
+        let b = Array2::from_shape_fn((n, n), |(i, j)| ((i * 31 + j * 17) % 23) as f64 - 11.0);
+        let a = b.dot(&b.t()) + Array2::<f64>::eye(n);
+        let rhs = Array2::from_shape_fn((n, 150), |(i, j)| ((i + 3 * j) as f64).sin());
+        let ctl = Control::new();
+        let run = || {
+            let l = cholesky(&a).unwrap();
+            let li = cholesky_inf(&a).unwrap();
+            assert_eq!(cholesky_ctl(&a, true, &ctl).unwrap(), l);
+            assert_eq!(cholesky_ctl(&a, false, &ctl).unwrap(), l);
+            let mut x = rhs.clone();
+            forward_solve_rows(&l, &mut x, true);
+            let mut xs = rhs.clone();
+            forward_solve_rows_ctl(&l, &mut xs, false, &ctl).unwrap();
+            assert_eq!(xs, x);
+            let mut v = rhs.column(0).to_owned();
+            cholesky_solve(&l, &mut v);
+            (l, li, x, v)
+        };
+        let one = rayon::ThreadPoolBuilder::new()
+            .num_threads(1)
+            .build()
+            .unwrap()
+            .install(run);
+        for t in [2, 3, 4, 8] {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(t)
+                .build()
+                .unwrap();
+            assert_eq!(pool.install(run), one, "{t} threads");
+        }
+    }
+
+    #[test]
+    fn a_cancelled_factorisation_or_solve_stops() {
+        let n = PAR_MIN + 10;
+        let b = Array2::from_shape_fn((n, n), |(i, j)| ((i * 3 + j * 5) % 7) as f64 - 3.0);
+        let a = b.dot(&b.t()) + Array2::<f64>::eye(n);
+        let l = cholesky(&a).unwrap();
+        let ctl = Control::new();
+        ctl.cancel();
+        for par in [false, true] {
+            assert_eq!(cholesky_ctl(&a, par, &ctl).unwrap_err(), Error::Interrupted);
+            let mut x = b.clone();
+            assert_eq!(
+                forward_solve_rows_ctl(&l, &mut x, par, &ctl).unwrap_err(),
+                Error::Interrupted
+            );
+        }
+    }
+
+    /// faer's own (recursive, unblocked at the top) LLᵀ on one thread: the timing peer of the
+    /// blocked driver [`factor`].
+    fn faer_native(a: &Array2<f64>) -> Mat<f64> {
+        use faer::dyn_stack::{MemBuffer, MemStack};
+        use faer::linalg::cholesky::llt::factor as llt;
+        let n = a.nrows();
+        let mut m = Mat::<f64>::from_fn(n, n, |i, j| if i >= j { a[[i, j]] } else { 0.0 });
+        let mut mem = MemBuffer::new(llt::cholesky_in_place_scratch::<f64>(
+            n,
+            Par::Seq,
+            Default::default(),
+        ));
+        llt::cholesky_in_place(
+            m.as_mut(),
+            llt::LltRegularization::default(),
+            Par::Seq,
+            MemStack::new(&mut mem),
+            Default::default(),
+        )
+        .unwrap();
+        m
+    }
+
+    /// Same-run timing of the factorisation and the solves on faer's kernels against the
+    /// hand-written blocked ones they replaced (and the factorisation against faer's own
+    /// unblocked-at-the-top LLᵀ), on 1 thread and on `HC_CHOL_THREADS` threads (default 2):
+    /// `cargo test -p hiddenconvex-core --release cholesky_timing -- --ignored --nocapture`
+    /// (optionally `HC_CHOL_SIZES=500,1000`).
+    #[test]
+    #[ignore]
+    fn cholesky_timing() {
+        use std::time::Instant;
+        let sizes: Vec<usize> = std::env::var("HC_CHOL_SIZES")
+            .unwrap_or_else(|_| "500,1000,2000,4000".into())
+            .split(',')
+            .map(|v| v.trim().parse().unwrap())
+            .collect();
+        let threads: usize = std::env::var("HC_CHOL_THREADS")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(2);
+        for n in sizes {
+            let b = Array2::from_shape_fn((n, n), |(i, j)| {
+                (((i * 7 + j * 13) % 17) as f64 - 8.0) / n as f64
+            });
+            let a = b.dot(&b.t()) + Array2::<f64>::eye(n);
+            let x0 = Array1::from_shape_fn(n, |i| (i as f64).sin());
+            let rhs = Array2::from_shape_fn((n, 256), |(i, j)| ((i + j) as f64).cos());
+            let l = cholesky(&a).unwrap();
+            let reps = (4000 / n).clamp(2, 8);
+            // interleaved: each repetition runs every variant once, medians per variant
+            let mut runs: Vec<(&str, Box<dyn Fn() + Sync + '_>)> = vec![
+                (
+                    "factor faer-blocked",
+                    Box::new(|| {
+                        std::hint::black_box(cholesky(&a).unwrap());
+                    }),
+                ),
+                (
+                    "factor hand-written",
+                    Box::new(|| {
+                        std::hint::black_box(handwritten::cholesky(&a, false).unwrap());
+                    }),
+                ),
+                (
+                    "L⁻¹B (256 cols) faer-blocked",
+                    Box::new(|| {
+                        let mut x = rhs.clone();
+                        forward_solve_rows(&l, &mut x, true);
+                        std::hint::black_box(x);
+                    }),
+                ),
+                (
+                    "L⁻¹B (256 cols) hand-written",
+                    Box::new(|| {
+                        let mut x = rhs.clone();
+                        handwritten::forward_solve_rows(&l, &mut x);
+                        std::hint::black_box(x);
+                    }),
+                ),
+                (
+                    "solve (vector) faer",
+                    Box::new(|| {
+                        let mut x = x0.clone();
+                        cholesky_solve(&l, &mut x);
+                        std::hint::black_box(x);
+                    }),
+                ),
+                (
+                    "solve (vector) hand-written",
+                    Box::new(|| {
+                        let mut x = x0.clone();
+                        handwritten::cholesky_solve(&l, &mut x);
+                        std::hint::black_box(x);
+                    }),
+                ),
+            ];
+            runs.insert(
+                2,
+                (
+                    "factor faer-native (1 thread)",
+                    Box::new(|| {
+                        std::hint::black_box(faer_native(&a));
+                    }),
+                ),
+            );
+            for t in [1, threads] {
+                let pool = rayon::ThreadPoolBuilder::new()
+                    .num_threads(t)
+                    .build()
+                    .unwrap();
+                let mut times = vec![Vec::new(); runs.len()];
+                pool.install(|| {
+                    for _ in 0..reps + 1 {
+                        for (k, (_, f)) in runs.iter().enumerate() {
+                            let s = Instant::now();
+                            f();
+                            times[k].push(s.elapsed().as_secs_f64());
+                        }
+                    }
+                });
+                for (k, (name, _)) in runs.iter().enumerate() {
+                    let mut v = times[k][1..].to_vec(); // the first repetition warms up
+                    v.sort_by(f64::total_cmp);
+                    println!("n={n} threads={t} {name}: median {:.4e} s", v[v.len() / 2]);
+                }
+            }
+        }
     }
 
     #[test]
@@ -1029,4 +1354,204 @@ mod tests {
             assert!((x - y).abs() < 1e-12);
         }
     }
+}
+
+/// The hand-written blocked Cholesky factorisation and triangular solves that faer replaced:
+/// an independent oracle for the tests and the peer of `cholesky_timing`.
+#[cfg(test)]
+mod handwritten {
+    use super::{dot, CHUNK};
+    use crate::error::{Error, Result};
+    use ndarray::linalg::general_mat_mul;
+    use ndarray::{Array1, Array2, ArrayViewMut2, Axis};
+
+    /// Trailing size from which [`cholesky`]'s updates run in parallel.
+    const PAR_CHOLESKY_MIN: usize = 256;
+
+    pub fn cholesky(a: &Array2<f64>, inf: bool) -> Result<Array2<f64>> {
+        // Right-looking blocked factorisation: each panel of NB columns is factorised in place
+        // (dot products over the panel's columns), then the trailing matrix is updated by one GEMM.
+        const NB: usize = 64;
+        let n = a.nrows();
+        let mut w = a.as_standard_layout().into_owned();
+        for kb in (0..n).step_by(NB) {
+            let ke = (kb + NB).min(n);
+            {
+                let Some(ws) = w.as_slice_mut() else {
+                    return Err(Error::Numerical(
+                        "Cholesky work matrix is not contiguous".into(),
+                    ));
+                };
+                // the panel's diagonal block, column by column
+                for j in kb..ke {
+                    let (head, tail) = ws[..ke * n].split_at_mut(j * n + n);
+                    let rj = &mut head[j * n..];
+                    let s = rj[j] - dot(&rj[kb..j], &rj[kb..j]);
+                    let ajj = a[[j, j]];
+                    let d = if inf && s.is_finite() && ajj.is_finite() && s <= 1e-15 * ajj.abs() {
+                        1e64
+                    } else if s.is_nan() || s <= 0.0 {
+                        return Err(Error::Numerical(format!(
+                        "Cholesky factorisation failed at pivot {j} (value {s:e}): matrix not positive definite"
+                    )));
+                    } else {
+                        s.sqrt()
+                    };
+                    rj[j] = d;
+                    let lj = &rj[kb..j];
+                    for ri in tail.chunks_exact_mut(n) {
+                        ri[j] = (ri[j] - dot(&ri[kb..j], lj)) / d;
+                    }
+                }
+                // the panel's rows below it: each row on its own (the same dot products as column
+                // by column), by fixed row chunks, in parallel for large matrices
+                let (head, tail) = ws.split_at_mut(ke * n);
+                let diag = &head[kb * n..];
+                let solve_rows = |rows: &mut [f64]| {
+                    for ri in rows.chunks_exact_mut(n) {
+                        for j in kb..ke {
+                            let rj = &diag[(j - kb) * n..(j - kb + 1) * n];
+                            ri[j] = (ri[j] - dot(&ri[kb..j], &rj[kb..j])) / rj[j];
+                        }
+                    }
+                };
+                if n - ke >= PAR_CHOLESKY_MIN {
+                    use rayon::prelude::*;
+                    tail.par_chunks_mut(NB * n).for_each(solve_rows);
+                } else {
+                    tail.chunks_mut(NB * n).for_each(solve_rows);
+                }
+            }
+            if ke < n {
+                // the trailing update of the lower triangle only, by column chunks (rows from the
+                // chunk's diagonal down), in parallel for large matrices: same result either way
+                let l21 = w.slice(ndarray::s![ke.., kb..ke]).to_owned();
+                let mut w22 = w.slice_mut(ndarray::s![ke.., ke..]);
+                let chunks: Vec<(usize, ArrayViewMut2<f64>)> = w22
+                    .axis_chunks_iter_mut(Axis(1), NB)
+                    .enumerate()
+                    .map(|(c, v)| (c * NB, v))
+                    .collect();
+                let upd = |(c0, mut v): (usize, ArrayViewMut2<f64>)| {
+                    let c1 = c0 + v.ncols();
+                    let mut low = v.slice_mut(ndarray::s![c0.., ..]);
+                    let lr = l21.slice(ndarray::s![c0.., ..]);
+                    let lc = l21.slice(ndarray::s![c0..c1, ..]);
+                    general_mat_mul(-1.0, &lr, &lc.t(), 1.0, &mut low);
+                };
+                if n - ke >= PAR_CHOLESKY_MIN {
+                    use rayon::prelude::*;
+                    chunks.into_par_iter().for_each(upd);
+                } else {
+                    chunks.into_iter().for_each(upd);
+                }
+            }
+        }
+        for i in 0..n {
+            for j in i + 1..n {
+                w[[i, j]] = 0.0;
+            }
+        }
+        Ok(w)
+    }
+
+    /// Order from which [`cholesky_solve`] updates the rows outside a block in parallel.
+    const PAR_SOLVE_MIN: usize = 512;
+
+    /// Solve (L Lᵀ) x = b in place: both triangular solves by blocks of [`TRSM_BLOCK`] rows, the
+    /// rest of the vector updated after each block (by fixed chunks, in parallel from
+    /// [`PAR_SOLVE_MIN`] on: the same result either way).
+    pub fn cholesky_solve(l: &Array2<f64>, b: &mut Array1<f64>) {
+        let n = l.nrows();
+        let (Some(ls), Some(bs)) = (l.as_slice(), b.as_slice_mut()) else {
+            let lo = l.as_standard_layout().into_owned();
+            let mut bo = b.to_owned();
+            cholesky_solve(&lo, &mut bo);
+            b.assign(&bo);
+            return;
+        };
+        let par = n >= PAR_SOLVE_MIN;
+        // L y = b: a block's rows, then y_below −= L[below, block] y_block
+        for kb in (0..n).step_by(TRSM_BLOCK) {
+            let ke = (kb + TRSM_BLOCK).min(n);
+            for i in kb..ke {
+                let s = dot(&ls[i * n + kb..i * n + i], &bs[kb..i]);
+                bs[i] = (bs[i] - s) / ls[i * n + i];
+            }
+            let (done, below) = bs.split_at_mut(ke);
+            let yb = &done[kb..ke];
+            let upd = |(c, chunk): (usize, &mut [f64])| {
+                for (r, v) in chunk.iter_mut().enumerate() {
+                    let i = ke + c * CHUNK + r;
+                    *v -= dot(&ls[i * n + kb..i * n + ke], yb);
+                }
+            };
+            if par {
+                use rayon::prelude::*;
+                below.par_chunks_mut(CHUNK).enumerate().for_each(upd);
+            } else {
+                below.chunks_mut(CHUNK).enumerate().for_each(upd);
+            }
+        }
+        // Lᵀ x = y: a block's rows from the last, then x_above −= L[block, above]ᵀ x_block (rows of
+        // L, contiguous)
+        for kb in (0..n).step_by(TRSM_BLOCK).rev() {
+            let ke = (kb + TRSM_BLOCK).min(n);
+            for i in (kb..ke).rev() {
+                let xi = bs[i] / ls[i * n + i];
+                bs[i] = xi;
+                for k in kb..i {
+                    bs[k] -= ls[i * n + k] * xi;
+                }
+            }
+            let (above, rest) = bs.split_at_mut(kb);
+            let xb = &rest[..ke - kb];
+            let upd = |(c, chunk): (usize, &mut [f64])| {
+                let k0 = c * CHUNK;
+                for (q, &xi) in xb.iter().enumerate() {
+                    let row = &ls[(kb + q) * n + k0..(kb + q) * n + k0 + chunk.len()];
+                    for (v, &lv) in chunk.iter_mut().zip(row) {
+                        *v -= lv * xi;
+                    }
+                }
+            };
+            if par {
+                use rayon::prelude::*;
+                above.par_chunks_mut(CHUNK).enumerate().for_each(upd);
+            } else {
+                above.chunks_mut(CHUNK).enumerate().for_each(upd);
+            }
+        }
+    }
+
+    /// Solve L X = B in place for a lower-triangular L: blocks of [`TRSM_BLOCK`] rows, each
+    /// solved row by row (vector operations over the columns of B) and then subtracted from the
+    /// rows below by one GEMM.
+    pub fn forward_solve_rows(l: &Array2<f64>, b: &mut Array2<f64>) {
+        let n = l.nrows();
+        for kb in (0..n).step_by(TRSM_BLOCK) {
+            let ke = (kb + TRSM_BLOCK).min(n);
+            for i in kb..ke {
+                let (done, mut rest) = b.view_mut().split_at(Axis(0), i);
+                let mut bi = rest.row_mut(0);
+                let li = l.row(i);
+                for (k, bk) in done.rows().into_iter().enumerate().skip(kb) {
+                    let c = li[k];
+                    if c != 0.0 {
+                        bi.scaled_add(-c, &bk);
+                    }
+                }
+                bi /= li[i];
+            }
+            if ke < n {
+                let (top, mut below) = b.view_mut().split_at(Axis(0), ke);
+                let solved = top.slice(ndarray::s![kb..ke, ..]);
+                let lk = l.slice(ndarray::s![ke.., kb..ke]);
+                general_mat_mul(-1.0, &lk, &solved, 1.0, &mut below);
+            }
+        }
+    }
+
+    /// Row block of the triangular solves.
+    pub const TRSM_BLOCK: usize = 64;
 }
