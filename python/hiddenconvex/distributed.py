@@ -244,7 +244,7 @@ def run_tasks(
     n = len(tasks)
     if client is None:
         kw.update(shared or {})
-        out = []
+        out: list[Any] = []
         with progress_callback(progress, desc, unit="task") as cb:
             for i, t in enumerate(tasks):
                 out.append(fn(*t, **kw))
@@ -312,7 +312,7 @@ def run_tasks(
                     start_next()
                 if cb is not None:
                     cb(finished, n)
-        out: list[Any] = [None] * n
+        out = [None] * n
         for fut in futures:
             idx, res = members[fut.key], fut.result(timeout=wait)
             for i, r in zip(idx, res if len(idx) > 1 else [res], strict=True):

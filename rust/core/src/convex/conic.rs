@@ -531,14 +531,14 @@ mod tests {
             .unwrap();
             let f = facet_rows(&prob, Some(w.view())).unwrap();
             let xs: Vec<f64> = x.iter().cloned().collect();
-            for i in 0..p {
+            for (i, fi) in f.iter().enumerate() {
                 if d == 2 {
-                    assert_eq!(f[i].len(), 2, "{:?}", f[i]);
+                    assert_eq!(fi.len(), 2, "{fi:?}");
                 }
-                assert!(f[i].len() >= d && f[i].len() < n);
+                assert!(fi.len() >= d && fi.len() < n);
                 let kept: Vec<f64> = (0..n)
                     .map(|k| {
-                        if f[i].contains(&k) {
+                        if fi.contains(&k) {
                             prob.sign[[k, i]]
                         } else {
                             0.0

@@ -1045,6 +1045,7 @@ mod tests {
     /// (optionally `HC_CHOL_SIZES=500,1000`).
     #[test]
     #[ignore]
+    #[allow(clippy::type_complexity)]
     fn cholesky_timing() {
         use std::time::Instant;
         let sizes: Vec<usize> = std::env::var("HC_CHOL_SIZES")
