@@ -452,47 +452,42 @@ mod tests {
 
     /// A cancelled run: the caller returns `Interrupted` (at a poll) or Clarabel, seeing the flag
     /// at its first callback, stops without solving; never a solution reported as solved.
-    #[test]
-    fn a_cancelled_solve_stops() {
-        let ctl = Control::new();
-        ctl.cancel();
-        // min ½x² − x s.t. x ≥ 0 (x = 1)
-        let pm = Triplets {
+    /// min ½x² − x s.t. x ≥ 0 (x = 1), as Clarabel's P, A, cones and settings.
+    fn unit_program() -> (
+        Triplets,
+        Triplets,
+        Vec<SupportedConeT<f64>>,
+        DefaultSettings<f64>,
+    ) {
+        let one = |v: f64| Triplets {
             i: vec![0],
             j: vec![0],
-            v: vec![1.0],
+            v: vec![v],
         };
-        let a = Triplets {
-            i: vec![0],
-            j: vec![0],
-            v: vec![-1.0],
-        };
-        let cones = vec![SupportedConeT::NonnegativeConeT(1)];
         let st = DefaultSettings::<f64> {
             verbose: false,
             ..DefaultSettings::default()
         };
+        (
+            one(1.0),
+            one(-1.0),
+            vec![SupportedConeT::NonnegativeConeT(1)],
+            st,
+        )
+    }
+
+    #[test]
+    fn a_cancelled_solve_stops() {
+        let ctl = Control::new();
+        ctl.cancel();
+        let (pm, a, cones, st) = unit_program();
         match solve_on_worker(1, 1, pm, a, vec![-1.0], vec![0.0], cones, st, &ctl) {
             Err(e) => assert_eq!(e, Error::Interrupted),
             Ok(sol) => assert!(matches!(sol.status, SolverStatus::CallbackTerminated)),
         }
         // the same program without cancellation is solved on the worker
         let ctl = Control::new();
-        let pm = Triplets {
-            i: vec![0],
-            j: vec![0],
-            v: vec![1.0],
-        };
-        let a = Triplets {
-            i: vec![0],
-            j: vec![0],
-            v: vec![-1.0],
-        };
-        let cones = vec![SupportedConeT::NonnegativeConeT(1)];
-        let st = DefaultSettings::<f64> {
-            verbose: false,
-            ..DefaultSettings::default()
-        };
+        let (pm, a, cones, st) = unit_program();
         let sol = solve_on_worker(1, 1, pm, a, vec![-1.0], vec![0.0], cones, st, &ctl).unwrap();
         assert!(matches!(sol.status, SolverStatus::Solved));
         assert!((sol.x[0] - 1.0).abs() < 1e-7);
