@@ -733,15 +733,6 @@ impl Mlp {
     ) {
         let r = 2 + ts.len();
         let np = p.nrows() / r;
-        let lin = &self.layers[0];
-        if self.layers.len() == 1
-            && lin.n_out == 1
-            && lin.act == Activation::Identity
-            && self.y.ncols() == 1
-        {
-            self.pair_values_linear(p, ts, values, scales);
-            return;
-        }
         let w = np * self.layers[0].n_out;
         // The points ordered by role (all a's, all b's, then the t-points of each weight), so
         // that every combination below runs over contiguous columns.
@@ -773,92 +764,6 @@ impl Mlp {
             for j in 0..r {
                 values[r * i + j] = vq[j * np + i];
                 scales[r * i + j] = sq[j * np + i];
-            }
-        }
-    }
-
-    /// [`Mlp::pair_values_sub_block`] of a linear model with one output (logistic regression,
-    /// least squares, the hinge losses): the same mathematics without the work arrays of the
-    /// general path. The predictions of a and b are one product each with X and |X| (their
-    /// bounds); per sample, the t-points' predictions t·z_a + (1 − t)·z_b and bounds
-    /// 4·(t·e_a + (1 − t)·e_b) are formed in a short row and the loss is accumulated over the
-    /// a, b and t columns directly with the block path's loss kernel (so the values of a and b
-    /// are bit for bit those of the block path). Pair-major output as the general path.
-    fn pair_values_linear(
-        &self,
-        p: ArrayView2<'_, f64>,
-        ts: &[f64],
-        values: &mut [f64],
-        scales: &mut [f64],
-    ) {
-        use ndarray::s;
-        let r = 2 + ts.len();
-        let np = p.nrows() / r;
-        let l = &self.layers[0];
-        let n_in = l.n_in;
-        let mut w = Vec::with_capacity(2 * np * n_in);
-        for role in 0..2 {
-            for i in 0..np {
-                w.extend(
-                    p.row(r * i + role)
-                        .slice(s![l.w_off..l.w_off + n_in])
-                        .iter(),
-                );
-            }
-        }
-        let w = Array2::from_shape_vec((2 * np, n_in), w)
-            .unwrap_or_else(|_| Array2::zeros((2 * np, n_in)));
-        let wa = w.mapv(f64::abs);
-        let n = self.x.nrows();
-        let mut z = Array2::<f64>::zeros((n, 2 * np));
-        let mut e = Array2::<f64>::zeros((n, 2 * np));
-        gemm_nt(self.x.view(), w.view(), 0.0, &mut z.view_mut());
-        gemm_nt(self.xabs.view(), wa.view(), 0.0, &mut e.view_mut());
-        if l.bias {
-            let mut brow = Vec::with_capacity(2 * np);
-            for role in 0..2 {
-                for i in 0..np {
-                    brow.push(p[[r * i + role, l.b_off]]);
-                }
-            }
-            let brow = ndarray::Array1::from(brow);
-            z += &brow;
-            e += &brow.mapv(f64::abs);
-        }
-        let nt = ts.len();
-        let (mut acc_f, mut acc_s) = (vec![0.0; r * np], vec![0.0; r * np]);
-        let (mut zm, mut em) = (vec![0.0; nt * np], vec![0.0; nt * np]);
-        for i in 0..n {
-            let (zr, er) = (z.row(i), e.row(i));
-            let (Some(zr), Some(er)) = (zr.as_slice(), er.as_slice()) else {
-                continue;
-            };
-            let (za, zb) = zr.split_at(np);
-            let (ea, eb) = er.split_at(np);
-            for (j, &t) in ts.iter().enumerate() {
-                let sw = 1.0 - t;
-                let (zmj, emj) = (&mut zm[j * np..(j + 1) * np], &mut em[j * np..(j + 1) * np]);
-                for (k, (zk, ek)) in zmj.iter_mut().zip(emj.iter_mut()).enumerate() {
-                    *zk = t * za[k] + sw * zb[k];
-                    *ek = 4.0 * (t * ea[k] + sw * eb[k]);
-                }
-            }
-            let yv = self.y[[i, 0]];
-            let (fab, fm) = acc_f.split_at_mut(2 * np);
-            let (sab, sm) = acc_s.split_at_mut(2 * np);
-            super::loss::loss_accumulate_row(self.loss, zr, er, yv, fab, sab);
-            super::loss::loss_accumulate_row(self.loss, &zm, &em, yv, fm, sm);
-        }
-        for i in 0..np {
-            for j in 0..r {
-                let (mut f, mut sc) = (acc_f[j * np + i], acc_s[j * np + i]);
-                if self.weight_decay > 0.0 {
-                    let d = self.decay_sum(p.row(r * i + j));
-                    f += 0.5 * self.weight_decay * d;
-                    sc += 0.5 * self.weight_decay * d;
-                }
-                values[r * i + j] = f;
-                scales[r * i + j] = sc.max(f.abs());
             }
         }
     }
