@@ -1,6 +1,10 @@
 //! Second-order cone algebra of the interior-point method. A cone vector is (u₀, u₁) with
 //! u₀ ≥ ‖u₁‖; J = diag(1, −I).
 
+use ndarray::{Array1, Array2};
+
+use super::lp_rows::col_into;
+
 /// u₀² − ‖u₁‖², computed as (u₀ − ‖u₁‖)(u₀ + ‖u₁‖).
 #[inline]
 pub(super) fn soc_det(u: &[f64]) -> f64 {
@@ -107,4 +111,134 @@ pub(super) fn soc_max_step(u: &[f64], du: &[f64], cap: f64) -> f64 {
         }
     }
     alpha.max(0.0)
+}
+
+/// The Nesterov–Todd scalings of every block's cone pair (s_b, y_b) = ((t_b, z_b), y_b): the
+/// normalised scaling points w̄ and factors η (W_b = η_b W̄_b), and λ̃ = W y = W⁻¹ s.
+pub(super) struct NtScalings {
+    /// w̄ per block ((d+1) × B).
+    pub(super) wbar: Array2<f64>,
+    /// η per block.
+    pub(super) eta: Array1<f64>,
+    /// λ̃ per block ((d+1) × B).
+    pub(super) lt: Array2<f64>,
+}
+
+impl NtScalings {
+    /// The scalings at (t, z, y); `None` when rounding has put an iterate on its cone's boundary.
+    pub(super) fn new(t: &Array1<f64>, z: &Array2<f64>, ysoc: &Array2<f64>) -> Option<Self> {
+        let (d, nb) = z.dim();
+        let dm = d + 1;
+        let mut wbar = Array2::<f64>::zeros((dm, nb));
+        let mut eta = Array1::<f64>::zeros(nb);
+        let mut lt = Array2::<f64>::zeros((dm, nb));
+        let mut sv = vec![0.0; dm];
+        let mut yv = vec![0.0; dm];
+        let mut wb = vec![0.0; dm];
+        let mut out = vec![0.0; dm];
+        for b in 0..nb {
+            sv[0] = t[b];
+            for j in 0..d {
+                sv[j + 1] = z[[j, b]];
+            }
+            for a in 0..dm {
+                yv[a] = ysoc[[a, b]];
+            }
+            let e = soc_nt(&sv, &yv, &mut wb)?;
+            eta[b] = e;
+            soc_apply_w(&wb, e, &yv, &mut out, false);
+            for a in 0..dm {
+                wbar[[a, b]] = wb[a];
+                lt[[a, b]] = out[a];
+            }
+        }
+        Some(NtScalings { wbar, eta, lt })
+    }
+
+    /// W⁻² of every cone, row-major (d+1)² per block.
+    pub(super) fn w2inv(&self) -> Vec<f64> {
+        let (dm, nb) = self.wbar.dim();
+        let mut wb = vec![0.0; dm];
+        let mut w2 = vec![0.0; nb * dm * dm];
+        for b in 0..nb {
+            for a in 0..dm {
+                wb[a] = self.wbar[[a, b]];
+            }
+            soc_w2inv(&wb, self.eta[b], &mut w2[b * dm * dm..(b + 1) * dm * dm]);
+        }
+        w2
+    }
+
+    /// The predictor's complementarity targets of the cones: −λ̃ ∘ λ̃ per block.
+    pub(super) fn affine_targets(&self) -> Array2<f64> {
+        let (dm, nb) = self.lt.dim();
+        let mut rc = Array2::<f64>::zeros((dm, nb));
+        let mut tmp = vec![0.0; dm];
+        let mut l = vec![0.0; dm];
+        for b in 0..nb {
+            col_into(&self.lt, b, &mut l);
+            soc_jordan(&l, &l, &mut tmp);
+            for a in 0..dm {
+                rc[[a, b]] = -tmp[a];
+            }
+        }
+        rc
+    }
+
+    /// W⁻¹ q with q = λ̃ ⊘ r_c per block: the cones' share of the reduced right-hand side for
+    /// the complementarity targets `rc_soc` ((d+1) × B).
+    pub(super) fn scaled_targets(&self, rc_soc: &Array2<f64>) -> Array2<f64> {
+        let (dm, nb) = self.lt.dim();
+        let mut socq = Array2::<f64>::zeros((dm, nb));
+        let mut qv = vec![0.0; dm];
+        let mut out = vec![0.0; dm];
+        let (mut l, mut r, mut wb) = (vec![0.0; dm], vec![0.0; dm], vec![0.0; dm]);
+        for b in 0..nb {
+            col_into(&self.lt, b, &mut l);
+            col_into(rc_soc, b, &mut r);
+            soc_jordan_div(&l, &r, &mut qv);
+            col_into(&self.wbar, b, &mut wb);
+            soc_apply_w(&wb, self.eta[b], &qv, &mut out, true);
+            for a in 0..dm {
+                socq[[a, b]] = out[a];
+            }
+        }
+        socq
+    }
+}
+
+/// Block b of a direction (Δs, Δy) in the scaled space, W⁻¹Δs and WΔy, with reused buffers.
+pub(super) struct ScaledBlocks<'a> {
+    sc: &'a NtScalings,
+    wb: Vec<f64>,
+    ds: Vec<f64>,
+    dy: Vec<f64>,
+}
+
+impl<'a> ScaledBlocks<'a> {
+    pub(super) fn new(sc: &'a NtScalings) -> Self {
+        let dm = sc.wbar.nrows();
+        ScaledBlocks {
+            sc,
+            wb: vec![0.0; dm],
+            ds: vec![0.0; dm],
+            dy: vec![0.0; dm],
+        }
+    }
+
+    /// W⁻¹Δs of block b into `ws`, WΔy into `wy` (Δs = column b of `dxm`, Δy of `dym`).
+    pub(super) fn get(
+        &mut self,
+        b: usize,
+        dxm: &Array2<f64>,
+        dym: &Array2<f64>,
+        ws: &mut [f64],
+        wy: &mut [f64],
+    ) {
+        col_into(&self.sc.wbar, b, &mut self.wb);
+        col_into(dxm, b, &mut self.ds);
+        col_into(dym, b, &mut self.dy);
+        soc_apply_w(&self.wb, self.sc.eta[b], &self.ds, ws, true);
+        soc_apply_w(&self.wb, self.sc.eta[b], &self.dy, wy, false);
+    }
 }

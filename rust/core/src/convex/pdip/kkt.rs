@@ -146,6 +146,36 @@ pub(super) fn small_spd_inverse(
 }
 
 impl<'a> Kkt<'a> {
+    /// The reduced system of one iteration from its factorisations; `rel_gap` sets how far the
+    /// solves are refined.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        prob: &'a Problem,
+        bmat: Vec<f64>,
+        binv: Vec<f64>,
+        sqw: Array1<f64>,
+        lm: Array2<f64>,
+        schur: Option<Schur>,
+        rel_gap: f64,
+        par: bool,
+    ) -> Self {
+        Kkt {
+            prob,
+            bmat,
+            binv,
+            sqw,
+            lm,
+            schur,
+            // far from the optimum a direction needs less accuracy than near it (the residual
+            // equations are exact whatever the solve's error; only the linearised
+            // complementarity sees it): refine to 1e-6 of the relative gap, within
+            // [REFINE_REL_RESIDUAL, REFINE_MAX_REL_RESIDUAL]
+            refine_tol: (1e-6 * rel_gap).clamp(REFINE_REL_RESIDUAL, REFINE_MAX_REL_RESIDUAL),
+            worst_residual: std::cell::Cell::new(0.0),
+            par,
+        }
+    }
+
     fn dm(&self) -> usize {
         self.prob.d() + 1
     }
@@ -746,7 +776,7 @@ const ASSEMBLY_UNITS: usize = 8;
 
 /// Relative residual of the reduced Newton system at which iterative refinement stops (one
 /// refinement step usually takes the Woodbury solve from ~1e-7 to ~1e-13).
-pub(super) const REFINE_REL_RESIDUAL: f64 = 1e-12;
+const REFINE_REL_RESIDUAL: f64 = 1e-12;
 
 /// The loosest relative residual the refinement of a direction stops at (far from the optimum).
-pub(super) const REFINE_MAX_REL_RESIDUAL: f64 = 1e-9;
+const REFINE_MAX_REL_RESIDUAL: f64 = 1e-9;

@@ -14,7 +14,8 @@ use ndarray::linalg::general_mat_mul;
 use ndarray::{s, Array2, ArrayView2, ArrayViewMut2, ShapeBuilder};
 use rayon::prelude::*;
 
-use super::super::Problem;
+use super::super::{Kind, Problem};
+use super::Iterate;
 use crate::convex::linalg;
 use crate::error::{Error, Result};
 
@@ -317,7 +318,81 @@ pub(super) struct LpData<'a> {
     pub(super) par: bool,
 }
 
-impl LpData<'_> {
+impl<'a> LpData<'a> {
+    /// The LP rows of `prob` (X row-major in `xs`/`xsl`, the rows active in each pattern
+    /// `rows`, ‖x_k‖² `row_norm2`): the n cone rows per block of the ReLU program, none in the
+    /// gated program (its blocks are free, only the norm cones remain); of those, the rows a
+    /// warm start kept, else the `lp_rows` rows nearest to the witnesses `gates` ([`nearest_rows`];
+    /// `None`: [`lp_row_count`]), else all.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn new(
+        prob: &Problem,
+        xs: &'a Array2<f64>,
+        xsl: &'a [f64],
+        rows: &[Vec<usize>],
+        row_norm2: &[f64],
+        gates: Option<ArrayView2<f64>>,
+        warm: Option<&Iterate>,
+        lp_rows: Option<usize>,
+    ) -> Self {
+        let (n, d, p, nb) = (prob.n(), prob.d(), prob.p(), prob.n_blocks());
+        let dm = d + 1;
+        let nl_full = if prob.kind == Kind::Relu { n } else { 0 };
+        let lp_idx: Option<Vec<usize>> = match warm {
+            _ if nl_full == 0 => None,
+            Some(w) if w.z.dim() == (d, nb) => w.lp_rows.clone(),
+            _ => gates.filter(|g| g.dim() == (p, d)).and_then(|g| {
+                let par_sel = prob.par || crate::parallel::should_parallelize(n * d * p, 50_000);
+                nearest_rows(
+                    xsl,
+                    n,
+                    d,
+                    |k, i| prob.sign[[k, i]],
+                    g,
+                    lp_rows.unwrap_or_else(|| lp_row_count(n, d)),
+                    par_sel,
+                )
+            }),
+        };
+        let nl = match &lp_idx {
+            Some(ix) if p > 0 => ix.len() / p,
+            _ => nl_full,
+        };
+        // the per-block work of an iteration (LP rows and (d+1)² block algebra) decides, not
+        // the problem's n·d·P
+        let par = prob.par || crate::parallel::should_parallelize(nb * (nl + dm * dm), 50_000);
+        LpData {
+            x: xs.slice(s![..nl_full, ..]),
+            xr: xsl,
+            row_norm: row_norm2.iter().map(|v| v.sqrt()).collect(),
+            // S (column-major nl × P): +1 on the pattern's active rows, −1 elsewhere
+            sg: match lp_idx.as_ref() {
+                Some(ix) => ix
+                    .iter()
+                    .enumerate()
+                    .map(|(a, &k)| prob.sign[[k, a / nl]])
+                    .collect(),
+                None => {
+                    let mut sg = vec![-1.0; nl * p];
+                    if nl > 0 {
+                        for (i, r) in rows.iter().enumerate() {
+                            for &k in r {
+                                sg[i * nl + k] = 1.0;
+                            }
+                        }
+                    }
+                    sg
+                }
+            },
+            idx: lp_idx,
+            nl,
+            d,
+            p,
+            nb,
+            par,
+        }
+    }
+
     /// The sign column of block b.
     pub(super) fn signs(&self, b: usize) -> &[f64] {
         let i = b % self.p;

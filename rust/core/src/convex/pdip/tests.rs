@@ -1,5 +1,10 @@
 //! Unit tests of the interior-point method's pieces.
 
+use ndarray::{Array1, Axis, ShapeBuilder};
+
+use super::cone::*;
+use super::kkt::*;
+use super::lp_rows::*;
 use super::*;
 
 /// A random ReLU program at β = 0.1 (see [`relu_program_at`]).
