@@ -161,9 +161,7 @@ impl NtScalings {
         let mut wb = vec![0.0; dm];
         let mut w2 = vec![0.0; nb * dm * dm];
         for b in 0..nb {
-            for a in 0..dm {
-                wb[a] = self.wbar[[a, b]];
-            }
+            col_into(&self.wbar, b, &mut wb);
             soc_w2inv(&wb, self.eta[b], &mut w2[b * dm * dm..(b + 1) * dm * dm]);
         }
         w2

@@ -611,7 +611,7 @@ impl<'a> Woodbury<'a> {
         let (n, d, p, dm) = (self.n, self.d, self.p, self.d + 1);
         let (rows, xsl) = (&self.rows, self.xsl);
         ctl.check()?;
-        let lm = linalg::cholesky(&mm)?;
+        let lm = linalg::cholesky(mm)?;
         ctl.check()?;
         let schur = if kept.is_empty() {
             None

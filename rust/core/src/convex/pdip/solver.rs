@@ -72,7 +72,7 @@ impl Drop for Phases {
 /// How a certificate attempt at an iterate ended.
 enum Certificate {
     /// The gap closed: the certified result.
-    Closed(PdResult),
+    Closed(Box<PdResult>),
     /// The gap is open and the point lies beyond a row the method left out: stop iterating.
     Beyond,
     /// The gap is open: iterate on.
@@ -177,7 +177,7 @@ pub(super) fn solve_rows(
         let scale = res.pobj.abs().max(1.0);
         if mu * nu <= settings.tol * scale {
             match certify_iterate(prob, settings, &lp, &st, gates, &mut run) {
-                Certificate::Closed(done) => return Ok(done),
+                Certificate::Closed(done) => return Ok(*done),
                 Certificate::Beyond => break,
                 Certificate::Open => {}
             }
@@ -311,7 +311,7 @@ fn certify_iterate(
         });
     }
     if super::super::gap_ok(ub, cert.dual, settings.tol) && cert.violation == 0.0 {
-        return Certificate::Closed(PdResult {
+        return Certificate::Closed(Box::new(PdResult {
             z: zc,
             mu: lam_full.into_owned(),
             iters: run.iters,
@@ -319,7 +319,7 @@ fn certify_iterate(
             stopped_early: false,
             iterate: None,
             all_rows_again: false,
-        });
+        }));
     }
     // a point beyond a row the method left out stays there: no iteration fixes that
     if lp.dropped_violations(prob, &st.z, DROPPED_ROW_TOL).0 > 0 {
