@@ -731,10 +731,6 @@ impl Mlp {
         values: &mut [f64],
         scales: &mut [f64],
     ) {
-        if self.relu_pair_fusable() {
-            self.relu_pair_sub_block(p, ts, values, scales);
-            return;
-        }
         let r = 2 + ts.len();
         let np = p.nrows() / r;
         let w = np * self.layers[0].n_out;
@@ -769,164 +765,6 @@ impl Mlp {
                 values[r * i + j] = vq[j * np + i];
                 scales[r * i + j] = sq[j * np + i];
             }
-        }
-    }
-
-    /// Whether [`Mlp::relu_pair_sub_block`] applies: a two-layer ReLU network (ReLU hidden layer,
-    /// one linear output unit, one target column).
-    fn relu_pair_fusable(&self) -> bool {
-        matches!(
-            self.layers.as_slice(),
-            [l0, l1] if l0.act == Activation::Relu
-                && l1.act == Activation::Identity
-                && l1.n_out == 1
-        ) && self.y.ncols() == 1
-    }
-
-    /// [`Mlp::pair_values_sub_block`] of a two-layer ReLU network with the hidden layer, the
-    /// output unit and the loss fused per sample row: no hidden matrices are materialised.
-    ///
-    /// The first layer's product is taken for the a's and b's only, unit-major (column
-    /// `k·2np + i` holds unit k of point i), so that for each sample and hidden unit the points
-    /// are contiguous lanes. Per sample row, the t-points' pre-activations t·z_a + (1 − t)·z_b and
-    /// bounds 4·(t·e_a + (1 − t)·e_b) are formed on the fly, passed through the ReLU and
-    /// accumulated into every point's output z = Σ_k h_k·w_k and bound Σ_k (|h_k| + e_k)·|w_k| in
-    /// the order k = 0, 1, … of the general path (one multiply and one add per term, no fused
-    /// multiply-add), so the values and scales are bit-identical to it whatever the lane layout.
-    fn relu_pair_sub_block(
-        &self,
-        p: ArrayView2<'_, f64>,
-        ts: &[f64],
-        values: &mut [f64],
-        scales: &mut [f64],
-    ) {
-        use ndarray::s;
-        let r = 2 + ts.len();
-        let np = p.nrows() / r;
-        let nq = r * np;
-        let (l0, l1) = (&self.layers[0], &self.layers[1]);
-        let (n_in, m) = (l0.n_in, l0.n_out);
-        let n = self.x.nrows();
-        // Point q = j·np + i is role j (0: a, 1: b, 2 + k: weight t_k) of pair i.
-        let row_of = |q: usize| r * (q % np) + q / np;
-        // First-layer weights of the a's and b's, unit-major rows k·2np + i.
-        let mut w0 = Array2::<f64>::zeros((m * 2 * np, n_in));
-        for k in 0..m {
-            for i in 0..2 * np {
-                let th = p.row(row_of(i));
-                let src = th.slice(s![l0.w_off + k * n_in..l0.w_off + (k + 1) * n_in]);
-                w0.row_mut(k * 2 * np + i).assign(&src);
-            }
-        }
-        let mut z = Array2::<f64>::zeros((n, m * 2 * np));
-        let mut e = Array2::<f64>::zeros((n, m * 2 * np));
-        gemm_nt(self.x.view(), w0.view(), 0.0, &mut z.view_mut());
-        let w0a = w0.mapv(f64::abs);
-        gemm_nt(self.xabs.view(), w0a.view(), 0.0, &mut e.view_mut());
-        if l0.bias {
-            let mut brow = Vec::with_capacity(m * 2 * np);
-            for k in 0..m {
-                for i in 0..2 * np {
-                    brow.push(p[[row_of(i), l0.b_off + k]]);
-                }
-            }
-            let brow = ndarray::Array1::from(brow);
-            z += &brow;
-            e += &brow.mapv(f64::abs);
-        }
-        // Output weights, unit-major (row k: unit k's weight of every point q), and bias.
-        let mut w1 = vec![0.0; m * nq];
-        for q in 0..nq {
-            let th = p.row(row_of(q));
-            for k in 0..m {
-                w1[k * nq + q] = th[l1.w_off + k];
-            }
-        }
-        let w1a: Vec<f64> = w1.iter().map(|v| v.abs()).collect();
-        let b1: Option<Vec<f64>> = l1
-            .bias
-            .then(|| (0..nq).map(|q| p[[row_of(q), l1.b_off]]).collect());
-        let mut out = Array2::<f64>::zeros((n, nq));
-        let mut eout = Array2::<f64>::zeros((n, nq));
-        for (((zr, er), mut orow), mut eorow) in z
-            .outer_iter()
-            .zip(e.outer_iter())
-            .zip(out.outer_iter_mut())
-            .zip(eout.outer_iter_mut())
-        {
-            let (Some(zr), Some(er), Some(acc), Some(eacc)) = (
-                zr.as_slice(),
-                er.as_slice(),
-                orow.as_slice_mut(),
-                eorow.as_slice_mut(),
-            ) else {
-                continue;
-            };
-            for k in 0..m {
-                let (za, zb) = zr[k * 2 * np..(k + 1) * 2 * np].split_at(np);
-                let (ea, eb) = er[k * 2 * np..(k + 1) * 2 * np].split_at(np);
-                let wk = &w1[k * nq..(k + 1) * nq];
-                let wak = &w1a[k * nq..(k + 1) * nq];
-                relu_accumulate(
-                    za,
-                    ea,
-                    &wk[..np],
-                    &wak[..np],
-                    &mut acc[..np],
-                    &mut eacc[..np],
-                );
-                let ab = np..2 * np;
-                relu_accumulate(
-                    zb,
-                    eb,
-                    &wk[ab.clone()],
-                    &wak[ab.clone()],
-                    &mut acc[ab.clone()],
-                    &mut eacc[ab],
-                );
-                for (j, &t) in ts.iter().enumerate() {
-                    let c = 1.0 - t;
-                    let rg = (2 + j) * np..(3 + j) * np;
-                    let (wt, wat) = (&wk[rg.clone()], &wak[rg.clone()]);
-                    for (((((((&x, &y), &ex), &ey), &wv), &wa), zo), eo) in za
-                        .iter()
-                        .zip(zb)
-                        .zip(ea)
-                        .zip(eb)
-                        .zip(wt)
-                        .zip(wat)
-                        .zip(acc[rg.clone()].iter_mut())
-                        .zip(eacc[rg].iter_mut())
-                    {
-                        let zm = t * x + c * y;
-                        let em = 4.0 * (t * ex + c * ey);
-                        let h = if zm > 0.0 { zm } else { 0.0 };
-                        *zo += h * wv;
-                        *eo += (h.abs() + em) * wa;
-                    }
-                }
-            }
-            if let Some(b1) = b1.as_ref() {
-                for ((zo, eo), &bv) in acc.iter_mut().zip(eacc.iter_mut()).zip(b1) {
-                    *zo += bv;
-                    *eo += bv.abs();
-                }
-            }
-        }
-        let fwd = Forward {
-            h: vec![Array2::zeros((0, 0)), out],
-            dg: Vec::new(),
-            e_out: Some(eout),
-        };
-        let mut q = Array2::<f64>::zeros((nq, self.dim));
-        for qi in 0..nq {
-            q.row_mut(qi).assign(&p.row(row_of(qi)));
-        }
-        let (mut vq, mut sq) = (vec![0.0; nq], vec![0.0; nq]);
-        self.values_from_forward(q.view(), &fwd, &mut vq, &mut sq, true);
-        for (qi, (&v, &sc)) in vq.iter().zip(&sq).enumerate() {
-            values[row_of(qi)] = v;
-            scales[row_of(qi)] = sc;
         }
     }
 
@@ -1169,24 +1007,6 @@ fn row_dots(a: &Array2<f64>, w: &[f64], k: usize, c: &mut Array2<f64>) {
                 }
             }
         }
-    }
-}
-
-/// One ReLU unit of a row of points into their outputs: `acc[i] += h_i·w[i]` and
-/// `eacc[i] += (|h_i| + e[i])·wa[i]` with h_i = max(z[i], 0) (as the general path: one multiply
-/// and one add per term).
-fn relu_accumulate(z: &[f64], e: &[f64], w: &[f64], wa: &[f64], acc: &mut [f64], eacc: &mut [f64]) {
-    for (((((&zv, &ev), &wv), &wav), zo), eo) in z
-        .iter()
-        .zip(e)
-        .zip(w)
-        .zip(wa)
-        .zip(acc.iter_mut())
-        .zip(eacc.iter_mut())
-    {
-        let h = if zv > 0.0 { zv } else { 0.0 };
-        *zo += h * wv;
-        *eo += (h.abs() + ev) * wav;
     }
 }
 
