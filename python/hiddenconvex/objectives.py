@@ -356,7 +356,8 @@ class LinearModel(Objective):
     Notes
     -----
     Flat layout: θ = [w_1, …, w_d, b] (b only when ``bias=True``), D = d + bias.
-    The hinge loss has a kink at y f = 1; its "gradient" there is the left derivative −y x.
+    The hinge loss has a kink at y f = 1; its "gradient" there is 0 (the derivative of its flat
+    side).
 
     Raises
     ------

@@ -324,7 +324,7 @@ def wedge_network_objective(
     intercept: float = 0.0,
     layers: Any = None,
 ) -> float:
-    """Non-convex objective of ``f(x) = Σ_j α_j (h̃(x)ᵀu_j)₊ + c`` (NumPy formula, an oracle).
+    """Non-convex objective of ``f(x) = Σ_j α_j (h̃(x)ᵀu_j)₊ + c`` at given weights.
 
     ``½‖f(X) − y‖² + (β/2) Σ_j (‖w_j‖² + α_j²)`` with ``w_j`` the first k rows of ``u_j`` (the bias
     row, present when ``bias``, is not penalised; nor is ``intercept`` = c) and ‖·‖ the ``norm``.
@@ -346,7 +346,9 @@ def wedge_network_objective(
     if yv.shape[0] != Xm.shape[0]:
         raise InvalidInputError(f"y: has {yv.shape[0]} rows but X has {Xm.shape[0]}")
     pred = np.maximum(Xa @ Um, 0.0) @ a + float(intercept)
-    fit = 0.5 * float(np.sum((pred - yv) ** 2))
+    # ½‖f(X) − y‖² from the core's loss module (the same squared loss as the solver's)
+    sums, _ = _core.loss_rows("squared", pred.reshape(1, -1), yv.reshape(1, -1))
+    fit = float(sums[0])
     wn = _norm(Um[:d], norm) if Um.shape[1] else np.zeros(0)
     return fit + 0.5 * float(beta) * (float(np.sum(wn**2)) + float(np.sum(a * a)))
 

@@ -12,9 +12,13 @@
 //! - [`convex`]: the convex reformulation of two-layer ReLU training and its solvers.
 //! - [`spectra`]: Hessian-vector products, Lanczos eigenvalues and spectral densities at large D.
 //! - [`wedge`]: wedge-product (generalised cross product) dictionaries and their Lasso.
+//!
+//! Shared by them: [`loss`], the one pointwise loss type (objectives, and through them Hessians
+//! and midpoint tests; convex solvers).
 
 pub mod control;
 pub mod error;
+pub mod loss;
 pub mod parallel;
 pub mod rng;
 

@@ -49,7 +49,7 @@ fn convex_solve<'py>(
             ))
         }
     };
-    let loss = to_py(Loss::parse(loss, huber_delta))?;
+    let loss = to_py(Loss::parse_convex(loss, huber_delta))?;
     if !(tol.is_finite() && tol > 0.0) {
         return Err(invalid(
             "tol",
@@ -144,7 +144,7 @@ fn convex_certify<'py>(
             ))
         }
     };
-    let loss = to_py(Loss::parse(loss, huber_delta))?;
+    let loss = to_py(Loss::parse_convex(loss, huber_delta))?;
     let xv = x.as_array();
     let yv = y.as_array();
     let pv = patterns.as_array();
@@ -189,7 +189,7 @@ fn loss_rows<'py>(
     huber_delta: f64,
     grad: bool,
 ) -> PyResult<(Bound<'py, PyArray1<f64>>, Option<Bound<'py, PyArray2<f64>>>)> {
-    let loss = to_py(Loss::parse(loss, huber_delta))?;
+    let loss = to_py(Loss::parse_convex(loss, huber_delta))?;
     let (sums, g) = to_py(hiddenconvex_core::convex::loss::row_sums(
         loss,
         f.as_array(),

@@ -322,7 +322,7 @@ fn mlp_objective(
     weight_decay: f64,
     name: String,
 ) -> PyResult<PyNativeObjective> {
-    let loss = to_py(Loss::parse(loss))?;
+    let loss = to_py(Loss::parse_objective(loss))?;
     let acts = activations
         .iter()
         .map(|a| Activation::parse(a))
@@ -353,7 +353,7 @@ fn icnn_objective(
 ) -> PyResult<PyNativeObjective> {
     let act = to_py(Activation::parse(activation))?;
     let nonneg = to_py(NonNeg::parse(nonneg))?;
-    let loss = to_py(Loss::parse(loss))?;
+    let loss = to_py(Loss::parse_objective(loss))?;
     let (xv, yv) = (x.as_array(), y.as_array());
     let obj = construct(py, xv.len(), move |ctl| {
         let x = core_obj::copy_rows(xv, ctl)?;

@@ -103,7 +103,7 @@ pub fn solve(
     let base = nb * (d + 1) + n;
     let n_extra = match prob.loss {
         Loss::Squared => 0,
-        Loss::Hinge => n,
+        Loss::Hinge | Loss::SquaredHinge => n,
         Loss::Huber(_) => 2 * n,
         Loss::Logistic => 3 * n,
     };
@@ -174,11 +174,15 @@ pub fn solve(
                 pm.push(ui(k), ui(k), 1.0);
             }
         }
-        Loss::Hinge => {
-            // w ≥ 0, w + y u − 1 ≥ 0
+        Loss::Hinge | Loss::SquaredHinge => {
+            // w ≥ 0, w + y u − 1 ≥ 0; cost w (hinge) or w² (squared hinge)
             for k in 0..n {
                 let w = base + k;
-                q[w] = 1.0;
+                if prob.loss == Loss::Hinge {
+                    q[w] = 1.0;
+                } else {
+                    pm.push(w, w, 2.0);
+                }
                 a.push(row, w, -1.0);
                 rhs.push(0.0);
                 row += 1;

@@ -1,45 +1,22 @@
-//! Per-sample losses ℓ(z; y) of the data-fit term, with what the solvers need: value, gradient
-//! (smooth losses), the proximal map of ℓ/ρ and the convex conjugate ℓ*(u; y) for the dual bound.
+//! What the convex solvers need of the core's one loss type [`Loss`] (defined with its value
+//! and derivatives in [`crate::loss`], re-exported here): curvature bounds, the proximal map of
+//! ℓ/ρ, the convex conjugate ℓ*(u; y) for the dual bound and the projection onto its domain.
 //!
 //! Conventions (scaling "sum", the paper's): the data-fit term is Σ_k ℓ(z_k; y_k) with
 //! - squared: ℓ = ½(z − y)²,
 //! - logistic: ℓ = log(1 + exp(−y z)), y ∈ {−1, +1},
 //! - hinge: ℓ = max(0, 1 − y z), y ∈ {−1, +1} (not smooth: ADMM only),
 //! - huber(δ): ℓ = ½r² if |r| ≤ δ else δ(|r| − δ/2), r = z − y.
+//!
+//! The convex solvers accept these four ([`Loss::CONVEX_NAMES`], [`Problem`](super::Problem)
+//! refuses the squared hinge); the functions here also cover the squared hinge
+//! ℓ = max(0, 1 − y z)² so that every method is defined on every variant.
 
 use ndarray::{Array1, Array2, ArrayView2, Zip};
 
 use crate::error::{Error, Result};
-
-/// The loss of the data-fit term.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Loss {
-    Squared,
-    Logistic,
-    Hinge,
-    /// Huber with threshold δ > 0.
-    Huber(f64),
-}
-
-#[inline]
-fn softplus(t: f64) -> f64 {
-    // log(1 + e^t), stable.
-    if t > 0.0 {
-        t + (-t).exp().ln_1p()
-    } else {
-        t.exp().ln_1p()
-    }
-}
-
-#[inline]
-fn sigmoid(t: f64) -> f64 {
-    if t >= 0.0 {
-        1.0 / (1.0 + (-t).exp())
-    } else {
-        let e = t.exp();
-        e / (1.0 + e)
-    }
-}
+use crate::loss::sigmoid;
+pub use crate::loss::Loss;
 
 #[inline]
 fn xlogx(t: f64) -> f64 {
@@ -51,36 +28,9 @@ fn xlogx(t: f64) -> f64 {
 }
 
 impl Loss {
-    /// Parse a name (`"squared"`, `"logistic"`, `"hinge"`, `"huber"`) with the Huber threshold.
-    pub fn parse(name: &str, huber_delta: f64) -> Result<Self> {
-        match name {
-            "squared" => Ok(Loss::Squared),
-            "logistic" => Ok(Loss::Logistic),
-            "hinge" => Ok(Loss::Hinge),
-            "huber" => {
-                if !(huber_delta.is_finite() && huber_delta > 0.0) {
-                    return Err(Error::invalid(
-                        "huber_delta",
-                        format!("must be a finite number > 0, got {huber_delta}"),
-                    ));
-                }
-                Ok(Loss::Huber(huber_delta))
-            }
-            other => Err(Error::invalid(
-                "loss",
-                format!("expected one of 'squared', 'logistic', 'hinge', 'huber', got {other:?}"),
-            )),
-        }
-    }
-
     /// Whether the loss is differentiable (FISTA applies).
     pub fn is_smooth(&self) -> bool {
         !matches!(self, Loss::Hinge)
-    }
-
-    /// Whether targets must be ±1 labels.
-    pub fn is_classification(&self) -> bool {
-        matches!(self, Loss::Logistic | Loss::Hinge)
     }
 
     /// Lipschitz constant of ℓ' (curvature bound); +∞ for hinge.
@@ -88,67 +38,8 @@ impl Loss {
         match self {
             Loss::Squared | Loss::Huber(_) => 1.0,
             Loss::Logistic => 0.25,
+            Loss::SquaredHinge => 2.0,
             Loss::Hinge => f64::INFINITY,
-        }
-    }
-
-    /// ℓ''(z; y) (0 for hinge; Huber's generalised second derivative).
-    #[inline]
-    pub fn second_derivative(&self, z: f64, y: f64) -> f64 {
-        match *self {
-            Loss::Squared => 1.0,
-            Loss::Logistic => {
-                let t = -y * z;
-                let s = if t >= 0.0 {
-                    1.0 / (1.0 + (-t).exp())
-                } else {
-                    t.exp() / (1.0 + t.exp())
-                };
-                s * (1.0 - s)
-            }
-            Loss::Huber(dl) => {
-                if (z - y).abs() <= dl {
-                    1.0
-                } else {
-                    0.0
-                }
-            }
-            Loss::Hinge => 0.0,
-        }
-    }
-
-    /// ℓ(z; y).
-    #[inline]
-    pub fn value(&self, z: f64, y: f64) -> f64 {
-        match *self {
-            Loss::Squared => 0.5 * (z - y) * (z - y),
-            Loss::Logistic => softplus(-y * z),
-            Loss::Hinge => (1.0 - y * z).max(0.0),
-            Loss::Huber(d) => {
-                let r = (z - y).abs();
-                if r <= d {
-                    0.5 * r * r
-                } else {
-                    d * (r - 0.5 * d)
-                }
-            }
-        }
-    }
-
-    /// ℓ'(z; y) (for hinge: a subgradient).
-    #[inline]
-    pub fn grad(&self, z: f64, y: f64) -> f64 {
-        match *self {
-            Loss::Squared => z - y,
-            Loss::Logistic => -y * sigmoid(-y * z),
-            Loss::Hinge => {
-                if y * z < 1.0 {
-                    -y
-                } else {
-                    0.0
-                }
-            }
-            Loss::Huber(d) => (z - y).clamp(-d, d),
         }
     }
 
@@ -174,6 +65,16 @@ impl Loss {
                     -t.clamp(0.0, 1.0)
                 }
             }
+            Loss::SquaredHinge => {
+                // v = u y ≤ 0: sup_s v s − (1 − s)₊² is attained at s = 1 + v/2
+                let v = u * y;
+                if v > 1e-15 {
+                    f64::INFINITY
+                } else {
+                    let v = v.min(0.0);
+                    v + 0.25 * v * v
+                }
+            }
             Loss::Huber(d) => {
                 if u.abs() > d * (1.0 + 1e-15) {
                     f64::INFINITY
@@ -193,6 +94,7 @@ impl Loss {
                 let t = (-u * y).clamp(0.0, 1.0);
                 -t * y
             }
+            Loss::SquaredHinge => -(-u * y).max(0.0) * y,
             Loss::Huber(d) => u.clamp(-d, d),
         }
     }
@@ -219,6 +121,16 @@ impl Loss {
                     s + 1.0 / rho
                 } else {
                     1.0
+                };
+                y * sp
+            }
+            Loss::SquaredHinge => {
+                // in s = y q: prox of (1 − s)₊², stationary at s = (2 + ρ s₀)/(2 + ρ) when s₀ < 1
+                let s = y * x;
+                let sp = if s >= 1.0 {
+                    s
+                } else {
+                    (2.0 + rho * s) / (2.0 + rho)
                 };
                 y * sp
             }
@@ -282,7 +194,13 @@ mod tests {
     use super::*;
 
     fn losses() -> Vec<Loss> {
-        vec![Loss::Squared, Loss::Logistic, Loss::Hinge, Loss::Huber(0.7)]
+        vec![
+            Loss::Squared,
+            Loss::Logistic,
+            Loss::Hinge,
+            Loss::SquaredHinge,
+            Loss::Huber(0.7),
+        ]
     }
 
     #[test]
@@ -300,8 +218,13 @@ mod tests {
 
     #[test]
     fn fenchel_young_holds_with_equality_at_the_gradient() {
-        for l in [Loss::Squared, Loss::Logistic, Loss::Huber(0.7)] {
-            for &(z, y) in &[(0.3, 1.0), (-2.0, -1.0), (1.7, 1.0)] {
+        for l in [
+            Loss::Squared,
+            Loss::Logistic,
+            Loss::SquaredHinge,
+            Loss::Huber(0.7),
+        ] {
+            for &(z, y) in &[(0.3, 1.0), (-2.0, -1.0), (1.7, 1.0), (0.4, -1.0)] {
                 let u = l.grad(z, y);
                 let lhs = l.value(z, y) + l.conjugate(u, y);
                 assert!((lhs - u * z).abs() < 1e-12, "{l:?}");
@@ -314,9 +237,62 @@ mod tests {
 
     #[test]
     fn parse_rejects_unknown() {
-        assert!(Loss::parse("l1", 1.0).is_err());
-        assert!(Loss::parse("huber", -1.0).is_err());
-        assert_eq!(Loss::parse("huber", 2.0), Ok(Loss::Huber(2.0)));
+        assert!(Loss::parse_convex("l1", 1.0).is_err());
+        assert!(Loss::parse_convex("squared_hinge", 1.0).is_err());
+        assert!(Loss::parse_convex("huber", -1.0).is_err());
+        assert_eq!(Loss::parse_convex("huber", 2.0), Ok(Loss::Huber(2.0)));
+    }
+
+    /// ℓ*(u) against sup_z u z − ℓ(z) over a fine grid of z (a lower bound that converges to it),
+    /// inside the domain; outside, u z − ℓ(z) grows without bound along the grid.
+    #[test]
+    fn conjugate_is_the_supremum() {
+        let zs: Vec<f64> = (-40_000..=40_000).map(|k| k as f64 / 1000.0).collect();
+        for l in losses() {
+            for &y in &[1.0, -1.0] {
+                for k in -12..=12 {
+                    let u = 0.1 * k as f64 + 0.05;
+                    let sup_within = |r: f64| {
+                        zs.iter()
+                            .filter(|z| z.abs() <= r)
+                            .map(|&z| u * z - l.value(z, y))
+                            .fold(f64::NEG_INFINITY, f64::max)
+                    };
+                    let sup = sup_within(40.0);
+                    let c = l.conjugate(u, y);
+                    if c.is_finite() {
+                        assert!(sup <= c + 1e-12, "{l:?} u={u} y={y}: {sup} > {c}");
+                        assert!(c - sup < 1e-5, "{l:?} u={u} y={y}: {sup} vs {c}");
+                        assert_eq!(l.project_dual(u, y), u, "{l:?} u={u} y={y}");
+                    } else {
+                        // grows at least linearly (slope ≥ 0.05, the distance to the domain)
+                        let grown = sup - sup_within(20.0);
+                        assert!(grown > 0.9, "{l:?} u={u} y={y}: {grown}");
+                        let p = l.project_dual(u, y);
+                        assert!(l.conjugate(p, y).is_finite(), "{l:?} u={u} y={y}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// The curvature bound dominates ℓ'' (and the slope of ℓ' between grid points).
+    #[test]
+    fn curvature_bounds_the_second_derivative() {
+        for l in losses() {
+            if !l.is_smooth() {
+                assert_eq!(l.curvature(), f64::INFINITY);
+                continue;
+            }
+            for &y in &[1.0, -1.0] {
+                for k in -400..400 {
+                    let (a, b) = (0.01 * k as f64, 0.01 * (k + 1) as f64);
+                    assert!(l.second_derivative(a, y) <= l.curvature());
+                    let slope = (l.grad(b, y) - l.grad(a, y)) / (b - a);
+                    assert!(slope <= l.curvature() * (1.0 + 1e-9), "{l:?} {a}");
+                }
+            }
+        }
     }
 
     #[test]

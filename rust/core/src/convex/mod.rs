@@ -108,6 +108,16 @@ impl Problem {
                 format!("has {pn} columns but X has {n} rows (expected shape (P, {n}))"),
             ));
         }
+        if !Loss::CONVEX_NAMES.contains(&loss.as_str()) {
+            return Err(Error::invalid(
+                "loss",
+                format!(
+                    "the convex solvers take the losses {:?}, got {:?}",
+                    Loss::CONVEX_NAMES,
+                    loss.as_str()
+                ),
+            ));
+        }
         if loss.is_classification() {
             if let Some(k) = y.iter().position(|&v| v != 1.0 && v != -1.0) {
                 return Err(Error::invalid(
@@ -289,7 +299,7 @@ impl Problem {
             .map(|(&u, &yy)| match self.loss {
                 Loss::Logistic | Loss::Hinge => (-u * yy).max(0.0),
                 Loss::Huber(dl) => u.abs() / dl,
-                Loss::Squared => 0.0,
+                Loss::Squared | Loss::SquaredHinge => 0.0,
             })
             .fold(0.0f64, f64::max);
         if dom > 0.0 {
@@ -722,5 +732,16 @@ mod tests {
             1,
         );
         assert!(lab.is_err());
+        // a loss of the objectives that the convex solvers do not take
+        let sh = Problem::new(
+            x.view(),
+            array![1.0, -1.0].view(),
+            pats.view(),
+            Loss::SquaredHinge,
+            1.0,
+            Kind::Relu,
+            1,
+        );
+        assert!(sh.unwrap_err().to_string().contains("squared_hinge"));
     }
 }

@@ -1,6 +1,7 @@
-//! Pointwise losses and activations shared by the native objectives — the one loss module of the
-//! core: the objectives, Hessians, midpoint tests and slices all evaluate losses through it, and
-//! the convex solvers can use the same kernels.
+//! Pointwise losses and activations of the native objectives: the vectorised kernels and rounding
+//! scales of the core's one loss type [`Loss`] (defined with its scalar formulas in
+//! [`crate::loss`], re-exported here), through which the objectives, Hessians, midpoint tests and
+//! slices evaluate losses.
 //!
 //! Scaling convention: every data loss is a **sum** over samples (and outputs), never a mean:
 //! `L(θ) = Σ_i ℓ(f(x_i; θ), y_i)`. Classification labels are ±1 inside the core (the Python layer
@@ -31,112 +32,20 @@
 
 use crate::error::{Error, Result};
 
-/// A pointwise loss ℓ(f, y) of a prediction f and a target y.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Loss {
-    /// ½ (f − y)².
-    Squared,
-    /// log(1 + exp(−y f)), y ∈ {−1, +1} (binary cross-entropy on the logit f).
-    Logistic,
-    /// max(0, 1 − y f), y ∈ {−1, +1}.
-    Hinge,
-    /// max(0, 1 − y f)², y ∈ {−1, +1} (no ½).
-    SquaredHinge,
-}
+pub use crate::loss::{sigmoid, softplus, Loss};
 
 impl Loss {
-    /// Parse "squared" | "logistic" | "hinge" | "squared_hinge".
-    pub fn parse(s: &str) -> Result<Self> {
-        match s {
-            "squared" => Ok(Loss::Squared),
-            "logistic" => Ok(Loss::Logistic),
-            "hinge" => Ok(Loss::Hinge),
-            "squared_hinge" => Ok(Loss::SquaredHinge),
-            _ => Err(Error::invalid(
-                "loss",
-                format!(
-                    "expected one of 'squared', 'logistic', 'hinge', 'squared_hinge', got {s:?}"
-                ),
-            )),
-        }
-    }
-
-    /// The option string.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Loss::Squared => "squared",
-            Loss::Logistic => "logistic",
-            Loss::Hinge => "hinge",
-            Loss::SquaredHinge => "squared_hinge",
-        }
-    }
-
-    /// Whether targets must be ±1 labels.
-    pub fn is_classification(self) -> bool {
-        !matches!(self, Loss::Squared)
-    }
-
-    /// `(ℓ(f, y), ∂ℓ/∂f)`. Kinks (hinge at y f = 1) take the left derivative's value −y.
-    #[inline]
-    pub fn eval(self, f: f64, y: f64) -> (f64, f64) {
-        match self {
-            Loss::Squared => {
-                let r = f - y;
-                (0.5 * r * r, r)
-            }
-            Loss::Logistic => {
-                let z = y * f;
-                // log(1 + e^{−z}) computed stably; derivative −y σ(−z).
-                let l = (-z).max(0.0) + (-z.abs()).exp().ln_1p();
-                (l, -y * sigmoid(-z))
-            }
-            Loss::Hinge => {
-                let m = 1.0 - y * f;
-                if m > 0.0 {
-                    (m, -y)
-                } else {
-                    (0.0, 0.0)
-                }
-            }
-            Loss::SquaredHinge => {
-                let m = 1.0 - y * f;
-                if m > 0.0 {
-                    (m * m, -2.0 * y * m)
-                } else {
-                    (0.0, 0.0)
-                }
-            }
-        }
-    }
-
     /// Rounding-error scale of one loss term, given the error bound `ef` (in units of eps) of the
     /// prediction f: |ℓ| + |ℓ'| (ef + the magnitude of the other operand of the subtraction).
     #[inline]
     pub fn term_scale(self, l: f64, dl: f64, ef: f64, y: f64) -> f64 {
         let other = match self {
-            Loss::Squared => y.abs(),
+            Loss::Squared | Loss::Huber(_) => y.abs(),
             Loss::Logistic => 0.0,
             Loss::Hinge | Loss::SquaredHinge => 1.0,
         };
         l.abs() + dl.abs() * (ef + other)
     }
-}
-
-/// The logistic function 1/(1 + e^{−z}), computed without overflow.
-#[inline]
-pub fn sigmoid(z: f64) -> f64 {
-    if z >= 0.0 {
-        1.0 / (1.0 + (-z).exp())
-    } else {
-        let e = z.exp();
-        e / (1.0 + e)
-    }
-}
-
-/// log(1 + e^z), computed without overflow.
-#[inline]
-pub fn softplus(z: f64) -> f64 {
-    z.max(0.0) + (-z.abs()).exp().ln_1p()
 }
 
 /// Elementwise activation g.
@@ -530,6 +439,8 @@ fn loss_term(loss: Loss, f: f64, y: f64) -> (f64, f64) {
                 if pos { -2.0 * y * m } else { 0.0 },
             )
         }
+        // not among the objectives' losses: the scalar path.
+        Loss::Huber(_) => loss.eval(f, y),
     }
 }
 
@@ -566,7 +477,7 @@ simd_dispatch! {
             return;
         }
         let other = match loss {
-            Loss::Squared => y.abs(),
+            Loss::Squared | Loss::Huber(_) => y.abs(),
             Loss::Logistic => 0.0,
             Loss::Hinge | Loss::SquaredHinge => 1.0,
         };

@@ -1025,6 +1025,8 @@ fn loss_derivative_constants(loss: Loss) -> (f64, f64, Option<f64>) {
         Loss::Logistic => (0.25, 0.25, Some(0.1)),
         Loss::Hinge => (0.0, 0.0, Some(0.0)),
         Loss::SquaredHinge => (2.0, 2.0, None),
+        // ℓ'' ∈ {0, 1}, jumping at |f − y| = δ
+        Loss::Huber(_) => (1.0, 1.0, None),
     }
 }
 
