@@ -57,7 +57,7 @@ THREADS_ENV = "HIDDENCONVEX_NUM_THREADS"
 #: Dask configuration for the workers of a CPU-bound cluster (``cluster_client`` starts its
 #: ``LocalCluster`` with it, the benchmark's clusters too). A worker's event loop wakes up on its
 #: own, for as long as the worker lives, and takes that CPU from the cores the tasks need: an
-#: idle worker used 0.021 CPU-s per second with Dask's defaults (profiler off), 0.005 with these
+#: idle worker used 0.022 CPU-s per second with Dask's defaults (profiler off), 0.006 with these
 #: (``docs/distributed.md``). The statistical profiler samples every thread's stack every 10 ms;
 #: the tick (a watchdog that only measures how long the event loop was blocked, warning past
 #: ``distributed.admin.tick.limit``, 3 s) runs every 20 ms by default; the memory monitor every
