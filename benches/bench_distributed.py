@@ -48,7 +48,7 @@ the large case; the first one that runs is its reference), ``HIDDENCONVEX_BENCH_
 ``HIDDENCONVEX_BENCH_PROFILE=1`` (keep Dask's worker profiler, off by default). On an idle
 2-core machine ``-k "not resonance and not large"`` (control, paths, logistic midpoint test)
 takes about 3 minutes, ``-k large`` (10^8 pairs) about 4 and ``-k resonance`` (the stored parts,
-two rounds each) about 20 s per stored part of R^7. Smoke mode (the test suite): 2 β, 2000
+two rounds each) about 25 s per stored part of R^7. Smoke mode (the test suite): 2 β, 2000
 pairs, R^4 with parts of 2^4 (descended there).
 """
 
