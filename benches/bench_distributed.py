@@ -26,24 +26,30 @@ the cluster's.
 
 Group ``distributed_scale`` (in process, 1 thread): per-part times of the exact enumeration of
 the resonance arrangement of R^7 (all 127 nonzero 0/1 vectors, 347,326,352 chambers) at the
-default part budget, on a sample of REAL parts. The whole plan of R^7 (thousands of exact cone
-counts) takes hours, so each sampled part is reached by one random descent of the plan's tree:
-from the root, split the cone on its next line (exactly as the plan does) and follow a child
-with probability proportional to its chamber count, until the cone fits the budget; the part
-is then enumerated. A descent reaches each part with probability (its chambers)/(total), so
+default part budget, on REAL parts: the parts reached by seeded random descents of the plan's
+tree (each child followed with probability proportional to its chamber count), found once by
+``benches/resonance_parts.py`` and stored with the descents' split times in
+``benches/data/resonance_parts_R7.json`` (finding a part costs many exact cone counts, CPU-hours
+for several; enumerating it seconds). Each stored part is enumerated and checked against its
+exact count. A descent reaches each part with probability (its chambers)/(total), so
 ``total/count × (part's time)`` estimates the whole enumeration's time without bias and
 ``Σ over the descent of (split time) × total/(cone's count)`` the plan's (Knuth's estimator of a
 tree's cost); ``benches/tables.py`` averages the samples into the scale study of the docs.
 
 Sizes: environment variables (defaults in brackets) ``HIDDENCONVEX_BENCH_PAIRS`` [10^8] pairs
 of the large midpoint case, ``HIDDENCONVEX_BENCH_LOGISTIC_PAIRS`` [1.4·10^6: about 14 s of
-CPU, 4 parts per worker], ``HIDDENCONVEX_BENCH_R7_SAMPLES`` [2] sampled parts, ``HIDDENCONVEX_BENCH_R7_DIM`` [7] (6: the
-same study on R^6, whose whole plan is also made as a check of the estimates),
-``HIDDENCONVEX_BENCH_LARGE_IMPLS`` (comma-separated implementations of the large case; the
-first one that runs is its reference), ``HIDDENCONVEX_BENCH_PROFILE=1`` (keep Dask's worker
-profiler, off by default). On an idle 2-core machine ``-k "not r7 and not large"`` (control,
-paths, logistic midpoint test) takes about 3 minutes and ``-k large`` (10^8 pairs) about 4. A sample of R^7 takes much longer: its splits near the root each cost about an
-exact count of the whole arrangement (well over 35 CPU-seconds), so run them on a quiet machine. Smoke mode (the test suite): 2 β, 2000 pairs, R^4 with parts of 2^4.
+CPU, 4 parts per worker], ``HIDDENCONVEX_BENCH_R7_SAMPLES`` [all stored] stored parts
+enumerated, ``HIDDENCONVEX_BENCH_R7_DIM`` [7] (6: the same study on R^6, whose whole plan is
+also made as a check of the estimates; ``python benches/resonance_parts.py --dim 6`` stores
+its parts in seconds), ``HIDDENCONVEX_BENCH_LARGE_IMPLS`` (comma-separated implementations of
+the large case; the first one that runs is its reference), ``HIDDENCONVEX_BENCH_WORKER_CONFIG``
+(``cpu-bound``, the default: the workers run with
+``hiddenconvex.distributed.CPU_BOUND_WORKER_CONFIG``; ``dask``: Dask's defaults),
+``HIDDENCONVEX_BENCH_PROFILE=1`` (keep Dask's worker profiler, off by default). On an idle
+2-core machine ``-k "not resonance and not large"`` (control, paths, logistic midpoint test)
+takes about 3 minutes, ``-k large`` (10^8 pairs) about 4 and ``-k resonance`` (the stored parts,
+two rounds each) about 25 s per stored part of R^7. Smoke mode (the test suite): 2 β, 2000
+pairs, R^4 with parts of 2^4 (descended there).
 """
 
 from __future__ import annotations
@@ -57,8 +63,8 @@ import time
 import hiddenconvex as hc
 import numpy as np
 import pytest
+import resonance_parts as rp  # benches/resonance_parts.py
 from hiddenconvex import _core
-from hiddenconvex import chamber_parts as hcp
 from hiddenconvex import distributed as hcd
 
 distributed = pytest.importorskip("distributed")
@@ -77,16 +83,23 @@ def _load() -> float:
     return round(os.getloadavg()[0], 2)
 
 
-#: Dask's statistical profiler samples every worker thread's stack every 10 ms on the worker's
-#: event loop: about 1.5% of a core per worker for as long as the run lasts, on the core the
-#: tasks need (``docs/distributed.md``). The bench's clusters run without it, as a CPU-bound
-#: cluster should (``distributed.worker.profile.enabled: false``); ``HIDDENCONVEX_BENCH_PROFILE=1``
-#: keeps it.
+#: The workers' Dask configuration: ``hiddenconvex.distributed.CPU_BOUND_WORKER_CONFIG``, as the
+#: ``LocalCluster`` of ``hiddenconvex ... --workers N`` (no statistical profiler, rarer periodic
+#: work: an idle worker's event loop takes 0.006 CPU-s per second instead of 0.022, from the
+#: cores the tasks need). ``HIDDENCONVEX_BENCH_WORKER_CONFIG=dask`` runs Dask's defaults with the
+#: profiler off instead, ``HIDDENCONVEX_BENCH_PROFILE=1`` keeps the profiler on.
 WORKER_PROFILE = os.environ.get("HIDDENCONVEX_BENCH_PROFILE", "").strip() == "1"
+WORKER_CONFIG = os.environ.get("HIDDENCONVEX_BENCH_WORKER_CONFIG", "").strip() or "cpu-bound"
+
+
+def _worker_config() -> dict:
+    cfg = dict(hcd.CPU_BOUND_WORKER_CONFIG) if WORKER_CONFIG == "cpu-bound" else {}
+    cfg["distributed.worker.profile.enabled"] = WORKER_PROFILE
+    return cfg
 
 
 def _cluster(n_workers: int):
-    with dask.config.set({"distributed.worker.profile.enabled": WORKER_PROFILE}):
+    with dask.config.set(_worker_config()):
         return _start_cluster(n_workers)
 
 
@@ -183,6 +196,7 @@ def _bench_case(bench, go, *, case: str, impl: str, client=None, rounds: int = 1
     workers' own activity, is ``cpu_s - work_cpu_s``."""
     load0 = _load()
     used: dict[str, float] = {}
+    per_round: dict[str, list[float]] = {"cpu": [], "work": [], "busy": []}
 
     def timed():
         c0 = client.run(_worker_cpu) if client is not None else {"here": (0.0, _work_cpu())}
@@ -198,18 +212,26 @@ def _bench_case(bench, go, *, case: str, impl: str, client=None, rounds: int = 1
         c1 = client.run(_worker_cpu) if client is not None else {"here": (0.0, _work_cpu())}
         used["work"] = sum(c1[k][1] - c0[k][1] for k in c1 if k in c0)
         used["cpu"] = sum(c1[k][0] - c0[k][0] for k in c1 if k in c0) if client else used["work"]
+        for k, v in per_round.items():
+            if k in used:
+                v.append(used[k])
         return out
+
+    def med(key: str) -> float:
+        # the median over the rounds, as the time's (one round's CPU seconds are as noisy)
+        return round(float(np.median(per_round[key])), 3) if per_round[key] else 0.0
 
     if client is not None:
         # share of the run's wall time the workers' threads spent computing tasks (Dask's task
         # stream): 1.0 = no worker ever waited, for data, for a task, or at the end
-        extra["busy"] = lambda _r: round(used.get("busy", 0.0), 3)
+        extra["busy"] = lambda _r: med("busy")
         # the Dask tasks the run computed (a bundle of path segments is one)
         extra["dask_tasks"] = lambda _r: int(used.get("dask_tasks", 0))
-        extra["work_cpu_s"] = lambda _r: round(used.get("work", 0.0), 3)
+        extra["work_cpu_s"] = lambda _r: med("work")
         extra["worker_profile"] = WORKER_PROFILE
+        extra["worker_config"] = WORKER_CONFIG
     bench(timed, group="distributed", case=case, impl=impl, rounds=rounds, load_start=load0,
-          load_end=lambda _r: _load(), cpu_s=lambda _r: round(used.get("cpu", 0.0), 3),
+          load_end=lambda _r: _load(), cpu_s=lambda _r: med("cpu"),
           cpus=os.cpu_count(), **extra)  # fmt: skip
 
 
@@ -362,99 +384,73 @@ def test_midpoint_large(bench, smoke, clusters, one_thread, impl):
     _midpoint_case(bench, clusters, impl, n, "quadratic D=10")
 
 
-# ---- the scale study: sampled real parts of R^7 ------------------------------------------------
-def resonance(d: int) -> np.ndarray:
-    return np.array([[(v >> (d - 1 - j)) & 1 for j in range(d)] for v in range(1, 2**d)], float)
-
-
-#: The exact chamber count of the resonance arrangement of R^7 (OEIS A034997), used as its root
-#: count (counting it again takes as long as several splits); the root's first split is checked
-#: to be exactly half of it (x ↦ −x maps one half onto the other), which checks the number.
-KNOWN_TOTAL = {7: 347_326_352}
-
-
-def _cpu_all() -> float:
-    return time.process_time()
-
-
-@functools.lru_cache(maxsize=2)
-def _root(d: int) -> tuple[tuple, float]:
-    Xr = resonance(d)
-    point = [1.0] + [0.0] * (d - 1)
-    if d in KNOWN_TOTAL:
-        return ([], point, KNOWN_TOTAL[d]), 0.0
-    c0 = _cpu_all()
-    (root,), total = _core.chamber_parts_plan(Xr, 2**62)
-    return (tuple(root[0]), tuple(root[1]), int(total)), _cpu_all() - c0
-
-
-def descend(Xr: np.ndarray, root: tuple, budget: int, rng: np.random.Generator):
-    """One random descent of the plan's tree from ``root`` to a part of ≤ ``budget`` chambers
-    (children followed with probability ∝ their counts): the part and the splits' (count, CPU
-    seconds) — the splits run on every core (their CPU seconds are one thread's time)."""
-    sig, point, count = list(root[0]), list(root[1]), int(root[2])
-    splits = []
-    old = hc.thread_count()
-    hc.set_thread_count(max(2, os.cpu_count() or 1))
-    try:
-        while count > budget:
-            c0 = _cpu_all()
-            kids = _core.chamber_part_split(Xr, sig, point, count)
-            splits.append((count, _cpu_all() - c0))
-            if not kids:
-                break
-            if not sig and len(kids) == 2:  # the root's halves are mirror images
-                assert kids[0][2] * 2 == count, "the root count is not the arrangement's"
-            u = rng.integers(count)
-            acc = 0
-            for ksig, kpoint, kcount in kids:
-                acc += kcount
-                if u < acc:
-                    sig, point, count = ksig, kpoint, int(kcount)
-                    break
-    finally:
-        hc.set_thread_count(old)
-    return (sig, point, count), splits
+# ---- the scale study: stored sampled real parts of R^7 ----------------------------------------
+#: The stored parts of ``benches/resonance_parts.py`` (made once, long; the bench only enumerates
+#: them), for the dimension ``HIDDENCONVEX_BENCH_R7_DIM`` [7].
+R_DIM = _env_int("HIDDENCONVEX_BENCH_R7_DIM", 7)
+STORED = rp.load_parts(R_DIM)
+#: The stored samples enumerated (all by default; ``HIDDENCONVEX_BENCH_R7_SAMPLES`` the first k).
+N_STORED = min(len(STORED["samples"]) if STORED else 0,
+               _env_int("HIDDENCONVEX_BENCH_R7_SAMPLES", 10**6))  # fmt: skip
 
 
 @functools.lru_cache(maxsize=2)
 def _exact_plan(d: int, budget: int) -> tuple[int, float]:
     """Parts and CPU seconds of the whole plan (R^6 and below: a check of the estimates)."""
-    c0 = _cpu_all()
-    plan, _ = _core.chamber_parts_plan(resonance(d), budget)
-    return len(plan), _cpu_all() - c0
+    c0 = time.process_time()
+    plan, _ = _core.chamber_parts_plan(rp.resonance(d), budget)
+    return len(plan), time.process_time() - c0
 
 
-@pytest.mark.timeout(4 * 3600)  # benches only: a sample of R^7 takes long (see the docstring)
-@pytest.mark.parametrize("sample", range(_env_int("HIDDENCONVEX_BENCH_R7_SAMPLES", 2)))
-def test_r7_sampled_parts(bench, smoke, one_thread, sample):
-    d = 4 if smoke else _env_int("HIDDENCONVEX_BENCH_R7_DIM", 7)
-    budget = 16 if smoke else hcp.PART_CHAMBERS
-    Xr = resonance(d)
-    root, t_root = _root(d)
-    total = root[2]
-    rng = np.random.default_rng([2026, sample])
-    part, splits = descend(Xr, root, budget, rng)
+def _smoke_sample(sample: int) -> tuple[dict, dict]:
+    """A descent made here (R^4, parts of 16 chambers: milliseconds) in the stored format."""
+    budget, memo = 16, {}
+    (sig, point, count), splits = rp.descend(4, budget, np.random.default_rng([2026, sample]),
+                                             memo, threads=1)  # fmt: skip
+    (_, _, total), t_root = rp.root(4)
+    doc = dict(dim=4, budget=budget, chambers_total=total, root_count_cpu_s=t_root)
+    return doc, dict(sig=sig, point=point, count=count, depth=len(sig), splits=splits,
+                     load_start=None, load_end=None)  # fmt: skip
+
+
+@pytest.mark.parametrize("sample", range(max(1, N_STORED)))
+def test_resonance_parts(bench, smoke, one_thread, sample):
+    """One stored sampled part of the resonance arrangement, enumerated on one thread and
+    checked against its exact count: the per-task time of the scale study (see
+    ``benches/resonance_parts.py`` for the sampling and the estimators)."""
+    if smoke:
+        doc, smp = _smoke_sample(sample)
+    elif not N_STORED:
+        pytest.skip(f"no stored parts of R^{R_DIM}: python benches/resonance_parts.py "
+                    f"--dim {R_DIM} makes them (long)")  # fmt: skip
+    else:
+        doc, smp = STORED, STORED["samples"][sample]
+    d, budget, total = int(doc["dim"]), int(doc["budget"]), int(doc["chambers_total"])
+    Xr = rp.resonance(d)
+    part = (list(smp["sig"]), list(smp["point"]), int(smp["count"]))
     load0 = _load()
-    used: dict[str, float] = {}
+    used: list[float] = []
 
     def enumerate_part():
-        c0 = _cpu_all()
+        c0 = time.process_time()
         out = _core.chambers_part(Xr, *part)
-        used["cpu"] = _cpu_all() - c0
+        used.append(time.process_time() - c0)
         assert out[0].shape[0] == part[2]  # the part's exact count
         return out
 
-    w = total / part[2]  # 1 / (probability of reaching this part)
+    splits = [(int(c), float(t)) for c, t in smp["splits"]]
     exact = {}
     if d <= 6:  # small enough to plan whole: the estimates' oracle
         exact["exact_parts"], exact["exact_plan_cpu_s"] = _exact_plan(d, budget)
-    bench(enumerate_part, group="distributed_scale", impl="hiddenconvex", rounds=1,
+    bench(enumerate_part, group="distributed_scale", impl="hiddenconvex",
+          rounds=1 if smoke else 2,
           case=f"resonance R^{d}, part budget {budget}: sampled part {sample}",
           dim=d, chambers_total=total, part_chambers=part[2], depth=len(part[0]), budget=budget,
-          root_count_cpu_s=t_root, plan_splits=len(splits),
-          split_cpu_s=round(sum(s for _, s in splits), 3),
-          part_cpu_s=lambda _r: round(used["cpu"], 3),
-          _plan_estimate_cpu_s=sum(s * total / c for c, s in splits) + t_root,
-          _parts_estimate=w, load_start=load0, load_end=lambda _r: _load(),
-          cpus=os.cpu_count(), **exact)  # fmt: skip
+          root_count_cpu_s=doc["root_count_cpu_s"], plan_splits=len(splits),
+          split_cpu_s=round(sum(t for _, t in splits), 3),
+          split_load=f"{smp['load_start']}–{smp['load_end']}",
+          part_cpu_s=lambda _r: round(float(np.median(used)), 3),
+          _parts_estimate=total / part[2],
+          _plan_estimate_cpu_s=sum(t * total / c for c, t in splits) + doc["root_count_cpu_s"],
+          load_start=load0, load_end=lambda _r: _load(), cpus=os.cpu_count(),
+          **exact)  # fmt: skip

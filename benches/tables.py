@@ -410,6 +410,12 @@ def distributed_projection(results: Path) -> str | None:
                 f"{_loads(*es)}); estimates: {parts:,.0f} parts, {enum:,.0f} CPU-s of enumeration, "
                 f"{plan:,.0f} CPU-s of plan"
                 + (
+                    # the splits of the stored descents (benches/resonance_parts.py)
+                    f" (split times measured under load {', '.join(sorted({e['split_load'] for e in es}))})"
+                    if all(e.get("split_load") not in (None, "None–None") for e in es)
+                    else ""
+                )
+                + (
                     f" (the whole plan, made as a check: {es[0]['exact_parts']:,} parts, "
                     f"{es[0]['exact_plan_cpu_s']:,.1f} CPU-s)"
                     if "exact_parts" in es[0]

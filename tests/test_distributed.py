@@ -320,6 +320,34 @@ def test_regularization_path_on_the_cluster_equals_the_local_segments(client) ->
     assert [r.objective for r in one] == [r.objective for r in seg]
 
 
+def test_a_path_segment_sends_back_its_results_and_only_the_last_fitted_state() -> None:
+    # the fitted state of a segment (cone multipliers, patterns, warm starts) is sent back only
+    # from the last segment, which leaves the estimator fitted; the others send their results
+    est = hc.ConvexReLU(tol=1e-6)
+    first = hcd._path_segment(hc.ConvexReLU(tol=1e-6), BETAS[:3], False, X=XP, y=YP)
+    last = hcd._path_segment(est, BETAS[3:], True, X=XP, y=YP)
+    assert isinstance(first, hcd.PathSegment) and first.state is None
+    assert [type(r) for r in first.results] == [hc.ConvexFitResult] * 3
+    assert [r.beta for r in first.results + last.results] == BETAS
+    assert last.state is not None and "cone_multipliers_" in last.state
+    assert not set(last.state) & set(est.get_params())  # the caller keeps its parameters
+    assert last.state["result_"] is last.results[-1]  # pickled once, with the results
+    # the oracle: the plain warm-started chain over the same β
+    chain = hc.ConvexReLU(tol=1e-6).regularization_path(XP, YP, BETAS[3:])
+    assert [r.objective for r in last.results] == [r.objective for r in chain]
+
+
+def test_the_cluster_of_the_command_line_runs_its_workers_cpu_bound() -> None:
+    # no profiler, rarer periodic work in the workers (hcd.CPU_BOUND_WORKER_CONFIG)
+    with hcd.cluster_client(workers=1) as cl:
+        got = cl.run(
+            lambda keys: [__import__("dask").config.get(k) for k in keys],
+            list(hcd.CPU_BOUND_WORKER_CONFIG),
+        )
+    assert list(got.values()) == [list(hcd.CPU_BOUND_WORKER_CONFIG.values())]
+    assert hcd.CPU_BOUND_WORKER_CONFIG["distributed.worker.profile.enabled"] is False
+
+
 def test_compare_convex_nonconvex_on_the_cluster_equals_the_local_run(client) -> None:
     kw = dict(widths=[2, 5], seeds=3, optimizers=("gd", "adam"), epochs=30, patterns="exact")
     local = hc.compare_convex_nonconvex(XP, YP, 0.1, **kw)

@@ -32,12 +32,13 @@ import time
 import uuid
 import weakref
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from ._progress import progress_callback
 from .exceptions import HiddenConvexError, InvalidInputError, InvalidTypeError
 
 __all__ = [
+    "CPU_BOUND_WORKER_CONFIG",
     "TASK_TIMEOUT",
     "cluster_client",
     "WorkerImportError",
@@ -51,6 +52,25 @@ TASK_TIMEOUT: float | None = None
 
 #: Environment variable holding the thread count of the Rust core's pool.
 THREADS_ENV = "HIDDENCONVEX_NUM_THREADS"
+
+
+#: Dask configuration for the workers of a CPU-bound cluster (``cluster_client`` starts its
+#: ``LocalCluster`` with it, the benchmark's clusters too). A worker's event loop wakes up on its
+#: own, for as long as the worker lives, and takes that CPU from the cores the tasks need: an
+#: idle worker used 0.022 CPU-s per second with Dask's defaults (profiler off), 0.006 with these
+#: (``docs/distributed.md``). The statistical profiler samples every thread's stack every 10 ms;
+#: the tick (a watchdog that only measures how long the event loop was blocked, warning past
+#: ``distributed.admin.tick.limit``, 3 s) runs every 20 ms by default; the memory monitor every
+#: 100 ms (at 500 ms it still pauses, spills and restarts a worker near its memory limit); the
+#: system monitor (the dashboard's CPU, memory and network series) every 500 ms. Give the same
+#: keys to the workers of any other cluster (``DASK_DISTRIBUTED__ADMIN__TICK__INTERVAL=200ms``
+#: etc. in their environment, or their Dask configuration file).
+CPU_BOUND_WORKER_CONFIG: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "200ms",
+    "distributed.worker.memory.monitor-interval": "500ms",
+    "distributed.admin.system-monitor.interval": "2s",
+}
 
 
 class WorkerImportError(HiddenConvexError, ImportError):
@@ -129,9 +149,9 @@ def cluster_client(
 ) -> Iterator[Any]:
     """A client for the command line: ``scheduler`` (an address such as ``tcp://host:8786``)
     connects to a running cluster; ``workers`` starts a ``LocalCluster`` of that many worker
-    processes (``threads_per_worker`` threads each, without Dask's worker profiler) for the
-    duration of the block; neither yields ``None`` (local run). The client is prepared by
-    :func:`check_client`."""
+    processes (``threads_per_worker`` threads each, configured by ``CPU_BOUND_WORKER_CONFIG``:
+    no profiler, rarer periodic work) for the duration of the block; neither yields ``None``
+    (local run). The client is prepared by :func:`check_client`."""
     if scheduler is not None and workers is not None:
         raise InvalidInputError("scheduler/workers: give one of them, not both")
     if scheduler is None and workers is None:
@@ -144,9 +164,8 @@ def cluster_client(
         import dask
 
         with (
-            # Dask's statistical profiler samples the worker's threads every 10 ms: about 1.5%
-            # of a core per worker, taken from the tasks of a CPU-bound cluster
-            dask.config.set({"distributed.worker.profile.enabled": False}),
+            # the workers' periodic work takes its CPU from the tasks of a CPU-bound cluster
+            dask.config.set(CPU_BOUND_WORKER_CONFIG),
             dist.LocalCluster(
                 n_workers=int(workers),
                 threads_per_worker=int(threads_per_worker),
@@ -273,7 +292,10 @@ def run_tasks(
     wait = TASK_TIMEOUT if timeout is None else timeout
     futures: list[Any] = []  # one per submission: a task, or a bundle of tasks
     members: dict[str, list[int]] = {}  # the task indices of each submission, by its key
-    pending = dist.as_completed(loop=client.loop, timeout=wait)
+    # with_results: each result is fetched as soon as its task has finished, while the other
+    # tasks run, not one round trip per result after the last task (a task's exception is
+    # raised by the iteration)
+    pending = dist.as_completed(loop=client.loop, timeout=wait, with_results=True)
     started = 0
 
     def start_next() -> None:
@@ -295,16 +317,18 @@ def run_tasks(
         pending.add(fut)
         started += len(idx)
 
+    got: list[Any] = [None] * n
     try:
         threads, asked = total_threads(client), time.monotonic()
         while started < n and len(futures) < threads:
             start_next()
         finished = 0
         with progress_callback(progress, desc, unit="task") as cb:
-            for done, fut in enumerate(pending, 1):
-                if fut.status == "error":
-                    fut.result(timeout=wait)  # re-raises the task's exception
-                finished += len(members[fut.key])
+            for done, (fut, res) in enumerate(pending, 1):
+                idx = members[fut.key]
+                for i, r in zip(idx, res if len(idx) > 1 else [res], strict=True):
+                    got[i] = r
+                finished += len(idx)
                 if started < n and time.monotonic() - asked > 1.0:
                     # a worker that joined (or left) meanwhile changes the tasks in flight
                     threads, asked = total_threads(client), time.monotonic()
@@ -312,12 +336,7 @@ def run_tasks(
                     start_next()
                 if cb is not None:
                     cb(finished, n)
-        out = [None] * n
-        for fut in futures:
-            idx, res = members[fut.key], fut.result(timeout=wait)
-            for i, r in zip(idx, res if len(idx) > 1 else [res], strict=True):
-                out[i] = r
-        return out
+        return got
     finally:
         client.cancel([f for f in futures if f is not None and not f.done()])
 
@@ -497,9 +516,25 @@ def _costliest_first(chunks: list[list[float]]) -> list[int]:
     return sorted(range(len(chunks)), key=lambda i: (min(chunks[i]), i))
 
 
-def _path_segment(estimator: Any, betas: list[float], last: bool, *, X: Any, y: Any) -> Any:
+class PathSegment(NamedTuple):
+    """What a segment of a distributed path sends back: its fit results, in β order, and —
+    from the last segment only — the fitted state of its estimator at the last β (its ``*_``
+    and private attributes, not the estimator: its parameters are the caller's). The other
+    segments' fitted states (cone multipliers, patterns, warm starts: about 1 MB for a path on
+    40 samples in 3 dimensions) stay on the worker."""
+
+    results: list[Any]
+    state: dict[str, Any] | None
+
+
+def _fitted_state(estimator: Any) -> dict[str, Any]:
+    names = set(getattr(estimator, "_param_names", ()))
+    return {k: v for k, v in estimator.__dict__.items() if k not in names}
+
+
+def _path_segment(estimator: Any, betas: list[float], last: bool, *, X: Any, y: Any) -> PathSegment:
     results = estimator.regularization_path(X, y, betas)
-    return results, (estimator if last else None)
+    return PathSegment(results, _fitted_state(estimator) if last else None)
 
 
 def regularization_path(
@@ -541,11 +576,8 @@ def regularization_path(
         first=_costliest_first(chunks),
         bundle=True,
     )
-    results = [r for res, _ in outs for r in res]
-    fitted = outs[-1][1] if outs else None
-    if fitted is not None:
-        names = set(getattr(estimator, "_param_names", ()))
-        for k, v in fitted.__dict__.items():
-            if k not in names:  # the fitted state (``*_`` attributes and private ones)
-                setattr(estimator, k, v)
+    results = [r for seg_out in outs for r in seg_out.results]
+    state = outs[-1].state if outs else None
+    for k, v in (state or {}).items():  # the fitted state (``*_`` attributes and private ones)
+        setattr(estimator, k, v)
     return results
