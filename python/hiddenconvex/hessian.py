@@ -202,6 +202,10 @@ _BLAS: list[Any] = []  # the cached threadpoolctl controller (or None when unava
 #: Hessians of at least this order are decomposed on a worker thread (see :func:`_eigh`).
 EIGH_THREAD_MIN_DIM = 256
 
+#: Hessians up to this order are decomposed in the core (faer's self-adjoint eigensolver, no BLAS
+#: thread limit to set and undo, no LAPACK call per point); larger ones by LAPACK (:func:`_eigh`).
+CORE_EIGEN_MAX_DIM = 64
+
 
 def _eigh(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Batched eigh, honouring Ctrl-C while LAPACK runs.
@@ -236,18 +240,6 @@ def _eigh_now(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.linalg.eigh(H)
     with ctl.limit(limits=1, user_api="blas"):
         return np.linalg.eigh(H)
-
-
-def _frobenius(err: np.ndarray) -> np.ndarray:
-    """‖E_b‖_F per point, scaled by max|E_b| first so the squares neither underflow nor overflow
-    (a plain sqrt(Σ e²) is 0 for entries below 1e-154 and inf above 1e154)."""
-    if err.size == 0:
-        return np.zeros(err.shape[0])
-    with np.errstate(invalid="ignore"):
-        m = np.max(np.abs(err), axis=(1, 2))
-        safe = np.where((m > 0) & np.isfinite(m), m, 1.0)
-        out = safe * np.sqrt(np.sum((err / safe[:, None, None]) ** 2, axis=(1, 2)))
-    return np.where(np.isfinite(m), np.where(m > 0, out, 0.0), m)
 
 
 def _points(points: Any, dim: int) -> np.ndarray:
@@ -408,39 +400,39 @@ def hessian(
         out = _core.hessian_batch(
             handle, pts, how, step, bool(richardson), d, vec, progress=cb, gradient=grad
         )
-    H = np.asarray(out["H"])
-    err = np.asarray(out["err"])
-    finite = np.asarray(out["finite"], dtype=bool)
+    H = out["H"]
+    err = out["err"]
     B, D = pts.shape
-    eig = np.full((B, D), np.nan)
-    vmin = np.full((B, D), np.nan)
-    ok = finite & np.all(np.isfinite(H), axis=(1, 2))
-    if ok.any():
+    # τ = ‖E_b‖_F (as max|E|·‖E/max|E|‖_F, so it neither underflows nor overflows), the ok flags
+    # and, up to CORE_EIGEN_MAX_DIM, the spectra: in the core (faer's self-adjoint eigensolver);
+    # larger Hessians go to LAPACK (_eigh).
+    core_eigen = D <= CORE_EIGEN_MAX_DIM
+    spec = _core.hessian_spectrum(H, err, out["finite"], core_eigen)
+    ok = spec["ok"]
+    tol = spec["tol"]
+    eig = spec["eig"]
+    vmin = spec["vmin"]
+    if not core_eigen and ok.any():
         w, V = _eigh(H[ok])
         eig[ok] = w
         vmin[ok] = V[:, :, 0]
     lam_min = eig[:, 0].copy()
     lam_max = eig[:, -1].copy()
-    tol = _frobenius(err)
-    f0 = np.asarray(out["f0"])
-    s0 = np.asarray(out["s0"])
-    kink = np.asarray(out["kink"], dtype=bool)
+    f0 = out["f0"]
+    s0 = out["s0"]
+    kink = out["kink"]
+    kinked = kink.any(axis=(1, 2))
+    below = lam_min < -tol  # False for NaN rows
     # Certification candidates: λ_min below −τ, and points with kinks crossed and λ_min < 0
     # (there τ is inflated by the kink itself; the 1-D certificate is rigorous either way).
-    cand = np.flatnonzero(ok & ((lam_min < -tol) | (kink.any(axis=(1, 2)) & (lam_min < 0))))
-    cert_t, cert_gap, cert_tol = _certify(
-        obj, pts, f0, s0, np.asarray(out["steps"]), lam_min, vmin, cand, native
-    )
-    verdict = []
-    for b in range(B):
-        if not ok[b]:
-            verdict.append("nonfinite")
-        elif np.isfinite(cert_t[b]):
-            verdict.append("indefinite")
-        elif kink[b].any() or lam_min[b] < -tol[b]:
-            verdict.append("unreliable")
-        else:
-            verdict.append("psd")
+    cand = np.flatnonzero(ok & (below | (kinked & (lam_min < 0))))
+    steps = out["steps"]
+    cert_t, cert_gap, cert_tol = _certify(obj, pts, f0, s0, steps, lam_min, vmin, cand, native)
+    verdict = np.where(
+        ~ok,
+        "nonfinite",
+        np.where(np.isfinite(cert_t), "indefinite", np.where(kinked | below, "unreliable", "psd")),
+    ).tolist()
     return HessianResult(
         H=H,
         error=err,
@@ -448,7 +440,7 @@ def hessian(
         finite=ok,
         values=f0,
         points=pts,
-        steps=np.asarray(out["steps"]),
+        steps=steps,
         eigenvalues=eig,
         lambda_min=lam_min,
         lambda_max=lam_max,
