@@ -273,31 +273,30 @@ def _certify(
         return t_out, gap_out, tol_out
     eps = np.finfo(float).eps
     ks = 2.0 ** np.arange(CERT_STEPS)
-    rows = []
-    ts = np.empty((idx.size, CERT_STEPS))
-    for n, b in enumerate(idx):
-        noise = CERT_ULPS * eps * 4.0 * abs(s0[b])
-        t0 = max(float(np.median(steps[b])), np.sqrt(16.0 * noise / abs(lam[b])))
-        ts[n] = t0 * ks
-        for t in ts[n]:
-            rows.append(pts[b] + t * vecs[b])
-            rows.append(pts[b] - t * vecs[b])
+    noise = CERT_ULPS * eps * 4.0 * np.abs(s0[idx])
+    t0 = np.maximum(np.median(steps[idx], axis=1), np.sqrt(16.0 * noise / np.abs(lam[idx])))
+    ts = t0[:, None] * ks  # (candidates, CERT_STEPS)
+    p, v = pts[idx][:, None, :], vecs[idx][:, None, :]
+    tv = ts[:, :, None] * v
+    # rows ordered [candidate][step][+, −]
+    rows = np.stack([p + tv, p - tv], axis=2).reshape(-1, pts.shape[1])
     handle, dim, vec = core_handle(obj)
-    vals, scales = _core.eval_batch(handle, np.asarray(rows), dim, vec)
+    vals, scales = _core.eval_batch(handle, rows, dim, vec)
     vals = np.asarray(vals).reshape(idx.size, CERT_STEPS, 2)
     if native and scales is not None:
         sc = np.abs(np.asarray(scales)).reshape(idx.size, CERT_STEPS, 2)
     else:
         sc = np.abs(vals)
-    for n, b in enumerate(idx):
-        q = vals[n, :, 0] + vals[n, :, 1] - 2.0 * f0[b]
-        s_ref = abs(s0[b]) if native else abs(f0[b])
-        tol = CERT_ULPS * eps * (sc[n, :, 0] + sc[n, :, 1] + 2.0 * s_ref)
-        neg = np.isfinite(q) & (q < -tol)
-        for k in range(CERT_STEPS - 1):
-            if neg[k] and neg[k + 1]:
-                t_out[b], gap_out[b], tol_out[b] = ts[n, k], q[k], tol[k]
-                break
+    q = vals[:, :, 0] + vals[:, :, 1] - 2.0 * f0[idx][:, None]
+    s_ref = np.abs(s0[idx]) if native else np.abs(f0[idx])
+    tol = CERT_ULPS * eps * (sc[:, :, 0] + sc[:, :, 1] + 2.0 * s_ref[:, None])
+    neg = np.isfinite(q) & (q < -tol)
+    both = neg[:, :-1] & neg[:, 1:]  # negative at two consecutive steps t and 2t
+    hit = both.any(axis=1)
+    k = both.argmax(axis=1)[hit]
+    n = np.flatnonzero(hit)
+    b_hit = idx[hit]
+    t_out[b_hit], gap_out[b_hit], tol_out[b_hit] = ts[n, k], q[n, k], tol[n, k]
     return t_out, gap_out, tol_out
 
 
