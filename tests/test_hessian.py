@@ -466,3 +466,71 @@ def test_threaded_eigendecomposition_matches_numpy():
     # an error on the worker thread reaches the caller
     with pytest.raises(np.linalg.LinAlgError):
         _eigh(np.zeros((1, EIGH_THREAD_MIN_DIM - 1, EIGH_THREAD_MIN_DIM)))
+
+
+@pytest.mark.parametrize("D", [1, 2, 7, 30, 64])
+def test_core_spectrum_matches_numpy_eigh(rng, D):
+    """The core's eigen-analysis (faer, used up to CORE_EIGEN_MAX_DIM) against LAPACK's: the
+    eigenvalues to a few eps·‖H‖₂, unit eigenvectors of λ_min, τ = ‖E‖_F, NaN rows where H or
+    the evaluations are not finite."""
+    from hiddenconvex import _core
+
+    B = 5
+    A = rng.standard_normal((B, D, D))
+    H = (A + A.transpose(0, 2, 1)) / 2
+    H[1] *= 1e-150  # tiny and huge scales
+    H[2] *= 1e150
+    if D > 1:
+        H[3, 0, :] = H[3, :, 0] = 0.0  # a repeated zero eigenvalue structure
+    E = (
+        np.abs(rng.standard_normal((B, D, D)))
+        * np.array([1e-9, 1e-300, 1e290, 0.0, 1.0])[:, None, None]
+    )
+    finite = np.array([True, True, True, True, False])
+    out = _core.hessian_spectrum(H, E, finite, True)
+    ok = out["ok"]
+    assert ok.tolist() == [True, True, True, True, False]
+    w = np.linalg.eigvalsh(H[:4])
+    scale = np.max(np.abs(w), axis=1, keepdims=True)
+    assert np.all(np.abs(out["eig"][:4] - w) <= 64 * np.finfo(float).eps * D * scale)
+    assert np.all(np.diff(out["eig"][:4], axis=1) >= 0)
+    v = out["vmin"][:4]
+    np.testing.assert_allclose(np.linalg.norm(v, axis=1), 1.0, rtol=1e-13)
+    resid = np.einsum("bij,bj->bi", H[:4], v) - out["eig"][:4, :1] * v
+    assert np.all(np.linalg.norm(resid, axis=1) <= 64 * np.finfo(float).eps * D * scale[:, 0])
+    assert np.all(np.isnan(out["eig"][4])) and np.all(np.isnan(out["vmin"][4]))
+    for b in range(B):
+        m = np.max(np.abs(E[b]))
+        want = 0.0 if m == 0 else m * np.sqrt(np.sum((E[b] / m) ** 2))
+        np.testing.assert_allclose(out["tol"][b], want, rtol=1e-14)
+    H[0, 0, -1] = np.nan
+    again = _core.hessian_spectrum(H, E, np.ones(B, bool), False)
+    assert not again["ok"][0] and again["ok"][1]
+    assert np.all(np.isnan(again["eig"]))  # eigen=False: the caller decomposes
+
+
+@pytest.mark.parametrize("model", ["logistic", "mlp"])
+def test_hessian_spectra_match_numpy_on_both_sides_of_the_core_limit(rng, model):
+    """hc.hessian's eigenvalues, λ_min eigenvector and tolerance against NumPy on its own H,
+    with the core eigensolver (D ≤ CORE_EIGEN_MAX_DIM) and with LAPACK (larger D)."""
+    import sys
+
+    hmod = sys.modules["hiddenconvex.hessian"]
+    for D in (10, hmod.CORE_EIGEN_MAX_DIM + 6):
+        X = rng.standard_normal((40, D))
+        if model == "logistic":
+            obj = hc.LogisticRegression(X, (rng.random(40) > 0.5).astype(float))
+            P = rng.standard_normal((3, D)) * 0.3
+        else:
+            obj = hc.MLP(X[:, :2], rng.standard_normal(40), [D // 3], activation="tanh", bias=False)
+            P = np.stack([obj.init(s) for s in range(3)])
+        r = hc.hessian(obj, P, method="gradients", richardson=False)
+        w = np.linalg.eigvalsh(r.H)
+        scale = np.max(np.abs(w), axis=1, keepdims=True)
+        assert np.all(np.abs(r.eigenvalues - w) <= 64 * np.finfo(float).eps * r.dim * scale)
+        v = r.min_eigenvector
+        resid = np.einsum("bij,bj->bi", r.H, v) - r.lambda_min[:, None] * v
+        assert np.all(np.linalg.norm(resid, axis=1) <= 1e-12 * scale[:, 0])
+        m = np.max(np.abs(r.error), axis=(1, 2))
+        want = m * np.sqrt(np.sum((r.error / m[:, None, None]) ** 2, axis=(1, 2)))
+        np.testing.assert_allclose(r.tolerance, want, rtol=1e-14)

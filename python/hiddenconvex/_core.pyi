@@ -43,6 +43,12 @@ class _HessianBatch(TypedDict):
     step: float
     native_scales: bool
 
+class _HessianSpectrum(TypedDict):
+    eig: _F64
+    vmin: _F64
+    tol: _F64
+    ok: npt.NDArray[np.bool_]
+
 class _MidpointRun(TypedDict):
     fa: _F64
     fb: _F64
@@ -276,6 +282,12 @@ def hessian_batch(
     gradient: Callable[..., Any] | None = None,
 ) -> _HessianBatch: ...
 def hessian_default_step(method: _HessianMethod, richardson: bool) -> float: ...
+def hessian_spectrum(
+    h: npt.NDArray[np.float64],
+    err: npt.NDArray[np.float64],
+    finite: npt.NDArray[np.bool_],
+    eigen: bool,
+) -> _HessianSpectrum: ...
 
 # ---- midpoint -----------------------------------------------------------------------------
 def midpoint_pairs(

@@ -202,6 +202,10 @@ _BLAS: list[Any] = []  # the cached threadpoolctl controller (or None when unava
 #: Hessians of at least this order are decomposed on a worker thread (see :func:`_eigh`).
 EIGH_THREAD_MIN_DIM = 256
 
+#: Hessians up to this order are decomposed in the core (faer's self-adjoint eigensolver, no BLAS
+#: thread limit to set and undo, no LAPACK call per point); larger ones by LAPACK (:func:`_eigh`).
+CORE_EIGEN_MAX_DIM = 64
+
 
 def _eigh(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Batched eigh, honouring Ctrl-C while LAPACK runs.
@@ -238,18 +242,6 @@ def _eigh_now(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return np.linalg.eigh(H)
 
 
-def _frobenius(err: np.ndarray) -> np.ndarray:
-    """‖E_b‖_F per point, scaled by max|E_b| first so the squares neither underflow nor overflow
-    (a plain sqrt(Σ e²) is 0 for entries below 1e-154 and inf above 1e154)."""
-    if err.size == 0:
-        return np.zeros(err.shape[0])
-    with np.errstate(invalid="ignore"):
-        m = np.max(np.abs(err), axis=(1, 2))
-        safe = np.where((m > 0) & np.isfinite(m), m, 1.0)
-        out = safe * np.sqrt(np.sum((err / safe[:, None, None]) ** 2, axis=(1, 2)))
-    return np.where(np.isfinite(m), np.where(m > 0, out, 0.0), m)
-
-
 def _points(points: Any, dim: int) -> np.ndarray:
     pts = as_float_array(points, "points", ndim=(1, 2))
     if pts.ndim == 1:
@@ -281,31 +273,30 @@ def _certify(
         return t_out, gap_out, tol_out
     eps = np.finfo(float).eps
     ks = 2.0 ** np.arange(CERT_STEPS)
-    rows = []
-    ts = np.empty((idx.size, CERT_STEPS))
-    for n, b in enumerate(idx):
-        noise = CERT_ULPS * eps * 4.0 * abs(s0[b])
-        t0 = max(float(np.median(steps[b])), np.sqrt(16.0 * noise / abs(lam[b])))
-        ts[n] = t0 * ks
-        for t in ts[n]:
-            rows.append(pts[b] + t * vecs[b])
-            rows.append(pts[b] - t * vecs[b])
+    noise = CERT_ULPS * eps * 4.0 * np.abs(s0[idx])
+    t0 = np.maximum(np.median(steps[idx], axis=1), np.sqrt(16.0 * noise / np.abs(lam[idx])))
+    ts = t0[:, None] * ks  # (candidates, CERT_STEPS)
+    p, v = pts[idx][:, None, :], vecs[idx][:, None, :]
+    tv = ts[:, :, None] * v
+    # rows ordered [candidate][step][+, −]
+    rows = np.stack([p + tv, p - tv], axis=2).reshape(-1, pts.shape[1])
     handle, dim, vec = core_handle(obj)
-    vals, scales = _core.eval_batch(handle, np.asarray(rows), dim, vec)
+    vals, scales = _core.eval_batch(handle, rows, dim, vec)
     vals = np.asarray(vals).reshape(idx.size, CERT_STEPS, 2)
     if native and scales is not None:
         sc = np.abs(np.asarray(scales)).reshape(idx.size, CERT_STEPS, 2)
     else:
         sc = np.abs(vals)
-    for n, b in enumerate(idx):
-        q = vals[n, :, 0] + vals[n, :, 1] - 2.0 * f0[b]
-        s_ref = abs(s0[b]) if native else abs(f0[b])
-        tol = CERT_ULPS * eps * (sc[n, :, 0] + sc[n, :, 1] + 2.0 * s_ref)
-        neg = np.isfinite(q) & (q < -tol)
-        for k in range(CERT_STEPS - 1):
-            if neg[k] and neg[k + 1]:
-                t_out[b], gap_out[b], tol_out[b] = ts[n, k], q[k], tol[k]
-                break
+    q = vals[:, :, 0] + vals[:, :, 1] - 2.0 * f0[idx][:, None]
+    s_ref = np.abs(s0[idx]) if native else np.abs(f0[idx])
+    tol = CERT_ULPS * eps * (sc[:, :, 0] + sc[:, :, 1] + 2.0 * s_ref[:, None])
+    neg = np.isfinite(q) & (q < -tol)
+    both = neg[:, :-1] & neg[:, 1:]  # negative at two consecutive steps t and 2t
+    hit = both.any(axis=1)
+    k = both.argmax(axis=1)[hit]
+    n = np.flatnonzero(hit)
+    b_hit = idx[hit]
+    t_out[b_hit], gap_out[b_hit], tol_out[b_hit] = ts[n, k], q[n, k], tol[n, k]
     return t_out, gap_out, tol_out
 
 
@@ -408,39 +399,39 @@ def hessian(
         out = _core.hessian_batch(
             handle, pts, how, step, bool(richardson), d, vec, progress=cb, gradient=grad
         )
-    H = np.asarray(out["H"])
-    err = np.asarray(out["err"])
-    finite = np.asarray(out["finite"], dtype=bool)
+    H = out["H"]
+    err = out["err"]
     B, D = pts.shape
-    eig = np.full((B, D), np.nan)
-    vmin = np.full((B, D), np.nan)
-    ok = finite & np.all(np.isfinite(H), axis=(1, 2))
-    if ok.any():
+    # τ = ‖E_b‖_F (as max|E|·‖E/max|E|‖_F, so it neither underflows nor overflows), the ok flags
+    # and, up to CORE_EIGEN_MAX_DIM, the spectra: in the core (faer's self-adjoint eigensolver);
+    # larger Hessians go to LAPACK (_eigh).
+    core_eigen = D <= CORE_EIGEN_MAX_DIM
+    spec = _core.hessian_spectrum(H, err, out["finite"], core_eigen)
+    ok = spec["ok"]
+    tol = spec["tol"]
+    eig = spec["eig"]
+    vmin = spec["vmin"]
+    if not core_eigen and ok.any():
         w, V = _eigh(H[ok])
         eig[ok] = w
         vmin[ok] = V[:, :, 0]
     lam_min = eig[:, 0].copy()
     lam_max = eig[:, -1].copy()
-    tol = _frobenius(err)
-    f0 = np.asarray(out["f0"])
-    s0 = np.asarray(out["s0"])
-    kink = np.asarray(out["kink"], dtype=bool)
+    f0 = out["f0"]
+    s0 = out["s0"]
+    kink = out["kink"]
+    kinked = kink.any(axis=(1, 2))
+    below = lam_min < -tol  # False for NaN rows
     # Certification candidates: λ_min below −τ, and points with kinks crossed and λ_min < 0
     # (there τ is inflated by the kink itself; the 1-D certificate is rigorous either way).
-    cand = np.flatnonzero(ok & ((lam_min < -tol) | (kink.any(axis=(1, 2)) & (lam_min < 0))))
-    cert_t, cert_gap, cert_tol = _certify(
-        obj, pts, f0, s0, np.asarray(out["steps"]), lam_min, vmin, cand, native
-    )
-    verdict = []
-    for b in range(B):
-        if not ok[b]:
-            verdict.append("nonfinite")
-        elif np.isfinite(cert_t[b]):
-            verdict.append("indefinite")
-        elif kink[b].any() or lam_min[b] < -tol[b]:
-            verdict.append("unreliable")
-        else:
-            verdict.append("psd")
+    cand = np.flatnonzero(ok & (below | (kinked & (lam_min < 0))))
+    steps = out["steps"]
+    cert_t, cert_gap, cert_tol = _certify(obj, pts, f0, s0, steps, lam_min, vmin, cand, native)
+    verdict = np.where(
+        ~ok,
+        "nonfinite",
+        np.where(np.isfinite(cert_t), "indefinite", np.where(kinked | below, "unreliable", "psd")),
+    ).tolist()
     return HessianResult(
         H=H,
         error=err,
@@ -448,7 +439,7 @@ def hessian(
         finite=ok,
         values=f0,
         points=pts,
-        steps=np.asarray(out["steps"]),
+        steps=steps,
         eigenvalues=eig,
         lambda_min=lam_min,
         lambda_max=lam_max,

@@ -120,10 +120,29 @@ pub fn install<R: Send>(f: impl FnOnce() -> R + Send) -> Result<R> {
     Ok(pool()?.install(f))
 }
 
-/// Whether a problem of `work` units should go parallel: above `threshold` and more than one thread.
-/// Callers expose `threshold` as a parameter (no magic numbers).
+thread_local! {
+    /// Set while [`serial`] runs on this thread.
+    static SERIAL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Run `f` on the calling thread with every [`should_parallelize`] decision in it answered
+/// "no", so it never touches the pool (short work: waking the pool costs more than the work).
+/// Results are the same as in the pool (they never depend on the thread count).
+pub fn serial<R>(f: impl FnOnce() -> R) -> R {
+    struct Restore(bool);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            SERIAL.with(|s| s.set(self.0));
+        }
+    }
+    let _restore = Restore(SERIAL.with(|s| s.replace(true)));
+    f()
+}
+
+/// Whether a problem of `work` units should go parallel: above `threshold`, more than one thread,
+/// and not inside [`serial`]. Callers expose `threshold` as a parameter (no magic numbers).
 pub(crate) fn should_parallelize(work: usize, threshold: usize) -> bool {
-    work >= threshold && num_threads() > 1
+    work >= threshold && !SERIAL.with(|s| s.get()) && num_threads() > 1
 }
 
 #[cfg(test)]
@@ -140,5 +159,17 @@ mod tests {
         assert!(set_num_threads(0).is_err());
         assert!(set_num_threads(max_threads() + 1).is_err());
         assert!(set_num_threads(20_000).is_err());
+    }
+
+    #[test]
+    fn serial_never_parallelizes_and_restores() {
+        let flag = || SERIAL.with(|s| s.get());
+        assert!(!flag());
+        serial(|| {
+            assert!(!should_parallelize(10, 1));
+            serial(|| assert!(!should_parallelize(10, 1)));
+            assert!(flag());
+        });
+        assert!(!flag());
     }
 }

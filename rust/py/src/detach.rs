@@ -216,8 +216,9 @@ where
     }
 }
 
-/// Run a short core computation with the GIL released, on the calling thread (no polling, no
-/// progress). Use for calls that finish in milliseconds; panics still become exceptions.
+/// Run a short core computation with the GIL released inside the crate's pool (the calling
+/// thread waits; no polling, no progress), so the work may still go parallel. Use for calls that
+/// finish in milliseconds; panics still become exceptions.
 pub fn run_short<T, F>(py: Python<'_>, f: F) -> PyResult<T>
 where
     T: Send,
@@ -226,6 +227,30 @@ where
     let outcome = py.detach(|| {
         let ctl = Control::new();
         run_caught(|| f(&ctl))
+    });
+    match outcome {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(PyCoreError(e).into()),
+        Err(msg) => Err(internal(msg)),
+    }
+}
+
+/// Run bounded serial work with the GIL released on the calling thread itself: no hop into the
+/// pool, no watcher thread, every parallel decision of the core answered "serial"
+/// ([`parallel::serial`]). Nothing polls for Ctrl-C, so callers use it only for work bounded to a
+/// few milliseconds (a single point's value or gradient, a small Hessian, a small spectrum);
+/// KeyboardInterrupt is raised when the call returns. Panics still become exceptions.
+pub fn run_inline<T, F>(py: Python<'_>, f: F) -> PyResult<T>
+where
+    T: Send,
+    F: FnOnce(&Control) -> hiddenconvex_core::Result<T> + Send,
+{
+    let outcome = py.detach(|| {
+        let ctl = Control::new();
+        match catch_unwind(AssertUnwindSafe(|| parallel::serial(|| f(&ctl)))) {
+            Ok(r) => Ok(r),
+            Err(p) => Err(panic_message(p)),
+        }
     });
     match outcome {
         Ok(Ok(v)) => Ok(v),

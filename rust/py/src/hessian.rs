@@ -4,7 +4,7 @@
 
 use hiddenconvex_core::hessian::{self as core_h, Method, Stencil};
 use hiddenconvex_core::Control;
-use numpy::{IntoPyArray, PyReadonlyArray2};
+use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 
@@ -89,17 +89,16 @@ fn hessian_batch<'py>(
         }
         (ObjectiveRef::Native(o), Method::Gradients) => {
             let o = o.clone();
-            let d = pts.ncols();
-            let small = pts.nrows().saturating_mul(2 * d).saturating_mul(d)
-                < core_h::PAR_MIN_FLOATS
+            let small = core_h::gradients_run_is_short(o.as_ref(), pts.nrows(), richardson)
                 && progress.as_ref().is_none_or(|p| p.is_none());
             let run = move |ctl: &Control| {
                 core_h::hessian_gradients(o.as_ref(), pts, step, richardson, ctl)
             };
-            // Work below the core's parallel threshold (microseconds) runs on this thread with
-            // the GIL released, without the watcher thread of a long run.
+            // A short run (below the core's parallel threshold and a few ms of work: see
+            // `gradients_run_is_short`) runs on this thread with the GIL released, without the
+            // pool and the watcher thread of a long run.
             let b = if small {
-                detach::run_short(py, run)?
+                detach::run_inline(py, run)?
             } else {
                 detach::run(py, progress.as_ref(), run)?
             };
@@ -213,6 +212,34 @@ fn hessian_batch<'py>(
     }
 }
 
+/// τ = ‖E‖_F, the `ok` flags and (with `eigen`) the ascending eigenvalues and λ_min eigenvectors
+/// of a batch of Hessians (see `hiddenconvex_core::hessian::spectrum`). Returns a dict of arrays.
+#[pyfunction]
+fn hessian_spectrum<'py>(
+    py: Python<'py>,
+    h: PyReadonlyArray3<'py, f64>,
+    err: PyReadonlyArray3<'py, f64>,
+    finite: PyReadonlyArray1<'py, bool>,
+    eigen: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let (hv, ev) = (h.as_array(), err.as_array());
+    let fin: Vec<bool> = finite.as_array().to_vec();
+    let (b, d, _) = hv.dim();
+    let run = move |ctl: &Control| core_h::spectrum(hv, ev, &fin, eigen, ctl);
+    let sp =
+        if core_h::spectrum::spectrum_work(b, d, eigen) <= core_h::spectrum::SHORT_SPECTRUM_WORK {
+            detach::run_inline(py, run)?
+        } else {
+            detach::run(py, None, run)?
+        };
+    let out = PyDict::new(py);
+    out.set_item("eig", sp.eig.into_pyarray(py))?;
+    out.set_item("vmin", sp.vmin.into_pyarray(py))?;
+    out.set_item("tol", sp.tol.into_pyarray(py))?;
+    out.set_item("ok", numpy::PyArray1::from_vec(py, sp.ok))?;
+    Ok(out)
+}
+
 /// The default relative step for a method ("values" | "gradients") with or without Richardson.
 #[pyfunction]
 fn hessian_default_step(method: &str, richardson: bool) -> PyResult<f64> {
@@ -225,5 +252,6 @@ fn hessian_default_step(method: &str, richardson: bool) -> PyResult<f64> {
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hessian_batch, m)?)?;
     m.add_function(wrap_pyfunction!(hessian_default_step, m)?)?;
+    m.add_function(wrap_pyfunction!(hessian_spectrum, m)?)?;
     Ok(())
 }

@@ -62,7 +62,7 @@ impl PyNativeObjective {
         let t = theta.as_array().to_vec();
         to_py(core_obj::check_dim(self.inner.as_ref(), "theta", t.len()))?;
         let inner = self.inner.clone();
-        detach::run_short(py, move |_| Ok(inner.value_and_scale(&t)))
+        detach::run_inline(py, move |_| Ok(inner.value_and_scale(&t)))
     }
 
     /// (values, scales) at every row of `points` (B × D).
@@ -88,7 +88,7 @@ impl PyNativeObjective {
         let t = theta.as_array().to_vec();
         to_py(core_obj::check_dim(self.inner.as_ref(), "theta", t.len()))?;
         let inner = self.inner.clone();
-        let (f, g) = detach::run_short(py, move |_| {
+        let (f, g) = detach::run_inline(py, move |_| {
             let mut g = vec![0.0; t.len()];
             let f = inner.gradient(&t, &mut g)?;
             Ok((f, g))
@@ -187,17 +187,20 @@ impl ObjectiveRef {
         }
         match self {
             ObjectiveRef::Native(o) => {
+                let work = points.nrows() as f64 * o.work_per_point();
                 let o = o.clone();
                 let run = move |ctl: &hiddenconvex_core::Control| {
                     core_obj::batch_values_and_scales(o.as_ref(), points, PAR_THRESHOLD, ctl)
                 };
-                // A few points of a small objective (the Hessian's certification batch) run on
-                // this thread with the GIL released, without the watcher thread of a long run;
-                // larger batches are polled for Ctrl-C (a batch of a large network is seconds of
-                // work: slices).
+                // A few points of a small objective (the Hessian's certification batch: at most
+                // SHORT_BATCH_FLOATS coordinates and the core's SHORT_RUN_WORK multiply-adds)
+                // run on this thread with the GIL released, without the pool and the watcher
+                // thread of a long run; larger batches are polled for Ctrl-C (a batch of a large
+                // network is seconds of work: slices).
                 let (v, s) = if points.nrows().saturating_mul(points.ncols()) <= SHORT_BATCH_FLOATS
+                    && work <= hiddenconvex_core::hessian::SHORT_RUN_WORK
                 {
-                    detach::run_short(py, run)?
+                    detach::run_inline(py, run)?
                 } else {
                     detach::run(py, None, run)?
                 };

@@ -39,6 +39,9 @@ use crate::control::Control;
 use crate::error::{Error, Result};
 use crate::objective::{check_dim, for_pieces, points_per_check, Objective};
 
+pub mod spectrum;
+pub use spectrum::{spectrum, Spectrum};
+
 /// Relative threshold of the kink test.
 pub const KINK_RHO: f64 = 0.25;
 /// Absolute (matrix-scale) threshold of the kink test.
@@ -86,6 +89,22 @@ const CHUNK: usize = 64;
 /// Gradient entries (points × 2·D moved gradients × D) of one block of the gradients method
 /// below which it runs on the calling thread.
 pub const PAR_MIN_FLOATS: usize = 1 << 14;
+
+/// Multiply-adds (by [`Objective::work_per_point`], a gradient counted as 3 evaluations) up to
+/// which a gradients-method run counts as short ([`gradients_run_is_short`]): a few milliseconds,
+/// the longest Ctrl-C waits for a run that is not polled.
+pub const SHORT_RUN_WORK: f64 = 1.0e7;
+
+/// Whether the gradients method on `b` points of `obj` is short enough to run on the calling
+/// thread without cancellation polling: below [`PAR_MIN_FLOATS`] gradient entries (so it stays
+/// serial) and [`SHORT_RUN_WORK`] multiply-adds (so Ctrl-C waits at most a few milliseconds).
+pub fn gradients_run_is_short(obj: &dyn Objective, b: usize, richardson: bool) -> bool {
+    let d = obj.dim();
+    let scales = if richardson { 2 } else { 1 };
+    let gradients = b.saturating_mul(2 * scales * d + 2);
+    let work = gradients as f64 * 3.0 * obj.work_per_point();
+    b.saturating_mul(2 * d).saturating_mul(d) < PAR_MIN_FLOATS && work <= SHORT_RUN_WORK
+}
 
 /// Finite-difference method.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
