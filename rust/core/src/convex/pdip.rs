@@ -386,15 +386,18 @@ impl<'a> Kkt<'a> {
     }
 
     /// H⁻¹ r, plus iterative refinement against the exact operator.
-    fn solve(&self, r: &Array2<f64>) -> Array2<f64> {
-        let once = |r: &Array2<f64>| self.solve_once(r);
+    fn solve(&self, r: &Array2<f64>, ctl: &Control) -> Result<Array2<f64>> {
+        let once = |r: &Array2<f64>| {
+            ctl.check()?;
+            Ok::<_, Error>(self.solve_once(r))
+        };
         let rn = r
             .iter()
             .map(|v| v * v)
             .sum::<f64>()
             .sqrt()
             .max(f64::MIN_POSITIVE);
-        let mut x = once(r);
+        let mut x = once(r)?;
         let mut best: Option<(f64, Array2<f64>)> = None;
         let note = |en: f64| {
             let rel = if en.is_finite() {
@@ -413,12 +416,12 @@ impl<'a> Kkt<'a> {
             }
             if en <= self.refine_tol * rn || en > 0.5 * prev {
                 note(en);
-                return x; // accurate, or refinement stagnates: x is the best so far
+                return Ok(x); // accurate, or refinement stagnates: x is the best so far
             }
-            let next = &x + &once(&res);
+            let next = &x + &once(&res)?;
             best = Some((en, std::mem::replace(&mut x, next)));
         }
-        match best {
+        Ok(match best {
             Some((en, xb)) => {
                 note(en);
                 xb
@@ -427,7 +430,7 @@ impl<'a> Kkt<'a> {
                 note(f64::INFINITY);
                 x
             }
-        }
+        })
     }
 }
 
@@ -1395,7 +1398,10 @@ fn solve_rows(
             Ok(super::linalg::PackedRows::new(xsl, d, r, wt, ntile))
         })
         .collect::<Result<_>>()?;
-    let mut c_xt: Vec<Vec<f64>> = packed.iter().map(|pk| vec![0.0; pk.x.len()]).collect();
+    let mut c_xt: Vec<Vec<f64>> = packed
+        .iter()
+        .map(|pk| ctl.check().map(|_| vec![0.0; pk.x.len()]))
+        .collect::<Result<_>>()?;
     let row_norm2: Vec<f64> = (0..n)
         .map(|k| xsl[k * d..(k + 1) * d].iter().map(|v| v * v).sum())
         .collect();
@@ -1423,6 +1429,7 @@ fn solve_rows(
             )
         }),
     };
+    ctl.check()?;
     let nl = match &lp_idx {
         Some(ix) if p > 0 => ix.len() / p,
         _ => nl_full,
@@ -1720,6 +1727,7 @@ fn solve_rows(
         }
         // ---- block matrices B_b = W_b⁻² + P_b and their inverses ----
         // P_b = Xᵀ diag(μ_b/h_b) X for every block at once: (X⊙X)ᵀ (μ/h), one GEMM
+        ctl.check()?;
         let gram = lp.gram(&xx, &dlp)?; // B × nt
         let mut bmat = vec![0.0; nb * dm * dm];
         let mut binv = vec![0.0; nb * dm * dm];
@@ -1971,7 +1979,7 @@ fn solve_rows(
         }
         phases.lap(3);
         ctl.check()?;
-        let lm = super::linalg::cholesky(&mm)?;
+        let lm = super::linalg::cholesky_ctl(&mm, true, ctl)?;
         ctl.check()?;
         let schur = if kept.is_empty() {
             None
@@ -2048,7 +2056,7 @@ fn solve_rows(
                 let mut zpart = rhs.slice_mut(s![1.., ..]);
                 zpart += &xl;
             }
-            let dx = kkt.solve(&rhs);
+            let dx = kkt.solve(&rhs, ctl)?;
             // Δh = S X Δz − r_p ; Δμ = W⁻¹q − W⁻²Δh ; SOC Δs = Δx, Δy = W⁻¹q − W⁻²Δx
             let dz = dx.slice(s![1.., ..]);
             let xsdl = lp.step(tg, dz, &h, &lam, &rp, dh, dl)?;
