@@ -783,7 +783,7 @@ mod tests {
     use crate::convex::pdip::tests::relu_program_at;
 
     /// Runs `fit` once to count its cancellation checks, then once per check `k` (every one on
-    /// short runs, evenly spread otherwise) with a control that cancels itself there — a
+    /// short runs, 100 evenly spread otherwise) with a control that cancels itself there — a
     /// deterministic Ctrl-C landing at that point. Every such run must end with `Interrupted`
     /// (no stage may swallow it, finish its work anyway or hand over to the next stage) and the
     /// uninterrupted result must not depend on the run's position. Returns the number of checks.
@@ -792,7 +792,7 @@ mod tests {
         let full = fit(&ctl).unwrap_or_else(|e| panic!("{name}: {e}"));
         let total = ctl.checks();
         assert!(total > 10, "{name}: only {total} checks");
-        let step = (total / 400).max(1);
+        let step = (total / 100).max(1);
         for k in (1..=total).step_by(step as usize) {
             let ctl = Control::cancelled_at_check(k);
             match fit(&ctl) {
