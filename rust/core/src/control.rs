@@ -23,6 +23,13 @@ pub struct Control {
     /// Budget of [`Control::spend`] (0: none) and the amount spent.
     budget: AtomicU64,
     spent: AtomicU64,
+    /// Test builds: checks seen, and the check at which the control cancels itself (0: never).
+    #[cfg(test)]
+    checks: AtomicU64,
+    #[cfg(test)]
+    trip_at: AtomicU64,
+    #[cfg(test)]
+    sites: std::sync::Mutex<std::collections::BTreeSet<&'static str>>,
 }
 
 impl Control {
@@ -36,8 +43,48 @@ impl Control {
         self.cancelled.store(true, Ordering::Relaxed);
     }
 
+    /// Test builds: a control that cancels itself at its `k`-th check ([`Control::check`] or
+    /// [`Control::is_cancelled`], counted over all threads), a deterministic stand-in for a
+    /// Ctrl-C landing anywhere in a run.
+    #[cfg(test)]
+    pub(crate) fn cancelled_at_check(k: u64) -> Self {
+        let c = Self::new();
+        c.trip_at.store(k, Ordering::Relaxed);
+        c
+    }
+
+    /// Test builds: the number of checks made so far.
+    #[cfg(test)]
+    pub(crate) fn checks(&self) -> u64 {
+        self.checks.load(Ordering::Relaxed)
+    }
+
+    /// Test builds: the source files the checks made so far were called from.
+    #[cfg(test)]
+    pub(crate) fn check_sites(&self) -> Vec<&'static str> {
+        self.sites
+            .lock()
+            .map(|s| s.iter().copied().collect())
+            .unwrap_or_default()
+    }
+
+    #[cfg(test)]
+    #[track_caller]
+    fn count_check(&self) {
+        if let Ok(mut s) = self.sites.lock() {
+            s.insert(std::panic::Location::caller().file());
+        }
+        let k = self.checks.fetch_add(1, Ordering::Relaxed) + 1;
+        if k == self.trip_at.load(Ordering::Relaxed) {
+            self.cancel();
+        }
+    }
+
     /// Whether [`Control::cancel`] was called.
+    #[cfg_attr(test, track_caller)]
     pub fn is_cancelled(&self) -> bool {
+        #[cfg(test)]
+        self.count_check();
         self.cancelled.load(Ordering::Relaxed)
     }
 
@@ -48,6 +95,7 @@ impl Control {
 
     /// `Err(Interrupted)` once cancelled, else `Ok(())`.
     #[inline]
+    #[cfg_attr(test, track_caller)]
     pub fn check(&self) -> Result<()> {
         if self.is_cancelled() {
             Err(Error::Interrupted)

@@ -166,18 +166,24 @@ pub(crate) fn beta_max_lower_bound(
     prob: &Problem,
     g: &Array2<f64>,
     gates: Option<ArrayView2<f64>>,
-) -> f64 {
+    ctl: &Control,
+) -> Result<f64> {
     let (n, d, p) = (prob.n(), prob.d(), prob.p());
     let Some(w) = gates.filter(|w| w.dim() == (p, d)) else {
-        return 0.0;
+        return Ok(0.0);
     };
     if prob.kind != Kind::Relu || g.dim() != (d, p) {
-        return 0.0;
+        return Ok(0.0);
     }
+    ctl.check()?;
     let xg = super::linalg::matmul(prob.x.view(), g.view(), prob.par); // n × P
+    ctl.check()?;
     let xw = super::linalg::matmul(prob.x.view(), w.t(), prob.par); // n × P
     let mut best = 0.0f64;
     for b in 0..prob.n_blocks() {
+        if b % 64 == 0 {
+            ctl.check()?;
+        }
         let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
         // u = −g_b; the cone rows of u and of the witness: s_k x_kᵀ u, s_k x_kᵀ w
         let mut t = 0.0f64;
@@ -212,7 +218,7 @@ pub(crate) fn beta_max_lower_bound(
             best = best.max(uz / zz.sqrt());
         }
     }
-    best
+    Ok(best)
 }
 
 /// Append a stage line to the log, after the detailed lines the solvers traced so far
@@ -342,8 +348,9 @@ pub fn fit(
     // optimal) without an NNLS per block
     let below_bound = prob.kind == Kind::Relu && {
         let t0 = std::time::Instant::now();
+        ctl.check()?;
         let g = prob.at(&prob.loss_grad(&Array1::zeros(prob.n())));
-        let lb = beta_max_lower_bound(prob, &g, gates);
+        let lb = beta_max_lower_bound(prob, &g, gates, ctl)?;
         timings.push(("beta_bound".to_string(), stage_secs(t0)));
         prob.beta < lb * (1.0 - 1e-9)
     };
@@ -768,4 +775,97 @@ pub fn endgame(
         }
     }
     Ok(best)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::convex::pdip::tests::relu_program_at;
+
+    /// Runs `fit` once to count its cancellation checks, then once per check `k` (every one on
+    /// short runs, 100 evenly spread otherwise) with a control that cancels itself there — a
+    /// deterministic Ctrl-C landing at that point. Every such run must end with `Interrupted`
+    /// (no stage may swallow it, finish its work anyway or hand over to the next stage) and the
+    /// uninterrupted result must not depend on the run's position. Returns the number of checks.
+    fn interrupted_at_every_check(name: &str, fit: impl Fn(&Control) -> Result<Fit>) -> u64 {
+        let ctl = Control::new();
+        let full = fit(&ctl).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let total = ctl.checks();
+        assert!(total > 10, "{name}: only {total} checks");
+        let step = (total / 100).max(1);
+        for k in (1..=total).step_by(step as usize) {
+            let ctl = Control::cancelled_at_check(k);
+            match fit(&ctl) {
+                Err(Error::Interrupted) => {}
+                Err(e) => panic!("{name}: tripped at check {k} of {total}: {e}"),
+                Ok(f) => panic!(
+                    "{name}: tripped at check {k} of {total}, the fit went on to the end ({})",
+                    f.solver
+                ),
+            }
+        }
+        // and the count itself is deterministic: the same run makes the same checks
+        let again = Control::new();
+        let f2 = fit(&again).unwrap();
+        assert_eq!(again.checks(), total, "{name}");
+        assert_eq!(f2.sol.z, full.sol.z, "{name}");
+        total
+    }
+
+    fn gated(prob: &Problem) -> Problem {
+        let (n, p) = (prob.n(), prob.p());
+        let pm = Array2::from_shape_fn((p, n), |(i, k)| prob.mask[[k, i]] != 0.0);
+        Problem::new(
+            prob.x.view(),
+            prob.y.view(),
+            pm.view(),
+            prob.loss,
+            prob.beta,
+            Kind::Gated,
+            usize::MAX,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn every_stage_of_the_convex_solvers_stops_at_a_check() {
+        // the interior-point path (β_max bound, working set, Woodbury assembly and Cholesky,
+        // refined Newton solves, polish, certificates, conic endgame, first-order finish), the
+        // gated interior point and FISTA with its certificates and polish
+        let (prob, gates) = relu_program_at(5, 40, 3, 60, 0.02);
+        let settings = Settings {
+            tol: 1e-8,
+            max_iter: 400,
+            ..Settings::default()
+        };
+        let warm = WarmStart::default();
+        let g = Some(gates.view());
+        interrupted_at_every_check("relu ipm", |c| fit(&prob, "ipm", &settings, &warm, g, c));
+        interrupted_at_every_check("relu fista", |c| {
+            fit(&prob, "fista", &settings, &warm, g, c)
+        });
+        let gp = gated(&prob);
+        interrupted_at_every_check("gated ipm", |c| fit(&gp, "ipm", &settings, &warm, None, c));
+    }
+
+    #[test]
+    fn the_woodbury_factorisation_and_the_refined_solves_check() {
+        // n = 300 rows (three Cholesky panels of 128): the interior point's n × n Woodbury
+        // factorisation and its refined Newton solves check between panels / solves, so a
+        // cancellation landing inside them stops there. Seen as checks made from the
+        // factorisation (linalg.rs) during an interior-point run.
+        let (prob, gates) = relu_program_at(6, 300, 3, 40, 0.02);
+        let settings = Settings {
+            tol: 1e-8,
+            max_iter: 3,
+            ..Settings::default()
+        };
+        let ctl = Control::new();
+        let _ = super::super::pdip::solve(&prob, &settings, Some(gates.view()), &ctl).unwrap();
+        let sites = ctl.check_sites();
+        assert!(
+            sites.iter().any(|s| s.ends_with("linalg.rs")),
+            "no check inside the factorisation: {sites:?}"
+        );
+    }
 }

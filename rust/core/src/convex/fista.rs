@@ -284,13 +284,14 @@ pub fn solve(
     let mut alive = vec![true; prob.p()];
     let anorm: Vec<f64> = (0..prob.p())
         .map(|i| {
-            (0..n)
+            ctl.check()?;
+            Ok((0..n)
                 .filter(|&k| prob.mask[[k, i]] != 0.0)
                 .map(|k| prob.x.row(k).iter().map(|v| v * v).sum::<f64>())
                 .sum::<f64>()
-                .sqrt()
+                .sqrt())
         })
-        .collect();
+        .collect::<Result<_>>()?;
     let mut cache: Vec<ConeWarm> = vec![(Vec::new(), Vec::new()); p];
     ctl.begin_stage();
     ctl.set_total(settings.max_iter as u64);

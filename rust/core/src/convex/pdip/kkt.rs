@@ -61,6 +61,8 @@ pub(super) struct Kkt<'a> {
     pub(super) worst_residual: std::cell::Cell<f64>,
     /// Whether the per-block products run in parallel.
     pub(super) par: bool,
+    /// Checked before every solve of the refinement.
+    pub(super) ctl: &'a Control,
 }
 
 /// Blocks whose B_b⁻¹ is too large for the Woodbury update in the n-dimensional residual space
@@ -158,6 +160,7 @@ impl<'a> Kkt<'a> {
         schur: Option<Schur>,
         rel_gap: f64,
         par: bool,
+        ctl: &'a Control,
     ) -> Self {
         Kkt {
             prob,
@@ -173,6 +176,7 @@ impl<'a> Kkt<'a> {
             refine_tol: (1e-6 * rel_gap).clamp(REFINE_REL_RESIDUAL, REFINE_MAX_REL_RESIDUAL),
             worst_residual: std::cell::Cell::new(0.0),
             par,
+            ctl,
         }
     }
 
@@ -283,16 +287,20 @@ impl<'a> Kkt<'a> {
         out
     }
 
-    /// H⁻¹ r, plus iterative refinement against the exact operator.
-    pub(super) fn solve(&self, r: &Array2<f64>) -> Array2<f64> {
-        let once = |r: &Array2<f64>| self.solve_once(r);
+    /// H⁻¹ r, plus iterative refinement against the exact operator (Ctrl-C checked before
+    /// every solve).
+    pub(super) fn solve(&self, r: &Array2<f64>) -> Result<Array2<f64>> {
+        let once = |r: &Array2<f64>| {
+            self.ctl.check()?;
+            Ok::<_, Error>(self.solve_once(r))
+        };
         let rn = r
             .iter()
             .map(|v| v * v)
             .sum::<f64>()
             .sqrt()
             .max(f64::MIN_POSITIVE);
-        let mut x = once(r);
+        let mut x = once(r)?;
         let mut best: Option<(f64, Array2<f64>)> = None;
         let note = |en: f64| {
             let rel = if en.is_finite() {
@@ -311,12 +319,12 @@ impl<'a> Kkt<'a> {
             }
             if en <= self.refine_tol * rn || en > 0.5 * prev {
                 note(en);
-                return x; // accurate, or refinement stagnates: x is the best so far
+                return Ok(x); // accurate, or refinement stagnates: x is the best so far
             }
-            let next = &x + &once(&res);
+            let next = &x + &once(&res)?;
             best = Some((en, std::mem::replace(&mut x, next)));
         }
-        match best {
+        Ok(match best {
             Some((en, xb)) => {
                 note(en);
                 xb
@@ -325,7 +333,7 @@ impl<'a> Kkt<'a> {
                 note(f64::INFINITY);
                 x
             }
-        }
+        })
     }
 }
 
@@ -390,7 +398,10 @@ impl<'a> Woodbury<'a> {
                 Ok(linalg::PackedRows::new(xsl, d, r, wt, ntile))
             })
             .collect::<Result<_>>()?;
-        let c_xt: Vec<Vec<f64>> = packed.iter().map(|pk| vec![0.0; pk.x.len()]).collect();
+        let c_xt: Vec<Vec<f64>> = packed
+            .iter()
+            .map(|pk| ctl.check().map(|_| vec![0.0; pk.x.len()]))
+            .collect::<Result<_>>()?;
         let row_norm2: Vec<f64> = (0..n)
             .map(|k| xsl[k * d..(k + 1) * d].iter().map(|v| v * v).sum())
             .collect();
@@ -611,7 +622,7 @@ impl<'a> Woodbury<'a> {
         let (n, d, p, dm) = (self.n, self.d, self.p, self.d + 1);
         let (rows, xsl) = (&self.rows, self.xsl);
         ctl.check()?;
-        let lm = linalg::cholesky(mm)?;
+        let lm = linalg::cholesky_ctl(mm, true, ctl)?;
         ctl.check()?;
         let schur = if kept.is_empty() {
             None

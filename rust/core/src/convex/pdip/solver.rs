@@ -134,6 +134,7 @@ pub(super) fn solve_rows(
         warm,
         lp_rows,
     );
+    ctl.check()?;
     let par = lp.par;
     let xmax = max_row_norm(prob);
     let mut st = State::start(prob, &lp, gates, warm, epigraph, xmax)?;
@@ -224,6 +225,7 @@ pub(super) fn solve_rows(
         let delta = 1e-9 * xmax * xmax * prob.loss.curvature().min(1.0);
         let w2 = sc.w2inv();
         // P_b = Xᵀ diag(μ_b/h_b) X for every block at once: (X⊙X)ᵀ (μ/h), one GEMM
+        ctl.check()?;
         let gram = lp.gram(&wood.xx, &st.dlp)?; // B × nt
         let (bmat, binv) = block_matrices(&gram, &w2, &sc.wbar, &sc.eta, delta, prob.d(), nb, par)?;
         ctl.check()?;
@@ -238,7 +240,7 @@ pub(super) fn solve_rows(
         phases.lap(3);
         let (lm, schur) = wood.factorise(&mm, kept, &bmat, &sqw, par, ctl)?;
         phases.lap(4);
-        let kkt = Kkt::new(prob, bmat, binv, sqw, lm, schur, rel_gap, par);
+        let kkt = Kkt::new(prob, bmat, binv, sqw, lm, schur, rel_gap, par, ctl);
         let newton = Newton {
             prob,
             lp: &lp,

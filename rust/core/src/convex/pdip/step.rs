@@ -97,7 +97,7 @@ impl Newton<'_, '_> {
             let mut zpart = rhs.slice_mut(s![1.., ..]);
             zpart += &xl;
         }
-        let dx = self.kkt.solve(&rhs);
+        let dx = self.kkt.solve(&rhs)?;
         // Δh = S X Δz − r_p ; Δμ = W⁻¹q − W⁻²Δh ; SOC Δs = Δx, Δy = W⁻¹q − W⁻²Δx
         let dz = dx.slice(s![1.., ..]);
         let xsdl = lp.step(tg, dz, &st.h, &st.lam, &st.rp, dh, dl)?;
