@@ -205,8 +205,8 @@ mod tests {
         let err = Array3::<f64>::zeros((2, 3, 3));
         let sp = spectrum(h.view(), err.view(), &[true, true], true, &Control::new()).unwrap();
         assert_eq!(sp.ok, vec![true, false]);
-        for k in 0..3 {
-            assert!((sp.eig[[0, k]] - lam[k]).abs() < 1e-14);
+        for (k, l) in lam.iter().enumerate() {
+            assert!((sp.eig[[0, k]] - l).abs() < 1e-14);
         }
         // λ_min eigenvector ±(c, 0, s)
         let v = sp.vmin.row(0);
