@@ -20,7 +20,7 @@ T = TypeVar("T")
 POLL_INTERVAL = 0.01
 
 
-def call_interruptibly(fn: Callable[[], T], name: str, *, daemon: bool = True) -> T:
+def call_interruptibly(fn: Callable[[], T], name: str, *, daemon: bool = False) -> T:
     """``fn()``, computed on a worker thread while the calling thread waits interruptibly.
 
     The wait is a ``threading.Event`` polled every :data:`POLL_INTERVAL` seconds (never
@@ -35,9 +35,11 @@ def call_interruptibly(fn: Callable[[], T], name: str, *, daemon: bool = True) -
     name : str
         The worker thread's name.
     daemon : bool
-        ``False`` for work in C++ code that must not be stopped by the interpreter's exit (XLA:
-        a daemon thread still compiling at exit aborts the process); the interpreter then waits
-        for an abandoned call at exit. ``True`` (LAPACK) lets the interpreter exit at once.
+        ``False`` (the default) makes the interpreter wait at exit for an abandoned call to
+        finish. Native code must not be cut off by the interpreter's exit: a daemon thread still
+        inside XLA's compiler aborts the process, and one still inside LAPACK crashes it with a
+        segmentation fault when the exit tears down the BLAS library under it. ``True`` only for
+        work that may be cut off at any point.
 
     Returns
     -------

@@ -966,7 +966,7 @@ class JaxObjective(_Structured):
         exe = self._executables.get(key)
         if exe is None:
             lowered = fn.lower(th)
-            exe = call_interruptibly(lowered.compile, "hiddenconvex-xla-compile", daemon=False)
+            exe = call_interruptibly(lowered.compile, "hiddenconvex-xla-compile")
             self._executables[key] = exe
         return exe
 

@@ -212,10 +212,11 @@ def _eigh(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
     LAPACK cannot be stopped and NumPy checks for signals only when it returns (minutes for
     D = 3651 on a loaded machine). From order :data:`EIGH_THREAD_MIN_DIM` on, the decomposition
-    runs on a daemon thread (NumPy releases the GIL) and the caller waits for it interruptibly
+    runs on a worker thread (NumPy releases the GIL) and the caller waits for it interruptibly
     (:func:`~hiddenconvex._interruptible.call_interruptibly`): Ctrl-C raises
     ``KeyboardInterrupt`` at once, and the abandoned decomposition finishes in the background,
-    its result discarded.
+    its result discarded (the interpreter waits for it at exit: LAPACK cut off by the exit
+    would crash the process).
     """
     if H.shape[-1] < EIGH_THREAD_MIN_DIM:
         return _eigh_now(H)
