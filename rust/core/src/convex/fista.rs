@@ -263,7 +263,9 @@ pub fn solve(
         Some(z0) if z0.dim() == (d, p) => z0.clone(),
         _ => Array2::<f64>::zeros((d, p)),
     };
+    ctl.check()?;
     let mut xx = prob.xu(x.view()); // X·x (n × P)
+    ctl.check()?;
     let mut yv = x.clone();
     let mut xy = xx.clone();
     // Initial Lipschitz estimate: curvature · ‖X‖_F² (an upper bound on ‖A‖² / P-ish) scaled down.
@@ -301,6 +303,7 @@ pub fn solve(
         let pred_y = prob.predict_from_xu(&xy);
         let f_y = prob.loss_value(&pred_y);
         let g = full_grad(prob, &grad_of(&pred_y));
+        ctl.check()?;
         if it % 10 == 0 {
             lip *= 0.7;
         }
@@ -341,6 +344,7 @@ pub fn solve(
         momentum_step(&mut tk, &x, &xn, &xx, &xxn, &mut yv, &mut xy);
         std::mem::swap(&mut x, &mut xn);
         xx = xxn;
+        ctl.check()?;
         if it % settings.check_every == 0 || it == settings.max_iter {
             let cert = if relu {
                 let (cert, _, scores) = super::polish::sharp_certificate_scores(prob, &x, ctl)?;
@@ -356,6 +360,7 @@ pub fn solve(
                 // the ball is centred at θ = sc·λ (λ = ∇ℓ at the iterate, whose block residuals
                 // are `scores`), so the gap is the one at θ itself, not at the certificate's
                 // best-scaled dual point
+                ctl.check()?;
                 let lam = prob.loss_grad(&prob.predict(x.view()));
                 let dual_at = prob.dual_value(&lam.mapv(|u| u * sc));
                 let gap = (cert.objective - dual_at).max(0.0);
@@ -376,7 +381,9 @@ pub fn solve(
                     }
                 }
                 if killed {
+                    ctl.check()?;
                     xx = prob.xu(x.view());
+                    ctl.check()?;
                     xy = prob.xu(yv.view());
                 }
                 cert
