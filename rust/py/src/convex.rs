@@ -82,7 +82,9 @@ fn convex_solve<'py>(
             let (n, d) = xv.dim();
             cx::check_memory(&solver, kind, n, d, pv.nrows(), limit)?;
         }
+        ctl.check()?;
         let prob = Problem::new(xv, yv, pv, loss, beta, kind, par_threshold)?;
+        ctl.check()?;
         let start = std::time::Instant::now();
         let fit = cx::fit(&prob, &solver, &settings, &warm, gv, ctl)?;
         Ok((fit, start.elapsed().as_secs_f64()))

@@ -392,6 +392,7 @@ pub fn fit(
             });
         }
     }
+    ctl.check()?;
     let mut best: Option<Solution> = None;
     let mut chain: Vec<&str> = Vec::new();
     let mut spent = 0usize;

@@ -161,8 +161,11 @@ impl<'a> Quad<'a> {
         for i in 0..n {
             k[[i, i]] += 1.0;
         }
+        ctl.check()?;
         let chol = cholesky_blocked(k, self.par, ctl)?;
+        ctl.check()?;
         let mu = chol.solve(&self.yt);
+        ctl.check()?;
         // ½ ỹᵀ(I + K)⁻¹ỹ = max_μ ỹᵀμ − ½ μᵀ(I + K)μ = ½‖ỹ‖² − ½‖ỹ − μ‖² − ½ Σ_i c_i ‖A_iᵀμ‖² at
         // the solved μ. The constant ½‖ỹ‖² is dropped: in the proximal-Newton model of Huber or
         // logistic it is ½ Σ_k g_k²/h_k, up to 10⁵ times the objective where ℓ'' is at its floor
@@ -457,7 +460,9 @@ pub fn solve(
         (done, cert)
     };
     if squared {
+        ctl.check()?;
         let q = Quad::new(&prob.mask, prob.x.clone(), prob.y.clone(), beta, prob.par);
+        ctl.check()?;
         let mut stop = |zz: &Array2<f64>, est: f64, ub: f64| -> Result<bool> {
             // the rigorous certificate only once the estimate says the gap is (nearly) closed
             if est > settings.tol * ub.abs().max(1.0) {
