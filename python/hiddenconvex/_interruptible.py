@@ -20,7 +20,7 @@ T = TypeVar("T")
 POLL_INTERVAL = 0.01
 
 
-def call_interruptibly(fn: Callable[[], T], name: str, *, daemon: bool = False) -> T:
+def call_interruptibly(fn: Callable[[], T], name: str) -> T:
     """``fn()``, computed on a worker thread while the calling thread waits interruptibly.
 
     The wait is a ``threading.Event`` polled every :data:`POLL_INTERVAL` seconds (never
@@ -33,13 +33,8 @@ def call_interruptibly(fn: Callable[[], T], name: str, *, daemon: bool = False) 
         The work, without arguments. It must not depend on thread-local state of the caller
         (e.g. JAX's configuration contexts: enter them inside ``fn``).
     name : str
-        The worker thread's name.
-    daemon : bool
-        ``False`` (the default) makes the interpreter wait at exit for an abandoned call to
-        finish. Native code must not be cut off by the interpreter's exit: a daemon thread still
-        inside XLA's compiler aborts the process, and one still inside LAPACK crashes it with a
-        segmentation fault when the exit tears down the BLAS library under it. ``True`` only for
-        work that may be cut off at any point.
+        The worker thread's name. The thread is not a daemon: the interpreter waits for an
+        abandoned call at exit.
 
     Returns
     -------
@@ -63,7 +58,10 @@ def call_interruptibly(fn: Callable[[], T], name: str, *, daemon: bool = False) 
         finally:
             done.set()
 
-    threading.Thread(target=work, name=name, daemon=daemon).start()
+    # not a daemon: the interpreter waits at exit for an abandoned call, since native code cut
+    # off by the exit crashes the process (XLA's compiler aborts it, LAPACK segfaults when the
+    # BLAS library is torn down under it)
+    threading.Thread(target=work, name=name).start()
     while not done.wait(POLL_INTERVAL):
         pass
     if "exc" in box:
