@@ -301,10 +301,11 @@ def run_tasks(
     wait = TASK_TIMEOUT if timeout is None else timeout
     futures: list[Any] = []  # one per submission: a task, or a bundle of tasks
     members: dict[str, list[int]] = {}  # the task indices of each submission, by its key
-    # with_results: each result is fetched as soon as its task has finished, while the other
-    # tasks run, not one round trip per result after the last task (a task's exception is
-    # raised by the iteration)
-    pending = dist.as_completed(loop=client.loop, timeout=wait, with_results=True)
+    # each result is fetched as soon as its task has finished, while the other tasks run (not
+    # one round trip per result after the last task), but after the next task is submitted:
+    # the worker that has just become free does not wait for its result's transfer to the
+    # caller (a task's exception is raised by ``result``)
+    pending = dist.as_completed(loop=client.loop, timeout=wait)
     started = 0
 
     def start_next() -> None:
@@ -342,16 +343,17 @@ def run_tasks(
             start_next()
         finished = 0
         with progress_callback(progress, desc, unit="task") as cb:
-            for done, (fut, res) in enumerate(pending, 1):
-                idx = members[fut.key]
-                for i, r in zip(idx, res if len(idx) > 1 else [res], strict=True):
-                    got[i] = r
-                finished += len(idx)
+            for done, fut in enumerate(pending, 1):
                 if started < n and time.monotonic() - asked > 1.0:
                     # a worker that joined (or left) meanwhile changes the tasks in flight
                     threads, asked = total_threads(client), time.monotonic()
                 while started < n and len(futures) - done < threads:
                     start_next()
+                res = fut.result(timeout=wait)
+                idx = members[fut.key]
+                for i, r in zip(idx, res if len(idx) > 1 else [res], strict=True):
+                    got[i] = r
+                finished += len(idx)
                 if cb is not None:
                     cb(finished, n)
         return got
