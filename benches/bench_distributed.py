@@ -18,8 +18,13 @@ minus this one, per task, is Dask's cost per task). Each row records CPU seconds
 the workers' processes (or of this process's work threads), ``work_cpu_s`` of the workers' work
 threads (Rust pool and Dask's executor threads): ``work_cpu_s`` minus the in-process ``cpu_s``
 is the cost inside the tasks (unpickling, pickling, the task's Python), ``cpu_s - work_cpu_s``
-the workers' own activity (event loop, heartbeats, monitors). Every distributed result is checked
-identical to the in-process one. Targets: speed-up ≥ 1.7×; Dask's cost ≤ 5% of a task's time.
+the workers' own activity (event loop, heartbeats, monitors). ``task_overhead`` is Dask's
+overhead per task from the workers' own records (the task stream): per worker, the time between
+its first task's start and its last task's end not spent computing, summed over the workers,
+over their summed compute time (``task_compute_s``); ``task_idle`` the rest of the run's wall
+time on the workers (start-up, end imbalance) on the same scale. Every distributed result is
+checked identical to the in-process one. Targets: speed-up ≥ 1.7×; Dask's overhead ≤ 5% of a
+task's time (``task_overhead``).
 Every row records the machine's 1-minute load average before and after it (``load_*``): on a
 machine whose load exceeds its cores the workers do not get a core each and the speed-up is not
 the cluster's.

@@ -211,7 +211,8 @@ def _shared_value(value: Any) -> Any:
 
 
 #: Submissions per worker thread among the remaining tasks of a bundled run (``run_tasks(...,
-#: bundle=True)``): each bundle takes 1/(BUNDLE_FACTOR × threads) of what remains.
+#: bundle=True)``): each bundle takes at most 1/(BUNDLE_FACTOR × threads) of the predicted cost
+#: that remains (at least one task).
 BUNDLE_FACTOR = 2
 
 
@@ -612,10 +613,12 @@ def regularization_path(
     on the workers of ``client``).
 
     The results depend on ``segment`` (the warm starts), never on where the segments run nor
-    on the number of workers. On a cluster the segments holding the smallest β (the costliest
-    fits) start first, several segments per Dask task while many remain (``run_tasks(...,
-    bundle=True)``), single segments at the end, so that the workers finish together. The
-    estimator ends fitted at the last β.
+    on the number of workers. With ``patterns="exact"`` the chambers of X are enumerated once,
+    here (:func:`path_patterns`), and sent to the segments (identical fits). On a cluster the
+    segments predicted costliest (:func:`segment_cost`: those holding the smallest β) start
+    first, several segments per Dask task while much predicted work remains (``run_tasks(...,
+    bundle=True, cost=...)``), single segments at the end, so that the workers finish
+    together. The estimator ends fitted at the last β.
     """
     from ._validation import check_int
 
