@@ -18,8 +18,13 @@ minus this one, per task, is Dask's cost per task). Each row records CPU seconds
 the workers' processes (or of this process's work threads), ``work_cpu_s`` of the workers' work
 threads (Rust pool and Dask's executor threads): ``work_cpu_s`` minus the in-process ``cpu_s``
 is the cost inside the tasks (unpickling, pickling, the task's Python), ``cpu_s - work_cpu_s``
-the workers' own activity (event loop, heartbeats, monitors). Every distributed result is checked
-identical to the in-process one. Targets: speed-up ≥ 1.7×; Dask's cost ≤ 5% of a task's time.
+the workers' own activity (event loop, heartbeats, monitors). ``task_overhead`` is Dask's
+overhead per task from the workers' own records (the task stream): per worker, the time between
+its first task's start and its last task's end not spent computing, summed over the workers,
+over their summed compute time (``task_compute_s``); ``task_idle`` the rest of the run's wall
+time on the workers (start-up, end imbalance) on the same scale. Every distributed result is
+checked identical to the in-process one. Targets: speed-up ≥ 1.7×; Dask's overhead ≤ 5% of a
+task's time (``task_overhead``).
 Every row records the machine's 1-minute load average before and after it (``load_*``): on a
 machine whose load exceeds its cores the workers do not get a core each and the speed-up is not
 the cluster's.
@@ -196,7 +201,9 @@ def _bench_case(bench, go, *, case: str, impl: str, client=None, rounds: int = 1
     workers' own activity, is ``cpu_s - work_cpu_s``."""
     load0 = _load()
     used: dict[str, float] = {}
-    per_round: dict[str, list[float]] = {"cpu": [], "work": [], "busy": []}
+    per_round: dict[str, list[float]] = {
+        "cpu": [], "work": [], "busy": [], "overhead": [], "idle": [], "compute": []
+    }  # fmt: skip
 
     def timed():
         c0 = client.run(_worker_cpu) if client is not None else {"here": (0.0, _work_cpu())}
@@ -207,6 +214,10 @@ def _bench_case(bench, go, *, case: str, impl: str, client=None, rounds: int = 1
                 wall = time.time() - w0
             used["busy"] = _busy(stream.data, len(c0), wall)
             used["dask_tasks"] = len(stream.data)
+            gaps, computing, idle = _stream_overhead(stream.data, w0, w0 + wall, len(c0))
+            used["overhead"] = gaps / max(computing, 1e-9)
+            used["idle"] = idle / max(computing, 1e-9)
+            used["compute"] = computing
         else:
             out = go()
         c1 = client.run(_worker_cpu) if client is not None else {"here": (0.0, _work_cpu())}
@@ -217,9 +228,9 @@ def _bench_case(bench, go, *, case: str, impl: str, client=None, rounds: int = 1
                 v.append(used[k])
         return out
 
-    def med(key: str) -> float:
+    def med(key: str, digits: int = 3) -> float:
         # the median over the rounds, as the time's (one round's CPU seconds are as noisy)
-        return round(float(np.median(per_round[key])), 3) if per_round[key] else 0.0
+        return round(float(np.median(per_round[key])), digits) if per_round[key] else 0.0
 
     if client is not None:
         # share of the run's wall time the workers' threads spent computing tasks (Dask's task
@@ -228,6 +239,16 @@ def _bench_case(bench, go, *, case: str, impl: str, client=None, rounds: int = 1
         # the Dask tasks the run computed (a bundle of path segments is one)
         extra["dask_tasks"] = lambda _r: int(used.get("dask_tasks", 0))
         extra["work_cpu_s"] = lambda _r: med("work")
+        # Dask's overhead per task from the workers' own records (the task stream): per
+        # worker, the time between its first task's start and its last task's end not spent
+        # computing a task (the round trip to the scheduler between two tasks, the inputs'
+        # transfer and deserialisation, the results' handling), summed over the workers,
+        # over their summed compute time; ``task_idle`` is the rest of the run's wall time
+        # on the workers (before their first task, after their last: the run's start-up
+        # and the end's imbalance), over the same compute time
+        extra["task_overhead"] = lambda _r: med("overhead", 5)
+        extra["task_idle"] = lambda _r: med("idle", 4)
+        extra["task_compute_s"] = lambda _r: med("compute")
         extra["worker_profile"] = WORKER_PROFILE
         extra["worker_config"] = WORKER_CONFIG
     bench(timed, group="distributed", case=case, impl=impl, rounds=rounds, load_start=load0,
@@ -244,6 +265,32 @@ def _busy(records: list[dict], workers: int, wall: float) -> float:
         if ss.get("action") == "compute"
     )
     return computing / max(1e-9, workers * wall)
+
+
+def _stream_overhead(
+    records: list[dict], start: float, stop: float, workers: int
+) -> tuple[float, float, float]:
+    """From Dask's task stream (the workers' own per-task records: compute, transfer, disk
+    intervals in the worker's clock) of a run between ``start`` and ``stop``: (Σ over workers
+    of the time between the worker's first task start and last task end spent not computing,
+    Σ of the compute intervals, Σ over workers of the run's time before its first task and
+    after its last; the whole run for each of the ``workers`` that computed no task). One
+    worker thread each (the bench's clusters), so a worker's compute intervals do not
+    overlap."""
+    spans: dict[str, list[float]] = {}
+    computing = 0.0
+    for r in records:
+        for ss in r.get("startstops", ()):
+            if ss.get("action") != "compute":
+                continue
+            computing += ss["stop"] - ss["start"]
+            w = spans.setdefault(r["worker"], [ss["start"], ss["stop"], 0.0])
+            w[0], w[1] = min(w[0], ss["start"]), max(w[1], ss["stop"])
+            w[2] += ss["stop"] - ss["start"]
+    gaps = sum(max(0.0, (b - a) - c) for a, b, c in spans.values())
+    idle = sum(max(0.0, a - start) + max(0.0, stop - b) for a, b, _ in spans.values())
+    idle += max(0, workers - len(spans)) * (stop - start)
+    return gaps, computing, idle
 
 
 def _spin(k: int) -> int:

@@ -109,8 +109,9 @@ def test_run_tasks_keeps_order_and_reraises_task_errors(client) -> None:
 
 
 def test_run_tasks_bundles_short_tasks_by_factoring(client) -> None:
-    # 16 tasks on 2 threads: each submission takes ⌈remaining / (2 × 2)⌉ tasks in the order
-    # ``first`` — 4, 3, 3, 2, then 1, 1, 1, 1 — whatever the timing; the results are the tasks'
+    # 16 equal tasks on 2 threads: each submission takes at most remaining / (2 × 2) tasks in
+    # the order ``first`` — 4, 3, 2, then 7 single tasks — whatever the timing; the results are
+    # the tasks'
     tasks = [(i, 3) for i in range(16)]
     order = list(range(15, -1, -1))
     seen: list[tuple[int, int]] = []
@@ -125,10 +126,48 @@ def test_run_tasks_bundles_short_tasks_by_factoring(client) -> None:
         )
     assert got == [divmod(i, 3) for i in range(16)]
     names = [t["key"].split("-", 1)[0] for t in ts.data if isinstance(t["key"], str)]
-    assert sorted(names) == ["divmod"] * 4 + ["divmod_bundle"] * 4, names
+    assert sorted(names) == ["divmod"] * 7 + ["divmod_bundle"] * 3, names
     assert seen[-1] == (16, 16) and all(a[0] < b[0] for a, b in zip(seen, seen[1:], strict=False))
     # the local run ignores bundling and gives the same list
     assert hcd.run_tasks(None, divmod, tasks, first=order, bundle=True) == got
+
+
+def test_run_tasks_bundles_by_the_predicted_cost(client) -> None:
+    # predicted costs 12, 1 × 12 on 2 threads: the first task holds half the work and goes
+    # alone; the cheap ones are bundled while their share of what is left allows it (at most
+    # (12 - done) / 4 each), the last ones go alone
+    n = 13
+    cost = [12.0] + [1.0] * 12
+    with distributed.get_task_stream(client=client) as ts:
+        got = hcd.run_tasks(client, abs, [(i,) for i in range(n)], bundle=True, cost=cost)
+    assert got == list(range(n))
+    keys = [str(t["key"]) for t in ts.data]
+    # 12 of 24 → the first alone; then 3 (12/4), 2 (9/4), 1 × 7
+    assert sum(k.startswith("abs-") for k in keys) == 8, keys
+    assert sum(k.startswith("abs_bundle-") for k in keys) == 2, keys
+    with pytest.raises(hc.InvalidInputError, match="cost"):
+        hcd.run_tasks(client, abs, [(1,), (2,)], bundle=True, cost=[1.0])
+    with pytest.raises(hc.InvalidInputError, match="cost"):
+        hcd.run_tasks(client, abs, [(1,), (2,)], bundle=True, cost=[1.0, float("nan")])
+
+
+def test_beta_costs_rank_the_path_from_its_largest_beta() -> None:
+    assert hcd.beta_costs([10.0, 5.0, 1.0, 0.5]) == [1.0, 2.0, 3.0, 4.0]
+    assert hcd.beta_costs([0.5, 10.0, 0.5, 1.0]) == [3.0, 1.0, 3.0, 2.0]  # ties: same rank
+    betas = [4.0, 3.0, 2.0, 1.0]
+    assert [hcd.segment_cost(c, betas) for c in ([4.0, 3.0], [2.0, 1.0])] == [3.0, 7.0]
+    # 16 β in segments of 2 on 2 threads: no two segments together fit in the share of what
+    # is left at their turn, so none is bundled (each goes to the next free worker, the
+    # costliest first)
+    bs = list(np.geomspace(10.0, 0.05, 16))
+    chunks = [bs[a:b] for a, b in hcd.path_segments(16, 2)]
+    cost = [hcd.segment_cost(c, bs) for c in chunks]
+    order = hcd._costliest_first(chunks)
+    assert order == list(range(7, -1, -1))
+    left = sum(cost)
+    for i, j in zip(order, order[1:], strict=False):
+        assert cost[i] + cost[j] > left / (hcd.BUNDLE_FACTOR * 2)
+        left -= cost[i]
 
 
 def test_default_segment_makes_at_least_eight_segments_of_at_most_four() -> None:
@@ -224,7 +263,8 @@ def test_partition_tiles_in_equal_ranges_of_at_least_the_minimum() -> None:
 def test_path_segments_start_with_the_smallest_beta() -> None:
     chunks = [[10.0, 5.0], [2.0, 1.0], [0.5, 0.1]]
     assert hcd._costliest_first(chunks) == [2, 1, 0]
-    assert hcd._costliest_first([[0.1, 0.2], [1.0], [0.1]]) == [0, 2, 1]  # ties: path order
+    assert hcd._costliest_first([[0.1, 0.2], [1.0], [0.1]]) == [0, 2, 1]
+    assert hcd._costliest_first([[1.0], [0.5], [0.5]]) == [1, 2, 0]  # ties: path order
     assert hcd.path_segments(10, 4) == [(0, 4), (4, 8), (8, 10)]
 
 
@@ -318,6 +358,50 @@ def test_regularization_path_on_the_cluster_equals_the_local_segments(client) ->
     one = hc.ConvexReLU(tol=1e-6).regularization_path(XP, YP, BETAS[:3])
     seg = hc.ConvexReLU(tol=1e-6).regularization_path(XP, YP, BETAS[:3], segment=3)
     assert [r.objective for r in one] == [r.objective for r in seg]
+
+
+@pytest.mark.parametrize("cls", [hc.ConvexReLU, hc.ConvexGatedReLU])
+def test_a_fit_given_the_exact_chambers_is_the_fit_of_exact(cls) -> None:
+    # what a path's segments get instead of enumerating the chambers at every β
+    ch = hcd.path_patterns(cls(), XP)
+    assert ch is not None and ch.method == "exact"
+    for b in (1.0, 0.05):
+        a = cls(beta=b, tol=1e-6).fit(XP, YP)
+        c = cls(beta=b, tol=1e-6, patterns=ch).fit(XP, YP)
+        assert a.result_.objective == c.result_.objective
+        assert a.result_.dual_objective == c.result_.dual_objective
+        np.testing.assert_array_equal(a.result_.blocks, c.result_.blocks)
+        assert (a.result_.n_patterns, a.result_.patterns_exact, a.result_.certified) == (
+            c.result_.n_patterns, c.result_.patterns_exact, c.result_.certified
+        )  # fmt: skip
+        np.testing.assert_array_equal(a.predict(X), c.predict(X))
+    assert hcd.path_patterns(cls(patterns="sample"), XP) is None
+    assert hcd.path_patterns(cls(bias=False), XP).patterns.shape[1] == XP.shape[0]
+
+
+def test_a_segmented_path_enumerates_the_chambers_once(monkeypatch) -> None:
+    import sys
+
+    hch = sys.modules["hiddenconvex.chambers"]  # the module (hc.chambers is the function)
+    calls = []
+    real = hch.chambers
+
+    def counted(*a, **k):
+        calls.append(1)
+        return real(*a, **k)
+
+    monkeypatch.setattr(hch, "chambers", counted)
+    seg = hc.ConvexReLU(tol=1e-6).regularization_path(XP, YP, BETAS, segment=3)
+    assert len(calls) == 1
+    # the oracle: each segment as a plain chain, enumerating the chambers at every β
+    calls.clear()
+    ref = [
+        r.objective
+        for a, b in hcd.path_segments(len(BETAS), 3)
+        for r in hc.ConvexReLU(tol=1e-6).regularization_path(XP, YP, BETAS[a:b])
+    ]
+    assert len(calls) == len(BETAS)
+    assert [r.objective for r in seg] == ref
 
 
 def test_a_path_segment_sends_back_its_results_and_only_the_last_fitted_state() -> None:
