@@ -1064,6 +1064,36 @@ pub(crate) mod avx2 {
         super::loss_derivs_row_portable(loss, &f[k..], y, af, &mut dl[k..]);
     }
 
+    /// One group of four columns of [`loss_deriv_diffs_row`] (logistic loss): `v = [x, tp, tm,
+    /// valid]`, where `valid` masks the lanes of a zero-padded last group (their contributions
+    /// to the maxima `acc` are zeroed). Returns the four differences q.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn diffs_group(zy: [f64; 2], v: [V; 4], acc: &mut [V; 4]) -> V {
+        let [x, p, m, valid] = v;
+        let (zv, yv, one, zero) = (splat(zy[0]), splat(zy[1]), splat(1.0), splat(0.0));
+        let negy = unsafe { _mm256_xor_pd(yv, splat(-0.0)) };
+        let zp = add(zv, mul(p, x));
+        let zm = sub(zv, mul(m, x));
+        // ℓ'(f) = −y·σ(−y f) as `loss_deriv`: the two exponentials interleaved
+        let t = [mul(yv, zp), mul(yv, zm)];
+        let u = exp4x2([neg_abs(t[0]), neg_abs(t[1])]);
+        let dp = mul(negy, div(select(gt(t[0], zero), u[0], one), add(one, u[0])));
+        let dm = mul(negy, div(select(gt(t[1], zero), u[1], one), add(one, u[1])));
+        let d = sub(dp, dm);
+        let new = [
+            add(abs(zp), abs(zm)),
+            add(abs(dp), abs(dm)),
+            abs(d),
+            mul(add(p, m), abs(x)),
+        ];
+        for (a, nv) in acc.iter_mut().zip(new) {
+            // max(new, acc): a NaN new lane keeps acc (as `f64::max`)
+            *a = max(unsafe { _mm256_and_pd(nv, valid) }, *a);
+        }
+        d
+    }
+
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn loss_deriv_diffs_row(
         loss: Loss,
@@ -1077,28 +1107,26 @@ pub(crate) mod avx2 {
         let n = q.len().min(xs.len()).min(tp.len()).min(tm.len());
         let mut k = 0;
         if loss == Loss::Logistic {
-            let [z, y] = zy;
-            let (zv, yv, one, zero) = (splat(z), splat(y), splat(1.0), splat(0.0));
-            let negy = unsafe { _mm256_xor_pd(yv, splat(-0.0)) };
-            let mut acc = [zero; 4];
+            let mut acc = [splat(0.0); 4];
+            let all = unsafe { _mm256_castsi256_pd(_mm256_set1_epi64x(-1)) };
             while k + 4 <= n {
-                let x = load(xs, k);
-                let (p, m) = (load(tp, k), load(tm, k));
-                let zp = add(zv, mul(p, x));
-                let zm = sub(zv, mul(m, x));
-                // ℓ'(f) = −y·σ(−y f) as `loss_deriv`: the two exponentials interleaved
-                let t = [mul(yv, zp), mul(yv, zm)];
-                let u = exp4x2([neg_abs(t[0]), neg_abs(t[1])]);
-                let dp = mul(negy, div(select(gt(t[0], zero), u[0], one), add(one, u[0])));
-                let dm = mul(negy, div(select(gt(t[1], zero), u[1], one), add(one, u[1])));
-                let d = sub(dp, dm);
+                let d = diffs_group(zy, [load(xs, k), load(tp, k), load(tm, k), all], &mut acc);
                 store(q, k, d);
-                // max(new, acc): a NaN new lane keeps acc (as `f64::max`)
-                acc[0] = max(add(abs(zp), abs(zm)), acc[0]);
-                acc[1] = max(add(abs(dp), abs(dm)), acc[1]);
-                acc[2] = max(abs(d), acc[2]);
-                acc[3] = max(mul(add(p, m), abs(x)), acc[3]);
                 k += 4;
+            }
+            if k < n {
+                let r = n - k;
+                let (mut xb, mut pb, mut mb, mut vb) = ([0.0; 4], [0.0; 4], [0.0; 4], [0.0; 4]);
+                xb[..r].copy_from_slice(&xs[k..n]);
+                pb[..r].copy_from_slice(&tp[k..n]);
+                mb[..r].copy_from_slice(&tm[k..n]);
+                vb[..r].fill(f64::from_bits(u64::MAX));
+                let v = [load(&xb, 0), load(&pb, 0), load(&mb, 0), load(&vb, 0)];
+                let d = diffs_group(zy, v, &mut acc);
+                let mut db = [0.0; 4];
+                store(&mut db, 0, d);
+                q[k..n].copy_from_slice(&db[..r]);
+                k = n;
             }
             let mut lanes = [0.0; 4];
             for (mv, a) in mx.iter_mut().zip(acc) {
