@@ -113,3 +113,60 @@ def test_non_finite_points_are_reported(rng):
     obj = hc.LeastSquares(X, y01, bias=False)
     r = hc.hessian(obj, np.full((2, 5), 1e308), method="gradients", richardson=False)
     assert list(r.verdict) == ["nonfinite", "nonfinite"]
+
+
+def _separable(rng, n=40, d=5):
+    """Linearly separable data (labels the sign of a fixed direction, with a margin)."""
+    X = rng.standard_normal((n, d)) * np.array([1.0, 3.0, 0.2, 1.0, 10.0])[:d]
+    w = np.array([1.0, -0.5, 2.0, 0.3, 0.1])[:d]
+    s = X @ w
+    X[np.abs(s) < 0.5] += 0.5 * np.sign(s[np.abs(s) < 0.5])[:, None] * w / (w @ w)
+    return X, (X @ w > 0).astype(float)
+
+
+@pytest.mark.parametrize("data", ["random", "separable"])
+@pytest.mark.parametrize("scale", [1e-2, 1.0, 30.0, 1e3])
+def test_error_estimate_is_a_bound_at_extreme_scales(rng, data, scale):
+    """The row kernel's bound (per sample: the sum of each term's maximum over the axes) still
+    bounds the rounding of the differences, from nearly flat to fully saturated predictions,
+    with and without a bias, on data a logistic model separates (the 50-digit reference of the
+    same differences); and H agrees with the closed form XᵀΣX within the estimate plus a bound
+    on the central difference's truncation (which the estimate of this method leaves out)."""
+    X, y01 = _separable(rng) if data == "separable" else _data(rng)
+    ypm = 2 * y01 - 1
+    for bias in (False, True):
+        obj = hc.LogisticRegression(X, y01, bias=bias, l2=0.1)
+        pts = rng.standard_normal((2, obj.dim)) * scale
+        r = hc.hessian(obj, pts, method="gradients", richardson=False)
+        Xa = np.hstack([X, np.ones((X.shape[0], 1))]) if bias else X
+        for b in range(2):
+            want = _fd_reference(X, ypm, "logistic", bias, 0.1, pts[b], r.steps[b])
+            assert np.all(np.abs(r.H[b] - want) <= r.error[b]), (data, scale, bias, b)
+            p = expit(Xa @ pts[b] * ypm)
+            exact = Xa.T @ (Xa * (p * (1 - p))[:, None])
+            exact[: X.shape[1], : X.shape[1]] += 0.1 * np.eye(X.shape[1])
+            # truncation of the central difference of g_k along e_j: h_j² Σ_i |X_ik| |X_ij|³ sup|ℓ⁗|/6
+            # with sup|σ‴| = 1/8, symmetrised like H
+            h = r.steps[b]
+            T = (np.abs(Xa).T @ np.abs(Xa) ** 3) * h**2 / 48.0
+            tol = r.error[b] + 0.5 * (T + T.T) + 1e-13 * np.max(np.abs(exact))
+            assert np.all(np.abs(r.H[b] - exact) <= tol), (data, scale, bias, b)
+
+
+def test_wide_rows_use_the_vectorised_path_and_match_the_closed_form(rng):
+    """D = 37 (+ bias): nine full AVX2 groups and a tail per sample; every entry within its
+    estimate of the 50-digit reference and of the closed form."""
+    n, d = 30, 37
+    X = rng.standard_normal((n, d))
+    y01 = (rng.random(n) > 0.5).astype(float)
+    ypm = 2 * y01 - 1
+    obj = hc.LogisticRegression(X, y01, bias=True)
+    pts = rng.standard_normal((2, obj.dim)) * 0.3
+    r = hc.hessian(obj, pts, method="gradients", richardson=False)
+    Xa = np.hstack([X, np.ones((n, 1))])
+    for b in range(2):
+        want = _fd_reference(X, ypm, "logistic", True, 0.0, pts[b], r.steps[b])
+        assert np.all(np.abs(r.H[b] - want) <= r.error[b])
+        p = expit(Xa @ pts[b] * ypm)
+        exact = Xa.T @ (Xa * (p * (1 - p))[:, None])
+        assert np.max(np.abs(r.H[b] - exact)) <= 1e-8 * np.max(np.abs(exact))

@@ -513,6 +513,36 @@ simd_dispatch! {
     }
 }
 
+simd_dispatch! {
+    /// One sample's central loss-derivative differences along the axes of a linear model: with
+    /// the sample's prediction and target `zy = [z, y]` and features `xs` (one per coordinate),
+    /// `q[j] = ℓ'(z + tp[j]·xs[j], y) − ℓ'(z − tm[j]·xs[j], y)` (the moved predictions rounded as
+    /// written, no fused multiply-add; ℓ' as [`loss_derivs_row`] computes it). `mx` is raised to
+    /// the maxima over j of |ẑ⁺| + |ẑ⁻|, |ℓ'⁺| + |ℓ'⁻|, |q_j| and (tp[j] + tm[j])·|xs[j]| (NaN
+    /// entries are skipped by the maxima; they reach `q`).
+    pub(crate) fn loss_deriv_diffs_row / loss_deriv_diffs_row_portable / loss_deriv_diffs_row(
+        loss: Loss,
+        zy: [f64; 2],
+        xs: &[f64],
+        tp: &[f64],
+        tm: &[f64],
+        q: &mut [f64],
+        mx: &mut [f64; 4],
+    ) {
+        let [z, y] = zy;
+        for (((qv, &x), &p), &m) in q.iter_mut().zip(xs).zip(tp).zip(tm) {
+            let (zp, zm) = (z + p * x, z - m * x);
+            let (dp, dm) = (loss_deriv(loss, zp, y), loss_deriv(loss, zm, y));
+            let d = dp - dm;
+            *qv = d;
+            mx[0] = mx[0].max(zp.abs() + zm.abs());
+            mx[1] = mx[1].max(dp.abs() + dm.abs());
+            mx[2] = mx[2].max(d.abs());
+            mx[3] = mx[3].max((p + m) * x.abs());
+        }
+    }
+}
+
 /// The AVX2 twins of the slice kernels: four lanes per instruction, the same operations in the
 /// same order as the scalar kernels ([`exp_v`], [`log1p_unit_v`], …), which also handle the
 /// last `len % 4` values. Explicit intrinsics (the compiler does not vectorise the scalar loops
@@ -1034,6 +1064,89 @@ pub(crate) mod avx2 {
         super::loss_derivs_row_portable(loss, &f[k..], y, af, &mut dl[k..]);
     }
 
+    /// One group of four columns of [`loss_deriv_diffs_row`] (logistic loss): `v = [x, tp, tm,
+    /// valid]`, where `valid` masks the lanes of a zero-padded last group (their contributions
+    /// to the maxima `acc` are zeroed). Returns the four differences q.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn diffs_group(zy: [f64; 2], v: [V; 4], acc: &mut [V; 4]) -> V {
+        let [x, p, m, valid] = v;
+        let (zv, yv, one, zero) = (splat(zy[0]), splat(zy[1]), splat(1.0), splat(0.0));
+        let negy = unsafe { _mm256_xor_pd(yv, splat(-0.0)) };
+        let zp = add(zv, mul(p, x));
+        let zm = sub(zv, mul(m, x));
+        // ℓ'(f) = −y·σ(−y f) as `loss_deriv`: the two exponentials interleaved
+        let t = [mul(yv, zp), mul(yv, zm)];
+        let u = exp4x2([neg_abs(t[0]), neg_abs(t[1])]);
+        let dp = mul(negy, div(select(gt(t[0], zero), u[0], one), add(one, u[0])));
+        let dm = mul(negy, div(select(gt(t[1], zero), u[1], one), add(one, u[1])));
+        let d = sub(dp, dm);
+        let new = [
+            add(abs(zp), abs(zm)),
+            add(abs(dp), abs(dm)),
+            abs(d),
+            mul(add(p, m), abs(x)),
+        ];
+        for (a, nv) in acc.iter_mut().zip(new) {
+            // max(new, acc): a NaN new lane keeps acc (as `f64::max`)
+            *a = max(unsafe { _mm256_and_pd(nv, valid) }, *a);
+        }
+        d
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn loss_deriv_diffs_row(
+        loss: Loss,
+        zy: [f64; 2],
+        xs: &[f64],
+        tp: &[f64],
+        tm: &[f64],
+        q: &mut [f64],
+        mx: &mut [f64; 4],
+    ) {
+        let n = q.len().min(xs.len()).min(tp.len()).min(tm.len());
+        let mut k = 0;
+        if loss == Loss::Logistic {
+            let mut acc = [splat(0.0); 4];
+            let all = unsafe { _mm256_castsi256_pd(_mm256_set1_epi64x(-1)) };
+            while k + 4 <= n {
+                let d = diffs_group(zy, [load(xs, k), load(tp, k), load(tm, k), all], &mut acc);
+                store(q, k, d);
+                k += 4;
+            }
+            if k < n {
+                let r = n - k;
+                let (mut xb, mut pb, mut mb, mut vb) = ([0.0; 4], [0.0; 4], [0.0; 4], [0.0; 4]);
+                xb[..r].copy_from_slice(&xs[k..n]);
+                pb[..r].copy_from_slice(&tp[k..n]);
+                mb[..r].copy_from_slice(&tm[k..n]);
+                vb[..r].fill(f64::from_bits(u64::MAX));
+                let v = [load(&xb, 0), load(&pb, 0), load(&mb, 0), load(&vb, 0)];
+                let d = diffs_group(zy, v, &mut acc);
+                let mut db = [0.0; 4];
+                store(&mut db, 0, d);
+                q[k..n].copy_from_slice(&db[..r]);
+                k = n;
+            }
+            let mut lanes = [0.0; 4];
+            for (mv, a) in mx.iter_mut().zip(acc) {
+                store(&mut lanes, 0, a);
+                for &l in &lanes {
+                    *mv = mv.max(l);
+                }
+            }
+        }
+        super::loss_deriv_diffs_row_portable(
+            loss,
+            zy,
+            &xs[k..n],
+            &tp[k..n],
+            &tm[k..n],
+            &mut q[k..n],
+            mx,
+        );
+    }
+
     #[allow(dead_code)]
     fn _unused() -> (f64, f64) {
         (log1p_unit_v(0.5), 0.0)
@@ -1217,6 +1330,61 @@ mod tests {
                     assert!((dl[k] - d).abs() <= tol * d.abs(), "{loss:?}' {}", fs[k]);
                     let ts = loss.term_scale(l, d, es[k], y);
                     assert!((as_[k] - 2.0 - ts).abs() <= 2.0 * tol * (ts + 2.0));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn derivative_difference_rows_match_the_scalar_path_and_dispatch_is_bit_identical() {
+        // rows of every length 0..=13 (full AVX2 groups and tails), predictions from flat to
+        // saturated, moves from tiny to large
+        for loss in [
+            Loss::Squared,
+            Loss::Logistic,
+            Loss::Hinge,
+            Loss::SquaredHinge,
+        ] {
+            for (r, &z) in [0.0, 0.3, -2.5, 37.0, -800.0, 1e-12].iter().enumerate() {
+                for y in [1.0, -1.0] {
+                    for len in 0..=13usize {
+                        let xs: Vec<f64> = (0..len)
+                            .map(|j| ((j * 7 + r) as f64 * 0.71).sin() * 3.0)
+                            .collect();
+                        let tp: Vec<f64> = (0..len)
+                            .map(|j| 1e-6 * (1.0 + j as f64) * 10f64.powi(r as i32 - 2))
+                            .collect();
+                        let tm: Vec<f64> = tp.iter().map(|t| t * 0.75).collect();
+                        let (mut q1, mut m1) = (vec![f64::NAN; len], [0.5; 4]);
+                        loss_deriv_diffs_row(loss, [z, y], &xs, &tp, &tm, &mut q1, &mut m1);
+                        let (mut q2, mut m2) = (vec![f64::NAN; len], [0.5; 4]);
+                        loss_deriv_diffs_row_portable(
+                            loss,
+                            [z, y],
+                            &xs,
+                            &tp,
+                            &tm,
+                            &mut q2,
+                            &mut m2,
+                        );
+                        assert_eq!(q1, q2, "{loss:?} {z} {y} {len}");
+                        assert_eq!(m1, m2, "{loss:?} {z} {y} {len}");
+                        // against the row kernel's ℓ' and brute-force maxima
+                        let zp: Vec<f64> = (0..len).map(|j| z + tp[j] * xs[j]).collect();
+                        let zm: Vec<f64> = (0..len).map(|j| z - tm[j] * xs[j]).collect();
+                        let (mut dp, mut dm) = (vec![0.0; len], vec![0.0; len]);
+                        loss_derivs_row(loss, &zp, y, &mut [], &mut dp);
+                        loss_derivs_row(loss, &zm, y, &mut [], &mut dm);
+                        let mut want = [0.5f64; 4];
+                        for j in 0..len {
+                            assert_eq!(q1[j], dp[j] - dm[j]);
+                            want[0] = want[0].max(zp[j].abs() + zm[j].abs());
+                            want[1] = want[1].max(dp[j].abs() + dm[j].abs());
+                            want[2] = want[2].max(q1[j].abs());
+                            want[3] = want[3].max((tp[j] + tm[j]) * xs[j].abs());
+                        }
+                        assert_eq!(m1, want, "{loss:?} {z} {y} {len}");
+                    }
                 }
             }
         }

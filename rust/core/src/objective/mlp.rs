@@ -1073,8 +1073,9 @@ impl Mlp {
     /// [`Objective::gradient_differences`] of a linear model (one layer, one output): with
     /// z = Xw + b computed once, the moved points' predictions are z ± h_j X_{·j} (no product per
     /// moved point), the loss-derivative differences Q_ij = ℓ'(z_i + h_j X_ij) − ℓ'(z_i − h_j X_ij)
-    /// form an n × D matrix, and every difference of the point is one product XᵀQ (the bias row:
-    /// the column sums of Q), plus λ(h⁺_j + h⁻_j) on the diagonal of the decayed weights.
+    /// form an n × D matrix (one vectorised pass per sample, both exponentials of a pair
+    /// interleaved), and every difference of the point is one product XᵀQ (faer, serial; the bias
+    /// row: the column sums of Q, as X with a column of ones), plus λ(h⁺_j + h⁻_j) on the diagonal of the decayed weights.
     ///
     /// Rounding bound, per sample i and move j, in units of eps (the error of Q_ij as computed):
     /// Lip(ℓ')·(|ẑ⁺| + |ẑ⁻| + 2h_j|X_ij|) (rounding of the shifted predictions); the error of z
@@ -1082,8 +1083,9 @@ impl Mlp {
     /// whose Lipschitz constant is at most min(range ℓ'', 2h_j|X_ij| sup|ℓ‴|) (z's error is
     /// shared by both sides and cancels to O(h)); (KERNEL_ULP + 1)·(|ℓ'⁺| + |ℓ'⁻|) (the
     /// vectorised kernel); and (n + 1)·|Q_ij| (the subtraction and the product's sum over n).
-    /// With β_i the largest of these over j, the difference (k, j) is off by at most
-    /// eps·Σ_i |X_ik| β_i (one product |X|ᵀβ), plus eps·(|diff| + λ(h⁺ + h⁻)) for the decay
+    /// With β_i the sum of each term's largest value over j (a bound on their sum's largest
+    /// value, from the four maxima the row kernel `loss_deriv_diffs_row` returns), the difference
+    /// (k, j) is off by at most eps·Σ_i |X_ik| β_i (one product |X|ᵀβ), plus eps·(|diff| + λ(h⁺ + h⁻)) for the decay
     /// term's additions.
     fn linear_gradient_differences(
         &self,
@@ -1116,68 +1118,61 @@ impl Mlp {
         let k_ulp = super::loss::KERNEL_ULP + 1.0;
         let z_err = (din + 1) as f64;
         let sum_err = (n + 1) as f64;
-        // X's column of coordinate j (the bias: a column of ones)
-        let col = |xi: &[f64], j: usize| {
-            if j < l.w_off + din {
-                xi[j - l.w_off]
-            } else {
-                1.0
-            }
+        // X with the bias column of ones (X itself without a bias): row i holds the features of
+        // sample i, one per coordinate.
+        let xa_owned;
+        let xa = if l.bias {
+            let mut a = Array2::<f64>::ones((n, d));
+            a.slice_mut(ndarray::s![.., ..din]).assign(&self.x);
+            xa_owned = a;
+            xa_owned.view()
+        } else {
+            self.x.view()
         };
+        let xa = xa.as_standard_layout();
+        let xs = xa.as_slice().unwrap_or(&[]);
+        if n == 0 {
+            diff.fill(0.0);
+        }
         // Samples in blocks of a fixed number of rows (Q at most DIFF_BLOCK_FLOATS floats), the
-        // products accumulated block after block in a fixed order.
+        // products accumulated block after block in a fixed order (serial products: the
+        // result does not depend on the thread count).
         let rows = (DIFF_BLOCK_FLOATS / d.max(1)).clamp(1, n.max(1));
-        let mut q = Array2::<f64>::zeros((rows, d));
-        let mut gw = Array2::<f64>::zeros((din, d));
-        let mut gb = vec![0.0; d];
+        let mut q = vec![0.0; rows * d];
         let mut beta = Array1::<f64>::zeros(n);
-        let (mut zp, mut zm) = (vec![0.0; d], vec![0.0; d]);
-        let (mut dp, mut dm) = (vec![0.0; d], vec![0.0; d]);
         let mut lo = 0;
         while lo < n {
             let hi = (lo + rows).min(n);
             for i in lo..hi {
-                let xrow = self.x.row(i);
-                let xi = xrow.as_slice().unwrap_or(&[]);
-                let zi = z[i];
-                for j in 0..d {
-                    let xv = col(xi, j);
-                    zp[j] = zi + tp[j] * xv;
-                    zm[j] = zi - tm[j] * xv;
-                }
-                let yi = self.y[[i, 0]];
-                super::loss::loss_derivs_row(self.loss, &zp, yi, &mut [], &mut dp);
-                super::loss::loss_derivs_row(self.loss, &zm, yi, &mut [], &mut dm);
-                let mut qrow = q.row_mut(i - lo);
-                let qr = qrow.as_slice_mut().unwrap_or(&mut []);
-                let mut b = 0.0f64;
-                for j in 0..d {
-                    let qv = dp[j] - dm[j];
-                    qr[j] = qv;
-                    let span = (tp[j] + tm[j]) * col(xi, j).abs();
-                    let shared = match l3 {
-                        Some(c) => (span * c).min(range2),
-                        None => range2,
-                    };
-                    let bij = lip1 * (zp[j].abs() + zm[j].abs() + span)
-                        + z_err * e[i] * shared
-                        + k_ulp * (dp[j].abs() + dm[j].abs())
-                        + sum_err * qv.abs();
-                    // NaN propagates (a non-finite point is reported as such)
-                    b = if bij.is_nan() { bij } else { b.max(bij) };
-                }
-                beta[i] = b;
+                // maxima over j of |ẑ⁺| + |ẑ⁻|, |ℓ'⁺| + |ℓ'⁻|, |Q_ij| and 2h_j|X_ij| (each term
+                // of the bound is monotone in them: their sum bounds the largest over j)
+                let mut mx = [0.0f64; 4];
+                super::loss::loss_deriv_diffs_row(
+                    self.loss,
+                    [z[i], self.y[[i, 0]]],
+                    &xs[i * d..(i + 1) * d],
+                    &tp,
+                    &tm,
+                    &mut q[(i - lo) * d..(i - lo + 1) * d],
+                    &mut mx,
+                );
+                let [m_z, m_dl, m_q, m_span] = mx;
+                let shared = match l3 {
+                    Some(c) => (m_span * c).min(range2),
+                    None => range2,
+                };
+                beta[i] =
+                    lip1 * (m_z + m_span) + z_err * e[i] * shared + k_ulp * m_dl + sum_err * m_q;
             }
-            let qb = q.slice(ndarray::s![..hi - lo, ..]);
-            let xb = self.x.slice(ndarray::s![lo..hi, ..]);
-            ndarray::linalg::general_mat_mul(1.0, &xb.t(), &qb, 1.0, &mut gw);
-            if l.bias {
-                for qrow in qb.outer_iter() {
-                    for (s, v) in gb.iter_mut().zip(qrow.iter()) {
-                        *s += v;
-                    }
-                }
-            }
+            let xb = faer::MatRef::from_row_major_slice(&xs[lo * d..hi * d], hi - lo, d);
+            let qb = faer::MatRef::from_row_major_slice(&q[..(hi - lo) * d], hi - lo, d);
+            let out = faer::MatMut::from_row_major_slice_mut(&mut *diff, d, d);
+            let acc = if lo == 0 {
+                faer::Accum::Replace
+            } else {
+                faer::Accum::Add
+            };
+            faer::linalg::matmul::matmul(out, acc, xb.transpose(), qb, 1.0, faer::Par::Seq);
             lo = hi;
         }
         let rw = self.xabs.t().dot(&beta);
@@ -1185,12 +1180,10 @@ impl Mlp {
         let margin = eps * (1.0 + sum_err * eps);
         for k in 0..din {
             let o = (l.w_off + k) * d;
-            diff[o..o + d].copy_from_slice(gw.row(k).as_slice().unwrap_or(&[]));
             bound[o..o + d].iter_mut().for_each(|v| *v = margin * rw[k]);
         }
         if l.bias {
             let o = l.b_off * d;
-            diff[o..o + d].copy_from_slice(&gb);
             let rb = margin * beta.sum();
             bound[o..o + d].iter_mut().for_each(|v| *v = rb);
         }
