@@ -649,6 +649,9 @@ pub fn endgame(
     } else {
         (supp + n + 10).min(p)
     };
+    // a set of more than half the patterns: all of them (one round instead of two; n = 60,
+    // d = 2, all 120 patterns, β = 1e-4: rounds of 70 and 100 patterns before)
+    let want = if 2 * want > p { p } else { want };
     for &i in order.iter() {
         if in_w.iter().filter(|&&v| v).count() >= want {
             break;
