@@ -900,9 +900,10 @@ mod tests {
     }
 
     /// "auto" on a program with facet rows (d = 3, n ≤ 200) runs the conic working-set loop
-    /// from z = 0: its first working set is a small part of the patterns, patterns leave as
-    /// well as join, and the result is the optimum of the program over *all* patterns (Clarabel
-    /// on the whole program), with a dual bound below it and a closed certificate.
+    /// from z = 0: its first working set (n + 10 patterns) and every later one are a part of
+    /// the patterns, and the result is the optimum of the program over *all* patterns (Clarabel
+    /// on the whole program, all cone rows), with a dual bound below it and a closed
+    /// certificate.
     #[test]
     fn conic_working_set_reaches_the_whole_programs_optimum() {
         for beta in [1e-4, 1e-2] {
