@@ -254,13 +254,14 @@ def test_gated_newton_edge_cases_and_auto_choice():
 
 
 def test_relu_auto_choice_above_the_work_budget():
-    # "auto" for the ReLU program with known gates: the interior-point method while a whole
-    # Newton step is cheap or, above that budget, while n ≤ IPM_MAX_N (its working-set loop);
-    # FISTA beyond. Every route reaches Clarabel's optimum with a closed certificate.
-    # ("auto" is resolved in the core: convex::driver::choose; FISTA is asked for explicitly)
+    # "auto" for the ReLU program with known gates: the conic working-set loop for d ≤ 3 and
+    # n ≤ 200 (cones with facet rows), else the interior-point method while a whole Newton step
+    # is cheap or, above that budget, while n ≤ IPM_MAX_N (its working-set loop); FISTA beyond.
+    # Every route reaches Clarabel's optimum with a closed certificate.
+    # ("auto" is resolved in the core: convex::driver::choose; the others are asked for)
     X, y = _data(16, 2, 23)
     ref = None
-    for solver, want in (("auto", "ipm"), ("fista", "fista")):
+    for solver, want in (("auto", "conic"), ("ipm", "ipm"), ("fista", "fista")):
         m = hc.ConvexReLU(0.05, tol=1e-8, max_iter=200000, solver=solver).fit(X, y)
         if ref is None:
             ref, _, _ = R.cvxpy_relu(X, y, m.patterns_, 0.05)
@@ -268,6 +269,44 @@ def test_relu_auto_choice_above_the_work_budget():
         assert m.converged_ and m.certified_
         assert m.objective_ == pytest.approx(ref, rel=1e-6)
         assert m.network_objective(X, y) == pytest.approx(ref, rel=1e-6)
+
+
+@pytest.mark.parametrize(("loss", "beta"), [("squared", 1e-4), ("squared", 1e-2), ("hinge", 1e-3)])
+def test_conic_working_set_reaches_the_full_program_optimum(loss, beta):
+    # The conic working-set loop ("auto", exact patterns, d ≤ 3): Clarabel on a working set of
+    # patterns, every other pattern priced with the dual point (NNLS per block), violators join,
+    # patterns left at zero with a slack dual constraint leave in the first rounds. Its first
+    # set is a small part of the 382 chambers, and the result is the optimum of the program over
+    # ALL patterns (cvxpy + Clarabel on the whole program) with a dual bound below it.
+    import re
+
+    X, y = _data(20, 3, 31, loss=loss)
+    m = hc.ConvexReLU(beta, loss=loss).fit(X, y)
+    r = m.result_
+    P = m.patterns_.shape[0]
+    rounds = [line for line in r.log if line.startswith("conic round")]
+    sizes = [int(re.search(r"(\d+) patterns", line).group(1)) for line in rounds]
+    assert r.solver.startswith("conic"), r.solver
+    assert sizes and sizes[0] <= 2 * 20 + 20 < P, sizes
+    assert m.certified_, r.summary()
+    tight = {"tol_gap_abs": 1e-10, "tol_gap_rel": 1e-10, "tol_feas": 1e-10}
+    ref, _, _ = R.cvxpy_relu(X, y, m.patterns_, beta, loss=loss, **tight)
+    scale = max(abs(ref), 1e-12)
+    assert m.network_objective(X, y) == pytest.approx(ref, rel=1e-6, abs=1e-9)
+    assert m.network_objective_ <= ref + 1e-7 * scale
+    # the dual bound is a lower bound of the whole program's optimum, and the dual point is
+    # feasible for every pattern (NNLS per block, SciPy), not only for the working set's
+    assert m.dual_objective_ <= ref + 1e-8 * scale
+    from scipy.optimize import nnls
+
+    lam = np.asarray(m.dual_point_)
+    worst = 0.0
+    for D in np.asarray(m.patterns_, bool):
+        g = X.T @ np.where(D, lam, 0.0)
+        S = (2.0 * D - 1.0)[:, None] * X
+        for sig in (1.0, -1.0):
+            worst = max(worst, nnls(S.T, sig * g)[1])
+    assert worst <= beta * (1 + 1e-9), worst / beta
 
 
 def test_fit_refuses_work_over_its_memory_limit():

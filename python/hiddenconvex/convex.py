@@ -339,11 +339,8 @@ def _prune(Xa: np.ndarray, D: np.ndarray, z: np.ndarray, relu: bool) -> np.ndarr
     m = len(act)
     if m <= n + 1:
         return z
-    # One SVD of the (n + 1) × m matrix [c_j; 1] of all active blocks: its last m − (n + 1)
-    # right singular vectors span null vectors δ (Σ δ_j c_j = 0, Σ δ_j = 0). Each step moves
-    # along one of them until a norm reaches 0, then eliminates that block's coordinate from
-    # the remaining basis (one rank-one update, O(m k) for k vectors left) — the same steps as
-    # one SVD per removed block, at the cost of one.
+    # The (n + 1) × m matrix [c_j; 1] of the active blocks: its null vectors δ (Σ δ_j c_j = 0,
+    # Σ δ_j = 0) move the norms without changing the network (see _prune_null_space).
     t0 = nrm[act]
     out = Xa @ z[:, act]
     if relu:
@@ -353,8 +350,19 @@ def _prune(Xa: np.ndarray, D: np.ndarray, z: np.ndarray, relu: bool) -> np.ndarr
         cols = D[act % P].T * out / t0
     C = np.vstack([cols, np.ones(m)])
     if m - (n + 1) > n and n + 2 <= _PRUNE_WINDOW_MAX:
-        # many more blocks than n + 1 (a conic solution's support): n + 2 blocks at a time
+        # many more blocks than n + 1 (a conic solution's support): 2(n + 1) blocks at a time
         return _prune_windowed(z, act, C, t0, n)
+    t = _prune_null_space(C, t0, n)
+    z[:, act] = z[:, act] * (t / t0)
+    return z
+
+
+def _prune_null_space(C: np.ndarray, t0: np.ndarray, n: int) -> np.ndarray:
+    """The norms t ≥ 0 after :func:`_prune`'s steps on the blocks of C ((n + 1) × m, the
+    columns [c_j; 1]): one SVD gives m − (n + 1) null vectors δ (Σ δ_j c_j = 0, Σ δ_j = 0); each
+    step moves along one of them until a norm reaches 0, then eliminates that block's coordinate
+    from the remaining basis (one rank-one update, O(m k) for k vectors left)."""
+    m = C.shape[1]
     _, _, vt = np.linalg.svd(C, full_matrices=True)
     N = vt[n + 1 :].T.copy()  # m × k
     t = t0.copy()
@@ -387,45 +395,37 @@ def _prune(Xa: np.ndarray, D: np.ndarray, z: np.ndarray, relu: bool) -> np.ndarr
             N = np.delete(N, q, axis=1)
             N -= np.outer(piv, N[j] / piv[j])
             N[j] = 0.0
-    z[:, act] = z[:, act] * (t / t0)
-    return z
+    return t
 
 
-# Largest n + 2 for which _prune moves n + 2 blocks at a time (one small QR per removed block)
-# rather than eliminating along the null space of all active blocks at once (a rank-one update
-# of an m × (m − n − 1) basis per removed block: 5 s for m = 783 blocks at n = 40).
+# Largest n + 2 for which _prune prunes 2(n + 1) blocks at a time (one SVD per window) rather
+# than eliminating along the null space of all active blocks at once (a rank-one update of an
+# m × (m − n − 1) basis per removed block: 5 s for m = 783 blocks at n = 40).
 _PRUNE_WINDOW_MAX = 200
 
 
 def _prune_windowed(
     z: np.ndarray, act: np.ndarray, C: np.ndarray, t0: np.ndarray, n: int
 ) -> np.ndarray:
-    """The steps of :func:`_prune` on a window of n + 2 active blocks: a null vector δ (from a
-    complete QR) of the window's (n + 1) × (n + 2) matrix [c_j; 1] (Σ δ_j c_j = 0, Σ δ_j = 0) moves the window's
-    norms until one reaches 0; that block leaves, the next active block joins. The prediction
-    and the penalty are unchanged up to rounding, as in :func:`_prune`."""
+    """The steps of :func:`_prune` on a window of 2(n + 1) active blocks (the largest first):
+    :func:`_prune_null_space` leaves at most n + 1 of the window's blocks nonzero (one SVD of
+    the window's (n + 1) × 2(n + 1) matrix [c_j; 1] per window), the next blocks join and the
+    window is pruned again. The prediction and the penalty are unchanged up to rounding, as in
+    :func:`_prune` (one SVD per n + 1 removed blocks: at n = 40, 680 blocks pruned 4× faster
+    than with one QR of an (n + 2)-block window per removed block)."""
     t = t0.copy()
     order = list(np.argsort(-t0, kind="stable"))  # the largest blocks first
-    window = order[: n + 2]
-    queue = order[n + 2 :][::-1]
-    while len(window) > n + 1:
-        # the last column of the complete QR of the window's transpose spans its null space
-        q, _ = np.linalg.qr(C[:, window].T, mode="complete")
-        delta = q[:, -1].copy()
-        scale = np.max(np.abs(delta))
-        if scale == 0.0:
-            break
-        if np.max(delta) <= 1e-14 * scale:
-            delta = -delta
-        tw = t[window]
-        pos = delta > 1e-14 * scale
-        ratio = np.where(pos, tw / np.where(pos, delta, 1.0), np.inf)
-        k = int(np.argmin(ratio))
-        tw = np.maximum(tw - ratio[k] * delta, 0.0)
-        tw[k] = 0.0
+    w = 2 * (n + 1)
+    window = order[:w]
+    queue = order[w:][::-1]
+    while True:
+        tw = _prune_null_space(C[:, window], t[window], n)
         t[window] = tw
         window = [j for j, v in zip(window, tw, strict=True) if v > 0.0]
-        while len(window) < n + 2 and queue:
+        if not queue:
+            break
+        # at least one block joins (a window its null space could not shrink grows by one)
+        for _ in range(min(max(w - len(window), 1), len(queue))):
             window.append(queue.pop())
     z[:, act] = z[:, act] * (t / t0)
     return z
@@ -1011,8 +1011,9 @@ class ConvexReLU(_ConvexBase):
         known, β ≥ β_max returns the zero network exactly; otherwise the interior-point method
         (large programs, smooth losses) followed by the conic endgame — Clarabel on a working
         set of patterns, its dual point priced on every pattern, column generation until the
-        full program's gap closes (hinge starts there; for d ≤ 3 each pattern's cone keeps
-        only its facet rows) — and a FISTA finish
+        full program's gap closes (hinge, and every loss when d ≤ 3 and n ≤ 200, start
+        there from z = 0; for d ≤ 3 each pattern's cone keeps only its facet rows) — and a
+        FISTA finish
         only if still open; ``result_.solver`` names the chain that ran. Without gates (bare
         pattern array) FISTA (smooth) or ADMM (hinge). ``"ipm"``: primal-dual interior-point
         method (Mehrotra, Nesterov-Todd scaling, Woodbury-reduced Newton systems, working-set

@@ -24,7 +24,11 @@
 //! sparse LDL on the full KKT system, with regularisation and iterative refinement), takes λ
 //! from its zero-cone multipliers — a dual point accurate to the solver's tolerance, not to
 //! its square root — and prices it on *every* pattern by NNLS; patterns whose dual constraint
-//! fails join W (column generation) until the full program's gap closes.
+//! fails join W (column generation) until the full program's gap closes. Patterns the solve
+//! left at zero with a slack dual constraint leave W in the first rounds, so W tracks the
+//! support instead of accumulating every pattern once flagged. For d ≤ 3 and n ≤ 200 (small
+//! data, all chambers: P ≫ n) "auto" runs this loop from z = 0 without the interior-point
+//! stage ([`CONIC_FIRST_MAX_N`]).
 
 use ndarray::{Array1, Array2, ArrayView2};
 
@@ -58,6 +62,16 @@ pub const IPM_STAGE_MAX_ITER: usize = 300;
 const CONIC_TOL_FLOOR: f64 = 1e-13;
 /// Column-generation rounds of the endgame.
 const CONIC_MAX_ROUNDS: usize = 30;
+/// Rounds of the endgame that may also drop patterns from the working set (later rounds only
+/// add, so the loop terminates).
+const CONIC_DROP_ROUNDS: usize = 8;
+/// A block is zero for the dropping rule below this fraction of the largest block's norm …
+const CONIC_ZERO_REL: f64 = 1e-6;
+/// … and its pattern is dropped when its dual residual is below this fraction of β.
+const CONIC_DROP_SLACK: f64 = 0.9;
+/// The endgame prices ℓ'(prediction) as a second dual candidate once the multipliers' own
+/// relative gap is below this.
+const CONIC_SECOND_DUAL_GAP: f64 = 1e-3;
 
 /// The outcome of [`fit`].
 #[derive(Debug, Clone)]
@@ -267,7 +281,7 @@ pub fn choose(prob: &Problem, has_gates: bool) -> &'static str {
             "admm"
         };
     }
-    if !prob.loss.is_smooth() {
+    if !prob.loss.is_smooth() || conic_first(prob) {
         return "conic";
     }
     if work(prob) <= IPM_MAX_WORK || n <= IPM_MAX_N {
@@ -275,6 +289,15 @@ pub fn choose(prob: &Problem, has_gates: bool) -> &'static str {
     } else {
         "fista"
     }
+}
+
+/// Samples up to which "auto" solves the ReLU program with known gates by the conic
+/// working-set loop alone (no interior-point stage) when its cones have facet rows (d ≤ 3).
+pub const CONIC_FIRST_MAX_N: usize = 200;
+
+/// The ReLU program is solved by the conic working-set loop from z = 0 (see [`CONIC_FIRST_MAX_N`]).
+fn conic_first(prob: &Problem) -> bool {
+    prob.kind == Kind::Relu && (2..=3).contains(&prob.d()) && prob.n() <= CONIC_FIRST_MAX_N
 }
 
 /// Σ_i n_i² d: the work of one interior-point iteration on the whole program.
@@ -620,12 +643,15 @@ pub fn endgame(
     order.sort_by(|&a, &b| scores0[b].total_cmp(&scores0[a]));
     let supp = in_w.iter().filter(|&&v| v).count();
     // from a solver's point: its support plus the patterns whose dual constraint fails or
-    // nearly does; from z = 0: the 2n + 20 most violated
+    // nearly does; from z = 0: the n + 10 most violated (the optimum has at most n + 1 blocks)
     let want = if supp == 0 {
-        (2 * n + 20).min(p)
+        (n + 10).max(2 * d).min(p)
     } else {
         (supp + n + 10).min(p)
     };
+    // a set of more than half the patterns: all of them (one round instead of two; n = 60,
+    // d = 2, all 120 patterns, β = 1e-4: rounds of 70 and 100 patterns before)
+    let want = if 2 * want > p { p } else { want };
     for &i in order.iter() {
         if in_w.iter().filter(|&&v| v).count() >= want {
             break;
@@ -637,11 +663,13 @@ pub fn endgame(
     if !in_w.iter().any(|&v| v) {
         in_w[order[0]] = true;
     }
-    // Clarabel's default accuracy first (it reaches it reliably); tighter only when the
-    // pricing finds no pattern to add and the gap is still open
     // each pattern's facet rows (d ≤ 3): the conic problems keep only those
     let facets = super::conic::facet_rows(prob, gates);
-    let mut ctol = 1e-8f64.max(0.01 * tol).min(1e-6);
+    // Clarabel's tolerance: a hundredth of tol from the first round (between 1e-13 and 1e-8;
+    // a tighter tolerance costs Clarabel a few iterations, a round solved too loosely a whole
+    // round more); tighter still only when the pricing finds no pattern to add and the gap is
+    // still open
+    let mut ctol = (0.01 * tol).clamp(CONIC_TOL_FLOOR, 1e-8);
     let mut last_solved = ctol;
     let mut best: Option<Solution> = None;
     let mut iters = 0usize;
@@ -681,10 +709,16 @@ pub fn endgame(
         // the solver's cone rows hold to its tolerance: project each block on its cone (the
         // smallest move; moving along a witness of small margin can cost far more objective)
         let z = super::admm::project_blocks(prob, &z);
-        // two dual candidates priced on every pattern: Clarabel's multipliers and ℓ'(pred)
+        let solve_secs = stage_secs(t0);
+        let t1 = std::time::Instant::now();
+        // two dual candidates priced on every pattern: Clarabel's multipliers, and ℓ'(pred)
+        // once the first leaves a small gap (far from the optimum the first is enough to
+        // choose the patterns that join, and each pricing runs an NNLS per block)
         let (mut cert, mut mu, mut scores) =
             super::polish::sharp_certificate_at(prob, &z, Some(&cs.lam), None, false, ctl)?;
-        if prob.loss.is_smooth() {
+        let ub1 = cert.objective.max(cert.network_objective);
+        let rel1 = (ub1 - cert.dual) / ub1.abs().max(super::GAP_TINY);
+        if prob.loss.is_smooth() && rel1 < CONIC_SECOND_DUAL_GAP && !gap_ok(ub1, cert.dual, tol) {
             let (c2, m2, s2) =
                 super::polish::sharp_certificate_at(prob, &z, None, None, false, ctl)?;
             if c2.dual > cert.dual {
@@ -700,12 +734,12 @@ pub fn endgame(
             log,
             settings,
             format!(
-                "conic round {round}: {} patterns, tol {ctol:e}, {} iterations ({}), {:.3} s, \
-             relative gap {rel:.3e} (upper {ub:.12e}, dual {:.12e})",
+                "conic round {round}: {} patterns, tol {ctol:e}, {} iterations ({}), {solve_secs:.3} s, \
+             pricing {:.3} s, relative gap {rel:.3e} (upper {ub:.12e}, dual {:.12e})",
                 idx.len(),
                 cs.iterations,
                 cs.status,
-                stage_secs(t0),
+                stage_secs(t1),
                 cert.dual,
             ),
         );
@@ -729,8 +763,11 @@ pub fn endgame(
             .filter(|&i| !in_w[i] && scores[i] > prob.beta * (1.0 + 1e-12))
             .collect();
         viol.sort_by(|&a, &b| scores[b].total_cmp(&scores[a]));
-        // at most doubling the set per round (fewer Clarabel solves than growing by half)
-        let cap = idx.len().max(10);
+        // at most max(|W|, n + 10) join per round: the set at most doubles (measured at n = 40,
+        // d = 3, all 1,562 patterns, β = 1e-4: 7 rounds of 50 … 411 patterns, where n + 10 per
+        // round took 13 rounds and twice the time, and doubling without dropping 7 rounds of up
+        // to 922 patterns and 2.7× the time)
+        let cap = (n + 10).max(idx.len());
         if viol.is_empty() {
             // the gap is the sub-solve's accuracy: polish on the support once, then a
             // tighter conic tolerance
@@ -762,6 +799,19 @@ pub fn endgame(
             }
             ctol = (ctol * (0.3 * tol / rel.max(1e-300)).clamp(1e-3, 0.1)).max(CONIC_TOL_FLOOR);
             continue;
+        }
+        // the first rounds also drop the patterns of W that the solve left at zero and whose
+        // dual constraint is slack (they rejoin when the pricing flags them again); later rounds
+        // only grow W, so the loop ends
+        if round < CONIC_DROP_ROUNDS {
+            let znorms = super::block_norms(&z);
+            let zm = znorms.iter().cloned().fold(0.0f64, f64::max);
+            for &i in &idx {
+                let zero = (0..reps).all(|r| znorms[r * p + i] <= CONIC_ZERO_REL * zm);
+                if zero && scores[i] < CONIC_DROP_SLACK * prob.beta {
+                    in_w[i] = false;
+                }
+            }
         }
         for &i in viol.iter().take(cap) {
             in_w[i] = true;
@@ -847,6 +897,56 @@ mod tests {
         });
         let gp = gated(&prob);
         interrupted_at_every_check("gated ipm", |c| fit(&gp, "ipm", &settings, &warm, None, c));
+    }
+
+    /// "auto" on a program with facet rows (d = 3, n ≤ 200) runs the conic working-set loop
+    /// from z = 0: its first working set (n + 10 patterns) and every later one are a part of
+    /// the patterns, and the result is the optimum of the program over *all* patterns (Clarabel
+    /// on the whole program, all cone rows), with a dual bound below it and a closed
+    /// certificate.
+    #[test]
+    fn conic_working_set_reaches_the_whole_programs_optimum() {
+        for beta in [1e-4, 1e-2] {
+            let (prob, gates) = relu_program_at(11, 24, 3, 2000, beta);
+            let p = prob.p();
+            assert!(p > 200, "{p} patterns");
+            let settings = Settings {
+                tol: 1e-8,
+                max_iter: 10_000,
+                trace: None,
+                ..Settings::default()
+            };
+            let ctl = Control::new();
+            let f = fit(
+                &prob,
+                "auto",
+                &settings,
+                &WarmStart::default(),
+                Some(gates.view()),
+                &ctl,
+            )
+            .unwrap();
+            assert!(f.solver.starts_with("conic"), "{}", f.solver);
+            let sizes: Vec<usize> = f
+                .log
+                .iter()
+                .filter(|l| l.starts_with("conic round"))
+                .map(|l| l.split(' ').nth(3).unwrap().parse().unwrap())
+                .collect();
+            assert!(!sizes.is_empty() && sizes[0] == 24 + 10, "{sizes:?}");
+            assert!(sizes.iter().all(|&q| q < p), "{sizes:?} of {p}");
+            let s = &f.sol;
+            assert!(s.converged, "{:?}", f.log);
+            // the whole program by Clarabel (all patterns, all rows)
+            let whole = super::super::conic::solve(&prob, 1e-10, 300, true, None, &ctl).unwrap();
+            assert!(whole.solved);
+            let cw = prob.certify(&whole.z, None, None);
+            let pstar = cw.objective;
+            let ub = s.objective.max(s.network_objective);
+            assert!(ub <= pstar * (1.0 + 1e-7), "{ub} vs {pstar}");
+            assert!(s.dual <= pstar * (1.0 + 1e-9), "{} vs {pstar}", s.dual);
+            assert!(ub - s.dual <= 1e-8 * ub.abs());
+        }
     }
 
     #[test]
