@@ -175,6 +175,9 @@ pub(crate) fn solve(
     // the starting support, independent columns only (a dependent one is zeroed: the settle
     // below then starts from a point off the start, which the final check guards)
     for a in 0..k {
+        if a % 64 == 0 {
+            ctl.check()?; // the factor grows by up to 64 columns between two checks
+        }
         if zl[a] != 0.0 {
             if add_if_independent(&mut fac, &mut act, g, k, a, &mut l, &mut gs) {
                 sgn[a] = zl[a].signum();

@@ -281,6 +281,8 @@ pub fn dictionary(x: ArrayView2<f64>, spec: &Spec, ctl: &Control) -> Result<Dict
         ..Default::default()
     };
     for p in parts {
+        // one check per part: the merged dictionary is tens of MB
+        ctl.check()?;
         let p = p?;
         out.neurons.extend_from_slice(&p.neurons);
         out.values.extend_from_slice(&p.values);

@@ -136,7 +136,7 @@ fn kernels_on_kept_rows_match_gathered_products() {
                 }
             }
         }
-        let gram = lp.gram(&xx, &w).unwrap();
+        let gram = lp.gram(&xx, &w, &Control::new()).unwrap();
         let xtw = lp.xt_times(w.as_slice_memory_order().unwrap(), 0, nb);
         let mut xv = vec![0.0; m * nb];
         lp.x_times(z.view(), 0, nb, &mut xv);
