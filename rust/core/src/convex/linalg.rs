@@ -181,15 +181,19 @@ fn factor(
     });
     // the lower triangle into faer's column-major work matrix, by blocks of NB columns (a
     // check each: the copy of a large matrix takes tens of ms)
-    let mut m = Mat::<f64>::zeros(n, n);
+    // (grown column block by column block within its capacity: every entry written once)
+    let mut m = Mat::<f64>::with_capacity(n, n);
     for j0 in (0..n).step_by(NB) {
         check()?;
-        for j in j0..(j0 + NB).min(n) {
-            match &sc {
-                Some(s) => (j..n).for_each(|i| m[(i, j)] = s[i] * a[[i, j]] * s[j]),
-                None => (j..n).for_each(|i| m[(i, j)] = a[[i, j]]),
+        m.resize_with(n, (j0 + NB).min(n), |i, j| {
+            if i < j {
+                0.0
+            } else if let Some(s) = &sc {
+                s[i] * a[[i, j]] * s[j]
+            } else {
+                a[[i, j]]
             }
-        }
+        });
     }
     let par = par && n >= PAR_MIN;
     let mut k0 = 0;
@@ -241,18 +245,20 @@ fn factor(
         k0 = k1;
     }
     // back to a row-major array (zero upper triangle), by blocks of NB rows, a check each
-    let mut l = Array2::<f64>::zeros((n, n));
-    for (b, mut rows) in l.axis_chunks_iter_mut(Axis(0), NB).enumerate() {
+    let mut data: Vec<f64> = Vec::with_capacity(n * n);
+    for i0 in (0..n).step_by(NB) {
         check()?;
-        for (q, mut row) in rows.outer_iter_mut().enumerate() {
-            let i = b * NB + q;
+        for i in i0..(i0 + NB).min(n) {
             match &sc {
-                Some(s) => (0..=i).for_each(|j| row[j] = m[(i, j)] / s[i]),
-                None => (0..=i).for_each(|j| row[j] = m[(i, j)]),
+                Some(s) => data.extend((0..=i).map(|j| m[(i, j)] / s[i])),
+                None => data.extend((0..=i).map(|j| m[(i, j)])),
             }
+            data.extend(std::iter::repeat_n(0.0, n - i - 1));
         }
     }
     check()?;
+    let l = Array2::from_shape_vec((n, n), data)
+        .map_err(|e| Error::Numerical(format!("Cholesky factor: {e}")))?;
     if l.diag().iter().any(|v| !v.is_finite()) {
         return Err(Error::Numerical(
             "Cholesky factorisation produced a non-finite pivot".into(),

@@ -200,10 +200,10 @@ impl<'a> Quad<'a> {
         Ok(Eval { f, chol, mu })
     }
 
-    /// G = X̃ᵀ (M ⊙ μ): column i is A_iᵀ μ (d × P).
-    fn at(&self, mu: &Array1<f64>) -> Array2<f64> {
+    /// G = X̃ᵀ (M ⊙ μ): column i is A_iᵀ μ (d × P), checking `ctl` between the product's parts.
+    fn at(&self, mu: &Array1<f64>, ctl: &Control) -> Result<Array2<f64>> {
         let xm = &self.xt * &mu.view().insert_axis(Axis(1));
-        linalg::matmul(xm.t(), self.mask.view(), self.par)
+        linalg::matmul_ctl(xm.t(), self.mask.view(), self.par, ctl)
     }
 }
 
@@ -260,7 +260,7 @@ fn projected_newton(
     let mut iters = 0usize;
     loop {
         ctl.check()?;
-        let g_at = q.at(&ev.mu);
+        let g_at = q.at(&ev.mu, ctl)?;
         let gnorm: Vec<f64> = (0..p)
             .map(|i| g_at.column(i).iter().map(|v| v * v).sum::<f64>().sqrt())
             .collect();
@@ -338,7 +338,7 @@ fn projected_newton(
         }
         // V_F = M_F ⊙ (X̃ G_F), Z = L⁻¹ V_F, H = ZᵀZ
         let gf = g_at.select(Axis(1), &free);
-        let mut v = linalg::matmul(q.xt.view(), gf.view(), q.par);
+        let mut v = linalg::matmul_ctl(q.xt.view(), gf.view(), q.par, ctl)?;
         for (a, &i) in free.iter().enumerate() {
             let mcol = q.mask.column(i);
             v.column_mut(a)

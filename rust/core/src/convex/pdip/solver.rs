@@ -138,7 +138,7 @@ pub(super) fn solve_rows(
     ctl.check()?;
     let par = lp.par;
     let xmax = max_row_norm(prob);
-    let mut st = State::start(prob, &lp, gates, warm, epigraph, xmax)?;
+    let mut st = State::start(prob, &lp, gates, warm, epigraph, xmax, ctl)?;
     let nu = (nb * (lp.nl + 1)) as f64;
     let mut dirs = Directions::new(lp.nl, nb);
     let max_iter = settings.max_iter.min(200);
