@@ -852,9 +852,9 @@ mod tests {
     #[test]
     fn the_newton_solver_stops_at_every_check() {
         // the gated Newton solver (squared loss: X̃X̃ᵀ by parts, K ⊙ X̃X̃ᵀ by row blocks, the
-        // factorisation's copies in and out by blocks and its panels), on n = 300 rows so the
-        // factorisation has several panels; and the Huber loss's proximal Newton path
-        let (prob, _) = relu_program_at(7, 300, 3, 40, 0.02);
+        // factorisation's copies in and out by blocks and its panels), on n = 200 rows so the
+        // factorisation has two panels; and the Huber loss's proximal Newton path
+        let (prob, _) = relu_program_at(7, 200, 3, 30, 0.02);
         let settings = Settings {
             tol: 1e-8,
             max_iter: 400,

@@ -638,8 +638,11 @@ impl<'a> Woodbury<'a> {
                     }
                 }
             }
+            ctl.check()?;
             linalg::forward_solve_rows(&lm, &mut f, par);
+            ctl.check()?;
             let mut tm = linalg::matmul(f.t(), f.view(), par);
+            ctl.check()?;
             for (a, &b) in kept.iter().enumerate() {
                 let bm = &bmat[b * dm * dm..(b + 1) * dm * dm];
                 for i in 0..dm {
