@@ -93,6 +93,7 @@ pub(super) fn nearest_rows(
     gates: ArrayView2<f64>,
     m: usize,
     par: bool,
+    ctl: &Control,
 ) -> Option<Vec<usize>> {
     let p = gates.nrows();
     if m >= n || p == 0 || gates.ncols() != d {
@@ -113,8 +114,12 @@ pub(super) fn nearest_rows(
         })
         .collect();
     let xv = ArrayView2::from_shape((n, d), xs).ok()?;
-    let xg = linalg::matmul(xv, gates.t(), par); // n × P
+    // once cancelled: None (all rows), and the caller's next check stops the run
+    let xg = linalg::matmul_ctl(xv, gates.t(), par, ctl).ok()?; // n × P
     let pick = |i: usize| -> Option<Vec<usize>> {
+        if ctl.is_cancelled() {
+            return None;
+        }
         let mut marg: Vec<(f64, usize)> = Vec::with_capacity(n);
         for k in 0..n {
             let v = sign(k, i) * xg[[k, i]];
@@ -335,6 +340,7 @@ impl<'a> LpData<'a> {
         gates: Option<ArrayView2<f64>>,
         warm: Option<&Iterate>,
         lp_rows: Option<usize>,
+        ctl: &Control,
     ) -> Self {
         let (n, d, p, nb) = (prob.n(), prob.d(), prob.p(), prob.n_blocks());
         let dm = d + 1;
@@ -352,6 +358,7 @@ impl<'a> LpData<'a> {
                     g,
                     lp_rows.unwrap_or_else(|| lp_row_count(n, d)),
                     par_sel,
+                    ctl,
                 )
             }),
         };

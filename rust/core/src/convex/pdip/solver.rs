@@ -134,6 +134,7 @@ pub(super) fn solve_rows(
         gates,
         warm,
         lp_rows,
+        ctl,
     );
     ctl.check()?;
     let par = lp.par;
