@@ -375,6 +375,7 @@ impl<'a> Woodbury<'a> {
         let rows: Vec<Vec<usize>> = (0..p)
             .map(|i| (0..n).filter(|&k| prob.mask[[k, i]] != 0.0).collect())
             .collect();
+        ctl.check()?; // the rows of every pattern: an n × P scan
         let nt = d * (d + 1) / 2;
         let mut xx = Array2::<f64>::zeros((n, nt));
         for k in 0..n {

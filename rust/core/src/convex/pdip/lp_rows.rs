@@ -84,7 +84,8 @@ pub(super) fn scatter_rows(
 /// leaves the cone — and the program — unchanged. The choice is a heuristic only for speed:
 /// the method's certificate and the caller's checks always use all n rows, so a facet left out
 /// can cost iterations, never correctness. `None` when every row is kept (m ≥ n) or a witness
-/// is not strictly inside its cone.
+/// is not strictly inside its cone (or `ctl` was cancelled: the caller checks next).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn nearest_rows(
     xs: &[f64],
     n: usize,
