@@ -2,24 +2,31 @@
 
 Each trial runs the operation in a child interpreter (``tests/_interrupt.py``: the benchmark process
 itself never receives a signal), sends the child SIGINT after a delay and measures the time from
-the signal to the ``KeyboardInterrupt`` reaching Python. The delays are spread over the run so that
-the signal lands in different phases (input copy, preparation, deduplication, enumeration,
-solver iterations). Recorded per operation: the median and the largest latency over the trials
-that were interrupted, and how many were. The setup (building the data) runs before the timer
-starts and is not measured.
+the signal to the ``KeyboardInterrupt`` reaching Python. The :data:`TRIALS` delays per case are
+spread over 0.03–3 s with a fixed per-case jitter (:func:`_delays`), so the signal lands in
+different phases (input copy, preparation, deduplication, enumeration, set-up, solver
+iterations) and at different points within them. Recorded per operation: the median and the
+largest latency over the trials that were interrupted (a call that finished before its signal
+does not count), how many were, and every latency. The setup (building the data) runs before the
+timer starts and is not measured.
 
-Run: ``python -m pytest benches/bench_interrupt.py --benchmark-enable -p no:cacheprovider`` (about
-4 min on 2 cores), then ``python benches/tables.py`` (table in ``docs/bad-input.md``). Set
-``HC_INTERRUPT_CASES=name1,name2`` to run some cases only. In the test suite (benchmarks disabled)
-one small case runs once as a smoke test and nothing is written.
+Run: ``python -m pytest benches/bench_interrupt.py --benchmark-enable -p no:cacheprovider``
+(about 15 min on 2 cores), or one row group at a time, each ≤ ~5 min:
+``HC_INTERRUPT_GROUP=convex`` (or ``chambers``, ``objectives``, ``adapters``; comma-separated);
+then ``python benches/tables.py`` (table in ``docs/bad-input.md``). ``HC_INTERRUPT_CASES=key1,key2``
+(substrings of the case names) selects cases. In the test suite (benchmarks disabled) one small
+case runs once as a smoke test and nothing is written. Where a latency goes:
+``benches/interrupt_gaps.py``.
 """
 
 from __future__ import annotations
 
 import math
 import os
+import random
 import statistics
 import sys
+import zlib
 from pathlib import Path
 
 import pytest
@@ -261,16 +268,42 @@ CASES: dict[str, tuple[str, str]] = {
     ),
 }
 
-#: Seconds after the setup at which the signal is sent, one trial each.
-DELAYS = (0.05, 0.3, 0.8, 1.5, 3.0)
+#: Trials per case (one child process each).
+TRIALS = 10
+
+#: Row groups (``HC_INTERRUPT_GROUP``), each ≤ ~5 min on 2 cores: a case's group is the first
+#: whose key is in its name, else "objectives".
+GROUPS = {"convex": "(convex)", "adapters": "(adapter)", "chambers": "chamber"}
+
+
+def _group(case: str) -> str:
+    return next((g for g, key in GROUPS.items() if key in case), "objectives")
+
+
+def _delays(case: str, n: int = TRIALS) -> list[float]:
+    """Seconds after the setup at which the signal is sent, one trial each: ``n`` points spread
+    geometrically over 0.03–3 s, each moved by a fixed pseudo-random factor in [0.8, 1.25)
+    drawn from the case's name, so the signal lands in every phase (early set-up to late
+    iterations) and at different offsets within a phase's repeated pieces — yet the same
+    delays on every run."""
+    rng = random.Random(zlib.crc32(case.encode()))
+    lo, hi = math.log(0.03), math.log(3.0)
+    return [
+        round(math.exp(lo + (hi - lo) * i / (n - 1)) * rng.uniform(0.8, 1.25), 4) for i in range(n)
+    ]
 
 
 def _selected() -> list[str]:
+    out = sorted(CASES)
     want = os.environ.get("HC_INTERRUPT_CASES")
-    if not want:
-        return sorted(CASES)
-    keys = [w.strip() for w in want.split(",") if w.strip()]
-    return [c for c in sorted(CASES) if any(k in c for k in keys)]
+    if want:
+        keys = [w.strip() for w in want.split(",") if w.strip()]
+        out = [c for c in out if any(k in c for k in keys)]
+    groups = os.environ.get("HC_INTERRUPT_GROUP")
+    if groups:
+        gs = {g.strip() for g in groups.split(",")}
+        out = [c for c in out if _group(c) in gs]
+    return out
 
 
 @pytest.mark.parametrize("case", _selected())
@@ -282,8 +315,9 @@ def test_interrupt_latency(case, smoke, record):
         res = run_interrupted(setup, call, delay=0.2)
         assert res["outcome"] == "interrupted"
         return
+    delays = _delays(case)
     lat, outcomes = [], []
-    for delay in DELAYS:
+    for delay in delays:
         res = run_interrupted(setup, call, delay=delay)
         outcomes.append(res["outcome"])
         if res["outcome"] == "interrupted" and math.isfinite(res["latency"]):
@@ -297,5 +331,7 @@ def test_interrupt_latency(case, smoke, record):
         min_s=min(lat),
         rounds=len(lat),
         max_latency=f"{max(lat) * 1e3:.0f} ms",
-        interrupted=f"{len(lat)}/{len(DELAYS)}",
+        interrupted=f"{len(lat)}/{len(delays)}",
+        latencies_ms=[round(x * 1e3, 1) for x in lat],
+        row_group=_group(case),
     )

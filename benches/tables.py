@@ -168,7 +168,8 @@ def interrupt_table(doc: dict) -> str:
     return (
         f"{head}\n"
         + "\n".join(rows)
-        + f"\n\n_Measured {doc['updated']} on {doc['machine']['cpus']} CPUs{versions_note(doc)}._"
+        + f"\n\n_Measured {doc['updated']} on {doc['machine']['cpus']} CPUs{load_note(doc)}"
+        f"{versions_note(doc)}._"
     )
 
 

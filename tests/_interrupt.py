@@ -16,6 +16,7 @@ measured by ``benches/bench_interrupt.py``.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -56,11 +57,19 @@ print(json.dumps({{
     "progress": None if progress is None else list(progress),
     "result": None if result is None else type(result).__name__,
     "extra": extra,
+    "t_signal": fired.get("t"),
+    "t_end": end,
 }}))
 """
 
 
-def run_interrupted(setup: str, call: str, delay: float = 0.3, timeout: float = 300.0) -> dict:
+def run_interrupted(
+    setup: str,
+    call: str,
+    delay: float = 0.3,
+    timeout: float = 300.0,
+    env: dict[str, str] | None = None,
+) -> dict:
     """Run ``setup`` then ``call`` (Python source) in a child; SIGINT the child after ``delay``.
 
     Returns ``{"outcome": "interrupted" | "finished" | "raised <Exception>", "latency":
@@ -76,7 +85,13 @@ def run_interrupted(setup: str, call: str, delay: float = 0.3, timeout: float = 
         delay=delay,
     )
     out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=None if env is None else {**os.environ, **env},
     )
     assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    res["stderr"] = out.stderr
+    return res

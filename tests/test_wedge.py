@@ -370,7 +370,9 @@ def test_ctrl_c_stops_the_lasso(tmp_path):
     assert res["outcome"] == "interrupted"
     assert res["stopped_early"] is True
     done, total = res["progress"]
-    assert total == 0 or done < total
+    # the Lasso's rounds (total 10⁷) or the dictionary's 2000 subsets: a signal landing while
+    # the dictionary's parts are merged stops at a check there, every subset counted
+    assert total == 0 or done < total or total == 2000
     assert res["result"] is None
 
 

@@ -81,8 +81,10 @@ impl Control {
     }
 
     /// Whether [`Control::cancel`] was called.
-    #[cfg_attr(test, track_caller)]
+    #[cfg_attr(any(test, feature = "gaptrace"), track_caller)]
     pub fn is_cancelled(&self) -> bool {
+        #[cfg(feature = "gaptrace")]
+        gaptrace::mark(std::panic::Location::caller());
         #[cfg(test)]
         self.count_check();
         self.cancelled.load(Ordering::Relaxed)
@@ -95,7 +97,7 @@ impl Control {
 
     /// `Err(Interrupted)` once cancelled, else `Ok(())`.
     #[inline]
-    #[cfg_attr(test, track_caller)]
+    #[cfg_attr(any(test, feature = "gaptrace"), track_caller)]
     pub fn check(&self) -> Result<()> {
         if self.is_cancelled() {
             Err(Error::Interrupted)
@@ -157,6 +159,123 @@ impl Control {
             self.done.load(Ordering::Relaxed),
             self.total.load(Ordering::Relaxed),
         )
+    }
+}
+
+/// Developer tool (feature `gaptrace`, never in a wheel): the longest stretches of work between
+/// two consecutive cancellation checks on a thread, keyed by the two checks' call sites.
+///
+/// Ctrl-C waits for the next check, so the longest such stretch bounds the latency (plus the
+/// binding's poll and hand-back, measured by `rust/py/src/detach.rs`). Every check made while
+/// [`gaptrace::start`] is active records the thread CPU time (robust to a loaded machine) and
+/// the wall time since the same thread's previous check; [`gaptrace::report`] lists the largest.
+/// A thread's first check after `start` opens its record (no gap is counted before it); callers
+/// may [`gaptrace::mark`] the start and end of a run by hand.
+#[cfg(feature = "gaptrace")]
+pub mod gaptrace {
+    use std::cell::Cell;
+    use std::collections::HashMap;
+    use std::panic::Location;
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use std::sync::Mutex;
+
+    /// Recording under way, and its number (a thread's mark from an earlier one opens anew).
+    static ON: AtomicBool = AtomicBool::new(false);
+    static GEN: AtomicU64 = AtomicU64::new(0);
+    /// (from, to) → (largest CPU gap, its wall gap, count, total CPU), seconds.
+    type Gaps =
+        HashMap<(&'static Location<'static>, &'static Location<'static>), (f64, f64, u64, f64)>;
+    static GAPS: Mutex<Option<Gaps>> = Mutex::new(None);
+    /// Gaps shorter than this (s) are not recorded.
+    const MIN_GAP: f64 = 2e-4;
+
+    thread_local! {
+        static LAST: Cell<(u64, f64, f64, Option<&'static Location<'static>>)> =
+            const { Cell::new((0, 0.0, 0.0, None)) };
+    }
+
+    fn clock(id: libc::clockid_t) -> f64 {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes the timespec it is given
+        unsafe { libc::clock_gettime(id, &mut ts) };
+        ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9
+    }
+
+    /// `CLOCK_MONOTONIC` in seconds (Python's `time.perf_counter` on Linux).
+    pub fn monotonic() -> f64 {
+        clock(libc::CLOCK_MONOTONIC)
+    }
+
+    /// Start a recording (clears the previous one).
+    pub fn start() {
+        *GAPS.lock().unwrap_or_else(|e| e.into_inner()) = Some(HashMap::new());
+        GEN.fetch_add(1, Ordering::Relaxed);
+        ON.store(true, Ordering::Relaxed);
+    }
+
+    /// Stop recording; the gaps stay until the next [`start`].
+    pub fn stop() {
+        ON.store(false, Ordering::Relaxed);
+    }
+
+    /// A check at `at` on this thread (called by every check while recording).
+    #[inline]
+    pub fn mark(at: &'static Location<'static>) {
+        if ON.load(Ordering::Relaxed) {
+            mark_slow(GEN.load(Ordering::Relaxed), at);
+        }
+    }
+
+    #[cold]
+    fn mark_slow(gen: u64, at: &'static Location<'static>) {
+        let (cpu, wall) = (clock(libc::CLOCK_THREAD_CPUTIME_ID), monotonic());
+        let (g0, c0, w0, from) = LAST.with(|l| l.replace((gen, cpu, wall, Some(at))));
+        let Some(from) = from.filter(|_| g0 == gen) else {
+            return;
+        };
+        let gap = cpu - c0;
+        if gap < MIN_GAP {
+            return;
+        }
+        let mut m = GAPS.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(m) = m.as_mut() {
+            let e = m.entry((from, at)).or_insert((0.0, 0.0, 0, 0.0));
+            if gap > e.0 {
+                e.0 = gap;
+                e.1 = wall - w0;
+            }
+            e.2 += 1;
+            e.3 += gap;
+        }
+    }
+
+    fn short(l: &Location) -> String {
+        let f = l.file();
+        let f = f.rsplit("src/").next().unwrap_or(f);
+        format!("{f}:{}", l.line())
+    }
+
+    /// The `top` largest gaps, one line each: largest CPU gap (its wall time), count, total,
+    /// `from -> to` call sites.
+    pub fn report(top: usize) -> String {
+        let m = GAPS.lock().unwrap_or_else(|e| e.into_inner());
+        let mut v: Vec<_> = m.iter().flatten().collect();
+        v.sort_by(|a, b| b.1 .0.total_cmp(&a.1 .0));
+        let mut s = String::new();
+        for ((from, to), (cpu, wall, n, tot)) in v.into_iter().take(top) {
+            s += &format!(
+                "gap cpu {:8.2} ms (wall {:8.2})  n {n:7}  sum {:9.1} ms  {} -> {}\n",
+                cpu * 1e3,
+                wall * 1e3,
+                tot * 1e3,
+                short(from),
+                short(to)
+            );
+        }
+        s
     }
 }
 

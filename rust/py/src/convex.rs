@@ -83,7 +83,7 @@ fn convex_solve<'py>(
             cx::check_memory(&solver, kind, n, d, pv.nrows(), limit)?;
         }
         ctl.check()?;
-        let prob = Problem::new(xv, yv, pv, loss, beta, kind, par_threshold)?;
+        let prob = Problem::new_ctl(xv, yv, pv, loss, beta, kind, par_threshold, ctl)?;
         ctl.check()?;
         let start = std::time::Instant::now();
         let fit = cx::fit(&prob, &solver, &settings, &warm, gv, ctl)?;
@@ -152,7 +152,7 @@ fn convex_certify<'py>(
     let pv = patterns.as_array();
     let zv = z.as_array().to_owned();
     let cert = detach::run(py, None, move |ctl| {
-        let prob = Problem::new(xv, yv, pv, loss, beta, kind, usize::MAX)?;
+        let prob = Problem::new_ctl(xv, yv, pv, loss, beta, kind, usize::MAX, ctl)?;
         if zv.dim() != (prob.d(), prob.n_blocks()) {
             return Err(hiddenconvex_core::error::Error::invalid(
                 "z",

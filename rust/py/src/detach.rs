@@ -143,11 +143,17 @@ where
         .map(|p| p.clone().unbind());
     let ctl = Control::new();
     let ctl_ref = &ctl;
+    #[cfg(feature = "gaptrace")]
+    let trace = gaptrace::Trace::new();
+    #[cfg(feature = "gaptrace")]
+    let trace_ref = &trace;
     let _retain = RetainPages::new();
     let outcome: Result<hiddenconvex_core::Result<T>, PyErr> = py.detach(|| {
         std::thread::scope(|s| {
             let (tx, rx) = mpsc::channel::<()>();
             let handle = s.spawn(move || {
+                #[cfg(feature = "gaptrace")]
+                let f = move |c: &Control| trace_ref.worker(move || f(c));
                 let r = run_caught(|| f(ctl_ref));
                 let _ = tx.send(());
                 r
@@ -168,6 +174,8 @@ where
                 let report = polls % PROGRESS_EVERY == 0;
                 Python::attach(|py| {
                     if let Err(e) = py.check_signals() {
+                        #[cfg(feature = "gaptrace")]
+                        trace_ref.at(1);
                         ctl_ref.cancel();
                         py_err = Some(e);
                     } else if let Some(cb) = progress.as_ref().filter(|_| report) {
@@ -184,6 +192,8 @@ where
                 }
             }
             let joined = handle.join();
+            #[cfg(feature = "gaptrace")]
+            trace_ref.at(3);
             if let Some(e) = py_err {
                 // Say on the exception whether the core stopped at a cancellation check (it
                 // returned `Interrupted`) or had already finished its work, and how far it got:
@@ -204,6 +214,8 @@ where
             }
         })
     });
+    #[cfg(feature = "gaptrace")]
+    trace.finish(py);
     // A final progress call so a bar reaches its end.
     if let (Some(cb), Ok(Ok(_))) = (progress.as_ref(), outcome.as_ref()) {
         let (done, total) = ctl.progress();
@@ -213,6 +225,81 @@ where
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(PyCoreError(e).into()),
         Err(e) => Err(e),
+    }
+}
+
+/// Developer tool (feature `gaptrace`, never in a wheel): with `HC_GAPTRACE` set, [`run`] records
+/// the core's gaps between cancellation checks (`hiddenconvex_core::control::gaptrace`) and the
+/// hand-back's timestamps, and prints to stderr one line
+/// `GAPTRACE start <t> cancel <t> done <t> joined <t> return <t>` (`CLOCK_MONOTONIC` seconds,
+/// Python's `time.perf_counter`; `-` for what did not happen: the Ctrl-C seen by the poll, the
+/// core returning — its work and the drops of its buffers —, the worker joined, and `run`
+/// handing back to Python after the allocator's purge) followed by the longest gaps.
+#[cfg(feature = "gaptrace")]
+mod gaptrace {
+    use hiddenconvex_core::control::gaptrace as core_trace;
+    use pyo3::Python;
+    use std::sync::Mutex;
+
+    pub struct Trace {
+        on: bool,
+        /// start, cancel, done, joined (monotonic seconds, NaN: not reached)
+        t: Mutex<[f64; 4]>,
+    }
+
+    impl Trace {
+        pub fn new() -> Self {
+            let on = std::env::var_os("HC_GAPTRACE").is_some();
+            if on {
+                core_trace::start();
+            }
+            Trace {
+                on,
+                t: Mutex::new([core_trace::monotonic(), f64::NAN, f64::NAN, f64::NAN]),
+            }
+        }
+
+        pub fn at(&self, i: usize) {
+            if let Ok(mut t) = self.t.lock() {
+                t[i] = core_trace::monotonic();
+            }
+        }
+
+        /// Run the worker's closure between two marks (its first and last stretch count too).
+        #[track_caller]
+        pub fn worker<R>(&self, f: impl FnOnce() -> R) -> R {
+            let here = std::panic::Location::caller();
+            core_trace::mark(here);
+            let r = f();
+            core_trace::mark(here);
+            self.at(2);
+            r
+        }
+
+        pub fn finish(&self, _py: Python<'_>) {
+            if !self.on {
+                return;
+            }
+            core_trace::stop();
+            let now = core_trace::monotonic();
+            let t = self.t.lock().map(|t| *t).unwrap_or([f64::NAN; 4]);
+            let f = |x: f64| {
+                if x.is_finite() {
+                    format!("{x:.6}")
+                } else {
+                    "-".into()
+                }
+            };
+            eprintln!(
+                "GAPTRACE start {} cancel {} done {} joined {} return {}\n{}",
+                f(t[0]),
+                f(t[1]),
+                f(t[2]),
+                f(t[3]),
+                f(now),
+                core_trace::report(15)
+            );
+        }
     }
 }
 

@@ -350,12 +350,16 @@ type Whitened = (usize, Vec<f64>, Vec<f64>, Vec<usize>);
 /// row-major), R (rank × d), perm). A column is dependent when its residual is below `tol` times
 /// its own norm (scale-invariant per column).
 fn whiten(x: &[f64], n: usize, d: usize, tol: f64, ctl: &Control) -> Result<Whitened> {
-    // one check per column gathered and per 8 columns updated: at n = 10⁶ a column is ~10⁶
-    // strided reads, an update 2·10⁶ flops
+    // one check per 65,536 rows of a column gathered and per 8 columns updated: at n = 10⁶ a
+    // column is ~10⁶ strided reads, an update 2·10⁶ flops
     let mut cols: Vec<Vec<f64>> = Vec::with_capacity(d);
     for j in 0..d {
-        ctl.check()?;
-        cols.push((0..n).map(|i| x[i * d + j]).collect());
+        let mut c = Vec::with_capacity(n);
+        for i0 in (0..n).step_by(1 << 16) {
+            ctl.check()?; // ~10 ms for a whole column of 10⁶ strided reads
+            c.extend((i0..(i0 + (1 << 16)).min(n)).map(|i| x[i * d + j]));
+        }
+        cols.push(c);
     }
     let norm0: Vec<f64> = cols.iter().map(|c| lines::norm(c)).collect();
     let mut perm: Vec<usize> = (0..d).collect();
@@ -419,13 +423,15 @@ fn whiten(x: &[f64], n: usize, d: usize, tol: f64, ctl: &Control) -> Result<Whit
 /// check every ~2 ms).
 const COPY_ROWS: usize = 1 << 12;
 
-/// X in logical (row-major) order, any strides, checked finite, and whether every entry is an
-/// integer below 10¹²: in blocks of [`COPY_ROWS`] rows with a cancellation check between blocks
-/// (the input may be 10⁶ × 50 and more).
-fn copy_rows_checked(x: ArrayView2<f64>, ctl: &Control) -> Result<(Vec<f64>, bool)> {
+/// X in logical (row-major) order, any strides, checked finite, whether every entry is an
+/// integer below 10¹², and whether a row needs scaling ([`needs_row_scaling`]): in blocks of
+/// [`COPY_ROWS`] rows with a cancellation check between blocks (the input may be 10⁶ × 50 and
+/// more; each block is tested while it is in cache).
+fn copy_rows_checked(x: ArrayView2<f64>, ctl: &Control) -> Result<(Vec<f64>, bool, bool)> {
     let (n, d) = x.dim();
     let mut xv: Vec<f64> = Vec::with_capacity(n * d);
     let mut integer = true;
+    let mut scale = false;
     for (b, block) in x.axis_chunks_iter(ndarray::Axis(0), COPY_ROWS).enumerate() {
         ctl.check()?;
         let start = xv.len();
@@ -444,8 +450,9 @@ fn copy_rows_checked(x: ArrayView2<f64>, ctl: &Control) -> Result<(Vec<f64>, boo
             && xv[start..]
                 .iter()
                 .all(|v| v.fract() == 0.0 && v.abs() < 1e12);
+        scale = scale || needs_row_scaling(&xv[start..], d);
     }
-    Ok((xv, integer))
+    Ok((xv, integer, scale))
 }
 
 /// Check X (non-empty, finite) and bring it into row-space coordinates.
@@ -470,8 +477,8 @@ pub fn prepare_checked(
     // Integer data keeps exact arithmetic; other data is scaled row by row by powers of two
     // (exact, chambers are invariant) and whitened (chambers are invariant under invertible
     // linear changes of the gate), which makes the numerics scale-invariant.
-    let (mut xv, integer) = copy_rows_checked(x, ctl)?;
-    if !integer && needs_row_scaling(&xv, d) {
+    let (mut xv, integer, scale) = copy_rows_checked(x, ctl)?;
+    if !integer && scale {
         normalize_rows_ctl(&mut xv, d, ctl)?;
     }
     ctl.check()?;
@@ -1483,7 +1490,7 @@ pub fn sample(
         // O(n·d) refusal before the O(n·d²) preparation: at least min(n_samples, 2^r) patterns
         // are planned for (Cover's bound ≥ 2^r, r ≤ rank)
         let (n, d) = x.dim();
-        let (mut xv, _) = copy_rows_checked(x, ctl)?;
+        let (mut xv, _, _) = copy_rows_checked(x, ctl)?;
         normalize_rows_ctl(&mut xv, d, ctl)?;
         let r = rank_lower_bound(&xv, n, d, ctl)?;
         let kept = (n_samples as u128).min(min_chambers(r as u64, r as u64));

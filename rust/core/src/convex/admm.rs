@@ -233,7 +233,7 @@ pub fn solve(
             if done && relu && cert.violation > 0.0 {
                 // The iterate is slightly infeasible: project every block on its cone (exact)
                 // and accept only if the feasible point still closes the gap.
-                let zp = project_blocks(prob, &z);
+                let zp = project_blocks(prob, &z, ctl)?;
                 let cp = prob.certify(&zp, None, None);
                 let ubp = cp.objective.max(cp.network_objective);
                 done = gap_ok(ubp, best_dual, settings.tol);
@@ -356,21 +356,28 @@ pub(crate) fn try_polish(
     Ok(None)
 }
 
-/// Exact projection of every nonzero block on its cone (see [`super::fista::project_cone`]).
-pub(crate) fn project_blocks(prob: &Problem, z: &Array2<f64>) -> Array2<f64> {
+/// Exact projection of every nonzero block on its cone (see [`super::fista::project_cone`]),
+/// checking `ctl` before each block (and within its projection).
+pub(crate) fn project_blocks(
+    prob: &Problem,
+    z: &Array2<f64>,
+    ctl: &Control,
+) -> Result<Array2<f64>> {
     let p = prob.p();
     let mut out = z.clone();
     for b in 0..z.ncols() {
+        ctl.check()?;
         let col: Vec<f64> = z.column(b).to_vec();
         if col.iter().all(|v| *v == 0.0) {
             continue;
         }
         let i = if b < p { b } else { b - p };
         let mut warm = (Vec::new(), Vec::new());
-        let pc = super::fista::project_cone(prob, i, &col, &mut warm);
+        let pc = super::fista::project_cone(prob, i, &col, &mut warm, ctl);
         for (j, v) in pc.into_iter().enumerate() {
             out[[j, b]] = v;
         }
     }
-    out
+    ctl.check()?;
+    Ok(out)
 }

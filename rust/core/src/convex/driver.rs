@@ -708,7 +708,7 @@ pub fn endgame(
         scatter(&mut z, &cs.z, &idx, p, reps);
         // the solver's cone rows hold to its tolerance: project each block on its cone (the
         // smallest move; moving along a witness of small margin can cost far more objective)
-        let z = super::admm::project_blocks(prob, &z);
+        let z = super::admm::project_blocks(prob, &z, ctl)?;
         let solve_secs = stage_secs(t0);
         let t1 = std::time::Instant::now();
         // two dual candidates priced on every pattern: Clarabel's multipliers, and ℓ'(pred)
@@ -947,6 +947,81 @@ mod tests {
             assert!(s.dual <= pstar * (1.0 + 1e-9), "{} vs {pstar}", s.dual);
             assert!(ub - s.dual <= 1e-8 * ub.abs());
         }
+    }
+
+    #[test]
+    fn the_newton_solver_stops_at_every_check() {
+        // the gated Newton solver (squared loss: X̃X̃ᵀ by parts, K ⊙ X̃X̃ᵀ by row blocks, the
+        // factorisation's copies in and out by blocks and its panels), on n = 200 rows so the
+        // factorisation has two panels; and the Huber loss's proximal Newton path
+        let (prob, _) = relu_program_at(7, 200, 3, 30, 0.02);
+        let settings = Settings {
+            tol: 1e-8,
+            max_iter: 400,
+            ..Settings::default()
+        };
+        let warm = WarmStart::default();
+        let gp = gated(&prob);
+        let ctl = Control::new();
+        let _ = fit(&gp, "newton", &settings, &warm, None, &ctl).unwrap();
+        let sites = ctl.check_sites();
+        for f in ["newton.rs", "linalg.rs"] {
+            assert!(
+                sites.iter().any(|s| s.ends_with(f)),
+                "no check in {f}: {sites:?}"
+            );
+        }
+        interrupted_at_every_check("gated newton", |c| {
+            fit(&gp, "newton", &settings, &warm, None, c)
+        });
+        let mut hp = gated(&prob);
+        hp.loss = crate::convex::Loss::Huber(1.0);
+        interrupted_at_every_check("gated newton, huber", |c| {
+            fit(&hp, "newton", &settings, &warm, None, c)
+        });
+    }
+
+    #[test]
+    fn the_problem_masks_and_the_lp_gram_check() {
+        // Problem::new_ctl builds the masks by row blocks (a check each) and gives the masks of
+        // the plain construction; the interior point's LP-row Gram product checks by parts
+        let (prob, gates) = relu_program_at(8, 600, 3, 20, 0.02);
+        let pm = Array2::from_shape_fn((prob.p(), prob.n()), |(i, k)| prob.mask[[k, i]] != 0.0);
+        let args = |c: &Control| {
+            Problem::new_ctl(
+                prob.x.view(),
+                prob.y.view(),
+                pm.view(),
+                prob.loss,
+                prob.beta,
+                Kind::Relu,
+                usize::MAX,
+                c,
+            )
+        };
+        let ctl = Control::new();
+        let p2 = args(&ctl).unwrap();
+        assert_eq!(p2.mask, prob.mask);
+        assert_eq!(p2.sign, prob.mask.mapv(|m| 2.0 * m - 1.0));
+        assert!(ctl.checks() >= 3, "{} checks", ctl.checks());
+        for k in 1..=ctl.checks() {
+            assert!(matches!(
+                args(&Control::cancelled_at_check(k)),
+                Err(Error::Interrupted)
+            ));
+        }
+        let settings = Settings {
+            tol: 1e-8,
+            max_iter: 2,
+            ..Settings::default()
+        };
+        let ctl = Control::new();
+        let _ = super::super::pdip::solve(&prob, &settings, Some(gates.view()), &ctl).unwrap();
+        let sites = ctl.check_sites();
+        assert!(
+            sites.iter().any(|s| s.ends_with("lp_rows.rs")),
+            "no check in the LP rows' Gram product: {sites:?}"
+        );
     }
 
     #[test]

@@ -17,7 +17,17 @@ use crate::error::Result;
 /// μ* = argmin_{μ ≥ 0} ‖−v − Eμ‖ (Moreau: the polar cone is −cone(E), E = [s_k x_k]).
 /// Lawson–Hanson on the columns e_k = s_k x_k without forming E, warm-started from the passive
 /// set of the previous call for this block (`warm`, updated).
-pub fn project_cone(prob: &Problem, i: usize, v: &[f64], warm: &mut ConeWarm) -> Vec<f64> {
+///
+/// Once `ctl` is cancelled the active-set loop stops (one check per step: a projection onto a
+/// cone of many rows takes up to tens of ms) and the result is not a projection; the caller's
+/// next check reports the interruption.
+pub fn project_cone(
+    prob: &Problem,
+    i: usize,
+    v: &[f64],
+    warm: &mut ConeWarm,
+    ctl: &Control,
+) -> Vec<f64> {
     let n = prob.n();
     let d = prob.d();
     let x = &prob.x;
@@ -87,6 +97,9 @@ pub fn project_cone(prob: &Problem, i: usize, v: &[f64], warm: &mut ConeWarm) ->
     }
     let mut r = resid(&idx, &mu);
     for _ in 0..(3 * n + 10) {
+        if ctl.is_cancelled() {
+            break;
+        }
         // entering variable: largest e_kᵀ r outside the passive set
         let mut best = None;
         let mut wmax = 1e-12 * gnorm;
@@ -203,7 +216,7 @@ fn prox_into(
             if !warm.0.is_empty() && cached_bound(prob, i, &vv, warm) <= thr {
                 return vec![0.0; vc.len()];
             }
-            project_cone(prob, i, &vv, warm)
+            project_cone(prob, i, &vv, warm, ctl)
         } else {
             vc.to_vec()
         };
@@ -264,8 +277,7 @@ pub fn solve(
         _ => Array2::<f64>::zeros((d, p)),
     };
     ctl.check()?;
-    let mut xx = prob.xu(x.view()); // X·x (n × P)
-    ctl.check()?;
+    let mut xx = prob.xu_ctl(x.view(), ctl)?; // X·x (n × P)
     let mut yv = x.clone();
     let mut xy = xx.clone();
     // Initial Lipschitz estimate: curvature · ‖X‖_F² (an upper bound on ‖A‖² / P-ish) scaled down.
@@ -323,7 +335,7 @@ pub fn solve(
                 ctl,
             );
             ctl.check()?;
-            xxn = prob.xu(xn.view());
+            xxn = prob.xu_ctl(xn.view(), ctl)?;
             let f_x = prob.loss_value(&prob.predict_from_xu(&xxn));
             let diff = &xn - &yv;
             let lin: f64 = (&g * &diff).sum();
@@ -381,10 +393,8 @@ pub fn solve(
                     }
                 }
                 if killed {
-                    ctl.check()?;
-                    xx = prob.xu(x.view());
-                    ctl.check()?;
-                    xy = prob.xu(yv.view());
+                    xx = prob.xu_ctl(x.view(), ctl)?;
+                    xy = prob.xu_ctl(yv.view(), ctl)?;
                 }
                 cert
             } else {

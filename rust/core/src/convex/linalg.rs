@@ -45,6 +45,42 @@ pub fn matmul_into(a: ArrayView2<f64>, b: ArrayView2<f64>, mut out: ArrayViewMut
     }
 }
 
+/// [`matmul`] checking `ctl` between its fixed parts (the same parts, so the same result); a
+/// part is skipped once cancelled and the check at the end reports it.
+pub fn matmul_ctl(
+    a: ArrayView2<f64>,
+    b: ArrayView2<f64>,
+    par: bool,
+    ctl: &Control,
+) -> Result<Array2<f64>> {
+    let mut out = Array2::<f64>::zeros((a.nrows(), b.ncols()));
+    let by_rows = out.ncols() <= CHUNK && out.nrows() > CHUNK;
+    let parts: Vec<(ArrayViewMut2<f64>, ArrayView2<f64>, ArrayView2<f64>)> = if by_rows {
+        out.axis_chunks_iter_mut(Axis(0), CHUNK)
+            .zip(a.axis_chunks_iter(Axis(0), CHUNK))
+            .map(|(o, ac)| (o, ac, b.view()))
+            .collect()
+    } else {
+        out.axis_chunks_iter_mut(Axis(1), CHUNK)
+            .zip(b.axis_chunks_iter(Axis(1), CHUNK))
+            .map(|(o, bc)| (o, a.view(), bc))
+            .collect()
+    };
+    let mul = |(mut o, ac, bc): (ArrayViewMut2<f64>, ArrayView2<f64>, ArrayView2<f64>)| {
+        if !ctl.is_cancelled() {
+            general_mat_mul(1.0, &ac, &bc, 0.0, &mut o)
+        }
+    };
+    if par {
+        use rayon::prelude::*;
+        parts.into_par_iter().for_each(mul);
+    } else {
+        parts.into_iter().for_each(mul);
+    }
+    ctl.check()?;
+    Ok(out)
+}
+
 /// `a · b` as a new array (see [`matmul_into`]).
 pub fn matmul(a: ArrayView2<f64>, b: ArrayView2<f64>, par: bool) -> Array2<f64> {
     let mut out = Array2::<f64>::zeros((a.nrows(), b.ncols()));
@@ -143,20 +179,22 @@ fn factor(
             })
             .collect()
     });
-    let mut m = match &sc {
-        Some(s) => Mat::<f64>::from_fn(
-            n,
-            n,
-            |i, j| {
-                if i >= j {
-                    s[i] * a[[i, j]] * s[j]
-                } else {
-                    0.0
-                }
-            },
-        ),
-        None => Mat::<f64>::from_fn(n, n, |i, j| if i >= j { a[[i, j]] } else { 0.0 }),
-    };
+    // the lower triangle into faer's column-major work matrix, by blocks of NB columns (a
+    // check each: the copy of a large matrix takes tens of ms)
+    // (grown column block by column block within its capacity: every entry written once)
+    let mut m = Mat::<f64>::with_capacity(n, n);
+    for j0 in (0..n).step_by(NB) {
+        check()?;
+        m.resize_with(n, (j0 + NB).min(n), |i, j| {
+            if i < j {
+                0.0
+            } else if let Some(s) = &sc {
+                s[i] * a[[i, j]] * s[j]
+            } else {
+                a[[i, j]]
+            }
+        });
+    }
     let par = par && n >= PAR_MIN;
     let mut k0 = 0;
     while k0 < n {
@@ -206,16 +244,21 @@ fn factor(
         }
         k0 = k1;
     }
-    check()?;
-    let l = Array2::from_shape_fn((n, n), |(i, j)| {
-        if j > i {
-            0.0
-        } else if let Some(s) = &sc {
-            m[(i, j)] / s[i]
-        } else {
-            m[(i, j)]
+    // back to a row-major array (zero upper triangle), by blocks of NB rows, a check each
+    let mut data: Vec<f64> = Vec::with_capacity(n * n);
+    for i0 in (0..n).step_by(NB) {
+        check()?;
+        for i in i0..(i0 + NB).min(n) {
+            match &sc {
+                Some(s) => data.extend((0..=i).map(|j| m[(i, j)] / s[i])),
+                None => data.extend((0..=i).map(|j| m[(i, j)])),
+            }
+            data.extend(std::iter::repeat_n(0.0, n - i - 1));
         }
-    });
+    }
+    check()?;
+    let l = Array2::from_shape_vec((n, n), data)
+        .map_err(|e| Error::Numerical(format!("Cholesky factor: {e}")))?;
     if l.diag().iter().any(|v| !v.is_finite()) {
         return Err(Error::Numerical(
             "Cholesky factorisation produced a non-finite pivot".into(),
@@ -883,6 +926,50 @@ pub fn spd_inverse(a: &Array2<f64>) -> Result<Array2<f64>> {
 mod tests {
     use super::*;
     use ndarray::array;
+
+    #[test]
+    fn the_checked_kernels_give_the_same_bits_and_stop_when_cancelled() {
+        // matmul_ctl: the same fixed parts as matmul (bit-identical, both chunkings); the
+        // factorisation's blocked copies in and out: the factor of the plain call, with and
+        // without the Cholesky-infinity scaling path (cholesky_inf has no control)
+        use rand::Rng;
+        let mut rng = crate::rng::stream_rng(3, 0);
+        let a = Array2::from_shape_fn((300, 7), |_| rng.random::<f64>() - 0.5);
+        let b = Array2::from_shape_fn((7, 200), |_| rng.random::<f64>() - 0.5);
+        let c = Array2::from_shape_fn((7, 40), |_| rng.random::<f64>() - 0.5);
+        let ctl = Control::new();
+        for par in [false, true] {
+            assert_eq!(
+                matmul_ctl(a.view(), b.view(), par, &ctl).unwrap(),
+                matmul(a.view(), b.view(), par)
+            );
+            assert_eq!(
+                matmul_ctl(a.view(), c.view(), par, &ctl).unwrap(),
+                matmul(a.view(), c.view(), par)
+            );
+        }
+        let spd = matmul(a.view(), a.t(), true) + Array2::<f64>::eye(300);
+        let l = cholesky(&spd).unwrap();
+        assert_eq!(cholesky_ctl(&spd, true, &ctl).unwrap(), l);
+        assert_eq!(cholesky_ctl(&spd, false, &ctl).unwrap(), l);
+        ctl.cancel();
+        assert_eq!(
+            matmul_ctl(a.view(), b.view(), true, &ctl),
+            Err(Error::Interrupted)
+        );
+        assert_eq!(cholesky_ctl(&spd, true, &ctl), Err(Error::Interrupted));
+        // a cancellation at any check of the factorisation stops it
+        let count = Control::new();
+        cholesky_ctl(&spd, false, &count).unwrap();
+        for k in 1..=count.checks() {
+            let c = Control::cancelled_at_check(k);
+            assert_eq!(
+                cholesky_ctl(&spd, false, &c),
+                Err(Error::Interrupted),
+                "check {k}"
+            );
+        }
+    }
 
     #[test]
     fn cholesky_solves() {

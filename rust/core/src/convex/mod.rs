@@ -33,6 +33,9 @@ use ndarray::{s, Array1, Array2, ArrayView1, ArrayView2, Axis};
 
 use crate::control::Control;
 use crate::error::{Error, Result};
+
+/// Rows of the pattern masks built between two checks by [`Problem::new_ctl`].
+const MASK_ROWS: usize = 256;
 pub use loss::Loss;
 
 /// Which convex program.
@@ -73,6 +76,30 @@ impl Problem {
         beta: f64,
         kind: Kind,
         par_threshold: usize,
+    ) -> Result<Self> {
+        Self::new_ctl(
+            x,
+            y,
+            patterns,
+            loss,
+            beta,
+            kind,
+            par_threshold,
+            &Control::new(),
+        )
+    }
+
+    /// [`Problem::new`] checking `ctl` while it builds the n × P masks.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new_ctl(
+        x: ArrayView2<f64>,
+        y: ArrayView1<f64>,
+        patterns: ArrayView2<bool>,
+        loss: Loss,
+        beta: f64,
+        kind: Kind,
+        par_threshold: usize,
+        ctl: &Control,
     ) -> Result<Self> {
         let (n, d) = x.dim();
         if n == 0 || d == 0 {
@@ -129,8 +156,25 @@ impl Problem {
                 ));
             }
         }
-        let mask = Array2::from_shape_fn((n, p), |(k, i)| if patterns[[i, k]] { 1.0 } else { 0.0 });
-        let sign = mask.mapv(|m| 2.0 * m - 1.0);
+        // the n × P masks by blocks of rows, a check each (tens of ms for large P)
+        let mut mask = Array2::<f64>::zeros((n, p));
+        let mut sign = Array2::<f64>::zeros((n, p));
+        for ((b, mut mb), mut sb) in mask
+            .axis_chunks_iter_mut(Axis(0), MASK_ROWS)
+            .enumerate()
+            .zip(sign.axis_chunks_iter_mut(Axis(0), MASK_ROWS))
+        {
+            ctl.check()?;
+            for ((q, mut mr), mut sr) in mb.outer_iter_mut().enumerate().zip(sb.outer_iter_mut()) {
+                let k = b * MASK_ROWS + q;
+                for i in 0..p {
+                    let m = if patterns[[i, k]] { 1.0 } else { 0.0 };
+                    mr[i] = m;
+                    sr[i] = 2.0 * m - 1.0;
+                }
+            }
+        }
+        ctl.check()?;
         let par = crate::parallel::should_parallelize(n * d * p, par_threshold);
         Ok(Problem {
             x: x.to_owned(),
@@ -182,6 +226,11 @@ impl Problem {
     /// X · U for U of shape d × B.
     pub fn xu(&self, u: ArrayView2<f64>) -> Array2<f64> {
         linalg::matmul(self.x.view(), u, self.par)
+    }
+
+    /// [`Problem::xu`] checking `ctl` between its fixed parts (the same result).
+    pub fn xu_ctl(&self, u: ArrayView2<f64>, ctl: &Control) -> Result<Array2<f64>> {
+        linalg::matmul_ctl(self.x.view(), u, self.par, ctl)
     }
 
     /// Model output Σ_i D_i X (v_i − w_i) from XU (n × B).

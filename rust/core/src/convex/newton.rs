@@ -126,16 +126,24 @@ struct Eval {
 }
 
 impl<'a> Quad<'a> {
-    fn new(mask: &'a Array2<f64>, xt: Array2<f64>, yt: Array1<f64>, beta: f64, par: bool) -> Self {
-        let xx = linalg::matmul(xt.view(), xt.t(), par);
-        Quad {
+    /// X̃ X̃ᵀ by fixed parts, checking `ctl` between them.
+    fn new(
+        mask: &'a Array2<f64>,
+        xt: Array2<f64>,
+        yt: Array1<f64>,
+        beta: f64,
+        par: bool,
+        ctl: &Control,
+    ) -> Result<Self> {
+        let xx = linalg::matmul_ctl(xt.view(), xt.t(), par, ctl)?;
+        Ok(Quad {
             mask,
             xt,
             yt,
             xx,
             beta,
             par,
-        }
+        })
     }
 
     fn n(&self) -> usize {
@@ -155,9 +163,14 @@ impl<'a> Quad<'a> {
         } else {
             gemm_lower(mc.view(), ms.view(), self.par, ctl)?
         };
-        ndarray::Zip::from(&mut k)
-            .and(&self.xx)
-            .for_each(|a, &b| *a *= b);
+        // K ⊙ X̃X̃ᵀ + I by blocks of rows, a check each
+        for (kb, xb) in k
+            .axis_chunks_iter_mut(Axis(0), NB)
+            .zip(self.xx.axis_chunks_iter(Axis(0), NB))
+        {
+            ctl.check()?;
+            ndarray::Zip::from(kb).and(xb).for_each(|a, &b| *a *= b);
+        }
         for i in 0..n {
             k[[i, i]] += 1.0;
         }
@@ -187,10 +200,10 @@ impl<'a> Quad<'a> {
         Ok(Eval { f, chol, mu })
     }
 
-    /// G = X̃ᵀ (M ⊙ μ): column i is A_iᵀ μ (d × P).
-    fn at(&self, mu: &Array1<f64>) -> Array2<f64> {
+    /// G = X̃ᵀ (M ⊙ μ): column i is A_iᵀ μ (d × P), checking `ctl` between the product's parts.
+    fn at(&self, mu: &Array1<f64>, ctl: &Control) -> Result<Array2<f64>> {
         let xm = &self.xt * &mu.view().insert_axis(Axis(1));
-        linalg::matmul(xm.t(), self.mask.view(), self.par)
+        linalg::matmul_ctl(xm.t(), self.mask.view(), self.par, ctl)
     }
 }
 
@@ -247,7 +260,7 @@ fn projected_newton(
     let mut iters = 0usize;
     loop {
         ctl.check()?;
-        let g_at = q.at(&ev.mu);
+        let g_at = q.at(&ev.mu, ctl)?;
         let gnorm: Vec<f64> = (0..p)
             .map(|i| g_at.column(i).iter().map(|v| v * v).sum::<f64>().sqrt())
             .collect();
@@ -325,7 +338,7 @@ fn projected_newton(
         }
         // V_F = M_F ⊙ (X̃ G_F), Z = L⁻¹ V_F, H = ZᵀZ
         let gf = g_at.select(Axis(1), &free);
-        let mut v = linalg::matmul(q.xt.view(), gf.view(), q.par);
+        let mut v = linalg::matmul_ctl(q.xt.view(), gf.view(), q.par, ctl)?;
         for (a, &i) in free.iter().enumerate() {
             let mcol = q.mask.column(i);
             v.column_mut(a)
@@ -461,7 +474,14 @@ pub fn solve(
     };
     if squared {
         ctl.check()?;
-        let q = Quad::new(&prob.mask, prob.x.clone(), prob.y.clone(), beta, prob.par);
+        let q = Quad::new(
+            &prob.mask,
+            prob.x.clone(),
+            prob.y.clone(),
+            beta,
+            prob.par,
+            ctl,
+        )?;
         ctl.check()?;
         let mut stop = |zz: &Array2<f64>, est: f64, ub: f64| -> Result<bool> {
             // the rigorous certificate only once the estimate says the gap is (nearly) closed
@@ -511,7 +531,7 @@ pub fn solve(
             let sq = hk.mapv(f64::sqrt);
             let xt = &prob.x * &sq.view().insert_axis(Axis(1));
             let yt: Array1<f64> = (0..n).map(|k| sq[k] * pred[k] - gk[k] / sq[k]).collect();
-            let q = Quad::new(&prob.mask, xt, yt, beta, prob.par);
+            let q = Quad::new(&prob.mask, xt, yt, beta, prob.par, ctl)?;
             let scale = fz.abs().max(1.0);
             let mut stop = |_zz: &Array2<f64>, est: f64, _ub: f64| -> Result<bool> {
                 Ok(est <= inner_tol * scale)
@@ -700,7 +720,9 @@ mod tests {
             ndarray::array![3.0, 4.0],
             1.0,
             false,
-        );
+            &Control::new(),
+        )
+        .unwrap();
         let ctl = Control::new();
         let mut gaps = Vec::new();
         let mut stop = |_z: &Array2<f64>, est: f64, _ub: f64| -> Result<bool> {

@@ -587,6 +587,9 @@ pub fn run_native_range(
         let rows = 2 + nt;
         let mut pts = Array2::<f64>::zeros((len * rows, d));
         for (i, k) in (lo..hi).enumerate() {
+            if i % 64 == 63 {
+                ctl.check()?; // drawing a pair of a large network is a D-vector of draws
+            }
             let chunk = pts
                 .as_slice_mut()
                 .map(|s| &mut s[i * rows * d..(i + 1) * rows * d])

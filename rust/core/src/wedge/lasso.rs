@@ -140,6 +140,7 @@ pub fn solve(values: &[f64], n: usize, y: &[f64], s: &Settings, ctl: &Control) -
     }
     ensure_finite("y", y)?;
     ensure_finite("values", values)?;
+    ctl.check()?;
     if !(s.beta.is_finite() && s.beta > 0.0) {
         return Err(Error::invalid(
             "beta",
@@ -155,6 +156,7 @@ pub fn solve(values: &[f64], n: usize, y: &[f64], s: &Settings, ctl: &Control) -
     let m = values.len() / n;
     let beta = s.beta;
     let norms = col_norms(values, n);
+    ctl.check()?;
     let mut z: Vec<f64> = vec![0.0; 2 * m];
     let mut c = if s.intercept {
         y.iter().sum::<f64>() / n as f64
@@ -529,6 +531,7 @@ fn active_set(
         return Ok(true);
     }
     let cols = gather(values, n, ws, intercept);
+    ctl.check()?;
     let ymean = if intercept {
         y.iter().sum::<f64>() / n as f64
     } else {
@@ -544,6 +547,7 @@ fn active_set(
                 .sum()
         })
         .collect();
+    ctl.check()?;
     let mut zl: Vec<f64> = ws.iter().map(|&l| z[l]).collect();
     let ok = super::active::solve(g, &q, beta, n, &mut zl, ctl)?;
     if ok {

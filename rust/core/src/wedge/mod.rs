@@ -280,7 +280,15 @@ pub fn dictionary(x: ArrayView2<f64>, spec: &Spec, ctl: &Control) -> Result<Dict
         n_subsets: total as u64,
         ..Default::default()
     };
+    // the merged arrays at their final sizes (no reallocation copying tens of MB)
+    let size =
+        |f: fn(&Part) -> usize| -> usize { parts.iter().map(|p| p.as_ref().map_or(0, f)).sum() };
+    out.neurons.reserve_exact(size(|p| p.neurons.len()));
+    out.values.reserve_exact(size(|p| p.values.len()));
+    out.subsets.reserve_exact(size(|p| p.subsets.len()));
     for p in parts {
+        // one check per part: the merged dictionary is tens of MB
+        ctl.check()?;
         let p = p?;
         out.neurons.extend_from_slice(&p.neurons);
         out.values.extend_from_slice(&p.values);

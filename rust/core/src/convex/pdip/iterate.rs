@@ -7,6 +7,7 @@ use super::super::Problem;
 use super::cone::soc_det;
 use super::lp_rows::{lp_zeros, LpData};
 use super::step::{Directions, Step};
+use crate::control::Control;
 use crate::error::Result;
 
 /// An interior iterate of the method: blocks z (d × B), epigraphs t (B), LP slacks h and their
@@ -134,6 +135,7 @@ impl State {
         warm: Option<&Iterate>,
         epigraph: f64,
         xmax: f64,
+        ctl: &Control,
     ) -> Result<State> {
         let (d, p, nb, nl) = (prob.d(), prob.p(), prob.n_blocks(), lp.nl);
         let dm = d + 1;
@@ -157,7 +159,9 @@ impl State {
             }
         }
         // S X z per block (LP rows), column-major like every LP array below
+        ctl.check()?;
         let mut sxz = lp.signed_x(&z)?;
+        ctl.check()?; // the start's nl × B arrays: tens of ms at n = P = 1000
         let hfloor = 0.1 * c0 * xmax;
         let mut h = sxz.mapv(|v| v.max(hfloor));
         let mut t = Array1::<f64>::from_elem(nb, 0.0);
@@ -167,6 +171,7 @@ impl State {
         }
         let mu0 = beta.max(1e-3 * ynorm) * 0.1 * c0;
         let mut lam = h.mapv(|v| mu0 / v);
+        ctl.check()?;
         let mut ysoc = Array2::<f64>::zeros((dm, nb));
         for b in 0..nb {
             let mut sv = vec![t[b]];
@@ -191,9 +196,11 @@ impl State {
                 lam = Array2::<f64>::zeros((nl, nb).f());
                 lam.assign(&w.lam);
                 ysoc = w.ysoc.clone();
+                ctl.check()?;
                 sxz = lp.signed_x(&z)?;
             }
         }
+        ctl.check()?;
         Ok(State {
             z,
             t,

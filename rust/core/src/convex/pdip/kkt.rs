@@ -375,6 +375,7 @@ impl<'a> Woodbury<'a> {
         let rows: Vec<Vec<usize>> = (0..p)
             .map(|i| (0..n).filter(|&k| prob.mask[[k, i]] != 0.0).collect())
             .collect();
+        ctl.check()?; // the rows of every pattern: an n × P scan
         let nt = d * (d + 1) / 2;
         let mut xx = Array2::<f64>::zeros((n, nt));
         for k in 0..n {
@@ -638,8 +639,11 @@ impl<'a> Woodbury<'a> {
                     }
                 }
             }
+            ctl.check()?;
             linalg::forward_solve_rows(&lm, &mut f, par);
+            ctl.check()?;
             let mut tm = linalg::matmul(f.t(), f.view(), par);
+            ctl.check()?;
             for (a, &b) in kept.iter().enumerate() {
                 let bm = &bmat[b * dm * dm..(b + 1) * dm * dm];
                 for i in 0..dm {

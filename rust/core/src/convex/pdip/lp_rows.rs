@@ -16,6 +16,7 @@ use rayon::prelude::*;
 
 use super::super::{Kind, Problem};
 use super::Iterate;
+use crate::control::Control;
 use crate::convex::linalg;
 use crate::error::{Error, Result};
 
@@ -83,7 +84,8 @@ pub(super) fn scatter_rows(
 /// leaves the cone — and the program — unchanged. The choice is a heuristic only for speed:
 /// the method's certificate and the caller's checks always use all n rows, so a facet left out
 /// can cost iterations, never correctness. `None` when every row is kept (m ≥ n) or a witness
-/// is not strictly inside its cone.
+/// is not strictly inside its cone (or `ctl` was cancelled: the caller checks next).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn nearest_rows(
     xs: &[f64],
     n: usize,
@@ -92,6 +94,7 @@ pub(super) fn nearest_rows(
     gates: ArrayView2<f64>,
     m: usize,
     par: bool,
+    ctl: &Control,
 ) -> Option<Vec<usize>> {
     let p = gates.nrows();
     if m >= n || p == 0 || gates.ncols() != d {
@@ -112,8 +115,12 @@ pub(super) fn nearest_rows(
         })
         .collect();
     let xv = ArrayView2::from_shape((n, d), xs).ok()?;
-    let xg = linalg::matmul(xv, gates.t(), par); // n × P
+    // once cancelled: None (all rows), and the caller's next check stops the run
+    let xg = linalg::matmul_ctl(xv, gates.t(), par, ctl).ok()?; // n × P
     let pick = |i: usize| -> Option<Vec<usize>> {
+        if ctl.is_cancelled() {
+            return None;
+        }
         let mut marg: Vec<(f64, usize)> = Vec::with_capacity(n);
         for k in 0..n {
             let v = sign(k, i) * xg[[k, i]];
@@ -334,6 +341,7 @@ impl<'a> LpData<'a> {
         gates: Option<ArrayView2<f64>>,
         warm: Option<&Iterate>,
         lp_rows: Option<usize>,
+        ctl: &Control,
     ) -> Self {
         let (n, d, p, nb) = (prob.n(), prob.d(), prob.p(), prob.n_blocks());
         let dm = d + 1;
@@ -351,6 +359,7 @@ impl<'a> LpData<'a> {
                     g,
                     lp_rows.unwrap_or_else(|| lp_row_count(n, d)),
                     par_sel,
+                    ctl,
                 )
             }),
         };
@@ -474,10 +483,16 @@ impl<'a> LpData<'a> {
 
     /// The LP rows' Gram matrices Xᵀ diag(w_b) X of every block, as the lower triangles
     /// (rows of X⊙X, `xx`: n × d(d+1)/2) weighted by w (nl × B column-major): B × d(d+1)/2.
-    pub(super) fn gram(&self, xx: &Array2<f64>, w: &Array2<f64>) -> Result<Array2<f64>> {
+    /// Checks `ctl` between the product's fixed parts (tens of ms at n = P = 1000).
+    pub(super) fn gram(
+        &self,
+        xx: &Array2<f64>,
+        w: &Array2<f64>,
+        ctl: &Control,
+    ) -> Result<Array2<f64>> {
         let nt = xx.ncols();
         if self.idx.is_none() {
-            return Ok(linalg::matmul(w.t(), xx.slice(s![..self.nl, ..]), self.par));
+            return linalg::matmul_ctl(w.t(), xx.slice(s![..self.nl, ..]), self.par, ctl);
         }
         let (nl, nb) = (self.nl, self.nb);
         let wd = fdata(w)?;
@@ -489,6 +504,9 @@ impl<'a> LpData<'a> {
             return Err(Error::Numerical("Gram output is not contiguous".into()));
         };
         let one = |b: usize, o: &mut [f64]| {
+            if b % 64 == 0 && ctl.is_cancelled() {
+                return; // the check below reports it
+            }
             if let Some(ix) = self.rows_of(b) {
                 linalg::gathered_axpy(o, xxs, nt, ix, &wd[b * nl..(b + 1) * nl]);
             }
@@ -500,6 +518,7 @@ impl<'a> LpData<'a> {
         } else {
             od.chunks_mut(nt).enumerate().for_each(|(b, o)| one(b, o));
         }
+        ctl.check()?;
         Ok(out)
     }
 

@@ -124,6 +124,7 @@ pub(super) fn solve_rows(
         return Err(Error::Numerical("data matrix is not contiguous".into()));
     };
     let mut wood = Woodbury::new(prob, xsl, ctl)?;
+    ctl.check()?;
     let lp = LpData::new(
         prob,
         &xs,
@@ -133,11 +134,12 @@ pub(super) fn solve_rows(
         gates,
         warm,
         lp_rows,
+        ctl,
     );
     ctl.check()?;
     let par = lp.par;
     let xmax = max_row_norm(prob);
-    let mut st = State::start(prob, &lp, gates, warm, epigraph, xmax)?;
+    let mut st = State::start(prob, &lp, gates, warm, epigraph, xmax, ctl)?;
     let nu = (nb * (lp.nl + 1)) as f64;
     let mut dirs = Directions::new(lp.nl, nb);
     let max_iter = settings.max_iter.min(200);
@@ -226,7 +228,7 @@ pub(super) fn solve_rows(
         let w2 = sc.w2inv();
         // P_b = Xᵀ diag(μ_b/h_b) X for every block at once: (X⊙X)ᵀ (μ/h), one GEMM
         ctl.check()?;
-        let gram = lp.gram(&wood.xx, &st.dlp)?; // B × nt
+        let gram = lp.gram(&wood.xx, &st.dlp, ctl)?; // B × nt
         let (bmat, binv) = block_matrices(&gram, &w2, &sc.wbar, &sc.eta, delta, prob.d(), nb, par)?;
         ctl.check()?;
         phases.lap(2);

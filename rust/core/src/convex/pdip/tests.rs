@@ -64,7 +64,7 @@ fn nearest_rows_keeps_the_rows_nearest_to_the_witness() {
     let xs = x.as_slice().unwrap();
     let sign = |k: usize, i: usize| prob.sign[[k, i]];
     let m = 7;
-    let ix = nearest_rows(xs, n, d, sign, g.view(), m, false).unwrap();
+    let ix = nearest_rows(xs, n, d, sign, g.view(), m, false, &Control::new()).unwrap();
     assert_eq!(ix.len(), m * p);
     for i in 0..p {
         let mut marg: Vec<(f64, usize)> = (0..n)
@@ -86,13 +86,16 @@ fn nearest_rows_keeps_the_rows_nearest_to_the_witness() {
         assert_eq!(&ix[i * m..(i + 1) * m], &want[..], "pattern {i}");
         assert!(!want.contains(&4));
     }
-    assert!(nearest_rows(xs, n, d, sign, g.view(), n, false).is_none());
+    assert!(nearest_rows(xs, n, d, sign, g.view(), n, false, &Control::new()).is_none());
     // parallel selection: the same rows
-    assert_eq!(nearest_rows(xs, n, d, sign, g.view(), m, true).unwrap(), ix);
+    assert_eq!(
+        nearest_rows(xs, n, d, sign, g.view(), m, true, &Control::new()).unwrap(),
+        ix
+    );
     // a witness on a row's hyperplane gives no selection
     let mut g2 = g.clone();
     g2.row_mut(0).mapv_inplace(|v| -v);
-    assert!(nearest_rows(xs, n, d, sign, g2.view(), m, false).is_none());
+    assert!(nearest_rows(xs, n, d, sign, g2.view(), m, false, &Control::new()).is_none());
 }
 
 /// On kept rows the kernels compute what the same products over explicitly gathered rows
@@ -105,7 +108,17 @@ fn kernels_on_kept_rows_match_gathered_products() {
     let xs = prob.x.as_standard_layout().into_owned();
     let xsl = xs.as_slice().unwrap();
     let m = 9;
-    let ix = nearest_rows(xsl, n, d, |k, i| prob.sign[[k, i]], g.view(), m, false).unwrap();
+    let ix = nearest_rows(
+        xsl,
+        n,
+        d,
+        |k, i| prob.sign[[k, i]],
+        g.view(),
+        m,
+        false,
+        &Control::new(),
+    )
+    .unwrap();
     for par in [false, true] {
         let lp = LpData {
             x: xs.view(),
@@ -136,7 +149,7 @@ fn kernels_on_kept_rows_match_gathered_products() {
                 }
             }
         }
-        let gram = lp.gram(&xx, &w).unwrap();
+        let gram = lp.gram(&xx, &w, &Control::new()).unwrap();
         let xtw = lp.xt_times(w.as_slice_memory_order().unwrap(), 0, nb);
         let mut xv = vec![0.0; m * nb];
         lp.x_times(z.view(), 0, nb, &mut xv);
