@@ -40,7 +40,9 @@ use crate::error::{Error, Result};
 use crate::objective::{check_dim, for_pieces, points_per_check, Objective};
 
 pub mod spectrum;
+pub mod verdict;
 pub use spectrum::{spectrum, Spectrum};
+pub use verdict::{certify, Certificates, Verdict, VerdictInput};
 
 /// Relative threshold of the kink test.
 pub const KINK_RHO: f64 = 0.25;

@@ -1,0 +1,343 @@
+//! Verdicts per point from a batch of estimated Hessians, their error estimates and spectra, and
+//! the 1-D certificates of indefiniteness.
+//!
+//! Candidates: finite points with λ_min < −τ (τ = ‖E‖_F), and points whose stencil crossed a kink
+//! with λ_min < 0. Along the λ_min eigenvector v of a candidate, the 1-D second difference
+//! q(t) = f(θ + tv) + f(θ − tv) − 2 f(θ) is evaluated at t = t₀ · 2^k, k < [`CERT_STEPS`], with
+//! t₀ = max(median_i h_i, √(16 · noise / |λ_min|)) and noise = 4 · [`CERT_ULPS`] · eps · |s₀|;
+//! the point is certified indefinite at the first k where q is finite and below −tol at both t
+//! and 2t, tol = [`CERT_ULPS`] · eps · (s₊ + s₋ + 2 s₀) (rounding scales of the three values;
+//! |f| for objectives without scales). q(t) < 0 violates midpoint convexity at (θ − tv, θ + tv),
+//! so the certificate holds at kinks too.
+//!
+//! Verdict: `Nonfinite` (an evaluation or an entry of H not finite), `Indefinite` (certified),
+//! `Unreliable` (kinks crossed, or λ_min < −τ not confirmed by q), else `Psd` (λ_min ≥ −τ).
+//!
+//! All candidates' 2 · [`CERT_STEPS`] points are evaluated in one call of the caller's
+//! evaluator, rows ordered `[candidate][step][+, −]`.
+
+use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayView3};
+
+use crate::error::{Error, Result};
+
+/// Units of eps · (Σ scales) allowed as rounding noise in a certifying 1-D second difference.
+pub const CERT_ULPS: f64 = 256.0;
+/// Number of steps tried for the certificate (t₀ · 2^k).
+pub const CERT_STEPS: usize = 5;
+
+/// The verdict of one point (see the module docs).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// λ_min ≥ −τ: positive semidefinite within the estimated error.
+    Psd,
+    /// Certified by a negative 1-D second difference.
+    Indefinite,
+    /// Kinks crossed, or λ_min < −τ not confirmed.
+    Unreliable,
+    /// Some evaluation (or an entry of H) was not finite.
+    Nonfinite,
+}
+
+impl Verdict {
+    /// The name used by the Python package.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Psd => "psd",
+            Verdict::Indefinite => "indefinite",
+            Verdict::Unreliable => "unreliable",
+            Verdict::Nonfinite => "nonfinite",
+        }
+    }
+}
+
+/// Certificates and verdicts of a batch.
+#[derive(Clone, Debug)]
+pub struct Certificates {
+    /// (B,) the certifying step t (NaN where not certified).
+    pub t: Array1<f64>,
+    /// (B,) q(t) < 0 (NaN where not certified).
+    pub gap: Array1<f64>,
+    /// (B,) the rounding tolerance of q(t) (NaN where not certified).
+    pub tol: Array1<f64>,
+    /// (B,) verdicts.
+    pub verdict: Vec<Verdict>,
+    /// Number of candidates (each cost 2 · [`CERT_STEPS`] evaluations).
+    pub n_candidates: usize,
+}
+
+/// What the verdicts are computed from, per point of a batch of B points in R^D.
+#[derive(Clone, Copy, Debug)]
+pub struct VerdictInput<'a> {
+    /// (B, D) the points.
+    pub points: ArrayView2<'a, f64>,
+    /// (B, D) the steps h_i.
+    pub steps: ArrayView2<'a, f64>,
+    /// (B,) f(θ).
+    pub f0: ArrayView1<'a, f64>,
+    /// (B,) the rounding scale of f(θ).
+    pub s0: ArrayView1<'a, f64>,
+    /// (B, D, D) kink flags.
+    pub kink: ArrayView3<'a, bool>,
+    /// (B,) every evaluation and every entry of H finite.
+    pub ok: &'a [bool],
+    /// (B,) τ = ‖E‖_F.
+    pub tol: ArrayView1<'a, f64>,
+    /// (B,) λ_min.
+    pub lam_min: ArrayView1<'a, f64>,
+    /// (B, D) unit eigenvector of λ_min.
+    pub vmin: ArrayView2<'a, f64>,
+    /// Whether the evaluator's scales are rounding scales (native objectives) and `s0` too;
+    /// otherwise |f| is the scale.
+    pub native_scales: bool,
+}
+
+/// NumPy's `maximum`: NaN when either is NaN.
+fn nan_max(a: f64, b: f64) -> f64 {
+    if a.is_nan() || b.is_nan() {
+        f64::NAN
+    } else {
+        a.max(b)
+    }
+}
+
+/// NumPy's `median` of finite values: the middle value, or the mean of the two middle values.
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    let n = v.len();
+    if n == 0 {
+        f64::NAN
+    } else if n % 2 == 1 {
+        v[n / 2]
+    } else {
+        (v[n / 2 - 1] + v[n / 2]) / 2.0
+    }
+}
+
+/// Verdicts of a batch, certifying candidates with one call of `eval` (values and, optionally,
+/// rounding scales at the rows of its argument).
+pub fn certify(
+    inp: &VerdictInput<'_>,
+    eval: &mut dyn FnMut(ArrayView2<'_, f64>) -> Result<(Vec<f64>, Option<Vec<f64>>)>,
+) -> Result<Certificates> {
+    let (b, d) = inp.points.dim();
+    let shapes_ok = inp.steps.dim() == (b, d)
+        && inp.f0.len() == b
+        && inp.s0.len() == b
+        && inp.kink.dim() == (b, d, d)
+        && inp.ok.len() == b
+        && inp.tol.len() == b
+        && inp.lam_min.len() == b
+        && inp.vmin.dim() == (b, d);
+    if !shapes_ok {
+        return Err(Error::invalid(
+            "points",
+            "the points, steps, values, kink flags and spectra of the batch disagree in shape",
+        ));
+    }
+    let kinked: Vec<bool> = inp
+        .kink
+        .outer_iter()
+        .map(|k| k.iter().any(|&x| x))
+        .collect();
+    let below: Vec<bool> = (0..b).map(|p| inp.lam_min[p] < -inp.tol[p]).collect();
+    let idx: Vec<usize> = (0..b)
+        .filter(|&p| inp.ok[p] && (below[p] || (kinked[p] && inp.lam_min[p] < 0.0)))
+        .collect();
+    let mut t_out = Array1::from_elem(b, f64::NAN);
+    let mut gap_out = Array1::from_elem(b, f64::NAN);
+    let mut tol_out = Array1::from_elem(b, f64::NAN);
+    if !idx.is_empty() {
+        let eps = f64::EPSILON;
+        let nc = idx.len();
+        // ts[c][k] = t0_c · 2^k; rows [candidate][step][+, −] = θ ± t v.
+        let mut ts = vec![0.0; nc * CERT_STEPS];
+        let mut rows = Array2::<f64>::zeros((nc * CERT_STEPS * 2, d));
+        let mut buf = vec![0.0; d];
+        for (c, &p) in idx.iter().enumerate() {
+            let noise = CERT_ULPS * eps * 4.0 * inp.s0[p].abs();
+            buf.iter_mut()
+                .zip(inp.steps.row(p))
+                .for_each(|(o, &h)| *o = h);
+            let sqrt_term = (16.0 * noise / inp.lam_min[p].abs()).sqrt();
+            let t0 = nan_max(median(&mut buf), sqrt_term);
+            let theta = inp.points.row(p);
+            let v = inp.vmin.row(p);
+            for k in 0..CERT_STEPS {
+                let t = t0 * (1u32 << k) as f64;
+                ts[c * CERT_STEPS + k] = t;
+                let r = (c * CERT_STEPS + k) * 2;
+                for j in 0..d {
+                    let tv = t * v[j];
+                    rows[[r, j]] = theta[j] + tv;
+                    rows[[r + 1, j]] = theta[j] - tv;
+                }
+            }
+        }
+        let (vals, scales) = eval(rows.view())?;
+        if vals.len() != rows.nrows() || scales.as_ref().is_some_and(|s| s.len() != vals.len()) {
+            return Err(Error::Numerical(format!(
+                "evaluator returned {} values for {} certification points",
+                vals.len(),
+                rows.nrows()
+            )));
+        }
+        let sc: Vec<f64> = match (&scales, inp.native_scales) {
+            (Some(s), true) => s.iter().map(|x| x.abs()).collect(),
+            _ => vals.iter().map(|x| x.abs()).collect(),
+        };
+        for (c, &p) in idx.iter().enumerate() {
+            let s_ref = if inp.native_scales {
+                inp.s0[p].abs()
+            } else {
+                inp.f0[p].abs()
+            };
+            let mut q = [0.0; CERT_STEPS];
+            let mut tol = [0.0; CERT_STEPS];
+            let mut neg = [false; CERT_STEPS];
+            for k in 0..CERT_STEPS {
+                let r = (c * CERT_STEPS + k) * 2;
+                q[k] = vals[r] + vals[r + 1] - 2.0 * inp.f0[p];
+                tol[k] = CERT_ULPS * eps * (sc[r] + sc[r + 1] + 2.0 * s_ref);
+                neg[k] = q[k].is_finite() && q[k] < -tol[k];
+            }
+            // negative at two consecutive steps t and 2t
+            if let Some(k) = (0..CERT_STEPS - 1).find(|&k| neg[k] && neg[k + 1]) {
+                t_out[p] = ts[c * CERT_STEPS + k];
+                gap_out[p] = q[k];
+                tol_out[p] = tol[k];
+            }
+        }
+    }
+    let verdict = (0..b)
+        .map(|p| {
+            if !inp.ok[p] {
+                Verdict::Nonfinite
+            } else if t_out[p].is_finite() {
+                Verdict::Indefinite
+            } else if kinked[p] || below[p] {
+                Verdict::Unreliable
+            } else {
+                Verdict::Psd
+            }
+        })
+        .collect();
+    Ok(Certificates {
+        t: t_out,
+        gap: gap_out,
+        tol: tol_out,
+        verdict,
+        n_candidates: idx.len(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ndarray::{Array2, Array3};
+
+    type BlockValues = (Vec<f64>, Option<Vec<f64>>);
+
+    /// f(θ) = θ₀² − θ₁² + 0·θ₂ (H = diag(2, −2, 0)), with scales |f|.
+    fn saddle(rows: ArrayView2<'_, f64>) -> Result<BlockValues> {
+        let v: Vec<f64> = rows
+            .outer_iter()
+            .map(|r| r[0] * r[0] - r[1] * r[1])
+            .collect();
+        Ok((v, None))
+    }
+
+    #[test]
+    fn saddle_is_certified_and_psd_point_is_not() {
+        let points =
+            Array2::from_shape_vec((3, 3), vec![0.5, 0.2, 1.0, 0.5, 0.2, 1.0, 0.0, 0.0, 0.0])
+                .unwrap();
+        let steps = Array2::from_elem((3, 3), 1.0 / 1024.0);
+        let f0: Array1<f64> = points
+            .outer_iter()
+            .map(|r| r[0] * r[0] - r[1] * r[1])
+            .collect();
+        let s0 = f0.mapv(f64::abs);
+        let kink = Array3::from_elem((3, 3, 3), false);
+        let ok = [true, true, false];
+        // point 0: λ_min = −2 along e₁ (a candidate); point 1: λ_min = 0 (psd); point 2: not ok
+        let tol = Array1::from(vec![1e-6, 1e-6, f64::NAN]);
+        let lam = Array1::from(vec![-2.0, 0.0, f64::NAN]);
+        let vmin = Array2::from_shape_vec(
+            (3, 3),
+            vec![0.0, 1.0, 0.0, 0.0, 0.0, 1.0, f64::NAN, f64::NAN, f64::NAN],
+        )
+        .unwrap();
+        let inp = VerdictInput {
+            points: points.view(),
+            steps: steps.view(),
+            f0: f0.view(),
+            s0: s0.view(),
+            kink: kink.view(),
+            ok: &ok,
+            tol: tol.view(),
+            lam_min: lam.view(),
+            vmin: vmin.view(),
+            native_scales: false,
+        };
+        let mut calls = 0;
+        let c = certify(&inp, &mut |r| {
+            calls += 1;
+            assert_eq!(r.nrows(), 2 * CERT_STEPS);
+            saddle(r)
+        })
+        .unwrap();
+        assert_eq!(calls, 1);
+        assert_eq!(c.n_candidates, 1);
+        assert_eq!(
+            c.verdict,
+            vec![Verdict::Indefinite, Verdict::Psd, Verdict::Nonfinite]
+        );
+        // q(t) = −2t² exactly at the first step t = median h
+        assert_eq!(c.t[0], 1.0 / 1024.0);
+        assert_eq!(c.gap[0], -2.0 * c.t[0] * c.t[0]);
+        assert!(c.tol[0] > 0.0 && c.tol[0] < -c.gap[0]);
+        assert!(c.t[1].is_nan() && c.gap[2].is_nan());
+    }
+
+    #[test]
+    fn unconfirmed_and_kinked_points_are_unreliable() {
+        let points = Array2::zeros((2, 2));
+        let steps = Array2::from_elem((2, 2), 0.25);
+        let f0 = Array1::zeros(2);
+        let s0 = Array1::zeros(2);
+        let mut kink = Array3::from_elem((2, 2, 2), false);
+        kink[[1, 0, 1]] = true;
+        let ok = [true, true];
+        // point 0: λ_min = −1 below −τ, but f is 0 along v (q = 0, not confirmed);
+        // point 1: λ_min ≥ 0 with a kink crossed
+        let tol = Array1::from(vec![0.1, 0.1]);
+        let lam = Array1::from(vec![-1.0, 0.5]);
+        let vmin = Array2::from_shape_vec((2, 2), vec![1.0, 0.0, 1.0, 0.0]).unwrap();
+        let inp = VerdictInput {
+            points: points.view(),
+            steps: steps.view(),
+            f0: f0.view(),
+            s0: s0.view(),
+            kink: kink.view(),
+            ok: &ok,
+            tol: tol.view(),
+            lam_min: lam.view(),
+            vmin: vmin.view(),
+            native_scales: true,
+        };
+        let zero = |r: ArrayView2<'_, f64>| -> Result<BlockValues> {
+            Ok((vec![0.0; r.nrows()], Some(vec![0.0; r.nrows()])))
+        };
+        let c = certify(&inp, &mut { zero }).unwrap();
+        assert_eq!(c.verdict, vec![Verdict::Unreliable, Verdict::Unreliable]);
+        assert_eq!(c.n_candidates, 1);
+        assert!(c.t.iter().all(|x| x.is_nan()));
+    }
+
+    #[test]
+    fn median_like_numpy() {
+        assert_eq!(median(&mut [3.0, 1.0, 2.0]), 2.0);
+        assert_eq!(median(&mut [4.0, 1.0, 2.0, 3.0]), 2.5);
+        assert_eq!(median(&mut [0.5]), 0.5);
+    }
+}
