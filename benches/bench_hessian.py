@@ -15,8 +15,8 @@ Richardson); ``hiddenconvex+richardson`` is the default (Richardson, error estim
 verdicts). numdifftools runs one Hessian at a time, so its B = 256 cases and scipy's largest cases
 are skipped to keep the run short (their time is linear in B: see the B = 1 and B = 64 rows).
 
-Timing, the same for every implementation: after the call that measures the accuracy, one more
-call sets the rounds (:func:`_calibrate`): calls shorter than 20 ms are repeated within a round
+Timing, the same for every implementation: after the call that measures the accuracy, 20 ms of
+calls set the rounds (:func:`_calibrate`): calls shorter than 20 ms are repeated within a round
 so that each round lasts at least 20 ms (the recorded median is per call), with 3 to 15 rounds
 in about a second per row.
 """
@@ -234,12 +234,18 @@ MIN_ROUNDS, MAX_ROUNDS = 3, 15
 
 
 def _calibrate(run) -> tuple[int, int]:
-    """(rounds, iterations) for ``run`` from one timed call, the same rule for every
-    implementation: rounds of at least MIN_ROUND_S, as many as fit in ROW_BUDGET_S (at least
-    MIN_ROUNDS, at most MAX_ROUNDS)."""
+    """(rounds, iterations) for ``run``, the same rule for every implementation: its mean time
+    over MIN_ROUND_S of calls (at least one; these also warm it up) sets rounds of at least
+    MIN_ROUND_S, as many as fit in ROW_BUDGET_S (at least MIN_ROUNDS, at most MAX_ROUNDS)."""
+    calls = 0
     t0 = time.perf_counter()
-    run()
-    once = max(time.perf_counter() - t0, 1e-7)
+    while True:
+        run()
+        calls += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= MIN_ROUND_S:
+            break
+    once = max(elapsed / calls, 1e-7)
     iterations = max(1, math.ceil(MIN_ROUND_S / once))
     rounds = int(ROW_BUDGET_S // (once * iterations))
     return min(MAX_ROUNDS, max(MIN_ROUNDS, rounds)), iterations

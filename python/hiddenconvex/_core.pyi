@@ -55,6 +55,7 @@ class _HessianBatch(TypedDict):
     cert_tol: NotRequired[_F64]
     verdict: NotRequired[list[str]]
     n_candidates: NotRequired[int]
+    n_certificate_evaluations: NotRequired[int]
     n_evaluations: NotRequired[int]
 
 class _HessianCertificates(TypedDict):
@@ -63,6 +64,7 @@ class _HessianCertificates(TypedDict):
     cert_tol: _F64
     verdict: list[str]
     n_candidates: int
+    n_certificate_evaluations: int
 
 class _HessianSpectrum(TypedDict):
     eig: _F64

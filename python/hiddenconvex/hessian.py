@@ -95,9 +95,12 @@ __all__ = ["HessianResult", "hessian"]
 _METHODS: tuple[Literal["auto"] | _HessianMethod, ...] = ("auto", "values", "gradients")
 #: Smallest relative step c accepted (machine epsilon): below it θ + h == θ.
 MIN_STEP = float(np.finfo(np.float64).eps)
-#: Units of eps · (Σ scales) allowed as rounding noise in a certifying 1-D second difference.
+#: Units of eps · (Σ scales) allowed as rounding noise in a certifying 1-D second difference
+#: (the core's ``hessian::verdict::CERT_ULPS``, stated here for readers).
 CERT_ULPS = 256.0
-#: Number of step sizes tried for the certificate (t0 · 2^k).
+#: Largest number of step sizes tried for the certificate (t0 · 2^k; the core's
+#: ``hessian::verdict::CERT_STEPS``): steps are evaluated until the first two consecutive
+#: negative ones, so a point certified at t0 costs 4 evaluations.
 CERT_STEPS = 5
 
 
@@ -420,4 +423,4 @@ def _large_verdicts(out: _HessianBatch, handle: Any, pts: np.ndarray, d: int, ve
         cert["cert_tol"],
     )
     out["verdict"] = cert["verdict"]
-    out["n_evaluations"] = out["n_values"] + 2 * CERT_STEPS * cert["n_candidates"]
+    out["n_evaluations"] = out["n_values"] + cert["n_certificate_evaluations"]

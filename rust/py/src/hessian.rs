@@ -136,7 +136,7 @@ fn certify_with(
 
 /// Add the spectra (`eig`, `vmin`, `tol`, `ok`, `lambda_min`, `lambda_max`), the certificates
 /// (`cert_t`, `cert_gap`, `cert_tol`), the verdicts (a list of str) and `n_evaluations` (the
-/// Hessian's values plus 2 · CERT_STEPS per candidate) to a result dict.
+/// Hessian's values plus the certificates') to a result dict.
 fn add_verdicts(
     py: Python<'_>,
     d: &Bound<'_, PyDict>,
@@ -154,12 +154,12 @@ fn add_verdicts(
     d.set_item("vmin", sp.vmin.into_pyarray(py))?;
     d.set_item("tol", sp.tol.into_pyarray(py))?;
     d.set_item("ok", numpy::PyArray1::from_vec(py, sp.ok))?;
-    let extra = (2 * core_h::verdict::CERT_STEPS * cert.n_candidates) as u64;
-    d.set_item("n_evaluations", n_values + extra)?;
+    d.set_item("n_evaluations", n_values + cert.n_evaluations as u64)?;
     add_certificates(py, d, cert)
 }
 
-/// Add `cert_t`, `cert_gap`, `cert_tol`, `verdict` (a list of str) and `n_candidates`.
+/// Add `cert_t`, `cert_gap`, `cert_tol`, `verdict` (a list of str), `n_candidates` and
+/// `n_certificate_evaluations`.
 fn add_certificates(
     py: Python<'_>,
     d: &Bound<'_, PyDict>,
@@ -180,12 +180,14 @@ fn add_certificates(
     d.set_item("cert_gap", cert.gap.into_pyarray(py))?;
     d.set_item("cert_tol", cert.tol.into_pyarray(py))?;
     d.set_item("n_candidates", cert.n_candidates)?;
+    d.set_item("n_certificate_evaluations", cert.n_evaluations)?;
     Ok(())
 }
 
 /// Certificates and verdicts of a batch whose spectra were computed elsewhere (LAPACK, for
 /// Hessians larger than the core eigensolver's limit): `cert_t`, `cert_gap`, `cert_tol`,
-/// `verdict` (a list of str) and `n_candidates` (see `hiddenconvex_core::hessian::verdict`).
+/// `verdict` (a list of str), `n_candidates` and `n_certificate_evaluations` (see
+/// `hiddenconvex_core::hessian::verdict`).
 #[pyfunction]
 #[pyo3(signature = (objective, points, steps, f0, s0, kink, ok, tol, lam_min, vmin, dim=None, vectorized=false))]
 #[allow(clippy::too_many_arguments)]

@@ -13,8 +13,9 @@
 //! Verdict: `Nonfinite` (an evaluation or an entry of H not finite), `Indefinite` (certified),
 //! `Unreliable` (kinks crossed, or λ_min < −τ not confirmed by q), else `Psd` (λ_min ≥ −τ).
 //!
-//! All candidates' 2 · [`CERT_STEPS`] points are evaluated in one call of the caller's
-//! evaluator, rows ordered `[candidate][step][+, −]`.
+//! The steps are evaluated in stages, one call of the caller's evaluator per stage for all
+//! candidates still uncertified (rows ordered `[candidate][step][+, −]`): steps 0 and 1 first,
+//! then one more step per stage, until the first pair of consecutive negative steps.
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayView3};
 
@@ -61,8 +62,11 @@ pub struct Certificates {
     pub tol: Array1<f64>,
     /// (B,) verdicts.
     pub verdict: Vec<Verdict>,
-    /// Number of candidates (each cost 2 · [`CERT_STEPS`] evaluations).
+    /// Number of candidates.
     pub n_candidates: usize,
+    /// Evaluations of the objective made for the certificates (4 to 2 · [`CERT_STEPS`] per
+    /// candidate).
+    pub n_evaluations: usize,
 }
 
 /// What the verdicts are computed from, per point of a batch of B points in R^D.
@@ -146,66 +150,95 @@ pub fn certify(
     let mut t_out = Array1::from_elem(b, f64::NAN);
     let mut gap_out = Array1::from_elem(b, f64::NAN);
     let mut tol_out = Array1::from_elem(b, f64::NAN);
+    let mut n_evaluations = 0;
     if !idx.is_empty() {
         let eps = f64::EPSILON;
         let nc = idx.len();
-        // ts[c][k] = t0_c · 2^k; rows [candidate][step][+, −] = θ ± t v.
-        let mut ts = vec![0.0; nc * CERT_STEPS];
-        let mut rows = Array2::<f64>::zeros((nc * CERT_STEPS * 2, d));
+        // t0 per candidate (ts[c][k] = t0_c · 2^k)
         let mut buf = vec![0.0; d];
-        for (c, &p) in idx.iter().enumerate() {
-            let noise = CERT_ULPS * eps * 4.0 * inp.s0[p].abs();
-            buf.iter_mut()
-                .zip(inp.steps.row(p))
-                .for_each(|(o, &h)| *o = h);
-            let sqrt_term = (16.0 * noise / inp.lam_min[p].abs()).sqrt();
-            let t0 = nan_max(median(&mut buf), sqrt_term);
-            let theta = inp.points.row(p);
-            let v = inp.vmin.row(p);
-            for k in 0..CERT_STEPS {
-                let t = t0 * (1u32 << k) as f64;
-                ts[c * CERT_STEPS + k] = t;
-                let r = (c * CERT_STEPS + k) * 2;
-                for j in 0..d {
-                    let tv = t * v[j];
-                    rows[[r, j]] = theta[j] + tv;
-                    rows[[r + 1, j]] = theta[j] - tv;
+        let t0: Vec<f64> = idx
+            .iter()
+            .map(|&p| {
+                let noise = CERT_ULPS * eps * 4.0 * inp.s0[p].abs();
+                buf.iter_mut()
+                    .zip(inp.steps.row(p))
+                    .for_each(|(o, &h)| *o = h);
+                let sqrt_term = (16.0 * noise / inp.lam_min[p].abs()).sqrt();
+                nan_max(median(&mut buf), sqrt_term)
+            })
+            .collect();
+        let step_t = |c: usize, k: usize| t0[c] * (1u32 << k) as f64;
+        let mut q = vec![0.0; nc * CERT_STEPS];
+        let mut tol = vec![0.0; nc * CERT_STEPS];
+        let mut neg = vec![false; nc * CERT_STEPS];
+        let mut active: Vec<usize> = (0..nc).collect();
+        // Stage s tests the pair of steps (s, s + 1) for the candidates not yet certified,
+        // evaluating step s + 1 (and step 0 at the first stage): the first pair found is the one
+        // a single batch of all steps gives (every row's value is independent of its block), at
+        // 4 evaluations for a candidate certified at once instead of 2 · CERT_STEPS.
+        for s in 0..CERT_STEPS - 1 {
+            if active.is_empty() {
+                break;
+            }
+            let new_steps: &[usize] = if s == 0 { &[0, 1] } else { &[s + 1] };
+            let per = new_steps.len() * 2;
+            let mut rows = Array2::<f64>::zeros((active.len() * per, d));
+            for (a, &c) in active.iter().enumerate() {
+                let p = idx[c];
+                let theta = inp.points.row(p);
+                let v = inp.vmin.row(p);
+                for (m, &k) in new_steps.iter().enumerate() {
+                    let t = step_t(c, k);
+                    let r = a * per + 2 * m;
+                    for j in 0..d {
+                        let tv = t * v[j];
+                        rows[[r, j]] = theta[j] + tv;
+                        rows[[r + 1, j]] = theta[j] - tv;
+                    }
                 }
             }
-        }
-        let (vals, scales) = eval(rows.view())?;
-        if vals.len() != rows.nrows() || scales.as_ref().is_some_and(|s| s.len() != vals.len()) {
-            return Err(Error::Numerical(format!(
-                "evaluator returned {} values for {} certification points",
-                vals.len(),
-                rows.nrows()
-            )));
-        }
-        let sc: Vec<f64> = match (&scales, inp.native_scales) {
-            (Some(s), true) => s.iter().map(|x| x.abs()).collect(),
-            _ => vals.iter().map(|x| x.abs()).collect(),
-        };
-        for (c, &p) in idx.iter().enumerate() {
-            let s_ref = if inp.native_scales {
-                inp.s0[p].abs()
-            } else {
-                inp.f0[p].abs()
+            let (vals, scales) = eval(rows.view())?;
+            if vals.len() != rows.nrows() || scales.as_ref().is_some_and(|x| x.len() != vals.len())
+            {
+                return Err(Error::Numerical(format!(
+                    "evaluator returned {} values for {} certification points",
+                    vals.len(),
+                    rows.nrows()
+                )));
+            }
+            n_evaluations += rows.nrows();
+            let scale = |r: usize| match (&scales, inp.native_scales) {
+                (Some(x), true) => x[r].abs(),
+                _ => vals[r].abs(),
             };
-            let mut q = [0.0; CERT_STEPS];
-            let mut tol = [0.0; CERT_STEPS];
-            let mut neg = [false; CERT_STEPS];
-            for k in 0..CERT_STEPS {
-                let r = (c * CERT_STEPS + k) * 2;
-                q[k] = vals[r] + vals[r + 1] - 2.0 * inp.f0[p];
-                tol[k] = CERT_ULPS * eps * (sc[r] + sc[r + 1] + 2.0 * s_ref);
-                neg[k] = q[k].is_finite() && q[k] < -tol[k];
+            for (a, &c) in active.iter().enumerate() {
+                let p = idx[c];
+                let s_ref = if inp.native_scales {
+                    inp.s0[p].abs()
+                } else {
+                    inp.f0[p].abs()
+                };
+                for (m, &k) in new_steps.iter().enumerate() {
+                    let r = a * per + 2 * m;
+                    let i = c * CERT_STEPS + k;
+                    q[i] = vals[r] + vals[r + 1] - 2.0 * inp.f0[p];
+                    tol[i] = CERT_ULPS * eps * (scale(r) + scale(r + 1) + 2.0 * s_ref);
+                    neg[i] = q[i].is_finite() && q[i] < -tol[i];
+                }
             }
             // negative at two consecutive steps t and 2t
-            if let Some(k) = (0..CERT_STEPS - 1).find(|&k| neg[k] && neg[k + 1]) {
-                t_out[p] = ts[c * CERT_STEPS + k];
-                gap_out[p] = q[k];
-                tol_out[p] = tol[k];
-            }
+            active.retain(|&c| {
+                let i = c * CERT_STEPS + s;
+                if neg[i] && neg[i + 1] {
+                    let p = idx[c];
+                    t_out[p] = step_t(c, s);
+                    gap_out[p] = q[i];
+                    tol_out[p] = tol[i];
+                    false
+                } else {
+                    true
+                }
+            });
         }
     }
     let verdict = (0..b)
@@ -227,6 +260,7 @@ pub fn certify(
         tol: tol_out,
         verdict,
         n_candidates: idx.len(),
+        n_evaluations,
     })
 }
 
@@ -282,12 +316,13 @@ mod tests {
         let mut calls = 0;
         let c = certify(&inp, &mut |r| {
             calls += 1;
-            assert_eq!(r.nrows(), 2 * CERT_STEPS);
+            assert_eq!(r.nrows(), 4); // steps 0 and 1: certified at once
             saddle(r)
         })
         .unwrap();
         assert_eq!(calls, 1);
         assert_eq!(c.n_candidates, 1);
+        assert_eq!(c.n_evaluations, 4);
         assert_eq!(
             c.verdict,
             vec![Verdict::Indefinite, Verdict::Psd, Verdict::Nonfinite]
@@ -331,6 +366,7 @@ mod tests {
         let c = certify(&inp, &mut { zero }).unwrap();
         assert_eq!(c.verdict, vec![Verdict::Unreliable, Verdict::Unreliable]);
         assert_eq!(c.n_candidates, 1);
+        assert_eq!(c.n_evaluations, 2 * CERT_STEPS); // every step tried
         assert!(c.t.iter().all(|x| x.is_nan()));
     }
 
