@@ -19,6 +19,7 @@
 
 use ndarray::{Array1, Array2, ArrayView1, ArrayView2, ArrayView3};
 
+use super::BlockValues;
 use crate::error::{Error, Result};
 
 /// Units of eps · (Σ scales) allowed as rounding noise in a certifying 1-D second difference.
@@ -121,7 +122,7 @@ fn median(v: &mut [f64]) -> f64 {
 /// rounding scales at the rows of its argument).
 pub fn certify(
     inp: &VerdictInput<'_>,
-    eval: &mut dyn FnMut(ArrayView2<'_, f64>) -> Result<(Vec<f64>, Option<Vec<f64>>)>,
+    eval: &mut dyn FnMut(ArrayView2<'_, f64>) -> Result<BlockValues>,
 ) -> Result<Certificates> {
     let (b, d) = inp.points.dim();
     let shapes_ok = inp.steps.dim() == (b, d)
@@ -268,8 +269,6 @@ pub fn certify(
 mod tests {
     use super::*;
     use ndarray::{Array2, Array3};
-
-    type BlockValues = (Vec<f64>, Option<Vec<f64>>);
 
     /// f(θ) = θ₀² − θ₁² + 0·θ₂ (H = diag(2, −2, 0)), with scales |f|.
     fn saddle(rows: ArrayView2<'_, f64>) -> Result<BlockValues> {
