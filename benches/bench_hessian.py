@@ -14,10 +14,16 @@ Rows: ``hiddenconvex`` is the cheapest setting reaching the target (gradients me
 Richardson); ``hiddenconvex+richardson`` is the default (Richardson, error estimates, kink flags,
 verdicts). numdifftools runs one Hessian at a time, so its B = 256 cases and scipy's largest cases
 are skipped to keep the run short (their time is linear in B: see the B = 1 and B = 64 rows).
+
+Timing, the same for every implementation: after the call that measures the accuracy, 20 ms of
+calls set the rounds (:func:`_calibrate`): calls shorter than 20 ms are repeated within a round
+so that each round lasts at least 20 ms (the recorded median is per call), with 3 to 15 rounds
+in about a second per row.
 """
 
 from __future__ import annotations
 
+import math
 import time
 
 import hiddenconvex as hc
@@ -154,7 +160,6 @@ def test_hessian_bench(bench, smoke, impl, model, D, B):
     P = points(B)
     ref = exact(P)
     case = f"{model} D={D} B={B}"
-    rounds = 1 if smoke else 3
     extra: dict = {}
     if impl == "hiddenconvex":
 
@@ -208,7 +213,42 @@ def test_hessian_bench(bench, smoke, impl, model, D, B):
     err = _rel(H, ref)
     if impl.startswith("hiddenconvex"):
         assert err <= TARGET, (impl, case, err)
-    bench(run, group="hessian", case=case, impl=impl, rounds=rounds, rel_err=err, **extra)
+    rounds, iterations = (1, 1) if smoke else _calibrate(run)
+    bench(
+        run,
+        group="hessian",
+        case=case,
+        impl=impl,
+        rounds=rounds,
+        iterations=iterations,
+        rel_err=err,
+        **extra,
+    )
+
+
+#: Shortest timed round (s): faster calls are repeated within a round (``iterations``).
+MIN_ROUND_S = 0.02
+#: Time per row (s) the rounds are chosen for, between MIN_ROUNDS and MAX_ROUNDS rounds.
+ROW_BUDGET_S = 1.0
+MIN_ROUNDS, MAX_ROUNDS = 3, 15
+
+
+def _calibrate(run) -> tuple[int, int]:
+    """(rounds, iterations) for ``run``, the same rule for every implementation: its mean time
+    over MIN_ROUND_S of calls (at least one; these also warm it up) sets rounds of at least
+    MIN_ROUND_S, as many as fit in ROW_BUDGET_S (at least MIN_ROUNDS, at most MAX_ROUNDS)."""
+    calls = 0
+    t0 = time.perf_counter()
+    while True:
+        run()
+        calls += 1
+        elapsed = time.perf_counter() - t0
+        if elapsed >= MIN_ROUND_S:
+            break
+    once = max(elapsed / calls, 1e-7)
+    iterations = max(1, math.ceil(MIN_ROUND_S / once))
+    rounds = int(ROW_BUDGET_S // (once * iterations))
+    return min(MAX_ROUNDS, max(MIN_ROUNDS, rounds)), iterations
 
 
 def _tune(cands, compute, ref):

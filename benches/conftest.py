@@ -7,7 +7,8 @@ machines are noisy and have 2 cores). In the test suite they run once each with
     python -m pytest benches --benchmark-enable -p no:cacheprovider
     python benches/tables.py          # rewrites the tables in docs/ from benches/results/*.json
 
-Use the ``bench`` fixture: ``bench(fn, group=..., case=..., impl=..., rounds=5, **extra)``.
+Use the ``bench`` fixture: ``bench(fn, group=..., case=..., impl=..., rounds=5, **extra)``
+(``iterations=k`` times k calls per round and records the per-call median).
 ``impl="hiddenconvex"`` is the reference of the ratio column; extras (accuracy reached, coverage,
 chambers/s, ...) are stored beside the median.
 """
@@ -68,18 +69,31 @@ def smoke(request) -> bool:
 def bench(benchmark, request):
     """Time ``fn`` with pytest-benchmark and record the median (when benchmarks are enabled)."""
 
-    def run(fn, *, group: str, case: str, impl: str, rounds: int = 5, warmup: int = 0, **extra):
+    def run(
+        fn,
+        *,
+        group: str,
+        case: str,
+        impl: str,
+        rounds: int = 5,
+        warmup: int = 0,
+        iterations: int = 1,
+        **extra,
+    ):
         if warmup and not benchmark.disabled:
             for _ in range(warmup):
                 fn()
         benchmark.group = f"{group} | {case}"
-        result = benchmark.pedantic(fn, rounds=rounds, iterations=1, warmup_rounds=0)
+        # ``iterations`` calls per round (the round's time divided by them): sub-millisecond
+        # calls are timed over rounds long enough for the clock and the scheduler
+        result = benchmark.pedantic(fn, rounds=rounds, iterations=iterations, warmup_rounds=0)
         if not benchmark.disabled and benchmark.stats is not None:
             st = benchmark.stats.stats
             entry = {
                 "median_s": st.median,
                 "min_s": st.min,
                 "rounds": st.rounds,
+                **({"iterations": iterations} if iterations > 1 else {}),
                 **{k: (v(result) if callable(v) else v) for k, v in extra.items()},
             }
             _RESULTS.setdefault(group, {}).setdefault(case, {})[impl] = entry

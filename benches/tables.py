@@ -56,7 +56,7 @@ def table(doc: dict) -> str:
             extras = ", ".join(
                 f"{k}={fmt_val(v)}"
                 for k, v in e.items()
-                if k not in ("median_s", "min_s", "rounds") and not k.startswith("_")
+                if k not in ("median_s", "min_s", "rounds", "iterations") and not k.startswith("_")
             )
             rows.append(f"| {case} | {impl} | {fmt_time(e['median_s'])} | {ratio} | {extras} |")
     head = "| case | implementation | median | peer / hiddenconvex | notes |\n|---|---|---|---|---|"

@@ -534,3 +534,43 @@ def test_hessian_spectra_match_numpy_on_both_sides_of_the_core_limit(rng, model)
         m = np.max(np.abs(r.error), axis=(1, 2))
         want = m * np.sqrt(np.sum((r.error / m[:, None, None]) ** 2, axis=(1, 2)))
         np.testing.assert_allclose(r.tolerance, want, rtol=1e-14)
+
+
+def test_lapack_path_verdicts_match_the_core_path(rng, monkeypatch):
+    """Above CORE_EIGEN_MAX_DIM the spectra come from LAPACK and the certificates from a second
+    core call (hessian_certify): the same verdicts, evaluation counts and (up to the eigenvector's
+    rounding) certificates as the one-call path; checked here by lowering the limit. The
+    certificates are checked against the definition q(t) = f(θ+tv) + f(θ−tv) − 2f(θ) too."""
+    import importlib
+
+    hmod = importlib.import_module("hiddenconvex.hessian")
+    A, _ = _indefinite_quadratic(rng)
+    q = hc.Quadratic(A, rng.standard_normal(6))
+    X, y = rng.standard_normal((40, 3)), rng.standard_normal(40)
+    net = hc.MLP(X, y, [2], activation="tanh", bias=False)
+    cases = [
+        (q, rng.standard_normal((3, 6)), {}),
+        (net, np.stack([net.init(s) for s in range(4)]), {"richardson": False}),
+        (lambda t: float(t[0] ** 2 - t[1] ** 2), rng.standard_normal((2, 2)), {"dim": 2}),
+    ]
+    for obj, pts, kw in cases:
+        core = hc.hessian(obj, pts, **kw)
+        monkeypatch.setattr(hmod, "CORE_EIGEN_MAX_DIM", 0)
+        lapack = hc.hessian(obj, pts, **kw)
+        monkeypatch.undo()
+        assert core.verdict == lapack.verdict
+        assert "indefinite" in core.verdict
+        assert core.n_evaluations == lapack.n_evaluations
+        assert core.n_evaluations > core.n_points  # the certificates' evaluations are counted
+        np.testing.assert_allclose(core.eigenvalues, lapack.eigenvalues, rtol=1e-10, atol=1e-12)
+        for r in (core, lapack):
+            np.testing.assert_array_equal(
+                np.isfinite(r.certificate_t), np.array(r.verdict) == "indefinite"
+            )
+            f = obj.value if hasattr(obj, "value") else obj
+            for k in np.flatnonzero(np.isfinite(r.certificate_t)):
+                t, v, th = r.certificate_t[k], r.min_eigenvector[k], r.points[k]
+                qt = f(th + t * v) + f(th - t * v) - 2 * f(th)
+                assert qt < -r.certificate_tolerance[k]
+                np.testing.assert_allclose(qt, r.certificate_gap[k], rtol=1e-6)
+        np.testing.assert_allclose(core.certificate_gap, lapack.certificate_gap, rtol=1e-6)

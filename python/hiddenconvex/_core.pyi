@@ -5,6 +5,7 @@ from typing import Any, TypedDict, final
 
 import numpy as np
 import numpy.typing as npt
+from typing_extensions import NotRequired
 
 from ._typing import (
     Activation,
@@ -42,6 +43,28 @@ class _HessianBatch(TypedDict):
     n_gradients: int
     step: float
     native_scales: bool
+    # with verdicts=True (and from the LAPACK path of hiddenconvex.hessian)
+    ok: NotRequired[npt.NDArray[np.bool_]]
+    tol: NotRequired[_F64]
+    eig: NotRequired[_F64]
+    vmin: NotRequired[_F64]
+    lambda_min: NotRequired[_F64]
+    lambda_max: NotRequired[_F64]
+    cert_t: NotRequired[_F64]
+    cert_gap: NotRequired[_F64]
+    cert_tol: NotRequired[_F64]
+    verdict: NotRequired[list[str]]
+    n_candidates: NotRequired[int]
+    n_certificate_evaluations: NotRequired[int]
+    n_evaluations: NotRequired[int]
+
+class _HessianCertificates(TypedDict):
+    cert_t: _F64
+    cert_gap: _F64
+    cert_tol: _F64
+    verdict: list[str]
+    n_candidates: int
+    n_certificate_evaluations: int
 
 class _HessianSpectrum(TypedDict):
     eig: _F64
@@ -127,6 +150,7 @@ def thread_count() -> int: ...
 def set_thread_count(n: int) -> None: ...
 def max_thread_count() -> int: ...
 def _thread_env_warning() -> str | None: ...
+def _all_finite(a: npt.NDArray[np.float64]) -> bool: ...
 def _sleep_interruptible(
     seconds: float, progress: Callable[[int, int], Any] | None = None, checks: bool = True
 ) -> float: ...
@@ -280,7 +304,22 @@ def hessian_batch(
     vectorized: bool = False,
     progress: Callable[[int, int], Any] | None = None,
     gradient: Callable[..., Any] | None = None,
+    verdicts: bool = False,
 ) -> _HessianBatch: ...
+def hessian_certify(
+    objective: NativeObjective | Callable[..., Any],
+    points: npt.NDArray[np.float64],
+    steps: npt.NDArray[np.float64],
+    f0: npt.NDArray[np.float64],
+    s0: npt.NDArray[np.float64],
+    kink: npt.NDArray[np.bool_],
+    ok: npt.NDArray[np.bool_],
+    tol: npt.NDArray[np.float64],
+    lam_min: npt.NDArray[np.float64],
+    vmin: npt.NDArray[np.float64],
+    dim: int | None = None,
+    vectorized: bool = False,
+) -> _HessianCertificates: ...
 def hessian_default_step(method: _HessianMethod, richardson: bool) -> float: ...
 def hessian_spectrum(
     h: npt.NDArray[np.float64],

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 
+from . import _core
 from .exceptions import InvalidInputError, InvalidTypeError
 
 T = TypeVar("T", bound=str)
@@ -43,17 +44,27 @@ def as_float_array(
     finite : bool
         Whether NaN / inf are rejected.
     """
-    if isinstance(value, (str, bytes)):
-        raise InvalidTypeError(f"{name}: expected a numeric array, got {type(value).__name__}")
-    try:
-        raw = np.asarray(value)
-    except Exception as exc:  # ragged lists etc.
-        raise InvalidInputError(f"{name}: cannot be read as an array ({exc})") from exc
-    if raw.dtype.kind not in "biuf":
-        raise InvalidTypeError(
-            f"{name}: expected a real numeric array (float, int or bool), got dtype {raw.dtype}"
-        )
-    arr = _contiguous_float64(raw)
+    if (
+        type(value) is np.ndarray
+        and value.dtype is _F64
+        and value.ndim
+        and value.flags.c_contiguous
+    ):
+        # already what the conversion below returns (ascontiguousarray gives back a C-contiguous
+        # float64 array of ndim >= 1 itself; 0-d arrays become 1-d there)
+        arr = value
+    else:
+        if isinstance(value, (str, bytes)):
+            raise InvalidTypeError(f"{name}: expected a numeric array, got {type(value).__name__}")
+        try:
+            raw = np.asarray(value)
+        except Exception as exc:  # ragged lists etc.
+            raise InvalidInputError(f"{name}: cannot be read as an array ({exc})") from exc
+        if raw.dtype.kind not in "biuf":
+            raise InvalidTypeError(
+                f"{name}: expected a real numeric array (float, int or bool), got dtype {raw.dtype}"
+            )
+        arr = _contiguous_float64(raw)
     if ndim is not None:
         allowed = (ndim,) if isinstance(ndim, int) else tuple(ndim)
         if arr.ndim not in allowed:
@@ -92,12 +103,18 @@ def _contiguous_float64(raw: np.ndarray) -> np.ndarray:
     return out
 
 
+#: The float64 dtype (NumPy returns this one instance for every float64 array).
+_F64 = np.dtype(np.float64)
+
+
 def _all_finite(arr: np.ndarray) -> bool:
-    """``np.isfinite(arr).all()`` for a C-contiguous array, in steps of ``_STEP_VALUES``."""
+    """``np.isfinite(arr).all()`` for a C-contiguous float64 array, in steps of ``_STEP_VALUES``
+    (one pass of the core per step, no temporaries)."""
+    if arr.size <= _STEP_VALUES:
+        return _core._all_finite(arr)
     flat = arr.reshape(-1)
     return all(
-        bool(np.isfinite(flat[lo : lo + _STEP_VALUES]).all())
-        for lo in range(0, flat.size, _STEP_VALUES)
+        _core._all_finite(flat[lo : lo + _STEP_VALUES]) for lo in range(0, flat.size, _STEP_VALUES)
     )
 
 

@@ -4,9 +4,11 @@
 
 use hiddenconvex_core::hessian::{self as core_h, Method, Stencil};
 use hiddenconvex_core::Control;
+use ndarray::ArrayView2;
 use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::PyDict;
+use pyo3::types::{PyDict, PyList, PyString};
 
 use crate::detach;
 use crate::errors::{invalid, to_py, PyCoreError};
@@ -37,8 +39,12 @@ fn batch_to_dict<'py>(
 }
 
 /// Hessians at every row of `points` (see `hiddenconvex.hessian`). Returns a dict of arrays.
+///
+/// With `verdicts`, the same call also computes the spectra (eigenvalues in the core), the
+/// certificates of indefiniteness and the verdicts (see [`add_verdicts`]): one call per
+/// `hiddenconvex.hessian` for D up to its core-eigensolver limit.
 #[pyfunction]
-#[pyo3(signature = (objective, points, method, step=None, richardson=true, dim=None, vectorized=false, progress=None, gradient=None))]
+#[pyo3(signature = (objective, points, method, step=None, richardson=true, dim=None, vectorized=false, progress=None, gradient=None, verdicts=false))]
 #[allow(clippy::too_many_arguments)]
 fn hessian_batch<'py>(
     py: Python<'py>,
@@ -51,10 +57,191 @@ fn hessian_batch<'py>(
     vectorized: bool,
     progress: Option<Bound<'py, PyAny>>,
     gradient: Option<Bound<'py, PyAny>>,
+    verdicts: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
-    let method = to_py(Method::parse(method))?;
     let obj = ObjectiveRef::extract(objective, dim, vectorized)?;
     let pts = points.as_array();
+    let (b, step, native) = batch(
+        py, &obj, pts, method, step, richardson, vectorized, progress, gradient,
+    )?;
+    if verdicts {
+        let n_values = b.n_values;
+        let (sp, cert) = spectrum_and_verdicts(py, &obj, pts, &b, native)?;
+        let d = batch_to_dict(py, b, step, native)?;
+        add_verdicts(py, &d, sp, cert, n_values)?;
+        Ok(d)
+    } else {
+        batch_to_dict(py, b, step, native)
+    }
+}
+
+/// The spectra of a batch (eigenvalues in the core) and its certificates, the candidates
+/// evaluated through `obj` (native objectives in the core, callables once from this thread).
+fn spectrum_and_verdicts(
+    py: Python<'_>,
+    obj: &ObjectiveRef,
+    pts: ArrayView2<'_, f64>,
+    b: &core_h::Batch,
+    native: bool,
+) -> PyResult<(core_h::Spectrum, core_h::Certificates)> {
+    let (hv, ev, fin) = (b.h.view(), b.err.view(), &b.finite);
+    let run = move |ctl: &Control| core_h::spectrum(hv, ev, fin, true, ctl);
+    let (nb, d) = pts.dim();
+    let sp =
+        if core_h::spectrum::spectrum_work(nb, d, true) <= core_h::spectrum::SHORT_SPECTRUM_WORK {
+            detach::run_inline(py, run)?
+        } else {
+            detach::run(py, None, run)?
+        };
+    let lam_min = sp.eig.column(0);
+    let inp = core_h::VerdictInput {
+        points: pts,
+        steps: b.steps.view(),
+        f0: b.f0.view(),
+        s0: b.s0.view(),
+        kink: b.kink.view(),
+        ok: &sp.ok,
+        tol: sp.tol.view(),
+        lam_min,
+        vmin: sp.vmin.view(),
+        native_scales: native,
+    };
+    let cert = certify_with(py, obj, &inp)?;
+    Ok((sp, cert))
+}
+
+/// [`core_h::certify`] with the candidates' points evaluated by `obj` (as `eval_batch`).
+fn certify_with(
+    py: Python<'_>,
+    obj: &ObjectiveRef,
+    inp: &core_h::VerdictInput<'_>,
+) -> PyResult<core_h::Certificates> {
+    let mut py_err: Option<PyErr> = None;
+    let mut eval =
+        |rows: ArrayView2<'_, f64>| -> hiddenconvex_core::Result<(Vec<f64>, Option<Vec<f64>>)> {
+            match obj.eval_batch(py, rows) {
+                Ok((v, s)) => Ok((v.to_vec(), s.map(|s| s.to_vec()))),
+                Err(e) => {
+                    py_err = Some(e);
+                    Err(hiddenconvex_core::Error::Interrupted)
+                }
+            }
+        };
+    let r = core_h::certify(inp, &mut eval);
+    if let Some(e) = py_err {
+        return Err(e);
+    }
+    to_py(r)
+}
+
+/// Add the spectra (`eig`, `vmin`, `tol`, `ok`, `lambda_min`, `lambda_max`), the certificates
+/// (`cert_t`, `cert_gap`, `cert_tol`), the verdicts (a list of str) and `n_evaluations` (the
+/// Hessian's values plus the certificates') to a result dict.
+fn add_verdicts(
+    py: Python<'_>,
+    d: &Bound<'_, PyDict>,
+    sp: core_h::Spectrum,
+    cert: core_h::Certificates,
+    n_values: u64,
+) -> PyResult<()> {
+    let last = sp.eig.ncols().saturating_sub(1);
+    d.set_item("lambda_min", sp.eig.column(0).to_owned().into_pyarray(py))?;
+    d.set_item(
+        "lambda_max",
+        sp.eig.column(last).to_owned().into_pyarray(py),
+    )?;
+    d.set_item("eig", sp.eig.into_pyarray(py))?;
+    d.set_item("vmin", sp.vmin.into_pyarray(py))?;
+    d.set_item("tol", sp.tol.into_pyarray(py))?;
+    d.set_item("ok", numpy::PyArray1::from_vec(py, sp.ok))?;
+    d.set_item("n_evaluations", n_values + cert.n_evaluations as u64)?;
+    add_certificates(py, d, cert)
+}
+
+/// Add `cert_t`, `cert_gap`, `cert_tol`, `verdict` (a list of str), `n_candidates` and
+/// `n_certificate_evaluations`.
+fn add_certificates(
+    py: Python<'_>,
+    d: &Bound<'_, PyDict>,
+    cert: core_h::Certificates,
+) -> PyResult<()> {
+    let names: Vec<Bound<'_, PyString>> = cert
+        .verdict
+        .iter()
+        .map(|v| match v {
+            core_h::Verdict::Psd => intern!(py, "psd").clone(),
+            core_h::Verdict::Indefinite => intern!(py, "indefinite").clone(),
+            core_h::Verdict::Unreliable => intern!(py, "unreliable").clone(),
+            core_h::Verdict::Nonfinite => intern!(py, "nonfinite").clone(),
+        })
+        .collect();
+    d.set_item("verdict", PyList::new(py, names)?)?;
+    d.set_item("cert_t", cert.t.into_pyarray(py))?;
+    d.set_item("cert_gap", cert.gap.into_pyarray(py))?;
+    d.set_item("cert_tol", cert.tol.into_pyarray(py))?;
+    d.set_item("n_candidates", cert.n_candidates)?;
+    d.set_item("n_certificate_evaluations", cert.n_evaluations)?;
+    Ok(())
+}
+
+/// Certificates and verdicts of a batch whose spectra were computed elsewhere (LAPACK, for
+/// Hessians larger than the core eigensolver's limit): `cert_t`, `cert_gap`, `cert_tol`,
+/// `verdict` (a list of str), `n_candidates` and `n_certificate_evaluations` (see
+/// `hiddenconvex_core::hessian::verdict`).
+#[pyfunction]
+#[pyo3(signature = (objective, points, steps, f0, s0, kink, ok, tol, lam_min, vmin, dim=None, vectorized=false))]
+#[allow(clippy::too_many_arguments)]
+fn hessian_certify<'py>(
+    py: Python<'py>,
+    objective: &Bound<'py, PyAny>,
+    points: PyReadonlyArray2<'py, f64>,
+    steps: PyReadonlyArray2<'py, f64>,
+    f0: PyReadonlyArray1<'py, f64>,
+    s0: PyReadonlyArray1<'py, f64>,
+    kink: PyReadonlyArray3<'py, bool>,
+    ok: PyReadonlyArray1<'py, bool>,
+    tol: PyReadonlyArray1<'py, f64>,
+    lam_min: PyReadonlyArray1<'py, f64>,
+    vmin: PyReadonlyArray2<'py, f64>,
+    dim: Option<usize>,
+    vectorized: bool,
+) -> PyResult<Bound<'py, PyDict>> {
+    let obj = ObjectiveRef::extract(objective, dim, vectorized)?;
+    let native = matches!(obj, ObjectiveRef::Native(_));
+    let ok: Vec<bool> = ok.as_array().to_vec();
+    let inp = core_h::VerdictInput {
+        points: points.as_array(),
+        steps: steps.as_array(),
+        f0: f0.as_array(),
+        s0: s0.as_array(),
+        kink: kink.as_array(),
+        ok: &ok,
+        tol: tol.as_array(),
+        lam_min: lam_min.as_array(),
+        vmin: vmin.as_array(),
+        native_scales: native,
+    };
+    let cert = certify_with(py, &obj, &inp)?;
+    let d = PyDict::new(py);
+    add_certificates(py, &d, cert)?;
+    Ok(d)
+}
+
+/// The Hessians of a batch (see [`hessian_batch`]): the batch, the step used and whether the
+/// objective is native.
+#[allow(clippy::too_many_arguments)]
+fn batch<'py>(
+    py: Python<'py>,
+    obj: &ObjectiveRef,
+    pts: ArrayView2<'_, f64>,
+    method: &str,
+    step: Option<f64>,
+    richardson: bool,
+    vectorized: bool,
+    progress: Option<Bound<'py, PyAny>>,
+    gradient: Option<Bound<'py, PyAny>>,
+) -> PyResult<(core_h::Batch, f64, bool)> {
+    let method = to_py(Method::parse(method))?;
     if pts.ncols() != obj.dim() {
         return Err(invalid(
             "points",
@@ -79,13 +266,13 @@ fn hessian_batch<'py>(
         "points",
         pts.iter(),
     ))?;
-    match (&obj, method) {
+    match (obj, method) {
         (ObjectiveRef::Native(o), Method::Values) => {
             let o = o.clone();
             let b = detach::run(py, progress.as_ref(), move |ctl| {
                 core_h::hessian_values_native(o.as_ref(), pts, step, richardson, ctl)
             })?;
-            batch_to_dict(py, b, step, true)
+            Ok((b, step, true))
         }
         (ObjectiveRef::Native(o), Method::Gradients) => {
             let o = o.clone();
@@ -102,7 +289,7 @@ fn hessian_batch<'py>(
             } else {
                 detach::run(py, progress.as_ref(), run)?
             };
-            batch_to_dict(py, b, step, true)
+            Ok((b, step, true))
         }
         (ObjectiveRef::Callable { .. }, Method::Gradients) => {
             let Some(grad_f) = gradient.filter(|g| !g.is_none()) else {
@@ -154,7 +341,7 @@ fn hessian_batch<'py>(
                 return Err(e);
             }
             let b = r.map_err(PyCoreError)?;
-            batch_to_dict(py, b, step, false)
+            Ok((b, step, false))
         }
         (ObjectiveRef::Callable { .. }, Method::Values) => {
             let d = pts.ncols();
@@ -207,7 +394,7 @@ fn hessian_batch<'py>(
                 return Err(e);
             }
             let b = r.map_err(PyCoreError)?;
-            batch_to_dict(py, b, step, false)
+            Ok((b, step, false))
         }
     }
 }
@@ -251,6 +438,7 @@ fn hessian_default_step(method: &str, richardson: bool) -> PyResult<f64> {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(hessian_batch, m)?)?;
+    m.add_function(wrap_pyfunction!(hessian_certify, m)?)?;
     m.add_function(wrap_pyfunction!(hessian_default_step, m)?)?;
     m.add_function(wrap_pyfunction!(hessian_spectrum, m)?)?;
     Ok(())

@@ -37,6 +37,16 @@ fn _thread_env_warning() -> Option<String> {
     hiddenconvex_core::parallel::env_num_threads().1
 }
 
+/// Whether every value of a float64 array (any shape, any strides) is finite: the boundary's
+/// finiteness check (`hiddenconvex._validation`), one pass without temporaries.
+#[pyfunction]
+fn _all_finite(a: numpy::PyReadonlyArrayDyn<'_, f64>) -> bool {
+    match a.as_slice() {
+        Ok(s) => s.iter().all(|x| x.is_finite()),
+        Err(_) => a.as_array().iter().all(|x| x.is_finite()),
+    }
+}
+
 /// Replace the core's thread pool by one of `n` threads.
 #[pyfunction]
 fn set_thread_count(n: usize) -> PyResult<()> {
@@ -87,6 +97,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_function(wrap_pyfunction!(thread_count, m)?)?;
     m.add_function(wrap_pyfunction!(set_thread_count, m)?)?;
+    m.add_function(wrap_pyfunction!(_all_finite, m)?)?;
     m.add_function(wrap_pyfunction!(max_thread_count, m)?)?;
     m.add_function(wrap_pyfunction!(_thread_env_warning, m)?)?;
     m.add_function(wrap_pyfunction!(_sleep_interruptible, m)?)?;

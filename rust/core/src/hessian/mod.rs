@@ -40,7 +40,9 @@ use crate::error::{Error, Result};
 use crate::objective::{check_dim, for_pieces, points_per_check, Objective};
 
 pub mod spectrum;
+pub mod verdict;
 pub use spectrum::{spectrum, Spectrum};
+pub use verdict::{certify, Certificates, Verdict, VerdictInput};
 
 /// Relative threshold of the kink test.
 pub const KINK_RHO: f64 = 0.25;
@@ -544,7 +546,7 @@ fn collect(outs: Vec<PointOut>, d: usize, steps: Array2<f64>, nv: u64, ng: u64) 
 }
 
 /// Values (and optional rounding scales) of a block of stencil rows, as an evaluator returns them.
-pub(crate) type BlockValues = (Vec<f64>, Option<Vec<f64>>);
+pub type BlockValues = (Vec<f64>, Option<Vec<f64>>);
 
 /// Upper bound on stencil rows whose values are held at once (16 MiB of values and scales).
 pub(crate) const BLOCK_ROWS: usize = 1 << 20;
