@@ -220,13 +220,13 @@ def test_hessian_bench(bench, smoke, impl, model, D, B):
         case=case,
         impl=impl,
         rounds=rounds,
-        iterations=iterations,
+        calls_per_round=iterations,
         rel_err=err,
         **extra,
     )
 
 
-#: Shortest timed round (s): faster calls are repeated within a round (``iterations``).
+#: Shortest timed round (s): faster calls are repeated within a round (``calls_per_round``).
 MIN_ROUND_S = 0.02
 #: Time per row (s) the rounds are chosen for, between MIN_ROUNDS and MAX_ROUNDS rounds.
 ROW_BUDGET_S = 1.0

@@ -8,7 +8,7 @@ machines are noisy and have 2 cores). In the test suite they run once each with
     python benches/tables.py          # rewrites the tables in docs/ from benches/results/*.json
 
 Use the ``bench`` fixture: ``bench(fn, group=..., case=..., impl=..., rounds=5, **extra)``
-(``iterations=k`` times k calls per round and records the per-call median).
+(``calls_per_round=k`` times k calls per round and records the per-call median).
 ``impl="hiddenconvex"`` is the reference of the ratio column; extras (accuracy reached, coverage,
 chambers/s, ...) are stored beside the median.
 """
@@ -77,23 +77,23 @@ def bench(benchmark, request):
         impl: str,
         rounds: int = 5,
         warmup: int = 0,
-        iterations: int = 1,
+        calls_per_round: int = 1,
         **extra,
     ):
         if warmup and not benchmark.disabled:
             for _ in range(warmup):
                 fn()
         benchmark.group = f"{group} | {case}"
-        # ``iterations`` calls per round (the round's time divided by them): sub-millisecond
+        # ``calls_per_round`` calls per round (the round's time divided by them): sub-millisecond
         # calls are timed over rounds long enough for the clock and the scheduler
-        result = benchmark.pedantic(fn, rounds=rounds, iterations=iterations, warmup_rounds=0)
+        result = benchmark.pedantic(fn, rounds=rounds, iterations=calls_per_round, warmup_rounds=0)
         if not benchmark.disabled and benchmark.stats is not None:
             st = benchmark.stats.stats
             entry = {
                 "median_s": st.median,
                 "min_s": st.min,
                 "rounds": st.rounds,
-                **({"iterations": iterations} if iterations > 1 else {}),
+                **({"calls_per_round": calls_per_round} if calls_per_round > 1 else {}),
                 **{k: (v(result) if callable(v) else v) for k, v in extra.items()},
             }
             _RESULTS.setdefault(group, {}).setdefault(case, {})[impl] = entry

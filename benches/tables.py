@@ -56,7 +56,8 @@ def table(doc: dict) -> str:
             extras = ", ".join(
                 f"{k}={fmt_val(v)}"
                 for k, v in e.items()
-                if k not in ("median_s", "min_s", "rounds", "iterations") and not k.startswith("_")
+                if k not in ("median_s", "min_s", "rounds", "calls_per_round")
+                and not k.startswith("_")
             )
             rows.append(f"| {case} | {impl} | {fmt_time(e['median_s'])} | {ratio} | {extras} |")
     head = "| case | implementation | median | peer / hiddenconvex | notes |\n|---|---|---|---|---|"
