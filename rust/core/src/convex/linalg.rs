@@ -21,7 +21,18 @@ pub const CHUNK: usize = 64;
 /// or row chunks of `a`/`out` when `out` has one column chunk and several row chunks (a tall
 /// product with few columns, like n × P · P × d). The split depends on the shapes only, so
 /// results never depend on the thread count.
-pub fn matmul_into(a: ArrayView2<f64>, b: ArrayView2<f64>, mut out: ArrayViewMut2<f64>, par: bool) {
+pub fn matmul_into(a: ArrayView2<f64>, b: ArrayView2<f64>, out: ArrayViewMut2<f64>, par: bool) {
+    matmul_parts(a, b, out, par, None);
+}
+
+/// The fixed parts of [`matmul_into`]; with `ctl`, a part is skipped once it is cancelled.
+fn matmul_parts(
+    a: ArrayView2<f64>,
+    b: ArrayView2<f64>,
+    mut out: ArrayViewMut2<f64>,
+    par: bool,
+    ctl: Option<&Control>,
+) {
     let by_rows = out.ncols() <= CHUNK && out.nrows() > CHUNK;
     let parts: Vec<(ArrayViewMut2<f64>, ArrayView2<f64>, ArrayView2<f64>)> = if by_rows {
         out.axis_chunks_iter_mut(Axis(0), CHUNK)
@@ -35,7 +46,9 @@ pub fn matmul_into(a: ArrayView2<f64>, b: ArrayView2<f64>, mut out: ArrayViewMut
             .collect()
     };
     let mul = |(mut o, ac, bc): (ArrayViewMut2<f64>, ArrayView2<f64>, ArrayView2<f64>)| {
-        general_mat_mul(1.0, &ac, &bc, 0.0, &mut o)
+        if !ctl.is_some_and(|c| c.is_cancelled()) {
+            general_mat_mul(1.0, &ac, &bc, 0.0, &mut o)
+        }
     };
     if par {
         use rayon::prelude::*;
@@ -54,29 +67,7 @@ pub fn matmul_ctl(
     ctl: &Control,
 ) -> Result<Array2<f64>> {
     let mut out = Array2::<f64>::zeros((a.nrows(), b.ncols()));
-    let by_rows = out.ncols() <= CHUNK && out.nrows() > CHUNK;
-    let parts: Vec<(ArrayViewMut2<f64>, ArrayView2<f64>, ArrayView2<f64>)> = if by_rows {
-        out.axis_chunks_iter_mut(Axis(0), CHUNK)
-            .zip(a.axis_chunks_iter(Axis(0), CHUNK))
-            .map(|(o, ac)| (o, ac, b.view()))
-            .collect()
-    } else {
-        out.axis_chunks_iter_mut(Axis(1), CHUNK)
-            .zip(b.axis_chunks_iter(Axis(1), CHUNK))
-            .map(|(o, bc)| (o, a.view(), bc))
-            .collect()
-    };
-    let mul = |(mut o, ac, bc): (ArrayViewMut2<f64>, ArrayView2<f64>, ArrayView2<f64>)| {
-        if !ctl.is_cancelled() {
-            general_mat_mul(1.0, &ac, &bc, 0.0, &mut o)
-        }
-    };
-    if par {
-        use rayon::prelude::*;
-        parts.into_par_iter().for_each(mul);
-    } else {
-        parts.into_iter().for_each(mul);
-    }
+    matmul_parts(a, b, out.view_mut(), par, Some(ctl));
     ctl.check()?;
     Ok(out)
 }
