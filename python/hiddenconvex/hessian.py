@@ -95,13 +95,9 @@ __all__ = ["HessianResult", "hessian"]
 _METHODS: tuple[Literal["auto"] | _HessianMethod, ...] = ("auto", "values", "gradients")
 #: Smallest relative step c accepted (machine epsilon): below it θ + h == θ.
 MIN_STEP = float(np.finfo(np.float64).eps)
-#: Units of eps · (Σ scales) allowed as rounding noise in a certifying 1-D second difference
-#: (the core's ``hessian::verdict::CERT_ULPS``, stated here for readers).
-CERT_ULPS = 256.0
-#: Largest number of step sizes tried for the certificate (t0 · 2^k; the core's
-#: ``hessian::verdict::CERT_STEPS``): steps are evaluated until the first two consecutive
-#: negative ones, so a point certified at t0 costs 4 evaluations.
-CERT_STEPS = 5
+# The certificates' rounding allowance (256 eps · Σ scales) and their step sizes (t0 · 2^k, at
+# most 5, evaluated until two consecutive negative ones) are the core's
+# ``hessian::verdict::CERT_ULPS`` / ``CERT_STEPS``.
 
 
 @dataclasses.dataclass(repr=False)
