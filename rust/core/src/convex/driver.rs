@@ -674,7 +674,6 @@ pub fn endgame(
     let mut best: Option<Solution> = None;
     let mut iters = 0usize;
     let mut polished = false;
-    let mut unit_scale = true;
     for round in 0..CONIC_MAX_ROUNDS {
         ctl.check()?;
         let idx: Vec<usize> = (0..p).filter(|&i| in_w[i]).collect();
@@ -687,12 +686,16 @@ pub fn endgame(
             .as_ref()
             .map(|f| idx.iter().map(|&i| f[i].clone()).collect());
         let t0 = std::time::Instant::now();
-        // blocks in units of 1/β first; in the original units from the first solve that
-        // stops short of a usable point there (see [`super::conic`])
-        let mut cs = super::conic::solve(&sub, ctol, 300, unit_scale, sub_facets.as_deref(), ctl)?;
-        if unit_scale && !cs.usable {
+        // blocks in units of 1/β; in the original units when that solve stops short of a
+        // usable point (see [`super::conic`]). Every round tries units of 1/β again: a
+        // failure there is a property of that working set, not of the problem (logistic,
+        // n = 30, d = 2 + bias, β = 1e-3: round 2 of 5 stops "InsufficientProgress" in units
+        // of 1/β, the last round certifies to 5e-9 in them where the original units stop
+        // "AlmostSolved" at 2e-6)
+        let mut unit = true;
+        let mut cs = super::conic::solve(&sub, ctol, 300, unit, sub_facets.as_deref(), ctl)?;
+        if !cs.usable {
             iters += cs.iterations;
-            unit_scale = false;
             note(
                 log,
                 settings,
@@ -701,6 +704,7 @@ pub fn endgame(
                     cs.status
                 ),
             );
+            unit = false;
             cs = super::conic::solve(&sub, ctol, 300, false, sub_facets.as_deref(), ctl)?;
         }
         iters += cs.iterations;
@@ -734,9 +738,10 @@ pub fn endgame(
             log,
             settings,
             format!(
-                "conic round {round}: {} patterns, tol {ctol:e}, {} iterations ({}), {solve_secs:.3} s, \
+                "conic round {round}: {} patterns{}, tol {ctol:e}, {} iterations ({}), {solve_secs:.3} s, \
              pricing {:.3} s, relative gap {rel:.3e} (upper {ub:.12e}, dual {:.12e})",
                 idx.len(),
+                if unit { "" } else { " (original units)" },
                 cs.iterations,
                 cs.status,
                 stage_secs(t1),
