@@ -71,8 +71,8 @@ pub fn prune(prob: &Problem, z: &Array2<f64>, ctl: &Control) -> Result<Array2<f6
             break;
         }
         // at least one block joins (a window its null space could not shrink grows by one)
-        let k = (w.saturating_sub(window.len())).max(1).min(queue.len());
-        for _ in 0..k {
+        let room = w.saturating_sub(window.len()).max(1);
+        for _ in 0..room.min(queue.len()) {
             if let Some(j) = queue.pop() {
                 window.push(j);
             }
@@ -130,9 +130,9 @@ fn prune_window(cw: &Array2<f64>, mut t: Vec<f64>, n: usize, ctl: &Control) -> R
     while !nb.is_empty() && n_alive(&alive) > n + 1 {
         ctl.check()?;
         let mut delta = nb[0].clone();
-        for j in 0..m {
-            if !alive[j] {
-                delta[j] = 0.0;
+        for (dj, &a) in delta.iter_mut().zip(&alive) {
+            if !a {
+                *dj = 0.0;
             }
         }
         let scale = delta.iter().fold(0.0f64, |s, v| s.max(v.abs()));
@@ -146,8 +146,8 @@ fn prune_window(cw: &Array2<f64>, mut t: Vec<f64>, n: usize, ctl: &Control) -> R
         // the first norm to reach 0 along δ
         let mut kmin = usize::MAX;
         let mut rmin = f64::INFINITY;
-        for j in 0..m {
-            if alive[j] && delta[j] > NULL_EPS * scale {
+        for (j, &a) in alive.iter().enumerate() {
+            if a && delta[j] > NULL_EPS * scale {
                 let r = t[j] / delta[j];
                 if r < rmin {
                     rmin = r;
@@ -159,8 +159,8 @@ fn prune_window(cw: &Array2<f64>, mut t: Vec<f64>, n: usize, ctl: &Control) -> R
             nb.remove(0);
             continue;
         }
-        for j in 0..m {
-            t[j] = (t[j] - rmin * delta[j]).max(0.0);
+        for (tj, &dj) in t.iter_mut().zip(delta.iter()) {
+            *tj = (*tj - rmin * dj).max(0.0);
         }
         t[kmin] = 0.0;
         let gone: Vec<usize> = (0..m).filter(|&j| alive[j] && t[j] == 0.0).collect();
