@@ -152,6 +152,38 @@ def test_prune_never_changes_the_network():
     )
 
 
+def test_the_core_prunes_to_n_plus_one_neurons_at_the_optimum():
+    """The core returns at most n + 1 nonzero blocks (Carathéodory pruning of the conic
+    working-set solution, an interior point with more active blocks) whose network attains the cvxpy+Clarabel optimum, with
+    a dual bound below it; the Python layer then has nothing left to prune."""
+    from hiddenconvex import _core
+
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((30, 2))
+    y = rng.standard_normal(30)
+    ch = hc.chambers(X, method="exact")
+    D = np.ascontiguousarray(ch.patterns)
+    beta = 1e-4
+    o = _core.convex_solve(
+        X, y, D, beta, tol=1e-8, gates=np.ascontiguousarray(ch.witnesses, dtype=float)
+    )
+    n_act = int(np.sum(np.linalg.norm(o["z"], axis=0) > 0))
+    assert 0 < n_act <= X.shape[0] + 1
+    ref, _, _ = R.cvxpy_relu(X, y, D, beta)
+    # the network of the returned blocks, by the NumPy formula (not the core's)
+    z = o["z"]
+    P = D.shape[0]
+    pred = np.maximum(X @ z[:, :P], 0) @ np.ones(P) - np.maximum(X @ z[:, P:], 0) @ np.ones(P)
+    net = 0.5 * np.sum((pred - y) ** 2) + beta * np.linalg.norm(z, axis=0).sum()
+    assert net == pytest.approx(o["network_objective"], rel=1e-12)
+    assert net == pytest.approx(ref, rel=1e-7)
+    assert o["dual"] <= ref * (1 + 1e-7)
+    assert o["converged"] and (net - o["dual"]) <= 1e-8 * abs(net)
+    m = hc.ConvexReLU(beta, patterns=ch).fit(X, y)
+    assert m.certified_ and m.n_active_ == n_act
+    np.testing.assert_array_equal(m.blocks_[0], z)
+
+
 @pytest.mark.parametrize("solver", ["ipm", "fista"])
 @pytest.mark.parametrize("loss", ["squared", "logistic"])
 def test_each_smooth_relu_solver_matches_clarabel(solver, loss):

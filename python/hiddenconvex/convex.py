@@ -400,7 +400,9 @@ def _prune_null_space(C: np.ndarray, t0: np.ndarray, n: int) -> np.ndarray:
 
 # Largest n + 2 for which _prune prunes 2(n + 1) blocks at a time (one SVD per window) rather
 # than eliminating along the null space of all active blocks at once (a rank-one update of an
-# m × (m − n − 1) basis per removed block: 5 s for m = 783 blocks at n = 40).
+# m × (m − n − 1) basis per removed block: 5 s for m = 783 blocks at n = 40). Up to the same
+# size the core already returns pruned blocks (rust/core/src/convex/prune.rs, the same steps
+# without NumPy's per-step overhead), so _prune has nothing left to do there.
 _PRUNE_WINDOW_MAX = 200
 
 

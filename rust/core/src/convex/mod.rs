@@ -25,6 +25,7 @@ pub mod loss;
 pub(crate) mod newton;
 pub(crate) mod pdip;
 pub(crate) mod polish;
+pub(crate) mod prune;
 
 pub use driver::{check_memory, fit, memory_estimate, Fit, SOLVERS};
 pub use polish::sharp_certificate;
