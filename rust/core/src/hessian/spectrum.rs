@@ -225,7 +225,7 @@ fn tridiagonal_min_eigenvector(a: &[f64], b: &[f64], lam: f64) -> Vec<f64> {
         if i > 0 {
             p[i] = a[i] - sigma - l[i - 1] * b[i - 1];
         }
-        if !(p[i] > delta) {
+        if p[i].is_nan() || p[i] <= delta {
             p[i] = delta;
         }
         if i + 1 < n {
