@@ -231,7 +231,47 @@ def beta_grid_table(doc: dict) -> str | None:
 
 
 #: Groups with a table of their own (default: :func:`table`).
-GROUP_TABLES = {"interrupt": interrupt_table, "convex": convex_table}
+#: The hessian group's same-job pairs: (hiddenconvex row, JAX row, what both compute).
+HESSIAN_PAIRS = (
+    ("hiddenconvex (H only)", "jax", "H"),
+    ("hiddenconvex", "jax+eigh", "H + spectra"),
+)
+
+
+def hessian_table(doc: dict) -> str:
+    """The generic table, then per case the same-job ratios against JAX: H alone
+    (``spectrum=False`` against ``jax.hessian``) and H with its spectra (hiddenconvex's default
+    output, verdicts included, against ``jax.hessian`` + ``jnp.linalg.eigh``)."""
+    out = table(doc)
+    rows = []
+    for case, impls in doc["cases"].items():
+        cells = []
+        for ours, peer, _ in HESSIAN_PAIRS:
+            a, b = impls.get(ours), impls.get(peer)
+            if a and b:
+                r = a["median_s"] / b["median_s"]
+                cells += [fmt_time(a["median_s"]), fmt_time(b["median_s"]), f"{r:.2f}×"]
+            else:
+                cells += ["", "", ""]
+        if any(cells):
+            rows.append(f"| {case} | " + " | ".join(cells) + " |")
+    if not rows:
+        return out
+    head = (
+        "| case | hiddenconvex (H only) | jax | ratio | hiddenconvex (H + spectra, verdicts) "
+        "| jax + eigh | ratio |\n|" + "---|" * 7
+    )
+    note = (
+        "_Same job, ratio hiddenconvex / JAX (< 1 means hiddenconvex is faster): H alone "
+        "(`spectrum=False`, no Richardson) against `jax.jit(jax.vmap(jax.hessian(f)))`, and H "
+        "with its spectra (no Richardson; eigenvalues, λ_min eigenvector, certificates and "
+        "verdicts) against the same JAX Hessian followed by `jnp.linalg.eigh` in one jitted "
+        "function._"
+    )
+    return f"{out}\n\n{head}\n" + "\n".join(rows) + f"\n\n{note}"
+
+
+GROUP_TABLES = {"interrupt": interrupt_table, "convex": convex_table, "hessian": hessian_table}
 
 DOCS = ROOT / "docs"
 

@@ -468,7 +468,7 @@ def test_threaded_eigendecomposition_matches_numpy():
         _eigh(np.zeros((1, EIGH_THREAD_MIN_DIM - 1, EIGH_THREAD_MIN_DIM)))
 
 
-@pytest.mark.parametrize("D", [1, 2, 7, 30, 64])
+@pytest.mark.parametrize("D", [1, 2, 7, 30, 64, 100, 255])
 def test_core_spectrum_matches_numpy_eigh(rng, D):
     """The core's eigen-analysis (faer, used up to CORE_EIGEN_MAX_DIM) against LAPACK's: the
     eigenvalues to a few eps·‖H‖₂, unit eigenvectors of λ_min, τ = ‖E‖_F, NaN rows where H or
@@ -574,3 +574,72 @@ def test_lapack_path_verdicts_match_the_core_path(rng, monkeypatch):
                 assert qt < -r.certificate_tolerance[k]
                 np.testing.assert_allclose(qt, r.certificate_gap[k], rtol=1e-6)
         np.testing.assert_allclose(core.certificate_gap, lapack.certificate_gap, rtol=1e-6)
+
+
+@pytest.mark.parametrize("D", [12, 70])
+def test_spectrum_false_returns_the_same_hessians_without_spectra(rng, D, tmp_path):
+    """``spectrum=False``: H, error, kinks, τ, values, steps and evaluation counts identical to
+    the full call's (whose certificates add evaluations only at candidates), on both sides of
+    the core-eigensolver limit; the spectral fields are None, the summary says so, and the
+    result still round-trips through to_dict."""
+    X = rng.standard_normal((30, 3))
+    net = hc.MLP(X, rng.standard_normal(30), [D // 4], activation="tanh", bias=False)
+    pts = np.stack([net.init(s) for s in range(3)])
+    for kw in ({"richardson": False, "method": "gradients"}, {}):
+        full = hc.hessian(net, pts, **kw)
+        bare = hc.hessian(net, pts, spectrum=False, **kw)
+        for name in ("H", "error", "kink", "finite", "values", "steps", "tolerance"):
+            np.testing.assert_array_equal(getattr(bare, name), getattr(full, name))
+        assert bare.n_gradient_evaluations == full.n_gradient_evaluations
+        n_cert = full.n_evaluations - bare.n_evaluations
+        assert n_cert >= 0
+        if all(v == "psd" for v in full.verdict):
+            assert n_cert == 0
+        for name in (
+            "eigenvalues",
+            "lambda_min",
+            "lambda_max",
+            "min_eigenvector",
+            "verdict",
+            "certificate_t",
+            "certificate_gap",
+            "certificate_tolerance",
+        ):
+            assert getattr(bare, name) is None
+        assert bare.counts() == {}
+        assert "spectrum=False" in bare.summary()
+        assert bare.to_dict()["verdict"] is None
+        for suffix in (".npz", ".json"):
+            back = hc.load(bare.save(tmp_path / f"h{suffix}"))
+            np.testing.assert_array_equal(back.H, bare.H)
+            assert back.verdict is None and back.eigenvalues is None
+    with pytest.raises(hc.InvalidTypeError, match="spectrum"):
+        hc.hessian(net, pts, spectrum="no")
+
+
+def test_spectrum_false_with_a_callable_and_non_finite_points():
+    def f(t):
+        return (np.log(t[0]) if t[0] > 0 else np.nan) + t[1] ** 2
+
+    r = hc.hessian(f, [[1.0, 0.0], [-1.0, 0.0]], dim=2, spectrum=False)
+    assert r.finite.tolist() == [True, False]
+    np.testing.assert_allclose(r.H[0], [[-1.0, 0.0], [0.0, 2.0]], atol=1e-6)
+    assert r.verdict is None
+
+
+def test_core_spectra_identical_at_1_and_2_threads(rng, restore_threads):
+    """The per-point eigen-analysis runs in parallel over points for large batches: eigenvalues
+    and λ_min eigenvectors bit-identical at 1 and 2 threads (D = 100, 40 points)."""
+    from hiddenconvex import _core
+
+    A = rng.standard_normal((40, 100, 100))
+    H = (A + A.transpose(0, 2, 1)) / 2
+    E = np.zeros_like(H)
+    fin = np.ones(40, bool)
+    out = []
+    for n in (1, 2):
+        hc.set_thread_count(n)
+        r = _core.hessian_spectrum(H, E, fin, True)
+        out.append((r["eig"], r["vmin"]))
+    np.testing.assert_array_equal(out[0][0], out[1][0])
+    np.testing.assert_array_equal(out[0][1], out[1][1])

@@ -118,17 +118,22 @@ class HessianResult(Result):
         f at the points.
     points, steps : ndarray (B, D)
         The points and the steps h_i used.
-    eigenvalues : ndarray (B, D)
+    eigenvalues : ndarray (B, D) or None
         Ascending eigenvalues of H (NaN rows for non-finite points).
-    lambda_min, lambda_max, tolerance : ndarray (B,)
-        Extreme eigenvalues and τ = ‖error‖_F.
-    min_eigenvector : ndarray (B, D)
+    lambda_min, lambda_max : ndarray (B,) or None
+        Extreme eigenvalues.
+    tolerance : ndarray (B,)
+        τ = ‖error‖_F.
+    min_eigenvector : ndarray (B, D) or None
         Unit eigenvector of λ_min.
-    verdict : list of str
+    verdict : list of str or None
         "psd", "indefinite", "unreliable" or "nonfinite" per point.
-    certificate_t, certificate_gap, certificate_tolerance : ndarray (B,)
+    certificate_t, certificate_gap, certificate_tolerance : ndarray (B,) or None
         For certified points: the step t, q(t) = f(θ+tv) + f(θ−tv) − 2f(θ) < 0 and its
         tolerance (NaN elsewhere).
+
+    The fields marked "or None" are None when the Hessians were computed with
+    ``spectrum=False`` (:func:`hessian`); ``counts()`` is then empty.
     """
 
     H: np.ndarray
@@ -138,15 +143,15 @@ class HessianResult(Result):
     values: np.ndarray
     points: np.ndarray
     steps: np.ndarray
-    eigenvalues: np.ndarray
-    lambda_min: np.ndarray
-    lambda_max: np.ndarray
+    eigenvalues: np.ndarray | None
+    lambda_min: np.ndarray | None
+    lambda_max: np.ndarray | None
     tolerance: np.ndarray
-    min_eigenvector: np.ndarray
-    verdict: list[str]
-    certificate_t: np.ndarray
-    certificate_gap: np.ndarray
-    certificate_tolerance: np.ndarray
+    min_eigenvector: np.ndarray | None
+    verdict: list[str] | None
+    certificate_t: np.ndarray | None
+    certificate_gap: np.ndarray | None
+    certificate_tolerance: np.ndarray | None
     method: str = "values"
     richardson: bool = True
     step: float = 0.0
@@ -164,7 +169,9 @@ class HessianResult(Result):
         return int(self.H.shape[1])
 
     def counts(self) -> dict[str, int]:
-        """Number of points per verdict."""
+        """Number of points per verdict (empty without verdicts: ``spectrum=False``)."""
+        if self.verdict is None:
+            return {}
         out = {k: 0 for k in ("psd", "indefinite", "unreliable", "nonfinite")}
         for v in self.verdict:
             out[v] += 1
@@ -178,10 +185,15 @@ class HessianResult(Result):
             f"  method: {self.method}{' + Richardson' if self.richardson else ''}, "
             f"relative step c = {self.step:.3g}, {self.n_evaluations} value and "
             f"{self.n_gradient_evaluations} gradient evaluations in {self.elapsed_s:.3g} s",
-            f"  verdicts: {c['psd']} psd, {c['indefinite']} indefinite (certified), "
-            f"{c['unreliable']} unreliable, {c['nonfinite']} non-finite",
         ]
-        if ok.any():
+        if not c:
+            lines.append("  no spectra or verdicts (spectrum=False)")
+        else:
+            lines.append(
+                f"  verdicts: {c['psd']} psd, {c['indefinite']} indefinite (certified), "
+                f"{c['unreliable']} unreliable, {c['nonfinite']} non-finite"
+            )
+        if ok.any() and self.lambda_min is not None and self.lambda_max is not None:
             lines.append(
                 f"  λ_min in [{np.nanmin(self.lambda_min):.4g}, {np.nanmax(self.lambda_min):.4g}], "
                 f"λ_max in [{np.nanmin(self.lambda_max):.4g}, {np.nanmax(self.lambda_max):.4g}], "
@@ -201,9 +213,11 @@ _BLAS: list[Any] = []  # the cached threadpoolctl controller (or None when unava
 #: Hessians of at least this order are decomposed on a worker thread (see :func:`_eigh`).
 EIGH_THREAD_MIN_DIM = 256
 
-#: Hessians up to this order are decomposed in the core (faer's self-adjoint eigensolver, no BLAS
-#: thread limit to set and undo, no LAPACK call per point); larger ones by LAPACK (:func:`_eigh`).
-CORE_EIGEN_MAX_DIM = 64
+#: Hessians up to this order are decomposed in the core (faer's tridiagonalisation, all
+#: eigenvalues, the λ_min eigenvector alone by inverse iteration; no BLAS thread limit to set and
+#: undo, no LAPACK call per point); larger ones by LAPACK (:func:`_eigh`, on a worker thread that
+#: Ctrl-C can abandon).
+CORE_EIGEN_MAX_DIM = EIGH_THREAD_MIN_DIM - 1
 
 
 def _eigh(H: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -264,6 +278,7 @@ def hessian(
     vectorized: bool = False,
     gradient: Any = None,
     progress: Any = None,
+    spectrum: bool = True,
 ) -> HessianResult:
     """Finite-difference Hessians at a batch of points, with error estimates and verdicts.
 
@@ -300,6 +315,13 @@ def hessian(
         from the calling thread once per chunk of shifted points.
     progress : bool or callable, optional
         Progress reporting (see :mod:`hiddenconvex._progress`).
+    spectrum : bool
+        Whether to compute the spectra (eigenvalues, the eigenvector of λ_min), the certificates
+        and the verdicts (default). With ``False`` only H, the error estimates, the kink flags
+        and τ = ‖error‖_F are computed, and the result's ``eigenvalues``, ``lambda_min``,
+        ``lambda_max``, ``min_eigenvector``, ``verdict`` and ``certificate_*`` are None: the
+        cheaper call when only H is wanted (the eigenvalues cost about as much as the Hessian
+        itself at D ≈ 100).
 
     Returns
     -------
@@ -328,6 +350,7 @@ def hessian(
             )
         obj = CallableObjective(obj.f, obj.dim, vectorized=obj.vectorized, gradient=gradient)
     richardson = check_bool(richardson, "richardson")
+    spectrum = check_bool(spectrum, "spectrum")
     if step is not None:
         step = check_float(step, "step", minimum=0.0, strict_minimum=True)
         if step < MIN_STEP:
@@ -349,7 +372,7 @@ def hessian(
     # Up to CORE_EIGEN_MAX_DIM, one call computes the Hessians, τ = ‖E_b‖_F, the spectra (faer's
     # self-adjoint eigensolver), the certificates and the verdicts; larger Hessians are decomposed
     # by LAPACK (_eigh) and certified by a second call.
-    core_eigen = pts.shape[1] <= CORE_EIGEN_MAX_DIM
+    core_eigen = spectrum and pts.shape[1] <= CORE_EIGEN_MAX_DIM
     start = time.perf_counter()
     if progress is None or progress is False:
         out = _core.hessian_batch(
@@ -369,6 +392,8 @@ def hessian(
                 gradient=grad,
                 verdicts=core_eigen,
             )
+    if not spectrum:
+        return _without_spectrum(out, pts, how, richardson, start, str(obj.name))
     if not core_eigen:
         _large_verdicts(out, handle, pts, d, vec)
     return HessianResult(
@@ -395,6 +420,38 @@ def hessian(
         n_gradient_evaluations=out["n_gradients"],
         elapsed_s=time.perf_counter() - start,
         objective=str(obj.name),
+    )
+
+
+def _without_spectrum(
+    out: _HessianBatch, pts: np.ndarray, how: str, richardson: bool, start: float, name: str
+) -> HessianResult:
+    """The result of ``hessian(..., spectrum=False)``: H, error estimates, kinks and τ."""
+    spec = _core.hessian_spectrum(out["H"], out["err"], out["finite"], False)
+    return HessianResult(
+        H=out["H"],
+        error=out["err"],
+        kink=out["kink"],
+        finite=spec["ok"],
+        values=out["f0"],
+        points=pts,
+        steps=out["steps"],
+        eigenvalues=None,
+        lambda_min=None,
+        lambda_max=None,
+        tolerance=spec["tol"],
+        min_eigenvector=None,
+        verdict=None,
+        certificate_t=None,
+        certificate_gap=None,
+        certificate_tolerance=None,
+        method=how,
+        richardson=richardson,
+        step=out["step"],
+        n_evaluations=out["n_values"],
+        n_gradient_evaluations=out["n_gradients"],
+        elapsed_s=time.perf_counter() - start,
+        objective=name,
     )
 
 

@@ -81,6 +81,7 @@ def _hessian_check(obj: Any, points: np.ndarray) -> dict[str, Any]:
     import hiddenconvex as hc
 
     res = hc.hessian(obj, points)
+    assert res.lambda_min is not None and res.lambda_max is not None and res.verdict is not None
     return {
         "lambda_min": float(np.nanmin(res.lambda_min)),
         "lambda_max": float(np.nanmax(res.lambda_max)),

@@ -83,6 +83,7 @@ def analyse_objective(
     # 2. curvature: λ_min / λ_max with error bars
     if obj.dim <= DENSE_MAX_DIM:
         h = hessian(obj, theta)
+        assert h.lambda_min is not None and h.lambda_max is not None and h.verdict is not None
         lmin, lmax, tol = float(h.lambda_min[0]), float(h.lambda_max[0]), float(h.tolerance[0])
         how = (
             f"dense finite-difference Hessian of the autodiff gradient ({h.n_gradient_evaluations} "
