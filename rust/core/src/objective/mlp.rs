@@ -1351,7 +1351,8 @@ unsafe fn output_unit_row_avx2(
     output_unit_row_portable(h, e, w2, w2a, b2, b2a, out, eo)
 }
 
-/// The portable body of [`output_unit_row`].
+/// The portable body of [`output_unit_row`]: sixteen points at a time in registers over the
+/// units, then eight, then one at a time (the same operations per point in every case).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 fn output_unit_row_portable(
@@ -1365,19 +1366,63 @@ fn output_unit_row_portable(
     eo: &mut [f64],
 ) {
     let nb = out.len();
-    out.copy_from_slice(b2);
-    eo.copy_from_slice(b2a);
-    for (((hu, eu), wu), wau) in h
-        .chunks_exact(nb)
-        .zip(e.chunks_exact(nb))
-        .zip(w2.chunks_exact(nb))
-        .zip(w2a.chunks_exact(nb))
-    {
-        for b in 0..nb {
-            out[b] += wu[b] * hu[b];
-            eo[b] += wau[b] * (hu[b].abs() + eu[b]);
+    let mut b0 = output_unit_block::<16>(h, e, w2, w2a, b2, b2a, out, eo, 0);
+    b0 = output_unit_block::<8>(h, e, w2, w2a, b2, b2a, out, eo, b0);
+    for b in b0..nb {
+        let (mut o, mut so) = (b2[b], b2a[b]);
+        for (((hu, eu), wu), wau) in h
+            .chunks_exact(nb)
+            .zip(e.chunks_exact(nb))
+            .zip(w2.chunks_exact(nb))
+            .zip(w2a.chunks_exact(nb))
+        {
+            o += wu[b] * hu[b];
+            so += wau[b] * (hu[b].abs() + eu[b]);
         }
+        out[b] = o;
+        eo[b] = so;
     }
+}
+
+/// The register blocks of [`output_unit_row`]: points `b0..` in blocks of `L` while whole
+/// blocks remain; returns the first point not done.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn output_unit_block<const L: usize>(
+    h: &[f64],
+    e: &[f64],
+    w2: &[f64],
+    w2a: &[f64],
+    b2: &[f64],
+    b2a: &[f64],
+    out: &mut [f64],
+    eo: &mut [f64],
+    mut b0: usize,
+) -> usize {
+    let nb = out.len();
+    while b0 + L <= nb {
+        let mut o = [0.0f64; L];
+        let mut so = [0.0f64; L];
+        o.copy_from_slice(&b2[b0..b0 + L]);
+        so.copy_from_slice(&b2a[b0..b0 + L]);
+        for (((hu, eu), wu), wau) in h
+            .chunks_exact(nb)
+            .zip(e.chunks_exact(nb))
+            .zip(w2.chunks_exact(nb))
+            .zip(w2a.chunks_exact(nb))
+        {
+            let (hu, eu) = (&hu[b0..b0 + L], &eu[b0..b0 + L]);
+            let (wu, wau) = (&wu[b0..b0 + L], &wau[b0..b0 + L]);
+            for q in 0..L {
+                o[q] += wu[q] * hu[q];
+                so[q] += wau[q] * (hu[q].abs() + eu[q]);
+            }
+        }
+        out[b0..b0 + L].copy_from_slice(&o);
+        eo[b0..b0 + L].copy_from_slice(&so);
+        b0 += L;
+    }
+    b0
 }
 
 /// The t-points of one unit of the fused pair path, in place: `v` holds np a-values, np
