@@ -534,6 +534,53 @@ def test_native_reports_identical_at_1_2_8_threads(rng, restore_threads):
         assert r.verdict == reps[0].verdict
 
 
+@pytest.mark.parametrize("kind", ["logistic", "relu"])
+def test_fused_models_match_numpy_and_do_not_depend_on_threads(rng, kind, restore_threads):
+    """Linear models and two-layer networks (evaluated sample by sample, the t-points' first
+    layer combined from a's and b's): f(m) within the tolerance of a NumPy evaluation at the
+    same m, and the same bits at 1 and 2 threads."""
+    n, d, m = 70, 6, 5
+    X = rng.standard_normal((n, d)) * np.logspace(-2, 2, d)
+    if kind == "logistic":
+        ys = np.where(rng.standard_normal(n) > 0, 1.0, -1.0)
+        obj = hc.LogisticRegression(X, ys, bias=True)
+
+        def f_np(T):
+            z = -(T[:, :d] @ X.T + T[:, d:]) * ys
+            return np.sum(np.logaddexp(0.0, z), axis=1)
+    else:
+        y = rng.standard_normal(n)
+        obj = hc.TwoLayerReLU(X, y, m, bias=True)
+
+        def f_np(T):
+            p = [obj.unflatten(t) for t in T]
+            return np.array(
+                [
+                    0.5 * np.sum((np.maximum(X @ q["U"] + q["b"], 0) @ q["alpha"] - y) ** 2)
+                    for q in p
+                ]
+            )
+
+    kw = dict(n_pairs=300, seed=4, center=rng.standard_normal(obj.dim), scales=(1e-3, 1.0))
+    reps = []
+    for threads in (1, 2):
+        hc.set_thread_count(threads)
+        reps.append(hc.midpoint_test(obj, t=(0.5, 0.3), **kw))
+    np.testing.assert_array_equal(reps[0].gaps, reps[1].gaps)
+    np.testing.assert_array_equal(reps[0].tols, reps[1].tols)
+    rep = reps[0]
+    pairs = hc.midpoint_test(
+        lambda T: obj.values(T), dim=obj.dim, vectorized=True, t=(0.5, 0.3), **kw
+    )
+    # the same a, b (bit for bit) and t-points: the gaps of a direct evaluation in NumPy
+    # differ from the native gaps by less than the native tolerance
+    assert np.all(np.abs(rep.gaps - pairs.gaps) <= rep.tols / 8.0)
+    native = hc.midpoint_test(f_np, dim=obj.dim, vectorized=True, t=(0.5, 0.3), **kw)
+    assert np.all(np.abs(rep.gaps - native.gaps) <= rep.tols + 1e-12 * np.abs(native.gaps))
+    if kind == "logistic":
+        assert rep.n_violations == 0
+
+
 def _teacher_two_layer(seed, n=40, d=3, m=4):
     r = np.random.default_rng(seed)
     X = r.standard_normal((n, d))

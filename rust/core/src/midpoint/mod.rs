@@ -165,10 +165,15 @@ impl Sampler {
     }
 }
 
-/// Pairs per evaluation piece of the native run with T weights: about `EVAL_BLOCK` points
+/// Points per evaluation piece of the native run: long rows for the kernels that evaluate a
+/// block sample by sample, a few hundred microseconds of work for a cheap objective (a costly
+/// one gets fewer, see [`points_per_check`]).
+const PIECE_POINTS: usize = 2 * EVAL_BLOCK;
+
+/// Pairs per evaluation piece of the native run with T weights: about `PIECE_POINTS` points
 /// ((2 + T) per pair), a multiple of 8 pairs when that many fit (whole vectors in the kernels).
 fn pair_piece(nt: usize) -> usize {
-    let p = (EVAL_BLOCK / (2 + nt)).max(1);
+    let p = (PIECE_POINTS / (2 + nt)).max(1);
     if p >= 8 {
         p / 8 * 8
     } else {
@@ -605,10 +610,10 @@ pub fn run_native_range(
         }
         let mut vals = vec![0.0; len * rows];
         let mut scs = vec![0.0; len * rows];
-        // in pieces of whole pairs, about EVAL_BLOCK points each (fewer for a costly objective:
+        // in pieces of whole pairs, about PIECE_POINTS points each (fewer for a costly objective:
         // at least one pair), with a cancellation check before each: a block holds
         // BLOCK · (2 + T) points, seconds of work for a large network
-        let piece_pairs = pair_piece(nt).min((points_per_check(obj, EVAL_BLOCK) / rows).max(1));
+        let piece_pairs = pair_piece(nt).min((points_per_check(obj, PIECE_POINTS) / rows).max(1));
         let piece_rows = piece_pairs * rows;
         for (k, (vp, sp)) in vals
             .chunks_mut(piece_rows)
@@ -969,6 +974,79 @@ mod tests {
             b: b.view(),
         };
         assert!(src.validate().is_err());
+    }
+
+    fn linear_models() -> Vec<crate::objective::mlp::Mlp> {
+        use crate::objective::loss::Loss;
+        use crate::objective::mlp::Mlp;
+        // features over many magnitudes: large margins, cancellation in the products
+        let (n, d) = (60, 7);
+        let x = Array2::from_shape_fn((n, d), |(i, j)| {
+            ((i * 13 + j * 7) as f64 * 0.77).sin() * 10f64.powi((i % 7) as i32 - 3)
+        });
+        let lab = Array2::from_shape_fn((n, 1), |(i, _)| if i % 3 == 0 { 1.0 } else { -1.0 });
+        let tgt = Array2::from_shape_fn((n, 1), |(i, _)| (i as f64 * 0.3).cos() * 1e2);
+        vec![
+            Mlp::linear(x.clone(), lab.clone(), true, Loss::Logistic, 0.0).unwrap(),
+            Mlp::linear(x.clone(), lab, false, Loss::Logistic, 1e-3).unwrap(),
+            Mlp::linear(x, tgt, true, Loss::Squared, 0.0).unwrap(),
+        ]
+    }
+
+    #[test]
+    fn convex_linear_models_never_violate_at_adversarial_scales() {
+        // the t-points' margins are combined from those of a and b (no product for them): the
+        // rounding scale must still bound the error of every computed gap, from scales where the
+        // gap is pure rounding (1e-9 around a large center) to scales where the losses are huge
+        for obj in linear_models() {
+            let d = obj.dim();
+            for (center, scales) in [
+                (vec![0.0; d], vec![1e-12, 1e-6, 1.0, 1e3]),
+                (vec![1e3; d], vec![1e-9, 1e-3, 10.0]),
+                (
+                    (0..d).map(|i| (i as f64 - 3.0) * 37.0).collect(),
+                    vec![1e-10, 1e-2, 1e4],
+                ),
+            ] {
+                let s = Sampler::new(center, scales, 400, 7, None).unwrap();
+                let out = run_native(
+                    &obj,
+                    &PairSource::Random(s),
+                    &[0.5, 0.3, 0.9],
+                    &Tolerance::Scaled { factor: 32.0 },
+                    &Control::new(),
+                )
+                .unwrap();
+                for (g, t) in out.gap.iter().zip(out.tol.iter()) {
+                    assert!(
+                        g.is_finite() && *g >= -*t,
+                        "{}: gap {g} tol {t}",
+                        obj.name()
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn linear_model_results_do_not_depend_on_threads() {
+        for obj in linear_models() {
+            let d = obj.dim();
+            let s = Sampler::new(vec![0.5; d], vec![1e-3, 1.0], 700, 3, None).unwrap();
+            let src = PairSource::Random(s);
+            let tol = Tolerance::Scaled { factor: 32.0 };
+            crate::parallel::set_num_threads(1).unwrap();
+            let one = run_native(&obj, &src, &[0.5, 0.25], &tol, &Control::new()).unwrap();
+            crate::parallel::set_num_threads(2).unwrap();
+            let two = crate::parallel::install(|| {
+                run_native(&obj, &src, &[0.5, 0.25], &tol, &Control::new())
+            })
+            .unwrap()
+            .unwrap();
+            assert_eq!(one.fm, two.fm);
+            assert_eq!(one.gap, two.gap);
+            assert_eq!(one.tol, two.tol);
+        }
     }
 
     proptest::proptest! {

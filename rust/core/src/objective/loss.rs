@@ -35,8 +35,12 @@ use crate::error::{Error, Result};
 pub use crate::loss::{sigmoid, softplus, Loss};
 
 impl Loss {
-    /// Rounding-error scale of one loss term, given the error bound `ef` (in units of eps) of the
-    /// prediction f: |ℓ| + |ℓ'| (ef + the magnitude of the other operand of the subtraction).
+    /// Rounding-error scale of one loss term, given ℓ, ℓ' and the error bound `ef` (in units of
+    /// eps) of the prediction f: |ℓ| + B·(ef + the magnitude of the other operand of the
+    /// subtraction), with B a bound of |ℓ'| near f. B = |ℓ'| for every loss but the logistic
+    /// one, where B = min(1, e^{−yf}) = min(1, |ℓ'|/(1 − |ℓ'|)) ∈ [|ℓ'|, 2|ℓ'|] (|ℓ'| = σ(−yf)):
+    /// the quantity the vectorised kernels have at hand before the division that forms σ, so
+    /// that the values-and-scales kernel ([`loss_accumulate_row`]) needs no division for it.
     #[inline]
     pub fn term_scale(self, l: f64, dl: f64, ef: f64, y: f64) -> f64 {
         let other = match self {
@@ -44,7 +48,18 @@ impl Loss {
             Loss::Logistic => 0.0,
             Loss::Hinge | Loss::SquaredHinge => 1.0,
         };
-        l.abs() + dl.abs() * (ef + other)
+        let b = match self {
+            Loss::Logistic => {
+                let s = dl.abs();
+                if s >= 0.5 {
+                    1.0
+                } else {
+                    s / (1.0 - s)
+                }
+            }
+            _ => dl.abs(),
+        };
+        l.abs() + b * (ef + other)
     }
 }
 
@@ -444,6 +459,16 @@ fn loss_term(loss: Loss, f: f64, y: f64) -> (f64, f64) {
     }
 }
 
+/// `(ℓ, B)` of one logistic term, branch-free: ℓ as [`loss_term`] computes it and the bound
+/// B = min(1, e^{−yf}) ≥ |ℓ'| of [`Loss::term_scale`] (no division).
+#[inline(always)]
+fn logistic_term_bound(f: f64, y: f64) -> (f64, f64) {
+    let z = y * f;
+    let u = exp_v(-z.abs());
+    let l = (-z).max(0.0) + log1p_unit_v(u);
+    (l, if z > 0.0 { u } else { 1.0 })
+}
+
 /// ℓ' of one term, branch-free.
 #[inline(always)]
 fn loss_deriv(loss: Loss, f: f64, y: f64) -> f64 {
@@ -461,7 +486,7 @@ fn loss_deriv(loss: Loss, f: f64, y: f64) -> f64 {
 simd_dispatch! {
     /// One sample's terms for a row of B predictions `f` (one per point) with target `y`:
     /// `acc_f[b] += ℓ(f[b], y)` and, when `acc_s` is not empty,
-    /// `acc_s[b] += |ℓ| + |ℓ'| (e[b] + |other operand|)` ([`Loss::term_scale`]).
+    /// `acc_s[b] += |ℓ| + B (e[b] + |other operand|)` with B ≥ |ℓ'| as in [`Loss::term_scale`].
     pub(crate) fn loss_accumulate_row / loss_accumulate_row_portable / loss_accumulate_row(
         loss: Loss,
         f: &[f64],
@@ -482,7 +507,11 @@ simd_dispatch! {
             Loss::Hinge | Loss::SquaredHinge => 1.0,
         };
         for (((a, s), &fv), &ev) in acc_f.iter_mut().zip(acc_s.iter_mut()).zip(f).zip(e) {
-            let (l, dl) = loss_term(loss, fv, y);
+            let (l, dl) = if loss == Loss::Logistic {
+                logistic_term_bound(fv, y)
+            } else {
+                loss_term(loss, fv, y)
+            };
             *a += l;
             *s += l.abs() + dl.abs() * (ev + other);
         }
@@ -874,6 +903,32 @@ pub(crate) mod avx2 {
         m2!(i => (l[i], mul(negy, q[i])))
     }
 
+    /// `(ℓ, B)` of two vectors of predictions, interleaved (as [`super::logistic_term_bound`]:
+    /// [`logistic4x2`] without the division that forms ℓ').
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn logistic_bound4x2(f: [V; 2], y: V) -> [(V, V); 2] {
+        let z = m2!(i => mul(y, f[i]));
+        let u = exp4x2(m2!(i => neg_abs(z[i])));
+        let lg = log1p_unit4x2(u);
+        let negz = m2!(i => unsafe { _mm256_xor_pd(z[i], splat(-0.0)) });
+        let l = m2!(i => add(max(negz[i], splat(0.0)), lg[i]));
+        m2!(i => (l[i], select(gt(z[i], splat(0.0)), u[i], splat(1.0))))
+    }
+
+    /// [`logistic_bound4x2`] of the `m < 8` predictions `f` (zero-padded lanes), written to `l`, `b`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn logistic_bound_tail(f: &[f64], y: V, l: &mut [f64; 8], b: &mut [f64; 8]) {
+        let mut fb = [0.0; 8];
+        fb[..f.len()].copy_from_slice(f);
+        let [(l0, b0), (l1, b1)] = logistic_bound4x2([load(&fb, 0), load(&fb, 4)], y);
+        store(l, 0, l0);
+        store(l, 4, l1);
+        store(b, 0, b0);
+        store(b, 4, b1);
+    }
+
     /// [`logistic4`] of the `m < 4` predictions `f` (zero-padded lanes), written to `l`, `dl`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
@@ -982,27 +1037,33 @@ pub(crate) mod avx2 {
             let yv = splat(y);
             // other operand: 0 for the logistic loss.
             let other = splat(0.0);
-            while k + 8 <= n {
-                let [(l0, d0), (l1, d1)] = logistic4x2([load(f, k), load(f, k + 4)], yv);
-                for (j, l, dl) in [(k, l0, d0), (k + 4, l1, d1)] {
+            if !want_s {
+                while k + 8 <= n {
+                    let [(l0, _), (l1, _)] = logistic_bound4x2([load(f, k), load(f, k + 4)], yv);
+                    store(acc_f, k, add(load(acc_f, k), l0));
+                    store(acc_f, k + 4, add(load(acc_f, k + 4), l1));
+                    k += 8;
+                }
+            }
+            while want_s && k + 8 <= n {
+                let [(l0, b0), (l1, b1)] = logistic_bound4x2([load(f, k), load(f, k + 4)], yv);
+                for (j, l, bd) in [(k, l0, b0), (k + 4, l1, b1)] {
                     store(acc_f, j, add(load(acc_f, j), l));
-                    if want_s {
-                        let ts = add(abs(l), mul(abs(dl), add(load(e, j), other)));
-                        store(acc_s, j, add(load(acc_s, j), ts));
-                    }
+                    let ts = add(abs(l), mul(abs(bd), add(load(e, j), other)));
+                    store(acc_s, j, add(load(acc_s, j), ts));
                 }
                 k += 8;
             }
-            while k < n {
-                // The last < 8 values four lanes at a time, zero-padded (same operations per
-                // lane as the portable kernel, without its software FMA).
-                let m = (n - k).min(4);
-                let (mut lb, mut db) = ([0.0; 4], [0.0; 4]);
-                logistic_tail(&f[k..k + m], yv, &mut lb, &mut db);
+            if k < n {
+                // The last < 8 values in zero-padded vectors (same operations per lane as the
+                // portable kernel, without its software FMA).
+                let m = n - k;
+                let (mut lb, mut bb) = ([0.0; 8], [0.0; 8]);
+                logistic_bound_tail(&f[k..k + m], yv, &mut lb, &mut bb);
                 for j in 0..m {
                     acc_f[k + j] += lb[j];
                     if want_s {
-                        acc_s[k + j] += lb[j].abs() + db[j].abs() * (e[k + j] + 0.0);
+                        acc_s[k + j] += lb[j].abs() + bb[j].abs() * (e[k + j] + 0.0);
                     }
                 }
                 k += m;

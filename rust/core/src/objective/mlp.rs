@@ -14,7 +14,8 @@
 //! Rounding scale: alongside the forward pass we propagate, in units of eps, a bound e on the
 //! rounding error of each activation: e_{k+1} = Lip(g_k) (|W_k| (|h_k| + e_k) + |b_k|) (the
 //! magnitudes of the summands of each pre-activation plus the propagated input error). The scale
-//! returned is Σ_i Σ_o (|ℓ| + |ℓ'| (e_out + |other operand|)) + (λ/2) Σ W² ≥ |F|.
+//! returned is Σ_i Σ_o (|ℓ| + B (e_out + |other operand|)) + (λ/2) Σ W² ≥ |F|, with B ≥ |ℓ'|
+//! ([`Loss::term_scale`]: |ℓ'| itself, or within a factor 2 of it for the logistic loss).
 
 use ndarray::{Array2, ArrayView2, Axis};
 
@@ -531,6 +532,10 @@ fn gemm_nt(
 impl Mlp {
     /// Points per sub-block of the batched path.
     fn block_points(&self) -> usize {
+        if self.fused() {
+            // no n × block intermediate: the fused path holds a few rows of the block
+            return MAX_BLOCK_POINTS;
+        }
         let w = self.layers.iter().map(|l| l.n_out).max().unwrap_or(1);
         let bp = (BLOCK_FLOATS / (self.x.nrows() * w).max(1)).clamp(1, MAX_BLOCK_POINTS);
         // A multiple of 8 (two AVX2 vectors) when possible: the loss kernels run over rows of
@@ -708,6 +713,10 @@ impl Mlp {
         scales: &mut [f64],
         want_scale: bool,
     ) {
+        if self.fused() {
+            self.fused_values(p, None, values, scales, want_scale);
+            return;
+        }
         let fwd = self.forward_block(p, false, want_scale);
         self.values_from_forward(p, &fwd, values, scales, want_scale);
     }
@@ -742,6 +751,17 @@ impl Mlp {
                 q.row_mut(j * np + i).assign(&p.row(r * i + j));
             }
         }
+        if self.fused() {
+            let (mut vq, mut sq) = (vec![0.0; r * np], vec![0.0; r * np]);
+            self.fused_values(q.view(), Some((np, ts)), &mut vq, &mut sq, true);
+            for i in 0..np {
+                for j in 0..r {
+                    values[r * i + j] = vq[j * np + i];
+                    scales[r * i + j] = sq[j * np + i];
+                }
+            }
+            return;
+        }
         let ab = q.slice(ndarray::s![..2 * np, ..]);
         let (zab, eab) = self.pre_activation(0, ab, None, None, true);
         let n = self.x.nrows();
@@ -766,6 +786,120 @@ impl Mlp {
                 scales[r * i + j] = sq[j * np + i];
             }
         }
+    }
+
+    /// Whether the fused path ([`Mlp::fused_values`]) evaluates this network: one or two layers,
+    /// a linear output layer with one unit, one target column.
+    fn fused(&self) -> bool {
+        let last = &self.layers[self.layers.len() - 1];
+        self.layers.len() <= 2
+            && last.n_out == 1
+            && last.act == Activation::Identity
+            && self.y.ncols() == 1
+    }
+
+    /// Values and scales of the sub-block `q` (standard layout) of a network with one or two
+    /// layers and one output ([`Mlp::fused`]), sample by sample with every intermediate in
+    /// cache: per sample x_i, the first layer's pre-activations of every point
+    /// (`z_ub = b_u + Σ_j x_ij W_uj`, j in order, as the per-point path sums them) and their
+    /// bounds (`|b_u| + Σ_j |x_ij||W_uj|`) by [`first_layer_row`], then the activation, the
+    /// output unit and the loss term ([`loss::loss_accumulate_row`](super::loss)). No product
+    /// of the whole block and no n × B intermediate: the first layer has a small fan-in K = d,
+    /// where a packed product spends its time packing.
+    ///
+    /// With `pairs = Some((np, ts))`, `q` is ordered by role (np a's, np b's, then np t-points
+    /// per weight) and the t-points' pre-activations are combined from the a's and b's as in
+    /// [`Mlp::pair_values_sub_block`] (same values and bounds, without the product).
+    fn fused_values(
+        &self,
+        q: ArrayView2<'_, f64>,
+        pairs: Option<(usize, &[f64])>,
+        values: &mut [f64],
+        scales: &mut [f64],
+        want_scale: bool,
+    ) {
+        let rr = q.nrows();
+        let l0 = &self.layers[0];
+        let (k, m) = (l0.n_in, l0.n_out);
+        // the points whose first layer is a product: all, or the a's and b's
+        let n0 = pairs.map_or(rr, |(np, _)| 2 * np);
+        // per-point weights with the point index fastest: w1[(u·K + j)·n0 + b] = W_uj(θ_b)
+        let mut w1 = vec![0.0; m * k * n0];
+        let mut b1 = vec![0.0; m * n0];
+        for (b, row) in q.outer_iter().take(n0).enumerate() {
+            for u in 0..m {
+                for j in 0..k {
+                    w1[(u * k + j) * n0 + b] = row[l0.w_off + u * k + j];
+                }
+                if l0.bias {
+                    b1[u * n0 + b] = row[l0.b_off + u];
+                }
+            }
+        }
+        let w1a: Vec<f64> = w1.iter().map(|v| v.abs()).collect();
+        let b1a: Vec<f64> = b1.iter().map(|v| v.abs()).collect();
+        // the output layer of a two-layer network: w2[u·rr + b], b2[b]
+        let second = self.layers.get(1);
+        let (mut w2, mut b2) = (Vec::new(), Vec::new());
+        if let Some(l1) = second {
+            w2 = vec![0.0; m * rr];
+            b2 = vec![0.0; rr];
+            for (b, row) in q.outer_iter().enumerate() {
+                for u in 0..m {
+                    w2[u * rr + b] = row[l1.w_off + u];
+                }
+                if l1.bias {
+                    b2[b] = row[l1.b_off];
+                }
+            }
+        }
+        let w2a: Vec<f64> = w2.iter().map(|v| v.abs()).collect();
+        let b2a: Vec<f64> = b2.iter().map(|v| v.abs()).collect();
+        let (mut z, mut e) = (vec![0.0; m * rr], vec![0.0; m * rr]);
+        let (mut out, mut eo) = (vec![0.0; rr], vec![0.0; rr]);
+        values.iter_mut().for_each(|v| *v = 0.0);
+        scales.iter_mut().for_each(|v| *v = 0.0);
+        let lip = l0.act.lipschitz();
+        let no_scale: &mut [f64] = &mut [];
+        for i in 0..self.x.nrows() {
+            let (xr, xar) = (self.x.row(i), self.xabs.row(i));
+            let (Some(x), Some(xa)) = (xr.as_slice(), xar.as_slice()) else {
+                continue; // standard layout by construction
+            };
+            for u in 0..m {
+                let (wu, wau) = (
+                    &w1[u * k * n0..(u + 1) * k * n0],
+                    &w1a[u * k * n0..(u + 1) * k * n0],
+                );
+                let (bu, bau) = (&b1[u * n0..(u + 1) * n0], &b1a[u * n0..(u + 1) * n0]);
+                let zu = &mut z[u * rr..u * rr + n0];
+                let eu = &mut e[u * rr..u * rr + n0];
+                first_layer_row(x, xa, wu, wau, bu, bau, zu, eu);
+            }
+            if let Some((np, ts)) = pairs {
+                for u in 0..m {
+                    combine_pair_unit(&mut z[u * rr..(u + 1) * rr], np, ts, 1.0);
+                    combine_pair_unit(&mut e[u * rr..(u + 1) * rr], np, ts, 4.0);
+                }
+            }
+            let (f, ef): (&[f64], &[f64]) = if second.is_some() {
+                super::loss::activation_slice(l0.act, &mut z, &mut []);
+                if lip != 1.0 {
+                    e.iter_mut().for_each(|v| *v *= lip);
+                }
+                output_unit_row(&z, &e, &w2, &w2a, &b2, &b2a, &mut out, &mut eo);
+                (&out, &eo)
+            } else {
+                (&z, &e)
+            };
+            let acc_s = if want_scale {
+                &mut *scales
+            } else {
+                &mut *no_scale
+            };
+            super::loss::loss_accumulate_row(self.loss, f, ef, self.y[[i, 0]], values, acc_s);
+        }
+        self.finish_values(q, values, scales, want_scale);
     }
 
     /// The loss and weight-decay part of [`Mlp::values_sub_block`] from a forward pass.
@@ -815,6 +949,17 @@ impl Mlp {
                 }
             }
         }
+        self.finish_values(p, values, scales, want_scale);
+    }
+
+    /// Add the weight decay to `values` and `scales` and make each scale at least |value|.
+    fn finish_values(
+        &self,
+        p: ArrayView2<'_, f64>,
+        values: &mut [f64],
+        scales: &mut [f64],
+        want_scale: bool,
+    ) {
         for (b, th) in p.outer_iter().enumerate() {
             let (f, s) = (&mut values[b], &mut scales[b]);
             if self.weight_decay > 0.0 {
@@ -1044,6 +1189,258 @@ fn combine_pair_row(za: &[f64], ts: &[f64], w: usize, c: f64, out: &mut Vec<f64>
             out.extend(a.iter().zip(b).map(|(&x, &y)| t * x + s * y));
         } else {
             out.extend(a.iter().zip(b).map(|(&x, &y)| c * (t * x + s * y)));
+        }
+    }
+}
+
+/// One sample's first-layer unit for a block of points (point index fastest):
+/// `z[b] = bias[b] + Σ_j x[j]·w[j·B + b]` and `e[b] = |bias[b]| + Σ_j |x[j]|·|w[j·B + b]|`
+/// (`xa`, `wa`, `babs` hold the absolute values), j in order, no fused multiply-add: the sums
+/// of the per-point path ([`Mlp::eval_scalar`]) bit for bit, for any B and position in the
+/// block. Sixteen points at a time in registers over j; compiled for AVX2 when the CPU has it
+/// (the same operations in the same order: bit-identical to the portable build).
+#[allow(clippy::too_many_arguments)]
+fn first_layer_row(
+    x: &[f64],
+    xa: &[f64],
+    w: &[f64],
+    wa: &[f64],
+    bias: &[f64],
+    babs: &[f64],
+    z: &mut [f64],
+    e: &mut [f64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports the feature the function was compiled for.
+            return unsafe { first_layer_row_avx2(x, xa, w, wa, bias, babs, z, e) };
+        }
+    }
+    first_layer_row_portable(x, xa, w, wa, bias, babs, z, e)
+}
+
+/// [`first_layer_row`] compiled for AVX2 (four lanes per instruction).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn first_layer_row_avx2(
+    x: &[f64],
+    xa: &[f64],
+    w: &[f64],
+    wa: &[f64],
+    bias: &[f64],
+    babs: &[f64],
+    z: &mut [f64],
+    e: &mut [f64],
+) {
+    first_layer_row_portable(x, xa, w, wa, bias, babs, z, e)
+}
+
+/// The portable body of [`first_layer_row`].
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn first_layer_row_portable(
+    x: &[f64],
+    xa: &[f64],
+    w: &[f64],
+    wa: &[f64],
+    bias: &[f64],
+    babs: &[f64],
+    z: &mut [f64],
+    e: &mut [f64],
+) {
+    let nb = z.len();
+    let k = x.len().min(xa.len());
+    // 16 points (eight vectors: z and e) per register block, then 8, then one at a time: the
+    // same operations per point in every case
+    let mut b0 = first_layer_block::<16>(x, xa, w, wa, bias, babs, z, e, k, 0);
+    b0 = first_layer_block::<8>(x, xa, w, wa, bias, babs, z, e, k, b0);
+    for b in b0..nb {
+        let (mut zz, mut ee) = (bias[b], babs[b]);
+        for j in 0..k {
+            zz += x[j] * w[j * nb + b];
+            ee += xa[j] * wa[j * nb + b];
+        }
+        z[b] = zz;
+        e[b] = ee;
+    }
+}
+
+/// The register blocks of [`first_layer_row`]: points `b0..` in blocks of `L` while whole
+/// blocks remain; returns the first point not done.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn first_layer_block<const L: usize>(
+    x: &[f64],
+    xa: &[f64],
+    w: &[f64],
+    wa: &[f64],
+    bias: &[f64],
+    babs: &[f64],
+    z: &mut [f64],
+    e: &mut [f64],
+    k: usize,
+    mut b0: usize,
+) -> usize {
+    let nb = z.len();
+    while b0 + L <= nb {
+        let mut zz = [0.0f64; L];
+        let mut ee = [0.0f64; L];
+        zz.copy_from_slice(&bias[b0..b0 + L]);
+        ee.copy_from_slice(&babs[b0..b0 + L]);
+        for (j, (wr, ar)) in w
+            .chunks_exact(nb)
+            .zip(wa.chunks_exact(nb))
+            .take(k)
+            .enumerate()
+        {
+            let (xj, aj) = (x[j], xa[j]);
+            let wr = &wr[b0..b0 + L];
+            let ar = &ar[b0..b0 + L];
+            for q in 0..L {
+                zz[q] += xj * wr[q];
+                ee[q] += aj * ar[q];
+            }
+        }
+        z[b0..b0 + L].copy_from_slice(&zz);
+        e[b0..b0 + L].copy_from_slice(&ee);
+        b0 += L;
+    }
+    b0
+}
+
+/// One sample's output unit of a two-layer network for a block of B points: with the hidden
+/// activations `h[u·B + b]` and their bounds `e`, `out[b] = b2[b] + Σ_u w2[u·B + b]·h[u·B + b]`
+/// and `eo[b] = |b2[b]| + Σ_u |w2|·(|h| + e)` (u in order, as the per-point path).
+#[allow(clippy::too_many_arguments)]
+fn output_unit_row(
+    h: &[f64],
+    e: &[f64],
+    w2: &[f64],
+    w2a: &[f64],
+    b2: &[f64],
+    b2a: &[f64],
+    out: &mut [f64],
+    eo: &mut [f64],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports the feature the function was compiled for.
+            return unsafe { output_unit_row_avx2(h, e, w2, w2a, b2, b2a, out, eo) };
+        }
+    }
+    output_unit_row_portable(h, e, w2, w2a, b2, b2a, out, eo)
+}
+
+/// [`output_unit_row`] compiled for AVX2 (same operations, bit-identical).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)]
+unsafe fn output_unit_row_avx2(
+    h: &[f64],
+    e: &[f64],
+    w2: &[f64],
+    w2a: &[f64],
+    b2: &[f64],
+    b2a: &[f64],
+    out: &mut [f64],
+    eo: &mut [f64],
+) {
+    output_unit_row_portable(h, e, w2, w2a, b2, b2a, out, eo)
+}
+
+/// The portable body of [`output_unit_row`]: sixteen points at a time in registers over the
+/// units, then eight, then one at a time (the same operations per point in every case).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn output_unit_row_portable(
+    h: &[f64],
+    e: &[f64],
+    w2: &[f64],
+    w2a: &[f64],
+    b2: &[f64],
+    b2a: &[f64],
+    out: &mut [f64],
+    eo: &mut [f64],
+) {
+    let nb = out.len();
+    let mut b0 = output_unit_block::<16>(h, e, w2, w2a, b2, b2a, out, eo, 0);
+    b0 = output_unit_block::<8>(h, e, w2, w2a, b2, b2a, out, eo, b0);
+    for b in b0..nb {
+        let (mut o, mut so) = (b2[b], b2a[b]);
+        for (((hu, eu), wu), wau) in h
+            .chunks_exact(nb)
+            .zip(e.chunks_exact(nb))
+            .zip(w2.chunks_exact(nb))
+            .zip(w2a.chunks_exact(nb))
+        {
+            o += wu[b] * hu[b];
+            so += wau[b] * (hu[b].abs() + eu[b]);
+        }
+        out[b] = o;
+        eo[b] = so;
+    }
+}
+
+/// The register blocks of [`output_unit_row`]: points `b0..` in blocks of `L` while whole
+/// blocks remain; returns the first point not done.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn output_unit_block<const L: usize>(
+    h: &[f64],
+    e: &[f64],
+    w2: &[f64],
+    w2a: &[f64],
+    b2: &[f64],
+    b2a: &[f64],
+    out: &mut [f64],
+    eo: &mut [f64],
+    mut b0: usize,
+) -> usize {
+    let nb = out.len();
+    while b0 + L <= nb {
+        let mut o = [0.0f64; L];
+        let mut so = [0.0f64; L];
+        o.copy_from_slice(&b2[b0..b0 + L]);
+        so.copy_from_slice(&b2a[b0..b0 + L]);
+        for (((hu, eu), wu), wau) in h
+            .chunks_exact(nb)
+            .zip(e.chunks_exact(nb))
+            .zip(w2.chunks_exact(nb))
+            .zip(w2a.chunks_exact(nb))
+        {
+            let (hu, eu) = (&hu[b0..b0 + L], &eu[b0..b0 + L]);
+            let (wu, wau) = (&wu[b0..b0 + L], &wau[b0..b0 + L]);
+            for q in 0..L {
+                o[q] += wu[q] * hu[q];
+                so[q] += wau[q] * (hu[q].abs() + eu[q]);
+            }
+        }
+        out[b0..b0 + L].copy_from_slice(&o);
+        eo[b0..b0 + L].copy_from_slice(&so);
+        b0 += L;
+    }
+    b0
+}
+
+/// The t-points of one unit of the fused pair path, in place: `v` holds np a-values, np
+/// b-values, then np values per weight; `v_t = c·(t·v_a + (1 − t)·v_b)` (as
+/// [`combine_pair_row`]).
+fn combine_pair_unit(v: &mut [f64], np: usize, ts: &[f64], c: f64) {
+    let (ab, rest) = v.split_at_mut(2 * np);
+    let (a, b) = ab.split_at(np);
+    for (&t, out) in ts.iter().zip(rest.chunks_exact_mut(np)) {
+        let s = 1.0 - t;
+        if c == 1.0 {
+            for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                *o = t * x + s * y;
+            }
+        } else {
+            for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
+                *o = c * (t * x + s * y);
+            }
         }
     }
 }
@@ -1720,6 +2117,90 @@ mod tests {
             assert!(obj
                 .values_scales_block(Array2::zeros((2, d + 1)).view(), &mut v, &mut [0.0; 2])
                 .is_err());
+        }
+    }
+
+    #[test]
+    fn first_layer_rows_match_the_per_point_sums_bit_for_bit() {
+        // the dispatched kernel, its portable body and the per-point path's sums, at block sizes
+        // around the 8-point register blocks
+        for k in [1usize, 3, 10, 17] {
+            let x: Vec<f64> = (0..k)
+                .map(|j| ((j * 13) as f64 * 0.71).sin() * 1e3)
+                .collect();
+            let xa: Vec<f64> = x.iter().map(|v| v.abs()).collect();
+            for nb in [1usize, 7, 8, 9, 31, 64] {
+                let w: Vec<f64> = (0..k * nb)
+                    .map(|i| ((i * 29) as f64 * 0.37).cos())
+                    .collect();
+                let wa: Vec<f64> = w.iter().map(|v| v.abs()).collect();
+                let bias: Vec<f64> = (0..nb).map(|b| (b as f64 * 0.3).sin()).collect();
+                let babs: Vec<f64> = bias.iter().map(|v| v.abs()).collect();
+                let (mut z1, mut e1) = (vec![0.0; nb], vec![0.0; nb]);
+                let (mut z2, mut e2) = (vec![0.0; nb], vec![0.0; nb]);
+                first_layer_row(&x, &xa, &w, &wa, &bias, &babs, &mut z1, &mut e1);
+                first_layer_row_portable(&x, &xa, &w, &wa, &bias, &babs, &mut z2, &mut e2);
+                assert_eq!(z1, z2);
+                assert_eq!(e1, e2);
+                for b in 0..nb {
+                    let (mut z, mut e) = (bias[b], bias[b].abs());
+                    for j in 0..k {
+                        z += w[j * nb + b] * x[j];
+                        e += w[j * nb + b].abs() * x[j].abs();
+                    }
+                    assert_eq!((z1[b], e1[b]), (z, e), "k={k} nb={nb} b={b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn fused_path_matches_the_product_path() {
+        // linear models and two-layer networks (the fused path) against the forward pass through
+        // the packed products: values within the rounding scale, scales equal up to the order of
+        // their sums
+        let eps = f64::EPSILON;
+        let mut objs: Vec<Mlp> = Vec::new();
+        for loss in [Loss::Squared, Loss::Logistic, Loss::SquaredHinge] {
+            let (x, y) = data(41, 6, 1, loss.is_classification());
+            objs.push(Mlp::linear(x.clone(), y.clone(), true, loss, 0.2).unwrap());
+            objs.push(Mlp::linear(x.clone(), y.clone(), false, loss, 0.0).unwrap());
+            objs.push(Mlp::two_layer_relu(x.clone(), y.clone(), 5, true, loss, 0.1).unwrap());
+            objs.push(
+                Mlp::new(
+                    x,
+                    y,
+                    &[6, 3, 1],
+                    &[Activation::Tanh, Activation::Identity],
+                    &[true, true],
+                    loss,
+                    0.0,
+                    "tanh".into(),
+                )
+                .unwrap(),
+            );
+        }
+        for obj in &objs {
+            assert!(obj.fused(), "{}", obj.name());
+            let d = obj.dim();
+            for nb in [1usize, 9, 40] {
+                let p = Array2::from_shape_fn((nb, d), |(b, j)| {
+                    (((b * 11 + j * 5) as f64) * 0.41).sin() * 3.0
+                });
+                let (mut v1, mut s1) = (vec![0.0; nb], vec![0.0; nb]);
+                obj.fused_values(p.view(), None, &mut v1, &mut s1, true);
+                let fwd = obj.forward_block(p.view(), false, true);
+                let (mut v2, mut s2) = (vec![0.0; nb], vec![0.0; nb]);
+                obj.values_from_forward(p.view(), &fwd, &mut v2, &mut s2, true);
+                for b in 0..nb {
+                    assert!(
+                        (v1[b] - v2[b]).abs() <= 16.0 * eps * s2[b],
+                        "{}",
+                        obj.name()
+                    );
+                    assert!((s1[b] - s2[b]).abs() <= 1e-12 * s2[b], "{}", obj.name());
+                }
+            }
         }
     }
 
