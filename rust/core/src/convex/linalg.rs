@@ -939,6 +939,16 @@ mod tests {
                 matmul(a.view(), c.view(), par)
             );
         }
+        // a transposed left factor (the polish's face Hessian Mᵀ·(W M), n × kk with n beyond
+        // one k-block of the kernel): the bits of ndarray's own product
+        let m = Array2::from_shape_fn((300, 150), |_| rng.random::<f64>() - 0.5);
+        let wm = Array2::from_shape_fn((300, 150), |_| rng.random::<f64>() - 0.5);
+        for par in [false, true] {
+            assert_eq!(
+                matmul_ctl(m.t(), wm.view(), par, &ctl).unwrap(),
+                m.t().dot(&wm)
+            );
+        }
         let spd = matmul(a.view(), a.t(), true) + Array2::<f64>::eye(300);
         let l = cholesky(&spd).unwrap();
         assert_eq!(cholesky_ctl(&spd, true, &ctl).unwrap(), l);
