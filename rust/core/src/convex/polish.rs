@@ -13,7 +13,7 @@
 
 use ndarray::{Array1, Array2};
 
-use super::linalg::{cholesky, cholesky_ctl, cholesky_solve, dot, matmul_ctl};
+use super::linalg::{cholesky, cholesky_shifted_ctl, cholesky_solve, dot, matmul_ctl};
 use super::{Certificate, Kind, Problem};
 use crate::control::Control;
 use crate::error::{Error, Result};
@@ -509,13 +509,10 @@ pub fn polish_with(
         let tr = (0..kk).map(|a| h[[a, a]]).sum::<f64>() / kk as f64;
         let mut damp = 1e-12 * tr.max(1e-300);
         let step = loop {
-            let mut hd = h.clone();
-            for a in 0..kk {
-                hd[[a, a]] += damp;
-            }
-            // kk³/3 flops, checked per panel and trailing block: an interrupt is passed on, only
-            // a failed pivot raises the damping
-            match cholesky_ctl(&hd, true, ctl) {
+            // the factor of H + damp·I (kk³/3 flops, checked per panel and trailing block; the
+            // damping added as H is copied in): an interrupt is passed on, only a failed pivot
+            // raises the damping
+            match cholesky_shifted_ctl(&h, damp, true, ctl) {
                 Ok(l) => {
                     let mut s = grad.mapv(|v| -v);
                     cholesky_solve(&l, &mut s);
