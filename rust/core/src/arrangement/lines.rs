@@ -171,7 +171,10 @@ pub fn dedupe_ctl(rows: &[f64], k: usize, ctl: &Control) -> Result<Deduped> {
     }
     ctl.check()?;
     let mut map: Vec<Option<(u32, bool)>> = vec![None; m];
-    for &i in &live {
+    for (s, &i) in live.iter().enumerate() {
+        if s % CHECK_ROWS == 0 {
+            ctl.check()?;
+        }
         let i = i as usize;
         let g = group_of_row[i] as usize;
         map[i] = Some((line_of_group[g], flip[i] != flip[groups[g]]));
@@ -180,9 +183,9 @@ pub fn dedupe_ctl(rows: &[f64], k: usize, ctl: &Control) -> Result<Deduped> {
 }
 
 /// Sort `v` by the total order `cmp`, checking `ctl` between pieces of work: runs of
-/// [`SORT_RUN`] sorted one by one, then bottom-up merges, each merge of at most the whole slice
-/// (10⁶ entries: ~10 ms) between two checks. The result equals `sort_unstable_by(cmp)` for a
-/// total order (no two entries compare equal).
+/// [`SORT_RUN`] sorted one by one, then bottom-up merges, checked every [`MERGE_STEP`] entries
+/// merged. The result equals `sort_unstable_by(cmp)` for a total order (no two entries compare
+/// equal).
 fn sort_checked<F>(v: &mut Vec<u32>, cmp: F, ctl: &Control) -> Result<()>
 where
     F: Fn(&u32, &u32) -> Ordering,
@@ -196,10 +199,9 @@ where
     let mut width = SORT_RUN;
     while width < n {
         for lo in (0..n).step_by(2 * width) {
-            ctl.check()?;
             let mid = (lo + width).min(n);
             let hi = (lo + 2 * width).min(n);
-            merge_into(&v[lo..mid], &v[mid..hi], &mut buf[lo..hi], &cmp);
+            merge_into(&v[lo..mid], &v[mid..hi], &mut buf[lo..hi], &cmp, ctl)?;
         }
         std::mem::swap(v, &mut buf);
         width *= 2;
@@ -208,23 +210,32 @@ where
 }
 
 /// Entries per sorted run of [`sort_checked`].
-const SORT_RUN: usize = 1 << 15;
+const SORT_RUN: usize = 1 << 14;
 
-fn merge_into<F>(a: &[u32], b: &[u32], out: &mut [u32], cmp: &F)
+/// Entries merged by [`merge_into`] between two cancellation checks (a merge of the whole of
+/// 10⁶ rows' keys takes ~100 ms).
+const MERGE_STEP: usize = 1 << 16;
+
+/// Merge the sorted `a` and `b` into `out`, checking `ctl` every [`MERGE_STEP`] entries.
+fn merge_into<F>(a: &[u32], b: &[u32], out: &mut [u32], cmp: &F, ctl: &Control) -> Result<()>
 where
     F: Fn(&u32, &u32) -> Ordering,
 {
     let (mut i, mut j) = (0, 0);
-    for o in out.iter_mut() {
-        let take_a = j == b.len() || (i < a.len() && cmp(&a[i], &b[j]) != Ordering::Greater);
-        if take_a {
-            *o = a[i];
-            i += 1;
-        } else {
-            *o = b[j];
-            j += 1;
+    for part in out.chunks_mut(MERGE_STEP) {
+        ctl.check()?;
+        for o in part.iter_mut() {
+            let take_a = j == b.len() || (i < a.len() && cmp(&a[i], &b[j]) != Ordering::Greater);
+            if take_a {
+                *o = a[i];
+                i += 1;
+            } else {
+                *o = b[j];
+                j += 1;
+            }
         }
     }
+    Ok(())
 }
 
 fn cmp_slices(a: &[f64], b: &[f64]) -> Ordering {

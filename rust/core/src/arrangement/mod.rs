@@ -346,36 +346,46 @@ pub enum Coords {
 /// (rank, Q (n × rank, row-major), R (rank × d), perm) of [`whiten`].
 type Whitened = (usize, Vec<f64>, Vec<f64>, Vec<usize>);
 
+/// Rows of a column gathered or written out by [`whiten`] between two cancellation checks.
+const WHITEN_ROWS: usize = 1 << 16;
+
 /// Pivoted modified Gram–Schmidt on the columns of `x` (n × d, row-major): (rank, Q (n × rank,
 /// row-major), R (rank × d), perm). A column is dependent when its residual is below `tol` times
 /// its own norm (scale-invariant per column).
 fn whiten(x: &[f64], n: usize, d: usize, tol: f64, ctl: &Control) -> Result<Whitened> {
-    // one check per 65,536 rows of a column gathered and per 8 columns updated: at n = 10⁶ a
-    // column is ~10⁶ strided reads, an update 2·10⁶ flops
+    // a check per 65,536 rows of a column gathered or written out and per column normed or
+    // updated: at n = 10⁶ a column is ~10⁶ strided reads, a norm 2·10⁶ flops, an update 4·10⁶
+    // (a few ms each; the checks never change the arithmetic)
     let mut cols: Vec<Vec<f64>> = Vec::with_capacity(d);
     for j in 0..d {
         let mut c = Vec::with_capacity(n);
-        for i0 in (0..n).step_by(1 << 16) {
-            ctl.check()?; // ~10 ms for a whole column of 10⁶ strided reads
-            c.extend((i0..(i0 + (1 << 16)).min(n)).map(|i| x[i * d + j]));
+        for i0 in (0..n).step_by(WHITEN_ROWS) {
+            ctl.check()?;
+            c.extend((i0..(i0 + WHITEN_ROWS).min(n)).map(|i| x[i * d + j]));
         }
         cols.push(c);
     }
-    let norm0: Vec<f64> = cols.iter().map(|c| lines::norm(c)).collect();
+    let mut norm0: Vec<f64> = Vec::with_capacity(d);
+    for c in &cols {
+        ctl.check()?;
+        norm0.push(lines::norm(c));
+    }
     let mut perm: Vec<usize> = (0..d).collect();
     let mut r = vec![0.0; d * d];
     let mut q: Vec<Vec<f64>> = Vec::new();
     let mut rank = 0;
     while rank < d.min(n) {
-        ctl.check()?;
-        // pivot: the largest residual relative to the column's own norm
-        let (best, ratio) = (rank..d)
-            .map(|j| {
-                let nj = norm0[perm[j]];
-                let res = lines::norm(&cols[j]);
-                (j, if nj > 0.0 { res / nj } else { 0.0 })
-            })
-            .fold((rank, -1.0), |a, b| if b.1 > a.1 { b } else { a });
+        // pivot: the largest residual relative to the column's own norm (the first on ties)
+        let (mut best, mut ratio) = (rank, -1.0);
+        for j in rank..d {
+            ctl.check()?;
+            let nj = norm0[perm[j]];
+            let res = lines::norm(&cols[j]);
+            let rj = if nj > 0.0 { res / nj } else { 0.0 };
+            if rj > ratio {
+                (best, ratio) = (j, rj);
+            }
+        }
         if ratio <= tol {
             break;
         }
@@ -386,19 +396,19 @@ fn whiten(x: &[f64], n: usize, d: usize, tol: f64, ctl: &Control) -> Result<Whit
         }
         // re-orthogonalise once more against the previous q's (CGS2-style)
         for (t, qt) in q.iter().enumerate() {
+            ctl.check()?;
             let c = lines::dot(qt, &cols[rank]);
             r[t * d + rank] += c;
             for (v, qv) in cols[rank].iter_mut().zip(qt) {
                 *v -= c * qv;
             }
         }
+        ctl.check()?;
         let nr = lines::norm(&cols[rank]);
         r[rank * d + rank] = nr;
         let qs: Vec<f64> = cols[rank].iter().map(|v| v / nr).collect();
         for j in rank + 1..d {
-            if j % 8 == 0 {
-                ctl.check()?;
-            }
+            ctl.check()?;
             let c = lines::dot(&qs, &cols[j]);
             r[rank * d + j] = c;
             for (v, qv) in cols[j].iter_mut().zip(&qs) {
@@ -410,9 +420,11 @@ fn whiten(x: &[f64], n: usize, d: usize, tol: f64, ctl: &Control) -> Result<Whit
     }
     let mut qm = vec![0.0; n * rank];
     for (t, qt) in q.iter().enumerate() {
-        ctl.check()?;
-        for i in 0..n {
-            qm[i * rank + t] = qt[i];
+        for i0 in (0..n).step_by(WHITEN_ROWS) {
+            ctl.check()?;
+            for i in i0..(i0 + WHITEN_ROWS).min(n) {
+                qm[i * rank + t] = qt[i];
+            }
         }
     }
     r.truncate(rank * d);
@@ -564,7 +576,7 @@ impl ChamberSet {
         let mut out = vec![false; self.count() * n];
         out.par_chunks_mut(n.max(1))
             .zip(self.patterns.par_chunks(nw))
-            .with_min_len(1024)
+            .with_min_len(chambers_per_task(n))
             .for_each(|(row, p)| {
                 let byte = |c: usize| (p[c / 8] >> (56 - 8 * (c % 8))) as u8 as usize;
                 let mut full = row.chunks_exact_mut(8);
@@ -762,6 +774,22 @@ pub fn count_limited(x: ArrayView2<f64>, max_chambers: Option<u64>, ctl: &Contro
     Ok(c)
 }
 
+/// Rows of a chamber between two cancellation checks when its pattern is lifted or its witness
+/// verified (10⁶ × 50: ~1 ms of work).
+const CHECK_ROWS: usize = 1 << 14;
+
+/// A cancellation check every this many chambers (about [`CHECK_ROWS`] rows), besides one
+/// every [`CHECK_ROWS`] rows within a chamber.
+fn chambers_per_check(n: usize) -> usize {
+    (CHECK_ROWS / n.max(1)).max(1)
+}
+
+/// Chambers per rayon task when lifting or verifying the patterns of `n` rows: about 2¹⁸ rows of
+/// work per task (a chamber per task from n ≈ 2.6·10⁵ on, 262 at n = 10³). Results do not depend on it.
+fn chambers_per_task(n: usize) -> usize {
+    ((1usize << 18) / n.max(1)).max(1)
+}
+
 /// Row patterns from line patterns `lp` (P × words_for(L), sorted) and witnesses `w` (P × rank,
 /// row-space coordinates) lifted to R^d. Lines are oriented like their first row and ordered by
 /// first occurrence, so the row patterns are in the same (lexicographic) order.
@@ -814,19 +842,27 @@ fn finish(prep: &Prepared, lp: &[u64], w: &[f64], ctl: &Control) -> Result<Chamb
     } else if identity {
         lp.to_vec()
     } else {
+        let every = chambers_per_check(n);
         let mut pats = vec![0u64; p * nw];
         pats.par_chunks_mut(nw)
             .zip(lp.par_chunks(lw))
-            .with_min_len(1024)
-            .for_each(|(row, l)| {
-                for (i, m) in prep.map.iter().enumerate() {
-                    if let Some((li, flip)) = m {
-                        if get_bit(l, *li as usize) != *flip {
-                            set_bit(row, i);
+            .enumerate()
+            .with_min_len(chambers_per_task(n))
+            .try_for_each(|(q, (row, l))| -> Result<()> {
+                for (c, ms) in prep.map.chunks(CHECK_ROWS).enumerate() {
+                    if c > 0 || q % every == 0 {
+                        ctl.check()?;
+                    }
+                    for (i, m) in ms.iter().enumerate() {
+                        if let Some((li, flip)) = m {
+                            if get_bit(l, *li as usize) != *flip {
+                                set_bit(row, c * CHECK_ROWS + i);
+                            }
                         }
                     }
                 }
-            });
+                Ok(())
+            })?;
         pats
     };
     ctl.check()?;
@@ -851,19 +887,23 @@ pub(crate) fn verify_witnesses(
 ) -> Result<()> {
     let (n, d) = (prep.n, prep.d);
     let nw = words_for(n);
+    let every = chambers_per_check(n);
     let bad = patterns
         .par_chunks(nw)
         .zip(w.par_chunks(d))
         .enumerate()
-        .with_min_len(256)
+        .with_min_len(chambers_per_task(n))
         .map(|(p, (pat, u))| -> Result<Option<(usize, usize, f64)>> {
-            if p % 4096 == 0 {
+            if p % every == 0 {
                 ctl.check()?;
             }
             if u.iter().any(|v| !v.is_finite()) {
                 return Ok(Some((p, 0, f64::NAN)));
             }
             for i in 0..n {
+                if i % CHECK_ROWS == 0 && i > 0 {
+                    ctl.check()?;
+                }
                 let s = lines::dot(&prep.x[i * d..(i + 1) * d], u);
                 if (s > 0.0) != get_bit(pat, i) {
                     return Ok(Some((p, i, s)));
@@ -1743,6 +1783,65 @@ fn faces_prepared(prep: &Prepared, open: &ChamberSet, ctl: &Control) -> Result<C
 mod tests {
     use super::*;
     use ndarray::Array2;
+
+    /// 70,000 rows on 3 independent lines of R^4 (random nonzero multiples of either sign, so
+    /// the whitening, the deduplication's merges, the lifted patterns and the witness check run
+    /// over several blocks of rows): exactly the 2³ = 8 chambers, whose patterns are the sign
+    /// vectors σ ∈ {±1}³ of the lines, row i active when sign(c_i)·σ_line(i) > 0.
+    fn rows_on_three_lines() -> (Array2<f64>, Vec<Vec<bool>>) {
+        use rand::Rng;
+        let mut rng = crate::rng::stream_rng(11, 0);
+        let b = [
+            [1.0, 0.3, -0.2, 0.5],
+            [-0.4, 1.1, 0.7, 0.1],
+            [0.2, -0.6, 0.9, -1.3],
+        ];
+        let n = 70_000;
+        let line: Vec<usize> = (0..n).map(|_| rng.random_range(0..3)).collect();
+        let sign: Vec<bool> = (0..n).map(|_| rng.random::<bool>()).collect();
+        let c: Vec<f64> = (0..n).map(|_| rng.random_range(0.5..2.0)).collect();
+        let x = Array2::from_shape_fn((n, 4), |(i, j)| {
+            let ci = if sign[i] { c[i] } else { -c[i] };
+            ci * b[line[i]][j]
+        });
+        let mut want: Vec<Vec<bool>> = (0..8u32)
+            .map(|s| {
+                (0..n)
+                    .map(|i| ((s >> line[i]) & 1 == 1) == sign[i])
+                    .collect()
+            })
+            .collect();
+        want.sort();
+        (x, want)
+    }
+
+    #[test]
+    fn many_rows_on_few_lines_are_exact_and_stop_at_every_check() {
+        let (x, want) = rows_on_three_lines();
+        let n = x.nrows();
+        let run = |ctl: &Control| enumerate(x.view(), &Limits::default(), ctl);
+        let count = Control::new();
+        let set = run(&count).unwrap();
+        let b = set.bools();
+        let mut got: Vec<Vec<bool>> = b.chunks(n).map(|r| r.to_vec()).collect();
+        got.sort();
+        assert_eq!(got, want);
+        // a Ctrl-C at any check (150 spread over the run) stops it with Interrupted
+        let total = count.checks();
+        assert!(total > 20, "{total} checks");
+        for k in (1..=total).step_by((total as usize / 150).max(1)) {
+            let ctl = Control::cancelled_at_check(k);
+            assert_eq!(
+                run(&ctl).unwrap_err(),
+                Error::Interrupted,
+                "check {k} of {total}"
+            );
+        }
+        // and the checks change nothing
+        let again = run(&Control::new()).unwrap();
+        assert_eq!(again.patterns, set.patterns);
+        assert_eq!(again.witnesses, set.witnesses);
+    }
 
     #[test]
     fn cover_count_values() {

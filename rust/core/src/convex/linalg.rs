@@ -82,13 +82,25 @@ pub fn matmul(a: ArrayView2<f64>, b: ArrayView2<f64>, par: bool) -> Array2<f64> 
 /// Lower Cholesky factor L (A = L Lᵀ) of a symmetric positive-definite matrix, of which only
 /// the lower triangle is read (callers may leave the upper one unset).
 pub fn cholesky(a: &Array2<f64>) -> Result<Array2<f64>> {
-    factor(a, None, true, None)
+    factor(a, None, None, true, None)
 }
 
 /// [`cholesky`], serial when `par` is false, checking `ctl` once per panel and per trailing
 /// column block (Ctrl-C is seen within one NB × NB block of GEMM work of an n-row panel).
 pub fn cholesky_ctl(a: &Array2<f64>, par: bool, ctl: &Control) -> Result<Array2<f64>> {
-    factor(a, None, par, Some(ctl))
+    factor(a, None, None, par, Some(ctl))
+}
+
+/// [`cholesky_ctl`] of `a + shift·I`, the shift added to the diagonal as the lower triangle is
+/// copied in: the factor of the shifted matrix bit for bit, without an n × n copy of it (the
+/// damped Newton systems of the polish).
+pub fn cholesky_shifted_ctl(
+    a: &Array2<f64>,
+    shift: f64,
+    par: bool,
+    ctl: &Control,
+) -> Result<Array2<f64>> {
+    factor(a, Some(shift), None, par, Some(ctl))
 }
 
 /// Cholesky factor of an ill-conditioned SPD matrix (an interior-point normal matrix) in which
@@ -99,7 +111,7 @@ pub fn cholesky_inf(a: &Array2<f64>) -> Result<Array2<f64>> {
     // faer's dynamic regularisation compares a pivot with an absolute threshold: on the
     // unit-diagonal A_s = S A S (S = diag(a_jj^{-1/2})) its threshold 1e-15 is the relative rule
     // above, and the replacement pivot 1e128 of D has the square root 1e64; L = S⁻¹ L_s.
-    factor(a, Some((1e-15, 1e128)), true, None)
+    factor(a, None, Some((1e-15, 1e128)), true, None)
 }
 
 /// Panel width of the blocked factorisation and of the blocked forward solve (faer's own
@@ -143,6 +155,7 @@ fn for_each_block<I: Send>(items: Vec<I>, par: bool, f: impl Fn(I) + Sync + Send
 /// same at any thread count. The factor comes back row-major with a zero upper triangle.
 fn factor(
     a: &Array2<f64>,
+    shift: Option<f64>,
     reg: Option<(f64, f64)>,
     par: bool,
     ctl: Option<&Control>,
@@ -181,6 +194,8 @@ fn factor(
                 0.0
             } else if let Some(s) = &sc {
                 s[i] * a[[i, j]] * s[j]
+            } else if let (true, Some(t)) = (i == j, shift) {
+                a[[i, j]] + t
             } else {
                 a[[i, j]]
             }
@@ -939,11 +954,35 @@ mod tests {
                 matmul(a.view(), c.view(), par)
             );
         }
+        // a transposed left factor (the polish's face Hessian Mᵀ·(W M), n × kk with n beyond
+        // one k-block of the kernel): the bits of ndarray's own product
+        let m = Array2::from_shape_fn((300, 150), |_| rng.random::<f64>() - 0.5);
+        let wm = Array2::from_shape_fn((300, 150), |_| rng.random::<f64>() - 0.5);
+        for par in [false, true] {
+            assert_eq!(
+                matmul_ctl(m.t(), wm.view(), par, &ctl).unwrap(),
+                m.t().dot(&wm)
+            );
+        }
         let spd = matmul(a.view(), a.t(), true) + Array2::<f64>::eye(300);
         let l = cholesky(&spd).unwrap();
         assert_eq!(cholesky_ctl(&spd, true, &ctl).unwrap(), l);
         assert_eq!(cholesky_ctl(&spd, false, &ctl).unwrap(), l);
+        // the shifted factorisation: the factor of the shifted copy, bit for bit
+        let damp = 1e-3;
+        let mut shifted = spd.clone();
+        for i in 0..300 {
+            shifted[[i, i]] += damp;
+        }
+        assert_eq!(
+            cholesky_shifted_ctl(&spd, damp, true, &ctl).unwrap(),
+            cholesky(&shifted).unwrap()
+        );
         ctl.cancel();
+        assert_eq!(
+            cholesky_shifted_ctl(&spd, damp, true, &ctl),
+            Err(Error::Interrupted)
+        );
         assert_eq!(
             matmul_ctl(a.view(), b.view(), true, &ctl),
             Err(Error::Interrupted)

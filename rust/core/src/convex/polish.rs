@@ -13,10 +13,10 @@
 
 use ndarray::{Array1, Array2};
 
-use super::linalg::{cholesky, cholesky_solve, dot};
+use super::linalg::{cholesky, cholesky_shifted_ctl, cholesky_solve, dot, matmul_ctl};
 use super::{Certificate, Kind, Problem};
 use crate::control::Control;
-use crate::error::Result;
+use crate::error::{Error, Result};
 
 /// Orthonormal basis (columns, d × k) of the null space of the rows of `rows` (m × d).
 fn null_space(rows: &[Vec<f64>], d: usize) -> Array2<f64> {
@@ -287,15 +287,17 @@ pub fn sharp_certificate_at(
     let g = prob.at(&lam); // d × P
     let guess = guess.filter(|m| m.dim() == (n, nb) && prob.kind == Kind::Relu);
     // S_bᵀ μ_b of the guess (d × B)
-    let smu = guess.map(|mu| {
-        let mut w = mu.to_owned();
-        for k in 0..n {
-            for b in 0..nb {
-                w[[k, b]] *= prob.sign[[k, b % p]];
+    let smu = guess
+        .map(|mu| {
+            let mut w = mu.to_owned();
+            for k in 0..n {
+                for b in 0..nb {
+                    w[[k, b]] *= prob.sign[[k, b % p]];
+                }
             }
-        }
-        super::linalg::matmul(prob.x.t(), w.view(), prob.par)
-    });
+            matmul_ctl(prob.x.t(), w.view(), prob.par, ctl)
+        })
+        .transpose()?;
     let xstd = prob.x.as_standard_layout();
     let xs: &[f64] = xstd.as_slice().unwrap_or(&[]);
     if xs.len() != n * d {
@@ -376,7 +378,7 @@ pub fn polish(
     if zmax == 0.0 {
         return Ok(None);
     }
-    let xz = prob.xu(z.view());
+    let xz = prob.xu_ctl(z.view(), ctl)?;
     let row_norm: Vec<f64> = (0..n)
         .map(|k| prob.x.row(k).iter().map(|v| v * v).sum::<f64>().sqrt())
         .collect();
@@ -417,6 +419,7 @@ pub fn polish_with(
         if !block_on(b) {
             continue;
         }
+        ctl.check()?;
         let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
         let mut rows = Vec::new();
         for k in 0..n {
@@ -481,7 +484,9 @@ pub fn polish_with(
             let s = l2[k];
             wm.row_mut(k).mapv_inplace(|v| v * s);
         }
-        let mut h = mfull.t().dot(&wm);
+        // the face Hessian Mᵀ W M (n·kk² flops) by the fixed column parts of matmul_ctl (the
+        // bits of `mfull.t().dot(&wm)`), checked between parts
+        let mut h = matmul_ctl(mfull.t(), wm.view(), prob.par, ctl)?;
         for j in 0..blocks.len() {
             let r = offs[j]..offs[j + 1];
             let s = xi.slice(ndarray::s![r.clone()]).to_owned();
@@ -504,14 +509,17 @@ pub fn polish_with(
         let tr = (0..kk).map(|a| h[[a, a]]).sum::<f64>() / kk as f64;
         let mut damp = 1e-12 * tr.max(1e-300);
         let step = loop {
-            let mut hd = h.clone();
-            for a in 0..kk {
-                hd[[a, a]] += damp;
-            }
-            if let Ok(l) = cholesky(&hd) {
-                let mut s = grad.mapv(|v| -v);
-                cholesky_solve(&l, &mut s);
-                break s;
+            // the factor of H + damp·I (kk³/3 flops, checked per panel and trailing block; the
+            // damping added as H is copied in): an interrupt is passed on, only a failed pivot
+            // raises the damping
+            match cholesky_shifted_ctl(&h, damp, true, ctl) {
+                Ok(l) => {
+                    let mut s = grad.mapv(|v| -v);
+                    cholesky_solve(&l, &mut s);
+                    break s;
+                }
+                Err(Error::Interrupted) => return Err(Error::Interrupted),
+                Err(_) => {}
             }
             damp *= 100.0;
             if damp > 1e6 * tr.max(1.0) {
@@ -522,6 +530,7 @@ pub fn polish_with(
         let mut t = 1.0;
         let mut accepted = false;
         for _ in 0..40 {
+            ctl.check()?;
             let cand = &xi + &(&step * t);
             let fc = fval(&cand);
             if fc <= f + 1e-4 * t * slope {
@@ -550,7 +559,7 @@ pub fn polish_with(
         return Ok(Some(out)); // no cone constraints
     }
     // feasibility: every cone constraint within rounding
-    let xo = prob.xu(out.view());
+    let xo = prob.xu_ctl(out.view(), ctl)?;
     for k in 0..n {
         for b in 0..nb {
             let i = if b < p { b } else { b - p };
@@ -576,6 +585,47 @@ mod tests {
         let (mu, rn) = nnls(&e, &g, 20);
         assert!((mu[0] - 1.0).abs() < 1e-12 && mu[1] == 0.0 && (mu[2] - 0.5).abs() < 1e-12);
         assert!((rn - 2.0).abs() < 1e-12);
+    }
+
+    /// A ReLU program (n = 40, d = 5) and a strictly feasible iterate with every block nonzero
+    /// (z_b = a tenth of its pattern's witness gate): the polish on the full support (no active
+    /// cone row) runs Newton on a face of 2·P·d coordinates, factorised in several panels.
+    fn full_face() -> (Problem, Array2<f64>) {
+        let (prob, g) = crate::convex::pdip::tests::relu_program_at(5, 40, 5, 20, 1e-3);
+        let (p, d) = (prob.p(), prob.d());
+        let z = Array2::from_shape_fn((d, 2 * p), |(j, b)| 0.1 * g[[b % p, j]]);
+        (prob, z)
+    }
+
+    #[test]
+    fn an_interrupt_in_the_face_newton_step_is_passed_on() {
+        // a Ctrl-C inside the face Hessian's product or its factorisation must end the polish
+        // with Interrupted: never taken for a matrix that is not positive definite (more
+        // damping, then "no polish"), never a finished polish
+        let (prob, z) = full_face();
+        assert!(
+            2 * prob.p() * prob.d() > 128,
+            "{} coordinates",
+            2 * prob.p() * prob.d()
+        );
+        let polish_all = |ctl: &Control| polish_with(&prob, &z, &|_| true, &|_, _| false, ctl);
+        let count = Control::new();
+        let full = polish_all(&count).unwrap();
+        let total = count.checks();
+        let sites = count.check_sites();
+        assert!(sites.iter().any(|f| f.ends_with("linalg.rs")), "{sites:?}");
+        // every check of the set-up and the first Newton iterations, then 100 spread over the rest
+        let spread = (201..=total).step_by((total as usize / 100).max(1));
+        for k in (1..=total.min(200)).chain(spread) {
+            let ctl = Control::cancelled_at_check(k);
+            assert_eq!(
+                polish_all(&ctl),
+                Err(Error::Interrupted),
+                "check {k} of {total}"
+            );
+        }
+        // the checks change nothing
+        assert_eq!(polish_all(&Control::new()).unwrap(), full);
     }
 
     #[test]
