@@ -303,20 +303,47 @@ pub fn norm(a: &[f64]) -> f64 {
 
 /// Rank of the rows of `x` (n × d) and, when it is below d, an orthonormal basis of the row space
 /// (r × d, row-major), by modified Gram–Schmidt with row pivoting (relative tolerance `tol`).
+#[cfg(test)]
 pub fn row_space(x: &[f64], n: usize, d: usize, tol: f64) -> (usize, Vec<f64>) {
+    row_space_ctl(x, n, d, tol, &Control::new()).expect("a fresh Control is never cancelled")
+}
+
+/// Rows scanned between two cancellation checks of [`row_space_ctl`] (~1 ms of work at d = 50).
+const ROW_SPACE_CHECK_ROWS: usize = 1 << 14;
+
+/// [`row_space`], checking `ctl` every [`ROW_SPACE_CHECK_ROWS`] rows of each pass (the same
+/// arithmetic in the same order, so the same bits).
+pub fn row_space_ctl(
+    x: &[f64],
+    n: usize,
+    d: usize,
+    tol: f64,
+    ctl: &Control,
+) -> Result<(usize, Vec<f64>)> {
     let mut res: Vec<f64> = x.to_vec();
-    let scale = (0..n)
-        .map(|i| norm(&x[i * d..(i + 1) * d]))
-        .fold(0.0f64, f64::max);
+    let mut scale = 0.0f64;
+    for i in 0..n {
+        if i % ROW_SPACE_CHECK_ROWS == 0 {
+            ctl.check()?;
+        }
+        scale = scale.max(norm(&x[i * d..(i + 1) * d]));
+    }
     let mut basis: Vec<f64> = Vec::new();
     let mut r = 0;
     if scale == 0.0 {
-        return (0, basis);
+        return Ok((0, basis));
     }
     while r < d {
-        let (best, bn) = (0..n)
-            .map(|i| (i, norm(&res[i * d..(i + 1) * d])))
-            .fold((0, -1.0), |a, b| if b.1 > a.1 { b } else { a });
+        let (mut best, mut bn) = (0, -1.0);
+        for i in 0..n {
+            if i % ROW_SPACE_CHECK_ROWS == 0 {
+                ctl.check()?;
+            }
+            let v = norm(&res[i * d..(i + 1) * d]);
+            if v > bn {
+                (best, bn) = (i, v);
+            }
+        }
         if bn <= tol * scale {
             break;
         }
@@ -338,6 +365,9 @@ pub fn row_space(x: &[f64], n: usize, d: usize, tol: f64) -> (usize, Vec<f64>) {
             *v /= qn;
         }
         for i in 0..n {
+            if i % ROW_SPACE_CHECK_ROWS == 0 {
+                ctl.check()?;
+            }
             let row = &mut res[i * d..(i + 1) * d];
             let c = dot(row, &q);
             for l in 0..d {
@@ -347,7 +377,7 @@ pub fn row_space(x: &[f64], n: usize, d: usize, tol: f64) -> (usize, Vec<f64>) {
         basis.extend_from_slice(&q);
         r += 1;
     }
-    (r, basis)
+    Ok((r, basis))
 }
 
 #[cfg(test)]
@@ -397,6 +427,33 @@ mod tests {
             let lhs = dot(&x[i * 3..i * 3 + 3], &u);
             let rhs = dot(&z[i * 2..i * 2 + 2], &w) / 2.0;
             assert!((lhs - rhs).abs() < 1e-12);
+        }
+    }
+
+    #[test]
+    fn row_space_stops_at_every_check_and_the_checks_change_nothing() {
+        // 40,000 integer rows of rank 2 in R^4 (three passes of more than two check intervals)
+        let (n, d) = (40_000usize, 4usize);
+        let x: Vec<f64> = (0..n)
+            .flat_map(|i| {
+                let (a, b) = ((i % 7) as f64 - 3.0, (i % 11) as f64 - 5.0);
+                [a, b, a + b, a - 2.0 * b]
+            })
+            .collect();
+        let want = row_space(&x, n, d, 1e-12);
+        assert_eq!(want.0, 2);
+        let count = Control::new();
+        let got = row_space_ctl(&x, n, d, 1e-12, &count).unwrap();
+        assert_eq!(got, want);
+        let total = count.checks();
+        assert!(total >= 9, "{total} checks");
+        for k in 1..=total {
+            let ctl = Control::cancelled_at_check(k);
+            assert_eq!(
+                row_space_ctl(&x, n, d, 1e-12, &ctl).unwrap_err(),
+                crate::error::Error::Interrupted,
+                "check {k} of {total}"
+            );
         }
     }
 

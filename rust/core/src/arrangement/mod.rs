@@ -498,12 +498,15 @@ pub fn prepare_checked(
         quick_refuse(&xv, n, d, l, ctl)?;
     }
     let (rank, y, coords) = if integer {
-        let (rank, basis) = lines::row_space(&xv, n, d, RANK_TOL);
+        let (rank, basis) = lines::row_space_ctl(&xv, n, d, RANK_TOL, ctl)?;
         if rank == d || rank == 0 {
             (rank, xv.clone(), Coords::Identity)
         } else {
             let mut y = vec![0.0; n * rank];
             for i in 0..n {
+                if i % CHECK_ROWS == 0 {
+                    ctl.check()?;
+                }
                 let row = &xv[i * d..(i + 1) * d];
                 if row.iter().all(|v| *v == 0.0) {
                     continue; // zero rows stay exactly zero
