@@ -26,6 +26,28 @@ pub fn fresh_seed() -> u64 {
     })
 }
 
+/// Test builds: Knuth's MMIX linear congruential generator, the fixed pseudo-random source of
+/// the unit tests (its sequence does not depend on the `rand` crate's version).
+#[cfg(test)]
+pub(crate) struct Lcg(pub(crate) u64);
+
+#[cfg(test)]
+impl Lcg {
+    /// The next state.
+    pub(crate) fn next_u64(&mut self) -> u64 {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        self.0
+    }
+
+    /// Uniform in [0, 1) from the top 53 bits of the next state.
+    pub(crate) fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

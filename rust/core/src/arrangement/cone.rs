@@ -474,13 +474,8 @@ mod tests {
             .collect();
         check_partition(&b3, 3, 4);
         // random small integer data (many coincidences)
-        let mut seed = 12345u64;
-        let mut next = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((seed >> 33) % 5) as f64 - 2.0
-        };
+        let mut lcg = crate::rng::Lcg(12345);
+        let mut next = || ((lcg.next_u64() >> 33) % 5) as f64 - 2.0;
         for k in [3, 4, 5] {
             let rows: Vec<f64> = (0..14 * k).map(|_| next()).collect();
             check_partition(&rows, k, 5);

@@ -1093,13 +1093,8 @@ mod tests {
     #[test]
     fn bucketed_dedupe_equals_serial() {
         let ctl = Control::new();
-        let mut seed = 7u64;
-        let mut next = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            seed >> 11
-        };
+        let mut lcg = crate::rng::Lcg(7);
+        let mut next = || lcg.next_u64() >> 11;
         for nw in [1usize, 2] {
             let c = 3 * PAR_DEDUPE_MIN / 2;
             let mut parts = Vec::new();

@@ -523,13 +523,8 @@ mod tests {
     /// witnesses), and d = 2 keeps exactly 2 rows.
     #[test]
     fn facet_rows_keep_the_same_cones() {
-        let mut state = 12345u64;
-        let mut rnd = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        };
+        let mut lcg = crate::rng::Lcg(12345u64);
+        let mut rnd = || lcg.unit() * 2.0 - 1.0;
         for d in [2usize, 3] {
             let n = 30;
             let x = Array2::from_shape_fn((n, d), |_| rnd());

@@ -203,13 +203,8 @@ mod tests {
     /// Σ σ_j (X z_j)₊ and Σ ‖z_j‖ before and after).
     #[test]
     fn pruning_keeps_the_network_and_the_penalty() {
-        let mut state = 99u64;
-        let mut rnd = || {
-            state = state
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((state >> 11) as f64 / (1u64 << 53) as f64) * 2.0 - 1.0
-        };
+        let mut lcg = crate::rng::Lcg(99u64);
+        let mut rnd = || lcg.unit() * 2.0 - 1.0;
         let (n, d, p) = (7usize, 3usize, 40usize);
         let x = Array2::from_shape_fn((n, d), |_| rnd());
         let y = Array1::from_shape_fn(n, |_| rnd());

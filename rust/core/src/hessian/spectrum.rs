@@ -413,13 +413,8 @@ mod tests {
     /// identity, zero and rank-one matrices.
     #[test]
     fn one_eigenvector_path_matches_full_decomposition() {
-        let mut seed = 12345u64;
-        let mut rnd = || {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            ((seed >> 11) as f64) / ((1u64 << 53) as f64) - 0.5
-        };
+        let mut lcg = crate::rng::Lcg(12345);
+        let mut rnd = || lcg.unit() - 0.5;
         for &d in &[1usize, 2, 3, 7, 20, 64, 100, 150] {
             let mut cases: Vec<Vec<f64>> = Vec::new();
             let mut g = vec![0.0; d * d];

@@ -1283,12 +1283,9 @@ mod tests {
         }
         xs.retain(|x| *x >= lo && *x <= hi);
         // Pseudo-random points (a fixed LCG) between the grid points.
-        let mut u: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut lcg = crate::rng::Lcg(0x9E37_79B9_7F4A_7C15);
         for _ in 0..n {
-            u = u
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            xs.push(lo + (hi - lo) * ((u >> 11) as f64 / (1u64 << 53) as f64));
+            xs.push(lo + (hi - lo) * lcg.unit());
         }
         xs
     }

@@ -1193,48 +1193,50 @@ fn combine_pair_row(za: &[f64], ts: &[f64], w: usize, c: f64, out: &mut Vec<f64>
     }
 }
 
-/// One sample's first-layer unit for a block of points (point index fastest):
-/// `z[b] = bias[b] + Σ_j x[j]·w[j·B + b]` and `e[b] = |bias[b]| + Σ_j |x[j]|·|w[j·B + b]|`
-/// (`xa`, `wa`, `babs` hold the absolute values), j in order, no fused multiply-add: the sums
-/// of the per-point path ([`Mlp::eval_scalar`]) bit for bit, for any B and position in the
-/// block. Sixteen points at a time in registers over j; compiled for AVX2 when the CPU has it
-/// (the same operations in the same order: bit-identical to the portable build).
-#[allow(clippy::too_many_arguments)]
-fn first_layer_row(
-    x: &[f64],
-    xa: &[f64],
-    w: &[f64],
-    wa: &[f64],
-    bias: &[f64],
-    babs: &[f64],
-    z: &mut [f64],
-    e: &mut [f64],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports the feature the function was compiled for.
-            return unsafe { first_layer_row_avx2(x, xa, w, wa, bias, babs, z, e) };
+/// Define `$name`, which runs `$avx2` (the `#[inline(always)]` body `$portable` compiled with
+/// AVX2 enabled) when the CPU has AVX2 and `$portable` otherwise: the same operations in the same
+/// order (no fused multiply-add), so bit-identical results.
+macro_rules! avx2_twin {
+    ($(#[$m:meta])* fn $name:ident / $avx2:ident / $portable:ident ($($arg:ident : $ty:ty),* $(,)?)) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
+        fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU supports the feature the function was compiled for.
+                    return unsafe { $avx2($($arg),*) };
+                }
+            }
+            $portable($($arg),*)
         }
-    }
-    first_layer_row_portable(x, xa, w, wa, bias, babs, z, e)
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $avx2($($arg: $ty),*) {
+            $portable($($arg),*)
+        }
+    };
 }
 
-/// [`first_layer_row`] compiled for AVX2 (four lanes per instruction).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn first_layer_row_avx2(
-    x: &[f64],
-    xa: &[f64],
-    w: &[f64],
-    wa: &[f64],
-    bias: &[f64],
-    babs: &[f64],
-    z: &mut [f64],
-    e: &mut [f64],
-) {
-    first_layer_row_portable(x, xa, w, wa, bias, babs, z, e)
+avx2_twin! {
+    /// One sample's first-layer unit for a block of points (point index fastest):
+    /// `z[b] = bias[b] + Σ_j x[j]·w[j·B + b]` and `e[b] = |bias[b]| + Σ_j |x[j]|·|w[j·B + b]|`
+    /// (`xa`, `wa`, `babs` hold the absolute values), j in order, no fused multiply-add: the sums
+    /// of the per-point path ([`Mlp::eval_scalar`]) bit for bit, for any B and position in the
+    /// block. Sixteen points at a time in registers over j; compiled for AVX2 when the CPU has it
+    /// (the same operations in the same order: bit-identical to the portable build).
+    fn first_layer_row / first_layer_row_avx2 / first_layer_row_portable(
+        x: &[f64],
+        xa: &[f64],
+        w: &[f64],
+        wa: &[f64],
+        bias: &[f64],
+        babs: &[f64],
+        z: &mut [f64],
+        e: &mut [f64],
+    )
 }
 
 /// The portable body of [`first_layer_row`].
@@ -1310,45 +1312,20 @@ fn first_layer_block<const L: usize>(
     b0
 }
 
-/// One sample's output unit of a two-layer network for a block of B points: with the hidden
-/// activations `h[u·B + b]` and their bounds `e`, `out[b] = b2[b] + Σ_u w2[u·B + b]·h[u·B + b]`
-/// and `eo[b] = |b2[b]| + Σ_u |w2|·(|h| + e)` (u in order, as the per-point path).
-#[allow(clippy::too_many_arguments)]
-fn output_unit_row(
-    h: &[f64],
-    e: &[f64],
-    w2: &[f64],
-    w2a: &[f64],
-    b2: &[f64],
-    b2a: &[f64],
-    out: &mut [f64],
-    eo: &mut [f64],
-) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports the feature the function was compiled for.
-            return unsafe { output_unit_row_avx2(h, e, w2, w2a, b2, b2a, out, eo) };
-        }
-    }
-    output_unit_row_portable(h, e, w2, w2a, b2, b2a, out, eo)
-}
-
-/// [`output_unit_row`] compiled for AVX2 (same operations, bit-identical).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-#[allow(clippy::too_many_arguments)]
-unsafe fn output_unit_row_avx2(
-    h: &[f64],
-    e: &[f64],
-    w2: &[f64],
-    w2a: &[f64],
-    b2: &[f64],
-    b2a: &[f64],
-    out: &mut [f64],
-    eo: &mut [f64],
-) {
-    output_unit_row_portable(h, e, w2, w2a, b2, b2a, out, eo)
+avx2_twin! {
+    /// One sample's output unit of a two-layer network for a block of B points: with the hidden
+    /// activations `h[u·B + b]` and their bounds `e`, `out[b] = b2[b] + Σ_u w2[u·B + b]·h[u·B + b]`
+    /// and `eo[b] = |b2[b]| + Σ_u |w2|·(|h| + e)` (u in order, as the per-point path).
+    fn output_unit_row / output_unit_row_avx2 / output_unit_row_portable(
+        h: &[f64],
+        e: &[f64],
+        w2: &[f64],
+        w2a: &[f64],
+        b2: &[f64],
+        b2a: &[f64],
+        out: &mut [f64],
+        eo: &mut [f64],
+    )
 }
 
 /// The portable body of [`output_unit_row`]: sixteen points at a time in registers over the
