@@ -267,6 +267,19 @@ def _points(points: Any, dim: int) -> np.ndarray:
     return np.ascontiguousarray(pts)
 
 
+#: The fields of :class:`HessianResult` that ``spectrum=False`` leaves None.
+_SPECTRAL_FIELDS = (
+    "eigenvalues",
+    "lambda_min",
+    "lambda_max",
+    "min_eigenvector",
+    "verdict",
+    "certificate_t",
+    "certificate_gap",
+    "certificate_tolerance",
+)
+
+
 def hessian(
     objective: Any,
     points: Any,
@@ -392,66 +405,43 @@ def hessian(
                 gradient=grad,
                 verdicts=core_eigen,
             )
-    if not spectrum:
-        return _without_spectrum(out, pts, how, richardson, start, str(obj.name))
-    if not core_eigen:
-        _large_verdicts(out, handle, pts, d, vec)
+    spectral: dict[str, Any]
+    if spectrum:
+        if not core_eigen:
+            _large_verdicts(out, handle, pts, d, vec)
+        finite, tol, n_evaluations = out["ok"], out["tol"], out["n_evaluations"]
+        spectral = {
+            "eigenvalues": out["eig"],
+            "lambda_min": out["lambda_min"],
+            "lambda_max": out["lambda_max"],
+            "min_eigenvector": out["vmin"],
+            "verdict": out["verdict"],
+            "certificate_t": out["cert_t"],
+            "certificate_gap": out["cert_gap"],
+            "certificate_tolerance": out["cert_tol"],
+        }
+    else:
+        # H, error estimates, kinks and τ only: the spectral fields are None
+        spec = _core.hessian_spectrum(out["H"], out["err"], out["finite"], False)
+        finite, tol, n_evaluations = spec["ok"], spec["tol"], out["n_values"]
+        spectral = dict.fromkeys(_SPECTRAL_FIELDS)
     return HessianResult(
         H=out["H"],
         error=out["err"],
         kink=out["kink"],
-        finite=out["ok"],
+        finite=finite,
         values=out["f0"],
         points=pts,
         steps=out["steps"],
-        eigenvalues=out["eig"],
-        lambda_min=out["lambda_min"],
-        lambda_max=out["lambda_max"],
-        tolerance=out["tol"],
-        min_eigenvector=out["vmin"],
-        verdict=out["verdict"],
-        certificate_t=out["cert_t"],
-        certificate_gap=out["cert_gap"],
-        certificate_tolerance=out["cert_tol"],
+        tolerance=tol,
         method=how,
         richardson=richardson,
         step=out["step"],
-        n_evaluations=out["n_evaluations"],
+        n_evaluations=n_evaluations,
         n_gradient_evaluations=out["n_gradients"],
         elapsed_s=time.perf_counter() - start,
         objective=str(obj.name),
-    )
-
-
-def _without_spectrum(
-    out: _HessianBatch, pts: np.ndarray, how: str, richardson: bool, start: float, name: str
-) -> HessianResult:
-    """The result of ``hessian(..., spectrum=False)``: H, error estimates, kinks and τ."""
-    spec = _core.hessian_spectrum(out["H"], out["err"], out["finite"], False)
-    return HessianResult(
-        H=out["H"],
-        error=out["err"],
-        kink=out["kink"],
-        finite=spec["ok"],
-        values=out["f0"],
-        points=pts,
-        steps=out["steps"],
-        eigenvalues=None,
-        lambda_min=None,
-        lambda_max=None,
-        tolerance=spec["tol"],
-        min_eigenvector=None,
-        verdict=None,
-        certificate_t=None,
-        certificate_gap=None,
-        certificate_tolerance=None,
-        method=how,
-        richardson=richardson,
-        step=out["step"],
-        n_evaluations=out["n_values"],
-        n_gradient_evaluations=out["n_gradients"],
-        elapsed_s=time.perf_counter() - start,
-        objective=name,
+        **spectral,
     )
 
 
