@@ -170,3 +170,35 @@ def test_wide_rows_use_the_vectorised_path_and_match_the_closed_form(rng):
         p = expit(Xa @ pts[b] * ypm)
         exact = Xa.T @ (Xa * (p * (1 - p))[:, None])
         assert np.max(np.abs(r.H[b] - exact)) <= 1e-8 * np.max(np.abs(exact))
+
+
+def test_logistic_sinh_form_and_its_fallbacks_stay_within_the_estimate(rng):
+    """The logistic differences take the sinh form (σ(z + δ) − σ(z − δ) = sinh δ / (cosh z +
+    cosh δ), no cancellation) for rows whose shifts h_j|X_ij| are small, and the difference of
+    the two ℓ' values for rows with a large feature (shift above 1/32) and for points whose
+    moves θ_j ± h_j round unequally (θ_j just below a power of two): every entry within its
+    estimate of the 50-digit reference, H within 1e-8 of the closed form where the truncation
+    is small, and the estimate of the sinh-form point far below the cancellation-bound one."""
+    n, d = 40, 4
+    X = rng.standard_normal((n, d))
+    X[::7] *= 1e4  # rows whose shifts exceed 1/32 at the default step
+    y01 = (rng.random(n) > 0.5).astype(float)
+    ypm = 2 * y01 - 1
+    obj = hc.LogisticRegression(X, y01, bias=True)
+    small = hc.LogisticRegression(X[1::7], y01[1::7], bias=True)  # no large rows
+    pts = rng.standard_normal((3, d + 1)) * 0.3
+    pts[1, 0] = 1.0 - 2.0**-53  # θ_0 + h_0 crosses the binade at 1 and rounds: unequal moves
+    pts[2] *= 1e-5  # |θ_j| < h_j: the moves round too
+    for o, Xo, yo in ((obj, X, ypm), (small, X[1::7], ypm[1::7])):
+        r = hc.hessian(o, pts, method="gradients", richardson=False)
+        for b in range(3):
+            want = _fd_reference(Xo, yo, "logistic", True, 0.0, pts[b], r.steps[b])
+            assert np.all(np.abs(r.H[b] - want) <= r.error[b]), b
+    r = hc.hessian(small, pts, method="gradients", richardson=False)
+    Xa = np.hstack([X[1::7], np.ones((X[1::7].shape[0], 1))])
+    for b in range(3):
+        p = expit(Xa @ pts[b] * ypm[1::7])
+        exact = Xa.T @ (Xa * (p * (1 - p))[:, None])
+        assert np.max(np.abs(r.H[b] - exact)) <= 1e-8 * np.max(np.abs(exact))
+    # the sinh form's bound is relative to |q| (not to |ℓ'|): below the unequal-moves point's
+    assert np.max(r.error[0]) < 0.1 * np.max(r.error[1])

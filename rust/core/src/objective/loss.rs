@@ -572,6 +572,69 @@ simd_dispatch! {
     }
 }
 
+/// Largest shift |δ| for which [`logistic_sinh_diffs_row`] applies: there the truncated series
+/// of sinh δ (through δ⁷) and cosh δ (through δ⁶) are below 0.1 ulp from the functions.
+pub(crate) const SINH_FORM_MAX_SHIFT: f64 = 1.0 / 32.0;
+
+/// Bound, in ulp of |q|, of the error of [`logistic_sinh_diffs_row`] against the exact
+/// difference of ℓ' at the shifts as given (`exp_v` ≤ 2 ulp enters numerator and denominator,
+/// the series, the shift's product and the remaining operations about 6 more; twice that for
+/// margin). The tests assert it against the platform's `sinh`/`cosh`.
+pub(crate) const SINH_FORM_ULP: f64 = 16.0;
+
+/// 1/3!, 1/5!, 1/7!: the series of sinh δ / δ − 1 in δ².
+const SINH_C: [f64; 3] = [1.0 / 6.0, 1.0 / 120.0, 1.0 / 5040.0];
+/// 1/2!, 1/4!, 1/6!: the series of (cosh δ − 1) / δ² in δ².
+const COSH_C: [f64; 3] = [1.0 / 2.0, 1.0 / 24.0, 1.0 / 720.0];
+
+/// The per-sample constants of [`logistic_sinh_diff`] at prediction z: `(2w, 1 + w²)` with
+/// w = e^{−|z|}.
+#[inline(always)]
+fn logistic_sinh_centre(z: f64) -> (f64, f64) {
+    let w = exp_v(-z.abs());
+    (w + w, fma(w, w, 1.0))
+}
+
+/// ℓ'(z + δ) − ℓ'(z − δ) of the logistic loss (labels ±1) without cancellation:
+/// σ(z + δ) − σ(z − δ) = sinh δ / (cosh z + cosh δ) = 2w·sinh δ / (1 + w² + 2w·cosh δ) with
+/// w = e^{−|z|} (no overflow at any z), sinh and cosh of |δ| ≤ [`SINH_FORM_MAX_SHIFT`] by their
+/// series; `(w2, a) = (2w, 1 + w²)` from [`logistic_sinh_centre`].
+#[inline(always)]
+fn logistic_sinh_diff(d: f64, w2: f64, a: f64) -> f64 {
+    let b2 = d * d;
+    let ps = fma(b2, fma(b2, SINH_C[2], SINH_C[1]), SINH_C[0]);
+    let s = fma(d * b2, ps, d);
+    let pc = fma(b2, fma(b2, COSH_C[2], COSH_C[1]), COSH_C[0]);
+    let c = fma(b2, pc, 1.0);
+    (w2 * s) / fma(w2, c, a)
+}
+
+simd_dispatch! {
+    /// One sample's central differences of the logistic loss's derivative along the axes of a
+    /// linear model with equal moves (θ_j ± h_j both exactly representable as formed): with the
+    /// sample's prediction `z` (label ±1), features `xs` and moves `h`,
+    /// `q[j] = ℓ'(z + δ_j) − ℓ'(z − δ_j)` with δ_j = h[j]·xs[j] (rounded), by
+    /// [`logistic_sinh_diff`]: one exponential per sample and one division per entry, relative
+    /// error ≤ [`SINH_FORM_ULP`] ulp where every |δ_j| ≤ [`SINH_FORM_MAX_SHIFT`] (the caller
+    /// checks `mx[1]`). `mx` is raised to the maxima over j of |q_j| and |δ_j| (NaN skipped).
+    pub(crate) fn logistic_sinh_diffs_row / logistic_sinh_diffs_row_portable / logistic_sinh_diffs_row(
+        z: f64,
+        xs: &[f64],
+        h: &[f64],
+        q: &mut [f64],
+        mx: &mut [f64; 2],
+    ) {
+        let (w2, a) = logistic_sinh_centre(z);
+        for ((qv, &x), &hv) in q.iter_mut().zip(xs).zip(h) {
+            let d = hv * x;
+            let v = logistic_sinh_diff(d, w2, a);
+            *qv = v;
+            mx[0] = mx[0].max(v.abs());
+            mx[1] = mx[1].max(d.abs());
+        }
+    }
+}
+
 /// The AVX2 twins of the slice kernels: four lanes per instruction, the same operations in the
 /// same order as the scalar kernels ([`exp_v`], [`log1p_unit_v`], …), which also handle the
 /// last `len % 4` values. Explicit intrinsics (the compiler does not vectorise the scalar loops
@@ -581,7 +644,7 @@ simd_dispatch! {
 pub(crate) mod avx2 {
     use super::{
         exp_v, log1p_unit_v, loss_term, sigmoid_v, softplus_v, tanh_v, Activation, Loss, ATANH_A,
-        EXPM1_C, LN2_HI, LN2_LO, LOG2E, MAGIC,
+        COSH_C, EXPM1_C, LN2_HI, LN2_LO, LOG2E, MAGIC, SINH_C,
     };
     use std::arch::x86_64::*;
 
@@ -1009,6 +1072,39 @@ pub(crate) mod avx2 {
             }
             Activation::Identity | Activation::Relu => {}
         }
+        if k < n
+            && matches!(
+                act,
+                Activation::Tanh | Activation::Softplus | Activation::Sigmoid
+            )
+        {
+            // The last < 4 values in a zero-padded vector (the same operations per lane as the
+            // portable kernel, without its software fused multiply-adds: short rows of a small
+            // block, e.g. one point's units per sample, are mostly tail).
+            let r = n - k;
+            let mut zb = [0.0; 4];
+            zb[..r].copy_from_slice(&z[k..n]);
+            let v = load(&zb, 0);
+            let (hv, dv) = match act {
+                Activation::Tanh => {
+                    let t = tanh4(v);
+                    (t, sub(one, mul(t, t)))
+                }
+                Activation::Softplus => (softplus4(v), sigmoid4(v)),
+                _ => {
+                    let s = sigmoid4(v);
+                    (s, mul(s, sub(one, s)))
+                }
+            };
+            let (mut hb, mut db) = ([0.0; 4], [0.0; 4]);
+            store(&mut hb, 0, hv);
+            store(&mut db, 0, dv);
+            z[k..n].copy_from_slice(&hb[..r]);
+            if want_d {
+                dz[k..n].copy_from_slice(&db[..r]);
+            }
+            k = n;
+        }
         // The rest (and the piecewise-linear activations) by the portable kernel.
         super::activation_slice_portable(
             act,
@@ -1206,6 +1302,66 @@ pub(crate) mod avx2 {
             &mut q[k..n],
             mx,
         );
+    }
+
+    /// Four entries of [`super::logistic_sinh_diff`]: `(q, δ)` for features `x` and moves `h`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn sinh_group(x: V, h: V, w2: V, a: V) -> (V, V) {
+        let k = |v: f64| splat(v);
+        let d = mul(h, x);
+        let b2 = mul(d, d);
+        let ps = fma(b2, fma(b2, k(SINH_C[2]), k(SINH_C[1])), k(SINH_C[0]));
+        let s = fma(mul(d, b2), ps, d);
+        let pc = fma(b2, fma(b2, k(COSH_C[2]), k(COSH_C[1])), k(COSH_C[0]));
+        let c = fma(b2, pc, k(1.0));
+        (div(mul(w2, s), fma(w2, c, a)), d)
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn logistic_sinh_diffs_row(
+        z: f64,
+        xs: &[f64],
+        h: &[f64],
+        q: &mut [f64],
+        mx: &mut [f64; 2],
+    ) {
+        let n = q.len().min(xs.len()).min(h.len());
+        let (w2s, as_) = super::logistic_sinh_centre(z);
+        let (w2, a) = (splat(w2s), splat(as_));
+        let mut acc = [splat(0.0); 2];
+        let mut k = 0;
+        while k < n {
+            let (qv, dv) = if k + 4 <= n {
+                sinh_group(load(xs, k), load(h, k), w2, a)
+            } else {
+                // the last < 4 entries in zero-padded lanes (q = δ = 0 there: no effect on
+                // the maxima)
+                let r = n - k;
+                let (mut xb, mut hb) = ([0.0; 4], [0.0; 4]);
+                xb[..r].copy_from_slice(&xs[k..n]);
+                hb[..r].copy_from_slice(&h[k..n]);
+                sinh_group(load(&xb, 0), load(&hb, 0), w2, a)
+            };
+            if k + 4 <= n {
+                store(q, k, qv);
+            } else {
+                let mut qb = [0.0; 4];
+                store(&mut qb, 0, qv);
+                q[k..n].copy_from_slice(&qb[..n - k]);
+            }
+            // max(new, acc): a NaN lane keeps acc (as `f64::max`)
+            acc[0] = max(abs(qv), acc[0]);
+            acc[1] = max(abs(dv), acc[1]);
+            k += 4;
+        }
+        let mut lanes = [0.0; 4];
+        for (mv, a) in mx.iter_mut().zip(acc) {
+            store(&mut lanes, 0, a);
+            for &l in &lanes {
+                *mv = mv.max(l);
+            }
+        }
     }
 
     #[allow(dead_code)]
@@ -1446,5 +1602,67 @@ mod tests {
                 }
             }
         }
+    }
+    #[test]
+    fn sinh_form_differences_are_accurate_and_dispatch_is_bit_identical() {
+        // predictions from flat to saturated (overflowing cosh z), shifts up to the limit, rows
+        // of every length 0..=13 (full AVX2 groups and tails)
+        let eps = f64::EPSILON;
+        for (r, &z) in [0.0, 0.3, -2.5, 37.0, -800.0, 1e-12, 710.5]
+            .iter()
+            .enumerate()
+        {
+            for len in 0..=13usize {
+                let xs: Vec<f64> = (0..len)
+                    .map(|j| ((j * 7 + r) as f64 * 0.71).sin() * 3.0)
+                    .collect();
+                let h: Vec<f64> = (0..len)
+                    .map(|j| 1e-6 * (1.0 + j as f64) * 10f64.powi(r as i32 - 2))
+                    .map(|t: f64| t.min(SINH_FORM_MAX_SHIFT / 3.0))
+                    .collect();
+                let (mut q1, mut m1) = (vec![f64::NAN; len], [0.0; 2]);
+                logistic_sinh_diffs_row(z, &xs, &h, &mut q1, &mut m1);
+                let (mut q2, mut m2) = (vec![f64::NAN; len], [0.0; 2]);
+                logistic_sinh_diffs_row_portable(z, &xs, &h, &mut q2, &mut m2);
+                assert_eq!(q1, q2, "{z} {len}");
+                assert_eq!(m1, m2, "{z} {len}");
+                let mut want = [0.0f64; 2];
+                for j in 0..len {
+                    let d = h[j] * xs[j];
+                    // reference: sinh δ / (cosh z + cosh δ) by the platform (≤ a few ulp; for
+                    // |z| > 700, where cosh z overflows, e^{−|z|}·2 sinh δ / (1 + …) → 0)
+                    let want_q = if z.abs() < 700.0 {
+                        d.sinh() / (z.cosh() + d.cosh())
+                    } else {
+                        2.0 * (-z.abs()).exp() * d.sinh()
+                    };
+                    assert!(
+                        (q1[j] - want_q).abs()
+                            <= (SINH_FORM_ULP - 4.0) * eps * want_q.abs() + f64::MIN_POSITIVE,
+                        "{z} {d}: {} vs {want_q}",
+                        q1[j]
+                    );
+                    // the same difference as the row kernel's ℓ'(z + δ) − ℓ'(z − δ), which
+                    // loses |ℓ'|·eps/|q| to cancellation
+                    for y in [1.0, -1.0] {
+                        let (mut dp, mut dm) = ([0.0], [0.0]);
+                        loss_derivs_row(Loss::Logistic, &[z + d], y, &mut [], &mut dp);
+                        loss_derivs_row(Loss::Logistic, &[z - d], y, &mut [], &mut dm);
+                        let naive = dp[0] - dm[0];
+                        let tol =
+                            4.0 * KERNEL_ULP * eps * (1.0 + z.abs()) + 16.0 * eps * q1[j].abs();
+                        assert!((q1[j] - naive).abs() <= tol, "{z} {d} {y}");
+                    }
+                    want[0] = want[0].max(q1[j].abs());
+                    want[1] = want[1].max(d.abs());
+                }
+                assert_eq!(m1, want, "{z} {len}");
+            }
+        }
+        // NaN predictions propagate to q and are skipped by the maxima
+        let (mut q, mut m) = (vec![0.0; 5], [0.0; 2]);
+        logistic_sinh_diffs_row(f64::NAN, &[1.0; 5], &[1e-5; 5], &mut q, &mut m);
+        assert!(q.iter().all(|v| v.is_nan()));
+        assert_eq!(m, [0.0, 1e-5]);
     }
 }

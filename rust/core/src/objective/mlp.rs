@@ -1514,10 +1514,36 @@ impl Mlp {
         let rows = (DIFF_BLOCK_FLOATS / d.max(1)).clamp(1, n.max(1));
         let mut q = vec![0.0; rows * d];
         let mut beta = Array1::<f64>::zeros(n);
+        // Logistic loss with equal moves (θ_j + h_j − θ_j = θ_j − (θ_j − h_j) for every j, the
+        // rule unless a move crosses a binade): the rows of labels ±1 whose shifts are all
+        // small go through the sinh form (no cancellation, one exponential per sample).
+        let sinh_form = self.loss == Loss::Logistic && tp == tm;
         let mut lo = 0;
         while lo < n {
             let hi = (lo + rows).min(n);
             for i in lo..hi {
+                let qrow = &mut q[(i - lo) * d..(i - lo + 1) * d];
+                let yi = self.y[[i, 0]];
+                if sinh_form && yi * yi == 1.0 {
+                    // maxima over j of |Q_ij| and |δ_ij| = h_j|X_ij|
+                    let mut mx = [0.0f64; 2];
+                    let xrow = &xs[i * d..(i + 1) * d];
+                    super::loss::logistic_sinh_diffs_row(z[i], xrow, &tp, qrow, &mut mx);
+                    let [m_q, m_d] = mx;
+                    if m_d <= super::loss::SINH_FORM_MAX_SHIFT {
+                        // the kernel's relative error, the error of δ (relative eps/2, seen
+                        // through ℓ'' ≤ Lip ℓ' on both sides), z's error as below, the sum
+                        let span = 2.0 * m_d;
+                        let shared = match l3 {
+                            Some(c) => (span * c).min(range2),
+                            None => range2,
+                        };
+                        beta[i] = lip1 * span
+                            + z_err * e[i] * shared
+                            + (super::loss::SINH_FORM_ULP + sum_err) * m_q;
+                        continue;
+                    }
+                }
                 // maxima over j of |ẑ⁺| + |ẑ⁻|, |ℓ'⁺| + |ℓ'⁻|, |Q_ij| and 2h_j|X_ij| (each term
                 // of the bound is monotone in them: their sum bounds the largest over j)
                 let mut mx = [0.0f64; 4];
@@ -1527,7 +1553,7 @@ impl Mlp {
                     &xs[i * d..(i + 1) * d],
                     &tp,
                     &tm,
-                    &mut q[(i - lo) * d..(i - lo + 1) * d],
+                    qrow,
                     &mut mx,
                 );
                 let [m_z, m_dl, m_q, m_span] = mx;
@@ -1549,7 +1575,14 @@ impl Mlp {
             faer::linalg::matmul::matmul(out, acc, xb.transpose(), qb, 1.0, faer::Par::Seq);
             lo = hi;
         }
-        let rw = self.xabs.t().dot(&beta);
+        // rw = |X|ᵀβ as a sum of rows (contiguous; a product with the transposed view walks
+        // columns with a stride)
+        let mut rw = vec![0.0; din];
+        for (xr, &bi) in self.xabs.outer_iter().zip(beta.iter()) {
+            for (r, &xv) in rw.iter_mut().zip(xr.iter()) {
+                *r += xv * bi;
+            }
+        }
         // the sums of non-negative terms above are computed with a relative error below n·eps
         let margin = eps * (1.0 + sum_err * eps);
         for k in 0..din {
