@@ -97,15 +97,40 @@ pub const PAR_MIN_FLOATS: usize = 1 << 14;
 /// the longest Ctrl-C waits for a run that is not polled.
 pub const SHORT_RUN_WORK: f64 = 1.0e7;
 
-/// Whether the gradients method on `b` points of `obj` is short enough to run on the calling
-/// thread without cancellation polling: below [`PAR_MIN_FLOATS`] gradient entries (so it stays
-/// serial) and [`SHORT_RUN_WORK`] multiply-adds (so Ctrl-C waits at most a few milliseconds).
-pub fn gradients_run_is_short(obj: &dyn Objective, b: usize, richardson: bool) -> bool {
-    let d = obj.dim();
+/// Multiply-adds (as [`SHORT_RUN_WORK`] counts them) from which a gradients-method run goes
+/// parallel over points even below [`PAR_MIN_FLOATS`] gradient entries: objectives over many
+/// samples at small D (n·D multiply-adds per evaluation), where each entry costs hundreds of
+/// operations (about a millisecond of work).
+pub const PAR_MIN_WORK: f64 = 2.0e6;
+
+/// Multiply-adds of the gradients method on `b` points of `obj` (a gradient counted as 3
+/// evaluations of [`Objective::work_per_point`]).
+fn gradients_work(obj: &dyn Objective, b: usize, richardson: bool) -> f64 {
     let scales = if richardson { 2 } else { 1 };
-    let gradients = b.saturating_mul(2 * scales * d + 2);
-    let work = gradients as f64 * 3.0 * obj.work_per_point();
-    b.saturating_mul(2 * d).saturating_mul(d) < PAR_MIN_FLOATS && work <= SHORT_RUN_WORK
+    let gradients = b.saturating_mul(2 * scales * obj.dim() + 2);
+    gradients as f64 * 3.0 * obj.work_per_point()
+}
+
+/// Whether the gradients method on `b` points of `obj` is worth the thread pool: at least
+/// [`PAR_MIN_FLOATS`] gradient entries or [`PAR_MIN_WORK`] multiply-adds.
+fn gradients_run_is_parallel(obj: &dyn Objective, b: usize, richardson: bool) -> bool {
+    let d = obj.dim();
+    b.saturating_mul(2 * d).saturating_mul(d) >= PAR_MIN_FLOATS
+        || gradients_work(obj, b, richardson) >= PAR_MIN_WORK
+}
+
+/// Whether the gradients method on `b` points of `obj` is short enough to run on the calling
+/// thread without cancellation polling: not parallel ([`PAR_MIN_FLOATS`], [`PAR_MIN_WORK`]) and
+/// at most [`SHORT_RUN_WORK`] multiply-adds (so Ctrl-C waits at most a few milliseconds).
+pub fn gradients_run_is_short(obj: &dyn Objective, b: usize, richardson: bool) -> bool {
+    !gradients_run_is_parallel(obj, b, richardson)
+        && gradients_work(obj, b, richardson) <= SHORT_RUN_WORK
+}
+
+/// Whether `b` points of the gradients method go over the pool (see
+/// [`gradients_run_is_parallel`]; never inside `parallel::serial` or with one thread).
+fn gradients_par(obj: &dyn Objective, b: usize, richardson: bool) -> bool {
+    gradients_run_is_parallel(obj, b, richardson) && crate::parallel::should_parallelize(1, 1)
 }
 
 /// Finite-difference method.
@@ -858,7 +883,7 @@ fn hessian_differences(
     let Some(first) = one(0)? else {
         return Ok(None);
     };
-    let par = crate::parallel::should_parallelize((b - 1) * 2 * d * d, PAR_MIN_FLOATS);
+    let par = gradients_par(obj, b - 1, false);
     let rest: Vec<Option<PointOut>> = if par {
         (1..b).into_par_iter().map(one).collect::<Result<_>>()?
     } else {
@@ -943,7 +968,7 @@ pub fn hessian_gradients(
         }
         // Small blocks (a single Hessian at small D) stay on the calling thread: waking the
         // pool costs more than the work.
-        let par = crate::parallel::should_parallelize(nb * per_point, PAR_MIN_FLOATS);
+        let par = gradients_par(obj, nb, richardson);
         let work = |buf: &mut Vec<f64>, (task, out): (usize, &mut [f64])| -> Result<()> {
             let p = b0 + task / chunks_per_point;
             let c0 = (task % chunks_per_point) * COLS;
