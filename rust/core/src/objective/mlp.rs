@@ -1585,9 +1585,9 @@ impl Mlp {
         }
         // the sums of non-negative terms above are computed with a relative error below n·eps
         let margin = eps * (1.0 + sum_err * eps);
-        for k in 0..din {
+        for (k, &r) in rw.iter().enumerate() {
             let o = (l.w_off + k) * d;
-            bound[o..o + d].iter_mut().for_each(|v| *v = margin * rw[k]);
+            bound[o..o + d].iter_mut().for_each(|v| *v = margin * r);
         }
         if l.bias {
             let o = l.b_off * d;
