@@ -544,6 +544,20 @@ pub fn fit(
         spent += s.n_iter;
         best = Some(merge(best, s, tol));
     }
+    let (skips, need) = settings.budget.skipped();
+    if skips > 0 {
+        note(
+            &mut log,
+            settings,
+            format!(
+                "polish: skipped {skips} time(s): the face-Newton system needs up to {:.1} MiB, \
+                 over the {:.1} MiB memory_limit leaves after the solver's estimate (an optional \
+                 refinement: the certificate is unaffected)",
+                need as f64 / 1024f64.powi(2),
+                settings.budget.limit.unwrap_or(0) as f64 / 1024f64.powi(2),
+            ),
+        );
+    }
     note_flush(&mut log, settings);
     let Some(mut sol) = best else {
         return Err(Error::Numerical("no solver ran".into()));
@@ -660,6 +674,7 @@ pub fn endgame(
     let nb = prob.n_blocks();
     let reps = nb / p;
     let tol = settings.tol;
+    let mut tried = Vec::new(); // faces whose polish failed (see admm::try_polish)
     let zstart = z0.cloned().unwrap_or_else(|| Array2::zeros((d, nb)));
     // pricing at the start: scores with λ = ℓ'(prediction) (smooth) or ℓ'(0)-like subgradient
     let lam_start = if prob.loss.is_smooth() {
@@ -817,7 +832,9 @@ pub fn endgame(
             if !polished && prob.loss.is_smooth() {
                 polished = true;
                 let zb = best.as_ref().map(|s| s.z.clone()).unwrap_or(z);
-                if let Some((zp, cp, mup)) = super::admm::try_polish(prob, &zb, tol, ctl)? {
+                if let Some((zp, cp, mup)) =
+                    super::admm::try_polish(prob, &zb, settings, &mut tried, ctl)?
+                {
                     let sol = sparse_solution(prob, zp, cp, mup, iters, tol);
                     note(log, settings, "conic: polished on the support".into());
                     best = Some(merge(best, sol, tol));
@@ -862,7 +879,8 @@ pub fn endgame(
     }
     if !polished && prob.loss.is_smooth() && best.as_ref().is_some_and(|s| !s.converged) {
         let zb = best.as_ref().map(|s| s.z.clone()).unwrap_or_default();
-        if let Some((zp, cp, mup)) = super::admm::try_polish(prob, &zb, tol, ctl)? {
+        if let Some((zp, cp, mup)) = super::admm::try_polish(prob, &zb, settings, &mut tried, ctl)?
+        {
             note(log, settings, "conic: polished on the support".into());
             let sol = sparse_solution(prob, zp, cp, mup, iters, tol);
             best = Some(merge(best, sol, tol));

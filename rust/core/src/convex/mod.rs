@@ -550,6 +550,10 @@ pub struct Settings {
     /// phase timings are collected here (shared by the clones of these settings) and handed to
     /// [`driver::Fit::log`]; `None` collects nothing.
     pub trace: Option<Trace>,
+    /// Memory budget of the optional dense refinements (the face-Newton polish), shared by the
+    /// clones of these settings: a refinement whose dense system would exceed it is skipped
+    /// and counted (see [`Budget`]).
+    pub budget: Budget,
 }
 
 impl Default for Settings {
@@ -559,7 +563,68 @@ impl Default for Settings {
             max_iter: 10_000,
             check_every: 10,
             trace: None,
+            budget: Budget::default(),
         }
+    }
+}
+
+/// Bytes the optional dense refinements of a fit may allocate, and a record of the ones
+/// skipped for lack of it. The fit's own working memory is checked against `memory_limit`
+/// before anything is allocated ([`driver::check_memory`]); a refinement (the face-Newton
+/// polish builds an n × kk matrix and a dense kk × kk Hessian, kk = Σ of its blocks' face
+/// dimensions, up to d per active block) gets what the limit leaves after that estimate
+/// ([`Budget::after_fit`]). A skipped refinement changes no certificate: the polish is only
+/// ever accepted when the sharp certificate of its point closes the gap.
+#[derive(Debug, Clone, Default)]
+pub struct Budget {
+    /// Bytes available (None: unbounded).
+    pub limit: Option<usize>,
+    /// (refinements skipped, largest need in bytes), shared by the clones.
+    skipped: std::sync::Arc<std::sync::Mutex<(usize, usize)>>,
+}
+
+impl Budget {
+    /// A budget of `limit` bytes (None: unbounded).
+    pub fn new(limit: Option<usize>) -> Self {
+        Budget {
+            limit,
+            ..Budget::default()
+        }
+    }
+
+    /// The budget `memory_limit` leaves after the fit's own [`driver::memory_estimate`] (None:
+    /// unbounded).
+    pub fn after_fit(
+        memory_limit: Option<usize>,
+        choice: &str,
+        kind: Kind,
+        n: usize,
+        d: usize,
+        n_patterns: usize,
+    ) -> Self {
+        Budget::new(
+            memory_limit
+                .map(|l| l.saturating_sub(driver::memory_estimate(choice, kind, n, d, n_patterns))),
+        )
+    }
+
+    /// Whether `need` bytes fit; when they do not, the refusal is recorded.
+    pub fn admit(&self, need: usize) -> bool {
+        match self.limit {
+            Some(l) if need > l => {
+                if let Ok(mut s) = self.skipped.lock() {
+                    s.0 += 1;
+                    s.1 = s.1.max(need);
+                }
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// (refinements skipped, largest need in bytes).
+    pub fn skipped(&self) -> (usize, usize) {
+        self.skipped.lock().map(|s| *s).unwrap_or((0, 0))
     }
 }
 
@@ -722,7 +787,7 @@ mod tests {
             tol: 1e-10,
             max_iter: 200_000,
             check_every: 10,
-            trace: None,
+            ..Default::default()
         };
         let ctl = Control::new();
         for kind in [Kind::Gated, Kind::Relu] {
