@@ -48,6 +48,10 @@ pub fn solve(
     ctl.check()?;
     let factor = if relu { 2.0 } else { 1.0 };
     let mut kmat = &h * &mm * factor;
+    // at most three n × n matrices at once (the memory estimate's 3 n²): H and M·Mᵀ go before
+    // the factor is made
+    drop(h);
+    drop(mm);
     for k in 0..n {
         kmat[[k, k]] += 1.0;
     }

@@ -50,6 +50,10 @@ pub const NEWTON_MAX_N: usize = 4000;
 pub const NEWTON_RATIO: f64 = 1000.0;
 /// Largest conic problem (nonzeros of its constraint matrix) the endgame builds.
 pub const CONIC_MAX_NNZ: usize = 20_000_000;
+/// Bytes per nonzero of the endgame's constraint matrix charged to the memory budget
+/// ([`super::Budget`]): Clarabel's KKT system, its LDL factor and the working-set problem's
+/// copies (cvxpy + Clarabel measured ~150 at 80M nonzeros).
+pub const CONIC_BYTES_PER_NNZ: usize = 150;
 /// Iteration budget of the interior-point stage (its first-order finish included) when the
 /// conic endgame follows. The interior-point iterations themselves are few (15–25 per
 /// working-set round); what a larger budget buys is FISTA finishing a round the method left
@@ -107,7 +111,7 @@ pub fn memory_estimate(choice: &str, kind: Kind, n: usize, d: usize, n_patterns:
                     + 3 * blocks * (d + 1) * (d + 1))
         }
         "newton" => common + f * (4 * n * n + 2 * n * n_patterns),
-        "admm" => common + f * (10 * rows + 2 * n * n + 6 * n * blocks),
+        "admm" => common + f * (10 * rows + 3 * n * n + 6 * n * blocks),
         _ => common + f * (10 * rows + 4 * n * blocks),
     }
 }
@@ -544,17 +548,15 @@ pub fn fit(
         spent += s.n_iter;
         best = Some(merge(best, s, tol));
     }
-    let (skips, need) = settings.budget.skipped();
-    if skips > 0 {
+    for (what, times, need) in settings.budget.skipped() {
         note(
             &mut log,
             settings,
             format!(
-                "polish: skipped {skips} time(s): the face-Newton system needs up to {:.1} MiB, \
-                 over the {:.1} MiB memory_limit leaves after the solver's estimate (an optional \
-                 refinement: the certificate is unaffected)",
-                need as f64 / 1024f64.powi(2),
-                settings.budget.limit.unwrap_or(0) as f64 / 1024f64.powi(2),
+                "{what}: skipped {times} time(s) for memory: it needs up to {need} bytes, over \
+                 the {} bytes that memory_limit leaves after the solver's estimate (an optional \
+                 stage: the certificate is unaffected)",
+                settings.budget.limit.unwrap_or(0),
             ),
         );
     }
@@ -661,7 +663,7 @@ fn scatter(dst: &mut Array2<f64>, src: &Array2<f64>, idx: &[usize], p: usize, re
 
 /// The conic endgame (see the module docs): column generation with Clarabel from the point
 /// `z0` (or z = 0). `None` when the working set's conic problem would exceed
-/// [`CONIC_MAX_NNZ`].
+/// [`CONIC_MAX_NNZ`] or the memory budget ([`CONIC_BYTES_PER_NNZ`] bytes per nonzero).
 pub fn endgame(
     prob: &Problem,
     settings: &Settings,
@@ -731,7 +733,7 @@ pub fn endgame(
         ctl.check()?;
         let idx: Vec<usize> = (0..p).filter(|&i| in_w[i]).collect();
         let nnz = n * d * idx.len() * reps * if prob.kind == Kind::Relu { 2 } else { 1 };
-        if nnz > CONIC_MAX_NNZ {
+        if nnz > CONIC_MAX_NNZ || !settings.budget.admit("conic", CONIC_BYTES_PER_NNZ * nnz) {
             return Ok(best);
         }
         let sub = prob.subset(&idx, super::DEFAULT_PAR_THRESHOLD);

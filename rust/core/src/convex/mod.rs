@@ -550,9 +550,9 @@ pub struct Settings {
     /// phase timings are collected here (shared by the clones of these settings) and handed to
     /// [`driver::Fit::log`]; `None` collects nothing.
     pub trace: Option<Trace>,
-    /// Memory budget of the optional dense refinements (the face-Newton polish), shared by the
-    /// clones of these settings: a refinement whose dense system would exceed it is skipped
-    /// and counted (see [`Budget`]).
+    /// Memory budget of the optional dense stages (the face-Newton polish, the conic
+    /// endgame), shared by the clones of these settings: a stage whose dense system would
+    /// exceed it is skipped and recorded (see [`Budget`]).
     pub budget: Budget,
 }
 
@@ -568,19 +568,22 @@ impl Default for Settings {
     }
 }
 
-/// Bytes the optional dense refinements of a fit may allocate, and a record of the ones
-/// skipped for lack of it. The fit's own working memory is checked against `memory_limit`
-/// before anything is allocated ([`driver::check_memory`]); a refinement (the face-Newton
-/// polish builds an n × kk matrix and a dense kk × kk Hessian, kk = Σ of its blocks' face
-/// dimensions, up to d per active block) gets what the limit leaves after that estimate
-/// ([`Budget::after_fit`]). A skipped refinement changes no certificate: the polish is only
-/// ever accepted when the sharp certificate of its point closes the gap.
+/// Bytes the optional dense stages of a fit may allocate, and a record of the ones skipped
+/// for lack of it. The fit's own working memory is checked against `memory_limit` before
+/// anything is allocated ([`driver::check_memory`]); an optional stage gets what the limit
+/// leaves after that estimate ([`Budget::after_fit`]): the face-Newton polish (an n × kk matrix
+/// and a dense kk × kk Hessian, kk = the face's dimension, up to d per active block, see
+/// [`polish::face_bytes`]) and the conic endgame (Clarabel's sparse KKT system, about
+/// [`driver::CONIC_BYTES_PER_NNZ`] bytes per nonzero of the working set's constraint matrix).
+/// A skipped stage changes no certificate: the polish is accepted only when the sharp
+/// certificate of its point closes the gap, and without the endgame the solver chain goes on
+/// to its first-order finish (or stops honestly uncertified).
 #[derive(Debug, Clone, Default)]
 pub struct Budget {
     /// Bytes available (None: unbounded).
     pub limit: Option<usize>,
-    /// (refinements skipped, largest need in bytes), shared by the clones.
-    skipped: std::sync::Arc<std::sync::Mutex<(usize, usize)>>,
+    /// Per stage skipped: (stage, times, largest need in bytes), shared by the clones.
+    skipped: std::sync::Arc<std::sync::Mutex<Vec<(&'static str, usize, usize)>>>,
 }
 
 impl Budget {
@@ -608,13 +611,19 @@ impl Budget {
         )
     }
 
-    /// Whether `need` bytes fit; when they do not, the refusal is recorded.
-    pub fn admit(&self, need: usize) -> bool {
+    /// Whether `need` bytes for the optional stage `what` fit; when they do not, the refusal
+    /// is recorded.
+    pub fn admit(&self, what: &'static str, need: usize) -> bool {
         match self.limit {
             Some(l) if need > l => {
-                if let Ok(mut s) = self.skipped.lock() {
-                    s.0 += 1;
-                    s.1 = s.1.max(need);
+                if let Ok(mut v) = self.skipped.lock() {
+                    match v.iter_mut().find(|e| e.0 == what) {
+                        Some(e) => {
+                            e.1 += 1;
+                            e.2 = e.2.max(need);
+                        }
+                        None => v.push((what, 1, need)),
+                    }
                 }
                 false
             }
@@ -622,9 +631,9 @@ impl Budget {
         }
     }
 
-    /// (refinements skipped, largest need in bytes).
-    pub fn skipped(&self) -> (usize, usize) {
-        self.skipped.lock().map(|s| *s).unwrap_or((0, 0))
+    /// The stages skipped: (stage, times, largest need in bytes), in the order first skipped.
+    pub fn skipped(&self) -> Vec<(&'static str, usize, usize)> {
+        self.skipped.lock().map(|v| v.clone()).unwrap_or_default()
     }
 }
 
