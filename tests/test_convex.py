@@ -436,6 +436,33 @@ def test_polish_over_the_memory_limit_is_skipped_and_the_fit_stays_honest():
         assert m.objective_ == pytest.approx(free.objective_, rel=1e-7)
 
 
+def test_conic_endgame_over_the_memory_limit_is_skipped_and_the_chain_finishes():
+    """solver="conic" with a memory_limit just above the solver's estimate: the endgame's
+    Clarabel problem does not fit what is left, so it is skipped (logged, not an error) and
+    the chain finishes with FISTA — certified by its own iterations or honestly not, the dual
+    bound below the cvxpy+Clarabel optimum either way."""
+    X, y = _data(12, 2, 24)
+    beta = 0.05
+    D = np.asarray(hc.chambers(X, method="exact").patterns, bool)
+    ref, _, _ = R.cvxpy_relu(X, y, D, beta)
+    # the interior-point estimate is the one of every conic chain ("ipm", "conic", "auto")
+    est = hc.convex.fit_memory_estimate("ipm", "relu", 12, 2, D.shape[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m = hc.ConvexReLU(
+            beta, solver="conic", tol=1e-8, max_iter=20000, memory_limit=est + 64
+        ).fit(X, y)
+    assert any(line.startswith("conic: skipped") for line in m.result_.log), m.result_.log
+    assert "conic" not in m.result_.solver.split("+")
+    assert m.dual_objective_ <= ref * (1 + 1e-7)
+    assert m.network_objective_ >= ref * (1 - 1e-7)
+    gap_ok = m.network_objective_ - m.dual_objective_ <= 1e-8 * abs(m.network_objective_)
+    assert m.certified_ == gap_ok
+    free = hc.ConvexReLU(beta, solver="conic", tol=1e-8).fit(X, y)
+    assert free.certified_ and "conic" in free.result_.solver
+    assert not any("skipped" in line for line in free.result_.log)
+
+
 def test_exact_patterns_are_refused_within_the_memory_limit_before_enumerating(monkeypatch):
     """patterns="exact" with a memory_limit the chambers cannot fit: ResourceLimitError naming
     memory_limit from the chambers' own check, which refuses before enumerating — the fit's
