@@ -583,8 +583,11 @@ pub struct Budget {
     /// Bytes available (None: unbounded).
     pub limit: Option<usize>,
     /// Per stage skipped: (stage, times, largest need in bytes), shared by the clones.
-    skipped: std::sync::Arc<std::sync::Mutex<Vec<(&'static str, usize, usize)>>>,
+    skipped: std::sync::Arc<std::sync::Mutex<Vec<Skipped>>>,
 }
+
+/// A stage skipped for memory: (stage, times, largest need in bytes).
+pub type Skipped = (&'static str, usize, usize);
 
 impl Budget {
     /// A budget of `limit` bytes (None: unbounded).
@@ -632,7 +635,7 @@ impl Budget {
     }
 
     /// The stages skipped: (stage, times, largest need in bytes), in the order first skipped.
-    pub fn skipped(&self) -> Vec<(&'static str, usize, usize)> {
+    pub fn skipped(&self) -> Vec<Skipped> {
         self.skipped.lock().map(|v| v.clone()).unwrap_or_default()
     }
 }
