@@ -1027,22 +1027,9 @@ pub(crate) mod avx2 {
                     k += 4;
                 }
             }
-            Activation::Relu => {
-                // max(z, 0) returns its second operand 0 for a NaN or zero z: the portable
-                // kernel's `if z > 0 { z } else { 0 }`, bit for bit
-                let zero = splat(0.0);
-                while k + 4 <= n {
-                    let v = load(z, k);
-                    if want_d {
-                        store(dz, k, select(gt(v, zero), one, zero));
-                    }
-                    store(z, k, max(v, zero));
-                    k += 4;
-                }
-            }
-            Activation::Identity => {}
+            Activation::Identity | Activation::Relu => {}
         }
-        // The rest (and the identity) by the portable kernel.
+        // The rest (and the piecewise-linear activations) by the portable kernel.
         super::activation_slice_portable(
             act,
             &mut z[k..],
@@ -1387,33 +1374,6 @@ mod tests {
             assert_eq!(exp_nonpos_v(x).to_bits(), exp_v(x).to_bits(), "{x}");
         }
         assert!(exp_nonpos_v(f64::NAN).is_nan());
-    }
-
-    #[test]
-    fn relu_lanes_keep_the_portable_bits_on_zeros_and_nan() {
-        let zs = [
-            f64::NAN,
-            -0.0,
-            0.0,
-            -1.0,
-            2.5,
-            f64::MIN_POSITIVE,
-            -f64::MIN_POSITIVE,
-            1e300,
-            -f64::NAN,
-            3.0,
-            -0.0,
-        ];
-        let (mut z1, mut d1) = (zs.to_vec(), vec![7.0; zs.len()]);
-        activation_slice(Activation::Relu, &mut z1, &mut d1);
-        let (mut z2, mut d2) = (zs.to_vec(), vec![7.0; zs.len()]);
-        activation_slice_portable(Activation::Relu, &mut z2, &mut d2);
-        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
-        assert_eq!(bits(&z1), bits(&z2));
-        assert_eq!(bits(&d1), bits(&d2));
-        let mut z3 = zs.to_vec();
-        activation_slice(Activation::Relu, &mut z3, &mut []);
-        assert_eq!(bits(&z1), bits(&z3));
     }
 
     #[test]

@@ -1402,21 +1402,10 @@ fn output_unit_block<const L: usize>(
     b0
 }
 
-avx2_twin! {
-    /// The t-points of one unit of the fused pair path, in place: `v` holds np a-values, np
-    /// b-values, then np values per weight; `v_t = c·(t·v_a + (1 − t)·v_b)` (as
-    /// [`combine_pair_row`]).
-    fn combine_pair_unit / combine_pair_unit_avx2 / combine_pair_unit_portable(
-        v: &mut [f64],
-        np: usize,
-        ts: &[f64],
-        c: f64,
-    )
-}
-
-/// The portable body of [`combine_pair_unit`].
-#[inline(always)]
-fn combine_pair_unit_portable(v: &mut [f64], np: usize, ts: &[f64], c: f64) {
+/// The t-points of one unit of the fused pair path, in place: `v` holds np a-values, np
+/// b-values, then np values per weight; `v_t = c·(t·v_a + (1 − t)·v_b)` (as
+/// [`combine_pair_row`]).
+fn combine_pair_unit(v: &mut [f64], np: usize, ts: &[f64], c: f64) {
     let (ab, rest) = v.split_at_mut(2 * np);
     let (a, b) = ab.split_at(np);
     for (&t, out) in ts.iter().zip(rest.chunks_exact_mut(np)) {
