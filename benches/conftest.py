@@ -10,7 +10,7 @@ machines are noisy and have 2 cores). In the test suite they run once each with
 Use the ``bench`` fixture: ``bench(fn, group=..., case=..., impl=..., rounds=5, **extra)``
 (``calls_per_round=k`` times k calls per round and records the per-call median).
 ``impl="hiddenconvex"`` is the reference of the ratio column; extras (accuracy reached, coverage,
-chambers/s, ...) are stored beside the median.
+chambers/s, ...) are stored beside the median, with the run that measured it (``_run``).
 """
 
 from __future__ import annotations
@@ -57,6 +57,12 @@ def _versions() -> dict[str, str]:
 
 _RESULTS: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
 
+# The run that measured an entry (UTC start of the pytest session), stored as ``_run`` beside
+# every median: benches/tables.py compares a peer with hiddenconvex only within one run, and
+# leaves out a peer's entry kept in the file from an earlier run (e.g. a peer no longer
+# installed, whose bench now skips).
+RUN = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
 
 @pytest.fixture
 def smoke(request) -> bool:
@@ -95,6 +101,7 @@ def bench(benchmark, request):
                 "rounds": st.rounds,
                 **({"calls_per_round": calls_per_round} if calls_per_round > 1 else {}),
                 **{k: (v(result) if callable(v) else v) for k, v in extra.items()},
+                "_run": RUN,
             }
             _RESULTS.setdefault(group, {}).setdefault(case, {})[impl] = entry
             # written at once too, so an interrupted (or killed) long session keeps what it measured
@@ -117,7 +124,7 @@ def record(request):
     ):
         if disabled:
             return
-        entry = {"median_s": median_s, "min_s": min_s, "rounds": rounds, **extra}
+        entry = {"median_s": median_s, "min_s": min_s, "rounds": rounds, **extra, "_run": RUN}
         _RESULTS.setdefault(group, {}).setdefault(case, {})[impl] = entry
         _write({group: {case: {impl: entry}}})
 

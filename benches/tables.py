@@ -6,6 +6,14 @@ Columns: case, then per implementation its median time, and the ratio peer / hid
 (> 1 means hiddenconvex is faster), plus any extra fields recorded by the bench (fields whose name
 starts with "_" are kept in the JSON but not shown in the notes).
 
+Only measurements of one run are compared: every entry records the run that measured it
+(``_run``, see benches/conftest.py) and :func:`fresh` leaves out a peer's entry from another run
+than the hiddenconvex row of its case — typically a peer no longer installed, whose bench now
+skips while its old median stays in the JSON. A peer entry written before runs were recorded is
+shown, with a footnote when a distribution its name gives is missing from the versions of the
+run that last wrote the file (it comes from an earlier run). Tables have a column per peer
+measured (no empty column for a peer with no entry left).
+
 Groups with rows named "best of N <optimizer>" (non-convex training runs, see
 benches/bench_convex.py) get a second table: per case the convex optimum p* (field ``_p_star``)
 against the best final objective of each such row, and whether "convex ≤ best of N" holds ("yes"/"no") —
@@ -177,6 +185,7 @@ def interrupt_table(doc: dict) -> str:
 # ---- the convex section: the main table, then the β grid (benches/bench_convex.py) -----------
 BETA_GRID_PREFIX = "beta grid "
 BETA_GRID_PEERS = ("cvxpy+clarabel", "clarabel-direct", "adelie")
+BETA_GRID_LABELS = {"cvxpy+clarabel": "cvxpy+Clarabel", "clarabel-direct": "Clarabel direct"}
 
 
 def convex_table(doc: dict) -> str:
@@ -198,19 +207,31 @@ def beta_grid_table(doc: dict) -> str | None:
         for c, v in doc["cases"].items()
         if c.startswith(BETA_GRID_PREFIX)
     }
+
+    def peer_entry(name: str, impls: dict, peer: str) -> dict | None:
+        src = cases.get(name.replace(" mean beta=", " sum beta="), {})
+        e = impls.get(peer) or src.get(peer)
+        return e if e and e.get("median_s") else None
+
+    # a column per peer measured on at least one row (a peer not measured in this run has no
+    # entry left after :func:`fresh`: no empty column for it)
+    peers = [
+        p
+        for p in BETA_GRID_PEERS
+        if any(peer_entry(name, impls, p) for name, impls in cases.items() if impls.get(REF))
+    ]
     rows = []
     for name, impls in cases.items():
         ours = impls.get(REF)
         if not ours or not ours.get("median_s"):
             continue
-        src = cases.get(name.replace(" mean beta=", " sum beta="), {})
         cells = []
-        for peer in BETA_GRID_PEERS:
-            e = impls.get(peer) or src.get(peer)
-            if e and e.get("median_s"):
+        for peer in peers:
+            e = peer_entry(name, impls, peer)
+            if e:
                 cells += [fmt_time(e["median_s"]), f"{e['median_s'] / ours['median_s']:.1f}×"]
             else:
-                cells += ["", ""]
+                cells += ["–", ""]
         rows.append(
             f"| {name} | {fmt_time(ours['median_s'])} | {ours.get('certified', '')} | "
             f"{ours.get('solver', '')} | " + " | ".join(cells) + " |"
@@ -218,16 +239,99 @@ def beta_grid_table(doc: dict) -> str | None:
     if not rows:
         return None
     head = (
-        "| β grid case | hiddenconvex | certified | chain | cvxpy+Clarabel | ratio "
-        "| Clarabel direct | ratio | adelie | ratio |\n|" + "---|" * 10
+        "| β grid case | hiddenconvex | certified | chain |"
+        + "".join(f" {BETA_GRID_LABELS.get(p, p)} | ratio |" for p in peers)
+        + "\n|"
+        + "---|" * (4 + 2 * len(peers))
     )
+    absent = [p for p in BETA_GRID_PEERS if p not in peers]
+    skips = any("| – |" in r for r in rows)
     return (
         f"{head}\n"
         + "\n".join(rows)
         + "\n\n_β grid: all exact patterns, default tol (relative gap 1e-8), β in the sum "
         "scaling; hiddenconvex median of 3, peers one run each on the sum-scaling rows (a "
-        "mean-scaling row is the same program divided by n and is compared with them)._"
+        "mean-scaling row is the same program divided by n and is compared with them)"
+        + ("; –: the peer's bench skips that row (adelie: β ≥ 0.1 only)" if skips else "")
+        + "".join(
+            f"; no column for {p}: not measured in the run of these rows ("
+            + (
+                "not installed"
+                if _dists(p) - set(doc.get("versions") or {})
+                else "its bench skipped every row"
+            )
+            + ")"
+            for p in absent
+        )
+        + "._"
     )
+
+
+# Distributions a peer's name can give (its "+"-separated parts, lower case), as recorded in a
+# results file's "versions" (benches/conftest.py PEER_DISTRIBUTIONS).
+PEER_DISTRIBUTIONS = (
+    "numpy", "scipy", "cvxpy", "clarabel", "scs", "pyscnn", "torch", "adelie", "numdifftools",
+    "jax", "scikit-learn",
+)  # fmt: skip
+
+
+def _dists(impl: str) -> set[str]:
+    parts = {p.strip().lower() for p in impl.replace("-direct", "").split("+")}
+    return parts & set(PEER_DISTRIBUTIONS)
+
+
+def stale_reason(impls: dict, impl: str) -> str | None:
+    """Why entry ``impl`` of a case (``impls``: its entries) is not comparable with the case's
+    hiddenconvex row, or None: it was measured in another run (``_run`` differs; entries
+    written before runs were recorded have none and are judged by :func:`unversioned`)."""
+    if impl == REF:
+        return None
+    e, ref = impls[impl], impls.get(REF) or {}
+    if ("_run" in ref or "_run" in e) and e.get("_run") != ref.get("_run"):
+        return "measured in another run than hiddenconvex's rows"
+    return None
+
+
+def unversioned(doc: dict, impls: dict, impl: str) -> list[str]:
+    """The distributions of a peer's entry without ``_run`` that the run which last wrote the
+    file did not have installed: the entry comes from an earlier run (whether its case's
+    hiddenconvex row was measured again since is not recorded)."""
+    versions = doc.get("versions")
+    if impl == REF or not versions or "_run" in impls[impl]:
+        return []
+    return sorted(_dists(impl) - set(versions))
+
+
+def fresh(doc: dict) -> tuple[dict, dict[str, str]]:
+    """``doc`` without the entries :func:`stale_reason` rejects, and {peer: reason} of those
+    left out and of those kept from an earlier run (:func:`unversioned`) — for the footnote."""
+    cases: dict = {}
+    notes: dict[str, str] = {}
+    for case, impls in doc["cases"].items():
+        kept = {}
+        for impl, e in impls.items():
+            why = stale_reason(impls, impl)
+            if why is None:
+                kept[impl] = e
+                missing = unversioned(doc, impls, impl)
+                if missing:
+                    notes.setdefault(
+                        impl,
+                        f"shown from an earlier run: {', '.join(missing)} not installed in the "
+                        "run that last wrote these results",
+                    )
+            else:
+                notes[impl] = f"not shown: {why}"
+        cases[case] = kept
+    return {**doc, "cases": cases}, notes
+
+
+def peers_note(notes: dict[str, str]) -> str:
+    """The footnote of :func:`fresh`'s notes ("" when none)."""
+    if not notes:
+        return ""
+    items = "; ".join(f"{impl} — {why}" for impl, why in sorted(notes.items()))
+    return f"_Peers: {items}._"
 
 
 #: Groups with a table of their own (default: :func:`table`).
@@ -524,7 +628,10 @@ def main() -> int:
         if not hits:
             print(f"docs/ has no <!-- bench:{g} --> section; skipped", file=sys.stderr)
             continue
-        body = GROUP_TABLES.get(g, table)(doc)
+        shown, notes = fresh(doc)
+        body = GROUP_TABLES.get(g, table)(shown)
+        if notes:
+            body += "\n\n" + peers_note(notes)
         for page in hits:
             pages[page] = pat.sub(
                 lambda m, body=body: m.group(1) + body + "\n" + m.group(2), pages[page]

@@ -48,3 +48,60 @@ def test_table_states_ratio_and_versions():
     assert "numpy 9.9, torch 1.0" in out
     del doc["versions"]  # files written before versions were recorded
     assert "versions" not in tables.table(doc)
+
+
+def test_results_record_the_run_and_tables_compare_within_one_run(tmp_path, monkeypatch):
+    """Every entry records the run that measured it; a peer's entry from another run than the
+    case's hiddenconvex row (e.g. a peer no longer installed, whose bench now skips) is left out
+    of the table, with a footnote, and the β grid has no column for a peer never measured."""
+    conftest = _load("_bench_conftest_run", ROOT / "benches" / "conftest.py")
+    tables = _load("_bench_tables_run", ROOT / "benches" / "tables.py")
+    monkeypatch.setattr(conftest, "RESULTS_DIR", tmp_path)
+    rec = {"median_s": 0.5, "min_s": 0.4, "rounds": 3}
+    monkeypatch.setattr(conftest, "RUN", "run-1")
+    conftest._write(
+        {
+            "convex": {
+                "beta grid a": {"hiddenconvex": rec, "adelie": {**rec, "median_s": 9.0}},
+                "main": {"hiddenconvex": rec, "adelie": {**rec, "median_s": 3.0}},
+            }
+        }
+    )
+    doc = json.loads((tmp_path / "convex.json").read_text())
+    assert doc["cases"]["main"]["adelie"].get("_run") is None  # _write keeps what it is given
+    # entries as the bench fixture writes them: stamped with the run
+    stamp = {"_run": "run-1"}
+    doc["cases"] = {
+        "beta grid a": {
+            "hiddenconvex": {**rec, **stamp},
+            "adelie": {**rec, "median_s": 9.0, **stamp},
+            "clarabel-direct": {**rec, "median_s": 2.0, **stamp},
+        },
+        "main": {"hiddenconvex": {**rec, **stamp}, "adelie": {**rec, "median_s": 3.0, **stamp}},
+    }
+    shown, notes = tables.fresh(doc)
+    assert notes == {}
+    grid = tables.beta_grid_table(shown)
+    assert "| adelie | ratio |" in grid and "| a | 500.0 ms | " in grid and "18.0×" in grid
+    # the next run re-measures hiddenconvex and Clarabel, not adelie (not installed)
+    for case in doc["cases"].values():
+        case["hiddenconvex"]["_run"] = "run-2"
+    doc["cases"]["beta grid a"]["clarabel-direct"]["_run"] = "run-2"
+    doc["versions"] = {"clarabel": "0.11"}
+    shown, notes = tables.fresh(doc)
+    assert "adelie" not in shown["cases"]["main"]
+    assert notes == {"adelie": "not shown: measured in another run than hiddenconvex's rows"}
+    grid = tables.beta_grid_table(shown)
+    assert "adelie | ratio" not in grid and "| Clarabel direct | ratio |" in grid
+    assert "no column for adelie: not measured in the run of these rows (not installed)" in grid
+    assert grid.splitlines()[0].count("|") == grid.splitlines()[2].count("|")
+    assert "adelie" not in tables.table({**shown, "cases": {"main": shown["cases"]["main"]}})
+    assert "adelie — not shown" in tables.peers_note(notes)
+    # entries from before runs were recorded: shown, footnoted when the peer was not installed
+    legacy = {
+        "versions": {"numpy": "2"},
+        "cases": {"main": {"hiddenconvex": rec, "adelie": rec, "numpy": rec}},
+    }
+    shown, notes = tables.fresh(legacy)
+    assert set(shown["cases"]["main"]) == {"hiddenconvex", "adelie", "numpy"}
+    assert set(notes) == {"adelie"} and "earlier run" in notes["adelie"]

@@ -363,6 +363,159 @@ def test_fit_refuses_work_over_its_memory_limit():
         hc.ConvexGatedReLU(0.1, memory_limit=0).fit(X, y)
 
 
+@pytest.mark.parametrize(
+    ("cls", "solver", "kind"),
+    [
+        ("ConvexReLU", "ipm", "relu"),
+        ("ConvexReLU", "fista", "relu"),
+        ("ConvexReLU", "admm", "relu"),
+        ("ConvexGatedReLU", "newton", "gated"),
+        ("ConvexGatedReLU", "admm", "gated"),
+        ("ConvexGatedReLU", "fista", "gated"),
+    ],
+)
+def test_every_solver_is_refused_one_byte_under_its_estimate(cls, solver, kind):
+    """One byte under the estimate of the solver's working memory (its n-row arrays over the
+    blocks, the n × n matrices of the Woodbury / Newton solvers): ResourceLimitError naming
+    memory_limit and the estimate; at the estimate the fit runs and certifies."""
+    X, y = _data(14, 2, 7)
+    P = len(hc.chambers(X, method="exact").patterns)
+    need = hc.convex.fit_memory_estimate(solver, kind, 14, 2, P)
+    est = getattr(hc, cls)
+    with pytest.raises(hc.ResourceLimitError, match=r"GiB of working memory.*memory_limit"):
+        est(0.1, solver=solver, memory_limit=need - 1).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m = est(0.1, solver=solver, memory_limit=need, tol=1e-6, max_iter=50000).fit(X, y)
+    assert m.dual_objective_ <= m.network_objective_ * (1 + 1e-12)
+
+
+def test_n_by_n_solvers_are_refused_before_allocating_on_many_samples():
+    """The Woodbury / Newton solvers hold n × n matrices: at n = 40,000 (12.8 GB each) a
+    memory_limit of 1 GiB refuses them from the sizes alone (patterns given, nothing
+    enumerated), with the estimate in the message."""
+    rng = np.random.default_rng(0)
+    n = 40_000
+    X = rng.standard_normal((n, 2))
+    y = rng.standard_normal(n)
+    D = np.vstack([X[:, 0] > 0, X[:, 1] > 0])
+    for cls, solver in (("ConvexReLU", "admm"), ("ConvexGatedReLU", "newton")):
+        with pytest.raises(hc.ResourceLimitError, match=r"\d+\.\d+ GiB.*memory_limit = 1\.00"):
+            getattr(hc, cls)(0.1, patterns=D, solver=solver, memory_limit=2**30).fit(X, y)
+
+
+def test_polish_over_the_memory_limit_is_skipped_and_the_fit_stays_honest():
+    """A memory_limit just above the FISTA estimate leaves no room for the face-Newton polish
+    (its dense face system): the polish is skipped — not an error — and the log says so; the
+    fit still certifies by FISTA's own iterations or stops honestly (a gap above tol, with a
+    warning), its dual bound below the cvxpy+Clarabel optimum either way."""
+    X, y = _data(12, 2, 24)
+    beta = 0.05
+    D = np.asarray(hc.chambers(X, method="exact").patterns, bool)
+    ref, _, _ = R.cvxpy_relu(X, y, D, beta)
+    est = hc.convex.fit_memory_estimate("fista", "relu", 12, 2, D.shape[0])
+    free = hc.ConvexReLU(beta, solver="fista", tol=1e-8, max_iter=20000, bias=False).fit(X, y)
+    assert not any("skipped" in line for line in free.result_.log)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ConvergenceWarning)
+        m = hc.ConvexReLU(
+            beta, solver="fista", tol=1e-8, max_iter=20000, bias=False, memory_limit=est + 64
+        ).fit(X, y)
+    assert any(line.startswith("polish: skipped") for line in m.result_.log), m.result_.log
+    # (Clarabel's optimum is accurate to ~1e-8 relative)
+    assert m.dual_objective_ <= ref * (1 + 1e-7)
+    assert m.network_objective_ >= ref * (1 - 1e-7)
+    gap_ok = m.network_objective_ - m.dual_objective_ <= 1e-8 * abs(m.network_objective_)
+    assert m.certified_ == gap_ok
+    if m.certified_:
+        assert m.network_objective_ == pytest.approx(ref, rel=1e-7)
+    else:
+        assert any(issubclass(w.category, ConvergenceWarning) for w in caught)
+    # the unlimited fit reaches the same optimum (the polish only shortens the run)
+    if free.certified_ and m.certified_:
+        assert m.objective_ == pytest.approx(free.objective_, rel=1e-7)
+
+
+def test_conic_endgame_over_the_memory_limit_is_skipped_and_the_chain_finishes():
+    """solver="conic" with a memory_limit just above the solver's estimate: the endgame's
+    Clarabel problem does not fit what is left, so it is skipped (logged, not an error) and
+    the chain finishes with FISTA — certified by its own iterations or honestly not, the dual
+    bound below the cvxpy+Clarabel optimum either way."""
+    X, y = _data(12, 2, 24)
+    beta = 0.05
+    D = np.asarray(hc.chambers(X, method="exact").patterns, bool)
+    ref, _, _ = R.cvxpy_relu(X, y, D, beta)
+    # the interior-point estimate is the one of every conic chain ("ipm", "conic", "auto")
+    est = hc.convex.fit_memory_estimate("ipm", "relu", 12, 2, D.shape[0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        m = hc.ConvexReLU(
+            beta, solver="conic", tol=1e-8, max_iter=20000, memory_limit=est + 64
+        ).fit(X, y)
+    assert any(line.startswith("conic: skipped") for line in m.result_.log), m.result_.log
+    assert "conic" not in m.result_.solver.split("+")
+    assert m.dual_objective_ <= ref * (1 + 1e-7)
+    assert m.network_objective_ >= ref * (1 - 1e-7)
+    gap_ok = m.network_objective_ - m.dual_objective_ <= 1e-8 * abs(m.network_objective_)
+    assert m.certified_ == gap_ok
+    free = hc.ConvexReLU(beta, solver="conic", tol=1e-8).fit(X, y)
+    assert free.certified_ and "conic" in free.result_.solver
+    assert not any("skipped" in line for line in free.result_.log)
+
+
+def test_exact_patterns_are_refused_within_the_memory_limit_before_enumerating(monkeypatch):
+    """patterns="exact" with a memory_limit the chambers cannot fit: ResourceLimitError naming
+    memory_limit from the chambers' own check, which refuses before enumerating — the fit's
+    limit reaches the enumeration (with the default chamber budget these 60 points in R^4 would
+    be enumerated first, about 10^5 chambers, and refused only by the solver's check)."""
+    from hiddenconvex import _core
+
+    def no_solve(*a, **k):  # pragma: no cover - must not run
+        raise AssertionError("reached the solver")
+
+    monkeypatch.setattr(_core, "convex_solve", no_solve)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 4))
+    y = rng.standard_normal(60)
+    plan = hc.chambers(X, method="auto", n_samples=10, seed=0, memory_limit=10**5)
+    assert plan.method == "sample"  # the plan alone says the exact chambers do not fit
+    with pytest.raises(hc.ResourceLimitError, match="memory_limit"):
+        hc.ConvexReLU(0.1, memory_limit=10**5).fit(X, y)
+
+
+def test_prune_holds_no_basis_of_all_active_blocks():
+    """Pruning m ≫ n + 1 active blocks at n + 2 > 200 works on windows of 2(n + 1) blocks (no
+    m × m SVD basis); the network's output and penalty are unchanged."""
+    from hiddenconvex import convex as cv
+
+    rng = np.random.default_rng(5)
+    n, d, m = 205, 3, 900
+    X = rng.standard_normal((n, d))
+    G = rng.standard_normal((m, d))
+    D = X @ G.T > 0
+    D = D.T  # (P, n)
+    z = np.hstack([G.T, 0 * G.T]) * rng.uniform(0.5, 1.0, 2 * m)
+    widest = []
+    svd = np.linalg.svd
+
+    def spy(a, *args, **kw):
+        widest.append(a.shape[1])
+        return svd(a, *args, **kw)
+
+    import unittest.mock
+
+    with unittest.mock.patch.object(cv.np.linalg, "svd", spy):
+        zp = cv._prune(X, D, z, True)
+    assert widest and max(widest) <= 2 * (n + 1)
+    assert np.sum(np.linalg.norm(zp, axis=0) > 0) <= n + 1
+    np.testing.assert_allclose(
+        cv._network_fit(X, D, zp, True), cv._network_fit(X, D, z, True), rtol=1e-8, atol=1e-10
+    )
+    assert np.linalg.norm(zp, axis=0).sum() == pytest.approx(
+        np.linalg.norm(z, axis=0).sum(), rel=1e-10
+    )
+
+
 @pytest.mark.parametrize("solver", ["admm"])
 def test_other_relu_solvers_agree_within_their_certificate(solver):
     X, y = _data(10, 2, 18)

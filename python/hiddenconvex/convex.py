@@ -151,7 +151,7 @@ def fit_memory_estimate(solver: str, kind: str, n: int, d: int, n_patterns: int)
     if solver == "newton":
         return common + f * (4 * n * n + 2 * n * n_patterns)
     if solver == "admm":
-        return common + f * (10 * rows + 2 * n * n + 6 * n * blocks)
+        return common + f * (10 * rows + 3 * n * n + 6 * n * blocks)
     return common + f * (10 * rows + 4 * n * blocks)  # fista
 
 
@@ -349,8 +349,9 @@ def _prune(Xa: np.ndarray, D: np.ndarray, z: np.ndarray, relu: bool) -> np.ndarr
     else:
         cols = D[act % P].T * out / t0
     C = np.vstack([cols, np.ones(m)])
-    if m - (n + 1) > n and n + 2 <= _PRUNE_WINDOW_MAX:
-        # many more blocks than n + 1 (a conic solution's support): 2(n + 1) blocks at a time
+    if m - (n + 1) > n:
+        # many more blocks than n + 1 (a conic solution's support): 2(n + 1) blocks at a time —
+        # also the bound on memory: one SVD of all m blocks would hold an m × m basis
         return _prune_windowed(z, act, C, t0, n)
     t = _prune_null_space(C, t0, n)
     z[:, act] = z[:, act] * (t / t0)
@@ -398,12 +399,12 @@ def _prune_null_space(C: np.ndarray, t0: np.ndarray, n: int) -> np.ndarray:
     return t
 
 
-# Largest n + 2 for which _prune prunes 2(n + 1) blocks at a time (one SVD per window) rather
-# than eliminating along the null space of all active blocks at once (a rank-one update of an
-# m × (m − n − 1) basis per removed block: 5 s for m = 783 blocks at n = 40). Up to the same
-# size the core already returns pruned blocks (rust/core/src/convex/prune.rs, the same steps
-# without NumPy's per-step overhead), so _prune has nothing left to do there.
-_PRUNE_WINDOW_MAX = 200
+# _prune takes 2(n + 1) blocks at a time (one SVD per window) when more than 2n + 1 blocks are
+# active, rather than eliminating along the null space of all active blocks at once (a rank-one
+# update of an m × (m − n − 1) basis per removed block: 5 s for m = 783 blocks at n = 40, and an
+# m × m SVD basis in memory). Up to n + 2 = 200 the core already returns pruned blocks
+# (rust/core/src/convex/prune.rs, the same steps without NumPy's per-step overhead), so _prune
+# has nothing left to do there.
 
 
 def _prune_windowed(
@@ -595,7 +596,14 @@ class _ConvexBase:
             if p == "exact":
                 from .chambers import chambers
 
-                ch = chambers(Xa, method="exact", bias=False)
+                # the enumeration is refused (before it runs) when the chambers alone would
+                # exceed the fit's memory_limit
+                limit = (
+                    None
+                    if self.memory_limit is None
+                    else check_int(self.memory_limit, "memory_limit", minimum=1)
+                )
+                ch = chambers(Xa, method="exact", bias=False, memory_limit=limit)
                 return np.asarray(ch.patterns, bool), np.asarray(ch.witnesses, float), True
             k = (
                 100
@@ -654,7 +662,9 @@ class _ConvexBase:
             Bad shapes, NaN/inf, β < 0, no patterns, unknown loss / solver / scaling; X or y
             with entries beyond 2^±300 in magnitude (their squares leave float64's range).
         ResourceLimitError
-            ``patterns="exact"`` on data whose chambers cannot fit (refused in O(n·d)).
+            ``patterns="exact"`` on data whose chambers cannot fit the default budget or
+            ``memory_limit`` (refused in O(n·d), before enumerating); a fit whose working-memory
+            estimate exceeds ``memory_limit`` (refused before allocating).
         ConvergenceWarning
             (warning) when the run stopped before the certified gap reached ``tol``.
         """
@@ -1038,7 +1048,12 @@ class ConvexReLU(_ConvexBase):
     memory_limit : int or None
         Byte budget of the fit's working memory (per output column); a fit whose estimate
         exceeds it raises ``ResourceLimitError`` before anything is allocated (checked in the
-        core). None: :func:`default_memory_limit` (3/4 of physical memory).
+        core), and so does ``patterns="exact"`` when the chambers alone exceed it. The optional
+        dense stages — the face-Newton polish (a dense kk × kk Hessian, kk up to d per active
+        block) and the conic endgame (Clarabel's KKT system) — get what the limit leaves after
+        the estimate: a stage that does not fit is skipped (never an error; the certificate is
+        unaffected) and ``result_.log`` says so. None: :func:`default_memory_limit` (3/4 of
+        physical memory).
     verbose : bool
         Print the solver chain's log (one line per stage and column-generation round; also in
         ``result_.log``); with ``verbose=True`` the log also holds the interior-point method's

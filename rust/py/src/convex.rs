@@ -59,11 +59,14 @@ fn convex_solve<'py>(
     if max_iter == 0 {
         return Err(invalid("max_iter", "must be >= 1"));
     }
+    let (n, d) = x.as_array().dim();
+    let n_patterns = patterns.as_array().nrows();
     let settings = Settings {
         tol,
         max_iter,
         check_every: check_every.max(1),
         trace: verbose.then(cx::Trace::default),
+        budget: cx::Budget::after_fit(memory_limit, solver, kind, n, d, n_patterns),
     };
     let warm = WarmStart {
         z: warm_z.map(|a| a.as_array().to_owned()),

@@ -48,6 +48,10 @@ pub fn solve(
     ctl.check()?;
     let factor = if relu { 2.0 } else { 1.0 };
     let mut kmat = &h * &mm * factor;
+    // at most three n × n matrices at once (the memory estimate's 3 n²): H and M·Mᵀ go before
+    // the factor is made
+    drop(h);
+    drop(mm);
     for k in 0..n {
         kmat[[k, k]] += 1.0;
     }
@@ -100,6 +104,7 @@ pub fn solve(
 
     let mut w = Array2::<f64>::zeros((n, nb));
     let mut next_polish = 100usize;
+    let mut tried = Vec::new(); // faces whose polish failed (see try_polish)
     for it in 1..=settings.max_iter {
         ctl.check()?;
         iters = it;
@@ -252,7 +257,7 @@ pub fn solve(
             }
             if relu && prob.loss.is_smooth() && it >= next_polish {
                 next_polish = (next_polish * 2).max(it + 1);
-                if let Some((zp, cp, mup)) = try_polish(prob, &z, settings.tol, ctl)? {
+                if let Some((zp, cp, mup)) = try_polish(prob, &z, settings, &mut tried, ctl)? {
                     return Ok(Solution {
                         z: zp.clone(),
                         objective: cp.objective,
@@ -335,26 +340,50 @@ pub fn solve(
 }
 
 /// Try polishing at two activity thresholds; return the polished point when its sharp
-/// certificate closes the gap.
+/// certificate closes the gap. `tried` holds the faces whose polish already failed at this
+/// problem (a caller that polishes repeatedly, e.g. every few hundred iterations, keeps it
+/// between calls): the face-Newton result depends on the face, not on the iterate it starts
+/// from (the reduced objective's optimum; its prediction, hence λ and the certificate, is
+/// unique for a strictly convex loss), so a face tried once — or given by both thresholds —
+/// is not factorised again. A face whose dense system exceeds `settings.budget` is skipped
+/// (recorded in the budget).
 #[allow(clippy::type_complexity)]
 pub(crate) fn try_polish(
     prob: &Problem,
     z: &Array2<f64>,
-    tol: f64,
+    settings: &Settings,
+    tried: &mut Vec<super::polish::Face>,
     ctl: &Control,
 ) -> Result<Option<(Array2<f64>, super::Certificate, Array2<f64>)>> {
-    for act in [1e-3, 1e-6] {
-        let pz = super::polish::polish(prob, z, act, ctl)?;
+    for act in POLISH_THRESHOLDS {
+        let Some(face) = super::polish::face(prob, z, act, ctl)? else {
+            return Ok(None);
+        };
+        if tried.contains(&face) {
+            continue;
+        }
+        let pz = super::polish::polish_with(
+            prob,
+            z,
+            &|b| face.on(b),
+            &|k, b| face.row_on(k, b),
+            &settings.budget,
+            ctl,
+        )?;
         if let Some(zp) = pz {
             let (cert, mu) = super::polish::sharp_certificate(prob, &zp, ctl)?;
             let ub = cert.objective.max(cert.network_objective);
-            if gap_ok(ub, cert.dual, tol) {
+            if gap_ok(ub, cert.dual, settings.tol) {
                 return Ok(Some((zp, cert, mu)));
             }
         }
+        tried.push(face);
     }
     Ok(None)
 }
+
+/// The activity thresholds of [`try_polish`] (relative slack of a cone row counted active).
+pub(crate) const POLISH_THRESHOLDS: [f64; 2] = [1e-3, 1e-6];
 
 /// Exact projection of every nonzero block on its cone (see [`super::fista::project_cone`]),
 /// checking `ctl` before each block (and within its projection).

@@ -50,6 +50,10 @@ pub const NEWTON_MAX_N: usize = 4000;
 pub const NEWTON_RATIO: f64 = 1000.0;
 /// Largest conic problem (nonzeros of its constraint matrix) the endgame builds.
 pub const CONIC_MAX_NNZ: usize = 20_000_000;
+/// Bytes per nonzero of the endgame's constraint matrix charged to the memory budget
+/// ([`super::Budget`]): Clarabel's KKT system, its LDL factor and the working-set problem's
+/// copies (cvxpy + Clarabel measured ~150 at 80M nonzeros).
+pub const CONIC_BYTES_PER_NNZ: usize = 150;
 /// Iteration budget of the interior-point stage (its first-order finish included) when the
 /// conic endgame follows. The interior-point iterations themselves are few (15–25 per
 /// working-set round); what a larger budget buys is FISTA finishing a round the method left
@@ -107,7 +111,7 @@ pub fn memory_estimate(choice: &str, kind: Kind, n: usize, d: usize, n_patterns:
                     + 3 * blocks * (d + 1) * (d + 1))
         }
         "newton" => common + f * (4 * n * n + 2 * n * n_patterns),
-        "admm" => common + f * (10 * rows + 2 * n * n + 6 * n * blocks),
+        "admm" => common + f * (10 * rows + 3 * n * n + 6 * n * blocks),
         _ => common + f * (10 * rows + 4 * n * blocks),
     }
 }
@@ -544,6 +548,18 @@ pub fn fit(
         spent += s.n_iter;
         best = Some(merge(best, s, tol));
     }
+    for (what, times, need) in settings.budget.skipped() {
+        note(
+            &mut log,
+            settings,
+            format!(
+                "{what}: skipped {times} time(s) for memory: it needs up to {need} bytes, over \
+                 the {} bytes that memory_limit leaves after the solver's estimate (an optional \
+                 stage: the certificate is unaffected)",
+                settings.budget.limit.unwrap_or(0),
+            ),
+        );
+    }
     note_flush(&mut log, settings);
     let Some(mut sol) = best else {
         return Err(Error::Numerical("no solver ran".into()));
@@ -647,7 +663,7 @@ fn scatter(dst: &mut Array2<f64>, src: &Array2<f64>, idx: &[usize], p: usize, re
 
 /// The conic endgame (see the module docs): column generation with Clarabel from the point
 /// `z0` (or z = 0). `None` when the working set's conic problem would exceed
-/// [`CONIC_MAX_NNZ`].
+/// [`CONIC_MAX_NNZ`] or the memory budget ([`CONIC_BYTES_PER_NNZ`] bytes per nonzero).
 pub fn endgame(
     prob: &Problem,
     settings: &Settings,
@@ -660,6 +676,7 @@ pub fn endgame(
     let nb = prob.n_blocks();
     let reps = nb / p;
     let tol = settings.tol;
+    let mut tried = Vec::new(); // faces whose polish failed (see admm::try_polish)
     let zstart = z0.cloned().unwrap_or_else(|| Array2::zeros((d, nb)));
     // pricing at the start: scores with λ = ℓ'(prediction) (smooth) or ℓ'(0)-like subgradient
     let lam_start = if prob.loss.is_smooth() {
@@ -716,7 +733,7 @@ pub fn endgame(
         ctl.check()?;
         let idx: Vec<usize> = (0..p).filter(|&i| in_w[i]).collect();
         let nnz = n * d * idx.len() * reps * if prob.kind == Kind::Relu { 2 } else { 1 };
-        if nnz > CONIC_MAX_NNZ {
+        if nnz > CONIC_MAX_NNZ || !settings.budget.admit("conic", CONIC_BYTES_PER_NNZ * nnz) {
             return Ok(best);
         }
         let sub = prob.subset(&idx, super::DEFAULT_PAR_THRESHOLD);
@@ -817,7 +834,9 @@ pub fn endgame(
             if !polished && prob.loss.is_smooth() {
                 polished = true;
                 let zb = best.as_ref().map(|s| s.z.clone()).unwrap_or(z);
-                if let Some((zp, cp, mup)) = super::admm::try_polish(prob, &zb, tol, ctl)? {
+                if let Some((zp, cp, mup)) =
+                    super::admm::try_polish(prob, &zb, settings, &mut tried, ctl)?
+                {
                     let sol = sparse_solution(prob, zp, cp, mup, iters, tol);
                     note(log, settings, "conic: polished on the support".into());
                     best = Some(merge(best, sol, tol));
@@ -862,7 +881,8 @@ pub fn endgame(
     }
     if !polished && prob.loss.is_smooth() && best.as_ref().is_some_and(|s| !s.converged) {
         let zb = best.as_ref().map(|s| s.z.clone()).unwrap_or_default();
-        if let Some((zp, cp, mup)) = super::admm::try_polish(prob, &zb, tol, ctl)? {
+        if let Some((zp, cp, mup)) = super::admm::try_polish(prob, &zb, settings, &mut tried, ctl)?
+        {
             note(log, settings, "conic: polished on the support".into());
             let sol = sparse_solution(prob, zp, cp, mup, iters, tol);
             best = Some(merge(best, sol, tol));

@@ -295,6 +295,7 @@ pub fn solve(
     let mut last = None;
     let mut xn = Array2::<f64>::zeros((d, p));
     let mut next_polish = 50usize;
+    let mut tried = Vec::new(); // faces whose polish failed (see admm::try_polish)
     let mut alive = vec![true; prob.p()];
     let anorm: Vec<f64> = (0..prob.p())
         .map(|i| {
@@ -420,7 +421,9 @@ pub fn solve(
             // when the full certificate closes the gap at the polished, feasible point.
             if relu && it >= next_polish && rel_gap < 1e-2 {
                 next_polish = (2 * next_polish).max(it + 1);
-                if let Some((zp, cp, _)) = super::admm::try_polish(prob, &x, settings.tol, ctl)? {
+                if let Some((zp, cp, _)) =
+                    super::admm::try_polish(prob, &x, settings, &mut tried, ctl)?
+                {
                     x = zp;
                     best_dual = best_dual.max(cp.dual);
                     last = Some(cp);

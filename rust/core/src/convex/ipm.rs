@@ -705,6 +705,7 @@ fn column_generation(
             max_iter: settings.max_iter.saturating_sub(iters).max(1),
             check_every: settings.check_every,
             trace: settings.trace.clone(),
+            budget: settings.budget.clone(),
         };
         let ss = inner(&sub, &sub_settings, &zs, g_sub.as_ref().map(|g| g.view()))?;
         iters += ss.n_iter;
@@ -848,7 +849,7 @@ mod tests {
             tol: 1e-10,
             max_iter: 1000,
             check_every: 1,
-            trace: None,
+            ..Default::default()
         };
         let s = solve(&prob, &settings, Some(gates.view()), &Control::new())
             .unwrap()
@@ -920,7 +921,7 @@ mod tests {
             tol: 1e-8,
             max_iter: 100_000,
             check_every: 10,
-            trace: None,
+            ..Default::default()
         };
         let ctl = Control::new();
         let direct = solve(&prob, &settings, Some(gm.view()), &ctl)

@@ -550,6 +550,10 @@ pub struct Settings {
     /// phase timings are collected here (shared by the clones of these settings) and handed to
     /// [`driver::Fit::log`]; `None` collects nothing.
     pub trace: Option<Trace>,
+    /// Memory budget of the optional dense stages (the face-Newton polish, the conic
+    /// endgame), shared by the clones of these settings: a stage whose dense system would
+    /// exceed it is skipped and recorded (see [`Budget`]).
+    pub budget: Budget,
 }
 
 impl Default for Settings {
@@ -559,7 +563,80 @@ impl Default for Settings {
             max_iter: 10_000,
             check_every: 10,
             trace: None,
+            budget: Budget::default(),
         }
+    }
+}
+
+/// Bytes the optional dense stages of a fit may allocate, and a record of the ones skipped
+/// for lack of it. The fit's own working memory is checked against `memory_limit` before
+/// anything is allocated ([`driver::check_memory`]); an optional stage gets what the limit
+/// leaves after that estimate ([`Budget::after_fit`]): the face-Newton polish (an n × kk matrix
+/// and a dense kk × kk Hessian, kk = the face's dimension, up to d per active block, see
+/// [`polish::face_bytes`]) and the conic endgame (Clarabel's sparse KKT system, about
+/// [`driver::CONIC_BYTES_PER_NNZ`] bytes per nonzero of the working set's constraint matrix).
+/// A skipped stage changes no certificate: the polish is accepted only when the sharp
+/// certificate of its point closes the gap, and without the endgame the solver chain goes on
+/// to its first-order finish (or stops honestly uncertified).
+#[derive(Debug, Clone, Default)]
+pub struct Budget {
+    /// Bytes available (None: unbounded).
+    pub limit: Option<usize>,
+    /// Per stage skipped: (stage, times, largest need in bytes), shared by the clones.
+    skipped: std::sync::Arc<std::sync::Mutex<Vec<Skipped>>>,
+}
+
+/// A stage skipped for memory: (stage, times, largest need in bytes).
+pub type Skipped = (&'static str, usize, usize);
+
+impl Budget {
+    /// A budget of `limit` bytes (None: unbounded).
+    pub fn new(limit: Option<usize>) -> Self {
+        Budget {
+            limit,
+            ..Budget::default()
+        }
+    }
+
+    /// The budget `memory_limit` leaves after the fit's own [`driver::memory_estimate`] (None:
+    /// unbounded).
+    pub fn after_fit(
+        memory_limit: Option<usize>,
+        choice: &str,
+        kind: Kind,
+        n: usize,
+        d: usize,
+        n_patterns: usize,
+    ) -> Self {
+        Budget::new(
+            memory_limit
+                .map(|l| l.saturating_sub(driver::memory_estimate(choice, kind, n, d, n_patterns))),
+        )
+    }
+
+    /// Whether `need` bytes for the optional stage `what` fit; when they do not, the refusal
+    /// is recorded.
+    pub fn admit(&self, what: &'static str, need: usize) -> bool {
+        match self.limit {
+            Some(l) if need > l => {
+                if let Ok(mut v) = self.skipped.lock() {
+                    match v.iter_mut().find(|e| e.0 == what) {
+                        Some(e) => {
+                            e.1 += 1;
+                            e.2 = e.2.max(need);
+                        }
+                        None => v.push((what, 1, need)),
+                    }
+                }
+                false
+            }
+            _ => true,
+        }
+    }
+
+    /// The stages skipped: (stage, times, largest need in bytes), in the order first skipped.
+    pub fn skipped(&self) -> Vec<Skipped> {
+        self.skipped.lock().map(|v| v.clone()).unwrap_or_default()
     }
 }
 
@@ -722,7 +799,7 @@ mod tests {
             tol: 1e-10,
             max_iter: 200_000,
             check_every: 10,
-            trace: None,
+            ..Default::default()
         };
         let ctl = Control::new();
         for kind in [Kind::Gated, Kind::Relu] {

@@ -745,7 +745,7 @@ mod tests {
             tol: 1e-12,
             max_iter: 1000,
             check_every: 1,
-            trace: None,
+            ..Default::default()
         };
         let ctl = Control::new();
         for loss in [Loss::Squared, Loss::Huber(100.0)] {

@@ -1,8 +1,8 @@
 //! Polishing and a sharp certificate for the ReLU program.
 //!
 //! ADMM identifies the support quickly but converges slowly on these degenerate programs. Given
-//! an iterate, [`polish`] guesses the active blocks (‖z_b‖ above a threshold) and, per block, the
-//! active cone constraints ((S_b z_b)_k ≈ 0), restricts each block to the null space N_b of its
+//! an iterate, [`face`] guesses the active blocks (‖z_b‖ above a threshold) and, per block, the
+//! active cone constraints ((S_b z_b)_k ≈ 0); [`polish_with`] restricts each block to the null space N_b of its
 //! active rows (z_b = N_b ξ_b) and minimises the smooth reduced objective
 //! Σ ℓ(Σ_b σ_b D_i X N_b ξ_b) + β Σ_b ‖ξ_b‖ by damped Newton. The result is accepted only if it
 //! is feasible for every cone constraint; [`sharp_certificate`] then builds the dual point
@@ -10,11 +10,15 @@
 //! multipliers μ_b = argmin_{μ ≥ 0} ‖A_bᵀλ − S_bᵀμ‖ by Lawson–Hanson NNLS (exact active set), so
 //! the dual bound is as tight as λ allows. Both the polished objective (feasible point) and the
 //! dual bound are rigorous; a wrong support guess only makes the gap large, never invalid.
+//!
+//! The polish is an optional refinement: its dense face system (n × kk and kk × kk, kk up to d
+//! per active block) is built only when it fits the fit's [`Budget`]; otherwise it is skipped,
+//! and the solver it would have shortened goes on (or stops honestly uncertified).
 
 use ndarray::{Array1, Array2};
 
 use super::linalg::{cholesky, cholesky_shifted_ctl, cholesky_solve, dot, matmul_ctl};
-use super::{Certificate, Kind, Problem};
+use super::{Budget, Certificate, Kind, Problem};
 use crate::control::Control;
 use crate::error::{Error, Result};
 
@@ -364,14 +368,32 @@ pub fn sharp_certificate_at(
     Ok((cert, mu, scores))
 }
 
-/// Polish `z` on its guessed support (see the module docs). Returns the polished blocks when
-/// they are feasible, else `None`.
-pub fn polish(
-    prob: &Problem,
-    z: &Array2<f64>,
-    act_rel: f64,
-    ctl: &Control,
-) -> Result<Option<Array2<f64>>> {
+/// The support guess for [`polish_with`] at an iterate `z` (see the module docs): the blocks above 1e-3 of the largest block's norm
+/// and, per block, its cone rows with a relative slack at most `act_rel`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Face {
+    n: usize,
+    /// The blocks on, increasing.
+    blocks: Vec<usize>,
+    /// Per block on: its active rows (bit k of word k / 64).
+    rows: Vec<Vec<u64>>,
+}
+
+impl Face {
+    pub(crate) fn on(&self, b: usize) -> bool {
+        self.blocks.binary_search(&b).is_ok()
+    }
+
+    pub(crate) fn row_on(&self, k: usize, b: usize) -> bool {
+        match self.blocks.binary_search(&b) {
+            Ok(j) => self.rows[j][k / 64] >> (k % 64) & 1 == 1,
+            Err(_) => false,
+        }
+    }
+}
+
+/// The [`Face`] at `z` (None when z = 0). Its rows take n/64 words per block on.
+pub fn face(prob: &Problem, z: &Array2<f64>, act_rel: f64, ctl: &Control) -> Result<Option<Face>> {
     let n = prob.n();
     let norms = super::block_norms(z);
     let zmax = norms.iter().cloned().fold(0.0, f64::max);
@@ -383,19 +405,38 @@ pub fn polish(
         .map(|k| prob.x.row(k).iter().map(|v| v * v).sum::<f64>().sqrt())
         .collect();
     let p = prob.p();
-    polish_with(
-        prob,
-        z,
-        &|b| norms[b] > 1e-3 * zmax,
-        &|k, b| {
-            let s = prob.sign[[k, b % p]] * xz[[k, b]];
-            s <= act_rel * row_norm[k] * norms[b] && row_norm[k] > 0.0
-        },
-        ctl,
-    )
+    let blocks: Vec<usize> = (0..prob.n_blocks())
+        .filter(|&b| norms[b] > 1e-3 * zmax)
+        .collect();
+    let mut rows = Vec::with_capacity(blocks.len());
+    for &b in &blocks {
+        ctl.check()?;
+        let mut w = vec![0u64; n.div_ceil(64)];
+        if prob.kind == Kind::Relu {
+            for k in 0..n {
+                let s = prob.sign[[k, b % p]] * xz[[k, b]];
+                if s <= act_rel * row_norm[k] * norms[b] && row_norm[k] > 0.0 {
+                    w[k / 64] |= 1u64 << (k % 64);
+                }
+            }
+        }
+        rows.push(w);
+    }
+    Ok(Some(Face { n, blocks, rows }))
 }
 
-/// [`polish`] with the support guess given: `block_on(b)` says whether block b is nonzero,
+/// Bytes of the dense face system of [`polish_with`] for `n` samples and `kk` face
+/// coordinates over `blocks` blocks: the blocks' and the whole face's n × kk matrices and the
+/// weighted copy (3 n·kk), the Hessian, its product buffer and its factor (3 kk²), vectors.
+/// Computed in f64 (no overflow; saturates at usize::MAX).
+pub fn face_bytes(n: usize, kk: usize, blocks: usize) -> usize {
+    let (n, kk) = (n as f64, kk as f64);
+    (8.0 * (3.0 * n * kk + 3.0 * kk * kk + 8.0 * kk + 4.0 * n + blocks as f64)) as usize
+}
+
+/// Polish `z` on a guessed support (see the module docs; [`face`] guesses it from `z`), the
+/// polished blocks when they are feasible, else `None` — also when the dense face system
+/// ([`face_bytes`]) exceeds `budget` (the skip is recorded there). The support guess: `block_on(b)` says whether block b is nonzero,
 /// `row_on(k, b)` whether cone row k of block b is active (an interior-point method reads
 /// both from its primal/dual complementarity pairs).
 pub fn polish_with(
@@ -403,6 +444,7 @@ pub fn polish_with(
     z: &Array2<f64>,
     block_on: &dyn Fn(usize) -> bool,
     row_on: &dyn Fn(usize, usize) -> bool,
+    budget: &Budget,
     ctl: &Control,
 ) -> Result<Option<Array2<f64>>> {
     let n = prob.n();
@@ -413,14 +455,17 @@ pub fn polish_with(
     let row_norm: Vec<f64> = (0..n)
         .map(|k| prob.x.row(k).iter().map(|v| v * v).sum::<f64>().sqrt())
         .collect();
-    // blocks: (b, N_b, M_b = σ D_i X N_b)
-    let mut blocks: Vec<(usize, Array2<f64>, Array2<f64>)> = Vec::new();
-    for b in 0..nb {
-        if !block_on(b) {
-            continue;
-        }
+    // the face's bases N_b first (d × k_b each; d² per block on, checked against the budget
+    // with k_b = d), then the dense system once its size kk = Σ k_b is known: a face too large
+    // for the budget is skipped before its n × kk and kk × kk matrices exist
+    let on: Vec<usize> = (0..nb).filter(|&b| block_on(b)).collect();
+    if !budget.admit("polish", (8.0 * (d * d) as f64 * on.len() as f64) as usize) {
+        return Ok(None);
+    }
+    let mut bases: Vec<(usize, Array2<f64>)> = Vec::new();
+    for &b in &on {
         ctl.check()?;
-        let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
+        let i = if b < p { b } else { b - p };
         let mut rows = Vec::new();
         for k in 0..n {
             if row_on(k, b) {
@@ -432,22 +477,30 @@ pub fn polish_with(
             }
         }
         let nsp = null_space(&rows, d);
-        if nsp.ncols() == 0 {
-            continue;
+        if nsp.ncols() > 0 {
+            bases.push((b, nsp));
         }
-        let xn = prob.x.dot(&nsp); // n × k
-        let mut mb = xn;
+    }
+    if bases.is_empty() {
+        return Ok(None);
+    }
+    let kk: usize = bases.iter().map(|(_, nsp)| nsp.ncols()).sum();
+    if !budget.admit("polish", face_bytes(n, kk, bases.len())) {
+        return Ok(None);
+    }
+    // blocks: (b, N_b, M_b = σ D_i X N_b)
+    let mut blocks: Vec<(usize, Array2<f64>, Array2<f64>)> = Vec::with_capacity(bases.len());
+    for (b, nsp) in bases {
+        ctl.check()?;
+        let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
+        let mut mb = prob.x.dot(&nsp); // n × k
         for k in 0..n {
             let f = sig * prob.mask[[k, i]];
             mb.row_mut(k).mapv_inplace(|v| v * f);
         }
         blocks.push((b, nsp, mb));
     }
-    if blocks.is_empty() {
-        return Ok(None);
-    }
     let dims: Vec<usize> = blocks.iter().map(|(_, nsp, _)| nsp.ncols()).collect();
-    let kk: usize = dims.iter().sum();
     let mut offs = vec![0usize; blocks.len() + 1];
     for (j, &k) in dims.iter().enumerate() {
         offs[j + 1] = offs[j] + k;
@@ -608,7 +661,9 @@ mod tests {
             "{} coordinates",
             2 * prob.p() * prob.d()
         );
-        let polish_all = |ctl: &Control| polish_with(&prob, &z, &|_| true, &|_, _| false, ctl);
+        let budget = Budget::default();
+        let polish_all =
+            |ctl: &Control| polish_with(&prob, &z, &|_| true, &|_, _| false, &budget, ctl);
         let count = Control::new();
         let full = polish_all(&count).unwrap();
         let total = count.checks();
@@ -626,6 +681,81 @@ mod tests {
         }
         // the checks change nothing
         assert_eq!(polish_all(&Control::new()).unwrap(), full);
+    }
+
+    #[test]
+    fn a_face_over_the_budget_is_skipped_before_it_is_built() {
+        // the full face of 2·P blocks (kk = 2·P·d coordinates): with one byte less than its
+        // dense system needs, the polish returns "no polish" before any n × kk or kk × kk
+        // matrix exists (no product, no factorisation: no check inside linalg.rs) and records
+        // the skip; with exactly the bytes it needs, it runs as without a limit
+        let (prob, z) = full_face();
+        let (n, d, nb) = (prob.n(), prob.d(), prob.n_blocks());
+        let need = face_bytes(n, nb * d, nb);
+        assert!(need > 8 * (nb * d) * (nb * d), "{need}");
+        let run = |budget: &Budget, ctl: &Control| {
+            polish_with(&prob, &z, &|_| true, &|_, _| false, budget, ctl).unwrap()
+        };
+        let full = run(&Budget::default(), &Control::new());
+        let tight = Budget::new(Some(need - 1));
+        let ctl = Control::new();
+        assert_eq!(run(&tight, &ctl), None);
+        assert_eq!(tight.skipped(), vec![("polish", 1, need)]);
+        assert!(
+            !ctl.check_sites().iter().any(|f| f.ends_with("linalg.rs")),
+            "{:?}",
+            ctl.check_sites()
+        );
+        assert!(ctl.checks() <= nb as u64 + 1, "{} checks", ctl.checks());
+        // the bases alone (d² per block) over the budget: skipped before the null spaces
+        let tiny = Budget::new(Some(8 * d * d * nb - 1));
+        let ctl = Control::new();
+        assert_eq!(run(&tiny, &ctl), None);
+        assert_eq!(tiny.skipped(), vec![("polish", 1, 8 * d * d * nb)]);
+        assert_eq!(ctl.checks(), 0);
+        let exact = Budget::new(Some(need));
+        assert_eq!(run(&exact, &Control::new()), full);
+        assert!(exact.skipped().is_empty());
+    }
+
+    #[test]
+    fn a_face_whose_polish_failed_is_not_polished_again() {
+        // try_polish at an iterate far from the optimum (every block a tenth of its witness
+        // gate): the polish does not certify; the faces it tried are remembered, and a second
+        // call at the same iterate builds no face system (no product or factorisation)
+        let (prob, z) = full_face();
+        let settings = crate::convex::Settings {
+            tol: 1e-8,
+            ..Default::default()
+        };
+        let mut tried = Vec::new();
+        let first = Control::new();
+        let r = crate::convex::admm::try_polish(&prob, &z, &settings, &mut tried, &first).unwrap();
+        assert!(r.is_none());
+        let faces: Vec<Face> = crate::convex::admm::POLISH_THRESHOLDS
+            .iter()
+            .map(|&a| face(&prob, &z, a, &Control::new()).unwrap().unwrap())
+            .collect();
+        // one entry per distinct face (a face both thresholds give is polished once)
+        let mut distinct = faces.clone();
+        distinct.dedup();
+        assert_eq!(tried, distinct);
+        let second = Control::new();
+        let r = crate::convex::admm::try_polish(&prob, &z, &settings, &mut tried, &second).unwrap();
+        assert!(r.is_none());
+        assert_eq!(tried, distinct);
+        // the second call only guesses the faces (X·z and a pass over the blocks per threshold)
+        let guesses = Control::new();
+        for &a in &crate::convex::admm::POLISH_THRESHOLDS {
+            face(&prob, &z, a, &guesses).unwrap();
+        }
+        assert_eq!(second.checks(), guesses.checks());
+        assert!(
+            second.checks() < first.checks() / 4,
+            "{} {}",
+            second.checks(),
+            first.checks()
+        );
     }
 
     #[test]

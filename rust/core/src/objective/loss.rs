@@ -154,35 +154,36 @@ const LOG2E: f64 = std::f64::consts::LOG2_E;
 /// 1.5 · 2^52: `(x + MAGIC) − MAGIC` rounds |x| < 2^51 to the nearest integer (ties to even).
 const MAGIC: f64 = 6_755_399_441_055_744.0;
 
-/// The coefficients 1/k!, k = 2..13, of [`expm1_reduced`].
-const EXPM1_C: [f64; 12] = [
-    1.0 / 2.0,
-    1.0 / 6.0,
-    1.0 / 24.0,
-    1.0 / 120.0,
-    1.0 / 720.0,
-    1.0 / 5040.0,
-    1.0 / 40320.0,
-    1.0 / 362880.0,
-    1.0 / 3628800.0,
-    1.0 / 39916800.0,
-    1.0 / 479001600.0,
-    1.0 / 6227020800.0,
+/// The coefficients of [`expm1_reduced`]: p(r) ≈ (e^r − 1 − r)/r² on |r| ≤ ln2/2, degree 9,
+/// interpolated at the Chebyshev nodes (near-minimax; near 1/k!, k = 2..11). The polynomial's
+/// error |r² (p − (e^r − 1 − r)/r²)| is ≤ 1.3e-17 on the interval (0.12 ulp of e^r; computed in
+/// 50-digit arithmetic with these double coefficients).
+const EXPM1_C: [f64; 10] = [
+    0.5000000000000001,
+    0.16666666666666669,
+    0.041666666666624164,
+    0.008333333333330065,
+    0.0013888888917196719,
+    0.00019841269863040545,
+    2.4801521322368692e-05,
+    2.7557268480310024e-06,
+    2.7620075879983367e-07,
+    2.5100375832561234e-08,
 ];
 
-/// The coefficients 1/(2k + 1), k = 1..11, of [`log1p_unit_v`].
-const ATANH_A: [f64; 11] = [
-    1.0 / 3.0,
-    1.0 / 5.0,
-    1.0 / 7.0,
-    1.0 / 9.0,
-    1.0 / 11.0,
-    1.0 / 13.0,
-    1.0 / 15.0,
-    1.0 / 17.0,
-    1.0 / 19.0,
-    1.0 / 21.0,
-    1.0 / 23.0,
+/// The coefficients of [`atanh_poly`]: P(w) ≈ (atanh(s)/s − 1)/w, w = s² ∈ [0, 1/25], degree 7,
+/// interpolated at the Chebyshev nodes (near-minimax; near 1/(2k + 3), k = 0..7). The error
+/// |w (P − (atanh(s)/s − 1)/w)|, relative to atanh(s)/s, is ≤ 7.5e-19 on the interval
+/// (computed in 50-digit arithmetic with these double coefficients).
+const ATANH_A: [f64; 8] = [
+    0.3333333333333333,
+    0.200000000000039,
+    0.14285714283669596,
+    0.11111111518903621,
+    0.09090869227361513,
+    0.07694417338900958,
+    0.0660518024256631,
+    0.06802007853562039,
 ];
 
 /// `a·b + c` with one rounding (the fused multiply-add of the AVX2 kernels; correctly rounded
@@ -192,10 +193,10 @@ fn fma(a: f64, b: f64, c: f64) -> f64 {
     a.mul_add(b, c)
 }
 
-/// expm1(r) for |r| ≤ ln2/2: the Taylor polynomial of degree 13, whose truncation error
-/// |r|^14/14! ≤ 5e-18 is below half an ulp, as r + r²·p(r) with p (degree 11) evaluated by
-/// Estrin's scheme (fused multiply-adds; a dependency chain of depth 5 instead of Horner's 11,
-/// so the out-of-order core overlaps the evaluations of consecutive vectors).
+/// expm1(r) for |r| ≤ ln2/2 as r + r²·p(r) with p of degree 9 ([`EXPM1_C`], error below 0.12
+/// ulp), evaluated by Estrin's scheme (fused multiply-adds; a dependency chain of depth 4
+/// instead of Horner's 9, so the out-of-order core overlaps the evaluations of consecutive
+/// vectors).
 #[inline(always)]
 fn expm1_reduced(r: f64) -> f64 {
     let c = &EXPM1_C;
@@ -207,12 +208,10 @@ fn expm1_reduced(r: f64) -> f64 {
     let q2 = fma(c[5], r, c[4]);
     let q3 = fma(c[7], r, c[6]);
     let q4 = fma(c[9], r, c[8]);
-    let q5 = fma(c[11], r, c[10]);
     let s0 = fma(q1, r2, q0);
     let s1 = fma(q3, r2, q2);
-    let s2 = fma(q5, r2, q4);
     let t0 = fma(s1, r4, s0);
-    let p = fma(s2, r8, t0);
+    let p = fma(q4, r8, t0);
     fma(r2, p, r)
 }
 
@@ -222,17 +221,13 @@ fn atanh_poly(w: f64) -> f64 {
     let a = &ATANH_A;
     let w2 = w * w;
     let w4 = w2 * w2;
-    let w8 = w4 * w4;
     let q0 = fma(a[1], w, a[0]);
     let q1 = fma(a[3], w, a[2]);
     let q2 = fma(a[5], w, a[4]);
     let q3 = fma(a[7], w, a[6]);
-    let q4 = fma(a[9], w, a[8]);
     let s0 = fma(q1, w2, q0);
     let s1 = fma(q3, w2, q2);
-    let s2 = fma(a[10], w2, q4);
-    let t0 = fma(s1, w4, s0);
-    fma(s2, w8, t0)
+    fma(s1, w4, s0)
 }
 
 /// `(n, r)` with x = n ln2 + r, n an integer (as a float), |r| ≤ ln2/2 (Cody–Waite reduction).
@@ -273,6 +268,27 @@ pub(crate) fn exp_v(x: f64) -> f64 {
     }
 }
 
+/// 2^−64: the scale-back factor of [`exp_nonpos_v`].
+const TWO_M64: f64 = f64::from_bits((1023 - 64) << 52);
+
+/// e^x for x ≤ 0 (or NaN), bit for bit [`exp_v`] with one power of two instead of two:
+/// x = n ln2 + r with n ∈ [−1076, 0] after the clamp at −746, and p = e^r ∈ (0.7, 1.42), so
+/// p·2^(n+64) is normal and exact and the product with 2^−64 rounds at most once (only when the
+/// result is subnormal), the same correctly rounded fl(p·2^n) that [`exp_v`] forms as
+/// (p·2^n1)·2^n2. The logistic kernels' exponentials (of −|z|) use it.
+#[inline(always)]
+pub(crate) fn exp_nonpos_v(x: f64) -> f64 {
+    let xc = x.max(-746.0);
+    let (nf, r) = reduce(xc);
+    let p = 1.0 + expm1_reduced(r);
+    let y = p * pow2(nf + 64.0) * TWO_M64;
+    if x.is_nan() {
+        x
+    } else {
+        y
+    }
+}
+
 /// e^x − 1 for x ≤ 709 (larger x are clamped to 709), accurate near 0 (no cancellation):
 /// 2^n·expm1(r) + (2^n − 1). Error ≤ 2 ulp (tested).
 #[inline(always)]
@@ -291,9 +307,9 @@ pub(crate) fn expm1_v(x: f64) -> f64 {
 
 /// log(1 + u) for u ∈ [0, 1] (the domain of every use here: u = e^{−|z|}), branch-free:
 /// 2·atanh(s) with s = u/(2 + u) (u < ½) or, for u ≥ ½, ln 2 + 2·atanh((u − 1)/(u + 3))
-/// (u − 1 is exact there); |s| ≤ 1/5 and the odd series is cut after s^23 (truncation < 1e-18
-/// relative), evaluated by Estrin's scheme ([`atanh_poly`]). Error ≤ 2 ulp on [0, 1] (tested);
-/// not for arguments outside [0, 1].
+/// (u − 1 is exact there); |s| ≤ 1/5 and 2·atanh(s) = 2s + 2s·w·P(w), w = s², with P of degree
+/// 7 ([`ATANH_A`], relative error below 1e-18), evaluated by Estrin's scheme ([`atanh_poly`]).
+/// Error ≤ 2 ulp on [0, 1] (tested); not for arguments outside [0, 1].
 #[inline(always)]
 pub(crate) fn log1p_unit_v(u: f64) -> f64 {
     let big = u >= 0.5;
@@ -435,7 +451,7 @@ fn loss_term(loss: Loss, f: f64, y: f64) -> (f64, f64) {
         }
         Loss::Logistic => {
             let z = y * f;
-            let u = exp_v(-z.abs());
+            let u = exp_nonpos_v(-z.abs());
             let l = (-z).max(0.0) + log1p_unit_v(u);
             // σ(−z) = 1/(1 + u) for z ≤ 0, u/(1 + u) for z > 0.
             let num = if z > 0.0 { u } else { 1.0 };
@@ -464,7 +480,7 @@ fn loss_term(loss: Loss, f: f64, y: f64) -> (f64, f64) {
 #[inline(always)]
 fn logistic_term_bound(f: f64, y: f64) -> (f64, f64) {
     let z = y * f;
-    let u = exp_v(-z.abs());
+    let u = exp_nonpos_v(-z.abs());
     let l = (-z).max(0.0) + log1p_unit_v(u);
     (l, if z > 0.0 { u } else { 1.0 })
 }
@@ -475,7 +491,7 @@ fn loss_deriv(loss: Loss, f: f64, y: f64) -> f64 {
     match loss {
         Loss::Logistic => {
             let z = y * f;
-            let u = exp_v(-z.abs());
+            let u = exp_nonpos_v(-z.abs());
             let num = if z > 0.0 { u } else { 1.0 };
             -y * (num / (1.0 + u))
         }
@@ -644,7 +660,7 @@ simd_dispatch! {
 pub(crate) mod avx2 {
     use super::{
         exp_v, log1p_unit_v, loss_term, sigmoid_v, softplus_v, tanh_v, Activation, Loss, ATANH_A,
-        COSH_C, EXPM1_C, LN2_HI, LN2_LO, LOG2E, MAGIC, SINH_C,
+        COSH_C, EXPM1_C, LN2_HI, LN2_LO, LOG2E, MAGIC, SINH_C, TWO_M64,
     };
     use std::arch::x86_64::*;
 
@@ -759,12 +775,10 @@ pub(crate) mod avx2 {
         let q2 = fma(k(c[5]), r, k(c[4]));
         let q3 = fma(k(c[7]), r, k(c[6]));
         let q4 = fma(k(c[9]), r, k(c[8]));
-        let q5 = fma(k(c[11]), r, k(c[10]));
         let s0 = fma(q1, r2, q0);
         let s1 = fma(q3, r2, q2);
-        let s2 = fma(q5, r2, q4);
         let t0 = fma(s1, r4, s0);
-        let p = fma(s2, r8, t0);
+        let p = fma(q4, r8, t0);
         fma(r2, p, r)
     }
 
@@ -775,17 +789,13 @@ pub(crate) mod avx2 {
         let k = |v: f64| splat(v);
         let w2 = mul(w, w);
         let w4 = mul(w2, w2);
-        let w8 = mul(w4, w4);
         let q0 = fma(k(a[1]), w, k(a[0]));
         let q1 = fma(k(a[3]), w, k(a[2]));
         let q2 = fma(k(a[5]), w, k(a[4]));
         let q3 = fma(k(a[7]), w, k(a[6]));
-        let q4 = fma(k(a[9]), w, k(a[8]));
         let s0 = fma(q1, w2, q0);
         let s1 = fma(q3, w2, q2);
-        let s2 = fma(k(a[10]), w2, q4);
-        let t0 = fma(s1, w4, s0);
-        fma(s2, w8, t0)
+        fma(s1, w4, s0)
     }
 
     #[inline]
@@ -888,13 +898,14 @@ pub(crate) mod avx2 {
         };
     }
 
-    /// [`exp4`] of two vectors, interleaved (same operations per lane).
+    /// [`super::exp_nonpos_v`] of two vectors, interleaved: e^x for x ≤ 0 (or NaN) with one
+    /// power of two (bit for bit [`exp4x2`] there).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn exp4x2(x: [V; 2]) -> [V; 2] {
+    fn exp_nonpos4x2(x: [V; 2]) -> [V; 2] {
         let c = &EXPM1_C;
         let magic = splat(MAGIC);
-        let xc = m2!(i => min(max(x[i], splat(-746.0)), splat(710.0)));
+        let xc = m2!(i => max(x[i], splat(-746.0)));
         let nf = m2!(i => sub(fma(xc[i], splat(LOG2E), magic), magic));
         let mnf = m2!(i => unsafe { _mm256_xor_pd(nf[i], splat(-0.0)) });
         let r1 = m2!(i => fma(mnf[i], splat(LN2_HI), xc[i]));
@@ -907,17 +918,14 @@ pub(crate) mod avx2 {
         let q2 = m2!(i => fma(splat(c[5]), r[i], splat(c[4])));
         let q3 = m2!(i => fma(splat(c[7]), r[i], splat(c[6])));
         let q4 = m2!(i => fma(splat(c[9]), r[i], splat(c[8])));
-        let q5 = m2!(i => fma(splat(c[11]), r[i], splat(c[10])));
         let s0 = m2!(i => fma(q1[i], r2[i], q0[i]));
         let s1 = m2!(i => fma(q3[i], r2[i], q2[i]));
-        let s2 = m2!(i => fma(q5[i], r2[i], q4[i]));
         let t0 = m2!(i => fma(s1[i], r4[i], s0[i]));
-        let pp = m2!(i => fma(s2[i], r8[i], t0[i]));
+        let pp = m2!(i => fma(q4[i], r8[i], t0[i]));
         let em1 = m2!(i => fma(r2[i], pp[i], r[i]));
         let p = m2!(i => add(splat(1.0), em1[i]));
-        let n1 = m2!(i => sub(add(mul(nf[i], splat(0.5)), magic), magic));
-        let n2 = m2!(i => sub(nf[i], n1[i]));
-        let y = m2!(i => mul(mul(p[i], pow2(n1[i])), pow2(n2[i])));
+        let sc = m2!(i => pow2(add(nf[i], splat(64.0))));
+        let y = m2!(i => mul(mul(p[i], sc[i]), splat(TWO_M64)));
         m2!(i => select(is_nan(x[i]), x[i], y[i]))
     }
 
@@ -933,17 +941,13 @@ pub(crate) mod avx2 {
         let w = m2!(i => mul(s[i], s[i]));
         let w2 = m2!(i => mul(w[i], w[i]));
         let w4 = m2!(i => mul(w2[i], w2[i]));
-        let w8 = m2!(i => mul(w4[i], w4[i]));
         let q0 = m2!(i => fma(splat(a[1]), w[i], splat(a[0])));
         let q1 = m2!(i => fma(splat(a[3]), w[i], splat(a[2])));
         let q2 = m2!(i => fma(splat(a[5]), w[i], splat(a[4])));
         let q3 = m2!(i => fma(splat(a[7]), w[i], splat(a[6])));
-        let q4 = m2!(i => fma(splat(a[9]), w[i], splat(a[8])));
         let s0 = m2!(i => fma(q1[i], w2[i], q0[i]));
         let s1 = m2!(i => fma(q3[i], w2[i], q2[i]));
-        let s2 = m2!(i => fma(splat(a[10]), w2[i], q4[i]));
-        let t0 = m2!(i => fma(s1[i], w4[i], s0[i]));
-        let p = m2!(i => fma(s2[i], w8[i], t0[i]));
+        let p = m2!(i => fma(s1[i], w4[i], s0[i]));
         let two_s = m2!(i => mul(splat(2.0), s[i]));
         let zero = splat(0.0);
         let hi = m2!(i => select(big[i], splat(LN2_HI), zero));
@@ -956,7 +960,7 @@ pub(crate) mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     fn logistic4x2(f: [V; 2], y: V) -> [(V, V); 2] {
         let z = m2!(i => mul(y, f[i]));
-        let u = exp4x2(m2!(i => neg_abs(z[i])));
+        let u = exp_nonpos4x2(m2!(i => neg_abs(z[i])));
         let lg = log1p_unit4x2(u);
         let negz = m2!(i => unsafe { _mm256_xor_pd(z[i], splat(-0.0)) });
         let l = m2!(i => add(max(negz[i], splat(0.0)), lg[i]));
@@ -967,12 +971,28 @@ pub(crate) mod avx2 {
     }
 
     /// `(ℓ, B)` of two vectors of predictions, interleaved (as [`super::logistic_term_bound`]:
-    /// [`logistic4x2`] without the division that forms ℓ').
+    /// [`logistic4x2`] without the division that forms ℓ'): [`logistic_exp4x2`], then
+    /// [`logistic_bound_from4x2`].
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn logistic_bound4x2(f: [V; 2], y: V) -> [(V, V); 2] {
+        logistic_bound_from4x2(f, y, logistic_exp4x2(f, y))
+    }
+
+    /// The first half of [`logistic_bound4x2`]: u = e^{−|y f|}.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn logistic_exp4x2(f: [V; 2], y: V) -> [V; 2] {
         let z = m2!(i => mul(y, f[i]));
-        let u = exp4x2(m2!(i => neg_abs(z[i])));
+        exp_nonpos4x2(m2!(i => neg_abs(z[i])))
+    }
+
+    /// The second half of [`logistic_bound4x2`]: `(ℓ, B)` from the predictions and
+    /// u = e^{−|y f|}.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn logistic_bound_from4x2(f: [V; 2], y: V, u: [V; 2]) -> [(V, V); 2] {
+        let z = m2!(i => mul(y, f[i]));
         let lg = log1p_unit4x2(u);
         let negz = m2!(i => unsafe { _mm256_xor_pd(z[i], splat(-0.0)) });
         let l = m2!(i => add(max(negz[i], splat(0.0)), lg[i]));
@@ -1133,22 +1153,37 @@ pub(crate) mod avx2 {
             let yv = splat(y);
             // other operand: 0 for the logistic loss.
             let other = splat(0.0);
-            if !want_s {
-                while k + 8 <= n {
-                    let [(l0, _), (l1, _)] = logistic_bound4x2([load(f, k), load(f, k + 4)], yv);
-                    store(acc_f, k, add(load(acc_f, k), l0));
-                    store(acc_f, k + 4, add(load(acc_f, k + 4), l1));
-                    k += 8;
+            // In pieces of up to PASS values, two passes each: the exponentials u = e^{−|y f|}
+            // into a buffer, then the logarithms and the sums (the operations of
+            // `logistic_bound4x2`, bit for bit). Each pass's loop body is short enough for the
+            // out-of-order core to overlap consecutive iterations' dependency chains, which the
+            // whole kernel's body (about twice the reorder window) does not allow.
+            const PASS: usize = 64;
+            let mut ub = [0.0f64; PASS];
+            while k + 8 <= n {
+                let m = ((n - k) / 8 * 8).min(PASS);
+                let mut j = 0;
+                while j < m {
+                    let u = logistic_exp4x2([load(f, k + j), load(f, k + j + 4)], yv);
+                    store(&mut ub, j, u[0]);
+                    store(&mut ub, j + 4, u[1]);
+                    j += 8;
                 }
-            }
-            while want_s && k + 8 <= n {
-                let [(l0, b0), (l1, b1)] = logistic_bound4x2([load(f, k), load(f, k + 4)], yv);
-                for (j, l, bd) in [(k, l0, b0), (k + 4, l1, b1)] {
-                    store(acc_f, j, add(load(acc_f, j), l));
-                    let ts = add(abs(l), mul(abs(bd), add(load(e, j), other)));
-                    store(acc_s, j, add(load(acc_s, j), ts));
+                j = 0;
+                while j < m {
+                    let (q, u) = (k + j, [load(&ub, j), load(&ub, j + 4)]);
+                    let [(l0, b0), (l1, b1)] =
+                        logistic_bound_from4x2([load(f, q), load(f, q + 4)], yv, u);
+                    for (i, l, bd) in [(q, l0, b0), (q + 4, l1, b1)] {
+                        store(acc_f, i, add(load(acc_f, i), l));
+                        if want_s {
+                            let ts = add(abs(l), mul(abs(bd), add(load(e, i), other)));
+                            store(acc_s, i, add(load(acc_s, i), ts));
+                        }
+                    }
+                    j += 8;
                 }
-                k += 8;
+                k += m;
             }
             if k < n {
                 // The last < 8 values in zero-padded vectors (same operations per lane as the
@@ -1234,7 +1269,7 @@ pub(crate) mod avx2 {
         let zm = sub(zv, mul(m, x));
         // ℓ'(f) = −y·σ(−y f) as `loss_deriv`: the two exponentials interleaved
         let t = [mul(yv, zp), mul(yv, zm)];
-        let u = exp4x2([neg_abs(t[0]), neg_abs(t[1])]);
+        let u = exp_nonpos4x2([neg_abs(t[0]), neg_abs(t[1])]);
         let dp = mul(negy, div(select(gt(t[0], zero), u[0], one), add(one, u[0])));
         let dm = mul(negy, div(select(gt(t[1], zero), u[1], one), add(one, u[1])));
         let d = sub(dp, dm);
@@ -1475,6 +1510,55 @@ mod tests {
         // Subnormal results: one rounding.
         for x in [-709.5, -720.0, -740.0, -745.0] {
             assert!((exp_v(x) - x.exp()).abs() <= f64::from_bits(1), "{x}");
+        }
+    }
+
+    #[test]
+    fn exp_of_non_positive_arguments_is_exp_bit_for_bit() {
+        let mut xs = sweep(-760.0, 0.0, 400_000);
+        xs.extend(sweep(-746.0, -700.0, 100_000)); // subnormal and smallest normal results
+        xs.extend([
+            0.0,
+            -0.0,
+            -1e-300,
+            -745.1332191019412,
+            -f64::MIN_POSITIVE,
+            -800.0,
+        ]);
+        xs.push(f64::NEG_INFINITY);
+        for &x in &xs {
+            assert_eq!(exp_nonpos_v(x).to_bits(), exp_v(x).to_bits(), "{x}");
+        }
+        assert!(exp_nonpos_v(f64::NAN).is_nan());
+    }
+
+    #[test]
+    fn logistic_rows_of_every_length_are_bit_identical_across_dispatch() {
+        // the AVX2 kernel runs in pieces of 64 values with an 8-value tail: every boundary
+        let fs = sweep(-50.0, 50.0, 331);
+        let es: Vec<f64> = fs.iter().map(|f| 0.5 * f.abs()).collect();
+        for len in [
+            1, 3, 7, 8, 9, 15, 16, 63, 64, 65, 71, 72, 127, 128, 129, 200, 331,
+        ] {
+            for y in [1.0, -1.0] {
+                let (f, e) = (&fs[..len], &es[..len]);
+                let (mut af, mut as_) = (vec![0.25; len], vec![0.5; len]);
+                loss_accumulate_row(Loss::Logistic, f, e, y, &mut af, &mut as_);
+                let (mut pf, mut ps) = (vec![0.25; len], vec![0.5; len]);
+                loss_accumulate_row_portable(Loss::Logistic, f, e, y, &mut pf, &mut ps);
+                assert_eq!(af, pf, "{len}");
+                assert_eq!(as_, ps, "{len}");
+                let mut nf = vec![0.25; len];
+                loss_accumulate_row(Loss::Logistic, f, e, y, &mut nf, &mut []);
+                assert_eq!(af, nf, "{len}");
+                for k in 0..len {
+                    let (l, d) = Loss::Logistic.eval(f[k], y);
+                    let tol = KERNEL_ULP * f64::EPSILON;
+                    assert!((af[k] - 0.25 - l).abs() <= tol * l.abs() + 2.0 * f64::EPSILON * 0.25);
+                    let ts = Loss::Logistic.term_scale(l, d, e[k], y);
+                    assert!((as_[k] - 0.5 - ts).abs() <= 2.0 * tol * (ts + 0.5));
+                }
+            }
         }
     }
 

@@ -483,7 +483,9 @@ fn polish_from_indicators(
             let rel_mult = lam[[k, b]] * row_norm[k] / beta;
             row_norm[k] > 0.0 && rel_mult > strict * rel_slack
         };
-        if let Some(zp) = super::super::polish::polish_with(prob, &zc, &block_on, &row_on, ctl)? {
+        if let Some(zp) =
+            super::super::polish::polish_with(prob, &zc, &block_on, &row_on, &settings.budget, ctl)?
+        {
             let zp = clean_feasible(prob, &zp, gates);
             let (cert, mup) = super::super::polish::sharp_certificate(prob, &zp, ctl)?;
             let ub = cert.objective.max(cert.network_objective);

@@ -202,7 +202,7 @@ fn solve_on_kept_rows_reaches_the_full_optimum() {
         tol: 1e-7,
         max_iter: 1000,
         check_every: 10,
-        trace: None,
+        ..Default::default()
     };
     let ctl = Control::new();
     for seed in [1u64, 2, 3] {
