@@ -72,6 +72,8 @@ def run_one(loss: str, n: int, d: int, bias: bool, beta: float, seed: int) -> di
         "solver": str(getattr(r, "solver", "")),
         "patterns": int(m.patterns_.shape[0]),
         "n_active": int(m.n_active_),
+        "reason": str(getattr(r, "reason", "") or ""),
+        "log_tail": [str(line) for line in list(getattr(r, "log", []) or [])[-4:]],
     }
 
 

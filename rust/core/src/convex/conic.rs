@@ -307,7 +307,7 @@ pub fn solve(
 
 /// Floor of the Newton model's curvatures, relative to the largest: ℓ'' of the logistic loss
 /// falls like e^{−margin}, and a weight of ~0 would drop the sample from the model.
-const NEWTON_MIN_CURVATURE: f64 = 1e-12;
+const NEWTON_MIN_CURVATURE: f64 = 1e-8;
 
 /// One proximal Newton step on `prob` from `z0` (blocks d × B of `prob`) for a smooth loss that
 /// is not quadratic (the logistic loss), with the quadratic model solved by Clarabel.
@@ -320,7 +320,8 @@ const NEWTON_MIN_CURVATURE: f64 = 1e-12;
 /// Clarabel solves to its tolerance without the exponential cones that limit it on the
 /// logistic program itself (there it stops "AlmostSolved" or "InsufficientProgress" at small
 /// β: the cones' points sit near their boundary, e^{−margin} ≈ 0). The step to the model's
-/// solution is damped by halving until the program's objective does not increase; near the
+/// solution (projected on the cones) is damped by halving until the program's objective does
+/// not increase; near the
 /// optimum it is a full step and the iterates converge quadratically. The dual candidate
 /// returned is the model's gradient g + h (u₁ − u₀) at its solution u₁ (√h_k times the
 /// model's zero-cone multipliers), projected on the conjugate's domain.
@@ -356,12 +357,15 @@ pub fn newton_step(
         cs = solve(&model, tol, max_iter, false, facets, ctl)?;
         cs.iterations += iters;
     }
-    // damped step: the program's objective must not increase
+    // damped step between points on the cones (the model's solution holds its cone rows to
+    // Clarabel's tolerance only: projected first), so the program's objective at the point
+    // returned, whatever its cone projection, does not increase
     let objective = |z: &Array2<f64>| prob.loss_value(&prob.predict(z.view())) + prob.penalty(z);
     let f0 = objective(z0);
-    let dz = &cs.z - z0;
+    let z1 = super::admm::project_blocks(prob, &cs.z, ctl)?;
+    let dz = &z1 - z0;
     let mut t = 1.0;
-    let mut z = cs.z.clone();
+    let mut z = z1;
     loop {
         ctl.check()?;
         if objective(&z) <= f0 {
@@ -449,10 +453,10 @@ fn solve_on_worker(
 /// pattern's witness (s_k x_kᵀ w_i > 0), row k is implied by the others exactly when
 /// q_k = s_k x_k / (s_k x_kᵀ w_i) lies in the convex hull of the other q_j (Farkas), and the
 /// q_k lie in the (d − 1)-dimensional plane w_iᵀq = 1. For d = 2 these are the two extreme
-/// points of a segment, for d = 3 the vertices of a polygon (monotone chain); for d ≥ 4 see
-/// [`facet_rows_by_flips`]. A cone in the plane keeps 2 of its n rows, in space about 4 on
-/// average (an arrangement's chambers have few faces), which makes the conic problem ~10×
-/// smaller. Rows dropped by rounding change the cone by rounding only; the endgame projects
+/// points of a segment, for d = 3 the vertices of a polygon (monotone chain); for
+/// 4 ≤ d ≤ [`FLIPS_MAX_D`] and n ≤ [`FLIPS_MAX_N`] see [`facet_rows_by_flips`] (`None`
+/// beyond). A cone in the plane keeps 2 of its n rows, in space about 4 on average (an
+/// arrangement's chambers have few faces), which makes the conic problem ~10× smaller. Rows dropped by rounding change the cone by rounding only; the endgame projects
 /// its point on the full cones and certifies it on the whole program.
 pub fn facet_rows(
     prob: &Problem,
@@ -467,6 +471,11 @@ pub fn facet_rows(
         return Ok(None);
     }
     if d >= 4 {
+        // the check's NNLS per row not confirmed by a flip grows with n and d (with sampled
+        // patterns few rows are): larger programs keep all their rows
+        if d > FLIPS_MAX_D || n > FLIPS_MAX_N {
+            return Ok(None);
+        }
         return facet_rows_by_flips(prob, w, ctl).map(Some);
     }
     let mut out = Vec::with_capacity(p);
@@ -534,6 +543,11 @@ pub fn facet_rows(
     }
     Ok(Some(out))
 }
+
+/// Largest d for which [`facet_rows`] computes facets by flips (d ≥ 4) …
+pub const FLIPS_MAX_D: usize = 6;
+/// … and largest n.
+pub const FLIPS_MAX_N: usize = 200;
 
 /// Relative NNLS residual below which [`facet_rows_by_flips`] takes a row as implied by the
 /// rows it keeps (a row dropped at this level moves the cone by rounding only).
