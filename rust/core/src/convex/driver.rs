@@ -792,6 +792,12 @@ pub fn endgame(
             cs = super::conic::solve(&sub, ctol, 300, false, sub_facets.as_deref(), ctl)?;
         }
         iters += cs.iterations;
+        // the exponential cones stalled in both units ("InsufficientProgress" on working sets of
+        // 500–1,200 patterns, logistic, n = 30, d = 3 with a bias column, β = 1e-3): Newton
+        // rounds from here on, whatever the gap (the damped steps converge from any point)
+        if newton_ok && !cs.solved {
+            newton = true;
+        }
         let mut z = Array2::<f64>::zeros((d, nb));
         scatter(&mut z, &cs.z, &idx, p, reps);
         // the solver's cone rows hold to its tolerance: project each block on its cone (the
