@@ -171,6 +171,20 @@ def test_certified_small_beta_d3(beta, loss):
     _check(20, 3, loss, False, "sum", beta, seed=1)
 
 
+@pytest.mark.parametrize("loss", LOSSES)
+@pytest.mark.parametrize("beta", [1e-4, 1e-3, 1e-2])
+def test_certified_small_beta_four_columns(beta, loss):
+    # d = 3 with a bias column: 4 columns, all 464 chambers of n = 12 points; the conic
+    # working-set loop on the cones' facet rows found by flips (rust/core/src/convex/conic.rs)
+    _check(12, 3, loss, True, "sum", beta, seed=2)
+
+
+def test_certified_logistic_d3_between_grid_betas():
+    # the logistic loss at a β between the grid's (n = 60, d = 3, β = 6e-4 stalled before the
+    # Newton rounds of the conic endgame); a size the oracle solves in seconds
+    _check(20, 3, "logistic", False, "sum", 6e-4, seed=3)
+
+
 def test_beta_above_beta_max_is_exactly_zero():
     X, y = _data(15, 2, "squared", 3)
     # closed form: max over blocks of min_{μ ≥ 0} ‖σ (D_i X)ᵀ(−y) − S_iᵀ μ‖ (NNLS oracle)

@@ -305,6 +305,93 @@ pub fn solve(
     })
 }
 
+/// Floor of the Newton model's curvatures, relative to the largest: ℓ'' of the logistic loss
+/// falls like e^{−margin}, and a weight of ~0 would drop the sample from the model.
+const NEWTON_MIN_CURVATURE: f64 = 1e-8;
+
+/// One proximal Newton step on `prob` from `z0` (blocks d × B of `prob`) for a smooth loss that
+/// is not quadratic (the logistic loss), with the quadratic model solved by Clarabel.
+///
+/// The model replaces the loss by its second-order expansion at u₀ = prediction(z₀),
+/// Σ_k g_k (u_k − u₀_k) + ½ h_k (u_k − u₀_k)² = ½ Σ_k h_k (u_k − c_k)² + const with
+/// g = ℓ'(u₀), h = ℓ''(u₀) (floored at [`NEWTON_MIN_CURVATURE`] of its largest) and
+/// c = u₀ − g/h, and keeps the penalty and the cones exactly: it is the squared-loss program on
+/// rows scaled by √h_k (x̃_k = √h_k x_k, ỹ_k = √h_k c_k; the cone rows keep their signs), which
+/// Clarabel solves to its tolerance without the exponential cones that limit it on the
+/// logistic program itself (there it stops "AlmostSolved" or "InsufficientProgress" at small
+/// β: the cones' points sit near their boundary, e^{−margin} ≈ 0). The step to the model's
+/// solution (projected on the cones) is damped by halving until the program's objective does
+/// not increase; near the
+/// optimum it is a full step and the iterates converge quadratically. The dual candidate
+/// returned is the model's gradient g + h (u₁ − u₀) at its solution u₁ (√h_k times the
+/// model's zero-cone multipliers), projected on the conjugate's domain.
+pub fn newton_step(
+    prob: &Problem,
+    z0: &Array2<f64>,
+    tol: f64,
+    max_iter: u32,
+    facets: Option<&[Vec<usize>]>,
+    ctl: &Control,
+) -> Result<ConicSolution> {
+    let u0 = prob.predict(z0.view());
+    let g = prob.loss_grad(&u0);
+    let h = prob.loss_second(&u0);
+    let hmax = h.iter().cloned().fold(0.0f64, f64::max);
+    if !(hmax > 0.0 && hmax.is_finite()) || g.iter().any(|v| !v.is_finite()) {
+        return solve(prob, tol, max_iter, true, facets, ctl);
+    }
+    let sq = h.mapv(|v| v.max(NEWTON_MIN_CURVATURE * hmax).sqrt());
+    let model = Problem {
+        x: &prob.x * &sq.view().insert_axis(ndarray::Axis(1)),
+        mask: prob.mask.clone(),
+        sign: prob.sign.clone(),
+        y: &sq * &u0 - &g / &sq,
+        loss: Loss::Squared,
+        beta: prob.beta,
+        kind: prob.kind,
+        par: prob.par,
+    };
+    let mut cs = solve(&model, tol, max_iter, true, facets, ctl)?;
+    if !cs.usable {
+        let iters = cs.iterations;
+        cs = solve(&model, tol, max_iter, false, facets, ctl)?;
+        cs.iterations += iters;
+    }
+    // damped step between points on the cones (the model's solution holds its cone rows to
+    // Clarabel's tolerance only: projected first), so the program's objective at the point
+    // returned, whatever its cone projection, does not increase
+    let objective = |z: &Array2<f64>| prob.loss_value(&prob.predict(z.view())) + prob.penalty(z);
+    let f0 = objective(z0);
+    let z1 = super::admm::project_blocks(prob, &cs.z, ctl)?;
+    let dz = &z1 - z0;
+    let mut t = 1.0;
+    let mut z = z1;
+    loop {
+        ctl.check()?;
+        if objective(&z) <= f0 {
+            break;
+        }
+        t *= 0.5;
+        if t < 1e-6 {
+            z = z0.clone();
+            t = 0.0;
+            break;
+        }
+        z = z0 + &(&dz * t);
+    }
+    let lam = (0..prob.n())
+        .map(|k| prob.loss.project_dual(sq[k] * cs.lam[k], prob.y[k]))
+        .collect();
+    Ok(ConicSolution {
+        z,
+        lam,
+        solved: cs.solved,
+        usable: cs.usable,
+        status: format!("Newton step {t}, model {}", cs.status),
+        iterations: cs.iterations,
+    })
+}
+
 /// Interval at which the calling thread checks the control while Clarabel runs.
 const POLL: Duration = Duration::from_millis(5);
 
@@ -361,30 +448,45 @@ fn solve_on_worker(
     }
 }
 
-/// The rows of each pattern's cone K_i = {z : s_k x_kᵀ z ≥ 0, k = 1 … n} that are facets,
-/// for d ≤ 3 (`None` otherwise, or when `gates` is not P × d): with w_i the pattern's witness
-/// (s_k x_kᵀ w_i > 0), row k is implied by the others exactly when q_k = s_k x_k / (s_k x_kᵀ w_i)
-/// lies in the convex hull of the other q_j (Farkas), and the q_k lie in the (d − 1)-dimensional
-/// plane w_iᵀq = 1: for d = 2 the two extreme points of a segment, for d = 3 the vertices of a
-/// polygon (monotone chain). A cone in the plane keeps 2 of its n rows, in space about 4 on
-/// average (an arrangement's chambers have few faces), which makes the conic problem ~10×
-/// smaller. Rows the hull drops by rounding change the cone by rounding only; the endgame
-/// projects its point on the full cones and certifies it on the whole program.
+/// The rows of each pattern's cone K_i = {z : s_k x_kᵀ z ≥ 0, k = 1 … n} that are facets
+/// (`None` when `gates` is not P × d or the program is not the ReLU program): with w_i the
+/// pattern's witness (s_k x_kᵀ w_i > 0), row k is implied by the others exactly when
+/// q_k = s_k x_k / (s_k x_kᵀ w_i) lies in the convex hull of the other q_j (Farkas), and the
+/// q_k lie in the (d − 1)-dimensional plane w_iᵀq = 1. For d = 2 these are the two extreme
+/// points of a segment, for d = 3 the vertices of a polygon (monotone chain); for
+/// 4 ≤ d ≤ [`FLIPS_MAX_D`] and n ≤ [`FLIPS_MAX_N`] see [`facet_rows_by_flips`] (`None`
+/// beyond). A cone in the plane keeps 2 of its n rows, in space about 4 on average (an
+/// arrangement's chambers have few faces), which makes the conic problem ~10× smaller. Rows dropped by rounding change the cone by rounding only; the endgame projects
+/// its point on the full cones and certifies it on the whole program.
 pub fn facet_rows(
     prob: &Problem,
     gates: Option<ndarray::ArrayView2<f64>>,
-) -> Option<Vec<Vec<usize>>> {
+    ctl: &Control,
+) -> Result<Option<Vec<Vec<usize>>>> {
     let (n, d, p) = (prob.n(), prob.d(), prob.p());
-    let w = gates.filter(|g| g.dim() == (p, d))?;
-    if prob.kind != Kind::Relu || !(2..=3).contains(&d) {
-        return None;
+    let Some(w) = gates.filter(|g| g.dim() == (p, d)) else {
+        return Ok(None);
+    };
+    if prob.kind != Kind::Relu || d < 2 {
+        return Ok(None);
+    }
+    if d >= 4 {
+        // the check's NNLS per row not confirmed by a flip grows with n and d (with sampled
+        // patterns few rows are): larger programs keep all their rows
+        if d > FLIPS_MAX_D || n > FLIPS_MAX_N {
+            return Ok(None);
+        }
+        return facet_rows_by_flips(prob, w, ctl).map(Some);
     }
     let mut out = Vec::with_capacity(p);
     for i in 0..p {
+        if i % 256 == 0 {
+            ctl.check()?;
+        }
         let wi: Vec<f64> = (0..d).map(|j| w[[i, j]]).collect();
         let wn = wi.iter().map(|v| v * v).sum::<f64>().sqrt();
         if wn == 0.0 || !wn.is_finite() {
-            return None;
+            return Ok(None);
         }
         // an orthonormal basis of w_i's complement
         let basis: Vec<Vec<f64>> = if d == 2 {
@@ -439,7 +541,123 @@ pub fn facet_rows(
         keep.dedup();
         out.push(keep);
     }
-    Some(out)
+    Ok(Some(out))
+}
+
+/// Largest d for which [`facet_rows`] computes facets by flips (d ≥ 4) …
+pub const FLIPS_MAX_D: usize = 6;
+/// … and largest n.
+pub const FLIPS_MAX_N: usize = 200;
+
+/// Relative NNLS residual below which [`facet_rows_by_flips`] takes a row as implied by the
+/// rows it keeps (a row dropped at this level moves the cone by rounding only).
+const IMPLIED_REL: f64 = 1e-9;
+
+/// Facet rows of each pattern's cone for any d, exact and without a linear program:
+///
+/// 1. **Flips.** Row k is a facet of K_i when the pattern with bit k flipped is also one of the
+///    patterns: with z ∈ K_i° and z' in the flipped pattern's open cone, the segment [z, z']
+///    keeps every other row positive and crosses s_k x_kᵀz = 0, so the hyperplane meets K_i in
+///    a (d − 1)-dimensional face. When the patterns are all chambers of the arrangement the
+///    converse holds too (crossing a facet's relative interior enters the neighbouring
+///    chamber, which differs in that bit only), so this finds every facet; with sampled
+///    patterns it finds some.
+/// 2. **Check.** Every other row k is dropped only when s_k x_k lies in the cone of the rows
+///    kept (NNLS residual at most [`IMPLIED_REL`] of its norm): then s_k x_kᵀz ≥ 0 is implied
+///    by them (Farkas), whatever step 1 found. Rows are checked in index order, each against
+///    the rows kept so far, then once more the rows kept in this step against all other kept
+///    rows. A row that is not implied stays, so the kept rows always describe K_i itself.
+///
+/// Two rows on one hyperplane (parallel x_k) flip together, so neither is confirmed by step 1;
+/// step 2 keeps one of them. The cost is one hash lookup per row and one NNLS of a few columns
+/// per row not confirmed by a flip (n = 30 with a bias column, d = 4: 8,180 patterns, ~6 of 30
+/// rows kept per cone, several seconds — the checks dominate).
+pub fn facet_rows_by_flips(
+    prob: &Problem,
+    w: ndarray::ArrayView2<f64>,
+    ctl: &Control,
+) -> Result<Vec<Vec<usize>>> {
+    use std::collections::HashMap;
+    let (n, d, p) = (prob.n(), prob.d(), prob.p());
+    let words = n.div_ceil(64);
+    let key = |i: usize| -> Vec<u64> {
+        let mut k = vec![0u64; words];
+        for r in 0..n {
+            if prob.mask[[r, i]] != 0.0 {
+                k[r / 64] |= 1u64 << (r % 64);
+            }
+        }
+        k
+    };
+    let mut index: HashMap<Vec<u64>, usize> = HashMap::with_capacity(p);
+    for i in 0..p {
+        if i % 1024 == 0 {
+            ctl.check()?;
+        }
+        index.entry(key(i)).or_insert(i);
+    }
+    let mut out = Vec::with_capacity(p);
+    for i in 0..p {
+        if i % 64 == 0 {
+            ctl.check()?;
+        }
+        let mut ki = key(i);
+        let row = |k: usize| -> Vec<f64> {
+            let s = prob.sign[[k, i]];
+            (0..d).map(|j| s * prob.x[[k, j]]).collect()
+        };
+        let mut keep: Vec<usize> = Vec::new();
+        let mut check: Vec<usize> = Vec::new();
+        for k in 0..n {
+            let a = row(k);
+            let aw: f64 = (0..d).map(|j| a[j] * w[[i, j]]).sum();
+            if aw <= 0.0 || !aw.is_finite() {
+                // a row the witness does not see strictly inside (a zero row): kept as it is
+                keep.push(k);
+                continue;
+            }
+            ki[k / 64] ^= 1u64 << (k % 64);
+            let flipped = index.contains_key(&ki);
+            ki[k / 64] ^= 1u64 << (k % 64);
+            if flipped {
+                keep.push(k);
+            } else {
+                check.push(k);
+            }
+        }
+        // is row k implied by the rows `rows` (s_k x_k in their cone)?
+        let implied = |k: usize, rows: &[usize]| -> bool {
+            let a = row(k);
+            let an = a.iter().map(|v| v * v).sum::<f64>().sqrt();
+            if an == 0.0 {
+                return true;
+            }
+            if rows.is_empty() {
+                return false;
+            }
+            let xs: Vec<f64> = rows.iter().flat_map(|&r| row(r)).collect();
+            let ones = vec![1.0; rows.len()];
+            let (_, res) =
+                super::polish::cone_nnls(&xs, &ones, d, &a, &[], 10 * rows.len() + 10, 0.0);
+            res <= IMPLIED_REL * an
+        };
+        let mut added: Vec<usize> = Vec::new();
+        for &k in &check {
+            if !implied(k, &keep) {
+                keep.push(k);
+                added.push(k);
+            }
+        }
+        for &k in &added {
+            let others: Vec<usize> = keep.iter().copied().filter(|&r| r != k).collect();
+            if implied(k, &others) {
+                keep = others;
+            }
+        }
+        keep.sort_unstable();
+        out.push(keep);
+    }
+    Ok(out)
 }
 
 /// Vertices of the convex hull of planar points (Andrew's monotone chain; points on an edge
@@ -544,7 +762,9 @@ mod tests {
                 1,
             )
             .unwrap();
-            let f = facet_rows(&prob, Some(w.view())).unwrap();
+            let f = facet_rows(&prob, Some(w.view()), &Control::new())
+                .unwrap()
+                .unwrap();
             let xs: Vec<f64> = x.iter().cloned().collect();
             for (i, fi) in f.iter().enumerate() {
                 if d == 2 {
@@ -571,6 +791,141 @@ mod tests {
                 }
             }
         }
+    }
+
+    /// d = 4 and 5 on all chambers of random data (exact enumeration): every row dropped is
+    /// implied by the rows kept (s_k x_k in their cone, NNLS residual), every cone keeps at
+    /// least d rows and far fewer than n in all; on sampled patterns (few flips to find) every
+    /// row dropped is still implied by the rows kept. (That every row kept is a facet is
+    /// proved in [`facet_rows_by_flips`]; Lawson–Hanson on all n − 1 other rows of a cone is
+    /// too ill-conditioned — more columns than dimensions — to serve as that oracle.)
+    #[test]
+    fn facet_rows_by_flips_are_the_facets() {
+        let mut lcg = crate::rng::Lcg(777u64);
+        let mut rnd = || lcg.unit() * 2.0 - 1.0;
+        for (n, d) in [(10usize, 4usize), (9, 5)] {
+            let x = Array2::from_shape_fn((n, d), |_| rnd());
+            let y = Array1::from_shape_fn(n, |_| rnd());
+            let ctl = Control::new();
+            let cs = crate::arrangement::enumerate(
+                x.view(),
+                &crate::arrangement::Limits::default(),
+                &ctl,
+            )
+            .unwrap();
+            let p = cs.count();
+            let bp = cs.bool_patterns();
+            let pats = Array2::from_shape_fn((p, n), |(i, k)| bp[i * n + k] != 0);
+            let w = Array2::from_shape_vec((p, d), cs.witnesses.clone()).unwrap();
+            let prob = Problem::new(
+                x.view(),
+                y.view(),
+                pats.view(),
+                Loss::Squared,
+                0.1,
+                Kind::Relu,
+                1,
+            )
+            .unwrap();
+            let f = facet_rows(&prob, Some(w.view()), &ctl).unwrap().unwrap();
+            let xs: Vec<f64> = x.iter().cloned().collect();
+            let mut total = 0;
+            for (i, fi) in f.iter().enumerate() {
+                assert!(fi.len() >= d, "pattern {i}: {fi:?}");
+                let kept: Vec<f64> = (0..n)
+                    .map(|k| {
+                        if fi.contains(&k) {
+                            prob.sign[[k, i]]
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                for k in 0..n {
+                    let a: Vec<f64> = (0..d).map(|j| prob.sign[[k, i]] * x[[k, j]]).collect();
+                    let (_, r) =
+                        crate::convex::polish::cone_nnls(&xs, &kept, d, &a, &[], 10 * n, 0.0);
+                    let an = a.iter().map(|v| v * v).sum::<f64>().sqrt();
+                    assert!(r <= 1e-8 * an, "n {n} d {d} pattern {i} row {k}: {r}");
+                }
+                total += fi.len();
+            }
+            assert!(total < p * n, "{total} of {}", p * n);
+            // sampled patterns: a subset of the chambers (every third), so most flips are absent
+            let sub: Vec<usize> = (0..p).step_by(3).collect();
+            let sp = Array2::from_shape_fn((sub.len(), n), |(a, k)| pats[[sub[a], k]]);
+            let sw = Array2::from_shape_fn((sub.len(), d), |(a, j)| w[[sub[a], j]]);
+            let sprob = Problem::new(
+                x.view(),
+                y.view(),
+                sp.view(),
+                Loss::Squared,
+                0.1,
+                Kind::Relu,
+                1,
+            )
+            .unwrap();
+            let f = facet_rows(&sprob, Some(sw.view()), &ctl).unwrap().unwrap();
+            for (i, fi) in f.iter().enumerate() {
+                let kept: Vec<f64> = (0..n)
+                    .map(|k| {
+                        if fi.contains(&k) {
+                            sprob.sign[[k, i]]
+                        } else {
+                            0.0
+                        }
+                    })
+                    .collect();
+                for k in 0..n {
+                    let a: Vec<f64> = (0..d).map(|j| sprob.sign[[k, i]] * x[[k, j]]).collect();
+                    let (_, r) =
+                        crate::convex::polish::cone_nnls(&xs, &kept, d, &a, &[], 10 * n, 0.0);
+                    let an = a.iter().map(|v| v * v).sum::<f64>().sqrt();
+                    assert!(r <= 1e-8 * an, "sampled, d {d} pattern {i} row {k}: {r}");
+                }
+            }
+        }
+    }
+
+    /// Newton steps on the logistic program from z = 0 reach Clarabel's optimum of the
+    /// exponential-cone program itself (to 1e-9 relative) with a certificate that closes (the
+    /// step's dual candidate priced on every block), and never increase the objective.
+    #[test]
+    fn newton_steps_reach_the_logistic_optimum() {
+        let (p0, _) = crate::convex::pdip::tests::relu_program_at(3, 16, 3, 40, 0.05);
+        let y = p0.y.mapv(|v| if v > 0.0 { 1.0 } else { -1.0 });
+        let prob = Problem {
+            y,
+            loss: Loss::Logistic,
+            ..p0
+        };
+        let ctl = Control::new();
+        let whole = solve(&prob, 1e-10, 300, true, None, &ctl).unwrap();
+        let pstar = prob.certify(&whole.z, None, None).objective;
+        let objective =
+            |z: &Array2<f64>| prob.loss_value(&prob.predict(z.view())) + prob.penalty(z);
+        let mut z = Array2::<f64>::zeros((prob.d(), prob.n_blocks()));
+        let mut f = objective(&z);
+        let mut last = None;
+        for _ in 0..8 {
+            let s = newton_step(&prob, &z, 1e-10, 300, None, &ctl).unwrap();
+            let f1 = objective(&s.z);
+            assert!(f1 <= f, "{f1} > {f}");
+            f = f1;
+            z = s.z.clone();
+            last = Some(s);
+        }
+        assert!((f - pstar).abs() <= 1e-9 * pstar.abs(), "{f} vs {pstar}");
+        let s = last.unwrap();
+        let (cert, _, _) =
+            crate::convex::polish::sharp_certificate_at(&prob, &z, Some(&s.lam), None, false, &ctl)
+                .unwrap();
+        assert!(
+            cert.dual <= pstar * (1.0 + 1e-12),
+            "{} vs {pstar}",
+            cert.dual
+        );
+        assert!(f - cert.dual <= 1e-8 * f, "{f} {}", cert.dual);
     }
 
     /// X = I, one all-ones pattern, β = 1: the closed form w = (1 − β/‖y‖)₊ y (objective 4.5

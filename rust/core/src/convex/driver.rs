@@ -66,6 +66,9 @@ pub const IPM_STAGE_MAX_ITER: usize = 300;
 const CONIC_TOL_FLOOR: f64 = 1e-13;
 /// Column-generation rounds of the endgame.
 const CONIC_MAX_ROUNDS: usize = 30;
+/// Newton rounds of the endgame (logistic loss) that may end without a pattern joining before
+/// the polish and the tolerance steps take over.
+const NEWTON_MAX_ROUNDS: usize = 6;
 /// Rounds of the endgame that may also drop patterns from the working set (later rounds only
 /// add, so the loop terminates).
 const CONIC_DROP_ROUNDS: usize = 8;
@@ -296,12 +299,18 @@ pub fn choose(prob: &Problem, has_gates: bool) -> &'static str {
 }
 
 /// Samples up to which "auto" solves the ReLU program with known gates by the conic
-/// working-set loop alone (no interior-point stage) when its cones have facet rows (d ≤ 3).
+/// working-set loop alone (no interior-point stage) when it has at most
+/// [`CONIC_FIRST_MAX_D`] columns.
 pub const CONIC_FIRST_MAX_N: usize = 200;
+/// Columns (the bias column included) up to which "auto" takes the conic working-set loop
+/// from z = 0 (with n ≤ [`CONIC_FIRST_MAX_N`]): small data, all chambers, P ≫ n.
+pub const CONIC_FIRST_MAX_D: usize = 4;
 
 /// The ReLU program is solved by the conic working-set loop from z = 0 (see [`CONIC_FIRST_MAX_N`]).
 fn conic_first(prob: &Problem) -> bool {
-    prob.kind == Kind::Relu && (2..=3).contains(&prob.d()) && prob.n() <= CONIC_FIRST_MAX_N
+    prob.kind == Kind::Relu
+        && (2..=CONIC_FIRST_MAX_D).contains(&prob.d())
+        && prob.n() <= CONIC_FIRST_MAX_N
 }
 
 /// Σ_i n_i² d: the work of one interior-point iteration on the whole program.
@@ -650,6 +659,19 @@ fn sparse_solution(
     Solution::from_certificate(zs, cs, mu, iters, true)
 }
 
+/// The blocks of the patterns `idx` of a whole program's blocks (`reps` per pattern), in the
+/// column order of the program restricted to `idx` (the inverse of [`scatter`]).
+fn gather(src: &Array2<f64>, idx: &[usize], p: usize, reps: usize) -> Array2<f64> {
+    let q = idx.len();
+    let mut dst = Array2::<f64>::zeros((src.nrows(), q * reps));
+    for r in 0..reps {
+        for (a, &i) in idx.iter().enumerate() {
+            dst.column_mut(r * q + a).assign(&src.column(r * p + i));
+        }
+    }
+    dst
+}
+
 /// Blocks of a program restricted to the patterns `idx` (`reps` blocks per pattern) scattered
 /// into the whole program's columns.
 fn scatter(dst: &mut Array2<f64>, src: &Array2<f64>, idx: &[usize], p: usize, reps: usize) {
@@ -718,8 +740,21 @@ pub fn endgame(
     if !in_w.iter().any(|&v| v) {
         in_w[order[0]] = true;
     }
-    // each pattern's facet rows (d ≤ 3): the conic problems keep only those
-    let facets = super::conic::facet_rows(prob, gates);
+    // each pattern's facet rows: the conic problems keep only those
+    let t0 = std::time::Instant::now();
+    let facets = super::conic::facet_rows(prob, gates, ctl)?;
+    if let Some(f) = &facets {
+        let rows: usize = f.iter().map(|r| r.len()).sum();
+        note(
+            log,
+            settings,
+            format!(
+                "conic: facet rows, {:.1} of {n} rows per cone, {:.3} s",
+                rows as f64 / p.max(1) as f64,
+                stage_secs(t0)
+            ),
+        );
+    }
     // Clarabel's tolerance: a hundredth of tol from the first round (between 1e-13 and 1e-8;
     // a tighter tolerance costs Clarabel a few iterations, a round solved too loosely a whole
     // round more); tighter still only when the pricing finds no pattern to add and the gap is
@@ -729,6 +764,10 @@ pub fn endgame(
     let mut best: Option<Solution> = None;
     let mut iters = 0usize;
     let mut polished = false;
+    // Newton steps with a quadratic model instead of the exponential cones (logistic loss)
+    let newton_ok = prob.loss == super::Loss::Logistic;
+    let mut newton = false;
+    let mut newton_rounds = 0usize;
     for round in 0..CONIC_MAX_ROUNDS {
         ctl.check()?;
         let idx: Vec<usize> = (0..p).filter(|&i| in_w[i]).collect();
@@ -748,7 +787,14 @@ pub fn endgame(
         // of 1/β, the last round certifies to 5e-9 in them where the original units stop
         // "AlmostSolved" at 2e-6)
         let mut unit = true;
-        let mut cs = super::conic::solve(&sub, ctol, 300, unit, sub_facets.as_deref(), ctl)?;
+        let center = best.as_ref().map(|b| gather(&b.z, &idx, p, reps));
+        let mut cs = match (&center, newton) {
+            (Some(zc), true) => {
+                newton_rounds += 1;
+                super::conic::newton_step(&sub, zc, ctol, 300, sub_facets.as_deref(), ctl)?
+            }
+            _ => super::conic::solve(&sub, ctol, 300, unit, sub_facets.as_deref(), ctl)?,
+        };
         if !cs.usable {
             iters += cs.iterations;
             note(
@@ -763,6 +809,12 @@ pub fn endgame(
             cs = super::conic::solve(&sub, ctol, 300, false, sub_facets.as_deref(), ctl)?;
         }
         iters += cs.iterations;
+        // the exponential cones stalled in both units ("InsufficientProgress" on working sets of
+        // 500–1,200 patterns, logistic, n = 30, d = 3 with a bias column, β = 1e-3): Newton
+        // rounds from here on, whatever the gap (the damped steps converge from any point)
+        if newton_ok && !cs.solved {
+            newton = true;
+        }
         let mut z = Array2::<f64>::zeros((d, nb));
         scatter(&mut z, &cs.z, &idx, p, reps);
         // the solver's cone rows hold to its tolerance: project each block on its cone (the
@@ -793,10 +845,11 @@ pub fn endgame(
             log,
             settings,
             format!(
-                "conic round {round}: {} patterns{}, tol {ctol:e}, {} iterations ({}), {solve_secs:.3} s, \
+                "conic round {round}: {} patterns{}{}, tol {ctol:e}, {} iterations ({}), {solve_secs:.3} s, \
              pricing {:.3} s, relative gap {rel:.3e} (upper {ub:.12e}, dual {:.12e})",
                 idx.len(),
                 if unit { "" } else { " (original units)" },
+                if newton { " (Newton model)" } else { "" },
                 cs.iterations,
                 cs.status,
                 stage_secs(t1),
@@ -828,6 +881,17 @@ pub fn endgame(
         // round took 13 rounds and twice the time, and doubling without dropping 7 rounds of up
         // to 922 patterns and 2.7× the time)
         let cap = (n + 10).max(idx.len());
+        // the logistic loss: Newton steps on the working set once the gap is small (see
+        // [`super::conic::newton_step`])
+        if newton_ok && rel < CONIC_SECOND_DUAL_GAP && !newton {
+            newton = true;
+            if viol.is_empty() {
+                continue;
+            }
+        }
+        if viol.is_empty() && newton && newton_rounds < NEWTON_MAX_ROUNDS {
+            continue;
+        }
         if viol.is_empty() {
             // the gap is the sub-solve's accuracy: polish on the support once, then a
             // tighter conic tolerance
