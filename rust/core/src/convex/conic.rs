@@ -577,6 +577,7 @@ pub fn facet_rows_by_flips(
     w: ndarray::ArrayView2<f64>,
     ctl: &Control,
 ) -> Result<Vec<Vec<usize>>> {
+    use rayon::prelude::*;
     use std::collections::HashMap;
     let (n, d, p) = (prob.n(), prob.d(), prob.p());
     let words = n.div_ceil(64);
@@ -596,11 +597,11 @@ pub fn facet_rows_by_flips(
         }
         index.entry(key(i)).or_insert(i);
     }
-    let mut out = Vec::with_capacity(p);
-    for i in 0..p {
-        if i % 64 == 0 {
-            ctl.check()?;
-        }
+    // One pattern per task (each is independent; the result is collected in order, so it does
+    // not depend on the thread count), with a cancellation check per pattern (~1 ms each at
+    // n = 30, d = 4).
+    let one = |i: usize| -> Result<Vec<usize>> {
+        ctl.check()?;
         let mut ki = key(i);
         let row = |k: usize| -> Vec<f64> {
             let s = prob.sign[[k, i]];
@@ -655,9 +656,9 @@ pub fn facet_rows_by_flips(
             }
         }
         keep.sort_unstable();
-        out.push(keep);
-    }
-    Ok(out)
+        Ok(keep)
+    };
+    (0..p).into_par_iter().map(one).collect::<Result<Vec<_>>>()
 }
 
 /// Vertices of the convex hull of planar points (Andrew's monotone chain; points on an edge
