@@ -284,9 +284,11 @@ def stale_reason(impls: dict, impl: str) -> str | None:
     """Why entry ``impl`` of a case (``impls``: its entries) is not comparable with the case's
     hiddenconvex row, or None: it was measured in another run (``_run`` differs; entries
     written before runs were recorded have none and are judged by :func:`unversioned`)."""
-    if impl == REF:
+    if impl == REF or REF not in impls:
+        # a case without a hiddenconvex row (e.g. the kink-flag rates, one row per method of
+        # ours) has nothing to be compared with
         return None
-    e, ref = impls[impl], impls.get(REF) or {}
+    e, ref = impls[impl], impls[REF]
     if ("_run" in ref or "_run" in e) and e.get("_run") != ref.get("_run"):
         return "measured in another run than hiddenconvex's rows"
     return None

@@ -105,3 +105,23 @@ def test_results_record_the_run_and_tables_compare_within_one_run(tmp_path, monk
     shown, notes = tables.fresh(legacy)
     assert set(shown["cases"]["main"]) == {"hiddenconvex", "adelie", "numpy"}
     assert set(notes) == {"adelie"} and "earlier run" in notes["adelie"]
+
+
+def test_cases_without_a_hiddenconvex_row_keep_every_entry():
+    """A case whose rows are all ours under other names (the kink-flag rates: one row per
+    method, measured in different runs) has no hiddenconvex row to be stale against: every
+    entry is shown and none is footnoted."""
+    tables = _load("_bench_tables_noref", ROOT / "benches" / "tables.py")
+    rec = {"median_s": 0.5, "min_s": 0.4, "rounds": 3}
+    doc = {
+        "versions": {"numpy": "2"},
+        "cases": {
+            "kinks": {
+                "hiddenconvex (gradients)": {**rec, "_run": "run-2"},
+                "hiddenconvex (values)": {**rec, "_run": "run-1"},
+            }
+        },
+    }
+    shown, notes = tables.fresh(doc)
+    assert set(shown["cases"]["kinks"]) == {"hiddenconvex (gradients)", "hiddenconvex (values)"}
+    assert notes == {}
