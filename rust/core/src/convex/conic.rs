@@ -753,43 +753,51 @@ mod tests {
             let pats = Array2::from_shape_fn((p, n), |(i, k)| {
                 (0..d).map(|j| x[[k, j]] * w[[i, j]]).sum::<f64>() > 0.0
             });
-            let prob = Problem::new(
-                x.view(),
-                y.view(),
-                pats.view(),
-                Loss::Squared,
-                0.1,
-                Kind::Relu,
-                1,
-            )
-            .unwrap();
+            let prob = crate::convex::squared_relu_problem(x.view(), y.view(), pats.view());
             let f = facet_rows(&prob, Some(w.view()), &Control::new())
                 .unwrap()
                 .unwrap();
-            let xs: Vec<f64> = x.iter().cloned().collect();
-            for (i, fi) in f.iter().enumerate() {
+            for fi in &f {
                 if d == 2 {
                     assert_eq!(fi.len(), 2, "{fi:?}");
                 }
                 assert!(fi.len() >= d && fi.len() < n);
-                let kept: Vec<f64> = (0..n)
-                    .map(|k| {
-                        if fi.contains(&k) {
-                            prob.sign[[k, i]]
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect();
-                for k in 0..n {
-                    let a: Vec<f64> = (0..d).map(|j| prob.sign[[k, i]] * x[[k, j]]).collect();
-                    let (_, r) =
-                        crate::convex::polish::cone_nnls(&xs, &kept, d, &a, &[], 10 * n, 0.0);
-                    let an = a.iter().map(|v| v * v).sum::<f64>().sqrt();
-                    // NNLS stops at ~1e-9 relative; a row outside the kept cone leaves a
-                    // residual of the order of its distance to it
-                    assert!(r <= 1e-6 * an, "d {d} pattern {i} row {k}: residual {r}");
-                }
+            }
+            // NNLS stops at ~1e-9 relative; a row outside the kept cone leaves a residual of
+            // the order of its distance to it
+            assert_kept_rows_imply_all(&prob, &x, &f, 1e-6, "facet_rows");
+        }
+    }
+
+    /// Every row of every cone is implied by the rows `f` keeps (s_k x_k in their cone: NNLS
+    /// residual at most `rel` of its norm).
+    fn assert_kept_rows_imply_all(
+        prob: &Problem,
+        x: &Array2<f64>,
+        f: &[Vec<usize>],
+        rel: f64,
+        what: &str,
+    ) {
+        let (n, d) = x.dim();
+        let xs: Vec<f64> = x.iter().cloned().collect();
+        for (i, fi) in f.iter().enumerate() {
+            let kept: Vec<f64> = (0..n)
+                .map(|k| {
+                    if fi.contains(&k) {
+                        prob.sign[[k, i]]
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            for k in 0..n {
+                let a: Vec<f64> = (0..d).map(|j| prob.sign[[k, i]] * x[[k, j]]).collect();
+                let (_, r) = crate::convex::polish::cone_nnls(&xs, &kept, d, &a, &[], 10 * n, 0.0);
+                let an = a.iter().map(|v| v * v).sum::<f64>().sqrt();
+                assert!(
+                    r <= rel * an,
+                    "{what}: d {d} pattern {i} row {k}: residual {r}"
+                );
             }
         }
     }
@@ -818,73 +826,22 @@ mod tests {
             let bp = cs.bool_patterns();
             let pats = Array2::from_shape_fn((p, n), |(i, k)| bp[i * n + k] != 0);
             let w = Array2::from_shape_vec((p, d), cs.witnesses.clone()).unwrap();
-            let prob = Problem::new(
-                x.view(),
-                y.view(),
-                pats.view(),
-                Loss::Squared,
-                0.1,
-                Kind::Relu,
-                1,
-            )
-            .unwrap();
+            let prob = crate::convex::squared_relu_problem(x.view(), y.view(), pats.view());
             let f = facet_rows(&prob, Some(w.view()), &ctl).unwrap().unwrap();
-            let xs: Vec<f64> = x.iter().cloned().collect();
             let mut total = 0;
             for (i, fi) in f.iter().enumerate() {
                 assert!(fi.len() >= d, "pattern {i}: {fi:?}");
-                let kept: Vec<f64> = (0..n)
-                    .map(|k| {
-                        if fi.contains(&k) {
-                            prob.sign[[k, i]]
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect();
-                for k in 0..n {
-                    let a: Vec<f64> = (0..d).map(|j| prob.sign[[k, i]] * x[[k, j]]).collect();
-                    let (_, r) =
-                        crate::convex::polish::cone_nnls(&xs, &kept, d, &a, &[], 10 * n, 0.0);
-                    let an = a.iter().map(|v| v * v).sum::<f64>().sqrt();
-                    assert!(r <= 1e-8 * an, "n {n} d {d} pattern {i} row {k}: {r}");
-                }
                 total += fi.len();
             }
+            assert_kept_rows_imply_all(&prob, &x, &f, 1e-8, &format!("all chambers, n {n}"));
             assert!(total < p * n, "{total} of {}", p * n);
             // sampled patterns: a subset of the chambers (every third), so most flips are absent
             let sub: Vec<usize> = (0..p).step_by(3).collect();
             let sp = Array2::from_shape_fn((sub.len(), n), |(a, k)| pats[[sub[a], k]]);
             let sw = Array2::from_shape_fn((sub.len(), d), |(a, j)| w[[sub[a], j]]);
-            let sprob = Problem::new(
-                x.view(),
-                y.view(),
-                sp.view(),
-                Loss::Squared,
-                0.1,
-                Kind::Relu,
-                1,
-            )
-            .unwrap();
+            let sprob = crate::convex::squared_relu_problem(x.view(), y.view(), sp.view());
             let f = facet_rows(&sprob, Some(sw.view()), &ctl).unwrap().unwrap();
-            for (i, fi) in f.iter().enumerate() {
-                let kept: Vec<f64> = (0..n)
-                    .map(|k| {
-                        if fi.contains(&k) {
-                            sprob.sign[[k, i]]
-                        } else {
-                            0.0
-                        }
-                    })
-                    .collect();
-                for k in 0..n {
-                    let a: Vec<f64> = (0..d).map(|j| sprob.sign[[k, i]] * x[[k, j]]).collect();
-                    let (_, r) =
-                        crate::convex::polish::cone_nnls(&xs, &kept, d, &a, &[], 10 * n, 0.0);
-                    let an = a.iter().map(|v| v * v).sum::<f64>().sqrt();
-                    assert!(r <= 1e-8 * an, "sampled, d {d} pattern {i} row {k}: {r}");
-                }
-            }
+            assert_kept_rows_imply_all(&sprob, &x, &f, 1e-8, "sampled");
         }
     }
 

@@ -781,6 +781,16 @@ pub(crate) fn best_dual_of(
     }
 }
 
+/// Tests: the ReLU program of `pats` on (x, y) with the squared loss, β = 0.1, one thread.
+#[cfg(test)]
+pub(crate) fn squared_relu_problem(
+    x: ndarray::ArrayView2<f64>,
+    y: ndarray::ArrayView1<f64>,
+    pats: ndarray::ArrayView2<bool>,
+) -> Problem {
+    Problem::new(x, y, pats, Loss::Squared, 0.1, Kind::Relu, 1).unwrap()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -195,7 +195,6 @@ fn prune_window(cw: &Array2<f64>, mut t: Vec<f64>, n: usize, ctl: &Control) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::convex::Loss;
 
     /// Random blocks inside their cones (witnesses times random norms, both signs): after
     /// pruning at most n + 1 blocks are nonzero, each block is a nonnegative multiple of
@@ -212,16 +211,7 @@ mod tests {
         let pats = Array2::from_shape_fn((p, n), |(i, k)| {
             (0..d).map(|j| x[[k, j]] * w[[i, j]]).sum::<f64>() > 0.0
         });
-        let prob = Problem::new(
-            x.view(),
-            y.view(),
-            pats.view(),
-            Loss::Squared,
-            0.1,
-            Kind::Relu,
-            1,
-        )
-        .unwrap();
+        let prob = crate::convex::squared_relu_problem(x.view(), y.view(), pats.view());
         let z = Array2::from_shape_fn((d, 2 * p), |(j, b)| w[[b % p, j]] * (0.1 + rnd().abs()));
         let out = |z: &Array2<f64>| -> Array1<f64> {
             let mut o = Array1::zeros(n);
