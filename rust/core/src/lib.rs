@@ -16,6 +16,35 @@
 //! Shared by them: [`loss`], the one pointwise loss type (objectives, and through them Hessians
 //! and midpoint tests; convex solvers).
 
+/// Define `$name`, which runs `$avx2` (the `#[inline(always)]` body `$portable` compiled with
+/// AVX2 enabled) when the CPU has AVX2 and `$portable` otherwise: the same operations in the same
+/// order (no fused multiply-add), so bit-identical results. Used by the kernels whose AVX2 build
+/// is their portable body recompiled (the networks' first-layer rows, the convex solvers'
+/// gathered cone rows); the loss kernels with explicit AVX2 + FMA lanes use `simd_dispatch!`.
+macro_rules! avx2_twin {
+    ($(#[$m:meta])* $vis:vis fn $name:ident / $avx2:ident / $portable:ident ($($arg:ident : $ty:ty),* $(,)?)) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU supports the feature the function was compiled for.
+                    return unsafe { $avx2($($arg),*) };
+                }
+            }
+            $portable($($arg),*)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $avx2($($arg: $ty),*) {
+            $portable($($arg),*)
+        }
+    };
+}
+
 pub mod control;
 pub mod error;
 pub mod loss;

@@ -665,35 +665,18 @@ fn add_block_product_portable(op: &BlockProduct<'_>, buf: &mut [f64], w: usize) 
     }
 }
 
-/// `acc += Σ_r w[r] · data[ix[r]]` (rows of `acc.len()` values at stride `stride` in the
-/// row-major `data`): a weighted sum of gathered rows, as in the cone rows' Gram matrices and
-/// Xᵀ S w. Each entry is accumulated in row order, so the result is the same on every path
-/// (AVX2 only widens the loop). Rows out of range are skipped.
-pub fn gathered_axpy(acc: &mut [f64], data: &[f64], stride: usize, ix: &[usize], w: &[f64]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (the function only enables it for code generation)
-            unsafe { gathered_axpy_avx2(acc, data, stride, ix, w) };
-            return;
-        }
-    }
-    gathered_axpy_body(acc, data, stride, ix, w);
-}
-
-// The AVX2 twins of the gathered kernels stay two explicit functions: a generic dispatcher over
-// the body (fn item or closure) was tried, and its AVX2 instance called the body through
-// `Fn::call` un-inlined, i.e. compiled for baseline SSE2 again (checked with objdump).
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn gathered_axpy_avx2(
-    acc: &mut [f64],
-    data: &[f64],
-    stride: usize,
-    ix: &[usize],
-    w: &[f64],
-) {
-    gathered_axpy_body(acc, data, stride, ix, w)
+avx2_twin! {
+    /// `acc += Σ_r w[r] · data[ix[r]]` (rows of `acc.len()` values at stride `stride` in the
+    /// row-major `data`): a weighted sum of gathered rows, as in the cone rows' Gram matrices and
+    /// Xᵀ S w. Each entry is accumulated in row order, so the result is the same on every path
+    /// (AVX2 only widens the loop). Rows out of range are skipped.
+    pub fn gathered_axpy / gathered_axpy_avx2 / gathered_axpy_body(
+        acc: &mut [f64],
+        data: &[f64],
+        stride: usize,
+        ix: &[usize],
+        w: &[f64],
+    )
 }
 
 /// Columns `c0..c0 + C` of [`gathered_axpy`] summed in registers over all the rows (one load and
@@ -755,32 +738,18 @@ fn gathered_axpy_body(acc: &mut [f64], data: &[f64], stride: usize, ix: &[usize]
     }
 }
 
-/// `out[r] = ⟨data[ix[r]], v⟩` (rows of `v.len()` values at stride `stride` in the row-major
-/// `data`), each dot product summed in four interleaved partial sums combined as
-/// (s₀ + s₁) + (s₂ + s₃): the same result on every path, AVX2 only widening the loop. Rows out of
-/// range give 0.
-pub fn gathered_dots(out: &mut [f64], data: &[f64], stride: usize, ix: &[usize], v: &[f64]) {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2 (the function only enables it for code generation)
-            unsafe { gathered_dots_avx2(out, data, stride, ix, v) };
-            return;
-        }
-    }
-    gathered_dots_body(out, data, stride, ix, v);
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn gathered_dots_avx2(
-    out: &mut [f64],
-    data: &[f64],
-    stride: usize,
-    ix: &[usize],
-    v: &[f64],
-) {
-    gathered_dots_body(out, data, stride, ix, v)
+avx2_twin! {
+    /// `out[r] = ⟨data[ix[r]], v⟩` (rows of `v.len()` values at stride `stride` in the row-major
+    /// `data`), each dot product summed in four interleaved partial sums combined as
+    /// (s₀ + s₁) + (s₂ + s₃): the same result on every path, AVX2 only widening the loop. Rows out of
+    /// range give 0.
+    pub fn gathered_dots / gathered_dots_avx2 / gathered_dots_body(
+        out: &mut [f64],
+        data: &[f64],
+        stride: usize,
+        ix: &[usize],
+        v: &[f64],
+    )
 }
 
 #[inline(always)]

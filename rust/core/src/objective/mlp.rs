@@ -1193,33 +1193,6 @@ fn combine_pair_row(za: &[f64], ts: &[f64], w: usize, c: f64, out: &mut Vec<f64>
     }
 }
 
-/// Define `$name`, which runs `$avx2` (the `#[inline(always)]` body `$portable` compiled with
-/// AVX2 enabled) when the CPU has AVX2 and `$portable` otherwise: the same operations in the same
-/// order (no fused multiply-add), so bit-identical results.
-macro_rules! avx2_twin {
-    ($(#[$m:meta])* fn $name:ident / $avx2:ident / $portable:ident ($($arg:ident : $ty:ty),* $(,)?)) => {
-        $(#[$m])*
-        #[allow(clippy::too_many_arguments)]
-        fn $name($($arg: $ty),*) {
-            #[cfg(target_arch = "x86_64")]
-            {
-                if std::arch::is_x86_feature_detected!("avx2") {
-                    // SAFETY: the CPU supports the feature the function was compiled for.
-                    return unsafe { $avx2($($arg),*) };
-                }
-            }
-            $portable($($arg),*)
-        }
-
-        #[cfg(target_arch = "x86_64")]
-        #[target_feature(enable = "avx2")]
-        #[allow(clippy::too_many_arguments)]
-        unsafe fn $avx2($($arg: $ty),*) {
-            $portable($($arg),*)
-        }
-    };
-}
-
 avx2_twin! {
     /// One sample's first-layer unit for a block of points (point index fastest):
     /// `z[b] = bias[b] + Σ_j x[j]·w[j·B + b]` and `e[b] = |bias[b]| + Σ_j |x[j]|·|w[j·B + b]|`
