@@ -16,13 +16,14 @@
 //! Shared by them: [`loss`], the one pointwise loss type (objectives, and through them Hessians
 //! and midpoint tests; convex solvers).
 
-/// Define `$name`, which runs `$avx2` (the `#[inline(always)]` body `$portable` compiled with
+/// Define `$name`, which runs `$avx2` (the `#[inline(always)]` body `$portable`, given as the
+/// block after the signature, compiled with
 /// AVX2 enabled) when the CPU has AVX2 and `$portable` otherwise: the same operations in the same
 /// order (no fused multiply-add), so bit-identical results. Used by the kernels whose AVX2 build
 /// is their portable body recompiled (the networks' first-layer rows, the convex solvers'
 /// gathered cone rows); the loss kernels with explicit AVX2 + FMA lanes use `simd_dispatch!`.
 macro_rules! avx2_twin {
-    ($(#[$m:meta])* $vis:vis fn $name:ident / $avx2:ident / $portable:ident ($($arg:ident : $ty:ty),* $(,)?)) => {
+    ($(#[$m:meta])* $vis:vis fn $name:ident / $avx2:ident / $portable:ident ($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
         $(#[$m])*
         #[allow(clippy::too_many_arguments)]
         $vis fn $name($($arg: $ty),*) {
@@ -42,6 +43,11 @@ macro_rules! avx2_twin {
         unsafe fn $avx2($($arg: $ty),*) {
             $portable($($arg),*)
         }
+
+        /// The portable body (inlined into both entry points).
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments)]
+        fn $portable($($arg: $ty),*) $body
     };
 }
 

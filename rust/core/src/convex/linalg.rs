@@ -676,7 +676,35 @@ avx2_twin! {
         stride: usize,
         ix: &[usize],
         w: &[f64],
-    )
+    ) {
+        let m = acc.len();
+        let mut c0 = 0;
+        while c0 + 32 <= m {
+            axpy_chunk::<32>(acc, data, (stride, c0), ix, w);
+            c0 += 32;
+        }
+        if c0 + 16 <= m {
+            axpy_chunk::<16>(acc, data, (stride, c0), ix, w);
+            c0 += 16;
+        }
+        if c0 + 8 <= m {
+            axpy_chunk::<8>(acc, data, (stride, c0), ix, w);
+            c0 += 8;
+        }
+        // the last < 8 columns in one pass over the rows (a pass per column cost small d, where
+        // they are all the columns, ~2×)
+        if c0 < m {
+            let tail = &mut acc[c0..];
+            for (&k, &wk) in ix.iter().zip(w) {
+                let Some(row) = data.get(k * stride..k * stride + m) else {
+                    continue;
+                };
+                for (c, &xv) in tail.iter_mut().zip(&row[c0..]) {
+                    *c += wk * xv;
+                }
+            }
+        }
+    }
 }
 
 /// Columns `c0..c0 + C` of [`gathered_axpy`] summed in registers over all the rows (one load and
@@ -707,37 +735,6 @@ fn axpy_chunk<const C: usize>(
     acc[c0..c0 + C].copy_from_slice(&r);
 }
 
-#[inline(always)]
-fn gathered_axpy_body(acc: &mut [f64], data: &[f64], stride: usize, ix: &[usize], w: &[f64]) {
-    let m = acc.len();
-    let mut c0 = 0;
-    while c0 + 32 <= m {
-        axpy_chunk::<32>(acc, data, (stride, c0), ix, w);
-        c0 += 32;
-    }
-    if c0 + 16 <= m {
-        axpy_chunk::<16>(acc, data, (stride, c0), ix, w);
-        c0 += 16;
-    }
-    if c0 + 8 <= m {
-        axpy_chunk::<8>(acc, data, (stride, c0), ix, w);
-        c0 += 8;
-    }
-    // the last < 8 columns in one pass over the rows (a pass per column cost small d, where
-    // they are all the columns, ~2×)
-    if c0 < m {
-        let tail = &mut acc[c0..];
-        for (&k, &wk) in ix.iter().zip(w) {
-            let Some(row) = data.get(k * stride..k * stride + m) else {
-                continue;
-            };
-            for (c, &xv) in tail.iter_mut().zip(&row[c0..]) {
-                *c += wk * xv;
-            }
-        }
-    }
-}
-
 avx2_twin! {
     /// `out[r] = ⟨data[ix[r]], v⟩` (rows of `v.len()` values at stride `stride` in the row-major
     /// `data`), each dot product summed in four interleaved partial sums combined as
@@ -749,29 +746,26 @@ avx2_twin! {
         stride: usize,
         ix: &[usize],
         v: &[f64],
-    )
-}
-
-#[inline(always)]
-fn gathered_dots_body(out: &mut [f64], data: &[f64], stride: usize, ix: &[usize], v: &[f64]) {
-    let m = v.len();
-    let (vc, vr) = v.split_at(m - m % 4);
-    for (o, &k) in out.iter_mut().zip(ix) {
-        let Some(row) = data.get(k * stride..k * stride + m) else {
-            *o = 0.0;
-            continue;
-        };
-        let (rc, rr) = row.split_at(m - m % 4);
-        let mut s = [0.0f64; 4];
-        for (x4, v4) in rc.chunks_exact(4).zip(vc.chunks_exact(4)) {
-            for l in 0..4 {
-                s[l] += x4[l] * v4[l];
+    ) {
+        let m = v.len();
+        let (vc, vr) = v.split_at(m - m % 4);
+        for (o, &k) in out.iter_mut().zip(ix) {
+            let Some(row) = data.get(k * stride..k * stride + m) else {
+                *o = 0.0;
+                continue;
+            };
+            let (rc, rr) = row.split_at(m - m % 4);
+            let mut s = [0.0f64; 4];
+            for (x4, v4) in rc.chunks_exact(4).zip(vc.chunks_exact(4)) {
+                for l in 0..4 {
+                    s[l] += x4[l] * v4[l];
+                }
             }
+            for (l, (&x, &y)) in rr.iter().zip(vr).enumerate() {
+                s[l] += x * y;
+            }
+            *o = (s[0] + s[1]) + (s[2] + s[3]);
         }
-        for (l, (&x, &y)) in rr.iter().zip(vr).enumerate() {
-            s[l] += x * y;
-        }
-        *o = (s[0] + s[1]) + (s[2] + s[3]);
     }
 }
 

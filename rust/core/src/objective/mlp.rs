@@ -1209,36 +1209,22 @@ avx2_twin! {
         babs: &[f64],
         z: &mut [f64],
         e: &mut [f64],
-    )
-}
-
-/// The portable body of [`first_layer_row`].
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn first_layer_row_portable(
-    x: &[f64],
-    xa: &[f64],
-    w: &[f64],
-    wa: &[f64],
-    bias: &[f64],
-    babs: &[f64],
-    z: &mut [f64],
-    e: &mut [f64],
-) {
-    let nb = z.len();
-    let k = x.len().min(xa.len());
-    // 16 points (eight vectors: z and e) per register block, then 8, then one at a time: the
-    // same operations per point in every case
-    let mut b0 = first_layer_block::<16>(x, xa, w, wa, bias, babs, z, e, k, 0);
-    b0 = first_layer_block::<8>(x, xa, w, wa, bias, babs, z, e, k, b0);
-    for b in b0..nb {
-        let (mut zz, mut ee) = (bias[b], babs[b]);
-        for j in 0..k {
-            zz += x[j] * w[j * nb + b];
-            ee += xa[j] * wa[j * nb + b];
+    ) {
+        let nb = z.len();
+        let k = x.len().min(xa.len());
+        // 16 points (eight vectors: z and e) per register block, then 8, then one at a time: the
+        // same operations per point in every case
+        let mut b0 = first_layer_block::<16>(x, xa, w, wa, bias, babs, z, e, k, 0);
+        b0 = first_layer_block::<8>(x, xa, w, wa, bias, babs, z, e, k, b0);
+        for b in b0..nb {
+            let (mut zz, mut ee) = (bias[b], babs[b]);
+            for j in 0..k {
+                zz += x[j] * w[j * nb + b];
+                ee += xa[j] * wa[j * nb + b];
+            }
+            z[b] = zz;
+            e[b] = ee;
         }
-        z[b] = zz;
-        e[b] = ee;
     }
 }
 
@@ -1298,39 +1284,26 @@ avx2_twin! {
         b2a: &[f64],
         out: &mut [f64],
         eo: &mut [f64],
-    )
-}
-
-/// The portable body of [`output_unit_row`]: sixteen points at a time in registers over the
-/// units, then eight, then one at a time (the same operations per point in every case).
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn output_unit_row_portable(
-    h: &[f64],
-    e: &[f64],
-    w2: &[f64],
-    w2a: &[f64],
-    b2: &[f64],
-    b2a: &[f64],
-    out: &mut [f64],
-    eo: &mut [f64],
-) {
-    let nb = out.len();
-    let mut b0 = output_unit_block::<16>(h, e, w2, w2a, b2, b2a, out, eo, 0);
-    b0 = output_unit_block::<8>(h, e, w2, w2a, b2, b2a, out, eo, b0);
-    for b in b0..nb {
-        let (mut o, mut so) = (b2[b], b2a[b]);
-        for (((hu, eu), wu), wau) in h
-            .chunks_exact(nb)
-            .zip(e.chunks_exact(nb))
-            .zip(w2.chunks_exact(nb))
-            .zip(w2a.chunks_exact(nb))
-        {
-            o += wu[b] * hu[b];
-            so += wau[b] * (hu[b].abs() + eu[b]);
+    ) {
+        // sixteen points at a time in registers over the units, then eight, then one at a time
+        // (the same operations per point in every case)
+        let nb = out.len();
+        let mut b0 = output_unit_block::<16>(h, e, w2, w2a, b2, b2a, out, eo, 0);
+        b0 = output_unit_block::<8>(h, e, w2, w2a, b2, b2a, out, eo, b0);
+        for b in b0..nb {
+            let (mut o, mut so) = (b2[b], b2a[b]);
+            for (((hu, eu), wu), wau) in h
+                .chunks_exact(nb)
+                .zip(e.chunks_exact(nb))
+                .zip(w2.chunks_exact(nb))
+                .zip(w2a.chunks_exact(nb))
+            {
+                o += wu[b] * hu[b];
+                so += wau[b] * (hu[b].abs() + eu[b]);
+            }
+            out[b] = o;
+            eo[b] = so;
         }
-        out[b] = o;
-        eo[b] = so;
     }
 }
 
