@@ -559,6 +559,21 @@ simd_dispatch! {
 }
 
 simd_dispatch! {
+    /// One point's terms over the samples: `dl[i] = ℓ'(f[i], y[i])` (the operations of
+    /// [`loss_derivs_row`] per value, bit for bit).
+    pub(crate) fn loss_derivs_col / loss_derivs_col_portable / loss_derivs_col(
+        loss: Loss,
+        f: &[f64],
+        y: &[f64],
+        dl: &mut [f64],
+    ) {
+        for ((d, &fv), &yv) in dl.iter_mut().zip(f).zip(y) {
+            *d = loss_deriv(loss, fv, yv);
+        }
+    }
+}
+
+simd_dispatch! {
     /// One sample's central loss-derivative differences along the axes of a linear model: with
     /// the sample's prediction and target `zy = [z, y]` and features `xs` (one per coordinate),
     /// `q[j] = ℓ'(z + tp[j]·xs[j], y) − ℓ'(z − tm[j]·xs[j], y)` (the moved predictions rounded as
@@ -1210,6 +1225,31 @@ pub(crate) mod avx2 {
     }
 
     #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn loss_derivs_col(loss: Loss, f: &[f64], y: &[f64], dl: &mut [f64]) {
+        let n = f.len().min(y.len()).min(dl.len());
+        let mut k = 0;
+        if loss == Loss::Logistic {
+            while k + 4 <= n {
+                let (_, d) = logistic4(load(f, k), load(y, k));
+                store(dl, k, d);
+                k += 4;
+            }
+            if k < n {
+                // the last < 4 values in zero-padded vectors (lanes are independent)
+                let m = n - k;
+                let (mut fb, mut yb, mut db) = ([0.0; 4], [0.0; 4], [0.0; 4]);
+                fb[..m].copy_from_slice(&f[k..n]);
+                yb[..m].copy_from_slice(&y[k..n]);
+                let (_, d) = logistic4(load(&fb, 0), load(&yb, 0));
+                store(&mut db, 0, d);
+                dl[k..n].copy_from_slice(&db[..m]);
+                k = n;
+            }
+        }
+        super::loss_derivs_col_portable(loss, &f[k..n], &y[k..n], &mut dl[k..n]);
+    }
+
+    #[target_feature(enable = "avx2,fma")]
     pub unsafe fn loss_derivs_row(
         loss: Loss,
         f: &[f64],
@@ -1628,6 +1668,37 @@ mod tests {
                     assert!((dl[k] - d).abs() <= tol * d.abs(), "{loss:?}' {}", fs[k]);
                     let ts = loss.term_scale(l, d, es[k], y);
                     assert!((as_[k] - 2.0 - ts).abs() <= 2.0 * tol * (ts + 2.0));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn derivative_columns_equal_the_rows_bit_for_bit() {
+        // one point's predictions over samples with their own targets: each value as the row
+        // kernel computes it, at every length around the vector widths
+        let fs = sweep(-60.0, 60.0, 203);
+        let ys: Vec<f64> = (0..fs.len())
+            .map(|i| if i % 3 == 0 { -1.0 } else { 1.0 })
+            .collect();
+        for loss in [
+            Loss::Squared,
+            Loss::Logistic,
+            Loss::Hinge,
+            Loss::SquaredHinge,
+            Loss::Huber(0.7),
+        ] {
+            for len in [0, 1, 3, 4, 5, 7, 8, 9, 200, 203] {
+                let (f, y) = (&fs[..len], &ys[..len]);
+                let mut dc = vec![f64::NAN; len];
+                loss_derivs_col(loss, f, y, &mut dc);
+                let mut dp = vec![f64::NAN; len];
+                loss_derivs_col_portable(loss, f, y, &mut dp);
+                assert_eq!(dc, dp, "{loss:?} {len}");
+                for k in 0..len {
+                    let mut d1 = [0.0];
+                    loss_derivs_row(loss, &f[k..=k], y[k], &mut [], &mut d1);
+                    assert_eq!(dc[k].to_bits(), d1[0].to_bits(), "{loss:?} {len} {k}");
                 }
             }
         }

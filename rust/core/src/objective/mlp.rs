@@ -508,6 +508,9 @@ impl Mlp {
 const BLOCK_FLOATS: usize = 1 << 15;
 /// Most points per sub-block of the batched path.
 const MAX_BLOCK_POINTS: usize = 256;
+/// Hidden values per group of samples of the fused path ([`Mlp::fused_values`]): one activation
+/// call per group.
+const FUSED_GROUP_FLOATS: usize = 1 << 10;
 
 /// The forward pass of a sub-block of points: per layer the activations h_k (n × nb·n_{k+1},
 /// point b in columns b·n_{k+1}..), their derivatives g'(z) (when asked) and, for the output,
@@ -855,49 +858,71 @@ impl Mlp {
         }
         let w2a: Vec<f64> = w2.iter().map(|v| v.abs()).collect();
         let b2a: Vec<f64> = b2.iter().map(|v| v.abs()).collect();
-        let (mut z, mut e) = (vec![0.0; m * rr], vec![0.0; m * rr]);
+        // Samples in groups of `g`: the first layer of each sample of the group, then one
+        // activation call over the whole group (a small block, e.g. one point, has a few values
+        // per sample: the vectorised kernel's set-up and padded tail would dominate per sample),
+        // then the output unit and the loss term sample by sample, in order. Every value sees the
+        // same operations as sample by sample (the kernel's lanes are independent).
+        let w = m * rr;
+        let g = (FUSED_GROUP_FLOATS / w.max(1)).clamp(1, self.x.nrows().max(1));
+        let (mut z, mut e) = (vec![0.0; g * w], vec![0.0; g * w]);
         let (mut out, mut eo) = (vec![0.0; rr], vec![0.0; rr]);
         values.iter_mut().for_each(|v| *v = 0.0);
         scales.iter_mut().for_each(|v| *v = 0.0);
         let lip = l0.act.lipschitz();
         let no_scale: &mut [f64] = &mut [];
-        for i in 0..self.x.nrows() {
-            let (xr, xar) = (self.x.row(i), self.xabs.row(i));
-            let (Some(x), Some(xa)) = (xr.as_slice(), xar.as_slice()) else {
-                continue; // standard layout by construction
-            };
-            for u in 0..m {
-                let (wu, wau) = (
-                    &w1[u * k * n0..(u + 1) * k * n0],
-                    &w1a[u * k * n0..(u + 1) * k * n0],
-                );
-                let (bu, bau) = (&b1[u * n0..(u + 1) * n0], &b1a[u * n0..(u + 1) * n0]);
-                let zu = &mut z[u * rr..u * rr + n0];
-                let eu = &mut e[u * rr..u * rr + n0];
-                first_layer_row(x, xa, wu, wau, bu, bau, zu, eu);
-            }
-            if let Some((np, ts)) = pairs {
+        let n = self.x.nrows();
+        let mut i0 = 0;
+        while i0 < n {
+            let i1 = (i0 + g).min(n);
+            for i in i0..i1 {
+                let (xr, xar) = (self.x.row(i), self.xabs.row(i));
+                let (Some(x), Some(xa)) = (xr.as_slice(), xar.as_slice()) else {
+                    continue; // standard layout by construction
+                };
+                let o = (i - i0) * w;
+                let (zs, es) = (&mut z[o..o + w], &mut e[o..o + w]);
                 for u in 0..m {
-                    combine_pair_unit(&mut z[u * rr..(u + 1) * rr], np, ts, 1.0);
-                    combine_pair_unit(&mut e[u * rr..(u + 1) * rr], np, ts, 4.0);
+                    let (wu, wau) = (
+                        &w1[u * k * n0..(u + 1) * k * n0],
+                        &w1a[u * k * n0..(u + 1) * k * n0],
+                    );
+                    let (bu, bau) = (&b1[u * n0..(u + 1) * n0], &b1a[u * n0..(u + 1) * n0]);
+                    let zu = &mut zs[u * rr..u * rr + n0];
+                    let eu = &mut es[u * rr..u * rr + n0];
+                    first_layer_row(x, xa, wu, wau, bu, bau, zu, eu);
+                }
+                if let Some((np, ts)) = pairs {
+                    for u in 0..m {
+                        combine_pair_unit(&mut zs[u * rr..(u + 1) * rr], np, ts, 1.0);
+                        combine_pair_unit(&mut es[u * rr..(u + 1) * rr], np, ts, 4.0);
+                    }
                 }
             }
-            let (f, ef): (&[f64], &[f64]) = if second.is_some() {
-                super::loss::activation_slice(l0.act, &mut z, &mut []);
+            let used = (i1 - i0) * w;
+            if second.is_some() {
+                super::loss::activation_slice(l0.act, &mut z[..used], &mut []);
                 if lip != 1.0 {
-                    e.iter_mut().for_each(|v| *v *= lip);
+                    e[..used].iter_mut().for_each(|v| *v *= lip);
                 }
-                output_unit_row(&z, &e, &w2, &w2a, &b2, &b2a, &mut out, &mut eo);
-                (&out, &eo)
-            } else {
-                (&z, &e)
-            };
-            let acc_s = if want_scale {
-                &mut *scales
-            } else {
-                &mut *no_scale
-            };
-            super::loss::loss_accumulate_row(self.loss, f, ef, self.y[[i, 0]], values, acc_s);
+            }
+            for i in i0..i1 {
+                let o = (i - i0) * w;
+                let (zs, es) = (&z[o..o + w], &e[o..o + w]);
+                let (f, ef): (&[f64], &[f64]) = if second.is_some() {
+                    output_unit_row(zs, es, &w2, &w2a, &b2, &b2a, &mut out, &mut eo);
+                    (&out, &eo)
+                } else {
+                    (zs, es)
+                };
+                let acc_s = if want_scale {
+                    &mut *scales
+                } else {
+                    &mut *no_scale
+                };
+                super::loss::loss_accumulate_row(self.loss, f, ef, self.y[[i, 0]], values, acc_s);
+            }
+            i0 = i1;
         }
         self.finish_values(q, values, scales, want_scale);
     }
@@ -1389,6 +1414,233 @@ fn matmul_small(
     }
 }
 
+avx2_twin! {
+    /// One hidden unit's pre-activations over the samples, from X stored column by column
+    /// (`xt[j·n + i] = X_ij`): `z[i] = bias + Σ_j X_ij·w[j]`, j in order, no fused multiply-add
+    /// (the sums of [`first_layer_row`] and of the per-point path, bit for bit).
+    fn unit_column / unit_column_avx2 / unit_column_portable(
+        xt: &[f64],
+        w: &[f64],
+        bias: f64,
+        z: &mut [f64],
+    ) {
+        let n = z.len();
+        z.iter_mut().for_each(|v| *v = bias);
+        for (&wj, xj) in w.iter().zip(xt.chunks_exact(n.max(1))) {
+            for (zv, &xv) in z.iter_mut().zip(xj) {
+                *zv += xv * wj;
+            }
+        }
+    }
+}
+
+avx2_twin! {
+    /// `out[c] = Σ_i s[i]·cols[c·n + i]` (n = `s.len()`) for every column c of `cols`, each in
+    /// one fixed order: sixteen partial sums over the samples i ≡ q (mod 16) of the first
+    /// 16⌊n/16⌋, added pairwise (8 + 8, 4 + 4, 2 + 2, 1 + 1), then the last samples one by one.
+    /// No fused multiply-add: the portable and AVX2 builds agree bit for bit.
+    fn column_dots / column_dots_avx2 / column_dots_portable(
+        s: &[f64],
+        cols: &[f64],
+        out: &mut [f64],
+    ) {
+        let n = s.len();
+        let n16 = n / 16 * 16;
+        for (o, col) in out.iter_mut().zip(cols.chunks_exact(n.max(1))) {
+            let mut acc = [0.0f64; 16];
+            for (sv, cv) in s[..n16].chunks_exact(16).zip(col[..n16].chunks_exact(16)) {
+                for q in 0..16 {
+                    acc[q] += sv[q] * cv[q];
+                }
+            }
+            for w in [8, 4, 2, 1] {
+                for q in 0..w {
+                    acc[q] += acc[q + w];
+                }
+            }
+            let mut t = acc[0];
+            for (&sv, &cv) in s[n16..].iter().zip(&col[n16..n]) {
+                t += sv * cv;
+            }
+            *o = t;
+        }
+    }
+}
+
+/// The move of [`Mlp::column_gradients`] that moves nothing (the gradient at θ itself).
+const NO_MOVE: usize = usize::MAX;
+
+/// Hidden values (units × samples) up to which a two-layer network's gradients take the column
+/// path ([`Mlp::column_gradients`]), which holds the point's activations and their derivatives
+/// as two such arrays (32 MiB each).
+const COLUMN_PATH_MAX_FLOATS: usize = 1 << 22;
+
+impl Mlp {
+    /// Whether the gradients of this network go through [`Mlp::column_gradients`]: two layers,
+    /// a linear output layer with one unit, one target column, at most
+    /// [`COLUMN_PATH_MAX_FLOATS`] hidden values and fewer than [`GEMM_GRADIENT_MIN_DIM`]
+    /// parameters.
+    fn column_path(&self) -> bool {
+        self.layers.len() == 2
+            && self.fused()
+            && self.layers[0].n_out.saturating_mul(self.x.nrows()) <= COLUMN_PATH_MAX_FLOATS
+            && self.dim < GEMM_GRADIENT_MIN_DIM
+    }
+
+    /// Gradients of a two-layer network with one output ([`Mlp::column_path`]) at θ + t_k e_{i_k}
+    /// for each move `(i_k, t_k)` (K × D into `out`; `(NO_MOVE, 0.0)` gives ∇f(θ)), optionally with
+    /// the values, by one point's arrays over the samples (columns of length n, sample index in the
+    /// vector lanes).
+    ///
+    /// θ's hidden units are evaluated once (pre-activations `b_u + Σ_j X_ij W_uj` as the
+    /// per-point path sums them, activations and derivatives); a move of a first-layer weight
+    /// W_uj or bias b_u changes unit u only, whose column is computed again from the moved
+    /// parameters (the same sums), and a move of an output weight or bias changes no unit. Every
+    /// other column is θ's, which is bit for bit what the moved point's own evaluation gives, so
+    /// each row equals the gradient of the moved point computed alone (`(NO_MOVE, 0.0)` at it:
+    /// [`Objective::gradient`]). Per
+    /// move: the output `b₂ + Σ_u a_u h_u` (u in order), the loss derivatives δ, and the
+    /// gradient as fixed-order sums over the samples ([`column_dots`]): ∂a_u = Σ δ h_u,
+    /// ∂b₂ = Σ δ, with s_u = (δ a_u) g'(z_u): ∂W_uj = Σ s_u X_·j, ∂b_u = Σ s_u, plus the weight
+    /// decay λW. One unit's n activations per first-layer move instead of all m units'.
+    fn column_gradients(
+        &self,
+        theta: &[f64],
+        moves: &[(usize, f64)],
+        out: &mut [f64],
+        mut values: Option<&mut [f64]>,
+    ) -> Result<()> {
+        let d = self.dim;
+        let (l0, l1) = (&self.layers[0], &self.layers[1]);
+        let (n, k) = self.x.dim();
+        let m = l0.n_out;
+        let bad_move = |mv: &(usize, f64)| mv.0 >= d && mv.0 != NO_MOVE;
+        if theta.len() != d || out.len() != moves.len() * d || moves.iter().any(bad_move) {
+            return Err(Error::invalid(
+                "theta",
+                format!("expected a vector of length {d} and moves inside it"),
+            ));
+        }
+        let y: Vec<f64> = self.y.column(0).iter().copied().collect();
+        // X column by column
+        let mut xt = vec![0.0; k * n];
+        for (i, row) in self.x.outer_iter().enumerate() {
+            for (j, &v) in row.iter().enumerate() {
+                xt[j * n + i] = v;
+            }
+        }
+        let w0 = &theta[l0.w_off..l0.w_off + m * k];
+        let bias0 = |u: usize| if l0.bias { theta[l0.b_off + u] } else { 0.0 };
+        // θ's units: pre-activations, then activations and derivatives in one call
+        let (mut hb, mut gb) = (vec![0.0; m * n], vec![0.0; m * n]);
+        for (u, z) in hb.chunks_exact_mut(n.max(1)).enumerate().take(m) {
+            unit_column(&xt, &w0[u * k..(u + 1) * k], bias0(u), z);
+        }
+        super::loss::activation_slice(l0.act, &mut hb, &mut gb);
+        // the unit each move changes (none for the output layer's parameters)
+        let w0_range = l0.w_off..l0.w_off + m * k;
+        let unit_of = |i: usize| {
+            if w0_range.contains(&i) {
+                Some((i - l0.w_off) / k)
+            } else if l0.bias && (l0.b_off..l0.b_off + m).contains(&i) {
+                Some(i - l0.b_off)
+            } else {
+                None
+            }
+        };
+        // the moved units' columns, in move order, activated in one call
+        let moved: Vec<Option<usize>> = moves.iter().map(|mv| unit_of(mv.0)).collect();
+        let nm = moved.iter().filter(|u| u.is_some()).count();
+        let (mut hm, mut gm) = (vec![0.0; nm * n], vec![0.0; nm * n]);
+        let mut slot = vec![0usize; moves.len()];
+        let mut wbuf = vec![0.0; k];
+        let mut next = 0;
+        for (c, (&(i, t), u)) in moves.iter().zip(&moved).enumerate() {
+            let Some(u) = *u else { continue };
+            wbuf.copy_from_slice(&w0[u * k..(u + 1) * k]);
+            let mut b = bias0(u);
+            let v = theta[i] + t;
+            if w0_range.contains(&i) {
+                wbuf[i - l0.w_off - u * k] = v;
+            } else {
+                b = v;
+            }
+            unit_column(&xt, &wbuf, b, &mut hm[next * n..(next + 1) * n]);
+            slot[c] = next;
+            next += 1;
+        }
+        super::loss::activation_slice(l0.act, &mut hm, &mut gm);
+        let ones = vec![1.0; n];
+        let (mut f, mut delta, mut s) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
+        let mut a = vec![0.0; m];
+        let lam = self.weight_decay;
+        for (c, (&(i, t), &u_moved)) in moves.iter().zip(&moved).enumerate() {
+            let v = if i < d { theta[i] + t } else { 0.0 };
+            a.copy_from_slice(&theta[l1.w_off..l1.w_off + m]);
+            let mut cb = if l1.bias { theta[l1.b_off] } else { 0.0 };
+            if (l1.w_off..l1.w_off + m).contains(&i) {
+                a[i - l1.w_off] = v;
+            } else if l1.bias && i == l1.b_off {
+                cb = v;
+            }
+            let col = |u: usize| -> (&[f64], &[f64]) {
+                if u_moved == Some(u) {
+                    let o = slot[c] * n;
+                    (&hm[o..o + n], &gm[o..o + n])
+                } else {
+                    (&hb[u * n..(u + 1) * n], &gb[u * n..(u + 1) * n])
+                }
+            };
+            // the output b₂ + Σ_u a_u h_u, u in order (as the per-point path)
+            f.iter_mut().for_each(|x| *x = cb);
+            for (u, &au) in a.iter().enumerate() {
+                for (fv, &hv) in f.iter_mut().zip(col(u).0) {
+                    *fv += au * hv;
+                }
+            }
+            if let Some(vals) = values.as_deref_mut() {
+                let mut acc = [0.0];
+                for (&fv, &yv) in f.iter().zip(&y) {
+                    super::loss::loss_accumulate_row(self.loss, &[fv], &[], yv, &mut acc, &mut []);
+                }
+                vals[c] = acc[0];
+            }
+            super::loss::loss_derivs_col(self.loss, &f, &y, &mut delta);
+            let g = &mut out[c * d..(c + 1) * d];
+            for (u, &au) in a.iter().enumerate() {
+                let (h, gd) = col(u);
+                column_dots(&delta, h, &mut g[l1.w_off + u..l1.w_off + u + 1]);
+                for ((sv, &dv), &gv) in s.iter_mut().zip(&delta).zip(gd) {
+                    *sv = dv * au * gv;
+                }
+                if l0.bias {
+                    column_dots(&s, &ones, &mut g[l0.b_off + u..l0.b_off + u + 1]);
+                }
+                column_dots(&s, &xt, &mut g[l0.w_off + u * k..l0.w_off + (u + 1) * k]);
+            }
+            if l1.bias {
+                column_dots(&delta, &ones, &mut g[l1.b_off..l1.b_off + 1]);
+            }
+            if lam > 0.0 {
+                // the decay's gradient, and its value summed as `Mlp::decay_sum` sums it
+                let mut r = 0.0;
+                for lay in &self.layers {
+                    let at = |p: usize| if p == i { v } else { theta[p] };
+                    let range = lay.w_off..lay.w_off + lay.n_in * lay.n_out;
+                    for p in range.clone() {
+                        g[p] += lam * at(p);
+                    }
+                    r += range.map(|p| at(p) * at(p)).sum::<f64>();
+                }
+                if let Some(vals) = values.as_deref_mut() {
+                    vals[c] += 0.5 * lam * r;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
 impl Mlp {
     /// [`Objective::gradient_differences`] of a linear model (one layer, one output): with
     /// z = Xw + b computed once, the moved points' predictions are z ± h_j X_{·j} (no product per
@@ -1581,6 +1833,11 @@ impl Objective for Mlp {
         if self.dim >= GEMM_GRADIENT_MIN_DIM {
             return self.value_gradient_gemm(theta, grad);
         }
+        if self.column_path() {
+            let mut v = [0.0];
+            self.column_gradients(theta, &[(NO_MOVE, 0.0)], grad, Some(&mut v))?;
+            return Ok(v[0]);
+        }
         let p = ArrayView2::from_shape((1, self.dim), theta)
             .map_err(|e| Error::Numerical(format!("mlp shapes: {e}")))?;
         let mut v = [0.0];
@@ -1663,6 +1920,17 @@ impl Objective for Mlp {
             }
             return Ok(());
         }
+        if self.column_path() {
+            // per point, as `gradient`
+            let mut buf = Vec::with_capacity(d);
+            for (i, row) in points.outer_iter().enumerate() {
+                buf.clear();
+                buf.extend(row.iter().copied());
+                let (g, v) = (&mut grads[i * d..(i + 1) * d], &mut values[i..i + 1]);
+                self.column_gradients(&buf, &[(NO_MOVE, 0.0)], g, Some(v))?;
+            }
+            return Ok(());
+        }
         self.for_sub_blocks(points, |p, lo, hi| {
             self.gradients_sub_block(p, &mut values[lo..hi], &mut grads[lo * d..hi * d])
         })
@@ -1693,6 +1961,9 @@ impl Objective for Mlp {
                 "theta",
                 format!("expected a vector of length {d} and moves inside it"),
             ));
+        }
+        if self.column_path() {
+            return self.column_gradients(theta, moves, out, None);
         }
         let k_n = moves.len();
         if self.layers.len() != 1 || self.layers[0].n_out != 1 {
@@ -1951,6 +2222,121 @@ mod tests {
             lin.gradient(&t2, &mut g).unwrap();
             for j in 0..5 {
                 assert!((g[j] - out[k * 5 + j]).abs() <= 1e-12 * (1.0 + g[j].abs()));
+            }
+        }
+    }
+
+    #[test]
+    fn column_path_rows_are_the_moved_points_gradients_bit_for_bit() {
+        // Two-layer networks with one output (the column path): each row of gradients_along_axes
+        // (θ's units reused, the moved unit recomputed) is bit for bit the gradient of the moved
+        // point evaluated alone, whose value is bit for bit value_and_scale's; both agree with
+        // the per-sample reference and the product path to rounding.
+        let eps = f64::EPSILON;
+        let mut objs: Vec<Mlp> = Vec::new();
+        for (n, loss) in [
+            (37, Loss::Squared),
+            (16, Loss::Logistic),
+            (5, Loss::Squared),
+            (50, Loss::SquaredHinge),
+        ] {
+            let (x, y) = data(n, 4, 1, loss.is_classification());
+            for (act, bias, wd) in [
+                (Activation::Tanh, [false, false], 0.0),
+                (Activation::Tanh, [true, true], 0.3),
+                (Activation::Relu, [true, false], 0.1),
+                (Activation::Softplus, [false, true], 0.0),
+                (Activation::Sigmoid, [true, true], 0.0),
+            ] {
+                let obj = Mlp::new(
+                    x.clone(),
+                    y.clone(),
+                    &[4, 3, 1],
+                    &[act, Activation::Identity],
+                    &bias,
+                    loss,
+                    wd,
+                    "two-layer".into(),
+                )
+                .unwrap();
+                assert!(obj.column_path());
+                objs.push(obj);
+            }
+        }
+        for obj in &objs {
+            let d = obj.dim();
+            let theta: Vec<f64> = (0..d).map(|i| ((i * 7 + 2) as f64 * 0.53).sin()).collect();
+            let moves: Vec<(usize, f64)> = (0..d)
+                .flat_map(|i| [(i, 1.0 / 1024.0), (i, -3.0 / 512.0)])
+                .collect();
+            let mut out = vec![f64::NAN; moves.len() * d];
+            obj.gradients_along_axes(&theta, &moves, &mut out).unwrap();
+            for (k, &(i, t)) in moves.iter().enumerate() {
+                let mut th = theta.clone();
+                th[i] = theta[i] + t;
+                let mut g = vec![0.0; d];
+                let v = obj.gradient(&th, &mut g).unwrap();
+                let row = &out[k * d..(k + 1) * d];
+                let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(row), bits(&g), "{} move {k}", obj.name());
+                let (f, sc) = obj.value_and_scale(&th);
+                assert_eq!(v.to_bits(), f.to_bits(), "{} value {k}", obj.name());
+                // the product path and the per-sample reference
+                let p = ArrayView2::from_shape((1, d), &th).unwrap();
+                let (mut vb, mut gb) = ([0.0], vec![0.0; d]);
+                obj.gradients_sub_block(p, &mut vb, &mut gb).unwrap();
+                let mut gs = vec![0.0; d];
+                let (fs, _) = obj.eval_scalar(&th, Some(&mut gs), false);
+                assert!((v - fs).abs() <= 64.0 * eps * sc && (vb[0] - fs).abs() <= 64.0 * eps * sc);
+                let gmax = gs.iter().fold(1.0f64, |m, x| m.max(x.abs()));
+                for j in 0..d {
+                    let tol = 1e-12 * gmax;
+                    assert!((g[j] - gs[j]).abs() <= tol, "{} {k} {j}", obj.name());
+                    assert!((gb[j] - gs[j]).abs() <= tol, "{} {k} {j}", obj.name());
+                }
+            }
+            // gradients_block is the same kernel, point by point
+            let pts = Array2::from_shape_fn((3, d), |(b, j)| theta[j] + 0.1 * b as f64);
+            let (mut vb, mut gb) = (vec![0.0; 3], vec![0.0; 3 * d]);
+            obj.gradients_block(pts.view(), &mut vb, &mut gb).unwrap();
+            for b in 0..3 {
+                let mut g = vec![0.0; d];
+                let v = obj.gradient(&pts.row(b).to_vec(), &mut g).unwrap();
+                assert_eq!(v.to_bits(), vb[b].to_bits());
+                assert!(g
+                    .iter()
+                    .zip(&gb[b * d..(b + 1) * d])
+                    .all(|(a, c)| a.to_bits() == c.to_bits()));
+            }
+        }
+    }
+
+    #[test]
+    fn column_dots_and_unit_columns_are_fixed_order_sums() {
+        for n in [0usize, 1, 15, 16, 17, 33, 200] {
+            let s: Vec<f64> = (0..n).map(|i| (i as f64 * 0.71).sin()).collect();
+            let cols: Vec<f64> = (0..3 * n).map(|i| (i as f64 * 0.29).cos()).collect();
+            let mut o1 = [0.0; 3];
+            column_dots(&s, &cols, &mut o1);
+            let mut o2 = [0.0; 3];
+            column_dots_portable(&s, &cols, &mut o2);
+            assert_eq!(o1, o2);
+            for c in 0..3 {
+                let exact: f64 = (0..n).map(|i| s[i] * cols[c * n + i]).sum();
+                let mag: f64 = (0..n).map(|i| (s[i] * cols[c * n + i]).abs()).sum();
+                assert!((o1[c] - exact).abs() <= 32.0 * f64::EPSILON * mag);
+            }
+            // unit_column: the sums of first_layer_row (one point), bit for bit
+            let w = [0.3, -1.7, 0.9];
+            let mut z = vec![0.0; n];
+            unit_column(&cols, &w, 0.25, &mut z);
+            for i in 0..n {
+                let x: Vec<f64> = (0..3).map(|j| cols[j * n + i]).collect();
+                let xa: Vec<f64> = x.iter().map(|v| v.abs()).collect();
+                let wa: Vec<f64> = w.iter().map(|v| v.abs()).collect();
+                let (mut zr, mut er) = ([0.0], [0.0]);
+                first_layer_row(&x, &xa, &w, &wa, &[0.25], &[0.25], &mut zr, &mut er);
+                assert_eq!(z[i].to_bits(), zr[0].to_bits());
             }
         }
     }
