@@ -558,6 +558,40 @@ simd_dispatch! {
     }
 }
 
+/// One point's loss terms over the samples, as [`loss_accumulate_row`] forms each (bit for bit):
+/// `l[i] = ℓ(f[i], y[i])` and, with `want_scale`, `ts[i] = |ℓ| + B (e[i] + |other operand|)`
+/// (B ≥ |ℓ'| as in [`Loss::term_scale`]); the caller sums them in sample order.
+pub(crate) fn loss_terms_col(
+    loss: Loss,
+    f: &[f64],
+    e: &[f64],
+    y: &[f64],
+    want_scale: bool,
+    l: &mut [f64],
+    ts: &mut [f64],
+) {
+    if !want_scale {
+        for ((lv, &fv), &yv) in l.iter_mut().zip(f).zip(y) {
+            *lv = loss_term(loss, fv, yv).0;
+        }
+        return;
+    }
+    for ((((lv, tv), &fv), &ev), &yv) in l.iter_mut().zip(ts.iter_mut()).zip(f).zip(e).zip(y) {
+        let other = match loss {
+            Loss::Squared | Loss::Huber(_) => yv.abs(),
+            Loss::Logistic => 0.0,
+            Loss::Hinge | Loss::SquaredHinge => 1.0,
+        };
+        let (lt, dl) = if loss == Loss::Logistic {
+            logistic_term_bound(fv, yv)
+        } else {
+            loss_term(loss, fv, yv)
+        };
+        *lv = lt;
+        *tv = lt.abs() + dl.abs() * (ev + other);
+    }
+}
+
 simd_dispatch! {
     /// One point's terms over the samples: `dl[i] = ℓ'(f[i], y[i])` (the operations of
     /// [`loss_derivs_row`] per value, bit for bit).

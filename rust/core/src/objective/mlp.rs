@@ -41,6 +41,11 @@ pub struct Mlp {
     x: Array2<f64>,
     /// |X| (the rounding-scale products of the batched path).
     xabs: Array2<f64>,
+    /// X and |X| column by column (`xt[j·n + i] = X_ij`) for the column paths
+    /// ([`Mlp::column_values`], [`Mlp::column_gradients`]); empty when the network has no such
+    /// path or X has more than [`COLUMN_PATH_MAX_FLOATS`] entries.
+    xt: Vec<f64>,
+    xat: Vec<f64>,
     y: Array2<f64>,
     layers: Vec<Layer>,
     loss: Loss,
@@ -209,16 +214,31 @@ impl Mlp {
                 .and(&src)
                 .for_each(|a, &v| *a = v.abs());
         }
-        Ok(Mlp {
+        let mut obj = Mlp {
             xabs,
             x,
+            xt: Vec::new(),
+            xat: Vec::new(),
             y: y.as_standard_layout().to_owned(),
             layers,
             loss,
             weight_decay,
             dim: off,
             name,
-        })
+        };
+        let (n, k) = obj.x.dim();
+        if obj.fused() && n.saturating_mul(k) <= COLUMN_PATH_MAX_FLOATS {
+            ctl.check()?;
+            let (mut xt, mut xat) = (vec![0.0; k * n], vec![0.0; k * n]);
+            for (i, (row, arow)) in obj.x.outer_iter().zip(obj.xabs.outer_iter()).enumerate() {
+                for (j, (&v, &a)) in row.iter().zip(arow.iter()).enumerate() {
+                    xt[j * n + i] = v;
+                    xat[j * n + i] = a;
+                }
+            }
+            (obj.xt, obj.xat) = (xt, xat);
+        }
+        Ok(obj)
     }
 
     /// Linear model f(x) = x·w (+ b): F = Σ_i ℓ(f(x_i), y_i) + (l2/2)‖w‖². θ = [w, b?].
@@ -824,6 +844,14 @@ impl Mlp {
         let rr = q.nrows();
         let l0 = &self.layers[0];
         let (k, m) = (l0.n_in, l0.n_out);
+        if pairs.is_none()
+            && rr <= COLUMN_VALUES_MAX_POINTS
+            && !self.xt.is_empty()
+            && m.saturating_mul(self.x.nrows()) <= COLUMN_PATH_MAX_FLOATS
+        {
+            self.column_values(q, values, scales, want_scale);
+            return;
+        }
         // the points whose first layer is a product: all, or the a's and b's
         let n0 = pairs.map_or(rr, |(np, _)| 2 * np);
         // per-point weights with the point index fastest: w1[(u·K + j)·n0 + b] = W_uj(θ_b)
@@ -1467,13 +1495,18 @@ avx2_twin! {
     }
 }
 
+/// Points up to which [`Mlp::fused_values`] evaluates a block one point at a time over the
+/// samples ([`Mlp::column_values`]).
+const COLUMN_VALUES_MAX_POINTS: usize = 4;
+
 /// The move of [`Mlp::column_gradients`] that moves nothing (the gradient at θ itself).
 const NO_MOVE: usize = usize::MAX;
 
-/// Hidden values (units × samples) up to which a two-layer network's gradients take the column
-/// path ([`Mlp::column_gradients`]), which holds the point's activations and their derivatives
-/// as two such arrays (32 MiB each).
-const COLUMN_PATH_MAX_FLOATS: usize = 1 << 22;
+/// Entries of X and hidden values (units × samples) up to which a network with one or two layers
+/// and one output keeps X and |X| column by column and takes the column paths
+/// ([`Mlp::column_values`], [`Mlp::column_gradients`], which hold a point's activations and
+/// their derivatives as two units × samples arrays): 8 MiB per array.
+const COLUMN_PATH_MAX_FLOATS: usize = 1 << 20;
 
 impl Mlp {
     /// Whether the gradients of this network go through [`Mlp::column_gradients`]: two layers,
@@ -1482,9 +1515,79 @@ impl Mlp {
     /// parameters.
     fn column_path(&self) -> bool {
         self.layers.len() == 2
-            && self.fused()
+            && !self.xt.is_empty()
             && self.layers[0].n_out.saturating_mul(self.x.nrows()) <= COLUMN_PATH_MAX_FLOATS
             && self.dim < GEMM_GRADIENT_MIN_DIM
+    }
+
+    /// [`Mlp::fused_values`] of a few points (at most [`COLUMN_VALUES_MAX_POINTS`]: the value
+    /// at a Hessian's centre, a certificate's points), one point at a time by arrays over the
+    /// samples (the sample index in the vector lanes) instead of one row of a few values per
+    /// sample. The same operations per value: the first layer's sums and bounds as
+    /// [`first_layer_row`] forms them ([`unit_column`]), the activation, the output unit as
+    /// [`output_unit_row`] and the loss terms as [`loss::loss_accumulate_row`](super::loss) forms
+    /// them, accumulated over the samples in order — bit for bit the values and scales of a larger
+    /// block's row (tested).
+    fn column_values(
+        &self,
+        q: ArrayView2<'_, f64>,
+        values: &mut [f64],
+        scales: &mut [f64],
+        want_scale: bool,
+    ) {
+        let l0 = &self.layers[0];
+        let (n, k) = self.x.dim();
+        let m = l0.n_out;
+        let second = self.layers.get(1);
+        let y: Vec<f64> = self.y.column(0).iter().copied().collect();
+        let (xt, xat) = (&self.xt, &self.xat);
+        let lip = l0.act.lipschitz();
+        let (mut z, mut e) = (vec![0.0; m * n], vec![0.0; m * n]);
+        let (mut f, mut ef) = (vec![0.0; n], vec![0.0; n]);
+        let (mut lt, mut st) = (vec![0.0; n], vec![0.0; n]);
+        let mut wa = vec![0.0; k];
+        for (b, th) in q.outer_iter().enumerate() {
+            for u in 0..m {
+                let w = th.slice(ndarray::s![l0.w_off + u * k..l0.w_off + (u + 1) * k]);
+                let w = w.to_vec();
+                wa.iter_mut().zip(&w).for_each(|(a, v)| *a = v.abs());
+                let bias = if l0.bias { th[l0.b_off + u] } else { 0.0 };
+                unit_column(xt, &w, bias, &mut z[u * n..(u + 1) * n]);
+                unit_column(xat, &wa, bias.abs(), &mut e[u * n..(u + 1) * n]);
+            }
+            let (fo, eo): (&[f64], &[f64]) = if let Some(l1) = second {
+                super::loss::activation_slice(l0.act, &mut z, &mut []);
+                if lip != 1.0 {
+                    e.iter_mut().for_each(|v| *v *= lip);
+                }
+                let b2 = if l1.bias { th[l1.b_off] } else { 0.0 };
+                f.iter_mut().for_each(|v| *v = b2);
+                ef.iter_mut().for_each(|v| *v = b2.abs());
+                for u in 0..m {
+                    let wu = th[l1.w_off + u];
+                    let wau = wu.abs();
+                    let (hu, eu) = (&z[u * n..(u + 1) * n], &e[u * n..(u + 1) * n]);
+                    for (((o, so), &h), &ev) in f.iter_mut().zip(ef.iter_mut()).zip(hu).zip(eu) {
+                        *o += wu * h;
+                        *so += wau * (h.abs() + ev);
+                    }
+                }
+                (&f, &ef)
+            } else {
+                (&z[..n], &e[..n])
+            };
+            super::loss::loss_terms_col(self.loss, fo, eo, &y, want_scale, &mut lt, &mut st);
+            let (mut v, mut sc) = (0.0, 0.0);
+            for (&l, &t) in lt.iter().zip(&st) {
+                v += l;
+                if want_scale {
+                    sc += t;
+                }
+            }
+            values[b] = v;
+            scales[b] = sc;
+        }
+        self.finish_values(q, values, scales, want_scale);
     }
 
     /// Gradients of a two-layer network with one output ([`Mlp::column_path`]) at θ + t_k e_{i_k}
@@ -1522,19 +1625,13 @@ impl Mlp {
             ));
         }
         let y: Vec<f64> = self.y.column(0).iter().copied().collect();
-        // X column by column
-        let mut xt = vec![0.0; k * n];
-        for (i, row) in self.x.outer_iter().enumerate() {
-            for (j, &v) in row.iter().enumerate() {
-                xt[j * n + i] = v;
-            }
-        }
+        let xt = &self.xt;
         let w0 = &theta[l0.w_off..l0.w_off + m * k];
         let bias0 = |u: usize| if l0.bias { theta[l0.b_off + u] } else { 0.0 };
         // θ's units: pre-activations, then activations and derivatives in one call
         let (mut hb, mut gb) = (vec![0.0; m * n], vec![0.0; m * n]);
         for (u, z) in hb.chunks_exact_mut(n.max(1)).enumerate().take(m) {
-            unit_column(&xt, &w0[u * k..(u + 1) * k], bias0(u), z);
+            unit_column(xt, &w0[u * k..(u + 1) * k], bias0(u), z);
         }
         super::loss::activation_slice(l0.act, &mut hb, &mut gb);
         // the unit each move changes (none for the output layer's parameters)
@@ -1565,7 +1662,7 @@ impl Mlp {
             } else {
                 b = v;
             }
-            unit_column(&xt, &wbuf, b, &mut hm[next * n..(next + 1) * n]);
+            unit_column(xt, &wbuf, b, &mut hm[next * n..(next + 1) * n]);
             slot[c] = next;
             next += 1;
         }
@@ -1616,7 +1713,7 @@ impl Mlp {
                 if l0.bias {
                     column_dots(&s, &ones, &mut g[l0.b_off + u..l0.b_off + u + 1]);
                 }
-                column_dots(&s, &xt, &mut g[l0.w_off + u * k..l0.w_off + (u + 1) * k]);
+                column_dots(&s, xt, &mut g[l0.w_off + u * k..l0.w_off + (u + 1) * k]);
             }
             if l1.bias {
                 column_dots(&delta, &ones, &mut g[l1.b_off..l1.b_off + 1]);
@@ -2307,6 +2404,63 @@ mod tests {
                     .iter()
                     .zip(&gb[b * d..(b + 1) * d])
                     .all(|(a, c)| a.to_bits() == c.to_bits()));
+            }
+        }
+    }
+
+    #[test]
+    fn small_blocks_by_columns_equal_a_large_blocks_rows_bit_for_bit() {
+        // fused networks (one or two layers, one output): blocks of up to
+        // COLUMN_VALUES_MAX_POINTS points go one point at a time over the samples; their values
+        // and scales are the rows of a 12-point block (lanes path), with and without scales
+        let mut objs: Vec<Mlp> = Vec::new();
+        for (n, loss) in [
+            (37, Loss::Squared),
+            (16, Loss::Logistic),
+            (5, Loss::Hinge),
+            (41, Loss::SquaredHinge),
+        ] {
+            let (x, y) = data(n, 4, 1, loss.is_classification());
+            objs.push(Mlp::linear(x.clone(), y.clone(), true, loss, 0.3).unwrap());
+            objs.push(Mlp::linear(x.clone(), y.clone(), false, loss, 0.0).unwrap());
+            objs.push(Mlp::two_layer_relu(x.clone(), y.clone(), 3, true, loss, 0.2).unwrap());
+            for (act, bias) in [
+                (Activation::Tanh, [false, false]),
+                (Activation::Softplus, [true, true]),
+                (Activation::Sigmoid, [false, true]),
+            ] {
+                let o = Mlp::new(
+                    x.clone(),
+                    y.clone(),
+                    &[4, 3, 1],
+                    &[act, Activation::Identity],
+                    &bias,
+                    loss,
+                    0.1,
+                    "t".into(),
+                );
+                objs.push(o.unwrap());
+            }
+        }
+        for obj in &objs {
+            assert!(obj.fused());
+            let d = obj.dim();
+            let big = Array2::from_shape_fn((12, d), |(b, j)| {
+                (((b * 13 + j * 5) as f64) * 0.31).sin() * 1.4
+            });
+            for want in [true, false] {
+                let (mut vb, mut sb) = (vec![0.0; 12], vec![0.0; 12]);
+                obj.values_sub_block(big.view(), &mut vb, &mut sb, want);
+                for nb in 1..=COLUMN_VALUES_MAX_POINTS {
+                    let sub = big.slice(ndarray::s![12 - nb.., ..]);
+                    let (mut v, mut sc) = (vec![0.0; nb], vec![0.0; nb]);
+                    obj.values_sub_block(sub, &mut v, &mut sc, want);
+                    for b in 0..nb {
+                        let r = 12 - nb + b;
+                        assert_eq!(v[b].to_bits(), vb[r].to_bits(), "{} {nb} {b}", obj.name());
+                        assert_eq!(sc[b].to_bits(), sb[r].to_bits(), "{} {nb} {b}", obj.name());
+                    }
+                }
             }
         }
     }
