@@ -847,6 +847,30 @@ pub fn endgame(
                 scores = s2;
             }
         }
+        // the better candidate moved onto the face z identifies (second-order loss of dual
+        // objective where scaling loses first order; see [`super::polish::dual_on_face`])
+        if prob.loss.is_smooth() && rel1 < CONIC_SECOND_DUAL_GAP && !gap_ok(ub1, cert.dual, tol) {
+            let t2 = std::time::Instant::now();
+            if let Some(lf) = super::polish::dual_on_face(prob, &z, &cert.dual_point, ctl)? {
+                let (c3, m3, s3) =
+                    super::polish::sharp_certificate_at(prob, &z, Some(&lf), None, false, ctl)?;
+                let ub3 = c3.objective.max(c3.network_objective);
+                note(
+                    log,
+                    settings,
+                    format!(
+                        "conic round {round}: dual point on the face, relative gap {:.3e} ({:.3} s)",
+                        (ub3 - c3.dual) / ub3.abs().max(super::GAP_TINY),
+                        stage_secs(t2)
+                    ),
+                );
+                if c3.dual > cert.dual {
+                    cert = c3;
+                    mu = m3;
+                    scores = s3;
+                }
+            }
+        }
         let ub = cert.objective.max(cert.network_objective);
         let converged = gap_ok(ub, cert.dual, tol);
         let rel = (ub - cert.dual) / ub.abs().max(super::GAP_TINY);
