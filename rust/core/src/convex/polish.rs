@@ -411,7 +411,7 @@ pub fn dual_on_face(
     ctl: &Control,
 ) -> Result<Option<Array1<f64>>> {
     let (n, d, p) = (prob.n(), prob.d(), prob.p());
-    if !prob.loss.is_smooth() || lam0.len() != n || !(prob.beta > 0.0) {
+    if !prob.loss.is_smooth() || lam0.len() != n || prob.beta.is_nan() || prob.beta <= 0.0 {
         return Ok(None);
     }
     let norms = super::block_norms(z);
