@@ -555,7 +555,12 @@ def _cvxpy_loss(X, y, D, beta, loss, delta=1.0):
     else:
         fit = 0.5 * cp.sum(cp.huber(pred - y, delta))
     prob = cp.Problem(cp.Minimize(fit + beta * reg), cons)
-    prob.solve(solver="CLARABEL", time_limit=CVXPY_TIME_LIMIT_S)
+    try:
+        prob.solve(solver="CLARABEL", time_limit=CVXPY_TIME_LIMIT_S)
+    except cp.error.SolverError:
+        # Clarabel's exponential cones can end without a usable point (logistic, n = 40, d = 3,
+        # β = 1e-4): the row records the time it took and the failure
+        return {"objective": float("nan"), "status": "solver_error"}
     value = float("nan") if prob.value is None else float(prob.value)
     return {"objective": value, "status": prob.status}
 
@@ -681,6 +686,8 @@ def test_convex_beta_grid(bench, smoke, case, loss, scaling, beta, impl):
             # the peer's objective relative to the certified optimum (p* lies within tol of it)
             rel_above_certified=lambda r: (r["objective"] - upper) / abs(upper),
         )
+    if res["status"] == "solver_error":
+        return  # the peer returned no point (recorded as such): nothing to compare
     # No peer objective lies below our dual bound (a lower bound of p*, checked against the
     # oracles in tests/test_convex_grid.py): the peers stop at their own accuracy (Clarabel
     # ~1e-8 relative, less on exponential cones).
