@@ -555,7 +555,12 @@ def _cvxpy_loss(X, y, D, beta, loss, delta=1.0):
     else:
         fit = 0.5 * cp.sum(cp.huber(pred - y, delta))
     prob = cp.Problem(cp.Minimize(fit + beta * reg), cons)
-    prob.solve(solver="CLARABEL", time_limit=CVXPY_TIME_LIMIT_S)
+    try:
+        prob.solve(solver="CLARABEL", time_limit=CVXPY_TIME_LIMIT_S)
+    except cp.error.SolverError:
+        # Clarabel's exponential cones can end without a usable point (logistic, n = 40, d = 3,
+        # β = 1e-4): the row records the time it took and the failure
+        return {"objective": float("nan"), "status": "solver_error"}
     value = float("nan") if prob.value is None else float(prob.value)
     return {"objective": value, "status": prob.status}
 
@@ -635,7 +640,11 @@ def test_convex_beta_grid(bench, smoke, case, loss, scaling, beta, impl):
         r = res.result_
         assert r.dual_objective <= r.network_objective * (1 + 1e-9) + 1e-12, r.reason
         assert res.certified_ or r.reason, "an uncertified fit must say why"
-        _GRID_OURS[(case, loss, scaling, beta, smoke)] = res.network_objective_
+        _GRID_OURS[(case, loss, scaling, beta, smoke)] = (
+            res.network_objective_,
+            r.dual_objective,
+            bool(res.certified_),
+        )
         return
     if impl == "adelie":
         pytest.importorskip("adelie")
@@ -652,6 +661,18 @@ def test_convex_beta_grid(bench, smoke, case, loss, scaling, beta, impl):
     else:
         pytest.importorskip("clarabel")
         fn = lambda: _clarabel_direct(X, y, D, beta, loss)  # noqa: E731
+    key = (case, loss, scaling, beta, smoke)
+    if key not in _GRID_OURS:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            ours = hc.ConvexReLU(beta / div, loss=loss, scaling=scaling, patterns=ch).fit(X, y)
+        _GRID_OURS[key] = (
+            ours.network_objective_,
+            ours.result_.dual_objective,
+            bool(ours.certified_),
+        )
+    upper, lower, certified = _GRID_OURS[key]
+    upper, lower = upper * div, lower * div
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = bench(
@@ -662,13 +683,20 @@ def test_convex_beta_grid(bench, smoke, case, loss, scaling, beta, impl):
             rounds=1,
             objective=lambda r: r["objective"],
             status=lambda r: r["status"],
+            # the peer's objective relative to the certified optimum (p* lies within tol of it)
+            rel_above_certified=lambda r: (r["objective"] - upper) / abs(upper),
         )
-    key = (case, loss, scaling, beta, smoke)
-    if key not in _GRID_OURS:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", ConvergenceWarning)
-            ours = hc.ConvexReLU(beta / div, loss=loss, scaling=scaling, patterns=ch).fit(X, y)
-        _GRID_OURS[key] = ours.network_objective_
-    # the peers stop at their own accuracy (Clarabel ~1e-8 relative, less on exponential cones)
-    assert res["objective"] >= _GRID_OURS[key] * div * (1 - 1e-7)
-    assert res["objective"] == pytest.approx(_GRID_OURS[key] * div, rel=1e-4)
+    if res["status"] == "solver_error":
+        return  # the peer returned no point (recorded as such): nothing to compare
+    # No peer objective lies below our dual bound (a lower bound of p*, checked against the
+    # oracles in tests/test_convex_grid.py): the peers stop at their own accuracy (Clarabel
+    # ~1e-8 relative, less on exponential cones).
+    assert res["objective"] >= lower * (1 - 1e-7)
+    # Above it, the peer must be within 1e-4 of our objective — except where our fit is
+    # certified and the peer stops above the certified optimum by more: that is the peer's own
+    # inaccuracy, not a different program. Near interpolation (logistic, n = 60, d = 2,
+    # β = 1e-4) Clarabel reports "Solved" ("optimal" through cvxpy) 2.5e-3 above the certified
+    # optimum: the weights are ~10³ times the prediction they sum to, and its tolerances are
+    # relative to them (the recorded rel_above_certified shows by how much).
+    if not (certified and res["objective"] > upper):
+        assert res["objective"] == pytest.approx(upper, rel=1e-4)

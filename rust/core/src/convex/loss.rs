@@ -85,6 +85,22 @@ impl Loss {
         }
     }
 
+    /// ℓ*''(u; y), the conjugate's second derivative inside its domain (+∞ on the logistic
+    /// loss's boundary, where ℓ* has infinite slope; 0 for the hinge, whose conjugate is
+    /// linear): 1/ℓ''(ℓ*'(u)).
+    #[inline]
+    pub fn conjugate_second(&self, u: f64, y: f64) -> f64 {
+        match *self {
+            Loss::Squared | Loss::Huber(_) => 1.0,
+            Loss::Logistic => {
+                let t = (-u * y).clamp(0.0, 1.0);
+                1.0 / (t * (1.0 - t))
+            }
+            Loss::SquaredHinge => 0.5,
+            Loss::Hinge => 0.0,
+        }
+    }
+
     /// Project a dual candidate `u` onto the domain of ℓ*(·; y) (so the dual bound is finite).
     #[inline]
     pub fn project_dual(&self, u: f64, y: f64) -> f64 {
