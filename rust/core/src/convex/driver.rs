@@ -88,6 +88,11 @@ const CONIC_START_FACTOR: usize = 3;
 /// The endgame prices ℓ'(prediction) as a second dual candidate once the multipliers' own
 /// relative gap is below this.
 const CONIC_SECOND_DUAL_GAP: f64 = 1e-3;
+/// A round of the endgame on a working set smaller than the whole program, after a round that
+/// left a relative gap above CONIC_LOOSE_GAP (or the first round), asks Clarabel for
+/// CONIC_LOOSE_TOL only: it decides which patterns join and leave, not the certificate.
+const CONIC_LOOSE_GAP: f64 = 0.1;
+const CONIC_LOOSE_TOL: f64 = 1e-6;
 
 /// The outcome of [`fit`].
 #[derive(Debug, Clone)]
@@ -715,8 +720,30 @@ pub fn endgame(
     } else {
         Some(prob.loss_grad(&prob.predict(zstart.view())))
     };
-    let (_, _, scores0) =
-        super::polish::sharp_certificate_at(prob, &zstart, lam_start.as_ref(), None, false, ctl)?;
+    // each pattern's facet rows: the conic problems and the pricing keep only those
+    let t0 = std::time::Instant::now();
+    let facets = super::conic::facet_rows(prob, gates, ctl)?;
+    if let Some(f) = &facets {
+        let rows: usize = f.iter().map(|r| r.len()).sum();
+        note(
+            log,
+            settings,
+            format!(
+                "conic: facet rows, {:.1} of {n} rows per cone, {:.3} s",
+                rows as f64 / p.max(1) as f64,
+                stage_secs(t0)
+            ),
+        );
+    }
+    let (_, _, scores0) = super::polish::sharp_certificate_on_rows(
+        prob,
+        &zstart,
+        lam_start.as_ref(),
+        None,
+        false,
+        facets.as_deref(),
+        ctl,
+    )?;
     let norms = super::block_norms(&zstart);
     let zmax = norms.iter().cloned().fold(0.0f64, f64::max);
     let mut in_w = vec![false; p];
@@ -749,21 +776,6 @@ pub fn endgame(
     if !in_w.iter().any(|&v| v) {
         in_w[order[0]] = true;
     }
-    // each pattern's facet rows: the conic problems keep only those
-    let t0 = std::time::Instant::now();
-    let facets = super::conic::facet_rows(prob, gates, ctl)?;
-    if let Some(f) = &facets {
-        let rows: usize = f.iter().map(|r| r.len()).sum();
-        note(
-            log,
-            settings,
-            format!(
-                "conic: facet rows, {:.1} of {n} rows per cone, {:.3} s",
-                rows as f64 / p.max(1) as f64,
-                stage_secs(t0)
-            ),
-        );
-    }
     // Clarabel's tolerance: a hundredth of tol from the first round (between 1e-13 and 1e-8;
     // a tighter tolerance costs Clarabel a few iterations, a round solved too loosely a whole
     // round more); tighter still only when the pricing finds no pattern to add and the gap is
@@ -777,6 +789,13 @@ pub fn endgame(
     let newton_ok = prob.loss == super::Loss::Logistic;
     let mut newton = false;
     let mut newton_rounds = 0usize;
+    // Clarabel's fast form (see [`super::conic::solve_fast`]) until a round's certificate falls
+    // short with no pattern to add; never for the logistic loss, whose Clarabel settings are
+    // fixed (see [`super::conic`])
+    let mut fast = !newton_ok;
+    // the relative gap the last round left (rounds far from the optimum are solved loosely)
+    let mut last_rel = f64::INFINITY;
+    let mut force_tight = false;
     for round in 0..CONIC_MAX_ROUNDS {
         ctl.check()?;
         let idx: Vec<usize> = (0..p).filter(|&i| in_w[i]).collect();
@@ -796,13 +815,36 @@ pub fn endgame(
         // of 1/β, the last round certifies to 5e-9 in them where the original units stop
         // "AlmostSolved" at 2e-6)
         let mut unit = true;
+        // a working set that is not the whole program, far from the optimum: its solve only
+        // chooses the patterns of the next round, to CONIC_LOOSE_TOL
+        let loose = fast && idx.len() < p && last_rel > CONIC_LOOSE_GAP && !force_tight;
+        let rtol = if loose {
+            ctol.max(CONIC_LOOSE_TOL)
+        } else {
+            ctol
+        };
+        // the prefix-sum rows: not in the hinge loss's tight rounds, where the chain's
+        // multipliers leave the certificate short (n = 60, d = 2, β = 1e-4: 1.4e-6 at
+        // tolerance 1e-10, where the dense rows without refinement reach 1.7e-9) and two more
+        // rounds follow
+        let chain =
+            fast && (loose || matches!(prob.loss, super::Loss::Squared | super::Loss::Huber(_)));
         let center = best.as_ref().map(|b| gather(&b.z, &idx, p, reps));
         let mut cs = match (&center, newton) {
             (Some(zc), true) => {
                 newton_rounds += 1;
                 super::conic::newton_step(&sub, zc, ctol, 300, sub_facets.as_deref(), ctl)?
             }
-            _ => super::conic::solve(&sub, ctol, 300, unit, sub_facets.as_deref(), ctl)?,
+            _ => super::conic::solve_fast(
+                &sub,
+                rtol,
+                300,
+                unit,
+                sub_facets.as_deref(),
+                chain,
+                !fast,
+                ctl,
+            )?,
         };
         if !cs.usable {
             iters += cs.iterations;
@@ -815,7 +857,16 @@ pub fn endgame(
                 ),
             );
             unit = false;
-            cs = super::conic::solve(&sub, ctol, 300, false, sub_facets.as_deref(), ctl)?;
+            cs = super::conic::solve_fast(
+                &sub,
+                rtol,
+                300,
+                false,
+                sub_facets.as_deref(),
+                chain,
+                !fast,
+                ctl,
+            )?;
         }
         iters += cs.iterations;
         // the exponential cones stalled in both units ("InsufficientProgress" on working sets of
@@ -838,17 +889,44 @@ pub fn endgame(
         // two dual candidates priced on every pattern: Clarabel's multipliers, and ℓ'(pred)
         // once the first leaves a small gap (far from the optimum the first is enough to
         // choose the patterns that join, and each pricing runs an NNLS per block)
-        let (mut cert, mut mu, mut scores) =
-            super::polish::sharp_certificate_at(prob, &z, Some(&cs.lam), None, false, ctl)?;
-        let ub1 = cert.objective.max(cert.network_objective);
-        let rel1 = (ub1 - cert.dual) / ub1.abs().max(super::GAP_TINY);
-        if prob.loss.is_smooth() && rel1 < CONIC_SECOND_DUAL_GAP && !gap_ok(ub1, cert.dual, tol) {
-            let (c2, m2, s2) =
-                super::polish::sharp_certificate_at(prob, &z, None, None, false, ctl)?;
-            if c2.dual > cert.dual {
-                cert = c2;
-                mu = m2;
-                scores = s2;
+        // each pattern's NNLS on its facet rows; on all its rows when that leaves the gap open
+        // near the optimum (the facets are the cone's up to rounding)
+        let price = |rows: Option<&[Vec<usize>]>| {
+            let (mut cert, mut mu, mut scores) = super::polish::sharp_certificate_on_rows(
+                prob,
+                &z,
+                Some(&cs.lam),
+                None,
+                false,
+                rows,
+                ctl,
+            )?;
+            let ub1 = cert.objective.max(cert.network_objective);
+            let rel1 = (ub1 - cert.dual) / ub1.abs().max(super::GAP_TINY);
+            if prob.loss.is_smooth() && rel1 < CONIC_SECOND_DUAL_GAP && !gap_ok(ub1, cert.dual, tol)
+            {
+                let (c2, m2, s2) = super::polish::sharp_certificate_on_rows(
+                    prob, &z, None, None, false, rows, ctl,
+                )?;
+                if c2.dual > cert.dual {
+                    cert = c2;
+                    mu = m2;
+                    scores = s2;
+                }
+            }
+            Ok::<_, Error>((cert, mu, scores))
+        };
+        let (mut cert, mut mu, mut scores) = price(facets.as_deref())?;
+        if facets.is_some() {
+            let ub1 = cert.objective.max(cert.network_objective);
+            let rel1 = (ub1 - cert.dual) / ub1.abs().max(super::GAP_TINY);
+            if rel1 < CONIC_SECOND_DUAL_GAP && !gap_ok(ub1, cert.dual, tol) {
+                let (c2, m2, s2) = price(None)?;
+                if c2.dual > cert.dual {
+                    cert = c2;
+                    mu = m2;
+                    scores = s2;
+                }
             }
         }
         // the better candidate moved onto the face z identifies (second-order loss of dual
@@ -882,11 +960,16 @@ pub fn endgame(
             log,
             settings,
             format!(
-                "conic round {round}: {} patterns{}{}, tol {ctol:e}, {} iterations ({}), {solve_secs:.3} s, \
+                "conic round {round}: {} patterns{}{}, tol {rtol:e}{}, {} iterations ({}), {solve_secs:.3} s, \
              pricing {:.3} s, relative gap {rel:.3e} (upper {ub:.12e}, dual {:.12e})",
                 idx.len(),
                 if unit { "" } else { " (original units)" },
                 if newton { " (Newton model)" } else { "" },
+                match (chain, fast) {
+                    (true, _) => " (prefix sums, no refinement)",
+                    (false, true) => " (no refinement)",
+                    _ => "",
+                },
                 cs.iterations,
                 cs.status,
                 stage_secs(t1),
@@ -929,6 +1012,12 @@ pub fn endgame(
         if viol.is_empty() && newton && newton_rounds < NEWTON_MAX_ROUNDS {
             continue;
         }
+        last_rel = rel;
+        if viol.is_empty() && loose {
+            // the working set holds the support: solve it again to the endgame's tolerance
+            force_tight = true;
+            continue;
+        }
         if viol.is_empty() {
             // the gap is the sub-solve's accuracy: polish on the support once, then a
             // tighter conic tolerance
@@ -951,6 +1040,11 @@ pub fn endgame(
             // geometric sense, towards the last one it reached, down to a factor of 2: hinge,
             // n = 12, d = 3 + bias, β = 1e-4 stopped at a relative gap of 3.5e-8 after one
             // step from 1e-10 to 8.6e-12 failed)
+            if fast {
+                // the same tolerance without the fast form first
+                fast = false;
+                continue;
+            }
             if !cs.solved {
                 if ctol < 0.5 * last_solved {
                     ctol = (ctol * last_solved).sqrt();
@@ -970,9 +1064,11 @@ pub fn endgame(
         // only grow W, so the loop ends
         if round < CONIC_DROP_ROUNDS {
             let znorms = super::block_norms(&z);
+            // a loose solve leaves its zero blocks at ~its tolerance, not at ~0
+            let zero_rel = CONIC_ZERO_REL.max(1e3 * rtol);
             let zm = znorms.iter().cloned().fold(0.0f64, f64::max);
             for &i in &idx {
-                let zero = (0..reps).all(|r| znorms[r * p + i] <= CONIC_ZERO_REL * zm);
+                let zero = (0..reps).all(|r| znorms[r * p + i] <= zero_rel * zm);
                 if zero && scores[i] < CONIC_DROP_SLACK * prob.beta {
                     in_w[i] = false;
                 }

@@ -274,6 +274,27 @@ pub fn sharp_certificate_at(
     stop_at_beta: bool,
     ctl: &Control,
 ) -> Result<(Certificate, Array2<f64>, Vec<f64>)> {
+    sharp_certificate_on_rows(prob, z, lam, guess, stop_at_beta, None, ctl)
+}
+
+/// [`sharp_certificate_at`] with each pattern's NNLS over the cone rows `rows[i]` only (one
+/// list per pattern, e.g. its facet rows, [`super::conic::facet_rows`]; all n rows when `None`
+/// or when a list is empty). μ_b is then supported on those rows: still a dual-feasible
+/// multiplier, so the bound stays rigorous, and a block's residual is an upper bound of the
+/// all-rows NNLS's — equal to it when the rows are the cone's facets, whose generators span
+/// the same dual cone. With 2 (d = 2) or ~4 (d = 3) rows instead of n, the pricing of every
+/// pattern costs a small fraction of the all-rows NNLS (n = 40, d = 3, all 1,562 patterns:
+/// 10–30 ms a round before).
+#[allow(clippy::type_complexity)]
+pub fn sharp_certificate_on_rows(
+    prob: &Problem,
+    z: &Array2<f64>,
+    lam: Option<&Array1<f64>>,
+    guess: Option<&Array2<f64>>,
+    stop_at_beta: bool,
+    rows: Option<&[Vec<usize>]>,
+    ctl: &Control,
+) -> Result<(Certificate, Array2<f64>, Vec<f64>)> {
     use rayon::prelude::*;
     let n = prob.n();
     let d = prob.d();
@@ -337,6 +358,22 @@ pub fn sharp_certificate_at(
             warm.extend(order.into_iter().take(d));
         }
         let gs: Vec<f64> = gb.to_vec();
+        if let Some(ri) = rows.and_then(|r| r.get(i)).filter(|r| !r.is_empty()) {
+            // the NNLS over the rows ri only (warm start: those the guess weighs)
+            let mut xr = Vec::with_capacity(ri.len() * d);
+            for &k in ri {
+                xr.extend_from_slice(&xs[k * d..(k + 1) * d]);
+            }
+            let sr: Vec<f64> = ri.iter().map(|&k| signs[k]).collect();
+            let wr: Vec<usize> = (0..ri.len()).filter(|&a| warm.contains(&ri[a])).collect();
+            let enough = if stop_at_beta { prob.beta } else { 0.0 };
+            let (mr, rn) = cone_nnls(&xr, &sr, d, &gs, &wr, 3 * ri.len() + 10, enough);
+            let mut m = Array1::<f64>::zeros(n);
+            for (a, &k) in ri.iter().enumerate() {
+                m[k] = mr[a];
+            }
+            return Ok((rn, Some(m)));
+        }
         // a residual ≤ β is all the bound needs (the worst block, > β, is solved exactly; like a
         // guessed μ_b, the score of a block ≤ β is then an upper bound of NNLS's)
         let enough = if stop_at_beta { prob.beta } else { 0.0 };
