@@ -931,6 +931,8 @@ pub fn endgame(
         }
         // the better candidate moved onto the face z identifies (second-order loss of dual
         // objective where scaling loses first order; see [`super::polish::dual_on_face`])
+        let ub1 = cert.objective.max(cert.network_objective);
+        let rel1 = (ub1 - cert.dual) / ub1.abs().max(super::GAP_TINY);
         if prob.loss.is_smooth() && rel1 < CONIC_SECOND_DUAL_GAP && !gap_ok(ub1, cert.dual, tol) {
             let t2 = std::time::Instant::now();
             if let Some(lf) = super::polish::dual_on_face(prob, &z, &cert.dual_point, ctl)? {
@@ -941,7 +943,7 @@ pub fn endgame(
                     log,
                     settings,
                     format!(
-                        "conic round {round}: dual point on the face, relative gap {:.3e} ({:.3} s)",
+                        "dual point on the face in conic round {round}: relative gap {:.3e} ({:.3} s)",
                         (ub3 - c3.dual) / ub3.abs().max(super::GAP_TINY),
                         stage_secs(t2)
                     ),
