@@ -861,7 +861,9 @@ impl Mlp {
         scales.iter_mut().for_each(|v| *v = 0.0);
         let lip = l0.act.lipschitz();
         let no_scale: &mut [f64] = &mut [];
-        for i in 0..self.x.nrows() {
+        let mut prod = self.loss_products(rr);
+        let n = self.x.nrows();
+        for i in 0..n {
             let (xr, xar) = (self.x.row(i), self.xabs.row(i));
             let (Some(x), Some(xa)) = (xr.as_slice(), xar.as_slice()) else {
                 continue; // standard layout by construction
@@ -897,7 +899,16 @@ impl Mlp {
             } else {
                 &mut *no_scale
             };
-            super::loss::loss_accumulate_row(self.loss, f, ef, self.y[[i, 0]], values, acc_s);
+            super::loss::loss_accumulate_row(
+                self.loss,
+                f,
+                ef,
+                self.y[[i, 0]],
+                values,
+                acc_s,
+                &mut prod,
+                super::loss::logistic_flush_after(i, n),
+            );
         }
         self.finish_values(q, values, scales, want_scale);
     }
@@ -917,7 +928,9 @@ impl Mlp {
         values.iter_mut().for_each(|v| *v = 0.0);
         scales.iter_mut().for_each(|v| *v = 0.0);
         let no_scale: &mut [f64] = &mut [];
-        for i in 0..self.x.nrows() {
+        let mut prod = self.loss_products(if c == 1 { nb } else { 0 });
+        let n = self.x.nrows();
+        for i in 0..n {
             let row = out.row(i);
             let row = row.as_slice().unwrap_or(&[]);
             let erow = fwd.e_out.as_ref().map(|e| e.row(i));
@@ -935,6 +948,8 @@ impl Mlp {
                     self.y[[i, 0]],
                     values,
                     acc_s,
+                    &mut prod,
+                    super::loss::logistic_flush_after(i, n),
                 );
             } else {
                 for b in 0..nb {
@@ -950,6 +965,12 @@ impl Mlp {
             }
         }
         self.finish_values(p, values, scales, want_scale);
+    }
+
+    /// The per-point products of [`loss::loss_accumulate_row`](super::loss) for `nb` points
+    /// (zeros; only the logistic loss uses them).
+    fn loss_products(&self, nb: usize) -> Vec<f64> {
+        vec![0.0; if self.loss == Loss::Logistic { nb } else { 0 }]
     }
 
     /// Add the weight decay to `values` and `scales` and make each scale at least |value|.
