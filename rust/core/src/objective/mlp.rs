@@ -802,8 +802,10 @@ impl Mlp {
     /// layers and one output ([`Mlp::fused`]), sample by sample with every intermediate in
     /// cache: per sample x_i, the first layer's pre-activations of every point
     /// (`z_ub = b_u + Σ_j x_ij W_uj`, j in order, as the per-point path sums them) and their
-    /// bounds (`|b_u| + Σ_j |x_ij||W_uj|`) by [`first_layer_row`], then the activation, the
-    /// output unit and the loss term ([`loss::loss_accumulate_row`](super::loss)). No product
+    /// bounds (`|b_u| + Σ_j |x_ij||W_uj|`) by [`first_layer_row2`] for two samples per pass
+    /// over the per-point weights ([`first_layer_row`] for a last odd one), then per sample the
+    /// activation, the output unit and the loss term
+    /// ([`loss::loss_accumulate_row`](super::loss)). No product
     /// of the whole block and no n × B intermediate: the first layer has a small fan-in K = d,
     /// where a packed product spends its time packing.
     ///
@@ -863,21 +865,9 @@ impl Mlp {
         let no_scale: &mut [f64] = &mut [];
         let mut prod = self.loss_products(rr);
         let n = self.x.nrows();
-        for i in 0..n {
-            let (xr, xar) = (self.x.row(i), self.xabs.row(i));
-            let (Some(x), Some(xa)) = (xr.as_slice(), xar.as_slice()) else {
-                continue; // standard layout by construction
-            };
-            for u in 0..m {
-                let (wu, wau) = (
-                    &w1[u * k * n0..(u + 1) * k * n0],
-                    &w1a[u * k * n0..(u + 1) * k * n0],
-                );
-                let (bu, bau) = (&b1[u * n0..(u + 1) * n0], &b1a[u * n0..(u + 1) * n0]);
-                let zu = &mut z[u * rr..u * rr + n0];
-                let eu = &mut e[u * rr..u * rr + n0];
-                first_layer_row(x, xa, wu, wau, bu, bau, zu, eu);
-            }
+        // the rest of one sample's row after its first layer: combination of the t-points,
+        // activation, output unit, loss term
+        let mut rest = |i: usize, z: &mut [f64], e: &mut [f64]| {
             if let Some((np, ts)) = pairs {
                 for u in 0..m {
                     combine_pair_unit(&mut z[u * rr..(u + 1) * rr], np, ts, 1.0);
@@ -885,14 +875,14 @@ impl Mlp {
                 }
             }
             let (f, ef): (&[f64], &[f64]) = if second.is_some() {
-                super::loss::activation_slice(l0.act, &mut z, &mut []);
+                super::loss::activation_slice(l0.act, z, &mut []);
                 if lip != 1.0 {
                     e.iter_mut().for_each(|v| *v *= lip);
                 }
-                output_unit_row(&z, &e, &w2, &w2a, &b2, &b2a, &mut out, &mut eo);
+                output_unit_row(z, e, &w2, &w2a, &b2, &b2a, &mut out, &mut eo);
                 (&out, &eo)
             } else {
-                (&z, &e)
+                (z, e)
             };
             let acc_s = if want_scale {
                 &mut *scales
@@ -909,6 +899,52 @@ impl Mlp {
                 &mut prod,
                 super::loss::logistic_flush_after(i, n),
             );
+        };
+        let row = |i: usize| (self.x.row(i).to_slice(), self.xabs.row(i).to_slice());
+        let (mut z1, mut e1) = (vec![0.0; m * rr], vec![0.0; m * rr]);
+        // Two samples per pass over the per-point weights (each load serves both), then each
+        // sample's rest in order; a last odd sample alone.
+        let mut i = 0;
+        while i < n {
+            let (Some(x), Some(xa)) = row(i) else {
+                i += 1;
+                continue; // standard layout by construction
+            };
+            let next = if i + 1 < n {
+                let (x1, xa1) = row(i + 1);
+                x1.zip(xa1)
+            } else {
+                None
+            };
+            for u in 0..m {
+                let (wu, wau) = (
+                    &w1[u * k * n0..(u + 1) * k * n0],
+                    &w1a[u * k * n0..(u + 1) * k * n0],
+                );
+                let (bu, bau) = (&b1[u * n0..(u + 1) * n0], &b1a[u * n0..(u + 1) * n0]);
+                let zu = &mut z[u * rr..u * rr + n0];
+                let eu = &mut e[u * rr..u * rr + n0];
+                match next {
+                    Some((x1, xa1)) => first_layer_row2(
+                        [x, x1],
+                        [xa, xa1],
+                        wu,
+                        wau,
+                        bu,
+                        bau,
+                        [zu, &mut z1[u * rr..u * rr + n0]],
+                        [eu, &mut e1[u * rr..u * rr + n0]],
+                    ),
+                    _ => first_layer_row(x, xa, wu, wau, bu, bau, zu, eu),
+                }
+            }
+            rest(i, &mut z, &mut e);
+            if next.is_some() {
+                rest(i + 1, &mut z1, &mut e1);
+                i += 2;
+            } else {
+                i += 1;
+            }
         }
         self.finish_values(q, values, scales, want_scale);
     }
@@ -1245,6 +1281,69 @@ avx2_twin! {
             }
             z[b] = zz;
             e[b] = ee;
+        }
+    }
+}
+
+avx2_twin! {
+    /// [`first_layer_row`] for two samples at once (`x2 = [x_i, x_{i+1}]`, `xa2` their absolute
+    /// values, outputs `z2`, `e2`): each load of the per-point weights serves both samples. The
+    /// same operations per sample and point as [`first_layer_row`] (bit for bit; tested).
+    fn first_layer_row2 / first_layer_row2_avx2 / first_layer_row2_portable(
+        x2: [&[f64]; 2],
+        xa2: [&[f64]; 2],
+        w: &[f64],
+        wa: &[f64],
+        bias: &[f64],
+        babs: &[f64],
+        z2: [&mut [f64]; 2],
+        e2: [&mut [f64]; 2],
+    ) {
+        let [z0, z1] = z2;
+        let [e0, e1] = e2;
+        let nb = z0.len().min(z1.len()).min(e0.len()).min(e1.len());
+        let k = x2[0].len().min(xa2[0].len()).min(x2[1].len()).min(xa2[1].len());
+        const L: usize = 8;
+        let mut b0 = 0;
+        while b0 + L <= nb {
+            let mut zz = [[0.0f64; L]; 2];
+            let mut ee = [[0.0f64; L]; 2];
+            for s in 0..2 {
+                zz[s].copy_from_slice(&bias[b0..b0 + L]);
+                ee[s].copy_from_slice(&babs[b0..b0 + L]);
+            }
+            for (j, (wr, ar)) in w
+                .chunks_exact(nb)
+                .zip(wa.chunks_exact(nb))
+                .take(k)
+                .enumerate()
+            {
+                let wr = &wr[b0..b0 + L];
+                let ar = &ar[b0..b0 + L];
+                for s in 0..2 {
+                    let (xj, aj) = (x2[s][j], xa2[s][j]);
+                    for q in 0..L {
+                        zz[s][q] += xj * wr[q];
+                        ee[s][q] += aj * ar[q];
+                    }
+                }
+            }
+            z0[b0..b0 + L].copy_from_slice(&zz[0]);
+            z1[b0..b0 + L].copy_from_slice(&zz[1]);
+            e0[b0..b0 + L].copy_from_slice(&ee[0]);
+            e1[b0..b0 + L].copy_from_slice(&ee[1]);
+            b0 += L;
+        }
+        for b in b0..nb {
+            for (s, (z, e)) in [(0, (&mut *z0, &mut *e0)), (1, (&mut *z1, &mut *e1))] {
+                let (mut zz, mut ee) = (bias[b], babs[b]);
+                for j in 0..k {
+                    zz += x2[s][j] * w[j * nb + b];
+                    ee += xa2[s][j] * wa[j * nb + b];
+                }
+                z[b] = zz;
+                e[b] = ee;
+            }
         }
     }
 }
@@ -2126,6 +2225,30 @@ mod tests {
                         e += w[j * nb + b].abs() * x[j].abs();
                     }
                     assert_eq!((z1[b], e1[b]), (z, e), "k={k} nb={nb} b={b}");
+                }
+                // two samples per pass: each sample as first_layer_row computes it alone
+                let x1: Vec<f64> = x.iter().map(|v| -0.37 * v + 0.5).collect();
+                let xa1: Vec<f64> = x1.iter().map(|v| v.abs()).collect();
+                let (mut z3, mut e3) = (vec![0.0; nb], vec![0.0; nb]);
+                first_layer_row(&x1, &xa1, &w, &wa, &bias, &babs, &mut z3, &mut e3);
+                for portable in [false, true] {
+                    let (mut za, mut ea) = (vec![0.0; nb], vec![0.0; nb]);
+                    let (mut zb, mut eb) = (vec![0.0; nb], vec![0.0; nb]);
+                    let args = (
+                        [&x[..], &x1[..]],
+                        [&xa[..], &xa1[..]],
+                        [&mut za[..], &mut zb[..]],
+                        [&mut ea[..], &mut eb[..]],
+                    );
+                    if portable {
+                        first_layer_row2_portable(
+                            args.0, args.1, &w, &wa, &bias, &babs, args.2, args.3,
+                        );
+                    } else {
+                        first_layer_row2(args.0, args.1, &w, &wa, &bias, &babs, args.2, args.3);
+                    }
+                    assert_eq!((&za, &ea), (&z1, &e1), "k={k} nb={nb}");
+                    assert_eq!((&zb, &eb), (&z3, &e3), "k={k} nb={nb}");
                 }
             }
         }
