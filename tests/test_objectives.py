@@ -7,6 +7,8 @@ import hiddenconvex as hc
 import numpy as np
 import pytest
 
+EPS = np.finfo(np.float64).eps
+
 
 def _data(rng, n=17, d=3, labels=False):
     X = rng.standard_normal((n, d))
@@ -252,3 +254,41 @@ def test_two_layer_predict_matches_formula(bias):
     p = obj.unflatten(theta)
     pre = X @ p["U"] + (0.0 if p["b"] is None else p["b"])
     np.testing.assert_allclose(obj.predict(theta).ravel(), np.maximum(pre, 0.0) @ p["alpha"])
+
+
+# Samples per product of the logistic value kernel (LOGISTIC_PRODUCT_ROWS in the Rust core).
+_K_PRODUCT = 64
+
+
+@pytest.mark.parametrize("n", [1, 63, 64, 65, 200, 3 * 64 + 5])
+@pytest.mark.parametrize("spread", ["zero", "tiny", "unit", "wide", "huge", "mixed"])
+def test_logistic_values_within_the_documented_bound_of_exact_sums(n, spread):
+    """The logistic value Σ log(1 + e^{−y·x}) with one feature and θ = 1 (exact margins z = y·x)
+    against a 50-digit mpmath reference: within ((n + ⌈n/K⌉ + K + 1)/2 + 8)·eps·s (the bound of
+    docs/performance-evaluation.md), and far inside it on typical data."""
+    mpmath = pytest.importorskip("mpmath")
+    rng = np.random.default_rng(n * 7 + len(spread))
+    x = {
+        "zero": np.zeros(n),
+        "tiny": 1e-12 * rng.standard_normal(n),
+        "unit": rng.standard_normal(n),
+        "wide": 30.0 * rng.standard_normal(n),
+        "huge": rng.choice([-1.0, 1.0], n) * rng.uniform(700.0, 1e4, n),
+        "mixed": rng.choice([0.0, 1e-300, 1e-8, 0.7, 40.0, 745.5, 800.0], n)
+        * rng.choice([-1.0, 1.0], n),
+    }[spread]
+    y = rng.choice([-1.0, 1.0], n)
+    obj = hc.LogisticRegression(x[:, None], y)
+    f, s = obj.value_and_scale(np.array([1.0]))
+    with mpmath.workdps(50):
+        exact = mpmath.fsum(mpmath.log1p(mpmath.exp(-mpmath.mpf(float(v)))) for v in y * x)
+        err = abs(mpmath.mpf(f) - exact)
+        folds = -(-n // _K_PRODUCT)
+        # (+ the smallest subnormal: an exact value below it rounds to 0)
+        bound = ((n + folds + min(n, _K_PRODUCT) + 1) / 2 + 8) * EPS * s + 5e-324
+        assert err <= bound, (f, float(exact), float(err), bound)
+        # typical data: the errors are random-walk-like, far below the worst case
+        assert err <= 8 * EPS * s + 5e-324, (f, float(exact), float(err / (EPS * s)))
+    # the batched path gives the same bits at any block position
+    P = np.ones((37, 1))
+    np.testing.assert_array_equal(obj.values(P), np.full(37, f))

@@ -24,11 +24,13 @@
 //!
 //! Accuracy of the vectorised kernels (bounds asserted by the tests of this module, relative to
 //! the platform's functions on dense sweeps of the argument range): `exp_v` ≤ 2 ulp, `expm1_v`
-//! ≤ 3 ulp, `log1p_unit_v` (argument in [0, 1]) ≤ 3 ulp, `sigmoid_v`, `softplus_v`, `tanh_v` ≤ 4
-//! ulp (`KERNEL_ULP`). A loss term computed with them differs from the scalar path by at most
-//! `KERNEL_ULP · eps · |term|`, which the rounding scale s = Σ|terms| + … already covers: every
-//! rounding bound of the form `C · eps · s` stays valid with C increased by `KERNEL_ULP` (the
-//! Hessians use C = 8, the midpoint tests 32 and more).
+//! ≤ 3 ulp, `log1p_unit_v` (argument in [0, 1]) ≤ 3 ulp, `log1p_pos_v` (argument ≥ 0) ≤ 4
+//! ulp, `sigmoid_v`, `softplus_v`, `tanh_v` ≤ 4 ulp (`KERNEL_ULP`). A loss term computed with
+//! them differs from the scalar path by at most `KERNEL_ULP · eps · |term|`, which the rounding
+//! scale s = Σ|terms| + … already covers: every rounding bound of the form `C · eps · s` stays
+//! valid with C increased by `KERNEL_ULP` (the Hessians use C = 8, the midpoint tests 32 and
+//! more). The logistic value kernel sums its logarithms as one log1p of a product per 64
+//! samples ([`loss_accumulate_row`]), with the rounding bound of adding the terms in order.
 
 use crate::error::{Error, Result};
 
@@ -358,6 +360,7 @@ pub(crate) fn tanh_v(z: f64) -> f64 {
 macro_rules! simd_dispatch {
     ($(#[$m:meta])* $vis:vis fn $name:ident / $portable:ident / $avx2:ident ($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
         $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
         $vis fn $name($($arg: $ty),*) {
             #[cfg(target_arch = "x86_64")]
             {
@@ -372,7 +375,7 @@ macro_rules! simd_dispatch {
         }
 
         /// The portable (one value at a time) twin of the function without the suffix.
-        #[allow(dead_code)]
+        #[allow(dead_code, clippy::too_many_arguments)]
         $vis fn $portable($($arg: $ty),*) $body
     };
 }
@@ -475,16 +478,6 @@ fn loss_term(loss: Loss, f: f64, y: f64) -> (f64, f64) {
     }
 }
 
-/// `(ℓ, B)` of one logistic term, branch-free: ℓ as [`loss_term`] computes it and the bound
-/// B = min(1, e^{−yf}) ≥ |ℓ'| of [`Loss::term_scale`] (no division).
-#[inline(always)]
-fn logistic_term_bound(f: f64, y: f64) -> (f64, f64) {
-    let z = y * f;
-    let u = exp_nonpos_v(-z.abs());
-    let l = (-z).max(0.0) + log1p_unit_v(u);
-    (l, if z > 0.0 { u } else { 1.0 })
-}
-
 /// ℓ' of one term, branch-free.
 #[inline(always)]
 fn loss_deriv(loss: Loss, f: f64, y: f64) -> f64 {
@@ -499,10 +492,99 @@ fn loss_deriv(loss: Loss, f: f64, y: f64) -> f64 {
     }
 }
 
+/// Rows (samples) per product of the logistic loss's value kernel ([`loss_accumulate_row`]):
+/// the callers fold the accumulated products into the values after every
+/// `LOGISTIC_PRODUCT_ROWS` samples and after the last one ([`logistic_flush_after`]). The
+/// product of K factors 1 + u ∈ [1, 2] is at most 2^K, far from overflow; the kernel's rounding
+/// bound grows with K (see [`loss_accumulate_row`]) and the one log1p per point and K samples
+/// costs about 1/K of an exponential per term.
+pub(crate) const LOGISTIC_PRODUCT_ROWS: usize = 64;
+
+/// Whether the row of sample `i` of `n` is the last of a product of the logistic loss's value
+/// kernel: after every [`LOGISTIC_PRODUCT_ROWS`] samples (counted from sample 0) and after the
+/// last sample. The schedule depends on the sample index only, so every block size and
+/// position (and the per-point path, a block of one) folds the same products.
+#[inline]
+pub(crate) fn logistic_flush_after(i: usize, n: usize) -> bool {
+    (i + 1) % LOGISTIC_PRODUCT_ROWS == 0 || i + 1 == n
+}
+
+/// log(1 + v) for v ≥ 0 (NaN and +inf propagate), the fold of [`loss_accumulate_row`]'s
+/// products: [`log1p_unit_v`] for v ≤ 1; otherwise 1 + v = 2^k·m with m ∈ [1, 2) (the sum
+/// rounded once, a relative error ≤ eps/2, i.e. an absolute one ≤ eps/2 on the logarithm, which
+/// is ≥ ln 2) and log(1 + v) = k·LN2_HI + (k·LN2_LO + log1p_unit_v(m − 1)), m − 1 and
+/// k·LN2_HI exact, every term ≥ 0. Error ≤ 4 ulp (tested, `LOG1P_POS_ULP`; subnormal
+/// arguments within one subnormal unit).
+#[inline(always)]
+pub(crate) fn log1p_pos_v(v: f64) -> f64 {
+    if v <= 1.0 || v.is_nan() {
+        return log1p_unit_v(v);
+    }
+    let w = 1.0 + v;
+    if w == f64::INFINITY {
+        return w;
+    }
+    let bits = w.to_bits();
+    let k = (((bits >> 52) & 0x7ff) as i64 - 1023) as f64;
+    let m = f64::from_bits((bits & ((1u64 << 52) - 1)) | (1023u64 << 52));
+    k * LN2_HI + fma(k, LN2_LO, log1p_unit_v(m - 1.0))
+}
+
+/// Tested bound, in ulp, of [`log1p_pos_v`] against the platform's `ln_1p`.
+#[cfg(test)]
+const LOG1P_POS_ULP: f64 = 4.0;
+
+/// `(m, B, u)` of one logistic term at prediction f and label y: z = y·f, u = e^{−|z|}
+/// ([`exp_nonpos_v`]), m = max(−z, 0) (the term is m + log1p(u)) and the bound
+/// B = min(1, e^{−z}) ≥ |ℓ'| of [`Loss::term_scale`].
+#[inline(always)]
+fn logistic_parts(f: f64, y: f64) -> (f64, f64, f64) {
+    let z = y * f;
+    let u = exp_nonpos_v(-z.abs());
+    ((-z).max(0.0), if z > 0.0 { u } else { 1.0 }, u)
+}
+
+/// Fold the products of [`loss_accumulate_row`] (logistic loss) into the values (and the
+/// scales, when not empty): L = log1p(P) ([`log1p_pos_v`]) is added to both and P reset to 0.
+/// One value at a time in both twins (the same operations: the same bits).
+#[inline(always)]
+fn logistic_flush(acc_f: &mut [f64], acc_s: &mut [f64], prod: &mut [f64]) {
+    let want_s = !acc_s.is_empty();
+    for (b, (a, p)) in acc_f.iter_mut().zip(prod.iter_mut()).enumerate() {
+        let l = log1p_pos_v(*p);
+        *a += l;
+        if want_s {
+            acc_s[b] += l;
+        }
+        *p = 0.0;
+    }
+}
+
 simd_dispatch! {
     /// One sample's terms for a row of B predictions `f` (one per point) with target `y`:
     /// `acc_f[b] += ℓ(f[b], y)` and, when `acc_s` is not empty,
     /// `acc_s[b] += |ℓ| + B (e[b] + |other operand|)` with B ≥ |ℓ'| as in [`Loss::term_scale`].
+    ///
+    /// The logistic loss, ℓ = m + log1p(u) with m = max(−yf, 0) and u = e^{−|yf|} ∈ [0, 1],
+    /// takes no logarithm per term: `acc_f[b] += m`, `acc_s[b] += B·e[b] + m` (one fused
+    /// multiply-add; the other operand is 0), and the per-point product
+    /// `prod[b] = P` with 1 + P = Π(1 + u) over the samples since the last fold is updated as
+    /// P ← (P·u + u) + P (one fused multiply-add and one add; every operand ≥ 0, P itself, never
+    /// 1 + P, so small u are not lost). With `flush`, log1p(P) is added to both `acc_f[b]` and
+    /// `acc_s[b]` and P reset to 0: the callers flush after every [`LOGISTIC_PRODUCT_ROWS`]
+    /// samples and after the last ([`logistic_flush_after`]), so a value is Σ m + Σ over folds of
+    /// log1p(P), the same bits for every block size and position. `prod` must hold one entry per
+    /// point (zero before the first sample) for the logistic loss and is unused by the others.
+    ///
+    /// Rounding of one fold of K terms with computed u_k (first order, η = eps/2): the rounding
+    /// of the multiply-add at step k, relative to t_k = u_k(1 + P_{k−1}), and of the add,
+    /// relative to P_k, reach L = log(1 + P_K) multiplied by 1/(1 + P_k), so they contribute at
+    /// most η·(t_k + P_k)/(1 + P_k) ≤ η·(log1p(u_k) + log(1 + P_k)) ≤ η·(λ_k + L), λ_k = log1p(u_k)
+    /// (x/(1 + x) ≤ log(1 + x)); over the fold at most η·(K + 1)·L, then log1p_pos_v's ≤ 4 ulp. A
+    /// relative error ε of u_k changes L by ε·u_k/(1 + u_k) ≤ ε·λ_k, as it changes the term.
+    /// So |L̂ − Σ_k λ_k| ≤ ((K + 1)/2 + 4 + 2)·eps·L with exp_v's 2 ulp: the summation's own
+    /// bound ((K − 1)/2 · eps · Σλ for K terms added in order) plus a few ulp, without the per-term
+    /// logarithm's error.
     pub(crate) fn loss_accumulate_row / loss_accumulate_row_portable / loss_accumulate_row(
         loss: Loss,
         f: &[f64],
@@ -510,7 +592,30 @@ simd_dispatch! {
         y: f64,
         acc_f: &mut [f64],
         acc_s: &mut [f64],
+        prod: &mut [f64],
+        flush: bool,
     ) {
+        if loss == Loss::Logistic {
+            let want_s = !acc_s.is_empty();
+            let mut n = f.len().min(acc_f.len()).min(prod.len());
+            if want_s {
+                n = n.min(e.len()).min(acc_s.len());
+            }
+            for b in 0..n {
+                let (m, bd, u) = logistic_parts(f[b], y);
+                acc_f[b] += m;
+                if want_s {
+                    acc_s[b] += fma(bd, e[b], m);
+                }
+                let p = prod[b];
+                prod[b] = fma(p, u, u) + p;
+            }
+            if flush {
+                let s = if want_s { &mut acc_s[..n] } else { &mut acc_s[..0] };
+                logistic_flush(&mut acc_f[..n], s, &mut prod[..n]);
+            }
+            return;
+        }
         if acc_s.is_empty() {
             for (a, &fv) in acc_f.iter_mut().zip(f) {
                 *a += loss_term(loss, fv, y).0;
@@ -523,11 +628,7 @@ simd_dispatch! {
             Loss::Hinge | Loss::SquaredHinge => 1.0,
         };
         for (((a, s), &fv), &ev) in acc_f.iter_mut().zip(acc_s.iter_mut()).zip(f).zip(e) {
-            let (l, dl) = if loss == Loss::Logistic {
-                logistic_term_bound(fv, y)
-            } else {
-                loss_term(loss, fv, y)
-            };
+            let (l, dl) = loss_term(loss, fv, y);
             *a += l;
             *s += l.abs() + dl.abs() * (ev + other);
         }
@@ -555,40 +656,6 @@ simd_dispatch! {
             *a += l;
             *d = g;
         }
-    }
-}
-
-/// One point's loss terms over the samples, as [`loss_accumulate_row`] forms each (bit for bit):
-/// `l[i] = ℓ(f[i], y[i])` and, with `want_scale`, `ts[i] = |ℓ| + B (e[i] + |other operand|)`
-/// (B ≥ |ℓ'| as in [`Loss::term_scale`]); the caller sums them in sample order.
-pub(crate) fn loss_terms_col(
-    loss: Loss,
-    f: &[f64],
-    e: &[f64],
-    y: &[f64],
-    want_scale: bool,
-    l: &mut [f64],
-    ts: &mut [f64],
-) {
-    if !want_scale {
-        for ((lv, &fv), &yv) in l.iter_mut().zip(f).zip(y) {
-            *lv = loss_term(loss, fv, yv).0;
-        }
-        return;
-    }
-    for ((((lv, tv), &fv), &ev), &yv) in l.iter_mut().zip(ts.iter_mut()).zip(f).zip(e).zip(y) {
-        let other = match loss {
-            Loss::Squared | Loss::Huber(_) => yv.abs(),
-            Loss::Logistic => 0.0,
-            Loss::Hinge | Loss::SquaredHinge => 1.0,
-        };
-        let (lt, dl) = if loss == Loss::Logistic {
-            logistic_term_bound(fv, yv)
-        } else {
-            loss_term(loss, fv, yv)
-        };
-        *lv = lt;
-        *tv = lt.abs() + dl.abs() * (ev + other);
     }
 }
 
@@ -708,8 +775,8 @@ simd_dispatch! {
 #[allow(unused_unsafe, clippy::missing_safety_doc)]
 pub(crate) mod avx2 {
     use super::{
-        exp_v, log1p_unit_v, loss_term, sigmoid_v, softplus_v, tanh_v, Activation, Loss, ATANH_A,
-        COSH_C, EXPM1_C, LN2_HI, LN2_LO, LOG2E, MAGIC, SINH_C, TWO_M64,
+        exp_v, log1p_unit_v, sigmoid_v, softplus_v, tanh_v, Activation, Loss, ATANH_A, COSH_C,
+        EXPM1_C, LN2_HI, LN2_LO, LOG2E, MAGIC, SINH_C, TWO_M64,
     };
     use std::arch::x86_64::*;
 
@@ -1019,48 +1086,6 @@ pub(crate) mod avx2 {
         m2!(i => (l[i], mul(negy, q[i])))
     }
 
-    /// `(ℓ, B)` of two vectors of predictions, interleaved (as [`super::logistic_term_bound`]:
-    /// [`logistic4x2`] without the division that forms ℓ'): [`logistic_exp4x2`], then
-    /// [`logistic_bound_from4x2`].
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn logistic_bound4x2(f: [V; 2], y: V) -> [(V, V); 2] {
-        logistic_bound_from4x2(f, y, logistic_exp4x2(f, y))
-    }
-
-    /// The first half of [`logistic_bound4x2`]: u = e^{−|y f|}.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn logistic_exp4x2(f: [V; 2], y: V) -> [V; 2] {
-        let z = m2!(i => mul(y, f[i]));
-        exp_nonpos4x2(m2!(i => neg_abs(z[i])))
-    }
-
-    /// The second half of [`logistic_bound4x2`]: `(ℓ, B)` from the predictions and
-    /// u = e^{−|y f|}.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn logistic_bound_from4x2(f: [V; 2], y: V, u: [V; 2]) -> [(V, V); 2] {
-        let z = m2!(i => mul(y, f[i]));
-        let lg = log1p_unit4x2(u);
-        let negz = m2!(i => unsafe { _mm256_xor_pd(z[i], splat(-0.0)) });
-        let l = m2!(i => add(max(negz[i], splat(0.0)), lg[i]));
-        m2!(i => (l[i], select(gt(z[i], splat(0.0)), u[i], splat(1.0))))
-    }
-
-    /// [`logistic_bound4x2`] of the `m < 8` predictions `f` (zero-padded lanes), written to `l`, `b`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn logistic_bound_tail(f: &[f64], y: V, l: &mut [f64; 8], b: &mut [f64; 8]) {
-        let mut fb = [0.0; 8];
-        fb[..f.len()].copy_from_slice(f);
-        let [(l0, b0), (l1, b1)] = logistic_bound4x2([load(&fb, 0), load(&fb, 4)], y);
-        store(l, 0, l0);
-        store(l, 4, l1);
-        store(b, 0, b0);
-        store(b, 4, b1);
-    }
-
     /// [`logistic4`] of the `m < 4` predictions `f` (zero-padded lanes), written to `l`, `dl`.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
@@ -1183,6 +1208,38 @@ pub(crate) mod avx2 {
         let _ = (sigmoid_v, softplus_v, tanh_v);
     }
 
+    /// Eight values of [`super::loss_accumulate_row`]'s logistic branch at offset `k` of every
+    /// slice (`acc_s` and `e` unused unless `want_s`): the same operations per lane.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx2,fma")]
+    fn logistic_step8(
+        k: usize,
+        f: &[f64],
+        e: &[f64],
+        y: V,
+        acc_f: &mut [f64],
+        acc_s: &mut [f64],
+        prod: &mut [f64],
+        want_s: bool,
+    ) {
+        let fv = [load(f, k), load(f, k + 4)];
+        let z = m2!(i => mul(y, fv[i]));
+        let u = exp_nonpos4x2(m2!(i => neg_abs(z[i])));
+        let negz = m2!(i => unsafe { _mm256_xor_pd(z[i], splat(-0.0)) });
+        let m = m2!(i => max(negz[i], splat(0.0)));
+        for (h, q) in [(0, k), (1, k + 4)] {
+            store(acc_f, q, add(load(acc_f, q), m[h]));
+            if want_s {
+                let bd = select(gt(z[h], splat(0.0)), u[h], splat(1.0));
+                store(acc_s, q, add(load(acc_s, q), fma(bd, load(e, q), m[h])));
+            }
+            let p = load(prod, q);
+            store(prod, q, add(fma(p, u[h], u[h]), p));
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn loss_accumulate_row(
         loss: Loss,
@@ -1191,71 +1248,51 @@ pub(crate) mod avx2 {
         y: f64,
         acc_f: &mut [f64],
         acc_s: &mut [f64],
+        prod: &mut [f64],
+        flush: bool,
     ) {
+        if loss != Loss::Logistic {
+            return super::loss_accumulate_row_portable(loss, f, e, y, acc_f, acc_s, prod, flush);
+        }
+        let want_s = !acc_s.is_empty();
+        let mut n = f.len().min(acc_f.len()).min(prod.len());
+        if want_s {
+            n = n.min(e.len()).min(acc_s.len());
+        }
+        let yv = splat(y);
         let mut k = 0;
-        if loss == Loss::Logistic {
-            let want_s = !acc_s.is_empty();
-            let mut n = f.len().min(acc_f.len());
+        while k + 8 <= n {
+            logistic_step8(k, f, e, yv, acc_f, acc_s, prod, want_s);
+            k += 8;
+        }
+        if k < n {
+            // The last < 8 values in zero-padded buffers (same operations per lane as the
+            // portable kernel, without its software FMA).
+            let r = n - k;
+            let mut bufs = [[0.0f64; 8]; 5];
+            bufs[0][..r].copy_from_slice(&f[k..n]);
+            bufs[2][..r].copy_from_slice(&acc_f[k..n]);
+            bufs[4][..r].copy_from_slice(&prod[k..n]);
             if want_s {
-                n = n.min(e.len()).min(acc_s.len());
+                bufs[1][..r].copy_from_slice(&e[k..n]);
+                bufs[3][..r].copy_from_slice(&acc_s[k..n]);
             }
-            let yv = splat(y);
-            // other operand: 0 for the logistic loss.
-            let other = splat(0.0);
-            // In pieces of up to PASS values, two passes each: the exponentials u = e^{−|y f|}
-            // into a buffer, then the logarithms and the sums (the operations of
-            // `logistic_bound4x2`, bit for bit). Each pass's loop body is short enough for the
-            // out-of-order core to overlap consecutive iterations' dependency chains, which the
-            // whole kernel's body (about twice the reorder window) does not allow.
-            const PASS: usize = 64;
-            let mut ub = [0.0f64; PASS];
-            while k + 8 <= n {
-                let m = ((n - k) / 8 * 8).min(PASS);
-                let mut j = 0;
-                while j < m {
-                    let u = logistic_exp4x2([load(f, k + j), load(f, k + j + 4)], yv);
-                    store(&mut ub, j, u[0]);
-                    store(&mut ub, j + 4, u[1]);
-                    j += 8;
-                }
-                j = 0;
-                while j < m {
-                    let (q, u) = (k + j, [load(&ub, j), load(&ub, j + 4)]);
-                    let [(l0, b0), (l1, b1)] =
-                        logistic_bound_from4x2([load(f, q), load(f, q + 4)], yv, u);
-                    for (i, l, bd) in [(q, l0, b0), (q + 4, l1, b1)] {
-                        store(acc_f, i, add(load(acc_f, i), l));
-                        if want_s {
-                            let ts = add(abs(l), mul(abs(bd), add(load(e, i), other)));
-                            store(acc_s, i, add(load(acc_s, i), ts));
-                        }
-                    }
-                    j += 8;
-                }
-                k += m;
-            }
-            if k < n {
-                // The last < 8 values in zero-padded vectors (same operations per lane as the
-                // portable kernel, without its software FMA).
-                let m = n - k;
-                let (mut lb, mut bb) = ([0.0; 8], [0.0; 8]);
-                logistic_bound_tail(&f[k..k + m], yv, &mut lb, &mut bb);
-                for j in 0..m {
-                    acc_f[k + j] += lb[j];
-                    if want_s {
-                        acc_s[k + j] += lb[j].abs() + bb[j].abs() * (e[k + j] + 0.0);
-                    }
-                }
-                k += m;
+            let [fb, eb, mut ab, mut sb, mut pb] = bufs;
+            logistic_step8(0, &fb, &eb, yv, &mut ab, &mut sb, &mut pb, want_s);
+            acc_f[k..n].copy_from_slice(&ab[..r]);
+            prod[k..n].copy_from_slice(&pb[..r]);
+            if want_s {
+                acc_s[k..n].copy_from_slice(&sb[..r]);
             }
         }
-        let (es, ss) = if acc_s.is_empty() {
-            (&e[..0], &mut acc_s[..0])
-        } else {
-            (&e[k..], &mut acc_s[k..])
-        };
-        super::loss_accumulate_row_portable(loss, &f[k..], es, y, &mut acc_f[k..], ss);
-        let _ = loss_term;
+        if flush {
+            let s = if want_s {
+                &mut acc_s[..n]
+            } else {
+                &mut acc_s[..0]
+            };
+            super::logistic_flush(&mut acc_f[..n], s, &mut prod[..n]);
+        }
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -1617,13 +1654,23 @@ mod tests {
             for y in [1.0, -1.0] {
                 let (f, e) = (&fs[..len], &es[..len]);
                 let (mut af, mut as_) = (vec![0.25; len], vec![0.5; len]);
-                loss_accumulate_row(Loss::Logistic, f, e, y, &mut af, &mut as_);
+                let (mut p1, mut p2, mut p3) = (vec![0.0; len], vec![0.0; len], vec![0.0; len]);
+                loss_accumulate_row(Loss::Logistic, f, e, y, &mut af, &mut as_, &mut p1, true);
                 let (mut pf, mut ps) = (vec![0.25; len], vec![0.5; len]);
-                loss_accumulate_row_portable(Loss::Logistic, f, e, y, &mut pf, &mut ps);
+                loss_accumulate_row_portable(
+                    Loss::Logistic,
+                    f,
+                    e,
+                    y,
+                    &mut pf,
+                    &mut ps,
+                    &mut p2,
+                    true,
+                );
                 assert_eq!(af, pf, "{len}");
                 assert_eq!(as_, ps, "{len}");
                 let mut nf = vec![0.25; len];
-                loss_accumulate_row(Loss::Logistic, f, e, y, &mut nf, &mut []);
+                loss_accumulate_row(Loss::Logistic, f, e, y, &mut nf, &mut [], &mut p3, true);
                 assert_eq!(af, nf, "{len}");
                 for k in 0..len {
                     let (l, d) = Loss::Logistic.eval(f[k], y);
@@ -1684,9 +1731,10 @@ mod tests {
                     continue;
                 }
                 let (mut af, mut as_) = (vec![1.5; b], vec![2.0; b]);
-                loss_accumulate_row(loss, &fs, &es, y, &mut af, &mut as_);
+                let (mut p1, mut p2) = (vec![0.0; b], vec![0.0; b]);
+                loss_accumulate_row(loss, &fs, &es, y, &mut af, &mut as_, &mut p1, true);
                 let (mut pf, mut ps) = (vec![1.5; b], vec![2.0; b]);
-                loss_accumulate_row_portable(loss, &fs, &es, y, &mut pf, &mut ps);
+                loss_accumulate_row_portable(loss, &fs, &es, y, &mut pf, &mut ps, &mut p2, true);
                 assert_eq!(af, pf);
                 assert_eq!(as_, ps);
                 let (mut vf, mut dl) = (vec![0.0; b], vec![0.0; b]);
@@ -1734,6 +1782,144 @@ mod tests {
                     loss_derivs_row(loss, &f[k..=k], y[k], &mut [], &mut d1);
                     assert_eq!(dc[k].to_bits(), d1[0].to_bits(), "{loss:?} {len} {k}");
                 }
+            }
+        }
+    }
+
+    #[test]
+    fn log1p_of_non_negative_arguments_is_within_its_bound() {
+        let mut vs = sweep(0.0, 1.0, 20_001);
+        let mut v = 1.0;
+        while v < 1e300 {
+            vs.extend([v, v * (1.0 + 1e-9), v * 1.37, v * 1.999]);
+            v *= 1.9;
+        }
+        vs.extend([f64::MIN_POSITIVE, 2.0f64.powi(64) - 1.0, f64::MAX]);
+        let worst = max_rel_ulp(&vs, log1p_pos_v, f64::ln_1p);
+        assert!(worst <= LOG1P_POS_ULP, "{worst}");
+        // subnormal arguments (log1p(v) = v there): within one unit of the last place
+        for v in [5e-324, 1e-320, 0.7 * f64::MIN_POSITIVE] {
+            assert!((log1p_pos_v(v) - v).abs() <= 5e-324, "{v}");
+        }
+        assert_eq!(log1p_pos_v(0.0), 0.0);
+        assert_eq!(log1p_pos_v(f64::INFINITY), f64::INFINITY);
+        assert!(log1p_pos_v(f64::NAN).is_nan());
+    }
+
+    /// Σ_k log1p(û_k) for the computed exponentials û_k of the kernel, from the platform's
+    /// ln_1p (≤ 1 ulp each) summed with Neumaier's compensation: a reference within ~1 ulp.
+    fn log_sum_reference(zs: &[f64]) -> f64 {
+        let (mut sum, mut c) = (0.0f64, 0.0f64);
+        for &z in zs {
+            let t = exp_nonpos_v(-z.abs()).ln_1p();
+            let s2 = sum + t;
+            c += if sum.abs() >= t.abs() {
+                (sum - s2) + t
+            } else {
+                (t - s2) + sum
+            };
+            sum = s2;
+        }
+        sum + c
+    }
+
+    #[test]
+    fn logistic_products_are_within_their_bound_and_dispatch_is_bit_identical() {
+        // rows of predictions for several points (lanes) over up to 3·K + 5 samples, folded by
+        // the callers' schedule; the values equal Σ max(−z, 0) + Σ folds log1p(P), and each fold
+        // is within ((K + 1)/2 + 6)·eps of its exact sum of logarithms (module documentation).
+        let mut lcg = crate::rng::Lcg(0x1234_5678_9ABC_DEF1);
+        let kr = LOGISTIC_PRODUCT_ROWS;
+        for (case, (scale, nb, n)) in [
+            (1e-9, 5, 1),
+            (1e-9, 13, kr),
+            (0.5, 11, kr + 1),
+            (3.0, 17, 3 * kr + 5),
+            (30.0, 9, 2 * kr),
+            (800.0, 8, kr + 7),
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let mut fs: Vec<Vec<f64>> = (0..n)
+                .map(|_| (0..nb).map(|_| scale * (2.0 * lcg.unit() - 1.0)).collect())
+                .collect();
+            fs[0][0] = 0.0; // z = 0: u = 1
+            let ys: Vec<f64> = (0..n)
+                .map(|i| if i % 3 == 0 { -1.0 } else { 1.0 })
+                .collect();
+            let es: Vec<f64> = (0..nb).map(|b| b as f64).collect();
+            let run = |portable: bool, want_s: bool| {
+                let (mut af, mut as_, mut pr) = (
+                    vec![0.0; nb],
+                    vec![0.0; if want_s { nb } else { 0 }],
+                    vec![0.0; nb],
+                );
+                for i in 0..n {
+                    let fl = logistic_flush_after(i, n);
+                    if portable {
+                        loss_accumulate_row_portable(
+                            Loss::Logistic,
+                            &fs[i],
+                            &es,
+                            ys[i],
+                            &mut af,
+                            &mut as_,
+                            &mut pr,
+                            fl,
+                        );
+                    } else {
+                        loss_accumulate_row(
+                            Loss::Logistic,
+                            &fs[i],
+                            &es,
+                            ys[i],
+                            &mut af,
+                            &mut as_,
+                            &mut pr,
+                            fl,
+                        );
+                    }
+                }
+                assert!(pr.iter().all(|&p| p == 0.0));
+                (af, as_)
+            };
+            let (af, as_) = run(false, true);
+            assert_eq!((af.clone(), as_.clone()), run(true, true), "case {case}");
+            assert_eq!(af, run(false, false).0, "case {case}");
+            for b in 0..nb {
+                // the same point alone (a block of one) gives the same bits
+                let (mut a1, mut s1, mut p1) = ([0.0], [0.0], [0.0]);
+                for i in 0..n {
+                    let fl = logistic_flush_after(i, n);
+                    loss_accumulate_row(
+                        Loss::Logistic,
+                        &fs[i][b..b + 1],
+                        &es[b..b + 1],
+                        ys[i],
+                        &mut a1,
+                        &mut s1,
+                        &mut p1,
+                        fl,
+                    );
+                }
+                assert_eq!((a1[0], s1[0]), (af[b], as_[b]), "case {case} point {b}");
+                // the value against Σ m + Σ log1p(û), fold by fold
+                let zs: Vec<f64> = (0..n).map(|i| ys[i] * fs[i][b]).collect();
+                let m_sum: f64 = zs.iter().map(|z| (-z).max(0.0)).sum();
+                let mut bound = 0.5 * (n + n.div_ceil(kr)) as f64 * f64::EPSILON * af[b];
+                let mut exact = m_sum;
+                for fold in zs.chunks(kr) {
+                    let l = log_sum_reference(fold);
+                    exact += l;
+                    bound += (0.5 * (fold.len() + 1) as f64 + 6.0) * f64::EPSILON * l;
+                }
+                assert!(
+                    (af[b] - exact).abs() <= bound,
+                    "case {case} point {b}: {} vs {exact} (bound {bound})",
+                    af[b]
+                );
+                assert!(as_[b] >= af[b] * (1.0 - 1e-15));
             }
         }
     }

@@ -825,8 +825,10 @@ impl Mlp {
     /// layers and one output ([`Mlp::fused`]), sample by sample with every intermediate in
     /// cache: per sample x_i, the first layer's pre-activations of every point
     /// (`z_ub = b_u + Σ_j x_ij W_uj`, j in order, as the per-point path sums them) and their
-    /// bounds (`|b_u| + Σ_j |x_ij||W_uj|`) by [`first_layer_row`], then the activation, the
-    /// output unit and the loss term ([`loss::loss_accumulate_row`](super::loss)). No product
+    /// bounds (`|b_u| + Σ_j |x_ij||W_uj|`) by [`first_layer_row2`] for two samples per pass
+    /// over the per-point weights ([`first_layer_row`] for a last odd one), then per sample the
+    /// activation, the output unit and the loss term
+    /// ([`loss::loss_accumulate_row`](super::loss)). No product
     /// of the whole block and no n × B intermediate: the first layer has a small fan-in K = d,
     /// where a packed product spends its time packing.
     ///
@@ -899,31 +901,60 @@ impl Mlp {
         scales.iter_mut().for_each(|v| *v = 0.0);
         let lip = l0.act.lipschitz();
         let no_scale: &mut [f64] = &mut [];
+        let mut prod = self.loss_products(rr);
         let n = self.x.nrows();
+        let row = |i: usize| (self.x.row(i).to_slice(), self.xabs.row(i).to_slice());
         let mut i0 = 0;
         while i0 < n {
             let i1 = (i0 + g).min(n);
-            for i in i0..i1 {
-                let (xr, xar) = (self.x.row(i), self.xabs.row(i));
-                let (Some(x), Some(xa)) = (xr.as_slice(), xar.as_slice()) else {
+            // the group's first layer: two samples per pass over the per-point weights (each
+            // load serves both), a last odd sample of the group alone
+            let mut i = i0;
+            while i < i1 {
+                let (Some(x), Some(xa)) = row(i) else {
+                    i += 1;
                     continue; // standard layout by construction
                 };
+                let next = if i + 1 < i1 {
+                    let (x1, xa1) = row(i + 1);
+                    x1.zip(xa1)
+                } else {
+                    None
+                };
                 let o = (i - i0) * w;
-                let (zs, es) = (&mut z[o..o + w], &mut e[o..o + w]);
+                let (za, zb) = z[o..].split_at_mut(w);
+                let (ea, eb) = e[o..].split_at_mut(w);
                 for u in 0..m {
                     let (wu, wau) = (
                         &w1[u * k * n0..(u + 1) * k * n0],
                         &w1a[u * k * n0..(u + 1) * k * n0],
                     );
                     let (bu, bau) = (&b1[u * n0..(u + 1) * n0], &b1a[u * n0..(u + 1) * n0]);
-                    let zu = &mut zs[u * rr..u * rr + n0];
-                    let eu = &mut es[u * rr..u * rr + n0];
-                    first_layer_row(x, xa, wu, wau, bu, bau, zu, eu);
+                    let zu = &mut za[u * rr..u * rr + n0];
+                    let eu = &mut ea[u * rr..u * rr + n0];
+                    match next {
+                        Some((x1, xa1)) => first_layer_row2(
+                            [x, x1],
+                            [xa, xa1],
+                            wu,
+                            wau,
+                            bu,
+                            bau,
+                            [zu, &mut zb[u * rr..u * rr + n0]],
+                            [eu, &mut eb[u * rr..u * rr + n0]],
+                        ),
+                        _ => first_layer_row(x, xa, wu, wau, bu, bau, zu, eu),
+                    }
                 }
-                if let Some((np, ts)) = pairs {
+                i += if next.is_some() { 2 } else { 1 };
+            }
+            if let Some((np, ts)) = pairs {
+                for i in i0..i1 {
+                    let o = (i - i0) * w;
                     for u in 0..m {
-                        combine_pair_unit(&mut zs[u * rr..(u + 1) * rr], np, ts, 1.0);
-                        combine_pair_unit(&mut es[u * rr..(u + 1) * rr], np, ts, 4.0);
+                        let r = o + u * rr..o + (u + 1) * rr;
+                        combine_pair_unit(&mut z[r.clone()], np, ts, 1.0);
+                        combine_pair_unit(&mut e[r], np, ts, 4.0);
                     }
                 }
             }
@@ -948,7 +979,16 @@ impl Mlp {
                 } else {
                     &mut *no_scale
                 };
-                super::loss::loss_accumulate_row(self.loss, f, ef, self.y[[i, 0]], values, acc_s);
+                super::loss::loss_accumulate_row(
+                    self.loss,
+                    f,
+                    ef,
+                    self.y[[i, 0]],
+                    values,
+                    acc_s,
+                    &mut prod,
+                    super::loss::logistic_flush_after(i, n),
+                );
             }
             i0 = i1;
         }
@@ -970,7 +1010,9 @@ impl Mlp {
         values.iter_mut().for_each(|v| *v = 0.0);
         scales.iter_mut().for_each(|v| *v = 0.0);
         let no_scale: &mut [f64] = &mut [];
-        for i in 0..self.x.nrows() {
+        let mut prod = self.loss_products(if c == 1 { nb } else { 0 });
+        let n = self.x.nrows();
+        for i in 0..n {
             let row = out.row(i);
             let row = row.as_slice().unwrap_or(&[]);
             let erow = fwd.e_out.as_ref().map(|e| e.row(i));
@@ -988,6 +1030,8 @@ impl Mlp {
                     self.y[[i, 0]],
                     values,
                     acc_s,
+                    &mut prod,
+                    super::loss::logistic_flush_after(i, n),
                 );
             } else {
                 for b in 0..nb {
@@ -1003,6 +1047,12 @@ impl Mlp {
             }
         }
         self.finish_values(p, values, scales, want_scale);
+    }
+
+    /// The per-point products of [`loss::loss_accumulate_row`](super::loss) for `nb` points
+    /// (zeros; only the logistic loss uses them).
+    fn loss_products(&self, nb: usize) -> Vec<f64> {
+        vec![0.0; if self.loss == Loss::Logistic { nb } else { 0 }]
     }
 
     /// Add the weight decay to `values` and `scales` and make each scale at least |value|.
@@ -1281,6 +1331,69 @@ avx2_twin! {
     }
 }
 
+avx2_twin! {
+    /// [`first_layer_row`] for two samples at once (`x2 = [x_i, x_{i+1}]`, `xa2` their absolute
+    /// values, outputs `z2`, `e2`): each load of the per-point weights serves both samples. The
+    /// same operations per sample and point as [`first_layer_row`] (bit for bit; tested).
+    fn first_layer_row2 / first_layer_row2_avx2 / first_layer_row2_portable(
+        x2: [&[f64]; 2],
+        xa2: [&[f64]; 2],
+        w: &[f64],
+        wa: &[f64],
+        bias: &[f64],
+        babs: &[f64],
+        z2: [&mut [f64]; 2],
+        e2: [&mut [f64]; 2],
+    ) {
+        let [z0, z1] = z2;
+        let [e0, e1] = e2;
+        let nb = z0.len().min(z1.len()).min(e0.len()).min(e1.len());
+        let k = x2[0].len().min(xa2[0].len()).min(x2[1].len()).min(xa2[1].len());
+        const L: usize = 8;
+        let mut b0 = 0;
+        while b0 + L <= nb {
+            let mut zz = [[0.0f64; L]; 2];
+            let mut ee = [[0.0f64; L]; 2];
+            for s in 0..2 {
+                zz[s].copy_from_slice(&bias[b0..b0 + L]);
+                ee[s].copy_from_slice(&babs[b0..b0 + L]);
+            }
+            for (j, (wr, ar)) in w
+                .chunks_exact(nb)
+                .zip(wa.chunks_exact(nb))
+                .take(k)
+                .enumerate()
+            {
+                let wr = &wr[b0..b0 + L];
+                let ar = &ar[b0..b0 + L];
+                for s in 0..2 {
+                    let (xj, aj) = (x2[s][j], xa2[s][j]);
+                    for q in 0..L {
+                        zz[s][q] += xj * wr[q];
+                        ee[s][q] += aj * ar[q];
+                    }
+                }
+            }
+            z0[b0..b0 + L].copy_from_slice(&zz[0]);
+            z1[b0..b0 + L].copy_from_slice(&zz[1]);
+            e0[b0..b0 + L].copy_from_slice(&ee[0]);
+            e1[b0..b0 + L].copy_from_slice(&ee[1]);
+            b0 += L;
+        }
+        for b in b0..nb {
+            for (s, (z, e)) in [(0, (&mut *z0, &mut *e0)), (1, (&mut *z1, &mut *e1))] {
+                let (mut zz, mut ee) = (bias[b], babs[b]);
+                for j in 0..k {
+                    zz += x2[s][j] * w[j * nb + b];
+                    ee += xa2[s][j] * wa[j * nb + b];
+                }
+                z[b] = zz;
+                e[b] = ee;
+            }
+        }
+    }
+}
+
 /// The register blocks of [`first_layer_row`]: points `b0..` in blocks of `L` while whole
 /// blocks remain; returns the first point not done.
 #[inline(always)]
@@ -1544,7 +1657,7 @@ impl Mlp {
         let lip = l0.act.lipschitz();
         let (mut z, mut e) = (vec![0.0; m * n], vec![0.0; m * n]);
         let (mut f, mut ef) = (vec![0.0; n], vec![0.0; n]);
-        let (mut lt, mut st) = (vec![0.0; n], vec![0.0; n]);
+        let mut prod = self.loss_products(1);
         let mut wa = vec![0.0; k];
         for (b, th) in q.outer_iter().enumerate() {
             for u in 0..m {
@@ -1576,16 +1689,26 @@ impl Mlp {
             } else {
                 (&z[..n], &e[..n])
             };
-            super::loss::loss_terms_col(self.loss, fo, eo, &y, want_scale, &mut lt, &mut st);
-            let (mut v, mut sc) = (0.0, 0.0);
-            for (&l, &t) in lt.iter().zip(&st) {
-                v += l;
-                if want_scale {
-                    sc += t;
-                }
+            // the loss terms as the block path accumulates them (a block of one point: the same
+            // bits, the logistic loss's products folded on the same samples)
+            let (mut v, mut sc) = ([0.0], [0.0]);
+            prod.iter_mut().for_each(|p| *p = 0.0);
+            for i in 0..n {
+                let acc_s: &mut [f64] = if want_scale { &mut sc } else { &mut [] };
+                let ei: &[f64] = if want_scale { &eo[i..=i] } else { &[] };
+                super::loss::loss_accumulate_row(
+                    self.loss,
+                    &fo[i..=i],
+                    ei,
+                    y[i],
+                    &mut v,
+                    acc_s,
+                    &mut prod,
+                    super::loss::logistic_flush_after(i, n),
+                );
             }
-            values[b] = v;
-            scales[b] = sc;
+            values[b] = v[0];
+            scales[b] = sc[0];
         }
         self.finish_values(q, values, scales, want_scale);
     }
@@ -1697,8 +1820,18 @@ impl Mlp {
             }
             if let Some(vals) = values.as_deref_mut() {
                 let mut acc = [0.0];
-                for (&fv, &yv) in f.iter().zip(&y) {
-                    super::loss::loss_accumulate_row(self.loss, &[fv], &[], yv, &mut acc, &mut []);
+                let mut prod = self.loss_products(1);
+                for (i, (&fv, &yv)) in f.iter().zip(&y).enumerate() {
+                    super::loss::loss_accumulate_row(
+                        self.loss,
+                        &[fv],
+                        &[],
+                        yv,
+                        &mut acc,
+                        &mut [],
+                        &mut prod,
+                        super::loss::logistic_flush_after(i, n),
+                    );
                 }
                 vals[c] = acc[0];
             }
@@ -2645,6 +2778,30 @@ mod tests {
                         e += w[j * nb + b].abs() * x[j].abs();
                     }
                     assert_eq!((z1[b], e1[b]), (z, e), "k={k} nb={nb} b={b}");
+                }
+                // two samples per pass: each sample as first_layer_row computes it alone
+                let x1: Vec<f64> = x.iter().map(|v| -0.37 * v + 0.5).collect();
+                let xa1: Vec<f64> = x1.iter().map(|v| v.abs()).collect();
+                let (mut z3, mut e3) = (vec![0.0; nb], vec![0.0; nb]);
+                first_layer_row(&x1, &xa1, &w, &wa, &bias, &babs, &mut z3, &mut e3);
+                for portable in [false, true] {
+                    let (mut za, mut ea) = (vec![0.0; nb], vec![0.0; nb]);
+                    let (mut zb, mut eb) = (vec![0.0; nb], vec![0.0; nb]);
+                    let args = (
+                        [&x[..], &x1[..]],
+                        [&xa[..], &xa1[..]],
+                        [&mut za[..], &mut zb[..]],
+                        [&mut ea[..], &mut eb[..]],
+                    );
+                    if portable {
+                        first_layer_row2_portable(
+                            args.0, args.1, &w, &wa, &bias, &babs, args.2, args.3,
+                        );
+                    } else {
+                        first_layer_row2(args.0, args.1, &w, &wa, &bias, &babs, args.2, args.3);
+                    }
+                    assert_eq!((&za, &ea), (&z1, &e1), "k={k} nb={nb}");
+                    assert_eq!((&zb, &eb), (&z3, &e3), "k={k} nb={nb}");
                 }
             }
         }
