@@ -97,8 +97,8 @@ pub fn solve(
 
 /// [`solve`]; with `chain` the zero-cone rows in the prefix-sum form when it is sparser
 /// ([`pattern_chain`]), without `refine` Clarabel's iterative refinement of its KKT solves off
-/// (neither for the logistic loss, whose settings are fixed; see the comment at its settings
-/// below). Each
+/// (for the logistic loss `refine` selects its tight settings, see the comment at them below;
+/// without it, Clarabel's defaults with refinement off, for the endgame's loose rounds). Each
 /// refinement step is a multiplication by the KKT matrix and two triangular solves: ~40 % of
 /// Clarabel's time on the endgame's working sets (n = 60, d = 2, 120 patterns with facet rows;
 /// n = 40, d = 3, 150–320 patterns), and without it Clarabel still reports `Solved` at its
@@ -336,7 +336,7 @@ pub fn solve_fast(
         max_threads: 1,
         ..DefaultSettings::default()
     };
-    let settings = if logistic {
+    let settings = if logistic && refine {
         DefaultSettings::<f64> {
             iterative_refinement_reltol: 1e-14,
             iterative_refinement_abstol: 1e-14,

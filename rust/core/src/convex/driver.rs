@@ -816,8 +816,13 @@ pub fn endgame(
         // "AlmostSolved" at 2e-6)
         let mut unit = true;
         // a working set that is not the whole program, far from the optimum: its solve only
-        // chooses the patterns of the next round, to CONIC_LOOSE_TOL
-        let loose = fast && idx.len() < p && last_rel > CONIC_LOOSE_GAP && !force_tight;
+        // chooses the patterns of the next round, to CONIC_LOOSE_TOL. The logistic loss's
+        // exponential-cone rounds too, with Clarabel's default settings and no refinement
+        // instead of its tight ones (n = 40, d = 3, all 1,562 patterns, β grid 1e-4 … 0.4: the
+        // first 4–5 rounds take ~22 iterations at 1e-6 instead of 30–80 at 1e-10, the fits
+        // 2–3.5× faster, the last round certifies as before)
+        let loose =
+            (fast || newton_ok) && idx.len() < p && last_rel > CONIC_LOOSE_GAP && !force_tight;
         let rtol = if loose {
             ctol.max(CONIC_LOOSE_TOL)
         } else {
@@ -842,7 +847,7 @@ pub fn endgame(
                 unit,
                 sub_facets.as_deref(),
                 chain,
-                !fast,
+                !fast && !loose,
                 ctl,
             )?,
         };
@@ -864,7 +869,7 @@ pub fn endgame(
                 false,
                 sub_facets.as_deref(),
                 chain,
-                !fast,
+                !fast && !loose,
                 ctl,
             )?;
         }
