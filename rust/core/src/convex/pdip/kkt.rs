@@ -398,17 +398,21 @@ impl<'a> Woodbury<'a> {
         let panel = linalg::PANEL;
         let ntile = n.div_ceil(WOODBURY_TILE).max(1);
         let wt = n.div_ceil(ntile).div_ceil(panel) * panel;
-        let packed: Vec<linalg::PackedRows> = rows
-            .iter()
-            .map(|r| {
-                ctl.check()?;
-                Ok(linalg::PackedRows::new(xsl, d, r, wt, ntile))
-            })
-            .collect::<Result<_>>()?;
-        let c_xt: Vec<Vec<f64>> = packed
-            .iter()
-            .map(|pk| ctl.check().map(|_| vec![0.0; pk.x.len()]))
-            .collect::<Result<_>>()?;
+        // packed per pattern, on the pool when the problem's products are (each pattern is one
+        // unit; the packed operands and C_i X_iᵀ are ~2·n·d·P/2 values, first touched here: done
+        // on one thread they were the largest serial part of a phase's start)
+        let pack = |r: &Vec<usize>| -> Result<(linalg::PackedRows, Vec<f64>)> {
+            ctl.check()?;
+            let pk = linalg::PackedRows::new(xsl, d, r, wt, ntile);
+            let t = vec![0.0; pk.x.len()];
+            Ok((pk, t))
+        };
+        let both: Vec<(linalg::PackedRows, Vec<f64>)> = if prob.par {
+            rows.par_iter().map(pack).collect::<Result<_>>()?
+        } else {
+            rows.iter().map(pack).collect::<Result<_>>()?
+        };
+        let (packed, c_xt): (Vec<linalg::PackedRows>, Vec<Vec<f64>>) = both.into_iter().unzip();
         let row_norm2: Vec<f64> = (0..n)
             .map(|k| xsl[k * d..(k + 1) * d].iter().map(|v| v * v).sum())
             .collect();
