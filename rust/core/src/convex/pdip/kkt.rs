@@ -584,7 +584,10 @@ impl<'a> Woodbury<'a> {
         };
         bufs.resize_with(units.len(), Vec::new);
         if par {
-            units.par_iter().zip(bufs.par_iter_mut()).try_for_each(tile_of)?;
+            units
+                .par_iter()
+                .zip(bufs.par_iter_mut())
+                .try_for_each(tile_of)?;
         } else {
             units.iter().zip(bufs.iter_mut()).try_for_each(tile_of)?;
         }
