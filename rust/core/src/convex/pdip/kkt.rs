@@ -364,6 +364,12 @@ pub(super) struct Woodbury<'a> {
     /// … and c_xt[i] = C_i X_iᵀ in the same layout, made once per iteration and read by every
     /// tile.
     c_xt: Vec<Vec<f64>>,
+    /// The assembly's work arrays, kept from one iteration to the next: one w × w tile per unit
+    /// of work, and M itself (n × n). Fresh ones every iteration were faulted in and zeroed by
+    /// the kernel on the calling thread: with 2 threads, 13% of a (1000, 20, 1000) ReLU fit's
+    /// CPU time, all of it outside the parallel work.
+    bufs: Vec<Vec<f64>>,
+    mm: Array2<f64>,
 }
 
 impl<'a> Woodbury<'a> {
@@ -392,17 +398,21 @@ impl<'a> Woodbury<'a> {
         let panel = linalg::PANEL;
         let ntile = n.div_ceil(WOODBURY_TILE).max(1);
         let wt = n.div_ceil(ntile).div_ceil(panel) * panel;
-        let packed: Vec<linalg::PackedRows> = rows
-            .iter()
-            .map(|r| {
-                ctl.check()?;
-                Ok(linalg::PackedRows::new(xsl, d, r, wt, ntile))
-            })
-            .collect::<Result<_>>()?;
-        let c_xt: Vec<Vec<f64>> = packed
-            .iter()
-            .map(|pk| ctl.check().map(|_| vec![0.0; pk.x.len()]))
-            .collect::<Result<_>>()?;
+        // packed per pattern, on the pool when the problem's products are (each pattern is one
+        // unit; the packed operands and C_i X_iᵀ are ~2·n·d·P/2 values, first touched here: done
+        // on one thread they were the largest serial part of a phase's start)
+        let pack = |r: &Vec<usize>| -> Result<(linalg::PackedRows, Vec<f64>)> {
+            ctl.check()?;
+            let pk = linalg::PackedRows::new(xsl, d, r, wt, ntile);
+            let t = vec![0.0; pk.x.len()];
+            Ok((pk, t))
+        };
+        let both: Vec<(linalg::PackedRows, Vec<f64>)> = if prob.par {
+            rows.par_iter().map(pack).collect::<Result<_>>()?
+        } else {
+            rows.iter().map(pack).collect::<Result<_>>()?
+        };
+        let (packed, c_xt): (Vec<linalg::PackedRows>, Vec<Vec<f64>>) = both.into_iter().unzip();
         let row_norm2: Vec<f64> = (0..n)
             .map(|k| xsl[k * d..(k + 1) * d].iter().map(|v| v * v).sum())
             .collect();
@@ -424,6 +434,8 @@ impl<'a> Woodbury<'a> {
             wt,
             packed,
             c_xt,
+            bufs: Vec::new(),
+            mm: Array2::zeros((0, 0)),
         })
     }
 
@@ -464,7 +476,7 @@ impl<'a> Woodbury<'a> {
     }
 
     /// M = I + diag(√w) Σ_i X_R (C_v + C_w) X_Rᵀ diag(√w) over the blocks outside `kept`
-    /// (its lower triangle, all the factorisation reads).
+    /// (its lower triangle, all the factorisation reads), kept for [`Woodbury::factorise`].
     pub(super) fn assemble(
         &mut self,
         binv: &[f64],
@@ -472,11 +484,12 @@ impl<'a> Woodbury<'a> {
         sqw: &Array1<f64>,
         par: bool,
         ctl: &Control,
-    ) -> Result<Array2<f64>> {
+    ) -> Result<()> {
         let (n, d, p, nb, dm) = (self.n, self.d, self.p, self.nb, self.d + 1);
         let (ntile, wt) = (self.ntile, self.wt);
         let (rows, xr_max2, packed) = (&self.rows, &self.xr_max2, &self.packed);
         let c_xt = &mut self.c_xt;
+        let (bufs, mm) = (&mut self.bufs, &mut self.mm);
         let wmax = sqw.iter().fold(0.0f64, |a, v| a.max(v * v));
         let mut in_schur = vec![false; nb];
         for &b in kept {
@@ -539,9 +552,10 @@ impl<'a> Woodbury<'a> {
                 .enumerate()
                 .try_for_each(|(i, out)| c_product(i, out))?;
         }
-        let tile_of = |&(u, c): &(usize, usize)| -> Result<Vec<f64>> {
+        let tile_of = |(&(u, c), buf): (&(usize, usize), &mut Vec<f64>)| -> Result<()> {
             let (ti, tj) = pairs[u];
-            let mut buf = vec![0.0; wt * wt];
+            buf.clear();
+            buf.resize(wt * wt, 0.0);
             for i in c * chunk..((c + 1) * chunk).min(p) {
                 // a unit adds up to P/8 patterns (seconds in all for n = 1000, P = 1000)
                 ctl.check()?;
@@ -564,19 +578,26 @@ impl<'a> Woodbury<'a> {
                     diagonal: ti == tj,
                     origin: (ti * wt, tj * wt),
                 };
-                linalg::add_block_product(&op, &mut buf, wt);
+                linalg::add_block_product(&op, buf, wt);
             }
-            Ok(buf)
+            Ok(())
         };
-        let bufs: Vec<Vec<f64>> = if par {
-            units.par_iter().map(tile_of).collect::<Result<_>>()?
+        bufs.resize_with(units.len(), Vec::new);
+        if par {
+            units
+                .par_iter()
+                .zip(bufs.par_iter_mut())
+                .try_for_each(tile_of)?;
         } else {
-            units.iter().map(tile_of).collect::<Result<_>>()?
-        };
+            units.iter().zip(bufs.iter_mut()).try_for_each(tile_of)?;
+        }
+        let bufs = &*bufs;
         // M = I + diag(√w) (lower triangle of the tiles) diag(√w): the lower triangle, all the
         // factorisation reads
         // (by chunks of rows, in parallel: every entry sums the units in their order)
-        let mut mm = Array2::<f64>::zeros((n, n));
+        if mm.dim() != (n, n) {
+            *mm = Array2::<f64>::zeros((n, n));
+        }
         let sq = sqw
             .as_slice()
             .ok_or_else(|| Error::Numerical("√w not contiguous".into()))?;
@@ -584,8 +605,9 @@ impl<'a> Woodbury<'a> {
             for (q, mut row) in rows.outer_iter_mut().enumerate() {
                 let k = c * BCH + q;
                 let ti = k / wt;
+                row.fill(0.0);
                 row[k] = 1.0;
-                for (&(u, _), buf) in units.iter().zip(&bufs) {
+                for (&(u, _), buf) in units.iter().zip(bufs) {
                     let (ui, tj) = pairs[u];
                     let lend = ((tj + 1) * wt).min(k + 1);
                     if ui != ti || lend <= tj * wt {
@@ -606,14 +628,13 @@ impl<'a> Woodbury<'a> {
         } else {
             chunks.into_iter().for_each(fill);
         }
-        Ok(mm)
+        Ok(())
     }
 
-    /// The Cholesky factor of M and, when blocks are `kept` out of it, the Schur complement
-    /// of those blocks.
+    /// The Cholesky factor of M (from the last [`Woodbury::assemble`]) and, when blocks are
+    /// `kept` out of it, the Schur complement of those blocks.
     pub(super) fn factorise(
         &self,
-        mm: &Array2<f64>,
         kept: Vec<usize>,
         bmat: &[f64],
         sqw: &Array1<f64>,
@@ -623,7 +644,7 @@ impl<'a> Woodbury<'a> {
         let (n, d, p, dm) = (self.n, self.d, self.p, self.d + 1);
         let (rows, xsl) = (&self.rows, self.xsl);
         ctl.check()?;
-        let lm = linalg::cholesky_ctl(mm, true, ctl)?;
+        let lm = linalg::cholesky_ctl(&self.mm, true, ctl)?;
         ctl.check()?;
         let schur = if kept.is_empty() {
             None

@@ -238,9 +238,9 @@ pub(super) fn solve_rows(
         if settings.tracing() {
             settings.note(|| format!("   schur blocks={}", kept.len()));
         }
-        let mm = wood.assemble(&binv, &kept, &sqw, par, ctl)?;
+        wood.assemble(&binv, &kept, &sqw, par, ctl)?;
         phases.lap(3);
-        let (lm, schur) = wood.factorise(&mm, kept, &bmat, &sqw, par, ctl)?;
+        let (lm, schur) = wood.factorise(kept, &bmat, &sqw, par, ctl)?;
         phases.lap(4);
         let kkt = Kkt::new(prob, bmat, binv, sqw, lm, schur, rel_gap, par, ctl);
         let newton = Newton {

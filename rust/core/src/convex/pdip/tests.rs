@@ -375,3 +375,33 @@ fn max_step_stops_at_the_boundary() {
     let du3 = [-1.0, 0.0, 0.0];
     assert!((soc_max_step(&u, &du3, 10.0) - 1.0).abs() < 1e-12);
 }
+
+/// The solve (Woodbury assembly in several tiles and units of patterns, per-pattern packing,
+/// block algebra, LP-row kernels) gives the same iterates bit for bit serially and on pools of
+/// 1, 2 and 3 threads.
+#[test]
+fn solve_does_not_depend_on_the_thread_count() {
+    // n above WOODBURY_TILE: M is assembled in 2 × 2 tiles, each split into chunks of patterns
+    let (mut prob, g) = relu_program(7, 600, 3, 40);
+    let settings = Settings {
+        tol: 1e-7,
+        max_iter: 1000,
+        ..Default::default()
+    };
+    let ctl = Control::new();
+    let run = |prob: &Problem| {
+        let r = solve(prob, &settings, Some(g.view()), &ctl).unwrap();
+        (r.z, r.mu, r.iters)
+    };
+    prob.par = false;
+    let serial = run(&prob);
+    assert!(serial.2 > 1);
+    prob.par = true;
+    for t in [1, 2, 3] {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(t)
+            .build()
+            .unwrap();
+        assert!(pool.install(|| run(&prob)) == serial, "{t} threads");
+    }
+}
