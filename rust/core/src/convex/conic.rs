@@ -997,18 +997,23 @@ mod tests {
         }
     }
 
+    /// The unit ReLU program (n = 16, 40 patterns) with ±1 labels and the logistic loss.
+    fn logistic_program(seed: u64, d: usize, beta: f64) -> Problem {
+        let (p0, _) = crate::convex::pdip::tests::relu_program_at(seed, 16, d, 40, beta);
+        let y = p0.y.mapv(|v| if v > 0.0 { 1.0 } else { -1.0 });
+        Problem {
+            y,
+            loss: Loss::Logistic,
+            ..p0
+        }
+    }
+
     /// Newton steps on the logistic program from z = 0 reach Clarabel's optimum of the
     /// exponential-cone program itself (to 1e-9 relative) with a certificate that closes (the
     /// step's dual candidate priced on every block), and never increase the objective.
     #[test]
     fn newton_steps_reach_the_logistic_optimum() {
-        let (p0, _) = crate::convex::pdip::tests::relu_program_at(3, 16, 3, 40, 0.05);
-        let y = p0.y.mapv(|v| if v > 0.0 { 1.0 } else { -1.0 });
-        let prob = Problem {
-            y,
-            loss: Loss::Logistic,
-            ..p0
-        };
+        let prob = logistic_program(3, 3, 0.05);
         let ctl = Control::new();
         let whole = solve(&prob, 1e-10, 300, true, None, &ctl).unwrap();
         let pstar = prob.certify(&whole.z, None, None).objective;
@@ -1044,13 +1049,7 @@ mod tests {
     /// it certifies at the default tol where the rescaled ℓ'(prediction) does not.
     #[test]
     fn the_dual_point_on_the_face_tightens_the_bound() {
-        let (p0, _) = crate::convex::pdip::tests::relu_program_at(5, 16, 2, 40, 1e-3);
-        let y = p0.y.mapv(|v| if v > 0.0 { 1.0 } else { -1.0 });
-        let prob = Problem {
-            y,
-            loss: Loss::Logistic,
-            ..p0
-        };
+        let prob = logistic_program(5, 2, 1e-3);
         let ctl = Control::new();
         let whole = solve(&prob, 1e-10, 300, true, None, &ctl).unwrap();
         let z = crate::convex::admm::project_blocks(&prob, &whole.z, &ctl).unwrap();
