@@ -900,7 +900,6 @@ impl Mlp {
         values.iter_mut().for_each(|v| *v = 0.0);
         scales.iter_mut().for_each(|v| *v = 0.0);
         let lip = l0.act.lipschitz();
-        let no_scale: &mut [f64] = &mut [];
         let mut prod = self.loss_products(rr);
         let n = self.x.nrows();
         let row = |i: usize| (self.x.row(i).to_slice(), self.xabs.row(i).to_slice());
@@ -974,21 +973,7 @@ impl Mlp {
                 } else {
                     (zs, es)
                 };
-                let acc_s = if want_scale {
-                    &mut *scales
-                } else {
-                    &mut *no_scale
-                };
-                super::loss::loss_accumulate_row(
-                    self.loss,
-                    f,
-                    ef,
-                    self.y[[i, 0]],
-                    values,
-                    acc_s,
-                    &mut prod,
-                    super::loss::logistic_flush_after(i, n),
-                );
+                self.accumulate_sample(i, f, ef, values, scales, want_scale, &mut prod);
             }
             i0 = i1;
         }
@@ -1009,7 +994,6 @@ impl Mlp {
         let out = &fwd.h[self.layers.len() - 1];
         values.iter_mut().for_each(|v| *v = 0.0);
         scales.iter_mut().for_each(|v| *v = 0.0);
-        let no_scale: &mut [f64] = &mut [];
         let mut prod = self.loss_products(if c == 1 { nb } else { 0 });
         let n = self.x.nrows();
         for i in 0..n {
@@ -1018,21 +1002,7 @@ impl Mlp {
             let erow = fwd.e_out.as_ref().map(|e| e.row(i));
             let erow = erow.as_ref().and_then(|r| r.as_slice()).unwrap_or(&[]);
             if c == 1 {
-                let acc_s = if want_scale {
-                    &mut *scales
-                } else {
-                    &mut *no_scale
-                };
-                super::loss::loss_accumulate_row(
-                    self.loss,
-                    row,
-                    erow,
-                    self.y[[i, 0]],
-                    values,
-                    acc_s,
-                    &mut prod,
-                    super::loss::logistic_flush_after(i, n),
-                );
+                self.accumulate_sample(i, row, erow, values, scales, want_scale, &mut prod);
             } else {
                 for b in 0..nb {
                     for o in 0..c {
@@ -1047,6 +1017,34 @@ impl Mlp {
             }
         }
         self.finish_values(p, values, scales, want_scale);
+    }
+
+    /// Sample i's loss terms for a row of one-output predictions `f` (one per point, bounds
+    /// `ef`) added to `values` and, with `want_scale`, to `scales` by
+    /// [`loss::loss_accumulate_row`](super::loss), the logistic products folded on the shared
+    /// schedule: every value path sums its terms through here, so all agree bit for bit.
+    #[allow(clippy::too_many_arguments)]
+    fn accumulate_sample(
+        &self,
+        i: usize,
+        f: &[f64],
+        ef: &[f64],
+        values: &mut [f64],
+        scales: &mut [f64],
+        want_scale: bool,
+        prod: &mut [f64],
+    ) {
+        let acc_s: &mut [f64] = if want_scale { scales } else { &mut [] };
+        super::loss::loss_accumulate_row(
+            self.loss,
+            f,
+            ef,
+            self.y[[i, 0]],
+            values,
+            acc_s,
+            prod,
+            super::loss::logistic_flush_after(i, self.x.nrows()),
+        );
     }
 
     /// The per-point products of [`loss::loss_accumulate_row`](super::loss) for `nb` points
@@ -1652,7 +1650,6 @@ impl Mlp {
         let (n, k) = self.x.dim();
         let m = l0.n_out;
         let second = self.layers.get(1);
-        let y: Vec<f64> = self.y.column(0).iter().copied().collect();
         let (xt, xat) = (&self.xt, &self.xat);
         let lip = l0.act.lipschitz();
         let (mut z, mut e) = (vec![0.0; m * n], vec![0.0; m * n]);
@@ -1694,17 +1691,14 @@ impl Mlp {
             let (mut v, mut sc) = ([0.0], [0.0]);
             prod.iter_mut().for_each(|p| *p = 0.0);
             for i in 0..n {
-                let acc_s: &mut [f64] = if want_scale { &mut sc } else { &mut [] };
-                let ei: &[f64] = if want_scale { &eo[i..=i] } else { &[] };
-                super::loss::loss_accumulate_row(
-                    self.loss,
+                self.accumulate_sample(
+                    i,
                     &fo[i..=i],
-                    ei,
-                    y[i],
+                    &eo[i..=i],
                     &mut v,
-                    acc_s,
+                    &mut sc,
+                    want_scale,
                     &mut prod,
-                    super::loss::logistic_flush_after(i, n),
                 );
             }
             values[b] = v[0];
@@ -1821,17 +1815,8 @@ impl Mlp {
             if let Some(vals) = values.as_deref_mut() {
                 let mut acc = [0.0];
                 let mut prod = self.loss_products(1);
-                for (i, (&fv, &yv)) in f.iter().zip(&y).enumerate() {
-                    super::loss::loss_accumulate_row(
-                        self.loss,
-                        &[fv],
-                        &[],
-                        yv,
-                        &mut acc,
-                        &mut [],
-                        &mut prod,
-                        super::loss::logistic_flush_after(i, n),
-                    );
+                for (i, &fv) in f.iter().enumerate() {
+                    self.accumulate_sample(i, &[fv], &[], &mut acc, &mut [], false, &mut prod);
                 }
                 vals[c] = acc[0];
             }
