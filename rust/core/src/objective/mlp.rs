@@ -2452,6 +2452,8 @@ mod tests {
         for (n, loss) in [
             (37, Loss::Squared),
             (16, Loss::Logistic),
+            // more samples than one fold of the logistic products
+            (150, Loss::Logistic),
             (5, Loss::Squared),
             (50, Loss::SquaredHinge),
         ] {
@@ -2535,6 +2537,8 @@ mod tests {
         for (n, loss) in [
             (37, Loss::Squared),
             (16, Loss::Logistic),
+            // more samples than one fold of the logistic products
+            (150, Loss::Logistic),
             (5, Loss::Hinge),
             (41, Loss::SquaredHinge),
         ] {
