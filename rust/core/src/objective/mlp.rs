@@ -2441,6 +2441,28 @@ mod tests {
         }
     }
 
+    /// A network 4 → 3 → 1 with hidden activation `act` and identity output.
+    fn two_layer(
+        x: &Array2<f64>,
+        y: &Array2<f64>,
+        act: Activation,
+        bias: [bool; 2],
+        loss: Loss,
+        wd: f64,
+    ) -> Mlp {
+        Mlp::new(
+            x.clone(),
+            y.clone(),
+            &[4, 3, 1],
+            &[act, Activation::Identity],
+            &bias,
+            loss,
+            wd,
+            "two-layer".into(),
+        )
+        .unwrap()
+    }
+
     #[test]
     fn column_path_rows_are_the_moved_points_gradients_bit_for_bit() {
         // Two-layer networks with one output (the column path): each row of gradients_along_axes
@@ -2465,17 +2487,7 @@ mod tests {
                 (Activation::Softplus, [false, true], 0.0),
                 (Activation::Sigmoid, [true, true], 0.0),
             ] {
-                let obj = Mlp::new(
-                    x.clone(),
-                    y.clone(),
-                    &[4, 3, 1],
-                    &[act, Activation::Identity],
-                    &bias,
-                    loss,
-                    wd,
-                    "two-layer".into(),
-                )
-                .unwrap();
+                let obj = two_layer(&x, &y, act, bias, loss, wd);
                 assert!(obj.column_path());
                 objs.push(obj);
             }
@@ -2551,17 +2563,7 @@ mod tests {
                 (Activation::Softplus, [true, true]),
                 (Activation::Sigmoid, [false, true]),
             ] {
-                let o = Mlp::new(
-                    x.clone(),
-                    y.clone(),
-                    &[4, 3, 1],
-                    &[act, Activation::Identity],
-                    &bias,
-                    loss,
-                    0.1,
-                    "t".into(),
-                );
-                objs.push(o.unwrap());
+                objs.push(two_layer(&x, &y, act, bias, loss, 0.1));
             }
         }
         for obj in &objs {
