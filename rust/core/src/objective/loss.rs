@@ -635,6 +635,80 @@ simd_dispatch! {
     }
 }
 
+/// One sample's scalar step of [`loss_accumulate_col`]'s logistic branch (the operations of
+/// [`loss_accumulate_row`] on one value): `acc = [value, scale, product]`, the parts
+/// `(m, bd, u)` from [`logistic_parts`], the fold after `flush`.
+#[inline(always)]
+fn logistic_col_step(
+    acc: &mut [f64; 3],
+    (m, bd, u): (f64, f64, f64),
+    e: f64,
+    want_s: bool,
+    flush: bool,
+) {
+    acc[0] += m;
+    if want_s {
+        acc[1] += fma(bd, e, m);
+    }
+    let p = acc[2];
+    acc[2] = fma(p, u, u) + p;
+    if flush {
+        let l = log1p_pos_v(acc[2]);
+        acc[0] += l;
+        if want_s {
+            acc[1] += l;
+        }
+        acc[2] = 0.0;
+    }
+}
+
+simd_dispatch! {
+    /// One point's loss terms over its samples, in sample order: the value and (with `want_s`)
+    /// the rounding scale, bit for bit what [`loss_accumulate_row`] gives when called sample by
+    /// sample with a row of one value (`f[i]`, bound `e[i]`, target `y[i]`, accumulators starting
+    /// at 0, the logistic products folded after [`logistic_flush_after`]`(i, n)`), with one call
+    /// for the column instead of one per sample. `e` is unused without `want_s`. The logistic
+    /// loss's exponentials are evaluated eight samples at a time (AVX2), the sums sample by sample.
+    pub(crate) fn loss_accumulate_col / loss_accumulate_col_portable / loss_accumulate_col(
+        loss: Loss,
+        f: &[f64],
+        e: &[f64],
+        y: &[f64],
+        want_s: bool,
+        out: &mut [f64; 2],
+    ) {
+        let n = if want_s { f.len().min(e.len()) } else { f.len() }.min(y.len());
+        if loss == Loss::Logistic {
+            let mut acc = [0.0; 3];
+            for i in 0..n {
+                let ev = if want_s { e[i] } else { 0.0 };
+                let flush = logistic_flush_after(i, n);
+                logistic_col_step(&mut acc, logistic_parts(f[i], y[i]), ev, want_s, flush);
+            }
+            *out = [acc[0], acc[1]];
+            return;
+        }
+        let (mut a, mut s) = (0.0, 0.0);
+        if !want_s {
+            for i in 0..n {
+                a += loss_term(loss, f[i], y[i]).0;
+            }
+        } else {
+            for i in 0..n {
+                let other = match loss {
+                    Loss::Squared | Loss::Huber(_) => y[i].abs(),
+                    Loss::Logistic => 0.0,
+                    Loss::Hinge | Loss::SquaredHinge => 1.0,
+                };
+                let (l, dl) = loss_term(loss, f[i], y[i]);
+                a += l;
+                s += l.abs() + dl.abs() * (e[i] + other);
+            }
+        }
+        *out = [a, s];
+    }
+}
+
 simd_dispatch! {
     /// One sample's terms for a row of B predictions: `dl[b] = ℓ'(f[b], y)` and, when `acc_f` is
     /// not empty, `acc_f[b] += ℓ(f[b], y)`.
@@ -1296,6 +1370,61 @@ pub(crate) mod avx2 {
     }
 
     #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn loss_accumulate_col(
+        loss: Loss,
+        f: &[f64],
+        e: &[f64],
+        y: &[f64],
+        want_s: bool,
+        out: &mut [f64; 2],
+    ) {
+        if loss != Loss::Logistic {
+            return super::loss_accumulate_col_portable(loss, f, e, y, want_s, out);
+        }
+        let n = if want_s {
+            f.len().min(e.len())
+        } else {
+            f.len()
+        }
+        .min(y.len());
+        let mut acc = [0.0; 3];
+        let (mut mb, mut bb, mut ub) = ([0.0; 8], [0.0; 8], [0.0; 8]);
+        let mut k = 0;
+        while k < n {
+            // the parts of eight samples (the last ones zero-padded; lanes are independent)
+            let r = (n - k).min(8);
+            let (fv, yv) = if r == 8 {
+                ([load(f, k), load(f, k + 4)], [load(y, k), load(y, k + 4)])
+            } else {
+                let (mut fb, mut yb) = ([0.0; 8], [0.0; 8]);
+                fb[..r].copy_from_slice(&f[k..k + r]);
+                yb[..r].copy_from_slice(&y[k..k + r]);
+                ([load(&fb, 0), load(&fb, 4)], [load(&yb, 0), load(&yb, 4)])
+            };
+            let z = m2!(i => mul(yv[i], fv[i]));
+            let u = exp_nonpos4x2(m2!(i => neg_abs(z[i])));
+            let negz = m2!(i => unsafe { _mm256_xor_pd(z[i], splat(-0.0)) });
+            for h in 0..2 {
+                store(&mut mb, 4 * h, max(negz[h], splat(0.0)));
+                store(
+                    &mut bb,
+                    4 * h,
+                    select(gt(z[h], splat(0.0)), u[h], splat(1.0)),
+                );
+                store(&mut ub, 4 * h, u[h]);
+            }
+            for j in 0..r {
+                let i = k + j;
+                let ev = if want_s { e[i] } else { 0.0 };
+                let flush = super::logistic_flush_after(i, n);
+                super::logistic_col_step(&mut acc, (mb[j], bb[j], ub[j]), ev, want_s, flush);
+            }
+            k += r;
+        }
+        *out = [acc[0], acc[1]];
+    }
+
+    #[target_feature(enable = "avx2,fma")]
     pub unsafe fn loss_derivs_col(loss: Loss, f: &[f64], y: &[f64], dl: &mut [f64]) {
         let n = f.len().min(y.len()).min(dl.len());
         let mut k = 0;
@@ -1781,6 +1910,55 @@ mod tests {
                     let mut d1 = [0.0];
                     loss_derivs_row(loss, &f[k..=k], y[k], &mut [], &mut d1);
                     assert_eq!(dc[k].to_bits(), d1[0].to_bits(), "{loss:?} {len} {k}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn accumulated_columns_equal_the_rows_bit_for_bit() {
+        // one point's loss terms over samples with their own targets and bounds, in one call:
+        // the value and scale that the row kernel gives sample by sample (one value per row,
+        // the logistic products folded on the same samples), at lengths around the vector
+        // widths and the product's fold
+        let fs = sweep(-60.0, 60.0, 203);
+        let es: Vec<f64> = fs.iter().map(|f| 3.0 * f.abs() + 0.25).collect();
+        let ys: Vec<f64> = (0..fs.len())
+            .map(|i| if i % 3 == 0 { -1.0 } else { 1.0 })
+            .collect();
+        for loss in [
+            Loss::Squared,
+            Loss::Logistic,
+            Loss::Hinge,
+            Loss::SquaredHinge,
+            Loss::Huber(0.7),
+        ] {
+            for len in [0, 1, 3, 4, 5, 7, 8, 9, 63, 64, 65, 129, 200, 203] {
+                let (f, e, y) = (&fs[..len], &es[..len], &ys[..len]);
+                for want_s in [true, false] {
+                    let mut col = [f64::NAN; 2];
+                    loss_accumulate_col(loss, f, e, y, want_s, &mut col);
+                    let mut port = [f64::NAN; 2];
+                    loss_accumulate_col_portable(loss, f, e, y, want_s, &mut port);
+                    let (mut v, mut sc, mut p) = ([0.0], [0.0], [0.0]);
+                    for i in 0..len {
+                        let acc_s: &mut [f64] = if want_s { &mut sc } else { &mut [] };
+                        let flush = logistic_flush_after(i, len);
+                        loss_accumulate_row(
+                            loss,
+                            &f[i..=i],
+                            &e[i..=i],
+                            y[i],
+                            &mut v,
+                            acc_s,
+                            &mut p,
+                            flush,
+                        );
+                    }
+                    let bits = |x: [f64; 2]| [x[0].to_bits(), x[1].to_bits()];
+                    let want = [v[0], if want_s { sc[0] } else { 0.0 }];
+                    assert_eq!(bits(col), bits(want), "{loss:?} {len} {want_s}");
+                    assert_eq!(bits(port), bits(want), "{loss:?} {len} {want_s}");
                 }
             }
         }

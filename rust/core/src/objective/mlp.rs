@@ -1047,6 +1047,15 @@ impl Mlp {
         );
     }
 
+    /// The targets of the first output over the samples (borrowed when contiguous: one output).
+    fn y_column(&self) -> std::borrow::Cow<'_, [f64]> {
+        let col = self.y.column(0);
+        match col.to_slice() {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => std::borrow::Cow::Owned(col.to_vec()),
+        }
+    }
+
     /// The per-point products of [`loss::loss_accumulate_row`](super::loss) for `nb` points
     /// (zeros; only the logistic loss uses them).
     fn loss_products(&self, nb: usize) -> Vec<f64> {
@@ -1654,7 +1663,7 @@ impl Mlp {
         let lip = l0.act.lipschitz();
         let (mut z, mut e) = (vec![0.0; m * n], vec![0.0; m * n]);
         let (mut f, mut ef) = (vec![0.0; n], vec![0.0; n]);
-        let mut prod = self.loss_products(1);
+        let y = self.y_column();
         let mut wa = vec![0.0; k];
         for (b, th) in q.outer_iter().enumerate() {
             for u in 0..m {
@@ -1687,22 +1696,11 @@ impl Mlp {
                 (&z[..n], &e[..n])
             };
             // the loss terms as the block path accumulates them (a block of one point: the same
-            // bits, the logistic loss's products folded on the same samples)
-            let (mut v, mut sc) = ([0.0], [0.0]);
-            prod.iter_mut().for_each(|p| *p = 0.0);
-            for i in 0..n {
-                self.accumulate_sample(
-                    i,
-                    &fo[i..=i],
-                    &eo[i..=i],
-                    &mut v,
-                    &mut sc,
-                    want_scale,
-                    &mut prod,
-                );
-            }
-            values[b] = v[0];
-            scales[b] = sc[0];
+            // bits, the logistic loss's products folded on the same samples), in one call
+            let mut vs = [0.0; 2];
+            super::loss::loss_accumulate_col(self.loss, fo, eo, &y, want_scale, &mut vs);
+            values[b] = vs[0];
+            scales[b] = vs[1];
         }
         self.finish_values(q, values, scales, want_scale);
     }
@@ -1741,7 +1739,7 @@ impl Mlp {
                 format!("expected a vector of length {d} and moves inside it"),
             ));
         }
-        let y: Vec<f64> = self.y.column(0).iter().copied().collect();
+        let y = self.y_column();
         let xt = &self.xt;
         let w0 = &theta[l0.w_off..l0.w_off + m * k];
         let bias0 = |u: usize| if l0.bias { theta[l0.b_off + u] } else { 0.0 };
@@ -1813,11 +1811,8 @@ impl Mlp {
                 }
             }
             if let Some(vals) = values.as_deref_mut() {
-                let mut acc = [0.0];
-                let mut prod = self.loss_products(1);
-                for (i, &fv) in f.iter().enumerate() {
-                    self.accumulate_sample(i, &[fv], &[], &mut acc, &mut [], false, &mut prod);
-                }
+                let mut acc = [0.0; 2];
+                super::loss::loss_accumulate_col(self.loss, &f, &[], &y, false, &mut acc);
                 vals[c] = acc[0];
             }
             super::loss::loss_derivs_col(self.loss, &f, &y, &mut delta);
