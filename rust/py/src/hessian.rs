@@ -61,6 +61,25 @@ fn hessian_batch<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let obj = ObjectiveRef::extract(objective, dim, vectorized)?;
     let pts = points.as_array();
+    if let (true, ObjectiveRef::Native(o)) = (verdicts, &obj) {
+        // the Hessians, spectra, certificates and verdicts in one run of the core
+        let (method, step) = check_args(&obj, pts, method, step, richardson)?;
+        let o = o.clone();
+        let run = move |ctl: &Control| {
+            core_h::analyse_native(o.as_ref(), pts, method, step, richardson, ctl)
+        };
+        let a = if method == Method::Gradients
+            && analysis_is_short(&obj, pts, richardson, progress.as_ref())
+        {
+            detach::run_inline(py, run)?
+        } else {
+            detach::run(py, progress.as_ref(), run)?
+        };
+        let n_values = a.batch.n_values;
+        let d = batch_to_dict(py, a.batch, step, true)?;
+        add_verdicts(py, &d, a.spectrum, a.certificates, n_values)?;
+        return Ok(d);
+    }
     let (b, step, native) = batch(
         py, &obj, pts, method, step, richardson, vectorized, progress, gradient,
     )?;
@@ -241,31 +260,7 @@ fn batch<'py>(
     progress: Option<Bound<'py, PyAny>>,
     gradient: Option<Bound<'py, PyAny>>,
 ) -> PyResult<(core_h::Batch, f64, bool)> {
-    let method = to_py(Method::parse(method))?;
-    if pts.ncols() != obj.dim() {
-        return Err(invalid(
-            "points",
-            format!(
-                "expected {} columns (the objective's dimension), got {}",
-                obj.dim(),
-                pts.ncols()
-            ),
-        ));
-    }
-    if pts.nrows() == 0 {
-        return Err(invalid("points", "need at least one point"));
-    }
-    let step = step.unwrap_or_else(|| core_h::default_step(method, richardson));
-    if !(step.is_finite() && step > 0.0) {
-        return Err(invalid(
-            "step",
-            format!("must be a finite number > 0, got {step}"),
-        ));
-    }
-    to_py(hiddenconvex_core::error::ensure_finite_iter(
-        "points",
-        pts.iter(),
-    ))?;
+    let (method, step) = check_args(obj, pts, method, step, richardson)?;
     match (obj, method) {
         (ObjectiveRef::Native(o), Method::Values) => {
             let o = o.clone();
@@ -397,6 +392,61 @@ fn batch<'py>(
             Ok((b, step, false))
         }
     }
+}
+
+/// Whether a native gradients-method analysis of `pts` runs on the calling thread
+/// ([`detach::run_inline`]): no progress callback, and the core counts both the Hessians
+/// (`gradients_run_is_short`) and the spectra (`SHORT_SPECTRUM_WORK`) as short.
+fn analysis_is_short(
+    obj: &ObjectiveRef,
+    pts: ArrayView2<'_, f64>,
+    richardson: bool,
+    progress: Option<&Bound<'_, PyAny>>,
+) -> bool {
+    let ObjectiveRef::Native(o) = obj else {
+        return false;
+    };
+    let (nb, d) = pts.dim();
+    progress.is_none_or(|p| p.is_none())
+        && core_h::gradients_run_is_short(o.as_ref(), nb, richardson)
+        && core_h::spectrum::spectrum_work(nb, d, true) <= core_h::spectrum::SHORT_SPECTRUM_WORK
+}
+
+/// The checks of `hessian_batch`'s arguments (method, the points' shape and finiteness, the
+/// step): the method and the step to use.
+fn check_args(
+    obj: &ObjectiveRef,
+    pts: ArrayView2<'_, f64>,
+    method: &str,
+    step: Option<f64>,
+    richardson: bool,
+) -> PyResult<(Method, f64)> {
+    let method = to_py(Method::parse(method))?;
+    if pts.ncols() != obj.dim() {
+        return Err(invalid(
+            "points",
+            format!(
+                "expected {} columns (the objective's dimension), got {}",
+                obj.dim(),
+                pts.ncols()
+            ),
+        ));
+    }
+    if pts.nrows() == 0 {
+        return Err(invalid("points", "need at least one point"));
+    }
+    let step = step.unwrap_or_else(|| core_h::default_step(method, richardson));
+    if !(step.is_finite() && step > 0.0) {
+        return Err(invalid(
+            "step",
+            format!("must be a finite number > 0, got {step}"),
+        ));
+    }
+    to_py(hiddenconvex_core::error::ensure_finite_iter(
+        "points",
+        pts.iter(),
+    ))?;
+    Ok((method, step))
 }
 
 /// τ = ‖E‖_F, the `ok` flags and (with `eigen`) the ascending eigenvalues and λ_min eigenvectors

@@ -23,8 +23,9 @@ use rayon::prelude::*;
 use crate::control::Control;
 use crate::error::{Error, Result};
 
-/// B·D³ above which the points are decomposed in parallel (a D = 16 batch of 64 points).
-pub const SPECTRUM_PAR_MIN: usize = 1 << 18;
+/// B·D³ above which the points are decomposed in parallel (16 points at D = 10, 2 at D = 20:
+/// tens of microseconds of work, several times the hand-off into the pool).
+pub const SPECTRUM_PAR_MIN: usize = 1 << 14;
 
 /// Work units (B·D³ with eigen-decompositions, B·D² without) up to which [`spectrum`] counts
 /// as short: a few milliseconds, so callers may run it without cancellation polling.
