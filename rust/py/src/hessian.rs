@@ -24,17 +24,20 @@ fn batch_to_dict<'py>(
     native: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("H", b.h.into_pyarray(py))?;
-    d.set_item("err", b.err.into_pyarray(py))?;
-    d.set_item("kink", b.kink.into_pyarray(py))?;
-    d.set_item("finite", numpy::PyArray1::from_vec(py, b.finite))?;
-    d.set_item("f0", b.f0.into_pyarray(py))?;
-    d.set_item("s0", b.s0.into_pyarray(py))?;
-    d.set_item("steps", b.steps.into_pyarray(py))?;
-    d.set_item("n_values", b.n_values)?;
-    d.set_item("n_gradients", b.n_gradients)?;
-    d.set_item("step", step)?;
-    d.set_item("native_scales", native)?;
+    d.set_item(intern!(py, "H"), b.h.into_pyarray(py))?;
+    d.set_item(intern!(py, "err"), b.err.into_pyarray(py))?;
+    d.set_item(intern!(py, "kink"), b.kink.into_pyarray(py))?;
+    d.set_item(
+        intern!(py, "finite"),
+        numpy::PyArray1::from_vec(py, b.finite),
+    )?;
+    d.set_item(intern!(py, "f0"), b.f0.into_pyarray(py))?;
+    d.set_item(intern!(py, "s0"), b.s0.into_pyarray(py))?;
+    d.set_item(intern!(py, "steps"), b.steps.into_pyarray(py))?;
+    d.set_item(intern!(py, "n_values"), b.n_values)?;
+    d.set_item(intern!(py, "n_gradients"), b.n_gradients)?;
+    d.set_item(intern!(py, "step"), step)?;
+    d.set_item(intern!(py, "native_scales"), native)?;
     Ok(d)
 }
 
@@ -164,16 +167,22 @@ fn add_verdicts(
     n_values: u64,
 ) -> PyResult<()> {
     let last = sp.eig.ncols().saturating_sub(1);
-    d.set_item("lambda_min", sp.eig.column(0).to_owned().into_pyarray(py))?;
     d.set_item(
-        "lambda_max",
+        intern!(py, "lambda_min"),
+        sp.eig.column(0).to_owned().into_pyarray(py),
+    )?;
+    d.set_item(
+        intern!(py, "lambda_max"),
         sp.eig.column(last).to_owned().into_pyarray(py),
     )?;
-    d.set_item("eig", sp.eig.into_pyarray(py))?;
-    d.set_item("vmin", sp.vmin.into_pyarray(py))?;
-    d.set_item("tol", sp.tol.into_pyarray(py))?;
-    d.set_item("ok", numpy::PyArray1::from_vec(py, sp.ok))?;
-    d.set_item("n_evaluations", n_values + cert.n_evaluations as u64)?;
+    d.set_item(intern!(py, "eig"), sp.eig.into_pyarray(py))?;
+    d.set_item(intern!(py, "vmin"), sp.vmin.into_pyarray(py))?;
+    d.set_item(intern!(py, "tol"), sp.tol.into_pyarray(py))?;
+    d.set_item(intern!(py, "ok"), numpy::PyArray1::from_vec(py, sp.ok))?;
+    d.set_item(
+        intern!(py, "n_evaluations"),
+        n_values + cert.n_evaluations as u64,
+    )?;
     add_certificates(py, d, cert)
 }
 
@@ -194,12 +203,12 @@ fn add_certificates(
             core_h::Verdict::Nonfinite => intern!(py, "nonfinite").clone(),
         })
         .collect();
-    d.set_item("verdict", PyList::new(py, names)?)?;
-    d.set_item("cert_t", cert.t.into_pyarray(py))?;
-    d.set_item("cert_gap", cert.gap.into_pyarray(py))?;
-    d.set_item("cert_tol", cert.tol.into_pyarray(py))?;
-    d.set_item("n_candidates", cert.n_candidates)?;
-    d.set_item("n_certificate_evaluations", cert.n_evaluations)?;
+    d.set_item(intern!(py, "verdict"), PyList::new(py, names)?)?;
+    d.set_item(intern!(py, "cert_t"), cert.t.into_pyarray(py))?;
+    d.set_item(intern!(py, "cert_gap"), cert.gap.into_pyarray(py))?;
+    d.set_item(intern!(py, "cert_tol"), cert.tol.into_pyarray(py))?;
+    d.set_item(intern!(py, "n_candidates"), cert.n_candidates)?;
+    d.set_item(intern!(py, "n_certificate_evaluations"), cert.n_evaluations)?;
     Ok(())
 }
 
@@ -470,10 +479,10 @@ fn hessian_spectrum<'py>(
             detach::run(py, None, run)?
         };
     let out = PyDict::new(py);
-    out.set_item("eig", sp.eig.into_pyarray(py))?;
-    out.set_item("vmin", sp.vmin.into_pyarray(py))?;
-    out.set_item("tol", sp.tol.into_pyarray(py))?;
-    out.set_item("ok", numpy::PyArray1::from_vec(py, sp.ok))?;
+    out.set_item(intern!(py, "eig"), sp.eig.into_pyarray(py))?;
+    out.set_item(intern!(py, "vmin"), sp.vmin.into_pyarray(py))?;
+    out.set_item(intern!(py, "tol"), sp.tol.into_pyarray(py))?;
+    out.set_item(intern!(py, "ok"), numpy::PyArray1::from_vec(py, sp.ok))?;
     Ok(out)
 }
 
