@@ -1586,7 +1586,9 @@ avx2_twin! {
     /// `out[c] = Σ_i s[i]·cols[c·n + i]` (n = `s.len()`) for every column c of `cols`, each in
     /// one fixed order: sixteen partial sums over the samples i ≡ q (mod 16) of the first
     /// 16⌊n/16⌋, added pairwise (8 + 8, 4 + 4, 2 + 2, 1 + 1), then the last samples one by one.
-    /// No fused multiply-add: the portable and AVX2 builds agree bit for bit.
+    /// No fused multiply-add: the portable and AVX2 builds agree bit for bit. Columns go in
+    /// pairs through one pass over `s` (each pair's two sums are independent chains the core
+    /// overlaps; the sums of a column are the same operations in the same order as alone).
     fn column_dots / column_dots_avx2 / column_dots_portable(
         s: &[f64],
         cols: &[f64],
@@ -1594,7 +1596,37 @@ avx2_twin! {
     ) {
         let n = s.len();
         let n16 = n / 16 * 16;
-        for (o, col) in out.iter_mut().zip(cols.chunks_exact(n.max(1))) {
+        let pairs = if n == 0 { 0 } else { (cols.len() / n).min(out.len()) / 2 };
+        for (o, cc) in out.chunks_exact_mut(2).zip(cols.chunks_exact(2 * n.max(1))).take(pairs) {
+            let (c0, c1) = cc.split_at(n);
+            let (mut a0, mut a1) = ([0.0f64; 16], [0.0f64; 16]);
+            for ((sv, x0), x1) in s[..n16]
+                .chunks_exact(16)
+                .zip(c0[..n16].chunks_exact(16))
+                .zip(c1[..n16].chunks_exact(16))
+            {
+                for q in 0..16 {
+                    a0[q] += sv[q] * x0[q];
+                    a1[q] += sv[q] * x1[q];
+                }
+            }
+            for w in [8, 4, 2, 1] {
+                for q in 0..w {
+                    a0[q] += a0[q + w];
+                    a1[q] += a1[q + w];
+                }
+            }
+            let (mut t0, mut t1) = (a0[0], a1[0]);
+            for ((&sv, &x0), &x1) in s[n16..].iter().zip(&c0[n16..n]).zip(&c1[n16..n]) {
+                t0 += sv * x0;
+                t1 += sv * x1;
+            }
+            o[0] = t0;
+            o[1] = t1;
+        }
+        let done = 2 * pairs;
+        let rest = cols.get(done * n..).unwrap_or(&[]);
+        for (o, col) in out[done..].iter_mut().zip(rest.chunks_exact(n.max(1))) {
             let mut acc = [0.0f64; 16];
             for (sv, cv) in s[..n16].chunks_exact(16).zip(col[..n16].chunks_exact(16)) {
                 for q in 0..16 {
@@ -2586,13 +2618,46 @@ mod tests {
 
     #[test]
     fn column_dots_and_unit_columns_are_fixed_order_sums() {
+        // the documented order of one column: 16 partial sums, pairwise, then the tail
+        let one_column = |s: &[f64], col: &[f64]| {
+            let n = s.len();
+            let n16 = n / 16 * 16;
+            let mut acc = [0.0f64; 16];
+            for i in 0..n16 {
+                acc[i % 16] += s[i] * col[i];
+            }
+            for w in [8, 4, 2, 1] {
+                for q in 0..w {
+                    acc[q] += acc[q + w];
+                }
+            }
+            let mut t = acc[0];
+            for i in n16..n {
+                t += s[i] * col[i];
+            }
+            t
+        };
         for n in [0usize, 1, 15, 16, 17, 33, 200] {
             let s: Vec<f64> = (0..n).map(|i| (i as f64 * 0.71).sin()).collect();
-            let cols: Vec<f64> = (0..3 * n).map(|i| (i as f64 * 0.29).cos()).collect();
+            let cols: Vec<f64> = (0..5 * n).map(|i| (i as f64 * 0.29).cos()).collect();
+            // (no samples: nothing is written, as before)
+            for nc in (1..=5).filter(|_| n > 0) {
+                let mut o = vec![f64::NAN; nc];
+                column_dots(&s, &cols[..nc * n], &mut o);
+                for c in 0..nc {
+                    let want = one_column(&s, &cols[c * n..(c + 1) * n]);
+                    assert_eq!(
+                        o[c].to_bits(),
+                        want.to_bits(),
+                        "n={n} {nc} columns, column {c}"
+                    );
+                }
+            }
+            let cols = &cols[..3 * n];
             let mut o1 = [0.0; 3];
-            column_dots(&s, &cols, &mut o1);
+            column_dots(&s, cols, &mut o1);
             let mut o2 = [0.0; 3];
-            column_dots_portable(&s, &cols, &mut o2);
+            column_dots_portable(&s, cols, &mut o2);
             assert_eq!(o1, o2);
             for c in 0..3 {
                 let exact: f64 = (0..n).map(|i| s[i] * cols[c * n + i]).sum();
