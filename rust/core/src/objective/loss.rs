@@ -1222,16 +1222,11 @@ pub(crate) mod avx2 {
         let mut k = 0;
         match act {
             Activation::Tanh => {
-                if std::arch::is_x86_feature_detected!("avx512f") {
-                    // SAFETY: the CPU supports the feature the function was compiled for.
-                    k = unsafe {
-                        super::avx512::tanh_slice(
-                            &mut z[..n],
-                            if want_d { &mut dz[..n] } else { &mut [] },
-                            want_d,
-                        )
-                    };
-                }
+                k = super::tanh_avx512_prefix(
+                    &mut z[..n],
+                    if want_d { &mut dz[..n] } else { &mut [] },
+                    want_d,
+                );
                 while k + 4 <= n {
                     let t = tanh4(load(z, k));
                     store(z, k, t);
@@ -1668,9 +1663,32 @@ pub(crate) mod avx2 {
     }
 }
 
+/// tanh of the leading multiple of eight values of `z` (and 1 − tanh² into `dz` with `want_d`)
+/// by [`avx512::tanh_slice`] where the CPU has AVX-512F: the number of values done (0 without
+/// AVX-512F, or when built by a Rust older than 1.89, whose AVX-512 intrinsics were unstable).
+#[rustversion::since(1.89)]
+#[cfg(target_arch = "x86_64")]
+fn tanh_avx512_prefix(z: &mut [f64], dz: &mut [f64], want_d: bool) -> usize {
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports the feature the function was compiled for.
+        unsafe { avx512::tanh_slice(z, dz, want_d) }
+    } else {
+        0
+    }
+}
+
+/// See the Rust ≥ 1.89 twin: nothing done.
+#[rustversion::before(1.89)]
+#[cfg(target_arch = "x86_64")]
+fn tanh_avx512_prefix(_z: &mut [f64], _dz: &mut [f64], _want_d: bool) -> usize {
+    0
+}
+
 /// The AVX-512 twin of the tanh activation ([`avx2`]'s `tanh4` on eight lanes: the same
 /// operations per lane, so the same bits), used by `activation_slice` where the CPU has AVX-512F.
+#[rustversion::since(1.89)]
 #[cfg(target_arch = "x86_64")]
+#[clippy::msrv = "1.89"]
 #[allow(unused_unsafe, clippy::missing_safety_doc)]
 pub(crate) mod avx512 {
     use super::{EXPM1_C, LN2_HI, LN2_LO, LOG2E, MAGIC};

@@ -1596,7 +1596,7 @@ avx2_twin! {
     ) {
         let n = s.len();
         let n16 = n / 16 * 16;
-        let pairs = if n == 0 { 0 } else { (cols.len() / n).min(out.len()) / 2 };
+        let pairs = cols.len().checked_div(n).map_or(0, |c| c.min(out.len()) / 2);
         for (o, cc) in out.chunks_exact_mut(2).zip(cols.chunks_exact(2 * n.max(1))).take(pairs) {
             let (c0, c1) = cc.split_at(n);
             let (mut a0, mut a1) = ([0.0f64; 16], [0.0f64; 16]);
@@ -2667,7 +2667,7 @@ mod tests {
             // unit_column: the sums of first_layer_row (one point), bit for bit
             let w = [0.3, -1.7, 0.9];
             let mut z = vec![0.0; n];
-            unit_column(&cols, &w, 0.25, &mut z);
+            unit_column(cols, &w, 0.25, &mut z);
             for i in 0..n {
                 let x: Vec<f64> = (0..3).map(|j| cols[j * n + i]).collect();
                 let xa: Vec<f64> = x.iter().map(|v| v.abs()).collect();
