@@ -354,7 +354,12 @@ def hessian(
     Exception
         Whatever a Python callable raises, with a note saying which batch was being evaluated.
     """
-    obj = as_objective(objective, infer_dim(objective, dim, points), vectorized=vectorized)
+    if isinstance(objective, Objective) and dim is None:
+        # a native objective: nothing to infer or coerce (as_objective's checks, once)
+        check_bool(vectorized, "vectorized")
+        obj: Objective | CallableObjective = objective
+    else:
+        obj = as_objective(objective, infer_dim(objective, dim, points), vectorized=vectorized)
     choice = check_choice(method, "method", _METHODS)
     if gradient is not None:
         if isinstance(obj, Objective):
@@ -379,8 +384,8 @@ def hessian(
         how = "gradients" if obj.has_gradient else "values"
     else:
         how = choice
-    pts = _points(points, obj.dim)
     handle, d, vec = core_handle(obj)
+    pts = _points(points, d)
     grad = obj.gradient_fn if isinstance(obj, CallableObjective) else None
     # Up to CORE_EIGEN_MAX_DIM, one call computes the Hessians, τ = ‖E_b‖_F, the spectra (faer's
     # self-adjoint eigensolver), the certificates and the verdicts; larger Hessians are decomposed
@@ -405,43 +410,53 @@ def hessian(
                 gradient=grad,
                 verdicts=core_eigen,
             )
-    spectral: dict[str, Any]
     if spectrum:
         if not core_eigen:
             _large_verdicts(out, handle, pts, d, vec)
-        finite, tol, n_evaluations = out["ok"], out["tol"], out["n_evaluations"]
-        spectral = {
-            "eigenvalues": out["eig"],
-            "lambda_min": out["lambda_min"],
-            "lambda_max": out["lambda_max"],
-            "min_eigenvector": out["vmin"],
-            "verdict": out["verdict"],
-            "certificate_t": out["cert_t"],
-            "certificate_gap": out["cert_gap"],
-            "certificate_tolerance": out["cert_tol"],
-        }
-    else:
-        # H, error estimates, kinks and τ only: the spectral fields are None
-        spec = _core.hessian_spectrum(out["H"], out["err"], out["finite"], False)
-        finite, tol, n_evaluations = spec["ok"], spec["tol"], out["n_values"]
-        spectral = dict.fromkeys(_SPECTRAL_FIELDS)
+        return HessianResult(
+            H=out["H"],
+            error=out["err"],
+            kink=out["kink"],
+            finite=out["ok"],
+            values=out["f0"],
+            points=pts,
+            steps=out["steps"],
+            eigenvalues=out["eig"],
+            lambda_min=out["lambda_min"],
+            lambda_max=out["lambda_max"],
+            tolerance=out["tol"],
+            min_eigenvector=out["vmin"],
+            verdict=out["verdict"],
+            certificate_t=out["cert_t"],
+            certificate_gap=out["cert_gap"],
+            certificate_tolerance=out["cert_tol"],
+            method=how,
+            richardson=richardson,
+            step=out["step"],
+            n_evaluations=out["n_evaluations"],
+            n_gradient_evaluations=out["n_gradients"],
+            elapsed_s=time.perf_counter() - start,
+            objective=str(obj.name),
+        )
+    # H, error estimates, kinks and τ only: the spectral fields are None
+    spec = _core.hessian_spectrum(out["H"], out["err"], out["finite"], False)
     return HessianResult(
         H=out["H"],
         error=out["err"],
         kink=out["kink"],
-        finite=finite,
+        finite=spec["ok"],
         values=out["f0"],
         points=pts,
         steps=out["steps"],
-        tolerance=tol,
+        tolerance=spec["tol"],
         method=how,
         richardson=richardson,
         step=out["step"],
-        n_evaluations=n_evaluations,
+        n_evaluations=out["n_values"],
         n_gradient_evaluations=out["n_gradients"],
         elapsed_s=time.perf_counter() - start,
         objective=str(obj.name),
-        **spectral,
+        **dict.fromkeys(_SPECTRAL_FIELDS),
     )
 
 

@@ -24,17 +24,20 @@ fn batch_to_dict<'py>(
     native: bool,
 ) -> PyResult<Bound<'py, PyDict>> {
     let d = PyDict::new(py);
-    d.set_item("H", b.h.into_pyarray(py))?;
-    d.set_item("err", b.err.into_pyarray(py))?;
-    d.set_item("kink", b.kink.into_pyarray(py))?;
-    d.set_item("finite", numpy::PyArray1::from_vec(py, b.finite))?;
-    d.set_item("f0", b.f0.into_pyarray(py))?;
-    d.set_item("s0", b.s0.into_pyarray(py))?;
-    d.set_item("steps", b.steps.into_pyarray(py))?;
-    d.set_item("n_values", b.n_values)?;
-    d.set_item("n_gradients", b.n_gradients)?;
-    d.set_item("step", step)?;
-    d.set_item("native_scales", native)?;
+    d.set_item(intern!(py, "H"), b.h.into_pyarray(py))?;
+    d.set_item(intern!(py, "err"), b.err.into_pyarray(py))?;
+    d.set_item(intern!(py, "kink"), b.kink.into_pyarray(py))?;
+    d.set_item(
+        intern!(py, "finite"),
+        numpy::PyArray1::from_vec(py, b.finite),
+    )?;
+    d.set_item(intern!(py, "f0"), b.f0.into_pyarray(py))?;
+    d.set_item(intern!(py, "s0"), b.s0.into_pyarray(py))?;
+    d.set_item(intern!(py, "steps"), b.steps.into_pyarray(py))?;
+    d.set_item(intern!(py, "n_values"), b.n_values)?;
+    d.set_item(intern!(py, "n_gradients"), b.n_gradients)?;
+    d.set_item(intern!(py, "step"), step)?;
+    d.set_item(intern!(py, "native_scales"), native)?;
     Ok(d)
 }
 
@@ -61,6 +64,25 @@ fn hessian_batch<'py>(
 ) -> PyResult<Bound<'py, PyDict>> {
     let obj = ObjectiveRef::extract(objective, dim, vectorized)?;
     let pts = points.as_array();
+    if let (true, ObjectiveRef::Native(o)) = (verdicts, &obj) {
+        // the Hessians, spectra, certificates and verdicts in one run of the core
+        let (method, step) = check_args(&obj, pts, method, step, richardson)?;
+        let o = o.clone();
+        let run = move |ctl: &Control| {
+            core_h::analyse_native(o.as_ref(), pts, method, step, richardson, ctl)
+        };
+        let a = if method == Method::Gradients
+            && analysis_is_short(&obj, pts, richardson, progress.as_ref())
+        {
+            detach::run_inline(py, run)?
+        } else {
+            detach::run(py, progress.as_ref(), run)?
+        };
+        let n_values = a.batch.n_values;
+        let d = batch_to_dict(py, a.batch, step, true)?;
+        add_verdicts(py, &d, a.spectrum, a.certificates, n_values)?;
+        return Ok(d);
+    }
     let (b, step, native) = batch(
         py, &obj, pts, method, step, richardson, vectorized, progress, gradient,
     )?;
@@ -145,16 +167,22 @@ fn add_verdicts(
     n_values: u64,
 ) -> PyResult<()> {
     let last = sp.eig.ncols().saturating_sub(1);
-    d.set_item("lambda_min", sp.eig.column(0).to_owned().into_pyarray(py))?;
     d.set_item(
-        "lambda_max",
+        intern!(py, "lambda_min"),
+        sp.eig.column(0).to_owned().into_pyarray(py),
+    )?;
+    d.set_item(
+        intern!(py, "lambda_max"),
         sp.eig.column(last).to_owned().into_pyarray(py),
     )?;
-    d.set_item("eig", sp.eig.into_pyarray(py))?;
-    d.set_item("vmin", sp.vmin.into_pyarray(py))?;
-    d.set_item("tol", sp.tol.into_pyarray(py))?;
-    d.set_item("ok", numpy::PyArray1::from_vec(py, sp.ok))?;
-    d.set_item("n_evaluations", n_values + cert.n_evaluations as u64)?;
+    d.set_item(intern!(py, "eig"), sp.eig.into_pyarray(py))?;
+    d.set_item(intern!(py, "vmin"), sp.vmin.into_pyarray(py))?;
+    d.set_item(intern!(py, "tol"), sp.tol.into_pyarray(py))?;
+    d.set_item(intern!(py, "ok"), numpy::PyArray1::from_vec(py, sp.ok))?;
+    d.set_item(
+        intern!(py, "n_evaluations"),
+        n_values + cert.n_evaluations as u64,
+    )?;
     add_certificates(py, d, cert)
 }
 
@@ -175,12 +203,12 @@ fn add_certificates(
             core_h::Verdict::Nonfinite => intern!(py, "nonfinite").clone(),
         })
         .collect();
-    d.set_item("verdict", PyList::new(py, names)?)?;
-    d.set_item("cert_t", cert.t.into_pyarray(py))?;
-    d.set_item("cert_gap", cert.gap.into_pyarray(py))?;
-    d.set_item("cert_tol", cert.tol.into_pyarray(py))?;
-    d.set_item("n_candidates", cert.n_candidates)?;
-    d.set_item("n_certificate_evaluations", cert.n_evaluations)?;
+    d.set_item(intern!(py, "verdict"), PyList::new(py, names)?)?;
+    d.set_item(intern!(py, "cert_t"), cert.t.into_pyarray(py))?;
+    d.set_item(intern!(py, "cert_gap"), cert.gap.into_pyarray(py))?;
+    d.set_item(intern!(py, "cert_tol"), cert.tol.into_pyarray(py))?;
+    d.set_item(intern!(py, "n_candidates"), cert.n_candidates)?;
+    d.set_item(intern!(py, "n_certificate_evaluations"), cert.n_evaluations)?;
     Ok(())
 }
 
@@ -241,31 +269,7 @@ fn batch<'py>(
     progress: Option<Bound<'py, PyAny>>,
     gradient: Option<Bound<'py, PyAny>>,
 ) -> PyResult<(core_h::Batch, f64, bool)> {
-    let method = to_py(Method::parse(method))?;
-    if pts.ncols() != obj.dim() {
-        return Err(invalid(
-            "points",
-            format!(
-                "expected {} columns (the objective's dimension), got {}",
-                obj.dim(),
-                pts.ncols()
-            ),
-        ));
-    }
-    if pts.nrows() == 0 {
-        return Err(invalid("points", "need at least one point"));
-    }
-    let step = step.unwrap_or_else(|| core_h::default_step(method, richardson));
-    if !(step.is_finite() && step > 0.0) {
-        return Err(invalid(
-            "step",
-            format!("must be a finite number > 0, got {step}"),
-        ));
-    }
-    to_py(hiddenconvex_core::error::ensure_finite_iter(
-        "points",
-        pts.iter(),
-    ))?;
+    let (method, step) = check_args(obj, pts, method, step, richardson)?;
     match (obj, method) {
         (ObjectiveRef::Native(o), Method::Values) => {
             let o = o.clone();
@@ -399,6 +403,61 @@ fn batch<'py>(
     }
 }
 
+/// Whether a native gradients-method analysis of `pts` runs on the calling thread
+/// ([`detach::run_inline`]): no progress callback, and the core counts both the Hessians
+/// (`gradients_run_is_short`) and the spectra (`SHORT_SPECTRUM_WORK`) as short.
+fn analysis_is_short(
+    obj: &ObjectiveRef,
+    pts: ArrayView2<'_, f64>,
+    richardson: bool,
+    progress: Option<&Bound<'_, PyAny>>,
+) -> bool {
+    let ObjectiveRef::Native(o) = obj else {
+        return false;
+    };
+    let (nb, d) = pts.dim();
+    progress.is_none_or(|p| p.is_none())
+        && core_h::gradients_run_is_short(o.as_ref(), nb, richardson)
+        && core_h::spectrum::spectrum_work(nb, d, true) <= core_h::spectrum::SHORT_SPECTRUM_WORK
+}
+
+/// The checks of `hessian_batch`'s arguments (method, the points' shape and finiteness, the
+/// step): the method and the step to use.
+fn check_args(
+    obj: &ObjectiveRef,
+    pts: ArrayView2<'_, f64>,
+    method: &str,
+    step: Option<f64>,
+    richardson: bool,
+) -> PyResult<(Method, f64)> {
+    let method = to_py(Method::parse(method))?;
+    if pts.ncols() != obj.dim() {
+        return Err(invalid(
+            "points",
+            format!(
+                "expected {} columns (the objective's dimension), got {}",
+                obj.dim(),
+                pts.ncols()
+            ),
+        ));
+    }
+    if pts.nrows() == 0 {
+        return Err(invalid("points", "need at least one point"));
+    }
+    let step = step.unwrap_or_else(|| core_h::default_step(method, richardson));
+    if !(step.is_finite() && step > 0.0) {
+        return Err(invalid(
+            "step",
+            format!("must be a finite number > 0, got {step}"),
+        ));
+    }
+    to_py(hiddenconvex_core::error::ensure_finite_iter(
+        "points",
+        pts.iter(),
+    ))?;
+    Ok((method, step))
+}
+
 /// τ = ‖E‖_F, the `ok` flags and (with `eigen`) the ascending eigenvalues and λ_min eigenvectors
 /// of a batch of Hessians (see `hiddenconvex_core::hessian::spectrum`). Returns a dict of arrays.
 #[pyfunction]
@@ -420,10 +479,10 @@ fn hessian_spectrum<'py>(
             detach::run(py, None, run)?
         };
     let out = PyDict::new(py);
-    out.set_item("eig", sp.eig.into_pyarray(py))?;
-    out.set_item("vmin", sp.vmin.into_pyarray(py))?;
-    out.set_item("tol", sp.tol.into_pyarray(py))?;
-    out.set_item("ok", numpy::PyArray1::from_vec(py, sp.ok))?;
+    out.set_item(intern!(py, "eig"), sp.eig.into_pyarray(py))?;
+    out.set_item(intern!(py, "vmin"), sp.vmin.into_pyarray(py))?;
+    out.set_item(intern!(py, "tol"), sp.tol.into_pyarray(py))?;
+    out.set_item(intern!(py, "ok"), numpy::PyArray1::from_vec(py, sp.ok))?;
     Ok(out)
 }
 

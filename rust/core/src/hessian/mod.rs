@@ -1032,6 +1032,64 @@ pub fn hessian_gradients(
     collect(outs, d, stp, b as u64, ng)
 }
 
+/// The Hessians of a native objective with their spectra, certificates and verdicts: what
+/// `hiddenconvex.hessian` reports for a native objective, computed in one run of the core.
+#[derive(Clone, Debug)]
+pub struct Analysis {
+    /// The Hessians, error estimates, kink flags, values and steps.
+    pub batch: Batch,
+    /// τ = ‖E‖_F, the eigenvalues and the λ_min eigenvectors.
+    pub spectrum: Spectrum,
+    /// The certificates of indefiniteness and the verdicts.
+    pub certificates: Certificates,
+}
+
+/// [`hessian_gradients`] or [`hessian_values_native`] (by `method`), then [`spectrum`] with the
+/// eigen-decompositions and [`certify`] with the candidates' points evaluated by `obj`
+/// ([`crate::objective::batch_values_and_scales`]), all in the caller's run: one hand-off into
+/// the pool for a large batch (the spectra and the certificates' points go parallel over points
+/// there too), none for a short one run inside [`crate::parallel::serial`]. Every value, spectrum
+/// and certificate is computed per point, so results do not depend on the thread count.
+pub fn analyse_native(
+    obj: &dyn Objective,
+    points: ArrayView2<'_, f64>,
+    method: Method,
+    step: f64,
+    richardson: bool,
+    ctl: &Control,
+) -> Result<Analysis> {
+    if points.ncols() == 0 {
+        return Err(Error::invalid("points", "need at least one column"));
+    }
+    let batch = match method {
+        Method::Gradients => hessian_gradients(obj, points, step, richardson, ctl)?,
+        Method::Values => hessian_values_native(obj, points, step, richardson, ctl)?,
+    };
+    let sp = spectrum(batch.h.view(), batch.err.view(), &batch.finite, true, ctl)?;
+    let inp = VerdictInput {
+        points,
+        steps: batch.steps.view(),
+        f0: batch.f0.view(),
+        s0: batch.s0.view(),
+        kink: batch.kink.view(),
+        ok: &sp.ok,
+        tol: sp.tol.view(),
+        lam_min: sp.eig.column(0),
+        vmin: sp.vmin.view(),
+        native_scales: true,
+    };
+    let mut eval = |rows: ArrayView2<'_, f64>| -> Result<BlockValues> {
+        let (v, s) = crate::objective::batch_values_and_scales(obj, rows, CHUNK, ctl)?;
+        Ok((v.to_vec(), Some(s.to_vec())))
+    };
+    let certificates = certify(&inp, &mut eval)?;
+    Ok(Analysis {
+        batch,
+        spectrum: sp,
+        certificates,
+    })
+}
+
 /// Refuse a point whose gradient differences (D · 2 · scales · D floats) exceed
 /// `MAX_POINT_FLOATS`.
 fn check_point_floats(per_point: usize) -> Result<()> {

@@ -635,6 +635,93 @@ simd_dispatch! {
     }
 }
 
+/// One sample's scalar step of [`loss_accumulate_col`]'s logistic branch (the operations of
+/// [`loss_accumulate_row`] on one value): `acc = [value, scale, product]`, the parts
+/// `(m, bd, u)` from [`logistic_parts`], the fold after `flush`.
+#[inline(always)]
+fn logistic_col_step(
+    acc: &mut [f64; 3],
+    (m, bd, u): (f64, f64, f64),
+    e: f64,
+    want_s: bool,
+    flush: bool,
+) {
+    acc[0] += m;
+    if want_s {
+        acc[1] += fma(bd, e, m);
+    }
+    let p = acc[2];
+    acc[2] = fma(p, u, u) + p;
+    if flush {
+        let l = log1p_pos_v(acc[2]);
+        acc[0] += l;
+        if want_s {
+            acc[1] += l;
+        }
+        acc[2] = 0.0;
+    }
+}
+
+simd_dispatch! {
+    /// One point's loss terms over its samples, in sample order: the value and (with `want_s`)
+    /// the rounding scale, bit for bit what [`loss_accumulate_row`] gives when called sample by
+    /// sample with a row of one value (`f[i]`, bound `e[i]`, target `y[i]`, accumulators starting
+    /// at 0, the logistic products folded after [`logistic_flush_after`]`(i, n)`), with one call
+    /// for the column instead of one per sample. `e` is unused without `want_s`. The logistic
+    /// loss's exponentials are evaluated eight samples at a time (AVX2), the sums sample by sample.
+    pub(crate) fn loss_accumulate_col / loss_accumulate_col_portable / loss_accumulate_col(
+        loss: Loss,
+        f: &[f64],
+        e: &[f64],
+        y: &[f64],
+        want_s: bool,
+        out: &mut [f64; 2],
+    ) {
+        let n = if want_s { f.len().min(e.len()) } else { f.len() }.min(y.len());
+        if loss == Loss::Logistic {
+            let mut acc = [0.0; 3];
+            for i in 0..n {
+                let ev = if want_s { e[i] } else { 0.0 };
+                let flush = logistic_flush_after(i, n);
+                logistic_col_step(&mut acc, logistic_parts(f[i], y[i]), ev, want_s, flush);
+            }
+            *out = [acc[0], acc[1]];
+            return;
+        }
+        // one loop per loss (the match out of the loop), the row kernel's operations per term
+        *out = match loss {
+            Loss::Squared => column_terms(Loss::Squared, &f[..n], e, &y[..n], want_s),
+            Loss::Hinge => column_terms(Loss::Hinge, &f[..n], e, &y[..n], want_s),
+            Loss::SquaredHinge => column_terms(Loss::SquaredHinge, &f[..n], e, &y[..n], want_s),
+            _ => column_terms(loss, &f[..n], e, &y[..n], want_s),
+        };
+    }
+}
+
+/// The value and scale sums of [`loss_accumulate_col`] for the losses other than the logistic
+/// one: `a += ℓ`, `s += |ℓ| + |ℓ'|·(e + |other operand|)`, sample by sample.
+#[inline(always)]
+fn column_terms(loss: Loss, f: &[f64], e: &[f64], y: &[f64], want_s: bool) -> [f64; 2] {
+    let (mut a, mut s) = (0.0, 0.0);
+    if !want_s {
+        for (&fv, &yv) in f.iter().zip(y) {
+            a += loss_term(loss, fv, yv).0;
+        }
+        return [a, s];
+    }
+    for ((&fv, &yv), &ev) in f.iter().zip(y).zip(e) {
+        let other = match loss {
+            Loss::Squared | Loss::Huber(_) => yv.abs(),
+            Loss::Logistic => 0.0,
+            Loss::Hinge | Loss::SquaredHinge => 1.0,
+        };
+        let (l, dl) = loss_term(loss, fv, yv);
+        a += l;
+        s += l.abs() + dl.abs() * (ev + other);
+    }
+    [a, s]
+}
+
 simd_dispatch! {
     /// One sample's terms for a row of B predictions: `dl[b] = ℓ'(f[b], y)` and, when `acc_f` is
     /// not empty, `acc_f[b] += ℓ(f[b], y)`.
@@ -1135,6 +1222,11 @@ pub(crate) mod avx2 {
         let mut k = 0;
         match act {
             Activation::Tanh => {
+                k = super::tanh_avx512_prefix(
+                    &mut z[..n],
+                    if want_d { &mut dz[..n] } else { &mut [] },
+                    want_d,
+                );
                 while k + 4 <= n {
                     let t = tanh4(load(z, k));
                     store(z, k, t);
@@ -1293,6 +1385,61 @@ pub(crate) mod avx2 {
             };
             super::logistic_flush(&mut acc_f[..n], s, &mut prod[..n]);
         }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn loss_accumulate_col(
+        loss: Loss,
+        f: &[f64],
+        e: &[f64],
+        y: &[f64],
+        want_s: bool,
+        out: &mut [f64; 2],
+    ) {
+        if loss != Loss::Logistic {
+            return super::loss_accumulate_col_portable(loss, f, e, y, want_s, out);
+        }
+        let n = if want_s {
+            f.len().min(e.len())
+        } else {
+            f.len()
+        }
+        .min(y.len());
+        let mut acc = [0.0; 3];
+        let (mut mb, mut bb, mut ub) = ([0.0; 8], [0.0; 8], [0.0; 8]);
+        let mut k = 0;
+        while k < n {
+            // the parts of eight samples (the last ones zero-padded; lanes are independent)
+            let r = (n - k).min(8);
+            let (fv, yv) = if r == 8 {
+                ([load(f, k), load(f, k + 4)], [load(y, k), load(y, k + 4)])
+            } else {
+                let (mut fb, mut yb) = ([0.0; 8], [0.0; 8]);
+                fb[..r].copy_from_slice(&f[k..k + r]);
+                yb[..r].copy_from_slice(&y[k..k + r]);
+                ([load(&fb, 0), load(&fb, 4)], [load(&yb, 0), load(&yb, 4)])
+            };
+            let z = m2!(i => mul(yv[i], fv[i]));
+            let u = exp_nonpos4x2(m2!(i => neg_abs(z[i])));
+            let negz = m2!(i => unsafe { _mm256_xor_pd(z[i], splat(-0.0)) });
+            for h in 0..2 {
+                store(&mut mb, 4 * h, max(negz[h], splat(0.0)));
+                store(
+                    &mut bb,
+                    4 * h,
+                    select(gt(z[h], splat(0.0)), u[h], splat(1.0)),
+                );
+                store(&mut ub, 4 * h, u[h]);
+            }
+            for j in 0..r {
+                let i = k + j;
+                let ev = if want_s { e[i] } else { 0.0 };
+                let flush = super::logistic_flush_after(i, n);
+                super::logistic_col_step(&mut acc, (mb[j], bb[j], ub[j]), ev, want_s, flush);
+            }
+            k += r;
+        }
+        *out = [acc[0], acc[1]];
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -1516,6 +1663,198 @@ pub(crate) mod avx2 {
     }
 }
 
+/// tanh of the leading multiple of eight values of `z` (and 1 − tanh² into `dz` with `want_d`)
+/// by [`avx512::tanh_slice`] where the CPU has AVX-512F: the number of values done (0 without
+/// AVX-512F, or when built by a Rust older than 1.89, whose AVX-512 intrinsics were unstable).
+#[rustversion::since(1.89)]
+#[cfg(target_arch = "x86_64")]
+fn tanh_avx512_prefix(z: &mut [f64], dz: &mut [f64], want_d: bool) -> usize {
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports the feature the function was compiled for.
+        unsafe { avx512::tanh_slice(z, dz, want_d) }
+    } else {
+        0
+    }
+}
+
+/// See the Rust ≥ 1.89 twin: nothing done.
+#[rustversion::before(1.89)]
+#[cfg(target_arch = "x86_64")]
+fn tanh_avx512_prefix(_z: &mut [f64], _dz: &mut [f64], _want_d: bool) -> usize {
+    0
+}
+
+/// The AVX-512 twin of the tanh activation ([`avx2`]'s `tanh4` on eight lanes: the same
+/// operations per lane, so the same bits), used by `activation_slice` where the CPU has AVX-512F.
+#[rustversion::since(1.89)]
+#[cfg(target_arch = "x86_64")]
+#[clippy::msrv = "1.89"]
+#[allow(unused_unsafe, clippy::missing_safety_doc)]
+pub(crate) mod avx512 {
+    use super::{EXPM1_C, LN2_HI, LN2_LO, LOG2E, MAGIC};
+    use std::arch::x86_64::*;
+
+    type V = __m512d;
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn splat(x: f64) -> V {
+        unsafe { _mm512_set1_pd(x) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn add(a: V, b: V) -> V {
+        unsafe { _mm512_add_pd(a, b) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn sub(a: V, b: V) -> V {
+        unsafe { _mm512_sub_pd(a, b) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn mul(a: V, b: V) -> V {
+        unsafe { _mm512_mul_pd(a, b) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn div(a: V, b: V) -> V {
+        unsafe { _mm512_div_pd(a, b) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn fma(a: V, b: V, c: V) -> V {
+        unsafe { _mm512_fmadd_pd(a, b, c) }
+    }
+    /// max(a, b) for a non-NaN b (NaN a gives b, as `_mm256_max_pd`).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn max(a: V, b: V) -> V {
+        unsafe { _mm512_max_pd(a, b) }
+    }
+    /// min(a, b) for a non-NaN b (NaN a gives b, as `_mm256_min_pd`).
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn min(a: V, b: V) -> V {
+        unsafe { _mm512_min_pd(a, b) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn bits(a: V) -> __m512i {
+        unsafe { _mm512_castpd_si512(a) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn float(a: __m512i) -> V {
+        unsafe { _mm512_castsi512_pd(a) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn abs(a: V) -> V {
+        unsafe { float(_mm512_andnot_si512(bits(splat(-0.0)), bits(a))) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn neg(a: V) -> V {
+        unsafe { float(_mm512_xor_si512(bits(a), bits(splat(-0.0)))) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn copysign(mag: V, sign: V) -> V {
+        let m = bits(splat(-0.0));
+        unsafe {
+            float(_mm512_or_si512(
+                _mm512_andnot_si512(m, bits(mag)),
+                _mm512_and_si512(m, bits(sign)),
+            ))
+        }
+    }
+    /// `if x is NaN { x } else { y }` per lane.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn nan_or(x: V, y: V) -> V {
+        unsafe { _mm512_mask_blend_pd(_mm512_cmp_pd_mask::<_CMP_UNORD_Q>(x, x), y, x) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn reduce(x: V) -> (V, V) {
+        let magic = splat(MAGIC);
+        let nf = sub(fma(x, splat(LOG2E), magic), magic);
+        let mnf = neg(nf);
+        let r = fma(mnf, splat(LN2_LO), fma(mnf, splat(LN2_HI), x));
+        (nf, r)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn pow2(nf: V) -> V {
+        unsafe {
+            let t = bits(add(nf, splat(MAGIC + 1023.0)));
+            let e = _mm512_sub_epi64(t, _mm512_set1_epi64(MAGIC.to_bits() as i64));
+            float(_mm512_slli_epi64::<52>(e))
+        }
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn expm1_reduced(r: V) -> V {
+        let c = &EXPM1_C;
+        let k = |v: f64| splat(v);
+        let r2 = mul(r, r);
+        let r4 = mul(r2, r2);
+        let r8 = mul(r4, r4);
+        let q0 = fma(k(c[1]), r, k(c[0]));
+        let q1 = fma(k(c[3]), r, k(c[2]));
+        let q2 = fma(k(c[5]), r, k(c[4]));
+        let q3 = fma(k(c[7]), r, k(c[6]));
+        let q4 = fma(k(c[9]), r, k(c[8]));
+        let s0 = fma(q1, r2, q0);
+        let s1 = fma(q3, r2, q2);
+        let t0 = fma(s1, r4, s0);
+        let p = fma(q4, r8, t0);
+        fma(r2, p, r)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn expm1_8(x: V) -> V {
+        let xc = min(max(x, splat(-60.0)), splat(709.0));
+        let (nf, r) = reduce(xc);
+        let q = expm1_reduced(r);
+        let s = pow2(nf);
+        let y = fma(s, q, sub(s, splat(1.0)));
+        nan_or(x, y)
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn tanh8(z: V) -> V {
+        let e = expm1_8(min(mul(splat(2.0), abs(z)), splat(40.0)));
+        let t = copysign(div(e, add(e, splat(2.0))), z);
+        nan_or(z, t)
+    }
+
+    /// tanh of `z[..8⌊n/8⌋]` in place and, with `want_d`, 1 − tanh² into `dz` (n = the usable
+    /// length of both); returns the number of values done (the caller finishes the rest).
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn tanh_slice(z: &mut [f64], dz: &mut [f64], want_d: bool) -> usize {
+        let n = if want_d {
+            z.len().min(dz.len())
+        } else {
+            z.len()
+        };
+        let one = splat(1.0);
+        let mut k = 0;
+        while k + 8 <= n {
+            unsafe {
+                let t = tanh8(_mm512_loadu_pd(z.as_ptr().add(k)));
+                _mm512_storeu_pd(z.as_mut_ptr().add(k), t);
+                if want_d {
+                    _mm512_storeu_pd(dz.as_mut_ptr().add(k), sub(one, mul(t, t)));
+                }
+            }
+            k += 8;
+        }
+        k
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1621,6 +1960,40 @@ mod tests {
         // Subnormal results: one rounding.
         for x in [-709.5, -720.0, -740.0, -745.0] {
             assert!((exp_v(x) - x.exp()).abs() <= f64::from_bits(1), "{x}");
+        }
+    }
+
+    #[test]
+    fn tanh_slices_are_bit_identical_across_dispatch() {
+        // the AVX-512 (eight lanes), AVX2 (four) and portable kernels, every length around the
+        // vector widths, special values included
+        let mut zs = sweep(-30.0, 30.0, 997);
+        zs.extend([
+            0.0,
+            -0.0,
+            1e-300,
+            -1e-310,
+            19.5,
+            -20.0,
+            400.0,
+            -1e300,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NAN,
+            f64::MIN_POSITIVE,
+        ]);
+        for len in [1, 3, 4, 7, 8, 9, 15, 16, 17, 31, 33, 200, zs.len()] {
+            let zs = &zs[zs.len() - len..];
+            let (mut z1, mut d1) = (zs.to_vec(), vec![0.0; len]);
+            activation_slice(Activation::Tanh, &mut z1, &mut d1);
+            let (mut z2, mut d2) = (zs.to_vec(), vec![0.0; len]);
+            activation_slice_portable(Activation::Tanh, &mut z2, &mut d2);
+            let mut z3 = zs.to_vec();
+            activation_slice(Activation::Tanh, &mut z3, &mut []);
+            let b = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(b(&z1), b(&z2), "{len}");
+            assert_eq!(b(&d1), b(&d2), "{len}");
+            assert_eq!(b(&z1), b(&z3), "{len}");
         }
     }
 
@@ -1781,6 +2154,55 @@ mod tests {
                     let mut d1 = [0.0];
                     loss_derivs_row(loss, &f[k..=k], y[k], &mut [], &mut d1);
                     assert_eq!(dc[k].to_bits(), d1[0].to_bits(), "{loss:?} {len} {k}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn accumulated_columns_equal_the_rows_bit_for_bit() {
+        // one point's loss terms over samples with their own targets and bounds, in one call:
+        // the value and scale that the row kernel gives sample by sample (one value per row,
+        // the logistic products folded on the same samples), at lengths around the vector
+        // widths and the product's fold
+        let fs = sweep(-60.0, 60.0, 203);
+        let es: Vec<f64> = fs.iter().map(|f| 3.0 * f.abs() + 0.25).collect();
+        let ys: Vec<f64> = (0..fs.len())
+            .map(|i| if i % 3 == 0 { -1.0 } else { 1.0 })
+            .collect();
+        for loss in [
+            Loss::Squared,
+            Loss::Logistic,
+            Loss::Hinge,
+            Loss::SquaredHinge,
+            Loss::Huber(0.7),
+        ] {
+            for len in [0, 1, 3, 4, 5, 7, 8, 9, 63, 64, 65, 129, 200, 203] {
+                let (f, e, y) = (&fs[..len], &es[..len], &ys[..len]);
+                for want_s in [true, false] {
+                    let mut col = [f64::NAN; 2];
+                    loss_accumulate_col(loss, f, e, y, want_s, &mut col);
+                    let mut port = [f64::NAN; 2];
+                    loss_accumulate_col_portable(loss, f, e, y, want_s, &mut port);
+                    let (mut v, mut sc, mut p) = ([0.0], [0.0], [0.0]);
+                    for i in 0..len {
+                        let acc_s: &mut [f64] = if want_s { &mut sc } else { &mut [] };
+                        let flush = logistic_flush_after(i, len);
+                        loss_accumulate_row(
+                            loss,
+                            &f[i..=i],
+                            &e[i..=i],
+                            y[i],
+                            &mut v,
+                            acc_s,
+                            &mut p,
+                            flush,
+                        );
+                    }
+                    let bits = |x: [f64; 2]| [x[0].to_bits(), x[1].to_bits()];
+                    let want = [v[0], if want_s { sc[0] } else { 0.0 }];
+                    assert_eq!(bits(col), bits(want), "{loss:?} {len} {want_s}");
+                    assert_eq!(bits(port), bits(want), "{loss:?} {len} {want_s}");
                 }
             }
         }

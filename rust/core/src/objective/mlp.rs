@@ -1047,6 +1047,15 @@ impl Mlp {
         );
     }
 
+    /// The targets of the first output over the samples (borrowed when contiguous: one output).
+    fn y_column(&self) -> std::borrow::Cow<'_, [f64]> {
+        let col = self.y.column(0);
+        match col.to_slice() {
+            Some(s) => std::borrow::Cow::Borrowed(s),
+            None => std::borrow::Cow::Owned(col.to_vec()),
+        }
+    }
+
     /// The per-point products of [`loss::loss_accumulate_row`](super::loss) for `nb` points
     /// (zeros; only the logistic loss uses them).
     fn loss_products(&self, nb: usize) -> Vec<f64> {
@@ -1577,7 +1586,9 @@ avx2_twin! {
     /// `out[c] = Σ_i s[i]·cols[c·n + i]` (n = `s.len()`) for every column c of `cols`, each in
     /// one fixed order: sixteen partial sums over the samples i ≡ q (mod 16) of the first
     /// 16⌊n/16⌋, added pairwise (8 + 8, 4 + 4, 2 + 2, 1 + 1), then the last samples one by one.
-    /// No fused multiply-add: the portable and AVX2 builds agree bit for bit.
+    /// No fused multiply-add: the portable and AVX2 builds agree bit for bit. Columns go in
+    /// pairs through one pass over `s` (each pair's two sums are independent chains the core
+    /// overlaps; the sums of a column are the same operations in the same order as alone).
     fn column_dots / column_dots_avx2 / column_dots_portable(
         s: &[f64],
         cols: &[f64],
@@ -1585,7 +1596,37 @@ avx2_twin! {
     ) {
         let n = s.len();
         let n16 = n / 16 * 16;
-        for (o, col) in out.iter_mut().zip(cols.chunks_exact(n.max(1))) {
+        let pairs = cols.len().checked_div(n).map_or(0, |c| c.min(out.len()) / 2);
+        for (o, cc) in out.chunks_exact_mut(2).zip(cols.chunks_exact(2 * n.max(1))).take(pairs) {
+            let (c0, c1) = cc.split_at(n);
+            let (mut a0, mut a1) = ([0.0f64; 16], [0.0f64; 16]);
+            for ((sv, x0), x1) in s[..n16]
+                .chunks_exact(16)
+                .zip(c0[..n16].chunks_exact(16))
+                .zip(c1[..n16].chunks_exact(16))
+            {
+                for q in 0..16 {
+                    a0[q] += sv[q] * x0[q];
+                    a1[q] += sv[q] * x1[q];
+                }
+            }
+            for w in [8, 4, 2, 1] {
+                for q in 0..w {
+                    a0[q] += a0[q + w];
+                    a1[q] += a1[q + w];
+                }
+            }
+            let (mut t0, mut t1) = (a0[0], a1[0]);
+            for ((&sv, &x0), &x1) in s[n16..].iter().zip(&c0[n16..n]).zip(&c1[n16..n]) {
+                t0 += sv * x0;
+                t1 += sv * x1;
+            }
+            o[0] = t0;
+            o[1] = t1;
+        }
+        let done = 2 * pairs;
+        let rest = cols.get(done * n..).unwrap_or(&[]);
+        for (o, col) in out[done..].iter_mut().zip(rest.chunks_exact(n.max(1))) {
             let mut acc = [0.0f64; 16];
             for (sv, cv) in s[..n16].chunks_exact(16).zip(col[..n16].chunks_exact(16)) {
                 for q in 0..16 {
@@ -1654,7 +1695,7 @@ impl Mlp {
         let lip = l0.act.lipschitz();
         let (mut z, mut e) = (vec![0.0; m * n], vec![0.0; m * n]);
         let (mut f, mut ef) = (vec![0.0; n], vec![0.0; n]);
-        let mut prod = self.loss_products(1);
+        let y = self.y_column();
         let mut wa = vec![0.0; k];
         for (b, th) in q.outer_iter().enumerate() {
             for u in 0..m {
@@ -1687,22 +1728,11 @@ impl Mlp {
                 (&z[..n], &e[..n])
             };
             // the loss terms as the block path accumulates them (a block of one point: the same
-            // bits, the logistic loss's products folded on the same samples)
-            let (mut v, mut sc) = ([0.0], [0.0]);
-            prod.iter_mut().for_each(|p| *p = 0.0);
-            for i in 0..n {
-                self.accumulate_sample(
-                    i,
-                    &fo[i..=i],
-                    &eo[i..=i],
-                    &mut v,
-                    &mut sc,
-                    want_scale,
-                    &mut prod,
-                );
-            }
-            values[b] = v[0];
-            scales[b] = sc[0];
+            // bits, the logistic loss's products folded on the same samples), in one call
+            let mut vs = [0.0; 2];
+            super::loss::loss_accumulate_col(self.loss, fo, eo, &y, want_scale, &mut vs);
+            values[b] = vs[0];
+            scales[b] = vs[1];
         }
         self.finish_values(q, values, scales, want_scale);
     }
@@ -1741,7 +1771,7 @@ impl Mlp {
                 format!("expected a vector of length {d} and moves inside it"),
             ));
         }
-        let y: Vec<f64> = self.y.column(0).iter().copied().collect();
+        let y = self.y_column();
         let xt = &self.xt;
         let w0 = &theta[l0.w_off..l0.w_off + m * k];
         let bias0 = |u: usize| if l0.bias { theta[l0.b_off + u] } else { 0.0 };
@@ -1813,11 +1843,8 @@ impl Mlp {
                 }
             }
             if let Some(vals) = values.as_deref_mut() {
-                let mut acc = [0.0];
-                let mut prod = self.loss_products(1);
-                for (i, &fv) in f.iter().enumerate() {
-                    self.accumulate_sample(i, &[fv], &[], &mut acc, &mut [], false, &mut prod);
-                }
+                let mut acc = [0.0; 2];
+                super::loss::loss_accumulate_col(self.loss, &f, &[], &y, false, &mut acc);
                 vals[c] = acc[0];
             }
             super::loss::loss_derivs_col(self.loss, &f, &y, &mut delta);
@@ -2591,13 +2618,46 @@ mod tests {
 
     #[test]
     fn column_dots_and_unit_columns_are_fixed_order_sums() {
+        // the documented order of one column: 16 partial sums, pairwise, then the tail
+        let one_column = |s: &[f64], col: &[f64]| {
+            let n = s.len();
+            let n16 = n / 16 * 16;
+            let mut acc = [0.0f64; 16];
+            for i in 0..n16 {
+                acc[i % 16] += s[i] * col[i];
+            }
+            for w in [8, 4, 2, 1] {
+                for q in 0..w {
+                    acc[q] += acc[q + w];
+                }
+            }
+            let mut t = acc[0];
+            for i in n16..n {
+                t += s[i] * col[i];
+            }
+            t
+        };
         for n in [0usize, 1, 15, 16, 17, 33, 200] {
             let s: Vec<f64> = (0..n).map(|i| (i as f64 * 0.71).sin()).collect();
-            let cols: Vec<f64> = (0..3 * n).map(|i| (i as f64 * 0.29).cos()).collect();
+            let cols: Vec<f64> = (0..5 * n).map(|i| (i as f64 * 0.29).cos()).collect();
+            // (no samples: nothing is written, as before)
+            for nc in (1..=5).filter(|_| n > 0) {
+                let mut o = vec![f64::NAN; nc];
+                column_dots(&s, &cols[..nc * n], &mut o);
+                for c in 0..nc {
+                    let want = one_column(&s, &cols[c * n..(c + 1) * n]);
+                    assert_eq!(
+                        o[c].to_bits(),
+                        want.to_bits(),
+                        "n={n} {nc} columns, column {c}"
+                    );
+                }
+            }
+            let cols = &cols[..3 * n];
             let mut o1 = [0.0; 3];
-            column_dots(&s, &cols, &mut o1);
+            column_dots(&s, cols, &mut o1);
             let mut o2 = [0.0; 3];
-            column_dots_portable(&s, &cols, &mut o2);
+            column_dots_portable(&s, cols, &mut o2);
             assert_eq!(o1, o2);
             for c in 0..3 {
                 let exact: f64 = (0..n).map(|i| s[i] * cols[c * n + i]).sum();
@@ -2607,7 +2667,7 @@ mod tests {
             // unit_column: the sums of first_layer_row (one point), bit for bit
             let w = [0.3, -1.7, 0.9];
             let mut z = vec![0.0; n];
-            unit_column(&cols, &w, 0.25, &mut z);
+            unit_column(cols, &w, 0.25, &mut z);
             for i in 0..n {
                 let x: Vec<f64> = (0..3).map(|j| cols[j * n + i]).collect();
                 let xa: Vec<f64> = x.iter().map(|v| v.abs()).collect();
