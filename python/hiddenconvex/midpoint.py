@@ -997,7 +997,7 @@ class _Accumulator:
 
 def _any_per_pair(x: np.ndarray) -> np.ndarray:
     """``x.any(axis=1)`` of a P × T boolean array (a view of the column for one weight)."""
-    return x[:, 0] if x.shape[1] == 1 else x.any(axis=1)
+    return x[:, 0] if x.shape[1] == 1 else np.asarray(x.any(axis=1))
 
 
 def _witness(
