@@ -1104,6 +1104,52 @@ mod tests {
         }
     }
 
+    #[test]
+    fn the_in_place_run_equals_assess_on_the_evaluated_points() {
+        // oracle: the black-box layout (fill_points), one batched evaluation of all its points,
+        // split_values and assess; the native run assesses each block in place
+        let tol = Tolerance::Scaled { factor: 32.0 };
+        let ts = [0.5, 0.3];
+        let quad = quad(6, true);
+        let mut objs: Vec<Box<dyn Objective>> = vec![Box::new(quad)];
+        for o in linear_models() {
+            objs.push(Box::new(o));
+        }
+        for obj in &objs {
+            let d = obj.dim();
+            let s = Sampler::new(vec![0.5; d], vec![1e-6, 1.0, 40.0], 150, 4, None).unwrap();
+            let src = PairSource::Random(s);
+            let n = src.total();
+            let ctl = Control::new();
+            let run = run_native(obj.as_ref(), &src, &ts, &tol, &ctl).unwrap();
+            let (pts, dist2) = fill_points(&src, 0, n, &ts, &ctl).unwrap();
+            let (mut vals, mut scs) = (vec![0.0; pts.nrows()], vec![0.0; pts.nrows()]);
+            obj.pair_values_block(pts.view(), &ts, &mut vals, &mut scs)
+                .unwrap();
+            let values = split_values(&vals, Some(&scs), ts.len(), dist2).unwrap();
+            let sidx: Vec<usize> = (0..n).map(|k| src.scale_index(k)).collect();
+            let refine = |k: usize, j: usize| midpoint_rounding_term(obj.as_ref(), &src, k, ts[j]);
+            let r: Option<&(dyn Fn(usize, usize) -> Result<f64> + Sync)> = if obj.has_gradient() {
+                Some(&refine)
+            } else {
+                None
+            };
+            let want = assess(values, &ts, &sidx, &tol, r, &ctl).unwrap();
+            assert_eq!(run.fa, want.fa, "{}", obj.name());
+            assert_eq!(run.fb, want.fb);
+            assert_eq!(run.fm, want.fm);
+            assert_eq!(run.dist2, want.dist2);
+            assert_eq!(run.scale_index, want.scale_index);
+            assert_eq!(run.refined, want.refined);
+            for (x, y) in run.gap.iter().zip(want.gap.iter()) {
+                assert!(x == y || (x.is_nan() && y.is_nan()));
+            }
+            for (x, y) in run.tol.iter().zip(want.tol.iter()) {
+                assert!(x == y || (x.is_nan() && y.is_nan()));
+            }
+        }
+    }
+
     proptest::proptest! {
         #[test]
         fn convex_quadratics_never_violate(seed in 0u64..1000, d in 1usize..12, scale in 1e-4f64..1e3) {
