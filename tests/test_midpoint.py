@@ -878,3 +878,30 @@ def test_pairs_with_a_equal_b_are_not_counted():
     )  # fmt: skip
     assert rep1.n_degenerate == 5 and rep1.pairs_tested == 0
     assert rep1.verdict.startswith("inconclusive")
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 10, 101, 4_097, 150_001])
+def test_quantiles_equal_numpy_quantile(n):
+    """The report's quantiles (selection of order statistics in Rust) are np.quantile's values
+    on the finite entries, bit for bit: ties, non-finite entries, both signs, large arrays."""
+    from hiddenconvex.midpoint import QUANTILES, _quantiles
+
+    rng = np.random.default_rng(n)
+    qs = [*QUANTILES, 0.3333, 0.6667]
+    for variant in range(4):
+        x = rng.standard_normal(n) * 10.0 ** rng.integers(-6, 6)
+        if variant == 1:
+            x = np.round(x, 1)  # many ties
+        if variant >= 2:
+            bad = rng.integers(0, n, size=max(1, n // 40))
+            x[bad] = [np.nan, np.inf, -np.inf][variant - 2]
+        finite = x[np.isfinite(x)]
+        got = _core.midpoint_quantiles(x, qs)
+        if finite.size == 0:
+            assert got == [] and _quantiles(x) == {}
+            continue
+        np.testing.assert_array_equal(np.asarray(got), np.quantile(finite, qs))
+        want = np.quantile(finite, QUANTILES)
+        assert list(_quantiles(x[::-1].copy()).values()) == list(want)
+    with pytest.raises(hc.InvalidInputError, match="qs"):
+        _core.midpoint_quantiles(np.zeros(3), [1.5])

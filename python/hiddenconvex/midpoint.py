@@ -474,10 +474,11 @@ class MidpointPart(MidpointReport):
 # The test
 # ---------------------------------------------------------------------------------------------
 def _quantiles(x: np.ndarray) -> dict[str, float]:
-    x = x[np.isfinite(x)]
-    if x.size == 0:
+    # np.quantile(x[np.isfinite(x)], QUANTILES), value for value, by selection of the order
+    # statistics it interpolates (in parallel, without the GIL)
+    qs = _core.midpoint_quantiles(np.ascontiguousarray(x, dtype=np.float64), list(QUANTILES))
+    if not qs:
         return {}
-    qs = np.quantile(x, QUANTILES)
     return {f"{q:g}": float(v) for q, v in zip(QUANTILES, qs, strict=True)}
 
 
@@ -907,25 +908,32 @@ class _Accumulator:
         tol = np.asarray(raw["tol"])
         sidx = np.asarray(raw["scale_index"])
         dist2 = np.asarray(raw["dist2"])
-        finite = ~np.isnan(gap).any(axis=1)
+        finite = ~_any_per_pair(np.isnan(gap))
         # a = b (‖b − a‖² = 0): the gap is identically 0, the pair tests nothing
         degenerate = finite & ~(dist2 > 0.0)
         valid = finite & ~degenerate
         self.degenerate += int(degenerate.sum())
         with np.errstate(invalid="ignore"):
-            viol = (gap < -tol).any(axis=1) & valid
-            neg = (gap < 0.0).any(axis=1) & valid
+            viol = _any_per_pair(gap < -tol) & valid
+            neg = _any_per_pair(gap < 0.0) & valid
         ng = self.valid_g.size
-        self.valid_g += np.bincount(sidx[valid], minlength=ng)
-        self.viol_g += np.bincount(sidx[viol], minlength=ng)
-        self.neg_g += np.bincount(sidx[neg], minlength=ng)
+        if ng == 1:  # one group: the counts without the gathers of bincount
+            self.valid_g += int(np.count_nonzero(valid))
+            self.viol_g += int(np.count_nonzero(viol))
+            self.neg_g += int(np.count_nonzero(neg))
+        else:
+            self.valid_g += np.bincount(sidx[valid], minlength=ng)
+            self.viol_g += np.bincount(sidx[viol], minlength=ng)
+            self.neg_g += np.bincount(sidx[neg], minlength=ng)
         self.invalid_parts.append(np.flatnonzero(~finite).astype(np.int64) + start)
         self.refined += int(raw["refined"])
         t = self.ts[None, :]
         with np.errstate(divide="ignore", invalid="ignore"):
             kappa = 2.0 * gap / (t * (1.0 - t) * dist2[:, None])
             ratio = np.where(tol > 0, gap / tol, np.where(gap < 0, -np.inf, np.inf))
-        ratio = np.where(valid[:, None], ratio, np.inf)
+        all_valid = bool(valid.all())
+        if not all_valid:
+            ratio = np.where(valid[:, None], ratio, np.inf)
         if valid.any():
             flat = int(np.argmin(ratio))
             k, j = divmod(flat, self.nt)
@@ -943,13 +951,17 @@ class _Accumulator:
                     "fb": float(raw["fb"][k]),
                     "fm": float(raw["fm"][k, j]),
                 }
-        if self.stride == 1:
-            sel = np.broadcast_to(valid[:, None], gap.shape)
+        if self.stride == 1 and all_valid:  # every record, in row-major order
+            self.gaps.append(gap.reshape(-1))
+            self.kappas.append(kappa.reshape(-1))
         else:
-            idx = (start + np.arange(gap.shape[0]))[:, None] * self.nt + np.arange(self.nt)
-            sel = valid[:, None] & (idx % self.stride == 0)
-        self.gaps.append(gap[sel])
-        self.kappas.append(kappa[sel])
+            if self.stride == 1:
+                sel = np.broadcast_to(valid[:, None], gap.shape)
+            else:
+                idx = (start + np.arange(gap.shape[0]))[:, None] * self.nt + np.arange(self.nt)
+                sel = valid[:, None] & (idx % self.stride == 0)
+            self.gaps.append(gap[sel])
+            self.kappas.append(kappa[sel])
         if self.keep:
             self.arrays = {"gap": gap, "tol": tol, "scale_index": sidx}
 
@@ -981,6 +993,11 @@ class _Accumulator:
         if name == "scale_index":
             return np.zeros(0, dtype=np.int64)
         return np.zeros((0, self.nt))
+
+
+def _any_per_pair(x: np.ndarray) -> np.ndarray:
+    """``x.any(axis=1)`` of a P × T boolean array (a view of the column for one weight)."""
+    return x[:, 0] if x.shape[1] == 1 else np.asarray(x.any(axis=1))
 
 
 def _witness(

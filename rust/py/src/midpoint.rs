@@ -239,10 +239,37 @@ fn jensen_gap_compensated(t: f64, fa: f64, fb: f64, fm: f64) -> f64 {
     core_mp::jensen_gap_compensated(t, fa, fb, fm)
 }
 
+/// Quantiles `qs` of the finite values of `x`, as `np.quantile(x[np.isfinite(x)], qs)` (default
+/// method), by selection of the order statistics; empty without a finite value.
+#[pyfunction]
+fn midpoint_quantiles(
+    py: Python<'_>,
+    x: PyReadonlyArray1<'_, f64>,
+    qs: Vec<f64>,
+) -> PyResult<Vec<f64>> {
+    if let Some(q) = qs.iter().find(|q| !(0.0..=1.0).contains(*q)) {
+        return Err(invalid(
+            "qs",
+            format!("every quantile must lie in [0, 1], got {q}"),
+        ));
+    }
+    let view = x.as_array();
+    let owned;
+    let xs: &[f64] = match view.as_slice() {
+        Some(s) => s,
+        None => {
+            owned = view.to_vec();
+            &owned
+        }
+    };
+    detach::run_short(py, move |_| Ok(core_mp::quantiles(xs, &qs)))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(midpoint_pairs, m)?)?;
     m.add_function(wrap_pyfunction!(midpoint_run, m)?)?;
     m.add_function(wrap_pyfunction!(midpoint_rounding_term, m)?)?;
     m.add_function(wrap_pyfunction!(jensen_gap_compensated, m)?)?;
+    m.add_function(wrap_pyfunction!(midpoint_quantiles, m)?)?;
     Ok(())
 }

@@ -21,6 +21,9 @@ use crate::error::{ensure_finite, Error, Result};
 use crate::objective::{check_dim, points_per_check, Objective, EVAL_BLOCK};
 use crate::rng::stream_rng;
 
+mod quantiles;
+pub use quantiles::quantiles;
+
 /// Unit roundoff of f64 (eps / 2).
 pub const UNIT_ROUNDOFF: f64 = f64::EPSILON / 2.0;
 
@@ -407,6 +410,57 @@ pub(crate) fn neumaier(xs: &[f64]) -> f64 {
     sum + c
 }
 
+/// The Jensen gap of one pair and weight and its base tolerance: (NaN, NaN) when a value is not
+/// finite.
+#[inline]
+fn gap_and_base_tolerance(
+    tol: &Tolerance,
+    t: f64,
+    k_scale: usize,
+    fa: f64,
+    fb: f64,
+    fm: f64,
+    s: Option<(f64, f64, f64)>,
+) -> (f64, f64) {
+    let g = jensen_gap(t, fa, fb, fm);
+    if g.is_nan() {
+        return (f64::NAN, f64::NAN);
+    }
+    (g, base_tolerance(tol, t, k_scale, fa, fb, fm, s))
+}
+
+/// Add `refine(k, j)` (the gradient term of forming m) to the tolerance of every candidate
+/// violation (k, j) of the row-major n × `nt` tolerances `tolv`; in parallel when there are many.
+fn refine_candidates(
+    candidates: &[(usize, usize)],
+    refine: &(dyn Fn(usize, usize) -> Result<f64> + Sync),
+    nt: usize,
+    tolv: &mut [f64],
+    ctl: &Control,
+) -> Result<()> {
+    let extra: Vec<f64> = if crate::parallel::should_parallelize(candidates.len(), 8) {
+        candidates
+            .par_iter()
+            .map(|&(k, j)| {
+                ctl.check()?;
+                refine(k, j)
+            })
+            .collect::<Result<_>>()?
+    } else {
+        candidates
+            .iter()
+            .map(|&(k, j)| {
+                ctl.check()?;
+                refine(k, j)
+            })
+            .collect::<Result<_>>()?
+    };
+    for (&(k, j), e) in candidates.iter().zip(extra) {
+        tolv[k * nt + j] += e;
+    }
+    Ok(())
+}
+
 /// Turn values into gaps and tolerances. `refine(k, j)` may return an extra tolerance term
 /// (the gradient term of forming m) for a pair whose gap is below −base tolerance.
 pub fn assess(
@@ -427,17 +481,11 @@ pub fn assess(
             let fa = values.fa[k];
             let fb = values.fb[k];
             let fm = values.fm[k * nt + j];
-            let g = jensen_gap(t, fa, fb, fm);
-            if g.is_nan() {
-                gap[[k, j]] = f64::NAN;
-                tolv[[k, j]] = f64::NAN;
-                continue;
-            }
             let s = match (&values.sa, &values.sb, &values.sm) {
                 (Some(sa), Some(sb), Some(sm)) => Some((sa[k], sb[k], sm[k * nt + j])),
                 _ => None,
             };
-            let tb = base_tolerance(tol, t, scale_index[k], fa, fb, fm, s);
+            let (g, tb) = gap_and_base_tolerance(tol, t, scale_index[k], fa, fb, fm, s);
             gap[[k, j]] = g;
             tolv[[k, j]] = tb;
             if g < -tb {
@@ -447,26 +495,10 @@ pub fn assess(
     }
     let mut refined = 0;
     if let Some(r) = refine {
-        let extra: Vec<f64> = if crate::parallel::should_parallelize(candidates.len(), 8) {
-            candidates
-                .par_iter()
-                .map(|&(k, j)| {
-                    ctl.check()?;
-                    r(k, j)
-                })
-                .collect::<Result<_>>()?
-        } else {
-            candidates
-                .iter()
-                .map(|&(k, j)| {
-                    ctl.check()?;
-                    r(k, j)
-                })
-                .collect::<Result<_>>()?
-        };
-        for (&(k, j), e) in candidates.iter().zip(extra) {
-            tolv[[k, j]] += e;
-        }
+        let tv = tolv
+            .as_slice_mut()
+            .ok_or_else(|| Error::Numerical("non-contiguous buffer".into()))?;
+        refine_candidates(&candidates, r, nt, tv, ctl)?;
         refined = candidates.len();
     }
     Ok(Outcome {
@@ -554,6 +586,12 @@ pub fn run_native(
 
 /// [`run_native`] on the pairs `start..start+count` only (chunked runs; outcome row i is pair
 /// `start + i`). The results of a pair do not depend on the range it is run in.
+///
+/// Each parallel work item (a block of [`BLOCK`] pairs) draws its pairs, evaluates them and
+/// writes its rows of every output array (values, gaps, base tolerances, ‖b − a‖², scale
+/// indices) in place: the gaps and tolerances are the same per-pair functions as [`assess`]
+/// applies, so the outcome is that of `assess` on the values, with no serial pass over the pairs
+/// after the parallel one. Only the candidate violations are refined afterwards.
 pub fn run_native_range(
     obj: &dyn Objective,
     source: &PairSource<'_>,
@@ -573,123 +611,140 @@ pub fn run_native_range(
     let d = source.dim();
     ctl.set_total(n as u64);
     let nblocks = n.div_ceil(BLOCK);
-    let eval_block = |bi: usize| -> Result<Values> {
+    let rows = 2 + nt;
+    // in pieces of whole pairs, about PIECE_POINTS points each (fewer for a costly objective: at
+    // least one pair), with a cancellation check before each: a block holds BLOCK · (2 + T)
+    // points, seconds of work for a large network
+    let piece_pairs = pair_piece(nt).min((points_per_check(obj, PIECE_POINTS) / rows).max(1));
+    let piece_rows = piece_pairs * rows;
+    let mut fa = vec![0.0; n];
+    let mut fb = vec![0.0; n];
+    let mut dist2 = vec![0.0; n];
+    let mut sidx = vec![0usize; n];
+    let mut fm = vec![0.0; n * nt];
+    let mut gap = vec![0.0; n * nt];
+    let mut tolv = vec![0.0; n * nt];
+    let eval_block = |bi: usize, out: BlockOut<'_>| -> Result<Vec<(usize, usize)>> {
         ctl.check()?;
         let lo = start + bi * BLOCK;
-        let hi = (lo + BLOCK).min(start + n);
-        let len = hi - lo;
-        let mut v = Values {
-            fa: Vec::with_capacity(len),
-            fb: Vec::with_capacity(len),
-            fm: Vec::with_capacity(len * nt),
-            sa: Some(Vec::with_capacity(len)),
-            sb: Some(Vec::with_capacity(len)),
-            sm: Some(Vec::with_capacity(len * nt)),
-            dist2: Vec::with_capacity(len),
-        };
+        let len = out.fa.len();
         // a, b and the t-points of every pair of the block as one block of points (pair-major:
-        // rows (2+T)·i, (2+T)·i + 1, (2+T)·i + 2 + j), evaluated by one batched call.
-        let rows = 2 + nt;
+        // rows (2+T)·i, (2+T)·i + 1, (2+T)·i + 2 + j), evaluated piece by piece.
         let mut pts = Array2::<f64>::zeros((len * rows, d));
-        for (i, k) in (lo..hi).enumerate() {
-            if i % 64 == 63 {
-                ctl.check()?; // drawing a pair of a large network is a D-vector of draws
-            }
-            let chunk = pts
+        {
+            let data = pts
                 .as_slice_mut()
-                .map(|s| &mut s[i * rows * d..(i + 1) * rows * d])
                 .ok_or_else(|| Error::Numerical("non-contiguous buffer".into()))?;
-            let (a, rest) = chunk.split_at_mut(d);
-            let (b, ms) = rest.split_at_mut(d);
-            source.pair(k, a, b);
-            for (j, &t) in ts.iter().enumerate() {
-                form_midpoint(t, a, b, &mut ms[j * d..(j + 1) * d], None);
+            for (i, chunk) in data.chunks_exact_mut(rows * d).enumerate() {
+                if i % 64 == 63 {
+                    ctl.check()?; // drawing a pair of a large network is a D-vector of draws
+                }
+                let (a, rest) = chunk.split_at_mut(d);
+                let (b, ms) = rest.split_at_mut(d);
+                source.pair(lo + i, a, b);
+                for (j, &t) in ts.iter().enumerate() {
+                    form_midpoint(t, a, b, &mut ms[j * d..(j + 1) * d], None);
+                }
+                out.dist2[i] = a.iter().zip(b.iter()).map(|(x, y)| (y - x) * (y - x)).sum();
+                out.sidx[i] = source.scale_index(lo + i);
             }
-            v.dist2
-                .push(a.iter().zip(b.iter()).map(|(x, y)| (y - x) * (y - x)).sum());
         }
         let mut vals = vec![0.0; len * rows];
         let mut scs = vec![0.0; len * rows];
-        // in pieces of whole pairs, about PIECE_POINTS points each (fewer for a costly objective:
-        // at least one pair), with a cancellation check before each: a block holds
-        // BLOCK · (2 + T) points, seconds of work for a large network
-        let piece_pairs = pair_piece(nt).min((points_per_check(obj, PIECE_POINTS) / rows).max(1));
-        let piece_rows = piece_pairs * rows;
         for (k, (vp, sp)) in vals
             .chunks_mut(piece_rows)
             .zip(scs.chunks_mut(piece_rows))
             .enumerate()
         {
             ctl.check()?;
-            let lo = k * piece_rows;
-            let piece = pts.slice(ndarray::s![lo..lo + vp.len(), ..]);
+            let plo = k * piece_rows;
+            let piece = pts.slice(ndarray::s![plo..plo + vp.len(), ..]);
             obj.pair_values_block(piece, ts, vp, sp)?;
         }
+        let mut candidates = Vec::new();
         for i in 0..len {
-            v.fa.push(vals[i * rows]);
-            v.fb.push(vals[i * rows + 1]);
-            v.fm.extend_from_slice(&vals[i * rows + 2..(i + 1) * rows]);
-            if let (Some(x), Some(y), Some(z)) = (v.sa.as_mut(), v.sb.as_mut(), v.sm.as_mut()) {
-                x.push(scs[i * rows]);
-                y.push(scs[i * rows + 1]);
-                z.extend_from_slice(&scs[i * rows + 2..(i + 1) * rows]);
+            let (va, vb) = (vals[i * rows], vals[i * rows + 1]);
+            let (sa, sb) = (scs[i * rows], scs[i * rows + 1]);
+            out.fa[i] = va;
+            out.fb[i] = vb;
+            for (j, &t) in ts.iter().enumerate() {
+                let r = i * rows + 2 + j;
+                let (vm, sm) = (vals[r], scs[r]);
+                out.fm[i * nt + j] = vm;
+                let (g, tb) =
+                    gap_and_base_tolerance(tol, t, out.sidx[i], va, vb, vm, Some((sa, sb, sm)));
+                out.gap[i * nt + j] = g;
+                out.tol[i * nt + j] = tb;
+                if g < -tb {
+                    candidates.push((lo - start + i, j));
+                }
             }
         }
         ctl.advance(len as u64);
-        Ok(v)
+        Ok(candidates)
     };
-    let blocks: Vec<Values> = if crate::parallel::should_parallelize(nblocks, 2) {
-        (0..nblocks)
-            .into_par_iter()
-            .map(eval_block)
+    let outs: Vec<BlockOut<'_>> = fa
+        .chunks_mut(BLOCK)
+        .zip(fb.chunks_mut(BLOCK))
+        .zip(dist2.chunks_mut(BLOCK))
+        .zip(sidx.chunks_mut(BLOCK))
+        .zip(fm.chunks_mut(BLOCK * nt))
+        .zip(gap.chunks_mut(BLOCK * nt))
+        .zip(tolv.chunks_mut(BLOCK * nt))
+        .map(|((((((fa, fb), dist2), sidx), fm), gap), tol)| BlockOut {
+            fa,
+            fb,
+            dist2,
+            sidx,
+            fm,
+            gap,
+            tol,
+        })
+        .collect();
+    let per_block: Vec<Vec<(usize, usize)>> = if crate::parallel::should_parallelize(nblocks, 2) {
+        outs.into_par_iter()
+            .enumerate()
+            .map(|(bi, out)| eval_block(bi, out))
             .collect::<Result<_>>()?
     } else {
-        (0..nblocks).map(eval_block).collect::<Result<_>>()?
+        outs.into_iter()
+            .enumerate()
+            .map(|(bi, out)| eval_block(bi, out))
+            .collect::<Result<_>>()?
     };
-    let values = concat(blocks);
-    let scale_index: Vec<usize> = (start..start + n).map(|k| source.scale_index(k)).collect();
-    let refine = |k: usize, j: usize| midpoint_rounding_term(obj, source, start + k, ts[j]);
-    let refine_ref: Option<&(dyn Fn(usize, usize) -> Result<f64> + Sync)> =
-        if obj.has_gradient() && matches!(tol, Tolerance::Scaled { .. }) {
-            Some(&refine)
-        } else {
-            None
-        };
-    assess(values, ts, &scale_index, tol, refine_ref, ctl)
+    let candidates: Vec<(usize, usize)> = per_block.into_iter().flatten().collect();
+    let mut refined = 0;
+    if obj.has_gradient() && matches!(tol, Tolerance::Scaled { .. }) {
+        let refine = |k: usize, j: usize| midpoint_rounding_term(obj, source, start + k, ts[j]);
+        refine_candidates(&candidates, &refine, nt, &mut tolv, ctl)?;
+        refined = candidates.len();
+    }
+    let shape = |v: Vec<f64>| {
+        Array2::from_shape_vec((n, nt), v).map_err(|e| Error::Numerical(e.to_string()))
+    };
+    Ok(Outcome {
+        n,
+        t: ts.to_vec(),
+        fa: Array1::from(fa),
+        fb: Array1::from(fb),
+        fm: shape(fm)?,
+        gap: shape(gap)?,
+        tol: shape(tolv)?,
+        dist2: Array1::from(dist2),
+        scale_index: Array1::from(sidx),
+        refined,
+    })
 }
 
-fn concat(blocks: Vec<Values>) -> Values {
-    let mut out = Values {
-        sa: Some(Vec::new()),
-        sb: Some(Vec::new()),
-        sm: Some(Vec::new()),
-        ..Default::default()
-    };
-    let mut have_scales = true;
-    for b in blocks {
-        out.fa.extend(b.fa);
-        out.fb.extend(b.fb);
-        out.fm.extend(b.fm);
-        out.dist2.extend(b.dist2);
-        match (b.sa, b.sb, b.sm) {
-            (Some(x), Some(y), Some(z)) if have_scales => {
-                if let (Some(ox), Some(oy), Some(oz)) =
-                    (out.sa.as_mut(), out.sb.as_mut(), out.sm.as_mut())
-                {
-                    ox.extend(x);
-                    oy.extend(y);
-                    oz.extend(z);
-                }
-            }
-            _ => have_scales = false,
-        }
-    }
-    if !have_scales {
-        out.sa = None;
-        out.sb = None;
-        out.sm = None;
-    }
-    out
+/// One block's rows of the output arrays of [`run_native_range`].
+struct BlockOut<'a> {
+    fa: &'a mut [f64],
+    fb: &'a mut [f64],
+    dist2: &'a mut [f64],
+    sidx: &'a mut [usize],
+    fm: &'a mut [f64],
+    gap: &'a mut [f64],
+    tol: &'a mut [f64],
 }
 
 /// The points of pairs `start..start+count` for evaluation by a black box, pair-major:
@@ -1046,6 +1101,52 @@ mod tests {
             assert_eq!(one.fm, two.fm);
             assert_eq!(one.gap, two.gap);
             assert_eq!(one.tol, two.tol);
+        }
+    }
+
+    #[test]
+    fn the_in_place_run_equals_assess_on_the_evaluated_points() {
+        // oracle: the black-box layout (fill_points), one batched evaluation of all its points,
+        // split_values and assess; the native run assesses each block in place
+        let tol = Tolerance::Scaled { factor: 32.0 };
+        let ts = [0.5, 0.3];
+        let quad = quad(6, true);
+        let mut objs: Vec<Box<dyn Objective>> = vec![Box::new(quad)];
+        for o in linear_models() {
+            objs.push(Box::new(o));
+        }
+        for obj in &objs {
+            let d = obj.dim();
+            let s = Sampler::new(vec![0.5; d], vec![1e-6, 1.0, 40.0], 150, 4, None).unwrap();
+            let src = PairSource::Random(s);
+            let n = src.total();
+            let ctl = Control::new();
+            let run = run_native(obj.as_ref(), &src, &ts, &tol, &ctl).unwrap();
+            let (pts, dist2) = fill_points(&src, 0, n, &ts, &ctl).unwrap();
+            let (mut vals, mut scs) = (vec![0.0; pts.nrows()], vec![0.0; pts.nrows()]);
+            obj.pair_values_block(pts.view(), &ts, &mut vals, &mut scs)
+                .unwrap();
+            let values = split_values(&vals, Some(&scs), ts.len(), dist2).unwrap();
+            let sidx: Vec<usize> = (0..n).map(|k| src.scale_index(k)).collect();
+            let refine = |k: usize, j: usize| midpoint_rounding_term(obj.as_ref(), &src, k, ts[j]);
+            let r: Option<&(dyn Fn(usize, usize) -> Result<f64> + Sync)> = if obj.has_gradient() {
+                Some(&refine)
+            } else {
+                None
+            };
+            let want = assess(values, &ts, &sidx, &tol, r, &ctl).unwrap();
+            assert_eq!(run.fa, want.fa, "{}", obj.name());
+            assert_eq!(run.fb, want.fb);
+            assert_eq!(run.fm, want.fm);
+            assert_eq!(run.dist2, want.dist2);
+            assert_eq!(run.scale_index, want.scale_index);
+            assert_eq!(run.refined, want.refined);
+            for (x, y) in run.gap.iter().zip(want.gap.iter()) {
+                assert!(x == y || (x.is_nan() && y.is_nan()));
+            }
+            for (x, y) in run.tol.iter().zip(want.tol.iter()) {
+                assert!(x == y || (x.is_nan() && y.is_nan()));
+            }
         }
     }
 

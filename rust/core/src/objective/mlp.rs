@@ -892,9 +892,12 @@ impl Mlp {
         // activation call over the whole group (a small block, e.g. one point, has a few values
         // per sample: the vectorised kernel's set-up and padded tail would dominate per sample),
         // then the output unit and the loss term sample by sample, in order. Every value sees the
-        // same operations as sample by sample (the kernel's lanes are independent).
+        // same operations as sample by sample (the kernel's lanes are independent). At least two
+        // samples per group, so that the first layer always runs two samples per pass over the
+        // per-point weights (a wide block, e.g. the points of a midpoint piece of a network with
+        // many units, would otherwise take them one sample at a time).
         let w = m * rr;
-        let g = (FUSED_GROUP_FLOATS / w.max(1)).clamp(1, self.x.nrows().max(1));
+        let g = (FUSED_GROUP_FLOATS / w.max(1)).clamp(2, self.x.nrows().max(2));
         let (mut z, mut e) = (vec![0.0; g * w], vec![0.0; g * w]);
         let (mut out, mut eo) = (vec![0.0; rr], vec![0.0; rr]);
         values.iter_mut().for_each(|v| *v = 0.0);
