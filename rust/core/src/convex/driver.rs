@@ -69,6 +69,15 @@ const CONIC_MAX_ROUNDS: usize = 30;
 /// Newton rounds of the endgame (logistic loss) that may end without a pattern joining before
 /// the polish and the tolerance steps take over.
 const NEWTON_MAX_ROUNDS: usize = 6;
+/// From z = 0 the logistic loss's endgame takes Newton rounds from the first (see
+/// [`super::conic::newton_step_fast`]) instead of exponential-cone rounds.
+const NEWTON_FROM_ZERO: bool = true;
+/// Newton rounds from z = 0 that may end without a pattern joining before the polish and the
+/// tolerance steps take over.
+const NEWTON_ZERO_MAX_ROUNDS: usize = 20;
+/// Newton rounds from z = 0 solve their models to [`CONIC_LOOSE_TOL`] while the last round left
+/// a relative gap above this.
+const NEWTON_LOOSE_GAP: f64 = 1e-3;
 /// Rounds of the endgame that may also drop patterns from the working set (later rounds only
 /// add, so the loop terminates).
 const CONIC_DROP_ROUNDS: usize = 8;
@@ -787,12 +796,17 @@ pub fn endgame(
     let mut polished = false;
     // Newton steps with a quadratic model instead of the exponential cones (logistic loss)
     let newton_ok = prob.loss == super::Loss::Logistic;
+    // from z = 0 (the conic path of "auto"), the logistic loss takes Newton rounds from the
+    // first: proximal Newton steps whose quadratic models are squared-loss programs on the
+    // working set (second-order cones only), see [`NEWTON_FROM_ZERO`]
+    let newton_zero = newton_ok && z0.is_none() && NEWTON_FROM_ZERO;
     let mut newton = false;
     let mut newton_rounds = 0usize;
     // Clarabel's fast form (see [`super::conic::solve_fast`]) until a round's certificate falls
-    // short with no pattern to add; never for the logistic loss, whose Clarabel settings are
-    // fixed (see [`super::conic`])
-    let mut fast = !newton_ok;
+    // short with no pattern to add; never for the logistic loss's exponential cones, whose
+    // Clarabel settings are fixed (see [`super::conic`]); its Newton models are squared-loss
+    // programs and take it
+    let mut fast = !newton_ok || newton_zero;
     // the relative gap the last round left (rounds far from the optimum are solved loosely)
     let mut last_rel = f64::INFINITY;
     let mut force_tight = false;
@@ -821,8 +835,16 @@ pub fn endgame(
         // instead of its tight ones (n = 40, d = 3, all 1,562 patterns, β grid 1e-4 … 0.4: the
         // first 4–5 rounds take ~22 iterations at 1e-6 instead of 30–80 at 1e-10, the fits
         // 2–3.5× faster, the last round certifies as before)
-        let loose =
-            (fast || newton_ok) && idx.len() < p && last_rel > CONIC_LOOSE_GAP && !force_tight;
+        let loose = if newton_zero && !newton {
+            // the exponential-cone rounds only find the working set and a point near the
+            // optimum's margins, from which the Newton rounds converge in a few steps
+            !force_tight
+        } else if newton_zero {
+            // a Newton model far from the optimum only gives the direction of a damped step
+            last_rel > NEWTON_LOOSE_GAP && !force_tight
+        } else {
+            (fast || newton_ok) && idx.len() < p && last_rel > CONIC_LOOSE_GAP && !force_tight
+        };
         let rtol = if loose {
             ctol.max(CONIC_LOOSE_TOL)
         } else {
@@ -835,7 +857,25 @@ pub fn endgame(
         let chain =
             fast && (loose || matches!(prob.loss, super::Loss::Squared | super::Loss::Huber(_)));
         let center = best.as_ref().map(|b| gather(&b.z, &idx, p, reps));
+        let center = if newton_zero && center.is_none() {
+            Some(Array2::zeros((d, idx.len() * reps)))
+        } else {
+            center
+        };
         let mut cs = match (&center, newton) {
+            (Some(zc), true) if newton_zero => {
+                newton_rounds += 1;
+                super::conic::newton_step_fast(
+                    &sub,
+                    zc,
+                    rtol,
+                    300,
+                    sub_facets.as_deref(),
+                    fast || loose,
+                    !fast && !loose,
+                    ctl,
+                )?
+            }
             (Some(zc), true) => {
                 newton_rounds += 1;
                 super::conic::newton_step(&sub, zc, ctol, 300, sub_facets.as_deref(), ctl)?
@@ -925,7 +965,12 @@ pub fn endgame(
         if facets.is_some() {
             let ub1 = cert.objective.max(cert.network_objective);
             let rel1 = (ub1 - cert.dual) / ub1.abs().max(super::GAP_TINY);
-            if rel1 < CONIC_SECOND_DUAL_GAP && !gap_ok(ub1, cert.dual, tol) {
+            // the logistic loss's Newton rounds from z = 0: only after a round solved to the
+            // endgame's tolerance (the facets are the cone's up to rounding; the NNLS on all
+            // n rows of every pattern is most of a loose round's time: n = 40, d = 3, all
+            // 1,562 patterns)
+            let full = !newton_zero || !loose;
+            if full && rel1 < CONIC_SECOND_DUAL_GAP && !gap_ok(ub1, cert.dual, tol) {
                 let (c2, m2, s2) = price(None)?;
                 if c2.dual > cert.dual {
                     cert = c2;
@@ -1010,13 +1055,27 @@ pub fn endgame(
         let cap = (n + 10).max(idx.len());
         // the logistic loss: Newton steps on the working set once the gap is small (see
         // [`super::conic::newton_step`])
+        if newton_zero {
+            last_rel = rel;
+        }
+        if newton_zero && !newton && (rel < CONIC_LOOSE_GAP || viol.is_empty()) {
+            newton = true;
+            if viol.is_empty() {
+                continue;
+            }
+        }
         if newton_ok && rel < CONIC_SECOND_DUAL_GAP && !newton {
             newton = true;
             if viol.is_empty() {
                 continue;
             }
         }
-        if viol.is_empty() && newton && newton_rounds < NEWTON_MAX_ROUNDS {
+        let max_newton = if newton_zero {
+            NEWTON_ZERO_MAX_ROUNDS
+        } else {
+            NEWTON_MAX_ROUNDS
+        };
+        if viol.is_empty() && newton && newton_rounds < max_newton {
             continue;
         }
         last_rel = rel;
