@@ -135,7 +135,7 @@ pub fn solve_fast(
     // the zero-cone rows through prefix sums of the patterns' blocks when that is sparser (see
     // [`pattern_chain`]): C_j (d each) after the loss variables
     let logistic = prob.loss == Loss::Logistic;
-    let chain = if chain && !logistic {
+    let chain = if chain && (!logistic || !refine) {
         pattern_chain(prob)
     } else {
         None

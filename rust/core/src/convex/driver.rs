@@ -75,6 +75,9 @@ const NEWTON_FROM_ZERO: bool = true;
 /// Newton rounds from z = 0 that may end without a pattern joining before the polish and the
 /// tolerance steps take over.
 const NEWTON_ZERO_MAX_ROUNDS: usize = 20;
+/// Newton rounds from z = 0 price on all cone rows (not only the facet rows) after a tight
+/// round whose facet-row certificate is within this many times `tol`.
+const NEWTON_FULL_ROWS_GAP: f64 = 100.0;
 /// Newton rounds from z = 0 solve their models to [`CONIC_LOOSE_TOL`] while the last round left
 /// a relative gap above this.
 const NEWTON_LOOSE_GAP: f64 = 1e-3;
@@ -810,6 +813,7 @@ pub fn endgame(
     // the relative gap the last round left (rounds far from the optimum are solved loosely)
     let mut last_rel = f64::INFINITY;
     let mut force_tight = false;
+    let mut exp_original_units = false;
     for round in 0..CONIC_MAX_ROUNDS {
         ctl.check()?;
         let idx: Vec<usize> = (0..p).filter(|&i| in_w[i]).collect();
@@ -828,7 +832,11 @@ pub fn endgame(
         // n = 30, d = 2 + bias, β = 1e-3: round 2 of 5 stops "InsufficientProgress" in units
         // of 1/β, the last round certifies to 5e-9 in them where the original units stop
         // "AlmostSolved" at 2e-6)
-        let mut unit = true;
+        // (the loose exponential-cone rounds before the Newton rounds from z = 0 stay in the
+        // original units once a round failed in units of 1/β: they never certify, and the
+        // next working set is the same but for a few patterns — n = 40, d = 3, all 1,562
+        // patterns, β = 1e-3: rounds 2 and 3 solved twice)
+        let mut unit = !(newton_zero && !newton && exp_original_units);
         // a working set that is not the whole program, far from the optimum: its solve only
         // chooses the patterns of the next round, to CONIC_LOOSE_TOL. The logistic loss's
         // exponential-cone rounds too, with Clarabel's default settings and no refinement
@@ -902,6 +910,7 @@ pub fn endgame(
                 ),
             );
             unit = false;
+            exp_original_units |= newton_zero && !newton;
             cs = super::conic::solve_fast(
                 &sub,
                 rtol,
@@ -966,10 +975,10 @@ pub fn endgame(
             let ub1 = cert.objective.max(cert.network_objective);
             let rel1 = (ub1 - cert.dual) / ub1.abs().max(super::GAP_TINY);
             // the logistic loss's Newton rounds from z = 0: only after a round solved to the
-            // endgame's tolerance (the facets are the cone's up to rounding; the NNLS on all
-            // n rows of every pattern is most of a loose round's time: n = 40, d = 3, all
-            // 1,562 patterns)
-            let full = !newton_zero || !loose;
+            // endgame's tolerance that left a gap of at most NEWTON_FULL_ROWS_GAP · tol (the
+            // facets are the cone's up to rounding; the NNLS on all n rows of every pattern is
+            // most of a Newton round's time: n = 40, d = 3, all 1,562 patterns)
+            let full = !newton_zero || (!loose && rel1 < NEWTON_FULL_ROWS_GAP * tol);
             if full && rel1 < CONIC_SECOND_DUAL_GAP && !gap_ok(ub1, cert.dual, tol) {
                 let (c2, m2, s2) = price(None)?;
                 if c2.dual > cert.dual {
