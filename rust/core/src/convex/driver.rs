@@ -78,6 +78,9 @@ const NEWTON_ZERO_MAX_ROUNDS: usize = 20;
 /// Newton rounds from z = 0 price on all cone rows (not only the facet rows) after a tight
 /// round whose facet-row certificate is within this many times `tol`.
 const NEWTON_FULL_ROWS_GAP: f64 = 100.0;
+/// Newton rounds from z = 0 keep in the working set the patterns of the best point's blocks
+/// above this fraction of its largest block.
+const NEWTON_SUPPORT_REL: f64 = 1e-3;
 /// Newton rounds from z = 0 solve their models to [`CONIC_LOOSE_TOL`] while the last round left
 /// a relative gap above this.
 const NEWTON_LOOSE_GAP: f64 = 1e-3;
@@ -814,8 +817,30 @@ pub fn endgame(
     let mut last_rel = f64::INFINITY;
     let mut force_tight = false;
     let mut exp_original_units = false;
+    let mut newton_stalled = false;
     for round in 0..CONIC_MAX_ROUNDS {
         ctl.check()?;
+        if newton_zero && newton {
+            // a Newton round steps from the best point restricted to W: W holds the patterns
+            // of its blocks above NEWTON_SUPPORT_REL of the largest, and all of its support
+            // after a round that did not improve on it (otherwise a block left out of W could
+            // give the same model, hence the same point, round after round: n = 12, d = 2 with
+            // a bias column, β = 1.2e-4)
+            if let Some(b) = &best {
+                let norms = super::block_norms(&b.z);
+                let zm = norms.iter().cloned().fold(0.0f64, f64::max);
+                let thr = if newton_stalled {
+                    0.0
+                } else {
+                    NEWTON_SUPPORT_REL * zm
+                };
+                for (bb, &v) in norms.iter().enumerate() {
+                    if v > thr {
+                        in_w[bb % p] = true;
+                    }
+                }
+            }
+        }
         let idx: Vec<usize> = (0..p).filter(|&i| in_w[i]).collect();
         let nnz = n * d * idx.len() * reps * if prob.kind == Kind::Relu { 2 } else { 1 };
         if nnz > CONIC_MAX_NNZ || !settings.budget.admit("conic", CONIC_BYTES_PER_NNZ * nnz) {
@@ -1048,6 +1073,11 @@ pub fn endgame(
             ..cs2
         };
         let sol = Solution::from_certificate(zs, cs2, mu, iters, converged);
+        newton_stalled = newton_zero
+            && newton
+            && best
+                .as_ref()
+                .is_some_and(|b| ub >= b.objective.max(b.network_objective));
         best = Some(merge(best, sol, tol));
         if best.as_ref().is_some_and(|s| s.converged) {
             break;
