@@ -69,9 +69,6 @@ const CONIC_MAX_ROUNDS: usize = 30;
 /// Newton rounds of the endgame (logistic loss) that may end without a pattern joining before
 /// the polish and the tolerance steps take over.
 const NEWTON_MAX_ROUNDS: usize = 6;
-/// From z = 0 the logistic loss's endgame takes Newton rounds from the first (see
-/// [`super::conic::newton_step_fast`]) instead of exponential-cone rounds.
-const NEWTON_FROM_ZERO: bool = true;
 /// Newton rounds from z = 0 that may end without a pattern joining before the polish and the
 /// tolerance steps take over.
 const NEWTON_ZERO_MAX_ROUNDS: usize = 20;
@@ -802,10 +799,12 @@ pub fn endgame(
     let mut polished = false;
     // Newton steps with a quadratic model instead of the exponential cones (logistic loss)
     let newton_ok = prob.loss == super::Loss::Logistic;
-    // from z = 0 (the conic path of "auto"), the logistic loss takes Newton rounds from the
-    // first: proximal Newton steps whose quadratic models are squared-loss programs on the
-    // working set (second-order cones only), see [`NEWTON_FROM_ZERO`]
-    let newton_zero = newton_ok && z0.is_none() && NEWTON_FROM_ZERO;
+    // from z = 0 (the conic path of "auto") the logistic loss's exponential-cone rounds are
+    // all loose (they choose W and bring the margins near the optimum's) and Newton rounds
+    // follow once a round's gap is below CONIC_LOOSE_GAP or it adds no pattern: proximal
+    // Newton steps whose models are squared-loss programs on W (second-order cones only, in
+    // Clarabel's fast form; see [`super::conic::newton_step_fast`])
+    let newton_zero = newton_ok && z0.is_none();
     let mut newton = false;
     let mut newton_rounds = 0usize;
     // Clarabel's fast form (see [`super::conic::solve_fast`]) until a round's certificate falls
