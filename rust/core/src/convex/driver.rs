@@ -69,6 +69,18 @@ const CONIC_MAX_ROUNDS: usize = 30;
 /// Newton rounds of the endgame (logistic loss) that may end without a pattern joining before
 /// the polish and the tolerance steps take over.
 const NEWTON_MAX_ROUNDS: usize = 6;
+/// Newton rounds from z = 0 that may end without a pattern joining before the polish and the
+/// tolerance steps take over.
+const NEWTON_ZERO_MAX_ROUNDS: usize = 20;
+/// Newton rounds from z = 0 price on all cone rows (not only the facet rows) after a tight
+/// round whose facet-row certificate is within this many times `tol`.
+const NEWTON_FULL_ROWS_GAP: f64 = 100.0;
+/// Newton rounds from z = 0 keep in the working set the patterns of the best point's blocks
+/// above this fraction of its largest block.
+const NEWTON_SUPPORT_REL: f64 = 1e-3;
+/// Newton rounds from z = 0 solve their models to [`CONIC_LOOSE_TOL`] while the last round left
+/// a relative gap above this.
+const NEWTON_LOOSE_GAP: f64 = 1e-3;
 /// Rounds of the endgame that may also drop patterns from the working set (later rounds only
 /// add, so the loop terminates).
 const CONIC_DROP_ROUNDS: usize = 8;
@@ -793,17 +805,47 @@ pub fn endgame(
     let mut polished = false;
     // Newton steps with a quadratic model instead of the exponential cones (logistic loss)
     let newton_ok = prob.loss == super::Loss::Logistic;
+    // from z = 0 (the conic path of "auto") the logistic loss's exponential-cone rounds are
+    // all loose (they choose W and bring the margins near the optimum's) and Newton rounds
+    // follow once a round's gap is below CONIC_LOOSE_GAP or it adds no pattern: proximal
+    // Newton steps whose models are squared-loss programs on W (second-order cones only, in
+    // Clarabel's fast form; see [`super::conic::newton_step_fast`])
+    let newton_zero = newton_ok && z0.is_none();
     let mut newton = false;
     let mut newton_rounds = 0usize;
     // Clarabel's fast form (see [`super::conic::solve_fast`]) until a round's certificate falls
-    // short with no pattern to add; never for the logistic loss, whose Clarabel settings are
-    // fixed (see [`super::conic`])
-    let mut fast = !newton_ok;
+    // short with no pattern to add; never for the logistic loss's exponential cones, whose
+    // Clarabel settings are fixed (see [`super::conic`]); its Newton models are squared-loss
+    // programs and take it
+    let mut fast = !newton_ok || newton_zero;
     // the relative gap the last round left (rounds far from the optimum are solved loosely)
     let mut last_rel = f64::INFINITY;
     let mut force_tight = false;
+    let mut exp_original_units = false;
+    let mut newton_stalled = false;
     for round in 0..CONIC_MAX_ROUNDS {
         ctl.check()?;
+        if newton_zero && newton {
+            // a Newton round steps from the best point restricted to W: W holds the patterns
+            // of its blocks above NEWTON_SUPPORT_REL of the largest, and all of its support
+            // after a round that did not improve on it (otherwise a block left out of W could
+            // give the same model, hence the same point, round after round: n = 12, d = 2 with
+            // a bias column, β = 1.2e-4)
+            if let Some(b) = &best {
+                let norms = super::block_norms(&b.z);
+                let zm = norms.iter().cloned().fold(0.0f64, f64::max);
+                let thr = if newton_stalled {
+                    0.0
+                } else {
+                    NEWTON_SUPPORT_REL * zm
+                };
+                for (bb, &v) in norms.iter().enumerate() {
+                    if v > thr {
+                        in_w[bb % p] = true;
+                    }
+                }
+            }
+        }
         let idx: Vec<usize> = (0..p).filter(|&i| in_w[i]).collect();
         let nnz = n * d * idx.len() * reps * if prob.kind == Kind::Relu { 2 } else { 1 };
         if nnz > CONIC_MAX_NNZ || !settings.budget.admit("conic", CONIC_BYTES_PER_NNZ * nnz) {
@@ -820,15 +862,27 @@ pub fn endgame(
         // n = 30, d = 2 + bias, β = 1e-3: round 2 of 5 stops "InsufficientProgress" in units
         // of 1/β, the last round certifies to 5e-9 in them where the original units stop
         // "AlmostSolved" at 2e-6)
-        let mut unit = true;
+        // (the loose exponential-cone rounds before the Newton rounds from z = 0 stay in the
+        // original units once a round failed in units of 1/β: they never certify, and the
+        // next working set is the same but for a few patterns — n = 40, d = 3, all 1,562
+        // patterns, β = 1e-3: rounds 2 and 3 solved twice)
+        let mut unit = !(newton_zero && !newton && exp_original_units);
         // a working set that is not the whole program, far from the optimum: its solve only
         // chooses the patterns of the next round, to CONIC_LOOSE_TOL. The logistic loss's
         // exponential-cone rounds too, with Clarabel's default settings and no refinement
         // instead of its tight ones (n = 40, d = 3, all 1,562 patterns, β grid 1e-4 … 0.4: the
         // first 4–5 rounds take ~22 iterations at 1e-6 instead of 30–80 at 1e-10, the fits
         // 2–3.5× faster, the last round certifies as before)
-        let loose =
-            (fast || newton_ok) && idx.len() < p && last_rel > CONIC_LOOSE_GAP && !force_tight;
+        let loose = if newton_zero && !newton {
+            // the exponential-cone rounds only find the working set and a point near the
+            // optimum's margins, from which the Newton rounds converge in a few steps
+            !force_tight
+        } else if newton_zero {
+            // a Newton model far from the optimum only gives the direction of a damped step
+            last_rel > NEWTON_LOOSE_GAP && !force_tight
+        } else {
+            (fast || newton_ok) && idx.len() < p && last_rel > CONIC_LOOSE_GAP && !force_tight
+        };
         // the hinge loss's fast rounds near the optimum: a hundredth of the tolerance (see
         // CONIC_HINGE_FAST_TOL)
         let hinge = prob.loss == super::Loss::Hinge;
@@ -848,7 +902,25 @@ pub fn endgame(
                 ));
         let refine = !fast && !loose;
         let center = best.as_ref().map(|b| gather(&b.z, &idx, p, reps));
+        let center = if newton_zero && center.is_none() {
+            Some(Array2::zeros((d, idx.len() * reps)))
+        } else {
+            center
+        };
         let mut cs = match (&center, newton) {
+            (Some(zc), true) if newton_zero => {
+                newton_rounds += 1;
+                super::conic::newton_step_fast(
+                    &sub,
+                    zc,
+                    rtol,
+                    300,
+                    sub_facets.as_deref(),
+                    fast || loose,
+                    !fast && !loose,
+                    ctl,
+                )?
+            }
             (Some(zc), true) => {
                 newton_rounds += 1;
                 super::conic::newton_step(&sub, zc, ctol, 300, sub_facets.as_deref(), ctl)?
@@ -875,6 +947,7 @@ pub fn endgame(
                 ),
             );
             unit = false;
+            exp_original_units |= newton_zero && !newton;
             cs = super::conic::solve_fast(
                 &sub,
                 rtol,
@@ -938,7 +1011,12 @@ pub fn endgame(
         if facets.is_some() {
             let ub1 = cert.objective.max(cert.network_objective);
             let rel1 = (ub1 - cert.dual) / ub1.abs().max(super::GAP_TINY);
-            if rel1 < CONIC_SECOND_DUAL_GAP && !gap_ok(ub1, cert.dual, tol) {
+            // the logistic loss's Newton rounds from z = 0: only after a round solved to the
+            // endgame's tolerance that left a gap of at most NEWTON_FULL_ROWS_GAP · tol (the
+            // facets are the cone's up to rounding; the NNLS on all n rows of every pattern is
+            // most of a Newton round's time: n = 40, d = 3, all 1,562 patterns)
+            let full = !newton_zero || (!loose && rel1 < NEWTON_FULL_ROWS_GAP * tol);
+            if full && rel1 < CONIC_SECOND_DUAL_GAP && !gap_ok(ub1, cert.dual, tol) {
                 let (c2, m2, s2) = price(None)?;
                 if c2.dual > cert.dual {
                     cert = c2;
@@ -1007,6 +1085,11 @@ pub fn endgame(
             ..cs2
         };
         let sol = Solution::from_certificate(zs, cs2, mu, iters, converged);
+        newton_stalled = newton_zero
+            && newton
+            && best
+                .as_ref()
+                .is_some_and(|b| ub >= b.objective.max(b.network_objective));
         best = Some(merge(best, sol, tol));
         if best.as_ref().is_some_and(|s| s.converged) {
             break;
@@ -1023,13 +1106,27 @@ pub fn endgame(
         let cap = (n + 10).max(idx.len());
         // the logistic loss: Newton steps on the working set once the gap is small (see
         // [`super::conic::newton_step`])
+        if newton_zero {
+            last_rel = rel;
+        }
+        if newton_zero && !newton && (rel < CONIC_LOOSE_GAP || viol.is_empty()) {
+            newton = true;
+            if viol.is_empty() {
+                continue;
+            }
+        }
         if newton_ok && rel < CONIC_SECOND_DUAL_GAP && !newton {
             newton = true;
             if viol.is_empty() {
                 continue;
             }
         }
-        if viol.is_empty() && newton && newton_rounds < NEWTON_MAX_ROUNDS {
+        let max_newton = if newton_zero {
+            NEWTON_ZERO_MAX_ROUNDS
+        } else {
+            NEWTON_MAX_ROUNDS
+        };
+        if viol.is_empty() && newton && newton_rounds < max_newton {
             continue;
         }
         last_rel = rel;
@@ -1246,6 +1343,64 @@ mod tests {
             assert!(ub <= pstar * (1.0 + 1e-7), "{ub} vs {pstar}");
             assert!(s.dual <= pstar * (1.0 + 1e-9), "{} vs {pstar}", s.dual);
             assert!(ub - s.dual <= 1e-8 * ub.abs());
+        }
+    }
+
+    /// The logistic loss from z = 0 ("auto", facet rows, P ≫ n): loose exponential-cone rounds
+    /// then Newton rounds on squared-loss models. Across β from 1e-4 to 0.4 the fit certifies,
+    /// its upper bound is the optimum of the whole exponential-cone program (Clarabel on all
+    /// patterns and rows, tight) and its dual bound is below that optimum; a tighter tol never
+    /// returns a worse point.
+    #[test]
+    fn logistic_newton_rounds_reach_the_exponential_cone_optimum() {
+        for beta in [1e-4, 1e-3, 1e-2, 0.4] {
+            let (p0, gates) = relu_program_at(12, 24, 3, 2000, beta);
+            let prob = Problem {
+                y: p0.y.mapv(|v| if v > 0.0 { 1.0 } else { -1.0 }),
+                loss: crate::convex::Loss::Logistic,
+                ..p0
+            };
+            let ctl = Control::new();
+            let run = |tol: f64| {
+                let settings = Settings {
+                    tol,
+                    max_iter: 10_000,
+                    trace: None,
+                    ..Settings::default()
+                };
+                fit(
+                    &prob,
+                    "auto",
+                    &settings,
+                    &WarmStart::default(),
+                    Some(gates.view()),
+                    &ctl,
+                )
+                .unwrap()
+            };
+            let f = run(1e-8);
+            assert!(f.solver.starts_with("conic"), "{}", f.solver);
+            assert!(
+                f.log.iter().any(|l| l.contains("(Newton model)")),
+                "beta {beta}: {:?}",
+                f.log
+            );
+            let s = &f.sol;
+            assert!(s.converged, "beta {beta}: {:?}", f.log);
+            let whole = super::super::conic::solve(&prob, 1e-10, 300, true, None, &ctl).unwrap();
+            let zw = crate::convex::admm::project_blocks(&prob, &whole.z, &ctl).unwrap();
+            let pstar = prob.certify(&zw, None, None).objective;
+            let ub = s.objective.max(s.network_objective);
+            assert!(ub <= pstar * (1.0 + 1e-7), "beta {beta}: {ub} vs {pstar}");
+            assert!(
+                s.dual <= pstar * (1.0 + 1e-9),
+                "beta {beta}: {} vs {pstar}",
+                s.dual
+            );
+            assert!(ub - s.dual <= 1e-8 * ub.abs());
+            let g = run(1e-10);
+            let ub2 = g.sol.objective.max(g.sol.network_objective);
+            assert!(ub2 <= ub * (1.0 + 1e-9), "beta {beta}: {ub2} vs {ub}");
         }
     }
 
