@@ -421,9 +421,8 @@ def hessian(
             "certificate_tolerance": out["cert_tol"],
         }
     else:
-        # H, error estimates, kinks and τ only: the spectral fields are None
-        spec = _core.hessian_spectrum(out["H"], out["err"], out["finite"], False)
-        finite, tol, n_evaluations = spec["ok"], spec["tol"], out["n_values"]
+        # H, error estimates, kinks and τ only (τ computed with H): the spectral fields are None
+        finite, tol, n_evaluations = out["ok"], out["tol"], out["n_values"]
         spectral = dict.fromkeys(_SPECTRAL_FIELDS)
     return HessianResult(
         H=out["H"],
