@@ -889,6 +889,10 @@ fn difference_point(
     finite
 }
 
+/// One block of points of [`hessian_differences`]: its H and error estimates (K × D × D) and,
+/// per point, whether it is finite, `ok` and τ.
+type DiffTask<'a> = ((&'a mut [f64], &'a mut [f64]), &'a mut [(bool, bool, f64)]);
+
 /// The gradients method without Richardson through [`Objective::gradient_differences`], or
 /// `None` when the objective has no such kernel: blocks of
 /// [`crate::objective::diff_block_points`] points (a number that depends on D only), in parallel
@@ -916,9 +920,8 @@ fn hessian_differences(
     // per point: finite, ok, τ
     let mut flags = vec![(false, false, 0.0); b];
     let work =
-        |scratch: &mut (Vec<f64>, Vec<f64>),
-         (c, ((ho, eo), fo)): (usize, ((&mut [f64], &mut [f64]), &mut [(bool, bool, f64)]))|
-         -> Result<()> {
+        |scratch: &mut (Vec<f64>, Vec<f64>), (c, task): (usize, DiffTask<'_>)| -> Result<()> {
+            let ((ho, eo), fo) = task;
             ctl.check()?;
             let (p0, k) = (c * kp, fo.len());
             let (diff, bound) = scratch;
@@ -930,7 +933,7 @@ fn hessian_differences(
                     "gradient differences available for some points only".into(),
                 ));
             }
-            for q in 0..k {
+            for (q, fq) in fo.iter_mut().enumerate() {
                 let p = p0 + q;
                 let o = q * dd..(q + 1) * dd;
                 let (hp, ep) = (&mut ho[o.clone()], &mut eo[o.clone()]);
@@ -943,7 +946,7 @@ fn hessian_differences(
                     ep,
                 );
                 let (ok, tol) = spectrum::point_tolerance(hp, ep, fin);
-                fo[q] = (fin, ok, tol);
+                *fq = (fin, ok, tol);
             }
             ctl.advance((k * d) as u64);
             Ok(())
