@@ -464,6 +464,42 @@ mod tests {
     }
 
     #[test]
+    fn frobenius_and_all_finite_match_plain_loops_at_every_length() {
+        // lengths around the lane count, scales across the exponent range (the ends take the
+        // division path), against a plain sum of squares in extended range (scaled by m)
+        for len in [1usize, 3, 7, 8, 9, 16, 17, 100, 2501] {
+            for scale in [1e-310, 1e-300, 1e-5, 1.0, 3e7, 1e300] {
+                let e: Vec<f64> = (0..len)
+                    .map(|k| scale * ((k as f64 * 0.731).sin() + 0.01 * (k % 3) as f64))
+                    .collect();
+                let m = e.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+                let want = if m == 0.0 {
+                    0.0
+                } else {
+                    m * e.iter().map(|v| (v / m) * (v / m)).sum::<f64>().sqrt()
+                };
+                let got = frobenius(&e);
+                assert!(
+                    (got - want).abs() <= 1e-14 * want,
+                    "{len} {scale}: {got} {want}"
+                );
+                assert!(all_finite(&e));
+                for bad in [f64::NAN, f64::INFINITY] {
+                    let mut b = e.clone();
+                    b[len - 1] = bad;
+                    assert!(!all_finite(&b));
+                    let f = frobenius(&b);
+                    assert!(if bad.is_nan() {
+                        f.is_nan()
+                    } else {
+                        f == f64::INFINITY
+                    });
+                }
+            }
+        }
+    }
+
+    #[test]
     fn diagonal_and_rotated_spectra() {
         // H = Q diag(-1, 2, 5) Qᵀ with a Givens rotation Q in the (0, 2) plane.
         let (c, s) = (0.6f64, 0.8f64);
