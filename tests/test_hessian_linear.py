@@ -202,3 +202,37 @@ def test_logistic_sinh_form_and_its_fallbacks_stay_within_the_estimate(rng):
         assert np.max(np.abs(r.H[b] - exact)) <= 1e-8 * np.max(np.abs(exact))
     # the sinh form's bound is relative to |q| (not to |ℓ'|): below the unequal-moves point's
     assert np.max(r.error[0]) < 0.1 * np.max(r.error[1])
+
+
+def test_blocks_of_points_stay_within_the_estimate_and_carry_tau(rng, restore_threads):
+    """A batch spanning several blocks of points (D = 21 with the bias: blocks of 12, the last
+    one partial), with rows whose shifts exceed the sinh form's range and a point whose moves
+    round unequally: the points at both ends of every block within their estimate of the
+    50-digit reference, the same bits at 1 and 2 threads, and τ (returned with H when
+    spectrum=False) the Frobenius norm of the error estimate."""
+    n, d = 40, 20
+    X = rng.standard_normal((n, d))
+    X[::9] *= 1e4  # rows whose shifts exceed 1/32 at the default step
+    y01 = (rng.random(n) > 0.5).astype(float)
+    ypm = 2 * y01 - 1
+    obj = hc.LogisticRegression(X, y01, bias=True, l2=0.2)
+    pts = rng.standard_normal((30, d + 1)) * 0.3
+    pts[13, 0] = 1.0 - 2.0**-53  # θ_0 + h_0 rounds: unequal moves, the difference form
+    before = hc.thread_count()
+    try:
+        runs = []
+        for t in (1, 2):
+            hc.set_thread_count(t)
+            runs.append(hc.hessian(obj, pts, method="gradients", richardson=False, spectrum=False))
+    finally:
+        hc.set_thread_count(before)
+    r = runs[0]
+    for name in ("H", "error", "tolerance", "finite"):
+        np.testing.assert_array_equal(getattr(runs[1], name), getattr(r, name))
+    for b in (0, 11, 12, 13, 23, 24, 29):
+        want = _fd_reference(X, ypm, "logistic", True, 0.2, pts[b], r.steps[b])
+        assert np.all(np.abs(r.H[b] - want) <= r.error[b]), b
+    np.testing.assert_allclose(r.tolerance, np.linalg.norm(r.error, axis=(1, 2)), rtol=1e-14)
+    assert r.finite.all()
+    full = hc.hessian(obj, pts, method="gradients", richardson=False)
+    np.testing.assert_array_equal(full.tolerance, r.tolerance)

@@ -43,9 +43,10 @@ class _HessianBatch(TypedDict):
     n_gradients: int
     step: float
     native_scales: bool
+    # finite and every entry of H finite; τ = ‖E‖_F
+    ok: npt.NDArray[np.bool_]
+    tol: _F64
     # with verdicts=True (and from the LAPACK path of hiddenconvex.hessian)
-    ok: NotRequired[npt.NDArray[np.bool_]]
-    tol: NotRequired[_F64]
     eig: NotRequired[_F64]
     vmin: NotRequired[_F64]
     lambda_min: NotRequired[_F64]

@@ -438,17 +438,16 @@ def hessian(
             elapsed_s=time.perf_counter() - start,
             objective=str(obj.name),
         )
-    # H, error estimates, kinks and τ only: the spectral fields are None
-    spec = _core.hessian_spectrum(out["H"], out["err"], out["finite"], False)
+    # H, error estimates, kinks and τ only (τ computed with H): the spectral fields are None
     return HessianResult(
         H=out["H"],
         error=out["err"],
         kink=out["kink"],
-        finite=spec["ok"],
+        finite=out["ok"],
         values=out["f0"],
         points=pts,
         steps=out["steps"],
-        tolerance=spec["tol"],
+        tolerance=out["tol"],
         method=how,
         richardson=richardson,
         step=out["step"],

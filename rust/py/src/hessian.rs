@@ -31,6 +31,8 @@ fn batch_to_dict<'py>(
         intern!(py, "finite"),
         numpy::PyArray1::from_vec(py, b.finite),
     )?;
+    d.set_item(intern!(py, "ok"), numpy::PyArray1::from_vec(py, b.ok))?;
+    d.set_item(intern!(py, "tol"), b.tol.into_pyarray(py))?;
     d.set_item(intern!(py, "f0"), b.f0.into_pyarray(py))?;
     d.set_item(intern!(py, "s0"), b.s0.into_pyarray(py))?;
     d.set_item(intern!(py, "steps"), b.steps.into_pyarray(py))?;
@@ -106,8 +108,8 @@ fn spectrum_and_verdicts(
     b: &core_h::Batch,
     native: bool,
 ) -> PyResult<(core_h::Spectrum, core_h::Certificates)> {
-    let (hv, ev, fin) = (b.h.view(), b.err.view(), &b.finite);
-    let run = move |ctl: &Control| core_h::spectrum(hv, ev, fin, true, ctl);
+    let (hv, ok, tol) = (b.h.view(), b.ok.clone(), b.tol.clone());
+    let run = move |ctl: &Control| core_h::spectrum::with_tolerances(hv, ok, tol, true, ctl);
     let (nb, d) = pts.dim();
     let sp =
         if core_h::spectrum::spectrum_work(nb, d, true) <= core_h::spectrum::SHORT_SPECTRUM_WORK {

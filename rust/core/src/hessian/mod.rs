@@ -316,6 +316,10 @@ pub struct Batch {
     pub kink: Array3<bool>,
     /// (B,) whether every evaluation of the point was finite.
     pub finite: Vec<bool>,
+    /// (B,) `finite` and every entry of H finite (see [`spectrum::point_tolerance`]).
+    pub ok: Vec<bool>,
+    /// (B,) the verdict tolerance τ = ‖E‖_F of each point ([`spectrum::frobenius`]).
+    pub tol: Array1<f64>,
     /// (B,) f(θ).
     pub f0: Array1<f64>,
     /// (B,) the rounding scale of f(θ) (|f(θ)| for callables).
@@ -545,9 +549,14 @@ fn collect(outs: Vec<PointOut>, d: usize, steps: Array2<f64>, nv: u64, ng: u64) 
     let mut err = Vec::with_capacity(b * d * d);
     let mut kink = Vec::with_capacity(b * d * d);
     let mut finite = Vec::with_capacity(b);
+    let mut ok = Vec::with_capacity(b);
+    let mut tol = Vec::with_capacity(b);
     let mut f0 = Vec::with_capacity(b);
     let mut s0 = Vec::with_capacity(b);
     for o in outs {
+        let (pok, ptol) = spectrum::point_tolerance(&o.h, &o.err, o.finite);
+        ok.push(pok);
+        tol.push(ptol);
         h.extend(o.h);
         err.extend(o.err);
         kink.extend(o.kink);
@@ -562,6 +571,8 @@ fn collect(outs: Vec<PointOut>, d: usize, steps: Array2<f64>, nv: u64, ng: u64) 
         err: Array3::from_shape_vec(shape, err).map_err(bad)?,
         kink: Array3::from_shape_vec(shape, kink).map_err(bad)?,
         finite,
+        ok,
+        tol: Array1::from(tol),
         f0: Array1::from(f0),
         s0: Array1::from(s0),
         steps,
@@ -812,91 +823,163 @@ fn gradient_point(
     }
 }
 
-/// One point of the gradients method without Richardson from the objective's gradient
-/// differences ([`Objective::gradient_differences`]), or `None` when it has no such kernel.
-/// Column j is diff(·, j) / (2h_j) with its bound scaled alike; the estimate is symmetrised as
-/// in [`gradient_point`], its error the symmetrised bound plus half the asymmetry plus the
-/// rounding of the symmetrisation.
-fn difference_point(
-    obj: &dyn Objective,
-    theta: &[f64],
-    h: &[f64],
-    f0: f64,
-    s0: f64,
-) -> Result<Option<PointOut>> {
-    let d = h.len();
-    let eps = f64::EPSILON;
-    let mut diff = vec![0.0; d * d];
-    let mut bound = vec![0.0; d * d];
-    if !obj.gradient_differences(theta, h, &mut diff, &mut bound)? {
-        return Ok(None);
-    }
-    let finite = f0.is_finite() && diff.iter().all(|x| x.is_finite());
-    // G[k, j] = ∂_j g_k
-    for k in 0..d {
-        for j in 0..d {
-            let den = 2.0 * h[j];
-            diff[k * d + j] /= den;
-            bound[k * d + j] = bound[k * d + j] / den + eps * diff[k * d + j].abs();
-        }
-    }
-    let mut hout = vec![0.0; d * d];
-    let mut err = vec![0.0; d * d];
-    for i in 0..d {
-        for j in 0..d {
-            let (a, b) = (diff[i * d + j], diff[j * d + i]);
-            let v = 0.5 * (a + b);
-            hout[i * d + j] = v;
-            err[i * d + j] =
-                0.5 * (bound[i * d + j] + bound[j * d + i]) + 0.5 * (a - b).abs() + eps * v.abs();
-        }
-    }
-    Ok(Some(PointOut {
-        h: hout,
-        err,
-        kink: vec![false; d * d],
-        finite,
-        f0,
-        s0,
-    }))
+/// The reciprocal of `den` when dividing by `den` and multiplying by it round alike (a power of
+/// two whose reciprocal is normal: both products are the same exact value, rounded once).
+fn exact_reciprocal(den: f64) -> Option<f64> {
+    let r = 1.0 / den;
+    let power_of_two = den.to_bits() & ((1u64 << 52) - 1) == 0;
+    (power_of_two && den.is_normal() && r.is_normal()).then_some(r)
 }
 
-/// The gradients method without Richardson through [`Objective::gradient_differences`],
-/// in parallel over points (each point computed alone: results do not depend on the thread
-/// count), or `None` when the objective has no such kernel.
+/// Whether every entry of `v` is finite (one pass without early exit, which vectorises).
+fn all_finite(v: &[f64]) -> bool {
+    v.iter().fold(true, |a, x| a & x.is_finite())
+}
+
+/// One point of the gradients method without Richardson from the objective's gradient
+/// differences ([`Objective::gradient_differences`]: row j the difference along axis j), written
+/// into `hout` and `err` (D × D); returns whether the point is finite. Column j of the estimate
+/// G (G[k, j] = ∂_j g_k) is row j of `diff` divided by 2h_j, its bound scaled alike (both in
+/// place); the estimate is symmetrised as in [`gradient_point`], its error the symmetrised bound
+/// plus half the asymmetry plus the rounding of the symmetrisation (both symmetric: computed on
+/// one triangle and mirrored).
+fn difference_point(
+    diff: &mut [f64],
+    bound: &mut [f64],
+    h: &[f64],
+    f0: f64,
+    hout: &mut [f64],
+    err: &mut [f64],
+) -> bool {
+    let d = h.len();
+    let eps = f64::EPSILON;
+    let finite = f0.is_finite() && all_finite(diff);
+    // row j of the transposed G and of its bound
+    for ((drow, brow), &hj) in diff
+        .chunks_exact_mut(d)
+        .zip(bound.chunks_exact_mut(d))
+        .zip(h)
+    {
+        let den = 2.0 * hj;
+        if let Some(inv) = exact_reciprocal(den) {
+            for (g, b) in drow.iter_mut().zip(brow.iter_mut()) {
+                *g *= inv;
+                *b = *b * inv + eps * g.abs();
+            }
+        } else {
+            for (g, b) in drow.iter_mut().zip(brow.iter_mut()) {
+                *g /= den;
+                *b = *b / den + eps * g.abs();
+            }
+        }
+    }
+    for i in 0..d {
+        for j in i..d {
+            // (Gᵀ)_ij and (Gᵀ)_ji
+            let (a, b) = (diff[i * d + j], diff[j * d + i]);
+            let v = 0.5 * (a + b);
+            let e =
+                0.5 * (bound[i * d + j] + bound[j * d + i]) + 0.5 * (a - b).abs() + eps * v.abs();
+            hout[i * d + j] = v;
+            hout[j * d + i] = v;
+            err[i * d + j] = e;
+            err[j * d + i] = e;
+        }
+    }
+    finite
+}
+
+/// One block of points of [`hessian_differences`]: its H and error estimates (K × D × D) and,
+/// per point, whether it is finite, `ok` and τ.
+type DiffTask<'a> = ((&'a mut [f64], &'a mut [f64]), &'a mut [(bool, bool, f64)]);
+
+/// The gradients method without Richardson through [`Objective::gradient_differences`], or
+/// `None` when the objective has no such kernel: blocks of
+/// [`crate::objective::diff_block_points`] points (a number that depends on D only), in parallel
+/// over blocks, each point assembled into the output as soon as its block is done.
 fn hessian_differences(
     obj: &dyn Objective,
     points: ArrayView2<'_, f64>,
     stp: &Array2<f64>,
     centre: (&Array1<f64>, &Array1<f64>),
     ctl: &Control,
-) -> Result<Option<Vec<PointOut>>> {
+) -> Result<Option<Batch>> {
     let (b, d) = points.dim();
-    let one = |p: usize| -> Result<Option<PointOut>> {
-        ctl.check()?;
-        let theta: Vec<f64> = points.row(p).to_vec();
-        let h: Vec<f64> = stp.row(p).to_vec();
-        let out = difference_point(obj, &theta, &h, centre.0[p], centre.1[p])?;
-        ctl.advance(d as u64);
-        Ok(out)
-    };
-    let Some(first) = one(0)? else {
+    // a block of no points: whether the objective has the kernel
+    let empty = ndarray::s![0..0, ..];
+    if !obj.gradient_differences(points.slice(empty), stp.slice(empty), &mut [], &mut [])? {
         return Ok(None);
-    };
-    let par = gradients_par(obj, b - 1, false);
-    let rest: Vec<Option<PointOut>> = if par {
-        (1..b).into_par_iter().map(one).collect::<Result<_>>()?
-    } else {
-        (1..b).map(one).collect::<Result<_>>()?
-    };
-    let mut outs = Vec::with_capacity(b);
-    outs.push(first);
-    for o in rest {
-        outs.push(o.ok_or_else(|| {
-            Error::Numerical("gradient differences available for some points only".into())
-        })?);
     }
-    Ok(Some(outs))
+    let dd = d * d;
+    let kp = crate::objective::diff_block_points(d).min(b);
+    let steps_flat = stp.as_standard_layout();
+    let hs = steps_flat.as_slice().unwrap_or(&[]);
+    let (f0, s0) = centre;
+    let mut h = vec![0.0; b * dd];
+    let mut err = vec![0.0; b * dd];
+    // per point: finite, ok, τ
+    let mut flags = vec![(false, false, 0.0); b];
+    let work =
+        |scratch: &mut (Vec<f64>, Vec<f64>), (c, task): (usize, DiffTask<'_>)| -> Result<()> {
+            let ((ho, eo), fo) = task;
+            ctl.check()?;
+            let (p0, k) = (c * kp, fo.len());
+            let (diff, bound) = scratch;
+            diff.resize(k * dd, 0.0);
+            bound.resize(k * dd, 0.0);
+            let rows = ndarray::s![p0..p0 + k, ..];
+            if !obj.gradient_differences(points.slice(rows), stp.slice(rows), diff, bound)? {
+                return Err(Error::Numerical(
+                    "gradient differences available for some points only".into(),
+                ));
+            }
+            for (q, fq) in fo.iter_mut().enumerate() {
+                let p = p0 + q;
+                let o = q * dd..(q + 1) * dd;
+                let (hp, ep) = (&mut ho[o.clone()], &mut eo[o.clone()]);
+                let fin = difference_point(
+                    &mut diff[o.clone()],
+                    &mut bound[o],
+                    &hs[p * d..(p + 1) * d],
+                    f0[p],
+                    hp,
+                    ep,
+                );
+                let (ok, tol) = spectrum::point_tolerance(hp, ep, fin);
+                *fq = (fin, ok, tol);
+            }
+            ctl.advance((k * d) as u64);
+            Ok(())
+        };
+    let tasks = h
+        .chunks_mut(kp * dd)
+        .zip(err.chunks_mut(kp * dd))
+        .zip(flags.chunks_mut(kp));
+    if gradients_par(obj, b, false) && b > kp {
+        tasks
+            .collect::<Vec<_>>()
+            .into_par_iter()
+            .enumerate()
+            .try_for_each_init(|| (Vec::new(), Vec::new()), work)?;
+    } else {
+        let mut scratch = (Vec::new(), Vec::new());
+        tasks.enumerate().try_for_each(|t| work(&mut scratch, t))?;
+    }
+    let shape = (b, d, d);
+    let bad = |e: ndarray::ShapeError| Error::Numerical(format!("hessian assembly: {e}"));
+    Ok(Some(Batch {
+        h: Array3::from_shape_vec(shape, h).map_err(bad)?,
+        err: Array3::from_shape_vec(shape, err).map_err(bad)?,
+        kink: Array3::from_elem(shape, false),
+        finite: flags.iter().map(|f| f.0).collect(),
+        ok: flags.iter().map(|f| f.1).collect(),
+        tol: flags.iter().map(|f| f.2).collect(),
+        f0: f0.clone(),
+        s0: s0.clone(),
+        steps: stp.clone(),
+        n_values: b as u64,
+        n_gradients: (b * 2 * d) as u64,
+    }))
 }
 
 /// The gradients method for a native objective (parallel over points × columns).
@@ -933,8 +1016,8 @@ pub fn hessian_gradients(
         Array2::zeros((b, d))
     };
     if !richardson {
-        if let Some(outs) = hessian_differences(obj, points, &stp, (&cf, &cs), ctl)? {
-            return collect(outs, d, stp, b as u64, (b * 2 * d) as u64);
+        if let Some(batch) = hessian_differences(obj, points, &stp, (&cf, &cs), ctl)? {
+            return Ok(batch);
         }
     }
     let centre: Vec<(f64, f64, Vec<f64>)> =
@@ -1065,7 +1148,14 @@ pub fn analyse_native(
         Method::Gradients => hessian_gradients(obj, points, step, richardson, ctl)?,
         Method::Values => hessian_values_native(obj, points, step, richardson, ctl)?,
     };
-    let sp = spectrum(batch.h.view(), batch.err.view(), &batch.finite, true, ctl)?;
+    // τ and the flags were computed with H (see `Batch::tol`)
+    let sp = spectrum::with_tolerances(
+        batch.h.view(),
+        batch.ok.clone(),
+        batch.tol.clone(),
+        true,
+        ctl,
+    )?;
     let inp = VerdictInput {
         points,
         steps: batch.steps.view(),

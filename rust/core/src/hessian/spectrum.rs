@@ -51,21 +51,77 @@ pub struct Spectrum {
     pub ok: Vec<bool>,
 }
 
-/// ‖E‖_F computed as m · ‖E/m‖_F with m = max|E|, so the squares neither underflow nor overflow
-/// at any scale: 0 for E = 0, NaN when E holds a NaN, inf when it holds an inf.
+/// Lanes of the sums and maxima of [`frobenius`] and [`all_finite`] (independent partial results
+/// combined in a fixed order: vectorised, the same at any thread count).
+const LANES: usize = 8;
+
+/// ‖E‖_F computed as m · ‖E/m‖_F with m = max|E| rounded down to a power of two (so E/m is
+/// exact), the squares neither underflow nor overflow at any scale: 0 for E = 0, NaN when E holds
+/// a NaN, inf when it holds an inf. The squares are summed in [`LANES`] partial sums.
 pub fn frobenius(err: &[f64]) -> f64 {
-    let mut m = 0.0f64;
-    for &e in err {
-        if e.is_nan() {
-            return f64::NAN;
+    let chunks = err.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    let mut mx = [0.0f64; LANES];
+    let mut nan = false;
+    for c in chunks.clone() {
+        for (m, &e) in mx.iter_mut().zip(c) {
+            let a = e.abs();
+            nan |= a.is_nan();
+            *m = if a > *m { a } else { *m };
         }
-        m = m.max(e.abs());
     }
+    for (m, &e) in mx.iter_mut().zip(rest) {
+        let a = e.abs();
+        nan |= a.is_nan();
+        *m = if a > *m { a } else { *m };
+    }
+    if nan {
+        return f64::NAN;
+    }
+    let m = mx.iter().fold(0.0f64, |a, &b| a.max(b));
     if !m.is_finite() || m == 0.0 {
         return m;
     }
-    let s: f64 = err.iter().map(|&e| (e / m) * (e / m)).sum();
-    m * s.sqrt()
+    // m = f·2^k with f in [1, 2): E·2^−k is exact and below 2 in magnitude
+    let k = ((m.to_bits() >> 52) as i32) - 1023;
+    if !(-1000..=1000).contains(&k) {
+        // near the ends of the exponent range (2^−k not a normal number): divide by m
+        let s: f64 = err.iter().map(|&e| (e / m) * (e / m)).sum();
+        return m * s.sqrt();
+    }
+    let (down, up) = (2f64.powi(-k), 2f64.powi(k));
+    let mut acc = [0.0f64; LANES];
+    for c in chunks {
+        for (a, &e) in acc.iter_mut().zip(c) {
+            let v = e * down;
+            *a += v * v;
+        }
+    }
+    for (a, &e) in acc.iter_mut().zip(rest) {
+        let v = e * down;
+        *a += v * v;
+    }
+    let s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    up * s.sqrt()
+}
+
+/// Whether every entry of `v` is finite (one pass in [`LANES`] lanes, no early exit).
+pub fn all_finite(v: &[f64]) -> bool {
+    let chunks = v.chunks_exact(LANES);
+    let rest = chunks.remainder();
+    let mut ok = [true; LANES];
+    for c in chunks {
+        for (o, &x) in ok.iter_mut().zip(c) {
+            *o &= x.is_finite();
+        }
+    }
+    ok.iter().all(|&o| o) && rest.iter().all(|x| x.is_finite())
+}
+
+/// The verdict inputs of one point: `ok` (its evaluations were finite, `finite`, and so is
+/// every entry of its H) and τ = ‖E‖_F ([`frobenius`]).
+pub fn point_tolerance(h: &[f64], err: &[f64], finite: bool) -> (bool, f64) {
+    (finite && all_finite(h), frobenius(err))
 }
 
 /// Eigenvalues and the λ_min eigenvector of one symmetric D × D matrix (row-major `h`, lower
@@ -565,17 +621,45 @@ pub fn spectrum(
             ),
         ));
     }
-    let h = h.as_standard_layout();
+    let hc = h.as_standard_layout();
     let err = err.as_standard_layout();
-    let hs = h.as_slice().unwrap_or(&[]);
+    let hs = hc.as_slice().unwrap_or(&[]);
     let es = err.as_slice().unwrap_or(&[]);
     let dd = d * d;
-    let ok: Vec<bool> = (0..b)
-        .map(|p| finite[p] && hs[p * dd..(p + 1) * dd].iter().all(|x| x.is_finite()))
-        .collect();
-    let tol: Vec<f64> = (0..b)
-        .map(|p| frobenius(&es[p * dd..(p + 1) * dd]))
-        .collect();
+    let (ok, tol): (Vec<bool>, Vec<f64>) = (0..b)
+        .map(|p| {
+            let o = p * dd..(p + 1) * dd;
+            point_tolerance(&hs[o.clone()], &es[o], finite[p])
+        })
+        .unzip();
+    with_tolerances(h, ok, Array1::from(tol), eigen, ctl)
+}
+
+/// [`spectrum`] with the `ok` flags and tolerances already computed (as [`point_tolerance`]
+/// gives them): the eigenvalues and λ_min eigenvectors of the points that are `ok` (with
+/// `eigen`; NaN rows otherwise).
+pub fn with_tolerances(
+    h: ArrayView3<'_, f64>,
+    ok: Vec<bool>,
+    tol: Array1<f64>,
+    eigen: bool,
+    ctl: &Control,
+) -> Result<Spectrum> {
+    let (b, d, d2) = h.dim();
+    if d != d2 || ok.len() != b || tol.len() != b {
+        return Err(Error::invalid(
+            "H",
+            format!(
+                "expected H of shape (B, D, D) and B flags and tolerances, got {:?}, {}, {}",
+                h.dim(),
+                ok.len(),
+                tol.len()
+            ),
+        ));
+    }
+    let h = h.as_standard_layout();
+    let hs = h.as_slice().unwrap_or(&[]);
+    let dd = d * d;
     let mut eig = vec![f64::NAN; b * d];
     let mut vmin = vec![f64::NAN; b * d];
     if eigen && d > 0 {
@@ -611,7 +695,7 @@ pub fn spectrum(
     Ok(Spectrum {
         eig: Array2::from_shape_vec((b, d), eig).map_err(bad)?,
         vmin: Array2::from_shape_vec((b, d), vmin).map_err(bad)?,
-        tol: Array1::from(tol),
+        tol,
         ok,
     })
 }
@@ -632,6 +716,42 @@ mod tests {
         assert!(frobenius(&[1.0, f64::NAN]).is_nan());
         assert_eq!(frobenius(&[1.0, f64::INFINITY]), f64::INFINITY);
         assert_eq!(frobenius(&[]), 0.0);
+    }
+
+    #[test]
+    fn frobenius_and_all_finite_match_plain_loops_at_every_length() {
+        // lengths around the lane count, scales across the exponent range (the ends take the
+        // division path), against a plain sum of squares in extended range (scaled by m)
+        for len in [1usize, 3, 7, 8, 9, 16, 17, 100, 2501] {
+            for scale in [1e-310, 1e-300, 1e-5, 1.0, 3e7, 1e300] {
+                let e: Vec<f64> = (0..len)
+                    .map(|k| scale * ((k as f64 * 0.731).sin() + 0.01 * (k % 3) as f64))
+                    .collect();
+                let m = e.iter().fold(0.0f64, |a, v| a.max(v.abs()));
+                let want = if m == 0.0 {
+                    0.0
+                } else {
+                    m * e.iter().map(|v| (v / m) * (v / m)).sum::<f64>().sqrt()
+                };
+                let got = frobenius(&e);
+                assert!(
+                    (got - want).abs() <= 1e-14 * want,
+                    "{len} {scale}: {got} {want}"
+                );
+                assert!(all_finite(&e));
+                for bad in [f64::NAN, f64::INFINITY] {
+                    let mut b = e.clone();
+                    b[len - 1] = bad;
+                    assert!(!all_finite(&b));
+                    let f = frobenius(&b);
+                    assert!(if bad.is_nan() {
+                        f.is_nan()
+                    } else {
+                        f == f64::INFINITY
+                    });
+                }
+            }
+        }
     }
 
     #[test]

@@ -1887,12 +1887,15 @@ impl Mlp {
 }
 
 impl Mlp {
-    /// [`Objective::gradient_differences`] of a linear model (one layer, one output): with
-    /// z = Xw + b computed once, the moved points' predictions are z ± h_j X_{·j} (no product per
-    /// moved point), the loss-derivative differences Q_ij = ℓ'(z_i + h_j X_ij) − ℓ'(z_i − h_j X_ij)
-    /// form an n × D matrix (one vectorised pass per sample, both exponentials of a pair
-    /// interleaved), and every difference of the point is one product XᵀQ (faer, serial; the bias
-    /// row: the column sums of Q, as X with a column of ones), plus λ(h⁺_j + h⁻_j) on the diagonal of the decayed weights.
+    /// [`Objective::gradient_differences`] of a linear model (one layer, one output), for a block
+    /// of K points: the predictions z_p = Xw_p + b_p of all points as one product XWᵀ (faer,
+    /// serial) and their bounds |X||W|ᵀ likewise; the moved points' predictions are
+    /// z_p ± h_pj X_{·j} (no product per moved point); the loss-derivative differences
+    /// Q_p,ij = ℓ'(z_pi + h_pj X_ij) − ℓ'(z_pi − h_pj X_ij) of all points form one n × KD matrix
+    /// (one vectorised pass per sample and point, both exponentials of a pair interleaved, or the
+    /// logistic sinh form), and every difference of the block is one product Xᵀ[Q_1 … Q_K] (faer,
+    /// serial; the bias row: the column sums of Q, as X with a column of ones), plus
+    /// λ(h⁺_j + h⁻_j) on the diagonal of the decayed weights.
     ///
     /// Rounding bound, per sample i and move j, in units of eps (the error of Q_ij as computed):
     /// Lip(ℓ')·(|ẑ⁺| + |ẑ⁻| + 2h_j|X_ij|) (rounding of the shifted predictions); the error of z
@@ -1902,35 +1905,102 @@ impl Mlp {
     /// vectorised kernel); and (n + 1)·|Q_ij| (the subtraction and the product's sum over n).
     /// With β_i the sum of each term's largest value over j (a bound on their sum's largest
     /// value, from the four maxima the row kernel `loss_deriv_diffs_row` returns), the difference
-    /// (k, j) is off by at most eps·Σ_i |X_ik| β_i (one product |X|ᵀβ), plus eps·(|diff| + λ(h⁺ + h⁻)) for the decay
-    /// term's additions.
+    /// (k, j) is off by at most eps·Σ_i |X_ik| β_i (one product |X|ᵀ[β_1 … β_K]), plus
+    /// eps·(|diff| + λ(h⁺ + h⁻)) for the decay term's additions.
+    ///
+    /// The samples go in blocks of a number of rows that depends on D only (Q of a block of
+    /// [`crate::objective::diff_block_points`] points at most `DIFF_BLOCK_FLOATS` floats), the
+    /// products accumulated block after block in a fixed order.
     fn linear_gradient_differences(
         &self,
-        theta: &[f64],
-        steps: &[f64],
+        points: ArrayView2<'_, f64>,
+        steps: ArrayView2<'_, f64>,
         diff: &mut [f64],
         bound: &mut [f64],
     ) -> Result<bool> {
-        use ndarray::{Array1, ArrayView1};
+        use faer::{Accum, MatMut, MatRef, Par};
         let d = self.dim;
-        if theta.len() != d || steps.len() != d || diff.len() != d * d || bound.len() != d * d {
+        let kp = points.nrows();
+        let dd = d * d;
+        if points.ncols() != d
+            || steps.dim() != (kp, d)
+            || diff.len() != kp * dd
+            || bound.len() != kp * dd
+        {
             return Err(Error::invalid(
-                "theta",
-                format!("expected a vector of length {d}, its steps and D x D buffers"),
+                "points",
+                format!("expected rows of length {d}, their steps and K x D x D buffers"),
             ));
+        }
+        if kp == 0 {
+            return Ok(true);
         }
         let eps = f64::EPSILON;
         let l = &self.layers[0];
         let (n, din) = self.x.dim();
-        let w = ArrayView1::from(&theta[l.w_off..l.w_off + din]);
-        let bias = if l.bias { theta[l.b_off] } else { 0.0 };
-        let mut z = self.x.dot(&w);
-        z += bias;
-        let mut e = self.xabs.dot(&w.mapv(f64::abs));
-        e += bias.abs();
+        let x = self.x.as_standard_layout();
+        let xabs = self.xabs.as_standard_layout();
+        let (xs, xas) = (x.as_slice().unwrap_or(&[]), xabs.as_slice().unwrap_or(&[]));
+        // W (K × din), |W|, the biases
+        let mut wbuf = Vec::with_capacity(kp * din);
+        let mut wabs = Vec::with_capacity(kp * din);
+        let mut bias = vec![0.0; kp];
+        for (p, row) in points.outer_iter().enumerate() {
+            for j in 0..din {
+                let v = row[l.w_off + j];
+                wbuf.push(v);
+                wabs.push(v.abs());
+            }
+            if l.bias {
+                bias[p] = row[l.b_off];
+            }
+        }
+        // z (n × K, column p of point p) = X Wᵀ + b, e = |X||W|ᵀ + |b|
+        let mut z = vec![0.0; n * kp];
+        let mut e = vec![0.0; n * kp];
+        let xm = MatRef::from_row_major_slice(xs, n, din);
+        let xam = MatRef::from_row_major_slice(xas, n, din);
+        faer::linalg::matmul::matmul(
+            MatMut::from_column_major_slice_mut(&mut z, n, kp),
+            Accum::Replace,
+            xm,
+            MatRef::from_row_major_slice(&wbuf, kp, din).transpose(),
+            1.0,
+            Par::Seq,
+        );
+        faer::linalg::matmul::matmul(
+            MatMut::from_column_major_slice_mut(&mut e, n, kp),
+            Accum::Replace,
+            xam,
+            MatRef::from_row_major_slice(&wabs, kp, din).transpose(),
+            1.0,
+            Par::Seq,
+        );
+        if l.bias {
+            for p in 0..kp {
+                let (bp, ba) = (bias[p], bias[p].abs());
+                z[p * n..(p + 1) * n].iter_mut().for_each(|v| *v += bp);
+                e[p * n..(p + 1) * n].iter_mut().for_each(|v| *v += ba);
+            }
+        }
         // The moves as formed by `gradients_along_axes`: θ_j + h_j and θ_j − h_j, rounded.
-        let tp: Vec<f64> = (0..d).map(|j| (theta[j] + steps[j]) - theta[j]).collect();
-        let tm: Vec<f64> = (0..d).map(|j| theta[j] - (theta[j] - steps[j])).collect();
+        let mut tp = vec![0.0; kp * d];
+        let mut tm = vec![0.0; kp * d];
+        for p in 0..kp {
+            for j in 0..d {
+                let (t, h) = (points[[p, j]], steps[[p, j]]);
+                tp[p * d + j] = (t + h) - t;
+                tm[p * d + j] = t - (t - h);
+            }
+        }
+        // Logistic loss with equal moves (θ_j + h_j − θ_j = θ_j − (θ_j − h_j) for every j, the
+        // rule unless a move crosses a binade): the rows of labels ±1 whose shifts are all
+        // small go through the sinh form (no cancellation, one exponential per sample).
+        let sinh_form: Vec<bool> = (0..kp)
+            .map(|p| {
+                self.loss == Loss::Logistic && tp[p * d..(p + 1) * d] == tm[p * d..(p + 1) * d]
+            })
+            .collect();
         let (lip1, range2, l3) = loss_derivative_constants(self.loss);
         let k_ulp = super::loss::KERNEL_ULP + 1.0;
         let z_err = (din + 1) as f64;
@@ -1938,114 +2008,121 @@ impl Mlp {
         // X with the bias column of ones (X itself without a bias): row i holds the features of
         // sample i, one per coordinate.
         let xa_owned;
-        let xa = if l.bias {
-            let mut a = Array2::<f64>::ones((n, d));
-            a.slice_mut(ndarray::s![.., ..din]).assign(&self.x);
+        let xa: &[f64] = if l.bias {
+            let mut a = vec![1.0; n * d];
+            for (i, row) in a.chunks_exact_mut(d).enumerate() {
+                row[..din].copy_from_slice(&xs[i * din..(i + 1) * din]);
+            }
             xa_owned = a;
-            xa_owned.view()
+            &xa_owned
         } else {
-            self.x.view()
+            xs
         };
-        let xa = xa.as_standard_layout();
-        let xs = xa.as_slice().unwrap_or(&[]);
-        if n == 0 {
-            diff.fill(0.0);
-        }
-        // Samples in blocks of a fixed number of rows (Q at most DIFF_BLOCK_FLOATS floats), the
-        // products accumulated block after block in a fixed order (serial products: the
-        // result does not depend on the thread count).
-        let rows = (DIFF_BLOCK_FLOATS / d.max(1)).clamp(1, n.max(1));
-        let mut q = vec![0.0; rows * d];
-        let mut beta = Array1::<f64>::zeros(n);
-        // Logistic loss with equal moves (θ_j + h_j − θ_j = θ_j − (θ_j − h_j) for every j, the
-        // rule unless a move crosses a binade): the rows of labels ±1 whose shifts are all
-        // small go through the sinh form (no cancellation, one exponential per sample).
-        let sinh_form = self.loss == Loss::Logistic && tp == tm;
+        let width = kp * d;
+        let rows = (DIFF_BLOCK_FLOATS / (super::diff_block_points(d) * d)).clamp(1, n);
+        let mut q = vec![0.0; rows.min(n) * width];
+        // β (n × K, column p of point p)
+        let mut beta = vec![0.0; n * kp];
         let mut lo = 0;
         while lo < n {
             let hi = (lo + rows).min(n);
             for i in lo..hi {
-                let qrow = &mut q[(i - lo) * d..(i - lo + 1) * d];
+                let xrow = &xa[i * d..(i + 1) * d];
                 let yi = self.y[[i, 0]];
-                if sinh_form && yi * yi == 1.0 {
-                    // maxima over j of |Q_ij| and |δ_ij| = h_j|X_ij|
-                    let mut mx = [0.0f64; 2];
-                    let xrow = &xs[i * d..(i + 1) * d];
-                    super::loss::logistic_sinh_diffs_row(z[i], xrow, &tp, qrow, &mut mx);
-                    let [m_q, m_d] = mx;
-                    if m_d <= super::loss::SINH_FORM_MAX_SHIFT {
-                        // the kernel's relative error, the error of δ (relative eps/2, seen
-                        // through ℓ'' ≤ Lip ℓ' on both sides), z's error as below, the sum
-                        let span = 2.0 * m_d;
-                        let shared = match l3 {
-                            Some(c) => (span * c).min(range2),
-                            None => range2,
-                        };
-                        beta[i] = lip1 * span
-                            + z_err * e[i] * shared
-                            + (super::loss::SINH_FORM_ULP + sum_err) * m_q;
-                        continue;
+                for p in 0..kp {
+                    let qrow = &mut q[(i - lo) * width + p * d..(i - lo) * width + (p + 1) * d];
+                    let (zi, ei) = (z[p * n + i], e[p * n + i]);
+                    let (tpp, tmp) = (&tp[p * d..(p + 1) * d], &tm[p * d..(p + 1) * d]);
+                    if sinh_form[p] && yi * yi == 1.0 {
+                        // maxima over j of |Q_ij| and |δ_ij| = h_j|X_ij|
+                        let mut mx = [0.0f64; 2];
+                        super::loss::logistic_sinh_diffs_row(zi, xrow, tpp, qrow, &mut mx);
+                        let [m_q, m_d] = mx;
+                        if m_d <= super::loss::SINH_FORM_MAX_SHIFT {
+                            // the kernel's relative error, the error of δ (relative eps/2, seen
+                            // through ℓ'' ≤ Lip ℓ' on both sides), z's error as below, the sum
+                            let span = 2.0 * m_d;
+                            let shared = match l3 {
+                                Some(c) => (span * c).min(range2),
+                                None => range2,
+                            };
+                            beta[p * n + i] = lip1 * span
+                                + z_err * ei * shared
+                                + (super::loss::SINH_FORM_ULP + sum_err) * m_q;
+                            continue;
+                        }
                     }
+                    // maxima over j of |ẑ⁺| + |ẑ⁻|, |ℓ'⁺| + |ℓ'⁻|, |Q_ij| and 2h_j|X_ij| (each
+                    // term of the bound is monotone in them: their sum bounds the largest over j)
+                    let mut mx = [0.0f64; 4];
+                    super::loss::loss_deriv_diffs_row(
+                        self.loss,
+                        [zi, yi],
+                        xrow,
+                        tpp,
+                        tmp,
+                        qrow,
+                        &mut mx,
+                    );
+                    let [m_z, m_dl, m_q, m_span] = mx;
+                    let shared = match l3 {
+                        Some(c) => (m_span * c).min(range2),
+                        None => range2,
+                    };
+                    beta[p * n + i] =
+                        lip1 * (m_z + m_span) + z_err * ei * shared + k_ulp * m_dl + sum_err * m_q;
                 }
-                // maxima over j of |ẑ⁺| + |ẑ⁻|, |ℓ'⁺| + |ℓ'⁻|, |Q_ij| and 2h_j|X_ij| (each term
-                // of the bound is monotone in them: their sum bounds the largest over j)
-                let mut mx = [0.0f64; 4];
-                super::loss::loss_deriv_diffs_row(
-                    self.loss,
-                    [z[i], self.y[[i, 0]]],
-                    &xs[i * d..(i + 1) * d],
-                    &tp,
-                    &tm,
-                    qrow,
-                    &mut mx,
-                );
-                let [m_z, m_dl, m_q, m_span] = mx;
-                let shared = match l3 {
-                    Some(c) => (m_span * c).min(range2),
-                    None => range2,
-                };
-                beta[i] =
-                    lip1 * (m_z + m_span) + z_err * e[i] * shared + k_ulp * m_dl + sum_err * m_q;
             }
-            let xb = faer::MatRef::from_row_major_slice(&xs[lo * d..hi * d], hi - lo, d);
-            let qb = faer::MatRef::from_row_major_slice(&q[..(hi - lo) * d], hi - lo, d);
-            let out = faer::MatMut::from_row_major_slice_mut(&mut *diff, d, d);
-            let acc = if lo == 0 {
-                faer::Accum::Replace
-            } else {
-                faer::Accum::Add
-            };
-            faer::linalg::matmul::matmul(out, acc, xb.transpose(), qb, 1.0, faer::Par::Seq);
+            // diff, as a D × KD matrix with column p·D + j at offset (p·D + j)·D: Xᵀ Q
+            let xb = MatRef::from_row_major_slice(&xa[lo * d..hi * d], hi - lo, d);
+            let qb = MatRef::from_row_major_slice(&q[..(hi - lo) * width], hi - lo, width);
+            let acc = if lo == 0 { Accum::Replace } else { Accum::Add };
+            faer::linalg::matmul::matmul(
+                MatMut::from_column_major_slice_mut(&mut *diff, d, width),
+                acc,
+                xb.transpose(),
+                qb,
+                1.0,
+                Par::Seq,
+            );
             lo = hi;
         }
-        // rw = |X|ᵀβ as a sum of rows (contiguous; a product with the transposed view walks
-        // columns with a stride)
-        let mut rw = vec![0.0; din];
-        for (xr, &bi) in self.xabs.outer_iter().zip(beta.iter()) {
-            for (r, &xv) in rw.iter_mut().zip(xr.iter()) {
-                *r += xv * bi;
-            }
-        }
+        // rw = |X|ᵀβ (din × K, column p of point p)
+        let mut rw = vec![0.0; din * kp];
+        faer::linalg::matmul::matmul(
+            MatMut::from_column_major_slice_mut(&mut rw, din, kp),
+            Accum::Replace,
+            xam.transpose(),
+            MatRef::from_column_major_slice(&beta, n, kp),
+            1.0,
+            Par::Seq,
+        );
         // the sums of non-negative terms above are computed with a relative error below n·eps
         let margin = eps * (1.0 + sum_err * eps);
-        for (k, &r) in rw.iter().enumerate() {
-            let o = (l.w_off + k) * d;
-            bound[o..o + d].iter_mut().for_each(|v| *v = margin * r);
-        }
-        if l.bias {
-            let o = l.b_off * d;
-            let rb = margin * beta.sum();
-            bound[o..o + d].iter_mut().for_each(|v| *v = rb);
-        }
         let lam = self.weight_decay;
-        for k in 0..d {
-            if lam > 0.0 && k >= l.w_off && k < l.w_off + din {
-                let t = lam * (tp[k] + tm[k]);
-                diff[k * d + k] += t;
-                bound[k * d + k] += eps * t;
+        // the bound of one row (one move) before the decay and |diff| terms: margin·rw, then the
+        // bias's margin·Σβ
+        let mut base = vec![0.0; d];
+        for p in 0..kp {
+            for (k, v) in base[l.w_off..l.w_off + din].iter_mut().enumerate() {
+                *v = margin * rw[p * din + k];
             }
+            if l.bias {
+                base[l.b_off] = margin * beta[p * n..(p + 1) * n].iter().sum::<f64>();
+            }
+            let dp = &mut diff[p * dd..(p + 1) * dd];
+            let bp = &mut bound[p * dd..(p + 1) * dd];
             for j in 0..d {
-                bound[k * d + j] += eps * diff[k * d + j].abs();
+                let (drow, brow) = (&mut dp[j * d..(j + 1) * d], &mut bp[j * d..(j + 1) * d]);
+                brow.copy_from_slice(&base);
+                if lam > 0.0 && j >= l.w_off && j < l.w_off + din {
+                    let t = lam * (tp[p * d + j] + tm[p * d + j]);
+                    drow[j] += t;
+                    brow[j] += eps * t;
+                }
+                for (b, &v) in brow.iter_mut().zip(drow.iter()) {
+                    *b += eps * v.abs();
+                }
             }
         }
         Ok(true)
@@ -2183,15 +2260,15 @@ impl Objective for Mlp {
 
     fn gradient_differences(
         &self,
-        theta: &[f64],
-        steps: &[f64],
+        points: ArrayView2<'_, f64>,
+        steps: ArrayView2<'_, f64>,
         diff: &mut [f64],
         bound: &mut [f64],
     ) -> Result<bool> {
         if self.layers.len() != 1 || self.layers[0].n_out != 1 || self.y.ncols() != 1 {
             return Ok(false);
         }
-        self.linear_gradient_differences(theta, steps, diff, bound)
+        self.linear_gradient_differences(points, steps, diff, bound)
     }
 
     fn gradients_along_axes(

@@ -140,23 +140,39 @@ pub trait Objective: Send + Sync {
         Ok(())
     }
 
-    /// Central gradient differences along every axis, formed without the gradients themselves:
-    /// `diff[k·D + j] = ∇_k f(θ + h_j e_j) − ∇_k f(θ − h_j e_j)` (the moved points as
-    /// [`Objective::gradients_along_axes`] forms them: θ_j + h_j and θ_j − h_j rounded) and
-    /// `bound[k·D + j]`, a bound on the rounding error of that computed difference. Returns
-    /// `Ok(false)` (buffers untouched) when the objective has no such kernel; the
-    /// gradients-method Hessian then differences [`Objective::gradients_along_axes`]. Linear
-    /// models override it (see `docs/diagnostics.md`, "Gradient differences of linear models").
+    /// Central gradient differences along every axis at each row θ_p of `points` (K × D, with
+    /// the steps h_p in the rows of `steps`), formed without the gradients themselves: row j of
+    /// point p, `diff[(p·D + j)·D + k] = ∇_k f(θ_p + h_pj e_j) − ∇_k f(θ_p − h_pj e_j)` (the moved
+    /// points as [`Objective::gradients_along_axes`] forms them: θ_pj + h_pj and θ_pj − h_pj
+    /// rounded), and `bound` alike, a bound on the rounding error of that computed difference.
+    /// Returns `Ok(false)` (buffers untouched) when the objective has no such kernel; the
+    /// gradients-method Hessian then differences [`Objective::gradients_along_axes`], which calls
+    /// it with no points to find out. A kernel may form the block's products together, so a
+    /// point's last bits may depend on the block it is in (the caller's blocks are fixed by the
+    /// point index). Linear models override it (see `docs/diagnostics.md`, "Gradient differences
+    /// of linear models").
     fn gradient_differences(
         &self,
-        theta: &[f64],
-        steps: &[f64],
+        points: ArrayView2<'_, f64>,
+        steps: ArrayView2<'_, f64>,
         diff: &mut [f64],
         bound: &mut [f64],
     ) -> Result<bool> {
-        let _ = (theta, steps, diff, bound);
+        let _ = (points, steps, diff, bound);
         Ok(false)
     }
+}
+
+/// Width, in gradient-difference rows, of a block of points of
+/// [`Objective::gradient_differences`] as the gradients-method Hessian calls it.
+const DIFF_BLOCK_WIDTH: usize = 256;
+/// Most points per block of [`Objective::gradient_differences`].
+const DIFF_BLOCK_MAX_POINTS: usize = 16;
+
+/// Points per block of [`Objective::gradient_differences`] at dimension `d` (a function of `d`
+/// only, so that blocks do not depend on the thread count): about [`DIFF_BLOCK_WIDTH`] moves.
+pub(crate) fn diff_block_points(d: usize) -> usize {
+    (DIFF_BLOCK_WIDTH / d.max(1)).clamp(1, DIFF_BLOCK_MAX_POINTS)
 }
 
 /// Check the shapes of a block evaluation: `points` B × `d`, `nv` = `ns` = B values and scales,
