@@ -267,19 +267,6 @@ def _points(points: Any, dim: int) -> np.ndarray:
     return np.ascontiguousarray(pts)
 
 
-#: The fields of :class:`HessianResult` that ``spectrum=False`` leaves None.
-_SPECTRAL_FIELDS = (
-    "eigenvalues",
-    "lambda_min",
-    "lambda_max",
-    "min_eigenvector",
-    "verdict",
-    "certificate_t",
-    "certificate_gap",
-    "certificate_tolerance",
-)
-
-
 def hessian(
     objective: Any,
     points: Any,
@@ -410,35 +397,10 @@ def hessian(
                 gradient=grad,
                 verdicts=core_eigen,
             )
-    if spectrum:
-        if not core_eigen:
-            _large_verdicts(out, handle, pts, d, vec)
-        return HessianResult(
-            H=out["H"],
-            error=out["err"],
-            kink=out["kink"],
-            finite=out["ok"],
-            values=out["f0"],
-            points=pts,
-            steps=out["steps"],
-            eigenvalues=out["eig"],
-            lambda_min=out["lambda_min"],
-            lambda_max=out["lambda_max"],
-            tolerance=out["tol"],
-            min_eigenvector=out["vmin"],
-            verdict=out["verdict"],
-            certificate_t=out["cert_t"],
-            certificate_gap=out["cert_gap"],
-            certificate_tolerance=out["cert_tol"],
-            method=how,
-            richardson=richardson,
-            step=out["step"],
-            n_evaluations=out["n_evaluations"],
-            n_gradient_evaluations=out["n_gradients"],
-            elapsed_s=time.perf_counter() - start,
-            objective=str(obj.name),
-        )
-    # H, error estimates, kinks and τ only (τ computed with H): the spectral fields are None
+    if spectrum and not core_eigen:
+        _large_verdicts(out, handle, pts, d, vec)
+    # with spectrum=False the spectral, verdict and certificate keys are absent: those fields are
+    # None (H, error estimates, kinks and τ only; τ and the flags are computed with H)
     return HessianResult(
         H=out["H"],
         error=out["err"],
@@ -447,15 +409,22 @@ def hessian(
         values=out["f0"],
         points=pts,
         steps=out["steps"],
+        eigenvalues=out.get("eig"),
+        lambda_min=out.get("lambda_min"),
+        lambda_max=out.get("lambda_max"),
         tolerance=out["tol"],
+        min_eigenvector=out.get("vmin"),
+        verdict=out.get("verdict"),
+        certificate_t=out.get("cert_t"),
+        certificate_gap=out.get("cert_gap"),
+        certificate_tolerance=out.get("cert_tol"),
         method=how,
         richardson=richardson,
         step=out["step"],
-        n_evaluations=out["n_values"],
+        n_evaluations=out.get("n_evaluations", out["n_values"]),
         n_gradient_evaluations=out["n_gradients"],
         elapsed_s=time.perf_counter() - start,
         objective=str(obj.name),
-        **dict.fromkeys(_SPECTRAL_FIELDS),
     )
 
 
