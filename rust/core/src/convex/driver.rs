@@ -113,6 +113,11 @@ const CONIC_SECOND_DUAL_GAP: f64 = 1e-3;
 /// CONIC_LOOSE_TOL only: it decides which patterns join and leave, not the certificate.
 const CONIC_LOOSE_GAP: f64 = 0.1;
 const CONIC_LOOSE_TOL: f64 = 1e-6;
+/// The logistic loss's exponential-cone rounds from z = 0 (they choose W and a point near the
+/// optimum's margins for the Newton rounds) ask Clarabel for this only (n = 40, d = 3, all
+/// 1,562 patterns, β grid 1e-4 … 0.4: 1–5 % less CPU time than at [`CONIC_LOOSE_TOL`], the
+/// same rounds; 5e-6 took a third round at n = 60, d = 2, all 120 patterns, β = 1e-4).
+const NEWTON_ZERO_EXP_TOL: f64 = 3e-6;
 /// The hinge loss's fast rounds near the optimum (prefix sums, no refinement) ask Clarabel for
 /// this fraction of the endgame's tolerance: the certificate's gap it leaves is 10–10⁴ ×
 /// Clarabel's tolerance at small β (n = 40, d = 3, all 1,562 patterns, β = 1e-3: 1.7e-7 at
@@ -972,7 +977,9 @@ pub fn endgame(
         // the hinge loss's fast rounds near the optimum: a hundredth of the tolerance (see
         // CONIC_HINGE_FAST_TOL)
         let hinge = prob.loss == super::Loss::Hinge;
-        let rtol = if loose {
+        let rtol = if loose && newton_zero && !newton {
+            ctol.max(NEWTON_ZERO_EXP_TOL)
+        } else if loose {
             ctol.max(CONIC_LOOSE_TOL)
         } else if hinge && fast {
             (ctol * CONIC_HINGE_FAST_TOL).max(CONIC_TOL_FLOOR)
