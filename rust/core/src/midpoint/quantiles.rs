@@ -5,6 +5,8 @@
 
 use rayon::join;
 
+use crate::error::{Error, Result};
+
 /// Below this many values a selection runs on the calling thread only.
 const PARALLEL_MIN: usize = 1 << 16;
 
@@ -13,12 +15,18 @@ const PARALLEL_MIN: usize = 1 << 16;
 /// ⌊v⌋ and ⌊v⌋ + 1 (both the last value when v ≥ n − 1), γ = v − ⌊v⌋ (v + 1 when v ≥ n − 1, as
 /// NumPy stores the index −1 there), and `a + (b − a)·γ`, or `b − (b − a)·(1 − γ)` when γ ≥ ½.
 /// The same floating-point operations in the same order, so the same values. Empty when `x` has
-/// no finite value.
-pub fn quantiles(x: &[f64], qs: &[f64]) -> Vec<f64> {
+/// no finite value; an error naming `qs` when a quantile is not in [0, 1] (NaN included).
+pub fn quantiles(x: &[f64], qs: &[f64]) -> Result<Vec<f64>> {
+    if let Some(q) = qs.iter().find(|q| !(0.0..=1.0).contains(*q)) {
+        return Err(Error::invalid(
+            "qs",
+            format!("every quantile must lie in [0, 1], got {q}"),
+        ));
+    }
     let mut v: Vec<f64> = x.iter().copied().filter(|y| y.is_finite()).collect();
     let n = v.len();
     if n == 0 {
-        return Vec::new();
+        return Ok(Vec::new());
     }
     // (previous index, next index, γ) per quantile, as NumPy's `_get_indexes` and `_get_gamma`
     let top = (n - 1) as f64;
@@ -59,7 +67,8 @@ pub fn quantiles(x: &[f64], qs: &[f64]) -> Vec<f64> {
         }
         stretch.swap(0, at);
     }
-    plan.iter()
+    Ok(plan
+        .iter()
         .map(|&(p, m, g)| {
             let (a, b) = (v[p], v[m]);
             let diff = b - a;
@@ -69,7 +78,7 @@ pub fn quantiles(x: &[f64], qs: &[f64]) -> Vec<f64> {
                 a + diff * g
             }
         })
-        .collect()
+        .collect())
 }
 
 /// Rearrange `v` so that `v[k]` is its k-th smallest value for every k of the sorted `ks`.
@@ -134,7 +143,7 @@ mod tests {
                     _ => (rng.unit() - 0.5) * 1e3,
                 })
                 .collect();
-            let got = quantiles(&x, &qs);
+            let got = quantiles(&x, &qs).unwrap();
             if x.iter().all(|v| !v.is_finite()) {
                 assert!(got.is_empty());
                 continue;
@@ -143,7 +152,13 @@ mod tests {
                 assert_eq!(*g, sorted_reference(&x, *q), "n = {n}, q = {q}");
             }
         }
-        assert!(quantiles(&[f64::NAN, f64::INFINITY], &qs).is_empty());
-        assert!(quantiles(&[], &qs).is_empty());
+        assert!(quantiles(&[f64::NAN, f64::INFINITY], &qs)
+            .unwrap()
+            .is_empty());
+        assert!(quantiles(&[], &qs).unwrap().is_empty());
+        for bad in [-0.1, 1.5, f64::NAN] {
+            let e = quantiles(&[1.0, 2.0], &[0.5, bad]).unwrap_err();
+            assert!(e.to_string().contains("qs"), "{e}");
+        }
     }
 }
