@@ -771,11 +771,7 @@ fn gated_start(
         Err(Error::Interrupted) => return Err(Error::Interrupted),
         Err(_) => return Ok(None),
     };
-    let norms = super::block_norms(&g.z);
-    let zmax = norms.iter().cloned().fold(0.0f64, f64::max);
-    let supp: Vec<usize> = (0..gp.p())
-        .filter(|&i| zmax > 0.0 && norms[i] > 1e-6 * zmax)
-        .collect();
+    let supp = super::large_blocks(&g.z, 1e-6);
     let lam = gp.loss_grad(&gp.predict(g.z.view()));
     note(
         log,
@@ -849,16 +845,12 @@ pub fn endgame(
         facets.as_deref(),
         ctl,
     )?;
-    let norms = super::block_norms(&zstart);
-    let zmax = norms.iter().cloned().fold(0.0f64, f64::max);
     let mut in_w = vec![false; p];
     for &i in start.iter().flat_map(|s| s.0.iter()) {
         in_w[i] = true;
     }
-    for b in 0..nb {
-        if zmax > 0.0 && norms[b] > 1e-4 * zmax {
-            in_w[b % p] = true;
-        }
+    for b in super::large_blocks(&zstart, 1e-4) {
+        in_w[b % p] = true;
     }
     let mut order: Vec<usize> = (0..p).filter(|&i| !in_w[i]).collect();
     order.sort_by(|&a, &b| scores0[b].total_cmp(&scores0[a]));
@@ -923,17 +915,13 @@ pub fn endgame(
             // give the same model, hence the same point, round after round: n = 12, d = 2 with
             // a bias column, β = 1.2e-4)
             if let Some(b) = &best {
-                let norms = super::block_norms(&b.z);
-                let zm = norms.iter().cloned().fold(0.0f64, f64::max);
-                let thr = if newton_stalled {
+                let rel = if newton_stalled {
                     0.0
                 } else {
-                    NEWTON_SUPPORT_REL * zm
+                    NEWTON_SUPPORT_REL
                 };
-                for (bb, &v) in norms.iter().enumerate() {
-                    if v > thr {
-                        in_w[bb % p] = true;
-                    }
+                for bb in super::large_blocks(&b.z, rel) {
+                    in_w[bb % p] = true;
                 }
             }
         }

@@ -538,6 +538,16 @@ pub fn block_norms(u: &Array2<f64>) -> Array1<f64> {
         .collect()
 }
 
+/// The blocks (columns of `u`) whose norm exceeds `rel` times the largest block norm, in
+/// order; none when every block is zero (with `rel = 0`: every nonzero block).
+pub(crate) fn large_blocks(u: &Array2<f64>, rel: f64) -> Vec<usize> {
+    let norms = block_norms(u);
+    let max = norms.iter().cloned().fold(0.0f64, f64::max);
+    (0..norms.len())
+        .filter(|&b| norms[b] > 0.0 && norms[b] > rel * max)
+        .collect()
+}
+
 /// Solver settings shared by the solvers.
 #[derive(Debug, Clone)]
 pub struct Settings {
