@@ -854,6 +854,100 @@ simd_dispatch! {
     }
 }
 
+/// `[{ i = 0; e }, { i = 1; e }]`: one step of a computation on two independent vectors,
+/// written so that the two dependency chains are interleaved instruction by instruction
+/// (the out-of-order core then overlaps their latencies).
+#[cfg(target_arch = "x86_64")]
+macro_rules! m2 {
+    ($i:ident => $e:expr) => {
+        [
+            {
+                let $i = 0usize;
+                $e
+            },
+            {
+                let $i = 1usize;
+                $e
+            },
+        ]
+    };
+}
+
+// The exponential's reduction and polynomial, written once for every lane width: each macro
+// expands to the operations of its scalar model ([`reduce`], [`expm1_reduced`],
+// [`exp_nonpos_v`]) on vectors, through the lane operations in scope where it is used (`splat`,
+// `add`, `sub`, `mul`, `fma`, `max`, `neg`, `pow2`, `nan_or` of the [`avx2`] module, four
+// lanes, or of the `avx512` module, eight lanes). The same IEEE operations in the same order per
+// lane: every width gives the bits of the scalar kernels.
+
+/// `(n, r)` of [`reduce`] on a vector.
+#[cfg(target_arch = "x86_64")]
+macro_rules! simd_reduce {
+    ($x:expr) => {{
+        let x = $x;
+        let magic = splat(MAGIC);
+        let nf = sub(fma(x, splat(LOG2E), magic), magic);
+        let mnf = neg(nf);
+        let r = fma(mnf, splat(LN2_LO), fma(mnf, splat(LN2_HI), x));
+        (nf, r)
+    }};
+}
+
+/// [`expm1_reduced`] on a vector.
+#[cfg(target_arch = "x86_64")]
+macro_rules! simd_expm1_reduced {
+    ($r:expr) => {{
+        let r = $r;
+        let c = &EXPM1_C;
+        let r2 = mul(r, r);
+        let r4 = mul(r2, r2);
+        let r8 = mul(r4, r4);
+        let q0 = fma(splat(c[1]), r, splat(c[0]));
+        let q1 = fma(splat(c[3]), r, splat(c[2]));
+        let q2 = fma(splat(c[5]), r, splat(c[4]));
+        let q3 = fma(splat(c[7]), r, splat(c[6]));
+        let q4 = fma(splat(c[9]), r, splat(c[8]));
+        let s0 = fma(q1, r2, q0);
+        let s1 = fma(q3, r2, q2);
+        let t0 = fma(s1, r4, s0);
+        let p = fma(q4, r8, t0);
+        fma(r2, p, r)
+    }};
+}
+
+/// [`exp_nonpos_v`] of two vectors `[V; 2]`, interleaved: e^x for x ≤ 0 (or NaN) with one power
+/// of two (bit for bit the general exponential there).
+#[cfg(target_arch = "x86_64")]
+macro_rules! simd_exp_nonpos_x2 {
+    ($x:expr) => {{
+        let x = $x;
+        let c = &EXPM1_C;
+        let magic = splat(MAGIC);
+        let xc = m2!(i => max(x[i], splat(-746.0)));
+        let nf = m2!(i => sub(fma(xc[i], splat(LOG2E), magic), magic));
+        let mnf = m2!(i => neg(nf[i]));
+        let r1 = m2!(i => fma(mnf[i], splat(LN2_HI), xc[i]));
+        let r = m2!(i => fma(mnf[i], splat(LN2_LO), r1[i]));
+        let r2 = m2!(i => mul(r[i], r[i]));
+        let r4 = m2!(i => mul(r2[i], r2[i]));
+        let r8 = m2!(i => mul(r4[i], r4[i]));
+        let q0 = m2!(i => fma(splat(c[1]), r[i], splat(c[0])));
+        let q1 = m2!(i => fma(splat(c[3]), r[i], splat(c[2])));
+        let q2 = m2!(i => fma(splat(c[5]), r[i], splat(c[4])));
+        let q3 = m2!(i => fma(splat(c[7]), r[i], splat(c[6])));
+        let q4 = m2!(i => fma(splat(c[9]), r[i], splat(c[8])));
+        let s0 = m2!(i => fma(q1[i], r2[i], q0[i]));
+        let s1 = m2!(i => fma(q3[i], r2[i], q2[i]));
+        let t0 = m2!(i => fma(s1[i], r4[i], s0[i]));
+        let pp = m2!(i => fma(q4[i], r8[i], t0[i]));
+        let em1 = m2!(i => fma(r2[i], pp[i], r[i]));
+        let p = m2!(i => add(splat(1.0), em1[i]));
+        let sc = m2!(i => pow2(add(nf[i], splat(64.0))));
+        let y = m2!(i => mul(mul(p[i], sc[i]), splat(TWO_M64)));
+        m2!(i => nan_or(x[i], y[i]))
+    }};
+}
+
 /// The AVX2 twins of the slice kernels: four lanes per instruction, the same operations in the
 /// same order as the scalar kernels ([`exp_v`], [`log1p_unit_v`], …), which also handle the
 /// last `len % 4` values. Explicit intrinsics (the compiler does not vectorise the scalar loops
@@ -968,21 +1062,7 @@ pub(crate) mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn expm1_reduced(r: V) -> V {
-        let c = &EXPM1_C;
-        let k = |v: f64| splat(v);
-        let r2 = mul(r, r);
-        let r4 = mul(r2, r2);
-        let r8 = mul(r4, r4);
-        let q0 = fma(k(c[1]), r, k(c[0]));
-        let q1 = fma(k(c[3]), r, k(c[2]));
-        let q2 = fma(k(c[5]), r, k(c[4]));
-        let q3 = fma(k(c[7]), r, k(c[6]));
-        let q4 = fma(k(c[9]), r, k(c[8]));
-        let s0 = fma(q1, r2, q0);
-        let s1 = fma(q3, r2, q2);
-        let t0 = fma(s1, r4, s0);
-        let p = fma(q4, r8, t0);
-        fma(r2, p, r)
+        simd_expm1_reduced!(r)
     }
 
     #[inline]
@@ -1004,11 +1084,20 @@ pub(crate) mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn reduce(x: V) -> (V, V) {
-        let magic = splat(MAGIC);
-        let nf = sub(fma(x, splat(LOG2E), magic), magic);
-        let mnf = unsafe { _mm256_xor_pd(nf, splat(-0.0)) };
-        let r = fma(mnf, splat(LN2_LO), fma(mnf, splat(LN2_HI), x));
-        (nf, r)
+        simd_reduce!(x)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn neg(a: V) -> V {
+        unsafe { _mm256_xor_pd(a, splat(-0.0)) }
+    }
+
+    /// `if x is NaN { x } else { y }` per lane.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn nan_or(x: V, y: V) -> V {
+        select(is_nan(x), x, y)
     }
 
     #[inline]
@@ -1083,53 +1172,12 @@ pub(crate) mod avx2 {
         select(is_nan(z), z, t)
     }
 
-    /// `[{ i = 0; e }, { i = 1; e }]`: one step of a computation on two independent vectors,
-    /// written so that the two dependency chains are interleaved instruction by instruction
-    /// (the out-of-order core then overlaps their latencies).
-    macro_rules! m2 {
-        ($i:ident => $e:expr) => {
-            [
-                {
-                    let $i = 0usize;
-                    $e
-                },
-                {
-                    let $i = 1usize;
-                    $e
-                },
-            ]
-        };
-    }
-
     /// [`super::exp_nonpos_v`] of two vectors, interleaved: e^x for x ≤ 0 (or NaN) with one
     /// power of two (bit for bit [`exp4x2`] there).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn exp_nonpos4x2(x: [V; 2]) -> [V; 2] {
-        let c = &EXPM1_C;
-        let magic = splat(MAGIC);
-        let xc = m2!(i => max(x[i], splat(-746.0)));
-        let nf = m2!(i => sub(fma(xc[i], splat(LOG2E), magic), magic));
-        let mnf = m2!(i => unsafe { _mm256_xor_pd(nf[i], splat(-0.0)) });
-        let r1 = m2!(i => fma(mnf[i], splat(LN2_HI), xc[i]));
-        let r = m2!(i => fma(mnf[i], splat(LN2_LO), r1[i]));
-        let r2 = m2!(i => mul(r[i], r[i]));
-        let r4 = m2!(i => mul(r2[i], r2[i]));
-        let r8 = m2!(i => mul(r4[i], r4[i]));
-        let q0 = m2!(i => fma(splat(c[1]), r[i], splat(c[0])));
-        let q1 = m2!(i => fma(splat(c[3]), r[i], splat(c[2])));
-        let q2 = m2!(i => fma(splat(c[5]), r[i], splat(c[4])));
-        let q3 = m2!(i => fma(splat(c[7]), r[i], splat(c[6])));
-        let q4 = m2!(i => fma(splat(c[9]), r[i], splat(c[8])));
-        let s0 = m2!(i => fma(q1[i], r2[i], q0[i]));
-        let s1 = m2!(i => fma(q3[i], r2[i], q2[i]));
-        let t0 = m2!(i => fma(s1[i], r4[i], s0[i]));
-        let pp = m2!(i => fma(q4[i], r8[i], t0[i]));
-        let em1 = m2!(i => fma(r2[i], pp[i], r[i]));
-        let p = m2!(i => add(splat(1.0), em1[i]));
-        let sc = m2!(i => pow2(add(nf[i], splat(64.0))));
-        let y = m2!(i => mul(mul(p[i], sc[i]), splat(TWO_M64)));
-        m2!(i => select(is_nan(x[i]), x[i], y[i]))
+        simd_exp_nonpos_x2!(x)
     }
 
     /// [`log1p_unit4`] of two vectors, interleaved (same operations per lane).
@@ -1346,6 +1394,24 @@ pub(crate) mod avx2 {
         if loss != Loss::Logistic {
             return super::loss_accumulate_row_portable(loss, f, e, y, acc_f, acc_s, prod, flush);
         }
+        if super::logistic_row_avx512(f, e, y, acc_f, acc_s, prod, flush) {
+            return;
+        }
+        logistic_row4(f, e, y, acc_f, acc_s, prod, flush)
+    }
+
+    /// The logistic branch of [`super::loss_accumulate_row`] on four lanes (eight values per
+    /// step): the kernel where the CPU has AVX2 but not AVX-512F.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn logistic_row4(
+        f: &[f64],
+        e: &[f64],
+        y: f64,
+        acc_f: &mut [f64],
+        acc_s: &mut [f64],
+        prod: &mut [f64],
+        flush: bool,
+    ) {
         let want_s = !acc_s.is_empty();
         let mut n = f.len().min(acc_f.len()).min(prod.len());
         if want_s {
@@ -1684,14 +1750,55 @@ fn tanh_avx512_prefix(_z: &mut [f64], _dz: &mut [f64], _want_d: bool) -> usize {
     0
 }
 
-/// The AVX-512 twin of the tanh activation ([`avx2`]'s `tanh4` on eight lanes: the same
-/// operations per lane, so the same bits), used by `activation_slice` where the CPU has AVX-512F.
+/// The logistic branch of [`loss_accumulate_row`] by [`avx512::logistic_row`] where the CPU has
+/// AVX-512F: whether it ran (false without AVX-512F, or when built by a Rust older than 1.89).
+#[rustversion::since(1.89)]
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn logistic_row_avx512(
+    f: &[f64],
+    e: &[f64],
+    y: f64,
+    acc_f: &mut [f64],
+    acc_s: &mut [f64],
+    prod: &mut [f64],
+    flush: bool,
+) -> bool {
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports the feature the function was compiled for.
+        unsafe { avx512::logistic_row(f, e, y, acc_f, acc_s, prod, flush) };
+        true
+    } else {
+        false
+    }
+}
+
+/// See the Rust ≥ 1.89 twin: nothing done.
+#[rustversion::before(1.89)]
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn logistic_row_avx512(
+    _f: &[f64],
+    _e: &[f64],
+    _y: f64,
+    _acc_f: &mut [f64],
+    _acc_s: &mut [f64],
+    _prod: &mut [f64],
+    _flush: bool,
+) -> bool {
+    false
+}
+
+/// The AVX-512 twins (eight lanes) of the tanh activation ([`avx2`]'s `tanh4`) and of the
+/// logistic value kernel ([`avx2`]'s `logistic_row4`), used where the CPU has AVX-512F: the same
+/// operations per lane (the exponential from the same macros), so the same bits as the AVX2 and
+/// portable kernels (tested).
 #[rustversion::since(1.89)]
 #[cfg(target_arch = "x86_64")]
 #[clippy::msrv = "1.89"]
 #[allow(unused_unsafe, clippy::missing_safety_doc)]
 pub(crate) mod avx512 {
-    use super::{EXPM1_C, LN2_HI, LN2_LO, LOG2E, MAGIC};
+    use super::{EXPM1_C, LN2_HI, LN2_LO, LOG2E, MAGIC, TWO_M64};
     use std::arch::x86_64::*;
 
     type V = __m512d;
@@ -1778,11 +1885,7 @@ pub(crate) mod avx512 {
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn reduce(x: V) -> (V, V) {
-        let magic = splat(MAGIC);
-        let nf = sub(fma(x, splat(LOG2E), magic), magic);
-        let mnf = neg(nf);
-        let r = fma(mnf, splat(LN2_LO), fma(mnf, splat(LN2_HI), x));
-        (nf, r)
+        simd_reduce!(x)
     }
     #[inline]
     #[target_feature(enable = "avx512f")]
@@ -1796,21 +1899,7 @@ pub(crate) mod avx512 {
     #[inline]
     #[target_feature(enable = "avx512f")]
     fn expm1_reduced(r: V) -> V {
-        let c = &EXPM1_C;
-        let k = |v: f64| splat(v);
-        let r2 = mul(r, r);
-        let r4 = mul(r2, r2);
-        let r8 = mul(r4, r4);
-        let q0 = fma(k(c[1]), r, k(c[0]));
-        let q1 = fma(k(c[3]), r, k(c[2]));
-        let q2 = fma(k(c[5]), r, k(c[4]));
-        let q3 = fma(k(c[7]), r, k(c[6]));
-        let q4 = fma(k(c[9]), r, k(c[8]));
-        let s0 = fma(q1, r2, q0);
-        let s1 = fma(q3, r2, q2);
-        let t0 = fma(s1, r4, s0);
-        let p = fma(q4, r8, t0);
-        fma(r2, p, r)
+        simd_expm1_reduced!(r)
     }
     #[inline]
     #[target_feature(enable = "avx512f")]
@@ -1852,6 +1941,112 @@ pub(crate) mod avx512 {
             k += 8;
         }
         k
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn load(s: &[f64], k: usize) -> V {
+        debug_assert!(k + 8 <= s.len());
+        unsafe { _mm512_loadu_pd(s.as_ptr().add(k)) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn store(s: &mut [f64], k: usize, v: V) {
+        debug_assert!(k + 8 <= s.len());
+        unsafe { _mm512_storeu_pd(s.as_mut_ptr().add(k), v) }
+    }
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn neg_abs(a: V) -> V {
+        unsafe { float(_mm512_or_si512(bits(splat(-0.0)), bits(a))) }
+    }
+    /// `if a > 0 { b } else { c }` per lane.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn if_pos(a: V, b: V, c: V) -> V {
+        unsafe { _mm512_mask_blend_pd(_mm512_cmp_pd_mask::<_CMP_GT_OQ>(a, splat(0.0)), c, b) }
+    }
+
+    /// Sixteen values of the logistic branch of [`super::loss_accumulate_row`] at offset `k`
+    /// of every slice (`acc_s` and `e` unused unless `want_s`): the operations of the AVX2
+    /// kernel's `logistic_step8` per lane.
+    #[inline]
+    #[allow(clippy::too_many_arguments)]
+    #[target_feature(enable = "avx512f")]
+    fn logistic_step16(
+        k: usize,
+        f: &[f64],
+        e: &[f64],
+        y: V,
+        acc_f: &mut [f64],
+        acc_s: &mut [f64],
+        prod: &mut [f64],
+        want_s: bool,
+    ) {
+        let fv = [load(f, k), load(f, k + 8)];
+        let z = m2!(i => mul(y, fv[i]));
+        let u = simd_exp_nonpos_x2!(m2!(i => neg_abs(z[i])));
+        let m = m2!(i => max(neg(z[i]), splat(0.0)));
+        for (h, q) in [(0, k), (1, k + 8)] {
+            store(acc_f, q, add(load(acc_f, q), m[h]));
+            if want_s {
+                let bd = if_pos(z[h], u[h], splat(1.0));
+                store(acc_s, q, add(load(acc_s, q), fma(bd, load(e, q), m[h])));
+            }
+            let p = load(prod, q);
+            store(prod, q, add(fma(p, u[h], u[h]), p));
+        }
+    }
+
+    /// The logistic branch of [`super::loss_accumulate_row`] on eight lanes (sixteen values per
+    /// step, the last < 16 in zero-padded buffers), bit for bit the AVX2 and portable kernels.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn logistic_row(
+        f: &[f64],
+        e: &[f64],
+        y: f64,
+        acc_f: &mut [f64],
+        acc_s: &mut [f64],
+        prod: &mut [f64],
+        flush: bool,
+    ) {
+        let want_s = !acc_s.is_empty();
+        let mut n = f.len().min(acc_f.len()).min(prod.len());
+        if want_s {
+            n = n.min(e.len()).min(acc_s.len());
+        }
+        let yv = splat(y);
+        let mut k = 0;
+        while k + 16 <= n {
+            logistic_step16(k, f, e, yv, acc_f, acc_s, prod, want_s);
+            k += 16;
+        }
+        if k < n {
+            let r = n - k;
+            let mut bufs = [[0.0f64; 16]; 5];
+            bufs[0][..r].copy_from_slice(&f[k..n]);
+            bufs[2][..r].copy_from_slice(&acc_f[k..n]);
+            bufs[4][..r].copy_from_slice(&prod[k..n]);
+            if want_s {
+                bufs[1][..r].copy_from_slice(&e[k..n]);
+                bufs[3][..r].copy_from_slice(&acc_s[k..n]);
+            }
+            let [fb, eb, mut ab, mut sb, mut pb] = bufs;
+            logistic_step16(0, &fb, &eb, yv, &mut ab, &mut sb, &mut pb, want_s);
+            acc_f[k..n].copy_from_slice(&ab[..r]);
+            prod[k..n].copy_from_slice(&pb[..r]);
+            if want_s {
+                acc_s[k..n].copy_from_slice(&sb[..r]);
+            }
+        }
+        if flush {
+            let s = if want_s {
+                &mut acc_s[..n]
+            } else {
+                &mut acc_s[..0]
+            };
+            super::logistic_flush(&mut acc_f[..n], s, &mut prod[..n]);
+        }
     }
 }
 
@@ -2051,6 +2246,75 @@ mod tests {
                     assert!((af[k] - 0.25 - l).abs() <= tol * l.abs() + 2.0 * f64::EPSILON * 0.25);
                     let ts = Loss::Logistic.term_scale(l, d, e[k], y);
                     assert!((as_[k] - 0.5 - ts).abs() <= 2.0 * tol * (ts + 0.5));
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn logistic_rows_are_bit_identical_on_four_and_eight_lanes() {
+        // the dispatcher (eight lanes where the CPU has AVX-512F), the four-lane AVX2 kernel
+        // called directly and the portable one, over several samples with folds, special values
+        // included, every length around both vector widths
+        #[cfg(target_arch = "x86_64")]
+        {
+            if !(std::arch::is_x86_feature_detected!("avx2")
+                && std::arch::is_x86_feature_detected!("fma"))
+            {
+                return;
+            }
+            let mut fs = sweep(-60.0, 60.0, 389);
+            fs.extend([0.0, -0.0, 1e-300, -1e-310, 745.5, -800.0, 1e300, f64::NAN]);
+            fs.extend([f64::INFINITY, f64::NEG_INFINITY]);
+            let es: Vec<f64> = fs.iter().map(|f| 0.25 * f.abs()).collect();
+            let b = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            for len in [1, 7, 8, 9, 15, 16, 17, 31, 32, 33, 255, 256, fs.len()] {
+                for want_s in [true, false] {
+                    let run = |which: u8| {
+                        let (mut af, mut as_, mut pr) = (
+                            vec![0.125; len],
+                            vec![0.5; if want_s { len } else { 0 }],
+                            vec![0.0; len],
+                        );
+                        for i in 0..70 {
+                            let y = if i % 3 == 0 { -1.0 } else { 1.0 };
+                            let f: Vec<f64> = (0..len)
+                                .map(|k| fs[fs.len() - len + (k + 5 * i) % len])
+                                .collect();
+                            let e = &es[es.len() - len..];
+                            let fl = logistic_flush_after(i, 70);
+                            match which {
+                                0 => loss_accumulate_row(
+                                    Loss::Logistic,
+                                    &f,
+                                    e,
+                                    y,
+                                    &mut af,
+                                    &mut as_,
+                                    &mut pr,
+                                    fl,
+                                ),
+                                // SAFETY: AVX2 and FMA checked above.
+                                1 => unsafe {
+                                    avx2::logistic_row4(&f, e, y, &mut af, &mut as_, &mut pr, fl)
+                                },
+                                _ => loss_accumulate_row_portable(
+                                    Loss::Logistic,
+                                    &f,
+                                    e,
+                                    y,
+                                    &mut af,
+                                    &mut as_,
+                                    &mut pr,
+                                    fl,
+                                ),
+                            }
+                        }
+                        (b(&af), b(&as_))
+                    };
+                    let r0 = run(0);
+                    assert_eq!(r0, run(1), "{len} {want_s}");
+                    assert_eq!(r0, run(2), "{len} {want_s}");
                 }
             }
         }

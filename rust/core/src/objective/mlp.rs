@@ -1306,14 +1306,14 @@ fn combine_pair_row(za: &[f64], ts: &[f64], w: usize, c: f64, out: &mut Vec<f64>
     }
 }
 
-avx2_twin! {
+avx512_twin! {
     /// One sample's first-layer unit for a block of points (point index fastest):
     /// `z[b] = bias[b] + Σ_j x[j]·w[j·B + b]` and `e[b] = |bias[b]| + Σ_j |x[j]|·|w[j·B + b]|`
     /// (`xa`, `wa`, `babs` hold the absolute values), j in order, no fused multiply-add: the sums
     /// of the per-point path ([`Mlp::eval_scalar`]) bit for bit, for any B and position in the
     /// block. Sixteen points at a time in registers over j; compiled for AVX2 when the CPU has it
     /// (the same operations in the same order: bit-identical to the portable build).
-    fn first_layer_row / first_layer_row_avx2 / first_layer_row_portable(
+    fn first_layer_row / first_layer_row_avx512 / first_layer_row_avx2 / first_layer_row_portable [L = 32, 16, 16] (
         x: &[f64],
         xa: &[f64],
         w: &[f64],
@@ -1325,9 +1325,9 @@ avx2_twin! {
     ) {
         let nb = z.len();
         let k = x.len().min(xa.len());
-        // 16 points (eight vectors: z and e) per register block, then 8, then one at a time: the
-        // same operations per point in every case
-        let mut b0 = first_layer_block::<16>(x, xa, w, wa, bias, babs, z, e, k, 0);
+        // L points per register block (32 with AVX-512, eight vectors for z and e; 16 otherwise),
+        // then 8, then one at a time: the same operations per point in every case
+        let mut b0 = first_layer_block::<L>(x, xa, w, wa, bias, babs, z, e, k, 0);
         b0 = first_layer_block::<8>(x, xa, w, wa, bias, babs, z, e, k, b0);
         for b in b0..nb {
             let (mut zz, mut ee) = (bias[b], babs[b]);
@@ -1341,11 +1341,11 @@ avx2_twin! {
     }
 }
 
-avx2_twin! {
+avx512_twin! {
     /// [`first_layer_row`] for two samples at once (`x2 = [x_i, x_{i+1}]`, `xa2` their absolute
     /// values, outputs `z2`, `e2`): each load of the per-point weights serves both samples. The
     /// same operations per sample and point as [`first_layer_row`] (bit for bit; tested).
-    fn first_layer_row2 / first_layer_row2_avx2 / first_layer_row2_portable(
+    fn first_layer_row2 / first_layer_row2_avx512 / first_layer_row2_avx2 / first_layer_row2_portable [L = 32, 8, 8] (
         x2: [&[f64]; 2],
         xa2: [&[f64]; 2],
         w: &[f64],
@@ -1359,37 +1359,11 @@ avx2_twin! {
         let [e0, e1] = e2;
         let nb = z0.len().min(z1.len()).min(e0.len()).min(e1.len());
         let k = x2[0].len().min(xa2[0].len()).min(x2[1].len()).min(xa2[1].len());
-        const L: usize = 8;
-        let mut b0 = 0;
-        while b0 + L <= nb {
-            let mut zz = [[0.0f64; L]; 2];
-            let mut ee = [[0.0f64; L]; 2];
-            for s in 0..2 {
-                zz[s].copy_from_slice(&bias[b0..b0 + L]);
-                ee[s].copy_from_slice(&babs[b0..b0 + L]);
-            }
-            for (j, (wr, ar)) in w
-                .chunks_exact(nb)
-                .zip(wa.chunks_exact(nb))
-                .take(k)
-                .enumerate()
-            {
-                let wr = &wr[b0..b0 + L];
-                let ar = &ar[b0..b0 + L];
-                for s in 0..2 {
-                    let (xj, aj) = (x2[s][j], xa2[s][j]);
-                    for q in 0..L {
-                        zz[s][q] += xj * wr[q];
-                        ee[s][q] += aj * ar[q];
-                    }
-                }
-            }
-            z0[b0..b0 + L].copy_from_slice(&zz[0]);
-            z1[b0..b0 + L].copy_from_slice(&zz[1]);
-            e0[b0..b0 + L].copy_from_slice(&ee[0]);
-            e1[b0..b0 + L].copy_from_slice(&ee[1]);
-            b0 += L;
-        }
+        let xs = [&x2[0][..k], &x2[1][..k], &xa2[0][..k], &xa2[1][..k]];
+        // L points per register block (32 with AVX-512: sixteen vectors of sums), then 8, then
+        // one at a time: the same operations per point in every case
+        let mut b0 = first_layer_block2::<L>(xs, w, wa, bias, babs, [z0, z1], [e0, e1], nb, 0);
+        b0 = first_layer_block2::<8>(xs, w, wa, bias, babs, [z0, z1], [e0, e1], nb, b0);
         for b in b0..nb {
             for (s, (z, e)) in [(0, (&mut *z0, &mut *e0)), (1, (&mut *z1, &mut *e1))] {
                 let (mut zz, mut ee) = (bias[b], babs[b]);
@@ -1402,6 +1376,54 @@ avx2_twin! {
             }
         }
     }
+}
+
+/// The register blocks of [`first_layer_row2`]: points `b0..` in blocks of `L` while whole
+/// blocks remain (`xs` = x_i, x_{i+1}, |x_i|, |x_{i+1}|, each of the fan-in's length); returns
+/// the first point not done.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn first_layer_block2<const L: usize>(
+    xs: [&[f64]; 4],
+    w: &[f64],
+    wa: &[f64],
+    bias: &[f64],
+    babs: &[f64],
+    z2: [&mut [f64]; 2],
+    e2: [&mut [f64]; 2],
+    nb: usize,
+    mut b0: usize,
+) -> usize {
+    let [z0, z1] = z2;
+    let [e0, e1] = e2;
+    let [x0, x1, a0, a1] = xs;
+    while b0 + L <= nb {
+        let mut zz = [[0.0f64; L]; 2];
+        let mut ee = [[0.0f64; L]; 2];
+        for s in 0..2 {
+            zz[s].copy_from_slice(&bias[b0..b0 + L]);
+            ee[s].copy_from_slice(&babs[b0..b0 + L]);
+        }
+        for ((wr, ar), ((&xj0, &xj1), (&aj0, &aj1))) in w
+            .chunks_exact(nb)
+            .zip(wa.chunks_exact(nb))
+            .zip(x0.iter().zip(x1).zip(a0.iter().zip(a1)))
+        {
+            let (wr, ar) = (&wr[b0..b0 + L], &ar[b0..b0 + L]);
+            for q in 0..L {
+                zz[0][q] += xj0 * wr[q];
+                ee[0][q] += aj0 * ar[q];
+                zz[1][q] += xj1 * wr[q];
+                ee[1][q] += aj1 * ar[q];
+            }
+        }
+        z0[b0..b0 + L].copy_from_slice(&zz[0]);
+        z1[b0..b0 + L].copy_from_slice(&zz[1]);
+        e0[b0..b0 + L].copy_from_slice(&ee[0]);
+        e1[b0..b0 + L].copy_from_slice(&ee[1]);
+        b0 += L;
+    }
+    b0
 }
 
 /// The register blocks of [`first_layer_row`]: points `b0..` in blocks of `L` while whole
@@ -1426,13 +1448,11 @@ fn first_layer_block<const L: usize>(
         let mut ee = [0.0f64; L];
         zz.copy_from_slice(&bias[b0..b0 + L]);
         ee.copy_from_slice(&babs[b0..b0 + L]);
-        for (j, (wr, ar)) in w
+        for ((wr, ar), (&xj, &aj)) in w
             .chunks_exact(nb)
             .zip(wa.chunks_exact(nb))
-            .take(k)
-            .enumerate()
+            .zip(x[..k].iter().zip(&xa[..k]))
         {
-            let (xj, aj) = (x[j], xa[j]);
             let wr = &wr[b0..b0 + L];
             let ar = &ar[b0..b0 + L];
             for q in 0..L {
@@ -1447,11 +1467,11 @@ fn first_layer_block<const L: usize>(
     b0
 }
 
-avx2_twin! {
+avx512_twin! {
     /// One sample's output unit of a two-layer network for a block of B points: with the hidden
     /// activations `h[u·B + b]` and their bounds `e`, `out[b] = b2[b] + Σ_u w2[u·B + b]·h[u·B + b]`
     /// and `eo[b] = |b2[b]| + Σ_u |w2|·(|h| + e)` (u in order, as the per-point path).
-    fn output_unit_row / output_unit_row_avx2 / output_unit_row_portable(
+    fn output_unit_row / output_unit_row_avx512 / output_unit_row_avx2 / output_unit_row_portable [L = 32, 16, 16] (
         h: &[f64],
         e: &[f64],
         w2: &[f64],
@@ -1461,10 +1481,10 @@ avx2_twin! {
         out: &mut [f64],
         eo: &mut [f64],
     ) {
-        // sixteen points at a time in registers over the units, then eight, then one at a time
-        // (the same operations per point in every case)
+        // L points at a time in registers over the units (32 with AVX-512, 16 otherwise), then
+        // eight, then one at a time (the same operations per point in every case)
         let nb = out.len();
-        let mut b0 = output_unit_block::<16>(h, e, w2, w2a, b2, b2a, out, eo, 0);
+        let mut b0 = output_unit_block::<L>(h, e, w2, w2a, b2, b2a, out, eo, 0);
         b0 = output_unit_block::<8>(h, e, w2, w2a, b2, b2a, out, eo, b0);
         for b in b0..nb {
             let (mut o, mut so) = (b2[b], b2a[b]);
@@ -2882,14 +2902,16 @@ mod tests {
 
     #[test]
     fn first_layer_rows_match_the_per_point_sums_bit_for_bit() {
-        // the dispatched kernel, its portable body and the per-point path's sums, at block sizes
-        // around the 8-point register blocks
+        // the dispatched kernel (AVX-512 where the CPU has it), the AVX2 build, the portable body
+        // at every register-block width and the per-point path's sums, at block sizes around the
+        // 8-, 16- and 32-point register blocks
+        let avx2 = cfg!(target_arch = "x86_64") && std::arch::is_x86_feature_detected!("avx2");
         for k in [1usize, 3, 10, 17] {
             let x: Vec<f64> = (0..k)
                 .map(|j| ((j * 13) as f64 * 0.71).sin() * 1e3)
                 .collect();
             let xa: Vec<f64> = x.iter().map(|v| v.abs()).collect();
-            for nb in [1usize, 7, 8, 9, 31, 64] {
+            for nb in [1usize, 7, 8, 9, 31, 33, 47, 64, 100] {
                 let w: Vec<f64> = (0..k * nb)
                     .map(|i| ((i * 29) as f64 * 0.37).cos())
                     .collect();
@@ -2899,9 +2921,27 @@ mod tests {
                 let (mut z1, mut e1) = (vec![0.0; nb], vec![0.0; nb]);
                 let (mut z2, mut e2) = (vec![0.0; nb], vec![0.0; nb]);
                 first_layer_row(&x, &xa, &w, &wa, &bias, &babs, &mut z1, &mut e1);
-                first_layer_row_portable(&x, &xa, &w, &wa, &bias, &babs, &mut z2, &mut e2);
-                assert_eq!(z1, z2);
-                assert_eq!(e1, e2);
+                for build in 0..4 {
+                    match build {
+                        0 => first_layer_row_portable::<8>(
+                            &x, &xa, &w, &wa, &bias, &babs, &mut z2, &mut e2,
+                        ),
+                        1 => first_layer_row_portable::<16>(
+                            &x, &xa, &w, &wa, &bias, &babs, &mut z2, &mut e2,
+                        ),
+                        2 => first_layer_row_portable::<32>(
+                            &x, &xa, &w, &wa, &bias, &babs, &mut z2, &mut e2,
+                        ),
+                        #[cfg(target_arch = "x86_64")]
+                        _ if avx2 => unsafe {
+                            // SAFETY: the CPU has AVX2.
+                            first_layer_row_avx2(&x, &xa, &w, &wa, &bias, &babs, &mut z2, &mut e2)
+                        },
+                        _ => {}
+                    }
+                    assert_eq!(z1, z2, "build {build}");
+                    assert_eq!(e1, e2, "build {build}");
+                }
                 for b in 0..nb {
                     let (mut z, mut e) = (bias[b], bias[b].abs());
                     for j in 0..k {
@@ -2915,7 +2955,7 @@ mod tests {
                 let xa1: Vec<f64> = x1.iter().map(|v| v.abs()).collect();
                 let (mut z3, mut e3) = (vec![0.0; nb], vec![0.0; nb]);
                 first_layer_row(&x1, &xa1, &w, &wa, &bias, &babs, &mut z3, &mut e3);
-                for portable in [false, true] {
+                for build in 0..5 {
                     let (mut za, mut ea) = (vec![0.0; nb], vec![0.0; nb]);
                     let (mut zb, mut eb) = (vec![0.0; nb], vec![0.0; nb]);
                     let args = (
@@ -2924,15 +2964,33 @@ mod tests {
                         [&mut za[..], &mut zb[..]],
                         [&mut ea[..], &mut eb[..]],
                     );
-                    if portable {
-                        first_layer_row2_portable(
-                            args.0, args.1, &w, &wa, &bias, &babs, args.2, args.3,
-                        );
-                    } else {
-                        first_layer_row2(args.0, args.1, &w, &wa, &bias, &babs, args.2, args.3);
+                    let (wr, br) = ((&w[..], &wa[..]), (&bias[..], &babs[..]));
+                    match build {
+                        0 => {
+                            first_layer_row2(args.0, args.1, wr.0, wr.1, br.0, br.1, args.2, args.3)
+                        }
+                        1 => first_layer_row2_portable::<8>(
+                            args.0, args.1, wr.0, wr.1, br.0, br.1, args.2, args.3,
+                        ),
+                        2 => first_layer_row2_portable::<16>(
+                            args.0, args.1, wr.0, wr.1, br.0, br.1, args.2, args.3,
+                        ),
+                        3 => first_layer_row2_portable::<32>(
+                            args.0, args.1, wr.0, wr.1, br.0, br.1, args.2, args.3,
+                        ),
+                        #[cfg(target_arch = "x86_64")]
+                        _ if avx2 => unsafe {
+                            // SAFETY: the CPU has AVX2.
+                            first_layer_row2_avx2(
+                                args.0, args.1, wr.0, wr.1, br.0, br.1, args.2, args.3,
+                            )
+                        },
+                        _ => {
+                            first_layer_row2(args.0, args.1, wr.0, wr.1, br.0, br.1, args.2, args.3)
+                        }
                     }
-                    assert_eq!((&za, &ea), (&z1, &e1), "k={k} nb={nb}");
-                    assert_eq!((&zb, &eb), (&z3, &e3), "k={k} nb={nb}");
+                    assert_eq!((&za, &ea), (&z1, &e1), "k={k} nb={nb} build {build}");
+                    assert_eq!((&zb, &eb), (&z3, &e3), "k={k} nb={nb} build {build}");
                 }
             }
         }
