@@ -28,7 +28,7 @@ pub use quantiles::quantiles;
 pub const UNIT_ROUNDOFF: f64 = f64::EPSILON / 2.0;
 
 /// Pairs per parallel work item of the native run (also the cancellation/progress granularity).
-pub(crate) const BLOCK: usize = 128;
+pub(crate) const BLOCK: usize = 160;
 
 /// Upper bound on stored per-pair results (pairs × weights), to keep memory bounded: a run holds
 /// about 80 bytes per record (values, scales, gap, tolerance), so 2.5·10⁷ records ≈ 2 GB.
@@ -171,7 +171,7 @@ impl Sampler {
 /// Points per evaluation piece of the native run: long rows for the kernels that evaluate a
 /// block sample by sample, a few hundred microseconds of work for a cheap objective (a costly
 /// one gets fewer, see [`points_per_check`]).
-const PIECE_POINTS: usize = 2 * EVAL_BLOCK;
+const PIECE_POINTS: usize = 4 * EVAL_BLOCK;
 
 /// Pairs per evaluation piece of the native run with T weights: about `PIECE_POINTS` points
 /// ((2 + T) per pair), a multiple of 8 pairs when that many fit (whole vectors in the kernels).

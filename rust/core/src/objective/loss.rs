@@ -396,17 +396,7 @@ simd_dispatch! {
         let want_d = !dz.is_empty();
         match act {
             Activation::Identity => dz.iter_mut().for_each(|d| *d = 1.0),
-            Activation::Relu => {
-                if want_d {
-                    for (zv, dv) in z.iter_mut().zip(dz.iter_mut()) {
-                        let pos = *zv > 0.0;
-                        *dv = if pos { 1.0 } else { 0.0 };
-                        *zv = if pos { *zv } else { 0.0 };
-                    }
-                } else {
-                    z.iter_mut().for_each(|zv| *zv = if *zv > 0.0 { *zv } else { 0.0 });
-                }
-            }
+            Activation::Relu => relu_in_place(z, dz),
             Activation::Tanh => {
                 if want_d {
                     for (zv, dv) in z.iter_mut().zip(dz.iter_mut()) {
@@ -616,22 +606,45 @@ simd_dispatch! {
             }
             return;
         }
-        if acc_s.is_empty() {
-            for (a, &fv) in acc_f.iter_mut().zip(f) {
-                *a += loss_term(loss, fv, y).0;
-            }
-            return;
+        terms_row(loss, f, e, y, acc_f, acc_s);
+    }
+}
+
+/// The ReLU activation in place (`dz` may be empty to skip the derivative): g(z) = z for z > 0,
+/// else 0 (NaN gives 0), g'(z) = 1 for z > 0, else 0.
+#[inline(always)]
+fn relu_in_place(z: &mut [f64], dz: &mut [f64]) {
+    if !dz.is_empty() {
+        for (zv, dv) in z.iter_mut().zip(dz.iter_mut()) {
+            let pos = *zv > 0.0;
+            *dv = if pos { 1.0 } else { 0.0 };
+            *zv = if pos { *zv } else { 0.0 };
         }
-        let other = match loss {
-            Loss::Squared | Loss::Huber(_) => y.abs(),
-            Loss::Logistic => 0.0,
-            Loss::Hinge | Loss::SquaredHinge => 1.0,
-        };
-        for (((a, s), &fv), &ev) in acc_f.iter_mut().zip(acc_s.iter_mut()).zip(f).zip(e) {
-            let (l, dl) = loss_term(loss, fv, y);
-            *a += l;
-            *s += l.abs() + dl.abs() * (ev + other);
+    } else {
+        z.iter_mut()
+            .for_each(|zv| *zv = if *zv > 0.0 { *zv } else { 0.0 });
+    }
+}
+
+/// [`loss_accumulate_row`] for the losses other than the logistic one: `acc_f[b] += ℓ` and,
+/// when `acc_s` is not empty, `acc_s[b] += |ℓ| + |ℓ'|·(e[b] + |other operand|)`.
+#[inline(always)]
+fn terms_row(loss: Loss, f: &[f64], e: &[f64], y: f64, acc_f: &mut [f64], acc_s: &mut [f64]) {
+    if acc_s.is_empty() {
+        for (a, &fv) in acc_f.iter_mut().zip(f) {
+            *a += loss_term(loss, fv, y).0;
         }
+        return;
+    }
+    let other = match loss {
+        Loss::Squared | Loss::Huber(_) => y.abs(),
+        Loss::Logistic => 0.0,
+        Loss::Hinge | Loss::SquaredHinge => 1.0,
+    };
+    for (((a, s), &fv), &ev) in acc_f.iter_mut().zip(acc_s.iter_mut()).zip(f).zip(e) {
+        let (l, dl) = loss_term(loss, fv, y);
+        *a += l;
+        *s += l.abs() + dl.abs() * (ev + other);
     }
 }
 
@@ -1266,6 +1279,11 @@ pub(crate) mod avx2 {
         } else {
             z.len()
         };
+        if act == Activation::Relu
+            && super::relu_avx512(&mut z[..n], if want_d { &mut dz[..n] } else { &mut [] })
+        {
+            return;
+        }
         let one = splat(1.0);
         let mut k = 0;
         match act {
@@ -1392,6 +1410,9 @@ pub(crate) mod avx2 {
         flush: bool,
     ) {
         if loss != Loss::Logistic {
+            if super::terms_row_avx512(loss, f, e, y, acc_f, acc_s) {
+                return;
+            }
             return super::loss_accumulate_row_portable(loss, f, e, y, acc_f, acc_s, prod, flush);
         }
         if super::logistic_row_avx512(f, e, y, acc_f, acc_s, prod, flush) {
@@ -1789,6 +1810,69 @@ fn logistic_row_avx512(
     false
 }
 
+/// The ReLU activation ([`relu_in_place`]) compiled for AVX-512F where the CPU has it: whether
+/// it ran (false without AVX-512F, or when built by a Rust older than 1.89).
+#[rustversion::since(1.89)]
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn relu_avx512(z: &mut [f64], dz: &mut [f64]) -> bool {
+    if std::arch::is_x86_feature_detected!("avx512f") {
+        // SAFETY: the CPU supports the feature the function was compiled for.
+        unsafe { avx512::relu_slice(z, dz) };
+        true
+    } else {
+        false
+    }
+}
+
+/// See the Rust ≥ 1.89 twin: nothing done.
+#[rustversion::before(1.89)]
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn relu_avx512(_z: &mut [f64], _dz: &mut [f64]) -> bool {
+    false
+}
+
+/// The terms of the losses other than the logistic one ([`terms_row`]) compiled for AVX-512F
+/// where the CPU has it: whether it ran (false without AVX-512F, before Rust 1.89, or for the
+/// Huber loss, which takes the scalar path).
+#[rustversion::since(1.89)]
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn terms_row_avx512(
+    loss: Loss,
+    f: &[f64],
+    e: &[f64],
+    y: f64,
+    acc_f: &mut [f64],
+    acc_s: &mut [f64],
+) -> bool {
+    if matches!(loss, Loss::Squared | Loss::Hinge | Loss::SquaredHinge)
+        && std::arch::is_x86_feature_detected!("avx512f")
+    {
+        // SAFETY: the CPU supports the feature the function was compiled for.
+        unsafe { avx512::terms_row(loss, f, e, y, acc_f, acc_s) };
+        true
+    } else {
+        false
+    }
+}
+
+/// See the Rust ≥ 1.89 twin: nothing done.
+#[rustversion::before(1.89)]
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn terms_row_avx512(
+    _loss: Loss,
+    _f: &[f64],
+    _e: &[f64],
+    _y: f64,
+    _acc_f: &mut [f64],
+    _acc_s: &mut [f64],
+) -> bool {
+    false
+}
+
 /// The AVX-512 twins (eight lanes) of the tanh activation ([`avx2`]'s `tanh4`) and of the
 /// logistic value kernel ([`avx2`]'s `logistic_row4`), used where the CPU has AVX-512F: the same
 /// operations per lane (the exponential from the same macros), so the same bits as the AVX2 and
@@ -1798,7 +1882,7 @@ fn logistic_row_avx512(
 #[clippy::msrv = "1.89"]
 #[allow(unused_unsafe, clippy::missing_safety_doc)]
 pub(crate) mod avx512 {
-    use super::{EXPM1_C, LN2_HI, LN2_LO, LOG2E, MAGIC, TWO_M64};
+    use super::{Loss, EXPM1_C, LN2_HI, LN2_LO, LOG2E, MAGIC, TWO_M64};
     use std::arch::x86_64::*;
 
     type V = __m512d;
@@ -1995,6 +2079,32 @@ pub(crate) mod avx512 {
             }
             let p = load(prod, q);
             store(prod, q, add(fma(p, u[h], u[h]), p));
+        }
+    }
+
+    /// [`super::relu_in_place`] compiled for AVX-512F (the compiler's vectors: the same
+    /// operations per value).
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn relu_slice(z: &mut [f64], dz: &mut [f64]) {
+        super::relu_in_place(z, dz)
+    }
+
+    /// [`super::terms_row`] compiled for AVX-512F, one loop per loss (the compiler's vectors:
+    /// the same operations per value, no fused multiply-add).
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn terms_row(
+        loss: Loss,
+        f: &[f64],
+        e: &[f64],
+        y: f64,
+        acc_f: &mut [f64],
+        acc_s: &mut [f64],
+    ) {
+        match loss {
+            Loss::Squared => super::terms_row(Loss::Squared, f, e, y, acc_f, acc_s),
+            Loss::Hinge => super::terms_row(Loss::Hinge, f, e, y, acc_f, acc_s),
+            Loss::SquaredHinge => super::terms_row(Loss::SquaredHinge, f, e, y, acc_f, acc_s),
+            _ => super::terms_row(loss, f, e, y, acc_f, acc_s),
         }
     }
 

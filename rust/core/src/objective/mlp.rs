@@ -532,6 +532,10 @@ const MAX_BLOCK_POINTS: usize = 256;
 /// call per group.
 const FUSED_GROUP_FLOATS: usize = 1 << 10;
 
+/// First-layer values per sample (units × points) up to which the fused path takes a
+/// sub-block of midpoint pairs ([`Mlp::pair_values_block`]).
+const FUSED_PAIR_FLOATS: usize = 1 << 10;
+
 /// The forward pass of a sub-block of points: per layer the activations h_k (n × nb·n_{k+1},
 /// point b in columns b·n_{k+1}..), their derivatives g'(z) (when asked) and, for the output,
 /// the rounding-error bounds e (when asked).
@@ -926,39 +930,23 @@ impl Mlp {
                 let o = (i - i0) * w;
                 let (za, zb) = z[o..].split_at_mut(w);
                 let (ea, eb) = e[o..].split_at_mut(w);
-                for u in 0..m {
-                    let (wu, wau) = (
-                        &w1[u * k * n0..(u + 1) * k * n0],
-                        &w1a[u * k * n0..(u + 1) * k * n0],
-                    );
-                    let (bu, bau) = (&b1[u * n0..(u + 1) * n0], &b1a[u * n0..(u + 1) * n0]);
-                    let zu = &mut za[u * rr..u * rr + n0];
-                    let eu = &mut ea[u * rr..u * rr + n0];
-                    match next {
-                        Some((x1, xa1)) => first_layer_row2(
-                            [x, x1],
-                            [xa, xa1],
-                            wu,
-                            wau,
-                            bu,
-                            bau,
-                            [zu, &mut zb[u * rr..u * rr + n0]],
-                            [eu, &mut eb[u * rr..u * rr + n0]],
-                        ),
-                        _ => first_layer_row(x, xa, wu, wau, bu, bau, zu, eu),
-                    }
+                let wts = (&w1[..], &w1a[..], &b1[..], &b1a[..]);
+                match next {
+                    Some((x1, xa1)) => first_layer_units2(
+                        [x, x1],
+                        [xa, xa1],
+                        wts,
+                        [m, k, n0, rr],
+                        [za, zb],
+                        [ea, eb],
+                    ),
+                    _ => first_layer_units(x, xa, wts, [m, k, n0, rr], za, ea),
                 }
                 i += if next.is_some() { 2 } else { 1 };
             }
             if let Some((np, ts)) = pairs {
-                for i in i0..i1 {
-                    let o = (i - i0) * w;
-                    for u in 0..m {
-                        let r = o + u * rr..o + (u + 1) * rr;
-                        combine_pair_unit(&mut z[r.clone()], np, ts, 1.0);
-                        combine_pair_unit(&mut e[r], np, ts, 4.0);
-                    }
-                }
+                let used = (i1 - i0) * w;
+                combine_pair_units(&mut z[..used], &mut e[..used], rr, np, ts);
             }
             let used = (i1 - i0) * w;
             if second.is_some() {
@@ -1306,34 +1294,75 @@ fn combine_pair_row(za: &[f64], ts: &[f64], w: usize, c: f64, out: &mut Vec<f64>
     }
 }
 
-avx512_twin! {
-    /// One sample's first-layer unit for a block of points (point index fastest):
-    /// `z[b] = bias[b] + Σ_j x[j]·w[j·B + b]` and `e[b] = |bias[b]| + Σ_j |x[j]|·|w[j·B + b]|`
-    /// (`xa`, `wa`, `babs` hold the absolute values), j in order, no fused multiply-add: the sums
-    /// of the per-point path ([`Mlp::eval_scalar`]) bit for bit, for any B and position in the
-    /// block. Sixteen points at a time in registers over j; compiled for AVX2 when the CPU has it
-    /// (the same operations in the same order: bit-identical to the portable build).
-    fn first_layer_row / first_layer_row_avx512 / first_layer_row_avx2 / first_layer_row_portable [L = 32, 16, 16] (
-        x: &[f64],
-        xa: &[f64],
-        w: &[f64],
-        wa: &[f64],
-        bias: &[f64],
-        babs: &[f64],
-        z: &mut [f64],
-        e: &mut [f64],
-    ) {
-        let nb = z.len();
-        let k = x.len().min(xa.len());
-        // L points per register block (32 with AVX-512, eight vectors for z and e; 16 otherwise),
-        // then 8, then one at a time: the same operations per point in every case
-        let mut b0 = first_layer_block::<L>(x, xa, w, wa, bias, babs, z, e, k, 0);
-        b0 = first_layer_block::<8>(x, xa, w, wa, bias, babs, z, e, k, b0);
-        for b in b0..nb {
+/// One sample's first-layer unit for a block of points (point index fastest):
+/// `z[b] = bias[b] + Σ_j x[j]·w[j·B + b]` and `e[b] = |bias[b]| + Σ_j |x[j]|·|w[j·B + b]|`
+/// (`xa`, `wa`, `babs` hold the absolute values), j in order, no fused multiply-add: the sums
+/// of the per-point path ([`Mlp::eval_scalar`]) bit for bit, for any B and position in the
+/// block. Sixteen points at a time in registers over j; compiled for AVX2 when the CPU has it
+/// (the same operations in the same order: bit-identical to the portable build).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn first_layer_row<const L: usize>(
+    x: &[f64],
+    xa: &[f64],
+    w: &[f64],
+    wa: &[f64],
+    bias: &[f64],
+    babs: &[f64],
+    z: &mut [f64],
+    e: &mut [f64],
+) {
+    let nb = z.len();
+    let k = x.len().min(xa.len());
+    // L points per register block (32 with AVX-512, eight vectors for z and e; 16 otherwise),
+    // then 8, then one at a time: the same operations per point in every case
+    let mut b0 = first_layer_block::<L>(x, xa, w, wa, bias, babs, z, e, k, 0);
+    b0 = first_layer_block::<8>(x, xa, w, wa, bias, babs, z, e, k, b0);
+    for b in b0..nb {
+        let (mut zz, mut ee) = (bias[b], babs[b]);
+        for j in 0..k {
+            zz += x[j] * w[j * nb + b];
+            ee += xa[j] * wa[j * nb + b];
+        }
+        z[b] = zz;
+        e[b] = ee;
+    }
+}
+
+/// [`first_layer_row`] for two samples at once (`x2 = [x_i, x_{i+1}]`, `xa2` their absolute
+/// values, outputs `z2`, `e2`): each load of the per-point weights serves both samples. The
+/// same operations per sample and point as [`first_layer_row`] (bit for bit; tested).
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn first_layer_row2<const L: usize>(
+    x2: [&[f64]; 2],
+    xa2: [&[f64]; 2],
+    w: &[f64],
+    wa: &[f64],
+    bias: &[f64],
+    babs: &[f64],
+    z2: [&mut [f64]; 2],
+    e2: [&mut [f64]; 2],
+) {
+    let [z0, z1] = z2;
+    let [e0, e1] = e2;
+    let nb = z0.len().min(z1.len()).min(e0.len()).min(e1.len());
+    let k = x2[0]
+        .len()
+        .min(xa2[0].len())
+        .min(x2[1].len())
+        .min(xa2[1].len());
+    let xs = [&x2[0][..k], &x2[1][..k], &xa2[0][..k], &xa2[1][..k]];
+    // L points per register block (32 with AVX-512: sixteen vectors of sums), then 8, then
+    // one at a time: the same operations per point in every case
+    let mut b0 = first_layer_block2::<L>(xs, w, wa, bias, babs, [z0, z1], [e0, e1], nb, 0);
+    b0 = first_layer_block2::<8>(xs, w, wa, bias, babs, [z0, z1], [e0, e1], nb, b0);
+    for b in b0..nb {
+        for (s, (z, e)) in [(0, (&mut *z0, &mut *e0)), (1, (&mut *z1, &mut *e1))] {
             let (mut zz, mut ee) = (bias[b], babs[b]);
             for j in 0..k {
-                zz += x[j] * w[j * nb + b];
-                ee += xa[j] * wa[j * nb + b];
+                zz += x2[s][j] * w[j * nb + b];
+                ee += xa2[s][j] * wa[j * nb + b];
             }
             z[b] = zz;
             e[b] = ee;
@@ -1342,38 +1371,64 @@ avx512_twin! {
 }
 
 avx512_twin! {
-    /// [`first_layer_row`] for two samples at once (`x2 = [x_i, x_{i+1}]`, `xa2` their absolute
-    /// values, outputs `z2`, `e2`): each load of the per-point weights serves both samples. The
-    /// same operations per sample and point as [`first_layer_row`] (bit for bit; tested).
-    fn first_layer_row2 / first_layer_row2_avx512 / first_layer_row2_avx2 / first_layer_row2_portable [L = 32, 8, 8] (
+    /// [`first_layer_row2`] for every unit of the first layer in one call (the per-point
+    /// weights `w = (w1, |w1|, b1, |b1|)` with the point index fastest, `w1[(u·K + j)·n0 + b]`;
+    /// `dims = [units, K, n0, rr]`; unit u's values at `u·rr..u·rr + n0` of each output row).
+    fn first_layer_units2 / first_layer_units2_avx512 / first_layer_units2_avx2 / first_layer_units2_portable [L = 32, 8, 8] (
         x2: [&[f64]; 2],
         xa2: [&[f64]; 2],
-        w: &[f64],
-        wa: &[f64],
-        bias: &[f64],
-        babs: &[f64],
+        w: (&[f64], &[f64], &[f64], &[f64]),
+        dims: [usize; 4],
         z2: [&mut [f64]; 2],
         e2: [&mut [f64]; 2],
     ) {
+        let [m, k, n0, rr] = dims;
         let [z0, z1] = z2;
         let [e0, e1] = e2;
-        let nb = z0.len().min(z1.len()).min(e0.len()).min(e1.len());
-        let k = x2[0].len().min(xa2[0].len()).min(x2[1].len()).min(xa2[1].len());
-        let xs = [&x2[0][..k], &x2[1][..k], &xa2[0][..k], &xa2[1][..k]];
-        // L points per register block (32 with AVX-512: sixteen vectors of sums), then 8, then
-        // one at a time: the same operations per point in every case
-        let mut b0 = first_layer_block2::<L>(xs, w, wa, bias, babs, [z0, z1], [e0, e1], nb, 0);
-        b0 = first_layer_block2::<8>(xs, w, wa, bias, babs, [z0, z1], [e0, e1], nb, b0);
-        for b in b0..nb {
-            for (s, (z, e)) in [(0, (&mut *z0, &mut *e0)), (1, (&mut *z1, &mut *e1))] {
-                let (mut zz, mut ee) = (bias[b], babs[b]);
-                for j in 0..k {
-                    zz += x2[s][j] * w[j * nb + b];
-                    ee += xa2[s][j] * wa[j * nb + b];
-                }
-                z[b] = zz;
-                e[b] = ee;
-            }
+        for u in 0..m {
+            let wr = u * k * n0..(u + 1) * k * n0;
+            let br = u * n0..(u + 1) * n0;
+            let o = u * rr..u * rr + n0;
+            first_layer_row2::<L>(
+                x2,
+                xa2,
+                &w.0[wr.clone()],
+                &w.1[wr],
+                &w.2[br.clone()],
+                &w.3[br],
+                [&mut z0[o.clone()], &mut z1[o.clone()]],
+                [&mut e0[o.clone()], &mut e1[o]],
+            );
+        }
+    }
+}
+
+avx512_twin! {
+    /// [`first_layer_row`] for every unit of the first layer in one call (arguments as
+    /// [`first_layer_units2`], one sample).
+    fn first_layer_units / first_layer_units_avx512 / first_layer_units_avx2 / first_layer_units_portable [L = 32, 16, 16] (
+        x: &[f64],
+        xa: &[f64],
+        w: (&[f64], &[f64], &[f64], &[f64]),
+        dims: [usize; 4],
+        z: &mut [f64],
+        e: &mut [f64],
+    ) {
+        let [m, k, n0, rr] = dims;
+        for u in 0..m {
+            let wr = u * k * n0..(u + 1) * k * n0;
+            let br = u * n0..(u + 1) * n0;
+            let o = u * rr..u * rr + n0;
+            first_layer_row::<L>(
+                x,
+                xa,
+                &w.0[wr.clone()],
+                &w.1[wr],
+                &w.2[br.clone()],
+                &w.3[br],
+                &mut z[o.clone()],
+                &mut e[o],
+            );
         }
     }
 }
@@ -1547,6 +1602,7 @@ fn output_unit_block<const L: usize>(
 /// The t-points of one unit of the fused pair path, in place: `v` holds np a-values, np
 /// b-values, then np values per weight; `v_t = c·(t·v_a + (1 − t)·v_b)` (as
 /// [`combine_pair_row`]).
+#[inline(always)]
 fn combine_pair_unit(v: &mut [f64], np: usize, ts: &[f64], c: f64) {
     let (ab, rest) = v.split_at_mut(2 * np);
     let (a, b) = ab.split_at(np);
@@ -1560,6 +1616,25 @@ fn combine_pair_unit(v: &mut [f64], np: usize, ts: &[f64], c: f64) {
             for ((o, &x), &y) in out.iter_mut().zip(a).zip(b) {
                 *o = c * (t * x + s * y);
             }
+        }
+    }
+}
+
+avx512_twin! {
+    /// The t-points' pre-activations (`z`) and bounds (`e`, factor 4) of every unit of a group
+    /// of samples of the fused pair path, in place ([`combine_pair_unit`] on each run of `rr`
+    /// values), in one call: compiled for AVX-512F or AVX2 where the CPU has them (the same
+    /// operations per value).
+    fn combine_pair_units / combine_pair_units_avx512 / combine_pair_units_avx2 / combine_pair_units_portable(
+        z: &mut [f64],
+        e: &mut [f64],
+        rr: usize,
+        np: usize,
+        ts: &[f64],
+    ) {
+        for (zu, eu) in z.chunks_exact_mut(rr.max(1)).zip(e.chunks_exact_mut(rr.max(1))) {
+            combine_pair_unit(zu, np, ts, 1.0);
+            combine_pair_unit(eu, np, ts, 4.0);
         }
     }
 }
@@ -2225,8 +2300,18 @@ impl Objective for Mlp {
                 ),
             ));
         }
-        // Sub-blocks of whole pairs, as many points as the block path's sub-blocks hold.
-        let pairs = (self.block_points() / r).max(1);
+        // Sub-blocks of whole pairs, as many points as the block path's sub-blocks hold; on the
+        // fused path at most FUSED_PAIR_FLOATS first-layer values per sample (the group's
+        // pre-activations and bounds stay in L1: a network with many units takes fewer pairs),
+        // a multiple of 8 pairs when that many fit.
+        let mut pairs = (self.block_points() / r).max(1);
+        if self.fused() {
+            let units = self.layers[0].n_out.max(1);
+            pairs = pairs.min((FUSED_PAIR_FLOATS / (units * r)).max(1));
+            if pairs >= 8 {
+                pairs = pairs / 8 * 8;
+            }
+        }
         let mut lo = 0;
         while lo < points.nrows() {
             let hi = (lo + pairs * r).min(points.nrows());
@@ -2773,7 +2858,8 @@ mod tests {
                 let xa: Vec<f64> = x.iter().map(|v| v.abs()).collect();
                 let wa: Vec<f64> = w.iter().map(|v| v.abs()).collect();
                 let (mut zr, mut er) = ([0.0], [0.0]);
-                first_layer_row(&x, &xa, &w, &wa, &[0.25], &[0.25], &mut zr, &mut er);
+                let wts = (&w[..], &wa[..], &[0.25][..], &[0.25][..]);
+                first_layer_units(&x, &xa, wts, [1, 3, 1, 1], &mut zr, &mut er);
                 assert_eq!(z[i].to_bits(), zr[0].to_bits());
             }
         }
@@ -2920,22 +3006,22 @@ mod tests {
                 let babs: Vec<f64> = bias.iter().map(|v| v.abs()).collect();
                 let (mut z1, mut e1) = (vec![0.0; nb], vec![0.0; nb]);
                 let (mut z2, mut e2) = (vec![0.0; nb], vec![0.0; nb]);
-                first_layer_row(&x, &xa, &w, &wa, &bias, &babs, &mut z1, &mut e1);
+                let wts = (&w[..], &wa[..], &bias[..], &babs[..]);
+                let dims = [1, k, nb, nb];
+                first_layer_units(&x, &xa, wts, dims, &mut z1, &mut e1);
                 for build in 0..4 {
                     match build {
-                        0 => first_layer_row_portable::<8>(
-                            &x, &xa, &w, &wa, &bias, &babs, &mut z2, &mut e2,
-                        ),
-                        1 => first_layer_row_portable::<16>(
-                            &x, &xa, &w, &wa, &bias, &babs, &mut z2, &mut e2,
-                        ),
-                        2 => first_layer_row_portable::<32>(
-                            &x, &xa, &w, &wa, &bias, &babs, &mut z2, &mut e2,
-                        ),
+                        0 => first_layer_row::<8>(&x, &xa, &w, &wa, &bias, &babs, &mut z2, &mut e2),
+                        1 => {
+                            first_layer_row::<16>(&x, &xa, &w, &wa, &bias, &babs, &mut z2, &mut e2)
+                        }
+                        2 => {
+                            first_layer_row::<32>(&x, &xa, &w, &wa, &bias, &babs, &mut z2, &mut e2)
+                        }
                         #[cfg(target_arch = "x86_64")]
                         _ if avx2 => unsafe {
                             // SAFETY: the CPU has AVX2.
-                            first_layer_row_avx2(&x, &xa, &w, &wa, &bias, &babs, &mut z2, &mut e2)
+                            first_layer_units_avx2(&x, &xa, wts, dims, &mut z2, &mut e2)
                         },
                         _ => {}
                     }
@@ -2954,7 +3040,7 @@ mod tests {
                 let x1: Vec<f64> = x.iter().map(|v| -0.37 * v + 0.5).collect();
                 let xa1: Vec<f64> = x1.iter().map(|v| v.abs()).collect();
                 let (mut z3, mut e3) = (vec![0.0; nb], vec![0.0; nb]);
-                first_layer_row(&x1, &xa1, &w, &wa, &bias, &babs, &mut z3, &mut e3);
+                first_layer_units(&x1, &xa1, wts, dims, &mut z3, &mut e3);
                 for build in 0..5 {
                     let (mut za, mut ea) = (vec![0.0; nb], vec![0.0; nb]);
                     let (mut zb, mut eb) = (vec![0.0; nb], vec![0.0; nb]);
@@ -2966,28 +3052,22 @@ mod tests {
                     );
                     let (wr, br) = ((&w[..], &wa[..]), (&bias[..], &babs[..]));
                     match build {
-                        0 => {
-                            first_layer_row2(args.0, args.1, wr.0, wr.1, br.0, br.1, args.2, args.3)
-                        }
-                        1 => first_layer_row2_portable::<8>(
+                        0 => first_layer_units2(args.0, args.1, wts, dims, args.2, args.3),
+                        1 => first_layer_row2::<8>(
                             args.0, args.1, wr.0, wr.1, br.0, br.1, args.2, args.3,
                         ),
-                        2 => first_layer_row2_portable::<16>(
+                        2 => first_layer_row2::<16>(
                             args.0, args.1, wr.0, wr.1, br.0, br.1, args.2, args.3,
                         ),
-                        3 => first_layer_row2_portable::<32>(
+                        3 => first_layer_row2::<32>(
                             args.0, args.1, wr.0, wr.1, br.0, br.1, args.2, args.3,
                         ),
                         #[cfg(target_arch = "x86_64")]
                         _ if avx2 => unsafe {
                             // SAFETY: the CPU has AVX2.
-                            first_layer_row2_avx2(
-                                args.0, args.1, wr.0, wr.1, br.0, br.1, args.2, args.3,
-                            )
+                            first_layer_units2_avx2(args.0, args.1, wts, dims, args.2, args.3)
                         },
-                        _ => {
-                            first_layer_row2(args.0, args.1, wr.0, wr.1, br.0, br.1, args.2, args.3)
-                        }
+                        _ => first_layer_units2(args.0, args.1, wts, dims, args.2, args.3),
                     }
                     assert_eq!((&za, &ea), (&z1, &e1), "k={k} nb={nb} build {build}");
                     assert_eq!((&zb, &eb), (&z3, &e3), "k={k} nb={nb} build {build}");
