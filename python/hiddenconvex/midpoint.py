@@ -113,17 +113,34 @@ def _betainc(a: float, b: float, x: float) -> float:
 
 
 def _beta_ppf(q: float, a: float, b: float) -> float:
-    """Quantile of Beta(a, b) by bisection on I_x(a, b) (monotone; 200 halvings reach 1 ulp)."""
+    """Quantile of Beta(a, b): the root of I_x(a, b) = q by safeguarded Newton steps.
+
+    I_x is increasing with derivative the Beta density, so every evaluation shrinks a bracket
+    [lo, hi] of the root; a Newton step that leaves the bracket is replaced by its midpoint
+    (bisection), and the iteration stops when a step is below 2 ulp of x or the bracket holds no
+    float between its ends. From the mean a/(a + b) this takes about 5–10 evaluations where
+    bisection alone took about 60.
+    """
     lo, hi = 0.0, 1.0
-    for _ in range(200):
+    lbeta = math.lgamma(a) + math.lgamma(b) - math.lgamma(a + b)
+    x = a / (a + b)
+    for _ in range(400):
+        f = _betainc(a, b, x) - q
+        if f < 0.0:
+            lo = x
+        else:
+            hi = x
         mid = 0.5 * (lo + hi)
         if mid in (lo, hi):
             break
-        if _betainc(a, b, mid) < q:
-            lo = mid
-        else:
-            hi = mid
-    return 0.5 * (lo + hi)
+        pdf = math.exp((a - 1.0) * math.log(x) + (b - 1.0) * math.log1p(-x) - lbeta)
+        nx = x - f / pdf if pdf > 0.0 else mid
+        if not lo < nx < hi:
+            nx = mid
+        if abs(nx - x) <= 2.0 * math.ulp(x):
+            return nx
+        x = nx
+    return x
 
 
 def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
@@ -1105,7 +1122,11 @@ def _counts_table(
         lo, hi, up, rate = 0.0, 1.0, 1.0, math.nan
     per_scale = []
     for label, scale, ng, kg, neg in zip(labels, scales, valid_g, viol_g, neg_g, strict=True):
-        cl, ch = clopper_pearson(kg, ng) if ng else (0.0, 1.0)
+        if (kg, ng) == (k, n_valid) and n_valid > 0:  # one scale: the overall intervals
+            cl, ch, ug = lo, hi, float(up)
+        else:
+            cl, ch = clopper_pearson(kg, ng) if ng else (0.0, 1.0)
+            ug = _one_sided_upper(kg, ng) if ng else 1.0
         per_scale.append(
             {
                 "label": label,
@@ -1116,7 +1137,7 @@ def _counts_table(
                 "rate": kg / ng if ng else math.nan,
                 "ci_low": cl,
                 "ci_high": ch,
-                "upper_95": _one_sided_upper(kg, ng) if ng else 1.0,
+                "upper_95": ug,
             }
         )
     return lo, hi, float(up), float(rate), per_scale

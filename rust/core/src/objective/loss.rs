@@ -14,11 +14,15 @@
 //! - **vectorised** (the `*_slice` kernels, [`loss_accumulate_row`] and [`loss_derivs_row`]):
 //!   branch-free polynomial kernels ([`exp_v`], [`log1p_unit_v`], [`expm1_v`], [`tanh_v`],
 //!   [`sigmoid_v`], [`softplus_v`]) over slices, four lanes at a time with AVX2 + FMA intrinsics
-//!   (chosen at run time when the CPU has both, module `avx2`) or one value at a time (the
-//!   portable twins). Both perform the same IEEE operations in the same order, fused
-//!   multiply-adds included (`f64::mul_add`, correctly rounded in software where the CPU has no
-//!   FMA), so their results are bit-identical; they are what the batched evaluation of the native
-//!   objectives ([`crate::objective::Objective::values_scales_block`]) uses. Polynomials are
+//!   (chosen at run time when the CPU has both, module `avx2`; the logistic value kernel and
+//!   tanh take eight lanes with AVX-512F where the CPU has it and the build is by Rust ≥ 1.89,
+//!   module `avx512`, the exponential's reduction and polynomial written once for both widths)
+//!   or one value at a time (the portable twins). All perform the same IEEE operations in the
+//!   same order, fused multiply-adds included (`f64::mul_add`, correctly rounded in software
+//!   where the CPU has no FMA), so their results are bit-identical at every feature level (the
+//!   tests check each width against the portable kernel); they are what the batched evaluation
+//!   of the native objectives ([`crate::objective::Objective::values_scales_block`]) uses.
+//!   Polynomials are
 //!   evaluated by Estrin's scheme (short dependency chains: the kernels are throughput-bound,
 //!   not latency-bound).
 //!
