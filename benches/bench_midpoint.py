@@ -6,7 +6,7 @@ same test (t = ½, one scale, condition-aware tolerance 32·eps·(½s(a) + ½s(b
 count, gap quantiles, Clopper–Pearson interval):
 
 - ``hiddenconvex``: ``hc.midpoint_test`` on the native objective (pairs generated in parallel in
-  Rust; a, b and the midpoints of each block of 128 pairs evaluated as one batch);
+  Rust; a, b and the midpoints of each piece of 80 pairs of a block of 160 evaluated as one batch);
 - ``numpy``: a vectorised NumPy implementation (pairs from ``np.random.Generator``, objective
   evaluated with one matrix product per chunk of 2000 pairs and in-place ufuncs — BLAS may use
   both cores);
