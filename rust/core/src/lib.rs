@@ -51,6 +51,77 @@ macro_rules! avx2_twin {
     };
 }
 
+/// [`avx2_twin`] with a third entry point, `$avx512`, the same body compiled with AVX-512F
+/// enabled (Rust ≥ 1.89, where that target feature is stable; older compilers get AVX2 and
+/// portable only), taken first where the CPU has AVX-512F: the same operations in the same
+/// order, so the same bits on all three paths. For kernels whose loops the compiler vectorises
+/// over eight lanes where AVX-512 is there (fixed-order partial sums of the networks' column
+/// paths).
+macro_rules! avx512_twin {
+    ($(#[$m:meta])* $vis:vis fn $name:ident / $avx512:ident / $avx2:ident / $portable:ident ($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
+        $(#[$m])*
+        #[allow(clippy::too_many_arguments)]
+        $vis fn $name($($arg: $ty),*) {
+            #[cfg(target_arch = "x86_64")]
+            {
+                if $crate::avx512_detected() {
+                    // SAFETY: the CPU supports the feature the function was compiled for.
+                    return unsafe { $avx512($($arg),*) };
+                }
+                if std::arch::is_x86_feature_detected!("avx2") {
+                    // SAFETY: the CPU supports the feature the function was compiled for.
+                    return unsafe { $avx2($($arg),*) };
+                }
+            }
+            $portable($($arg),*)
+        }
+
+        #[rustversion::since(1.89)]
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $avx512($($arg: $ty),*) {
+            $portable($($arg),*)
+        }
+
+        /// Never called: `avx512_detected` is false before Rust 1.89.
+        #[rustversion::before(1.89)]
+        #[cfg(target_arch = "x86_64")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $avx512($($arg: $ty),*) {
+            $portable($($arg),*)
+        }
+
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2")]
+        #[allow(clippy::too_many_arguments)]
+        unsafe fn $avx2($($arg: $ty),*) {
+            $portable($($arg),*)
+        }
+
+        /// The portable body (inlined into every entry point).
+        #[inline(always)]
+        #[allow(clippy::too_many_arguments)]
+        fn $portable($($arg: $ty),*) $body
+    };
+}
+
+/// Whether the CPU has AVX-512F and this build can use it (Rust ≥ 1.89): see `avx512_twin!`.
+#[rustversion::since(1.89)]
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn avx512_detected() -> bool {
+    std::arch::is_x86_feature_detected!("avx512f")
+}
+
+/// See the Rust ≥ 1.89 twin: AVX-512 kernels are not built.
+#[rustversion::before(1.89)]
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn avx512_detected() -> bool {
+    false
+}
+
 pub mod control;
 pub mod error;
 pub mod loss;

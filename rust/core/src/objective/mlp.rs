@@ -1565,11 +1565,11 @@ fn matmul_small(
     }
 }
 
-avx2_twin! {
+avx512_twin! {
     /// One hidden unit's pre-activations over the samples, from X stored column by column
     /// (`xt[j·n + i] = X_ij`): `z[i] = bias + Σ_j X_ij·w[j]`, j in order, no fused multiply-add
     /// (the sums of [`first_layer_row`] and of the per-point path, bit for bit).
-    fn unit_column / unit_column_avx2 / unit_column_portable(
+    fn unit_column / unit_column_avx512 / unit_column_avx2 / unit_column_portable(
         xt: &[f64],
         w: &[f64],
         bias: f64,
@@ -1585,14 +1585,14 @@ avx2_twin! {
     }
 }
 
-avx2_twin! {
+avx512_twin! {
     /// `out[c] = Σ_i s[i]·cols[c·n + i]` (n = `s.len()`) for every column c of `cols`, each in
     /// one fixed order: sixteen partial sums over the samples i ≡ q (mod 16) of the first
     /// 16⌊n/16⌋, added pairwise (8 + 8, 4 + 4, 2 + 2, 1 + 1), then the last samples one by one.
     /// No fused multiply-add: the portable and AVX2 builds agree bit for bit. Columns go in
     /// pairs through one pass over `s` (each pair's two sums are independent chains the core
     /// overlaps; the sums of a column are the same operations in the same order as alone).
-    fn column_dots / column_dots_avx2 / column_dots_portable(
+    fn column_dots / column_dots_avx512 / column_dots_avx2 / column_dots_portable(
         s: &[f64],
         cols: &[f64],
         out: &mut [f64],
