@@ -379,6 +379,17 @@ def hessian(
     # by LAPACK (_eigh) and certified by a second call.
     core_eigen = spectrum and pts.shape[1] <= CORE_EIGEN_MAX_DIM
     start = time.perf_counter()
+    if core_eigen and isinstance(obj, Objective) and (progress is None or progress is False):
+        # a native objective: the result's fields, in their order, from one core call
+        (H, err, kink, ok, f0, steps, eig, lam_min, lam_max, tol, vmin, verdict, c_t, c_gap, c_tol,
+         used_step, n_values, n_gradients) = _core.hessian_analysis(
+            handle, pts, how, step, richardson
+        )  # fmt: skip
+        return HessianResult(
+            H, err, kink, ok, f0, pts, steps, eig, lam_min, lam_max, tol, vmin, verdict,
+            c_t, c_gap, c_tol, how, richardson, used_step, n_values, n_gradients,
+            time.perf_counter() - start, str(obj.name),
+        )  # fmt: skip
     if progress is None or progress is False:
         out = _core.hessian_batch(
             handle, pts, how, step, richardson, d, vec, gradient=grad, verdicts=core_eigen
