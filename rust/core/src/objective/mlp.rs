@@ -1585,14 +1585,102 @@ avx512_twin! {
     }
 }
 
-avx512_twin! {
-    /// `out[c] = Σ_i s[i]·cols[c·n + i]` (n = `s.len()`) for every column c of `cols`, each in
-    /// one fixed order: sixteen partial sums over the samples i ≡ q (mod 16) of the first
-    /// 16⌊n/16⌋, added pairwise (8 + 8, 4 + 4, 2 + 2, 1 + 1), then the last samples one by one.
-    /// No fused multiply-add: the portable and AVX2 builds agree bit for bit. Columns go in
-    /// pairs through one pass over `s` (each pair's two sums are independent chains the core
-    /// overlaps; the sums of a column are the same operations in the same order as alone).
-    fn column_dots / column_dots_avx512 / column_dots_avx2 / column_dots_portable(
+/// `out[c] = Σ_i s[i]·cols[c·n + i]` (n = `s.len()`) for every column c of `cols`, each in
+/// one fixed order: sixteen partial sums over the samples i ≡ q (mod 16) of the first
+/// 16⌊n/16⌋, added pairwise (8 + 8, 4 + 4, 2 + 2, 1 + 1), then the last samples one by one.
+/// No fused multiply-add: the portable, AVX2 ([`column_dots_twin`]) and AVX-512
+/// ([`dots512::column_dots`], where the CPU has AVX-512F) builds agree bit for bit.
+fn column_dots(s: &[f64], cols: &[f64], out: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::avx512_detected() {
+        // SAFETY: the CPU supports the feature the function was compiled for.
+        unsafe { dots512::column_dots(s, cols, out) };
+        return;
+    }
+    column_dots_twin(s, cols, out)
+}
+
+/// [`column_dots`] with the sixteen partial sums of a column in two AVX-512 registers, the
+/// columns in fours (then a pair, then one) through one pass over `s`: a column's sums are a
+/// chain of dependent additions, a group's are independent chains the core overlaps, and the
+/// pairwise reduction is three vector additions and one scalar one on registers. The same
+/// operations in the same order per column as the portable body, so the same bits.
+#[rustversion::since(1.89)]
+#[cfg(target_arch = "x86_64")]
+#[clippy::msrv = "1.89"]
+mod dots512 {
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn column_dots(s: &[f64], cols: &[f64], out: &mut [f64]) {
+        let n = s.len();
+        let nc = cols.len().checked_div(n).map_or(0, |c| c.min(out.len()));
+        let mut c = 0;
+        while c < nc {
+            let (cs, os) = (&cols[c * n..], &mut out[c..]);
+            c += if nc - c >= 4 {
+                group::<4>(s, cs, os)
+            } else if nc - c >= 2 {
+                group::<2>(s, cs, os)
+            } else {
+                group::<1>(s, cs, os)
+            };
+        }
+    }
+
+    /// The first `C` columns of `cols` into `out[..C]`: `C`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn group<const C: usize>(s: &[f64], cols: &[f64], out: &mut [f64]) -> usize {
+        let n = s.len();
+        let n16 = n / 16 * 16;
+        assert!(cols.len() >= C * n && out.len() >= C);
+        let (mut lo, mut hi) = ([_mm512_setzero_pd(); C], [_mm512_setzero_pd(); C]);
+        let mut i = 0;
+        while i < n16 {
+            // SAFETY: i + 16 ≤ n16 ≤ n, and column c's samples c·n + i .. c·n + i + 16 lie
+            // within `cols` (C·n ≤ cols.len()).
+            unsafe {
+                let s0 = _mm512_loadu_pd(s.as_ptr().add(i));
+                let s1 = _mm512_loadu_pd(s.as_ptr().add(i + 8));
+                for c in 0..C {
+                    let p = cols.as_ptr().add(c * n + i);
+                    lo[c] = _mm512_add_pd(lo[c], _mm512_mul_pd(s0, _mm512_loadu_pd(p)));
+                    hi[c] = _mm512_add_pd(hi[c], _mm512_mul_pd(s1, _mm512_loadu_pd(p.add(8))));
+                }
+            }
+            i += 16;
+        }
+        for c in 0..C {
+            // a[q] += a[q + 8], a[q] += a[q + 4], a[q] += a[q + 2], a[0] += a[1]
+            let a8 = _mm512_add_pd(lo[c], hi[c]);
+            let a4 = _mm256_add_pd(_mm512_castpd512_pd256(a8), _mm512_extractf64x4_pd::<1>(a8));
+            let a2 = _mm_add_pd(_mm256_castpd256_pd128(a4), _mm256_extractf128_pd::<1>(a4));
+            let a1 = _mm_add_sd(a2, _mm_unpackhi_pd(a2, a2));
+            let mut t = _mm_cvtsd_f64(a1);
+            for (&sv, &xv) in s[n16..].iter().zip(&cols[c * n + n16..(c + 1) * n]) {
+                t += sv * xv;
+            }
+            out[c] = t;
+        }
+        C
+    }
+}
+
+/// Never called: `avx512_detected` is false before Rust 1.89.
+#[rustversion::before(1.89)]
+#[cfg(target_arch = "x86_64")]
+mod dots512 {
+    pub(super) unsafe fn column_dots(s: &[f64], cols: &[f64], out: &mut [f64]) {
+        super::column_dots_twin(s, cols, out)
+    }
+}
+
+avx2_twin! {
+    /// The portable and AVX2 builds of [`column_dots`]. Columns go in pairs through one pass
+    /// over `s` (each pair's two sums are independent chains the core overlaps; the sums of a
+    /// column are the same operations in the same order as alone).
+    fn column_dots_twin / column_dots_avx2 / column_dots_portable(
         s: &[f64],
         cols: &[f64],
         out: &mut [f64],
