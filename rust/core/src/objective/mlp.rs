@@ -1738,6 +1738,35 @@ avx2_twin! {
     }
 }
 
+avx512_twin! {
+    /// `y[i] += a·x[i]` (no fused multiply-add): the output unit's sum of
+    /// [`Mlp::column_gradients`], vectorised over the samples at the CPU's width.
+    fn add_scaled / add_scaled_avx512 / add_scaled_avx2 / add_scaled_portable(
+        a: f64,
+        x: &[f64],
+        y: &mut [f64],
+    ) {
+        for (yv, &xv) in y.iter_mut().zip(x) {
+            *yv += a * xv;
+        }
+    }
+}
+
+avx512_twin! {
+    /// `s[i] = (d[i]·a)·g[i]`: the back-propagated loss derivatives of one unit in
+    /// [`Mlp::column_gradients`], vectorised over the samples at the CPU's width.
+    fn scaled_products / scaled_products_avx512 / scaled_products_avx2 / scaled_products_portable(
+        d: &[f64],
+        a: f64,
+        g: &[f64],
+        s: &mut [f64],
+    ) {
+        for ((sv, &dv), &gv) in s.iter_mut().zip(d).zip(g) {
+            *sv = dv * a * gv;
+        }
+    }
+}
+
 /// Points up to which [`Mlp::fused_values`] evaluates a block one point at a time over the
 /// samples ([`Mlp::column_values`]).
 const COLUMN_VALUES_MAX_POINTS: usize = 4;
@@ -1929,9 +1958,7 @@ impl Mlp {
             // the output b₂ + Σ_u a_u h_u, u in order (as the per-point path)
             f.iter_mut().for_each(|x| *x = cb);
             for (u, &au) in a.iter().enumerate() {
-                for (fv, &hv) in f.iter_mut().zip(col(u).0) {
-                    *fv += au * hv;
-                }
+                add_scaled(au, col(u).0, &mut f);
             }
             if let Some(vals) = values.as_deref_mut() {
                 let mut acc = [0.0; 2];
@@ -1943,9 +1970,7 @@ impl Mlp {
             for (u, &au) in a.iter().enumerate() {
                 let (h, gd) = col(u);
                 column_dots(&delta, h, &mut g[l1.w_off + u..l1.w_off + u + 1]);
-                for ((sv, &dv), &gv) in s.iter_mut().zip(&delta).zip(gd) {
-                    *sv = dv * au * gv;
-                }
+                scaled_products(&delta, au, gd, &mut s);
                 if l0.bias {
                     column_dots(&s, &ones, &mut g[l0.b_off + u..l0.b_off + u + 1]);
                 }
