@@ -1753,6 +1753,25 @@ avx512_twin! {
 }
 
 avx512_twin! {
+    /// `f[i] += w·h[i]` and `ef[i] += |w|·(|h[i]| + e[i])` (`wa` = |w|): one hidden unit's term
+    /// of the output and of its rounding bound in [`Mlp::column_values`], vectorised over the
+    /// samples at the CPU's width.
+    fn add_unit_column / add_unit_column_avx512 / add_unit_column_avx2 / add_unit_column_portable(
+        w: f64,
+        wa: f64,
+        h: &[f64],
+        e: &[f64],
+        f: &mut [f64],
+        ef: &mut [f64],
+    ) {
+        for (((o, so), &hv), &ev) in f.iter_mut().zip(ef.iter_mut()).zip(h).zip(e) {
+            *o += w * hv;
+            *so += wa * (hv.abs() + ev);
+        }
+    }
+}
+
+avx512_twin! {
     /// `s[i] = (d[i]·a)·g[i]`: the back-propagated loss derivatives of one unit in
     /// [`Mlp::column_gradients`], vectorised over the samples at the CPU's width.
     fn scaled_products / scaled_products_avx512 / scaled_products_avx2 / scaled_products_portable(
@@ -1838,10 +1857,7 @@ impl Mlp {
                     let wu = th[l1.w_off + u];
                     let wau = wu.abs();
                     let (hu, eu) = (&z[u * n..(u + 1) * n], &e[u * n..(u + 1) * n]);
-                    for (((o, so), &h), &ev) in f.iter_mut().zip(ef.iter_mut()).zip(hu).zip(eu) {
-                        *o += wu * h;
-                        *so += wau * (h.abs() + ev);
-                    }
+                    add_unit_column(wu, wau, hu, eu, &mut f, &mut ef);
                 }
                 (&f, &ef)
             } else {
