@@ -1790,6 +1790,10 @@ avx512_twin! {
 /// samples ([`Mlp::column_values`]).
 const COLUMN_VALUES_MAX_POINTS: usize = 4;
 
+/// Moves of [`Mlp::column_gradients`] whose moved unit columns are held and activated at once
+/// (two small work arrays reused, in cache, instead of two of all moves' columns).
+const MOVE_CHUNK: usize = 8;
+
 /// The move of [`Mlp::column_gradients`] that moves nothing (the gradient at θ itself).
 const NO_MOVE: usize = usize::MAX;
 
@@ -1928,86 +1932,89 @@ impl Mlp {
                 None
             }
         };
-        // the moved units' columns, in move order, activated in one call
+        // the moved units' columns, in move order, activated in one call per MOVE_CHUNK moves
         let moved: Vec<Option<usize>> = moves.iter().map(|mv| unit_of(mv.0)).collect();
-        let nm = moved.iter().filter(|u| u.is_some()).count();
+        let nm = moved.iter().filter(|u| u.is_some()).count().min(MOVE_CHUNK);
         let (mut hm, mut gm) = (vec![0.0; nm * n], vec![0.0; nm * n]);
         let mut slot = vec![0usize; moves.len()];
         let mut wbuf = vec![0.0; k];
-        let mut next = 0;
-        for (c, (&(i, t), u)) in moves.iter().zip(&moved).enumerate() {
-            let Some(u) = *u else { continue };
-            wbuf.copy_from_slice(&w0[u * k..(u + 1) * k]);
-            let mut b = bias0(u);
-            let v = theta[i] + t;
-            if w0_range.contains(&i) {
-                wbuf[i - l0.w_off - u * k] = v;
-            } else {
-                b = v;
-            }
-            unit_column(xt, &wbuf, b, &mut hm[next * n..(next + 1) * n]);
-            slot[c] = next;
-            next += 1;
-        }
-        super::loss::activation_slice(l0.act, &mut hm, &mut gm);
         let ones = vec![1.0; n];
         let (mut f, mut delta, mut s) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
         let mut a = vec![0.0; m];
         let lam = self.weight_decay;
-        for (c, (&(i, t), &u_moved)) in moves.iter().zip(&moved).enumerate() {
-            let v = if i < d { theta[i] + t } else { 0.0 };
-            a.copy_from_slice(&theta[l1.w_off..l1.w_off + m]);
-            let mut cb = if l1.bias { theta[l1.b_off] } else { 0.0 };
-            if (l1.w_off..l1.w_off + m).contains(&i) {
-                a[i - l1.w_off] = v;
-            } else if l1.bias && i == l1.b_off {
-                cb = v;
-            }
-            let col = |u: usize| -> (&[f64], &[f64]) {
-                if u_moved == Some(u) {
-                    let o = slot[c] * n;
-                    (&hm[o..o + n], &gm[o..o + n])
+        for c0 in (0..moves.len()).step_by(MOVE_CHUNK) {
+            let c1 = (c0 + MOVE_CHUNK).min(moves.len());
+            let mut next = 0;
+            for (c, (&(i, t), u)) in moves.iter().zip(&moved).enumerate().take(c1).skip(c0) {
+                let Some(u) = *u else { continue };
+                wbuf.copy_from_slice(&w0[u * k..(u + 1) * k]);
+                let mut b = bias0(u);
+                let v = theta[i] + t;
+                if w0_range.contains(&i) {
+                    wbuf[i - l0.w_off - u * k] = v;
                 } else {
-                    (&hb[u * n..(u + 1) * n], &gb[u * n..(u + 1) * n])
+                    b = v;
                 }
-            };
-            // the output b₂ + Σ_u a_u h_u, u in order (as the per-point path)
-            f.iter_mut().for_each(|x| *x = cb);
-            for (u, &au) in a.iter().enumerate() {
-                add_scaled(au, col(u).0, &mut f);
+                unit_column(xt, &wbuf, b, &mut hm[next * n..(next + 1) * n]);
+                slot[c] = next;
+                next += 1;
             }
-            if let Some(vals) = values.as_deref_mut() {
-                let mut acc = [0.0; 2];
-                super::loss::loss_accumulate_col(self.loss, &f, &[], &y, false, &mut acc);
-                vals[c] = acc[0];
-            }
-            super::loss::loss_derivs_col(self.loss, &f, &y, &mut delta);
-            let g = &mut out[c * d..(c + 1) * d];
-            for (u, &au) in a.iter().enumerate() {
-                let (h, gd) = col(u);
-                column_dots(&delta, h, &mut g[l1.w_off + u..l1.w_off + u + 1]);
-                scaled_products(&delta, au, gd, &mut s);
-                if l0.bias {
-                    column_dots(&s, &ones, &mut g[l0.b_off + u..l0.b_off + u + 1]);
+            super::loss::activation_slice(l0.act, &mut hm[..next * n], &mut gm[..next * n]);
+            for (c, (&(i, t), &u_moved)) in moves.iter().zip(&moved).enumerate().take(c1).skip(c0) {
+                let v = if i < d { theta[i] + t } else { 0.0 };
+                a.copy_from_slice(&theta[l1.w_off..l1.w_off + m]);
+                let mut cb = if l1.bias { theta[l1.b_off] } else { 0.0 };
+                if (l1.w_off..l1.w_off + m).contains(&i) {
+                    a[i - l1.w_off] = v;
+                } else if l1.bias && i == l1.b_off {
+                    cb = v;
                 }
-                column_dots(&s, xt, &mut g[l0.w_off + u * k..l0.w_off + (u + 1) * k]);
-            }
-            if l1.bias {
-                column_dots(&delta, &ones, &mut g[l1.b_off..l1.b_off + 1]);
-            }
-            if lam > 0.0 {
-                // the decay's gradient, and its value summed as `Mlp::decay_sum` sums it
-                let mut r = 0.0;
-                for lay in &self.layers {
-                    let at = |p: usize| if p == i { v } else { theta[p] };
-                    let range = lay.w_off..lay.w_off + lay.n_in * lay.n_out;
-                    for p in range.clone() {
-                        g[p] += lam * at(p);
+                let col = |u: usize| -> (&[f64], &[f64]) {
+                    if u_moved == Some(u) {
+                        let o = slot[c] * n;
+                        (&hm[o..o + n], &gm[o..o + n])
+                    } else {
+                        (&hb[u * n..(u + 1) * n], &gb[u * n..(u + 1) * n])
                     }
-                    r += range.map(|p| at(p) * at(p)).sum::<f64>();
+                };
+                // the output b₂ + Σ_u a_u h_u, u in order (as the per-point path)
+                f.iter_mut().for_each(|x| *x = cb);
+                for (u, &au) in a.iter().enumerate() {
+                    add_scaled(au, col(u).0, &mut f);
                 }
                 if let Some(vals) = values.as_deref_mut() {
-                    vals[c] += 0.5 * lam * r;
+                    let mut acc = [0.0; 2];
+                    super::loss::loss_accumulate_col(self.loss, &f, &[], &y, false, &mut acc);
+                    vals[c] = acc[0];
+                }
+                super::loss::loss_derivs_col(self.loss, &f, &y, &mut delta);
+                let g = &mut out[c * d..(c + 1) * d];
+                for (u, &au) in a.iter().enumerate() {
+                    let (h, gd) = col(u);
+                    column_dots(&delta, h, &mut g[l1.w_off + u..l1.w_off + u + 1]);
+                    scaled_products(&delta, au, gd, &mut s);
+                    if l0.bias {
+                        column_dots(&s, &ones, &mut g[l0.b_off + u..l0.b_off + u + 1]);
+                    }
+                    column_dots(&s, xt, &mut g[l0.w_off + u * k..l0.w_off + (u + 1) * k]);
+                }
+                if l1.bias {
+                    column_dots(&delta, &ones, &mut g[l1.b_off..l1.b_off + 1]);
+                }
+                if lam > 0.0 {
+                    // the decay's gradient, and its value summed as `Mlp::decay_sum` sums it
+                    let mut r = 0.0;
+                    for lay in &self.layers {
+                        let at = |p: usize| if p == i { v } else { theta[p] };
+                        let range = lay.w_off..lay.w_off + lay.n_in * lay.n_out;
+                        for p in range.clone() {
+                            g[p] += lam * at(p);
+                        }
+                        r += range.map(|p| at(p) * at(p)).sum::<f64>();
+                    }
+                    if let Some(vals) = values.as_deref_mut() {
+                        vals[c] += 0.5 * lam * r;
+                    }
                 }
             }
         }
