@@ -264,7 +264,7 @@ def _points(points: Any, dim: int) -> np.ndarray:
         raise InvalidInputError(
             f"points: expected {dim} columns (the objective's dimension), got {pts.shape[1]}"
         )
-    return np.ascontiguousarray(pts)
+    return pts  # C-contiguous float64 (as_float_array), as is a row view of a 1-D one
 
 
 def hessian(
