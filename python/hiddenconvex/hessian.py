@@ -213,7 +213,7 @@ _BLAS: list[Any] = []  # the cached threadpoolctl controller (or None when unava
 #: Hessians of at least this order are decomposed on a worker thread (see :func:`_eigh`).
 EIGH_THREAD_MIN_DIM = 256
 
-#: Hessians up to this order are decomposed in the core (faer's tridiagonalisation, all
+#: Hessians up to this order are decomposed in the core (Householder tridiagonalisation, all
 #: eigenvalues, the λ_min eigenvector alone by inverse iteration; no BLAS thread limit to set and
 #: undo, no LAPACK call per point); larger ones by LAPACK (:func:`_eigh`, on a worker thread that
 #: Ctrl-C can abandon).
@@ -374,8 +374,8 @@ def hessian(
     handle, d, vec = core_handle(obj)
     pts = _points(points, d)
     grad = obj.gradient_fn if isinstance(obj, CallableObjective) else None
-    # Up to CORE_EIGEN_MAX_DIM, one call computes the Hessians, τ = ‖E_b‖_F, the spectra (faer's
-    # self-adjoint eigensolver), the certificates and the verdicts; larger Hessians are decomposed
+    # Up to CORE_EIGEN_MAX_DIM, one call computes the Hessians, τ = ‖E_b‖_F, the spectra (the core's
+    # eigensolver), the certificates and the verdicts; larger Hessians are decomposed
     # by LAPACK (_eigh) and certified by a second call.
     core_eigen = spectrum and pts.shape[1] <= CORE_EIGEN_MAX_DIM
     start = time.perf_counter()

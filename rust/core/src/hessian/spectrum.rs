@@ -1,9 +1,11 @@
 //! Spectra of a batch of estimated Hessians: eigenvalues, the eigenvector of λ_min and the
 //! verdict tolerance τ = ‖E‖_F, per point.
 //!
-//! Eigen-decompositions use faer's self-adjoint eigensolver (Householder tridiagonalisation and
-//! implicit QR, sequential: `Par::Seq`), reading the lower triangle like LAPACK's `syevd` with
-//! `UPLO='L'`. Both are backward stable, so their eigenvalues agree to a few eps · ‖H‖₂ (the tests
+//! Eigen-decompositions ([`eigen_point`]) reduce H to tridiagonal form by Householder
+//! reflections (unblocked up to [`SMALL_EIGEN_MAX_DIM`], faer's blocked reduction above, serial),
+//! take all eigenvalues by the root-free QL/QR iteration and the λ_min eigenvector by inverse
+//! iteration, with faer's full self-adjoint eigensolver as the fallback, reading the lower
+//! triangle like LAPACK's `syevd` with `UPLO='L'`. Both are backward stable, so their eigenvalues agree to a few eps · ‖H‖₂ (the tests
 //! compare with NumPy's `eigvalsh`); eigenvectors agree up to sign and, for clustered eigenvalues,
 //! up to a rotation within the cluster.
 //!
