@@ -1,7 +1,7 @@
 //! Spectra of a batch of estimated Hessians: eigenvalues, the eigenvector of λ_min and the
 //! verdict tolerance τ = ‖E‖_F, per point.
 //!
-//! Eigen-decompositions ([`eigen_point`]) reduce H to tridiagonal form by Householder
+//! Eigen-decompositions (`eigen_point`) reduce H to tridiagonal form by Householder
 //! reflections (unblocked up to [`SMALL_EIGEN_MAX_DIM`], faer's blocked reduction above, serial),
 //! take all eigenvalues by the root-free QL/QR iteration and the λ_min eigenvector by inverse
 //! iteration, with faer's full self-adjoint eigensolver as the fallback, reading the lower
@@ -126,8 +126,8 @@ pub fn point_tolerance(h: &[f64], err: &[f64], finite: bool) -> (bool, f64) {
     (finite && all_finite(h), frobenius(err))
 }
 
-/// Orders up to which [`eigen_point`] tridiagonalises by unblocked Householder reflections on a
-/// column-major copy of the lower triangle (LAPACK's `dsytd2`, [`SmallTridiagonal`]); above it by
+/// Orders up to which the eigen-decomposition of a point tridiagonalises by unblocked Householder
+/// reflections on a column-major copy of the lower triangle (LAPACK's `dsytd2`); above it by
 /// faer's blocked tridiagonalisation, whose set-up (block sizes, work arrays, the block
 /// reflector's triangular factors) costs more than the O(D³) arithmetic at these orders.
 pub const SMALL_EIGEN_MAX_DIM: usize = 32;
