@@ -295,6 +295,32 @@ def quadratic_objective(
 ) -> NativeObjective: ...
 
 # ---- hessian ------------------------------------------------------------------------------
+def hessian_analysis(
+    objective: NativeObjective,
+    points: npt.NDArray[np.float64],
+    method: _HessianMethod,
+    step: float | None = None,
+    richardson: bool = True,
+) -> tuple[
+    _F64,
+    _F64,
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.bool_],
+    _F64,
+    _F64,
+    _F64,
+    _F64,
+    _F64,
+    _F64,
+    _F64,
+    list[str],
+    _F64,
+    _F64,
+    _F64,
+    float,
+    int,
+    int,
+]: ...
 def hessian_batch(
     objective: NativeObjective | Callable[..., Any],
     points: npt.NDArray[np.float64],

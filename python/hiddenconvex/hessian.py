@@ -213,7 +213,7 @@ _BLAS: list[Any] = []  # the cached threadpoolctl controller (or None when unava
 #: Hessians of at least this order are decomposed on a worker thread (see :func:`_eigh`).
 EIGH_THREAD_MIN_DIM = 256
 
-#: Hessians up to this order are decomposed in the core (faer's tridiagonalisation, all
+#: Hessians up to this order are decomposed in the core (Householder tridiagonalisation, all
 #: eigenvalues, the λ_min eigenvector alone by inverse iteration; no BLAS thread limit to set and
 #: undo, no LAPACK call per point); larger ones by LAPACK (:func:`_eigh`, on a worker thread that
 #: Ctrl-C can abandon).
@@ -264,7 +264,7 @@ def _points(points: Any, dim: int) -> np.ndarray:
         raise InvalidInputError(
             f"points: expected {dim} columns (the objective's dimension), got {pts.shape[1]}"
         )
-    return np.ascontiguousarray(pts)
+    return pts  # C-contiguous float64 (as_float_array), as is a row view of a 1-D one
 
 
 def hessian(
@@ -374,11 +374,22 @@ def hessian(
     handle, d, vec = core_handle(obj)
     pts = _points(points, d)
     grad = obj.gradient_fn if isinstance(obj, CallableObjective) else None
-    # Up to CORE_EIGEN_MAX_DIM, one call computes the Hessians, τ = ‖E_b‖_F, the spectra (faer's
-    # self-adjoint eigensolver), the certificates and the verdicts; larger Hessians are decomposed
+    # Up to CORE_EIGEN_MAX_DIM, one call computes the Hessians, τ = ‖E_b‖_F, the spectra (the core's
+    # eigensolver), the certificates and the verdicts; larger Hessians are decomposed
     # by LAPACK (_eigh) and certified by a second call.
     core_eigen = spectrum and pts.shape[1] <= CORE_EIGEN_MAX_DIM
     start = time.perf_counter()
+    if core_eigen and isinstance(obj, Objective) and (progress is None or progress is False):
+        # a native objective: the result's fields, in their order, from one core call
+        (H, err, kink, ok, f0, steps, eig, lam_min, lam_max, tol, vmin, verdict, c_t, c_gap, c_tol,
+         used_step, n_values, n_gradients) = _core.hessian_analysis(
+            handle, pts, how, step, richardson
+        )  # fmt: skip
+        return HessianResult(
+            H, err, kink, ok, f0, pts, steps, eig, lam_min, lam_max, tol, vmin, verdict,
+            c_t, c_gap, c_tol, how, richardson, used_step, n_values, n_gradients,
+            time.perf_counter() - start, str(obj.name),
+        )  # fmt: skip
     if progress is None or progress is False:
         out = _core.hessian_batch(
             handle, pts, how, step, richardson, d, vec, gradient=grad, verdicts=core_eigen

@@ -55,7 +55,8 @@ macro_rules! avx2_twin {
 /// (eight lanes per vector), run where the CPU has AVX-512F and the crate was built by Rust ≥ 1.89
 /// (whose AVX-512 target features are stable; see [`avx512_available`]). The same operations in
 /// the same order in all three builds (no fused multiply-add: the compiler contracts none), so
-/// bit-identical results. Used by the networks' fused first-layer and output-unit rows.
+/// bit-identical results. Used by the networks' fused first-layer and output-unit rows and by
+/// fixed-order partial sums of their column paths.
 macro_rules! avx512_twin {
     ($(#[$m:meta])* $vis:vis fn $name:ident / $avx512:ident / $avx2:ident / $portable:ident ($($arg:ident : $ty:ty),* $(,)?) $body:block) => {
         avx512_twin! {

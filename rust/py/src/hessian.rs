@@ -8,7 +8,7 @@ use ndarray::ArrayView2;
 use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyList, PyString};
+use pyo3::types::{PyDict, PyList, PyString, PyTuple};
 
 use crate::detach;
 use crate::errors::{invalid, to_py, PyCoreError};
@@ -97,6 +97,64 @@ fn hessian_batch<'py>(
     } else {
         batch_to_dict(py, b, step, native)
     }
+}
+
+/// The one-call analysis of a native objective (`hiddenconvex.hessian` for D up to its
+/// core-eigensolver limit, without a progress callback): the Hessians, spectra, certificates and
+/// verdicts of [`core_h::analyse_native`] as a tuple in the order of `HessianResult`'s fields
+/// (H, error, kink, finite, values, steps, eigenvalues, lambda_min, lambda_max, tolerance,
+/// min_eigenvector, verdict, certificate_t, certificate_gap, certificate_tolerance, step,
+/// n_evaluations, n_gradient_evaluations): what [`hessian_batch`] with `verdicts` returns as a
+/// dict, without the keys only its other callers read.
+#[pyfunction]
+#[pyo3(signature = (objective, points, method, step=None, richardson=true))]
+fn hessian_analysis<'py>(
+    py: Python<'py>,
+    objective: &Bound<'py, PyAny>,
+    points: PyReadonlyArray2<'py, f64>,
+    method: &str,
+    step: Option<f64>,
+    richardson: bool,
+) -> PyResult<Bound<'py, PyTuple>> {
+    let obj = ObjectiveRef::extract(objective, None, false)?;
+    let ObjectiveRef::Native(o) = &obj else {
+        return Err(invalid("objective", "expected a native objective"));
+    };
+    let pts = points.as_array();
+    let (method, step) = check_args(&obj, pts, method, step, richardson)?;
+    let o = o.clone();
+    let run =
+        move |ctl: &Control| core_h::analyse_native(o.as_ref(), pts, method, step, richardson, ctl);
+    let a = if method == Method::Gradients && analysis_is_short(&obj, pts, richardson, None) {
+        detach::run_inline(py, run)?
+    } else {
+        detach::run(py, None, run)?
+    };
+    let (b, sp, cert) = (a.batch, a.spectrum, a.certificates);
+    let last = sp.eig.ncols().saturating_sub(1);
+    let (lam_min, lam_max) = (sp.eig.column(0).to_owned(), sp.eig.column(last).to_owned());
+    let n_evaluations = b.n_values + cert.n_evaluations as u64;
+    let items: Vec<Bound<'py, PyAny>> = vec![
+        b.h.into_pyarray(py).into_any(),
+        b.err.into_pyarray(py).into_any(),
+        b.kink.into_pyarray(py).into_any(),
+        numpy::PyArray1::from_vec(py, sp.ok).into_any(),
+        b.f0.into_pyarray(py).into_any(),
+        b.steps.into_pyarray(py).into_any(),
+        sp.eig.into_pyarray(py).into_any(),
+        lam_min.into_pyarray(py).into_any(),
+        lam_max.into_pyarray(py).into_any(),
+        sp.tol.into_pyarray(py).into_any(),
+        sp.vmin.into_pyarray(py).into_any(),
+        verdict_names(py, &cert.verdict)?.into_any(),
+        cert.t.into_pyarray(py).into_any(),
+        cert.gap.into_pyarray(py).into_any(),
+        cert.tol.into_pyarray(py).into_any(),
+        step.into_pyobject(py)?.into_any(),
+        n_evaluations.into_pyobject(py)?.into_any(),
+        b.n_gradients.into_pyobject(py)?.into_any(),
+    ];
+    PyTuple::new(py, items)
 }
 
 /// The spectra of a batch (eigenvalues in the core) and its certificates, the candidates
@@ -195,8 +253,21 @@ fn add_certificates(
     d: &Bound<'_, PyDict>,
     cert: core_h::Certificates,
 ) -> PyResult<()> {
-    let names: Vec<Bound<'_, PyString>> = cert
-        .verdict
+    d.set_item(intern!(py, "verdict"), verdict_names(py, &cert.verdict)?)?;
+    d.set_item(intern!(py, "cert_t"), cert.t.into_pyarray(py))?;
+    d.set_item(intern!(py, "cert_gap"), cert.gap.into_pyarray(py))?;
+    d.set_item(intern!(py, "cert_tol"), cert.tol.into_pyarray(py))?;
+    d.set_item(intern!(py, "n_candidates"), cert.n_candidates)?;
+    d.set_item(intern!(py, "n_certificate_evaluations"), cert.n_evaluations)?;
+    Ok(())
+}
+
+/// The verdicts as a list of str ("psd", "indefinite", "unreliable", "nonfinite").
+fn verdict_names<'py>(
+    py: Python<'py>,
+    verdict: &[core_h::Verdict],
+) -> PyResult<Bound<'py, PyList>> {
+    let names: Vec<Bound<'_, PyString>> = verdict
         .iter()
         .map(|v| match v {
             core_h::Verdict::Psd => intern!(py, "psd").clone(),
@@ -205,13 +276,7 @@ fn add_certificates(
             core_h::Verdict::Nonfinite => intern!(py, "nonfinite").clone(),
         })
         .collect();
-    d.set_item(intern!(py, "verdict"), PyList::new(py, names)?)?;
-    d.set_item(intern!(py, "cert_t"), cert.t.into_pyarray(py))?;
-    d.set_item(intern!(py, "cert_gap"), cert.gap.into_pyarray(py))?;
-    d.set_item(intern!(py, "cert_tol"), cert.tol.into_pyarray(py))?;
-    d.set_item(intern!(py, "n_candidates"), cert.n_candidates)?;
-    d.set_item(intern!(py, "n_certificate_evaluations"), cert.n_evaluations)?;
-    Ok(())
+    PyList::new(py, names)
 }
 
 /// Certificates and verdicts of a batch whose spectra were computed elsewhere (LAPACK, for
@@ -498,6 +563,7 @@ fn hessian_default_step(method: &str, richardson: bool) -> PyResult<f64> {
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(hessian_analysis, m)?)?;
     m.add_function(wrap_pyfunction!(hessian_batch, m)?)?;
     m.add_function(wrap_pyfunction!(hessian_certify, m)?)?;
     m.add_function(wrap_pyfunction!(hessian_default_step, m)?)?;

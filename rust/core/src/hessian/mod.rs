@@ -711,6 +711,9 @@ fn gradient_point(
     d: usize,
     richardson: bool,
 ) -> PointOut {
+    if !richardson {
+        return gradient_point_plain(cols, h, f0, s0, d);
+    }
     let eps = f64::EPSILON;
     let scales = if richardson { 2 } else { 1 };
     let per_task = 2 * scales * d;
@@ -820,6 +823,43 @@ fn gradient_point(
             f0,
             s0,
         }
+    }
+}
+
+/// [`gradient_point`] without Richardson, in one pass over the entries after the column
+/// estimates: the same operations per entry (H = the symmetrised G, error = the symmetrised
+/// rounding bound plus half the asymmetry), without the intermediate matrices.
+fn gradient_point_plain(cols: &[f64], h: &[f64], f0: f64, s0: f64, d: usize) -> PointOut {
+    let eps = f64::EPSILON;
+    let per_task = 2 * d;
+    // G[j, i] = ∂_i g_j and its rounding bound R
+    let mut gmat = vec![0.0; d * d];
+    let mut rmat = vec![0.0; d * d];
+    for (i, (g_i, &hi)) in cols.chunks_exact(per_task).zip(h).enumerate().take(d) {
+        let den = 2.0 * hi;
+        let (plus, minus) = g_i.split_at(d);
+        for (j, (&a, &c)) in plus.iter().zip(minus).enumerate() {
+            gmat[j * d + i] = (a - c) / den;
+            rmat[j * d + i] = ROUND_C * eps * (a.abs() + c.abs()) / den;
+        }
+    }
+    let finite = f0.is_finite() && all_finite(&cols[..d * per_task]);
+    let mut hout = vec![0.0; d * d];
+    let mut err = vec![0.0; d * d];
+    for i in 0..d {
+        for j in 0..d {
+            let (k, t) = (i * d + j, j * d + i);
+            hout[k] = 0.5 * (gmat[k] + gmat[t]);
+            err[k] = 0.5 * (rmat[k] + rmat[t]) + 0.5 * (gmat[k] - gmat[t]).abs();
+        }
+    }
+    PointOut {
+        h: hout,
+        err,
+        kink: vec![false; d * d],
+        finite,
+        f0,
+        s0,
     }
 }
 

@@ -1,9 +1,11 @@
 //! Spectra of a batch of estimated Hessians: eigenvalues, the eigenvector of λ_min and the
 //! verdict tolerance τ = ‖E‖_F, per point.
 //!
-//! Eigen-decompositions use faer's self-adjoint eigensolver (Householder tridiagonalisation and
-//! implicit QR, sequential: `Par::Seq`), reading the lower triangle like LAPACK's `syevd` with
-//! `UPLO='L'`. Both are backward stable, so their eigenvalues agree to a few eps · ‖H‖₂ (the tests
+//! Eigen-decompositions (`eigen_point`) reduce H to tridiagonal form by Householder
+//! reflections (unblocked up to [`SMALL_EIGEN_MAX_DIM`], faer's blocked reduction above, serial),
+//! take all eigenvalues by the root-free QL/QR iteration and the λ_min eigenvector by inverse
+//! iteration, with faer's full self-adjoint eigensolver as the fallback, reading the lower
+//! triangle like LAPACK's `syevd` with `UPLO='L'`. Both are backward stable, so their eigenvalues agree to a few eps · ‖H‖₂ (the tests
 //! compare with NumPy's `eigvalsh`); eigenvectors agree up to sign and, for clustered eigenvalues,
 //! up to a rotation within the cluster.
 //!
@@ -124,13 +126,45 @@ pub fn point_tolerance(h: &[f64], err: &[f64], finite: bool) -> (bool, f64) {
     (finite && all_finite(h), frobenius(err))
 }
 
+/// Orders up to which the eigen-decomposition of a point tridiagonalises by unblocked Householder
+/// reflections on a column-major copy of the lower triangle (LAPACK's `dsytd2`); above it by
+/// faer's blocked tridiagonalisation, whose set-up (block sizes, work arrays, the block
+/// reflector's triangular factors) costs more than the O(D³) arithmetic at these orders.
+pub const SMALL_EIGEN_MAX_DIM: usize = 32;
+
+/// Work memory of [`eigen_point`] for one thread: faer's scratch for order `d`, allocated on
+/// first use (the path up to [`SMALL_EIGEN_MAX_DIM`] needs it only for its fallbacks).
+pub(crate) struct EigenWork {
+    d: usize,
+    mem: Option<MemBuffer>,
+}
+
+impl EigenWork {
+    pub(crate) fn new(d: usize) -> Self {
+        EigenWork { d, mem: None }
+    }
+
+    fn mem(&mut self) -> &mut MemBuffer {
+        let d = self.d;
+        self.mem.get_or_insert_with(|| {
+            MemBuffer::new(self_adjoint_evd_scratch::<f64>(
+                d,
+                ComputeEigenvectors::Yes,
+                Par::Seq,
+                Default::default(),
+            ))
+        })
+    }
+}
+
 /// Eigenvalues and the λ_min eigenvector of one symmetric D × D matrix (row-major `h`, lower
 /// triangle read), written into `eig` and `vmin`.
 ///
 /// Only one eigenvector is needed, so the full eigen-decomposition (whose eigenvector
-/// accumulation costs several times the tridiagonalisation) is avoided: H = Q T Qᵀ by faer's
-/// Householder tridiagonalisation, all eigenvalues of T by faer's implicit QR without vectors,
-/// the eigenvector z of λ_min of T by inverse iteration ([`tridiagonal_min_eigenvector`]) and
+/// accumulation costs several times the tridiagonalisation) is avoided: H = Q T Qᵀ by Householder
+/// tridiagonalisation (unblocked up to [`SMALL_EIGEN_MAX_DIM`], faer's blocked one above), all
+/// eigenvalues of T by the root-free QL/QR iteration ([`tridiagonal_eigenvalues`]), the
+/// eigenvector z of λ_min of T by inverse iteration ([`tridiagonal_min_eigenvector`]) and
 /// v = Q z by applying the Householder reflections to the one vector. The result is accepted when
 /// its residual ‖H v − λ_min v‖₂ ≤ [`VMIN_RESIDUAL_ULPS`] · D · eps · ‖H‖₂ (what a backward-stable
 /// full decomposition also guarantees, up to its constant); otherwise (not seen in the tests,
@@ -140,16 +174,232 @@ fn eigen_point(
     d: usize,
     eig: &mut [f64],
     vmin: &mut [f64],
-    mem: &mut MemBuffer,
+    work: &mut EigenWork,
 ) -> Result<()> {
-    if one_eigenvector_point(h, d, eig, vmin, mem)? {
+    let accepted = if d <= SMALL_EIGEN_MAX_DIM {
+        small_one_eigenvector_point(h, d, eig, vmin, work)?
+    } else {
+        one_eigenvector_point(h, d, eig, vmin, work.mem())?
+    };
+    if accepted {
         return Ok(());
     }
-    full_eigen_point(h, d, eig, vmin, mem)
+    full_eigen_point(h, d, eig, vmin, work.mem())
 }
 
-/// The tridiagonal path of [`eigen_point`]: whether its λ_min eigenvector passed the residual
-/// check (`eig` and `vmin` written either way).
+/// All eigenvalues of the tridiagonal matrix (`diag`, `off`) into `eig` (ascending) by
+/// [`tridiagonal_eigenvalues`], or by faer's implicit QR should that not converge (not seen in
+/// the tests).
+fn tridiagonal_eigenvalues_or_faer(
+    diag: &[f64],
+    off: &[f64],
+    eig: &mut [f64],
+    work: &mut EigenWork,
+) -> Result<()> {
+    let d = diag.len();
+    eig[..d].copy_from_slice(diag);
+    let mut off_sq = off.to_vec();
+    if tridiagonal_eigenvalues(&mut eig[..d], &mut off_sq) {
+        return Ok(());
+    }
+    let diag_c = Col::<f64>::from_fn(d, |i| diag[i]);
+    let off_n = Col::<f64>::from_fn(d, |i| if i + 1 < d { off[i] } else { 0.0 });
+    let mut s = Col::<f64>::zeros(d);
+    tridiagonal_self_adjoint_evd(
+        diag_c.as_diagonal(),
+        off_n.as_diagonal(),
+        s.as_diagonal_mut(),
+        None,
+        Par::Seq,
+        MemStack::new(work.mem()),
+        Default::default(),
+    )
+    .map_err(|e| {
+        Error::Numerical(format!(
+            "symmetric eigendecomposition did not converge: {e:?}"
+        ))
+    })?;
+    for i in 0..d {
+        eig[i] = s[i];
+    }
+    Ok(())
+}
+
+/// The Householder tridiagonalisation H = Q T Qᵀ of a small symmetric matrix (LAPACK's `dsytd2`
+/// with `UPLO='L'`): Q = Q₀ Q₁ ⋯ Q_{D−3}, Q_i = I − τ_i u_i u_iᵀ acting on rows i+1.., with
+/// u_i = (1, a[i+2.., i]) stored below the subdiagonal of column i of the column-major `a`.
+/// Computed on H · 2^−k, with 2^k the power of two at or below max|H_ij| (exact scaling: no
+/// overflow or harmful underflow in the squared norms at any scale of H); `diag` and `off`
+/// hold T · 2^−k.
+struct SmallTridiagonal {
+    n: usize,
+    a: Vec<f64>,
+    tau: Vec<f64>,
+    diag: Vec<f64>,
+    off: Vec<f64>,
+    /// k, or `None` when H = 0 (T = 0, Q = I).
+    exponent: Option<i32>,
+}
+
+/// Squared norms of a column below this (2^−960) count as zero in [`SmallTridiagonal`].
+const NEGLIGIBLE_SQUARE: f64 = f64::from_bits(((1023 - 960) as u64) << 52);
+
+/// `x · 2^e` for any e in the exponent range, exactly unless the result is subnormal (two
+/// power-of-two factors, each a normal number).
+fn scale_by_power_of_two(x: f64, e: i32) -> f64 {
+    let pow2 = |k: i32| f64::from_bits(((k + 1023) as u64) << 52);
+    let e1 = e / 2;
+    x * pow2(e1) * pow2(e - e1)
+}
+
+impl SmallTridiagonal {
+    fn new(h: &[f64], n: usize) -> Self {
+        let mut m = 0.0f64;
+        for i in 0..n {
+            for &x in &h[i * n..i * n + i + 1] {
+                m = m.max(x.abs());
+            }
+        }
+        let mut t = SmallTridiagonal {
+            n,
+            a: vec![0.0; n * n],
+            tau: vec![0.0; n.saturating_sub(1)],
+            diag: vec![0.0; n],
+            off: vec![0.0; n.saturating_sub(1)],
+            exponent: None,
+        };
+        if m == 0.0 {
+            return t;
+        }
+        // m = f·2^k, f in [1, 2) (subnormal m: k of its leading bit)
+        let k = if m.is_normal() {
+            ((m.to_bits() >> 52) as i32) - 1023
+        } else {
+            -1074 + (63 - m.to_bits().leading_zeros() as i32)
+        };
+        t.exponent = Some(k);
+        // column-major lower triangle: a[j n + i] = H_ij · 2^−k, i ≥ j
+        for i in 0..n {
+            for j in 0..=i {
+                t.a[j * n + i] = scale_by_power_of_two(h[i * n + j], -k);
+            }
+        }
+        t.reduce();
+        t
+    }
+
+    fn reduce(&mut self) {
+        let n = self.n;
+        let a = &mut self.a;
+        let mut v = vec![0.0; n];
+        let mut w = vec![0.0; n];
+        for i in 0..n.saturating_sub(1) {
+            let col = i * n;
+            // the reflector annihilating a[i+2.., i]: u = (1, x / (α − β)), β = −sign(α)‖(α, x)‖
+            let alpha = a[col + i + 1];
+            let xnorm2: f64 = a[col + i + 2..col + n].iter().map(|x| x * x).sum();
+            if xnorm2 < NEGLIGIBLE_SQUARE {
+                // nothing to annihilate, or ‖x‖ < 2^−480 ≈ 1e-144 (with max|H_ij| scaled into
+                // [1, 2)): left out, a perturbation far below eps · ‖H‖₂ (where the squares of
+                // x's entries would lose precision in the subnormal range)
+                self.tau[i] = 0.0;
+                self.off[i] = alpha;
+                self.diag[i] = a[col + i];
+                continue;
+            }
+            let beta = -(alpha * alpha + xnorm2).sqrt().copysign(alpha);
+            let tau = (beta - alpha) / beta;
+            let s = 1.0 / (alpha - beta);
+            a[col + i + 2..col + n].iter_mut().for_each(|x| *x *= s);
+            self.tau[i] = tau;
+            self.off[i] = beta;
+            self.diag[i] = a[col + i];
+            // A₂₂ ← A₂₂ − u wᵀ − w uᵀ, w = p − ½τ(pᵀu)u, p = τ A₂₂ u (rows and columns i+1..)
+            let m = n - i - 1;
+            let (v, w) = (&mut v[..m], &mut w[..m]);
+            v[0] = 1.0;
+            v[1..].copy_from_slice(&a[col + i + 2..col + n]);
+            w.iter_mut().for_each(|x| *x = 0.0);
+            for c in 0..m {
+                let cc = (i + 1 + c) * n + i + 1;
+                let vc = v[c];
+                let mut acc = a[cc + c] * vc;
+                for r in c + 1..m {
+                    let arc = a[cc + r];
+                    w[r] += arc * vc;
+                    acc += arc * v[r];
+                }
+                w[c] += acc;
+            }
+            let mut dot = 0.0;
+            for (wr, &vr) in w.iter_mut().zip(v.iter()) {
+                *wr *= tau;
+                dot += *wr * vr;
+            }
+            let half = -0.5 * tau * dot;
+            for (wr, &vr) in w.iter_mut().zip(v.iter()) {
+                *wr += half * vr;
+            }
+            for c in 0..m {
+                let cc = (i + 1 + c) * n + i + 1;
+                let (vc, wc) = (v[c], w[c]);
+                for r in c..m {
+                    a[cc + r] -= v[r] * wc + w[r] * vc;
+                }
+            }
+        }
+        if n > 0 {
+            self.diag[n - 1] = a[n * n - 1];
+        }
+    }
+
+    /// z ← Q z.
+    fn apply_q(&self, z: &mut [f64]) {
+        let n = self.n;
+        for i in (0..n.saturating_sub(1)).rev() {
+            let tau = self.tau[i];
+            if tau == 0.0 {
+                continue;
+            }
+            let u = &self.a[i * n + i + 2..(i + 1) * n];
+            let (zi, zrest) = z[i + 1..].split_first_mut().expect("i + 1 < n");
+            let s = tau * (*zi + u.iter().zip(zrest.iter()).map(|(a, b)| a * b).sum::<f64>());
+            *zi -= s;
+            zrest.iter_mut().zip(u).for_each(|(zr, &ur)| *zr -= s * ur);
+        }
+    }
+}
+
+/// The path of [`eigen_point`] up to [`SMALL_EIGEN_MAX_DIM`] ([`SmallTridiagonal`]): whether its
+/// λ_min eigenvector passed the residual check (`eig` and `vmin` written either way).
+fn small_one_eigenvector_point(
+    h: &[f64],
+    d: usize,
+    eig: &mut [f64],
+    vmin: &mut [f64],
+    work: &mut EigenWork,
+) -> Result<bool> {
+    let t = SmallTridiagonal::new(h, d);
+    let Some(k) = t.exponent else {
+        // H = 0: every eigenvalue 0, every unit vector an eigenvector
+        eig[..d].iter_mut().for_each(|x| *x = 0.0);
+        vmin[..d].iter_mut().for_each(|x| *x = 0.0);
+        vmin[0] = 1.0;
+        return Ok(true);
+    };
+    tridiagonal_eigenvalues_or_faer(&t.diag, &t.off, eig, work)?;
+    let z = tridiagonal_min_eigenvector(&t.diag, &t.off, eig[0]);
+    vmin[..d].copy_from_slice(&z);
+    t.apply_q(&mut vmin[..d]);
+    eig[..d]
+        .iter_mut()
+        .for_each(|x| *x = scale_by_power_of_two(*x, k));
+    Ok(eigenvector_residual(h, d, eig[0], vmin) <= residual_bound(&eig[..d]))
+}
+
+/// The path of [`eigen_point`] above [`SMALL_EIGEN_MAX_DIM`] (faer's blocked
+/// tridiagonalisation): whether its λ_min eigenvector passed the residual check (`eig` and
+/// `vmin` written either way).
 fn one_eigenvector_point(
     h: &[f64],
     d: usize,
@@ -331,7 +581,7 @@ fn tridiagonal_eigenvalues(d: &mut [f64], e: &mut [f64]) -> bool {
                 // shift
                 let rte = e[l].sqrt();
                 let sig = (d[l + 1] - p) / (2.0 * rte);
-                let r = sig.hypot(1.0);
+                let r = hypot1(sig);
                 let sigma = p - rte / (sig + r.copysign(sig));
                 let (mut c, mut s) = (1.0f64, 0.0f64);
                 let mut gamma = d[m] - sigma;
@@ -398,7 +648,7 @@ fn tridiagonal_eigenvalues(d: &mut [f64], e: &mut [f64]) -> bool {
                 jtot += 1;
                 let rte = e[l - 1].sqrt();
                 let sig = (d[l - 1] - p) / (2.0 * rte);
-                let r = sig.hypot(1.0);
+                let r = hypot1(sig);
                 let sigma = p - rte / (sig + r.copysign(sig));
                 let (mut c, mut s) = (1.0f64, 0.0f64);
                 let mut gamma = d[m] - sigma;
@@ -441,6 +691,18 @@ fn tridiagonal_eigenvalues(d: &mut [f64], e: &mut [f64]) -> bool {
     }
     d.sort_by(f64::total_cmp);
     true
+}
+
+/// √(x² + 1) (the shift's `dlapy2(σ, 1)` of [`tridiagonal_eigenvalues`]) without `hypot`'s
+/// general scaling, which cost a third of the iteration at small orders: x² + 1 cannot
+/// overflow below 2^500, and above it √(x² + 1) rounds to |x|. Within an ulp of `hypot`.
+fn hypot1(x: f64) -> f64 {
+    const BIG: f64 = f64::from_bits(((1023 + 500) as u64) << 52);
+    if x.abs() < BIG {
+        (x * x + 1.0).sqrt()
+    } else {
+        x.abs()
+    }
 }
 
 /// The eigenvalues `(rt1, rt2)` of the symmetric 2 × 2 matrix [[a, b], [b, c]], |rt1| ≥ |rt2|
@@ -663,17 +925,11 @@ pub fn with_tolerances(
     let mut eig = vec![f64::NAN; b * d];
     let mut vmin = vec![f64::NAN; b * d];
     if eigen && d > 0 {
-        let scratch = self_adjoint_evd_scratch::<f64>(
-            d,
-            ComputeEigenvectors::Yes,
-            Par::Seq,
-            Default::default(),
-        );
         let one =
-            |mem: &mut MemBuffer, (p, (e, v)): (usize, (&mut [f64], &mut [f64]))| -> Result<()> {
+            |work: &mut EigenWork, (p, (e, v)): (usize, (&mut [f64], &mut [f64]))| -> Result<()> {
                 ctl.check()?;
                 if ok[p] {
-                    eigen_point(&hs[p * dd..(p + 1) * dd], d, e, v, mem)?;
+                    eigen_point(&hs[p * dd..(p + 1) * dd], d, e, v, work)?;
                 }
                 Ok(())
             };
@@ -682,13 +938,13 @@ pub fn with_tolerances(
             eig.par_chunks_mut(d)
                 .zip(vmin.par_chunks_mut(d))
                 .enumerate()
-                .try_for_each_init(|| MemBuffer::new(scratch), one)?;
+                .try_for_each_init(|| EigenWork::new(d), one)?;
         } else {
-            let mut mem = MemBuffer::new(scratch);
+            let mut work = EigenWork::new(d);
             eig.chunks_mut(d)
                 .zip(vmin.chunks_mut(d))
                 .enumerate()
-                .try_for_each(|t| one(&mut mem, t))?;
+                .try_for_each(|t| one(&mut work, t))?;
         }
     }
     let bad = |e: ndarray::ShapeError| Error::Numerical(format!("spectrum assembly: {e}"));
@@ -862,7 +1118,7 @@ mod tests {
     fn one_eigenvector_path_matches_full_decomposition() {
         let mut lcg = crate::rng::Lcg(12345);
         let mut rnd = || lcg.unit() - 0.5;
-        for &d in &[1usize, 2, 3, 7, 20, 64, 100, 150] {
+        for &d in &[1usize, 2, 3, 7, 10, 20, 32, 33, 64, 100, 150] {
             let mut cases: Vec<Vec<f64>> = Vec::new();
             let mut g = vec![0.0; d * d];
             for i in 0..d {
@@ -904,29 +1160,63 @@ mod tests {
                 })
                 .collect();
             cases.push(diag);
-            let scratch = self_adjoint_evd_scratch::<f64>(
-                d,
-                ComputeEigenvectors::Yes,
-                Par::Seq,
-                Default::default(),
-            );
-            let mut mem = MemBuffer::new(scratch);
+            // every case at the extremes of the exponent range too (the small path scales by a
+            // power of two; subnormal entries at 1e-310)
+            for sc in [1e-310, 1e-300, 1e300] {
+                let scaled: Vec<Vec<f64>> = cases
+                    .iter()
+                    .map(|h| h.iter().map(|x| x * sc).collect())
+                    .collect();
+                cases.extend(scaled);
+            }
+            let mut work = EigenWork::new(d);
             for h in &cases {
-                let (mut e1, mut v1) = (vec![0.0; d], vec![0.0; d]);
-                let (mut e2, mut v2) = (vec![0.0; d], vec![0.0; d]);
-                assert!(one_eigenvector_point(h, d, &mut e1, &mut v1, &mut mem).unwrap());
-                full_eigen_point(h, d, &mut e2, &mut v2, &mut mem).unwrap();
+                // reference: the full decomposition of h · 2^p (exact) with max|h_ij| · 2^p
+                // near 1, its eigenvalues scaled back
                 let scale = frobenius(h).max(f64::MIN_POSITIVE);
-                for k in 0..d {
+                let subnormal = scale < 1e-290;
+                let p = -(scale.log2().round() as i32);
+                let up: Vec<f64> = h.iter().map(|&x| scale_by_power_of_two(x, p)).collect();
+                let (mut e2, mut v2) = (vec![0.0; d], vec![0.0; d]);
+                full_eigen_point(&up, d, &mut e2, &mut v2, work.mem()).unwrap();
+                e2.iter_mut()
+                    .for_each(|x| *x = scale_by_power_of_two(*x, -p));
+                // the faer path everywhere, the unblocked one up to its limit
+                for small in [false, true] {
+                    if small && d > SMALL_EIGEN_MAX_DIM {
+                        continue;
+                    }
+                    let (mut e1, mut v1) = (vec![0.0; d], vec![0.0; d]);
+                    let accepted = if small {
+                        small_one_eigenvector_point(h, d, &mut e1, &mut v1, &mut work).unwrap()
+                    } else {
+                        one_eigenvector_point(h, d, &mut e1, &mut v1, work.mem()).unwrap()
+                    };
+                    if subnormal && !small {
+                        continue; // faer's path at subnormal scales: not claimed
+                    }
+                    // at subnormal scales H v is computed with absolute rounding 2^−1074, above
+                    // the bound: the residual check rejects (eigen_point then decomposes fully)
+                    assert!(accepted || subnormal, "d={d} small={small}");
+                    for k in 0..d {
+                        assert!(
+                            (e1[k] - e2[k]).abs() <= 64.0 * f64::EPSILON * scale,
+                            "d={d} small={small}: {} vs {}",
+                            e1[k],
+                            e2[k]
+                        );
+                    }
+                    if subnormal {
+                        continue;
+                    }
+                    let n1 = frobenius(&v1);
+                    assert!((n1 - 1.0).abs() < 1e-12, "d={d} small={small} |v|={n1}");
+                    let res = eigenvector_residual(h, d, e1[0], &v1);
                     assert!(
-                        (e1[k] - e2[k]).abs() <= 64.0 * f64::EPSILON * scale,
-                        "d={d}"
+                        res <= residual_bound(&e1),
+                        "d={d} small={small} residual {res}"
                     );
                 }
-                let n1 = frobenius(&v1);
-                assert!((n1 - 1.0).abs() < 1e-12, "d={d} |v|={n1}");
-                let res = eigenvector_residual(h, d, e1[0], &v1);
-                assert!(res <= residual_bound(&e1), "d={d} residual {res}");
             }
         }
     }

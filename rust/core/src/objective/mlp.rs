@@ -1660,11 +1660,11 @@ fn matmul_small(
     }
 }
 
-avx2_twin! {
+avx512_twin! {
     /// One hidden unit's pre-activations over the samples, from X stored column by column
     /// (`xt[j·n + i] = X_ij`): `z[i] = bias + Σ_j X_ij·w[j]`, j in order, no fused multiply-add
     /// (the sums of [`first_layer_row`] and of the per-point path, bit for bit).
-    fn unit_column / unit_column_avx2 / unit_column_portable(
+    fn unit_column / unit_column_avx512 / unit_column_avx2 / unit_column_portable(
         xt: &[f64],
         w: &[f64],
         bias: f64,
@@ -1680,14 +1680,102 @@ avx2_twin! {
     }
 }
 
+/// `out[c] = Σ_i s[i]·cols[c·n + i]` (n = `s.len()`) for every column c of `cols`, each in
+/// one fixed order: sixteen partial sums over the samples i ≡ q (mod 16) of the first
+/// 16⌊n/16⌋, added pairwise (8 + 8, 4 + 4, 2 + 2, 1 + 1), then the last samples one by one.
+/// No fused multiply-add: the portable, AVX2 ([`column_dots_twin`]) and AVX-512
+/// ([`dots512::column_dots`], where the CPU has AVX-512F) builds agree bit for bit.
+fn column_dots(s: &[f64], cols: &[f64], out: &mut [f64]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::avx512_available() {
+        // SAFETY: the CPU supports the feature the function was compiled for.
+        unsafe { dots512::column_dots(s, cols, out) };
+        return;
+    }
+    column_dots_twin(s, cols, out)
+}
+
+/// [`column_dots`] with the sixteen partial sums of a column in two AVX-512 registers, the
+/// columns in fours (then a pair, then one) through one pass over `s`: a column's sums are a
+/// chain of dependent additions, a group's are independent chains the core overlaps, and the
+/// pairwise reduction is three vector additions and one scalar one on registers. The same
+/// operations in the same order per column as the portable body, so the same bits.
+#[rustversion::since(1.89)]
+#[cfg(target_arch = "x86_64")]
+#[clippy::msrv = "1.89"]
+mod dots512 {
+    use std::arch::x86_64::*;
+
+    #[target_feature(enable = "avx512f")]
+    pub(super) fn column_dots(s: &[f64], cols: &[f64], out: &mut [f64]) {
+        let n = s.len();
+        let nc = cols.len().checked_div(n).map_or(0, |c| c.min(out.len()));
+        let mut c = 0;
+        while c < nc {
+            let (cs, os) = (&cols[c * n..], &mut out[c..]);
+            c += if nc - c >= 4 {
+                group::<4>(s, cs, os)
+            } else if nc - c >= 2 {
+                group::<2>(s, cs, os)
+            } else {
+                group::<1>(s, cs, os)
+            };
+        }
+    }
+
+    /// The first `C` columns of `cols` into `out[..C]`: `C`.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn group<const C: usize>(s: &[f64], cols: &[f64], out: &mut [f64]) -> usize {
+        let n = s.len();
+        let n16 = n / 16 * 16;
+        assert!(cols.len() >= C * n && out.len() >= C);
+        let (mut lo, mut hi) = ([_mm512_setzero_pd(); C], [_mm512_setzero_pd(); C]);
+        let mut i = 0;
+        while i < n16 {
+            // SAFETY: i + 16 ≤ n16 ≤ n, and column c's samples c·n + i .. c·n + i + 16 lie
+            // within `cols` (C·n ≤ cols.len()).
+            unsafe {
+                let s0 = _mm512_loadu_pd(s.as_ptr().add(i));
+                let s1 = _mm512_loadu_pd(s.as_ptr().add(i + 8));
+                for c in 0..C {
+                    let p = cols.as_ptr().add(c * n + i);
+                    lo[c] = _mm512_add_pd(lo[c], _mm512_mul_pd(s0, _mm512_loadu_pd(p)));
+                    hi[c] = _mm512_add_pd(hi[c], _mm512_mul_pd(s1, _mm512_loadu_pd(p.add(8))));
+                }
+            }
+            i += 16;
+        }
+        for c in 0..C {
+            // a[q] += a[q + 8], a[q] += a[q + 4], a[q] += a[q + 2], a[0] += a[1]
+            let a8 = _mm512_add_pd(lo[c], hi[c]);
+            let a4 = _mm256_add_pd(_mm512_castpd512_pd256(a8), _mm512_extractf64x4_pd::<1>(a8));
+            let a2 = _mm_add_pd(_mm256_castpd256_pd128(a4), _mm256_extractf128_pd::<1>(a4));
+            let a1 = _mm_add_sd(a2, _mm_unpackhi_pd(a2, a2));
+            let mut t = _mm_cvtsd_f64(a1);
+            for (&sv, &xv) in s[n16..].iter().zip(&cols[c * n + n16..(c + 1) * n]) {
+                t += sv * xv;
+            }
+            out[c] = t;
+        }
+        C
+    }
+}
+
+/// Never called: `avx512_available` is false before Rust 1.89.
+#[rustversion::before(1.89)]
+#[cfg(target_arch = "x86_64")]
+mod dots512 {
+    pub(super) unsafe fn column_dots(s: &[f64], cols: &[f64], out: &mut [f64]) {
+        super::column_dots_twin(s, cols, out)
+    }
+}
+
 avx2_twin! {
-    /// `out[c] = Σ_i s[i]·cols[c·n + i]` (n = `s.len()`) for every column c of `cols`, each in
-    /// one fixed order: sixteen partial sums over the samples i ≡ q (mod 16) of the first
-    /// 16⌊n/16⌋, added pairwise (8 + 8, 4 + 4, 2 + 2, 1 + 1), then the last samples one by one.
-    /// No fused multiply-add: the portable and AVX2 builds agree bit for bit. Columns go in
-    /// pairs through one pass over `s` (each pair's two sums are independent chains the core
-    /// overlaps; the sums of a column are the same operations in the same order as alone).
-    fn column_dots / column_dots_avx2 / column_dots_portable(
+    /// The portable and AVX2 builds of [`column_dots`]. Columns go in pairs through one pass
+    /// over `s` (each pair's two sums are independent chains the core overlaps; the sums of a
+    /// column are the same operations in the same order as alone).
+    fn column_dots_twin / column_dots_avx2 / column_dots_portable(
         s: &[f64],
         cols: &[f64],
         out: &mut [f64],
@@ -1745,9 +1833,61 @@ avx2_twin! {
     }
 }
 
+avx512_twin! {
+    /// `y[i] += a·x[i]` (no fused multiply-add): the output unit's sum of
+    /// [`Mlp::column_gradients`], vectorised over the samples at the CPU's width.
+    fn add_scaled / add_scaled_avx512 / add_scaled_avx2 / add_scaled_portable(
+        a: f64,
+        x: &[f64],
+        y: &mut [f64],
+    ) {
+        for (yv, &xv) in y.iter_mut().zip(x) {
+            *yv += a * xv;
+        }
+    }
+}
+
+avx512_twin! {
+    /// `f[i] += w·h[i]` and `ef[i] += |w|·(|h[i]| + e[i])` (`wa` = |w|): one hidden unit's term
+    /// of the output and of its rounding bound in [`Mlp::column_values`], vectorised over the
+    /// samples at the CPU's width.
+    fn add_unit_column / add_unit_column_avx512 / add_unit_column_avx2 / add_unit_column_portable(
+        w: f64,
+        wa: f64,
+        h: &[f64],
+        e: &[f64],
+        f: &mut [f64],
+        ef: &mut [f64],
+    ) {
+        for (((o, so), &hv), &ev) in f.iter_mut().zip(ef.iter_mut()).zip(h).zip(e) {
+            *o += w * hv;
+            *so += wa * (hv.abs() + ev);
+        }
+    }
+}
+
+avx512_twin! {
+    /// `s[i] = (d[i]·a)·g[i]`: the back-propagated loss derivatives of one unit in
+    /// [`Mlp::column_gradients`], vectorised over the samples at the CPU's width.
+    fn scaled_products / scaled_products_avx512 / scaled_products_avx2 / scaled_products_portable(
+        d: &[f64],
+        a: f64,
+        g: &[f64],
+        s: &mut [f64],
+    ) {
+        for ((sv, &dv), &gv) in s.iter_mut().zip(d).zip(g) {
+            *sv = dv * a * gv;
+        }
+    }
+}
+
 /// Points up to which [`Mlp::fused_values`] evaluates a block one point at a time over the
 /// samples ([`Mlp::column_values`]).
 const COLUMN_VALUES_MAX_POINTS: usize = 4;
+
+/// Moves of [`Mlp::column_gradients`] whose moved unit columns are held and activated at once
+/// (two small work arrays reused, in cache, instead of two of all moves' columns).
+const MOVE_CHUNK: usize = 8;
 
 /// The move of [`Mlp::column_gradients`] that moves nothing (the gradient at θ itself).
 const NO_MOVE: usize = usize::MAX;
@@ -1816,10 +1956,7 @@ impl Mlp {
                     let wu = th[l1.w_off + u];
                     let wau = wu.abs();
                     let (hu, eu) = (&z[u * n..(u + 1) * n], &e[u * n..(u + 1) * n]);
-                    for (((o, so), &h), &ev) in f.iter_mut().zip(ef.iter_mut()).zip(hu).zip(eu) {
-                        *o += wu * h;
-                        *so += wau * (h.abs() + ev);
-                    }
+                    add_unit_column(wu, wau, hu, eu, &mut f, &mut ef);
                 }
                 (&f, &ef)
             } else {
@@ -1890,90 +2027,89 @@ impl Mlp {
                 None
             }
         };
-        // the moved units' columns, in move order, activated in one call
+        // the moved units' columns, in move order, activated in one call per MOVE_CHUNK moves
         let moved: Vec<Option<usize>> = moves.iter().map(|mv| unit_of(mv.0)).collect();
-        let nm = moved.iter().filter(|u| u.is_some()).count();
+        let nm = moved.iter().filter(|u| u.is_some()).count().min(MOVE_CHUNK);
         let (mut hm, mut gm) = (vec![0.0; nm * n], vec![0.0; nm * n]);
         let mut slot = vec![0usize; moves.len()];
         let mut wbuf = vec![0.0; k];
-        let mut next = 0;
-        for (c, (&(i, t), u)) in moves.iter().zip(&moved).enumerate() {
-            let Some(u) = *u else { continue };
-            wbuf.copy_from_slice(&w0[u * k..(u + 1) * k]);
-            let mut b = bias0(u);
-            let v = theta[i] + t;
-            if w0_range.contains(&i) {
-                wbuf[i - l0.w_off - u * k] = v;
-            } else {
-                b = v;
-            }
-            unit_column(xt, &wbuf, b, &mut hm[next * n..(next + 1) * n]);
-            slot[c] = next;
-            next += 1;
-        }
-        super::loss::activation_slice(l0.act, &mut hm, &mut gm);
         let ones = vec![1.0; n];
         let (mut f, mut delta, mut s) = (vec![0.0; n], vec![0.0; n], vec![0.0; n]);
         let mut a = vec![0.0; m];
         let lam = self.weight_decay;
-        for (c, (&(i, t), &u_moved)) in moves.iter().zip(&moved).enumerate() {
-            let v = if i < d { theta[i] + t } else { 0.0 };
-            a.copy_from_slice(&theta[l1.w_off..l1.w_off + m]);
-            let mut cb = if l1.bias { theta[l1.b_off] } else { 0.0 };
-            if (l1.w_off..l1.w_off + m).contains(&i) {
-                a[i - l1.w_off] = v;
-            } else if l1.bias && i == l1.b_off {
-                cb = v;
-            }
-            let col = |u: usize| -> (&[f64], &[f64]) {
-                if u_moved == Some(u) {
-                    let o = slot[c] * n;
-                    (&hm[o..o + n], &gm[o..o + n])
+        for c0 in (0..moves.len()).step_by(MOVE_CHUNK) {
+            let c1 = (c0 + MOVE_CHUNK).min(moves.len());
+            let mut next = 0;
+            for (c, (&(i, t), u)) in moves.iter().zip(&moved).enumerate().take(c1).skip(c0) {
+                let Some(u) = *u else { continue };
+                wbuf.copy_from_slice(&w0[u * k..(u + 1) * k]);
+                let mut b = bias0(u);
+                let v = theta[i] + t;
+                if w0_range.contains(&i) {
+                    wbuf[i - l0.w_off - u * k] = v;
                 } else {
-                    (&hb[u * n..(u + 1) * n], &gb[u * n..(u + 1) * n])
+                    b = v;
                 }
-            };
-            // the output b₂ + Σ_u a_u h_u, u in order (as the per-point path)
-            f.iter_mut().for_each(|x| *x = cb);
-            for (u, &au) in a.iter().enumerate() {
-                for (fv, &hv) in f.iter_mut().zip(col(u).0) {
-                    *fv += au * hv;
+                unit_column(xt, &wbuf, b, &mut hm[next * n..(next + 1) * n]);
+                slot[c] = next;
+                next += 1;
+            }
+            super::loss::activation_slice(l0.act, &mut hm[..next * n], &mut gm[..next * n]);
+            for (c, (&(i, t), &u_moved)) in moves.iter().zip(&moved).enumerate().take(c1).skip(c0) {
+                let v = if i < d { theta[i] + t } else { 0.0 };
+                a.copy_from_slice(&theta[l1.w_off..l1.w_off + m]);
+                let mut cb = if l1.bias { theta[l1.b_off] } else { 0.0 };
+                if (l1.w_off..l1.w_off + m).contains(&i) {
+                    a[i - l1.w_off] = v;
+                } else if l1.bias && i == l1.b_off {
+                    cb = v;
                 }
-            }
-            if let Some(vals) = values.as_deref_mut() {
-                let mut acc = [0.0; 2];
-                super::loss::loss_accumulate_col(self.loss, &f, &[], &y, false, &mut acc);
-                vals[c] = acc[0];
-            }
-            super::loss::loss_derivs_col(self.loss, &f, &y, &mut delta);
-            let g = &mut out[c * d..(c + 1) * d];
-            for (u, &au) in a.iter().enumerate() {
-                let (h, gd) = col(u);
-                column_dots(&delta, h, &mut g[l1.w_off + u..l1.w_off + u + 1]);
-                for ((sv, &dv), &gv) in s.iter_mut().zip(&delta).zip(gd) {
-                    *sv = dv * au * gv;
-                }
-                if l0.bias {
-                    column_dots(&s, &ones, &mut g[l0.b_off + u..l0.b_off + u + 1]);
-                }
-                column_dots(&s, xt, &mut g[l0.w_off + u * k..l0.w_off + (u + 1) * k]);
-            }
-            if l1.bias {
-                column_dots(&delta, &ones, &mut g[l1.b_off..l1.b_off + 1]);
-            }
-            if lam > 0.0 {
-                // the decay's gradient, and its value summed as `Mlp::decay_sum` sums it
-                let mut r = 0.0;
-                for lay in &self.layers {
-                    let at = |p: usize| if p == i { v } else { theta[p] };
-                    let range = lay.w_off..lay.w_off + lay.n_in * lay.n_out;
-                    for p in range.clone() {
-                        g[p] += lam * at(p);
+                let col = |u: usize| -> (&[f64], &[f64]) {
+                    if u_moved == Some(u) {
+                        let o = slot[c] * n;
+                        (&hm[o..o + n], &gm[o..o + n])
+                    } else {
+                        (&hb[u * n..(u + 1) * n], &gb[u * n..(u + 1) * n])
                     }
-                    r += range.map(|p| at(p) * at(p)).sum::<f64>();
+                };
+                // the output b₂ + Σ_u a_u h_u, u in order (as the per-point path)
+                f.iter_mut().for_each(|x| *x = cb);
+                for (u, &au) in a.iter().enumerate() {
+                    add_scaled(au, col(u).0, &mut f);
                 }
                 if let Some(vals) = values.as_deref_mut() {
-                    vals[c] += 0.5 * lam * r;
+                    let mut acc = [0.0; 2];
+                    super::loss::loss_accumulate_col(self.loss, &f, &[], &y, false, &mut acc);
+                    vals[c] = acc[0];
+                }
+                super::loss::loss_derivs_col(self.loss, &f, &y, &mut delta);
+                let g = &mut out[c * d..(c + 1) * d];
+                for (u, &au) in a.iter().enumerate() {
+                    let (h, gd) = col(u);
+                    column_dots(&delta, h, &mut g[l1.w_off + u..l1.w_off + u + 1]);
+                    scaled_products(&delta, au, gd, &mut s);
+                    if l0.bias {
+                        column_dots(&s, &ones, &mut g[l0.b_off + u..l0.b_off + u + 1]);
+                    }
+                    column_dots(&s, xt, &mut g[l0.w_off + u * k..l0.w_off + (u + 1) * k]);
+                }
+                if l1.bias {
+                    column_dots(&delta, &ones, &mut g[l1.b_off..l1.b_off + 1]);
+                }
+                if lam > 0.0 {
+                    // the decay's gradient, and its value summed as `Mlp::decay_sum` sums it
+                    let mut r = 0.0;
+                    for lay in &self.layers {
+                        let at = |p: usize| if p == i { v } else { theta[p] };
+                        let range = lay.w_off..lay.w_off + lay.n_in * lay.n_out;
+                        for p in range.clone() {
+                            g[p] += lam * at(p);
+                        }
+                        r += range.map(|p| at(p) * at(p)).sum::<f64>();
+                    }
+                    if let Some(vals) = values.as_deref_mut() {
+                        vals[c] += 0.5 * lam * r;
+                    }
                 }
             }
         }
