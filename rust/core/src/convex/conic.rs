@@ -1080,7 +1080,7 @@ mod tests {
                 .unwrap();
         let pstar = c0.objective.max(c0.network_objective);
         let lam0 = prob.loss_grad(&prob.predict(z.view()));
-        let lf = crate::convex::polish::dual_on_face(&prob, &z, &lam0, &ctl)
+        let lf = crate::convex::polish::dual_on_face(&prob, &z, &lam0, 0.0, &ctl)
             .unwrap()
             .expect("a face");
         let (c1, _, _) =
