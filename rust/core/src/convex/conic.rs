@@ -1096,6 +1096,20 @@ mod tests {
             c1.dual,
             c0.dual
         );
+        // stopped at the endgame's residual target for tol = 1e-8 (1e-3 · tol · β): the same
+        // certificate, still a true lower bound
+        let lt = crate::convex::polish::dual_on_face(&prob, &z, &lam0, 1e-11, &ctl)
+            .unwrap()
+            .expect("a face");
+        let (c2, _, _) =
+            crate::convex::polish::sharp_certificate_at(&prob, &z, Some(&lt), None, false, &ctl)
+                .unwrap();
+        assert!(c2.dual <= pstar * (1.0 + 1e-12), "{} vs {pstar}", c2.dual);
+        assert!(
+            pstar - c2.dual <= 1e-8 * pstar,
+            "face {} p* {pstar}",
+            c2.dual
+        );
     }
 
     /// X = I, one all-ones pattern, β = 1: the closed form w = (1 − β/‖y‖)₊ y (objective 4.5
