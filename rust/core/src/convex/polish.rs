@@ -609,10 +609,14 @@ pub fn dual_on_face(
         if worst <= target.max(1e-15) * prob.beta {
             break;
         }
-        let Ok(llt) = w.llt(faer::Side::Lower) else {
+        // faer's LLᵀ on this thread (its default parallelism is the global pool's: no gain at
+        // this size, and the factor stays the same at any thread count)
+        let nw = w.nrows();
+        let mut lw = faer::Mat::<f64>::from_fn(nw, nw, |i, j| if i >= j { w[(i, j)] } else { 0.0 });
+        if super::linalg::factor_block(lw.as_mut(), None).is_err() {
             break;
-        };
-        let l = llt.L();
+        }
+        let l = lw.as_ref();
         // J L⁻ᵀ = (L⁻¹ Jᵀ)ᵀ
         let mut jt = jac.transpose().to_owned();
         faer::linalg::triangular_solve::solve_lower_triangular_in_place(
