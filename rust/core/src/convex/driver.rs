@@ -88,6 +88,10 @@ const NEWTON_DROP_GAP: f64 = 1e-5;
 /// residual is at most FACE_TARGET · tol · β (its scaling then costs at most that fraction of
 /// the penalty).
 const FACE_TARGET: f64 = 1e-3;
+/// The logistic loss's Newton rounds from z = 0: a tight round that leaves a relative gap of at
+/// most this many times tol (but above it) is followed by the polish on its support before
+/// another Newton round.
+const NEWTON_POLISH_GAP: f64 = 1e3;
 /// Newton rounds from z = 0 solve their models to [`CONIC_LOOSE_TOL`] while the last round left
 /// a relative gap above this.
 const NEWTON_LOOSE_GAP: f64 = 1e-3;
@@ -658,7 +662,7 @@ pub fn fit(
 }
 
 /// Largest n + 2 for which [`fit`] prunes the blocks it returns (windows of 2(n + 1) blocks,
-/// one SVD of (n + 1) × 2(n + 1) each); larger problems are pruned by the caller.
+/// one QR of 2(n + 1) × (n + 1) each); larger problems are pruned by the caller.
 pub const PRUNE_MAX_N2: usize = 200;
 
 /// Carathéodory pruning of the returned blocks ([`super::prune`]): at most n + 1 nonzero
@@ -1335,6 +1339,36 @@ pub fn endgame(
             NEWTON_MAX_ROUNDS
         };
         if viol.is_empty() && newton && newton_rounds < max_newton {
+            // the logistic loss from z = 0: a tight Newton round that left a gap of at most
+            // NEWTON_POLISH_GAP · tol is polished on its support (the face's Newton solve)
+            // before another Newton round (n = 40, d = 3, all 1,562 patterns, β = 1e-3: the
+            // first tight round leaves 8.6e-8, its primal 7.5e-8 above the optimum; the polish
+            // certifies at a third of the second round's time)
+            if newton_zero && !polished && !loose && rel < NEWTON_POLISH_GAP * tol {
+                polished = true;
+                let t2 = std::time::Instant::now();
+                let zb = best.as_ref().map(|s| s.z.clone()).unwrap_or(z);
+                if let Some((zp, cp, mup)) =
+                    super::admm::try_polish(prob, &zb, settings, &mut tried, ctl)?
+                {
+                    let sol = sparse_solution(prob, zp, cp, mup, iters, tol);
+                    note(
+                        log,
+                        settings,
+                        format!("conic: polished on the support ({:.3} s)", stage_secs(t2)),
+                    );
+                    best = Some(merge(best, sol, tol));
+                    break;
+                }
+                note(
+                    log,
+                    settings,
+                    format!(
+                        "conic: the polish on the support did not certify ({:.3} s)",
+                        stage_secs(t2)
+                    ),
+                );
+            }
             continue;
         }
         last_rel = rel;
