@@ -1242,9 +1242,38 @@ pub fn endgame(
                 }
             }
         }
+        // a tight Newton round whose face candidate left a gap below NEWTON_POLISH_GAP · tol:
+        // the polish on its support before the all-rows pricing (n = 40, d = 3, all 1,562
+        // patterns, β = 1e-3: the gap is the primal's, 7.5e-8 relative, which no pricing closes;
+        // the polish certifies in 10 ms, the pricing took 20); the pricing follows when not
+        let mut polished_sol = None;
         if let Some(sel) = deferred {
             let ub = cert.objective.max(cert.network_objective);
-            if !gap_ok(ub, cert.dual, tol) {
+            let relc = (ub - cert.dual) / ub.abs().max(super::GAP_TINY);
+            if !gap_ok(ub, cert.dual, tol) && !polished && relc < NEWTON_POLISH_GAP * tol {
+                polished = true;
+                let t2 = std::time::Instant::now();
+                if let Some((zp, cp, mup)) =
+                    super::admm::try_polish(prob, &z, settings, &mut tried, ctl)?
+                {
+                    note(
+                        log,
+                        settings,
+                        format!("conic: polished on the support ({:.3} s)", stage_secs(t2)),
+                    );
+                    polished_sol = Some(sparse_solution(prob, zp, cp, mup, iters, tol));
+                } else {
+                    note(
+                        log,
+                        settings,
+                        format!(
+                            "conic: the polish on the support did not certify ({:.3} s)",
+                            stage_secs(t2)
+                        ),
+                    );
+                }
+            }
+            if !gap_ok(ub, cert.dual, tol) && polished_sol.is_none() {
                 let (c2, m2, s2) = price(sel.as_deref())?;
                 if c2.dual > cert.dual {
                     cert = c2;
@@ -1293,6 +1322,9 @@ pub fn endgame(
                 .as_ref()
                 .is_some_and(|b| ub >= b.objective.max(b.network_objective));
         best = Some(merge(best, sol, tol));
+        if let Some(ps) = polished_sol {
+            best = Some(merge(best, ps, tol));
+        }
         if best.as_ref().is_some_and(|s| s.converged) {
             break;
         }
