@@ -1080,7 +1080,7 @@ mod tests {
                 .unwrap();
         let pstar = c0.objective.max(c0.network_objective);
         let lam0 = prob.loss_grad(&prob.predict(z.view()));
-        let lf = crate::convex::polish::dual_on_face(&prob, &z, &lam0, &ctl)
+        let lf = crate::convex::polish::dual_on_face(&prob, &z, &lam0, 0.0, &ctl)
             .unwrap()
             .expect("a face");
         let (c1, _, _) =
@@ -1095,6 +1095,20 @@ mod tests {
             "face {} rescaled {} p* {pstar}",
             c1.dual,
             c0.dual
+        );
+        // stopped at the endgame's residual target for tol = 1e-8 (1e-3 · tol · β): the same
+        // certificate, still a true lower bound
+        let lt = crate::convex::polish::dual_on_face(&prob, &z, &lam0, 1e-11, &ctl)
+            .unwrap()
+            .expect("a face");
+        let (c2, _, _) =
+            crate::convex::polish::sharp_certificate_at(&prob, &z, Some(&lt), None, false, &ctl)
+                .unwrap();
+        assert!(c2.dual <= pstar * (1.0 + 1e-12), "{} vs {pstar}", c2.dual);
+        assert!(
+            pstar - c2.dual <= 1e-8 * pstar,
+            "face {} p* {pstar}",
+            c2.dual
         );
     }
 

@@ -81,6 +81,17 @@ const NEWTON_FULL_ROWS_SCORE: f64 = 0.9;
 /// Newton rounds from z = 0 keep in the working set the patterns of the best point's blocks
 /// above this fraction of its largest block.
 const NEWTON_SUPPORT_REL: f64 = 1e-3;
+/// The first Newton round from z = 0 drops the patterns the exponential-cone round left at zero
+/// with a slack dual constraint when that round's relative gap is below this.
+const NEWTON_DROP_GAP: f64 = 1e-5;
+/// The dual point on the face ([`super::polish::dual_on_face`]) stops once its largest dual
+/// residual is at most FACE_TARGET · tol · β (its scaling then costs at most that fraction of
+/// the penalty).
+const FACE_TARGET: f64 = 1e-3;
+/// The logistic loss's Newton rounds from z = 0: a tight round that leaves a relative gap of at
+/// most this many times tol (but above it) is followed by the polish on its support before
+/// another Newton round.
+const NEWTON_POLISH_GAP: f64 = 1e3;
 /// Newton rounds from z = 0 solve their models to [`CONIC_LOOSE_TOL`] while the last round left
 /// a relative gap above this.
 const NEWTON_LOOSE_GAP: f64 = 1e-3;
@@ -651,7 +662,7 @@ pub fn fit(
 }
 
 /// Largest n + 2 for which [`fit`] prunes the blocks it returns (windows of 2(n + 1) blocks,
-/// one SVD of (n + 1) × 2(n + 1) each); larger problems are pruned by the caller.
+/// one QR of 2(n + 1) × (n + 1) each); larger problems are pruned by the caller.
 pub const PRUNE_MAX_N2: usize = 200;
 
 /// Carathéodory pruning of the returned blocks ([`super::prune`]): at most n + 1 nonzero
@@ -788,6 +799,31 @@ fn gated_start(
         return Ok(None);
     }
     Ok(Some((supp, lam)))
+}
+
+/// Drops from the working set the patterns of `idx` whose blocks the round's solve (to `rtol`)
+/// left at zero and whose dual constraint is slack (score below CONIC_DROP_SLACK · β).
+#[allow(clippy::too_many_arguments)]
+fn drop_slack(
+    in_w: &mut [bool],
+    idx: &[usize],
+    z: &Array2<f64>,
+    scores: &[f64],
+    rtol: f64,
+    beta: f64,
+    p: usize,
+    reps: usize,
+) {
+    let znorms = super::block_norms(z);
+    // a loose solve leaves its zero blocks at ~its tolerance, not at ~0
+    let zero_rel = CONIC_ZERO_REL.max(1e3 * rtol);
+    let zm = znorms.iter().cloned().fold(0.0f64, f64::max);
+    for &i in idx {
+        let zero = (0..reps).all(|r| znorms[r * p + i] <= zero_rel * zm);
+        if zero && scores[i] < CONIC_DROP_SLACK * beta {
+            in_w[i] = false;
+        }
+    }
 }
 
 /// The conic endgame (see the module docs): column generation with Clarabel from the point
@@ -1089,6 +1125,11 @@ pub fn endgame(
             Ok::<_, Error>((cert, mu, scores))
         };
         let (mut cert, mut mu, mut scores) = price(facets.as_deref())?;
+        // (the face step is not taken in the logistic loss's loose rounds from z = 0: solved
+        // looser than tol, their point cannot certify, and the next round is a Newton round
+        // whatever the bound — n = 60, d = 2, all 120 patterns: 2–3 ms of a 12–25 ms fit)
+        let face = !(newton_zero && loose && rtol > tol);
+        let mut deferred: Option<Option<Vec<Vec<usize>>>> = None;
         if facets.is_some() {
             let ub1 = cert.objective.max(cert.network_objective);
             let rel1 = (ub1 - cert.dual) / ub1.abs().max(super::GAP_TINY);
@@ -1117,11 +1158,20 @@ pub fn endgame(
                 } else {
                     None
                 };
-                let (c2, m2, s2) = price(sel.as_deref())?;
-                if c2.dual > cert.dual {
-                    cert = c2;
-                    mu = m2;
-                    scores = s2;
+                if newton_zero && face {
+                    // the logistic loss from z = 0: after the step onto the face below, and
+                    // only when its candidate leaves the gap open (near the optimum it
+                    // certifies alone: n = 60, d = 2, all 120 patterns, β = 1e-3, where the
+                    // all-rows NNLS of the two candidates before it was a third of the main
+                    // thread's time)
+                    deferred = Some(sel);
+                } else {
+                    let (c2, m2, s2) = price(sel.as_deref())?;
+                    if c2.dual > cert.dual {
+                        cert = c2;
+                        mu = m2;
+                        scores = s2;
+                    }
                 }
             }
         }
@@ -1129,19 +1179,52 @@ pub fn endgame(
         // objective where scaling loses first order; see [`super::polish::dual_on_face`])
         let ub1 = cert.objective.max(cert.network_objective);
         let rel1 = (ub1 - cert.dual) / ub1.abs().max(super::GAP_TINY);
-        // (not in the logistic loss's loose rounds from z = 0: solved looser than tol, their
-        // point cannot certify, and the next round is a Newton round whatever the bound — n = 60,
-        // d = 2, all 120 patterns: 2–3 ms of a 12–25 ms fit)
-        let face = !(newton_zero && loose && rtol > tol);
         if face
             && prob.loss.is_smooth()
             && rel1 < CONIC_SECOND_DUAL_GAP
             && !gap_ok(ub1, cert.dual, tol)
         {
             let t2 = std::time::Instant::now();
-            if let Some(lf) = super::polish::dual_on_face(prob, &z, &cert.dual_point, ctl)? {
-                let (c3, m3, s3) =
-                    super::polish::sharp_certificate_at(prob, &z, Some(&lf), None, false, ctl)?;
+            if let Some(lf) =
+                super::polish::dual_on_face(prob, &z, &cert.dual_point, FACE_TARGET * tol, ctl)?
+            {
+                // priced on the facet rows, then on all rows for the patterns whose facet-row
+                // residual is at least NEWTON_FULL_ROWS_SCORE · β when that leaves the gap
+                // open (as the rounds' pricing above; the all-rows NNLS of every pattern took
+                // half of the face step's time: logistic, n = 60, d = 2, all 120 patterns,
+                // β = 1e-4)
+                let (mut c3, mut m3, mut s3) = super::polish::sharp_certificate_on_rows(
+                    prob,
+                    &z,
+                    Some(&lf),
+                    None,
+                    false,
+                    facets.as_deref(),
+                    ctl,
+                )?;
+                if let Some(f) = facets.as_ref().filter(|_| !gap_ok(ub1, c3.dual, tol)) {
+                    let sel: Vec<Vec<usize>> = (0..p)
+                        .map(|i| {
+                            if s3[i] < NEWTON_FULL_ROWS_SCORE * prob.beta {
+                                f[i].clone()
+                            } else {
+                                Vec::new() // all rows
+                            }
+                        })
+                        .collect();
+                    let (c4, m4, s4) = super::polish::sharp_certificate_on_rows(
+                        prob,
+                        &z,
+                        Some(&lf),
+                        None,
+                        false,
+                        Some(&sel),
+                        ctl,
+                    )?;
+                    if c4.dual > c3.dual {
+                        (c3, m3, s3) = (c4, m4, s4);
+                    }
+                }
                 let ub3 = c3.objective.max(c3.network_objective);
                 note(
                     log,
@@ -1156,6 +1239,46 @@ pub fn endgame(
                     cert = c3;
                     mu = m3;
                     scores = s3;
+                }
+            }
+        }
+        // a tight Newton round whose face candidate left a gap below NEWTON_POLISH_GAP · tol:
+        // the polish on its support before the all-rows pricing (n = 40, d = 3, all 1,562
+        // patterns, β = 1e-3: the gap is the primal's, 7.5e-8 relative, which no pricing closes;
+        // the polish certifies in 10 ms, the pricing took 20); the pricing follows when not
+        let mut polished_sol = None;
+        if let Some(sel) = deferred {
+            let ub = cert.objective.max(cert.network_objective);
+            let relc = (ub - cert.dual) / ub.abs().max(super::GAP_TINY);
+            if !gap_ok(ub, cert.dual, tol) && !polished && relc < NEWTON_POLISH_GAP * tol {
+                polished = true;
+                let t2 = std::time::Instant::now();
+                if let Some((zp, cp, mup)) =
+                    super::admm::try_polish(prob, &z, settings, &mut tried, ctl)?
+                {
+                    note(
+                        log,
+                        settings,
+                        format!("conic: polished on the support ({:.3} s)", stage_secs(t2)),
+                    );
+                    polished_sol = Some(sparse_solution(prob, zp, cp, mup, iters, tol));
+                } else {
+                    note(
+                        log,
+                        settings,
+                        format!(
+                            "conic: the polish on the support did not certify ({:.3} s)",
+                            stage_secs(t2)
+                        ),
+                    );
+                }
+            }
+            if !gap_ok(ub, cert.dual, tol) && polished_sol.is_none() {
+                let (c2, m2, s2) = price(sel.as_deref())?;
+                if c2.dual > cert.dual {
+                    cert = c2;
+                    mu = m2;
+                    scores = s2;
                 }
             }
         }
@@ -1199,6 +1322,9 @@ pub fn endgame(
                 .as_ref()
                 .is_some_and(|b| ub >= b.objective.max(b.network_objective));
         best = Some(merge(best, sol, tol));
+        if let Some(ps) = polished_sol {
+            best = Some(merge(best, ps, tol));
+        }
         if best.as_ref().is_some_and(|s| s.converged) {
             break;
         }
@@ -1220,6 +1346,16 @@ pub fn endgame(
         if newton_zero && !newton && (rel < CONIC_LOOSE_GAP || viol.is_empty()) {
             newton = true;
             if viol.is_empty() {
+                // once the exponential-cone round is near the optimum (gap below
+                // NEWTON_DROP_GAP) the Newton rounds run on its support and the patterns whose
+                // dual constraint is nearly tight, as the first rounds' drops below (a W of the
+                // whole program otherwise: n = 60, d = 2, all 120 patterns, β = 0.4: 21
+                // patterns and a quarter of the Newton round's time; at β = 1e-3 and a gap of
+                // 3e-4 the blocks it left at zero were not yet the optimum's, and two more
+                // Newton rounds followed)
+                if round < CONIC_DROP_ROUNDS && rel < NEWTON_DROP_GAP {
+                    drop_slack(&mut in_w, &idx, &z, &scores, rtol, prob.beta, p, reps);
+                }
                 continue;
             }
         }
@@ -1235,6 +1371,36 @@ pub fn endgame(
             NEWTON_MAX_ROUNDS
         };
         if viol.is_empty() && newton && newton_rounds < max_newton {
+            // the logistic loss from z = 0: a tight Newton round that left a gap of at most
+            // NEWTON_POLISH_GAP · tol is polished on its support (the face's Newton solve)
+            // before another Newton round (n = 40, d = 3, all 1,562 patterns, β = 1e-3: the
+            // first tight round leaves 8.6e-8, its primal 7.5e-8 above the optimum; the polish
+            // certifies at a third of the second round's time)
+            if newton_zero && !polished && !loose && rel < NEWTON_POLISH_GAP * tol {
+                polished = true;
+                let t2 = std::time::Instant::now();
+                let zb = best.as_ref().map(|s| s.z.clone()).unwrap_or(z);
+                if let Some((zp, cp, mup)) =
+                    super::admm::try_polish(prob, &zb, settings, &mut tried, ctl)?
+                {
+                    let sol = sparse_solution(prob, zp, cp, mup, iters, tol);
+                    note(
+                        log,
+                        settings,
+                        format!("conic: polished on the support ({:.3} s)", stage_secs(t2)),
+                    );
+                    best = Some(merge(best, sol, tol));
+                    break;
+                }
+                note(
+                    log,
+                    settings,
+                    format!(
+                        "conic: the polish on the support did not certify ({:.3} s)",
+                        stage_secs(t2)
+                    ),
+                );
+            }
             continue;
         }
         last_rel = rel;
@@ -1303,16 +1469,7 @@ pub fn endgame(
         // dual constraint is slack (they rejoin when the pricing flags them again); later rounds
         // only grow W, so the loop ends
         if round < CONIC_DROP_ROUNDS {
-            let znorms = super::block_norms(&z);
-            // a loose solve leaves its zero blocks at ~its tolerance, not at ~0
-            let zero_rel = CONIC_ZERO_REL.max(1e3 * rtol);
-            let zm = znorms.iter().cloned().fold(0.0f64, f64::max);
-            for &i in &idx {
-                let zero = (0..reps).all(|r| znorms[r * p + i] <= zero_rel * zm);
-                if zero && scores[i] < CONIC_DROP_SLACK * prob.beta {
-                    in_w[i] = false;
-                }
-            }
+            drop_slack(&mut in_w, &idx, &z, &scores, rtol, prob.beta, p, reps);
         }
         for &i in viol.iter().take(cap) {
             in_w[i] = true;

@@ -26,7 +26,15 @@ pub(crate) fn sparsify(
     let base = prob.certify(z, None, None).violation;
     let norms = super::block_norms(z);
     let zmax = norms.iter().cloned().fold(0.0, f64::max);
+    // a threshold that zeroes the same blocks as the last one tried (or none) gives the same
+    // point: not certified again
+    let mut tried = norms.iter().filter(|&&v| v == 0.0).count();
     for eps in [1e-3, 1e-4, 1e-5, 1e-6, 1e-7, 1e-8, 1e-9] {
+        let zeroed = norms.iter().filter(|&&v| v < eps * zmax).count();
+        if zeroed == tried {
+            continue;
+        }
+        tried = zeroed;
         let mut zt = z.clone();
         for b in 0..z.ncols() {
             if norms[b] < eps * zmax {

@@ -282,7 +282,10 @@ fn bottom_ref<'a>(left: &'a MatMut<'_, f64>, k1: usize, k0: usize, w: usize) -> 
 /// `reg = (eps, delta)` its LDLᵀ with dynamic regularisation (all signs +1: a pivot of D that is
 /// ≤ eps or negative becomes delta), returned in LLᵀ form (L = L_unit · diag(√D)). Err(j): the
 /// block's pivot j failed.
-fn factor_block(mut b: MatMut<'_, f64>, reg: Option<(f64, f64)>) -> std::result::Result<(), usize> {
+pub(crate) fn factor_block(
+    mut b: MatMut<'_, f64>,
+    reg: Option<(f64, f64)>,
+) -> std::result::Result<(), usize> {
     use faer::dyn_stack::{MemBuffer, MemStack};
     use faer::linalg::cholesky::ldlt::factor as ldlt;
     use faer::linalg::cholesky::llt::factor as llt;
