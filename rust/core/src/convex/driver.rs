@@ -715,6 +715,34 @@ fn sparse_solution(
     Solution::from_certificate(zs, cs, mu, iters, true)
 }
 
+/// [`super::admm::try_polish`] at `z` as a [`sparse_solution`], its outcome and time noted in
+/// the log (`None`: the polish on the support did not certify).
+#[allow(clippy::too_many_arguments)]
+fn polish_noted(
+    prob: &Problem,
+    z: &Array2<f64>,
+    settings: &Settings,
+    tried: &mut Vec<super::polish::Face>,
+    iters: usize,
+    tol: f64,
+    log: &mut Vec<String>,
+    ctl: &Control,
+) -> Result<Option<Solution>> {
+    let t = std::time::Instant::now();
+    let sol = super::admm::try_polish(prob, z, settings, tried, ctl)?
+        .map(|(zp, cp, mup)| sparse_solution(prob, zp, cp, mup, iters, tol));
+    let line = if sol.is_some() {
+        format!("conic: polished on the support ({:.3} s)", stage_secs(t))
+    } else {
+        format!(
+            "conic: the polish on the support did not certify ({:.3} s)",
+            stage_secs(t)
+        )
+    };
+    note(log, settings, line);
+    Ok(sol)
+}
+
 /// The blocks of the patterns `idx` of a whole program's blocks (`reps` per pattern), in the
 /// column order of the program restricted to `idx` (the inverse of [`scatter`]).
 fn gather(src: &Array2<f64>, idx: &[usize], p: usize, reps: usize) -> Array2<f64> {
@@ -1252,26 +1280,7 @@ pub fn endgame(
             let relc = (ub - cert.dual) / ub.abs().max(super::GAP_TINY);
             if !gap_ok(ub, cert.dual, tol) && !polished && relc < NEWTON_POLISH_GAP * tol {
                 polished = true;
-                let t2 = std::time::Instant::now();
-                if let Some((zp, cp, mup)) =
-                    super::admm::try_polish(prob, &z, settings, &mut tried, ctl)?
-                {
-                    note(
-                        log,
-                        settings,
-                        format!("conic: polished on the support ({:.3} s)", stage_secs(t2)),
-                    );
-                    polished_sol = Some(sparse_solution(prob, zp, cp, mup, iters, tol));
-                } else {
-                    note(
-                        log,
-                        settings,
-                        format!(
-                            "conic: the polish on the support did not certify ({:.3} s)",
-                            stage_secs(t2)
-                        ),
-                    );
-                }
+                polished_sol = polish_noted(prob, &z, settings, &mut tried, iters, tol, log, ctl)?;
             }
             if !gap_ok(ub, cert.dual, tol) && polished_sol.is_none() {
                 let (c2, m2, s2) = price(sel.as_deref())?;
@@ -1378,28 +1387,13 @@ pub fn endgame(
             // certifies at a third of the second round's time)
             if newton_zero && !polished && !loose && rel < NEWTON_POLISH_GAP * tol {
                 polished = true;
-                let t2 = std::time::Instant::now();
                 let zb = best.as_ref().map(|s| s.z.clone()).unwrap_or(z);
-                if let Some((zp, cp, mup)) =
-                    super::admm::try_polish(prob, &zb, settings, &mut tried, ctl)?
+                if let Some(sol) =
+                    polish_noted(prob, &zb, settings, &mut tried, iters, tol, log, ctl)?
                 {
-                    let sol = sparse_solution(prob, zp, cp, mup, iters, tol);
-                    note(
-                        log,
-                        settings,
-                        format!("conic: polished on the support ({:.3} s)", stage_secs(t2)),
-                    );
                     best = Some(merge(best, sol, tol));
                     break;
                 }
-                note(
-                    log,
-                    settings,
-                    format!(
-                        "conic: the polish on the support did not certify ({:.3} s)",
-                        stage_secs(t2)
-                    ),
-                );
             }
             continue;
         }
