@@ -4,7 +4,8 @@
 #   1. builds the release wheel once (maturin build --release: abi3, manylinux) and the sdist,
 #   2. installs that wheel with the test, bench, docs and lint extras,
 #   3. lints: ruff check, ruff format --check, cargo fmt --check, cargo clippy -D warnings, mypy,
-#   4. builds the documentation with warnings as errors (mkdocs build --strict),
+#   4. builds the documentation with warnings as errors (mkdocs build --strict; cargo doc of the
+#      core with its private items),
 #   5. cargo test for the pure-Rust core (unit + property tests), in the optimised `fastdev`
 #      profile (the debug profile compiles faster but runs the numerical tests far slower),
 #   6. pytest against the installed wheel (oracle tests; benches/ run once each as smoke tests),
@@ -65,6 +66,8 @@ step "docs: mkdocs build --strict"
 SITE=$(mktemp -d)
 "$PY" -m mkdocs build --strict --quiet --site-dir "$SITE"
 rm -rf "$SITE"
+step "docs: cargo doc of the core, private items included (warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc --quiet --no-deps -p hiddenconvex-core --document-private-items
 
 step "cargo test (rust/core, fastdev profile)"
 cargo test --quiet -p hiddenconvex-core --profile fastdev

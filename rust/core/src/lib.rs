@@ -16,6 +16,11 @@
 //! Shared by them: [`loss`], the one pointwise loss type (objectives, and through them Hessians
 //! and midpoint tests; convex solvers).
 
+// The docs link internal items (kernels, constants, private helpers): this crate is the core of
+// the Python package, not a published Rust API, and is read with `cargo doc
+// --document-private-items` (which resolves every link).
+#![allow(rustdoc::private_intra_doc_links)]
+
 /// Define `$name`, which runs `$avx2` (the `#[inline(always)]` body `$portable`, given as the
 /// block after the signature, compiled with
 /// AVX2 enabled) when the CPU has AVX2 and `$portable` otherwise: the same operations in the same

@@ -19,7 +19,7 @@
 //!   r_σ(A) = 1 + Σ_{t ≥ j} r_{σ'}(A_t^{y_t}) for nonempty C(σ).
 //! - **Enumeration** ([`chambers_in_cone`]): the same recursion with deletion–restriction
 //!   candidates: a point of C(σ) plus u0 ± ε n for every chamber of the restricted cone
-//!   (ε as in [`super::enumerate`]), which stay in C(σ) and meet every chamber inside it; one
+//!   (ε as in [`mod@super::enumerate`]), which stay in C(σ) and meet every chamber inside it; one
 //!   witness per pattern (largest relative margin) is kept. Every candidate lies in C(σ) and each
 //!   restricted chamber gives two distinct chambers of an intermediate arrangement inside
 //!   C(σ), so at most 2 r_σ(A) candidates are held at the top level and no sub-enumeration is

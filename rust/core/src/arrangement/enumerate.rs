@@ -402,7 +402,7 @@ pub fn witnesses_of_lines_top(
 pub(super) struct Level {
     k: usize,
     m: usize,
-    /// cols[c * m + i] = y_i[c]
+    /// `cols[c * m + i] = y_i[c]`
     cols: Vec<f64>,
     /// TIE_TOL * |y_i|
     tie: Vec<f64>,
@@ -434,7 +434,7 @@ impl Level {
         }
     }
 
-    /// out[i] = y_i · u for every line (one pass, dimension known at compile time).
+    /// `out[i]` = y_i · u for every line (one pass, dimension known at compile time).
     #[inline(always)]
     fn products_fixed<const Q: usize>(&self, u: &[f64], out: &mut [f64]) {
         let m = self.m;
@@ -449,7 +449,7 @@ impl Level {
         }
     }
 
-    /// out[i] = y_i · u for every line (vectorised over i).
+    /// `out[i]` = y_i · u for every line (vectorised over i).
     #[inline]
     fn products(&self, u: &[f64], out: &mut [f64]) {
         match self.k {
@@ -854,7 +854,7 @@ pub(super) fn point_candidate(lv: &Level, u: &[f64], nw: usize) -> Option<(Vec<u
     Some((pat, margin / un))
 }
 
-/// The sign bits 1[v > 0] of at most 64 values as an MSB-first word (nibble by nibble).
+/// The sign bits `1[v > 0]` of at most 64 values as an MSB-first word (nibble by nibble).
 #[inline]
 fn sign_word(block: &[f64]) -> u64 {
     let mut word = 0u64;
@@ -1053,7 +1053,7 @@ pub(super) fn planar_rows(z: &[f64]) -> Vec<f64> {
 }
 
 /// Number of distinct lines among vectors of R^2 (same merging rule as `lines::dedupe`: keys
-/// v / v[pivot], near-equal keys within `PARALLEL_TOL` merged; zero vectors ignored).
+/// `v / v[pivot]`, near-equal keys within `PARALLEL_TOL` merged; zero vectors ignored).
 fn distinct_planar(z: &[f64]) -> usize {
     let mut keys: Vec<(u8, f64)> = z
         .chunks_exact(2)

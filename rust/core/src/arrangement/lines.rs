@@ -311,7 +311,8 @@ pub fn row_space(x: &[f64], n: usize, d: usize, tol: f64) -> (usize, Vec<f64>) {
 /// Rows scanned between two cancellation checks of [`row_space_ctl`] (~1 ms of work at d = 50).
 const ROW_SPACE_CHECK_ROWS: usize = 1 << 14;
 
-/// [`row_space`], checking `ctl` every [`ROW_SPACE_CHECK_ROWS`] rows of each pass (the same
+/// The rank and row-space basis of `x` (the test helper `row_space` is this with a fresh
+/// [`Control`]), checking `ctl` every [`ROW_SPACE_CHECK_ROWS`] rows of each pass (the same
 /// arithmetic in the same order, so the same bits).
 pub fn row_space_ctl(
     x: &[f64],

@@ -157,7 +157,7 @@ fn wrap_scored(
 }
 
 /// Copy the block columns of a program restricted to the patterns `idx` (block r·|idx| + a,
-/// `reps` blocks per pattern) into the columns of the whole program's (block r·p + idx[a]).
+/// `reps` blocks per pattern) into the columns of the whole program's (block `r·p + idx[a]`).
 fn scatter_blocks(dst: &mut Array2<f64>, src: &Array2<f64>, idx: &[usize], p: usize, reps: usize) {
     let q = idx.len();
     for (a, &i) in idx.iter().enumerate() {

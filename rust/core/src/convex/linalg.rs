@@ -361,7 +361,7 @@ pub struct PackedRows {
     pub len: Vec<usize>,
     /// First block of every tile (one more entry than tiles).
     pub starts: Vec<usize>,
-    /// The blocks, `PANEL · d` values each: x[block][j][c] = X[rows[block · PANEL + c], j].
+    /// The blocks, `PANEL · d` values each: `x[block][j][c] = X[rows[block · PANEL + c], j]`.
     pub x: Vec<f64>,
 }
 

@@ -261,7 +261,7 @@ impl Stencil {
     }
 
     /// Write stencil row `r` of the point `theta` with steps `h` into `out` (which must already
-    /// hold `theta`; only the changed coordinates are written — call [`Stencil::restore`] after).
+    /// hold `theta`; only the changed coordinates are written).
     #[inline]
     fn apply(&self, theta: &[f64], h: &[f64], r: usize, out: &mut [f64]) {
         let row = self.rows[r];
@@ -1167,7 +1167,7 @@ pub struct Analysis {
     pub certificates: Certificates,
 }
 
-/// [`hessian_gradients`] or [`hessian_values_native`] (by `method`), then [`spectrum`] with the
+/// [`hessian_gradients`] or [`hessian_values_native`] (by `method`), then [`fn@spectrum`] with the
 /// eigen-decompositions and [`certify`] with the candidates' points evaluated by `obj`
 /// ([`crate::objective::batch_values_and_scales`]), all in the caller's run: one hand-off into
 /// the pool for a large batch (the spectra and the certificates' points go parallel over points

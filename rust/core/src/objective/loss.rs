@@ -221,7 +221,7 @@ fn expm1_reduced(r: f64) -> f64 {
     fma(r2, p, r)
 }
 
-/// Σ_k ATANH_A[k]·w^k (w = s² ≤ 1/25) by Estrin's scheme.
+/// Σ_k `ATANH_A[k]`·w^k (w = s² ≤ 1/25) by Estrin's scheme.
 #[inline(always)]
 fn atanh_poly(w: f64) -> f64 {
     let a = &ATANH_A;
@@ -783,7 +783,7 @@ simd_dispatch! {
     /// the sample's prediction and target `zy = [z, y]` and features `xs` (one per coordinate),
     /// `q[j] = ℓ'(z + tp[j]·xs[j], y) − ℓ'(z − tm[j]·xs[j], y)` (the moved predictions rounded as
     /// written, no fused multiply-add; ℓ' as [`loss_derivs_row`] computes it). `mx` is raised to
-    /// the maxima over j of |ẑ⁺| + |ẑ⁻|, |ℓ'⁺| + |ℓ'⁻|, |q_j| and (tp[j] + tm[j])·|xs[j]| (NaN
+    /// the maxima over j of |ẑ⁺| + |ẑ⁻|, |ℓ'⁺| + |ℓ'⁻|, |q_j| and `(tp[j] + tm[j])·|xs[j]|` (NaN
     /// entries are skipped by the maxima; they reach `q`).
     pub(crate) fn loss_deriv_diffs_row / loss_deriv_diffs_row_portable / loss_deriv_diffs_row(
         loss: Loss,
@@ -849,7 +849,7 @@ simd_dispatch! {
     /// One sample's central differences of the logistic loss's derivative along the axes of a
     /// linear model with equal moves (θ_j ± h_j both exactly representable as formed): with the
     /// sample's prediction `z` (label ±1), features `xs` and moves `h`,
-    /// `q[j] = ℓ'(z + δ_j) − ℓ'(z − δ_j)` with δ_j = h[j]·xs[j] (rounded), by
+    /// `q[j] = ℓ'(z + δ_j) − ℓ'(z − δ_j)` with δ_j = `h[j]·xs[j]` (rounded), by
     /// [`logistic_sinh_diff`]: one exponential per sample and one division per entry, relative
     /// error ≤ [`SINH_FORM_ULP`] ulp where every |δ_j| ≤ [`SINH_FORM_MAX_SHIFT`] (the caller
     /// checks `mx[1]`). `mx` is raised to the maxima over j of |q_j| and |δ_j| (NaN skipped).
@@ -1190,7 +1190,7 @@ pub(crate) mod avx2 {
     }
 
     /// [`super::exp_nonpos_v`] of two vectors, interleaved: e^x for x ≤ 0 (or NaN) with one
-    /// power of two (bit for bit [`exp4x2`] there).
+    /// power of two (bit for bit [`exp4`] there).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn exp_nonpos4x2(x: [V; 2]) -> [V; 2] {
@@ -1249,7 +1249,7 @@ pub(crate) mod avx2 {
         store(dl, 0, dv);
     }
 
-    /// `(ℓ, ℓ')` of the logistic loss, four lanes (as [`loss_term`]).
+    /// `(ℓ, ℓ')` of the logistic loss, four lanes (as [`super::loss_term`]).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn logistic4(f: V, y: V) -> (V, V) {

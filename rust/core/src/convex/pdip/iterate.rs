@@ -25,14 +25,14 @@ pub struct Iterate {
     /// … and (μ, t) two iterations earlier, when the run made them (a block whose epigraph
     /// t_b keeps its size while μ shrinks is heading for the support: Tapia's indicator).
     pub back: Option<(f64, Array1<f64>)>,
-    /// The data rows of each pattern's LP rows (column-major nl × P, see [`nearest_rows`]);
+    /// The data rows of each pattern's LP rows (column-major nl × P, see [`super::lp_rows::nearest_rows`]);
     /// `None`: all n rows.
     pub lp_rows: Option<Vec<usize>>,
 }
 
 impl Iterate {
     /// The iterate restricted to the patterns `idx` of a program with `p` patterns and `reps`
-    /// blocks per pattern (block r·p + i becomes r·|idx| + a for idx[a] = i).
+    /// blocks per pattern (block r·p + i becomes r·|idx| + a for `idx[a] = i`).
     pub fn select(&self, idx: &[usize], p: usize, reps: usize) -> Iterate {
         let cols: Vec<usize> = (0..reps)
             .flat_map(|r| idx.iter().map(move |&i| r * p + i))

@@ -361,7 +361,7 @@ pub(super) struct Woodbury<'a> {
     /// The rows of X active in each pattern, packed by tile in blocks of the assembly kernel's
     /// register tile (the operand of the Woodbury assembly) …
     packed: Vec<linalg::PackedRows>,
-    /// … and c_xt[i] = C_i X_iᵀ in the same layout, made once per iteration and read by every
+    /// … and `c_xt[i]` = C_i X_iᵀ in the same layout, made once per iteration and read by every
     /// tile.
     c_xt: Vec<Vec<f64>>,
     /// The assembly's work arrays, kept from one iteration to the next: one w × w tile per unit
