@@ -965,6 +965,53 @@ macro_rules! simd_exp_nonpos_x2 {
     }};
 }
 
+/// The body of a logistic row kernel of `$w` values per step (`$step`: one step of `$w` values
+/// at an offset): whole steps in place, the last `< $w` values in zero-padded buffers (lanes are
+/// independent, so the padding changes no value), then the fold when `flush`. The AVX2 and
+/// AVX-512 kernels differ only in their step and width.
+#[cfg(target_arch = "x86_64")]
+macro_rules! simd_logistic_row {
+    ($w:expr, $step:ident, $f:ident, $e:ident, $y:ident, $acc_f:ident, $acc_s:ident, $prod:ident, $flush:ident) => {{
+        let want_s = !$acc_s.is_empty();
+        let mut n = $f.len().min($acc_f.len()).min($prod.len());
+        if want_s {
+            n = n.min($e.len()).min($acc_s.len());
+        }
+        let yv = splat($y);
+        let mut k = 0;
+        while k + $w <= n {
+            $step(k, $f, $e, yv, $acc_f, $acc_s, $prod, want_s);
+            k += $w;
+        }
+        if k < n {
+            let r = n - k;
+            let mut bufs = [[0.0f64; $w]; 5];
+            bufs[0][..r].copy_from_slice(&$f[k..n]);
+            bufs[2][..r].copy_from_slice(&$acc_f[k..n]);
+            bufs[4][..r].copy_from_slice(&$prod[k..n]);
+            if want_s {
+                bufs[1][..r].copy_from_slice(&$e[k..n]);
+                bufs[3][..r].copy_from_slice(&$acc_s[k..n]);
+            }
+            let [fb, eb, mut ab, mut sb, mut pb] = bufs;
+            $step(0, &fb, &eb, yv, &mut ab, &mut sb, &mut pb, want_s);
+            $acc_f[k..n].copy_from_slice(&ab[..r]);
+            $prod[k..n].copy_from_slice(&pb[..r]);
+            if want_s {
+                $acc_s[k..n].copy_from_slice(&sb[..r]);
+            }
+        }
+        if $flush {
+            let s = if want_s {
+                &mut $acc_s[..n]
+            } else {
+                &mut $acc_s[..0]
+            };
+            super::logistic_flush(&mut $acc_f[..n], s, &mut $prod[..n]);
+        }
+    }};
+}
+
 /// The AVX2 twins of the slice kernels: four lanes per instruction, the same operations in the
 /// same order as the scalar kernels ([`exp_v`], [`log1p_unit_v`], …), which also handle the
 /// last `len % 4` values. Explicit intrinsics (the compiler does not vectorise the scalar loops
@@ -1437,45 +1484,7 @@ pub(crate) mod avx2 {
         prod: &mut [f64],
         flush: bool,
     ) {
-        let want_s = !acc_s.is_empty();
-        let mut n = f.len().min(acc_f.len()).min(prod.len());
-        if want_s {
-            n = n.min(e.len()).min(acc_s.len());
-        }
-        let yv = splat(y);
-        let mut k = 0;
-        while k + 8 <= n {
-            logistic_step8(k, f, e, yv, acc_f, acc_s, prod, want_s);
-            k += 8;
-        }
-        if k < n {
-            // The last < 8 values in zero-padded buffers (same operations per lane as the
-            // portable kernel, without its software FMA).
-            let r = n - k;
-            let mut bufs = [[0.0f64; 8]; 5];
-            bufs[0][..r].copy_from_slice(&f[k..n]);
-            bufs[2][..r].copy_from_slice(&acc_f[k..n]);
-            bufs[4][..r].copy_from_slice(&prod[k..n]);
-            if want_s {
-                bufs[1][..r].copy_from_slice(&e[k..n]);
-                bufs[3][..r].copy_from_slice(&acc_s[k..n]);
-            }
-            let [fb, eb, mut ab, mut sb, mut pb] = bufs;
-            logistic_step8(0, &fb, &eb, yv, &mut ab, &mut sb, &mut pb, want_s);
-            acc_f[k..n].copy_from_slice(&ab[..r]);
-            prod[k..n].copy_from_slice(&pb[..r]);
-            if want_s {
-                acc_s[k..n].copy_from_slice(&sb[..r]);
-            }
-        }
-        if flush {
-            let s = if want_s {
-                &mut acc_s[..n]
-            } else {
-                &mut acc_s[..0]
-            };
-            super::logistic_flush(&mut acc_f[..n], s, &mut prod[..n]);
-        }
+        simd_logistic_row!(8, logistic_step8, f, e, y, acc_f, acc_s, prod, flush)
     }
 
     #[target_feature(enable = "avx2,fma")]
@@ -2124,43 +2133,7 @@ pub(crate) mod avx512 {
         prod: &mut [f64],
         flush: bool,
     ) {
-        let want_s = !acc_s.is_empty();
-        let mut n = f.len().min(acc_f.len()).min(prod.len());
-        if want_s {
-            n = n.min(e.len()).min(acc_s.len());
-        }
-        let yv = splat(y);
-        let mut k = 0;
-        while k + 16 <= n {
-            logistic_step16(k, f, e, yv, acc_f, acc_s, prod, want_s);
-            k += 16;
-        }
-        if k < n {
-            let r = n - k;
-            let mut bufs = [[0.0f64; 16]; 5];
-            bufs[0][..r].copy_from_slice(&f[k..n]);
-            bufs[2][..r].copy_from_slice(&acc_f[k..n]);
-            bufs[4][..r].copy_from_slice(&prod[k..n]);
-            if want_s {
-                bufs[1][..r].copy_from_slice(&e[k..n]);
-                bufs[3][..r].copy_from_slice(&acc_s[k..n]);
-            }
-            let [fb, eb, mut ab, mut sb, mut pb] = bufs;
-            logistic_step16(0, &fb, &eb, yv, &mut ab, &mut sb, &mut pb, want_s);
-            acc_f[k..n].copy_from_slice(&ab[..r]);
-            prod[k..n].copy_from_slice(&pb[..r]);
-            if want_s {
-                acc_s[k..n].copy_from_slice(&sb[..r]);
-            }
-        }
-        if flush {
-            let s = if want_s {
-                &mut acc_s[..n]
-            } else {
-                &mut acc_s[..0]
-            };
-            super::logistic_flush(&mut acc_f[..n], s, &mut prod[..n]);
-        }
+        simd_logistic_row!(16, logistic_step16, f, e, y, acc_f, acc_s, prod, flush)
     }
 }
 
