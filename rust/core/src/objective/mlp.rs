@@ -907,6 +907,9 @@ impl Mlp {
         values.iter_mut().for_each(|v| *v = 0.0);
         scales.iter_mut().for_each(|v| *v = 0.0);
         let lip = l0.act.lipschitz();
+        // a ReLU hidden layer: its activations (and the t-points' combination) are taken inside
+        // the output unit, with no pass over the group's pre-activations
+        let relu_output = second.is_some() && l0.act == Activation::Relu;
         let mut prod = self.loss_products(rr);
         let n = self.x.nrows();
         let row = |i: usize| (self.x.row(i).to_slice(), self.xabs.row(i).to_slice());
@@ -944,21 +947,26 @@ impl Mlp {
                 }
                 i += if next.is_some() { 2 } else { 1 };
             }
-            if let Some((np, ts)) = pairs {
-                let used = (i1 - i0) * w;
-                combine_pair_units(&mut z[..used], &mut e[..used], rr, np, ts);
-            }
             let used = (i1 - i0) * w;
-            if second.is_some() {
-                super::loss::activation_slice(l0.act, &mut z[..used], &mut []);
-                if lip != 1.0 {
-                    e[..used].iter_mut().for_each(|v| *v *= lip);
+            if !relu_output {
+                if let Some((np, ts)) = pairs {
+                    combine_pair_units(&mut z[..used], &mut e[..used], rr, np, ts);
+                }
+                if second.is_some() {
+                    super::loss::activation_slice(l0.act, &mut z[..used], &mut []);
+                    if lip != 1.0 {
+                        e[..used].iter_mut().for_each(|v| *v *= lip);
+                    }
                 }
             }
             for i in i0..i1 {
                 let o = (i - i0) * w;
                 let (zs, es) = (&z[o..o + w], &e[o..o + w]);
-                let (f, ef): (&[f64], &[f64]) = if second.is_some() {
+                let (f, ef): (&[f64], &[f64]) = if relu_output {
+                    let w2s = (&w2[..], &w2a[..], &b2[..], &b2a[..]);
+                    output_unit_relu_row(zs, es, w2s, pairs, &mut out, &mut eo);
+                    (&out, &eo)
+                } else if second.is_some() {
                     output_unit_row(zs, es, &w2, &w2a, &b2, &b2a, &mut out, &mut eo);
                     (&out, &eo)
                 } else {
@@ -1597,6 +1605,116 @@ fn output_unit_block<const L: usize>(
         b0 += L;
     }
     b0
+}
+
+avx512_twin! {
+    /// [`output_unit_row`] of a ReLU first layer from its pre-activations: `z`, `e` hold the
+    /// first layer's pre-activations and bounds (`z[u·B + b]`), and each point's activations are
+    /// taken inside the output unit (`h = z` if `z > 0`, else 0, as the ReLU pass gives them, so
+    /// `|h| = h`) with no separate activation pass. With `pairs = Some((np, ts))` the row is
+    /// ordered by role (np a's, np b's, then np t-points per weight) and only the a's and b's
+    /// columns are filled: the t-points' pre-activations and bounds are combined from them as
+    /// the output unit reads them (`t·z_a + (1 − t)·z_b` and `4·(t·e_a + (1 − t)·e_b)`, as
+    /// [`combine_pair_unit`] forms them), with no pass that stores them. The same operations
+    /// per value as the combination, [`loss::activation_slice`](super::loss) and
+    /// [`output_unit_row`] in turn (bit for bit; tested).
+    fn output_unit_relu_row / output_unit_relu_row_avx512 / output_unit_relu_row_avx2 / output_unit_relu_row_portable [L = 32, 16, 16] (
+        z: &[f64],
+        e: &[f64],
+        w2: (&[f64], &[f64], &[f64], &[f64]),
+        pairs: Option<(usize, &[f64])>,
+        out: &mut [f64],
+        eo: &mut [f64],
+    ) {
+        let rr = out.len();
+        match pairs {
+            None => output_relu_range::<L>(z, e, w2, out, eo, 0, rr, None),
+            Some((np, ts)) => {
+                output_relu_range::<L>(z, e, w2, out, eo, 0, 2 * np, None);
+                for (j, &t) in ts.iter().enumerate() {
+                    let lo = (2 + j) * np;
+                    output_relu_range::<L>(z, e, w2, out, eo, lo, lo + np, Some((t, np)));
+                }
+            }
+        }
+    }
+}
+
+/// Points `lo..hi` of [`output_unit_relu_row`]: register blocks of `L`, then 8, then one at a
+/// time; with `comb = Some((t, np))` point `lo + i` is combined from points `i` and `np + i`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn output_relu_range<const L: usize>(
+    z: &[f64],
+    e: &[f64],
+    w2: (&[f64], &[f64], &[f64], &[f64]),
+    out: &mut [f64],
+    eo: &mut [f64],
+    lo: usize,
+    hi: usize,
+    comb: Option<(f64, usize)>,
+) {
+    let mut p = output_relu_block::<L>(z, e, w2, out, eo, lo, lo, hi, comb);
+    p = output_relu_block::<8>(z, e, w2, out, eo, lo, p, hi, comb);
+    output_relu_block::<1>(z, e, w2, out, eo, lo, p, hi, comb);
+}
+
+/// The register blocks of [`output_relu_range`]: points `p..hi` in blocks of `L` while whole
+/// blocks remain; returns the first point not done.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn output_relu_block<const L: usize>(
+    z: &[f64],
+    e: &[f64],
+    w2: (&[f64], &[f64], &[f64], &[f64]),
+    out: &mut [f64],
+    eo: &mut [f64],
+    lo: usize,
+    mut p: usize,
+    hi: usize,
+    comb: Option<(f64, usize)>,
+) -> usize {
+    let rr = out.len();
+    let (w2, w2a, b2, b2a) = w2;
+    let units = z.len() / rr.max(1);
+    let relu = |v: f64| if v > 0.0 { v } else { 0.0 };
+    while p + L <= hi {
+        let mut o = [0.0f64; L];
+        let mut so = [0.0f64; L];
+        o.copy_from_slice(&b2[p..p + L]);
+        so.copy_from_slice(&b2a[p..p + L]);
+        for u in 0..units {
+            let c = u * rr + p;
+            let (wu, wau) = (&w2[c..c + L], &w2a[c..c + L]);
+            match comb {
+                None => {
+                    let (zu, eu) = (&z[c..c + L], &e[c..c + L]);
+                    for q in 0..L {
+                        let h = relu(zu[q]);
+                        o[q] += wu[q] * h;
+                        so[q] += wau[q] * (h + eu[q]);
+                    }
+                }
+                Some((t, np)) => {
+                    let s = 1.0 - t;
+                    let ca = u * rr + (p - lo);
+                    let cb = ca + np;
+                    let (za, zb) = (&z[ca..ca + L], &z[cb..cb + L]);
+                    let (ea, eb) = (&e[ca..ca + L], &e[cb..cb + L]);
+                    for q in 0..L {
+                        let h = relu(t * za[q] + s * zb[q]);
+                        let em = 4.0 * (t * ea[q] + s * eb[q]);
+                        o[q] += wu[q] * h;
+                        so[q] += wau[q] * (h + em);
+                    }
+                }
+            }
+        }
+        out[p..p + L].copy_from_slice(&o);
+        eo[p..p + L].copy_from_slice(&so);
+        p += L;
+    }
+    p
 }
 
 /// The t-points of one unit of the fused pair path, in place: `v` holds np a-values, np
@@ -3208,6 +3326,89 @@ mod tests {
                     }
                     assert_eq!((&za, &ea), (&z1, &e1), "k={k} nb={nb} build {build}");
                     assert_eq!((&zb, &eb), (&z3, &e3), "k={k} nb={nb} build {build}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn relu_output_unit_matches_combination_activation_and_output_bit_for_bit() {
+        // the output unit that takes the ReLU (and, for pairs, the t-points' combination) as it
+        // reads the pre-activations, dispatched and portable at every register-block width,
+        // against the combination, the activation pass and the output unit in turn; values
+        // around zero (the kink), NaN, ±0 and block sizes around the 8-, 16- and 32-point blocks
+        #[cfg(target_arch = "x86_64")]
+        let avx2 = std::arch::is_x86_feature_detected!("avx2");
+        let ts = [0.5, 0.3, 0.77];
+        for m in [1usize, 3, 8] {
+            for (np, nt) in [
+                (1usize, 1usize),
+                (5, 1),
+                (8, 1),
+                (16, 2),
+                (33, 1),
+                (40, 3),
+                (67, 1),
+            ] {
+                for pairs in [false, true] {
+                    let ts = &ts[..nt];
+                    let rr = if pairs { (2 + nt) * np } else { np };
+                    let w = m * rr;
+                    let mut z: Vec<f64> = (0..w).map(|i| ((i * 37) as f64 * 0.61).sin()).collect();
+                    z[0] = f64::NAN;
+                    if w > 3 {
+                        z[1] = -0.0;
+                        z[2] = 0.0;
+                    }
+                    let e: Vec<f64> = (0..w)
+                        .map(|i| ((i * 11) as f64 * 0.23).cos().abs() * 1e-15)
+                        .collect();
+                    let w2: Vec<f64> = (0..w).map(|i| ((i * 7) as f64 * 0.41).cos()).collect();
+                    let w2a: Vec<f64> = w2.iter().map(|v| v.abs()).collect();
+                    let b2: Vec<f64> = (0..rr).map(|b| (b as f64 * 0.9).sin()).collect();
+                    let b2a: Vec<f64> = b2.iter().map(|v| v.abs()).collect();
+                    // the reference: combination, activation, output unit
+                    let (mut zr, mut er) = (z.clone(), e.clone());
+                    if pairs {
+                        combine_pair_units(&mut zr, &mut er, rr, np, ts);
+                    }
+                    super::super::loss::activation_slice(Activation::Relu, &mut zr, &mut []);
+                    let (mut o1, mut eo1) = (vec![0.0; rr], vec![0.0; rr]);
+                    output_unit_row(&zr, &er, &w2, &w2a, &b2, &b2a, &mut o1, &mut eo1);
+                    let pr = if pairs { Some((np, ts)) } else { None };
+                    let wts = (&w2[..], &w2a[..], &b2[..], &b2a[..]);
+                    for build in 0..5 {
+                        let (mut o2, mut eo2) = (vec![0.0; rr], vec![0.0; rr]);
+                        match build {
+                            0 => output_unit_relu_row(&z, &e, wts, pr, &mut o2, &mut eo2),
+                            1 => output_unit_relu_row_portable::<8>(
+                                &z, &e, wts, pr, &mut o2, &mut eo2,
+                            ),
+                            2 => output_unit_relu_row_portable::<16>(
+                                &z, &e, wts, pr, &mut o2, &mut eo2,
+                            ),
+                            3 => output_unit_relu_row_portable::<32>(
+                                &z, &e, wts, pr, &mut o2, &mut eo2,
+                            ),
+                            #[cfg(target_arch = "x86_64")]
+                            _ if avx2 => unsafe {
+                                // SAFETY: the CPU has AVX2.
+                                output_unit_relu_row_avx2(&z, &e, wts, pr, &mut o2, &mut eo2)
+                            },
+                            _ => continue,
+                        }
+                        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(
+                            bits(&o1),
+                            bits(&o2),
+                            "m {m} np {np} pairs {pairs} build {build}"
+                        );
+                        assert_eq!(
+                            bits(&eo1),
+                            bits(&eo2),
+                            "m {m} np {np} pairs {pairs} build {build}"
+                        );
+                    }
                 }
             }
         }
