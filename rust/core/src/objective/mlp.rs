@@ -873,7 +873,6 @@ impl Mlp {
                 }
             }
         }
-        let w1a: Vec<f64> = w1.iter().map(|v| v.abs()).collect();
         let b1a: Vec<f64> = b1.iter().map(|v| v.abs()).collect();
         // the output layer of a two-layer network: w2[u·rr + b], b2[b]
         let second = self.layers.get(1);
@@ -890,7 +889,6 @@ impl Mlp {
                 }
             }
         }
-        let w2a: Vec<f64> = w2.iter().map(|v| v.abs()).collect();
         let b2a: Vec<f64> = b2.iter().map(|v| v.abs()).collect();
         // Samples in groups of `g`: the first layer of each sample of the group, then one
         // activation call over the whole group (a small block, e.g. one point, has a few values
@@ -933,7 +931,7 @@ impl Mlp {
                 let o = (i - i0) * w;
                 let (za, zb) = z[o..].split_at_mut(w);
                 let (ea, eb) = e[o..].split_at_mut(w);
-                let wts = (&w1[..], &w1a[..], &b1[..], &b1a[..]);
+                let wts = (&w1[..], &b1[..], &b1a[..]);
                 match next {
                     Some((x1, xa1)) => first_layer_units2(
                         [x, x1],
@@ -963,11 +961,11 @@ impl Mlp {
                 let o = (i - i0) * w;
                 let (zs, es) = (&z[o..o + w], &e[o..o + w]);
                 let (f, ef): (&[f64], &[f64]) = if relu_output {
-                    let w2s = (&w2[..], &w2a[..], &b2[..], &b2a[..]);
+                    let w2s = (&w2[..], &b2[..], &b2a[..]);
                     output_unit_relu_row(zs, es, w2s, pairs, &mut out, &mut eo);
                     (&out, &eo)
                 } else if second.is_some() {
-                    output_unit_row(zs, es, &w2, &w2a, &b2, &b2a, &mut out, &mut eo);
+                    output_unit_row(zs, es, &w2, &b2, &b2a, &mut out, &mut eo);
                     (&out, &eo)
                 } else {
                     (zs, es)
@@ -1304,7 +1302,8 @@ fn combine_pair_row(za: &[f64], ts: &[f64], w: usize, c: f64, out: &mut Vec<f64>
 
 /// One sample's first-layer unit for a block of points (point index fastest):
 /// `z[b] = bias[b] + Σ_j x[j]·w[j·B + b]` and `e[b] = |bias[b]| + Σ_j |x[j]|·|w[j·B + b]|`
-/// (`xa`, `wa`, `babs` hold the absolute values), j in order, no fused multiply-add: the sums
+/// (`xa`, `babs` hold the absolute values; |w| is taken as the weights are read, which halves
+/// the weights' footprint in cache), j in order, no fused multiply-add: the sums
 /// of the per-point path ([`Mlp::eval_scalar`]) bit for bit, for any B and position in the
 /// block. Sixteen points at a time in registers over j; compiled for AVX2 when the CPU has it
 /// (the same operations in the same order: bit-identical to the portable build).
@@ -1314,7 +1313,6 @@ fn first_layer_row<const L: usize>(
     x: &[f64],
     xa: &[f64],
     w: &[f64],
-    wa: &[f64],
     bias: &[f64],
     babs: &[f64],
     z: &mut [f64],
@@ -1324,13 +1322,13 @@ fn first_layer_row<const L: usize>(
     let k = x.len().min(xa.len());
     // L points per register block (32 with AVX-512, eight vectors for z and e; 16 otherwise),
     // then 8, then one at a time: the same operations per point in every case
-    let mut b0 = first_layer_block::<L>(x, xa, w, wa, bias, babs, z, e, k, 0);
-    b0 = first_layer_block::<8>(x, xa, w, wa, bias, babs, z, e, k, b0);
+    let mut b0 = first_layer_block::<L>(x, xa, w, bias, babs, z, e, k, 0);
+    b0 = first_layer_block::<8>(x, xa, w, bias, babs, z, e, k, b0);
     for b in b0..nb {
         let (mut zz, mut ee) = (bias[b], babs[b]);
         for j in 0..k {
             zz += x[j] * w[j * nb + b];
-            ee += xa[j] * wa[j * nb + b];
+            ee += xa[j] * w[j * nb + b].abs();
         }
         z[b] = zz;
         e[b] = ee;
@@ -1346,7 +1344,6 @@ fn first_layer_row2<const L: usize>(
     x2: [&[f64]; 2],
     xa2: [&[f64]; 2],
     w: &[f64],
-    wa: &[f64],
     bias: &[f64],
     babs: &[f64],
     z2: [&mut [f64]; 2],
@@ -1363,14 +1360,14 @@ fn first_layer_row2<const L: usize>(
     let xs = [&x2[0][..k], &x2[1][..k], &xa2[0][..k], &xa2[1][..k]];
     // L points per register block (32 with AVX-512: sixteen vectors of sums), then 8, then
     // one at a time: the same operations per point in every case
-    let mut b0 = first_layer_block2::<L>(xs, w, wa, bias, babs, [z0, z1], [e0, e1], nb, 0);
-    b0 = first_layer_block2::<8>(xs, w, wa, bias, babs, [z0, z1], [e0, e1], nb, b0);
+    let mut b0 = first_layer_block2::<L>(xs, w, bias, babs, [z0, z1], [e0, e1], nb, 0);
+    b0 = first_layer_block2::<8>(xs, w, bias, babs, [z0, z1], [e0, e1], nb, b0);
     for b in b0..nb {
         for (s, (z, e)) in [(0, (&mut *z0, &mut *e0)), (1, (&mut *z1, &mut *e1))] {
             let (mut zz, mut ee) = (bias[b], babs[b]);
             for j in 0..k {
                 zz += x2[s][j] * w[j * nb + b];
-                ee += xa2[s][j] * wa[j * nb + b];
+                ee += xa2[s][j] * w[j * nb + b].abs();
             }
             z[b] = zz;
             e[b] = ee;
@@ -1380,12 +1377,12 @@ fn first_layer_row2<const L: usize>(
 
 avx512_twin! {
     /// [`first_layer_row2`] for every unit of the first layer in one call (the per-point
-    /// weights `w = (w1, |w1|, b1, |b1|)` with the point index fastest, `w1[(u·K + j)·n0 + b]`;
+    /// weights `w = (w1, b1, |b1|)` with the point index fastest, `w1[(u·K + j)·n0 + b]`;
     /// `dims = [units, K, n0, rr]`; unit u's values at `u·rr..u·rr + n0` of each output row).
     fn first_layer_units2 / first_layer_units2_avx512 / first_layer_units2_avx2 / first_layer_units2_portable [L = 32, 8, 8] (
         x2: [&[f64]; 2],
         xa2: [&[f64]; 2],
-        w: (&[f64], &[f64], &[f64], &[f64]),
+        w: (&[f64], &[f64], &[f64]),
         dims: [usize; 4],
         z2: [&mut [f64]; 2],
         e2: [&mut [f64]; 2],
@@ -1400,10 +1397,9 @@ avx512_twin! {
             first_layer_row2::<L>(
                 x2,
                 xa2,
-                &w.0[wr.clone()],
-                &w.1[wr],
-                &w.2[br.clone()],
-                &w.3[br],
+                &w.0[wr],
+                &w.1[br.clone()],
+                &w.2[br],
                 [&mut z0[o.clone()], &mut z1[o.clone()]],
                 [&mut e0[o.clone()], &mut e1[o]],
             );
@@ -1417,7 +1413,7 @@ avx512_twin! {
     fn first_layer_units / first_layer_units_avx512 / first_layer_units_avx2 / first_layer_units_portable [L = 32, 16, 16] (
         x: &[f64],
         xa: &[f64],
-        w: (&[f64], &[f64], &[f64], &[f64]),
+        w: (&[f64], &[f64], &[f64]),
         dims: [usize; 4],
         z: &mut [f64],
         e: &mut [f64],
@@ -1430,10 +1426,9 @@ avx512_twin! {
             first_layer_row::<L>(
                 x,
                 xa,
-                &w.0[wr.clone()],
-                &w.1[wr],
-                &w.2[br.clone()],
-                &w.3[br],
+                &w.0[wr],
+                &w.1[br.clone()],
+                &w.2[br],
                 &mut z[o.clone()],
                 &mut e[o],
             );
@@ -1449,7 +1444,6 @@ avx512_twin! {
 fn first_layer_block2<const L: usize>(
     xs: [&[f64]; 4],
     w: &[f64],
-    wa: &[f64],
     bias: &[f64],
     babs: &[f64],
     z2: [&mut [f64]; 2],
@@ -1467,17 +1461,18 @@ fn first_layer_block2<const L: usize>(
             zz[s].copy_from_slice(&bias[b0..b0 + L]);
             ee[s].copy_from_slice(&babs[b0..b0 + L]);
         }
-        for ((wr, ar), ((&xj0, &xj1), (&aj0, &aj1))) in w
+        for (wr, ((&xj0, &xj1), (&aj0, &aj1))) in w
             .chunks_exact(nb)
-            .zip(wa.chunks_exact(nb))
             .zip(x0.iter().zip(x1).zip(a0.iter().zip(a1)))
         {
-            let (wr, ar) = (&wr[b0..b0 + L], &ar[b0..b0 + L]);
+            let wr = &wr[b0..b0 + L];
             for q in 0..L {
-                zz[0][q] += xj0 * wr[q];
-                ee[0][q] += aj0 * ar[q];
-                zz[1][q] += xj1 * wr[q];
-                ee[1][q] += aj1 * ar[q];
+                let wq = wr[q];
+                let aq = wq.abs();
+                zz[0][q] += xj0 * wq;
+                ee[0][q] += aj0 * aq;
+                zz[1][q] += xj1 * wq;
+                ee[1][q] += aj1 * aq;
             }
         }
         z0[b0..b0 + L].copy_from_slice(&zz[0]);
@@ -1497,7 +1492,6 @@ fn first_layer_block<const L: usize>(
     x: &[f64],
     xa: &[f64],
     w: &[f64],
-    wa: &[f64],
     bias: &[f64],
     babs: &[f64],
     z: &mut [f64],
@@ -1511,16 +1505,11 @@ fn first_layer_block<const L: usize>(
         let mut ee = [0.0f64; L];
         zz.copy_from_slice(&bias[b0..b0 + L]);
         ee.copy_from_slice(&babs[b0..b0 + L]);
-        for ((wr, ar), (&xj, &aj)) in w
-            .chunks_exact(nb)
-            .zip(wa.chunks_exact(nb))
-            .zip(x[..k].iter().zip(&xa[..k]))
-        {
+        for (wr, (&xj, &aj)) in w.chunks_exact(nb).zip(x[..k].iter().zip(&xa[..k])) {
             let wr = &wr[b0..b0 + L];
-            let ar = &ar[b0..b0 + L];
             for q in 0..L {
                 zz[q] += xj * wr[q];
-                ee[q] += aj * ar[q];
+                ee[q] += aj * wr[q].abs();
             }
         }
         z[b0..b0 + L].copy_from_slice(&zz);
@@ -1538,7 +1527,6 @@ avx512_twin! {
         h: &[f64],
         e: &[f64],
         w2: &[f64],
-        w2a: &[f64],
         b2: &[f64],
         b2a: &[f64],
         out: &mut [f64],
@@ -1547,18 +1535,17 @@ avx512_twin! {
         // L points at a time in registers over the units (32 with AVX-512, 16 otherwise), then
         // eight, then one at a time (the same operations per point in every case)
         let nb = out.len();
-        let mut b0 = output_unit_block::<L>(h, e, w2, w2a, b2, b2a, out, eo, 0);
-        b0 = output_unit_block::<8>(h, e, w2, w2a, b2, b2a, out, eo, b0);
+        let mut b0 = output_unit_block::<L>(h, e, w2, b2, b2a, out, eo, 0);
+        b0 = output_unit_block::<8>(h, e, w2, b2, b2a, out, eo, b0);
         for b in b0..nb {
             let (mut o, mut so) = (b2[b], b2a[b]);
-            for (((hu, eu), wu), wau) in h
+            for ((hu, eu), wu) in h
                 .chunks_exact(nb)
                 .zip(e.chunks_exact(nb))
                 .zip(w2.chunks_exact(nb))
-                .zip(w2a.chunks_exact(nb))
             {
                 o += wu[b] * hu[b];
-                so += wau[b] * (hu[b].abs() + eu[b]);
+                so += wu[b].abs() * (hu[b].abs() + eu[b]);
             }
             out[b] = o;
             eo[b] = so;
@@ -1574,7 +1561,6 @@ fn output_unit_block<const L: usize>(
     h: &[f64],
     e: &[f64],
     w2: &[f64],
-    w2a: &[f64],
     b2: &[f64],
     b2a: &[f64],
     out: &mut [f64],
@@ -1587,17 +1573,16 @@ fn output_unit_block<const L: usize>(
         let mut so = [0.0f64; L];
         o.copy_from_slice(&b2[b0..b0 + L]);
         so.copy_from_slice(&b2a[b0..b0 + L]);
-        for (((hu, eu), wu), wau) in h
+        for ((hu, eu), wu) in h
             .chunks_exact(nb)
             .zip(e.chunks_exact(nb))
             .zip(w2.chunks_exact(nb))
-            .zip(w2a.chunks_exact(nb))
         {
             let (hu, eu) = (&hu[b0..b0 + L], &eu[b0..b0 + L]);
-            let (wu, wau) = (&wu[b0..b0 + L], &wau[b0..b0 + L]);
+            let wu = &wu[b0..b0 + L];
             for q in 0..L {
                 o[q] += wu[q] * hu[q];
-                so[q] += wau[q] * (hu[q].abs() + eu[q]);
+                so[q] += wu[q].abs() * (hu[q].abs() + eu[q]);
             }
         }
         out[b0..b0 + L].copy_from_slice(&o);
@@ -1621,7 +1606,7 @@ avx512_twin! {
     fn output_unit_relu_row / output_unit_relu_row_avx512 / output_unit_relu_row_avx2 / output_unit_relu_row_portable [L = 32, 16, 16] (
         z: &[f64],
         e: &[f64],
-        w2: (&[f64], &[f64], &[f64], &[f64]),
+        w2: (&[f64], &[f64], &[f64]),
         pairs: Option<(usize, &[f64])>,
         out: &mut [f64],
         eo: &mut [f64],
@@ -1647,7 +1632,7 @@ avx512_twin! {
 fn output_relu_range<const L: usize>(
     z: &[f64],
     e: &[f64],
-    w2: (&[f64], &[f64], &[f64], &[f64]),
+    w2: (&[f64], &[f64], &[f64]),
     out: &mut [f64],
     eo: &mut [f64],
     lo: usize,
@@ -1666,7 +1651,7 @@ fn output_relu_range<const L: usize>(
 fn output_relu_block<const L: usize>(
     z: &[f64],
     e: &[f64],
-    w2: (&[f64], &[f64], &[f64], &[f64]),
+    w2: (&[f64], &[f64], &[f64]),
     out: &mut [f64],
     eo: &mut [f64],
     lo: usize,
@@ -1675,7 +1660,7 @@ fn output_relu_block<const L: usize>(
     comb: Option<(f64, usize)>,
 ) -> usize {
     let rr = out.len();
-    let (w2, w2a, b2, b2a) = w2;
+    let (w2, b2, b2a) = w2;
     let units = z.len() / rr.max(1);
     let relu = |v: f64| if v > 0.0 { v } else { 0.0 };
     while p + L <= hi {
@@ -1685,14 +1670,14 @@ fn output_relu_block<const L: usize>(
         so.copy_from_slice(&b2a[p..p + L]);
         for u in 0..units {
             let c = u * rr + p;
-            let (wu, wau) = (&w2[c..c + L], &w2a[c..c + L]);
+            let wu = &w2[c..c + L];
             match comb {
                 None => {
                     let (zu, eu) = (&z[c..c + L], &e[c..c + L]);
                     for q in 0..L {
                         let h = relu(zu[q]);
                         o[q] += wu[q] * h;
-                        so[q] += wau[q] * (h + eu[q]);
+                        so[q] += wu[q].abs() * (h + eu[q]);
                     }
                 }
                 Some((t, np)) => {
@@ -1705,7 +1690,7 @@ fn output_relu_block<const L: usize>(
                         let h = relu(t * za[q] + s * zb[q]);
                         let em = 4.0 * (t * ea[q] + s * eb[q]);
                         o[q] += wu[q] * h;
-                        so[q] += wau[q] * (h + em);
+                        so[q] += wu[q].abs() * (h + em);
                     }
                 }
             }
@@ -2562,7 +2547,9 @@ impl Objective for Mlp {
         if self.fused() {
             let units = self.layers[0].n_out.max(1);
             pairs = pairs.min((FUSED_PAIR_FLOATS / (units * r)).max(1));
-            if pairs >= 8 {
+            if pairs >= 16 {
+                pairs = pairs / 16 * 16;
+            } else if pairs >= 8 {
                 pairs = pairs / 8 * 8;
             }
         }
@@ -3110,9 +3097,8 @@ mod tests {
             for i in 0..n {
                 let x: Vec<f64> = (0..3).map(|j| cols[j * n + i]).collect();
                 let xa: Vec<f64> = x.iter().map(|v| v.abs()).collect();
-                let wa: Vec<f64> = w.iter().map(|v| v.abs()).collect();
                 let (mut zr, mut er) = ([0.0], [0.0]);
-                let wts = (&w[..], &wa[..], &[0.25][..], &[0.25][..]);
+                let wts = (&w[..], &[0.25][..], &[0.25][..]);
                 first_layer_units(&x, &xa, wts, [1, 3, 1, 1], &mut zr, &mut er);
                 assert_eq!(z[i].to_bits(), zr[0].to_bits());
             }
@@ -3256,23 +3242,18 @@ mod tests {
                 let w: Vec<f64> = (0..k * nb)
                     .map(|i| ((i * 29) as f64 * 0.37).cos())
                     .collect();
-                let wa: Vec<f64> = w.iter().map(|v| v.abs()).collect();
                 let bias: Vec<f64> = (0..nb).map(|b| (b as f64 * 0.3).sin()).collect();
                 let babs: Vec<f64> = bias.iter().map(|v| v.abs()).collect();
                 let (mut z1, mut e1) = (vec![0.0; nb], vec![0.0; nb]);
                 let (mut z2, mut e2) = (vec![0.0; nb], vec![0.0; nb]);
-                let wts = (&w[..], &wa[..], &bias[..], &babs[..]);
+                let wts = (&w[..], &bias[..], &babs[..]);
                 let dims = [1, k, nb, nb];
                 first_layer_units(&x, &xa, wts, dims, &mut z1, &mut e1);
                 for build in 0..4 {
                     match build {
-                        0 => first_layer_row::<8>(&x, &xa, &w, &wa, &bias, &babs, &mut z2, &mut e2),
-                        1 => {
-                            first_layer_row::<16>(&x, &xa, &w, &wa, &bias, &babs, &mut z2, &mut e2)
-                        }
-                        2 => {
-                            first_layer_row::<32>(&x, &xa, &w, &wa, &bias, &babs, &mut z2, &mut e2)
-                        }
+                        0 => first_layer_row::<8>(&x, &xa, &w, &bias, &babs, &mut z2, &mut e2),
+                        1 => first_layer_row::<16>(&x, &xa, &w, &bias, &babs, &mut z2, &mut e2),
+                        2 => first_layer_row::<32>(&x, &xa, &w, &bias, &babs, &mut z2, &mut e2),
                         #[cfg(target_arch = "x86_64")]
                         _ if avx2 => unsafe {
                             // SAFETY: the CPU has AVX2.
@@ -3305,18 +3286,12 @@ mod tests {
                         [&mut za[..], &mut zb[..]],
                         [&mut ea[..], &mut eb[..]],
                     );
-                    let (wr, br) = ((&w[..], &wa[..]), (&bias[..], &babs[..]));
+                    let br = (&bias[..], &babs[..]);
                     match build {
                         0 => first_layer_units2(args.0, args.1, wts, dims, args.2, args.3),
-                        1 => first_layer_row2::<8>(
-                            args.0, args.1, wr.0, wr.1, br.0, br.1, args.2, args.3,
-                        ),
-                        2 => first_layer_row2::<16>(
-                            args.0, args.1, wr.0, wr.1, br.0, br.1, args.2, args.3,
-                        ),
-                        3 => first_layer_row2::<32>(
-                            args.0, args.1, wr.0, wr.1, br.0, br.1, args.2, args.3,
-                        ),
+                        1 => first_layer_row2::<8>(args.0, args.1, &w, br.0, br.1, args.2, args.3),
+                        2 => first_layer_row2::<16>(args.0, args.1, &w, br.0, br.1, args.2, args.3),
+                        3 => first_layer_row2::<32>(args.0, args.1, &w, br.0, br.1, args.2, args.3),
                         #[cfg(target_arch = "x86_64")]
                         _ if avx2 => unsafe {
                             // SAFETY: the CPU has AVX2.
@@ -3364,7 +3339,6 @@ mod tests {
                         .map(|i| ((i * 11) as f64 * 0.23).cos().abs() * 1e-15)
                         .collect();
                     let w2: Vec<f64> = (0..w).map(|i| ((i * 7) as f64 * 0.41).cos()).collect();
-                    let w2a: Vec<f64> = w2.iter().map(|v| v.abs()).collect();
                     let b2: Vec<f64> = (0..rr).map(|b| (b as f64 * 0.9).sin()).collect();
                     let b2a: Vec<f64> = b2.iter().map(|v| v.abs()).collect();
                     // the reference: combination, activation, output unit
@@ -3374,9 +3348,9 @@ mod tests {
                     }
                     super::super::loss::activation_slice(Activation::Relu, &mut zr, &mut []);
                     let (mut o1, mut eo1) = (vec![0.0; rr], vec![0.0; rr]);
-                    output_unit_row(&zr, &er, &w2, &w2a, &b2, &b2a, &mut o1, &mut eo1);
+                    output_unit_row(&zr, &er, &w2, &b2, &b2a, &mut o1, &mut eo1);
                     let pr = if pairs { Some((np, ts)) } else { None };
-                    let wts = (&w2[..], &w2a[..], &b2[..], &b2a[..]);
+                    let wts = (&w2[..], &b2[..], &b2a[..]);
                     for build in 0..5 {
                         let (mut o2, mut eo2) = (vec![0.0; rr], vec![0.0; rr]);
                         match build {
