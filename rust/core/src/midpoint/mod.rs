@@ -19,7 +19,7 @@ use rayon::prelude::*;
 use crate::control::Control;
 use crate::error::{ensure_finite, Error, Result};
 use crate::objective::{check_dim, points_per_check, Objective, EVAL_BLOCK};
-use crate::rng::stream_rng;
+use crate::rng::{stream_key, stream_rng, WideStream};
 
 mod quantiles;
 pub use quantiles::quantiles;
@@ -43,6 +43,9 @@ pub struct Sampler {
     seed: u64,
     /// Filter normalisation, if any.
     groups: Option<FilterGroups>,
+    /// The ChaCha8 key of the pairs' streams, where the wide generator runs (the same streams
+    /// as `stream_rng(seed, k)`, sixteen blocks per refill).
+    wide_key: Option<[u32; 8]>,
 }
 
 /// Filter groups: (indices of the group, ‖c_group‖), and which coordinates some group covers.
@@ -117,6 +120,7 @@ impl Sampler {
             n_pairs,
             seed,
             groups,
+            wide_key: WideStream::available().then(|| stream_key(seed)),
         })
     }
 
@@ -135,7 +139,7 @@ impl Sampler {
         k / self.n_pairs
     }
 
-    fn direction(&self, rng: &mut rand_chacha::ChaCha8Rng, z: &mut [f64]) {
+    fn direction<R: rand::Rng>(&self, rng: &mut R, z: &mut [f64]) {
         for v in z.iter_mut() {
             *v = StandardNormal.sample(rng);
         }
@@ -158,9 +162,15 @@ impl Sampler {
     /// Write pair k into `a` and `b` (length D).
     pub fn pair(&self, k: usize, a: &mut [f64], b: &mut [f64]) {
         let s = self.scales[self.scale_index(k)];
-        let mut rng = stream_rng(self.seed, k as u64);
-        self.direction(&mut rng, a);
-        self.direction(&mut rng, b);
+        if let Some(key) = &self.wide_key {
+            let mut rng = WideStream::new(key, k as u64);
+            self.direction(&mut rng, a);
+            self.direction(&mut rng, b);
+        } else {
+            let mut rng = stream_rng(self.seed, k as u64);
+            self.direction(&mut rng, a);
+            self.direction(&mut rng, b);
+        }
         for i in 0..a.len() {
             a[i] = self.center[i] + s * a[i];
             b[i] = self.center[i] + s * b[i];
