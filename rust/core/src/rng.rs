@@ -31,6 +31,7 @@ pub fn stream_key(seed: u64) -> [u32; 8] {
 /// `rand_core`'s block buffer reads them; tested against `rand_chacha` word for word), for the
 /// hot per-item streams that draw a few hundred words each (midpoint pairs): one wide refill
 /// per item instead of several four-block ones. Only built where [`WideStream::available`].
+#[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))]
 pub(crate) struct WideStream {
     key: [u32; 8],
     stream: u64,
