@@ -269,7 +269,7 @@ fn small_cholesky_solve(gram: &mut [f64], b: &mut [f64], ridge: f64) -> bool {
         for c in 0..j {
             dj -= gram[at(j, c)] * gram[at(j, c)];
         }
-        if !(dj > 0.0) {
+        if dj.is_nan() || dj <= 0.0 {
             return false;
         }
         let ljj = dj.sqrt();
