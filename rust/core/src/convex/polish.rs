@@ -109,6 +109,29 @@ pub fn cone_nnls(
     enough: f64,
 ) -> (Vec<f64>, f64) {
     let m = s.len();
+    let mut mu = vec![0.0; m];
+    let mut flags = vec![(false, false); m];
+    let rn = cone_nnls_into(x, s, d, g, warm, max_iter, enough, &mut mu, &mut flags);
+    (mu, rn)
+}
+
+/// [`cone_nnls`] into `mu` (m entries, overwritten) with `flags` (m work entries: passive,
+/// excluded) from the caller, e.g. on its stack; returns the residual norm.
+#[allow(clippy::too_many_arguments)]
+fn cone_nnls_into(
+    x: &[f64],
+    s: &[f64],
+    d: usize,
+    g: &[f64],
+    warm: &[usize],
+    max_iter: usize,
+    enough: f64,
+    mu: &mut [f64],
+    flags: &mut [(bool, bool)],
+) -> f64 {
+    let m = s.len();
+    mu.fill(0.0);
+    flags.fill((false, false));
     let col = |k: usize| &x[k * d..(k + 1) * d];
     let scale = g.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
     // least squares on a passive set: its normal equations, factorised in place on the stack
@@ -169,9 +192,6 @@ pub fn cone_nnls(
             }
         }
     };
-    let mut mu = vec![0.0; m];
-    let mut passive = vec![false; m];
-    let mut excluded = vec![false; m];
     let mut sol: Vec<f64> = Vec::with_capacity(SMALL_LS);
     if !warm.is_empty() && warm.iter().all(|&k| k < m) {
         let mut w: Vec<usize> = warm.to_vec();
@@ -180,18 +200,18 @@ pub fn cone_nnls(
         if ls(&w, &mut sol) && sol.iter().all(|&v| v > 0.0) {
             for (a, &k) in w.iter().enumerate() {
                 mu[k] = sol[a];
-                passive[k] = true;
+                flags[k].0 = true;
             }
         }
     }
-    let set_of = |passive: &[bool], idx: &mut Vec<usize>| {
+    let set_of = |flags: &[(bool, bool)], idx: &mut Vec<usize>| {
         idx.clear();
-        idx.extend((0..m).filter(|&k| passive[k]));
+        idx.extend((0..m).filter(|&k| flags[k].0));
     };
     let mut idx: Vec<usize> = Vec::with_capacity(SMALL_LS);
     let mut r: Vec<f64> = Vec::with_capacity(d);
-    set_of(&passive, &mut idx);
-    residual(&mu, &idx, &mut r);
+    set_of(flags, &mut idx);
+    residual(mu, &idx, &mut r);
     for _ in 0..max_iter {
         if enough > 0.0 && dot(&r, &r) <= enough * enough {
             break;
@@ -200,7 +220,7 @@ pub fn cone_nnls(
         let mut best = None;
         let mut wmax = 1e-12 * scale;
         for k in 0..m {
-            if passive[k] || excluded[k] {
+            if flags[k].0 || flags[k].1 {
                 continue;
             }
             let wk = s[k] * dot(col(k), &r);
@@ -210,12 +230,11 @@ pub fn cone_nnls(
             }
         }
         let Some(k) = best else { break };
-        passive[k] = true;
+        flags[k].0 = true;
         loop {
-            set_of(&passive, &mut idx);
+            set_of(flags, &mut idx);
             if !ls(&idx, &mut sol) {
-                passive[k] = false;
-                excluded[k] = true;
+                flags[k] = (false, true);
                 break;
             }
             if sol.iter().all(|&v| v > 0.0) {
@@ -240,22 +259,26 @@ pub fn cone_nnls(
                 mu[j] += alpha * (sol[a] - mu[j]);
                 if mu[j] <= 1e-15 * scale {
                     mu[j] = 0.0;
-                    passive[j] = false;
+                    flags[j].0 = false;
                 }
             }
-            if idx.iter().all(|&j| !passive[j]) {
+            if idx.iter().all(|&j| !flags[j].0) {
                 break;
             }
         }
-        set_of(&passive, &mut idx);
-        residual(&mu, &idx, &mut r);
+        set_of(flags, &mut idx);
+        residual(mu, &idx, &mut r);
     }
-    let rn = r.iter().map(|v| v * v).sum::<f64>().sqrt();
-    (mu, rn)
+    r.iter().map(|v| v * v).sum::<f64>().sqrt()
 }
 
 /// Passive sets up to this many columns are solved on the stack in [`cone_nnls`].
 const SMALL_LS: usize = 8;
+/// Pricing on at most this many facet rows of at most [`STACK_D`] coordinates (the cones of
+/// d ≤ 3 have ~4) runs its NNLS on stack buffers.
+const STACK_ROWS: usize = 16;
+/// See [`STACK_ROWS`].
+const STACK_D: usize = 8;
 
 /// Solve (G + ridge·I) x = b in place for the symmetric positive definite p × p matrix G whose
 /// lower triangle is stored row-major with row stride [`SMALL_LS`] (p = `b.len()`), by an
@@ -452,14 +475,41 @@ pub fn sharp_certificate_on_rows(
         let enough = if stop_at_beta { prob.beta } else { 0.0 };
         if let Some(ri) = rows.and_then(|r| r.get(i)).filter(|r| !r.is_empty()) {
             // the NNLS over the rows ri only (warm start: those the guess weighs)
-            let mut xr = Vec::with_capacity(ri.len() * d);
-            for &k in ri {
-                xr.extend_from_slice(&xs[k * d..(k + 1) * d]);
-            }
-            let sr: Vec<f64> = ri.iter().map(|&k| prob.sign[[k, i]]).collect();
             let wr: Vec<usize> = (0..ri.len()).filter(|&a| warm.contains(&ri[a])).collect();
-            let (mr, rn) = cone_nnls(&xr, &sr, d, &gs, &wr, 3 * ri.len() + 10, enough);
-            let nz = nonzeros(&mr).into_iter().map(|(a, v)| (ri[a], v)).collect();
+            let iters = 3 * ri.len() + 10;
+            let (mr, rn) = if ri.len() <= STACK_ROWS && ri.len() * d <= STACK_ROWS * STACK_D {
+                // a few facet rows: the system and the work on the stack
+                let mut xr = [0.0f64; STACK_ROWS * STACK_D];
+                let mut sr = [0.0f64; STACK_ROWS];
+                for (a, &k) in ri.iter().enumerate() {
+                    xr[a * d..(a + 1) * d].copy_from_slice(&xs[k * d..(k + 1) * d]);
+                    sr[a] = prob.sign[[k, i]];
+                }
+                let m = ri.len();
+                let mut mr = [0.0f64; STACK_ROWS];
+                let mut flags = [(false, false); STACK_ROWS];
+                let rn = cone_nnls_into(
+                    &xr[..m * d],
+                    &sr[..m],
+                    d,
+                    &gs,
+                    &wr,
+                    iters,
+                    enough,
+                    &mut mr[..m],
+                    &mut flags[..m],
+                );
+                (nonzeros(&mr[..m]), rn)
+            } else {
+                let mut xr = Vec::with_capacity(ri.len() * d);
+                for &k in ri {
+                    xr.extend_from_slice(&xs[k * d..(k + 1) * d]);
+                }
+                let sr: Vec<f64> = ri.iter().map(|&k| prob.sign[[k, i]]).collect();
+                let (mr, rn) = cone_nnls(&xr, &sr, d, &gs, &wr, iters, enough);
+                (nonzeros(&mr), rn)
+            };
+            let nz = mr.into_iter().map(|(a, v)| (ri[a], v)).collect();
             return Ok((rn, nz));
         }
         // a residual ≤ β is all the bound needs (the worst block, > β, is solved exactly; like a
