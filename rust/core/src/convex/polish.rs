@@ -109,10 +109,57 @@ pub fn cone_nnls(
     enough: f64,
 ) -> (Vec<f64>, f64) {
     let m = s.len();
+    let mut mu = vec![0.0; m];
+    let mut flags = vec![(false, false); m];
+    let rn = cone_nnls_into(x, s, d, g, warm, max_iter, enough, &mut mu, &mut flags);
+    (mu, rn)
+}
+
+/// [`cone_nnls`] into `mu` (m entries, overwritten) with `flags` (m work entries: passive,
+/// excluded) from the caller, e.g. on its stack; returns the residual norm.
+#[allow(clippy::too_many_arguments)]
+fn cone_nnls_into(
+    x: &[f64],
+    s: &[f64],
+    d: usize,
+    g: &[f64],
+    warm: &[usize],
+    max_iter: usize,
+    enough: f64,
+    mu: &mut [f64],
+    flags: &mut [(bool, bool)],
+) -> f64 {
+    let m = s.len();
+    mu.fill(0.0);
+    flags.fill((false, false));
     let col = |k: usize| &x[k * d..(k + 1) * d];
     let scale = g.iter().map(|v| v * v).sum::<f64>().sqrt().max(1e-300);
-    let ls = |set: &[usize]| -> Option<Vec<f64>> {
+    // least squares on a passive set: its normal equations, factorised in place on the stack
+    // up to SMALL_LS columns (the facet rows' sets have at most a few; a faer factorisation of
+    // a 2 × 2 system cost more than the rest of the pricing), by `cholesky` beyond
+    let ls = |set: &[usize], out: &mut Vec<f64>| -> bool {
         let p = set.len();
+        out.clear();
+        if p <= SMALL_LS {
+            let mut gram = [0.0f64; SMALL_LS * SMALL_LS];
+            let mut rhs = [0.0f64; SMALL_LS];
+            for (a, &ka) in set.iter().enumerate() {
+                let xa = col(ka);
+                rhs[a] = s[ka] * dot(xa, g);
+                for (b, &kb) in set.iter().enumerate().take(a + 1) {
+                    gram[a * SMALL_LS + b] = s[ka] * s[kb] * dot(xa, col(kb));
+                }
+            }
+            let tr = (0..p)
+                .map(|a| gram[a * SMALL_LS + a])
+                .sum::<f64>()
+                .max(1e-300);
+            if !small_cholesky_solve(&mut gram, &mut rhs[..p], 1e-13 * tr) {
+                return false;
+            }
+            out.extend_from_slice(&rhs[..p]);
+            return true;
+        }
         let mut gram = Array2::<f64>::zeros((p, p));
         let mut rhs = Array1::<f64>::zeros(p);
         for (a, &ka) in set.iter().enumerate() {
@@ -128,38 +175,43 @@ pub fn cone_nnls(
         for a in 0..p {
             gram[[a, a]] += 1e-13 * tr;
         }
-        let l = cholesky(&gram).ok()?;
+        let Ok(l) = cholesky(&gram) else {
+            return false;
+        };
         cholesky_solve(&l, &mut rhs);
-        Some(rhs.to_vec())
+        out.extend(rhs.iter());
+        true
     };
-    let residual = |mu: &[f64], set: &[usize]| -> Vec<f64> {
-        let mut r = g.to_vec();
+    let residual = |mu: &[f64], set: &[usize], r: &mut Vec<f64>| {
+        r.clear();
+        r.extend_from_slice(g);
         for &k in set {
             let c = mu[k] * s[k];
             for (rj, &xj) in r.iter_mut().zip(col(k)) {
                 *rj -= c * xj;
             }
         }
-        r
     };
-    let mut mu = vec![0.0; m];
-    let mut passive = vec![false; m];
-    let mut excluded = vec![false; m];
+    let mut sol: Vec<f64> = Vec::with_capacity(SMALL_LS);
     if !warm.is_empty() && warm.iter().all(|&k| k < m) {
         let mut w: Vec<usize> = warm.to_vec();
         w.sort_unstable();
         w.dedup();
-        if let Some(sol) = ls(&w) {
-            if sol.iter().all(|&v| v > 0.0) {
-                for (a, &k) in w.iter().enumerate() {
-                    mu[k] = sol[a];
-                    passive[k] = true;
-                }
+        if ls(&w, &mut sol) && sol.iter().all(|&v| v > 0.0) {
+            for (a, &k) in w.iter().enumerate() {
+                mu[k] = sol[a];
+                flags[k].0 = true;
             }
         }
     }
-    let set_of = |passive: &[bool]| -> Vec<usize> { (0..m).filter(|&k| passive[k]).collect() };
-    let mut r = residual(&mu, &set_of(&passive));
+    let set_of = |flags: &[(bool, bool)], idx: &mut Vec<usize>| {
+        idx.clear();
+        idx.extend((0..m).filter(|&k| flags[k].0));
+    };
+    let mut idx: Vec<usize> = Vec::with_capacity(SMALL_LS);
+    let mut r: Vec<f64> = Vec::with_capacity(d);
+    set_of(flags, &mut idx);
+    residual(mu, &idx, &mut r);
     for _ in 0..max_iter {
         if enough > 0.0 && dot(&r, &r) <= enough * enough {
             break;
@@ -168,7 +220,7 @@ pub fn cone_nnls(
         let mut best = None;
         let mut wmax = 1e-12 * scale;
         for k in 0..m {
-            if passive[k] || excluded[k] {
+            if flags[k].0 || flags[k].1 {
                 continue;
             }
             let wk = s[k] * dot(col(k), &r);
@@ -178,14 +230,13 @@ pub fn cone_nnls(
             }
         }
         let Some(k) = best else { break };
-        passive[k] = true;
+        flags[k].0 = true;
         loop {
-            let idx = set_of(&passive);
-            let Some(sol) = ls(&idx) else {
-                passive[k] = false;
-                excluded[k] = true;
+            set_of(flags, &mut idx);
+            if !ls(&idx, &mut sol) {
+                flags[k] = (false, true);
                 break;
-            };
+            }
             if sol.iter().all(|&v| v > 0.0) {
                 for (a, &j) in idx.iter().enumerate() {
                     mu[j] = sol[a];
@@ -208,17 +259,68 @@ pub fn cone_nnls(
                 mu[j] += alpha * (sol[a] - mu[j]);
                 if mu[j] <= 1e-15 * scale {
                     mu[j] = 0.0;
-                    passive[j] = false;
+                    flags[j].0 = false;
                 }
             }
-            if idx.iter().all(|&j| !passive[j]) {
+            if idx.iter().all(|&j| !flags[j].0) {
                 break;
             }
         }
-        r = residual(&mu, &set_of(&passive));
+        set_of(flags, &mut idx);
+        residual(mu, &idx, &mut r);
     }
-    let rn = r.iter().map(|v| v * v).sum::<f64>().sqrt();
-    (mu, rn)
+    r.iter().map(|v| v * v).sum::<f64>().sqrt()
+}
+
+/// Passive sets up to this many columns are solved on the stack in [`cone_nnls`].
+const SMALL_LS: usize = 8;
+/// Pricing on at most this many facet rows of at most [`STACK_D`] coordinates (the cones of
+/// d ≤ 3 have ~4) runs its NNLS on stack buffers.
+const STACK_ROWS: usize = 16;
+/// See [`STACK_ROWS`].
+const STACK_D: usize = 8;
+
+/// Solve (G + ridge·I) x = b in place for the symmetric positive definite p × p matrix G whose
+/// lower triangle is stored row-major with row stride [`SMALL_LS`] (p = `b.len()`), by an
+/// unblocked Cholesky factorisation (G's lower triangle is overwritten by the factor). False
+/// when a pivot is not positive (the system is left unsolved).
+fn small_cholesky_solve(gram: &mut [f64], b: &mut [f64], ridge: f64) -> bool {
+    let p = b.len();
+    let at = |i: usize, j: usize| i * SMALL_LS + j;
+    for j in 0..p {
+        let mut dj = gram[at(j, j)] + ridge;
+        for c in 0..j {
+            dj -= gram[at(j, c)] * gram[at(j, c)];
+        }
+        if dj.is_nan() || dj <= 0.0 {
+            return false;
+        }
+        let ljj = dj.sqrt();
+        gram[at(j, j)] = ljj;
+        for i in j + 1..p {
+            let mut v = gram[at(i, j)];
+            for c in 0..j {
+                v -= gram[at(i, c)] * gram[at(j, c)];
+            }
+            gram[at(i, j)] = v / ljj;
+        }
+    }
+    // L y = b, then Lᵀ x = y
+    for i in 0..p {
+        let mut v = b[i];
+        for c in 0..i {
+            v -= gram[at(i, c)] * b[c];
+        }
+        b[i] = v / gram[at(i, i)];
+    }
+    for i in (0..p).rev() {
+        let mut v = b[i];
+        for c in i + 1..p {
+            v -= gram[at(c, i)] * b[c];
+        }
+        b[i] = v / gram[at(i, i)];
+    }
+    true
 }
 
 /// The sharpest dual bound at `z` (ReLU program): λ = ℓ'(prediction), μ by NNLS where needed.
@@ -330,26 +432,39 @@ pub fn sharp_certificate_on_rows(
             "data matrix is not contiguous".into(),
         ));
     }
-    // per block: (dual residual, its μ_b when not zero)
-    let one = |b: usize| -> Result<(f64, Option<Array1<f64>>)> {
+    // per block: (dual residual, the nonzeros (k, μ_bk) of its μ_b)
+    let one = |b: usize| -> Result<(f64, Vec<(usize, f64)>)> {
         ctl.check()?;
         let (i, sig) = if b < p { (b, 1.0) } else { (b - p, -1.0) };
-        let gb: Array1<f64> = (0..d).map(|j| sig * g[[j, i]]).collect();
-        let nrm = gb.iter().map(|v| v * v).sum::<f64>().sqrt();
+        let gs: Vec<f64> = (0..d).map(|j| sig * g[[j, i]]).collect();
+        let nrm = gs.iter().map(|v| v * v).sum::<f64>().sqrt();
         if nrm <= prob.beta || prob.kind == Kind::Gated {
-            return Ok((nrm, None));
+            return Ok((nrm, Vec::new()));
         }
+        let nonzeros = |m: &[f64]| -> Vec<(usize, f64)> {
+            m.iter()
+                .enumerate()
+                .filter(|(_, &v)| v != 0.0)
+                .map(|(k, &v)| (k, v))
+                .collect()
+        };
         if let (Some(mu), Some(smu)) = (guess, smu.as_ref()) {
             let rg = (0..d)
-                .map(|j| (gb[j] - smu[[j, b]]).powi(2))
+                .map(|j| (gs[j] - smu[[j, b]]).powi(2))
                 .sum::<f64>()
                 .sqrt();
             if rg <= prob.beta {
-                return Ok((rg, Some(mu.column(b).to_owned())));
+                let col = mu.column(b);
+                return Ok((
+                    rg,
+                    (0..n)
+                        .filter(|&k| col[k] != 0.0)
+                        .map(|k| (k, col[k]))
+                        .collect(),
+                ));
             }
         }
         // E = S_bᵀ: columns sign_k x_k; warm start: the rows the guess weighs most (at most d)
-        let signs: Vec<f64> = (0..n).map(|k| prob.sign[[k, i]]).collect();
         let mut warm: Vec<usize> = Vec::new();
         if let Some(mu) = guess {
             let col = mu.column(b);
@@ -357,30 +472,53 @@ pub fn sharp_certificate_on_rows(
             order.sort_by(|&a, &c| col[c].total_cmp(&col[a]));
             warm.extend(order.into_iter().take(d));
         }
-        let gs: Vec<f64> = gb.to_vec();
+        let enough = if stop_at_beta { prob.beta } else { 0.0 };
         if let Some(ri) = rows.and_then(|r| r.get(i)).filter(|r| !r.is_empty()) {
             // the NNLS over the rows ri only (warm start: those the guess weighs)
-            let mut xr = Vec::with_capacity(ri.len() * d);
-            for &k in ri {
-                xr.extend_from_slice(&xs[k * d..(k + 1) * d]);
-            }
-            let sr: Vec<f64> = ri.iter().map(|&k| signs[k]).collect();
             let wr: Vec<usize> = (0..ri.len()).filter(|&a| warm.contains(&ri[a])).collect();
-            let enough = if stop_at_beta { prob.beta } else { 0.0 };
-            let (mr, rn) = cone_nnls(&xr, &sr, d, &gs, &wr, 3 * ri.len() + 10, enough);
-            let mut m = Array1::<f64>::zeros(n);
-            for (a, &k) in ri.iter().enumerate() {
-                m[k] = mr[a];
-            }
-            return Ok((rn, Some(m)));
+            let iters = 3 * ri.len() + 10;
+            let (mr, rn) = if ri.len() <= STACK_ROWS && ri.len() * d <= STACK_ROWS * STACK_D {
+                // a few facet rows: the system and the work on the stack
+                let mut xr = [0.0f64; STACK_ROWS * STACK_D];
+                let mut sr = [0.0f64; STACK_ROWS];
+                for (a, &k) in ri.iter().enumerate() {
+                    xr[a * d..(a + 1) * d].copy_from_slice(&xs[k * d..(k + 1) * d]);
+                    sr[a] = prob.sign[[k, i]];
+                }
+                let m = ri.len();
+                let mut mr = [0.0f64; STACK_ROWS];
+                let mut flags = [(false, false); STACK_ROWS];
+                let rn = cone_nnls_into(
+                    &xr[..m * d],
+                    &sr[..m],
+                    d,
+                    &gs,
+                    &wr,
+                    iters,
+                    enough,
+                    &mut mr[..m],
+                    &mut flags[..m],
+                );
+                (nonzeros(&mr[..m]), rn)
+            } else {
+                let mut xr = Vec::with_capacity(ri.len() * d);
+                for &k in ri {
+                    xr.extend_from_slice(&xs[k * d..(k + 1) * d]);
+                }
+                let sr: Vec<f64> = ri.iter().map(|&k| prob.sign[[k, i]]).collect();
+                let (mr, rn) = cone_nnls(&xr, &sr, d, &gs, &wr, iters, enough);
+                (nonzeros(&mr), rn)
+            };
+            let nz = mr.into_iter().map(|(a, v)| (ri[a], v)).collect();
+            return Ok((rn, nz));
         }
         // a residual ≤ β is all the bound needs (the worst block, > β, is solved exactly; like a
         // guessed μ_b, the score of a block ≤ β is then an upper bound of NNLS's)
-        let enough = if stop_at_beta { prob.beta } else { 0.0 };
+        let signs: Vec<f64> = (0..n).map(|k| prob.sign[[k, i]]).collect();
         let (m, rn) = cone_nnls(xs, &signs, d, &gs, &warm, 3 * n + 10, enough);
-        Ok((rn, Some(Array1::from(m))))
+        Ok((rn, nonzeros(&m)))
     };
-    let per: Vec<(f64, Option<Array1<f64>>)> = if prob.par {
+    let per: Vec<(f64, Vec<(usize, f64)>)> = if prob.par {
         (0..nb).into_par_iter().map(one).collect::<Result<_>>()?
     } else {
         (0..nb).map(one).collect::<Result<_>>()?
@@ -391,8 +529,8 @@ pub fn sharp_certificate_on_rows(
     for (b, (rn, mb)) in per.into_iter().enumerate() {
         worst = worst.max(rn);
         scores[b % p] = scores[b % p].max(rn);
-        if let Some(m) = mb {
-            mu.column_mut(b).assign(&m);
+        for (k, v) in mb {
+            mu[[k, b]] = v;
         }
     }
     let (dual, scale) = prob.best_dual_scale(&lam, worst);
@@ -957,6 +1095,54 @@ pub fn polish_with(
 mod tests {
     use super::*;
     use ndarray::array;
+
+    /// The stack solve of the small passive sets against the blocked (faer) factorisation and
+    /// the residual of the system itself, p = 1 … SMALL_LS, well and badly conditioned; a
+    /// singular matrix without ridge is refused, as by `cholesky`.
+    #[test]
+    fn small_cholesky_solve_matches_the_blocked_factorisation() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for p in 1..=SMALL_LS {
+            for cond in [1.0f64, 1e6] {
+                let a = Array2::from_shape_fn((p, p), |_| rng.random_range(-1.0..1.0));
+                let mut g = a.t().dot(&a);
+                for i in 0..p {
+                    g[[i, i]] += cond.recip() + (i as f64) * 1e-3;
+                }
+                let b: Vec<f64> = (0..p).map(|_| rng.random_range(-1.0..1.0)).collect();
+                let mut packed = [0.0; SMALL_LS * SMALL_LS];
+                for i in 0..p {
+                    for j in 0..=i {
+                        packed[i * SMALL_LS + j] = g[[i, j]];
+                    }
+                }
+                let mut x = b.clone();
+                assert!(small_cholesky_solve(&mut packed, &mut x, 0.0));
+                let l = cholesky(&g).unwrap();
+                let mut y = Array1::from(b.clone());
+                cholesky_solve(&l, &mut y);
+                let scale = y.iter().fold(0.0f64, |m, v| m.max(v.abs()));
+                for i in 0..p {
+                    assert!(
+                        (x[i] - y[i]).abs() <= 1e-9 * scale,
+                        "p {p} cond {cond}: {x:?} {y}"
+                    );
+                    let r: f64 = (0..p).map(|j| g[[i, j]] * x[j]).sum::<f64>() - b[i];
+                    assert!(
+                        r.abs() <= 1e-10 * g.iter().fold(0.0f64, |m, v| m.max(v.abs())) * scale
+                    );
+                }
+            }
+        }
+        // rank one: the second pivot is zero (up to rounding) without a ridge
+        let mut packed = [0.0; SMALL_LS * SMALL_LS];
+        packed[0] = 1.0;
+        packed[SMALL_LS] = 2.0;
+        packed[SMALL_LS + 1] = 4.0;
+        let mut x = [1.0, 1.0];
+        assert!(!small_cholesky_solve(&mut packed, &mut x, 0.0));
+    }
 
     #[test]
     fn nnls_matches_known_solution() {
