@@ -1127,10 +1127,13 @@ pub fn endgame(
         // choose the patterns that join, and each pricing runs an NNLS per block)
         // each pattern's NNLS on its facet rows; on all its rows when that leaves the gap open
         // near the optimum (the facets are the cone's up to rounding)
+        // (the primal side and the ℓ'(prediction) candidate at z, once for every pricing below)
+        let base = prob.certify(&z, None, None);
         let price = |rows: Option<&[Vec<usize>]>| {
-            let (mut cert, mut mu, mut scores) = super::polish::sharp_certificate_on_rows(
+            let (mut cert, mut mu, mut scores) = super::polish::sharp_certificate_from(
                 prob,
                 &z,
+                base.clone(),
                 Some(&cs.lam),
                 None,
                 false,
@@ -1141,8 +1144,15 @@ pub fn endgame(
             let rel1 = (ub1 - cert.dual) / ub1.abs().max(super::GAP_TINY);
             if prob.loss.is_smooth() && rel1 < CONIC_SECOND_DUAL_GAP && !gap_ok(ub1, cert.dual, tol)
             {
-                let (c2, m2, s2) = super::polish::sharp_certificate_on_rows(
-                    prob, &z, None, None, false, rows, ctl,
+                let (c2, m2, s2) = super::polish::sharp_certificate_from(
+                    prob,
+                    &z,
+                    base.clone(),
+                    None,
+                    None,
+                    false,
+                    rows,
+                    ctl,
                 )?;
                 if c2.dual > cert.dual {
                     cert = c2;
@@ -1221,9 +1231,10 @@ pub fn endgame(
                 // open (as the rounds' pricing above; the all-rows NNLS of every pattern took
                 // half of the face step's time: logistic, n = 60, d = 2, all 120 patterns,
                 // β = 1e-4)
-                let (mut c3, mut m3, mut s3) = super::polish::sharp_certificate_on_rows(
+                let (mut c3, mut m3, mut s3) = super::polish::sharp_certificate_from(
                     prob,
                     &z,
+                    base.clone(),
                     Some(&lf),
                     None,
                     false,
@@ -1240,9 +1251,10 @@ pub fn endgame(
                             }
                         })
                         .collect();
-                    let (c4, m4, s4) = super::polish::sharp_certificate_on_rows(
+                    let (c4, m4, s4) = super::polish::sharp_certificate_from(
                         prob,
                         &z,
+                        base.clone(),
                         Some(&lf),
                         None,
                         false,

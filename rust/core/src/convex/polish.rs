@@ -397,12 +397,28 @@ pub fn sharp_certificate_on_rows(
     rows: Option<&[Vec<usize>]>,
     ctl: &Control,
 ) -> Result<(Certificate, Array2<f64>, Vec<f64>)> {
+    let base = prob.certify(z, None, None);
+    sharp_certificate_from(prob, z, base, lam, guess, stop_at_beta, rows, ctl)
+}
+
+/// [`sharp_certificate_on_rows`] from `base` = `prob.certify(z, None, None)` computed by the
+/// caller (several candidates priced at the same `z` share it).
+#[allow(clippy::type_complexity, clippy::too_many_arguments)]
+pub fn sharp_certificate_from(
+    prob: &Problem,
+    z: &Array2<f64>,
+    base: Certificate,
+    lam: Option<&Array1<f64>>,
+    guess: Option<&Array2<f64>>,
+    stop_at_beta: bool,
+    rows: Option<&[Vec<usize>]>,
+    ctl: &Control,
+) -> Result<(Certificate, Array2<f64>, Vec<f64>)> {
     use rayon::prelude::*;
     let n = prob.n();
     let d = prob.d();
     let p = prob.p();
     let nb = prob.n_blocks();
-    let base = prob.certify(z, None, None);
     let lam = match lam.filter(|l| l.len() == n) {
         Some(l) => l
             .iter()
