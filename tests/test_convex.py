@@ -759,6 +759,36 @@ def test_working_set_rounds_keep_budget_for_new_patterns(beta, tol):
     assert est.dual_objective_ <= ref * (1 + 1e-7)
 
 
+def test_logistic_newton_rounds_do_not_repeat_a_model_that_made_no_progress():
+    # all 120 chambers of n = 60 points in the plane, β = 1e-4, tol 3e-9: Newton rounds whose
+    # model (solved in Clarabel's fast form) gave a step of 0 used to be repeated from the same
+    # point seventeen times; after two such rounds in a row the loop solves the model without
+    # the fast form instead. The fit must certify at the optimum, and no three rounds in a row
+    # may leave the same bounds.
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 2))
+    y = np.where(rng.standard_normal(60) > 0, 1.0, -1.0)
+    ch = hc.chambers(X, method="exact")
+    est = hc.ConvexReLU(1e-4, loss="logistic", patterns=ch, tol=3e-9).fit(X, y)
+    assert est.certified_, est.result_.reason
+    # Clarabel stops above the optimum here (its tolerances are relative to block terms ~10³
+    # times the prediction): its value bounds p* from above only
+    ref = R.cvxpy_relu(X, y, ch.patterns, 1e-4, loss="logistic")[0]
+    assert est.network_objective_ <= ref
+    assert est.dual_objective_ <= ref
+    # the certificate: within tol of the dual bound, itself below p*
+    gap = est.network_objective_ - est.dual_objective_
+    assert 0 <= gap <= 3e-9 * est.network_objective_
+    bounds = [
+        line[line.index("(upper") :]
+        for line in est.result_.log
+        if line.startswith("conic round") and "(upper" in line
+    ]
+    assert bounds, est.result_.log
+    for a, b, c in zip(bounds, bounds[1:], bounds[2:], strict=False):
+        assert not (a == b == c), est.result_.log
+
+
 # --- hardening (issue 19, items 2 and 5): refuse, never certify a wrong optimum --------------
 
 

@@ -970,6 +970,8 @@ pub fn endgame(
     let mut force_tight = false;
     let mut exp_original_units = false;
     let mut newton_stalled = false;
+    // Newton rounds in a row that did not improve on the best point
+    let mut stall_run = 0usize;
     for round in 0..CONIC_MAX_ROUNDS {
         ctl.check()?;
         if newton_zero && newton {
@@ -1342,6 +1344,7 @@ pub fn endgame(
             && best
                 .as_ref()
                 .is_some_and(|b| ub >= b.objective.max(b.network_objective));
+        stall_run = if newton_stalled { stall_run + 1 } else { 0 };
         best = Some(merge(best, sol, tol));
         if let Some(ps) = polished_sol {
             best = Some(merge(best, ps, tol));
@@ -1391,7 +1394,13 @@ pub fn endgame(
         } else {
             NEWTON_MAX_ROUNDS
         };
-        if viol.is_empty() && newton && newton_rounds < max_newton {
+        // two Newton rounds in a row that did not improve (the second on the whole support of
+        // the best point, see above) would repeat the same model from the same point: the
+        // rounds go on as below instead — the model solved without the fast form, or a tighter
+        // Clarabel tolerance (n = 60, d = 2, all 120 patterns, β = 1e-4, tol 1e-9: 17 identical
+        // rounds with a step of 0 before, where the first round without the fast form steps)
+        let repeating = newton_zero && stall_run >= 2;
+        if viol.is_empty() && newton && newton_rounds < max_newton && !repeating {
             // the logistic loss from z = 0: a tight Newton round that left a gap of at most
             // NEWTON_POLISH_GAP · tol is polished on its support (the face's Newton solve)
             // before another Newton round (n = 40, d = 3, all 1,562 patterns, β = 1e-3: the
